@@ -1,0 +1,55 @@
+//! CLI: the `weaver` command line — argument parsing and one function per subcommand.
+//!
+//! # Invariants
+//! - Bad input ends with a clear message and a non-zero exit code, never a panic.
+//! - Progress bars are drawn only when stderr is a terminal.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Weaver: automated trading with sandboxed WebAssembly strategies.
+#[derive(Debug, Parser)]
+#[command(name = "weaver", version, about)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "WEAVER_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "WEAVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
+pub fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs one parsed command line.
+///
+/// # Errors
+/// Whatever the subcommand reports; `main` prints it and exits non-zero.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {}
+}

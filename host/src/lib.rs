@@ -1,0 +1,17 @@
+//! Weaver: a self-hosted, 24/7 automated trading system whose strategies are sandboxed
+//! WebAssembly components.
+//!
+//! # Layout
+//! One process, one module per job (see DESIGN.md §2):
+//! - [`domain`]: the shared trading vocabulary (bars, orders, intents, strategy events) and the
+//!   [`domain::Strategy`] seam every engine drives.
+//! - `glados`: control plane and the only northbound API (REST + SSE), run lifecycle, routing.
+//! - `events`: envelope, registry, transactional outbox, consumer offsets, retention.
+//! - `veda`: live market data and order execution (Alpaca first, a simulated exchange).
+//! - `greta`: backtests — data windows, fill simulation, metrics.
+//! - `marvin`: the wasmtime component host that runs strategies against `wit/`.
+//! - `walle`: the single write path to the database (SQLite | Postgres).
+//! - [`cli`]: the `weaver` command line; `main.rs` only parses and dispatches.
+
+pub mod cli;
+pub mod domain;

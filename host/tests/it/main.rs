@@ -1,0 +1,1 @@
+//! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.

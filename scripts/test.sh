@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: builds the strategy components the tests load, checks that the
+# Postgres the contract tests need is reachable, then runs every Rust test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null
+
+export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+cargo test --workspace
