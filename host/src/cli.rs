@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod fake_alpaca;
+
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
 #[command(name = "weaver", version, about)]
@@ -32,7 +34,10 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Serve a local fake of Alpaca (REST + websockets) for offline development and tests.
+    FakeAlpaca(fake_alpaca::FakeAlpacaArgs),
+}
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -51,5 +56,7 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::FakeAlpaca(args) => fake_alpaca::run(args),
+    }
 }
