@@ -150,6 +150,13 @@ pub enum Fault {
         /// The status (500, 502, 503, 504).
         status: u16,
     },
+    /// Every `GET` answers this 5xx (reads, including lookups by client order id, fail).
+    ReadServerError {
+        /// How many requests.
+        requests: u32,
+        /// The status (500, 502, 503, 504).
+        status: u16,
+    },
     /// `POST /v2/orders` creates the order, then answers 500 (a gateway failing after the fact).
     AcceptThenServerError {
         /// How many requests.
@@ -178,6 +185,10 @@ pub struct RecordedResponse {
     pub rate_limit_headers: bool,
     /// The JSON body (`None` when empty).
     pub body: Option<Value>,
+    /// When the request arrived.
+    pub at: DateTime<Utc>,
+    /// The `X-RateLimit-Reset` header sent (unix seconds).
+    pub rate_limit_reset: Option<i64>,
 }
 
 /// Commands to live sockets.
@@ -201,6 +212,7 @@ impl Faults {
         let remove = match &mut self.list[pos] {
             Fault::RateLimitStorm { requests, .. }
             | Fault::ServerError { requests, .. }
+            | Fault::ReadServerError { requests, .. }
             | Fault::AcceptThenServerError { requests }
             | Fault::AcceptThenTimeout { requests, .. } => {
                 *requests = requests.saturating_sub(1);
@@ -533,8 +545,16 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
         && header_is(headers, "apca-api-secret-key", &shared.config.secret_key);
     let now = Utc::now();
     let limit = shared.config.rate_limit_per_minute.unwrap_or(200);
-    let (limited, remaining, reset) = {
+    let (limited, remaining, reset, read_error) = {
         let mut inner = shared.lock();
+        let read_error = if method == axum::http::Method::GET {
+            inner.faults.take(|f| match f {
+                Fault::ReadServerError { status, .. } => Some(*status),
+                _ => None,
+            })
+        } else {
+            None
+        };
         if (now - inner.window_start).num_seconds() >= 60 {
             inner.window_start = now;
             inner.window_count = 0;
@@ -551,15 +571,17 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
                 let reset_at = now + chrono::Duration::from_std(after).unwrap_or_default();
                 // Round up: the header has whole seconds and must not promise an early reset.
                 let secs = reset_at.timestamp() + i64::from(reset_at.timestamp_subsec_nanos() > 0);
-                (true, 0, secs)
+                (true, 0, secs, read_error)
             }
-            None => (over, limit.saturating_sub(inner.window_count), window_reset),
+            None => (over, limit.saturating_sub(inner.window_count), window_reset, read_error),
         }
     };
     let mut response = if !authorized {
         reply((StatusCode::UNAUTHORIZED, json!({"message": "unauthorized"})))
     } else if limited {
         reply((StatusCode::TOO_MANY_REQUESTS, json!({"message": "too many requests"})))
+    } else if let Some(code) = read_error {
+        reply((status(code), json!({"code": u32::from(code) * 100_000, "message": "internal server error"})))
     } else {
         next.run(request).await
     };
@@ -582,6 +604,8 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
         status: parts.status.as_u16(),
         rate_limit_headers,
         body: json,
+        at: now,
+        rate_limit_reset: parts.headers.get("x-ratelimit-reset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
     });
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -297,6 +297,42 @@ pub struct LatestBars {
     pub bars: BTreeMap<String, Bar>,
 }
 
+/// A quote (latest quote, stream `T: "q"`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct Quote {
+    #[serde(rename = "S", deserialize_with = "lenient_string")]
+    pub symbol: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub t: Option<String>,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub bp: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub bs: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub ap: Option<f64>,
+    #[serde(rename = "as", deserialize_with = "lenient_f64")]
+    pub ask_size: Option<f64>,
+}
+
+/// A trade (latest trade, stream `T: "t"`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct Trade {
+    #[serde(rename = "S", deserialize_with = "lenient_string")]
+    pub symbol: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub t: Option<String>,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub p: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    pub s: Option<f64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub i: Option<String>,
+}
+
 /// A trade_updates stream message: `{"stream": "...", "data": {...}}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]

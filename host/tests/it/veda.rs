@@ -1,0 +1,93 @@
+//! Veda: the Alpaca client against the local fake (happy paths, broker faults, streams), the
+//! order journal, decoding of Alpaca's documented examples, and conformance of every answer the
+//! fake sends to Alpaca's OpenAPI specs.
+
+mod client;
+mod examples;
+mod faults;
+mod journal;
+mod spec;
+mod streams;
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use weaver::domain::{Bar, OrderType, Side, TimeInForce};
+use weaver::veda::alpaca::fake::{FakeAlpaca, FakeConfig};
+use weaver::veda::alpaca::{AlpacaConfig, AlpacaVenue, ResolvePolicy, StreamOptions};
+use weaver::veda::rate_limit::RequestBudget;
+use weaver::veda::{OrderQuantity, OrderRequest};
+
+/// Starts a fake with `config`.
+pub(crate) async fn fake(config: FakeConfig) -> FakeAlpaca {
+    FakeAlpaca::start(config).await.expect("bind a local port for the fake")
+}
+
+/// Client settings for tests: short timeouts and delays, its own (generous) request budget.
+pub(crate) fn client_config(fake: &FakeAlpaca) -> AlpacaConfig {
+    let mut config = fake.client_config().expect("fake address forms a URL");
+    config.request_timeout = Duration::from_millis(800);
+    config.connect_timeout = Duration::from_millis(500);
+    config.max_rate_limit_wait = Duration::from_secs(5);
+    config
+}
+
+/// Fast stream timing for tests.
+pub(crate) fn fast_streams() -> StreamOptions {
+    StreamOptions {
+        heartbeat_interval: Duration::from_millis(100),
+        heartbeat_timeout: Duration::from_millis(400),
+        backoff_initial: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        handshake_timeout: Duration::from_secs(2),
+        ..StreamOptions::default()
+    }
+}
+
+/// A venue on `config` with fast resolution and streams.
+pub(crate) fn venue_with(config: AlpacaConfig) -> AlpacaVenue {
+    AlpacaVenue::with_budget(config, RequestBudget::per_second(1000, 1000))
+        .expect("client builds")
+        .with_resolve_policy(ResolvePolicy { lookups: 2, lookup_delay: Duration::from_millis(50), submit_attempts: 3 })
+        .with_stream_options(fast_streams())
+}
+
+/// A venue pointing at `fake`.
+pub(crate) fn venue(fake: &FakeAlpaca) -> AlpacaVenue {
+    venue_with(client_config(fake))
+}
+
+/// A market order request.
+pub(crate) fn market(cid: &str, symbol: &str, side: Side, qty: Decimal) -> OrderRequest {
+    OrderRequest {
+        client_order_id: cid.to_owned(),
+        symbol: symbol.to_owned(),
+        side,
+        order_type: OrderType::Market,
+        time_in_force: if symbol.contains('/') { TimeInForce::Gtc } else { TimeInForce::Day },
+        quantity: OrderQuantity::Units(qty),
+        limit_price: None,
+        stop_price: None,
+        extended_hours: false,
+    }
+}
+
+/// A limit order request.
+pub(crate) fn limit(cid: &str, symbol: &str, side: Side, qty: Decimal, price: Decimal) -> OrderRequest {
+    OrderRequest {
+        order_type: OrderType::Limit,
+        time_in_force: TimeInForce::Gtc,
+        limit_price: Some(price),
+        ..market(cid, symbol, side, qty)
+    }
+}
+
+/// `n` one-minute bars from `start_ms`.
+pub(crate) fn minute_bars(start_ms: i64, n: usize, base: f64) -> Vec<Bar> {
+    (0..n)
+        .map(|i| {
+            let p = base + (i % 17) as f64 * 0.25;
+            Bar { ts: start_ms + i as i64 * 60_000, open: p, high: p + 0.5, low: p - 0.5, close: p + 0.1, volume: 100.0 + i as f64 }
+        })
+        .collect()
+}
