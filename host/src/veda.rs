@@ -39,9 +39,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use error::{Error, Result};
 pub use types::{
-    Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery, OrderRequest,
-    OrderStatusFilter, OrderStreamEvent, StreamHandle, TradeEvent, TradeUpdate, VenueOrder, VenueOrderStatus,
-    VenuePosition,
+    Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery,
+    OrderRequest, OrderStatusFilter, OrderStreamEvent, StreamHandle, TradeEvent, TradeUpdate,
+    VenueOrder, VenueOrderStatus, VenuePosition,
 };
 
 use crate::domain::Bar;

@@ -21,10 +21,21 @@ pub struct FakeAlpacaArgs {
     #[arg(long, default_value = "127.0.0.1:8765")]
     pub bind: SocketAddr,
     /// Key id clients must send (`APCA-API-KEY-ID`).
-    #[arg(long, env = "APCA_API_KEY_ID", default_value = "FAKEKEYID", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "APCA_API_KEY_ID",
+        default_value = "FAKEKEYID",
+        hide_env_values = true
+    )]
     pub key_id: String,
     /// Secret clients must send (`APCA-API-SECRET-KEY`).
-    #[arg(long, env = "APCA_API_SECRET_KEY", default_value = "FAKESECRET", hide_env_values = true, hide_default_value = true)]
+    #[arg(
+        long,
+        env = "APCA_API_SECRET_KEY",
+        default_value = "FAKESECRET",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub secret_key: String,
     /// Requests per minute before answering 429 (Alpaca: 200; 0 = unlimited).
     #[arg(long, default_value_t = 200)]
@@ -39,12 +50,17 @@ pub struct FakeAlpacaArgs {
 /// # Errors
 /// When the address cannot be bound or serving fails.
 pub(super) fn run(args: FakeAlpacaArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
-        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
         let config = FakeConfig {
             key_id: args.key_id,
             secret_key: args.secret_key,

@@ -27,8 +27,8 @@ pub use stream::{AuthForm, StreamOptions};
 use crate::domain::Bar;
 use crate::veda::rate_limit::RequestBudget;
 use crate::veda::types::{
-    Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle,
-    VenueOrder, VenuePosition,
+    Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuery, OrderRequest,
+    OrderStreamEvent, StreamHandle, VenueOrder, VenuePosition,
 };
 use crate::veda::{Result, Venue};
 
@@ -53,7 +53,10 @@ impl AlpacaVenue {
     /// # Errors
     /// As [`AlpacaVenue::new`].
     pub fn with_budget(config: AlpacaConfig, budget: RequestBudget) -> Result<Self> {
-        Ok(Self { http: AlpacaHttp::new(config, budget)?, stream_options: StreamOptions::default() })
+        Ok(Self {
+            http: AlpacaHttp::new(config, budget)?,
+            stream_options: StreamOptions::default(),
+        })
     }
 
     /// Replaces the stream timing (heartbeat, backoff, auth form).
@@ -117,11 +120,19 @@ impl Venue for AlpacaVenue {
     }
 
     async fn order_updates(&self, since: DateTime<Utc>) -> Result<StreamHandle<OrderStreamEvent>> {
-        Ok(stream::trade_updates(self.http.clone(), self.stream_options, since))
+        Ok(stream::trade_updates(
+            self.http.clone(),
+            self.stream_options,
+            since,
+        ))
     }
 
     async fn bar_stream(&self, symbols: &[String]) -> Result<StreamHandle<BarEvent>> {
-        Ok(stream::bars(self.http.config().clone(), self.stream_options, symbols.to_vec()))
+        Ok(stream::bars(
+            self.http.config().clone(),
+            self.stream_options,
+            symbols.to_vec(),
+        ))
     }
 
     async fn clock(&self) -> Result<MarketClock> {

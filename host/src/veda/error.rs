@@ -32,7 +32,9 @@ pub enum Error {
         message: String,
     },
     /// The venue refused the credentials.
-    #[error("venue refused the credentials (HTTP {status}); check APCA_API_KEY_ID / APCA_API_SECRET_KEY and the base URL (paper keys only work on paper)")]
+    #[error(
+        "venue refused the credentials (HTTP {status}); check APCA_API_KEY_ID / APCA_API_SECRET_KEY and the base URL (paper keys only work on paper)"
+    )]
     Unauthorized {
         /// HTTP status (401 or 403).
         status: u16,
@@ -100,7 +102,13 @@ impl Error {
 
     /// True when the venue (or Weaver before sending) definitively did not accept the order.
     pub fn is_definitive_rejection(&self) -> bool {
-        matches!(self, Error::Rejected { .. } | Error::PreTrade(_) | Error::Unauthorized { .. } | Error::NotFound { .. })
+        matches!(
+            self,
+            Error::Rejected { .. }
+                | Error::PreTrade(_)
+                | Error::Unauthorized { .. }
+                | Error::NotFound { .. }
+        )
     }
 
     /// True when an order may or may not exist at the venue.
@@ -115,11 +123,18 @@ mod tests {
 
     #[test]
     fn codes_are_stable_and_outcomes_classified() {
-        let rejected = Error::Rejected { status: 403, code: Some(40310000), message: "insufficient buying power".into() };
+        let rejected = Error::Rejected {
+            status: 403,
+            code: Some(40310000),
+            message: "insufficient buying power".into(),
+        };
         assert_eq!(rejected.code(), "venue_rejected");
         assert!(rejected.is_definitive_rejection());
         assert!(rejected.to_string().contains("code 40310000"));
-        let unknown = Error::OutcomeUnknown { client_order_id: "w-1".into(), detail: "timeout".into() };
+        let unknown = Error::OutcomeUnknown {
+            client_order_id: "w-1".into(),
+            detail: "timeout".into(),
+        };
         assert_eq!(unknown.code(), "order_outcome_unknown");
         assert!(unknown.is_outcome_unknown());
         assert!(!unknown.is_definitive_rejection());

@@ -67,7 +67,12 @@ pub trait OrderJournal: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Journal`] when it could not be made durable; the order must then not be sent.
-    async fn record_intent(&self, run_id: &str, sequence: u64, request: &OrderRequest) -> Result<Option<JournalEntry>>;
+    async fn record_intent(
+        &self,
+        run_id: &str,
+        sequence: u64,
+        request: &OrderRequest,
+    ) -> Result<Option<JournalEntry>>;
 
     /// Records a new state for the intent with this `client_order_id`.
     ///
@@ -106,13 +111,20 @@ impl InMemoryJournal {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JournalEntry>> {
         // A poisoned map is still consistent: every mutation is a single insert.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl OrderJournal for InMemoryJournal {
-    async fn record_intent(&self, run_id: &str, sequence: u64, request: &OrderRequest) -> Result<Option<JournalEntry>> {
+    async fn record_intent(
+        &self,
+        run_id: &str,
+        sequence: u64,
+        request: &OrderRequest,
+    ) -> Result<Option<JournalEntry>> {
         let mut entries = self.lock();
         if let Some(existing) = entries.get(&request.client_order_id) {
             return Ok(Some(existing.clone()));
@@ -137,7 +149,12 @@ impl OrderJournal for InMemoryJournal {
     }
 
     async fn pending(&self) -> Result<Vec<JournalEntry>> {
-        Ok(self.lock().values().filter(|e| matches!(e.state, EntryState::Pending { .. })).cloned().collect())
+        Ok(self
+            .lock()
+            .values()
+            .filter(|e| matches!(e.state, EntryState::Pending { .. }))
+            .cloned()
+            .collect())
     }
 }
 
@@ -165,24 +182,56 @@ pub async fn place_order(
     if let Some(existing) = journal.record_intent(run_id, sequence, &order).await? {
         // A replay: never send before asking the venue about this id.
         if let Some(found) = venue.order_by_client_id(&cid).await? {
-            journal.record_state(&cid, EntryState::Accepted { venue_order_id: found.id.clone() }).await?;
+            journal
+                .record_state(
+                    &cid,
+                    EntryState::Accepted {
+                        venue_order_id: found.id.clone(),
+                    },
+                )
+                .await?;
             return Ok(found);
         }
         if let EntryState::Rejected { reason } = existing.state {
-            return Err(Error::Rejected { status: 0, code: None, message: format!("already rejected: {reason}") });
+            return Err(Error::Rejected {
+                status: 0,
+                code: None,
+                message: format!("already rejected: {reason}"),
+            });
         }
     }
     match venue.submit_order(&order).await {
         Ok(accepted) => {
-            journal.record_state(&cid, EntryState::Accepted { venue_order_id: accepted.id.clone() }).await?;
+            journal
+                .record_state(
+                    &cid,
+                    EntryState::Accepted {
+                        venue_order_id: accepted.id.clone(),
+                    },
+                )
+                .await?;
             Ok(accepted)
         }
         Err(err) if err.is_definitive_rejection() => {
-            journal.record_state(&cid, EntryState::Rejected { reason: err.to_string() }).await?;
+            journal
+                .record_state(
+                    &cid,
+                    EntryState::Rejected {
+                        reason: err.to_string(),
+                    },
+                )
+                .await?;
             Err(err)
         }
         Err(err) => {
-            journal.record_state(&cid, EntryState::Pending { detail: Some(err.to_string()) }).await?;
+            journal
+                .record_state(
+                    &cid,
+                    EntryState::Pending {
+                        detail: Some(err.to_string()),
+                    },
+                )
+                .await?;
             Err(err)
         }
     }
@@ -211,7 +260,14 @@ pub async fn resolve_pending(journal: &dyn OrderJournal, venue: &dyn Venue) -> R
         let cid = entry.request.client_order_id.clone();
         match venue.order_by_client_id(&cid).await {
             Ok(Some(order)) => {
-                journal.record_state(&cid, EntryState::Accepted { venue_order_id: order.id.clone() }).await?;
+                journal
+                    .record_state(
+                        &cid,
+                        EntryState::Accepted {
+                            venue_order_id: order.id.clone(),
+                        },
+                    )
+                    .await?;
                 resolution.accepted.push(order);
             }
             Ok(None) => {

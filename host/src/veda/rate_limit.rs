@@ -28,7 +28,10 @@ impl RequestBudget {
     /// A new bucket allowing `per_minute` requests per minute (0 is read as 1).
     pub fn per_minute(per_minute: u32) -> Self {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))), per_minute }
+        Self {
+            limiter: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
+            per_minute,
+        }
     }
 
     /// A bucket allowing `per_second` requests per second with a burst of `burst` (tests, and
@@ -37,7 +40,12 @@ impl RequestBudget {
         let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let per_minute = rate.saturating_mul(NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN));
-        Self { limiter: Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))), per_minute }
+        Self {
+            limiter: Arc::new(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
+            per_minute,
+        }
     }
 
     /// The process-wide bucket ([`DEFAULT_PER_MINUTE`], or `WEAVER_VENUE_REQUESTS_PER_MINUTE`
@@ -81,7 +89,10 @@ mod tests {
     fn burst_then_refuses() {
         let budget = RequestBudget::per_minute(3);
         assert!(budget.try_acquire() && budget.try_acquire() && budget.try_acquire());
-        assert!(!budget.try_acquire(), "the fourth request within a minute must wait");
+        assert!(
+            !budget.try_acquire(),
+            "the fourth request within a minute must wait"
+        );
     }
 
     #[test]
@@ -91,7 +102,10 @@ mod tests {
         assert!(a.try_acquire());
         assert!(b.try_acquire());
         assert!(!a.try_acquire() && !b.try_acquire());
-        assert_eq!(RequestBudget::global().rate_per_minute(), RequestBudget::global().rate_per_minute());
+        assert_eq!(
+            RequestBudget::global().rate_per_minute(),
+            RequestBudget::global().rate_per_minute()
+        );
     }
 
     #[tokio::test]
@@ -102,6 +116,10 @@ mod tests {
             budget.acquire().await;
         }
         // One immediately, then three refills at 100 ms each.
-        assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

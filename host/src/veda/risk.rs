@@ -67,7 +67,9 @@ pub enum Violation {
     #[error("trading is halted")]
     Halted,
     /// Reduce-only and the order would not reduce the position.
-    #[error("trading is reduce-only and this order would not reduce the {symbol} position ({position})")]
+    #[error(
+        "trading is reduce-only and this order would not reduce the {symbol} position ({position})"
+    )]
     NotReducing {
         /// Symbol.
         symbol: String,
@@ -131,7 +133,9 @@ pub enum Violation {
         max: usize,
     },
     /// Limit or stop price too far from the reference price.
-    #[error("{field} {price} is more than {max_deviation} away from the reference price {reference}")]
+    #[error(
+        "{field} {price} is more than {max_deviation} away from the reference price {reference}"
+    )]
     PriceOutOfBand {
         /// `limit_price` or `stop_price`.
         field: &'static str,
@@ -174,7 +178,11 @@ fn sane(value: Decimal) -> bool {
 /// # Errors
 /// The first [`Violation`] found, in this order: state halted, quantity and price sanity, price
 /// band, order size, reduce-only, position, open orders.
-pub fn check_order(order: &OrderRequest, limits: &RiskLimits, exposure: &Exposure) -> Result<(), Violation> {
+pub fn check_order(
+    order: &OrderRequest,
+    limits: &RiskLimits,
+    exposure: &Exposure,
+) -> Result<(), Violation> {
     if exposure.state == TradingState::Halted {
         return Err(Violation::Halted);
     }
@@ -192,13 +200,22 @@ pub fn check_order(order: &OrderRequest, limits: &RiskLimits, exposure: &Exposur
         OrderType::Stop => order.stop_price.or(exposure.reference_price),
         OrderType::Market => exposure.reference_price,
     };
-    if let (Some(reference), Some(max_dev)) = (exposure.reference_price, limits.max_price_deviation) {
-        for (field, price) in [("limit_price", order.limit_price), ("stop_price", order.stop_price)] {
+    if let (Some(reference), Some(max_dev)) = (exposure.reference_price, limits.max_price_deviation)
+    {
+        for (field, price) in [
+            ("limit_price", order.limit_price),
+            ("stop_price", order.stop_price),
+        ] {
             if let Some(price) = price
                 && reference > Decimal::ZERO
                 && ((price - reference).abs() / reference) > max_dev
             {
-                return Err(Violation::PriceOutOfBand { field, price, reference, max_deviation: max_dev });
+                return Err(Violation::PriceOutOfBand {
+                    field,
+                    price,
+                    reference,
+                    max_deviation: max_dev,
+                });
             }
         }
     }
@@ -206,13 +223,19 @@ pub fn check_order(order: &OrderRequest, limits: &RiskLimits, exposure: &Exposur
     // Units and notional of the order; notional orders are converted with the valuation price.
     let (units, notional) = match order.quantity {
         OrderQuantity::Units(q) => (Some(q), valuation.map(|p| q * p)),
-        OrderQuantity::Notional(n) => (valuation.filter(|p| *p > Decimal::ZERO).map(|p| n / p), Some(n)),
+        OrderQuantity::Notional(n) => (
+            valuation.filter(|p| *p > Decimal::ZERO).map(|p| n / p),
+            Some(n),
+        ),
     };
 
     if let Some(max) = limits.max_order_quantity {
         let units = units.ok_or_else(|| Violation::NoReferencePrice(order.symbol.clone()))?;
         if units > max {
-            return Err(Violation::QuantityTooLarge { quantity: units, max });
+            return Err(Violation::QuantityTooLarge {
+                quantity: units,
+                max,
+            });
         }
     }
     if let Some(max) = limits.max_notional_per_order {
@@ -231,7 +254,10 @@ pub fn check_order(order: &OrderRequest, limits: &RiskLimits, exposure: &Exposur
             Side::Sell => (exposure.open_sell_quantity, exposure.position),
         };
         if allowed <= Decimal::ZERO || pending + units > allowed {
-            return Err(Violation::NotReducing { symbol: order.symbol.clone(), position: exposure.position });
+            return Err(Violation::NotReducing {
+                symbol: order.symbol.clone(),
+                position: exposure.position,
+            });
         }
     }
 
@@ -244,37 +270,59 @@ pub fn check_order(order: &OrderRequest, limits: &RiskLimits, exposure: &Exposur
         // An order that brings the position closer to flat is always allowed.
         let reduces = (exposure.position + signed(units)).abs() < exposure.position.abs();
         if projected.abs() > max && !reduces {
-            return Err(Violation::PositionTooLarge { symbol: order.symbol.clone(), projected, max });
+            return Err(Violation::PositionTooLarge {
+                symbol: order.symbol.clone(),
+                projected,
+                max,
+            });
         }
     }
 
     if let Some(max) = limits.max_open_orders
         && exposure.open_orders >= max
     {
-        return Err(Violation::TooManyOpenOrders { open: exposure.open_orders, max });
+        return Err(Violation::TooManyOpenOrders {
+            open: exposure.open_orders,
+            max,
+        });
     }
     Ok(())
 }
 
 fn check_prices(order: &OrderRequest) -> Result<(), Violation> {
-    let mismatch = |detail| Err(Violation::PriceMismatch { order_type: order.order_type, detail });
+    let mismatch = |detail| {
+        Err(Violation::PriceMismatch {
+            order_type: order.order_type,
+            detail,
+        })
+    };
     match order.order_type {
         OrderType::Market if order.limit_price.is_some() || order.stop_price.is_some() => {
             return mismatch("market orders carry no limit or stop price");
         }
-        OrderType::Limit if order.limit_price.is_none() => return mismatch("limit_price is required"),
-        OrderType::Limit if order.stop_price.is_some() => return mismatch("limit orders carry no stop_price"),
+        OrderType::Limit if order.limit_price.is_none() => {
+            return mismatch("limit_price is required");
+        }
+        OrderType::Limit if order.stop_price.is_some() => {
+            return mismatch("limit orders carry no stop_price");
+        }
         OrderType::Stop if order.stop_price.is_none() => return mismatch("stop_price is required"),
-        OrderType::Stop if order.limit_price.is_some() => return mismatch("stop orders carry no limit_price"),
+        OrderType::Stop if order.limit_price.is_some() => {
+            return mismatch("stop orders carry no limit_price");
+        }
         OrderType::StopLimit if order.limit_price.is_none() || order.stop_price.is_none() => {
             return mismatch("limit_price and stop_price are required");
         }
         _ => {}
     }
-    if matches!(order.quantity, OrderQuantity::Notional(_)) && order.order_type != OrderType::Market {
+    if matches!(order.quantity, OrderQuantity::Notional(_)) && order.order_type != OrderType::Market
+    {
         return mismatch("notional sizing is only possible for market orders");
     }
-    for (field, price) in [("limit_price", order.limit_price), ("stop_price", order.stop_price)] {
+    for (field, price) in [
+        ("limit_price", order.limit_price),
+        ("stop_price", order.stop_price),
+    ] {
         if let Some(value) = price
             && !sane(value)
         {
@@ -309,22 +357,38 @@ mod tests {
     }
 
     fn priced(price: Decimal) -> Exposure {
-        Exposure { reference_price: Some(price), ..Exposure::default() }
+        Exposure {
+            reference_price: Some(price),
+            ..Exposure::default()
+        }
     }
 
     #[test]
     fn halted_refuses_everything_including_reducing_orders() {
-        let ex = Exposure { state: TradingState::Halted, position: dec!(10), ..priced(dec!(100)) };
+        let ex = Exposure {
+            state: TradingState::Halted,
+            position: dec!(10),
+            ..priced(dec!(100))
+        };
         let sell = order(Side::Sell, OrderType::Market, OrderQuantity::Units(dec!(1)));
-        assert_eq!(check_order(&sell, &RiskLimits::default(), &ex), Err(Violation::Halted));
+        assert_eq!(
+            check_order(&sell, &RiskLimits::default(), &ex),
+            Err(Violation::Halted)
+        );
     }
 
     #[test]
     fn quantity_and_price_sanity() {
         let limits = RiskLimits::default();
         let ex = priced(dec!(100));
-        assert!(matches!(check_order(&market_buy(dec!(0)), &limits, &ex), Err(Violation::InvalidQuantity(_))));
-        assert!(matches!(check_order(&market_buy(dec!(-1)), &limits, &ex), Err(Violation::InvalidQuantity(_))));
+        assert!(matches!(
+            check_order(&market_buy(dec!(0)), &limits, &ex),
+            Err(Violation::InvalidQuantity(_))
+        ));
+        assert!(matches!(
+            check_order(&market_buy(dec!(-1)), &limits, &ex),
+            Err(Violation::InvalidQuantity(_))
+        ));
         assert!(matches!(
             check_order(&market_buy(dec!(0.0000000001)), &limits, &ex),
             Err(Violation::InvalidQuantity(_))
@@ -332,38 +396,69 @@ mod tests {
         assert_eq!(check_order(&market_buy(dec!(0.5)), &limits, &ex), Ok(()));
 
         let mut limit = order(Side::Buy, OrderType::Limit, OrderQuantity::Units(dec!(1)));
-        assert_eq!(check_order(&limit, &limits, &ex).map_err(|e| e.code()), Err("price_mismatch"));
+        assert_eq!(
+            check_order(&limit, &limits, &ex).map_err(|e| e.code()),
+            Err("price_mismatch")
+        );
         limit.limit_price = Some(dec!(0));
-        assert_eq!(check_order(&limit, &limits, &ex).map_err(|e| e.code()), Err("invalid_price"));
+        assert_eq!(
+            check_order(&limit, &limits, &ex).map_err(|e| e.code()),
+            Err("invalid_price")
+        );
         limit.limit_price = Some(dec!(99.5));
         assert_eq!(check_order(&limit, &limits, &ex), Ok(()));
         let mut market = market_buy(dec!(1));
         market.stop_price = Some(dec!(1));
-        assert_eq!(check_order(&market, &limits, &ex).map_err(|e| e.code()), Err("price_mismatch"));
+        assert_eq!(
+            check_order(&market, &limits, &ex).map_err(|e| e.code()),
+            Err("price_mismatch")
+        );
         let notional_limit = OrderRequest {
             limit_price: Some(dec!(1)),
-            ..order(Side::Buy, OrderType::Limit, OrderQuantity::Notional(dec!(100)))
+            ..order(
+                Side::Buy,
+                OrderType::Limit,
+                OrderQuantity::Notional(dec!(100)),
+            )
         };
-        assert_eq!(check_order(&notional_limit, &limits, &ex).map_err(|e| e.code()), Err("price_mismatch"));
+        assert_eq!(
+            check_order(&notional_limit, &limits, &ex).map_err(|e| e.code()),
+            Err("price_mismatch")
+        );
     }
 
     #[test]
     fn price_band_catches_fat_fingers() {
-        let limits = RiskLimits { max_price_deviation: Some(dec!(0.1)), ..RiskLimits::default() };
+        let limits = RiskLimits {
+            max_price_deviation: Some(dec!(0.1)),
+            ..RiskLimits::default()
+        };
         let mut limit = order(Side::Buy, OrderType::Limit, OrderQuantity::Units(dec!(1)));
         limit.limit_price = Some(dec!(111));
-        assert_eq!(check_order(&limit, &limits, &priced(dec!(100))).map_err(|e| e.code()), Err("price_out_of_band"));
+        assert_eq!(
+            check_order(&limit, &limits, &priced(dec!(100))).map_err(|e| e.code()),
+            Err("price_out_of_band")
+        );
         limit.limit_price = Some(dec!(109));
         assert_eq!(check_order(&limit, &limits, &priced(dec!(100))), Ok(()));
     }
 
     #[test]
     fn max_notional_per_order_uses_worst_known_price_and_fails_closed() {
-        let limits = RiskLimits { max_notional_per_order: Some(dec!(1000)), ..RiskLimits::default() };
-        assert_eq!(check_order(&market_buy(dec!(10)), &limits, &priced(dec!(100))), Ok(()));
+        let limits = RiskLimits {
+            max_notional_per_order: Some(dec!(1000)),
+            ..RiskLimits::default()
+        };
+        assert_eq!(
+            check_order(&market_buy(dec!(10)), &limits, &priced(dec!(100))),
+            Ok(())
+        );
         assert_eq!(
             check_order(&market_buy(dec!(10.01)), &limits, &priced(dec!(100))),
-            Err(Violation::NotionalTooLarge { notional: dec!(1001.00), max: dec!(1000) })
+            Err(Violation::NotionalTooLarge {
+                notional: dec!(1001.00),
+                max: dec!(1000)
+            })
         );
         assert_eq!(
             check_order(&market_buy(dec!(1)), &limits, &Exposure::default()),
@@ -372,32 +467,76 @@ mod tests {
         // A limit order is valued at its limit, not the last price.
         let mut limit = order(Side::Buy, OrderType::Limit, OrderQuantity::Units(dec!(10)));
         limit.limit_price = Some(dec!(101));
-        assert_eq!(check_order(&limit, &limits, &priced(dec!(50))).map_err(|e| e.code()), Err("max_notional_per_order"));
-        let notional = order(Side::Buy, OrderType::Market, OrderQuantity::Notional(dec!(1500)));
-        assert_eq!(check_order(&notional, &limits, &priced(dec!(100))).map_err(|e| e.code()), Err("max_notional_per_order"));
+        assert_eq!(
+            check_order(&limit, &limits, &priced(dec!(50))).map_err(|e| e.code()),
+            Err("max_notional_per_order")
+        );
+        let notional = order(
+            Side::Buy,
+            OrderType::Market,
+            OrderQuantity::Notional(dec!(1500)),
+        );
+        assert_eq!(
+            check_order(&notional, &limits, &priced(dec!(100))).map_err(|e| e.code()),
+            Err("max_notional_per_order")
+        );
     }
 
     #[test]
     fn max_position_counts_working_orders_but_allows_reducing() {
-        let limits = RiskLimits { max_position_per_symbol: Some(dec!(100)), ..RiskLimits::default() };
-        let ex = Exposure { position: dec!(60), open_buy_quantity: dec!(30), ..priced(dec!(10)) };
+        let limits = RiskLimits {
+            max_position_per_symbol: Some(dec!(100)),
+            ..RiskLimits::default()
+        };
+        let ex = Exposure {
+            position: dec!(60),
+            open_buy_quantity: dec!(30),
+            ..priced(dec!(10))
+        };
         assert_eq!(check_order(&market_buy(dec!(10)), &limits, &ex), Ok(()));
         assert_eq!(
             check_order(&market_buy(dec!(11)), &limits, &ex),
-            Err(Violation::PositionTooLarge { symbol: "AAPL".into(), projected: dec!(101), max: dec!(100) })
+            Err(Violation::PositionTooLarge {
+                symbol: "AAPL".into(),
+                projected: dec!(101),
+                max: dec!(100)
+            })
         );
-        let over = Exposure { position: dec!(150), ..priced(dec!(10)) };
-        let sell = order(Side::Sell, OrderType::Market, OrderQuantity::Units(dec!(20)));
+        let over = Exposure {
+            position: dec!(150),
+            ..priced(dec!(10))
+        };
+        let sell = order(
+            Side::Sell,
+            OrderType::Market,
+            OrderQuantity::Units(dec!(20)),
+        );
         assert_eq!(check_order(&sell, &limits, &over), Ok(()));
-        let short = order(Side::Sell, OrderType::Market, OrderQuantity::Units(dec!(101)));
-        assert_eq!(check_order(&short, &limits, &priced(dec!(10))).map_err(|e| e.code()), Err("max_position_per_symbol"));
+        let short = order(
+            Side::Sell,
+            OrderType::Market,
+            OrderQuantity::Units(dec!(101)),
+        );
+        assert_eq!(
+            check_order(&short, &limits, &priced(dec!(10))).map_err(|e| e.code()),
+            Err("max_position_per_symbol")
+        );
     }
 
     #[test]
     fn max_open_orders() {
-        let limits = RiskLimits { max_open_orders: Some(3), ..RiskLimits::default() };
-        let two = Exposure { open_orders: 2, ..priced(dec!(10)) };
-        let three = Exposure { open_orders: 3, ..priced(dec!(10)) };
+        let limits = RiskLimits {
+            max_open_orders: Some(3),
+            ..RiskLimits::default()
+        };
+        let two = Exposure {
+            open_orders: 2,
+            ..priced(dec!(10))
+        };
+        let three = Exposure {
+            open_orders: 3,
+            ..priced(dec!(10))
+        };
         assert_eq!(check_order(&market_buy(dec!(1)), &limits, &two), Ok(()));
         assert_eq!(
             check_order(&market_buy(dec!(1)), &limits, &three),
@@ -408,18 +547,44 @@ mod tests {
     #[test]
     fn reduce_only_accepts_only_shrinking_orders() {
         let limits = RiskLimits::default();
-        let long = Exposure { state: TradingState::ReduceOnly, position: dec!(10), ..priced(dec!(10)) };
+        let long = Exposure {
+            state: TradingState::ReduceOnly,
+            position: dec!(10),
+            ..priced(dec!(10))
+        };
         let sell = |q| order(Side::Sell, OrderType::Market, OrderQuantity::Units(q));
         assert_eq!(check_order(&sell(dec!(10)), &limits, &long), Ok(()));
-        assert_eq!(check_order(&sell(dec!(11)), &limits, &long).map_err(|e| e.code()), Err("reduce_only"));
-        assert_eq!(check_order(&market_buy(dec!(1)), &limits, &long).map_err(|e| e.code()), Err("reduce_only"));
+        assert_eq!(
+            check_order(&sell(dec!(11)), &limits, &long).map_err(|e| e.code()),
+            Err("reduce_only")
+        );
+        assert_eq!(
+            check_order(&market_buy(dec!(1)), &limits, &long).map_err(|e| e.code()),
+            Err("reduce_only")
+        );
         // Working sells count: 8 already working leaves room for 2.
-        let working = Exposure { open_sell_quantity: dec!(8), ..long };
+        let working = Exposure {
+            open_sell_quantity: dec!(8),
+            ..long
+        };
         assert_eq!(check_order(&sell(dec!(2)), &limits, &working), Ok(()));
-        assert_eq!(check_order(&sell(dec!(3)), &limits, &working).map_err(|e| e.code()), Err("reduce_only"));
-        let short = Exposure { state: TradingState::ReduceOnly, position: dec!(-5), ..priced(dec!(10)) };
+        assert_eq!(
+            check_order(&sell(dec!(3)), &limits, &working).map_err(|e| e.code()),
+            Err("reduce_only")
+        );
+        let short = Exposure {
+            state: TradingState::ReduceOnly,
+            position: dec!(-5),
+            ..priced(dec!(10))
+        };
         assert_eq!(check_order(&market_buy(dec!(5)), &limits, &short), Ok(()));
-        let flat = Exposure { state: TradingState::ReduceOnly, ..priced(dec!(10)) };
-        assert_eq!(check_order(&sell(dec!(1)), &limits, &flat).map_err(|e| e.code()), Err("reduce_only"));
+        let flat = Exposure {
+            state: TradingState::ReduceOnly,
+            ..priced(dec!(10))
+        };
+        assert_eq!(
+            check_order(&sell(dec!(1)), &limits, &flat).map_err(|e| e.code()),
+            Err("reduce_only")
+        );
     }
 }

@@ -138,7 +138,10 @@ impl VenueOrderStatus {
 
     /// True once nothing more can happen to the order.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Filled | Self::Canceled | Self::Expired | Self::Replaced | Self::Rejected)
+        matches!(
+            self,
+            Self::Filled | Self::Canceled | Self::Expired | Self::Replaced | Self::Rejected
+        )
     }
 
     /// The status as a strategy sees it.
@@ -146,7 +149,9 @@ impl VenueOrderStatus {
         match self {
             Self::PartiallyFilled => domain::OrderStatus::PartiallyFilled,
             Self::Filled => domain::OrderStatus::Filled,
-            Self::Canceled | Self::Expired | Self::Replaced | Self::DoneForDay => domain::OrderStatus::Cancelled,
+            Self::Canceled | Self::Expired | Self::Replaced | Self::DoneForDay => {
+                domain::OrderStatus::Cancelled
+            }
             Self::Rejected | Self::Suspended => domain::OrderStatus::Rejected,
             _ => domain::OrderStatus::Accepted,
         }
@@ -402,8 +407,8 @@ pub enum OrderStreamEvent {
     /// After a reconnect: every order submitted since the stream's `since`, fetched over REST,
     /// so events lost while disconnected are recovered. Delivered before live updates resume.
     Reconciled(Vec<VenueOrder>),
-    /// A live order event.
-    Update(TradeUpdate),
+    /// A live order event (boxed: it is much larger than the other variants).
+    Update(Box<TradeUpdate>),
     /// The connection was lost (dropped, or silent past the heartbeat timeout); a reconnect with
     /// backoff follows.
     Disconnected {

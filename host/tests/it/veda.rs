@@ -2,6 +2,7 @@
 //! order journal, decoding of Alpaca's documented examples, and conformance of every answer the
 //! fake sends to Alpaca's OpenAPI specs.
 
+mod cli;
 mod client;
 mod examples;
 mod faults;
@@ -20,7 +21,9 @@ use weaver::veda::{OrderQuantity, OrderRequest};
 
 /// Starts a fake with `config`.
 pub(crate) async fn fake(config: FakeConfig) -> FakeAlpaca {
-    FakeAlpaca::start(config).await.expect("bind a local port for the fake")
+    FakeAlpaca::start(config)
+        .await
+        .expect("bind a local port for the fake")
 }
 
 /// Client settings for tests: short timeouts and delays, its own (generous) request budget.
@@ -48,7 +51,11 @@ pub(crate) fn fast_streams() -> StreamOptions {
 pub(crate) fn venue_with(config: AlpacaConfig) -> AlpacaVenue {
     AlpacaVenue::with_budget(config, RequestBudget::per_second(1000, 1000))
         .expect("client builds")
-        .with_resolve_policy(ResolvePolicy { lookups: 2, lookup_delay: Duration::from_millis(50), submit_attempts: 3 })
+        .with_resolve_policy(ResolvePolicy {
+            lookups: 2,
+            lookup_delay: Duration::from_millis(50),
+            submit_attempts: 3,
+        })
         .with_stream_options(fast_streams())
 }
 
@@ -64,7 +71,11 @@ pub(crate) fn market(cid: &str, symbol: &str, side: Side, qty: Decimal) -> Order
         symbol: symbol.to_owned(),
         side,
         order_type: OrderType::Market,
-        time_in_force: if symbol.contains('/') { TimeInForce::Gtc } else { TimeInForce::Day },
+        time_in_force: if symbol.contains('/') {
+            TimeInForce::Gtc
+        } else {
+            TimeInForce::Day
+        },
         quantity: OrderQuantity::Units(qty),
         limit_price: None,
         stop_price: None,
@@ -73,7 +84,13 @@ pub(crate) fn market(cid: &str, symbol: &str, side: Side, qty: Decimal) -> Order
 }
 
 /// A limit order request.
-pub(crate) fn limit(cid: &str, symbol: &str, side: Side, qty: Decimal, price: Decimal) -> OrderRequest {
+pub(crate) fn limit(
+    cid: &str,
+    symbol: &str,
+    side: Side,
+    qty: Decimal,
+    price: Decimal,
+) -> OrderRequest {
     OrderRequest {
         order_type: OrderType::Limit,
         time_in_force: TimeInForce::Gtc,
@@ -87,7 +104,14 @@ pub(crate) fn minute_bars(start_ms: i64, n: usize, base: f64) -> Vec<Bar> {
     (0..n)
         .map(|i| {
             let p = base + (i % 17) as f64 * 0.25;
-            Bar { ts: start_ms + i as i64 * 60_000, open: p, high: p + 0.5, low: p - 0.5, close: p + 0.1, volume: 100.0 + i as f64 }
+            Bar {
+                ts: start_ms + i as i64 * 60_000,
+                open: p,
+                high: p + 0.5,
+                low: p - 0.5,
+                close: p + 0.1,
+                volume: 100.0 + i as f64,
+            }
         })
         .collect()
 }

@@ -79,7 +79,11 @@ impl AlpacaConfig {
     /// As [`AlpacaConfig::from_env`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut problems = Vec::new();
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let key_id = get("APCA_API_KEY_ID");
         let secret = get("APCA_API_SECRET_KEY");
         if key_id.is_none() {
@@ -105,18 +109,20 @@ impl AlpacaConfig {
         let data_stream = url("APCA_API_DATA_STREAM_URL", Some(DATA_STREAM_URL.to_owned()));
         let feed = get("APCA_API_DATA_FEED").unwrap_or_else(|| "iex".to_owned());
         match (key_id, secret, trading, data, trading_stream, data_stream) {
-            (Some(k), Some(s), Some(t), Some(d), Some(ts), Some(ds)) if problems.is_empty() => Ok(Self {
-                key_id: SecretString::from(k),
-                secret_key: SecretString::from(s),
-                trading_url: t,
-                data_url: d,
-                trading_stream_url: ts,
-                data_stream_url: ds,
-                feed,
-                request_timeout: Duration::from_secs(10),
-                connect_timeout: Duration::from_secs(5),
-                max_rate_limit_wait: Duration::from_secs(120),
-            }),
+            (Some(k), Some(s), Some(t), Some(d), Some(ts), Some(ds)) if problems.is_empty() => {
+                Ok(Self {
+                    key_id: SecretString::from(k),
+                    secret_key: SecretString::from(s),
+                    trading_url: t,
+                    data_url: d,
+                    trading_stream_url: ts,
+                    data_stream_url: ds,
+                    feed,
+                    request_timeout: Duration::from_secs(10),
+                    connect_timeout: Duration::from_secs(5),
+                    max_rate_limit_wait: Duration::from_secs(120),
+                })
+            }
             _ => Err(Error::Config(problems.join("; "))),
         }
     }
@@ -145,7 +151,11 @@ impl AlpacaConfig {
 
     /// True when the trading URL is Alpaca's live host (real money).
     pub fn is_live(&self) -> bool {
-        self.trading_url.host_str() == Url::parse(LIVE_TRADING_URL).ok().as_ref().and_then(|u| u.host_str())
+        self.trading_url.host_str()
+            == Url::parse(LIVE_TRADING_URL)
+                .ok()
+                .as_ref()
+                .and_then(|u| u.host_str())
     }
 }
 
@@ -181,7 +191,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -192,9 +205,15 @@ mod tests {
             ("APCA_API_SECRET_KEY", "SENTINELSECRET"),
         ]))
         .unwrap();
-        assert_eq!(cfg.trading_url.as_str(), "https://paper-api.alpaca.markets/");
+        assert_eq!(
+            cfg.trading_url.as_str(),
+            "https://paper-api.alpaca.markets/"
+        );
         assert_eq!(cfg.data_url.as_str(), "https://data.alpaca.markets/");
-        assert_eq!(cfg.trading_stream_url.as_str(), "wss://paper-api.alpaca.markets/stream");
+        assert_eq!(
+            cfg.trading_stream_url.as_str(),
+            "wss://paper-api.alpaca.markets/stream"
+        );
         assert!(!cfg.is_live());
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("SENTINEL"), "{debug}");
@@ -222,11 +241,20 @@ mod tests {
             ("APCA_API_KEY_ID", "k"),
             ("APCA_API_SECRET_KEY", "s"),
             ("APCA_API_BASE_URL", "https://api.alpaca.markets/"),
-            ("APCA_API_DATA_STREAM_URL", "wss://stream.data.sandbox.alpaca.markets"),
+            (
+                "APCA_API_DATA_STREAM_URL",
+                "wss://stream.data.sandbox.alpaca.markets",
+            ),
         ]))
         .unwrap();
         assert!(cfg.is_live());
-        assert_eq!(cfg.trading_stream_url.as_str(), "wss://api.alpaca.markets/stream");
-        assert_eq!(cfg.data_stream_url.host_str(), Some("stream.data.sandbox.alpaca.markets"));
+        assert_eq!(
+            cfg.trading_stream_url.as_str(),
+            "wss://api.alpaca.markets/stream"
+        );
+        assert_eq!(
+            cfg.data_stream_url.host_str(),
+            Some("stream.data.sandbox.alpaca.markets")
+        );
     }
 }

@@ -270,7 +270,9 @@ pub struct FakeAlpaca {
 
 impl std::fmt::Debug for FakeAlpaca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeAlpaca").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FakeAlpaca")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -300,7 +302,11 @@ impl FakeAlpaca {
                 tracing::error!(error = %e, "fake alpaca server failed");
             }
         });
-        Ok(Self { shared, addr, cancel })
+        Ok(Self {
+            shared,
+            addr,
+            cancel,
+        })
     }
 
     /// The bound address.
@@ -313,7 +319,11 @@ impl FakeAlpaca {
     /// # Errors
     /// Never in practice (a bound address always forms a URL).
     pub fn client_config(&self) -> crate::veda::Result<crate::veda::alpaca::AlpacaConfig> {
-        crate::veda::alpaca::AlpacaConfig::for_local(self.addr, &self.shared.config.key_id, &self.shared.config.secret_key)
+        crate::veda::alpaca::AlpacaConfig::for_local(
+            self.addr,
+            &self.shared.config.key_id,
+            &self.shared.config.secret_key,
+        )
     }
 
     /// Injects a fault.
@@ -339,19 +349,32 @@ impl FakeAlpaca {
     /// Signed position in a symbol (zero when flat).
     pub fn position(&self, symbol: &str) -> Decimal {
         let inner = self.shared.lock();
-        let canonical = inner.book.asset(symbol).map_or_else(|| symbol.to_owned(), |a| a.symbol.clone());
-        inner.book.positions.get(&canonical).map_or(Decimal::ZERO, |p| p.qty)
+        let canonical = inner
+            .book
+            .asset(symbol)
+            .map_or_else(|| symbol.to_owned(), |a| a.symbol.clone());
+        inner
+            .book
+            .positions
+            .get(&canonical)
+            .map_or(Decimal::ZERO, |p| p.qty)
     }
 
     /// Sets a position directly, as if traded outside Weaver.
     pub fn set_position(&self, symbol: &str, qty: Decimal, avg_entry_price: Decimal) {
-        self.shared.lock().book.set_position(symbol, qty, avg_entry_price);
+        self.shared
+            .lock()
+            .book
+            .set_position(symbol, qty, avg_entry_price);
     }
 
     /// Sets the last price of a symbol.
     pub fn set_price(&self, symbol: &str, price: Decimal) {
         let mut inner = self.shared.lock();
-        let canonical = inner.book.asset(symbol).map_or_else(|| symbol.to_owned(), |a| a.symbol.clone());
+        let canonical = inner
+            .book
+            .asset(symbol)
+            .map_or_else(|| symbol.to_owned(), |a| a.symbol.clone());
         inner.book.prices.insert(canonical, price);
     }
 
@@ -361,7 +384,9 @@ impl FakeAlpaca {
     pub fn fill_order(&self, order_id: &str, qty: Decimal, price: Decimal) -> bool {
         let events = {
             let mut inner = self.shared.lock();
-            let Some(index) = inner.book.index_of(order_id) else { return false };
+            let Some(index) = inner.book.index_of(order_id) else {
+                return false;
+            };
             inner.book.fill(index, qty, price, Utc::now())
         };
         let filled = !events.is_empty();
@@ -390,7 +415,10 @@ impl FakeAlpaca {
             let mut inner = self.shared.lock();
             inner.book.insert_bars(symbol, &[bar]);
             let asset = inner.book.asset(symbol);
-            (asset.map_or_else(|| symbol.to_owned(), |a| a.symbol.clone()), asset.is_some_and(|a| a.class == "crypto"))
+            (
+                asset.map_or_else(|| symbol.to_owned(), |a| a.symbol.clone()),
+                asset.is_some_and(|a| a.class == "crypto"),
+            )
         };
         let mut message = Book::bar_json(&bar, crypto);
         if let Value::Object(map) = &mut message {
@@ -476,7 +504,14 @@ fn seed_bars(book: &mut Book, config: &FakeConfig) {
                 let open = price;
                 price *= 1.0 + step;
                 let ts = end - (n - 1 - k) * 60_000;
-                Bar { ts, open, high: open.max(price) * 1.0005, low: open.min(price) * 0.9995, close: price, volume: 100.0 + (state % 900) as f64 }
+                Bar {
+                    ts,
+                    open,
+                    high: open.max(price) * 1.0005,
+                    low: open.min(price) * 0.9995,
+                    close: price,
+                    volume: 100.0 + (state % 900) as f64,
+                }
             })
             .collect();
         book.insert_bars(&asset.symbol, &bars);
@@ -487,9 +522,15 @@ fn seed_bars(book: &mut Book, config: &FakeConfig) {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let rest = Router::new()
         .route("/v2/account", get(account))
-        .route("/v2/orders", get(list_orders).post(create_order).delete(cancel_all))
+        .route(
+            "/v2/orders",
+            get(list_orders).post(create_order).delete(cancel_all),
+        )
         .route("/v2/orders:by_client_order_id", get(order_by_cid))
-        .route("/v2/orders/{order_id}", get(get_order).patch(replace_order).delete(cancel_order))
+        .route(
+            "/v2/orders/{order_id}",
+            get(get_order).patch(replace_order).delete(cancel_order),
+        )
         .route("/v2/positions", get(positions))
         .route("/v2/positions/{symbol_or_asset_id}", get(position))
         .route("/v2/assets", get(assets))
@@ -501,7 +542,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1beta3/crypto/{loc}/bars", get(crypto_bars))
         .route("/v1beta3/crypto/{loc}/latest/bars", get(crypto_latest_bars))
         .route_layer(middleware::from_fn_with_state(shared.clone(), gateway))
-        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(json!({"code": 40410000, "message": "endpoint not found"}))) });
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"code": 40410000, "message": "endpoint not found"})),
+            )
+        });
     let streams = Router::new()
         .route("/stream", get(ws::trade_updates))
         .route("/v2/{feed}", get(ws::market_data))
@@ -519,7 +565,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(new_shared(config));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 type Answer = (StatusCode, Value);
@@ -538,7 +586,10 @@ fn refusal((code, body): (u16, Value)) -> Response {
 
 /// Auth, rate limit, headers and recording around every REST route.
 async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(String::new, |p| p.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
     let method = request.method().clone();
     let headers = request.headers();
     let authorized = header_is(headers, "apca-api-key-id", &shared.config.key_id)
@@ -565,7 +616,10 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
             Fault::RateLimitStorm { reset_after, .. } => Some(*reset_after),
             _ => None,
         });
-        let over = shared.config.rate_limit_per_minute.is_some_and(|l| inner.window_count > l);
+        let over = shared
+            .config
+            .rate_limit_per_minute
+            .is_some_and(|l| inner.window_count > l);
         match storm {
             Some(after) => {
                 let reset_at = now + chrono::Duration::from_std(after).unwrap_or_default();
@@ -573,15 +627,26 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
                 let secs = reset_at.timestamp() + i64::from(reset_at.timestamp_subsec_nanos() > 0);
                 (true, 0, secs, read_error)
             }
-            None => (over, limit.saturating_sub(inner.window_count), window_reset, read_error),
+            None => (
+                over,
+                limit.saturating_sub(inner.window_count),
+                window_reset,
+                read_error,
+            ),
         }
     };
     let mut response = if !authorized {
         reply((StatusCode::UNAUTHORIZED, json!({"message": "unauthorized"})))
     } else if limited {
-        reply((StatusCode::TOO_MANY_REQUESTS, json!({"message": "too many requests"})))
+        reply((
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"message": "too many requests"}),
+        ))
     } else if let Some(code) = read_error {
-        reply((status(code), json!({"code": u32::from(code) * 100_000, "message": "internal server error"})))
+        reply((
+            status(code),
+            json!({"code": u32::from(code) * 100_000, "message": "internal server error"}),
+        ))
     } else {
         next.run(request).await
     };
@@ -593,11 +658,27 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
         return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
-    let json = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
-    let rate_limit_headers = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
-        .iter()
-        .all(|h| parts.headers.get(*h).and_then(|v| v.to_str().ok()).is_some_and(|v| v.parse::<i64>().is_ok()));
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let json = if bytes.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    let rate_limit_headers = [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ]
+    .iter()
+    .all(|h| {
+        parts
+            .headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.parse::<i64>().is_ok())
+    });
     shared.lock().recorded.push(RecordedResponse {
         method: method.to_string(),
         route,
@@ -605,13 +686,20 @@ async fn gateway(AxState(shared): AxState<Arc<Shared>>, request: Request, next: 
         rate_limit_headers,
         body: json,
         at: now,
-        rate_limit_reset: parts.headers.get("x-ratelimit-reset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
+        rate_limit_reset: parts
+            .headers
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
     });
     Response::from_parts(parts, Body::from(bytes))
 }
 
 fn header_is(headers: &HeaderMap, name: &str, expected: &str) -> bool {
-    headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v == expected)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected)
 }
 
 async fn account(AxState(shared): AxState<Arc<Shared>>) -> Response {
@@ -631,10 +719,16 @@ async fn create_order(AxState(shared): AxState<Arc<Shared>>, body: axum::body::B
             Fault::ServerError { status, .. } => Some(*status),
             _ => None,
         }) {
-            return reply((status(code), json!({"code": u32::from(code) * 100_000, "message": "internal server error"})));
+            return reply((
+                status(code),
+                json!({"code": u32::from(code) * 100_000, "message": "internal server error"}),
+            ));
         }
         let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-            return refusal((422, json!({"code": 40010000, "message": "request body format is invalid"})));
+            return refusal((
+                422,
+                json!({"code": 40010000, "message": "request body format is invalid"}),
+            ));
         };
         let after = inner
             .faults
@@ -652,7 +746,10 @@ async fn create_order(AxState(shared): AxState<Arc<Shared>>, body: axum::body::B
             shared.publish(events);
             match after {
                 After::Answer => reply((StatusCode::OK, order.to_json())),
-                After::ServerError => reply((StatusCode::INTERNAL_SERVER_ERROR, json!({"code": 50010000, "message": "internal server error"}))),
+                After::ServerError => reply((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"code": 50010000, "message": "internal server error"}),
+                )),
                 After::Delay(delay) => {
                     tokio::time::sleep(delay).await;
                     reply((StatusCode::OK, order.to_json()))
@@ -673,30 +770,50 @@ struct OrdersQuery {
     symbols: Option<String>,
 }
 
-fn parse_time(text: &Option<String>) -> Result<Option<DateTime<Utc>>, Response> {
+fn parse_time(text: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
     match text.as_deref() {
         None | Some("") => Ok(None),
         Some(t) => crate::veda::alpaca::parse::timestamp(Some(t))
-            .or_else(|| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()))
+            .or_else(|| {
+                NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc())
+            })
             .map(Some)
-            .ok_or_else(|| refusal((422, json!({"code": 40010001, "message": format!("invalid timestamp {t}")})))),
+            .ok_or_else(|| format!("invalid timestamp {t}")),
     }
 }
 
-async fn list_orders(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<OrdersQuery>) -> Response {
+async fn list_orders(
+    AxState(shared): AxState<Arc<Shared>>,
+    Query(q): Query<OrdersQuery>,
+) -> Response {
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
         None => 50,
         Some(Ok(l)) if (1..=500).contains(&l) => l,
-        Some(_) => return refusal((422, json!({"code": 40010001, "message": "limit must be between 1 and 500"}))),
+        Some(_) => {
+            return refusal((
+                422,
+                json!({"code": 40010001, "message": "limit must be between 1 and 500"}),
+            ));
+        }
     };
     let (after, until) = match (parse_time(&q.after), parse_time(&q.until)) {
         (Ok(a), Ok(u)) => (a, u),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(message), _) | (_, Err(message)) => {
+            return refusal((422, json!({"code": 40010001, "message": message})));
+        }
     };
     let symbols: Vec<String> = q
         .symbols
         .as_deref()
-        .map(|s| s.split(',').filter(|s| !s.is_empty()).map(|s| s.trim().to_ascii_uppercase().replace('/', "")).collect())
+        .map(|s| {
+            s.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim().to_ascii_uppercase().replace('/', ""))
+                .collect()
+        })
         .unwrap_or_default();
     let inner = shared.lock();
     let mut orders: Vec<&FakeOrder> = inner
@@ -708,13 +825,19 @@ async fn list_orders(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<Orde
             "closed" => !o.is_open(),
             _ => true,
         })
-        .filter(|o| after.is_none_or(|a| o.created_at > a) && until.is_none_or(|u| o.created_at < u))
+        .filter(|o| {
+            after.is_none_or(|a| o.created_at > a) && until.is_none_or(|u| o.created_at < u)
+        })
         .filter(|o| symbols.is_empty() || symbols.contains(&o.symbol.replace('/', "")))
         .collect();
     if q.direction.as_deref() != Some("asc") {
         orders.reverse();
     }
-    let list: Vec<Value> = orders.into_iter().take(limit).map(FakeOrder::to_json).collect();
+    let list: Vec<Value> = orders
+        .into_iter()
+        .take(limit)
+        .map(FakeOrder::to_json)
+        .collect();
     reply((StatusCode::OK, Value::Array(list)))
 }
 
@@ -734,9 +857,15 @@ struct CidQuery {
     client_order_id: Option<String>,
 }
 
-async fn order_by_cid(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<CidQuery>) -> Response {
+async fn order_by_cid(
+    AxState(shared): AxState<Arc<Shared>>,
+    Query(q): Query<CidQuery>,
+) -> Response {
     let Some(cid) = q.client_order_id else {
-        return refusal((422, json!({"code": 40010001, "message": "client_order_id is required"})));
+        return refusal((
+            422,
+            json!({"code": 40010001, "message": "client_order_id is required"}),
+        ));
     };
     match shared.lock().book.order_by_cid(&cid) {
         Some(o) => reply((StatusCode::OK, o.to_json())),
@@ -758,7 +887,13 @@ async fn cancel_order(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<Stri
 async fn cancel_all(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let (results, events) = {
         let mut inner = shared.lock();
-        let ids: Vec<String> = inner.book.orders.iter().filter(|o| o.is_open()).map(|o| o.id.clone()).collect();
+        let ids: Vec<String> = inner
+            .book
+            .orders
+            .iter()
+            .filter(|o| o.is_open())
+            .map(|o| o.id.clone())
+            .collect();
         let mut results = Vec::new();
         let mut events = Vec::new();
         for id in ids {
@@ -776,9 +911,16 @@ async fn cancel_all(AxState(shared): AxState<Arc<Shared>>) -> Response {
     reply((StatusCode::MULTI_STATUS, Value::Array(results)))
 }
 
-async fn replace_order(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String>, body: axum::body::Bytes) -> Response {
+async fn replace_order(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return refusal((422, json!({"code": 40010000, "message": "request body format is invalid"})));
+        return refusal((
+            422,
+            json!({"code": 40010000, "message": "request body format is invalid"}),
+        ));
     };
     let result = shared.lock().book.replace(&id, &body, Utc::now());
     match result {
@@ -792,7 +934,12 @@ async fn replace_order(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<Str
 
 async fn positions(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let inner = shared.lock();
-    let list: Vec<Value> = inner.book.positions.iter().map(|(s, p)| inner.book.position_json(s, p)).collect();
+    let list: Vec<Value> = inner
+        .book
+        .positions
+        .iter()
+        .map(|(s, p)| inner.book.position_json(s, p))
+        .collect();
     reply((StatusCode::OK, Value::Array(list)))
 }
 
@@ -803,11 +950,20 @@ async fn position(AxState(shared): AxState<Arc<Shared>>, Path(symbol): Path<Stri
     let found = if symbol.contains('/') {
         None
     } else {
-        inner.book.asset(&symbol).and_then(|a| inner.book.positions.get(&a.symbol).map(|p| (a.symbol.clone(), *p)))
+        inner.book.asset(&symbol).and_then(|a| {
+            inner
+                .book
+                .positions
+                .get(&a.symbol)
+                .map(|p| (a.symbol.clone(), *p))
+        })
     };
     match found {
         Some((s, p)) => reply((StatusCode::OK, inner.book.position_json(&s, &p))),
-        None => refusal((404, json!({"code": 40410000, "message": "position does not exist"}))),
+        None => refusal((
+            404,
+            json!({"code": 40410000, "message": "position does not exist"}),
+        )),
     }
 }
 
@@ -838,8 +994,13 @@ async fn assets(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<AssetsQue
     let class = q.asset_class.unwrap_or_else(|| "us_equity".to_owned());
     let inactive_only = q.status.as_deref() == Some("inactive");
     let inner = shared.lock();
-    let list: Vec<Value> =
-        inner.book.assets.iter().filter(|a| !inactive_only && (class == "all" || a.class == class)).map(asset_json).collect();
+    let list: Vec<Value> = inner
+        .book
+        .assets
+        .iter()
+        .filter(|a| !inactive_only && (class == "all" || a.class == class))
+        .map(asset_json)
+        .collect();
     reply((StatusCode::OK, Value::Array(list)))
 }
 
@@ -853,7 +1014,10 @@ async fn asset(AxState(shared): AxState<Arc<Shared>>, Path(symbol): Path<String>
 async fn clock(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let now = Utc::now();
     let (is_open, next_open, next_close) = market::clock(now, shared.config.market_open);
-    let local = |t: DateTime<Utc>| t.with_timezone(&ny_offset(t)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&ny_offset(t))
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false)
+    };
     reply((
         StatusCode::OK,
         json!({"timestamp": local(now), "is_open": is_open, "next_open": local(next_open), "next_close": local(next_close)}),
@@ -873,8 +1037,14 @@ async fn calendar(Query(q): Query<CalendarQuery>) -> Response {
         None | Some("") => Some(default),
         Some(t) => NaiveDate::parse_from_str(t, "%Y-%m-%d").ok(),
     };
-    let (Some(start), Some(end)) = (parse(&q.start, today), parse(&q.end, today + chrono::Duration::days(30))) else {
-        return refusal((400, json!({"code": 40010001, "message": "invalid date; expected YYYY-MM-DD"})));
+    let (Some(start), Some(end)) = (
+        parse(&q.start, today),
+        parse(&q.end, today + chrono::Duration::days(30)),
+    ) else {
+        return refusal((
+            400,
+            json!({"code": 40010001, "message": "invalid date; expected YYYY-MM-DD"}),
+        ));
     };
     let days: Vec<Value> = market::calendar(start, end)
         .into_iter()
@@ -903,7 +1073,11 @@ fn bad_request(message: &str) -> Response {
 }
 
 fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Response {
-    let Some(timeframe) = q.timeframe.as_deref().and_then(|t| t.parse::<Timeframe>().ok()) else {
+    let Some(timeframe) = q
+        .timeframe
+        .as_deref()
+        .and_then(|t| t.parse::<Timeframe>().ok())
+    else {
         return bad_request("invalid timeframe");
     };
     let limit = match q.limit.as_deref().map(str::parse::<usize>) {
@@ -913,7 +1087,12 @@ fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Response {
     };
     let now = Utc::now();
     let start = match parse_time(&q.start) {
-        Ok(t) => t.unwrap_or_else(|| now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
+        Ok(t) => t.unwrap_or_else(|| {
+            now.date_naive()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+        }),
         Err(_) => return bad_request("invalid start"),
     };
     let end = match parse_time(&q.end) {
@@ -927,15 +1106,21 @@ fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Response {
             None => return bad_request("invalid page_token"),
         },
     };
-    let Some(symbols) = q.symbols.filter(|s| !s.trim().is_empty()) else { return bad_request("symbols is required") };
+    let Some(symbols) = q.symbols.filter(|s| !s.trim().is_empty()) else {
+        return bad_request("symbols is required");
+    };
     let inner = shared.lock();
     let mut all = std::collections::BTreeMap::new();
     for raw in symbols.split(',') {
-        let Some(asset) = inner.book.asset(raw) else { continue };
+        let Some(asset) = inner.book.asset(raw) else {
+            continue;
+        };
         if (asset.class == "crypto") != crypto {
             continue;
         }
-        let Some(stored) = inner.book.bars.get(&asset.symbol) else { continue };
+        let Some(stored) = inner.book.bars.get(&asset.symbol) else {
+            continue;
+        };
         let mut bars = market::aggregate(stored, timeframe);
         bars.retain(|b| b.ts >= start.timestamp_millis() && b.ts <= end.timestamp_millis());
         if q.sort.as_deref() == Some("desc") {
@@ -949,7 +1134,12 @@ fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Response {
     let bars: serde_json::Map<String, Value> = page
         .bars
         .iter()
-        .map(|(s, list)| (s.clone(), Value::Array(list.iter().map(|b| Book::bar_json(b, crypto)).collect())))
+        .map(|(s, list)| {
+            (
+                s.clone(),
+                Value::Array(list.iter().map(|b| Book::bar_json(b, crypto)).collect()),
+            )
+        })
         .collect();
     let mut body = json!({"bars": bars, "next_page_token": page.next_page_token});
     if !crypto && let Value::Object(map) = &mut body {
@@ -962,7 +1152,11 @@ async fn stock_bars(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<BarsQ
     bars_answer(&shared, q, false)
 }
 
-async fn crypto_bars(AxState(shared): AxState<Arc<Shared>>, Path(loc): Path<String>, Query(q): Query<BarsQuery>) -> Response {
+async fn crypto_bars(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(loc): Path<String>,
+    Query(q): Query<BarsQuery>,
+) -> Response {
     if loc != "us" {
         return bad_request("unsupported loc");
     }
@@ -970,11 +1164,15 @@ async fn crypto_bars(AxState(shared): AxState<Arc<Shared>>, Path(loc): Path<Stri
 }
 
 fn latest_answer(shared: &Shared, symbols: Option<String>, crypto: bool) -> Response {
-    let Some(symbols) = symbols.filter(|s| !s.trim().is_empty()) else { return bad_request("symbols is required") };
+    let Some(symbols) = symbols.filter(|s| !s.trim().is_empty()) else {
+        return bad_request("symbols is required");
+    };
     let inner = shared.lock();
     let mut bars = serde_json::Map::new();
     for raw in symbols.split(',') {
-        let Some(asset) = inner.book.asset(raw) else { continue };
+        let Some(asset) = inner.book.asset(raw) else {
+            continue;
+        };
         if (asset.class == "crypto") != crypto {
             continue;
         }
@@ -995,11 +1193,18 @@ struct LatestQuery {
     symbols: Option<String>,
 }
 
-async fn stock_latest_bars(AxState(shared): AxState<Arc<Shared>>, Query(q): Query<LatestQuery>) -> Response {
+async fn stock_latest_bars(
+    AxState(shared): AxState<Arc<Shared>>,
+    Query(q): Query<LatestQuery>,
+) -> Response {
     latest_answer(&shared, q.symbols, false)
 }
 
-async fn crypto_latest_bars(AxState(shared): AxState<Arc<Shared>>, Path(loc): Path<String>, Query(q): Query<LatestQuery>) -> Response {
+async fn crypto_latest_bars(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(loc): Path<String>,
+    Query(q): Query<LatestQuery>,
+) -> Response {
     if loc != "us" {
         return bad_request("unsupported loc");
     }

@@ -28,8 +28,8 @@ use super::{models, parse};
 use crate::domain::Bar;
 use crate::veda::rate_limit::RequestBudget;
 use crate::veda::types::{
-    Account, BarsRequest, CalendarDay, MarketClock, OrderQuery, OrderRequest, OrderStatusFilter, VenueOrder,
-    VenuePosition,
+    Account, BarsRequest, CalendarDay, MarketClock, OrderQuery, OrderRequest, OrderStatusFilter,
+    VenueOrder, VenuePosition,
 };
 use crate::veda::{Error, Result, client_order_id};
 
@@ -53,7 +53,11 @@ pub struct ResolvePolicy {
 
 impl Default for ResolvePolicy {
     fn default() -> Self {
-        Self { lookups: 2, lookup_delay: Duration::from_millis(300), submit_attempts: 3 }
+        Self {
+            lookups: 2,
+            lookup_delay: Duration::from_millis(300),
+            submit_attempts: 3,
+        }
     }
 }
 
@@ -74,7 +78,10 @@ pub struct AlpacaHttp {
 
 impl std::fmt::Debug for AlpacaHttp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlpacaHttp").field("config", &self.config).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("AlpacaHttp")
+            .field("config", &self.config)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,9 +100,15 @@ impl AlpacaHttp {
     pub fn new(config: AlpacaConfig, budget: RequestBudget) -> Result<Self> {
         install_crypto_provider();
         let mut headers = HeaderMap::new();
-        for (name, secret) in [("APCA-API-KEY-ID", &config.key_id), ("APCA-API-SECRET-KEY", &config.secret_key)] {
-            let mut value = HeaderValue::from_str(secret.expose_secret())
-                .map_err(|_| Error::Config(format!("{name} contains characters not allowed in an HTTP header")))?;
+        for (name, secret) in [
+            ("APCA-API-KEY-ID", &config.key_id),
+            ("APCA-API-SECRET-KEY", &config.secret_key),
+        ] {
+            let mut value = HeaderValue::from_str(secret.expose_secret()).map_err(|_| {
+                Error::Config(format!(
+                    "{name} contains characters not allowed in an HTTP header"
+                ))
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -106,7 +119,12 @@ impl AlpacaHttp {
             .user_agent(concat!("weaver/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, config: Arc::new(config), budget, policy: ResolvePolicy::default() })
+        Ok(Self {
+            client,
+            config: Arc::new(config),
+            budget,
+            policy: ResolvePolicy::default(),
+        })
     }
 
     /// Replaces the resolution policy (tests shorten the delays).
@@ -144,30 +162,52 @@ impl AlpacaHttp {
         let mut waited = Duration::ZERO;
         loop {
             self.budget.acquire().await;
-            let mut request = self.client.request(method.clone(), url.clone()).query(query);
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .query(query);
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(|e| CallError::Transport(describe(&e)))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| CallError::Transport(describe(&e)))?;
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = rate_limit_wait(response.headers(), Utc::now());
                 if waited + wait > self.config.max_rate_limit_wait {
                     return Err(CallError::RateLimited(waited));
                 }
-                tracing::warn!(path = url.path(), wait_ms = wait.as_millis() as u64, "alpaca rate limit hit, waiting for reset");
+                tracing::warn!(
+                    path = url.path(),
+                    wait_ms = wait.as_millis() as u64,
+                    "alpaca rate limit hit, waiting for reset"
+                );
                 tokio::time::sleep(wait).await;
                 waited += wait;
                 continue;
             }
-            let body = response.bytes().await.map_err(|e| CallError::Transport(describe(&e)))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| CallError::Transport(describe(&e)))?;
             return Ok(Answer { status, body });
         }
     }
 
     /// A call that changes nothing: every failure maps straight to an error.
-    async fn get<T: DeserializeOwned>(&self, host: Host, segments: &[&str], query: &[(&str, String)], what: &str) -> Result<T> {
-        let answer = self.call::<()>(Method::GET, host, segments, query, None).await.map_err(CallError::into_error)?;
+    async fn get<T: DeserializeOwned>(
+        &self,
+        host: Host,
+        segments: &[&str],
+        query: &[(&str, String)],
+        what: &str,
+    ) -> Result<T> {
+        let answer = self
+            .call::<()>(Method::GET, host, segments, query, None)
+            .await
+            .map_err(CallError::into_error)?;
         decode(answer, what)
     }
 
@@ -176,7 +216,9 @@ impl AlpacaHttp {
     /// # Errors
     /// Transport, authentication or decoding failures.
     pub async fn account(&self) -> Result<Account> {
-        let wire: models::Account = self.get(Host::Trading, &["v2", "account"], &[], "account").await?;
+        let wire: models::Account = self
+            .get(Host::Trading, &["v2", "account"], &[], "account")
+            .await?;
         Ok(parse::account(&wire))
     }
 
@@ -185,7 +227,9 @@ impl AlpacaHttp {
     /// # Errors
     /// As [`AlpacaHttp::account`].
     pub async fn positions(&self) -> Result<Vec<VenuePosition>> {
-        let wire: Vec<models::Position> = self.get(Host::Trading, &["v2", "positions"], &[], "positions").await?;
+        let wire: Vec<models::Position> = self
+            .get(Host::Trading, &["v2", "positions"], &[], "positions")
+            .await?;
         wire.iter().map(parse::position).collect()
     }
 
@@ -195,7 +239,15 @@ impl AlpacaHttp {
     /// As [`AlpacaHttp::account`].
     pub async fn position(&self, symbol: &str) -> Result<Option<VenuePosition>> {
         let path_symbol = parse::path_symbol(symbol);
-        match self.get::<models::Position>(Host::Trading, &["v2", "positions", &path_symbol], &[], "position").await {
+        match self
+            .get::<models::Position>(
+                Host::Trading,
+                &["v2", "positions", &path_symbol],
+                &[],
+                "position",
+            )
+            .await
+        {
             Ok(wire) => parse::position(&wire).map(Some),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -207,8 +259,12 @@ impl AlpacaHttp {
     /// # Errors
     /// As [`AlpacaHttp::account`].
     pub async fn assets(&self, asset_class: &str) -> Result<Vec<models::Asset>> {
-        let query = [("status", "active".to_owned()), ("asset_class", asset_class.to_owned())];
-        self.get(Host::Trading, &["v2", "assets"], &query, "assets").await
+        let query = [
+            ("status", "active".to_owned()),
+            ("asset_class", asset_class.to_owned()),
+        ];
+        self.get(Host::Trading, &["v2", "assets"], &query, "assets")
+            .await
     }
 
     /// `GET /v2/assets/{symbol}`.
@@ -217,7 +273,8 @@ impl AlpacaHttp {
     /// [`Error::NotFound`] for an unknown symbol, else as [`AlpacaHttp::account`].
     pub async fn asset(&self, symbol: &str) -> Result<models::Asset> {
         let path_symbol = parse::path_symbol(symbol);
-        self.get(Host::Trading, &["v2", "assets", &path_symbol], &[], "asset").await
+        self.get(Host::Trading, &["v2", "assets", &path_symbol], &[], "asset")
+            .await
     }
 
     /// `GET /v2/clock`.
@@ -225,7 +282,9 @@ impl AlpacaHttp {
     /// # Errors
     /// As [`AlpacaHttp::account`].
     pub async fn clock(&self) -> Result<MarketClock> {
-        let wire: models::Clock = self.get(Host::Trading, &["v2", "clock"], &[], "clock").await?;
+        let wire: models::Clock = self
+            .get(Host::Trading, &["v2", "clock"], &[], "clock")
+            .await?;
         parse::clock(&wire)
     }
 
@@ -235,7 +294,9 @@ impl AlpacaHttp {
     /// As [`AlpacaHttp::account`].
     pub async fn calendar(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<CalendarDay>> {
         let query = [("start", start.to_string()), ("end", end.to_string())];
-        let wire: Vec<models::CalendarDay> = self.get(Host::Trading, &["v2", "calendar"], &query, "calendar").await?;
+        let wire: Vec<models::CalendarDay> = self
+            .get(Host::Trading, &["v2", "calendar"], &query, "calendar")
+            .await?;
         wire.iter().map(parse::calendar_day).collect()
     }
 
@@ -244,7 +305,9 @@ impl AlpacaHttp {
     /// # Errors
     /// [`Error::NotFound`] for an unknown id, else as [`AlpacaHttp::account`].
     pub async fn order(&self, order_id: &str) -> Result<VenueOrder> {
-        let wire: models::Order = self.get(Host::Trading, &["v2", "orders", order_id], &[], "order").await?;
+        let wire: models::Order = self
+            .get(Host::Trading, &["v2", "orders", order_id], &[], "order")
+            .await?;
         parse::order(&wire)
     }
 
@@ -254,7 +317,15 @@ impl AlpacaHttp {
     /// As [`AlpacaHttp::account`].
     pub async fn order_by_client_id(&self, client_order_id: &str) -> Result<Option<VenueOrder>> {
         let query = [("client_order_id", client_order_id.to_owned())];
-        match self.get::<models::Order>(Host::Trading, &["v2", "orders:by_client_order_id"], &query, "order").await {
+        match self
+            .get::<models::Order>(
+                Host::Trading,
+                &["v2", "orders:by_client_order_id"],
+                &query,
+                "order",
+            )
+            .await
+        {
             Ok(wire) => parse::order(&wire).map(Some),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -287,10 +358,15 @@ impl AlpacaHttp {
             if !query.symbols.is_empty() {
                 params.push(("symbols", query.symbols.join(",")));
             }
-            let wire: Vec<models::Order> = self.get(Host::Trading, &["v2", "orders"], &params, "orders").await?;
+            let wire: Vec<models::Order> = self
+                .get(Host::Trading, &["v2", "orders"], &params, "orders")
+                .await?;
             let page_len = wire.len();
             let page: Vec<VenueOrder> = wire.iter().map(parse::order).collect::<Result<_>>()?;
-            let last_submitted = page.iter().filter_map(|o| o.submitted_at.or(o.created_at)).max();
+            let last_submitted = page
+                .iter()
+                .filter_map(|o| o.submitted_at.or(o.created_at))
+                .max();
             for order in page {
                 if !out.iter().any(|o| o.id == order.id) {
                     out.push(order);
@@ -310,10 +386,20 @@ impl AlpacaHttp {
     /// [`Error::NotFound`], or [`Error::Rejected`] when the order is no longer cancelable.
     pub async fn cancel_order(&self, order_id: &str) -> Result<()> {
         let answer = self
-            .call::<()>(Method::DELETE, Host::Trading, &["v2", "orders", order_id], &[], None)
+            .call::<()>(
+                Method::DELETE,
+                Host::Trading,
+                &["v2", "orders", order_id],
+                &[],
+                None,
+            )
             .await
             .map_err(CallError::into_error)?;
-        if answer.status.is_success() { Ok(()) } else { Err(status_error(&answer)) }
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(&answer))
+        }
     }
 
     /// `PATCH /v2/orders/{id}`: returns the *new* order (the old one becomes `replaced`).
@@ -321,9 +407,19 @@ impl AlpacaHttp {
     /// # Errors
     /// [`Error::Rejected`] when the venue refuses; a transport failure leaves the outcome to the
     /// stream and reconciliation (the caller looks up `replaced_by`).
-    pub async fn replace_order(&self, order_id: &str, change: &models::ReplaceOrder) -> Result<VenueOrder> {
+    pub async fn replace_order(
+        &self,
+        order_id: &str,
+        change: &models::ReplaceOrder,
+    ) -> Result<VenueOrder> {
         let answer = self
-            .call(Method::PATCH, Host::Trading, &["v2", "orders", order_id], &[], Some(change))
+            .call(
+                Method::PATCH,
+                Host::Trading,
+                &["v2", "orders", order_id],
+                &[],
+                Some(change),
+            )
             .await
             .map_err(CallError::into_error)?;
         let wire: models::Order = decode(answer, "replaced order")?;
@@ -343,12 +439,21 @@ impl AlpacaHttp {
         let body = parse::new_order(request);
         let mut last_detail = String::new();
         for attempt in 1..=self.policy.submit_attempts.max(1) {
-            let result = self.call(Method::POST, Host::Trading, &["v2", "orders"], &[], Some(&body)).await;
+            let result = self
+                .call(
+                    Method::POST,
+                    Host::Trading,
+                    &["v2", "orders"],
+                    &[],
+                    Some(&body),
+                )
+                .await;
             let detail = match result {
                 Ok(answer) if answer.status.is_success() => {
-                    match serde_json::from_slice::<models::Order>(&answer.body).map_err(|e| e.to_string()).and_then(|w| {
-                        parse::order(&w).map_err(|e| e.to_string())
-                    }) {
+                    match serde_json::from_slice::<models::Order>(&answer.body)
+                        .map_err(|e| e.to_string())
+                        .and_then(|w| parse::order(&w).map_err(|e| e.to_string()))
+                    {
                         Ok(order) => return Ok(order),
                         Err(e) => format!("accepted but the answer was unreadable: {e}"),
                     }
@@ -360,12 +465,18 @@ impl AlpacaHttp {
                         Ok(Some(order)) => Ok(order),
                         Ok(None) => Err(Error::OutcomeUnknown {
                             client_order_id: cid.clone(),
-                            detail: "venue reports a duplicate but has no order with this id".into(),
+                            detail: "venue reports a duplicate but has no order with this id"
+                                .into(),
                         }),
-                        Err(e) => Err(Error::OutcomeUnknown { client_order_id: cid.clone(), detail: e.to_string() }),
+                        Err(e) => Err(Error::OutcomeUnknown {
+                            client_order_id: cid.clone(),
+                            detail: e.to_string(),
+                        }),
                     };
                 }
-                Ok(answer) if answer.status.is_server_error() => format!("HTTP {}", answer.status.as_u16()),
+                Ok(answer) if answer.status.is_server_error() => {
+                    format!("HTTP {}", answer.status.as_u16())
+                }
                 Ok(answer) => return Err(status_error(&answer)),
                 Err(CallError::Transport(detail)) => detail,
                 Err(CallError::RateLimited(waited)) => format!("rate limited for {waited:?}"),
@@ -384,7 +495,10 @@ impl AlpacaHttp {
                 }
             }
         }
-        Err(Error::OutcomeUnknown { client_order_id: cid.clone(), detail: last_detail })
+        Err(Error::OutcomeUnknown {
+            client_order_id: cid.clone(),
+            detail: last_detail,
+        })
     }
 
     async fn lookup_after_unknown(&self, cid: &str) -> Result<Option<VenueOrder>> {
@@ -405,8 +519,11 @@ impl AlpacaHttp {
     /// # Errors
     /// As [`AlpacaHttp::account`].
     pub async fn bars(&self, request: &BarsRequest) -> Result<BTreeMap<String, Vec<Bar>>> {
-        let (crypto, stocks): (Vec<String>, Vec<String>) =
-            request.symbols.iter().cloned().partition(|s| parse::is_crypto(s));
+        let (crypto, stocks): (Vec<String>, Vec<String>) = request
+            .symbols
+            .iter()
+            .cloned()
+            .partition(|s| parse::is_crypto(s));
         let mut out = BTreeMap::new();
         for (symbols, is_crypto) in [(stocks, false), (crypto, true)] {
             if symbols.is_empty() {
@@ -424,8 +541,11 @@ impl AlpacaHttp {
         request: &BarsRequest,
         out: &mut BTreeMap<String, Vec<Bar>>,
     ) -> Result<()> {
-        let segments: &[&str] =
-            if is_crypto { &["v1beta3", "crypto", "us", "bars"] } else { &["v2", "stocks", "bars"] };
+        let segments: &[&str] = if is_crypto {
+            &["v1beta3", "crypto", "us", "bars"]
+        } else {
+            &["v2", "stocks", "bars"]
+        };
         let mut page_token: Option<String> = None;
         // A token the venue repeats would loop forever; stop instead.
         let mut seen_tokens = std::collections::HashSet::new();
@@ -452,20 +572,31 @@ impl AlpacaHttp {
                 Some(models::BarsField::Map(map)) => {
                     for (symbol, bars) in map {
                         let key = parse::normalize_symbol(&symbol, is_crypto.then_some("crypto"));
-                        out.entry(key).or_default().extend(bars.iter().filter_map(parse::bar));
+                        out.entry(key)
+                            .or_default()
+                            .extend(bars.iter().filter_map(parse::bar));
                     }
                 }
                 Some(models::BarsField::List(bars)) => {
-                    let symbol = page.symbol.clone().or_else(|| symbols.first().cloned()).unwrap_or_default();
+                    let symbol = page
+                        .symbol
+                        .clone()
+                        .or_else(|| symbols.first().cloned())
+                        .unwrap_or_default();
                     let key = parse::normalize_symbol(&symbol, is_crypto.then_some("crypto"));
-                    out.entry(key).or_default().extend(bars.iter().filter_map(parse::bar));
+                    out.entry(key)
+                        .or_default()
+                        .extend(bars.iter().filter_map(parse::bar));
                 }
                 None => {}
             }
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(token) if seen_tokens.insert(token.clone()) => page_token = Some(token),
                 Some(_) => {
-                    return Err(Error::Decode { what: "bars".into(), detail: "next_page_token repeated".into() });
+                    return Err(Error::Decode {
+                        what: "bars".into(),
+                        detail: "next_page_token repeated".into(),
+                    });
                 }
                 None => return Ok(()),
             }
@@ -477,7 +608,8 @@ impl AlpacaHttp {
     /// # Errors
     /// As [`AlpacaHttp::account`].
     pub async fn latest_bars(&self, symbols: &[String]) -> Result<BTreeMap<String, Bar>> {
-        let (crypto, stocks): (Vec<String>, Vec<String>) = symbols.iter().cloned().partition(|s| parse::is_crypto(s));
+        let (crypto, stocks): (Vec<String>, Vec<String>) =
+            symbols.iter().cloned().partition(|s| parse::is_crypto(s));
         let mut out = BTreeMap::new();
         for (symbols, is_crypto) in [(stocks, false), (crypto, true)] {
             if symbols.is_empty() {
@@ -492,10 +624,15 @@ impl AlpacaHttp {
             if !is_crypto {
                 query.push(("feed", self.config.feed.clone()));
             }
-            let latest: models::LatestBars = self.get(Host::Data, segments, &query, "latest bars").await?;
+            let latest: models::LatestBars = self
+                .get(Host::Data, segments, &query, "latest bars")
+                .await?;
             for (symbol, bar) in latest.bars {
                 if let Some(bar) = parse::bar(&bar) {
-                    out.insert(parse::normalize_symbol(&symbol, is_crypto.then_some("crypto")), bar);
+                    out.insert(
+                        parse::normalize_symbol(&symbol, is_crypto.then_some("crypto")),
+                        bar,
+                    );
                 }
             }
         }
@@ -569,8 +706,12 @@ fn is_duplicate_client_order_id(answer: &Answer) -> bool {
     }
     // Code 40010001 is also used for other validation errors ("qty is required"): the message
     // decides. Alpaca has written it with and without underscores.
-    let message = api_error(&answer.body).message.unwrap_or_default().to_ascii_lowercase();
-    message.contains("must be unique") && (message.contains("client_order_id") || message.contains("client order id"))
+    let message = api_error(&answer.body)
+        .message
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    message.contains("must be unique")
+        && (message.contains("client_order_id") || message.contains("client order id"))
 }
 
 /// Maps a non-success answer to an error.
@@ -584,12 +725,20 @@ fn status_error(answer: &Answer) -> Error {
     match answer.status {
         StatusCode::UNAUTHORIZED => Error::Unauthorized { status },
         // 403 without an error code is an authorization problem; with one, a trading rejection.
-        StatusCode::FORBIDDEN if body.code.is_none() && message.eq_ignore_ascii_case("forbidden") => {
+        StatusCode::FORBIDDEN
+            if body.code.is_none() && message.eq_ignore_ascii_case("forbidden") =>
+        {
             Error::Unauthorized { status }
         }
         StatusCode::NOT_FOUND => Error::NotFound { message },
-        s if s.is_server_error() => Error::Transport { detail: format!("HTTP {status}: {message}") },
-        _ => Error::Rejected { status, code: body.code, message },
+        s if s.is_server_error() => Error::Transport {
+            detail: format!("HTTP {status}: {message}"),
+        },
+        _ => Error::Rejected {
+            status,
+            code: body.code,
+            message,
+        },
     }
 }
 
@@ -597,7 +746,10 @@ fn decode<T: DeserializeOwned>(answer: Answer, what: &str) -> Result<T> {
     if !answer.status.is_success() {
         return Err(status_error(&answer));
     }
-    serde_json::from_slice(&answer.body).map_err(|e| Error::Decode { what: what.to_owned(), detail: e.to_string() })
+    serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -610,10 +762,16 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-reset", HeaderValue::from_static("1700000002"));
         let wait = rate_limit_wait(&headers, now);
-        assert!(wait >= Duration::from_secs(2) && wait < Duration::from_millis(2100), "{wait:?}");
+        assert!(
+            wait >= Duration::from_secs(2) && wait < Duration::from_millis(2100),
+            "{wait:?}"
+        );
         headers.insert("x-ratelimit-reset", HeaderValue::from_static("1699999990"));
         assert!(rate_limit_wait(&headers, now) < Duration::from_millis(100));
-        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), Duration::from_secs(1));
+        assert_eq!(
+            rate_limit_wait(&HeaderMap::new(), now),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]
@@ -622,10 +780,22 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             body: bytes::Bytes::copy_from_slice(body.as_bytes()),
         };
-        assert!(is_duplicate_client_order_id(&answer(422, r#"{"code":40010001,"message":"client_order_id must be unique"}"#)));
-        assert!(is_duplicate_client_order_id(&answer(422, r#"{"message":"client order id must be unique"}"#)));
-        assert!(!is_duplicate_client_order_id(&answer(422, r#"{"code":40010001,"message":"qty is required"}"#)));
-        assert!(!is_duplicate_client_order_id(&answer(403, r#"{"message":"client_order_id must be unique"}"#)));
+        assert!(is_duplicate_client_order_id(&answer(
+            422,
+            r#"{"code":40010001,"message":"client_order_id must be unique"}"#
+        )));
+        assert!(is_duplicate_client_order_id(&answer(
+            422,
+            r#"{"message":"client order id must be unique"}"#
+        )));
+        assert!(!is_duplicate_client_order_id(&answer(
+            422,
+            r#"{"code":40010001,"message":"qty is required"}"#
+        )));
+        assert!(!is_duplicate_client_order_id(&answer(
+            403,
+            r#"{"message":"client_order_id must be unique"}"#
+        )));
     }
 
     #[test]
@@ -634,12 +804,29 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             body: bytes::Bytes::copy_from_slice(body.as_bytes()),
         };
-        assert_eq!(status_error(&answer(401, r#"{"message":"unauthorized"}"#)).code(), "venue_unauthorized");
         assert_eq!(
-            status_error(&answer(403, r#"{"code":40310000,"message":"insufficient buying power"}"#)).code(),
+            status_error(&answer(401, r#"{"message":"unauthorized"}"#)).code(),
+            "venue_unauthorized"
+        );
+        assert_eq!(
+            status_error(&answer(
+                403,
+                r#"{"code":40310000,"message":"insufficient buying power"}"#
+            ))
+            .code(),
             "venue_rejected"
         );
-        assert_eq!(status_error(&answer(404, r#"{"code":40410000,"message":"order not found"}"#)).code(), "venue_not_found");
-        assert_eq!(status_error(&answer(503, "<html>")).code(), "venue_unreachable");
+        assert_eq!(
+            status_error(&answer(
+                404,
+                r#"{"code":40410000,"message":"order not found"}"#
+            ))
+            .code(),
+            "venue_not_found"
+        );
+        assert_eq!(
+            status_error(&answer(503, "<html>")).code(),
+            "venue_unreachable"
+        );
     }
 }

@@ -32,7 +32,9 @@ pub fn decimal_from_value(value: &serde_json::Value) -> Option<Decimal> {
 }
 
 fn parse_decimal_text(text: &str) -> Option<Decimal> {
-    text.parse::<Decimal>().ok().or_else(|| Decimal::from_scientific(text).ok())
+    text.parse::<Decimal>()
+        .ok()
+        .or_else(|| Decimal::from_scientific(text).ok())
 }
 
 /// Decodes a string from a string, number or bool; null and other shapes are `None`.
@@ -452,7 +454,9 @@ mod tests {
 
     #[test]
     fn error_bodies_with_and_without_code() {
-        let e: ApiError = serde_json::from_str(r#"{"code":40010001,"message":"client_order_id must be unique"}"#).unwrap();
+        let e: ApiError =
+            serde_json::from_str(r#"{"code":40010001,"message":"client_order_id must be unique"}"#)
+                .unwrap();
         assert_eq!(e.code, Some(40010001));
         let e: ApiError = serde_json::from_str(r#"{"message":"unauthorized"}"#).unwrap();
         assert_eq!((e.code, e.message.as_deref()), (None, Some("unauthorized")));

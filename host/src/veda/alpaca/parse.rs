@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use super::models;
 use crate::domain::{Bar, OrderType, Side, TimeInForce};
 use crate::veda::types::{
-    Account, CalendarDay, MarketClock, OrderQuantity, OrderRequest, TradeEvent, TradeUpdate, VenueOrder,
-    VenueOrderStatus, VenuePosition,
+    Account, CalendarDay, MarketClock, OrderQuantity, OrderRequest, TradeEvent, TradeUpdate,
+    VenueOrder, VenueOrderStatus, VenuePosition,
 };
 use crate::veda::{Error, Result};
 
@@ -53,7 +53,9 @@ pub fn path_symbol(symbol: &str) -> String {
 
 /// Parses an RFC 3339 timestamp with any offset and precision into UTC.
 pub fn timestamp(text: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text?.trim()).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn side(text: Option<&str>) -> Option<Side> {
@@ -124,15 +126,31 @@ fn time_in_force(text: Option<&str>) -> TimeInForce {
 /// # Errors
 /// [`Error::Decode`] when the id, client order id or side is missing or unknown.
 pub fn order(wire: &models::Order) -> Result<VenueOrder> {
-    let missing = |field: &str| Error::Decode { what: "order".into(), detail: format!("missing or invalid {field}") };
-    let id = wire.id.clone().filter(|s| !s.is_empty()).ok_or_else(|| missing("id"))?;
-    let client_order_id = wire.client_order_id.clone().ok_or_else(|| missing("client_order_id"))?;
+    let missing = |field: &str| Error::Decode {
+        what: "order".into(),
+        detail: format!("missing or invalid {field}"),
+    };
+    let id = wire
+        .id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("id"))?;
+    let client_order_id = wire
+        .client_order_id
+        .clone()
+        .ok_or_else(|| missing("client_order_id"))?;
     let side = side(wire.side.as_deref()).ok_or_else(|| missing("side"))?;
-    let type_text = wire.order_type.as_deref().or(wire.order_type_legacy.as_deref());
+    let type_text = wire
+        .order_type
+        .as_deref()
+        .or(wire.order_type_legacy.as_deref());
     Ok(VenueOrder {
         id,
         client_order_id,
-        symbol: normalize_symbol(wire.symbol.as_deref().unwrap_or_default(), wire.asset_class.as_deref()),
+        symbol: normalize_symbol(
+            wire.symbol.as_deref().unwrap_or_default(),
+            wire.asset_class.as_deref(),
+        ),
         side,
         order_type: order_type(type_text, wire.limit_price, wire.stop_price),
         time_in_force: time_in_force(wire.time_in_force.as_deref()),
@@ -142,7 +160,10 @@ pub fn order(wire: &models::Order) -> Result<VenueOrder> {
         filled_avg_price: wire.filled_avg_price,
         limit_price: wire.limit_price,
         stop_price: wire.stop_price,
-        status: wire.status.as_deref().map_or(VenueOrderStatus::Unknown, VenueOrderStatus::parse),
+        status: wire
+            .status
+            .as_deref()
+            .map_or(VenueOrderStatus::Unknown, VenueOrderStatus::parse),
         created_at: timestamp(wire.created_at.as_deref()),
         updated_at: timestamp(wire.updated_at.as_deref()),
         submitted_at: timestamp(wire.submitted_at.as_deref()),
@@ -195,7 +216,10 @@ pub fn account(wire: &models::Account) -> Account {
 /// # Errors
 /// [`Error::Decode`] when the symbol or quantity is missing.
 pub fn position(wire: &models::Position) -> Result<VenuePosition> {
-    let missing = |field: &str| Error::Decode { what: "position".into(), detail: format!("missing {field}") };
+    let missing = |field: &str| Error::Decode {
+        what: "position".into(),
+        detail: format!("missing {field}"),
+    };
     let raw_symbol = wire.symbol.as_deref().ok_or_else(|| missing("symbol"))?;
     let mut quantity = wire.qty.ok_or_else(|| missing("qty"))?;
     if wire.side.as_deref() == Some("short") && quantity > Decimal::ZERO {
@@ -217,8 +241,10 @@ pub fn position(wire: &models::Position) -> Result<VenuePosition> {
 /// [`Error::Decode`] when a timestamp is missing or malformed.
 pub fn clock(wire: &models::Clock) -> Result<MarketClock> {
     let ts = |name: &str, v: &Option<String>| {
-        timestamp(v.as_deref())
-            .ok_or_else(|| Error::Decode { what: "clock".into(), detail: format!("missing or invalid {name}") })
+        timestamp(v.as_deref()).ok_or_else(|| Error::Decode {
+            what: "clock".into(),
+            detail: format!("missing or invalid {name}"),
+        })
     };
     Ok(MarketClock {
         timestamp: ts("timestamp", &wire.timestamp)?,
@@ -233,7 +259,10 @@ pub fn clock(wire: &models::Clock) -> Result<MarketClock> {
 /// # Errors
 /// [`Error::Decode`] when the date or a time is missing or malformed.
 pub fn calendar_day(wire: &models::CalendarDay) -> Result<CalendarDay> {
-    let bad = |field: &str| Error::Decode { what: "calendar".into(), detail: format!("missing or invalid {field}") };
+    let bad = |field: &str| Error::Decode {
+        what: "calendar".into(),
+        detail: format!("missing or invalid {field}"),
+    };
     let date = wire
         .date
         .as_deref()
@@ -241,16 +270,31 @@ pub fn calendar_day(wire: &models::CalendarDay) -> Result<CalendarDay> {
         .ok_or_else(|| bad("date"))?;
     let time = |v: &Option<String>, name: &str| {
         v.as_deref()
-            .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M").ok().or_else(|| NaiveTime::parse_from_str(t, "%H%M").ok()))
+            .and_then(|t| {
+                NaiveTime::parse_from_str(t, "%H:%M")
+                    .ok()
+                    .or_else(|| NaiveTime::parse_from_str(t, "%H%M").ok())
+            })
             .ok_or_else(|| bad(name))
     };
-    Ok(CalendarDay { date, open: time(&wire.open, "open")?, close: time(&wire.close, "close")? })
+    Ok(CalendarDay {
+        date,
+        open: time(&wire.open, "open")?,
+        close: time(&wire.close, "close")?,
+    })
 }
 
 /// Converts a bar; `None` when its time or a price is missing (volume defaults to 0).
 pub fn bar(wire: &models::Bar) -> Option<Bar> {
     let ts = timestamp(wire.t.as_deref())?.timestamp_millis();
-    Some(Bar { ts, open: wire.o?, high: wire.h?, low: wire.l?, close: wire.c?, volume: wire.v.unwrap_or(0.0) })
+    Some(Bar {
+        ts,
+        open: wire.o?,
+        high: wire.h?,
+        low: wire.l?,
+        close: wire.c?,
+        volume: wire.v.unwrap_or(0.0),
+    })
 }
 
 /// Converts a stream bar message (`T: "b"`); `None` when it is not a complete bar.
@@ -259,7 +303,14 @@ pub fn stream_bar(wire: &models::DataMessage, crypto: bool) -> Option<(String, B
     let ts = timestamp(wire.t.as_deref())?.timestamp_millis();
     Some((
         symbol,
-        Bar { ts, open: wire.o?, high: wire.h?, low: wire.l?, close: wire.c?, volume: wire.v.unwrap_or(0.0) },
+        Bar {
+            ts,
+            open: wire.o?,
+            high: wire.h?,
+            low: wire.l?,
+            close: wire.c?,
+            volume: wire.v.unwrap_or(0.0),
+        },
     ))
 }
 
@@ -268,12 +319,15 @@ pub fn stream_bar(wire: &models::DataMessage, crypto: bool) -> Option<(String, B
 /// # Errors
 /// [`Error::Decode`] when the event has no decodable order.
 pub fn trade_update(wire: &models::TradeUpdateData) -> Result<TradeUpdate> {
-    let order_wire = wire
-        .order
-        .as_ref()
-        .ok_or_else(|| Error::Decode { what: "trade update".into(), detail: "missing order".into() })?;
+    let order_wire = wire.order.as_ref().ok_or_else(|| Error::Decode {
+        what: "trade update".into(),
+        detail: "missing order".into(),
+    })?;
     Ok(TradeUpdate {
-        event: wire.event.as_deref().map_or(TradeEvent::Unknown, TradeEvent::parse),
+        event: wire
+            .event
+            .as_deref()
+            .map_or(TradeEvent::Unknown, TradeEvent::parse),
         order: order(order_wire)?,
         execution_id: wire.execution_id.clone(),
         price: wire.price,
@@ -310,9 +364,16 @@ mod tests {
 
     #[test]
     fn orders_missing_essentials_are_decode_errors() {
-        let wire = models::Order { id: Some("x".into()), client_order_id: Some("c".into()), ..Default::default() };
+        let wire = models::Order {
+            id: Some("x".into()),
+            client_order_id: Some("c".into()),
+            ..Default::default()
+        };
         assert_eq!(order(&wire).unwrap_err().code(), "venue_decode_failed");
-        let ok = models::Order { side: Some("sell".into()), ..wire };
+        let ok = models::Order {
+            side: Some("sell".into()),
+            ..wire
+        };
         let parsed = order(&ok).unwrap();
         assert_eq!(parsed.order_type, OrderType::Market);
         assert_eq!(parsed.status, VenueOrderStatus::Unknown);

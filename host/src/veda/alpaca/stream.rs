@@ -29,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 use super::config::AlpacaConfig;
 use super::http::AlpacaHttp;
 use super::{models, parse};
-use crate::veda::types::{BarEvent, OrderQuery, OrderStatusFilter, OrderStreamEvent, StreamHandle};
 use crate::veda::Error;
+use crate::veda::types::{BarEvent, OrderQuery, OrderStatusFilter, OrderStreamEvent, StreamHandle};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -77,7 +77,9 @@ impl Default for StreamOptions {
 impl StreamOptions {
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(16));
-        self.backoff_initial.saturating_mul(factor).min(self.backoff_max)
+        self.backoff_initial
+            .saturating_mul(factor)
+            .min(self.backoff_max)
     }
 }
 
@@ -118,7 +120,11 @@ pub fn trade_updates(
                 }
                 End::Retry(reason) => {
                     tracing::warn!(reason = %reason, attempt, "trade_updates stream down; reconnecting");
-                    if tx.send(OrderStreamEvent::Disconnected { reason }).await.is_err() {
+                    if tx
+                        .send(OrderStreamEvent::Disconnected { reason })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -146,23 +152,38 @@ async fn trade_session(
     let handshake = async {
         let mut ws = connect(config.trading_stream_url.as_str()).await?;
         let auth = match options.auth_form {
-            AuthForm::Auth => json!({"action": "auth", "key": config.key_id.expose_secret(), "secret": config.secret_key.expose_secret()}),
-            AuthForm::Authenticate => json!({"action": "authenticate", "data": {"key_id": config.key_id.expose_secret(), "secret_key": config.secret_key.expose_secret()}}),
+            AuthForm::Auth => {
+                json!({"action": "auth", "key": config.key_id.expose_secret(), "secret": config.secret_key.expose_secret()})
+            }
+            AuthForm::Authenticate => {
+                json!({"action": "authenticate", "data": {"key_id": config.key_id.expose_secret(), "secret_key": config.secret_key.expose_secret()}})
+            }
         };
         send_json(&mut ws, &auth).await?;
         loop {
-            let msg: models::StreamMessage = serde_json::from_value(next_json(&mut ws).await?).unwrap_or_default();
+            let msg: models::StreamMessage =
+                serde_json::from_value(next_json(&mut ws).await?).unwrap_or_default();
             if msg.stream.as_deref() == Some("authorization") {
-                let status = msg.data.as_ref().and_then(|d| d.get("status")).and_then(Value::as_str).unwrap_or("");
+                let status = msg
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("status"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if status == "authorized" {
                     break;
                 }
                 return Err(End::Fatal(Error::Unauthorized { status: 401 }));
             }
         }
-        send_json(&mut ws, &json!({"action": "listen", "data": {"streams": ["trade_updates"]}})).await?;
+        send_json(
+            &mut ws,
+            &json!({"action": "listen", "data": {"streams": ["trade_updates"]}}),
+        )
+        .await?;
         loop {
-            let msg: models::StreamMessage = serde_json::from_value(next_json(&mut ws).await?).unwrap_or_default();
+            let msg: models::StreamMessage =
+                serde_json::from_value(next_json(&mut ws).await?).unwrap_or_default();
             if msg.stream.as_deref() == Some("listening") {
                 return Ok(ws);
             }
@@ -176,12 +197,20 @@ async fn trade_session(
     let reconnect = *connected_before;
     *connected_before = true;
     *attempt = 0;
-    if tx.send(OrderStreamEvent::Connected { reconnect }).await.is_err() {
+    if tx
+        .send(OrderStreamEvent::Connected { reconnect })
+        .await
+        .is_err()
+    {
         return End::Stop;
     }
     if reconnect {
         // Events during the gap are lost: recover them over REST before resuming live updates.
-        let query = OrderQuery { status: OrderStatusFilter::All, after: Some(since), symbols: Vec::new() };
+        let query = OrderQuery {
+            status: OrderStatusFilter::All,
+            after: Some(since),
+            symbols: Vec::new(),
+        };
         match http.orders(&query).await {
             Ok(orders) => {
                 if tx.send(OrderStreamEvent::Reconciled(orders)).await.is_err() {
@@ -191,38 +220,57 @@ async fn trade_session(
             Err(e) => return End::Retry(format!("reconciliation after reconnect failed: {e}")),
         }
     }
-    pump(&mut ws, options, |value| {
-        let msg: models::StreamMessage = serde_json::from_value(value).unwrap_or_default();
-        if msg.stream.as_deref() != Some("trade_updates") {
-            return Ok(Vec::new());
-        }
-        // `{"stream":"trade_updates","data":null}` has been seen in the wild: skip it.
-        let Some(data) = msg.data.filter(|d| !d.is_null()) else { return Ok(Vec::new()) };
-        match serde_json::from_value::<models::TradeUpdateData>(data)
-            .map_err(|e| Error::Decode { what: "trade update".into(), detail: e.to_string() })
-            .and_then(|d| parse::trade_update(&d))
-        {
-            Ok(update) => Ok(vec![OrderStreamEvent::Update(update)]),
-            Err(e) => {
-                tracing::warn!(error = %e, "skipping undecodable trade update");
-                Ok(Vec::new())
+    pump(
+        &mut ws,
+        options,
+        |value| {
+            let msg: models::StreamMessage = serde_json::from_value(value).unwrap_or_default();
+            if msg.stream.as_deref() != Some("trade_updates") {
+                return Ok(Vec::new());
             }
-        }
-    }, tx)
+            // `{"stream":"trade_updates","data":null}` has been seen in the wild: skip it.
+            let Some(data) = msg.data.filter(|d| !d.is_null()) else {
+                return Ok(Vec::new());
+            };
+            match serde_json::from_value::<models::TradeUpdateData>(data)
+                .map_err(|e| Error::Decode {
+                    what: "trade update".into(),
+                    detail: e.to_string(),
+                })
+                .and_then(|d| parse::trade_update(&d))
+            {
+                Ok(update) => Ok(vec![OrderStreamEvent::Update(Box::new(update))]),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping undecodable trade update");
+                    Ok(Vec::new())
+                }
+            }
+        },
+        tx,
+    )
     .await
 }
 
 /// Starts a bar stream for `symbols`; crypto and stock symbols each get their own connection.
-pub fn bars(config: AlpacaConfig, options: StreamOptions, symbols: Vec<String>) -> StreamHandle<BarEvent> {
+pub fn bars(
+    config: AlpacaConfig,
+    options: StreamOptions,
+    symbols: Vec<String>,
+) -> StreamHandle<BarEvent> {
     let (tx, rx) = mpsc::channel(4096);
     let cancel = CancellationToken::new();
-    let (crypto, stocks): (Vec<String>, Vec<String>) = symbols.into_iter().partition(|s| parse::is_crypto(s));
+    let (crypto, stocks): (Vec<String>, Vec<String>) =
+        symbols.into_iter().partition(|s| parse::is_crypto(s));
     for (symbols, is_crypto) in [(stocks, false), (crypto, true)] {
         if symbols.is_empty() {
             continue;
         }
         let mut url = config.data_stream_url.clone();
-        let path = if is_crypto { "/v1beta3/crypto/us".to_owned() } else { format!("/v2/{}", config.feed) };
+        let path = if is_crypto {
+            "/v1beta3/crypto/us".to_owned()
+        } else {
+            format!("/v2/{}", config.feed)
+        };
         url.set_path(&(url.path().trim_end_matches('/').to_owned() + &path));
         let (config, tx, cancel) = (config.clone(), tx.clone(), cancel.clone());
         tokio::spawn(async move {
@@ -290,25 +338,33 @@ async fn bar_session(
     if tx.send(BarEvent::Connected { reconnect }).await.is_err() {
         return End::Stop;
     }
-    pump(&mut ws, options, |value| {
-        let items: Vec<models::DataMessage> = match value {
-            Value::Array(items) => items.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect(),
-            other => serde_json::from_value(other).ok().into_iter().collect(),
-        };
-        let mut out = Vec::new();
-        for item in items {
-            match item.kind.as_deref() {
-                Some("b") => {
-                    if let Some((symbol, bar)) = parse::stream_bar(&item, is_crypto) {
-                        out.push(BarEvent::Bar { symbol, bar });
+    pump(
+        &mut ws,
+        options,
+        |value| {
+            let items: Vec<models::DataMessage> = match value {
+                Value::Array(items) => items
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok())
+                    .collect(),
+                other => serde_json::from_value(other).ok().into_iter().collect(),
+            };
+            let mut out = Vec::new();
+            for item in items {
+                match item.kind.as_deref() {
+                    Some("b") => {
+                        if let Some((symbol, bar)) = parse::stream_bar(&item, is_crypto) {
+                            out.push(BarEvent::Bar { symbol, bar });
+                        }
                     }
+                    Some("error") => return Err(data_error(&item)),
+                    _ => {}
                 }
-                Some("error") => return Err(data_error(&item)),
-                _ => {}
             }
-        }
-        Ok(out)
-    }, tx)
+            Ok(out)
+        },
+        tx,
+    )
     .await
 }
 
@@ -328,14 +384,19 @@ fn data_error(item: &models::DataMessage) -> End {
 async fn expect_data(ws: &mut Socket, kind: &str, msg: &str) -> std::result::Result<(), End> {
     loop {
         let items: Vec<models::DataMessage> = match next_json(ws).await? {
-            Value::Array(items) => items.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect(),
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect(),
             other => serde_json::from_value(other).ok().into_iter().collect(),
         };
         for item in items {
             if item.kind.as_deref() == Some("error") {
                 return Err(data_error(&item));
             }
-            if item.kind.as_deref() == Some(kind) && (msg.is_empty() || item.msg.as_deref() == Some(msg)) {
+            if item.kind.as_deref() == Some(kind)
+                && (msg.is_empty() || item.msg.as_deref() == Some(msg))
+            {
                 return Ok(());
             }
         }
@@ -360,7 +421,9 @@ async fn connect(url: &str) -> std::result::Result<Socket, End> {
 }
 
 async fn send_json(ws: &mut Socket, value: &Value) -> std::result::Result<(), End> {
-    ws.send(Message::text(value.to_string())).await.map_err(|e| End::Retry(format!("send failed: {e}")))
+    ws.send(Message::text(value.to_string()))
+        .await
+        .map_err(|e| End::Retry(format!("send failed: {e}")))
 }
 
 /// The next JSON document from text or binary frames (pings are answered by the library).
@@ -387,7 +450,12 @@ async fn next_json(ws: &mut Socket) -> std::result::Result<Value, End> {
 
 /// Runs a live connection: decodes frames with `handle`, forwards what it returns, pings every
 /// heartbeat interval and gives up on silence.
-async fn pump<T, F>(ws: &mut Socket, options: &StreamOptions, mut handle: F, tx: &mpsc::Sender<T>) -> End
+async fn pump<T, F>(
+    ws: &mut Socket,
+    options: &StreamOptions,
+    mut handle: F,
+    tx: &mpsc::Sender<T>,
+) -> End
 where
     F: FnMut(Value) -> std::result::Result<Vec<T>, End>,
 {

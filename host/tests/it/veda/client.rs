@@ -21,10 +21,17 @@ async fn account_assets_clock_and_calendar() {
     assert!(!account.trading_blocked);
 
     let crypto = venue.http().assets("crypto").await.unwrap();
-    assert!(crypto.iter().any(|a| a.symbol.as_deref() == Some("BTC/USD")));
+    assert!(
+        crypto
+            .iter()
+            .any(|a| a.symbol.as_deref() == Some("BTC/USD"))
+    );
     let btc = venue.http().asset("BTC/USD").await.unwrap();
     assert_eq!(btc.asset_class.as_deref(), Some("crypto"));
-    assert!(matches!(venue.http().asset("NOPE").await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        venue.http().asset("NOPE").await,
+        Err(Error::NotFound { .. })
+    ));
 
     let clock = venue.clock().await.unwrap();
     assert!((clock.timestamp - Utc::now()).num_seconds().abs() < 5);
@@ -32,7 +39,10 @@ async fn account_assets_clock_and_calendar() {
     assert_eq!(clock.is_open, clock.next_close < clock.next_open);
 
     let start = NaiveDate::from_ymd_opt(2026, 8, 3).unwrap(); // a Monday
-    let days = venue.calendar(start, start + ChronoDuration::days(13)).await.unwrap();
+    let days = venue
+        .calendar(start, start + ChronoDuration::days(13))
+        .await
+        .unwrap();
     assert_eq!(days.len(), 10, "two weeks of weekdays");
     assert_eq!(days[0].date, start);
     assert_eq!(days[0].open.to_string(), "09:30:00");
@@ -44,7 +54,10 @@ async fn orders_fill_move_positions_and_can_be_listed_cancelled_and_replaced() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
 
-    let bought = venue.submit_order(&market("t-buy-1", "AAPL", Side::Buy, dec!(10))).await.unwrap();
+    let bought = venue
+        .submit_order(&market("t-buy-1", "AAPL", Side::Buy, dec!(10)))
+        .await
+        .unwrap();
     assert_eq!(bought.client_order_id, "t-buy-1");
     assert_eq!(bought.symbol, "AAPL");
     let now = venue.order(&bought.id).await.unwrap();
@@ -57,15 +70,32 @@ async fn orders_fill_move_positions_and_can_be_listed_cancelled_and_replaced() {
 
     let positions = venue.positions().await.unwrap();
     assert_eq!(positions.len(), 1);
-    assert_eq!((positions[0].symbol.as_str(), positions[0].quantity), ("AAPL", dec!(10)));
+    assert_eq!(
+        (positions[0].symbol.as_str(), positions[0].quantity),
+        ("AAPL", dec!(10))
+    );
     assert_eq!(venue.account().await.unwrap().cash, dec!(98100));
 
     // A resting limit order: open, then replaced (new id, old one `replaced`), then cancelled.
-    let resting = venue.submit_order(&limit("t-lim-1", "MSFT", Side::Buy, dec!(2), dec!(400.5))).await.unwrap();
+    let resting = venue
+        .submit_order(&limit("t-lim-1", "MSFT", Side::Buy, dec!(2), dec!(400.5)))
+        .await
+        .unwrap();
     let open = venue.orders(&OrderQuery::default()).await.unwrap();
-    assert_eq!(open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), vec![resting.id.as_str()]);
-    let change = ReplaceOrder { limit_price: Some("401".into()), client_order_id: Some("t-lim-1b".into()), ..Default::default() };
-    let replacement = venue.http().replace_order(&resting.id, &change).await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        vec![resting.id.as_str()]
+    );
+    let change = ReplaceOrder {
+        limit_price: Some("401".into()),
+        client_order_id: Some("t-lim-1b".into()),
+        ..Default::default()
+    };
+    let replacement = venue
+        .http()
+        .replace_order(&resting.id, &change)
+        .await
+        .unwrap();
     assert_ne!(replacement.id, resting.id);
     assert_eq!(replacement.limit_price, Some(dec!(401)));
     assert_eq!(replacement.replaces.as_deref(), Some(resting.id.as_str()));
@@ -73,31 +103,69 @@ async fn orders_fill_move_positions_and_can_be_listed_cancelled_and_replaced() {
     assert_eq!(old.status, VenueOrderStatus::Replaced);
     assert_eq!(old.replaced_by.as_deref(), Some(replacement.id.as_str()));
     venue.cancel_order(&replacement.id).await.unwrap();
-    assert_eq!(venue.order(&replacement.id).await.unwrap().status, VenueOrderStatus::Canceled);
+    assert_eq!(
+        venue.order(&replacement.id).await.unwrap().status,
+        VenueOrderStatus::Canceled
+    );
     // Cancelling again: no longer cancelable (422), a definitive rejection.
     let again = venue.cancel_order(&replacement.id).await.unwrap_err();
-    assert!(matches!(again, Error::Rejected { status: 422, .. }), "{again:?}");
+    assert!(
+        matches!(again, Error::Rejected { status: 422, .. }),
+        "{again:?}"
+    );
 
-    let all = venue.orders(&OrderQuery { status: OrderStatusFilter::All, ..Default::default() }).await.unwrap();
+    let all = venue
+        .orders(&OrderQuery {
+            status: OrderStatusFilter::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3);
-    let closed = venue.orders(&OrderQuery { status: OrderStatusFilter::Closed, ..Default::default() }).await.unwrap();
+    let closed = venue
+        .orders(&OrderQuery {
+            status: OrderStatusFilter::Closed,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(closed.len(), 3);
-    assert!(venue.orders(&OrderQuery::default()).await.unwrap().is_empty());
+    assert!(
+        venue
+            .orders(&OrderQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn definitive_rejections_carry_alpacas_codes() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
-    let too_big = venue.submit_order(&market("t-big", "SPY", Side::Buy, dec!(1000))).await.unwrap_err();
+    let too_big = venue
+        .submit_order(&market("t-big", "SPY", Side::Buy, dec!(1000)))
+        .await
+        .unwrap_err();
     assert_eq!(
         too_big,
-        Error::Rejected { status: 403, code: Some(40310000), message: "insufficient buying power".into() }
+        Error::Rejected {
+            status: 403,
+            code: Some(40310000),
+            message: "insufficient buying power".into()
+        }
     );
     assert!(too_big.is_definitive_rejection());
-    let sub_penny = venue.submit_order(&limit("t-sub", "AAPL", Side::Buy, dec!(1), dec!(190.123))).await.unwrap_err();
+    let sub_penny = venue
+        .submit_order(&limit("t-sub", "AAPL", Side::Buy, dec!(1), dec!(190.123)))
+        .await
+        .unwrap_err();
     match &sub_penny {
-        Error::Rejected { status: 422, code: Some(42210000), message } => assert!(message.contains("sub-penny"), "{message}"),
+        Error::Rejected {
+            status: 422,
+            code: Some(42210000),
+            message,
+        } => assert!(message.contains("sub-penny"), "{message}"),
         other => panic!("expected a 422 sub-penny rejection, got {other:?}"),
     }
     let crypto_day = weaver::veda::OrderRequest {
@@ -105,8 +173,21 @@ async fn definitive_rejections_carry_alpacas_codes() {
         ..market("t-cday", "BTC/USD", Side::Buy, dec!(0.01))
     };
     let err = venue.submit_order(&crypto_day).await.unwrap_err();
-    assert!(matches!(err, Error::Rejected { status: 422, code: Some(42210000), .. }), "{err:?}");
-    assert!(matches!(venue.order("00000000-0000-0000-0000-000000000000").await, Err(Error::NotFound { .. })));
+    assert!(
+        matches!(
+            err,
+            Error::Rejected {
+                status: 422,
+                code: Some(42210000),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(
+        venue.order("00000000-0000-0000-0000-000000000000").await,
+        Err(Error::NotFound { .. })
+    ));
     // None of these created an order.
     assert!(fake.orders().is_empty());
 }
@@ -115,17 +196,29 @@ async fn definitive_rejections_carry_alpacas_codes() {
 async fn crypto_positions_are_reported_as_btcusd_and_normalised() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
-    let order = venue.submit_order(&market("t-btc", "BTC/USD", Side::Buy, dec!(0.5))).await.unwrap();
+    let order = venue
+        .submit_order(&market("t-btc", "BTC/USD", Side::Buy, dec!(0.5)))
+        .await
+        .unwrap();
     assert_eq!(order.symbol, "BTC/USD");
     let raw = venue.positions().await.unwrap();
-    assert_eq!(raw[0].symbol, "BTC/USD", "BTCUSD from the venue is normalised");
+    assert_eq!(
+        raw[0].symbol, "BTC/USD",
+        "BTCUSD from the venue is normalised"
+    );
     assert_eq!(raw[0].quantity, dec!(0.5));
     let one = venue.http().position("BTC/USD").await.unwrap().unwrap();
     assert_eq!(one.quantity, dec!(0.5));
     assert_eq!(venue.http().position("ETH/USD").await.unwrap(), None);
     // Selling more than held is refused with Alpaca's balance message.
-    let err = venue.submit_order(&market("t-btc-sell", "BTC/USD", Side::Sell, dec!(1))).await.unwrap_err();
-    assert!(matches!(&err, Error::Rejected { status: 403, message, .. } if message.contains("insufficient balance")), "{err:?}");
+    let err = venue
+        .submit_order(&market("t-btc-sell", "BTC/USD", Side::Sell, dec!(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Rejected { status: 403, message, .. } if message.contains("insufficient balance")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -148,24 +241,42 @@ async fn bars_follow_next_page_token_across_symbols() {
     assert_eq!(bars["AAPL"].len(), 2500);
     assert_eq!(bars["MSFT"].len(), 1200);
     assert_eq!(bars["BTC/USD"].len(), 300);
-    assert!(!bars.contains_key("SPY"), "symbols without data are omitted");
+    assert!(
+        !bars.contains_key("SPY"),
+        "symbols without data are omitted"
+    );
     for list in bars.values() {
-        assert!(list.windows(2).all(|w| w[0].ts + 60_000 == w[1].ts), "ordered, no gaps, no duplicates");
+        assert!(
+            list.windows(2).all(|w| w[0].ts + 60_000 == w[1].ts),
+            "ordered, no gaps, no duplicates"
+        );
     }
     assert_eq!(bars["AAPL"][0], minute_bars(ms, 1, 190.0)[0]);
-    let stock_pages = fake.responses().iter().filter(|r| r.route == "/v2/stocks/bars").count();
+    let stock_pages = fake
+        .responses()
+        .iter()
+        .filter(|r| r.route == "/v2/stocks/bars")
+        .count();
     assert_eq!(stock_pages, 4, "3700 stock bars at 1000 per page");
 
     // Hourly bars aggregate the minutes; the window is inclusive.
     let hourly = venue
-        .bars(&BarsRequest { symbols: vec!["MSFT".into()], timeframe: "1Hour".parse().unwrap(), page_limit: None, ..request.clone() })
+        .bars(&BarsRequest {
+            symbols: vec!["MSFT".into()],
+            timeframe: "1Hour".parse().unwrap(),
+            page_limit: None,
+            ..request.clone()
+        })
         .await
         .unwrap();
     // 13:30 to 09:29 next day touches 21 hours; the 13:00 bar starts before `start` and is left out.
     assert_eq!(hourly["MSFT"].len(), 20);
     assert_eq!(hourly["MSFT"][0].ts, ms + 30 * 60_000);
 
-    let latest = venue.latest_bars(&["AAPL".into(), "BTC/USD".into(), "SPY".into()]).await.unwrap();
+    let latest = venue
+        .latest_bars(&["AAPL".into(), "BTC/USD".into(), "SPY".into()])
+        .await
+        .unwrap();
     assert_eq!(latest["AAPL"].ts, ms + 2499 * 60_000);
     assert_eq!(latest["BTC/USD"].ts, ms + 299 * 60_000);
     assert!(!latest.contains_key("SPY"));
@@ -184,7 +295,9 @@ async fn rate_limit_waits_until_reset() {
     let answers = fake.responses();
     let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 429, 200]);
-    let reset = answers[0].rate_limit_reset.expect("429 carries X-RateLimit-Reset");
+    let reset = answers[0]
+        .rate_limit_reset
+        .expect("429 carries X-RateLimit-Reset");
     assert!(
         answers[2].at.timestamp_millis() >= reset * 1000,
         "retried at {} before the reset {reset}",
@@ -206,16 +319,26 @@ async fn rate_limit_waits_until_reset() {
 
 #[tokio::test]
 async fn the_fakes_own_rate_limit_answers_429_with_headers() {
-    let fake = fake(FakeConfig { rate_limit_per_minute: Some(3), ..FakeConfig::default() }).await;
+    let fake = fake(FakeConfig {
+        rate_limit_per_minute: Some(3),
+        ..FakeConfig::default()
+    })
+    .await;
     let mut config = client_config(&fake);
     config.max_rate_limit_wait = std::time::Duration::from_millis(100);
     let venue = venue_with(config);
     for _ in 0..3 {
         venue.account().await.unwrap();
     }
-    assert_eq!(venue.account().await.unwrap_err().code(), "venue_rate_limited");
+    assert_eq!(
+        venue.account().await.unwrap_err().code(),
+        "venue_rate_limited"
+    );
     let answers = fake.responses();
-    assert!(answers.iter().all(|r| r.rate_limit_headers), "every answer carries X-RateLimit-*");
+    assert!(
+        answers.iter().all(|r| r.rate_limit_headers),
+        "every answer carries X-RateLimit-*"
+    );
     assert_eq!(answers[3].status, 429);
 }
 
@@ -228,13 +351,23 @@ async fn wrong_keys_are_refused_and_never_echoed() {
     let venue = venue_with(config.clone());
     let err = venue.account().await.unwrap_err();
     assert_eq!(err, Error::Unauthorized { status: 401 });
-    let err_order = venue.submit_order(&market("t-x", "AAPL", Side::Buy, dec!(1))).await.unwrap_err();
-    for text in [format!("{err} {err:?}"), format!("{err_order} {err_order:?}"), format!("{config:?}"), format!("{venue:?}")] {
+    let err_order = venue
+        .submit_order(&market("t-x", "AAPL", Side::Buy, dec!(1)))
+        .await
+        .unwrap_err();
+    for text in [
+        format!("{err} {err:?}"),
+        format!("{err_order} {err_order:?}"),
+        format!("{config:?}"),
+        format!("{venue:?}"),
+    ] {
         assert!(!text.contains("SENTINEL"), "a key leaked: {text}");
     }
     // The stream refuses too, and gives up instead of retrying forever.
     let mut stream = venue.order_updates(Utc::now()).await.unwrap();
-    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await.unwrap();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .unwrap();
     match first {
         Some(weaver::veda::OrderStreamEvent::Failed(e)) => {
             assert_eq!(e.code(), "venue_unauthorized");
@@ -246,7 +379,11 @@ async fn wrong_keys_are_refused_and_never_echoed() {
 
 #[tokio::test]
 async fn external_orders_are_visible_to_the_client() {
-    let fake = fake(FakeConfig { fill_market_orders: false, ..FakeConfig::default() }).await;
+    let fake = fake(FakeConfig {
+        fill_market_orders: false,
+        ..FakeConfig::default()
+    })
+    .await;
     let venue = venue(&fake);
     let external = fake
         .place_external_order(json!({"symbol": "AAPL", "qty": "3", "side": "buy", "type": "market", "time_in_force": "day"}))

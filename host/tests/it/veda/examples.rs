@@ -10,7 +10,10 @@ use weaver::veda::alpaca::{models, parse};
 use weaver::veda::{TradeEvent, VenueOrderStatus};
 
 fn examples_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/alpaca/examples"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/alpaca/examples"
+    ));
     assert!(
         dir.is_dir(),
         "Alpaca examples not found at {}: clone the repository next to the `shared/` folder",
@@ -36,7 +39,11 @@ fn check(name: &str) {
             assert_eq!(order.notional, Some(dec!(500)));
             assert_eq!(order.quantity, None);
             assert_eq!(order.status, VenueOrderStatus::Accepted);
-            let expected = if name.contains("crypto") { "BTC/USD" } else { "AAPL" };
+            let expected = if name.contains("crypto") {
+                "BTC/USD"
+            } else {
+                "AAPL"
+            };
             assert_eq!(order.symbol, expected);
         }
         "entity_account-v2.json" => {
@@ -70,7 +77,9 @@ fn check(name: &str) {
         }
         "entity_bars-v2.json" => {
             let page: models::BarsPage = serde_json::from_str(&text).unwrap();
-            let Some(models::BarsField::List(bars)) = &page.bars else { panic!("single-symbol bars are a list") };
+            let Some(models::BarsField::List(bars)) = &page.bars else {
+                panic!("single-symbol bars are a list")
+            };
             let parsed: Vec<_> = bars.iter().filter_map(parse::bar).collect();
             assert_eq!(parsed.len(), 2);
             assert_eq!(parsed[1].close, 133.58);
@@ -79,11 +88,17 @@ fn check(name: &str) {
         }
         "entity_latest-quote-v2.json" | "entity_stream-quote-v2.json" => {
             let quote: models::Quote = serde_json::from_str(&text).unwrap();
-            assert!(quote.bp.is_some() && quote.ap.is_some() && quote.t.is_some(), "{name}");
+            assert!(
+                quote.bp.is_some() && quote.ap.is_some() && quote.t.is_some(),
+                "{name}"
+            );
         }
         "entity_latest-trade-v2.json" | "entity_stream-trade-v2.json" => {
             let trade: models::Trade = serde_json::from_str(&text).unwrap();
-            assert!(trade.p.is_some() && trade.s.is_some() && trade.i.is_some(), "{name}");
+            assert!(
+                trade.p.is_some() && trade.s.is_some() && trade.i.is_some(),
+                "{name}"
+            );
         }
         "entity_stream-bar-v2.json" => {
             let message: models::DataMessage = serde_json::from_str(&text).unwrap();
@@ -94,14 +109,21 @@ fn check(name: &str) {
         "stream_trade_updates_fill.json" => {
             let message: models::StreamMessage = serde_json::from_str(&text).unwrap();
             assert_eq!(message.stream.as_deref(), Some("trade_updates"));
-            let data: models::TradeUpdateData = serde_json::from_value(message.data.unwrap()).unwrap();
+            let data: models::TradeUpdateData =
+                serde_json::from_value(message.data.unwrap()).unwrap();
             let update = parse::trade_update(&data).unwrap();
             assert_eq!(update.event, TradeEvent::Fill);
-            assert_eq!(update.order.symbol, "SOL/USD", "crypto SOLUSD is normalised");
+            assert_eq!(
+                update.order.symbol, "SOL/USD",
+                "crypto SOLUSD is normalised"
+            );
             assert_eq!(update.order.status, VenueOrderStatus::Filled);
             assert_eq!(update.quantity, Some(dec!(1790.86)));
             assert_eq!(update.position_quantity, Some(dec!(0)));
-            assert_eq!(update.order.created_at.unwrap().to_rfc3339(), "2022-04-19T17:45:04.981350886+00:00");
+            assert_eq!(
+                update.order.created_at.unwrap().to_rfc3339(),
+                "2022-04-19T17:45:04.981350886+00:00"
+            );
         }
         "errors_subpenny_422.json" => {
             let errors: Vec<models::ApiError> = serde_json::from_str(&text).unwrap();
@@ -115,7 +137,11 @@ fn check(name: &str) {
 #[test]
 fn every_documented_example_decodes() {
     let index: Value = serde_json::from_str(&read("index.json")).unwrap();
-    let names: Vec<&String> = index.as_object().expect("index.json maps file → source").keys().collect();
+    let names: Vec<&String> = index
+        .as_object()
+        .expect("index.json maps file → source")
+        .keys()
+        .collect();
     assert!(names.len() >= 15, "index lists {} examples", names.len());
     for name in &names {
         check(name);
@@ -123,7 +149,10 @@ fn every_documented_example_decodes() {
     // Every file in the folder is listed in the index (so none escapes this test).
     for entry in std::fs::read_dir(examples_dir()).unwrap() {
         let file = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(file == "index.json" || names.iter().any(|n| **n == file), "{file} is not in index.json");
+        assert!(
+            file == "index.json" || names.iter().any(|n| **n == file),
+            "{file} is not in index.json"
+        );
     }
 }
 
@@ -136,14 +165,21 @@ fn decoding_survives_schema_drift() {
     )
     .unwrap();
     let parsed = parse::account(&account);
-    assert_eq!((parsed.cash, parsed.buying_power, parsed.equity), (dec!(1000.5), dec!(2000), dec!(0)));
+    assert_eq!(
+        (parsed.cash, parsed.buying_power, parsed.equity),
+        (dec!(1000.5), dec!(2000), dec!(0))
+    );
     let order: models::Order = serde_json::from_str(
         r#"{"id":"1","client_order_id":"c","side":"buy","order_type":"limit","limit_price":12.5,"qty":"1",
             "status":"some_future_status","symbol":"BTCUSD","asset_class":"crypto","legs":[{"weird":true}]}"#,
     )
     .unwrap();
     let parsed = parse::order(&order).unwrap();
-    assert_eq!(parsed.order_type, weaver::domain::OrderType::Limit, "deprecated order_type still read");
+    assert_eq!(
+        parsed.order_type,
+        weaver::domain::OrderType::Limit,
+        "deprecated order_type still read"
+    );
     assert_eq!(parsed.status, VenueOrderStatus::Unknown);
     assert_eq!(parsed.symbol, "BTC/USD");
     assert_eq!(parsed.limit_price, Some(dec!(12.5)));

@@ -16,11 +16,17 @@ use super::{fake, fast_streams, limit, market, venue};
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn next<T: std::fmt::Debug>(stream: &mut StreamHandle<T>) -> T {
-    tokio::time::timeout(WAIT, stream.next()).await.expect("stream event in time").expect("stream still running")
+    tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("stream event in time")
+        .expect("stream still running")
 }
 
 /// Skips events until `pick` accepts one.
-async fn until<T: std::fmt::Debug, R>(stream: &mut StreamHandle<T>, mut pick: impl FnMut(&T) -> Option<R>) -> R {
+async fn until<T: std::fmt::Debug, R>(
+    stream: &mut StreamHandle<T>,
+    mut pick: impl FnMut(&T) -> Option<R>,
+) -> R {
     loop {
         let event = next(stream).await;
         if let Some(r) = pick(&event) {
@@ -41,10 +47,19 @@ async fn wait_for_slot(fake: &FakeAlpaca) {
 
 async fn updates_flow(auth_form: AuthForm) {
     let fake = fake(FakeConfig::default()).await;
-    let venue = venue(&fake).with_stream_options(weaver::veda::alpaca::StreamOptions { auth_form, ..fast_streams() });
+    let venue = venue(&fake).with_stream_options(weaver::veda::alpaca::StreamOptions {
+        auth_form,
+        ..fast_streams()
+    });
     let mut stream = venue.order_updates(Utc::now()).await.unwrap();
-    assert_eq!(next(&mut stream).await, OrderStreamEvent::Connected { reconnect: false });
-    venue.submit_order(&market("s-1", "AAPL", Side::Buy, dec!(2))).await.unwrap();
+    assert_eq!(
+        next(&mut stream).await,
+        OrderStreamEvent::Connected { reconnect: false }
+    );
+    venue
+        .submit_order(&market("s-1", "AAPL", Side::Buy, dec!(2)))
+        .await
+        .unwrap();
     let new = until(&mut stream, |e| match e {
         OrderStreamEvent::Update(u) if u.order.client_order_id == "s-1" => Some(u.clone()),
         _ => None,
@@ -79,12 +94,24 @@ async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
     let venue = venue(&fake);
     let since = Utc::now() - chrono::Duration::seconds(1);
     let mut stream = venue.order_updates(since).await.unwrap();
-    assert_eq!(next(&mut stream).await, OrderStreamEvent::Connected { reconnect: false });
-    let order = venue.submit_order(&limit("s-gap", "AAPL", Side::Buy, dec!(3), dec!(189))).await.unwrap();
-    until(&mut stream, |e| matches!(e, OrderStreamEvent::Update(u) if u.order.id == order.id).then_some(())).await;
+    assert_eq!(
+        next(&mut stream).await,
+        OrderStreamEvent::Connected { reconnect: false }
+    );
+    let order = venue
+        .submit_order(&limit("s-gap", "AAPL", Side::Buy, dec!(3), dec!(189)))
+        .await
+        .unwrap();
+    until(&mut stream, |e| {
+        matches!(e, OrderStreamEvent::Update(u) if u.order.id == order.id).then_some(())
+    })
+    .await;
 
     fake.drop_streams();
-    until(&mut stream, |e| matches!(e, OrderStreamEvent::Disconnected { .. }).then_some(())).await;
+    until(&mut stream, |e| {
+        matches!(e, OrderStreamEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
     // Filled while nobody listens: the venue does not replay it.
     assert!(fake.fill_order(&order.id, dec!(3), dec!(189)));
     let reconnect = until(&mut stream, |e| match e {
@@ -95,16 +122,32 @@ async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
     assert!(reconnect);
     match next(&mut stream).await {
         OrderStreamEvent::Reconciled(orders) => {
-            let missed = orders.iter().find(|o| o.id == order.id).expect("the order is in the reconciliation");
+            let missed = orders
+                .iter()
+                .find(|o| o.id == order.id)
+                .expect("the order is in the reconciliation");
             assert_eq!(missed.status, VenueOrderStatus::Filled);
             assert_eq!(missed.filled_quantity, dec!(3));
         }
         other => panic!("expected Reconciled right after the reconnect, got {other:?}"),
     }
     // Live updates resume on the new connection.
-    venue.cancel_order(&venue.submit_order(&limit("s-after", "AAPL", Side::Buy, dec!(1), dec!(100))).await.unwrap().id).await.unwrap();
+    venue
+        .cancel_order(
+            &venue
+                .submit_order(&limit("s-after", "AAPL", Side::Buy, dec!(1), dec!(100)))
+                .await
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap();
     until(&mut stream, |e| match e {
-        OrderStreamEvent::Update(u) if u.order.client_order_id == "s-after" && u.event == TradeEvent::Canceled => Some(()),
+        OrderStreamEvent::Update(u)
+            if u.order.client_order_id == "s-after" && u.event == TradeEvent::Canceled =>
+        {
+            Some(())
+        }
         _ => None,
     })
     .await;
@@ -113,10 +156,17 @@ async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
 #[tokio::test]
 async fn silent_socket_is_detected_by_heartbeat_and_replaced_after_reaping() {
     let stale = Duration::from_millis(1500);
-    let fake = fake(FakeConfig { stale_socket_after: stale, ..FakeConfig::default() }).await;
+    let fake = fake(FakeConfig {
+        stale_socket_after: stale,
+        ..FakeConfig::default()
+    })
+    .await;
     let venue = venue(&fake);
     let mut stream = venue.order_updates(Utc::now()).await.unwrap();
-    assert_eq!(next(&mut stream).await, OrderStreamEvent::Connected { reconnect: false });
+    assert_eq!(
+        next(&mut stream).await,
+        OrderStreamEvent::Connected { reconnect: false }
+    );
     let silenced_at = std::time::Instant::now();
     fake.silence_streams();
     let reason = until(&mut stream, |e| match e {
@@ -125,7 +175,10 @@ async fn silent_socket_is_detected_by_heartbeat_and_replaced_after_reaping() {
     })
     .await;
     assert!(reason.contains("heartbeat"), "{reason}");
-    assert!(silenced_at.elapsed() < stale, "detected by heartbeat before the venue reaped the socket");
+    assert!(
+        silenced_at.elapsed() < stale,
+        "detected by heartbeat before the venue reaped the socket"
+    );
     // The stale socket holds the account's one slot: reconnects are refused until it is reaped.
     let reconnect = until(&mut stream, |e| match e {
         OrderStreamEvent::Connected { reconnect } => Some(*reconnect),
@@ -133,8 +186,14 @@ async fn silent_socket_is_detected_by_heartbeat_and_replaced_after_reaping() {
     })
     .await;
     assert!(reconnect);
-    assert!(silenced_at.elapsed() >= stale, "reconnected only after the stale socket was reaped");
-    assert!(matches!(next(&mut stream).await, OrderStreamEvent::Reconciled(_)));
+    assert!(
+        silenced_at.elapsed() >= stale,
+        "reconnected only after the stale socket was reaped"
+    );
+    assert!(matches!(
+        next(&mut stream).await,
+        OrderStreamEvent::Reconciled(_)
+    ));
 }
 
 #[tokio::test]
@@ -142,11 +201,16 @@ async fn only_one_trade_stream_per_account() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
     let mut stream = venue.order_updates(Utc::now()).await.unwrap();
-    assert_eq!(next(&mut stream).await, OrderStreamEvent::Connected { reconnect: false });
+    assert_eq!(
+        next(&mut stream).await,
+        OrderStreamEvent::Connected { reconnect: false }
+    );
     wait_for_slot(&fake).await;
     let url = format!("ws://{}/stream", fake.addr());
     match tokio_tungstenite::connect_async(url.as_str()).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 429),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429)
+        }
         Err(other) => panic!("expected HTTP 429 on the second upgrade, got {other}"),
         Ok(_) => panic!("a second trade_updates connection was accepted"),
     }
@@ -164,11 +228,24 @@ async fn only_one_trade_stream_per_account() {
 async fn bar_stream_subscribes_and_resubscribes_after_a_drop() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
-    let mut stream = venue.bar_stream(&["AAPL".into(), "BTC/USD".into()]).await.unwrap();
+    let mut stream = venue
+        .bar_stream(&["AAPL".into(), "BTC/USD".into()])
+        .await
+        .unwrap();
     for _ in 0..2 {
-        assert!(matches!(next(&mut stream).await, BarEvent::Connected { reconnect: false }));
+        assert!(matches!(
+            next(&mut stream).await,
+            BarEvent::Connected { reconnect: false }
+        ));
     }
-    let bar = |ts: i64, close: f64| Bar { ts, open: close, high: close + 1.0, low: close - 1.0, close, volume: 10.0 };
+    let bar = |ts: i64, close: f64| Bar {
+        ts,
+        open: close,
+        high: close + 1.0,
+        low: close - 1.0,
+        close,
+        volume: 10.0,
+    };
     let t0 = Utc::now().timestamp() / 60 * 60_000;
     fake.push_bar("MSFT", bar(t0, 400.0)); // not subscribed
     fake.push_bar("AAPL", bar(t0, 190.0));
@@ -180,7 +257,13 @@ async fn bar_stream_subscribes_and_resubscribes_after_a_drop() {
         }
     }
     got.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(got, vec![("AAPL".to_owned(), bar(t0, 190.0)), ("BTC/USD".to_owned(), bar(t0, 60000.5))]);
+    assert_eq!(
+        got,
+        vec![
+            ("AAPL".to_owned(), bar(t0, 190.0)),
+            ("BTC/USD".to_owned(), bar(t0, 60000.5))
+        ]
+    );
 
     fake.drop_streams();
     let mut reconnected = 0;
@@ -203,7 +286,10 @@ async fn second_market_data_connection_gets_406() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
     let mut first = venue.bar_stream(&["AAPL".into()]).await.unwrap();
-    assert!(matches!(next(&mut first).await, BarEvent::Connected { reconnect: false }));
+    assert!(matches!(
+        next(&mut first).await,
+        BarEvent::Connected { reconnect: false }
+    ));
     // A second client on the same endpoint is told "connection limit exceeded" and retries.
     let mut second = venue.bar_stream(&["AAPL".into()]).await.unwrap();
     let reason = until(&mut second, |e| match e {
@@ -215,5 +301,8 @@ async fn second_market_data_connection_gets_406() {
     assert!(reason.contains("406"), "{reason}");
     drop(first);
     // Once the first is gone, the second gets in.
-    until(&mut second, |e| matches!(e, BarEvent::Connected { .. }).then_some(())).await;
+    until(&mut second, |e| {
+        matches!(e, BarEvent::Connected { .. }).then_some(())
+    })
+    .await;
 }

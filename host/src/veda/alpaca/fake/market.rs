@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
 
 use crate::domain::{Bar, TimeUnit, Timeframe};
 
@@ -23,8 +25,10 @@ pub fn ny_offset(t: DateTime<Utc>) -> FixedOffset {
         first + Duration::days(i64::from(to_sunday) + 7 * (i64::from(n) - 1))
     };
     // 02:00 EST = 07:00 UTC; 02:00 EDT = 06:00 UTC.
-    let dst_start = Utc.from_utc_datetime(&nth_sunday(3, 2).and_hms_opt(7, 0, 0).unwrap_or_default());
-    let dst_end = Utc.from_utc_datetime(&nth_sunday(11, 1).and_hms_opt(6, 0, 0).unwrap_or_default());
+    let dst_start =
+        Utc.from_utc_datetime(&nth_sunday(3, 2).and_hms_opt(7, 0, 0).unwrap_or_default());
+    let dst_end =
+        Utc.from_utc_datetime(&nth_sunday(11, 1).and_hms_opt(6, 0, 0).unwrap_or_default());
     let hours = if t >= dst_start && t < dst_end { 4 } else { 5 };
     FixedOffset::west_opt(hours * 3600).expect("a constant offset of 4 or 5 hours is valid")
 }
@@ -34,7 +38,10 @@ pub(super) fn ny_to_utc(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     // Use the offset in force at the guessed instant (exact except within the switch hour).
     let guess = Utc.from_utc_datetime(&date.and_time(time)) + Duration::hours(5);
     let offset = ny_offset(guess);
-    offset.from_local_datetime(&date.and_time(time)).single().map_or(guess, |t| t.with_timezone(&Utc))
+    offset
+        .from_local_datetime(&date.and_time(time))
+        .single()
+        .map_or(guess, |t| t.with_timezone(&Utc))
 }
 
 fn is_weekday(date: NaiveDate) -> bool {
@@ -51,7 +58,10 @@ fn close_time() -> NaiveTime {
 
 /// The clock at `now`: `(is_open, next_open, next_close)`; weekdays 09:30–16:00 New York, no
 /// holidays. `force_open` overrides the session state.
-pub(super) fn clock(now: DateTime<Utc>, force_open: Option<bool>) -> (bool, DateTime<Utc>, DateTime<Utc>) {
+pub(super) fn clock(
+    now: DateTime<Utc>,
+    force_open: Option<bool>,
+) -> (bool, DateTime<Utc>, DateTime<Utc>) {
     let local_date = now.with_timezone(&ny_offset(now)).date_naive();
     let mut next_open = None;
     let mut next_close = None;
@@ -117,9 +127,12 @@ fn bucket(ts: i64, timeframe: Timeframe) -> i64 {
                 TimeUnit::Day => {
                     let days = local.num_days_from_ce() as i64;
                     let n = i64::from(timeframe.amount.max(1));
-                    NaiveDate::from_num_days_from_ce_opt((days.div_euclid(n) * n) as i32).unwrap_or(local)
+                    NaiveDate::from_num_days_from_ce_opt((days.div_euclid(n) * n) as i32)
+                        .unwrap_or(local)
                 }
-                TimeUnit::Week => local - Duration::days(i64::from(local.weekday().num_days_from_monday())),
+                TimeUnit::Week => {
+                    local - Duration::days(i64::from(local.weekday().num_days_from_monday()))
+                }
                 _ => local.with_day(1).unwrap_or(local),
             };
             ny_to_utc(start, NaiveTime::MIN).timestamp_millis()
@@ -164,32 +177,50 @@ pub(super) fn encode_token(symbol: &str, ts: i64) -> String {
 
 /// Decodes a page position; `None` for a malformed token.
 pub(super) fn decode_token(token: &str) -> Option<(String, i64)> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (symbol, ts) = text.rsplit_once('|')?;
     Some((symbol.to_owned(), ts.parse().ok()?))
 }
 
 /// Cuts one page from per-symbol bar lists (symbols in map order, bars in time order).
-pub(super) fn page(all: &BTreeMap<String, Vec<Bar>>, limit: usize, token: Option<(String, i64)>) -> Page {
-    let mut items = all.iter().flat_map(|(s, bars)| bars.iter().map(move |b| (s, b)));
+pub(super) fn page(
+    all: &BTreeMap<String, Vec<Bar>>,
+    limit: usize,
+    token: Option<(String, i64)>,
+) -> Page {
+    let mut items = all
+        .iter()
+        .flat_map(|(s, bars)| bars.iter().map(move |b| (s, b)));
     let mut bars: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
     let mut taken = 0;
     let mut started = token.is_none();
     for (symbol, bar) in items.by_ref() {
         if !started {
             match &token {
-                Some((ts_symbol, ts)) if symbol > ts_symbol || (symbol == ts_symbol && bar.ts >= *ts) => started = true,
+                Some((ts_symbol, ts))
+                    if symbol > ts_symbol || (symbol == ts_symbol && bar.ts >= *ts) =>
+                {
+                    started = true
+                }
                 _ => continue,
             }
         }
         if taken == limit {
-            return Page { bars, next_page_token: Some(encode_token(symbol, bar.ts)) };
+            return Page {
+                bars,
+                next_page_token: Some(encode_token(symbol, bar.ts)),
+            };
         }
         bars.entry(symbol.clone()).or_default().push(*bar);
         taken += 1;
     }
-    Page { bars, next_page_token: None }
+    Page {
+        bars,
+        next_page_token: None,
+    }
 }
 
 #[cfg(test)]
@@ -203,33 +234,61 @@ mod tests {
         assert_eq!(ny_offset(summer).local_minus_utc(), -4 * 3600);
         assert_eq!(ny_offset(winter).local_minus_utc(), -5 * 3600);
         // 2026: DST from 8 March to 1 November.
-        assert_eq!(ny_offset(Utc.with_ymd_and_hms(2026, 3, 8, 6, 59, 0).unwrap()).local_minus_utc(), -5 * 3600);
-        assert_eq!(ny_offset(Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap()).local_minus_utc(), -4 * 3600);
-        assert_eq!(ny_offset(Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap()).local_minus_utc(), -5 * 3600);
+        assert_eq!(
+            ny_offset(Utc.with_ymd_and_hms(2026, 3, 8, 6, 59, 0).unwrap()).local_minus_utc(),
+            -5 * 3600
+        );
+        assert_eq!(
+            ny_offset(Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap()).local_minus_utc(),
+            -4 * 3600
+        );
+        assert_eq!(
+            ny_offset(Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap()).local_minus_utc(),
+            -5 * 3600
+        );
     }
 
     #[test]
     fn daily_bars_start_at_new_york_midnight() {
-        let t = Utc.with_ymd_and_hms(2026, 8, 10, 15, 0, 0).unwrap().timestamp_millis();
+        let t = Utc
+            .with_ymd_and_hms(2026, 8, 10, 15, 0, 0)
+            .unwrap()
+            .timestamp_millis();
         let b = bucket(t, Timeframe::DAY);
-        assert_eq!(DateTime::from_timestamp_millis(b).unwrap().to_rfc3339(), "2026-08-10T04:00:00+00:00");
+        assert_eq!(
+            DateTime::from_timestamp_millis(b).unwrap().to_rfc3339(),
+            "2026-08-10T04:00:00+00:00"
+        );
     }
 
     #[test]
     fn clock_is_open_in_session_only() {
-        let monday_noon = ny_to_utc(NaiveDate::from_ymd_opt(2026, 8, 10).unwrap(), NaiveTime::from_hms_opt(12, 0, 0).unwrap());
+        let monday_noon = ny_to_utc(
+            NaiveDate::from_ymd_opt(2026, 8, 10).unwrap(),
+            NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+        );
         let (open, next_open, next_close) = clock(monday_noon, None);
         assert!(open);
         assert!(next_close < next_open);
         let saturday = monday_noon - Duration::days(2);
         let (open, next_open, _) = clock(saturday, None);
         assert!(!open);
-        assert_eq!(next_open, ny_to_utc(NaiveDate::from_ymd_opt(2026, 8, 10).unwrap(), open_time()));
+        assert_eq!(
+            next_open,
+            ny_to_utc(NaiveDate::from_ymd_opt(2026, 8, 10).unwrap(), open_time())
+        );
     }
 
     #[test]
     fn pages_cover_everything_exactly_once() {
-        let bar = |ts| Bar { ts, open: 1.0, high: 1.0, low: 1.0, close: 1.0, volume: 1.0 };
+        let bar = |ts| Bar {
+            ts,
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+        };
         let mut all = BTreeMap::new();
         all.insert("AAPL".to_owned(), (0..7).map(bar).collect::<Vec<_>>());
         all.insert("MSFT".to_owned(), (0..4).map(bar).collect::<Vec<_>>());

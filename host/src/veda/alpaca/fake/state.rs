@@ -97,7 +97,10 @@ pub struct FakeOrder {
 impl FakeOrder {
     /// True while the order can still fill or be cancelled.
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "accepted" | "new" | "partially_filled" | "pending_new" | "held")
+        matches!(
+            self.status.as_str(),
+            "accepted" | "new" | "partially_filled" | "pending_new" | "held"
+        )
     }
 
     /// Alpaca's JSON for this order.
@@ -184,7 +187,11 @@ pub(super) struct Book {
 impl Book {
     /// A book for `config`.
     pub(super) fn new(config: &FakeConfig) -> Self {
-        let prices = config.assets.iter().map(|a| (a.symbol.clone(), a.price)).collect();
+        let prices = config
+            .assets
+            .iter()
+            .map(|a| (a.symbol.clone(), a.price))
+            .collect();
         Self {
             assets: config.assets.clone(),
             cash: config.initial_cash,
@@ -204,7 +211,9 @@ impl Book {
     pub(super) fn asset(&self, symbol_or_id: &str) -> Option<&FakeAsset> {
         let upper = symbol_or_id.trim().to_ascii_uppercase();
         self.assets.iter().find(|a| {
-            a.symbol == upper || a.symbol.replace('/', "") == upper || a.id.eq_ignore_ascii_case(symbol_or_id)
+            a.symbol == upper
+                || a.symbol.replace('/', "") == upper
+                || a.id.eq_ignore_ascii_case(symbol_or_id)
         })
     }
 
@@ -223,7 +232,11 @@ impl Book {
             .iter()
             .filter(|o| o.is_open() && o.side == "buy")
             .map(|o| {
-                let price = o.limit_price.or(o.stop_price).or_else(|| self.prices.get(&o.symbol).copied()).unwrap_or_default();
+                let price = o
+                    .limit_price
+                    .or(o.stop_price)
+                    .or_else(|| self.prices.get(&o.symbol).copied())
+                    .unwrap_or_default();
                 match (o.qty, o.notional) {
                     (Some(q), _) => (q - o.filled_qty) * price,
                     (None, Some(n)) => n - o.filled_qty * o.filled_avg_price.unwrap_or_default(),
@@ -243,8 +256,17 @@ impl Book {
         let mut long = Decimal::ZERO;
         let mut short = Decimal::ZERO;
         for (symbol, p) in &self.positions {
-            let value = p.qty * self.prices.get(symbol).copied().unwrap_or(p.avg_entry_price);
-            if value >= Decimal::ZERO { long += value } else { short += value }
+            let value = p.qty
+                * self
+                    .prices
+                    .get(symbol)
+                    .copied()
+                    .unwrap_or(p.avg_entry_price);
+            if value >= Decimal::ZERO {
+                long += value
+            } else {
+                short += value
+            }
         }
         (long, short)
     }
@@ -296,12 +318,24 @@ impl Book {
     pub(super) fn position_json(&self, symbol: &str, p: &FakePosition) -> Value {
         let asset = self.asset(symbol);
         let class = asset.map_or("us_equity", |a| a.class.as_str());
-        let exchange = if class == "crypto" { String::new() } else { asset.map_or(String::new(), |a| a.exchange.clone()) };
-        let price = self.prices.get(symbol).copied().unwrap_or(p.avg_entry_price);
+        let exchange = if class == "crypto" {
+            String::new()
+        } else {
+            asset.map_or(String::new(), |a| a.exchange.clone())
+        };
+        let price = self
+            .prices
+            .get(symbol)
+            .copied()
+            .unwrap_or(p.avg_entry_price);
         let market_value = p.qty * price;
         let cost_basis = p.qty * p.avg_entry_price;
         let pl = market_value - cost_basis;
-        let plpc = if cost_basis.is_zero() { Decimal::ZERO } else { (pl / cost_basis.abs()).round_dp(6) };
+        let plpc = if cost_basis.is_zero() {
+            Decimal::ZERO
+        } else {
+            (pl / cost_basis.abs()).round_dp(6)
+        };
         let held: Decimal = self
             .orders
             .iter()
@@ -334,7 +368,11 @@ impl Book {
     ///
     /// # Errors
     /// Alpaca's status and body: 422 validation or duplicate id, 403 funds.
-    pub(super) fn create_order(&mut self, body: &Value, now: DateTime<Utc>) -> Result<(FakeOrder, Vec<Event>), Refusal> {
+    pub(super) fn create_order(
+        &mut self,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(FakeOrder, Vec<Event>), Refusal> {
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let dec = |k: &str| -> Result<Option<Decimal>, Refusal> {
             match body.get(k) {
@@ -344,12 +382,15 @@ impl Book {
                     .ok_or_else(|| refuse(422, 40010000, format!("invalid {k}"))),
             }
         };
-        let symbol_text = text("symbol").ok_or_else(|| refuse(422, 40010000, "symbol is required"))?;
+        let symbol_text =
+            text("symbol").ok_or_else(|| refuse(422, 40010000, "symbol is required"))?;
         let asset = self
             .asset(&symbol_text)
             .cloned()
             .ok_or_else(|| refuse(422, 40010001, format!("asset \"{symbol_text}\" not found")))?;
-        let side = text("side").filter(|s| s == "buy" || s == "sell").ok_or_else(|| refuse(422, 40010000, "invalid side"))?;
+        let side = text("side")
+            .filter(|s| s == "buy" || s == "sell")
+            .ok_or_else(|| refuse(422, 40010000, "invalid side"))?;
         let order_type = text("type")
             .filter(|t| ["market", "limit", "stop", "stop_limit"].contains(&t.as_str()))
             .ok_or_else(|| refuse(422, 40010000, "invalid order type"))?;
@@ -369,17 +410,31 @@ impl Book {
         let stop_price = dec("stop_price")?;
         match (qty, notional) {
             (None, None) => return Err(refuse(422, 40010001, "qty or notional is required")),
-            (Some(_), Some(_)) => return Err(refuse(422, 40010001, "only one of qty or notional may be set")),
+            (Some(_), Some(_)) => {
+                return Err(refuse(
+                    422,
+                    40010001,
+                    "only one of qty or notional may be set",
+                ));
+            }
             _ => {}
         }
         let amount = qty.or(notional).unwrap_or_default();
         if amount <= Decimal::ZERO || amount.normalize().scale() > 9 {
-            return Err(refuse(422, 40010001, "qty must be > 0 with at most 9 decimals"));
+            return Err(refuse(
+                422,
+                40010001,
+                "qty must be > 0 with at most 9 decimals",
+            ));
         }
         if !crypto {
             let fractional = qty.is_some_and(|q| q.fract() != Decimal::ZERO) || notional.is_some();
             if fractional && (order_type != "market" || tif != "day") {
-                return Err(refuse(422, 42210000, "fractional orders must be DAY orders"));
+                return Err(refuse(
+                    422,
+                    42210000,
+                    "fractional orders must be DAY orders",
+                ));
             }
             if fractional && !asset.fractionable {
                 return Err(refuse(422, 42210000, "requested asset is not fractionable"));
@@ -396,19 +451,31 @@ impl Book {
                 if p <= Decimal::ZERO {
                     return Err(refuse(422, 40010001, format!("{name} must be > 0")));
                 }
-                let max_dp = if crypto { 9 } else if p >= Decimal::ONE { 2 } else { 4 };
+                let max_dp = if crypto {
+                    9
+                } else if p >= Decimal::ONE {
+                    2
+                } else {
+                    4
+                };
                 if p.normalize().scale() > max_dp {
                     return Err(refuse(
                         422,
                         42210000,
-                        format!("invalid {name} {p}. sub-penny increment does not fulfill minimum pricing criteria"),
+                        format!(
+                            "invalid {name} {p}. sub-penny increment does not fulfill minimum pricing criteria"
+                        ),
                     ));
                 }
             }
         }
         let cid = match text("client_order_id") {
             Some(cid) if cid.len() > 128 => {
-                return Err(refuse(422, 40010001, "client_order_id must be no more than 128 characters"));
+                return Err(refuse(
+                    422,
+                    40010001,
+                    "client_order_id must be no more than 128 characters",
+                ));
             }
             Some(cid) if !cid.is_empty() => cid,
             _ => Uuid::new_v4().to_string(),
@@ -416,18 +483,41 @@ impl Book {
         if self.index_by_cid.contains_key(&cid) {
             return Err(refuse(422, 40010001, "client_order_id must be unique"));
         }
-        let price = limit_price.or(stop_price).or_else(|| self.prices.get(&asset.symbol).copied()).unwrap_or_default();
+        let price = limit_price
+            .or(stop_price)
+            .or_else(|| self.prices.get(&asset.symbol).copied())
+            .unwrap_or_default();
         if side == "buy" {
             let cost = notional.unwrap_or_else(|| amount * price);
             if cost > self.buying_power() {
                 return Err(refuse(403, 40310000, "insufficient buying power"));
             }
         } else if crypto {
-            let held = self.positions.get(&asset.symbol).map_or(Decimal::ZERO, |p| p.qty);
-            let units = qty.unwrap_or_else(|| if price.is_zero() { Decimal::ZERO } else { amount / price });
+            let held = self
+                .positions
+                .get(&asset.symbol)
+                .map_or(Decimal::ZERO, |p| p.qty);
+            let units = qty.unwrap_or_else(|| {
+                if price.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    amount / price
+                }
+            });
             if units > held {
-                let base = asset.symbol.split('/').next().unwrap_or_default().to_owned();
-                return Err(refuse(403, 40310000, format!("insufficient balance for {base} (requested: {units}, available: {held})")));
+                let base = asset
+                    .symbol
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                return Err(refuse(
+                    403,
+                    40310000,
+                    format!(
+                        "insufficient balance for {base} (requested: {units}, available: {held})"
+                    ),
+                ));
             }
         }
         let order = FakeOrder {
@@ -446,7 +536,10 @@ impl Book {
             status: "accepted".to_owned(),
             filled_qty: Decimal::ZERO,
             filled_avg_price: None,
-            extended_hours: body.get("extended_hours").and_then(Value::as_bool).unwrap_or(false),
+            extended_hours: body
+                .get("extended_hours")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             created_at: now,
             updated_at: now,
             filled_at: None,
@@ -489,8 +582,16 @@ impl Book {
     }
 
     /// Fills `units` of order `index` at `price` (capped at what is left); returns the events.
-    pub(super) fn fill(&mut self, index: usize, units: Decimal, price: Decimal, now: DateTime<Utc>) -> Vec<Event> {
-        let Some(order) = self.orders.get(index) else { return Vec::new() };
+    pub(super) fn fill(
+        &mut self,
+        index: usize,
+        units: Decimal,
+        price: Decimal,
+        now: DateTime<Utc>,
+    ) -> Vec<Event> {
+        let Some(order) = self.orders.get(index) else {
+            return Vec::new();
+        };
         if !order.is_open() {
             return Vec::new();
         }
@@ -505,7 +606,8 @@ impl Book {
         let new_qty = position.qty + signed;
         if position.qty.is_zero() || position.qty.signum() == signed.signum() {
             // Opening or adding: weighted average entry.
-            position.avg_entry_price = (position.avg_entry_price * position.qty.abs() + price * units) / new_qty.abs();
+            position.avg_entry_price =
+                (position.avg_entry_price * position.qty.abs() + price * units) / new_qty.abs();
         } else if new_qty.signum() != position.qty.signum() && !new_qty.is_zero() {
             // Flipped through zero: the remainder opened at this price.
             position.avg_entry_price = price;
@@ -519,11 +621,18 @@ impl Book {
         self.prices.insert(symbol, price);
         let order = &mut self.orders[index];
         let filled_before = order.filled_qty;
-        order.filled_avg_price =
-            Some((order.filled_avg_price.unwrap_or_default() * filled_before + price * units) / (filled_before + units));
+        order.filled_avg_price = Some(
+            (order.filled_avg_price.unwrap_or_default() * filled_before + price * units)
+                / (filled_before + units),
+        );
         order.filled_qty += units;
         let complete = order.qty.is_none_or(|q| order.filled_qty >= q);
-        order.status = if complete { "filled" } else { "partially_filled" }.to_owned();
+        order.status = if complete {
+            "filled"
+        } else {
+            "partially_filled"
+        }
+        .to_owned();
         order.updated_at = now;
         if complete {
             order.filled_at = Some(now);
@@ -551,7 +660,9 @@ impl Book {
     /// # Errors
     /// 404 unknown, 422 not cancelable.
     pub(super) fn cancel(&mut self, id: &str, now: DateTime<Utc>) -> Result<Vec<Event>, Refusal> {
-        let index = self.index_of(id).ok_or_else(|| refuse(404, 40410000, "order not found"))?;
+        let index = self
+            .index_of(id)
+            .ok_or_else(|| refuse(404, 40410000, "order not found"))?;
         if !self.orders[index].is_open() {
             return Err(refuse(422, 42210000, "order is not cancelable"));
         }
@@ -564,8 +675,15 @@ impl Book {
     ///
     /// # Errors
     /// 404 unknown, 422 not replaceable or invalid, 403 nothing changed.
-    pub(super) fn replace(&mut self, id: &str, body: &Value, now: DateTime<Utc>) -> Result<(FakeOrder, Vec<Event>), Refusal> {
-        let index = self.index_of(id).ok_or_else(|| refuse(404, 40410000, "order not found"))?;
+    pub(super) fn replace(
+        &mut self,
+        id: &str,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(FakeOrder, Vec<Event>), Refusal> {
+        let index = self
+            .index_of(id)
+            .ok_or_else(|| refuse(404, 40410000, "order not found"))?;
         let old = self.orders[index].clone();
         if !old.is_open() || old.status == "accepted" {
             return Err(refuse(422, 42210000, "order is not replaceable"));
@@ -573,18 +691,34 @@ impl Book {
         if old.notional.is_some() {
             return Err(refuse(422, 42210000, "notional orders cannot be replaced"));
         }
-        let dec = |k: &str| body.get(k).and_then(crate::veda::alpaca::models::decimal_from_value);
+        let dec = |k: &str| {
+            body.get(k)
+                .and_then(crate::veda::alpaca::models::decimal_from_value)
+        };
         let qty = dec("qty").or(old.qty);
         let limit_price = dec("limit_price").or(old.limit_price);
         let stop_price = dec("stop_price").or(old.stop_price);
-        let tif = body.get("time_in_force").and_then(Value::as_str).map_or(old.time_in_force.clone(), str::to_owned);
-        if qty == old.qty && limit_price == old.limit_price && stop_price == old.stop_price && tif == old.time_in_force {
+        let tif = body
+            .get("time_in_force")
+            .and_then(Value::as_str)
+            .map_or(old.time_in_force.clone(), str::to_owned);
+        if qty == old.qty
+            && limit_price == old.limit_price
+            && stop_price == old.stop_price
+            && tif == old.time_in_force
+        {
             return Err(refuse(403, 40310000, "order parameters are not changed"));
         }
         let cid = match body.get("client_order_id").and_then(Value::as_str) {
-            Some(c) if self.index_by_cid.contains_key(c) => return Err(refuse(422, 40010001, "client_order_id must be unique")),
+            Some(c) if self.index_by_cid.contains_key(c) => {
+                return Err(refuse(422, 40010001, "client_order_id must be unique"));
+            }
             Some(c) if c.len() > 128 => {
-                return Err(refuse(422, 40010001, "client_order_id must be no more than 128 characters"));
+                return Err(refuse(
+                    422,
+                    40010001,
+                    "client_order_id must be no more than 128 characters",
+                ));
             }
             Some(c) => c.to_owned(),
             None => Uuid::new_v4().to_string(),
@@ -620,11 +754,19 @@ impl Book {
 
     /// Sets a position directly (tests: a position that differs from Weaver's records).
     pub(super) fn set_position(&mut self, symbol: &str, qty: Decimal, avg_entry_price: Decimal) {
-        let symbol = self.asset(symbol).map_or_else(|| normalize_symbol(symbol, None), |a| a.symbol.clone());
+        let symbol = self
+            .asset(symbol)
+            .map_or_else(|| normalize_symbol(symbol, None), |a| a.symbol.clone());
         if qty.is_zero() {
             self.positions.remove(&symbol);
         } else {
-            self.positions.insert(symbol, FakePosition { qty, avg_entry_price });
+            self.positions.insert(
+                symbol,
+                FakePosition {
+                    qty,
+                    avg_entry_price,
+                },
+            );
         }
     }
 
@@ -635,7 +777,9 @@ impl Book {
 
     /// Stores bars (kept time-ordered, one per timestamp) and updates the last price.
     pub(super) fn insert_bars(&mut self, symbol: &str, bars: &[Bar]) {
-        let symbol = self.asset(symbol).map_or_else(|| normalize_symbol(symbol, None), |a| a.symbol.clone());
+        let symbol = self
+            .asset(symbol)
+            .map_or_else(|| normalize_symbol(symbol, None), |a| a.symbol.clone());
         let list = self.bars.entry(symbol.clone()).or_default();
         list.extend_from_slice(bars);
         list.sort_by_key(|b| b.ts);
@@ -649,8 +793,13 @@ impl Book {
 
     /// A bar's JSON: stock volume is an integer, crypto volume a float.
     pub(super) fn bar_json(bar: &Bar, crypto: bool) -> Value {
-        let t = DateTime::from_timestamp_millis(bar.ts).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let volume = if crypto { json!(bar.volume) } else { json!(bar.volume.round() as i64) };
+        let t = DateTime::from_timestamp_millis(bar.ts)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let volume = if crypto {
+            json!(bar.volume)
+        } else {
+            json!(bar.volume.round() as i64)
+        };
         let vwap = (bar.open + bar.high + bar.low + bar.close) / 4.0;
         json!({"t": t, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close, "v": volume,
                "n": (bar.volume / 100.0).ceil().to_i64().unwrap_or(0).max(1), "vw": vwap})

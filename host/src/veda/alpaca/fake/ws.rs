@@ -39,7 +39,9 @@ impl Drop for Slot {
     }
 }
 
-async fn recv_opt<T: Clone>(rx: &mut Option<broadcast::Receiver<T>>) -> Result<T, broadcast::error::RecvError> {
+async fn recv_opt<T: Clone>(
+    rx: &mut Option<broadcast::Receiver<T>>,
+) -> Result<T, broadcast::error::RecvError> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -47,7 +49,10 @@ async fn recv_opt<T: Clone>(rx: &mut Option<broadcast::Receiver<T>>) -> Result<T
 }
 
 /// What a command from the test asks of a live socket; `true` means end the connection.
-async fn obey(command: Result<SocketCommand, broadcast::error::RecvError>, shared: &Shared) -> bool {
+async fn obey(
+    command: Result<SocketCommand, broadcast::error::RecvError>,
+    shared: &Shared,
+) -> bool {
     match command {
         Ok(SocketCommand::Drop) => true,
         Ok(SocketCommand::Silence) => {
@@ -61,19 +66,31 @@ async fn obey(command: Result<SocketCommand, broadcast::error::RecvError>, share
 }
 
 /// `GET /stream`: the account's `trade_updates` stream.
-pub(super) async fn trade_updates(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub(super) async fn trade_updates(
+    AxState(shared): AxState<Arc<Shared>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let conn = {
         let mut inner = shared.lock();
         if inner.trade_slot.is_some() {
             // One connection per account; the previous one has not gone (or been reaped) yet.
-            return (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"message": "connection limit exceeded"}))).into_response();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"message": "connection limit exceeded"})),
+            )
+                .into_response();
         }
         inner.next_conn += 1;
         let conn = inner.next_conn;
         inner.trade_slot = Some(conn);
         conn
     };
-    let slot = Slot { shared: shared.clone(), trade: Some(conn), data: None };
+    let slot = Slot {
+        shared: shared.clone(),
+        trade: Some(conn),
+        data: None,
+    };
     let header_auth = header_is(&headers, "apca-api-key-id", &shared.config.key_id)
         && header_is(&headers, "apca-api-secret-key", &shared.config.secret_key);
     ws.on_upgrade(move |socket| async move {
@@ -148,7 +165,11 @@ async fn run_trade(shared: &Shared, mut socket: WebSocket, mut authed: bool) {
 }
 
 /// `GET /v2/{feed}` and `GET /v1beta3/crypto/{loc}`: market data.
-pub(super) async fn market_data(AxState(shared): AxState<Arc<Shared>>, uri: Uri, ws: WebSocketUpgrade) -> Response {
+pub(super) async fn market_data(
+    AxState(shared): AxState<Arc<Shared>>,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
     let endpoint = uri.path().to_owned();
     ws.on_upgrade(move |socket| async move { run_data(shared, socket, endpoint).await })
 }
@@ -162,11 +183,19 @@ fn data_error(code: u16, msg: &str) -> Message {
 }
 
 async fn run_data(shared: Arc<Shared>, mut socket: WebSocket, endpoint: String) {
-    let mut slot = Slot { shared: shared.clone(), trade: None, data: None };
+    let mut slot = Slot {
+        shared: shared.clone(),
+        trade: None,
+        data: None,
+    };
     let mut commands = shared.sockets.subscribe();
     let mut bars: Option<broadcast::Receiver<(String, Value)>> = None;
     let mut subscribed: BTreeSet<String> = BTreeSet::new();
-    if socket.send(text(json!([{"T": "success", "msg": "connected"}]))).await.is_err() {
+    if socket
+        .send(text(json!([{"T": "success", "msg": "connected"}])))
+        .await
+        .is_err()
+    {
         return;
     }
     loop {
