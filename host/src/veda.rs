@@ -13,6 +13,8 @@
 //! - [`rate_limit`]: one token bucket (200 requests/min by default) shared by all runs.
 //! - [`journal`]: the [`journal::OrderJournal`] seam (WallE implements it) and
 //!   [`journal::place_order`], the only path by which an intent becomes a venue order.
+//! - [`reconcile`]: orders, fills and positions compared with the venue; what to record and
+//!   which symbols may not trade.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
@@ -29,6 +31,7 @@ pub mod client_order_id;
 pub mod error;
 pub mod journal;
 pub mod rate_limit;
+pub mod reconcile;
 pub mod risk;
 pub mod types;
 

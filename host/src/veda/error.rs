@@ -77,6 +77,9 @@ pub enum Error {
     /// A stream ended for good (bad credentials, unknown fatal error code).
     #[error("stream failed: {0}")]
     Stream(String),
+    /// Reconciliation found differences nothing explains; the affected runs must not start.
+    #[error("positions or orders differ from the venue: {0}")]
+    Unreconciled(String),
     /// The order journal could not record the intent or outcome.
     #[error("order journal failed: {0}")]
     Journal(String),
@@ -96,6 +99,7 @@ impl Error {
             Error::PreTrade(_) => "pre_trade_rejected",
             Error::Config(_) => "venue_config_invalid",
             Error::Stream(_) => "venue_stream_failed",
+            Error::Unreconciled(_) => "venue_unreconciled",
             Error::Journal(_) => "order_journal_failed",
         }
     }

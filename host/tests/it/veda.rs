@@ -7,6 +7,7 @@ mod client;
 mod examples;
 mod faults;
 mod journal;
+mod reconcile;
 mod spec;
 mod streams;
 
