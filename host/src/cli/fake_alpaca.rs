@@ -14,8 +14,8 @@ use clap::Args;
 
 use crate::veda::alpaca::fake::{FakeConfig, serve};
 
-/// Arguments of `weaver fake-alpaca`.
-#[derive(Debug, Args)]
+/// Arguments of `weaver fake-alpaca`. `Debug` hides the keys.
+#[derive(Args)]
 pub struct FakeAlpacaArgs {
     /// Address to listen on (keep it on loopback: the fake has test keys).
     #[arg(long, default_value = "127.0.0.1:8765")]
@@ -43,6 +43,18 @@ pub struct FakeAlpacaArgs {
     /// Minutes of synthetic 1-minute bars to seed per asset.
     #[arg(long, default_value_t = 3 * 24 * 60)]
     pub seed_minutes: u32,
+}
+
+impl std::fmt::Debug for FakeAlpacaArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeAlpacaArgs")
+            .field("bind", &self.bind)
+            .field("key_id", &"[REDACTED]")
+            .field("secret_key", &"[REDACTED]")
+            .field("rate_limit", &self.rate_limit)
+            .field("seed_minutes", &self.seed_minutes)
+            .finish()
+    }
 }
 
 /// Runs the fake until Ctrl-C.

@@ -85,8 +85,8 @@ impl FakeAsset {
     }
 }
 
-/// How the fake behaves.
-#[derive(Debug, Clone)]
+/// How the fake behaves. `Debug` hides the keys (they may come from the environment).
+#[derive(Clone)]
 pub struct FakeConfig {
     /// Key id clients must send.
     pub key_id: String,
@@ -108,6 +108,20 @@ pub struct FakeConfig {
     pub seed_minutes: u32,
     /// Record every REST answer for [`FakeAlpaca::responses`].
     pub record_responses: bool,
+}
+
+impl std::fmt::Debug for FakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeConfig")
+            .field("key_id", &"[REDACTED]")
+            .field("secret_key", &"[REDACTED]")
+            .field("initial_cash", &self.initial_cash)
+            .field("assets", &self.assets.len())
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("fill_market_orders", &self.fill_market_orders)
+            .field("stale_socket_after", &self.stale_socket_after)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for FakeConfig {
