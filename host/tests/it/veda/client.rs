@@ -396,3 +396,37 @@ async fn external_orders_are_visible_to_the_client() {
     assert_eq!(partial.status, VenueOrderStatus::PartiallyFilled);
     assert_eq!(partial.filled_quantity, dec!(1));
 }
+
+#[tokio::test]
+async fn order_lists_follow_pages_beyond_500() {
+    let fake = fake(FakeConfig {
+        fill_market_orders: false,
+        ..FakeConfig::default()
+    })
+    .await;
+    let venue = venue(&fake);
+    let since = Utc::now() - ChronoDuration::seconds(1);
+    for i in 0..620 {
+        fake.place_external_order(json!({"symbol": "BTC/USD", "qty": "0.001", "side": "buy", "type": "market",
+                                         "time_in_force": "gtc", "client_order_id": format!("page-{i}")}))
+            .unwrap();
+    }
+    let all = venue
+        .orders(&OrderQuery {
+            status: OrderStatusFilter::All,
+            after: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 620);
+    let ids: std::collections::HashSet<&str> =
+        all.iter().map(|o| o.client_order_id.as_str()).collect();
+    assert_eq!(ids.len(), 620, "no order repeated across pages");
+    let list_calls = fake
+        .responses()
+        .iter()
+        .filter(|r| r.route == "/v2/orders" && r.method == "GET")
+        .count();
+    assert_eq!(list_calls, 2, "500 per page");
+}

@@ -373,6 +373,7 @@ impl Book {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<(FakeOrder, Vec<Event>), Refusal> {
+        let now = self.next_creation_time(now);
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
         let dec = |k: &str| -> Result<Option<Decimal>, Refusal> {
             match body.get(k) {
@@ -650,6 +651,17 @@ impl Book {
         }]
     }
 
+    /// Creation times strictly increase, so `after=` cursors over submission time never skip or
+    /// repeat an order (the venue orders its book the same way).
+    fn next_creation_time(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.orders.last() {
+            Some(last) if now <= last.created_at => {
+                last.created_at + chrono::Duration::nanoseconds(1)
+            }
+            _ => now,
+        }
+    }
+
     /// Index of an order by id.
     pub(super) fn index_of(&self, id: &str) -> Option<usize> {
         self.index_by_id.get(id).copied()
@@ -681,6 +693,7 @@ impl Book {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<(FakeOrder, Vec<Event>), Refusal> {
+        let now = self.next_creation_time(now);
         let index = self
             .index_of(id)
             .ok_or_else(|| refuse(404, 40410000, "order not found"))?;
