@@ -27,6 +27,77 @@ pub enum TradingState {
     Halted,
 }
 
+impl TradingState {
+    fn severity(self) -> u8 {
+        match self {
+            TradingState::Active => 0,
+            TradingState::ReduceOnly => 1,
+            TradingState::Halted => 2,
+        }
+    }
+
+    /// The stricter of two states.
+    pub fn stricter(self, other: TradingState) -> TradingState {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The trading states the API sets: one global switch plus per-run overrides. A run's effective
+/// state is the stricter of the two, so halting globally halts every run whatever its own state.
+#[derive(Debug, Default)]
+pub struct TradingSwitch {
+    global: std::sync::RwLock<TradingState>,
+    runs: std::sync::RwLock<std::collections::HashMap<String, TradingState>>,
+}
+
+impl TradingSwitch {
+    /// A switch with everything active.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the global state.
+    pub fn set_global(&self, state: TradingState) {
+        // A poisoned lock still holds a valid state (a plain value).
+        *self
+            .global
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+    }
+
+    /// Sets one run's own state.
+    pub fn set_run(&self, run_id: &str, state: TradingState) {
+        self.runs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(run_id.to_owned(), state);
+    }
+
+    /// The global state.
+    pub fn global(&self) -> TradingState {
+        *self
+            .global
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state in force for a run.
+    pub fn effective(&self, run_id: &str) -> TradingState {
+        let own = self
+            .runs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(run_id)
+            .copied()
+            .unwrap_or_default();
+        self.global().stricter(own)
+    }
+}
+
 /// Configured limits; `None` disables a check.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RiskLimits {
@@ -361,6 +432,20 @@ mod tests {
             reference_price: Some(price),
             ..Exposure::default()
         }
+    }
+
+    #[test]
+    fn the_switch_applies_the_stricter_state() {
+        let switch = TradingSwitch::new();
+        assert_eq!(switch.effective("r1"), TradingState::Active);
+        switch.set_run("r1", TradingState::ReduceOnly);
+        assert_eq!(switch.effective("r1"), TradingState::ReduceOnly);
+        assert_eq!(switch.effective("r2"), TradingState::Active);
+        switch.set_global(TradingState::Halted);
+        assert_eq!(switch.effective("r1"), TradingState::Halted);
+        assert_eq!(switch.effective("r2"), TradingState::Halted);
+        switch.set_global(TradingState::Active);
+        assert_eq!(switch.effective("r1"), TradingState::ReduceOnly);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - Keys live only in [`SecretString`]s; `Debug` of [`AlpacaConfig`] shows `[REDACTED]`, and no
 //!   error message built here contains a key.
 //! - Every URL is parsed and checked here, once, so the client never builds requests from text.
+//! - A live (real-money) trading URL is refused unless `WEAVER_ALPACA_LIVE=true` opts in.
 
 use std::fmt;
 use std::time::Duration;
@@ -108,6 +109,14 @@ impl AlpacaConfig {
         let trading_stream = url("APCA_API_STREAM_URL", default_stream);
         let data_stream = url("APCA_API_DATA_STREAM_URL", Some(DATA_STREAM_URL.to_owned()));
         let feed = get("APCA_API_DATA_FEED").unwrap_or_else(|| "iex".to_owned());
+        // Real money only on explicit request: a live base URL alone is not enough.
+        let live_opt_in =
+            get("WEAVER_ALPACA_LIVE").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        if trading.as_ref().is_some_and(is_live_url) && !live_opt_in {
+            problems.push(
+                "APCA_API_BASE_URL points at live trading (real money); set WEAVER_ALPACA_LIVE=true to opt in".to_owned(),
+            );
+        }
         match (key_id, secret, trading, data, trading_stream, data_stream) {
             (Some(k), Some(s), Some(t), Some(d), Some(ts), Some(ds)) if problems.is_empty() => {
                 Ok(Self {
@@ -151,12 +160,16 @@ impl AlpacaConfig {
 
     /// True when the trading URL is Alpaca's live host (real money).
     pub fn is_live(&self) -> bool {
-        self.trading_url.host_str()
-            == Url::parse(LIVE_TRADING_URL)
-                .ok()
-                .as_ref()
-                .and_then(|u| u.host_str())
+        is_live_url(&self.trading_url)
     }
+}
+
+fn is_live_url(url: &Url) -> bool {
+    url.host_str()
+        == Url::parse(LIVE_TRADING_URL)
+            .ok()
+            .as_ref()
+            .and_then(|u| u.host_str())
 }
 
 /// Parses a base URL; a trailing slash is dropped so paths join predictably.
@@ -236,6 +249,17 @@ mod tests {
     }
 
     #[test]
+    fn live_trading_needs_an_explicit_opt_in() {
+        let err = AlpacaConfig::from_lookup(lookup(&[
+            ("APCA_API_KEY_ID", "k"),
+            ("APCA_API_SECRET_KEY", "s"),
+            ("APCA_API_BASE_URL", "https://api.alpaca.markets"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("WEAVER_ALPACA_LIVE"), "{err}");
+    }
+
+    #[test]
     fn overrides_and_live_detection() {
         let cfg = AlpacaConfig::from_lookup(lookup(&[
             ("APCA_API_KEY_ID", "k"),
@@ -245,6 +269,7 @@ mod tests {
                 "APCA_API_DATA_STREAM_URL",
                 "wss://stream.data.sandbox.alpaca.markets",
             ),
+            ("WEAVER_ALPACA_LIVE", "true"),
         ]))
         .unwrap();
         assert!(cfg.is_live());
