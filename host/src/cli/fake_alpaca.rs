@@ -82,11 +82,17 @@ pub(super) fn run(args: FakeAlpacaArgs) -> anyhow::Result<()> {
             record_responses: false,
             ..FakeConfig::default()
         };
-        println!("fake alpaca listening on http://{addr}");
-        println!("  APCA_API_BASE_URL=http://{addr}");
-        println!("  APCA_API_DATA_URL=http://{addr}");
-        println!("  APCA_API_STREAM_URL=ws://{addr}/stream");
-        println!("  APCA_API_DATA_STREAM_URL=ws://{addr}");
+        // One write, and a closed stdout (a parent that stopped reading) must not stop the server.
+        let banner = format!(
+            "fake alpaca listening on http://{addr}\n  APCA_API_BASE_URL=http://{addr}\n  \
+             APCA_API_DATA_URL=http://{addr}\n  APCA_API_STREAM_URL=ws://{addr}/stream\n  \
+             APCA_API_DATA_STREAM_URL=ws://{addr}\n"
+        );
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+        }
         tracing::info!(%addr, "fake alpaca started");
         serve(listener, config, async {
             let _ = tokio::signal::ctrl_c().await;

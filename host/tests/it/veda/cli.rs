@@ -35,12 +35,17 @@ async fn fake_alpaca_subcommand_serves_the_api() {
             .expect("spawn weaver fake-alpaca"),
     );
     let stdout = child.0.stdout.take().expect("piped stdout");
-    let first = tokio::task::spawn_blocking(move || {
+    // Read the first line, then keep draining stdout so the server never writes to a closed pipe.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        lines.next().and_then(Result::ok).unwrap_or_default()
-    })
-    .await
-    .unwrap();
+        let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
+        for _ in lines {}
+    });
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         !first.contains("CLISENTINELSECRET"),
         "the secret was printed"
