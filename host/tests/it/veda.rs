@@ -27,10 +27,11 @@ pub(crate) async fn fake(config: FakeConfig) -> FakeAlpaca {
         .expect("bind a local port for the fake")
 }
 
-/// Client settings for tests: short timeouts and delays, its own (generous) request budget.
+/// Client settings for tests: timeouts generous enough for a loaded CI machine (tests of
+/// timeouts shorten them, see [`impatient_venue`]), its own request budget.
 pub(crate) fn client_config(fake: &FakeAlpaca) -> AlpacaConfig {
     let mut config = fake.client_config().expect("fake address forms a URL");
-    config.request_timeout = Duration::from_millis(800);
+    config.request_timeout = Duration::from_secs(10);
     config.connect_timeout = Duration::from_millis(500);
     config.max_rate_limit_wait = Duration::from_secs(5);
     config
@@ -43,7 +44,7 @@ pub(crate) fn fast_streams() -> StreamOptions {
         heartbeat_timeout: Duration::from_millis(400),
         backoff_initial: Duration::from_millis(100),
         backoff_max: Duration::from_millis(400),
-        handshake_timeout: Duration::from_secs(2),
+        handshake_timeout: Duration::from_secs(5),
         ..StreamOptions::default()
     }
 }
@@ -64,6 +65,16 @@ pub(crate) fn venue_with(config: AlpacaConfig) -> AlpacaVenue {
 pub(crate) fn venue(fake: &FakeAlpaca) -> AlpacaVenue {
     venue_with(client_config(fake))
 }
+
+/// A venue whose requests time out after 1.5 s (faults answer after 5 s).
+pub(crate) fn impatient_venue(fake: &FakeAlpaca) -> AlpacaVenue {
+    let mut config = client_config(fake);
+    config.request_timeout = Duration::from_millis(1500);
+    venue_with(config)
+}
+
+/// How long an accepted order's answer is held back by `Fault::AcceptThenTimeout` in tests.
+pub(crate) const SLOW_ANSWER: Duration = Duration::from_secs(5);
 
 /// A market order request.
 pub(crate) fn market(cid: &str, symbol: &str, side: Side, qty: Decimal) -> OrderRequest {

@@ -10,7 +10,7 @@ use weaver::domain::Side;
 use weaver::veda::alpaca::fake::{FakeConfig, Fault};
 use weaver::veda::{Error, Venue};
 
-use super::{client_config, fake, market, venue, venue_with};
+use super::{SLOW_ANSWER, client_config, fake, impatient_venue, market, venue, venue_with};
 
 #[tokio::test]
 async fn duplicate_client_order_id_resolves_to_the_existing_order() {
@@ -44,10 +44,10 @@ async fn duplicate_client_order_id_resolves_to_the_existing_order() {
 #[tokio::test]
 async fn accept_then_timeout_is_resolved_by_client_order_id() {
     let fake = fake(FakeConfig::default()).await;
-    let venue = venue(&fake);
+    let venue = impatient_venue(&fake);
     fake.inject(Fault::AcceptThenTimeout {
         requests: 1,
-        delay: Duration::from_secs(3),
+        delay: SLOW_ANSWER,
     });
     let started = std::time::Instant::now();
     let order = venue
@@ -55,7 +55,7 @@ async fn accept_then_timeout_is_resolved_by_client_order_id() {
         .await
         .unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < SLOW_ANSWER,
         "resolved without waiting for the slow answer"
     );
     assert_eq!(order.client_order_id, "t-timeout-1");
@@ -120,14 +120,14 @@ async fn an_unreachable_venue_leaves_the_outcome_unknown() {
 #[tokio::test]
 async fn broker_fault_storm_resolves_everything_without_duplicates() {
     let fake = fake(FakeConfig::default()).await;
-    let venue = venue(&fake);
+    let venue = impatient_venue(&fake);
     let mut expected = HashSet::new();
     let intents = 24;
     for i in 0..intents {
         match i % 6 {
             0 => fake.inject(Fault::AcceptThenTimeout {
                 requests: 1,
-                delay: Duration::from_secs(2),
+                delay: SLOW_ANSWER,
             }),
             1 => fake.inject(Fault::ServerError {
                 requests: 2,

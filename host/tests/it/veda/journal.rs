@@ -115,7 +115,7 @@ async fn unknown_outcome_stays_pending_then_resolves_after_restart() {
     config.request_timeout = Duration::from_millis(200);
     fake.inject(Fault::AcceptThenTimeout {
         requests: 1,
-        delay: Duration::from_secs(2),
+        delay: super::SLOW_ANSWER,
     });
     fake.inject(Fault::ReadServerError {
         requests: 5,

@@ -155,7 +155,7 @@ async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
 
 #[tokio::test]
 async fn silent_socket_is_detected_by_heartbeat_and_replaced_after_reaping() {
-    let stale = Duration::from_millis(1500);
+    let stale = Duration::from_millis(3000);
     let fake = fake(FakeConfig {
         stale_socket_after: stale,
         ..FakeConfig::default()
