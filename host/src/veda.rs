@@ -116,7 +116,8 @@ pub trait Venue: Send + Sync {
     async fn latest_bars(&self, symbols: &[String]) -> Result<BTreeMap<String, Bar>>;
 
     /// Starts the order-update stream. It reconnects on its own and, after every reconnect,
-    /// delivers the orders changed since `since` (REST reconciliation) before live updates.
+    /// delivers the orders submitted since `since` and all open orders (REST reconciliation)
+    /// before live updates.
     ///
     /// # Errors
     /// Only configuration errors; connection problems are retried inside the stream.

@@ -404,8 +404,9 @@ pub enum OrderStreamEvent {
         /// True after the first connection.
         reconnect: bool,
     },
-    /// After a reconnect: every order submitted since the stream's `since`, fetched over REST,
-    /// so events lost while disconnected are recovered. Delivered before live updates resume.
+    /// After a reconnect: every order submitted since the stream's `since` plus every open order,
+    /// fetched over REST, so events lost while disconnected are recovered. Delivered before live
+    /// updates resume.
     Reconciled(Vec<VenueOrder>),
     /// A live order event (boxed: it is much larger than the other variants).
     Update(Box<TradeUpdate>),

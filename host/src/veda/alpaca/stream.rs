@@ -30,7 +30,9 @@ use super::config::AlpacaConfig;
 use super::http::AlpacaHttp;
 use super::{models, parse};
 use crate::veda::Error;
-use crate::veda::types::{BarEvent, OrderQuery, OrderStatusFilter, OrderStreamEvent, StreamHandle};
+use crate::veda::types::{
+    BarEvent, OrderQuery, OrderStatusFilter, OrderStreamEvent, StreamHandle, VenueOrder,
+};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -206,12 +208,7 @@ async fn trade_session(
     }
     if reconnect {
         // Events during the gap are lost: recover them over REST before resuming live updates.
-        let query = OrderQuery {
-            status: OrderStatusFilter::All,
-            after: Some(since),
-            symbols: Vec::new(),
-        };
-        match http.orders(&query).await {
+        match reconcile_orders(http, since).await {
             Ok(orders) => {
                 if tx.send(OrderStreamEvent::Reconciled(orders)).await.is_err() {
                     return End::Stop;
@@ -249,6 +246,26 @@ async fn trade_session(
         tx,
     )
     .await
+}
+
+/// Every order submitted after `since`, plus every order still open whenever it was submitted
+/// (a GTC order from before `since` can fill during the gap too).
+async fn reconcile_orders(
+    http: &AlpacaHttp,
+    since: DateTime<Utc>,
+) -> crate::veda::Result<Vec<VenueOrder>> {
+    let recent = OrderQuery {
+        status: OrderStatusFilter::All,
+        after: Some(since),
+        symbols: Vec::new(),
+    };
+    let mut orders = http.orders(&recent).await?;
+    for open in http.orders(&OrderQuery::default()).await? {
+        if !orders.iter().any(|o| o.id == open.id) {
+            orders.push(open);
+        }
+    }
+    Ok(orders)
 }
 
 /// Starts a bar stream for `symbols`; crypto and stock symbols each get their own connection.

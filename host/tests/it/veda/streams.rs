@@ -92,7 +92,12 @@ async fn trade_updates_arrive_with_the_legacy_auth_form() {
 async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
     let fake = fake(FakeConfig::default()).await;
     let venue = venue(&fake);
-    let since = Utc::now() - chrono::Duration::seconds(1);
+    // A GTC order from before the window: it can fill during a gap too.
+    let old = venue
+        .submit_order(&limit("s-old", "MSFT", Side::Buy, dec!(1), dec!(300)))
+        .await
+        .unwrap();
+    let since = Utc::now();
     let mut stream = venue.order_updates(since).await.unwrap();
     assert_eq!(
         next(&mut stream).await,
@@ -128,6 +133,10 @@ async fn dropped_socket_reconnects_and_reconciles_missed_fills_over_rest() {
                 .expect("the order is in the reconciliation");
             assert_eq!(missed.status, VenueOrderStatus::Filled);
             assert_eq!(missed.filled_quantity, dec!(3));
+            assert!(
+                orders.iter().any(|o| o.id == old.id),
+                "open orders from before `since` too"
+            );
         }
         other => panic!("expected Reconciled right after the reconnect, got {other:?}"),
     }
