@@ -4,6 +4,8 @@
 //! - Bad input ends with a clear message and a non-zero exit code, never a panic.
 //! - Progress bars are drawn only when stderr is a terminal.
 
+pub mod strategy;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
@@ -32,7 +34,10 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Work with strategy components (`weaver strategy check <file.wasm>`).
+    Strategy(strategy::StrategyArgs),
+}
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -51,5 +56,7 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Strategy(args) => strategy::run(args),
+    }
 }

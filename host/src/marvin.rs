@@ -157,9 +157,13 @@ impl From<Error> for StrategyError {
 /// Per-call limits of every sandbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Fuel (≈ wasm operators, bulk memory ops per byte) per event; a batch of `n` bars gets
-    /// `n ×` this. Deterministic: the same events always use the same fuel.
+    /// Fuel (≈ wasm operators; bulk memory ops pay per byte) of one guest call. Deterministic:
+    /// the same events always use the same fuel.
     pub fuel_per_event: u64,
+    /// Extra fuel per bar in a call: a call carrying `n` bars (a batch, or a `bars` event) gets
+    /// `fuel_per_event + n × fuel_per_bar`. Sized so a full batch still runs out of fuel well
+    /// before the wall-clock deadline, which keeps budget failures deterministic.
+    pub fuel_per_bar: u64,
     /// Fuel for instantiation plus `init`.
     pub fuel_for_init: u64,
     /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
@@ -179,6 +183,7 @@ impl Default for Limits {
         Limits {
             // ~1000× a trivial call of the slowest supported language (notes/wasm-host.md §5b).
             fuel_per_event: 20_000_000,
+            fuel_per_bar: 1_000_000,
             fuel_for_init: 2_000_000_000,
             call_timeout: Duration::from_secs(2),
             max_memory_bytes: 64 << 20,

@@ -26,15 +26,15 @@ pub(super) fn artifact_path(dir: &Path, sha256: &str, engine_hash: &str) -> Path
 /// Loads a cached artifact; `None` when there is none or it is unusable (then it is removed and
 /// the caller recompiles).
 pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
-    }
+    // Read into memory rather than mmap the file (`deserialize_file`): if anything ever
+    // truncated or rewrote a mapped artifact in place, the process would die of SIGBUS.
+    let bytes = std::fs::read(path).ok()?;
     // SAFETY: artifacts in this directory are written only by `store` below, from components
     // this process compiled with an engine of the same settings (the hash is in the file name),
     // into a directory only the host can write. wasmtime still checks the header and refuses
     // artifacts from another version or configuration.
     #[allow(unsafe_code)]
-    let loaded = unsafe { Component::deserialize_file(engine, path) };
+    let loaded = unsafe { Component::deserialize(engine, &bytes) };
     match loaded {
         Ok(component) => Some(component),
         Err(err) => {

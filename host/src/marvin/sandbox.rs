@@ -15,6 +15,10 @@ const MAX_INSTANCES: usize = 64;
 const MAX_TABLES: usize = 64;
 const MAX_MEMORIES: usize = 16;
 
+/// Bounds of the adaptive number of bars per `on-bars` call.
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
 /// Per-store state: the limiter (which also records peak memory and what it refused).
 pub(crate) struct StoreState {
     limiter: Limiter,
@@ -107,6 +111,8 @@ pub struct Sandbox {
     stats: SandboxStats,
     /// Reused buffer for the lowered bars of a batch.
     scratch: Vec<wit::SymbolBar>,
+    /// Bars sent per `on-bars` call (adaptive, see `batch`).
+    chunk: usize,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -147,6 +153,7 @@ impl Sandbox {
             failed: None,
             stats: SandboxStats { instantiate_time, ..SandboxStats::default() },
             scratch: Vec::new(),
+            chunk: MIN_CHUNK,
             limits,
         };
         let wit_config = convert::config(config);
@@ -199,6 +206,11 @@ impl Sandbox {
         })
     }
 
+    /// Fuel for a call carrying `bars` bars.
+    fn budget(&self, bars: u64) -> u64 {
+        self.limits.fuel_per_event.saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
+    }
+
     fn guest_error(e: wit::StrategyError) -> Error {
         let cut = |s: String| if s.len() > 1024 { s.chars().take(1024).collect() } else { s };
         Error::Strategy { code: cut(e.code), message: cut(e.message) }
@@ -210,21 +222,45 @@ impl Sandbox {
             _ => 0,
         };
         let envelope = convert::envelope(event);
-        let budget = self.limits.fuel_per_event.saturating_mul(bars.max(1));
+        let budget = self.budget(bars);
         let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_event(store, &envelope))?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
         convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
     }
 
+    /// Delivers `bars` in chunks, stopping after the first chunk whose reply carries intents.
+    ///
+    /// Signals usually come every few dozen bars, and the guest returns at the first one, so
+    /// lowering a whole 1000-bar batch per call would mostly copy bars that get sent again. The
+    /// chunk adapts to how far the guest got last time. Chunks never split a timestamp group, so
+    /// the guest sees exactly the groups it would see in one call: the semantics are unchanged
+    /// and, since the chunk sizes depend only on earlier replies, so is determinism.
     fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
-        if bars.is_empty() {
-            return Ok(BatchOutcome::default());
+        let mut done = 0;
+        while done < bars.len() {
+            let mut end = (done + self.chunk).min(bars.len());
+            while end < bars.len() && bars[end].bar.ts == bars[end - 1].bar.ts {
+                end += 1;
+            }
+            let (intents, consumed) = self.chunk_call(&bars[done..end])?;
+            done += consumed;
+            if intents.is_empty() {
+                self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+            } else {
+                self.chunk = (consumed * 2).clamp(MIN_CHUNK, MAX_CHUNK);
+                return Ok(BatchOutcome { intents, consumed: done });
+            }
         }
+        Ok(BatchOutcome { intents: Vec::new(), consumed: done })
+    }
+
+    /// One `on-bars` call; returns the validated intents and how many bars were consumed.
+    fn chunk_call(&mut self, bars: &[SymbolBar]) -> Result<(Vec<domain::Intent>, usize), Error> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend(bars.iter().map(convert::symbol_bar));
-        let budget = self.limits.fuel_per_event.saturating_mul(bars.len() as u64);
+        let budget = self.budget(bars.len() as u64);
         let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_bars(store, &scratch));
         self.scratch = scratch;
         let reply = reply?.map_err(Self::guest_error)?;
@@ -248,7 +284,7 @@ impl Sandbox {
         }
         self.stats.bars += consumed as u64;
         let intents = convert::intents(reply.intents, &self.symbols, self.limits.max_intents_per_event)?;
-        Ok(BatchOutcome { intents, consumed })
+        Ok((intents, consumed))
     }
 }
 

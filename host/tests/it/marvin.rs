@@ -2,6 +2,7 @@
 //! `scripts/build-strategies.sh`.
 
 mod hostile;
+mod loading;
 mod strategies;
 
 use std::path::PathBuf;
