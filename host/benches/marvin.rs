@@ -8,7 +8,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use weaver::domain::{Bar, EventKind, EventMeta, Strategy, StrategyConfig, StrategyEvent, StrategyPayload, SymbolBar, Timeframe};
+use weaver::domain::{
+    Bar, EventKind, EventMeta, Strategy, StrategyConfig, StrategyEvent, StrategyPayload, SymbolBar,
+    Timeframe,
+};
 use weaver::marvin::{Marvin, MarvinConfig};
 
 fn meta() -> EventMeta {
@@ -38,7 +41,14 @@ fn walk(n: usize) -> Vec<SymbolBar> {
             x ^= x << 17;
             let step = ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0;
             price = (price + step).max(1.0);
-            let bar = Bar { ts: i as i64 * 60_000, open: price, high: price + 0.5, low: price - 0.5, close: price, volume: 1000.0 };
+            let bar = Bar {
+                ts: i as i64 * 60_000,
+                open: price,
+                high: price + 0.5,
+                low: price - 0.5,
+                close: price,
+                volume: 1000.0,
+            };
             SymbolBar { symbol: 0, bar }
         })
         .collect()
@@ -50,7 +60,11 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 }
 
 fn marvin_in(dir: &std::path::Path) -> Marvin {
-    Marvin::new(MarvinConfig { cache_dir: dir.join("compiled"), ..MarvinConfig::default() }).expect("marvin")
+    Marvin::new(MarvinConfig {
+        cache_dir: dir.join("compiled"),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin")
 }
 
 fn main() {
@@ -62,11 +76,36 @@ fn main() {
         .filter(|n| n.ends_with(".wasm"))
         .collect();
     names.sort();
-    assert!(!names.is_empty(), "no strategies in {}; run scripts/build-strategies.sh", dist.display());
+    assert!(
+        !names.is_empty(),
+        "no strategies in {}; run scripts/build-strategies.sh",
+        dist.display()
+    );
     let bars = walk(1_000_000);
+    let quiet: Vec<SymbolBar> = bars
+        .iter()
+        .map(|b| SymbolBar {
+            bar: Bar {
+                close: 100.0,
+                ..b.bar
+            },
+            ..*b
+        })
+        .collect();
     println!(
-        "{:<16} {:>9} {:>10} {:>11} {:>12} {:>12} {:>12} {:>10} {:>10}",
-        "strategy", "size", "compile", "cached", "instantiate", "on_event/ev", "on_bars/bar", "calls", "fuel/bar"
+        "{:<18} {:>6} {:>9} {:>8} {:>11} {:>11} {:>11} {:>8} {:>8} {:>11} {:>10} {:>11}",
+        "strategy",
+        "size",
+        "compile",
+        "cached",
+        "instantiate",
+        "on_event/ev",
+        "on_bars/bar",
+        "calls",
+        "fuel/bar",
+        "quiet/bar",
+        "quiet fuel",
+        "call(1 bar)"
     );
     for name in names {
         let bytes = std::fs::read(dist.join(&name)).expect("read");
@@ -96,7 +135,11 @@ fn main() {
                 .collect(),
         );
         let loaded = marvin.load(&bytes).expect("load");
-        let config = StrategyConfig { params: vec![], symbols: vec!["SYM".into()], timeframe: Timeframe::MINUTE };
+        let config = StrategyConfig {
+            params: vec![],
+            symbols: vec!["SYM".into()],
+            timeframe: Timeframe::MINUTE,
+        };
         let instantiate = median(
             (0..200)
                 .map(|_| {
@@ -113,7 +156,13 @@ fn main() {
         let events = 200_000;
         let t = Instant::now();
         for bar in &bars[..events] {
-            let event = StrategyEvent { meta: EventMeta { ts: bar.bar.ts, ..meta() }, payload: StrategyPayload::Bars(vec![*bar]) };
+            let event = StrategyEvent {
+                meta: EventMeta {
+                    ts: bar.bar.ts,
+                    ..meta()
+                },
+                payload: StrategyPayload::Bars(vec![*bar]),
+            };
             std::hint::black_box(sandbox.on_event(&event).expect("on_event"));
         }
         let per_event = t.elapsed() / events as u32;
@@ -132,8 +181,30 @@ fn main() {
         }
         let per_bar = t.elapsed().as_secs_f64() * 1e9 / bars.len() as f64;
         let stats = sandbox.stats();
+        // The same on a flat market (no signals): the marginal cost of a bar.
+        let mut quiet_sandbox = loaded.instantiate(&config).expect("instantiate");
+        let t = Instant::now();
+        let mut pos = 0;
+        while pos < quiet.len() {
+            let end = (pos + 4096).min(quiet.len());
+            pos += quiet_sandbox
+                .on_bars(&meta, &quiet[pos..end])
+                .expect("on_bars")
+                .consumed;
+        }
+        let quiet_per_bar = t.elapsed().as_secs_f64() * 1e9 / quiet.len() as f64;
+        let quiet_fuel = quiet_sandbox.stats().fuel_total as f64 / quiet.len() as f64;
+        // Fixed cost of one `on-bars` call: one quiet bar per call.
+        let t = Instant::now();
+        let calls_1 = 100_000;
+        for bar in &quiet[..calls_1] {
+            quiet_sandbox
+                .on_bars(&meta, std::slice::from_ref(bar))
+                .expect("on_bars");
+        }
+        let per_call = t.elapsed().as_secs_f64() * 1e9 / calls_1 as f64;
         println!(
-            "{:<16} {:>8}K {:>8.1}ms {:>9.2}ms {:>10.1}µs {:>10.0}ns {:>10.1}ns {:>10} {:>10.0}",
+            "{:<18} {:>5}K {:>7.1}ms {:>6.2}ms {:>9.1}µs {:>9.0}ns {:>9.1}ns {:>8} {:>8.0} {:>9.1}ns {:>10.0} {:>9.0}ns",
             name.trim_end_matches(".wasm"),
             bytes.len() / 1024,
             compile.as_secs_f64() * 1e3,
@@ -143,6 +214,9 @@ fn main() {
             per_bar,
             calls,
             stats.fuel_total as f64 / bars.len() as f64,
+            quiet_per_bar,
+            quiet_fuel,
+            per_call,
         );
     }
 }

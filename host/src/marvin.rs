@@ -58,7 +58,9 @@ pub enum Error {
     #[error("not a valid WebAssembly component: {0}")]
     InvalidComponent(String),
     /// A core WebAssembly module, not a component.
-    #[error("this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)")]
+    #[error(
+        "this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)"
+    )]
     NotAComponent,
     /// Imports outside the allowed set.
     #[error("component imports what strategies may not use: {}", .0.join(", "))]
@@ -150,7 +152,10 @@ impl Error {
 
 impl From<Error> for StrategyError {
     fn from(err: Error) -> StrategyError {
-        StrategyError { code: err.code().to_owned(), message: err.to_string() }
+        StrategyError {
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -238,7 +243,9 @@ struct MarvinInner {
 
 impl std::fmt::Debug for Marvin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Marvin").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Marvin")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -300,7 +307,8 @@ impl Marvin {
     /// `internal_error` for an engine configuration wasmtime refuses, `io_error` when the cache
     /// directory cannot be created.
     pub fn new(config: MarvinConfig) -> Result<Marvin, Error> {
-        let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
         cache::prepare_dir(&config.cache_dir)?;
         let engine_hash = {
             use std::hash::{Hash, Hasher};
@@ -325,7 +333,14 @@ impl Marvin {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Marvin { inner: Arc::new(MarvinInner { engine, config, engine_hash, _ticker: Ticker { stop } }) })
+        Ok(Marvin {
+            inner: Arc::new(MarvinInner {
+                engine,
+                config,
+                engine_hash,
+                _ticker: Ticker { stop },
+            }),
+        })
     }
 
     /// The configuration Marvin runs with.
@@ -346,7 +361,10 @@ impl Marvin {
     pub fn inspect(&self, bytes: &[u8]) -> Result<ComponentInfo, Error> {
         let limit = self.inner.config.max_component_bytes;
         if bytes.len() > limit {
-            return Err(Error::ComponentTooLarge { size: bytes.len(), limit });
+            return Err(Error::ComponentTooLarge {
+                size: bytes.len(),
+                limit,
+            });
         }
         inspect::inspect(bytes)
     }
@@ -361,12 +379,16 @@ impl Marvin {
         let info = self.inspect(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let engine = &self.inner.engine;
-        let cache_path = cache::artifact_path(&self.inner.config.cache_dir, &sha256, &self.inner.engine_hash);
+        let cache_path = cache::artifact_path(
+            &self.inner.config.cache_dir,
+            &sha256,
+            &self.inner.engine_hash,
+        );
         let (component, from_cache) = match cache::load(engine, &cache_path) {
             Some(component) => (component, true),
             None => {
-                let component =
-                    Component::new(engine, bytes).map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
+                let component = Component::new(engine, bytes)
+                    .map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
                 cache::store(&component, &cache_path)?;
                 (component, false)
             }
@@ -380,7 +402,8 @@ impl Marvin {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
-        let pre = bindings::StrategyPre::new(pre).map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        let pre = bindings::StrategyPre::new(pre)
+            .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         Ok(LoadedStrategy {
             inner: Arc::new(LoadedInner {
                 marvin: self.clone(),
@@ -398,12 +421,17 @@ impl Marvin {
     /// # Errors
     /// `io_error` when the file cannot be read, then as [`Marvin::load`].
     pub fn load_file(&self, path: &Path) -> Result<LoadedStrategy, Error> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         let limit = self.inner.config.max_component_bytes;
         if meta.len() > limit as u64 {
-            return Err(Error::ComponentTooLarge { size: usize::try_from(meta.len()).unwrap_or(usize::MAX), limit });
+            return Err(Error::ComponentTooLarge {
+                size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+                limit,
+            });
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         self.load(&bytes)
     }
 }

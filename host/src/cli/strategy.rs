@@ -41,8 +41,14 @@ pub enum StrategyCommand {
 /// The Marvin error (with its code) when the component is refused.
 pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
     match args.command {
-        StrategyCommand::Check { file, params, symbols, timeframe } => {
-            let marvin = Marvin::new(MarvinConfig::default()).context("starting the strategy host")?;
+        StrategyCommand::Check {
+            file,
+            params,
+            symbols,
+            timeframe,
+        } => {
+            let marvin =
+                Marvin::new(MarvinConfig::default()).context("starting the strategy host")?;
             let loaded = marvin
                 .load_file(&file)
                 .map_err(|e| anyhow::anyhow!("{} refused ({}): {e}", file.display(), e.code()))?;
@@ -50,11 +56,22 @@ pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
             println!("file:          {}", file.display());
             println!("sha256:        {}", loaded.sha256());
             println!("world:         weaver:strategy@{}", info.world_version);
-            println!("imports:       {}", if info.imports.is_empty() { "(none)".to_owned() } else { info.imports.join(", ") });
+            println!(
+                "imports:       {}",
+                if info.imports.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    info.imports.join(", ")
+                }
+            );
             println!("exports:       {}", info.exports.join(", "));
             println!(
                 "compiled:      {} in {:.1} ms",
-                if loaded.from_cache() { "from cache" } else { "fresh" },
+                if loaded.from_cache() {
+                    "from cache"
+                } else {
+                    "fresh"
+                },
                 loaded.load_time().as_secs_f64() * 1e3
             );
             let params = params
@@ -65,7 +82,11 @@ pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("--param {p:?}: expected KEY=VALUE"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let config = StrategyConfig { params, symbols, timeframe };
+            let config = StrategyConfig {
+                params,
+                symbols,
+                timeframe,
+            };
             let sandbox = loaded
                 .instantiate(&config)
                 .map_err(|e| anyhow::anyhow!("init refused ({}): {e}", e.code()))?;

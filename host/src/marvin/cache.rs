@@ -9,7 +9,8 @@ use super::Error;
 
 /// Creates the cache directory (owner-only on Unix: only the host may write artifacts).
 pub(super) fn prepare_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create cache dir {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create cache dir {}: {e}", dir.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -47,9 +48,12 @@ pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
 
 /// Writes an artifact atomically (temp file + rename) so a crash never leaves half a file.
 pub(super) fn store(component: &Component, path: &Path) -> Result<(), Error> {
-    let bytes = component.serialize().map_err(|e| Error::Internal(format!("cannot serialise artifact: {e:#}")))?;
+    let bytes = component
+        .serialize()
+        .map_err(|e| Error::Internal(format!("cannot serialise artifact: {e:#}")))?;
     let tmp = path.with_extension(format!("tmp{}-{}", std::process::id(), unique()));
-    std::fs::write(&tmp, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, &bytes)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::Io(format!("cannot move artifact into {}: {e}", path.display()))

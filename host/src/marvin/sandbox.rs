@@ -8,7 +8,10 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
 use super::{Error, Limits, Marvin, convert};
-use crate::domain::{self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar};
+use crate::domain::{
+    self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload,
+    SymbolBar,
+};
 
 /// Limits instances, tables and memories per store: a component has a handful of each.
 const MAX_INSTANCES: usize = 64;
@@ -33,9 +36,17 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
-            let why = format!("linear memory growth to {desired} bytes refused (limit {} bytes)", self.max_memory);
+            let why = format!(
+                "linear memory growth to {desired} bytes refused (limit {} bytes)",
+                self.max_memory
+            );
             self.refused = Some(why.clone());
             // An error (not `Ok(false)`) traps right here instead of letting the guest see -1
             // and limp on.
@@ -45,9 +56,17 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_table {
-            let why = format!("table growth to {desired} elements refused (limit {})", self.max_table);
+            let why = format!(
+                "table growth to {desired} elements refused (limit {})",
+                self.max_table
+            );
             self.refused = Some(why.clone());
             return Err(wasmtime::Error::msg(why));
         }
@@ -95,7 +114,11 @@ pub struct SandboxStats {
 impl SandboxStats {
     /// Average fuel per guest call.
     pub fn fuel_per_call(&self) -> f64 {
-        if self.calls == 0 { 0.0 } else { self.fuel_total as f64 / self.calls as f64 }
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.fuel_total as f64 / self.calls as f64
+        }
     }
 }
 
@@ -109,20 +132,27 @@ pub struct Sandbox {
     /// Code of the failure that poisoned this sandbox.
     failed: Option<&'static str>,
     stats: SandboxStats,
-    /// Reused buffer for the lowered bars of a batch.
-    scratch: Vec<wit::SymbolBar>,
+    /// Reused buffers for the bars of an `on-bars` call.
+    scratch: wit::BarBatch,
     /// Bars sent per `on-bars` call (adaptive, see `batch`).
     chunk: usize,
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("failed", &self.failed).field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("failed", &self.failed)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
 impl Sandbox {
-    pub(super) fn new(marvin: &Marvin, pre: &StrategyPre<StoreState>, config: &StrategyConfig) -> Result<Sandbox, Error> {
+    pub(super) fn new(
+        marvin: &Marvin,
+        pre: &StrategyPre<StoreState>,
+        config: &StrategyConfig,
+    ) -> Result<Sandbox, Error> {
         let limits = marvin.config().limits.clone();
         let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
@@ -137,12 +167,21 @@ impl Sandbox {
         // Caps the bytes of strings and lists lifted out of a guest result.
         store.set_hostcall_fuel(limits.max_output_bytes);
         store.epoch_deadline_trap();
-        store.set_fuel(limits.fuel_for_init).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        store
+            .set_fuel(limits.fuel_for_init)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
         store.set_epoch_deadline(epoch_ticks);
         let started = Instant::now();
         let guest = match pre.instantiate(&mut store) {
             Ok(guest) => guest,
-            Err(err) => return Err(classify(err, &mut store, limits.fuel_for_init, limits.call_timeout)),
+            Err(err) => {
+                return Err(classify(
+                    err,
+                    &mut store,
+                    limits.fuel_for_init,
+                    limits.call_timeout,
+                ));
+            }
         };
         let instantiate_time = started.elapsed();
         let mut sandbox = Sandbox {
@@ -151,14 +190,19 @@ impl Sandbox {
             symbols: config.symbols.clone(),
             epoch_ticks,
             failed: None,
-            stats: SandboxStats { instantiate_time, ..SandboxStats::default() },
-            scratch: Vec::new(),
+            stats: SandboxStats {
+                instantiate_time,
+                ..SandboxStats::default()
+            },
+            scratch: convert::empty_batch(),
             chunk: MIN_CHUNK,
             limits,
         };
         let wit_config = convert::config(config);
         let budget = sandbox.limits.fuel_for_init;
-        match sandbox.call(budget, |store, guest| guest.weaver_strategy_guest().call_init(store, &wit_config))? {
+        match sandbox.call(budget, |store, guest| {
+            guest.weaver_strategy_guest().call_init(store, &wit_config)
+        })? {
             Ok(()) => Ok(sandbox),
             Err(e) => Err(Error::InvalidParams(format!("{}: {}", e.code, e.message))),
         }
@@ -185,7 +229,9 @@ impl Sandbox {
         if let Some(code) = self.failed {
             return Err(Error::Failed { code });
         }
-        self.store.set_fuel(budget).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        self.store
+            .set_fuel(budget)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
         self.store.set_epoch_deadline(self.epoch_ticks);
         let started = Instant::now();
         let result = f(&mut self.store, &self.guest);
@@ -208,12 +254,23 @@ impl Sandbox {
 
     /// Fuel for a call carrying `bars` bars.
     fn budget(&self, bars: u64) -> u64 {
-        self.limits.fuel_per_event.saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
+        self.limits
+            .fuel_per_event
+            .saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
     }
 
     fn guest_error(e: wit::StrategyError) -> Error {
-        let cut = |s: String| if s.len() > 1024 { s.chars().take(1024).collect() } else { s };
-        Error::Strategy { code: cut(e.code), message: cut(e.message) }
+        let cut = |s: String| {
+            if s.len() > 1024 {
+                s.chars().take(1024).collect()
+            } else {
+                s
+            }
+        };
+        Error::Strategy {
+            code: cut(e.code),
+            message: cut(e.message),
+        }
     }
 
     fn event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, Error> {
@@ -223,7 +280,11 @@ impl Sandbox {
         };
         let envelope = convert::envelope(event);
         let budget = self.budget(bars);
-        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_event(store, &envelope))?;
+        let reply = self.call(budget, |store, guest| {
+            guest
+                .weaver_strategy_guest()
+                .call_on_event(store, &envelope)
+        })?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
         convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
@@ -249,25 +310,34 @@ impl Sandbox {
                 self.chunk = (self.chunk * 2).min(MAX_CHUNK);
             } else {
                 self.chunk = (consumed * 2).clamp(MIN_CHUNK, MAX_CHUNK);
-                return Ok(BatchOutcome { intents, consumed: done });
+                return Ok(BatchOutcome {
+                    intents,
+                    consumed: done,
+                });
             }
         }
-        Ok(BatchOutcome { intents: Vec::new(), consumed: done })
+        Ok(BatchOutcome {
+            intents: Vec::new(),
+            consumed: done,
+        })
     }
 
     /// One `on-bars` call; returns the validated intents and how many bars were consumed.
     fn chunk_call(&mut self, bars: &[SymbolBar]) -> Result<(Vec<domain::Intent>, usize), Error> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend(bars.iter().map(convert::symbol_bar));
+        let mut scratch = std::mem::replace(&mut self.scratch, convert::empty_batch());
+        convert::fill_batch(&mut scratch, bars);
         let budget = self.budget(bars.len() as u64);
-        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_bars(store, &scratch));
+        let reply = self.call(budget, |store, guest| {
+            guest.weaver_strategy_guest().call_on_bars(store, &scratch)
+        });
         self.scratch = scratch;
         let reply = reply?.map_err(Self::guest_error)?;
         let consumed = reply.consumed as usize;
         let len = bars.len();
         if consumed == 0 || consumed > len {
-            return Err(Error::InvalidIntent(format!("batch-reply.consumed: {consumed} is outside 1..={len}")));
+            return Err(Error::InvalidIntent(format!(
+                "batch-reply.consumed: {consumed} is outside 1..={len}"
+            )));
         }
         if consumed < len {
             if reply.intents.is_empty() {
@@ -283,7 +353,11 @@ impl Sandbox {
             }
         }
         self.stats.bars += consumed as u64;
-        let intents = convert::intents(reply.intents, &self.symbols, self.limits.max_intents_per_event)?;
+        let intents = convert::intents(
+            reply.intents,
+            &self.symbols,
+            self.limits.max_intents_per_event,
+        )?;
         Ok((intents, consumed))
     }
 }
@@ -295,13 +369,22 @@ impl domain::Strategy for Sandbox {
 
     /// One guest call per batch; the guest walks the timestamp groups (see `wit/`). `meta` is not
     /// sent: the batched path carries bars only.
-    fn on_bars(&mut self, _meta: &EventMeta, bars: &[SymbolBar]) -> Result<BatchOutcome, StrategyError> {
+    fn on_bars(
+        &mut self,
+        _meta: &EventMeta,
+        bars: &[SymbolBar],
+    ) -> Result<BatchOutcome, StrategyError> {
         self.batch(bars).map_err(StrategyError::from)
     }
 }
 
 /// Turns a failed guest call into a stable error.
-fn classify(err: wasmtime::Error, store: &mut Store<StoreState>, budget: u64, timeout: Duration) -> Error {
+fn classify(
+    err: wasmtime::Error,
+    store: &mut Store<StoreState>,
+    budget: u64,
+    timeout: Duration,
+) -> Error {
     tracing::warn!(target: "weaver::strategy", error = ?err, "strategy call failed");
     if let Some(why) = store.data_mut().limiter.refused.take() {
         return Error::MemoryLimit(why);
@@ -316,7 +399,10 @@ fn classify(err: wasmtime::Error, store: &mut Store<StoreState>, budget: u64, ti
     }
     let text = format!("{err:#}");
     if text.contains("fuel allocated for hostcalls has been exhausted") {
-        return Error::OutputTooLarge(format!("the result is larger than the {}-byte cap", store.hostcall_fuel()));
+        return Error::OutputTooLarge(format!(
+            "the result is larger than the {}-byte cap",
+            store.hostcall_fuel()
+        ));
     }
     if text.contains("unknown import") {
         return Error::Trap(format!(

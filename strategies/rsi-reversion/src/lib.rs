@@ -11,7 +11,9 @@
 //! fill); a real run also gets order updates, which this example ignores for brevity.
 
 use weaver_strategy_sdk::indicators::Rsi;
-use weaver_strategy_sdk::{Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy};
+use weaver_strategy_sdk::{
+    Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy,
+};
 
 /// Per-symbol state.
 #[derive(Debug, Clone)]
@@ -39,21 +41,43 @@ impl Strategy for RsiReversion {
         if period == 0 {
             return Err(StrategyError::new("bad_param", "period must be at least 1"));
         }
-        if !(0.0..=100.0).contains(&oversold) || !(0.0..=100.0).contains(&overbought) || oversold >= overbought {
-            return Err(StrategyError::new("bad_param", "need 0 <= oversold < overbought <= 100"));
+        if !(0.0..=100.0).contains(&oversold)
+            || !(0.0..=100.0).contains(&overbought)
+            || oversold >= overbought
+        {
+            return Err(StrategyError::new(
+                "bad_param",
+                "need 0 <= oversold < overbought <= 100",
+            ));
         }
         if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(StrategyError::new("bad_param", "fraction must be in (0, 1]"));
+            return Err(StrategyError::new(
+                "bad_param",
+                "fraction must be in (0, 1]",
+            ));
         }
-        let state = SymbolState { rsi: Rsi::new(period), long: false };
-        Ok(RsiReversion { oversold, overbought, fraction, symbols: vec![state; config.symbols.len()] })
+        let state = SymbolState {
+            rsi: Rsi::new(period),
+            long: false,
+        };
+        Ok(RsiReversion {
+            oversold,
+            overbought,
+            fraction,
+            symbols: vec![state; config.symbols.len()],
+        })
     }
 
     fn on_bar(&mut self, ctx: &mut Context, bar: &SymbolBar) -> Result<()> {
         let Some(state) = self.symbols.get_mut(bar.symbol as usize) else {
-            return Err(StrategyError::new("unknown_symbol", format!("bar for symbol index {}", bar.symbol)));
+            return Err(StrategyError::new(
+                "unknown_symbol",
+                format!("bar for symbol index {}", bar.symbol),
+            ));
         };
-        let Some(rsi) = state.rsi.update(bar.bar.close) else { return Ok(()) };
+        let Some(rsi) = state.rsi.update(bar.bar.close) else {
+            return Ok(());
+        };
         if !state.long && rsi < self.oversold {
             ctx.target_fraction(bar.symbol, Side::Buy, self.fraction)?;
             state.long = true;
@@ -75,14 +99,30 @@ mod tests {
     fn run(params: &[(&str, &str)], closes: &[f64]) -> Vec<(usize, Vec<Intent>)> {
         let mut rt = Runtime::<RsiReversion>::new();
         rt.init(Config {
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             symbols: vec!["X".into()],
-            timeframe: Timeframe { amount: 1, unit: TimeUnit::Day },
+            timeframe: Timeframe {
+                amount: 1,
+                unit: TimeUnit::Day,
+            },
         })
         .unwrap();
         let mut out = vec![];
         for (i, &c) in closes.iter().enumerate() {
-            let bar = SymbolBar { symbol: 0, bar: Bar { ts: i as i64, open: c, high: c, low: c, close: c, volume: 0.0 } };
+            let bar = SymbolBar {
+                symbol: 0,
+                bar: Bar {
+                    ts: i as i64,
+                    open: c,
+                    high: c,
+                    low: c,
+                    close: c,
+                    volume: 0.0,
+                },
+            };
             let reply = rt.on_bars(&[bar]).unwrap();
             if !reply.intents.is_empty() {
                 out.push((i, reply.intents));
@@ -94,12 +134,18 @@ mod tests {
     #[test]
     fn buys_the_dip_and_sells_the_rip_once_each() {
         // Falls for 10 bars, then rises for 10.
-        let closes: Vec<f64> = (0..10).map(|i| 100.0 - i as f64).chain((0..10).map(|i| 91.0 + 2.0 * i as f64)).collect();
+        let closes: Vec<f64> = (0..10)
+            .map(|i| 100.0 - i as f64)
+            .chain((0..10).map(|i| 91.0 + 2.0 * i as f64))
+            .collect();
         let signals = run(&[("period", "3")], &closes);
         assert_eq!(signals.len(), 2, "{signals:?}");
         let (buy_at, buy) = &signals[0];
         assert!(matches!(&buy[..], [Intent::PlaceOrder(o)] if o.side == Side::Buy));
-        assert_eq!(*buy_at, 3, "first bar with a defined RSI (3 changes), which is 0");
+        assert_eq!(
+            *buy_at, 3,
+            "first bar with a defined RSI (3 changes), which is 0"
+        );
         let (sell_at, sell) = &signals[1];
         assert!(matches!(&sell[..], [Intent::ClosePosition(s)] if s == "X"));
         assert!(*sell_at > 10);
@@ -109,11 +155,20 @@ mod tests {
     fn refuses_inconsistent_thresholds() {
         let mut rt = Runtime::<RsiReversion>::new();
         let cfg = |p: &[(&str, &str)]| Config {
-            params: p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: p
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             symbols: vec!["X".into()],
-            timeframe: Timeframe { amount: 1, unit: TimeUnit::Day },
+            timeframe: Timeframe {
+                amount: 1,
+                unit: TimeUnit::Day,
+            },
         };
-        assert!(rt.init(cfg(&[("oversold", "80"), ("overbought", "20")])).is_err());
+        assert!(
+            rt.init(cfg(&[("oversold", "80"), ("overbought", "20")]))
+                .is_err()
+        );
         assert!(rt.init(cfg(&[("fraction", "2")])).is_err());
         assert!(rt.init(cfg(&[])).is_ok());
     }

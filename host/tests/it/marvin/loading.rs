@@ -12,7 +12,11 @@ fn components_are_content_addressed_and_the_compile_cache_is_reused() {
     let cache = dir.path().join("compiled");
     let bytes = read_artifact("sma-cross.wasm");
     let sha = hex::encode(Sha256::digest(&bytes));
-    let first = Marvin::new(MarvinConfig { cache_dir: cache.clone(), ..MarvinConfig::default() }).expect("marvin");
+    let first = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
     let fresh = first.load(&bytes).expect("compiles");
     assert_eq!(fresh.sha256(), sha);
     assert!(!fresh.from_cache());
@@ -21,13 +25,22 @@ fn components_are_content_addressed_and_the_compile_cache_is_reused() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert!(entries[0].starts_with(&sha) && entries[0].ends_with(".cwasm"), "{entries:?}");
+    assert!(
+        entries[0].starts_with(&sha) && entries[0].ends_with(".cwasm"),
+        "{entries:?}"
+    );
     // A new host process (a new Marvin) skips compilation.
-    let second = Marvin::new(MarvinConfig { cache_dir: cache.clone(), ..MarvinConfig::default() }).expect("marvin");
+    let second = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
     let cached = second.load(&bytes).expect("loads from cache");
     assert!(cached.from_cache());
     assert_eq!(cached.sha256(), sha);
-    cached.instantiate(&config(&[], &["GOOG"])).expect("a cached component runs");
+    cached
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect("a cached component runs");
     // A damaged artifact is discarded and rebuilt, never trusted.
     let path = cache.join(&entries[0]);
     std::fs::write(&path, b"not an artifact").expect("corrupt");
@@ -45,38 +58,68 @@ fn engine_refuses_the_wasm_features_strategies_do_not_get() {
         ("threads", "(module (memory 1 1 shared))"),
         ("gc", "(module (type (struct (field i32))))"),
         ("exceptions", "(module (tag))"),
-        ("function references", "(module (type $f (func)) (func (param (ref $f))))"),
-        ("relaxed simd", "(module (func (param v128) (result v128) local.get 0 i32x4.relaxed_trunc_f32x4_s))"),
+        (
+            "function references",
+            "(module (type $f (func)) (func (param (ref $f))))",
+        ),
+        (
+            "relaxed simd",
+            "(module (func (param v128) (result v128) local.get 0 i32x4.relaxed_trunc_f32x4_s))",
+        ),
         ("memory64", "(module (memory i64 1))"),
     ];
     for (feature, wat) in refused {
         let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("{feature}: {e}"));
-        assert!(wasmtime::Module::validate(engine, &bytes).is_err(), "{feature} must be disabled");
+        assert!(
+            wasmtime::Module::validate(engine, &bytes).is_err(),
+            "{feature} must be disabled"
+        );
     }
     // Baseline features strategies do use stay on.
-    let simd = wat::parse_str("(module (func (param v128) (result v128) local.get 0 i32x4.abs))").expect("wat");
+    let simd = wat::parse_str("(module (func (param v128) (result v128) local.get 0 i32x4.abs))")
+        .expect("wat");
     wasmtime::Module::validate(engine, &simd).expect("simd stays on");
-    let bulk = wat::parse_str("(module (memory 1) (func i32.const 0 i32.const 0 i32.const 1 memory.copy))").expect("wat");
+    let bulk = wat::parse_str(
+        "(module (memory 1) (func i32.const 0 i32.const 0 i32.const 1 memory.copy))",
+    )
+    .expect("wat");
     wasmtime::Module::validate(engine, &bulk).expect("bulk memory stays on");
 }
 
 #[test]
 fn example_components_import_no_capabilities() {
     let (marvin, _dir) = marvin();
-    for name in ["sma-cross.wasm", "rsi-reversion.wasm", "donchian-breakout.wasm"] {
+    for name in [
+        "sma-cross.wasm",
+        "rsi-reversion.wasm",
+        "donchian-breakout.wasm",
+    ] {
         let bytes = read_artifact(name);
         let loaded = marvin.load(&bytes).expect("loads");
         assert_eq!(loaded.info().world_version, "0.1.0");
-        assert_eq!(loaded.info().exports, vec!["weaver:strategy/guest@0.1.0".to_owned()]);
+        assert_eq!(
+            loaded.info().exports,
+            vec!["weaver:strategy/guest@0.1.0".to_owned()]
+        );
         // Independent check with wasmtime's own view of the component type.
-        let component = wasmtime::component::Component::new(marvin.engine(), &bytes).expect("compiles");
-        let imports: Vec<String> =
-            component.component_type().imports(marvin.engine()).map(|(name, _)| name.to_owned()).collect();
+        let component =
+            wasmtime::component::Component::new(marvin.engine(), &bytes).expect("compiles");
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(marvin.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect();
         assert_eq!(imports, loaded.info().imports, "{name}");
         for import in &imports {
-            let capability = ["wasi:filesystem", "wasi:sockets", "wasi:clocks", "wasi:random", "wasi:http"]
-                .iter()
-                .any(|c| import.starts_with(c));
+            let capability = [
+                "wasi:filesystem",
+                "wasi:sockets",
+                "wasi:clocks",
+                "wasi:random",
+                "wasi:http",
+            ]
+            .iter()
+            .any(|c| import.starts_with(c));
             assert!(!capability, "{name} imports {import}");
         }
     }
@@ -90,15 +133,32 @@ fn strategy_check_prints_identity_world_and_imports() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
         .args(["strategy", "check"])
         .arg(&path)
-        .args(["--param", "fast=5", "--param", "slow=30", "--symbols", "GOOG"])
+        .args([
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=30",
+            "--symbols",
+            "GOOG",
+        ])
         .env("WEAVER_DATA_DIR", data.path())
         .output()
         .expect("weaver runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("sha256:        {sha}")), "{stdout}");
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("sha256:        {sha}")),
+        "{stdout}"
+    );
     assert!(stdout.contains("weaver:strategy@0.1.0"), "{stdout}");
-    assert!(stdout.contains("exports:       weaver:strategy/guest@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("exports:       weaver:strategy/guest@0.1.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("init:          ok"), "{stdout}");
     // A refused component: non-zero exit and the stable code in the message.
     let bad = data.path().join("bad.wasm");
@@ -110,5 +170,9 @@ fn strategy_check_prints_identity_world_and_imports() {
         .output()
         .expect("weaver runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not_a_component"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not_a_component"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

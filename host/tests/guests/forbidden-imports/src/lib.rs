@@ -1,7 +1,9 @@
 //! A strategy that reaches for capabilities strategies don't get: files, sockets, the wall
 //! clock and randomness. Marvin must refuse to load it (`unsupported_import`, listing them).
 
-use weaver_strategy_sdk::{Config, Context, LogLevel, Result, Strategy, SymbolBar, export_strategy};
+use weaver_strategy_sdk::{
+    Config, Context, LogLevel, Result, Strategy, SymbolBar, export_strategy,
+};
 
 /// The strategy.
 pub struct Forbidden;

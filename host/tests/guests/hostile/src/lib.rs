@@ -5,8 +5,8 @@
 use std::hint::black_box;
 
 use weaver_strategy_sdk::{
-    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, Result, Side, Strategy, StrategyError,
-    SymbolBar, TimeInForce, export_strategy,
+    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, Result, Side, Strategy,
+    StrategyError, SymbolBar, TimeInForce, export_strategy,
 };
 
 /// The hostile strategy.
@@ -19,7 +19,7 @@ pub struct Hostile {
 #[allow(unconditional_recursion)] // the point of this mode
 fn recurse(depth: u64) -> u64 {
     // `black_box` on the result keeps the call from becoming a loop.
-    black_box(recurse(depth + 1)) + 1
+    black_box(recurse(depth + 1)) + depth
 }
 
 /// Recursion with a buffer per frame: Rust keeps those on its own stack in linear memory, which
