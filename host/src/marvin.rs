@@ -18,6 +18,9 @@
 //!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
 //! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
+//! - Bars reach the guest through `on-bars` in packed batches (three lists of numbers, copied
+//!   with memcpy) whose semantics are exactly one `bars` event per timestamp; the sandbox sends
+//!   them in adaptive chunks that never split a timestamp group.
 //! - Guests import only `weaver:strategy/*` plus a capability-free WASI subset (environment,
 //!   exit, stdio, terminal, io streams) that Rust's std links; every one of those functions traps
 //!   when called, so a guest can neither read anything from the host nor print.
@@ -370,6 +373,12 @@ impl Marvin {
     }
 
     /// Validates `bytes`, then compiles them or loads the compiled artifact from the cache.
+    /// Only a component that passed every check (including linking against the world) is
+    /// cached.
+    ///
+    /// Blocking: compiling takes ~0.2 s for a Rust strategy and seconds for Python or JS ones,
+    /// so async callers should use `spawn_blocking`. A cached load takes well under a
+    /// millisecond for Rust strategies.
     ///
     /// # Errors
     /// Every [`Marvin::inspect`] error, `compile_failed`, `unsupported_world` when the exports
@@ -389,7 +398,6 @@ impl Marvin {
             None => {
                 let component = Component::new(engine, bytes)
                     .map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
-                cache::store(&component, &cache_path)?;
                 (component, false)
             }
         };
@@ -404,6 +412,10 @@ impl Marvin {
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         let pre = bindings::StrategyPre::new(pre)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        // Cache only what passed every check, so a refused file leaves nothing behind.
+        if !from_cache {
+            cache::store(&component, &cache_path)?;
+        }
         Ok(LoadedStrategy {
             inner: Arc::new(LoadedInner {
                 marvin: self.clone(),

@@ -176,3 +176,42 @@ fn strategy_check_prints_identity_world_and_imports() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn exports_of_another_world_version_or_shape_are_unsupported() {
+    let (marvin, dir) = marvin();
+    let cases = [
+        // A future, incompatible track.
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.2.0" (instance $i)))"#,
+        // Something else entirely.
+        r#"(component (instance $i) (export "acme:plugin/run@1.0.0" (instance $i)))"#,
+        // The right name, but none of the functions.
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.1.0" (instance $i)))"#,
+    ];
+    for wat in cases {
+        let bytes = wat::parse_str(wat).expect("wat");
+        let err = marvin.load(&bytes).expect_err(wat);
+        assert_eq!(err.code(), "unsupported_world", "{wat}: {err}");
+        assert!(
+            err.to_string().contains("weaver:strategy/guest@0.1"),
+            "names the supported world: {err}"
+        );
+    }
+    // Refused files leave nothing in the cache, even the one that compiled.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("compiled"))
+            .expect("cache")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn handles_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Marvin>();
+    send_sync::<weaver::marvin::LoadedStrategy>();
+    send::<weaver::marvin::Sandbox>();
+    send_sync::<weaver::marvin::SandboxActor>();
+}
