@@ -22,8 +22,9 @@
 //!   with memcpy) whose semantics are exactly one `bars` event per timestamp; the sandbox sends
 //!   them in adaptive chunks that never split a timestamp group.
 //! - Guests import only `weaver:strategy/*` plus a capability-free WASI subset (environment,
-//!   exit, stdio, terminal, io streams) that Rust's std links; every one of those functions traps
-//!   when called, so a guest can neither read anything from the host nor print.
+//!   exit, stdio, terminal, io streams) that Rust's std links, served from an empty context: no
+//!   environment or arguments, empty stdin, stdout/stderr captured into a capped per-sandbox
+//!   buffer, `exit` ends the run. No files, sockets, clocks or randomness are ever linked.
 
 mod actor;
 mod bindings;
@@ -184,6 +185,9 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Cap on the number of intents one event may produce.
     pub max_intents_per_event: usize,
+    /// Cap on what a guest may print to stdout/stderr over its whole life (kept for the run's
+    /// log; a guest printing more fails with `strategy_output_too_large`).
+    pub max_guest_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -198,6 +202,7 @@ impl Default for Limits {
             max_table_elements: 100_000,
             max_output_bytes: 1 << 20,
             max_intents_per_event: 1_000,
+            max_guest_output_bytes: 64 << 10,
         }
     }
 }
@@ -402,11 +407,19 @@ impl Marvin {
             }
         };
         let mut linker: Linker<sandbox::StoreState> = Linker::new(engine);
-        // Only allowed imports got this far: the WASI ones become functions that trap, the
-        // `weaver:strategy/types` one carries types only.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        // Only allowed imports got this far: the inert WASI ones are served from an empty
+        // context (matched by semver), and `weaver:strategy/types` carries types only, so an
+        // empty instance satisfies it. Anything else fails `instantiate_pre` below.
+        sandbox::add_inert_wasi(&mut linker).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        for name in info
+            .imports
+            .iter()
+            .filter(|name| name.starts_with("weaver:strategy/"))
+        {
+            linker
+                .instance(name)
+                .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;

@@ -85,7 +85,8 @@ impl Sma {
         let mut result = self.sum / nobs as f64;
         if self.same_run >= nobs {
             result = self.prev_value;
-        } else if (self.neg_count == 0 && result < 0.0) || (self.neg_count == nobs && result > 0.0) {
+        } else if (self.neg_count == 0 && result < 0.0) || (self.neg_count == nobs && result > 0.0)
+        {
             // All values of one sign but rounding crossed zero: pandas clamps to 0.
             result = 0.0;
         }

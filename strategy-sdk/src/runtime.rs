@@ -272,10 +272,6 @@ impl<S: Strategy> Runtime<S> {
     /// # Errors
     /// The strategy's own refusal of its parameters.
     pub fn init(&mut self, config: Config) -> Result<()> {
-        // In a component a panic aborts (a trap the host reports). The default hook would first
-        // try to print, which strategies cannot do; silence it so the trap is the panic itself.
-        #[cfg(target_arch = "wasm32")]
-        std::panic::set_hook(Box::new(|_| {}));
         self.strategy = None;
         self.ctx.symbols = config.symbols.clone();
         self.ctx.timeframe = Some(config.timeframe);

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
@@ -22,9 +25,54 @@ const MAX_MEMORIES: usize = 16;
 const MIN_CHUNK: usize = 16;
 const MAX_CHUNK: usize = 4096;
 
-/// Per-store state: the limiter (which also records peak memory and what it refused).
+/// Per-store state: the limiter (which also records peak memory and what it refused) and the
+/// capability-free WASI context (no env, no args, empty stdin, capped stdout/stderr).
 pub(crate) struct StoreState {
     limiter: Limiter,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Captured stdout and stderr (one pipe: the order of lines is kept).
+    output: MemoryOutputPipe,
+    /// Capacity of `output`.
+    output_cap: usize,
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Links the WASI interfaces Rust's std imports on `wasm32-wasip2` — environment, exit, stdio,
+/// terminal, io streams — backed by the empty context above. Nothing else is linked, and
+/// inspection has already refused components importing anything else.
+pub(super) fn add_inert_wasi(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::{cli, sync::io};
+    struct Table;
+    impl HasData for Table {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    fn table(state: &mut StoreState) -> &mut ResourceTable {
+        &mut state.table
+    }
+    io::error::add_to_linker::<StoreState, Table>(linker, table)?;
+    io::poll::add_to_linker::<StoreState, Table>(linker, table)?;
+    io::streams::add_to_linker::<StoreState, Table>(linker, table)?;
+    cli::exit::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::environment::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stdin::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stdout::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stderr::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_input::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_output::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stdin::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stdout::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stderr::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    Ok(())
 }
 
 struct Limiter {
@@ -162,7 +210,20 @@ impl Sandbox {
             peak_memory: 0,
             refused: None,
         };
-        let mut store = Store::new(marvin.engine(), StoreState { limiter });
+        let output = MemoryOutputPipe::new(limits.max_guest_output_bytes);
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        let output_cap = limits.max_guest_output_bytes;
+        let state = StoreState {
+            limiter,
+            wasi,
+            table: ResourceTable::new(),
+            output,
+            output_cap,
+        };
+        let mut store = Store::new(marvin.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // Caps the bytes of strings and lists lifted out of a guest result.
         store.set_hostcall_fuel(limits.max_output_bytes);
@@ -213,6 +274,13 @@ impl Sandbox {
         let mut stats = self.stats.clone();
         stats.peak_memory_bytes = self.store.data().limiter.peak_memory;
         stats
+    }
+
+    /// What the guest printed to stdout and stderr (capped at
+    /// [`Limits::max_guest_output_bytes`]; a guest printing more fails with
+    /// `strategy_output_too_large`).
+    pub fn guest_output(&self) -> String {
+        String::from_utf8_lossy(&self.store.data().output.contents()).into_owned()
     }
 
     /// The code of the failure that ended this sandbox, if any.
@@ -389,25 +457,49 @@ fn classify(
     if let Some(why) = store.data_mut().limiter.refused.take() {
         return Error::MemoryLimit(why);
     }
+    let printed = store.data().output.contents().len();
+    // A full output pipe fails the guest's writes; Rust's `println!` then panics. Report the
+    // cause, not the panic.
+    if printed + 512 >= store.data().output_cap {
+        return Error::OutputTooLarge(format!(
+            "printed {printed} bytes, the output cap is {} (use log intents, not printing)",
+            store.data().output_cap
+        ));
+    }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
             Trap::OutOfFuel => Error::FuelExhausted { budget },
             Trap::Interrupt => Error::Timeout(timeout),
             Trap::StackOverflow => Error::StackOverflow,
-            other => Error::Trap(other.to_string()),
+            // A Rust panic prints its message to stderr, then aborts: show the message.
+            other => Error::Trap(with_output_tail(other.to_string(), &store.data().output)),
         };
     }
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Error::Trap(format!(
+            "the strategy called exit({}); strategies cannot exit",
+            exit.0
+        ));
+    }
+    // The root cause sits under wasm backtrace context; the debug form lists the whole chain.
+    let chain = format!("{err:?}");
     let text = format!("{err:#}");
-    if text.contains("fuel allocated for hostcalls has been exhausted") {
+    if chain.contains("fuel allocated for hostcalls has been exhausted") {
         return Error::OutputTooLarge(format!(
             "the result is larger than the {}-byte cap",
             store.hostcall_fuel()
         ));
     }
-    if text.contains("unknown import") {
-        return Error::Trap(format!(
-            "{text} (strategies cannot print, read the environment or exit; use log intents)"
-        ));
-    }
     Error::Trap(text)
+}
+
+/// Appends the end of what the guest printed (where a panic message lands) to a trap message.
+fn with_output_tail(message: String, output: &MemoryOutputPipe) -> String {
+    let bytes = output.contents();
+    if bytes.is_empty() {
+        return message;
+    }
+    let start = bytes.len().saturating_sub(1024);
+    let tail = String::from_utf8_lossy(&bytes[start..]);
+    format!("{message}; guest output: {}", tail.trim_end())
 }

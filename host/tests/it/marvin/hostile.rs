@@ -267,12 +267,25 @@ fn case_07_panics_and_unreachable_trap_without_hurting_the_host() {
 }
 
 #[test]
-fn case_10_printing_traps_and_huge_log_lines_are_cut() {
-    // Printing is not a capability: the first write traps (stdout is a trapping stub).
-    trap_case("print", "strategy_trap", Limits::default());
+fn case_10_printing_is_captured_up_to_a_cap_and_huge_log_lines_are_cut() {
+    // Endless printing: captured until the per-sandbox cap, then the run fails.
+    trap_case("print", "strategy_output_too_large", Limits::default());
     let (marvin, _dir) = marvin();
-    let (err, _, _) = provoke(&hostile(&marvin), "print");
-    assert!(err.message.contains("cannot print"), "{err}");
+    let (err, sandbox, _) = provoke(&hostile(&marvin), "print");
+    assert!(err.message.contains("output cap"), "{err}");
+    let printed = sandbox.guest_output();
+    assert!(printed.starts_with("spam spam"), "{printed:.40}");
+    assert!(
+        printed.len() <= Limits::default().max_guest_output_bytes,
+        "{} bytes kept",
+        printed.len()
+    );
+    // A panic's message reaches the error through the captured stderr.
+    let (err, _, _) = provoke(&hostile(&marvin), "panic");
+    assert!(
+        err.message.contains("hostile guest panics on purpose"),
+        "{err}"
+    );
     // Log intents are the way to log; an over-long line is kept but cut.
     let mut sandbox = hostile(&marvin)
         .instantiate(&config(&[("mode", "biglog")], &["GOOG"]))
