@@ -32,6 +32,9 @@ pub enum StrategyCommand {
         /// Timeframe given to `init` when instantiating.
         #[arg(long, default_value = "1Day")]
         timeframe: Timeframe,
+        /// Compile cache directory (default `$WEAVER_DATA_DIR/cache/compiled`).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -40,32 +43,46 @@ pub enum StrategyCommand {
 /// # Errors
 /// The Marvin error (with its code) when the component is refused.
 pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
+    run_to(args, &mut std::io::stdout().lock())
+}
+
+/// [`run`], writing the report to `out` (tests use a buffer).
+///
+/// # Errors
+/// As [`run`], or a write error.
+pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match args.command {
         StrategyCommand::Check {
             file,
             params,
             symbols,
             timeframe,
+            cache_dir,
         } => {
-            let marvin =
-                Marvin::new(MarvinConfig::default()).context("starting the strategy host")?;
+            let mut config = MarvinConfig::default();
+            if let Some(dir) = cache_dir {
+                config.cache_dir = dir;
+            }
+            let marvin = Marvin::new(config).context("starting the strategy host")?;
             let loaded = marvin
                 .load_file(&file)
                 .map_err(|e| anyhow::anyhow!("{} refused ({}): {e}", file.display(), e.code()))?;
             let info = loaded.info();
-            println!("file:          {}", file.display());
-            println!("sha256:        {}", loaded.sha256());
-            println!("world:         weaver:strategy@{}", info.world_version);
-            println!(
+            writeln!(out, "file:          {}", file.display())?;
+            writeln!(out, "sha256:        {}", loaded.sha256())?;
+            writeln!(out, "world:         weaver:strategy@{}", info.world_version)?;
+            writeln!(
+                out,
                 "imports:       {}",
                 if info.imports.is_empty() {
                     "(none)".to_owned()
                 } else {
                     info.imports.join(", ")
                 }
-            );
-            println!("exports:       {}", info.exports.join(", "));
-            println!(
+            )?;
+            writeln!(out, "exports:       {}", info.exports.join(", "))?;
+            writeln!(
+                out,
                 "compiled:      {} in {:.1} ms",
                 if loaded.from_cache() {
                     "from cache"
@@ -73,7 +90,7 @@ pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
                     "fresh"
                 },
                 loaded.load_time().as_secs_f64() * 1e3
-            );
+            )?;
             let params = params
                 .iter()
                 .map(|p| {
@@ -91,12 +108,13 @@ pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
                 .instantiate(&config)
                 .map_err(|e| anyhow::anyhow!("init refused ({}): {e}", e.code()))?;
             let stats = sandbox.stats();
-            println!(
+            writeln!(
+                out,
                 "init:          ok (instantiate {:.0} µs, init fuel {}, memory {} KiB)",
                 stats.instantiate_time.as_secs_f64() * 1e6,
                 stats.fuel_total,
                 stats.peak_memory_bytes / 1024
-            );
+            )?;
             Ok(())
         }
     }

@@ -125,56 +125,63 @@ fn example_components_import_no_capabilities() {
     }
 }
 
+/// Runs `weaver strategy …` in-process (the binary in a shared target dir may belong to another
+/// build) and returns its report.
+fn strategy_cli(args: &[&str], data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use clap::Parser;
+    let cache = data_dir.join("compiled").to_string_lossy().into_owned();
+    let mut argv = vec!["weaver", "strategy"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--cache-dir", cache.as_str()]);
+    let cli = weaver::cli::Cli::try_parse_from(argv)?;
+    // Irrefutable until other subcommands land; the `else` keeps this compiling after.
+    #[allow(irrefutable_let_patterns)]
+    let weaver::cli::Command::Strategy(args) = cli.command else {
+        panic!("not the strategy command")
+    };
+    let mut out = Vec::new();
+    weaver::cli::strategy::run_to(args, &mut out)?;
+    Ok(String::from_utf8(out)?)
+}
+
 #[test]
 fn strategy_check_prints_identity_world_and_imports() {
     let data = tempfile::tempdir().expect("tmp");
     let path = artifact("sma-cross.wasm");
     let sha = hex::encode(Sha256::digest(std::fs::read(&path).expect("read")));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
-        .args(["strategy", "check"])
-        .arg(&path)
-        .args([
+    let path_text = path.to_string_lossy().into_owned();
+    let report = strategy_cli(
+        &[
+            "check",
+            &path_text,
             "--param",
             "fast=5",
             "--param",
             "slow=30",
             "--symbols",
             "GOOG",
-        ])
-        .env("WEAVER_DATA_DIR", data.path())
-        .output()
-        .expect("weaver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        ],
+        data.path(),
+    )
+    .expect("check succeeds");
     assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        report.contains(&format!("sha256:        {sha}")),
+        "{report}"
     );
+    assert!(report.contains("weaver:strategy@0.1.0"), "{report}");
     assert!(
-        stdout.contains(&format!("sha256:        {sha}")),
-        "{stdout}"
+        report.contains("exports:       weaver:strategy/guest@0.1.0"),
+        "{report}"
     );
-    assert!(stdout.contains("weaver:strategy@0.1.0"), "{stdout}");
-    assert!(
-        stdout.contains("exports:       weaver:strategy/guest@0.1.0"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("init:          ok"), "{stdout}");
-    // A refused component: non-zero exit and the stable code in the message.
+    assert!(report.contains("init:          ok"), "{report}");
+    // Refusals carry the stable code.
     let bad = data.path().join("bad.wasm");
     std::fs::write(&bad, b"\0asm\x01\0\0\0").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
-        .args(["strategy", "check"])
-        .arg(&bad)
-        .env("WEAVER_DATA_DIR", data.path())
-        .output()
-        .expect("weaver runs");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not_a_component"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = strategy_cli(&["check", &bad.to_string_lossy()], data.path()).expect_err("refused");
+    assert!(err.to_string().contains("not_a_component"), "{err}");
+    let err = strategy_cli(&["check", &path_text, "--param", "fast=ten"], data.path())
+        .expect_err("refused");
+    assert!(err.to_string().contains("invalid_params"), "{err}");
 }
 
 #[test]

@@ -260,17 +260,24 @@ async fn actor_runs_a_sandbox_on_its_own_thread_beside_a_failing_one() {
 #[test]
 fn fuel_used_is_deterministic_for_the_same_events() {
     let (marvin, _dir) = marvin();
-    let strategy = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let strategy = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("sma-cross loads");
     let bars = ohlcv("EURUSD");
     let run = || {
-        let mut sandbox = strategy.instantiate(&config(&[], &["EURUSD"])).expect("init");
+        let mut sandbox = strategy
+            .instantiate(&config(&[], &["EURUSD"]))
+            .expect("init");
         let signals = signals_batched(&mut sandbox, &bars, 300, "EURUSD");
         (signals, sandbox.stats())
     };
     let (signals_a, a) = run();
     let (signals_b, b) = run();
     assert_eq!(signals_a, signals_b);
-    assert_eq!((a.calls, a.bars, a.fuel_total, a.fuel_max), (b.calls, b.bars, b.fuel_total, b.fuel_max));
+    assert_eq!(
+        (a.calls, a.bars, a.fuel_total, a.fuel_max),
+        (b.calls, b.bars, b.fuel_total, b.fuel_max)
+    );
     assert_eq!(a.bars, bars.len() as u64);
     assert!(a.fuel_total > 0 && a.fuel_per_call() > 0.0);
 }
