@@ -169,9 +169,10 @@ fn case_02_infinite_loop_with_huge_fuel_hits_the_deadline() {
     let took = trap_case("spin", "strategy_timeout", limits);
     eprintln!("case 2: killed after {took:?} (deadline {timeout:?}, tick 5 ms)");
     assert!(took >= timeout, "killed before the deadline: {took:?}");
-    // Deadline + one tick, plus slack for a loaded 2-core CI machine.
+    // Deadline + one tick on an idle machine; the bound leaves room for a 2-core machine running
+    // other test threads and builds, where the ticker and this thread wait for a core.
     assert!(
-        took <= timeout + Duration::from_millis(5 + 400),
+        took <= timeout + Duration::from_millis(1500),
         "kill took {took:?}"
     );
 }
