@@ -513,3 +513,34 @@ fn rss_bytes() -> usize {
         .expect("rss field");
     pages * 4096
 }
+
+#[test]
+fn bulk_memory_operations_pay_fuel_per_byte() {
+    // 32 MiB memory.fill in one instruction: with per-byte costs it needs ~33.5 M fuel.
+    let fill = "(drop (memory.grow (i32.const 512))) (memory.fill (i32.const 0) (i32.const 0) (i32.const 33554432))";
+    let bytes = componentize(&core_guest(fill, ""));
+    let (marvin, _dir) = marvin_with(Limits {
+        fuel_for_init: 10_000_000,
+        ..Limits::default()
+    });
+    let err = marvin
+        .load(&bytes)
+        .expect("loads")
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect_err("too little fuel");
+    assert_eq!(err.code(), "strategy_fuel_exhausted", "{err}");
+    let (marvin, _dir) = marvin_with(Limits {
+        fuel_for_init: 100_000_000,
+        ..Limits::default()
+    });
+    let sandbox = marvin
+        .load(&bytes)
+        .expect("loads")
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect("enough fuel");
+    let used = sandbox.stats().fuel_total;
+    assert!(
+        used > 33_554_432,
+        "the fill must be charged per byte, used {used}"
+    );
+}
