@@ -96,7 +96,7 @@ pub enum Error {
     /// The guest exhausted its stack.
     #[error("the strategy overflowed its stack")]
     StackOverflow,
-    /// Any other trap (a guest panic, `unreachable`, out-of-bounds access, a WASI call, …).
+    /// Any other trap (a guest panic, `unreachable`, out-of-bounds access, `exit`, …).
     #[error("the strategy trapped: {0}")]
     Trap(String),
     /// The guest returned more data (or more intents) than allowed.

@@ -19,8 +19,9 @@ pub struct ComponentInfo {
     pub exports: Vec<String>,
 }
 
-/// WASI interfaces Rust's std links on `wasm32-wasip2` that carry no capability. Marvin defines
-/// every function in them as a trap, so importing them is harmless and calling them ends the run.
+/// WASI interfaces Rust's std links on `wasm32-wasip2` that carry no capability. Marvin serves
+/// them from an empty context (no environment or arguments, empty stdin, captured and capped
+/// stdout/stderr, `exit` ends the run), so importing them grants nothing.
 const INERT_WASI: &[&str] = &[
     "wasi:cli/environment",
     "wasi:cli/exit",
