@@ -4,6 +4,8 @@
 //! - Bad input ends with a clear message and a non-zero exit code, never a panic.
 //! - Progress bars are drawn only when stderr is a terminal.
 
+pub mod strategy;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod fake_alpaca;
@@ -37,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve a local fake of Alpaca (REST + websockets) for offline development and tests.
     FakeAlpaca(fake_alpaca::FakeAlpacaArgs),
+    /// Work with strategy components (`weaver strategy check <file.wasm>`).
+    Strategy(strategy::StrategyArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -58,5 +62,6 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::FakeAlpaca(args) => fake_alpaca::run(args),
+        Command::Strategy(args) => strategy::run(args),
     }
 }
