@@ -6,6 +6,9 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod backtest;
+pub mod data;
+
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
 #[command(name = "weaver", version, about)]
@@ -32,7 +35,12 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Backtest a strategy over CSV bars (and sweep its parameters).
+    Backtest(backtest::BacktestArgs),
+    /// Market data utilities.
+    Data(data::DataArgs),
+}
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -51,5 +59,8 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Backtest(args) => backtest::run(args),
+        Command::Data(args) => data::run(args),
+    }
 }
