@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
 
+# Marvin: build the example strategies and hostile test guests into strategies/dist/ (the
+# integration tests load them and fail loudly when they are missing).
+scripts/build-strategies.sh
+
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo test --workspace

@@ -1,1 +1,241 @@
 //! Weaver strategy SDK: write a trading strategy in Rust and build it into a WebAssembly component.
+//!
+//! A strategy is a type that implements [`Strategy`]: it is created from the run's [`Config`]
+//! (parameters, symbols, timeframe) and then reacts to events — mostly [`Strategy::on_bar`] — by
+//! pushing *intents* (orders, closes, log lines) into a [`Context`]. [`export_strategy!`] turns the
+//! type into the component exports the Weaver host calls. The tutorial is `strategy-sdk/README.md`.
+//!
+//! ```ignore
+//! use weaver_strategy_sdk::{export_strategy, indicators::{crossover, Sma}, Config, Context, Result, Strategy, SymbolBar};
+//!
+//! struct SmaCross { fast: Sma, slow: Sma, prev: Option<(f64, f64)> }
+//!
+//! impl Strategy for SmaCross {
+//!     fn init(config: &Config) -> Result<Self> {
+//!         let fast = Sma::new(config.param("fast", 10)?);
+//!         let slow = Sma::new(config.param("slow", 20)?);
+//!         Ok(SmaCross { fast, slow, prev: None })
+//!     }
+//!     fn on_bar(&mut self, ctx: &mut Context, bar: &SymbolBar) -> Result<()> {
+//!         let (Some(f), Some(s)) = (self.fast.update(bar.bar.close), self.slow.update(bar.bar.close)) else { return Ok(()) };
+//!         if let Some((pf, ps)) = self.prev.replace((f, s)) {
+//!             if crossover(pf, ps, f, s) { ctx.reverse_to(bar.symbol, Side::Buy)?; }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! export_strategy!(SmaCross);
+//! ```
+//!
+//! # Invariants
+//! - A strategy imports nothing: no clock, file, network or randomness. Everything it knows comes
+//!   in events, so the same events always give the same intents.
+//! - `on-bars` batches behave exactly like one `bars` event per timestamp: the SDK walks the
+//!   timestamp groups in order and returns right after the first group that produced an intent.
+//! - The host validates every intent; the helpers here only make the common ones easy to write.
+
+// wit-bindgen's generated glue is `unsafe` FFI code; it is confined to `bindings`.
+#![allow(unsafe_code)]
+
+// The generated bindings name this crate by its path, also from inside it.
+extern crate self as weaver_strategy_sdk;
+
+pub mod indicators;
+mod runtime;
+
+/// Generated bindings for `wit/` (package `weaver:strategy@0.1.0`). Use the re-exports at the
+/// crate root instead; this module is public only so [`export_strategy!`] can reach it.
+#[doc(hidden)]
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "strategy",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "weaver_strategy_sdk::bindings",
+        runtime_path: "weaver_strategy_sdk::__wit_bindgen::rt",
+        additional_derives: [PartialEq],
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+pub use bindings::weaver::strategy::types::{
+    AccountSnapshot, Bar, Config, DataWindow, Envelope, EventKind, FetchWindow, Header, Intent,
+    Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate,
+    Payload, Position, RawPayload, Side, StrategyError, SymbolBar, TimeInForce, TimeUnit, Timeframe,
+};
+pub use runtime::Context;
+#[doc(hidden)]
+pub use runtime::Runtime;
+
+/// What a strategy callback returns; the error ends the run with code `strategy_error` (or
+/// `invalid_params` when it comes from [`Strategy::init`]).
+pub type Result<T, E = StrategyError> = core::result::Result<T, E>;
+
+impl StrategyError {
+    /// An error with a short snake_case `code` and a message for the user.
+    pub fn new(code: &str, message: impl Into<String>) -> StrategyError {
+        StrategyError { code: code.to_owned(), message: message.into() }
+    }
+}
+
+impl Config {
+    /// The raw text of parameter `name`, if given.
+    pub fn param_text(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Parameter `name` parsed as `T`, or `default` when it is not given.
+    ///
+    /// # Errors
+    /// `bad_param` when the text does not parse as `T`.
+    pub fn param<T: core::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
+        match self.param_text(name) {
+            None => Ok(default),
+            Some(text) => text.trim().parse().map_err(|_| {
+                StrategyError::new("bad_param", format!("parameter {name}={text:?} is not a valid {}", core::any::type_name::<T>()))
+            }),
+        }
+    }
+
+    /// Refuses any parameter not in `known`, so a typo (`fsat=5`) is an error, not a silent default.
+    ///
+    /// # Errors
+    /// `bad_param` naming the unknown parameters.
+    pub fn expect_only(&self, known: &[&str]) -> Result<()> {
+        let unknown: Vec<&str> =
+            self.params.iter().map(|(k, _)| k.as_str()).filter(|k| !known.contains(k)).collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(StrategyError::new(
+                "bad_param",
+                format!("unknown parameter(s) {}; this strategy takes {}", unknown.join(", "), known.join(", ")),
+            ))
+        }
+    }
+}
+
+/// A trading strategy. Implement [`Strategy::init`] and the callbacks you need (every callback
+/// has a default that does nothing), then `export_strategy!(YourType)`.
+///
+/// Callbacks push intents into the [`Context`]; returning `Err` ends the run.
+pub trait Strategy: Sized + 'static {
+    /// Creates the strategy from the run's configuration. Check parameters here.
+    ///
+    /// # Errors
+    /// Refuse bad parameters (the run then fails with `invalid_params`).
+    fn init(config: &Config) -> Result<Self>;
+
+    /// One bar of one symbol closed. Called for each bar of a timestamp group, in order.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_bar(&mut self, ctx: &mut Context, bar: &SymbolBar) -> Result<()> {
+        let _ = (ctx, bar);
+        Ok(())
+    }
+
+    /// All bars of one timestamp (one per symbol that traded). The default calls
+    /// [`Strategy::on_bar`] for each; override it to look at symbols together.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_bars(&mut self, ctx: &mut Context, bars: &[SymbolBar]) -> Result<()> {
+        for bar in bars {
+            self.on_bar(ctx, bar)?;
+        }
+        Ok(())
+    }
+
+    /// One of the run's orders changed (accepted, filled, cancelled, …).
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_order_update(&mut self, ctx: &mut Context, update: &OrderUpdate) -> Result<()> {
+        let _ = (ctx, update);
+        Ok(())
+    }
+
+    /// The account and positions.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_account(&mut self, ctx: &mut Context, account: &AccountSnapshot) -> Result<()> {
+        let _ = (ctx, account);
+        Ok(())
+    }
+
+    /// The bars a [`Context::fetch_window`] asked for.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_data_window(&mut self, ctx: &mut Context, window: &DataWindow) -> Result<()> {
+        let _ = (ctx, window);
+        Ok(())
+    }
+
+    /// A clock tick at the run's bar boundary ([`Context::now`] is the tick time).
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_clock_tick(&mut self, ctx: &mut Context) -> Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// The run started or is stopping.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_lifecycle(&mut self, ctx: &mut Context, lifecycle: Lifecycle) -> Result<()> {
+        let _ = (ctx, lifecycle);
+        Ok(())
+    }
+
+    /// An event this contract version has no typed variant for. Ignored by default.
+    ///
+    /// # Errors
+    /// Any error ends the run.
+    fn on_raw(&mut self, ctx: &mut Context, raw: &RawPayload) -> Result<()> {
+        let _ = (ctx, raw);
+        Ok(())
+    }
+}
+
+/// Exports a [`Strategy`] type as the component's `weaver:strategy/guest` implementation.
+/// Use it once per strategy crate, at the crate root.
+#[macro_export]
+macro_rules! export_strategy {
+    ($ty:ty) => {
+        ::std::thread_local! {
+            static __WEAVER_RUNTIME: ::core::cell::RefCell<$crate::Runtime<$ty>> =
+                ::core::cell::RefCell::new($crate::Runtime::new());
+        }
+
+        #[doc(hidden)]
+        pub struct __WeaverGuest;
+
+        impl $crate::bindings::exports::weaver::strategy::guest::Guest for __WeaverGuest {
+            fn init(config: $crate::Config) -> ::core::result::Result<(), $crate::StrategyError> {
+                __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().init(config))
+            }
+            fn on_event(
+                event: $crate::Envelope,
+            ) -> ::core::result::Result<::std::vec::Vec<$crate::Intent>, $crate::StrategyError> {
+                __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().on_event(event))
+            }
+            fn on_bars(
+                bars: ::std::vec::Vec<$crate::SymbolBar>,
+            ) -> ::core::result::Result<$crate::bindings::weaver::strategy::types::BatchReply, $crate::StrategyError>
+            {
+                __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().on_bars(&bars))
+            }
+        }
+
+        $crate::bindings::export!(__WeaverGuest with_types_in $crate::bindings);
+    };
+}

@@ -1,3 +1,4 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
 mod greta;
+mod marvin;

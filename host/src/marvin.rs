@@ -1,0 +1,460 @@
+//! Marvin: the wasmtime component host that runs strategies against `wit/`
+//! (package `weaver:strategy@0.1.0`).
+//!
+//! [`Marvin`] owns the one [`wasmtime::Engine`], its epoch ticker thread and the on-disk cache of
+//! compiled components. [`Marvin::load`] checks untrusted bytes (size, structure, component or
+//! not, imports, exported world) *before* compiling, then compiles or loads the cached artifact and
+//! returns a [`LoadedStrategy`]. [`LoadedStrategy::instantiate`] creates one [`Sandbox`] — one
+//! `Store` — per run; the sandbox is a [`crate::domain::Strategy`] that engines drive
+//! synchronously, and [`SandboxActor`] wraps it in a thread for live runs.
+//!
+//! # Invariants
+//! - A refused file is never compiled, cached or stored; only bytes that passed every check reach
+//!   Cranelift, and only the host writes the compile cache (so deserialising from it is sound).
+//! - Engine settings are deterministic: fuel metering (with per-byte bulk costs), NaN
+//!   canonicalisation, no threads, no relaxed SIMD, and none of GC, exceptions, function
+//!   references, stack switching or component-model async.
+//! - Every guest call runs under a fuel budget, an epoch deadline, a memory/table limiter and a
+//!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
+//!   same error code without entering wasm. The engine, the process and other runs carry on.
+//! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
+//! - Guests import only `weaver:strategy/*` plus a capability-free WASI subset (environment,
+//!   exit, stdio, terminal, io streams) that Rust's std links; every one of those functions traps
+//!   when called, so a guest can neither read anything from the host nor print.
+
+mod actor;
+mod bindings;
+mod cache;
+mod convert;
+mod inspect;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
+
+pub use actor::SandboxActor;
+pub use inspect::{ComponentInfo, SUPPORTED_WORLDS};
+pub use sandbox::{Sandbox, SandboxStats};
+
+use crate::domain::{StrategyConfig, StrategyError};
+
+/// Why Marvin refused a component or a strategy call failed. [`Error::code`] is stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The file is larger than the configured cap.
+    #[error("component is {size} bytes, more than the {limit}-byte limit")]
+    ComponentTooLarge {
+        /// Size of the refused file.
+        size: usize,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// Empty, garbage or truncated bytes.
+    #[error("not a valid WebAssembly component: {0}")]
+    InvalidComponent(String),
+    /// A core WebAssembly module, not a component.
+    #[error("this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)")]
+    NotAComponent,
+    /// Imports outside the allowed set.
+    #[error("component imports what strategies may not use: {}", .0.join(", "))]
+    UnsupportedImport(Vec<String>),
+    /// The exports match no supported version of the strategy world.
+    #[error("component does not implement a supported strategy world ({worlds}): {0}", worlds = SUPPORTED_WORLDS.join(", "))]
+    UnsupportedWorld(String),
+    /// Cranelift refused or failed to compile the component (e.g. it uses a disabled feature).
+    #[error("compiling the component failed: {0}")]
+    CompileFailed(String),
+    /// The compile cache or the file to load could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The strategy refused its parameters in `init`.
+    #[error("invalid strategy parameters: {0}")]
+    InvalidParams(String),
+    /// The event's fuel budget ran out (deterministic).
+    #[error("the strategy used its whole fuel budget ({budget} units) for one event")]
+    FuelExhausted {
+        /// The budget of the call.
+        budget: u64,
+    },
+    /// The wall-clock deadline of a call passed.
+    #[error("the strategy ran past its {0:?} deadline")]
+    Timeout(Duration),
+    /// A memory or table growth beyond the sandbox's limit.
+    #[error("the strategy exceeded its memory limit: {0}")]
+    MemoryLimit(String),
+    /// The guest exhausted its stack.
+    #[error("the strategy overflowed its stack")]
+    StackOverflow,
+    /// Any other trap (a guest panic, `unreachable`, out-of-bounds access, a WASI call, …).
+    #[error("the strategy trapped: {0}")]
+    Trap(String),
+    /// The guest returned more data (or more intents) than allowed.
+    #[error("the strategy returned too much data: {0}")]
+    OutputTooLarge(String),
+    /// The guest's own error.
+    #[error("the strategy reported an error: {code}: {message}")]
+    Strategy {
+        /// The guest's error code.
+        code: String,
+        /// The guest's message.
+        message: String,
+    },
+    /// A returned intent failed validation; says which and why.
+    #[error("invalid intent: {0}")]
+    InvalidIntent(String),
+    /// The sandbox failed earlier; it will not run wasm again.
+    #[error("the strategy failed earlier ({code}) and can no longer run")]
+    Failed {
+        /// Code of the original failure.
+        code: &'static str,
+    },
+    /// The sandbox actor is gone (its thread ended).
+    #[error("the strategy actor has stopped")]
+    ActorStopped,
+    /// An engine-level problem (bad configuration, instantiation failure not caused by the guest).
+    #[error("internal sandbox error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable, machine-readable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ComponentTooLarge { .. } => "component_too_large",
+            Error::InvalidComponent(_) => "invalid_component",
+            Error::NotAComponent => "not_a_component",
+            Error::UnsupportedImport(_) => "unsupported_import",
+            Error::UnsupportedWorld(_) => "unsupported_world",
+            Error::CompileFailed(_) => "compile_failed",
+            Error::Io(_) => "io_error",
+            Error::InvalidParams(_) => "invalid_params",
+            Error::FuelExhausted { .. } => "strategy_fuel_exhausted",
+            Error::Timeout(_) => "strategy_timeout",
+            Error::MemoryLimit(_) => "strategy_memory_limit",
+            Error::StackOverflow => "strategy_stack_overflow",
+            Error::Trap(_) => "strategy_trap",
+            Error::OutputTooLarge(_) => "strategy_output_too_large",
+            Error::Strategy { .. } => "strategy_error",
+            Error::InvalidIntent(_) => "invalid_intent",
+            Error::Failed { .. } => "strategy_failed",
+            Error::ActorStopped => "strategy_actor_stopped",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<Error> for StrategyError {
+    fn from(err: Error) -> StrategyError {
+        StrategyError { code: err.code().to_owned(), message: err.to_string() }
+    }
+}
+
+/// Per-call limits of every sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Fuel (≈ wasm operators, bulk memory ops per byte) per event; a batch of `n` bars gets
+    /// `n ×` this. Deterministic: the same events always use the same fuel.
+    pub fuel_per_event: u64,
+    /// Fuel for instantiation plus `init`.
+    pub fuel_for_init: u64,
+    /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
+    pub call_timeout: Duration,
+    /// Linear memory cap of a sandbox, in bytes.
+    pub max_memory_bytes: usize,
+    /// Cap on table elements (function tables) of a sandbox.
+    pub max_table_elements: usize,
+    /// Cap on the bytes of lists and strings a guest call may return to the host.
+    pub max_output_bytes: usize,
+    /// Cap on the number of intents one event may produce.
+    pub max_intents_per_event: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            // ~1000× a trivial call of the slowest supported language (notes/wasm-host.md §5b).
+            fuel_per_event: 20_000_000,
+            fuel_for_init: 2_000_000_000,
+            call_timeout: Duration::from_secs(2),
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 100_000,
+            max_output_bytes: 1 << 20,
+            max_intents_per_event: 1_000,
+        }
+    }
+}
+
+/// How Marvin is set up. [`MarvinConfig::default`] works on a fresh machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarvinConfig {
+    /// Directory of compiled artifacts (`<sha256>-<engine hash>.cwasm`); created if missing.
+    /// Default `$WEAVER_DATA_DIR/cache/compiled` (`WEAVER_DATA_DIR` defaults to `./weaver-data`).
+    pub cache_dir: PathBuf,
+    /// Largest accepted component, in bytes (default 50 MiB: Python components are ~18 MB).
+    pub max_component_bytes: usize,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// Epoch ticker period; the deadline granularity.
+    pub epoch_tick: Duration,
+}
+
+impl Default for MarvinConfig {
+    fn default() -> MarvinConfig {
+        let data_dir = std::env::var_os("WEAVER_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("weaver-data"));
+        MarvinConfig {
+            cache_dir: data_dir.join("cache").join("compiled"),
+            max_component_bytes: 50 << 20,
+            limits: Limits::default(),
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// The strategy host: one engine, one epoch ticker, one compile cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Marvin {
+    inner: Arc<MarvinInner>,
+}
+
+struct MarvinInner {
+    engine: Engine,
+    config: MarvinConfig,
+    engine_hash: String,
+    /// Stops the ticker thread when the last `Marvin` clone goes away.
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Marvin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Marvin").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+/// The epoch ticker thread; stops when dropped.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Wasm proposals the engine refuses.
+pub const DISABLED_FEATURES: WasmFeatures = WasmFeatures::THREADS
+    .union(WasmFeatures::SHARED_EVERYTHING_THREADS)
+    .union(WasmFeatures::RELAXED_SIMD)
+    .union(WasmFeatures::GC)
+    .union(WasmFeatures::FUNCTION_REFERENCES)
+    .union(WasmFeatures::EXCEPTIONS)
+    .union(WasmFeatures::LEGACY_EXCEPTIONS)
+    .union(WasmFeatures::STACK_SWITCHING)
+    .union(WasmFeatures::CM_ASYNC)
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_THREADING)
+    .union(WasmFeatures::CM_GC)
+    .union(WasmFeatures::MEMORY64);
+
+/// Builds the engine configuration every sandbox runs under. Public so tests can pin it.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    let mut cost = OperatorCost::new();
+    // Bulk operations pay per byte/element so one `memory.fill` can't be a free gigabyte;
+    // growth pays per page so allocation bombs burn fuel too.
+    cost.variable.memory_copy_per_byte = 1;
+    cost.variable.memory_fill_per_byte = 1;
+    cost.variable.memory_init_per_byte = 1;
+    cost.variable.memory_grow_per_page = 1;
+    config.operator_cost(cost);
+    config.epoch_interruption(true);
+    config.cranelift_nan_canonicalization(true);
+    config.wasm_relaxed_simd(false);
+    // Proposals strategies don't need, off explicitly (several wasmtime advisories were in them);
+    // a component using one fails to compile with `compile_failed`.
+    config.wasm_features(DISABLED_FEATURES, false);
+    config.concurrency_support(false);
+    config.max_wasm_stack(512 << 10);
+    config
+}
+
+impl Marvin {
+    /// Builds the engine, starts the epoch ticker and prepares the cache directory.
+    ///
+    /// # Errors
+    /// `internal_error` for an engine configuration wasmtime refuses, `io_error` when the cache
+    /// directory cannot be created.
+    pub fn new(config: MarvinConfig) -> Result<Marvin, Error> {
+        let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        cache::prepare_dir(&config.cache_dir)?;
+        let engine_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            format!("{:016x}", hasher.finish())
+        };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let weak = engine.weak();
+        let tick = config.epoch_tick.max(Duration::from_millis(1));
+        let stop_flag = stop.clone();
+        // A std thread, not a tokio task: a busy runtime must never delay the kill switch.
+        std::thread::Builder::new()
+            .name("marvin-epoch".into())
+            .spawn(move || {
+                while !stop_flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Marvin { inner: Arc::new(MarvinInner { engine, config, engine_hash, _ticker: Ticker { stop } }) })
+    }
+
+    /// The configuration Marvin runs with.
+    pub fn config(&self) -> &MarvinConfig {
+        &self.inner.config
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Checks a component without compiling it: size, structure, imports and world.
+    ///
+    /// # Errors
+    /// `component_too_large`, `invalid_component`, `not_a_component`, `unsupported_import`,
+    /// `unsupported_world`.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<ComponentInfo, Error> {
+        let limit = self.inner.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(Error::ComponentTooLarge { size: bytes.len(), limit });
+        }
+        inspect::inspect(bytes)
+    }
+
+    /// Validates `bytes`, then compiles them or loads the compiled artifact from the cache.
+    ///
+    /// # Errors
+    /// Every [`Marvin::inspect`] error, `compile_failed`, `unsupported_world` when the exports
+    /// have the right name but the wrong types, `io_error` for cache trouble.
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedStrategy, Error> {
+        let started = Instant::now();
+        let info = self.inspect(bytes)?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let engine = &self.inner.engine;
+        let cache_path = cache::artifact_path(&self.inner.config.cache_dir, &sha256, &self.inner.engine_hash);
+        let (component, from_cache) = match cache::load(engine, &cache_path) {
+            Some(component) => (component, true),
+            None => {
+                let component =
+                    Component::new(engine, bytes).map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
+                cache::store(&component, &cache_path)?;
+                (component, false)
+            }
+        };
+        let mut linker: Linker<sandbox::StoreState> = Linker::new(engine);
+        // Only allowed imports got this far: the WASI ones become functions that trap, the
+        // `weaver:strategy/types` one carries types only.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        let pre = bindings::StrategyPre::new(pre).map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        Ok(LoadedStrategy {
+            inner: Arc::new(LoadedInner {
+                marvin: self.clone(),
+                sha256,
+                info,
+                pre,
+                from_cache,
+                load_time: started.elapsed(),
+            }),
+        })
+    }
+
+    /// Reads a file and [`Marvin::load`]s it; the size cap is checked before reading it all.
+    ///
+    /// # Errors
+    /// `io_error` when the file cannot be read, then as [`Marvin::load`].
+    pub fn load_file(&self, path: &Path) -> Result<LoadedStrategy, Error> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let limit = self.inner.config.max_component_bytes;
+        if meta.len() > limit as u64 {
+            return Err(Error::ComponentTooLarge { size: usize::try_from(meta.len()).unwrap_or(usize::MAX), limit });
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        self.load(&bytes)
+    }
+}
+
+/// A validated, compiled strategy component, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedStrategy {
+    inner: Arc<LoadedInner>,
+}
+
+struct LoadedInner {
+    marvin: Marvin,
+    sha256: String,
+    info: ComponentInfo,
+    pre: bindings::StrategyPre<sandbox::StoreState>,
+    from_cache: bool,
+    load_time: Duration,
+}
+
+impl std::fmt::Debug for LoadedStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedStrategy")
+            .field("sha256", &self.inner.sha256)
+            .field("info", &self.inner.info)
+            .field("from_cache", &self.inner.from_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedStrategy {
+    /// Hex sha256 of the component bytes: the strategy's identity.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// World version, imports and exports found by inspection.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.inner.info
+    }
+
+    /// Whether the compiled artifact came from the on-disk cache.
+    pub fn from_cache(&self) -> bool {
+        self.inner.from_cache
+    }
+
+    /// Time [`Marvin::load`] took (validation plus compile or cache load).
+    pub fn load_time(&self) -> Duration {
+        self.inner.load_time
+    }
+
+    /// Creates a fresh sandbox (one `Store`) and runs the guest's `init(config)`.
+    ///
+    /// # Errors
+    /// `invalid_params` when the guest refuses the parameters; a `strategy_*` code when
+    /// instantiation or `init` traps or exceeds a limit.
+    pub fn instantiate(&self, config: &StrategyConfig) -> Result<Sandbox, Error> {
+        Sandbox::new(&self.inner.marvin, &self.inner.pre, config)
+    }
+}

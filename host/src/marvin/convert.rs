@@ -1,0 +1,328 @@
+//! Conversions between the domain vocabulary and the WIT bindings, and validation of what a
+//! guest returns: every intent is untrusted input until it passes [`intents`].
+
+use super::Error;
+use super::bindings::weaver::strategy::types as wit;
+use crate::domain;
+
+/// Largest order size in units, price, or notional a strategy may ask for; anything above is a
+/// bug or an attack, not a trade.
+const MAX_UNITS: f64 = 1e9;
+const MAX_PRICE: f64 = 1e9;
+const MAX_NOTIONAL: f64 = 1e12;
+/// Longest data window a strategy may request.
+const MAX_LOOKBACK: u32 = 100_000;
+/// Longest tag, client order id or symbol text accepted.
+const MAX_ID_LEN: usize = 128;
+/// Longest log line kept; longer ones are cut (with a marker), not refused.
+pub(super) const MAX_LOG_LINE: usize = 4096;
+
+pub(super) fn timeframe(tf: domain::Timeframe) -> wit::Timeframe {
+    let unit = match tf.unit {
+        domain::TimeUnit::Minute => wit::TimeUnit::Minute,
+        domain::TimeUnit::Hour => wit::TimeUnit::Hour,
+        domain::TimeUnit::Day => wit::TimeUnit::Day,
+        domain::TimeUnit::Week => wit::TimeUnit::Week,
+        domain::TimeUnit::Month => wit::TimeUnit::Month,
+    };
+    wit::Timeframe { amount: tf.amount, unit }
+}
+
+fn timeframe_back(tf: wit::Timeframe) -> Result<domain::Timeframe, String> {
+    if tf.amount == 0 {
+        return Err("timeframe amount must be at least 1".into());
+    }
+    let unit = match tf.unit {
+        wit::TimeUnit::Minute => domain::TimeUnit::Minute,
+        wit::TimeUnit::Hour => domain::TimeUnit::Hour,
+        wit::TimeUnit::Day => domain::TimeUnit::Day,
+        wit::TimeUnit::Week => domain::TimeUnit::Week,
+        wit::TimeUnit::Month => domain::TimeUnit::Month,
+    };
+    Ok(domain::Timeframe { amount: tf.amount, unit })
+}
+
+pub(super) fn config(c: &domain::StrategyConfig) -> wit::Config {
+    wit::Config { params: c.params.clone(), symbols: c.symbols.clone(), timeframe: timeframe(c.timeframe) }
+}
+
+pub(super) fn bar(b: &domain::Bar) -> wit::Bar {
+    wit::Bar { ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }
+}
+
+pub(super) fn symbol_bar(b: &domain::SymbolBar) -> wit::SymbolBar {
+    wit::SymbolBar { symbol: b.symbol, bar: bar(&b.bar) }
+}
+
+fn side(s: domain::Side) -> wit::Side {
+    match s {
+        domain::Side::Buy => wit::Side::Buy,
+        domain::Side::Sell => wit::Side::Sell,
+    }
+}
+
+fn side_back(s: wit::Side) -> domain::Side {
+    match s {
+        wit::Side::Buy => domain::Side::Buy,
+        wit::Side::Sell => domain::Side::Sell,
+    }
+}
+
+pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
+    let m = &e.meta;
+    let payload = match &e.payload {
+        domain::StrategyPayload::Bars(bars) => wit::Payload::Bars(bars.iter().map(symbol_bar).collect()),
+        domain::StrategyPayload::DataWindow { symbol, timeframe: tf, bars } => wit::Payload::DataWindow(wit::DataWindow {
+            symbol: symbol.clone(),
+            timeframe: timeframe(*tf),
+            bars: bars.iter().map(bar).collect(),
+        }),
+        domain::StrategyPayload::ClockTick => wit::Payload::ClockTick,
+        domain::StrategyPayload::OrderUpdate(u) => wit::Payload::OrderUpdate(wit::OrderUpdate {
+            client_order_id: u.client_order_id.clone(),
+            symbol: u.symbol.clone(),
+            side: side(u.side),
+            status: match u.status {
+                domain::OrderStatus::Accepted => wit::OrderStatus::Accepted,
+                domain::OrderStatus::PartiallyFilled => wit::OrderStatus::PartiallyFilled,
+                domain::OrderStatus::Filled => wit::OrderStatus::Filled,
+                domain::OrderStatus::Cancelled => wit::OrderStatus::Cancelled,
+                domain::OrderStatus::Rejected => wit::OrderStatus::Rejected,
+            },
+            fill_price: u.fill_price,
+            fill_quantity: u.fill_quantity,
+            filled_quantity: u.filled_quantity,
+            fees: u.fees,
+            reason: u.reason.clone(),
+            tag: u.tag.clone(),
+        }),
+        domain::StrategyPayload::Account(a) => wit::Payload::Account(wit::AccountSnapshot {
+            cash: a.cash,
+            equity: a.equity,
+            buying_power: a.buying_power,
+            positions: a
+                .positions
+                .iter()
+                .map(|p| wit::Position { symbol: p.symbol.clone(), quantity: p.quantity, avg_price: p.avg_price })
+                .collect(),
+        }),
+        domain::StrategyPayload::Lifecycle(l) => wit::Payload::Lifecycle(match l {
+            domain::Lifecycle::Started => wit::Lifecycle::Started,
+            domain::Lifecycle::Stopping => wit::Lifecycle::Stopping,
+        }),
+        domain::StrategyPayload::Raw { content_type, bytes } => {
+            wit::Payload::Raw(wit::RawPayload { content_type: content_type.clone(), bytes: bytes.clone() })
+        }
+    };
+    wit::Envelope {
+        id: m.id.clone(),
+        kind: match m.kind {
+            domain::EventKind::Evt => wit::EventKind::Evt,
+            domain::EventKind::Cmd => wit::EventKind::Cmd,
+        },
+        type_: m.event_type.clone(),
+        version: m.version,
+        run_id: m.run_id.clone(),
+        corr_id: m.corr_id.clone(),
+        causation_id: m.causation_id.clone(),
+        trace_id: m.trace_id.clone(),
+        ts: m.ts,
+        producer: m.producer.clone(),
+        headers: m.headers.iter().map(|(name, value)| wit::Header { name: name.clone(), value: value.clone() }).collect(),
+        payload,
+    }
+}
+
+/// Validates and converts what a guest returned for one event.
+///
+/// # Errors
+/// `invalid_intent` naming the intent, the field and the reason; `strategy_output_too_large`
+/// for more intents than allowed.
+pub(super) fn intents(raw: Vec<wit::Intent>, symbols: &[String], max: usize) -> Result<Vec<domain::Intent>, Error> {
+    if raw.len() > max {
+        return Err(Error::OutputTooLarge(format!("{} intents for one event, at most {max} allowed", raw.len())));
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, intent)| intent_checked(intent, symbols).map_err(|why| Error::InvalidIntent(format!("intent #{i} {why}"))))
+        .collect()
+}
+
+fn check_symbol(field: &str, symbol: String, symbols: &[String]) -> Result<String, String> {
+    if symbols.iter().any(|s| *s == symbol) {
+        Ok(symbol)
+    } else {
+        let shown: String = symbol.chars().take(MAX_ID_LEN).collect();
+        Err(format!("{field}: {shown:?} is not one of the run's symbols ({})", symbols.join(", ")))
+    }
+}
+
+fn check_number(field: &str, value: f64, max: f64) -> Result<f64, String> {
+    if !value.is_finite() {
+        return Err(format!("{field}: must be a finite number, got {value}"));
+    }
+    if value <= 0.0 {
+        return Err(format!("{field}: must be greater than 0, got {value}"));
+    }
+    if value > max {
+        return Err(format!("{field}: {value} is absurdly large (limit {max:e})"));
+    }
+    Ok(value)
+}
+
+fn check_text(field: &str, text: Option<String>) -> Result<Option<String>, String> {
+    match text {
+        Some(t) if t.len() > MAX_ID_LEN => Err(format!("{field}: longer than {MAX_ID_LEN} bytes")),
+        other => Ok(other),
+    }
+}
+
+fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Intent, String> {
+    Ok(match intent {
+        wit::Intent::FetchWindow(w) => {
+            let symbol = check_symbol("(fetch-window).symbol", w.symbol, symbols)?;
+            let timeframe = timeframe_back(w.timeframe).map_err(|e| format!("(fetch-window).timeframe: {e}"))?;
+            if w.lookback == 0 || w.lookback > MAX_LOOKBACK {
+                return Err(format!("(fetch-window).lookback: must be 1..={MAX_LOOKBACK}, got {}", w.lookback));
+            }
+            domain::Intent::FetchWindow { symbol, timeframe, lookback: w.lookback }
+        }
+        wit::Intent::PlaceOrder(o) => {
+            let symbol = check_symbol("(place-order).symbol", o.symbol, symbols)?;
+            let size = match o.size {
+                wit::OrderSize::Units(u) => domain::OrderSize::Units(check_number("(place-order).size.units", u, MAX_UNITS)?),
+                wit::OrderSize::Notional(n) => {
+                    domain::OrderSize::Notional(check_number("(place-order).size.notional", n, MAX_NOTIONAL)?)
+                }
+                wit::OrderSize::EquityFraction(f) => {
+                    domain::OrderSize::EquityFraction(check_number("(place-order).size.equity-fraction", f, 1.0)?)
+                }
+            };
+            let price = |field: &str, p: Option<f64>| p.map(|p| check_number(field, p, MAX_PRICE)).transpose();
+            let limit_price = price("(place-order).limit-price", o.limit_price)?;
+            let stop_price = price("(place-order).stop-price", o.stop_price)?;
+            let order_type = match o.order_type {
+                wit::OrderType::Market => domain::OrderType::Market,
+                wit::OrderType::Limit => domain::OrderType::Limit,
+                wit::OrderType::Stop => domain::OrderType::Stop,
+                wit::OrderType::StopLimit => domain::OrderType::StopLimit,
+            };
+            let (needs_limit, needs_stop) = match order_type {
+                domain::OrderType::Market => (false, false),
+                domain::OrderType::Limit => (true, false),
+                domain::OrderType::Stop => (false, true),
+                domain::OrderType::StopLimit => (true, true),
+            };
+            if needs_limit != limit_price.is_some() {
+                return Err(format!(
+                    "(place-order).limit-price: a {order_type:?} order {} a limit price",
+                    if needs_limit { "needs" } else { "must not have" }
+                ));
+            }
+            if needs_stop != stop_price.is_some() {
+                return Err(format!(
+                    "(place-order).stop-price: a {order_type:?} order {} a stop price",
+                    if needs_stop { "needs" } else { "must not have" }
+                ));
+            }
+            domain::Intent::PlaceOrder(domain::OrderIntent {
+                symbol,
+                side: side_back(o.side),
+                order_type,
+                time_in_force: match o.time_in_force {
+                    wit::TimeInForce::Day => domain::TimeInForce::Day,
+                    wit::TimeInForce::Gtc => domain::TimeInForce::Gtc,
+                    wit::TimeInForce::Ioc => domain::TimeInForce::Ioc,
+                    wit::TimeInForce::Fok => domain::TimeInForce::Fok,
+                },
+                limit_price,
+                stop_price,
+                size,
+                tag: check_text("(place-order).tag", o.tag)?,
+            })
+        }
+        wit::Intent::CancelOrder(id) => {
+            if id.is_empty() || id.len() > MAX_ID_LEN {
+                return Err(format!("(cancel-order).client-order-id: must be 1..={MAX_ID_LEN} bytes"));
+            }
+            domain::Intent::CancelOrder { client_order_id: id }
+        }
+        wit::Intent::ClosePosition(symbol) => {
+            domain::Intent::ClosePosition { symbol: check_symbol("(close-position).symbol", symbol, symbols)? }
+        }
+        wit::Intent::Log(line) => {
+            let mut message = line.message;
+            if message.len() > MAX_LOG_LINE {
+                let mut cut = MAX_LOG_LINE;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push_str(" …[truncated]");
+            }
+            domain::Intent::Log {
+                level: match line.level {
+                    wit::LogLevel::Debug => domain::LogLevel::Debug,
+                    wit::LogLevel::Info => domain::LogLevel::Info,
+                    wit::LogLevel::Warn => domain::LogLevel::Warn,
+                    wit::LogLevel::Error => domain::LogLevel::Error,
+                },
+                message,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(symbol: &str, size: wit::OrderSize, order_type: wit::OrderType, limit: Option<f64>) -> wit::Intent {
+        wit::Intent::PlaceOrder(wit::OrderIntent {
+            symbol: symbol.into(),
+            side: wit::Side::Buy,
+            order_type,
+            time_in_force: wit::TimeInForce::Gtc,
+            limit_price: limit,
+            stop_price: None,
+            size,
+            tag: None,
+        })
+    }
+
+    fn check(intent: wit::Intent) -> Result<Vec<domain::Intent>, Error> {
+        intents(vec![intent], &["GOOG".to_owned()], 10)
+    }
+
+    #[test]
+    fn nonsense_orders_are_refused_with_the_field_named() {
+        let market = wit::OrderType::Market;
+        let cases = [
+            (order("GOOG", wit::OrderSize::Units(f64::NAN), market, None), "size.units"),
+            (order("GOOG", wit::OrderSize::Units(-5.0), market, None), "size.units"),
+            (order("GOOG", wit::OrderSize::Units(1e15), market, None), "absurdly large"),
+            (order("GOOG", wit::OrderSize::EquityFraction(1.5), market, None), "equity-fraction"),
+            (order("TSLA", wit::OrderSize::Units(1.0), market, None), "not one of the run's symbols"),
+            (order("GOOG", wit::OrderSize::Units(1.0), wit::OrderType::Limit, None), "needs a limit price"),
+            (order("GOOG", wit::OrderSize::Units(1.0), wit::OrderType::Limit, Some(f64::INFINITY)), "limit-price"),
+            (order("GOOG", wit::OrderSize::Units(1.0), market, Some(10.0)), "must not have"),
+            (wit::Intent::ClosePosition("../../etc".into()), "close-position"),
+        ];
+        for (intent, needle) in cases {
+            let err = check(intent).unwrap_err();
+            assert_eq!(err.code(), "invalid_intent");
+            assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn good_orders_pass_and_long_logs_are_cut() {
+        let ok = check(order("GOOG", wit::OrderSize::EquityFraction(1.0), wit::OrderType::Market, None)).unwrap();
+        assert!(matches!(ok[0], domain::Intent::PlaceOrder(ref o) if o.size == domain::OrderSize::EquityFraction(1.0)));
+        let log = check(wit::Intent::Log(wit::LogLine { level: wit::LogLevel::Info, message: "é".repeat(10_000) })).unwrap();
+        let domain::Intent::Log { message, .. } = &log[0] else { panic!("not a log") };
+        assert!(message.len() <= MAX_LOG_LINE + 20 && message.ends_with("[truncated]"));
+        let many = vec![wit::Intent::CancelOrder("x".into()); 11];
+        assert_eq!(intents(many, &[], 10).unwrap_err().code(), "strategy_output_too_large");
+    }
+}

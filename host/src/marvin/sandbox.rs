@@ -1,0 +1,291 @@
+//! One strategy instance in its own `Store`: limits applied to every call, failures classified
+//! into stable codes, intents validated, figures recorded.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+use super::bindings::weaver::strategy::types as wit;
+use super::bindings::{Strategy as Guest, StrategyPre};
+use super::{Error, Limits, Marvin, convert};
+use crate::domain::{self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar};
+
+/// Limits instances, tables and memories per store: a component has a handful of each.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+
+/// Per-store state: the limiter (which also records peak memory and what it refused).
+pub(crate) struct StoreState {
+    limiter: Limiter,
+}
+
+struct Limiter {
+    max_memory: usize,
+    max_table: usize,
+    peak_memory: usize,
+    /// Set when a growth was refused, so the resulting trap is reported as a memory limit.
+    refused: Option<String>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            let why = format!("linear memory growth to {desired} bytes refused (limit {} bytes)", self.max_memory);
+            self.refused = Some(why.clone());
+            // An error (not `Ok(false)`) traps right here instead of letting the guest see -1
+            // and limp on.
+            return Err(wasmtime::Error::msg(why));
+        }
+        self.peak_memory = self.peak_memory.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_table {
+            let why = format!("table growth to {desired} elements refused (limit {})", self.max_table);
+            self.refused = Some(why.clone());
+            return Err(wasmtime::Error::msg(why));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+/// Figures kept per sandbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SandboxStats {
+    /// Guest calls made (init, events, batches).
+    pub calls: u64,
+    /// Bars delivered (through `on_bars` and `bars` events).
+    pub bars: u64,
+    /// Fuel used by all calls.
+    pub fuel_total: u64,
+    /// Fuel used by the last call.
+    pub fuel_last: u64,
+    /// Most fuel used by one call.
+    pub fuel_max: u64,
+    /// Wall time spent in guest calls.
+    pub call_time_total: Duration,
+    /// Longest guest call.
+    pub call_time_max: Duration,
+    /// Time to instantiate (without `init`).
+    pub instantiate_time: Duration,
+    /// Largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: usize,
+    /// Traps and limit hits (0 or 1: a trap ends the sandbox).
+    pub traps: u64,
+}
+
+impl SandboxStats {
+    /// Average fuel per guest call.
+    pub fn fuel_per_call(&self) -> f64 {
+        if self.calls == 0 { 0.0 } else { self.fuel_total as f64 / self.calls as f64 }
+    }
+}
+
+/// One strategy instance (one `Store`) for one run; drive it through [`domain::Strategy`].
+pub struct Sandbox {
+    store: Store<StoreState>,
+    guest: Guest,
+    symbols: Vec<String>,
+    limits: Limits,
+    epoch_ticks: u64,
+    /// Code of the failure that poisoned this sandbox.
+    failed: Option<&'static str>,
+    stats: SandboxStats,
+    /// Reused buffer for the lowered bars of a batch.
+    scratch: Vec<wit::SymbolBar>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("failed", &self.failed).field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    pub(super) fn new(marvin: &Marvin, pre: &StrategyPre<StoreState>, config: &StrategyConfig) -> Result<Sandbox, Error> {
+        let limits = marvin.config().limits.clone();
+        let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
+        let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
+        let limiter = Limiter {
+            max_memory: limits.max_memory_bytes,
+            max_table: limits.max_table_elements,
+            peak_memory: 0,
+            refused: None,
+        };
+        let mut store = Store::new(marvin.engine(), StoreState { limiter });
+        store.limiter(|state| &mut state.limiter);
+        // Caps the bytes of strings and lists lifted out of a guest result.
+        store.set_hostcall_fuel(limits.max_output_bytes);
+        store.epoch_deadline_trap();
+        store.set_fuel(limits.fuel_for_init).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        store.set_epoch_deadline(epoch_ticks);
+        let started = Instant::now();
+        let guest = match pre.instantiate(&mut store) {
+            Ok(guest) => guest,
+            Err(err) => return Err(classify(err, &mut store, limits.fuel_for_init, limits.call_timeout)),
+        };
+        let instantiate_time = started.elapsed();
+        let mut sandbox = Sandbox {
+            store,
+            guest,
+            symbols: config.symbols.clone(),
+            epoch_ticks,
+            failed: None,
+            stats: SandboxStats { instantiate_time, ..SandboxStats::default() },
+            scratch: Vec::new(),
+            limits,
+        };
+        let wit_config = convert::config(config);
+        let budget = sandbox.limits.fuel_for_init;
+        match sandbox.call(budget, |store, guest| guest.weaver_strategy_guest().call_init(store, &wit_config))? {
+            Ok(()) => Ok(sandbox),
+            Err(e) => Err(Error::InvalidParams(format!("{}: {}", e.code, e.message))),
+        }
+    }
+
+    /// Figures so far.
+    pub fn stats(&self) -> SandboxStats {
+        let mut stats = self.stats.clone();
+        stats.peak_memory_bytes = self.store.data().limiter.peak_memory;
+        stats
+    }
+
+    /// The code of the failure that ended this sandbox, if any.
+    pub fn failure(&self) -> Option<&'static str> {
+        self.failed
+    }
+
+    /// Runs one guest call under the limits; classifies and records failures.
+    fn call<R>(
+        &mut self,
+        budget: u64,
+        f: impl FnOnce(&mut Store<StoreState>, &Guest) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        if let Some(code) = self.failed {
+            return Err(Error::Failed { code });
+        }
+        self.store.set_fuel(budget).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        self.store.set_epoch_deadline(self.epoch_ticks);
+        let started = Instant::now();
+        let result = f(&mut self.store, &self.guest);
+        let elapsed = started.elapsed();
+        let used = budget.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let stats = &mut self.stats;
+        stats.calls += 1;
+        stats.fuel_total += used;
+        stats.fuel_last = used;
+        stats.fuel_max = stats.fuel_max.max(used);
+        stats.call_time_total += elapsed;
+        stats.call_time_max = stats.call_time_max.max(elapsed);
+        result.map_err(|err| {
+            let err = classify(err, &mut self.store, budget, self.limits.call_timeout);
+            self.failed = Some(err.code());
+            self.stats.traps += 1;
+            err
+        })
+    }
+
+    fn guest_error(e: wit::StrategyError) -> Error {
+        let cut = |s: String| if s.len() > 1024 { s.chars().take(1024).collect() } else { s };
+        Error::Strategy { code: cut(e.code), message: cut(e.message) }
+    }
+
+    fn event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, Error> {
+        let bars = match &event.payload {
+            StrategyPayload::Bars(bars) => bars.len() as u64,
+            _ => 0,
+        };
+        let envelope = convert::envelope(event);
+        let budget = self.limits.fuel_per_event.saturating_mul(bars.max(1));
+        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_event(store, &envelope))?;
+        self.stats.bars += bars;
+        let raw = reply.map_err(Self::guest_error)?;
+        convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
+    }
+
+    fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
+        if bars.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(bars.iter().map(convert::symbol_bar));
+        let budget = self.limits.fuel_per_event.saturating_mul(bars.len() as u64);
+        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_bars(store, &scratch));
+        self.scratch = scratch;
+        let reply = reply?.map_err(Self::guest_error)?;
+        let consumed = reply.consumed as usize;
+        let len = bars.len();
+        if consumed == 0 || consumed > len {
+            return Err(Error::InvalidIntent(format!("batch-reply.consumed: {consumed} is outside 1..={len}")));
+        }
+        if consumed < len {
+            if reply.intents.is_empty() {
+                return Err(Error::InvalidIntent(format!(
+                    "batch-reply.consumed: stopped after {consumed} of {len} bars without producing intents"
+                )));
+            }
+            if bars[consumed].bar.ts == bars[consumed - 1].bar.ts {
+                return Err(Error::InvalidIntent(format!(
+                    "batch-reply.consumed: {consumed} splits the bars of timestamp {}",
+                    bars[consumed].bar.ts
+                )));
+            }
+        }
+        self.stats.bars += consumed as u64;
+        let intents = convert::intents(reply.intents, &self.symbols, self.limits.max_intents_per_event)?;
+        Ok(BatchOutcome { intents, consumed })
+    }
+}
+
+impl domain::Strategy for Sandbox {
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, StrategyError> {
+        self.event(event).map_err(StrategyError::from)
+    }
+
+    /// One guest call per batch; the guest walks the timestamp groups (see `wit/`). `meta` is not
+    /// sent: the batched path carries bars only.
+    fn on_bars(&mut self, _meta: &EventMeta, bars: &[SymbolBar]) -> Result<BatchOutcome, StrategyError> {
+        self.batch(bars).map_err(StrategyError::from)
+    }
+}
+
+/// Turns a failed guest call into a stable error.
+fn classify(err: wasmtime::Error, store: &mut Store<StoreState>, budget: u64, timeout: Duration) -> Error {
+    tracing::warn!(target: "weaver::strategy", error = ?err, "strategy call failed");
+    if let Some(why) = store.data_mut().limiter.refused.take() {
+        return Error::MemoryLimit(why);
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => Error::FuelExhausted { budget },
+            Trap::Interrupt => Error::Timeout(timeout),
+            Trap::StackOverflow => Error::StackOverflow,
+            other => Error::Trap(other.to_string()),
+        };
+    }
+    let text = format!("{err:#}");
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
+        return Error::OutputTooLarge(format!("the result is larger than the {}-byte cap", store.hostcall_fuel()));
+    }
+    if text.contains("unknown import") {
+        return Error::Trap(format!(
+            "{text} (strategies cannot print, read the environment or exit; use log intents)"
+        ));
+    }
+    Error::Trap(text)
+}

@@ -1,0 +1,1 @@
+//! Hostile guests (filled in below).

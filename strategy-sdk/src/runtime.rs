@@ -1,0 +1,298 @@
+//! The glue between the component exports and a [`Strategy`]: the intent-collecting [`Context`]
+//! and the [`Runtime`] that walks events and bar batches.
+
+use crate::bindings::weaver::strategy::types::BatchReply;
+use crate::{
+    Config, Envelope, FetchWindow, Intent, LogLevel, LogLine, OrderIntent, OrderSize, OrderType,
+    Payload, Result, Side, Strategy, StrategyError, SymbolBar, TimeInForce, Timeframe,
+};
+
+/// A symbol named either by its index in the run's symbol list (as bars carry it) or by text.
+pub trait SymbolRef {
+    /// The symbol's text, checked against the run's symbols.
+    ///
+    /// # Errors
+    /// `unknown_symbol` when the run has no such symbol.
+    fn resolve(self, symbols: &[String]) -> Result<String>;
+}
+
+impl SymbolRef for u32 {
+    fn resolve(self, symbols: &[String]) -> Result<String> {
+        symbols.get(self as usize).cloned().ok_or_else(|| {
+            StrategyError::new("unknown_symbol", format!("symbol index {self} is outside the run's {} symbol(s)", symbols.len()))
+        })
+    }
+}
+
+impl SymbolRef for &str {
+    fn resolve(self, symbols: &[String]) -> Result<String> {
+        if symbols.iter().any(|s| s == self) {
+            Ok(self.to_owned())
+        } else {
+            Err(StrategyError::new("unknown_symbol", format!("symbol {self:?} is not one of the run's symbols")))
+        }
+    }
+}
+
+/// What a callback sees of the run, and where it puts its intents.
+#[derive(Debug, Default)]
+pub struct Context {
+    symbols: Vec<String>,
+    timeframe: Option<Timeframe>,
+    now: i64,
+    intents: Vec<Intent>,
+}
+
+impl Context {
+    /// The run's symbols; a bar's `symbol` field indexes this list.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    /// The text of symbol number `index`.
+    ///
+    /// # Errors
+    /// `unknown_symbol` when the index is out of range.
+    pub fn symbol(&self, index: u32) -> Result<&str> {
+        self.symbols.get(index as usize).map(String::as_str).ok_or_else(|| {
+            StrategyError::new("unknown_symbol", format!("symbol index {index} is outside the run's symbols"))
+        })
+    }
+
+    /// The run's bar timeframe.
+    pub fn timeframe(&self) -> Option<Timeframe> {
+        self.timeframe
+    }
+
+    /// Time of the event being handled (UTC milliseconds): the bar time, or the event's `ts`.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Intents pushed so far while handling the current event.
+    pub fn intents(&self) -> &[Intent] {
+        &self.intents
+    }
+
+    /// Pushes any intent.
+    pub fn push(&mut self, intent: Intent) {
+        self.intents.push(intent);
+    }
+
+    /// Places a market order, good for the day.
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn market(&mut self, symbol: impl SymbolRef, side: Side, size: OrderSize) -> Result<()> {
+        let symbol = symbol.resolve(&self.symbols)?;
+        self.order(OrderIntent {
+            symbol,
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            limit_price: None,
+            stop_price: None,
+            size,
+            tag: None,
+        });
+        Ok(())
+    }
+
+    /// Buys `units` at market.
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn buy(&mut self, symbol: impl SymbolRef, units: f64) -> Result<()> {
+        self.market(symbol, Side::Buy, OrderSize::Units(units))
+    }
+
+    /// Sells `units` at market (goes short if flat).
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn sell(&mut self, symbol: impl SymbolRef, units: f64) -> Result<()> {
+        self.market(symbol, Side::Sell, OrderSize::Units(units))
+    }
+
+    /// Places a limit order (good till cancelled).
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn limit(&mut self, symbol: impl SymbolRef, side: Side, units: f64, price: f64) -> Result<()> {
+        let symbol = symbol.resolve(&self.symbols)?;
+        self.order(OrderIntent {
+            symbol,
+            side,
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            limit_price: Some(price),
+            stop_price: None,
+            size: OrderSize::Units(units),
+            tag: None,
+        });
+        Ok(())
+    }
+
+    /// Places a market order sized as `fraction` (0, 1] of equity, resolved at fill time.
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn target_fraction(&mut self, symbol: impl SymbolRef, side: Side, fraction: f64) -> Result<()> {
+        self.market(symbol, side, OrderSize::EquityFraction(fraction))
+    }
+
+    /// Closes whatever position is open in `symbol`, then goes all-in on `side`: the
+    /// "every signal reverses the position" rule of backtesting.py's exclusive orders.
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn reverse_to(&mut self, symbol: impl SymbolRef, side: Side) -> Result<()> {
+        let symbol = symbol.resolve(&self.symbols)?;
+        self.intents.push(Intent::ClosePosition(symbol.clone()));
+        self.target_fraction(symbol.as_str(), side, 1.0)
+    }
+
+    /// Places any order.
+    pub fn order(&mut self, order: OrderIntent) {
+        self.intents.push(Intent::PlaceOrder(order));
+    }
+
+    /// Closes the whole position in `symbol` at market.
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn close(&mut self, symbol: impl SymbolRef) -> Result<()> {
+        let symbol = symbol.resolve(&self.symbols)?;
+        self.intents.push(Intent::ClosePosition(symbol));
+        Ok(())
+    }
+
+    /// Cancels an open order by the client order id seen in its updates.
+    pub fn cancel(&mut self, client_order_id: impl Into<String>) {
+        self.intents.push(Intent::CancelOrder(client_order_id.into()));
+    }
+
+    /// Asks for the last `lookback` bars of `symbol`; they arrive in
+    /// [`Strategy::on_data_window`].
+    ///
+    /// # Errors
+    /// `unknown_symbol`.
+    pub fn fetch_window(&mut self, symbol: impl SymbolRef, timeframe: Timeframe, lookback: u32) -> Result<()> {
+        let symbol = symbol.resolve(&self.symbols)?;
+        self.intents.push(Intent::FetchWindow(FetchWindow { symbol, timeframe, lookback }));
+        Ok(())
+    }
+
+    /// Writes a line to the run's log.
+    pub fn log(&mut self, level: LogLevel, message: impl Into<String>) {
+        self.intents.push(Intent::Log(LogLine { level, message: message.into() }));
+    }
+}
+
+/// Owns one strategy instance and turns component calls into trait calls. Used by
+/// [`export_strategy!`](crate::export_strategy) and by native tests of a strategy.
+#[derive(Debug)]
+pub struct Runtime<S> {
+    strategy: Option<S>,
+    ctx: Context,
+}
+
+impl<S: Strategy> Default for Runtime<S> {
+    fn default() -> Self {
+        Runtime::new()
+    }
+}
+
+fn not_initialised() -> StrategyError {
+    StrategyError::new("not_initialised", "init was not called (or failed) before this event")
+}
+
+impl<S: Strategy> Runtime<S> {
+    /// A runtime whose strategy is created by [`Runtime::init`].
+    pub const fn new() -> Runtime<S> {
+        Runtime {
+            strategy: None,
+            ctx: Context { symbols: Vec::new(), timeframe: None, now: 0, intents: Vec::new() },
+        }
+    }
+
+    /// Creates the strategy from the run configuration.
+    ///
+    /// # Errors
+    /// The strategy's own refusal of its parameters.
+    pub fn init(&mut self, config: Config) -> Result<()> {
+        self.strategy = None;
+        self.ctx.symbols = config.symbols.clone();
+        self.ctx.timeframe = Some(config.timeframe);
+        self.strategy = Some(S::init(&config)?);
+        Ok(())
+    }
+
+    /// The strategy, once [`Runtime::init`] has succeeded.
+    pub fn strategy(&self) -> Option<&S> {
+        self.strategy.as_ref()
+    }
+
+    /// Delivers one event.
+    ///
+    /// # Errors
+    /// The strategy's error, or `not_initialised`.
+    pub fn on_event(&mut self, event: Envelope) -> Result<Vec<Intent>> {
+        let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
+        let ctx = &mut self.ctx;
+        ctx.intents.clear();
+        ctx.now = event.ts;
+        match &event.payload {
+            Payload::Bars(bars) => {
+                // Same walk as `on_bars`, so both paths give the same intents for the same bars;
+                // an envelope normally carries one timestamp group.
+                let mut start = 0;
+                while start < bars.len() {
+                    let end = group_end(bars, start);
+                    ctx.now = bars[start].bar.ts;
+                    strategy.on_bars(ctx, &bars[start..end])?;
+                    start = end;
+                }
+            }
+            Payload::DataWindow(window) => strategy.on_data_window(ctx, window)?,
+            Payload::ClockTick => strategy.on_clock_tick(ctx)?,
+            Payload::OrderUpdate(update) => strategy.on_order_update(ctx, update)?,
+            Payload::Account(account) => strategy.on_account(ctx, account)?,
+            Payload::Lifecycle(lifecycle) => strategy.on_lifecycle(ctx, *lifecycle)?,
+            Payload::Raw(raw) => strategy.on_raw(ctx, raw)?,
+        }
+        Ok(core::mem::take(&mut ctx.intents))
+    }
+
+    /// Delivers a batch of bars as one event per timestamp group, stopping after the first group
+    /// that produced intents.
+    ///
+    /// # Errors
+    /// The strategy's error, or `not_initialised`.
+    pub fn on_bars(&mut self, bars: &[SymbolBar]) -> Result<BatchReply> {
+        let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
+        let ctx = &mut self.ctx;
+        ctx.intents.clear();
+        let mut start = 0;
+        while start < bars.len() {
+            let end = group_end(bars, start);
+            ctx.now = bars[start].bar.ts;
+            strategy.on_bars(ctx, &bars[start..end])?;
+            if !ctx.intents.is_empty() {
+                return Ok(BatchReply { intents: core::mem::take(&mut ctx.intents), consumed: end as u32 });
+            }
+            start = end;
+        }
+        Ok(BatchReply { intents: Vec::new(), consumed: bars.len() as u32 })
+    }
+}
+
+/// End (exclusive) of the timestamp group starting at `start`.
+fn group_end(bars: &[SymbolBar], start: usize) -> usize {
+    let ts = bars[start].bar.ts;
+    let mut end = start + 1;
+    while end < bars.len() && bars[end].bar.ts == ts {
+        end += 1;
+    }
+    end
+}
