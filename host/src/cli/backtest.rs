@@ -6,7 +6,7 @@
 //!   names the culprit and a non-zero exit; nothing here panics on input.
 //! - The progress bar is drawn only when stderr is a terminal.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,6 +74,9 @@ pub struct BacktestArgs {
     /// Rows of the sweep table to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// Cache of compiled strategy components (default `$WEAVER_DATA_DIR/cache/compiled`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Market-order fill price.
@@ -99,7 +102,7 @@ pub struct StrategySource {
 ///
 /// # Errors
 /// An unreadable or invalid strategy file, or an unknown native name.
-pub fn strategy_source(spec: &str) -> anyhow::Result<StrategySource> {
+pub fn strategy_source(spec: &str, cache_dir: Option<&Path>) -> anyhow::Result<StrategySource> {
     if let Some(name) = spec.strip_prefix("native:") {
         return match name {
             "sma-cross" => Ok(StrategySource {
@@ -112,19 +115,33 @@ pub fn strategy_source(spec: &str) -> anyhow::Result<StrategySource> {
             other => bail!("unknown native strategy {other:?} (available: native:sma-cross)"),
         };
     }
-    wasm_source(Path::new(spec))
+    wasm_source(Path::new(spec), cache_dir)
 }
 
-/// Loads a `.wasm` strategy component into the Marvin sandbox.
-fn wasm_source(path: &Path) -> anyhow::Result<StrategySource> {
+/// Loads a `.wasm` strategy component into the Marvin sandbox (compile cache under
+/// `$WEAVER_DATA_DIR/cache/compiled`); every run gets its own sandbox instance.
+fn wasm_source(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<StrategySource> {
     if !path.is_file() {
         bail!("strategy file {} does not exist or is not a file", path.display());
     }
-    bail!(
-        "strategy {}: running WebAssembly components needs the Marvin sandbox, which this build does not \
-         include yet; use --strategy native:sma-cross",
-        path.display()
-    )
+    let mut config = crate::marvin::MarvinConfig::default();
+    if let Some(dir) = cache_dir {
+        config.cache_dir = dir.to_path_buf();
+    }
+    let marvin = crate::marvin::Marvin::new(config)
+        .map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))?;
+    let loaded = marvin
+        .load_file(path)
+        .map_err(|e| anyhow::anyhow!("strategy {}: {e} ({})", path.display(), e.code()))?;
+    let sha256 = loaded.sha256().to_owned();
+    let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+    Ok(StrategySource {
+        factory: Arc::new(move |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
+            Ok(Box::new(loaded.instantiate(cfg)?))
+        }),
+        name,
+        sha256,
+    })
 }
 
 fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -195,18 +212,27 @@ pub fn load_data(a: &BacktestArgs) -> anyhow::Result<Backtest> {
     Ok(Backtest::new(series)?)
 }
 
-/// Runs `weaver backtest`.
+/// Runs `weaver backtest`, printing to stdout.
 ///
 /// # Errors
 /// Any bad input, or a strategy failure.
 pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    run_with_output(a, &mut stdout.lock())
+}
+
+/// Runs `weaver backtest`, writing the summary (or sweep table) to `out`.
+///
+/// # Errors
+/// Any bad input, or a strategy failure.
+pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let started = Instant::now();
     let params = parse_params(&a.params)?;
     let cfg = engine_config(&a, params.clone())?;
-    let source = strategy_source(&a.strategy)?;
+    let source = strategy_source(&a.strategy, a.cache_dir.as_deref())?;
     let bt = load_data(&a)?;
     if !a.sweep.is_empty() {
-        return run_sweep(&a, &bt, &cfg, &source, started);
+        return run_sweep(&a, &bt, &cfg, &source, started, out);
     }
     let mut strategy = (source.factory)(&bt.strategy_config(&params))
         .map_err(|e| anyhow::anyhow!("strategy {}: {e}", source.name))?;
@@ -226,17 +252,18 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.report {
         write_json(path, &doc)?;
     }
-    print!("{}", report::summary(&result.metrics, result.open_trades.len()));
+    write!(out, "{}", report::summary(&result.metrics, result.open_trades.len()))?;
     if let Some(at) = &doc.bankrupt_at {
-        println!("{:<28} {at}", "bankrupt_at");
+        writeln!(out, "{:<28} {at}", "bankrupt_at")?;
     }
     let bars: usize = bt.series.iter().map(|s| s.bars.len()).sum();
-    println!(
+    writeln!(
+        out,
         "{:<28} {bars} bars in {:.3} s ({:.0} bars/s)",
         "elapsed",
         elapsed.as_secs_f64(),
         bars as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
+    )?;
     Ok(())
 }
 
@@ -265,6 +292,7 @@ fn run_sweep(
     cfg: &EngineConfig,
     source: &StrategySource,
     started: Instant,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let ranges = a.sweep.iter().map(|s| sweep::parse_range(s)).collect::<Result<Vec<_>, _>>()?;
     let combos = sweep::grid(&cfg.params, &ranges);
@@ -298,7 +326,7 @@ fn run_sweep(
     for k in &keys {
         header.push_str(&format!(" {k:>10}"));
     }
-    println!("{header} {:>14} {:>12} {:>7}", a.rank_by, "return_pct", "trades");
+    writeln!(out, "{header} {:>14} {:>12} {:>7}", a.rank_by, "return_pct", "trades")?;
     for (i, (params, score, ret, trades)) in rows.iter().take(a.top).enumerate() {
         let mut line = format!("{:>4}", i + 1);
         for k in &keys {
@@ -306,12 +334,12 @@ fn run_sweep(
             line.push_str(&format!(" {v:>10}"));
         }
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.4}"));
-        println!("{line} {:>14} {:>12} {trades:>7}", f(*score), f(*ret));
+        writeln!(out, "{line} {:>14} {:>12} {trades:>7}", f(*score), f(*ret))?;
     }
     if let Some(path) = &a.report {
         write_json(path, &docs)?;
     }
-    println!("{} combinations in {:.3} s", combos.len(), started.elapsed().as_secs_f64());
+    writeln!(out, "{} combinations in {:.3} s", combos.len(), started.elapsed().as_secs_f64())?;
     Ok(())
 }
 

@@ -45,6 +45,15 @@ pub struct SynthArgs {
 /// # Errors
 /// Bad arguments or an unwritable output file.
 pub fn run(args: DataArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    run_with_output(args, &mut stdout.lock())
+}
+
+/// Runs `weaver data …`, reporting to `out`.
+///
+/// # Errors
+/// Bad arguments or an unwritable output file.
+pub fn run_with_output(args: DataArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Synth(a) => {
             if a.bars == 0 {
@@ -53,7 +62,7 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
             let bars = synth::generate(a.bars, a.seed);
             let file = std::fs::File::create(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
             synth::write_csv(&bars, file).with_context(|| format!("cannot write {}", a.out.display()))?;
-            println!("wrote {} bars to {}", a.bars, a.out.display());
+            writeln!(out, "wrote {} bars to {}", a.bars, a.out.display())?;
             Ok(())
         }
     }

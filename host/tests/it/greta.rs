@@ -227,3 +227,201 @@ fn native_sma_cross_matches_goog_testsuite_reference() {
     let name = "GOOG-testsuite-smacross-10-30";
     assert_matches_reference(&native_report(name), &reference(name));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real sandbox through the real CLI.
+
+fn weaver() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+}
+
+/// Runs a `weaver` command line in-process (the binary in the shared target dir may belong to
+/// another build); returns what it printed.
+fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
+    use clap::Parser;
+    use weaver::cli::{Cli, Command, backtest, data};
+    let argv = std::iter::once(std::ffi::OsString::from("weaver")).chain(args.iter().map(|a| a.as_ref().to_owned()));
+    let parsed = Cli::try_parse_from(argv)?;
+    let mut out = Vec::new();
+    #[allow(unreachable_patterns)]
+    match parsed.command {
+        Command::Backtest(a) => backtest::run_with_output(a, &mut out)?,
+        Command::Data(a) => data::run_with_output(a, &mut out)?,
+        other => panic!("not a greta command: {other:?}"),
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+fn sma_cross_wasm() -> PathBuf {
+    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist/sma-cross.wasm"));
+    assert!(p.is_file(), "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does)", p.display());
+    p.to_path_buf()
+}
+
+/// Runs `weaver backtest` with the reference configuration and returns the `--report` JSON.
+fn cli_report(name: &str, strategy: &Path) -> Value {
+    let r = reference(name);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let mut args: Vec<std::ffi::OsString> = vec!["backtest".into(), "--strategy".into(), strategy.into()];
+    args.extend(["--data".into(), r.ohlcv.clone().into_os_string()]);
+    args.extend(["--cash".into(), r.cfg.broker.cash.to_string().into()]);
+    args.extend(["--commission".into(), r.cfg.broker.commission.pct.to_string().into()]);
+    args.extend(["--warmup".into(), r.cfg.warmup.to_string().into()]);
+    args.extend(["--report".into(), out.clone().into_os_string()]);
+    args.extend(["--cache-dir".into(), dir.path().join("cache").into_os_string()]);
+    for (k, v) in &r.params {
+        args.extend(["--param".into(), format!("{k}={v}").into()]);
+    }
+    if r.cfg.finalize {
+        args.push("--finalize".into());
+    }
+    let stdout = cli(&args).unwrap_or_else(|e| panic!("weaver backtest failed: {e:#}"));
+    assert!(stdout.contains("sharpe") && stdout.contains("trades"), "summary missing:\n{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for k in ["strategy", "data", "config", "metrics", "trades", "open_trades", "equity"] {
+        assert!(report.get(k).is_some(), "report lacks {k}");
+    }
+    report
+}
+
+#[test]
+fn wasm_sma_cross_cli_matches_goog_reference() {
+    let name = "GOOG-smacross-10-20";
+    let report = cli_report(name, &sma_cross_wasm());
+    assert_eq!(report["strategy"]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(report["data"][0]["bars"], 2148);
+    assert_matches_reference(&report, &reference(name));
+}
+
+#[test]
+fn wasm_sma_cross_cli_matches_eurusd_reference() {
+    let name = "EURUSD-smacross-10-20";
+    assert_matches_reference(&cli_report(name, &sma_cross_wasm()), &reference(name));
+}
+
+#[test]
+fn wasm_sma_cross_cli_matches_btcusd_bankruptcy_reference() {
+    let name = "BTCUSD-smacross-10-20";
+    assert_matches_reference(&cli_report(name, &sma_cross_wasm()), &reference(name));
+}
+
+#[test]
+fn wasm_sma_cross_cli_matches_goog_testsuite_reference() {
+    let name = "GOOG-testsuite-smacross-10-30";
+    assert_matches_reference(&cli_report(name, &sma_cross_wasm()), &reference(name));
+}
+
+fn assert_cli_fails(args: &[&str], expect: &str) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--cache-dir", cache.path().to_str().unwrap()]);
+    match cli(&all) {
+        Ok(out) => panic!("{args:?} should fail, printed:\n{out}"),
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(text.contains(expect), "{args:?}: expected {expect:?} in: {text}");
+        }
+    }
+}
+
+#[test]
+fn cli_binary_exits_non_zero_with_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_csv = dir.path().join("bad.csv");
+    std::fs::write(&bad_csv, "timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n2019-01-01,1,2,0,1\n").unwrap();
+    let output = weaver()
+        .env("WEAVER_DATA_DIR", dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .args(["backtest", "--strategy", "native:sma-cross", "--data"])
+        .arg(&bad_csv)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("bad.csv:3:") && stderr.contains("ascending"), "{stderr}");
+}
+
+#[test]
+fn cli_refuses_bad_input_with_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let goog = shared_data().join("ohlcv/GOOG.csv");
+    let goog = goog.to_str().unwrap();
+    let bad_csv = dir.path().join("bad.csv");
+    std::fs::write(&bad_csv, "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,1,10\n2020-01-02T00:00:00Z,1,two,0.5,1,10\n").unwrap();
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let wasm = sma_cross_wasm();
+    let wasm = wasm.to_str().unwrap();
+    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", bad_csv.to_str().unwrap()], "bad.csv:3:");
+    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", "/nonexistent/x.csv"], "cannot read");
+    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "fast=zero"], "fast");
+    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "colour=red"], "colour");
+    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "novalue"], "key=value");
+    assert_cli_fails(&["backtest", "--strategy", garbage.to_str().unwrap(), "--data", goog], "garbage.wasm");
+    assert_cli_fails(&["backtest", "--strategy", "/nonexistent.wasm", "--data", goog], "does not exist");
+    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", goog, "--cash=-5"], "--cash");
+    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", goog, "--sweep", "fast=9:1:1"], "--sweep");
+    assert_cli_fails(
+        &["backtest", "--strategy", "native:sma-cross", "--data", goog, "--sweep", "fast=5:6:1", "--rank-by", "luck"],
+        "rank-by",
+    );
+}
+
+#[test]
+fn cli_sweep_runs_the_grid_and_reports_every_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep.json");
+    let goog = shared_data().join("ohlcv/GOOG.csv");
+    let wasm = sma_cross_wasm();
+    let cache = dir.path().join("cache");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "backtest".as_ref(),
+        "--strategy".as_ref(),
+        wasm.as_os_str(),
+        "--data".as_ref(),
+        goog.as_os_str(),
+        "--warmup".as_ref(),
+        "19".as_ref(),
+        "--sweep".as_ref(),
+        "fast=5:15:5".as_ref(),
+        "--sweep".as_ref(),
+        "slow=20:30:10".as_ref(),
+        "--rank-by".as_ref(),
+        "return_pct".as_ref(),
+        "--report".as_ref(),
+        out.as_os_str(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+    ];
+    let stdout = cli(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let docs: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(docs.len(), 6);
+    // The 10/20 combination is the GOOG reference run.
+    let r = reference("GOOG-smacross-10-20");
+    let hit = docs.iter().find(|d| d["strategy"]["params"]["fast"] == 10 && d["strategy"]["params"]["slow"] == 20).unwrap();
+    assert_matches_reference(hit, &r);
+    // Ranked by return, best first.
+    let best = docs.iter().map(|d| d["metrics"]["return_pct"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    let first_row = stdout.lines().nth(1).unwrap();
+    assert!(first_row.contains(&format!("{best:.4}")), "first row {first_row:?} should hold the best return {best}");
+}
+
+#[test]
+fn cli_data_synth_is_deterministic_and_loadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a.csv"), dir.path().join("b.csv"), dir.path().join("c.csv"));
+    for (p, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let out = cli(&["data", "synth", "--bars", "5000", "--seed", seed, "--out", p.to_str().unwrap()]).unwrap();
+        assert!(out.contains("5000"), "{out}");
+    }
+    assert!(cli(&["data", "synth", "--bars", "0", "--out", a.to_str().unwrap()]).is_err());
+    let (ta, tb, tc) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), std::fs::read(&c).unwrap());
+    assert_eq!(ta, tb);
+    assert_ne!(ta, tc);
+    let s = greta::csv::load(&a, None).unwrap();
+    assert_eq!(s.bars.len(), 5000);
+    assert_eq!(s.bars[1].ts - s.bars[0].ts, 60_000);
+    assert!(s.bars.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
+}

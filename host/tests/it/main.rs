@@ -1,4 +1,5 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
 mod greta;
+mod greta_engine;
 mod marvin;

@@ -1,0 +1,102 @@
+//! Backtest throughput: sma-cross (10/20, cash 1,000,000, no commission — the workload of
+//! `shared/notes/backtest-semantics.md` §5) over 100k and 1M synthetic 1-minute bars, whole run
+//! (CSV parse + alignment + sandbox instantiation + simulation + metrics), through the Marvin
+//! sandbox and with the same strategy compiled natively into the host.
+//!
+//! Run: `scripts/build-strategies.sh && cargo bench --bench backtest`.
+//! Prints bars/s per case, the 1M/100k time ratio, and the sandbox's cost per bar.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use weaver::domain::Strategy;
+use weaver::greta::broker::BrokerConfig;
+use weaver::greta::{self, Backtest, Commission, EngineConfig, FillModel};
+use weaver::marvin::{LoadedStrategy, Marvin, MarvinConfig};
+
+const SEED: u64 = 20_240_601;
+const RUNS: usize = 5;
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        broker: BrokerConfig {
+            cash: 1_000_000.0,
+            commission: Commission::default(),
+            slippage_bps: 0.0,
+            fill: FillModel::NextOpen,
+            fractional: false,
+        },
+        finalize: false,
+        warmup: 19,
+        params: vec![("fast".into(), "10".into()), ("slow".into(), "20".into())],
+    }
+}
+
+/// One whole run; returns (elapsed, closed trades).
+fn whole_run(csv: &Path, sandbox: Option<&LoadedStrategy>) -> (Duration, usize) {
+    let cfg = config();
+    let t = Instant::now();
+    let series = greta::csv::load(csv, Some("SYN")).expect("load synthetic CSV");
+    let bt = Backtest::new(vec![series]).expect("align");
+    let scfg = bt.strategy_config(&cfg.params);
+    let mut strategy: Box<dyn Strategy> = match sandbox {
+        Some(loaded) => Box::new(loaded.instantiate(&scfg).expect("instantiate sma-cross.wasm")),
+        None => Box::new(greta::native::SmaCross::new(&scfg).expect("native sma-cross")),
+    };
+    let result = bt.run(strategy.as_mut(), &cfg, None).expect("run");
+    let elapsed = t.elapsed();
+    (elapsed, result.trades.len())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist/sma-cross.wasm"));
+    assert!(wasm.is_file(), "{} is missing: run scripts/build-strategies.sh first", wasm.display());
+    let marvin = Marvin::new(MarvinConfig { cache_dir: dir.path().join("cache"), ..MarvinConfig::default() })
+        .expect("marvin");
+    let t = Instant::now();
+    let loaded = marvin.load_file(&wasm).expect("load sma-cross.wasm");
+    println!("sandbox: loaded and compiled sma-cross.wasm in {:.3} s (once, cached afterwards)", t.elapsed().as_secs_f64());
+
+    let mut files = Vec::new();
+    for n in [100_000usize, 1_000_000] {
+        let path = dir.path().join(format!("syn-{n}.csv"));
+        let bars = greta::synth::generate(n, SEED);
+        greta::synth::write_csv(&bars, std::fs::File::create(&path).expect("create CSV")).expect("write CSV");
+        files.push((n, path));
+    }
+
+    println!("{:<8} {:>9} {:>10} {:>14} {:>9} {:>8}", "engine", "bars", "median s", "bars/s", "µs/bar", "trades");
+    let mut medians = std::collections::HashMap::new();
+    for (label, sandbox) in [("wasm", Some(&loaded)), ("native", None)] {
+        for (n, path) in &files {
+            let _ = whole_run(path, sandbox); // warm the page cache and allocator
+            let mut times = Vec::with_capacity(RUNS);
+            let mut trades = 0;
+            for _ in 0..RUNS {
+                let (d, t) = whole_run(path, sandbox);
+                times.push(d);
+                trades = t;
+            }
+            let m = median(times);
+            let s = m.as_secs_f64();
+            println!("{label:<8} {n:>9} {s:>10.4} {:>14.0} {:>9.3} {trades:>8}", *n as f64 / s, s * 1e6 / *n as f64);
+            medians.insert((label, *n), s);
+        }
+    }
+    for label in ["wasm", "native"] {
+        let ratio = medians[&(label, 1_000_000)] / medians[&(label, 100_000)];
+        println!("{label}: 1M run takes {ratio:.2}x the 100k run (goal <= 10.5x)");
+    }
+    let cost = (medians[&("wasm", 1_000_000)] - medians[&("native", 1_000_000)]) * 1e6 / 1e6;
+    println!("sandbox cost at 1M: {cost:.3} µs/bar over native");
+    println!(
+        "goal: >= 2,000,000 bars/s for the whole 1M wasm run: {}",
+        if 1e6 / medians[&("wasm", 1_000_000)] >= 2e6 { "met" } else { "NOT met" }
+    );
+}
