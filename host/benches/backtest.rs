@@ -48,6 +48,70 @@ fn whole_run(csv: &Path, sandbox: Option<&LoadedStrategy>) -> (Duration, usize) 
     (elapsed, result.trades.len())
 }
 
+/// Times every strategy call, split by kind (diagnostics only).
+struct Timed<'a> {
+    inner: &'a mut dyn Strategy,
+    events: (u64, Duration),
+    batches: (u64, Duration, u64),
+}
+
+impl Strategy for Timed<'_> {
+    fn on_event(&mut self, e: &weaver::domain::StrategyEvent) -> Result<Vec<weaver::domain::Intent>, weaver::domain::StrategyError> {
+        let t = Instant::now();
+        let r = self.inner.on_event(e);
+        self.events.0 += 1;
+        self.events.1 += t.elapsed();
+        r
+    }
+
+    fn on_bars(
+        &mut self,
+        meta: &weaver::domain::EventMeta,
+        bars: &[weaver::domain::SymbolBar],
+    ) -> Result<weaver::domain::BatchOutcome, weaver::domain::StrategyError> {
+        let t = Instant::now();
+        let r = self.inner.on_bars(meta, bars);
+        self.batches.0 += 1;
+        self.batches.1 += t.elapsed();
+        self.batches.2 += bars.len() as u64;
+        r
+    }
+}
+
+/// Where the time of one run goes.
+fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
+    let cfg = config();
+    let t0 = Instant::now();
+    let series = greta::csv::load(csv, Some("SYN")).expect("load");
+    let t1 = Instant::now();
+    let bt = Backtest::new(vec![series]).expect("align");
+    let t2 = Instant::now();
+    let scfg = bt.strategy_config(&cfg.params);
+    let mut strategy: Box<dyn Strategy> = match sandbox {
+        Some(loaded) => Box::new(loaded.instantiate(&scfg).expect("instantiate")),
+        None => Box::new(greta::native::SmaCross::new(&scfg).expect("native")),
+    };
+    let t3 = Instant::now();
+    let mut timed = Timed { inner: strategy.as_mut(), events: (0, Duration::ZERO), batches: (0, Duration::ZERO, 0) };
+    let r = bt.run(&mut timed, &cfg, None).expect("run");
+    let t4 = Instant::now();
+    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+    println!(
+        "  {label}: csv {:.1} ms, align {:.1} ms, instantiate {:.1} ms, run+metrics {:.1} ms \
+         (events {} in {:.1} ms, batches {} of {} bars offered in {:.1} ms; {} trades)",
+        ms(t0, t1),
+        ms(t1, t2),
+        ms(t2, t3),
+        ms(t3, t4),
+        timed.events.0,
+        timed.events.1.as_secs_f64() * 1e3,
+        timed.batches.0,
+        timed.batches.2,
+        timed.batches.1.as_secs_f64() * 1e3,
+        r.trades.len()
+    );
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -92,6 +156,11 @@ fn main() {
     for label in ["wasm", "native"] {
         let ratio = medians[&(label, 1_000_000)] / medians[&(label, 100_000)];
         println!("{label}: 1M run takes {ratio:.2}x the 100k run (goal <= 10.5x)");
+    }
+    println!("breakdown (one run each, timers add a little overhead):");
+    for (n, path) in &files {
+        breakdown(path, Some(&loaded), &format!("wasm {n}"));
+        breakdown(path, None, &format!("native {n}"));
     }
     let cost = (medians[&("wasm", 1_000_000)] - medians[&("native", 1_000_000)]) * 1e6 / 1e6;
     println!("sandbox cost at 1M: {cost:.3} µs/bar over native");

@@ -256,7 +256,7 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
     if let Some(at) = &doc.bankrupt_at {
         writeln!(out, "{:<28} {at}", "bankrupt_at")?;
     }
-    let bars: usize = bt.series.iter().map(|s| s.bars.len()).sum();
+    let bars: usize = bt.series.iter().map(|s| s.bars).sum();
     writeln!(
         out,
         "{:<28} {bars} bars in {:.3} s ({:.0} bars/s)",

@@ -121,7 +121,7 @@ pub struct ClosedTrade {
 /// What an order does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
-    Place { order_type: OrderType, size: OrderSize },
+    Place { size: OrderSize },
     /// Close every open trade of the symbol.
     Close,
 }
@@ -284,10 +284,11 @@ impl Broker {
             symbol,
             symbol_name: intent.symbol.clone(),
             side: intent.side,
-            kind: Kind::Place { order_type: intent.order_type, size: intent.size },
+            kind: Kind::Place { size: intent.size },
             tif: intent.time_in_force,
-            limit: intent.limit_price,
-            stop: intent.stop_price,
+            // The order type decides which prices apply; stray ones are ignored.
+            limit: intent.limit_price.filter(|_| matches!(intent.order_type, OrderType::Limit | OrderType::StopLimit)),
+            stop: intent.stop_price.filter(|_| matches!(intent.order_type, OrderType::Stop | OrderType::StopLimit)),
             tag: intent.tag.clone(),
             first_day: None,
         });
@@ -400,9 +401,9 @@ impl Broker {
         let buy = o.side == Side::Buy;
         let slip = self.cfg.slippage_bps / 10_000.0;
         let slipped = |p: f64| if slip == 0.0 { p } else if buy { p * (1.0 + slip) } else { p * (1.0 - slip) };
-        let (order_type, size) = match o.kind {
-            Kind::Close => (OrderType::Market, None),
-            Kind::Place { order_type, size } => (order_type, Some(size)),
+        let size = match o.kind {
+            Kind::Close => None,
+            Kind::Place { size, .. } => Some(size),
         };
         let ioc = matches!(o.tif, TimeInForce::Ioc | TimeInForce::Fok);
         let not_filled = |o: &Pending| {
@@ -432,7 +433,6 @@ impl Broker {
             let reference = stop_hit_now.unwrap_or(b.open);
             (if buy { reference.min(limit) } else { reference.max(limit) }, b.bar, b.ts)
         } else if let Some(stop) = stop_hit_now {
-            let _ = order_type;
             (slipped(if buy { b.open.max(stop) } else { b.open.min(stop) }), b.bar, b.ts)
         } else if on_close {
             (slipped(b.prev_close), b.prev_bar, b.prev_ts)

@@ -17,7 +17,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::Error;
-use crate::domain::{Bar, TsMillis};
+use crate::domain::{Bar, SymbolBar, TsMillis};
 
 /// Bars of one symbol, oldest first.
 #[derive(Debug, Clone)]
@@ -26,8 +26,10 @@ pub struct Series {
     pub symbol: String,
     /// Where the bars came from.
     pub path: String,
-    /// The bars, strictly ascending by `ts`.
-    pub bars: Vec<Bar>,
+    /// The bars, strictly ascending by time. They are stored as [`SymbolBar`]s (symbol index 0
+    /// until a [`super::Backtest`] assigns the run's index) so a one-symbol run uses this vector
+    /// as its timeline without copying.
+    pub bars: Vec<SymbolBar>,
 }
 
 /// Files smaller than this are parsed on one thread (splitting costs more than it saves).
@@ -70,23 +72,30 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
 ///
 /// # Errors
 /// The first malformed line, or a missing header / empty file.
-pub fn parse(bytes: &[u8]) -> Result<Vec<Bar>, (usize, String)> {
+pub fn parse(bytes: &[u8]) -> Result<Vec<SymbolBar>, (usize, String)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let header_end = memchr_nl(bytes, 0).unwrap_or(bytes.len());
     let cols = parse_header(trim_cr(&bytes[..header_end])).map_err(|m| (1, m))?;
     let body_start = (header_end + 1).min(bytes.len());
 
     let chunks = split_chunks(bytes, body_start);
-    let results: Vec<Result<Vec<Bar>, ChunkError>> = if chunks.len() > 1 {
+    let results: Vec<Result<Vec<SymbolBar>, ChunkError>> = if chunks.len() > 1 {
         chunks.par_iter().map(|&(s, e)| parse_rows(bytes, s, e, cols)).collect()
     } else {
         chunks.iter().map(|&(s, e)| parse_rows(bytes, s, e, cols)).collect()
     };
     let line_of = |offset: usize| 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
-    let mut bars: Vec<Bar> = Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum());
+    let total: usize = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
+    let mut bars: Vec<SymbolBar> = Vec::new();
     for (result, &(start, _)) in results.into_iter().zip(&chunks) {
         let chunk = result.map_err(|e| (line_of(e.line_start), e.message))?;
-        if let (Some(prev), Some(first)) = (bars.last(), chunk.first())
+        if bars.is_empty() {
+            // The first chunk's vector becomes the result: no copy for single-chunk files.
+            bars = chunk;
+            bars.reserve_exact(total - bars.len());
+            continue;
+        }
+        if let (Some(prev), Some(first)) = (bars.last().map(|b| b.bar), chunk.first().map(|b| b.bar))
             && first.ts <= prev.ts
         {
             // The first data line of this chunk is out of order with the previous chunk's last.
@@ -182,7 +191,7 @@ fn parse_header(line: &[u8]) -> Result<Columns, String> {
 }
 
 /// Parses the rows in `bytes[start..end]` (whole lines).
-fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<Vec<Bar>, ChunkError> {
+fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<Vec<SymbolBar>, ChunkError> {
     // ~57 bytes per line in the reference format: a good first guess avoids most regrowth.
     let mut out = Vec::with_capacity((end - start) / 40 + 1);
     let mut pos = start;
@@ -230,7 +239,7 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<V
             return Err(err(order_message(ts, prev_ts)));
         }
         prev_ts = ts;
-        out.push(Bar { ts, open, high, low, close, volume });
+        out.push(SymbolBar { symbol: 0, bar: Bar { ts, open, high, low, close, volume } });
     }
     Ok(out)
 }
@@ -379,15 +388,15 @@ mod tests {
     fn parses_reference_format_and_variants() {
         let a = parse(b"timestamp,open,high,low,close,volume\n2004-08-19T00:00:00Z,100,104.06,95.96,100.34,22351900\n")
             .unwrap();
-        assert_eq!(a[0].ts, 1_092_873_600_000);
-        assert_eq!(a[0].close, 100.34);
+        assert_eq!(a[0].bar.ts, 1_092_873_600_000);
+        assert_eq!(a[0].bar.close, 100.34);
         let b = parse(b"\xEF\xBB\xBFDate,Open,High,Low,Close,Adj Close,Volume\r\n2004-08-19,100,104.06,95.96,100.34,1,22351900\r\n")
             .unwrap();
-        assert_eq!(b[0].ts, a[0].ts);
-        assert_eq!(b[0].volume, 22_351_900.0);
+        assert_eq!(b[0].bar.ts, a[0].bar.ts);
+        assert_eq!(b[0].bar.volume, 22_351_900.0);
         let c = parse(b"time,o,h,l,c\n1092873600,1,2,0.5,1.5\n1092873660000,1,2,0.5,1.5\n").unwrap();
-        assert_eq!(c[0].ts, 1_092_873_600_000);
-        assert_eq!(c[1].ts, 1_092_873_660_000);
+        assert_eq!(c[0].bar.ts, 1_092_873_600_000);
+        assert_eq!(c[1].bar.ts, 1_092_873_660_000);
         assert_eq!(parse_ts(b"2020-01-01T01:00:00+01:00").unwrap(), parse_ts(b"2020-01-01T00:00:00Z").unwrap());
         assert_eq!(parse_ts(b"2020-01-01 00:00:00.250").unwrap() % 1000, 250);
     }

@@ -55,11 +55,26 @@ pub struct EngineConfig {
     pub params: Vec<(String, String)>,
 }
 
+/// What a run keeps of each loaded series (the bars themselves move into the timeline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesInfo {
+    /// Symbol name.
+    pub symbol: String,
+    /// Where the bars came from.
+    pub path: String,
+    /// Number of bars.
+    pub bars: usize,
+    /// First bar time.
+    pub start: TsMillis,
+    /// Last bar time.
+    pub end: TsMillis,
+}
+
 /// Loaded, aligned market data, reusable across runs (sweeps share one).
 #[derive(Debug)]
 pub struct Backtest {
-    /// The symbols' series, in run order.
-    pub series: Vec<Series>,
+    /// The symbols, in run order.
+    pub series: Vec<SeriesInfo>,
     /// Every bar of every symbol, ordered by (time, symbol index).
     timeline: Vec<SymbolBar>,
     /// `timeline` index where each timestamp group starts; one extra entry at the end.
@@ -100,28 +115,46 @@ impl Backtest {
             if series[..i].iter().any(|o| o.symbol == s.symbol) {
                 return Err(Error::Config(format!("symbol {:?} is loaded twice; name them with --symbol", s.symbol)));
             }
+            if s.bars.is_empty() {
+                return Err(Error::Config(format!("{} has no bars", s.path)));
+            }
         }
-        let total: usize = series.iter().map(|s| s.bars.len()).sum();
-        let mut timeline = Vec::with_capacity(total);
-        if series.len() == 1 {
-            timeline.extend(series[0].bars.iter().map(|&bar| SymbolBar { symbol: 0, bar }));
+        let infos: Vec<SeriesInfo> = series
+            .iter()
+            .map(|s| SeriesInfo {
+                symbol: s.symbol.clone(),
+                path: s.path.clone(),
+                bars: s.bars.len(),
+                start: s.bars[0].bar.ts,
+                end: s.bars[s.bars.len() - 1].bar.ts,
+            })
+            .collect();
+        let n_series = series.len();
+        let timeline = if n_series == 1 {
+            // One symbol: the parsed vector is the timeline (no copy).
+            let mut bars = series.into_iter().next().map(|s| s.bars).unwrap_or_default();
+            bars.iter_mut().for_each(|b| b.symbol = 0);
+            bars
         } else {
-            let mut next = vec![0usize; series.len()];
+            let total: usize = series.iter().map(|s| s.bars.len()).sum();
+            let mut timeline = Vec::with_capacity(total);
+            let mut next = vec![0usize; n_series];
             loop {
                 let mut best: Option<(TsMillis, usize)> = None;
                 for (s, ser) in series.iter().enumerate() {
                     if let Some(b) = ser.bars.get(next[s])
-                        && best.is_none_or(|(ts, _)| b.ts < ts)
+                        && best.is_none_or(|(ts, _)| b.bar.ts < ts)
                     {
-                        best = Some((b.ts, s));
+                        best = Some((b.bar.ts, s));
                     }
                 }
                 let Some((_, s)) = best else { break };
-                timeline.push(SymbolBar { symbol: s as u32, bar: series[s].bars[next[s]] });
+                timeline.push(SymbolBar { symbol: s as u32, bar: series[s].bars[next[s]].bar });
                 next[s] += 1;
             }
-        }
-        let mut group_start = Vec::with_capacity(timeline.len() / series.len() + 2);
+            timeline
+        };
+        let mut group_start = Vec::with_capacity(timeline.len() / n_series + 2);
         for (i, sb) in timeline.iter().enumerate() {
             if i == 0 || timeline[i - 1].bar.ts != sb.bar.ts {
                 group_start.push(i);
@@ -129,7 +162,7 @@ impl Backtest {
         }
         group_start.push(timeline.len());
         let timeframe = infer_timeframe(&timeline, &group_start);
-        Ok(Backtest { series, timeline, group_start, timeframe })
+        Ok(Backtest { series: infos, timeline, group_start, timeframe })
     }
 
     /// Number of timestamps (equity points).
@@ -183,8 +216,7 @@ impl Backtest {
     /// buy & hold and beta benchmark.
     fn benchmark_closes(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.len());
-        let first = self.series[0].bars[0].close;
-        let mut last = first;
+        let mut last = self.timeline.iter().find(|b| b.symbol == 0).map_or(f64::NAN, |b| b.bar.close);
         for g in 0..self.len() {
             for sb in &self.timeline[self.group_start[g]..self.group_start[g + 1]] {
                 if sb.symbol == 0 {
@@ -309,8 +341,7 @@ impl<'a> Run<'a> {
     /// when the run is bankrupt.
     fn broker_step(&mut self, g: usize) -> bool {
         if self.broker.has_pending() {
-            let start = self.bt.group_start[g];
-            for (k, sb) in self.group(g).iter().enumerate() {
+            for sb in self.group(g) {
                 let s = sb.symbol as usize;
                 let c = self.cursors[s];
                 let prev = c.last.map(|i| self.bt.timeline[i].bar);
@@ -326,7 +357,6 @@ impl<'a> Run<'a> {
                     prev_bar: if prev.is_some() { c.last_group } else { g },
                     prev_ts: prev.map_or(sb.bar.ts, |b| b.ts),
                 });
-                let _ = start + k;
             }
             self.advance(g);
             self.broker.process(&self.views, &self.closes, &mut self.updates);
@@ -353,6 +383,8 @@ impl<'a> Run<'a> {
         self.drain(0, first_ts)?;
         let mut g = 0;
         let mut batch = MIN_BATCH;
+        // Running mean of the stretch lengths the strategy consumed before producing intents.
+        let mut mean_gap = MIN_BATCH as f64;
         let mut next_progress = 0;
         while g < n {
             if let Some(p) = progress
@@ -366,7 +398,6 @@ impl<'a> Run<'a> {
             }
             self.deliver_updates(g)?;
             if self.broker.has_pending() {
-                self.meta.ts = self.ts(g);
                 let event = StrategyEvent {
                     meta: self.next_meta("market.Bar", self.ts(g)),
                     payload: StrategyPayload::Bars(self.group(g).to_vec()),
@@ -397,7 +428,14 @@ impl<'a> Run<'a> {
             for h in g + 1..g + k {
                 self.advance(h);
             }
-            batch = if g + k == end { (batch * 2).min(MAX_BATCH) } else { (2 * k).clamp(MIN_BATCH, MAX_BATCH) };
+            // Offering too many bars costs a copy per bar; too few, a whole extra call. Aim at
+            // a little over twice the typical stretch, growing fast through quiet periods.
+            batch = if g + k == end {
+                (batch * 2).min(MAX_BATCH)
+            } else {
+                mean_gap = 0.9 * mean_gap + 0.1 * k as f64;
+                ((2.5 * mean_gap) as usize).clamp(MIN_BATCH, MAX_BATCH)
+            };
             let last = g + k - 1;
             self.apply(out.intents, last)?;
             g += k;
@@ -481,11 +519,6 @@ impl<'a> Run<'a> {
                 prev_ts: b.ts,
             });
         }
-        let mut cfg_fill_close = false;
-        if self.cfg.broker.fill == super::FillModel::Close {
-            cfg_fill_close = true;
-        }
-        let _ = cfg_fill_close;
         self.broker.process(&self.views, &self.closes, &mut self.updates);
         self.views.iter_mut().for_each(|v| *v = None);
         let eq = self.broker.equity(&self.closes);
@@ -572,7 +605,14 @@ impl<'a> Run<'a> {
                             u
                         }
                     };
-                    self.queue.push_back(StrategyPayload::OrderUpdate(update));
+                    // A market order resolves (fills or is cancelled) at its symbol's next bar,
+                    // before the strategy sees that bar, so its `Accepted` step carries nothing
+                    // the strategy could act on; orders that can rest are acknowledged so the
+                    // strategy learns the id it may cancel them by.
+                    let resting = o.order_type != crate::domain::OrderType::Market;
+                    if resting || update.status != crate::domain::OrderStatus::Accepted {
+                        self.queue.push_back(StrategyPayload::OrderUpdate(update));
+                    }
                 }
                 Intent::ClosePosition { symbol } => {
                     if let Some(s) = self.symbols.iter().position(|n| *n == symbol) {

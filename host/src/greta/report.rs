@@ -150,9 +150,9 @@ pub fn build(bt: &Backtest, cfg: &EngineConfig, strategy: StrategyInfo, result: 
             .map(|s| DataInfo {
                 symbol: s.symbol.clone(),
                 path: s.path.clone(),
-                bars: s.bars.len(),
-                start: s.bars.first().map(|b| iso(b.ts)).unwrap_or_default(),
-                end: s.bars.last().map(|b| iso(b.ts)).unwrap_or_default(),
+                bars: s.bars,
+                start: iso(s.start),
+                end: iso(s.end),
             })
             .collect(),
         config: cfg.clone(),

@@ -123,7 +123,7 @@ mod tests {
         assert_ne!(a, generate(1000, 8));
         let mut buf = Vec::new();
         write_csv(&a, &mut buf).unwrap();
-        let back = crate::greta::csv::parse(&buf).unwrap();
+        let back: Vec<Bar> = crate::greta::csv::parse(&buf).unwrap().into_iter().map(|b| b.bar).collect();
         assert_eq!(back, a);
         assert_eq!(iso(START_MS), "2020-01-01T00:00:00Z");
         assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");

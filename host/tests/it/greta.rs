@@ -422,6 +422,6 @@ fn cli_data_synth_is_deterministic_and_loadable() {
     assert_ne!(ta, tc);
     let s = greta::csv::load(&a, None).unwrap();
     assert_eq!(s.bars.len(), 5000);
-    assert_eq!(s.bars[1].ts - s.bars[0].ts, 60_000);
-    assert!(s.bars.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
+    assert_eq!(s.bars[1].bar.ts - s.bars[0].bar.ts, 60_000);
+    assert!(s.bars.iter().all(|b| b.bar.low <= b.bar.open.min(b.bar.close) && b.bar.high >= b.bar.open.max(b.bar.close)));
 }

@@ -3,7 +3,7 @@
 
 use weaver::domain::{
     Bar, Intent, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, TimeInForce,
+    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
 };
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::csv::Series;
@@ -19,7 +19,10 @@ fn series(symbol: &str, ohlc: &[(f64, f64, f64, f64)], start_day: i64) -> Series
         bars: ohlc
             .iter()
             .enumerate()
-            .map(|(i, &(open, high, low, close))| Bar { ts: (start_day + i as i64) * DAY, open, high, low, close, volume: 1.0 })
+            .map(|(i, &(open, high, low, close))| SymbolBar {
+                symbol: 0,
+                bar: Bar { ts: (start_day + i as i64) * DAY, open, high, low, close, volume: 1.0 },
+            })
             .collect(),
     }
 }
@@ -112,7 +115,8 @@ fn market_order_fills_at_next_open_and_updates_come_before_the_next_bar() {
     assert_eq!(r.open_trades.len(), 1);
     assert_eq!(r.open_trades[0].entry_price, 11.0);
     assert_eq!(r.open_trades[0].entry_bar, 1);
-    assert_eq!(s.log[..8], ["Started", "account", "bar0", "Accepted", "Filled", "account", "bar1", "bar2"]);
+    // Market orders go straight to Filled (no resting Accepted step).
+    assert_eq!(s.log[..7], ["Started", "account", "bar0", "Filled", "account", "bar1", "bar2"]);
     // Equity marks the open trade at each close: 1000 + 5·(10.5 − 11) at bar 1.
     assert_eq!(r.equity[1], 1000.0 + 5.0 * (10.5 - 11.0));
 }
@@ -230,6 +234,8 @@ fn day_orders_expire_and_gtc_orders_wait() {
     let _ = run(&bars, &mut s, &cfg());
     let cancelled: Vec<&OrderUpdate> = s.updates.iter().filter(|u| u.status == OrderStatus::Cancelled).collect();
     assert_eq!(cancelled.len(), 1, "{:?}", s.updates);
+    // Resting orders are acknowledged, so the strategy knows their ids.
+    assert_eq!(s.updates.iter().filter(|u| u.status == OrderStatus::Accepted).count(), 2);
     assert!(cancelled[0].reason.as_deref().unwrap().contains("day"));
 }
 
