@@ -33,7 +33,7 @@ pub struct Series {
 }
 
 /// Files smaller than this are parsed on one thread (splitting costs more than it saves).
-const PARALLEL_MIN_BYTES: usize = 4 << 20;
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
 /// Column positions found in the header.
 #[derive(Debug, Clone, Copy)]
@@ -56,17 +56,81 @@ struct ChunkError {
 
 /// Loads a CSV file; the symbol defaults to the file stem.
 ///
+/// The file is streamed through a fixed block buffer (each block's lines parsed on all cores),
+/// so a large file costs one pass and no file-sized allocation besides the bars themselves.
+///
 /// # Errors
 /// [`Error::Io`] if the file cannot be read, [`Error::Csv`] (naming the line) if it is malformed.
 pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
+    use std::io::Read;
     let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: display.clone(), source })?;
+    let io = |source| Error::Io { path: display.clone(), source };
+    let csv = |(line, message)| Error::Csv { path: display.clone(), line, message };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut buf = vec![0u8; BLOCK_BYTES.min(size + 1).max(4096)];
+    let mut filled = 0;
+    let mut sink: Option<Sink> = None;
+    loop {
+        // Fill the buffer (or reach the end of the file).
+        let mut eof = false;
+        while filled < buf.len() {
+            let n = file.read(&mut buf[filled..]).map_err(io)?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        let mut start = 0;
+        if sink.is_none() {
+            let Some(nl) = memchr_nl(&buf[..filled], 0).or(eof.then_some(filled)) else {
+                if filled == buf.len() {
+                    buf.resize(buf.len() * 2, 0);
+                    continue;
+                }
+                return Err(csv((1, "empty file".to_owned())));
+            };
+            let text = &buf[..nl];
+            let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+            let cols = parse_header(trim_cr(text)).map_err(|m| csv((1, m)))?;
+            // Rows: about 57 bytes each in the reference format; reserving is virtual memory.
+            sink = Some(Sink { cols, out: Vec::with_capacity(size / 40 + 16), line_base: 2 });
+            start = (nl + 1).min(filled);
+        }
+        let Some(sink) = sink.as_mut() else { continue };
+        let end = if eof {
+            filled
+        } else {
+            match buf[start..filled].iter().rposition(|&b| b == b'\n') {
+                Some(p) => start + p + 1,
+                None if start == 0 => {
+                    // One line longer than the buffer: grow it.
+                    buf.resize(buf.len() * 2, 0);
+                    continue;
+                }
+                None => start,
+            }
+        };
+        sink.feed(&buf[start..end]).map_err(csv)?;
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+        if eof {
+            break;
+        }
+    }
+    let bars = match sink {
+        Some(s) => s.finish().map_err(csv)?,
+        None => return Err(csv((1, "empty file".to_owned()))),
+    };
     let symbol = symbol.map(str::to_owned).unwrap_or_else(|| {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "DATA".to_owned())
     });
-    let bars = parse(&bytes).map_err(|(line, message)| Error::Csv { path: display.clone(), line, message })?;
     Ok(Series { symbol, path: display, bars })
 }
+
+/// Streaming block size.
+const BLOCK_BYTES: usize = 4 << 20;
 
 /// Parses CSV bytes into bars. Errors are `(1-based line, message)`.
 ///
@@ -77,40 +141,55 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<SymbolBar>, (usize, String)> {
     let header_end = memchr_nl(bytes, 0).unwrap_or(bytes.len());
     let cols = parse_header(trim_cr(&bytes[..header_end])).map_err(|m| (1, m))?;
     let body_start = (header_end + 1).min(bytes.len());
+    let mut sink = Sink { cols, out: Vec::with_capacity(bytes.len() / 40 + 16), line_base: 2 };
+    sink.feed(&bytes[body_start..])?;
+    sink.finish()
+}
 
-    let chunks = split_chunks(bytes, body_start);
-    let results: Vec<Result<Vec<SymbolBar>, ChunkError>> = if chunks.len() > 1 {
-        chunks.par_iter().map(|&(s, e)| parse_rows(bytes, s, e, cols)).collect()
-    } else {
-        chunks.iter().map(|&(s, e)| parse_rows(bytes, s, e, cols)).collect()
-    };
-    let line_of = |offset: usize| 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
-    let total: usize = results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
-    let mut bars: Vec<SymbolBar> = Vec::new();
-    for (result, &(start, _)) in results.into_iter().zip(&chunks) {
-        let chunk = result.map_err(|e| (line_of(e.line_start), e.message))?;
-        if bars.is_empty() {
-            // The first chunk's vector becomes the result: no copy for single-chunk files.
-            bars = chunk;
-            bars.reserve_exact(total - bars.len());
-            continue;
-        }
-        if let (Some(prev), Some(first)) = (bars.last().map(|b| b.bar), chunk.first().map(|b| b.bar))
-            && first.ts <= prev.ts
-        {
-            // The first data line of this chunk is out of order with the previous chunk's last.
-            let mut at = start;
-            while at < bytes.len() && trim_cr(line_at(bytes, at)).is_empty() {
-                at = memchr_nl(bytes, at).map_or(bytes.len(), |p| p + 1);
+/// Accumulates parsed rows across blocks of whole lines.
+struct Sink {
+    cols: Columns,
+    out: Vec<SymbolBar>,
+    /// 1-based file line number of the next block's first line.
+    line_base: usize,
+}
+
+impl Sink {
+    /// Parses a region of whole lines (split across cores when large) and appends its rows.
+    fn feed(&mut self, region: &[u8]) -> Result<(), (usize, String)> {
+        let chunks = split_chunks(region, 0);
+        let cols = self.cols;
+        let results: Vec<Result<(Vec<SymbolBar>, usize), ChunkError>> = if chunks.len() > 1 {
+            chunks.par_iter().map(|&(s, e)| parse_rows(region, s, e, cols)).collect()
+        } else {
+            chunks.iter().map(|&(s, e)| parse_rows(region, s, e, cols)).collect()
+        };
+        let base = self.line_base;
+        let line_of = |offset: usize| base + region[..offset].iter().filter(|&&b| b == b'\n').count();
+        for (result, &(start, _)) in results.into_iter().zip(&chunks) {
+            let (rows, lines) = result.map_err(|e| (line_of(e.line_start), e.message))?;
+            if let (Some(prev), Some(first)) = (self.out.last().map(|b| b.bar), rows.first().map(|b| b.bar))
+                && first.ts <= prev.ts
+            {
+                // The first data line of this chunk is out of order with what came before.
+                let mut at = start;
+                while at < region.len() && trim_cr(line_at(region, at)).is_empty() {
+                    at = memchr_nl(region, at).map_or(region.len(), |p| p + 1);
+                }
+                return Err((line_of(at), order_message(first.ts, prev.ts)));
             }
-            return Err((line_of(at), order_message(first.ts, prev.ts)));
+            self.out.extend_from_slice(&rows);
+            self.line_base += lines;
         }
-        bars.extend_from_slice(&chunk);
+        Ok(())
     }
-    if bars.is_empty() {
-        return Err((1, "no data rows after the header".to_owned()));
+
+    fn finish(self) -> Result<Vec<SymbolBar>, (usize, String)> {
+        if self.out.is_empty() {
+            return Err((1, "no data rows after the header".to_owned()));
+        }
+        Ok(self.out)
     }
-    Ok(bars)
 }
 
 fn order_message(ts: TsMillis, prev: TsMillis) -> String {
@@ -190,18 +269,20 @@ fn parse_header(line: &[u8]) -> Result<Columns, String> {
     Ok(Columns { ts, open, high, low, close, volume, needed })
 }
 
-/// Parses the rows in `bytes[start..end]` (whole lines).
-fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<Vec<SymbolBar>, ChunkError> {
+/// Parses the rows in `bytes[start..end]` (whole lines); returns them and the number of lines.
+fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(Vec<SymbolBar>, usize), ChunkError> {
     // ~57 bytes per line in the reference format: a good first guess avoids most regrowth.
     let mut out = Vec::with_capacity((end - start) / 40 + 1);
     let mut pos = start;
     let mut prev_ts = TsMillis::MIN;
     let mut fields: [&[u8]; 32] = [&[]; 32];
+    let mut lines = 0;
     while pos < end {
         let line_end = memchr_nl(&bytes[..end], pos).unwrap_or(end);
         let line = trim_cr(&bytes[pos..line_end]);
         let line_start = pos;
         pos = line_end + 1;
+        lines += 1;
         if line.is_empty() {
             continue;
         }
@@ -241,7 +322,7 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<V
         prev_ts = ts;
         out.push(SymbolBar { symbol: 0, bar: Bar { ts, open, high, low, close, volume } });
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 /// Parses a timestamp: ISO-8601 (`2020-01-01`, `2020-01-01T00:00:00Z`, `2020-01-01 09:30:00.5`,
@@ -399,6 +480,30 @@ mod tests {
         assert_eq!(c[1].bar.ts, 1_092_873_660_000);
         assert_eq!(parse_ts(b"2020-01-01T01:00:00+01:00").unwrap(), parse_ts(b"2020-01-01T00:00:00Z").unwrap());
         assert_eq!(parse_ts(b"2020-01-01 00:00:00.250").unwrap() % 1000, 250);
+    }
+
+    #[test]
+    fn streamed_load_matches_in_memory_parse_and_counts_lines_across_blocks() {
+        let bars = crate::greta::synth::generate(200_000, 3);
+        let mut text = Vec::new();
+        crate::greta::synth::write_csv(&bars, &mut text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        std::fs::write(&path, &text).unwrap();
+        let loaded = load(&path, None).unwrap();
+        assert_eq!(loaded.bars, parse(&text).unwrap());
+        assert_eq!(loaded.bars.len(), 200_000);
+        assert_eq!(loaded.symbol, "s");
+        // Break a row far beyond the first block: the error names its line.
+        let mut broken = text.clone();
+        let line = 150_000; // 1-based file line (the header is line 1)
+        let at = broken.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(line - 2).unwrap().0 + 1;
+        broken[at + 21] = b'x';
+        std::fs::write(&path, &broken).unwrap();
+        match load(&path, None) {
+            Err(crate::greta::Error::Csv { line: l, .. }) => assert_eq!(l, line),
+            other => panic!("expected a CSV error, got {other:?}"),
+        }
     }
 
     #[test]
