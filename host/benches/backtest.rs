@@ -95,10 +95,18 @@ fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
     let mut timed = Timed { inner: strategy.as_mut(), events: (0, Duration::ZERO), batches: (0, Duration::ZERO, 0) };
     let r = bt.run(&mut timed, &cfg, None).expect("run");
     let t4 = Instant::now();
+    let _ = greta::metrics::compute(&greta::metrics::Inputs {
+        equity: &r.equity,
+        ts: &r.ts,
+        close: &r.equity,
+        trades: &r.trades,
+        warmup: 19,
+    });
+    let metrics_ms = t4.elapsed().as_secs_f64() * 1e3;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
     println!(
         "  {label}: csv {:.1} ms, align {:.1} ms, instantiate {:.1} ms, run+metrics {:.1} ms \
-         (events {} in {:.1} ms, batches {} of {} bars offered in {:.1} ms; {} trades)",
+         (events {} in {:.1} ms, batches {} of {} bars offered in {:.1} ms; {} trades; metrics alone {:.1} ms)",
         ms(t0, t1),
         ms(t1, t2),
         ms(t2, t3),
@@ -108,7 +116,8 @@ fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
         timed.batches.0,
         timed.batches.2,
         timed.batches.1.as_secs_f64() * 1e3,
-        r.trades.len()
+        r.trades.len(),
+        metrics_ms
     );
 }
 
@@ -159,8 +168,18 @@ fn main() {
     }
     println!("breakdown (one run each, timers add a little overhead):");
     for (n, path) in &files {
-        breakdown(path, Some(&loaded), &format!("wasm {n}"));
-        breakdown(path, None, &format!("native {n}"));
+        for _ in 0..2 {
+            breakdown(path, Some(&loaded), &format!("wasm {n}"));
+            breakdown(path, None, &format!("native {n}"));
+        }
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let s = greta::csv::load(path, None).expect("load");
+            best = best.min(t.elapsed());
+            drop(s);
+        }
+        println!("  csv load alone, best of 5: {n} bars in {:.1} ms", best.as_secs_f64() * 1e3);
     }
     let cost = (medians[&("wasm", 1_000_000)] - medians[&("native", 1_000_000)]) * 1e6 / 1e6;
     println!("sandbox cost at 1M: {cost:.3} µs/bar over native");

@@ -172,19 +172,24 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let end = inp.ts[n - 1];
     let duration_ms = end - start;
 
-    // Exposure: bars inside [entry, exit] of some closed trade, by difference array.
-    let mut diff = vec![0i64; n + 1];
-    for t in inp.trades {
-        diff[t.entry_bar.min(n)] += 1;
-        diff[(t.exit_bar + 1).min(n)] -= 1;
-    }
-    let mut open = 0i64;
+    // Exposure: bars inside [entry, exit] of some closed trade (union of intervals; no
+    // per-bar array, so memory stays O(trades)).
+    let mut spans: Vec<(usize, usize)> = inp.trades.iter().map(|t| (t.entry_bar, t.exit_bar.min(n - 1))).collect();
+    spans.sort_unstable();
     let mut exposed = 0usize;
-    for d in &diff[..n] {
-        open += d;
-        if open > 0 {
-            exposed += 1;
-        }
+    let mut cur: Option<(usize, usize)> = None;
+    for (a, b) in spans {
+        cur = match cur {
+            Some((ca, cb)) if a <= cb + 1 => Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                exposed += cb + 1 - ca;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((ca, cb)) = cur {
+        exposed += cb + 1 - ca;
     }
 
     let e0 = e[0];
@@ -195,29 +200,31 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let w = inp.warmup.min(n - 1);
     let bh = (c[n - 1] - c[w]) / c[w] * 100.0;
 
-    // Drawdown and its periods.
-    let mut dd = Vec::with_capacity(n);
+    // Drawdown and its periods, in one pass: a period runs between consecutive bars at a
+    // running peak (and the last bar); its depth is the deepest drawdown within.
     let mut running = f64::NEG_INFINITY;
-    for &x in e {
-        running = running.max(x);
-        dd.push(1.0 - x / running);
-    }
-    let max_dd = dd.iter().copied().filter(|x| !x.is_nan()).fold(f64::NAN, f64::max);
-    let max_dd = if max_dd.is_nan() { 0.0 } else { max_dd };
+    let mut max_dd = f64::NAN;
     let mut peaks = Vec::new();
     let mut durations = Vec::new();
     let mut prev: Option<usize> = None;
+    let mut seg_max = f64::NAN;
     for i in 0..n {
-        if dd[i] == 0.0 || i == n - 1 {
+        running = running.max(e[i]);
+        let d = 1.0 - e[i] / running;
+        max_dd = max_dd.max(d);
+        seg_max = seg_max.max(d);
+        if d == 0.0 || i == n - 1 {
             if let Some(p) = prev
                 && i > p + 1
             {
-                peaks.push(dd[p..=i].iter().copied().fold(f64::NAN, f64::max));
+                peaks.push(seg_max);
                 durations.push((inp.ts[i] - inp.ts[p]) as f64);
             }
             prev = Some(i);
+            seg_max = d;
         }
     }
+    let max_dd = if max_dd.is_nan() { 0.0 } else { max_dd };
     let (max_dd_dur, avg_dd_dur) = if durations.is_empty() {
         (None, None)
     } else {
@@ -282,14 +289,21 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let sharpe = if vol == 0.0 { f64::NAN } else { ann * 100.0 / vol };
     let calmar = if max_dd == 0.0 { f64::NAN } else { ann / max_dd };
 
-    // Beta of log returns against the benchmark's.
+    // Beta of log returns against the benchmark's: streaming co-moments (Welford), no arrays.
     let beta = if n > 2 {
-        let x: Vec<f64> = e.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
-        let y: Vec<f64> = c.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
-        let (mx, my) = (mean(&x), mean(&y));
-        let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum::<f64>() / (x.len() - 1) as f64;
-        let vy: f64 = y.iter().map(|b| (b - my) * (b - my)).sum::<f64>() / (y.len() - 1) as f64;
-        cov / vy
+        let (mut k, mut mx, mut my, mut cxy, mut vy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for i in 1..n {
+            let x = (e[i] / e[i - 1]).ln();
+            let y = (c[i] / c[i - 1]).ln();
+            k += 1.0;
+            let dx = x - mx;
+            mx += dx / k;
+            let my_old = my;
+            my += (y - my) / k;
+            cxy += dx * (y - my);
+            vy += (y - my_old) * (y - my);
+        }
+        (cxy / (k - 1.0)) / (vy / (k - 1.0))
     } else {
         f64::NAN
     };
