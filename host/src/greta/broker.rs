@@ -386,6 +386,7 @@ impl Broker {
                         out.push(u);
                     }
                 }
+                Step::Removed(update) => out.push(update),
             }
         }
     }
@@ -439,10 +440,10 @@ impl Broker {
         } else {
             (slipped(b.open), b.bar, b.ts)
         };
-        let o = self.orders[i].clone();
+        let o = self.orders.remove(i);
         match size {
-            None => Step::Done(Some(self.fill_close(&o, price, bar, ts))),
-            Some(size) => Step::Done(Some(self.fill_place(&o, size, price, bar, ts, closes))),
+            None => Step::Removed(self.fill_close(&o, price, bar, ts)),
+            Some(size) => Step::Removed(self.fill_place(&o, size, price, bar, ts, closes)),
         }
     }
 
@@ -576,8 +577,12 @@ impl Broker {
 }
 
 enum Step {
+    /// Still pending.
     Keep,
+    /// Finished; remove it from the queue.
     Done(Option<OrderUpdate>),
+    /// Finished and already removed from the queue.
+    Removed(OrderUpdate),
 }
 
 fn filled(o: &Pending, price: f64, qty: f64, fees: f64) -> OrderUpdate {

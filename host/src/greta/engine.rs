@@ -277,6 +277,8 @@ struct Run<'a> {
     updates: Vec<crate::domain::OrderUpdate>,
     queue: VecDeque<StrategyPayload>,
     meta: EventMeta,
+    /// Reused for every single event, so delivering one allocates nothing for the envelope.
+    event: StrategyEvent,
     seq: u64,
     calls: u64,
     bankrupt_at: Option<usize>,
@@ -311,6 +313,22 @@ impl<'a> Run<'a> {
                 ts: 0,
                 producer: "greta".to_owned(),
                 headers: Vec::new(),
+            },
+            event: StrategyEvent {
+                meta: EventMeta {
+                    id: String::with_capacity(24),
+                    kind: EventKind::Evt,
+                    event_type: String::with_capacity(24),
+                    version: 1,
+                    run_id: "backtest".to_owned(),
+                    corr_id: "backtest".to_owned(),
+                    causation_id: None,
+                    trace_id: None,
+                    ts: 0,
+                    producer: "greta".to_owned(),
+                    headers: Vec::new(),
+                },
+                payload: StrategyPayload::ClockTick,
             },
             seq: 0,
             calls: 0,
@@ -398,12 +416,7 @@ impl<'a> Run<'a> {
             }
             self.deliver_updates(g)?;
             if self.broker.has_pending() {
-                let event = StrategyEvent {
-                    meta: self.next_meta("market.Bar", self.ts(g)),
-                    payload: StrategyPayload::Bars(self.group(g).to_vec()),
-                };
-                self.calls += 1;
-                let intents = self.strategy.on_event(&event)?;
+                let intents = self.deliver(StrategyPayload::Bars(self.group(g).to_vec()), self.ts(g))?;
                 self.apply(intents, g)?;
                 g += 1;
                 continue;
@@ -449,10 +462,8 @@ impl<'a> Run<'a> {
         let last_ts = self.ts(n - 1);
         self.queue.push_back(StrategyPayload::Lifecycle(Lifecycle::Stopping));
         while let Some(payload) = self.queue.pop_front() {
-            let event = StrategyEvent { meta: self.next_meta(event_type(&payload), last_ts), payload };
-            self.calls += 1;
             // The run is over: intents answering the last events can no longer act.
-            let _ = self.strategy.on_event(&event)?;
+            let _ = self.deliver(payload, last_ts)?;
         }
         Ok(())
     }
@@ -534,9 +545,7 @@ impl<'a> Run<'a> {
         }
         // Updates of the final pass are told, but their answers cannot trade any more.
         while let Some(payload) = self.queue.pop_front() {
-            let event = StrategyEvent { meta: self.next_meta(event_type(&payload), ts), payload };
-            self.calls += 1;
-            let _ = self.strategy.on_event(&event)?;
+            let _ = self.deliver(payload, ts)?;
         }
         Ok(())
     }
@@ -574,9 +583,19 @@ impl<'a> Run<'a> {
         AccountSnapshot { cash, equity, buying_power: (equity - used).max(0.0), positions }
     }
 
-    fn next_meta(&mut self, event_type: &str, ts: TsMillis) -> EventMeta {
+    /// Delivers one event through the reused envelope.
+    fn deliver(&mut self, payload: StrategyPayload, ts: TsMillis) -> Result<Vec<Intent>, StrategyError> {
+        use std::fmt::Write as _;
         self.seq += 1;
-        EventMeta { id: format!("bt-{}", self.seq), event_type: event_type.to_owned(), ts, ..self.meta.clone() }
+        let meta = &mut self.event.meta;
+        meta.id.clear();
+        let _ = write!(meta.id, "bt-{}", self.seq);
+        meta.event_type.clear();
+        meta.event_type.push_str(event_type(&payload));
+        meta.ts = ts;
+        self.event.payload = payload;
+        self.calls += 1;
+        self.strategy.on_event(&self.event)
     }
 
     /// Applies intents produced at group `g`, then delivers whatever they caused.
@@ -671,9 +690,7 @@ impl<'a> Run<'a> {
                     message: format!("more than {MAX_EVENTS_PER_BAR} events caused by one bar"),
                 }));
             }
-            let event = StrategyEvent { meta: self.next_meta(event_type(&payload), ts), payload };
-            self.calls += 1;
-            let intents = self.strategy.on_event(&event)?;
+            let intents = self.deliver(payload, ts)?;
             if !intents.is_empty() {
                 self.apply_one_batch(intents, g);
             }
