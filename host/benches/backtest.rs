@@ -181,6 +181,36 @@ fn main() {
         }
         println!("  csv load alone, best of 5: {n} bars in {:.1} ms", best.as_secs_f64() * 1e3);
     }
+    // What a user sees: `weaver backtest` in a fresh process (start-up, component load from the
+    // compile cache, CSV, run, metrics, summary).
+    // The shared target dir's binary can be replaced by a concurrent build of another branch;
+    // WEAVER_BENCH_EXE points at a copy taken right after building.
+    let exe = std::env::var("WEAVER_BENCH_EXE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_weaver").to_owned());
+    println!("CLI, fresh process per run ({exe}):");
+    let mut cli_medians = std::collections::HashMap::new();
+    for (label, strategy) in [("wasm", wasm.to_string_lossy().into_owned()), ("native", "native:sma-cross".to_owned())] {
+        for (n, path) in &files {
+            let mut times = Vec::with_capacity(RUNS);
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let out = std::process::Command::new(&exe)
+                    .args(["backtest", "--strategy", &strategy, "--cash", "1000000", "--commission", "0", "--warmup", "19"])
+                    .arg("--data")
+                    .arg(path)
+                    .arg("--cache-dir")
+                    .arg(dir.path().join("cache"))
+                    .output()
+                    .expect("spawn weaver");
+                times.push(t.elapsed());
+                assert!(out.status.success(), "weaver backtest failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let s = median(times).as_secs_f64();
+            println!("  {label:<8} {n:>9} {s:>10.4} s {:>14.0} bars/s", *n as f64 / s);
+            cli_medians.insert((label, *n), s);
+        }
+        let ratio = cli_medians[&(label, 1_000_000)] / cli_medians[&(label, 100_000)];
+        println!("  {label}: 1M CLI run takes {ratio:.2}x the 100k CLI run");
+    }
     let cost = (medians[&("wasm", 1_000_000)] - medians[&("native", 1_000_000)]) * 1e6 / 1e6;
     println!("sandbox cost at 1M: {cost:.3} µs/bar over native");
     println!(
