@@ -40,7 +40,11 @@ fn whole_run(csv: &Path, sandbox: Option<&LoadedStrategy>) -> (Duration, usize) 
     let bt = Backtest::new(vec![series]).expect("align");
     let scfg = bt.strategy_config(&cfg.params);
     let mut strategy: Box<dyn Strategy> = match sandbox {
-        Some(loaded) => Box::new(loaded.instantiate(&scfg).expect("instantiate sma-cross.wasm")),
+        Some(loaded) => Box::new(
+            loaded
+                .instantiate(&scfg)
+                .expect("instantiate sma-cross.wasm"),
+        ),
         None => Box::new(greta::native::SmaCross::new(&scfg).expect("native sma-cross")),
     };
     let result = bt.run(strategy.as_mut(), &cfg, None).expect("run");
@@ -56,7 +60,10 @@ struct Timed<'a> {
 }
 
 impl Strategy for Timed<'_> {
-    fn on_event(&mut self, e: &weaver::domain::StrategyEvent) -> Result<Vec<weaver::domain::Intent>, weaver::domain::StrategyError> {
+    fn on_event(
+        &mut self,
+        e: &weaver::domain::StrategyEvent,
+    ) -> Result<Vec<weaver::domain::Intent>, weaver::domain::StrategyError> {
         let t = Instant::now();
         let r = self.inner.on_event(e);
         self.events.0 += 1;
@@ -92,7 +99,11 @@ fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
         None => Box::new(greta::native::SmaCross::new(&scfg).expect("native")),
     };
     let t3 = Instant::now();
-    let mut timed = Timed { inner: strategy.as_mut(), events: (0, Duration::ZERO), batches: (0, Duration::ZERO, 0) };
+    let mut timed = Timed {
+        inner: strategy.as_mut(),
+        events: (0, Duration::ZERO),
+        batches: (0, Duration::ZERO, 0),
+    };
     let r = bt.run(&mut timed, &cfg, None).expect("run");
     let t4 = Instant::now();
     let _ = greta::metrics::compute(&greta::metrics::Inputs {
@@ -128,23 +139,40 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let wasm = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist/sma-cross.wasm"));
-    assert!(wasm.is_file(), "{} is missing: run scripts/build-strategies.sh first", wasm.display());
-    let marvin = Marvin::new(MarvinConfig { cache_dir: dir.path().join("cache"), ..MarvinConfig::default() })
-        .expect("marvin");
+    let wasm = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/dist/sma-cross.wasm"
+    ));
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run scripts/build-strategies.sh first",
+        wasm.display()
+    );
+    let marvin = Marvin::new(MarvinConfig {
+        cache_dir: dir.path().join("cache"),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
     let t = Instant::now();
     let loaded = marvin.load_file(&wasm).expect("load sma-cross.wasm");
-    println!("sandbox: loaded and compiled sma-cross.wasm in {:.3} s (once, cached afterwards)", t.elapsed().as_secs_f64());
+    println!(
+        "sandbox: loaded and compiled sma-cross.wasm in {:.3} s (once, cached afterwards)",
+        t.elapsed().as_secs_f64()
+    );
 
     let mut files = Vec::new();
     for n in [100_000usize, 1_000_000] {
         let path = dir.path().join(format!("syn-{n}.csv"));
         let bars = greta::synth::generate(n, SEED);
-        greta::synth::write_csv(&bars, std::fs::File::create(&path).expect("create CSV")).expect("write CSV");
+        greta::synth::write_csv(&bars, std::fs::File::create(&path).expect("create CSV"))
+            .expect("write CSV");
         files.push((n, path));
     }
 
-    println!("{:<8} {:>9} {:>10} {:>14} {:>9} {:>8}", "engine", "bars", "median s", "bars/s", "µs/bar", "trades");
+    println!(
+        "{:<8} {:>9} {:>10} {:>14} {:>9} {:>8}",
+        "engine", "bars", "median s", "bars/s", "µs/bar", "trades"
+    );
     let mut medians = std::collections::HashMap::new();
     for (label, sandbox) in [("wasm", Some(&loaded)), ("native", None)] {
         for (n, path) in &files {
@@ -158,7 +186,11 @@ fn main() {
             }
             let m = median(times);
             let s = m.as_secs_f64();
-            println!("{label:<8} {n:>9} {s:>10.4} {:>14.0} {:>9.3} {trades:>8}", *n as f64 / s, s * 1e6 / *n as f64);
+            println!(
+                "{label:<8} {n:>9} {s:>10.4} {:>14.0} {:>9.3} {trades:>8}",
+                *n as f64 / s,
+                s * 1e6 / *n as f64
+            );
             medians.insert((label, *n), s);
         }
     }
@@ -179,22 +211,39 @@ fn main() {
             best = best.min(t.elapsed());
             drop(s);
         }
-        println!("  csv load alone, best of 5: {n} bars in {:.1} ms", best.as_secs_f64() * 1e3);
+        println!(
+            "  csv load alone, best of 5: {n} bars in {:.1} ms",
+            best.as_secs_f64() * 1e3
+        );
     }
     // What a user sees: `weaver backtest` in a fresh process (start-up, component load from the
     // compile cache, CSV, run, metrics, summary).
     // The shared target dir's binary can be replaced by a concurrent build of another branch;
     // WEAVER_BENCH_EXE points at a copy taken right after building.
-    let exe = std::env::var("WEAVER_BENCH_EXE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_weaver").to_owned());
+    let exe = std::env::var("WEAVER_BENCH_EXE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_weaver").to_owned());
     println!("CLI, fresh process per run ({exe}):");
     let mut cli_medians = std::collections::HashMap::new();
-    for (label, strategy) in [("wasm", wasm.to_string_lossy().into_owned()), ("native", "native:sma-cross".to_owned())] {
+    for (label, strategy) in [
+        ("wasm", wasm.to_string_lossy().into_owned()),
+        ("native", "native:sma-cross".to_owned()),
+    ] {
         for (n, path) in &files {
             let mut times = Vec::with_capacity(RUNS);
             for _ in 0..RUNS {
                 let t = Instant::now();
                 let out = std::process::Command::new(&exe)
-                    .args(["backtest", "--strategy", &strategy, "--cash", "1000000", "--commission", "0", "--warmup", "19"])
+                    .args([
+                        "backtest",
+                        "--strategy",
+                        &strategy,
+                        "--cash",
+                        "1000000",
+                        "--commission",
+                        "0",
+                        "--warmup",
+                        "19",
+                    ])
                     .arg("--data")
                     .arg(path)
                     .arg("--cache-dir")
@@ -202,10 +251,17 @@ fn main() {
                     .output()
                     .expect("spawn weaver");
                 times.push(t.elapsed());
-                assert!(out.status.success(), "weaver backtest failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "weaver backtest failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             let s = median(times).as_secs_f64();
-            println!("  {label:<8} {n:>9} {s:>10.4} s {:>14.0} bars/s", *n as f64 / s);
+            println!(
+                "  {label:<8} {n:>9} {s:>10.4} s {:>14.0} bars/s",
+                *n as f64 / s
+            );
             cli_medians.insert((label, *n), s);
         }
         let ratio = cli_medians[&(label, 1_000_000)] / cli_medians[&(label, 100_000)];
@@ -215,6 +271,10 @@ fn main() {
     println!("sandbox cost at 1M: {cost:.3} µs/bar over native");
     println!(
         "goal: >= 2,000,000 bars/s for the whole 1M wasm run: {}",
-        if 1e6 / medians[&("wasm", 1_000_000)] >= 2e6 { "met" } else { "NOT met" }
+        if 1e6 / medians[&("wasm", 1_000_000)] >= 2e6 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

@@ -37,7 +37,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Backtest a strategy over CSV bars (and sweep its parameters).
-    Backtest(backtest::BacktestArgs),
+    Backtest(Box<backtest::BacktestArgs>),
     /// Market data utilities.
     Data(data::DataArgs),
 }
@@ -60,7 +60,7 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Backtest(args) => backtest::run(args),
+        Command::Backtest(args) => backtest::run(*args),
         Command::Data(args) => data::run(args),
     }
 }

@@ -106,9 +106,11 @@ pub fn strategy_source(spec: &str, cache_dir: Option<&Path>) -> anyhow::Result<S
     if let Some(name) = spec.strip_prefix("native:") {
         return match name {
             "sma-cross" => Ok(StrategySource {
-                factory: Arc::new(|cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
-                    Ok(Box::new(greta::native::SmaCross::new(cfg)?))
-                }),
+                factory: Arc::new(
+                    |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
+                        Ok(Box::new(greta::native::SmaCross::new(cfg)?))
+                    },
+                ),
                 name: spec.to_owned(),
                 sha256: String::new(),
             }),
@@ -122,7 +124,10 @@ pub fn strategy_source(spec: &str, cache_dir: Option<&Path>) -> anyhow::Result<S
 /// `$WEAVER_DATA_DIR/cache/compiled`); every run gets its own sandbox instance.
 fn wasm_source(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<StrategySource> {
     if !path.is_file() {
-        bail!("strategy file {} does not exist or is not a file", path.display());
+        bail!(
+            "strategy file {} does not exist or is not a file",
+            path.display()
+        );
     }
     let mut config = crate::marvin::MarvinConfig::default();
     if let Some(dir) = cache_dir {
@@ -134,11 +139,16 @@ fn wasm_source(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Strategy
         .load_file(path)
         .map_err(|e| anyhow::anyhow!("strategy {}: {e} ({})", path.display(), e.code()))?;
     let sha256 = loaded.sha256().to_owned();
-    let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     Ok(StrategySource {
-        factory: Arc::new(move |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
-            Ok(Box::new(loaded.instantiate(cfg)?))
-        }),
+        factory: Arc::new(
+            move |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
+                Ok(Box::new(loaded.instantiate(cfg)?))
+            },
+        ),
         name,
         sha256,
     })
@@ -147,7 +157,9 @@ fn wasm_source(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Strategy
 fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     raw.iter()
         .map(|p| {
-            let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?}: expected key=value"))?;
+            let (k, v) = p
+                .split_once('=')
+                .with_context(|| format!("--param {p:?}: expected key=value"))?;
             if k.trim().is_empty() {
                 bail!("--param {p:?}: empty key");
             }
@@ -160,7 +172,10 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 ///
 /// # Errors
 /// Non-finite or negative money amounts.
-pub fn engine_config(a: &BacktestArgs, params: Vec<(String, String)>) -> anyhow::Result<EngineConfig> {
+pub fn engine_config(
+    a: &BacktestArgs,
+    params: Vec<(String, String)>,
+) -> anyhow::Result<EngineConfig> {
     for (name, v) in [
         ("--cash", a.cash),
         ("--commission", a.commission),
@@ -176,12 +191,19 @@ pub fn engine_config(a: &BacktestArgs, params: Vec<(String, String)>) -> anyhow:
         bail!("--cash must be positive");
     }
     if a.commission >= 1.0 {
-        bail!("--commission {} is a fraction of traded value and must be below 1 (0.002 = 0.2 %)", a.commission);
+        bail!(
+            "--commission {} is a fraction of traded value and must be below 1 (0.002 = 0.2 %)",
+            a.commission
+        );
     }
     Ok(EngineConfig {
         broker: BrokerConfig {
             cash: a.cash,
-            commission: Commission { pct: a.commission, per_unit: a.commission_per_unit, fixed: a.commission_fixed },
+            commission: Commission {
+                pct: a.commission,
+                per_unit: a.commission_per_unit,
+                fixed: a.commission_fixed,
+            },
             slippage_bps: a.slippage_bps,
             fill: match a.fill {
                 Fill::NextOpen => FillModel::NextOpen,
@@ -201,7 +223,11 @@ pub fn engine_config(a: &BacktestArgs, params: Vec<(String, String)>) -> anyhow:
 /// The first unreadable or malformed file, or mismatched `--symbol` count.
 pub fn load_data(a: &BacktestArgs) -> anyhow::Result<Backtest> {
     if !a.symbol.is_empty() && a.symbol.len() != a.data.len() {
-        bail!("{} --symbol names for {} --data files: give one per file or none", a.symbol.len(), a.data.len());
+        bail!(
+            "{} --symbol names for {} --data files: give one per file or none",
+            a.symbol.len(),
+            a.data.len()
+        );
     }
     let series = a
         .data
@@ -247,12 +273,20 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
         b.finish_and_clear();
     }
     let elapsed = started.elapsed();
-    let info = StrategyInfo { name: source.name.clone(), sha256: source.sha256.clone(), params: report::params_json(&params) };
+    let info = StrategyInfo {
+        name: source.name.clone(),
+        sha256: source.sha256.clone(),
+        params: report::params_json(&params),
+    };
     let doc = report::build(&bt, &cfg, info, &result);
     if let Some(path) = &a.report {
         write_json(path, &doc)?;
     }
-    write!(out, "{}", report::summary(&result.metrics, result.open_trades.len()))?;
+    write!(
+        out,
+        "{}",
+        report::summary(&result.metrics, result.open_trades.len())
+    )?;
     if let Some(at) = &doc.bankrupt_at {
         writeln!(out, "{:<28} {at}", "bankrupt_at")?;
     }
@@ -268,10 +302,13 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, doc: &T) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create report {}", path.display()))?;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create report {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut w, doc).with_context(|| format!("cannot write report {}", path.display()))?;
-    std::io::Write::flush(&mut w).with_context(|| format!("cannot write report {}", path.display()))?;
+    serde_json::to_writer(&mut w, doc)
+        .with_context(|| format!("cannot write report {}", path.display()))?;
+    std::io::Write::flush(&mut w)
+        .with_context(|| format!("cannot write report {}", path.display()))?;
     Ok(())
 }
 
@@ -280,7 +317,9 @@ fn progress_bar(len: u64) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} bars {per_sec} eta {eta}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} bars {per_sec} eta {eta}")
+    {
         bar.set_style(style);
     }
     Some(bar)
@@ -294,24 +333,44 @@ fn run_sweep(
     started: Instant,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let ranges = a.sweep.iter().map(|s| sweep::parse_range(s)).collect::<Result<Vec<_>, _>>()?;
+    let ranges = a
+        .sweep
+        .iter()
+        .map(|s| sweep::parse_range(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let combos = sweep::grid(&cfg.params, &ranges);
     let probe = greta::metrics::Metrics::get(&dummy_metrics(), &a.rank_by);
     if probe.is_none() {
-        bail!("--rank-by {:?} is not a metric key (e.g. sharpe, return_pct, sqn, max_drawdown_pct)", a.rank_by);
+        bail!(
+            "--rank-by {:?} is not a metric key (e.g. sharpe, return_pct, sqn, max_drawdown_pct)",
+            a.rank_by
+        );
     }
     // Bad parameters fail once, up front, instead of once per combination.
-    (source.factory)(&bt.strategy_config(&combos[0])).map_err(|e| anyhow::anyhow!("strategy {}: {e}", source.name))?;
+    (source.factory)(&bt.strategy_config(&combos[0]))
+        .map_err(|e| anyhow::anyhow!("strategy {}: {e}", source.name))?;
     let results = sweep::run(bt, cfg, &combos, source.factory.as_ref());
     let mut rows = Vec::with_capacity(results.len());
     let mut docs = Vec::new();
     for (params, result) in combos.iter().zip(results) {
         let result = result.with_context(|| format!("combination {params:?}"))?;
         let score = result.metrics.get(&a.rank_by).flatten();
-        rows.push((params.clone(), score, result.metrics.return_pct, result.metrics.trades));
+        rows.push((
+            params.clone(),
+            score,
+            result.metrics.return_pct,
+            result.metrics.trades,
+        ));
         if a.report.is_some() {
-            let info = StrategyInfo { name: source.name.clone(), sha256: source.sha256.clone(), params: report::params_json(params) };
-            let run_cfg = EngineConfig { params: params.clone(), ..cfg.clone() };
+            let info = StrategyInfo {
+                name: source.name.clone(),
+                sha256: source.sha256.clone(),
+                params: report::params_json(params),
+            };
+            let run_cfg = EngineConfig {
+                params: params.clone(),
+                ..cfg.clone()
+            };
             docs.push(report::build(bt, &run_cfg, info, &result));
         }
     }
@@ -326,11 +385,19 @@ fn run_sweep(
     for k in &keys {
         header.push_str(&format!(" {k:>10}"));
     }
-    writeln!(out, "{header} {:>14} {:>12} {:>7}", a.rank_by, "return_pct", "trades")?;
+    writeln!(
+        out,
+        "{header} {:>14} {:>12} {:>7}",
+        a.rank_by, "return_pct", "trades"
+    )?;
     for (i, (params, score, ret, trades)) in rows.iter().take(a.top).enumerate() {
         let mut line = format!("{:>4}", i + 1);
         for k in &keys {
-            let v = params.iter().rev().find(|(pk, _)| pk == *k).map_or("", |(_, v)| v.as_str());
+            let v = params
+                .iter()
+                .rev()
+                .find(|(pk, _)| pk == *k)
+                .map_or("", |(_, v)| v.as_str());
             line.push_str(&format!(" {v:>10}"));
         }
         let f = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.4}"));
@@ -339,11 +406,22 @@ fn run_sweep(
     if let Some(path) = &a.report {
         write_json(path, &docs)?;
     }
-    writeln!(out, "{} combinations in {:.3} s", combos.len(), started.elapsed().as_secs_f64())?;
+    writeln!(
+        out,
+        "{} combinations in {:.3} s",
+        combos.len(),
+        started.elapsed().as_secs_f64()
+    )?;
     Ok(())
 }
 
 fn dummy_metrics() -> greta::metrics::Metrics {
     let ts = [0, 86_400_000];
-    greta::metrics::compute(&greta::metrics::Inputs { equity: &[1.0, 1.0], ts: &ts, close: &[1.0, 1.0], trades: &[], warmup: 0 })
+    greta::metrics::compute(&greta::metrics::Inputs {
+        equity: &[1.0, 1.0],
+        ts: &ts,
+        close: &[1.0, 1.0],
+        trades: &[],
+        warmup: 0,
+    })
 }

@@ -60,8 +60,10 @@ pub fn run_with_output(args: DataArgs, out: &mut dyn std::io::Write) -> anyhow::
                 bail!("--bars must be at least 1");
             }
             let bars = synth::generate(a.bars, a.seed);
-            let file = std::fs::File::create(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-            synth::write_csv(&bars, file).with_context(|| format!("cannot write {}", a.out.display()))?;
+            let file = std::fs::File::create(&a.out)
+                .with_context(|| format!("cannot create {}", a.out.display()))?;
+            synth::write_csv(&bars, file)
+                .with_context(|| format!("cannot write {}", a.out.display()))?;
             writeln!(out, "wrote {} bars to {}", a.bars, a.out.display())?;
             Ok(())
         }

@@ -29,7 +29,9 @@
 //! - Cash and trade arithmetic follow the reference's operation order, so reference runs match
 //!   to the last bit where the reference's own arithmetic allows.
 
-use crate::domain::{OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce, TsMillis};
+use crate::domain::{
+    OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce, TsMillis,
+};
 
 /// Where market orders fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -121,7 +123,9 @@ pub struct ClosedTrade {
 /// What an order does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
-    Place { size: OrderSize },
+    Place {
+        size: OrderSize,
+    },
     /// Close every open trade of the symbol.
     Close,
 }
@@ -287,8 +291,12 @@ impl Broker {
             kind: Kind::Place { size: intent.size },
             tif: intent.time_in_force,
             // The order type decides which prices apply; stray ones are ignored.
-            limit: intent.limit_price.filter(|_| matches!(intent.order_type, OrderType::Limit | OrderType::StopLimit)),
-            stop: intent.stop_price.filter(|_| matches!(intent.order_type, OrderType::Stop | OrderType::StopLimit)),
+            limit: intent
+                .limit_price
+                .filter(|_| matches!(intent.order_type, OrderType::Limit | OrderType::StopLimit)),
+            stop: intent
+                .stop_price
+                .filter(|_| matches!(intent.order_type, OrderType::Stop | OrderType::StopLimit)),
             tag: intent.tag.clone(),
             first_day: None,
         });
@@ -298,11 +306,17 @@ impl Broker {
     fn validate(&self, o: &OrderIntent) -> Result<(), Rejection> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         match o.size {
-            OrderSize::Units(u) if !positive(u) => return Err(format!("size {u} units must be a positive number")),
-            OrderSize::Units(u) if !self.cfg.fractional && u < 1.0 => {
-                return Err(format!("size {u} units is below one whole unit (fractional units are off)"));
+            OrderSize::Units(u) if !positive(u) => {
+                return Err(format!("size {u} units must be a positive number"));
             }
-            OrderSize::Notional(n) if !positive(n) => return Err(format!("notional {n} must be a positive number")),
+            OrderSize::Units(u) if !self.cfg.fractional && u < 1.0 => {
+                return Err(format!(
+                    "size {u} units is below one whole unit (fractional units are off)"
+                ));
+            }
+            OrderSize::Notional(n) if !positive(n) => {
+                return Err(format!("notional {n} must be a positive number"));
+            }
             OrderSize::EquityFraction(f) if !(positive(f) && f <= 1.0) => {
                 return Err(format!("equity fraction {f} must be in (0, 1]"));
             }
@@ -312,12 +326,16 @@ impl Broker {
         let needs_stop = matches!(o.order_type, OrderType::Stop | OrderType::StopLimit);
         match (needs_limit, o.limit_price) {
             (true, None) => return Err("limit order without a limit price".to_owned()),
-            (true, Some(p)) if !positive(p) => return Err(format!("limit price {p} must be a positive number")),
+            (true, Some(p)) if !positive(p) => {
+                return Err(format!("limit price {p} must be a positive number"));
+            }
             _ => {}
         }
         match (needs_stop, o.stop_price) {
             (true, None) => return Err("stop order without a stop price".to_owned()),
-            (true, Some(p)) if !positive(p) => return Err(format!("stop price {p} must be a positive number")),
+            (true, Some(p)) if !positive(p) => {
+                return Err(format!("stop price {p} must be a positive number"));
+            }
             _ => {}
         }
         Ok(())
@@ -326,7 +344,9 @@ impl Broker {
     /// Queues a close of every open trade in `symbol` at the front of the queue. Returns `false`
     /// (and queues nothing) when there is no position.
     pub fn close_position(&mut self, symbol: u32, symbol_name: &str) -> bool {
-        let Some(t) = self.trades.iter().find(|t| t.symbol == symbol) else { return false };
+        let Some(t) = self.trades.iter().find(|t| t.symbol == symbol) else {
+            return false;
+        };
         let side = if t.size > 0.0 { Side::Sell } else { Side::Buy };
         let id = self.new_id();
         self.orders.insert(
@@ -362,7 +382,10 @@ impl Broker {
 
     /// Cancels a pending order by id; returns its `Cancelled` update, if it was pending.
     pub fn cancel(&mut self, client_order_id: &str, reason: &str) -> Option<OrderUpdate> {
-        let pos = self.orders.iter().position(|o| o.client_order_id == client_order_id)?;
+        let pos = self
+            .orders
+            .iter()
+            .position(|o| o.client_order_id == client_order_id)?;
         let o = self.orders.remove(pos);
         Some(cancelled(&o, 0.0, reason.to_owned()))
     }
@@ -370,7 +393,12 @@ impl Broker {
     /// Processes the pending orders of the symbols that have a bar now. `bars[s]` is `Some` for
     /// every symbol with a bar at this timestamp; `closes` are the latest closes of all symbols
     /// (this bar's where present). Updates are appended to `out`.
-    pub fn process(&mut self, bars: &[Option<BarView>], closes: &[f64], out: &mut Vec<OrderUpdate>) {
+    pub fn process(
+        &mut self,
+        bars: &[Option<BarView>],
+        closes: &[f64],
+        out: &mut Vec<OrderUpdate>,
+    ) {
         let mut i = 0;
         while i < self.orders.len() {
             let sym = self.orders[i].symbol as usize;
@@ -397,11 +425,23 @@ impl Broker {
         let first_bar = o.first_day.is_none();
         let first_day = *o.first_day.get_or_insert(day);
         if o.tif == TimeInForce::Day && day > first_day {
-            return Step::Done(Some(cancelled(o, 0.0, "day order expired unfilled".to_owned())));
+            return Step::Done(Some(cancelled(
+                o,
+                0.0,
+                "day order expired unfilled".to_owned(),
+            )));
         }
         let buy = o.side == Side::Buy;
         let slip = self.cfg.slippage_bps / 10_000.0;
-        let slipped = |p: f64| if slip == 0.0 { p } else if buy { p * (1.0 + slip) } else { p * (1.0 - slip) };
+        let slipped = |p: f64| {
+            if slip == 0.0 {
+                p
+            } else if buy {
+                p * (1.0 + slip)
+            } else {
+                p * (1.0 - slip)
+            }
+        };
         let size = match o.kind {
             Kind::Close => None,
             Kind::Place { size, .. } => Some(size),
@@ -409,7 +449,11 @@ impl Broker {
         let ioc = matches!(o.tif, TimeInForce::Ioc | TimeInForce::Fok);
         let not_filled = |o: &Pending| {
             if ioc && first_bar {
-                Step::Done(Some(cancelled(o, 0.0, "immediate-or-cancel order could not fill at its first bar".to_owned())))
+                Step::Done(Some(cancelled(
+                    o,
+                    0.0,
+                    "immediate-or-cancel order could not fill at its first bar".to_owned(),
+                )))
             } else {
                 Step::Keep
             }
@@ -432,9 +476,25 @@ impl Broker {
                 return not_filled(o);
             }
             let reference = stop_hit_now.unwrap_or(b.open);
-            (if buy { reference.min(limit) } else { reference.max(limit) }, b.bar, b.ts)
+            (
+                if buy {
+                    reference.min(limit)
+                } else {
+                    reference.max(limit)
+                },
+                b.bar,
+                b.ts,
+            )
         } else if let Some(stop) = stop_hit_now {
-            (slipped(if buy { b.open.max(stop) } else { b.open.min(stop) }), b.bar, b.ts)
+            (
+                slipped(if buy {
+                    b.open.max(stop)
+                } else {
+                    b.open.min(stop)
+                }),
+                b.bar,
+                b.ts,
+            )
         } else if on_close {
             (slipped(b.prev_close), b.prev_bar, b.prev_ts)
         } else {
@@ -473,7 +533,8 @@ impl Broker {
         self.cash += t.size * (price - t.entry_price) - exit_commission;
         let commission = exit_commission + c.charge(t.size, t.entry_price);
         let gross = t.size * (price - t.entry_price);
-        let return_frac = 1f64.copysign(t.size) * (price / t.entry_price - 1.0) - commission / (t.size.abs() * t.entry_price);
+        let return_frac = 1f64.copysign(t.size) * (price / t.entry_price - 1.0)
+            - commission / (t.size.abs() * t.entry_price);
         self.closed.push(ClosedTrade {
             symbol: t.symbol,
             entry_bar: t.entry_bar,
@@ -490,15 +551,29 @@ impl Broker {
         exit_commission
     }
 
-    fn fill_place(&mut self, o: &Pending, size: OrderSize, price: f64, bar: usize, ts: TsMillis, closes: &[f64]) -> OrderUpdate {
+    fn fill_place(
+        &mut self,
+        o: &Pending,
+        size: OrderSize,
+        price: f64,
+        bar: usize,
+        ts: TsMillis,
+        closes: &[f64],
+    ) -> OrderUpdate {
         let c = self.cfg.commission;
         let dir = if o.side == Side::Buy { 1.0 } else { -1.0 };
         let insufficient = |units: f64, budget: f64| {
-            format!("insufficient cash: {units} units at {price} need more than the {budget:.2} available")
+            format!(
+                "insufficient cash: {units} units at {price} need more than the {budget:.2} available"
+            )
         };
         let units = match size {
             OrderSize::Units(u) => {
-                if self.cfg.fractional { u } else { u.trunc() }
+                if self.cfg.fractional {
+                    u
+                } else {
+                    u.trunc()
+                }
             }
             OrderSize::Notional(n) => {
                 let u = (n - c.fixed) / (price * (1.0 + c.pct) + c.per_unit);
@@ -544,7 +619,10 @@ impl Broker {
                 fees += self.close_trade(t, price, bar, ts);
             } else {
                 // Partial reduction: close a copy of the reduced part, keep the rest open.
-                let part = OpenTrade { size: -need, ..self.trades[k].clone() };
+                let part = OpenTrade {
+                    size: -need,
+                    ..self.trades[k].clone()
+                };
                 self.trades[k].size += need;
                 closed_qty += need.abs();
                 fees += self.close_trade(part, price, bar, ts);
@@ -552,7 +630,9 @@ impl Broker {
             }
         }
         let per_unit_cost = price + c.pct * price + c.per_unit;
-        if need.abs() * per_unit_cost + if need != 0.0 { c.fixed } else { 0.0 } > self.margin_available(closes) {
+        if need.abs() * per_unit_cost + if need != 0.0 { c.fixed } else { 0.0 }
+            > self.margin_available(closes)
+        {
             let budget = self.margin_available(closes);
             return cancelled(o, closed_qty, insufficient(need.abs(), budget));
         }
@@ -560,7 +640,13 @@ impl Broker {
             let entry_commission = c.charge(need, price);
             self.cash -= entry_commission;
             fees += entry_commission;
-            self.trades.push(OpenTrade { symbol: o.symbol, size: need, entry_price: price, entry_bar: bar, entry_ts: ts });
+            self.trades.push(OpenTrade {
+                symbol: o.symbol,
+                size: need,
+                entry_price: price,
+                entry_bar: bar,
+                entry_ts: ts,
+            });
         }
         filled(o, price, closed_qty + need.abs(), fees)
     }
@@ -622,7 +708,10 @@ mod tests {
     #[test]
     fn floordiv_matches_python() {
         assert_eq!(py_floordiv(7.0, 2.0), 3.0);
-        assert_eq!(py_floordiv(10000.0 * (1.0 - f64::EPSILON), 169.02 * 1.002), 59.0);
+        assert_eq!(
+            py_floordiv(10000.0 * (1.0 - f64::EPSILON), 169.02 * 1.002),
+            59.0
+        );
         // Python: 0.3 // 0.1 == 2.0 although 0.3 / 0.1 == 3.0000000000000004.
         assert_eq!(py_floordiv(0.3, 0.1), 2.0);
         assert_eq!(py_floordiv(1.0, 0.1), 9.0);

@@ -64,8 +64,15 @@ struct ChunkError {
 pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
     use std::io::Read;
     let display = path.display().to_string();
-    let io = |source| Error::Io { path: display.clone(), source };
-    let csv = |(line, message)| Error::Csv { path: display.clone(), line, message };
+    let io = |source| Error::Io {
+        path: display.clone(),
+        source,
+    };
+    let csv = |(line, message)| Error::Csv {
+        path: display.clone(),
+        line,
+        message,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
     let mut buf = vec![0u8; BLOCK_BYTES.min(size + 1).max(4096)];
@@ -95,7 +102,11 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
             let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
             let cols = parse_header(trim_cr(text)).map_err(|m| csv((1, m)))?;
             // Rows: about 57 bytes each in the reference format; reserving is virtual memory.
-            sink = Some(Sink { cols, out: Vec::with_capacity(size / 40 + 16), line_base: 2 });
+            sink = Some(Sink {
+                cols,
+                out: Vec::with_capacity(size / 40 + 16),
+                line_base: 2,
+            });
             start = (nl + 1).min(filled);
         }
         let Some(sink) = sink.as_mut() else { continue };
@@ -124,9 +135,15 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
         None => return Err(csv((1, "empty file".to_owned()))),
     };
     let symbol = symbol.map(str::to_owned).unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "DATA".to_owned())
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "DATA".to_owned())
     });
-    Ok(Series { symbol, path: display, bars })
+    Ok(Series {
+        symbol,
+        path: display,
+        bars,
+    })
 }
 
 /// Streaming block size.
@@ -141,7 +158,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<SymbolBar>, (usize, String)> {
     let header_end = memchr_nl(bytes, 0).unwrap_or(bytes.len());
     let cols = parse_header(trim_cr(&bytes[..header_end])).map_err(|m| (1, m))?;
     let body_start = (header_end + 1).min(bytes.len());
-    let mut sink = Sink { cols, out: Vec::with_capacity(bytes.len() / 40 + 16), line_base: 2 };
+    let mut sink = Sink {
+        cols,
+        out: Vec::with_capacity(bytes.len() / 40 + 16),
+        line_base: 2,
+    };
     sink.feed(&bytes[body_start..])?;
     sink.finish()
 }
@@ -160,15 +181,23 @@ impl Sink {
         let chunks = split_chunks(region, 0);
         let cols = self.cols;
         let results: Vec<Result<(Vec<SymbolBar>, usize), ChunkError>> = if chunks.len() > 1 {
-            chunks.par_iter().map(|&(s, e)| parse_rows(region, s, e, cols)).collect()
+            chunks
+                .par_iter()
+                .map(|&(s, e)| parse_rows(region, s, e, cols))
+                .collect()
         } else {
-            chunks.iter().map(|&(s, e)| parse_rows(region, s, e, cols)).collect()
+            chunks
+                .iter()
+                .map(|&(s, e)| parse_rows(region, s, e, cols))
+                .collect()
         };
         let base = self.line_base;
-        let line_of = |offset: usize| base + region[..offset].iter().filter(|&&b| b == b'\n').count();
+        let line_of =
+            |offset: usize| base + region[..offset].iter().filter(|&&b| b == b'\n').count();
         for (result, &(start, _)) in results.into_iter().zip(&chunks) {
             let (rows, lines) = result.map_err(|e| (line_of(e.line_start), e.message))?;
-            if let (Some(prev), Some(first)) = (self.out.last().map(|b| b.bar), rows.first().map(|b| b.bar))
+            if let (Some(prev), Some(first)) =
+                (self.out.last().map(|b| b.bar), rows.first().map(|b| b.bar))
                 && first.ts <= prev.ts
             {
                 // The first data line of this chunk is out of order with what came before.
@@ -196,7 +225,11 @@ fn order_message(ts: TsMillis, prev: TsMillis) -> String {
     if ts == prev {
         format!("duplicate timestamp {}", fmt_ts(ts))
     } else {
-        format!("timestamp {} is before the previous row's {} (rows must be ascending)", fmt_ts(ts), fmt_ts(prev))
+        format!(
+            "timestamp {} is before the previous row's {} (rows must be ascending)",
+            fmt_ts(ts),
+            fmt_ts(prev)
+        )
     }
 }
 
@@ -212,7 +245,10 @@ fn line_at(bytes: &[u8], at: usize) -> &[u8] {
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes[from..].iter().position(|&b| b == b'\n').map(|p| p + from)
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| p + from)
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -222,12 +258,24 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 /// Splits `bytes[start..]` into line-aligned chunks, one per core for large inputs.
 fn split_chunks(bytes: &[u8], start: usize) -> Vec<(usize, usize)> {
     let len = bytes.len() - start;
-    let parts = if len < PARALLEL_MIN_BYTES { 1 } else { rayon::current_num_threads().clamp(1, 16) * 2 };
+    let parts = if len < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, 16) * 2
+    };
     let mut chunks = Vec::with_capacity(parts);
     let mut s = start;
     for k in 1..=parts {
-        let target = if k == parts { bytes.len() } else { (start + len * k / parts).max(s) };
-        let e = if target >= bytes.len() { bytes.len() } else { memchr_nl(bytes, target).map_or(bytes.len(), |p| p + 1) };
+        let target = if k == parts {
+            bytes.len()
+        } else {
+            (start + len * k / parts).max(s)
+        };
+        let e = if target >= bytes.len() {
+            bytes.len()
+        } else {
+            memchr_nl(bytes, target).map_or(bytes.len(), |p| p + 1)
+        };
         if e > s {
             chunks.push((s, e));
         }
@@ -244,13 +292,19 @@ fn split_chunks(bytes: &[u8], start: usize) -> Vec<(usize, usize)> {
 
 fn unquote(field: &[u8]) -> &[u8] {
     let f = field.trim_ascii();
-    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' { &f[1..f.len() - 1] } else { f }
+    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' {
+        &f[1..f.len() - 1]
+    } else {
+        f
+    }
 }
 
 fn parse_header(line: &[u8]) -> Result<Columns, String> {
     let text = String::from_utf8_lossy(line);
-    let names: Vec<String> =
-        text.split(',').map(|f| String::from_utf8_lossy(unquote(f.as_bytes())).to_ascii_lowercase()).collect();
+    let names: Vec<String> = text
+        .split(',')
+        .map(|f| String::from_utf8_lossy(unquote(f.as_bytes())).to_ascii_lowercase())
+        .collect();
     let find = |candidates: &[&str]| names.iter().position(|n| candidates.contains(&n.as_str()));
     let missing = |what: &str| {
         format!(
@@ -258,19 +312,45 @@ fn parse_header(line: &[u8]) -> Result<Columns, String> {
              Date,Open,High,Low,Close,Volume)"
         )
     };
-    let ts = find(&["timestamp", "time", "date", "datetime", "ts", "open time", "open_time", "date_time", "unix"])
-        .ok_or_else(|| missing("timestamp/date"))?;
+    let ts = find(&[
+        "timestamp",
+        "time",
+        "date",
+        "datetime",
+        "ts",
+        "open time",
+        "open_time",
+        "date_time",
+        "unix",
+    ])
+    .ok_or_else(|| missing("timestamp/date"))?;
     let open = find(&["open", "o"]).ok_or_else(|| missing("open"))?;
     let high = find(&["high", "h"]).ok_or_else(|| missing("high"))?;
     let low = find(&["low", "l"]).ok_or_else(|| missing("low"))?;
     let close = find(&["close", "c", "adj close", "adj_close"]).ok_or_else(|| missing("close"))?;
     let volume = find(&["volume", "vol", "v"]);
-    let needed = [ts, open, high, low, close, volume.unwrap_or(0)].into_iter().max().unwrap_or(0);
-    Ok(Columns { ts, open, high, low, close, volume, needed })
+    let needed = [ts, open, high, low, close, volume.unwrap_or(0)]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    Ok(Columns {
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        needed,
+    })
 }
 
 /// Parses the rows in `bytes[start..end]` (whole lines); returns them and the number of lines.
-fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(Vec<SymbolBar>, usize), ChunkError> {
+fn parse_rows(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    cols: Columns,
+) -> Result<(Vec<SymbolBar>, usize), ChunkError> {
     // ~57 bytes per line in the reference format: a good first guess avoids most regrowth.
     let mut out = Vec::with_capacity((end - start) / 40 + 1);
     let mut pos = start;
@@ -286,7 +366,10 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(
         if line.is_empty() {
             continue;
         }
-        let err = |message: String| ChunkError { line_start, message };
+        let err = |message: String| ChunkError {
+            line_start,
+            message,
+        };
         let mut n = 0;
         for f in line.split(|&b| b == b',') {
             if n < fields.len() {
@@ -295,14 +378,20 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(
             n += 1;
         }
         if n <= cols.needed {
-            return Err(err(format!("expected at least {} fields, found {n}", cols.needed + 1)));
+            return Err(err(format!(
+                "expected at least {} fields, found {n}",
+                cols.needed + 1
+            )));
         }
-        let ts = parse_ts(unquote(fields[cols.ts])).map_err(|m| err(m))?;
+        let ts = parse_ts(unquote(fields[cols.ts])).map_err(err)?;
         let num = |i: usize, what: &str| -> Result<f64, ChunkError> {
             let f = unquote(fields[i]);
             match fast_float2::parse::<f64, _>(f) {
                 Ok(v) if v.is_finite() => Ok(v),
-                _ => Err(err(format!("{what} {:?} is not a finite number", String::from_utf8_lossy(f)))),
+                _ => Err(err(format!(
+                    "{what} {:?} is not a finite number",
+                    String::from_utf8_lossy(f)
+                ))),
             }
         };
         let open = num(cols.open, "open")?;
@@ -320,7 +409,17 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(
             return Err(err(order_message(ts, prev_ts)));
         }
         prev_ts = ts;
-        out.push(SymbolBar { symbol: 0, bar: Bar { ts, open, high, low, close, volume } });
+        out.push(SymbolBar {
+            symbol: 0,
+            bar: Bar {
+                ts,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            },
+        });
     }
     Ok((out, lines))
 }
@@ -332,12 +431,22 @@ fn parse_rows(bytes: &[u8], start: usize, end: usize, cols: Columns) -> Result<(
 /// # Errors
 /// A message saying what was expected.
 pub fn parse_ts(f: &[u8]) -> Result<TsMillis, String> {
-    let bad = || format!("timestamp {:?} is neither ISO-8601 nor unix seconds/milliseconds", String::from_utf8_lossy(f));
+    let bad = || {
+        format!(
+            "timestamp {:?} is neither ISO-8601 nor unix seconds/milliseconds",
+            String::from_utf8_lossy(f)
+        )
+    };
     if f.is_empty() {
         return Err(bad());
     }
-    if f.iter().all(u8::is_ascii_digit) || (f[0] == b'-' && f.len() > 1 && f[1..].iter().all(u8::is_ascii_digit)) {
-        let v: i64 = std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    if f.iter().all(u8::is_ascii_digit)
+        || (f[0] == b'-' && f.len() > 1 && f[1..].iter().all(u8::is_ascii_digit))
+    {
+        let v: i64 = std::str::from_utf8(f)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)?;
         let a = v.unsigned_abs();
         return Ok(if a < 100_000_000_000 {
             v * 1000
@@ -475,10 +584,14 @@ mod tests {
             .unwrap();
         assert_eq!(b[0].bar.ts, a[0].bar.ts);
         assert_eq!(b[0].bar.volume, 22_351_900.0);
-        let c = parse(b"time,o,h,l,c\n1092873600,1,2,0.5,1.5\n1092873660000,1,2,0.5,1.5\n").unwrap();
+        let c =
+            parse(b"time,o,h,l,c\n1092873600,1,2,0.5,1.5\n1092873660000,1,2,0.5,1.5\n").unwrap();
         assert_eq!(c[0].bar.ts, 1_092_873_600_000);
         assert_eq!(c[1].bar.ts, 1_092_873_660_000);
-        assert_eq!(parse_ts(b"2020-01-01T01:00:00+01:00").unwrap(), parse_ts(b"2020-01-01T00:00:00Z").unwrap());
+        assert_eq!(
+            parse_ts(b"2020-01-01T01:00:00+01:00").unwrap(),
+            parse_ts(b"2020-01-01T00:00:00Z").unwrap()
+        );
         assert_eq!(parse_ts(b"2020-01-01 00:00:00.250").unwrap() % 1000, 250);
     }
 
@@ -497,7 +610,14 @@ mod tests {
         // Break a row far beyond the first block: the error names its line.
         let mut broken = text.clone();
         let line = 150_000; // 1-based file line (the header is line 1)
-        let at = broken.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(line - 2).unwrap().0 + 1;
+        let at = broken
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .unwrap()
+            .0
+            + 1;
         broken[at + 21] = b'x';
         std::fs::write(&path, &broken).unwrap();
         match load(&path, None) {
@@ -508,10 +628,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse(b"timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n\n2020-01-02,1,x,0,1\n").unwrap_err();
+        let e = parse(b"timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n\n2020-01-02,1,x,0,1\n")
+            .unwrap_err();
         assert_eq!(e.0, 4, "{}", e.1);
         assert!(e.1.contains("high"), "{}", e.1);
-        let e = parse(b"timestamp,open,high,low,close\n2020-01-02,1,2,0,1\n2020-01-01,1,2,0,1\n").unwrap_err();
+        let e = parse(b"timestamp,open,high,low,close\n2020-01-02,1,2,0,1\n2020-01-01,1,2,0,1\n")
+            .unwrap_err();
         assert_eq!(e.0, 3);
         let e = parse(b"when,open,high,low,close\n").unwrap_err();
         assert_eq!(e.0, 1);

@@ -21,17 +21,18 @@
 
 use std::collections::VecDeque;
 
+use super::Error;
 use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
 use super::csv::Series;
 use super::metrics::{self, Metrics};
-use super::Error;
 use crate::domain::{
-    AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig, StrategyError,
-    StrategyEvent, StrategyPayload, SymbolBar, TimeUnit, Timeframe, TsMillis,
+    AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
+    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeUnit, Timeframe, TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
-pub type StrategyFactory = dyn Fn(&StrategyConfig) -> Result<Box<dyn Strategy>, StrategyError> + Send + Sync;
+pub type StrategyFactory =
+    dyn Fn(&StrategyConfig) -> Result<Box<dyn Strategy>, StrategyError> + Send + Sync;
 
 /// More events than this caused by one bar means the strategy is looping.
 pub const MAX_EVENTS_PER_BAR: usize = 10_000;
@@ -109,11 +110,16 @@ impl Backtest {
     /// [`Error::Config`] for no series or duplicate symbol names.
     pub fn new(series: Vec<Series>) -> Result<Backtest, Error> {
         if series.is_empty() {
-            return Err(Error::Config("no data: give at least one --data file".to_owned()));
+            return Err(Error::Config(
+                "no data: give at least one --data file".to_owned(),
+            ));
         }
         for (i, s) in series.iter().enumerate() {
             if series[..i].iter().any(|o| o.symbol == s.symbol) {
-                return Err(Error::Config(format!("symbol {:?} is loaded twice; name them with --symbol", s.symbol)));
+                return Err(Error::Config(format!(
+                    "symbol {:?} is loaded twice; name them with --symbol",
+                    s.symbol
+                )));
             }
             if s.bars.is_empty() {
                 return Err(Error::Config(format!("{} has no bars", s.path)));
@@ -132,7 +138,11 @@ impl Backtest {
         let n_series = series.len();
         let timeline = if n_series == 1 {
             // One symbol: the parsed vector is the timeline (no copy).
-            let mut bars = series.into_iter().next().map(|s| s.bars).unwrap_or_default();
+            let mut bars = series
+                .into_iter()
+                .next()
+                .map(|s| s.bars)
+                .unwrap_or_default();
             bars.iter_mut().for_each(|b| b.symbol = 0);
             bars
         } else {
@@ -149,7 +159,10 @@ impl Backtest {
                     }
                 }
                 let Some((_, s)) = best else { break };
-                timeline.push(SymbolBar { symbol: s as u32, bar: series[s].bars[next[s]].bar });
+                timeline.push(SymbolBar {
+                    symbol: s as u32,
+                    bar: series[s].bars[next[s]].bar,
+                });
                 next[s] += 1;
             }
             timeline
@@ -162,7 +175,12 @@ impl Backtest {
         }
         group_start.push(timeline.len());
         let timeframe = infer_timeframe(&timeline, &group_start);
-        Ok(Backtest { series: infos, timeline, group_start, timeframe })
+        Ok(Backtest {
+            series: infos,
+            timeline,
+            group_start,
+            timeframe,
+        })
     }
 
     /// Number of timestamps (equity points).
@@ -182,7 +200,11 @@ impl Backtest {
 
     /// The configuration a strategy instance gets for this data.
     pub fn strategy_config(&self, params: &[(String, String)]) -> StrategyConfig {
-        StrategyConfig { params: params.to_vec(), symbols: self.symbols(), timeframe: self.timeframe }
+        StrategyConfig {
+            params: params.to_vec(),
+            symbols: self.symbols(),
+            timeframe: self.timeframe,
+        }
     }
 
     /// Runs one backtest. `progress` is called with the number of timestamps done, now and then.
@@ -197,8 +219,17 @@ impl Backtest {
     ) -> Result<RunResult, Error> {
         let mut run = Run::new(self, strategy, cfg);
         run.execute(progress)?;
-        let Run { broker, equity, bankrupt_at, calls, .. } = run;
-        let ts: Vec<TsMillis> = self.group_start[..self.len()].iter().map(|&i| self.timeline[i].bar.ts).collect();
+        let Run {
+            broker,
+            equity,
+            bankrupt_at,
+            calls,
+            ..
+        } = run;
+        let ts: Vec<TsMillis> = self.group_start[..self.len()]
+            .iter()
+            .map(|&i| self.timeline[i].bar.ts)
+            .collect();
         let bench = self.benchmark_closes();
         let trades = broker.closed_trades().to_vec();
         let open_trades = broker.open_trades().to_vec();
@@ -209,14 +240,26 @@ impl Backtest {
             trades: &trades,
             warmup: cfg.warmup,
         });
-        Ok(RunResult { equity, ts, trades, open_trades, bankrupt_at, metrics, strategy_calls: calls })
+        Ok(RunResult {
+            equity,
+            ts,
+            trades,
+            open_trades,
+            bankrupt_at,
+            metrics,
+            strategy_calls: calls,
+        })
     }
 
     /// Closes of the first symbol at each timestamp (carried forward where it has no bar): the
     /// buy & hold and beta benchmark.
     fn benchmark_closes(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.len());
-        let mut last = self.timeline.iter().find(|b| b.symbol == 0).map_or(f64::NAN, |b| b.bar.close);
+        let mut last = self
+            .timeline
+            .iter()
+            .find(|b| b.symbol == 0)
+            .map_or(f64::NAN, |b| b.bar.close);
         for g in 0..self.len() {
             for sb in &self.timeline[self.group_start[g]..self.group_start[g + 1]] {
                 if sb.symbol == 0 {
@@ -232,8 +275,9 @@ impl Backtest {
 /// Guesses the bar timeframe from the median spacing of the first timestamps.
 fn infer_timeframe(timeline: &[SymbolBar], group_start: &[usize]) -> Timeframe {
     let n = (group_start.len() - 1).min(1001);
-    let mut diffs: Vec<i64> =
-        (1..n).map(|g| timeline[group_start[g]].bar.ts - timeline[group_start[g - 1]].bar.ts).collect();
+    let mut diffs: Vec<i64> = (1..n)
+        .map(|g| timeline[group_start[g]].bar.ts - timeline[group_start[g - 1]].bar.ts)
+        .collect();
     if diffs.is_empty() {
         return Timeframe::DAY;
     }
@@ -252,7 +296,10 @@ fn infer_timeframe(timeline: &[SymbolBar], group_start: &[usize]) -> Timeframe {
     } else {
         ((d / MIN).max(1), TimeUnit::Minute)
     };
-    Timeframe { amount: u32::try_from(amount).unwrap_or(1), unit }
+    Timeframe {
+        amount: u32::try_from(amount).unwrap_or(1),
+        unit,
+    }
 }
 
 /// Per-symbol position in the timeline.
@@ -351,7 +398,10 @@ impl<'a> Run<'a> {
         for (k, sb) in self.group(g).iter().enumerate() {
             let s = sb.symbol as usize;
             self.closes[s] = sb.bar.close;
-            self.cursors[s] = Cursor { last: Some(start + k), last_group: g };
+            self.cursors[s] = Cursor {
+                last: Some(start + k),
+                last_group: g,
+            };
         }
     }
 
@@ -377,7 +427,8 @@ impl<'a> Run<'a> {
                 });
             }
             self.advance(g);
-            self.broker.process(&self.views, &self.closes, &mut self.updates);
+            self.broker
+                .process(&self.views, &self.closes, &mut self.updates);
             self.views.iter_mut().for_each(|v| *v = None);
         } else {
             self.advance(g);
@@ -396,8 +447,10 @@ impl<'a> Run<'a> {
     fn execute(&mut self, progress: Option<&(dyn Fn(usize) + Sync)>) -> Result<(), Error> {
         let n = self.bt.len();
         let first_ts = self.ts(0);
-        self.queue.push_back(StrategyPayload::Lifecycle(Lifecycle::Started));
-        self.queue.push_back(StrategyPayload::Account(self.account()));
+        self.queue
+            .push_back(StrategyPayload::Lifecycle(Lifecycle::Started));
+        self.queue
+            .push_back(StrategyPayload::Account(self.account()));
         self.drain(0, first_ts)?;
         let mut g = 0;
         let mut batch = MIN_BATCH;
@@ -416,7 +469,8 @@ impl<'a> Run<'a> {
             }
             self.deliver_updates(g)?;
             if self.broker.has_pending() {
-                let intents = self.deliver(StrategyPayload::Bars(self.group(g).to_vec()), self.ts(g))?;
+                let intents =
+                    self.deliver(StrategyPayload::Bars(self.group(g).to_vec()), self.ts(g))?;
                 self.apply(intents, g)?;
                 g += 1;
                 continue;
@@ -460,7 +514,8 @@ impl<'a> Run<'a> {
             p(n);
         }
         let last_ts = self.ts(n - 1);
-        self.queue.push_back(StrategyPayload::Lifecycle(Lifecycle::Stopping));
+        self.queue
+            .push_back(StrategyPayload::Lifecycle(Lifecycle::Stopping));
         while let Some(payload) = self.queue.pop_front() {
             // The run is over: intents answering the last events can no longer act.
             let _ = self.deliver(payload, last_ts)?;
@@ -530,7 +585,8 @@ impl<'a> Run<'a> {
                 prev_ts: b.ts,
             });
         }
-        self.broker.process(&self.views, &self.closes, &mut self.updates);
+        self.broker
+            .process(&self.views, &self.closes, &mut self.updates);
         self.views.iter_mut().for_each(|v| *v = None);
         let eq = self.broker.equity(&self.closes);
         self.equity[last] = eq;
@@ -559,7 +615,8 @@ impl<'a> Run<'a> {
             self.queue.push_back(StrategyPayload::OrderUpdate(u));
         }
         if fills {
-            self.queue.push_back(StrategyPayload::Account(self.account()));
+            self.queue
+                .push_back(StrategyPayload::Account(self.account()));
         }
         self.drain(g, self.ts(g))
     }
@@ -573,18 +630,40 @@ impl<'a> Run<'a> {
             match positions.iter_mut().find(|p| &p.symbol == name) {
                 Some(p) => {
                     let q = p.quantity + t.size;
-                    p.avg_price = if q != 0.0 { (p.avg_price * p.quantity + t.entry_price * t.size) / q } else { 0.0 };
+                    p.avg_price = if q != 0.0 {
+                        (p.avg_price * p.quantity + t.entry_price * t.size) / q
+                    } else {
+                        0.0
+                    };
                     p.quantity = q;
                 }
-                None => positions.push(Position { symbol: name.clone(), quantity: t.size, avg_price: t.entry_price }),
+                None => positions.push(Position {
+                    symbol: name.clone(),
+                    quantity: t.size,
+                    avg_price: t.entry_price,
+                }),
             }
         }
-        let used: f64 = self.broker.open_trades().iter().map(|t| t.size.abs() * self.closes[t.symbol as usize]).sum();
-        AccountSnapshot { cash, equity, buying_power: (equity - used).max(0.0), positions }
+        let used: f64 = self
+            .broker
+            .open_trades()
+            .iter()
+            .map(|t| t.size.abs() * self.closes[t.symbol as usize])
+            .sum();
+        AccountSnapshot {
+            cash,
+            equity,
+            buying_power: (equity - used).max(0.0),
+            positions,
+        }
     }
 
     /// Delivers one event through the reused envelope.
-    fn deliver(&mut self, payload: StrategyPayload, ts: TsMillis) -> Result<Vec<Intent>, StrategyError> {
+    fn deliver(
+        &mut self,
+        payload: StrategyPayload,
+        ts: TsMillis,
+    ) -> Result<Vec<Intent>, StrategyError> {
         use std::fmt::Write as _;
         self.seq += 1;
         let meta = &mut self.event.meta;
@@ -620,7 +699,10 @@ impl<'a> Run<'a> {
                                 let _ = self.broker.cancel(&u.client_order_id, "");
                             }
                             u.status = crate::domain::OrderStatus::Rejected;
-                            u.reason = Some(format!("symbol {:?} is not one of this run's symbols", o.symbol));
+                            u.reason = Some(format!(
+                                "symbol {:?} is not one of this run's symbols",
+                                o.symbol
+                            ));
                             u
                         }
                     };
@@ -642,20 +724,35 @@ impl<'a> Run<'a> {
                     }
                 }
                 Intent::CancelOrder { client_order_id } => {
-                    match self.broker.cancel(&client_order_id, "cancelled by the strategy") {
+                    match self
+                        .broker
+                        .cancel(&client_order_id, "cancelled by the strategy")
+                    {
                         Some(u) => self.queue.push_back(StrategyPayload::OrderUpdate(u)),
-                        None => tracing::debug!(target: "strategy", %client_order_id, "cancel of an order that is not pending"),
+                        None => {
+                            tracing::debug!(target: "strategy", %client_order_id, "cancel of an order that is not pending")
+                        }
                     }
                 }
-                Intent::FetchWindow { symbol, timeframe, lookback } => {
+                Intent::FetchWindow {
+                    symbol,
+                    timeframe,
+                    lookback,
+                } => {
                     let bars = match self.symbols.iter().position(|n| *n == symbol) {
-                        Some(s) if timeframe == self.bt.timeframe => self.window(s, g, lookback as usize),
+                        Some(s) if timeframe == self.bt.timeframe => {
+                            self.window(s, g, lookback as usize)
+                        }
                         _ => {
                             tracing::warn!(target: "strategy", %symbol, %timeframe, "data window unavailable in this backtest");
                             Vec::new()
                         }
                     };
-                    self.queue.push_back(StrategyPayload::DataWindow { symbol, timeframe, bars });
+                    self.queue.push_back(StrategyPayload::DataWindow {
+                        symbol,
+                        timeframe,
+                        bars,
+                    });
                 }
                 Intent::Log { level, message } => {
                     tracing::debug!(target: "strategy", ?level, "{message}");
@@ -702,7 +799,9 @@ impl<'a> Run<'a> {
 fn bad_batch(consumed: usize, len: usize) -> Error {
     Error::Strategy(StrategyError {
         code: "strategy_bad_batch".to_owned(),
-        message: format!("on_bars consumed {consumed} of {len} bars, not a whole number of timestamps"),
+        message: format!(
+            "on_bars consumed {consumed} of {len} bars, not a whole number of timestamps"
+        ),
     })
 }
 

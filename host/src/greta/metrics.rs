@@ -88,8 +88,14 @@ impl Metrics {
             ("beta", self.beta),
             ("max_drawdown_pct", self.max_drawdown_pct),
             ("avg_drawdown_pct", self.avg_drawdown_pct),
-            ("max_drawdown_duration_days", self.max_drawdown_duration_days),
-            ("avg_drawdown_duration_days", self.avg_drawdown_duration_days),
+            (
+                "max_drawdown_duration_days",
+                self.max_drawdown_duration_days,
+            ),
+            (
+                "avg_drawdown_duration_days",
+                self.avg_drawdown_duration_days,
+            ),
             ("trades", Some(self.trades as f64)),
             ("win_rate_pct", self.win_rate_pct),
             ("best_trade_pct", self.best_trade_pct),
@@ -106,7 +112,10 @@ impl Metrics {
 
     /// Looks a numeric statistic up by key (for ranking sweeps).
     pub fn get(&self, key: &str) -> Option<Option<f64>> {
-        self.numeric().into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.numeric()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -115,7 +124,11 @@ fn finite(x: f64) -> Option<f64> {
 }
 
 fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+    if xs.is_empty() {
+        f64::NAN
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
 }
 
 /// Sample variance (ddof = 1) of the finite-or-not values, skipping NaN like pandas.
@@ -138,7 +151,11 @@ fn geometric_mean(returns: &[f64]) -> f64 {
         }
         s += r1.ln();
     }
-    if returns.is_empty() { f64::NAN } else { (s / returns.len() as f64).exp() - 1.0 }
+    if returns.is_empty() {
+        f64::NAN
+    } else {
+        (s / returns.len() as f64).exp() - 1.0
+    }
 }
 
 /// The data's resolution in ms: the smallest non-zero unit of the median spacing of the last
@@ -151,7 +168,11 @@ fn resolution_ms(ts: &[TsMillis]) -> (f64, f64) {
     }
     diffs.sort_unstable();
     let n = diffs.len();
-    let period = if n % 2 == 1 { diffs[n / 2] as f64 } else { (diffs[n / 2 - 1] + diffs[n / 2]) as f64 / 2.0 };
+    let period = if n % 2 == 1 {
+        diffs[n / 2] as f64
+    } else {
+        (diffs[n / 2 - 1] + diffs[n / 2]) as f64 / 2.0
+    };
     let unit = [DAY_MS, 3_600_000.0, 60_000.0, 1000.0, 1.0]
         .into_iter()
         .find(|&u| period % u == 0.0)
@@ -174,7 +195,11 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
 
     // Exposure: bars inside [entry, exit] of some closed trade (union of intervals; no
     // per-bar array, so memory stays O(trades)).
-    let mut spans: Vec<(usize, usize)> = inp.trades.iter().map(|t| (t.entry_bar, t.exit_bar.min(n - 1))).collect();
+    let mut spans: Vec<(usize, usize)> = inp
+        .trades
+        .iter()
+        .map(|t| (t.entry_bar, t.exit_bar.min(n - 1)))
+        .collect();
     spans.sort_unstable();
     let mut exposed = 0usize;
     let mut cur: Option<(usize, usize)> = None;
@@ -208,9 +233,9 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let mut durations = Vec::new();
     let mut prev: Option<usize> = None;
     let mut seg_max = f64::NAN;
-    for i in 0..n {
-        running = running.max(e[i]);
-        let d = 1.0 - e[i] / running;
+    for (i, &x) in e.iter().enumerate() {
+        running = running.max(x);
+        let d = 1.0 - x / running;
         max_dd = max_dd.max(d);
         seg_max = seg_max.max(d);
         if d == 0.0 || i == n - 1 {
@@ -229,7 +254,10 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
         (None, None)
     } else {
         (
-            ceil_days(durations.iter().copied().fold(f64::NEG_INFINITY, f64::max), unit),
+            ceil_days(
+                durations.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                unit,
+            ),
             ceil_days(mean(&durations), unit),
         )
     };
@@ -281,13 +309,32 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let g = geometric_mean(&returns);
     let ann = (1.0 + g).powf(annual) - 1.0;
     let var = var_skipna(&returns);
-    let vol = ((var + (1.0 + g).powi(2)).powf(annual) - (1.0 + g).powf(2.0 * annual)).sqrt() * 100.0;
-    let downside: Vec<f64> = returns.iter().filter(|r| !r.is_nan()).map(|r| r.min(0.0).powi(2)).collect();
+    let vol =
+        ((var + (1.0 + g).powi(2)).powf(annual) - (1.0 + g).powf(2.0 * annual)).sqrt() * 100.0;
+    let downside: Vec<f64> = returns
+        .iter()
+        .filter(|r| !r.is_nan())
+        .map(|r| r.min(0.0).powi(2))
+        .collect();
     let sortino = ann / (mean(&downside).sqrt() * annual.sqrt());
-    let years = ((duration_ms / 86_400_000) as f64 + ((duration_ms % 86_400_000) / 1000) as f64 / 86_400.0) / 365.25;
-    let cagr = if years != 0.0 { ((ef / e0).powf(1.0 / years) - 1.0) * 100.0 } else { f64::NAN };
-    let sharpe = if vol == 0.0 { f64::NAN } else { ann * 100.0 / vol };
-    let calmar = if max_dd == 0.0 { f64::NAN } else { ann / max_dd };
+    let years = ((duration_ms / 86_400_000) as f64
+        + ((duration_ms % 86_400_000) / 1000) as f64 / 86_400.0)
+        / 365.25;
+    let cagr = if years != 0.0 {
+        ((ef / e0).powf(1.0 / years) - 1.0) * 100.0
+    } else {
+        f64::NAN
+    };
+    let sharpe = if vol == 0.0 {
+        f64::NAN
+    } else {
+        ann * 100.0 / vol
+    };
+    let calmar = if max_dd == 0.0 {
+        f64::NAN
+    } else {
+        ann / max_dd
+    };
 
     // Beta of log returns against the benchmark's: streaming co-moments (Welford), no arrays.
     let beta = if n > 2 {
@@ -315,14 +362,22 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let pnl: Vec<f64> = t.iter().map(|x| x.pnl).collect();
     let rets: Vec<f64> = t.iter().map(|x| x.return_frac).collect();
     let durs: Vec<f64> = t.iter().map(|x| (x.exit_ts - x.entry_ts) as f64).collect();
-    let win = if nt == 0 { f64::NAN } else { pnl.iter().filter(|&&p| p > 0.0).count() as f64 / nt as f64 };
+    let win = if nt == 0 {
+        f64::NAN
+    } else {
+        pnl.iter().filter(|&&p| p > 0.0).count() as f64 / nt as f64
+    };
     let best = rets.iter().copied().fold(f64::NAN, f64::max) * 100.0;
     let worst = rets.iter().copied().fold(f64::NAN, f64::min) * 100.0;
     let pos: f64 = rets.iter().filter(|&&r| r > 0.0).sum();
     let neg: f64 = rets.iter().filter(|&&r| r < 0.0).sum::<f64>().abs();
     let pf = if neg == 0.0 { f64::NAN } else { pos / neg };
     let sd = var_skipna(&pnl).sqrt();
-    let sqn = if sd == 0.0 { f64::NAN } else { (nt as f64).sqrt() * mean(&pnl) / sd };
+    let sqn = if sd == 0.0 {
+        f64::NAN
+    } else {
+        (nt as f64).sqrt() * mean(&pnl) / sd
+    };
     let wins: Vec<f64> = pnl.iter().copied().filter(|&p| p > 0.0).collect();
     let losses: Vec<f64> = pnl.iter().copied().filter(|&p| p < 0.0).collect();
     let kelly = win - (1.0 - win) / (mean(&wins) / -mean(&losses));

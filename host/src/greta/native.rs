@@ -8,8 +8,8 @@
 //!   down-cross closes and sells.
 
 use crate::domain::{
-    BatchOutcome, EventMeta, Intent, OrderIntent, OrderSize, OrderType, Side, StrategyConfig, StrategyError,
-    StrategyEvent, StrategyPayload, Strategy, SymbolBar, TimeInForce,
+    BatchOutcome, EventMeta, Intent, OrderIntent, OrderSize, OrderType, Side, Strategy,
+    StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
 };
 
 /// Per-symbol moving-average state.
@@ -32,10 +32,15 @@ pub struct SmaCross {
 fn param(cfg: &StrategyConfig, key: &str, default: usize) -> Result<usize, StrategyError> {
     match cfg.params.iter().rev().find(|(k, _)| k == key) {
         None => Ok(default),
-        Some((_, v)) => v.trim().parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| StrategyError {
-            code: "invalid_params".to_owned(),
-            message: format!("{key}={v:?} must be a whole number >= 1"),
-        }),
+        Some((_, v)) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| StrategyError {
+                code: "invalid_params".to_owned(),
+                message: format!("{key}={v:?} must be a whole number >= 1"),
+            }),
     }
 }
 
@@ -58,7 +63,14 @@ impl SmaCross {
             fast,
             slow,
             symbols: cfg.symbols.clone(),
-            states: vec![State { closes: vec![0.0; cap], count: 0, prev: None }; cfg.symbols.len()],
+            states: vec![
+                State {
+                    closes: vec![0.0; cap],
+                    count: 0,
+                    prev: None
+                };
+                cfg.symbols.len()
+            ],
         })
     }
 
@@ -94,8 +106,14 @@ impl SmaCross {
     }
 
     fn intents(&self, symbol: u32, side: Side, out: &mut Vec<Intent>) {
-        let name = self.symbols.get(symbol as usize).cloned().unwrap_or_default();
-        out.push(Intent::ClosePosition { symbol: name.clone() });
+        let name = self
+            .symbols
+            .get(symbol as usize)
+            .cloned()
+            .unwrap_or_default();
+        out.push(Intent::ClosePosition {
+            symbol: name.clone(),
+        });
         out.push(Intent::PlaceOrder(OrderIntent {
             symbol: name,
             side,
@@ -122,7 +140,11 @@ impl Strategy for SmaCross {
         Ok(out)
     }
 
-    fn on_bars(&mut self, _meta: &EventMeta, bars: &[SymbolBar]) -> Result<BatchOutcome, StrategyError> {
+    fn on_bars(
+        &mut self,
+        _meta: &EventMeta,
+        bars: &[SymbolBar],
+    ) -> Result<BatchOutcome, StrategyError> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < bars.len() {
@@ -134,9 +156,15 @@ impl Strategy for SmaCross {
                 i += 1;
             }
             if !out.is_empty() {
-                return Ok(BatchOutcome { intents: out, consumed: i });
+                return Ok(BatchOutcome {
+                    intents: out,
+                    consumed: i,
+                });
             }
         }
-        Ok(BatchOutcome { intents: out, consumed: bars.len() })
+        Ok(BatchOutcome {
+            intents: out,
+            consumed: bars.len(),
+        })
     }
 }

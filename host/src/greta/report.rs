@@ -128,7 +128,12 @@ pub fn params_json(params: &[(String, String)]) -> serde_json::Map<String, serde
 }
 
 /// Builds the report of a finished run.
-pub fn build(bt: &Backtest, cfg: &EngineConfig, strategy: StrategyInfo, result: &RunResult) -> Report {
+pub fn build(
+    bt: &Backtest,
+    cfg: &EngineConfig,
+    strategy: StrategyInfo,
+    result: &RunResult,
+) -> Report {
     let names = bt.symbols();
     let name = |s: u32| names.get(s as usize).cloned().unwrap_or_default();
     let mut peak = f64::NEG_INFINITY;
@@ -139,7 +144,11 @@ pub fn build(bt: &Backtest, cfg: &EngineConfig, strategy: StrategyInfo, result: 
         .map(|(&ts, &e)| {
             peak = peak.max(e);
             let dd = (1.0 - e / peak) * 100.0;
-            EquityRow { ts: iso(ts), equity: e, drawdown_pct: if dd.is_finite() { dd } else { 0.0 } }
+            EquityRow {
+                ts: iso(ts),
+                equity: e,
+                drawdown_pct: if dd.is_finite() { dd } else { 0.0 },
+            }
         })
         .collect();
     Report {

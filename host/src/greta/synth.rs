@@ -56,7 +56,14 @@ pub fn generate(n: usize, seed: u64) -> Vec<Bar> {
         let high = round6(open.max(close) * (1.0 + hi_wick));
         let low = round6(open.min(close) * (1.0 - lo_wick));
         let volume = (rng.next_u64() % 1000 + 1) as f64;
-        out.push(Bar { ts: START_MS + 60_000 * i as i64, open, high, low, close, volume });
+        out.push(Bar {
+            ts: START_MS + 60_000 * i as i64,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        });
     }
     out
 }
@@ -70,7 +77,11 @@ pub fn write_csv<W: Write>(bars: &[Bar], w: W) -> std::io::Result<()> {
     w.write_all(b"timestamp,open,high,low,close,volume\n")?;
     for b in bars {
         write_iso(&mut w, b.ts)?;
-        writeln!(w, ",{},{},{},{},{}", b.open, b.high, b.low, b.close, b.volume)?;
+        writeln!(
+            w,
+            ",{},{},{},{},{}",
+            b.open, b.high, b.low, b.close, b.volume
+        )?;
     }
     w.flush()
 }
@@ -109,7 +120,15 @@ pub fn civil(ts: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000)
+    (
+        y,
+        m,
+        d,
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    )
 }
 
 #[cfg(test)]
@@ -123,7 +142,11 @@ mod tests {
         assert_ne!(a, generate(1000, 8));
         let mut buf = Vec::new();
         write_csv(&a, &mut buf).unwrap();
-        let back: Vec<Bar> = crate::greta::csv::parse(&buf).unwrap().into_iter().map(|b| b.bar).collect();
+        let back: Vec<Bar> = crate::greta::csv::parse(&buf)
+            .unwrap()
+            .into_iter()
+            .map(|b| b.bar)
+            .collect();
         assert_eq!(back, a);
         assert_eq!(iso(START_MS), "2020-01-01T00:00:00Z");
         assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");

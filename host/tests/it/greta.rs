@@ -33,37 +33,72 @@ pub(crate) fn reference(name: &str) -> Reference {
     let text = std::fs::read_to_string(root.join("reference").join(format!("{name}.json")))
         .unwrap_or_else(|e| panic!("cannot read reference {name}: {e}"));
     let json: Value = serde_json::from_str(&text).unwrap();
-    let eq_name = json["equity_csv"].as_str().unwrap().trim_start_matches("data/");
+    let eq_name = json["equity_csv"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("data/");
     let eq_text = std::fs::read_to_string(root.join(eq_name)).unwrap();
     let equity = eq_text
         .lines()
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_owned(), f[1].parse().unwrap(), f[2].parse().unwrap())
+            (
+                f[0].to_owned(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
         })
         .collect();
-    let dataset = json["dataset"].as_str().unwrap().trim_start_matches("data/");
+    let dataset = json["dataset"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("data/");
     let ohlcv = root.join(dataset);
-    let symbol = Path::new(dataset).file_stem().unwrap().to_string_lossy().into_owned();
+    let symbol = Path::new(dataset)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let c = &json["config"];
     let params = vec![
-        ("fast".to_owned(), json["strategy"]["n1"].as_u64().unwrap().to_string()),
-        ("slow".to_owned(), json["strategy"]["n2"].as_u64().unwrap().to_string()),
+        (
+            "fast".to_owned(),
+            json["strategy"]["n1"].as_u64().unwrap().to_string(),
+        ),
+        (
+            "slow".to_owned(),
+            json["strategy"]["n2"].as_u64().unwrap().to_string(),
+        ),
     ];
     let cfg = EngineConfig {
         broker: BrokerConfig {
             cash: c["cash"].as_f64().unwrap(),
-            commission: Commission { pct: c["commission"].as_f64().unwrap(), per_unit: 0.0, fixed: 0.0 },
+            commission: Commission {
+                pct: c["commission"].as_f64().unwrap(),
+                per_unit: 0.0,
+                fixed: 0.0,
+            },
             slippage_bps: 0.0,
-            fill: if c["trade_on_close"].as_bool().unwrap() { FillModel::Close } else { FillModel::NextOpen },
+            fill: if c["trade_on_close"].as_bool().unwrap() {
+                FillModel::Close
+            } else {
+                FillModel::NextOpen
+            },
             fractional: false,
         },
         finalize: c["finalize_trades"].as_bool().unwrap(),
         warmup: json["first_next_bar"].as_u64().unwrap() as usize - 1,
         params: params.clone(),
     };
-    Reference { json, equity, ohlcv, symbol, params, cfg }
+    Reference {
+        json,
+        equity,
+        ohlcv,
+        symbol,
+        params,
+        cfg,
+    }
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -113,10 +148,22 @@ pub(crate) fn assert_matches_reference(report: &Value, r: &Reference) {
     let want_trades = r.json["trades"].as_array().unwrap();
     let got_trades = report["trades"].as_array().unwrap();
     if want_trades.len() != got_trades.len() {
-        errors.push(format!("trade count: want {} got {}", want_trades.len(), got_trades.len()));
+        errors.push(format!(
+            "trade count: want {} got {}",
+            want_trades.len(),
+            got_trades.len()
+        ));
     }
     for (i, (w, g)) in want_trades.iter().zip(got_trades).enumerate() {
-        for k in ["entry_bar", "exit_bar", "entry_time", "exit_time", "size", "entry_price", "exit_price"] {
+        for k in [
+            "entry_bar",
+            "exit_bar",
+            "entry_time",
+            "exit_time",
+            "size",
+            "entry_price",
+            "exit_price",
+        ] {
             let same = match (w[k].as_f64(), g[k].as_f64()) {
                 (Some(a), Some(b)) => a == b,
                 _ => w[k] == g[k],
@@ -132,10 +179,16 @@ pub(crate) fn assert_matches_reference(report: &Value, r: &Reference) {
             }
         }
     }
-    let want_open = r.json["open_trades_at_end_not_in_stats"].as_array().unwrap();
+    let want_open = r.json["open_trades_at_end_not_in_stats"]
+        .as_array()
+        .unwrap();
     let got_open = report["open_trades"].as_array().unwrap();
     if want_open.len() != got_open.len() {
-        errors.push(format!("open trades: want {} got {}", want_open.len(), got_open.len()));
+        errors.push(format!(
+            "open trades: want {} got {}",
+            want_open.len(),
+            got_open.len()
+        ));
     }
     for (w, g) in want_open.iter().zip(got_open) {
         for k in ["entry_bar", "entry_time", "size", "entry_price"] {
@@ -150,12 +203,25 @@ pub(crate) fn assert_matches_reference(report: &Value, r: &Reference) {
     }
     let eq = report["equity"].as_array().unwrap();
     if eq.len() != r.equity.len() {
-        errors.push(format!("equity points: want {} got {}", r.equity.len(), eq.len()));
+        errors.push(format!(
+            "equity points: want {} got {}",
+            r.equity.len(),
+            eq.len()
+        ));
     }
     for (i, ((ts, e, dd), g)) in r.equity.iter().zip(eq).enumerate() {
-        let (ge, gd) = (g["equity"].as_f64().unwrap(), g["drawdown_pct"].as_f64().unwrap());
-        if g["ts"].as_str() != Some(ts.as_str()) || !close(*e, ge, 1e-9) || !(close(*dd, gd, 1e-9) || (dd - gd).abs() < 1e-9) {
-            errors.push(format!("equity[{i}] {ts}: want {e} / dd {dd}, got {} {ge} / dd {gd}", g["ts"]));
+        let (ge, gd) = (
+            g["equity"].as_f64().unwrap(),
+            g["drawdown_pct"].as_f64().unwrap(),
+        );
+        if g["ts"].as_str() != Some(ts.as_str())
+            || !close(*e, ge, 1e-9)
+            || !(close(*dd, gd, 1e-9) || (dd - gd).abs() < 1e-9)
+        {
+            errors.push(format!(
+                "equity[{i}] {ts}: want {e} / dd {dd}, got {} {ge} / dd {gd}",
+                g["ts"]
+            ));
             if errors.len() > 20 {
                 break;
             }
@@ -182,10 +248,15 @@ pub(crate) fn assert_matches_reference(report: &Value, r: &Reference) {
             _ => false,
         };
         if !ok {
-            errors.push(format!("metric {rk} ({key}): want {:?} got {:?}", want, got));
+            errors.push(format!("metric {rk} ({key}): want {want:?} got {got:?}"));
         }
     }
-    assert!(errors.is_empty(), "{} differences from the reference:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} differences from the reference:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }
 
 fn native_report(name: &str) -> Value {
@@ -240,12 +311,13 @@ fn weaver() -> std::process::Command {
 fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
     use clap::Parser;
     use weaver::cli::{Cli, Command, backtest, data};
-    let argv = std::iter::once(std::ffi::OsString::from("weaver")).chain(args.iter().map(|a| a.as_ref().to_owned()));
+    let argv = std::iter::once(std::ffi::OsString::from("weaver"))
+        .chain(args.iter().map(|a| a.as_ref().to_owned()));
     let parsed = Cli::try_parse_from(argv)?;
     let mut out = Vec::new();
     #[allow(unreachable_patterns)]
     match parsed.command {
-        Command::Backtest(a) => backtest::run_with_output(a, &mut out)?,
+        Command::Backtest(a) => backtest::run_with_output(*a, &mut out)?,
         Command::Data(a) => data::run_with_output(a, &mut out)?,
         other => panic!("not a greta command: {other:?}"),
     }
@@ -253,8 +325,15 @@ fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
 }
 
 fn sma_cross_wasm() -> PathBuf {
-    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist/sma-cross.wasm"));
-    assert!(p.is_file(), "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does)", p.display());
+    let p = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/dist/sma-cross.wasm"
+    ));
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does)",
+        p.display()
+    );
     p.to_path_buf()
 }
 
@@ -263,13 +342,20 @@ fn cli_report(name: &str, strategy: &Path) -> Value {
     let r = reference(name);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.json");
-    let mut args: Vec<std::ffi::OsString> = vec!["backtest".into(), "--strategy".into(), strategy.into()];
+    let mut args: Vec<std::ffi::OsString> =
+        vec!["backtest".into(), "--strategy".into(), strategy.into()];
     args.extend(["--data".into(), r.ohlcv.clone().into_os_string()]);
     args.extend(["--cash".into(), r.cfg.broker.cash.to_string().into()]);
-    args.extend(["--commission".into(), r.cfg.broker.commission.pct.to_string().into()]);
+    args.extend([
+        "--commission".into(),
+        r.cfg.broker.commission.pct.to_string().into(),
+    ]);
     args.extend(["--warmup".into(), r.cfg.warmup.to_string().into()]);
     args.extend(["--report".into(), out.clone().into_os_string()]);
-    args.extend(["--cache-dir".into(), dir.path().join("cache").into_os_string()]);
+    args.extend([
+        "--cache-dir".into(),
+        dir.path().join("cache").into_os_string(),
+    ]);
     for (k, v) in &r.params {
         args.extend(["--param".into(), format!("{k}={v}").into()]);
     }
@@ -277,9 +363,20 @@ fn cli_report(name: &str, strategy: &Path) -> Value {
         args.push("--finalize".into());
     }
     let stdout = cli(&args).unwrap_or_else(|e| panic!("weaver backtest failed: {e:#}"));
-    assert!(stdout.contains("sharpe") && stdout.contains("trades"), "summary missing:\n{stdout}");
+    assert!(
+        stdout.contains("sharpe") && stdout.contains("trades"),
+        "summary missing:\n{stdout}"
+    );
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    for k in ["strategy", "data", "config", "metrics", "trades", "open_trades", "equity"] {
+    for k in [
+        "strategy",
+        "data",
+        "config",
+        "metrics",
+        "trades",
+        "open_trades",
+        "equity",
+    ] {
         assert!(report.get(k).is_some(), "report lacks {k}");
     }
     report
@@ -289,7 +386,10 @@ fn cli_report(name: &str, strategy: &Path) -> Value {
 fn wasm_sma_cross_cli_matches_goog_reference() {
     let name = "GOOG-smacross-10-20";
     let report = cli_report(name, &sma_cross_wasm());
-    assert_eq!(report["strategy"]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        report["strategy"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
     assert_eq!(report["data"][0]["bars"], 2148);
     assert_matches_reference(&report, &reference(name));
 }
@@ -320,7 +420,10 @@ fn assert_cli_fails(args: &[&str], expect: &str) {
         Ok(out) => panic!("{args:?} should fail, printed:\n{out}"),
         Err(e) => {
             let text = format!("{e:#}");
-            assert!(text.contains(expect), "{args:?}: expected {expect:?} in: {text}");
+            assert!(
+                text.contains(expect),
+                "{args:?}: expected {expect:?} in: {text}"
+            );
         }
     }
 }
@@ -329,7 +432,11 @@ fn assert_cli_fails(args: &[&str], expect: &str) {
 fn cli_binary_exits_non_zero_with_the_message() {
     let dir = tempfile::tempdir().unwrap();
     let bad_csv = dir.path().join("bad.csv");
-    std::fs::write(&bad_csv, "timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n2019-01-01,1,2,0,1\n").unwrap();
+    std::fs::write(
+        &bad_csv,
+        "timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n2019-01-01,1,2,0,1\n",
+    )
+    .unwrap();
     let output = weaver()
         .env("WEAVER_DATA_DIR", dir.path())
         .env_remove("RUST_BACKTRACE")
@@ -340,7 +447,10 @@ fn cli_binary_exits_non_zero_with_the_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("bad.csv:3:") && stderr.contains("ascending"), "{stderr}");
+    assert!(
+        stderr.contains("bad.csv:3:") && stderr.contains("ascending"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -354,17 +464,117 @@ fn cli_refuses_bad_input_with_clear_messages() {
     std::fs::write(&garbage, b"not wasm at all").unwrap();
     let wasm = sma_cross_wasm();
     let wasm = wasm.to_str().unwrap();
-    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", bad_csv.to_str().unwrap()], "bad.csv:3:");
-    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", "/nonexistent/x.csv"], "cannot read");
-    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "fast=zero"], "fast");
-    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "colour=red"], "colour");
-    assert_cli_fails(&["backtest", "--strategy", wasm, "--data", goog, "--param", "novalue"], "key=value");
-    assert_cli_fails(&["backtest", "--strategy", garbage.to_str().unwrap(), "--data", goog], "garbage.wasm");
-    assert_cli_fails(&["backtest", "--strategy", "/nonexistent.wasm", "--data", goog], "does not exist");
-    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", goog, "--cash=-5"], "--cash");
-    assert_cli_fails(&["backtest", "--strategy", "native:sma-cross", "--data", goog, "--sweep", "fast=9:1:1"], "--sweep");
     assert_cli_fails(
-        &["backtest", "--strategy", "native:sma-cross", "--data", goog, "--sweep", "fast=5:6:1", "--rank-by", "luck"],
+        &[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            bad_csv.to_str().unwrap(),
+        ],
+        "bad.csv:3:",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            "/nonexistent/x.csv",
+        ],
+        "cannot read",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            wasm,
+            "--data",
+            goog,
+            "--param",
+            "fast=zero",
+        ],
+        "fast",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            wasm,
+            "--data",
+            goog,
+            "--param",
+            "colour=red",
+        ],
+        "colour",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            wasm,
+            "--data",
+            goog,
+            "--param",
+            "novalue",
+        ],
+        "key=value",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            garbage.to_str().unwrap(),
+            "--data",
+            goog,
+        ],
+        "garbage.wasm",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            "/nonexistent.wasm",
+            "--data",
+            goog,
+        ],
+        "does not exist",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            goog,
+            "--cash=-5",
+        ],
+        "--cash",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            goog,
+            "--sweep",
+            "fast=9:1:1",
+        ],
+        "--sweep",
+    );
+    assert_cli_fails(
+        &[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            goog,
+            "--sweep",
+            "fast=5:6:1",
+            "--rank-by",
+            "luck",
+        ],
         "rank-by",
     );
 }
@@ -400,28 +610,60 @@ fn cli_sweep_runs_the_grid_and_reports_every_combination() {
     assert_eq!(docs.len(), 6);
     // The 10/20 combination is the GOOG reference run.
     let r = reference("GOOG-smacross-10-20");
-    let hit = docs.iter().find(|d| d["strategy"]["params"]["fast"] == 10 && d["strategy"]["params"]["slow"] == 20).unwrap();
+    let hit = docs
+        .iter()
+        .find(|d| d["strategy"]["params"]["fast"] == 10 && d["strategy"]["params"]["slow"] == 20)
+        .unwrap();
     assert_matches_reference(hit, &r);
     // Ranked by return, best first.
-    let best = docs.iter().map(|d| d["metrics"]["return_pct"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    let best = docs
+        .iter()
+        .map(|d| d["metrics"]["return_pct"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
     let first_row = stdout.lines().nth(1).unwrap();
-    assert!(first_row.contains(&format!("{best:.4}")), "first row {first_row:?} should hold the best return {best}");
+    assert!(
+        first_row.contains(&format!("{best:.4}")),
+        "first row {first_row:?} should hold the best return {best}"
+    );
 }
 
 #[test]
 fn cli_data_synth_is_deterministic_and_loadable() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a.csv"), dir.path().join("b.csv"), dir.path().join("c.csv"));
+    let (a, b, c) = (
+        dir.path().join("a.csv"),
+        dir.path().join("b.csv"),
+        dir.path().join("c.csv"),
+    );
     for (p, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        let out = cli(&["data", "synth", "--bars", "5000", "--seed", seed, "--out", p.to_str().unwrap()]).unwrap();
+        let out = cli(&[
+            "data",
+            "synth",
+            "--bars",
+            "5000",
+            "--seed",
+            seed,
+            "--out",
+            p.to_str().unwrap(),
+        ])
+        .unwrap();
         assert!(out.contains("5000"), "{out}");
     }
     assert!(cli(&["data", "synth", "--bars", "0", "--out", a.to_str().unwrap()]).is_err());
-    let (ta, tb, tc) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), std::fs::read(&c).unwrap());
+    let (ta, tb, tc) = (
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        std::fs::read(&c).unwrap(),
+    );
     assert_eq!(ta, tb);
     assert_ne!(ta, tc);
     let s = greta::csv::load(&a, None).unwrap();
     assert_eq!(s.bars.len(), 5000);
     assert_eq!(s.bars[1].bar.ts - s.bars[0].bar.ts, 60_000);
-    assert!(s.bars.iter().all(|b| b.bar.low <= b.bar.open.min(b.bar.close) && b.bar.high >= b.bar.open.max(b.bar.close)));
+    assert!(
+        s.bars
+            .iter()
+            .all(|b| b.bar.low <= b.bar.open.min(b.bar.close)
+                && b.bar.high >= b.bar.open.max(b.bar.close))
+    );
 }

@@ -2,8 +2,8 @@
 //! force, commissions, slippage, fractional units, event order, batching, several symbols.
 
 use weaver::domain::{
-    Bar, Intent, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
+    Bar, Intent, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, Strategy,
+    StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
 };
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::csv::Series;
@@ -21,7 +21,14 @@ fn series(symbol: &str, ohlc: &[(f64, f64, f64, f64)], start_day: i64) -> Series
             .enumerate()
             .map(|(i, &(open, high, low, close))| SymbolBar {
                 symbol: 0,
-                bar: Bar { ts: (start_day + i as i64) * DAY, open, high, low, close, volume: 1.0 },
+                bar: Bar {
+                    ts: (start_day + i as i64) * DAY,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume: 1.0,
+                },
             })
             .collect(),
     }
@@ -66,7 +73,12 @@ struct Scripted {
 
 impl Scripted {
     fn new(script: Vec<(usize, Vec<Intent>)>) -> Scripted {
-        Scripted { script, bars_seen: 0, log: vec![], updates: vec![] }
+        Scripted {
+            script,
+            bars_seen: 0,
+            log: vec![],
+            updates: vec![],
+        }
     }
 }
 
@@ -77,7 +89,12 @@ impl Strategy for Scripted {
                 let n = self.bars_seen;
                 self.bars_seen += 1;
                 self.log.push(format!("bar{n}"));
-                Ok(self.script.iter().filter(|(at, _)| *at == n).flat_map(|(_, v)| v.clone()).collect())
+                Ok(self
+                    .script
+                    .iter()
+                    .filter(|(at, _)| *at == n)
+                    .flat_map(|(_, v)| v.clone())
+                    .collect())
             }
             StrategyPayload::OrderUpdate(u) => {
                 self.log.push(format!("{:?}", u.status));
@@ -110,13 +127,25 @@ fn flat(n: usize, p: f64) -> Vec<(f64, f64, f64, f64)> {
 fn market_order_fills_at_next_open_and_updates_come_before_the_next_bar() {
     let mut bars = flat(4, 10.0);
     bars[1] = (11.0, 12.0, 9.0, 10.5);
-    let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(5.0)))])]);
+    let mut s = Scripted::new(vec![(
+        0,
+        vec![Intent::PlaceOrder(order(
+            Side::Buy,
+            OrderType::Market,
+            OrderSize::Units(5.0),
+        ))],
+    )]);
     let r = run(&bars, &mut s, &cfg());
     assert_eq!(r.open_trades.len(), 1);
     assert_eq!(r.open_trades[0].entry_price, 11.0);
     assert_eq!(r.open_trades[0].entry_bar, 1);
     // Market orders go straight to Filled (no resting Accepted step).
-    assert_eq!(s.log[..7], ["Started", "account", "bar0", "Filled", "account", "bar1", "bar2"]);
+    assert_eq!(
+        s.log[..7],
+        [
+            "Started", "account", "bar0", "Filled", "account", "bar1", "bar2"
+        ]
+    );
     // Equity marks the open trade at each close: 1000 + 5·(10.5 − 11) at bar 1.
     assert_eq!(r.equity[1], 1000.0 + 5.0 * (10.5 - 11.0));
 }
@@ -125,26 +154,47 @@ fn market_order_fills_at_next_open_and_updates_come_before_the_next_bar() {
 fn fill_on_close_uses_the_signal_bar() {
     let mut bars = flat(4, 10.0);
     bars[0] = (9.0, 10.0, 8.0, 9.5);
-    let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(1.0)))])]);
+    let mut s = Scripted::new(vec![(
+        0,
+        vec![Intent::PlaceOrder(order(
+            Side::Buy,
+            OrderType::Market,
+            OrderSize::Units(1.0),
+        ))],
+    )]);
     let mut c = cfg();
     c.broker.fill = FillModel::Close;
     let r = run(&bars, &mut s, &c);
-    assert_eq!((r.open_trades[0].entry_price, r.open_trades[0].entry_bar), (9.5, 0));
+    assert_eq!(
+        (r.open_trades[0].entry_price, r.open_trades[0].entry_bar),
+        (9.5, 0)
+    );
 }
 
 #[test]
 fn limit_and_stop_orders_follow_the_intrabar_rules() {
     // Bar 1 trades 9..12 opening at 10; bar 2 gaps down to open at 7.
-    let bars = vec![(10.0, 10.0, 10.0, 10.0), (10.0, 12.0, 9.0, 11.0), (7.0, 8.0, 6.5, 7.5), (7.5, 7.5, 7.5, 7.5)];
-    let limit = |p| OrderIntent { limit_price: Some(p), ..order(Side::Buy, OrderType::Limit, OrderSize::Units(1.0)) };
-    let stop = |side, p| OrderIntent { stop_price: Some(p), ..order(side, OrderType::Stop, OrderSize::Units(1.0)) };
+    let bars = vec![
+        (10.0, 10.0, 10.0, 10.0),
+        (10.0, 12.0, 9.0, 11.0),
+        (7.0, 8.0, 6.5, 7.5),
+        (7.5, 7.5, 7.5, 7.5),
+    ];
+    let limit = |p| OrderIntent {
+        limit_price: Some(p),
+        ..order(Side::Buy, OrderType::Limit, OrderSize::Units(1.0))
+    };
+    let stop = |side, p| OrderIntent {
+        stop_price: Some(p),
+        ..order(side, OrderType::Stop, OrderSize::Units(1.0))
+    };
     let mut s = Scripted::new(vec![(
         0,
         vec![
-            Intent::PlaceOrder(limit(9.5)),                // touched at bar 1 → fills at 9.5
-            Intent::PlaceOrder(limit(8.0)),                // not touched at bar 1; bar 2 opens below → 7.0
-            Intent::PlaceOrder(stop(Side::Buy, 11.5)),     // triggers at bar 1 → 11.5
-            Intent::PlaceOrder(stop(Side::Sell, 8.5)),     // gaps at bar 2 → fills at the open 7.0
+            Intent::PlaceOrder(limit(9.5)), // touched at bar 1 → fills at 9.5
+            Intent::PlaceOrder(limit(8.0)), // not touched at bar 1; bar 2 opens below → 7.0
+            Intent::PlaceOrder(stop(Side::Buy, 11.5)), // triggers at bar 1 → 11.5
+            Intent::PlaceOrder(stop(Side::Sell, 8.5)), // gaps at bar 2 → fills at the open 7.0
         ],
     )]);
     let mut c = cfg();
@@ -156,13 +206,30 @@ fn limit_and_stop_orders_follow_the_intrabar_rules() {
         .filter(|u| u.status == OrderStatus::Filled)
         .map(|u| (u.fill_price.unwrap(), u.side))
         .collect();
-    assert_eq!(fills, [(9.5, Side::Buy), (11.5, Side::Buy), (7.0, Side::Buy), (7.0, Side::Sell)]);
+    assert_eq!(
+        fills,
+        [
+            (9.5, Side::Buy),
+            (11.5, Side::Buy),
+            (7.0, Side::Buy),
+            (7.0, Side::Sell)
+        ]
+    );
 }
 
 #[test]
 fn stop_limit_waits_when_the_limit_is_beyond_the_stop_in_the_same_bar() {
-    let bars = vec![(10.0, 10.0, 10.0, 10.0), (10.0, 12.0, 9.0, 11.0), (11.0, 11.5, 10.5, 11.0), (11.0, 11.0, 11.0, 11.0)];
-    let sl = OrderIntent { stop_price: Some(11.0), limit_price: Some(10.8), ..order(Side::Buy, OrderType::StopLimit, OrderSize::Units(1.0)) };
+    let bars = vec![
+        (10.0, 10.0, 10.0, 10.0),
+        (10.0, 12.0, 9.0, 11.0),
+        (11.0, 11.5, 10.5, 11.0),
+        (11.0, 11.0, 11.0, 11.0),
+    ];
+    let sl = OrderIntent {
+        stop_price: Some(11.0),
+        limit_price: Some(10.8),
+        ..order(Side::Buy, OrderType::StopLimit, OrderSize::Units(1.0))
+    };
     let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(sl)])]);
     let r = run(&bars, &mut s, &cfg());
     // Stop trades at bar 1, but the limit (below the stop) is assumed hit before it: fill at bar 2.
@@ -174,12 +241,37 @@ fn stop_limit_waits_when_the_limit_is_beyond_the_stop_in_the_same_bar() {
 fn insufficient_cash_cancels_with_a_reason_and_fraction_sizes_at_fill_time() {
     let bars = flat(4, 10.0);
     let mut s = Scripted::new(vec![
-        (0, vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(500.0)))]),
-        (1, vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::EquityFraction(0.5)))]),
+        (
+            0,
+            vec![Intent::PlaceOrder(order(
+                Side::Buy,
+                OrderType::Market,
+                OrderSize::Units(500.0),
+            ))],
+        ),
+        (
+            1,
+            vec![Intent::PlaceOrder(order(
+                Side::Buy,
+                OrderType::Market,
+                OrderSize::EquityFraction(0.5),
+            ))],
+        ),
     ]);
     let r = run(&bars, &mut s, &cfg());
-    let cancel = s.updates.iter().find(|u| u.status == OrderStatus::Cancelled).unwrap();
-    assert!(cancel.reason.as_deref().unwrap().contains("insufficient cash"), "{cancel:?}");
+    let cancel = s
+        .updates
+        .iter()
+        .find(|u| u.status == OrderStatus::Cancelled)
+        .unwrap();
+    assert!(
+        cancel
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("insufficient cash"),
+        "{cancel:?}"
+    );
     // Half of 1000 at 10 → 50 units.
     assert_eq!(r.open_trades[0].size, 50.0);
 }
@@ -194,14 +286,28 @@ fn invalid_intents_are_rejected_not_fatal() {
         vec![
             Intent::PlaceOrder(bad_symbol),
             Intent::PlaceOrder(order(Side::Buy, OrderType::Limit, OrderSize::Units(1.0))),
-            Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(f64::NAN))),
-            Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::EquityFraction(2.0))),
+            Intent::PlaceOrder(order(
+                Side::Buy,
+                OrderType::Market,
+                OrderSize::Units(f64::NAN),
+            )),
+            Intent::PlaceOrder(order(
+                Side::Buy,
+                OrderType::Market,
+                OrderSize::EquityFraction(2.0),
+            )),
             Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(0.5))),
         ],
     )]);
     let r = run(&bars, &mut s, &cfg());
     assert!(r.open_trades.is_empty() && r.trades.is_empty());
-    assert_eq!(s.updates.iter().filter(|u| u.status == OrderStatus::Rejected).count(), 5);
+    assert_eq!(
+        s.updates
+            .iter()
+            .filter(|u| u.status == OrderStatus::Rejected)
+            .count(),
+        5
+    );
     assert!(s.updates.iter().all(|u| u.reason.is_some()));
 }
 
@@ -209,13 +315,24 @@ fn invalid_intents_are_rejected_not_fatal() {
 fn commissions_slippage_and_fractional_units() {
     let bars = flat(4, 100.0);
     let mut s = Scripted::new(vec![
-        (0, vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(2.5)))]),
+        (
+            0,
+            vec![Intent::PlaceOrder(order(
+                Side::Buy,
+                OrderType::Market,
+                OrderSize::Units(2.5),
+            ))],
+        ),
         (1, vec![Intent::ClosePosition { symbol: "X".into() }]),
     ]);
     let mut c = cfg();
     c.broker.fractional = true;
     c.broker.slippage_bps = 10.0;
-    c.broker.commission = Commission { pct: 0.001, per_unit: 0.1, fixed: 1.0 };
+    c.broker.commission = Commission {
+        pct: 0.001,
+        per_unit: 0.1,
+        fixed: 1.0,
+    };
     let r = run(&bars, &mut s, &c);
     let t = &r.trades[0];
     assert_eq!(t.size, 2.5);
@@ -229,13 +346,33 @@ fn commissions_slippage_and_fractional_units() {
 #[test]
 fn day_orders_expire_and_gtc_orders_wait() {
     let bars = flat(5, 10.0);
-    let limit = |tif| OrderIntent { limit_price: Some(5.0), time_in_force: tif, ..order(Side::Buy, OrderType::Limit, OrderSize::Units(1.0)) };
-    let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(limit(TimeInForce::Day)), Intent::PlaceOrder(limit(TimeInForce::Gtc))])]);
+    let limit = |tif| OrderIntent {
+        limit_price: Some(5.0),
+        time_in_force: tif,
+        ..order(Side::Buy, OrderType::Limit, OrderSize::Units(1.0))
+    };
+    let mut s = Scripted::new(vec![(
+        0,
+        vec![
+            Intent::PlaceOrder(limit(TimeInForce::Day)),
+            Intent::PlaceOrder(limit(TimeInForce::Gtc)),
+        ],
+    )]);
     let _ = run(&bars, &mut s, &cfg());
-    let cancelled: Vec<&OrderUpdate> = s.updates.iter().filter(|u| u.status == OrderStatus::Cancelled).collect();
+    let cancelled: Vec<&OrderUpdate> = s
+        .updates
+        .iter()
+        .filter(|u| u.status == OrderStatus::Cancelled)
+        .collect();
     assert_eq!(cancelled.len(), 1, "{:?}", s.updates);
     // Resting orders are acknowledged, so the strategy knows their ids.
-    assert_eq!(s.updates.iter().filter(|u| u.status == OrderStatus::Accepted).count(), 2);
+    assert_eq!(
+        s.updates
+            .iter()
+            .filter(|u| u.status == OrderStatus::Accepted)
+            .count(),
+        2
+    );
     assert!(cancelled[0].reason.as_deref().unwrap().contains("day"));
 }
 
@@ -243,25 +380,54 @@ fn day_orders_expire_and_gtc_orders_wait() {
 fn finalize_closes_open_trades_at_the_last_open() {
     let mut bars = flat(4, 10.0);
     bars[3] = (12.0, 13.0, 11.0, 12.5);
-    let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(order(Side::Sell, OrderType::Market, OrderSize::Units(3.0)))])]);
+    let mut s = Scripted::new(vec![(
+        0,
+        vec![Intent::PlaceOrder(order(
+            Side::Sell,
+            OrderType::Market,
+            OrderSize::Units(3.0),
+        ))],
+    )]);
     let mut c = cfg();
     c.finalize = true;
     let r = run(&bars, &mut s, &c);
     assert!(r.open_trades.is_empty());
-    assert_eq!((r.trades[0].size, r.trades[0].exit_price, r.trades[0].exit_bar), (-3.0, 12.0, 3));
+    assert_eq!(
+        (
+            r.trades[0].size,
+            r.trades[0].exit_price,
+            r.trades[0].exit_bar
+        ),
+        (-3.0, 12.0, 3)
+    );
     assert_eq!(r.equity[3], 1000.0 - 3.0 * 2.0);
     assert_eq!(s.log.last().map(String::as_str), Some("Stopping"));
 }
 
 #[test]
 fn bankruptcy_liquidates_at_the_close_and_stops() {
-    let bars = vec![(10.0, 10.0, 10.0, 10.0), (10.0, 10.0, 10.0, 10.0), (10.0, 25.0, 10.0, 21.0), (5.0, 5.0, 5.0, 5.0)];
-    let mut s = Scripted::new(vec![(0, vec![Intent::PlaceOrder(order(Side::Sell, OrderType::Market, OrderSize::EquityFraction(1.0)))])]);
+    let bars = vec![
+        (10.0, 10.0, 10.0, 10.0),
+        (10.0, 10.0, 10.0, 10.0),
+        (10.0, 25.0, 10.0, 21.0),
+        (5.0, 5.0, 5.0, 5.0),
+    ];
+    let mut s = Scripted::new(vec![(
+        0,
+        vec![Intent::PlaceOrder(order(
+            Side::Sell,
+            OrderType::Market,
+            OrderSize::EquityFraction(1.0),
+        ))],
+    )]);
     let r = run(&bars, &mut s, &cfg());
     assert_eq!(r.bankrupt_at, Some(2));
     assert_eq!(r.trades[0].exit_price, 21.0);
     assert_eq!(&r.equity[2..], [0.0, 0.0]);
-    assert_eq!(s.bars_seen, 2, "the strategy must not see bars after the bankruptcy");
+    assert_eq!(
+        s.bars_seen, 2,
+        "the strategy must not see bars after the bankruptcy"
+    );
 }
 
 /// Delegates only `on_event`, so the engine's batches fall back to one event per timestamp.
@@ -274,14 +440,22 @@ impl Strategy for Unbatched {
 }
 
 fn load(name: &str) -> Series {
-    let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ohlcv")).join(name);
-    greta::csv::load(&p, None).unwrap_or_else(|e| panic!("{e}: the repository must be cloned next to shared/"))
+    let p = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/ohlcv"
+    ))
+    .join(name);
+    greta::csv::load(&p, None)
+        .unwrap_or_else(|e| panic!("{e}: the repository must be cloned next to shared/"))
 }
 
 #[test]
 fn batched_and_per_bar_delivery_give_identical_runs() {
     let bt = Backtest::new(vec![load("EURUSD.csv")]).unwrap();
-    let params = vec![("fast".to_owned(), "10".to_owned()), ("slow".to_owned(), "20".to_owned())];
+    let params = vec![
+        ("fast".to_owned(), "10".to_owned()),
+        ("slow".to_owned(), "20".to_owned()),
+    ];
     let scfg: StrategyConfig = bt.strategy_config(&params);
     let mut c = cfg();
     c.broker.cash = 10_000.0;
@@ -294,7 +468,12 @@ fn batched_and_per_bar_delivery_give_identical_runs() {
     assert_eq!(a.equity, b.equity);
     assert_eq!(a.metrics, b.metrics);
     // One call per quiet stretch, not one per bar.
-    assert!(a.strategy_calls * 3 < bt.len() as u64, "{} calls for {} bars", a.strategy_calls, bt.len());
+    assert!(
+        a.strategy_calls * 3 < bt.len() as u64,
+        "{} calls for {} bars",
+        a.strategy_calls,
+        bt.len()
+    );
 }
 
 #[test]
@@ -305,12 +484,24 @@ fn several_symbols_are_aligned_by_timestamp() {
     b.bars.remove(1);
     let bt = Backtest::new(vec![a, b]).unwrap();
     assert_eq!(bt.len(), 6);
-    let mut s = Scripted::new(vec![(2, vec![Intent::PlaceOrder(OrderIntent { symbol: "B".into(), ..order(Side::Buy, OrderType::Market, OrderSize::Units(1.0)) })])]);
+    let mut s = Scripted::new(vec![(
+        2,
+        vec![Intent::PlaceOrder(OrderIntent {
+            symbol: "B".into(),
+            ..order(Side::Buy, OrderType::Market, OrderSize::Units(1.0))
+        })],
+    )]);
     let r = bt.run(&mut s, &cfg(), None).unwrap();
     assert_eq!(r.equity.len(), 6);
     // Day 3 has no B bar: the order fills at B's next bar (day 4).
     assert_eq!(r.open_trades[0].entry_ts, 4 * DAY);
-    assert!(Backtest::new(vec![series("A", &flat(2, 1.0), 0), series("A", &flat(2, 1.0), 0)]).is_err());
+    assert!(
+        Backtest::new(vec![
+            series("A", &flat(2, 1.0), 0),
+            series("A", &flat(2, 1.0), 0)
+        ])
+        .is_err()
+    );
 }
 
 #[test]
@@ -320,6 +511,9 @@ fn no_trades_gives_null_trade_statistics() {
     let r = run(&bars, &mut s, &cfg());
     let m = &r.metrics;
     assert_eq!(m.trades, 0);
-    assert_eq!((m.win_rate_pct, m.sqn, m.profit_factor, m.sharpe), (None, None, None, None));
+    assert_eq!(
+        (m.win_rate_pct, m.sqn, m.profit_factor, m.sharpe),
+        (None, None, None, None)
+    );
     assert_eq!(m.equity_final, 1000.0);
 }
