@@ -517,3 +517,58 @@ fn no_trades_gives_null_trade_statistics() {
     );
     assert_eq!(m.equity_final, 1000.0);
 }
+
+/// Asks for a data window after bar 4 and records what it gets; with `greedy`, asks again for
+/// every window it receives (a runaway strategy).
+struct Fetcher {
+    bars_seen: usize,
+    greedy: bool,
+    windows: Vec<Vec<i64>>,
+}
+
+impl Strategy for Fetcher {
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        let fetch = || Intent::FetchWindow {
+            symbol: "X".into(),
+            timeframe: weaver::domain::Timeframe::DAY,
+            lookback: 3,
+        };
+        match &event.payload {
+            StrategyPayload::Bars(_) => {
+                self.bars_seen += 1;
+                Ok(if self.bars_seen == 5 {
+                    vec![fetch()]
+                } else {
+                    vec![]
+                })
+            }
+            StrategyPayload::DataWindow { bars, .. } => {
+                self.windows.push(bars.iter().map(|b| b.ts / DAY).collect());
+                Ok(if self.greedy { vec![fetch()] } else { vec![] })
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+#[test]
+fn data_windows_come_from_the_loaded_bars_and_runaway_fetching_is_stopped() {
+    let bt = Backtest::new(vec![series("X", &flat(8, 10.0), 0)]).unwrap();
+    let mut f = Fetcher {
+        bars_seen: 0,
+        greedy: false,
+        windows: vec![],
+    };
+    bt.run(&mut f, &cfg(), None).unwrap();
+    // Asked after bar 4 (0-based): the three bars up to and including it, oldest first.
+    assert_eq!(f.windows, vec![vec![2, 3, 4]]);
+    let mut greedy = Fetcher {
+        bars_seen: 0,
+        greedy: true,
+        windows: vec![],
+    };
+    match bt.run(&mut greedy, &cfg(), None) {
+        Err(greta::Error::Strategy(e)) => assert_eq!(e.code, "strategy_event_loop"),
+        other => panic!("expected the event-loop guard, got {other:?}"),
+    }
+}
