@@ -278,17 +278,16 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
         sha256: source.sha256.clone(),
         params: report::params_json(&params),
     };
-    let doc = report::build(&bt, &cfg, info, &result);
     if let Some(path) = &a.report {
-        write_json(path, &doc)?;
+        write_json(path, &report::build(&bt, &cfg, info, &result))?;
     }
     write!(
         out,
         "{}",
         report::summary(&result.metrics, result.open_trades.len())
     )?;
-    if let Some(at) = &doc.bankrupt_at {
-        writeln!(out, "{:<28} {at}", "bankrupt_at")?;
+    if let Some(g) = result.bankrupt_at {
+        writeln!(out, "{:<28} {}", "bankrupt_at", greta::synth::iso(result.ts[g]))?;
     }
     let bars: usize = bt.series.iter().map(|s| s.bars).sum();
     writeln!(
