@@ -245,10 +245,7 @@ fn line_at(bytes: &[u8], at: usize) -> &[u8] {
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|p| p + from)
+    memchr::memchr(b'\n', &bytes[from..]).map(|p| p + from)
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -371,10 +368,12 @@ fn parse_rows(
             message,
         };
         let mut n = 0;
-        for f in line.split(|&b| b == b',') {
+        let mut field_start = 0;
+        for comma in memchr::memchr_iter(b',', line).chain(std::iter::once(line.len())) {
             if n < fields.len() {
-                fields[n] = f;
+                fields[n] = &line[field_start..comma];
             }
+            field_start = comma + 1;
             n += 1;
         }
         if n <= cols.needed {
