@@ -7,6 +7,23 @@
 //! formulas as backtesting.py 0.6.6, so results can be checked against an established engine
 //! trade for trade (`shared/notes/backtest-semantics.md`).
 //!
+//! # Events a strategy gets
+//! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
+//! of that bar's fills and cancellations followed by one `Account` snapshot, then the bars.
+//! Orders that can rest (limit, stop, stop-limit) are acknowledged with an `Accepted` update as
+//! soon as they are placed, so the strategy learns the id to cancel them by; market orders
+//! resolve at their symbol's next bar, before the strategy sees it, and report only `Filled` or
+//! `Cancelled` (with the reason, e.g. insufficient cash). Rejected intents are answered at once.
+//! `FetchWindow` is answered with the loaded bars up to the current one. `Lifecycle(Stopping)`
+//! ends the run.
+//!
+//! # Reproducing backtesting.py 0.6.6
+//! `weaver backtest --strategy strategies/dist/sma-cross.wasm --data GOOG.csv --cash 10000
+//! --commission 0.002 --warmup 19` reproduces `shared/data/reference/GOOG-smacross-10-20.json`
+//! (add `--param slow=30 --warmup 29 --commission 0 --finalize` for the test-suite run).
+//! `--warmup` only sets where buy & hold starts (the reference starts it where its indicators
+//! are first defined); everything else is the default configuration.
+//!
 //! # Invariants
 //! - Per-bar work is O(open trades + pending orders), never O(past trades or events): closed
 //!   trades are only appended, and every statistic over them is computed once, at the end.

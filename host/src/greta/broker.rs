@@ -24,6 +24,10 @@
 //! - Time in force: `day` orders expire when a bar of a later UTC day arrives before they filled;
 //!   `ioc`/`fok` orders that cannot fill at their first bar are cancelled; `gtc` orders wait.
 //!
+//! - One deliberate difference from the reference: with [`FillModel::Close`] position closes
+//!   also fill at the signal bar's close (backtesting.py fills them at the next open even with
+//!   `trade_on_close`), so a reversal exits and enters at the same price.
+//!
 //! # Invariants
 //! - Per-bar cost is O(pending orders + open trades); closed trades are append-only.
 //! - Cash and trade arithmetic follow the reference's operation order, so reference runs match
