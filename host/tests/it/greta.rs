@@ -667,3 +667,88 @@ fn cli_data_synth_is_deterministic_and_loadable() {
                 && b.bar.high >= b.bar.open.max(b.bar.close))
     );
 }
+
+#[test]
+fn cli_runs_several_symbols_with_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("multi.json");
+    let ohlcv = shared_data().join("ohlcv");
+    // A Date/Open/... variant with unix-second timestamps, for the second symbol.
+    let goog = std::fs::read_to_string(ohlcv.join("GOOG.csv")).unwrap();
+    let mut variant = String::from("Date,Open,High,Low,Close,Volume\n");
+    for line in goog.lines().skip(1).take(500) {
+        let (ts, rest) = line.split_once(',').unwrap();
+        let secs = greta::csv::parse_ts(ts.as_bytes()).unwrap() / 1000;
+        variant.push_str(&format!("{secs},{rest}\n"));
+    }
+    let second = dir.path().join("second.csv");
+    std::fs::write(&second, variant).unwrap();
+    let stdout = cli(&[
+        "backtest",
+        "--strategy",
+        "native:sma-cross",
+        "--data",
+        ohlcv.join("BTCUSD.csv").to_str().unwrap(),
+        "--data",
+        second.to_str().unwrap(),
+        "--symbol",
+        "BTC",
+        "--symbol",
+        "GOOG500",
+        "--report",
+        out.to_str().unwrap(),
+    ])
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(stdout.contains("trades"));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let data = report["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(
+        (data[0]["symbol"].as_str(), data[1]["symbol"].as_str()),
+        (Some("BTC"), Some("GOOG500"))
+    );
+    assert_eq!(data[1]["bars"], 500);
+    // One equity point per distinct timestamp of the union, ascending.
+    let mut all: Vec<String> = goog
+        .lines()
+        .skip(1)
+        .take(500)
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
+    let btc = std::fs::read_to_string(ohlcv.join("BTCUSD.csv")).unwrap();
+    all.extend(
+        btc.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned()),
+    );
+    all.sort();
+    all.dedup();
+    let eq: Vec<&str> = report["equity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ts"].as_str().unwrap())
+        .collect();
+    assert_eq!(eq, all);
+    assert!(
+        report["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["symbol"] == "GOOG500")
+    );
+    assert!(
+        cli(&[
+            "backtest",
+            "--strategy",
+            "native:sma-cross",
+            "--data",
+            second.to_str().unwrap(),
+            "--symbol",
+            "A",
+            "--symbol",
+            "B"
+        ])
+        .is_err()
+    );
+}
