@@ -229,6 +229,17 @@ pub(crate) fn assert_matches_reference(report: &Value, r: &Reference) {
     }
     let m = &r.json["metrics"];
     let gm = &report["metrics"];
+    let mut keys: Vec<&str> = gm.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected: Vec<&str> = METRICS
+        .iter()
+        .map(|(_, k)| *k)
+        .chain(["start", "end"])
+        .collect();
+    keys.sort_unstable();
+    expected.sort_unstable();
+    if keys != expected {
+        errors.push(format!("metric keys: want {expected:?} got {keys:?}"));
+    }
     for k in ["Start", "End"] {
         if m[k] != gm[k.to_lowercase()] {
             errors.push(format!("{k}: want {} got {}", m[k], gm[k.to_lowercase()]));
