@@ -495,13 +495,14 @@ impl<'a> Run<'a> {
             for h in g + 1..g + k {
                 self.advance(h);
             }
-            // Offering too many bars costs a copy per bar; too few, a whole extra call. Aim at
-            // a little over twice the typical stretch, growing fast through quiet periods.
+            // Offering too many bars costs a copy per bar; too few, a whole extra call. With the
+            // sandbox's costs (~80 ns per offered bar, ~1.6 µs per call) the optimum is near
+            // 1.5× the typical stretch; grow fast through quiet periods.
             batch = if g + k == end {
                 (batch * 2).min(MAX_BATCH)
             } else {
                 mean_gap = 0.9 * mean_gap + 0.1 * k as f64;
-                ((2.5 * mean_gap) as usize).clamp(MIN_BATCH, MAX_BATCH)
+                ((1.5 * mean_gap) as usize).clamp(MIN_BATCH, MAX_BATCH)
             };
             let last = g + k - 1;
             self.apply(out.intents, last)?;
