@@ -9,6 +9,8 @@ rustup target add wasm32-wasip2 >/dev/null
 # Marvin: build the example strategies and hostile test guests into strategies/dist/ (the
 # integration tests load them and fail loudly when they are missing).
 scripts/build-strategies.sh
+# Marvin: the WIT contract must stay usable from Python (componentize-py 0.25.1 bindings).
+scripts/check-wit-python.sh
 
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 

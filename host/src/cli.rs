@@ -4,6 +4,8 @@
 //! - Bad input ends with a clear message and a non-zero exit code, never a panic.
 //! - Progress bars are drawn only when stderr is a terminal.
 
+pub mod strategy;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod backtest;
@@ -40,6 +42,8 @@ pub enum Command {
     Backtest(Box<backtest::BacktestArgs>),
     /// Market data utilities.
     Data(data::DataArgs),
+    /// Work with strategy components (`weaver strategy check <file.wasm>`).
+    Strategy(strategy::StrategyArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backtest(args) => backtest::run(*args),
         Command::Data(args) => data::run(args),
+        Command::Strategy(args) => strategy::run(args),
     }
 }

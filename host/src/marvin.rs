@@ -18,9 +18,13 @@
 //!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
 //! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
+//! - Bars reach the guest through `on-bars` in packed batches (three lists of numbers, copied
+//!   with memcpy) whose semantics are exactly one `bars` event per timestamp; the sandbox sends
+//!   them in adaptive chunks that never split a timestamp group.
 //! - Guests import only `weaver:strategy/*` plus a capability-free WASI subset (environment,
-//!   exit, stdio, terminal, io streams) that Rust's std links; every one of those functions traps
-//!   when called, so a guest can neither read anything from the host nor print.
+//!   exit, stdio, terminal, io streams) that Rust's std links, served from an empty context: no
+//!   environment or arguments, empty stdin, stdout/stderr captured into a capped per-sandbox
+//!   buffer, `exit` ends the run. No files, sockets, clocks or randomness are ever linked.
 
 mod actor;
 mod bindings;
@@ -58,7 +62,9 @@ pub enum Error {
     #[error("not a valid WebAssembly component: {0}")]
     InvalidComponent(String),
     /// A core WebAssembly module, not a component.
-    #[error("this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)")]
+    #[error(
+        "this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)"
+    )]
     NotAComponent,
     /// Imports outside the allowed set.
     #[error("component imports what strategies may not use: {}", .0.join(", "))]
@@ -150,16 +156,23 @@ impl Error {
 
 impl From<Error> for StrategyError {
     fn from(err: Error) -> StrategyError {
-        StrategyError { code: err.code().to_owned(), message: err.to_string() }
+        StrategyError {
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
     }
 }
 
 /// Per-call limits of every sandbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Fuel (≈ wasm operators, bulk memory ops per byte) per event; a batch of `n` bars gets
-    /// `n ×` this. Deterministic: the same events always use the same fuel.
+    /// Fuel (≈ wasm operators; bulk memory ops pay per byte) of one guest call. Deterministic:
+    /// the same events always use the same fuel.
     pub fuel_per_event: u64,
+    /// Extra fuel per bar in a call: a call carrying `n` bars (a batch, or a `bars` event) gets
+    /// `fuel_per_event + n × fuel_per_bar`. Sized so a full batch still runs out of fuel well
+    /// before the wall-clock deadline, which keeps budget failures deterministic.
+    pub fuel_per_bar: u64,
     /// Fuel for instantiation plus `init`.
     pub fuel_for_init: u64,
     /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
@@ -172,6 +185,9 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Cap on the number of intents one event may produce.
     pub max_intents_per_event: usize,
+    /// Cap on what a guest may print to stdout/stderr over its whole life (kept for the run's
+    /// log; a guest printing more fails with `strategy_output_too_large`).
+    pub max_guest_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -179,12 +195,14 @@ impl Default for Limits {
         Limits {
             // ~1000× a trivial call of the slowest supported language (notes/wasm-host.md §5b).
             fuel_per_event: 20_000_000,
+            fuel_per_bar: 1_000_000,
             fuel_for_init: 2_000_000_000,
             call_timeout: Duration::from_secs(2),
             max_memory_bytes: 64 << 20,
             max_table_elements: 100_000,
             max_output_bytes: 1 << 20,
             max_intents_per_event: 1_000,
+            max_guest_output_bytes: 64 << 10,
         }
     }
 }
@@ -233,7 +251,9 @@ struct MarvinInner {
 
 impl std::fmt::Debug for Marvin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Marvin").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Marvin")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -295,7 +315,8 @@ impl Marvin {
     /// `internal_error` for an engine configuration wasmtime refuses, `io_error` when the cache
     /// directory cannot be created.
     pub fn new(config: MarvinConfig) -> Result<Marvin, Error> {
-        let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
         cache::prepare_dir(&config.cache_dir)?;
         let engine_hash = {
             use std::hash::{Hash, Hasher};
@@ -320,7 +341,14 @@ impl Marvin {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Marvin { inner: Arc::new(MarvinInner { engine, config, engine_hash, _ticker: Ticker { stop } }) })
+        Ok(Marvin {
+            inner: Arc::new(MarvinInner {
+                engine,
+                config,
+                engine_hash,
+                _ticker: Ticker { stop },
+            }),
+        })
     }
 
     /// The configuration Marvin runs with.
@@ -341,12 +369,21 @@ impl Marvin {
     pub fn inspect(&self, bytes: &[u8]) -> Result<ComponentInfo, Error> {
         let limit = self.inner.config.max_component_bytes;
         if bytes.len() > limit {
-            return Err(Error::ComponentTooLarge { size: bytes.len(), limit });
+            return Err(Error::ComponentTooLarge {
+                size: bytes.len(),
+                limit,
+            });
         }
         inspect::inspect(bytes)
     }
 
     /// Validates `bytes`, then compiles them or loads the compiled artifact from the cache.
+    /// Only a component that passed every check (including linking against the world) is
+    /// cached.
+    ///
+    /// Blocking: compiling takes ~0.2 s for a Rust strategy and seconds for Python or JS ones,
+    /// so async callers should use `spawn_blocking`. A cached load takes well under a
+    /// millisecond for Rust strategies.
     ///
     /// # Errors
     /// Every [`Marvin::inspect`] error, `compile_failed`, `unsupported_world` when the exports
@@ -356,26 +393,42 @@ impl Marvin {
         let info = self.inspect(bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let engine = &self.inner.engine;
-        let cache_path = cache::artifact_path(&self.inner.config.cache_dir, &sha256, &self.inner.engine_hash);
+        let cache_path = cache::artifact_path(
+            &self.inner.config.cache_dir,
+            &sha256,
+            &self.inner.engine_hash,
+        );
         let (component, from_cache) = match cache::load(engine, &cache_path) {
             Some(component) => (component, true),
             None => {
-                let component =
-                    Component::new(engine, bytes).map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
-                cache::store(&component, &cache_path)?;
+                let component = Component::new(engine, bytes)
+                    .map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
                 (component, false)
             }
         };
         let mut linker: Linker<sandbox::StoreState> = Linker::new(engine);
-        // Only allowed imports got this far: the WASI ones become functions that trap, the
-        // `weaver:strategy/types` one carries types only.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        // Only allowed imports got this far: the inert WASI ones are served from an empty
+        // context (matched by semver), and `weaver:strategy/types` carries types only, so an
+        // empty instance satisfies it. Anything else fails `instantiate_pre` below.
+        sandbox::add_inert_wasi(&mut linker).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        for name in info
+            .imports
+            .iter()
+            .filter(|name| name.starts_with("weaver:strategy/"))
+        {
+            linker
+                .instance(name)
+                .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
-        let pre = bindings::StrategyPre::new(pre).map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        let pre = bindings::StrategyPre::new(pre)
+            .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        // Cache only what passed every check, so a refused file leaves nothing behind.
+        if !from_cache {
+            cache::store(&component, &cache_path)?;
+        }
         Ok(LoadedStrategy {
             inner: Arc::new(LoadedInner {
                 marvin: self.clone(),
@@ -393,12 +446,17 @@ impl Marvin {
     /// # Errors
     /// `io_error` when the file cannot be read, then as [`Marvin::load`].
     pub fn load_file(&self, path: &Path) -> Result<LoadedStrategy, Error> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         let limit = self.inner.config.max_component_bytes;
         if meta.len() > limit as u64 {
-            return Err(Error::ComponentTooLarge { size: usize::try_from(meta.len()).unwrap_or(usize::MAX), limit });
+            return Err(Error::ComponentTooLarge {
+                size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+                limit,
+            });
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
         self.load(&bytes)
     }
 }

@@ -18,7 +18,12 @@ pub fn crossover(prev_a: f64, prev_b: f64, a: f64, b: f64) -> bool {
 #[derive(Debug, Clone)]
 pub struct Sma {
     n: usize,
-    window: VecDeque<f64>,
+    /// Ring buffer of the last `n` values; `head` is the oldest once `len == n`.
+    ring: Box<[f64]>,
+    head: usize,
+    len: usize,
+    /// Non-NaN values in the window.
+    nobs: usize,
     sum: f64,
     comp_add: f64,
     comp_remove: f64,
@@ -33,7 +38,10 @@ impl Sma {
         let n = n.max(1);
         Sma {
             n,
-            window: VecDeque::with_capacity(n + 1),
+            ring: vec![0.0; n].into_boxed_slice(),
+            head: 0,
+            len: 0,
+            nobs: 0,
             sum: 0.0,
             comp_add: 0.0,
             comp_remove: 0.0,
@@ -52,28 +60,34 @@ impl Sma {
     pub fn update(&mut self, value: f64) -> Option<f64> {
         // pandas removes the value leaving the window before adding the new one, each with its
         // own Kahan compensation term.
-        if self.window.len() == self.n {
-            if let Some(old) = self.window.pop_front() {
-                self.remove(old);
+        if self.len == self.n {
+            let old = self.ring[self.head];
+            self.remove(old);
+            self.ring[self.head] = value;
+            self.head += 1;
+            if self.head == self.n {
+                self.head = 0;
             }
+        } else {
+            self.ring[self.len] = value;
+            self.len += 1;
         }
         self.add(value);
-        self.window.push_back(value);
         self.value()
     }
 
     /// The current mean, if defined.
     pub fn value(&self) -> Option<f64> {
-        let nobs = self.window.iter().filter(|v| !v.is_nan()).count();
-        if self.window.len() < self.n || nobs < self.n {
+        let nobs = self.nobs;
+        if self.len < self.n || nobs < self.n {
             return None;
         }
         let mut result = self.sum / nobs as f64;
         if self.same_run >= nobs {
             result = self.prev_value;
-        } else if self.neg_count == 0 && result < 0.0 {
-            result = 0.0;
-        } else if self.neg_count == nobs && result > 0.0 {
+        } else if (self.neg_count == 0 && result < 0.0) || (self.neg_count == nobs && result > 0.0)
+        {
+            // All values of one sign but rounding crossed zero: pandas clamps to 0.
             result = 0.0;
         }
         Some(result)
@@ -83,6 +97,7 @@ impl Sma {
         if value.is_nan() {
             return;
         }
+        self.nobs += 1;
         let y = value - self.comp_add;
         let t = self.sum + y;
         self.comp_add = t - self.sum - y;
@@ -102,6 +117,7 @@ impl Sma {
         if value.is_nan() {
             return;
         }
+        self.nobs -= 1;
         let y = -value - self.comp_remove;
         let t = self.sum + y;
         self.comp_remove = t - self.sum - y;
@@ -127,7 +143,13 @@ impl Ema {
     /// An EMA over `n` values (`n` ≥ 1).
     pub fn new(n: usize) -> Ema {
         let n = n.max(1);
-        Ema { n, alpha: 2.0 / (n as f64 + 1.0), seen: 0, seed_sum: 0.0, value: None }
+        Ema {
+            n,
+            alpha: 2.0 / (n as f64 + 1.0),
+            seen: 0,
+            seed_sum: 0.0,
+            value: None,
+        }
     }
 
     /// Adds the next value; returns the EMA once `n` values have been seen.
@@ -165,12 +187,19 @@ pub struct Rsi {
 impl Rsi {
     /// An RSI over `n` changes (`n` ≥ 1; 14 is customary).
     pub fn new(n: usize) -> Rsi {
-        Rsi { n: n.max(1), prev: None, seen: 0, avg_gain: 0.0, avg_loss: 0.0, value: None }
+        Rsi {
+            n: n.max(1),
+            prev: None,
+            seen: 0,
+            avg_gain: 0.0,
+            avg_loss: 0.0,
+            value: None,
+        }
     }
 
     /// Adds the next close; returns the RSI once `n` changes have been seen.
     pub fn update(&mut self, close: f64) -> Option<f64> {
-        let Some(prev) = self.prev.replace(close) else { return None };
+        let prev = self.prev.replace(close)?;
         let change = close - prev;
         let (gain, loss) = (change.max(0.0), (-change).max(0.0));
         let n = self.n as f64;
@@ -214,7 +243,13 @@ pub struct Atr {
 impl Atr {
     /// An ATR over `n` bars (`n` ≥ 1; 14 is customary).
     pub fn new(n: usize) -> Atr {
-        Atr { n: n.max(1), prev_close: None, seen: 0, value: None, seed_sum: 0.0 }
+        Atr {
+            n: n.max(1),
+            prev_close: None,
+            seen: 0,
+            value: None,
+            seed_sum: 0.0,
+        }
     }
 
     /// Adds the next bar; returns the ATR once `n` true ranges have been seen.
@@ -256,7 +291,11 @@ impl Channel {
     /// A channel over `n` bars (`n` ≥ 1).
     pub fn new(n: usize) -> Channel {
         let n = n.max(1);
-        Channel { n, highs: VecDeque::with_capacity(n + 1), lows: VecDeque::with_capacity(n + 1) }
+        Channel {
+            n,
+            highs: VecDeque::with_capacity(n + 1),
+            lows: VecDeque::with_capacity(n + 1),
+        }
     }
 
     /// The `(upper, lower)` channel of the bars seen so far, *before* adding this one; `None`
@@ -290,8 +329,14 @@ mod tests {
     #[test]
     fn crossover_is_strict_on_both_sides() {
         assert!(crossover(1.0, 2.0, 3.0, 2.5));
-        assert!(!crossover(2.0, 2.0, 3.0, 2.5), "touching before is not a cross");
-        assert!(!crossover(1.0, 2.0, 2.5, 2.5), "touching after is not a cross");
+        assert!(
+            !crossover(2.0, 2.0, 3.0, 2.5),
+            "touching before is not a cross"
+        );
+        assert!(
+            !crossover(1.0, 2.0, 2.5, 2.5),
+            "touching after is not a cross"
+        );
         assert!(!crossover(3.0, 2.0, 4.0, 2.0));
     }
 
@@ -309,7 +354,10 @@ mod tests {
         // The running sum of 0.1s drifts; pandas (and so this SMA) returns the value itself.
         let mut sma = Sma::new(10);
         let mut last = None;
-        for x in [5.3, 1.7, 9.9].into_iter().chain(std::iter::repeat_n(0.1, 40)) {
+        for x in [5.3, 1.7, 9.9]
+            .into_iter()
+            .chain(std::iter::repeat_n(0.1, 40))
+        {
             last = sma.update(x);
         }
         assert_eq!(last, Some(0.1));
@@ -318,13 +366,18 @@ mod tests {
     #[test]
     fn sma_matches_a_plain_window_mean_closely_on_long_series() {
         let mut sma = Sma::new(20);
-        let xs: Vec<f64> = (0..10_000).map(|i| 100.0 + ((i * 7919) % 1000) as f64 / 7.0).collect();
+        let xs: Vec<f64> = (0..10_000)
+            .map(|i| 100.0 + ((i * 7919) % 1000) as f64 / 7.0)
+            .collect();
         for (i, &x) in xs.iter().enumerate() {
             let got = sma.update(x);
             if i >= 19 {
                 let plain: f64 = xs[i - 19..=i].iter().sum::<f64>() / 20.0;
                 let got = got.unwrap();
-                assert!((got - plain).abs() <= 1e-9 * plain, "bar {i}: {got} vs {plain}");
+                assert!(
+                    (got - plain).abs() <= 1e-9 * plain,
+                    "bar {i}: {got} vs {plain}"
+                );
             } else {
                 assert_eq!(got, None);
             }

@@ -63,9 +63,10 @@ pub mod bindings {
 pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::weaver::strategy::types::{
-    AccountSnapshot, Bar, Config, DataWindow, Envelope, EventKind, FetchWindow, Header, Intent,
-    Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate,
-    Payload, Position, RawPayload, Side, StrategyError, SymbolBar, TimeInForce, TimeUnit, Timeframe,
+    AccountSnapshot, Bar, BarBatch, Config, DataWindow, Envelope, EventKind, FetchWindow, Header,
+    Intent, Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus, OrderType,
+    OrderUpdate, Payload, Position, RawPayload, Side, StrategyError, SymbolBar, TimeInForce,
+    TimeUnit, Timeframe,
 };
 pub use runtime::Context;
 #[doc(hidden)]
@@ -78,14 +79,20 @@ pub type Result<T, E = StrategyError> = core::result::Result<T, E>;
 impl StrategyError {
     /// An error with a short snake_case `code` and a message for the user.
     pub fn new(code: &str, message: impl Into<String>) -> StrategyError {
-        StrategyError { code: code.to_owned(), message: message.into() }
+        StrategyError {
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
 impl Config {
     /// The raw text of parameter `name`, if given.
     pub fn param_text(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parameter `name` parsed as `T`, or `default` when it is not given.
@@ -96,7 +103,13 @@ impl Config {
         match self.param_text(name) {
             None => Ok(default),
             Some(text) => text.trim().parse().map_err(|_| {
-                StrategyError::new("bad_param", format!("parameter {name}={text:?} is not a valid {}", core::any::type_name::<T>()))
+                StrategyError::new(
+                    "bad_param",
+                    format!(
+                        "parameter {name}={text:?} is not a valid {}",
+                        core::any::type_name::<T>()
+                    ),
+                )
             }),
         }
     }
@@ -106,14 +119,22 @@ impl Config {
     /// # Errors
     /// `bad_param` naming the unknown parameters.
     pub fn expect_only(&self, known: &[&str]) -> Result<()> {
-        let unknown: Vec<&str> =
-            self.params.iter().map(|(k, _)| k.as_str()).filter(|k| !known.contains(k)).collect();
+        let unknown: Vec<&str> = self
+            .params
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !known.contains(k))
+            .collect();
         if unknown.is_empty() {
             Ok(())
         } else {
             Err(StrategyError::new(
                 "bad_param",
-                format!("unknown parameter(s) {}; this strategy takes {}", unknown.join(", "), known.join(", ")),
+                format!(
+                    "unknown parameter(s) {}; this strategy takes {}",
+                    unknown.join(", "),
+                    known.join(", ")
+                ),
             ))
         }
     }
@@ -229,10 +250,10 @@ macro_rules! export_strategy {
                 __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().on_event(event))
             }
             fn on_bars(
-                bars: ::std::vec::Vec<$crate::SymbolBar>,
+                bars: $crate::BarBatch,
             ) -> ::core::result::Result<$crate::bindings::weaver::strategy::types::BatchReply, $crate::StrategyError>
             {
-                __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().on_bars(&bars))
+                __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().on_bar_batch(&bars))
             }
         }
 

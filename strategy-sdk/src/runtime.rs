@@ -3,8 +3,9 @@
 
 use crate::bindings::weaver::strategy::types::BatchReply;
 use crate::{
-    Config, Envelope, FetchWindow, Intent, LogLevel, LogLine, OrderIntent, OrderSize, OrderType,
-    Payload, Result, Side, Strategy, StrategyError, SymbolBar, TimeInForce, Timeframe,
+    Bar, BarBatch, Config, Envelope, FetchWindow, Intent, LogLevel, LogLine, OrderIntent,
+    OrderSize, OrderType, Payload, Result, Side, Strategy, StrategyError, SymbolBar, TimeInForce,
+    Timeframe,
 };
 
 /// A symbol named either by its index in the run's symbol list (as bars carry it) or by text.
@@ -19,7 +20,13 @@ pub trait SymbolRef {
 impl SymbolRef for u32 {
     fn resolve(self, symbols: &[String]) -> Result<String> {
         symbols.get(self as usize).cloned().ok_or_else(|| {
-            StrategyError::new("unknown_symbol", format!("symbol index {self} is outside the run's {} symbol(s)", symbols.len()))
+            StrategyError::new(
+                "unknown_symbol",
+                format!(
+                    "symbol index {self} is outside the run's {} symbol(s)",
+                    symbols.len()
+                ),
+            )
         })
     }
 }
@@ -29,7 +36,10 @@ impl SymbolRef for &str {
         if symbols.iter().any(|s| s == self) {
             Ok(self.to_owned())
         } else {
-            Err(StrategyError::new("unknown_symbol", format!("symbol {self:?} is not one of the run's symbols")))
+            Err(StrategyError::new(
+                "unknown_symbol",
+                format!("symbol {self:?} is not one of the run's symbols"),
+            ))
         }
     }
 }
@@ -54,9 +64,15 @@ impl Context {
     /// # Errors
     /// `unknown_symbol` when the index is out of range.
     pub fn symbol(&self, index: u32) -> Result<&str> {
-        self.symbols.get(index as usize).map(String::as_str).ok_or_else(|| {
-            StrategyError::new("unknown_symbol", format!("symbol index {index} is outside the run's symbols"))
-        })
+        self.symbols
+            .get(index as usize)
+            .map(String::as_str)
+            .ok_or_else(|| {
+                StrategyError::new(
+                    "unknown_symbol",
+                    format!("symbol index {index} is outside the run's symbols"),
+                )
+            })
     }
 
     /// The run's bar timeframe.
@@ -118,7 +134,13 @@ impl Context {
     ///
     /// # Errors
     /// `unknown_symbol`.
-    pub fn limit(&mut self, symbol: impl SymbolRef, side: Side, units: f64, price: f64) -> Result<()> {
+    pub fn limit(
+        &mut self,
+        symbol: impl SymbolRef,
+        side: Side,
+        units: f64,
+        price: f64,
+    ) -> Result<()> {
         let symbol = symbol.resolve(&self.symbols)?;
         self.order(OrderIntent {
             symbol,
@@ -137,7 +159,12 @@ impl Context {
     ///
     /// # Errors
     /// `unknown_symbol`.
-    pub fn target_fraction(&mut self, symbol: impl SymbolRef, side: Side, fraction: f64) -> Result<()> {
+    pub fn target_fraction(
+        &mut self,
+        symbol: impl SymbolRef,
+        side: Side,
+        fraction: f64,
+    ) -> Result<()> {
         self.market(symbol, side, OrderSize::EquityFraction(fraction))
     }
 
@@ -169,7 +196,8 @@ impl Context {
 
     /// Cancels an open order by the client order id seen in its updates.
     pub fn cancel(&mut self, client_order_id: impl Into<String>) {
-        self.intents.push(Intent::CancelOrder(client_order_id.into()));
+        self.intents
+            .push(Intent::CancelOrder(client_order_id.into()));
     }
 
     /// Asks for the last `lookback` bars of `symbol`; they arrive in
@@ -177,15 +205,27 @@ impl Context {
     ///
     /// # Errors
     /// `unknown_symbol`.
-    pub fn fetch_window(&mut self, symbol: impl SymbolRef, timeframe: Timeframe, lookback: u32) -> Result<()> {
+    pub fn fetch_window(
+        &mut self,
+        symbol: impl SymbolRef,
+        timeframe: Timeframe,
+        lookback: u32,
+    ) -> Result<()> {
         let symbol = symbol.resolve(&self.symbols)?;
-        self.intents.push(Intent::FetchWindow(FetchWindow { symbol, timeframe, lookback }));
+        self.intents.push(Intent::FetchWindow(FetchWindow {
+            symbol,
+            timeframe,
+            lookback,
+        }));
         Ok(())
     }
 
     /// Writes a line to the run's log.
     pub fn log(&mut self, level: LogLevel, message: impl Into<String>) {
-        self.intents.push(Intent::Log(LogLine { level, message: message.into() }));
+        self.intents.push(Intent::Log(LogLine {
+            level,
+            message: message.into(),
+        }));
     }
 }
 
@@ -195,6 +235,8 @@ impl Context {
 pub struct Runtime<S> {
     strategy: Option<S>,
     ctx: Context,
+    /// Reused buffer for one timestamp group of a column batch.
+    group: Vec<SymbolBar>,
 }
 
 impl<S: Strategy> Default for Runtime<S> {
@@ -204,7 +246,10 @@ impl<S: Strategy> Default for Runtime<S> {
 }
 
 fn not_initialised() -> StrategyError {
-    StrategyError::new("not_initialised", "init was not called (or failed) before this event")
+    StrategyError::new(
+        "not_initialised",
+        "init was not called (or failed) before this event",
+    )
 }
 
 impl<S: Strategy> Runtime<S> {
@@ -212,7 +257,13 @@ impl<S: Strategy> Runtime<S> {
     pub const fn new() -> Runtime<S> {
         Runtime {
             strategy: None,
-            ctx: Context { symbols: Vec::new(), timeframe: None, now: 0, intents: Vec::new() },
+            ctx: Context {
+                symbols: Vec::new(),
+                timeframe: None,
+                now: 0,
+                intents: Vec::new(),
+            },
+            group: Vec::new(),
         }
     }
 
@@ -279,11 +330,73 @@ impl<S: Strategy> Runtime<S> {
             ctx.now = bars[start].bar.ts;
             strategy.on_bars(ctx, &bars[start..end])?;
             if !ctx.intents.is_empty() {
-                return Ok(BatchReply { intents: core::mem::take(&mut ctx.intents), consumed: end as u32 });
+                return Ok(BatchReply {
+                    intents: core::mem::take(&mut ctx.intents),
+                    consumed: end as u32,
+                });
             }
             start = end;
         }
-        Ok(BatchReply { intents: Vec::new(), consumed: bars.len() as u32 })
+        Ok(BatchReply {
+            intents: Vec::new(),
+            consumed: bars.len() as u32,
+        })
+    }
+}
+
+impl<S: Strategy> Runtime<S> {
+    /// [`Runtime::on_bars`] for a packed batch (what the host sends).
+    ///
+    /// # Errors
+    /// The strategy's error, `not_initialised`, or `bad_batch` when the lists don't line up.
+    pub fn on_bar_batch(&mut self, bars: &BarBatch) -> Result<BatchReply> {
+        let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
+        let n = bars.ts.len();
+        if bars.symbols.len() != n || bars.ohlcv.len() != 5 * n {
+            return Err(StrategyError::new(
+                "bad_batch",
+                "bar batch lists don't line up",
+            ));
+        }
+        let ctx = &mut self.ctx;
+        ctx.intents.clear();
+        let bar = |i: usize| {
+            let p = &bars.ohlcv[5 * i..5 * i + 5];
+            SymbolBar {
+                symbol: bars.symbols[i],
+                bar: Bar {
+                    ts: bars.ts[i],
+                    open: p[0],
+                    high: p[1],
+                    low: p[2],
+                    close: p[3],
+                    volume: p[4],
+                },
+            }
+        };
+        let mut start = 0;
+        while start < n {
+            let ts = bars.ts[start];
+            self.group.clear();
+            let mut end = start;
+            while end < n && bars.ts[end] == ts {
+                self.group.push(bar(end));
+                end += 1;
+            }
+            ctx.now = ts;
+            strategy.on_bars(ctx, &self.group)?;
+            if !ctx.intents.is_empty() {
+                return Ok(BatchReply {
+                    intents: core::mem::take(&mut ctx.intents),
+                    consumed: end as u32,
+                });
+            }
+            start = end;
+        }
+        Ok(BatchReply {
+            intents: Vec::new(),
+            consumed: n as u32,
+        })
     }
 }
 

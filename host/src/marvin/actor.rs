@@ -4,7 +4,9 @@
 use std::sync::mpsc;
 
 use super::{Error, Sandbox, SandboxStats};
-use crate::domain::{BatchOutcome, EventMeta, Intent, Strategy, StrategyError, StrategyEvent, SymbolBar};
+use crate::domain::{
+    BatchOutcome, EventMeta, Intent, Strategy, StrategyError, StrategyEvent, SymbolBar,
+};
 
 type Job = Box<dyn FnOnce(&mut Sandbox) + Send>;
 
@@ -38,7 +40,10 @@ impl SandboxActor {
     ///
     /// # Errors
     /// `strategy_actor_stopped` when the thread is gone.
-    pub async fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Sandbox) -> R + Send + 'static) -> Result<R, Error> {
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Sandbox) -> R + Send + 'static,
+    ) -> Result<R, Error> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |sandbox| {
@@ -60,8 +65,13 @@ impl SandboxActor {
     ///
     /// # Errors
     /// As [`Strategy::on_bars`], or `strategy_actor_stopped`.
-    pub async fn on_bars(&self, meta: EventMeta, bars: Vec<SymbolBar>) -> Result<BatchOutcome, StrategyError> {
-        self.call(move |sandbox| sandbox.on_bars(&meta, &bars)).await?
+    pub async fn on_bars(
+        &self,
+        meta: EventMeta,
+        bars: Vec<SymbolBar>,
+    ) -> Result<BatchOutcome, StrategyError> {
+        self.call(move |sandbox| sandbox.on_bars(&meta, &bars))
+            .await?
     }
 
     /// The sandbox's figures.

@@ -9,7 +9,8 @@ use super::Error;
 
 /// Creates the cache directory (owner-only on Unix: only the host may write artifacts).
 pub(super) fn prepare_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create cache dir {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create cache dir {}: {e}", dir.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -26,15 +27,15 @@ pub(super) fn artifact_path(dir: &Path, sha256: &str, engine_hash: &str) -> Path
 /// Loads a cached artifact; `None` when there is none or it is unusable (then it is removed and
 /// the caller recompiles).
 pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
-    }
+    // Read into memory rather than mmap the file (`deserialize_file`): if anything ever
+    // truncated or rewrote a mapped artifact in place, the process would die of SIGBUS.
+    let bytes = std::fs::read(path).ok()?;
     // SAFETY: artifacts in this directory are written only by `store` below, from components
     // this process compiled with an engine of the same settings (the hash is in the file name),
     // into a directory only the host can write. wasmtime still checks the header and refuses
     // artifacts from another version or configuration.
     #[allow(unsafe_code)]
-    let loaded = unsafe { Component::deserialize_file(engine, path) };
+    let loaded = unsafe { Component::deserialize(engine, &bytes) };
     match loaded {
         Ok(component) => Some(component),
         Err(err) => {
@@ -47,9 +48,12 @@ pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
 
 /// Writes an artifact atomically (temp file + rename) so a crash never leaves half a file.
 pub(super) fn store(component: &Component, path: &Path) -> Result<(), Error> {
-    let bytes = component.serialize().map_err(|e| Error::Internal(format!("cannot serialise artifact: {e:#}")))?;
+    let bytes = component
+        .serialize()
+        .map_err(|e| Error::Internal(format!("cannot serialise artifact: {e:#}")))?;
     let tmp = path.with_extension(format!("tmp{}-{}", std::process::id(), unique()));
-    std::fs::write(&tmp, &bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, &bytes)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::Io(format!("cannot move artifact into {}: {e}", path.display()))

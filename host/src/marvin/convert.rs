@@ -25,7 +25,10 @@ pub(super) fn timeframe(tf: domain::Timeframe) -> wit::Timeframe {
         domain::TimeUnit::Week => wit::TimeUnit::Week,
         domain::TimeUnit::Month => wit::TimeUnit::Month,
     };
-    wit::Timeframe { amount: tf.amount, unit }
+    wit::Timeframe {
+        amount: tf.amount,
+        unit,
+    }
 }
 
 fn timeframe_back(tf: wit::Timeframe) -> Result<domain::Timeframe, String> {
@@ -39,19 +42,63 @@ fn timeframe_back(tf: wit::Timeframe) -> Result<domain::Timeframe, String> {
         wit::TimeUnit::Week => domain::TimeUnit::Week,
         wit::TimeUnit::Month => domain::TimeUnit::Month,
     };
-    Ok(domain::Timeframe { amount: tf.amount, unit })
+    Ok(domain::Timeframe {
+        amount: tf.amount,
+        unit,
+    })
 }
 
 pub(super) fn config(c: &domain::StrategyConfig) -> wit::Config {
-    wit::Config { params: c.params.clone(), symbols: c.symbols.clone(), timeframe: timeframe(c.timeframe) }
+    wit::Config {
+        params: c.params.clone(),
+        symbols: c.symbols.clone(),
+        timeframe: timeframe(c.timeframe),
+    }
 }
 
 pub(super) fn bar(b: &domain::Bar) -> wit::Bar {
-    wit::Bar { ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }
+    wit::Bar {
+        ts: b.ts,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    }
+}
+
+/// A batch with nothing in it (and nothing allocated).
+pub(super) fn empty_batch() -> wit::BarBatch {
+    wit::BarBatch {
+        symbols: Vec::new(),
+        ts: Vec::new(),
+        ohlcv: Vec::new(),
+    }
+}
+
+/// Refills `batch` with `bars`, reusing its allocations.
+pub(super) fn fill_batch(batch: &mut wit::BarBatch, bars: &[domain::SymbolBar]) {
+    batch.symbols.clear();
+    batch.ts.clear();
+    batch.ohlcv.clear();
+    for b in bars {
+        batch.symbols.push(b.symbol);
+        batch.ts.push(b.bar.ts);
+        batch.ohlcv.extend_from_slice(&[
+            b.bar.open,
+            b.bar.high,
+            b.bar.low,
+            b.bar.close,
+            b.bar.volume,
+        ]);
+    }
 }
 
 pub(super) fn symbol_bar(b: &domain::SymbolBar) -> wit::SymbolBar {
-    wit::SymbolBar { symbol: b.symbol, bar: bar(&b.bar) }
+    wit::SymbolBar {
+        symbol: b.symbol,
+        bar: bar(&b.bar),
+    }
 }
 
 fn side(s: domain::Side) -> wit::Side {
@@ -71,8 +118,14 @@ fn side_back(s: wit::Side) -> domain::Side {
 pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
     let m = &e.meta;
     let payload = match &e.payload {
-        domain::StrategyPayload::Bars(bars) => wit::Payload::Bars(bars.iter().map(symbol_bar).collect()),
-        domain::StrategyPayload::DataWindow { symbol, timeframe: tf, bars } => wit::Payload::DataWindow(wit::DataWindow {
+        domain::StrategyPayload::Bars(bars) => {
+            wit::Payload::Bars(bars.iter().map(symbol_bar).collect())
+        }
+        domain::StrategyPayload::DataWindow {
+            symbol,
+            timeframe: tf,
+            bars,
+        } => wit::Payload::DataWindow(wit::DataWindow {
             symbol: symbol.clone(),
             timeframe: timeframe(*tf),
             bars: bars.iter().map(bar).collect(),
@@ -103,16 +156,24 @@ pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
             positions: a
                 .positions
                 .iter()
-                .map(|p| wit::Position { symbol: p.symbol.clone(), quantity: p.quantity, avg_price: p.avg_price })
+                .map(|p| wit::Position {
+                    symbol: p.symbol.clone(),
+                    quantity: p.quantity,
+                    avg_price: p.avg_price,
+                })
                 .collect(),
         }),
         domain::StrategyPayload::Lifecycle(l) => wit::Payload::Lifecycle(match l {
             domain::Lifecycle::Started => wit::Lifecycle::Started,
             domain::Lifecycle::Stopping => wit::Lifecycle::Stopping,
         }),
-        domain::StrategyPayload::Raw { content_type, bytes } => {
-            wit::Payload::Raw(wit::RawPayload { content_type: content_type.clone(), bytes: bytes.clone() })
-        }
+        domain::StrategyPayload::Raw {
+            content_type,
+            bytes,
+        } => wit::Payload::Raw(wit::RawPayload {
+            content_type: content_type.clone(),
+            bytes: bytes.clone(),
+        }),
     };
     wit::Envelope {
         id: m.id.clone(),
@@ -128,7 +189,14 @@ pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
         trace_id: m.trace_id.clone(),
         ts: m.ts,
         producer: m.producer.clone(),
-        headers: m.headers.iter().map(|(name, value)| wit::Header { name: name.clone(), value: value.clone() }).collect(),
+        headers: m
+            .headers
+            .iter()
+            .map(|(name, value)| wit::Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
         payload,
     }
 }
@@ -138,22 +206,35 @@ pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
 /// # Errors
 /// `invalid_intent` naming the intent, the field and the reason; `strategy_output_too_large`
 /// for more intents than allowed.
-pub(super) fn intents(raw: Vec<wit::Intent>, symbols: &[String], max: usize) -> Result<Vec<domain::Intent>, Error> {
+pub(super) fn intents(
+    raw: Vec<wit::Intent>,
+    symbols: &[String],
+    max: usize,
+) -> Result<Vec<domain::Intent>, Error> {
     if raw.len() > max {
-        return Err(Error::OutputTooLarge(format!("{} intents for one event, at most {max} allowed", raw.len())));
+        return Err(Error::OutputTooLarge(format!(
+            "{} intents for one event, at most {max} allowed",
+            raw.len()
+        )));
     }
     raw.into_iter()
         .enumerate()
-        .map(|(i, intent)| intent_checked(intent, symbols).map_err(|why| Error::InvalidIntent(format!("intent #{i} {why}"))))
+        .map(|(i, intent)| {
+            intent_checked(intent, symbols)
+                .map_err(|why| Error::InvalidIntent(format!("intent #{i} {why}")))
+        })
         .collect()
 }
 
 fn check_symbol(field: &str, symbol: String, symbols: &[String]) -> Result<String, String> {
-    if symbols.iter().any(|s| *s == symbol) {
+    if symbols.contains(&symbol) {
         Ok(symbol)
     } else {
         let shown: String = symbol.chars().take(MAX_ID_LEN).collect();
-        Err(format!("{field}: {shown:?} is not one of the run's symbols ({})", symbols.join(", ")))
+        Err(format!(
+            "{field}: {shown:?} is not one of the run's symbols ({})",
+            symbols.join(", ")
+        ))
     }
 }
 
@@ -165,7 +246,9 @@ fn check_number(field: &str, value: f64, max: f64) -> Result<f64, String> {
         return Err(format!("{field}: must be greater than 0, got {value}"));
     }
     if value > max {
-        return Err(format!("{field}: {value} is absurdly large (limit {max:e})"));
+        return Err(format!(
+            "{field}: {value} is absurdly large (limit {max:e})"
+        ));
     }
     Ok(value)
 }
@@ -181,24 +264,40 @@ fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Int
     Ok(match intent {
         wit::Intent::FetchWindow(w) => {
             let symbol = check_symbol("(fetch-window).symbol", w.symbol, symbols)?;
-            let timeframe = timeframe_back(w.timeframe).map_err(|e| format!("(fetch-window).timeframe: {e}"))?;
+            let timeframe = timeframe_back(w.timeframe)
+                .map_err(|e| format!("(fetch-window).timeframe: {e}"))?;
             if w.lookback == 0 || w.lookback > MAX_LOOKBACK {
-                return Err(format!("(fetch-window).lookback: must be 1..={MAX_LOOKBACK}, got {}", w.lookback));
+                return Err(format!(
+                    "(fetch-window).lookback: must be 1..={MAX_LOOKBACK}, got {}",
+                    w.lookback
+                ));
             }
-            domain::Intent::FetchWindow { symbol, timeframe, lookback: w.lookback }
+            domain::Intent::FetchWindow {
+                symbol,
+                timeframe,
+                lookback: w.lookback,
+            }
         }
         wit::Intent::PlaceOrder(o) => {
             let symbol = check_symbol("(place-order).symbol", o.symbol, symbols)?;
             let size = match o.size {
-                wit::OrderSize::Units(u) => domain::OrderSize::Units(check_number("(place-order).size.units", u, MAX_UNITS)?),
-                wit::OrderSize::Notional(n) => {
-                    domain::OrderSize::Notional(check_number("(place-order).size.notional", n, MAX_NOTIONAL)?)
-                }
-                wit::OrderSize::EquityFraction(f) => {
-                    domain::OrderSize::EquityFraction(check_number("(place-order).size.equity-fraction", f, 1.0)?)
-                }
+                wit::OrderSize::Units(u) => domain::OrderSize::Units(check_number(
+                    "(place-order).size.units",
+                    u,
+                    MAX_UNITS,
+                )?),
+                wit::OrderSize::Notional(n) => domain::OrderSize::Notional(check_number(
+                    "(place-order).size.notional",
+                    n,
+                    MAX_NOTIONAL,
+                )?),
+                wit::OrderSize::EquityFraction(f) => domain::OrderSize::EquityFraction(
+                    check_number("(place-order).size.equity-fraction", f, 1.0)?,
+                ),
             };
-            let price = |field: &str, p: Option<f64>| p.map(|p| check_number(field, p, MAX_PRICE)).transpose();
+            let price = |field: &str, p: Option<f64>| {
+                p.map(|p| check_number(field, p, MAX_PRICE)).transpose()
+            };
             let limit_price = price("(place-order).limit-price", o.limit_price)?;
             let stop_price = price("(place-order).stop-price", o.stop_price)?;
             let order_type = match o.order_type {
@@ -216,7 +315,11 @@ fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Int
             if needs_limit != limit_price.is_some() {
                 return Err(format!(
                     "(place-order).limit-price: a {order_type:?} order {} a limit price",
-                    if needs_limit { "needs" } else { "must not have" }
+                    if needs_limit {
+                        "needs"
+                    } else {
+                        "must not have"
+                    }
                 ));
             }
             if needs_stop != stop_price.is_some() {
@@ -243,13 +346,17 @@ fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Int
         }
         wit::Intent::CancelOrder(id) => {
             if id.is_empty() || id.len() > MAX_ID_LEN {
-                return Err(format!("(cancel-order).client-order-id: must be 1..={MAX_ID_LEN} bytes"));
+                return Err(format!(
+                    "(cancel-order).client-order-id: must be 1..={MAX_ID_LEN} bytes"
+                ));
             }
-            domain::Intent::CancelOrder { client_order_id: id }
+            domain::Intent::CancelOrder {
+                client_order_id: id,
+            }
         }
-        wit::Intent::ClosePosition(symbol) => {
-            domain::Intent::ClosePosition { symbol: check_symbol("(close-position).symbol", symbol, symbols)? }
-        }
+        wit::Intent::ClosePosition(symbol) => domain::Intent::ClosePosition {
+            symbol: check_symbol("(close-position).symbol", symbol, symbols)?,
+        },
         wit::Intent::Log(line) => {
             let mut message = line.message;
             if message.len() > MAX_LOG_LINE {
@@ -277,7 +384,12 @@ fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Int
 mod tests {
     use super::*;
 
-    fn order(symbol: &str, size: wit::OrderSize, order_type: wit::OrderType, limit: Option<f64>) -> wit::Intent {
+    fn order(
+        symbol: &str,
+        size: wit::OrderSize,
+        order_type: wit::OrderType,
+        limit: Option<f64>,
+    ) -> wit::Intent {
         wit::Intent::PlaceOrder(wit::OrderIntent {
             symbol: symbol.into(),
             side: wit::Side::Buy,
@@ -298,31 +410,88 @@ mod tests {
     fn nonsense_orders_are_refused_with_the_field_named() {
         let market = wit::OrderType::Market;
         let cases = [
-            (order("GOOG", wit::OrderSize::Units(f64::NAN), market, None), "size.units"),
-            (order("GOOG", wit::OrderSize::Units(-5.0), market, None), "size.units"),
-            (order("GOOG", wit::OrderSize::Units(1e15), market, None), "absurdly large"),
-            (order("GOOG", wit::OrderSize::EquityFraction(1.5), market, None), "equity-fraction"),
-            (order("TSLA", wit::OrderSize::Units(1.0), market, None), "not one of the run's symbols"),
-            (order("GOOG", wit::OrderSize::Units(1.0), wit::OrderType::Limit, None), "needs a limit price"),
-            (order("GOOG", wit::OrderSize::Units(1.0), wit::OrderType::Limit, Some(f64::INFINITY)), "limit-price"),
-            (order("GOOG", wit::OrderSize::Units(1.0), market, Some(10.0)), "must not have"),
-            (wit::Intent::ClosePosition("../../etc".into()), "close-position"),
+            (
+                order("GOOG", wit::OrderSize::Units(f64::NAN), market, None),
+                "size.units",
+            ),
+            (
+                order("GOOG", wit::OrderSize::Units(-5.0), market, None),
+                "size.units",
+            ),
+            (
+                order("GOOG", wit::OrderSize::Units(1e15), market, None),
+                "absurdly large",
+            ),
+            (
+                order("GOOG", wit::OrderSize::EquityFraction(1.5), market, None),
+                "equity-fraction",
+            ),
+            (
+                order("TSLA", wit::OrderSize::Units(1.0), market, None),
+                "not one of the run's symbols",
+            ),
+            (
+                order(
+                    "GOOG",
+                    wit::OrderSize::Units(1.0),
+                    wit::OrderType::Limit,
+                    None,
+                ),
+                "needs a limit price",
+            ),
+            (
+                order(
+                    "GOOG",
+                    wit::OrderSize::Units(1.0),
+                    wit::OrderType::Limit,
+                    Some(f64::INFINITY),
+                ),
+                "limit-price",
+            ),
+            (
+                order("GOOG", wit::OrderSize::Units(1.0), market, Some(10.0)),
+                "must not have",
+            ),
+            (
+                wit::Intent::ClosePosition("../../etc".into()),
+                "close-position",
+            ),
         ];
         for (intent, needle) in cases {
             let err = check(intent).unwrap_err();
             assert_eq!(err.code(), "invalid_intent");
-            assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+            assert!(
+                err.to_string().contains(needle),
+                "{err} should mention {needle}"
+            );
         }
     }
 
     #[test]
     fn good_orders_pass_and_long_logs_are_cut() {
-        let ok = check(order("GOOG", wit::OrderSize::EquityFraction(1.0), wit::OrderType::Market, None)).unwrap();
-        assert!(matches!(ok[0], domain::Intent::PlaceOrder(ref o) if o.size == domain::OrderSize::EquityFraction(1.0)));
-        let log = check(wit::Intent::Log(wit::LogLine { level: wit::LogLevel::Info, message: "é".repeat(10_000) })).unwrap();
-        let domain::Intent::Log { message, .. } = &log[0] else { panic!("not a log") };
+        let ok = check(order(
+            "GOOG",
+            wit::OrderSize::EquityFraction(1.0),
+            wit::OrderType::Market,
+            None,
+        ))
+        .unwrap();
+        assert!(
+            matches!(ok[0], domain::Intent::PlaceOrder(ref o) if o.size == domain::OrderSize::EquityFraction(1.0))
+        );
+        let log = check(wit::Intent::Log(wit::LogLine {
+            level: wit::LogLevel::Info,
+            message: "é".repeat(10_000),
+        }))
+        .unwrap();
+        let domain::Intent::Log { message, .. } = &log[0] else {
+            panic!("not a log")
+        };
         assert!(message.len() <= MAX_LOG_LINE + 20 && message.ends_with("[truncated]"));
         let many = vec![wit::Intent::CancelOrder("x".into()); 11];
-        assert_eq!(intents(many, &[], 10).unwrap_err().code(), "strategy_output_too_large");
+        assert_eq!(
+            intents(many, &[], 10).unwrap_err().code(),
+            "strategy_output_too_large"
+        );
     }
 }

@@ -62,7 +62,9 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
         return Err(Error::NotAComponent);
     }
     if !Parser::is_component(bytes) {
-        return Err(Error::InvalidComponent("no WebAssembly component header (\\0asm, component layer)".into()));
+        return Err(Error::InvalidComponent(
+            "no WebAssembly component header (\\0asm, component layer)".into(),
+        ));
     }
     let mut imports = Vec::new();
     let mut exports = Vec::new();
@@ -88,21 +90,35 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
             _ => {}
         }
     }
-    let refused: Vec<String> = imports.iter().filter(|name| !import_allowed(name)).cloned().collect();
+    let refused: Vec<String> = imports
+        .iter()
+        .filter(|name| !import_allowed(name))
+        .cloned()
+        .collect();
     if !refused.is_empty() {
         return Err(Error::UnsupportedImport(refused));
     }
     let world_version = exports
         .iter()
         .find_map(|name| match split_version(name) {
-            ("weaver:strategy/guest", Some(version)) if version.starts_with("0.1.") => Some(version.to_owned()),
+            ("weaver:strategy/guest", Some(version)) if version.starts_with("0.1.") => {
+                Some(version.to_owned())
+            }
             _ => None,
         })
         .ok_or_else(|| {
-            let found = if exports.is_empty() { "it exports nothing".to_owned() } else { format!("it exports {}", exports.join(", ")) };
+            let found = if exports.is_empty() {
+                "it exports nothing".to_owned()
+            } else {
+                format!("it exports {}", exports.join(", "))
+            };
             Error::UnsupportedWorld(found)
         })?;
-    Ok(ComponentInfo { world_version, imports, exports })
+    Ok(ComponentInfo {
+        world_version,
+        imports,
+        exports,
+    })
 }
 
 #[cfg(test)]
@@ -134,10 +150,16 @@ mod tests {
     #[test]
     fn garbage_and_core_modules_are_told_apart() {
         assert_eq!(inspect(b"").unwrap_err().code(), "invalid_component");
-        assert_eq!(inspect(b"hello world, not wasm").unwrap_err().code(), "invalid_component");
+        assert_eq!(
+            inspect(b"hello world, not wasm").unwrap_err().code(),
+            "invalid_component"
+        );
         let core = wat::parse_str("(module)").unwrap();
         assert_eq!(inspect(&core).unwrap_err().code(), "not_a_component");
         let empty_component = wat::parse_str("(component)").unwrap();
-        assert_eq!(inspect(&empty_component).unwrap_err().code(), "unsupported_world");
+        assert_eq!(
+            inspect(&empty_component).unwrap_err().code(),
+            "unsupported_world"
+        );
     }
 }

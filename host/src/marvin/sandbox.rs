@@ -3,21 +3,76 @@
 
 use std::time::{Duration, Instant};
 
+use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
 use super::{Error, Limits, Marvin, convert};
-use crate::domain::{self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar};
+use crate::domain::{
+    self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload,
+    SymbolBar,
+};
 
 /// Limits instances, tables and memories per store: a component has a handful of each.
 const MAX_INSTANCES: usize = 64;
 const MAX_TABLES: usize = 64;
 const MAX_MEMORIES: usize = 16;
 
-/// Per-store state: the limiter (which also records peak memory and what it refused).
+/// Bounds of the adaptive number of bars per `on-bars` call.
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
+/// Per-store state: the limiter (which also records peak memory and what it refused) and the
+/// capability-free WASI context (no env, no args, empty stdin, capped stdout/stderr).
 pub(crate) struct StoreState {
     limiter: Limiter,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Captured stdout and stderr (one pipe: the order of lines is kept).
+    output: MemoryOutputPipe,
+    /// Capacity of `output`.
+    output_cap: usize,
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Links the WASI interfaces Rust's std imports on `wasm32-wasip2` — environment, exit, stdio,
+/// terminal, io streams — backed by the empty context above. Nothing else is linked, and
+/// inspection has already refused components importing anything else.
+pub(super) fn add_inert_wasi(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::p2::bindings::{cli, sync::io};
+    struct Table;
+    impl HasData for Table {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    fn table(state: &mut StoreState) -> &mut ResourceTable {
+        &mut state.table
+    }
+    io::error::add_to_linker::<StoreState, Table>(linker, table)?;
+    io::poll::add_to_linker::<StoreState, Table>(linker, table)?;
+    io::streams::add_to_linker::<StoreState, Table>(linker, table)?;
+    cli::exit::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::environment::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stdin::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stdout::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::stderr::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_input::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_output::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stdin::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stdout::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    cli::terminal_stderr::add_to_linker::<StoreState, WasiCli>(linker, StoreState::cli)?;
+    Ok(())
 }
 
 struct Limiter {
@@ -29,9 +84,17 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
-            let why = format!("linear memory growth to {desired} bytes refused (limit {} bytes)", self.max_memory);
+            let why = format!(
+                "linear memory growth to {desired} bytes refused (limit {} bytes)",
+                self.max_memory
+            );
             self.refused = Some(why.clone());
             // An error (not `Ok(false)`) traps right here instead of letting the guest see -1
             // and limp on.
@@ -41,9 +104,17 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_table {
-            let why = format!("table growth to {desired} elements refused (limit {})", self.max_table);
+            let why = format!(
+                "table growth to {desired} elements refused (limit {})",
+                self.max_table
+            );
             self.refused = Some(why.clone());
             return Err(wasmtime::Error::msg(why));
         }
@@ -91,7 +162,11 @@ pub struct SandboxStats {
 impl SandboxStats {
     /// Average fuel per guest call.
     pub fn fuel_per_call(&self) -> f64 {
-        if self.calls == 0 { 0.0 } else { self.fuel_total as f64 / self.calls as f64 }
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.fuel_total as f64 / self.calls as f64
+        }
     }
 }
 
@@ -105,18 +180,27 @@ pub struct Sandbox {
     /// Code of the failure that poisoned this sandbox.
     failed: Option<&'static str>,
     stats: SandboxStats,
-    /// Reused buffer for the lowered bars of a batch.
-    scratch: Vec<wit::SymbolBar>,
+    /// Reused buffers for the bars of an `on-bars` call.
+    scratch: wit::BarBatch,
+    /// Bars sent per `on-bars` call (adaptive, see `batch`).
+    chunk: usize,
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("failed", &self.failed).field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("failed", &self.failed)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
 impl Sandbox {
-    pub(super) fn new(marvin: &Marvin, pre: &StrategyPre<StoreState>, config: &StrategyConfig) -> Result<Sandbox, Error> {
+    pub(super) fn new(
+        marvin: &Marvin,
+        pre: &StrategyPre<StoreState>,
+        config: &StrategyConfig,
+    ) -> Result<Sandbox, Error> {
         let limits = marvin.config().limits.clone();
         let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
@@ -126,17 +210,39 @@ impl Sandbox {
             peak_memory: 0,
             refused: None,
         };
-        let mut store = Store::new(marvin.engine(), StoreState { limiter });
+        let output = MemoryOutputPipe::new(limits.max_guest_output_bytes);
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        let output_cap = limits.max_guest_output_bytes;
+        let state = StoreState {
+            limiter,
+            wasi,
+            table: ResourceTable::new(),
+            output,
+            output_cap,
+        };
+        let mut store = Store::new(marvin.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // Caps the bytes of strings and lists lifted out of a guest result.
         store.set_hostcall_fuel(limits.max_output_bytes);
         store.epoch_deadline_trap();
-        store.set_fuel(limits.fuel_for_init).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        store
+            .set_fuel(limits.fuel_for_init)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
         store.set_epoch_deadline(epoch_ticks);
         let started = Instant::now();
         let guest = match pre.instantiate(&mut store) {
             Ok(guest) => guest,
-            Err(err) => return Err(classify(err, &mut store, limits.fuel_for_init, limits.call_timeout)),
+            Err(err) => {
+                return Err(classify(
+                    err,
+                    &mut store,
+                    limits.fuel_for_init,
+                    limits.call_timeout,
+                ));
+            }
         };
         let instantiate_time = started.elapsed();
         let mut sandbox = Sandbox {
@@ -145,13 +251,19 @@ impl Sandbox {
             symbols: config.symbols.clone(),
             epoch_ticks,
             failed: None,
-            stats: SandboxStats { instantiate_time, ..SandboxStats::default() },
-            scratch: Vec::new(),
+            stats: SandboxStats {
+                instantiate_time,
+                ..SandboxStats::default()
+            },
+            scratch: convert::empty_batch(),
+            chunk: MIN_CHUNK,
             limits,
         };
         let wit_config = convert::config(config);
         let budget = sandbox.limits.fuel_for_init;
-        match sandbox.call(budget, |store, guest| guest.weaver_strategy_guest().call_init(store, &wit_config))? {
+        match sandbox.call(budget, |store, guest| {
+            guest.weaver_strategy_guest().call_init(store, &wit_config)
+        })? {
             Ok(()) => Ok(sandbox),
             Err(e) => Err(Error::InvalidParams(format!("{}: {}", e.code, e.message))),
         }
@@ -162,6 +274,13 @@ impl Sandbox {
         let mut stats = self.stats.clone();
         stats.peak_memory_bytes = self.store.data().limiter.peak_memory;
         stats
+    }
+
+    /// What the guest printed to stdout and stderr (capped at
+    /// [`Limits::max_guest_output_bytes`]; a guest printing more fails with
+    /// `strategy_output_too_large`).
+    pub fn guest_output(&self) -> String {
+        String::from_utf8_lossy(&self.store.data().output.contents()).into_owned()
     }
 
     /// The code of the failure that ended this sandbox, if any.
@@ -178,7 +297,9 @@ impl Sandbox {
         if let Some(code) = self.failed {
             return Err(Error::Failed { code });
         }
-        self.store.set_fuel(budget).map_err(|e| Error::Internal(format!("{e:#}")))?;
+        self.store
+            .set_fuel(budget)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
         self.store.set_epoch_deadline(self.epoch_ticks);
         let started = Instant::now();
         let result = f(&mut self.store, &self.guest);
@@ -199,9 +320,25 @@ impl Sandbox {
         })
     }
 
+    /// Fuel for a call carrying `bars` bars.
+    fn budget(&self, bars: u64) -> u64 {
+        self.limits
+            .fuel_per_event
+            .saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
+    }
+
     fn guest_error(e: wit::StrategyError) -> Error {
-        let cut = |s: String| if s.len() > 1024 { s.chars().take(1024).collect() } else { s };
-        Error::Strategy { code: cut(e.code), message: cut(e.message) }
+        let cut = |s: String| {
+            if s.len() > 1024 {
+                s.chars().take(1024).collect()
+            } else {
+                s
+            }
+        };
+        Error::Strategy {
+            code: cut(e.code),
+            message: cut(e.message),
+        }
     }
 
     fn event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, Error> {
@@ -210,28 +347,65 @@ impl Sandbox {
             _ => 0,
         };
         let envelope = convert::envelope(event);
-        let budget = self.limits.fuel_per_event.saturating_mul(bars.max(1));
-        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_event(store, &envelope))?;
+        let budget = self.budget(bars);
+        let reply = self.call(budget, |store, guest| {
+            guest
+                .weaver_strategy_guest()
+                .call_on_event(store, &envelope)
+        })?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
         convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
     }
 
+    /// Delivers `bars` in chunks, stopping after the first chunk whose reply carries intents.
+    ///
+    /// Signals usually come every few dozen bars, and the guest returns at the first one, so
+    /// lowering a whole 1000-bar batch per call would mostly copy bars that get sent again. The
+    /// chunk adapts to how far the guest got last time. Chunks never split a timestamp group, so
+    /// the guest sees exactly the groups it would see in one call: the semantics are unchanged
+    /// and, since the chunk sizes depend only on earlier replies, so is determinism.
     fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
-        if bars.is_empty() {
-            return Ok(BatchOutcome::default());
+        let mut done = 0;
+        while done < bars.len() {
+            let mut end = (done + self.chunk).min(bars.len());
+            while end < bars.len() && bars[end].bar.ts == bars[end - 1].bar.ts {
+                end += 1;
+            }
+            let (intents, consumed) = self.chunk_call(&bars[done..end])?;
+            done += consumed;
+            if intents.is_empty() {
+                self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+            } else {
+                self.chunk = (consumed * 2).clamp(MIN_CHUNK, MAX_CHUNK);
+                return Ok(BatchOutcome {
+                    intents,
+                    consumed: done,
+                });
+            }
         }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend(bars.iter().map(convert::symbol_bar));
-        let budget = self.limits.fuel_per_event.saturating_mul(bars.len() as u64);
-        let reply = self.call(budget, |store, guest| guest.weaver_strategy_guest().call_on_bars(store, &scratch));
+        Ok(BatchOutcome {
+            intents: Vec::new(),
+            consumed: done,
+        })
+    }
+
+    /// One `on-bars` call; returns the validated intents and how many bars were consumed.
+    fn chunk_call(&mut self, bars: &[SymbolBar]) -> Result<(Vec<domain::Intent>, usize), Error> {
+        let mut scratch = std::mem::replace(&mut self.scratch, convert::empty_batch());
+        convert::fill_batch(&mut scratch, bars);
+        let budget = self.budget(bars.len() as u64);
+        let reply = self.call(budget, |store, guest| {
+            guest.weaver_strategy_guest().call_on_bars(store, &scratch)
+        });
         self.scratch = scratch;
         let reply = reply?.map_err(Self::guest_error)?;
         let consumed = reply.consumed as usize;
         let len = bars.len();
         if consumed == 0 || consumed > len {
-            return Err(Error::InvalidIntent(format!("batch-reply.consumed: {consumed} is outside 1..={len}")));
+            return Err(Error::InvalidIntent(format!(
+                "batch-reply.consumed: {consumed} is outside 1..={len}"
+            )));
         }
         if consumed < len {
             if reply.intents.is_empty() {
@@ -247,8 +421,12 @@ impl Sandbox {
             }
         }
         self.stats.bars += consumed as u64;
-        let intents = convert::intents(reply.intents, &self.symbols, self.limits.max_intents_per_event)?;
-        Ok(BatchOutcome { intents, consumed })
+        let intents = convert::intents(
+            reply.intents,
+            &self.symbols,
+            self.limits.max_intents_per_event,
+        )?;
+        Ok((intents, consumed))
     }
 }
 
@@ -259,33 +437,69 @@ impl domain::Strategy for Sandbox {
 
     /// One guest call per batch; the guest walks the timestamp groups (see `wit/`). `meta` is not
     /// sent: the batched path carries bars only.
-    fn on_bars(&mut self, _meta: &EventMeta, bars: &[SymbolBar]) -> Result<BatchOutcome, StrategyError> {
+    fn on_bars(
+        &mut self,
+        _meta: &EventMeta,
+        bars: &[SymbolBar],
+    ) -> Result<BatchOutcome, StrategyError> {
         self.batch(bars).map_err(StrategyError::from)
     }
 }
 
 /// Turns a failed guest call into a stable error.
-fn classify(err: wasmtime::Error, store: &mut Store<StoreState>, budget: u64, timeout: Duration) -> Error {
+fn classify(
+    err: wasmtime::Error,
+    store: &mut Store<StoreState>,
+    budget: u64,
+    timeout: Duration,
+) -> Error {
     tracing::warn!(target: "weaver::strategy", error = ?err, "strategy call failed");
     if let Some(why) = store.data_mut().limiter.refused.take() {
         return Error::MemoryLimit(why);
+    }
+    let printed = store.data().output.contents().len();
+    // A full output pipe fails the guest's writes; Rust's `println!` then panics. Report the
+    // cause, not the panic.
+    if printed + 512 >= store.data().output_cap {
+        return Error::OutputTooLarge(format!(
+            "printed {printed} bytes, the output cap is {} (use log intents, not printing)",
+            store.data().output_cap
+        ));
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
             Trap::OutOfFuel => Error::FuelExhausted { budget },
             Trap::Interrupt => Error::Timeout(timeout),
             Trap::StackOverflow => Error::StackOverflow,
-            other => Error::Trap(other.to_string()),
+            // A Rust panic prints its message to stderr, then aborts: show the message.
+            other => Error::Trap(with_output_tail(other.to_string(), &store.data().output)),
         };
     }
-    let text = format!("{err:#}");
-    if text.contains("fuel allocated for hostcalls has been exhausted") {
-        return Error::OutputTooLarge(format!("the result is larger than the {}-byte cap", store.hostcall_fuel()));
-    }
-    if text.contains("unknown import") {
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Error::Trap(format!(
-            "{text} (strategies cannot print, read the environment or exit; use log intents)"
+            "the strategy called exit({}); strategies cannot exit",
+            exit.0
+        ));
+    }
+    // The root cause sits under wasm backtrace context; the debug form lists the whole chain.
+    let chain = format!("{err:?}");
+    let text = format!("{err:#}");
+    if chain.contains("fuel allocated for hostcalls has been exhausted") {
+        return Error::OutputTooLarge(format!(
+            "the result is larger than the {}-byte cap",
+            store.hostcall_fuel()
         ));
     }
     Error::Trap(text)
+}
+
+/// Appends the end of what the guest printed (where a panic message lands) to a trap message.
+fn with_output_tail(message: String, output: &MemoryOutputPipe) -> String {
+    let bytes = output.contents();
+    if bytes.is_empty() {
+        return message;
+    }
+    let start = bytes.len().saturating_sub(1024);
+    let tail = String::from_utf8_lossy(&bytes[start..]);
+    format!("{message}; guest output: {}", tail.trim_end())
 }

@@ -2,6 +2,7 @@
 //! `scripts/build-strategies.sh`.
 
 mod hostile;
+mod loading;
 mod strategies;
 
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use weaver::marvin::{Limits, Marvin, MarvinConfig};
 
 /// Path of a built artifact; fails loudly when it is missing.
 pub(crate) fn artifact(relative: &str) -> PathBuf {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist")).join(relative);
+    let path =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist")).join(relative);
     assert!(
         path.is_file(),
         "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does it before cargo test)",
@@ -27,7 +29,11 @@ pub(crate) fn read_artifact(relative: &str) -> Vec<u8> {
 /// A Marvin with its own temporary cache directory (kept alive by the returned guard).
 pub(crate) fn marvin_with(limits: Limits) -> (Marvin, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = MarvinConfig { cache_dir: dir.path().join("compiled"), limits, ..MarvinConfig::default() };
+    let config = MarvinConfig {
+        cache_dir: dir.path().join("compiled"),
+        limits,
+        ..MarvinConfig::default()
+    };
     (Marvin::new(config).expect("marvin starts"), dir)
 }
 
@@ -37,7 +43,10 @@ pub(crate) fn marvin() -> (Marvin, tempfile::TempDir) {
 
 pub(crate) fn config(params: &[(&str, &str)], symbols: &[&str]) -> StrategyConfig {
     StrategyConfig {
-        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         symbols: symbols.iter().map(|s| s.to_string()).collect(),
         timeframe: Timeframe::DAY,
     }
@@ -61,15 +70,34 @@ pub(crate) fn meta(ts: i64) -> EventMeta {
 
 /// Reads `shared/data/ohlcv/<name>.csv` as bars of symbol 0.
 pub(crate) fn ohlcv(name: &str) -> Vec<SymbolBar> {
-    let path = format!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ohlcv/{}.csv"), name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference data {path} missing: {e}"));
+    let path = format!(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/ohlcv/{}.csv"
+        ),
+        name
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reference data {path} missing: {e}"));
     text.lines()
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            let ts = chrono::DateTime::parse_from_rfc3339(f[0]).expect("timestamp").timestamp_millis();
+            let ts = chrono::DateTime::parse_from_rfc3339(f[0])
+                .expect("timestamp")
+                .timestamp_millis();
             let n = |i: usize| f[i].parse::<f64>().expect("number");
-            SymbolBar { symbol: 0, bar: Bar { ts, open: n(1), high: n(2), low: n(3), close: n(4), volume: n(5) } }
+            SymbolBar {
+                symbol: 0,
+                bar: Bar {
+                    ts,
+                    open: n(1),
+                    high: n(2),
+                    low: n(3),
+                    close: n(4),
+                    volume: n(5),
+                },
+            }
         })
         .collect()
 }

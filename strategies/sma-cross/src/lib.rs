@@ -11,7 +11,9 @@
 //! same bars as the reference backtests.
 
 use weaver_strategy_sdk::indicators::{Sma, crossover};
-use weaver_strategy_sdk::{Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy};
+use weaver_strategy_sdk::{
+    Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy,
+};
 
 /// Per-symbol state: both averages and their values on the previous bar.
 #[derive(Debug, Clone)]
@@ -34,20 +36,34 @@ impl Strategy for SmaCross {
         let fast: usize = config.param("fast", 10)?;
         let slow: usize = config.param("slow", 20)?;
         if fast == 0 || slow == 0 {
-            return Err(StrategyError::new("bad_param", "fast and slow must be at least 1"));
+            return Err(StrategyError::new(
+                "bad_param",
+                "fast and slow must be at least 1",
+            ));
         }
-        let averages = Averages { fast: Sma::new(fast), slow: Sma::new(slow), prev: None };
-        Ok(SmaCross { symbols: vec![averages; config.symbols.len()] })
+        let averages = Averages {
+            fast: Sma::new(fast),
+            slow: Sma::new(slow),
+            prev: None,
+        };
+        Ok(SmaCross {
+            symbols: vec![averages; config.symbols.len()],
+        })
     }
 
     fn on_bar(&mut self, ctx: &mut Context, bar: &SymbolBar) -> Result<()> {
         let Some(avg) = self.symbols.get_mut(bar.symbol as usize) else {
-            return Err(StrategyError::new("unknown_symbol", format!("bar for symbol index {}", bar.symbol)));
+            return Err(StrategyError::new(
+                "unknown_symbol",
+                format!("bar for symbol index {}", bar.symbol),
+            ));
         };
         let close = bar.bar.close;
         // Both averages see every bar, defined or not, so their windows stay aligned.
         let (fast, slow) = (avg.fast.update(close), avg.slow.update(close));
-        let (Some(fast), Some(slow)) = (fast, slow) else { return Ok(()) };
+        let (Some(fast), Some(slow)) = (fast, slow) else {
+            return Ok(());
+        };
         if let Some((prev_fast, prev_slow)) = avg.prev.replace((fast, slow)) {
             if crossover(prev_fast, prev_slow, fast, slow) {
                 ctx.reverse_to(bar.symbol, Side::Buy)?;
@@ -68,9 +84,15 @@ mod tests {
 
     fn config(params: &[(&str, &str)]) -> Config {
         Config {
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             symbols: vec!["GOOG".into()],
-            timeframe: Timeframe { amount: 1, unit: TimeUnit::Day },
+            timeframe: Timeframe {
+                amount: 1,
+                unit: TimeUnit::Day,
+            },
         }
     }
 
@@ -80,14 +102,23 @@ mod tests {
             .enumerate()
             .map(|(i, &c)| SymbolBar {
                 symbol: 0,
-                bar: Bar { ts: i as i64 * 86_400_000, open: c, high: c, low: c, close: c, volume: 1.0 },
+                bar: Bar {
+                    ts: i as i64 * 86_400_000,
+                    open: c,
+                    high: c,
+                    low: c,
+                    close: c,
+                    volume: 1.0,
+                },
             })
             .collect()
     }
 
     fn side_of(intents: &[Intent]) -> Option<Side> {
         match intents {
-            [Intent::ClosePosition(s), Intent::PlaceOrder(o)] if s == "GOOG" && o.symbol == "GOOG" => {
+            [Intent::ClosePosition(s), Intent::PlaceOrder(o)]
+                if s == "GOOG" && o.symbol == "GOOG" =>
+            {
                 assert_eq!(o.size, OrderSize::EquityFraction(1.0));
                 Some(o.side)
             }
@@ -118,7 +149,9 @@ mod tests {
 
     #[test]
     fn batch_stops_after_the_first_signal_and_resumes() {
-        let closes: Vec<f64> = (0..60).map(|i| 100.0 + 10.0 * ((i as f64) / 6.0).sin()).collect();
+        let closes: Vec<f64> = (0..60)
+            .map(|i| 100.0 + 10.0 * ((i as f64) / 6.0).sin())
+            .collect();
         let all = bars(&closes);
         // Reference: one bar at a time.
         let mut single = Runtime::<SmaCross>::new();
@@ -149,9 +182,18 @@ mod tests {
     #[test]
     fn refuses_bad_and_unknown_parameters() {
         let mut rt = Runtime::<SmaCross>::new();
-        assert_eq!(rt.init(config(&[("fast", "ten")])).unwrap_err().code, "bad_param");
-        assert_eq!(rt.init(config(&[("fast", "0")])).unwrap_err().code, "bad_param");
-        assert_eq!(rt.init(config(&[("fsat", "5")])).unwrap_err().code, "bad_param");
+        assert_eq!(
+            rt.init(config(&[("fast", "ten")])).unwrap_err().code,
+            "bad_param"
+        );
+        assert_eq!(
+            rt.init(config(&[("fast", "0")])).unwrap_err().code,
+            "bad_param"
+        );
+        assert_eq!(
+            rt.init(config(&[("fsat", "5")])).unwrap_err().code,
+            "bad_param"
+        );
         assert!(rt.init(config(&[("fast", "5"), ("slow", "30")])).is_ok());
     }
 }

@@ -1,23 +1,39 @@
 //! The example strategies as components: sma-cross reproduces the reference signals, batched and
 //! per-event paths agree, parameters are checked.
 
-use weaver::domain::{Intent, OrderSize, Side, Strategy, StrategyEvent, StrategyPayload, SymbolBar};
+use weaver::domain::{
+    Intent, OrderSize, Side, Strategy, StrategyEvent, StrategyPayload, SymbolBar,
+};
 
 use super::{config, marvin, meta, ohlcv, read_artifact};
 
 /// Signal bars and sides implied by a backtesting.py reference run: every trade (closed or still
 /// open) was entered at the open of the bar after the signal.
 fn reference_signals(dataset: &str) -> Vec<(usize, Side)> {
-    let path = format!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/reference/{}-smacross-10-20.json"), dataset);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference {path} missing: {e}"));
+    let path = format!(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/reference/{}-smacross-10-20.json"
+        ),
+        dataset
+    );
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference {path} missing: {e}"));
     let json: serde_json::Value = serde_json::from_str(&text).expect("reference json");
     let trades = json["trades"].as_array().expect("trades").iter();
-    let open = json["open_trades_at_end_not_in_stats"].as_array().expect("open trades").iter();
+    let open = json["open_trades_at_end_not_in_stats"]
+        .as_array()
+        .expect("open trades")
+        .iter();
     trades
         .chain(open)
         .map(|t| {
             let entry = t["entry_bar"].as_u64().expect("entry_bar") as usize;
-            let side = if t["size"].as_i64().expect("size") > 0 { Side::Buy } else { Side::Sell };
+            let side = if t["size"].as_i64().expect("size") > 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             (entry - 1, side)
         })
         .collect()
@@ -26,7 +42,9 @@ fn reference_signals(dataset: &str) -> Vec<(usize, Side)> {
 /// The side of a reversal signal: `[close-position, place-order(all-in)]`.
 fn reversal_side(intents: &[Intent], symbol: &str) -> Side {
     match intents {
-        [Intent::ClosePosition { symbol: s }, Intent::PlaceOrder(o)] if s == symbol && o.symbol == symbol => {
+        [Intent::ClosePosition { symbol: s }, Intent::PlaceOrder(o)]
+            if s == symbol && o.symbol == symbol =>
+        {
             assert_eq!(o.size, OrderSize::EquityFraction(1.0));
             assert_eq!(o.order_type, weaver::domain::OrderType::Market);
             o.side
@@ -36,12 +54,19 @@ fn reversal_side(intents: &[Intent], symbol: &str) -> Side {
 }
 
 /// Runs bars through `on_bars` in batches of `batch`, collecting (bar index, side).
-fn signals_batched(strategy: &mut dyn Strategy, bars: &[SymbolBar], batch: usize, symbol: &str) -> Vec<(usize, Side)> {
+fn signals_batched(
+    strategy: &mut dyn Strategy,
+    bars: &[SymbolBar],
+    batch: usize,
+    symbol: &str,
+) -> Vec<(usize, Side)> {
     let mut out = vec![];
     let mut pos = 0;
     while pos < bars.len() {
         let end = (pos + batch).min(bars.len());
-        let outcome = strategy.on_bars(&meta(bars[pos].bar.ts), &bars[pos..end]).expect("on_bars");
+        let outcome = strategy
+            .on_bars(&meta(bars[pos].bar.ts), &bars[pos..end])
+            .expect("on_bars");
         assert!(outcome.consumed >= 1 && outcome.consumed <= end - pos);
         pos += outcome.consumed;
         if !outcome.intents.is_empty() {
@@ -54,13 +79,17 @@ fn signals_batched(strategy: &mut dyn Strategy, bars: &[SymbolBar], batch: usize
 #[test]
 fn sma_cross_reproduces_reference_signals_through_the_sandbox() {
     let (marvin, _dir) = marvin();
-    let strategy = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let strategy = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("sma-cross loads");
     for dataset in ["GOOG", "EURUSD"] {
         let bars = ohlcv(dataset);
         let expected = reference_signals(dataset);
         assert!(expected.len() > 50, "{dataset}: reference has signals");
         for batch in [1, 7, 512] {
-            let mut sandbox = strategy.instantiate(&config(&[("fast", "10"), ("slow", "20")], &[dataset])).expect("init");
+            let mut sandbox = strategy
+                .instantiate(&config(&[("fast", "10"), ("slow", "20")], &[dataset]))
+                .expect("init");
             let got = signals_batched(&mut sandbox, &bars, batch, dataset);
             assert_eq!(got, expected, "{dataset} batch {batch}");
             let stats = sandbox.stats();
@@ -73,14 +102,19 @@ fn sma_cross_reproduces_reference_signals_through_the_sandbox() {
 #[test]
 fn sma_cross_per_event_path_matches_the_batched_path() {
     let (marvin, _dir) = marvin();
-    let strategy = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let strategy = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("sma-cross loads");
     let bars = ohlcv("GOOG");
     let mut batched = strategy.instantiate(&config(&[], &["GOOG"])).expect("init");
     let expected = signals_batched(&mut batched, &bars, 1000, "GOOG");
     let mut single = strategy.instantiate(&config(&[], &["GOOG"])).expect("init");
     let mut got = vec![];
     for (i, bar) in bars.iter().enumerate() {
-        let event = StrategyEvent { meta: meta(bar.bar.ts), payload: StrategyPayload::Bars(vec![*bar]) };
+        let event = StrategyEvent {
+            meta: meta(bar.bar.ts),
+            payload: StrategyPayload::Bars(vec![*bar]),
+        };
         let intents = single.on_event(&event).expect("on_event");
         if !intents.is_empty() {
             got.push((i, reversal_side(&intents, "GOOG")));
@@ -88,17 +122,137 @@ fn sma_cross_per_event_path_matches_the_batched_path() {
     }
     assert_eq!(got, expected);
     // Non-bar events go through the same export and produce nothing for this strategy.
-    let tick = StrategyEvent { meta: meta(0), payload: StrategyPayload::ClockTick };
+    let tick = StrategyEvent {
+        meta: meta(0),
+        payload: StrategyPayload::ClockTick,
+    };
     assert_eq!(single.on_event(&tick).expect("tick"), vec![]);
 }
 
 #[test]
 fn sma_cross_refuses_bad_parameters_with_invalid_params() {
     let (marvin, _dir) = marvin();
-    let strategy = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let strategy = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("sma-cross loads");
     for params in [&[("fast", "ten")][..], &[("slow", "0")], &[("fsat", "5")]] {
-        let err = strategy.instantiate(&config(params, &["GOOG"])).expect_err("must refuse");
+        let err = strategy
+            .instantiate(&config(params, &["GOOG"]))
+            .expect_err("must refuse");
         assert_eq!(err.code(), "invalid_params", "{params:?}: {err}");
         assert!(err.to_string().contains("bad_param"), "{err}");
     }
+}
+
+#[test]
+fn rsi_and_donchian_run_through_the_sandbox_and_validate() {
+    let (marvin, _dir) = marvin();
+    let bars = ohlcv("GOOG");
+    for (name, params) in [
+        (
+            "rsi-reversion.wasm",
+            &[("period", "14"), ("oversold", "30"), ("overbought", "70")][..],
+        ),
+        (
+            "donchian-breakout.wasm",
+            &[("entry", "20"), ("exit", "10")][..],
+        ),
+    ] {
+        let loaded = marvin.load(&read_artifact(name)).expect("loads");
+        let mut sandbox = loaded
+            .instantiate(&config(params, &["GOOG"]))
+            .expect("init");
+        let mut entries = 0;
+        let mut exits = 0;
+        let mut pos = 0;
+        while pos < bars.len() {
+            let out = sandbox.on_bars(&meta(0), &bars[pos..]).expect("on_bars");
+            pos += out.consumed;
+            for intent in out.intents {
+                match intent {
+                    Intent::PlaceOrder(o) => {
+                        assert_eq!((o.side, o.symbol.as_str()), (Side::Buy, "GOOG"));
+                        entries += 1;
+                    }
+                    Intent::ClosePosition { symbol } => {
+                        assert_eq!(symbol, "GOOG");
+                        exits += 1;
+                    }
+                    other => panic!("{name}: unexpected {other:?}"),
+                }
+            }
+        }
+        // Long-only strategies alternate entry and exit.
+        assert!(entries >= 3, "{name}: {entries} entries on 8 years of GOOG");
+        assert!(
+            entries == exits || entries == exits + 1,
+            "{name}: {entries} entries, {exits} exits"
+        );
+        let err = loaded
+            .instantiate(&config(&[("nonsense", "1")], &["GOOG"]))
+            .expect_err("unknown param");
+        assert_eq!(err.code(), "invalid_params");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actor_runs_a_sandbox_on_its_own_thread_beside_a_failing_one() {
+    use weaver::marvin::{Limits, SandboxActor};
+    let (marvin, _dir) = super::marvin_with(Limits {
+        fuel_per_event: 1_000_000,
+        fuel_per_bar: 10_000,
+        ..Limits::default()
+    });
+    let sma = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("loads");
+    let hostile = marvin
+        .load(&read_artifact("guests/hostile.wasm"))
+        .expect("loads");
+    let bars = ohlcv("GOOG");
+    let mut reference = sma.instantiate(&config(&[], &["GOOG"])).expect("init");
+    let expected = signals_batched(&mut reference, &bars, 64, "GOOG");
+
+    let healthy = SandboxActor::spawn(
+        sma.instantiate(&config(&[], &["GOOG"])).expect("init"),
+        "healthy",
+    )
+    .expect("spawn");
+    let spinning = SandboxActor::spawn(
+        hostile
+            .instantiate(&config(&[("mode", "spin")], &["GOOG"]))
+            .expect("init"),
+        "spin",
+    )
+    .expect("spawn");
+    let failing = tokio::spawn({
+        let bars = bars[..5].to_vec();
+        async move { spinning.on_bars(meta(0), bars).await }
+    });
+    let mut got = vec![];
+    let mut pos = 0;
+    while pos < bars.len() {
+        let end = (pos + 64).min(bars.len());
+        let out = healthy
+            .on_bars(meta(0), bars[pos..end].to_vec())
+            .await
+            .expect("healthy run");
+        pos += out.consumed;
+        if !out.intents.is_empty() {
+            got.push((pos - 1, reversal_side(&out.intents, "GOOG")));
+        }
+    }
+    assert_eq!(got, expected);
+    let err = failing.await.expect("join").expect_err("spin fails");
+    assert_eq!(err.code, "strategy_fuel_exhausted");
+    let stats = healthy.stats().await.expect("stats");
+    assert_eq!(stats.bars, bars.len() as u64);
+    assert_eq!(stats.traps, 0);
+    assert!(stats.call_time_total > std::time::Duration::ZERO);
+    // The closure API runs on the sandbox's thread too.
+    let failure = healthy
+        .call(|sandbox| sandbox.failure())
+        .await
+        .expect("call");
+    assert_eq!(failure, None);
 }

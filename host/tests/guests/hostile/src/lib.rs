@@ -1,0 +1,131 @@
+//! A strategy that misbehaves on purpose, for Marvin's hostile-guest tests
+//! (`notes/reliability.md` §3.4). Parameter `mode` picks the misbehaviour, run on the first bar
+//! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar).
+
+use std::hint::black_box;
+
+use weaver_strategy_sdk::{
+    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, Result, Side, Strategy,
+    StrategyError, SymbolBar, TimeInForce, export_strategy,
+};
+
+/// The hostile strategy.
+pub struct Hostile {
+    mode: String,
+}
+
+/// Recursion whose frames live on the wasm (native) stack.
+#[inline(never)]
+#[allow(unconditional_recursion)] // the point of this mode
+fn recurse(depth: u64) -> u64 {
+    // `black_box` on the result keeps the call from becoming a loop.
+    black_box(recurse(depth + 1)) + depth
+}
+
+/// Recursion with a buffer per frame: Rust keeps those on its own stack in linear memory, which
+/// overflows before the wasm stack does.
+#[inline(never)]
+#[allow(unconditional_recursion)] // the point of this mode
+fn recurse_with_buffers(depth: u64, pad: [u64; 16]) -> u64 {
+    let mut local = black_box(pad);
+    local[(depth % 16) as usize] = depth;
+    black_box(recurse_with_buffers(black_box(depth + 1), local)) + local[0]
+}
+
+/// Grows linear memory by 16 pages (1 MiB) with a raw `memory.grow`, and touches every new page
+/// so the host really has to back it with RAM.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+fn grow_1mib() -> Option<usize> {
+    let previous = core::arch::wasm32::memory_grow(0, 16);
+    if previous == usize::MAX {
+        return None;
+    }
+    for page in 0..16 {
+        let addr = (previous + page) * 65_536;
+        // SAFETY: the page was just added to linear memory and nothing else uses it.
+        unsafe { core::ptr::write_volatile(addr as *mut u8, 1) };
+    }
+    Some(previous)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn grow_1mib() -> Option<usize> {
+    // Native builds (workspace-wide checks) never run the hostile modes.
+    None
+}
+
+/// Executes the `unreachable` instruction.
+#[cfg(target_arch = "wasm32")]
+fn trap() -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn trap() -> ! {
+    std::process::abort()
+}
+
+fn misbehave(mode: &str, ctx: &mut Context) -> Result<()> {
+    match mode {
+        "spin" => loop {
+            black_box(());
+        },
+        "recurse" => {
+            black_box(recurse(black_box(1)));
+        }
+        "recurse-buffers" => {
+            black_box(recurse_with_buffers(0, [0; 16]));
+        }
+        "grow" => {
+            // Ask for 1 MiB at a time until refused (or 4 GiB).
+            for _ in 0..4096 {
+                if grow_1mib().is_none() {
+                    break;
+                }
+            }
+        }
+        "panic" => panic!("hostile guest panics on purpose"),
+        "unreachable" => trap(),
+        "flood" => ctx.log(LogLevel::Info, "x".repeat(4 << 20)),
+        "many" => {
+            for _ in 0..100_000 {
+                ctx.cancel("x");
+            }
+        }
+        "print" => loop {
+            println!("spam spam spam spam");
+        },
+        "biglog" => ctx.log(LogLevel::Info, "y".repeat(100_000)),
+        "nan" => ctx.push(Intent::PlaceOrder(OrderIntent {
+            symbol: ctx.symbol(0)?.to_owned(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            limit_price: None,
+            stop_price: None,
+            size: OrderSize::Units(f64::NAN),
+            tag: None,
+        })),
+        "unknown-symbol" => ctx.push(Intent::ClosePosition("NOT-IN-RUN".into())),
+        "error" => return Err(StrategyError::new("boom", "hostile guest reports an error")),
+        _ => ctx.log(LogLevel::Debug, "bar"),
+    }
+    Ok(())
+}
+
+impl Strategy for Hostile {
+    fn init(config: &Config) -> Result<Self> {
+        let mode = config.param_text("mode").unwrap_or("none").to_owned();
+        if config.param_text("at") == Some("init") {
+            misbehave(&mode, &mut Context::default())?;
+        }
+        Ok(Hostile { mode })
+    }
+
+    fn on_bar(&mut self, ctx: &mut Context, _bar: &SymbolBar) -> Result<()> {
+        misbehave(&self.mode, ctx)
+    }
+}
+
+export_strategy!(Hostile);

@@ -1,0 +1,217 @@
+//! Loading: content addressing, the compile cache, pinned engine settings, the imports of the
+//! example components, and `weaver strategy check`.
+
+use sha2::{Digest, Sha256};
+use weaver::marvin::{Marvin, MarvinConfig};
+
+use super::{artifact, config, marvin, read_artifact};
+
+#[test]
+fn components_are_content_addressed_and_the_compile_cache_is_reused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = dir.path().join("compiled");
+    let bytes = read_artifact("sma-cross.wasm");
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let first = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    let fresh = first.load(&bytes).expect("compiles");
+    assert_eq!(fresh.sha256(), sha);
+    assert!(!fresh.from_cache());
+    let entries: Vec<String> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].starts_with(&sha) && entries[0].ends_with(".cwasm"),
+        "{entries:?}"
+    );
+    // A new host process (a new Marvin) skips compilation.
+    let second = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    let cached = second.load(&bytes).expect("loads from cache");
+    assert!(cached.from_cache());
+    assert_eq!(cached.sha256(), sha);
+    cached
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect("a cached component runs");
+    // A damaged artifact is discarded and rebuilt, never trusted.
+    let path = cache.join(&entries[0]);
+    std::fs::write(&path, b"not an artifact").expect("corrupt");
+    let rebuilt = second.load(&bytes).expect("recompiles");
+    assert!(!rebuilt.from_cache());
+    rebuilt.instantiate(&config(&[], &["GOOG"])).expect("runs");
+    assert!(second.load(&bytes).expect("cached again").from_cache());
+}
+
+#[test]
+fn engine_refuses_the_wasm_features_strategies_do_not_get() {
+    let (marvin, _dir) = marvin();
+    let engine = marvin.engine();
+    let refused = [
+        ("threads", "(module (memory 1 1 shared))"),
+        ("gc", "(module (type (struct (field i32))))"),
+        ("exceptions", "(module (tag))"),
+        (
+            "function references",
+            "(module (type $f (func)) (func (param (ref $f))))",
+        ),
+        (
+            "relaxed simd",
+            "(module (func (param v128) (result v128) local.get 0 i32x4.relaxed_trunc_f32x4_s))",
+        ),
+        ("memory64", "(module (memory i64 1))"),
+    ];
+    for (feature, wat) in refused {
+        let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("{feature}: {e}"));
+        assert!(
+            wasmtime::Module::validate(engine, &bytes).is_err(),
+            "{feature} must be disabled"
+        );
+    }
+    // Baseline features strategies do use stay on.
+    let simd = wat::parse_str("(module (func (param v128) (result v128) local.get 0 i32x4.abs))")
+        .expect("wat");
+    wasmtime::Module::validate(engine, &simd).expect("simd stays on");
+    let bulk = wat::parse_str(
+        "(module (memory 1) (func i32.const 0 i32.const 0 i32.const 1 memory.copy))",
+    )
+    .expect("wat");
+    wasmtime::Module::validate(engine, &bulk).expect("bulk memory stays on");
+}
+
+#[test]
+fn example_components_import_no_capabilities() {
+    let (marvin, _dir) = marvin();
+    for name in [
+        "sma-cross.wasm",
+        "rsi-reversion.wasm",
+        "donchian-breakout.wasm",
+    ] {
+        let bytes = read_artifact(name);
+        let loaded = marvin.load(&bytes).expect("loads");
+        assert_eq!(loaded.info().world_version, "0.1.0");
+        assert_eq!(
+            loaded.info().exports,
+            vec!["weaver:strategy/guest@0.1.0".to_owned()]
+        );
+        // Independent check with wasmtime's own view of the component type.
+        let component =
+            wasmtime::component::Component::new(marvin.engine(), &bytes).expect("compiles");
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(marvin.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        assert_eq!(imports, loaded.info().imports, "{name}");
+        for import in &imports {
+            let capability = [
+                "wasi:filesystem",
+                "wasi:sockets",
+                "wasi:clocks",
+                "wasi:random",
+                "wasi:http",
+            ]
+            .iter()
+            .any(|c| import.starts_with(c));
+            assert!(!capability, "{name} imports {import}");
+        }
+    }
+}
+
+#[test]
+fn strategy_check_prints_identity_world_and_imports() {
+    let data = tempfile::tempdir().expect("tmp");
+    let path = artifact("sma-cross.wasm");
+    let sha = hex::encode(Sha256::digest(std::fs::read(&path).expect("read")));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+        .args(["strategy", "check"])
+        .arg(&path)
+        .args([
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=30",
+            "--symbols",
+            "GOOG",
+        ])
+        .env("WEAVER_DATA_DIR", data.path())
+        .output()
+        .expect("weaver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("sha256:        {sha}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("weaver:strategy@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("exports:       weaver:strategy/guest@0.1.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("init:          ok"), "{stdout}");
+    // A refused component: non-zero exit and the stable code in the message.
+    let bad = data.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+        .args(["strategy", "check"])
+        .arg(&bad)
+        .env("WEAVER_DATA_DIR", data.path())
+        .output()
+        .expect("weaver runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not_a_component"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn exports_of_another_world_version_or_shape_are_unsupported() {
+    let (marvin, dir) = marvin();
+    let cases = [
+        // A future, incompatible track.
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.2.0" (instance $i)))"#,
+        // Something else entirely.
+        r#"(component (instance $i) (export "acme:plugin/run@1.0.0" (instance $i)))"#,
+        // The right name, but none of the functions.
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.1.0" (instance $i)))"#,
+    ];
+    for wat in cases {
+        let bytes = wat::parse_str(wat).expect("wat");
+        let err = marvin.load(&bytes).expect_err(wat);
+        assert_eq!(err.code(), "unsupported_world", "{wat}: {err}");
+        assert!(
+            err.to_string().contains("weaver:strategy/guest@0.1"),
+            "names the supported world: {err}"
+        );
+    }
+    // Refused files leave nothing in the cache, even the one that compiled.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("compiled"))
+            .expect("cache")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn handles_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Marvin>();
+    send_sync::<weaver::marvin::LoadedStrategy>();
+    send::<weaver::marvin::Sandbox>();
+    send_sync::<weaver::marvin::SandboxActor>();
+}
