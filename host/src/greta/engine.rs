@@ -495,9 +495,9 @@ impl<'a> Run<'a> {
             for h in g + 1..g + k {
                 self.advance(h);
             }
-            // Offering too many bars costs a copy per bar; too few, a whole extra call. With the
-            // sandbox's costs (~80 ns per offered bar, ~1.6 µs per call) the optimum is near
-            // 1.5× the typical stretch; grow fast through quiet periods.
+            // Offering too many bars costs a copy per bar; too few, a whole extra call. About
+            // 1.5× the typical stretch measured best with the sandbox (`benches/backtest.rs`);
+            // grow fast through quiet periods.
             batch = if g + k == end {
                 (batch * 2).min(MAX_BATCH)
             } else {
