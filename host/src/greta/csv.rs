@@ -46,6 +46,8 @@ struct Columns {
     volume: Option<usize>,
     /// Highest index needed, so a row with fewer fields is refused.
     needed: usize,
+    /// Exactly `timestamp,open,high,low,close,volume`: rows take the fast path.
+    canonical: bool,
 }
 
 /// A parse failure inside one chunk: byte offset of the line start, and the message.
@@ -330,6 +332,8 @@ fn parse_header(line: &[u8]) -> Result<Columns, String> {
         .into_iter()
         .max()
         .unwrap_or(0);
+    let canonical =
+        names.len() == 6 && (ts, open, high, low, close, volume) == (0, 1, 2, 3, 4, Some(5));
     Ok(Columns {
         ts,
         open,
@@ -338,6 +342,40 @@ fn parse_header(line: &[u8]) -> Result<Columns, String> {
         close,
         volume,
         needed,
+        canonical,
+    })
+}
+
+/// The fast path for a plain row of the canonical layout: no quotes, no spaces, every value
+/// well-formed and the row in order after `prev_ts`. Anything else returns `None` and goes
+/// through the general path, which also produces the error message.
+fn fast_row(line: &[u8], prev_ts: TsMillis) -> Option<Bar> {
+    let c0 = memchr::memchr(b',', line)?;
+    let ts = parse_ts(&line[..c0]).ok()?;
+    let mut p = c0 + 1;
+    let mut v = [0.0f64; 5];
+    for (k, slot) in v.iter_mut().enumerate() {
+        let (x, used) = fast_float2::parse_partial::<f64, _>(&line[p..]).ok()?;
+        p += used;
+        if used == 0 || !x.is_finite() {
+            return None;
+        }
+        *slot = x;
+        if k < 4 {
+            if line.get(p) != Some(&b',') {
+                return None;
+            }
+            p += 1;
+        }
+    }
+    let [open, high, low, close, volume] = v;
+    (p == line.len() && low <= high && ts > prev_ts).then_some(Bar {
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume,
     })
 }
 
@@ -361,6 +399,13 @@ fn parse_rows(
         pos = line_end + 1;
         lines += 1;
         if line.is_empty() {
+            continue;
+        }
+        if cols.canonical
+            && let Some(bar) = fast_row(line, prev_ts)
+        {
+            prev_ts = bar.ts;
+            out.push(SymbolBar { symbol: 0, bar });
             continue;
         }
         let err = |message: String| ChunkError {
