@@ -9,6 +9,8 @@ pub mod strategy;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod fake_alpaca;
+pub mod backtest;
+pub mod data;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
@@ -39,6 +41,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Serve a local fake of Alpaca (REST + websockets) for offline development and tests.
     FakeAlpaca(fake_alpaca::FakeAlpacaArgs),
+    /// Backtest a strategy over CSV bars (and sweep its parameters).
+    Backtest(Box<backtest::BacktestArgs>),
+    /// Market data utilities.
+    Data(data::DataArgs),
     /// Work with strategy components (`weaver strategy check <file.wasm>`).
     Strategy(strategy::StrategyArgs),
 }
@@ -62,6 +68,8 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::FakeAlpaca(args) => fake_alpaca::run(args),
+        Command::Backtest(args) => backtest::run(*args),
+        Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
     }
 }

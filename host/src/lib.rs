@@ -16,4 +16,5 @@
 pub mod cli;
 pub mod domain;
 pub mod veda;
+pub mod greta;
 pub mod marvin;

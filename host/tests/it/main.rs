@@ -1,4 +1,6 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
 mod veda;
+mod greta;
+mod greta_engine;
 mod marvin;

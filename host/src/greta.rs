@@ -1,0 +1,90 @@
+//! Greta: event-driven backtests over OHLCV bars.
+//!
+//! A run loads one or several symbols' bars ([`csv`]), aligns them by timestamp, and drives a
+//! [`crate::domain::Strategy`] (a Marvin sandbox, or native code) with the same events a live run
+//! gets: bars, order updates, account snapshots and data windows. The strategy's intents go to a
+//! simulated broker ([`broker`]); the run ends with metrics ([`metrics`]) computed with the same
+//! formulas as backtesting.py 0.6.6, so results can be checked against an established engine
+//! trade for trade (`shared/notes/backtest-semantics.md`).
+//!
+//! # Events a strategy gets
+//! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
+//! of that bar's fills and cancellations followed by one `Account` snapshot, then the bars.
+//! Orders that can rest (limit, stop, stop-limit) are acknowledged with an `Accepted` update as
+//! soon as they are placed, so the strategy learns the id to cancel them by; market orders
+//! resolve at their symbol's next bar, before the strategy sees it, and report only `Filled` or
+//! `Cancelled` (with the reason, e.g. insufficient cash). Rejected intents are answered at once.
+//! `FetchWindow` is answered with the loaded bars up to the current one. `Lifecycle(Stopping)`
+//! ends the run.
+//!
+//! # Reproducing backtesting.py 0.6.6
+//! `weaver backtest --strategy strategies/dist/sma-cross.wasm --data GOOG.csv --cash 10000
+//! --commission 0.002 --warmup 19` reproduces `shared/data/reference/GOOG-smacross-10-20.json`
+//! (add `--param slow=30 --warmup 29 --commission 0 --finalize` for the test-suite run).
+//! `--warmup` only sets where buy & hold starts (the reference starts it where its indicators
+//! are first defined); everything else is the default configuration.
+//!
+//! # Invariants
+//! - Per-bar work is O(open trades + pending orders), never O(past trades or events): closed
+//!   trades are only appended, and every statistic over them is computed once, at the end.
+//! - The strategy sees bar `i` only after the broker has processed bar `i`'s fills and the
+//!   strategy has been told about them; consecutive bars with nothing else happening in between
+//!   are delivered as one [`crate::domain::Strategy::on_bars`] batch, with exactly the same
+//!   semantics as one event per bar.
+//! - Bad input (CSV, parameters, strategy) is an [`Error`] with a stable code, never a panic.
+
+pub mod broker;
+pub mod csv;
+pub mod engine;
+pub mod metrics;
+pub mod native;
+pub mod report;
+pub mod sweep;
+pub mod synth;
+
+pub use broker::{Commission, FillModel};
+pub use csv::Series;
+pub use engine::{Backtest, EngineConfig, RunResult, StrategyFactory};
+
+use crate::domain::StrategyError;
+
+/// Why a backtest could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A data file is malformed; `line` is 1-based.
+    #[error("{path}:{line}: {message}")]
+    Csv {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The run configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The strategy failed (trap, budget, its own error).
+    #[error("strategy failed: {0}")]
+    Strategy(#[from] StrategyError),
+}
+
+impl Error {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "data_io",
+            Error::Csv { .. } => "data_invalid_csv",
+            Error::Config(_) => "invalid_config",
+            Error::Strategy(_) => "strategy_failed",
+        }
+    }
+}

@@ -1,0 +1,819 @@
+//! The run loop: aligns symbols by timestamp, steps the broker and the strategy bar by bar, and
+//! batches quiet stretches into single [`Strategy::on_bars`] calls.
+//!
+//! Per timestamp `t` (the reference engine's order, `shared/notes/backtest-semantics.md` §4.1):
+//! 1. the broker processes pending orders against `t`'s bars, then equity is marked at `t`'s
+//!    closes; equity `<= 0` liquidates everything at those closes and stops the run;
+//! 2. the strategy is told about each order update of step 1 (then one account snapshot), and
+//!    the intents it answers with are applied at once;
+//! 3. the strategy sees `t`'s bars; its intents are applied (orders fill from `t+1`).
+//!
+//! When no order is pending, step 1 cannot do anything but mark equity, so the engine marks
+//! equity ahead (stopping before any bankruptcy), hands the strategy that stretch as one batch,
+//! and resumes after the bar whose group produced intents. The batch length adapts to how much
+//! the strategy consumed last time, so look-ahead marking wasted on unconsumed bars stays a
+//! constant factor.
+//!
+//! # Invariants
+//! - The strategy never sees bar `t+1` before every update caused at `t+1` has been delivered.
+//! - Events caused by one bar are bounded ([`MAX_EVENTS_PER_BAR`]): a strategy that answers
+//!   every event with another fetch cannot loop forever.
+
+use std::collections::VecDeque;
+
+use super::Error;
+use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
+use super::csv::Series;
+use super::metrics::{self, Metrics};
+use crate::domain::{
+    AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
+    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeUnit, Timeframe, TsMillis,
+};
+
+/// Builds a strategy instance for a run (a Marvin sandbox, or native code).
+pub type StrategyFactory =
+    dyn Fn(&StrategyConfig) -> Result<Box<dyn Strategy>, StrategyError> + Send + Sync;
+
+/// More events than this caused by one bar means the strategy is looping.
+pub const MAX_EVENTS_PER_BAR: usize = 10_000;
+
+/// Longest batch handed to `on_bars`, in timestamps.
+const MAX_BATCH: usize = 1 << 16;
+/// Shortest batch after a batch that stopped early.
+const MIN_BATCH: usize = 16;
+
+/// Run settings beyond the broker's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EngineConfig {
+    /// Broker: cash, commission, slippage, fill model, units.
+    pub broker: BrokerConfig,
+    /// Close trades still open after the last bar (at its open), so they count in the stats.
+    pub finalize: bool,
+    /// Bars of indicator warm-up: buy & hold is measured from this bar's close (the reference
+    /// measures it from the first bar where its indicators are defined, e.g. 19 for SMA 20).
+    pub warmup: usize,
+    /// Strategy parameters.
+    pub params: Vec<(String, String)>,
+}
+
+/// What a run keeps of each loaded series (the bars themselves move into the timeline).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesInfo {
+    /// Symbol name.
+    pub symbol: String,
+    /// Where the bars came from.
+    pub path: String,
+    /// Number of bars.
+    pub bars: usize,
+    /// First bar time.
+    pub start: TsMillis,
+    /// Last bar time.
+    pub end: TsMillis,
+}
+
+/// Loaded, aligned market data, reusable across runs (sweeps share one).
+#[derive(Debug)]
+pub struct Backtest {
+    /// The symbols, in run order.
+    pub series: Vec<SeriesInfo>,
+    /// Every bar of every symbol, ordered by (time, symbol index).
+    timeline: Vec<SymbolBar>,
+    /// `timeline` index where each timestamp group starts; one extra entry at the end.
+    group_start: Vec<usize>,
+    /// Inferred bar timeframe.
+    pub timeframe: Timeframe,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Equity at each timestamp.
+    pub equity: Vec<f64>,
+    /// Timestamp of each equity point.
+    pub ts: Vec<TsMillis>,
+    /// Closed trades.
+    pub trades: Vec<ClosedTrade>,
+    /// Trades still open at the end.
+    pub open_trades: Vec<OpenTrade>,
+    /// Timestamp index at which equity reached zero, if it did.
+    pub bankrupt_at: Option<usize>,
+    /// Statistics.
+    pub metrics: Metrics,
+    /// Calls into the strategy (events plus batches), for diagnostics.
+    pub strategy_calls: u64,
+}
+
+impl Backtest {
+    /// Aligns the series by timestamp.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for no series or duplicate symbol names.
+    pub fn new(series: Vec<Series>) -> Result<Backtest, Error> {
+        if series.is_empty() {
+            return Err(Error::Config(
+                "no data: give at least one --data file".to_owned(),
+            ));
+        }
+        for (i, s) in series.iter().enumerate() {
+            if series[..i].iter().any(|o| o.symbol == s.symbol) {
+                return Err(Error::Config(format!(
+                    "symbol {:?} is loaded twice; name them with --symbol",
+                    s.symbol
+                )));
+            }
+            if s.bars.is_empty() {
+                return Err(Error::Config(format!("{} has no bars", s.path)));
+            }
+        }
+        let infos: Vec<SeriesInfo> = series
+            .iter()
+            .map(|s| SeriesInfo {
+                symbol: s.symbol.clone(),
+                path: s.path.clone(),
+                bars: s.bars.len(),
+                start: s.bars[0].bar.ts,
+                end: s.bars[s.bars.len() - 1].bar.ts,
+            })
+            .collect();
+        let n_series = series.len();
+        let timeline = if n_series == 1 {
+            // One symbol: the parsed vector is the timeline (no copy).
+            let mut bars = series
+                .into_iter()
+                .next()
+                .map(|s| s.bars)
+                .unwrap_or_default();
+            bars.iter_mut().for_each(|b| b.symbol = 0);
+            bars
+        } else {
+            let total: usize = series.iter().map(|s| s.bars.len()).sum();
+            let mut timeline = Vec::with_capacity(total);
+            let mut next = vec![0usize; n_series];
+            loop {
+                let mut best: Option<(TsMillis, usize)> = None;
+                for (s, ser) in series.iter().enumerate() {
+                    if let Some(b) = ser.bars.get(next[s])
+                        && best.is_none_or(|(ts, _)| b.bar.ts < ts)
+                    {
+                        best = Some((b.bar.ts, s));
+                    }
+                }
+                let Some((_, s)) = best else { break };
+                timeline.push(SymbolBar {
+                    symbol: s as u32,
+                    bar: series[s].bars[next[s]].bar,
+                });
+                next[s] += 1;
+            }
+            timeline
+        };
+        let mut group_start = Vec::with_capacity(timeline.len() / n_series + 2);
+        for (i, sb) in timeline.iter().enumerate() {
+            if i == 0 || timeline[i - 1].bar.ts != sb.bar.ts {
+                group_start.push(i);
+            }
+        }
+        group_start.push(timeline.len());
+        let timeframe = infer_timeframe(&timeline, &group_start);
+        Ok(Backtest {
+            series: infos,
+            timeline,
+            group_start,
+            timeframe,
+        })
+    }
+
+    /// Number of timestamps (equity points).
+    pub fn len(&self) -> usize {
+        self.group_start.len() - 1
+    }
+
+    /// Whether there is no bar at all (never true for a built `Backtest`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Symbol names in run order.
+    pub fn symbols(&self) -> Vec<String> {
+        self.series.iter().map(|s| s.symbol.clone()).collect()
+    }
+
+    /// The configuration a strategy instance gets for this data.
+    pub fn strategy_config(&self, params: &[(String, String)]) -> StrategyConfig {
+        StrategyConfig {
+            params: params.to_vec(),
+            symbols: self.symbols(),
+            timeframe: self.timeframe,
+        }
+    }
+
+    /// Runs one backtest. `progress` is called with the number of timestamps done, now and then.
+    ///
+    /// # Errors
+    /// [`Error::Strategy`] when the strategy fails or loops.
+    pub fn run(
+        &self,
+        strategy: &mut dyn Strategy,
+        cfg: &EngineConfig,
+        progress: Option<&(dyn Fn(usize) + Sync)>,
+    ) -> Result<RunResult, Error> {
+        let mut run = Run::new(self, strategy, cfg);
+        run.execute(progress)?;
+        let Run {
+            broker,
+            equity,
+            bankrupt_at,
+            calls,
+            ..
+        } = run;
+        let ts: Vec<TsMillis> = self.group_start[..self.len()]
+            .iter()
+            .map(|&i| self.timeline[i].bar.ts)
+            .collect();
+        let bench = self.benchmark_closes();
+        let trades = broker.closed_trades().to_vec();
+        let open_trades = broker.open_trades().to_vec();
+        let metrics = metrics::compute(&metrics::Inputs {
+            equity: &equity,
+            ts: &ts,
+            close: &bench,
+            trades: &trades,
+            warmup: cfg.warmup,
+        });
+        Ok(RunResult {
+            equity,
+            ts,
+            trades,
+            open_trades,
+            bankrupt_at,
+            metrics,
+            strategy_calls: calls,
+        })
+    }
+
+    /// Closes of the first symbol at each timestamp (carried forward where it has no bar): the
+    /// buy & hold and beta benchmark.
+    fn benchmark_closes(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut last = self
+            .timeline
+            .iter()
+            .find(|b| b.symbol == 0)
+            .map_or(f64::NAN, |b| b.bar.close);
+        for g in 0..self.len() {
+            for sb in &self.timeline[self.group_start[g]..self.group_start[g + 1]] {
+                if sb.symbol == 0 {
+                    last = sb.bar.close;
+                }
+            }
+            out.push(last);
+        }
+        out
+    }
+}
+
+/// Guesses the bar timeframe from the median spacing of the first timestamps.
+fn infer_timeframe(timeline: &[SymbolBar], group_start: &[usize]) -> Timeframe {
+    let n = (group_start.len() - 1).min(1001);
+    let mut diffs: Vec<i64> = (1..n)
+        .map(|g| timeline[group_start[g]].bar.ts - timeline[group_start[g - 1]].bar.ts)
+        .collect();
+    if diffs.is_empty() {
+        return Timeframe::DAY;
+    }
+    diffs.sort_unstable();
+    let d = diffs[diffs.len() / 2];
+    const MIN: i64 = 60_000;
+    const DAY: i64 = 86_400_000;
+    let (amount, unit) = if d >= 28 * DAY {
+        (((d + 15 * DAY) / (30 * DAY)).max(1), TimeUnit::Month)
+    } else if d >= 7 * DAY && d % (7 * DAY) == 0 {
+        (d / (7 * DAY), TimeUnit::Week)
+    } else if d >= DAY {
+        ((d / DAY).max(1), TimeUnit::Day)
+    } else if d >= 60 * MIN && d % (60 * MIN) == 0 {
+        (d / (60 * MIN), TimeUnit::Hour)
+    } else {
+        ((d / MIN).max(1), TimeUnit::Minute)
+    };
+    Timeframe {
+        amount: u32::try_from(amount).unwrap_or(1),
+        unit,
+    }
+}
+
+/// Per-symbol position in the timeline.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    /// Timeline index of the symbol's latest bar.
+    last: Option<usize>,
+    /// Timestamp index of that bar.
+    last_group: usize,
+}
+
+struct Run<'a> {
+    bt: &'a Backtest,
+    strategy: &'a mut dyn Strategy,
+    cfg: &'a EngineConfig,
+    broker: Broker,
+    equity: Vec<f64>,
+    closes: Vec<f64>,
+    scratch_closes: Vec<f64>,
+    cursors: Vec<Cursor>,
+    views: Vec<Option<BarView>>,
+    updates: Vec<crate::domain::OrderUpdate>,
+    queue: VecDeque<StrategyPayload>,
+    meta: EventMeta,
+    /// Reused for every single event, so delivering one allocates nothing for the envelope.
+    event: StrategyEvent,
+    seq: u64,
+    calls: u64,
+    bankrupt_at: Option<usize>,
+    symbols: Vec<String>,
+}
+
+impl<'a> Run<'a> {
+    fn new(bt: &'a Backtest, strategy: &'a mut dyn Strategy, cfg: &'a EngineConfig) -> Run<'a> {
+        let n = bt.series.len();
+        let run_id = "backtest".to_owned();
+        Run {
+            bt,
+            strategy,
+            cfg,
+            broker: Broker::new(cfg.broker, "bt"),
+            equity: vec![0.0; bt.len()],
+            closes: vec![0.0; n],
+            scratch_closes: vec![0.0; n],
+            cursors: vec![Cursor::default(); n],
+            views: vec![None; n],
+            updates: Vec::new(),
+            queue: VecDeque::new(),
+            meta: EventMeta {
+                id: String::new(),
+                kind: EventKind::Evt,
+                event_type: "market.Bar".to_owned(),
+                version: 1,
+                run_id: run_id.clone(),
+                corr_id: run_id,
+                causation_id: None,
+                trace_id: None,
+                ts: 0,
+                producer: "greta".to_owned(),
+                headers: Vec::new(),
+            },
+            event: StrategyEvent {
+                meta: EventMeta {
+                    id: String::with_capacity(24),
+                    kind: EventKind::Evt,
+                    event_type: String::with_capacity(24),
+                    version: 1,
+                    run_id: "backtest".to_owned(),
+                    corr_id: "backtest".to_owned(),
+                    causation_id: None,
+                    trace_id: None,
+                    ts: 0,
+                    producer: "greta".to_owned(),
+                    headers: Vec::new(),
+                },
+                payload: StrategyPayload::ClockTick,
+            },
+            seq: 0,
+            calls: 0,
+            bankrupt_at: None,
+            symbols: bt.symbols(),
+        }
+    }
+
+    fn group(&self, g: usize) -> &'a [SymbolBar] {
+        &self.bt.timeline[self.bt.group_start[g]..self.bt.group_start[g + 1]]
+    }
+
+    fn ts(&self, g: usize) -> TsMillis {
+        self.bt.timeline[self.bt.group_start[g]].bar.ts
+    }
+
+    /// Moves the symbols of group `g` forward (closes and cursors).
+    fn advance(&mut self, g: usize) {
+        let start = self.bt.group_start[g];
+        for (k, sb) in self.group(g).iter().enumerate() {
+            let s = sb.symbol as usize;
+            self.closes[s] = sb.bar.close;
+            self.cursors[s] = Cursor {
+                last: Some(start + k),
+                last_group: g,
+            };
+        }
+    }
+
+    /// Broker step for group `g`: fills, then equity and the bankruptcy check. Returns `false`
+    /// when the run is bankrupt.
+    fn broker_step(&mut self, g: usize) -> bool {
+        if self.broker.has_pending() {
+            for sb in self.group(g) {
+                let s = sb.symbol as usize;
+                let c = self.cursors[s];
+                let prev = c.last.map(|i| self.bt.timeline[i].bar);
+                self.views[s] = Some(BarView {
+                    open: sb.bar.open,
+                    high: sb.bar.high,
+                    low: sb.bar.low,
+                    close: sb.bar.close,
+                    ts: sb.bar.ts,
+                    bar: g,
+                    // Before a symbol's first bar there is no previous close: use the open.
+                    prev_close: prev.map_or(sb.bar.open, |b| b.close),
+                    prev_bar: if prev.is_some() { c.last_group } else { g },
+                    prev_ts: prev.map_or(sb.bar.ts, |b| b.ts),
+                });
+            }
+            self.advance(g);
+            self.broker
+                .process(&self.views, &self.closes, &mut self.updates);
+            self.views.iter_mut().for_each(|v| *v = None);
+        } else {
+            self.advance(g);
+        }
+        let eq = self.broker.equity(&self.closes);
+        self.equity[g] = eq;
+        if eq <= 0.0 {
+            self.broker.liquidate(&self.closes, g, self.ts(g));
+            self.equity[g..].iter_mut().for_each(|e| *e = 0.0);
+            self.bankrupt_at = Some(g);
+            return false;
+        }
+        true
+    }
+
+    fn execute(&mut self, progress: Option<&(dyn Fn(usize) + Sync)>) -> Result<(), Error> {
+        let n = self.bt.len();
+        let first_ts = self.ts(0);
+        self.queue
+            .push_back(StrategyPayload::Lifecycle(Lifecycle::Started));
+        self.queue
+            .push_back(StrategyPayload::Account(self.account()));
+        self.drain(0, first_ts)?;
+        let mut g = 0;
+        let mut batch = MIN_BATCH;
+        // Running mean of the stretch lengths the strategy consumed before producing intents.
+        let mut mean_gap = MIN_BATCH as f64;
+        let mut next_progress = 0;
+        while g < n {
+            if let Some(p) = progress
+                && g >= next_progress
+            {
+                p(g);
+                next_progress = g + (1 << 16);
+            }
+            if !self.broker_step(g) {
+                break;
+            }
+            self.deliver_updates(g)?;
+            if self.broker.has_pending() {
+                let intents =
+                    self.deliver(StrategyPayload::Bars(self.group(g).to_vec()), self.ts(g))?;
+                self.apply(intents, g)?;
+                g += 1;
+                continue;
+            }
+            // Quiet stretch: mark equity ahead until the batch limit or a bankruptcy.
+            let limit = (g + batch).min(n);
+            let end = self.mark_ahead(g, limit);
+            let s = self.bt.group_start[g];
+            let e = self.bt.group_start[end];
+            self.meta.ts = self.ts(g);
+            self.calls += 1;
+            let out = self.strategy.on_bars(&self.meta, &self.bt.timeline[s..e])?;
+            let consumed_end = s + out.consumed;
+            if out.consumed == 0 || consumed_end > e {
+                return Err(bad_batch(out.consumed, e - s));
+            }
+            // Timestamp groups consumed: the group boundary at `consumed_end`.
+            let k = self.bt.group_start[g..=end].partition_point(|&b| b < consumed_end);
+            if self.bt.group_start[g + k] != consumed_end {
+                return Err(bad_batch(out.consumed, e - s));
+            }
+            for h in g + 1..g + k {
+                self.advance(h);
+            }
+            // Offering too many bars costs a copy per bar; too few, a whole extra call. About
+            // 1.5× the typical stretch measured best with the sandbox (`benches/backtest.rs`);
+            // grow fast through quiet periods.
+            batch = if g + k == end {
+                (batch * 2).min(MAX_BATCH)
+            } else {
+                mean_gap = 0.9 * mean_gap + 0.1 * k as f64;
+                ((1.5 * mean_gap) as usize).clamp(MIN_BATCH, MAX_BATCH)
+            };
+            let last = g + k - 1;
+            self.apply(out.intents, last)?;
+            g += k;
+        }
+        if self.bankrupt_at.is_none() && self.cfg.finalize && n > 0 {
+            self.finalize(n - 1)?;
+        }
+        if let Some(p) = progress {
+            p(n);
+        }
+        let last_ts = self.ts(n - 1);
+        self.queue
+            .push_back(StrategyPayload::Lifecycle(Lifecycle::Stopping));
+        while let Some(payload) = self.queue.pop_front() {
+            // The run is over: intents answering the last events can no longer act.
+            let _ = self.deliver(payload, last_ts)?;
+        }
+        Ok(())
+    }
+
+    /// Writes equity for groups `g+1 ..` up to `limit` (exclusive) assuming nothing fills, and
+    /// returns the exclusive end of the batch: `limit`, or the first bankrupt group.
+    fn mark_ahead(&mut self, g: usize, limit: usize) -> usize {
+        let trades = self.broker.open_trades();
+        if trades.is_empty() {
+            let cash = self.broker.cash();
+            self.equity[g + 1..limit].iter_mut().for_each(|e| *e = cash);
+            return limit;
+        }
+        if self.bt.series.len() == 1 {
+            // One symbol: equity = cash + Σ size·(close − entry), exactly as the broker computes.
+            let cash = self.broker.cash();
+            for h in g + 1..limit {
+                let close = self.bt.timeline[h].bar.close;
+                let mut pl = 0.0;
+                for t in trades {
+                    pl += t.size * (close - t.entry_price);
+                }
+                let eq = cash + pl;
+                if eq <= 0.0 {
+                    return h;
+                }
+                self.equity[h] = eq;
+            }
+            return limit;
+        }
+        self.scratch_closes.copy_from_slice(&self.closes);
+        for h in g + 1..limit {
+            for sb in &self.bt.timeline[self.bt.group_start[h]..self.bt.group_start[h + 1]] {
+                self.scratch_closes[sb.symbol as usize] = sb.bar.close;
+            }
+            let eq = self.broker.equity(&self.scratch_closes);
+            if eq <= 0.0 {
+                return h;
+            }
+            self.equity[h] = eq;
+        }
+        limit
+    }
+
+    fn finalize(&mut self, last: usize) -> Result<(), Error> {
+        self.broker.close_all(&self.symbols);
+        if !self.broker.has_pending() {
+            return Ok(());
+        }
+        // Re-run the broker on the last bar of each symbol (the reference's final pass).
+        for (s, c) in self.cursors.iter().enumerate() {
+            let Some(i) = c.last else { continue };
+            let b = self.bt.timeline[i].bar;
+            let prev_close = self.closes[s];
+            self.views[s] = Some(BarView {
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                ts: b.ts,
+                bar: c.last_group,
+                prev_close,
+                prev_bar: c.last_group,
+                prev_ts: b.ts,
+            });
+        }
+        self.broker
+            .process(&self.views, &self.closes, &mut self.updates);
+        self.views.iter_mut().for_each(|v| *v = None);
+        let eq = self.broker.equity(&self.closes);
+        self.equity[last] = eq;
+        if eq <= 0.0 {
+            self.broker.liquidate(&self.closes, last, self.ts(last));
+            self.equity[last] = 0.0;
+            self.bankrupt_at = Some(last);
+        }
+        let ts = self.ts(last);
+        for u in self.updates.drain(..) {
+            self.queue.push_back(StrategyPayload::OrderUpdate(u));
+        }
+        // Updates of the final pass are told, but their answers cannot trade any more.
+        while let Some(payload) = self.queue.pop_front() {
+            let _ = self.deliver(payload, ts)?;
+        }
+        Ok(())
+    }
+
+    fn deliver_updates(&mut self, g: usize) -> Result<(), Error> {
+        if self.updates.is_empty() {
+            return Ok(());
+        }
+        let fills = self.updates.iter().any(|u| u.fill_quantity > 0.0);
+        for u in self.updates.drain(..) {
+            self.queue.push_back(StrategyPayload::OrderUpdate(u));
+        }
+        if fills {
+            self.queue
+                .push_back(StrategyPayload::Account(self.account()));
+        }
+        self.drain(g, self.ts(g))
+    }
+
+    fn account(&self) -> AccountSnapshot {
+        let cash = self.broker.cash();
+        let equity = self.broker.equity(&self.closes);
+        let mut positions: Vec<Position> = Vec::new();
+        for t in self.broker.open_trades() {
+            let name = &self.symbols[t.symbol as usize];
+            match positions.iter_mut().find(|p| &p.symbol == name) {
+                Some(p) => {
+                    let q = p.quantity + t.size;
+                    p.avg_price = if q != 0.0 {
+                        (p.avg_price * p.quantity + t.entry_price * t.size) / q
+                    } else {
+                        0.0
+                    };
+                    p.quantity = q;
+                }
+                None => positions.push(Position {
+                    symbol: name.clone(),
+                    quantity: t.size,
+                    avg_price: t.entry_price,
+                }),
+            }
+        }
+        let used: f64 = self
+            .broker
+            .open_trades()
+            .iter()
+            .map(|t| t.size.abs() * self.closes[t.symbol as usize])
+            .sum();
+        AccountSnapshot {
+            cash,
+            equity,
+            buying_power: (equity - used).max(0.0),
+            positions,
+        }
+    }
+
+    /// Delivers one event through the reused envelope.
+    fn deliver(
+        &mut self,
+        payload: StrategyPayload,
+        ts: TsMillis,
+    ) -> Result<Vec<Intent>, StrategyError> {
+        use std::fmt::Write as _;
+        self.seq += 1;
+        let meta = &mut self.event.meta;
+        meta.id.clear();
+        let _ = write!(meta.id, "bt-{}", self.seq);
+        meta.event_type.clear();
+        meta.event_type.push_str(event_type(&payload));
+        meta.ts = ts;
+        self.event.payload = payload;
+        self.calls += 1;
+        self.strategy.on_event(&self.event)
+    }
+
+    /// Applies intents produced at group `g`, then delivers whatever they caused.
+    fn apply(&mut self, intents: Vec<Intent>, g: usize) -> Result<(), Error> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        self.apply_one_batch(intents, g);
+        self.drain(g, self.ts(g))
+    }
+
+    fn apply_one_batch(&mut self, intents: Vec<Intent>, g: usize) {
+        for intent in intents {
+            match intent {
+                Intent::PlaceOrder(o) => {
+                    let update = match self.symbols.iter().position(|s| *s == o.symbol) {
+                        Some(s) => self.broker.place(s as u32, &o),
+                        None => {
+                            let mut u = self.broker.place(0, &o);
+                            if u.status == crate::domain::OrderStatus::Accepted {
+                                // Undo: the symbol is not part of this run.
+                                let _ = self.broker.cancel(&u.client_order_id, "");
+                            }
+                            u.status = crate::domain::OrderStatus::Rejected;
+                            u.reason = Some(format!(
+                                "symbol {:?} is not one of this run's symbols",
+                                o.symbol
+                            ));
+                            u
+                        }
+                    };
+                    // A market order resolves (fills or is cancelled) at its symbol's next bar,
+                    // before the strategy sees that bar, so its `Accepted` step carries nothing
+                    // the strategy could act on; orders that can rest are acknowledged so the
+                    // strategy learns the id it may cancel them by.
+                    let resting = o.order_type != crate::domain::OrderType::Market;
+                    if resting || update.status != crate::domain::OrderStatus::Accepted {
+                        self.queue.push_back(StrategyPayload::OrderUpdate(update));
+                    }
+                }
+                Intent::ClosePosition { symbol } => {
+                    if let Some(s) = self.symbols.iter().position(|n| *n == symbol) {
+                        let name = self.symbols[s].clone();
+                        self.broker.close_position(s as u32, &name);
+                    } else {
+                        tracing::warn!(target: "strategy", %symbol, "close_position for a symbol outside the run");
+                    }
+                }
+                Intent::CancelOrder { client_order_id } => {
+                    match self
+                        .broker
+                        .cancel(&client_order_id, "cancelled by the strategy")
+                    {
+                        Some(u) => self.queue.push_back(StrategyPayload::OrderUpdate(u)),
+                        None => {
+                            tracing::debug!(target: "strategy", %client_order_id, "cancel of an order that is not pending")
+                        }
+                    }
+                }
+                Intent::FetchWindow {
+                    symbol,
+                    timeframe,
+                    lookback,
+                } => {
+                    let bars = match self.symbols.iter().position(|n| *n == symbol) {
+                        Some(s) if timeframe == self.bt.timeframe => {
+                            self.window(s, g, lookback as usize)
+                        }
+                        _ => {
+                            tracing::warn!(target: "strategy", %symbol, %timeframe, "data window unavailable in this backtest");
+                            Vec::new()
+                        }
+                    };
+                    self.queue.push_back(StrategyPayload::DataWindow {
+                        symbol,
+                        timeframe,
+                        bars,
+                    });
+                }
+                Intent::Log { level, message } => {
+                    tracing::debug!(target: "strategy", ?level, "{message}");
+                }
+            }
+        }
+    }
+
+    /// The last `lookback` bars of symbol `s` up to and including group `g`.
+    fn window(&self, s: usize, g: usize, lookback: usize) -> Vec<crate::domain::Bar> {
+        let end = self.bt.group_start[g + 1];
+        let mut out: Vec<crate::domain::Bar> = self.bt.timeline[..end]
+            .iter()
+            .rev()
+            .filter(|sb| sb.symbol as usize == s)
+            .take(lookback)
+            .map(|sb| sb.bar)
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Delivers queued events one at a time, applying each answer before the next event.
+    fn drain(&mut self, g: usize, ts: TsMillis) -> Result<(), Error> {
+        let mut delivered = 0;
+        while let Some(payload) = self.queue.pop_front() {
+            delivered += 1;
+            if delivered > MAX_EVENTS_PER_BAR {
+                self.queue.clear();
+                return Err(Error::Strategy(StrategyError {
+                    code: "strategy_event_loop".to_owned(),
+                    message: format!("more than {MAX_EVENTS_PER_BAR} events caused by one bar"),
+                }));
+            }
+            let intents = self.deliver(payload, ts)?;
+            if !intents.is_empty() {
+                self.apply_one_batch(intents, g);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad_batch(consumed: usize, len: usize) -> Error {
+    Error::Strategy(StrategyError {
+        code: "strategy_bad_batch".to_owned(),
+        message: format!(
+            "on_bars consumed {consumed} of {len} bars, not a whole number of timestamps"
+        ),
+    })
+}
+
+fn event_type(p: &StrategyPayload) -> &'static str {
+    match p {
+        StrategyPayload::Bars(_) => "market.Bar",
+        StrategyPayload::DataWindow { .. } => "market.DataWindow",
+        StrategyPayload::ClockTick => "clock.Tick",
+        StrategyPayload::OrderUpdate(_) => "orders.Update",
+        StrategyPayload::Account(_) => "account.Snapshot",
+        StrategyPayload::Lifecycle(_) => "run.Lifecycle",
+        StrategyPayload::Raw { .. } => "raw",
+    }
+}
