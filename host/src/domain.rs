@@ -447,9 +447,49 @@ pub struct StrategyError {
     pub message: String,
 }
 
+/// The optional event kinds a strategy wants (its answer to `init`). Bars, the data windows it
+/// asked for and raw events are always delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscriptions {
+    /// Order updates (accepted, fills, cancels, rejects).
+    pub order_updates: bool,
+    /// Account and position snapshots.
+    pub account: bool,
+    /// Clock ticks at the run's bar boundaries.
+    pub clock_ticks: bool,
+    /// Run lifecycle transitions.
+    pub lifecycle: bool,
+}
+
+impl Subscriptions {
+    /// Every event kind.
+    pub const ALL: Subscriptions =
+        Subscriptions { order_updates: true, account: true, clock_ticks: true, lifecycle: true };
+    /// Only what is always delivered: bars, requested data windows, raw events.
+    pub const NONE: Subscriptions =
+        Subscriptions { order_updates: false, account: false, clock_ticks: false, lifecycle: false };
+
+    /// Whether an event with this payload should reach the strategy.
+    pub fn wants(self, payload: &StrategyPayload) -> bool {
+        match payload {
+            StrategyPayload::Bars(_) | StrategyPayload::DataWindow { .. } | StrategyPayload::Raw { .. } => true,
+            StrategyPayload::OrderUpdate(_) => self.order_updates,
+            StrategyPayload::Account(_) => self.account,
+            StrategyPayload::ClockTick => self.clock_ticks,
+            StrategyPayload::Lifecycle(_) => self.lifecycle,
+        }
+    }
+}
+
 /// A strategy instance as the engines drive it: a WebAssembly sandbox (`marvin`) or, for
 /// benchmarks and tests, native code. One instance belongs to one run.
 pub trait Strategy: Send {
+    /// The optional event kinds this instance wants. An engine may skip building events the
+    /// strategy does not want; [`Strategy::on_event`] ignores them either way.
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions::ALL
+    }
+
     /// Delivers one event and returns the strategy's (not yet validated) intents.
     ///
     /// # Errors

@@ -65,8 +65,8 @@ pub use wit_bindgen as __wit_bindgen;
 pub use bindings::weaver::strategy::types::{
     AccountSnapshot, Bar, BarBatch, Config, DataWindow, Envelope, EventKind, FetchWindow, Header,
     Intent, Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus, OrderType,
-    OrderUpdate, Payload, Position, RawPayload, Side, StrategyError, SymbolBar, TimeInForce,
-    TimeUnit, Timeframe,
+    OrderUpdate, Payload, Position, RawPayload, Side, StrategyError, Subscriptions, SymbolBar,
+    TimeInForce, TimeUnit, Timeframe,
 };
 pub use runtime::Context;
 #[doc(hidden)]
@@ -150,6 +150,13 @@ pub trait Strategy: Sized + 'static {
     /// # Errors
     /// Refuse bad parameters (the run then fails with `invalid_params`).
     fn init(config: &Config) -> Result<Self>;
+
+    /// The optional event kinds this strategy wants: order updates, account snapshots, clock
+    /// ticks, lifecycle. Bars, the data windows it asked for and raw events always arrive. The
+    /// host does not call the strategy for the kinds left out, which saves a guest call per fill
+    /// in a backtest; a strategy whose decisions depend only on bars should say
+    /// `Subscriptions::empty()`. Default: everything.
+    const SUBSCRIPTIONS: Subscriptions = Subscriptions::all();
 
     /// One bar of one symbol closed. Called for each bar of a timestamp group, in order.
     ///
@@ -241,7 +248,9 @@ macro_rules! export_strategy {
         pub struct __WeaverGuest;
 
         impl $crate::bindings::exports::weaver::strategy::guest::Guest for __WeaverGuest {
-            fn init(config: $crate::Config) -> ::core::result::Result<(), $crate::StrategyError> {
+            fn init(
+                config: $crate::Config,
+            ) -> ::core::result::Result<$crate::Subscriptions, $crate::StrategyError> {
                 __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().init(config))
             }
             fn on_event(

@@ -4,8 +4,8 @@
 use crate::bindings::weaver::strategy::types::BatchReply;
 use crate::{
     Bar, BarBatch, Config, Envelope, FetchWindow, Intent, LogLevel, LogLine, OrderIntent,
-    OrderSize, OrderType, Payload, Result, Side, Strategy, StrategyError, SymbolBar, TimeInForce,
-    Timeframe,
+    OrderSize, OrderType, Payload, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    TimeInForce, Timeframe,
 };
 
 /// A symbol named either by its index in the run's symbol list (as bars carry it) or by text.
@@ -271,12 +271,12 @@ impl<S: Strategy> Runtime<S> {
     ///
     /// # Errors
     /// The strategy's own refusal of its parameters.
-    pub fn init(&mut self, config: Config) -> Result<()> {
+    pub fn init(&mut self, config: Config) -> Result<Subscriptions> {
         self.strategy = None;
         self.ctx.symbols = config.symbols.clone();
         self.ctx.timeframe = Some(config.timeframe);
         self.strategy = Some(S::init(&config)?);
-        Ok(())
+        Ok(S::SUBSCRIPTIONS)
     }
 
     /// The strategy, once [`Runtime::init`] has succeeded.

@@ -27,7 +27,8 @@ use super::csv::Series;
 use super::metrics::{self, Metrics};
 use crate::domain::{
     AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeUnit, Timeframe, TsMillis,
+    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, TimeUnit, Timeframe,
+    TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
@@ -323,6 +324,8 @@ struct Run<'a> {
     views: Vec<Option<BarView>>,
     updates: Vec<crate::domain::OrderUpdate>,
     queue: VecDeque<StrategyPayload>,
+    /// What the strategy wants told; other events are never built or queued.
+    subscriptions: Subscriptions,
     meta: EventMeta,
     /// Reused for every single event, so delivering one allocates nothing for the envelope.
     event: StrategyEvent,
@@ -334,6 +337,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(bt: &'a Backtest, strategy: &'a mut dyn Strategy, cfg: &'a EngineConfig) -> Run<'a> {
+        let subscriptions = strategy.subscriptions();
         let n = bt.series.len();
         let run_id = "backtest".to_owned();
         Run {
@@ -348,6 +352,7 @@ impl<'a> Run<'a> {
             views: vec![None; n],
             updates: Vec::new(),
             queue: VecDeque::new(),
+            subscriptions,
             meta: EventMeta {
                 id: String::new(),
                 kind: EventKind::Evt,
@@ -447,10 +452,8 @@ impl<'a> Run<'a> {
     fn execute(&mut self, progress: Option<&(dyn Fn(usize) + Sync)>) -> Result<(), Error> {
         let n = self.bt.len();
         let first_ts = self.ts(0);
-        self.queue
-            .push_back(StrategyPayload::Lifecycle(Lifecycle::Started));
-        self.queue
-            .push_back(StrategyPayload::Account(self.account()));
+        self.enqueue(StrategyPayload::Lifecycle(Lifecycle::Started));
+        self.enqueue_account();
         self.drain(0, first_ts)?;
         let mut g = 0;
         let mut batch = MIN_BATCH;
@@ -515,8 +518,7 @@ impl<'a> Run<'a> {
             p(n);
         }
         let last_ts = self.ts(n - 1);
-        self.queue
-            .push_back(StrategyPayload::Lifecycle(Lifecycle::Stopping));
+        self.enqueue(StrategyPayload::Lifecycle(Lifecycle::Stopping));
         while let Some(payload) = self.queue.pop_front() {
             // The run is over: intents answering the last events can no longer act.
             let _ = self.deliver(payload, last_ts)?;
@@ -597,9 +599,11 @@ impl<'a> Run<'a> {
             self.bankrupt_at = Some(last);
         }
         let ts = self.ts(last);
-        for u in self.updates.drain(..) {
-            self.queue.push_back(StrategyPayload::OrderUpdate(u));
+        let mut updates = std::mem::take(&mut self.updates);
+        for u in updates.drain(..) {
+            self.enqueue(StrategyPayload::OrderUpdate(u));
         }
+        self.updates = updates;
         // Updates of the final pass are told, but their answers cannot trade any more.
         while let Some(payload) = self.queue.pop_front() {
             let _ = self.deliver(payload, ts)?;
@@ -612,14 +616,29 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let fills = self.updates.iter().any(|u| u.fill_quantity > 0.0);
-        for u in self.updates.drain(..) {
-            self.queue.push_back(StrategyPayload::OrderUpdate(u));
+        let mut updates = std::mem::take(&mut self.updates);
+        for u in updates.drain(..) {
+            self.enqueue(StrategyPayload::OrderUpdate(u));
         }
+        self.updates = updates;
         if fills {
-            self.queue
-                .push_back(StrategyPayload::Account(self.account()));
+            self.enqueue_account();
         }
         self.drain(g, self.ts(g))
+    }
+
+    fn enqueue(&mut self, payload: StrategyPayload) {
+        if self.subscriptions.wants(&payload) {
+            self.queue.push_back(payload);
+        }
+    }
+
+    /// Queues an account snapshot, building it only for a strategy that wants one.
+    fn enqueue_account(&mut self) {
+        if self.subscriptions.account {
+            let account = self.account();
+            self.queue.push_back(StrategyPayload::Account(account));
+        }
     }
 
     fn account(&self) -> AccountSnapshot {
@@ -713,7 +732,7 @@ impl<'a> Run<'a> {
                     // strategy learns the id it may cancel them by.
                     let resting = o.order_type != crate::domain::OrderType::Market;
                     if resting || update.status != crate::domain::OrderStatus::Accepted {
-                        self.queue.push_back(StrategyPayload::OrderUpdate(update));
+                        self.enqueue(StrategyPayload::OrderUpdate(update));
                     }
                 }
                 Intent::ClosePosition { symbol } => {
@@ -729,7 +748,7 @@ impl<'a> Run<'a> {
                         .broker
                         .cancel(&client_order_id, "cancelled by the strategy")
                     {
-                        Some(u) => self.queue.push_back(StrategyPayload::OrderUpdate(u)),
+                        Some(u) => self.enqueue(StrategyPayload::OrderUpdate(u)),
                         None => {
                             tracing::debug!(target: "strategy", %client_order_id, "cancel of an order that is not pending")
                         }
@@ -749,7 +768,7 @@ impl<'a> Run<'a> {
                             Vec::new()
                         }
                     };
-                    self.queue.push_back(StrategyPayload::DataWindow {
+                    self.enqueue(StrategyPayload::DataWindow {
                         symbol,
                         timeframe,
                         bars,

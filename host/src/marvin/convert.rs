@@ -56,6 +56,15 @@ pub(super) fn config(c: &domain::StrategyConfig) -> wit::Config {
     }
 }
 
+pub(super) fn subscriptions(s: wit::Subscriptions) -> domain::Subscriptions {
+    domain::Subscriptions {
+        order_updates: s.contains(wit::Subscriptions::ORDER_UPDATES),
+        account: s.contains(wit::Subscriptions::ACCOUNT),
+        clock_ticks: s.contains(wit::Subscriptions::CLOCK_TICKS),
+        lifecycle: s.contains(wit::Subscriptions::LIFECYCLE),
+    }
+}
+
 pub(super) fn bar(b: &domain::Bar) -> wit::Bar {
     wit::Bar {
         ts: b.ts,

@@ -184,6 +184,8 @@ pub struct Sandbox {
     scratch: wit::BarBatch,
     /// Bars sent per `on-bars` call (adaptive, see `batch`).
     chunk: usize,
+    /// The optional event kinds the guest asked for in `init`.
+    subscriptions: domain::Subscriptions,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -258,13 +260,17 @@ impl Sandbox {
             scratch: convert::empty_batch(),
             chunk: MIN_CHUNK,
             limits,
+            subscriptions: domain::Subscriptions::ALL,
         };
         let wit_config = convert::config(config);
         let budget = sandbox.limits.fuel_for_init;
         match sandbox.call(budget, |store, guest| {
             guest.weaver_strategy_guest().call_init(store, &wit_config)
         })? {
-            Ok(()) => Ok(sandbox),
+            Ok(wanted) => {
+                sandbox.subscriptions = convert::subscriptions(wanted);
+                Ok(sandbox)
+            }
             Err(e) => Err(Error::InvalidParams(format!("{}: {}", e.code, e.message))),
         }
     }
@@ -342,6 +348,14 @@ impl Sandbox {
     }
 
     fn event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, Error> {
+        if let Some(code) = self.failed {
+            return Err(Error::Failed { code });
+        }
+        // Not waking the guest for kinds it did not subscribe to is the point of subscriptions:
+        // a bars-only strategy costs no guest call per fill.
+        if !self.subscriptions.wants(&event.payload) {
+            return Ok(Vec::new());
+        }
         let bars = match &event.payload {
             StrategyPayload::Bars(bars) => bars.len() as u64,
             _ => 0,
@@ -431,6 +445,10 @@ impl Sandbox {
 }
 
 impl domain::Strategy for Sandbox {
+    fn subscriptions(&self) -> domain::Subscriptions {
+        self.subscriptions
+    }
+
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, StrategyError> {
         self.event(event).map_err(StrategyError::from)
     }

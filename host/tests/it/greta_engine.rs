@@ -3,7 +3,8 @@
 
 use weaver::domain::{
     Bar, Intent, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, Strategy,
-    StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
+    StrategyConfig, StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar,
+    TimeInForce,
 };
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::csv::Series;
@@ -69,6 +70,7 @@ struct Scripted {
     bars_seen: usize,
     log: Vec<String>,
     updates: Vec<OrderUpdate>,
+    subscriptions: Subscriptions,
 }
 
 impl Scripted {
@@ -78,11 +80,16 @@ impl Scripted {
             bars_seen: 0,
             log: vec![],
             updates: vec![],
+            subscriptions: Subscriptions::ALL,
         }
     }
 }
 
 impl Strategy for Scripted {
+    fn subscriptions(&self) -> Subscriptions {
+        self.subscriptions
+    }
+
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
         match &event.payload {
             StrategyPayload::Bars(_) => {
@@ -148,6 +155,22 @@ fn market_order_fills_at_next_open_and_updates_come_before_the_next_bar() {
     );
     // Equity marks the open trade at each close: 1000 + 5·(10.5 − 11) at bar 1.
     assert_eq!(r.equity[1], 1000.0 + 5.0 * (10.5 - 11.0));
+}
+
+#[test]
+fn events_the_strategy_did_not_subscribe_to_are_not_delivered() {
+    let buy = vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(5.0)))];
+    let mut all = Scripted::new(vec![(0, buy.clone())]);
+    let full = run(&flat(4, 10.0), &mut all, &cfg());
+    let mut fills_only = Scripted::new(vec![(0, buy)]);
+    fills_only.subscriptions = Subscriptions { order_updates: true, ..Subscriptions::NONE };
+    let thin = run(&flat(4, 10.0), &mut fills_only, &cfg());
+    // No lifecycle or account events, but the fill still arrives before the next bar.
+    assert_eq!(fills_only.log, ["bar0", "Filled", "bar1", "bar2", "bar3"]);
+    assert!(all.log.iter().any(|e| e == "account"));
+    // What the strategy is told changes nothing in the simulation.
+    assert_eq!(thin.equity, full.equity);
+    assert_eq!(thin.open_trades.len(), full.open_trades.len());
 }
 
 #[test]

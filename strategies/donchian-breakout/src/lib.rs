@@ -9,7 +9,8 @@
 
 use weaver_strategy_sdk::indicators::Channel;
 use weaver_strategy_sdk::{
-    Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy,
+    Config, Context, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    export_strategy,
 };
 
 /// Per-symbol state.
@@ -28,6 +29,10 @@ pub struct DonchianBreakout {
 }
 
 impl Strategy for DonchianBreakout {
+    // It tracks its position from the intents it emits, so fills and account snapshots would
+    // only cost guest calls.
+    const SUBSCRIPTIONS: Subscriptions = Subscriptions::empty();
+
     fn init(config: &Config) -> Result<Self> {
         config.expect_only(&["entry", "exit", "fraction"])?;
         let entry: usize = config.param("entry", 20)?;

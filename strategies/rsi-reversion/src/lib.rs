@@ -12,7 +12,8 @@
 
 use weaver_strategy_sdk::indicators::Rsi;
 use weaver_strategy_sdk::{
-    Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy,
+    Config, Context, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    export_strategy,
 };
 
 /// Per-symbol state.
@@ -32,6 +33,10 @@ pub struct RsiReversion {
 }
 
 impl Strategy for RsiReversion {
+    // It tracks its position from the intents it emits, so fills and account snapshots would
+    // only cost guest calls.
+    const SUBSCRIPTIONS: Subscriptions = Subscriptions::empty();
+
     fn init(config: &Config) -> Result<Self> {
         config.expect_only(&["period", "oversold", "overbought", "fraction"])?;
         let period: usize = config.param("period", 14)?;

@@ -12,7 +12,8 @@
 
 use weaver_strategy_sdk::indicators::{Sma, crossover};
 use weaver_strategy_sdk::{
-    Config, Context, Result, Side, Strategy, StrategyError, SymbolBar, export_strategy,
+    Config, Context, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    export_strategy,
 };
 
 /// Per-symbol state: both averages and their values on the previous bar.
@@ -31,6 +32,10 @@ pub struct SmaCross {
 }
 
 impl Strategy for SmaCross {
+    // Decisions depend on closes alone (every signal reverses to a fresh all-in order), so fills
+    // and account snapshots would only cost guest calls.
+    const SUBSCRIPTIONS: Subscriptions = Subscriptions::empty();
+
     fn init(config: &Config) -> Result<Self> {
         config.expect_only(&["fast", "slow"])?;
         let fast: usize = config.param("fast", 10)?;

@@ -2,7 +2,7 @@
 //! per-event paths agree, parameters are checked.
 
 use weaver::domain::{
-    Intent, OrderSize, Side, Strategy, StrategyEvent, StrategyPayload, SymbolBar,
+    Intent, OrderSize, Side, Strategy, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar,
 };
 
 use super::{config, marvin, meta, ohlcv, read_artifact};
@@ -280,4 +280,40 @@ fn fuel_used_is_deterministic_for_the_same_events() {
     );
     assert_eq!(a.bars, bars.len() as u64);
     assert!(a.fuel_total > 0 && a.fuel_per_call() > 0.0);
+}
+
+#[test]
+fn subscriptions_keep_unwanted_events_away_from_the_guest() {
+    let (marvin, _dir) = marvin();
+    let update = StrategyEvent {
+        meta: meta(0),
+        payload: StrategyPayload::OrderUpdate(weaver::domain::OrderUpdate {
+            client_order_id: "w-1".into(),
+            symbol: "GOOG".into(),
+            side: Side::Buy,
+            status: weaver::domain::OrderStatus::Filled,
+            fill_price: Some(100.0),
+            fill_quantity: 3.0,
+            filled_quantity: 3.0,
+            fees: 0.6,
+            reason: None,
+            tag: None,
+        }),
+    };
+
+    // sma-cross trades on bars alone and says so in `init`: a fill costs it no guest call.
+    let sma = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let mut sandbox = sma.instantiate(&config(&[], &["GOOG"])).expect("init");
+    assert_eq!(sandbox.subscriptions(), Subscriptions::NONE);
+    let calls = sandbox.stats().calls;
+    assert_eq!(sandbox.on_event(&update).expect("ignored"), vec![]);
+    assert_eq!(sandbox.stats().calls, calls, "an unwanted event must not reach the guest");
+
+    // A strategy that keeps the SDK default subscribes to everything and is called.
+    let hostile = marvin.load(&read_artifact("guests/hostile.wasm")).expect("guest loads");
+    let mut sandbox = hostile.instantiate(&config(&[("mode", "none")], &["GOOG"])).expect("init");
+    assert_eq!(sandbox.subscriptions(), Subscriptions::ALL);
+    let calls = sandbox.stats().calls;
+    sandbox.on_event(&update).expect("delivered");
+    assert_eq!(sandbox.stats().calls, calls + 1, "a wanted event reaches the guest");
 }
