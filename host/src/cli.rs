@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod migrate;
+
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
 #[command(name = "weaver", version, about)]
@@ -32,7 +34,10 @@ pub enum LogFormat {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
+    Migrate(migrate::MigrateArgs),
+}
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
 pub fn init_logging(filter: &str, format: LogFormat) {
@@ -51,5 +56,7 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Migrate(args) => migrate::run(args),
+    }
 }

@@ -15,3 +15,5 @@
 
 pub mod cli;
 pub mod domain;
+pub mod events;
+pub mod walle;
