@@ -156,10 +156,9 @@ enum Db {
 struct Inner {
     db: Db,
     registry: Registry,
-    /// SQLite: bumped after every commit that appended events; consumers watch it.
-    wake: watch::Sender<u64>,
-    /// PostgreSQL: rung after such a commit; one task turns bursts into one `pg_notify`.
-    doorbell: Arc<Notify>,
+    wakeup: Wakeup,
+    /// Standalone appends, grouped into shared statements by the appender tasks.
+    appender: tokio::sync::mpsc::Sender<outbox::AppendRequest>,
     /// PostgreSQL: how listener connections connect (`application_name = weaver-listener`).
     listen_options: Option<PgConnectOptions>,
     shutdown: CancellationToken,
@@ -261,8 +260,10 @@ impl Walle {
             }
         };
         let (wake, _) = watch::channel(0);
+        let wakeup = Wakeup { pg: matches!(db, Db::Pg(_)), doorbell, wake: Arc::new(wake) };
+        let appender = outbox::spawn_appenders(db.clone(), wakeup.clone());
         Ok(Walle {
-            inner: Arc::new(Inner { db, registry, wake, doorbell, listen_options, shutdown }),
+            inner: Arc::new(Inner { db, registry, wakeup, appender, listen_options, shutdown }),
         })
     }
 
@@ -314,7 +315,7 @@ impl Walle {
     }
 
     pub(crate) fn subscribe_local(&self) -> watch::Receiver<u64> {
-        self.inner.wake.subscribe()
+        self.inner.wakeup.wake.subscribe()
     }
 
     pub(crate) fn shutdown_token(&self) -> CancellationToken {
@@ -350,14 +351,31 @@ impl Walle {
     }
 
     fn ring(&self) {
-        match self.inner.db {
-            Db::Pg(_) => self.inner.doorbell.notify_one(),
-            Db::Lite(_) => self.inner.wake.send_modify(|n| *n = n.wrapping_add(1)),
-        }
+        self.inner.wakeup.ring();
     }
 
     fn is_pg(&self) -> bool {
         matches!(self.inner.db, Db::Pg(_))
+    }
+}
+
+/// Wakes consumers after a commit that appended events.
+#[derive(Clone)]
+struct Wakeup {
+    pg: bool,
+    /// PostgreSQL: rung after such a commit; one task turns bursts into one `pg_notify`.
+    doorbell: Arc<Notify>,
+    /// SQLite: bumped after such a commit; in-process consumers watch it.
+    wake: Arc<watch::Sender<u64>>,
+}
+
+impl Wakeup {
+    fn ring(&self) {
+        if self.pg {
+            self.doorbell.notify_one();
+        } else {
+            self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 }
 

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use crate::domain::EventKind;
 use crate::events::{Cursor, Envelope, StartFrom, StoredEvent};
 
-use super::{Conn, Error, Result, Walle, exec, fetch, text_of};
+use super::{Conn, Db, Error, Result, TxInner, Walle, Wakeup, exec, fetch, text_of};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use sqlx::{Postgres, Sqlite};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -85,6 +88,117 @@ pub(super) async fn insert(conn: Conn<'_>, e: &Envelope) -> sqlx::Result<u64> {
     )
 }
 
+/// Rows per multi-row insert: 13 parameters a row stays far below both backends' limits.
+const MAX_ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts already validated events with one multi-row statement on `$exec`.
+macro_rules! insert_many {
+    ($db:ty, $exec:expr, $events:expr) => {{
+        let now = Utc::now();
+        let mut q = sqlx::QueryBuilder::<$db>::new(
+            "insert into outbox (event_id, kind, event_type, version, run_id, corr_id, causation_id, \
+             trace_id, ts, producer, headers, payload, created_at, updated_at) ",
+        );
+        q.push_values($events.iter(), |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(text_of(&e.kind))
+                .push_bind(e.event_type.as_str())
+                .push_bind(i32::try_from(e.version).unwrap_or(i32::MAX))
+                .push_bind(e.run_id.as_deref())
+                .push_bind(e.corr_id.as_str())
+                .push_bind(e.causation_id.as_deref())
+                .push_bind(e.trace_id.as_deref())
+                .push_bind(e.ts)
+                .push_bind(e.producer.as_str())
+                .push_bind(Json(&e.headers))
+                .push_bind(Json(&e.payload))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.build().execute($exec).await?;
+    }};
+}
+
+/// One caller's standalone append, waiting for its group's commit.
+pub(super) struct AppendRequest {
+    events: Vec<Envelope>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// How many appender tasks run statements in parallel (each groups what is queued).
+const APPENDERS: usize = 4;
+
+/// Starts the appender tasks; they end when the last sender (the store) is dropped.
+pub(super) fn spawn_appenders(db: Db, wakeup: Wakeup) -> mpsc::Sender<AppendRequest> {
+    let (tx, rx) = mpsc::channel::<AppendRequest>(4096);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..APPENDERS {
+        tokio::spawn(appender(db.clone(), wakeup.clone(), rx.clone()));
+    }
+    tx
+}
+
+async fn appender(db: Db, wakeup: Wakeup, rx: Arc<Mutex<mpsc::Receiver<AppendRequest>>>) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut rows = first.events.len();
+            group.push(first);
+            while rows < MAX_ROWS_PER_INSERT {
+                match rx.try_recv() {
+                    Ok(next) if rows + next.events.len() <= MAX_ROWS_PER_INSERT => {
+                        rows += next.events.len();
+                        group.push(next);
+                    }
+                    Ok(next) => {
+                        // Too big to join this group: it gets a statement of its own below.
+                        group.push(next);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let all: Vec<&Envelope> = group.iter().flat_map(|r| r.events.iter()).collect();
+        let shared = insert_all(&db, &all).await;
+        match shared {
+            Ok(()) if all.len() <= MAX_ROWS_PER_INSERT => {
+                wakeup.ring();
+                for r in group {
+                    let _ = r.done.send(Ok(()));
+                }
+            }
+            _ => {
+                // The shared statement failed (say, one caller's duplicate event id) or was too
+                // big: give every caller its own statement and its own result.
+                let mut any = false;
+                for r in group {
+                    let refs: Vec<&Envelope> = r.events.iter().collect();
+                    let result = insert_all(&db, &refs).await;
+                    any |= result.is_ok();
+                    let _ = r.done.send(result);
+                }
+                if any {
+                    wakeup.ring();
+                }
+            }
+        }
+    }
+}
+
+async fn insert_all(db: &Db, events: &[&Envelope]) -> Result<()> {
+    if events.len() > MAX_ROWS_PER_INSERT {
+        return Err(Error::Invalid("too many events for one statement".into()));
+    }
+    match db {
+        Db::Pg(p) => insert_many!(Postgres, p, events),
+        Db::Lite(p) => insert_many!(Sqlite, p, events),
+    }
+    Ok(())
+}
+
 /// How much a consumer has left to do.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lag {
@@ -126,7 +240,7 @@ impl Walle {
         self.append_batch(std::slice::from_ref(event)).await
     }
 
-    /// Appends several events in one transaction: all or none.
+    /// Appends several events atomically: all or none.
     ///
     /// # Errors
     /// As [`Walle::append`]; one bad event refuses the whole batch before anything is written.
@@ -134,10 +248,29 @@ impl Walle {
         for e in events {
             self.inner.registry.validate(e)?;
         }
-        let mut tx = self.begin().await?;
-        for e in events {
-            tx.append(e).await?;
+        if events.is_empty() {
+            return Ok(());
         }
+        if events.len() <= MAX_ROWS_PER_INSERT {
+            // Concurrent standalone appends share one multi-row statement (one statement is one
+            // transaction): group commit, so a burst of single-event appends costs a few commits,
+            // not one fsync each. Each caller still gets its own result.
+            let (done, result) = oneshot::channel();
+            self.inner
+                .appender
+                .send(AppendRequest { events: events.to_vec(), done })
+                .await
+                .map_err(|_| Error::Config("the store is closed".into()))?;
+            return result.await.map_err(|_| Error::Config("the store is closed".into()))?;
+        }
+        let mut tx = self.begin().await?;
+        for chunk in events.chunks(MAX_ROWS_PER_INSERT) {
+            match &mut tx.inner {
+                TxInner::Pg(t) => insert_many!(Postgres, &mut **t, chunk),
+                TxInner::Lite(t) => insert_many!(Sqlite, &mut **t, chunk),
+            }
+        }
+        tx.appended = true;
         tx.commit().await
     }
 

@@ -447,6 +447,26 @@ async fn bad_events_write_nothing(store: &TestStore) {
     w.append(&good).await.unwrap();
     assert_eq!(w.append(&good).await.unwrap_err().code(), "database_error");
     assert_eq!(w.count_events().await.unwrap(), before_events + 1);
+
+    // Concurrent standalone appends share statements (group commit); one caller's duplicate
+    // fails that caller only.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (w, dup) = (w.clone(), good.clone());
+        tasks.push(tokio::spawn(async move {
+            let e = if i == 7 { dup } else { Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "c"})).unwrap() };
+            w.append(&e).await
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        if let Err(e) = t.await.unwrap() {
+            assert_eq!(e.code(), "database_error");
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    assert_eq!(w.count_events().await.unwrap(), before_events + 20);
 }
 
 async fn migrations_are_idempotent(store: &TestStore) {
