@@ -161,6 +161,10 @@ struct Inner {
     appender: tokio::sync::mpsc::Sender<outbox::AppendRequest>,
     /// PostgreSQL: how listener connections connect (`application_name = weaver-listener`).
     listen_options: Option<PgConnectOptions>,
+    /// PostgreSQL: a small pool with `synchronous_commit = off` for writes whose loss in a crash
+    /// is harmless: doorbells, and consumer offsets (a lost offset means a redelivery, which
+    /// at-least-once consumers handle). Business rows and events never use it.
+    relaxed: Option<PgPool>,
     shutdown: CancellationToken,
 }
 
@@ -215,7 +219,7 @@ impl Walle {
     pub async fn open(config: &DbConfig, registry: Registry) -> Result<Walle> {
         let shutdown = CancellationToken::new();
         let doorbell = Arc::new(Notify::new());
-        let (db, listen_options) = match config.backend()? {
+        let (db, listen_options, relaxed) = match config.backend()? {
             Backend::Postgres(url) => {
                 let opts: PgConnectOptions = url
                     .parse()
@@ -235,9 +239,19 @@ impl Walle {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(pool_opts)
                     .await?;
+                let relaxed_opts = opts
+                    .clone()
+                    .application_name("weaver-relaxed")
+                    .options(timeouts.clone())
+                    .options([("synchronous_commit", "off")]);
+                let relaxed = PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(relaxed_opts)
+                    .await?;
                 let listen = opts.application_name(events::LISTENER_APPLICATION_NAME);
-                tokio::spawn(ring_doorbell(pool.clone(), doorbell.clone(), shutdown.clone()));
-                (Db::Pg(pool), Some(listen))
+                tokio::spawn(ring_doorbell(relaxed.clone(), doorbell.clone(), shutdown.clone()));
+                (Db::Pg(pool), Some(listen), Some(relaxed))
             }
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -256,14 +270,14 @@ impl Walle {
                     .max_connections(config.max_connections.clamp(1, 8))
                     .connect_with(opts)
                     .await?;
-                (Db::Lite(pool), None)
+                (Db::Lite(pool), None, None)
             }
         };
         let (wake, _) = watch::channel(0);
         let wakeup = Wakeup { pg: matches!(db, Db::Pg(_)), doorbell, wake: Arc::new(wake) };
         let appender = outbox::spawn_appenders(db.clone(), wakeup.clone());
         Ok(Walle {
-            inner: Arc::new(Inner { db, registry, wakeup, appender, listen_options, shutdown }),
+            inner: Arc::new(Inner { db, registry, wakeup, appender, listen_options, relaxed, shutdown }),
         })
     }
 
@@ -307,6 +321,9 @@ impl Walle {
         match &self.inner.db {
             Db::Pg(p) => p.close().await,
             Db::Lite(p) => p.close().await,
+        }
+        if let Some(p) = &self.inner.relaxed {
+            p.close().await;
         }
     }
 
@@ -381,6 +398,7 @@ impl Wakeup {
 
 /// Turns doorbell rings into `pg_notify` calls, outside any business transaction, so NOTIFY's
 /// commit-time global lock never sits on the write path. A burst of rings becomes one notify.
+/// `pool` is the relaxed pool: a doorbell needs no fsync (a lost one is covered by the poll).
 async fn ring_doorbell(pool: PgPool, doorbell: Arc<Notify>, shutdown: CancellationToken) {
     loop {
         tokio::select! {

@@ -386,6 +386,21 @@ mod postgres_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn weaver_sessions_cannot_hold_the_horizon_forever() {
+        let store = store().await;
+        let pool = store.walle.pg_pool().expect("postgres");
+        let (statement, idle, app): (String, String, String) = sqlx::query_as(
+            "select current_setting('statement_timeout'), \
+             current_setting('idle_in_transaction_session_timeout'), current_setting('application_name')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!((statement.as_str(), idle.as_str(), app.as_str()), ("30s", "1min", "weaver"));
+        store.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn late_commit_stalls_consumers_but_is_never_skipped() {
         let store = store().await;
         let w = &store.walle;
