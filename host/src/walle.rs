@@ -188,7 +188,11 @@ impl std::fmt::Debug for Walle {
 
 /// The embedded migrations of one backend.
 fn migrator(pg: bool) -> sqlx::migrate::Migrator {
-    if pg { sqlx::migrate!("../migrations/postgres") } else { sqlx::migrate!("../migrations/sqlite") }
+    if pg {
+        sqlx::migrate!("../migrations/postgres")
+    } else {
+        sqlx::migrate!("../migrations/sqlite")
+    }
 }
 
 impl Walle {
@@ -256,7 +260,10 @@ impl Walle {
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                        Error::Config(format!(
+                            "cannot create data directory {}: {e}",
+                            dir.display()
+                        ))
                     })?;
                 }
                 let opts = SqliteConnectOptions::new()
@@ -277,7 +284,15 @@ impl Walle {
         let wakeup = Wakeup { pg: matches!(db, Db::Pg(_)), doorbell, wake: Arc::new(wake) };
         let appender = outbox::spawn_appenders(db.clone(), wakeup.clone());
         Ok(Walle {
-            inner: Arc::new(Inner { db, registry, wakeup, appender, listen_options, relaxed, shutdown }),
+            inner: Arc::new(Inner {
+                db,
+                registry,
+                wakeup,
+                appender,
+                listen_options,
+                relaxed,
+                shutdown,
+            }),
         })
     }
 
@@ -511,7 +526,10 @@ impl Walle {
 }
 
 /// Parses a stored enum text (snake_case, as serde writes it).
-pub(crate) fn parse_text<T: serde::de::DeserializeOwned>(column: &'static str, s: &str) -> Result<T> {
+pub(crate) fn parse_text<T: serde::de::DeserializeOwned>(
+    column: &'static str,
+    s: &str,
+) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| Error::Corrupt { column, value: s.to_owned() })
 }

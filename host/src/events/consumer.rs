@@ -15,6 +15,11 @@ use crate::walle::{Lag, Walle};
 
 use super::{Cursor, Error, NOTIFY_CHANNEL, StoredEvent};
 
+/// The longest pause between re-checks while committed events are held back by an older open
+/// transaction. Such a blocker may end without any doorbell (a rollback, or a transaction that
+/// wrote no event), so this bounds the extra latency it can cause.
+const HELD_RECHECK_MAX: Duration = Duration::from_millis(20);
+
 /// Where a consumer that has no stored offset starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StartFrom {
@@ -183,7 +188,7 @@ impl Consumer {
                 && self.walle.has_events_after(self.position).await?;
             if held {
                 let recheck = backoff;
-                backoff = (backoff * 2).min(self.opts.poll_interval.min(Duration::from_millis(250)));
+                backoff = (backoff * 2).min(self.opts.poll_interval.min(HELD_RECHECK_MAX));
                 if !self.wait(recheck).await {
                     self.stats.horizon_rechecks.fetch_add(1, Ordering::Relaxed);
                 }
@@ -370,7 +375,11 @@ impl Dedup {
     /// Keeps up to `capacity` ids (at least one batch's worth).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Dedup { seen: HashSet::with_capacity(capacity), order: VecDeque::with_capacity(capacity), capacity }
+        Dedup {
+            seen: HashSet::with_capacity(capacity),
+            order: VecDeque::with_capacity(capacity),
+            capacity,
+        }
     }
 
     /// True the first time `id` is seen, false for a duplicate.

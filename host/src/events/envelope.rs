@@ -123,7 +123,9 @@ impl Envelope {
 
 /// A position in the outbox: `(transaction id, row id)` on PostgreSQL, `(0, row id)` on SQLite.
 /// Cursors compare in delivery order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Cursor {
     /// The writer's transaction id (`xid8`); always 0 on SQLite.
     pub xid: i64,

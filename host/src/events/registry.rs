@@ -92,7 +92,10 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::InvalidTypeName`] when the name is malformed or its namespace unknown.
-    pub fn register<T: DeserializeOwned + 'static>(&mut self, event_type: &str) -> Result<(), Error> {
+    pub fn register<T: DeserializeOwned + 'static>(
+        &mut self,
+        event_type: &str,
+    ) -> Result<(), Error> {
         let (namespace, version) = parse_name(event_type)?;
         let check: Check = Arc::new(|value: &serde_json::Value| {
             T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
@@ -367,7 +370,8 @@ mod tests {
     #[test]
     fn names_are_checked() {
         let mut r = Registry::empty();
-        for bad in ["orders", "nope.Filled", "orders.Filled.v1", "orders.Fil-led", "orders.A.v2.x"] {
+        for bad in ["orders", "nope.Filled", "orders.Filled.v1", "orders.Fil-led", "orders.A.v2.x"]
+        {
             let e = r.register::<serde_json::Value>(bad).unwrap_err();
             assert_eq!(e.code(), "invalid_event_type", "{bad}");
         }

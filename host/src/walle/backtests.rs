@@ -74,8 +74,7 @@ pub struct BacktestReport {
     pub equity: serde_json::Value,
 }
 
-const COLS: &str =
-    "id, strategy_id, run_id, config, status, metrics, trades, equity, error, created_at, updated_at";
+const COLS: &str = "id, strategy_id, run_id, config, status, metrics, trades, equity, error, created_at, updated_at";
 
 fn event(b: &Backtest, cause: Option<&Envelope>) -> Result<Envelope> {
     let payload = payloads::BacktestChanged { backtest_id: b.id, status: text_of(&b.status) };
@@ -95,7 +94,11 @@ impl Walle {
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn insert_backtest(&self, new: &NewBacktest, cause: Option<&Envelope>) -> Result<Backtest> {
+    pub async fn insert_backtest(
+        &self,
+        new: &NewBacktest,
+        cause: Option<&Envelope>,
+    ) -> Result<Backtest> {
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let sql = format!(
@@ -123,9 +126,10 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn backtest(&self, id: i64) -> Result<Option<Backtest>> {
         let sql = format!("select {COLS} from backtests where id = $1");
-        Ok(self
-            .read(async |c| fetch!(fetch_optional, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), id))
-            .await?)
+        self.read(async |c| {
+            fetch!(fetch_optional, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), id)
+        })
+        .await
     }
 
     /// Backtests, newest first, with ids below `before_id` (pagination; `None` = from the newest).
@@ -135,9 +139,10 @@ impl Walle {
     pub async fn backtests(&self, before_id: Option<i64>, limit: i64) -> Result<Vec<Backtest>> {
         let sql = format!("select {COLS} from backtests where id < $1 order by id desc limit $2");
         let before = before_id.unwrap_or(i64::MAX);
-        Ok(self
-            .read(async |c| fetch!(fetch_all, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), before, limit))
-            .await?)
+        self.read(async |c| {
+            fetch!(fetch_all, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), before, limit)
+        })
+        .await
     }
 
     /// Sets a backtest's status, and its report or error, and appends `backtest.StatusChanged`.

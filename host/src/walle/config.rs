@@ -123,9 +123,13 @@ mod tests {
     #[test]
     fn resolves_backends() {
         let d = DbConfig::sqlite_in("/tmp/x");
-        assert!(matches!(d.backend(), Ok(Backend::Sqlite(p)) if p == PathBuf::from("/tmp/x/weaver.db")));
+        assert!(
+            matches!(d.backend(), Ok(Backend::Sqlite(p)) if p == std::path::Path::new("/tmp/x/weaver.db"))
+        );
         let s = DbConfig::with_url("sqlite://data/w.db");
-        assert!(matches!(s.backend(), Ok(Backend::Sqlite(p)) if p == PathBuf::from("data/w.db")));
+        assert!(
+            matches!(s.backend(), Ok(Backend::Sqlite(p)) if p == std::path::Path::new("data/w.db"))
+        );
         let p = DbConfig::with_url("postgres://u:secretpw@h/db");
         assert!(matches!(p.backend(), Ok(Backend::Postgres(_))));
         let bad = DbConfig::with_url("mysql://u:secretpw@h/db");

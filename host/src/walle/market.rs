@@ -40,7 +40,11 @@ impl Walle {
     /// # Errors
     /// [`Error::Invalid`] for a bad timeframe, an empty symbol or a non-finite price,
     /// [`Error::Database`].
-    pub async fn upsert_candles(&self, candles: &[Candle], cause: Option<&Envelope>) -> Result<u64> {
+    pub async fn upsert_candles(
+        &self,
+        candles: &[Candle],
+        cause: Option<&Envelope>,
+    ) -> Result<u64> {
         let mut groups: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for c in candles {
             c.timeframe.parse::<Timeframe>().map_err(|e| Error::Invalid(e.to_string()))?;
@@ -48,13 +52,20 @@ impl Walle {
                 return Err(Error::Invalid("candle symbol is empty".into()));
             }
             if ![c.open, c.high, c.low, c.close, c.volume].iter().all(|v| v.is_finite()) {
-                return Err(Error::Invalid(format!("non-finite value in candle {} {}", c.symbol, c.ts)));
+                return Err(Error::Invalid(format!(
+                    "non-finite value in candle {} {}",
+                    c.symbol, c.ts
+                )));
             }
             *groups.entry((&c.symbol, &c.timeframe)).or_default() += 1;
         }
         let mut events = Vec::with_capacity(groups.len());
         for ((symbol, timeframe), count) in groups {
-            let payload = payloads::CandlesStored { symbol: symbol.into(), timeframe: timeframe.into(), count };
+            let payload = payloads::CandlesStored {
+                symbol: symbol.into(),
+                timeframe: timeframe.into(),
+                count,
+            };
             let e = Envelope::new("data.CandlesStored", "walle", payload)?;
             events.push(match cause {
                 Some(c) => e.caused_by(c),
@@ -103,7 +114,7 @@ impl Walle {
         to: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Candle>> {
-        Ok(self
+        self
             .read(async |c| {
                 fetch!(
                     fetch_all,
@@ -118,6 +129,6 @@ impl Walle {
                     limit,
                 )
             })
-            .await?)
+            .await
     }
 }

@@ -177,10 +177,14 @@ impl NewOrder {
         let needs_limit = matches!(self.order_type, OrderType::Limit | OrderType::StopLimit);
         let needs_stop = matches!(self.order_type, OrderType::Stop | OrderType::StopLimit);
         if needs_limit != self.limit_price.is_some() {
-            return bad("a limit price is required for limit and stop-limit orders, and only for them");
+            return bad(
+                "a limit price is required for limit and stop-limit orders, and only for them",
+            );
         }
         if needs_stop != self.stop_price.is_some() {
-            return bad("a stop price is required for stop and stop-limit orders, and only for them");
+            return bad(
+                "a stop price is required for stop and stop-limit orders, and only for them",
+            );
         }
         if [self.limit_price, self.stop_price].into_iter().flatten().any(|p| p <= Decimal::ZERO) {
             return bad("prices must be positive");
@@ -312,7 +316,11 @@ impl Walle {
     /// # Errors
     /// [`Error::Invalid`] for an inconsistent order, [`Error::Event`] for a refused event (nothing
     /// written), [`Error::Database`].
-    pub async fn insert_order_intent(&self, new: &NewOrder, event: &Envelope) -> Result<(Order, bool)> {
+    pub async fn insert_order_intent(
+        &self,
+        new: &NewOrder,
+        event: &Envelope,
+    ) -> Result<(Order, bool)> {
         new.check()?;
         self.registry().validate(event)?;
         let now = Utc::now();
@@ -348,9 +356,10 @@ impl Walle {
             }
             None => {
                 drop(tx);
-                let existing = self.order_by_client_id(&new.client_order_id).await?.ok_or_else(|| {
-                    Error::NotFound { entity: "order", key: new.client_order_id.clone() }
-                })?;
+                let existing =
+                    self.order_by_client_id(&new.client_order_id).await?.ok_or_else(|| {
+                        Error::NotFound { entity: "order", key: new.client_order_id.clone() }
+                    })?;
                 Ok((existing, false))
             }
         }
@@ -363,7 +372,9 @@ impl Walle {
     pub async fn order(&self, id: i64) -> Result<Option<Order>> {
         let sql = format!("select {COLS} from orders where id = $1");
         let row = self
-            .read(async |c| fetch!(fetch_optional, c, OrderRow, sqlx::AssertSqlSafe(sql.clone()), id))
+            .read(async |c| {
+                fetch!(fetch_optional, c, OrderRow, sqlx::AssertSqlSafe(sql.clone()), id)
+            })
             .await?;
         row.map(Order::try_from).transpose()
     }
@@ -376,7 +387,13 @@ impl Walle {
         let sql = format!("select {COLS} from orders where client_order_id = $1");
         let row = self
             .read(async |c| {
-                fetch!(fetch_optional, c, OrderRow, sqlx::AssertSqlSafe(sql.clone()), client_order_id)
+                fetch!(
+                    fetch_optional,
+                    c,
+                    OrderRow,
+                    sqlx::AssertSqlSafe(sql.clone()),
+                    client_order_id
+                )
             })
             .await?;
         row.map(Order::try_from).transpose()
@@ -433,11 +450,15 @@ impl Walle {
         let at = update.at;
         let submitted = matches!(
             update.status,
-            OrderState::Submitted | OrderState::Accepted | OrderState::PartiallyFilled | OrderState::Filled
+            OrderState::Submitted
+                | OrderState::Accepted
+                | OrderState::PartiallyFilled
+                | OrderState::Filled
         )
         .then_some(at);
         let filled = (update.status == OrderState::Filled).then_some(at);
-        let canceled = matches!(update.status, OrderState::Cancelled | OrderState::Expired).then_some(at);
+        let canceled =
+            matches!(update.status, OrderState::Cancelled | OrderState::Expired).then_some(at);
         let mut tx = self.begin().await?;
         let sql = format!(
             "update orders set exchange_order_id = coalesce($2, exchange_order_id), status = $3, \
@@ -475,7 +496,9 @@ impl Walle {
     /// [`Error::Database`] (for example an unknown order).
     pub async fn insert_fill(&self, new: &NewFill, event: &Envelope) -> Result<Option<Fill>> {
         if new.quantity <= Decimal::ZERO || new.price <= Decimal::ZERO || new.fee < Decimal::ZERO {
-            return Err(Error::Invalid("fill quantity and price must be positive, the fee not negative".into()));
+            return Err(Error::Invalid(
+                "fill quantity and price must be positive, the fee not negative".into(),
+            ));
         }
         if new.venue_fill_id.trim().is_empty() {
             return Err(Error::Invalid("venue_fill_id is empty".into()));
@@ -515,7 +538,9 @@ impl Walle {
     pub async fn fills(&self, order_id: i64) -> Result<Vec<Fill>> {
         let sql = format!("select {FILL_COLS} from fills where order_id = $1 order by id");
         let rows = self
-            .read(async |c| fetch!(fetch_all, c, FillRow, sqlx::AssertSqlSafe(sql.clone()), order_id))
+            .read(async |c| {
+                fetch!(fetch_all, c, FillRow, sqlx::AssertSqlSafe(sql.clone()), order_id)
+            })
             .await?;
         Ok(rows.into_iter().map(Fill::from).collect())
     }

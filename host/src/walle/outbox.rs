@@ -10,10 +10,10 @@ use uuid::Uuid;
 use crate::domain::EventKind;
 use crate::events::{Cursor, Envelope, StartFrom, StoredEvent};
 
-use super::{Conn, Db, Error, Result, TxInner, Walle, Wakeup, exec, fetch, text_of};
+use super::{Conn, Db, Error, Result, TxInner, Wakeup, Walle, exec, fetch, text_of};
+use sqlx::{Postgres, Sqlite};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
-use sqlx::{Postgres, Sqlite};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -39,7 +39,9 @@ impl Row {
         let kind = match self.kind.as_str() {
             "evt" => EventKind::Evt,
             "cmd" => EventKind::Cmd,
-            _ => return Err(Error::Corrupt { column: "outbox.kind", value: self.kind }),
+            _ => {
+                return Err(Error::Corrupt { column: "outbox.kind", value: self.kind });
+            }
         };
         Ok(StoredEvent {
             cursor: Cursor { xid: self.xid, id: self.id },
@@ -334,7 +336,13 @@ impl Walle {
             .await?
         } else {
             self.read(async |c| {
-                fetch!(fetch_optional, c, (i64,), "select id from outbox where id > $1 limit 1", after.id)
+                fetch!(
+                    fetch_optional,
+                    c,
+                    (i64,),
+                    "select id from outbox where id > $1 limit 1",
+                    after.id
+                )
             })
             .await?
         };
@@ -346,8 +354,9 @@ impl Walle {
     /// # Errors
     /// [`Error::Database`].
     pub async fn count_events(&self) -> Result<i64> {
-        let (n,): (i64,) =
-            self.read(async |c| fetch!(fetch_one, c, (i64,), "select count(*) from outbox")).await?;
+        let (n,): (i64,) = self
+            .read(async |c| fetch!(fetch_one, c, (i64,), "select count(*) from outbox"))
+            .await?;
         Ok(n)
     }
 
@@ -415,7 +424,12 @@ impl Walle {
             .await?
         } else {
             self.read(async |c| {
-                fetch!(fetch_optional, c, (i64, i64), "select 0, id from outbox order by id desc limit 1")
+                fetch!(
+                    fetch_optional,
+                    c,
+                    (i64, i64),
+                    "select 0, id from outbox order by id desc limit 1"
+                )
             })
             .await?
         };
@@ -498,7 +512,8 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn purge_events(&self, retention: Retention, batch: i64) -> Result<u64> {
         let now = Utc::now();
-        let age = |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let age =
+            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         let (events_cutoff, audit_cutoff) = (age(retention.events), age(retention.audit));
         let behind = if self.is_pg() {
             "not exists (select 1 from consumer_offsets c \
@@ -577,7 +592,12 @@ impl Walle {
     pub async fn consumers(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = self
             .read(async |c| {
-                fetch!(fetch_all, c, (String,), "select consumer from consumer_offsets order by consumer")
+                fetch!(
+                    fetch_all,
+                    c,
+                    (String,),
+                    "select consumer from consumer_offsets order by consumer"
+                )
             })
             .await?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
@@ -619,7 +639,8 @@ impl Walle {
             metrics::gauge!("weaver_outbox_lag_seconds", "consumer" => name)
                 .set(lag.oldest_seconds);
         }
-        metrics::gauge!("weaver_outbox_horizon_stall_seconds").set(self.horizon_stall_seconds().await?);
+        metrics::gauge!("weaver_outbox_horizon_stall_seconds")
+            .set(self.horizon_stall_seconds().await?);
         Ok(())
     }
 }

@@ -160,7 +160,8 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn run(&self, id: i64) -> Result<Option<Run>> {
         let sql = format!("select {COLS} from runs where id = $1");
-        Ok(self.read(async |c| fetch!(fetch_optional, c, Run, sqlx::AssertSqlSafe(sql.clone()), id)).await?)
+        self.read(async |c| fetch!(fetch_optional, c, Run, sqlx::AssertSqlSafe(sql.clone()), id))
+            .await
     }
 
     /// Runs, newest first, optionally only those in `status`.
@@ -172,11 +173,10 @@ impl Walle {
             "select {COLS} from runs where ($1 is null or status = $1) order by id desc limit $2"
         );
         let status = status.map(|s| text_of(&s));
-        Ok(self
-            .read(async |c| {
-                fetch!(fetch_all, c, Run, sqlx::AssertSqlSafe(sql.clone()), status.clone(), limit)
-            })
-            .await?)
+        self.read(async |c| {
+            fetch!(fetch_all, c, Run, sqlx::AssertSqlSafe(sql.clone()), status.clone(), limit)
+        })
+        .await
     }
 
     /// Moves a run to `status` (stamping `started_at` on `running`, `stopped_at` on `stopped` or
@@ -253,20 +253,24 @@ impl Walle {
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn strategy_results(&self, run_id: i64, after_id: i64, limit: i64) -> Result<Vec<StrategyResult>> {
-        Ok(self
-            .read(async |c| {
-                fetch!(
-                    fetch_all,
-                    c,
-                    StrategyResult,
-                    "select id, run_id, cause_event_id, intents, created_at, updated_at \
+    pub async fn strategy_results(
+        &self,
+        run_id: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StrategyResult>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                StrategyResult,
+                "select id, run_id, cause_event_id, intents, created_at, updated_at \
                      from strategy_results where run_id = $1 and id > $2 order by id limit $3",
-                    run_id,
-                    after_id,
-                    limit,
-                )
-            })
-            .await?)
+                run_id,
+                after_id,
+                limit,
+            )
+        })
+        .await
     }
 }

@@ -62,7 +62,8 @@ pub struct NewStrategy {
     pub size_bytes: i64,
 }
 
-const COLS: &str = "id, sha256, name, version, language, size_bytes, status, error, created_at, updated_at";
+const COLS: &str =
+    "id, sha256, name, version, language, size_bytes, status, error, created_at, updated_at";
 
 fn event(s: &Strategy, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
     let payload = payloads::StrategyChanged {
@@ -120,9 +121,10 @@ impl Walle {
             }
             None => {
                 drop(tx);
-                let s = self.strategy_by_sha256(&new.sha256.to_ascii_lowercase()).await?.ok_or_else(
-                    || Error::NotFound { entity: "strategy", key: new.sha256.clone() },
-                )?;
+                let s =
+                    self.strategy_by_sha256(&new.sha256.to_ascii_lowercase()).await?.ok_or_else(
+                        || Error::NotFound { entity: "strategy", key: new.sha256.clone() },
+                    )?;
                 Ok((s, false))
             }
         }
@@ -134,9 +136,10 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategy(&self, id: i64) -> Result<Option<Strategy>> {
         let sql = format!("select {COLS} from strategies where id = $1");
-        Ok(self
-            .read(async |c| fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), id))
-            .await?)
+        self.read(async |c| {
+            fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), id)
+        })
+        .await
     }
 
     /// One strategy by content hash.
@@ -145,9 +148,10 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategy_by_sha256(&self, sha256: &str) -> Result<Option<Strategy>> {
         let sql = format!("select {COLS} from strategies where sha256 = $1");
-        Ok(self
-            .read(async |c| fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), sha256))
-            .await?)
+        self.read(async |c| {
+            fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), sha256)
+        })
+        .await
     }
 
     /// All versions of a strategy name, oldest first.
@@ -156,9 +160,8 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategies_by_name(&self, name: &str) -> Result<Vec<Strategy>> {
         let sql = format!("select {COLS} from strategies where name = $1 order by created_at, id");
-        Ok(self
-            .read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), name))
-            .await?)
+        self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), name))
+            .await
     }
 
     /// All strategies, oldest first.
@@ -167,7 +170,7 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategies(&self) -> Result<Vec<Strategy>> {
         let sql = format!("select {COLS} from strategies order by id");
-        Ok(self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()))).await?)
+        self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()))).await
     }
 
     /// Sets a strategy's status (and error) and appends `strategy.StatusChanged`.

@@ -63,7 +63,11 @@ async fn consumer_sees_events_in_commit_safe_order(store: &TestStore) {
     let reader = store.second_handle().await;
     let mut c = Consumer::open(&reader, "ordered", opts(7, 200)).await.unwrap();
     let got = drain(&mut c, 50, Duration::from_secs(10)).await;
-    assert_eq!(got, events.iter().map(|e| e.id).collect::<Vec<_>>(), "same order, no gaps, no repeats");
+    assert_eq!(
+        got,
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "same order, no gaps, no repeats"
+    );
     settle(w).await;
     let stored = w.fetch_events(Default::default(), 1).await.unwrap();
     assert_eq!(stored[0].envelope, events[0], "the envelope round-trips unchanged");
@@ -73,7 +77,13 @@ async fn consumer_sees_events_in_commit_safe_order(store: &TestStore) {
     drop(c);
     let mut again = Consumer::open(&reader, "ordered", opts(100, 50)).await.unwrap();
     assert!(again.next_batch_within(Duration::from_millis(200)).await.unwrap().is_none());
-    let mut latest = Consumer::open(&reader, "latecomer", ConsumerOptions { start: StartFrom::Latest, ..opts(100, 50) }).await.unwrap();
+    let mut latest = Consumer::open(
+        &reader,
+        "latecomer",
+        ConsumerOptions { start: StartFrom::Latest, ..opts(100, 50) },
+    )
+    .await
+    .unwrap();
     let extra = notice(51);
     w.append(&extra).await.unwrap();
     let b = latest.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event");
@@ -219,7 +229,10 @@ async fn consumer_killed_mid_batch_resumes_from_offset(store: &TestStore) {
     }
     let mut c = Consumer::open(w, "crashy", opts(100, 50)).await.unwrap();
     let first = c.next_batch().await.unwrap();
-    assert_eq!(first.events[0].envelope.id, events[300].id, "resumes right after the committed offset");
+    assert_eq!(
+        first.events[0].envelope.id, events[300].id,
+        "resumes right after the committed offset"
+    );
     let mut redelivered = 0;
     let mut batch = first;
     // Other tests' transactions on the same cluster can hold the horizon for a moment, so wait
@@ -242,9 +255,16 @@ async fn consumer_killed_mid_batch_resumes_from_offset(store: &TestStore) {
             panic!("resume stalled at {} of {} events", applied.len(), events.len())
         });
     }
-    assert!(c.next_batch_within(Duration::from_millis(200)).await.unwrap().is_none(), "nothing extra");
+    assert!(
+        c.next_batch_within(Duration::from_millis(200)).await.unwrap().is_none(),
+        "nothing extra"
+    );
     assert_eq!(redelivered, 50, "exactly the uncommitted half batch came again");
-    assert_eq!(effects, events.iter().map(|e| e.id).collect::<Vec<_>>(), "every event applied once, in order");
+    assert_eq!(
+        effects,
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "every event applied once, in order"
+    );
     assert_eq!(c.lag().await.unwrap().events, 0);
 
     // A failed handler can rewind to the stored offset and get the uncommitted events again.
@@ -268,7 +288,9 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
         w.append_batch(chunk).await.unwrap();
     }
     // Audit events (the trading record) have their own, longer retention.
-    let audit = Envelope::new("run.StatusChanged", "test", json!({"run_id": 1, "status": "running"})).unwrap();
+    let audit =
+        Envelope::new("run.StatusChanged", "test", json!({"run_id": 1, "status": "running"}))
+            .unwrap();
     w.append(&audit).await.unwrap();
     drain(&mut fast, 12_001, Duration::from_secs(30)).await;
     let b = slow.next_batch().await.unwrap();
@@ -303,7 +325,11 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
     // AUTOINCREMENT / identity: ids are never reused after the newest rows were deleted.
     let after = notice(0);
     w.append(&after).await.unwrap();
-    let b = slow.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event after purge");
+    let b = slow
+        .next_batch_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("new event after purge");
     assert_eq!(b.events[0].envelope.id, after.id);
 }
 
@@ -367,7 +393,9 @@ mod postgres_only {
             } else if produced.is_finished() && killer.is_finished() && delivered.len() < 3000 {
                 // No poll will rescue it: give the doorbell path a bounded grace period only.
                 let b = consumer.next_batch_within(Duration::from_secs(10)).await.unwrap();
-                let b = b.unwrap_or_else(|| panic!("missed events: {} of 3000 delivered", delivered.len()));
+                let b = b.unwrap_or_else(|| {
+                    panic!("missed events: {} of 3000 delivered", delivered.len())
+                });
                 delivered.extend(b.events.iter().map(|e| e.envelope.id));
                 consumer.commit(&b).await.unwrap();
             }
@@ -421,11 +449,19 @@ mod postgres_only {
         t1.commit().await.unwrap();
         let mut got = Vec::new();
         while got.len() < 2 {
-            let b = consumer.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("released");
+            let b = consumer
+                .next_batch_within(Duration::from_secs(5))
+                .await
+                .unwrap()
+                .expect("released");
             got.extend(b.events.iter().map(|e| e.envelope.id));
             consumer.commit(&b).await.unwrap();
         }
-        assert_eq!(got, [early.id, late.id], "xid order: the early transaction first, none skipped");
+        assert_eq!(
+            got,
+            [early.id, late.id],
+            "xid order: the early transaction first, none skipped"
+        );
 
         // A long transaction that rolls back sends no doorbell; the consumer still moves on.
         let mut t3 = w.begin_events().await.unwrap();
@@ -434,7 +470,11 @@ mod postgres_only {
         w.append(&after).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         t3.rollback().await.unwrap();
-        let b = consumer.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("after rollback");
+        let b = consumer
+            .next_batch_within(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect("after rollback");
         assert_eq!(b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(), [after.id]);
         drop(consumer);
         store.finish().await;

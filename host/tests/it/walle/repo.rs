@@ -127,7 +127,10 @@ async fn strategies_are_versioned_by_hash(store: &TestStore) {
     let versions = w.strategies_by_name("sma-cross").await.unwrap();
     assert_eq!(versions.iter().map(|s| s.version.as_str()).collect::<Vec<_>>(), ["1.0.0", "1.1.0"]);
 
-    let ready = w.update_strategy_status(s.id, StrategyStatus::Rejected, Some("bad import"), None).await.unwrap();
+    let ready = w
+        .update_strategy_status(s.id, StrategyStatus::Rejected, Some("bad import"), None)
+        .await
+        .unwrap();
     assert_eq!(ready.status, StrategyStatus::Rejected);
     assert_eq!(ready.error.as_deref(), Some("bad import"));
     assert!(ready.updated_at >= s.updated_at);
@@ -155,7 +158,8 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
 
     let running = w.update_run_status(run_id, RunStatus::Running, None, None).await.unwrap();
     assert!(running.started_at.is_some());
-    let failed = w.update_run_status(run_id, RunStatus::Failed, Some("strategy_fuel"), None).await.unwrap();
+    let failed =
+        w.update_run_status(run_id, RunStatus::Failed, Some("strategy_fuel"), None).await.unwrap();
     assert_eq!(failed.error_code.as_deref(), Some("strategy_fuel"));
     assert_eq!(failed.started_at, running.started_at, "started_at is stamped once");
     assert!(failed.stopped_at.is_some());
@@ -169,7 +173,8 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
     assert_eq!(events_of(w, "run.StatusChanged").await.len(), 2);
 
     // Strategy results: the intents with the event that caused them, plus their event.
-    let cause = Envelope::new("clock.Tick", "test", payloads::ClockTick { ts: Utc::now() }).unwrap();
+    let cause =
+        Envelope::new("clock.Tick", "test", payloads::ClockTick { ts: Utc::now() }).unwrap();
     w.append(&cause).await.unwrap();
     let intents = vec![Intent::Log { level: LogLevel::Info, message: "hello".into() }];
     let event = Envelope::new(
@@ -202,7 +207,13 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
 async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let w = &store.walle;
     let run_id = new_run(w).await;
-    let (o, created) = w.insert_order_intent(&limit_order("run1-0001", Some(run_id), "AAPL"), &place_event("run1-0001")).await.unwrap();
+    let (o, created) = w
+        .insert_order_intent(
+            &limit_order("run1-0001", Some(run_id), "AAPL"),
+            &place_event("run1-0001"),
+        )
+        .await
+        .unwrap();
     assert!(created);
     assert_eq!(o.status, OrderState::PendingSubmit);
     assert_eq!(o.quantity, Some(dec("1.5")));
@@ -210,7 +221,13 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     assert_eq!(o.filled_quantity, Decimal::ZERO);
 
     // A retry of the same intent is not a second order and not a second event.
-    let (again, created) = w.insert_order_intent(&limit_order("run1-0001", Some(run_id), "AAPL"), &place_event("run1-0001")).await.unwrap();
+    let (again, created) = w
+        .insert_order_intent(
+            &limit_order("run1-0001", Some(run_id), "AAPL"),
+            &place_event("run1-0001"),
+        )
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again.id, o.id);
     assert_eq!(events_of(w, "orders.Intent").await.len(), 1);
@@ -220,9 +237,13 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     for i in 2..=25 {
         let symbol = if i % 2 == 0 { "MSFT" } else { "AAPL" };
         let coid = format!("run1-{i:04}");
-        w.insert_order_intent(&limit_order(&coid, Some(run_id), symbol), &place_event(&coid)).await.unwrap();
+        w.insert_order_intent(&limit_order(&coid, Some(run_id), symbol), &place_event(&coid))
+            .await
+            .unwrap();
     }
-    w.insert_order_intent(&limit_order("manual-1", None, "AAPL"), &place_event("manual-1")).await.unwrap();
+    w.insert_order_intent(&limit_order("manual-1", None, "AAPL"), &place_event("manual-1"))
+        .await
+        .unwrap();
 
     // Cursor pagination over one run's orders: every order once, in id order.
     let mut seen = Vec::new();
@@ -238,14 +259,25 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let expected: Vec<String> = (1..=25).map(|i| format!("run1-{i:04}")).collect();
     assert_eq!(seen, expected);
 
-    let msft = w.orders(&OrderFilter { symbol: Some("MSFT".into()), ..Default::default() }).await.unwrap();
+    let msft =
+        w.orders(&OrderFilter { symbol: Some("MSFT".into()), ..Default::default() }).await.unwrap();
     assert_eq!(msft.orders.len(), 12);
     assert!(msft.orders.iter().all(|o| o.symbol == "MSFT"));
     let all = w.orders(&OrderFilter::default()).await.unwrap();
     assert_eq!(all.orders.len(), 26);
-    let future = w.orders(&OrderFilter { from: Some(Utc::now() + Duration::hours(1)), ..Default::default() }).await.unwrap();
+    let future = w
+        .orders(&OrderFilter { from: Some(Utc::now() + Duration::hours(1)), ..Default::default() })
+        .await
+        .unwrap();
     assert!(future.orders.is_empty());
-    let past = w.orders(&OrderFilter { to: Some(Utc::now() + Duration::hours(1)), from: Some(Utc::now() - Duration::hours(1)), ..Default::default() }).await.unwrap();
+    let past = w
+        .orders(&OrderFilter {
+            to: Some(Utc::now() + Duration::hours(1)),
+            from: Some(Utc::now() - Duration::hours(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(past.orders.len(), 26);
 
     // Venue updates: the first submitted/filled stamp wins; status filter sees the change.
@@ -257,32 +289,69 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
         average_price: Some(dec("187.10")),
         at,
     };
-    let ev = || Envelope::new("orders.Updated", "veda", payloads::OrderChanged { order_id: o.id, client_order_id: "run1-0001".into(), symbol: "AAPL".into(), status: "x".into() }).unwrap();
-    let accepted = w.update_order_from_venue("run1-0001", &upd(OrderState::Accepted, "0", t0), &ev()).await.unwrap();
+    let ev = || {
+        Envelope::new(
+            "orders.Updated",
+            "veda",
+            payloads::OrderChanged {
+                order_id: o.id,
+                client_order_id: "run1-0001".into(),
+                symbol: "AAPL".into(),
+                status: "x".into(),
+            },
+        )
+        .unwrap()
+    };
+    let accepted = w
+        .update_order_from_venue("run1-0001", &upd(OrderState::Accepted, "0", t0), &ev())
+        .await
+        .unwrap();
     assert_eq!(accepted.exchange_order_id.as_deref(), Some("ex-1"));
-    let filled = w.update_order_from_venue("run1-0001", &upd(OrderState::Filled, "1.5", t0 + Duration::seconds(2)), &ev()).await.unwrap();
+    let filled = w
+        .update_order_from_venue(
+            "run1-0001",
+            &upd(OrderState::Filled, "1.5", t0 + Duration::seconds(2)),
+            &ev(),
+        )
+        .await
+        .unwrap();
     assert_eq!(filled.status, OrderState::Filled);
     assert_eq!(filled.filled_quantity, dec("1.5"));
     assert_eq!(filled.submitted_at, accepted.submitted_at);
     assert!(filled.filled_at.is_some());
-    let only_filled = w.orders(&OrderFilter { status: Some(OrderState::Filled), ..Default::default() }).await.unwrap();
+    let only_filled = w
+        .orders(&OrderFilter { status: Some(OrderState::Filled), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(only_filled.orders.len(), 1);
-    let missing = w.update_order_from_venue("nope", &upd(OrderState::Filled, "1", t0), &ev()).await.unwrap_err();
+    let missing = w
+        .update_order_from_venue("nope", &upd(OrderState::Filled, "1", t0), &ev())
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), "not_found");
 
     // Inconsistent intents are refused before anything is written.
     let mut both = limit_order("bad-1", None, "AAPL");
     both.notional = Some(dec("100"));
-    assert_eq!(w.insert_order_intent(&both, &place_event("bad-1")).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        w.insert_order_intent(&both, &place_event("bad-1")).await.unwrap_err().code(),
+        "invalid_input"
+    );
     let mut no_limit = limit_order("bad-2", None, "AAPL");
     no_limit.limit_price = None;
-    assert_eq!(w.insert_order_intent(&no_limit, &place_event("bad-2")).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        w.insert_order_intent(&no_limit, &place_event("bad-2")).await.unwrap_err().code(),
+        "invalid_input"
+    );
     assert!(w.order_by_client_id("bad-1").await.unwrap().is_none());
 }
 
 async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
     let w = &store.walle;
-    let (o, _) = w.insert_order_intent(&limit_order("f-1", None, "AAPL"), &place_event("f-1")).await.unwrap();
+    let (o, _) = w
+        .insert_order_intent(&limit_order("f-1", None, "AAPL"), &place_event("f-1"))
+        .await
+        .unwrap();
     let filled_at = Utc.with_ymd_and_hms(2026, 3, 2, 14, 30, 0).single().expect("time");
     let fill = NewFill {
         order_id: o.id,
@@ -322,7 +391,11 @@ async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
     let v1 = Envelope::new(
         "orders.Filled",
         "veda",
-        payloads::OrderFilled { client_order_id: "f-1".into(), quantity: dec("1"), price: dec("2") },
+        payloads::OrderFilled {
+            client_order_id: "f-1".into(),
+            quantity: dec("1"),
+            price: dec("2"),
+        },
     )
     .unwrap();
     assert_eq!(v1.version, 1);
@@ -364,7 +437,10 @@ async fn candles_upsert_and_range(store: &TestStore) {
     assert!(all.windows(2).all(|p| p[0].ts < p[1].ts));
     assert_eq!(all[89].close, batch[89].close);
     assert_eq!(all[95].close, 1.0);
-    let window = w.candles("SPY", "1Min", t0 + Duration::minutes(10), t0 + Duration::minutes(20), 100).await.unwrap();
+    let window = w
+        .candles("SPY", "1Min", t0 + Duration::minutes(10), t0 + Duration::minutes(20), 100)
+        .await
+        .unwrap();
     assert_eq!(window.len(), 10);
     assert_eq!(window[0].ts, t0 + Duration::minutes(10));
     assert!(w.candles("SPY", "1Day", t0, t0 + Duration::days(1), 10).await.unwrap().is_empty());
@@ -381,7 +457,13 @@ async fn backtests_store_their_report(store: &TestStore) {
     let w = &store.walle;
     let strategy_id = new_strategy(w, "bt").await;
     let config = json!({"symbols": ["SPY"], "cash": 10000.0, "commission": {"percent": 0.1}});
-    let b = w.insert_backtest(&NewBacktest { strategy_id: Some(strategy_id), run_id: None, config: config.clone() }, None).await.unwrap();
+    let b = w
+        .insert_backtest(
+            &NewBacktest { strategy_id: Some(strategy_id), run_id: None, config: config.clone() },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(b.status, BacktestStatus::Queued);
     assert_eq!(b.config.0, config);
     w.update_backtest(b.id, BacktestStatus::Running, None, None, None).await.unwrap();
@@ -390,11 +472,17 @@ async fn backtests_store_their_report(store: &TestStore) {
         trades: json!([{"symbol": "SPY", "pnl": 12.5}]),
         equity: json!([[0, 10000.0], [1, 10012.5]]),
     };
-    let done = w.update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None).await.unwrap();
+    let done =
+        w.update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None).await.unwrap();
     assert_eq!(done.metrics.as_ref().map(|m| &m.0), Some(&report.metrics));
     assert_eq!(w.backtest(b.id).await.unwrap(), Some(done));
     for _ in 0..4 {
-        w.insert_backtest(&NewBacktest { strategy_id: None, run_id: None, config: json!({}) }, None).await.unwrap();
+        w.insert_backtest(
+            &NewBacktest { strategy_id: None, run_id: None, config: json!({}) },
+            None,
+        )
+        .await
+        .unwrap();
     }
     let page1 = w.backtests(None, 3).await.unwrap();
     assert_eq!(page1.len(), 3);
@@ -411,8 +499,14 @@ async fn bad_events_write_nothing(store: &TestStore) {
 
     let unknown = Envelope::new("orders.Teleported", "test", json!({})).unwrap();
     let mut invalid = Envelope::new("ui.Notice", "test", json!({"level": "info"})).unwrap();
-    let oversized = Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "x".repeat(100_000)})).unwrap();
-    let mut wrong_version = Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "hi"})).unwrap();
+    let oversized = Envelope::new(
+        "ui.Notice",
+        "test",
+        json!({"level": "info", "message": "x".repeat(100_000)}),
+    )
+    .unwrap();
+    let mut wrong_version =
+        Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "hi"})).unwrap();
     wrong_version.version = 2;
     let bad_namespace = Envelope::new("bogus.Thing", "test", json!({})).unwrap();
     let cases = [
@@ -428,12 +522,14 @@ async fn bad_events_write_nothing(store: &TestStore) {
         assert!(!err.to_string().is_empty());
         // The business write that would carry it is not written either.
         let coid = format!("bad-{}", event.id);
-        let err = w.insert_order_intent(&limit_order(&coid, None, "AAPL"), event).await.unwrap_err();
+        let err =
+            w.insert_order_intent(&limit_order(&coid, None, "AAPL"), event).await.unwrap_err();
         assert_eq!(err.code(), code, "order with {}", event.event_type);
         assert!(w.order_by_client_id(&coid).await.unwrap().is_none());
     }
     // One bad event in a batch refuses the batch.
-    let good = Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "ok"})).unwrap();
+    let good =
+        Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "ok"})).unwrap();
     invalid.id = uuid::Uuid::now_v7();
     assert!(w.append_batch(&[good.clone(), invalid]).await.is_err());
     // An event transaction that saw a refusal can still commit its good events only.
@@ -454,7 +550,12 @@ async fn bad_events_write_nothing(store: &TestStore) {
     for i in 0..20 {
         let (w, dup) = (w.clone(), good.clone());
         tasks.push(tokio::spawn(async move {
-            let e = if i == 7 { dup } else { Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "c"})).unwrap() };
+            let e = if i == 7 {
+                dup
+            } else {
+                Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "c"}))
+                    .unwrap()
+            };
             w.append(&e).await
         }));
     }

@@ -83,11 +83,14 @@ impl TestStore {
     pub(crate) async fn finish(self) {
         self.walle.close().await;
         if let Some((admin, name)) = &self.pg {
-            let mut conn = PgConnection::connect(admin).await.expect("reconnect to drop test database");
-            sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-                .execute(&mut conn)
-                .await
-                .expect("drop test database");
+            let mut conn =
+                PgConnection::connect(admin).await.expect("reconnect to drop test database");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists {name} with (force)"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop test database");
         }
     }
 }
@@ -125,11 +128,10 @@ pub(crate) use contract;
 /// their open transactions hold the horizon for a moment). No-op on SQLite.
 pub(crate) async fn settle(w: &Walle) {
     let Some(pool) = w.pg_pool() else { return };
-    let (xmax,): (String,) =
-        sqlx::query_as("select pg_snapshot_xmax(pg_current_snapshot())::text")
-            .fetch_one(pool)
-            .await
-            .expect("snapshot");
+    let (xmax,): (String,) = sqlx::query_as("select pg_snapshot_xmax(pg_current_snapshot())::text")
+        .fetch_one(pool)
+        .await
+        .expect("snapshot");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (passed,): (bool,) =
