@@ -2,7 +2,7 @@
 //! commit→consumer latency p50/p99 at a paced 5,000 events/s, on PostgreSQL (a fresh database
 //! on `WEAVER_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`) and on SQLite
 //! (a temp file). Run with `cargo bench --bench outbox`; `OUTBOX_BENCH_SECONDS` sets the length
-//! of the latency run (default 5).
+//! of the latency run (default 5), `OUTBOX_BENCH_BACKEND=postgres|sqlite` runs one backend.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -145,6 +145,7 @@ async fn latency(
     }
     let elapsed = started.elapsed();
     producer.await.expect("producer");
+    println!("  consumer wake-ups: {:?}", consumer.stats());
     let committed = committed.lock().await;
     let mut lat: Vec<Duration> = received
         .iter()
@@ -195,7 +196,12 @@ fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        bench(postgres().await, seconds).await;
-        bench(sqlite(), seconds).await;
+        let only = std::env::var("OUTBOX_BENCH_BACKEND").unwrap_or_default();
+        if only.is_empty() || only == "postgres" {
+            bench(postgres().await, seconds).await;
+        }
+        if only.is_empty() || only == "sqlite" {
+            bench(sqlite(), seconds).await;
+        }
     });
 }

@@ -15,26 +15,45 @@
 //!   skipped (`notes/reliability.md` §1.2).
 //! - **SQLite**: one writer at a time (`BEGIN IMMEDIATE`), so `AUTOINCREMENT` ids commit in order.
 //!
+//! # Appends
+//! A business write appends its event inside its own transaction. Standalone appends
+//! ([`crate::walle::Walle::append`]) from concurrent callers are grouped into one multi-row
+//! statement by a few appender tasks (group commit): each caller still gets its own result, and
+//! a group that fails is retried caller by caller, so one caller's bad row never fails another.
+//!
 //! # Wake-ups
 //! NOTIFY is a doorbell, never a delivery. On PostgreSQL a writer rings a coalescing doorbell task
 //! after commit (outside the business transaction), which issues `pg_notify`. Each consumer owns a
 //! listener connection (`application_name = weaver-listener`); after any reconnect it re-`LISTEN`s
 //! first and then wakes its consumer to catch up. A poll timer is the backstop for lost doorbells
-//! (a crash between commit and notify, a rolled-back transaction that held the horizon). On SQLite
-//! the wake-up is an in-process `watch` channel.
+//! (a crash between commit and notify). While committed events are held back by an older open
+//! transaction, which may end without a doorbell (a rollback, or a transaction that wrote no
+//! event), the consumer re-checks with a short backoff (at most 20 ms). Consumers on PostgreSQL
+//! are woken only through `LISTEN`, even in the writer's process, so that path is always the one
+//! exercised. On SQLite the wake-up is an in-process `watch` channel.
 //!
 //! # Delivery and deduplication
 //! Delivery is at-least-once. A consumer's offset is the `(transaction_id, id)` of the last event it
 //! committed; events at or below it are never fetched again, so the only possible duplicates are
 //! events after the offset that were handed out but not committed (a crash or a failed commit
-//! mid-batch). Those are redelivered in the same order, and a consumer removes them by event id:
-//! in-process consumers with [`Dedup`], consumers with durable effects by writing the effect and the
-//! offset in one WallE transaction or by keying the effect on the event id (orders are idempotent by
-//! `client_order_id`, fills by venue fill id).
+//! mid-batch; on PostgreSQL offsets are written with `synchronous_commit = off`, so a server crash
+//! may also forget the last fraction of a second of offset progress). Those are redelivered in
+//! the same order, and a consumer removes them by event id: in-process consumers with [`Dedup`],
+//! consumers with durable effects by keying the effect on the event id or on a natural
+//! idempotency key (orders are idempotent by `client_order_id`, fills by venue fill id). The
+//! contract tests count duplicates after this deduplication (0) for the gap torture and for a
+//! consumer killed mid-batch.
+//!
+//! # Metrics
+//! [`crate::walle::Walle::record_outbox_metrics`] sets `weaver_outbox_lag_events` and
+//! `weaver_outbox_lag_seconds` per consumer (counted below the same horizon as the fetch) and
+//! `weaver_outbox_horizon_stall_seconds` (age of the oldest transaction holding an xid);
+//! consumers count `weaver_listener_reconnects_total` and `weaver_outbox_poll_wakeups_total`.
 //!
 //! # Invariants
 //! - An event that fails validation (unknown type, version mismatch, invalid or oversized payload)
-//!   is refused with an [`Error`] before any transaction starts: nothing is written.
+//!   is refused with an [`Error`] and nothing is written: caller-supplied events are checked
+//!   before their transaction starts, and a refused event aborts the transaction it was in.
 //! - A consumer's cursor only moves forward, and only over rows whose writers have finished.
 //! - Retention never deletes an event above the slowest registered consumer's offset.
 
