@@ -133,16 +133,26 @@ async fn latency(
         }
     });
     let mut received: Vec<(Uuid, Instant)> = Vec::with_capacity(total);
+    let (mut batches, mut in_fetch, mut in_commit) = (0u32, Duration::ZERO, Duration::ZERO);
     while received.len() < total {
+        let t = Instant::now();
         let batch = consumer
             .next_batch_within(Duration::from_secs(30))
             .await
             .expect("next batch")
             .expect("events stopped arriving");
         let now = Instant::now();
+        in_fetch += now - t;
         received.extend(batch.events.iter().map(|e| (e.envelope.id, now)));
         consumer.commit(&batch).await.expect("commit");
+        in_commit += now.elapsed();
+        batches += 1;
     }
+    println!(
+        "  consumer: {batches} batches, mean wait+fetch {:.2} ms, mean offset commit {:.2} ms",
+        in_fetch.as_secs_f64() * 1e3 / f64::from(batches.max(1)),
+        in_commit.as_secs_f64() * 1e3 / f64::from(batches.max(1))
+    );
     let elapsed = started.elapsed();
     producer.await.expect("producer");
     println!("  consumer wake-ups: {:?}", consumer.stats());

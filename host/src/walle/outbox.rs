@@ -230,6 +230,47 @@ impl Default for Retention {
     }
 }
 
+impl Retention {
+    /// Reads `WEAVER_EVENT_RETENTION_DAYS` (default 7) and `WEAVER_AUDIT_RETENTION_DAYS`
+    /// (default 400). The audit age may not be shorter than the event age.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a value that is not a whole number of days, or an audit retention
+    /// shorter than the event retention.
+    pub fn from_env() -> Result<Retention> {
+        Retention::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`Retention::from_env`] over any variable source.
+    ///
+    /// # Errors
+    /// As [`Retention::from_env`].
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Retention> {
+        let days = |name: &str, default: Duration| -> Result<Duration> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => {
+                    v.trim().parse::<u64>().map(|d| Duration::from_secs(d * 86_400)).map_err(|_| {
+                        Error::Config(format!("{name} must be a whole number of days, got {v:?}"))
+                    })
+                }
+            }
+        };
+        let d = Retention::default();
+        let r = Retention {
+            events: days("WEAVER_EVENT_RETENTION_DAYS", d.events)?,
+            audit: days("WEAVER_AUDIT_RETENTION_DAYS", d.audit)?,
+        };
+        if r.audit < r.events {
+            return Err(Error::Config(
+                "WEAVER_AUDIT_RETENTION_DAYS may not be shorter than WEAVER_EVENT_RETENTION_DAYS"
+                    .into(),
+            ));
+        }
+        Ok(r)
+    }
+}
+
 const AUDIT: &str =
     "(o.event_type like 'orders.%' or o.event_type like 'run.%' or o.event_type like 'strategy.%')";
 
@@ -544,6 +585,29 @@ impl Walle {
         }
     }
 
+    /// Purges by `retention` every `every` until `stop` is cancelled (what `weaver serve` runs).
+    /// A failed round is logged and retried at the next one.
+    pub async fn run_retention(
+        &self,
+        retention: Retention,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            match self.purge_events(retention, 5_000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "outbox retention purged events"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox retention failed; retrying next round")
+                }
+            }
+        }
+    }
+
     /// The lag of one consumer, counted with the same horizon as its fetch.
     ///
     /// # Errors
@@ -642,5 +706,27 @@ impl Walle {
         metrics::gauge!("weaver_outbox_horizon_stall_seconds")
             .set(self.horizon_stall_seconds().await?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_reads_days_and_refuses_a_short_audit_age() {
+        let vars = |events: &'static str, audit: &'static str| {
+            move |name: &str| match name {
+                "WEAVER_EVENT_RETENTION_DAYS" => Some(events.to_owned()),
+                "WEAVER_AUDIT_RETENTION_DAYS" => Some(audit.to_owned()),
+                _ => None,
+            }
+        };
+        let r = Retention::from_vars(vars("2", "30")).unwrap();
+        assert_eq!(r.events, Duration::from_secs(2 * 86_400));
+        assert_eq!(r.audit, Duration::from_secs(30 * 86_400));
+        assert_eq!(Retention::from_vars(|_| None).unwrap(), Retention::default());
+        assert_eq!(Retention::from_vars(vars("30", "2")).unwrap_err().code(), "database_config");
+        assert_eq!(Retention::from_vars(vars("two", "30")).unwrap_err().code(), "database_config");
     }
 }

@@ -19,6 +19,7 @@ contract!(
     gap_torture_loses_nothing,
     consumer_killed_mid_batch_resumes_from_offset,
     retention_spares_a_lagging_consumer,
+    retention_loop_runs_until_stopped,
 );
 
 fn notice(i: usize) -> Envelope {
@@ -331,6 +332,25 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
         .unwrap()
         .expect("new event after purge");
     assert_eq!(b.events[0].envelope.id, after.id);
+}
+
+async fn retention_loop_runs_until_stopped(store: &TestStore) {
+    let w = &store.walle;
+    let events: Vec<Envelope> = (0..10).map(notice).collect();
+    w.append_batch(&events).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let retention = Retention { events: Duration::ZERO, audit: Duration::from_secs(86_400) };
+    let task = tokio::spawn({
+        let (w, stop) = (w.clone(), stop.clone());
+        async move { w.run_retention(retention, Duration::from_millis(20), stop).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.count_events().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the retention loop never purged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("loop stops").unwrap();
 }
 
 /// PostgreSQL-only behaviour: the listener and the xid horizon.
