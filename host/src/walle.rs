@@ -22,10 +22,12 @@
 //!
 //! # Restores (PostgreSQL)
 //! Transaction ids are per cluster. After a logical restore (`pg_dump`/`pg_restore`) into a new
-//! cluster the restored outbox rows carry new, small xids while stored consumer offsets still hold
-//! the old cluster's xids, so consumers would wait for a horizon they never reach. After such a
-//! restore, reset the offsets (`weaver migrate --reset-offsets`), which moves every consumer past
-//! the restored events; a restore is therefore a replay boundary, by design.
+//! cluster the restored outbox rows carry the restore's small xids while stored consumer offsets
+//! still hold the old cluster's, so a consumer would silently skip everything until the new
+//! cluster's xids caught up. WallE detects this when a consumer opens (its stored xid is one this
+//! cluster has not assigned yet) and replays that consumer from the oldest retained event
+//! (at-least-once: duplicates, never a loss). An operator who knows the consumers had caught up
+//! can instead move every offset to the newest event with `weaver migrate --reset-offsets`.
 
 mod backtests;
 mod config;

@@ -8,8 +8,9 @@ use crate::walle::{DbConfig, Walle};
 /// Arguments of `weaver migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Also move every consumer offset to the newest event (after restoring a PostgreSQL dump
-    /// into a new cluster; see the `walle` docs). Events before that point are not redelivered.
+    /// Also move every consumer offset to the newest event, so nothing older is delivered again
+    /// (for example after restoring a PostgreSQL dump whose consumers had caught up; without it
+    /// such consumers replay from the oldest retained event, see the `walle` docs).
     #[arg(long)]
     pub reset_offsets: bool,
 }

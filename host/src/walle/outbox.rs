@@ -411,6 +411,17 @@ impl Walle {
             return Err(Error::Invalid("consumer name is empty".into()));
         }
         if let Some(c) = self.stored_offset(consumer).await? {
+            if self.is_pg() && c.xid >= self.next_xid().await? {
+                // An xid this cluster has not handed out yet: the offset was written in another
+                // cluster (a restore from a dump). Skipping ahead could lose events, so replay.
+                tracing::warn!(
+                    consumer,
+                    stored_xid = c.xid,
+                    "consumer offset is from another PostgreSQL cluster (restore?); replaying from the oldest retained event"
+                );
+                self.force_offset(consumer, Cursor::default()).await?;
+                return Ok(Cursor::default());
+            }
             return Ok(c);
         }
         let initial = match start {
@@ -447,6 +458,39 @@ impl Walle {
         let row: Option<(i64, i64)> =
             self.read(async |c| fetch!(fetch_optional, c, (i64, i64), sql, consumer)).await?;
         Ok(row.map(|(xid, id)| Cursor { xid, id }))
+    }
+
+    /// PostgreSQL: the next transaction id this cluster will assign.
+    async fn next_xid(&self) -> Result<i64> {
+        let (x,): (i64,) = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    (i64,),
+                    "select pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+                )
+            })
+            .await?;
+        Ok(x)
+    }
+
+    /// Sets an offset unconditionally (restore recovery; normal commits only move forward).
+    async fn force_offset(&self, consumer: &str, to: Cursor) -> Result<()> {
+        let mut tx = self.begin().await?;
+        exec!(
+            tx.conn(),
+            if self.is_pg() {
+                "update consumer_offsets set last_xid = $2::text::xid8, last_id = $3, updated_at = $4 where consumer = $1"
+            } else {
+                "update consumer_offsets set last_xid = cast($2 as integer), last_id = $3, updated_at = $4 where consumer = $1"
+            },
+            consumer,
+            to.xid.to_string(),
+            to.id,
+            Utc::now()
+        )?;
+        tx.commit().await
     }
 
     /// The newest position a consumer could have reached now.

@@ -20,6 +20,7 @@ contract!(
     consumer_killed_mid_batch_resumes_from_offset,
     retention_spares_a_lagging_consumer,
     retention_loop_runs_until_stopped,
+    reset_offsets_moves_consumers_to_the_head,
 );
 
 fn notice(i: usize) -> Envelope {
@@ -353,6 +354,22 @@ async fn retention_loop_runs_until_stopped(store: &TestStore) {
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("loop stops").unwrap();
 }
 
+async fn reset_offsets_moves_consumers_to_the_head(store: &TestStore) {
+    let w = &store.walle;
+    let behind = Consumer::open(w, "behind", opts(100, 50)).await.unwrap();
+    w.append_batch(&(0..30).map(notice).collect::<Vec<_>>()).await.unwrap();
+    settle(w).await;
+    assert_eq!(w.consumer_lag("behind").await.unwrap().events, 30);
+    assert_eq!(w.reset_offsets_to_head().await.unwrap(), 1);
+    drop(behind);
+    let mut c = Consumer::open(w, "behind", opts(100, 50)).await.unwrap();
+    assert_eq!(w.consumer_lag("behind").await.unwrap().events, 0);
+    let fresh = notice(99);
+    w.append(&fresh).await.unwrap();
+    let b = c.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event");
+    assert_eq!(b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(), [fresh.id]);
+}
+
 /// PostgreSQL-only behaviour: the listener and the xid horizon.
 mod postgres_only {
     use super::*;
@@ -430,6 +447,35 @@ mod postgres_only {
         assert_eq!(stats.poll_wakeups, 0, "the backstop poll never fired: doorbells did the work");
         drop(consumer);
         reader.close().await;
+        store.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_offset_from_another_cluster_replays_instead_of_skipping() {
+        let store = store().await;
+        let w = &store.walle;
+        let events: Vec<Envelope> = (0..20).map(notice).collect();
+        w.append_batch(&events).await.unwrap();
+        let mut c = Consumer::open(w, "restored", opts(100, 50)).await.unwrap();
+        let b = c.next_batch().await.unwrap();
+        c.commit(&b).await.unwrap();
+        drop(c);
+        // What a restore into a fresh cluster leaves behind: an offset with an xid from the
+        // old cluster, far above anything this cluster has assigned.
+        sqlx::query("update consumer_offsets set last_xid = '900000000000'::xid8 where consumer = 'restored'")
+            .execute(w.pg_pool().expect("postgres"))
+            .await
+            .unwrap();
+        let mut c = Consumer::open(w, "restored", opts(100, 50)).await.unwrap();
+        assert_eq!(c.committed(), Default::default(), "rewound to the beginning");
+        let b = c.next_batch().await.unwrap();
+        assert_eq!(
+            b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(),
+            events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            "every event is delivered again, none skipped"
+        );
+        c.commit(&b).await.unwrap();
+        drop(c);
         store.finish().await;
     }
 
