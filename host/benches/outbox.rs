@@ -2,7 +2,8 @@
 //! commit→consumer latency p50/p99 at a paced 5,000 events/s, on PostgreSQL (a fresh database
 //! on `WEAVER_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`) and on SQLite
 //! (a temp file). Run with `cargo bench --bench outbox`; `OUTBOX_BENCH_SECONDS` sets the length
-//! of the latency run (default 5), `OUTBOX_BENCH_BACKEND=postgres|sqlite` runs one backend.
+//! of the latency run (default 5), `OUTBOX_BENCH_BACKEND=postgres|sqlite` runs one backend,
+//! `OUTBOX_BENCH_POLL_MS` sets the consumer's backstop poll (default 500 ms).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,7 +102,9 @@ async fn latency(
     let committed: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let opts = ConsumerOptions {
         batch_size: 1000,
-        poll_interval: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(
+            std::env::var("OUTBOX_BENCH_POLL_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(500),
+        ),
         start: StartFrom::Latest,
     };
     let mut consumer = Consumer::open(reader, "bench-latency", opts).await.expect("consumer");
