@@ -1,4 +1,7 @@
 //! `weaver migrate`: apply the database migrations of the configured backend and exit.
+//!
+//! # Invariants
+//! - Safe to run repeatedly and while Weaver runs (migrations take sqlx's lock).
 
 use clap::Args;
 

@@ -1,5 +1,10 @@
 //! A named outbox consumer: waits for events (doorbell or poll), hands them out in order, and
 //! stores its offset when the caller commits.
+//!
+//! # Invariants
+//! - A listener rings its consumer only after its `LISTEN` is in place, so the catch-up read that
+//!   follows a reconnect cannot miss a doorbell.
+//! - The position handed out only moves forward; `rewind` goes back to the stored offset only.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;

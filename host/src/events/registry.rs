@@ -1,4 +1,8 @@
 //! The registry of event types: name, version and payload check for every type Weaver accepts.
+//!
+//! # Invariants
+//! - A type name is `namespace.Name` (version 1) or `namespace.Name.vN` (N ≥ 2) with a known
+//!   namespace; versions of one name are separate types that live side by side.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! Backtests: configuration, status and the JSON report (metrics, trades, equity curve).
+//!
+//! # Invariants
+//! - Every status change appends `backtest.StatusChanged` in the same transaction.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

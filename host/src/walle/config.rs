@@ -1,4 +1,9 @@
 //! Database configuration from `WEAVER_*` variables, with defaults that work on a fresh machine.
+//!
+//! # Invariants
+//! - The database URL is a secret (it may carry a password): it is never logged, echoed in an
+//!   error or returned.
+//! - Unset means the embedded SQLite file `weaver.db` in `WEAVER_DATA_DIR` (`./weaver-data`).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,8 @@
 //! Candles: OHLCV bars by symbol and timeframe, unique per `(symbol, timeframe, ts)`.
+//!
+//! # Invariants
+//! - Re-importing a bar replaces it; there is never more than one row per symbol, timeframe and
+//!   time. Non-finite values are refused.
 
 use std::collections::BTreeMap;
 

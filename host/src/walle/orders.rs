@@ -1,4 +1,10 @@
 //! Orders (idempotent by `client_order_id`) and fills (idempotent by the venue's fill id).
+//!
+//! # Invariants
+//! - An order intent is stored, with its event, before anything may be sent; a second intent with
+//!   the same `client_order_id` returns the first and writes nothing.
+//! - A fill is stored at most once per venue fill id.
+//! - Quantities and prices are exact decimals, checked positive before they are stored.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -1,4 +1,12 @@
 //! The outbox table: append, ordered fetch below the horizon, consumer offsets, retention, lag.
+//!
+//! # Invariants
+//! - PostgreSQL fetches, lag counts and head positions use the same horizon,
+//!   `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, inside one statement.
+//! - Offsets only move forward, except the explicit resets (restore recovery, `--reset-offsets`).
+//! - A purge never deletes a row above any registered consumer's offset.
+//! - A grouped append reports success to a caller only after the statement holding its events
+//!   committed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

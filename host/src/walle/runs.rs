@@ -1,4 +1,8 @@
 //! Runs (a strategy in backtest, paper or live mode) and the intents each run produced.
+//!
+//! # Invariants
+//! - `started_at` and `stopped_at` are stamped once, by the first transition that sets them.
+//! - A strategy result is stored with the id of the event that caused it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,7 @@
 //! Strategies: uploaded components, versioned by content hash.
+//!
+//! # Invariants
+//! - One row per sha256: uploading the same bytes again returns the stored row and appends nothing.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,7 @@
 //! Column types shared by both backends.
+//!
+//! # Invariants
+//! - [`Num`] round-trips a decimal exactly on both backends (never through a float).
 
 use rust_decimal::Decimal;
 use sqlx::encode::IsNull;
