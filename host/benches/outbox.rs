@@ -135,6 +135,31 @@ async fn latency(
             t.await.expect("append task");
         }
     });
+    // Who holds the horizon: sample the oldest xid-holding backend of the cluster every 5 ms.
+    let sampler = reader.pg_pool().cloned().map(|pool| {
+        tokio::spawn(async move {
+            let mut worst: HashMap<String, f64> = HashMap::new();
+            let end = Instant::now() + Duration::from_secs(seconds);
+            while Instant::now() < end {
+                let row: Option<(String, f64)> = sqlx::query_as(
+                    "select coalesce(nullif(application_name, ''), backend_type) || ' / ' || datname, \
+                     extract(epoch from clock_timestamp() - xact_start)::float8 \
+                     from pg_stat_activity where backend_xid is not null \
+                     order by xact_start limit 1",
+                )
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten();
+                if let Some((who, age)) = row {
+                    let w = worst.entry(who).or_default();
+                    *w = w.max(age);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            worst
+        })
+    });
     let mut received: Vec<(Uuid, Instant)> = Vec::with_capacity(total);
     let (mut batches, mut in_fetch, mut in_commit) = (0u32, Duration::ZERO, Duration::ZERO);
     while received.len() < total {
@@ -159,6 +184,13 @@ async fn latency(
     let elapsed = started.elapsed();
     producer.await.expect("producer");
     println!("  consumer wake-ups: {:?}", consumer.stats());
+    if let Some(sampler) = sampler {
+        let mut worst: Vec<(String, f64)> = sampler.await.expect("sampler").into_iter().collect();
+        worst.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> =
+            worst.iter().take(4).map(|(w, s)| format!("{w} {:.1} ms", s * 1e3)).collect();
+        println!("  oldest xid holders seen (max age): {}", top.join("; "));
+    }
     let committed = committed.lock().await;
     let mut lat: Vec<Duration> = received
         .iter()
