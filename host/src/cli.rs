@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod fake_alpaca;
 pub mod backtest;
 pub mod data;
+mod migrate;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
@@ -47,6 +48,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Work with strategy components (`weaver strategy check <file.wasm>`).
     Strategy(strategy::StrategyArgs),
+    /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -71,5 +74,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(*args),
         Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
+        Command::Migrate(args) => migrate::run(args),
     }
 }

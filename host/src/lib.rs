@@ -18,3 +18,5 @@ pub mod domain;
 pub mod veda;
 pub mod greta;
 pub mod marvin;
+pub mod events;
+pub mod walle;

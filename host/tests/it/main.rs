@@ -4,3 +4,4 @@ mod veda;
 mod greta;
 mod greta_engine;
 mod marvin;
+mod walle;

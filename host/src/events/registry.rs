@@ -1,0 +1,385 @@
+//! The registry of event types: name, version and payload check for every type Weaver accepts.
+//!
+//! # Invariants
+//! - A type name is `namespace.Name` (version 1) or `namespace.Name.vN` (N ≥ 2) with a known
+//!   namespace; versions of one name are separate types that live side by side.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::{Envelope, Error};
+
+/// The largest serialized payload the outbox accepts (thin events: keys and status, details come
+/// from REST, DESIGN.md §3).
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The namespaces an event type may live in.
+pub const NAMESPACES: [&str; 9] =
+    ["strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock"];
+
+type Check = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
+
+/// One registered event type.
+#[derive(Clone)]
+pub struct EventSpec {
+    /// Full type name, e.g. `orders.Filled.v2`.
+    pub name: String,
+    /// Its namespace, e.g. `orders`.
+    pub namespace: String,
+    /// Payload schema version (the `.vN` suffix, or 1).
+    pub version: u32,
+    check: Check,
+}
+
+impl std::fmt::Debug for EventSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSpec")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The version a type name implies: `x.Y.vN` is N, anything else 1.
+pub(crate) fn version_of(event_type: &str) -> u32 {
+    event_type
+        .rsplit_once(".v")
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .filter(|n| *n >= 2)
+        .unwrap_or(1)
+}
+
+/// Splits and checks `namespace.Name[.vN]`.
+fn parse_name(event_type: &str) -> Result<(String, u32), Error> {
+    let bad = |reason: &str| Error::InvalidTypeName {
+        event_type: event_type.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut parts = event_type.split('.');
+    let namespace = parts.next().unwrap_or_default();
+    let name = parts.next().ok_or_else(|| bad("expected namespace.Name"))?;
+    let suffix = parts.next();
+    if parts.next().is_some() {
+        return Err(bad("too many dots; expected namespace.Name or namespace.Name.vN"));
+    }
+    if !NAMESPACES.contains(&namespace) {
+        return Err(bad(&format!("unknown namespace; expected one of {}", NAMESPACES.join(", "))));
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad("the name must be ASCII letters and digits"));
+    }
+    let version = match suffix {
+        None => 1,
+        Some(s) => match s.strip_prefix('v').and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n >= 2 => n,
+            _ => return Err(bad("a version suffix is .v2, .v3, …")),
+        },
+    };
+    Ok((namespace.to_owned(), version))
+}
+
+/// Event types with their payload checks. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    types: HashMap<String, EventSpec>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// Registers `event_type` whose payload must deserialize as `T`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTypeName`] when the name is malformed or its namespace unknown.
+    pub fn register<T: DeserializeOwned + 'static>(
+        &mut self,
+        event_type: &str,
+    ) -> Result<(), Error> {
+        let (namespace, version) = parse_name(event_type)?;
+        let check: Check = Arc::new(|value: &serde_json::Value| {
+            T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
+        });
+        self.types.insert(
+            event_type.to_owned(),
+            EventSpec { name: event_type.to_owned(), namespace, version, check },
+        );
+        Ok(())
+    }
+
+    /// The spec of a registered type.
+    pub fn get(&self, event_type: &str) -> Option<&EventSpec> {
+        self.types.get(event_type)
+    }
+
+    /// All registered type names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.types.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Checks an envelope against its type: registered, same version, payload valid and within
+    /// [`MAX_PAYLOAD_BYTES`], non-empty producer and correlation id.
+    ///
+    /// # Errors
+    /// The matching [`Error`] variant; nothing is written by a caller that checks first.
+    pub fn validate(&self, event: &Envelope) -> Result<(), Error> {
+        let spec = self
+            .types
+            .get(&event.event_type)
+            .ok_or_else(|| Error::UnknownType { event_type: event.event_type.clone() })?;
+        if event.version != spec.version {
+            return Err(Error::VersionMismatch {
+                event_type: event.event_type.clone(),
+                expected: spec.version,
+                got: event.version,
+            });
+        }
+        if event.producer.trim().is_empty() {
+            return Err(Error::InvalidEnvelope("producer is empty".into()));
+        }
+        if event.corr_id.trim().is_empty() {
+            return Err(Error::InvalidEnvelope("corr_id is empty".into()));
+        }
+        let size = serde_json::to_vec(&event.payload).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(Error::PayloadTooLarge {
+                event_type: event.event_type.clone(),
+                size,
+                max: MAX_PAYLOAD_BYTES,
+            });
+        }
+        (spec.check)(&event.payload).map_err(|reason| Error::InvalidPayload {
+            event_type: event.event_type.clone(),
+            reason,
+        })
+    }
+
+    /// The registry of every event type Weaver itself produces.
+    pub fn builtin() -> Self {
+        use payloads::*;
+        let mut r = Registry::empty();
+        let results = [
+            r.register::<StrategyChanged>("strategy.Uploaded"),
+            r.register::<StrategyChanged>("strategy.StatusChanged"),
+            r.register::<StrategyIntents>("strategy.Intents"),
+            r.register::<RunChanged>("run.Created"),
+            r.register::<RunChanged>("run.StatusChanged"),
+            r.register::<OrderChanged>("orders.Intent"),
+            r.register::<OrderChanged>("orders.Updated"),
+            r.register::<OrderFilled>("orders.Filled"),
+            r.register::<OrderFilledV2>("orders.Filled.v2"),
+            r.register::<PlaceOrder>("live.PlaceOrder"),
+            r.register::<CancelOrder>("live.CancelOrder"),
+            r.register::<PlaceOrder>("backtest.PlaceOrder"),
+            r.register::<BacktestChanged>("backtest.StatusChanged"),
+            r.register::<CandlesStored>("data.CandlesStored"),
+            r.register::<MarketBar>("market.Bar"),
+            r.register::<Notice>("ui.Notice"),
+            r.register::<ClockTick>("clock.Tick"),
+        ];
+        for result in results {
+            // The names above are constants checked by a unit test; a failure here is a typo.
+            if let Err(e) = result {
+                tracing::error!(error = %e, "builtin event type refused");
+            }
+        }
+        r
+    }
+}
+
+/// Payload schemas of the built-in event types. Fields are additive: new optional fields may be
+/// added to a version; removing or retyping one needs a new `.vN` type.
+pub mod payloads {
+    use chrono::{DateTime, Utc};
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Serialize};
+
+    use crate::domain::{Intent, OrderType, Side, TimeInForce};
+
+    /// A strategy upload changed state.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StrategyChanged {
+        /// Strategy row id.
+        pub strategy_id: i64,
+        /// Content hash (hex sha256).
+        pub sha256: String,
+        /// New status (`uploaded`, `compiling`, `ready`, `rejected`).
+        pub status: String,
+    }
+
+    /// The intents a strategy returned for one event.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct StrategyIntents {
+        /// Run id.
+        pub run_id: i64,
+        /// The event that caused them.
+        pub cause_event_id: uuid::Uuid,
+        /// The intents, as validated by Marvin.
+        pub intents: Vec<Intent>,
+    }
+
+    /// A run was created or changed status.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RunChanged {
+        /// Run id.
+        pub run_id: i64,
+        /// New status.
+        pub status: String,
+        /// Error code when the run failed.
+        #[serde(default)]
+        pub error_code: Option<String>,
+    }
+
+    /// An order row was created or changed (thin: keys and status).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct OrderChanged {
+        /// Order row id.
+        pub order_id: i64,
+        /// Client order id.
+        pub client_order_id: String,
+        /// Symbol.
+        pub symbol: String,
+        /// New status.
+        pub status: String,
+    }
+
+    /// A fill (version 1).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct OrderFilled {
+        /// Client order id.
+        pub client_order_id: String,
+        /// Filled quantity of this fill.
+        pub quantity: Decimal,
+        /// Fill price.
+        pub price: Decimal,
+    }
+
+    /// A fill (version 2: adds the venue's fill id and the fee).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct OrderFilledV2 {
+        /// Client order id.
+        pub client_order_id: String,
+        /// The venue's id of this fill (the idempotency key of the fill row).
+        pub venue_fill_id: String,
+        /// Filled quantity of this fill.
+        pub quantity: Decimal,
+        /// Fill price.
+        pub price: Decimal,
+        /// Fee charged for this fill.
+        pub fee: Decimal,
+        /// When the venue filled it.
+        pub filled_at: DateTime<Utc>,
+    }
+
+    /// A request to place an order on a venue (`live.*`) or in a backtest (`backtest.*`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct PlaceOrder {
+        /// Client order id (deterministic from run and intent).
+        pub client_order_id: String,
+        /// Symbol.
+        pub symbol: String,
+        /// Side.
+        pub side: Side,
+        /// Order type.
+        pub order_type: OrderType,
+        /// Time in force.
+        pub time_in_force: TimeInForce,
+        /// Quantity, when sized in units.
+        #[serde(default)]
+        pub quantity: Option<Decimal>,
+        /// Notional, when sized in currency.
+        #[serde(default)]
+        pub notional: Option<Decimal>,
+        /// Limit price.
+        #[serde(default)]
+        pub limit_price: Option<Decimal>,
+        /// Stop price.
+        #[serde(default)]
+        pub stop_price: Option<Decimal>,
+    }
+
+    /// A request to cancel an order.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CancelOrder {
+        /// Client order id.
+        pub client_order_id: String,
+    }
+
+    /// A backtest changed status.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct BacktestChanged {
+        /// Backtest row id.
+        pub backtest_id: i64,
+        /// New status.
+        pub status: String,
+    }
+
+    /// Candles were stored.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct CandlesStored {
+        /// Symbol.
+        pub symbol: String,
+        /// Timeframe (`1Min`, `1Day`, …).
+        pub timeframe: String,
+        /// How many rows were written.
+        pub count: u64,
+    }
+
+    /// A market bar.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct MarketBar {
+        /// Symbol.
+        pub symbol: String,
+        /// Timeframe.
+        pub timeframe: String,
+        /// The bar.
+        pub bar: crate::domain::Bar,
+    }
+
+    /// A message for the dashboard.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Notice {
+        /// Severity (`info`, `warn`, `error`).
+        pub level: String,
+        /// The text.
+        pub message: String,
+    }
+
+    /// A clock tick.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ClockTick {
+        /// Tick time.
+        pub ts: DateTime<Utc>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_types_all_register() {
+        let r = Registry::builtin();
+        assert_eq!(r.names().len(), 17);
+        assert_eq!(r.get("orders.Filled").map(|s| s.version), Some(1));
+        assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let mut r = Registry::empty();
+        for bad in ["orders", "nope.Filled", "orders.Filled.v1", "orders.Fil-led", "orders.A.v2.x"]
+        {
+            let e = r.register::<serde_json::Value>(bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_event_type", "{bad}");
+        }
+        assert_eq!(version_of("orders.Filled.v3"), 3);
+        assert_eq!(version_of("orders.Filled"), 1);
+    }
+}

@@ -1,0 +1,138 @@
+//! Candles: OHLCV bars by symbol and timeframe, unique per `(symbol, timeframe, ts)`.
+//!
+//! # Invariants
+//! - Re-importing a bar replaces it; there is never more than one row per symbol, timeframe and
+//!   time. Non-finite values are refused.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Timeframe;
+use crate::events::{Envelope, payloads};
+
+use super::{Error, Result, Walle, exec, fetch};
+
+/// One stored bar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Candle {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// Bar open time (UTC).
+    pub ts: DateTime<Utc>,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+    /// Where it came from (`alpaca`, `csv:<file>`, `synth`).
+    pub source: String,
+}
+
+impl Walle {
+    /// Inserts or replaces candles in one transaction and appends one `data.CandlesStored` per
+    /// `(symbol, timeframe)` in the batch. Returns how many rows were written.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad timeframe, an empty symbol or a non-finite price,
+    /// [`Error::Database`].
+    pub async fn upsert_candles(
+        &self,
+        candles: &[Candle],
+        cause: Option<&Envelope>,
+    ) -> Result<u64> {
+        let mut groups: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for c in candles {
+            c.timeframe.parse::<Timeframe>().map_err(|e| Error::Invalid(e.to_string()))?;
+            if c.symbol.trim().is_empty() {
+                return Err(Error::Invalid("candle symbol is empty".into()));
+            }
+            if ![c.open, c.high, c.low, c.close, c.volume].iter().all(|v| v.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "non-finite value in candle {} {}",
+                    c.symbol, c.ts
+                )));
+            }
+            *groups.entry((&c.symbol, &c.timeframe)).or_default() += 1;
+        }
+        let mut events = Vec::with_capacity(groups.len());
+        for ((symbol, timeframe), count) in groups {
+            let payload = payloads::CandlesStored {
+                symbol: symbol.into(),
+                timeframe: timeframe.into(),
+                count,
+            };
+            let e = Envelope::new("data.CandlesStored", "walle", payload)?;
+            events.push(match cause {
+                Some(c) => e.caused_by(c),
+                None => e,
+            });
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let mut written = 0;
+        for c in candles {
+            written += exec!(
+                tx.conn(),
+                "insert into candles (symbol, timeframe, ts, open, high, low, close, volume, source, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 on conflict (symbol, timeframe, ts) do update set open = excluded.open, \
+                 high = excluded.high, low = excluded.low, close = excluded.close, \
+                 volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at",
+                c.symbol.as_str(),
+                c.timeframe.as_str(),
+                c.ts,
+                c.open,
+                c.high,
+                c.low,
+                c.close,
+                c.volume,
+                c.source.as_str(),
+                now,
+            )?;
+        }
+        for e in &events {
+            tx.append(e).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Candles of one symbol and timeframe with `from <= ts < to`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn candles(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Candle>> {
+        self
+            .read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    Candle,
+                    "select symbol, timeframe, ts, open, high, low, close, volume, source from candles \
+                     where symbol = $1 and timeframe = $2 and ts >= $3 and ts < $4 order by ts limit $5",
+                    symbol,
+                    timeframe,
+                    from,
+                    to,
+                    limit,
+                )
+            })
+            .await
+    }
+}

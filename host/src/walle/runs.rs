@@ -1,0 +1,280 @@
+//! Runs (a strategy in backtest, paper or live mode) and the intents each run produced.
+//!
+//! # Invariants
+//! - `started_at` and `stopped_at` are stamped once, by the first transition that sets them.
+//! - A strategy result is stored with the id of the event that caused it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::domain::{Intent, Timeframe};
+use crate::events::{Envelope, payloads};
+
+use super::{Error, Result, Walle, fetch, text_of};
+
+/// How a run trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// On historical data (Greta).
+    Backtest,
+    /// On a simulated or paper account.
+    Paper,
+    /// With real money.
+    Live,
+}
+
+/// A run's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Created, not started.
+    Created,
+    /// Running.
+    Running,
+    /// Asked to stop, draining.
+    Stopping,
+    /// Stopped cleanly.
+    Stopped,
+    /// Ended by an error (`error_code` says which).
+    Failed,
+}
+
+/// A run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Run {
+    /// Row id.
+    pub id: i64,
+    /// The strategy it runs.
+    pub strategy_id: i64,
+    /// Backtest, paper or live.
+    #[sqlx(try_from = "String")]
+    pub mode: RunMode,
+    /// Venue (`sim`, `alpaca`, `alpaca-paper`, `backtest`).
+    pub venue: String,
+    /// Strategy parameters.
+    pub params: Json<serde_json::Value>,
+    /// Symbols, in the order bars index them.
+    pub symbols: Json<Vec<String>>,
+    /// Bar timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
+    /// Error code when failed.
+    pub error_code: Option<String>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it stopped or failed.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A run to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// The strategy.
+    pub strategy_id: i64,
+    /// Mode.
+    pub mode: RunMode,
+    /// Venue.
+    pub venue: String,
+    /// Strategy parameters.
+    pub params: serde_json::Value,
+    /// Symbols.
+    pub symbols: Vec<String>,
+    /// Timeframe.
+    pub timeframe: Timeframe,
+}
+
+/// The intents one event made a run's strategy return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct StrategyResult {
+    /// Row id.
+    pub id: i64,
+    /// The run.
+    pub run_id: i64,
+    /// The event the strategy was answering.
+    pub cause_event_id: Uuid,
+    /// The intents.
+    pub intents: Json<Vec<Intent>>,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLS: &str = "id, strategy_id, mode, venue, params, symbols, timeframe, status, error_code, \
+    started_at, stopped_at, created_at, updated_at";
+
+fn event(r: &Run, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
+    let payload = payloads::RunChanged {
+        run_id: r.id,
+        status: text_of(&r.status),
+        error_code: r.error_code.clone(),
+    };
+    let e = Envelope::new(event_type, "walle", payload)?.for_run(r.id);
+    Ok(match cause {
+        Some(c) => e.caused_by(c),
+        None => e,
+    })
+}
+
+impl Walle {
+    /// Creates a run in `created` state and appends `run.Created`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for no symbols, [`Error::Database`] (for example an unknown strategy).
+    pub async fn insert_run(&self, new: &NewRun, cause: Option<&Envelope>) -> Result<Run> {
+        if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
+            return Err(Error::Invalid("a run needs at least one non-empty symbol".into()));
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, 'created', $7, $7) returning {COLS}"
+        );
+        let run = fetch!(
+            fetch_one,
+            tx.conn(),
+            Run,
+            sqlx::AssertSqlSafe(sql.clone()),
+            new.strategy_id,
+            text_of(&new.mode),
+            new.venue.as_str(),
+            Json(&new.params),
+            Json(&new.symbols),
+            new.timeframe.to_string(),
+            now,
+        )?;
+        tx.append(&event(&run, "run.Created", cause)?).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// One run.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn run(&self, id: i64) -> Result<Option<Run>> {
+        let sql = format!("select {COLS} from runs where id = $1");
+        self.read(async |c| fetch!(fetch_optional, c, Run, sqlx::AssertSqlSafe(sql.clone()), id))
+            .await
+    }
+
+    /// Runs, newest first, optionally only those in `status`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn runs(&self, status: Option<RunStatus>, limit: i64) -> Result<Vec<Run>> {
+        let sql = format!(
+            "select {COLS} from runs where ($1 is null or status = $1) order by id desc limit $2"
+        );
+        let status = status.map(|s| text_of(&s));
+        self.read(async |c| {
+            fetch!(fetch_all, c, Run, sqlx::AssertSqlSafe(sql.clone()), status.clone(), limit)
+        })
+        .await
+    }
+
+    /// Moves a run to `status` (stamping `started_at` on `running`, `stopped_at` on `stopped` or
+    /// `failed`) and appends `run.StatusChanged`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Database`].
+    pub async fn update_run_status(
+        &self,
+        id: i64,
+        status: RunStatus,
+        error_code: Option<&str>,
+        cause: Option<&Envelope>,
+    ) -> Result<Run> {
+        let now = Utc::now();
+        let started = (status == RunStatus::Running).then_some(now);
+        let stopped = matches!(status, RunStatus::Stopped | RunStatus::Failed).then_some(now);
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "update runs set status = $2, error_code = $3, updated_at = $4, \
+             started_at = coalesce(started_at, $5), stopped_at = coalesce(stopped_at, $6) \
+             where id = $1 returning {COLS}"
+        );
+        let run = fetch!(
+            fetch_optional,
+            tx.conn(),
+            Run,
+            sqlx::AssertSqlSafe(sql.clone()),
+            id,
+            text_of(&status),
+            error_code,
+            now,
+            started,
+            stopped,
+        )?
+        .ok_or_else(|| Error::NotFound { entity: "run", key: id.to_string() })?;
+        tx.append(&event(&run, "run.StatusChanged", cause)?).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// Records the intents a run's strategy returned for the event `cause_event_id`, together
+    /// with `event` (typically `strategy.Intents`), in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Event`] when `event` is refused (nothing written), [`Error::Database`].
+    pub async fn append_strategy_result(
+        &self,
+        run_id: i64,
+        cause_event_id: Uuid,
+        intents: &[Intent],
+        event: &Envelope,
+    ) -> Result<StrategyResult> {
+        self.registry().validate(event)?;
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let row = fetch!(
+            fetch_one,
+            tx.conn(),
+            StrategyResult,
+            "insert into strategy_results (run_id, cause_event_id, intents, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4) returning id, run_id, cause_event_id, intents, created_at, updated_at",
+            run_id,
+            cause_event_id,
+            Json(intents),
+            now,
+        )?;
+        tx.append(event).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// A run's strategy results, oldest first, after row id `after_id`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn strategy_results(
+        &self,
+        run_id: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StrategyResult>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                StrategyResult,
+                "select id, run_id, cause_event_id, intents, created_at, updated_at \
+                     from strategy_results where run_id = $1 and id > $2 order by id limit $3",
+                run_id,
+                after_id,
+                limit,
+            )
+        })
+        .await
+    }
+}
