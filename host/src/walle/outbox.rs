@@ -535,33 +535,30 @@ impl Walle {
     /// [`Error::NotFound`] for an unregistered consumer, [`Error::Database`].
     pub async fn commit_offset(&self, consumer: &str, to: Cursor) -> Result<()> {
         let now = Utc::now();
-        let n = match (&self.inner.db, &self.inner.relaxed) {
-            (Db::Pg(_), Some(relaxed)) => {
-                sqlx::query(
-                    "update consumer_offsets set last_xid = $2::text::xid8, last_id = $3, updated_at = $4 \
-                     where consumer = $1 and (last_xid, last_id) <= ($2::text::xid8, $3)",
-                )
-                .bind(consumer)
-                .bind(to.xid.to_string())
-                .bind(to.id)
-                .bind(now)
-                .execute(relaxed)
-                .await?
-                .rows_affected()
-            }
-            _ => {
-                let mut tx = self.begin().await?;
-                let n = exec!(
-                    tx.conn(),
-                    "update consumer_offsets set last_xid = 0, last_id = $2, updated_at = $3 \
-                     where consumer = $1 and last_id <= $2",
-                    consumer,
-                    to.id,
-                    now
-                )?;
-                tx.commit().await?;
-                n
-            }
+        // One autocommit statement on the relaxed pool: no fsync wait, and on SQLite no write
+        // lock held across round trips.
+        let n = match &self.inner.relaxed {
+            Db::Pg(relaxed) => sqlx::query(
+                "update consumer_offsets set last_xid = $2::text::xid8, last_id = $3, updated_at = $4 \
+                 where consumer = $1 and (last_xid, last_id) <= ($2::text::xid8, $3)",
+            )
+            .bind(consumer)
+            .bind(to.xid.to_string())
+            .bind(to.id)
+            .bind(now)
+            .execute(relaxed)
+            .await?
+            .rows_affected(),
+            Db::Lite(relaxed) => sqlx::query(
+                "update consumer_offsets set last_xid = 0, last_id = $2, updated_at = $3 \
+                 where consumer = $1 and last_id <= $2",
+            )
+            .bind(consumer)
+            .bind(to.id)
+            .bind(now)
+            .execute(relaxed)
+            .await?
+            .rows_affected(),
         };
         if n == 0 && self.stored_offset(consumer).await?.is_none() {
             return Err(Error::NotFound { entity: "consumer", key: consumer.to_owned() });
