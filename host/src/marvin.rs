@@ -63,7 +63,7 @@ pub enum Error {
     InvalidComponent(String),
     /// A core WebAssembly module, not a component.
     #[error(
-        "this is a core WebAssembly module, not a component; build it as a component (e.g. cargo build --target wasm32-wasip2, or scripts/build-strategies.sh)"
+        "this is a core WebAssembly module, not a component; build it as a component (e.g. with scripts/build-strategies.sh, or wasm-tools component new)"
     )]
     NotAComponent,
     /// Imports outside the allowed set.
