@@ -27,7 +27,7 @@ pub struct ComponentInfo {
 ///
 /// Detected from the core modules' import and export names, which the toolchains set for their
 /// dynamic linking and which a strategy cannot change without rebuilding the runtime:
-/// componentize-py links `libpython3.*.so`, componentize-qjs links `qjs_runtime.wasm`. An
+/// componentize-py links `libpython3.*.so`, componentize-qjs links `componentize_qjs_runtime.wasm`. An
 /// unrecognised component larger than [`LARGE_RUNTIME_BYTES`] embeds a big interpreter
 /// (StarlingMonkey JS is ~12 MB); anything else is compiled code (Rust, C, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Language {
 fn language_of_name(name: &str) -> Option<Language> {
     if name.starts_with("libpython3") || name.starts_with("libcomponentize_py") {
         Some(Language::Python)
-    } else if name.starts_with("qjs_runtime") {
+    } else if name.starts_with("componentize_qjs_runtime") || name.starts_with("qjs_runtime") {
         Some(Language::QuickJs)
     } else {
         None
@@ -148,6 +148,17 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
                     language = language_of_name(import.module).or(language_of_name(import.name));
                     if language.is_some() {
                         break;
+                    }
+                }
+            }
+            // Dynamic-linking glue may also name the runtime in a core instance of exports.
+            Payload::InstanceSection(section) if language.is_none() => {
+                for instance in section.into_iter().flatten() {
+                    if let wasmparser::Instance::FromExports(exports) = instance {
+                        language = exports.iter().find_map(|e| language_of_name(e.name));
+                        if language.is_some() {
+                            break;
+                        }
                     }
                 }
             }
