@@ -31,10 +31,9 @@ class SmaCross(Strategy):
         st[2] = (fast, slow)
         if prev is not None:
             pf, ps = prev
-            if pf < ps and fast > slow:
+            if pf < ps and fast > slow:  # crossover(fast, slow)
                 ctx.reverse_to(symbol, Side.BUY)
-            elif ps < pf and slow > fast:
+            elif ps < pf and slow > fast:  # crossover(slow, fast)
                 ctx.reverse_to(symbol, Side.SELL)
-
 
 Guest = export(SmaCross)

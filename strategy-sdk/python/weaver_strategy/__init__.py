@@ -226,8 +226,24 @@ def export(cls):
             ctx.intents = []
             symbols, tss, ohlcv = batch.symbols, batch.ts, batch.ohlcv
             count = len(tss)
-            i = 0
             try:
+                if type(strategy).on_bars is Strategy.on_bars:
+                    # Fast path (on_bars not overridden): one on_bar call per bar, no group
+                    # lists; still returns only once the timestamp group is complete.
+                    on_bar = strategy.on_bar
+                    k = 0
+                    while k < count:
+                        ts = tss[k]
+                        o = 5 * k
+                        ctx.now = ts
+                        on_bar(ctx, symbols[k], ts, ohlcv[o], ohlcv[o + 1], ohlcv[o + 2],
+                               ohlcv[o + 3], ohlcv[o + 4])
+                        k += 1
+                        if ctx.intents and (k == count or tss[k] != ts):
+                            intents, ctx.intents = ctx.intents, []
+                            return t.BatchReply(intents, k)
+                    return t.BatchReply([], count)
+                i = 0
                 while i < count:
                     ts = tss[i]
                     end = i + 1

@@ -6,6 +6,7 @@ the same order give the same bits as `weaver_strategy_sdk::indicators::Sma`.
 """
 
 import math
+from math import copysign
 
 __all__ = ["Sma", "crossover"]
 
@@ -37,39 +38,54 @@ class Sma:
 
     def update(self, value: float):
         """Adds the next value; returns the mean once `n` values were seen, else None."""
+        # Hot path of every Python strategy: locals instead of attribute traffic, one write-back.
         n = self.n
+        ring = self.ring
+        nobs = self.nobs
+        total = self.sum
         if self.len == n:
             head = self.head
-            old = self.ring[head]
-            # Remove the value leaving the window first, with its own compensation term.
-            if old == old:  # not NaN
-                self.nobs -= 1
-                y = -old - self.comp_remove
-                t = self.sum + y
-                self.comp_remove = t - self.sum - y
-                self.sum = t
-                if math.copysign(1.0, old) < 0.0:
-                    self.neg_count -= 1
-            self.ring[head] = value
+            old = ring[head]
+            ring[head] = value
             head += 1
             self.head = 0 if head == n else head
+            # Remove the value leaving the window first, with its own compensation term.
+            if old == old:  # not NaN
+                nobs -= 1
+                y = -old - self.comp_remove
+                t = total + y
+                self.comp_remove = t - total - y
+                total = t
+                if old < 0.0 or (old == 0.0 and copysign(1.0, old) < 0.0):
+                    self.neg_count -= 1
         else:
-            self.ring[self.len] = value
+            ring[self.len] = value
             self.len += 1
         if value == value:  # not NaN
-            self.nobs += 1
+            nobs += 1
             y = value - self.comp_add
-            t = self.sum + y
-            self.comp_add = t - self.sum - y
-            self.sum = t
-            if math.copysign(1.0, value) < 0.0:
+            t = total + y
+            self.comp_add = t - total - y
+            total = t
+            if value < 0.0 or (value == 0.0 and copysign(1.0, value) < 0.0):
                 self.neg_count += 1
             if value == self.prev_value:
                 self.same_run += 1
             else:
                 self.same_run = 1
             self.prev_value = value
-        return self.value()
+        self.nobs = nobs
+        self.sum = total
+        if self.len < n or nobs < n:
+            return None
+        result = total / nobs
+        if self.same_run >= nobs:
+            return self.prev_value
+        neg = self.neg_count
+        if (neg == 0 and result < 0.0) or (neg == nobs and result > 0.0):
+            # All values of one sign but rounding crossed zero: pandas clamps to 0.
+            return 0.0
+        return result
 
     def value(self):
         """The current mean, or None during the warm-up."""
