@@ -121,7 +121,7 @@ fn each_language_gets_its_tier_and_refuses_bad_params_the_same_way() {
         let bars = ohlcv("GOOG");
         let out = sandbox.on_bars(&meta(0), &bars).expect("runs");
         assert!(
-            !out.intents.is_empty() && (out.consumed as usize) < bars.len(),
+            !out.intents.is_empty() && out.consumed < bars.len(),
             "{file}: the first batch must stop at the first crossover"
         );
     }
