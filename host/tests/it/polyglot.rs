@@ -209,3 +209,50 @@ fn hostile_python_and_js_memory_bombs_stop_at_their_tier_cap() {
         );
     }
 }
+
+/// `weaver strategy check` on a component, with the shared compile cache.
+fn strategy_check(component: &Path) -> String {
+    use clap::Parser;
+    let cache = shared_cache().to_string_lossy().into_owned();
+    let path = component.to_string_lossy().into_owned();
+    let argv = ["weaver", "strategy", "check", &path, "--cache-dir", &cache];
+    let cli = weaver::cli::Cli::try_parse_from(argv).expect("arguments parse");
+    #[allow(irrefutable_let_patterns)]
+    let weaver::cli::Command::Strategy(args) = cli.command else {
+        panic!("not the strategy command")
+    };
+    let mut out = Vec::new();
+    weaver::cli::strategy::run_to(args, &mut out).expect("check succeeds");
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn strategy_check_names_the_runtime_and_its_tier() {
+    for (file, runtime, tier, memory) in [
+        (
+            "sma-cross-py.wasm",
+            "python",
+            "heavy",
+            Limits::heavy_runtime().max_memory_bytes,
+        ),
+        (
+            "sma-cross-js.wasm",
+            "quickjs",
+            "light",
+            Limits::default().max_memory_bytes,
+        ),
+    ] {
+        let report = strategy_check(&artifact(file));
+        let expected = format!(
+            "runtime:       {runtime} ({tier} tier: {} MiB memory",
+            memory >> 20
+        );
+        assert!(report.contains(&expected), "{file}: {report}");
+        // Nothing but Weaver's own interface: WASI was stubbed out at build time.
+        assert!(
+            report.contains("imports:       weaver:strategy/types@0.1.0\n"),
+            "{file} must import only weaver:strategy/types: {report}"
+        );
+        assert!(report.contains("init:          ok"), "{file}: {report}");
+    }
+}
