@@ -5,7 +5,7 @@
 #   strategies/<name>/strategy.js        -> strategies/dist/<name>.wasm          (componentize-qjs)
 #   host/tests/guests/<n>/app.py|.js     -> strategies/dist/guests/<n>.wasm
 # Toolchains are pinned and installed on first use: componentize-py 0.25.1 in a venv under the
-# cargo target dir, componentize-qjs 0.4.5 by `npm ci` in strategy-sdk/js (package-lock.json).
+# cargo target dir, componentize-qjs 0.4.5 by `npm install` from strategy-sdk/js/package-lock.json.
 # A component is rebuilt only when its sources, the SDK or wit/ are newer than it.
 # Usage: scripts/build-strategies-polyglot.sh     (called by scripts/build-strategies.sh)
 set -euo pipefail
@@ -19,7 +19,10 @@ if [[ ! -x "$venv/bin/componentize-py" ]]; then
 fi
 qjs=strategy-sdk/js/node_modules/.bin/componentize-qjs
 if [[ ! -x "$qjs" ]]; then
-    (cd strategy-sdk/js && npm ci --no-audit --no-fund --loglevel=error)
+    # `npm install` from the committed lock (exact versions and integrity hashes). Not `npm ci`:
+    # componentize-qjs 0.4.5 lists optional platform bindings that were never published, which
+    # `npm ci` reports as an out-of-sync lock.
+    (cd strategy-sdk/js && npm install --no-save --no-audit --no-fund --loglevel=error)
 fi
 
 # stale OUT SRC_DIR SDK_DIR: true when OUT is missing or older than any input.
