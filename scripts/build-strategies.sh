@@ -2,6 +2,8 @@
 # Builds every example strategy and hostile test guest into a WebAssembly component:
 #   strategies/<name>      -> strategies/dist/<name>.wasm          (imports nothing but weaver:strategy)
 #   host/tests/guests/<n>  -> strategies/dist/guests/<n>.wasm      (loaded by host tests)
+# and, through scripts/build-strategies-polyglot.sh, the Python (app.py) and JavaScript
+# (strategy.js) ones the same way.
 # Usage: scripts/build-strategies.sh        (honours CARGO_TARGET_DIR)
 #
 # Strategies are compiled for wasm32-unknown-unknown, where Rust's std has no OS underneath and
@@ -44,3 +46,6 @@ for name in "${guests[@]}"; do
     cp "$target_dir/wasm32-wasip2/strategy/${name//-/_}.wasm" "strategies/dist/guests/$name.wasm"
     echo "built strategies/dist/guests/$name.wasm"
 done
+
+# Python and JavaScript strategies and guests (pinned componentize-py / componentize-qjs).
+scripts/build-strategies-polyglot.sh

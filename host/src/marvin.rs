@@ -42,7 +42,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
 pub use actor::SandboxActor;
-pub use inspect::{ComponentInfo, SUPPORTED_WORLDS};
+pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
 pub use sandbox::{Sandbox, SandboxStats};
 
 use crate::domain::{StrategyConfig, StrategyError};
@@ -190,6 +190,21 @@ pub struct Limits {
     pub max_guest_output_bytes: usize,
 }
 
+impl Limits {
+    /// The heavy tier's defaults: runtimes that start with 9–13 MiB of linear memory and pay
+    /// ~17k (CPython) to ~180k (StarlingMonkey) fuel for a trivial call (notes/wasm-host.md §5b)
+    /// get twice the memory and ten times the per-event fuel of the light tier.
+    pub fn heavy_runtime() -> Limits {
+        Limits {
+            fuel_per_event: 200_000_000,
+            fuel_per_bar: 2_000_000,
+            fuel_for_init: 4_000_000_000,
+            max_memory_bytes: 64 << 20,
+            ..Limits::default()
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -198,7 +213,7 @@ impl Default for Limits {
             fuel_per_bar: 1_000_000,
             fuel_for_init: 2_000_000_000,
             call_timeout: Duration::from_secs(2),
-            max_memory_bytes: 64 << 20,
+            max_memory_bytes: 32 << 20,
             max_table_elements: 100_000,
             max_output_bytes: 1 << 20,
             max_intents_per_event: 1_000,
@@ -215,8 +230,11 @@ pub struct MarvinConfig {
     pub cache_dir: PathBuf,
     /// Largest accepted component, in bytes (default 50 MiB: Python components are ~18 MB).
     pub max_component_bytes: usize,
-    /// Per-call limits.
+    /// Per-call limits of the light tier: compiled strategies (Rust, …) and QuickJS.
     pub limits: Limits,
+    /// Per-call limits of the heavy tier: Python (CPython) and other large interpreters
+    /// ([`Language::is_heavy`]). Default [`Limits::heavy_runtime`].
+    pub heavy_limits: Limits,
     /// Epoch ticker period; the deadline granularity.
     pub epoch_tick: Duration,
 }
@@ -230,6 +248,7 @@ impl Default for MarvinConfig {
             cache_dir: data_dir.join("cache").join("compiled"),
             max_component_bytes: 50 << 20,
             limits: Limits::default(),
+            heavy_limits: Limits::heavy_runtime(),
             epoch_tick: Duration::from_millis(5),
         }
     }
@@ -429,9 +448,15 @@ impl Marvin {
         if !from_cache {
             cache::store(&component, &cache_path)?;
         }
+        let limits = if info.language.is_heavy() {
+            self.inner.config.heavy_limits.clone()
+        } else {
+            self.inner.config.limits.clone()
+        };
         Ok(LoadedStrategy {
             inner: Arc::new(LoadedInner {
                 marvin: self.clone(),
+                limits,
                 sha256,
                 info,
                 pre,
@@ -469,6 +494,8 @@ pub struct LoadedStrategy {
 
 struct LoadedInner {
     marvin: Marvin,
+    /// The limits of the component's tier, fixed at load.
+    limits: Limits,
     sha256: String,
     info: ComponentInfo,
     pre: bindings::StrategyPre<sandbox::StoreState>,
@@ -497,6 +524,11 @@ impl LoadedStrategy {
         &self.inner.info
     }
 
+    /// The per-call limits of this component's language tier (see [`Language::is_heavy`]).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
     /// Whether the compiled artifact came from the on-disk cache.
     pub fn from_cache(&self) -> bool {
         self.inner.from_cache
@@ -513,6 +545,11 @@ impl LoadedStrategy {
     /// `invalid_params` when the guest refuses the parameters; a `strategy_*` code when
     /// instantiation or `init` traps or exceeds a limit.
     pub fn instantiate(&self, config: &StrategyConfig) -> Result<Sandbox, Error> {
-        Sandbox::new(&self.inner.marvin, &self.inner.pre, config)
+        Sandbox::new(
+            &self.inner.marvin,
+            &self.inner.pre,
+            &self.inner.limits,
+            config,
+        )
     }
 }

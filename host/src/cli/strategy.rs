@@ -81,6 +81,20 @@ pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Resul
                 }
             )?;
             writeln!(out, "exports:       {}", info.exports.join(", "))?;
+            let limits = loaded.limits();
+            writeln!(
+                out,
+                "runtime:       {} ({} tier: {} MiB memory, {} fuel per call + {} per bar)",
+                info.language.as_str(),
+                if info.language.is_heavy() {
+                    "heavy"
+                } else {
+                    "light"
+                },
+                limits.max_memory_bytes >> 20,
+                limits.fuel_per_event,
+                limits.fuel_per_bar
+            )?;
             writeln!(
                 out,
                 "compiled:      {} in {:.1} ms",

@@ -1,5 +1,7 @@
 //! Checks untrusted component bytes before anything compiles them: structure, component or core
-//! module, top-level imports against the allow-list, exports against the supported worlds.
+//! module, top-level imports against the allow-list, exports against the supported worlds. It
+//! also tells which language runtime a component embeds ([`Language`]), which sets its limits
+//! tier.
 
 use wasmparser::{Parser, Payload};
 
@@ -17,6 +19,58 @@ pub struct ComponentInfo {
     pub imports: Vec<String>,
     /// Top-level export names.
     pub exports: Vec<String>,
+    /// The language runtime the component embeds, as far as inspection can tell.
+    pub language: Language,
+}
+
+/// The language runtime inside a component; it picks the limits tier (see `Limits`).
+///
+/// Detected from the core modules' import and export names, which the toolchains set for their
+/// dynamic linking and which a strategy cannot change without rebuilding the runtime:
+/// componentize-py links `libpython3.*.so`, componentize-qjs links `componentize_qjs_runtime.wasm`. An
+/// unrecognised component larger than [`LARGE_RUNTIME_BYTES`] embeds a big interpreter
+/// (StarlingMonkey JS is ~12 MB); anything else is compiled code (Rust, C, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Compiled to wasm directly (Rust, C, Go, …): small, no interpreter.
+    Compiled,
+    /// CPython via componentize-py.
+    Python,
+    /// QuickJS via componentize-qjs.
+    QuickJs,
+    /// An unrecognised component above [`LARGE_RUNTIME_BYTES`] (e.g. StarlingMonkey JS).
+    LargeRuntime,
+}
+
+/// Size above which an unrecognised component is assumed to embed a large interpreter.
+pub const LARGE_RUNTIME_BYTES: usize = 8 << 20;
+
+impl Language {
+    /// Stable lower-case name (`compiled`, `python`, `quickjs`, `large-runtime`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Compiled => "compiled",
+            Language::Python => "python",
+            Language::QuickJs => "quickjs",
+            Language::LargeRuntime => "large-runtime",
+        }
+    }
+
+    /// Whether the runtime needs the heavy limits tier (more memory and fuel).
+    pub fn is_heavy(self) -> bool {
+        matches!(self, Language::Python | Language::LargeRuntime)
+    }
+}
+
+/// Tells the runtime from a core module import/export name (module name or field name).
+fn language_of_name(name: &str) -> Option<Language> {
+    if name.starts_with("libpython3") || name.starts_with("libcomponentize_py") {
+        Some(Language::Python)
+    } else if name.starts_with("componentize_qjs_runtime") || name.starts_with("qjs_runtime") {
+        Some(Language::QuickJs)
+    } else {
+        None
+    }
 }
 
 /// WASI interfaces Rust's std links on `wasm32-wasip2` that carry no capability. Marvin serves
@@ -69,6 +123,7 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
     }
     let mut imports = Vec::new();
     let mut exports = Vec::new();
+    let mut language = None;
     // Nesting depth: only the outer component's imports and exports describe the contract.
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
@@ -88,9 +143,41 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
                     exports.push(export.name.name.to_owned());
                 }
             }
+            Payload::ImportSection(section) if language.is_none() => {
+                for import in section.into_imports().flatten() {
+                    language = language_of_name(import.module).or(language_of_name(import.name));
+                    if language.is_some() {
+                        break;
+                    }
+                }
+            }
+            // Dynamic-linking glue may also name the runtime in a core instance of exports.
+            Payload::InstanceSection(section) if language.is_none() => {
+                for instance in section.into_iter().flatten() {
+                    if let wasmparser::Instance::FromExports(exports) = instance {
+                        language = exports.iter().find_map(|e| language_of_name(e.name));
+                        if language.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Payload::ExportSection(section) if language.is_none() => {
+                for export in section.into_iter().flatten() {
+                    language = language_of_name(export.name);
+                    if language.is_some() {
+                        break;
+                    }
+                }
+            }
             _ => {}
         }
     }
+    let language = language.unwrap_or(if bytes.len() > LARGE_RUNTIME_BYTES {
+        Language::LargeRuntime
+    } else {
+        Language::Compiled
+    });
     let refused: Vec<String> = imports
         .iter()
         .filter(|name| !import_allowed(name))
@@ -119,6 +206,7 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
         world_version,
         imports,
         exports,
+        language,
     })
 }
 

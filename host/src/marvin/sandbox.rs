@@ -201,9 +201,10 @@ impl Sandbox {
     pub(super) fn new(
         marvin: &Marvin,
         pre: &StrategyPre<StoreState>,
+        limits: &Limits,
         config: &StrategyConfig,
     ) -> Result<Sandbox, Error> {
-        let limits = marvin.config().limits.clone();
+        let limits = limits.clone();
         let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
         let limiter = Limiter {

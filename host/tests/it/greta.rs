@@ -350,6 +350,12 @@ fn sma_cross_wasm() -> PathBuf {
 
 /// Runs `weaver backtest` with the reference configuration and returns the `--report` JSON.
 fn cli_report(name: &str, strategy: &Path) -> Value {
+    cli_report_cached(name, strategy, None)
+}
+
+/// [`cli_report`] with a given compile cache directory (shared by tests that load the same big
+/// component; the cache is keyed by the component's sha256 and the engine).
+pub(crate) fn cli_report_cached(name: &str, strategy: &Path, cache: Option<&Path>) -> Value {
     let r = reference(name);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.json");
@@ -365,7 +371,10 @@ fn cli_report(name: &str, strategy: &Path) -> Value {
     args.extend(["--report".into(), out.clone().into_os_string()]);
     args.extend([
         "--cache-dir".into(),
-        dir.path().join("cache").into_os_string(),
+        cache
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("cache"))
+            .into_os_string(),
     ]);
     for (k, v) in &r.params {
         args.extend(["--param".into(), format!("{k}={v}").into()]);

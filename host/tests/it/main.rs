@@ -4,4 +4,5 @@ mod veda;
 mod greta;
 mod greta_engine;
 mod marvin;
+mod polyglot;
 mod walle;

@@ -519,8 +519,10 @@ fn bulk_memory_operations_pay_fuel_per_byte() {
     // 32 MiB memory.fill in one instruction: with per-byte costs it needs ~33.5 M fuel.
     let fill = "(drop (memory.grow (i32.const 512))) (memory.fill (i32.const 0) (i32.const 0) (i32.const 33554432))";
     let bytes = componentize(&core_guest(fill, ""));
+    // 32 MiB + 1 page is above the light tier's 32 MiB cap: this test is about fuel.
     let (marvin, _dir) = marvin_with(Limits {
         fuel_for_init: 10_000_000,
+        max_memory_bytes: 64 << 20,
         ..Limits::default()
     });
     let err = marvin
@@ -531,6 +533,7 @@ fn bulk_memory_operations_pay_fuel_per_byte() {
     assert_eq!(err.code(), "strategy_fuel_exhausted", "{err}");
     let (marvin, _dir) = marvin_with(Limits {
         fuel_for_init: 100_000_000,
+        max_memory_bytes: 64 << 20,
         ..Limits::default()
     });
     let sandbox = marvin

@@ -1,0 +1,39 @@
+"""SMA crossover in Python, trade for trade the Rust `strategies/sma-cross`.
+
+Parameters `fast` (default 10) and `slow` (default 20). Once both averages are defined on this bar
+and the previous one: fast crosses strictly above slow -> close and go all-in long; else slow
+crosses above fast -> close and go all-in short. Subscribes to nothing: decisions use closes only.
+"""
+
+from weaver_strategy import Strategy, StrategyError, Side, Sma, export
+
+
+class SmaCross(Strategy):
+    def __init__(self, config):
+        config.expect_only(["fast", "slow"])
+        fast = config.param("fast", 10)
+        slow = config.param("slow", 20)
+        if fast == 0 or slow == 0:
+            raise StrategyError("bad_param", "fast and slow must be at least 1")
+        # Per symbol: [fast sma, slow sma, previous (fast, slow) or None].
+        self.state = [[Sma(fast), Sma(slow), None] for _ in config.symbols]
+
+    def on_bar(self, ctx, symbol, ts, o, h, l, close, v):
+        if symbol >= len(self.state):
+            raise StrategyError("unknown_symbol", f"bar for symbol index {symbol}")
+        st = self.state[symbol]
+        # Both averages see every bar, so their windows stay aligned.
+        fast = st[0].update(close)
+        slow = st[1].update(close)
+        if fast is None or slow is None:
+            return
+        prev = st[2]
+        st[2] = (fast, slow)
+        if prev is not None:
+            pf, ps = prev
+            if pf < ps and fast > slow:  # crossover(fast, slow)
+                ctx.reverse_to(symbol, Side.BUY)
+            elif ps < pf and slow > fast:  # crossover(slow, fast)
+                ctx.reverse_to(symbol, Side.SELL)
+
+Guest = export(SmaCross)

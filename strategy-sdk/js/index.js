@@ -1,0 +1,236 @@
+// Weaver strategy SDK for JavaScript (componentize-qjs 0.4.5, world `weaver:strategy/strategy`).
+//
+// Extend `Strategy` (shaped like the Rust SDK's trait) and export it from your entry module:
+//
+//   import { Strategy, exportStrategy } from "../../strategy-sdk/js/index.js";
+//   class MyStrategy extends Strategy { ... }
+//   export const guest = exportStrategy(MyStrategy);
+//
+// Invariants:
+// - A strategy imports nothing: everything it knows arrives in events; same events, same intents.
+// - `on-bars` behaves exactly like one `bars` event per timestamp group and returns right after
+//   the first group that produced an intent (the Rust SDK's `Runtime::on_bars`).
+
+export { Sma, crossover } from "./indicators.js";
+
+/** The strategy's own error: a short snake_case code and a message for the user. */
+export class StrategyError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** No optional event kinds (bars, data windows and raw events always arrive). */
+export const NO_SUBSCRIPTIONS = Object.freeze({
+  orderUpdates: false, account: false, clockTicks: false, lifecycle: false,
+});
+
+/** What a run tells its strategy: parameters, symbols and timeframe. */
+export class Config {
+  constructor(raw) {
+    this.params = new Map(raw.params);
+    this.symbols = raw.symbols;
+    this.timeframe = raw.timeframe;
+  }
+
+  /** Integer parameter `name`, or `dflt` when absent; `bad_param` when not a non-negative integer. */
+  intParam(name, dflt) {
+    const text = this.params.get(name);
+    if (text === undefined) return dflt;
+    const trimmed = text.trim();
+    if (!/^\+?[0-9]+$/.test(trimmed)) {
+      throw new StrategyError("bad_param", `parameter ${name}=${JSON.stringify(text)} is not a valid integer`);
+    }
+    return Number(trimmed);
+  }
+
+  /** Number parameter `name`, or `dflt` when absent; `bad_param` when not a finite number. */
+  numberParam(name, dflt) {
+    const text = this.params.get(name);
+    if (text === undefined) return dflt;
+    const value = Number(text.trim());
+    if (text.trim() === "" || !Number.isFinite(value)) {
+      throw new StrategyError("bad_param", `parameter ${name}=${JSON.stringify(text)} is not a valid number`);
+    }
+    return value;
+  }
+
+  /** Refuses any parameter not in `known`, so a typo is an error, not a silent default. */
+  expectOnly(known) {
+    const unknown = [...this.params.keys()].filter((k) => !known.includes(k));
+    if (unknown.length > 0) {
+      throw new StrategyError("bad_param",
+        `unknown parameter(s) ${unknown.join(", ")}; this strategy takes ${known.join(", ")}`);
+    }
+  }
+}
+
+/** Collects the intents of one event. */
+export class Context {
+  constructor(symbols, timeframe) {
+    this.symbols = symbols;
+    this.timeframe = timeframe;
+    this.now = 0;
+    this.intents = [];
+  }
+
+  symbol(s) {
+    if (typeof s === "number") {
+      if (s >= 0 && s < this.symbols.length) return this.symbols[s];
+      throw new StrategyError("unknown_symbol",
+        `symbol index ${s} is outside the run's ${this.symbols.length} symbol(s)`);
+    }
+    if (this.symbols.includes(s)) return s;
+    throw new StrategyError("unknown_symbol", `symbol ${JSON.stringify(s)} is not one of the run's symbols`);
+  }
+
+  /** A market GTC order; `size` is `{tag: "units"|"notional"|"equity-fraction", val}`. */
+  market(symbol, side, size) {
+    this.intents.push({
+      tag: "place-order",
+      val: {
+        symbol: this.symbol(symbol), side, orderType: "market", timeInForce: "gtc",
+        limitPrice: null, stopPrice: null, size, tag: null,
+      },
+    });
+  }
+
+  buy(symbol, units) { this.market(symbol, "buy", { tag: "units", val: units }); }
+
+  sell(symbol, units) { this.market(symbol, "sell", { tag: "units", val: units }); }
+
+  targetFraction(symbol, side, fraction) {
+    this.market(symbol, side, { tag: "equity-fraction", val: fraction });
+  }
+
+  close(symbol) { this.intents.push({ tag: "close-position", val: this.symbol(symbol) }); }
+
+  /** Close the position, then go all-in (`equity-fraction 1.0`) on `side`. */
+  reverseTo(symbol, side) {
+    const name = this.symbol(symbol);
+    this.intents.push({ tag: "close-position", val: name });
+    this.targetFraction(name, side, 1.0);
+  }
+
+  cancel(clientOrderId) { this.intents.push({ tag: "cancel-order", val: clientOrderId }); }
+
+  log(level, message) { this.intents.push({ tag: "log", val: { level, message } }); }
+}
+
+/** Base class shaped like the Rust `Strategy` trait. Override what you need. */
+export class Strategy {
+  /** Optional event kinds wanted. */
+  static subscriptions = NO_SUBSCRIPTIONS;
+
+  constructor(_config) {}
+
+  /** One bar: symbol index, then `{ts, open, high, low, close, volume}`. */
+  onBar(_ctx, _symbol, _bar) {}
+
+  /** All bars of one timestamp as `{symbol, bar}` objects. */
+  onBars(ctx, group) {
+    for (const b of group) this.onBar(ctx, b.symbol, b.bar);
+  }
+
+  onDataWindow(_ctx, _window) {}
+  onClockTick(_ctx) {}
+  onOrderUpdate(_ctx, _update) {}
+  onAccount(_ctx, _account) {}
+  onLifecycle(_ctx, _lifecycle) {}
+  onRaw(_ctx, _raw) {}
+}
+
+function asWitError(e) {
+  if (e instanceof StrategyError) return { code: e.code, message: e.message };
+  return { code: "exception", message: String(e && e.stack ? e.stack : e) };
+}
+
+/** Builds the `guest` export object componentize-qjs wires to the WIT interface. */
+export function exportStrategy(Cls) {
+  let strategy = null;
+  let ctx = null;
+  const notInitialised = { code: "not_initialised", message: "init was not called (or failed) before this event" };
+  return {
+    init(config) {
+      strategy = null;
+      const cfg = new Config(config);
+      ctx = new Context(cfg.symbols, cfg.timeframe);
+      try {
+        strategy = new Cls(cfg);
+      } catch (e) {
+        throw asWitError(e);
+      }
+      return Cls.subscriptions;
+    },
+
+    onEvent(event) {
+      if (strategy === null) throw notInitialised;
+      ctx.intents = [];
+      ctx.now = event.ts;
+      const p = event.payload;
+      try {
+        switch (p.tag) {
+          case "bars": {
+            const bars = p.val;
+            let start = 0;
+            while (start < bars.length) {
+              const ts = bars[start].bar.ts;
+              let end = start + 1;
+              while (end < bars.length && bars[end].bar.ts === ts) end += 1;
+              ctx.now = ts;
+              strategy.onBars(ctx, bars.slice(start, end));
+              start = end;
+            }
+            break;
+          }
+          case "data-window": strategy.onDataWindow(ctx, p.val); break;
+          case "clock-tick": strategy.onClockTick(ctx); break;
+          case "order-update": strategy.onOrderUpdate(ctx, p.val); break;
+          case "account": strategy.onAccount(ctx, p.val); break;
+          case "lifecycle": strategy.onLifecycle(ctx, p.val); break;
+          case "raw": strategy.onRaw(ctx, p.val); break;
+        }
+      } catch (e) {
+        throw asWitError(e);
+      }
+      const intents = ctx.intents;
+      ctx.intents = [];
+      return intents;
+    },
+
+    onBars(batch) {
+      if (strategy === null) throw notInitialised;
+      ctx.intents = [];
+      const { symbols, ts: tss, ohlcv } = batch;
+      const count = tss.length;
+      let i = 0;
+      try {
+        while (i < count) {
+          const ts = tss[i];
+          let end = i + 1;
+          while (end < count && tss[end] === ts) end += 1;
+          ctx.now = ts;
+          const group = [];
+          for (let k = i; k < end; k++) {
+            const o = 5 * k;
+            group.push({
+              symbol: symbols[k],
+              bar: { ts, open: ohlcv[o], high: ohlcv[o + 1], low: ohlcv[o + 2], close: ohlcv[o + 3], volume: ohlcv[o + 4] },
+            });
+          }
+          strategy.onBars(ctx, group);
+          if (ctx.intents.length > 0) {
+            const intents = ctx.intents;
+            ctx.intents = [];
+            return { intents, consumed: end };
+          }
+          i = end;
+        }
+      } catch (e) {
+        throw asWitError(e);
+      }
+      return { intents: [], consumed: count };
+    },
+  };
+}

@@ -1,0 +1,264 @@
+"""Weaver strategy SDK for Python (componentize-py 0.25.1, world `weaver:strategy/strategy`).
+
+Subclass `Strategy` (shaped like the Rust SDK's trait), then export it from your app module:
+
+    from weaver_strategy import Strategy, export
+    class MyStrategy(Strategy): ...
+    Guest = export(MyStrategy)
+
+Invariants:
+- A strategy imports nothing: everything it knows arrives in events; same events, same intents.
+- `on-bars` behaves exactly like one `bars` event per timestamp group and returns right after the
+  first group that produced an intent (the Rust SDK's `Runtime::on_bars`).
+"""
+
+from wit_world.imports import types as t
+from componentize_py_types import Err
+
+from .indicators import Sma, crossover
+
+__all__ = ["Strategy", "Context", "StrategyError", "Subscriptions", "SymbolBar", "Bar", "Side",
+           "export", "Sma", "crossover", "t"]
+
+Subscriptions = t.Subscriptions
+Side = t.Side
+Bar = t.Bar
+SymbolBar = t.SymbolBar
+EMPTY = Subscriptions(0)
+
+
+class StrategyError(Exception):
+    """The strategy's own error: a short snake_case code and a message for the user."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Config:
+    """What a run tells its strategy: parameters, symbols and timeframe."""
+
+    def __init__(self, raw: "t.Config"):
+        self.params = dict(raw.params)
+        self.symbols = list(raw.symbols)
+        self.timeframe = raw.timeframe
+
+    def param(self, name: str, default, kind=None):
+        """Parameter `name` parsed as `kind` (default: the type of `default`); `bad_param` if not."""
+        text = self.params.get(name)
+        if text is None:
+            return default
+        kind = kind or type(default)
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            raise StrategyError("bad_param",
+                                f"parameter {name}={text!r} is not a valid {kind.__name__}")
+        if kind is int and value < 0:
+            raise StrategyError("bad_param", f"parameter {name}={text!r} must not be negative")
+        return value
+
+    def expect_only(self, known):
+        """Refuses any parameter not in `known`, so a typo is an error, not a silent default."""
+        unknown = [k for k in self.params if k not in known]
+        if unknown:
+            raise StrategyError("bad_param", f"unknown parameter(s) {', '.join(unknown)}; "
+                                             f"this strategy takes {', '.join(known)}")
+
+
+class Context:
+    """Collects the intents of one event."""
+
+    __slots__ = ("symbols", "timeframe", "now", "intents")
+
+    def __init__(self, symbols, timeframe):
+        self.symbols = symbols
+        self.timeframe = timeframe
+        self.now = 0
+        self.intents = []
+
+    def _symbol(self, symbol) -> str:
+        if isinstance(symbol, int):
+            if 0 <= symbol < len(self.symbols):
+                return self.symbols[symbol]
+            raise StrategyError("unknown_symbol", f"symbol index {symbol} is outside the run's "
+                                                  f"{len(self.symbols)} symbol(s)")
+        if symbol in self.symbols:
+            return symbol
+        raise StrategyError("unknown_symbol", f"symbol {symbol!r} is not one of the run's symbols")
+
+    def market(self, symbol, side, size):
+        """A market GTC order of `size` (a `t.OrderSize_*`)."""
+        self.intents.append(t.Intent_PlaceOrder(t.OrderIntent(
+            self._symbol(symbol), side, t.OrderType.MARKET, t.TimeInForce.GTC, None, None, size,
+            None)))
+
+    def buy(self, symbol, units: float):
+        self.market(symbol, Side.BUY, t.OrderSize_Units(units))
+
+    def sell(self, symbol, units: float):
+        self.market(symbol, Side.SELL, t.OrderSize_Units(units))
+
+    def target_fraction(self, symbol, side, fraction: float):
+        self.market(symbol, side, t.OrderSize_EquityFraction(fraction))
+
+    def close(self, symbol):
+        self.intents.append(t.Intent_ClosePosition(self._symbol(symbol)))
+
+    def reverse_to(self, symbol, side):
+        """Close the position, then go all-in (`equity-fraction 1.0`) on `side`."""
+        name = self._symbol(symbol)
+        self.intents.append(t.Intent_ClosePosition(name))
+        self.target_fraction(name, side, 1.0)
+
+    def cancel(self, client_order_id: str):
+        self.intents.append(t.Intent_CancelOrder(client_order_id))
+
+    def log(self, level, message: str):
+        self.intents.append(t.Intent_Log(t.LogLine(level, message)))
+
+
+class Strategy:
+    """Base class shaped like the Rust `Strategy` trait. Override what you need."""
+
+    #: Optional event kinds wanted (bars, data windows and raw events always arrive).
+    SUBSCRIPTIONS = EMPTY
+
+    def __init__(self, config: Config):
+        pass
+
+    def on_bar(self, ctx: Context, symbol: int, ts: int, o: float, h: float, l: float,
+               c: float, v: float):
+        """One bar of symbol index `symbol`."""
+
+    def on_bars(self, ctx: Context, group):
+        """All bars of one timestamp as `(symbol, ts, o, h, l, c, v)` tuples."""
+        for bar in group:
+            self.on_bar(ctx, *bar)
+
+    def on_data_window(self, ctx, window):
+        pass
+
+    def on_clock_tick(self, ctx):
+        pass
+
+    def on_order_update(self, ctx, update):
+        pass
+
+    def on_account(self, ctx, account):
+        pass
+
+    def on_lifecycle(self, ctx, lifecycle):
+        pass
+
+    def on_raw(self, ctx, raw):
+        pass
+
+
+def _err(e: StrategyError):
+    return Err(t.StrategyError(e.code, e.message))
+
+
+def _not_initialised():
+    return Err(t.StrategyError("not_initialised",
+                               "init was not called (or failed) before this event"))
+
+
+def export(cls):
+    """Builds the `Guest` class componentize-py exports from a `Strategy` subclass."""
+
+    class Guest:
+        strategy = None
+        ctx = None
+
+        def init(self, config):
+            Guest.strategy = None
+            cfg = Config(config)
+            Guest.ctx = Context(cfg.symbols, cfg.timeframe)
+            try:
+                Guest.strategy = cls(cfg)
+            except StrategyError as e:
+                raise _err(e)
+            return cls.SUBSCRIPTIONS
+
+        def on_event(self, event):
+            strategy, ctx = Guest.strategy, Guest.ctx
+            if strategy is None:
+                raise _not_initialised()
+            ctx.intents = []
+            ctx.now = event.ts
+            p = event.payload
+            try:
+                if isinstance(p, t.Payload_Bars):
+                    bars = [(b.symbol, b.bar.ts, b.bar.open, b.bar.high, b.bar.low, b.bar.close,
+                             b.bar.volume) for b in p.value]
+                    start = 0
+                    while start < len(bars):
+                        ts = bars[start][1]
+                        end = start + 1
+                        while end < len(bars) and bars[end][1] == ts:
+                            end += 1
+                        ctx.now = ts
+                        strategy.on_bars(ctx, bars[start:end])
+                        start = end
+                elif isinstance(p, t.Payload_DataWindow):
+                    strategy.on_data_window(ctx, p.value)
+                elif isinstance(p, t.Payload_ClockTick):
+                    strategy.on_clock_tick(ctx)
+                elif isinstance(p, t.Payload_OrderUpdate):
+                    strategy.on_order_update(ctx, p.value)
+                elif isinstance(p, t.Payload_Account):
+                    strategy.on_account(ctx, p.value)
+                elif isinstance(p, t.Payload_Lifecycle):
+                    strategy.on_lifecycle(ctx, p.value)
+                elif isinstance(p, t.Payload_Raw):
+                    strategy.on_raw(ctx, p.value)
+            except StrategyError as e:
+                raise _err(e)
+            intents, ctx.intents = ctx.intents, []
+            return intents
+
+        def on_bars(self, batch):
+            strategy, ctx = Guest.strategy, Guest.ctx
+            if strategy is None:
+                raise _not_initialised()
+            ctx.intents = []
+            symbols, tss, ohlcv = batch.symbols, batch.ts, batch.ohlcv
+            count = len(tss)
+            try:
+                if type(strategy).on_bars is Strategy.on_bars:
+                    # Fast path (on_bars not overridden): one on_bar call per bar, no group
+                    # lists; still returns only once the timestamp group is complete.
+                    on_bar = strategy.on_bar
+                    k = 0
+                    while k < count:
+                        ts = tss[k]
+                        o = 5 * k
+                        ctx.now = ts
+                        on_bar(ctx, symbols[k], ts, ohlcv[o], ohlcv[o + 1], ohlcv[o + 2],
+                               ohlcv[o + 3], ohlcv[o + 4])
+                        k += 1
+                        if ctx.intents and (k == count or tss[k] != ts):
+                            intents, ctx.intents = ctx.intents, []
+                            return t.BatchReply(intents, k)
+                    return t.BatchReply([], count)
+                i = 0
+                while i < count:
+                    ts = tss[i]
+                    end = i + 1
+                    while end < count and tss[end] == ts:
+                        end += 1
+                    ctx.now = ts
+                    group = [(symbols[k], ts) + tuple(ohlcv[5 * k:5 * k + 5])
+                             for k in range(i, end)]
+                    strategy.on_bars(ctx, group)
+                    if ctx.intents:
+                        intents, ctx.intents = ctx.intents, []
+                        return t.BatchReply(intents, end)
+                    i = end
+            except StrategyError as e:
+                raise _err(e)
+            return t.BatchReply([], count)
+
+    return Guest
