@@ -11,7 +11,7 @@
 //! - [`client_order_id`]: `client_order_id` derived from run id and intent sequence.
 //! - [`risk`]: pure pre-trade checks and the trading state (active / reduce-only / halted).
 //! - [`rate_limit`]: one token bucket (200 requests/min by default) shared by all runs.
-//! - [`journal`]: the [`journal::OrderJournal`] seam (WallE implements it) and
+//! - [`journal`]: the [`journal::OrderJournal`] seam ([`journal::store::WalleJournal`] on WallE) and
 //!   [`journal::place_order`], the only path by which an intent becomes a venue order.
 //! - [`reconcile`]: orders, fills and positions compared with the venue; what to record and
 //!   which symbols may not trade.

@@ -7,6 +7,7 @@ mod client;
 mod examples;
 mod faults;
 mod journal;
+mod journal_store;
 mod reconcile;
 mod spec;
 mod streams;
