@@ -30,9 +30,11 @@ pub mod alpaca;
 pub mod client_order_id;
 pub mod error;
 pub mod journal;
+pub mod live;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod risk;
+pub mod sim;
 pub mod types;
 
 use std::collections::BTreeMap;

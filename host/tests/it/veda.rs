@@ -8,6 +8,7 @@ mod examples;
 mod faults;
 mod journal;
 mod journal_store;
+mod sim;
 mod reconcile;
 mod spec;
 mod streams;

@@ -1,0 +1,271 @@
+//! The simulated exchange: a strategy driven by the live runner on the sim over a dataset places
+//! the same orders and gets the same fills as Greta's backtest of that dataset.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use weaver::domain::{
+    Intent, OrderIntent, OrderSize, OrderType, Side, Strategy, StrategyError, StrategyEvent,
+    StrategyPayload, TimeInForce,
+};
+use weaver::greta::broker::BrokerConfig;
+use weaver::greta::{Backtest, Commission, EngineConfig, FillModel};
+use weaver::veda::journal::InMemoryJournal;
+use weaver::veda::live::LiveRunner;
+use weaver::veda::risk::RiskLimits;
+use weaver::veda::sim::{SimConfig, SimVenue, Speed};
+use weaver::veda::{OrderStreamEvent, TradeEvent, Venue};
+
+/// SMA crossover that reverses with fixed unit sizes: close, then enter the other way.
+struct UnitCross {
+    fast: usize,
+    slow: usize,
+    units: f64,
+    closes: Vec<f64>,
+    prev: Option<(f64, f64)>,
+    symbol: String,
+}
+
+impl Strategy for UnitCross {
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        let StrategyPayload::Bars(bars) = &event.payload else {
+            return Ok(vec![]);
+        };
+        let mut out = Vec::new();
+        for sb in bars {
+            self.closes.push(sb.bar.close);
+            let n = self.closes.len();
+            if n < self.slow {
+                continue;
+            }
+            let mean = |k: usize| self.closes[n - k..].iter().sum::<f64>() / k as f64;
+            let now = (mean(self.fast), mean(self.slow));
+            let Some((pf, ps)) = self.prev.replace(now) else {
+                continue;
+            };
+            let side = if pf < ps && now.0 > now.1 {
+                Side::Buy
+            } else if ps < pf && now.1 > now.0 {
+                Side::Sell
+            } else {
+                continue;
+            };
+            out.push(Intent::ClosePosition {
+                symbol: self.symbol.clone(),
+            });
+            out.push(Intent::PlaceOrder(OrderIntent {
+                symbol: self.symbol.clone(),
+                side,
+                order_type: OrderType::Market,
+                time_in_force: TimeInForce::Gtc,
+                limit_price: None,
+                stop_price: None,
+                size: OrderSize::Units(self.units),
+                tag: None,
+            }));
+        }
+        Ok(out)
+    }
+}
+
+fn strategy() -> UnitCross {
+    UnitCross {
+        fast: 10,
+        slow: 20,
+        units: 20.0,
+        closes: Vec::new(),
+        prev: None,
+        symbol: "GOOG".into(),
+    }
+}
+
+/// (time ms, side, units, price) of one fill.
+type FillKey = (i64, &'static str, String, String);
+
+fn key(ts: i64, side: Side, units: f64, price: f64) -> FillKey {
+    // Compare at 1e-6: the sim reports decimals converted from Greta's f64s.
+    (
+        ts,
+        if side == Side::Buy { "buy" } else { "sell" },
+        format!("{:.6}", units),
+        format!("{:.6}", price),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/ohlcv/GOOG.csv"
+    ));
+    assert!(
+        path.exists(),
+        "reference data missing at {} (clone next to shared/)",
+        path.display()
+    );
+    let series = weaver::greta::csv::load(path, Some("GOOG")).expect("GOOG.csv loads");
+    let bars: Vec<_> = series.bars.iter().map(|sb| sb.bar).collect();
+    let broker = BrokerConfig {
+        cash: 100_000.0,
+        commission: Commission::default(),
+        slippage_bps: 0.0,
+        fill: FillModel::NextOpen,
+        fractional: false,
+    };
+
+    // The backtest.
+    let bt = Backtest::new(vec![series]).expect("backtest builds");
+    let cfg = EngineConfig {
+        broker,
+        finalize: false,
+        warmup: 0,
+        params: vec![],
+    };
+    let result = bt.run(&mut strategy(), &cfg, None).expect("backtest runs");
+    let mut expected: Vec<FillKey> = Vec::new();
+    let dir = |size: f64| if size > 0.0 { Side::Buy } else { Side::Sell };
+    for t in &result.trades {
+        expected.push(key(t.entry_ts, dir(t.size), t.size.abs(), t.entry_price));
+        expected.push(key(t.exit_ts, dir(-t.size), t.size.abs(), t.exit_price));
+    }
+    for t in &result.open_trades {
+        expected.push(key(t.entry_ts, dir(t.size), t.size.abs(), t.entry_price));
+    }
+    expected.sort();
+    assert!(
+        expected.len() > 20,
+        "the dataset should trade: {} fills",
+        expected.len()
+    );
+
+    // The same strategy, live on the simulated exchange.
+    let sim = SimVenue::new(
+        BTreeMap::from([("GOOG".to_owned(), bars)]),
+        SimConfig {
+            broker,
+            speed: Speed::Lockstep,
+        },
+    )
+    .expect("sim builds");
+    let venue: Arc<dyn Venue> = Arc::new(sim.clone());
+    let mut updates = venue.order_updates(chrono::Utc::now()).await.unwrap();
+    let journal = Arc::new(InMemoryJournal::new());
+    let releaser = sim.clone();
+    let mut runner = LiveRunner::new(
+        "sim-parity",
+        vec!["GOOG".into()],
+        Box::new(strategy()),
+        venue.clone(),
+        journal.clone(),
+        RiskLimits::default(),
+    )
+    .after_each_bar(move || releaser.bar_done());
+    let stream = venue.bar_stream(&["GOOG".to_owned()]).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), runner.run(stream))
+        .await
+        .expect("the replay finishes in time")
+        .expect("the run succeeds");
+    assert!(sim.finished());
+
+    let mut actual: Vec<FillKey> = Vec::new();
+    let mut cids = Vec::new();
+    while let Ok(event) = updates.events.try_recv() {
+        if let OrderStreamEvent::Update(u) = event
+            && u.event == TradeEvent::Fill
+        {
+            let ts = u.timestamp.expect("fill time").timestamp_millis();
+            let qty = u.quantity.and_then(|q| q.to_f64()).expect("fill quantity");
+            let price = u.price.and_then(|p| p.to_f64()).expect("fill price");
+            actual.push(key(ts, u.order.side, qty, price));
+            cids.push(u.order.client_order_id.clone());
+        }
+    }
+    actual.sort();
+    assert_eq!(actual, expected, "the sim's fills equal the backtest's");
+    assert!(
+        runner.placed().iter().all(|p| p.outcome.is_ok()),
+        "every order was accepted"
+    );
+    // Every order the runner placed was journaled under its deterministic id, and filled.
+    assert_eq!(journal.entries().len(), runner.placed().len());
+    cids.sort();
+    cids.dedup();
+    assert_eq!(
+        cids.len(),
+        runner.placed().len(),
+        "one fill per order, no duplicates"
+    );
+
+    let account = venue.account().await.unwrap();
+    let equity = account.equity.to_f64().unwrap();
+    let last = *result.equity.last().unwrap();
+    assert!(
+        (equity - last).abs() < 1e-4,
+        "equity {equity} vs backtest {last}"
+    );
+    let position: Decimal = venue
+        .positions()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.quantity)
+        .sum();
+    let open: f64 = result.open_trades.iter().map(|t| t.size).sum();
+    assert_eq!(position.to_f64().unwrap(), open);
+}
+
+#[tokio::test]
+async fn resubmitting_a_client_order_id_returns_the_first_order_and_cancel_works() {
+    let bars = (0..5)
+        .map(|i| weaver::domain::Bar {
+            ts: 1_700_000_000_000 + i * 86_400_000,
+            open: 100.0,
+            high: 101.0,
+            low: 99.0,
+            close: 100.5,
+            volume: 1.0,
+        })
+        .collect();
+    let sim = SimVenue::new(
+        BTreeMap::from([("AAPL".to_owned(), bars)]),
+        SimConfig {
+            broker: BrokerConfig {
+                cash: 10_000.0,
+                commission: Commission::default(),
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            speed: Speed::Lockstep,
+        },
+    )
+    .unwrap();
+    let mut req = super::limit("cid-1", "AAPL", Side::Buy, Decimal::ONE, Decimal::from(50));
+    let first = sim.submit_order(&req).await.unwrap();
+    let again = sim.submit_order(&req).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(
+        sim.order_by_client_id("cid-1").await.unwrap().unwrap().id,
+        first.id
+    );
+    sim.cancel_order(&first.id).await.unwrap();
+    assert_eq!(
+        sim.order(&first.id).await.unwrap().status,
+        weaver::veda::VenueOrderStatus::Canceled
+    );
+    assert!(
+        sim.cancel_order(&first.id).await.is_err(),
+        "no longer cancelable"
+    );
+    req.client_order_id = "cid-2".into();
+    req.symbol = "NOPE".into();
+    assert!(
+        sim.submit_order(&req)
+            .await
+            .unwrap_err()
+            .is_definitive_rejection()
+    );
+}
