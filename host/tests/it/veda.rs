@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod data_cli;
 mod examples;
 mod faults;
 mod journal;
