@@ -11,6 +11,7 @@ mod journal;
 mod journal_store;
 mod sim;
 mod reconcile;
+mod recover;
 mod spec;
 mod streams;
 

@@ -50,6 +50,11 @@ impl WalleJournal {
         Self { walle }
     }
 
+    /// The store this journal writes to.
+    pub fn walle(&self) -> &Walle {
+        &self.walle
+    }
+
     /// The stored order of an intent, if any.
     ///
     /// # Errors
