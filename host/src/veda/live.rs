@@ -89,7 +89,9 @@ pub struct Placed {
 pub struct LiveRunner {
     run_id: String,
     symbols: Vec<String>,
-    strategy: Box<dyn Strategy>,
+    /// In a mutex only so the runner is `Sync` and its futures `Send` (GLaDOS spawns them);
+    /// it is only ever reached through `&mut self`.
+    strategy: std::sync::Mutex<Box<dyn Strategy>>,
     venue: Arc<dyn Venue>,
     journal: Arc<dyn OrderJournal>,
     limits: RiskLimits,
@@ -126,7 +128,7 @@ impl LiveRunner {
         LiveRunner {
             run_id: run_id.to_owned(),
             symbols,
-            strategy,
+            strategy: std::sync::Mutex::new(strategy),
             venue,
             journal,
             limits,
@@ -219,7 +221,11 @@ impl LiveRunner {
                 bar,
             }]),
         };
-        let intents = self.strategy.on_event(&event)?;
+        let intents = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on_event(&event)?;
         let before = self.placed.len();
         for intent in intents {
             match intent {
