@@ -232,10 +232,10 @@ impl LiveRunner {
                 Intent::PlaceOrder(o) => self.place(o).await?,
                 Intent::ClosePosition { symbol } => self.close(&symbol).await?,
                 Intent::CancelOrder { client_order_id } => {
-                    if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await {
-                        if let Err(e) = self.venue.cancel_order(&o.id).await {
-                            tracing::warn!(run = %self.run_id, error = %e, "cancel refused");
-                        }
+                    if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
+                        && let Err(e) = self.venue.cancel_order(&o.id).await
+                    {
+                        tracing::warn!(run = %self.run_id, error = %e, "cancel refused");
                     }
                 }
                 Intent::Log { level, message } => {
@@ -345,13 +345,12 @@ impl LiveRunner {
             request,
             outcome,
         });
-        if journal_failed {
-            if let Some(Placed {
+        if journal_failed
+            && let Some(Placed {
                 outcome: Err(e), ..
             }) = self.placed.pop()
-            {
-                return Err(LiveError::Journal(e));
-            }
+        {
+            return Err(LiveError::Journal(e));
         }
         Ok(())
     }

@@ -59,6 +59,9 @@ pub struct SimConfig {
     pub speed: Speed,
 }
 
+/// One timestamp of the replay: (time ms, [(symbol index, bar index)]).
+type Group = (i64, Vec<(usize, usize)>);
+
 struct Slot {
     order: VenueOrder,
     greta_id: String,
@@ -84,8 +87,7 @@ struct State {
 pub struct SimVenue {
     symbols: Arc<Vec<String>>,
     data: Arc<Vec<Vec<Bar>>>,
-    /// Timestamp groups: (ts, [(symbol index, bar index)]).
-    timeline: Arc<Vec<(i64, Vec<(usize, usize)>)>>,
+    timeline: Arc<Vec<Group>>,
     config: SimConfig,
     state: Arc<Mutex<State>>,
     demand: Arc<Semaphore>,

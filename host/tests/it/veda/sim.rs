@@ -90,8 +90,8 @@ fn key(ts: i64, side: Side, units: f64, price: f64) -> FillKey {
     (
         ts,
         if side == Side::Buy { "buy" } else { "sell" },
-        format!("{:.6}", units),
-        format!("{:.6}", price),
+        format!("{units:.6}"),
+        format!("{price:.6}"),
     )
 }
 
