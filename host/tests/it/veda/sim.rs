@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use weaver::domain::{
     Intent, OrderIntent, OrderSize, OrderType, Side, Strategy, StrategyError, StrategyEvent,
-    StrategyPayload, TimeInForce,
+    StrategyPayload, TimeInForce, Timeframe,
 };
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::{Backtest, Commission, EngineConfig, FillModel};
@@ -17,7 +17,8 @@ use weaver::veda::journal::InMemoryJournal;
 use weaver::veda::live::LiveRunner;
 use weaver::veda::risk::RiskLimits;
 use weaver::veda::sim::{SimConfig, SimVenue, Speed};
-use weaver::veda::{OrderStreamEvent, TradeEvent, Venue};
+use weaver::veda::{BarEvent, OrderStreamEvent, TradeEvent, Venue};
+use weaver::walle::{Candle, DbConfig, Walle};
 
 /// SMA crossover that reverses with fixed unit sizes: close, then enter the other way.
 struct UnitCross {
@@ -141,15 +142,40 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
         expected.len()
     );
 
-    // The same strategy, live on the simulated exchange.
-    let sim = SimVenue::new(
-        BTreeMap::from([("GOOG".to_owned(), bars)]),
+    // The same strategy, live on the simulated exchange replaying the candles stored in WallE.
+    let dir = tempfile::tempdir().unwrap();
+    let walle = Walle::connect(&DbConfig::sqlite_in(dir.path()))
+        .await
+        .unwrap();
+    let candles: Vec<Candle> = bars
+        .iter()
+        .map(|b| Candle {
+            symbol: "GOOG".into(),
+            timeframe: "1Day".into(),
+            ts: chrono::DateTime::from_timestamp_millis(b.ts).unwrap(),
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            source: "csv:GOOG.csv".into(),
+        })
+        .collect();
+    walle.upsert_candles(&candles, None).await.unwrap();
+    let sim = SimVenue::from_walle(
+        &walle,
+        &["GOOG".to_owned()],
+        Timeframe::DAY,
+        chrono::DateTime::from_timestamp_millis(0).unwrap(),
+        chrono::Utc::now(),
         SimConfig {
             broker,
             speed: Speed::Lockstep,
         },
     )
-    .expect("sim builds");
+    .await
+    .expect("sim builds from stored candles");
+    walle.close().await;
     let venue: Arc<dyn Venue> = Arc::new(sim.clone());
     let mut updates = venue.order_updates(chrono::Utc::now()).await.unwrap();
     let journal = Arc::new(InMemoryJournal::new());
@@ -268,4 +294,48 @@ async fn resubmitting_a_client_order_id_returns_the_first_order_and_cancel_works
             .unwrap_err()
             .is_definitive_rejection()
     );
+}
+
+#[tokio::test]
+async fn interval_speed_paces_the_replay_without_waiting_for_the_consumer() {
+    let bars: Vec<weaver::domain::Bar> = (0..6)
+        .map(|i| weaver::domain::Bar {
+            ts: 1_700_000_000_000 + i * 60_000,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.5,
+            volume: 1.0,
+        })
+        .collect();
+    let sim = SimVenue::new(
+        BTreeMap::from([("X".to_owned(), bars.clone())]),
+        SimConfig {
+            broker: BrokerConfig {
+                cash: 1_000.0,
+                commission: Commission::default(),
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            speed: Speed::Interval(std::time::Duration::from_millis(30)),
+        },
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut stream = sim.bar_stream(&[]).await.unwrap();
+    assert!(sim.bar_stream(&[]).await.is_err(), "one replay per venue");
+    let mut seen = Vec::new();
+    while let Some(event) = stream.next().await {
+        if let BarEvent::Bar { bar, .. } = event {
+            seen.push(bar);
+        }
+    }
+    assert_eq!(seen, bars, "every bar once, in order");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sim.finished());
 }
