@@ -15,6 +15,13 @@
 //!   [`journal::place_order`], the only path by which an intent becomes a venue order.
 //! - [`reconcile`]: orders, fills and positions compared with the venue; what to record and
 //!   which symbols may not trade.
+//!   [`journal::recover::recover`] runs it on start against WallE: pending intents resolved,
+//!   missed fills and final states recorded, runs on unexplained symbols refused
+//!   (`venue_unreconciled`).
+//! - [`live`]: [`live::LiveRunner`], the loop bars → strategy → checks → journal → venue that a
+//!   live or paper run executes (GLaDOS's run lifecycle drives it).
+//! - [`sim`]: [`sim::SimVenue`], the simulated exchange: stored or generated candles replayed as
+//!   a live bar stream, orders filled by Greta's broker; no keys, no network.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
