@@ -227,10 +227,13 @@ impl LiveRunner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .on_event(&event)?;
         let before = self.placed.len();
+        // One venue snapshot per bar, fetched only if the bar places orders, kept current with
+        // this bar's own placements: a couple of requests per bar, not per order.
+        let mut snapshot = None;
         for intent in intents {
             match intent {
-                Intent::PlaceOrder(o) => self.place(o).await?,
-                Intent::ClosePosition { symbol } => self.close(&symbol).await?,
+                Intent::PlaceOrder(o) => self.place(o, &mut snapshot).await?,
+                Intent::ClosePosition { symbol } => self.close(&symbol, &mut snapshot).await?,
                 Intent::CancelOrder { client_order_id } => {
                     if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
                         && let Err(e) = self.venue.cancel_order(&o.id).await
@@ -247,19 +250,38 @@ impl LiveRunner {
         Ok(self.placed.len() - before)
     }
 
-    async fn position_of(&self, symbol: &str) -> Result<Decimal, Error> {
-        Ok(self
-            .venue
-            .positions()
-            .await?
-            .into_iter()
-            .find(|p| p.symbol == symbol)
-            .map_or(Decimal::ZERO, |p| p.quantity))
+    /// Positions and open orders at the venue, fetched concurrently.
+    async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
+        let query = OrderQuery::default();
+        let (positions, open) = tokio::join!(self.venue.positions(), self.venue.orders(&query));
+        Ok(Snapshot {
+            positions: positions?
+                .into_iter()
+                .map(|p| (p.symbol, p.quantity))
+                .collect(),
+            open: open?,
+        })
     }
 
-    async fn close(&mut self, symbol: &str) -> Result<(), LiveError> {
-        let position = match self.position_of(symbol).await {
-            Ok(p) => p,
+    /// The bar's snapshot, fetched on first use.
+    async fn snapshot<'s>(
+        &self,
+        slot: &'s mut Option<Snapshot>,
+    ) -> Result<&'s mut Snapshot, Error> {
+        if slot.is_none() {
+            *slot = Some(self.fetch_snapshot().await?);
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::Config("snapshot missing".into()))
+    }
+
+    async fn close(
+        &mut self,
+        symbol: &str,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let position = match self.snapshot(snapshot).await {
+            Ok(snap) => snap.positions.get(symbol).copied().unwrap_or_default(),
             Err(e) => {
                 tracing::warn!(run = %self.run_id, error = %e, "position unknown; close skipped");
                 return Ok(());
@@ -284,10 +306,14 @@ impl LiveRunner {
             stop_price: None,
             extended_hours: false,
         };
-        self.submit(request).await
+        self.submit(request, snapshot).await
     }
 
-    async fn place(&mut self, o: OrderIntent) -> Result<(), LiveError> {
+    async fn place(
+        &mut self,
+        o: OrderIntent,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
         let close = self
             .symbols
             .iter()
@@ -318,23 +344,40 @@ impl LiveRunner {
             stop_price: o.stop_price.and_then(Decimal::from_f64),
             extended_hours: false,
         };
-        self.submit(request).await
+        self.submit(request, snapshot).await
     }
 
-    async fn submit(&mut self, mut request: OrderRequest) -> Result<(), LiveError> {
+    async fn submit(
+        &mut self,
+        mut request: OrderRequest,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        let exposure = self.exposure(&request.symbol).await;
-        let outcome = place_order(
-            self.journal.as_ref(),
-            self.venue.as_ref(),
-            &self.run_id,
-            sequence,
-            request.clone(),
-            &self.limits,
-            &exposure,
-        )
-        .await;
+        // Without the venue's positions and open orders the checks cannot be trusted: fail
+        // closed (the order is not placed; the sequence number is still used).
+        let outcome = match self.snapshot(snapshot).await {
+            Ok(snap) => {
+                let exposure = self.exposure(&request.symbol, snap);
+                let outcome = place_order(
+                    self.journal.as_ref(),
+                    self.venue.as_ref(),
+                    &self.run_id,
+                    sequence,
+                    request.clone(),
+                    &self.limits,
+                    &exposure,
+                )
+                .await;
+                if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
+                    && !order.status.is_terminal()
+                {
+                    snap.open.push(order.clone());
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
         request.client_order_id = crate::veda::client_order_id::derive(&self.run_id, sequence);
         let journal_failed = matches!(outcome, Err(Error::Journal(_)));
         if let Err(e) = &outcome {
@@ -355,21 +398,16 @@ impl LiveRunner {
         Ok(())
     }
 
-    async fn exposure(&self, symbol: &str) -> Exposure {
+    fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {
         let reference_price = self
             .symbols
             .iter()
             .position(|s| s == symbol)
             .and_then(|i| self.last_close[i])
             .and_then(Decimal::from_f64);
-        let position = self.position_of(symbol).await.unwrap_or_default();
-        let open = self
-            .venue
-            .orders(&OrderQuery::default())
-            .await
-            .unwrap_or_default();
         let units = |side: Side| -> Decimal {
-            open.iter()
+            snap.open
+                .iter()
                 .filter(|o| o.symbol == symbol && o.side == side)
                 .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
                 .sum()
@@ -377,10 +415,17 @@ impl LiveRunner {
         Exposure {
             state: self.state,
             reference_price,
-            position,
+            position: snap.positions.get(symbol).copied().unwrap_or_default(),
             open_buy_quantity: units(Side::Buy),
             open_sell_quantity: units(Side::Sell),
-            open_orders: open.len(),
+            open_orders: snap.open.len(),
         }
     }
+}
+
+/// The venue's positions and open orders as one bar's orders see them.
+#[derive(Debug, Default)]
+struct Snapshot {
+    positions: std::collections::BTreeMap<String, Decimal>,
+    open: Vec<VenueOrder>,
 }
