@@ -20,7 +20,7 @@ use crate::events::{Envelope, payloads};
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::journal::{Resolution, resolve_pending};
 use crate::veda::reconcile::{KnownOrder, LocalState, Report, fetch_and_reconcile};
-use crate::veda::types::{VenueOrder, VenueOrderStatus};
+use crate::veda::types::{TradeEvent, TradeUpdate, VenueOrder, VenueOrderStatus};
 use crate::veda::{Error, Result, Venue};
 use crate::walle::{NewFill, OrderFilter, OrderState, VenueUpdate, Walle};
 
@@ -85,7 +85,7 @@ pub async fn local_state(walle: &Walle) -> Result<LocalState> {
     Ok(state)
 }
 
-fn state_of(status: VenueOrderStatus) -> OrderState {
+pub(crate) fn state_of(status: VenueOrderStatus) -> OrderState {
     match status {
         VenueOrderStatus::Filled => OrderState::Filled,
         VenueOrderStatus::PartiallyFilled => OrderState::PartiallyFilled,
@@ -98,7 +98,7 @@ fn state_of(status: VenueOrderStatus) -> OrderState {
     }
 }
 
-async fn record_venue_state(walle: &Walle, order: &VenueOrder) -> Result<()> {
+pub(crate) async fn record_venue_state(walle: &Walle, order: &VenueOrder) -> Result<()> {
     let Some(row) = walle
         .order_by_client_id(&order.client_order_id)
         .await
@@ -206,4 +206,56 @@ pub async fn recover(
         report,
         recorded_fills,
     })
+}
+
+/// Records one live order update from the venue's stream: a fill (once per execution id) and the
+/// order's new state. Updates for orders Weaver did not journal are ignored (reconciliation
+/// reports those). Returns whether a new fill was stored.
+///
+/// # Errors
+/// [`Error::Journal`] on storage failure.
+pub async fn record_trade_update(walle: &Walle, update: &TradeUpdate) -> Result<bool> {
+    let o = &update.order;
+    let Some(row) = walle
+        .order_by_client_id(&o.client_order_id)
+        .await
+        .map_err(store_err)?
+    else {
+        return Ok(false);
+    };
+    let mut stored = false;
+    if matches!(update.event, TradeEvent::Fill | TradeEvent::PartialFill)
+        && let (Some(execution_id), Some(price), Some(quantity)) =
+            (&update.execution_id, update.price, update.quantity)
+    {
+        let filled_at = update.timestamp.or(o.filled_at).unwrap_or_else(Utc::now);
+        let event = Envelope::new(
+            "orders.Filled.v2",
+            "veda",
+            payloads::OrderFilledV2 {
+                client_order_id: o.client_order_id.clone(),
+                venue_fill_id: execution_id.clone(),
+                quantity,
+                price,
+                fee: Decimal::ZERO,
+                filled_at,
+            },
+        )
+        .map_err(|e| Error::Journal(e.to_string()))?;
+        let fill = NewFill {
+            order_id: row.id,
+            venue_fill_id: execution_id.clone(),
+            quantity,
+            price,
+            fee: Decimal::ZERO,
+            filled_at,
+        };
+        stored = walle
+            .insert_fill(&fill, &event)
+            .await
+            .map_err(store_err)?
+            .is_some();
+    }
+    record_venue_state(walle, o).await?;
+    Ok(stored)
 }

@@ -13,11 +13,13 @@ use weaver::domain::{
 };
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::{Backtest, Commission, EngineConfig, FillModel};
-use weaver::veda::journal::InMemoryJournal;
+use weaver::veda::journal::recover::record_trade_update;
+use weaver::veda::journal::store::WalleJournal;
 use weaver::veda::live::LiveRunner;
 use weaver::veda::risk::RiskLimits;
 use weaver::veda::sim::{SimConfig, SimVenue, Speed};
 use weaver::veda::{BarEvent, OrderStreamEvent, TradeEvent, Venue};
+use weaver::walle::OrderFilter;
 use weaver::walle::{Candle, DbConfig, Walle};
 
 /// SMA crossover that reverses with fixed unit sizes: close, then enter the other way.
@@ -175,10 +177,9 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
     )
     .await
     .expect("sim builds from stored candles");
-    walle.close().await;
     let venue: Arc<dyn Venue> = Arc::new(sim.clone());
     let mut updates = venue.order_updates(chrono::Utc::now()).await.unwrap();
-    let journal = Arc::new(InMemoryJournal::new());
+    let journal = Arc::new(WalleJournal::new(walle.clone()));
     let releaser = sim.clone();
     let mut runner = LiveRunner::new(
         "sim-parity",
@@ -199,6 +200,11 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
     let mut actual: Vec<FillKey> = Vec::new();
     let mut cids = Vec::new();
     while let Ok(event) = updates.events.try_recv() {
+        if let OrderStreamEvent::Update(u) = &event {
+            record_trade_update(&walle, u)
+                .await
+                .expect("update recorded");
+        }
         if let OrderStreamEvent::Update(u) = event
             && u.event == TradeEvent::Fill
         {
@@ -215,8 +221,35 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
         runner.placed().iter().all(|p| p.outcome.is_ok()),
         "every order was accepted"
     );
-    // Every order the runner placed was journaled under its deterministic id, and filled.
-    assert_eq!(journal.entries().len(), runner.placed().len());
+    // Every order the runner placed was journaled under its deterministic id, and its fill is
+    // in WallE: the stored fills are the backtest's too.
+    let page = walle
+        .orders(&OrderFilter {
+            limit: 1000,
+            ..OrderFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.orders.len(), runner.placed().len());
+    let mut stored: Vec<FillKey> = Vec::new();
+    for o in &page.orders {
+        assert_eq!(
+            o.status,
+            weaver::walle::OrderState::Filled,
+            "{}",
+            o.client_order_id
+        );
+        for f in walle.fills(o.id).await.unwrap() {
+            stored.push(key(
+                f.filled_at.timestamp_millis(),
+                o.side,
+                f.quantity.to_f64().unwrap(),
+                f.price.to_f64().unwrap(),
+            ));
+        }
+    }
+    stored.sort();
+    assert_eq!(stored, expected, "WallE's fills equal the backtest's");
     cids.sort();
     cids.dedup();
     assert_eq!(
@@ -241,6 +274,7 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
         .sum();
     let open: f64 = result.open_trades.iter().map(|t| t.size).sum();
     assert_eq!(position.to_f64().unwrap(), open);
+    walle.close().await;
 }
 
 #[tokio::test]
