@@ -207,6 +207,36 @@ impl SimVenue {
         Self::new(data, config)
     }
 
+    /// A simulated exchange replaying Greta's deterministic random walk (1-minute bars):
+    /// `bars` per symbol, symbol `i` seeded with `seed + i`. For demos and offline paper trading
+    /// without any stored data.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `symbols` is empty or `bars` is 0.
+    pub fn generated(
+        symbols: &[String],
+        bars: usize,
+        seed: u64,
+        config: SimConfig,
+    ) -> Result<SimVenue> {
+        if symbols.is_empty() || bars == 0 {
+            return Err(Error::Config(
+                "generated data needs symbols and at least one bar".into(),
+            ));
+        }
+        let data = symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.clone(),
+                    crate::greta::synth::generate(bars, seed.wrapping_add(i as u64)),
+                )
+            })
+            .collect();
+        Self::new(data, config)
+    }
+
     /// The symbols being replayed.
     pub fn symbols(&self) -> &[String] {
         &self.symbols
