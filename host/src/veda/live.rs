@@ -21,8 +21,9 @@
 //!   differently live; unit- and notional-sized ones trade identically.)
 //! - `ClosePosition` becomes a market order for the venue's whole position, opposite side.
 //! - Each bar is delivered to the strategy as its own `Bars` event (one symbol per event).
-//!   `FetchWindow` intents are not served yet; order updates are not yet forwarded to the
-//!   strategy (they are in the journal and the venue's stream).
+//!   `FetchWindow` intents are not served yet. Order updates reach the strategy through
+//!   [`LiveRunner::run_with_updates`] / [`LiveRunner::on_order_update`]; recording them in WallE
+//!   is [`crate::veda::journal::recover::record_trade_update`].
 //!
 //! # Invariants
 //! - One sequence number per order intent of the run, strictly increasing, also for intents the
@@ -33,16 +34,18 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::domain::{
-    Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType, Side, Strategy,
-    StrategyError, StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
+    Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType,
+    OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
+    StrategyPayload, SymbolBar, TimeInForce,
 };
 use crate::veda::journal::{OrderJournal, place_order};
 use crate::veda::risk::{Exposure, RiskLimits, TradingState};
 use crate::veda::types::{
-    BarEvent, OrderQuantity, OrderQuery, OrderRequest, StreamHandle, VenueOrder,
+    BarEvent, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate,
+    VenueOrder,
 };
 use crate::veda::{Error, Venue};
 
@@ -100,6 +103,8 @@ pub struct LiveRunner {
     last_close: Vec<Option<f64>>,
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
     placed: Vec<Placed>,
+    /// Client order ids this run placed (order updates of other runs are not delivered).
+    mine: std::collections::HashSet<String>,
     events: u64,
 }
 
@@ -137,6 +142,7 @@ impl LiveRunner {
             last_close: vec![None; n],
             after_bar: None,
             placed: Vec::new(),
+            mine: std::collections::HashSet::new(),
             events: 0,
         }
     }
@@ -226,6 +232,98 @@ impl LiveRunner {
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .on_event(&event)?;
+        self.handle(intents).await
+    }
+
+    /// Delivers a live order update of one of this run's orders to the strategy (if it
+    /// subscribed to order updates) and places what it asks for. Updates of other runs' orders
+    /// are ignored. Returns how many order attempts it caused.
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn on_order_update(&mut self, update: &TradeUpdate) -> Result<usize, LiveError> {
+        let o = &update.order;
+        if !self.mine.contains(&o.client_order_id) {
+            return Ok(0);
+        }
+        let strategy = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !strategy.subscriptions().order_updates {
+            return Ok(0);
+        }
+        let to_f64 = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let payload = StrategyPayload::OrderUpdate(DomainOrderUpdate {
+            client_order_id: o.client_order_id.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            status: o.status.to_domain(),
+            fill_price: update.price.map(to_f64),
+            fill_quantity: update.quantity.map_or(0.0, to_f64),
+            filled_quantity: to_f64(o.filled_quantity),
+            fees: 0.0,
+            reason: None,
+            tag: None,
+        });
+        self.events += 1;
+        let event = StrategyEvent {
+            meta: EventMeta {
+                id: format!("{}-order-{}", self.run_id, self.events),
+                kind: EventKind::Evt,
+                event_type: "orders.Updated".to_owned(),
+                version: 1,
+                run_id: self.run_id.clone(),
+                corr_id: self.run_id.clone(),
+                causation_id: None,
+                trace_id: None,
+                ts: update.timestamp.map_or(0, |t| t.timestamp_millis()),
+                producer: "veda".to_owned(),
+                headers: Vec::new(),
+            },
+            payload,
+        };
+        let intents = strategy.on_event(&event)?;
+        self.handle(intents).await
+    }
+
+    /// Like [`LiveRunner::run`], also delivering the venue's order updates to the strategy
+    /// ([`LiveRunner::on_order_update`]). Ends when the bar stream ends.
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn run_with_updates(
+        &mut self,
+        mut bars: StreamHandle<BarEvent>,
+        mut updates: StreamHandle<OrderStreamEvent>,
+    ) -> Result<(), LiveError> {
+        loop {
+            tokio::select! {
+                // Updates first: a fill that is already known is delivered before the next bar.
+                biased;
+                Some(event) = updates.next() => {
+                    if let OrderStreamEvent::Update(u) = event {
+                        self.on_order_update(&u).await?;
+                    }
+                }
+                event = bars.next() => match event {
+                    Some(BarEvent::Bar { symbol, bar }) => {
+                        let outcome = self.on_bar(&symbol, bar).await;
+                        if let Some(f) = &self.after_bar {
+                            f();
+                        }
+                        outcome?;
+                    }
+                    Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
+                    Some(_) => {}
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Places what a strategy asked for; returns how many order attempts it made.
+    async fn handle(&mut self, intents: Vec<Intent>) -> Result<usize, LiveError> {
         let before = self.placed.len();
         // One venue snapshot per bar, fetched only if the bar places orders, kept current with
         // this bar's own placements: a couple of requests per bar, not per order.
@@ -383,6 +481,7 @@ impl LiveRunner {
         if let Err(e) = &outcome {
             tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
         }
+        self.mine.insert(request.client_order_id.clone());
         self.placed.push(Placed {
             sequence,
             request,

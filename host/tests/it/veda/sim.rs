@@ -410,3 +410,112 @@ async fn generated_data_replays_deterministically() {
     assert_ne!(a["A"], a["B"], "each symbol has its own walk");
     assert!(SimVenue::generated(&[], 5, 1, config).is_err());
 }
+
+/// Buys once on the first bar; closes the position when told the buy filled.
+struct ExitOnFill {
+    bars: usize,
+    fills_seen: Vec<(String, f64)>,
+}
+
+impl Strategy for ExitOnFill {
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        match &event.payload {
+            StrategyPayload::Bars(_) => {
+                self.bars += 1;
+                if self.bars > 1 {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Intent::PlaceOrder(OrderIntent {
+                    symbol: "X".into(),
+                    side: Side::Buy,
+                    order_type: OrderType::Market,
+                    time_in_force: TimeInForce::Gtc,
+                    limit_price: None,
+                    stop_price: None,
+                    size: OrderSize::Units(3.0),
+                    tag: None,
+                })])
+            }
+            StrategyPayload::OrderUpdate(u) if u.status == weaver::domain::OrderStatus::Filled => {
+                self.fills_seen
+                    .push((u.client_order_id.clone(), u.filled_quantity));
+                Ok(if u.side == Side::Buy {
+                    vec![Intent::ClosePosition { symbol: "X".into() }]
+                } else {
+                    vec![]
+                })
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn order_updates_reach_the_strategy_and_its_reaction_trades() {
+    let bars: Vec<weaver::domain::Bar> = (0..6)
+        .map(|i| weaver::domain::Bar {
+            ts: 1_700_000_000_000 + i * 60_000,
+            open: 10.0 + i as f64,
+            high: 11.0 + i as f64,
+            low: 9.0 + i as f64,
+            close: 10.5 + i as f64,
+            volume: 1.0,
+        })
+        .collect();
+    let sim = SimVenue::new(
+        BTreeMap::from([("X".to_owned(), bars)]),
+        SimConfig {
+            broker: BrokerConfig {
+                cash: 1_000.0,
+                commission: Commission::default(),
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            speed: Speed::Lockstep,
+        },
+    )
+    .unwrap();
+    let venue: Arc<dyn Venue> = Arc::new(sim.clone());
+    let updates = venue.order_updates(chrono::Utc::now()).await.unwrap();
+    let bars = venue.bar_stream(&[]).await.unwrap();
+    let releaser = sim.clone();
+    let mut runner = LiveRunner::new(
+        "exit-on-fill",
+        vec!["X".into()],
+        Box::new(ExitOnFill {
+            bars: 0,
+            fills_seen: vec![],
+        }),
+        venue.clone(),
+        Arc::new(weaver::veda::journal::InMemoryJournal::new()),
+        RiskLimits::default(),
+    )
+    .after_each_bar(move || releaser.bar_done());
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        runner.run_with_updates(bars, updates),
+    )
+    .await
+    .expect("finishes")
+    .expect("runs");
+    assert_eq!(
+        runner.placed().len(),
+        2,
+        "the buy, then the close the fill triggered"
+    );
+    let orders = venue
+        .orders(&weaver::veda::OrderQuery {
+            status: weaver::veda::OrderStatusFilter::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 2);
+    // Bought at bar 1's open (11), sold at the open of the bar after the fill was seen (12).
+    assert_eq!(orders[0].side, Side::Buy);
+    assert_eq!(orders[0].filled_avg_price, Some(Decimal::from(11)));
+    assert_eq!(orders[1].side, Side::Sell);
+    assert_eq!(orders[1].filled_avg_price, Some(Decimal::from(12)));
+    assert!(venue.positions().await.unwrap().is_empty(), "flat again");
+}
