@@ -45,8 +45,12 @@ pub(super) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let day = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN));
     // Bounds inside years 1..=9999: SQLite compares stored times as text, and the extreme
     // chrono instants print with a sign that sorts wrongly.
-    let earliest = NaiveDate::from_ymd_opt(1, 1, 1).map(day).context("date range")?;
-    let latest = NaiveDate::from_ymd_opt(9999, 12, 31).map(day).context("date range")?;
+    let earliest = NaiveDate::from_ymd_opt(1, 1, 1)
+        .map(day)
+        .context("date range")?;
+    let latest = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .map(day)
+        .context("date range")?;
     let from = args.start.map_or(earliest, day);
     let to = match args.end {
         Some(d) => day(d.succ_opt().context("--end is out of range")?),
