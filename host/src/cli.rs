@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod fake_alpaca;
 pub mod backtest;
 pub mod data;
+mod data_download;
+mod data_export;
 mod migrate;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.

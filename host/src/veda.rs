@@ -11,10 +11,17 @@
 //! - [`client_order_id`]: `client_order_id` derived from run id and intent sequence.
 //! - [`risk`]: pure pre-trade checks and the trading state (active / reduce-only / halted).
 //! - [`rate_limit`]: one token bucket (200 requests/min by default) shared by all runs.
-//! - [`journal`]: the [`journal::OrderJournal`] seam (WallE implements it) and
+//! - [`journal`]: the [`journal::OrderJournal`] seam ([`journal::store::WalleJournal`] on WallE) and
 //!   [`journal::place_order`], the only path by which an intent becomes a venue order.
 //! - [`reconcile`]: orders, fills and positions compared with the venue; what to record and
 //!   which symbols may not trade.
+//!   [`journal::recover::recover`] runs it on start against WallE: pending intents resolved,
+//!   missed fills and final states recorded, runs on unexplained symbols refused
+//!   (`venue_unreconciled`).
+//! - [`live`]: [`live::LiveRunner`], the loop bars → strategy → checks → journal → venue that a
+//!   live or paper run executes (GLaDOS's run lifecycle drives it).
+//! - [`sim`]: [`sim::SimVenue`], the simulated exchange: stored or generated candles replayed as
+//!   a live bar stream, orders filled by Greta's broker; no keys, no network.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
@@ -30,9 +37,11 @@ pub mod alpaca;
 pub mod client_order_id;
 pub mod error;
 pub mod journal;
+pub mod live;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod risk;
+pub mod sim;
 pub mod types;
 
 use std::collections::BTreeMap;

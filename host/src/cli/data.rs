@@ -24,6 +24,10 @@ pub struct DataArgs {
 pub enum DataCommand {
     /// Write a deterministic geometric random walk of 1-minute bars (for benchmarks).
     Synth(SynthArgs),
+    /// Download historical bars from Alpaca into the database (WEAVER_DATABASE_URL).
+    Download(super::data_download::DownloadArgs),
+    /// Export stored bars of one symbol and timeframe to CSV.
+    Export(super::data_export::ExportArgs),
 }
 
 /// Arguments of `weaver data synth`.
@@ -55,6 +59,8 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
 /// Bad arguments or an unwritable output file.
 pub fn run_with_output(args: DataArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match args.command {
+        DataCommand::Download(a) => super::data_download::run(a, out),
+        DataCommand::Export(a) => super::data_export::run(a, out),
         DataCommand::Synth(a) => {
             if a.bars == 0 {
                 bail!("--bars must be at least 1");

@@ -13,6 +13,9 @@
 //! - An entry leaves [`EntryState::Pending`] only on a definitive answer: the venue's order, a
 //!   definitive rejection, or "the venue has no such order" found while nothing is in flight.
 
+pub mod recover;
+pub mod store;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -4,10 +4,14 @@
 
 mod cli;
 mod client;
+mod data_cli;
 mod examples;
 mod faults;
 mod journal;
+mod journal_store;
+mod sim;
 mod reconcile;
+mod recover;
 mod spec;
 mod streams;
 

@@ -3,7 +3,7 @@
 //! server at `WEAVER_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and fail
 //! loudly without it.
 
-mod support;
+pub(crate) mod support;
 
 mod cli;
 mod outbox;

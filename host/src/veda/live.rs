@@ -1,0 +1,530 @@
+//! [`LiveRunner`]: drives one strategy on a live venue. Bars in → strategy → intents →
+//! pre-trade checks → journal → venue orders, through [`crate::veda::journal::place_order`], the
+//! only path to a venue. It works with any [`Venue`]: the simulated exchange
+//! ([`crate::veda::sim`]) and Alpaca alike.
+//!
+//! # Use (what GLaDOS's run lifecycle calls)
+//! 1. Before the run may trade: [`crate::veda::journal::resolve_pending`] and reconciliation.
+//! 2. `LiveRunner::new(run_id, symbols, strategy, venue, journal, limits)`; after a restart pass
+//!    the number of intents already journaled for the run to [`LiveRunner::resume_at`] so
+//!    sequence numbers (hence `client_order_id`s) continue where they stopped.
+//! 3. Feed bars with [`LiveRunner::on_bar`], or hand the venue's bar stream to
+//!    [`LiveRunner::run`]. With the simulated exchange in lockstep, pass
+//!    `move || sim.bar_done()` to [`LiveRunner::after_each_bar`].
+//! 4. Read [`LiveRunner::placed`] (every order attempt and its outcome) and
+//!    [`LiveRunner::trading_state`] / [`LiveRunner::set_trading_state`] for the kill switch.
+//!
+//! # Sizing and symbols
+//! - `Units` and `Notional` sizes go to the venue as they are. `EquityFraction(f)` is resolved
+//!   here, when the intent is made: whole units of `f` × the account's buying power at the
+//!   latest close. (A backtest resolves it at fill time, so fraction-sized strategies can size
+//!   differently live; unit- and notional-sized ones trade identically.)
+//! - `ClosePosition` becomes a market order for the venue's whole position, opposite side.
+//! - Each bar is delivered to the strategy as its own `Bars` event (one symbol per event).
+//!   `FetchWindow` intents are not served yet. Order updates reach the strategy through
+//!   [`LiveRunner::run_with_updates`] / [`LiveRunner::on_order_update`]; recording them in WallE
+//!   is [`crate::veda::journal::recover::record_trade_update`].
+//!
+//! # Invariants
+//! - One sequence number per order intent of the run, strictly increasing, also for intents the
+//!   checks refuse, so a replay after a restart maps each intent to the same `client_order_id`.
+//! - A journal failure stops the run (nothing can be sent safely); a refused or rejected order
+//!   does not.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+
+use crate::domain::{
+    Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType,
+    OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
+    StrategyPayload, SymbolBar, TimeInForce,
+};
+use crate::veda::journal::{OrderJournal, place_order};
+use crate::veda::risk::{Exposure, RiskLimits, TradingState};
+use crate::veda::types::{
+    BarEvent, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate,
+    VenueOrder,
+};
+use crate::veda::{Error, Venue};
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The strategy failed.
+    #[error("strategy failed: {0}")]
+    Strategy(#[from] StrategyError),
+    /// A bar of a symbol the run does not trade.
+    #[error("bar for {0}, which this run does not trade")]
+    UnknownSymbol(String),
+    /// The order journal failed; nothing more may be sent.
+    #[error(transparent)]
+    Journal(Error),
+    /// The venue's bar stream gave up.
+    #[error("bar stream failed: {0}")]
+    Stream(Error),
+}
+
+impl LiveError {
+    /// A stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LiveError::Strategy(_) => "strategy_failed",
+            LiveError::UnknownSymbol(_) => "unknown_symbol",
+            LiveError::Journal(e) | LiveError::Stream(e) => e.code(),
+        }
+    }
+}
+
+/// One order attempt of the run and its outcome.
+#[derive(Debug)]
+pub struct Placed {
+    /// The intent's sequence number in the run.
+    pub sequence: u64,
+    /// The order as it was meant to be sent (the `client_order_id` is filled in).
+    pub request: OrderRequest,
+    /// The venue's order, or why it was not placed.
+    pub outcome: Result<VenueOrder, Error>,
+}
+
+/// Drives one strategy against a venue. See the module docs for how to use it.
+pub struct LiveRunner {
+    run_id: String,
+    symbols: Vec<String>,
+    /// In a mutex only so the runner is `Sync` and its futures `Send` (GLaDOS spawns them);
+    /// it is only ever reached through `&mut self`.
+    strategy: std::sync::Mutex<Box<dyn Strategy>>,
+    venue: Arc<dyn Venue>,
+    journal: Arc<dyn OrderJournal>,
+    limits: RiskLimits,
+    state: TradingState,
+    next_sequence: u64,
+    last_close: Vec<Option<f64>>,
+    after_bar: Option<Box<dyn Fn() + Send + Sync>>,
+    placed: Vec<Placed>,
+    /// Client order ids this run placed (order updates of other runs are not delivered).
+    mine: std::collections::HashSet<String>,
+    events: u64,
+}
+
+impl std::fmt::Debug for LiveRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRunner")
+            .field("run_id", &self.run_id)
+            .field("symbols", &self.symbols)
+            .field("next_sequence", &self.next_sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveRunner {
+    /// A runner for run `run_id` trading `symbols` (the strategy's symbol indices refer to this
+    /// list).
+    pub fn new(
+        run_id: &str,
+        symbols: Vec<String>,
+        strategy: Box<dyn Strategy>,
+        venue: Arc<dyn Venue>,
+        journal: Arc<dyn OrderJournal>,
+        limits: RiskLimits,
+    ) -> LiveRunner {
+        let n = symbols.len();
+        LiveRunner {
+            run_id: run_id.to_owned(),
+            symbols,
+            strategy: std::sync::Mutex::new(strategy),
+            venue,
+            journal,
+            limits,
+            state: TradingState::Active,
+            next_sequence: 1,
+            last_close: vec![None; n],
+            after_bar: None,
+            placed: Vec::new(),
+            mine: std::collections::HashSet::new(),
+            events: 0,
+        }
+    }
+
+    /// Continues numbering intents after `journaled` earlier ones (a restarted run).
+    pub fn resume_at(mut self, journaled: u64) -> LiveRunner {
+        self.next_sequence = journaled + 1;
+        self
+    }
+
+    /// Calls `f` after every bar once its orders were submitted.
+    pub fn after_each_bar(mut self, f: impl Fn() + Send + Sync + 'static) -> LiveRunner {
+        self.after_bar = Some(Box::new(f));
+        self
+    }
+
+    /// The trading state new orders are checked against.
+    pub fn trading_state(&self) -> TradingState {
+        self.state
+    }
+
+    /// Switches the trading state (active, reduce-only, halted).
+    pub fn set_trading_state(&mut self, state: TradingState) {
+        self.state = state;
+    }
+
+    /// Every order attempt so far, in order.
+    pub fn placed(&self) -> &[Placed] {
+        &self.placed
+    }
+
+    /// Runs until the stream ends (`Ok`) or fails, the strategy fails or the journal fails.
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn run(&mut self, mut bars: StreamHandle<BarEvent>) -> Result<(), LiveError> {
+        while let Some(event) = bars.next().await {
+            match event {
+                BarEvent::Bar { symbol, bar } => {
+                    let outcome = self.on_bar(&symbol, bar).await;
+                    if let Some(f) = &self.after_bar {
+                        f();
+                    }
+                    outcome?;
+                }
+                BarEvent::Failed(e) => return Err(LiveError::Stream(e)),
+                BarEvent::Connected { .. } | BarEvent::Disconnected { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers one bar to the strategy and places the orders it asks for. Returns how many
+    /// order attempts the bar caused (see [`LiveRunner::placed`]).
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn on_bar(&mut self, symbol: &str, bar: Bar) -> Result<usize, LiveError> {
+        let index = self
+            .symbols
+            .iter()
+            .position(|s| s == symbol)
+            .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
+        self.last_close[index] = Some(bar.close);
+        self.events += 1;
+        let event = StrategyEvent {
+            meta: EventMeta {
+                id: format!("{}-bar-{}", self.run_id, self.events),
+                kind: EventKind::Evt,
+                event_type: "market.Bar".to_owned(),
+                version: 1,
+                run_id: self.run_id.clone(),
+                corr_id: self.run_id.clone(),
+                causation_id: None,
+                trace_id: None,
+                ts: bar.ts,
+                producer: "veda".to_owned(),
+                headers: Vec::new(),
+            },
+            payload: StrategyPayload::Bars(vec![SymbolBar {
+                symbol: index as u32,
+                bar,
+            }]),
+        };
+        let intents = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on_event(&event)?;
+        self.handle(intents).await
+    }
+
+    /// Delivers a live order update of one of this run's orders to the strategy (if it
+    /// subscribed to order updates) and places what it asks for. Updates of other runs' orders
+    /// are ignored. Returns how many order attempts it caused.
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn on_order_update(&mut self, update: &TradeUpdate) -> Result<usize, LiveError> {
+        let o = &update.order;
+        if !self.mine.contains(&o.client_order_id) {
+            return Ok(0);
+        }
+        let strategy = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !strategy.subscriptions().order_updates {
+            return Ok(0);
+        }
+        let to_f64 = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let payload = StrategyPayload::OrderUpdate(DomainOrderUpdate {
+            client_order_id: o.client_order_id.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            status: o.status.to_domain(),
+            fill_price: update.price.map(to_f64),
+            fill_quantity: update.quantity.map_or(0.0, to_f64),
+            filled_quantity: to_f64(o.filled_quantity),
+            fees: 0.0,
+            reason: None,
+            tag: None,
+        });
+        self.events += 1;
+        let event = StrategyEvent {
+            meta: EventMeta {
+                id: format!("{}-order-{}", self.run_id, self.events),
+                kind: EventKind::Evt,
+                event_type: "orders.Updated".to_owned(),
+                version: 1,
+                run_id: self.run_id.clone(),
+                corr_id: self.run_id.clone(),
+                causation_id: None,
+                trace_id: None,
+                ts: update.timestamp.map_or(0, |t| t.timestamp_millis()),
+                producer: "veda".to_owned(),
+                headers: Vec::new(),
+            },
+            payload,
+        };
+        let intents = strategy.on_event(&event)?;
+        self.handle(intents).await
+    }
+
+    /// Like [`LiveRunner::run`], also delivering the venue's order updates to the strategy
+    /// ([`LiveRunner::on_order_update`]). Ends when the bar stream ends.
+    ///
+    /// # Errors
+    /// See [`LiveError`].
+    pub async fn run_with_updates(
+        &mut self,
+        mut bars: StreamHandle<BarEvent>,
+        mut updates: StreamHandle<OrderStreamEvent>,
+    ) -> Result<(), LiveError> {
+        loop {
+            tokio::select! {
+                // Updates first: a fill that is already known is delivered before the next bar.
+                biased;
+                Some(event) = updates.next() => {
+                    if let OrderStreamEvent::Update(u) = event {
+                        self.on_order_update(&u).await?;
+                    }
+                }
+                event = bars.next() => match event {
+                    Some(BarEvent::Bar { symbol, bar }) => {
+                        let outcome = self.on_bar(&symbol, bar).await;
+                        if let Some(f) = &self.after_bar {
+                            f();
+                        }
+                        outcome?;
+                    }
+                    Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
+                    Some(_) => {}
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Places what a strategy asked for; returns how many order attempts it made.
+    async fn handle(&mut self, intents: Vec<Intent>) -> Result<usize, LiveError> {
+        let before = self.placed.len();
+        // One venue snapshot per bar, fetched only if the bar places orders, kept current with
+        // this bar's own placements: a couple of requests per bar, not per order.
+        let mut snapshot = None;
+        for intent in intents {
+            match intent {
+                Intent::PlaceOrder(o) => self.place(o, &mut snapshot).await?,
+                Intent::ClosePosition { symbol } => self.close(&symbol, &mut snapshot).await?,
+                Intent::CancelOrder { client_order_id } => {
+                    if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
+                        && let Err(e) = self.venue.cancel_order(&o.id).await
+                    {
+                        tracing::warn!(run = %self.run_id, error = %e, "cancel refused");
+                    }
+                }
+                Intent::Log { level, message } => {
+                    tracing::info!(run = %self.run_id, ?level, "strategy: {message}");
+                }
+                Intent::FetchWindow { .. } => {}
+            }
+        }
+        Ok(self.placed.len() - before)
+    }
+
+    /// Positions and open orders at the venue, fetched concurrently.
+    async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
+        let query = OrderQuery::default();
+        let (positions, open) = tokio::join!(self.venue.positions(), self.venue.orders(&query));
+        Ok(Snapshot {
+            positions: positions?
+                .into_iter()
+                .map(|p| (p.symbol, p.quantity))
+                .collect(),
+            open: open?,
+        })
+    }
+
+    /// The bar's snapshot, fetched on first use.
+    async fn snapshot<'s>(
+        &self,
+        slot: &'s mut Option<Snapshot>,
+    ) -> Result<&'s mut Snapshot, Error> {
+        if slot.is_none() {
+            *slot = Some(self.fetch_snapshot().await?);
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::Config("snapshot missing".into()))
+    }
+
+    async fn close(
+        &mut self,
+        symbol: &str,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let position = match self.snapshot(snapshot).await {
+            Ok(snap) => snap.positions.get(symbol).copied().unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(run = %self.run_id, error = %e, "position unknown; close skipped");
+                return Ok(());
+            }
+        };
+        if position.is_zero() {
+            return Ok(());
+        }
+        let side = if position > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let request = OrderRequest {
+            client_order_id: String::new(),
+            symbol: symbol.to_owned(),
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity: OrderQuantity::Units(position.abs()),
+            limit_price: None,
+            stop_price: None,
+            extended_hours: false,
+        };
+        self.submit(request, snapshot).await
+    }
+
+    async fn place(
+        &mut self,
+        o: OrderIntent,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let close = self
+            .symbols
+            .iter()
+            .position(|s| *s == o.symbol)
+            .and_then(|i| self.last_close[i]);
+        let quantity = match o.size {
+            OrderSize::Units(u) => Decimal::from_f64(u).map(OrderQuantity::Units),
+            OrderSize::Notional(n) => Decimal::from_f64(n).map(OrderQuantity::Notional),
+            OrderSize::EquityFraction(f) => match (self.venue.account().await, close) {
+                (Ok(account), Some(price)) if price > 0.0 => Decimal::from_f64(price)
+                    .filter(|p| !p.is_zero())
+                    .and_then(|p| {
+                        Decimal::from_f64(f.min(1.0)).map(|f| f * account.buying_power / p)
+                    })
+                    .map(|u| OrderQuantity::Units(u.floor())),
+                _ => None,
+            },
+        };
+        let request = OrderRequest {
+            client_order_id: String::new(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            order_type: o.order_type,
+            time_in_force: o.time_in_force,
+            // An unrepresentable size becomes zero units, which the checks refuse with a reason.
+            quantity: quantity.unwrap_or(OrderQuantity::Units(Decimal::ZERO)),
+            limit_price: o.limit_price.and_then(Decimal::from_f64),
+            stop_price: o.stop_price.and_then(Decimal::from_f64),
+            extended_hours: false,
+        };
+        self.submit(request, snapshot).await
+    }
+
+    async fn submit(
+        &mut self,
+        mut request: OrderRequest,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        // Without the venue's positions and open orders the checks cannot be trusted: fail
+        // closed (the order is not placed; the sequence number is still used).
+        let outcome = match self.snapshot(snapshot).await {
+            Ok(snap) => {
+                let exposure = self.exposure(&request.symbol, snap);
+                let outcome = place_order(
+                    self.journal.as_ref(),
+                    self.venue.as_ref(),
+                    &self.run_id,
+                    sequence,
+                    request.clone(),
+                    &self.limits,
+                    &exposure,
+                )
+                .await;
+                if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
+                    && !order.status.is_terminal()
+                {
+                    snap.open.push(order.clone());
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
+        request.client_order_id = crate::veda::client_order_id::derive(&self.run_id, sequence);
+        let journal_failed = matches!(outcome, Err(Error::Journal(_)));
+        if let Err(e) = &outcome {
+            tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
+        }
+        self.mine.insert(request.client_order_id.clone());
+        self.placed.push(Placed {
+            sequence,
+            request,
+            outcome,
+        });
+        if journal_failed
+            && let Some(Placed {
+                outcome: Err(e), ..
+            }) = self.placed.pop()
+        {
+            return Err(LiveError::Journal(e));
+        }
+        Ok(())
+    }
+
+    fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {
+        let reference_price = self
+            .symbols
+            .iter()
+            .position(|s| s == symbol)
+            .and_then(|i| self.last_close[i])
+            .and_then(Decimal::from_f64);
+        let units = |side: Side| -> Decimal {
+            snap.open
+                .iter()
+                .filter(|o| o.symbol == symbol && o.side == side)
+                .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
+                .sum()
+        };
+        Exposure {
+            state: self.state,
+            reference_price,
+            position: snap.positions.get(symbol).copied().unwrap_or_default(),
+            open_buy_quantity: units(Side::Buy),
+            open_sell_quantity: units(Side::Sell),
+            open_orders: snap.open.len(),
+        }
+    }
+}
+
+/// The venue's positions and open orders as one bar's orders see them.
+#[derive(Debug, Default)]
+struct Snapshot {
+    positions: std::collections::BTreeMap<String, Decimal>,
+    open: Vec<VenueOrder>,
+}
