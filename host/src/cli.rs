@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod fake_alpaca;
 pub mod backtest;
 pub mod data;
+mod data_import;
 mod migrate;
+mod serve;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
@@ -50,6 +52,8 @@ pub enum Command {
     Strategy(strategy::StrategyArgs),
     /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
     Migrate(migrate::MigrateArgs),
+    /// Start Weaver: migrations, example strategies and the API on WEAVER_BIND.
+    Serve(serve::ServeArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -75,5 +79,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -24,6 +24,8 @@ pub struct DataArgs {
 pub enum DataCommand {
     /// Write a deterministic geometric random walk of 1-minute bars (for benchmarks).
     Synth(SynthArgs),
+    /// Store CSV bars as candles in the database (`--symbol`, `--timeframe`).
+    Import(super::data_import::ImportArgs),
 }
 
 /// Arguments of `weaver data synth`.
@@ -55,6 +57,7 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
 /// Bad arguments or an unwritable output file.
 pub fn run_with_output(args: DataArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match args.command {
+        DataCommand::Import(a) => super::data_import::run(a, out),
         DataCommand::Synth(a) => {
             if a.bars == 0 {
                 bail!("--bars must be at least 1");

@@ -1,0 +1,318 @@
+//! The routes and the OpenAPI document generated from them.
+//!
+//! # Invariants
+//! - Every route is listed in [`ApiDoc`]; the auth-matrix test walks that document.
+//! - Responses are typed views (`*View`), never store rows, so internal columns can change
+//!   without changing the API.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::http::{AppQuery, IdPath};
+use super::strategies;
+use crate::walle::{Strategy, StrategyStatus};
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Weaver API",
+        description = "Control plane of Weaver. Errors: `{code, message, details, correlation_id}`. With WEAVER_API_KEY set, every route but /healthz needs `X-API-Key`."
+    ),
+    paths(
+        healthz,
+        readyz,
+        openapi_json,
+        metrics_text,
+        list_strategies,
+        upload_strategy,
+        get_strategy
+    ),
+    components(schemas(Health, ErrorBody, StrategyView, StrategyStatusView))
+)]
+pub struct ApiDoc;
+
+/// The routes (without state or layers; see [`super::router`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics_text))
+        .route("/strategies", get(list_strategies).post(upload_strategy))
+        .route("/strategies/{id}", get(get_strategy))
+}
+
+/// Liveness / readiness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database answers and the migrations' tables are there.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses(
+    (status = 200, body = Health), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    let w = &state.inner.walle;
+    // Touches the outbox and the newest tables: fails when unreachable or not migrated.
+    w.count_events()
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.backtests(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.runs(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json() -> Response {
+    axum::Json(ApiDoc::openapi()).into_response()
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    if let Err(e) = state.inner.walle.record_outbox_metrics().await {
+        tracing::warn!(code = e.code(), "outbox metrics unavailable: {e}");
+    }
+    let mut resp = state.inner.metrics.render().into_response();
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// A strategy's status.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyStatusView {
+    /// Stored, not yet compiled.
+    Uploaded,
+    /// Compiling in the background.
+    Compiling,
+    /// Usable.
+    Ready,
+    /// Refused (see `error`).
+    Rejected,
+}
+
+impl From<StrategyStatus> for StrategyStatusView {
+    fn from(s: StrategyStatus) -> Self {
+        match s {
+            StrategyStatus::Uploaded => StrategyStatusView::Uploaded,
+            StrategyStatus::Compiling => StrategyStatusView::Compiling,
+            StrategyStatus::Ready => StrategyStatusView::Ready,
+            StrategyStatus::Rejected => StrategyStatusView::Rejected,
+        }
+    }
+}
+
+/// A strategy component.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StrategyView {
+    /// Id.
+    pub id: i64,
+    /// Name (several versions may share it).
+    pub name: String,
+    /// Version label (default: the first 12 hex digits of the hash).
+    pub version: String,
+    /// Hex sha256 of the component.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Compilation status.
+    pub status: StrategyStatusView,
+    /// Why it was rejected.
+    pub error: Option<String>,
+    /// Uploaded at (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Strategy> for StrategyView {
+    fn from(s: Strategy) -> Self {
+        StrategyView {
+            id: s.id,
+            name: s.name,
+            version: s.version,
+            sha256: s.sha256,
+            size_bytes: s.size_bytes,
+            status: s.status.into(),
+            error: s.error,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Filter of `GET /strategies`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StrategyFilter {
+    /// Only the versions of this name (oldest first).
+    pub name: Option<String>,
+}
+
+/// Lists strategies (all, or the versions of one name).
+#[utoipa::path(get, path = "/strategies", tag = "strategies", params(StrategyFilter), responses(
+    (status = 200, body = [StrategyView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_strategies(
+    State(state): State<AppState>,
+    AppQuery(f): AppQuery<StrategyFilter>,
+) -> Result<axum::Json<Vec<StrategyView>>, ApiError> {
+    let w = &state.inner.walle;
+    let rows = match f.name {
+        Some(n) => w.strategies_by_name(&n).await?,
+        None => w.strategies().await?,
+    };
+    Ok(axum::Json(
+        rows.into_iter().map(StrategyView::from).collect(),
+    ))
+}
+
+/// One strategy.
+#[utoipa::path(get, path = "/strategies/{id}", tag = "strategies", params(("id" = i64, Path, description = "Strategy id")), responses(
+    (status = 200, body = StrategyView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_strategy(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<StrategyView>, ApiError> {
+    let s = state
+        .inner
+        .walle
+        .strategy(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "strategy",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(s.into()))
+}
+
+/// Query of a raw upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Strategy name (required for `application/wasm` bodies).
+    pub name: Option<String>,
+    /// Version label.
+    pub version: Option<String>,
+}
+
+/// Uploads a component: `Content-Type: application/wasm` with `?name=`, or `multipart/form-data`
+/// with `file` and `name` (and optionally `version`). Validated at once; compiled in the
+/// background (`status`: `compiling` → `ready` | `rejected`).
+#[utoipa::path(post, path = "/strategies", tag = "strategies", params(UploadQuery),
+    request_body(content(("application/wasm"), ("multipart/form-data")), description = "The component"),
+    responses(
+        (status = 202, body = StrategyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload_strategy(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<UploadQuery>,
+    req: Request,
+) -> Result<(StatusCode, axum::Json<StrategyView>), ApiError> {
+    let ctype = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (name, version, bytes) = if ctype.starts_with("application/wasm") {
+        let name = q
+            .name
+            .ok_or_else(|| ApiError::InvalidParam("query parameter `name` is required".into()))?;
+        let bytes = Bytes::from_request(req, &()).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody(r.body_text())
+            }
+        })?;
+        (name, q.version, bytes)
+    } else if ctype.starts_with("multipart/form-data") {
+        read_multipart(req, q).await?
+    } else {
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/wasm (with ?name=) or multipart/form-data".into(),
+        ));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::Invalid {
+            code: "empty_component",
+            message: "the component is empty".into(),
+        });
+    }
+    let s = strategies::upload(&state, &name, version.as_deref(), bytes).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(s.into())))
+}
+
+async fn read_multipart(
+    req: Request,
+    q: UploadQuery,
+) -> Result<(String, Option<String>, Bytes), ApiError> {
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|r| ApiError::InvalidBody(r.body_text()))?;
+    let (mut name, mut version, mut file) = (q.name, q.version, None);
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            Err(e) => return Err(ApiError::InvalidBody(e.body_text())),
+        };
+        let field_name = field.name().unwrap_or("").to_owned();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody(e.body_text())
+            }
+        })?;
+        let text = || {
+            String::from_utf8(data.to_vec())
+                .map_err(|_| ApiError::InvalidBody(format!("field `{field_name}` is not UTF-8")))
+        };
+        match field_name.as_str() {
+            "file" => file = Some(data.clone()),
+            "name" => name = Some(text()?),
+            "version" => version = Some(text()?),
+            _ => {}
+        }
+    }
+    let name =
+        name.ok_or_else(|| ApiError::InvalidBody("multipart field `name` is required".into()))?;
+    let file =
+        file.ok_or_else(|| ApiError::InvalidBody("multipart field `file` is required".into()))?;
+    Ok((name, version, file))
+}
