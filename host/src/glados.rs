@@ -6,6 +6,7 @@
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
 //! - [`api`]: the routes and the OpenAPI document.
+//! - [`backtests`]: backtests over stored candles, run by Greta.
 //! - [`strategies`]: upload, validation and background compilation of components.
 //!
 //! # Invariants
@@ -15,6 +16,7 @@
 //!   shutdown waits for it (graceful) and loses nothing that was acknowledged.
 
 pub mod api;
+pub mod backtests;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::AppState;
+use super::backtests::{self, BacktestRequest, BacktestView};
 use super::error::{ApiError, ErrorBody};
-use super::http::{AppQuery, IdPath};
+use super::http::{AppJson, AppQuery, IdPath};
 use super::strategies;
 use crate::walle::{Strategy, StrategyStatus};
 
@@ -51,6 +52,9 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics_text))
         .route("/strategies", get(list_strategies).post(upload_strategy))
         .route("/strategies/{id}", get(get_strategy))
+        .route("/backtests", get(list_backtests).post(create_backtest))
+        .route("/backtests/{id}", get(get_backtest))
+        .route("/candles", get(list_candles))
 }
 
 /// Liveness / readiness answer.
@@ -315,4 +319,131 @@ async fn read_multipart(
     let file =
         file.ok_or_else(|| ApiError::InvalidBody("multipart field `file` is required".into()))?;
     Ok((name, version, file))
+}
+
+/// Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report.
+#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body = BacktestRequest, responses(
+    (status = 202, body = BacktestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_backtest(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<BacktestRequest>,
+) -> Result<(StatusCode, axum::Json<BacktestView>), ApiError> {
+    let b = backtests::create(&state, req).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(b.into())))
+}
+
+/// Page of `GET /backtests`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Only ids below this (cursor: the last id of the previous page).
+    pub before: Option<i64>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+}
+
+/// Backtests, newest first.
+#[utoipa::path(get, path = "/backtests", tag = "backtests", params(Page), responses(
+    (status = 200, body = [BacktestView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_backtests(
+    State(state): State<AppState>,
+    AppQuery(p): AppQuery<Page>,
+) -> Result<axum::Json<Vec<BacktestView>>, ApiError> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–500".into()));
+    }
+    let rows = state.inner.walle.backtests(p.before, limit).await?;
+    Ok(axum::Json(
+        rows.into_iter().map(BacktestView::from).collect(),
+    ))
+}
+
+/// One backtest; `report` is the `weaver backtest --report` JSON once `status` is `done`.
+#[utoipa::path(get, path = "/backtests/{id}", tag = "backtests", params(("id" = i64, Path, description = "Backtest id")), responses(
+    (status = 200, body = BacktestView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_backtest(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<BacktestView>, ApiError> {
+    let b = state
+        .inner
+        .walle
+        .backtest(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "backtest",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(b.into()))
+}
+
+/// Filter of `GET /candles`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CandleFilter {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// From (inclusive, RFC 3339).
+    pub start: Option<DateTime<Utc>>,
+    /// To (exclusive, RFC 3339).
+    pub end: Option<DateTime<Utc>>,
+    /// At most this many (1–10000, default 1000).
+    pub limit: Option<i64>,
+}
+
+/// One stored bar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CandleView {
+    /// Bar open time (UTC).
+    pub ts: DateTime<Utc>,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+/// Stored candles of one symbol and timeframe, oldest first.
+#[utoipa::path(get, path = "/candles", tag = "market data", params(CandleFilter), responses(
+    (status = 200, body = [CandleView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_candles(
+    State(state): State<AppState>,
+    AppQuery(f): AppQuery<CandleFilter>,
+) -> Result<axum::Json<Vec<CandleView>>, ApiError> {
+    let tf: crate::domain::Timeframe = f.timeframe.parse().map_err(|e| ApiError::Invalid {
+        code: "invalid_timeframe",
+        message: format!("{e}"),
+    })?;
+    let limit = f.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–10000".into()));
+    }
+    let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let end = f.end.unwrap_or_else(backtests::far_future);
+    let rows = state
+        .inner
+        .walle
+        .candles(&f.symbol, &tf.to_string(), start, end, limit)
+        .await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|c| CandleView {
+                ts: c.ts,
+                open: c.open,
+                high: c.high,
+                low: c.low,
+                close: c.close,
+                volume: c.volume,
+            })
+            .collect(),
+    ))
 }

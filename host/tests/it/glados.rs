@@ -3,6 +3,7 @@
 //! process (refused bind, graceful SIGTERM).
 
 mod api;
+mod backtests;
 mod serve;
 
 use axum::Router;
