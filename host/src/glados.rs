@@ -7,6 +7,7 @@
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: backtests over stored candles, run by Greta.
+//! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - [`strategies`]: upload, validation and background compilation of components.
 //!
 //! # Invariants
@@ -19,6 +20,7 @@ pub mod api;
 pub mod backtests;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod strategies;
 

@@ -19,8 +19,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::AppState;
 use super::backtests::{self, BacktestRequest, BacktestView};
 use super::error::{ApiError, ErrorBody};
+use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath};
 use super::strategies;
+use crate::walle::{OrderFilter, OrderState};
 use crate::walle::{Strategy, StrategyStatus};
 
 /// The OpenAPI document.
@@ -37,9 +39,30 @@ use crate::walle::{Strategy, StrategyStatus};
         metrics_text,
         list_strategies,
         upload_strategy,
-        get_strategy
+        get_strategy,
+        create_backtest,
+        list_backtests,
+        get_backtest,
+        list_candles,
+        list_orders,
+        get_order,
+        events_tail,
+        events_stream
     ),
-    components(schemas(Health, ErrorBody, StrategyView, StrategyStatusView))
+    components(schemas(
+        Health,
+        ErrorBody,
+        StrategyView,
+        StrategyStatusView,
+        BacktestRequest,
+        BacktestView,
+        backtests::StrategyRef,
+        backtests::FillView,
+        CandleView,
+        UiEvent,
+        TailPage,
+        OrderPageView
+    ))
 )]
 pub struct ApiDoc;
 
@@ -55,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
         .route("/candles", get(list_candles))
+        .route("/orders", get(list_orders))
+        .route("/orders/{id}", get(get_order))
+        .route("/events/tail", get(events_tail))
+        .route("/events/stream", get(events_stream))
 }
 
 /// Liveness / readiness answer.
@@ -446,4 +473,147 @@ async fn list_candles(
             })
             .collect(),
     ))
+}
+
+/// Filter of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    /// Only this run's orders.
+    pub run: Option<i64>,
+    /// Only this symbol.
+    pub symbol: Option<String>,
+    /// Only this state (`new`, `accepted`, `filled`, …).
+    #[param(value_type = Option<String>)]
+    pub status: Option<OrderState>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Cursor: the previous page's `next_after`.
+    pub after: Option<i64>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPageView {
+    /// Orders, oldest first (decimals as strings).
+    #[schema(value_type = Vec<Object>)]
+    pub orders: Vec<crate::walle::Order>,
+    /// Cursor of the next page, when this one was full.
+    pub next_after: Option<i64>,
+}
+
+/// Orders, filtered, with cursor pagination.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery), responses(
+    (status = 200, body = OrderPageView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_orders(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<OrderQuery>,
+) -> Result<axum::Json<OrderPageView>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let filter = OrderFilter {
+        run_id: q.run,
+        symbol: q.symbol,
+        status: q.status,
+        from: q.from,
+        to: q.to,
+        after_id: q.after,
+        limit,
+    };
+    let page = state.inner.walle.orders(&filter).await?;
+    Ok(axum::Json(OrderPageView {
+        orders: page.orders,
+        next_after: page.next_after,
+    }))
+}
+
+/// One order.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path, description = "Order id")), responses(
+    (status = 200, description = "The order", body = Object), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_order(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<crate::walle::Order>, ApiError> {
+    let o = state
+        .inner
+        .walle
+        .order(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "order",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(o))
+}
+
+/// Query of the event feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TailQuery {
+    /// Resume after this cursor (`<xid>-<id>`); default: the oldest retained event.
+    pub after: Option<String>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of UI events.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TailPage {
+    /// Events in delivery order.
+    pub events: Vec<UiEvent>,
+    /// Pass as `after` for the next page (unchanged when there was nothing new).
+    pub next: String,
+}
+
+/// UI events after a cursor, by polling (the same contract as the stream).
+#[utoipa::path(get, path = "/events/tail", tag = "events", params(TailQuery), responses(
+    (status = 200, body = TailPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events_tail(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<TailQuery>,
+) -> Result<axum::Json<TailPage>, ApiError> {
+    let after = q
+        .after
+        .as_deref()
+        .map(feed::parse_cursor)
+        .transpose()?
+        .unwrap_or_default();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=feed::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let events = feed::tail(&state, after, limit).await?;
+    let next = events
+        .last()
+        .map_or_else(|| feed::cursor_text(after), |e| e.cursor.clone());
+    Ok(axum::Json(TailPage { events, next }))
+}
+
+/// UI events as Server-Sent Events; reconnecting with `Last-Event-ID` (or `?after=`) resumes
+/// with no gaps.
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(TailQuery), responses(
+    (status = 200, description = "text/event-stream of UiEvent", content_type = "text/event-stream"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events_stream(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<TailQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let after = last
+        .or(q.after)
+        .as_deref()
+        .map(feed::parse_cursor)
+        .transpose()?
+        .unwrap_or_default();
+    Ok(feed::stream(state, after).into_response())
 }

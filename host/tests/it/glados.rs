@@ -4,6 +4,7 @@
 
 mod api;
 mod backtests;
+mod events;
 mod serve;
 
 use axum::Router;
@@ -75,13 +76,20 @@ pub(crate) async fn send(router: &Router, req: Request<Body>) -> Resp {
         .expect("infallible router");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
+    let streaming = headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    // An event stream never ends: only its head is checked here (see glados/events.rs).
+    let body = if streaming {
+        Vec::new()
+    } else {
+        resp.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec()
+    };
     Resp {
         status,
         headers,

@@ -93,6 +93,13 @@ async fn openapi_lists_the_routes() {
         "/openapi.json",
         "/strategies",
         "/strategies/{id}",
+        "/backtests",
+        "/backtests/{id}",
+        "/candles",
+        "/orders",
+        "/orders/{id}",
+        "/events/tail",
+        "/events/stream",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),
@@ -275,7 +282,7 @@ async fn documented_routes(r: &axum::Router) -> Vec<(Method, String)> {
             }
         }
     }
-    assert!(out.len() >= 7, "{out:?}");
+    assert!(out.len() >= 15, "{out:?}");
     out
 }
 
