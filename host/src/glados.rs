@@ -8,6 +8,7 @@
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: backtests over stored candles, run by Greta.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
+//! - [`runs`]: run reads, stop, and validated creation.
 //! - [`strategies`]: upload, validation and background compilation of components.
 //!
 //! # Invariants
@@ -22,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod runs;
 pub mod strategies;
 
 use std::path::PathBuf;

@@ -21,6 +21,7 @@ use super::backtests::{self, BacktestRequest, BacktestView};
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath};
+use super::runs::{self, RunRequest, RunView};
 use super::strategies;
 use crate::walle::{OrderFilter, OrderState};
 use crate::walle::{Strategy, StrategyStatus};
@@ -47,7 +48,11 @@ use crate::walle::{Strategy, StrategyStatus};
         list_orders,
         get_order,
         events_tail,
-        events_stream
+        events_stream,
+        create_run,
+        list_runs,
+        get_run,
+        stop_run
     ),
     components(schemas(
         Health,
@@ -61,7 +66,9 @@ use crate::walle::{Strategy, StrategyStatus};
         CandleView,
         UiEvent,
         TailPage,
-        OrderPageView
+        OrderPageView,
+        RunRequest,
+        RunView
     ))
 )]
 pub struct ApiDoc;
@@ -82,6 +89,9 @@ pub fn routes() -> Router<AppState> {
         .route("/orders/{id}", get(get_order))
         .route("/events/tail", get(events_tail))
         .route("/events/stream", get(events_stream))
+        .route("/runs", get(list_runs).post(create_run))
+        .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/stop", axum::routing::post(stop_run))
 }
 
 /// Liveness / readiness answer.
@@ -616,4 +626,48 @@ async fn events_stream(
         .transpose()?
         .unwrap_or_default();
     Ok(feed::stream(state, after).into_response())
+}
+
+/// Starts a run (paper or live) of a ready strategy on a venue.
+#[utoipa::path(post, path = "/runs", tag = "runs", request_body = RunRequest, responses(
+    (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_run(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<RunRequest>,
+) -> Result<(StatusCode, axum::Json<RunView>), ApiError> {
+    let run = runs::create(&state, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(run.into())))
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/runs", tag = "runs", responses(
+    (status = 200, body = [RunView]), (status = 401, body = ErrorBody)))]
+async fn list_runs(State(state): State<AppState>) -> Result<axum::Json<Vec<RunView>>, ApiError> {
+    let rows = state.inner.walle.runs(None, 500).await?;
+    Ok(axum::Json(rows.into_iter().map(RunView::from).collect()))
+}
+
+/// One run.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(
+    (status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<RunView>, ApiError> {
+    let r = state.inner.walle.run(id).await?.ok_or(ApiError::NotFound {
+        entity: "run",
+        id: id.to_string(),
+    })?;
+    Ok(axum::Json(r.into()))
+}
+
+/// Stops a run.
+#[utoipa::path(post, path = "/runs/{id}/stop", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(
+    (status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn stop_run(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<RunView>, ApiError> {
+    Ok(axum::Json(runs::stop(&state, id).await?.into()))
 }

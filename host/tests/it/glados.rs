@@ -5,6 +5,7 @@
 mod api;
 mod backtests;
 mod events;
+mod runs;
 mod serve;
 
 use axum::Router;

@@ -100,6 +100,9 @@ async fn openapi_lists_the_routes() {
         "/orders/{id}",
         "/events/tail",
         "/events/stream",
+        "/runs",
+        "/runs/{id}",
+        "/runs/{id}/stop",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),
@@ -282,7 +285,7 @@ async fn documented_routes(r: &axum::Router) -> Vec<(Method, String)> {
             }
         }
     }
-    assert!(out.len() >= 15, "{out:?}");
+    assert!(out.len() >= 19, "{out:?}");
     out
 }
 
