@@ -13,7 +13,9 @@ pub mod backtest;
 pub mod data;
 mod data_download;
 mod data_export;
+mod data_import;
 mod migrate;
+mod serve;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
@@ -52,6 +54,8 @@ pub enum Command {
     Strategy(strategy::StrategyArgs),
     /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
     Migrate(migrate::MigrateArgs),
+    /// Start Weaver: migrations, example strategies and the API on WEAVER_BIND.
+    Serve(serve::ServeArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -77,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod domain;
 pub mod veda;
+pub mod glados;
 pub mod greta;
 pub mod marvin;
 pub mod events;

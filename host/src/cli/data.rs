@@ -28,6 +28,8 @@ pub enum DataCommand {
     Download(super::data_download::DownloadArgs),
     /// Export stored bars of one symbol and timeframe to CSV.
     Export(super::data_export::ExportArgs),
+    /// Store CSV bars as candles in the database (`--symbol`, `--timeframe`).
+    Import(super::data_import::ImportArgs),
 }
 
 /// Arguments of `weaver data synth`.
@@ -61,6 +63,7 @@ pub fn run_with_output(args: DataArgs, out: &mut dyn std::io::Write) -> anyhow::
     match args.command {
         DataCommand::Download(a) => super::data_download::run(a, out),
         DataCommand::Export(a) => super::data_export::run(a, out),
+        DataCommand::Import(a) => super::data_import::run(a, out),
         DataCommand::Synth(a) => {
             if a.bars == 0 {
                 bail!("--bars must be at least 1");

@@ -1,0 +1,38 @@
+//! `weaver serve`: start everything (migrations, example strategies, the API) and run until
+//! SIGINT/SIGTERM. The logic lives in [`crate::glados`]; this is argument glue.
+//!
+//! # Invariants
+//! - An unusable configuration (including a non-loopback bind without `WEAVER_API_KEY`) exits
+//!   non-zero with every problem listed, before anything is opened.
+
+use clap::Args;
+
+use crate::glados::{self, Config};
+
+/// Arguments of `weaver serve` (everything else comes from `WEAVER_*` variables).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address; overrides `WEAVER_BIND` (default `127.0.0.1:8080`).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
+
+/// Runs `weaver serve`.
+///
+/// # Errors
+/// A configuration, database or listener error, printed by `main`.
+pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_vars(|k| {
+        if k == "WEAVER_BIND"
+            && let Some(b) = &args.bind
+        {
+            return Some(b.clone());
+        }
+        std::env::var(k).ok()
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(glados::serve(config))?;
+    Ok(())
+}

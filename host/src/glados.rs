@@ -1,0 +1,277 @@
+//! GLaDOS: the control plane and the only northbound API (REST + JSON, OpenAPI at
+//! `/openapi.json`), and `weaver serve`'s start-up and shutdown.
+//!
+//! # Layout
+//! - [`config`]: `WEAVER_*` settings, every problem reported at once.
+//! - [`error`]: the error model `{code, message, details, correlation_id}`.
+//! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
+//! - [`api`]: the routes and the OpenAPI document.
+//! - [`backtests`]: backtests over stored candles, run by Greta.
+//! - [`events`]: the `ui.*` event feed (polling and SSE).
+//! - [`runs`]: run reads, stop, and validated creation.
+//! - [`strategies`]: upload, validation and background compilation of components.
+//!
+//! # Invariants
+//! - Handlers never panic on client input; every failure is an [`ApiError`].
+//! - [`router`] is the whole HTTP surface; tests drive it with `oneshot` without a socket.
+//! - Background work runs on the [`TaskTracker`] and stops on the [`CancellationToken`], so a
+//!   shutdown waits for it (graceful) and loses nothing that was acknowledged.
+
+pub mod api;
+pub mod backtests;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod runs;
+pub mod strategies;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::marvin::{Marvin, MarvinConfig};
+use crate::walle::Walle;
+
+pub use config::{Config, ConfigError};
+pub use error::{ApiError, ErrorBody};
+
+/// Start-up failures of `weaver serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] crate::walle::Error),
+    /// The strategy host could not start.
+    #[error("strategy host: {0}")]
+    Marvin(#[from] crate::marvin::Error),
+    /// The listener could not bind or failed.
+    #[error("listener on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl ServeError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServeError::Config(e) => e.code(),
+            ServeError::Store(e) => e.code(),
+            ServeError::Marvin(e) => e.code(),
+            ServeError::Listen { .. } => "listen_failed",
+        }
+    }
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) walle: Walle,
+    pub(crate) marvin: Marvin,
+    pub(crate) metrics: PrometheusHandle,
+    /// Where uploaded components are kept, by sha256.
+    pub(crate) components_dir: PathBuf,
+    /// Bounds concurrent compilations (2-core machines: one at a time keeps the API responsive).
+    pub(crate) compile_permits: Semaphore,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("bind", &self.inner.config.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state on an open (migrated) store.
+    ///
+    /// # Errors
+    /// [`ServeError::Marvin`] when the strategy host cannot start, [`ServeError::Store`] when
+    /// the components directory cannot be created.
+    pub fn new(config: Config, walle: Walle) -> Result<AppState, ServeError> {
+        let data_dir = config.db.data_dir.clone();
+        let marvin = Marvin::new(MarvinConfig {
+            cache_dir: data_dir.join("cache").join("compiled"),
+            ..MarvinConfig::default()
+        })?;
+        let components_dir = data_dir.join("components");
+        std::fs::create_dir_all(&components_dir).map_err(|e| {
+            crate::walle::Error::Config(format!("cannot create {}: {e}", components_dir.display()))
+        })?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                walle,
+                marvin,
+                metrics: prometheus(),
+                components_dir,
+                compile_permits: Semaphore::new(1),
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn walle(&self) -> &Walle {
+        &self.inner.walle
+    }
+
+    /// The shutdown token: cancel it to stop background work.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Stops background work and waits for it (at most `grace`).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running after the grace period");
+        }
+    }
+
+    /// Waits until no background task (compilations, backtests) is running. For tests.
+    pub async fn idle(&self) {
+        while !self.inner.tasks.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; later calls share its handle).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be sparse");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let limit = state.inner.config.max_body_bytes;
+    // Layers run outermost-last-added: request id → trace → propagate → error model → Host →
+    // key → body limit → route.
+    api::routes()
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::check_api_key))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::check_host))
+        .layer(axum::middleware::from_fn(http::finish_errors))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let corr = req
+                .headers()
+                .get(http::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), corr_id = %corr)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Runs `weaver serve` until SIGINT/SIGTERM: migrations, strategy registration, the API.
+///
+/// # Errors
+/// [`ServeError`] for anything that prevents starting; the caller exits non-zero.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let walle = Walle::connect(&config.db).await?;
+    tracing::info!(
+        backend = walle.backend_name(),
+        "database ready, migrations applied"
+    );
+    let bind = config.bind;
+    let strategies_dir = config.strategies_dir.clone();
+    let state = AppState::new(config, walle.clone())?;
+    let registered = strategies::register_dir(&state, &strategies_dir).await;
+    tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: bind.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: bind.to_string(),
+        source,
+    })?;
+    tracing::info!(addr = %local, "weaver serving the API");
+    let token = state.shutdown_token();
+    let stop = token.clone();
+    let app = router(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = stop.cancelled() => {}
+        }
+        tracing::info!("shutdown requested; finishing in-flight requests");
+    });
+    let result = server.await.map_err(|source| ServeError::Listen {
+        addr: local.to_string(),
+        source,
+    });
+    state.shutdown(Duration::from_secs(30)).await;
+    walle.close().await;
+    tracing::info!("stopped cleanly");
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

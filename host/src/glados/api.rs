@@ -1,0 +1,673 @@
+//! The routes and the OpenAPI document generated from them.
+//!
+//! # Invariants
+//! - Every route is listed in [`ApiDoc`]; the auth-matrix test walks that document.
+//! - Responses are typed views (`*View`), never store rows, so internal columns can change
+//!   without changing the API.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::AppState;
+use super::backtests::{self, BacktestRequest, BacktestView};
+use super::error::{ApiError, ErrorBody};
+use super::events::{self as feed, UiEvent};
+use super::http::{AppJson, AppQuery, IdPath};
+use super::runs::{self, RunRequest, RunView};
+use super::strategies;
+use crate::walle::{OrderFilter, OrderState};
+use crate::walle::{Strategy, StrategyStatus};
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Weaver API",
+        description = "Control plane of Weaver. Errors: `{code, message, details, correlation_id}`. With WEAVER_API_KEY set, every route but /healthz needs `X-API-Key`."
+    ),
+    paths(
+        healthz,
+        readyz,
+        openapi_json,
+        metrics_text,
+        list_strategies,
+        upload_strategy,
+        get_strategy,
+        create_backtest,
+        list_backtests,
+        get_backtest,
+        list_candles,
+        list_orders,
+        get_order,
+        events_tail,
+        events_stream,
+        create_run,
+        list_runs,
+        get_run,
+        stop_run
+    ),
+    components(schemas(
+        Health,
+        ErrorBody,
+        StrategyView,
+        StrategyStatusView,
+        BacktestRequest,
+        BacktestView,
+        backtests::StrategyRef,
+        backtests::FillView,
+        CandleView,
+        UiEvent,
+        TailPage,
+        OrderPageView,
+        RunRequest,
+        RunView
+    ))
+)]
+pub struct ApiDoc;
+
+/// The routes (without state or layers; see [`super::router`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics_text))
+        .route("/strategies", get(list_strategies).post(upload_strategy))
+        .route("/strategies/{id}", get(get_strategy))
+        .route("/backtests", get(list_backtests).post(create_backtest))
+        .route("/backtests/{id}", get(get_backtest))
+        .route("/candles", get(list_candles))
+        .route("/orders", get(list_orders))
+        .route("/orders/{id}", get(get_order))
+        .route("/events/tail", get(events_tail))
+        .route("/events/stream", get(events_stream))
+        .route("/runs", get(list_runs).post(create_run))
+        .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/stop", axum::routing::post(stop_run))
+}
+
+/// Liveness / readiness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database answers and the migrations' tables are there.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses(
+    (status = 200, body = Health), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    let w = &state.inner.walle;
+    // Touches the outbox and the newest tables: fails when unreachable or not migrated.
+    w.count_events()
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.backtests(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.runs(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json() -> Response {
+    axum::Json(ApiDoc::openapi()).into_response()
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    if let Err(e) = state.inner.walle.record_outbox_metrics().await {
+        tracing::warn!(code = e.code(), "outbox metrics unavailable: {e}");
+    }
+    let mut resp = state.inner.metrics.render().into_response();
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// A strategy's status.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyStatusView {
+    /// Stored, not yet compiled.
+    Uploaded,
+    /// Compiling in the background.
+    Compiling,
+    /// Usable.
+    Ready,
+    /// Refused (see `error`).
+    Rejected,
+}
+
+impl From<StrategyStatus> for StrategyStatusView {
+    fn from(s: StrategyStatus) -> Self {
+        match s {
+            StrategyStatus::Uploaded => StrategyStatusView::Uploaded,
+            StrategyStatus::Compiling => StrategyStatusView::Compiling,
+            StrategyStatus::Ready => StrategyStatusView::Ready,
+            StrategyStatus::Rejected => StrategyStatusView::Rejected,
+        }
+    }
+}
+
+/// A strategy component.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StrategyView {
+    /// Id.
+    pub id: i64,
+    /// Name (several versions may share it).
+    pub name: String,
+    /// Version label (default: the first 12 hex digits of the hash).
+    pub version: String,
+    /// Hex sha256 of the component.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Compilation status.
+    pub status: StrategyStatusView,
+    /// Why it was rejected.
+    pub error: Option<String>,
+    /// Uploaded at (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Strategy> for StrategyView {
+    fn from(s: Strategy) -> Self {
+        StrategyView {
+            id: s.id,
+            name: s.name,
+            version: s.version,
+            sha256: s.sha256,
+            size_bytes: s.size_bytes,
+            status: s.status.into(),
+            error: s.error,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Filter of `GET /strategies`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StrategyFilter {
+    /// Only the versions of this name (oldest first).
+    pub name: Option<String>,
+}
+
+/// Lists strategies (all, or the versions of one name).
+#[utoipa::path(get, path = "/strategies", tag = "strategies", params(StrategyFilter), responses(
+    (status = 200, body = [StrategyView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_strategies(
+    State(state): State<AppState>,
+    AppQuery(f): AppQuery<StrategyFilter>,
+) -> Result<axum::Json<Vec<StrategyView>>, ApiError> {
+    let w = &state.inner.walle;
+    let rows = match f.name {
+        Some(n) => w.strategies_by_name(&n).await?,
+        None => w.strategies().await?,
+    };
+    Ok(axum::Json(
+        rows.into_iter().map(StrategyView::from).collect(),
+    ))
+}
+
+/// One strategy.
+#[utoipa::path(get, path = "/strategies/{id}", tag = "strategies", params(("id" = i64, Path, description = "Strategy id")), responses(
+    (status = 200, body = StrategyView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_strategy(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<StrategyView>, ApiError> {
+    let s = state
+        .inner
+        .walle
+        .strategy(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "strategy",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(s.into()))
+}
+
+/// Query of a raw upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Strategy name (required for `application/wasm` bodies).
+    pub name: Option<String>,
+    /// Version label.
+    pub version: Option<String>,
+}
+
+/// Uploads a component: `Content-Type: application/wasm` with `?name=`, or `multipart/form-data`
+/// with `file` and `name` (and optionally `version`). Validated at once; compiled in the
+/// background (`status`: `compiling` → `ready` | `rejected`).
+#[utoipa::path(post, path = "/strategies", tag = "strategies", params(UploadQuery),
+    request_body(content(("application/wasm"), ("multipart/form-data")), description = "The component"),
+    responses(
+        (status = 202, body = StrategyView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn upload_strategy(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<UploadQuery>,
+    req: Request,
+) -> Result<(StatusCode, axum::Json<StrategyView>), ApiError> {
+    let ctype = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (name, version, bytes) = if ctype.starts_with("application/wasm") {
+        let name = q
+            .name
+            .ok_or_else(|| ApiError::InvalidParam("query parameter `name` is required".into()))?;
+        let bytes = Bytes::from_request(req, &()).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody(r.body_text())
+            }
+        })?;
+        (name, q.version, bytes)
+    } else if ctype.starts_with("multipart/form-data") {
+        read_multipart(req, q).await?
+    } else {
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/wasm (with ?name=) or multipart/form-data".into(),
+        ));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::Invalid {
+            code: "empty_component",
+            message: "the component is empty".into(),
+        });
+    }
+    let s = strategies::upload(&state, &name, version.as_deref(), bytes).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(s.into())))
+}
+
+async fn read_multipart(
+    req: Request,
+    q: UploadQuery,
+) -> Result<(String, Option<String>, Bytes), ApiError> {
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|r| ApiError::InvalidBody(r.body_text()))?;
+    let (mut name, mut version, mut file) = (q.name, q.version, None);
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            Err(e) => return Err(ApiError::InvalidBody(e.body_text())),
+        };
+        let field_name = field.name().unwrap_or("").to_owned();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody(e.body_text())
+            }
+        })?;
+        let text = || {
+            String::from_utf8(data.to_vec())
+                .map_err(|_| ApiError::InvalidBody(format!("field `{field_name}` is not UTF-8")))
+        };
+        match field_name.as_str() {
+            "file" => file = Some(data.clone()),
+            "name" => name = Some(text()?),
+            "version" => version = Some(text()?),
+            _ => {}
+        }
+    }
+    let name =
+        name.ok_or_else(|| ApiError::InvalidBody("multipart field `name` is required".into()))?;
+    let file =
+        file.ok_or_else(|| ApiError::InvalidBody("multipart field `file` is required".into()))?;
+    Ok((name, version, file))
+}
+
+/// Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report.
+#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body = BacktestRequest, responses(
+    (status = 202, body = BacktestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_backtest(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<BacktestRequest>,
+) -> Result<(StatusCode, axum::Json<BacktestView>), ApiError> {
+    let b = backtests::create(&state, req).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(b.into())))
+}
+
+/// Page of `GET /backtests`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Only ids below this (cursor: the last id of the previous page).
+    pub before: Option<i64>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<i64>,
+}
+
+/// Backtests, newest first.
+#[utoipa::path(get, path = "/backtests", tag = "backtests", params(Page), responses(
+    (status = 200, body = [BacktestView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_backtests(
+    State(state): State<AppState>,
+    AppQuery(p): AppQuery<Page>,
+) -> Result<axum::Json<Vec<BacktestView>>, ApiError> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–500".into()));
+    }
+    let rows = state.inner.walle.backtests(p.before, limit).await?;
+    Ok(axum::Json(
+        rows.into_iter().map(BacktestView::from).collect(),
+    ))
+}
+
+/// One backtest; `report` is the `weaver backtest --report` JSON once `status` is `done`.
+#[utoipa::path(get, path = "/backtests/{id}", tag = "backtests", params(("id" = i64, Path, description = "Backtest id")), responses(
+    (status = 200, body = BacktestView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_backtest(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<BacktestView>, ApiError> {
+    let b = state
+        .inner
+        .walle
+        .backtest(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "backtest",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(b.into()))
+}
+
+/// Filter of `GET /candles`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CandleFilter {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// From (inclusive, RFC 3339).
+    pub start: Option<DateTime<Utc>>,
+    /// To (exclusive, RFC 3339).
+    pub end: Option<DateTime<Utc>>,
+    /// At most this many (1–10000, default 1000).
+    pub limit: Option<i64>,
+}
+
+/// One stored bar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CandleView {
+    /// Bar open time (UTC).
+    pub ts: DateTime<Utc>,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+/// Stored candles of one symbol and timeframe, oldest first.
+#[utoipa::path(get, path = "/candles", tag = "market data", params(CandleFilter), responses(
+    (status = 200, body = [CandleView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_candles(
+    State(state): State<AppState>,
+    AppQuery(f): AppQuery<CandleFilter>,
+) -> Result<axum::Json<Vec<CandleView>>, ApiError> {
+    let tf: crate::domain::Timeframe = f.timeframe.parse().map_err(|e| ApiError::Invalid {
+        code: "invalid_timeframe",
+        message: format!("{e}"),
+    })?;
+    let limit = f.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–10000".into()));
+    }
+    let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let end = f.end.unwrap_or_else(backtests::far_future);
+    let rows = state
+        .inner
+        .walle
+        .candles(&f.symbol, &tf.to_string(), start, end, limit)
+        .await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|c| CandleView {
+                ts: c.ts,
+                open: c.open,
+                high: c.high,
+                low: c.low,
+                close: c.close,
+                volume: c.volume,
+            })
+            .collect(),
+    ))
+}
+
+/// Filter of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    /// Only this run's orders.
+    pub run: Option<i64>,
+    /// Only this symbol.
+    pub symbol: Option<String>,
+    /// Only this state (`new`, `accepted`, `filled`, …).
+    #[param(value_type = Option<String>)]
+    pub status: Option<OrderState>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Cursor: the previous page's `next_after`.
+    pub after: Option<i64>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPageView {
+    /// Orders, oldest first (decimals as strings).
+    #[schema(value_type = Vec<Object>)]
+    pub orders: Vec<crate::walle::Order>,
+    /// Cursor of the next page, when this one was full.
+    pub next_after: Option<i64>,
+}
+
+/// Orders, filtered, with cursor pagination.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery), responses(
+    (status = 200, body = OrderPageView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_orders(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<OrderQuery>,
+) -> Result<axum::Json<OrderPageView>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let filter = OrderFilter {
+        run_id: q.run,
+        symbol: q.symbol,
+        status: q.status,
+        from: q.from,
+        to: q.to,
+        after_id: q.after,
+        limit,
+    };
+    let page = state.inner.walle.orders(&filter).await?;
+    Ok(axum::Json(OrderPageView {
+        orders: page.orders,
+        next_after: page.next_after,
+    }))
+}
+
+/// One order.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path, description = "Order id")), responses(
+    (status = 200, description = "The order", body = Object), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_order(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<crate::walle::Order>, ApiError> {
+    let o = state
+        .inner
+        .walle
+        .order(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "order",
+            id: id.to_string(),
+        })?;
+    Ok(axum::Json(o))
+}
+
+/// Query of the event feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TailQuery {
+    /// Resume after this cursor (`<xid>-<id>`); default: the oldest retained event.
+    pub after: Option<String>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of UI events.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TailPage {
+    /// Events in delivery order.
+    pub events: Vec<UiEvent>,
+    /// Pass as `after` for the next page (unchanged when there was nothing new).
+    pub next: String,
+}
+
+/// UI events after a cursor, by polling (the same contract as the stream).
+#[utoipa::path(get, path = "/events/tail", tag = "events", params(TailQuery), responses(
+    (status = 200, body = TailPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events_tail(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<TailQuery>,
+) -> Result<axum::Json<TailPage>, ApiError> {
+    let after = q
+        .after
+        .as_deref()
+        .map(feed::parse_cursor)
+        .transpose()?
+        .unwrap_or_default();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=feed::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let events = feed::tail(&state, after, limit).await?;
+    let next = events
+        .last()
+        .map_or_else(|| feed::cursor_text(after), |e| e.cursor.clone());
+    Ok(axum::Json(TailPage { events, next }))
+}
+
+/// UI events as Server-Sent Events; reconnecting with `Last-Event-ID` (or `?after=`) resumes
+/// with no gaps.
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(TailQuery), responses(
+    (status = 200, description = "text/event-stream of UiEvent", content_type = "text/event-stream"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events_stream(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<TailQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let after = last
+        .or(q.after)
+        .as_deref()
+        .map(feed::parse_cursor)
+        .transpose()?
+        .unwrap_or_default();
+    Ok(feed::stream(state, after).into_response())
+}
+
+/// Starts a run (paper or live) of a ready strategy on a venue.
+#[utoipa::path(post, path = "/runs", tag = "runs", request_body = RunRequest, responses(
+    (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_run(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<RunRequest>,
+) -> Result<(StatusCode, axum::Json<RunView>), ApiError> {
+    let run = runs::create(&state, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(run.into())))
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/runs", tag = "runs", responses(
+    (status = 200, body = [RunView]), (status = 401, body = ErrorBody)))]
+async fn list_runs(State(state): State<AppState>) -> Result<axum::Json<Vec<RunView>>, ApiError> {
+    let rows = state.inner.walle.runs(None, 500).await?;
+    Ok(axum::Json(rows.into_iter().map(RunView::from).collect()))
+}
+
+/// One run.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(
+    (status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<RunView>, ApiError> {
+    let r = state.inner.walle.run(id).await?.ok_or(ApiError::NotFound {
+        entity: "run",
+        id: id.to_string(),
+    })?;
+    Ok(axum::Json(r.into()))
+}
+
+/// Stops a run.
+#[utoipa::path(post, path = "/runs/{id}/stop", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(
+    (status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn stop_run(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<RunView>, ApiError> {
+    Ok(axum::Json(runs::stop(&state, id).await?.into()))
+}

@@ -1,0 +1,401 @@
+//! Backtests through the API: validated at once, queued in WallE, run by Greta on a blocking
+//! thread over candles stored in the database. The report is the `weaver backtest --report`
+//! JSON, built by the same code (`cli::backtest::engine_config`, `greta::report::build`).
+//!
+//! # Invariants
+//! - A refused request (unknown or unready strategy, bad timeframe, no candles, bad money
+//!   amounts) stores nothing and answers 4xx.
+//! - Every accepted backtest ends `done` (report stored) or `failed` (error stored); a stop
+//!   marks the ones still running `failed` with `interrupted by shutdown`.
+//! - The stored report is split into `metrics` (everything but trades and equity), `trades` and
+//!   `equity`; [`report_of`] puts it back together.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::cli::backtest::{BacktestArgs, Fill, engine_config, strategy_source};
+use crate::domain::Timeframe;
+use crate::domain::{Bar, SymbolBar};
+use crate::greta::csv::Series;
+use crate::greta::report::{self, StrategyInfo};
+use crate::walle::{Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyStatus};
+
+/// Most bars one backtest loads per symbol.
+const MAX_BARS: i64 = 5_000_000;
+
+/// A strategy by id or by name (the newest ready version).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StrategyRef {
+    /// Id.
+    Id(i64),
+    /// Name.
+    Name(String),
+}
+
+/// Market-order fill price.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FillView {
+    /// The next bar's open.
+    #[default]
+    NextOpen,
+    /// The signal bar's close.
+    Close,
+}
+
+/// `POST /backtests`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRequest {
+    /// Strategy id or name.
+    pub strategy: StrategyRef,
+    /// Symbols (candles must be stored for each).
+    pub symbols: Vec<String>,
+    /// Bar timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// First bar time (inclusive, RFC 3339); default: the oldest stored.
+    pub start: Option<DateTime<Utc>>,
+    /// End (exclusive); default: after the newest stored.
+    pub end: Option<DateTime<Utc>>,
+    /// Starting cash (default 10000).
+    pub cash: Option<f64>,
+    /// Commission as a fraction of traded value per side (default 0.002).
+    pub commission: Option<f64>,
+    /// Market-order fill price (default `next_open`).
+    pub fill: Option<FillView>,
+    /// Strategy parameters.
+    #[schema(value_type = Object)]
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A backtest as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BacktestView {
+    /// Id.
+    pub id: i64,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The `weaver backtest --report` JSON once done.
+    #[schema(value_type = Object)]
+    pub report: Option<serde_json::Value>,
+    /// The request.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Backtest> for BacktestView {
+    fn from(b: Backtest) -> Self {
+        BacktestView {
+            id: b.id,
+            status: serde_json::to_value(b.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            error: b.error.clone(),
+            report: report_of(&b),
+            config: b.config.0.clone(),
+            created_at: b.created_at,
+        }
+    }
+}
+
+/// Reassembles the stored report.
+pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
+    let mut head = b.metrics.as_ref()?.0.as_object()?.clone();
+    head.insert(
+        "trades".into(),
+        b.trades
+            .as_ref()
+            .map_or(serde_json::Value::Null, |t| t.0.clone()),
+    );
+    head.insert(
+        "equity".into(),
+        b.equity
+            .as_ref()
+            .map_or(serde_json::Value::Null, |t| t.0.clone()),
+    );
+    Some(serde_json::Value::Object(head))
+}
+
+/// Everything a run needs, resolved at request time.
+struct Plan {
+    path: PathBuf,
+    name: String,
+    sha256: String,
+    args: BacktestArgs,
+    params: Vec<(String, String)>,
+    symbols: Vec<String>,
+    timeframe: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+/// The open end of a time range: 9999-12-31, which both backends store and compare correctly
+/// (chrono's `MAX_UTC` is beyond PostgreSQL's range and sorts wrong as SQLite text).
+pub(crate) fn far_future() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError> {
+    let w = &state.inner.walle;
+    let strategy = match &req.strategy {
+        StrategyRef::Id(id) => w.strategy(*id).await?,
+        StrategyRef::Name(n) => w
+            .strategies_by_name(n)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|s| s.status == StrategyStatus::Ready),
+    }
+    .ok_or_else(|| ApiError::NotFound {
+        entity: "strategy",
+        id: match &req.strategy {
+            StrategyRef::Id(i) => i.to_string(),
+            StrategyRef::Name(n) => super::http::truncate(n, 64),
+        },
+    })?;
+    if strategy.status != StrategyStatus::Ready {
+        return Err(ApiError::Conflict {
+            code: "strategy_not_ready",
+            message: format!(
+                "strategy {} is not ready (status {:?})",
+                strategy.id, strategy.status
+            ),
+        });
+    }
+    let tf: Timeframe = req
+        .timeframe
+        .parse()
+        .map_err(|e| invalid("invalid_timeframe", format!("{e}")))?;
+    if req.symbols.is_empty() || req.symbols.len() > 32 {
+        return Err(invalid("invalid_symbols", "give 1 to 32 symbols"));
+    }
+    let start = req.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let end = req.end.unwrap_or_else(far_future);
+    if start >= end {
+        return Err(invalid("invalid_range", "start must be before end"));
+    }
+    for s in &req.symbols {
+        if w.candles(s, &tf.to_string(), start, end, 1)
+            .await?
+            .is_empty()
+        {
+            return Err(invalid(
+                "no_candles",
+                format!(
+                    "no {tf} candles stored for {} in the range (weaver data import)",
+                    super::http::truncate(s, 32)
+                ),
+            ));
+        }
+    }
+    let params: Vec<(String, String)> = req
+        .params
+        .iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
+        .collect();
+    let path = state
+        .inner
+        .components_dir
+        .join(format!("{}.wasm", strategy.sha256));
+    let args = BacktestArgs {
+        strategy: path.display().to_string(),
+        data: Vec::new(),
+        symbol: Vec::new(),
+        cash: req.cash.unwrap_or(10_000.0),
+        commission: req.commission.unwrap_or(0.002),
+        commission_per_unit: 0.0,
+        commission_fixed: 0.0,
+        slippage_bps: 0.0,
+        fill: match req.fill.unwrap_or_default() {
+            FillView::NextOpen => Fill::NextOpen,
+            FillView::Close => Fill::Close,
+        },
+        finalize: false,
+        fractional: false,
+        warmup: 0,
+        params: Vec::new(),
+        report: None,
+        sweep: Vec::new(),
+        rank_by: "sharpe".into(),
+        top: 20,
+        cache_dir: Some(
+            state
+                .inner
+                .config
+                .db
+                .data_dir
+                .join("cache")
+                .join("compiled"),
+        ),
+    };
+    engine_config(&args, params.clone())
+        .map_err(|e| invalid("invalid_backtest", format!("{e:#}")))?;
+    Ok(Plan {
+        path,
+        name: strategy.name,
+        sha256: strategy.sha256,
+        args,
+        params,
+        symbols: req.symbols.clone(),
+        timeframe: tf.to_string(),
+        start,
+        end,
+    })
+}
+
+/// Validates and queues a backtest.
+///
+/// # Errors
+/// 4xx for a refused request (nothing stored), 5xx for store failures.
+pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, ApiError> {
+    let plan = plan(state, &req).await?;
+    let strategy_id = match req.strategy {
+        StrategyRef::Id(i) => Some(i),
+        StrategyRef::Name(_) => None,
+    };
+    let config = serde_json::to_value(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let b = state
+        .inner
+        .walle
+        .insert_backtest(
+            &NewBacktest {
+                strategy_id,
+                run_id: None,
+                config,
+            },
+            None,
+        )
+        .await?;
+    spawn(state, b.id, plan);
+    Ok(b)
+}
+
+fn spawn(state: &AppState, id: i64, plan: Plan) {
+    let st = state.clone();
+    state.inner.tasks.spawn(async move {
+        let w = &st.inner.walle;
+        if let Err(e) = w
+            .update_backtest(id, BacktestStatus::Running, None, None, None)
+            .await
+        {
+            tracing::error!(
+                backtest_id = id,
+                code = e.code(),
+                "cannot start backtest: {e}"
+            );
+            return;
+        }
+        let outcome = execute(&st, plan).await;
+        let res = match outcome {
+            Ok(report) => {
+                w.update_backtest(id, BacktestStatus::Done, Some(&report), None, None)
+                    .await
+            }
+            Err(msg) => {
+                w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None)
+                    .await
+            }
+        };
+        if let Err(e) = res {
+            tracing::error!(
+                backtest_id = id,
+                code = e.code(),
+                "cannot record backtest outcome: {e}"
+            );
+        }
+    });
+}
+
+async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
+    let mut series = Vec::with_capacity(plan.symbols.len());
+    for s in &plan.symbols {
+        let candles = st
+            .inner
+            .walle
+            .candles(s, &plan.timeframe, plan.start, plan.end, MAX_BARS)
+            .await
+            .map_err(|e| format!("{}: {e}", e.code()))?;
+        let bars = candles
+            .iter()
+            .map(|c| SymbolBar {
+                symbol: 0,
+                bar: Bar {
+                    ts: c.ts.timestamp_millis(),
+                    open: c.open,
+                    high: c.high,
+                    low: c.low,
+                    close: c.close,
+                    volume: c.volume,
+                },
+            })
+            .collect();
+        series.push(Series {
+            symbol: s.clone(),
+            path: format!("db:{s}/{}", plan.timeframe),
+            bars,
+        });
+    }
+    let token = st.inner.shutdown.clone();
+    let job = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        let cfg = engine_config(&plan.args, plan.params.clone()).map_err(|e| format!("{e:#}"))?;
+        let source = strategy_source(
+            &plan.path.display().to_string(),
+            plan.args.cache_dir.as_deref(),
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        let bt = crate::greta::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
+        let mut strategy = (source.factory)(&bt.strategy_config(&plan.params))
+            .map_err(|e| format!("{}: {}", e.code, e.message))?;
+        let result = bt
+            .run(strategy.as_mut(), &cfg, None)
+            .map_err(|e| format!("{}: {e}", e.code()))?;
+        let info = StrategyInfo {
+            name: plan.name,
+            sha256: plan.sha256,
+            params: report::params_json(&plan.params),
+        };
+        serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
+    });
+    let value = tokio::select! {
+        r = job => r.map_err(|e| format!("internal_error: {e}"))??,
+        () = token.cancelled() => return Err("interrupted by shutdown".into()),
+    };
+    let mut head = match value {
+        serde_json::Value::Object(m) => m,
+        _ => return Err("internal_error: report is not an object".into()),
+    };
+    let trades = head.remove("trades").unwrap_or_default();
+    let equity = head.remove("equity").unwrap_or_default();
+    Ok(BacktestReport {
+        metrics: serde_json::Value::Object(head),
+        trades,
+        equity,
+    })
+}

@@ -1,0 +1,106 @@
+//! GLaDOS: the API through `router(state).oneshot` (every route, success and error paths, the
+//! error model, the auth matrix over the OpenAPI document, secrets) and `weaver serve` as a
+//! process (refused bind, graceful SIGTERM).
+
+mod api;
+mod backtests;
+mod events;
+mod runs;
+mod serve;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use tower::ServiceExt;
+use weaver::glados::{self, AppState, Config};
+use weaver::walle::Walle;
+
+/// A test API key (long enough for the config check).
+pub(crate) const KEY: &str = "test-key-0123456789abcdef";
+
+/// An app on a fresh SQLite in a temp dir; `key` sets WEAVER_API_KEY.
+pub(crate) async fn app(key: Option<&str>) -> (Router, AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    config.api_key = key.map(|k| SecretString::from(k.to_owned()));
+    config.max_body_bytes = 1 << 20;
+    let walle = Walle::connect(&config.db).await.expect("sqlite store");
+    let state = AppState::new(config, walle).expect("state");
+    (glados::router(state.clone()), state, dir)
+}
+
+/// A response, collected.
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Resp {
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts the error model and returns the code.
+    pub(crate) fn error_code(&self) -> String {
+        let v = self.json();
+        for k in ["code", "message", "details", "correlation_id"] {
+            assert!(v.get(k).is_some(), "error body lacks {k}: {v}");
+        }
+        let corr = v["correlation_id"]
+            .as_str()
+            .expect("correlation id is text");
+        assert!(!corr.is_empty(), "empty correlation id: {v}");
+        assert_eq!(
+            self.headers
+                .get("x-request-id")
+                .and_then(|h| h.to_str().ok()),
+            Some(corr),
+            "the header echoes the body's correlation id"
+        );
+        v["code"].as_str().expect("code is text").to_owned()
+    }
+}
+
+pub(crate) async fn send(router: &Router, req: Request<Body>) -> Resp {
+    let resp = router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("infallible router");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let streaming = headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    // An event stream never ends: only its head is checked here (see glados/events.rs).
+    let body = if streaming {
+        Vec::new()
+    } else {
+        resp.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec()
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub(crate) fn get(uri: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("host", "localhost:8080")
+        .body(Body::empty())
+        .expect("request")
+}

@@ -1,0 +1,272 @@
+//! Backtests and candles through the API, the report checked against `weaver backtest --report`
+//! over the same bars; `weaver data import` into the same database.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use weaver::greta::synth;
+use weaver::walle::Candle;
+
+use super::{app, get, send};
+
+fn post_json(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+fn dist(name: &str) -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/build-strategies.sh",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test]
+async fn backtest_report_matches_the_cli() {
+    let (r, s, dir) = app(None).await;
+    let bars = synth::generate(3_000, 7);
+    let candles: Vec<Candle> = bars
+        .iter()
+        .map(|b| Candle {
+            symbol: "SYN".into(),
+            timeframe: "1Min".into(),
+            ts: chrono::DateTime::from_timestamp_millis(b.ts).expect("ts"),
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            source: "synth".into(),
+        })
+        .collect();
+    s.walle()
+        .upsert_candles(&candles, None)
+        .await
+        .expect("candles stored");
+    // Candles route.
+    let c = send(&r, get("/candles?symbol=SYN&timeframe=1Min&limit=5")).await;
+    assert_eq!(c.status, StatusCode::OK);
+    let first = c.json();
+    assert_eq!(first.as_array().map(Vec::len), Some(5));
+    assert_eq!(first[0]["close"].as_f64(), Some(bars[0].close));
+    let bad = send(&r, get("/candles?symbol=SYN&timeframe=7Parsecs")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_code(), "invalid_timeframe");
+    let missing = send(&r, get("/candles?timeframe=1Min")).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.error_code(), "invalid_parameter");
+
+    // Strategy.
+    let wasm = std::fs::read(dist("sma-cross.wasm")).expect("component");
+    let up = Request::post("/strategies?name=sma-cross")
+        .header("host", "localhost")
+        .header("content-type", "application/wasm")
+        .body(Body::from(wasm))
+        .expect("req");
+    let up = send(&r, up).await;
+    assert_eq!(up.status, StatusCode::ACCEPTED);
+    let sid = up.json()["id"].as_i64().expect("id");
+    // Not ready yet or ready: a backtest by id waits for ready.
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("compiled");
+
+    let body = format!(
+        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000, "commission": 0.001, "params": {{"fast": 5, "slow": 20}}}}"#
+    );
+    let created = send(&r, post_json("/backtests", &body)).await;
+    assert_eq!(
+        created.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let bid = created.json()["id"].as_i64().expect("id");
+    assert_eq!(created.json()["status"], "queued");
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("backtest ends");
+    let done = send(&r, get(&format!("/backtests/{bid}"))).await.json();
+    assert_eq!(done["status"], "done", "{done}");
+    let report = &done["report"];
+    let list = send(&r, get("/backtests")).await.json();
+    assert_eq!(list[0]["id"].as_i64(), Some(bid));
+
+    // The CLI over the same bars.
+    let csv = dir.path().join("SYN.csv");
+    synth::write_csv(&bars, std::fs::File::create(&csv).expect("csv")).expect("write csv");
+    let out = dir.path().join("report.json");
+    let args = weaver::cli::backtest::BacktestArgs {
+        strategy: dist("sma-cross.wasm").display().to_string(),
+        data: vec![csv],
+        symbol: vec!["SYN".into()],
+        cash: 10_000.0,
+        commission: 0.001,
+        commission_per_unit: 0.0,
+        commission_fixed: 0.0,
+        slippage_bps: 0.0,
+        fill: weaver::cli::backtest::Fill::NextOpen,
+        finalize: false,
+        fractional: false,
+        warmup: 0,
+        params: vec!["fast=5".into(), "slow=20".into()],
+        report: Some(out.clone()),
+        sweep: Vec::new(),
+        rank_by: "sharpe".into(),
+        top: 20,
+        cache_dir: Some(dir.path().join("cli-cache")),
+    };
+    weaver::cli::backtest::run_with_output(args, &mut Vec::new()).expect("cli backtest");
+    let cli: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    for key in [
+        "metrics",
+        "trades",
+        "open_trades",
+        "equity",
+        "config",
+        "bankrupt_at",
+    ] {
+        assert_eq!(report[key], cli[key], "report.{key} differs from the CLI's");
+    }
+    assert_eq!(report["strategy"]["sha256"], cli["strategy"]["sha256"]);
+    assert_eq!(report["strategy"]["params"], cli["strategy"]["params"]);
+    assert!(
+        cli["trades"].as_array().is_some_and(|t| !t.is_empty()),
+        "the comparison covers trades"
+    );
+}
+
+#[tokio::test]
+async fn refused_backtests_store_nothing() {
+    let (r, _s, _d) = app(None).await;
+    let cases = [
+        ("{not json", StatusCode::BAD_REQUEST, "malformed_json"),
+        (
+            r#"{"strategy": 1, "symbols": "SYN", "timeframe": "1Min"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            r#"{"strategy": 1, "symbols": ["SYN"], "timeframe": "1Min", "extra": 1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+        ),
+        (
+            r#"{"strategy": 999, "symbols": ["SYN"], "timeframe": "1Min"}"#,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            r#"{"strategy": "nope", "symbols": ["SYN"], "timeframe": "1Min"}"#,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let resp = send(&r, post_json("/backtests", body)).await;
+        assert_eq!(
+            resp.status,
+            status,
+            "{body}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+        assert_eq!(resp.error_code(), code, "{body}");
+    }
+    let plain = Request::post("/backtests")
+        .header("host", "localhost")
+        .body(Body::from("{}"))
+        .expect("req");
+    let plain = send(&r, plain).await;
+    assert_eq!(plain.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(plain.error_code(), "unsupported_media_type");
+    let huge = format!(r#"{{"strategy": "{}"}}"#, "x".repeat(2 << 20));
+    let huge = send(&r, post_json("/backtests", &huge)).await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.error_code(), "payload_too_large");
+    for uri in ["/backtests/1", "/backtests/x"] {
+        let resp = send(&r, get(uri)).await;
+        assert_eq!(resp.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(resp.error_code(), "not_found");
+    }
+    assert_eq!(
+        send(&r, get("/backtests?limit=0")).await.error_code(),
+        "invalid_parameter"
+    );
+    assert_eq!(
+        send(&r, get("/backtests")).await.json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn data_import_stores_candles_in_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("bars.csv");
+    let bars = synth::generate(250, 3);
+    synth::write_csv(&bars, std::fs::File::create(&csv).expect("csv")).expect("write");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+            .args(["data", "import"])
+            .arg(&csv)
+            .args(["--symbol", "IMP", "--timeframe", "1Min"])
+            .env_remove("WEAVER_DATABASE_URL")
+            .env("WEAVER_DATA_DIR", dir.path())
+            .output()
+            .expect("runs")
+    };
+    for _ in 0..2 {
+        let out = run();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("imported 250 IMP 1Min bars"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let stored = rt.block_on(async {
+        let w = weaver::walle::Walle::connect(&weaver::walle::DbConfig::sqlite_in(dir.path()))
+            .await
+            .expect("db");
+        let c = w
+            .candles(
+                "IMP",
+                "1Min",
+                chrono::DateTime::UNIX_EPOCH,
+                chrono::DateTime::from_timestamp(4_000_000_000, 0).expect("ts"),
+                10_000,
+            )
+            .await
+            .expect("candles");
+        w.close().await;
+        c
+    });
+    assert_eq!(stored.len(), 250, "re-import replaces, never duplicates");
+    assert_eq!(stored[10].close, bars[10].close);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+        .args([
+            "data",
+            "import",
+            "/nonexistent.csv",
+            "--symbol",
+            "X",
+            "--timeframe",
+            "1Min",
+        ])
+        .env("WEAVER_DATA_DIR", dir.path())
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+}
