@@ -11,12 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir="${CARGO_TARGET_DIR:-target}"
-venv="$target_dir/componentize-py-0.25.1"
-if [[ ! -x "$venv/bin/componentize-py" ]]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet componentize-py==0.25.1
-fi
+source scripts/lib/componentize-py.sh
 qjs=strategy-sdk/js/node_modules/.bin/componentize-qjs
 if [[ ! -x "$qjs" ]]; then
     # `npm install` from the committed lock (exact versions and integrity hashes). Not `npm ci`:
@@ -34,7 +29,7 @@ stale() {
 
 build_py() { # SRC_DIR OUT
     if stale "$2" "$1" strategy-sdk/python; then
-        "$venv/bin/componentize-py" -d wit -w strategy componentize --stub-wasi \
+        "$componentize_py" -d wit -w strategy componentize --stub-wasi \
             -p "$1" -p strategy-sdk/python app -o "$2" >/dev/null
     fi
     echo "built $2"

@@ -5,16 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target_dir="${CARGO_TARGET_DIR:-target}"
-venv="$target_dir/componentize-py-0.25.1"
-if [[ ! -x "$venv/bin/componentize-py" ]]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet componentize-py==0.25.1
-fi
+source scripts/lib/componentize-py.sh
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$venv/bin/componentize-py" -d wit -w strategy bindings "$out"
+"$componentize_py" -d wit -w strategy bindings "$out"
 if ! grep -rqs "def on_bars" "$out"; then
     echo "componentize-py generated no on_bars binding from wit/ (see $out)" >&2
     exit 1
