@@ -20,7 +20,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::cli::backtest::{BacktestArgs, Fill, engine_config, strategy_source};
 use crate::domain::Timeframe;
-use crate::domain::{Bar, SymbolBar};
+use crate::domain::SymbolBar;
 use crate::greta::csv::Series;
 use crate::greta::report::{self, StrategyInfo};
 use crate::walle::{Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyStatus};
@@ -344,17 +344,7 @@ async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
             .map_err(|e| format!("{}: {e}", e.code()))?;
         let bars = candles
             .iter()
-            .map(|c| SymbolBar {
-                symbol: 0,
-                bar: Bar {
-                    ts: c.ts.timestamp_millis(),
-                    open: c.open,
-                    high: c.high,
-                    low: c.low,
-                    close: c.close,
-                    volume: c.volume,
-                },
-            })
+            .map(|c| SymbolBar { symbol: 0, bar: c.bar() })
             .collect();
         series.push(Series {
             symbol: s.clone(),

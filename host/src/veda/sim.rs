@@ -33,6 +33,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, Bar, OrderIntent, OrderSize, OrderStatus};
+use crate::walle::Candle;
 use crate::greta::broker::{BarView, Broker, BrokerConfig};
 use crate::veda::types::{
     Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery,
@@ -191,17 +192,7 @@ impl SimVenue {
                 .candles(symbol, &timeframe.to_string(), from, to, i64::MAX)
                 .await
                 .map_err(|e| Error::Config(format!("reading candles of {symbol}: {e}")))?;
-            let bars = candles
-                .into_iter()
-                .map(|c| Bar {
-                    ts: c.ts.timestamp_millis(),
-                    open: c.open,
-                    high: c.high,
-                    low: c.low,
-                    close: c.close,
-                    volume: c.volume,
-                })
-                .collect();
+            let bars = candles.iter().map(Candle::bar).collect();
             data.insert(symbol.clone(), bars);
         }
         Self::new(data, config)

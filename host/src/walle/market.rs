@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Timeframe;
+use crate::domain::{Bar, Timeframe};
 use crate::events::{Envelope, payloads};
 
 use super::{Error, Result, Walle, exec, fetch};
@@ -35,6 +35,20 @@ pub struct Candle {
     pub volume: f64,
     /// Where it came from (`alpaca`, `csv:<file>`, `synth`).
     pub source: String,
+}
+
+impl Candle {
+    /// The bar the engines consume (UTC milliseconds).
+    pub fn bar(&self) -> Bar {
+        Bar {
+            ts: self.ts.timestamp_millis(),
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+        }
+    }
 }
 
 impl Walle {
