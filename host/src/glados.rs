@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod run_exec;
 pub mod runs;
 pub mod strategies;
 
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) compile_permits: Semaphore,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Paper runs this server executes.
+    pub(crate) runs: run_exec::Registry,
 }
 
 impl std::fmt::Debug for AppState {
@@ -132,6 +135,7 @@ impl AppState {
                 compile_permits: Semaphore::new(1),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                runs: run_exec::Registry::default(),
             }),
         })
     }

@@ -68,7 +68,8 @@ use crate::walle::{Strategy, StrategyStatus};
         TailPage,
         OrderPageView,
         RunRequest,
-        RunView
+        RunView,
+        super::run_exec::RunFigures
     ))
 )]
 pub struct ApiDoc;
@@ -659,7 +660,9 @@ async fn get_run(
         entity: "run",
         id: id.to_string(),
     })?;
-    Ok(axum::Json(r.into()))
+    let mut view = RunView::from(r);
+    view.figures = state.inner.runs.figures(id);
+    Ok(axum::Json(view))
 }
 
 /// Stops a run.

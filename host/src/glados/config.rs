@@ -34,6 +34,9 @@ pub struct Config {
     pub strategies_dir: PathBuf,
     /// `WEAVER_MAX_BODY_BYTES` (default 50 MiB).
     pub max_body_bytes: usize,
+    /// Pace of paper runs on the simulated exchange: milliseconds between replayed bars
+    /// (`WEAVER_RUN_BAR_INTERVAL_MS`); 0 replays as fast as the strategy goes.
+    pub run_bar_interval_ms: u64,
 }
 
 /// The configuration is unusable; holds every problem found.
@@ -140,6 +143,15 @@ impl Config {
                 )),
             }
         }
+        let mut run_bar_interval_ms = 0;
+        if let Some(n) = var("WEAVER_RUN_BAR_INTERVAL_MS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if n <= 3_600_000 => run_bar_interval_ms = n,
+                _ => problems.push(format!(
+                    "WEAVER_RUN_BAR_INTERVAL_MS must be an integer from 0 to 3600000, got {n:?}"
+                )),
+            }
+        }
         match bind {
             Some(bind) if problems.is_empty() => Ok(Config {
                 bind,
@@ -148,6 +160,7 @@ impl Config {
                 db,
                 strategies_dir,
                 max_body_bytes,
+                run_bar_interval_ms,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -165,6 +178,7 @@ impl Config {
             strategies_dir: data_dir.join("strategies"),
             db: DbConfig::sqlite_in(data_dir),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            run_bar_interval_ms: 0,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Runs through the API: read, stop, and creation (validated; refused while no venue can
-//! execute it, rather than faked).
+//! Runs through the API: read, stop, and creation (validated here, executed by
+//! [`super::run_exec`] on the simulated exchange; `alpaca` is refused until wired).
 //!
 //! # Invariants
 //! - A refused creation stores nothing.
@@ -53,6 +53,8 @@ pub struct RunView {
     pub status: String,
     /// Why it failed.
     pub error_code: Option<String>,
+    /// Orders and sandbox figures, for runs this server executed since it started.
+    pub figures: Option<super::run_exec::RunFigures>,
 }
 
 fn text<T: Serialize>(v: &T) -> String {
@@ -73,15 +75,16 @@ impl From<Run> for RunView {
             timeframe: r.timeframe,
             status: text(&r.status),
             error_code: r.error_code,
+            figures: None,
         }
     }
 }
 
-/// Validates a run request; while no venue driver is wired into runs, a valid request is
-/// refused with `venue_unavailable` (nothing stored).
+/// Validates a run request and starts it on the simulated exchange (see [`super::run_exec`]).
+/// Venue `alpaca` is refused with `venue_unavailable` (nothing stored).
 ///
 /// # Errors
-/// Always, for now: 4xx with the first problem found.
+/// 4xx with the first problem found.
 pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> {
     let invalid = |code, message: String| ApiError::Invalid { code, message };
     match req.mode.as_str() {
@@ -121,10 +124,13 @@ pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> 
             message: format!("strategy {} is not ready", strategy.id),
         });
     }
-    Err(ApiError::Conflict {
-        code: "venue_unavailable",
-        message: format!("venue {} cannot execute runs in this build yet", req.venue),
-    })
+    if req.venue != "sim" {
+        return Err(ApiError::Conflict {
+            code: "venue_unavailable",
+            message: format!("venue {} cannot execute runs in this build yet", req.venue),
+        });
+    }
+    super::run_exec::start(state, &strategy, req).await
 }
 
 /// Stops a run.
@@ -143,6 +149,9 @@ pub async fn stop(state: &AppState, id: i64) -> Result<Run, ApiError> {
             message: format!("run {id} is {}", text(&run.status)),
         });
     }
-    Ok(w.update_run_status(id, RunStatus::Stopped, None, None)
-        .await?)
+    let stopped = w
+        .update_run_status(id, RunStatus::Stopped, None, None)
+        .await?;
+    state.inner.runs.cancel(id);
+    Ok(stopped)
 }

@@ -1,4 +1,8 @@
-//! Runs: reads, stop, and creation refused (nothing stored) while no venue executes runs.
+//! Runs: validation and refusals (nothing stored), reads, stop; paper runs on the simulated
+//! exchange over GOOG's stored daily candles: orders journaled, the run ending `stopped`, a
+//! hostile guest failing with its own code beside a healthy run, stop and shutdown.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -65,9 +69,25 @@ async fn runs_lifecycle_and_refusals() {
     w.update_strategy_status(strategy.id, StrategyStatus::Ready, None, None)
         .await
         .expect("ready");
-    let refused = send(&r, post_json("/runs", &req(&sid, "paper"))).await;
+    let refused = send(
+        &r,
+        post_json(
+            "/runs",
+            &req(&sid, "paper").replace("\"sim\"", "\"alpaca\""),
+        ),
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert_eq!(refused.error_code(), "venue_unavailable");
+    // A "ready" row whose component file is missing cannot start: refused, nothing stored.
+    let broken = send(&r, post_json("/runs", &req(&sid, "paper"))).await;
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        broken.json()
+    );
+    broken.error_code();
     assert_eq!(
         send(&r, get("/runs")).await.json(),
         serde_json::json!([]),
@@ -110,4 +130,238 @@ async fn runs_lifecycle_and_refusals() {
         send(&r, get("/runs")).await.json().as_array().map(Vec::len),
         Some(1)
     );
+}
+
+fn dist(name: &str) -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/build-strategies.sh",
+        p.display()
+    );
+    p
+}
+
+/// An app whose paper runs replay one bar every `interval_ms` (0: as fast as possible), with
+/// GOOG's daily candles stored.
+async fn app_with_goog(
+    interval_ms: u64,
+) -> (axum::Router, weaver::glados::AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = weaver::glados::Config::for_tests(dir.path());
+    config.run_bar_interval_ms = interval_ms;
+    let walle = weaver::walle::Walle::connect(&config.db)
+        .await
+        .expect("sqlite store");
+    let state = weaver::glados::AppState::new(config, walle).expect("state");
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/ohlcv/GOOG.csv"
+    ));
+    let series = weaver::greta::csv::load(path, Some("GOOG")).unwrap_or_else(|e| {
+        panic!(
+            "{} unreadable ({e}): the shared data is needed",
+            path.display()
+        )
+    });
+    let candles: Vec<weaver::walle::Candle> = series
+        .bars
+        .iter()
+        .map(|b| weaver::walle::Candle {
+            symbol: "GOOG".into(),
+            timeframe: Timeframe::DAY.to_string(),
+            ts: chrono::DateTime::from_timestamp_millis(b.bar.ts).expect("ts"),
+            open: b.bar.open,
+            high: b.bar.high,
+            low: b.bar.low,
+            close: b.bar.close,
+            volume: b.bar.volume,
+            source: "csv:GOOG.csv".into(),
+        })
+        .collect();
+    state
+        .walle()
+        .upsert_candles(&candles, None)
+        .await
+        .expect("candles stored");
+    (weaver::glados::router(state.clone()), state, dir)
+}
+
+/// Uploads a component and waits until it is compiled; returns its id.
+async fn upload(r: &axum::Router, s: &weaver::glados::AppState, name: &str, file: &str) -> i64 {
+    let wasm = std::fs::read(dist(file)).expect("component readable");
+    let up = Request::post(format!("/strategies?name={name}"))
+        .header("host", "localhost")
+        .header("content-type", "application/wasm")
+        .body(Body::from(wasm))
+        .expect("req");
+    let up = send(r, up).await;
+    assert_eq!(up.status, StatusCode::ACCEPTED, "{}", up.json());
+    let id = up.json()["id"].as_i64().expect("id");
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("compiled in time");
+    let got = send(r, get(&format!("/strategies/{id}"))).await.json();
+    assert_eq!(got["status"], "ready", "{got}");
+    id
+}
+
+fn run_body(strategy: &str, params: &str) -> String {
+    format!(
+        r#"{{"strategy": {strategy}, "mode": "paper", "venue": "sim", "symbols": ["GOOG"], "timeframe": "1Day", "params": {params}}}"#
+    )
+}
+
+/// Polls `GET /runs/{id}` until it is no longer running (bounded).
+async fn settled(r: &axum::Router, id: i64) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let v = send(r, get(&format!("/runs/{id}"))).await.json();
+        if v["status"] != "running" {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} still running after 120 s: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn orders_of(r: &axum::Router, id: i64) -> Vec<serde_json::Value> {
+    let page = send(r, get(&format!("/orders?run={id}&limit=1000"))).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.json());
+    page.json()["orders"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
+    let (r, s, _d) = app_with_goog(0).await;
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    let hostile = upload(&r, &s, "hostile", "guests/hostile.wasm").await;
+
+    let unknown = send(&r, post_json("/runs", &run_body("\"no-such\"", "{}"))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.error_code(), "not_found");
+    let no_data = send(
+        &r,
+        post_json(
+            "/runs",
+            &run_body(&sma.to_string(), "{}").replace("GOOG", "NOPE"),
+        ),
+    )
+    .await;
+    assert_eq!(no_data.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(no_data.error_code(), "no_candles");
+    assert_eq!(send(&r, get("/runs")).await.json(), serde_json::json!([]));
+
+    // Both at once: the healthy one by name, the hostile one spinning on its first bar.
+    let good = send(
+        &r,
+        post_json(
+            "/runs",
+            &run_body("\"sma-cross\"", r#"{"fast": 10, "slow": 30}"#),
+        ),
+    )
+    .await;
+    assert_eq!(good.status, StatusCode::CREATED, "{}", good.json());
+    assert_eq!(good.json()["status"], "running");
+    let good = good.json()["id"].as_i64().expect("id");
+    let bad = send(
+        &r,
+        post_json(
+            "/runs",
+            &run_body(&hostile.to_string(), r#"{"mode": "spin"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::CREATED, "{}", bad.json());
+    let bad = bad.json()["id"].as_i64().expect("id");
+
+    let failed = settled(&r, bad).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error_code"], "strategy_fuel_exhausted", "{failed}");
+    assert_eq!(failed["figures"]["traps"], 1, "{failed}");
+    assert!(orders_of(&r, bad).await.is_empty());
+
+    let done = settled(&r, good).await;
+    assert_eq!(done["status"], "stopped", "{done}");
+    assert_eq!(done["error_code"], serde_json::Value::Null);
+    let figures = &done["figures"];
+    assert_eq!(figures["traps"], 0, "{done}");
+    assert!(
+        figures["bars"].as_u64().unwrap_or(0) >= 2_000,
+        "every bar delivered: {done}"
+    );
+    assert!(
+        figures["fuel_per_event"].as_f64().unwrap_or(0.0) > 0.0,
+        "{done}"
+    );
+    assert!(
+        figures["peak_memory_bytes"].as_u64().unwrap_or(0) > 0,
+        "{done}"
+    );
+    let orders = orders_of(&r, good).await;
+    assert!(
+        orders.len() >= 2,
+        "a crossover strategy trades GOOG: {done}"
+    );
+    assert_eq!(figures["orders_placed"].as_u64(), Some(orders.len() as u64));
+    assert!(
+        orders.iter().all(|o| o["run_id"].as_i64() == Some(good)),
+        "orders carry their run"
+    );
+    assert!(
+        orders.iter().any(|o| o["status"] == "filled"),
+        "fills were recorded: {:?}",
+        orders.first()
+    );
+    tokio::time::timeout(Duration::from_secs(30), s.idle())
+        .await
+        .expect("run tasks end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_shutdown_end_paced_runs() {
+    // 50 ms a bar: GOOG's ~2100 bars would take minutes, so only a stop ends these runs.
+    let (r, s, _d) = app_with_goog(50).await;
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    let start = || async {
+        let c = send(&r, post_json("/runs", &run_body(&sma.to_string(), "{}"))).await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.json());
+        c.json()["id"].as_i64().expect("id")
+    };
+    let a = start().await;
+    let b = start().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stop = Request::post(format!("/runs/{a}/stop"))
+        .header("host", "localhost")
+        .body(Body::empty())
+        .expect("req");
+    let stopped = send(&r, stop).await;
+    assert_eq!(stopped.status, StatusCode::OK);
+    assert_eq!(stopped.json()["status"], "stopped");
+    let still = send(&r, get(&format!("/runs/{b}"))).await.json();
+    assert_eq!(
+        still["status"], "running",
+        "stopping one run leaves the other: {still}"
+    );
+    let bars_a = settled(&r, a).await["figures"]["bars"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        bars_a < 2_000,
+        "the stopped run did not replay everything: {bars_a}"
+    );
+
+    // Shutdown (what SIGTERM does) ends the other run cleanly and in time.
+    tokio::time::timeout(Duration::from_secs(30), s.shutdown(Duration::from_secs(20)))
+        .await
+        .expect("shutdown in time");
+    let after = send(&r, get(&format!("/runs/{b}"))).await.json();
+    assert_eq!(after["status"], "stopped", "{after}");
 }
