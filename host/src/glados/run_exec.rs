@@ -127,7 +127,7 @@ impl Strategy for Metered {
     }
 
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
-        let out = self.sandbox.on_event(event);
+        let out = off_the_reactor(|| self.sandbox.on_event(event));
         let orders = out.as_ref().map_or(0, |intents| {
             intents
                 .iter()
@@ -143,9 +143,22 @@ impl Strategy for Metered {
         meta: &EventMeta,
         bars: &[crate::domain::SymbolBar],
     ) -> Result<crate::domain::BatchOutcome, StrategyError> {
-        let out = self.sandbox.on_bars(meta, bars);
+        let out = off_the_reactor(|| self.sandbox.on_bars(meta, bars));
         self.publish(0);
         out
+    }
+}
+
+/// Runs a guest call (synchronous, up to its fuel and time limits) without stalling the other
+/// tasks of a worker thread: on the multi-threaded runtime the worker hands its queue over
+/// first. Elsewhere (single-threaded test runtimes) it just calls.
+fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 

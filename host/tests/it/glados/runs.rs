@@ -281,12 +281,25 @@ async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
     .await;
     assert_eq!(bad.status, StatusCode::CREATED, "{}", bad.json());
     let bad = bad.json()["id"].as_i64().expect("id");
+    let trap = send(
+        &r,
+        post_json(
+            "/runs",
+            &run_body(&hostile.to_string(), r#"{"mode": "unreachable"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(trap.status, StatusCode::CREATED, "{}", trap.json());
+    let trap = trap.json()["id"].as_i64().expect("id");
 
     let failed = settled(&r, bad).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["error_code"], "strategy_fuel_exhausted", "{failed}");
     assert_eq!(failed["figures"]["traps"], 1, "{failed}");
     assert!(orders_of(&r, bad).await.is_empty());
+    let trapped = settled(&r, trap).await;
+    assert_eq!(trapped["status"], "failed", "{trapped}");
+    assert_eq!(trapped["error_code"], "strategy_trap", "{trapped}");
 
     let done = settled(&r, good).await;
     assert_eq!(done["status"], "stopped", "{done}");
@@ -364,4 +377,27 @@ async fn stop_and_shutdown_end_paced_runs() {
         .expect("shutdown in time");
     let after = send(&r, get(&format!("/runs/{b}"))).await.json();
     assert_eq!(after["status"], "stopped", "{after}");
+}
+
+#[test]
+fn run_pace_is_configurable() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    let paced = weaver::glados::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "250")]))
+        .expect("valid pace");
+    assert_eq!(paced.run_bar_interval_ms, 250);
+    let default = weaver::glados::Config::from_vars(vars(&[])).expect("defaults");
+    assert_eq!(default.run_bar_interval_ms, 0, "fast replay by default");
+    let bad = weaver::glados::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "soon")]))
+        .expect_err("not a number");
+    assert!(
+        bad.to_string().contains("WEAVER_RUN_BAR_INTERVAL_MS"),
+        "{bad}"
+    );
 }
