@@ -223,6 +223,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let bind = config.bind;
     let strategies_dir = config.strategies_dir.clone();
     let state = AppState::new(config, walle.clone())?;
+    let orphans = run_exec::fail_orphans(&walle).await?;
+    if orphans > 0 {
+        tracing::warn!(count = orphans, "runs left running by an earlier process marked failed");
+    }
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
     let listener = tokio::net::TcpListener::bind(bind)

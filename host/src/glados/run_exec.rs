@@ -11,6 +11,9 @@
 //!   The task only writes the final status while the row is still `running`, so a stop that
 //!   already wrote `stopped` is never overwritten.
 //! - Figures live in memory (lost on restart); the run row is the durable record.
+//! - A run is only `running` while a task of this process drives it: at start-up,
+//!   [`fail_orphans`] marks rows left `running`/`stopping` by an earlier process `failed` with
+//!   `interrupted` (they are not resumed yet).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -373,6 +376,24 @@ async fn execute(
         LiveError::Strategy(s) => (s.code.clone(), s.message),
         other => (other.code().to_owned(), other.to_string()),
     })
+}
+
+/// Marks runs left `running` or `stopping` by an earlier process `failed` (`interrupted`);
+/// returns how many. Call once at start-up, before any run starts.
+///
+/// # Errors
+/// When the store cannot be read or written.
+pub async fn fail_orphans(walle: &crate::walle::Walle) -> Result<usize, crate::walle::Error> {
+    let mut n = 0;
+    for status in [RunStatus::Running, RunStatus::Stopping] {
+        for run in walle.runs(Some(status), i64::from(i32::MAX)).await? {
+            walle
+                .update_run_status(run.id, RunStatus::Failed, Some("interrupted"), None)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 async fn record(walle: &crate::walle::Walle, id: i64, event: OrderStreamEvent) {

@@ -401,3 +401,53 @@ fn run_pace_is_configurable() {
         "{bad}"
     );
 }
+
+#[tokio::test]
+async fn runs_left_running_by_a_dead_process_are_marked_failed() {
+    let (_r, s, _d) = app(None).await;
+    let w = s.walle();
+    let (strategy, _) = w
+        .insert_strategy(
+            &NewStrategy {
+                sha256: "cd".repeat(32),
+                name: "orphan".into(),
+                version: "1".into(),
+                language: "rust".into(),
+                size_bytes: 1,
+            },
+            None,
+        )
+        .await
+        .expect("strategy");
+    let new = NewRun {
+        strategy_id: strategy.id,
+        mode: RunMode::Paper,
+        venue: "sim".into(),
+        params: serde_json::json!({}),
+        symbols: vec!["GOOG".into()],
+        timeframe: Timeframe::DAY,
+    };
+    let orphan = w.insert_run(&new, None).await.expect("run");
+    w.update_run_status(orphan.id, weaver::walle::RunStatus::Running, None, None)
+        .await
+        .expect("running");
+    let done = w.insert_run(&new, None).await.expect("run");
+    w.update_run_status(done.id, weaver::walle::RunStatus::Stopped, None, None)
+        .await
+        .expect("stopped");
+    assert_eq!(
+        weaver::glados::run_exec::fail_orphans(w)
+            .await
+            .expect("store"),
+        1
+    );
+    let orphan = w.run(orphan.id).await.expect("store").expect("row");
+    assert_eq!(orphan.status, weaver::walle::RunStatus::Failed);
+    assert_eq!(orphan.error_code.as_deref(), Some("interrupted"));
+    let done = w.run(done.id).await.expect("store").expect("row");
+    assert_eq!(
+        done.status,
+        weaver::walle::RunStatus::Stopped,
+        "finished runs untouched"
+    );
+}
