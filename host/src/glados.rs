@@ -225,7 +225,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let state = AppState::new(config, walle.clone())?;
     let orphans = run_exec::fail_orphans(&walle).await?;
     if orphans > 0 {
-        tracing::warn!(count = orphans, "runs left running by an earlier process marked failed");
+        tracing::warn!(
+            count = orphans,
+            "runs left running by an earlier process marked failed"
+        );
     }
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
