@@ -114,6 +114,22 @@ impl Config {
         }
     }
 
+    /// Parameter `name` as a fraction of equity in (0, 1], or `default` when it is not given.
+    ///
+    /// # Errors
+    /// `bad_param` when the text is not a number in (0, 1].
+    pub fn fraction(&self, name: &str, default: f64) -> Result<f64> {
+        let value: f64 = self.param(name, default)?;
+        if value > 0.0 && value <= 1.0 {
+            Ok(value)
+        } else {
+            Err(StrategyError::new(
+                "bad_param",
+                format!("{name} must be in (0, 1]"),
+            ))
+        }
+    }
+
     /// Refuses any parameter not in `known`, so a typo (`fsat=5`) is an error, not a silent default.
     ///
     /// # Errors

@@ -37,17 +37,11 @@ impl Strategy for DonchianBreakout {
         config.expect_only(&["entry", "exit", "fraction"])?;
         let entry: usize = config.param("entry", 20)?;
         let exit: usize = config.param("exit", 10)?;
-        let fraction: f64 = config.param("fraction", 1.0)?;
+        let fraction = config.fraction("fraction", 1.0)?;
         if entry == 0 || exit == 0 {
             return Err(StrategyError::new(
                 "bad_param",
                 "entry and exit must be at least 1",
-            ));
-        }
-        if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(StrategyError::new(
-                "bad_param",
-                "fraction must be in (0, 1]",
             ));
         }
         let state = SymbolState {

@@ -42,7 +42,7 @@ impl Strategy for RsiReversion {
         let period: usize = config.param("period", 14)?;
         let oversold: f64 = config.param("oversold", 30.0)?;
         let overbought: f64 = config.param("overbought", 70.0)?;
-        let fraction: f64 = config.param("fraction", 1.0)?;
+        let fraction = config.fraction("fraction", 1.0)?;
         if period == 0 {
             return Err(StrategyError::new("bad_param", "period must be at least 1"));
         }
@@ -53,12 +53,6 @@ impl Strategy for RsiReversion {
             return Err(StrategyError::new(
                 "bad_param",
                 "need 0 <= oversold < overbought <= 100",
-            ));
-        }
-        if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(StrategyError::new(
-                "bad_param",
-                "fraction must be in (0, 1]",
             ));
         }
         let state = SymbolState {

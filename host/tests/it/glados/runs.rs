@@ -19,23 +19,23 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
         .expect("request")
 }
 
+/// A strategy row whose component file does not exist (for lifecycle tests that never run it).
+async fn strategy_row(w: &weaver::walle::Walle, sha_byte: &str, name: &str) -> weaver::walle::Strategy {
+    let new = NewStrategy {
+        sha256: sha_byte.repeat(32),
+        name: name.into(),
+        version: "1".into(),
+        language: "rust".into(),
+        size_bytes: 1,
+    };
+    w.insert_strategy(&new, None).await.expect("strategy").0
+}
+
 #[tokio::test]
 async fn runs_lifecycle_and_refusals() {
     let (r, s, _d) = app(None).await;
     let w = s.walle();
-    let (strategy, _) = w
-        .insert_strategy(
-            &NewStrategy {
-                sha256: "ab".repeat(32),
-                name: "demo".into(),
-                version: "1".into(),
-                language: "rust".into(),
-                size_bytes: 1,
-            },
-            None,
-        )
-        .await
-        .expect("strategy");
+    let strategy = strategy_row(w, "ab", "demo").await;
     let req = |strategy: &str, mode: &str| {
         format!(
             r#"{{"strategy": {strategy}, "mode": "{mode}", "venue": "sim", "symbols": ["SPY"], "timeframe": "1Min", "params": {{}}}}"#
@@ -406,19 +406,7 @@ fn run_pace_is_configurable() {
 async fn runs_left_running_by_a_dead_process_are_marked_failed() {
     let (_r, s, _d) = app(None).await;
     let w = s.walle();
-    let (strategy, _) = w
-        .insert_strategy(
-            &NewStrategy {
-                sha256: "cd".repeat(32),
-                name: "orphan".into(),
-                version: "1".into(),
-                language: "rust".into(),
-                size_bytes: 1,
-            },
-            None,
-        )
-        .await
-        .expect("strategy");
+    let strategy = strategy_row(w, "cd", "orphan").await;
     let new = NewRun {
         strategy_id: strategy.id,
         mode: RunMode::Paper,
