@@ -76,8 +76,11 @@ nginx_bin="$(command -v nginx || true)"
 if [[ -z "$nginx_bin" ]]; then
     nginx_bin="$tools/nginx/usr/sbin/nginx"
     if [[ ! -x "$nginx_bin" ]]; then
-        (cd "$work" && apt-get download -q nginx >/dev/null 2>&1) \
-            || fail "nginx is needed to check haro/nginx.conf (apt-get download nginx failed; run apt-get update)"
+        # Downloaded and unpacked, not installed: nothing on the machine changes. A fresh machine
+        # may have no package lists yet.
+        (cd "$work" && { apt-get download -q nginx >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get download -q nginx >/dev/null 2>&1; }; }) \
+            || fail "nginx is needed to check haro/nginx.conf and Debian's package could not be downloaded"
         dpkg-deb -x "$work"/nginx_*.deb "$tools/nginx"
     fi
 fi
