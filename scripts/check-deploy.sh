@@ -11,8 +11,9 @@
 #     the code reads documented in .env.example / .env.dev.example and passed by compose, every
 #     path the Dockerfiles COPY present in the repository, every metric the code emits on the
 #     Grafana dashboard;
-#   - both Dockerfiles linted by hadolint, haro/nginx.conf checked by `nginx -t`, these scripts
-#     linted, .github/workflows/ci.yml validated against the GitHub workflow schema.
+#   - both Dockerfiles linted by hadolint; haro/nginx.conf checked by `nginx -t` and served by a
+#     real nginx against a stand-in backend (SPA routes, API proxy, SSE streaming, uploads);
+#     these scripts linted; .github/workflows/ci.yml validated against the GitHub workflow schema.
 # The tools are pinned in scripts/deploy-tools.txt and installed into a venv under the cargo
 # target dir on first use; nginx is unpacked from Debian's package there (not installed). A tool
 # that cannot be installed fails the check loudly.
@@ -109,6 +110,8 @@ EOF
 "$nginx_bin" -t -q -p "$work/nginx" -e stderr -c "$work/nginx/nginx.conf" \
     || fail "nginx -t rejected haro/nginx.conf"
 ok "nginx -t: haro/nginx.conf"
+# …and served for real against a stand-in backend on 127.0.0.1 (scripts/lib/nginx_smoke.py).
+timeout 120 "$py" scripts/lib/nginx_smoke.py "$nginx_bin"
 
 # ---- scripts, workflow -------------------------------------------------------------------------
 bash -n scripts/build-prod.sh scripts/check-deploy.sh
