@@ -209,20 +209,26 @@ fn json_log_lines_of_a_run_carry_run_id_and_the_request_corr_id() {
         .iter()
         .filter(|l| span(l, "run").is_some_and(|s| s["run_id"] == run_id))
         .collect();
-    for message in ["run started", "run finished"] {
-        let line = of_run
-            .iter()
-            .find(|l| l["message"] == message)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no {message:?} line with run_id {run_id}:\n{}",
-                    log.join("\n")
-                )
-            });
+    let started = of_run
+        .iter()
+        .find(|l| l["message"] == "run started")
+        .unwrap_or_else(|| {
+            panic!(
+                "no \"run started\" line with run_id {run_id}:\n{}",
+                log.join("\n")
+            )
+        });
+    assert_eq!(
+        span(started, "http").map(|s| &s["corr_id"]),
+        Some(&json!(corr)),
+        "the run's lines carry the corr_id of the request that started it: {started}"
+    );
+    // Every line logged inside the run (runner, sandbox, strategy logs) carries both.
+    for line in &of_run {
         assert_eq!(
             span(line, "http").map(|s| &s["corr_id"]),
             Some(&json!(corr)),
-            "the run's lines carry the corr_id of the request that started it: {line}"
+            "{line}"
         );
     }
     // The request's own lines (tower-http's, at debug) carry the same corr_id.
