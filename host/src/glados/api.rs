@@ -142,6 +142,8 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     if let Err(e) = state.inner.walle.record_outbox_metrics().await {
         tracing::warn!(code = e.code(), "outbox metrics unavailable: {e}");
     }
+    // The process-wide request budget is Alpaca's (veda::alpaca takes its tokens from it).
+    crate::veda::rate_limit::RequestBudget::global().record_metrics("alpaca");
     let mut resp = state.inner.metrics.render().into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,

@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -306,10 +307,17 @@ pub(crate) async fn start(
     let st = state.clone();
     let id = run.id;
     let symbols = req.symbols;
-    state.inner.tasks.spawn(async move {
-        let outcome = execute(&st, id, symbols, Box::new(strategy), sim, cancel, figures).await;
-        finish(&st, id, outcome).await;
-    });
+    // Every log line of the run (the runner, the sandbox, the strategy's own logs) carries
+    // run_id; the span's parent is the request's `http` span, so they carry its corr_id too.
+    let span = tracing::info_span!("run", run_id = id);
+    state.inner.tasks.spawn(
+        async move {
+            tracing::info!("run started");
+            let outcome = execute(&st, id, symbols, Box::new(strategy), sim, cancel, figures).await;
+            finish(&st, id, outcome).await;
+        }
+        .instrument(span),
+    );
     Ok(run)
 }
 
@@ -428,5 +436,7 @@ async fn finish(st: &AppState, id: i64, outcome: Result<(), (String, String)>) {
             code = e.code(),
             "cannot record run outcome: {e}"
         );
+        return;
     }
+    tracing::info!(status = ?status, "run finished");
 }
