@@ -23,6 +23,7 @@ use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath};
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
+use super::trading::{TradingStateBody, TradingStateRequest};
 use crate::walle::{OrderFilter, OrderState};
 use crate::walle::{Strategy, StrategyStatus};
 
@@ -41,6 +42,9 @@ use crate::walle::{Strategy, StrategyStatus};
         list_strategies,
         upload_strategy,
         get_strategy,
+        disable_strategy,
+        get_trading_state,
+        put_trading_state,
         create_backtest,
         list_backtests,
         get_backtest,
@@ -59,6 +63,9 @@ use crate::walle::{Strategy, StrategyStatus};
         ErrorBody,
         StrategyView,
         StrategyStatusView,
+        super::trading::TradingStateView,
+        super::trading::TradingStateBody,
+        super::trading::TradingStateRequest,
         BacktestRequest,
         BacktestView,
         backtests::StrategyRef,
@@ -82,7 +89,14 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .route("/strategies", get(list_strategies).post(upload_strategy))
-        .route("/strategies/{id}", get(get_strategy))
+        .route(
+            "/strategies/{id}",
+            get(get_strategy).delete(disable_strategy),
+        )
+        .route(
+            "/trading-state",
+            get(get_trading_state).put(put_trading_state),
+        )
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
         .route("/candles", get(list_candles))
@@ -162,6 +176,8 @@ pub enum StrategyStatusView {
     Ready,
     /// Refused (see `error`).
     Rejected,
+    /// Disabled (`DELETE /strategies/{id}`): readable, but starts no run or backtest.
+    Disabled,
 }
 
 impl From<StrategyStatus> for StrategyStatusView {
@@ -171,6 +187,7 @@ impl From<StrategyStatus> for StrategyStatusView {
             StrategyStatus::Compiling => StrategyStatusView::Compiling,
             StrategyStatus::Ready => StrategyStatusView::Ready,
             StrategyStatus::Rejected => StrategyStatusView::Rejected,
+            StrategyStatus::Disabled => StrategyStatusView::Disabled,
         }
     }
 }
@@ -196,6 +213,8 @@ pub struct StrategyView {
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+    /// When it was disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl From<Strategy> for StrategyView {
@@ -210,6 +229,7 @@ impl From<Strategy> for StrategyView {
             error: s.error,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            disabled_at: s.disabled_at,
         }
     }
 }
@@ -256,6 +276,41 @@ async fn get_strategy(
             id: id.to_string(),
         })?;
     Ok(axum::Json(s.into()))
+}
+
+/// Disables a strategy: it stays readable (status `disabled`) but starts no new run or
+/// backtest. Refused with 409 `strategy_in_use` while a run of it is created, running or
+/// stopping. Disabling a disabled strategy answers it unchanged.
+#[utoipa::path(delete, path = "/strategies/{id}", tag = "strategies", params(("id" = i64, Path, description = "Strategy id")), responses(
+    (status = 200, body = StrategyView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn disable_strategy(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<StrategyView>, ApiError> {
+    let s = state.inner.walle.disable_strategy(id, None).await?;
+    Ok(axum::Json(s.into()))
+}
+
+/// The global trading state every run's orders are checked against.
+#[utoipa::path(get, path = "/trading-state", tag = "trading", responses(
+    (status = 200, body = TradingStateBody), (status = 401, body = ErrorBody)))]
+async fn get_trading_state(
+    State(state): State<AppState>,
+) -> Result<axum::Json<TradingStateBody>, ApiError> {
+    Ok(axum::Json(super::trading::get(&state).await?))
+}
+
+/// Sets the global trading state (`active`, `reduce_only` or `halted`); stored, so it survives
+/// a restart, and announced as the `ui.TradingState` event.
+#[utoipa::path(put, path = "/trading-state", tag = "trading", request_body = TradingStateRequest, responses(
+    (status = 200, body = TradingStateBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_trading_state(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<TradingStateRequest>,
+) -> Result<axum::Json<TradingStateBody>, ApiError> {
+    Ok(axum::Json(super::trading::set(&state, req).await?))
 }
 
 /// Query of a raw upload.
