@@ -40,8 +40,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env -u WEAVER_DATABASE_URL -u WEAVER_API_KEY \
-    WEAVER_BIND=127.0.0.1:0 WEAVER_DATA_DIR="$data/db" WEAVER_STRATEGIES_DIR=strategies/dist \
+export WEAVER_DATA_DIR="$data/db"
+unset WEAVER_DATABASE_URL WEAVER_API_KEY
+# Candles for the request examples of the document (backtests and paper runs of sma-cross on
+# SYN 1Min), so the examples phase reaches the engines, not only the validation.
+"$weaver" data synth --bars 3000 --out "$data/syn.csv" >/dev/null
+"$weaver" data import "$data/syn.csv" --symbol SYN --timeframe 1Min >/dev/null
+
+WEAVER_BIND=127.0.0.1:0 WEAVER_STRATEGIES_DIR=strategies/dist \
     "$weaver" serve --log-format json 2>"$log" >/dev/null &
 server=$!
 
@@ -54,6 +60,15 @@ for _ in $(seq 1 600); do
 done
 [[ -n "$addr" ]] || { echo "check-api-schemathesis: weaver serve did not start:" >&2; cat "$log" >&2; exit 1; }
 echo "check-api-schemathesis: weaver serve on $addr (data $data)"
+# Let the example strategies finish compiling, so the examples reach the engines.
+for _ in $(seq 1 600); do
+    python3 - "http://$addr/strategies" <<'PY' && break
+import json, sys, urllib.request
+rows = json.load(urllib.request.urlopen(sys.argv[1]))
+sys.exit(1 if any(r["status"] in ("uploaded", "compiling") for r in rows) else 0)
+PY
+    sleep 0.5
+done
 
 # /events/stream never ends (SSE); its contract is tested by tests/it/glados/events.rs.
 status=0

@@ -303,7 +303,8 @@ async fn get_trading_state(
 
 /// Sets the global trading state (`active`, `reduce_only` or `halted`); stored, so it survives
 /// a restart, and announced as the `ui.TradingState` event.
-#[utoipa::path(put, path = "/trading-state", tag = "trading", request_body = TradingStateRequest, responses(
+#[utoipa::path(put, path = "/trading-state", tag = "trading", request_body(content = TradingStateRequest,
+    example = json!({"state": "reduce_only"})), responses(
     (status = 200, body = TradingStateBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_trading_state(
@@ -415,7 +416,9 @@ async fn read_multipart(
 }
 
 /// Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report.
-#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body = BacktestRequest, responses(
+#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body(content = BacktestRequest,
+    example = json!({"strategy": "sma-cross", "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000,
+        "commission": 0.001, "fill": "next_open", "warmup": 19, "params": {"fast": 5, "slow": 20}})), responses(
     (status = 202, body = BacktestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_backtest(
@@ -433,6 +436,7 @@ pub struct Page {
     /// Only ids below this (cursor: the last id of the previous page).
     pub before: Option<i64>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -485,6 +489,7 @@ pub struct CandleFilter {
     /// To (exclusive, RFC 3339).
     pub end: Option<DateTime<Utc>>,
     /// At most this many (1–10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -559,6 +564,7 @@ pub struct OrderQuery {
     /// Cursor: the previous page's `next_after`.
     pub after: Option<i64>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -625,6 +631,7 @@ pub struct TailQuery {
     /// Resume after this cursor (`<xid>-<id>`); default: the oldest retained event.
     pub after: Option<String>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -685,7 +692,9 @@ async fn events_stream(
 }
 
 /// Starts a run (paper or live) of a ready strategy on a venue.
-#[utoipa::path(post, path = "/runs", tag = "runs", request_body = RunRequest, responses(
+#[utoipa::path(post, path = "/runs", tag = "runs", request_body(content = RunRequest,
+    example = json!({"strategy": "sma-cross", "mode": "paper", "venue": "sim", "symbols": ["SYN"],
+        "timeframe": "1Min", "params": {"fast": 5, "slow": 20}})), responses(
     (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_run(
