@@ -19,3 +19,6 @@ scripts/check-wit-python.sh
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo test --workspace
+
+# GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
+scripts/check-api-schemathesis.sh

@@ -10,6 +10,7 @@
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - [`runs`]: run reads, stop, and validated creation.
 //! - [`strategies`]: upload, validation and background compilation of components.
+//! - [`trading`]: the global trading switch (`active` / `reduce_only` / `halted`), persisted.
 //!
 //! # Invariants
 //! - Handlers never panic on client input; every failure is an [`ApiError`].
@@ -26,6 +27,7 @@ pub mod http;
 pub mod run_exec;
 pub mod runs;
 pub mod strategies;
+pub mod trading;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -99,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// Paper runs this server executes.
     pub(crate) runs: run_exec::Registry,
+    /// The global trading switch every run's orders are checked against.
+    pub(crate) trading: trading::Trading,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +140,7 @@ impl AppState {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 runs: run_exec::Registry::default(),
+                trading: trading::Trading::default(),
             }),
         })
     }
@@ -143,6 +148,15 @@ impl AppState {
     /// The store.
     pub fn walle(&self) -> &Walle {
         &self.inner.walle
+    }
+
+    /// The server's global trading switch (one per server), with the stored state loaded. Give
+    /// it to every run's risk checks so `PUT /trading-state` reaches them.
+    ///
+    /// # Errors
+    /// 5xx when the stored state cannot be read.
+    pub async fn trading_switch(&self) -> Result<Arc<crate::veda::risk::TradingSwitch>, ApiError> {
+        trading::switch(self).await
     }
 
     /// The shutdown token: cancel it to stop background work.
@@ -223,6 +237,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let bind = config.bind;
     let strategies_dir = config.strategies_dir.clone();
     let state = AppState::new(config, walle.clone())?;
+    // Fail closed: a server that cannot tell whether trading was halted does not start.
+    let trading = trading::get(&state).await.map_err(|e| {
+        crate::walle::Error::Config(format!("cannot load the stored trading state: {e:?}"))
+    })?;
+    tracing::info!(state = ?trading.state, "global trading state loaded");
     let orphans = run_exec::fail_orphans(&walle).await?;
     if orphans > 0 {
         tracing::warn!(

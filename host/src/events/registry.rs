@@ -181,6 +181,7 @@ impl Registry {
             r.register::<CandlesStored>("data.CandlesStored"),
             r.register::<MarketBar>("market.Bar"),
             r.register::<Notice>("ui.Notice"),
+            r.register::<TradingStateChanged>("ui.TradingState"),
             r.register::<ClockTick>("clock.Tick"),
         ];
         for result in results {
@@ -351,6 +352,15 @@ pub mod payloads {
         pub message: String,
     }
 
+    /// The global trading state an operator set (`PUT /trading-state`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TradingStateChanged {
+        /// `active`, `reduce_only` or `halted`.
+        pub state: String,
+        /// When it was set.
+        pub updated_at: DateTime<Utc>,
+    }
+
     /// A clock tick.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct ClockTick {
@@ -366,7 +376,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 17);
+        assert_eq!(r.names().len(), 18);
         assert_eq!(r.get("orders.Filled").map(|s| s.version), Some(1));
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -4,7 +4,9 @@
 
 mod api;
 mod backtests;
+mod control;
 mod events;
+mod hostile;
 mod runs;
 mod serve;
 
