@@ -182,6 +182,7 @@ impl Registry {
             r.register::<MarketBar>("market.Bar"),
             r.register::<Notice>("ui.Notice"),
             r.register::<ClockTick>("clock.Tick"),
+            r.register::<RunHeartbeat>("run.Heartbeat"),
         ];
         for result in results {
             // The names above are constants checked by a unit test; a failure here is a typo.
@@ -357,6 +358,22 @@ pub mod payloads {
         /// Tick time.
         pub ts: DateTime<Utc>,
     }
+
+    /// A running run is alive (GLaDOS writes one per run every `WEAVER_RUN_HEARTBEAT_MS`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RunHeartbeat {
+        /// Run id.
+        pub run_id: i64,
+        /// Bars delivered to the strategy so far.
+        pub bars: u64,
+        /// Time of the latest bar replayed, if any.
+        #[serde(default)]
+        pub bar_ts: Option<DateTime<Utc>>,
+        /// Account equity.
+        pub equity: f64,
+        /// Orders the strategy asked for so far.
+        pub order_intents: u64,
+    }
 }
 
 #[cfg(test)]
@@ -366,7 +383,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 17);
+        assert_eq!(r.names().len(), 18);
         assert_eq!(r.get("orders.Filled").map(|s| s.version), Some(1));
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -5,6 +5,7 @@
 mod api;
 mod backtests;
 mod events;
+mod run_state;
 mod runs;
 mod serve;
 
