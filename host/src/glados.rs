@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// Paper runs this server executes.
     pub(crate) runs: run_exec::Registry,
+    /// The trading switch every paper run's orders are checked against.
+    pub(crate) run_switch: Arc<crate::veda::risk::TradingSwitch>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -136,6 +138,7 @@ impl AppState {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 runs: run_exec::Registry::default(),
+                run_switch: Arc::new(crate::veda::risk::TradingSwitch::new()),
             }),
         })
     }
@@ -143,6 +146,12 @@ impl AppState {
     /// The store.
     pub fn walle(&self) -> &Walle {
         &self.inner.walle
+    }
+
+    /// The trading switch paper runs check their orders against (active, reduce-only, halted;
+    /// globally and per run id).
+    pub fn run_trading_switch(&self) -> Arc<crate::veda::risk::TradingSwitch> {
+        self.inner.run_switch.clone()
     }
 
     /// The shutdown token: cancel it to stop background work.

@@ -8,6 +8,8 @@
 //! - Bars in replay order, one per call; order updates of its own orders when it subscribed to
 //!   them ([`LiveRunner::run_with_updates`]); a `clock.Tick` at the start of every bar period of
 //!   the replay (before that period's bars) when it subscribed to clock ticks.
+//! - Its orders pass the pre-trade checks against the server's trading switch
+//!   ([`AppState::run_trading_switch`]), read at every order.
 //! - The replay is in lockstep with the strategy (orders decided on bar `t` meet bar `t + 1`, as
 //!   in a backtest); `WEAVER_RUN_BAR_INTERVAL_MS` only adds a pause before each new bar time.
 //!   Hence a run is deterministic, which is what makes resuming it exact.
@@ -102,6 +104,47 @@ pub struct RunFigures {
     pub peak_memory_bytes: u64,
     /// Traps and limit hits.
     pub traps: u64,
+    /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
+    pub call_p99_us: u64,
+    /// Longest guest call, in µs.
+    pub call_max_us: u64,
+    /// 99th percentile of the wall time between two bars reaching the strategy, in µs
+    /// (power-of-two resolution): at pace 0, the run's whole per-bar loop (exchange, strategy,
+    /// orders, journal); with a pace, that pause included.
+    pub bar_gap_p99_us: u64,
+    /// Longest time between two bars reaching the strategy, in µs.
+    pub bar_gap_max_us: u64,
+}
+
+/// Durations in power-of-two buckets of microseconds: a bounded percentile source.
+#[derive(Default)]
+struct Hist {
+    buckets: [u64; 32],
+    n: u64,
+    max_us: u64,
+}
+
+impl Hist {
+    fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = (64 - us.leading_zeros()) as usize;
+        self.buckets[i.min(self.buckets.len() - 1)] += 1;
+        self.n += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// The upper bound of the bucket holding the 99th percentile (0 when empty).
+    fn p99_us(&self) -> u64 {
+        let want = self.n - self.n / 100;
+        let mut seen = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= want && *c > 0 {
+                return ((1u64 << i) - 1).min(self.max_us);
+            }
+        }
+        self.max_us
+    }
 }
 
 /// Profit and loss of a paper account (currency units).
@@ -589,6 +632,9 @@ struct Metered {
     output_seen: usize,
     partial: String,
     seen: SeenStats,
+    calls: Hist,
+    gaps: Hist,
+    last_bar_at: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -596,11 +642,14 @@ struct SeenStats {
     fuel: u64,
     time: Duration,
     traps: u64,
+    calls: u64,
 }
 
 impl Metered {
     fn new(sandbox: Sandbox, live: Arc<Live>, run_id: i64, timeframe: Timeframe) -> Metered {
         let clock = sandbox.subscriptions().clock_ticks;
+        // `init` counts towards fuel and traps, not towards the per-call latency.
+        let init = sandbox.stats();
         let mut m = Metered {
             sandbox,
             live,
@@ -610,7 +659,14 @@ impl Metered {
             last_tick: None,
             output_seen: 0,
             partial: String::new(),
-            seen: SeenStats::default(),
+            seen: SeenStats {
+                time: init.call_time_total,
+                calls: init.calls,
+                ..SeenStats::default()
+            },
+            calls: Hist::default(),
+            gaps: Hist::default(),
+            last_bar_at: None,
         };
         m.publish(&[]);
         m
@@ -619,6 +675,10 @@ impl Metered {
     /// After every guest call: figures, metrics, the guest's output and log intents.
     fn publish(&mut self, intents: &[Intent]) {
         let s = self.sandbox.stats();
+        if s.calls > self.seen.calls {
+            self.calls
+                .record(s.call_time_total.saturating_sub(self.seen.time));
+        }
         let strategy = self.live.strategy.clone();
         let orders = intents
             .iter()
@@ -638,6 +698,10 @@ impl Metered {
             f.fuel_max = s.fuel_max;
             f.peak_memory_bytes = s.peak_memory_bytes as u64;
             f.traps = s.traps;
+            f.call_p99_us = self.calls.p99_us();
+            f.call_max_us = self.calls.max_us;
+            f.bar_gap_p99_us = self.gaps.p99_us();
+            f.bar_gap_max_us = self.gaps.max_us;
         }
         metrics::counter!("weaver_strategy_fuel_total", "strategy" => strategy.clone())
             .increment(s.fuel_total.saturating_sub(self.seen.fuel));
@@ -656,6 +720,7 @@ impl Metered {
             fuel: s.fuel_total,
             time: s.call_time_total,
             traps: s.traps,
+            calls: s.calls,
         };
         for i in intents {
             if let Intent::Log { level, message } = i {
@@ -729,6 +794,12 @@ impl Strategy for Metered {
     }
 
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        if matches!(event.payload, StrategyPayload::Bars(_)) {
+            let now = std::time::Instant::now();
+            if let Some(prev) = self.last_bar_at.replace(now) {
+                self.gaps.record(now - prev);
+            }
+        }
         let mut intents = Vec::new();
         if let Some(tick) = self.tick_for(event) {
             intents = self.call(&tick)?;
@@ -1053,7 +1124,8 @@ async fn execute(
         journal,
         RiskLimits::default(),
     )
-    .after_each_bar(move || releaser.bar_done());
+    .after_each_bar(move || releaser.bar_done())
+    .with_switch(st.run_trading_switch());
     // Fills are recorded in WallE as they come, beside the runner.
     let side_stop = CancellationToken::new();
     let recorder = {

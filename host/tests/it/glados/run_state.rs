@@ -393,7 +393,8 @@ async fn active_runs_heartbeat_and_count_in_accounts() {
             mine.len() >= 3,
             "a beat every 100 ms for run {id}: {beats:?}"
         );
-        assert!(mine.iter().all(|e| e["run_id"] == id.to_string()));
+        let tag = serde_json::Value::String(id.to_string());
+        assert!(mine.iter().all(|e| e["run_id"] == tag));
         assert!(
             mine.last()
                 .is_some_and(|e| e["data"]["bars"].as_u64() > Some(0))
@@ -440,7 +441,7 @@ fn facts(orders: &[serde_json::Value]) -> Vec<(String, String, String, String, S
         .map(|o| {
             let cid = o["client_order_id"].as_str().unwrap_or_default();
             // `w-<prefix>-<sequence>-<digest>`: the sequence is the run-independent part.
-            let seq = cid.rsplitn(3, '-').nth(1).unwrap_or_default().to_owned();
+            let seq = cid.rsplit('-').nth(1).unwrap_or_default().to_owned();
             let t = |k: &str| o[k].to_string();
             (
                 seq,
@@ -610,5 +611,103 @@ async fn runs_that_cannot_resume_fail_with_a_code() {
     assert_eq!(got["cash"], 10_000.0);
     assert_eq!(got["positions"], serde_json::json!([]));
     assert_eq!(got["last_trade"], serde_json::Value::Null);
+    store.finish().await;
+}
+
+/// Hostile neighbours through the API (reliability.md §3.4): guests that flood WASI host calls
+/// (printing until the output cap) or spin until their fuel runs out, started beside a healthy
+/// run. Each fails alone with its code; the healthy run's per-bar loop keeps its pace (p99 of
+/// the time between two bars). The strategy world has no Weaver host imports, so a slow Weaver
+/// host call (case 9) has nothing to block on; a guest's long call is cut by fuel or the epoch
+/// deadline on a worker of its own (`block_in_place`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_neighbours_leave_a_healthy_runs_pace_alone() {
+    let store = TestStore::new(Kind::Sqlite).await;
+    store
+        .walle
+        .upsert_candles(&goog(), None)
+        .await
+        .expect("candles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(store.walle.clone(), dir.path(), 0, 1_000);
+    upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    upload(&r, &s, "hostile", "guests/hostile.wasm").await;
+    let healthy = run_body("\"sma-cross\"", r#"{"fast": 5, "slow": 20}"#);
+
+    let alone = start(&r, &healthy).await;
+    let alone = settled(&r, alone).await;
+    assert_eq!(alone["status"], "stopped", "{alone}");
+    let alone_p99 = alone["figures"]["bar_gap_p99_us"].as_u64().expect("p99");
+    assert!(alone_p99 > 0, "{alone}");
+
+    let mut hostile = Vec::new();
+    for mode in ["spin", "print", "spin", "print"] {
+        let body = run_body("\"hostile\"", &format!(r#"{{"mode": "{mode}"}}"#));
+        hostile.push((mode, start(&r, &body).await));
+    }
+    let beside = start(&r, &healthy).await;
+    for (mode, id) in hostile {
+        let v = settled(&r, id).await;
+        let code = if mode == "spin" {
+            "strategy_fuel_exhausted"
+        } else {
+            "strategy_output_too_large"
+        };
+        assert_eq!(v["status"], "failed", "{mode}: {v}");
+        assert_eq!(v["error_code"], code, "{mode}: {v}");
+    }
+    let beside = settled(&r, beside).await;
+    assert_eq!(beside["status"], "stopped", "{beside}");
+    assert_eq!(beside["figures"]["bars"], alone["figures"]["bars"]);
+    let beside_p99 = beside["figures"]["bar_gap_p99_us"].as_u64().expect("p99");
+    println!(
+        "healthy run's bar loop p99: alone {alone_p99} µs, beside hostile runs {beside_p99} µs"
+    );
+    assert!(
+        beside_p99 <= (4 * alone_p99).max(alone_p99 + 10_000),
+        "p99 alone {alone_p99} µs, beside hostile runs {beside_p99} µs"
+    );
+    let fresh_orders = orders_of(&r, beside["id"].as_i64().expect("id")).await;
+    assert!(!fresh_orders.is_empty());
+    tokio::time::timeout(Duration::from_secs(30), s.idle())
+        .await
+        .expect("run tasks end");
+    store.finish().await;
+}
+
+/// The trading switch reaches paper runs: halted, a strategy's orders are refused before the
+/// journal (nothing stored, the run goes on); active again, it trades.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trading_switch_reaches_paper_runs() {
+    use weaver::veda::risk::TradingState;
+    let store = TestStore::new(Kind::Sqlite).await;
+    store
+        .walle
+        .upsert_candles(&goog(), None)
+        .await
+        .expect("candles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(store.walle.clone(), dir.path(), 0, 1_000);
+    upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    let body = run_body("\"sma-cross\"", r#"{"fast": 5, "slow": 20}"#);
+
+    s.run_trading_switch().set_global(TradingState::Halted);
+    let halted = start(&r, &body).await;
+    let v = settled(&r, halted).await;
+    assert_eq!(v["status"], "stopped", "{v}");
+    assert!(v["figures"]["order_intents"].as_u64() > Some(0), "{v}");
+    assert!(
+        orders_of(&r, halted).await.is_empty(),
+        "no order while halted"
+    );
+    assert_eq!(v["positions"], serde_json::json!([]));
+
+    s.run_trading_switch().set_global(TradingState::Active);
+    let active = start(&r, &body).await;
+    assert_eq!(settled(&r, active).await["status"], "stopped");
+    assert!(!orders_of(&r, active).await.is_empty());
+    tokio::time::timeout(Duration::from_secs(30), s.idle())
+        .await
+        .expect("run tasks end");
     store.finish().await;
 }
