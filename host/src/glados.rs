@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -159,6 +159,13 @@ impl AppState {
         trading::switch(self).await
     }
 
+    /// The trading switch every run's orders are checked against (active, reduce-only, halted;
+    /// globally and per run id): the same one `PUT /trading-state` sets. `weaver serve` loads
+    /// the stored state into it before any run starts.
+    pub fn run_trading_switch(&self) -> Arc<crate::veda::risk::TradingSwitch> {
+        self.inner.trading.shared_switch()
+    }
+
     /// The shutdown token: cancel it to stop background work.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.inner.shutdown.clone()
@@ -189,7 +196,18 @@ fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Strategy call times as a real histogram (buckets), for histogram_quantile.
+            let buckets = [
+                0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+            ];
+            // Only empty buckets are refused; the fallback keeps /metrics up regardless.
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("weaver_strategy_call_duration_seconds".into()),
+                    &buckets,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be sparse");
@@ -242,15 +260,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         crate::walle::Error::Config(format!("cannot load the stored trading state: {e:?}"))
     })?;
     tracing::info!(state = ?trading.state, "global trading state loaded");
-    let orphans = run_exec::fail_orphans(&walle).await?;
-    if orphans > 0 {
-        tracing::warn!(
-            count = orphans,
-            "runs left running by an earlier process marked failed"
-        );
-    }
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
+    // Before the API accepts anything: runs an earlier process left running continue.
+    let resumed = run_exec::resume(&state).await?;
+    if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {
+        tracing::warn!(
+            resumed = resumed.resumed.len(),
+            failed = resumed.failed.len(),
+            "runs left running by an earlier process resumed"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|source| ServeError::Listen {

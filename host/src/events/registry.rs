@@ -183,6 +183,7 @@ impl Registry {
             r.register::<Notice>("ui.Notice"),
             r.register::<TradingStateChanged>("ui.TradingState"),
             r.register::<ClockTick>("clock.Tick"),
+            r.register::<RunHeartbeat>("run.Heartbeat"),
         ];
         for result in results {
             // The names above are constants checked by a unit test; a failure here is a typo.
@@ -366,6 +367,22 @@ pub mod payloads {
     pub struct ClockTick {
         /// Tick time.
         pub ts: DateTime<Utc>,
+    }
+
+    /// A running run is alive (GLaDOS writes one per run every `WEAVER_RUN_HEARTBEAT_MS`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RunHeartbeat {
+        /// Run id.
+        pub run_id: i64,
+        /// Bars delivered to the strategy so far.
+        pub bars: u64,
+        /// Time of the latest bar replayed, if any.
+        #[serde(default)]
+        pub bar_ts: Option<DateTime<Utc>>,
+        /// Account equity.
+        pub equity: f64,
+        /// Orders the strategy asked for so far.
+        pub order_intents: u64,
     }
 }
 

@@ -56,7 +56,9 @@ use crate::walle::{Strategy, StrategyStatus};
         create_run,
         list_runs,
         get_run,
-        stop_run
+        stop_run,
+        run_logs,
+        list_accounts
     ),
     components(schemas(
         Health,
@@ -76,7 +78,13 @@ use crate::walle::{Strategy, StrategyStatus};
         OrderPageView,
         RunRequest,
         RunView,
-        super::run_exec::RunFigures
+        super::run_exec::RunFigures,
+        super::run_exec::PnlView,
+        super::run_exec::PositionView,
+        super::run_exec::TradeView,
+        super::run_exec::LogLine,
+        super::run_exec::LogPage,
+        super::run_exec::VenueAccountView
     ))
 )]
 pub struct ApiDoc;
@@ -107,6 +115,8 @@ pub fn routes() -> Router<AppState> {
         .route("/runs", get(list_runs).post(create_run))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/stop", axum::routing::post(stop_run))
+        .route("/runs/{id}/logs", get(run_logs))
+        .route("/accounts", get(list_accounts))
 }
 
 /// Liveness / readiness answer.
@@ -158,6 +168,9 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     }
     // The process-wide request budget is Alpaca's (veda::alpaca takes its tokens from it).
     crate::veda::rate_limit::RequestBudget::global().record_metrics("alpaca");
+    if let Err(e) = super::run_exec::record_metrics(&state).await {
+        tracing::warn!(code = e.code(), "run metrics unavailable: {e}");
+    }
     let mut resp = state.inner.metrics.render().into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,
@@ -704,7 +717,10 @@ async fn create_run(
     AppJson(req): AppJson<RunRequest>,
 ) -> Result<(StatusCode, axum::Json<RunView>), ApiError> {
     let run = runs::create(&state, req).await?;
-    Ok((StatusCode::CREATED, axum::Json(run.into())))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(runs::view(&state, run).await?),
+    ))
 }
 
 /// Runs, newest first.
@@ -712,7 +728,7 @@ async fn create_run(
     (status = 200, body = [RunView]), (status = 401, body = ErrorBody)))]
 async fn list_runs(State(state): State<AppState>) -> Result<axum::Json<Vec<RunView>>, ApiError> {
     let rows = state.inner.walle.runs(None, 500).await?;
-    Ok(axum::Json(rows.into_iter().map(RunView::from).collect()))
+    Ok(axum::Json(runs::views(&state, rows).await?))
 }
 
 /// One run.
@@ -726,9 +742,7 @@ async fn get_run(
         entity: "run",
         id: id.to_string(),
     })?;
-    let mut view = RunView::from(r);
-    view.figures = state.inner.runs.figures(id);
-    Ok(axum::Json(view))
+    Ok(axum::Json(runs::view(&state, r).await?))
 }
 
 /// Stops a run.
@@ -738,5 +752,51 @@ async fn stop_run(
     State(state): State<AppState>,
     IdPath(id): IdPath,
 ) -> Result<axum::Json<RunView>, ApiError> {
-    Ok(axum::Json(runs::stop(&state, id).await?.into()))
+    let run = runs::stop(&state, id).await?;
+    Ok(axum::Json(runs::view(&state, run).await?))
+}
+
+/// Query of `GET /runs/{id}/logs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Only lines with `seq` above this (the previous page's `next`; default 0).
+    pub after: Option<i64>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
+#[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(("id" = i64, Path, description = "Run id"), LogQuery), responses(
+    (status = 200, body = super::run_exec::LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn run_logs(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    AppQuery(q): AppQuery<LogQuery>,
+) -> Result<axum::Json<super::run_exec::LogPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::InvalidParam("after must be 0 or more".into()));
+    }
+    if state.inner.walle.run(id).await?.is_none() {
+        return Err(ApiError::NotFound {
+            entity: "run",
+            id: id.to_string(),
+        });
+    }
+    let page = super::run_exec::logs(&state, id, after, limit as usize).await?;
+    Ok(axum::Json(page))
+}
+
+/// Paper accounts of this process per venue, summed over the active runs (`sim` always listed).
+#[utoipa::path(get, path = "/accounts", tag = "runs", responses(
+    (status = 200, body = [super::run_exec::VenueAccountView]), (status = 401, body = ErrorBody)))]
+async fn list_accounts(
+    State(state): State<AppState>,
+) -> axum::Json<Vec<super::run_exec::VenueAccountView>> {
+    axum::Json(state.inner.runs.accounts().await)
 }

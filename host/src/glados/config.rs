@@ -37,7 +37,13 @@ pub struct Config {
     /// Pace of paper runs on the simulated exchange: milliseconds between replayed bars
     /// (`WEAVER_RUN_BAR_INTERVAL_MS`); 0 replays as fast as the strategy goes.
     pub run_bar_interval_ms: u64,
+    /// Milliseconds between a running run's heartbeats (`run.Heartbeat` event, account snapshot
+    /// and log flush), `WEAVER_RUN_HEARTBEAT_MS` (default 5000).
+    pub run_heartbeat_ms: u64,
 }
+
+/// Default heartbeat period of a running run.
+pub const DEFAULT_RUN_HEARTBEAT_MS: u64 = 5_000;
 
 /// The configuration is unusable; holds every problem found.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +158,15 @@ impl Config {
                 )),
             }
         }
+        let mut run_heartbeat_ms = DEFAULT_RUN_HEARTBEAT_MS;
+        if let Some(n) = var("WEAVER_RUN_HEARTBEAT_MS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (100..=3_600_000).contains(&n) => run_heartbeat_ms = n,
+                _ => problems.push(format!(
+                    "WEAVER_RUN_HEARTBEAT_MS must be an integer from 100 to 3600000, got {n:?}"
+                )),
+            }
+        }
         match bind {
             Some(bind) if problems.is_empty() => Ok(Config {
                 bind,
@@ -161,6 +176,7 @@ impl Config {
                 strategies_dir,
                 max_body_bytes,
                 run_bar_interval_ms,
+                run_heartbeat_ms,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -179,6 +195,7 @@ impl Config {
             db: DbConfig::sqlite_in(data_dir),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             run_bar_interval_ms: 0,
+            run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
         }
     }
 }

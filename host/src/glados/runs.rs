@@ -5,15 +5,22 @@
 //! - A refused creation stores nothing.
 //! - `live` needs an explicit opt-in that does not exist yet, so it is always refused.
 //! - Stopping is only valid for `created`/`running` runs; anything else is a 409.
+//! - A run's account figures come from this process while it executes the run, else from the
+//!   snapshot stored when it ended, else from its stored orders (see [`super::run_exec::account`]).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::backtests::StrategyRef;
 use super::error::ApiError;
+use super::run_exec::{AccountState, PnlView, PositionView, RunFigures, TradeView};
 use crate::domain::Timeframe;
-use crate::walle::{Run, RunStatus, StrategyStatus};
+use crate::walle::{Run, RunAccount, RunStatus, StrategyStatus};
+
+/// Largest starting cash of a paper account.
+pub const MAX_CASH: f64 = 1e12;
 
 /// `POST /runs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -32,6 +39,9 @@ pub struct RunRequest {
     /// Strategy parameters.
     #[schema(value_type = Object)]
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Starting cash of the paper account (default 10000; more than 0).
+    #[serde(default)]
+    pub cash: Option<f64>,
 }
 
 /// A run as the API shows it.
@@ -41,6 +51,8 @@ pub struct RunView {
     pub id: i64,
     /// Strategy id.
     pub strategy_id: i64,
+    /// Strategy name.
+    pub strategy_name: String,
     /// `backtest`, `paper` or `live`.
     pub mode: String,
     /// Venue.
@@ -53,8 +65,26 @@ pub struct RunView {
     pub status: String,
     /// Why it failed.
     pub error_code: Option<String>,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Started running (UTC).
+    pub started_at: Option<DateTime<Utc>>,
+    /// Stopped or failed (UTC).
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Starting cash of the paper account.
+    pub starting_cash: f64,
+    /// Cash now (at the end for ended runs).
+    pub cash: f64,
+    /// Cash plus positions at their last price.
+    pub equity: f64,
+    /// Profit and loss.
+    pub pnl: PnlView,
+    /// Open positions.
+    pub positions: Vec<PositionView>,
+    /// The latest fill, if any.
+    pub last_trade: Option<TradeView>,
     /// Orders and sandbox figures, for runs this server executed since it started.
-    pub figures: Option<super::run_exec::RunFigures>,
+    pub figures: Option<RunFigures>,
 }
 
 fn text<T: Serialize>(v: &T) -> String {
@@ -64,20 +94,79 @@ fn text<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-impl From<Run> for RunView {
-    fn from(r: Run) -> Self {
-        RunView {
-            id: r.id,
-            strategy_id: r.strategy_id,
-            mode: text(&r.mode),
-            venue: r.venue,
-            symbols: r.symbols.0,
-            timeframe: r.timeframe,
-            status: text(&r.status),
-            error_code: r.error_code,
-            figures: None,
-        }
+fn compose(r: Run, strategy_name: String, a: AccountState, figures: Option<RunFigures>) -> RunView {
+    RunView {
+        id: r.id,
+        strategy_id: r.strategy_id,
+        strategy_name,
+        mode: text(&r.mode),
+        venue: r.venue,
+        symbols: r.symbols.0,
+        timeframe: r.timeframe,
+        status: text(&r.status),
+        error_code: r.error_code,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        stopped_at: r.stopped_at,
+        starting_cash: a.starting_cash,
+        cash: a.cash,
+        equity: a.equity,
+        pnl: a.pnl,
+        positions: a.positions,
+        last_trade: a.last_trade,
+        figures,
     }
+}
+
+/// The view of one run.
+///
+/// # Errors
+/// 5xx when the store fails.
+pub async fn view(state: &AppState, run: Run) -> Result<RunView, ApiError> {
+    let w = &state.inner.walle;
+    let name = w
+        .strategy(run.strategy_id)
+        .await?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    let stored = w.run_account(run.id).await?;
+    let account = super::run_exec::account(state, &run, stored.as_ref()).await?;
+    let figures = state.inner.runs.figures(run.id);
+    Ok(compose(run, name, account, figures))
+}
+
+/// The views of a page of runs (one query for the strategies, one for the accounts).
+///
+/// # Errors
+/// 5xx when the store fails.
+pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, ApiError> {
+    let w = &state.inner.walle;
+    let names: std::collections::HashMap<i64, String> = w
+        .strategies()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let (lo, hi) = runs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.id), hi.max(r.id))
+    });
+    let accounts: std::collections::HashMap<i64, RunAccount> = if runs.is_empty() {
+        Default::default()
+    } else {
+        w.run_accounts(lo, hi)
+            .await?
+            .into_iter()
+            .map(|a| (a.run_id, a))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(runs.len());
+    for r in runs {
+        let account = super::run_exec::account(state, &r, accounts.get(&r.id)).await?;
+        let name = names.get(&r.strategy_id).cloned().unwrap_or_default();
+        let figures = state.inner.runs.figures(r.id);
+        out.push(compose(r, name, account, figures));
+    }
+    Ok(out)
 }
 
 /// Validates a run request and starts it on the simulated exchange (see [`super::run_exec`]).
@@ -108,6 +197,14 @@ pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> 
         .map_err(|e| invalid("invalid_timeframe", e.to_string()))?;
     if req.symbols.is_empty() || req.symbols.len() > 32 {
         return Err(invalid("invalid_symbols", "give 1 to 32 symbols".into()));
+    }
+    if let Some(cash) = req.cash
+        && !(cash.is_finite() && cash > 0.0 && cash <= MAX_CASH)
+    {
+        return Err(invalid(
+            "invalid_cash",
+            format!("cash must be more than 0 and at most {MAX_CASH}"),
+        ));
     }
     let w = &state.inner.walle;
     let strategy = match &req.strategy {

@@ -104,6 +104,11 @@ pub(crate) struct Trading {
 }
 
 impl Trading {
+    /// The switch itself, for runs' pre-trade checks (loaded by [`get`] / [`switch`]).
+    pub(crate) fn shared_switch(&self) -> Arc<TradingSwitch> {
+        self.switch.clone()
+    }
+
     /// Loads the stored state into the switch, once.
     async fn ensure_loaded(&self, state: &AppState) -> Result<(), ApiError> {
         self.loaded

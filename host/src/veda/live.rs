@@ -56,7 +56,7 @@ use crate::domain::{
     StrategyPayload, SymbolBar, TimeInForce, Timeframe,
 };
 use crate::veda::journal::{OrderJournal, place_order};
-use crate::veda::risk::{Exposure, RiskLimits, TradingState};
+use crate::veda::risk::{Exposure, RiskLimits, TradingState, TradingSwitch};
 use crate::veda::types::{
     BarEvent, BarsRequest, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle,
     TradeUpdate, VenueOrder,
@@ -121,6 +121,8 @@ pub struct LiveRunner {
     journal: Arc<dyn OrderJournal>,
     limits: RiskLimits,
     state: TradingState,
+    /// The API's switch (global and per-run states), if the runner was given one.
+    switch: Option<Arc<TradingSwitch>>,
     next_sequence: u64,
     last_close: Vec<Option<f64>>,
     /// The run's bar timeframe: the only one data windows are served in.
@@ -164,6 +166,7 @@ impl LiveRunner {
             journal,
             limits,
             state: TradingState::Active,
+            switch: None,
             next_sequence: 1,
             last_close: vec![None; n],
             timeframe: None,
@@ -193,9 +196,19 @@ impl LiveRunner {
         self
     }
 
+    /// Checks new orders against `switch` too (the stricter of its state for this run and the
+    /// runner's own wins), so the API's trading state reaches a running run at its next order.
+    pub fn with_switch(mut self, switch: Arc<TradingSwitch>) -> LiveRunner {
+        self.switch = Some(switch);
+        self
+    }
+
     /// The trading state new orders are checked against.
     pub fn trading_state(&self) -> TradingState {
-        self.state
+        match &self.switch {
+            Some(s) => s.effective(&self.run_id).stricter(self.state),
+            None => self.state,
+        }
     }
 
     /// Switches the trading state (active, reduce-only, halted).
@@ -671,7 +684,7 @@ impl LiveRunner {
                 .sum()
         };
         Exposure {
-            state: self.state,
+            state: self.trading_state(),
             reference_price,
             position: snap.positions.get(symbol).copied().unwrap_or_default(),
             open_buy_quantity: units(Side::Buy),

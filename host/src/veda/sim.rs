@@ -92,6 +92,9 @@ pub struct SimVenue {
     config: SimConfig,
     state: Arc<Mutex<State>>,
     demand: Arc<Semaphore>,
+    /// Prefix of the venue's order ids (`sim-` unless set with
+    /// [`SimVenue::with_order_id_prefix`]).
+    id_prefix: Arc<str>,
 }
 
 impl std::fmt::Debug for SimVenue {
@@ -171,6 +174,7 @@ impl SimVenue {
                 replaying: false,
             })),
             demand: Arc::new(Semaphore::new(0)),
+            id_prefix: Arc::from("sim-"),
         })
     }
 
@@ -226,6 +230,14 @@ impl SimVenue {
             })
             .collect();
         Self::new(data, config)
+    }
+
+    /// Sets the prefix of this venue's order ids (and so of its fill ids). Several simulated
+    /// exchanges writing to one store (one per paper run) need distinct prefixes: WallE keeps
+    /// venue order ids and fill ids unique. Call it before cloning the venue.
+    pub fn with_order_id_prefix(mut self, prefix: &str) -> SimVenue {
+        self.id_prefix = Arc::from(prefix);
+        self
     }
 
     /// The symbols being replayed.
@@ -451,7 +463,7 @@ impl Venue for SimVenue {
             return Err(reject(update.reason.unwrap_or_else(|| "rejected".into())));
         }
         st.next_id += 1;
-        let id = format!("sim-{:08}", st.next_id);
+        let id = format!("{}{:08}", self.id_prefix, st.next_id);
         let now = st.now;
         let (quantity, notional) = match request.quantity {
             OrderQuantity::Units(u) => (Some(u), None),

@@ -7,6 +7,7 @@ mod backtests;
 mod control;
 mod events;
 mod hostile;
+mod run_state;
 mod runs;
 mod serve;
 

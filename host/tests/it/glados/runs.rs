@@ -11,7 +11,7 @@ use weaver::walle::{NewRun, NewStrategy, RunMode, StrategyStatus};
 
 use super::{app, get, send};
 
-fn post_json(uri: &str, body: &str) -> Request<Body> {
+pub(super) fn post_json(uri: &str, body: &str) -> Request<Body> {
     Request::post(uri)
         .header("host", "localhost")
         .header("content-type", "application/json")
@@ -20,7 +20,7 @@ fn post_json(uri: &str, body: &str) -> Request<Body> {
 }
 
 /// A strategy row whose component file does not exist (for lifecycle tests that never run it).
-async fn strategy_row(w: &weaver::walle::Walle, sha_byte: &str, name: &str) -> weaver::walle::Strategy {
+pub(super) async fn strategy_row(w: &weaver::walle::Walle, sha_byte: &str, name: &str) -> weaver::walle::Strategy {
     let new = NewStrategy {
         sha256: sha_byte.repeat(32),
         name: name.into(),
@@ -132,7 +132,7 @@ async fn runs_lifecycle_and_refusals() {
     );
 }
 
-fn dist(name: &str) -> std::path::PathBuf {
+pub(super) fn dist(name: &str) -> std::path::PathBuf {
     let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
         .join(name);
     assert!(
@@ -189,7 +189,7 @@ async fn app_with_goog(
 }
 
 /// Uploads a component and waits until it is compiled; returns its id.
-async fn upload(r: &axum::Router, s: &weaver::glados::AppState, name: &str, file: &str) -> i64 {
+pub(super) async fn upload(r: &axum::Router, s: &weaver::glados::AppState, name: &str, file: &str) -> i64 {
     let wasm = std::fs::read(dist(file)).expect("component readable");
     let up = Request::post(format!("/strategies?name={name}"))
         .header("host", "localhost")
@@ -207,14 +207,14 @@ async fn upload(r: &axum::Router, s: &weaver::glados::AppState, name: &str, file
     id
 }
 
-fn run_body(strategy: &str, params: &str) -> String {
+pub(super) fn run_body(strategy: &str, params: &str) -> String {
     format!(
         r#"{{"strategy": {strategy}, "mode": "paper", "venue": "sim", "symbols": ["GOOG"], "timeframe": "1Day", "params": {params}}}"#
     )
 }
 
 /// Polls `GET /runs/{id}` until it is no longer running (bounded).
-async fn settled(r: &axum::Router, id: i64) -> serde_json::Value {
+pub(super) async fn settled(r: &axum::Router, id: i64) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let v = send(r, get(&format!("/runs/{id}"))).await.json();
@@ -229,7 +229,7 @@ async fn settled(r: &axum::Router, id: i64) -> serde_json::Value {
     }
 }
 
-async fn orders_of(r: &axum::Router, id: i64) -> Vec<serde_json::Value> {
+pub(super) async fn orders_of(r: &axum::Router, id: i64) -> Vec<serde_json::Value> {
     let page = send(r, get(&format!("/orders?run={id}&limit=1000"))).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.json());
     page.json()["orders"]

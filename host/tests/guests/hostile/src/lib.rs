@@ -1,17 +1,20 @@
 //! A strategy that misbehaves on purpose, for Marvin's hostile-guest tests
 //! (`notes/reliability.md` §3.4). Parameter `mode` picks the misbehaviour, run on the first bar
-//! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar).
+//! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar);
+//! `mode=observe` behaves too: it buys 1 unit on its first bar, prints one line to stdout, and
+//! logs every clock tick (`tick <ms>`) and order update (`order <status> <filled>`) it receives.
 
 use std::hint::black_box;
 
 use weaver_strategy_sdk::{
-    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, Result, Side, Strategy,
-    StrategyError, SymbolBar, TimeInForce, export_strategy,
+    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, OrderUpdate, Result,
+    Side, Strategy, StrategyError, SymbolBar, TimeInForce, export_strategy,
 };
 
 /// The hostile strategy.
 pub struct Hostile {
     mode: String,
+    bars: u64,
 }
 
 /// Recursion whose frames live on the wasm (native) stack.
@@ -151,11 +154,46 @@ impl Strategy for Hostile {
         if config.param_text("at") == Some("init") {
             misbehave(&mode, &mut Context::default())?;
         }
-        Ok(Hostile { mode })
+        Ok(Hostile { mode, bars: 0 })
     }
 
     fn on_bar(&mut self, ctx: &mut Context, _bar: &SymbolBar) -> Result<()> {
+        self.bars += 1;
+        if self.mode == "observe" {
+            if self.bars == 1 {
+                println!("observer starts");
+                ctx.push(Intent::PlaceOrder(OrderIntent {
+                    symbol: ctx.symbol(0)?.to_owned(),
+                    side: Side::Buy,
+                    order_type: OrderType::Market,
+                    time_in_force: TimeInForce::Gtc,
+                    limit_price: None,
+                    stop_price: None,
+                    size: OrderSize::Units(1.0),
+                    tag: None,
+                }));
+            }
+            return Ok(());
+        }
         misbehave(&self.mode, ctx)
+    }
+
+    fn on_clock_tick(&mut self, ctx: &mut Context) -> Result<()> {
+        if self.mode == "observe" {
+            let now = ctx.now();
+            ctx.log(LogLevel::Info, format!("tick {now}"));
+        }
+        Ok(())
+    }
+
+    fn on_order_update(&mut self, ctx: &mut Context, update: &OrderUpdate) -> Result<()> {
+        if self.mode == "observe" {
+            ctx.log(
+                LogLevel::Info,
+                format!("order {:?} {}", update.status, update.filled_quantity),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,215 @@
+//! Paper runs' accounts (starting cash, replay progress, latest snapshot) and logs.
+//!
+//! # Invariants
+//! - One account row per run, written when the run is created; later writes only move the
+//!   progress and replace the snapshot.
+//! - A log line is stored at most once per `(run_id, seq)`: writing it again is a no-op, so a
+//!   flush that is retried or overlaps an earlier one never duplicates lines.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+
+use super::{Result, Walle, exec, fetch};
+
+/// A paper run's account row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RunAccount {
+    /// The run.
+    pub run_id: i64,
+    /// Starting cash.
+    pub cash: f64,
+    /// Bars delivered to the strategy so far (as of the last snapshot).
+    pub bars: i64,
+    /// The latest snapshot (the API's account view), if one was written.
+    pub snapshot: Option<Json<serde_json::Value>>,
+    /// Last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of a run's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RunLogLine {
+    /// Position in the run's log, from 1.
+    pub seq: i64,
+    /// When it was written (UTC).
+    pub ts: DateTime<Utc>,
+    /// `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The text.
+    pub message: String,
+}
+
+const ACCOUNT_COLS: &str = "run_id, cash, bars, snapshot, updated_at";
+
+impl Walle {
+    /// Creates run `run_id`'s account with `cash` (a second call keeps the first).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`] (for example an unknown run or cash ≤ 0).
+    pub async fn insert_run_account(&self, run_id: i64, cash: f64) -> Result<()> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        exec!(
+            tx.conn(),
+            "insert into run_accounts (run_id, cash, bars, created_at, updated_at) \
+             values ($1, $2, 0, $3, $3) on conflict (run_id) do nothing",
+            run_id,
+            cash,
+            now,
+        )?;
+        tx.commit().await
+    }
+
+    /// Run `run_id`'s account.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_account(&self, run_id: i64) -> Result<Option<RunAccount>> {
+        let sql = format!("select {ACCOUNT_COLS} from run_accounts where run_id = $1");
+        self.read(async |c| {
+            fetch!(
+                fetch_optional,
+                c,
+                RunAccount,
+                sqlx::AssertSqlSafe(sql.clone()),
+                run_id
+            )
+        })
+        .await
+    }
+
+    /// The accounts of runs with `from <= run_id <= to` (one query for a page of runs).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_accounts(&self, from: i64, to: i64) -> Result<Vec<RunAccount>> {
+        let sql =
+            format!("select {ACCOUNT_COLS} from run_accounts where run_id >= $1 and run_id <= $2");
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                RunAccount,
+                sqlx::AssertSqlSafe(sql.clone()),
+                from,
+                to
+            )
+        })
+        .await
+    }
+
+    /// Records run `run_id`'s progress and latest snapshot.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn update_run_account(
+        &self,
+        run_id: i64,
+        bars: i64,
+        snapshot: &serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        exec!(
+            tx.conn(),
+            "update run_accounts set bars = $2, snapshot = $3, updated_at = $4 where run_id = $1",
+            run_id,
+            bars,
+            Json(snapshot),
+            Utc::now(),
+        )?;
+        tx.commit().await
+    }
+
+    /// Appends log lines of run `run_id` (lines already stored are skipped).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn append_run_logs(&self, run_id: i64, lines: &[RunLogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        for l in lines {
+            exec!(
+                tx.conn(),
+                "insert into run_logs (run_id, seq, ts, level, message, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $6) on conflict (run_id, seq) do nothing",
+                run_id,
+                l.seq,
+                l.ts,
+                l.level.as_str(),
+                l.message.as_str(),
+                now,
+            )?;
+        }
+        tx.commit().await
+    }
+
+    /// Run `run_id`'s log lines with `seq > after`, oldest first.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_logs(&self, run_id: i64, after: i64, limit: i64) -> Result<Vec<RunLogLine>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                RunLogLine,
+                "select seq, ts, level, message from run_logs \
+                 where run_id = $1 and seq > $2 order by seq limit $3",
+                run_id,
+                after,
+                limit,
+            )
+        })
+        .await
+    }
+
+    /// The highest stored log `seq` of run `run_id` (0 when none).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn last_run_log_seq(&self, run_id: i64) -> Result<i64> {
+        #[derive(sqlx::FromRow)]
+        struct Max {
+            seq: Option<i64>,
+        }
+        let row = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    Max,
+                    "select max(seq) as seq from run_logs where run_id = $1",
+                    run_id,
+                )
+            })
+            .await?;
+        Ok(row.seq.unwrap_or(0))
+    }
+
+    /// How many runs are in each status (statuses with no run are absent).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_status_counts(&self) -> Result<Vec<(String, i64)>> {
+        #[derive(sqlx::FromRow)]
+        struct Count {
+            status: String,
+            n: i64,
+        }
+        let rows = self
+            .read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    Count,
+                    "select status, count(*) as n from runs group by status"
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+    }
+}
