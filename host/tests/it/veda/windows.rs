@@ -61,7 +61,7 @@ impl Strategy for Fetcher {
         match &event.payload {
             StrategyPayload::Bars(_) => {
                 self.bars_seen += 1;
-                Ok(if self.bars_seen % self.every == 0 {
+                Ok(if self.bars_seen.is_multiple_of(self.every) {
                     vec![self.fetch()]
                 } else {
                     vec![]
