@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
 
+# Deployment: compose files against the compose spec, Dockerfile lint, nginx -t, env docs (no
+# Docker engine needed; pinned tools from PyPI into the target dir).
+scripts/check-deploy.sh
+
 # Marvin: build the example strategies and hostile test guests into strategies/dist/ (the
 # integration tests load them and fail loudly when they are missing).
 scripts/build-strategies.sh
@@ -15,3 +19,6 @@ scripts/check-wit-python.sh
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo test --workspace
+
+# GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
+scripts/check-api-schemathesis.sh

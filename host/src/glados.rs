@@ -10,6 +10,7 @@
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - [`runs`]: run reads, stop, and validated creation.
 //! - [`strategies`]: upload, validation and background compilation of components.
+//! - [`trading`]: the global trading switch (`active` / `reduce_only` / `halted`), persisted.
 //!
 //! # Invariants
 //! - Handlers never panic on client input; every failure is an [`ApiError`].
@@ -26,6 +27,7 @@ pub mod http;
 pub mod run_exec;
 pub mod runs;
 pub mod strategies;
+pub mod trading;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -99,8 +101,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// Paper runs this server executes.
     pub(crate) runs: run_exec::Registry,
-    /// The trading switch every paper run's orders are checked against.
-    pub(crate) run_switch: Arc<crate::veda::risk::TradingSwitch>,
+    /// The global trading switch every run's orders are checked against.
+    pub(crate) trading: trading::Trading,
 }
 
 impl std::fmt::Debug for AppState {
@@ -138,7 +140,7 @@ impl AppState {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 runs: run_exec::Registry::default(),
-                run_switch: Arc::new(crate::veda::risk::TradingSwitch::new()),
+                trading: trading::Trading::default(),
             }),
         })
     }
@@ -148,10 +150,20 @@ impl AppState {
         &self.inner.walle
     }
 
-    /// The trading switch paper runs check their orders against (active, reduce-only, halted;
-    /// globally and per run id).
+    /// The server's global trading switch (one per server), with the stored state loaded. Give
+    /// it to every run's risk checks so `PUT /trading-state` reaches them.
+    ///
+    /// # Errors
+    /// 5xx when the stored state cannot be read.
+    pub async fn trading_switch(&self) -> Result<Arc<crate::veda::risk::TradingSwitch>, ApiError> {
+        trading::switch(self).await
+    }
+
+    /// The trading switch every run's orders are checked against (active, reduce-only, halted;
+    /// globally and per run id): the same one `PUT /trading-state` sets. `weaver serve` loads
+    /// the stored state into it before any run starts.
     pub fn run_trading_switch(&self) -> Arc<crate::veda::risk::TradingSwitch> {
-        self.inner.run_switch.clone()
+        self.inner.trading.shared_switch()
     }
 
     /// The shutdown token: cancel it to stop background work.
@@ -243,6 +255,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let bind = config.bind;
     let strategies_dir = config.strategies_dir.clone();
     let state = AppState::new(config, walle.clone())?;
+    // Fail closed: a server that cannot tell whether trading was halted does not start.
+    let trading = trading::get(&state).await.map_err(|e| {
+        crate::walle::Error::Config(format!("cannot load the stored trading state: {e:?}"))
+    })?;
+    tracing::info!(state = ?trading.state, "global trading state loaded");
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
     // Before the API accepts anything: runs an earlier process left running continue.

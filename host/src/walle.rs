@@ -37,6 +37,7 @@ mod orders;
 mod outbox;
 mod run_state;
 mod runs;
+mod settings;
 mod strategies;
 mod types;
 
@@ -60,6 +61,7 @@ pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderSt
 pub use outbox::{Lag, Retention};
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
+pub use settings::Setting;
 pub use strategies::{NewStrategy, Strategy, StrategyStatus};
 pub use types::Num;
 
@@ -89,6 +91,14 @@ pub enum Error {
     /// The input is invalid (for example an order with both quantity and notional).
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The write conflicts with the stored state (for example disabling a strategy in use).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code (`strategy_in_use`, `strategy_disabled`).
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// A stored value could not be read back (a corrupt or foreign row).
     #[error("corrupt {column} value {value:?}")]
     Corrupt {
@@ -109,6 +119,7 @@ impl Error {
             Error::Event(e) => e.code(),
             Error::NotFound { .. } => "not_found",
             Error::Invalid(_) => "invalid_input",
+            Error::Conflict { code, .. } => code,
             Error::Corrupt { .. } => "corrupt_row",
         }
     }

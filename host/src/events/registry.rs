@@ -181,6 +181,7 @@ impl Registry {
             r.register::<CandlesStored>("data.CandlesStored"),
             r.register::<MarketBar>("market.Bar"),
             r.register::<Notice>("ui.Notice"),
+            r.register::<TradingStateChanged>("ui.TradingState"),
             r.register::<ClockTick>("clock.Tick"),
             r.register::<RunHeartbeat>("run.Heartbeat"),
         ];
@@ -350,6 +351,15 @@ pub mod payloads {
         pub level: String,
         /// The text.
         pub message: String,
+    }
+
+    /// The global trading state an operator set (`PUT /trading-state`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TradingStateChanged {
+        /// `active`, `reduce_only` or `halted`.
+        pub state: String,
+        /// When it was set.
+        pub updated_at: DateTime<Utc>,
     }
 
     /// A clock tick.

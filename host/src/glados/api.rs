@@ -23,6 +23,7 @@ use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath};
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
+use super::trading::{TradingStateBody, TradingStateRequest};
 use crate::walle::{OrderFilter, OrderState};
 use crate::walle::{Strategy, StrategyStatus};
 
@@ -41,6 +42,9 @@ use crate::walle::{Strategy, StrategyStatus};
         list_strategies,
         upload_strategy,
         get_strategy,
+        disable_strategy,
+        get_trading_state,
+        put_trading_state,
         create_backtest,
         list_backtests,
         get_backtest,
@@ -61,6 +65,9 @@ use crate::walle::{Strategy, StrategyStatus};
         ErrorBody,
         StrategyView,
         StrategyStatusView,
+        super::trading::TradingStateView,
+        super::trading::TradingStateBody,
+        super::trading::TradingStateRequest,
         BacktestRequest,
         BacktestView,
         backtests::StrategyRef,
@@ -90,7 +97,14 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .route("/strategies", get(list_strategies).post(upload_strategy))
-        .route("/strategies/{id}", get(get_strategy))
+        .route(
+            "/strategies/{id}",
+            get(get_strategy).delete(disable_strategy),
+        )
+        .route(
+            "/trading-state",
+            get(get_trading_state).put(put_trading_state),
+        )
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
         .route("/candles", get(list_candles))
@@ -152,6 +166,8 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     if let Err(e) = state.inner.walle.record_outbox_metrics().await {
         tracing::warn!(code = e.code(), "outbox metrics unavailable: {e}");
     }
+    // The process-wide request budget is Alpaca's (veda::alpaca takes its tokens from it).
+    crate::veda::rate_limit::RequestBudget::global().record_metrics("alpaca");
     if let Err(e) = super::run_exec::record_metrics(&state).await {
         tracing::warn!(code = e.code(), "run metrics unavailable: {e}");
     }
@@ -175,6 +191,8 @@ pub enum StrategyStatusView {
     Ready,
     /// Refused (see `error`).
     Rejected,
+    /// Disabled (`DELETE /strategies/{id}`): readable, but starts no run or backtest.
+    Disabled,
 }
 
 impl From<StrategyStatus> for StrategyStatusView {
@@ -184,6 +202,7 @@ impl From<StrategyStatus> for StrategyStatusView {
             StrategyStatus::Compiling => StrategyStatusView::Compiling,
             StrategyStatus::Ready => StrategyStatusView::Ready,
             StrategyStatus::Rejected => StrategyStatusView::Rejected,
+            StrategyStatus::Disabled => StrategyStatusView::Disabled,
         }
     }
 }
@@ -209,6 +228,8 @@ pub struct StrategyView {
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+    /// When it was disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 impl From<Strategy> for StrategyView {
@@ -223,6 +244,7 @@ impl From<Strategy> for StrategyView {
             error: s.error,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            disabled_at: s.disabled_at,
         }
     }
 }
@@ -269,6 +291,42 @@ async fn get_strategy(
             id: id.to_string(),
         })?;
     Ok(axum::Json(s.into()))
+}
+
+/// Disables a strategy: it stays readable (status `disabled`) but starts no new run or
+/// backtest. Refused with 409 `strategy_in_use` while a run of it is created, running or
+/// stopping. Disabling a disabled strategy answers it unchanged.
+#[utoipa::path(delete, path = "/strategies/{id}", tag = "strategies", params(("id" = i64, Path, description = "Strategy id")), responses(
+    (status = 200, body = StrategyView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn disable_strategy(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<axum::Json<StrategyView>, ApiError> {
+    let s = state.inner.walle.disable_strategy(id, None).await?;
+    Ok(axum::Json(s.into()))
+}
+
+/// The global trading state every run's orders are checked against.
+#[utoipa::path(get, path = "/trading-state", tag = "trading", responses(
+    (status = 200, body = TradingStateBody), (status = 401, body = ErrorBody)))]
+async fn get_trading_state(
+    State(state): State<AppState>,
+) -> Result<axum::Json<TradingStateBody>, ApiError> {
+    Ok(axum::Json(super::trading::get(&state).await?))
+}
+
+/// Sets the global trading state (`active`, `reduce_only` or `halted`); stored, so it survives
+/// a restart, and announced as the `ui.TradingState` event.
+#[utoipa::path(put, path = "/trading-state", tag = "trading", request_body(content = TradingStateRequest,
+    example = json!({"state": "reduce_only"})), responses(
+    (status = 200, body = TradingStateBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_trading_state(
+    State(state): State<AppState>,
+    AppJson(req): AppJson<TradingStateRequest>,
+) -> Result<axum::Json<TradingStateBody>, ApiError> {
+    Ok(axum::Json(super::trading::set(&state, req).await?))
 }
 
 /// Query of a raw upload.
@@ -373,7 +431,9 @@ async fn read_multipart(
 }
 
 /// Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report.
-#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body = BacktestRequest, responses(
+#[utoipa::path(post, path = "/backtests", tag = "backtests", request_body(content = BacktestRequest,
+    example = json!({"strategy": "sma-cross", "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000,
+        "commission": 0.001, "fill": "next_open", "warmup": 19, "params": {"fast": 5, "slow": 20}})), responses(
     (status = 202, body = BacktestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_backtest(
@@ -391,6 +451,7 @@ pub struct Page {
     /// Only ids below this (cursor: the last id of the previous page).
     pub before: Option<i64>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -443,6 +504,7 @@ pub struct CandleFilter {
     /// To (exclusive, RFC 3339).
     pub end: Option<DateTime<Utc>>,
     /// At most this many (1–10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -517,6 +579,7 @@ pub struct OrderQuery {
     /// Cursor: the previous page's `next_after`.
     pub after: Option<i64>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -583,6 +646,7 @@ pub struct TailQuery {
     /// Resume after this cursor (`<xid>-<id>`); default: the oldest retained event.
     pub after: Option<String>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -643,7 +707,9 @@ async fn events_stream(
 }
 
 /// Starts a run (paper or live) of a ready strategy on a venue.
-#[utoipa::path(post, path = "/runs", tag = "runs", request_body = RunRequest, responses(
+#[utoipa::path(post, path = "/runs", tag = "runs", request_body(content = RunRequest,
+    example = json!({"strategy": "sma-cross", "mode": "paper", "venue": "sim", "symbols": ["SYN"],
+        "timeframe": "1Min", "params": {"fast": 5, "slow": 20}})), responses(
     (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_run(

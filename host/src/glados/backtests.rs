@@ -19,14 +19,17 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use crate::cli::backtest::{BacktestArgs, Fill, engine_config, strategy_source};
-use crate::domain::Timeframe;
 use crate::domain::SymbolBar;
+use crate::domain::Timeframe;
 use crate::greta::csv::Series;
 use crate::greta::report::{self, StrategyInfo};
 use crate::walle::{Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyStatus};
 
 /// Most bars one backtest loads per symbol.
 const MAX_BARS: i64 = 5_000_000;
+
+/// Largest `warmup` accepted.
+const MAX_WARMUP: u64 = 1_000_000;
 
 /// A strategy by id or by name (the newest ready version).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -69,8 +72,13 @@ pub struct BacktestRequest {
     pub commission: Option<f64>,
     /// Market-order fill price (default `next_open`).
     pub fill: Option<FillView>,
+    /// Indicator warm-up in bars (`weaver backtest --warmup`): buy & hold is measured from this
+    /// bar's close. 0–1000000, default 0; like the CLI, a warm-up past the last bar counts from
+    /// the last bar.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    pub warmup: Option<u64>,
     /// Strategy parameters.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -84,7 +92,7 @@ pub struct BacktestView {
     /// Why it failed.
     pub error: Option<String>,
     /// The `weaver backtest --report` JSON once done.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     /// The request.
     #[schema(value_type = Object)]
@@ -171,6 +179,12 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
             StrategyRef::Name(n) => super::http::truncate(n, 64),
         },
     })?;
+    if strategy.status == StrategyStatus::Disabled {
+        return Err(ApiError::Conflict {
+            code: "strategy_disabled",
+            message: format!("strategy {} is disabled", strategy.id),
+        });
+    }
     if strategy.status != StrategyStatus::Ready {
         return Err(ApiError::Conflict {
             code: "strategy_not_ready",
@@ -186,6 +200,13 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
         .map_err(|e| invalid("invalid_timeframe", format!("{e}")))?;
     if req.symbols.is_empty() || req.symbols.len() > 32 {
         return Err(invalid("invalid_symbols", "give 1 to 32 symbols"));
+    }
+    let warmup = req.warmup.unwrap_or(0);
+    if warmup > MAX_WARMUP {
+        return Err(invalid(
+            "invalid_warmup",
+            format!("warmup must be 0–{MAX_WARMUP} bars"),
+        ));
     }
     let start = req.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let end = req.end.unwrap_or_else(far_future);
@@ -239,7 +260,7 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
         },
         finalize: false,
         fractional: false,
-        warmup: 0,
+        warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
         params: Vec::new(),
         report: None,
         sweep: Vec::new(),
@@ -344,7 +365,10 @@ async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
             .map_err(|e| format!("{}: {e}", e.code()))?;
         let bars = candles
             .iter()
-            .map(|c| SymbolBar { symbol: 0, bar: c.bar() })
+            .map(|c| SymbolBar {
+                symbol: 0,
+                bar: c.bar(),
+            })
             .collect();
         series.push(Series {
             symbol: s.clone(),

@@ -86,7 +86,7 @@ pub struct ErrorBody {
     /// Human-readable text.
     pub message: String,
     /// Structured details (may be `null`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
     /// The request's `X-Request-Id` (echoed in the response header too).
     pub correlation_id: String,
@@ -194,6 +194,7 @@ impl From<walle::Error> for ApiError {
                 code: "invalid_input",
                 message: m,
             },
+            walle::Error::Conflict { code, message } => ApiError::Conflict { code, message },
             other => ApiError::Store(other),
         }
     }

@@ -45,6 +45,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -625,6 +626,7 @@ struct Metered {
     sandbox: Sandbox,
     live: Arc<Live>,
     run_id: String,
+    timeframe: Timeframe,
     timeframe_ms: i64,
     clock: bool,
     last_tick: Option<i64>,
@@ -654,6 +656,7 @@ impl Metered {
             sandbox,
             live,
             run_id: run_id.to_string(),
+            timeframe,
             timeframe_ms: timeframe.nominal_millis().max(1),
             clock,
             last_tick: None,
@@ -1054,10 +1057,18 @@ async fn launch(
     let st = state.clone();
     let symbols = spec.symbols.clone();
     let l = live.clone();
-    state.inner.tasks.spawn(async move {
-        let outcome = execute(&st, id, symbols, metered, sim, cancel, &l, resume_bars).await;
-        wrap_up(&st, id, &l, outcome).await;
-    });
+    // Every log line of the run (the runner, the sandbox, the strategy's own logs) carries
+    // run_id; started from a request, the span's parent is its `http` span, so they carry its
+    // corr_id too.
+    let span = tracing::info_span!("run", run_id = id);
+    state.inner.tasks.spawn(
+        async move {
+            tracing::info!("run started");
+            let outcome = execute(&st, id, symbols, metered, sim, cancel, &l, resume_bars).await;
+            wrap_up(&st, id, &l, outcome).await;
+        }
+        .instrument(span),
+    );
 }
 
 /// Delivers the sim's bars, pausing `pace` before each new bar time once `fast` bars went by.
@@ -1115,6 +1126,7 @@ async fn execute(
     let bars = pace(st, bars, every, resume_bars, cancel.clone());
     let journal = Arc::new(WalleJournal::new(walle.clone()));
     let releaser = sim.clone();
+    let timeframe = strategy.timeframe;
     let mut runner = LiveRunner::new(
         &id.to_string(),
         symbols,
@@ -1123,6 +1135,7 @@ async fn execute(
         journal,
         RiskLimits::default(),
     )
+    .timeframe(timeframe)
     .after_each_bar(move || releaser.bar_done())
     .with_switch(st.run_trading_switch());
     // Fills are recorded in WallE as they come, beside the runner.
@@ -1299,7 +1312,9 @@ async fn wrap_up(st: &AppState, id: i64, live: &Live, outcome: Result<(), (Strin
             code = e.code(),
             "cannot record run outcome: {e}"
         );
+        return;
     }
+    tracing::info!(status = ?status, "run finished");
 }
 
 /// Marks runs left `running` or `stopping` by an earlier process `failed` (`interrupted`);

@@ -215,6 +215,12 @@ pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> 
         entity: "strategy",
         id: "requested".into(),
     })?;
+    if strategy.status == StrategyStatus::Disabled {
+        return Err(ApiError::Conflict {
+            code: "strategy_disabled",
+            message: format!("strategy {} is disabled", strategy.id),
+        });
+    }
     if strategy.status != StrategyStatus::Ready {
         return Err(ApiError::Conflict {
             code: "strategy_not_ready",

@@ -21,9 +21,21 @@
 //!   differently live; unit- and notional-sized ones trade identically.)
 //! - `ClosePosition` becomes a market order for the venue's whole position, opposite side.
 //! - Each bar is delivered to the strategy as its own `Bars` event (one symbol per event).
-//!   `FetchWindow` intents are not served yet. Order updates reach the strategy through
+//!   Order updates reach the strategy through
 //!   [`LiveRunner::run_with_updates`] / [`LiveRunner::on_order_update`]; recording them in WallE
 //!   is [`crate::veda::journal::recover::record_trade_update`].
+//!
+//! # Data windows
+//! A `FetchWindow` intent is answered by a `DataWindow` event delivered right after the event
+//! that asked for it, as in a backtest: the last `lookback` bars of the symbol up to and
+//! including the newest bar the run has seen (never a later one). The runner keeps the bars it
+//! delivered (at most [`MAX_LOOKBACK`] per symbol); when the run has seen fewer than asked, the
+//! venue's history before the run's first bar fills the rest (Alpaca: the bars before the run
+//! started; the simulated exchange has nothing before its replay, exactly like a backtest).
+//! Only the run's own timeframe (set with [`LiveRunner::timeframe`]) is served; another one, a
+//! symbol outside the run or a venue error gives an empty window and a warning, as a backtest
+//! does. A strategy that keeps asking fails with `strategy_event_loop` after
+//! [`MAX_WINDOWS_PER_EVENT`] windows for one event, as a backtest does.
 //!
 //! # Invariants
 //! - One sequence number per order intent of the run, strictly increasing, also for intents the
@@ -31,21 +43,23 @@
 //! - A journal failure stops the run (nothing can be sent safely); a refused or rejected order
 //!   does not.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 use crate::domain::{
     Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType,
     OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
-    StrategyPayload, SymbolBar, TimeInForce,
+    StrategyPayload, SymbolBar, TimeInForce, Timeframe,
 };
 use crate::veda::journal::{OrderJournal, place_order};
 use crate::veda::risk::{Exposure, RiskLimits, TradingState, TradingSwitch};
 use crate::veda::types::{
-    BarEvent, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate,
-    VenueOrder,
+    BarEvent, BarsRequest, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle,
+    TradeUpdate, VenueOrder,
 };
 use crate::veda::{Error, Venue};
 
@@ -88,6 +102,14 @@ pub struct Placed {
     pub outcome: Result<VenueOrder, Error>,
 }
 
+/// Most bars a data window holds (larger requests are cut to it) and most bars kept per
+/// symbol to answer them.
+pub const MAX_LOOKBACK: usize = 10_000;
+
+/// Most data windows answered for one incoming event (bar or order update): a strategy that
+/// asks again on every window fails with `strategy_event_loop` instead of spinning forever.
+pub const MAX_WINDOWS_PER_EVENT: usize = 1_000;
+
 /// Drives one strategy against a venue. See the module docs for how to use it.
 pub struct LiveRunner {
     run_id: String,
@@ -103,6 +125,10 @@ pub struct LiveRunner {
     switch: Option<Arc<TradingSwitch>>,
     next_sequence: u64,
     last_close: Vec<Option<f64>>,
+    /// The run's bar timeframe: the only one data windows are served in.
+    timeframe: Option<Timeframe>,
+    /// Bars delivered so far, per symbol (newest last, at most [`MAX_LOOKBACK`]).
+    seen: Vec<VecDeque<Bar>>,
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
     placed: Vec<Placed>,
     /// Client order ids this run placed (order updates of other runs are not delivered).
@@ -143,6 +169,8 @@ impl LiveRunner {
             switch: None,
             next_sequence: 1,
             last_close: vec![None; n],
+            timeframe: None,
+            seen: vec![VecDeque::new(); n],
             after_bar: None,
             placed: Vec::new(),
             mine: std::collections::HashSet::new(),
@@ -153,6 +181,12 @@ impl LiveRunner {
     /// Continues numbering intents after `journaled` earlier ones (a restarted run).
     pub fn resume_at(mut self, journaled: u64) -> LiveRunner {
         self.next_sequence = journaled + 1;
+        self
+    }
+
+    /// The run's bar timeframe, so `FetchWindow` intents in it can be answered.
+    pub fn timeframe(mut self, timeframe: Timeframe) -> LiveRunner {
+        self.timeframe = Some(timeframe);
         self
     }
 
@@ -220,21 +254,14 @@ impl LiveRunner {
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
         self.last_close[index] = Some(bar.close);
+        let seen = &mut self.seen[index];
+        if seen.len() == MAX_LOOKBACK {
+            seen.pop_front();
+        }
+        seen.push_back(bar);
         self.events += 1;
         let event = StrategyEvent {
-            meta: EventMeta {
-                id: format!("{}-bar-{}", self.run_id, self.events),
-                kind: EventKind::Evt,
-                event_type: "market.Bar".to_owned(),
-                version: 1,
-                run_id: self.run_id.clone(),
-                corr_id: self.run_id.clone(),
-                causation_id: None,
-                trace_id: None,
-                ts: bar.ts,
-                producer: "veda".to_owned(),
-                headers: Vec::new(),
-            },
+            meta: self.meta("bar", "market.Bar", bar.ts),
             payload: StrategyPayload::Bars(vec![SymbolBar {
                 symbol: index as u32,
                 bar,
@@ -259,11 +286,13 @@ impl LiveRunner {
         if !self.mine.contains(&o.client_order_id) {
             return Ok(0);
         }
-        let strategy = self
+        let wanted = self
             .strategy
             .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !strategy.subscriptions().order_updates {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .subscriptions()
+            .order_updates;
+        if !wanted {
             return Ok(0);
         }
         let to_f64 = |d: Decimal| d.to_f64().unwrap_or(0.0);
@@ -280,23 +309,16 @@ impl LiveRunner {
             tag: None,
         });
         self.events += 1;
+        let ts = update.timestamp.map_or(0, |t| t.timestamp_millis());
         let event = StrategyEvent {
-            meta: EventMeta {
-                id: format!("{}-order-{}", self.run_id, self.events),
-                kind: EventKind::Evt,
-                event_type: "orders.Updated".to_owned(),
-                version: 1,
-                run_id: self.run_id.clone(),
-                corr_id: self.run_id.clone(),
-                causation_id: None,
-                trace_id: None,
-                ts: update.timestamp.map_or(0, |t| t.timestamp_millis()),
-                producer: "veda".to_owned(),
-                headers: Vec::new(),
-            },
+            meta: self.meta("order", "orders.Updated", ts),
             payload,
         };
-        let intents = strategy.on_event(&event)?;
+        let intents = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on_event(&event)?;
         self.handle(intents).await
     }
 
@@ -335,11 +357,144 @@ impl LiveRunner {
         }
     }
 
-    /// Places what a strategy asked for; returns how many order attempts it made.
+    /// Places what a strategy asked for and answers its data-window requests (delivering each
+    /// window and acting on what the strategy returns for it); returns how many order attempts
+    /// it made.
     async fn handle(&mut self, intents: Vec<Intent>) -> Result<usize, LiveError> {
         let before = self.placed.len();
-        // One venue snapshot per bar, fetched only if the bar places orders, kept current with
-        // this bar's own placements: a couple of requests per bar, not per order.
+        let mut windows = VecDeque::new();
+        self.act(intents, &mut windows).await?;
+        let mut answered = 0;
+        while let Some((symbol, timeframe, lookback)) = windows.pop_front() {
+            if answered == MAX_WINDOWS_PER_EVENT {
+                // As in a backtest: a strategy that never stops asking fails with a code.
+                return Err(LiveError::Strategy(StrategyError {
+                    code: "strategy_event_loop".to_owned(),
+                    message: format!(
+                        "more than {MAX_WINDOWS_PER_EVENT} data windows asked for one event"
+                    ),
+                }));
+            }
+            answered += 1;
+            let bars = self.window(&symbol, timeframe, lookback).await;
+            self.events += 1;
+            let ts = bars.last().map_or(0, |b| b.ts);
+            let event = StrategyEvent {
+                meta: self.meta("data-window", "data.Window", ts),
+                payload: StrategyPayload::DataWindow {
+                    symbol,
+                    timeframe,
+                    bars,
+                },
+            };
+            let intents = self
+                .strategy
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .on_event(&event)?;
+            self.act(intents, &mut windows).await?;
+        }
+        Ok(self.placed.len() - before)
+    }
+
+    fn meta(&self, kind: &str, event_type: &str, ts: i64) -> EventMeta {
+        EventMeta {
+            id: format!("{}-{kind}-{}", self.run_id, self.events),
+            kind: EventKind::Evt,
+            event_type: event_type.to_owned(),
+            version: 1,
+            run_id: self.run_id.clone(),
+            corr_id: self.run_id.clone(),
+            causation_id: None,
+            trace_id: None,
+            ts,
+            producer: "veda".to_owned(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The last `lookback` bars of `symbol` up to the newest one the run has seen (see the
+    /// module docs); empty when it cannot be served.
+    async fn window(&self, symbol: &str, timeframe: Timeframe, lookback: u32) -> Vec<Bar> {
+        let lookback = (lookback as usize).min(MAX_LOOKBACK);
+        let Some(index) = self.symbols.iter().position(|s| s == symbol) else {
+            tracing::warn!(run = %self.run_id, %symbol, "data window for a symbol outside the run");
+            return Vec::new();
+        };
+        if self.timeframe.is_some_and(|tf| tf != timeframe) {
+            tracing::warn!(run = %self.run_id, %symbol, %timeframe, "data window in a timeframe other than the run's is not served");
+            return Vec::new();
+        }
+        let seen = &self.seen[index];
+        let mut bars: Vec<Bar> = seen
+            .iter()
+            .skip(seen.len().saturating_sub(lookback))
+            .copied()
+            .collect();
+        let missing = lookback - bars.len();
+        if missing == 0 || seen.len() == MAX_LOOKBACK {
+            return bars;
+        }
+        let (Some(first), Some(tf)) = (seen.front(), self.timeframe) else {
+            return bars;
+        };
+        match self.history_before(symbol, tf, first.ts, missing).await {
+            Ok(mut earlier) => {
+                earlier.append(&mut bars);
+                earlier
+            }
+            Err(e) => {
+                tracing::warn!(run = %self.run_id, %symbol, error = %e, "venue history unavailable; the data window holds only the run's own bars");
+                bars
+            }
+        }
+    }
+
+    /// Up to `n` of the venue's bars strictly before `before_ms`, oldest first.
+    async fn history_before(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        before_ms: i64,
+        n: usize,
+    ) -> Result<Vec<Bar>, Error> {
+        let end = DateTime::<Utc>::from_timestamp_millis(before_ms - 1)
+            .ok_or_else(|| Error::Config(format!("bar time {before_ms} out of range")))?;
+        // Sessions, nights, weekends and holidays: ask for a span well beyond n bars' length.
+        let span_ms = (n as i64)
+            .saturating_mul(timeframe.nominal_millis())
+            .saturating_mul(4)
+            .saturating_add(10 * 86_400_000);
+        let start = DateTime::<Utc>::from_timestamp_millis(before_ms.saturating_sub(span_ms))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let request = BarsRequest {
+            symbols: vec![symbol.to_owned()],
+            timeframe,
+            start,
+            end,
+            page_limit: None,
+        };
+        let mut bars = self
+            .venue
+            .bars(&request)
+            .await?
+            .remove(symbol)
+            .unwrap_or_default();
+        bars.retain(|b| b.ts < before_ms);
+        let extra = bars.len().saturating_sub(n);
+        bars.drain(..extra);
+        Ok(bars)
+    }
+
+    /// Acts on the intents of one strategy answer; data-window requests are queued in
+    /// `windows` for [`LiveRunner::handle`].
+    async fn act(
+        &mut self,
+        intents: Vec<Intent>,
+        windows: &mut VecDeque<(String, Timeframe, u32)>,
+    ) -> Result<(), LiveError> {
+        // One venue snapshot per answer, fetched only if it places orders, kept current with
+        // its own placements: a couple of requests per bar, not per order.
         let mut snapshot = None;
         for intent in intents {
             match intent {
@@ -355,10 +510,14 @@ impl LiveRunner {
                 Intent::Log { level, message } => {
                     tracing::info!(run = %self.run_id, ?level, "strategy: {message}");
                 }
-                Intent::FetchWindow { .. } => {}
+                Intent::FetchWindow {
+                    symbol,
+                    timeframe,
+                    lookback,
+                } => windows.push_back((symbol, timeframe, lookback)),
             }
         }
-        Ok(self.placed.len() - before)
+        Ok(())
     }
 
     /// Positions and open orders at the venue, fetched concurrently.

@@ -129,13 +129,16 @@ impl Walle {
     /// Creates a run in `created` state and appends `run.Created`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for no symbols, [`Error::Database`] (for example an unknown strategy).
+    /// [`Error::Invalid`] for no symbols, [`Error::NotFound`] for an unknown strategy,
+    /// [`Error::Conflict`] `strategy_disabled`, [`Error::Database`].
     pub async fn insert_run(&self, new: &NewRun, cause: Option<&Envelope>) -> Result<Run> {
         if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
             return Err(Error::Invalid("a run needs at least one non-empty symbol".into()));
         }
         let now = Utc::now();
         let mut tx = self.begin().await?;
+        // A disabled strategy starts nothing, even when the disable raced the caller's checks.
+        self.lock_usable_strategy(&mut tx, new.strategy_id).await?;
         let sql = format!(
             "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, status, created_at, updated_at) \
              values ($1, $2, $3, $4, $5, $6, 'created', $7, $7) returning {COLS}"

@@ -2,6 +2,11 @@
 //!
 //! # Invariants
 //! - One row per sha256: uploading the same bytes again returns the stored row and appends nothing.
+//! - Disabling keeps the compile status in the `status` column and sets `disabled_at`; every read
+//!   reports `disabled` while it is set, so a compilation finishing later cannot re-enable it.
+//! - A strategy is disabled only while no run of it is `created`, `running` or `stopping`, checked
+//!   under the strategy row's lock; [`Walle::insert_run`] takes the same lock and refuses a
+//!   disabled strategy, so the two cannot interleave.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,6 +27,8 @@ pub enum StrategyStatus {
     Ready,
     /// Refused by validation or compilation (`error` says why).
     Rejected,
+    /// Disabled by an operator: readable, but no new run or backtest may use it.
+    Disabled,
 }
 
 /// A stored strategy component.
@@ -48,6 +55,8 @@ pub struct Strategy {
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
     pub updated_at: DateTime<Utc>,
+    /// When it was disabled (then `status` is [`StrategyStatus::Disabled`]).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A strategy to insert.
@@ -65,8 +74,12 @@ pub struct NewStrategy {
     pub size_bytes: i64,
 }
 
-const COLS: &str =
-    "id, sha256, name, version, language, size_bytes, status, error, created_at, updated_at";
+const COLS: &str = "id, sha256, name, version, language, size_bytes, \
+     case when disabled_at is null then status else 'disabled' end as status, error, created_at, \
+     updated_at, disabled_at";
+
+/// Run statuses that hold a strategy in use.
+const ACTIVE_RUNS: &str = "('created', 'running', 'stopping')";
 
 fn event(s: &Strategy, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
     let payload = payloads::StrategyChanged {
@@ -205,5 +218,66 @@ impl Walle {
         tx.append(&event(&s, "strategy.StatusChanged", cause)?).await?;
         tx.commit().await?;
         Ok(s)
+    }
+
+    /// Disables a strategy and appends `strategy.StatusChanged` (status `disabled`). Disabling
+    /// a disabled strategy returns it unchanged and appends nothing.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Conflict`] `strategy_in_use` while a run of it is created,
+    /// running or stopping, [`Error::Database`].
+    pub async fn disable_strategy(&self, id: i64, cause: Option<&Envelope>) -> Result<Strategy> {
+        let mut tx = self.begin().await?;
+        // PostgreSQL: the row lock orders this against insert_run's share lock (SQLite's
+        // BEGIN IMMEDIATE already serialises writers). Each later statement sees what committed
+        // before the lock was granted.
+        let lock = if self.is_pg() {
+            format!("select {COLS} from strategies where id = $1 for update")
+        } else {
+            format!("select {COLS} from strategies where id = $1")
+        };
+        let current = fetch!(fetch_optional, tx.conn(), Strategy, sqlx::AssertSqlSafe(lock), id)?
+            .ok_or_else(|| Error::NotFound { entity: "strategy", key: id.to_string() })?;
+        if current.disabled_at.is_some() {
+            return Ok(current);
+        }
+        let active = format!(
+            "select id from runs where strategy_id = $1 and status in {ACTIVE_RUNS} order by id limit 1"
+        );
+        let in_use = fetch!(fetch_optional, tx.conn(), (i64,), sqlx::AssertSqlSafe(active), id)?;
+        if let Some((run,)) = in_use {
+            return Err(Error::Conflict {
+                code: "strategy_in_use",
+                message: format!("strategy {id} is used by active run {run}; stop it first"),
+            });
+        }
+        let now = Utc::now();
+        let sql = format!(
+            "update strategies set disabled_at = $2, updated_at = $2 where id = $1 returning {COLS}"
+        );
+        let s = fetch!(fetch_one, tx.conn(), Strategy, sqlx::AssertSqlSafe(sql), id, now)?;
+        tx.append(&event(&s, "strategy.StatusChanged", cause)?).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    /// Checks, inside a write transaction, that strategy `id` exists and is not disabled, and
+    /// (PostgreSQL) holds a share lock on its row until the transaction ends, so a concurrent
+    /// [`Walle::disable_strategy`] waits for it and then sees what it wrote.
+    pub(crate) async fn lock_usable_strategy(&self, tx: &mut super::Tx, id: i64) -> Result<()> {
+        let sql = if self.is_pg() {
+            "select disabled_at from strategies where id = $1 for share"
+        } else {
+            "select disabled_at from strategies where id = $1"
+        };
+        let row = fetch!(fetch_optional, tx.conn(), (Option<DateTime<Utc>>,), sql, id)?;
+        match row {
+            None => Err(Error::NotFound { entity: "strategy", key: id.to_string() }),
+            Some((Some(_),)) => Err(Error::Conflict {
+                code: "strategy_disabled",
+                message: format!("strategy {id} is disabled"),
+            }),
+            Some((None,)) => Ok(()),
+        }
     }
 }

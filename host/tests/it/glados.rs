@@ -4,7 +4,9 @@
 
 mod api;
 mod backtests;
+mod control;
 mod events;
+mod hostile;
 mod run_state;
 mod runs;
 mod serve;

@@ -5,5 +5,6 @@ mod veda;
 mod greta;
 mod greta_engine;
 mod marvin;
+mod ops;
 mod polyglot;
 mod walle;

@@ -10,6 +10,7 @@ mod faults;
 mod journal;
 mod journal_store;
 mod sim;
+mod windows;
 mod reconcile;
 mod recover;
 mod spec;

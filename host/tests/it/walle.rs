@@ -6,5 +6,6 @@
 pub(crate) mod support;
 
 mod cli;
+mod control;
 mod outbox;
 mod repo;

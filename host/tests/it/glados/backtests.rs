@@ -79,8 +79,21 @@ async fn backtest_report_matches_the_cli() {
         .await
         .expect("compiled");
 
+    let too_long = format!(
+        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "warmup": 1000001}}"#
+    );
+    let too_long = send(&r, post_json("/backtests", &too_long)).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_long.error_code(), "invalid_warmup");
+    let negative =
+        format!(r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "warmup": -1}}"#);
+    let negative = send(&r, post_json("/backtests", &negative)).await;
+    assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(negative.error_code(), "invalid_body");
+
+    // `warmup` means what `weaver backtest --warmup` means: compared with the CLI below.
     let body = format!(
-        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000, "commission": 0.001, "params": {{"fast": 5, "slow": 20}}}}"#
+        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000, "commission": 0.001, "warmup": 19, "params": {{"fast": 5, "slow": 20}}}}"#
     );
     let created = send(&r, post_json("/backtests", &body)).await;
     assert_eq!(
@@ -116,7 +129,7 @@ async fn backtest_report_matches_the_cli() {
         fill: weaver::cli::backtest::Fill::NextOpen,
         finalize: false,
         fractional: false,
-        warmup: 0,
+        warmup: 19,
         params: vec!["fast=5".into(), "slow=20".into()],
         report: Some(out.clone()),
         sweep: Vec::new(),
