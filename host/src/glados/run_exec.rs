@@ -1006,22 +1006,20 @@ pub(crate) async fn start(
     let run = w
         .update_run_status(run.id, RunStatus::Running, None, None)
         .await?;
-    let live = launch(state, &run, strategy, sandbox, sim, &spec, 0, 0).await;
-    live.logs.push(
-        "info",
-        format!(
-            "run started: strategy {} ({}), {} on {}, cash {}",
-            strategy.name,
-            strategy.id,
-            spec.symbols.join(","),
-            spec.timeframe,
-            spec.cash
-        ),
+    let first = format!(
+        "run started: strategy {} ({}), {} on {}, cash {}",
+        strategy.name,
+        strategy.id,
+        spec.symbols.join(","),
+        spec.timeframe,
+        spec.cash
     );
+    launch(state, &run, strategy, sandbox, sim, &spec, (0, 0), first).await;
     Ok(run)
 }
 
-/// Registers the run and spawns its tasks; `resume_bars` bars are replayed without pauses.
+/// Registers the run, logs `first` and spawns its tasks; `resume.0` bars are replayed without
+/// pauses, the log continues after seq `resume.1`.
 #[allow(clippy::too_many_arguments)] // one call site each for start and resume
 async fn launch(
     state: &AppState,
@@ -1030,9 +1028,9 @@ async fn launch(
     sandbox: Sandbox,
     sim: SimVenue,
     spec: &Spec,
-    resume_bars: u64,
-    last_log_seq: i64,
-) -> Arc<Live> {
+    (resume_bars, last_log_seq): (u64, i64),
+    first: String,
+) {
     let id = run.id;
     let sim = sim.with_order_id_prefix(&format!("sim-r{id}-"));
     let live = Arc::new(Live {
@@ -1045,6 +1043,8 @@ async fn launch(
         last_trade: Mutex::new(None),
         last_bar_ts: AtomicI64::new(i64::MIN),
     });
+    // First in the log, before the guest's own output can be.
+    live.logs.push("info", first);
     let cancel = state.inner.shutdown.child_token();
     state.inner.runs.lock().insert(
         id,
@@ -1069,7 +1069,6 @@ async fn launch(
         }
         .instrument(span),
     );
-    live
 }
 
 /// Delivers the sim's bars, pausing `pace` before each new bar time once `fast` bars went by.
@@ -1435,11 +1434,18 @@ async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, St
     }
     let bars = account.map_or(0, |a| u64::try_from(a.bars).unwrap_or(0));
     let last_seq = w.last_run_log_seq(run.id).await.map_err(store)?;
-    let live = launch(state, run, &strategy, sandbox, sim, &spec, bars, last_seq).await;
-    live.logs.push(
-        "info",
-        format!("run resumed after a restart: replaying {bars} bars again without pauses"),
-    );
+    let first = format!("run resumed after a restart: replaying {bars} bars again without pauses");
+    launch(
+        state,
+        run,
+        &strategy,
+        sandbox,
+        sim,
+        &spec,
+        (bars, last_seq),
+        first,
+    )
+    .await;
     Ok(())
 }
 
