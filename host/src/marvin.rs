@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
 pub use actor::SandboxActor;
@@ -417,14 +417,14 @@ impl Marvin {
             &sha256,
             &self.inner.engine_hash,
         );
-        let (component, from_cache) = match cache::load(engine, &cache_path) {
-            Some(component) => (component, true),
+        let (component, fresh) = match cache::load(engine, &cache_path) {
+            Some(component) => (component, None),
             None => {
-                let component = Component::new(engine, bytes)
-                    .map_err(|e| Error::CompileFailed(format!("{e:#}")))?;
-                (component, false)
+                let artifact = compile_apart(bytes)?;
+                (cache::deserialize(engine, &artifact)?, Some(artifact))
             }
         };
+        let from_cache = fresh.is_none();
         let mut linker: Linker<sandbox::StoreState> = Linker::new(engine);
         // Only allowed imports got this far: the inert WASI ones are served from an empty
         // context (matched by semver), and `weaver:strategy/types` carries types only, so an
@@ -445,8 +445,8 @@ impl Marvin {
         let pre = bindings::StrategyPre::new(pre)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         // Cache only what passed every check, so a refused file leaves nothing behind.
-        if !from_cache {
-            cache::store(&component, &cache_path)?;
+        if let Some(artifact) = fresh {
+            cache::store(&artifact, &cache_path)?;
         }
         let limits = if info.language.is_heavy() {
             self.inner.config.heavy_limits.clone()
@@ -551,5 +551,37 @@ impl LoadedStrategy {
             &self.inner.limits,
             config,
         )
+    }
+}
+
+/// Compiles `bytes` with an engine of its own (same settings) and returns the artifact.
+///
+/// wasmtime keeps each engine's Cranelift contexts for reuse, and after a large component
+/// (componentize-py's interpreter is ~40 MB of wasm) they hold hundreds of MB: compiled on the
+/// shared engine, the Python example alone kept an idle server at ~350 MB RSS. A throwaway
+/// engine takes those buffers with it; the artifact is then loaded into the shared engine,
+/// which accepts it because the settings are identical.
+fn compile_apart(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
+    let artifact = engine
+        .precompile_component(bytes)
+        .map_err(|e| Error::CompileFailed(format!("{e:#}")));
+    drop(engine);
+    release_compiler_memory();
+    artifact
+}
+
+/// Hands the heap the compiler freed back to the operating system.
+///
+/// Cranelift allocates on its worker threads while compiling, and glibc keeps what they free
+/// in per-thread arenas instead of returning it. Also worth calling once a large component's
+/// bytes and compiled form are dropped.
+#[allow(unsafe_code)] // one FFI call with no arguments to uphold
+pub fn release_compiler_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases free pages of glibc's heaps; it touches no live
+    // allocation and is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

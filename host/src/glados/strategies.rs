@@ -115,9 +115,15 @@ fn spawn_compile(state: &AppState, id: i64, sha256: String) {
         let Ok(_permit) = permit else { return };
         let path = component_path(&st, &sha256);
         let marvin = st.inner.marvin.clone();
-        let outcome = tokio::task::spawn_blocking(move || marvin.load_file(&path)).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = marvin.load_file(&path).map(drop);
+            // The component's bytes and compiled form are gone now: give their pages back.
+            crate::marvin::release_compiler_memory();
+            outcome
+        })
+        .await;
         let (status, error) = match outcome {
-            Ok(Ok(_)) => (StrategyStatus::Ready, None),
+            Ok(Ok(())) => (StrategyStatus::Ready, None),
             Ok(Err(e)) => (StrategyStatus::Rejected, Some(format!("{}: {e}", e.code()))),
             Err(e) => (StrategyStatus::Rejected, Some(format!("internal_error: {e}"))),
         };

@@ -30,13 +30,7 @@ pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
     // Read into memory rather than mmap the file (`deserialize_file`): if anything ever
     // truncated or rewrote a mapped artifact in place, the process would die of SIGBUS.
     let bytes = std::fs::read(path).ok()?;
-    // SAFETY: artifacts in this directory are written only by `store` below, from components
-    // this process compiled with an engine of the same settings (the hash is in the file name),
-    // into a directory only the host can write. wasmtime still checks the header and refuses
-    // artifacts from another version or configuration.
-    #[allow(unsafe_code)]
-    let loaded = unsafe { Component::deserialize(engine, &bytes) };
-    match loaded {
+    match deserialize(engine, &bytes) {
         Ok(component) => Some(component),
         Err(err) => {
             tracing::warn!(path = %path.display(), error = %err, "dropping unusable compiled artifact");
@@ -46,13 +40,21 @@ pub(super) fn load(engine: &Engine, path: &Path) -> Option<Component> {
     }
 }
 
+/// Loads an artifact this process compiled (see [`super::compile_apart`]) or stored.
+pub(super) fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Component, Error> {
+    // SAFETY: the bytes are an artifact this process just compiled with an engine of the same
+    // settings, or one `store` wrote (from such an artifact; the settings hash is in the file
+    // name) into a directory only the host can write. wasmtime still checks the header and
+    // refuses artifacts from another version or configuration.
+    #[allow(unsafe_code)]
+    let loaded = unsafe { Component::deserialize(engine, bytes) };
+    loaded.map_err(|e| Error::Internal(format!("cannot load compiled artifact: {e:#}")))
+}
+
 /// Writes an artifact atomically (temp file + rename) so a crash never leaves half a file.
-pub(super) fn store(component: &Component, path: &Path) -> Result<(), Error> {
-    let bytes = component
-        .serialize()
-        .map_err(|e| Error::Internal(format!("cannot serialise artifact: {e:#}")))?;
+pub(super) fn store(bytes: &[u8], path: &Path) -> Result<(), Error> {
     let tmp = path.with_extension(format!("tmp{}-{}", std::process::id(), unique()));
-    std::fs::write(&tmp, &bytes)
+    std::fs::write(&tmp, bytes)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
