@@ -17,7 +17,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || {
     exit 1
 }
 target="${CARGO_TARGET_DIR:-target}"
-venv="$target/schemathesis-$version"
+mkdir -p "$target"
+venv="$(cd "$target" && pwd)/schemathesis-$version"
 if [[ ! -x "$venv/bin/st" ]]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
@@ -71,8 +72,9 @@ PY
 done
 
 # /events/stream never ends (SSE); its contract is tested by tests/it/glados/events.rs.
+# Run from the temp dir: schemathesis keeps a .schemathesis/ state directory in its cwd.
 status=0
-"$venv/bin/st" run "http://$addr/openapi.json" \
+(cd "$data" && "$venv/bin/st" run "http://$addr/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --exclude-path /events/stream \
     --phases examples,coverage,fuzzing \
@@ -81,7 +83,7 @@ status=0
     --request-timeout 30 \
     --generation-database none \
     --no-color \
-    "$@" || status=$?
+    "$@") || status=$?
 
 if ! kill -0 "$server" 2>/dev/null; then
     echo "check-api-schemathesis: weaver serve died during the run:" >&2
