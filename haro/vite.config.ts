@@ -2,6 +2,8 @@
 import { defineConfig } from 'vite'
 import react from '@vitejs/plugin-react'
 
+declare const process: { env: Record<string, string | undefined> }
+
 // The API's top-level paths. The dashboard's own routes live under /ui/ (and / itself), so they
 // never collide with these: `npm run dev` proxies exactly these to a running `weaver serve`.
 const API = ['/healthz', '/readyz', '/openapi.json', '/metrics', '/strategies', '/backtests',
@@ -12,14 +14,6 @@ export default defineConfig({
   plugins: [react()],
   server: {
     proxy: Object.fromEntries(API.map((p) => [p, { target, changeOrigin: false }])),
-  },
-  build: {
-    rolldownOptions: {
-      output: {
-        // The chart library is most of the bundle and only the chart views need it.
-        advancedChunks: { groups: [{ name: 'charts', test: /lightweight-charts|fancy-canvas/ }] },
-      },
-    },
   },
   test: { environment: 'node', include: ['src/**/*.test.ts'] },
 })

@@ -13,11 +13,13 @@ export type Strategy = Omit<S['StrategyView'], 'status'> & {
   /** Source language, when the server reports it. */
   language?: string | null
 }
-export type Backtest = S['BacktestView']
-export type BacktestRequest = S['BacktestRequest'] & { warmup?: number | null }
+/** JSON objects the document leaves untyped (`params`, `config`, `report`, event `data`). */
+type Json = Record<string, unknown>
+export type Backtest = Omit<S['BacktestView'], 'report' | 'config'> & { report?: Json | null; config: Json }
+export type BacktestRequest = Omit<S['BacktestRequest'], 'params'> & { params?: Json | null; warmup?: number | null }
 export type Candle = S['CandleView']
-export type UiEvent = S['UiEvent']
-export type RunRequest = S['RunRequest'] & { cash?: number | null }
+export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
+export type RunRequest = Omit<S['RunRequest'], 'params'> & { params?: Json | null; cash?: number | null }
 export type RunFigures = S['RunFigures']
 
 export interface Position {
