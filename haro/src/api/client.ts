@@ -76,7 +76,11 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   }
   if (!res.ok) throw await errorFrom(res)
   if (res.status === 204) return undefined as T
-  return (await res.json()) as T
+  try {
+    return (await res.json()) as T
+  } catch {
+    throw new ApiError(res.status, 'invalid_response', `${path} did not answer JSON`, null, res.headers.get('x-request-id'))
+  }
 }
 
 export const api = {

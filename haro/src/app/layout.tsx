@@ -49,7 +49,7 @@ export function Layout() {
             <NavLink key={to} to={to} end={to === '/'}>{label}</NavLink>
           ))}
         </nav>
-        <span className={`live ${state}`} data-testid="stream-state" title={`event stream: ${state}`}>
+        <span className={`live s-${state}`} data-testid="stream-state" title={`event stream: ${state}`}>
           {state === 'live' ? '● live' : state === 'unavailable' ? '○ polling' : `○ ${state}`}
         </span>
         <button type="button" className="ghost" onClick={() => settings.setTheme(NEXT[theme])} title="Theme: system → dark → light">
