@@ -2,13 +2,23 @@
 // an event invalidates keys by prefix, e.g. ['run', '7'] refreshes a run and its logs.
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, qs } from './client'
+import { fallbackInterval } from '../app/query-client'
 import type {
   Account, Backtest, BacktestRequest, Candle, OrderPage, Run, RunLogPage, RunRequest, Strategy,
   TradingState, TradingStateName,
 } from './types'
 
+/** While something is being worked on server-side, check every second (as FreqUI does for a
+ * running backtest); the finishing event usually arrives first. */
+const WORKING_MS = 1000
+
 export const useStrategies = (name?: string) =>
-  useQuery({ queryKey: ['strategies', name ?? null], queryFn: () => api.get<Strategy[]>(`/strategies${qs({ name })}`) })
+  useQuery({
+    queryKey: ['strategies', name ?? null],
+    queryFn: () => api.get<Strategy[]>(`/strategies${qs({ name })}`),
+    refetchInterval: (q) =>
+      q.state.data?.some((s) => s.status === 'uploaded' || s.status === 'compiling') ? WORKING_MS : fallbackInterval(),
+  })
 
 export function useUploadStrategy() {
   const qc = useQueryClient()
@@ -81,7 +91,12 @@ export const useBacktests = () =>
   useQuery({ queryKey: ['backtests'], queryFn: () => api.get<Backtest[]>('/backtests?limit=100') })
 
 export const useBacktest = (id: string | number) =>
-  useQuery({ queryKey: ['backtests', String(id)], queryFn: () => api.get<Backtest>(`/backtests/${id}`) })
+  useQuery({
+    queryKey: ['backtests', String(id)],
+    queryFn: () => api.get<Backtest>(`/backtests/${id}`),
+    enabled: Boolean(id),
+    refetchInterval: (q) => (q.state.data?.status === 'queued' || q.state.data?.status === 'running' ? WORKING_MS : fallbackInterval()),
+  })
 
 export function useCreateBacktest() {
   const qc = useQueryClient()

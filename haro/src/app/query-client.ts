@@ -8,6 +8,9 @@ export function setStreamLive(live: boolean) {
   streamLive = live
 }
 
+/** The default refetch interval: none while the stream is live, else the slow fallback. */
+export const fallbackInterval = (): number | false => (streamLive ? false : FALLBACK_MS)
+
 export function makeQueryClient() {
   return new QueryClient({
     defaultOptions: {
@@ -17,7 +20,7 @@ export function makeQueryClient() {
         retry: (n, err) => !(err instanceof ApiError && err.status >= 400 && err.status < 500) && n < 2,
         refetchOnWindowFocus: false,
         // Evaluated after every fetch, so it follows the stream's state without re-rendering.
-        refetchInterval: () => (streamLive ? false : FALLBACK_MS),
+        refetchInterval: fallbackInterval,
       },
     },
   })

@@ -16,7 +16,7 @@ export function Empty({ children }: { children: ReactNode }) {
 export function ErrorNote({ error, what }: { error: unknown; what?: string }) {
   if (error instanceof ApiError) {
     if (error.missingRoute)
-      return <p className="note" data-testid="unavailable">{what ?? 'This feature'} is not available on this server version yet.</p>
+      return <p className="note" data-testid="unavailable">{what ?? 'This feature'}: not available on this server version yet.</p>
     return (
       <div className="error" role="alert" data-testid="api-error">
         <strong>{error.message}</strong>
