@@ -184,7 +184,7 @@ try {
   await page.locator('[data-testid=trade-chart] canvas').first().waitFor()
   const trades = await page.getByTestId('trade-row').count()
   if (trades < 1) throw new Error('the backtest report shows no trades')
-  const ret = await page.getByTestId('metrics-table').locator('tr', { hasText: /^Return/ }).first().textContent()
+  const ret = await page.getByTestId('metrics-table').locator('tr', { hasText: /^Return[-\d]/ }).first().textContent()
   ok(`backtest report: metrics (${ret?.trim()}), equity, drawdown, candles, ${trades} trades`)
   // Sorting by PnL puts the worst trade first.
   await page.getByRole('button', { name: 'PnL' }).click()

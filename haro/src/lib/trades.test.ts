@@ -53,6 +53,11 @@ describe('chart data', () => {
     expect(all.map((x) => x.time)).toEqual([...all.map((x) => x.time)].sort((a, b) => a - b))
   })
 
+  it('drops the labels when there are too many trades to read them', () => {
+    expect(tradesToMarkers(trades, undefined, 2).every((m) => m.text === '')).toBe(true)
+    expect(tradesToMarkers(trades, 'GOOG', 1).every((m) => m.text !== '')).toBe(true)
+  })
+
   it('builds ascending, unique line points', () => {
     const pts = toLinePoints(
       [{ ts: '2024-01-02T00:00:00Z', v: 2 }, { ts: '2024-01-01T00:00:00Z', v: 1 }, { ts: '2024-01-02T00:00:00Z', v: 3 }],

@@ -56,8 +56,10 @@ export const DOWN = '#ef5350'
  * (red, down). A long enters with a buy and exits with a sell; a short the other way round.
  * Sorted by time, as the chart requires.
  */
-export function tradesToMarkers(trades: readonly ReportTrade[], symbol?: string): Marker[] {
+export function tradesToMarkers(trades: readonly ReportTrade[], symbol?: string, labelUpTo = 20): Marker[] {
   const out: Marker[] = []
+  // Past a handful of trades the labels overlap into noise; the chart's hover shows the details.
+  const labelled = trades.filter((t) => !symbol || t.symbol === symbol).length <= labelUpTo
   trades.forEach((t, i) => {
     if (symbol && t.symbol !== symbol) return
     const long = t.size > 0
@@ -67,7 +69,7 @@ export function tradesToMarkers(trades: readonly ReportTrade[], symbol?: string)
       position: buy ? 'belowBar' : 'aboveBar',
       color: buy ? UP : DOWN,
       shape: buy ? 'arrowUp' : 'arrowDown',
-      text: `${buy ? 'BUY' : 'SELL'} ${qty} @ ${price}`,
+      text: labelled ? `${buy ? 'BUY' : 'SELL'} ${qty} @ ${price}` : '',
       id: `${what}-${i}`,
     })
     out.push(mark(long, t.entry_time, t.entry_price, 'entry'))

@@ -36,8 +36,16 @@ export default function BacktestDetail() {
   )
 }
 
+/** The report's order (the stored JSON comes back with its keys sorted). */
+const ORDER = ['start', 'end', 'duration_days', 'exposure_time_pct', 'equity_final', 'equity_peak', 'commissions',
+  'return_pct', 'buy_hold_return_pct', 'return_ann_pct', 'volatility_ann_pct', 'cagr_pct', 'sharpe', 'sortino',
+  'calmar', 'alpha_pct', 'beta', 'max_drawdown_pct', 'avg_drawdown_pct', 'max_drawdown_duration_days',
+  'avg_drawdown_duration_days', 'trades', 'win_rate_pct', 'best_trade_pct', 'worst_trade_pct', 'avg_trade_pct',
+  'max_trade_duration_days', 'avg_trade_duration_days', 'profit_factor', 'expectancy_pct', 'sqn', 'kelly']
+const rank = (k: string) => (ORDER.includes(k) ? ORDER.indexOf(k) : ORDER.length)
+
 export function MetricsTable({ reports }: { reports: { name: string; report: Report }[] }) {
-  const keys = Object.keys(reports[0]?.report.metrics ?? {})
+  const keys = Object.keys(reports[0]?.report.metrics ?? {}).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
   return (
     <div className="table-wrap">
       <table data-testid="metrics-table">

@@ -86,7 +86,7 @@ function RunCard({ run }: { run: Run }) {
         <div className="stat"><span className="small">Orders</span><b>{d.figures?.order_intents ?? '—'}</b></div>
       </div>
       <div className="small" style={{ marginTop: '.4rem' }}>
-        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · {fmtAgo(last.ts)}</> : 'No trade yet'}
+        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · {fmtAgo(last.ts)}</> : last === null ? 'No trade yet' : null}
         {d.error_code && <> · error <code>{d.error_code}</code></>}
       </div>
     </div>
