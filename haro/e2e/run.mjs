@@ -58,7 +58,7 @@ const env = {
   WEAVER_BIND: `127.0.0.1:${port}`,
   WEAVER_API_KEY: KEY,
   WEAVER_STRATEGIES_DIR: join(data, 'no-examples'),
-  WEAVER_RUN_BAR_INTERVAL_MS: '20',
+  WEAVER_RUN_BAR_INTERVAL_MS: '25',
   WEAVER_LOG: 'warn',
 }
 // SQLite in the temp dir, whatever the caller's environment says.
@@ -138,7 +138,7 @@ try {
 
   // 2. Settings: enter the key; the event stream goes live.
   step = 'settings'
-  await page.getByRole('link', { name: 'Settings' }).click()
+  await page.getByRole('link', { name: 'Settings', exact: true }).click()
   await page.getByTestId('api-key').fill(KEY)
   await page.getByRole('button', { name: 'Save' }).click()
   keyless = false
@@ -147,7 +147,7 @@ try {
 
   // 3. Strategies: a bad file shows the error and its correlation id; the real one is dropped.
   step = 'strategies'
-  await page.getByRole('link', { name: 'Strategies' }).click()
+  await page.getByRole('link', { name: 'Strategies', exact: true }).click()
   expectFailing = /\/strategies$/
   await page.getByTestId('file-input').setInputFiles({ name: 'broken.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not a component') })
   await page.getByRole('button', { name: 'Upload' }).click()
@@ -173,7 +173,7 @@ try {
 
   // 4. Backtest: launch, then read the report and its charts.
   step = 'backtest'
-  await page.getByRole('link', { name: 'Backtests' }).click()
+  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
   await pickStrategy(page)
   await page.locator('input[name=symbols]').fill('GOOG')
   await page.getByRole('button', { name: 'Run backtest' }).click()
@@ -206,9 +206,28 @@ try {
   await page.getByTestId('metrics-table').waitFor()
   ok('reload on /ui/backtests/:id serves the app (SPA fallback)')
 
+  // A second backtest with other parameters, then the two side by side.
+  step = 'compare'
+  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
+  await pickStrategy(page)
+  await page.locator('input[name=symbols]').fill('GOOG')
+  await page.getByLabel('Params (JSON object)').fill('{"fast": 5, "slow": 30}')
+  await page.getByRole('button', { name: 'Run backtest' }).click()
+  await page.waitForURL(/\/ui\/backtests\/\d+$/)
+  await page.getByTestId('metrics-table').waitFor({ timeout: 120_000 })
+  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
+  await page.getByRole('checkbox', { name: 'compare 1' }).check()
+  await page.getByRole('checkbox', { name: 'compare 2' }).check()
+  await page.getByRole('button', { name: /Compare selected/ }).click()
+  await page.locator('[data-testid=compare-chart] canvas').first().waitFor()
+  const cols = await page.getByTestId('metrics-table').locator('thead th').count()
+  if (cols !== 3) throw new Error(`the comparison has ${cols - 1} columns`)
+  await page.screenshot({ path: join(shots, 'backtest-compare.png'), fullPage: true })
+  ok('a second backtest compared side by side with the first (metrics, both equity curves)')
+
   // 5. Paper run on the simulated exchange: orders appear without reloading; stop it.
   step = 'run'
-  await page.getByRole('link', { name: 'Runs' }).click()
+  await page.getByRole('link', { name: 'Runs', exact: true }).click()
   await pickStrategy(page)
   await page.locator('input[name=symbols]').fill('GOOG')
   await page.getByRole('button', { name: 'Start run' }).click()
@@ -226,13 +245,13 @@ try {
 
   // 6. Dashboard, orders, candles, phone width, dark theme.
   step = 'overview'
-  await page.getByRole('link', { name: 'Dashboard' }).click()
+  await page.getByRole('link', { name: 'Dashboard', exact: true }).click()
   await page.getByTestId('feed').waitFor()
   await page.locator('[data-testid^=run-card-]').first().waitFor()
   await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true })
-  await page.getByRole('link', { name: 'Orders' }).click()
+  await page.getByRole('link', { name: 'Orders', exact: true }).click()
   await page.getByTestId('order-row').first().waitFor()
-  await page.getByRole('link', { name: 'Candles' }).click()
+  await page.getByRole('link', { name: 'Candles', exact: true }).click()
   await page.locator('input[name=symbol]').fill('GOOG')
   await page.getByRole('button', { name: 'Show' }).click()
   await page.locator('[data-testid=candle-chart] canvas').first().waitFor()
