@@ -49,6 +49,7 @@ describe('formatters', () => {
   it('label and format report metrics by unit', () => {
     expect(metricLabel('max_drawdown_pct')).toBe('Max drawdown')
     expect(metricLabel('sharpe')).toBe('Sharpe')
+    expect(metricLabel('max_drawdown_duration_days')).toBe('Max drawdown duration')
     expect(metricLabel('return_ann_pct')).toBe('Return (ann.)')
     expect(fmtMetric('return_pct', 5)).toBe('5.00%')
     expect(fmtMetric('equity_final', 10500)).toBe('$10,500.00')

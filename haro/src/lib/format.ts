@@ -89,7 +89,8 @@ export function shortHash(h: string | null | undefined, n = 12): string {
 
 /** Report metric keys (`max_drawdown_pct`) as labels (`Max drawdown`). */
 export function metricLabel(key: string): string {
-  const words = key.replace(/_pct$/, '').replace(/_ann$/, '_(ann.)').split('_')
+  // The unit is in the formatted value (`%`, `d`), not in the label.
+  const words = key.replace(/_(pct|days)$/, '').replace(/_ann$/, '_(ann.)').split('_')
   const s = words.join(' ').replace('( ann.)', '(ann.)')
   return s.charAt(0).toUpperCase() + s.slice(1)
 }
