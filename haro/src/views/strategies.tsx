@@ -24,6 +24,7 @@ export function Strategies() {
 
 function Upload() {
   const upload = useUploadStrategy()
+  const list = useStrategies()
   const input = useRef<HTMLInputElement>(null)
   const [over, setOver] = useState(false)
   const [file, setFile] = useState<File | null>(null)
@@ -67,12 +68,18 @@ function Upload() {
         </button>
       </div>
       {upload.error && <div className="wide"><ErrorNote error={upload.error} /></div>}
-      {upload.data && (
-        <p className="wide" data-testid="upload-ok">
-          Uploaded <b>{upload.data.name}</b> {upload.data.version} (#{upload.data.id}): <Chip value={upload.data.status} />, compiling in the background.
-        </p>
-      )}
+      {upload.data && <Uploaded s={list.data?.find((x) => x.id === upload.data.id) ?? upload.data} />}
     </div>
+  )
+}
+
+/** The uploaded component's status as it changes (compiling → ready | rejected). */
+function Uploaded({ s }: { s: Strategy }) {
+  return (
+    <p className="wide" data-testid="upload-ok">
+      Uploaded <b>{s.name}</b> {s.version} (#{s.id}): <Chip value={s.status} />
+      {s.status === 'compiling' || s.status === 'uploaded' ? ', compiling in the background.' : s.error ? <> {s.error}</> : null}
+    </p>
   )
 }
 
