@@ -15,5 +15,5 @@ export default defineConfig({
   server: {
     proxy: Object.fromEntries(API.map((p) => [p, { target, changeOrigin: false }])),
   },
-  test: { environment: 'node', include: ['src/**/*.test.ts'] },
+  test: { environment: 'node', include: ['src/**/*.test.{ts,tsx}'] },
 })
