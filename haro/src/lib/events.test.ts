@@ -9,6 +9,7 @@ describe('keysForEvent', () => {
     expect(keysForEvent({ type: 'ui.orders.Updated', run_id: '7' })).toContainEqual(['orders'])
     expect(keysForEvent({ type: 'ui.orders.Filled.v2', run_id: '7' })).toContainEqual(['run', '7'])
     expect(keysForEvent({ type: 'ui.market.Bar', run_id: '3' })).toEqual([['run', '3']])
+    expect(keysForEvent({ type: 'ui.run.Heartbeat', run_id: '3' })).toEqual([['run', '3'], ['accounts']])
     expect(keysForEvent({ type: 'ui.data.CandlesStored', run_id: null })).toEqual([['candles']])
   })
 

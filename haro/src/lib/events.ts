@@ -9,13 +9,14 @@ export type QueryKey = readonly unknown[]
  * Event types are `ui.` + `<namespace>.<Name>`; the namespace says what changed.
  */
 export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'>): QueryKey[] {
-  const ns = ev.type.replace(/^ui\./, '').split('.')[0]
+  const [ns, name] = ev.type.replace(/^ui\./, '').split('.')
   const run = ev.run_id ? [['run', String(ev.run_id)]] : []
   switch (ns) {
     case 'strategy':
       return [['strategies']]
     case 'run':
-      return [['runs'], ['accounts'], ...run]
+      // A heartbeat moves a run's figures, not the list of runs.
+      return name === 'Heartbeat' ? [...run, ['accounts']] : [['runs'], ['accounts'], ...run]
     case 'orders':
     case 'live':
       return [['orders'], ['accounts'], ...run, ['run-orders']]
