@@ -6,6 +6,7 @@ mod api;
 mod backtests;
 mod dashboard;
 mod events;
+mod openapi;
 mod runs;
 mod serve;
 
