@@ -22,12 +22,20 @@ function base(el: HTMLElement, dark: boolean): IChartApi {
       vertLines: { color: dark ? '#232932' : '#eef1f5' },
       horzLines: { color: dark ? '#232932' : '#eef1f5' },
     },
-    timeScale: { borderVisible: false },
+    // The default minimum spacing (0.5 px a bar) cannot fit a few thousand daily bars into a
+    // half-width panel, so fitContent would silently show only the latest years.
+    timeScale: { borderVisible: false, minBarSpacing: 0.05 },
     rightPriceScale: { borderVisible: false },
   })
 }
 
 const at = (s: number) => s as UTCTimestamp
+
+/** Shows all the data; returns the effect's cleanup. */
+function fit(chart: IChartApi): () => void {
+  chart.timeScale().fitContent()
+  return () => chart.remove()
+}
 
 export function CandleChart({ candles, markers = [], trades = [], testId = 'candle-chart' }: {
   candles: Candle[]; markers?: Marker[]; trades?: ReportTrade[]; testId?: string
@@ -48,8 +56,7 @@ export function CandleChart({ candles, markers = [], trades = [], testId = 'cand
       const c = t === null ? undefined : byTime.get(t)
       setTip(c && t !== null ? { c, trades: tradesAt(trades, t) } : null)
     })
-    chart.timeScale().fitContent()
-    return () => chart.remove()
+    return fit(chart)
   }, [candles, markers, trades, dark])
   return (
     <div className="chart" data-testid={testId} ref={ref}>
@@ -94,8 +101,7 @@ export function LineChart({ lines, area, short, testId }: { lines: Line[]; area?
         s.setData(data)
       }
     }
-    chart.timeScale().fitContent()
-    return () => chart.remove()
+    return fit(chart)
   }, [lines, area, dark])
   return <div className={short ? 'chart short' : 'chart'} data-testid={testId} ref={ref} />
 }
