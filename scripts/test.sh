@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: builds the strategy components the tests load, checks that the
-# Postgres the contract tests need is reachable, then runs every Rust test.
+# Runs the whole test suite: builds the strategy components the tests load and the dashboard,
+# runs every Rust test, then the dashboard's: Vitest, the check that haro/src/api/schema.d.ts
+# matches `weaver openapi`, and the Playwright end-to-end test in Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,20 @@ scripts/build-strategies.sh
 # Marvin: the WIT contract must stay usable from Python (componentize-py 0.25.1 bindings).
 scripts/check-wit-python.sh
 
+# Haro: npm ci + vite build into haro/dist (the router tests serve it; debug builds read it
+# from disk).
+scripts/build-haro.sh
+
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 cargo test --workspace
 
 # GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
 scripts/check-api-schemathesis.sh
+# Haro: unit tests, generated API types up to date, then end to end against a real
+# `weaver serve` (the debug binary `cargo test` just built).
+cargo build --bin weaver
+export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
+(cd haro && npx vitest run)
+node haro/scripts/gen-api.mjs --check
+node haro/e2e/run.mjs

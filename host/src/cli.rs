@@ -15,6 +15,7 @@ mod data_download;
 mod data_export;
 mod data_import;
 mod migrate;
+mod openapi;
 mod serve;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
@@ -52,6 +53,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Work with strategy components (`weaver strategy check <file.wasm>`).
     Strategy(strategy::StrategyArgs),
+    /// Print the API's OpenAPI document (as served at /openapi.json) to stdout.
+    Openapi(openapi::OpenapiArgs),
     /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
     Migrate(migrate::MigrateArgs),
     /// Start Weaver: migrations, example strategies and the API on WEAVER_BIND.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Openapi(args) => openapi::run(args),
         Command::Serve(args) => serve::run(args),
     }
 }

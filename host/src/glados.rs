@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: `WEAVER_*` settings, every problem reported at once.
+//! - [`dashboard`]: Haro, the web dashboard, served at `/` (the router's fallback).
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
 //! - [`api`]: the routes and the OpenAPI document.
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod backtests;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod http;
@@ -223,7 +225,9 @@ pub fn router(state: AppState) -> Router {
     // Layers run outermost-last-added: request id → trace → propagate → error model → Host →
     // key → body limit → route.
     api::routes()
-        .fallback(|| async { ApiError::RouteNotFound })
+        // Paths no API route matches: the dashboard's files and client-side routes, else the
+        // JSON `route_not_found`.
+        .fallback(dashboard::serve)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::check_api_key))

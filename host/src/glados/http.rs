@@ -5,7 +5,8 @@
 //! - Every non-2xx response leaves here as `{code, message, details, correlation_id}` with the
 //!   same id in the `x-request-id` header.
 //! - The API key is compared in constant time (over sha256 digests, so lengths leak nothing).
-//! - `/healthz` needs no key; every other route does when a key is configured.
+//! - `/healthz` and the dashboard's static files need no key; every API route does when a key
+//!   is configured.
 
 use std::time::Instant;
 
@@ -193,7 +194,7 @@ fn host_without_port(host: &str) -> &str {
     }
 }
 
-/// Requires `X-API-Key` on every route but `/healthz` when a key is configured.
+/// Requires `X-API-Key` on every API route but `/healthz` when a key is configured.
 pub(crate) async fn check_api_key(
     State(state): State<AppState>,
     req: Request,
@@ -203,6 +204,13 @@ pub(crate) async fn check_api_key(
         return next.run(req).await;
     };
     if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    // The dashboard's files are public (the app asks for the key itself); a request an API
+    // route matched carries its MatchedPath and never takes this branch.
+    if req.extensions().get::<MatchedPath>().is_none()
+        && super::dashboard::is_public(req.method(), req.uri().path(), req.headers())
+    {
         return next.run(req).await;
     }
     let given = req

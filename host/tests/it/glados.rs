@@ -1,12 +1,14 @@
 //! GLaDOS: the API through `router(state).oneshot` (every route, success and error paths, the
 //! error model, the auth matrix over the OpenAPI document, secrets) and `weaver serve` as a
-//! process (refused bind, graceful SIGTERM).
+//! process (refused bind, graceful SIGTERM), and the dashboard fallback.
 
 mod api;
 mod backtests;
 mod control;
+mod dashboard;
 mod events;
 mod hostile;
+mod openapi;
 mod run_state;
 mod runs;
 mod serve;

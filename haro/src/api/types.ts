@@ -1,0 +1,133 @@
+// Names for the API's shapes. Everything the OpenAPI document describes comes from the generated
+// schema.d.ts (`npm run gen:api`); the rest is declared here, narrowly:
+//  - fields of endpoints other branches are adding (optional until the schema has them; once it
+//    does, the intersection below simply agrees with it and can be trimmed),
+//  - bodies the document types as a bare object (the backtest report, orders, event data).
+import type { components } from './schema'
+
+type S = components['schemas']
+
+export type ErrorBody = S['ErrorBody']
+export type Strategy = Omit<S['StrategyView'], 'status'> & {
+  status: S['StrategyView']['status'] | 'disabled'
+  /** Source language, when the server reports it. */
+  language?: string | null
+}
+/** JSON objects the document leaves untyped (`params`, `config`, `report`, event `data`). */
+type Json = Record<string, unknown>
+export type Backtest = Omit<S['BacktestView'], 'report' | 'config'> & { report?: Json | null; config: Json }
+export type BacktestRequest = Omit<S['BacktestRequest'], 'params'> & { params?: Json | null; warmup?: number | null }
+export type Candle = S['CandleView']
+export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
+export type RunRequest = Omit<S['RunRequest'], 'params'> & { params?: Json | null; cash?: number | null }
+export type RunFigures = S['RunFigures']
+
+export interface Position {
+  symbol: string
+  qty: number | string
+  avg_price: number | string
+  last_price?: number | string | null
+  unrealized_pnl?: number | string | null
+}
+
+export interface LastTrade {
+  symbol: string
+  side: string
+  qty: number | string
+  price: number | string
+  ts: string
+}
+
+/** `GET /runs/{id}`: the generated view plus the account figures being added server-side. */
+export type Run = S['RunView'] & {
+  strategy_name?: string | null
+  created_at?: string | null
+  started_at?: string | null
+  stopped_at?: string | null
+  cash?: number | string | null
+  equity?: number | string | null
+  pnl?: { realized: number | string; unrealized: number | string; total: number | string } | null
+  positions?: Position[] | null
+  last_trade?: LastTrade | null
+}
+
+export interface RunLogLine {
+  seq: number
+  ts: string
+  level: string
+  message: string
+}
+export interface RunLogPage {
+  items: RunLogLine[]
+  next: number | string | null
+}
+
+export interface Account {
+  venue: string
+  equity: number | string | null
+  cash: number | string | null
+  buying_power: number | string | null
+  runs: number
+}
+
+export type TradingStateName = 'active' | 'reduce_only' | 'halted'
+export interface TradingState {
+  state: TradingStateName
+  updated_at: string | null
+}
+
+/** An order row (`GET /orders`; decimals as strings). */
+export interface Order {
+  id: number
+  client_order_id: string
+  exchange_order_id: string | null
+  run_id: number | null
+  symbol: string
+  side: string
+  order_type: string
+  time_in_force: string
+  quantity: string | null
+  notional: string | null
+  limit_price: string | null
+  stop_price: string | null
+  status: string
+  filled_quantity: string
+  average_price: string | null
+  created_at: string
+  updated_at: string
+}
+export interface OrderPage {
+  orders: Order[]
+  next_after: number | null
+}
+
+/** One closed trade of a backtest report. */
+export interface ReportTrade {
+  symbol: string
+  entry_bar: number
+  exit_bar: number
+  entry_time: string
+  exit_time: string
+  size: number
+  entry_price: number
+  exit_price: number
+  pnl: number
+  commission: number
+  return_pct: number
+}
+export interface EquityPoint {
+  ts: string
+  equity: number
+  drawdown_pct: number
+}
+/** The `weaver backtest --report` JSON. */
+export interface Report {
+  strategy: { name: string; sha256?: string; params?: Record<string, unknown> }
+  data?: { symbol: string; bars: number; start: string; end: string }[]
+  config?: Record<string, unknown>
+  metrics: Record<string, number | string | null>
+  trades: ReportTrade[] | null
+  open_trades?: { symbol: string; entry_time: string; size: number; entry_price: number }[]
+  equity: EquityPoint[] | null
+  bankrupt_at?: string | null
+}

@@ -1,0 +1,48 @@
+// Client-side routes. Everything but `/` lives under /ui/ so no view path collides with an API
+// path: the server answers any other unknown path that asks for HTML with index.html.
+import { lazy, Suspense, type ReactNode } from 'react'
+import { createBrowserRouter, Link } from 'react-router'
+import { Layout } from './layout'
+import { Loading } from '../components/ui'
+import { Dashboard } from '../views/dashboard'
+import { Runs } from '../views/runs'
+import { RunDetail } from '../views/run-detail'
+import { Strategies } from '../views/strategies'
+import { Backtests } from '../views/backtests'
+import { Orders } from '../views/orders'
+import { SettingsView } from '../views/settings'
+
+// The chart views pull in lightweight-charts; load them on demand.
+const BacktestDetail = lazy(() => import('../views/backtest-detail'))
+const BacktestCompare = lazy(() => import('../views/backtest-compare'))
+const Candles = lazy(() => import('../views/candles'))
+const later = (el: ReactNode) => <Suspense fallback={<Loading />}>{el}</Suspense>
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Not found</h1>
+      <p>No such page. <Link to="/">Back to the dashboard</Link>.</p>
+    </section>
+  )
+}
+
+export const router = createBrowserRouter([
+  {
+    path: '/',
+    element: <Layout />,
+    children: [
+      { index: true, element: <Dashboard /> },
+      { path: 'ui/runs', element: <Runs /> },
+      { path: 'ui/runs/:id', element: <RunDetail /> },
+      { path: 'ui/strategies', element: <Strategies /> },
+      { path: 'ui/backtests', element: <Backtests /> },
+      { path: 'ui/backtests/compare', element: later(<BacktestCompare />) },
+      { path: 'ui/backtests/:id', element: later(<BacktestDetail />) },
+      { path: 'ui/orders', element: <Orders /> },
+      { path: 'ui/candles', element: later(<Candles />) },
+      { path: 'ui/settings', element: <SettingsView /> },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+])

@@ -1,0 +1,107 @@
+// Charts on lightweight-charts (Apache-2.0; its attribution logo stays on, as its licence asks).
+// Only the lazily loaded views import this module, so the library is in its own chunk.
+import { useEffect, useRef, useState } from 'react'
+import {
+  AreaSeries, CandlestickSeries, ColorType, createChart, createSeriesMarkers, LineSeries,
+  type IChartApi, type Time, type UTCTimestamp,
+} from 'lightweight-charts'
+import type { Candle, ReportTrade } from '../api/types'
+import { useTheme } from '../app/layout'
+import { fmtDate, fmtMoney, fmtNumber, fmtPnl } from '../lib/format'
+import { DOWN, toSeconds, tradesAt, UP, type Marker } from '../lib/trades'
+
+function base(el: HTMLElement, dark: boolean): IChartApi {
+  return createChart(el, {
+    autoSize: true,
+    layout: {
+      background: { type: ColorType.Solid, color: 'transparent' },
+      textColor: dark ? '#c9d1db' : '#333d48',
+      attributionLogo: true,
+    },
+    grid: {
+      vertLines: { color: dark ? '#232932' : '#eef1f5' },
+      horzLines: { color: dark ? '#232932' : '#eef1f5' },
+    },
+    // The default minimum spacing (0.5 px a bar) cannot fit a few thousand daily bars into a
+    // half-width panel, so fitContent would silently show only the latest years.
+    timeScale: { borderVisible: false, minBarSpacing: 0.05 },
+    rightPriceScale: { borderVisible: false },
+  })
+}
+
+const at = (s: number) => s as UTCTimestamp
+
+/** Shows all the data; returns the effect's cleanup. */
+function fit(chart: IChartApi): () => void {
+  chart.timeScale().fitContent()
+  return () => chart.remove()
+}
+
+export function CandleChart({ candles, markers = [], trades = [], testId = 'candle-chart' }: {
+  candles: Candle[]; markers?: Marker[]; trades?: ReportTrade[]; testId?: string
+}) {
+  const ref = useRef<HTMLDivElement>(null)
+  const dark = useTheme() === 'dark'
+  const [tip, setTip] = useState<{ c: Candle; trades: ReportTrade[] } | null>(null)
+  useEffect(() => {
+    if (!ref.current) return
+    const chart = base(ref.current, dark)
+    const series = chart.addSeries(CandlestickSeries, { upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN })
+    const byTime = new Map<number, Candle>()
+    for (const c of candles) byTime.set(toSeconds(c.ts), c)
+    series.setData([...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => ({ time: at(t), open: c.open, high: c.high, low: c.low, close: c.close })))
+    createSeriesMarkers(series, markers.map((m) => ({ ...m, time: at(m.time) })))
+    chart.subscribeCrosshairMove((p) => {
+      const t = typeof p.time === 'number' ? p.time : null
+      const c = t === null ? undefined : byTime.get(t)
+      setTip(c && t !== null ? { c, trades: tradesAt(trades, t) } : null)
+    })
+    return fit(chart)
+  }, [candles, markers, trades, dark])
+  return (
+    <div className="chart" data-testid={testId} ref={ref}>
+      {tip && (
+        <div className="tip" data-testid="chart-tip">
+          <b>{fmtDate(tip.c.ts)}</b> O {fmtNumber(tip.c.open)} H {fmtNumber(tip.c.high)} L {fmtNumber(tip.c.low)} C {fmtNumber(tip.c.close)}
+          {tip.trades.map((t, i) => {
+            const entry = toSeconds(t.entry_time) === toSeconds(tip.c.ts)
+            return (
+              <div key={i}>
+                {entry ? 'Entry' : 'Exit'} {t.symbol} {t.size > 0 ? 'long' : 'short'} {Math.abs(t.size)} @ {fmtMoney(entry ? t.entry_price : t.exit_price)}
+                {!entry && <> · PnL {fmtPnl(t.pnl)}</>}
+              </div>
+            )
+          })}
+        </div>
+      )}
+    </div>
+  )
+}
+
+export interface Line {
+  name: string
+  points: { time: number; value: number }[]
+  color: string
+}
+
+/** Line or area series sharing one time axis (equity curves, drawdown). */
+export function LineChart({ lines, area, short, testId }: { lines: Line[]; area?: boolean; short?: boolean; testId?: string }) {
+  const ref = useRef<HTMLDivElement>(null)
+  const dark = useTheme() === 'dark'
+  useEffect(() => {
+    if (!ref.current) return
+    const chart = base(ref.current, dark)
+    for (const l of lines) {
+      const data = l.points.map((p) => ({ time: at(p.time) as Time, value: p.value }))
+      if (area) {
+        const s = chart.addSeries(AreaSeries, { lineColor: l.color, topColor: `${l.color}55`, bottomColor: `${l.color}05`, lineWidth: 2, title: l.name })
+        s.setData(data)
+      } else {
+        const s = chart.addSeries(LineSeries, { color: l.color, lineWidth: 2, title: l.name })
+        s.setData(data)
+      }
+    }
+    return fit(chart)
+  }, [lines, area, dark])
+  return <div className={short ? 'chart short' : 'chart'} data-testid={testId} ref={ref} />
+}

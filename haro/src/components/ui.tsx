@@ -1,0 +1,74 @@
+// Small shared pieces: loading, empty and error states, status chips, sortable headers.
+import type { ReactNode } from 'react'
+import { ApiError } from '../api/client'
+import type { SortDir } from '../lib/trades'
+import { fmtPnl, toNumber } from '../lib/format'
+
+export function Loading({ what = 'Loading' }: { what?: string }) {
+  return <p className="muted" role="status" aria-busy="true">{what}…</p>
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="empty">{children}</p>
+}
+
+/** An API failure with its message and correlation id (what to quote in a bug report). */
+export function ErrorNote({ error, what }: { error: unknown; what?: string }) {
+  if (error instanceof ApiError) {
+    if (error.missingRoute)
+      return <p className="note" data-testid="unavailable">{what ?? 'This feature'}: not available on this server version yet.</p>
+    return (
+      <div className="error" role="alert" data-testid="api-error">
+        <strong>{error.message}</strong>
+        <div className="small">
+          <code>{error.code}</code>
+          {error.correlationId && <> · correlation id <code data-testid="correlation-id">{error.correlationId}</code></>}
+        </div>
+        {error.unauthorized && <div className="small">Set the API key in Settings.</div>}
+      </div>
+    )
+  }
+  return <div className="error" role="alert">{String(error)}</div>
+}
+
+/** The usual trio for a query: loading, error, else the content. */
+export function QueryState({ q, what, children }: { q: { isPending: boolean; error: unknown }; what?: string; children: () => ReactNode }) {
+  if (q.error) return <ErrorNote error={q.error} what={what} />
+  if (q.isPending) return <Loading />
+  return <>{children()}</>
+}
+
+const TONES: Record<string, string> = {
+  ready: 'good', running: 'good', done: 'good', filled: 'good', active: 'good', live: 'good',
+  compiling: 'warn', uploaded: 'warn', queued: 'warn', created: 'warn', stopping: 'warn', accepted: 'warn',
+  new: 'warn', partially_filled: 'warn', reduce_only: 'warn', connecting: 'warn', retrying: 'warn',
+  rejected: 'bad', failed: 'bad', halted: 'bad', canceled: 'bad', cancelled: 'bad', unauthorized: 'bad',
+}
+
+export function Chip({ value }: { value: string | null | undefined }) {
+  const v = value ?? 'unknown'
+  return <span className={`chip ${TONES[v] ?? ''}`}>{v.replace(/_/g, ' ')}</span>
+}
+
+export function SortTh<K extends string>({ k, label, sort, onSort, num }: {
+  k: K; label: string; sort: { key: K; dir: SortDir }; onSort: (k: K) => void; num?: boolean
+}) {
+  const active = sort.key === k
+  return (
+    <th className={num ? 'num' : undefined} aria-sort={active ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="th" onClick={() => onSort(k)}>
+        {label}{active ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : ''}
+      </button>
+    </th>
+  )
+}
+
+/** Sort state that flips direction when the same column is clicked again. */
+export function nextSort<K>(cur: { key: K; dir: SortDir }, key: K): { key: K; dir: SortDir } {
+  return cur.key === key ? { key, dir: cur.dir === 'asc' ? 'desc' : 'asc' } : { key, dir: 'asc' }
+}
+
+export function Pnl({ value }: { value: number | string | null | undefined }) {
+  const n = toNumber(value)
+  return <span className={n === null ? '' : n > 0 ? 'pos' : n < 0 ? 'neg' : ''}>{fmtPnl(n)}</span>
+}

@@ -1,0 +1,43 @@
+// Browser-side settings: the API key (localStorage, sent as X-API-Key) and the theme.
+// A tiny external store so components re-render when either changes (useSyncExternalStore).
+
+const KEY = 'weaver.apiKey'
+const THEME = 'weaver.theme'
+export type Theme = 'light' | 'dark' | 'system'
+
+const listeners = new Set<() => void>()
+const notify = () => listeners.forEach((l) => l())
+
+function read(name: string): string | null {
+  try {
+    return globalThis.localStorage?.getItem(name) ?? null
+  } catch {
+    return null // storage disabled (private mode): behave as unset
+  }
+}
+
+function write(name: string, value: string | null) {
+  try {
+    if (value === null || value === '') globalThis.localStorage?.removeItem(name)
+    else globalThis.localStorage?.setItem(name, value)
+  } catch {
+    // storage disabled: the value lasts for this page only
+  }
+  notify()
+}
+
+export const settings = {
+  subscribe(l: () => void) {
+    listeners.add(l)
+    return () => void listeners.delete(l)
+  },
+  apiKey: () => read(KEY) ?? '',
+  setApiKey: (k: string) => write(KEY, k.trim() || null),
+  theme: (): Theme => (read(THEME) as Theme | null) ?? 'system',
+  setTheme: (t: Theme) => write(THEME, t === 'system' ? null : t),
+}
+
+/** The theme actually shown: an explicit choice, else the system's preference. */
+export function effectiveTheme(t: Theme, prefersDark: boolean): 'light' | 'dark' {
+  return t === 'system' ? (prefersDark ? 'dark' : 'light') : t
+}

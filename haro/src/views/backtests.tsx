@@ -1,0 +1,110 @@
+// Backtests: launch one over stored candles, list them, pick two to compare.
+import { useState, type FormEvent } from 'react'
+import { Link, useNavigate } from 'react-router'
+import { useBacktests, useCreateBacktest } from '../api/queries'
+import type { Backtest, Report } from '../api/types'
+import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
+import { parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+
+export const reportOf = (b: Backtest) => (b.report ?? null) as unknown as Report | null
+export const configOf = (b: Backtest) => (b.config ?? {}) as { strategy?: string | number; symbols?: string[]; timeframe?: string; start?: string | null; end?: string | null }
+
+export function Backtests() {
+  const q = useBacktests()
+  const [picked, setPicked] = useState<number[]>([])
+  const nav = useNavigate()
+  const toggle = (id: number) =>
+    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)))
+  return (
+    <section>
+      <h1>Backtests</h1>
+      <Launch />
+      <div className="row" style={{ marginBottom: '.6rem' }}>
+        <button type="button" disabled={picked.length !== 2} onClick={() => nav(`/ui/backtests/compare?a=${picked[0]}&b=${picked[1]}`)}>
+          Compare selected ({picked.length}/2)
+        </button>
+      </div>
+      <QueryState q={q}>
+        {() =>
+          q.data!.length === 0 ? <Empty>No backtests yet.</Empty> : (
+            <div className="table-wrap">
+              <table data-testid="backtests-table">
+                <thead>
+                  <tr><th /><th className="num">Id</th><th>Strategy</th><th>Symbols</th><th>Timeframe</th><th>Status</th><th className="num">Return</th><th className="num">Max DD</th><th className="num">Trades</th><th className="num">Final equity</th><th>Created</th></tr>
+                </thead>
+                <tbody>
+                  {q.data!.map((b) => {
+                    const r = reportOf(b)
+                    const c = configOf(b)
+                    return (
+                      <tr key={b.id}>
+                        <td><input type="checkbox" aria-label={`compare ${b.id}`} checked={picked.includes(b.id)} onChange={() => toggle(b.id)} /></td>
+                        <td className="num"><Link to={`/ui/backtests/${b.id}`}>{b.id}</Link></td>
+                        <td>{r?.strategy.name ?? String(c.strategy ?? '—')}</td>
+                        <td>{(c.symbols ?? []).join(', ')}</td>
+                        <td>{c.timeframe ?? '—'}</td>
+                        <td><Chip value={b.status} />{b.error && <span className="small neg"> {b.error}</span>}</td>
+                        <td className="num">{fmtPct(r?.metrics.return_pct)}</td>
+                        <td className="num">{fmtPct(r?.metrics.max_drawdown_pct)}</td>
+                        <td className="num">{r?.metrics.trades ?? '—'}</td>
+                        <td className="num">{fmtMoney(r?.metrics.equity_final)}</td>
+                        <td>{fmtTime(b.created_at)}</td>
+                      </tr>
+                    )
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </QueryState>
+    </section>
+  )
+}
+
+function Launch() {
+  const create = useCreateBacktest()
+  const nav = useNavigate()
+  const [f, setF] = useState({ strategy: '', symbols: '', timeframe: '1Day', start: '', end: '', cash: '', commission: '', warmup: '', params: '' })
+  const [bad, setBad] = useState<string | null>(null)
+  const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    const p = parseParams(f.params)
+    if (!p.ok) return setBad(p.error)
+    setBad(null)
+    const num = (s: string) => (s.trim() ? Number(s) : undefined)
+    const day = (s: string) => (s ? new Date(`${s}T00:00:00Z`).toISOString() : undefined)
+    create.mutate(
+      {
+        strategy: Number(f.strategy), symbols: splitSymbols(f.symbols), timeframe: f.timeframe,
+        start: day(f.start), end: day(f.end), cash: num(f.cash), commission: num(f.commission),
+        params: p.value, ...(f.warmup.trim() ? { warmup: Number(f.warmup) } : {}),
+      },
+      { onSuccess: (b) => nav(`/ui/backtests/${b.id}`) },
+    )
+  }
+  return (
+    <form className="form" onSubmit={submit} aria-label="Launch a backtest">
+      <StrategySelect value={f.strategy} onChange={set('strategy')} />
+      <label>Symbols<input name="symbols" value={f.symbols} onChange={(e) => set('symbols')(e.target.value)} placeholder="GOOG" required /></label>
+      <label>Timeframe
+        <select value={f.timeframe} onChange={(e) => set('timeframe')(e.target.value)}>
+          {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
+        </select>
+      </label>
+      <label>From<input type="date" value={f.start} onChange={(e) => set('start')(e.target.value)} /></label>
+      <label>To<input type="date" value={f.end} onChange={(e) => set('end')(e.target.value)} /></label>
+      <label>Cash<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
+      <label>Commission<input value={f.commission} inputMode="decimal" onChange={(e) => set('commission')(e.target.value)} placeholder="0.002" /></label>
+      <label>Warm-up bars<input value={f.warmup} inputMode="numeric" onChange={(e) => set('warmup')(e.target.value)} placeholder="0" /></label>
+      <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
+      <div className="wide row">
+        <button className="primary" type="submit" disabled={create.isPending || !f.strategy}>{create.isPending ? 'Launching…' : 'Run backtest'}</button>
+        {bad && <span className="neg">{bad}</span>}
+      </div>
+      {create.error && <div className="wide"><ErrorNote error={create.error} /></div>}
+    </form>
+  )
+}

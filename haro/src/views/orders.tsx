@@ -1,0 +1,92 @@
+// Orders: filter by run, symbol and status (server-side), sort any column (client-side).
+import { useState } from 'react'
+import { Link, useSearchParams } from 'react-router'
+import { useOrders } from '../api/queries'
+import type { Order } from '../api/types'
+import { Chip, Empty, nextSort, QueryState, SortTh } from '../components/ui'
+import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
+import { sortRows, type SortDir } from '../lib/trades'
+
+const STATUSES = ['', 'new', 'accepted', 'partially_filled', 'filled', 'canceled', 'rejected', 'expired']
+
+export function Orders() {
+  const [params, setParams] = useSearchParams()
+  const filter = { run: params.get('run') ?? '', symbol: params.get('symbol') ?? '', status: params.get('status') ?? '' }
+  const set = (k: string, v: string) => {
+    const p = new URLSearchParams(params)
+    if (v) p.set(k, v)
+    else p.delete(k)
+    setParams(p, { replace: true })
+  }
+  const q = useOrders({ run: filter.run, symbol: filter.symbol.toUpperCase(), status: filter.status, limit: 1000 })
+  return (
+    <section>
+      <h1>Orders</h1>
+      <div className="form">
+        <label>Run<input value={filter.run} inputMode="numeric" onChange={(e) => set('run', e.target.value.replace(/\D/g, ''))} placeholder="any" /></label>
+        <label>Symbol<input value={filter.symbol} onChange={(e) => set('symbol', e.target.value)} placeholder="any" /></label>
+        <label>Status
+          <select value={filter.status} onChange={(e) => set('status', e.target.value)}>
+            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace('_', ' ') : 'any'}</option>)}
+          </select>
+        </label>
+      </div>
+      <QueryState q={q}>
+        {() => (q.data!.orders.length === 0 ? <Empty>No orders match.</Empty> : <OrdersTable orders={q.data!.orders} />)}
+      </QueryState>
+    </section>
+  )
+}
+
+type Col = 'id' | 'created_at' | 'run_id' | 'symbol' | 'side' | 'order_type' | 'qty' | 'filled' | 'price' | 'status'
+
+const value = (o: Order, c: Col): string | number | null => {
+  switch (c) {
+    case 'qty': return toNumber(o.quantity ?? o.notional)
+    case 'filled': return toNumber(o.filled_quantity)
+    case 'price': return toNumber(o.average_price ?? o.limit_price)
+    default: return o[c]
+  }
+}
+
+export function OrdersTable({ orders, compact }: { orders: Order[]; compact?: boolean }) {
+  const [sort, setSort] = useState<{ key: Col; dir: SortDir }>({ key: 'id', dir: 'desc' })
+  const rows = sortRows(orders.map((o) => ({ o, v: value(o, sort.key) })), 'v', sort.dir)
+  const th = (k: Col, label: string, num?: boolean) => <SortTh k={k} label={label} sort={sort} onSort={(c) => setSort(nextSort(sort, c))} num={num} />
+  return (
+    <div className="table-wrap">
+      <table data-testid="orders-table">
+        <thead>
+          <tr>
+            {th('id', 'Id', true)}
+            {!compact && th('created_at', 'Created')}
+            {th('run_id', 'Run', true)}
+            {th('symbol', 'Symbol')}
+            {th('side', 'Side')}
+            {!compact && th('order_type', 'Type')}
+            {th('qty', 'Qty', true)}
+            {th('filled', 'Filled', true)}
+            {th('price', 'Avg price', true)}
+            {th('status', 'Status')}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(({ o }) => (
+            <tr key={o.id} data-testid="order-row">
+              <td className="num">{o.id}</td>
+              {!compact && <td>{fmtTime(o.created_at)}</td>}
+              <td className="num">{o.run_id ? <Link to={`/ui/runs/${o.run_id}`}>{o.run_id}</Link> : '—'}</td>
+              <td>{o.symbol}</td>
+              <td className={o.side === 'buy' ? 'pos' : 'neg'}>{o.side}</td>
+              {!compact && <td>{o.order_type}</td>}
+              <td className="num">{o.quantity !== null ? fmtQty(o.quantity) : fmtMoney(o.notional)}</td>
+              <td className="num">{fmtQty(o.filled_quantity)}</td>
+              <td className="num">{fmtMoney(o.average_price ?? o.limit_price)}</td>
+              <td><Chip value={o.status} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}

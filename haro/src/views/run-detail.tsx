@@ -1,0 +1,105 @@
+// One run: status (and the error code when it failed), account figures, sandbox figures
+// (fuel, memory, calls), positions, orders and logs. Refreshed by events, not by polling.
+import { Link, useParams } from 'react-router'
+import { useOrders, useRun, useRunLogs } from '../api/queries'
+import type { Run } from '../api/types'
+import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
+import { fmtBytes, fmtMoney, fmtNumber, fmtQty, fmtTime } from '../lib/format'
+import { OrdersTable } from './orders'
+import { StopButton } from './runs'
+
+export function RunDetail() {
+  const { id = '' } = useParams()
+  const q = useRun(id)
+  return (
+    <section>
+      <p className="small"><Link to="/ui/runs">← Runs</Link></p>
+      <QueryState q={q}>{() => <RunBody run={q.data!} />}</QueryState>
+    </section>
+  )
+}
+
+function RunBody({ run }: { run: Run }) {
+  const f = run.figures
+  return (
+    <>
+      <h1 className="row">
+        Run #{run.id} <Chip value={run.status} /> <StopButton run={run} />
+      </h1>
+      <p className="small">
+        {run.strategy_name ?? `strategy #${run.strategy_id}`} · {run.mode} · {run.venue} · {run.symbols.join(', ')} · {run.timeframe}
+        {run.started_at && <> · started {fmtTime(run.started_at)}</>}
+        {run.stopped_at && <> · stopped {fmtTime(run.stopped_at)}</>}
+      </p>
+      {run.error_code && <div className="error" role="alert">Failed: <code data-testid="run-error">{run.error_code}</code></div>}
+      <div className="cards">
+        <div className="card">
+          <h3>Account</h3>
+          <div className="stats">
+            <div className="stat"><span className="small">Equity</span><b>{fmtMoney(run.equity)}</b></div>
+            <div className="stat"><span className="small">Cash</span><b>{fmtMoney(run.cash)}</b></div>
+            <div className="stat"><span className="small">PnL</span><b><Pnl value={run.pnl?.total} /></b></div>
+          </div>
+          {run.pnl && <div className="small">realized <Pnl value={run.pnl.realized} /> · unrealized <Pnl value={run.pnl.unrealized} /></div>}
+        </div>
+        <div className="card" data-testid="figures">
+          <h3>Sandbox</h3>
+          {f ? (
+            <div className="stats">
+              <div className="stat"><span className="small">Bars</span><b>{f.bars}</b></div>
+              <div className="stat"><span className="small">Order intents</span><b data-testid="order-intents">{f.order_intents}</b></div>
+              <div className="stat"><span className="small">Fuel / event</span><b>{fmtNumber(f.fuel_per_event, 0)}</b></div>
+              <div className="stat"><span className="small">Fuel max</span><b>{fmtNumber(f.fuel_max, 0)}</b></div>
+              <div className="stat"><span className="small">Peak memory</span><b>{fmtBytes(f.peak_memory_bytes)}</b></div>
+              <div className="stat"><span className="small">Calls / traps</span><b>{f.calls} / {f.traps}</b></div>
+            </div>
+          ) : <Empty>No figures (the run is not executing on this server).</Empty>}
+        </div>
+      </div>
+      <h2>Positions</h2>
+      {run.positions === undefined || run.positions === null ? (
+        <p className="note">Positions are not reported by this server version yet.</p>
+      ) : run.positions.length === 0 ? <Empty>Flat.</Empty> : (
+        <div className="table-wrap">
+          <table>
+            <thead><tr><th>Symbol</th><th className="num">Qty</th><th className="num">Avg price</th><th className="num">Last</th><th className="num">Unrealized</th></tr></thead>
+            <tbody>
+              {run.positions.map((p) => (
+                <tr key={p.symbol}>
+                  <td>{p.symbol}</td><td className="num">{fmtQty(p.qty)}</td><td className="num">{fmtMoney(p.avg_price)}</td>
+                  <td className="num">{fmtMoney(p.last_price)}</td><td className="num"><Pnl value={p.unrealized_pnl} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <h2>Orders</h2>
+      <RunOrders id={run.id} />
+      <h2>Logs</h2>
+      <RunLogs id={run.id} />
+    </>
+  )
+}
+
+function RunOrders({ id }: { id: number }) {
+  const q = useOrders({ run: String(id), limit: 1000 })
+  if (q.error) return <ErrorNote error={q.error} />
+  if (q.isPending) return <Loading />
+  return q.data.orders.length === 0 ? <Empty>No orders yet.</Empty> : <OrdersTable orders={q.data.orders} />
+}
+
+function RunLogs({ id }: { id: number }) {
+  const q = useRunLogs(id)
+  return (
+    <QueryState q={q} what="Run logs">
+      {() =>
+        q.data!.items.length === 0 ? <Empty>No log lines.</Empty> : (
+          <pre className="logs">
+            {q.data!.items.map((l) => `${fmtTime(l.ts)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`).join('\n')}
+          </pre>
+        )
+      }
+    </QueryState>
+  )
+}

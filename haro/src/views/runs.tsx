@@ -1,0 +1,110 @@
+// Runs: start one (strategy, mode, venue, symbols, timeframe, params), list them, stop them.
+import { useState, type FormEvent } from 'react'
+import { Link, useNavigate } from 'react-router'
+import { useCreateRun, useRuns, useStopRun } from '../api/queries'
+import type { Run } from '../api/types'
+import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { fmtTime } from '../lib/format'
+import { parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+
+export function Runs() {
+  const q = useRuns()
+  return (
+    <section>
+      <h1>Runs</h1>
+      <StartRun />
+      <QueryState q={q}>
+        {() => (q.data!.length === 0 ? <Empty>No runs yet.</Empty> : <RunsTable runs={q.data!} />)}
+      </QueryState>
+    </section>
+  )
+}
+
+function StartRun() {
+  const create = useCreateRun()
+  const nav = useNavigate()
+  const [f, setF] = useState({ strategy: '', mode: 'paper', venue: 'sim', symbols: '', timeframe: '1Day', params: '', cash: '' })
+  const [bad, setBad] = useState<string | null>(null)
+  const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
+  const submit = (e: FormEvent) => {
+    e.preventDefault()
+    const p = parseParams(f.params)
+    if (!p.ok) return setBad(p.error)
+    setBad(null)
+    create.mutate(
+      {
+        strategy: Number(f.strategy), mode: f.mode, venue: f.venue, symbols: splitSymbols(f.symbols),
+        timeframe: f.timeframe, params: p.value, ...(f.cash ? { cash: Number(f.cash) } : {}),
+      },
+      { onSuccess: (run) => nav(`/ui/runs/${run.id}`) },
+    )
+  }
+  return (
+    <form className="form" onSubmit={submit} aria-label="Start a run">
+      <StrategySelect value={f.strategy} onChange={set('strategy')} />
+      <label>Mode
+        <select value={f.mode} onChange={(e) => set('mode')(e.target.value)}>
+          <option value="paper">paper</option><option value="live">live</option>
+        </select>
+      </label>
+      <label>Venue
+        <select value={f.venue} onChange={(e) => set('venue')(e.target.value)}>
+          <option value="sim">sim (simulated exchange)</option><option value="alpaca">alpaca</option>
+        </select>
+      </label>
+      <label>Symbols<input name="symbols" value={f.symbols} onChange={(e) => set('symbols')(e.target.value)} placeholder="GOOG, AAPL" required /></label>
+      <label>Timeframe
+        <select value={f.timeframe} onChange={(e) => set('timeframe')(e.target.value)}>
+          {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
+        </select>
+      </label>
+      <label>Cash (optional)<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
+      <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
+      <div className="wide row">
+        <button className="primary" type="submit" disabled={create.isPending || !f.strategy}>{create.isPending ? 'Starting…' : 'Start run'}</button>
+        {bad && <span className="neg">{bad}</span>}
+      </div>
+      {create.error && <div className="wide"><ErrorNote error={create.error} /></div>}
+    </form>
+  )
+}
+
+export function StopButton({ run }: { run: Run }) {
+  const stop = useStopRun()
+  if (run.status !== 'running' && run.status !== 'created') return null
+  return (
+    <>
+      <button className="danger" type="button" disabled={stop.isPending} onClick={() => stop.mutate(run.id)}>
+        {stop.isPending ? 'Stopping…' : 'Stop'}
+      </button>
+      {stop.error && <ErrorNote error={stop.error} />}
+    </>
+  )
+}
+
+function RunsTable({ runs }: { runs: Run[] }) {
+  return (
+    <div className="table-wrap">
+      <table data-testid="runs-table">
+        <thead>
+          <tr><th className="num">Id</th><th>Strategy</th><th>Mode</th><th>Venue</th><th>Symbols</th><th>Timeframe</th><th>Status</th><th>Created</th><th /></tr>
+        </thead>
+        <tbody>
+          {runs.map((r) => (
+            <tr key={r.id}>
+              <td className="num"><Link to={`/ui/runs/${r.id}`}>{r.id}</Link></td>
+              <td>{r.strategy_name ?? `#${r.strategy_id}`}</td>
+              <td>{r.mode}</td>
+              <td>{r.venue}</td>
+              <td>{r.symbols.join(', ')}</td>
+              <td>{r.timeframe}</td>
+              <td><Chip value={r.status} />{r.error_code && <> <code className="neg">{r.error_code}</code></>}</td>
+              <td>{fmtTime(r.created_at)}</td>
+              <td><StopButton run={r} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds Haro, the web dashboard: `npm ci` in haro/ (exact versions from package-lock.json) and
+# `vite build` into haro/dist, which `weaver serve` serves at / (embedded in release builds,
+# read from disk in debug builds). haro/dist is not committed.
+# Usage: scripts/build-haro.sh    (needs node >= 20.19 and npm)
+set -euo pipefail
+cd "$(dirname "$0")/../haro"
+
+for tool in node npm; do
+    command -v "$tool" >/dev/null || { echo "$tool is required to build the dashboard (haro/)" >&2; exit 1; }
+done
+# npm ci wipes node_modules; skip it when the installed tree already matches the lock.
+if [[ ! -f node_modules/.package-lock.json ]] || ! cmp -s package-lock.json node_modules/.package-lock.json.src 2>/dev/null; then
+    npm ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.package-lock.json.src
+fi
+npm run --silent build
+echo "built haro/dist"
