@@ -85,9 +85,6 @@ async function waitHealthy() {
   throw new Error('weaver serve did not become healthy in 60 s')
 }
 
-// Endpoints other branches are adding: until they land the server answers 404, which the UI
-// shows as "not available yet" and Chromium logs as a failed resource. Only those are tolerated.
-const PENDING = [/\/accounts$/, /\/trading-state$/, /\/runs\/\d+\/logs/]
 const errors = []
 let keyless = true
 // While set, a failed request to a URL matching it is expected (the deliberately bad upload).
@@ -124,7 +121,6 @@ try {
     const url = m.location()?.url ?? ''
     const text = m.text()
     if (keyless && text.includes('401')) return // before the key is entered, 401s are the point
-    if (text.includes('404') && PENDING.some((p) => p.test(new URL(url || base).pathname))) return
     if (expectFailing && expectFailing.test(url) && text.includes('Failed to load resource')) return
     errors.push(`[${step}] console: ${text} ${url}`)
   })
