@@ -50,7 +50,12 @@ async fn postgres() -> Target {
         .expect("create bench database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     let config = DbConfig::with_url(&format!("{base}/{name}"));
-    Target { name: "postgres", config, drop_pg: Some((admin, name)), _dir: None }
+    Target {
+        name: "postgres",
+        config,
+        drop_pg: Some((admin, name)),
+        _dir: None,
+    }
 }
 
 fn sqlite() -> Target {
@@ -103,11 +108,16 @@ async fn latency(
     let opts = ConsumerOptions {
         batch_size: 1000,
         poll_interval: Duration::from_millis(
-            std::env::var("OUTBOX_BENCH_POLL_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(500),
+            std::env::var("OUTBOX_BENCH_POLL_MS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(500),
         ),
         start: StartFrom::Latest,
     };
-    let mut consumer = Consumer::open(reader, "bench-latency", opts).await.expect("consumer");
+    let mut consumer = Consumer::open(reader, "bench-latency", opts)
+        .await
+        .expect("consumer");
     // Ticks of 1 ms, rate/1000 events each; at most 512 appends in flight.
     let per_tick = (rate / 1000).max(1);
     let total = per_tick * 1000 * seconds as usize;
@@ -187,8 +197,11 @@ async fn latency(
     if let Some(sampler) = sampler {
         let mut worst: Vec<(String, f64)> = sampler.await.expect("sampler").into_iter().collect();
         worst.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let top: Vec<String> =
-            worst.iter().take(4).map(|(w, s)| format!("{w} {:.1} ms", s * 1e3)).collect();
+        let top: Vec<String> = worst
+            .iter()
+            .take(4)
+            .map(|(w, s)| format!("{w} {:.1} ms", s * 1e3))
+            .collect();
         println!("  oldest xid holders seen (max age): {}", top.join("; "));
     }
     let committed = committed.lock().await;
@@ -227,19 +240,25 @@ async fn bench(target: Target, seconds: u64) {
     walle.close().await;
     if let Some((admin, name)) = target.drop_pg {
         let mut conn = PgConnection::connect(&admin).await.expect("reconnect");
-        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-            .execute(&mut conn)
-            .await
-            .expect("drop bench database");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists {name} with (force)"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("drop bench database");
     }
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let seconds =
-        std::env::var("OUTBOX_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let seconds = std::env::var("OUTBOX_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let only = std::env::var("OUTBOX_BENCH_BACKEND").unwrap_or_default();
         if only.is_empty() || only == "postgres" {

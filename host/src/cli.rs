@@ -8,12 +8,12 @@ pub mod strategy;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-mod fake_alpaca;
 pub mod backtest;
 pub mod data;
 mod data_download;
 mod data_export;
 mod data_import;
+mod fake_alpaca;
 mod migrate;
 mod openapi;
 mod serve;
@@ -65,7 +65,9 @@ pub enum Command {
 pub fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -69,9 +69,15 @@ pub struct Timeframe {
 
 impl Timeframe {
     /// One-minute bars.
-    pub const MINUTE: Timeframe = Timeframe { amount: 1, unit: TimeUnit::Minute };
+    pub const MINUTE: Timeframe = Timeframe {
+        amount: 1,
+        unit: TimeUnit::Minute,
+    };
     /// Daily bars.
-    pub const DAY: Timeframe = Timeframe { amount: 1, unit: TimeUnit::Day };
+    pub const DAY: Timeframe = Timeframe {
+        amount: 1,
+        unit: TimeUnit::Day,
+    };
 
     /// Nominal length of one bar in milliseconds (a month counts as 30 days).
     pub fn nominal_millis(self) -> i64 {
@@ -101,7 +107,9 @@ impl fmt::Display for Timeframe {
 
 /// Why a timeframe string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid timeframe {input:?}: expected <n><unit> with unit Min, Hour, Day, Week or Month (e.g. 1Min, 15Min, 1Day)")]
+#[error(
+    "invalid timeframe {input:?}: expected <n><unit> with unit Min, Hour, Day, Week or Month (e.g. 1Min, 15Min, 1Day)"
+)]
 pub struct TimeframeError {
     /// The text that was refused.
     pub input: String,
@@ -111,10 +119,16 @@ impl FromStr for Timeframe {
     type Err = TimeframeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || TimeframeError { input: s.to_owned() };
+        let err = || TimeframeError {
+            input: s.to_owned(),
+        };
         let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
         let (digits, unit) = s.split_at(split);
-        let amount: u32 = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| err())? };
+        let amount: u32 = if digits.is_empty() {
+            1
+        } else {
+            digits.parse().map_err(|_| err())?
+        };
         if amount == 0 {
             return Err(err());
         }
@@ -463,16 +477,26 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     /// Every event kind.
-    pub const ALL: Subscriptions =
-        Subscriptions { order_updates: true, account: true, clock_ticks: true, lifecycle: true };
+    pub const ALL: Subscriptions = Subscriptions {
+        order_updates: true,
+        account: true,
+        clock_ticks: true,
+        lifecycle: true,
+    };
     /// Only what is always delivered: bars, requested data windows, raw events.
-    pub const NONE: Subscriptions =
-        Subscriptions { order_updates: false, account: false, clock_ticks: false, lifecycle: false };
+    pub const NONE: Subscriptions = Subscriptions {
+        order_updates: false,
+        account: false,
+        clock_ticks: false,
+        lifecycle: false,
+    };
 
     /// Whether an event with this payload should reach the strategy.
     pub fn wants(self, payload: &StrategyPayload) -> bool {
         match payload {
-            StrategyPayload::Bars(_) | StrategyPayload::DataWindow { .. } | StrategyPayload::Raw { .. } => true,
+            StrategyPayload::Bars(_)
+            | StrategyPayload::DataWindow { .. }
+            | StrategyPayload::Raw { .. } => true,
             StrategyPayload::OrderUpdate(_) => self.order_updates,
             StrategyPayload::Account(_) => self.account,
             StrategyPayload::ClockTick => self.clock_ticks,
@@ -505,7 +529,11 @@ pub trait Strategy: Send {
     ///
     /// # Errors
     /// As [`Strategy::on_event`].
-    fn on_bars(&mut self, meta: &EventMeta, bars: &[SymbolBar]) -> Result<BatchOutcome, StrategyError> {
+    fn on_bars(
+        &mut self,
+        meta: &EventMeta,
+        bars: &[SymbolBar],
+    ) -> Result<BatchOutcome, StrategyError> {
         let mut start = 0;
         while start < bars.len() {
             let ts = bars[start].bar.ts;
@@ -516,11 +544,17 @@ pub trait Strategy: Send {
             };
             let intents = self.on_event(&event)?;
             if !intents.is_empty() {
-                return Ok(BatchOutcome { intents, consumed: end });
+                return Ok(BatchOutcome {
+                    intents,
+                    consumed: end,
+                });
             }
             start = end;
         }
-        Ok(BatchOutcome { intents: Vec::new(), consumed: bars.len() })
+        Ok(BatchOutcome {
+            intents: Vec::new(),
+            consumed: bars.len(),
+        })
     }
 }
 
@@ -534,7 +568,13 @@ mod tests {
             let tf: Timeframe = text.parse().unwrap();
             assert_eq!(tf.to_string(), text);
         }
-        assert_eq!("5min".parse::<Timeframe>().unwrap(), Timeframe { amount: 5, unit: TimeUnit::Minute });
+        assert_eq!(
+            "5min".parse::<Timeframe>().unwrap(),
+            Timeframe {
+                amount: 5,
+                unit: TimeUnit::Minute
+            }
+        );
         assert_eq!(Timeframe::DAY.nominal_millis(), 86_400_000);
         for bad in ["", "0Min", "Min5", "1Fortnight", "99999999999Min"] {
             assert!(bad.parse::<Timeframe>().is_err(), "{bad} should be refused");
@@ -545,7 +585,9 @@ mod tests {
     struct EmitOnThree;
     impl Strategy for EmitOnThree {
         fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
-            let StrategyPayload::Bars(bars) = &event.payload else { return Ok(vec![]) };
+            let StrategyPayload::Bars(bars) = &event.payload else {
+                return Ok(vec![]);
+            };
             Ok(bars
                 .iter()
                 .filter(|b| b.bar.close == 3.0)
@@ -556,9 +598,25 @@ mod tests {
 
     #[test]
     fn default_on_bars_stops_after_the_group_that_produced_intents() {
-        let bar = |ts, close| SymbolBar { symbol: 0, bar: Bar { ts, open: 1.0, high: 1.0, low: 1.0, close, volume: 0.0 } };
+        let bar = |ts, close| SymbolBar {
+            symbol: 0,
+            bar: Bar {
+                ts,
+                open: 1.0,
+                high: 1.0,
+                low: 1.0,
+                close,
+                volume: 0.0,
+            },
+        };
         // Two symbols per timestamp; the intent comes from the second group.
-        let bars = [bar(1, 1.0), bar(1, 2.0), bar(2, 3.0), bar(2, 4.0), bar(3, 5.0)];
+        let bars = [
+            bar(1, 1.0),
+            bar(1, 2.0),
+            bar(2, 3.0),
+            bar(2, 4.0),
+            bar(3, 5.0),
+        ];
         let meta = EventMeta {
             id: "e".into(),
             kind: EventKind::Evt,
@@ -576,6 +634,12 @@ mod tests {
         assert_eq!(out.consumed, 4);
         assert_eq!(out.intents.len(), 1);
         let rest = EmitOnThree.on_bars(&meta, &bars[4..]).unwrap();
-        assert_eq!(rest, BatchOutcome { intents: vec![], consumed: 1 });
+        assert_eq!(
+            rest,
+            BatchOutcome {
+                intents: vec![],
+                consumed: 1
+            }
+        );
     }
 }

@@ -15,9 +15,9 @@
 
 pub mod cli;
 pub mod domain;
-pub mod veda;
+pub mod events;
 pub mod glados;
 pub mod greta;
 pub mod marvin;
-pub mod events;
+pub mod veda;
 pub mod walle;

@@ -202,7 +202,9 @@ pub struct Walle {
 
 impl std::fmt::Debug for Walle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Walle").field("backend", &self.backend_name()).finish_non_exhaustive()
+        f.debug_struct("Walle")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -251,13 +253,19 @@ impl Walle {
                 // A long transaction anywhere stalls every outbox consumer (the horizon), so
                 // Weaver's own sessions may not hold one open for long.
                 let timeouts = [
-                    ("statement_timeout", format!("{}ms", config.statement_timeout.as_millis())),
+                    (
+                        "statement_timeout",
+                        format!("{}ms", config.statement_timeout.as_millis()),
+                    ),
                     (
                         "idle_in_transaction_session_timeout",
                         format!("{}ms", config.idle_in_transaction_timeout.as_millis()),
                     ),
                 ];
-                let pool_opts = opts.clone().application_name("weaver").options(timeouts.clone());
+                let pool_opts = opts
+                    .clone()
+                    .application_name("weaver")
+                    .options(timeouts.clone());
                 let pool = PgPoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
@@ -274,8 +282,17 @@ impl Walle {
                     .connect_with(relaxed_opts)
                     .await?;
                 let listen = opts.application_name(events::LISTENER_APPLICATION_NAME);
-                tokio::spawn(ring_doorbell(relaxed.clone(), doorbell.clone(), shutdown.clone()));
-                (Db::Pg(pool.clone()), Db::Pg(pool), Some(listen), Db::Pg(relaxed))
+                tokio::spawn(ring_doorbell(
+                    relaxed.clone(),
+                    doorbell.clone(),
+                    shutdown.clone(),
+                ));
+                (
+                    Db::Pg(pool.clone()),
+                    Db::Pg(pool),
+                    Some(listen),
+                    Db::Pg(relaxed),
+                )
             }
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -309,11 +326,20 @@ impl Walle {
                     .await?;
                 // Offsets and doorbells share the writer: SQLite has no cheaper commit to offer
                 // while the write lock is taken anyway.
-                (Db::Lite(writer.clone()), Db::Lite(readers), None, Db::Lite(writer))
+                (
+                    Db::Lite(writer.clone()),
+                    Db::Lite(readers),
+                    None,
+                    Db::Lite(writer),
+                )
             }
         };
         let (wake, _) = watch::channel(0);
-        let wakeup = Wakeup { pg: matches!(db, Db::Pg(_)), doorbell, wake: Arc::new(wake) };
+        let wakeup = Wakeup {
+            pg: matches!(db, Db::Pg(_)),
+            doorbell,
+            wake: Arc::new(wake),
+        };
         let appender = outbox::spawn_appenders(db.clone(), wakeup.clone());
         Ok(Walle {
             inner: Arc::new(Inner {
@@ -398,7 +424,11 @@ impl Walle {
             // failing on a read-to-write upgrade, and ids commit in id order.
             Db::Lite(p) => TxInner::Lite(p.begin_with("BEGIN IMMEDIATE").await?),
         };
-        Ok(Tx { inner, walle: self.clone(), appended: false })
+        Ok(Tx {
+            inner,
+            walle: self.clone(),
+            appended: false,
+        })
     }
 
     /// Runs `f` on a pooled connection (reads).
@@ -516,7 +546,9 @@ pub struct EventTx(Tx);
 
 impl std::fmt::Debug for EventTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventTx").field("appended", &self.0.appended).finish()
+        f.debug_struct("EventTx")
+            .field("appended", &self.0.appended)
+            .finish()
     }
 }
 
@@ -566,8 +598,10 @@ pub(crate) fn parse_text<T: serde::de::DeserializeOwned>(
     column: &'static str,
     s: &str,
 ) -> Result<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| Error::Corrupt { column, value: s.to_owned() })
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| Error::Corrupt {
+        column,
+        value: s.to_owned(),
+    })
 }
 
 /// The stored text of an enum (its serde snake_case name).

@@ -287,7 +287,12 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
         report::summary(&result.metrics, result.open_trades.len())
     )?;
     if let Some(g) = result.bankrupt_at {
-        writeln!(out, "{:<28} {}", "bankrupt_at", greta::synth::iso(result.ts[g]))?;
+        writeln!(
+            out,
+            "{:<28} {}",
+            "bankrupt_at",
+            greta::synth::iso(result.ts[g])
+        )?;
     }
     let bars: usize = bt.series.iter().map(|s| s.bars).sum();
     writeln!(

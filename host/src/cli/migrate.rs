@@ -24,7 +24,9 @@ pub struct MigrateArgs {
 /// A configuration, connection or migration error, printed by `main`.
 pub(super) fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let config = DbConfig::from_env()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let walle = Walle::open(&config, Registry::builtin()).await?;
         walle.migrate().await?;

@@ -180,7 +180,10 @@ impl Consumer {
     pub async fn next_batch(&mut self) -> Result<Batch, Error> {
         let mut backoff = Duration::from_millis(1);
         loop {
-            let events = self.walle.fetch_events(self.position, self.opts.batch_size).await?;
+            let events = self
+                .walle
+                .fetch_events(self.position, self.opts.batch_size)
+                .await?;
             if let Some(last) = events.last() {
                 let end = last.cursor;
                 self.position = end;

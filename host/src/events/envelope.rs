@@ -120,7 +120,11 @@ impl Envelope {
             trace_id: self.trace_id.clone(),
             ts: self.ts.timestamp_millis(),
             producer: self.producer.clone(),
-            headers: self.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }

@@ -16,8 +16,9 @@ use super::{Envelope, Error};
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// The namespaces an event type may live in.
-pub const NAMESPACES: [&str; 9] =
-    ["strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock"];
+pub const NAMESPACES: [&str; 9] = [
+    "strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock",
+];
 
 type Check = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
 
@@ -62,10 +63,15 @@ fn parse_name(event_type: &str) -> Result<(String, u32), Error> {
     let name = parts.next().ok_or_else(|| bad("expected namespace.Name"))?;
     let suffix = parts.next();
     if parts.next().is_some() {
-        return Err(bad("too many dots; expected namespace.Name or namespace.Name.vN"));
+        return Err(bad(
+            "too many dots; expected namespace.Name or namespace.Name.vN",
+        ));
     }
     if !NAMESPACES.contains(&namespace) {
-        return Err(bad(&format!("unknown namespace; expected one of {}", NAMESPACES.join(", "))));
+        return Err(bad(&format!(
+            "unknown namespace; expected one of {}",
+            NAMESPACES.join(", ")
+        )));
     }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(bad("the name must be ASCII letters and digits"));
@@ -106,7 +112,12 @@ impl Registry {
         });
         self.types.insert(
             event_type.to_owned(),
-            EventSpec { name: event_type.to_owned(), namespace, version, check },
+            EventSpec {
+                name: event_type.to_owned(),
+                namespace,
+                version,
+                check,
+            },
         );
         Ok(())
     }
@@ -132,7 +143,9 @@ impl Registry {
         let spec = self
             .types
             .get(&event.event_type)
-            .ok_or_else(|| Error::UnknownType { event_type: event.event_type.clone() })?;
+            .ok_or_else(|| Error::UnknownType {
+                event_type: event.event_type.clone(),
+            })?;
         if event.version != spec.version {
             return Err(Error::VersionMismatch {
                 event_type: event.event_type.clone(),
@@ -146,7 +159,9 @@ impl Registry {
         if event.corr_id.trim().is_empty() {
             return Err(Error::InvalidEnvelope("corr_id is empty".into()));
         }
-        let size = serde_json::to_vec(&event.payload).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&event.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_PAYLOAD_BYTES {
             return Err(Error::PayloadTooLarge {
                 event_type: event.event_type.clone(),
@@ -401,8 +416,13 @@ mod tests {
     #[test]
     fn names_are_checked() {
         let mut r = Registry::empty();
-        for bad in ["orders", "nope.Filled", "orders.Filled.v1", "orders.Fil-led", "orders.A.v2.x"]
-        {
+        for bad in [
+            "orders",
+            "nope.Filled",
+            "orders.Filled.v1",
+            "orders.Fil-led",
+            "orders.A.v2.x",
+        ] {
             let e = r.register::<serde_json::Value>(bad).unwrap_err();
             assert_eq!(e.code(), "invalid_event_type", "{bad}");
         }

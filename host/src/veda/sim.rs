@@ -33,7 +33,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, Bar, OrderIntent, OrderSize, OrderStatus};
-use crate::walle::Candle;
 use crate::greta::broker::{BarView, Broker, BrokerConfig};
 use crate::veda::types::{
     Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery,
@@ -41,6 +40,7 @@ use crate::veda::types::{
     VenueOrder, VenueOrderStatus, VenuePosition,
 };
 use crate::veda::{Error, Result, Venue};
+use crate::walle::Candle;
 
 /// How fast the replay runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

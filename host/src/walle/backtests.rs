@@ -80,7 +80,10 @@ pub struct BacktestReport {
 const COLS: &str = "id, strategy_id, run_id, config, status, metrics, trades, equity, error, created_at, updated_at";
 
 fn event(b: &Backtest, cause: Option<&Envelope>) -> Result<Envelope> {
-    let payload = payloads::BacktestChanged { backtest_id: b.id, status: text_of(&b.status) };
+    let payload = payloads::BacktestChanged {
+        backtest_id: b.id,
+        status: text_of(&b.status),
+    };
     let e = Envelope::new("backtest.StatusChanged", "walle", payload)?;
     let e = match b.run_id {
         Some(r) => e.for_run(r),
@@ -130,7 +133,13 @@ impl Walle {
     pub async fn backtest(&self, id: i64) -> Result<Option<Backtest>> {
         let sql = format!("select {COLS} from backtests where id = $1");
         self.read(async |c| {
-            fetch!(fetch_optional, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), id)
+            fetch!(
+                fetch_optional,
+                c,
+                Backtest,
+                sqlx::AssertSqlSafe(sql.clone()),
+                id
+            )
         })
         .await
     }
@@ -143,7 +152,14 @@ impl Walle {
         let sql = format!("select {COLS} from backtests where id < $1 order by id desc limit $2");
         let before = before_id.unwrap_or(i64::MAX);
         self.read(async |c| {
-            fetch!(fetch_all, c, Backtest, sqlx::AssertSqlSafe(sql.clone()), before, limit)
+            fetch!(
+                fetch_all,
+                c,
+                Backtest,
+                sqlx::AssertSqlSafe(sql.clone()),
+                before,
+                limit
+            )
         })
         .await
     }
@@ -179,7 +195,10 @@ impl Walle {
             error,
             Utc::now(),
         )?
-        .ok_or_else(|| Error::NotFound { entity: "backtest", key: id.to_string() })?;
+        .ok_or_else(|| Error::NotFound {
+            entity: "backtest",
+            key: id.to_string(),
+        })?;
         tx.append(&event(&b, cause)?).await?;
         tx.commit().await?;
         Ok(b)

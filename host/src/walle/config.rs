@@ -83,12 +83,18 @@ impl DbConfig {
 
     /// A configuration for `url` with the other defaults.
     pub fn with_url(url: &str) -> DbConfig {
-        DbConfig { url: Some(SecretString::from(url.to_owned())), ..DbConfig::default() }
+        DbConfig {
+            url: Some(SecretString::from(url.to_owned())),
+            ..DbConfig::default()
+        }
     }
 
     /// A configuration for the SQLite file `weaver.db` in `data_dir`.
     pub fn sqlite_in(data_dir: impl Into<PathBuf>) -> DbConfig {
-        DbConfig { data_dir: data_dir.into(), ..DbConfig::default() }
+        DbConfig {
+            data_dir: data_dir.into(),
+            ..DbConfig::default()
+        }
     }
 
     /// Resolves the URL into a backend.

@@ -65,11 +65,16 @@ impl Walle {
     ) -> Result<u64> {
         let mut groups: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for c in candles {
-            c.timeframe.parse::<Timeframe>().map_err(|e| Error::Invalid(e.to_string()))?;
+            c.timeframe
+                .parse::<Timeframe>()
+                .map_err(|e| Error::Invalid(e.to_string()))?;
             if c.symbol.trim().is_empty() {
                 return Err(Error::Invalid("candle symbol is empty".into()));
             }
-            if ![c.open, c.high, c.low, c.close, c.volume].iter().all(|v| v.is_finite()) {
+            if ![c.open, c.high, c.low, c.close, c.volume]
+                .iter()
+                .all(|v| v.is_finite())
+            {
                 return Err(Error::Invalid(format!(
                     "non-finite value in candle {} {}",
                     c.symbol, c.ts

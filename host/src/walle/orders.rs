@@ -192,7 +192,11 @@ impl NewOrder {
                 "a stop price is required for stop and stop-limit orders, and only for them",
             );
         }
-        if [self.limit_price, self.stop_price].into_iter().flatten().any(|p| p <= Decimal::ZERO) {
+        if [self.limit_price, self.stop_price]
+            .into_iter()
+            .flatten()
+            .any(|p| p <= Decimal::ZERO)
+        {
             return bad("prices must be positive");
         }
         Ok(())
@@ -362,9 +366,12 @@ impl Walle {
             }
             None => {
                 drop(tx);
-                let existing =
-                    self.order_by_client_id(&new.client_order_id).await?.ok_or_else(|| {
-                        Error::NotFound { entity: "order", key: new.client_order_id.clone() }
+                let existing = self
+                    .order_by_client_id(&new.client_order_id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound {
+                        entity: "order",
+                        key: new.client_order_id.clone(),
                     })?;
                 Ok((existing, false))
             }
@@ -379,7 +386,13 @@ impl Walle {
         let sql = format!("select {COLS} from orders where id = $1");
         let row = self
             .read(async |c| {
-                fetch!(fetch_optional, c, OrderRow, sqlx::AssertSqlSafe(sql.clone()), id)
+                fetch!(
+                    fetch_optional,
+                    c,
+                    OrderRow,
+                    sqlx::AssertSqlSafe(sql.clone()),
+                    id
+                )
             })
             .await?;
         row.map(Order::try_from).transpose()
@@ -410,7 +423,11 @@ impl Walle {
     /// # Errors
     /// [`Error::Database`], [`Error::Corrupt`].
     pub async fn orders(&self, filter: &OrderFilter) -> Result<OrderPage> {
-        let limit = if filter.limit <= 0 { 100 } else { filter.limit.min(1000) };
+        let limit = if filter.limit <= 0 {
+            100
+        } else {
+            filter.limit.min(1000)
+        };
         let sql = format!(
             "select {COLS} from orders where ($1 is null or run_id = $1) \
              and ($2 is null or symbol = $2) and ($3 is null or status = $3) \
@@ -435,9 +452,13 @@ impl Walle {
                 )
             })
             .await?;
-        let orders = rows.into_iter().map(Order::try_from).collect::<Result<Vec<_>>>()?;
-        let next_after =
-            (orders.len() as i64 == limit).then(|| orders.last().map(|o| o.id)).flatten();
+        let orders = rows
+            .into_iter()
+            .map(Order::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let next_after = (orders.len() as i64 == limit)
+            .then(|| orders.last().map(|o| o.id))
+            .flatten();
         Ok(OrderPage { orders, next_after })
     }
 
@@ -488,7 +509,10 @@ impl Walle {
             canceled,
             Utc::now(),
         )?
-        .ok_or_else(|| Error::NotFound { entity: "order", key: client_order_id.to_owned() })?;
+        .ok_or_else(|| Error::NotFound {
+            entity: "order",
+            key: client_order_id.to_owned(),
+        })?;
         tx.append(event).await?;
         tx.commit().await?;
         row.try_into()
@@ -545,7 +569,13 @@ impl Walle {
         let sql = format!("select {FILL_COLS} from fills where order_id = $1 order by id");
         let rows = self
             .read(async |c| {
-                fetch!(fetch_all, c, FillRow, sqlx::AssertSqlSafe(sql.clone()), order_id)
+                fetch!(
+                    fetch_all,
+                    c,
+                    FillRow,
+                    sqlx::AssertSqlSafe(sql.clone()),
+                    order_id
+                )
             })
             .await?;
         Ok(rows.into_iter().map(Fill::from).collect())

@@ -48,11 +48,17 @@ impl Row {
             "evt" => EventKind::Evt,
             "cmd" => EventKind::Cmd,
             _ => {
-                return Err(Error::Corrupt { column: "outbox.kind", value: self.kind });
+                return Err(Error::Corrupt {
+                    column: "outbox.kind",
+                    value: self.kind,
+                });
             }
         };
         Ok(StoredEvent {
-            cursor: Cursor { xid: self.xid, id: self.id },
+            cursor: Cursor {
+                xid: self.xid,
+                id: self.id,
+            },
             stored_at: self.created_at,
             envelope: Envelope {
                 id: self.event_id,
@@ -257,11 +263,13 @@ impl Retention {
         let days = |name: &str, default: Duration| -> Result<Duration> {
             match var(name) {
                 None => Ok(default),
-                Some(v) => {
-                    v.trim().parse::<u64>().map(|d| Duration::from_secs(d * 86_400)).map_err(|_| {
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(|d| Duration::from_secs(d * 86_400))
+                    .map_err(|_| {
                         Error::Config(format!("{name} must be a whole number of days, got {v:?}"))
-                    })
-                }
+                    }),
             }
         };
         let d = Retention::default();
@@ -309,10 +317,15 @@ impl Walle {
             let (done, result) = oneshot::channel();
             self.inner
                 .appender
-                .send(AppendRequest { events: events.to_vec(), done })
+                .send(AppendRequest {
+                    events: events.to_vec(),
+                    done,
+                })
                 .await
                 .map_err(|_| Error::Config("the store is closed".into()))?;
-            return result.await.map_err(|_| Error::Config("the store is closed".into()))?;
+            return result
+                .await
+                .map_err(|_| Error::Config("the store is closed".into()))?;
         }
         let mut tx = self.begin().await?;
         for chunk in events.chunks(MAX_ROWS_PER_INSERT) {
@@ -463,8 +476,9 @@ impl Walle {
         } else {
             "select last_xid, last_id from consumer_offsets where consumer = $1"
         };
-        let row: Option<(i64, i64)> =
-            self.read(async |c| fetch!(fetch_optional, c, (i64, i64), sql, consumer)).await?;
+        let row: Option<(i64, i64)> = self
+            .read(async |c| fetch!(fetch_optional, c, (i64, i64), sql, consumer))
+            .await?;
         Ok(row.map(|(xid, id)| Cursor { xid, id }))
     }
 
@@ -561,7 +575,10 @@ impl Walle {
             .rows_affected(),
         };
         if n == 0 && self.stored_offset(consumer).await?.is_none() {
-            return Err(Error::NotFound { entity: "consumer", key: consumer.to_owned() });
+            return Err(Error::NotFound {
+                entity: "consumer",
+                key: consumer.to_owned(),
+            });
         }
         Ok(())
     }
@@ -572,7 +589,11 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn drop_consumer(&self, consumer: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        exec!(tx.conn(), "delete from consumer_offsets where consumer = $1", consumer)?;
+        exec!(
+            tx.conn(),
+            "delete from consumer_offsets where consumer = $1",
+            consumer
+        )?;
         tx.commit().await
     }
 
@@ -665,7 +686,10 @@ impl Walle {
         let at = self
             .stored_offset(consumer)
             .await?
-            .ok_or_else(|| Error::NotFound { entity: "consumer", key: consumer.to_owned() })?;
+            .ok_or_else(|| Error::NotFound {
+                entity: "consumer",
+                key: consumer.to_owned(),
+            })?;
         let (events, oldest): (i64, Option<DateTime<Utc>>) = if self.is_pg() {
             self.read(async |c| {
                 fetch!(
@@ -695,7 +719,10 @@ impl Walle {
         let oldest_seconds = oldest
             .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
-        Ok(Lag { events, oldest_seconds })
+        Ok(Lag {
+            events,
+            oldest_seconds,
+        })
     }
 
     /// Names of all registered consumers.
@@ -774,8 +801,17 @@ mod tests {
         let r = Retention::from_vars(vars("2", "30")).unwrap();
         assert_eq!(r.events, Duration::from_secs(2 * 86_400));
         assert_eq!(r.audit, Duration::from_secs(30 * 86_400));
-        assert_eq!(Retention::from_vars(|_| None).unwrap(), Retention::default());
-        assert_eq!(Retention::from_vars(vars("30", "2")).unwrap_err().code(), "database_config");
-        assert_eq!(Retention::from_vars(vars("two", "30")).unwrap_err().code(), "database_config");
+        assert_eq!(
+            Retention::from_vars(|_| None).unwrap(),
+            Retention::default()
+        );
+        assert_eq!(
+            Retention::from_vars(vars("30", "2")).unwrap_err().code(),
+            "database_config"
+        );
+        assert_eq!(
+            Retention::from_vars(vars("two", "30")).unwrap_err().code(),
+            "database_config"
+        );
     }
 }

@@ -133,7 +133,9 @@ impl Walle {
     /// [`Error::Conflict`] `strategy_disabled`, [`Error::Database`].
     pub async fn insert_run(&self, new: &NewRun, cause: Option<&Envelope>) -> Result<Run> {
         if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
-            return Err(Error::Invalid("a run needs at least one non-empty symbol".into()));
+            return Err(Error::Invalid(
+                "a run needs at least one non-empty symbol".into(),
+            ));
         }
         let now = Utc::now();
         let mut tx = self.begin().await?;
@@ -181,7 +183,14 @@ impl Walle {
         );
         let status = status.map(|s| text_of(&s));
         self.read(async |c| {
-            fetch!(fetch_all, c, Run, sqlx::AssertSqlSafe(sql.clone()), status.clone(), limit)
+            fetch!(
+                fetch_all,
+                c,
+                Run,
+                sqlx::AssertSqlSafe(sql.clone()),
+                status.clone(),
+                limit
+            )
         })
         .await
     }
@@ -219,7 +228,10 @@ impl Walle {
             started,
             stopped,
         )?
-        .ok_or_else(|| Error::NotFound { entity: "run", key: id.to_string() })?;
+        .ok_or_else(|| Error::NotFound {
+            entity: "run",
+            key: id.to_string(),
+        })?;
         tx.append(&event(&run, "run.StatusChanged", cause)?).await?;
         tx.commit().await?;
         Ok(run)

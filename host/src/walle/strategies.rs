@@ -137,10 +137,13 @@ impl Walle {
             }
             None => {
                 drop(tx);
-                let s =
-                    self.strategy_by_sha256(&new.sha256.to_ascii_lowercase()).await?.ok_or_else(
-                        || Error::NotFound { entity: "strategy", key: new.sha256.clone() },
-                    )?;
+                let s = self
+                    .strategy_by_sha256(&new.sha256.to_ascii_lowercase())
+                    .await?
+                    .ok_or_else(|| Error::NotFound {
+                        entity: "strategy",
+                        key: new.sha256.clone(),
+                    })?;
                 Ok((s, false))
             }
         }
@@ -153,7 +156,13 @@ impl Walle {
     pub async fn strategy(&self, id: i64) -> Result<Option<Strategy>> {
         let sql = format!("select {COLS} from strategies where id = $1");
         self.read(async |c| {
-            fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), id)
+            fetch!(
+                fetch_optional,
+                c,
+                Strategy,
+                sqlx::AssertSqlSafe(sql.clone()),
+                id
+            )
         })
         .await
     }
@@ -165,7 +174,13 @@ impl Walle {
     pub async fn strategy_by_sha256(&self, sha256: &str) -> Result<Option<Strategy>> {
         let sql = format!("select {COLS} from strategies where sha256 = $1");
         self.read(async |c| {
-            fetch!(fetch_optional, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), sha256)
+            fetch!(
+                fetch_optional,
+                c,
+                Strategy,
+                sqlx::AssertSqlSafe(sql.clone()),
+                sha256
+            )
         })
         .await
     }
@@ -176,8 +191,16 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategies_by_name(&self, name: &str) -> Result<Vec<Strategy>> {
         let sql = format!("select {COLS} from strategies where name = $1 order by created_at, id");
-        self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()), name))
-            .await
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                Strategy,
+                sqlx::AssertSqlSafe(sql.clone()),
+                name
+            )
+        })
+        .await
     }
 
     /// All strategies, oldest first.
@@ -186,7 +209,8 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn strategies(&self) -> Result<Vec<Strategy>> {
         let sql = format!("select {COLS} from strategies order by id");
-        self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone()))).await
+        self.read(async |c| fetch!(fetch_all, c, Strategy, sqlx::AssertSqlSafe(sql.clone())))
+            .await
     }
 
     /// Sets a strategy's status (and error) and appends `strategy.StatusChanged`.
@@ -214,8 +238,12 @@ impl Walle {
             error,
             Utc::now(),
         )?
-        .ok_or_else(|| Error::NotFound { entity: "strategy", key: id.to_string() })?;
-        tx.append(&event(&s, "strategy.StatusChanged", cause)?).await?;
+        .ok_or_else(|| Error::NotFound {
+            entity: "strategy",
+            key: id.to_string(),
+        })?;
+        tx.append(&event(&s, "strategy.StatusChanged", cause)?)
+            .await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -236,15 +264,30 @@ impl Walle {
         } else {
             format!("select {COLS} from strategies where id = $1")
         };
-        let current = fetch!(fetch_optional, tx.conn(), Strategy, sqlx::AssertSqlSafe(lock), id)?
-            .ok_or_else(|| Error::NotFound { entity: "strategy", key: id.to_string() })?;
+        let current = fetch!(
+            fetch_optional,
+            tx.conn(),
+            Strategy,
+            sqlx::AssertSqlSafe(lock),
+            id
+        )?
+        .ok_or_else(|| Error::NotFound {
+            entity: "strategy",
+            key: id.to_string(),
+        })?;
         if current.disabled_at.is_some() {
             return Ok(current);
         }
         let active = format!(
             "select id from runs where strategy_id = $1 and status in {ACTIVE_RUNS} order by id limit 1"
         );
-        let in_use = fetch!(fetch_optional, tx.conn(), (i64,), sqlx::AssertSqlSafe(active), id)?;
+        let in_use = fetch!(
+            fetch_optional,
+            tx.conn(),
+            (i64,),
+            sqlx::AssertSqlSafe(active),
+            id
+        )?;
         if let Some((run,)) = in_use {
             return Err(Error::Conflict {
                 code: "strategy_in_use",
@@ -255,8 +298,16 @@ impl Walle {
         let sql = format!(
             "update strategies set disabled_at = $2, updated_at = $2 where id = $1 returning {COLS}"
         );
-        let s = fetch!(fetch_one, tx.conn(), Strategy, sqlx::AssertSqlSafe(sql), id, now)?;
-        tx.append(&event(&s, "strategy.StatusChanged", cause)?).await?;
+        let s = fetch!(
+            fetch_one,
+            tx.conn(),
+            Strategy,
+            sqlx::AssertSqlSafe(sql),
+            id,
+            now
+        )?;
+        tx.append(&event(&s, "strategy.StatusChanged", cause)?)
+            .await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -272,7 +323,10 @@ impl Walle {
         };
         let row = fetch!(fetch_optional, tx.conn(), (Option<DateTime<Utc>>,), sql, id)?;
         match row {
-            None => Err(Error::NotFound { entity: "strategy", key: id.to_string() }),
+            None => Err(Error::NotFound {
+                entity: "strategy",
+                key: id.to_string(),
+            }),
             Some((Some(_),)) => Err(Error::Conflict {
                 code: "strategy_disabled",
                 message: format!("strategy {id} is disabled"),

@@ -159,11 +159,18 @@ fn market_order_fills_at_next_open_and_updates_come_before_the_next_bar() {
 
 #[test]
 fn events_the_strategy_did_not_subscribe_to_are_not_delivered() {
-    let buy = vec![Intent::PlaceOrder(order(Side::Buy, OrderType::Market, OrderSize::Units(5.0)))];
+    let buy = vec![Intent::PlaceOrder(order(
+        Side::Buy,
+        OrderType::Market,
+        OrderSize::Units(5.0),
+    ))];
     let mut all = Scripted::new(vec![(0, buy.clone())]);
     let full = run(&flat(4, 10.0), &mut all, &cfg());
     let mut fills_only = Scripted::new(vec![(0, buy)]);
-    fills_only.subscriptions = Subscriptions { order_updates: true, ..Subscriptions::NONE };
+    fills_only.subscriptions = Subscriptions {
+        order_updates: true,
+        ..Subscriptions::NONE
+    };
     let thin = run(&flat(4, 10.0), &mut fills_only, &cfg());
     // No lifecycle or account events, but the fill still arrives before the next bar.
     assert_eq!(fills_only.log, ["bar0", "Filled", "bar1", "bar2", "bar3"]);

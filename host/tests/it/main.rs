@@ -1,10 +1,10 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
 mod glados;
-mod veda;
 mod greta;
 mod greta_engine;
 mod marvin;
 mod ops;
 mod polyglot;
+mod veda;
 mod walle;

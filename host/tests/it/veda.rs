@@ -9,12 +9,12 @@ mod examples;
 mod faults;
 mod journal;
 mod journal_store;
-mod sim;
-mod windows;
 mod reconcile;
 mod recover;
+mod sim;
 mod spec;
 mod streams;
+mod windows;
 
 use std::time::Duration;
 

@@ -19,7 +19,9 @@ fn main() -> anyhow::Result<()> {
     let module = std::fs::read(input).with_context(|| format!("reading {input}"))?;
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
-        .with_context(|| format!("{input} carries no usable component type (built with wit-bindgen?)"))?
+        .with_context(|| {
+            format!("{input} carries no usable component type (built with wit-bindgen?)")
+        })?
         .validate(true)
         .encode()
         .with_context(|| format!("turning {input} into a component"))?;

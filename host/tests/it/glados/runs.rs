@@ -20,7 +20,11 @@ pub(super) fn post_json(uri: &str, body: &str) -> Request<Body> {
 }
 
 /// A strategy row whose component file does not exist (for lifecycle tests that never run it).
-pub(super) async fn strategy_row(w: &weaver::walle::Walle, sha_byte: &str, name: &str) -> weaver::walle::Strategy {
+pub(super) async fn strategy_row(
+    w: &weaver::walle::Walle,
+    sha_byte: &str,
+    name: &str,
+) -> weaver::walle::Strategy {
     let new = NewStrategy {
         sha256: sha_byte.repeat(32),
         name: name.into(),
@@ -189,7 +193,12 @@ async fn app_with_goog(
 }
 
 /// Uploads a component and waits until it is compiled; returns its id.
-pub(super) async fn upload(r: &axum::Router, s: &weaver::glados::AppState, name: &str, file: &str) -> i64 {
+pub(super) async fn upload(
+    r: &axum::Router,
+    s: &weaver::glados::AppState,
+    name: &str,
+    file: &str,
+) -> i64 {
     let wasm = std::fs::read(dist(file)).expect("component readable");
     let up = Request::post(format!("/strategies?name={name}"))
         .header("host", "localhost")

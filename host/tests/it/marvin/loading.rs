@@ -111,7 +111,11 @@ fn example_components_import_nothing_but_weaver_interfaces() {
             .map(|(name, _)| name.to_owned())
             .collect();
         assert_eq!(imports, loaded.info().imports, "{name}");
-        assert_eq!(imports, vec!["weaver:strategy/types@0.1.0".to_owned()], "{name}");
+        assert_eq!(
+            imports,
+            vec!["weaver:strategy/types@0.1.0".to_owned()],
+            "{name}"
+        );
     }
 }
 

@@ -302,18 +302,32 @@ fn subscriptions_keep_unwanted_events_away_from_the_guest() {
     };
 
     // sma-cross trades on bars alone and says so in `init`: a fill costs it no guest call.
-    let sma = marvin.load(&read_artifact("sma-cross.wasm")).expect("sma-cross loads");
+    let sma = marvin
+        .load(&read_artifact("sma-cross.wasm"))
+        .expect("sma-cross loads");
     let mut sandbox = sma.instantiate(&config(&[], &["GOOG"])).expect("init");
     assert_eq!(sandbox.subscriptions(), Subscriptions::NONE);
     let calls = sandbox.stats().calls;
     assert_eq!(sandbox.on_event(&update).expect("ignored"), vec![]);
-    assert_eq!(sandbox.stats().calls, calls, "an unwanted event must not reach the guest");
+    assert_eq!(
+        sandbox.stats().calls,
+        calls,
+        "an unwanted event must not reach the guest"
+    );
 
     // A strategy that keeps the SDK default subscribes to everything and is called.
-    let hostile = marvin.load(&read_artifact("guests/hostile.wasm")).expect("guest loads");
-    let mut sandbox = hostile.instantiate(&config(&[("mode", "none")], &["GOOG"])).expect("init");
+    let hostile = marvin
+        .load(&read_artifact("guests/hostile.wasm"))
+        .expect("guest loads");
+    let mut sandbox = hostile
+        .instantiate(&config(&[("mode", "none")], &["GOOG"]))
+        .expect("init");
     assert_eq!(sandbox.subscriptions(), Subscriptions::ALL);
     let calls = sandbox.stats().calls;
     sandbox.on_event(&update).expect("delivered");
-    assert_eq!(sandbox.stats().calls, calls + 1, "a wanted event reaches the guest");
+    assert_eq!(
+        sandbox.stats().calls,
+        calls + 1,
+        "a wanted event reaches the guest"
+    );
 }

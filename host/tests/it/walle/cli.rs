@@ -21,18 +21,30 @@ fn migrate_creates_the_embedded_database_and_is_repeatable() {
         );
         assert!(stdout.contains("migrations applied (sqlite)"), "{stdout}");
     }
-    assert!(data.join("weaver.db").is_file(), "weaver.db created in WEAVER_DATA_DIR");
+    assert!(
+        data.join("weaver.db").is_file(),
+        "weaver.db created in WEAVER_DATA_DIR"
+    );
 }
 
 #[test]
 fn migrate_refuses_an_unknown_scheme_without_echoing_the_url() {
     let out = Command::new(env!("CARGO_BIN_EXE_weaver"))
         .arg("migrate")
-        .env("WEAVER_DATABASE_URL", "mysql://admin:hunter2-sentinel@db/weaver")
+        .env(
+            "WEAVER_DATABASE_URL",
+            "mysql://admin:hunter2-sentinel@db/weaver",
+        )
         .output()
         .expect("run weaver migrate");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("WEAVER_DATABASE_URL must start with"), "{stderr}");
-    assert!(!stderr.contains("hunter2-sentinel"), "the URL's password leaked: {stderr}");
+    assert!(
+        stderr.contains("WEAVER_DATABASE_URL must start with"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2-sentinel"),
+        "the URL's password leaked: {stderr}"
+    );
 }

@@ -46,25 +46,38 @@ fn run_of(strategy_id: i64) -> NewRun {
 async fn disabled_strategies_stay_readable_and_start_nothing(store: &TestStore) {
     let w = &store.walle;
     let id = strategy(w, 1).await;
-    w.update_strategy_status(id, StrategyStatus::Ready, None, None).await.expect("ready");
+    w.update_strategy_status(id, StrategyStatus::Ready, None, None)
+        .await
+        .expect("ready");
     let run = w.insert_run(&run_of(id), None).await.expect("run");
 
     // In use while the run is created, running or stopping.
     for status in [None, Some(RunStatus::Running), Some(RunStatus::Stopping)] {
         if let Some(s) = status {
-            w.update_run_status(run.id, s, None, None).await.expect("status");
+            w.update_run_status(run.id, s, None, None)
+                .await
+                .expect("status");
         }
         let e = w.disable_strategy(id, None).await.expect_err("in use");
         assert_eq!(e.code(), "strategy_in_use", "{status:?}: {e}");
-        assert_eq!(w.strategy(id).await.expect("read").expect("row").status, StrategyStatus::Ready);
+        assert_eq!(
+            w.strategy(id).await.expect("read").expect("row").status,
+            StrategyStatus::Ready
+        );
     }
-    w.update_run_status(run.id, RunStatus::Stopped, None, None).await.expect("stopped");
+    w.update_run_status(run.id, RunStatus::Stopped, None, None)
+        .await
+        .expect("stopped");
 
     let disabled = w.disable_strategy(id, None).await.expect("disable");
     assert_eq!(disabled.status, StrategyStatus::Disabled);
     let at = disabled.disabled_at.expect("disabled_at set");
     let again = w.disable_strategy(id, None).await.expect("disable again");
-    assert_eq!(again.disabled_at, Some(at), "disabling twice changes nothing");
+    assert_eq!(
+        again.disabled_at,
+        Some(at),
+        "disabling twice changes nothing"
+    );
     assert_eq!(disabled_events(w).await, 1, "one event for the one change");
 
     // Readable everywhere, as disabled; a late compilation outcome does not re-enable it.
@@ -74,19 +87,37 @@ async fn disabled_strategies_stay_readable_and_start_nothing(store: &TestStore) 
         w.strategies_by_name("disable-me").await.expect("by name")[0].status,
         StrategyStatus::Disabled
     );
-    let late = w.update_strategy_status(id, StrategyStatus::Ready, None, None).await.expect("late");
+    let late = w
+        .update_strategy_status(id, StrategyStatus::Ready, None, None)
+        .await
+        .expect("late");
     assert_eq!(late.status, StrategyStatus::Disabled);
 
     let refused = w.insert_run(&run_of(id), None).await.expect_err("disabled");
     assert_eq!(refused.code(), "strategy_disabled");
-    assert_eq!(w.insert_run(&run_of(9_999), None).await.expect_err("unknown").code(), "not_found");
-    assert_eq!(w.disable_strategy(9_999, None).await.expect_err("unknown").code(), "not_found");
+    assert_eq!(
+        w.insert_run(&run_of(9_999), None)
+            .await
+            .expect_err("unknown")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        w.disable_strategy(9_999, None)
+            .await
+            .expect_err("unknown")
+            .code(),
+        "not_found"
+    );
 }
 
 /// How many `strategy.StatusChanged` events say `disabled`.
 async fn disabled_events(w: &Walle) -> usize {
     settle(w).await;
-    let events = w.fetch_events(Default::default(), 10_000).await.expect("events");
+    let events = w
+        .fetch_events(Default::default(), 10_000)
+        .await
+        .expect("events");
     events
         .iter()
         .filter(|e| e.envelope.event_type == "strategy.StatusChanged")
@@ -119,20 +150,31 @@ async fn settings_persist_and_announce(store: &TestStore) {
         Envelope::new(
             "ui.TradingState",
             "glados",
-            payloads::TradingStateChanged { state: state.into(), updated_at: now },
+            payloads::TradingStateChanged {
+                state: state.into(),
+                updated_at: now,
+            },
         )
         .expect("event")
     };
-    let first =
-        w.put_setting("trading_state", "halted", Some(&event("halted"))).await.expect("put");
+    let first = w
+        .put_setting("trading_state", "halted", Some(&event("halted")))
+        .await
+        .expect("put");
     assert_eq!(first.value, "halted");
-    let second =
-        w.put_setting("trading_state", "active", Some(&event("active"))).await.expect("put");
+    let second = w
+        .put_setting("trading_state", "active", Some(&event("active")))
+        .await
+        .expect("put");
     assert!(second.updated_at >= first.updated_at);
 
     // Another handle (a restarted process) reads the last value.
     let other = store.second_handle().await;
-    let read = other.setting("trading_state").await.expect("read").expect("row");
+    let read = other
+        .setting("trading_state")
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(read.value, "active");
     if store.is_pg() {
         other.close().await;
@@ -140,11 +182,25 @@ async fn settings_persist_and_announce(store: &TestStore) {
 
     // A refused event writes nothing.
     let bad = Envelope::new("ui.TradingState", "glados", json!({"state": 1})).expect("envelope");
-    assert!(w.put_setting("trading_state", "halted", Some(&bad)).await.is_err());
-    assert_eq!(w.setting("trading_state").await.expect("read").expect("row").value, "active");
+    assert!(
+        w.put_setting("trading_state", "halted", Some(&bad))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        w.setting("trading_state")
+            .await
+            .expect("read")
+            .expect("row")
+            .value,
+        "active"
+    );
 
     settle(w).await;
-    let events = w.fetch_events(Default::default(), 10_000).await.expect("events");
+    let events = w
+        .fetch_events(Default::default(), 10_000)
+        .await
+        .expect("events");
     let states: Vec<_> = events
         .iter()
         .filter(|e| e.envelope.event_type == "ui.TradingState")

@@ -24,8 +24,12 @@ contract!(
 );
 
 fn notice(i: usize) -> Envelope {
-    Envelope::new("ui.Notice", "test", json!({"level": "info", "message": format!("event {i}")}))
-        .expect("envelope")
+    Envelope::new(
+        "ui.Notice",
+        "test",
+        json!({"level": "info", "message": format!("event {i}")}),
+    )
+    .expect("envelope")
 }
 
 fn opts(batch: i64, poll_ms: u64) -> ConsumerOptions {
@@ -43,7 +47,11 @@ async fn drain(consumer: &mut Consumer, want: usize, timeout: Duration) -> Vec<U
     let mut distinct = HashSet::new();
     while distinct.len() < want {
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out: {} of {want} events delivered", distinct.len());
+        assert!(
+            !left.is_zero(),
+            "timed out: {} of {want} events delivered",
+            distinct.len()
+        );
         if let Some(batch) = consumer.next_batch_within(left).await.expect("next batch") {
             for e in &batch.events {
                 got.push(e.envelope.id);
@@ -63,7 +71,9 @@ async fn consumer_sees_events_in_commit_safe_order(store: &TestStore) {
         w.append(e).await.unwrap();
     }
     let reader = store.second_handle().await;
-    let mut c = Consumer::open(&reader, "ordered", opts(7, 200)).await.unwrap();
+    let mut c = Consumer::open(&reader, "ordered", opts(7, 200))
+        .await
+        .unwrap();
     let got = drain(&mut c, 50, Duration::from_secs(10)).await;
     assert_eq!(
         got,
@@ -72,28 +82,56 @@ async fn consumer_sees_events_in_commit_safe_order(store: &TestStore) {
     );
     settle(w).await;
     let stored = w.fetch_events(Default::default(), 1).await.unwrap();
-    assert_eq!(stored[0].envelope, events[0], "the envelope round-trips unchanged");
+    assert_eq!(
+        stored[0].envelope, events[0],
+        "the envelope round-trips unchanged"
+    );
     assert_eq!(c.lag().await.unwrap().events, 0);
 
     // A reopened consumer starts at its stored offset; a Latest consumer only sees new events.
     drop(c);
-    let mut again = Consumer::open(&reader, "ordered", opts(100, 50)).await.unwrap();
-    assert!(again.next_batch_within(Duration::from_millis(200)).await.unwrap().is_none());
+    let mut again = Consumer::open(&reader, "ordered", opts(100, 50))
+        .await
+        .unwrap();
+    assert!(
+        again
+            .next_batch_within(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut latest = Consumer::open(
         &reader,
         "latecomer",
-        ConsumerOptions { start: StartFrom::Latest, ..opts(100, 50) },
+        ConsumerOptions {
+            start: StartFrom::Latest,
+            ..opts(100, 50)
+        },
     )
     .await
     .unwrap();
     let extra = notice(51);
     w.append(&extra).await.unwrap();
-    let b = latest.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event");
-    assert_eq!(b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(), [extra.id]);
-    let b = again.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event");
+    let b = latest
+        .next_batch_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("new event");
+    assert_eq!(
+        b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(),
+        [extra.id]
+    );
+    let b = again
+        .next_batch_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("new event");
     assert_eq!(b.events[0].envelope.id, extra.id);
     // An unknown consumer has no lag to report.
-    assert_eq!(w.consumer_lag("nobody").await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        w.consumer_lag("nobody").await.unwrap_err().code(),
+        "not_found"
+    );
     if store.is_pg() {
         reader.close().await;
     }
@@ -111,12 +149,18 @@ async fn gap_torture_loses_nothing(store: &TestStore) {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 
     let reader = store.second_handle().await;
-    let mut consumer = Consumer::open(&reader, "torture", opts(1000, 100)).await.unwrap();
+    let mut consumer = Consumer::open(&reader, "torture", opts(1000, 100))
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut writers = Vec::new();
     for _ in 0..WRITERS {
-        let (w, committed, rolled_back, next) =
-            (store.walle.clone(), committed.clone(), rolled_back.clone(), next.clone());
+        let (w, committed, rolled_back, next) = (
+            store.walle.clone(),
+            committed.clone(),
+            rolled_back.clone(),
+            next.clone(),
+        );
         writers.push(tokio::spawn(async move {
             while next.load(std::sync::atomic::Ordering::Relaxed) < TARGET {
                 let n: usize = fastrand::usize(1..=8);
@@ -149,7 +193,11 @@ async fn gap_torture_loses_nothing(store: &TestStore) {
         if writers_done && delivered.len() >= committed.lock().await.len() {
             break;
         }
-        assert!(Instant::now() < deadline, "torture did not finish: {} delivered", delivered.len());
+        assert!(
+            Instant::now() < deadline,
+            "torture did not finish: {} delivered",
+            delivered.len()
+        );
         tokio::select! {
             results = &mut all_written, if !writers_done => {
                 for r in results { r.expect("writer panicked"); }
@@ -168,15 +216,26 @@ async fn gap_torture_loses_nothing(store: &TestStore) {
         }
     }
     // A short extra wait: anything else that arrives now would be a rolled-back or duplicate event.
-    if let Some(batch) = consumer.next_batch_within(Duration::from_millis(300)).await.unwrap() {
+    if let Some(batch) = consumer
+        .next_batch_within(Duration::from_millis(300))
+        .await
+        .unwrap()
+    {
         delivered.extend(batch.events.iter().map(|e| e.envelope.id));
     }
     let committed = committed.lock().await;
     let rolled_back = rolled_back.lock().await;
     let mut dedup = Dedup::new(delivered.len());
-    let unique: Vec<Uuid> = delivered.iter().copied().filter(|id| dedup.first_time(*id)).collect();
+    let unique: Vec<Uuid> = delivered
+        .iter()
+        .copied()
+        .filter(|id| dedup.first_time(*id))
+        .collect();
     let delivered_set: HashSet<Uuid> = unique.iter().copied().collect();
-    let lost = committed.iter().filter(|id| !delivered_set.contains(id)).count();
+    let lost = committed
+        .iter()
+        .filter(|id| !delivered_set.contains(id))
+        .count();
     let rolled_back_delivered = delivered_set.intersection(&rolled_back).count();
     let raw_duplicates = delivered.len() - unique.len();
     let unique_again: HashSet<Uuid> = unique.iter().copied().collect();
@@ -189,11 +248,22 @@ async fn gap_torture_loses_nothing(store: &TestStore) {
         delivered.len(),
         started.elapsed()
     );
-    assert!(committed.len() >= TARGET, "only {} committed", committed.len());
-    assert!(!rolled_back.is_empty(), "the torture must roll some transactions back");
+    assert!(
+        committed.len() >= TARGET,
+        "only {} committed",
+        committed.len()
+    );
+    assert!(
+        !rolled_back.is_empty(),
+        "the torture must roll some transactions back"
+    );
     assert_eq!(lost, 0, "lost events");
     assert_eq!(rolled_back_delivered, 0, "rolled-back events delivered");
-    assert_eq!(unique_again.len(), unique.len(), "duplicates after deduplication");
+    assert_eq!(
+        unique_again.len(),
+        unique.len(),
+        "duplicates after deduplication"
+    );
     assert_eq!(unique.len(), committed.len());
     if store.is_pg() {
         reader.close().await;
@@ -254,14 +324,24 @@ async fn consumer_killed_mid_batch_resumes_from_offset(store: &TestStore) {
         }
         let left = deadline.saturating_duration_since(Instant::now());
         batch = c.next_batch_within(left).await.unwrap().unwrap_or_else(|| {
-            panic!("resume stalled at {} of {} events", applied.len(), events.len())
+            panic!(
+                "resume stalled at {} of {} events",
+                applied.len(),
+                events.len()
+            )
         });
     }
     assert!(
-        c.next_batch_within(Duration::from_millis(200)).await.unwrap().is_none(),
+        c.next_batch_within(Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_none(),
         "nothing extra"
     );
-    assert_eq!(redelivered, 50, "exactly the uncommitted half batch came again");
+    assert_eq!(
+        redelivered, 50,
+        "exactly the uncommitted half batch came again"
+    );
     assert_eq!(
         effects,
         events.iter().map(|e| e.id).collect::<Vec<_>>(),
@@ -290,35 +370,54 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
         w.append_batch(chunk).await.unwrap();
     }
     // Audit events (the trading record) have their own, longer retention.
-    let audit =
-        Envelope::new("run.StatusChanged", "test", json!({"run_id": 1, "status": "running"}))
-            .unwrap();
+    let audit = Envelope::new(
+        "run.StatusChanged",
+        "test",
+        json!({"run_id": 1, "status": "running"}),
+    )
+    .unwrap();
     w.append(&audit).await.unwrap();
     drain(&mut fast, 12_001, Duration::from_secs(30)).await;
     let b = slow.next_batch().await.unwrap();
     assert_eq!(b.events.len(), 2000);
     slow.commit(&b).await.unwrap();
     settle(w).await;
-    assert_eq!(slow.lag().await.unwrap().events, 10_001, "slow is 10,000 events behind");
+    assert_eq!(
+        slow.lag().await.unwrap().events,
+        10_001,
+        "slow is 10,000 events behind"
+    );
     assert!(w.record_outbox_metrics().await.is_ok());
 
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let everything_old = Retention { events: Duration::ZERO, audit: Duration::from_secs(86_400) };
+    let everything_old = Retention {
+        events: Duration::ZERO,
+        audit: Duration::from_secs(86_400),
+    };
     let deleted = w.purge_events(everything_old, 700).await.unwrap();
     assert_eq!(deleted, 2000, "only what every consumer has committed");
     assert_eq!(w.count_events().await.unwrap(), 10_001);
 
     // The slow consumer resumes with nothing lost.
     let rest = drain(&mut slow, 10_001, Duration::from_secs(30)).await;
-    let expected: Vec<Uuid> = events[2000..].iter().map(|e| e.id).chain([audit.id]).collect();
+    let expected: Vec<Uuid> = events[2000..]
+        .iter()
+        .map(|e| e.id)
+        .chain([audit.id])
+        .collect();
     assert_eq!(rest, expected);
 
     let deleted = w.purge_events(everything_old, 700).await.unwrap();
     assert_eq!(deleted, 10_000, "all but the audit event");
     assert_eq!(w.count_events().await.unwrap(), 1, "table size is bounded");
-    let all_old = Retention { events: Duration::ZERO, audit: Duration::ZERO };
+    let all_old = Retention {
+        events: Duration::ZERO,
+        audit: Duration::ZERO,
+    };
     // A consumer that was never advanced pins everything after its offset.
-    let pinned = Consumer::open(w, "new-and-idle", opts(10, 50)).await.unwrap();
+    let pinned = Consumer::open(w, "new-and-idle", opts(10, 50))
+        .await
+        .unwrap();
     assert_eq!(w.purge_events(all_old, 700).await.unwrap(), 0);
     drop(pinned);
     w.drop_consumer("new-and-idle").await.unwrap();
@@ -340,10 +439,16 @@ async fn retention_loop_runs_until_stopped(store: &TestStore) {
     let events: Vec<Envelope> = (0..10).map(notice).collect();
     w.append_batch(&events).await.unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let retention = Retention { events: Duration::ZERO, audit: Duration::from_secs(86_400) };
+    let retention = Retention {
+        events: Duration::ZERO,
+        audit: Duration::from_secs(86_400),
+    };
     let task = tokio::spawn({
         let (w, stop) = (w.clone(), stop.clone());
-        async move { w.run_retention(retention, Duration::from_millis(20), stop).await }
+        async move {
+            w.run_retention(retention, Duration::from_millis(20), stop)
+                .await
+        }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while w.count_events().await.unwrap() > 0 {
@@ -351,13 +456,18 @@ async fn retention_loop_runs_until_stopped(store: &TestStore) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("loop stops").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("loop stops")
+        .unwrap();
 }
 
 async fn reset_offsets_moves_consumers_to_the_head(store: &TestStore) {
     let w = &store.walle;
     let behind = Consumer::open(w, "behind", opts(100, 50)).await.unwrap();
-    w.append_batch(&(0..30).map(notice).collect::<Vec<_>>()).await.unwrap();
+    w.append_batch(&(0..30).map(notice).collect::<Vec<_>>())
+        .await
+        .unwrap();
     settle(w).await;
     assert_eq!(w.consumer_lag("behind").await.unwrap().events, 30);
     assert_eq!(w.reset_offsets_to_head().await.unwrap(), 1);
@@ -366,8 +476,15 @@ async fn reset_offsets_moves_consumers_to_the_head(store: &TestStore) {
     assert_eq!(w.consumer_lag("behind").await.unwrap().events, 0);
     let fresh = notice(99);
     w.append(&fresh).await.unwrap();
-    let b = c.next_batch_within(Duration::from_secs(5)).await.unwrap().expect("new event");
-    assert_eq!(b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(), [fresh.id]);
+    let b = c
+        .next_batch_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("new event");
+    assert_eq!(
+        b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(),
+        [fresh.id]
+    );
 }
 
 /// PostgreSQL-only behaviour: the listener and the xid horizon.
@@ -397,7 +514,9 @@ mod postgres_only {
         let reader = store.second_handle().await;
         // The poll is far longer than the test: only doorbells and the catch-up after each
         // re-LISTEN can deliver, so a listener that failed to recover would time the test out.
-        let mut consumer = Consumer::open(&reader, "killed", opts(500, 600_000)).await.unwrap();
+        let mut consumer = Consumer::open(&reader, "killed", opts(500, 600_000))
+            .await
+            .unwrap();
         let writer = store.walle.clone();
         let produced = tokio::spawn(async move {
             let mut ids = Vec::new();
@@ -423,13 +542,24 @@ mod postgres_only {
         let mut delivered = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !(produced.is_finished() && killer.is_finished()) || delivered.len() < 3000 {
-            assert!(Instant::now() < deadline, "stuck after {} events", delivered.len());
-            if let Some(b) = consumer.next_batch_within(Duration::from_millis(200)).await.unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "stuck after {} events",
+                delivered.len()
+            );
+            if let Some(b) = consumer
+                .next_batch_within(Duration::from_millis(200))
+                .await
+                .unwrap()
+            {
                 delivered.extend(b.events.iter().map(|e| e.envelope.id));
                 consumer.commit(&b).await.unwrap();
             } else if produced.is_finished() && killer.is_finished() && delivered.len() < 3000 {
                 // No poll will rescue it: give the doorbell path a bounded grace period only.
-                let b = consumer.next_batch_within(Duration::from_secs(10)).await.unwrap();
+                let b = consumer
+                    .next_batch_within(Duration::from_secs(10))
+                    .await
+                    .unwrap();
                 let b = b.unwrap_or_else(|| {
                     panic!("missed events: {} of 3000 delivered", delivered.len())
                 });
@@ -440,11 +570,20 @@ mod postgres_only {
         let ids = produced.await.unwrap();
         let kills = killer.await.unwrap();
         let stats = consumer.stats();
-        println!("listener kill: kills {kills}, stats {stats:?}, delivered {}", delivered.len());
+        println!(
+            "listener kill: kills {kills}, stats {stats:?}, delivered {}",
+            delivered.len()
+        );
         assert_eq!(delivered, ids, "0 missed, 0 duplicated, in order");
         assert!(kills >= 10, "the listener was killed only {kills} times");
-        assert!(stats.listener_reconnects >= kills.min(10), "listener reconnects {stats:?}");
-        assert_eq!(stats.poll_wakeups, 0, "the backstop poll never fired: doorbells did the work");
+        assert!(
+            stats.listener_reconnects >= kills.min(10),
+            "listener reconnects {stats:?}"
+        );
+        assert_eq!(
+            stats.poll_wakeups, 0,
+            "the backstop poll never fired: doorbells did the work"
+        );
         drop(consumer);
         reader.close().await;
         store.finish().await;
@@ -467,7 +606,11 @@ mod postgres_only {
             .await
             .unwrap();
         let mut c = Consumer::open(w, "restored", opts(100, 50)).await.unwrap();
-        assert_eq!(c.committed(), Default::default(), "rewound to the beginning");
+        assert_eq!(
+            c.committed(),
+            Default::default(),
+            "rewound to the beginning"
+        );
         let b = c.next_batch().await.unwrap();
         assert_eq!(
             b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(),
@@ -490,7 +633,10 @@ mod postgres_only {
         .fetch_one(pool)
         .await
         .unwrap();
-        assert_eq!((statement.as_str(), idle.as_str(), app.as_str()), ("30s", "1min", "weaver"));
+        assert_eq!(
+            (statement.as_str(), idle.as_str(), app.as_str()),
+            ("30s", "1min", "weaver")
+        );
         store.finish().await;
     }
 
@@ -506,12 +652,20 @@ mod postgres_only {
         let late = notice(2);
         w.append(&late).await.unwrap();
         assert!(
-            consumer.next_batch_within(Duration::from_millis(600)).await.unwrap().is_none(),
+            consumer
+                .next_batch_within(Duration::from_millis(600))
+                .await
+                .unwrap()
+                .is_none(),
             "the later commit must wait for the open older transaction"
         );
         let stall = w.horizon_stall_seconds().await.unwrap();
         assert!(stall > 0.5, "horizon stall gauge {stall}");
-        assert_eq!(consumer.lag().await.unwrap().events, 0, "nothing fetchable while stalled");
+        assert_eq!(
+            consumer.lag().await.unwrap().events,
+            0,
+            "nothing fetchable while stalled"
+        );
         t1.commit().await.unwrap();
         let mut got = Vec::new();
         while got.len() < 2 {
@@ -541,7 +695,10 @@ mod postgres_only {
             .await
             .unwrap()
             .expect("after rollback");
-        assert_eq!(b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(), [after.id]);
+        assert_eq!(
+            b.events.iter().map(|e| e.envelope.id).collect::<Vec<_>>(),
+            [after.id]
+        );
         drop(consumer);
         store.finish().await;
     }

@@ -72,8 +72,14 @@ async fn new_run(w: &Walle) -> i64 {
 /// All stored events of a type, in delivery order.
 async fn events_of(w: &Walle, event_type: &str) -> Vec<Envelope> {
     settle(w).await;
-    let all = w.fetch_events(Default::default(), 100_000).await.expect("fetch events");
-    all.into_iter().map(|e| e.envelope).filter(|e| e.event_type == event_type).collect()
+    let all = w
+        .fetch_events(Default::default(), 100_000)
+        .await
+        .expect("fetch events");
+    all.into_iter()
+        .map(|e| e.envelope)
+        .filter(|e| e.event_type == event_type)
+        .collect()
 }
 
 fn place_event(coid: &str) -> Envelope {
@@ -120,12 +126,26 @@ async fn strategies_are_versioned_by_hash(store: &TestStore) {
     let (again, created_again) = w.insert_strategy(&new, None).await.unwrap();
     assert!(!created_again);
     assert_eq!(again.id, s.id);
-    assert_eq!(events_of(w, "strategy.Uploaded").await.len(), 1, "a re-upload appends no event");
+    assert_eq!(
+        events_of(w, "strategy.Uploaded").await.len(),
+        1,
+        "a re-upload appends no event"
+    );
 
-    let v2 = NewStrategy { sha256: "cd".repeat(32), version: "1.1.0".into(), ..new.clone() };
+    let v2 = NewStrategy {
+        sha256: "cd".repeat(32),
+        version: "1.1.0".into(),
+        ..new.clone()
+    };
     w.insert_strategy(&v2, None).await.unwrap();
     let versions = w.strategies_by_name("sma-cross").await.unwrap();
-    assert_eq!(versions.iter().map(|s| s.version.as_str()).collect::<Vec<_>>(), ["1.0.0", "1.1.0"]);
+    assert_eq!(
+        versions
+            .iter()
+            .map(|s| s.version.as_str())
+            .collect::<Vec<_>>(),
+        ["1.0.0", "1.1.0"]
+    );
 
     let ready = w
         .update_strategy_status(s.id, StrategyStatus::Rejected, Some("bad import"), None)
@@ -141,10 +161,19 @@ async fn strategies_are_versioned_by_hash(store: &TestStore) {
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].payload["status"], "rejected");
 
-    let err = w.update_strategy_status(9999, StrategyStatus::Ready, None, None).await.unwrap_err();
+    let err = w
+        .update_strategy_status(9999, StrategyStatus::Ready, None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "not_found");
-    let bad = NewStrategy { sha256: "xyz".into(), ..new };
-    assert_eq!(w.insert_strategy(&bad, None).await.unwrap_err().code(), "invalid_input");
+    let bad = NewStrategy {
+        sha256: "xyz".into(),
+        ..new
+    };
+    assert_eq!(
+        w.insert_strategy(&bad, None).await.unwrap_err().code(),
+        "invalid_input"
+    );
 }
 
 async fn runs_move_through_their_lifecycle(store: &TestStore) {
@@ -156,12 +185,20 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
     assert_eq!(run.timeframe, "1Min");
     assert!(run.started_at.is_none());
 
-    let running = w.update_run_status(run_id, RunStatus::Running, None, None).await.unwrap();
+    let running = w
+        .update_run_status(run_id, RunStatus::Running, None, None)
+        .await
+        .unwrap();
     assert!(running.started_at.is_some());
-    let failed =
-        w.update_run_status(run_id, RunStatus::Failed, Some("strategy_fuel"), None).await.unwrap();
+    let failed = w
+        .update_run_status(run_id, RunStatus::Failed, Some("strategy_fuel"), None)
+        .await
+        .unwrap();
     assert_eq!(failed.error_code.as_deref(), Some("strategy_fuel"));
-    assert_eq!(failed.started_at, running.started_at, "started_at is stamped once");
+    assert_eq!(
+        failed.started_at, running.started_at,
+        "started_at is stamped once"
+    );
     assert!(failed.stopped_at.is_some());
     assert_eq!(w.runs(Some(RunStatus::Failed), 10).await.unwrap().len(), 1);
     assert_eq!(w.runs(Some(RunStatus::Running), 10).await.unwrap().len(), 0);
@@ -169,28 +206,44 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
 
     let created = events_of(w, "run.Created").await;
     assert_eq!(created.len(), 1);
-    assert_eq!(created[0].run_id.as_deref(), Some(run_id.to_string().as_str()));
+    assert_eq!(
+        created[0].run_id.as_deref(),
+        Some(run_id.to_string().as_str())
+    );
     assert_eq!(events_of(w, "run.StatusChanged").await.len(), 2);
 
     // Strategy results: the intents with the event that caused them, plus their event.
     let cause =
         Envelope::new("clock.Tick", "test", payloads::ClockTick { ts: Utc::now() }).unwrap();
     w.append(&cause).await.unwrap();
-    let intents = vec![Intent::Log { level: LogLevel::Info, message: "hello".into() }];
+    let intents = vec![Intent::Log {
+        level: LogLevel::Info,
+        message: "hello".into(),
+    }];
     let event = Envelope::new(
         "strategy.Intents",
         "marvin",
-        payloads::StrategyIntents { run_id, cause_event_id: cause.id, intents: intents.clone() },
+        payloads::StrategyIntents {
+            run_id,
+            cause_event_id: cause.id,
+            intents: intents.clone(),
+        },
     )
     .unwrap()
     .caused_by(&cause);
-    let row = w.append_strategy_result(run_id, cause.id, &intents, &event).await.unwrap();
+    let row = w
+        .append_strategy_result(run_id, cause.id, &intents, &event)
+        .await
+        .unwrap();
     assert_eq!(row.intents.0, intents);
     let rows = w.strategy_results(run_id, 0, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].cause_event_id, cause.id);
     let stored = events_of(w, "strategy.Intents").await;
-    assert_eq!(stored[0].causation_id.as_deref(), Some(cause.id.to_string().as_str()));
+    assert_eq!(
+        stored[0].causation_id.as_deref(),
+        Some(cause.id.to_string().as_str())
+    );
     assert_eq!(stored[0].corr_id, cause.corr_id);
 
     let no_symbols = NewRun {
@@ -201,7 +254,10 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
         symbols: vec![],
         timeframe: Timeframe::DAY,
     };
-    assert_eq!(w.insert_run(&no_symbols, None).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        w.insert_run(&no_symbols, None).await.unwrap_err().code(),
+        "invalid_input"
+    );
 }
 
 async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
@@ -217,7 +273,11 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     assert!(created);
     assert_eq!(o.status, OrderState::PendingSubmit);
     assert_eq!(o.quantity, Some(dec("1.5")));
-    assert_eq!(o.limit_price, Some(dec("187.1234")), "decimals round-trip exactly");
+    assert_eq!(
+        o.limit_price,
+        Some(dec("187.1234")),
+        "decimals round-trip exactly"
+    );
     assert_eq!(o.filled_quantity, Decimal::ZERO);
 
     // A retry of the same intent is not a second order and not a second event.
@@ -232,22 +292,35 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     assert_eq!(again.id, o.id);
     assert_eq!(events_of(w, "orders.Intent").await.len(), 1);
     assert_eq!(w.order(o.id).await.unwrap(), Some(o.clone()));
-    assert_eq!(w.order_by_client_id("run1-0001").await.unwrap(), Some(o.clone()));
+    assert_eq!(
+        w.order_by_client_id("run1-0001").await.unwrap(),
+        Some(o.clone())
+    );
 
     for i in 2..=25 {
         let symbol = if i % 2 == 0 { "MSFT" } else { "AAPL" };
         let coid = format!("run1-{i:04}");
-        w.insert_order_intent(&limit_order(&coid, Some(run_id), symbol), &place_event(&coid))
-            .await
-            .unwrap();
-    }
-    w.insert_order_intent(&limit_order("manual-1", None, "AAPL"), &place_event("manual-1"))
+        w.insert_order_intent(
+            &limit_order(&coid, Some(run_id), symbol),
+            &place_event(&coid),
+        )
         .await
         .unwrap();
+    }
+    w.insert_order_intent(
+        &limit_order("manual-1", None, "AAPL"),
+        &place_event("manual-1"),
+    )
+    .await
+    .unwrap();
 
     // Cursor pagination over one run's orders: every order once, in id order.
     let mut seen = Vec::new();
-    let mut filter = OrderFilter { run_id: Some(run_id), limit: 10, ..Default::default() };
+    let mut filter = OrderFilter {
+        run_id: Some(run_id),
+        limit: 10,
+        ..Default::default()
+    };
     loop {
         let page = w.orders(&filter).await.unwrap();
         seen.extend(page.orders.iter().map(|o| o.client_order_id.clone()));
@@ -259,14 +332,22 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let expected: Vec<String> = (1..=25).map(|i| format!("run1-{i:04}")).collect();
     assert_eq!(seen, expected);
 
-    let msft =
-        w.orders(&OrderFilter { symbol: Some("MSFT".into()), ..Default::default() }).await.unwrap();
+    let msft = w
+        .orders(&OrderFilter {
+            symbol: Some("MSFT".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(msft.orders.len(), 12);
     assert!(msft.orders.iter().all(|o| o.symbol == "MSFT"));
     let all = w.orders(&OrderFilter::default()).await.unwrap();
     assert_eq!(all.orders.len(), 26);
     let future = w
-        .orders(&OrderFilter { from: Some(Utc::now() + Duration::hours(1)), ..Default::default() })
+        .orders(&OrderFilter {
+            from: Some(Utc::now() + Duration::hours(1)),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(future.orders.is_empty());
@@ -320,7 +401,10 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     assert_eq!(filled.submitted_at, accepted.submitted_at);
     assert!(filled.filled_at.is_some());
     let only_filled = w
-        .orders(&OrderFilter { status: Some(OrderState::Filled), ..Default::default() })
+        .orders(&OrderFilter {
+            status: Some(OrderState::Filled),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(only_filled.orders.len(), 1);
@@ -334,13 +418,19 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let mut both = limit_order("bad-1", None, "AAPL");
     both.notional = Some(dec("100"));
     assert_eq!(
-        w.insert_order_intent(&both, &place_event("bad-1")).await.unwrap_err().code(),
+        w.insert_order_intent(&both, &place_event("bad-1"))
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_input"
     );
     let mut no_limit = limit_order("bad-2", None, "AAPL");
     no_limit.limit_price = None;
     assert_eq!(
-        w.insert_order_intent(&no_limit, &place_event("bad-2")).await.unwrap_err().code(),
+        w.insert_order_intent(&no_limit, &place_event("bad-2"))
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_input"
     );
     assert!(w.order_by_client_id("bad-1").await.unwrap().is_none());
@@ -352,7 +442,10 @@ async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
         .insert_order_intent(&limit_order("f-1", None, "AAPL"), &place_event("f-1"))
         .await
         .unwrap();
-    let filled_at = Utc.with_ymd_and_hms(2026, 3, 2, 14, 30, 0).single().expect("time");
+    let filled_at = Utc
+        .with_ymd_and_hms(2026, 3, 2, 14, 30, 0)
+        .single()
+        .expect("time");
     let fill = NewFill {
         order_id: o.id,
         venue_fill_id: "v-1".into(),
@@ -376,15 +469,31 @@ async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
         )
         .unwrap()
     };
-    let first = w.insert_fill(&fill, &ev("v-1")).await.unwrap().expect("new fill");
+    let first = w
+        .insert_fill(&fill, &ev("v-1"))
+        .await
+        .unwrap()
+        .expect("new fill");
     assert_eq!(first.price, dec("187.0001"));
     assert_eq!(first.filled_at, filled_at);
-    assert!(w.insert_fill(&fill, &ev("v-1")).await.unwrap().is_none(), "same venue fill id");
-    let second = NewFill { venue_fill_id: "v-2".into(), ..fill.clone() };
-    w.insert_fill(&second, &ev("v-2")).await.unwrap().expect("second fill");
+    assert!(
+        w.insert_fill(&fill, &ev("v-1")).await.unwrap().is_none(),
+        "same venue fill id"
+    );
+    let second = NewFill {
+        venue_fill_id: "v-2".into(),
+        ..fill.clone()
+    };
+    w.insert_fill(&second, &ev("v-2"))
+        .await
+        .unwrap()
+        .expect("second fill");
     let fills = w.fills(o.id).await.unwrap();
     assert_eq!(fills.len(), 2);
-    assert_eq!(fills.iter().map(|f| f.quantity).sum::<Decimal>(), dec("1.50"));
+    assert_eq!(
+        fills.iter().map(|f| f.quantity).sum::<Decimal>(),
+        dec("1.50")
+    );
     assert_eq!(events_of(w, "orders.Filled.v2").await.len(), 2);
 
     // v1 and v2 of orders.Filled live side by side, each checked against its own schema.
@@ -404,18 +513,31 @@ async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
     v1_as_v2.id = uuid::Uuid::now_v7();
     v1_as_v2.event_type = "orders.Filled.v2".into();
     v1_as_v2.version = 2;
-    assert_eq!(w.append(&v1_as_v2).await.unwrap_err().code(), "invalid_event_payload");
+    assert_eq!(
+        w.append(&v1_as_v2).await.unwrap_err().code(),
+        "invalid_event_payload"
+    );
     let stored = events_of(w, "orders.Filled").await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].payload["price"], v1.payload["price"]);
 
-    let bad = NewFill { venue_fill_id: "v-3".into(), quantity: dec("-1"), ..fill };
-    assert_eq!(w.insert_fill(&bad, &ev("v-3")).await.unwrap_err().code(), "invalid_input");
+    let bad = NewFill {
+        venue_fill_id: "v-3".into(),
+        quantity: dec("-1"),
+        ..fill
+    };
+    assert_eq!(
+        w.insert_fill(&bad, &ev("v-3")).await.unwrap_err().code(),
+        "invalid_input"
+    );
 }
 
 async fn candles_upsert_and_range(store: &TestStore) {
     let w = &store.walle;
-    let t0 = Utc.with_ymd_and_hms(2024, 1, 2, 14, 30, 0).single().expect("time");
+    let t0 = Utc
+        .with_ymd_and_hms(2024, 1, 2, 14, 30, 0)
+        .single()
+        .expect("time");
     let bar = |i: i64, close: f64| Candle {
         symbol: "SPY".into(),
         timeframe: "1Min".into(),
@@ -432,25 +554,57 @@ async fn candles_upsert_and_range(store: &TestStore) {
     // Re-importing overlapping bars replaces them instead of duplicating.
     let fix: Vec<Candle> = (90..110).map(|i| bar(i, 1.0)).collect();
     w.upsert_candles(&fix, None).await.unwrap();
-    let all = w.candles("SPY", "1Min", t0, t0 + Duration::days(1), 10_000).await.unwrap();
+    let all = w
+        .candles("SPY", "1Min", t0, t0 + Duration::days(1), 10_000)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 110);
     assert!(all.windows(2).all(|p| p[0].ts < p[1].ts));
     assert_eq!(all[89].close, batch[89].close);
     assert_eq!(all[95].close, 1.0);
     let window = w
-        .candles("SPY", "1Min", t0 + Duration::minutes(10), t0 + Duration::minutes(20), 100)
+        .candles(
+            "SPY",
+            "1Min",
+            t0 + Duration::minutes(10),
+            t0 + Duration::minutes(20),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(window.len(), 10);
     assert_eq!(window[0].ts, t0 + Duration::minutes(10));
-    assert!(w.candles("SPY", "1Day", t0, t0 + Duration::days(1), 10).await.unwrap().is_empty());
+    assert!(
+        w.candles("SPY", "1Day", t0, t0 + Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stored = events_of(w, "data.CandlesStored").await;
-    assert_eq!(stored.iter().map(|e| e.payload["count"].as_u64().unwrap_or(0)).sum::<u64>(), 120);
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| e.payload["count"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        120
+    );
 
-    let bad = vec![Candle { close: f64::NAN, ..bar(500, 1.0) }];
-    assert_eq!(w.upsert_candles(&bad, None).await.unwrap_err().code(), "invalid_input");
-    let bad_tf = vec![Candle { timeframe: "7Lightyears".into(), ..bar(501, 1.0) }];
-    assert_eq!(w.upsert_candles(&bad_tf, None).await.unwrap_err().code(), "invalid_input");
+    let bad = vec![Candle {
+        close: f64::NAN,
+        ..bar(500, 1.0)
+    }];
+    assert_eq!(
+        w.upsert_candles(&bad, None).await.unwrap_err().code(),
+        "invalid_input"
+    );
+    let bad_tf = vec![Candle {
+        timeframe: "7Lightyears".into(),
+        ..bar(501, 1.0)
+    }];
+    assert_eq!(
+        w.upsert_candles(&bad_tf, None).await.unwrap_err().code(),
+        "invalid_input"
+    );
 }
 
 async fn backtests_store_their_report(store: &TestStore) {
@@ -459,26 +613,38 @@ async fn backtests_store_their_report(store: &TestStore) {
     let config = json!({"symbols": ["SPY"], "cash": 10000.0, "commission": {"percent": 0.1}});
     let b = w
         .insert_backtest(
-            &NewBacktest { strategy_id: Some(strategy_id), run_id: None, config: config.clone() },
+            &NewBacktest {
+                strategy_id: Some(strategy_id),
+                run_id: None,
+                config: config.clone(),
+            },
             None,
         )
         .await
         .unwrap();
     assert_eq!(b.status, BacktestStatus::Queued);
     assert_eq!(b.config.0, config);
-    w.update_backtest(b.id, BacktestStatus::Running, None, None, None).await.unwrap();
+    w.update_backtest(b.id, BacktestStatus::Running, None, None, None)
+        .await
+        .unwrap();
     let report = BacktestReport {
         metrics: json!({"sharpe": 1.25, "max_drawdown": -0.12}),
         trades: json!([{"symbol": "SPY", "pnl": 12.5}]),
         equity: json!([[0, 10000.0], [1, 10012.5]]),
     };
-    let done =
-        w.update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None).await.unwrap();
+    let done = w
+        .update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None)
+        .await
+        .unwrap();
     assert_eq!(done.metrics.as_ref().map(|m| &m.0), Some(&report.metrics));
     assert_eq!(w.backtest(b.id).await.unwrap(), Some(done));
     for _ in 0..4 {
         w.insert_backtest(
-            &NewBacktest { strategy_id: None, run_id: None, config: json!({}) },
+            &NewBacktest {
+                strategy_id: None,
+                run_id: None,
+                config: json!({}),
+            },
             None,
         )
         .await
@@ -488,14 +654,23 @@ async fn backtests_store_their_report(store: &TestStore) {
     assert_eq!(page1.len(), 3);
     let page2 = w.backtests(page1.last().map(|b| b.id), 3).await.unwrap();
     assert_eq!(page2.len(), 2);
-    assert_eq!(page2.last().map(|b| b.id), Some(b.id), "newest first, oldest last");
+    assert_eq!(
+        page2.last().map(|b| b.id),
+        Some(b.id),
+        "newest first, oldest last"
+    );
     assert_eq!(events_of(w, "backtest.StatusChanged").await.len(), 7);
 }
 
 async fn bad_events_write_nothing(store: &TestStore) {
     let w = &store.walle;
     let before_events = w.count_events().await.unwrap();
-    let before_orders = w.orders(&OrderFilter::default()).await.unwrap().orders.len();
+    let before_orders = w
+        .orders(&OrderFilter::default())
+        .await
+        .unwrap()
+        .orders
+        .len();
 
     let unknown = Envelope::new("orders.Teleported", "test", json!({})).unwrap();
     let mut invalid = Envelope::new("ui.Notice", "test", json!({"level": "info"})).unwrap();
@@ -505,8 +680,12 @@ async fn bad_events_write_nothing(store: &TestStore) {
         json!({"level": "info", "message": "x".repeat(100_000)}),
     )
     .unwrap();
-    let mut wrong_version =
-        Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "hi"})).unwrap();
+    let mut wrong_version = Envelope::new(
+        "ui.Notice",
+        "test",
+        json!({"level": "info", "message": "hi"}),
+    )
+    .unwrap();
     wrong_version.version = 2;
     let bad_namespace = Envelope::new("bogus.Thing", "test", json!({})).unwrap();
     let cases = [
@@ -522,23 +701,43 @@ async fn bad_events_write_nothing(store: &TestStore) {
         assert!(!err.to_string().is_empty());
         // The business write that would carry it is not written either.
         let coid = format!("bad-{}", event.id);
-        let err =
-            w.insert_order_intent(&limit_order(&coid, None, "AAPL"), event).await.unwrap_err();
+        let err = w
+            .insert_order_intent(&limit_order(&coid, None, "AAPL"), event)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), code, "order with {}", event.event_type);
         assert!(w.order_by_client_id(&coid).await.unwrap().is_none());
     }
     // One bad event in a batch refuses the batch.
-    let good =
-        Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "ok"})).unwrap();
+    let good = Envelope::new(
+        "ui.Notice",
+        "test",
+        json!({"level": "info", "message": "ok"}),
+    )
+    .unwrap();
     invalid.id = uuid::Uuid::now_v7();
     assert!(w.append_batch(&[good.clone(), invalid]).await.is_err());
     // An event transaction that saw a refusal can still commit its good events only.
     let mut tx = w.begin_events().await.unwrap();
-    assert_eq!(tx.append(&unknown).await.unwrap_err().code(), "unknown_event_type");
+    assert_eq!(
+        tx.append(&unknown).await.unwrap_err().code(),
+        "unknown_event_type"
+    );
     tx.rollback().await.unwrap();
 
-    assert_eq!(w.count_events().await.unwrap(), before_events, "no event written");
-    assert_eq!(w.orders(&OrderFilter::default()).await.unwrap().orders.len(), before_orders);
+    assert_eq!(
+        w.count_events().await.unwrap(),
+        before_events,
+        "no event written"
+    );
+    assert_eq!(
+        w.orders(&OrderFilter::default())
+            .await
+            .unwrap()
+            .orders
+            .len(),
+        before_orders
+    );
     // A duplicate event id is refused by the store, not silently dropped.
     w.append(&good).await.unwrap();
     assert_eq!(w.append(&good).await.unwrap_err().code(), "database_error");
@@ -553,8 +752,12 @@ async fn bad_events_write_nothing(store: &TestStore) {
             let e = if i == 7 {
                 dup
             } else {
-                Envelope::new("ui.Notice", "test", json!({"level": "info", "message": "c"}))
-                    .unwrap()
+                Envelope::new(
+                    "ui.Notice",
+                    "test",
+                    json!({"level": "info", "message": "c"}),
+                )
+                .unwrap()
             };
             w.append(&e).await
         }));
@@ -571,7 +774,11 @@ async fn bad_events_write_nothing(store: &TestStore) {
 }
 
 async fn migrations_are_idempotent(store: &TestStore) {
-    store.walle.migrate().await.expect("second migrate is a no-op");
+    store
+        .walle
+        .migrate()
+        .await
+        .expect("second migrate is a no-op");
     let other = store.second_handle().await;
     other.migrate().await.expect("migrate from another handle");
     assert!(other.strategies().await.unwrap().is_empty());

@@ -31,7 +31,10 @@ fn with_database(admin: &str, name: &str) -> String {
         Some((b, q)) => (b, format!("?{q}")),
         None => (admin, String::new()),
     };
-    let cut = base.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(base.len());
+    let cut = base
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(base.len());
     format!("{}/{name}{query}", &base[..cut])
 }
 
@@ -55,14 +58,30 @@ impl TestStore {
                     .expect("create test database");
                 let _ = conn.close().await;
                 let config = DbConfig::with_url(&with_database(&admin, &name));
-                let walle = Walle::connect(&config).await.expect("connect and migrate postgres");
-                TestStore { walle, kind, config, pg: Some((admin, name)), _dir: None }
+                let walle = Walle::connect(&config)
+                    .await
+                    .expect("connect and migrate postgres");
+                TestStore {
+                    walle,
+                    kind,
+                    config,
+                    pg: Some((admin, name)),
+                    _dir: None,
+                }
             }
             Kind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let config = DbConfig::sqlite_in(dir.path());
-                let walle = Walle::connect(&config).await.expect("connect and migrate sqlite");
-                TestStore { walle, kind, config, pg: None, _dir: Some(dir) }
+                let walle = Walle::connect(&config)
+                    .await
+                    .expect("connect and migrate sqlite");
+                TestStore {
+                    walle,
+                    kind,
+                    config,
+                    pg: None,
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -83,8 +102,9 @@ impl TestStore {
     pub(crate) async fn finish(self) {
         self.walle.close().await;
         if let Some((admin, name)) = &self.pg {
-            let mut conn =
-                PgConnection::connect(admin).await.expect("reconnect to drop test database");
+            let mut conn = PgConnection::connect(admin)
+                .await
+                .expect("reconnect to drop test database");
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "drop database if exists {name} with (force)"
             )))
@@ -143,7 +163,10 @@ pub(crate) async fn settle(w: &Walle) {
         if passed {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the horizon did not pass {xmax} in 30 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the horizon did not pass {xmax} in 30 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
