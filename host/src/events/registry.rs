@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 18);
+        assert_eq!(r.names().len(), 19);
         assert_eq!(r.get("orders.Filled").map(|s| s.version), Some(1));
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }
