@@ -132,3 +132,51 @@ pub(crate) fn minute_bars(start_ms: i64, n: usize, base: f64) -> Vec<Bar> {
         })
         .collect()
 }
+
+/// A simulated exchange in lockstep replaying daily `bars` of `symbol`, stored as candles in a
+/// fresh SQLite WallE (the directory lives as long as the returned guard).
+pub(crate) async fn daily_sim(
+    symbol: &str,
+    bars: &[Bar],
+    broker: weaver::greta::broker::BrokerConfig,
+) -> (
+    tempfile::TempDir,
+    weaver::walle::Walle,
+    weaver::veda::sim::SimVenue,
+) {
+    use weaver::veda::sim::{SimConfig, SimVenue, Speed};
+    use weaver::walle::{Candle, DbConfig, Walle};
+    let dir = tempfile::tempdir().unwrap();
+    let walle = Walle::connect(&DbConfig::sqlite_in(dir.path()))
+        .await
+        .unwrap();
+    let candles: Vec<Candle> = bars
+        .iter()
+        .map(|b| Candle {
+            symbol: symbol.into(),
+            timeframe: "1Day".into(),
+            ts: chrono::DateTime::from_timestamp_millis(b.ts).unwrap(),
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            source: "test".into(),
+        })
+        .collect();
+    walle.upsert_candles(&candles, None).await.unwrap();
+    let sim = SimVenue::from_walle(
+        &walle,
+        &[symbol.to_owned()],
+        weaver::domain::Timeframe::DAY,
+        chrono::DateTime::from_timestamp_millis(0).unwrap(),
+        chrono::Utc::now(),
+        SimConfig {
+            broker,
+            speed: Speed::Lockstep,
+        },
+    )
+    .await
+    .expect("sim builds from stored candles");
+    (dir, walle, sim)
+}

@@ -20,7 +20,6 @@ use weaver::veda::risk::RiskLimits;
 use weaver::veda::sim::{SimConfig, SimVenue, Speed};
 use weaver::veda::{BarEvent, OrderStreamEvent, TradeEvent, Venue};
 use weaver::walle::OrderFilter;
-use weaver::walle::{Candle, DbConfig, Walle};
 
 /// SMA crossover that reverses with fixed unit sizes: close, then enter the other way.
 struct UnitCross {
@@ -145,38 +144,7 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
     );
 
     // The same strategy, live on the simulated exchange replaying the candles stored in WallE.
-    let dir = tempfile::tempdir().unwrap();
-    let walle = Walle::connect(&DbConfig::sqlite_in(dir.path()))
-        .await
-        .unwrap();
-    let candles: Vec<Candle> = bars
-        .iter()
-        .map(|b| Candle {
-            symbol: "GOOG".into(),
-            timeframe: "1Day".into(),
-            ts: chrono::DateTime::from_timestamp_millis(b.ts).unwrap(),
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            source: "csv:GOOG.csv".into(),
-        })
-        .collect();
-    walle.upsert_candles(&candles, None).await.unwrap();
-    let sim = SimVenue::from_walle(
-        &walle,
-        &["GOOG".to_owned()],
-        Timeframe::DAY,
-        chrono::DateTime::from_timestamp_millis(0).unwrap(),
-        chrono::Utc::now(),
-        SimConfig {
-            broker,
-            speed: Speed::Lockstep,
-        },
-    )
-    .await
-    .expect("sim builds from stored candles");
+    let (_dir, walle, sim) = super::daily_sim("GOOG", &bars, broker).await;
     let venue: Arc<dyn Venue> = Arc::new(sim.clone());
     let mut updates = venue.order_updates(chrono::Utc::now()).await.unwrap();
     let journal = Arc::new(WalleJournal::new(walle.clone()));

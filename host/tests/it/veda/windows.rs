@@ -16,8 +16,8 @@ use weaver::veda::Venue;
 use weaver::veda::journal::store::WalleJournal;
 use weaver::veda::live::{LiveError, LiveRunner};
 use weaver::veda::risk::RiskLimits;
-use weaver::veda::sim::{SimConfig, SimVenue, Speed};
-use weaver::walle::{Candle, DbConfig, Walle};
+use weaver::veda::sim::SimVenue;
+use weaver::walle::Walle;
 
 const DAY: i64 = 86_400_000;
 
@@ -110,39 +110,7 @@ fn broker() -> BrokerConfig {
 
 /// A sim replaying `bars` of X stored in a fresh SQLite WallE.
 async fn sim_over(bars: &[Bar]) -> (tempfile::TempDir, Walle, SimVenue) {
-    let dir = tempfile::tempdir().unwrap();
-    let walle = Walle::connect(&DbConfig::sqlite_in(dir.path()))
-        .await
-        .unwrap();
-    let candles: Vec<Candle> = bars
-        .iter()
-        .map(|b| Candle {
-            symbol: "X".into(),
-            timeframe: "1Day".into(),
-            ts: chrono::DateTime::from_timestamp_millis(b.ts).unwrap(),
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            source: "test".into(),
-        })
-        .collect();
-    walle.upsert_candles(&candles, None).await.unwrap();
-    let sim = SimVenue::from_walle(
-        &walle,
-        &["X".to_owned()],
-        Timeframe::DAY,
-        chrono::DateTime::from_timestamp_millis(0).unwrap(),
-        chrono::Utc::now(),
-        SimConfig {
-            broker: broker(),
-            speed: Speed::Lockstep,
-        },
-    )
-    .await
-    .expect("sim builds");
-    (dir, walle, sim)
+    super::daily_sim("X", bars, broker()).await
 }
 
 /// Drives `strategy` over the whole replay of `sim`; gives the strategy back with the outcome.
