@@ -52,8 +52,9 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $key" "$base/ready
 code="$(curl -s -o /dev/null -w '%{http_code}' "$base/strategies")"
 [[ "$code" == 401 ]] || fail "/strategies without the API key answered $code, not 401"
 
+# A browser navigating sends Accept: text/html; that is what gets the app shell on client routes.
 for path in / /ui/backtests; do
-    body="$(curl -fsS "$base$path")" || fail "GET $path failed"
+    body="$(curl -fsS -H 'Accept: text/html' "$base$path")" || fail "GET $path failed"
     grep -q '<div id="root">' <<<"$body" || fail "GET $path did not answer the dashboard's index.html"
 done
 

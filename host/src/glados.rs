@@ -45,6 +45,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::marvin::{Marvin, MarvinConfig};
+use crate::veda::desk::Desk;
 use crate::walle::Walle;
 
 pub use config::{Config, ConfigError};
@@ -62,6 +63,9 @@ pub enum ServeError {
     /// The strategy host could not start.
     #[error("strategy host: {0}")]
     Marvin(#[from] crate::marvin::Error),
+    /// A venue could not be set up.
+    #[error("venue: {0}")]
+    Venue(#[from] crate::veda::Error),
     /// The listener could not bind or failed.
     #[error("listener on {addr}: {source}")]
     Listen {
@@ -79,6 +83,7 @@ impl ServeError {
             ServeError::Config(e) => e.code(),
             ServeError::Store(e) => e.code(),
             ServeError::Marvin(e) => e.code(),
+            ServeError::Venue(e) => e.code(),
             ServeError::Listen { .. } => "listen_failed",
         }
     }
@@ -105,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) runs: run_exec::Registry,
     /// The global trading switch every run's orders are checked against.
     pub(crate) trading: trading::Trading,
+    /// Live venues by name (`alpaca` when configured); `sim` is per run and not listed.
+    pub(crate) desks: std::collections::BTreeMap<String, Desk>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,9 +129,29 @@ impl AppState {
     /// [`ServeError::Marvin`] when the strategy host cannot start, [`ServeError::Store`] when
     /// the components directory cannot be created.
     pub fn new(config: Config, walle: Walle) -> Result<AppState, ServeError> {
+        let mut desks = Vec::new();
+        if let Some(alpaca) = &config.alpaca {
+            let live = alpaca.is_live();
+            let venue = crate::veda::alpaca::AlpacaVenue::new(alpaca.clone())?;
+            desks.push(Desk::new(Arc::new(venue), walle.clone(), live));
+        }
+        Self::with_desks(config, walle, desks)
+    }
+
+    /// Builds the state with these live venues instead of the configured ones (tests put a desk
+    /// on the local Alpaca fake here).
+    ///
+    /// # Errors
+    /// As [`AppState::new`].
+    pub fn with_desks(
+        config: Config,
+        walle: Walle,
+        desks: Vec<Desk>,
+    ) -> Result<AppState, ServeError> {
         let data_dir = config.db.data_dir.clone();
         let marvin = Marvin::new(MarvinConfig {
             cache_dir: data_dir.join("cache").join("compiled"),
+            compiler: config.compiler.clone(),
             ..MarvinConfig::default()
         })?;
         let components_dir = data_dir.join("components");
@@ -143,6 +170,10 @@ impl AppState {
                 shutdown: CancellationToken::new(),
                 runs: run_exec::Registry::default(),
                 trading: trading::Trading::default(),
+                desks: desks
+                    .into_iter()
+                    .map(|d| (d.name().to_owned(), d))
+                    .collect(),
             }),
         })
     }
@@ -176,6 +207,9 @@ impl AppState {
     /// Stops background work and waits for it (at most `grace`).
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.shutdown.cancel();
+        for desk in self.inner.desks.values() {
+            desk.shutdown();
+        }
         self.inner.tasks.close();
         if tokio::time::timeout(grace, self.inner.tasks.wait())
             .await
@@ -266,6 +300,29 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     tracing::info!(state = ?trading.state, "global trading state loaded");
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
+    // Before any run may trade on a live venue: recovery and reconciliation with it. A venue
+    // that cannot be reached now is retried when a run asks for it; its resumed runs fail.
+    for desk in state.inner.desks.values() {
+        match desk.ready().await {
+            Ok(report) if report.blocked_symbols().is_empty() => {
+                tracing::info!(
+                    venue = desk.name(),
+                    live = desk.is_live(),
+                    "venue reconciled"
+                );
+            }
+            Ok(report) => tracing::warn!(
+                venue = desk.name(),
+                blocked = ?report.blocked_symbols(),
+                "venue reconciled; runs on these symbols are refused until the difference is explained"
+            ),
+            Err(e) => tracing::error!(
+                venue = desk.name(),
+                code = e.code(),
+                "venue recovery failed: {e}"
+            ),
+        }
+    }
     // Before the API accepts anything: runs an earlier process left running continue.
     let resumed = run_exec::resume(&state).await?;
     if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {

@@ -237,6 +237,11 @@ pub struct MarvinConfig {
     pub heavy_limits: Limits,
     /// Epoch ticker period; the deadline granularity.
     pub epoch_tick: Duration,
+    /// Compile in a child process: the `weaver` binary at this path, run as
+    /// `weaver strategy precompile` (component on stdin, artifact on stdout). `None` compiles in
+    /// this process. `weaver serve` sets it to itself, so Cranelift's memory (tens of MB that
+    /// the allocator keeps after a compile) and any compiler crash stay out of the server.
+    pub compiler: Option<PathBuf>,
 }
 
 impl Default for MarvinConfig {
@@ -250,6 +255,7 @@ impl Default for MarvinConfig {
             limits: Limits::default(),
             heavy_limits: Limits::heavy_runtime(),
             epoch_tick: Duration::from_millis(5),
+            compiler: None,
         }
     }
 }
@@ -420,7 +426,10 @@ impl Marvin {
         let (component, fresh) = match cache::load(engine, &cache_path) {
             Some(component) => (component, None),
             None => {
-                let artifact = compile_apart(bytes)?;
+                let artifact = match &self.inner.config.compiler {
+                    Some(exe) => compile_in_child(exe, bytes)?,
+                    None => compile_apart(bytes)?,
+                };
                 (cache::deserialize(engine, &artifact)?, Some(artifact))
             }
         };
@@ -569,6 +578,68 @@ fn compile_apart(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     drop(engine);
     release_compiler_memory();
     artifact
+}
+
+/// Compiles `bytes` to an artifact in this process (the child side of
+/// [`MarvinConfig::compiler`]: `weaver strategy precompile`).
+///
+/// # Errors
+/// `compile_failed` when Cranelift refuses the component.
+pub fn precompile(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    compile_apart(bytes)
+}
+
+/// Runs `exe strategy precompile` with `bytes` on stdin and returns its stdout (the artifact).
+/// The child's stderr becomes the error message when it fails.
+fn compile_in_child(exe: &Path, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(exe)
+        .args(["strategy", "precompile"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::Internal(format!("cannot start the compiler {}: {e}", exe.display()))
+        })?;
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(Error::Internal("compiler pipes missing".into()));
+    };
+    // Write and read at once: the artifact is larger than a pipe buffer.
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut artifact = Vec::new();
+    let read = stdout.read_to_end(&mut artifact);
+    let status = child
+        .wait()
+        .map_err(|e| Error::Internal(format!("compiler: {e}")))?;
+    let wrote = writer.join().unwrap_or(Ok(()));
+    let text = errors.join().unwrap_or_default();
+    if status.success() && read.is_ok() && wrote.is_ok() && !artifact.is_empty() {
+        return Ok(artifact);
+    }
+    // The child prints `compile_failed: <message>` for a component Cranelift refuses; anything
+    // else (killed, out of memory, a broken pipe) is the host's problem, not the component's.
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let last: String = last.chars().take(2000).collect();
+    match last.split_once("compile_failed: ") {
+        Some((_, message)) => Err(Error::CompileFailed(message.to_owned())),
+        None => Err(Error::Internal(format!(
+            "the compiler child failed ({status}): {last}"
+        ))),
+    }
 }
 
 /// Hands the heap the compiler freed back to the operating system.

@@ -22,6 +22,8 @@
 //!   live or paper run executes (GLaDOS's run lifecycle drives it).
 //! - [`sim`]: [`sim::SimVenue`], the simulated exchange: stored or generated candles replayed as
 //!   a live bar stream, orders filled by Greta's broker; no keys, no network.
+//! - [`desk`]: [`desk::Desk`], a live venue shared by all runs on it: one order-update and one
+//!   bar stream fanned out, start-up recovery once before any run trades, one recorder.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
@@ -35,6 +37,7 @@
 
 pub mod alpaca;
 pub mod client_order_id;
+pub mod desk;
 pub mod error;
 pub mod journal;
 pub mod live;

@@ -22,7 +22,7 @@ pub struct ServeArgs {
 /// # Errors
 /// A configuration, database or listener error, printed by `main`.
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::from_vars(|k| {
+    let mut config = Config::from_vars(|k| {
         if k == "WEAVER_BIND"
             && let Some(b) = &args.bind
         {
@@ -30,6 +30,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         std::env::var(k).ok()
     })?;
+    // Strategies compile in a child `weaver` (this binary): the compiler's memory and any crash
+    // of it stay out of the long-running server.
+    config.compiler = std::env::current_exe().ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

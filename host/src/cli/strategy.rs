@@ -36,6 +36,10 @@ pub enum StrategyCommand {
         #[arg(long)]
         cache_dir: Option<PathBuf>,
     },
+    /// Internal: compile the component on stdin and write the artifact to stdout (what
+    /// `weaver serve` runs in a child process; see `MarvinConfig::compiler`).
+    #[command(hide = true)]
+    Precompile,
 }
 
 /// Runs `weaver strategy …`.
@@ -52,6 +56,7 @@ pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
 /// As [`run`], or a write error.
 pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match args.command {
+        StrategyCommand::Precompile => precompile(),
         StrategyCommand::Check {
             file,
             params,
@@ -130,6 +135,33 @@ pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Resul
                 stats.peak_memory_bytes / 1024
             )?;
             Ok(())
+        }
+    }
+}
+
+/// `weaver strategy precompile`: stdin → artifact on stdout. A refused component prints
+/// `compile_failed: <message>` on stderr (the parent reads it) and exits non-zero.
+fn precompile() -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .context("reading the component from stdin")?;
+    match crate::marvin::precompile(&bytes) {
+        Ok(artifact) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&artifact).context("writing the artifact")?;
+            out.flush().context("writing the artifact")?;
+            Ok(())
+        }
+        Err(crate::marvin::Error::CompileFailed(message)) => {
+            eprintln!("compile_failed: {message}");
+            std::process::exit(3);
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", e.code());
+            std::process::exit(4);
         }
     }
 }

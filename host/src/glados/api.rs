@@ -706,12 +706,15 @@ async fn events_stream(
     Ok(feed::stream(state, after).into_response())
 }
 
-/// Starts a run (paper or live) of a ready strategy on a venue.
+/// Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
+/// replaying stored candles) or `alpaca` (when configured; live bars, 1Min). Live runs need
+/// Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
 #[utoipa::path(post, path = "/runs", tag = "runs", request_body(content = RunRequest,
     example = json!({"strategy": "sma-cross", "mode": "paper", "venue": "sim", "symbols": ["SYN"],
         "timeframe": "1Min", "params": {"fast": 5, "slow": 20}})), responses(
     (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 503, description = "The venue cannot be reached (`venue_unavailable`); nothing was started", body = ErrorBody)))]
 async fn create_run(
     State(state): State<AppState>,
     AppJson(req): AppJson<RunRequest>,
@@ -798,5 +801,5 @@ async fn run_logs(
 async fn list_accounts(
     State(state): State<AppState>,
 ) -> axum::Json<Vec<super::run_exec::VenueAccountView>> {
-    axum::Json(state.inner.runs.accounts().await)
+    axum::Json(state.inner.runs.accounts(&state.inner.desks).await)
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::veda::alpaca::AlpacaConfig;
 use crate::walle::DbConfig;
 
 /// Default listen address.
@@ -40,6 +41,14 @@ pub struct Config {
     /// Milliseconds between a running run's heartbeats (`run.Heartbeat` event, account snapshot
     /// and log flush), `WEAVER_RUN_HEARTBEAT_MS` (default 5000).
     pub run_heartbeat_ms: u64,
+    /// Alpaca, when `APCA_API_KEY_ID` or `APCA_API_SECRET_KEY` is set (see
+    /// [`AlpacaConfig::from_lookup`]: keys, URLs, the live opt-in `WEAVER_ALPACA_LIVE`). `None`:
+    /// runs on venue `alpaca` are refused with `venue_unavailable`.
+    pub alpaca: Option<AlpacaConfig>,
+    /// The `weaver` binary strategies are compiled with, in a child process
+    /// ([`crate::marvin::MarvinConfig::compiler`]); `weaver serve` sets it to itself. `None`
+    /// compiles in this process (tests, embedding).
+    pub compiler: Option<PathBuf>,
 }
 
 /// Default heartbeat period of a running run.
@@ -167,6 +176,19 @@ impl Config {
                 )),
             }
         }
+        // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
+        // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
+        let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
+            match AlpacaConfig::from_lookup(&var) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(format!("Alpaca: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         match bind {
             Some(bind) if problems.is_empty() => Ok(Config {
                 bind,
@@ -177,6 +199,8 @@ impl Config {
                 max_body_bytes,
                 run_bar_interval_ms,
                 run_heartbeat_ms,
+                alpaca,
+                compiler: None,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -196,6 +220,8 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             run_bar_interval_ms: 0,
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
+            alpaca: None,
+            compiler: None,
         }
     }
 }

@@ -70,6 +70,14 @@ pub enum ApiError {
     /// A dependency is not ready (database unreachable, migrations missing).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// An outside service the request needs cannot be reached now (a venue); nothing was done.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// A store failure; the cause is logged, the client gets a generic message.
     #[error("internal error")]
     Store(#[source] walle::Error),
@@ -99,7 +107,9 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidBody(_) => "invalid_body",
             ApiError::InvalidParam(_) => "invalid_parameter",
-            ApiError::Invalid { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::Invalid { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::NotFound { .. } => "not_found",
@@ -124,7 +134,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::HostNotAllowed => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,10 +1,21 @@
-//! Executes paper runs: the strategy's sandbox (Marvin) driven by a [`LiveRunner`] over a
-//! [`SimVenue`] replaying the run's stored candles, every order journaled in WallE through
-//! [`WalleJournal`], fills recorded with [`record_trade_update`]. Per run, one tracked task
-//! drives the runner, one records fills, one writes heartbeats (`run.Heartbeat`, the account
-//! snapshot, the log).
+//! Executes paper and live runs: the strategy's sandbox (Marvin) driven by a [`LiveRunner`],
+//! every order journaled in WallE through [`WalleJournal`]. Per run, one tracked task drives the
+//! runner and one writes heartbeats (`run.Heartbeat`, the account snapshot, the log).
+//!
+//! Two kinds of venue:
+//! - `sim`: the run's own [`SimVenue`] replaying its stored candles (paper only); a second task
+//!   records its fills ([`record_trade_update`]).
+//! - a live venue (`alpaca`), through its [`Desk`]: shared by all runs on it (one order-update
+//!   and one bar stream, fills recorded once by the desk), recovered and reconciled before the
+//!   first run trades; runs see its live 1-minute bars. Their `client_order_id`s are derived
+//!   from the run id *and* the database's installation id ([`order_scope`]), since the venue
+//!   refuses an id forever and another database may reuse run ids. A run's account there is its
+//!   own fills over a baseline (`cash`, default the venue account's equity at the start); the
+//!   venue account itself is shared.
 //!
 //! # What a run sees
+//! On a live venue: its symbols' live bars as they arrive, order updates of its own orders, the
+//! same pre-trade checks. On `sim`:
 //! - Bars in replay order, one per call; order updates of its own orders when it subscribed to
 //!   them ([`LiveRunner::run_with_updates`]); a `clock.Tick` at the start of every bar period of
 //!   the replay (before that period's bars) when it subscribed to clock ticks.
@@ -15,7 +26,10 @@
 //!   Hence a run is deterministic, which is what makes resuming it exact.
 //!
 //! # Resume after a restart
-//! [`resume`] restarts every run a dead process left `running`: the component is loaded and
+//! [`resume`] restarts every run a dead process left `running`. On a live venue the run simply
+//! trades on from the next live bar once the venue is recovered (its strategy starts again from
+//! `init`; intent numbers continue after the journaled ones, so no `client_order_id` repeats).
+//! On the simulated exchange the component is loaded and
 //! initialised again and the replay starts over from the first bar on a fresh simulated
 //! exchange, without pauses up to where the run had got to (the account row's `bars`). Because
 //! the run is deterministic, every intent gets the sequence number (hence the `client_order_id`)
@@ -24,9 +38,12 @@
 //!
 //! # Invariants
 //! - A run row is only inserted once the component loaded, `init` accepted the parameters and
-//!   candles exist: a refused start stores nothing.
-//! - Each run has its own sandbox, venue (with its own order-id prefix) and tasks: one failing
-//!   run never touches another.
+//!   candles exist (`sim`) or the venue is recovered and the symbols cleared (live venue): a
+//!   refused start stores nothing.
+//! - Each run has its own sandbox and tasks (and on `sim` its own venue with its own order-id
+//!   prefix): one failing run never touches another.
+//! - No run trades on a live venue before its recovery succeeded, nor on a symbol its
+//!   reconciliation could not explain (`venue_unreconciled`).
 //! - A run ends `stopped` (replay finished, `POST /runs/{id}/stop`, or server shutdown) or
 //!   `failed` with a stable code (the strategy's own code such as `strategy_fuel_exhausted`).
 //!   The task only writes the final status while the row is still `running`, so a stop that
@@ -60,6 +77,7 @@ use crate::events::{Envelope, payloads};
 use crate::greta::broker::{BrokerConfig, Commission, FillModel};
 use crate::marvin::Sandbox;
 use crate::veda::Venue;
+use crate::veda::desk::Desk;
 use crate::veda::journal::recover::record_trade_update;
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::live::{LiveError, LiveRunner};
@@ -480,14 +498,25 @@ impl LogBook {
     }
 }
 
+/// Where a run trades.
+#[derive(Clone)]
+enum RunVenue {
+    /// Its own simulated exchange, replaying stored candles.
+    Sim(SimVenue),
+    /// A live venue shared with other runs (a [`Desk`]): the run's account is what its own
+    /// recorded orders add up to.
+    Desk(Walle),
+}
+
 /// What the API reads of a run this process executes (or executed since it started).
 struct Live {
+    id: i64,
     strategy: String,
     starting_cash: f64,
     figures: Mutex<RunFigures>,
     logs: LogBook,
     /// The venue while the run is active; `None` once it ended (then `ended` holds the account).
-    venue: Mutex<Option<SimVenue>>,
+    venue: Mutex<Option<RunVenue>>,
     ended: Mutex<Option<AccountState>>,
     last_trade: Mutex<Option<TradeView>>,
     /// Time of the latest bar delivered (ms), `i64::MIN` before the first.
@@ -514,7 +543,18 @@ impl Live {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match venue {
-            Some(v) => account_of(&v, self.starting_cash, last).await,
+            Some(RunVenue::Sim(v)) => account_of(&v, self.starting_cash, last).await,
+            Some(RunVenue::Desk(w)) => match run_orders(&w, self.id).await {
+                Ok(orders) => AccountState::from_orders(self.starting_cash, &orders),
+                Err(e) => {
+                    tracing::warn!(
+                        run_id = self.id,
+                        code = e.code(),
+                        "run orders unreadable: {e}"
+                    );
+                    AccountState::untouched(self.starting_cash)
+                }
+            },
             None => self
                 .ended
                 .lock()
@@ -522,6 +562,13 @@ impl Live {
                 .clone()
                 .unwrap_or_else(|| AccountState::untouched(self.starting_cash)),
         }
+    }
+
+    fn is_active_on_sim(&self) -> bool {
+        matches!(
+            *self.venue.lock().unwrap_or_else(PoisonError::into_inner),
+            Some(RunVenue::Sim(_))
+        )
     }
 
     fn is_active(&self) -> bool {
@@ -535,6 +582,7 @@ impl Live {
 struct Entry {
     cancel: CancellationToken,
     live: Arc<Live>,
+    venue: String,
 }
 
 /// The runs this server started: their stop tokens, figures, accounts and logs.
@@ -543,16 +591,17 @@ pub(crate) struct Registry {
     runs: Mutex<std::collections::HashMap<i64, Entry>>,
 }
 
-/// A paper account of this process, per venue (`GET /accounts`).
+/// An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
+/// (`alpaca`) is its account there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VenueAccountView {
-    /// Venue (`sim`).
+    /// Venue (`sim`, `alpaca`).
     pub venue: String,
-    /// Sum of the active runs' equity.
+    /// Equity (`sim`: the sum over its active runs).
     pub equity: f64,
-    /// Sum of the active runs' cash.
+    /// Cash (`sim`: the sum over its active runs).
     pub cash: f64,
-    /// Sum of the active runs' buying power.
+    /// Buying power (`sim`: the sum over its active runs).
     pub buying_power: f64,
     /// Active runs on this venue.
     pub runs: u64,
@@ -593,14 +642,25 @@ impl Registry {
         self.live(id).map(|l| l.logs.after(after, limit))
     }
 
-    /// Paper accounts per venue over the runs active in this process (`sim` always listed).
-    pub(crate) async fn accounts(&self) -> Vec<VenueAccountView> {
+    /// Accounts per venue: `sim` (always listed) sums the paper accounts of the runs active in
+    /// this process; each live venue in `desks` is its account at the venue (omitted, with a
+    /// warning, when the venue cannot be asked).
+    pub(crate) async fn accounts(
+        &self,
+        desks: &std::collections::BTreeMap<String, Desk>,
+    ) -> Vec<VenueAccountView> {
         let active: Vec<Arc<Live>> = self
             .lock()
             .values()
-            .filter(|e| e.live.is_active())
+            .filter(|e| e.live.is_active_on_sim())
             .map(|e| e.live.clone())
             .collect();
+        let mut on_desk: std::collections::HashMap<String, u64> = Default::default();
+        for e in self.lock().values() {
+            if e.live.is_active() && !e.live.is_active_on_sim() {
+                *on_desk.entry(e.venue.clone()).or_default() += 1;
+            }
+        }
         let mut sim = VenueAccountView {
             venue: "sim".into(),
             equity: 0.0,
@@ -616,7 +676,23 @@ impl Registry {
             sim.buying_power += a.equity.max(0.0);
             sim.runs += 1;
         }
-        vec![sim]
+        let mut out = vec![sim];
+        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
+        for (name, desk) in desks {
+            match desk.venue().account().await {
+                Ok(a) => out.push(VenueAccountView {
+                    venue: name.clone(),
+                    equity: f(a.equity),
+                    cash: f(a.cash),
+                    buying_power: f(a.buying_power),
+                    runs: on_desk.get(name).copied().unwrap_or(0),
+                }),
+                Err(e) => {
+                    tracing::warn!(venue = %name, code = e.code(), "venue account unavailable: {e}");
+                }
+            }
+        }
+        out
     }
 }
 
@@ -879,13 +955,12 @@ fn text_params(
         .collect()
 }
 
-/// Loads and initialises the strategy and builds the simulated exchange over the stored
-/// candles; stores nothing.
-async fn prepare(
+/// Loads and initialises the strategy; stores nothing.
+async fn load_sandbox(
     state: &AppState,
     strategy: &StoredStrategy,
     spec: &Spec,
-) -> Result<(Sandbox, SimVenue), ApiError> {
+) -> Result<Sandbox, ApiError> {
     let config = StrategyConfig {
         params: spec.params.clone(),
         symbols: spec.symbols.clone(),
@@ -910,6 +985,17 @@ async fn prepare(
     .await
     .map_err(|e| ApiError::Internal(format!("strategy loader: {e}")))?
     .map_err(|e| invalid(e.code(), e.to_string()))?;
+    Ok(sandbox)
+}
+
+/// Loads and initialises the strategy and builds the simulated exchange over the stored
+/// candles; stores nothing.
+async fn prepare(
+    state: &AppState,
+    strategy: &StoredStrategy,
+    spec: &Spec,
+) -> Result<(Sandbox, SimVenue), ApiError> {
+    let sandbox = load_sandbox(state, strategy, spec).await?;
     // Every symbol must have bars: a symbol without any would silently never trade.
     for s in &spec.symbols {
         if state
@@ -1014,7 +1100,189 @@ pub(crate) async fn start(
         spec.timeframe,
         spec.cash
     );
-    launch(state, &run, strategy, sandbox, sim, &spec, (0, 0), first).await;
+    launch(
+        state,
+        &run,
+        strategy,
+        sandbox,
+        Exec::Sim(sim),
+        &spec,
+        (0, 0),
+        first,
+    )
+    .await;
+    Ok(run)
+}
+
+/// What a run executes on.
+enum Exec {
+    /// Its own simulated exchange.
+    Sim(SimVenue),
+    /// A live venue shared with other runs.
+    Desk {
+        desk: Desk,
+        /// What the run's `client_order_id`s are derived from ([`order_scope`]).
+        scope: String,
+        /// Intents the run journaled before a restart (numbering continues after them).
+        journaled: u64,
+    },
+}
+
+/// The scope of run `id`'s `client_order_id`s on a live venue: the run id and this database's
+/// installation id, so a new database reusing run ids never reuses an id the venue has seen
+/// (Alpaca refuses a `client_order_id` forever once used).
+async fn order_scope(walle: &Walle, id: i64) -> Result<String, crate::walle::Error> {
+    Ok(format!("{id}-{}", walle.installation_id().await?))
+}
+
+/// The highest intent sequence number run `id` journaled (0 when none).
+async fn journaled_intents(walle: &Walle, id: i64) -> Result<u64, crate::walle::Error> {
+    Ok(run_orders(walle, id)
+        .await?
+        .iter()
+        .filter_map(|o| crate::veda::client_order_id::sequence(&o.client_order_id))
+        .max()
+        .unwrap_or(0))
+}
+
+/// Every stored order of run `id`, oldest first.
+async fn run_orders(walle: &Walle, id: i64) -> Result<Vec<Order>, crate::walle::Error> {
+    let mut orders = Vec::new();
+    let mut filter = OrderFilter {
+        run_id: Some(id),
+        limit: 1000,
+        ..OrderFilter::default()
+    };
+    loop {
+        let page = walle.orders(&filter).await?;
+        orders.extend(page.orders);
+        match page.next_after {
+            Some(after) => filter.after_id = Some(after),
+            None => return Ok(orders),
+        }
+    }
+}
+
+fn venue_unavailable(desk: &Desk, e: &crate::veda::Error) -> ApiError {
+    ApiError::Unavailable {
+        code: "venue_unavailable",
+        message: format!(
+            "venue {} cannot be reached ({}): {e}; nothing was started",
+            desk.name(),
+            e.code()
+        ),
+    }
+}
+
+/// Starts a run on a live venue (`alpaca`): the strategy is loaded and initialised, the venue
+/// recovered and reconciled ([`Desk::ready`]) and the run's symbols checked against the report,
+/// then the run is stored as `running` and trades on the venue's live bars. Its account starts
+/// from `cash` (default: the venue account's equity now) and is what its own fills add up to.
+/// The request was validated by [`super::runs::create`] (mode against the venue's live flag).
+///
+/// # Errors
+/// 422 `unsupported_timeframe` (the venue streams 1-minute bars) or the guest's refusal,
+/// 503 `venue_unavailable`, 409 `venue_unreconciled` (a difference with the venue on one of the
+/// run's symbols that could not be explained), 5xx when the store fails.
+pub(crate) async fn start_on_desk(
+    state: &AppState,
+    strategy: &StoredStrategy,
+    req: RunRequest,
+    desk: &Desk,
+) -> Result<Run, ApiError> {
+    let timeframe: Timeframe = req
+        .timeframe
+        .parse()
+        .map_err(|e| invalid("invalid_timeframe", format!("{e}")))?;
+    if timeframe != Timeframe::MINUTE {
+        return Err(invalid(
+            "unsupported_timeframe",
+            format!(
+                "venue {} streams 1-minute bars: runs on it use timeframe 1Min",
+                desk.name()
+            ),
+        ));
+    }
+    let mut spec = Spec {
+        params: text_params(req.params.as_ref()),
+        symbols: req.symbols.clone(),
+        timeframe,
+        cash: req.cash.unwrap_or(0.0),
+    };
+    let sandbox = load_sandbox(state, strategy, &spec).await?;
+    let report = desk
+        .ready()
+        .await
+        .map_err(|e| venue_unavailable(desk, &e))?;
+    report
+        .check_run(&spec.symbols)
+        .map_err(|e| ApiError::Conflict {
+            code: "venue_unreconciled",
+            message: e.to_string(),
+        })?;
+    if req.cash.is_none() {
+        let account = desk
+            .venue()
+            .account()
+            .await
+            .map_err(|e| venue_unavailable(desk, &e))?;
+        spec.cash = account.equity.to_f64().unwrap_or(0.0);
+    }
+    let mode = if req.mode == "live" {
+        RunMode::Live
+    } else {
+        RunMode::Paper
+    };
+    let w = &state.inner.walle;
+    let run = w
+        .insert_run(
+            &NewRun {
+                strategy_id: strategy.id,
+                mode,
+                venue: req.venue.clone(),
+                params: serde_json::Value::Object(req.params.clone().unwrap_or_default()),
+                symbols: req.symbols.clone(),
+                timeframe,
+            },
+            None,
+        )
+        .await?;
+    let scope = match w.insert_run_account(run.id, spec.cash).await {
+        Ok(()) => order_scope(w, run.id).await,
+        Err(e) => Err(e),
+    };
+    let scope = match scope {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = w
+                .update_run_status(run.id, RunStatus::Failed, Some("store_failed"), None)
+                .await;
+            return Err(e.into());
+        }
+    };
+    let run = w
+        .update_run_status(run.id, RunStatus::Running, None, None)
+        .await?;
+    let first = format!(
+        "run started: strategy {} ({}), {} on {} {} ({}), account baseline {}",
+        strategy.name,
+        strategy.id,
+        spec.symbols.join(","),
+        desk.name(),
+        spec.timeframe,
+        if desk.is_live() {
+            "LIVE, real money"
+        } else {
+            "paper"
+        },
+        spec.cash
+    );
+    let exec = Exec::Desk {
+        desk: desk.clone(),
+        scope,
+        journaled: 0,
+    };
+    launch(state, &run, strategy, sandbox, exec, &spec, (0, 0), first).await;
     Ok(run)
 }
 
@@ -1026,19 +1294,27 @@ async fn launch(
     run: &Run,
     strategy: &StoredStrategy,
     sandbox: Sandbox,
-    sim: SimVenue,
+    exec: Exec,
     spec: &Spec,
     (resume_bars, last_log_seq): (u64, i64),
     first: String,
 ) {
     let id = run.id;
-    let sim = sim.with_order_id_prefix(&format!("sim-r{id}-"));
+    let exec = match exec {
+        Exec::Sim(sim) => Exec::Sim(sim.with_order_id_prefix(&format!("sim-r{id}-"))),
+        desk => desk,
+    };
+    let venue = match &exec {
+        Exec::Sim(sim) => RunVenue::Sim(sim.clone()),
+        Exec::Desk { .. } => RunVenue::Desk(state.inner.walle.clone()),
+    };
     let live = Arc::new(Live {
+        id,
         strategy: strategy.name.clone(),
         starting_cash: spec.cash,
         figures: Mutex::new(RunFigures::default()),
         logs: LogBook::new(last_log_seq),
-        venue: Mutex::new(Some(sim.clone())),
+        venue: Mutex::new(Some(venue)),
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),
         last_bar_ts: AtomicI64::new(i64::MIN),
@@ -1051,6 +1327,7 @@ async fn launch(
         Entry {
             cancel: cancel.clone(),
             live: live.clone(),
+            venue: run.venue.clone(),
         },
     );
     let metered = Metered::new(sandbox, live.clone(), id, spec.timeframe);
@@ -1064,7 +1341,7 @@ async fn launch(
     state.inner.tasks.spawn(
         async move {
             tracing::info!("run started");
-            let outcome = execute(&st, id, symbols, metered, sim, cancel, &l, resume_bars).await;
+            let outcome = execute(&st, id, symbols, metered, exec, cancel, &l, resume_bars).await;
             wrap_up(&st, id, &l, outcome).await;
         }
         .instrument(span),
@@ -1104,28 +1381,40 @@ fn pace(
     StreamHandle::new(rx, CancellationToken::new())
 }
 
-/// Drives the run until the replay ends, it is cancelled, or it fails.
+/// Drives the run until the replay ends (simulated exchange) or the bar stream does, it is
+/// cancelled, or it fails.
 #[allow(clippy::too_many_arguments)] // the run's parts, moved into its task
 async fn execute(
     st: &AppState,
     id: i64,
     symbols: Vec<String>,
     strategy: Metered,
-    sim: SimVenue,
+    exec: Exec,
     cancel: CancellationToken,
     live: &Arc<Live>,
     resume_bars: u64,
 ) -> Result<(), (String, String)> {
-    let venue: Arc<dyn Venue> = Arc::new(sim.clone());
+    let (venue, sim): (Arc<dyn Venue>, Option<SimVenue>) = match &exec {
+        Exec::Sim(sim) => (Arc::new(sim.clone()), Some(sim.clone())),
+        Exec::Desk { desk, .. } => (desk.venue(), None),
+    };
     let walle = st.inner.walle.clone();
     let fail = |e: crate::veda::Error| (e.code().to_owned(), e.to_string());
-    let mut updates = venue.order_updates(Utc::now()).await.map_err(fail)?;
+    // On a live venue the desk records every order update once for all runs.
+    let recorded = match &sim {
+        Some(_) => Some(venue.order_updates(Utc::now()).await.map_err(fail)?),
+        None => None,
+    };
     let strategy_updates = venue.order_updates(Utc::now()).await.map_err(fail)?;
     let bars = venue.bar_stream(&symbols).await.map_err(fail)?;
-    let every = Duration::from_millis(st.inner.config.run_bar_interval_ms);
-    let bars = pace(st, bars, every, resume_bars, cancel.clone());
+    let bars = match &sim {
+        Some(_) => {
+            let every = Duration::from_millis(st.inner.config.run_bar_interval_ms);
+            pace(st, bars, every, resume_bars, cancel.clone())
+        }
+        None => bars,
+    };
     let journal = Arc::new(WalleJournal::new(walle.clone()));
-    let releaser = sim.clone();
     let timeframe = strategy.timeframe;
     let mut runner = LiveRunner::new(
         &id.to_string(),
@@ -1136,11 +1425,39 @@ async fn execute(
         RiskLimits::default(),
     )
     .timeframe(timeframe)
-    .after_each_bar(move || releaser.bar_done())
-    .with_switch(st.run_trading_switch());
+    .with_switch(st.run_trading_switch())
+    .on_refused({
+        let live = live.clone();
+        move |sequence, order, e| {
+            live.logs.push(
+                "warn",
+                format!(
+                    "order #{sequence} ({} {} {}) not placed ({}): {e}",
+                    side_text(order.side),
+                    order.quantity,
+                    order.symbol,
+                    e.code()
+                ),
+            );
+        }
+    });
+    match &exec {
+        Exec::Sim(sim) => {
+            let releaser = sim.clone();
+            runner = runner.after_each_bar(move || releaser.bar_done());
+        }
+        Exec::Desk {
+            scope, journaled, ..
+        } => {
+            runner = runner.order_scope(scope).resume_at(*journaled);
+            if let Some(cap) = rust_decimal::prelude::FromPrimitive::from_f64(live.starting_cash) {
+                runner = runner.equity_cap(cap);
+            }
+        }
+    }
     // Fills are recorded in WallE as they come, beside the runner.
     let side_stop = CancellationToken::new();
-    let recorder = {
+    let recorder = recorded.map(|mut updates| {
         let stop = side_stop.clone();
         let walle = walle.clone();
         let live = live.clone();
@@ -1159,7 +1476,7 @@ async fn execute(
                 record(&walle, id, &live, event).await;
             }
         })
-    };
+    });
     let heart = {
         let stop = side_stop.clone();
         let live = live.clone();
@@ -1184,7 +1501,9 @@ async fn execute(
         () = cancel.cancelled() => Ok(()),
     };
     side_stop.cancel();
-    if recorder.await.is_err() {
+    if let Some(recorder) = recorder
+        && recorder.await.is_err()
+    {
         tracing::error!(run_id = id, "fill recorder panicked");
     }
     if heart.await.is_err() {
@@ -1196,8 +1515,10 @@ async fn execute(
         .orders_placed = Some(runner.placed().iter().filter(|p| p.outcome.is_ok()).count() as u64);
     if cancel.is_cancelled() && outcome.is_ok() {
         live.logs.push("info", "run stopped");
-    } else if outcome.is_ok() {
+    } else if outcome.is_ok() && sim.is_some() {
         live.logs.push("info", "replay finished");
+    } else if outcome.is_ok() {
+        live.logs.push("warn", "the venue's bar stream ended");
     }
     outcome.map_err(|e| match e {
         LiveError::Strategy(s) => (s.code.clone(), s.message),
@@ -1392,7 +1713,10 @@ pub async fn resume(state: &AppState) -> Result<Resumed, crate::walle::Error> {
 }
 
 async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, String)> {
-    if run.mode != RunMode::Paper || run.venue != "sim" {
+    if run.venue != "sim" {
+        return resume_on_desk(state, run).await;
+    }
+    if run.mode != RunMode::Paper {
         return Err((
             "interrupted",
             "only paper runs on the simulated exchange are resumed".into(),
@@ -1440,9 +1764,100 @@ async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, St
         run,
         &strategy,
         sandbox,
-        sim,
+        Exec::Sim(sim),
         &spec,
         (bars, last_seq),
+        first,
+    )
+    .await;
+    Ok(())
+}
+
+/// Resumes a run on a live venue: the venue must still be configured in the same mode (paper or
+/// live), recovery must have succeeded and cleared the run's symbols; the strategy starts again
+/// from its `init` on the next live bar, and intent numbering continues after the journaled ones.
+async fn resume_on_desk(state: &AppState, run: &Run) -> Result<(), (&'static str, String)> {
+    let desk = state.inner.desks.get(&run.venue).ok_or((
+        "venue_unavailable",
+        format!("venue {} is not configured any more", run.venue),
+    ))?;
+    if (run.mode == RunMode::Live) != desk.is_live() {
+        return Err((
+            "venue_mode_changed",
+            format!(
+                "the run is {} but venue {} is now configured for {} trading",
+                if run.mode == RunMode::Live {
+                    "live"
+                } else {
+                    "paper"
+                },
+                run.venue,
+                if desk.is_live() { "live" } else { "paper" }
+            ),
+        ));
+    }
+    let w = &state.inner.walle;
+    let store = |e: crate::walle::Error| ("resume_failed", e.to_string());
+    let strategy = w
+        .strategy(run.strategy_id)
+        .await
+        .map_err(store)?
+        .filter(|s| s.status == StrategyStatus::Ready)
+        .ok_or((
+            "strategy_unavailable",
+            format!("strategy {} is gone or not ready", run.strategy_id),
+        ))?;
+    let timeframe: Timeframe = run
+        .timeframe
+        .parse()
+        .map_err(|e| ("resume_failed", format!("{e}")))?;
+    let account = w.run_account(run.id).await.map_err(store)?;
+    let spec = Spec {
+        params: text_params(run.params.0.as_object()),
+        symbols: run.symbols.0.clone(),
+        timeframe,
+        cash: account.as_ref().map_or(0.0, |a| a.cash),
+    };
+    let report = desk.ready().await.map_err(|e| {
+        (
+            "venue_unavailable",
+            format!("venue {} could not be recovered: {e}", run.venue),
+        )
+    })?;
+    report
+        .check_run(&spec.symbols)
+        .map_err(|e| ("venue_unreconciled", e.to_string()))?;
+    let sandbox = load_sandbox(state, &strategy, &spec)
+        .await
+        .map_err(|e| match e.code() {
+            "strategy_unavailable" => ("strategy_unavailable", e.to_string()),
+            _ => ("resume_failed", e.to_string()),
+        })?;
+    if account.is_none() {
+        w.insert_run_account(run.id, spec.cash)
+            .await
+            .map_err(store)?;
+    }
+    let journaled = journaled_intents(w, run.id).await.map_err(store)?;
+    let scope = order_scope(w, run.id).await.map_err(store)?;
+    let last_seq = w.last_run_log_seq(run.id).await.map_err(store)?;
+    let first = format!(
+        "run resumed after a restart: venue {} recovered, trading again from the next bar ({journaled} intents journaled before)",
+        run.venue
+    );
+    let exec = Exec::Desk {
+        desk: desk.clone(),
+        scope,
+        journaled,
+    };
+    launch(
+        state,
+        run,
+        &strategy,
+        sandbox,
+        exec,
+        &spec,
+        (0, last_seq),
         first,
     )
     .await;
@@ -1521,20 +1936,7 @@ pub(crate) async fn account(
     if run.status == RunStatus::Created {
         return Ok(AccountState::untouched(cash));
     }
-    let mut orders = Vec::new();
-    let mut filter = OrderFilter {
-        run_id: Some(run.id),
-        limit: 1000,
-        ..OrderFilter::default()
-    };
-    loop {
-        let page = state.inner.walle.orders(&filter).await?;
-        orders.extend(page.orders);
-        match page.next_after {
-            Some(after) => filter.after_id = Some(after),
-            None => break,
-        }
-    }
+    let orders = run_orders(&state.inner.walle, run.id).await?;
     Ok(AccountState::from_orders(cash, &orders))
 }
 

@@ -1,9 +1,11 @@
 //! Runs through the API: read, stop, and creation (validated here, executed by
-//! [`super::run_exec`] on the simulated exchange; `alpaca` is refused until wired).
+//! [`super::run_exec`] on the simulated exchange or a live venue's [`crate::veda::desk::Desk`]).
 //!
 //! # Invariants
 //! - A refused creation stores nothing.
-//! - `live` needs an explicit opt-in that does not exist yet, so it is always refused.
+//! - Real money only on request: `live` needs a venue configured for live trading (Alpaca's
+//!   live URL, which itself needs `WEAVER_ALPACA_LIVE=true`), and `paper` is refused on such a
+//!   venue, since its orders would be real.
 //! - Stopping is only valid for `created`/`running` runs; anything else is a 409.
 //! - A run's account figures come from this process while it executes the run, else from the
 //!   snapshot stored when it ended, else from its stored orders (see [`super::run_exec::account`]).
@@ -169,28 +171,59 @@ pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, Api
     Ok(out)
 }
 
-/// Validates a run request and starts it on the simulated exchange (see [`super::run_exec`]).
-/// Venue `alpaca` is refused with `venue_unavailable` (nothing stored).
+/// Validates a run request and starts it on the simulated exchange or a live venue (see
+/// [`super::run_exec`]). Venue `alpaca` without configuration is refused with
+/// `venue_unavailable` (nothing stored).
 ///
 /// # Errors
 /// 4xx with the first problem found.
 pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> {
     let invalid = |code, message: String| ApiError::Invalid { code, message };
-    match req.mode.as_str() {
-        "paper" => {}
-        "live" => {
-            return Err(ApiError::Conflict {
-                code: "live_not_enabled",
-                message: "live trading needs an explicit opt-in setting and live keys".into(),
-            });
-        }
+    let live = match req.mode.as_str() {
+        "paper" => false,
+        "live" => true,
         _ => return Err(invalid("invalid_mode", "mode must be paper or live".into())),
-    }
+    };
     if !matches!(req.venue.as_str(), "sim" | "alpaca") {
         return Err(invalid(
             "invalid_venue",
             "venue must be sim or alpaca".into(),
         ));
+    }
+    let desk = state.inner.desks.get(&req.venue);
+    match (live, req.venue.as_str(), desk) {
+        (true, "sim", _) => {
+            return Err(invalid(
+                "invalid_mode",
+                "the simulated exchange only runs paper runs; live runs need venue alpaca".into(),
+            ));
+        }
+        (_, "sim", _) => {}
+        (_, name, None) => {
+            return Err(ApiError::Conflict {
+                code: "venue_unavailable",
+                message: format!(
+                    "venue {name} is not configured: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (see .env.example)"
+                ),
+            });
+        }
+        (true, name, Some(d)) if !d.is_live() => {
+            return Err(ApiError::Conflict {
+                code: "live_not_enabled",
+                message: format!(
+                    "venue {name} is configured for paper trading; live runs need APCA_API_BASE_URL at the live endpoint and WEAVER_ALPACA_LIVE=true"
+                ),
+            });
+        }
+        (false, name, Some(d)) if d.is_live() => {
+            return Err(ApiError::Conflict {
+                code: "venue_is_live",
+                message: format!(
+                    "venue {name} is configured for live trading (real money): start the run with mode live, or point APCA_API_BASE_URL at the paper endpoint"
+                ),
+            });
+        }
+        _ => {}
     }
     req.timeframe
         .parse::<Timeframe>()
@@ -227,13 +260,10 @@ pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> 
             message: format!("strategy {} is not ready", strategy.id),
         });
     }
-    if req.venue != "sim" {
-        return Err(ApiError::Conflict {
-            code: "venue_unavailable",
-            message: format!("venue {} cannot execute runs in this build yet", req.venue),
-        });
+    match desk {
+        Some(d) => super::run_exec::start_on_desk(state, &strategy, req, d).await,
+        None => super::run_exec::start(state, &strategy, req).await,
     }
-    super::run_exec::start(state, &strategy, req).await
 }
 
 /// Stops a run.

@@ -36,6 +36,14 @@ pub fn derive(run_id: &str, sequence: u64) -> String {
     id
 }
 
+/// The sequence number embedded in an id made by [`derive`] (`w-<prefix>-<sequence>-<digest>`);
+/// `None` for other ids.
+pub fn sequence(id: &str) -> Option<u64> {
+    let mut parts = id.rsplitn(3, '-');
+    let _digest = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
 /// True when `id` is acceptable as a client order id (non-empty, ≤ [`MAX_LEN`], printable ASCII).
 pub fn is_valid(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(|b| b.is_ascii_graphic())
@@ -57,6 +65,8 @@ mod tests {
         let id = derive(&long, u64::MAX);
         assert!(id.len() <= MAX_LEN, "{} chars", id.len());
         assert!(is_valid(&id));
+        assert_eq!(sequence(&derive("7-3f2a", 42)), Some(42));
+        assert_eq!(sequence("not-derived"), None);
         let ids: HashSet<String> = (0..10_000).map(|s| derive("0193a2b4-run", s)).collect();
         assert_eq!(ids.len(), 10_000);
     }

@@ -161,25 +161,60 @@ impl OrderJournal for InMemoryJournal {
     }
 }
 
-/// Places intent number `sequence` of run `run_id`: derives the `client_order_id`, runs the
-/// pre-trade checks, journals the intent, submits it once and records the outcome.
-///
-/// `order.client_order_id` is overwritten with the derived id.
+/// An intent's identity in its run: its sequence number and the `client_order_id` derived for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentKey {
+    /// The intent's sequence number in the run.
+    pub sequence: u64,
+    /// The idempotency key the venue sees ([`client_order_id::derive`] of the run's order scope
+    /// and `sequence`).
+    pub client_order_id: String,
+}
+
+/// Places intent number `sequence` of run `run_id`: derives the `client_order_id` from the run id
+/// (see [`place_order_keyed`]), runs the pre-trade checks, journals the intent, submits it once
+/// and records the outcome.
 ///
 /// # Errors
-/// [`Error::PreTrade`] (nothing recorded or sent), [`Error::Journal`] (nothing sent), the venue's
-/// definitive rejection (recorded), or [`Error::OutcomeUnknown`] (left pending for
-/// [`resolve_pending`]).
+/// As [`place_order_keyed`].
 pub async fn place_order(
     journal: &dyn OrderJournal,
     venue: &dyn Venue,
     run_id: &str,
     sequence: u64,
+    order: OrderRequest,
+    limits: &RiskLimits,
+    exposure: &Exposure,
+) -> Result<VenueOrder> {
+    let key = IntentKey {
+        sequence,
+        client_order_id: client_order_id::derive(run_id, sequence),
+    };
+    place_order_keyed(journal, venue, run_id, key, order, limits, exposure).await
+}
+
+/// Places the intent `key` of run `run_id`: runs the pre-trade checks, journals the intent under
+/// `key.client_order_id`, submits it once and records the outcome. Runs on a venue shared
+/// beyond one database (Alpaca) derive the id from a scope unique to the installation, so two
+/// databases never reuse one.
+///
+/// `order.client_order_id` is overwritten with `key.client_order_id`.
+///
+/// # Errors
+/// [`Error::PreTrade`] (nothing recorded or sent), [`Error::Journal`] (nothing sent), the venue's
+/// definitive rejection (recorded), or [`Error::OutcomeUnknown`] (left pending for
+/// [`resolve_pending`]).
+pub async fn place_order_keyed(
+    journal: &dyn OrderJournal,
+    venue: &dyn Venue,
+    run_id: &str,
+    key: IntentKey,
     mut order: OrderRequest,
     limits: &RiskLimits,
     exposure: &Exposure,
 ) -> Result<VenueOrder> {
-    order.client_order_id = client_order_id::derive(run_id, sequence);
+    let sequence = key.sequence;
+    order.client_order_id = key.client_order_id;
     risk::check_order(&order, limits, exposure)?;
     let cid = order.client_order_id.clone();
     if let Some(existing) = journal.record_intent(run_id, sequence, &order).await? {

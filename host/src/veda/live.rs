@@ -55,7 +55,7 @@ use crate::domain::{
     OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
     StrategyPayload, SymbolBar, TimeInForce, Timeframe,
 };
-use crate::veda::journal::{OrderJournal, place_order};
+use crate::veda::journal::{IntentKey, OrderJournal, place_order_keyed};
 use crate::veda::risk::{Exposure, RiskLimits, TradingState, TradingSwitch};
 use crate::veda::types::{
     BarEvent, BarsRequest, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle,
@@ -113,6 +113,8 @@ pub const MAX_WINDOWS_PER_EVENT: usize = 1_000;
 /// Drives one strategy against a venue. See the module docs for how to use it.
 pub struct LiveRunner {
     run_id: String,
+    /// What `client_order_id`s are derived from (the run id unless [`LiveRunner::order_scope`]).
+    scope: String,
     symbols: Vec<String>,
     /// In a mutex only so the runner is `Sync` and its futures `Send` (GLaDOS spawns them);
     /// it is only ever reached through `&mut self`.
@@ -130,6 +132,10 @@ pub struct LiveRunner {
     /// Bars delivered so far, per symbol (newest last, at most [`MAX_LOOKBACK`]).
     seen: Vec<VecDeque<Bar>>,
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
+    /// Told about every order attempt that did not reach the venue or was refused there.
+    on_refused: Option<Box<dyn Fn(u64, &OrderRequest, &Error) + Send + Sync>>,
+    /// Most buying power an `EquityFraction` is taken of (a run's share of a shared account).
+    equity_cap: Option<Decimal>,
     placed: Vec<Placed>,
     /// Client order ids this run placed (order updates of other runs are not delivered).
     mine: std::collections::HashSet<String>,
@@ -160,6 +166,7 @@ impl LiveRunner {
         let n = symbols.len();
         LiveRunner {
             run_id: run_id.to_owned(),
+            scope: run_id.to_owned(),
             symbols,
             strategy: std::sync::Mutex::new(strategy),
             venue,
@@ -172,6 +179,8 @@ impl LiveRunner {
             timeframe: None,
             seen: vec![VecDeque::new(); n],
             after_bar: None,
+            on_refused: None,
+            equity_cap: None,
             placed: Vec::new(),
             mine: std::collections::HashSet::new(),
             events: 0,
@@ -184,9 +193,34 @@ impl LiveRunner {
         self
     }
 
+    /// Derives `client_order_id`s from `scope` instead of the run id. Runs on a venue account
+    /// that outlives one database (Alpaca) pass a scope unique to the installation and the run,
+    /// so a run id reused by a new database never maps to an id the venue already saw.
+    pub fn order_scope(mut self, scope: &str) -> LiveRunner {
+        self.scope = scope.to_owned();
+        self
+    }
+
     /// The run's bar timeframe, so `FetchWindow` intents in it can be answered.
     pub fn timeframe(mut self, timeframe: Timeframe) -> LiveRunner {
         self.timeframe = Some(timeframe);
+        self
+    }
+
+    /// Sizes `EquityFraction` intents from at most `cap` of buying power: a run's share of an
+    /// account other runs trade too (without it, one run's `1.0` takes the whole account).
+    pub fn equity_cap(mut self, cap: Decimal) -> LiveRunner {
+        self.equity_cap = Some(cap);
+        self
+    }
+
+    /// Calls `f(sequence, order, why)` for every order intent that was not placed (a pre-trade
+    /// check, the venue's refusal, an unknown outcome), so the run's log can say why.
+    pub fn on_refused(
+        mut self,
+        f: impl Fn(u64, &OrderRequest, &Error) + Send + Sync + 'static,
+    ) -> LiveRunner {
+        self.on_refused = Some(Box::new(f));
         self
     }
 
@@ -596,7 +630,10 @@ impl LiveRunner {
                 (Ok(account), Some(price)) if price > 0.0 => Decimal::from_f64(price)
                     .filter(|p| !p.is_zero())
                     .and_then(|p| {
-                        Decimal::from_f64(f.min(1.0)).map(|f| f * account.buying_power / p)
+                        let power = self
+                            .equity_cap
+                            .map_or(account.buying_power, |cap| cap.min(account.buying_power));
+                        Decimal::from_f64(f.min(1.0)).map(|f| f * power / p)
                     })
                     .map(|u| OrderQuantity::Units(u.floor())),
                 _ => None,
@@ -629,11 +666,15 @@ impl LiveRunner {
         let outcome = match self.snapshot(snapshot).await {
             Ok(snap) => {
                 let exposure = self.exposure(&request.symbol, snap);
-                let outcome = place_order(
+                let key = IntentKey {
+                    sequence,
+                    client_order_id: crate::veda::client_order_id::derive(&self.scope, sequence),
+                };
+                let outcome = place_order_keyed(
                     self.journal.as_ref(),
                     self.venue.as_ref(),
                     &self.run_id,
-                    sequence,
+                    key,
                     request.clone(),
                     &self.limits,
                     &exposure,
@@ -648,10 +689,13 @@ impl LiveRunner {
             }
             Err(e) => Err(e),
         };
-        request.client_order_id = crate::veda::client_order_id::derive(&self.run_id, sequence);
+        request.client_order_id = crate::veda::client_order_id::derive(&self.scope, sequence);
         let journal_failed = matches!(outcome, Err(Error::Journal(_)));
         if let Err(e) = &outcome {
             tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
+            if let Some(f) = &self.on_refused {
+                f(sequence, &request, e);
+            }
         }
         self.mine.insert(request.client_order_id.clone());
         self.placed.push(Placed {

@@ -26,6 +26,16 @@ pub enum OrderQuantity {
     Notional(Decimal),
 }
 
+impl std::fmt::Display for OrderQuantity {
+    /// `12` units or `$250.5` notional.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderQuantity::Units(u) => write!(f, "{}", u.normalize()),
+            OrderQuantity::Notional(n) => write!(f, "${}", n.normalize()),
+        }
+    }
+}
+
 /// An order ready to be sent: sizes resolved, symbol canonical, `client_order_id` derived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRequest {

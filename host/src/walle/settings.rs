@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::events::Envelope;
 
-use super::{Result, Walle, fetch};
+use super::{Result, Walle, exec, fetch};
 
 /// A stored setting.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -72,5 +72,31 @@ impl Walle {
         }
         tx.commit().await?;
         Ok(row)
+    }
+
+    /// This database's installation id: a random UUID made the first time it is asked for and
+    /// kept in `settings` (`installation_id`). Venue-side ids that must never repeat across
+    /// databases (Alpaca `client_order_id`s) are scoped by it.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn installation_id(&self) -> Result<String> {
+        const KEY: &str = "installation_id";
+        if let Some(s) = self.setting(KEY).await? {
+            return Ok(s.value);
+        }
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        // Two first callers race to insert; the row that landed wins for both.
+        let mut tx = self.begin().await?;
+        exec!(
+            tx.conn(),
+            "insert into settings (key, value, created_at, updated_at) values ($1, $2, $3, $3) \
+             on conflict (key) do nothing",
+            KEY,
+            fresh.as_str(),
+            Utc::now(),
+        )?;
+        tx.commit().await?;
+        Ok(self.setting(KEY).await?.map_or(fresh, |s| s.value))
     }
 }

@@ -153,50 +153,10 @@ pub async fn recover(
     let report = fetch_and_reconcile(venue, &local, since).await?;
     let mut recorded_fills = 0;
     for missed in &report.missed_fills {
-        let o = &missed.order;
-        let Some(row) = walle
-            .order_by_client_id(&o.client_order_id)
-            .await
-            .map_err(store_err)?
-        else {
-            continue;
-        };
-        // The venue reports an average price; the missed part is booked at it.
-        let Some(price) = o.filled_avg_price.filter(|p| *p > Decimal::ZERO) else {
-            continue;
-        };
-        let filled_at = o.filled_at.or(o.updated_at).unwrap_or_else(Utc::now);
-        let venue_fill_id = format!("{}:reconciled:{}", o.id, o.filled_quantity.normalize());
-        let event = Envelope::new(
-            "orders.Filled.v2",
-            "veda",
-            payloads::OrderFilledV2 {
-                client_order_id: o.client_order_id.clone(),
-                venue_fill_id: venue_fill_id.clone(),
-                quantity: missed.quantity,
-                price,
-                fee: Decimal::ZERO,
-                filled_at,
-            },
-        )
-        .map_err(|e| Error::Journal(e.to_string()))?;
-        let fill = NewFill {
-            order_id: row.id,
-            venue_fill_id,
-            quantity: missed.quantity,
-            price,
-            fee: Decimal::ZERO,
-            filled_at,
-        };
-        if walle
-            .insert_fill(&fill, &event)
-            .await
-            .map_err(store_err)?
-            .is_some()
-        {
+        if book_missed_fill(walle, &missed.order, missed.quantity).await? {
             recorded_fills += 1;
         }
-        record_venue_state(walle, o).await?;
+        record_venue_state(walle, &missed.order).await?;
     }
     for o in &report.closed_at_venue {
         record_venue_state(walle, o).await?;
@@ -206,6 +166,77 @@ pub async fn recover(
         report,
         recorded_fills,
     })
+}
+
+/// Books the `quantity` of venue order `o` that Weaver has not recorded as one fill at the
+/// venue's average price. Returns whether a fill was stored (false: unknown order, no price, or
+/// already booked).
+async fn book_missed_fill(walle: &Walle, o: &VenueOrder, quantity: Decimal) -> Result<bool> {
+    let Some(row) = walle
+        .order_by_client_id(&o.client_order_id)
+        .await
+        .map_err(store_err)?
+    else {
+        return Ok(false);
+    };
+    // The venue reports an average price; the missed part is booked at it.
+    let Some(price) = o.filled_avg_price.filter(|p| *p > Decimal::ZERO) else {
+        return Ok(false);
+    };
+    let filled_at = o.filled_at.or(o.updated_at).unwrap_or_else(Utc::now);
+    let venue_fill_id = format!("{}:reconciled:{}", o.id, o.filled_quantity.normalize());
+    let event = Envelope::new(
+        "orders.Filled.v2",
+        "veda",
+        payloads::OrderFilledV2 {
+            client_order_id: o.client_order_id.clone(),
+            venue_fill_id: venue_fill_id.clone(),
+            quantity,
+            price,
+            fee: Decimal::ZERO,
+            filled_at,
+        },
+    )
+    .map_err(|e| Error::Journal(e.to_string()))?;
+    let fill = NewFill {
+        order_id: row.id,
+        venue_fill_id,
+        quantity,
+        price,
+        fee: Decimal::ZERO,
+        filled_at,
+    };
+    Ok(walle
+        .insert_fill(&fill, &event)
+        .await
+        .map_err(store_err)?
+        .is_some())
+}
+
+/// Records what a stream's REST reconciliation after a reconnect shows
+/// ([`crate::veda::types::OrderStreamEvent::Reconciled`]): for every order Weaver journaled,
+/// the filled quantity it had not recorded is booked as one fill, and the order's state is
+/// brought up to date. Orders Weaver did not journal are ignored. Returns the fills stored.
+///
+/// # Errors
+/// [`Error::Journal`] on storage failure.
+pub async fn record_reconciled(walle: &Walle, orders: &[VenueOrder]) -> Result<usize> {
+    let mut stored = 0;
+    for o in orders {
+        let Some(row) = walle
+            .order_by_client_id(&o.client_order_id)
+            .await
+            .map_err(store_err)?
+        else {
+            continue;
+        };
+        let missed = o.filled_quantity - row.filled_quantity;
+        if missed > Decimal::ZERO && book_missed_fill(walle, o, missed).await? {
+            stored += 1;
+        }
+        record_venue_state(walle, o).await?;
+    }
+    Ok(stored)
 }
 
 /// Records one live order update from the venue's stream: a fill (once per execution id) and the

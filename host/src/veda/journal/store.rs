@@ -96,11 +96,9 @@ struct OrderEventKeys<'a> {
     status: &'a str,
 }
 
-/// The sequence number embedded in a derived id (`w-<prefix>-<sequence>-<digest>`), else 0.
+/// The sequence number embedded in a derived id, else 0.
 fn sequence_of(client_order_id: &str) -> u64 {
-    let mut parts = client_order_id.rsplitn(3, '-');
-    let _digest = parts.next();
-    parts.next().and_then(|s| s.parse().ok()).unwrap_or(0)
+    crate::veda::client_order_id::sequence(client_order_id).unwrap_or(0)
 }
 
 fn entry_of(order: &Order) -> JournalEntry {

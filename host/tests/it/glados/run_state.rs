@@ -605,8 +605,9 @@ async fn runs_that_cannot_resume_fail_with_a_code() {
             .any(|m| m.starts_with("not resumed after a restart (strategy_unavailable)")),
         "{text:?}"
     );
+    // Alpaca is not configured in this process: its run cannot continue.
     let got = send(&r, get(&format!("/runs/{}", live.id))).await.json();
-    assert_eq!(got["error_code"], "interrupted");
+    assert_eq!(got["error_code"], "venue_unavailable");
     // Accounts of runs that never traded: the default cash, nothing else.
     assert_eq!(got["cash"], 10_000.0);
     assert_eq!(got["positions"], serde_json::json!([]));

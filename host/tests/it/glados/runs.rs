@@ -58,7 +58,12 @@ async fn runs_lifecycle_and_refusals() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_mode",
         ),
-        (req(&sid, "live"), StatusCode::CONFLICT, "live_not_enabled"),
+        // The simulated exchange never trades real money.
+        (
+            req(&sid, "live"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_mode",
+        ),
         ("{".to_owned(), StatusCode::BAD_REQUEST, "malformed_json"),
         (
             r#"{"strategy": 1}"#.to_owned(),

@@ -50,6 +50,54 @@ fn components_are_content_addressed_and_the_compile_cache_is_reused() {
     assert!(second.load(&bytes).expect("cached again").from_cache());
 }
 
+/// `weaver serve` compiles in a child `weaver strategy precompile`: the artifact it returns is
+/// the one the cache keeps and the shared engine runs; a compiler that cannot start is the
+/// host's error (`internal_error`), never the component's, and caches nothing.
+#[test]
+fn strategies_compile_in_a_child_process() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = dir.path().join("compiled");
+    let bytes = read_artifact("sma-cross.wasm");
+    let child = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        compiler: Some(env!("CARGO_BIN_EXE_weaver").into()),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    let loaded = child.load(&bytes).expect("compiled by the child");
+    assert!(!loaded.from_cache());
+    loaded
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect("the child's artifact runs");
+    let in_process = Marvin::new(MarvinConfig {
+        cache_dir: cache.clone(),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    assert!(
+        in_process.load(&bytes).expect("cached").from_cache(),
+        "the artifact is the same kind an in-process compile makes"
+    );
+
+    let empty = tempfile::tempdir().expect("tmp");
+    let broken = Marvin::new(MarvinConfig {
+        cache_dir: empty.path().join("compiled"),
+        compiler: Some(dir.path().join("no-such-weaver")),
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    let e = broken.load(&bytes).expect_err("no compiler");
+    assert_eq!(e.code(), "internal_error", "{e}");
+    assert!(e.to_string().contains("no-such-weaver"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(empty.path().join("compiled"))
+            .expect("cache dir")
+            .count(),
+        0,
+        "nothing cached"
+    );
+}
+
 #[test]
 fn engine_refuses_the_wasm_features_strategies_do_not_get() {
     let (marvin, _dir) = marvin();

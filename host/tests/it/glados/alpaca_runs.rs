@@ -1,0 +1,475 @@
+//! Runs on Alpaca through `POST /runs`, against the local fake: two runs trade at once over the
+//! desk's one order-update and one market-data connection (the fake allows one each per
+//! account), orders journaled under the run with installation-scoped `client_order_id`s, fills
+//! recorded once, the run's account built from them; the mode and venue refusals (nothing
+//! stored); recovery before trading (a position the store cannot explain refuses runs on that
+//! symbol only); a restart resuming the run with intent numbers continuing and no order sent
+//! twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+use weaver::domain::Bar;
+use weaver::glados::{AppState, Config};
+use weaver::veda::alpaca::fake::{FakeAlpaca, FakeConfig};
+use weaver::veda::desk::Desk;
+use weaver::walle::Walle;
+
+use super::runs::{post_json, upload};
+use super::{get, send};
+use crate::veda::{fake, venue};
+
+/// An app on `dir` whose `alpaca` venue is a desk on `fake` (`live`: configured for real money).
+async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path, live: bool) -> (axum::Router, AppState) {
+    let config = Config::for_tests(dir);
+    let walle = Walle::connect(&config.db).await.expect("sqlite store");
+    let desk = Desk::new(Arc::new(venue(fake)), walle.clone(), live);
+    let state = AppState::with_desks(config, walle, vec![desk]).expect("state");
+    (weaver::glados::router(state.clone()), state)
+}
+
+async fn rich_fake() -> FakeAlpaca {
+    fake(FakeConfig {
+        initial_cash: Decimal::from(10_000_000),
+        market_open: Some(true),
+        // A killed process's socket must not hold the account's one stream slot for long.
+        stale_socket_after: Duration::from_secs(2),
+        ..FakeConfig::default()
+    })
+    .await
+}
+
+fn body(strategy: i64, mode: &str, symbols: &[&str], timeframe: &str) -> String {
+    serde_json::json!({
+        "strategy": strategy, "mode": mode, "venue": "alpaca", "symbols": symbols,
+        "timeframe": timeframe, "params": {"fast": 1, "slow": 2}
+    })
+    .to_string()
+}
+
+/// `body` with a `cash` share of the account: the run sizes its orders from it.
+fn body_with_cash(strategy: i64, symbols: &[&str], cash: f64) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&body(strategy, "paper", symbols, "1Min")).expect("json");
+    v["cash"] = serde_json::json!(cash);
+    v.to_string()
+}
+
+fn bar(ts: i64, close: f64) -> Bar {
+    Bar {
+        ts,
+        open: close,
+        high: close + 0.5,
+        low: close - 0.5,
+        close,
+        volume: 1000.0,
+    }
+}
+
+/// Pushes a bar of `symbol` at `close`, the fake's fill price following it.
+fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
+    fake.set_price(symbol, Decimal::from_f64(close).expect("price"));
+    fake.push_bar(symbol, bar(ts, close));
+}
+
+async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
+    let v = send(r, get(&format!("/runs/{id}"))).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.json());
+    v.json()
+}
+
+/// Pushes probe bars (flat, so no signal) until run `id` has received one: then its bar
+/// subscription is live and later bars reach it.
+async fn until_subscribed(
+    r: &axum::Router,
+    fake: &FakeAlpaca,
+    id: i64,
+    symbol: &str,
+    ts: &mut i64,
+    price: f64,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        push(fake, symbol, *ts, price);
+        *ts += 60_000;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let v = run_view(r, id).await;
+        assert_eq!(v["status"], "running", "{v}");
+        if v["figures"]["bars"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} never got a bar: {v}"
+        );
+    }
+}
+
+/// Waits until `pred` holds for the fake's orders; on failure shows the runs and their logs.
+async fn until_orders(
+    r: &axum::Router,
+    fake: &FakeAlpaca,
+    what: &str,
+    pred: impl Fn(&[weaver::veda::alpaca::fake::FakeOrder]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pred(&fake.orders()) {
+        if tokio::time::Instant::now() >= deadline {
+            let runs = send(r, get("/runs")).await.json();
+            let mut logs = Vec::new();
+            for run in runs.as_array().into_iter().flatten() {
+                let id = run["id"].as_i64().unwrap_or(0);
+                logs.push(
+                    send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+                        .await
+                        .json(),
+                );
+            }
+            panic!(
+                "{what}: the fake has {:?}\nruns: {runs}\nlogs: {logs:?}",
+                fake.orders()
+                    .iter()
+                    .map(|o| (&o.client_order_id, &o.symbol, &o.side, &o.status))
+                    .collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stored_orders(r: &axum::Router, run: i64) -> Vec<serde_json::Value> {
+    super::runs::orders_of(r, run).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_alpaca_runs_trade_over_one_connection_each() {
+    let fake = rich_fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(&fake, dir.path(), false).await;
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+
+    // Each run's orders are sized from its own share of the account (an equity fraction of 1.0
+    // would otherwise spend the whole account on the first run's buy).
+    let a = send(
+        &r,
+        post_json("/runs", &body_with_cash(sma, &["AAPL"], 1_000_000.0)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.json());
+    let m = send(
+        &r,
+        post_json("/runs", &body_with_cash(sma, &["MSFT"], 2_000_000.0)),
+    )
+    .await;
+    assert_eq!(m.status, StatusCode::CREATED, "{}", m.json());
+    let (a, m) = (
+        a.json()["id"].as_i64().expect("id"),
+        m.json()["id"].as_i64().expect("id"),
+    );
+    assert_eq!(run_view(&r, a).await["venue"], "alpaca");
+    assert_eq!(run_view(&r, a).await["starting_cash"], 1_000_000.0);
+
+    let mut ts = 1_700_000_000_000;
+    until_subscribed(&r, &fake, a, "AAPL", &mut ts, 190.0).await;
+    until_subscribed(&r, &fake, m, "MSFT", &mut ts, 400.0).await;
+    // fast 1 / slow 2: a rise after a fall crosses up (buy), the fall after it crosses down.
+    for (aapl, msft) in [(189.0, 399.0), (188.0, 398.0), (191.0, 402.0)] {
+        push(&fake, "AAPL", ts, aapl);
+        push(&fake, "MSFT", ts, msft);
+        ts += 60_000;
+    }
+    until_orders(&r, &fake, "a buy from each run", |orders| {
+        ["AAPL", "MSFT"].iter().all(|s| {
+            orders
+                .iter()
+                .any(|o| o.symbol == *s && o.filled_qty > Decimal::ZERO)
+        })
+    })
+    .await;
+
+    // One order-update connection for both runs (a second would be refused by the fake).
+    assert!(fake.trade_stream_connected());
+    let installation = s.walle().installation_id().await.expect("installation id");
+    let prefix: String = format!("{a}{installation}").chars().take(16).collect();
+    for (run, symbol) in [(a, "AAPL"), (m, "MSFT")] {
+        // Fills arrive on the shared stream and are recorded once by the desk.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let orders = loop {
+            let orders = stored_orders(&r, run).await;
+            if orders.iter().any(|o| o["status"] == "filled") {
+                break orders;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run}: {orders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(orders.iter().all(|o| o["symbol"] == symbol), "{orders:?}");
+        let cid = orders[0]["client_order_id"].as_str().expect("cid");
+        assert_eq!(
+            weaver::veda::client_order_id::sequence(cid),
+            Some(1),
+            "{cid}"
+        );
+        if run == a {
+            assert!(
+                cid.starts_with(&format!("w-{prefix}-1-")),
+                "{cid} is scoped by the installation"
+            );
+        }
+        let v = run_view(&r, run).await;
+        let positions = v["positions"].as_array().expect("positions");
+        assert_eq!(positions.len(), 1, "{v}");
+        assert_eq!(positions[0]["symbol"], symbol);
+        assert!(positions[0]["qty"].as_f64().expect("qty") > 0.0, "{v}");
+    }
+    // Every order the fake holds was journaled first, under one of the two runs.
+    for o in fake.orders() {
+        let stored = send(&r, get(&format!("/orders?limit=1000"))).await.json();
+        assert!(
+            stored["orders"]
+                .as_array()
+                .expect("orders")
+                .iter()
+                .any(|s| s["client_order_id"] == o.client_order_id.as_str()),
+            "{} was sent without a journal entry",
+            o.client_order_id
+        );
+    }
+    let accounts = send(&r, get("/accounts")).await.json();
+    let alpaca = accounts
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["venue"] == "alpaca")
+        .cloned()
+        .unwrap_or_else(|| panic!("no alpaca account in {accounts}"));
+    assert_eq!(alpaca["runs"], 2, "{alpaca}");
+
+    for run in [a, m] {
+        let stop = send(&r, post_json(&format!("/runs/{run}/stop"), "")).await;
+        assert_eq!(stop.status, StatusCode::OK, "{}", stop.json());
+    }
+    s.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_venue_and_reachability_refusals_store_nothing() {
+    let fake = rich_fake().await;
+    let paper_dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(&fake, paper_dir.path(), false).await;
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    for (req, status, code) in [
+        (
+            body(sma, "live", &["AAPL"], "1Min"),
+            StatusCode::CONFLICT,
+            "live_not_enabled",
+        ),
+        (
+            body(sma, "paper", &["AAPL"], "1Day"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_timeframe",
+        ),
+        (
+            body(sma, "live", &["AAPL"], "1Min").replace("\"alpaca\"", "\"sim\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_mode",
+        ),
+    ] {
+        let resp = send(&r, post_json("/runs", &req)).await;
+        assert_eq!(resp.status, status, "{req}: {}", resp.json());
+        assert_eq!(resp.error_code(), code, "{req}");
+    }
+
+    let live_dir = tempfile::tempdir().expect("temp dir");
+    let (lr, ls) = app_on(&fake, live_dir.path(), true).await;
+    let lsma = upload(&lr, &ls, "sma-cross", "sma-cross.wasm").await;
+    let paper_on_live = send(
+        &lr,
+        post_json("/runs", &body(lsma, "paper", &["AAPL"], "1Min")),
+    )
+    .await;
+    assert_eq!(paper_on_live.status, StatusCode::CONFLICT);
+    assert_eq!(paper_on_live.error_code(), "venue_is_live");
+
+    // A venue that cannot be reached: 503, and nothing is stored.
+    let gone = {
+        let f = rich_fake().await;
+        let cfg = crate::veda::client_config(&f);
+        f.shutdown();
+        drop(f);
+        cfg
+    };
+    let dead_dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::for_tests(dead_dir.path());
+    let walle = Walle::connect(&config.db).await.expect("sqlite store");
+    let desk = Desk::new(
+        Arc::new(crate::veda::venue_with(gone)),
+        walle.clone(),
+        false,
+    );
+    let ds = AppState::with_desks(config, walle, vec![desk]).expect("state");
+    let dr = weaver::glados::router(ds.clone());
+    let dsma = upload(&dr, &ds, "sma-cross", "sma-cross.wasm").await;
+    let unreachable = send(
+        &dr,
+        post_json("/runs", &body(dsma, "paper", &["AAPL"], "1Min")),
+    )
+    .await;
+    assert_eq!(
+        unreachable.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        unreachable.json()
+    );
+    assert_eq!(unreachable.error_code(), "venue_unavailable");
+
+    for router in [&r, &lr, &dr] {
+        assert_eq!(
+            send(router, get("/runs")).await.json(),
+            serde_json::json!([]),
+            "nothing stored"
+        );
+    }
+    // Without Alpaca configured at all.
+    let (plain, _ps, _pd) = super::app(None).await;
+    let none = send(
+        &plain,
+        post_json("/runs", &body(1, "paper", &["AAPL"], "1Min")),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::CONFLICT);
+    assert_eq!(none.error_code(), "venue_unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
+    let fake = rich_fake().await;
+    // Someone else bought MSFT on this account: the store knows nothing of it.
+    fake.set_position("MSFT", Decimal::from(7), Decimal::from(400));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(&fake, dir.path(), false).await;
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    let refused = send(
+        &r,
+        post_json("/runs", &body(sma, "paper", &["AAPL", "MSFT"], "1Min")),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.json());
+    assert_eq!(refused.error_code(), "venue_unreconciled");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("MSFT"),
+        "{}",
+        refused.json()
+    );
+    let fine = send(
+        &r,
+        post_json("/runs", &body(sma, "paper", &["AAPL"], "1Min")),
+    )
+    .await;
+    assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.json());
+    // No explicit cash: the account's equity at the start (cash and the 7 MSFT at 410) is the
+    // run's baseline.
+    let id = fine.json()["id"].as_i64().expect("id");
+    assert_eq!(run_view(&r, id).await["starting_cash"], 10_002_870.0);
+    s.shutdown(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
+    let fake = rich_fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // First process: its own runtime, killed after the first order (tasks dropped where they
+    // stand, nothing written on the way out), as a crash would.
+    let (id, mut ts) = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    let out = rt.block_on(async {
+                        let (r, s) = app_on(&fake, dir.path(), false).await;
+                        let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+                        let created = send(
+                            &r,
+                            post_json("/runs", &body(sma, "paper", &["AAPL"], "1Min")),
+                        )
+                        .await;
+                        assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+                        let id = created.json()["id"].as_i64().expect("id");
+                        let mut ts = 1_700_000_000_000;
+                        until_subscribed(&r, &fake, id, "AAPL", &mut ts, 190.0).await;
+                        for close in [189.0, 188.0, 191.0] {
+                            push(&fake, "AAPL", ts, close);
+                            ts += 60_000;
+                        }
+                        until_orders(&r, &fake, "a first order", |o| !o.is_empty()).await;
+                        (id, ts)
+                    });
+                    rt.shutdown_timeout(Duration::from_secs(10));
+                    out
+                })
+                .join()
+                .expect("first process")
+        })
+    });
+
+    let before = fake.orders().len();
+    let (r, s) = app_on(&fake, dir.path(), false).await;
+    assert_eq!(
+        run_view(&r, id).await["status"],
+        "running",
+        "the crash left it running"
+    );
+    let done = weaver::glados::run_exec::resume(&s).await.expect("resume");
+    assert_eq!(done.resumed, vec![id], "{done:?}");
+    until_subscribed(&r, &fake, id, "AAPL", &mut ts, 191.0).await;
+    // A fresh strategy needs two bars again; then a rise and a fall cross both ways.
+    for close in [192.0, 193.0, 187.0] {
+        push(&fake, "AAPL", ts, close);
+        ts += 60_000;
+    }
+    until_orders(&r, &fake, "orders after the restart", |o| o.len() > before).await;
+    let orders = fake.orders();
+    let mut cids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+    let sequences: Vec<u64> = cids
+        .iter()
+        .map(|c| weaver::veda::client_order_id::sequence(c).expect("derived id"))
+        .collect();
+    assert_eq!(sequences[0], 1, "{cids:?}");
+    let first_life = sequences[..before].iter().max().copied().unwrap_or(0);
+    assert!(
+        sequences[before..].iter().all(|s| *s > first_life),
+        "numbering continues after the journaled intents: {cids:?}"
+    );
+    cids.sort_unstable();
+    cids.dedup();
+    assert_eq!(cids.len(), orders.len(), "no id sent twice");
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+        .await
+        .json();
+    assert!(
+        logs["items"]
+            .as_array()
+            .expect("log lines")
+            .iter()
+            .any(|l| l["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("run resumed after a restart: venue alpaca recovered")),
+        "{logs}"
+    );
+    let stop = send(&r, post_json(&format!("/runs/{id}/stop"), "")).await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.json());
+    s.shutdown(Duration::from_secs(10)).await;
+}
