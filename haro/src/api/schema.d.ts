@@ -219,7 +219,11 @@ export interface paths {
         /** Runs, newest first. */
         get: operations["list_runs"];
         put?: never;
-        /** Starts a run (paper or live) of a ready strategy on a venue. */
+        /**
+         * Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
+         *     replaying stored candles) or `alpaca` (when configured; live bars, 1Min). Live runs need
+         *     Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
+         */
         post: operations["create_run"];
         delete?: never;
         options?: never;
@@ -812,21 +816,24 @@ export interface components {
             /** @description `ui.` + the source event type (for example `ui.strategy.StatusChanged`). */
             type: string;
         };
-        /** @description A paper account of this process, per venue (`GET /accounts`). */
+        /**
+         * @description An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
+         *     (`alpaca`) is its account there.
+         */
         VenueAccountView: {
             /**
              * Format: double
-             * @description Sum of the active runs' buying power.
+             * @description Buying power (`sim`: the sum over its active runs).
              */
             buying_power: number;
             /**
              * Format: double
-             * @description Sum of the active runs' cash.
+             * @description Cash (`sim`: the sum over its active runs).
              */
             cash: number;
             /**
              * Format: double
-             * @description Sum of the active runs' equity.
+             * @description Equity (`sim`: the sum over its active runs).
              */
             equity: number;
             /**
@@ -834,7 +841,7 @@ export interface components {
              * @description Active runs on this venue.
              */
             runs: number;
-            /** @description Venue (`sim`). */
+            /** @description Venue (`sim`, `alpaca`). */
             venue: string;
         };
     };
@@ -1459,6 +1466,15 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The venue cannot be reached (`venue_unavailable`); nothing was started */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

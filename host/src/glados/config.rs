@@ -179,7 +179,7 @@ impl Config {
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
-            match AlpacaConfig::from_lookup(&var) {
+            match AlpacaConfig::from_lookup(var) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     problems.push(format!("Alpaca: {e}"));

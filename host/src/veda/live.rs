@@ -110,6 +110,9 @@ pub const MAX_LOOKBACK: usize = 10_000;
 /// asks again on every window fails with `strategy_event_loop` instead of spinning forever.
 pub const MAX_WINDOWS_PER_EVENT: usize = 1_000;
 
+/// What [`LiveRunner::on_refused`] calls: (sequence, order, why).
+type RefusalHook = dyn Fn(u64, &OrderRequest, &Error) + Send + Sync;
+
 /// Drives one strategy against a venue. See the module docs for how to use it.
 pub struct LiveRunner {
     run_id: String,
@@ -133,7 +136,7 @@ pub struct LiveRunner {
     seen: Vec<VecDeque<Bar>>,
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
     /// Told about every order attempt that did not reach the venue or was refused there.
-    on_refused: Option<Box<dyn Fn(u64, &OrderRequest, &Error) + Send + Sync>>,
+    on_refused: Option<Box<RefusalHook>>,
     /// Most buying power an `EquityFraction` is taken of (a run's share of a shared account).
     equity_cap: Option<Decimal>,
     placed: Vec<Placed>,

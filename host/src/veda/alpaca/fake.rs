@@ -259,6 +259,8 @@ pub(crate) struct Shared {
     trade_events: broadcast::Sender<Value>,
     bar_events: broadcast::Sender<(String, Value)>,
     sockets: broadcast::Sender<SocketCommand>,
+    /// `POST /v2/orders` requests so far, for waiters ([`FakeAlpaca::order_requests`]).
+    order_requests: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -348,6 +350,12 @@ impl FakeAlpaca {
     /// How many `POST /v2/orders` requests arrived (including refused ones).
     pub fn post_order_requests(&self) -> u64 {
         self.shared.lock().post_order_requests
+    }
+
+    /// Watches the number of `POST /v2/orders` requests: wait for an order to arrive without
+    /// polling (benchmarks measure the moment it does).
+    pub fn order_requests(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.order_requests.subscribe()
     }
 
     /// Every order, in creation order.
@@ -498,6 +506,7 @@ fn new_shared(config: FakeConfig) -> Arc<Shared> {
         config,
         trade_events,
         bar_events,
+        order_requests: tokio::sync::watch::Sender::new(0),
         sockets,
     })
 }
@@ -729,6 +738,9 @@ async fn create_order(AxState(shared): AxState<Arc<Shared>>, body: axum::body::B
     let (result, after) = {
         let mut inner = shared.lock();
         inner.post_order_requests += 1;
+        shared
+            .order_requests
+            .send_replace(inner.post_order_requests);
         if let Some(code) = inner.faults.take(|f| match f {
             Fault::ServerError { status, .. } => Some(*status),
             _ => None,

@@ -228,17 +228,14 @@ async fn two_alpaca_runs_trade_over_one_connection_each() {
         assert!(positions[0]["qty"].as_f64().expect("qty") > 0.0, "{v}");
     }
     // Every order the fake holds was journaled first, under one of the two runs.
+    let stored = send(&r, get("/orders?limit=1000")).await.json();
+    let stored = stored["orders"].as_array().expect("orders");
     for o in fake.orders() {
-        let stored = send(&r, get(&format!("/orders?limit=1000"))).await.json();
-        assert!(
-            stored["orders"]
-                .as_array()
-                .expect("orders")
-                .iter()
-                .any(|s| s["client_order_id"] == o.client_order_id.as_str()),
-            "{} was sent without a journal entry",
-            o.client_order_id
-        );
+        let row = stored
+            .iter()
+            .find(|s| s["client_order_id"] == o.client_order_id.as_str())
+            .unwrap_or_else(|| panic!("{} was sent without a journal entry", o.client_order_id));
+        assert!(row["run_id"] == a || row["run_id"] == m, "{row}");
     }
     let accounts = send(&r, get("/accounts")).await.json();
     let alpaca = accounts
