@@ -5,7 +5,8 @@
 //! global request budget already).
 //!
 //! Before the first run may trade, [`Desk::ready`] runs start-up recovery once
-//! ([`crate::veda::journal::recover::recover`]): pending intents resolved by
+//! ([`crate::veda::journal::recover::recover_runs`], over the orders of the runs on this venue
+//! only: a simulated run's orders and positions are not the venue's): pending intents resolved by
 //! `client_order_id`, missed fills and final states recorded, and the reconciliation report kept,
 //! whose [`Report::check_run`] refuses runs on symbols that cannot be explained. From then on
 //! the desk records every order update in WallE exactly once (one recorder for all runs), and
@@ -33,7 +34,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::Bar;
-use crate::veda::journal::recover::{Recovery, record_reconciled, record_trade_update, recover};
+use crate::veda::journal::recover::{
+    Recovery, record_reconciled, record_trade_update, recover_runs,
+};
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::reconcile::Report;
 use crate::veda::types::{
@@ -155,11 +158,22 @@ impl Desk {
         // Orders of the last 30 days are compared; older open ones are looked up one by one.
         let since = Utc::now() - chrono::Duration::days(30);
         let started = Utc::now();
+        // Only this venue's runs: the simulated exchange's orders and positions are not Alpaca's.
+        let runs: BTreeSet<i64> = self
+            .shared
+            .walle
+            .runs(None, i64::MAX)
+            .await
+            .map_err(|e| crate::veda::Error::Journal(format!("{e} ({})", e.code())))?
+            .into_iter()
+            .filter(|r| r.venue == self.name())
+            .map(|r| r.id)
+            .collect();
         let Recovery {
             resolution,
             report,
             recorded_fills,
-        } = recover(&journal, self.shared.inner.as_ref(), since).await?;
+        } = recover_runs(&journal, self.shared.inner.as_ref(), since, Some(&runs)).await?;
         tracing::info!(
             venue = self.name(),
             accepted = resolution.accepted.len(),

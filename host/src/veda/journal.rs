@@ -293,8 +293,21 @@ pub struct Resolution {
 /// [`Error::Journal`] when the journal cannot be read or updated; venue failures leave the entry
 /// pending and are reported in [`Resolution::unresolved`].
 pub async fn resolve_pending(journal: &dyn OrderJournal, venue: &dyn Venue) -> Result<Resolution> {
+    resolve_pending_where(journal, venue, |_| true).await
+}
+
+/// [`resolve_pending`] for the pending entries `keep` accepts only: those of the runs that trade
+/// on `venue` when one journal serves several venues.
+///
+/// # Errors
+/// As [`resolve_pending`].
+pub async fn resolve_pending_where(
+    journal: &dyn OrderJournal,
+    venue: &dyn Venue,
+    keep: impl Fn(&JournalEntry) -> bool,
+) -> Result<Resolution> {
     let mut resolution = Resolution::default();
-    for entry in journal.pending().await? {
+    for entry in journal.pending().await?.into_iter().filter(|e| keep(e)) {
         let cid = entry.request.client_order_id.clone();
         match venue.order_by_client_id(&cid).await {
             Ok(Some(order)) => {

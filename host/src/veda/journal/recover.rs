@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use crate::domain::Side;
 use crate::events::{Envelope, payloads};
 use crate::veda::journal::store::WalleJournal;
-use crate::veda::journal::{Resolution, resolve_pending};
+use crate::veda::journal::{Resolution, resolve_pending_where};
 use crate::veda::reconcile::{KnownOrder, LocalState, Report, fetch_and_reconcile};
 use crate::veda::types::{TradeEvent, TradeUpdate, VenueOrder, VenueOrderStatus};
 use crate::veda::{Error, Result, Venue};
@@ -44,6 +44,18 @@ fn store_err(e: crate::walle::Error) -> Error {
 /// # Errors
 /// [`Error::Journal`] when the store cannot be read.
 pub async fn local_state(walle: &Walle) -> Result<LocalState> {
+    local_state_of(walle, None).await
+}
+
+/// [`local_state`] over the orders of `runs` only (`None`: every order). A database shared by
+/// several venues compares each venue with its own runs' orders.
+///
+/// # Errors
+/// As [`local_state`].
+pub async fn local_state_of(
+    walle: &Walle,
+    runs: Option<&std::collections::BTreeSet<i64>>,
+) -> Result<LocalState> {
     let mut state = LocalState::default();
     let mut positions: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut filter = OrderFilter {
@@ -53,6 +65,9 @@ pub async fn local_state(walle: &Walle) -> Result<LocalState> {
     loop {
         let page = walle.orders(&filter).await.map_err(store_err)?;
         for o in &page.orders {
+            if runs.is_some_and(|runs| !o.run_id.is_some_and(|r| runs.contains(&r))) {
+                continue;
+            }
             let signed = if o.side == Side::Buy {
                 o.filled_quantity
             } else {
@@ -147,9 +162,27 @@ pub async fn recover(
     venue: &dyn Venue,
     since: DateTime<Utc>,
 ) -> Result<Recovery> {
-    let resolution = resolve_pending(journal, venue).await?;
+    recover_runs(journal, venue, since, None).await
+}
+
+/// [`recover`] limited to the orders of `runs` (`None`: every order): the runs that trade on
+/// `venue`, so intents and positions of runs on another venue (the simulated exchange) are
+/// neither resolved against nor compared with this one.
+///
+/// # Errors
+/// As [`recover`].
+pub async fn recover_runs(
+    journal: &WalleJournal,
+    venue: &dyn Venue,
+    since: DateTime<Utc>,
+    runs: Option<&std::collections::BTreeSet<i64>>,
+) -> Result<Recovery> {
+    let ours = |e: &crate::veda::journal::JournalEntry| {
+        runs.is_none_or(|runs| e.run_id.parse::<i64>().is_ok_and(|r| runs.contains(&r)))
+    };
+    let resolution = resolve_pending_where(journal, venue, ours).await?;
     let walle = journal.walle();
-    let local = local_state(walle).await?;
+    let local = local_state_of(walle, runs).await?;
     let report = fetch_and_reconcile(venue, &local, since).await?;
     let mut recorded_fills = 0;
     for missed in &report.missed_fills {

@@ -351,6 +351,61 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (r, s) = app_on(&fake, dir.path(), false).await;
     let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+
+    // A paper run on the simulated exchange bought 3 AAPL and left an intent pending: neither is
+    // Alpaca's business (its recovery must not resolve the intent there nor expect the position).
+    let w = s.walle();
+    let sim_run = w
+        .insert_run(
+            &weaver::walle::NewRun {
+                strategy_id: sma,
+                mode: weaver::walle::RunMode::Paper,
+                venue: "sim".into(),
+                params: serde_json::json!({}),
+                symbols: vec!["AAPL".into()],
+                timeframe: weaver::domain::Timeframe::MINUTE,
+            },
+            None,
+        )
+        .await
+        .expect("sim run");
+    let elsewhere = rich_fake().await;
+    let other = venue(&elsewhere);
+    let journal = weaver::veda::journal::store::WalleJournal::new(w.clone());
+    let exposure = weaver::veda::risk::Exposure {
+        reference_price: Some(Decimal::from(190)),
+        ..weaver::veda::risk::Exposure::default()
+    };
+    let sim_id = sim_run.id.to_string();
+    weaver::veda::journal::place_order(
+        &journal,
+        &other,
+        &sim_id,
+        1,
+        crate::veda::market("", "AAPL", weaver::domain::Side::Buy, Decimal::from(3)),
+        &weaver::veda::risk::RiskLimits::default(),
+        &exposure,
+    )
+    .await
+    .expect("filled elsewhere");
+    weaver::veda::journal::recover::recover(
+        &journal,
+        &other,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    )
+    .await
+    .expect("the fill is recorded");
+    let pending = weaver::veda::client_order_id::derive(&sim_id, 2);
+    let intent = crate::veda::market(
+        &pending,
+        "AAPL",
+        weaver::domain::Side::Sell,
+        Decimal::from(3),
+    );
+    weaver::veda::journal::OrderJournal::record_intent(&journal, &sim_id, 2, &intent)
+        .await
+        .expect("journaled");
+
     let refused = send(
         &r,
         post_json("/runs", &body(sma, "paper", &["AAPL", "MSFT"], "1Min")),
@@ -376,6 +431,12 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
     // run's baseline.
     let id = fine.json()["id"].as_i64().expect("id");
     assert_eq!(run_view(&r, id).await["starting_cash"], 10_002_870.0);
+    let still = journal.order(&pending).await.expect("store").expect("row");
+    assert_eq!(
+        still.status,
+        weaver::walle::OrderState::PendingSubmit,
+        "the simulated run's intent was left alone"
+    );
     s.shutdown(Duration::from_secs(10)).await;
 }
 
