@@ -176,7 +176,8 @@ pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, Api
 /// `venue_unavailable` (nothing stored).
 ///
 /// # Errors
-/// 4xx with the first problem found.
+/// 4xx with the first problem found; 503 `venue_unavailable` when a live venue cannot be
+/// reached to recover and reconcile before the run starts.
 pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> {
     let invalid = |code, message: String| ApiError::Invalid { code, message };
     let live = match req.mode.as_str() {
