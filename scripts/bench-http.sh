@@ -106,14 +106,8 @@ log="$data/serve.log"
 WEAVER_BIND=127.0.0.1:0 WEAVER_LOG="${WEAVER_LOG:-info}" WEAVER_STRATEGIES_DIR="$data/none" \
     "$weaver" serve --log-format json 2>"$log" >/dev/null &
 server=$!
-addr=""
-for _ in $(seq 1 300); do
-    kill -0 "$server" 2>/dev/null || { echo "bench-http: weaver serve exited:" >&2; cat "$log" >&2; exit 1; }
-    addr="$(grep -m1 'weaver serving the API' "$log" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["addr"])' 2>/dev/null || true)"
-    [[ -n "$addr" ]] && break
-    sleep 0.1
-done
-[[ -n "$addr" ]] || { echo "bench-http: weaver serve did not start" >&2; cat "$log" >&2; exit 1; }
+source scripts/lib/serve.sh
+wait_for_serve bench-http "$server" "$log" || exit 1
 count=$(curl -sf "http://$addr/orders?limit=100" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["orders"]))')
 [[ "$count" == 100 ]] || { echo "bench-http: /orders?limit=100 returned $count orders" >&2; exit 1; }
 

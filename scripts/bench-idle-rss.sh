@@ -23,15 +23,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+source scripts/lib/serve.sh
 start() {
+    : >"$data/serve.log"
     env -u WEAVER_DATABASE_URL -u WEAVER_API_KEY WEAVER_DATA_DIR="$data/db" \
-        WEAVER_BIND="127.0.0.1:$port" WEAVER_STRATEGIES_DIR="$PWD/strategies/dist" \
+        WEAVER_BIND=127.0.0.1:0 WEAVER_STRATEGIES_DIR="$PWD/strategies/dist" WEAVER_LOG_FORMAT=json \
         "$weaver" serve >>"$data/serve.log" 2>&1 &
     server=$!
+    wait_for_serve bench-idle-rss "$server" "$data/serve.log" || exit 1
     local ready=0
     for _ in $(seq 1 600); do
-        ready="$(curl -s "http://127.0.0.1:$port/strategies" 2>/dev/null \
+        ready="$(curl -s "http://$addr/strategies" 2>/dev/null \
             | python3 -c 'import json,sys; print(sum(s["status"] == "ready" for s in json.load(sys.stdin)))' 2>/dev/null || echo 0)"
         [[ "$ready" == "${#wasm[@]}" ]] && return 0
         kill -0 "$server" 2>/dev/null || { cat "$data/serve.log" >&2; exit 1; }

@@ -52,14 +52,8 @@ WEAVER_BIND=127.0.0.1:0 WEAVER_STRATEGIES_DIR=strategies/dist \
     "$weaver" serve --log-format json 2>"$log" >/dev/null &
 server=$!
 
-addr=""
-for _ in $(seq 1 600); do
-    kill -0 "$server" 2>/dev/null || { echo "check-api-schemathesis: weaver serve exited:" >&2; cat "$log" >&2; exit 1; }
-    addr="$(grep -m1 'weaver serving the API' "$log" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["addr"])' 2>/dev/null || true)"
-    [[ -n "$addr" ]] && break
-    sleep 0.1
-done
-[[ -n "$addr" ]] || { echo "check-api-schemathesis: weaver serve did not start:" >&2; cat "$log" >&2; exit 1; }
+source scripts/lib/serve.sh
+wait_for_serve check-api-schemathesis "$server" "$log" || exit 1
 echo "check-api-schemathesis: weaver serve on $addr (data $data)"
 # Let the example strategies finish compiling, so the examples reach the engines.
 for _ in $(seq 1 600); do

@@ -31,20 +31,15 @@ fail() {
     exit 1
 }
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 key="smoke-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-base="http://127.0.0.1:$port"
-env -u WEAVER_DATABASE_URL WEAVER_DATA_DIR="$data/db" WEAVER_BIND="127.0.0.1:$port" \
+env -u WEAVER_DATABASE_URL WEAVER_DATA_DIR="$data/db" WEAVER_BIND=127.0.0.1:0 \
     WEAVER_API_KEY="$key" WEAVER_STRATEGIES_DIR="$PWD/strategies/dist" WEAVER_LOG_FORMAT=json \
     "$weaver" serve >"$data/server.log" 2>&1 &
 server=$!
-
-for _ in $(seq 1 100); do
-    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || fail "weaver serve exited during start"
-    sleep 0.2
-done
-curl -fsS "$base/healthz" >/dev/null || fail "/healthz did not answer within 20 s"
+source scripts/lib/serve.sh
+wait_for_serve smoke-prod "$server" "$data/server.log" || exit 1
+base="http://$addr"
+curl -fsS "$base/healthz" >/dev/null || fail "/healthz did not answer"
 
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $key" "$base/readyz")"
 [[ "$code" == 200 ]] || fail "/readyz answered $code, not 200"

@@ -649,15 +649,12 @@ impl Registry {
         &self,
         desks: &std::collections::BTreeMap<String, Desk>,
     ) -> Vec<VenueAccountView> {
-        let active: Vec<Arc<Live>> = self
-            .lock()
-            .values()
-            .filter(|e| e.live.is_active_on_sim())
-            .map(|e| e.live.clone())
-            .collect();
+        let mut active: Vec<Arc<Live>> = Vec::new();
         let mut on_desk: std::collections::HashMap<String, u64> = Default::default();
         for e in self.lock().values() {
-            if e.live.is_active() && !e.live.is_active_on_sim() {
+            if e.live.is_active_on_sim() {
+                active.push(e.live.clone());
+            } else if e.live.is_active() {
                 *on_desk.entry(e.venue.clone()).or_default() += 1;
             }
         }
@@ -1068,30 +1065,7 @@ pub(crate) async fn start(
         cash: req.cash.unwrap_or(SIM_CASH),
     };
     let (sandbox, sim) = prepare(state, strategy, &spec).await?;
-    let w = &state.inner.walle;
-    let run = w
-        .insert_run(
-            &NewRun {
-                strategy_id: strategy.id,
-                mode: RunMode::Paper,
-                venue: req.venue.clone(),
-                params: serde_json::Value::Object(req.params.clone().unwrap_or_default()),
-                symbols: req.symbols.clone(),
-                timeframe,
-            },
-            None,
-        )
-        .await?;
-    if let Err(e) = w.insert_run_account(run.id, spec.cash).await {
-        // Without its account the run could not be resumed or shown: it never starts.
-        let _ = w
-            .update_run_status(run.id, RunStatus::Failed, Some("store_failed"), None)
-            .await;
-        return Err(e.into());
-    }
-    let run = w
-        .update_run_status(run.id, RunStatus::Running, None, None)
-        .await?;
+    let run = store_running(state, strategy, &req, RunMode::Paper, &spec).await?;
     let first = format!(
         "run started: strategy {} ({}), {} on {}, cash {}",
         strategy.name,
@@ -1129,10 +1103,43 @@ enum Exec {
 }
 
 /// The scope of run `id`'s `client_order_id`s on a live venue: the run id and this database's
-/// installation id, so a new database reusing run ids never reuses an id the venue has seen
-/// (Alpaca refuses a `client_order_id` forever once used).
-async fn order_scope(walle: &Walle, id: i64) -> Result<String, crate::walle::Error> {
-    Ok(format!("{id}-{}", walle.installation_id().await?))
+/// installation id ([`Walle::installation_id`]), so a new database reusing run ids never reuses
+/// an id the venue has seen (Alpaca refuses a `client_order_id` forever once used).
+fn order_scope(id: i64, installation: &str) -> String {
+    format!("{id}-{installation}")
+}
+
+/// Stores a started run as `running` with its account of `spec.cash`. A run whose account
+/// cannot be stored is marked `failed` (`store_failed`): it could be neither resumed nor shown.
+async fn store_running(
+    state: &AppState,
+    strategy: &StoredStrategy,
+    req: &RunRequest,
+    mode: RunMode,
+    spec: &Spec,
+) -> Result<Run, ApiError> {
+    let w = &state.inner.walle;
+    let run = w
+        .insert_run(
+            &NewRun {
+                strategy_id: strategy.id,
+                mode,
+                venue: req.venue.clone(),
+                params: serde_json::Value::Object(req.params.clone().unwrap_or_default()),
+                symbols: req.symbols.clone(),
+                timeframe: spec.timeframe,
+            },
+            None,
+        )
+        .await?;
+    if let Err(e) = w.insert_run_account(run.id, spec.cash).await {
+        let _ = w
+            .update_run_status(run.id, RunStatus::Failed, Some("store_failed"), None)
+            .await;
+        return Err(e.into());
+    }
+    Ok(w.update_run_status(run.id, RunStatus::Running, None, None)
+        .await?)
 }
 
 /// The highest intent sequence number run `id` journaled (0 when none).
@@ -1233,36 +1240,8 @@ pub(crate) async fn start_on_desk(
     } else {
         RunMode::Paper
     };
-    let w = &state.inner.walle;
-    let run = w
-        .insert_run(
-            &NewRun {
-                strategy_id: strategy.id,
-                mode,
-                venue: req.venue.clone(),
-                params: serde_json::Value::Object(req.params.clone().unwrap_or_default()),
-                symbols: req.symbols.clone(),
-                timeframe,
-            },
-            None,
-        )
-        .await?;
-    let scope = match w.insert_run_account(run.id, spec.cash).await {
-        Ok(()) => order_scope(w, run.id).await,
-        Err(e) => Err(e),
-    };
-    let scope = match scope {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = w
-                .update_run_status(run.id, RunStatus::Failed, Some("store_failed"), None)
-                .await;
-            return Err(e.into());
-        }
-    };
-    let run = w
-        .update_run_status(run.id, RunStatus::Running, None, None)
-        .await?;
+    let installation = state.inner.walle.installation_id().await?;
+    let run = store_running(state, strategy, &req, mode, &spec).await?;
     let first = format!(
         "run started: strategy {} ({}), {} on {} {} ({}), account baseline {}",
         strategy.name,
@@ -1279,7 +1258,7 @@ pub(crate) async fn start_on_desk(
     );
     let exec = Exec::Desk {
         desk: desk.clone(),
-        scope,
+        scope: order_scope(run.id, &installation),
         journaled: 0,
     };
     launch(state, &run, strategy, sandbox, exec, &spec, (0, 0), first).await;
@@ -1712,16 +1691,13 @@ pub async fn resume(state: &AppState) -> Result<Resumed, crate::walle::Error> {
     Ok(done)
 }
 
-async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, String)> {
-    if run.venue != "sim" {
-        return resume_on_desk(state, run).await;
-    }
-    if run.mode != RunMode::Paper {
-        return Err((
-            "interrupted",
-            "only paper runs on the simulated exchange are resumed".into(),
-        ));
-    }
+/// What a stored run executes: its strategy (still `ready`), its spec (cash from its account,
+/// else `default_cash`) and its account row.
+async fn stored_run(
+    state: &AppState,
+    run: &Run,
+    default_cash: f64,
+) -> Result<(StoredStrategy, Spec, Option<crate::walle::RunAccount>), (&'static str, String)> {
     let w = &state.inner.walle;
     let store = |e: crate::walle::Error| ("resume_failed", e.to_string());
     let strategy = w
@@ -1742,8 +1718,24 @@ async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, St
         params: text_params(run.params.0.as_object()),
         symbols: run.symbols.0.clone(),
         timeframe,
-        cash: account.as_ref().map_or(SIM_CASH, |a| a.cash),
+        cash: account.as_ref().map_or(default_cash, |a| a.cash),
     };
+    Ok((strategy, spec, account))
+}
+
+async fn resume_one(state: &AppState, run: &Run) -> Result<(), (&'static str, String)> {
+    if run.venue != "sim" {
+        return resume_on_desk(state, run).await;
+    }
+    if run.mode != RunMode::Paper {
+        return Err((
+            "interrupted",
+            "only paper runs on the simulated exchange are resumed".into(),
+        ));
+    }
+    let w = &state.inner.walle;
+    let store = |e: crate::walle::Error| ("resume_failed", e.to_string());
+    let (strategy, spec, account) = stored_run(state, run, SIM_CASH).await?;
     let (sandbox, sim) = prepare(state, &strategy, &spec)
         .await
         .map_err(|e| match e.code() {
@@ -1798,26 +1790,7 @@ async fn resume_on_desk(state: &AppState, run: &Run) -> Result<(), (&'static str
     }
     let w = &state.inner.walle;
     let store = |e: crate::walle::Error| ("resume_failed", e.to_string());
-    let strategy = w
-        .strategy(run.strategy_id)
-        .await
-        .map_err(store)?
-        .filter(|s| s.status == StrategyStatus::Ready)
-        .ok_or((
-            "strategy_unavailable",
-            format!("strategy {} is gone or not ready", run.strategy_id),
-        ))?;
-    let timeframe: Timeframe = run
-        .timeframe
-        .parse()
-        .map_err(|e| ("resume_failed", format!("{e}")))?;
-    let account = w.run_account(run.id).await.map_err(store)?;
-    let spec = Spec {
-        params: text_params(run.params.0.as_object()),
-        symbols: run.symbols.0.clone(),
-        timeframe,
-        cash: account.as_ref().map_or(0.0, |a| a.cash),
-    };
+    let (strategy, spec, account) = stored_run(state, run, 0.0).await?;
     let report = desk.ready().await.map_err(|e| {
         (
             "venue_unavailable",
@@ -1839,7 +1812,7 @@ async fn resume_on_desk(state: &AppState, run: &Run) -> Result<(), (&'static str
             .map_err(store)?;
     }
     let journaled = journaled_intents(w, run.id).await.map_err(store)?;
-    let scope = order_scope(w, run.id).await.map_err(store)?;
+    let scope = order_scope(run.id, &w.installation_id().await.map_err(store)?);
     let last_seq = w.last_run_log_seq(run.id).await.map_err(store)?;
     let first = format!(
         "run resumed after a restart: venue {} recovered, trading again from the next bar ({journaled} intents journaled before)",

@@ -140,10 +140,6 @@ async fn until_orders(
     }
 }
 
-async fn stored_orders(r: &axum::Router, run: i64) -> Vec<serde_json::Value> {
-    super::runs::orders_of(r, run).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_alpaca_runs_trade_over_one_connection_each() {
     let fake = rich_fake().await;
@@ -198,7 +194,7 @@ async fn two_alpaca_runs_trade_over_one_connection_each() {
         // Fills arrive on the shared stream and are recorded once by the desk.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let orders = loop {
-            let orders = stored_orders(&r, run).await;
+            let orders = super::runs::orders_of(&r, run).await;
             if orders.iter().any(|o| o["status"] == "filled") {
                 break orders;
             }
