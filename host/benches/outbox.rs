@@ -1,10 +1,14 @@
 //! Outbox figures: appends/s (one event per transaction, and 100 per transaction) and
-//! commit→consumer latency p50/p99 at a paced 5,000 events/s, on PostgreSQL (a fresh database
-//! on `WEAVER_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`) and on SQLite
-//! (a temp file). Run with `cargo bench --bench outbox`; `OUTBOX_BENCH_SECONDS` sets the length
-//! of the latency run (default 5), `OUTBOX_BENCH_BACKEND=postgres|sqlite` runs one backend,
-//! `OUTBOX_BENCH_POLL_MS` sets the consumer's backstop poll (default 500 ms),
-//! `OUTBOX_BENCH_SAMPLE=1` also reports which backends held the snapshot horizon.
+//! commit→consumer latency p50/p99 at a paced rate, on PostgreSQL (a fresh database on
+//! `WEAVER_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`) and on SQLite
+//! (a temp file). Run with `cargo bench --bench outbox`. Settings:
+//! - `OUTBOX_BENCH_SECONDS`: length of the latency run (default 5);
+//! - `OUTBOX_BENCH_RATE`: the paced rate in events/s (default 5,000);
+//! - `OUTBOX_BENCH_BACKEND=postgres|sqlite`: one backend only;
+//! - `OUTBOX_BENCH_POLL_MS`: the consumer's backstop poll (default 500 ms);
+//! - `OUTBOX_BENCH_SAMPLE=1`: also report which backends held the snapshot horizon;
+//! - `OUTBOX_BENCH_TIMELINE=1`: print every 100 ms window that had an event slower than 20 ms
+//!   (a steady tail and one stall look the same in a percentile, not here).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -213,6 +217,36 @@ async fn latency(
         .iter()
         .filter_map(|(id, at)| committed.get(id).map(|c| at.saturating_duration_since(*c)))
         .collect();
+    if std::env::var("OUTBOX_BENCH_TIMELINE").is_ok_and(|v| v == "1") {
+        let mut tl: Vec<(Duration, Duration)> = received
+            .iter()
+            .filter_map(|(id, at)| {
+                committed.get(id).map(|c| {
+                    (
+                        c.saturating_duration_since(started),
+                        at.saturating_duration_since(*c),
+                    )
+                })
+            })
+            .collect();
+        tl.sort();
+        let window = |d: Duration| d.as_millis() / 100;
+        for group in tl.chunk_by(|a, b| window(a.0) == window(b.0)) {
+            let slow = group
+                .iter()
+                .filter(|(_, l)| *l > Duration::from_millis(20))
+                .count();
+            if slow > 0 {
+                let max = group.iter().map(|(_, l)| *l).max().unwrap_or_default();
+                println!(
+                    "  t={:>5} ms: {slow} of {} events over 20 ms, max {:.1} ms",
+                    window(group[0].0) * 100,
+                    group.len(),
+                    max.as_secs_f64() * 1e3
+                );
+            }
+        }
+    }
     lat.sort_unstable();
     (total as f64 / elapsed.as_secs_f64(), lat)
 }
@@ -227,13 +261,17 @@ async fn bench(target: Target, seconds: u64) {
     };
     let single = appends(&walle, 16_000, 1).await;
     let batched = appends(&walle, 160_000, 100).await;
-    let (rate, lat) = latency(&walle, &reader, 5_000, seconds).await;
+    let target_rate = std::env::var("OUTBOX_BENCH_RATE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let (rate, lat) = latency(&walle, &reader, target_rate, seconds).await;
     println!(
         "outbox {:<8} appends/s: {single:>8.0} (1 event/tx, {WRITERS} writers)  {batched:>8.0} (100 events/tx)",
         target.name
     );
     println!(
-        "outbox {:<8} open-loop 5000 ev/s (1 event per append) for {seconds} s: achieved {rate:.0} ev/s, commit->consumer p50 {:.2} ms p99 {:.2} ms max {:.2} ms ({} events)",
+        "outbox {:<8} open-loop {target_rate} ev/s (1 event per append) for {seconds} s: achieved {rate:.0} ev/s, commit->consumer p50 {:.2} ms p99 {:.2} ms max {:.2} ms ({} events)",
         target.name,
         percentile(&lat, 0.50).as_secs_f64() * 1e3,
         percentile(&lat, 0.99).as_secs_f64() * 1e3,

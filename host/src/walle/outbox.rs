@@ -287,6 +287,48 @@ impl Retention {
     }
 }
 
+// The consumer's queries. Each must stay an index probe whatever the outbox holds (a week of
+// events by default): they run on every wake-up, and a sequential scan of a large outbox there
+// stalls every consumer for tens of milliseconds. `query_plans` exposes their plans to the test
+// that keeps it so.
+
+const PG_FETCH: &str = "select id, transaction_id::text::bigint as xid, event_id, kind, event_type, \
+     version, run_id, corr_id, causation_id, trace_id, ts, producer, headers, payload, created_at \
+     from outbox where (transaction_id, id) > ($1::text::xid8, $2) \
+       and transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     order by transaction_id, id limit $3";
+const LITE_FETCH: &str = "select id, 0 as xid, event_id, kind, event_type, version, run_id, \
+     corr_id, causation_id, trace_id, ts, producer, headers, payload, created_at \
+     from outbox where id > $1 order by id limit $2";
+// The order by is what makes this an index probe: with a bare `limit 1` the planner picks a
+// "cheap" sequential scan that, with the cursor near the head, reads the whole table first.
+const PG_HAS_AFTER: &str = "select id from outbox where (transaction_id, id) > ($1::text::xid8, $2) \
+     order by transaction_id, id limit 1";
+const LITE_HAS_AFTER: &str = "select id from outbox where id > $1 order by id limit 1";
+// `as xid`: unnamed, the cast would be an output column called `transaction_id`, the order by
+// would sort by that text-to-bigint expression, and the index could not serve it.
+const PG_HEAD: &str = "select transaction_id::text::bigint as xid, id from outbox \
+     where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     order by transaction_id desc, id desc limit 1";
+const LITE_HEAD: &str = "select 0, id from outbox order by id desc limit 1";
+const PG_LAG: &str = "select count(*), min(created_at) from outbox \
+     where (transaction_id, id) > ($1::text::xid8, $2) \
+       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+const LITE_LAG: &str = "select count(*), min(created_at) from outbox where id > $1";
+
+/// The consumer queries by name, with their parameter types on PostgreSQL.
+const PLANNED: [(&str, &str, &str, &str); 4] = [
+    ("fetch", PG_FETCH, "(text, bigint, bigint)", LITE_FETCH),
+    (
+        "has_events_after",
+        PG_HAS_AFTER,
+        "(text, bigint)",
+        LITE_HAS_AFTER,
+    ),
+    ("head", PG_HEAD, "", LITE_HEAD),
+    ("lag", PG_LAG, "(text, bigint)", LITE_LAG),
+];
+
 const AUDIT: &str =
     "(o.event_type like 'orders.%' or o.event_type like 'run.%' or o.event_type like 'strategy.%')";
 
@@ -351,12 +393,7 @@ impl Walle {
                     fetch_all,
                     c,
                     Row,
-                    "select id, transaction_id::text::bigint as xid, event_id, kind, event_type, \
-                     version, run_id, corr_id, causation_id, trace_id, ts, producer, headers, \
-                     payload, created_at from outbox \
-                     where (transaction_id, id) > ($1::text::xid8, $2) \
-                       and transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                     order by transaction_id, id limit $3",
+                    PG_FETCH,
                     after.xid.to_string(),
                     after.id,
                     limit,
@@ -364,19 +401,8 @@ impl Walle {
             })
             .await?
         } else {
-            self.read(async |c| {
-                fetch!(
-                    fetch_all,
-                    c,
-                    Row,
-                    "select id, 0 as xid, event_id, kind, event_type, version, run_id, corr_id, \
-                     causation_id, trace_id, ts, producer, headers, payload, created_at \
-                     from outbox where id > $1 order by id limit $2",
-                    after.id,
-                    limit,
-                )
-            })
-            .await?
+            self.read(async |c| fetch!(fetch_all, c, Row, LITE_FETCH, after.id, limit,))
+                .await?
         };
         rows.into_iter().map(Row::into_event).collect()
     }
@@ -390,23 +416,15 @@ impl Walle {
                     fetch_optional,
                     c,
                     (i64,),
-                    "select id from outbox where (transaction_id, id) > ($1::text::xid8, $2) limit 1",
+                    PG_HAS_AFTER,
                     after.xid.to_string(),
                     after.id,
                 )
             })
             .await?
         } else {
-            self.read(async |c| {
-                fetch!(
-                    fetch_optional,
-                    c,
-                    (i64,),
-                    "select id from outbox where id > $1 limit 1",
-                    after.id
-                )
-            })
-            .await?
+            self.read(async |c| fetch!(fetch_optional, c, (i64,), LITE_HAS_AFTER, after.id))
+                .await?
         };
         Ok(found.is_some())
     }
@@ -518,27 +536,11 @@ impl Walle {
     /// The newest position a consumer could have reached now.
     async fn head(&self) -> Result<Cursor> {
         let row: Option<(i64, i64)> = if self.is_pg() {
-            self.read(async |c| {
-                fetch!(
-                    fetch_optional,
-                    c,
-                    (i64, i64),
-                    "select transaction_id::text::bigint, id from outbox \
-                     where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                     order by transaction_id desc, id desc limit 1"
-                )
-            })
-            .await?
+            self.read(async |c| fetch!(fetch_optional, c, (i64, i64), PG_HEAD))
+                .await?
         } else {
-            self.read(async |c| {
-                fetch!(
-                    fetch_optional,
-                    c,
-                    (i64, i64),
-                    "select 0, id from outbox order by id desc limit 1"
-                )
-            })
-            .await?
+            self.read(async |c| fetch!(fetch_optional, c, (i64, i64), LITE_HEAD))
+                .await?
         };
         Ok(row.map(|(xid, id)| Cursor { xid, id }).unwrap_or_default())
     }
@@ -696,24 +698,16 @@ impl Walle {
                     fetch_one,
                     c,
                     (i64, Option<DateTime<Utc>>),
-                    "select count(*), min(created_at) from outbox \
-                     where (transaction_id, id) > ($1::text::xid8, $2) \
-                       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+                    PG_LAG,
                     at.xid.to_string(),
                     at.id,
                 )
             })
             .await?
         } else {
-            self.read(async |c| {
-                fetch!(
-                    fetch_one,
-                    c,
-                    (i64, Option<DateTime<Utc>>),
-                    "select count(*), min(created_at) from outbox where id > $1",
-                    at.id,
-                )
-            })
+            self.read(
+                async |c| fetch!(fetch_one, c, (i64, Option<DateTime<Utc>>), LITE_LAG, at.id,),
+            )
             .await?
         };
         let oldest_seconds = oldest
@@ -723,6 +717,69 @@ impl Walle {
             events,
             oldest_seconds,
         })
+    }
+
+    /// The plan the database chooses for each of the consumer's queries, by name: on PostgreSQL
+    /// the generic plan (what a prepared statement settles on after five runs, so what a
+    /// long-lived consumer really executes), on SQLite `EXPLAIN QUERY PLAN`. Diagnostics, and
+    /// the test that keeps these queries index probes.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    #[doc(hidden)]
+    pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        use sqlx::{Connection as _, Row as _};
+        let mut plans = Vec::new();
+        match &self.inner.db {
+            Db::Pg(_) => {
+                // A connection of its own: prepared statements are session state, and this one
+                // is closed (with them) at the end instead of going back to the pool.
+                let options = self.listen_options().cloned().ok_or_else(|| {
+                    Error::Config("no PostgreSQL connect options for this store".into())
+                })?;
+                let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+                sqlx::raw_sql("set plan_cache_mode = force_generic_plan")
+                    .execute(&mut conn)
+                    .await?;
+                for (name, sql, params, _) in PLANNED {
+                    let args = match params {
+                        "" => "",
+                        "(text, bigint)" => "('0', 0)",
+                        _ => "('0', 0, 100)",
+                    };
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "prepare weaver_plan_{name}{params} as {sql}"
+                    )))
+                    .execute(&mut conn)
+                    .await?;
+                    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "explain execute weaver_plan_{name}{args}"
+                    )))
+                    .fetch_all(&mut conn)
+                    .await?;
+                    let lines: Vec<String> = rows
+                        .iter()
+                        .map(|r| r.try_get::<String, _>(0))
+                        .collect::<sqlx::Result<_>>()?;
+                    plans.push((name, lines.join("\n")));
+                }
+                conn.close().await?;
+            }
+            Db::Lite(pool) => {
+                for (name, _, _, sql) in PLANNED {
+                    let rows =
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("explain query plan {sql}")))
+                            .fetch_all(pool)
+                            .await?;
+                    let lines: Vec<String> = rows
+                        .iter()
+                        .map(|r| r.try_get::<String, _>("detail"))
+                        .collect::<sqlx::Result<_>>()?;
+                    plans.push((name, lines.join("\n")));
+                }
+            }
+        }
+        Ok(plans)
     }
 
     /// Names of all registered consumers.
