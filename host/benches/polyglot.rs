@@ -3,11 +3,13 @@
 //! whole-backtest throughput on 1M synthetic 1-minute bars (`weaver data synth` generator, 10/20,
 //! cash 1,000,000, no commission).
 //!
-//! Run: `scripts/build-strategies.sh && cargo bench --bench polyglot`.
+//! Run: `scripts/build-strategies.sh && cargo bench --bench polyglot`; `POLYGLOT_LANGS=python,js`
+//! runs only those.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use weaver::domain::{EventKind, EventMeta, Strategy as _, SymbolBar};
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::{self, Backtest, Commission, EngineConfig, FillModel};
 use weaver::marvin::{LoadedStrategy, Marvin, MarvinConfig};
@@ -39,8 +41,11 @@ fn marvin(cache: &Path) -> Marvin {
 }
 
 /// One whole run (CSV parse, alignment, instantiation, simulation); returns (elapsed, trades,
-/// peak linear memory of the instance, instantiation time).
-fn whole_run(csv: &Path, loaded: &LoadedStrategy) -> (Duration, usize, usize, Duration) {
+/// peak linear memory of the instance, instantiation time, guest calls, time inside them).
+fn whole_run(
+    csv: &Path,
+    loaded: &LoadedStrategy,
+) -> (Duration, usize, usize, Duration, u64, Duration) {
     let cfg = config();
     let t = Instant::now();
     let series = greta::csv::load(csv, Some("SYN")).expect("load synthetic CSV");
@@ -55,7 +60,53 @@ fn whole_run(csv: &Path, loaded: &LoadedStrategy) -> (Duration, usize, usize, Du
         result.trades.len(),
         stats.peak_memory_bytes,
         stats.instantiate_time,
+        stats.calls,
+        stats.call_time_total,
     )
+}
+
+/// Mean cost of an `on-bars` call carrying one bar, over the second half of 20,000 bars (after
+/// the warm-up): the fixed price of one crossing into the guest and back, with the strategy's
+/// own per-bar work.
+fn call_cost(loaded: &LoadedStrategy) -> Duration {
+    let bars: Vec<SymbolBar> = greta::synth::generate(20_000, SEED)
+        .into_iter()
+        .map(|bar| SymbolBar { symbol: 0, bar })
+        .collect();
+    let bt = Backtest::new(vec![greta::csv::Series {
+        symbol: "SYN".into(),
+        path: "synthetic".into(),
+        bars: bars.clone(),
+    }])
+    .expect("align");
+    let mut sandbox = loaded
+        .instantiate(&bt.strategy_config(&config().params))
+        .expect("instantiate");
+    let meta = EventMeta {
+        id: String::new(),
+        kind: EventKind::Evt,
+        event_type: "market.Bar".to_owned(),
+        version: 1,
+        run_id: "bench".to_owned(),
+        corr_id: "bench".to_owned(),
+        causation_id: None,
+        trace_id: None,
+        ts: 0,
+        producer: "bench".to_owned(),
+        headers: Vec::new(),
+    };
+    let half = bars.len() / 2;
+    let mut spent = Duration::ZERO;
+    for (i, bar) in bars.iter().enumerate() {
+        let t = Instant::now();
+        sandbox
+            .on_bars(&meta, std::slice::from_ref(bar))
+            .expect("on_bars");
+        if i >= half {
+            spent += t.elapsed();
+        }
+    }
+    spent / u32::try_from(bars.len() - half).expect("small")
 }
 
 fn main() {
@@ -65,7 +116,7 @@ fn main() {
     greta::synth::write_csv(&bars, std::fs::File::create(&csv).expect("create CSV"))
         .expect("write CSV");
     println!(
-        "{:<6} {:>10} {:>10} {:>11} {:>12} {:>11} {:>10} {:>11} {:>7}",
+        "{:<6} {:>10} {:>10} {:>11} {:>12} {:>11} {:>10} {:>11} {:>7} {:>8} {:>9} {:>9}",
         "lang",
         "size B",
         "compile s",
@@ -74,7 +125,10 @@ fn main() {
         "memory MiB",
         "run s",
         "bars/s",
-        "trades"
+        "trades",
+        "calls",
+        "in guest",
+        "1-bar call"
     );
     let mut trades_seen = Vec::new();
     for (lang, file) in [
@@ -82,6 +136,9 @@ fn main() {
         ("python", "sma-cross-py.wasm"),
         ("js", "sma-cross-js.wasm"),
     ] {
+        if std::env::var("POLYGLOT_LANGS").is_ok_and(|only| !only.split(',').any(|l| l == lang)) {
+            continue;
+        }
         let wasm =
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist")).join(file);
         assert!(
@@ -104,23 +161,26 @@ fn main() {
         cached.sort();
         let loaded = marvin(&cache).load_file(&wasm).expect("cached load");
         let runs = if lang == "rust" { 3 } else { 2 };
-        let mut best: Option<(Duration, usize, usize, Duration)> = None;
+        let mut best: Option<(Duration, usize, usize, Duration, u64, Duration)> = None;
         for _ in 0..runs {
             let r = whole_run(&csv, &loaded);
             if best.is_none_or(|b| r.0 < b.0) {
                 best = Some(r);
             }
         }
-        let (run, trades, memory, instantiate) = best.expect("at least one run");
+        let (run, trades, memory, instantiate, calls, in_guest) = best.expect("at least one run");
+        let call = call_cost(&loaded);
         trades_seen.push(trades);
         println!(
-            "{lang:<6} {size:>10} {:>10.2} {:>11.1} {:>9.2} ms {:>11.1} {:>10.3} {:>11.0} {trades:>7}",
+            "{lang:<6} {size:>10} {:>10.2} {:>11.1} {:>9.2} ms {:>11.1} {:>10.3} {:>11.0} {trades:>7} {calls:>8} {:>7.3} s {:>6.2} µs",
             compile.as_secs_f64(),
             cached[1].as_secs_f64() * 1e3,
             instantiate.as_secs_f64() * 1e3,
             memory as f64 / (1 << 20) as f64,
             run.as_secs_f64(),
-            BARS as f64 / run.as_secs_f64()
+            BARS as f64 / run.as_secs_f64(),
+            in_guest.as_secs_f64(),
+            call.as_secs_f64() * 1e6
         );
     }
     assert!(

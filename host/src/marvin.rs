@@ -1,5 +1,5 @@
 //! Marvin: the wasmtime component host that runs strategies against `wit/`
-//! (package `weaver:strategy@0.1.0`).
+//! (package `weaver:strategy@0.2.0`).
 //!
 //! [`Marvin`] owns the one [`wasmtime::Engine`], its epoch ticker thread and the on-disk cache of
 //! compiled components. [`Marvin::load`] checks untrusted bytes (size, structure, component or

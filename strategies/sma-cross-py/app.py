@@ -15,22 +15,25 @@ class SmaCross(Strategy):
         slow = config.param("slow", 20)
         if fast == 0 or slow == 0:
             raise StrategyError("bad_param", "fast and slow must be at least 1")
-        # Per symbol: [fast sma, slow sma, previous (fast, slow) or None].
-        self.state = [[Sma(fast), Sma(slow), None] for _ in config.symbols]
+        # Per symbol: [fast sma, slow sma, previous fast, previous slow] (None before both are
+        # defined).
+        self.state = [[Sma(fast), Sma(slow), None, None] for _ in config.symbols]
 
     def on_bar(self, ctx, symbol, ts, o, h, l, close, v):
-        if symbol >= len(self.state):
+        try:
+            st = self.state[symbol]
+        except IndexError:
             raise StrategyError("unknown_symbol", f"bar for symbol index {symbol}")
-        st = self.state[symbol]
         # Both averages see every bar, so their windows stay aligned.
         fast = st[0].update(close)
         slow = st[1].update(close)
         if fast is None or slow is None:
             return
-        prev = st[2]
-        st[2] = (fast, slow)
-        if prev is not None:
-            pf, ps = prev
+        pf = st[2]
+        ps = st[3]
+        st[2] = fast
+        st[3] = slow
+        if pf is not None:
             if pf < ps and fast > slow:  # crossover(fast, slow)
                 ctx.reverse_to(symbol, Side.BUY)
             elif ps < pf and slow > fast:  # crossover(slow, fast)

@@ -141,6 +141,12 @@ export class Strategy {
   onRaw(_ctx, _raw) {}
 }
 
+/** A little-endian reader over a `list<u8>` (lifted as a `Uint8Array`; an `Array` is copied). */
+function view(bytes) {
+  const u8 = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+  return new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 function asWitError(e) {
   if (e instanceof StrategyError) return { code: e.code, message: e.message };
   return { code: "exception", message: String(e && e.stack ? e.stack : e) };
@@ -202,21 +208,36 @@ export function exportStrategy(Cls) {
     onBars(batch) {
       if (strategy === null) throw notInitialised;
       ctx.intents = [];
-      const { symbols, ts: tss, ohlcv } = batch;
-      const count = tss.length;
+      // Little-endian byte columns (see `bar-batch` in the WIT): one buffer copy each.
+      const sym = view(batch.symbols);
+      const tsv = view(batch.ts);
+      const px = view(batch.ohlcv);
+      const count = tsv.byteLength / 8;
+      if (!Number.isInteger(count) || sym.byteLength !== 4 * count || px.byteLength !== 40 * count) {
+        throw { code: 'bad_batch', message: "bar batch columns don't line up" };
+      }
+      // s64 from two 32-bit halves: exact for every millisecond timestamp (below 2^53).
+      const tsAt = (k) => tsv.getInt32(8 * k + 4, true) * 4294967296 + tsv.getUint32(8 * k, true);
       let i = 0;
       try {
         while (i < count) {
-          const ts = tss[i];
+          const ts = tsAt(i);
           let end = i + 1;
-          while (end < count && tss[end] === ts) end += 1;
+          while (end < count && tsAt(end) === ts) end += 1;
           ctx.now = ts;
           const group = [];
           for (let k = i; k < end; k++) {
-            const o = 5 * k;
+            const o = 40 * k;
             group.push({
-              symbol: symbols[k],
-              bar: { ts, open: ohlcv[o], high: ohlcv[o + 1], low: ohlcv[o + 2], close: ohlcv[o + 3], volume: ohlcv[o + 4] },
+              symbol: sym.getUint32(4 * k, true),
+              bar: {
+                ts,
+                open: px.getFloat64(o, true),
+                high: px.getFloat64(o + 8, true),
+                low: px.getFloat64(o + 16, true),
+                close: px.getFloat64(o + 24, true),
+                volume: px.getFloat64(o + 32, true),
+              },
             });
           }
           strategy.onBars(ctx, group);

@@ -43,7 +43,7 @@ extern crate self as weaver_strategy_sdk;
 pub mod indicators;
 mod runtime;
 
-/// Generated bindings for `wit/` (package `weaver:strategy@0.1.0`). Use the re-exports at the
+/// Generated bindings for `wit/` (package `weaver:strategy@0.2.0`). Use the re-exports at the
 /// crate root instead; this module is public only so [`export_strategy!`] can reach it.
 #[doc(hidden)]
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -351,35 +351,37 @@ impl<S: Strategy> Runtime<S> {
     /// The strategy's error, `not_initialised`, or `bad_batch` when the lists don't line up.
     pub fn on_bar_batch(&mut self, bars: &BarBatch) -> Result<BatchReply> {
         let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
-        let n = bars.ts.len();
-        if bars.symbols.len() != n || bars.ohlcv.len() != 5 * n {
+        let n = bars.ts.len() / 8;
+        if bars.ts.len() != 8 * n || bars.symbols.len() != 4 * n || bars.ohlcv.len() != 40 * n {
             return Err(StrategyError::new(
                 "bad_batch",
-                "bar batch lists don't line up",
+                "bar batch columns don't line up",
             ));
         }
         let ctx = &mut self.ctx;
         ctx.intents.clear();
+        // The columns are little-endian bytes (see `bar-batch` in the WIT).
+        let ts_at = |i: usize| i64::from_le_bytes(word(&bars.ts, i));
         let bar = |i: usize| {
-            let p = &bars.ohlcv[5 * i..5 * i + 5];
+            let f = |k: usize| f64::from_le_bytes(word(&bars.ohlcv, 5 * i + k));
             SymbolBar {
-                symbol: bars.symbols[i],
+                symbol: u32::from_le_bytes(word(&bars.symbols, i)),
                 bar: Bar {
-                    ts: bars.ts[i],
-                    open: p[0],
-                    high: p[1],
-                    low: p[2],
-                    close: p[3],
-                    volume: p[4],
+                    ts: ts_at(i),
+                    open: f(0),
+                    high: f(1),
+                    low: f(2),
+                    close: f(3),
+                    volume: f(4),
                 },
             }
         };
         let mut start = 0;
         while start < n {
-            let ts = bars.ts[start];
+            let ts = ts_at(start);
             self.group.clear();
             let mut end = start;
-            while end < n && bars.ts[end] == ts {
+            while end < n && ts_at(end) == ts {
                 self.group.push(bar(end));
                 end += 1;
             }
@@ -400,6 +402,13 @@ impl<S: Strategy> Runtime<S> {
     }
 }
 
+/// The `i`-th `N`-byte word of a little-endian column whose length was checked.
+fn word<const N: usize>(column: &[u8], i: usize) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&column[N * i..N * i + N]);
+    w
+}
+
 /// End (exclusive) of the timestamp group starting at `start`.
 fn group_end(bars: &[SymbolBar], start: usize) -> usize {
     let ts = bars[start].bar.ts;
@@ -408,4 +417,102 @@ fn group_end(bars: &[SymbolBar], start: usize) -> usize {
         end += 1;
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TimeUnit;
+
+    /// Records every bar it sees; closes symbol 0 at `ts` 2000.
+    struct Recorder {
+        seen: Vec<(u32, i64, [f64; 5])>,
+    }
+
+    impl Strategy for Recorder {
+        fn init(_: &Config) -> Result<Self> {
+            Ok(Recorder { seen: Vec::new() })
+        }
+
+        fn on_bar(&mut self, ctx: &mut Context, b: &SymbolBar) -> Result<()> {
+            let p = &b.bar;
+            self.seen
+                .push((b.symbol, p.ts, [p.open, p.high, p.low, p.close, p.volume]));
+            if p.ts == 2000 && b.symbol == 0 {
+                ctx.close(0u32)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn pack(bars: &[(u32, i64, [f64; 5])]) -> BarBatch {
+        let mut batch = BarBatch {
+            symbols: Vec::new(),
+            ts: Vec::new(),
+            ohlcv: Vec::new(),
+        };
+        for (symbol, ts, ohlcv) in bars {
+            batch.symbols.extend_from_slice(&symbol.to_le_bytes());
+            batch.ts.extend_from_slice(&ts.to_le_bytes());
+            for v in ohlcv {
+                batch.ohlcv.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        batch
+    }
+
+    fn runtime() -> Runtime<Recorder> {
+        let mut rt = Runtime::new();
+        rt.init(Config {
+            params: Vec::new(),
+            symbols: vec!["A".into(), "B".into()],
+            timeframe: Timeframe {
+                amount: 1,
+                unit: TimeUnit::Minute,
+            },
+        })
+        .expect("init");
+        rt
+    }
+
+    #[test]
+    fn packed_batches_decode_exactly_and_stop_after_the_signalling_group() {
+        let bars = [
+            (0, 1000, [1.5, 2.0, 1.0, 1.75, 100.0]),
+            (1, 1000, [-0.0, 0.1, -3.25, f64::MIN_POSITIVE, 0.0]),
+            (1, 2000, [10.0, 11.0, 9.0, 10.5, 7.0]),
+            (0, 2000, [2.0, 2.5, 1.5, 2.25, 5e9]),
+            (0, 3000, [3.0, 3.0, 3.0, 3.0, 3.0]),
+        ];
+        let mut rt = runtime();
+        let reply = rt.on_bar_batch(&pack(&bars)).expect("batch");
+        // Intents at ts 2000: the whole group is consumed, nothing after it.
+        assert_eq!(reply.consumed, 4);
+        assert!(matches!(reply.intents.as_slice(), [Intent::ClosePosition(s)] if s == "A"));
+        let seen = &rt.strategy().expect("initialised").seen;
+        assert_eq!(seen.len(), 4);
+        for (got, want) in seen.iter().zip(&bars) {
+            assert_eq!((got.0, got.1), (want.0, want.1));
+            let bits = |v: &[f64; 5]| v.map(f64::to_bits);
+            assert_eq!(bits(&got.2), bits(&want.2), "bit for bit");
+        }
+    }
+
+    #[test]
+    fn misaligned_columns_are_a_bad_batch() {
+        let bars = [(0, 1000, [1.0; 5]), (0, 2000, [1.0; 5])];
+        let cuts: [fn(&mut BarBatch); 3] = [
+            |b| b.ohlcv.truncate(79),
+            |b| {
+                b.symbols.pop();
+            },
+            |b| b.ts.push(0),
+        ];
+        for cut in cuts {
+            let mut batch = pack(&bars);
+            cut(&mut batch);
+            let err = runtime().on_bar_batch(&batch).expect_err("misaligned");
+            assert_eq!(err.code, "bad_batch");
+        }
+    }
 }

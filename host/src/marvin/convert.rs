@@ -85,21 +85,21 @@ pub(super) fn empty_batch() -> wit::BarBatch {
     }
 }
 
-/// Refills `batch` with `bars`, reusing its allocations.
+/// Refills `batch` with `bars` as the contract's little-endian byte columns, reusing its
+/// allocations.
 pub(super) fn fill_batch(batch: &mut wit::BarBatch, bars: &[domain::SymbolBar]) {
     batch.symbols.clear();
     batch.ts.clear();
     batch.ohlcv.clear();
+    batch.symbols.reserve(4 * bars.len());
+    batch.ts.reserve(8 * bars.len());
+    batch.ohlcv.reserve(40 * bars.len());
     for b in bars {
-        batch.symbols.push(b.symbol);
-        batch.ts.push(b.bar.ts);
-        batch.ohlcv.extend_from_slice(&[
-            b.bar.open,
-            b.bar.high,
-            b.bar.low,
-            b.bar.close,
-            b.bar.volume,
-        ]);
+        batch.symbols.extend_from_slice(&b.symbol.to_le_bytes());
+        batch.ts.extend_from_slice(&b.bar.ts.to_le_bytes());
+        for v in [b.bar.open, b.bar.high, b.bar.low, b.bar.close, b.bar.volume] {
+            batch.ohlcv.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 

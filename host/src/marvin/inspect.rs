@@ -8,12 +8,12 @@ use wasmparser::{Parser, Payload};
 use super::Error;
 
 /// Export names (interface + version track) of the strategy worlds this host runs.
-pub const SUPPORTED_WORLDS: &[&str] = &["weaver:strategy/guest@0.1"];
+pub const SUPPORTED_WORLDS: &[&str] = &["weaver:strategy/guest@0.2"];
 
 /// What inspection found in a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentInfo {
-    /// The strategy world version the component implements, e.g. `0.1.0`.
+    /// The strategy world version the component implements, e.g. `0.2.0`.
     pub world_version: String,
     /// Top-level import names.
     pub imports: Vec<String>,
@@ -103,7 +103,7 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 fn import_allowed(name: &str) -> bool {
     let (base, version) = split_version(name);
     if let Some(rest) = base.strip_prefix("weaver:strategy/") {
-        return !rest.is_empty() && version.is_some_and(|v| v.starts_with("0.1."));
+        return !rest.is_empty() && version.is_some_and(|v| v.starts_with("0.2."));
     }
     INERT_WASI.contains(&base) && version.is_some_and(|v| v.starts_with("0.2."))
 }
@@ -178,6 +178,28 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
     } else {
         Language::Compiled
     });
+    let world_version = exports.iter().find_map(|name| match split_version(name) {
+        ("weaver:strategy/guest", Some(version)) if version.starts_with("0.2.") => {
+            Some(version.to_owned())
+        }
+        _ => None,
+    });
+    let unsupported_world = || {
+        let found = if exports.is_empty() {
+            "it exports nothing".to_owned()
+        } else {
+            format!("it exports {}", exports.join(", "))
+        };
+        Error::UnsupportedWorld(found)
+    };
+    // A strategy built against another contract version is told that (rebuild it), rather than
+    // that its `weaver:strategy/types` import of that version is refused.
+    let other_contract = exports
+        .iter()
+        .any(|name| split_version(name).0 == "weaver:strategy/guest");
+    if world_version.is_none() && other_contract {
+        return Err(unsupported_world());
+    }
     let refused: Vec<String> = imports
         .iter()
         .filter(|name| !import_allowed(name))
@@ -186,22 +208,7 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
     if !refused.is_empty() {
         return Err(Error::UnsupportedImport(refused));
     }
-    let world_version = exports
-        .iter()
-        .find_map(|name| match split_version(name) {
-            ("weaver:strategy/guest", Some(version)) if version.starts_with("0.1.") => {
-                Some(version.to_owned())
-            }
-            _ => None,
-        })
-        .ok_or_else(|| {
-            let found = if exports.is_empty() {
-                "it exports nothing".to_owned()
-            } else {
-                format!("it exports {}", exports.join(", "))
-            };
-            Error::UnsupportedWorld(found)
-        })?;
+    let world_version = world_version.ok_or_else(unsupported_world)?;
     Ok(ComponentInfo {
         world_version,
         imports,
@@ -216,9 +223,9 @@ mod tests {
 
     #[test]
     fn allow_list_takes_weaver_and_inert_wasi_only() {
-        assert!(import_allowed("weaver:strategy/types@0.1.0"));
-        assert!(import_allowed("weaver:strategy/types@0.1.7"));
-        assert!(!import_allowed("weaver:strategy/types@0.2.0"));
+        assert!(import_allowed("weaver:strategy/types@0.2.0"));
+        assert!(import_allowed("weaver:strategy/types@0.2.7"));
+        assert!(!import_allowed("weaver:strategy/types@0.1.0"));
         assert!(import_allowed("wasi:cli/stderr@0.2.6"));
         assert!(import_allowed("wasi:io/streams@0.2.0"));
         for refused in [

@@ -70,13 +70,17 @@ class Config:
 class Context:
     """Collects the intents of one event."""
 
-    __slots__ = ("symbols", "timeframe", "now", "intents")
+    __slots__ = ("symbols", "timeframe", "now", "intents", "_memo")
 
     def __init__(self, symbols, timeframe):
         self.symbols = symbols
         self.timeframe = timeframe
         self.now = 0
         self.intents = []
+        # `close` and `reverse_to` intents recur at every signal: built once per symbol (and
+        # side), queued again (the SDK never mutates a queued intent, the lowering only reads
+        # it). Keys are bounded by the run's symbols: an unknown symbol raises before caching.
+        self._memo = {}
 
     def _symbol(self, symbol) -> str:
         if isinstance(symbol, int):
@@ -104,13 +108,21 @@ class Context:
         self.market(symbol, side, t.OrderSize_EquityFraction(fraction))
 
     def close(self, symbol):
-        self.intents.append(t.Intent_ClosePosition(self._symbol(symbol)))
+        intent = self._memo.get(symbol)
+        if intent is None:
+            intent = self._memo[symbol] = t.Intent_ClosePosition(self._symbol(symbol))
+        self.intents.append(intent)
 
     def reverse_to(self, symbol, side):
         """Close the position, then go all-in (`equity-fraction 1.0`) on `side`."""
-        name = self._symbol(symbol)
-        self.intents.append(t.Intent_ClosePosition(name))
-        self.target_fraction(name, side, 1.0)
+        self.close(symbol)
+        key = (symbol, side)
+        intent = self._memo.get(key)
+        if intent is None:
+            self.target_fraction(symbol, side, 1.0)
+            self._memo[key] = self.intents[-1]
+        else:
+            self.intents.append(intent)
 
     def cancel(self, client_order_id: str):
         self.intents.append(t.Intent_CancelOrder(client_order_id))
@@ -224,8 +236,15 @@ def export(cls):
             if strategy is None:
                 raise _not_initialised()
             ctx.intents = []
-            symbols, tss, ohlcv = batch.symbols, batch.ts, batch.ohlcv
-            count = len(tss)
+            # Little-endian byte columns (wasm is little-endian, so native casts read them); one
+            # C-level `tolist` each instead of a Python object per number crossing the boundary.
+            count = len(batch.ts) // 8
+            if (len(batch.ts) != 8 * count or len(batch.symbols) != 4 * count
+                    or len(batch.ohlcv) != 40 * count):
+                raise Err(t.StrategyError("bad_batch", "bar batch columns don't line up"))
+            symbols = memoryview(batch.symbols).cast("I").tolist()
+            tss = memoryview(batch.ts).cast("q").tolist()
+            ohlcv = memoryview(batch.ohlcv).cast("d").tolist()
             try:
                 if type(strategy).on_bars is Strategy.on_bars:
                     # Fast path (on_bars not overridden): one on_bar call per bar, no group

@@ -17,84 +17,87 @@ def crossover(prev_a: float, prev_b: float, a: float, b: float) -> bool:
 
 
 class Sma:
-    """Simple moving average of the last `n` values, exactly pandas' `rolling(n).mean()`."""
+    """Simple moving average of the last `n` values, exactly pandas' `rolling(n).mean()`.
 
-    __slots__ = ("n", "ring", "head", "len", "nobs", "sum", "comp_add", "comp_remove",
-                 "neg_count", "same_run", "prev_value")
+    `update(value)` adds the next value and returns the mean once `n` values were seen, else
+    None; `value()` is the current mean (None during the warm-up).
+    """
+
+    # `update` is the hot path of every Python strategy. It is a closure over its state: cell
+    # variables cost less to read and write than attributes, which measured ~10% of a whole
+    # sma-cross backtest. The arithmetic is the Rust SDK's, operation for operation.
+    __slots__ = ("n", "update", "value")
 
     def __init__(self, n: int):
         n = max(int(n), 1)
         self.n = n
-        self.ring = [0.0] * n
-        self.head = 0
-        self.len = 0
-        self.nobs = 0
-        self.sum = 0.0
-        self.comp_add = 0.0
-        self.comp_remove = 0.0
-        self.neg_count = 0
-        self.same_run = 0
-        self.prev_value = math.nan
+        ring = [0.0] * n
+        head = 0
+        length = 0
+        nobs = 0
+        total = 0.0
+        comp_add = 0.0
+        comp_remove = 0.0
+        neg_count = 0
+        same_run = 0
+        prev_value = math.nan
 
-    def update(self, value: float):
-        """Adds the next value; returns the mean once `n` values were seen, else None."""
-        # Hot path of every Python strategy: locals instead of attribute traffic, one write-back.
-        n = self.n
-        ring = self.ring
-        nobs = self.nobs
-        total = self.sum
-        if self.len == n:
-            head = self.head
-            old = ring[head]
-            ring[head] = value
-            head += 1
-            self.head = 0 if head == n else head
-            # Remove the value leaving the window first, with its own compensation term.
-            if old == old:  # not NaN
-                nobs -= 1
-                y = -old - self.comp_remove
-                t = total + y
-                self.comp_remove = t - total - y
-                total = t
-                if old < 0.0 or (old == 0.0 and copysign(1.0, old) < 0.0):
-                    self.neg_count -= 1
-        else:
-            ring[self.len] = value
-            self.len += 1
-        if value == value:  # not NaN
-            nobs += 1
-            y = value - self.comp_add
-            t = total + y
-            self.comp_add = t - total - y
-            total = t
-            if value < 0.0 or (value == 0.0 and copysign(1.0, value) < 0.0):
-                self.neg_count += 1
-            if value == self.prev_value:
-                self.same_run += 1
+        def update(value: float):
+            nonlocal head, length, nobs, total, comp_add, comp_remove, neg_count, same_run
+            nonlocal prev_value
+            if length == n:
+                old = ring[head]
+                ring[head] = value
+                head += 1
+                if head == n:
+                    head = 0
+                # Remove the value leaving the window first, with its own compensation term.
+                if old == old:  # not NaN
+                    nobs -= 1
+                    y = -old - comp_remove
+                    t = total + y
+                    comp_remove = t - total - y
+                    total = t
+                    if old <= 0.0 and (old < 0.0 or copysign(1.0, old) < 0.0):
+                        neg_count -= 1
             else:
-                self.same_run = 1
-            self.prev_value = value
-        self.nobs = nobs
-        self.sum = total
-        if self.len < n or nobs < n:
-            return None
-        result = total / nobs
-        if self.same_run >= nobs:
-            return self.prev_value
-        neg = self.neg_count
-        if (neg == 0 and result < 0.0) or (neg == nobs and result > 0.0):
-            # All values of one sign but rounding crossed zero: pandas clamps to 0.
-            return 0.0
-        return result
+                ring[length] = value
+                length += 1
+            if value == value:  # not NaN
+                nobs += 1
+                y = value - comp_add
+                t = total + y
+                comp_add = t - total - y
+                total = t
+                if value <= 0.0 and (value < 0.0 or copysign(1.0, value) < 0.0):
+                    neg_count += 1
+                if value == prev_value:
+                    same_run += 1
+                else:
+                    same_run = 1
+                prev_value = value
+            if nobs < n or length < n:
+                return None
+            if same_run >= nobs:
+                return prev_value
+            result = total / nobs
+            if neg_count == 0:
+                if result < 0.0:
+                    # All values of one sign but rounding crossed zero: pandas clamps to 0.
+                    return 0.0
+            elif neg_count == nobs and result > 0.0:
+                return 0.0
+            return result
 
-    def value(self):
-        """The current mean, or None during the warm-up."""
-        nobs = self.nobs
-        if self.len < self.n or nobs < self.n:
-            return None
-        result = self.sum / nobs
-        if self.same_run >= nobs:
-            result = self.prev_value
-        elif (self.neg_count == 0 and result < 0.0) or (self.neg_count == nobs and result > 0.0):
-            result = 0.0
-        return result
+        def value():
+            if length < n or nobs < n:
+                return None
+            if same_run >= nobs:
+                return prev_value
+            result = total / nobs
+            if (neg_count == 0 and result < 0.0) or (neg_count == nobs and result > 0.0):
+                return 0.0
+            return result
+
+        self.update = update
+        self.value = value

@@ -470,12 +470,12 @@ fn core_guest(init_body: &str, extra: &str) -> String {
     (local.set $p (global.get $heap))
     (global.set $heap (i32.add (global.get $heap) (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))
     (local.get $p))
-  (func (export "weaver:strategy/guest@0.1.0#init") (param i32 i32 i32 i32 i32 i32) (result i32)
+  (func (export "weaver:strategy/guest@0.2.0#init") (param i32 i32 i32 i32 i32 i32) (result i32)
     {init_body}
     ;; result<_, strategy-error> stored at address 0, which is zero: ok.
     (i32.const 0))
-  (func (export "weaver:strategy/guest@0.1.0#on-event") (param i32) (result i32) unreachable)
-  (func (export "weaver:strategy/guest@0.1.0#on-bars") (param i32 i32 i32 i32 i32 i32) (result i32) unreachable))"#
+  (func (export "weaver:strategy/guest@0.2.0#on-event") (param i32) (result i32) unreachable)
+  (func (export "weaver:strategy/guest@0.2.0#on-bars") (param i32 i32 i32 i32 i32 i32) (result i32) unreachable))"#
     )
 }
 

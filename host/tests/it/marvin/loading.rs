@@ -144,10 +144,10 @@ fn example_components_import_nothing_but_weaver_interfaces() {
     ] {
         let bytes = read_artifact(name);
         let loaded = marvin.load(&bytes).expect("loads");
-        assert_eq!(loaded.info().world_version, "0.1.0");
+        assert_eq!(loaded.info().world_version, "0.2.0");
         assert_eq!(
             loaded.info().exports,
-            vec!["weaver:strategy/guest@0.1.0".to_owned()]
+            vec!["weaver:strategy/guest@0.2.0".to_owned()]
         );
         // Independent check with wasmtime's own view of the component type: no WASI at all, not
         // even the inert stdio/environment subset the host would tolerate.
@@ -161,7 +161,7 @@ fn example_components_import_nothing_but_weaver_interfaces() {
         assert_eq!(imports, loaded.info().imports, "{name}");
         assert_eq!(
             imports,
-            vec!["weaver:strategy/types@0.1.0".to_owned()],
+            vec!["weaver:strategy/types@0.2.0".to_owned()],
             "{name}"
         );
     }
@@ -210,9 +210,9 @@ fn strategy_check_prints_identity_world_and_imports() {
         report.contains(&format!("sha256:        {sha}")),
         "{report}"
     );
-    assert!(report.contains("weaver:strategy@0.1.0"), "{report}");
+    assert!(report.contains("weaver:strategy@0.2.0"), "{report}");
     assert!(
-        report.contains("exports:       weaver:strategy/guest@0.1.0"),
+        report.contains("exports:       weaver:strategy/guest@0.2.0"),
         "{report}"
     );
     assert!(report.contains("init:          ok"), "{report}");
@@ -231,18 +231,21 @@ fn exports_of_another_world_version_or_shape_are_unsupported() {
     let (marvin, dir) = marvin();
     let cases = [
         // A future, incompatible track.
-        r#"(component (instance $i) (export "weaver:strategy/guest@0.2.0" (instance $i)))"#,
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.3.0" (instance $i)))"#,
+        // The old track (built against an earlier contract): told to rebuild, not refused an
+        // import.
+        r#"(component (import "weaver:strategy/types@0.1.0" (instance)) (instance $i) (export "weaver:strategy/guest@0.1.0" (instance $i)))"#,
         // Something else entirely.
         r#"(component (instance $i) (export "acme:plugin/run@1.0.0" (instance $i)))"#,
         // The right name, but none of the functions.
-        r#"(component (instance $i) (export "weaver:strategy/guest@0.1.0" (instance $i)))"#,
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.2.0" (instance $i)))"#,
     ];
     for wat in cases {
         let bytes = wat::parse_str(wat).expect("wat");
         let err = marvin.load(&bytes).expect_err(wat);
         assert_eq!(err.code(), "unsupported_world", "{wat}: {err}");
         assert!(
-            err.to_string().contains("weaver:strategy/guest@0.1"),
+            err.to_string().contains("weaver:strategy/guest@0.2"),
             "names the supported world: {err}"
         );
     }
