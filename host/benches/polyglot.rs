@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use weaver::domain::{EventKind, EventMeta, Strategy as _, SymbolBar};
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::{self, Backtest, Commission, EngineConfig, FillModel};
-use weaver::marvin::{LoadedStrategy, Marvin, MarvinConfig};
+use weaver::marvin::{LoadedStrategy, Marvin, MarvinConfig, SandboxStats};
 
 const SEED: u64 = 20_240_601;
 const BARS: usize = 1_000_000;
@@ -41,11 +41,8 @@ fn marvin(cache: &Path) -> Marvin {
 }
 
 /// One whole run (CSV parse, alignment, instantiation, simulation); returns (elapsed, trades,
-/// peak linear memory of the instance, instantiation time, guest calls, time inside them).
-fn whole_run(
-    csv: &Path,
-    loaded: &LoadedStrategy,
-) -> (Duration, usize, usize, Duration, u64, Duration) {
+/// the sandbox's figures).
+fn whole_run(csv: &Path, loaded: &LoadedStrategy) -> (Duration, usize, SandboxStats) {
     let cfg = config();
     let t = Instant::now();
     let series = greta::csv::load(csv, Some("SYN")).expect("load synthetic CSV");
@@ -54,15 +51,7 @@ fn whole_run(
     let mut sandbox = loaded.instantiate(&scfg).expect("instantiate");
     let result = bt.run(&mut sandbox, &cfg, None).expect("run");
     let elapsed = t.elapsed();
-    let stats = sandbox.stats();
-    (
-        elapsed,
-        result.trades.len(),
-        stats.peak_memory_bytes,
-        stats.instantiate_time,
-        stats.calls,
-        stats.call_time_total,
-    )
+    (elapsed, result.trades.len(), sandbox.stats())
 }
 
 /// Mean cost of an `on-bars` call carrying one bar, over the second half of 20,000 bars (after
@@ -161,25 +150,26 @@ fn main() {
         cached.sort();
         let loaded = marvin(&cache).load_file(&wasm).expect("cached load");
         let runs = if lang == "rust" { 3 } else { 2 };
-        let mut best: Option<(Duration, usize, usize, Duration, u64, Duration)> = None;
+        let mut best: Option<(Duration, usize, SandboxStats)> = None;
         for _ in 0..runs {
             let r = whole_run(&csv, &loaded);
-            if best.is_none_or(|b| r.0 < b.0) {
+            if best.as_ref().is_none_or(|b| r.0 < b.0) {
                 best = Some(r);
             }
         }
-        let (run, trades, memory, instantiate, calls, in_guest) = best.expect("at least one run");
+        let (run, trades, stats) = best.expect("at least one run");
         let call = call_cost(&loaded);
         trades_seen.push(trades);
         println!(
-            "{lang:<6} {size:>10} {:>10.2} {:>11.1} {:>9.2} ms {:>11.1} {:>10.3} {:>11.0} {trades:>7} {calls:>8} {:>7.3} s {:>6.2} µs",
+            "{lang:<6} {size:>10} {:>10.2} {:>11.1} {:>9.2} ms {:>11.1} {:>10.3} {:>11.0} {trades:>7} {:>8} {:>7.3} s {:>6.2} µs",
             compile.as_secs_f64(),
             cached[1].as_secs_f64() * 1e3,
-            instantiate.as_secs_f64() * 1e3,
-            memory as f64 / (1 << 20) as f64,
+            stats.instantiate_time.as_secs_f64() * 1e3,
+            stats.peak_memory_bytes as f64 / (1 << 20) as f64,
             run.as_secs_f64(),
             BARS as f64 / run.as_secs_f64(),
-            in_guest.as_secs_f64(),
+            stats.calls,
+            stats.call_time_total.as_secs_f64(),
             call.as_secs_f64() * 1e6
         );
     }

@@ -10,6 +10,10 @@ use super::Error;
 /// Export names (interface + version track) of the strategy worlds this host runs.
 pub const SUPPORTED_WORLDS: &[&str] = &["weaver:strategy/guest@0.2"];
 
+/// The contract versions (`weaver:strategy@0.2.x`, see `wit/`) this host accepts, in exports
+/// and imports alike; the track of [`SUPPORTED_WORLDS`].
+const TRACK: &str = "0.2.";
+
 /// What inspection found in a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentInfo {
@@ -103,7 +107,7 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 fn import_allowed(name: &str) -> bool {
     let (base, version) = split_version(name);
     if let Some(rest) = base.strip_prefix("weaver:strategy/") {
-        return !rest.is_empty() && version.is_some_and(|v| v.starts_with("0.2."));
+        return !rest.is_empty() && version.is_some_and(|v| v.starts_with(TRACK));
     }
     INERT_WASI.contains(&base) && version.is_some_and(|v| v.starts_with("0.2."))
 }
@@ -179,7 +183,7 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
         Language::Compiled
     });
     let world_version = exports.iter().find_map(|name| match split_version(name) {
-        ("weaver:strategy/guest", Some(version)) if version.starts_with("0.2.") => {
+        ("weaver:strategy/guest", Some(version)) if version.starts_with(TRACK) => {
             Some(version.to_owned())
         }
         _ => None,

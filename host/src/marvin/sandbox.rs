@@ -184,8 +184,6 @@ pub struct Sandbox {
     scratch: wit::BarBatch,
     /// Bars sent per `on-bars` call (adaptive, see `batch`).
     chunk: usize,
-    /// Bars the guest consumed since its last intents (the current gap between signals).
-    since_signal: usize,
     /// The optional event kinds the guest asked for in `init`.
     subscriptions: domain::Subscriptions,
 }
@@ -262,7 +260,6 @@ impl Sandbox {
             },
             scratch: convert::empty_batch(),
             chunk: MIN_CHUNK,
-            since_signal: 0,
             limits,
             subscriptions: domain::Subscriptions::ALL,
         };
@@ -380,7 +377,7 @@ impl Sandbox {
     ///
     /// Signals usually come every few dozen bars, and the guest returns at the first one, so
     /// lowering a whole 1000-bar batch per call would mostly copy bars that get sent again. The
-    /// chunk adapts to the gap between the guest's last two signals. Chunks never split a timestamp group, so
+    /// chunk adapts to how far the guest got last time. Chunks never split a timestamp group, so
     /// the guest sees exactly the groups it would see in one call: the semantics are unchanged
     /// and, since the chunk sizes depend only on earlier replies, so is determinism.
     fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
@@ -392,14 +389,10 @@ impl Sandbox {
             }
             let (intents, consumed) = self.chunk_call(&bars[done..end])?;
             done += consumed;
-            self.since_signal += consumed;
             if intents.is_empty() {
                 self.chunk = (self.chunk * 2).min(MAX_CHUNK);
             } else {
-                // Twice the last gap between signals (not just this call's share of it): the
-                // next signal then usually lands in the first call.
-                self.chunk = (self.since_signal * 2).clamp(MIN_CHUNK, MAX_CHUNK);
-                self.since_signal = 0;
+                self.chunk = (consumed * 2).clamp(MIN_CHUNK, MAX_CHUNK);
                 return Ok(BatchOutcome {
                     intents,
                     consumed: done,

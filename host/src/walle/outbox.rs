@@ -316,17 +316,46 @@ const PG_LAG: &str = "select count(*), min(created_at) from outbox \
        and transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 const LITE_LAG: &str = "select count(*), min(created_at) from outbox where id > $1";
 
-/// The consumer queries by name, with their parameter types on PostgreSQL.
-const PLANNED: [(&str, &str, &str, &str); 4] = [
-    ("fetch", PG_FETCH, "(text, bigint, bigint)", LITE_FETCH),
-    (
-        "has_events_after",
-        PG_HAS_AFTER,
-        "(text, bigint)",
-        LITE_HAS_AFTER,
-    ),
-    ("head", PG_HEAD, "", LITE_HEAD),
-    ("lag", PG_LAG, "(text, bigint)", LITE_LAG),
+/// One consumer query, for [`Walle::query_plans`].
+struct Planned {
+    name: &'static str,
+    pg: &'static str,
+    /// `PREPARE` parameter types and `EXECUTE` arguments for `pg` (values don't matter to a
+    /// generic plan).
+    pg_params: &'static str,
+    pg_args: &'static str,
+    lite: &'static str,
+}
+
+const PLANNED: [Planned; 4] = [
+    Planned {
+        name: "fetch",
+        pg: PG_FETCH,
+        pg_params: "(text, bigint, bigint)",
+        pg_args: "('0', 0, 100)",
+        lite: LITE_FETCH,
+    },
+    Planned {
+        name: "has_events_after",
+        pg: PG_HAS_AFTER,
+        pg_params: "(text, bigint)",
+        pg_args: "('0', 0)",
+        lite: LITE_HAS_AFTER,
+    },
+    Planned {
+        name: "head",
+        pg: PG_HEAD,
+        pg_params: "",
+        pg_args: "",
+        lite: LITE_HEAD,
+    },
+    Planned {
+        name: "lag",
+        pg: PG_LAG,
+        pg_params: "(text, bigint)",
+        pg_args: "('0', 0)",
+        lite: LITE_LAG,
+    },
 ];
 
 const AUDIT: &str =
@@ -401,7 +430,7 @@ impl Walle {
             })
             .await?
         } else {
-            self.read(async |c| fetch!(fetch_all, c, Row, LITE_FETCH, after.id, limit,))
+            self.read(async |c| fetch!(fetch_all, c, Row, LITE_FETCH, after.id, limit))
                 .await?
         };
         rows.into_iter().map(Row::into_event).collect()
@@ -705,10 +734,8 @@ impl Walle {
             })
             .await?
         } else {
-            self.read(
-                async |c| fetch!(fetch_one, c, (i64, Option<DateTime<Utc>>), LITE_LAG, at.id,),
-            )
-            .await?
+            self.read(async |c| fetch!(fetch_one, c, (i64, Option<DateTime<Utc>>), LITE_LAG, at.id))
+                .await?
         };
         let oldest_seconds = oldest
             .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
@@ -741,19 +768,21 @@ impl Walle {
                 sqlx::raw_sql("set plan_cache_mode = force_generic_plan")
                     .execute(&mut conn)
                     .await?;
-                for (name, sql, params, _) in PLANNED {
-                    let args = match params {
-                        "" => "",
-                        "(text, bigint)" => "('0', 0)",
-                        _ => "('0', 0, 100)",
-                    };
+                for Planned {
+                    name,
+                    pg,
+                    pg_params,
+                    pg_args,
+                    ..
+                } in PLANNED
+                {
                     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "prepare weaver_plan_{name}{params} as {sql}"
+                        "prepare weaver_plan_{name}{pg_params} as {pg}"
                     )))
                     .execute(&mut conn)
                     .await?;
                     let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "explain execute weaver_plan_{name}{args}"
+                        "explain execute weaver_plan_{name}{pg_args}"
                     )))
                     .fetch_all(&mut conn)
                     .await?;
@@ -766,9 +795,9 @@ impl Walle {
                 conn.close().await?;
             }
             Db::Lite(pool) => {
-                for (name, _, _, sql) in PLANNED {
+                for Planned { name, lite, .. } in PLANNED {
                     let rows =
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("explain query plan {sql}")))
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("explain query plan {lite}")))
                             .fetch_all(pool)
                             .await?;
                     let lines: Vec<String> = rows
