@@ -1,5 +1,5 @@
-//! Backtest throughput: sma-cross (10/20, cash 1,000,000, no commission — the workload of
-//! `shared/notes/backtest-semantics.md` §5) over 100k and 1M synthetic 1-minute bars, whole run
+//! Backtest throughput: sma-cross (10/20, cash 1,000,000, no commission — the reference
+//! engine's semantics, `docs/adr/0005-reference-exact-fills.md`) over 100k and 1M synthetic 1-minute bars, whole run
 //! (CSV parse + alignment + sandbox instantiation + simulation + metrics), through the Marvin
 //! sandbox and with the same strategy compiled natively into the host.
 //!

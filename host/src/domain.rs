@@ -361,7 +361,7 @@ pub enum EventKind {
     Cmd,
 }
 
-/// The envelope fields every event carries (DESIGN.md §3).
+/// The envelope fields every event carries (`docs/architecture.md#events`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventMeta {
     /// Unique event id.

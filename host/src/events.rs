@@ -12,7 +12,7 @@
 //!   order and only rows whose transaction id is below `pg_snapshot_xmin(pg_current_snapshot())`,
 //!   in one statement. Every transaction below that horizon has finished, so no row can later
 //!   appear below a consumer's cursor: a late-committing writer stalls consumers, it is never
-//!   skipped (`notes/reliability.md` §1.2).
+//!   skipped (`docs/adr/0003-transactional-outbox-xid8.md`).
 //! - **SQLite**: one writer at a time (`BEGIN IMMEDIATE`), so `AUTOINCREMENT` ids commit in order.
 //!
 //! # Appends

@@ -2,7 +2,7 @@
 //! WebAssembly components.
 //!
 //! # Layout
-//! One process, one module per job (see DESIGN.md §2):
+//! One process, one module per job (see `docs/architecture.md`):
 //! - [`domain`]: the shared trading vocabulary (bars, orders, intents, strategy events) and the
 //!   [`domain::Strategy`] seam every engine drives.
 //! - `glados`: control plane and the only northbound API (REST + SSE), run lifecycle, routing.

@@ -192,8 +192,9 @@ pub struct Limits {
 
 impl Limits {
     /// The heavy tier's defaults: runtimes that start with 9–13 MiB of linear memory and pay
-    /// ~17k (CPython) to ~180k (StarlingMonkey) fuel for a trivial call (notes/wasm-host.md §5b)
-    /// get twice the memory and ten times the per-event fuel of the light tier.
+    /// ~17k (CPython) to ~180k (StarlingMonkey) fuel for a trivial call (measured figures in
+    /// `docs/adr/0002-fuel-and-epoch-deadlines.md`) get twice the memory and ten times the
+    /// per-event fuel of the light tier.
     pub fn heavy_runtime() -> Limits {
         Limits {
             fuel_per_event: 200_000_000,
@@ -208,7 +209,8 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            // ~1000× a trivial call of the slowest supported language (notes/wasm-host.md §5b).
+            // ~1000× a trivial call of the slowest supported language (figures in
+            // `docs/adr/0002-fuel-and-epoch-deadlines.md`).
             fuel_per_event: 20_000_000,
             fuel_per_bar: 1_000_000,
             fuel_for_init: 2_000_000_000,

@@ -1,4 +1,4 @@
-//! The event envelope (DESIGN.md §3) and its position in the outbox.
+//! The event envelope (`docs/architecture.md#events`) and its position in the outbox.
 //!
 //! # Invariants
 //! - Event times are UTC, kept to the microsecond, so an envelope reads back equal on both

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::{Envelope, Error};
 
 /// The largest serialized payload the outbox accepts (thin events: keys and status, details come
-/// from REST, DESIGN.md §3).
+/// from REST, `docs/architecture.md#events`).
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// The namespaces an event type may live in.

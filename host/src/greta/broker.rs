@@ -1,7 +1,7 @@
 //! The simulated broker: pending orders, open trades, fills, commissions, cash.
 //!
 //! Fill rules (the defaults reproduce backtesting.py 0.6.6, see
-//! `shared/notes/backtest-semantics.md` §4):
+//! `docs/adr/0005-reference-exact-fills.md`):
 //! - Orders placed while the strategy handles bar `t` are processed at the next bar of their
 //!   symbol, in queue order; position closes go to the front of the queue.
 //! - Market orders fill at that bar's open ([`FillModel::NextOpen`]) or at the signal bar's close

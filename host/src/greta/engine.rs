@@ -1,7 +1,7 @@
 //! The run loop: aligns symbols by timestamp, steps the broker and the strategy bar by bar, and
 //! batches quiet stretches into single [`Strategy::on_bars`] calls.
 //!
-//! Per timestamp `t` (the reference engine's order, `shared/notes/backtest-semantics.md` §4.1):
+//! Per timestamp `t` (the reference engine's order, `docs/adr/0005-reference-exact-fills.md`):
 //! 1. the broker processes pending orders against `t`'s bars, then equity is marked at `t`'s
 //!    closes; equity `<= 0` liquidates everything at those closes and stops the run;
 //! 2. the strategy is told about each order update of step 1 (then one account snapshot), and

@@ -1,5 +1,5 @@
 //! Run statistics, with the formulas of backtesting.py 0.6.6's `compute_stats`
-//! (`shared/notes/backtest-semantics.md` §4.6), risk-free rate 0.
+//! (`docs/adr/0005-reference-exact-fills.md`, "Statistics"), risk-free rate 0.
 //!
 //! Everything here runs once, after the run, in O(bars + trades).
 //!

@@ -1,6 +1,6 @@
 //! A faithful local fake of Alpaca: trading REST v2, market data v2, the `trade_updates` stream and
-//! the market-data stream, shaped by the official OpenAPI specs and `notes/alpaca.md` §7, with
-//! fault injection for tests. Also served by `weaver fake-alpaca --bind 127.0.0.1:PORT`.
+//! the market-data stream, shaped by the official OpenAPI specs and `docs/architecture.md#alpaca`,
+//! with fault injection for tests. Also served by `weaver fake-alpaca --bind 127.0.0.1:PORT`.
 //!
 //! What it does like Alpaca: both auth headers required (401 `{"message":"unauthorized"}`),
 //! money as strings, RFC 3339 timestamps with nanoseconds, 422 `40010001 client_order_id must be

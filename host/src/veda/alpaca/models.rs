@@ -8,7 +8,7 @@
 //!   parse) decodes as absent rather than failing the whole object.
 //! - Request bodies send decimals as strings, as Alpaca recommends.
 //!
-//! Wire structs carry Alpaca's own field names (meanings: `notes/alpaca.md` §1.4–1.10, §2, §3);
+//! Wire structs carry Alpaca's own field names (meanings: `docs/architecture.md#alpaca`);
 //! their fields are exempt from per-field docs because the name *is* the documentation.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Hostile-guest cases through the API (`notes/reliability.md` §3.4): case 16, a storm of
+//! Hostile-guest cases through the API (the corpus of `marvin/hostile.rs`, continued): case 16, a storm of
 //! concurrent compile-heavy uploads while `/healthz` must stay fast (real listener), and case 17,
 //! strategies returning nonsense orders, refused before any venue with nothing stored.
 

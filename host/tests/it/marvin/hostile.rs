@@ -1,5 +1,5 @@
-//! The hostile-guest corpus (`notes/reliability.md` §3.4, cases 1–7 and 10–15, plus nonsense
-//! intents): for each, the right error code, the host still serving, the failed sandbox poisoned,
+//! The hostile-guest corpus (cases 1–7 and 10–15, the `mode`s of `host/tests/guests/hostile`,
+//! plus nonsense intents; budgets in `docs/adr/0002-fuel-and-epoch-deadlines.md`): for each, the right error code, the host still serving, the failed sandbox poisoned,
 //! memory returned, and a healthy sma-cross run beside it unaffected.
 
 use std::time::{Duration, Instant};

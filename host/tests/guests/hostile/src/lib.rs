@@ -1,5 +1,5 @@
-//! A strategy that misbehaves on purpose, for Marvin's hostile-guest tests
-//! (`notes/reliability.md` §3.4). Parameter `mode` picks the misbehaviour, run on the first bar
+//! A strategy that misbehaves on purpose, for Marvin's hostile-guest tests (the sandbox's
+//! budgets are described in `docs/adr/0002-fuel-and-epoch-deadlines.md`). Parameter `mode` picks the misbehaviour, run on the first bar
 //! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar);
 //! `mode=observe` behaves too: it buys 1 unit on its first bar, prints one line to stdout, and
 //! logs every clock tick (`tick <ms>`) and order update (`order <status> <filled>`) it receives.
