@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 runs="${1:-20}"
 pace="${2:-200}"
 target_dir="${CARGO_TARGET_DIR:-target}"
-csv="${WEAVER_BENCH_CSV:-../shared/data/ohlcv/GOOG.csv}"
+csv="${WEAVER_BENCH_CSV:-testdata/generated/ohlcv/GOOG.csv}"
 [[ -f strategies/dist/sma-cross.wasm ]] || { echo "strategies/dist/sma-cross.wasm missing: run scripts/build-strategies.sh" >&2; exit 1; }
-[[ -f "$csv" ]] || { echo "$csv missing" >&2; exit 1; }
+[[ -f "$csv" ]] || { echo "$csv missing: run scripts/testdata.sh" >&2; exit 1; }
 
 profile="${WEAVER_BENCH_PROFILE:-release}"
 bin="${WEAVER_BENCH_BIN:-}"

@@ -1,4 +1,5 @@
-//! Greta: reference parity with backtesting.py 0.6.6 (`shared/data/reference/`), CLI behaviour.
+//! Greta: reference parity with backtesting.py 0.6.6 (`testdata/generated/reference/`, made
+//! by `scripts/testdata.sh`), CLI behaviour.
 //!
 //! Expected values are always read from the reference files, never copied here.
 
@@ -7,16 +8,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use weaver::greta::broker::BrokerConfig;
 use weaver::greta::{self, Backtest, Commission, EngineConfig, FillModel};
-
-pub(crate) fn shared_data() -> PathBuf {
-    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"));
-    assert!(
-        p.join("reference").is_dir(),
-        "reference data missing at {}: the repository must be cloned next to shared/",
-        p.display()
-    );
-    p.to_path_buf()
-}
 
 /// A reference run: its JSON, equity CSV rows, and the engine settings that reproduce it.
 pub(crate) struct Reference {
@@ -29,7 +20,7 @@ pub(crate) struct Reference {
 }
 
 pub(crate) fn reference(name: &str) -> Reference {
-    let root = shared_data();
+    let root = crate::testdata::generated();
     let text = std::fs::read_to_string(root.join("reference").join(format!("{name}.json")))
         .unwrap_or_else(|e| panic!("cannot read reference {name}: {e}"));
     let json: Value = serde_json::from_str(&text).unwrap();
@@ -476,7 +467,7 @@ fn cli_binary_exits_non_zero_with_the_message() {
 #[test]
 fn cli_refuses_bad_input_with_clear_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let goog = shared_data().join("ohlcv/GOOG.csv");
+    let goog = crate::testdata::generated().join("ohlcv/GOOG.csv");
     let goog = goog.to_str().unwrap();
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,1,10\n2020-01-02T00:00:00Z,1,two,0.5,1,10\n").unwrap();
@@ -603,7 +594,7 @@ fn cli_refuses_bad_input_with_clear_messages() {
 fn cli_sweep_runs_the_grid_and_reports_every_combination() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep.json");
-    let goog = shared_data().join("ohlcv/GOOG.csv");
+    let goog = crate::testdata::generated().join("ohlcv/GOOG.csv");
     let wasm = sma_cross_wasm();
     let cache = dir.path().join("cache");
     let args: Vec<&std::ffi::OsStr> = vec![
@@ -692,7 +683,7 @@ fn cli_data_synth_is_deterministic_and_loadable() {
 fn cli_runs_several_symbols_with_names() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("multi.json");
-    let ohlcv = shared_data().join("ohlcv");
+    let ohlcv = crate::testdata::generated().join("ohlcv");
     // A Date/Open/... variant with unix-second timestamps, for the second symbol.
     let goog = std::fs::read_to_string(ohlcv.join("GOOG.csv")).unwrap();
     let mut variant = String::from("Date,Open,High,Low,Close,Volume\n");

@@ -470,13 +470,8 @@ impl Strategy for Unbatched {
 }
 
 fn load(name: &str) -> Series {
-    let p = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv"
-    ))
-    .join(name);
-    greta::csv::load(&p, None)
-        .unwrap_or_else(|e| panic!("{e}: the repository must be cloned next to shared/"))
+    let p = crate::testdata::generated().join("ohlcv").join(name);
+    greta::csv::load(&p, None).unwrap_or_else(|e| panic!("{e}: run scripts/testdata.sh"))
 }
 
 #[test]

@@ -6,5 +6,6 @@ mod greta_engine;
 mod marvin;
 mod ops;
 mod polyglot;
+mod testdata;
 mod veda;
 mod walle;

@@ -68,17 +68,11 @@ pub(crate) fn meta(ts: i64) -> EventMeta {
     }
 }
 
-/// Reads `shared/data/ohlcv/<name>.csv` as bars of symbol 0.
+/// Reads `testdata/generated/ohlcv/<name>.csv` as bars of symbol 0.
 pub(crate) fn ohlcv(name: &str) -> Vec<SymbolBar> {
-    let path = format!(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/ohlcv/{}.csv"
-        ),
-        name
-    );
+    let path = crate::testdata::ohlcv(name);
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reference data {path} missing: {e}"));
+        .unwrap_or_else(|e| panic!("reference data {} missing: {e}", path.display()));
     text.lines()
         .skip(1)
         .map(|line| {

@@ -44,19 +44,17 @@ fn span<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
 #[test]
 fn json_log_lines_of_a_run_carry_run_id_and_the_request_corr_id() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let goog = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv/GOOG.csv"
-    );
+    let goog = crate::testdata::ohlcv("GOOG");
     assert!(
-        std::path::Path::new(goog).is_file(),
-        "{goog} missing: the shared reference data is needed"
+        goog.is_file(),
+        "{} missing: run scripts/testdata.sh",
+        goog.display()
     );
     let import = weaver()
         .args([
             "data",
             "import",
-            goog,
+            goog.to_str().expect("UTF-8 path"),
             "--symbol",
             "GOOG",
             "--timeframe",

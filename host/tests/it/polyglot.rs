@@ -13,7 +13,7 @@ use serde_json::Value;
 use weaver::domain::Strategy as _;
 use weaver::marvin::{Language, Limits, Marvin, MarvinConfig};
 
-use super::greta::{assert_matches_reference, cli_report_cached, reference, shared_data};
+use super::greta::{assert_matches_reference, cli_report_cached, reference};
 use super::marvin::{artifact, config, meta, ohlcv, read_artifact};
 
 fn shared_cache() -> PathBuf {
@@ -22,7 +22,7 @@ fn shared_cache() -> PathBuf {
 
 /// Every `*-smacross-10-20` reference run.
 fn references_10_20() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(shared_data().join("reference"))
+    let mut names: Vec<String> = std::fs::read_dir(crate::testdata::generated().join("reference"))
         .expect("reference dir readable")
         .filter_map(|e| e.ok())
         .filter_map(|e| {

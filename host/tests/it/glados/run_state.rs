@@ -16,13 +16,10 @@ use super::runs::{orders_of, post_json, run_body, settled, strategy_row, upload}
 use super::{get, send};
 use crate::walle::support::{Kind, TestStore};
 
-/// GOOG's daily candles from the shared data, as stored candles.
+/// GOOG's daily candles from the test fixtures, as stored candles.
 fn goog() -> Vec<weaver::walle::Candle> {
-    let path = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv/GOOG.csv"
-    ));
-    let series = weaver::greta::csv::load(path, Some("GOOG")).unwrap_or_else(|e| {
+    let path = crate::testdata::ohlcv("GOOG");
+    let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
         panic!(
             "{} unreadable ({e}): the shared data is needed",
             path.display()

@@ -164,11 +164,8 @@ async fn app_with_goog(
         .await
         .expect("sqlite store");
     let state = weaver::glados::AppState::new(config, walle).expect("state");
-    let path = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv/GOOG.csv"
-    ));
-    let series = weaver::greta::csv::load(path, Some("GOOG")).unwrap_or_else(|e| {
+    let path = crate::testdata::ohlcv("GOOG");
+    let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
         panic!(
             "{} unreadable ({e}): the shared data is needed",
             path.display()

@@ -10,15 +10,9 @@ use super::{config, marvin, meta, ohlcv, read_artifact};
 /// Signal bars and sides implied by a backtesting.py reference run: every trade (closed or still
 /// open) was entered at the open of the bar after the signal.
 fn reference_signals(dataset: &str) -> Vec<(usize, Side)> {
-    let path = format!(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/reference/{}-smacross-10-20.json"
-        ),
-        dataset
-    );
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference {path} missing: {e}"));
+    let path = crate::testdata::reference(&format!("{dataset}-smacross-10-20.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reference {} missing: {e}", path.display()));
     let json: serde_json::Value = serde_json::from_str(&text).expect("reference json");
     let trades = json["trades"].as_array().expect("trades").iter();
     let open = json["open_trades_at_end_not_in_stats"]

@@ -28,16 +28,13 @@ fn run_ok(c: &mut Command) -> String {
 
 #[tokio::test]
 async fn export_writes_the_reference_layout_and_round_trips() {
-    let source = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv/GOOG.csv"
-    ));
+    let source = crate::testdata::ohlcv("GOOG");
     assert!(
         source.exists(),
         "reference data missing at {}",
         source.display()
     );
-    let series = weaver::greta::csv::load(source, Some("GOOG")).expect("GOOG.csv loads");
+    let series = weaver::greta::csv::load(&source, Some("GOOG")).expect("GOOG.csv loads");
     let dir = tempfile::tempdir().unwrap();
     let walle = Walle::connect(&DbConfig::sqlite_in(dir.path()))
         .await

@@ -1,5 +1,6 @@
-//! Every example in `shared/alpaca/examples/` (Alpaca's own documentation) decodes through the
-//! client's wire models and parsers. Read from the shared folder, never copied.
+//! Every fixture in `testdata/alpaca/examples/` decodes through the client's wire models and
+//! parsers. The fixtures are the project's own, written from the shapes Alpaca documents (same
+//! field names, types and structure as its OpenAPI schemas and documentation examples, own values).
 
 use std::path::PathBuf;
 
@@ -12,11 +13,11 @@ use weaver::veda::{TradeEvent, VenueOrderStatus};
 fn examples_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/alpaca/examples"
+        "/../testdata/alpaca/examples"
     ));
     assert!(
         dir.is_dir(),
-        "Alpaca examples not found at {}: clone the repository next to the `shared/` folder",
+        "Alpaca example fixtures not found at {}",
         dir.display()
     );
     dir
@@ -34,46 +35,51 @@ fn check(name: &str) {
         "entity_order-v2.json" | "entity_order-v2-crypto.json" => {
             let wire: models::Order = serde_json::from_str(&text).unwrap();
             let order = parse::order(&wire).unwrap();
-            assert_eq!(order.id, "61e69015-8549-4bfd-b9c3-01e75843f47d");
+            let (id, symbol, notional) = if name.contains("crypto") {
+                (
+                    "36f675cc-81e7-4ef5-a8e2-5d940ed90475",
+                    "ETH/USD",
+                    dec!(75.5),
+                )
+            } else {
+                ("6513270e-269e-4d37-b2a7-4de452e6b438", "MSFT", dec!(1250))
+            };
+            assert_eq!(order.id, id);
             assert_eq!(order.side, Side::Buy);
-            assert_eq!(order.notional, Some(dec!(500)));
+            assert_eq!(order.notional, Some(notional));
             assert_eq!(order.quantity, None);
             assert_eq!(order.status, VenueOrderStatus::Accepted);
-            let expected = if name.contains("crypto") {
-                "BTC/USD"
-            } else {
-                "AAPL"
-            };
-            assert_eq!(order.symbol, expected);
+            assert_eq!(order.symbol, symbol);
         }
         "entity_account-v2.json" => {
             let account = parse::account(&serde_json::from_str(&text).unwrap());
-            assert_eq!(account.cash, dec!(-23140.2));
-            assert_eq!(account.buying_power, dec!(262113.632));
-            assert_eq!(account.equity, dec!(103820.56));
+            assert_eq!(account.cash, dec!(-8412.37));
+            assert_eq!(account.buying_power, dec!(183204.516));
+            assert_eq!(account.equity, dec!(96577.41));
             assert_eq!(account.status, "ACTIVE");
         }
         "entity_position.json" => {
             let position = parse::position(&serde_json::from_str(&text).unwrap()).unwrap();
-            assert_eq!(position.symbol, "AAPL", "the docs' \"AAPL \" is trimmed");
-            assert_eq!(position.quantity, dec!(5));
-            assert_eq!(position.avg_entry_price, dec!(100));
+            assert_eq!(position.symbol, "NVDA", "\"NVDA \" is trimmed");
+            assert_eq!(position.quantity, dec!(12));
+            assert_eq!(position.avg_entry_price, dec!(87.25));
         }
         "entity_asset-crypto-v2.json" => {
             let asset: models::Asset = serde_json::from_str(&text).unwrap();
             assert_eq!(asset.symbol.as_deref(), Some("BTC/USD"));
-            assert_eq!(asset.min_order_size, Some(dec!(0.0001)));
+            assert_eq!(asset.min_order_size, Some(dec!(0.00002)));
             assert_eq!(asset.fractionable, Some(true));
         }
         "entity_clock.json" => {
             let clock = parse::clock(&serde_json::from_str(&text).unwrap()).unwrap();
             assert!(clock.is_open);
-            assert_eq!(clock.next_close.to_rfc3339(), "2022-04-28T20:00:00+00:00");
+            assert_eq!(clock.next_close.to_rfc3339(), "2025-01-15T21:00:00+00:00");
         }
         "entity_calendar.json" => {
             let day = parse::calendar_day(&serde_json::from_str(&text).unwrap()).unwrap();
-            assert_eq!(day.date.to_string(), "2018-01-03");
+            assert_eq!(day.date.to_string(), "2024-11-29");
             assert_eq!(day.open.to_string(), "09:30:00");
+            assert_eq!(day.close.to_string(), "13:00:00", "early close");
         }
         "entity_bars-v2.json" => {
             let page: models::BarsPage = serde_json::from_str(&text).unwrap();
@@ -82,8 +88,8 @@ fn check(name: &str) {
             };
             let parsed: Vec<_> = bars.iter().filter_map(parse::bar).collect();
             assert_eq!(parsed.len(), 2);
-            assert_eq!(parsed[1].close, 133.58);
-            assert_eq!(page.symbol.as_deref(), Some("AAPL"));
+            assert_eq!(parsed[1].close, 439.52);
+            assert_eq!(page.symbol.as_deref(), Some("QQQ"));
             assert!(page.next_page_token.is_some());
         }
         "entity_latest-quote-v2.json" | "entity_stream-quote-v2.json" => {
@@ -103,8 +109,8 @@ fn check(name: &str) {
         "entity_stream-bar-v2.json" => {
             let message: models::DataMessage = serde_json::from_str(&text).unwrap();
             let (symbol, bar) = parse::stream_bar(&message, false).unwrap();
-            assert_eq!(symbol, "SPY");
-            assert_eq!(bar.volume, 49378.0);
+            assert_eq!(symbol, "IWM");
+            assert_eq!(bar.volume, 61027.0);
         }
         "stream_trade_updates_fill.json" => {
             let message: models::StreamMessage = serde_json::from_str(&text).unwrap();
@@ -114,15 +120,15 @@ fn check(name: &str) {
             let update = parse::trade_update(&data).unwrap();
             assert_eq!(update.event, TradeEvent::Fill);
             assert_eq!(
-                update.order.symbol, "SOL/USD",
-                "crypto SOLUSD is normalised"
+                update.order.symbol, "LINK/USD",
+                "crypto LINKUSD is normalised"
             );
             assert_eq!(update.order.status, VenueOrderStatus::Filled);
-            assert_eq!(update.quantity, Some(dec!(1790.86)));
+            assert_eq!(update.quantity, Some(dec!(412.5)));
             assert_eq!(update.position_quantity, Some(dec!(0)));
             assert_eq!(
                 update.order.created_at.unwrap().to_rfc3339(),
-                "2022-04-19T17:45:04.981350886+00:00"
+                "2023-11-08T15:21:37.402918117+00:00"
             );
         }
         "errors_subpenny_422.json" => {
@@ -139,7 +145,7 @@ fn every_documented_example_decodes() {
     let index: Value = serde_json::from_str(&read("index.json")).unwrap();
     let names: Vec<&String> = index
         .as_object()
-        .expect("index.json maps file → source")
+        .expect("index.json maps file → what it covers")
         .keys()
         .collect();
     assert!(names.len() >= 15, "index lists {} examples", names.len());

@@ -2,7 +2,6 @@
 //! the same orders and gets the same fills as Greta's backtest of that dataset.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -99,16 +98,13 @@ fn key(ts: i64, side: Side, units: f64, price: f64) -> FillKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
-    let path = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ohlcv/GOOG.csv"
-    ));
+    let path = crate::testdata::ohlcv("GOOG");
     assert!(
         path.exists(),
-        "reference data missing at {} (clone next to shared/)",
+        "reference data missing at {} (run scripts/testdata.sh)",
         path.display()
     );
-    let series = weaver::greta::csv::load(path, Some("GOOG")).expect("GOOG.csv loads");
+    let series = weaver::greta::csv::load(&path, Some("GOOG")).expect("GOOG.csv loads");
     let bars: Vec<_> = series.bars.iter().map(|sb| sb.bar).collect();
     let broker = BrokerConfig {
         cash: 100_000.0,

@@ -1,6 +1,7 @@
 //! Conformance: every REST answer the fake sends, over a scenario that exercises every route the
 //! client uses (successes and errors), validates against the schemas of Alpaca's official OpenAPI
-//! specs in `shared/alpaca/openapi/` (resolving `$ref`s from the spec file itself).
+//! specs, which `scripts/testdata.sh` fetches into `testdata/generated/alpaca-openapi/` (from the
+//! alpaca-mcp-server 2.1.1 wheel, sha256-checked), resolving `$ref`s from the spec file itself.
 //!
 //! OpenAPI 3.0 schemas are JSON Schema draft 4 plus `nullable`; `nullable: true` is rewritten to
 //! allow `null` before validating. Error answers without a schema in the spec are checked against
@@ -27,12 +28,12 @@ use super::{client_config, fake, limit, market, minute_bars, venue, venue_with};
 fn load_spec(name: &str) -> Value {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/alpaca/openapi"
+        "/../testdata/generated/alpaca-openapi"
     ))
     .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the Alpaca OpenAPI spec {}: {e} (clone the repository next to `shared/`)",
+            "cannot read the Alpaca OpenAPI spec {}: {e} (run scripts/testdata.sh)",
             path.display()
         )
     });
