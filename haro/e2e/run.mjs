@@ -1,100 +1,32 @@
-// End-to-end test of Haro against a real `weaver serve` (SQLite in a temp dir, random free port,
-// API key on), driven by playwright-core in Debian's /usr/bin/chromium, headless.
+// End-to-end test of Haro against a real `weaver serve` (SQLite in a temp dir, port 0, API key
+// on, no sample data), driven by playwright-core in Debian's /usr/bin/chromium, headless.
 //
 //   node e2e/run.mjs        (from haro/; scripts/test.sh runs it)
 //
 // Needs, and fails loudly without: chromium ($CHROMIUM, default /usr/bin/chromium), a built
-// `weaver` ($WEAVER_BIN, default $CARGO_TARGET_DIR/debug/weaver), a built dashboard (haro/dist)
-// and strategies/dist/sma-cross.wasm (scripts/build-strategies.sh). Candles are imported from
-// ../shared/data/ohlcv relative to the repository root (read in place, never copied).
-// Screenshots go to haro/test-results/.
-import { spawn, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+// `weaver` ($WEAVER_BIN, default $CARGO_TARGET_DIR/debug/weaver), a built dashboard (haro/dist),
+// strategies/dist/sma-cross.wasm (scripts/build-strategies.sh) and the reference candles
+// testdata/generated/ohlcv/GOOG.csv (scripts/testdata.sh), imported through the dashboard's
+// import form. No CLI step. Screenshots go to haro/test-results/.
+// The first-run scenario (sample data, no key, example strategies) is e2e/first-run.mjs.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { join } from 'node:path'
+import { checker, nav, need, needBasics, root, scenario, shots } from './lib.mjs'
 
-const haro = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const root = resolve(haro, '..')
-const shots = join(haro, 'test-results')
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
-const BIN = process.env.WEAVER_BIN ? resolve(process.env.WEAVER_BIN) : join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'weaver')
 const WASM = join(root, 'strategies/dist/sma-cross.wasm')
-const CSV = join(root, '../shared/data/ohlcv/GOOG.csv')
+const CSV = join(root, 'testdata/generated/ohlcv/GOOG.csv')
 const KEY = 'e2e-key-0123456789abcdef'
-const T = 30_000
 
-function need(path, what) {
-  if (!existsSync(path)) {
-    console.error(`e2e: ${what} is missing: ${path}`)
-    process.exit(2)
-  }
-}
-need(CHROMIUM, 'chromium (apt-get install -y chromium)')
-need(BIN, 'the weaver binary (cargo build --bin weaver, or set WEAVER_BIN)')
-need(join(haro, 'dist/index.html'), 'the built dashboard (scripts/build-haro.sh)')
+needBasics()
 need(WASM, 'the sma-cross component (scripts/build-strategies.sh)')
-need(CSV, 'the reference candles')
+need(CSV, 'the reference candles (generate them with scripts/testdata.sh)')
 
-const freePort = () =>
-  new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => ok(port))
-    })
-  })
-
-const data = mkdtempSync(join(tmpdir(), 'haro-e2e-'))
-mkdirSync(join(data, 'no-examples'))
-const port = await freePort()
-const base = `http://127.0.0.1:${port}`
-const env = {
-  ...process.env,
-  WEAVER_DATA_DIR: data,
-  WEAVER_BIND: `127.0.0.1:${port}`,
-  WEAVER_API_KEY: KEY,
-  WEAVER_STRATEGIES_DIR: join(data, 'no-examples'),
-  WEAVER_RUN_BAR_INTERVAL_MS: '25',
-  WEAVER_LOG: 'warn',
-}
-// SQLite in the temp dir, whatever the caller's environment says.
-delete env.WEAVER_DATABASE_URL
-mkdirSync(shots, { recursive: true })
-
-execFileSync(BIN, ['data', 'import', CSV, '--symbol', 'GOOG', '--timeframe', '1Day'], { env, cwd: data, stdio: ['ignore', 'ignore', 'inherit'] })
-
-const server = spawn(BIN, ['serve'], { env, cwd: data, stdio: ['ignore', 'ignore', 'inherit'] })
-let serverExit = null
-server.on('exit', (code) => (serverExit = code))
-
-async function waitHealthy() {
-  const until = Date.now() + 60_000
-  while (Date.now() < until) {
-    if (serverExit !== null) throw new Error(`weaver serve exited with ${serverExit}`)
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error('weaver serve did not become healthy in 60 s')
-}
-
-const errors = []
 let keyless = true
-// While set, a failed request to a URL matching it is expected (the deliberately bad upload).
+// While set, a failed request to a URL matching it is expected (the deliberately bad uploads).
 let expectFailing = null
-let step = 'start'
-const checks = []
-const ok = (what) => {
-  checks.push(what)
-  console.log(`  ✓ ${what}`)
-}
+const { checks, ok } = checker()
+const cleanup = []
 
 async function pickStrategy(page) {
   const option = page.getByTestId('strategy-select').locator('option', { hasText: 'sma-cross' }).first()
@@ -102,48 +34,76 @@ async function pickStrategy(page) {
   await page.getByTestId('strategy-select').selectOption(await option.getAttribute('value'))
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'haro-chromium-'))
-let ctx
-try {
-  await waitHealthy()
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 860 },
+await scenario('e2e', async ({ start, browser }) => {
+  const empty = mkdtempSync(join(tmpdir(), 'haro-e2e-no-examples-'))
+  cleanup.push(() => rmSync(empty, { recursive: true, force: true }))
+  const { base } = await start({
+    WEAVER_API_KEY: KEY,
+    WEAVER_STRATEGIES_DIR: empty,
+    WEAVER_SAMPLE_DATA: 'off',
+    WEAVER_RUN_BAR_INTERVAL_MS: '25',
   })
-  const page = ctx.pages()[0] ?? (await ctx.newPage())
-  page.setDefaultTimeout(T)
-  page.on('pageerror', (e) => errors.push(`[${step}] page error: ${e}`))
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return
-    const url = m.location()?.url ?? ''
-    const text = m.text()
-    if (keyless && text.includes('401')) return // before the key is entered, 401s are the point
-    if (expectFailing && expectFailing.test(url) && text.includes('Failed to load resource')) return
-    errors.push(`[${step}] console: ${text} ${url}`)
-  })
+  const b = await browser((text, url) =>
+    (keyless && text.includes('401')) || // before the key is entered, 401s are the point
+    Boolean(expectFailing && expectFailing.test(url) && text.includes('Failed to load resource')))
+  const { page, errors } = b
+  const at = (name) => (b.state.step = name)
 
   // 1. The SPA loads without a key (static files are public); the API asks for one.
-  step = 'keyless'
+  at('keyless')
   await page.goto(`${base}/`)
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor()
   await page.getByText('missing or invalid API key').first().waitFor()
   ok('dashboard shell loads without a key; API errors show the server message')
 
   // 2. Settings: enter the key; the event stream goes live.
-  step = 'settings'
-  await page.getByRole('link', { name: 'Settings', exact: true }).click()
+  at('settings')
+  await nav(page, 'Settings').click()
   await page.getByTestId('api-key').fill(KEY)
   await page.getByRole('button', { name: 'Save' }).click()
   keyless = false
   await page.getByTestId('stream-state').filter({ hasText: 'live' }).waitFor()
   ok('API key saved in localStorage; SSE stream live (fetch-based, X-API-Key)')
 
-  // 3. Strategies: a bad file shows the error and its correlation id; the real one is dropped.
-  step = 'strategies'
-  await page.getByRole('link', { name: 'Strategies', exact: true }).click()
+  // 3. Candles through the dashboard's first-run card (no CLI): with no data it offers the three
+  // ways; the import form checks its fields, a broken CSV is refused naming its line and column
+  // with nothing stored, then the reference file imports (symbol taken from its name).
+  at('import')
+  await nav(page, 'Dashboard').click()
+  const card = page.getByTestId('first-run')
+  await card.getByRole('button', { name: 'Use sample data' }).waitFor()
+  await card.locator('summary', { hasText: 'Import a CSV' }).click()
+  const form = card.getByRole('form', { name: 'Import a CSV' })
+  await form.getByRole('button', { name: 'Import' }).click()
+  await form.getByText('Choose a CSV file.').waitFor()
+  expectFailing = /\/candles\/import$/
+  await form.getByLabel('CSV file').setInputFiles({
+    name: 'broken.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('timestamp,open,high,low,close,volume\n2024-01-02T00:00:00Z,10,11,9,10.5,1000\n2024-01-03T00:00:00Z,10,11,9,oops,1000\n'),
+  })
+  await form.getByLabel('Symbol').fill('BROKEN')
+  await form.getByRole('button', { name: 'Import' }).click()
+  const refused = form.locator('.field-error')
+  await refused.waitFor()
+  const why = (await refused.textContent()) ?? ''
+  if (!/line\W*\d+/i.test(why) || !/column/i.test(why)) throw new Error(`the CSV error names no line and column: ${why}`)
+  expectFailing = null
+  await form.getByLabel('Symbol').fill('')
+  await form.getByLabel('CSV file').setInputFiles(CSV)
+  const suggested = await form.getByLabel('Symbol').inputValue()
+  if (suggested !== 'GOOG') throw new Error(`symbol from the file name: ${suggested}`)
+  await form.getByRole('button', { name: 'Import' }).click()
+  await form.getByTestId('import-ok').waitFor({ timeout: 60_000 })
+  const stored = await page.evaluate(async (key) => (await fetch('/candles/series', { headers: { 'X-API-Key': key } })).json(), KEY)
+  if (stored.length !== 1 || stored[0].symbol !== 'GOOG' || stored[0].timeframe !== '1Day' || stored[0].source !== 'import' || !(stored[0].count > 100))
+    throw new Error(`stored series after the imports: ${JSON.stringify(stored)}`)
+  ok(`CSV import from the dashboard: field check, "${why.slice(0, 80)}" (nothing stored), then ${(await form.getByTestId('import-ok').textContent())?.slice(9)}`)
+  await page.screenshot({ path: join(shots, 'import.png'), fullPage: true })
+
+  // 4. Strategies: a bad file shows the error and its correlation id; the real one is dropped.
+  at('strategies')
+  await nav(page, 'Strategies').click()
   expectFailing = /\/strategies$/
   await page.getByTestId('file-input').setInputFiles({ name: 'broken.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not a component') })
   await page.getByRole('button', { name: 'Upload' }).click()
@@ -167,9 +127,9 @@ try {
   ok('sma-cross.wasm dropped, uploaded, compiled to ready (no reload)')
   await page.screenshot({ path: join(shots, 'strategies.png'), fullPage: true })
 
-  // 4. Backtest: launch, then read the report and its charts.
-  step = 'backtest'
-  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
+  // 5. Backtest: launch, then read the report and its charts.
+  at('backtest')
+  await nav(page, 'Backtests').click()
   await pickStrategy(page)
   await page.locator('input[name=symbols]').fill('GOOG')
   await page.getByRole('button', { name: 'Run backtest' }).click()
@@ -203,15 +163,15 @@ try {
   ok('reload on /ui/backtests/:id serves the app (SPA fallback)')
 
   // A second backtest with other parameters, then the two side by side.
-  step = 'compare'
-  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
+  at('compare')
+  await nav(page, 'Backtests').click()
   await pickStrategy(page)
   await page.locator('input[name=symbols]').fill('GOOG')
   await page.getByLabel('Params (JSON object)').fill('{"fast": 5, "slow": 30}')
   await page.getByRole('button', { name: 'Run backtest' }).click()
   await page.waitForURL(/\/ui\/backtests\/\d+$/)
   await page.getByTestId('metrics-table').waitFor({ timeout: 120_000 })
-  await page.getByRole('link', { name: 'Backtests', exact: true }).click()
+  await nav(page, 'Backtests').click()
   await page.getByRole('checkbox', { name: 'compare 1' }).check()
   await page.getByRole('checkbox', { name: 'compare 2' }).check()
   await page.getByRole('button', { name: /Compare selected/ }).click()
@@ -221,9 +181,9 @@ try {
   await page.screenshot({ path: join(shots, 'backtest-compare.png'), fullPage: true })
   ok('a second backtest compared side by side with the first (metrics, both equity curves)')
 
-  // 5. Paper run on the simulated exchange: orders appear without reloading; stop it.
-  step = 'run'
-  await page.getByRole('link', { name: 'Runs', exact: true }).click()
+  // 6. Paper run on the simulated exchange: orders appear without reloading; stop it.
+  at('run')
+  await nav(page, 'Runs').click()
   await pickStrategy(page)
   await page.locator('input[name=symbols]').fill('GOOG')
   await page.getByRole('button', { name: 'Start run' }).click()
@@ -239,20 +199,23 @@ try {
   await page.locator('h1 .chip', { hasText: /stopped/ }).waitFor()
   ok('run stopped from the UI')
 
-  // 6. Dashboard, orders, candles, phone width, dark theme.
-  step = 'overview'
-  await page.getByRole('link', { name: 'Dashboard', exact: true }).click()
+  // 7. Dashboard (the first-run card dismissed), orders, candles, phone width, dark theme.
+  at('overview')
+  await nav(page, 'Dashboard').click()
+  // The card stayed through the first steps; with backtests and runs done it can go.
+  await page.getByTestId('first-run').getByRole('button', { name: 'Dismiss' }).click()
+  await page.getByTestId('first-run').waitFor({ state: 'detached' })
   await page.getByTestId('feed').waitFor()
   await page.locator('[data-testid^=run-card-]').first().waitFor()
   await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true })
-  await page.getByRole('link', { name: 'Orders', exact: true }).click()
+  await nav(page, 'Orders').click()
   await page.getByTestId('order-row').first().waitFor()
-  await page.getByRole('link', { name: 'Candles', exact: true }).click()
-  await page.locator('input[name=symbol]').fill('GOOG')
-  await page.getByRole('button', { name: 'Show' }).click()
+  await nav(page, 'Candles').click()
+  await page.getByRole('link', { name: 'Show GOOG 1Day' }).click()
   await page.locator('[data-testid=candle-chart] canvas').first().waitFor()
+  if (await page.getByTestId('sample-badge').count()) throw new Error('imported candles are badged as sample data')
   await page.screenshot({ path: join(shots, 'candles.png') })
-  ok('dashboard (run cards, feed), orders and candles render')
+  ok('dashboard (card dismissed, run cards, feed), orders, and candles (series list, picked series) render')
   await page.setViewportSize({ width: 390, height: 844 })
   await page.goto(runUrl)
   await page.getByTestId('order-row').first().waitFor()
@@ -267,19 +230,5 @@ try {
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')
   console.log(`e2e: ${checks.length} checks passed; screenshots in ${shots}`)
-} catch (e) {
-  console.error(`e2e failed at step "${step}": ${e?.stack ?? e}`)
-  if (errors.length) console.error(errors.join('\n'))
-  try {
-    const page = ctx?.pages()[0]
-    if (page) await page.screenshot({ path: join(shots, `failure-${step}.png`), fullPage: true })
-  } catch {
-    // best effort
-  }
-  process.exitCode = 1
-} finally {
-  await ctx?.close()
-  server.kill('SIGTERM')
-  rmSync(profile, { recursive: true, force: true })
-  rmSync(data, { recursive: true, force: true })
-}
+})
+cleanup.forEach((f) => f())

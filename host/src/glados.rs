@@ -8,6 +8,7 @@
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: backtests over stored candles, run by Greta.
+//! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - [`runs`]: run reads, stop, and validated creation.
 //! - [`strategies`]: upload, validation and background compilation of components.
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod backtests;
+pub mod candles;
 pub mod config;
 pub mod dashboard;
 pub mod error;
@@ -292,6 +294,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     );
     let bind = config.bind;
     let strategies_dir = config.strategies_dir.clone();
+    let sample_data = config.sample_data;
     let state = AppState::new(config, walle.clone())?;
     // Fail closed: a server that cannot tell whether trading was halted does not start.
     let trading = trading::get(&state).await.map_err(|e| {
@@ -300,6 +303,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     tracing::info!(state = ?trading.state, "global trading state loaded");
     let registered = strategies::register_dir(&state, &strategies_dir).await;
     tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
+    if let Some(series) = candles::offer_sample_on_first_start(&walle, sample_data).await? {
+        tracing::info!(
+            series = series.len(),
+            "first start: sample data loaded (symbol SAMPLE; WEAVER_SAMPLE_DATA=off skips it)"
+        );
+    }
     // Before any run may trade on a live venue: recovery and reconciliation with it. A venue
     // that cannot be reached now is retried when a run asks for it; its resumed runs fail.
     for desk in state.inner.desks.values() {

@@ -5,7 +5,7 @@
 //! gets: bars, order updates, account snapshots and data windows. The strategy's intents go to a
 //! simulated broker ([`broker`]); the run ends with metrics ([`metrics`]) computed with the same
 //! formulas as backtesting.py 0.6.6, so results can be checked against an established engine
-//! trade for trade (`shared/notes/backtest-semantics.md`).
+//! trade for trade (`docs/adr/0005-reference-exact-fills.md`).
 //!
 //! # Events a strategy gets
 //! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
@@ -19,8 +19,9 @@
 //!
 //! # Reproducing backtesting.py 0.6.6
 //! `weaver backtest --strategy strategies/dist/sma-cross.wasm --data GOOG.csv --cash 10000
-//! --commission 0.002 --warmup 19` reproduces `shared/data/reference/GOOG-smacross-10-20.json`
-//! (add `--param slow=30 --warmup 29 --commission 0 --finalize` for the test-suite run).
+//! --commission 0.002 --warmup 19` reproduces
+//! `testdata/generated/reference/GOOG-smacross-10-20.json` (made by `scripts/testdata.sh`; add
+//! `--param slow=30 --warmup 29 --commission 0 --finalize` for the test-suite run).
 //! `--warmup` only sets where buy & hold starts (the reference starts it where its indicators
 //! are first defined); everything else is the default configuration.
 //!
@@ -39,6 +40,7 @@ pub mod engine;
 pub mod metrics;
 pub mod native;
 pub mod report;
+pub mod sample;
 pub mod sweep;
 pub mod synth;
 

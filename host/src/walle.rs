@@ -56,7 +56,7 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
-pub use market::Candle;
+pub use market::{Candle, CandleSeries, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{Lag, Retention};
 pub use run_state::{RunAccount, RunLogLine};

@@ -4,8 +4,8 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import type {
-  Account, Backtest, BacktestRequest, Candle, OrderPage, Run, RunLogPage, RunRequest, Strategy,
-  TradingState, TradingStateName,
+  Account, Backtest, BacktestRequest, Candle, CandleSeries, OrderPage, Run, RunLogPage, RunRequest, Strategy,
+  SynthRequest, TradingState, TradingStateName,
 } from './types'
 
 /** While something is being worked on server-side, check every second (as FreqUI does for a
@@ -112,6 +112,46 @@ export const useCandles = (symbol: string, timeframe: string, range?: { start?: 
     queryFn: () => api.get<Candle[]>(`/candles${qs({ symbol, timeframe, limit: 10000, ...range })}`),
     enabled: Boolean(symbol && timeframe),
   })
+
+/** The stored series. Its key sits under ['candles'] so a `data.*` event refreshes it too. */
+export const useCandleSeries = () =>
+  useQuery({ queryKey: ['candles', '@series'], queryFn: () => api.get<CandleSeries[]>('/candles/series') })
+
+/** After adding candles: the series list and any cached bars are stale. */
+function useCandlesAdded() {
+  const qc = useQueryClient()
+  return () => qc.invalidateQueries({ queryKey: ['candles'] })
+}
+
+export function useImportCandles() {
+  const added = useCandlesAdded()
+  return useMutation({
+    mutationFn: ({ file, symbol, timeframe }: { file: File; symbol: string; timeframe: string }) => {
+      const form = new FormData()
+      form.set('symbol', symbol)
+      form.set('timeframe', timeframe)
+      form.set('file', file)
+      return api.post<CandleSeries>('/candles/import', form)
+    },
+    onSuccess: added,
+  })
+}
+
+export function useSynthCandles() {
+  const added = useCandlesAdded()
+  return useMutation({
+    mutationFn: (req: SynthRequest) => api.post<CandleSeries>('/candles/synth', req),
+    onSuccess: added,
+  })
+}
+
+export function useLoadSample() {
+  const added = useCandlesAdded()
+  return useMutation({
+    mutationFn: () => api.post<CandleSeries[]>('/candles/sample'),
+    onSuccess: added,
+  })
+}
 
 export const useAccounts = () => useQuery({ queryKey: ['accounts'], queryFn: () => api.get<Account[]>('/accounts') })
 

@@ -70,6 +70,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/candles/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports a CSV upload (multipart fields `file`, `symbol`, `timeframe`; the formats
+         *     `weaver data import` reads) and answers with the series stored. A bad file is refused with
+         *     422 `invalid_csv` naming the line and column (`details: {line, column}`); nothing is stored.
+         */
+        post: operations["import_csv"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/candles/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Loads the bundled sample data (symbol `SAMPLE`, `1Day` and `1Hour`) again; idempotent. */
+        post: operations["load_sample_data"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/candles/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every stored series: symbol, timeframe, first and last bar, count and source. */
+        get: operations["list_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/candles/synth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generates and stores a synthetic series (the random walk of `weaver data synth`, its
+         *     volatility scaled to the timeframe).
+         */
+        post: operations["synth_series"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events/stream": {
         parameters: {
             query?: never;
@@ -434,6 +509,11 @@ export interface components {
              */
             open: number;
             /**
+             * @description Where the bar came from: `sample` (the bundled sample data), `import`, `download`,
+             *     `synth`, `live`.
+             */
+            source: string;
+            /**
              * Format: date-time
              * @description Bar open time (UTC).
              */
@@ -703,6 +783,30 @@ export interface components {
             /** @description Venue. */
             venue: string;
         };
+        /** @description What is stored of one symbol and timeframe. */
+        SeriesView: {
+            /**
+             * Format: int64
+             * @description Number of bars.
+             */
+            count: number;
+            /**
+             * Format: date-time
+             * @description Open time of the first bar (UTC).
+             */
+            first: string;
+            /**
+             * Format: date-time
+             * @description Open time of the last bar (UTC).
+             */
+            last: string;
+            /** @description `sample`, `import`, `download`, `synth`, `live`, `other`, or `mixed`. */
+            source: string;
+            /** @description Symbol. */
+            symbol: string;
+            /** @description Timeframe (`1Min`, `1Day`, …). */
+            timeframe: string;
+        };
         /** @description A strategy by id or by name (the newest ready version). */
         StrategyRef: number | string;
         /**
@@ -747,6 +851,20 @@ export interface components {
             updated_at: string;
             /** @description Version label (default: the first 12 hex digits of the hash). */
             version: string;
+        };
+        /** @description Body of `POST /candles/synth`. */
+        SynthRequest: {
+            /** @description Number of bars (1–1000000). */
+            bars: number;
+            /**
+             * Format: int64
+             * @description Random seed (default 20240601, as `weaver data synth`).
+             */
+            seed?: number | null;
+            /** @description Symbol to store the series as. */
+            symbol: string;
+            /** @description Timeframe: bars are one nominal period apart from 2020-01-01T00:00:00Z. */
+            timeframe: string;
         };
         /** @description A page of UI events. */
         TailPage: {
@@ -1083,6 +1201,179 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_csv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Fields `file` (CSV), `symbol`, `timeframe` */
+        requestBody?: {
+            content: {
+                "multipart/form-data": unknown;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    load_sample_data: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    synth_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SynthRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ export type Strategy = Omit<S['StrategyView'], 'status'> & {
 type Json = Record<string, unknown>
 export type Backtest = Omit<S['BacktestView'], 'report' | 'config'> & { report?: Json | null; config: Json }
 export type BacktestRequest = Omit<S['BacktestRequest'], 'params'> & { params?: Json | null; warmup?: number | null }
+/** A stored bar; `source` says where it came from (`sample` for the bundled sample data). */
 export type Candle = S['CandleView']
 export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
 export type RunRequest = Omit<S['RunRequest'], 'params'> & { params?: Json | null; cash?: number | null }
@@ -131,3 +132,10 @@ export interface Report {
   equity: EquityPoint[] | null
   bankrupt_at?: string | null
 }
+
+/** Where stored candles came from (the `source` strings of `CandleView` and `SeriesView`). */
+export type CandleSource = 'sample' | 'import' | 'download' | 'synth' | 'live' | 'other' | 'mixed'
+/** One stored series (`GET /candles/series`; the answer of the import, synth and sample calls). */
+export type CandleSeries = S['SeriesView']
+/** `POST /candles/synth`. */
+export type SynthRequest = S['SynthRequest']

@@ -37,8 +37,10 @@ function fit(chart: IChartApi): () => void {
   return () => chart.remove()
 }
 
-export function CandleChart({ candles, markers = [], trades = [], testId = 'candle-chart' }: {
+export function CandleChart({ candles, markers = [], trades = [], testId = 'candle-chart', source }: {
   candles: Candle[]; markers?: Marker[]; trades?: ReportTrade[]; testId?: string
+  /** Where the bars came from; sample data is marked on the chart. */
+  source?: string | null
 }) {
   const ref = useRef<HTMLDivElement>(null)
   const dark = useTheme() === 'dark'
@@ -60,6 +62,7 @@ export function CandleChart({ candles, markers = [], trades = [], testId = 'cand
   }, [candles, markers, trades, dark])
   return (
     <div className="chart" data-testid={testId} ref={ref}>
+      {source === 'sample' && <span className="chart-mark chip sample" data-testid="chart-sample" title="Bundled sample data, not market data">sample data</span>}
       {tip && (
         <div className="tip" data-testid="chart-tip">
           <b>{fmtDate(tip.c.ts)}</b> O {fmtNumber(tip.c.open)} H {fmtNumber(tip.c.high)} L {fmtNumber(tip.c.low)} C {fmtNumber(tip.c.close)}

@@ -72,3 +72,11 @@ export function Pnl({ value }: { value: number | string | null | undefined }) {
   const n = toNumber(value)
   return <span className={n === null ? '' : n > 0 ? 'pos' : n < 0 ? 'neg' : ''}>{fmtPnl(n)}</span>
 }
+
+/** Where candles came from. Sample data gets a visible badge so it is never taken for market data. */
+export function SourceBadge({ source }: { source: string | null | undefined }) {
+  if (!source) return <span className="small">—</span>
+  if (source === 'sample')
+    return <span className="chip sample" data-testid="sample-badge" title="Bundled sample data, not market data">sample</span>
+  return <span className="chip" data-testid="source-badge">{source}</span>
+}

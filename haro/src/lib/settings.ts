@@ -1,9 +1,12 @@
-// Browser-side settings: the API key (localStorage, sent as X-API-Key) and the theme.
+// Browser-side settings: the API key (localStorage, sent as X-API-Key), the theme, and whether
+// the dashboard's first-run card was started or dismissed.
 // A tiny external store so components re-render when either changes (useSyncExternalStore).
 
 const KEY = 'weaver.apiKey'
 const THEME = 'weaver.theme'
+const FIRST_RUN = 'weaver.firstRun'
 export type Theme = 'light' | 'dark' | 'system'
+export type FirstRun = 'started' | 'dismissed' | null
 
 const listeners = new Set<() => void>()
 const notify = () => listeners.forEach((l) => l())
@@ -35,6 +38,11 @@ export const settings = {
   setApiKey: (k: string) => write(KEY, k.trim() || null),
   theme: (): Theme => (read(THEME) as Theme | null) ?? 'system',
   setTheme: (t: Theme) => write(THEME, t === 'system' ? null : t),
+  firstRun: (): FirstRun => {
+    const v = read(FIRST_RUN)
+    return v === 'started' || v === 'dismissed' ? v : null
+  },
+  setFirstRun: (v: FirstRun) => write(FIRST_RUN, v),
 }
 
 /** The theme actually shown: an explicit choice, else the system's preference. */

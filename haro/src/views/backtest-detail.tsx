@@ -6,6 +6,7 @@ import { useBacktest, useCandles } from '../api/queries'
 import type { Report, ReportTrade } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
 import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh } from '../components/ui'
+import { candlesSource } from '../lib/candles'
 import { fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
 import { filterTrades, sortRows, toLinePoints, tradesToMarkers, type SortDir, type TradeFilter, type TradeKey } from '../lib/trades'
 import { configOf, reportOf } from './backtests'
@@ -109,7 +110,7 @@ function TradeChart({ symbol, timeframe, report, trades }: { symbol: string; tim
   if (q.error) return <ErrorNote error={q.error} />
   if (q.isPending) return <Loading />
   if (q.data.length === 0) return <Empty>No stored candles for {symbol} {timeframe}.</Empty>
-  return <CandleChart candles={q.data} markers={markers} trades={mine} testId="trade-chart" />
+  return <CandleChart candles={q.data} markers={markers} trades={mine} testId="trade-chart" source={candlesSource(q.data)} />
 }
 
 const COLS: [TradeKey, string, boolean][] = [

@@ -1,42 +1,124 @@
-// Candles: the stored bars of one symbol and timeframe.
-import { useSearchParams } from 'react-router'
-import { useCandles } from '../api/queries'
+// Candles: the stored series (sample data badged), the bars of the one picked, and the three
+// ways to add candles (sample data, CSV import, synthetic series).
+import { Link, useNavigate, useSearchParams } from 'react-router'
+import { useCandles, useCandleSeries } from '../api/queries'
+import type { Candle, CandleSeries } from '../api/types'
 import { CandleChart } from '../components/charts'
-import { Empty, QueryState } from '../components/ui'
-import { TIMEFRAMES } from './run-form'
+import { Empty, QueryState, SourceBadge } from '../components/ui'
+import { candlesSource, findSeries, isSample, seriesKey, TIMEFRAMES } from '../lib/candles'
+import { fmtNumber, fmtTime } from '../lib/format'
+import { GetCandles } from './candle-forms'
+
+export const candlesHref = (s: { symbol: string; timeframe: string }) =>
+  `/ui/candles?${new URLSearchParams({ symbol: s.symbol, timeframe: s.timeframe })}`
 
 export default function Candles() {
   const [p, setP] = useSearchParams()
+  const nav = useNavigate()
   const symbol = (p.get('symbol') ?? '').toUpperCase()
   const timeframe = p.get('timeframe') ?? '1Day'
+  const series = useCandleSeries()
   const q = useCandles(symbol, timeframe)
-  const set = (k: string, v: string) => {
-    const n = new URLSearchParams(p)
-    n.set(k, v)
-    setP(n, { replace: true })
-  }
+  const current = findSeries(series.data, seriesKey({ symbol, timeframe }))
+  const source = (q.data && candlesSource(q.data)) ?? current?.source ?? null
   return (
     <section>
       <h1>Candles</h1>
-      <form className="form" onSubmit={(e) => { e.preventDefault(); set('symbol', String(new FormData(e.currentTarget).get('symbol') ?? '')) }}>
-        <label>Symbol<input name="symbol" defaultValue={symbol} placeholder="GOOG" /></label>
-        <label>Timeframe
-          <select value={timeframe} onChange={(e) => set('timeframe', e.target.value)}>
-            {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
-          </select>
-        </label>
-        <button className="primary" type="submit">Show</button>
-      </form>
-      {!symbol ? <Empty>Choose a symbol.</Empty> : (
-        <QueryState q={q}>
-          {() => (q.data!.length === 0 ? <Empty>No stored candles for {symbol} {timeframe}. Import some with <code>weaver data import</code>.</Empty> : (
-            <>
-              <p className="small">{q.data!.length} bars (the newest 10,000 at most)</p>
-              <CandleChart candles={q.data!} />
-            </>
-          ))}
-        </QueryState>
+      <h2>Stored series</h2>
+      <QueryState q={series} what="The list of stored series">
+        {() => (series.data!.length === 0
+          ? <Empty>No candles stored yet: add some below.</Empty>
+          : <SeriesTable series={series.data!} selected={symbol ? seriesKey({ symbol, timeframe }) : ''} />)}
+      </QueryState>
+      {series.error ? <LookUp symbol={symbol} timeframe={timeframe} onShow={(s, t) => setP({ symbol: s, timeframe: t }, { replace: true })} /> : null}
+      {symbol && (
+        <>
+          <h2 className="row">{symbol} {timeframe} {source && <SourceBadge source={source} />}</h2>
+          {isSample(source) && <p className="note" data-testid="sample-note">Sample data: a bundled set for trying Weaver out, not market data.</p>}
+          <QueryState q={q}>
+            {() => (q.data!.length === 0 ? <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty> : (
+              <>
+                <p className="small">{q.data!.length.toLocaleString('en-US')} bars{q.data!.length >= 10_000 && current && current.count > q.data!.length ? ` of ${current.count.toLocaleString('en-US')} (the first 10,000)` : ''}</p>
+                <CandleChart candles={q.data!} source={source} />
+                <h3>Latest bars</h3>
+                <BarsTable candles={q.data!.slice(-10).reverse()} source={source} />
+              </>
+            ))}
+          </QueryState>
+        </>
       )}
+      <h2>Add candles</h2>
+      <GetCandles series={series.data ?? []} onAdded={(s) => nav(candlesHref(s), { replace: true })} />
     </section>
+  )
+}
+
+/** The stored series; each links to its candles. */
+export function SeriesTable({ series, selected }: { series: CandleSeries[]; selected?: string }) {
+  return (
+    <div className="table-wrap">
+      <table data-testid="series-table">
+        <thead>
+          <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th></tr>
+        </thead>
+        <tbody>
+          {series.map((s) => {
+            const key = seriesKey(s)
+            return (
+              <tr key={key} data-testid="series-row" aria-current={key === selected ? 'true' : undefined}>
+                <td><Link to={candlesHref(s)} aria-label={`Show ${key}`}>{s.symbol}</Link></td>
+                <td>{s.timeframe}</td>
+                <td>{fmtTime(s.first)}</td>
+                <td>{fmtTime(s.last)}</td>
+                <td className="num">{s.count.toLocaleString('en-US')}</td>
+                <td><SourceBadge source={s.source} /></td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
+function BarsTable({ candles, source }: { candles: Candle[]; source: string | null }) {
+  return (
+    <div className="table-wrap">
+      <table data-testid="bars-table">
+        <thead>
+          <tr><th>Open time</th><th className="num">Open</th><th className="num">High</th><th className="num">Low</th><th className="num">Close</th><th className="num">Volume</th><th>Source</th></tr>
+        </thead>
+        <tbody>
+          {candles.map((c) => (
+            <tr key={c.ts}>
+              <td>{fmtTime(c.ts)}</td>
+              <td className="num">{fmtNumber(c.open)}</td><td className="num">{fmtNumber(c.high)}</td>
+              <td className="num">{fmtNumber(c.low)}</td><td className="num">{fmtNumber(c.close)}</td>
+              <td className="num">{fmtNumber(c.volume, 0)}</td>
+              <td><SourceBadge source={c.source ?? source} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
+/** By symbol and timeframe, for servers without the series list. */
+function LookUp({ symbol, timeframe, onShow }: { symbol: string; timeframe: string; onShow: (symbol: string, timeframe: string) => void }) {
+  return (
+    <form className="form" aria-label="Look up candles" onSubmit={(e) => {
+      e.preventDefault()
+      const d = new FormData(e.currentTarget)
+      onShow(String(d.get('symbol') ?? '').trim().toUpperCase(), String(d.get('timeframe') ?? '1Day'))
+    }}>
+      <label>Symbol<input name="symbol" defaultValue={symbol} placeholder="GOOG" /></label>
+      <label>Timeframe
+        <select name="timeframe" defaultValue={timeframe}>
+          {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
+        </select>
+      </label>
+      <button className="primary" type="submit">Show</button>
+    </form>
   )
 }

@@ -1,10 +1,11 @@
-// Dashboard: accounts per venue, a status card per recent run, recent orders, the live feed.
+// Dashboard: the first-run card (while needed), accounts per venue, a status card per recent run, recent orders, the live feed.
 import { Link } from 'react-router'
 import { useAccounts, useOrders, useRun, useRuns } from '../api/queries'
 import type { Run } from '../api/types'
 import { useStream } from '../app/stream'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
+import { FirstRun } from './first-run'
 import { OrdersTable } from './orders'
 
 const DAY_MS = 86_400_000
@@ -13,6 +14,7 @@ export function Dashboard() {
   return (
     <section>
       <h1>Dashboard</h1>
+      <FirstRun />
       <Accounts />
       <h2>Runs</h2>
       <RunCards />

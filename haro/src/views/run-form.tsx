@@ -28,4 +28,4 @@ export function parseParams(text: string): { ok: true; value?: Record<string, un
   }
 }
 
-export const TIMEFRAMES = ['1Min', '5Min', '15Min', '1Hour', '1Day']
+export { TIMEFRAMES } from '../lib/candles'

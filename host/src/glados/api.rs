@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,9 +18,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::AppState;
 use super::backtests::{self, BacktestRequest, BacktestView};
+use super::candles;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
-use super::http::{AppJson, AppQuery, IdPath};
+use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
 use super::trading::{TradingStateBody, TradingStateRequest};
@@ -48,7 +49,11 @@ use crate::walle::{Strategy, StrategyStatus};
         create_backtest,
         list_backtests,
         get_backtest,
-        list_candles,
+        candles::list_candles,
+        candles::list_series,
+        candles::import_csv,
+        candles::synth_series,
+        candles::load_sample_data,
         list_orders,
         get_order,
         events_tail,
@@ -72,7 +77,9 @@ use crate::walle::{Strategy, StrategyStatus};
         BacktestView,
         backtests::StrategyRef,
         backtests::FillView,
-        CandleView,
+        candles::CandleView,
+        candles::SeriesView,
+        candles::SynthRequest,
         UiEvent,
         TailPage,
         OrderPageView,
@@ -107,7 +114,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
-        .route("/candles", get(list_candles))
+        .route("/candles", get(candles::list_candles))
+        .route("/candles/series", get(candles::list_series))
+        .route("/candles/import", axum::routing::post(candles::import_csv))
+        .route("/candles/synth", axum::routing::post(candles::synth_series))
+        .route(
+            "/candles/sample",
+            axum::routing::post(candles::load_sample_data),
+        )
         .route("/orders", get(list_orders))
         .route("/orders/{id}", get(get_order))
         .route("/events/tail", get(events_tail))
@@ -391,43 +405,15 @@ async fn read_multipart(
     req: Request,
     q: UploadQuery,
 ) -> Result<(String, Option<String>, Bytes), ApiError> {
-    let mut mp = Multipart::from_request(req, &())
-        .await
-        .map_err(|r| ApiError::InvalidBody(r.body_text()))?;
-    let (mut name, mut version, mut file) = (q.name, q.version, None);
-    loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            Err(e) => return Err(ApiError::InvalidBody(e.body_text())),
-        };
-        let field_name = field.name().unwrap_or("").to_owned();
-        let data = field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::InvalidBody(e.body_text())
-            }
-        })?;
-        let text = || {
-            String::from_utf8(data.to_vec())
-                .map_err(|_| ApiError::InvalidBody(format!("field `{field_name}` is not UTF-8")))
-        };
-        match field_name.as_str() {
-            "file" => file = Some(data.clone()),
-            "name" => name = Some(text()?),
-            "version" => version = Some(text()?),
-            _ => {}
-        }
-    }
-    let name =
-        name.ok_or_else(|| ApiError::InvalidBody("multipart field `name` is required".into()))?;
-    let file =
-        file.ok_or_else(|| ApiError::InvalidBody("multipart field `file` is required".into()))?;
-    Ok((name, version, file))
+    let mut fields = MultipartFields::read(req, &["file", "name", "version"]).await?;
+    let name = match fields.text("name")? {
+        Some(n) => n,
+        None => q
+            .name
+            .ok_or_else(|| ApiError::InvalidBody("multipart field `name` is required".into()))?,
+    };
+    let version = fields.text("version")?.or(q.version);
+    Ok((name, version, fields.required("file")?))
 }
 
 /// Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report.
@@ -489,76 +475,6 @@ async fn get_backtest(
             id: id.to_string(),
         })?;
     Ok(axum::Json(b.into()))
-}
-
-/// Filter of `GET /candles`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CandleFilter {
-    /// Symbol.
-    pub symbol: String,
-    /// Timeframe (`1Min`, `1Day`, …).
-    pub timeframe: String,
-    /// From (inclusive, RFC 3339).
-    pub start: Option<DateTime<Utc>>,
-    /// To (exclusive, RFC 3339).
-    pub end: Option<DateTime<Utc>>,
-    /// At most this many (1–10000, default 1000).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<i64>,
-}
-
-/// One stored bar.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CandleView {
-    /// Bar open time (UTC).
-    pub ts: DateTime<Utc>,
-    /// Open.
-    pub open: f64,
-    /// High.
-    pub high: f64,
-    /// Low.
-    pub low: f64,
-    /// Close.
-    pub close: f64,
-    /// Volume.
-    pub volume: f64,
-}
-
-/// Stored candles of one symbol and timeframe, oldest first.
-#[utoipa::path(get, path = "/candles", tag = "market data", params(CandleFilter), responses(
-    (status = 200, body = [CandleView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn list_candles(
-    State(state): State<AppState>,
-    AppQuery(f): AppQuery<CandleFilter>,
-) -> Result<axum::Json<Vec<CandleView>>, ApiError> {
-    let tf: crate::domain::Timeframe = f.timeframe.parse().map_err(|e| ApiError::Invalid {
-        code: "invalid_timeframe",
-        message: format!("{e}"),
-    })?;
-    let limit = f.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::InvalidParam("limit must be 1–10000".into()));
-    }
-    let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let end = f.end.unwrap_or_else(backtests::far_future);
-    let rows = state
-        .inner
-        .walle
-        .candles(&f.symbol, &tf.to_string(), start, end, limit)
-        .await?;
-    Ok(axum::Json(
-        rows.into_iter()
-            .map(|c| CandleView {
-                ts: c.ts,
-                open: c.open,
-                high: c.high,
-                low: c.low,
-                close: c.close,
-                volume: c.volume,
-            })
-            .collect(),
-    ))
 }
 
 /// Filter of `GET /orders`.

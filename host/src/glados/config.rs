@@ -35,6 +35,9 @@ pub struct Config {
     pub strategies_dir: PathBuf,
     /// `WEAVER_MAX_BODY_BYTES` (default 50 MiB).
     pub max_body_bytes: usize,
+    /// `WEAVER_SAMPLE_DATA` (`on` by default, `off`): load the bundled sample data on the first
+    /// start of an empty database.
+    pub sample_data: bool,
     /// Pace of paper runs on the simulated exchange: milliseconds between replayed bars
     /// (`WEAVER_RUN_BAR_INTERVAL_MS`); 0 replays as fast as the strategy goes.
     pub run_bar_interval_ms: u64,
@@ -158,6 +161,19 @@ impl Config {
                 )),
             }
         }
+        let sample_data = match var("WEAVER_SAMPLE_DATA")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "WEAVER_SAMPLE_DATA must be on or off, got {other:?}"
+                ));
+                true
+            }
+        };
         let mut run_bar_interval_ms = 0;
         if let Some(n) = var("WEAVER_RUN_BAR_INTERVAL_MS") {
             match n.trim().parse::<u64>() {
@@ -197,6 +213,7 @@ impl Config {
                 db,
                 strategies_dir,
                 max_body_bytes,
+                sample_data,
                 run_bar_interval_ms,
                 run_heartbeat_ms,
                 alpaca,
@@ -218,6 +235,7 @@ impl Config {
             strategies_dir: data_dir.join("strategies"),
             db: DbConfig::sqlite_in(data_dir),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            sample_data: false,
             run_bar_interval_ms: 0,
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
             alpaca: None,

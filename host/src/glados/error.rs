@@ -33,6 +33,16 @@ pub enum ApiError {
         /// Human text.
         message: String,
     },
+    /// A refused value, with structured details (for example the CSV line and column).
+    #[error("{message}")]
+    InvalidAt {
+        /// Stable code (`invalid_csv`, …).
+        code: &'static str,
+        /// Human text.
+        message: String,
+        /// Where the problem is (`{"line": 3, "column": "close"}`).
+        details: serde_json::Value,
+    },
     /// The body's media type is not accepted here.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -108,6 +118,7 @@ impl ApiError {
             ApiError::InvalidBody(_) => "invalid_body",
             ApiError::InvalidParam(_) => "invalid_parameter",
             ApiError::Invalid { code, .. }
+            | ApiError::InvalidAt { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -126,7 +137,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_) | ApiError::InvalidParam(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidBody(_) | ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidBody(_) | ApiError::Invalid { .. } | ApiError::InvalidAt { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
@@ -183,6 +196,7 @@ impl IntoResponse for ApiError {
         };
         let details = match &self {
             ApiError::NotFound { entity, id } => serde_json::json!({"entity": entity, "id": id}),
+            ApiError::InvalidAt { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
         };
         let pending = PendingError {

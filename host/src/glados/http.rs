@@ -240,3 +240,72 @@ mod tests {
         assert_eq!(host_without_port("evil.example:80"), "evil.example");
     }
 }
+
+/// The fields of a `multipart/form-data` body that a route reads, by name; other fields are
+/// read and dropped.
+#[derive(Debug, Default)]
+pub struct MultipartFields {
+    fields: std::collections::BTreeMap<&'static str, axum::body::Bytes>,
+}
+
+impl MultipartFields {
+    /// Reads the whole body, keeping the fields named in `wanted` (the last one wins when a
+    /// name repeats).
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidBody`] for a malformed body, [`ApiError::PayloadTooLarge`] past the
+    /// body limit.
+    pub async fn read(req: Request, wanted: &[&'static str]) -> Result<Self, ApiError> {
+        let too_large_or = |status: StatusCode, text: String| {
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidBody(text)
+            }
+        };
+        let mut mp = axum::extract::Multipart::from_request(req, &())
+            .await
+            .map_err(|r| ApiError::InvalidBody(r.body_text()))?;
+        let mut fields = std::collections::BTreeMap::new();
+        loop {
+            let field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Err(too_large_or(e.status(), e.body_text())),
+            };
+            let name = field.name().unwrap_or("").to_owned();
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| too_large_or(e.status(), e.body_text()))?;
+            if let Some(key) = wanted.iter().find(|w| **w == name) {
+                fields.insert(*key, data);
+            }
+        }
+        Ok(MultipartFields { fields })
+    }
+
+    /// A field as UTF-8 text, when sent.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidBody`] when it is not UTF-8.
+    pub fn text(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        self.fields
+            .remove(name)
+            .map(|b| {
+                String::from_utf8(b.to_vec())
+                    .map_err(|_| ApiError::InvalidBody(format!("field `{name}` is not UTF-8")))
+            })
+            .transpose()
+    }
+
+    /// A field's bytes, which must have been sent.
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidBody`] naming the missing field.
+    pub fn required(&mut self, name: &str) -> Result<axum::body::Bytes, ApiError> {
+        self.fields
+            .remove(name)
+            .ok_or_else(|| ApiError::InvalidBody(format!("multipart field `{name}` is required")))
+    }
+}

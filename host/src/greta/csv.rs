@@ -1,4 +1,4 @@
-//! OHLCV CSV loading: the `shared/data/ohlcv/` format (`timestamp,open,high,low,close,volume`,
+//! OHLCV CSV loading: the format of `testdata/README.md` (`timestamp,open,high,low,close,volume`,
 //! ISO-8601 times) plus the common variants — `Date/Open/High/Low/Close/Volume` headers in any
 //! case and order, extra columns (ignored), quoted fields, CRLF, a UTF-8 BOM, and unix seconds,
 //! milliseconds, microseconds or nanoseconds instead of ISO times.
@@ -146,6 +146,20 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
         path: display,
         bars,
     })
+}
+
+/// The column a row error from [`parse`] or [`load`] is about, when it is about one: every
+/// field error message starts with its column's name (`close "x" is not a finite number`,
+/// `low 3 is above high 2`, `timestamp … is before …`, `duplicate timestamp …`).
+pub fn error_column(message: &str) -> Option<&'static str> {
+    const COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
+    let first = message.split_whitespace().next()?;
+    let first = if first == "duplicate" {
+        message.split_whitespace().nth(1)?
+    } else {
+        first
+    };
+    COLUMNS.into_iter().find(|c| *c == first)
 }
 
 /// Streaming block size.
@@ -617,6 +631,27 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_errors_name_their_line_and_column() {
+        let head = "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,1.5,10\n";
+        let cases = [
+            ("2020-01-02T00:00:00Z,1,2,0.5,x,10", Some("close")),
+            ("2020-01-02T00:00:00Z,1,2,3,1.5,10", Some("low")),
+            ("2020-01-02T00:00:00Z,1,2,0.5,1.5,v", Some("volume")),
+            ("yesterday,1,2,0.5,1.5,10", Some("timestamp")),
+            ("2020-01-01T00:00:00Z,1,2,0.5,1.5,10", Some("timestamp")),
+            ("2019-01-01T00:00:00Z,1,2,0.5,1.5,10", Some("timestamp")),
+            ("2020-01-02T00:00:00Z,1,2", None),
+        ];
+        for (row, column) in cases {
+            let (line, message) = parse(format!("{head}{row}\n").as_bytes()).unwrap_err();
+            assert_eq!(line, 3, "{row}: {message}");
+            assert_eq!(error_column(&message), column, "{row}: {message}");
+        }
+        let (line, message) = parse(b"when,open\n1,2\n").unwrap_err();
+        assert_eq!((line, error_column(&message)), (1, None), "{message}");
+    }
 
     #[test]
     fn parses_reference_format_and_variants() {

@@ -1,14 +1,17 @@
-//! Synthetic data for benchmarks: a deterministic geometric random walk of 1-minute bars.
+//! Synthetic data: a deterministic geometric random walk, as 1-minute bars for benchmarks
+//! ([`generate`]) or at any bar times with a volatility scaled to the timeframe ([`generate_at`],
+//! used by `POST /candles/synth` and the bundled sample data).
 //!
 //! # Invariants
 //! - The same `(bars, seed)` always gives byte-identical output (own PRNG, no platform maths in
 //!   the formatting path beyond `exp`/`ln`, which are correctly rounded enough on every target we
 //!   build for that the 6-decimal output is stable).
-//! - Output is in the `shared/data/ohlcv/` format and satisfies every [`super::csv`] invariant.
+//! - Output is in the project's OHLCV format (`timestamp,open,high,low,close,volume`, described
+//!   in `testdata/README.md`) and satisfies every [`super::csv`] invariant.
 
 use std::io::Write;
 
-use crate::domain::Bar;
+use crate::domain::{Bar, Timeframe};
 
 /// First bar time: 2020-01-01T00:00:00Z.
 pub const START_MS: i64 = 1_577_836_800_000;
@@ -43,21 +46,33 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-/// Generates `n` bars.
+/// Generates `n` one-minute bars from [`START_MS`].
 pub fn generate(n: usize, seed: u64) -> Vec<Bar> {
+    generate_at((0..n).map(|i| START_MS + 60_000 * i as i64), seed, SIGMA)
+}
+
+/// Per-bar volatility of a timeframe: [`SIGMA`] scaled by the square root of its length in
+/// minutes (a random walk's spread grows with the square root of time).
+pub fn sigma_for(timeframe: Timeframe) -> f64 {
+    SIGMA * (timeframe.nominal_millis() as f64 / 60_000.0).sqrt()
+}
+
+/// Generates one bar per time in `times` (which must be ascending), with per-bar log-price
+/// volatility `sigma`, starting at 100.
+pub fn generate_at(times: impl Iterator<Item = i64>, seed: u64, sigma: f64) -> Vec<Bar> {
     let mut rng = SplitMix64(seed);
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(times.size_hint().0);
     let mut close = 100.0f64;
-    for i in 0..n {
+    for ts in times {
         let open = close;
-        close = round6(open * (SIGMA * rng.normal()).exp());
-        let hi_wick = (SIGMA * 0.5 * rng.normal()).abs();
-        let lo_wick = (SIGMA * 0.5 * rng.normal()).abs();
+        close = round6(open * (sigma * rng.normal()).exp());
+        let hi_wick = (sigma * 0.5 * rng.normal()).abs();
+        let lo_wick = (sigma * 0.5 * rng.normal()).abs();
         let high = round6(open.max(close) * (1.0 + hi_wick));
         let low = round6(open.min(close) * (1.0 - lo_wick));
         let volume = (rng.next_u64() % 1000 + 1) as f64;
         out.push(Bar {
-            ts: START_MS + 60_000 * i as i64,
+            ts,
             open,
             high,
             low,

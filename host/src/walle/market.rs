@@ -33,8 +33,50 @@ pub struct Candle {
     pub close: f64,
     /// Volume.
     pub volume: f64,
-    /// Where it came from (`alpaca`, `csv:<file>`, `synth`).
+    /// Where it came from (`alpaca`, `csv:<file>`, `synth`, `sample`).
     pub source: String,
+}
+
+/// What is stored of one symbol and timeframe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandleSeries {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// Open time of the first bar (UTC).
+    pub first: DateTime<Utc>,
+    /// Open time of the last bar (UTC).
+    pub last: DateTime<Utc>,
+    /// Number of bars.
+    pub count: i64,
+    /// Where the bars came from, as a kind: see [`source_kind`]; `mixed` when they differ.
+    pub source: &'static str,
+}
+
+#[derive(sqlx::FromRow)]
+struct SeriesRow {
+    symbol: String,
+    timeframe: String,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    count: i64,
+    min_source: String,
+    max_source: String,
+}
+
+/// The kind of a stored `source`: `sample` (bundled sample data), `import` (a CSV file:
+/// `csv:<file>`), `download` (Alpaca's historical bars), `synth` (generated), `live` (bars a
+/// live run received), `other` for anything else.
+pub fn source_kind(source: &str) -> &'static str {
+    match source {
+        "sample" => "sample",
+        "alpaca" => "download",
+        "synth" => "synth",
+        "live" => "live",
+        s if s.starts_with("csv:") => "import",
+        _ => "other",
+    }
 }
 
 impl Candle {
@@ -153,5 +195,63 @@ impl Walle {
                 )
             })
             .await
+    }
+
+    /// Every stored series (one per symbol and timeframe), by symbol then timeframe; or only
+    /// `only`'s when given.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn candle_series(&self, only: Option<(&str, &str)>) -> Result<Vec<CandleSeries>> {
+        let (symbol, timeframe) = only.unwrap_or(("", ""));
+        let all = only.is_none();
+        let rows = self
+            .read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    SeriesRow,
+                    "select symbol, timeframe, min(ts) as first, max(ts) as last, count(*) as count, \
+                     min(source) as min_source, max(source) as max_source from candles \
+                     where $1 or (symbol = $2 and timeframe = $3) \
+                     group by symbol, timeframe order by symbol, timeframe",
+                    all,
+                    symbol,
+                    timeframe,
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let (lo, hi) = (source_kind(&r.min_source), source_kind(&r.max_source));
+                CandleSeries {
+                    symbol: r.symbol,
+                    timeframe: r.timeframe,
+                    first: r.first,
+                    last: r.last,
+                    count: r.count,
+                    source: if lo == hi { lo } else { "mixed" },
+                }
+            })
+            .collect())
+    }
+
+    /// Whether any candle is stored (one index probe).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn has_candles(&self) -> Result<bool> {
+        let row: Option<(i64,)> = self
+            .read(async |c| {
+                fetch!(
+                    fetch_optional,
+                    c,
+                    (i64,),
+                    "select cast(1 as bigint) from candles limit 1"
+                )
+            })
+            .await?;
+        Ok(row.is_some())
     }
 }

@@ -5,6 +5,7 @@
 mod alpaca_runs;
 mod api;
 mod backtests;
+mod candles;
 mod control;
 mod dashboard;
 mod events;

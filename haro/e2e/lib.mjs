@@ -1,0 +1,169 @@
+// Shared by the end-to-end scripts: paths, preflight checks, a `weaver serve` on an empty temp
+// data dir (SQLite, port 0, its address read back from the JSON log), and headless chromium with
+// console errors collected.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+export const haro = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+export const root = resolve(haro, '..')
+export const shots = join(haro, 'test-results')
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
+export const BIN = process.env.WEAVER_BIN
+  ? resolve(process.env.WEAVER_BIN)
+  : join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'debug', 'weaver')
+export const T = 30_000
+
+export function need(path, what) {
+  if (!existsSync(path)) {
+    console.error(`e2e: ${what} is missing: ${path}`)
+    process.exit(2)
+  }
+}
+
+/** What every scenario needs: chromium, the binary, the built dashboard. */
+export function needBasics() {
+  need(CHROMIUM, 'chromium (apt-get install -y chromium)')
+  need(BIN, 'the weaver binary (cargo build --bin weaver, or set WEAVER_BIN)')
+  need(join(haro, 'dist/index.html'), 'the built dashboard (scripts/build-haro.sh)')
+  mkdirSync(shots, { recursive: true })
+}
+
+/**
+ * Starts `weaver serve` on a fresh temp data dir with `env` on top of the caller's environment
+ * (SQLite in that dir whatever the caller's says; port 0). Resolves once the server logs the
+ * address it bound. Warnings and errors from its log are passed through to stderr.
+ */
+export async function startServer(extra = {}) {
+  const data = mkdtempSync(join(tmpdir(), 'haro-e2e-'))
+  const env = {
+    ...process.env,
+    WEAVER_DATA_DIR: data,
+    WEAVER_BIND: '127.0.0.1:0',
+    WEAVER_LOG: 'info',
+    WEAVER_LOG_FORMAT: 'json',
+    ...extra,
+  }
+  delete env.WEAVER_DATABASE_URL
+  for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k]
+  const child = spawn(BIN, ['serve'], { env, cwd: data, stdio: ['ignore', 'ignore', 'pipe'] })
+  const log = []
+  let exit = null
+  const exited = new Promise((r) => child.on('exit', (code, signal) => r((exit = code ?? signal))))
+  const addr = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`weaver serve did not start within 60 s:\n${log.join('\n')}`)), 60_000)
+    exited.then((code) => {
+      clearTimeout(timer)
+      fail(new Error(`weaver serve exited with ${code}:\n${log.join('\n')}`))
+    })
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      log.push(line)
+      let v = null
+      try {
+        v = JSON.parse(line)
+      } catch {
+        // not JSON: pass it on
+      }
+      if (!v || /WARN|ERROR/.test(String(v.level))) console.error(`  weaver: ${line}`)
+      const a = v?.addr ?? v?.fields?.addr
+      if (a && String(v.message ?? v.fields?.message).includes('weaver serving the API')) {
+        clearTimeout(timer)
+        ok(a)
+      }
+    })
+  })
+  return {
+    base: `http://${addr}`,
+    data,
+    log,
+    exited: () => exit !== null,
+    async stop() {
+      if (exit === null) {
+        child.kill('SIGTERM')
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+        if (exit === null) child.kill('SIGKILL')
+      }
+      rmSync(data, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * Headless chromium with a throwaway profile. `errors` collects page errors and console errors,
+ * except those `ignore(text, url)` accepts (expected failures).
+ */
+export async function startBrowser(ignore = () => false) {
+  const profile = mkdtempSync(join(tmpdir(), 'haro-chromium-'))
+  const errors = []
+  const state = { step: 'start' }
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 860 },
+  })
+  const page = ctx.pages()[0] ?? (await ctx.newPage())
+  page.setDefaultTimeout(T)
+  page.on('pageerror', (e) => errors.push(`[${state.step}] page error: ${e}`))
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return
+    const url = m.location()?.url ?? ''
+    const text = m.text()
+    if (ignore(text, url)) return
+    errors.push(`[${state.step}] console: ${text} ${url}`)
+  })
+  return {
+    ctx,
+    page,
+    errors,
+    state,
+    async close() {
+      await ctx.close().catch(() => {})
+      rmSync(profile, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A link of the top navigation (other links may share its name). */
+export const nav = (page, name) => page.getByRole('navigation').getByRole('link', { name, exact: true })
+
+export function checker() {
+  const checks = []
+  return {
+    checks,
+    ok(what) {
+      checks.push(what)
+      console.log(`  ✓ ${what}`)
+    },
+  }
+}
+
+/** Runs a scenario: on failure, a screenshot of the page named after the step, exit code 1. */
+export async function scenario(name, body) {
+  let server
+  let browser
+  try {
+    await body({
+      start: async (env) => (server = await startServer(env)),
+      browser: async (ignore) => (browser = await startBrowser(ignore)),
+    })
+  } catch (e) {
+    const step = browser?.state.step ?? 'start'
+    console.error(`${name} failed at step "${step}": ${e?.stack ?? e}`)
+    if (browser?.errors.length) console.error(browser.errors.join('\n'))
+    try {
+      if (browser) await browser.page.screenshot({ path: join(shots, `failure-${name}-${step}.png`), fullPage: true })
+    } catch {
+      // best effort
+    }
+    process.exitCode = 1
+  } finally {
+    await browser?.close()
+    await server?.stop()
+  }
+}

@@ -1,0 +1,340 @@
+//! Market data routes: stored candles and series, CSV import, synthetic series, and the bundled
+//! sample data offered on first start.
+//!
+//! # Invariants
+//! - An upload is parsed whole before the first write: a bad file stores nothing and the error
+//!   names its line and column.
+//! - Every write goes through [`Walle::upsert_candles`] (replace per symbol, timeframe and time,
+//!   one `data.CandlesStored` event per series), as `weaver data import` does.
+//! - Sample data is offered once per database: a user who deletes it or brings their own data
+//!   first never gets it back unasked (`POST /candles/sample` loads it on demand).
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::backtests;
+use super::error::{ApiError, ErrorBody};
+use super::http::{AppJson, AppQuery, MultipartFields};
+use crate::domain::{Bar, Timeframe};
+use crate::greta::{csv, sample, synth};
+use crate::walle::{self, Candle, CandleSeries, Walle};
+
+/// Rows per write transaction (as `weaver data import`).
+const CHUNK: usize = 5_000;
+/// Most bars `POST /candles/synth` generates.
+const MAX_SYNTH_BARS: usize = 1_000_000;
+/// The settings key that records that the sample data was offered.
+const SAMPLE_OFFERED: &str = "sample_data_offered";
+
+/// Filter of `GET /candles`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CandleFilter {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// From (inclusive, RFC 3339).
+    pub start: Option<DateTime<Utc>>,
+    /// To (exclusive, RFC 3339).
+    pub end: Option<DateTime<Utc>>,
+    /// At most this many (1–10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
+}
+
+/// One stored bar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CandleView {
+    /// Bar open time (UTC).
+    pub ts: DateTime<Utc>,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+    /// Where the bar came from: `sample` (the bundled sample data), `import`, `download`,
+    /// `synth`, `live`.
+    pub source: String,
+}
+
+/// What is stored of one symbol and timeframe.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SeriesView {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// Open time of the first bar (UTC).
+    pub first: DateTime<Utc>,
+    /// Open time of the last bar (UTC).
+    pub last: DateTime<Utc>,
+    /// Number of bars.
+    pub count: i64,
+    /// `sample`, `import`, `download`, `synth`, `live`, `other`, or `mixed`.
+    pub source: String,
+}
+
+impl From<CandleSeries> for SeriesView {
+    fn from(s: CandleSeries) -> Self {
+        SeriesView {
+            symbol: s.symbol,
+            timeframe: s.timeframe,
+            first: s.first,
+            last: s.last,
+            count: s.count,
+            source: s.source.to_owned(),
+        }
+    }
+}
+
+/// Body of `POST /candles/synth`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SynthRequest {
+    /// Symbol to store the series as.
+    pub symbol: String,
+    /// Timeframe: bars are one nominal period apart from 2020-01-01T00:00:00Z.
+    pub timeframe: String,
+    /// Number of bars (1–1000000).
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub bars: usize,
+    /// Random seed (default 20240601, as `weaver data synth`).
+    pub seed: Option<u64>,
+}
+
+/// Stored candles of one symbol and timeframe, oldest first.
+#[utoipa::path(get, path = "/candles", tag = "market data", params(CandleFilter), responses(
+    (status = 200, body = [CandleView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn list_candles(
+    State(state): State<AppState>,
+    AppQuery(f): AppQuery<CandleFilter>,
+) -> Result<axum::Json<Vec<CandleView>>, ApiError> {
+    let tf = timeframe(&f.timeframe)?;
+    let limit = f.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–10000".into()));
+    }
+    let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let end = f.end.unwrap_or_else(backtests::far_future);
+    let rows = state
+        .inner
+        .walle
+        .candles(&f.symbol, &tf.to_string(), start, end, limit)
+        .await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|c| CandleView {
+                ts: c.ts,
+                open: c.open,
+                high: c.high,
+                low: c.low,
+                close: c.close,
+                volume: c.volume,
+                source: walle::source_kind(&c.source).to_owned(),
+            })
+            .collect(),
+    ))
+}
+
+/// Every stored series: symbol, timeframe, first and last bar, count and source.
+#[utoipa::path(get, path = "/candles/series", tag = "market data", responses(
+    (status = 200, body = [SeriesView]), (status = 401, body = ErrorBody)))]
+pub(super) async fn list_series(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<SeriesView>>, ApiError> {
+    let series = state.inner.walle.candle_series(None).await?;
+    Ok(axum::Json(series.into_iter().map(Into::into).collect()))
+}
+
+/// Imports a CSV upload (multipart fields `file`, `symbol`, `timeframe`; the formats
+/// `weaver data import` reads) and answers with the series stored. A bad file is refused with
+/// 422 `invalid_csv` naming the line and column (`details: {line, column}`); nothing is stored.
+#[utoipa::path(post, path = "/candles/import", tag = "market data",
+    request_body(content(("multipart/form-data")), description = "Fields `file` (CSV), `symbol`, `timeframe`"),
+    responses(
+        (status = 201, body = SeriesView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn import_csv(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<(StatusCode, axum::Json<SeriesView>), ApiError> {
+    let is_multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(ApiError::UnsupportedMediaType(
+            "send multipart/form-data with fields file, symbol and timeframe".into(),
+        ));
+    }
+    let mut fields = MultipartFields::read(req, &["file", "symbol", "timeframe"]).await?;
+    let symbol = symbol(fields.text("symbol")?.unwrap_or_default().as_str())?;
+    let tf =
+        timeframe(&fields.text("timeframe")?.ok_or_else(|| {
+            ApiError::InvalidBody("multipart field `timeframe` is required".into())
+        })?)?;
+    let file = fields.required("file")?;
+    let bars = csv::parse(&file).map_err(|(line, message)| {
+        let column = csv::error_column(&message);
+        ApiError::InvalidAt {
+            code: "invalid_csv",
+            message: match column {
+                Some(c) => format!("line {line}, column {c}: {message}"),
+                None => format!("line {line}: {message}"),
+            },
+            details: serde_json::json!({"line": line, "column": column}),
+        }
+    })?;
+    let bars: Vec<Bar> = bars.into_iter().map(|b| b.bar).collect();
+    let series = store(&state.inner.walle, &symbol, tf, &bars, "csv:upload").await?;
+    Ok((StatusCode::CREATED, axum::Json(series.into())))
+}
+
+/// Generates and stores a synthetic series (the random walk of `weaver data synth`, its
+/// volatility scaled to the timeframe).
+#[utoipa::path(post, path = "/candles/synth", tag = "market data", request_body = SynthRequest,
+    responses(
+        (status = 201, body = SeriesView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn synth_series(
+    State(state): State<AppState>,
+    AppJson(r): AppJson<SynthRequest>,
+) -> Result<(StatusCode, axum::Json<SeriesView>), ApiError> {
+    let symbol = symbol(&r.symbol)?;
+    let tf = timeframe(&r.timeframe)?;
+    if !(1..=MAX_SYNTH_BARS).contains(&r.bars) {
+        return Err(ApiError::Invalid {
+            code: "invalid_bars",
+            message: format!("bars must be 1–{MAX_SYNTH_BARS}, got {}", r.bars),
+        });
+    }
+    let step = tf.nominal_millis();
+    let times = (0..r.bars as i64).map(move |i| synth::START_MS + i * step);
+    let bars = synth::generate_at(times, r.seed.unwrap_or(20_240_601), synth::sigma_for(tf));
+    let series = store(&state.inner.walle, &symbol, tf, &bars, "synth").await?;
+    Ok((StatusCode::CREATED, axum::Json(series.into())))
+}
+
+/// Loads the bundled sample data (symbol `SAMPLE`, `1Day` and `1Hour`) again; idempotent.
+#[utoipa::path(post, path = "/candles/sample", tag = "market data", responses(
+    (status = 201, body = [SeriesView]), (status = 401, body = ErrorBody)))]
+pub(super) async fn load_sample_data(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, axum::Json<Vec<SeriesView>>), ApiError> {
+    let series = load_sample(&state.inner.walle).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(series.into_iter().map(Into::into).collect()),
+    ))
+}
+
+/// Stores the sample set and returns its series.
+///
+/// # Errors
+/// [`walle::Error`] from the store.
+pub async fn load_sample(walle: &Walle) -> Result<Vec<CandleSeries>, walle::Error> {
+    let mut out = Vec::new();
+    for s in sample::series() {
+        out.push(store(walle, s.symbol, s.timeframe, &s.bars, sample::SOURCE).await?);
+    }
+    Ok(out)
+}
+
+/// On the first start of a database: loads the sample data when `enabled` and no candle is
+/// stored yet, and records that it was offered either way.
+///
+/// # Errors
+/// [`walle::Error`] from the store.
+pub async fn offer_sample_on_first_start(
+    walle: &Walle,
+    enabled: bool,
+) -> Result<Option<Vec<CandleSeries>>, walle::Error> {
+    if !enabled || walle.setting(SAMPLE_OFFERED).await?.is_some() {
+        return Ok(None);
+    }
+    let loaded = if walle.has_candles().await? {
+        None
+    } else {
+        Some(load_sample(walle).await?)
+    };
+    let value = if loaded.is_some() {
+        "loaded"
+    } else {
+        "skipped"
+    };
+    walle.put_setting(SAMPLE_OFFERED, value, None).await?;
+    Ok(loaded)
+}
+
+async fn store(
+    walle: &Walle,
+    symbol: &str,
+    tf: Timeframe,
+    bars: &[Bar],
+    source: &str,
+) -> Result<CandleSeries, walle::Error> {
+    let timeframe = tf.to_string();
+    for chunk in bars.chunks(CHUNK) {
+        let candles = chunk
+            .iter()
+            .map(|b| {
+                Ok(Candle {
+                    symbol: symbol.to_owned(),
+                    timeframe: timeframe.clone(),
+                    ts: DateTime::from_timestamp_millis(b.ts).ok_or_else(|| {
+                        walle::Error::Invalid(format!("bar time {} is out of range", b.ts))
+                    })?,
+                    open: b.open,
+                    high: b.high,
+                    low: b.low,
+                    close: b.close,
+                    volume: b.volume,
+                    source: source.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, walle::Error>>()?;
+        walle.upsert_candles(&candles, None).await?;
+    }
+    walle
+        .candle_series(Some((symbol, &timeframe)))
+        .await?
+        .pop()
+        .ok_or_else(|| walle::Error::Invalid(format!("no {timeframe} bars stored for {symbol}")))
+}
+
+fn timeframe(text: &str) -> Result<Timeframe, ApiError> {
+    text.trim().parse().map_err(|e| ApiError::Invalid {
+        code: "invalid_timeframe",
+        message: format!("{e}"),
+    })
+}
+
+/// A symbol as stored: 1–32 characters of letters, digits and `.`, `-`, `/`, `_`.
+fn symbol(text: &str) -> Result<String, ApiError> {
+    let s = text.trim();
+    let ok = (1..=32).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-/_".contains(c));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(ApiError::Invalid {
+            code: "invalid_symbol",
+            message: format!(
+                "symbol must be 1–32 letters, digits or . - / _, got {:?}",
+                s.chars().take(40).collect::<String>()
+            ),
+        })
+    }
+}
