@@ -30,5 +30,7 @@ else
 WARN
 fi
 
-cargo build --release --locked -p weaver
+# The fake Alpaca (`weaver fake-alpaca`, a development and test tool) stays out of the
+# production binary.
+cargo build --release --locked -p weaver --no-default-features
 echo "built ${CARGO_TARGET_DIR:-target}/release/weaver"

@@ -13,6 +13,7 @@ pub mod data;
 mod data_download;
 mod data_export;
 mod data_import;
+#[cfg(feature = "fake-alpaca")]
 mod fake_alpaca;
 mod migrate;
 mod openapi;
@@ -46,6 +47,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a local fake of Alpaca (REST + websockets) for offline development and tests.
+    #[cfg(feature = "fake-alpaca")]
     FakeAlpaca(fake_alpaca::FakeAlpacaArgs),
     /// Backtest a strategy over CSV bars (and sweep its parameters).
     Backtest(Box<backtest::BacktestArgs>),
@@ -81,6 +83,7 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        #[cfg(feature = "fake-alpaca")]
         Command::FakeAlpaca(args) => fake_alpaca::run(args),
         Command::Backtest(args) => backtest::run(*args),
         Command::Data(args) => data::run(args),

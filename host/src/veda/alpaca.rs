@@ -9,6 +9,7 @@
 //!   [`crate::veda::journal::place_order`]'s job, this module only sends.
 
 pub mod config;
+#[cfg(feature = "fake-alpaca")]
 pub mod fake;
 pub mod http;
 pub mod models;

@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::{Shared, SocketCommand, header_is};
+use super::rest::header_is;
+use super::{Shared, SocketCommand};
 
 /// Frees a stream slot when dropped.
 struct Slot {
