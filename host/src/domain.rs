@@ -43,6 +43,12 @@ pub struct SymbolBar {
     pub bar: Bar,
 }
 
+/// The open end of a time range: 9999-12-31, which both database backends store and compare
+/// correctly (chrono's `MAX_UTC` is beyond PostgreSQL's range and sorts wrong as SQLite text).
+pub fn far_future() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(chrono::DateTime::UNIX_EPOCH)
+}
+
 /// Unit of a [`Timeframe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TimeUnit {

@@ -1,8 +1,10 @@
-//! GLaDOS: the control plane and the only northbound API (REST + JSON, OpenAPI at
-//! `/openapi.json`), and `weaver serve`'s start-up and shutdown.
+//! GLaDOS: the only northbound API (REST + JSON, OpenAPI at `/openapi.json`, SSE). HTTP only:
+//! routes, request and response views, the error model, auth, the event stream. What the
+//! routes do lives in the service modules ([`crate::runs`] for runs); [`crate::app`] builds
+//! [`AppState`] and runs the server.
 //!
 //! # Layout
-//! - [`config`]: `WEAVER_*` settings, every problem reported at once.
+//! - [`config`]: what the HTTP server needs of the process configuration.
 //! - [`dashboard`]: Haro, the web dashboard, served at `/` (the router's fallback).
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
@@ -10,7 +12,7 @@
 //! - [`backtests`]: backtests over stored candles, run by Greta.
 //! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
-//! - [`runs`]: run reads, stop, and validated creation.
+//! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
 //! - [`strategies`]: upload, validation and background compilation of components.
 //! - [`trading`]: the global trading switch (`active` / `reduce_only` / `halted`), persisted.
 //!
@@ -28,7 +30,6 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod http;
-pub mod run_exec;
 pub mod runs;
 pub mod strategies;
 pub mod trading;
@@ -46,50 +47,12 @@ use tokio_util::task::TaskTracker;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::marvin::{Marvin, MarvinConfig};
-use crate::veda::desk::Desk;
+use crate::marvin::Marvin;
+use crate::runs::Runs;
 use crate::walle::Walle;
 
-pub use config::{Config, ConfigError};
+pub use config::HttpConfig;
 pub use error::{ApiError, ErrorBody};
-
-/// Start-up failures of `weaver serve`.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The configuration is unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The database could not be opened or migrated.
-    #[error("database: {0}")]
-    Store(#[from] crate::walle::Error),
-    /// The strategy host could not start.
-    #[error("strategy host: {0}")]
-    Marvin(#[from] crate::marvin::Error),
-    /// A venue could not be set up.
-    #[error("venue: {0}")]
-    Venue(#[from] crate::veda::Error),
-    /// The listener could not bind or failed.
-    #[error("listener on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
-impl ServeError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ServeError::Config(e) => e.code(),
-            ServeError::Store(e) => e.code(),
-            ServeError::Marvin(e) => e.code(),
-            ServeError::Venue(e) => e.code(),
-            ServeError::Listen { .. } => "listen_failed",
-        }
-    }
-}
 
 /// Shared state of every handler. Cheap to clone.
 #[derive(Clone)]
@@ -98,7 +61,7 @@ pub struct AppState {
 }
 
 pub(crate) struct Inner {
-    pub(crate) config: Config,
+    pub(crate) config: HttpConfig,
     pub(crate) walle: Walle,
     pub(crate) marvin: Marvin,
     pub(crate) metrics: PrometheusHandle,
@@ -108,12 +71,30 @@ pub(crate) struct Inner {
     pub(crate) compile_permits: Semaphore,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
-    /// Paper runs this server executes.
-    pub(crate) runs: run_exec::Registry,
+    /// The runs of this process.
+    pub(crate) runs: Runs,
     /// The global trading switch every run's orders are checked against.
     pub(crate) trading: trading::Trading,
-    /// Live venues by name (`alpaca` when configured); `sim` is per run and not listed.
-    pub(crate) desks: std::collections::BTreeMap<String, Desk>,
+}
+
+/// What [`AppState`] is built from (by [`crate::app`]).
+pub struct Parts {
+    /// How the API is served.
+    pub http: HttpConfig,
+    /// The store.
+    pub walle: Walle,
+    /// The sandbox host (shared engine and compiled-component cache).
+    pub marvin: Marvin,
+    /// Where uploaded components are kept, by sha256.
+    pub components_dir: PathBuf,
+    /// Where background work is tracked (shared with `runs`).
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown (shared with `runs`).
+    pub shutdown: CancellationToken,
+    /// The runs.
+    pub runs: Runs,
+    /// The trading switch (its shared switch was given to `runs`).
+    pub trading: trading::Trading,
 }
 
 impl std::fmt::Debug for AppState {
@@ -125,59 +106,22 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state on an open (migrated) store.
-    ///
-    /// # Errors
-    /// [`ServeError::Marvin`] when the strategy host cannot start, [`ServeError::Store`] when
-    /// the components directory cannot be created.
-    pub fn new(config: Config, walle: Walle) -> Result<AppState, ServeError> {
-        let mut desks = Vec::new();
-        if let Some(alpaca) = &config.alpaca {
-            let live = alpaca.is_live();
-            let venue = crate::veda::alpaca::AlpacaVenue::new(alpaca.clone())?;
-            desks.push(Desk::new(Arc::new(venue), walle.clone(), live));
-        }
-        Self::with_desks(config, walle, desks)
-    }
-
-    /// Builds the state with these live venues instead of the configured ones (tests put a desk
-    /// on the local Alpaca fake here).
-    ///
-    /// # Errors
-    /// As [`AppState::new`].
-    pub fn with_desks(
-        config: Config,
-        walle: Walle,
-        desks: Vec<Desk>,
-    ) -> Result<AppState, ServeError> {
-        let data_dir = config.db.data_dir.clone();
-        let marvin = Marvin::new(MarvinConfig {
-            cache_dir: data_dir.join("cache").join("compiled"),
-            compiler: config.compiler.clone(),
-            ..MarvinConfig::default()
-        })?;
-        let components_dir = data_dir.join("components");
-        std::fs::create_dir_all(&components_dir).map_err(|e| {
-            crate::walle::Error::Config(format!("cannot create {}: {e}", components_dir.display()))
-        })?;
-        Ok(AppState {
+    /// The state over its parts.
+    pub fn new(p: Parts) -> AppState {
+        AppState {
             inner: Arc::new(Inner {
-                config,
-                walle,
-                marvin,
+                config: p.http,
+                walle: p.walle,
+                marvin: p.marvin,
                 metrics: prometheus(),
-                components_dir,
+                components_dir: p.components_dir,
                 compile_permits: Semaphore::new(1),
-                tasks: TaskTracker::new(),
-                shutdown: CancellationToken::new(),
-                runs: run_exec::Registry::default(),
-                trading: trading::Trading::default(),
-                desks: desks
-                    .into_iter()
-                    .map(|d| (d.name().to_owned(), d))
-                    .collect(),
+                tasks: p.tasks,
+                shutdown: p.shutdown,
+                runs: p.runs,
+                trading: p.trading,
             }),
-        })
+        }
     }
 
     /// The store.
@@ -185,43 +129,12 @@ impl AppState {
         &self.inner.walle
     }
 
-    /// The server's global trading switch (one per server), with the stored state loaded. Give
-    /// it to every run's risk checks so `PUT /trading-state` reaches them.
-    ///
-    /// # Errors
-    /// 5xx when the stored state cannot be read.
-    pub async fn trading_switch(&self) -> Result<Arc<crate::veda::risk::TradingSwitch>, ApiError> {
-        trading::switch(self).await
+    /// The runs.
+    pub fn runs(&self) -> &Runs {
+        &self.inner.runs
     }
 
-    /// The trading switch every run's orders are checked against (active, reduce-only, halted;
-    /// globally and per run id): the same one `PUT /trading-state` sets. `weaver serve` loads
-    /// the stored state into it before any run starts.
-    pub fn run_trading_switch(&self) -> Arc<crate::veda::risk::TradingSwitch> {
-        self.inner.trading.shared_switch()
-    }
-
-    /// The shutdown token: cancel it to stop background work.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.inner.shutdown.clone()
-    }
-
-    /// Stops background work and waits for it (at most `grace`).
-    pub async fn shutdown(&self, grace: Duration) {
-        self.inner.shutdown.cancel();
-        for desk in self.inner.desks.values() {
-            desk.shutdown();
-        }
-        self.inner.tasks.close();
-        if tokio::time::timeout(grace, self.inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("background tasks still running after the grace period");
-        }
-    }
-
-    /// Waits until no background task (compilations, backtests) is running. For tests.
+    /// Waits until no background task (compilations, backtests, runs) is running. For tests.
     pub async fn idle(&self) {
         while !self.inner.tasks.is_empty() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -280,118 +193,4 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
-}
-
-/// Runs `weaver serve` until SIGINT/SIGTERM: migrations, strategy registration, the API.
-///
-/// # Errors
-/// [`ServeError`] for anything that prevents starting; the caller exits non-zero.
-pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let walle = Walle::connect(&config.db).await?;
-    tracing::info!(
-        backend = walle.backend_name(),
-        "database ready, migrations applied"
-    );
-    let bind = config.bind;
-    let strategies_dir = config.strategies_dir.clone();
-    let sample_data = config.sample_data;
-    let state = AppState::new(config, walle.clone())?;
-    // Fail closed: a server that cannot tell whether trading was halted does not start.
-    let trading = trading::get(&state).await.map_err(|e| {
-        crate::walle::Error::Config(format!("cannot load the stored trading state: {e:?}"))
-    })?;
-    tracing::info!(state = ?trading.state, "global trading state loaded");
-    let registered = strategies::register_dir(&state, &strategies_dir).await;
-    tracing::info!(count = registered, dir = %strategies_dir.display(), "example strategies registered");
-    if let Some(series) = candles::offer_sample_on_first_start(&walle, sample_data).await? {
-        tracing::info!(
-            series = series.len(),
-            "first start: sample data loaded (symbol SAMPLE; WEAVER_SAMPLE_DATA=off skips it)"
-        );
-    }
-    // Before any run may trade on a live venue: recovery and reconciliation with it. A venue
-    // that cannot be reached now is retried when a run asks for it; its resumed runs fail.
-    for desk in state.inner.desks.values() {
-        match desk.ready().await {
-            Ok(report) if report.blocked_symbols().is_empty() => {
-                tracing::info!(
-                    venue = desk.name(),
-                    live = desk.is_live(),
-                    "venue reconciled"
-                );
-            }
-            Ok(report) => tracing::warn!(
-                venue = desk.name(),
-                blocked = ?report.blocked_symbols(),
-                "venue reconciled; runs on these symbols are refused until the difference is explained"
-            ),
-            Err(e) => tracing::error!(
-                venue = desk.name(),
-                code = e.code(),
-                "venue recovery failed: {e}"
-            ),
-        }
-    }
-    // Before the API accepts anything: runs an earlier process left running continue.
-    let resumed = run_exec::resume(&state).await?;
-    if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {
-        tracing::warn!(
-            resumed = resumed.resumed.len(),
-            failed = resumed.failed.len(),
-            "runs left running by an earlier process resumed"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: bind.to_string(),
-            source,
-        })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: bind.to_string(),
-        source,
-    })?;
-    tracing::info!(addr = %local, "weaver serving the API");
-    let token = state.shutdown_token();
-    let stop = token.clone();
-    let app = router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            () = stop.cancelled() => {}
-        }
-        tracing::info!("shutdown requested; finishing in-flight requests");
-    });
-    let result = server.await.map_err(|source| ServeError::Listen {
-        addr: local.to_string(),
-        source,
-    });
-    state.shutdown(Duration::from_secs(30)).await;
-    walle.close().await;
-    tracing::info!("stopped cleanly");
-    result
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -62,7 +62,7 @@ pub use outbox::{Lag, Retention};
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
-pub use strategies::{NewStrategy, Strategy, StrategyStatus};
+pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};
 pub use types::Num;
 
 /// What went wrong in the store.

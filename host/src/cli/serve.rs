@@ -1,5 +1,5 @@
 //! `weaver serve`: start everything (migrations, example strategies, the API) and run until
-//! SIGINT/SIGTERM. The logic lives in [`crate::glados`]; this is argument glue.
+//! SIGINT/SIGTERM. The logic lives in [`crate::app`]; this is argument glue.
 //!
 //! # Invariants
 //! - An unusable configuration (including a non-loopback bind without `WEAVER_API_KEY`) exits
@@ -7,7 +7,7 @@
 
 use clap::Args;
 
-use crate::glados::{self, Config};
+use crate::app::{self, Config};
 
 /// Arguments of `weaver serve` (everything else comes from `WEAVER_*` variables).
 #[derive(Debug, Args)]
@@ -36,6 +36,6 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(glados::serve(config))?;
+    runtime.block_on(app::serve(config))?;
     Ok(())
 }

@@ -85,13 +85,13 @@ use crate::walle::{Strategy, StrategyStatus};
         OrderPageView,
         RunRequest,
         RunView,
-        super::run_exec::RunFigures,
-        super::run_exec::PnlView,
-        super::run_exec::PositionView,
-        super::run_exec::TradeView,
-        super::run_exec::LogLine,
-        super::run_exec::LogPage,
-        super::run_exec::VenueAccountView
+        runs::RunFigures,
+        runs::PnlView,
+        runs::PositionView,
+        runs::TradeView,
+        runs::LogLine,
+        runs::LogPage,
+        runs::VenueAccountView
     ))
 )]
 pub struct ApiDoc;
@@ -182,7 +182,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
     }
     // The process-wide request budget is Alpaca's (veda::alpaca takes its tokens from it).
     crate::veda::rate_limit::RequestBudget::global().record_metrics("alpaca");
-    if let Err(e) = super::run_exec::record_metrics(&state).await {
+    if let Err(e) = state.inner.runs.record_metrics().await {
         tracing::warn!(code = e.code(), "run metrics unavailable: {e}");
     }
     let mut resp = state.inner.metrics.render().into_response();
@@ -687,12 +687,12 @@ pub struct LogQuery {
 
 /// A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
 #[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(("id" = i64, Path, description = "Run id"), LogQuery), responses(
-    (status = 200, body = super::run_exec::LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    (status = 200, body = runs::LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn run_logs(
     State(state): State<AppState>,
     IdPath(id): IdPath,
     AppQuery(q): AppQuery<LogQuery>,
-) -> Result<axum::Json<super::run_exec::LogPage>, ApiError> {
+) -> Result<axum::Json<runs::LogPage>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
@@ -707,15 +707,27 @@ async fn run_logs(
             id: id.to_string(),
         });
     }
-    let page = super::run_exec::logs(&state, id, after, limit as usize).await?;
+    let page = state
+        .inner
+        .runs
+        .logs(id, after, limit as usize)
+        .await?
+        .into();
     Ok(axum::Json(page))
 }
 
 /// Paper accounts of this process per venue, summed over the active runs (`sim` always listed).
 #[utoipa::path(get, path = "/accounts", tag = "runs", responses(
-    (status = 200, body = [super::run_exec::VenueAccountView]), (status = 401, body = ErrorBody)))]
-async fn list_accounts(
-    State(state): State<AppState>,
-) -> axum::Json<Vec<super::run_exec::VenueAccountView>> {
-    axum::Json(state.inner.runs.accounts(&state.inner.desks).await)
+    (status = 200, body = [runs::VenueAccountView]), (status = 401, body = ErrorBody)))]
+async fn list_accounts(State(state): State<AppState>) -> axum::Json<Vec<runs::VenueAccountView>> {
+    axum::Json(
+        state
+            .inner
+            .runs
+            .accounts()
+            .await
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    )
 }

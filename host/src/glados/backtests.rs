@@ -31,7 +31,8 @@ const MAX_BARS: i64 = 5_000_000;
 /// Largest `warmup` accepted.
 const MAX_WARMUP: u64 = 1_000_000;
 
-/// A strategy by id or by name (the newest ready version).
+/// A strategy by id, by name (the newest ready version), or by name and version label
+/// (`{"name": "sma-cross", "version": "2"}`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum StrategyRef {
@@ -39,6 +40,25 @@ pub enum StrategyRef {
     Id(i64),
     /// Name.
     Name(String),
+    /// One version of a name.
+    Version {
+        /// Name given at upload.
+        name: String,
+        /// Version label given at upload.
+        version: String,
+    },
+}
+
+impl From<StrategyRef> for crate::walle::StrategyRef {
+    fn from(r: StrategyRef) -> Self {
+        match r {
+            StrategyRef::Id(id) => crate::walle::StrategyRef::Id(id),
+            StrategyRef::Name(n) => crate::walle::StrategyRef::Name(n),
+            StrategyRef::Version { name, version } => {
+                crate::walle::StrategyRef::Version { name, version }
+            }
+        }
+    }
 }
 
 /// Market-order fill price.
@@ -148,12 +168,6 @@ struct Plan {
     end: DateTime<Utc>,
 }
 
-/// The open end of a time range: 9999-12-31, which both backends store and compare correctly
-/// (chrono's `MAX_UTC` is beyond PostgreSQL's range and sorts wrong as SQLite text).
-pub(crate) fn far_future() -> DateTime<Utc> {
-    DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
 fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Invalid {
         code,
@@ -163,22 +177,18 @@ fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
 
 async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError> {
     let w = &state.inner.walle;
-    let strategy = match &req.strategy {
-        StrategyRef::Id(id) => w.strategy(*id).await?,
-        StrategyRef::Name(n) => w
-            .strategies_by_name(n)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|s| s.status == StrategyStatus::Ready),
-    }
-    .ok_or_else(|| ApiError::NotFound {
-        entity: "strategy",
-        id: match &req.strategy {
-            StrategyRef::Id(i) => i.to_string(),
-            StrategyRef::Name(n) => super::http::truncate(n, 64),
-        },
-    })?;
+    let strategy = w
+        .resolve_strategy(&req.strategy.clone().into())
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            entity: "strategy",
+            id: match &req.strategy {
+                StrategyRef::Id(i) => i.to_string(),
+                StrategyRef::Name(n) | StrategyRef::Version { name: n, .. } => {
+                    super::http::truncate(n, 64)
+                }
+            },
+        })?;
     if strategy.status == StrategyStatus::Disabled {
         return Err(ApiError::Conflict {
             code: "strategy_disabled",
@@ -209,7 +219,7 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
         ));
     }
     let start = req.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let end = req.end.unwrap_or_else(far_future);
+    let end = req.end.unwrap_or_else(crate::domain::far_future);
     if start >= end {
         return Err(invalid("invalid_range", "start must be before end"));
     }
@@ -269,10 +279,8 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
         cache_dir: Some(
             state
                 .inner
-                .config
-                .db
-                .data_dir
-                .join("cache")
+                .components_dir
+                .with_file_name("cache")
                 .join("compiled"),
         ),
     };
@@ -299,7 +307,7 @@ pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, 
     let plan = plan(state, &req).await?;
     let strategy_id = match req.strategy {
         StrategyRef::Id(i) => Some(i),
-        StrategyRef::Name(_) => None,
+        StrategyRef::Name(_) | StrategyRef::Version { .. } => None,
     };
     let config = serde_json::to_value(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
     let b = state

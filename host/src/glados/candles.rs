@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::backtests;
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, MultipartFields};
 use crate::domain::{Bar, Timeframe};
@@ -125,7 +124,7 @@ pub(super) async fn list_candles(
         return Err(ApiError::InvalidParam("limit must be 1–10000".into()));
     }
     let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let end = f.end.unwrap_or_else(backtests::far_future);
+    let end = f.end.unwrap_or_else(crate::domain::far_future);
     let rows = state
         .inner
         .walle

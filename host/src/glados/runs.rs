@@ -1,14 +1,11 @@
-//! Runs through the API: read, stop, and creation (validated here, executed by
-//! [`super::run_exec`] on the simulated exchange or a live venue's [`crate::veda::desk::Desk`]).
+//! Runs through the API: the request and response views of `/runs`, `/runs/{id}/logs` and
+//! `/accounts`, and how [`crate::runs::Error`] answers. The lifecycle itself is
+//! [`crate::runs::Runs`].
 //!
 //! # Invariants
-//! - A refused creation stores nothing.
-//! - Real money only on request: `live` needs a venue configured for live trading (Alpaca's
-//!   live URL, which itself needs `WEAVER_ALPACA_LIVE=true`), and `paper` is refused on such a
-//!   venue, since its orders would be real.
-//! - Stopping is only valid for `created`/`running` runs; anything else is a 409.
-//! - A run's account figures come from this process while it executes the run, else from the
-//!   snapshot stored when it ended, else from its stored orders (see [`super::run_exec::account`]).
+//! - Responses are views built from the domain types with `From`, so `runs` can change its
+//!   internals without changing the API (and without depending on `utoipa`).
+//! - A refused creation stores nothing (see [`crate::runs`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,12 +14,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::backtests::StrategyRef;
 use super::error::ApiError;
-use super::run_exec::{AccountState, PnlView, PositionView, RunFigures, TradeView};
-use crate::domain::Timeframe;
-use crate::walle::{Run, RunAccount, RunStatus, StrategyStatus};
-
-/// Largest starting cash of a paper account.
-pub const MAX_CASH: f64 = 1e12;
+use crate::runs::{self, RunSpec};
+use crate::walle::{Run, RunAccount};
 
 /// `POST /runs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -44,6 +37,235 @@ pub struct RunRequest {
     /// Starting cash of the paper account (default 10000; more than 0).
     #[serde(default)]
     pub cash: Option<f64>,
+}
+
+impl TryFrom<RunRequest> for RunSpec {
+    type Error = runs::Error;
+
+    fn try_from(r: RunRequest) -> Result<RunSpec, runs::Error> {
+        RunSpec::parse(
+            r.strategy.into(),
+            &r.mode,
+            &r.venue,
+            r.symbols,
+            &r.timeframe,
+            r.params,
+            r.cash,
+        )
+    }
+}
+
+impl From<runs::Error> for ApiError {
+    fn from(e: runs::Error) -> Self {
+        use runs::Error as E;
+        let code = e.code();
+        match e {
+            E::StrategyNotFound(id) => ApiError::NotFound {
+                entity: "strategy",
+                id,
+            },
+            E::RunNotFound(id) => ApiError::NotFound {
+                entity: "run",
+                id: id.to_string(),
+            },
+            E::Store(e) => e.into(),
+            E::Internal(m) => ApiError::Internal(m),
+            E::VenueUnreachable(message) => ApiError::Unavailable { code, message },
+            e @ (E::StrategyDisabled(_)
+            | E::StrategyNotReady(_)
+            | E::VenueNotConfigured(_)
+            | E::LiveNotEnabled(_)
+            | E::VenueIsLive(_)
+            | E::VenueUnreconciled(_)
+            | E::RunNotActive { .. }) => ApiError::Conflict {
+                code,
+                message: e.to_string(),
+            },
+            e @ (E::Invalid { .. } | E::StrategyUnavailable(_) | E::Guest(_) | E::NoCandles(_)) => {
+                ApiError::Invalid {
+                    code,
+                    message: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// Figures of one run, as `GET /runs/{id}` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunFigures {
+    /// Order intents (place or close) the strategy returned.
+    pub order_intents: u64,
+    /// Orders the venue accepted (known once the run ended).
+    pub orders_placed: Option<u64>,
+    /// Guest calls (init and events).
+    pub calls: u64,
+    /// Bars delivered to the guest.
+    pub bars: u64,
+    /// Clock ticks delivered to the guest.
+    pub clock_ticks: u64,
+    /// Fuel used by all calls.
+    pub fuel_total: u64,
+    /// Average fuel per guest call.
+    pub fuel_per_event: f64,
+    /// Most fuel used by one call.
+    pub fuel_max: u64,
+    /// Largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Traps and limit hits.
+    pub traps: u64,
+    /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
+    pub call_p99_us: u64,
+    /// Longest guest call, in µs.
+    pub call_max_us: u64,
+    /// 99th percentile of the wall time between two bars reaching the strategy, in µs
+    /// (power-of-two resolution): at pace 0, the run's whole per-bar loop (exchange, strategy,
+    /// orders, journal); with a pace, that pause included.
+    pub bar_gap_p99_us: u64,
+    /// Longest time between two bars reaching the strategy, in µs.
+    pub bar_gap_max_us: u64,
+}
+
+impl From<runs::Figures> for RunFigures {
+    fn from(f: runs::Figures) -> Self {
+        RunFigures {
+            order_intents: f.order_intents,
+            orders_placed: f.orders_placed,
+            calls: f.calls,
+            bars: f.bars,
+            clock_ticks: f.clock_ticks,
+            fuel_total: f.fuel_total,
+            fuel_per_event: f.fuel_per_event,
+            fuel_max: f.fuel_max,
+            peak_memory_bytes: f.peak_memory_bytes,
+            traps: f.traps,
+            call_p99_us: f.call_p99_us,
+            call_max_us: f.call_max_us,
+            bar_gap_p99_us: f.bar_gap_p99_us,
+            bar_gap_max_us: f.bar_gap_max_us,
+        }
+    }
+}
+
+/// Profit and loss of a paper account (currency units).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PnlView {
+    /// From closed quantities (average-cost), after fees.
+    pub realized: f64,
+    /// Open positions marked at their last price.
+    pub unrealized: f64,
+    /// `realized + unrealized` (= equity − starting cash).
+    pub total: f64,
+}
+
+/// An open position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PositionView {
+    /// Symbol.
+    pub symbol: String,
+    /// Signed quantity (negative: short).
+    pub qty: f64,
+    /// Average entry price.
+    pub avg_price: f64,
+    /// Latest price.
+    pub last_price: f64,
+    /// `qty × (last_price − avg_price)`.
+    pub unrealized_pnl: f64,
+}
+
+/// A fill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TradeView {
+    /// Symbol.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Quantity filled.
+    pub qty: f64,
+    /// Fill price.
+    pub price: f64,
+    /// When it filled (the replay's time).
+    pub ts: DateTime<Utc>,
+}
+
+impl From<runs::Trade> for TradeView {
+    fn from(t: runs::Trade) -> Self {
+        TradeView {
+            symbol: t.symbol,
+            side: t.side,
+            qty: t.qty,
+            price: t.price,
+            ts: t.ts,
+        }
+    }
+}
+
+/// One line of a run's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogLine {
+    /// Position in the run's log (from 1, no gaps).
+    pub seq: i64,
+    /// When it was written (UTC, wall clock).
+    pub ts: DateTime<Utc>,
+    /// `debug`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The text.
+    pub message: String,
+}
+
+/// A page of a run's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogPage {
+    /// Lines in order.
+    pub items: Vec<LogLine>,
+    /// Pass as `after` for the next page (unchanged when there was nothing new).
+    pub next: i64,
+}
+
+impl From<runs::LogPage> for LogPage {
+    fn from(p: runs::LogPage) -> Self {
+        LogPage {
+            items: p
+                .items
+                .into_iter()
+                .map(|l| LogLine {
+                    seq: l.seq,
+                    ts: l.ts,
+                    level: l.level,
+                    message: l.message,
+                })
+                .collect(),
+            next: p.next,
+        }
+    }
+}
+
+/// An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
+/// (`alpaca`) is its account there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VenueAccountView {
+    /// Venue (`sim`, `alpaca`).
+    pub venue: String,
+    /// Equity (`sim`: the sum over its active runs).
+    pub equity: f64,
+    /// Cash (`sim`: the sum over its active runs).
+    pub cash: f64,
+    /// Buying power (`sim`: the sum over its active runs).
+    pub buying_power: f64,
+    /// Active runs on this venue.
+    pub runs: u64,
+}
+
+impl From<runs::VenueAccount> for VenueAccountView {
+    fn from(a: runs::VenueAccount) -> Self {
+        VenueAccountView {
+            venue: a.venue,
+            equity: a.equity,
+            cash: a.cash,
+            buying_power: a.buying_power,
+            runs: a.runs,
+        }
+    }
 }
 
 /// A run as the API shows it.
@@ -89,23 +311,21 @@ pub struct RunView {
     pub figures: Option<RunFigures>,
 }
 
-fn text<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn compose(r: Run, strategy_name: String, a: AccountState, figures: Option<RunFigures>) -> RunView {
+fn compose(
+    r: Run,
+    strategy_name: String,
+    a: runs::AccountState,
+    figures: Option<runs::Figures>,
+) -> RunView {
     RunView {
         id: r.id,
         strategy_id: r.strategy_id,
         strategy_name,
-        mode: text(&r.mode),
+        mode: r.mode.as_str().to_owned(),
         venue: r.venue,
         symbols: r.symbols.0,
         timeframe: r.timeframe,
-        status: text(&r.status),
+        status: r.status.as_str().to_owned(),
         error_code: r.error_code,
         created_at: r.created_at,
         started_at: r.started_at,
@@ -113,10 +333,24 @@ fn compose(r: Run, strategy_name: String, a: AccountState, figures: Option<RunFi
         starting_cash: a.starting_cash,
         cash: a.cash,
         equity: a.equity,
-        pnl: a.pnl,
-        positions: a.positions,
-        last_trade: a.last_trade,
-        figures,
+        pnl: PnlView {
+            realized: a.pnl.realized,
+            unrealized: a.pnl.unrealized,
+            total: a.pnl.total,
+        },
+        positions: a
+            .positions
+            .into_iter()
+            .map(|p| PositionView {
+                symbol: p.symbol,
+                qty: p.qty,
+                avg_price: p.avg_price,
+                last_price: p.last_price,
+                unrealized_pnl: p.unrealized_pnl,
+            })
+            .collect(),
+        last_trade: a.last_trade.map(Into::into),
+        figures: figures.map(Into::into),
     }
 }
 
@@ -132,8 +366,9 @@ pub async fn view(state: &AppState, run: Run) -> Result<RunView, ApiError> {
         .map(|s| s.name)
         .unwrap_or_default();
     let stored = w.run_account(run.id).await?;
-    let account = super::run_exec::account(state, &run, stored.as_ref()).await?;
-    let figures = state.inner.runs.figures(run.id);
+    let runs = &state.inner.runs;
+    let account = runs.account(&run, stored.as_ref()).await?;
+    let figures = runs.figures(run.id);
     Ok(compose(run, name, account, figures))
 }
 
@@ -141,7 +376,7 @@ pub async fn view(state: &AppState, run: Run) -> Result<RunView, ApiError> {
 ///
 /// # Errors
 /// 5xx when the store fails.
-pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, ApiError> {
+pub async fn views(state: &AppState, list: Vec<Run>) -> Result<Vec<RunView>, ApiError> {
     let w = &state.inner.walle;
     let names: std::collections::HashMap<i64, String> = w
         .strategies()
@@ -149,10 +384,10 @@ pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, Api
         .into_iter()
         .map(|s| (s.id, s.name))
         .collect();
-    let (lo, hi) = runs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+    let (lo, hi) = list.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
         (lo.min(r.id), hi.max(r.id))
     });
-    let accounts: std::collections::HashMap<i64, RunAccount> = if runs.is_empty() {
+    let accounts: std::collections::HashMap<i64, RunAccount> = if list.is_empty() {
         Default::default()
     } else {
         w.run_accounts(lo, hi)
@@ -161,110 +396,25 @@ pub async fn views(state: &AppState, runs: Vec<Run>) -> Result<Vec<RunView>, Api
             .map(|a| (a.run_id, a))
             .collect()
     };
-    let mut out = Vec::with_capacity(runs.len());
-    for r in runs {
-        let account = super::run_exec::account(state, &r, accounts.get(&r.id)).await?;
+    let runs = &state.inner.runs;
+    let mut out = Vec::with_capacity(list.len());
+    for r in list {
+        let account = runs.account(&r, accounts.get(&r.id)).await?;
         let name = names.get(&r.strategy_id).cloned().unwrap_or_default();
-        let figures = state.inner.runs.figures(r.id);
+        let figures = runs.figures(r.id);
         out.push(compose(r, name, account, figures));
     }
     Ok(out)
 }
 
-/// Validates a run request and starts it on the simulated exchange or a live venue (see
-/// [`super::run_exec`]). Venue `alpaca` without configuration is refused with
-/// `venue_unavailable` (nothing stored).
+/// Validates a run request and starts it (see [`crate::runs::Runs::create`]).
 ///
 /// # Errors
 /// 4xx with the first problem found; 503 `venue_unavailable` when a live venue cannot be
 /// reached to recover and reconcile before the run starts.
 pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> {
-    let invalid = |code, message: String| ApiError::Invalid { code, message };
-    let live = match req.mode.as_str() {
-        "paper" => false,
-        "live" => true,
-        _ => return Err(invalid("invalid_mode", "mode must be paper or live".into())),
-    };
-    if !matches!(req.venue.as_str(), "sim" | "alpaca") {
-        return Err(invalid(
-            "invalid_venue",
-            "venue must be sim or alpaca".into(),
-        ));
-    }
-    let desk = state.inner.desks.get(&req.venue);
-    match (live, req.venue.as_str(), desk) {
-        (true, "sim", _) => {
-            return Err(invalid(
-                "invalid_mode",
-                "the simulated exchange only runs paper runs; live runs need venue alpaca".into(),
-            ));
-        }
-        (_, "sim", _) => {}
-        (_, name, None) => {
-            return Err(ApiError::Conflict {
-                code: "venue_unavailable",
-                message: format!(
-                    "venue {name} is not configured: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (see .env.example)"
-                ),
-            });
-        }
-        (true, name, Some(d)) if !d.is_live() => {
-            return Err(ApiError::Conflict {
-                code: "live_not_enabled",
-                message: format!(
-                    "venue {name} is configured for paper trading; live runs need APCA_API_BASE_URL at the live endpoint and WEAVER_ALPACA_LIVE=true"
-                ),
-            });
-        }
-        (false, name, Some(d)) if d.is_live() => {
-            return Err(ApiError::Conflict {
-                code: "venue_is_live",
-                message: format!(
-                    "venue {name} is configured for live trading (real money): start the run with mode live, or point APCA_API_BASE_URL at the paper endpoint"
-                ),
-            });
-        }
-        _ => {}
-    }
-    req.timeframe
-        .parse::<Timeframe>()
-        .map_err(|e| invalid("invalid_timeframe", e.to_string()))?;
-    if req.symbols.is_empty() || req.symbols.len() > 32 {
-        return Err(invalid("invalid_symbols", "give 1 to 32 symbols".into()));
-    }
-    if let Some(cash) = req.cash
-        && !(cash.is_finite() && cash > 0.0 && cash <= MAX_CASH)
-    {
-        return Err(invalid(
-            "invalid_cash",
-            format!("cash must be more than 0 and at most {MAX_CASH}"),
-        ));
-    }
-    let w = &state.inner.walle;
-    let strategy = match &req.strategy {
-        StrategyRef::Id(id) => w.strategy(*id).await?,
-        StrategyRef::Name(n) => w.strategies_by_name(n).await?.into_iter().next_back(),
-    }
-    .ok_or(ApiError::NotFound {
-        entity: "strategy",
-        id: "requested".into(),
-    })?;
-    if strategy.status == StrategyStatus::Disabled {
-        return Err(ApiError::Conflict {
-            code: "strategy_disabled",
-            message: format!("strategy {} is disabled", strategy.id),
-        });
-    }
-    if strategy.status != StrategyStatus::Ready {
-        return Err(ApiError::Conflict {
-            code: "strategy_not_ready",
-            message: format!("strategy {} is not ready", strategy.id),
-        });
-    }
-    match desk {
-        Some(d) => super::run_exec::start_on_desk(state, &strategy, req, d).await,
-        None => super::run_exec::start(state, &strategy, req).await,
-    }
+    let spec = RunSpec::try_from(req)?;
+    Ok(state.inner.runs.create(spec).await?)
 }
 
 /// Stops a run.
@@ -272,20 +422,5 @@ pub async fn create(state: &AppState, req: RunRequest) -> Result<Run, ApiError> 
 /// # Errors
 /// 404 for an unknown run, 409 when it is not active.
 pub async fn stop(state: &AppState, id: i64) -> Result<Run, ApiError> {
-    let w = &state.inner.walle;
-    let run = w.run(id).await?.ok_or(ApiError::NotFound {
-        entity: "run",
-        id: id.to_string(),
-    })?;
-    if !matches!(run.status, RunStatus::Created | RunStatus::Running) {
-        return Err(ApiError::Conflict {
-            code: "run_not_active",
-            message: format!("run {id} is {}", text(&run.status)),
-        });
-    }
-    let stopped = w
-        .update_run_status(id, RunStatus::Stopped, None, None)
-        .await?;
-    state.inner.runs.cancel(id);
-    Ok(stopped)
+    Ok(state.inner.runs.stop(id).await?)
 }

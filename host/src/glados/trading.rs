@@ -96,7 +96,7 @@ fn parse(s: &str) -> Result<TradingStateView, ApiError> {
 
 /// The server's switch and when it was last set.
 #[derive(Debug, Default)]
-pub(crate) struct Trading {
+pub struct Trading {
     switch: Arc<TradingSwitch>,
     updated_at: Mutex<Option<DateTime<Utc>>>,
     loaded: OnceCell<()>,
@@ -105,7 +105,7 @@ pub(crate) struct Trading {
 
 impl Trading {
     /// The switch itself, for runs' pre-trade checks (loaded by [`get`] / [`switch`]).
-    pub(crate) fn shared_switch(&self) -> Arc<TradingSwitch> {
+    pub fn shared_switch(&self) -> Arc<TradingSwitch> {
         self.switch.clone()
     }
 

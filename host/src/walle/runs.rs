@@ -42,6 +42,39 @@ pub enum RunStatus {
     Failed,
 }
 
+impl RunMode {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Backtest => "backtest",
+            RunMode::Paper => "paper",
+            RunMode::Live => "live",
+        }
+    }
+}
+
+impl RunStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Created,
+        RunStatus::Running,
+        RunStatus::Stopping,
+        RunStatus::Stopped,
+        RunStatus::Failed,
+    ];
+
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Created => "created",
+            RunStatus::Running => "running",
+            RunStatus::Stopping => "stopping",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
 /// A run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Run {
@@ -291,5 +324,20 @@ impl Walle {
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_stored_text() {
+        for s in RunStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for m in [RunMode::Backtest, RunMode::Paper, RunMode::Live] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
     }
 }

@@ -59,6 +59,25 @@ pub struct Strategy {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
+/// How a request names a strategy: by id, by name (the newest ready version), or by name and
+/// version label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StrategyRef {
+    /// One stored strategy, whatever its status.
+    Id(i64),
+    /// The newest `ready` version of a name; when none is ready, the newest version (so the
+    /// caller can say why it cannot be used).
+    Name(String),
+    /// One version of a name.
+    Version {
+        /// Name given at upload.
+        name: String,
+        /// Version label given at upload.
+        version: String,
+    },
+}
+
 /// A strategy to insert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewStrategy {
@@ -333,5 +352,29 @@ impl Walle {
             }),
             Some((None,)) => Ok(()),
         }
+    }
+
+    /// The strategy `r` names (see [`StrategyRef`]), the one resolver every caller uses.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn resolve_strategy(&self, r: &StrategyRef) -> Result<Option<Strategy>> {
+        Ok(match r {
+            StrategyRef::Id(id) => self.strategy(*id).await?,
+            StrategyRef::Name(name) => {
+                let versions = self.strategies_by_name(name).await?;
+                let ready = versions
+                    .iter()
+                    .rposition(|s| s.status == StrategyStatus::Ready);
+                let pick = ready.or_else(|| versions.len().checked_sub(1));
+                pick.and_then(|i| versions.into_iter().nth(i))
+            }
+            StrategyRef::Version { name, version } => self
+                .strategies_by_name(name)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|s| &s.version == version),
+        })
     }
 }

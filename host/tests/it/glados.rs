@@ -21,21 +21,22 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use tower::ServiceExt;
-use weaver::glados::{self, AppState, Config};
+use weaver::app::{App, Config};
+use weaver::glados;
 use weaver::walle::Walle;
 
 /// A test API key (long enough for the config check).
 pub(crate) const KEY: &str = "test-key-0123456789abcdef";
 
 /// An app on a fresh SQLite in a temp dir; `key` sets WEAVER_API_KEY.
-pub(crate) async fn app(key: Option<&str>) -> (Router, AppState, tempfile::TempDir) {
+pub(crate) async fn app(key: Option<&str>) -> (Router, App, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path());
     config.api_key = key.map(|k| SecretString::from(k.to_owned()));
     config.max_body_bytes = 1 << 20;
     let walle = Walle::connect(&config.db).await.expect("sqlite store");
-    let state = AppState::new(config, walle).expect("state");
-    (glados::router(state.clone()), state, dir)
+    let state = App::new(config, walle).expect("app");
+    (glados::router(state.state()), state, dir)
 }
 
 /// A response, collected.

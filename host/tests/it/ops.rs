@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use weaver::app::{App, Config};
 use weaver::events::{Envelope, StartFrom};
-use weaver::glados::{self, AppState, Config};
+use weaver::glados;
 use weaver::veda::rate_limit::RequestBudget;
 
 use crate::glados::send;
@@ -252,12 +253,12 @@ fn sample(text: &str, metric: &str, labels: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn metrics_text(state: &AppState) -> String {
+async fn metrics_text(state: &App) -> String {
     let req = Request::get("/metrics")
         .header("host", "localhost")
         .body(Body::empty())
         .expect("request");
-    let resp = send(&glados::router(state.clone()), req).await;
+    let resp = send(&glados::router(state.state()), req).await;
     assert_eq!(resp.status, StatusCode::OK);
     String::from_utf8(resp.body).expect("text")
 }
@@ -265,7 +266,7 @@ async fn metrics_text(state: &AppState) -> String {
 async fn metrics_show_outbox_and_venue_gauges(kind: Kind) {
     let store = TestStore::new(kind).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = AppState::new(Config::for_tests(dir.path()), store.walle.clone()).expect("state");
+    let state = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
     let w = state.walle();
     let consumer = format!("ops-metrics-{kind:?}");
     w.consumer_offset(&consumer, StartFrom::Beginning)

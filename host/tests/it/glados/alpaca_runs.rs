@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
+use weaver::app::{App, Config};
 use weaver::domain::Bar;
-use weaver::glados::{AppState, Config};
 use weaver::veda::alpaca::fake::{FakeAlpaca, FakeConfig};
 use weaver::veda::desk::Desk;
 use weaver::walle::Walle;
@@ -23,12 +23,12 @@ use super::{get, send};
 use crate::veda::{fake, venue};
 
 /// An app on `dir` whose `alpaca` venue is a desk on `fake` (`live`: configured for real money).
-async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path, live: bool) -> (axum::Router, AppState) {
+async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path, live: bool) -> (axum::Router, App) {
     let config = Config::for_tests(dir);
     let walle = Walle::connect(&config.db).await.expect("sqlite store");
     let desk = Desk::new(Arc::new(venue(fake)), walle.clone(), live);
-    let state = AppState::with_desks(config, walle, vec![desk]).expect("state");
-    (weaver::glados::router(state.clone()), state)
+    let state = App::with_desks(config, walle, vec![desk]).expect("state");
+    (weaver::glados::router(state.state()), state)
 }
 
 async fn rich_fake() -> FakeAlpaca {
@@ -305,8 +305,8 @@ async fn mode_venue_and_reachability_refusals_store_nothing() {
         walle.clone(),
         false,
     );
-    let ds = AppState::with_desks(config, walle, vec![desk]).expect("state");
-    let dr = weaver::glados::router(ds.clone());
+    let ds = App::with_desks(config, walle, vec![desk]).expect("state");
+    let dr = weaver::glados::router(ds.state());
     let dsma = upload(&dr, &ds, "sma-cross", "sma-cross.wasm").await;
     let unreachable = send(
         &dr,
@@ -485,7 +485,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
         "running",
         "the crash left it running"
     );
-    let done = weaver::glados::run_exec::resume(&s).await.expect("resume");
+    let done = s.runs().resume().await.expect("resume");
     assert_eq!(done.resumed, vec![id], "{done:?}");
     until_subscribed(&r, &fake, id, "AAPL", &mut ts, 191.0).await;
     // A fresh strategy needs two bars again; then a rise and a fall cross both ways.

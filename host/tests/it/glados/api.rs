@@ -358,7 +358,7 @@ async fn auth_matrix_over_the_openapi_document() {
 
 #[tokio::test]
 async fn config_collects_every_problem() {
-    use weaver::glados::Config;
+    use weaver::app::Config;
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
         move |k: &str| {
             pairs

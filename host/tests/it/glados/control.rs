@@ -229,9 +229,9 @@ async fn trading_state_is_set_validated_and_survives_a_restart() {
     s.shutdown(std::time::Duration::from_secs(5)).await;
     s.walle().close().await;
     drop(r);
-    let config = weaver::glados::Config::for_tests(dir.path());
+    let config = weaver::app::Config::for_tests(dir.path());
     let walle = Walle::connect(&config.db).await.expect("reopen");
-    let state = weaver::glados::AppState::new(config, walle).expect("state");
-    let r2 = weaver::glados::router(state);
+    let state = weaver::app::App::new(config, walle).expect("state");
+    let r2 = weaver::glados::router(state.state());
     assert_eq!(send(&r2, get("/trading-state")).await.json(), halted);
 }

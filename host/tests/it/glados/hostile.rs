@@ -161,8 +161,8 @@ async fn upload_storm_keeps_the_api_responsive() {
     server.abort();
 }
 
-fn router_of(s: &weaver::glados::AppState) -> axum::Router {
-    weaver::glados::router(s.clone())
+fn router_of(s: &weaver::app::App) -> axum::Router {
+    weaver::glados::router(s.state())
 }
 
 fn post_json(uri: &str, body: &str) -> Request<Body> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
+use weaver::app::{App, Config};
 use weaver::domain::Timeframe;
-use weaver::glados::{AppState, Config};
 use weaver::walle::{NewRun, RunMode, RunStatus, StrategyStatus, Walle};
 
 use super::runs::{orders_of, post_json, run_body, settled, strategy_row, upload};
@@ -48,12 +48,12 @@ fn app_on(
     dir: &std::path::Path,
     interval_ms: u64,
     heartbeat_ms: u64,
-) -> (Router, AppState) {
+) -> (Router, App) {
     let mut config = Config::for_tests(dir);
     config.run_bar_interval_ms = interval_ms;
     config.run_heartbeat_ms = heartbeat_ms;
-    let state = AppState::new(config, walle).expect("state");
-    (weaver::glados::router(state.clone()), state)
+    let state = App::new(config, walle).expect("app");
+    (weaver::glados::router(state.state()), state)
 }
 
 async fn start(r: &Router, body: &str) -> i64 {
@@ -192,7 +192,7 @@ async fn state_and_logs(kind: Kind) {
         page.orders
     };
     assert!(orders.len() >= 4, "sma-cross 5/20 trades GOOG often");
-    let rebuilt = weaver::glados::run_exec::AccountState::from_orders(50000.0, &orders);
+    let rebuilt = weaver::runs::AccountState::from_orders(50000.0, &orders);
     assert!(
         close(rebuilt.cash, done["cash"].as_f64().expect("cash")),
         "{rebuilt:?} vs {done}"
@@ -501,7 +501,7 @@ async fn resume_after_a_crash(kind: Kind) {
 
     // Second process on the same store: the run continues and ends.
     let (r, s) = app_on(store.walle.clone(), dir.path(), 2, 100);
-    let resumed = weaver::glados::run_exec::resume(&s).await.expect("resume");
+    let resumed = s.runs().resume().await.expect("resume");
     assert_eq!(resumed.resumed, vec![id]);
     let done = settled(&r, id).await;
     assert_eq!(done["status"], "stopped", "{done}");
@@ -590,7 +590,7 @@ async fn runs_that_cannot_resume_fail_with_a_code() {
         .await
         .expect("running");
 
-    let done = weaver::glados::run_exec::resume(&s).await.expect("resume");
+    let done = s.runs().resume().await.expect("resume");
     assert!(done.resumed.is_empty(), "{done:?}");
     assert_eq!(done.stopped, vec![stopping.id]);
     let got = send(&r, get(&format!("/runs/{}", orphan.id))).await.json();
@@ -689,7 +689,7 @@ async fn the_trading_switch_reaches_paper_runs() {
     upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
     let body = run_body("\"sma-cross\"", r#"{"fast": 5, "slow": 20}"#);
 
-    s.run_trading_switch().set_global(TradingState::Halted);
+    s.runs().trading_switch().set_global(TradingState::Halted);
     let halted = start(&r, &body).await;
     let v = settled(&r, halted).await;
     assert_eq!(v["status"], "stopped", "{v}");
@@ -700,7 +700,7 @@ async fn the_trading_switch_reaches_paper_runs() {
     );
     assert_eq!(v["positions"], serde_json::json!([]));
 
-    s.run_trading_switch().set_global(TradingState::Active);
+    s.runs().trading_switch().set_global(TradingState::Active);
     let active = start(&r, &body).await;
     assert_eq!(settled(&r, active).await["status"], "stopped");
     assert!(!orders_of(&r, active).await.is_empty());

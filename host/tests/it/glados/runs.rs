@@ -154,16 +154,14 @@ pub(super) fn dist(name: &str) -> std::path::PathBuf {
 
 /// An app whose paper runs replay one bar every `interval_ms` (0: as fast as possible), with
 /// GOOG's daily candles stored.
-async fn app_with_goog(
-    interval_ms: u64,
-) -> (axum::Router, weaver::glados::AppState, tempfile::TempDir) {
+async fn app_with_goog(interval_ms: u64) -> (axum::Router, weaver::app::App, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = weaver::glados::Config::for_tests(dir.path());
+    let mut config = weaver::app::Config::for_tests(dir.path());
     config.run_bar_interval_ms = interval_ms;
     let walle = weaver::walle::Walle::connect(&config.db)
         .await
         .expect("sqlite store");
-    let state = weaver::glados::AppState::new(config, walle).expect("state");
+    let state = weaver::app::App::new(config, walle).expect("state");
     let path = crate::testdata::ohlcv("GOOG");
     let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
         panic!(
@@ -191,16 +189,11 @@ async fn app_with_goog(
         .upsert_candles(&candles, None)
         .await
         .expect("candles stored");
-    (weaver::glados::router(state.clone()), state, dir)
+    (weaver::glados::router(state.state()), state, dir)
 }
 
 /// Uploads a component and waits until it is compiled; returns its id.
-pub(super) async fn upload(
-    r: &axum::Router,
-    s: &weaver::glados::AppState,
-    name: &str,
-    file: &str,
-) -> i64 {
+pub(super) async fn upload(r: &axum::Router, s: &weaver::app::App, name: &str, file: &str) -> i64 {
     let wasm = std::fs::read(dist(file)).expect("component readable");
     let up = Request::post(format!("/strategies?name={name}"))
         .header("host", "localhost")
@@ -400,12 +393,12 @@ fn run_pace_is_configurable() {
                 .map(|(_, v)| (*v).to_owned())
         }
     };
-    let paced = weaver::glados::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "250")]))
+    let paced = weaver::app::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "250")]))
         .expect("valid pace");
     assert_eq!(paced.run_bar_interval_ms, 250);
-    let default = weaver::glados::Config::from_vars(vars(&[])).expect("defaults");
+    let default = weaver::app::Config::from_vars(vars(&[])).expect("defaults");
     assert_eq!(default.run_bar_interval_ms, 0, "fast replay by default");
-    let bad = weaver::glados::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "soon")]))
+    let bad = weaver::app::Config::from_vars(vars(&[("WEAVER_RUN_BAR_INTERVAL_MS", "soon")]))
         .expect_err("not a number");
     assert!(
         bad.to_string().contains("WEAVER_RUN_BAR_INTERVAL_MS"),
@@ -414,9 +407,10 @@ fn run_pace_is_configurable() {
 }
 
 #[tokio::test]
-async fn runs_left_running_by_a_dead_process_are_marked_failed() {
+async fn runs_left_running_by_a_dead_process_whose_strategy_is_gone_are_marked_failed() {
     let (_r, s, _d) = app(None).await;
     let w = s.walle();
+    // A strategy row whose component was never stored: the run cannot be resumed.
     let strategy = strategy_row(w, "cd", "orphan").await;
     let new = NewRun {
         strategy_id: strategy.id,
@@ -434,15 +428,12 @@ async fn runs_left_running_by_a_dead_process_are_marked_failed() {
     w.update_run_status(done.id, weaver::walle::RunStatus::Stopped, None, None)
         .await
         .expect("stopped");
-    assert_eq!(
-        weaver::glados::run_exec::fail_orphans(w)
-            .await
-            .expect("store"),
-        1
-    );
+    let resumed = s.runs().resume().await.expect("store");
+    assert!(resumed.resumed.is_empty(), "{resumed:?}");
+    assert_eq!(resumed.failed.len(), 1, "{resumed:?}");
     let orphan = w.run(orphan.id).await.expect("store").expect("row");
     assert_eq!(orphan.status, weaver::walle::RunStatus::Failed);
-    assert_eq!(orphan.error_code.as_deref(), Some("interrupted"));
+    assert_eq!(orphan.error_code.as_deref(), Some("strategy_unavailable"));
     let done = w.run(done.id).await.expect("store").expect("row");
     assert_eq!(
         done.status,

@@ -1,0 +1,348 @@
+//! The composition root: what `weaver serve` builds, starts and stops, in one place to read.
+//!
+//! - [`App::build`] opens the store (migrations included) and creates the sandbox engine, the
+//!   venues' desks, [`Runs`] and the API's [`AppState`] over them.
+//! - [`App::start`] does everything that comes before the API accepts a request: the stored
+//!   trading state, the example strategies, the sample data of a first start, venue recovery
+//!   and reconciliation, resuming the runs a dead process left running.
+//! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
+//! - [`serve`] is all of it around the listener: what `weaver serve` runs.
+//!
+//! # Invariants
+//! - Fail closed: a server that cannot tell whether trading was halted does not start.
+//! - No run trades before its venue was recovered and reconciled; resumed runs start only after
+//!   that, and before the API accepts anything.
+//! - The API, the runs and the background work share one task tracker and one cancellation
+//!   token, so a shutdown waits for all of them.
+
+pub mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::glados::{self, AppState};
+use crate::marvin::{Marvin, MarvinConfig};
+use crate::runs::{Runs, RunsParts};
+use crate::veda::desk::Desk;
+use crate::walle::Walle;
+
+pub use config::{Config, ConfigError};
+
+/// How long `weaver serve` waits for background work at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Why `weaver serve` could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated, or failed during start-up.
+    #[error("database: {0}")]
+    Store(#[from] crate::walle::Error),
+    /// The strategy host could not start.
+    #[error("strategy host: {0}")]
+    Marvin(#[from] crate::marvin::Error),
+    /// A venue could not be set up.
+    #[error("venue: {0}")]
+    Venue(#[from] crate::veda::Error),
+    /// The data directory cannot be used.
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The stored trading state cannot be read (the server refuses to start rather than trade
+    /// when it may have been halted).
+    #[error("cannot load the stored trading state: {0}")]
+    TradingState(String),
+    /// The listener could not bind or failed.
+    #[error("listener on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(e) => e.code(),
+            Error::Store(e) => e.code(),
+            Error::Marvin(e) => e.code(),
+            Error::Venue(e) => e.code(),
+            Error::DataDir { .. } => "data_dir_unusable",
+            Error::TradingState(_) => "trading_state_unreadable",
+            Error::Listen { .. } => "listen_failed",
+        }
+    }
+}
+
+/// The built application: the store, the runs and the API state over them.
+#[derive(Clone)]
+pub struct App {
+    config: Arc<Config>,
+    walle: Walle,
+    runs: Runs,
+    state: AppState,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("bind", &self.config.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the store (running migrations) and builds everything over it.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the database cannot be opened or migrated, else as [`App::new`].
+    pub async fn build(config: Config) -> Result<App, Error> {
+        let walle = Walle::connect(&config.db).await?;
+        tracing::info!(
+            backend = walle.backend_name(),
+            "database ready, migrations applied"
+        );
+        App::new(config, walle)
+    }
+
+    /// Builds everything over an open (migrated) store, with the configured live venues.
+    ///
+    /// # Errors
+    /// [`Error::Venue`] when a configured venue cannot be set up, else as [`App::with_desks`].
+    pub fn new(config: Config, walle: Walle) -> Result<App, Error> {
+        let mut desks = Vec::new();
+        if let Some(alpaca) = &config.alpaca {
+            let live = alpaca.is_live();
+            let venue = crate::veda::alpaca::AlpacaVenue::new(alpaca.clone())?;
+            desks.push(Desk::new(Arc::new(venue), walle.clone(), live));
+        }
+        App::with_desks(config, walle, desks)
+    }
+
+    /// Builds everything with these live venues instead of the configured ones (tests put a
+    /// desk on the local Alpaca fake here).
+    ///
+    /// # Errors
+    /// [`Error::Marvin`] when the strategy host cannot start, [`Error::DataDir`] when the
+    /// components directory cannot be created.
+    pub fn with_desks(config: Config, walle: Walle, desks: Vec<Desk>) -> Result<App, Error> {
+        let data_dir = config.db.data_dir.clone();
+        let marvin = Marvin::new(MarvinConfig {
+            cache_dir: data_dir.join("cache").join("compiled"),
+            compiler: config.compiler.clone(),
+            ..MarvinConfig::default()
+        })?;
+        let components_dir = data_dir.join("components");
+        std::fs::create_dir_all(&components_dir).map_err(|source| Error::DataDir {
+            path: components_dir.display().to_string(),
+            source,
+        })?;
+        let tasks = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let trading = glados::trading::Trading::default();
+        let runs = Runs::new(RunsParts {
+            walle: walle.clone(),
+            marvin: marvin.clone(),
+            components_dir: components_dir.clone(),
+            desks,
+            switch: trading.shared_switch(),
+            config: config.runs(),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let state = AppState::new(glados::Parts {
+            http: config.http(),
+            walle: walle.clone(),
+            marvin,
+            components_dir,
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+            runs: runs.clone(),
+            trading,
+        });
+        Ok(App {
+            config: Arc::new(config),
+            walle,
+            runs,
+            state,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// The API's state (give it to [`glados::router`]).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// The store.
+    pub fn walle(&self) -> &Walle {
+        &self.walle
+    }
+
+    /// The runs.
+    pub fn runs(&self) -> &Runs {
+        &self.runs
+    }
+
+    /// Everything that comes before the API accepts a request (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::TradingState`] when the stored trading state cannot be read, [`Error::Store`]
+    /// when the store fails while resuming runs or loading sample data.
+    pub async fn start(&self) -> Result<(), Error> {
+        let trading = glados::trading::get(&self.state)
+            .await
+            .map_err(|e| Error::TradingState(format!("{e:?}")))?;
+        tracing::info!(state = ?trading.state, "global trading state loaded");
+        let dir = &self.config.strategies_dir;
+        let registered = glados::strategies::register_dir(&self.state, dir).await;
+        tracing::info!(count = registered, dir = %dir.display(), "example strategies registered");
+        let sample = self.config.sample_data;
+        if let Some(series) =
+            glados::candles::offer_sample_on_first_start(&self.walle, sample).await?
+        {
+            tracing::info!(
+                series = series.len(),
+                "first start: sample data loaded (symbol SAMPLE; WEAVER_SAMPLE_DATA=off skips it)"
+            );
+        }
+        self.recover_venues().await;
+        let resumed = self.runs.resume().await?;
+        if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {
+            tracing::warn!(
+                resumed = resumed.resumed.len(),
+                failed = resumed.failed.len(),
+                "runs left running by an earlier process resumed"
+            );
+        }
+        Ok(())
+    }
+
+    /// Before any run may trade on a live venue: recovery and reconciliation with it. A venue
+    /// that cannot be reached now is retried when a run asks for it; its resumed runs fail.
+    async fn recover_venues(&self) {
+        for desk in self.runs.desks() {
+            match desk.ready().await {
+                Ok(report) if report.blocked_symbols().is_empty() => {
+                    tracing::info!(
+                        venue = desk.name(),
+                        live = desk.is_live(),
+                        "venue reconciled"
+                    );
+                }
+                Ok(report) => tracing::warn!(
+                    venue = desk.name(),
+                    blocked = ?report.blocked_symbols(),
+                    "venue reconciled; runs on these symbols are refused until the difference is explained"
+                ),
+                Err(e) => tracing::error!(
+                    venue = desk.name(),
+                    code = e.code(),
+                    "venue recovery failed: {e}"
+                ),
+            }
+        }
+    }
+
+    /// The token that stops background work when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops background work (runs, compilations, backtests, the venues' streams) and waits
+    /// for it, at most `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.runs.shutdown_desks();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running after the grace period");
+        }
+    }
+
+    /// Waits until no background task (compilations, backtests, runs) is running. For tests.
+    pub async fn idle(&self) {
+        self.state.idle().await;
+    }
+}
+
+/// `weaver serve`: builds and starts the application, serves the API until SIGINT/SIGTERM (or
+/// the shutdown token), then shuts down gracefully.
+///
+/// # Errors
+/// [`Error`] for anything that prevents starting; the caller exits non-zero.
+pub async fn serve(config: Config) -> Result<(), Error> {
+    let bind = config.bind;
+    let app = App::build(config).await?;
+    app.start().await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: bind.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Listen {
+        addr: bind.to_string(),
+        source,
+    })?;
+    tracing::info!(addr = %local, "weaver serving the API");
+    let stop = app.shutdown_token();
+    let server =
+        axum::serve(listener, glados::router(app.state())).with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = stop.cancelled() => {}
+            }
+            tracing::info!("shutdown requested; finishing in-flight requests");
+        });
+    let result = server.await.map_err(|source| Error::Listen {
+        addr: local.to_string(),
+        source,
+    });
+    app.shutdown(SHUTDOWN_GRACE).await;
+    app.walle.close().await;
+    tracing::info!("stopped cleanly");
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

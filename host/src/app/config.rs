@@ -1,0 +1,259 @@
+//! The process configuration from `WEAVER_*` variables, with defaults that work on a fresh
+//! machine: what `weaver serve` listens on, its store, its venues and how runs are paced. Each
+//! module gets its part ([`Config::http`], [`Config::runs`]).
+//!
+//! # Invariants
+//! - Every problem is collected and reported at once, so an operator fixes the environment in
+//!   one pass.
+//! - Binding to a non-loopback address without `WEAVER_API_KEY` is a configuration error.
+//! - The API key and the database URL are secrets: never logged, echoed in an error or returned.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::glados::config::{DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, HttpConfig, strip_brackets};
+use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
+use crate::veda::alpaca::AlpacaConfig;
+use crate::walle::DbConfig;
+
+/// How the process runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `WEAVER_BIND` (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// `WEAVER_API_KEY`: when set, every route except `/healthz` needs `X-API-Key`.
+    pub api_key: Option<SecretString>,
+    /// Host header values accepted (without port, lowercase). `WEAVER_ALLOWED_HOSTS`
+    /// (comma-separated) adds to `localhost`, `127.0.0.1`, `::1` and the bind address.
+    pub allowed_hosts: Vec<String>,
+    /// Database (`WEAVER_DATABASE_URL`, `WEAVER_DATA_DIR`).
+    pub db: DbConfig,
+    /// `WEAVER_STRATEGIES_DIR` (default `strategies/dist`): components registered at start.
+    pub strategies_dir: PathBuf,
+    /// `WEAVER_MAX_BODY_BYTES` (default 50 MiB).
+    pub max_body_bytes: usize,
+    /// `WEAVER_SAMPLE_DATA` (`on` by default, `off`): load the bundled sample data on the first
+    /// start of an empty database.
+    pub sample_data: bool,
+    /// Pace of paper runs on the simulated exchange: milliseconds between replayed bars
+    /// (`WEAVER_RUN_BAR_INTERVAL_MS`); 0 replays as fast as the strategy goes.
+    pub run_bar_interval_ms: u64,
+    /// Milliseconds between a running run's heartbeats (`run.Heartbeat` event, account snapshot
+    /// and log flush), `WEAVER_RUN_HEARTBEAT_MS` (default 5000).
+    pub run_heartbeat_ms: u64,
+    /// Alpaca, when `APCA_API_KEY_ID` or `APCA_API_SECRET_KEY` is set (see
+    /// [`AlpacaConfig::from_lookup`]: keys, URLs, the live opt-in `WEAVER_ALPACA_LIVE`). `None`:
+    /// runs on venue `alpaca` are refused with `venue_unavailable`.
+    pub alpaca: Option<AlpacaConfig>,
+    /// The `weaver` binary strategies are compiled with, in a child process
+    /// ([`crate::marvin::MarvinConfig::compiler`]); `weaver serve` sets it to itself. `None`
+    /// compiles in this process (tests, embedding).
+    pub compiler: Option<PathBuf>,
+}
+
+/// The configuration is unusable; holds every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ConfigError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        "invalid_config"
+    }
+}
+
+impl Config {
+    /// The HTTP server's part.
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            bind: self.bind,
+            api_key: self.api_key.clone(),
+            allowed_hosts: self.allowed_hosts.clone(),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// How runs are paced and observed.
+    pub fn runs(&self) -> RunsConfig {
+        RunsConfig {
+            bar_interval_ms: self.run_bar_interval_ms,
+            heartbeat_ms: self.run_heartbeat_ms,
+        }
+    }
+
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every unusable value.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `var` (tests pass a map).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every unusable value.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let mut problems = Vec::new();
+        let bind_text = var("WEAVER_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind = match bind_text.trim().parse::<SocketAddr>() {
+            Ok(b) => Some(b),
+            Err(_) => {
+                problems.push(format!(
+                    "WEAVER_BIND must be an address like 127.0.0.1:8080, got {bind_text:?}"
+                ));
+                None
+            }
+        };
+        let api_key = var("WEAVER_API_KEY").map(SecretString::from);
+        if let Some(k) = &api_key
+            && k.expose_secret().len() < 16
+        {
+            problems.push("WEAVER_API_KEY must be at least 16 characters".to_owned());
+        }
+        if let Some(b) = bind
+            && !b.ip().is_loopback()
+            && api_key.is_none()
+        {
+            problems.push(format!(
+                "WEAVER_BIND {b} is not a loopback address: set WEAVER_API_KEY (refusing to serve an unauthenticated API on the network)"
+            ));
+        }
+        let mut allowed_hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        if let Some(b) = bind
+            && !b.ip().is_unspecified()
+        {
+            allowed_hosts.push(b.ip().to_string());
+        }
+        if let Some(list) = var("WEAVER_ALLOWED_HOSTS") {
+            for h in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                if h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+                {
+                    allowed_hosts.push(strip_brackets(&h.to_ascii_lowercase()).to_owned());
+                } else {
+                    problems.push(format!(
+                        "WEAVER_ALLOWED_HOSTS entry {h:?} is not a host name"
+                    ));
+                }
+            }
+        }
+        let mut db = DbConfig::default();
+        if let Some(url) = var("WEAVER_DATABASE_URL") {
+            db.url = Some(SecretString::from(url));
+        }
+        if let Some(dir) = var("WEAVER_DATA_DIR") {
+            db.data_dir = PathBuf::from(dir);
+        }
+        if let Some(n) = var("WEAVER_DATABASE_MAX_CONNECTIONS") {
+            match n.trim().parse::<u32>() {
+                Ok(n) if n > 0 => db.max_connections = n,
+                _ => problems.push(format!(
+                    "WEAVER_DATABASE_MAX_CONNECTIONS must be a positive integer, got {n:?}"
+                )),
+            }
+        }
+        if let Err(e) = db.backend() {
+            // walle's message never contains the URL.
+            problems.push(e.to_string());
+        }
+        let strategies_dir =
+            PathBuf::from(var("WEAVER_STRATEGIES_DIR").unwrap_or_else(|| "strategies/dist".into()));
+        let mut max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+        if let Some(n) = var("WEAVER_MAX_BODY_BYTES") {
+            match n.trim().parse::<usize>() {
+                Ok(n) if n >= 1024 => max_body_bytes = n,
+                _ => problems.push(format!(
+                    "WEAVER_MAX_BODY_BYTES must be an integer of at least 1024, got {n:?}"
+                )),
+            }
+        }
+        let sample_data = match var("WEAVER_SAMPLE_DATA")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "WEAVER_SAMPLE_DATA must be on or off, got {other:?}"
+                ));
+                true
+            }
+        };
+        let mut run_bar_interval_ms = 0;
+        if let Some(n) = var("WEAVER_RUN_BAR_INTERVAL_MS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if n <= 3_600_000 => run_bar_interval_ms = n,
+                _ => problems.push(format!(
+                    "WEAVER_RUN_BAR_INTERVAL_MS must be an integer from 0 to 3600000, got {n:?}"
+                )),
+            }
+        }
+        let mut run_heartbeat_ms = DEFAULT_RUN_HEARTBEAT_MS;
+        if let Some(n) = var("WEAVER_RUN_HEARTBEAT_MS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (100..=3_600_000).contains(&n) => run_heartbeat_ms = n,
+                _ => problems.push(format!(
+                    "WEAVER_RUN_HEARTBEAT_MS must be an integer from 100 to 3600000, got {n:?}"
+                )),
+            }
+        }
+        // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
+        // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
+        let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
+            match AlpacaConfig::from_lookup(var) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(format!("Alpaca: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match bind {
+            Some(bind) if problems.is_empty() => Ok(Config {
+                bind,
+                api_key,
+                allowed_hosts,
+                db,
+                strategies_dir,
+                max_body_bytes,
+                sample_data,
+                run_bar_interval_ms,
+                run_heartbeat_ms,
+                alpaca,
+                compiler: None,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+
+    /// A loopback configuration on an embedded SQLite in `data_dir` (tests, examples).
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            bind: DEFAULT_BIND
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_key: None,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            strategies_dir: data_dir.join("strategies"),
+            db: DbConfig::sqlite_in(data_dir),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            sample_data: false,
+            run_bar_interval_ms: 0,
+            run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
+            alpaca: None,
+            compiler: None,
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! Runs: the lifecycle of paper and live runs behind one handle, [`Runs`] (start, stop, resume,
+//! list what is active, figures, accounts, logs). A run is the strategy's sandbox (Marvin)
+//! driven by a [`crate::veda::live::LiveRunner`], every order journaled in WallE. Per run, one
+//! tracked task drives the runner and one writes heartbeats (`run.Heartbeat`, the account
+//! snapshot, the log).
+//!
+//! # Layout
+//! - [`spec`]: [`RunSpec`], a validated request to start a run (typed mode and venue).
+//! - [`start`]: loading the sandbox, preparing the venue, storing the run, launching its tasks.
+//! - [`task`]: the run task (pace, execute, heartbeat, record fills, wrap up).
+//! - [`resume`]: restarting the runs a dead process left `running`.
+//! - [`active`]: the registry of runs this process executes.
+//! - [`metered`]: the sandbox seen through figures, metrics, clock ticks and guest output.
+//! - [`log_book`]: a run's bounded log, in memory and in WallE.
+//! - [`account`]: a run's account (average-cost positions, PnL).
+//!
+//! # Two kinds of venue
+//! - `sim`: the run's own [`SimVenue`](crate::veda::sim::SimVenue) replaying its stored candles
+//!   (paper only); a second task records its fills.
+//! - a live venue (`alpaca`), through its [`Desk`]: shared by all runs on it (one order-update
+//!   and one bar stream, fills recorded once by the desk), recovered and reconciled before the
+//!   first run trades; runs see its live 1-minute bars. Their `client_order_id`s are derived
+//!   from the run id *and* the database's installation id, since the venue refuses an id
+//!   forever and another database may reuse run ids. A run's account there is its own fills over
+//!   a baseline (`cash`, default the venue account's equity at the start); the venue account
+//!   itself is shared.
+//!
+//! # What a run sees
+//! On a live venue: its symbols' live bars as they arrive, order updates of its own orders, the
+//! same pre-trade checks. On `sim`:
+//! - Bars in replay order, one per call; order updates of its own orders when it subscribed to
+//!   them; a `clock.Tick` at the start of every bar period of the replay (before that period's
+//!   bars) when it subscribed to clock ticks.
+//! - Its orders pass the pre-trade checks against the server's trading switch, read at every
+//!   order.
+//! - The replay is in lockstep with the strategy (orders decided on bar `t` meet bar `t + 1`, as
+//!   in a backtest); `WEAVER_RUN_BAR_INTERVAL_MS` only adds a pause before each new bar time.
+//!   Hence a run is deterministic, which is what makes resuming it exact.
+//!
+//! # Resume after a restart
+//! [`Runs::resume`] restarts every run a dead process left `running`. On a live venue the run
+//! trades on from the next live bar once the venue is recovered (its strategy starts again from
+//! `init`; intent numbers continue after the journaled ones, so no `client_order_id` repeats).
+//! On the simulated exchange the component is loaded and initialised again and the replay starts
+//! over from the first bar on a fresh simulated exchange, without pauses up to where the run had
+//! got to (the account row's `bars`). Because the run is deterministic, every intent gets the
+//! sequence number (hence the `client_order_id`) it had before;
+//! [`crate::veda::journal::place_order`] finds those in the journal, and WallE keeps order ids and
+//! fill ids unique, so nothing is stored twice and nothing is lost.
+//!
+//! # Invariants
+//! - A run row is only inserted once the component loaded, `init` accepted the parameters and
+//!   candles exist (`sim`) or the venue is recovered and the symbols cleared (live venue): a
+//!   refused start stores nothing.
+//! - Each run has its own sandbox and tasks (and on `sim` its own venue with its own order-id
+//!   prefix): one failing run never touches another.
+//! - No run trades on a live venue before its recovery succeeded, nor on a symbol its
+//!   reconciliation could not explain (`venue_unreconciled`).
+//! - Real money only on request: `live` needs a venue configured for live trading, and `paper`
+//!   is refused on such a venue, since its orders would be real.
+//! - A run ends `stopped` (replay finished, [`Runs::stop`], or server shutdown) or `failed` with
+//!   a stable code (the strategy's own code such as `strategy_fuel_exhausted`). The task only
+//!   writes the final status while the row is still `running`, so a stop that already wrote
+//!   `stopped` is never overwritten.
+//! - Stored event `producer` strings stay `glados` (stored events are a contract).
+
+pub mod account;
+pub mod active;
+pub mod log_book;
+pub mod metered;
+pub mod resume;
+pub mod spec;
+pub mod start;
+pub mod task;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::marvin::Marvin;
+use crate::veda::desk::Desk;
+use crate::veda::risk::TradingSwitch;
+use crate::walle::{self, Run, RunAccount, RunStatus, StrategyStatus, Walle};
+
+pub use account::{AccountState, Pnl, Position, Trade};
+pub use active::VenueAccount;
+pub use log_book::{LogLine, LogPage};
+pub use metered::Figures;
+pub use resume::Resumed;
+pub use spec::{Mode, RunSpec, VenueName};
+
+/// Default starting cash of a paper account on the simulated exchange.
+pub const SIM_CASH: f64 = 10_000.0;
+
+/// Why a run could not be started, stopped or read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is unusable (`invalid_mode`, `invalid_venue`, `invalid_timeframe`,
+    /// `invalid_symbols`, `invalid_cash`, `unsupported_timeframe`).
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// No strategy by that reference.
+    #[error("strategy {0} not found")]
+    StrategyNotFound(String),
+    /// The strategy is disabled.
+    #[error("strategy {0} is disabled")]
+    StrategyDisabled(i64),
+    /// The strategy is still compiling or was rejected.
+    #[error("strategy {0} is not ready")]
+    StrategyNotReady(i64),
+    /// The strategy's component is gone or no longer ready.
+    #[error("{0}")]
+    StrategyUnavailable(String),
+    /// The guest could not be loaded or refused to start (bad parameters, a trap or a budget
+    /// in `init`).
+    #[error(transparent)]
+    Guest(#[from] crate::marvin::Error),
+    /// Nothing to replay on the simulated exchange.
+    #[error("{0}")]
+    NoCandles(String),
+    /// The venue is not configured.
+    #[error("{0}")]
+    VenueNotConfigured(String),
+    /// A live run on a venue configured for paper trading.
+    #[error("{0}")]
+    LiveNotEnabled(String),
+    /// A paper run on a venue configured for live trading.
+    #[error("{0}")]
+    VenueIsLive(String),
+    /// The venue cannot be reached now; nothing was started.
+    #[error("{0}")]
+    VenueUnreachable(String),
+    /// Recovery left a difference with the venue on one of the run's symbols.
+    #[error("{0}")]
+    VenueUnreconciled(String),
+    /// No such run.
+    #[error("run {0} not found")]
+    RunNotFound(i64),
+    /// The run is not `created` or `running`.
+    #[error("run {id} is {status}")]
+    RunNotActive {
+        /// The run.
+        id: i64,
+        /// Its status.
+        status: &'static str,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] walle::Error),
+    /// A task of this process failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { code, .. } => code,
+            Error::StrategyNotFound(_) | Error::RunNotFound(_) => "not_found",
+            Error::StrategyDisabled(_) => "strategy_disabled",
+            Error::StrategyNotReady(_) => "strategy_not_ready",
+            Error::StrategyUnavailable(_) => "strategy_unavailable",
+            Error::Guest(e) => e.code(),
+            Error::NoCandles(_) => "no_candles",
+            Error::VenueNotConfigured(_) | Error::VenueUnreachable(_) => "venue_unavailable",
+            Error::LiveNotEnabled(_) => "live_not_enabled",
+            Error::VenueIsLive(_) => "venue_is_live",
+            Error::VenueUnreconciled(_) => "venue_unreconciled",
+            Error::RunNotActive { .. } => "run_not_active",
+            Error::Store(e) => e.code(),
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// How runs are paced and observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunsConfig {
+    /// Pause before each new bar time of a paper run on `sim`, in ms (0: as fast as the
+    /// strategy goes); `WEAVER_RUN_BAR_INTERVAL_MS`.
+    pub bar_interval_ms: u64,
+    /// Period of each running run's heartbeat, in ms; `WEAVER_RUN_HEARTBEAT_MS`.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            bar_interval_ms: 0,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+        }
+    }
+}
+
+/// Default heartbeat period of a running run.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+
+/// What [`Runs`] is built from.
+pub struct RunsParts {
+    /// The store.
+    pub walle: Walle,
+    /// The sandbox host (shared engine and compiled-component cache).
+    pub marvin: Marvin,
+    /// Where uploaded components are kept, by sha256.
+    pub components_dir: PathBuf,
+    /// Live venues.
+    pub desks: Vec<Desk>,
+    /// The trading switch every run's orders are checked against.
+    pub switch: Arc<TradingSwitch>,
+    /// Pace and heartbeat.
+    pub config: RunsConfig,
+    /// Where the runs' tasks are tracked (the process's, so a shutdown waits for them).
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// The runs of this process: start, stop, resume and read them. Cheap to clone.
+#[derive(Clone)]
+pub struct Runs {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) walle: Walle,
+    pub(crate) marvin: Marvin,
+    pub(crate) components_dir: PathBuf,
+    pub(crate) desks: BTreeMap<String, Desk>,
+    pub(crate) switch: Arc<TradingSwitch>,
+    pub(crate) config: RunsConfig,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) active: active::ActiveRuns,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs")
+            .field("desks", &self.inner.desks.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runs {
+    /// The runs handle over these parts.
+    pub fn new(p: RunsParts) -> Runs {
+        Runs {
+            inner: Arc::new(Inner {
+                walle: p.walle,
+                marvin: p.marvin,
+                components_dir: p.components_dir,
+                desks: p
+                    .desks
+                    .into_iter()
+                    .map(|d| (d.name().to_owned(), d))
+                    .collect(),
+                switch: p.switch,
+                config: p.config,
+                tasks: p.tasks,
+                shutdown: p.shutdown,
+                active: active::ActiveRuns::default(),
+            }),
+        }
+    }
+
+    /// The trading switch every run's orders are checked against (active, reduce-only,
+    /// halted; globally and per run id): the one `PUT /trading-state` sets.
+    pub fn trading_switch(&self) -> Arc<TradingSwitch> {
+        self.inner.switch.clone()
+    }
+
+    /// The live venues, by name.
+    pub fn desks(&self) -> impl Iterator<Item = &Desk> {
+        self.inner.desks.values()
+    }
+
+    /// Starts a run: the strategy resolved (the newest ready version of a name), the venue's
+    /// mode checked, then the run started on the simulated exchange or its live venue.
+    ///
+    /// # Errors
+    /// [`Error`] with the first problem found; nothing is stored for a refused start.
+    pub async fn create(&self, spec: RunSpec) -> Result<Run, Error> {
+        let desk = match spec.venue {
+            VenueName::Sim => None,
+            VenueName::Alpaca => {
+                let name = spec.venue.as_str();
+                let d = self.inner.desks.get(name).ok_or_else(|| {
+                    Error::VenueNotConfigured(format!(
+                        "venue {name} is not configured: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (see .env.example)"
+                    ))
+                })?;
+                match (spec.mode, d.is_live()) {
+                    (Mode::Live, false) => {
+                        return Err(Error::LiveNotEnabled(format!(
+                            "venue {name} is configured for paper trading; live runs need APCA_API_BASE_URL at the live endpoint and WEAVER_ALPACA_LIVE=true"
+                        )));
+                    }
+                    (Mode::Paper, true) => {
+                        return Err(Error::VenueIsLive(format!(
+                            "venue {name} is configured for live trading (real money): start the run with mode live, or point APCA_API_BASE_URL at the paper endpoint"
+                        )));
+                    }
+                    _ => Some(d),
+                }
+            }
+        };
+        let strategy = self
+            .inner
+            .walle
+            .resolve_strategy(&spec.strategy)
+            .await?
+            .ok_or_else(|| Error::StrategyNotFound(spec.strategy_text()))?;
+        match strategy.status {
+            StrategyStatus::Ready => {}
+            StrategyStatus::Disabled => return Err(Error::StrategyDisabled(strategy.id)),
+            _ => return Err(Error::StrategyNotReady(strategy.id)),
+        }
+        match desk {
+            Some(d) => start::start_on_desk(self, &strategy, spec, d).await,
+            None => start::start(self, &strategy, spec).await,
+        }
+    }
+
+    /// Stops run `id`: its status becomes `stopped` and its task ends.
+    ///
+    /// # Errors
+    /// [`Error::RunNotFound`], [`Error::RunNotActive`] unless it is `created` or `running`.
+    pub async fn stop(&self, id: i64) -> Result<Run, Error> {
+        let w = &self.inner.walle;
+        let run = w.run(id).await?.ok_or(Error::RunNotFound(id))?;
+        if !matches!(run.status, RunStatus::Created | RunStatus::Running) {
+            return Err(Error::RunNotActive {
+                id,
+                status: run.status.as_str(),
+            });
+        }
+        let stopped = w
+            .update_run_status(id, RunStatus::Stopped, None, None)
+            .await?;
+        self.inner.active.cancel(id);
+        Ok(stopped)
+    }
+
+    /// Resumes the runs an earlier process left `running` (see the module docs). Call once at
+    /// start-up, after migrations and venue recovery, before serving.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    pub async fn resume(&self) -> Result<Resumed, walle::Error> {
+        resume::resume(self).await
+    }
+
+    /// The figures of run `id`, if this process executed it since it started.
+    pub fn figures(&self, id: i64) -> Option<Figures> {
+        self.inner.active.figures(id)
+    }
+
+    /// The account of `run`: from this process when it executes (or executed) the run, else
+    /// the snapshot stored when it ended, else rebuilt from its stored orders.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn account(
+        &self,
+        run: &Run,
+        stored: Option<&RunAccount>,
+    ) -> Result<AccountState, walle::Error> {
+        if let Some(a) = self.inner.active.account(run.id).await {
+            return Ok(a);
+        }
+        let cash = stored.map_or(SIM_CASH, |a| a.cash);
+        if let Some(snap) = stored.and_then(|a| a.snapshot.as_ref())
+            && let Ok(a) = serde_json::from_value::<AccountState>(snap.0.clone())
+        {
+            return Ok(a);
+        }
+        if run.status == RunStatus::Created {
+            return Ok(AccountState::untouched(cash));
+        }
+        let orders = start::run_orders(&self.inner.walle, run.id).await?;
+        Ok(AccountState::from_orders(cash, &orders))
+    }
+
+    /// Accounts per venue: `sim` (always listed) sums the paper accounts of the runs active in
+    /// this process; each live venue is its account at the venue (omitted, with a warning, when
+    /// it cannot be asked).
+    pub async fn accounts(&self) -> Vec<VenueAccount> {
+        self.inner.active.accounts(&self.inner.desks).await
+    }
+
+    /// Run `id`'s log after `after`: from memory when it holds everything, else from WallE.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn logs(&self, id: i64, after: i64, limit: usize) -> Result<LogPage, walle::Error> {
+        log_book::page(
+            &self.inner.walle,
+            self.inner.active.logs(id, after, limit),
+            id,
+            after,
+            limit,
+        )
+        .await
+    }
+
+    /// Sets `weaver_runs{status}` from the store (called when `/metrics` is scraped).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn record_metrics(&self) -> Result<(), walle::Error> {
+        let counts = self.inner.walle.run_status_counts().await?;
+        for status in RunStatus::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!("weaver_runs", "status" => status.as_str()).set(n as f64);
+        }
+        Ok(())
+    }
+
+    /// Stops the live venues' streams (at shutdown, after the runs' tasks were cancelled).
+    pub fn shutdown_desks(&self) {
+        for desk in self.inner.desks.values() {
+            desk.shutdown();
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! A run's account: cash, average-cost positions marked at their last price, profit and loss.
+//! On the simulated exchange it is read from the run's own venue; on a shared live venue it is
+//! what the run's own recorded fills add up to ([`AccountState::from_orders`]).
+//!
+//! # Invariants
+//! - `equity = cash + Σ qty × last_price` and `pnl.total = pnl.realized + pnl.unrealized`.
+//! - Positions are average-cost: adding to a position moves its average, reducing it realises
+//!   `closed × (price − avg)`, crossing zero opens the rest at the fill price.
+//! - The serialised form is stored as the run's snapshot: renaming a field breaks old rows.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Side;
+use crate::veda::Venue;
+use crate::veda::sim::SimVenue;
+use crate::walle::Order;
+
+/// Profit and loss of a paper account (currency units).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pnl {
+    /// From closed quantities (average-cost), after fees.
+    pub realized: f64,
+    /// Open positions marked at their last price.
+    pub unrealized: f64,
+    /// `realized + unrealized` (= equity − starting cash).
+    pub total: f64,
+}
+
+/// An open position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// Symbol.
+    pub symbol: String,
+    /// Signed quantity (negative: short).
+    pub qty: f64,
+    /// Average entry price.
+    pub avg_price: f64,
+    /// Latest price.
+    pub last_price: f64,
+    /// `qty × (last_price − avg_price)`.
+    pub unrealized_pnl: f64,
+}
+
+/// A fill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trade {
+    /// Symbol.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Quantity filled.
+    pub qty: f64,
+    /// Fill price.
+    pub price: f64,
+    /// When it filled (the replay's time).
+    pub ts: DateTime<Utc>,
+}
+
+/// A run's account: what the API shows and the snapshot WallE keeps (its JSON is stored:
+/// field names are a contract).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Starting cash.
+    pub starting_cash: f64,
+    /// Cash now.
+    pub cash: f64,
+    /// Cash plus positions at their last price.
+    pub equity: f64,
+    /// Profit and loss.
+    pub pnl: Pnl,
+    /// Open positions.
+    pub positions: Vec<Position>,
+    /// The latest fill.
+    pub last_trade: Option<Trade>,
+}
+
+impl AccountState {
+    /// An account that never traded.
+    pub fn untouched(cash: f64) -> AccountState {
+        AccountState {
+            starting_cash: cash,
+            cash,
+            equity: cash,
+            ..AccountState::default()
+        }
+    }
+
+    /// Rebuilds an account from stored orders (oldest first): filled quantities at their
+    /// average price, average-cost positions, each marked at its last fill price (the replay's
+    /// later prices are not stored with the run). Fees are not stored per order and count as 0.
+    pub fn from_orders(starting_cash: f64, orders: &[Order]) -> AccountState {
+        use std::collections::BTreeMap;
+        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
+        // symbol → (qty, avg price, last price)
+        let mut book: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+        let (mut cash, mut realized) = (starting_cash, 0.0);
+        let mut last: Option<Trade> = None;
+        for o in orders {
+            let (qty, Some(price)) = (f(o.filled_quantity), o.average_price.map(f)) else {
+                continue;
+            };
+            if qty <= 0.0 {
+                continue;
+            }
+            let signed = if o.side == Side::Buy { qty } else { -qty };
+            cash -= signed * price;
+            let e = book.entry(o.symbol.clone()).or_insert((0.0, 0.0, price));
+            let (q, avg) = (e.0, e.1);
+            if q == 0.0 || q.signum() == signed.signum() {
+                e.1 = (q * avg + signed * price) / (q + signed);
+            } else {
+                let closed = signed.abs().min(q.abs());
+                realized += closed * (price - avg) * q.signum();
+                if signed.abs() > q.abs() {
+                    e.1 = price;
+                }
+            }
+            e.0 = q + signed;
+            e.2 = price;
+            let ts = o.filled_at.unwrap_or(o.updated_at);
+            if last.as_ref().is_none_or(|l| ts >= l.ts) {
+                last = Some(Trade {
+                    symbol: o.symbol.clone(),
+                    side: side_text(o.side),
+                    qty,
+                    price,
+                    ts,
+                });
+            }
+        }
+        let positions: Vec<Position> = book
+            .into_iter()
+            .filter(|(_, (q, _, _))| q.abs() > 1e-12)
+            .map(|(symbol, (qty, avg_price, last_price))| Position {
+                symbol,
+                qty,
+                avg_price,
+                last_price,
+                unrealized_pnl: qty * (last_price - avg_price),
+            })
+            .collect();
+        let unrealized: f64 = positions.iter().map(|p| p.unrealized_pnl).sum();
+        let equity = cash + positions.iter().map(|p| p.qty * p.last_price).sum::<f64>();
+        AccountState {
+            starting_cash,
+            cash,
+            equity,
+            pnl: Pnl {
+                realized,
+                unrealized,
+                total: realized + unrealized,
+            },
+            positions,
+            last_trade: last,
+        }
+    }
+}
+
+pub(crate) fn side_text(s: Side) -> String {
+    match s {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+    .to_owned()
+}
+
+/// The account of a run on the simulated exchange, now.
+pub(crate) async fn account_of(
+    sim: &SimVenue,
+    starting_cash: f64,
+    last: Option<Trade>,
+) -> AccountState {
+    let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
+    let (Ok(account), Ok(positions)) = (sim.account().await, sim.positions().await) else {
+        return AccountState::untouched(starting_cash);
+    };
+    let positions: Vec<Position> = positions
+        .into_iter()
+        .map(|p| {
+            let qty = f(p.quantity);
+            let avg_price = f(p.avg_entry_price);
+            let last_price = p.current_price.map_or(avg_price, f);
+            Position {
+                symbol: p.symbol,
+                qty,
+                avg_price,
+                last_price,
+                unrealized_pnl: qty * (last_price - avg_price),
+            }
+        })
+        .collect();
+    let equity = f(account.equity);
+    let unrealized: f64 = positions.iter().map(|p| p.unrealized_pnl).sum();
+    let total = equity - starting_cash;
+    // Greta's broker books positions on margin (its cash moves only by realized PnL and fees);
+    // the account shows cash as money not tied up in positions, as a cash account would.
+    let at_cost: f64 = positions.iter().map(|p| p.qty * p.avg_price).sum();
+    AccountState {
+        starting_cash,
+        cash: f(account.cash) - at_cost,
+        equity,
+        pnl: Pnl {
+            realized: total - unrealized,
+            unrealized,
+            total,
+        },
+        positions,
+        last_trade: last,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderType, TimeInForce};
+    use crate::walle::OrderState;
+    use rust_decimal::Decimal;
+
+    fn fill(id: i64, side: Side, qty: i64, price: i64) -> Order {
+        let at = DateTime::from_timestamp(1_700_000_000 + id, 0).unwrap();
+        Order {
+            id,
+            client_order_id: format!("c{id}"),
+            exchange_order_id: None,
+            run_id: Some(1),
+            symbol: "ACME".into(),
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Day,
+            quantity: Some(Decimal::from(qty)),
+            notional: None,
+            limit_price: None,
+            stop_price: None,
+            status: OrderState::Filled,
+            filled_quantity: Decimal::from(qty),
+            average_price: Some(Decimal::from(price)),
+            submitted_at: Some(at),
+            filled_at: Some(at),
+            canceled_at: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn average_cost_positions_and_pnl_from_fills() {
+        // Buy 10 @ 100, buy 10 @ 110 (avg 105), sell 5 @ 120 (realise 5 × 15 = 75).
+        let orders = [
+            fill(1, Side::Buy, 10, 100),
+            fill(2, Side::Buy, 10, 110),
+            fill(3, Side::Sell, 5, 120),
+        ];
+        let a = AccountState::from_orders(10_000.0, &orders);
+        assert_eq!(a.cash, 10_000.0 - 1000.0 - 1100.0 + 600.0);
+        assert_eq!(a.positions.len(), 1);
+        let p = &a.positions[0];
+        assert_eq!((p.qty, p.avg_price, p.last_price), (15.0, 105.0, 120.0));
+        assert_eq!(a.pnl.realized, 75.0);
+        assert_eq!(a.pnl.unrealized, 15.0 * 15.0);
+        assert_eq!(a.pnl.total, a.pnl.realized + a.pnl.unrealized);
+        assert_eq!(a.equity, a.cash + 15.0 * 120.0);
+        assert_eq!(a.equity - a.starting_cash, a.pnl.total);
+        let last = a.last_trade.expect("a last trade");
+        assert_eq!(
+            (last.side.as_str(), last.qty, last.price),
+            ("sell", 5.0, 120.0)
+        );
+    }
+
+    #[test]
+    fn crossing_zero_opens_the_rest_at_the_fill_price() {
+        let orders = [fill(1, Side::Buy, 10, 100), fill(2, Side::Sell, 15, 90)];
+        let a = AccountState::from_orders(1_000.0, &orders);
+        let p = &a.positions[0];
+        assert_eq!((p.qty, p.avg_price), (-5.0, 90.0));
+        assert_eq!(a.pnl.realized, -100.0);
+        // Flat again: no position left, nothing unrealised.
+        let flat = AccountState::from_orders(
+            1_000.0,
+            &[fill(1, Side::Buy, 10, 100), fill(2, Side::Sell, 10, 100)],
+        );
+        assert!(flat.positions.is_empty());
+        assert_eq!(flat.equity, 1_000.0);
+        assert_eq!(AccountState::untouched(5.0).equity, 5.0);
+    }
+}

@@ -1,0 +1,216 @@
+//! The runs this process executes: each one's stop token, figures, log, venue and account,
+//! readable by the API while the run is active and after it ended (until the process stops).
+//!
+//! # Invariants
+//! - An entry is added when a run's tasks are launched; its venue is dropped when the run
+//!   ends, leaving the final account in `ended`.
+//! - Cancelling an entry only asks its task to stop; the task writes the final status.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::account::{AccountState, Trade, account_of};
+use super::log_book::{LogBook, LogLine};
+use super::metered::Figures;
+use crate::veda::desk::Desk;
+use crate::veda::sim::SimVenue;
+use crate::walle::Walle;
+
+/// Where a run trades.
+#[derive(Clone)]
+pub(crate) enum RunVenue {
+    /// Its own simulated exchange, replaying stored candles.
+    Sim(SimVenue),
+    /// A live venue shared with other runs (a [`Desk`]): the run's account is what its own
+    /// recorded orders add up to.
+    Desk(Walle),
+}
+
+/// What the API reads of a run this process executes (or executed since it started).
+pub(crate) struct Live {
+    pub(crate) id: i64,
+    pub(crate) strategy: String,
+    pub(crate) starting_cash: f64,
+    pub(crate) figures: Mutex<Figures>,
+    pub(crate) logs: LogBook,
+    /// The venue while the run is active; `None` once it ended (then `ended` holds the account).
+    pub(crate) venue: Mutex<Option<RunVenue>>,
+    pub(crate) ended: Mutex<Option<AccountState>>,
+    pub(crate) last_trade: Mutex<Option<Trade>>,
+    /// Time of the latest bar delivered (ms), `i64::MIN` before the first.
+    pub(crate) last_bar_ts: AtomicI64,
+}
+
+impl Live {
+    pub(crate) fn figures(&self) -> Figures {
+        self.figures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) async fn account(&self) -> AccountState {
+        let venue = self
+            .venue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let last = self
+            .last_trade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match venue {
+            Some(RunVenue::Sim(v)) => account_of(&v, self.starting_cash, last).await,
+            Some(RunVenue::Desk(w)) => match super::start::run_orders(&w, self.id).await {
+                Ok(orders) => AccountState::from_orders(self.starting_cash, &orders),
+                Err(e) => {
+                    tracing::warn!(
+                        run_id = self.id,
+                        code = e.code(),
+                        "run orders unreadable: {e}"
+                    );
+                    AccountState::untouched(self.starting_cash)
+                }
+            },
+            None => self
+                .ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| AccountState::untouched(self.starting_cash)),
+        }
+    }
+
+    fn is_active_on_sim(&self) -> bool {
+        matches!(
+            *self.venue.lock().unwrap_or_else(PoisonError::into_inner),
+            Some(RunVenue::Sim(_))
+        )
+    }
+
+    fn is_active(&self) -> bool {
+        self.venue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+}
+
+pub(crate) struct Entry {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) live: Arc<Live>,
+    pub(crate) venue: String,
+}
+
+/// The runs this process started: their stop tokens, figures, accounts and logs.
+#[derive(Default)]
+pub(crate) struct ActiveRuns {
+    runs: Mutex<std::collections::HashMap<i64, Entry>>,
+}
+
+/// An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
+/// (`alpaca`) is its account there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VenueAccount {
+    /// Venue (`sim`, `alpaca`).
+    pub venue: String,
+    /// Equity (`sim`: the sum over its active runs).
+    pub equity: f64,
+    /// Cash (`sim`: the sum over its active runs).
+    pub cash: f64,
+    /// Buying power (`sim`: the sum over its active runs).
+    pub buying_power: f64,
+    /// Active runs on this venue.
+    pub runs: u64,
+}
+
+impl ActiveRuns {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Entry>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn live(&self, id: i64) -> Option<Arc<Live>> {
+        self.lock().get(&id).map(|e| e.live.clone())
+    }
+
+    /// Asks run `id` to stop (no effect on runs this server is not executing).
+    pub(crate) fn cancel(&self, id: i64) {
+        if let Some(e) = self.lock().get(&id) {
+            e.cancel.cancel();
+        }
+    }
+
+    /// The figures of run `id`, if this server executed it since it started.
+    pub(crate) fn figures(&self, id: i64) -> Option<Figures> {
+        self.live(id).map(|l| l.figures())
+    }
+
+    /// The account of run `id`, if this server executed it since it started.
+    pub(crate) async fn account(&self, id: i64) -> Option<AccountState> {
+        match self.live(id) {
+            Some(l) => Some(l.account().await),
+            None => None,
+        }
+    }
+
+    /// Log lines of run `id` after `after` held in memory, and whether they are complete (no
+    /// older line after `after` has left the ring). `None` for runs this server did not execute.
+    pub(crate) fn logs(&self, id: i64, after: i64, limit: usize) -> Option<(Vec<LogLine>, bool)> {
+        self.live(id).map(|l| l.logs.after(after, limit))
+    }
+
+    /// Accounts per venue: `sim` (always listed) sums the paper accounts of the runs active in
+    /// this process; each live venue in `desks` is its account at the venue (omitted, with a
+    /// warning, when the venue cannot be asked).
+    pub(crate) async fn accounts(
+        &self,
+        desks: &std::collections::BTreeMap<String, Desk>,
+    ) -> Vec<VenueAccount> {
+        let mut active: Vec<Arc<Live>> = Vec::new();
+        let mut on_desk: std::collections::HashMap<String, u64> = Default::default();
+        for e in self.lock().values() {
+            if e.live.is_active_on_sim() {
+                active.push(e.live.clone());
+            } else if e.live.is_active() {
+                *on_desk.entry(e.venue.clone()).or_default() += 1;
+            }
+        }
+        let mut sim = VenueAccount {
+            venue: "sim".into(),
+            equity: 0.0,
+            cash: 0.0,
+            buying_power: 0.0,
+            runs: 0,
+        };
+        for l in active {
+            let a = l.account().await;
+            sim.equity += a.equity;
+            sim.cash += a.cash;
+            // The simulated exchange lends nothing: buying power is equity, never negative.
+            sim.buying_power += a.equity.max(0.0);
+            sim.runs += 1;
+        }
+        let mut out = vec![sim];
+        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
+        for (name, desk) in desks {
+            match desk.venue().account().await {
+                Ok(a) => out.push(VenueAccount {
+                    venue: name.clone(),
+                    equity: f(a.equity),
+                    cash: f(a.cash),
+                    buying_power: f(a.buying_power),
+                    runs: on_desk.get(name).copied().unwrap_or(0),
+                }),
+                Err(e) => {
+                    tracing::warn!(venue = %name, code = e.code(), "venue account unavailable: {e}");
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,339 @@
+//! The sandbox as a run drives it: after every guest call its figures, metrics, log intents
+//! and output are published, and a `clock.Tick` is added at the start of each bar period for
+//! guests that subscribe to ticks.
+//!
+//! # Invariants
+//! - Figures and metrics only move forward; each guest call is counted once.
+//! - Guest output becomes `stdout:` log lines line by line; an unfinished line waits for its end.
+//! - A guest call never stalls the other tasks of a runtime worker ([`off_the_reactor`]).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::active::Live;
+use crate::domain::{
+    EventMeta, Intent, LogLevel, Strategy, StrategyError, StrategyEvent, StrategyPayload,
+    Subscriptions, Timeframe,
+};
+use crate::marvin::Sandbox;
+
+/// Figures of one run (orders, guest calls, fuel, memory, latency).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Order intents (place or close) the strategy returned.
+    pub order_intents: u64,
+    /// Orders the venue accepted (known once the run ended).
+    pub orders_placed: Option<u64>,
+    /// Guest calls (init and events).
+    pub calls: u64,
+    /// Bars delivered to the guest.
+    pub bars: u64,
+    /// Clock ticks delivered to the guest.
+    pub clock_ticks: u64,
+    /// Fuel used by all calls.
+    pub fuel_total: u64,
+    /// Average fuel per guest call.
+    pub fuel_per_event: f64,
+    /// Most fuel used by one call.
+    pub fuel_max: u64,
+    /// Largest linear memory the guest reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Traps and limit hits.
+    pub traps: u64,
+    /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
+    pub call_p99_us: u64,
+    /// Longest guest call, in µs.
+    pub call_max_us: u64,
+    /// 99th percentile of the wall time between two bars reaching the strategy, in µs
+    /// (power-of-two resolution): at pace 0, the run's whole per-bar loop (exchange, strategy,
+    /// orders, journal); with a pace, that pause included.
+    pub bar_gap_p99_us: u64,
+    /// Longest time between two bars reaching the strategy, in µs.
+    pub bar_gap_max_us: u64,
+}
+
+/// Durations in power-of-two buckets of microseconds: a bounded percentile source.
+#[derive(Default)]
+struct Hist {
+    buckets: [u64; 32],
+    n: u64,
+    max_us: u64,
+}
+
+impl Hist {
+    fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = (64 - us.leading_zeros()) as usize;
+        self.buckets[i.min(self.buckets.len() - 1)] += 1;
+        self.n += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// The upper bound of the bucket holding the 99th percentile (0 when empty).
+    fn p99_us(&self) -> u64 {
+        let want = self.n - self.n / 100;
+        let mut seen = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            seen += c;
+            if seen >= want && *c > 0 {
+                return ((1u64 << i) - 1).min(self.max_us);
+            }
+        }
+        self.max_us
+    }
+}
+
+/// ticks (the runner owns the strategy).
+pub(crate) struct Metered {
+    sandbox: Sandbox,
+    live: Arc<Live>,
+    run_id: String,
+    pub(crate) timeframe: Timeframe,
+    timeframe_ms: i64,
+    clock: bool,
+    last_tick: Option<i64>,
+    /// Bytes of guest output already turned into log lines, and an unfinished line.
+    output_seen: usize,
+    partial: String,
+    seen: SeenStats,
+    calls: Hist,
+    gaps: Hist,
+    last_bar_at: Option<std::time::Instant>,
+}
+
+#[derive(Default)]
+struct SeenStats {
+    fuel: u64,
+    time: Duration,
+    traps: u64,
+    calls: u64,
+}
+
+impl Metered {
+    pub(crate) fn new(
+        sandbox: Sandbox,
+        live: Arc<Live>,
+        run_id: i64,
+        timeframe: Timeframe,
+    ) -> Metered {
+        let clock = sandbox.subscriptions().clock_ticks;
+        // `init` counts towards fuel and traps, not towards the per-call latency.
+        let init = sandbox.stats();
+        let mut m = Metered {
+            sandbox,
+            live,
+            run_id: run_id.to_string(),
+            timeframe,
+            timeframe_ms: timeframe.nominal_millis().max(1),
+            clock,
+            last_tick: None,
+            output_seen: 0,
+            partial: String::new(),
+            seen: SeenStats {
+                time: init.call_time_total,
+                calls: init.calls,
+                ..SeenStats::default()
+            },
+            calls: Hist::default(),
+            gaps: Hist::default(),
+            last_bar_at: None,
+        };
+        m.publish(&[]);
+        m
+    }
+
+    /// After every guest call: figures, metrics, the guest's output and log intents.
+    fn publish(&mut self, intents: &[Intent]) {
+        let s = self.sandbox.stats();
+        if s.calls > self.seen.calls {
+            self.calls
+                .record(s.call_time_total.saturating_sub(self.seen.time));
+        }
+        let strategy = self.live.strategy.clone();
+        let orders = intents
+            .iter()
+            .filter(|i| matches!(i, Intent::PlaceOrder(_) | Intent::ClosePosition { .. }))
+            .count() as u64;
+        {
+            let mut f = self
+                .live
+                .figures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            f.order_intents += orders;
+            f.calls = s.calls;
+            f.bars = s.bars;
+            f.fuel_total = s.fuel_total;
+            f.fuel_per_event = s.fuel_per_call();
+            f.fuel_max = s.fuel_max;
+            f.peak_memory_bytes = s.peak_memory_bytes as u64;
+            f.traps = s.traps;
+            f.call_p99_us = self.calls.p99_us();
+            f.call_max_us = self.calls.max_us;
+            f.bar_gap_p99_us = self.gaps.p99_us();
+            f.bar_gap_max_us = self.gaps.max_us;
+        }
+        metrics::counter!("weaver_strategy_fuel_total", "strategy" => strategy.clone())
+            .increment(s.fuel_total.saturating_sub(self.seen.fuel));
+        if s.call_time_total > self.seen.time {
+            metrics::histogram!("weaver_strategy_call_duration_seconds", "strategy" => strategy.clone())
+                .record((s.call_time_total - self.seen.time).as_secs_f64());
+        }
+        metrics::gauge!("weaver_strategy_memory_bytes", "run_id" => self.run_id.clone())
+            .set(s.peak_memory_bytes as f64);
+        if s.traps > self.seen.traps {
+            let code = self.sandbox.failure().unwrap_or("strategy_failed");
+            metrics::counter!("weaver_strategy_traps_total", "strategy" => strategy, "code" => code)
+                .increment(s.traps - self.seen.traps);
+        }
+        self.seen = SeenStats {
+            fuel: s.fuel_total,
+            time: s.call_time_total,
+            traps: s.traps,
+            calls: s.calls,
+        };
+        for i in intents {
+            if let Intent::Log { level, message } = i {
+                let level = match level {
+                    LogLevel::Debug => "debug",
+                    LogLevel::Info => "info",
+                    LogLevel::Warn => "warn",
+                    LogLevel::Error => "error",
+                };
+                self.live.logs.push(level, message.clone());
+            }
+        }
+        self.take_output(false);
+    }
+
+    /// Turns new guest output into `stdout:` log lines; `all` also flushes an unfinished line.
+    fn take_output(&mut self, all: bool) {
+        let out = self.sandbox.guest_output();
+        if out.len() > self.output_seen {
+            let new = out.get(self.output_seen..).unwrap_or_default();
+            self.partial.push_str(new);
+            self.output_seen = out.len();
+        }
+        while let Some(n) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=n).collect();
+            self.live
+                .logs
+                .push("info", format!("stdout: {}", line.trim_end()));
+        }
+        if all && !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.live.logs.push("info", format!("stdout: {line}"));
+        }
+    }
+
+    fn call(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        let out = off_the_reactor(|| self.sandbox.on_event(event));
+        self.publish(out.as_deref().unwrap_or_default());
+        out
+    }
+
+    /// A `clock.Tick` when `event` opens a new bar period (and the guest wants ticks).
+    fn tick_for(&mut self, event: &StrategyEvent) -> Option<StrategyEvent> {
+        if !self.clock {
+            return None;
+        }
+        let StrategyPayload::Bars(bars) = &event.payload else {
+            return None;
+        };
+        let ts = bars.first()?.bar.ts;
+        let boundary = ts.div_euclid(self.timeframe_ms) * self.timeframe_ms;
+        if self.last_tick.is_some_and(|t| boundary <= t) {
+            return None;
+        }
+        self.last_tick = Some(boundary);
+        let mut meta = event.meta.clone();
+        meta.id = format!("{}-tick-{boundary}", self.run_id);
+        meta.event_type = "clock.Tick".to_owned();
+        meta.ts = boundary;
+        meta.producer = "glados".to_owned();
+        Some(StrategyEvent {
+            meta,
+            payload: StrategyPayload::ClockTick,
+        })
+    }
+}
+
+impl Strategy for Metered {
+    fn subscriptions(&self) -> Subscriptions {
+        self.sandbox.subscriptions()
+    }
+
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        if matches!(event.payload, StrategyPayload::Bars(_)) {
+            let now = std::time::Instant::now();
+            if let Some(prev) = self.last_bar_at.replace(now) {
+                self.gaps.record(now - prev);
+            }
+        }
+        let mut intents = Vec::new();
+        if let Some(tick) = self.tick_for(event) {
+            intents = self.call(&tick)?;
+            self.live
+                .figures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clock_ticks += 1;
+        }
+        if let StrategyPayload::Bars(bars) = &event.payload
+            && let Some(b) = bars.first()
+        {
+            self.live.last_bar_ts.store(b.bar.ts, Ordering::Relaxed);
+        }
+        intents.extend(self.call(event)?);
+        Ok(intents)
+    }
+
+    fn on_bars(
+        &mut self,
+        meta: &EventMeta,
+        bars: &[crate::domain::SymbolBar],
+    ) -> Result<crate::domain::BatchOutcome, StrategyError> {
+        let out = off_the_reactor(|| self.sandbox.on_bars(meta, bars));
+        self.publish(&[]);
+        out
+    }
+}
+
+/// Runs a guest call (synchronous, up to its fuel and time limits) without stalling the other
+/// tasks of a worker thread: on the multi-threaded runtime the worker hands its queue over
+/// first. Elsewhere (single-threaded test runtimes) it just calls.
+pub(crate) fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_is_the_upper_bound_of_its_power_of_two_bucket() {
+        let mut h = Hist::default();
+        assert_eq!(h.p99_us(), 0, "empty");
+        for _ in 0..99 {
+            h.record(Duration::from_micros(10));
+        }
+        h.record(Duration::from_micros(5_000));
+        // 99 of 100 calls took 10 µs: bucket [8, 16) → 15.
+        assert_eq!(h.p99_us(), 15);
+        assert_eq!(h.max_us, 5_000);
+        for _ in 0..10 {
+            h.record(Duration::from_micros(5_000));
+        }
+        // Now more than 1% are slow: the p99 is their bucket's bound, capped at the max.
+        assert_eq!(h.p99_us(), 5_000);
+    }
+}

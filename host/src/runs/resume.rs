@@ -1,0 +1,247 @@
+//! Resuming the runs an earlier process left `running` (see [`super`]'s module docs): runs on
+//! the simulated exchange by deterministic replay, runs on a live venue by recovery and
+//! reconciliation; runs left `stopping` are marked `stopped`.
+//!
+//! # Invariants
+//! - A run that cannot be resumed is marked `failed` with a stable code and a log line saying
+//!   why: `strategy_unavailable` (the component is gone or no longer ready), `no_candles`,
+//!   `venue_unavailable`, `venue_mode_changed`, `venue_unreconciled`, `interrupted` (a paper
+//!   run that is not on the simulated exchange) or `resume_failed` (anything else, such as the
+//!   strategy refusing to start again).
+
+use chrono::Utc;
+
+use super::spec::text_params;
+use super::start::{
+    Continue, Exec, Launch, Setup, journaled_intents, launch, load_sandbox, order_scope, prepare,
+};
+use super::{Error, Runs, SIM_CASH};
+use crate::domain::Timeframe;
+use crate::walle::{
+    self, Run, RunAccount, RunLogLine, RunMode, RunStatus, Strategy as StoredStrategy,
+    StrategyStatus,
+};
+
+/// Why one run was not resumed: the code stored as its `error_code`, and the message logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NotResumed {
+    code: &'static str,
+    message: String,
+}
+
+impl NotResumed {
+    fn new(code: &'static str, message: impl Into<String>) -> NotResumed {
+        NotResumed {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<walle::Error> for NotResumed {
+    fn from(e: walle::Error) -> Self {
+        NotResumed::new("resume_failed", e.to_string())
+    }
+}
+
+impl From<Error> for NotResumed {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::StrategyUnavailable(_) => "strategy_unavailable",
+            Error::NoCandles(_) => "no_candles",
+            _ => "resume_failed",
+        };
+        NotResumed::new(code, e.to_string())
+    }
+}
+
+/// What [`resume`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resumed {
+    /// Runs running again.
+    pub resumed: Vec<i64>,
+    /// Runs that could not be resumed, marked `failed` (run id, code).
+    pub failed: Vec<(i64, String)>,
+    /// Runs that were stopping, marked `stopped`.
+    pub stopped: Vec<i64>,
+}
+
+/// Resumes the paper runs an earlier process left `running` (see the module docs). Runs left
+/// `stopping` are marked `stopped`; runs that cannot be resumed are marked `failed` with
+/// `strategy_unavailable` (the component is gone or no longer ready), `no_candles`,
+/// `resume_failed` (the strategy refused to start again) or `interrupted` (not a paper run on
+/// the simulated exchange). Call once at start-up, after migrations and before serving.
+///
+/// # Errors
+/// When the store cannot be read or written.
+pub(crate) async fn resume(state: &Runs) -> Result<Resumed, walle::Error> {
+    let w = &state.inner.walle;
+    let mut done = Resumed::default();
+    for run in w
+        .runs(Some(RunStatus::Stopping), i64::from(i32::MAX))
+        .await?
+    {
+        w.update_run_status(run.id, RunStatus::Stopped, None, None)
+            .await?;
+        done.stopped.push(run.id);
+    }
+    let mut runs = w
+        .runs(Some(RunStatus::Running), i64::from(i32::MAX))
+        .await?;
+    runs.reverse();
+    for run in runs {
+        match resume_one(state, &run).await {
+            Ok(()) => done.resumed.push(run.id),
+            Err(NotResumed { code, message }) => {
+                tracing::warn!(run_id = run.id, code, "run not resumed: {message}");
+                let last = w.last_run_log_seq(run.id).await.unwrap_or(0);
+                let line = RunLogLine {
+                    seq: last + 1,
+                    ts: Utc::now(),
+                    level: "error".into(),
+                    message: format!("not resumed after a restart ({code}): {message}"),
+                };
+                w.append_run_logs(run.id, &[line]).await?;
+                w.update_run_status(run.id, RunStatus::Failed, Some(code), None)
+                    .await?;
+                done.failed.push((run.id, code.to_owned()));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// What a stored run executes: its strategy (still `ready`), its spec (cash from its account,
+/// else `default_cash`) and its account row.
+async fn stored_run(
+    state: &Runs,
+    run: &Run,
+    default_cash: f64,
+) -> Result<(StoredStrategy, Setup, Option<RunAccount>), NotResumed> {
+    let w = &state.inner.walle;
+    let strategy = w
+        .strategy(run.strategy_id)
+        .await?
+        .filter(|s| s.status == StrategyStatus::Ready)
+        .ok_or_else(|| {
+            NotResumed::new(
+                "strategy_unavailable",
+                format!("strategy {} is gone or not ready", run.strategy_id),
+            )
+        })?;
+    let account = w.run_account(run.id).await?;
+    let timeframe: Timeframe = run
+        .timeframe
+        .parse()
+        .map_err(|e| NotResumed::new("resume_failed", format!("{e}")))?;
+    let spec = Setup {
+        params: text_params(run.params.0.as_object()),
+        symbols: run.symbols.0.clone(),
+        timeframe,
+        cash: account.as_ref().map_or(default_cash, |a| a.cash),
+    };
+    Ok((strategy, spec, account))
+}
+
+async fn resume_one(state: &Runs, run: &Run) -> Result<(), NotResumed> {
+    if run.venue != "sim" {
+        return resume_on_desk(state, run).await;
+    }
+    if run.mode != RunMode::Paper {
+        return Err(NotResumed::new(
+            "interrupted",
+            "only paper runs on the simulated exchange are resumed",
+        ));
+    }
+    let w = &state.inner.walle;
+    let (strategy, setup, account) = stored_run(state, run, SIM_CASH).await?;
+    let (sandbox, sim) = prepare(state, &strategy, &setup).await?;
+    if account.is_none() {
+        w.insert_run_account(run.id, setup.cash).await?;
+    }
+    let bars = account.map_or(0, |a| u64::try_from(a.bars).unwrap_or(0));
+    let log_seq = w.last_run_log_seq(run.id).await?;
+    let first = format!("run resumed after a restart: replaying {bars} bars again without pauses");
+    launch(
+        state,
+        Launch {
+            run,
+            strategy: &strategy,
+            sandbox,
+            exec: Exec::Sim(sim),
+            setup: &setup,
+            from: Continue { bars, log_seq },
+            first,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Resumes a run on a live venue: the venue must still be configured in the same mode (paper or
+/// live), recovery must have succeeded and cleared the run's symbols; the strategy starts again
+/// from its `init` on the next live bar, and intent numbering continues after the journaled ones.
+async fn resume_on_desk(state: &Runs, run: &Run) -> Result<(), NotResumed> {
+    let desk = state.inner.desks.get(&run.venue).ok_or_else(|| {
+        NotResumed::new(
+            "venue_unavailable",
+            format!("venue {} is not configured any more", run.venue),
+        )
+    })?;
+    if (run.mode == RunMode::Live) != desk.is_live() {
+        return Err(NotResumed::new(
+            "venue_mode_changed",
+            format!(
+                "the run is {} but venue {} is now configured for {} trading",
+                if run.mode == RunMode::Live {
+                    "live"
+                } else {
+                    "paper"
+                },
+                run.venue,
+                if desk.is_live() { "live" } else { "paper" }
+            ),
+        ));
+    }
+    let w = &state.inner.walle;
+    let (strategy, setup, account) = stored_run(state, run, 0.0).await?;
+    let report = desk.ready().await.map_err(|e| {
+        NotResumed::new(
+            "venue_unavailable",
+            format!("venue {} could not be recovered: {e}", run.venue),
+        )
+    })?;
+    report
+        .check_run(&setup.symbols)
+        .map_err(|e| NotResumed::new("venue_unreconciled", e.to_string()))?;
+    let sandbox = load_sandbox(state, &strategy, &setup).await?;
+    if account.is_none() {
+        w.insert_run_account(run.id, setup.cash).await?;
+    }
+    let journaled = journaled_intents(w, run.id).await?;
+    let scope = order_scope(run.id, &w.installation_id().await?);
+    let log_seq = w.last_run_log_seq(run.id).await?;
+    let first = format!(
+        "run resumed after a restart: venue {} recovered, trading again from the next bar ({journaled} intents journaled before)",
+        run.venue
+    );
+    let exec = Exec::Desk {
+        desk: desk.clone(),
+        scope,
+        journaled,
+    };
+    launch(
+        state,
+        Launch {
+            run,
+            strategy: &strategy,
+            sandbox,
+            exec,
+            setup: &setup,
+            from: Continue { bars: 0, log_seq },
+            first,
+        },
+    )
+    .await;
+    Ok(())
+}

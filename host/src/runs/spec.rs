@@ -1,0 +1,243 @@
+//! [`RunSpec`]: a request to start a run, typed and validated before anything is loaded.
+//!
+//! # Invariants
+//! - A `RunSpec` that exists is well-formed: a known mode and venue, never `live` on the
+//!   simulated exchange, a timeframe, 1–32 symbols, a starting cash in (0, [`MAX_CASH`]].
+//!   What depends on the server (is the venue configured, in which mode) is checked by
+//!   [`super::Runs::create`].
+
+use crate::domain::Timeframe;
+use crate::walle::StrategyRef;
+
+use super::Error;
+
+/// Largest starting cash of a paper account.
+pub const MAX_CASH: f64 = 1e12;
+
+/// Paper (simulated or paper-account money) or live (real money).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Paper trading.
+    Paper,
+    /// Real money.
+    Live,
+}
+
+/// Where a run trades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VenueName {
+    /// Its own simulated exchange over stored candles (paper only).
+    Sim,
+    /// Alpaca (paper or live, as the server is configured).
+    Alpaca,
+}
+
+impl VenueName {
+    /// The API and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VenueName::Sim => "sim",
+            VenueName::Alpaca => "alpaca",
+        }
+    }
+}
+
+/// What to run: the strategy, where, on what, with which parameters and cash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// The strategy.
+    pub strategy: StrategyRef,
+    /// Paper or live.
+    pub mode: Mode,
+    /// Where.
+    pub venue: VenueName,
+    /// Symbols, in the order bars index them.
+    pub symbols: Vec<String>,
+    /// Bar timeframe.
+    pub timeframe: Timeframe,
+    /// Strategy parameters as given (stored with the run).
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Starting cash of the run's account (`sim`: default 10000; live venue: default the venue
+    /// account's equity at the start).
+    pub cash: Option<f64>,
+}
+
+impl RunSpec {
+    /// Validates the request's fields, in this order: mode, venue, timeframe, symbols, cash.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first bad field (`invalid_mode`, `invalid_venue`,
+    /// `invalid_timeframe`, `invalid_symbols`, `invalid_cash`).
+    pub fn parse(
+        strategy: StrategyRef,
+        mode: &str,
+        venue: &str,
+        symbols: Vec<String>,
+        timeframe: &str,
+        params: Option<serde_json::Map<String, serde_json::Value>>,
+        cash: Option<f64>,
+    ) -> Result<RunSpec, Error> {
+        let mode = match mode {
+            "paper" => Mode::Paper,
+            "live" => Mode::Live,
+            _ => return Err(Error::invalid("invalid_mode", "mode must be paper or live")),
+        };
+        let venue = match venue {
+            "sim" => VenueName::Sim,
+            "alpaca" => VenueName::Alpaca,
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_venue",
+                    "venue must be sim or alpaca",
+                ));
+            }
+        };
+        if (mode, venue) == (Mode::Live, VenueName::Sim) {
+            return Err(Error::invalid(
+                "invalid_mode",
+                "the simulated exchange only runs paper runs; live runs need venue alpaca",
+            ));
+        }
+        let timeframe = timeframe
+            .parse::<Timeframe>()
+            .map_err(|e| Error::invalid("invalid_timeframe", e.to_string()))?;
+        if symbols.is_empty() || symbols.len() > 32 {
+            return Err(Error::invalid("invalid_symbols", "give 1 to 32 symbols"));
+        }
+        if let Some(c) = cash
+            && !(c.is_finite() && c > 0.0 && c <= MAX_CASH)
+        {
+            return Err(Error::invalid(
+                "invalid_cash",
+                format!("cash must be more than 0 and at most {MAX_CASH}"),
+            ));
+        }
+        Ok(RunSpec {
+            strategy,
+            mode,
+            venue,
+            symbols,
+            timeframe,
+            params: params.unwrap_or_default(),
+            cash,
+        })
+    }
+
+    /// The strategy reference as text, for messages.
+    pub(crate) fn strategy_text(&self) -> String {
+        match &self.strategy {
+            StrategyRef::Id(id) => id.to_string(),
+            StrategyRef::Name(n) => n.chars().take(64).collect(),
+            StrategyRef::Version { name, version } => format!(
+                "{}@{}",
+                name.chars().take(64).collect::<String>(),
+                version.chars().take(64).collect::<String>()
+            ),
+        }
+    }
+
+    /// The parameters as the guest's `init` takes them (text values).
+    pub fn text_params(&self) -> Vec<(String, String)> {
+        text_params(Some(&self.params))
+    }
+}
+
+/// Text parameters as the guest's `init` takes them: strings as they are, other JSON values as
+/// their JSON text.
+pub fn text_params(
+    params: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Vec<(String, String)> {
+    params
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(
+        mode: &str,
+        venue: &str,
+        symbols: &[&str],
+        tf: &str,
+        cash: Option<f64>,
+    ) -> Result<RunSpec, Error> {
+        RunSpec::parse(
+            StrategyRef::Name("s".into()),
+            mode,
+            venue,
+            symbols.iter().map(|s| (*s).to_owned()).collect(),
+            tf,
+            None,
+            cash,
+        )
+    }
+
+    #[test]
+    fn validation_names_the_first_bad_field() {
+        let ok = parse("paper", "sim", &["A"], "1Day", Some(5.0)).unwrap();
+        assert_eq!((ok.mode, ok.venue), (Mode::Paper, VenueName::Sim));
+        assert_eq!(ok.timeframe, Timeframe::DAY);
+        let code = |r: Result<RunSpec, Error>| r.unwrap_err().code();
+        assert_eq!(
+            code(parse("real", "sim", &["A"], "1Day", None)),
+            "invalid_mode"
+        );
+        assert_eq!(
+            code(parse("live", "sim", &["A"], "1Day", None)),
+            "invalid_mode"
+        );
+        assert_eq!(
+            code(parse("paper", "nyse", &["A"], "1Day", None)),
+            "invalid_venue"
+        );
+        assert_eq!(
+            code(parse("paper", "sim", &["A"], "1Fortnight", None)),
+            "invalid_timeframe"
+        );
+        assert_eq!(
+            code(parse("paper", "sim", &[], "1Day", None)),
+            "invalid_symbols"
+        );
+        let many: Vec<&str> = vec!["A"; 33];
+        assert_eq!(
+            code(parse("paper", "sim", &many, "1Day", None)),
+            "invalid_symbols"
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e12] {
+            assert_eq!(
+                code(parse("paper", "sim", &["A"], "1Day", Some(bad))),
+                "invalid_cash"
+            );
+        }
+        assert!(parse("live", "alpaca", &["A"], "1Min", None).is_ok());
+    }
+
+    #[test]
+    fn parameters_reach_the_guest_as_text() {
+        let mut params = serde_json::Map::new();
+        params.insert("fast".into(), serde_json::json!(5));
+        params.insert("name".into(), serde_json::json!("x"));
+        params.insert("on".into(), serde_json::json!(true));
+        let got = text_params(Some(&params));
+        assert_eq!(
+            got,
+            vec![
+                ("fast".to_owned(), "5".to_owned()),
+                ("name".to_owned(), "x".to_owned()),
+                ("on".to_owned(), "true".to_owned()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! The task of one run: deliver bars (paced on the simulated exchange), drive the
+//! [`LiveRunner`] (strategy → risk checks → journal → venue), record fills, beat the heartbeat
+//! (account snapshot, log, `run.Heartbeat`), and wrap up with the final status.
+//!
+//! # Invariants
+//! - The final status is written only while the row is still `running`: a stop that already
+//!   wrote `stopped` is never overwritten.
+//! - Every fill that arrived before the end is recorded before the task ends.
+//! - The pace only adds pauses between bar times; the replay stays in lockstep with the
+//!   strategy, so a run is deterministic whatever the load.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Runs;
+use super::account::{AccountState, Trade, side_text};
+use super::active::Live;
+use super::metered::Metered;
+use super::start::Exec;
+use crate::events::{Envelope, payloads};
+use crate::veda::Venue;
+use crate::veda::journal::recover::record_trade_update;
+use crate::veda::journal::store::WalleJournal;
+use crate::veda::live::{LiveError, LiveRunner};
+use crate::veda::risk::RiskLimits;
+use crate::veda::sim::SimVenue;
+use crate::veda::types::{BarEvent, OrderStreamEvent, StreamHandle, TradeEvent};
+use crate::walle::{RunStatus, Walle};
+
+/// Why a run ended `failed`: a stable code and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+/// A launched run's parts, moved into its task.
+pub(crate) struct RunTask {
+    pub(crate) runs: Runs,
+    pub(crate) id: i64,
+    pub(crate) symbols: Vec<String>,
+    pub(crate) strategy: Metered,
+    pub(crate) exec: Exec,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) live: Arc<Live>,
+    /// Bars delivered without pauses first (a resumed replay catching up).
+    pub(crate) resume_bars: u64,
+}
+
+impl RunTask {
+    /// Executes the run, then wraps it up.
+    pub(crate) async fn run(self) {
+        let (runs, id, live) = (self.runs.clone(), self.id, self.live.clone());
+        let outcome = execute(self).await;
+        wrap_up(&runs, id, &live, outcome).await;
+    }
+}
+
+fn pace(
+    st: &Runs,
+    mut source: StreamHandle<BarEvent>,
+    pace: Duration,
+    fast: u64,
+    cancel: CancellationToken,
+) -> StreamHandle<BarEvent> {
+    if pace.is_zero() {
+        return source;
+    }
+    let (tx, rx) = mpsc::channel(1);
+    st.inner.tasks.spawn(async move {
+        let (mut delivered, mut prev) = (0u64, None);
+        while let Some(event) = source.next().await {
+            if let BarEvent::Bar { bar, .. } = &event {
+                delivered += 1;
+                if delivered > fast && prev.is_some_and(|p| p != bar.ts) {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(pace) => {}
+                    }
+                }
+                prev = Some(bar.ts);
+            }
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    StreamHandle::new(rx, CancellationToken::new())
+}
+
+/// Drives the run until the replay ends (simulated exchange) or the bar stream does, it is
+/// cancelled, or it fails.
+async fn execute(t: RunTask) -> Result<(), Failure> {
+    let RunTask {
+        runs: st,
+        id,
+        symbols,
+        strategy,
+        exec,
+        cancel,
+        live,
+        resume_bars,
+    } = t;
+    let st = &st;
+    let live = &live;
+    let (venue, sim): (Arc<dyn Venue>, Option<SimVenue>) = match &exec {
+        Exec::Sim(sim) => (Arc::new(sim.clone()), Some(sim.clone())),
+        Exec::Desk { desk, .. } => (desk.venue(), None),
+    };
+    let walle = st.inner.walle.clone();
+    let fail = |e: crate::veda::Error| Failure {
+        code: e.code().to_owned(),
+        message: e.to_string(),
+    };
+    // On a live venue the desk records every order update once for all runs.
+    let recorded = match &sim {
+        Some(_) => Some(venue.order_updates(Utc::now()).await.map_err(fail)?),
+        None => None,
+    };
+    let strategy_updates = venue.order_updates(Utc::now()).await.map_err(fail)?;
+    let bars = venue.bar_stream(&symbols).await.map_err(fail)?;
+    let bars = match &sim {
+        Some(_) => {
+            let every = Duration::from_millis(st.inner.config.bar_interval_ms);
+            pace(st, bars, every, resume_bars, cancel.clone())
+        }
+        None => bars,
+    };
+    let journal = Arc::new(WalleJournal::new(walle.clone()));
+    let timeframe = strategy.timeframe;
+    let mut runner = LiveRunner::new(
+        &id.to_string(),
+        symbols,
+        Box::new(strategy),
+        venue.clone(),
+        journal,
+        RiskLimits::default(),
+    )
+    .timeframe(timeframe)
+    .with_switch(st.inner.switch.clone())
+    .on_refused({
+        let live = live.clone();
+        move |sequence, order, e| {
+            live.logs.push(
+                "warn",
+                format!(
+                    "order #{sequence} ({} {} {}) not placed ({}): {e}",
+                    side_text(order.side),
+                    order.quantity,
+                    order.symbol,
+                    e.code()
+                ),
+            );
+        }
+    });
+    match &exec {
+        Exec::Sim(sim) => {
+            let releaser = sim.clone();
+            runner = runner.after_each_bar(move || releaser.bar_done());
+        }
+        Exec::Desk {
+            scope, journaled, ..
+        } => {
+            runner = runner.order_scope(scope).resume_at(*journaled);
+            if let Some(cap) = rust_decimal::prelude::FromPrimitive::from_f64(live.starting_cash) {
+                runner = runner.equity_cap(cap);
+            }
+        }
+    }
+    // Fills are recorded in WallE as they come, beside the runner.
+    let side_stop = CancellationToken::new();
+    let recorder = recorded.map(|mut updates| {
+        let stop = side_stop.clone();
+        let walle = walle.clone();
+        let live = live.clone();
+        st.inner.tasks.spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    biased;
+                    e = updates.events.recv() => e,
+                    () = stop.cancelled() => None,
+                };
+                let Some(event) = event else { break };
+                record(&walle, id, &live, event).await;
+            }
+            // Whatever arrived before the stop is still recorded.
+            while let Ok(event) = updates.events.try_recv() {
+                record(&walle, id, &live, event).await;
+            }
+        })
+    });
+    let heart = {
+        let stop = side_stop.clone();
+        let live = live.clone();
+        let st = st.clone();
+        let tasks = st.inner.tasks.clone();
+        tasks.spawn(async move {
+            let period = Duration::from_millis(st.inner.config.heartbeat_ms.max(1));
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    _ = beat.tick() => heartbeat(&st, id, &live).await,
+                    () = live.logs.wanted.notified() => live.logs.store(&st.inner.walle, id).await,
+                }
+            }
+        })
+    };
+    let outcome = tokio::select! {
+        r = runner.run_with_updates(bars, strategy_updates) => r,
+        () = cancel.cancelled() => Ok(()),
+    };
+    side_stop.cancel();
+    if let Some(recorder) = recorder
+        && recorder.await.is_err()
+    {
+        tracing::error!(run_id = id, "fill recorder panicked");
+    }
+    if heart.await.is_err() {
+        tracing::error!(run_id = id, "heartbeat task panicked");
+    }
+    live.figures
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .orders_placed = Some(runner.placed().iter().filter(|p| p.outcome.is_ok()).count() as u64);
+    if cancel.is_cancelled() && outcome.is_ok() {
+        live.logs.push("info", "run stopped");
+    } else if outcome.is_ok() && sim.is_some() {
+        live.logs.push("info", "replay finished");
+    } else if outcome.is_ok() {
+        live.logs.push("warn", "the venue's bar stream ended");
+    }
+    outcome.map_err(|e| match e {
+        LiveError::Strategy(s) => Failure {
+            code: s.code.clone(),
+            message: s.message,
+        },
+        other => Failure {
+            code: other.code().to_owned(),
+            message: other.to_string(),
+        },
+    })
+}
+
+/// One heartbeat: the account snapshot and progress, the log, and a `run.Heartbeat` event.
+async fn heartbeat(st: &Runs, id: i64, live: &Live) {
+    let w = &st.inner.walle;
+    live.logs.store(w, id).await;
+    let account = live.account().await;
+    let figures = live.figures();
+    snapshot(w, id, &account, figures.bars).await;
+    let ts = live.last_bar_ts.load(Ordering::Relaxed);
+    let event = Envelope::new(
+        "run.Heartbeat",
+        "glados",
+        payloads::RunHeartbeat {
+            run_id: id,
+            bars: figures.bars,
+            bar_ts: (ts != i64::MIN)
+                .then(|| DateTime::from_timestamp_millis(ts))
+                .flatten(),
+            equity: account.equity,
+            order_intents: figures.order_intents,
+        },
+    )
+    .map(|e| e.for_run(id));
+    match event {
+        Ok(e) => {
+            if let Err(e) = w.append(&e).await {
+                tracing::warn!(run_id = id, code = e.code(), "heartbeat not written: {e}");
+            }
+        }
+        Err(e) => tracing::error!(run_id = id, "heartbeat refused: {e}"),
+    }
+}
+
+async fn snapshot(w: &Walle, id: i64, account: &AccountState, bars: u64) {
+    let value = serde_json::to_value(account).unwrap_or_default();
+    if let Err(e) = w
+        .update_run_account(id, i64::try_from(bars).unwrap_or(i64::MAX), &value)
+        .await
+    {
+        tracing::warn!(
+            run_id = id,
+            code = e.code(),
+            "run snapshot not written: {e}"
+        );
+    }
+}
+
+async fn record(walle: &Walle, id: i64, live: &Live, event: OrderStreamEvent) {
+    let OrderStreamEvent::Update(u) = event else {
+        return;
+    };
+    if matches!(u.event, TradeEvent::Fill | TradeEvent::PartialFill)
+        && let (Some(price), Some(qty)) = (u.price, u.quantity)
+    {
+        *live
+            .last_trade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Trade {
+            symbol: u.order.symbol.clone(),
+            side: side_text(u.order.side),
+            qty: qty.to_f64().unwrap_or(0.0),
+            price: price.to_f64().unwrap_or(0.0),
+            ts: u.timestamp.unwrap_or_else(Utc::now),
+        });
+    }
+    if let Err(e) = record_trade_update(walle, &u).await {
+        tracing::warn!(run_id = id, code = e.code(), "cannot record a fill: {e}");
+    }
+}
+
+/// Logs the outcome, stores the final account and the log, then writes the final status
+/// (unless a stop already did).
+async fn wrap_up(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) {
+    let w = &st.inner.walle;
+    if let Err(Failure { code, message }) = &outcome {
+        live.logs
+            .push("error", format!("run failed ({code}): {message}"));
+    }
+    let account = live.account().await;
+    snapshot(w, id, &account, live.figures().bars).await;
+    *live.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(account);
+    // The venue (and its copy of the candles) is dropped with the run.
+    live.venue
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    live.logs.store(w, id).await;
+    match w.run(id).await {
+        Ok(Some(r)) if r.status == RunStatus::Running => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(run_id = id, code = e.code(), "cannot read run: {e}");
+            return;
+        }
+    }
+    let (status, code) = match &outcome {
+        Ok(()) => (RunStatus::Stopped, None),
+        Err(Failure { code, message }) => {
+            tracing::warn!(run_id = id, code = code.as_str(), "run failed: {message}");
+            (RunStatus::Failed, Some(code.as_str()))
+        }
+    };
+    if let Err(e) = w.update_run_status(id, status, code, None).await {
+        tracing::error!(
+            run_id = id,
+            code = e.code(),
+            "cannot record run outcome: {e}"
+        );
+        return;
+    }
+    tracing::info!(status = ?status, "run finished");
+}
