@@ -6,11 +6,12 @@
 //! - [`domain`]: the shared trading vocabulary (bars, orders, intents, strategy events) and the
 //!   [`domain::Strategy`] seam every engine drives.
 //! - `glados`: control plane and the only northbound API (REST + SSE), run lifecycle, routing.
-//! - `events`: envelope, registry, transactional outbox, consumer offsets, retention.
+//! - `events`: the event vocabulary: envelope, cursor, registry of event types and payloads.
 //! - `veda`: live market data and order execution (Alpaca first, a simulated exchange).
 //! - `greta`: backtests — data windows, fill simulation, metrics.
 //! - `marvin`: the wasmtime component host that runs strategies against `wit/`.
-//! - `walle`: the single write path to the database (SQLite | Postgres).
+//! - `walle`: the single write path to the database (SQLite | Postgres); the transactional
+//!   outbox, its consumers and retention.
 //! - [`cli`]: the `weaver` command line; `main.rs` only parses and dispatches.
 
 pub mod cli;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use weaver::events::{Envelope, StartFrom};
+use weaver::events::Envelope;
 use weaver::glados::{self, AppState, Config};
 use weaver::veda::rate_limit::RequestBudget;
+use weaver::walle::StartFrom;
 
 use crate::glados::send;
 use crate::walle::support::{Kind, TestStore};
