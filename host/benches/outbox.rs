@@ -18,8 +18,8 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
-use weaver::events::{Consumer, ConsumerOptions, Envelope, StartFrom};
-use weaver::walle::{DbConfig, Walle};
+use weaver::events::Envelope;
+use weaver::walle::{Consumer, ConsumerOptions, DbConfig, StartFrom, Walle};
 
 const WRITERS: usize = 8;
 

@@ -7,6 +7,12 @@
 //! formulas as backtesting.py 0.6.6, so results can be checked against an established engine
 //! trade for trade (`docs/adr/0005-reference-exact-fills.md`).
 //!
+//! What a backtest is (strategy, bars, engine settings) is a [`BacktestSpec`] ([`spec`]):
+//! `weaver backtest` builds one from its flags and `POST /backtests` from its request, and both
+//! get their [`EngineConfig`] and strategy factory from it. A component strategy is loaded
+//! through the caller's [`crate::marvin::Marvin`] (the server passes its shared one); the engine
+//! itself only drives a [`crate::domain::Strategy`] and never sees the sandbox.
+//!
 //! # Events a strategy gets
 //! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
 //! of that bar's fills and cancellations followed by one `Account` snapshot, then the bars.
@@ -41,12 +47,17 @@ pub mod metrics;
 pub mod native;
 pub mod report;
 pub mod sample;
+pub mod spec;
 pub mod sweep;
 pub mod synth;
 
 pub use broker::{Commission, FillModel};
 pub use csv::Series;
 pub use engine::{Backtest, EngineConfig, RunResult, StrategyFactory};
+pub use spec::{
+    BacktestSpec, DataFile, DataWindow, InvalidSetting, StoredWindow, StrategyBuilder,
+    StrategySource,
+};
 
 use crate::domain::StrategyError;
 
@@ -77,6 +88,20 @@ pub enum Error {
     /// The strategy failed (trap, budget, its own error).
     #[error("strategy failed: {0}")]
     Strategy(#[from] StrategyError),
+    /// No native strategy has this name.
+    #[error("unknown native strategy {0:?} (available: native:sma-cross)")]
+    UnknownNative(String),
+    /// The strategy component file does not exist.
+    #[error("strategy file {0} does not exist or is not a file")]
+    ComponentMissing(String),
+    /// The sandbox refused or could not load the strategy component.
+    #[error("strategy {path}: {error} ({})", error.code())]
+    Component {
+        /// The component file.
+        path: String,
+        /// Marvin's error; its code is this error's code.
+        error: crate::marvin::Error,
+    },
 }
 
 impl Error {
@@ -87,6 +112,9 @@ impl Error {
             Error::Csv { .. } => "data_invalid_csv",
             Error::Config(_) => "invalid_config",
             Error::Strategy(_) => "strategy_failed",
+            Error::UnknownNative(_) => "unknown_strategy",
+            Error::ComponentMissing(_) => "strategy_unavailable",
+            Error::Component { error, .. } => error.code(),
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - [`veda`]: live market data and order execution (Alpaca first, a simulated exchange).
 //! - [`greta`]: backtests — data windows, fill simulation, metrics.
 //! - [`marvin`]: the wasmtime component host that runs strategies against `wit/`.
-//! - [`walle`]: the single write path to the database (SQLite | Postgres), the outbox.
+//! - [`walle`]: the single write path to the database (SQLite | Postgres): the transactional
+//!   outbox, its consumers and retention.
 //! - [`events`]: the event vocabulary — envelope, cursor, registry, payloads.
 //! - [`domain`]: the shared trading vocabulary (bars, orders, intents, strategy events) and the
 //!   [`domain::Strategy`] seam every engine drives.

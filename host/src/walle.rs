@@ -1,6 +1,8 @@
 //! WallE: the single write path to the database, on PostgreSQL (production) or an embedded SQLite
 //! file (the default). Every table is read and written here through typed repository methods;
-//! every business write appends its outbox event in the same transaction.
+//! every business write appends its outbox event in the same transaction, and named
+//! [`Consumer`]s read the outbox back in commit-safe order (`walle/outbox.rs` describes the
+//! ordering, wake-ups and delivery).
 //!
 //! The backend is chosen by `WEAVER_DATABASE_URL` ([`DbConfig`]). Both backends share one SQL
 //! text for most statements (sqlx maps `$N` on SQLite too); the outbox, whose ordering rules
@@ -13,7 +15,7 @@
 //!   [`Registry`] refuses aborts its transaction (caller-supplied events are checked before it
 //!   starts), so a bad event writes nothing.
 //! - Writers ring the wake-up only after commit, and only when they appended an event; the
-//!   doorbell never carries data (see [`crate::events`]).
+//!   doorbell never carries data (see [`Consumer`] and `walle/outbox.rs`).
 //! - SQLite writes go through one writer connection and start with `BEGIN IMMEDIATE`: one writer
 //!   at a time, so outbox ids commit in id order. `synchronous = FULL`: a commit survives a power
 //!   cut. No code path holds the writer while it waits for another write connection.
@@ -58,7 +60,10 @@ pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
 pub use market::{Candle, CandleSeries, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
-pub use outbox::{Lag, Retention};
+pub use outbox::{
+    Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, LISTENER_APPLICATION_NAME, Lag,
+    NOTIFY_CHANNEL, Retention, StartFrom,
+};
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
@@ -281,7 +286,7 @@ impl Walle {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(relaxed_opts)
                     .await?;
-                let listen = opts.application_name(events::LISTENER_APPLICATION_NAME);
+                let listen = opts.application_name(outbox::LISTENER_APPLICATION_NAME);
                 tokio::spawn(ring_doorbell(
                     relaxed.clone(),
                     doorbell.clone(),
@@ -487,7 +492,7 @@ async fn ring_doorbell(pool: PgPool, doorbell: Arc<Notify>, shutdown: Cancellati
             _ = doorbell.notified() => {}
         }
         let sent = sqlx::query("select pg_notify($1, '')")
-            .bind(events::NOTIFY_CHANNEL)
+            .bind(outbox::NOTIFY_CHANNEL)
             .execute(&pool)
             .await;
         if let Err(e) = sent {

@@ -1,5 +1,6 @@
 //! `weaver backtest`: run a strategy over CSV bars, print a summary, optionally write a JSON
-//! report; `--sweep` runs a parameter grid on all cores and prints a ranked table.
+//! report; `--sweep` runs a parameter grid on all cores and prints a ranked table. The flags
+//! become a [`BacktestSpec`], the description `POST /backtests` also runs on.
 //!
 //! # Invariants
 //! - Every user mistake (strategy file, CSV, parameters, options) ends in an error message that
@@ -8,16 +9,17 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
-use crate::domain::{Strategy, StrategyConfig, StrategyError};
-use crate::greta::broker::BrokerConfig;
 use crate::greta::report::{self, StrategyInfo};
-use crate::greta::{self, Backtest, Commission, EngineConfig, FillModel, StrategyFactory, sweep};
+use crate::greta::{
+    self, Backtest, BacktestSpec, Commission, DataFile, DataWindow, EngineConfig, FillModel,
+    StrategyBuilder, StrategySource, sweep,
+};
+use crate::marvin::{Marvin, MarvinConfig};
 
 /// Arguments of `weaver backtest`.
 #[derive(Debug, Clone, Args)]
@@ -88,70 +90,77 @@ pub enum Fill {
     Close,
 }
 
-/// A strategy source: how to build instances, and what to call it in reports.
-pub struct StrategySource {
-    /// Builds one instance per run.
-    pub factory: Arc<StrategyFactory>,
-    /// Report name.
-    pub name: String,
-    /// SHA-256 of the component (empty for native code).
-    pub sha256: String,
-}
-
-/// Resolves `--strategy`.
+/// The backtest `a` describes: its strategy source, data files, engine settings and parameters
+/// (also used by tests). Settings are checked later, by [`BacktestSpec::engine_config`].
 ///
 /// # Errors
-/// An unreadable or invalid strategy file, or an unknown native name.
-pub fn strategy_source(spec: &str, cache_dir: Option<&Path>) -> anyhow::Result<StrategySource> {
-    if let Some(name) = spec.strip_prefix("native:") {
-        return match name {
-            "sma-cross" => Ok(StrategySource {
-                factory: Arc::new(
-                    |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
-                        Ok(Box::new(greta::native::SmaCross::new(cfg)?))
-                    },
-                ),
-                name: spec.to_owned(),
-                sha256: String::new(),
-            }),
-            other => bail!("unknown native strategy {other:?} (available: native:sma-cross)"),
-        };
-    }
-    wasm_source(Path::new(spec), cache_dir)
+/// A `--param` that is not `key=value`.
+pub fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
+    let files = a
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, path)| DataFile {
+            path: path.clone(),
+            symbol: a.symbol.get(i).cloned(),
+        })
+        .collect();
+    Ok(BacktestSpec {
+        strategy: StrategySource::parse(&a.strategy),
+        data: DataWindow::Files(files),
+        cash: a.cash,
+        commission: Commission {
+            pct: a.commission,
+            per_unit: a.commission_per_unit,
+            fixed: a.commission_fixed,
+        },
+        fill: match a.fill {
+            Fill::NextOpen => FillModel::NextOpen,
+            Fill::Close => FillModel::Close,
+        },
+        slippage_bps: a.slippage_bps,
+        fractional: a.fractional,
+        finalize: a.finalize,
+        warmup: a.warmup,
+        params: parse_params(&a.params)?,
+    })
 }
 
-/// Loads a `.wasm` strategy component into the Marvin sandbox (compile cache under
-/// `$WEAVER_DATA_DIR/cache/compiled`); every run gets its own sandbox instance.
-fn wasm_source(path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<StrategySource> {
-    if !path.is_file() {
-        bail!(
-            "strategy file {} does not exist or is not a file",
-            path.display()
-        );
-    }
-    let mut config = crate::marvin::MarvinConfig::default();
-    if let Some(dir) = cache_dir {
-        config.cache_dir = dir.to_path_buf();
-    }
-    let marvin = crate::marvin::Marvin::new(config)
-        .map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))?;
-    let loaded = marvin
-        .load_file(path)
-        .map_err(|e| anyhow::anyhow!("strategy {}: {e} ({})", path.display(), e.code()))?;
-    let sha256 = loaded.sha256().to_owned();
-    let name = path.file_stem().map_or_else(
-        || path.display().to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    Ok(StrategySource {
-        factory: Arc::new(
-            move |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
-                Ok(Box::new(loaded.instantiate(cfg)?))
-            },
-        ),
-        name,
-        sha256,
-    })
+/// The engine configuration of `spec`, a refused setting named by its flag (`--cash`).
+///
+/// # Errors
+/// Non-finite or negative money amounts, cash that is not positive, a commission of 1 or more.
+pub fn engine_config(spec: &BacktestSpec) -> anyhow::Result<EngineConfig> {
+    spec.engine_config()
+        .map_err(|e| anyhow::anyhow!("--{} {}", e.setting.replace('_', "-"), e.problem))
+}
+
+/// Resolves `--strategy`. A component is loaded into a Marvin sandbox started for this command
+/// (compile cache under `--cache-dir`, default `$WEAVER_DATA_DIR/cache/compiled`); every run
+/// gets its own sandbox instance.
+///
+/// # Errors
+/// An unknown native name, a missing or invalid component, a sandbox that cannot start.
+pub fn load_strategy(
+    source: &StrategySource,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<StrategyBuilder> {
+    // A sandbox only for a component that exists: native code needs none, and `load` reports a
+    // missing file.
+    let marvin = match source {
+        StrategySource::Component(path) if path.is_file() => {
+            let mut config = MarvinConfig::default();
+            if let Some(dir) = cache_dir {
+                config.cache_dir = dir.to_path_buf();
+            }
+            Some(
+                Marvin::new(config)
+                    .map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))?,
+            )
+        }
+        _ => None,
+    };
+    Ok(source.load(marvin.as_ref())?)
 }
 
 fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -168,60 +177,11 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Builds the engine configuration from the options (also used by tests).
-///
-/// # Errors
-/// Non-finite or negative money amounts.
-pub fn engine_config(
-    a: &BacktestArgs,
-    params: Vec<(String, String)>,
-) -> anyhow::Result<EngineConfig> {
-    for (name, v) in [
-        ("--cash", a.cash),
-        ("--commission", a.commission),
-        ("--commission-per-unit", a.commission_per_unit),
-        ("--commission-fixed", a.commission_fixed),
-        ("--slippage-bps", a.slippage_bps),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            bail!("{name} {v} must be a non-negative number");
-        }
-    }
-    if a.cash <= 0.0 {
-        bail!("--cash must be positive");
-    }
-    if a.commission >= 1.0 {
-        bail!(
-            "--commission {} is a fraction of traded value and must be below 1 (0.002 = 0.2 %)",
-            a.commission
-        );
-    }
-    Ok(EngineConfig {
-        broker: BrokerConfig {
-            cash: a.cash,
-            commission: Commission {
-                pct: a.commission,
-                per_unit: a.commission_per_unit,
-                fixed: a.commission_fixed,
-            },
-            slippage_bps: a.slippage_bps,
-            fill: match a.fill {
-                Fill::NextOpen => FillModel::NextOpen,
-                Fill::Close => FillModel::Close,
-            },
-            fractional: a.fractional,
-        },
-        finalize: a.finalize,
-        warmup: a.warmup,
-        params,
-    })
-}
-
-/// Loads every `--data` file (in parallel) and aligns them.
+/// Loads every `--data` file of `spec` (built from `a`) and aligns them.
 ///
 /// # Errors
 /// The first unreadable or malformed file, or mismatched `--symbol` count.
-pub fn load_data(a: &BacktestArgs) -> anyhow::Result<Backtest> {
+pub fn load_data(a: &BacktestArgs, spec: &BacktestSpec) -> anyhow::Result<Backtest> {
     if !a.symbol.is_empty() && a.symbol.len() != a.data.len() {
         bail!(
             "{} --symbol names for {} --data files: give one per file or none",
@@ -229,13 +189,7 @@ pub fn load_data(a: &BacktestArgs) -> anyhow::Result<Backtest> {
             a.data.len()
         );
     }
-    let series = a
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, p)| greta::csv::load(p, a.symbol.get(i).map(String::as_str)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Backtest::new(series)?)
+    Ok(spec.load_files()?)
 }
 
 /// Runs `weaver backtest`, printing to stdout.
@@ -253,14 +207,15 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
 /// Any bad input, or a strategy failure.
 pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let started = Instant::now();
-    let params = parse_params(&a.params)?;
-    let cfg = engine_config(&a, params.clone())?;
-    let source = strategy_source(&a.strategy, a.cache_dir.as_deref())?;
-    let bt = load_data(&a)?;
+    let spec = backtest_spec(&a)?;
+    let params = &spec.params;
+    let cfg = engine_config(&spec)?;
+    let source = load_strategy(&spec.strategy, a.cache_dir.as_deref())?;
+    let bt = load_data(&a, &spec)?;
     if !a.sweep.is_empty() {
         return run_sweep(&a, &bt, &cfg, &source, started, out);
     }
-    let mut strategy = (source.factory)(&bt.strategy_config(&params))
+    let mut strategy = (source.factory)(&bt.strategy_config(params))
         .map_err(|e| anyhow::anyhow!("strategy {}: {e}", source.name))?;
     let bar = progress_bar(bt.len() as u64);
     let tick = |done: usize| {
@@ -276,7 +231,7 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
     let info = StrategyInfo {
         name: source.name.clone(),
         sha256: source.sha256.clone(),
-        params: report::params_json(&params),
+        params: report::params_json(params),
     };
     if let Some(path) = &a.report {
         write_json(path, &report::build(&bt, &cfg, info, &result))?;
@@ -333,7 +288,7 @@ fn run_sweep(
     a: &BacktestArgs,
     bt: &Backtest,
     cfg: &EngineConfig,
-    source: &StrategySource,
+    source: &StrategyBuilder,
     started: Instant,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {

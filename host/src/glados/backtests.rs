@@ -1,6 +1,8 @@
 //! Backtests through the API: validated at once, queued in WallE, run by Greta on a blocking
-//! thread over candles stored in the database. The report is the `weaver backtest --report`
-//! JSON, built by the same code (`cli::backtest::engine_config`, `greta::report::build`).
+//! thread over candles stored in the database, the strategy loaded through the server's shared
+//! Marvin. The request becomes a [`BacktestSpec`], as `weaver backtest`'s flags do, so the
+//! report is the `weaver backtest --report` JSON, built by the same code
+//! (`BacktestSpec::engine_config`, `greta::report::build`).
 //!
 //! # Invariants
 //! - A refused request (unknown or unready strategy, bad timeframe, no candles, bad money
@@ -10,19 +12,15 @@
 //! - The stored report is split into `metrics` (everything but trades and equity), `trades` and
 //!   `equity`; [`report_of`] puts it back together.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::cli::backtest::{BacktestArgs, Fill, engine_config, strategy_source};
-use crate::domain::SymbolBar;
 use crate::domain::Timeframe;
-use crate::greta::csv::Series;
 use crate::greta::report::{self, StrategyInfo};
+use crate::greta::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
 use crate::walle::{Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyStatus};
 
 /// Most bars one backtest loads per symbol.
@@ -157,15 +155,13 @@ pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
 
 /// Everything a run needs, resolved at request time.
 struct Plan {
-    path: PathBuf,
+    /// The backtest; its data is a [`DataWindow::Stored`] window.
+    spec: BacktestSpec,
+    /// The strategy resolved from the request's id or name.
+    strategy_id: i64,
+    /// Its name and hash, for the report.
     name: String,
     sha256: String,
-    args: BacktestArgs,
-    params: Vec<(String, String)>,
-    symbols: Vec<String>,
-    timeframe: String,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -237,65 +233,35 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
             ));
         }
     }
-    let params: Vec<(String, String)> = req
-        .params
-        .iter()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                },
-            )
-        })
-        .collect();
+    let params = crate::runs::spec::text_params(req.params.as_ref());
     let path = state
         .inner
         .components_dir
         .join(format!("{}.wasm", strategy.sha256));
-    let args = BacktestArgs {
-        strategy: path.display().to_string(),
-        data: Vec::new(),
-        symbol: Vec::new(),
-        cash: req.cash.unwrap_or(10_000.0),
-        commission: req.commission.unwrap_or(0.002),
-        commission_per_unit: 0.0,
-        commission_fixed: 0.0,
-        slippage_bps: 0.0,
-        fill: match req.fill.unwrap_or_default() {
-            FillView::NextOpen => Fill::NextOpen,
-            FillView::Close => Fill::Close,
-        },
-        finalize: false,
-        fractional: false,
-        warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
-        params: Vec::new(),
-        report: None,
-        sweep: Vec::new(),
-        rank_by: "sharpe".into(),
-        top: 20,
-        cache_dir: Some(
-            state
-                .inner
-                .components_dir
-                .with_file_name("cache")
-                .join("compiled"),
-        ),
+    let mut spec = BacktestSpec::new(
+        StrategySource::Component(path),
+        DataWindow::Stored(StoredWindow {
+            symbols: req.symbols.clone(),
+            timeframe: tf,
+            start,
+            end,
+        }),
+    );
+    spec.cash = req.cash.unwrap_or(spec.cash);
+    spec.commission.pct = req.commission.unwrap_or(spec.commission.pct);
+    spec.fill = match req.fill.unwrap_or_default() {
+        FillView::NextOpen => FillModel::NextOpen,
+        FillView::Close => FillModel::Close,
     };
-    engine_config(&args, params.clone())
-        .map_err(|e| invalid("invalid_backtest", format!("{e:#}")))?;
+    spec.warmup = usize::try_from(warmup).unwrap_or(usize::MAX);
+    spec.params = params;
+    spec.engine_config()
+        .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
     Ok(Plan {
-        path,
+        spec,
+        strategy_id: strategy.id,
         name: strategy.name,
         sha256: strategy.sha256,
-        args,
-        params,
-        symbols: req.symbols.clone(),
-        timeframe: tf.to_string(),
-        start,
-        end,
     })
 }
 
@@ -305,10 +271,7 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
 /// 4xx for a refused request (nothing stored), 5xx for store failures.
 pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, ApiError> {
     let plan = plan(state, &req).await?;
-    let strategy_id = match req.strategy {
-        StrategyRef::Id(i) => Some(i),
-        StrategyRef::Name(_) | StrategyRef::Version { .. } => None,
-    };
+    let strategy_id = Some(plan.strategy_id);
     let config = serde_json::to_value(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
     let b = state
         .inner
@@ -363,37 +326,31 @@ fn spawn(state: &AppState, id: i64, plan: Plan) {
 }
 
 async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
-    let mut series = Vec::with_capacity(plan.symbols.len());
-    for s in &plan.symbols {
+    let DataWindow::Stored(window) = &plan.spec.data else {
+        return Err("internal_error: an API backtest runs over stored candles".into());
+    };
+    let timeframe = window.timeframe.to_string();
+    let mut series = Vec::with_capacity(window.symbols.len());
+    for s in &window.symbols {
         let candles = st
             .inner
             .walle
-            .candles(s, &plan.timeframe, plan.start, plan.end, MAX_BARS)
+            .candles(s, &timeframe, window.start, window.end, MAX_BARS)
             .await
             .map_err(|e| format!("{}: {e}", e.code()))?;
-        let bars = candles
-            .iter()
-            .map(|c| SymbolBar {
-                symbol: 0,
-                bar: c.bar(),
-            })
-            .collect();
-        series.push(Series {
-            symbol: s.clone(),
-            path: format!("db:{s}/{}", plan.timeframe),
-            bars,
-        });
+        series.push(window.series(s, candles.iter().map(|c| c.bar())));
     }
     let token = st.inner.shutdown.clone();
+    let marvin = st.inner.marvin.clone();
     let job = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
-        let cfg = engine_config(&plan.args, plan.params.clone()).map_err(|e| format!("{e:#}"))?;
-        let source = strategy_source(
-            &plan.path.display().to_string(),
-            plan.args.cache_dir.as_deref(),
-        )
-        .map_err(|e| format!("{e:#}"))?;
+        let spec = &plan.spec;
+        let cfg = spec.engine_config().map_err(|e| e.to_string())?;
+        let source = spec
+            .strategy
+            .load(Some(&marvin))
+            .map_err(|e| e.to_string())?;
         let bt = crate::greta::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
-        let mut strategy = (source.factory)(&bt.strategy_config(&plan.params))
+        let mut strategy = (source.factory)(&bt.strategy_config(&spec.params))
             .map_err(|e| format!("{}: {}", e.code, e.message))?;
         let result = bt
             .run(strategy.as_mut(), &cfg, None)
@@ -401,7 +358,7 @@ async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
         let info = StrategyInfo {
             name: plan.name,
             sha256: plan.sha256,
-            params: report::params_json(&plan.params),
+            params: report::params_json(&spec.params),
         };
         serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
     });

@@ -1,27 +1,94 @@
-//! The outbox table: append, ordered fetch below the horizon, consumer offsets, retention, lag.
+//! The transactional outbox: append and ordered fetch below the horizon (here), consumer offsets
+//! and lag (`offsets.rs`), the named [`Consumer`] that reads it with its wake-ups
+//! (`consumer.rs`), and retention (`retention.rs`).
+//!
+//! Producers never write the outbox directly: every event is appended here in the same
+//! transaction as the business write it describes ([`Walle::append`], or a typed repository
+//! method such as `Walle::insert_order_intent`). A [`Consumer`] then reads the outbox in order from
+//! its stored offset.
+//!
+//! # Ordering and the gap problem
+//! - **PostgreSQL**: every outbox row carries the id of the transaction that wrote it
+//!   (`transaction_id xid8 default pg_current_xact_id()`). Consumers read in `(transaction_id, id)`
+//!   order and only rows whose transaction id is below `pg_snapshot_xmin(pg_current_snapshot())`,
+//!   in one statement. Every transaction below that horizon has finished, so no row can later
+//!   appear below a consumer's cursor: a late-committing writer stalls consumers, it is never
+//!   skipped (`docs/adr/0003-transactional-outbox-xid8.md`).
+//! - **SQLite**: one writer at a time (`BEGIN IMMEDIATE`), so `AUTOINCREMENT` ids commit in order.
+//!
+//! # Appends
+//! A business write appends its event inside its own transaction. Standalone appends
+//! ([`Walle::append`]) from concurrent callers are grouped into one multi-row statement by a few
+//! appender tasks (group commit): each caller still gets its own result, and a group that fails
+//! is retried caller by caller, so one caller's bad row never fails another.
+//!
+//! # Wake-ups
+//! NOTIFY is a doorbell, never a delivery. On PostgreSQL a writer rings a coalescing doorbell task
+//! after commit (outside the business transaction), which issues `pg_notify` on
+//! [`NOTIFY_CHANNEL`]. Each consumer owns a listener connection (`application_name =
+//! weaver-listener`, [`LISTENER_APPLICATION_NAME`]); after any reconnect it re-`LISTEN`s first
+//! and then wakes its consumer to catch up. A poll timer is the backstop for lost doorbells (a
+//! crash between commit and notify). While committed events are held back by an older open
+//! transaction, which may end without a doorbell (a rollback, or a transaction that wrote no
+//! event), the consumer re-checks with a short backoff (at most 20 ms). Consumers on PostgreSQL
+//! are woken only through `LISTEN`, even in the writer's process, so that path is always the one
+//! exercised. On SQLite the wake-up is an in-process `watch` channel.
+//!
+//! # Delivery and deduplication
+//! Delivery is at-least-once. A consumer's offset is the `(transaction_id, id)` of the last event it
+//! committed; events at or below it are never fetched again, so the only possible duplicates are
+//! events after the offset that were handed out but not committed (a crash or a failed commit
+//! mid-batch; on PostgreSQL offsets are written with `synchronous_commit = off`, so a server crash
+//! may also forget the last fraction of a second of offset progress). Those are redelivered in
+//! the same order, and a consumer removes them by event id: in-process consumers with [`Dedup`],
+//! consumers with durable effects by keying the effect on the event id or on a natural
+//! idempotency key (orders are idempotent by `client_order_id`, fills by venue fill id). The
+//! contract tests count duplicates after this deduplication (0) for the gap torture and for a
+//! consumer killed mid-batch.
+//!
+//! # Metrics
+//! [`Walle::record_outbox_metrics`] sets `weaver_outbox_lag_events` and
+//! `weaver_outbox_lag_seconds` per consumer (counted below the same horizon as the fetch) and
+//! `weaver_outbox_horizon_stall_seconds` (age of the oldest transaction holding an xid);
+//! consumers count `weaver_listener_reconnects_total` and `weaver_outbox_poll_wakeups_total`.
 //!
 //! # Invariants
 //! - PostgreSQL fetches, lag counts and head positions use the same horizon,
 //!   `transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, inside one statement.
+//! - A consumer's cursor only moves forward, and only over rows whose writers have finished.
 //! - Offsets only move forward, except the explicit resets (restore recovery, `--reset-offsets`).
-//! - A purge never deletes a row above any registered consumer's offset.
+//! - Retention never deletes an event above the slowest registered consumer's offset.
 //! - A grouped append reports success to a caller only after the statement holding its events
 //!   committed.
 
+mod consumer;
+mod offsets;
+mod retention;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
+use sqlx::{Postgres, Sqlite};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::domain::EventKind;
-use crate::events::{Cursor, Envelope, StartFrom, StoredEvent};
+use crate::events::{Cursor, Envelope, StoredEvent};
 
 use super::{Conn, Db, Error, Result, TxInner, Wakeup, Walle, exec, fetch, text_of};
-use sqlx::{Postgres, Sqlite};
-use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub use consumer::{Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, StartFrom};
+pub use offsets::Lag;
+pub use retention::Retention;
+
+/// The PostgreSQL NOTIFY channel the outbox doorbell rings on.
+pub const NOTIFY_CHANNEL: &str = "weaver_outbox";
+
+/// The `application_name` of every outbox listener connection, so operators and tests can find
+/// (and `pg_terminate_backend`) them.
+pub const LISTENER_APPLICATION_NAME: &str = "weaver-listener";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -215,78 +282,6 @@ async fn insert_all(db: &Db, events: &[&Envelope]) -> Result<()> {
     Ok(())
 }
 
-/// How much a consumer has left to do.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Lag {
-    /// Events after the consumer's offset that it could fetch now (below the horizon).
-    pub events: i64,
-    /// Age of the oldest of them, in seconds (0 when there are none).
-    pub oldest_seconds: f64,
-}
-
-/// How long events are kept. Audit events (the trading record: namespaces `orders`, `run`,
-/// `strategy`) have their own, normally longer, age. Neither ever deletes an event above the
-/// slowest consumer's offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// Age after which other events may be deleted.
-    pub events: Duration,
-    /// Age after which audit events may be deleted.
-    pub audit: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            events: Duration::from_secs(7 * 86_400),
-            audit: Duration::from_secs(400 * 86_400),
-        }
-    }
-}
-
-impl Retention {
-    /// Reads `WEAVER_EVENT_RETENTION_DAYS` (default 7) and `WEAVER_AUDIT_RETENTION_DAYS`
-    /// (default 400). The audit age may not be shorter than the event age.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a value that is not a whole number of days, or an audit retention
-    /// shorter than the event retention.
-    pub fn from_env() -> Result<Retention> {
-        Retention::from_vars(|name| std::env::var(name).ok())
-    }
-
-    /// [`Retention::from_env`] over any variable source.
-    ///
-    /// # Errors
-    /// As [`Retention::from_env`].
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Retention> {
-        let days = |name: &str, default: Duration| -> Result<Duration> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(|d| Duration::from_secs(d * 86_400))
-                    .map_err(|_| {
-                        Error::Config(format!("{name} must be a whole number of days, got {v:?}"))
-                    }),
-            }
-        };
-        let d = Retention::default();
-        let r = Retention {
-            events: days("WEAVER_EVENT_RETENTION_DAYS", d.events)?,
-            audit: days("WEAVER_AUDIT_RETENTION_DAYS", d.audit)?,
-        };
-        if r.audit < r.events {
-            return Err(Error::Config(
-                "WEAVER_AUDIT_RETENTION_DAYS may not be shorter than WEAVER_EVENT_RETENTION_DAYS"
-                    .into(),
-            ));
-        }
-        Ok(r)
-    }
-}
-
 // The consumer's queries. Each must stay an index probe whatever the outbox holds (a week of
 // events by default): they run on every wake-up, and a sequential scan of a large outbox there
 // stalls every consumer for tens of milliseconds. `query_plans` exposes their plans to the test
@@ -357,9 +352,6 @@ const PLANNED: [Planned; 4] = [
         lite: LITE_LAG,
     },
 ];
-
-const AUDIT: &str =
-    "(o.event_type like 'orders.%' or o.event_type like 'run.%' or o.event_type like 'strategy.%')";
 
 impl Walle {
     /// Appends a standalone event (no business row) in its own transaction.
@@ -469,283 +461,6 @@ impl Walle {
         Ok(n)
     }
 
-    /// The stored offset of `consumer`, registering it on first use (`start` says where a new
-    /// consumer begins). Registered consumers hold back retention.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn consumer_offset(&self, consumer: &str, start: StartFrom) -> Result<Cursor> {
-        if consumer.is_empty() {
-            return Err(Error::Invalid("consumer name is empty".into()));
-        }
-        if let Some(c) = self.stored_offset(consumer).await? {
-            if self.is_pg() && c.xid >= self.next_xid().await? {
-                // An xid this cluster has not handed out yet: the offset was written in another
-                // cluster (a restore from a dump). Skipping ahead could lose events, so replay.
-                tracing::warn!(
-                    consumer,
-                    stored_xid = c.xid,
-                    "consumer offset is from another PostgreSQL cluster (restore?); replaying from the oldest retained event"
-                );
-                self.force_offset(consumer, Cursor::default()).await?;
-                return Ok(Cursor::default());
-            }
-            return Ok(c);
-        }
-        let initial = match start {
-            StartFrom::Beginning => Cursor::default(),
-            StartFrom::Latest => self.head().await?,
-        };
-        let now = Utc::now();
-        let mut tx = self.begin().await?;
-        exec!(
-            tx.conn(),
-            if self.is_pg() {
-                "insert into consumer_offsets (consumer, last_xid, last_id, created_at, updated_at) \
-                 values ($1, $2::text::xid8, $3, $4, $4) on conflict (consumer) do nothing"
-            } else {
-                "insert into consumer_offsets (consumer, last_xid, last_id, created_at, updated_at) \
-                 values ($1, cast($2 as integer), $3, $4, $4) on conflict (consumer) do nothing"
-            },
-            consumer,
-            initial.xid.to_string(),
-            initial.id,
-            now,
-        )?;
-        tx.commit().await?;
-        // Another process may have registered it first; its row wins.
-        Ok(self.stored_offset(consumer).await?.unwrap_or(initial))
-    }
-
-    async fn stored_offset(&self, consumer: &str) -> Result<Option<Cursor>> {
-        let sql = if self.is_pg() {
-            "select last_xid::text::bigint, last_id from consumer_offsets where consumer = $1"
-        } else {
-            "select last_xid, last_id from consumer_offsets where consumer = $1"
-        };
-        let row: Option<(i64, i64)> = self
-            .read(async |c| fetch!(fetch_optional, c, (i64, i64), sql, consumer))
-            .await?;
-        Ok(row.map(|(xid, id)| Cursor { xid, id }))
-    }
-
-    /// PostgreSQL: the next transaction id this cluster will assign.
-    async fn next_xid(&self) -> Result<i64> {
-        let (x,): (i64,) = self
-            .read(async |c| {
-                fetch!(
-                    fetch_one,
-                    c,
-                    (i64,),
-                    "select pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-                )
-            })
-            .await?;
-        Ok(x)
-    }
-
-    /// Sets an offset unconditionally (restore recovery; normal commits only move forward).
-    async fn force_offset(&self, consumer: &str, to: Cursor) -> Result<()> {
-        let mut tx = self.begin().await?;
-        exec!(
-            tx.conn(),
-            if self.is_pg() {
-                "update consumer_offsets set last_xid = $2::text::xid8, last_id = $3, updated_at = $4 where consumer = $1"
-            } else {
-                "update consumer_offsets set last_xid = cast($2 as integer), last_id = $3, updated_at = $4 where consumer = $1"
-            },
-            consumer,
-            to.xid.to_string(),
-            to.id,
-            Utc::now()
-        )?;
-        tx.commit().await
-    }
-
-    /// The newest position a consumer could have reached now.
-    async fn head(&self) -> Result<Cursor> {
-        let row: Option<(i64, i64)> = if self.is_pg() {
-            self.read(async |c| fetch!(fetch_optional, c, (i64, i64), PG_HEAD))
-                .await?
-        } else {
-            self.read(async |c| fetch!(fetch_optional, c, (i64, i64), LITE_HEAD))
-                .await?
-        };
-        Ok(row.map(|(xid, id)| Cursor { xid, id }).unwrap_or_default())
-    }
-
-    /// Moves `consumer`'s offset forward to `to` (never backwards).
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] for an unregistered consumer, [`Error::Database`].
-    pub async fn commit_offset(&self, consumer: &str, to: Cursor) -> Result<()> {
-        let now = Utc::now();
-        // One autocommit statement on the relaxed pool: no fsync wait, and on SQLite no write
-        // lock held across round trips.
-        let n = match &self.inner.relaxed {
-            Db::Pg(relaxed) => sqlx::query(
-                "update consumer_offsets set last_xid = $2::text::xid8, last_id = $3, updated_at = $4 \
-                 where consumer = $1 and (last_xid, last_id) <= ($2::text::xid8, $3)",
-            )
-            .bind(consumer)
-            .bind(to.xid.to_string())
-            .bind(to.id)
-            .bind(now)
-            .execute(relaxed)
-            .await?
-            .rows_affected(),
-            Db::Lite(relaxed) => sqlx::query(
-                "update consumer_offsets set last_xid = 0, last_id = $2, updated_at = $3 \
-                 where consumer = $1 and last_id <= $2",
-            )
-            .bind(consumer)
-            .bind(to.id)
-            .bind(now)
-            .execute(relaxed)
-            .await?
-            .rows_affected(),
-        };
-        if n == 0 && self.stored_offset(consumer).await?.is_none() {
-            return Err(Error::NotFound {
-                entity: "consumer",
-                key: consumer.to_owned(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Removes a consumer's offset so it no longer holds back retention.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn drop_consumer(&self, consumer: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        exec!(
-            tx.conn(),
-            "delete from consumer_offsets where consumer = $1",
-            consumer
-        )?;
-        tx.commit().await
-    }
-
-    /// Moves every registered consumer to the current head (after a restore into a new
-    /// PostgreSQL cluster, see the module docs). Returns how many offsets moved.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn reset_offsets_to_head(&self) -> Result<u64> {
-        let head = self.head().await?;
-        let now = Utc::now();
-        let mut tx = self.begin().await?;
-        let sql = if self.is_pg() {
-            "update consumer_offsets set last_xid = $1::text::xid8, last_id = $2, updated_at = $3"
-        } else {
-            "update consumer_offsets set last_xid = 0, last_id = $2, updated_at = $3 where $1 = $1"
-        };
-        let n = exec!(tx.conn(), sql, head.xid.to_string(), head.id, now)?;
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    /// Deletes events older than the retention ages, in batches of `batch`, never one above the
-    /// slowest registered consumer's offset. Returns how many were deleted.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn purge_events(&self, retention: Retention, batch: i64) -> Result<u64> {
-        let now = Utc::now();
-        let age =
-            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        let (events_cutoff, audit_cutoff) = (age(retention.events), age(retention.audit));
-        let behind = if self.is_pg() {
-            "not exists (select 1 from consumer_offsets c \
-             where (o.transaction_id, o.id) > (c.last_xid, c.last_id))"
-        } else {
-            "not exists (select 1 from consumer_offsets c where o.id > c.last_id)"
-        };
-        let sql = format!(
-            "delete from outbox where id in (select o.id from outbox o \
-             where ((not {AUDIT} and o.created_at < $1) or ({AUDIT} and o.created_at < $2)) \
-             and {behind} order by o.id limit $3)"
-        );
-        let mut total = 0;
-        loop {
-            let mut tx = self.begin().await?;
-            let n = exec!(
-                tx.conn(),
-                sqlx::AssertSqlSafe(sql.clone()),
-                events_cutoff,
-                audit_cutoff,
-                batch.max(1)
-            )?;
-            tx.commit().await?;
-            total += n;
-            if n < u64::try_from(batch.max(1)).unwrap_or(1) {
-                return Ok(total);
-            }
-        }
-    }
-
-    /// Purges by `retention` every `every` until `stop` is cancelled (what `weaver serve` runs).
-    /// A failed round is logged and retried at the next one.
-    pub async fn run_retention(
-        &self,
-        retention: Retention,
-        every: Duration,
-        stop: tokio_util::sync::CancellationToken,
-    ) {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            match self.purge_events(retention, 5_000).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "outbox retention purged events"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox retention failed; retrying next round")
-                }
-            }
-        }
-    }
-
-    /// The lag of one consumer, counted with the same horizon as its fetch.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] for an unknown consumer, [`Error::Database`].
-    pub async fn consumer_lag(&self, consumer: &str) -> Result<Lag> {
-        let at = self
-            .stored_offset(consumer)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: "consumer",
-                key: consumer.to_owned(),
-            })?;
-        let (events, oldest): (i64, Option<DateTime<Utc>>) = if self.is_pg() {
-            self.read(async |c| {
-                fetch!(
-                    fetch_one,
-                    c,
-                    (i64, Option<DateTime<Utc>>),
-                    PG_LAG,
-                    at.xid.to_string(),
-                    at.id,
-                )
-            })
-            .await?
-        } else {
-            self.read(async |c| fetch!(fetch_one, c, (i64, Option<DateTime<Utc>>), LITE_LAG, at.id))
-                .await?
-        };
-        let oldest_seconds = oldest
-            .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
-        Ok(Lag {
-            events,
-            oldest_seconds,
-        })
-    }
-
     /// The plan the database chooses for each of the consumer's queries, by name: on PostgreSQL
     /// the generic plan (what a prepared statement settles on after five runs, so what a
     /// long-lived consumer really executes), on SQLite `EXPLAIN QUERY PLAN`. Diagnostics, and
@@ -811,24 +526,6 @@ impl Walle {
         Ok(plans)
     }
 
-    /// Names of all registered consumers.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn consumers(&self) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = self
-            .read(async |c| {
-                fetch!(
-                    fetch_all,
-                    c,
-                    (String,),
-                    "select consumer from consumer_offsets order by consumer"
-                )
-            })
-            .await?;
-        Ok(rows.into_iter().map(|(n,)| n).collect())
-    }
-
     /// PostgreSQL: age in seconds of the oldest transaction in the cluster that holds an xid,
     /// i.e. how long the outbox horizon may have been stuck. Always 0 on SQLite.
     ///
@@ -868,36 +565,5 @@ impl Walle {
         metrics::gauge!("weaver_outbox_horizon_stall_seconds")
             .set(self.horizon_stall_seconds().await?);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retention_reads_days_and_refuses_a_short_audit_age() {
-        let vars = |events: &'static str, audit: &'static str| {
-            move |name: &str| match name {
-                "WEAVER_EVENT_RETENTION_DAYS" => Some(events.to_owned()),
-                "WEAVER_AUDIT_RETENTION_DAYS" => Some(audit.to_owned()),
-                _ => None,
-            }
-        };
-        let r = Retention::from_vars(vars("2", "30")).unwrap();
-        assert_eq!(r.events, Duration::from_secs(2 * 86_400));
-        assert_eq!(r.audit, Duration::from_secs(30 * 86_400));
-        assert_eq!(
-            Retention::from_vars(|_| None).unwrap(),
-            Retention::default()
-        );
-        assert_eq!(
-            Retention::from_vars(vars("30", "2")).unwrap_err().code(),
-            "database_config"
-        );
-        assert_eq!(
-            Retention::from_vars(vars("two", "30")).unwrap_err().code(),
-            "database_config"
-        );
     }
 }

@@ -10,9 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use weaver::app::{App, Config};
-use weaver::events::{Envelope, StartFrom};
+use weaver::events::Envelope;
 use weaver::glados;
 use weaver::veda::rate_limit::RequestBudget;
+use weaver::walle::StartFrom;
 
 use crate::glados::send;
 use crate::walle::support::{Kind, TestStore};

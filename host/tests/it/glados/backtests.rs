@@ -29,14 +29,11 @@ fn dist(name: &str) -> std::path::PathBuf {
     p
 }
 
-#[tokio::test]
-async fn backtest_report_matches_the_cli() {
-    let (r, s, dir) = app(None).await;
-    let bars = synth::generate(3_000, 7);
-    let candles: Vec<Candle> = bars
-        .iter()
+/// `bars` as stored 1-minute candles of `symbol`.
+fn candles(symbol: &str, bars: &[weaver::domain::Bar]) -> Vec<Candle> {
+    bars.iter()
         .map(|b| Candle {
-            symbol: "SYN".into(),
+            symbol: symbol.into(),
             timeframe: "1Min".into(),
             ts: chrono::DateTime::from_timestamp_millis(b.ts).expect("ts"),
             open: b.open,
@@ -46,9 +43,32 @@ async fn backtest_report_matches_the_cli() {
             volume: b.volume,
             source: "synth".into(),
         })
-        .collect();
+        .collect()
+}
+
+/// Uploads `strategies/dist/sma-cross.wasm` as `sma-cross`, waits until it compiled; its id.
+async fn upload_sma_cross(r: &axum::Router, s: &weaver::app::App) -> i64 {
+    let wasm = std::fs::read(dist("sma-cross.wasm")).expect("component");
+    let up = Request::post("/strategies?name=sma-cross")
+        .header("host", "localhost")
+        .header("content-type", "application/wasm")
+        .body(Body::from(wasm))
+        .expect("req");
+    let up = send(r, up).await;
+    assert_eq!(up.status, StatusCode::ACCEPTED);
+    let sid = up.json()["id"].as_i64().expect("id");
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("compiled");
+    sid
+}
+
+#[tokio::test]
+async fn backtest_report_matches_the_cli() {
+    let (r, s, dir) = app(None).await;
+    let bars = synth::generate(3_000, 7);
     s.walle()
-        .upsert_candles(&candles, None)
+        .upsert_candles(&candles("SYN", &bars), None)
         .await
         .expect("candles stored");
     // Candles route.
@@ -64,20 +84,8 @@ async fn backtest_report_matches_the_cli() {
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.error_code(), "invalid_parameter");
 
-    // Strategy.
-    let wasm = std::fs::read(dist("sma-cross.wasm")).expect("component");
-    let up = Request::post("/strategies?name=sma-cross")
-        .header("host", "localhost")
-        .header("content-type", "application/wasm")
-        .body(Body::from(wasm))
-        .expect("req");
-    let up = send(&r, up).await;
-    assert_eq!(up.status, StatusCode::ACCEPTED);
-    let sid = up.json()["id"].as_i64().expect("id");
-    // Not ready yet or ready: a backtest by id waits for ready.
-    tokio::time::timeout(Duration::from_secs(120), s.idle())
-        .await
-        .expect("compiled");
+    // Strategy. Not ready yet or ready: a backtest by id waits for ready.
+    let sid = upload_sma_cross(&r, &s).await;
 
     let too_long = format!(
         r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "warmup": 1000001}}"#
@@ -156,6 +164,45 @@ async fn backtest_report_matches_the_cli() {
         cli["trades"].as_array().is_some_and(|t| !t.is_empty()),
         "the comparison covers trades"
     );
+}
+
+#[tokio::test]
+async fn a_backtest_by_name_stores_the_resolved_strategy_id() {
+    let (r, s, _dir) = app(None).await;
+    let bars = synth::generate(500, 11);
+    s.walle()
+        .upsert_candles(&candles("NAMED", &bars), None)
+        .await
+        .expect("candles stored");
+    let sid = upload_sma_cross(&r, &s).await;
+    let mut ids = Vec::new();
+    for strategy in ["\"sma-cross\"".to_owned(), sid.to_string()] {
+        let body = format!(
+            r#"{{"strategy": {strategy}, "symbols": ["NAMED"], "timeframe": "1Min", "params": {{"fast": 5, "slow": 20}}}}"#
+        );
+        let created = send(&r, post_json("/backtests", &body)).await;
+        assert_eq!(
+            created.status,
+            StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(&created.body)
+        );
+        ids.push(created.json()["id"].as_i64().expect("id"));
+    }
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("backtests end");
+    for bid in ids {
+        let stored = s
+            .walle()
+            .backtest(bid)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.strategy_id, Some(sid), "backtest {bid}");
+        let done = send(&r, get(&format!("/backtests/{bid}"))).await.json();
+        assert_eq!(done["status"], "done", "{done}");
+    }
 }
 
 #[tokio::test]

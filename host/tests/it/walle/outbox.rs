@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::sync::Mutex;
 use uuid::Uuid;
-use weaver::events::{Consumer, ConsumerOptions, Dedup, Envelope, StartFrom};
-use weaver::walle::{Retention, Walle};
+use weaver::events::Envelope;
+use weaver::walle::{Consumer, ConsumerOptions, Dedup, Retention, StartFrom, Walle};
 
 use super::support::{Kind, TestStore, contract, settle};
 
@@ -502,7 +502,7 @@ mod postgres_only {
             "select count(pg_terminate_backend(pid)) from pg_stat_activity \
              where application_name = $1 and datname = current_database()",
         )
-        .bind(weaver::events::LISTENER_APPLICATION_NAME)
+        .bind(weaver::walle::LISTENER_APPLICATION_NAME)
         .fetch_one(pool)
         .await
         .expect("terminate listeners");

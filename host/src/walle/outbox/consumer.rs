@@ -16,9 +16,10 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::walle::{Lag, Walle};
+use crate::events::{Cursor, StoredEvent};
+use crate::walle::{Lag, Result, Walle};
 
-use super::{Cursor, Error, NOTIFY_CHANNEL, StoredEvent};
+use super::NOTIFY_CHANNEL;
 
 /// The longest pause between re-checks while committed events are held back by an older open
 /// transaction. Such a blocker may end without any doorbell (a rollback, or a transaction that
@@ -96,7 +97,7 @@ enum Wake {
 }
 
 /// A named consumer of the outbox. Its committed offset survives restarts; events after it are
-/// delivered again after a crash (at-least-once, see the module docs on deduplication).
+/// delivered again after a crash (at-least-once, see the outbox's module docs on deduplication).
 pub struct Consumer {
     walle: Walle,
     name: String,
@@ -131,8 +132,8 @@ impl Consumer {
     /// this starts its listener connection.
     ///
     /// # Errors
-    /// [`Error::Store`] when the offset cannot be read.
-    pub async fn open(walle: &Walle, name: &str, opts: ConsumerOptions) -> Result<Consumer, Error> {
+    /// [`Error::Database`](crate::walle::Error::Database) when the offset cannot be read.
+    pub async fn open(walle: &Walle, name: &str, opts: ConsumerOptions) -> Result<Consumer> {
         let committed = walle.consumer_offset(name, opts.start).await?;
         let stats = Arc::new(Stats::default());
         let stop = walle.shutdown_token().child_token();
@@ -176,8 +177,9 @@ impl Consumer {
     /// advancing the position (not the stored offset: call [`Consumer::commit`]).
     ///
     /// # Errors
-    /// [`Error::Store`] when the database fails; the position is unchanged, so retrying is safe.
-    pub async fn next_batch(&mut self) -> Result<Batch, Error> {
+    /// [`Error::Database`](crate::walle::Error::Database) when the database fails; the position
+    /// is unchanged, so retrying is safe.
+    pub async fn next_batch(&mut self) -> Result<Batch> {
         let mut backoff = Duration::from_millis(1);
         loop {
             let events = self
@@ -215,7 +217,7 @@ impl Consumer {
     ///
     /// # Errors
     /// As [`Consumer::next_batch`].
-    pub async fn next_batch_within(&mut self, timeout: Duration) -> Result<Option<Batch>, Error> {
+    pub async fn next_batch_within(&mut self, timeout: Duration) -> Result<Option<Batch>> {
         match tokio::time::timeout(timeout, self.next_batch()).await {
             Ok(r) => r.map(Some),
             Err(_) => Ok(None),
@@ -225,16 +227,17 @@ impl Consumer {
     /// Stores the offset at the end of `batch`: its events will not be delivered again.
     ///
     /// # Errors
-    /// [`Error::Store`]; the batch may then be delivered again after a restart.
-    pub async fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
+    /// [`Error::Database`](crate::walle::Error::Database); the batch may then be delivered again
+    /// after a restart.
+    pub async fn commit(&mut self, batch: &Batch) -> Result<()> {
         self.commit_through(batch.end).await
     }
 
     /// Stores the offset at `cursor` (for a consumer that processed part of a batch).
     ///
     /// # Errors
-    /// [`Error::Store`].
-    pub async fn commit_through(&mut self, cursor: Cursor) -> Result<(), Error> {
+    /// [`Error::Database`](crate::walle::Error::Database).
+    pub async fn commit_through(&mut self, cursor: Cursor) -> Result<()> {
         self.walle.commit_offset(&self.name, cursor).await?;
         self.committed = self.committed.max(cursor);
         Ok(())
@@ -249,9 +252,9 @@ impl Consumer {
     /// This consumer's lag.
     ///
     /// # Errors
-    /// [`Error::Store`].
-    pub async fn lag(&self) -> Result<Lag, Error> {
-        Ok(self.walle.consumer_lag(&self.name).await?)
+    /// [`Error::Database`](crate::walle::Error::Database).
+    pub async fn lag(&self) -> Result<Lag> {
+        self.walle.consumer_lag(&self.name).await
     }
 
     /// The wake-up counters.
