@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 scripts/doctor.sh test
 # The repository stands alone: nothing tracked reads or names a path outside the checkout.
 scripts/check-standalone.sh
+# The layer rule of host/src (host/src/lib.rs) and the 800-line limit per file.
+scripts/check-layers.sh
 # Fixtures the tests read: backtesting.py's bundled OHLCV data and its reference results, and
 # Alpaca's OpenAPI documents, made from pinned PyPI packages into testdata/generated/ (not
 # committed: see testdata/README.md). A no-op when nothing changed.

@@ -50,6 +50,7 @@ pub mod sample;
 pub mod spec;
 pub mod sweep;
 pub mod synth;
+pub mod timeline;
 
 pub use broker::{Commission, FillModel};
 pub use csv::Series;

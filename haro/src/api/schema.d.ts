@@ -807,8 +807,16 @@ export interface components {
             /** @description Timeframe (`1Min`, `1Day`, …). */
             timeframe: string;
         };
-        /** @description A strategy by id or by name (the newest ready version). */
-        StrategyRef: number | string;
+        /**
+         * @description A strategy by id, by name (the newest ready version), or by name and version label
+         *     (`{"name": "sma-cross", "version": "2"}`).
+         */
+        StrategyRef: number | string | {
+            /** @description Name given at upload. */
+            name: string;
+            /** @description Version label given at upload. */
+            version: string;
+        };
         /**
          * @description A strategy's status.
          * @enum {string}

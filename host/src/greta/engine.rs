@@ -23,12 +23,11 @@ use std::collections::VecDeque;
 
 use super::Error;
 use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
-use super::csv::Series;
 use super::metrics::{self, Metrics};
+pub use super::timeline::Backtest;
 use crate::domain::{
     AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, TimeUnit, Timeframe,
-    TsMillis,
+    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
@@ -57,33 +56,7 @@ pub struct EngineConfig {
     pub params: Vec<(String, String)>,
 }
 
-/// What a run keeps of each loaded series (the bars themselves move into the timeline).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesInfo {
-    /// Symbol name.
-    pub symbol: String,
-    /// Where the bars came from.
-    pub path: String,
-    /// Number of bars.
-    pub bars: usize,
-    /// First bar time.
-    pub start: TsMillis,
-    /// Last bar time.
-    pub end: TsMillis,
-}
-
-/// Loaded, aligned market data, reusable across runs (sweeps share one).
-#[derive(Debug)]
-pub struct Backtest {
-    /// The symbols, in run order.
-    pub series: Vec<SeriesInfo>,
-    /// Every bar of every symbol, ordered by (time, symbol index).
-    timeline: Vec<SymbolBar>,
-    /// `timeline` index where each timestamp group starts; one extra entry at the end.
-    group_start: Vec<usize>,
-    /// Inferred bar timeframe.
-    pub timeframe: Timeframe,
-}
+pub use super::timeline::SeriesInfo;
 
 /// Everything a run produced.
 #[derive(Debug, Clone)]
@@ -105,109 +78,6 @@ pub struct RunResult {
 }
 
 impl Backtest {
-    /// Aligns the series by timestamp.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for no series or duplicate symbol names.
-    pub fn new(series: Vec<Series>) -> Result<Backtest, Error> {
-        if series.is_empty() {
-            return Err(Error::Config(
-                "no data: give at least one --data file".to_owned(),
-            ));
-        }
-        for (i, s) in series.iter().enumerate() {
-            if series[..i].iter().any(|o| o.symbol == s.symbol) {
-                return Err(Error::Config(format!(
-                    "symbol {:?} is loaded twice; name them with --symbol",
-                    s.symbol
-                )));
-            }
-            if s.bars.is_empty() {
-                return Err(Error::Config(format!("{} has no bars", s.path)));
-            }
-        }
-        let infos: Vec<SeriesInfo> = series
-            .iter()
-            .map(|s| SeriesInfo {
-                symbol: s.symbol.clone(),
-                path: s.path.clone(),
-                bars: s.bars.len(),
-                start: s.bars[0].bar.ts,
-                end: s.bars[s.bars.len() - 1].bar.ts,
-            })
-            .collect();
-        let n_series = series.len();
-        let timeline = if n_series == 1 {
-            // One symbol: the parsed vector is the timeline (no copy).
-            let mut bars = series
-                .into_iter()
-                .next()
-                .map(|s| s.bars)
-                .unwrap_or_default();
-            bars.iter_mut().for_each(|b| b.symbol = 0);
-            bars
-        } else {
-            let total: usize = series.iter().map(|s| s.bars.len()).sum();
-            let mut timeline = Vec::with_capacity(total);
-            let mut next = vec![0usize; n_series];
-            loop {
-                let mut best: Option<(TsMillis, usize)> = None;
-                for (s, ser) in series.iter().enumerate() {
-                    if let Some(b) = ser.bars.get(next[s])
-                        && best.is_none_or(|(ts, _)| b.bar.ts < ts)
-                    {
-                        best = Some((b.bar.ts, s));
-                    }
-                }
-                let Some((_, s)) = best else { break };
-                timeline.push(SymbolBar {
-                    symbol: s as u32,
-                    bar: series[s].bars[next[s]].bar,
-                });
-                next[s] += 1;
-            }
-            timeline
-        };
-        let mut group_start = Vec::with_capacity(timeline.len() / n_series + 2);
-        for (i, sb) in timeline.iter().enumerate() {
-            if i == 0 || timeline[i - 1].bar.ts != sb.bar.ts {
-                group_start.push(i);
-            }
-        }
-        group_start.push(timeline.len());
-        let timeframe = infer_timeframe(&timeline, &group_start);
-        Ok(Backtest {
-            series: infos,
-            timeline,
-            group_start,
-            timeframe,
-        })
-    }
-
-    /// Number of timestamps (equity points).
-    pub fn len(&self) -> usize {
-        self.group_start.len() - 1
-    }
-
-    /// Whether there is no bar at all (never true for a built `Backtest`).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Symbol names in run order.
-    pub fn symbols(&self) -> Vec<String> {
-        self.series.iter().map(|s| s.symbol.clone()).collect()
-    }
-
-    /// The configuration a strategy instance gets for this data.
-    pub fn strategy_config(&self, params: &[(String, String)]) -> StrategyConfig {
-        StrategyConfig {
-            params: params.to_vec(),
-            symbols: self.symbols(),
-            timeframe: self.timeframe,
-        }
-    }
-
     /// Runs one backtest. `progress` is called with the number of timestamps done, now and then.
     ///
     /// # Errors
@@ -250,56 +120,6 @@ impl Backtest {
             metrics,
             strategy_calls: calls,
         })
-    }
-
-    /// Closes of the first symbol at each timestamp (carried forward where it has no bar): the
-    /// buy & hold and beta benchmark.
-    fn benchmark_closes(&self) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.len());
-        let mut last = self
-            .timeline
-            .iter()
-            .find(|b| b.symbol == 0)
-            .map_or(f64::NAN, |b| b.bar.close);
-        for g in 0..self.len() {
-            for sb in &self.timeline[self.group_start[g]..self.group_start[g + 1]] {
-                if sb.symbol == 0 {
-                    last = sb.bar.close;
-                }
-            }
-            out.push(last);
-        }
-        out
-    }
-}
-
-/// Guesses the bar timeframe from the median spacing of the first timestamps.
-fn infer_timeframe(timeline: &[SymbolBar], group_start: &[usize]) -> Timeframe {
-    let n = (group_start.len() - 1).min(1001);
-    let mut diffs: Vec<i64> = (1..n)
-        .map(|g| timeline[group_start[g]].bar.ts - timeline[group_start[g - 1]].bar.ts)
-        .collect();
-    if diffs.is_empty() {
-        return Timeframe::DAY;
-    }
-    diffs.sort_unstable();
-    let d = diffs[diffs.len() / 2];
-    const MIN: i64 = 60_000;
-    const DAY: i64 = 86_400_000;
-    let (amount, unit) = if d >= 28 * DAY {
-        (((d + 15 * DAY) / (30 * DAY)).max(1), TimeUnit::Month)
-    } else if d >= 7 * DAY && d % (7 * DAY) == 0 {
-        (d / (7 * DAY), TimeUnit::Week)
-    } else if d >= DAY {
-        ((d / DAY).max(1), TimeUnit::Day)
-    } else if d >= 60 * MIN && d % (60 * MIN) == 0 {
-        (d / (60 * MIN), TimeUnit::Hour)
-    } else {
-        ((d / MIN).max(1), TimeUnit::Minute)
-    };
-    Timeframe {
-        amount: u32::try_from(amount).unwrap_or(1),
-        unit,
     }
 }
 

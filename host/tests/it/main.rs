@@ -3,6 +3,7 @@
 mod glados;
 mod greta;
 mod greta_engine;
+mod layers;
 mod marvin;
 mod ops;
 mod polyglot;
