@@ -6,7 +6,7 @@
 //! not, imports, exported world) *before* compiling, then compiles or loads the cached artifact and
 //! returns a [`LoadedStrategy`]. [`LoadedStrategy::instantiate`] creates one [`Sandbox`] — one
 //! `Store` — per run; the sandbox is a [`crate::domain::Strategy`] that engines drive
-//! synchronously, and [`SandboxActor`] wraps it in a thread for live runs.
+//! synchronously: Greta's backtests and the live runner (`veda::live::LiveRunner`) alike.
 //!
 //! # Invariants
 //! - A refused file is never compiled, cached or stored; only bytes that passed every check reach
@@ -26,7 +26,6 @@
 //!   environment or arguments, empty stdin, stdout/stderr captured into a capped per-sandbox
 //!   buffer, `exit` ends the run. No files, sockets, clocks or randomness are ever linked.
 
-mod actor;
 mod bindings;
 mod cache;
 mod convert;
@@ -41,7 +40,6 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
-pub use actor::SandboxActor;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
 pub use sandbox::{Sandbox, SandboxStats};
 
@@ -119,9 +117,6 @@ pub enum Error {
         /// Code of the original failure.
         code: &'static str,
     },
-    /// The sandbox actor is gone (its thread ended).
-    #[error("the strategy actor has stopped")]
-    ActorStopped,
     /// An engine-level problem (bad configuration, instantiation failure not caused by the guest).
     #[error("internal sandbox error: {0}")]
     Internal(String),
@@ -148,7 +143,6 @@ impl Error {
             Error::Strategy { .. } => "strategy_error",
             Error::InvalidIntent(_) => "invalid_intent",
             Error::Failed { .. } => "strategy_failed",
-            Error::ActorStopped => "strategy_actor_stopped",
             Error::Internal(_) => "internal_error",
         }
     }
