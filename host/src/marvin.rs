@@ -14,7 +14,8 @@
 //! - Engine settings are deterministic: fuel metering (with per-byte bulk costs), NaN
 //!   canonicalisation, no threads, no relaxed SIMD, and none of GC, exceptions, function
 //!   references, stack switching or component-model async.
-//! - Every guest call runs under a fuel budget, an epoch deadline, a memory/table limiter and a
+//! - Every guest call runs under a fuel budget, an epoch deadline, a limiter on the total size of
+//!   all the sandbox's memories and of all its tables (however many it declares or grows), and a
 //!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
 //! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
@@ -30,6 +31,7 @@ mod bindings;
 mod cache;
 mod convert;
 mod inspect;
+mod limiter;
 mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -171,9 +173,10 @@ pub struct Limits {
     pub fuel_for_init: u64,
     /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
     pub call_timeout: Duration,
-    /// Linear memory cap of a sandbox, in bytes.
+    /// Cap on the total size of all the linear memories of a sandbox (every memory of every
+    /// core instance, as declared and grown), in bytes.
     pub max_memory_bytes: usize,
-    /// Cap on table elements (function tables) of a sandbox.
+    /// Cap on the total elements of all the tables of a sandbox.
     pub max_table_elements: usize,
     /// Cap on the bytes of lists and strings a guest call may return to the host.
     pub max_output_bytes: usize,

@@ -4,22 +4,18 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
+use super::limiter::Limiter;
 use super::{Error, Limits, Marvin, convert};
 use crate::domain::{
     self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload,
     SymbolBar,
 };
-
-/// Limits instances, tables and memories per store: a component has a handful of each.
-const MAX_INSTANCES: usize = 64;
-const MAX_TABLES: usize = 64;
-const MAX_MEMORIES: usize = 16;
 
 /// Bounds of the adaptive number of bars per `on-bars` call.
 const MIN_CHUNK: usize = 16;
@@ -75,65 +71,6 @@ pub(super) fn add_inert_wasi(linker: &mut Linker<StoreState>) -> wasmtime::Resul
     Ok(())
 }
 
-struct Limiter {
-    max_memory: usize,
-    max_table: usize,
-    peak_memory: usize,
-    /// Set when a growth was refused, so the resulting trap is reported as a memory limit.
-    refused: Option<String>,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            let why = format!(
-                "linear memory growth to {desired} bytes refused (limit {} bytes)",
-                self.max_memory
-            );
-            self.refused = Some(why.clone());
-            // An error (not `Ok(false)`) traps right here instead of letting the guest see -1
-            // and limp on.
-            return Err(wasmtime::Error::msg(why));
-        }
-        self.peak_memory = self.peak_memory.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_table {
-            let why = format!(
-                "table growth to {desired} elements refused (limit {})",
-                self.max_table
-            );
-            self.refused = Some(why.clone());
-            return Err(wasmtime::Error::msg(why));
-        }
-        Ok(true)
-    }
-
-    fn instances(&self) -> usize {
-        MAX_INSTANCES
-    }
-
-    fn tables(&self) -> usize {
-        MAX_TABLES
-    }
-
-    fn memories(&self) -> usize {
-        MAX_MEMORIES
-    }
-}
-
 /// Figures kept per sandbox.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SandboxStats {
@@ -153,7 +90,8 @@ pub struct SandboxStats {
     pub call_time_max: Duration,
     /// Time to instantiate (without `init`).
     pub instantiate_time: Duration,
-    /// Largest linear memory the guest reached, in bytes.
+    /// Largest total of all the guest's linear memories reached, in bytes (what
+    /// [`Limits::max_memory_bytes`] caps).
     pub peak_memory_bytes: usize,
     /// Traps and limit hits (0 or 1: a trap ends the sandbox).
     pub traps: u64,
@@ -207,12 +145,7 @@ impl Sandbox {
         let limits = limits.clone();
         let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
-        let limiter = Limiter {
-            max_memory: limits.max_memory_bytes,
-            max_table: limits.max_table_elements,
-            peak_memory: 0,
-            refused: None,
-        };
+        let limiter = Limiter::new(limits.max_memory_bytes, limits.max_table_elements);
         let output = MemoryOutputPipe::new(limits.max_guest_output_bytes);
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
@@ -279,7 +212,7 @@ impl Sandbox {
     /// Figures so far.
     pub fn stats(&self) -> SandboxStats {
         let mut stats = self.stats.clone();
-        stats.peak_memory_bytes = self.store.data().limiter.peak_memory;
+        stats.peak_memory_bytes = self.store.data().limiter.peak_memory_bytes();
         stats
     }
 
