@@ -33,6 +33,7 @@ mod convert;
 mod inspect;
 mod limiter;
 mod sandbox;
+mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -447,9 +448,13 @@ impl Marvin {
                 .instance(name)
                 .map_err(|e| Error::Internal(format!("{e:#}")))?;
         }
+        // Type-checks every import against the linker's definitions (names and full types).
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        // And every export against the world, so a mistyped one is refused here, not at its
+        // first instantiation.
+        world::check_exports(&pre)?;
         let pre = bindings::StrategyPre::new(pre)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         // Cache only what passed every check, so a refused file leaves nothing behind.

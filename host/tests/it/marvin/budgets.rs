@@ -4,12 +4,13 @@
 //!
 //! - 18: memory is capped across every memory a guest declares or grows, and the peak reported
 //!   is the total;
-//! - 19: tables likewise.
+//! - 19: tables likewise;
+//! - 23: exports with the world's names but other types are refused at load.
 
 use weaver::marvin::{Error, Limits, Marvin};
 
 use super::hostile::Neighbour;
-use super::wat::{componentize, core_guest};
+use super::wat::{componentize, componentize_against, core_guest, core_guest_with};
 use super::{config, marvin};
 
 /// Loads a hand-written guest and returns why its instantiation failed.
@@ -86,5 +87,82 @@ fn case_19_table_elements_are_capped_across_every_table_of_a_sandbox() {
         .expect("loads")
         .instantiate(&config(&[], &["GOOG"]))
         .expect("40,000 elements in all is under the cap");
+    neighbour.finish();
+}
+
+/// `wit/strategy.wit` with `from` replaced by `to`.
+fn altered_wit(from: &str, to: &str) -> String {
+    let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/strategy.wit"))
+        .expect("wit/strategy.wit");
+    assert!(wit.contains(from), "{from} not in the WIT");
+    wit.replace(from, to)
+}
+
+#[test]
+fn case_23_exports_with_the_right_names_but_wrong_types_are_refused_at_load() {
+    let (marvin, dir) = marvin();
+    let neighbour = Neighbour::start(&marvin);
+    let on_bars = "on-bars: func(bars: bar-batch) -> result<batch-reply, strategy-error>;";
+    let init = "init: func(config: config) -> result<subscriptions, strategy-error>;";
+    let on_event = "on-event: func(event: envelope) -> result<list<intent>, strategy-error>;";
+    let cases = [
+        (
+            "on-bars",
+            altered_wit(
+                on_bars,
+                "on-bars: func(bars: list<u8>) -> result<batch-reply, strategy-error>;",
+            ),
+            "(param i32 i32) (result i32)",
+        ),
+        (
+            "init",
+            altered_wit(
+                init,
+                "init: func(config: config) -> result<u32, strategy-error>;",
+            ),
+            "(param i32 i32 i32 i32 i32 i32) (result i32)",
+        ),
+        (
+            "on-event",
+            altered_wit(
+                on_event,
+                "on-event: func(event: envelope) -> result<list<string>, strategy-error>;",
+            ),
+            "(param i32 i32 i32 i32 i32 i32) (result i32)",
+        ),
+    ];
+    for (function, wit, on_bars_sig) in cases {
+        let bytes = componentize_against(&core_guest_with("", "", on_bars_sig), &wit);
+        let err = marvin.load(&bytes).expect_err(function);
+        eprintln!("case 23: {err}");
+        assert_eq!(err.code(), "unsupported_world", "{function}: {err}");
+        assert!(
+            err.to_string().contains(&format!("function `{function}`")),
+            "names the function: {err}"
+        );
+    }
+    // A mistyped import is refused too, naming the import.
+    let mistyped_import = r#"(component
+        (import "wasi:cli/stdout@0.2.0" (instance (export "get-stdout" (func (result u32)))))
+        (instance $i) (export "weaver:strategy/guest@0.2.0" (instance $i)))"#;
+    let err = marvin
+        .load(&wat::parse_str(mistyped_import).expect("wat"))
+        .expect_err("mistyped import");
+    eprintln!("case 23: {err}");
+    assert_eq!(err.code(), "unsupported_world", "{err}");
+    assert!(err.to_string().contains("get-stdout"), "{err}");
+    // Nothing refused was cached; the well-typed original still loads and runs.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("compiled"))
+            .expect("cache")
+            .count(),
+        1,
+        "only the neighbour's component is cached"
+    );
+    marvin
+        .load(&componentize(&core_guest("", "")))
+        .expect("the well-typed guest loads")
+        .instantiate(&config(&[], &["GOOG"]))
+        .expect("and runs");
     neighbour.finish();
 }
