@@ -32,6 +32,7 @@ mod cache;
 mod convert;
 mod inspect;
 mod limiter;
+mod limits;
 mod sandbox;
 mod world;
 
@@ -44,6 +45,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
+pub use limits::Limits;
 pub use sandbox::{Sandbox, SandboxStats};
 
 use crate::domain::{StrategyConfig, StrategyError};
@@ -88,8 +90,11 @@ pub enum Error {
         /// The budget of the call.
         budget: u64,
     },
-    /// The wall-clock deadline of a call passed.
-    #[error("the strategy ran past its {0:?} deadline")]
+    /// The wall-clock deadline of a call passed: the safety net for stalls fuel does not
+    /// count (see [`Limits::deadline`]); a guest within its fuel never reaches it.
+    #[error(
+        "the strategy ran past its {0:?} deadline (the safety net for stalls fuel does not count)"
+    )]
     Timeout(Duration),
     /// A memory or table growth beyond the sandbox's limit.
     #[error("the strategy exceeded its memory limit: {0}")]
@@ -156,68 +161,6 @@ impl From<Error> for StrategyError {
         StrategyError {
             code: err.code().to_owned(),
             message: err.to_string(),
-        }
-    }
-}
-
-/// Per-call limits of every sandbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Fuel (≈ wasm operators; bulk memory ops pay per byte) of one guest call. Deterministic:
-    /// the same events always use the same fuel.
-    pub fuel_per_event: u64,
-    /// Extra fuel per bar in a call: a call carrying `n` bars (a batch, or a `bars` event) gets
-    /// `fuel_per_event + n × fuel_per_bar`. Sized so a full batch still runs out of fuel well
-    /// before the wall-clock deadline, which keeps budget failures deterministic.
-    pub fuel_per_bar: u64,
-    /// Fuel for instantiation plus `init`.
-    pub fuel_for_init: u64,
-    /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
-    pub call_timeout: Duration,
-    /// Cap on the total size of all the linear memories of a sandbox (every memory of every
-    /// core instance, as declared and grown), in bytes.
-    pub max_memory_bytes: usize,
-    /// Cap on the total elements of all the tables of a sandbox.
-    pub max_table_elements: usize,
-    /// Cap on the bytes of lists and strings a guest call may return to the host.
-    pub max_output_bytes: usize,
-    /// Cap on the number of intents one event may produce.
-    pub max_intents_per_event: usize,
-    /// Cap on what a guest may print to stdout/stderr over its whole life (kept for the run's
-    /// log; a guest printing more fails with `strategy_output_too_large`).
-    pub max_guest_output_bytes: usize,
-}
-
-impl Limits {
-    /// The heavy tier's defaults: runtimes that start with 9–13 MiB of linear memory and pay
-    /// ~17k (CPython) to ~180k (StarlingMonkey) fuel for a trivial call (measured figures in
-    /// `docs/adr/0002-fuel-and-epoch-deadlines.md`) get twice the memory and ten times the
-    /// per-event fuel of the light tier.
-    pub fn heavy_runtime() -> Limits {
-        Limits {
-            fuel_per_event: 200_000_000,
-            fuel_per_bar: 2_000_000,
-            fuel_for_init: 4_000_000_000,
-            max_memory_bytes: 64 << 20,
-            ..Limits::default()
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            // ~1000× a trivial call of the slowest supported language (figures in
-            // `docs/adr/0002-fuel-and-epoch-deadlines.md`).
-            fuel_per_event: 20_000_000,
-            fuel_per_bar: 1_000_000,
-            fuel_for_init: 2_000_000_000,
-            call_timeout: Duration::from_secs(2),
-            max_memory_bytes: 32 << 20,
-            max_table_elements: 100_000,
-            max_output_bytes: 1 << 20,
-            max_intents_per_event: 1_000,
-            max_guest_output_bytes: 64 << 10,
         }
     }
 }

@@ -114,7 +114,8 @@ pub struct Sandbox {
     guest: Guest,
     symbols: Vec<String>,
     limits: Limits,
-    epoch_ticks: u64,
+    /// The epoch ticker's period: deadlines are counted in its ticks.
+    epoch_tick: Duration,
     /// Code of the failure that poisoned this sandbox.
     failed: Option<&'static str>,
     stats: SandboxStats,
@@ -143,8 +144,7 @@ impl Sandbox {
         config: &StrategyConfig,
     ) -> Result<Sandbox, Error> {
         let limits = limits.clone();
-        let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
-        let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
+        let epoch_tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let limiter = Limiter::new(limits.max_memory_bytes, limits.max_table_elements);
         let output = MemoryOutputPipe::new(limits.max_guest_output_bytes);
         let wasi = WasiCtx::builder()
@@ -167,7 +167,8 @@ impl Sandbox {
         store
             .set_fuel(limits.fuel_for_init)
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
-        store.set_epoch_deadline(epoch_ticks);
+        let init_deadline = limits.deadline(limits.fuel_for_init);
+        store.set_epoch_deadline(ticks(init_deadline, epoch_tick));
         let started = Instant::now();
         let guest = match pre.instantiate(&mut store) {
             Ok(guest) => guest,
@@ -176,7 +177,7 @@ impl Sandbox {
                     err,
                     &mut store,
                     limits.fuel_for_init,
-                    limits.call_timeout,
+                    init_deadline,
                 ));
             }
         };
@@ -185,7 +186,7 @@ impl Sandbox {
             store,
             guest,
             symbols: config.symbols.clone(),
-            epoch_ticks,
+            epoch_tick,
             failed: None,
             stats: SandboxStats {
                 instantiate_time,
@@ -240,7 +241,9 @@ impl Sandbox {
         self.store
             .set_fuel(budget)
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
-        self.store.set_epoch_deadline(self.epoch_ticks);
+        let deadline = self.limits.deadline(budget);
+        self.store
+            .set_epoch_deadline(ticks(deadline, self.epoch_tick));
         let started = Instant::now();
         let result = f(&mut self.store, &self.guest);
         let elapsed = started.elapsed();
@@ -253,7 +256,7 @@ impl Sandbox {
         stats.call_time_total += elapsed;
         stats.call_time_max = stats.call_time_max.max(elapsed);
         result.map_err(|err| {
-            let err = classify(err, &mut self.store, budget, self.limits.call_timeout);
+            let err = classify(err, &mut self.store, budget, deadline);
             self.failed = Some(err.code());
             self.stats.traps += 1;
             err
@@ -262,9 +265,7 @@ impl Sandbox {
 
     /// Fuel for a call carrying `bars` bars.
     fn budget(&self, bars: u64) -> u64 {
-        self.limits
-            .fuel_per_event
-            .saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
+        self.limits.budget(bars)
     }
 
     fn guest_error(e: wit::StrategyError) -> Error {
@@ -396,6 +397,14 @@ impl domain::Strategy for Sandbox {
     ) -> Result<BatchOutcome, StrategyError> {
         self.batch(bars).map_err(StrategyError::from)
     }
+}
+
+/// Epoch ticks of `tick` that cover `deadline`, plus one for the tick in progress; at most
+/// 2^62, so wasmtime's `current epoch + ticks` cannot overflow (2^62 ticks of 1 ms are ~146
+/// million years).
+fn ticks(deadline: Duration, tick: Duration) -> u64 {
+    let ticks = deadline.as_nanos() / tick.as_nanos().max(1) + 1;
+    u64::try_from(ticks).unwrap_or(u64::MAX).min(1 << 62)
 }
 
 /// Turns a failed guest call into a stable error.

@@ -5,6 +5,8 @@
 //! - 18: memory is capped across every memory a guest declares or grows, and the peak reported
 //!   is the total;
 //! - 19: tables likewise;
+//! - 21: fuel decides, the deadline is only a safety net: near-limit guests end the same way on
+//!   an idle machine and with every core busy;
 //! - 23: exports with the world's names but other types are refused at load.
 
 use weaver::marvin::{Error, Limits, Marvin};
@@ -164,5 +166,160 @@ fn case_23_exports_with_the_right_names_but_wrong_types_are_refused_at_load() {
         .expect("the well-typed guest loads")
         .instantiate(&config(&[], &["GOOG"]))
         .expect("and runs");
+    neighbour.finish();
+}
+
+/// What one call of a near-limit run came to: fuel and intents, or the failure's code and the
+/// fuel of the failing call.
+type CallOutcome = Result<(u64, usize), (String, u64)>;
+
+/// Runs the near-limit `mode` with `iters` steps per bar, one `bars` event per entry of
+/// `events` (that many bars at one timestamp, so one call with `fuel_per_event + n ×
+/// fuel_per_bar` fuel); stops at the first failure. Adds the time spent in the calls to `took`.
+fn near_limit_run(
+    loaded: &weaver::marvin::LoadedStrategy,
+    mode: &str,
+    iters: u64,
+    events: &[usize],
+    took: &mut std::time::Duration,
+) -> Vec<CallOutcome> {
+    use weaver::domain::{Strategy, StrategyEvent, StrategyPayload};
+    let iters = iters.to_string();
+    let mut sandbox = loaded
+        .instantiate(&config(
+            &[("mode", mode), ("iters", &iters), ("kib", CHASE_KIB)],
+            &["GOOG"],
+        ))
+        .expect("init");
+    let bar = super::ohlcv("GOOG")[0];
+    let mut out = Vec::new();
+    for (i, &n) in events.iter().enumerate() {
+        let event = StrategyEvent {
+            meta: super::meta(i as i64),
+            payload: StrategyPayload::Bars(vec![bar; n]),
+        };
+        let started = std::time::Instant::now();
+        let result = sandbox.on_event(&event);
+        *took += started.elapsed();
+        match result {
+            Ok(intents) => out.push(Ok((sandbox.stats().fuel_last, intents.len()))),
+            Err(e) => {
+                out.push(Err((e.code, sandbox.stats().fuel_last)));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The chase's working set: a 16 MiB random cycle, half the light tier's memory.
+const CHASE_KIB: &str = "16384";
+
+/// Steps per bar that make `mode` cost `fraction` of `fuel_per_bar` per bar (measured: the fuel
+/// of one step is deterministic).
+fn calibrate(loaded: &weaver::marvin::LoadedStrategy, mode: &str, fraction: f64) -> u64 {
+    let fuel = |iters| match near_limit_run(loaded, mode, iters, &[1], &mut Default::default())[0] {
+        Ok((fuel, _)) => fuel,
+        Err(ref e) => panic!("calibration run failed: {e:?}"),
+    };
+    let per_step = (fuel(100_000) - fuel(0)) as f64 / 100_000.0;
+    (Limits::default().fuel_per_bar as f64 * fraction / per_step) as u64
+}
+
+/// Threads spinning on every core until dropped.
+struct Busy(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl Busy {
+    fn start() -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..2 * cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        Busy(stop, threads)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn case_21_fuel_decides_the_same_outcome_on_an_idle_and_a_busy_machine() {
+    let limits = Limits::default();
+    let (marvin, _dir) = marvin();
+    let neighbour = Neighbour::start(&marvin);
+    let loaded = super::hostile::hostile(&marvin);
+    // Arithmetic (the fastest wall time per unit of fuel) and a pointer chase with a cache miss
+    // per step (the slowest), at 90 % of the per-bar fuel and over it. The runs over it pass a
+    // first event and run out in the second: arithmetic at 110 % with 100 then 480 bars (110 M
+    // of 120 M, then 528 M of 500 M), the chase at 125 % with 20 then 120 (25 M of 40 M, then
+    // 150 M of 140 M).
+    let mut runs = Vec::new();
+    for (mode, over, events) in [("burn", 1.1, [100, 480]), ("chase", 1.25, [20, 120])] {
+        runs.push((mode, calibrate(&loaded, mode, 0.9), events, true));
+        runs.push((mode, calibrate(&loaded, mode, over), events, false));
+    }
+    let play = |label: &str| {
+        runs.iter()
+            .map(|&(mode, iters, events, within)| {
+                let mut took = std::time::Duration::ZERO;
+                let outcome = near_limit_run(&loaded, mode, iters, &events, &mut took);
+                let fuel: u64 = outcome
+                    .iter()
+                    .map(|o| match o {
+                        Ok((f, _)) | Err((_, f)) => *f,
+                    })
+                    .sum();
+                eprintln!(
+                    "case 21 ({label}): {mode} {} its fuel: {outcome:?}, {fuel} fuel in {took:?} ({:.1} ns per unit; deadline of the largest call {:?})",
+                    if within { "within" } else { "over" },
+                    took.as_nanos() as f64 / fuel as f64,
+                    limits.deadline(limits.budget(events[1] as u64)),
+                );
+                outcome
+            })
+            .collect::<Vec<_>>()
+    };
+    let idle = play("idle");
+    let busy = {
+        let _busy = Busy::start();
+        play("every core busy")
+    };
+    assert_eq!(
+        idle, busy,
+        "the outcomes must not depend on the machine's load"
+    );
+    for (outcome, &(mode, _, _, within)) in idle.iter().zip(&runs) {
+        if within {
+            assert!(
+                outcome.len() == 2 && outcome.iter().all(Result::is_ok),
+                "{mode} within its fuel must finish: {outcome:?}"
+            );
+        } else {
+            let budget = limits.budget(if mode == "burn" { 480 } else { 120 });
+            assert_eq!(
+                outcome.as_slice()[1..],
+                [Err(("strategy_fuel_exhausted".to_owned(), budget))],
+                "{mode} over its fuel must run out in the second call: {outcome:?}"
+            );
+        }
+    }
     neighbour.finish();
 }

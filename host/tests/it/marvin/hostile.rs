@@ -160,11 +160,14 @@ fn case_01_infinite_loop_exhausts_fuel_deterministically() {
 
 #[test]
 fn case_02_infinite_loop_with_huge_fuel_hits_the_deadline() {
+    // A budget no machine gets through, and a deadline that does not grow with it: the safety
+    // net alone has to stop the loop.
     let timeout = Duration::from_millis(300);
     let limits = Limits {
         fuel_per_event: u64::MAX / 64,
         fuel_per_bar: 0,
-        call_timeout: timeout,
+        deadline_floor: timeout,
+        deadline_per_megafuel: Duration::ZERO,
         ..Limits::default()
     };
     let took = trap_case("spin", "strategy_timeout", limits);
