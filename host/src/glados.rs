@@ -104,7 +104,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: PrometheusHandle,
     /// Where uploaded components are kept, by sha256.
     pub(crate) components_dir: PathBuf,
-    /// Bounds concurrent compilations (2-core machines: one at a time keeps the API responsive).
+    /// Bounds concurrent compilations to Marvin's compile slots (each compile is a child process
+    /// at a lower priority than the server, under time and address-space limits).
     pub(crate) compile_permits: Semaphore,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -156,6 +157,7 @@ impl AppState {
             compiler: config.compiler.clone(),
             ..MarvinConfig::default()
         })?;
+        let compile_slots = marvin.config().compile.slots;
         let components_dir = data_dir.join("components");
         std::fs::create_dir_all(&components_dir).map_err(|e| {
             crate::walle::Error::Config(format!("cannot create {}: {e}", components_dir.display()))
@@ -167,7 +169,7 @@ impl AppState {
                 marvin,
                 metrics: prometheus(),
                 components_dir,
-                compile_permits: Semaphore::new(1),
+                compile_permits: Semaphore::new(compile_slots),
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 runs: run_exec::Registry::default(),

@@ -11,6 +11,9 @@
 //! # Invariants
 //! - A refused file is never compiled, cached or stored; only bytes that passed every check reach
 //!   Cranelift, and only the host writes the compile cache (so deserialising from it is sound).
+//! - At most [`CompileLimits::slots`] compiles run at once; with [`MarvinConfig::compiler`] each
+//!   runs in a child process under a time and an address-space limit, and a component exceeding
+//!   either is refused with `compile_limit_exceeded` (`marvin/compile.rs`).
 //! - Engine settings are deterministic: fuel metering (with per-byte bulk costs), NaN
 //!   canonicalisation, no threads, no relaxed SIMD, and none of GC, exceptions, function
 //!   references, stack switching or component-model async.
@@ -29,6 +32,7 @@
 
 mod bindings;
 mod cache;
+mod compile;
 mod convert;
 mod inspect;
 mod limiter;
@@ -44,6 +48,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
+pub use compile::{CompileLimits, precompile, release_compiler_memory};
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
 pub use limits::Limits;
 pub use sandbox::{Sandbox, SandboxStats};
@@ -78,6 +83,10 @@ pub enum Error {
     /// Cranelift refused or failed to compile the component (e.g. it uses a disabled feature).
     #[error("compiling the component failed: {0}")]
     CompileFailed(String),
+    /// Compiling the component ran past the compiler child's time or address-space limit
+    /// ([`CompileLimits`]).
+    #[error("compiling the component exceeded a limit: {0}")]
+    CompileLimitExceeded(String),
     /// The compile cache or the file to load could not be read or written.
     #[error("{0}")]
     Io(String),
@@ -140,6 +149,7 @@ impl Error {
             Error::UnsupportedImport(_) => "unsupported_import",
             Error::UnsupportedWorld(_) => "unsupported_world",
             Error::CompileFailed(_) => "compile_failed",
+            Error::CompileLimitExceeded(_) => "compile_limit_exceeded",
             Error::Io(_) => "io_error",
             Error::InvalidParams(_) => "invalid_params",
             Error::FuelExhausted { .. } => "strategy_fuel_exhausted",
@@ -185,6 +195,9 @@ pub struct MarvinConfig {
     /// this process. `weaver serve` sets it to itself, so Cranelift's memory (tens of MB that
     /// the allocator keeps after a compile) and any compiler crash stay out of the server.
     pub compiler: Option<PathBuf>,
+    /// How many compiles run at once, and the child's time and address-space limits (the
+    /// limits apply to compiles in a child, see `compiler`).
+    pub compile: CompileLimits,
 }
 
 impl Default for MarvinConfig {
@@ -199,6 +212,7 @@ impl Default for MarvinConfig {
             heavy_limits: Limits::heavy_runtime(),
             epoch_tick: Duration::from_millis(5),
             compiler: None,
+            compile: CompileLimits::default(),
         }
     }
 }
@@ -213,6 +227,8 @@ struct MarvinInner {
     engine: Engine,
     config: MarvinConfig,
     engine_hash: String,
+    /// Compile slots ([`CompileLimits::slots`]).
+    slots: compile::Slots,
     /// Stops the ticker thread when the last `Marvin` clone goes away.
     _ticker: Ticker,
 }
@@ -309,11 +325,13 @@ impl Marvin {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the epoch ticker: {e}")))?;
+        let slots = compile::Slots::new(config.compile.slots);
         Ok(Marvin {
             inner: Arc::new(MarvinInner {
                 engine,
                 config,
                 engine_hash,
+                slots,
                 _ticker: Ticker { stop },
             }),
         })
@@ -353,9 +371,14 @@ impl Marvin {
     /// so async callers should use `spawn_blocking`. A cached load takes well under a
     /// millisecond for Rust strategies.
     ///
+    /// Compiling waits for one of [`CompileLimits::slots`]; with [`MarvinConfig::compiler`] it
+    /// runs in a child process under [`CompileLimits::timeout`] and
+    /// [`CompileLimits::max_address_space`].
+    ///
     /// # Errors
-    /// Every [`Marvin::inspect`] error, `compile_failed`, `unsupported_world` when the exports
-    /// have the right name but the wrong types, `io_error` for cache trouble.
+    /// Every [`Marvin::inspect`] error, `compile_failed`, `compile_limit_exceeded`,
+    /// `unsupported_world` when an export or import has the right name but the wrong type,
+    /// `io_error` for cache trouble.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedStrategy, Error> {
         let started = Instant::now();
         let info = self.inspect(bytes)?;
@@ -369,10 +392,12 @@ impl Marvin {
         let (component, fresh) = match cache::load(engine, &cache_path) {
             Some(component) => (component, None),
             None => {
+                let slot = self.inner.slots.acquire();
                 let artifact = match &self.inner.config.compiler {
-                    Some(exe) => compile_in_child(exe, bytes)?,
-                    None => compile_apart(bytes)?,
+                    Some(exe) => compile::compile_in_child(exe, bytes, &self.inner.config.compile)?,
+                    None => compile::compile_apart(bytes)?,
                 };
+                drop(slot);
                 (cache::deserialize(engine, &artifact)?, Some(artifact))
             }
         };
@@ -507,99 +532,5 @@ impl LoadedStrategy {
             &self.inner.limits,
             config,
         )
-    }
-}
-
-/// Compiles `bytes` with an engine of its own (same settings) and returns the artifact.
-///
-/// wasmtime keeps each engine's Cranelift contexts for reuse, and after a large component
-/// (componentize-py's interpreter is ~40 MB of wasm) they hold hundreds of MB: compiled on the
-/// shared engine, the Python example alone kept an idle server at ~350 MB RSS. A throwaway
-/// engine takes those buffers with it; the artifact is then loaded into the shared engine,
-/// which accepts it because the settings are identical.
-fn compile_apart(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
-    let artifact = engine
-        .precompile_component(bytes)
-        .map_err(|e| Error::CompileFailed(format!("{e:#}")));
-    drop(engine);
-    release_compiler_memory();
-    artifact
-}
-
-/// Compiles `bytes` to an artifact in this process (the child side of
-/// [`MarvinConfig::compiler`]: `weaver strategy precompile`).
-///
-/// # Errors
-/// `compile_failed` when Cranelift refuses the component.
-pub fn precompile(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    compile_apart(bytes)
-}
-
-/// Runs `exe strategy precompile` with `bytes` on stdin and returns its stdout (the artifact).
-/// The child's stderr becomes the error message when it fails.
-fn compile_in_child(exe: &Path, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(exe)
-        .args(["strategy", "precompile"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::Internal(format!("cannot start the compiler {}: {e}", exe.display()))
-        })?;
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err(Error::Internal("compiler pipes missing".into()));
-    };
-    // Write and read at once: the artifact is larger than a pipe buffer.
-    let input = bytes.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut artifact = Vec::new();
-    let read = stdout.read_to_end(&mut artifact);
-    let status = child
-        .wait()
-        .map_err(|e| Error::Internal(format!("compiler: {e}")))?;
-    let wrote = writer.join().unwrap_or(Ok(()));
-    let text = errors.join().unwrap_or_default();
-    if status.success() && read.is_ok() && wrote.is_ok() && !artifact.is_empty() {
-        return Ok(artifact);
-    }
-    // The child prints `compile_failed: <message>` for a component Cranelift refuses; anything
-    // else (killed, out of memory, a broken pipe) is the host's problem, not the component's.
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let last: String = last.chars().take(2000).collect();
-    match last.split_once("compile_failed: ") {
-        Some((_, message)) => Err(Error::CompileFailed(message.to_owned())),
-        None => Err(Error::Internal(format!(
-            "the compiler child failed ({status}): {last}"
-        ))),
-    }
-}
-
-/// Hands the heap the compiler freed back to the operating system.
-///
-/// Cranelift allocates on its worker threads while compiling, and glibc keeps what they free
-/// in per-thread arenas instead of returning it. Also worth calling once a large component's
-/// bytes and compiled form are dropped.
-#[allow(unsafe_code)] // one FFI call with no arguments to uphold
-pub fn release_compiler_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases free pages of glibc's heaps; it touches no live
-    // allocation and is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

@@ -7,9 +7,11 @@
 //! - 19: tables likewise;
 //! - 21: fuel decides, the deadline is only a safety net: near-limit guests end the same way on
 //!   an idle machine and with every core busy;
+//! - 22: compiling runs in a child under time and address-space limits, several at once, and a
+//!   compile bomb holds up other uploads by at most one slot;
 //! - 23: exports with the world's names but other types are refused at load.
 
-use weaver::marvin::{Error, Limits, Marvin};
+use weaver::marvin::{CompileLimits, Error, Limits, Marvin, MarvinConfig};
 
 use super::hostile::Neighbour;
 use super::wat::{componentize, componentize_against, core_guest, core_guest_with};
@@ -322,4 +324,98 @@ fn case_21_fuel_decides_the_same_outcome_on_an_idle_and_a_busy_machine() {
         }
     }
     neighbour.finish();
+}
+
+/// A Marvin compiling in child processes of the test's `weaver` binary under `compile`.
+fn marvin_compiling_apart(compile: CompileLimits) -> (Marvin, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let marvin = Marvin::new(MarvinConfig {
+        cache_dir: dir.path().join("compiled"),
+        compiler: Some(env!("CARGO_BIN_EXE_weaver").into()),
+        compile,
+        ..MarvinConfig::default()
+    })
+    .expect("marvin");
+    (marvin, dir)
+}
+
+fn cached(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path().join("compiled"))
+        .expect("cache")
+        .count()
+}
+
+#[test]
+fn case_22_compile_bombs_hit_the_child_limits_without_holding_up_other_uploads() {
+    use std::time::{Duration, Instant};
+    let bomb = super::wat::compile_bomb();
+    let sma = super::read_artifact("sma-cross.wasm");
+    let timeout = Duration::from_secs(3);
+    for slots in [2, 1] {
+        let (marvin, dir) = marvin_compiling_apart(CompileLimits {
+            slots,
+            timeout,
+            ..CompileLimits::default()
+        });
+        let neighbour = Neighbour::start(&marvin);
+        let started = Instant::now();
+        let bombing = std::thread::spawn({
+            let marvin = marvin.clone();
+            let bomb = bomb.clone();
+            move || (marvin.load(&bomb).map(drop), started.elapsed())
+        });
+        // Let the bomb take its slot, then upload something else beside it.
+        std::thread::sleep(Duration::from_millis(300));
+        let other = Instant::now();
+        let component = componentize(&core_guest("(nop)", ""));
+        marvin
+            .load(&component)
+            .expect("an ordinary upload compiles");
+        let waited = other.elapsed();
+        let (bombed, bomb_took) = bombing.join().expect("bomb thread");
+        let err = bombed.expect_err("the bomb runs out of time");
+        eprintln!(
+            "case 22 ({slots} slots): bomb refused after {bomb_took:?} ({err}); the other upload took {waited:?}"
+        );
+        assert_eq!(err.code(), "compile_limit_exceeded", "{err}");
+        assert!(err.to_string().contains("longer than"), "{err}");
+        assert!(
+            bomb_took >= timeout && bomb_took < timeout + Duration::from_secs(5),
+            "killed at the limit: {bomb_took:?}"
+        );
+        if slots > 1 {
+            assert!(
+                waited < timeout,
+                "with a free slot the other upload does not wait for the bomb: {waited:?}"
+            );
+        } else {
+            assert!(
+                waited < timeout + Duration::from_secs(5),
+                "with one slot the other upload waits for the bomb's slot at most: {waited:?}"
+            );
+        }
+        // The neighbour's and the ordinary upload's artifacts, not the bomb's.
+        assert_eq!(cached(&dir), 2);
+        neighbour.finish();
+    }
+    // Address space: the bomb needs over 192 MiB of it, a Rust strategy under 96 MiB.
+    let (marvin, dir) = marvin_compiling_apart(CompileLimits {
+        max_address_space: 160 << 20,
+        ..CompileLimits::default()
+    });
+    let started = Instant::now();
+    let err = marvin
+        .load(&bomb)
+        .map(drop)
+        .expect_err("out of address space");
+    eprintln!(
+        "case 22: bomb under 160 MiB refused after {:?} ({err})",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), "compile_limit_exceeded", "{err}");
+    assert!(err.to_string().contains("address-space"), "{err}");
+    marvin
+        .load(&sma)
+        .expect("sma-cross compiles within 160 MiB");
+    assert_eq!(cached(&dir), 1);
 }

@@ -76,3 +76,26 @@ pub(crate) fn rss_bytes() -> usize {
         .expect("rss field");
     pages * 4096
 }
+
+/// A strategy component that is cheap to send and dear to compile: one function of 200,000
+/// additions over 2,000 locals (2 MB), which keeps Cranelift's register allocator busy for tens
+/// of seconds and needs 192–256 MiB of address space (a Rust strategy: 0.2 s, under 96 MiB).
+pub(crate) fn compile_bomb() -> Vec<u8> {
+    use std::fmt::Write as _;
+    const LOCALS: usize = 2_000;
+    let mut body = String::with_capacity(200_000 * 64);
+    for i in 0..200_000 {
+        let _ = writeln!(
+            body,
+            "(local.set {} (i32.add (local.get {}) (local.get {})))",
+            (i * 13) % LOCALS,
+            i % LOCALS,
+            (i * 7 + 3) % LOCALS
+        );
+    }
+    let bomb = format!(
+        "(func $bomb (param i32) (result i32) (local {}) {body} (local.get 0))",
+        "i32 ".repeat(LOCALS)
+    );
+    componentize(&core_guest("", &bomb))
+}
