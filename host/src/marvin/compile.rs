@@ -4,17 +4,19 @@
 //!
 //! The child is `weaver strategy precompile` ([`MarvinConfig::compiler`](super::MarvinConfig)):
 //! component on stdin, artifact on stdout, `compile_failed: <why>` on stderr when Cranelift
-//! refuses the component. Before it runs it gets `RLIMIT_AS` (its whole address space, so a
-//! compile bomb fails to allocate instead of taking the machine's memory), `RLIMIT_CPU` (a
-//! backstop: the wall-clock limit times the cores), no core dumps and nice 10 (the server's
-//! threads come first); glibc is told to keep two heap arenas so the address space it reserves
-//! does not grow with the number of cores.
+//! refuses the component. Before it runs it gets `RLIMIT_CPU` (the time limit: CPU time, which
+//! unlike wall time barely depends on how busy the machine is), `RLIMIT_AS` (its whole address
+//! space, so a compile bomb fails to allocate instead of taking the machine's memory), no core
+//! dumps and nice 10 (the server's threads come first); glibc is told to keep two heap arenas so
+//! the address space it reserves does not grow with the number of cores. A wall-clock timeout
+//! (generous: it only catches a child that is stuck, not computing) kills it otherwise.
 //!
 //! # Invariants
-//! - A child that runs past [`CompileLimits::timeout`] is killed; one that runs out of address
-//!   space or CPU time dies of it. Either way the component is refused with
-//!   `compile_limit_exceeded` and nothing is cached, and the slot it held is free again: a
-//!   hostile component delays other uploads by at most one slot for at most the timeout.
+//! - A child that uses [`CompileLimits::cpu_time`] or runs out of
+//!   [`CompileLimits::max_address_space`] dies of it; one still running at
+//!   [`CompileLimits::timeout`] is killed. Either way the component is refused with
+//!   `compile_limit_exceeded`, nothing is cached, and the slot it held is free again: a hostile
+//!   component holds up other uploads by at most one slot, for at most its limits.
 //! - A child that cannot start, or fails for any other reason, is the host's problem
 //!   (`internal_error`), never the component's.
 //! - Every compile, in a child or not, holds one of [`CompileLimits::slots`] slots.
@@ -32,20 +34,25 @@ use super::{Error, engine_config};
 pub struct CompileLimits {
     /// Compiles that may run at once; later ones wait for a slot.
     pub slots: usize,
-    /// Wall-clock limit of one compile in the child process.
+    /// CPU time one compile in the child may use (`RLIMIT_CPU`, whole seconds, all its threads
+    /// together): the time limit.
+    pub cpu_time: Duration,
+    /// Wall-clock limit of one compile in the child: a backstop for a child that is stuck rather
+    /// than computing.
     pub timeout: Duration,
     /// Address-space limit (`RLIMIT_AS`) of the child process, in bytes.
     pub max_address_space: u64,
 }
 
 impl Default for CompileLimits {
-    /// Two slots (at least; one per core), 180 s, 4 GiB. The Python example (18 MB, CPython
-    /// inside) takes ~17 s of CPU and ~560 MB of address space to compile; a Rust strategy
-    /// 0.1–0.3 s and ~65 MB.
+    /// One slot per core (at least two), 120 s of CPU, 10 minutes of wall time, 4 GiB of
+    /// address space. The Python example (18 MB, CPython inside) takes ~17 s of CPU and under
+    /// 512 MiB of address space to compile; a Rust strategy 0.1 s and under 96 MiB.
     fn default() -> CompileLimits {
         CompileLimits {
             slots: std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
-            timeout: Duration::from_secs(180),
+            cpu_time: Duration::from_secs(120),
+            timeout: Duration::from_secs(600),
             max_address_space: 4 << 30,
         }
     }
@@ -148,12 +155,7 @@ pub(super) fn compile_in_child(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as u64;
-    let cpu_seconds = limits
-        .timeout
-        .as_secs()
-        .saturating_add(1)
-        .saturating_mul(cores);
+    let cpu_seconds = limits.cpu_time.as_secs().max(1);
     limit_child(&mut command, limits.max_address_space, cpu_seconds);
     let mut child = command.spawn().map_err(|e| {
         Error::Internal(format!("cannot start the compiler {}: {e}", exe.display()))
@@ -202,7 +204,7 @@ pub(super) fn compile_in_child(
     let status = match ending {
         Ending::TimedOut => {
             return Err(Error::CompileLimitExceeded(format!(
-                "compiling took longer than the {:?} limit",
+                "compiling took longer than the {:?} wall-clock limit",
                 limits.timeout
             )));
         }
@@ -239,7 +241,7 @@ fn classify_failure(
     let signal: Option<i32> = None;
     if signal == Some(libc::SIGXCPU) {
         return Err(Error::CompileLimitExceeded(format!(
-            "compiling used more than {cpu_seconds} s of CPU time"
+            "compiling used more than {cpu_seconds} s of CPU time (the limit)"
         )));
     }
     // Out of address space: Rust's allocation-failure handler prints this and aborts; anything
@@ -268,10 +270,12 @@ fn classify_failure(
 #[allow(unsafe_code)] // `pre_exec` and `setrlimit`: see the SAFETY notes
 fn limit_child(command: &mut std::process::Command, address_space: u64, cpu_seconds: u64) {
     use std::os::unix::process::CommandExt;
+    // At the soft CPU limit the kernel sends SIGXCPU, which ends the child; the hard limit a
+    // little later is SIGKILL, should anything catch the first.
     let limits = [
-        (libc::RLIMIT_AS, address_space),
-        (libc::RLIMIT_CPU, cpu_seconds),
-        (libc::RLIMIT_CORE, 0),
+        (libc::RLIMIT_AS, address_space, address_space),
+        (libc::RLIMIT_CPU, cpu_seconds, cpu_seconds.saturating_add(5)),
+        (libc::RLIMIT_CORE, 0, 0),
     ];
     // SAFETY: the closure runs in the forked child before exec; it only calls `setpriority` and
     // `setrlimit`, async-signal-safe system calls, on values computed before the fork, and
@@ -280,10 +284,10 @@ fn limit_child(command: &mut std::process::Command, address_space: u64, cpu_seco
         command.pre_exec(move || {
             // Below the server, so compiles never starve the API of CPU; failing is harmless.
             let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-            for (resource, value) in limits {
+            for (resource, soft, hard) in limits {
                 let limit = libc::rlimit {
-                    rlim_cur: value,
-                    rlim_max: value,
+                    rlim_cur: soft,
+                    rlim_max: hard,
                 };
                 if libc::setrlimit(resource, &limit) != 0 {
                     return Err(std::io::Error::last_os_error());
