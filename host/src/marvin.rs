@@ -21,7 +21,9 @@
 //!   all the sandbox's memories and of all its tables (however many it declares or grows), and a
 //!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
-//! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
+//! - Every intent a guest returns is validated as untrusted input before anyone acts on it, and
+//!   charged against the sandbox's host budget with what it makes the host build and queue
+//!   (`marvin/ledger.rs`), so no reply can make an engine allocate past the budget.
 //! - Bars reach the guest through `on-bars` in packed batches (three lists of numbers, copied
 //!   with memcpy) whose semantics are exactly one `bars` event per timestamp; the sandbox sends
 //!   them in adaptive chunks that never split a timestamp group.
@@ -35,6 +37,7 @@ mod cache;
 mod compile;
 mod convert;
 mod inspect;
+mod ledger;
 mod limiter;
 mod limits;
 mod sandbox;
@@ -117,6 +120,10 @@ pub enum Error {
     /// The guest returned more data (or more intents) than allowed.
     #[error("the strategy returned too much data: {0}")]
     OutputTooLarge(String),
+    /// The guest's requests would make the host hold more for it than its host budget
+    /// ([`Limits::max_host_bytes`]).
+    #[error("the strategy exceeded its host budget: {0}")]
+    HostBudget(String),
     /// The guest's own error.
     #[error("the strategy reported an error: {code}: {message}")]
     Strategy {
@@ -158,6 +165,7 @@ impl Error {
             Error::StackOverflow => "strategy_stack_overflow",
             Error::Trap(_) => "strategy_trap",
             Error::OutputTooLarge(_) => "strategy_output_too_large",
+            Error::HostBudget(_) => "strategy_host_budget_exceeded",
             Error::Strategy { .. } => "strategy_error",
             Error::InvalidIntent(_) => "invalid_intent",
             Error::Failed { .. } => "strategy_failed",

@@ -41,6 +41,10 @@ pub struct Limits {
     /// Cap on what a guest may print to stdout/stderr over its whole life (kept for the run's
     /// log; a guest printing more fails with `strategy_output_too_large`).
     pub max_guest_output_bytes: usize,
+    /// Cap on what the host holds or builds on the guest's behalf for one bar and every event it
+    /// causes: the intents returned, the data windows they ask for, the deliveries they queue
+    /// (`marvin/ledger.rs`); past it the reply fails with `strategy_host_budget_exceeded`.
+    pub max_host_bytes: usize,
 }
 
 impl Limits {
@@ -97,6 +101,10 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_intents_per_event: 1_000,
             max_guest_output_bytes: 64 << 10,
+            // 130 windows of 10,000 bars per bar, or a thousand intents with 4 KiB log lines
+            // many times over; the thousand windows of 100,000 bars one reply may ask for
+            // (4.8 GB) are refused.
+            max_host_bytes: 64 << 20,
         }
     }
 }

@@ -10,6 +10,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
+use super::ledger::Ledger;
 use super::limiter::Limiter;
 use super::{Error, Limits, Marvin, convert};
 use crate::domain::{
@@ -95,6 +96,9 @@ pub struct SandboxStats {
     pub peak_memory_bytes: usize,
     /// Traps and limit hits (0 or 1: a trap ends the sandbox).
     pub traps: u64,
+    /// Most the host held for the guest for one bar and the events it caused, in bytes (what
+    /// [`Limits::max_host_bytes`] caps).
+    pub peak_host_bytes: usize,
 }
 
 impl SandboxStats {
@@ -125,6 +129,8 @@ pub struct Sandbox {
     chunk: usize,
     /// The optional event kinds the guest asked for in `init`.
     subscriptions: domain::Subscriptions,
+    /// What the host holds for the guest since the last bars.
+    ledger: Ledger,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -194,6 +200,7 @@ impl Sandbox {
             },
             scratch: convert::empty_batch(),
             chunk: MIN_CHUNK,
+            ledger: Ledger::new(limits.max_host_bytes),
             limits,
             subscriptions: domain::Subscriptions::ALL,
         };
@@ -214,6 +221,7 @@ impl Sandbox {
     pub fn stats(&self) -> SandboxStats {
         let mut stats = self.stats.clone();
         stats.peak_memory_bytes = self.store.data().limiter.peak_memory_bytes();
+        stats.peak_host_bytes = self.ledger.peak();
         stats
     }
 
@@ -292,7 +300,10 @@ impl Sandbox {
             return Ok(Vec::new());
         }
         let bars = match &event.payload {
-            StrategyPayload::Bars(bars) => bars.len() as u64,
+            StrategyPayload::Bars(bars) => {
+                self.ledger.new_cascade();
+                bars.len() as u64
+            }
             _ => 0,
         };
         let envelope = convert::envelope(event);
@@ -304,7 +315,18 @@ impl Sandbox {
         })?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
-        convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
+        let intents = convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)?;
+        self.charge(&intents)?;
+        Ok(intents)
+    }
+
+    /// Charges a reply's intents to the host budget; a refusal ends the sandbox like a limit
+    /// hit inside wasm.
+    fn charge(&mut self, intents: &[domain::Intent]) -> Result<(), Error> {
+        self.ledger.charge(intents).inspect_err(|err| {
+            self.failed = Some(err.code());
+            self.stats.traps += 1;
+        })
     }
 
     /// Delivers `bars` in chunks, stopping after the first chunk whose reply carries intents.
@@ -315,6 +337,7 @@ impl Sandbox {
     /// the guest sees exactly the groups it would see in one call: the semantics are unchanged
     /// and, since the chunk sizes depend only on earlier replies, so is determinism.
     fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
+        self.ledger.new_cascade();
         let mut done = 0;
         while done < bars.len() {
             let mut end = (done + self.chunk).min(bars.len());
@@ -375,6 +398,7 @@ impl Sandbox {
             &self.symbols,
             self.limits.max_intents_per_event,
         )?;
+        self.charge(&intents)?;
         Ok((intents, consumed))
     }
 }

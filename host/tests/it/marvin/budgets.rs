@@ -5,6 +5,8 @@
 //! - 18: memory is capped across every memory a guest declares or grows, and the peak reported
 //!   is the total;
 //! - 19: tables likewise;
+//! - 20: what the host builds for a guest (data windows, queued deliveries, log lines, intents)
+//!   is counted against its host budget, and the backtester builds windows lazily;
 //! - 21: fuel decides, the deadline is only a safety net: near-limit guests end the same way on
 //!   an idle machine and with every core busy;
 //! - 22: compiling runs in a child under CPU-time, wall-clock and address-space limits, several
@@ -427,4 +429,172 @@ fn case_22_compile_bombs_hit_the_child_limits_without_holding_up_other_uploads()
         .load(&sma)
         .expect("sma-cross compiles within 160 MiB");
     assert_eq!(cached(&dir), 1);
+}
+
+/// `n` daily bars of one symbol, a gentle zigzag.
+fn synthetic(symbol: &str, n: usize) -> weaver::greta::csv::Series {
+    use weaver::domain::{Bar, SymbolBar};
+    weaver::greta::csv::Series {
+        symbol: symbol.into(),
+        path: "mem".into(),
+        bars: (0..n)
+            .map(|i| {
+                let p = 100.0 + (i % 50) as f64;
+                SymbolBar {
+                    symbol: 0,
+                    bar: Bar {
+                        ts: i as i64 * 86_400_000,
+                        open: p,
+                        high: p + 1.0,
+                        low: p - 1.0,
+                        close: p,
+                        volume: 1.0,
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+fn engine_config() -> weaver::greta::EngineConfig {
+    weaver::greta::EngineConfig {
+        broker: weaver::greta::broker::BrokerConfig {
+            cash: 10_000.0,
+            commission: weaver::greta::Commission::default(),
+            slippage_bps: 0.0,
+            fill: weaver::greta::FillModel::NextOpen,
+            fractional: false,
+        },
+        finalize: false,
+        warmup: 0,
+        params: vec![],
+    }
+}
+
+/// Runs the hostile guest with `params` over `bt`; the error code, if the run failed.
+fn backtest_code(
+    marvin: &Marvin,
+    bt: &weaver::greta::Backtest,
+    params: &[(&str, &str)],
+) -> Option<String> {
+    let loaded = super::hostile::hostile(marvin);
+    let mut cfg = engine_config();
+    cfg.params = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut sandbox = loaded
+        .instantiate(&bt.strategy_config(&cfg.params))
+        .expect("init");
+    bt.run(&mut sandbox, &cfg, None).err().map(|e| match e {
+        weaver::greta::Error::Strategy(e) => e.code,
+        other => other.code().to_owned(),
+    })
+}
+
+/// Peak resident set size of this process since the last reset (Linux `VmHWM`).
+fn peak_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+/// A native strategy asking for `count` windows of `lookback` bars on bar `at` (1-based).
+struct WindowHog {
+    count: usize,
+    lookback: u32,
+    at: usize,
+    seen: usize,
+    windows: usize,
+}
+
+impl weaver::domain::Strategy for WindowHog {
+    fn on_event(
+        &mut self,
+        event: &weaver::domain::StrategyEvent,
+    ) -> Result<Vec<weaver::domain::Intent>, weaver::domain::StrategyError> {
+        use weaver::domain::{Intent, StrategyPayload, Timeframe};
+        match &event.payload {
+            StrategyPayload::Bars(bars) => {
+                self.seen += bars.len();
+                if self.seen == self.at {
+                    let ask = Intent::FetchWindow {
+                        symbol: "SYN".into(),
+                        timeframe: Timeframe::DAY,
+                        lookback: self.lookback,
+                    };
+                    return Ok(vec![ask; self.count]);
+                }
+            }
+            StrategyPayload::DataWindow { bars, .. } => {
+                assert_eq!(bars.len(), self.lookback as usize);
+                self.windows += 1;
+            }
+            _ => {}
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn case_20_what_the_host_builds_for_a_guest_is_counted_against_its_host_budget() {
+    let limits = Limits::default();
+    assert_eq!(limits.max_host_bytes, 64 << 20);
+    let (marvin, _dir) = marvin();
+    let neighbour = Neighbour::start(&marvin);
+    // One reply asking for a thousand windows of 100,000 bars (4.8 GB were the host to build
+    // them): refused before any engine sees it, and the sandbox is done.
+    let (err, mut sandbox, _) = super::hostile::provoke_with(
+        &super::hostile::hostile(&marvin),
+        "windows",
+        &[("count", "1000"), ("lookback", "100000")],
+    );
+    assert_eq!(err.code, "strategy_host_budget_exceeded", "{err}");
+    assert!(err.message.contains("1000 of them data windows"), "{err}");
+    super::hostile::assert_poisoned(&mut sandbox, "strategy_host_budget_exceeded");
+    // Through a backtest: a guest that answers every window by asking another is stopped when
+    // the windows of one bar's cascade pass the budget (the fourteenth of 4.8 MB), not after
+    // ten thousand events; one asking for ten windows of 10,000 bars (4.8 MB) runs to the end.
+    let bt = weaver::greta::Backtest::new(vec![synthetic("SYN", 20_000)]).expect("series");
+    let chain = [
+        ("mode", "windows"),
+        ("lookback", "100000"),
+        ("again", "1"),
+        ("signal", "15000"),
+    ];
+    assert_eq!(
+        backtest_code(&marvin, &bt, &chain).as_deref(),
+        Some("strategy_host_budget_exceeded")
+    );
+    let fine = [
+        ("mode", "windows"),
+        ("count", "10"),
+        ("lookback", "10000"),
+        ("signal", "15000"),
+    ];
+    assert_eq!(backtest_code(&marvin, &bt, &fine), None);
+    // The backtester builds a window when it delivers it, not when it is asked for: a thousand
+    // windows of 10,000 bars (480 MB all at once) keep the peak RSS far below that.
+    let mut hog = WindowHog {
+        count: 1_000,
+        lookback: 10_000,
+        at: 15_000,
+        seen: 0,
+        windows: 0,
+    };
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss();
+    bt.run(&mut hog, &engine_config(), None).expect("runs");
+    let grown = peak_rss().saturating_sub(before);
+    eprintln!("case 20: 1,000 windows of 10,000 bars delivered; peak RSS grew {grown} bytes");
+    assert_eq!(hog.windows, 1_000);
+    assert!(
+        grown < 200 << 20,
+        "windows were built all at once: +{grown} bytes"
+    );
+    neighbour.finish();
 }

@@ -90,8 +90,23 @@ pub(crate) fn provoke(
     weaver::marvin::Sandbox,
     Duration,
 ) {
+    provoke_with(loaded, mode, &[])
+}
+
+/// [`provoke`] with more parameters for the mode.
+pub(crate) fn provoke_with(
+    loaded: &LoadedStrategy,
+    mode: &str,
+    params: &[(&str, &str)],
+) -> (
+    weaver::domain::StrategyError,
+    weaver::marvin::Sandbox,
+    Duration,
+) {
+    let mut all = vec![("mode", mode)];
+    all.extend_from_slice(params);
     let mut sandbox = loaded
-        .instantiate(&config(&[("mode", mode)], &["GOOG"]))
+        .instantiate(&config(&all, &["GOOG"]))
         .expect("hostile init is harmless");
     let bars = ohlcv("GOOG");
     let started = Instant::now();

@@ -8,8 +8,8 @@
 //! for the same bars: `mode=burn` runs `iters` steps of arithmetic per bar; `mode=chase` runs
 //! `iters` steps of a pointer chase through a random cycle of `kib` KiB (a cache miss per step:
 //! the slowest wall time per unit of fuel); both log `done <bars>` on the bar numbered `signal`
-//! (1-based, 0: never). `mode=windows` asks for `count` data windows of `lookback` bars on its
-//! first bar (and `again` more in reply to each window); `mode=logs` returns `count` log lines of
+//! (1-based, 0: never). `mode=windows` asks for `count` data windows of `lookback` bars on bar
+//! `signal` (default the first; and `again` more in reply to each window); `mode=logs` returns `count` log lines of
 //! `len` bytes on every bar.
 
 use std::hint::black_box;
@@ -248,7 +248,7 @@ impl Strategy for Hostile {
                 self.at = black_box(at);
             }
             "windows" => {
-                if self.bars == 1 {
+                if self.bars == self.signal.max(1) {
                     self.windows(ctx, self.count)?;
                 }
                 return Ok(());
