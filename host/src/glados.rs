@@ -155,7 +155,7 @@ impl AppState {
         let marvin = Marvin::new(MarvinConfig {
             cache_dir: data_dir.join("cache").join("compiled"),
             compiler: config.compiler.clone(),
-            ..MarvinConfig::default()
+            ..MarvinConfig::from_env()?
         })?;
         let compile_slots = marvin.config().compile.slots;
         let components_dir = data_dir.join("components");

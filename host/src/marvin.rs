@@ -35,6 +35,7 @@
 mod bindings;
 mod cache;
 mod compile;
+mod config;
 mod convert;
 mod inspect;
 mod ledger;
@@ -43,7 +44,7 @@ mod limits;
 mod sandbox;
 mod world;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,9 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
 pub use compile::{CompileLimits, precompile, release_compiler_memory};
+pub use config::MarvinConfig;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
-pub use limits::Limits;
+pub use limits::{Ceilings, LimitRequest, Limits};
 pub use sandbox::{Sandbox, SandboxStats};
 
 use crate::domain::{StrategyConfig, StrategyError};
@@ -96,6 +98,12 @@ pub enum Error {
     /// The strategy refused its parameters in `init`.
     #[error("invalid strategy parameters: {0}")]
     InvalidParams(String),
+    /// A run asked for limits the operator does not allow ([`Ceilings`]).
+    #[error("limit not allowed: {0}")]
+    LimitNotAllowed(String),
+    /// Marvin's settings from the environment are unusable; lists every problem.
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidConfig(String),
     /// The event's fuel budget ran out (deterministic).
     #[error("the strategy used its whole fuel budget ({budget} units) for one event")]
     FuelExhausted {
@@ -159,6 +167,8 @@ impl Error {
             Error::CompileLimitExceeded(_) => "compile_limit_exceeded",
             Error::Io(_) => "io_error",
             Error::InvalidParams(_) => "invalid_params",
+            Error::LimitNotAllowed(_) => "limit_not_allowed",
+            Error::InvalidConfig(_) => "invalid_config",
             Error::FuelExhausted { .. } => "strategy_fuel_exhausted",
             Error::Timeout(_) => "strategy_timeout",
             Error::MemoryLimit(_) => "strategy_memory_limit",
@@ -179,48 +189,6 @@ impl From<Error> for StrategyError {
         StrategyError {
             code: err.code().to_owned(),
             message: err.to_string(),
-        }
-    }
-}
-
-/// How Marvin is set up. [`MarvinConfig::default`] works on a fresh machine.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarvinConfig {
-    /// Directory of compiled artifacts (`<sha256>-<engine hash>.cwasm`); created if missing.
-    /// Default `$WEAVER_DATA_DIR/cache/compiled` (`WEAVER_DATA_DIR` defaults to `./weaver-data`).
-    pub cache_dir: PathBuf,
-    /// Largest accepted component, in bytes (default 50 MiB: Python components are ~18 MB).
-    pub max_component_bytes: usize,
-    /// Per-call limits of the light tier: compiled strategies (Rust, …) and QuickJS.
-    pub limits: Limits,
-    /// Per-call limits of the heavy tier: Python (CPython) and other large interpreters
-    /// ([`Language::is_heavy`]). Default [`Limits::heavy_runtime`].
-    pub heavy_limits: Limits,
-    /// Epoch ticker period; the deadline granularity.
-    pub epoch_tick: Duration,
-    /// Compile in a child process: the `weaver` binary at this path, run as
-    /// `weaver strategy precompile` (component on stdin, artifact on stdout). `None` compiles in
-    /// this process. `weaver serve` sets it to itself, so Cranelift's memory (tens of MB that
-    /// the allocator keeps after a compile) and any compiler crash stay out of the server.
-    pub compiler: Option<PathBuf>,
-    /// How many compiles run at once, and the child's time and address-space limits (the
-    /// limits apply to compiles in a child, see `compiler`).
-    pub compile: CompileLimits,
-}
-
-impl Default for MarvinConfig {
-    fn default() -> MarvinConfig {
-        let data_dir = std::env::var_os("WEAVER_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("weaver-data"));
-        MarvinConfig {
-            cache_dir: data_dir.join("cache").join("compiled"),
-            max_component_bytes: 50 << 20,
-            limits: Limits::default(),
-            heavy_limits: Limits::heavy_runtime(),
-            epoch_tick: Duration::from_millis(5),
-            compiler: None,
-            compile: CompileLimits::default(),
         }
     }
 }
@@ -528,17 +496,38 @@ impl LoadedStrategy {
         self.inner.load_time
     }
 
-    /// Creates a fresh sandbox (one `Store`) and runs the guest's `init(config)`.
+    /// Creates a fresh sandbox (one `Store`) with this component's tier limits and runs the
+    /// guest's `init(config)`.
     ///
     /// # Errors
     /// `invalid_params` when the guest refuses the parameters; a `strategy_*` code when
     /// instantiation or `init` traps or exceeds a limit.
     pub fn instantiate(&self, config: &StrategyConfig) -> Result<Sandbox, Error> {
-        Sandbox::new(
-            &self.inner.marvin,
-            &self.inner.pre,
-            &self.inner.limits,
-            config,
-        )
+        self.instantiate_with(config, &LimitRequest::default())
+    }
+
+    /// The limits a run asking for `request` gets: the tier's, with the request in their place,
+    /// within the operator's [`MarvinConfig::ceilings`].
+    ///
+    /// # Errors
+    /// `limit_not_allowed` when the request is zero or above a ceiling.
+    pub fn limits_for(&self, request: &LimitRequest) -> Result<Limits, Error> {
+        self.inner
+            .limits
+            .with_request(request, &self.inner.marvin.config().ceilings)
+    }
+
+    /// [`LoadedStrategy::instantiate`] with the limits [`LoadedStrategy::limits_for`] gives
+    /// `request` (the sandbox reports them in [`SandboxStats::limits`]).
+    ///
+    /// # Errors
+    /// `limit_not_allowed`, then as [`LoadedStrategy::instantiate`].
+    pub fn instantiate_with(
+        &self,
+        config: &StrategyConfig,
+        request: &LimitRequest,
+    ) -> Result<Sandbox, Error> {
+        let limits = self.limits_for(request)?;
+        Sandbox::new(&self.inner.marvin, &self.inner.pre, &limits, config)
     }
 }

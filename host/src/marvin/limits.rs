@@ -1,5 +1,6 @@
 //! The budgets of one sandbox ([`Limits`]): fuel per call, the wall-clock deadline derived from
-//! it, and the caps on memory, tables and what a guest hands back.
+//! it, and the caps on memory, tables and what a guest hands back; what a run may ask for beyond
+//! its tier ([`LimitRequest`]) and the operator's ceilings on that ([`Ceilings`]).
 //!
 //! # Invariants
 //! - Fuel decides; the deadline is a safety net. A call's deadline is
@@ -10,8 +11,13 @@
 //!   over it fails with `strategy_fuel_exhausted` at the same call on an idle or a busy machine.
 //!   Only a stall fuel does not count (a host call that blocks, a machine far slower than
 //!   expected) reaches the deadline.
+//! - A run's limits are its tier's, with what it asked for in their place; a request above the
+//!   operator's ceiling, or zero, is refused with `limit_not_allowed` naming the setting, never
+//!   cut silently. The deadline follows the fuel in force.
 
 use std::time::Duration;
+
+use super::Error;
 
 /// Per-call limits of every sandbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +115,96 @@ impl Default for Limits {
     }
 }
 
+/// What a run asks for instead of its tier's limits; `None` keeps the tier's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitRequest {
+    /// [`Limits::fuel_per_event`].
+    pub fuel_per_event: Option<u64>,
+    /// [`Limits::fuel_per_bar`].
+    pub fuel_per_bar: Option<u64>,
+    /// [`Limits::max_memory_bytes`].
+    pub max_memory_bytes: Option<usize>,
+}
+
+/// The most a run may ask for, set by the operator (`WEAVER_MAX_FUEL_PER_EVENT`,
+/// `WEAVER_MAX_FUEL_PER_BAR`, `WEAVER_MAX_MEMORY_MB`; see `MarvinConfig::from_lookup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Largest [`Limits::fuel_per_event`] a run may ask for.
+    pub fuel_per_event: u64,
+    /// Largest [`Limits::fuel_per_bar`] a run may ask for.
+    pub fuel_per_bar: u64,
+    /// Largest [`Limits::max_memory_bytes`] a run may ask for.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for Ceilings {
+    /// Ten times the heavy tier's fuel (2 G per event, 20 M per bar) and 256 MiB.
+    fn default() -> Ceilings {
+        Ceilings {
+            fuel_per_event: 2_000_000_000,
+            fuel_per_bar: 20_000_000,
+            max_memory_bytes: 256 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with `request` in their place, checked against `ceilings`.
+    ///
+    /// # Errors
+    /// `limit_not_allowed` when a requested value is zero or above its ceiling; the message
+    /// names the setting and the operator's variable.
+    pub fn with_request(
+        &self,
+        request: &LimitRequest,
+        ceilings: &Ceilings,
+    ) -> Result<Limits, Error> {
+        fn check<T: PartialOrd + Copy + std::fmt::Display + Default>(
+            name: &str,
+            asked: Option<T>,
+            ceiling: T,
+            variable: &str,
+            current: T,
+        ) -> Result<T, Error> {
+            match asked {
+                None => Ok(current),
+                Some(v) if v == T::default() => Err(Error::LimitNotAllowed(format!(
+                    "{name} must be greater than 0"
+                ))),
+                Some(v) if v > ceiling => Err(Error::LimitNotAllowed(format!(
+                    "{name} {v} is above the operator's maximum {ceiling} ({variable})"
+                ))),
+                Some(v) => Ok(v),
+            }
+        }
+        Ok(Limits {
+            fuel_per_event: check(
+                "fuel_per_event",
+                request.fuel_per_event,
+                ceilings.fuel_per_event,
+                "WEAVER_MAX_FUEL_PER_EVENT",
+                self.fuel_per_event,
+            )?,
+            fuel_per_bar: check(
+                "fuel_per_bar",
+                request.fuel_per_bar,
+                ceilings.fuel_per_bar,
+                "WEAVER_MAX_FUEL_PER_BAR",
+                self.fuel_per_bar,
+            )?,
+            max_memory_bytes: check(
+                "max_memory_bytes",
+                request.max_memory_bytes,
+                ceilings.max_memory_bytes,
+                "WEAVER_MAX_MEMORY_MB",
+                self.max_memory_bytes,
+            )?,
+            ..self.clone()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +225,45 @@ mod tests {
         };
         assert_eq!(huge.deadline(u64::MAX), Duration::MAX);
         assert_eq!(l.budget(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_request_replaces_the_tier_within_the_ceilings() {
+        let tier = Limits::default();
+        let ceilings = Ceilings::default();
+        assert_eq!(
+            tier.with_request(&LimitRequest::default(), &ceilings)
+                .unwrap(),
+            tier
+        );
+        let more = LimitRequest {
+            fuel_per_event: Some(100_000_000),
+            max_memory_bytes: Some(128 << 20),
+            ..LimitRequest::default()
+        };
+        let limits = tier.with_request(&more, &ceilings).unwrap();
+        assert_eq!(
+            (
+                limits.fuel_per_event,
+                limits.fuel_per_bar,
+                limits.max_memory_bytes
+            ),
+            (100_000_000, tier.fuel_per_bar, 128 << 20)
+        );
+        let too_much = LimitRequest {
+            max_memory_bytes: Some(512 << 20),
+            ..LimitRequest::default()
+        };
+        let err = tier.with_request(&too_much, &ceilings).unwrap_err();
+        assert_eq!(err.code(), "limit_not_allowed");
+        assert!(err.to_string().contains("WEAVER_MAX_MEMORY_MB"), "{err}");
+        let zero = LimitRequest {
+            fuel_per_bar: Some(0),
+            ..LimitRequest::default()
+        };
+        assert_eq!(
+            tier.with_request(&zero, &ceilings).unwrap_err().code(),
+            "limit_not_allowed"
+        );
     }
 }

@@ -99,6 +99,9 @@ pub struct SandboxStats {
     /// Most the host held for the guest for one bar and the events it caused, in bytes (what
     /// [`Limits::max_host_bytes`] caps).
     pub peak_host_bytes: usize,
+    /// The limits in force: the tier's, or what the run asked for within the operator's
+    /// ceilings.
+    pub limits: Limits,
 }
 
 impl SandboxStats {
@@ -196,6 +199,7 @@ impl Sandbox {
             failed: None,
             stats: SandboxStats {
                 instantiate_time,
+                limits: limits.clone(),
                 ..SandboxStats::default()
             },
             scratch: convert::empty_batch(),

@@ -11,7 +11,9 @@
 //!   an idle machine and with every core busy;
 //! - 22: compiling runs in a child under CPU-time, wall-clock and address-space limits, several
 //!   at once, and a compile bomb holds up other uploads by at most one slot;
-//! - 23: exports with the world's names but other types are refused at load.
+//! - 23: exports with the world's names but other types are refused at load;
+//! - 24: a run may ask for more fuel or memory within the operator's ceilings, and its figures
+//!   show the limits in force.
 
 use weaver::marvin::{CompileLimits, Error, Limits, Marvin, MarvinConfig};
 
@@ -596,5 +598,97 @@ fn case_20_what_the_host_builds_for_a_guest_is_counted_against_its_host_budget()
         grown < 200 << 20,
         "windows were built all at once: +{grown} bytes"
     );
+    neighbour.finish();
+}
+
+#[test]
+fn case_24_a_run_may_ask_for_more_fuel_or_memory_within_the_operators_ceilings() {
+    use weaver::domain::{Strategy, StrategyEvent, StrategyPayload};
+    use weaver::marvin::LimitRequest;
+    let (marvin, _dir) = marvin();
+    let neighbour = Neighbour::start(&marvin);
+    let loaded = super::hostile::hostile(&marvin);
+    let tier = Limits::default();
+    // A bar costing 50 M fuel: over the light tier's 21 M for one bar, within 100 M.
+    let iters = calibrate(&loaded, "burn", 50.0).to_string();
+    let bar = super::ohlcv("GOOG")[0];
+    let one_bar = StrategyEvent {
+        meta: super::meta(0),
+        payload: StrategyPayload::Bars(vec![bar]),
+    };
+    let burn = config(&[("mode", "burn"), ("iters", &iters)], &["GOOG"]);
+    let mut sandbox = loaded.instantiate(&burn).expect("init");
+    assert_eq!(sandbox.stats().limits, tier);
+    let err = sandbox
+        .on_event(&one_bar)
+        .expect_err("over the tier's fuel");
+    assert_eq!(err.code, "strategy_fuel_exhausted");
+    let more_fuel = LimitRequest {
+        fuel_per_event: Some(100_000_000),
+        ..LimitRequest::default()
+    };
+    let mut sandbox = loaded.instantiate_with(&burn, &more_fuel).expect("init");
+    sandbox
+        .on_event(&one_bar)
+        .expect("within the fuel asked for");
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.limits.fuel_per_event, 100_000_000,
+        "figures show the limits in force"
+    );
+    assert!(stats.fuel_last > 40_000_000, "{}", stats.fuel_last);
+    // Memory: the bomb stops at 32 MiB in the tier, at 96 MiB when the run asks for it.
+    let more_memory = LimitRequest {
+        max_memory_bytes: Some(96 << 20),
+        ..LimitRequest::default()
+    };
+    for (request, cap) in [
+        (LimitRequest::default(), tier.max_memory_bytes),
+        (more_memory, 96 << 20),
+    ] {
+        let mut sandbox = loaded
+            .instantiate_with(&config(&[("mode", "grow")], &["GOOG"]), &request)
+            .expect("init");
+        let err = sandbox.on_event(&one_bar).expect_err("the bomb is stopped");
+        assert_eq!(err.code, "strategy_memory_limit", "{err}");
+        let stats = sandbox.stats();
+        assert_eq!(stats.limits.max_memory_bytes, cap);
+        assert!(
+            stats.peak_memory_bytes <= cap && stats.peak_memory_bytes > cap - (2 << 20),
+            "peak {} should reach the cap {cap}",
+            stats.peak_memory_bytes
+        );
+    }
+    // Above the operator's ceiling, or zero: refused, naming the setting.
+    let greedy = LimitRequest {
+        fuel_per_event: Some(3_000_000_000),
+        ..LimitRequest::default()
+    };
+    let err = loaded
+        .instantiate_with(&burn, &greedy)
+        .expect_err("above the ceiling");
+    assert_eq!(err.code(), "limit_not_allowed");
+    assert!(
+        err.to_string().contains("WEAVER_MAX_FUEL_PER_EVENT"),
+        "{err}"
+    );
+    // An operator who allows at most 48 MiB: 64 MiB is refused.
+    let dir = tempfile::tempdir().expect("tmp");
+    let strict = Marvin::new(MarvinConfig {
+        cache_dir: dir.path().join("compiled"),
+        ..MarvinConfig::from_lookup(|name| {
+            (name == "WEAVER_MAX_MEMORY_MB").then(|| "48".to_owned())
+        })
+        .expect("valid settings")
+    })
+    .expect("marvin");
+    let request = LimitRequest {
+        max_memory_bytes: Some(64 << 20),
+        ..LimitRequest::default()
+    };
+    let err = super::hostile::hostile(&strict)
+        .limits_for(&request)
+        .expect_err("above 48 MiB");
+    assert!(err.to_string().contains("WEAVER_MAX_MEMORY_MB"), "{err}");
     neighbour.finish();
 }
