@@ -442,7 +442,11 @@ fn classify(
     budget: u64,
     timeout: Duration,
 ) -> Error {
-    tracing::warn!(target: "weaver::strategy", error = ?err, "strategy call failed");
+    // Display, not Debug: with RUST_BACKTRACE set, Debug resolves the Rust backtrace wasmtime's
+    // error captured, and the first resolution loads the binary's debug info (~180 MB kept for
+    // the life of the process).
+    let text = format!("{err:#}");
+    tracing::warn!(target: "weaver::strategy", error = %text, "strategy call failed");
     if let Some(why) = store.data_mut().limiter.refused.take() {
         return Error::MemoryLimit(why);
     }
@@ -470,10 +474,12 @@ fn classify(
             exit.0
         ));
     }
-    // The root cause sits under wasm backtrace context; the debug form lists the whole chain.
-    let chain = format!("{err:?}");
-    let text = format!("{err:#}");
-    if chain.contains("fuel allocated for hostcalls has been exhausted") {
+    // The root cause sits under wasm backtrace context: look through the whole chain.
+    if err.chain().any(|cause| {
+        cause
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    }) {
         return Error::OutputTooLarge(format!(
             "the result is larger than the {}-byte cap",
             store.hostcall_fuel()

@@ -3,6 +3,7 @@
 
 mod budgets;
 mod hostile;
+mod leaks;
 mod loading;
 mod strategies;
 mod wat;
