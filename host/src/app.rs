@@ -144,7 +144,7 @@ impl App {
         let marvin = Marvin::new(MarvinConfig {
             cache_dir: data_dir.join("cache").join("compiled"),
             compiler: config.compiler.clone(),
-            ..MarvinConfig::default()
+            ..MarvinConfig::from_env()?
         })?;
         let components_dir = data_dir.join("components");
         std::fs::create_dir_all(&components_dir).map_err(|source| Error::DataDir {

@@ -67,7 +67,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: PrometheusHandle,
     /// Where uploaded components are kept, by sha256.
     pub(crate) components_dir: PathBuf,
-    /// Bounds concurrent compilations (2-core machines: one at a time keeps the API responsive).
+    /// Bounds concurrent compilations to Marvin's compile slots (each compile is a child process
+    /// at a lower priority than the server, under time and address-space limits).
     pub(crate) compile_permits: Semaphore,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -112,10 +113,10 @@ impl AppState {
             inner: Arc::new(Inner {
                 config: p.http,
                 walle: p.walle,
+                compile_permits: Semaphore::new(p.marvin.config().compile.slots),
                 marvin: p.marvin,
                 metrics: prometheus(),
                 components_dir: p.components_dir,
-                compile_permits: Semaphore::new(1),
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 runs: p.runs,

@@ -6,18 +6,24 @@
 //! not, imports, exported world) *before* compiling, then compiles or loads the cached artifact and
 //! returns a [`LoadedStrategy`]. [`LoadedStrategy::instantiate`] creates one [`Sandbox`] — one
 //! `Store` — per run; the sandbox is a [`crate::domain::Strategy`] that engines drive
-//! synchronously, and [`SandboxActor`] wraps it in a thread for live runs.
+//! synchronously: Greta's backtests and the live runner (`veda::live::LiveRunner`) alike.
 //!
 //! # Invariants
 //! - A refused file is never compiled, cached or stored; only bytes that passed every check reach
 //!   Cranelift, and only the host writes the compile cache (so deserialising from it is sound).
+//! - At most [`CompileLimits::slots`] compiles run at once; with [`MarvinConfig::compiler`] each
+//!   runs in a child process under a time and an address-space limit, and a component exceeding
+//!   either is refused with `compile_limit_exceeded` (`marvin/compile.rs`).
 //! - Engine settings are deterministic: fuel metering (with per-byte bulk costs), NaN
 //!   canonicalisation, no threads, no relaxed SIMD, and none of GC, exceptions, function
 //!   references, stack switching or component-model async.
-//! - Every guest call runs under a fuel budget, an epoch deadline, a memory/table limiter and a
+//! - Every guest call runs under a fuel budget, an epoch deadline, a limiter on the total size of
+//!   all the sandbox's memories and of all its tables (however many it declares or grows), and a
 //!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
-//! - Every intent a guest returns is validated as untrusted input before anyone acts on it.
+//! - Every intent a guest returns is validated as untrusted input before anyone acts on it, and
+//!   charged against the sandbox's host budget with what it makes the host build and queue
+//!   (`marvin/ledger.rs`), so no reply can make an engine allocate past the budget.
 //! - Bars reach the guest through `on-bars` in packed batches (three lists of numbers, copied
 //!   with memcpy) whose semantics are exactly one `bars` event per timestamp; the sandbox sends
 //!   them in adaptive chunks that never split a timestamp group.
@@ -26,14 +32,19 @@
 //!   environment or arguments, empty stdin, stdout/stderr captured into a capped per-sandbox
 //!   buffer, `exit` ends the run. No files, sockets, clocks or randomness are ever linked.
 
-mod actor;
 mod bindings;
 mod cache;
+mod compile;
+mod config;
 mod convert;
 mod inspect;
+mod ledger;
+mod limiter;
+mod limits;
 mod sandbox;
+mod world;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,8 +52,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
-pub use actor::SandboxActor;
+pub use compile::{CompileLimits, precompile, release_compiler_memory};
+pub use config::MarvinConfig;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
+pub use limits::{Ceilings, LimitRequest, Limits};
 pub use sandbox::{Sandbox, SandboxStats};
 
 use crate::domain::{StrategyConfig, StrategyError};
@@ -75,20 +88,33 @@ pub enum Error {
     /// Cranelift refused or failed to compile the component (e.g. it uses a disabled feature).
     #[error("compiling the component failed: {0}")]
     CompileFailed(String),
+    /// Compiling the component ran past the compiler child's time or address-space limit
+    /// ([`CompileLimits`]).
+    #[error("compiling the component exceeded a limit: {0}")]
+    CompileLimitExceeded(String),
     /// The compile cache or the file to load could not be read or written.
     #[error("{0}")]
     Io(String),
     /// The strategy refused its parameters in `init`.
     #[error("invalid strategy parameters: {0}")]
     InvalidParams(String),
+    /// A run asked for limits the operator does not allow ([`Ceilings`]).
+    #[error("limit not allowed: {0}")]
+    LimitNotAllowed(String),
+    /// Marvin's settings from the environment are unusable; lists every problem.
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidConfig(String),
     /// The event's fuel budget ran out (deterministic).
     #[error("the strategy used its whole fuel budget ({budget} units) for one event")]
     FuelExhausted {
         /// The budget of the call.
         budget: u64,
     },
-    /// The wall-clock deadline of a call passed.
-    #[error("the strategy ran past its {0:?} deadline")]
+    /// The wall-clock deadline of a call passed: the safety net for stalls fuel does not
+    /// count (see [`Limits::deadline`]); a guest within its fuel never reaches it.
+    #[error(
+        "the strategy ran past its {0:?} deadline (the safety net for stalls fuel does not count)"
+    )]
     Timeout(Duration),
     /// A memory or table growth beyond the sandbox's limit.
     #[error("the strategy exceeded its memory limit: {0}")]
@@ -102,6 +128,10 @@ pub enum Error {
     /// The guest returned more data (or more intents) than allowed.
     #[error("the strategy returned too much data: {0}")]
     OutputTooLarge(String),
+    /// The guest's requests would make the host hold more for it than its host budget
+    /// ([`Limits::max_host_bytes`]).
+    #[error("the strategy exceeded its host budget: {0}")]
+    HostBudget(String),
     /// The guest's own error.
     #[error("the strategy reported an error: {code}: {message}")]
     Strategy {
@@ -119,9 +149,6 @@ pub enum Error {
         /// Code of the original failure.
         code: &'static str,
     },
-    /// The sandbox actor is gone (its thread ended).
-    #[error("the strategy actor has stopped")]
-    ActorStopped,
     /// An engine-level problem (bad configuration, instantiation failure not caused by the guest).
     #[error("internal sandbox error: {0}")]
     Internal(String),
@@ -137,18 +164,21 @@ impl Error {
             Error::UnsupportedImport(_) => "unsupported_import",
             Error::UnsupportedWorld(_) => "unsupported_world",
             Error::CompileFailed(_) => "compile_failed",
+            Error::CompileLimitExceeded(_) => "compile_limit_exceeded",
             Error::Io(_) => "io_error",
             Error::InvalidParams(_) => "invalid_params",
+            Error::LimitNotAllowed(_) => "limit_not_allowed",
+            Error::InvalidConfig(_) => "invalid_config",
             Error::FuelExhausted { .. } => "strategy_fuel_exhausted",
             Error::Timeout(_) => "strategy_timeout",
             Error::MemoryLimit(_) => "strategy_memory_limit",
             Error::StackOverflow => "strategy_stack_overflow",
             Error::Trap(_) => "strategy_trap",
             Error::OutputTooLarge(_) => "strategy_output_too_large",
+            Error::HostBudget(_) => "strategy_host_budget_exceeded",
             Error::Strategy { .. } => "strategy_error",
             Error::InvalidIntent(_) => "invalid_intent",
             Error::Failed { .. } => "strategy_failed",
-            Error::ActorStopped => "strategy_actor_stopped",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -163,105 +193,6 @@ impl From<Error> for StrategyError {
     }
 }
 
-/// Per-call limits of every sandbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Fuel (≈ wasm operators; bulk memory ops pay per byte) of one guest call. Deterministic:
-    /// the same events always use the same fuel.
-    pub fuel_per_event: u64,
-    /// Extra fuel per bar in a call: a call carrying `n` bars (a batch, or a `bars` event) gets
-    /// `fuel_per_event + n × fuel_per_bar`. Sized so a full batch still runs out of fuel well
-    /// before the wall-clock deadline, which keeps budget failures deterministic.
-    pub fuel_per_bar: u64,
-    /// Fuel for instantiation plus `init`.
-    pub fuel_for_init: u64,
-    /// Wall-clock deadline of one guest call (the kill switch; fuel is the budget).
-    pub call_timeout: Duration,
-    /// Linear memory cap of a sandbox, in bytes.
-    pub max_memory_bytes: usize,
-    /// Cap on table elements (function tables) of a sandbox.
-    pub max_table_elements: usize,
-    /// Cap on the bytes of lists and strings a guest call may return to the host.
-    pub max_output_bytes: usize,
-    /// Cap on the number of intents one event may produce.
-    pub max_intents_per_event: usize,
-    /// Cap on what a guest may print to stdout/stderr over its whole life (kept for the run's
-    /// log; a guest printing more fails with `strategy_output_too_large`).
-    pub max_guest_output_bytes: usize,
-}
-
-impl Limits {
-    /// The heavy tier's defaults: runtimes that start with 9–13 MiB of linear memory and pay
-    /// ~17k (CPython) to ~180k (StarlingMonkey) fuel for a trivial call (measured figures in
-    /// `docs/adr/0002-fuel-and-epoch-deadlines.md`) get twice the memory and ten times the
-    /// per-event fuel of the light tier.
-    pub fn heavy_runtime() -> Limits {
-        Limits {
-            fuel_per_event: 200_000_000,
-            fuel_per_bar: 2_000_000,
-            fuel_for_init: 4_000_000_000,
-            max_memory_bytes: 64 << 20,
-            ..Limits::default()
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            // ~1000× a trivial call of the slowest supported language (figures in
-            // `docs/adr/0002-fuel-and-epoch-deadlines.md`).
-            fuel_per_event: 20_000_000,
-            fuel_per_bar: 1_000_000,
-            fuel_for_init: 2_000_000_000,
-            call_timeout: Duration::from_secs(2),
-            max_memory_bytes: 32 << 20,
-            max_table_elements: 100_000,
-            max_output_bytes: 1 << 20,
-            max_intents_per_event: 1_000,
-            max_guest_output_bytes: 64 << 10,
-        }
-    }
-}
-
-/// How Marvin is set up. [`MarvinConfig::default`] works on a fresh machine.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarvinConfig {
-    /// Directory of compiled artifacts (`<sha256>-<engine hash>.cwasm`); created if missing.
-    /// Default `$WEAVER_DATA_DIR/cache/compiled` (`WEAVER_DATA_DIR` defaults to `./weaver-data`).
-    pub cache_dir: PathBuf,
-    /// Largest accepted component, in bytes (default 50 MiB: Python components are ~18 MB).
-    pub max_component_bytes: usize,
-    /// Per-call limits of the light tier: compiled strategies (Rust, …) and QuickJS.
-    pub limits: Limits,
-    /// Per-call limits of the heavy tier: Python (CPython) and other large interpreters
-    /// ([`Language::is_heavy`]). Default [`Limits::heavy_runtime`].
-    pub heavy_limits: Limits,
-    /// Epoch ticker period; the deadline granularity.
-    pub epoch_tick: Duration,
-    /// Compile in a child process: the `weaver` binary at this path, run as
-    /// `weaver strategy precompile` (component on stdin, artifact on stdout). `None` compiles in
-    /// this process. `weaver serve` sets it to itself, so Cranelift's memory (tens of MB that
-    /// the allocator keeps after a compile) and any compiler crash stay out of the server.
-    pub compiler: Option<PathBuf>,
-}
-
-impl Default for MarvinConfig {
-    fn default() -> MarvinConfig {
-        let data_dir = std::env::var_os("WEAVER_DATA_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("weaver-data"));
-        MarvinConfig {
-            cache_dir: data_dir.join("cache").join("compiled"),
-            max_component_bytes: 50 << 20,
-            limits: Limits::default(),
-            heavy_limits: Limits::heavy_runtime(),
-            epoch_tick: Duration::from_millis(5),
-            compiler: None,
-        }
-    }
-}
-
 /// The strategy host: one engine, one epoch ticker, one compile cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Marvin {
@@ -272,6 +203,8 @@ struct MarvinInner {
     engine: Engine,
     config: MarvinConfig,
     engine_hash: String,
+    /// Compile slots ([`CompileLimits::slots`]).
+    slots: compile::Slots,
     /// Stops the ticker thread when the last `Marvin` clone goes away.
     _ticker: Ticker,
 }
@@ -368,11 +301,13 @@ impl Marvin {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the epoch ticker: {e}")))?;
+        let slots = compile::Slots::new(config.compile.slots);
         Ok(Marvin {
             inner: Arc::new(MarvinInner {
                 engine,
                 config,
                 engine_hash,
+                slots,
                 _ticker: Ticker { stop },
             }),
         })
@@ -412,9 +347,14 @@ impl Marvin {
     /// so async callers should use `spawn_blocking`. A cached load takes well under a
     /// millisecond for Rust strategies.
     ///
+    /// Compiling waits for one of [`CompileLimits::slots`]; with [`MarvinConfig::compiler`] it
+    /// runs in a child process under [`CompileLimits::timeout`] and
+    /// [`CompileLimits::max_address_space`].
+    ///
     /// # Errors
-    /// Every [`Marvin::inspect`] error, `compile_failed`, `unsupported_world` when the exports
-    /// have the right name but the wrong types, `io_error` for cache trouble.
+    /// Every [`Marvin::inspect`] error, `compile_failed`, `compile_limit_exceeded`,
+    /// `unsupported_world` when an export or import has the right name but the wrong type,
+    /// `io_error` for cache trouble.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedStrategy, Error> {
         let started = Instant::now();
         let info = self.inspect(bytes)?;
@@ -428,10 +368,12 @@ impl Marvin {
         let (component, fresh) = match cache::load(engine, &cache_path) {
             Some(component) => (component, None),
             None => {
+                let slot = self.inner.slots.acquire();
                 let artifact = match &self.inner.config.compiler {
-                    Some(exe) => compile_in_child(exe, bytes)?,
-                    None => compile_apart(bytes)?,
+                    Some(exe) => compile::compile_in_child(exe, bytes, &self.inner.config.compile)?,
+                    None => compile::compile_apart(bytes)?,
                 };
+                drop(slot);
                 (cache::deserialize(engine, &artifact)?, Some(artifact))
             }
         };
@@ -450,9 +392,13 @@ impl Marvin {
                 .instance(name)
                 .map_err(|e| Error::Internal(format!("{e:#}")))?;
         }
+        // Type-checks every import against the linker's definitions (names and full types).
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        // And every export against the world, so a mistyped one is refused here, not at its
+        // first instantiation.
+        world::check_exports(&pre)?;
         let pre = bindings::StrategyPre::new(pre)
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         // Cache only what passed every check, so a refused file leaves nothing behind.
@@ -550,111 +496,38 @@ impl LoadedStrategy {
         self.inner.load_time
     }
 
-    /// Creates a fresh sandbox (one `Store`) and runs the guest's `init(config)`.
+    /// Creates a fresh sandbox (one `Store`) with this component's tier limits and runs the
+    /// guest's `init(config)`.
     ///
     /// # Errors
     /// `invalid_params` when the guest refuses the parameters; a `strategy_*` code when
     /// instantiation or `init` traps or exceeds a limit.
     pub fn instantiate(&self, config: &StrategyConfig) -> Result<Sandbox, Error> {
-        Sandbox::new(
-            &self.inner.marvin,
-            &self.inner.pre,
-            &self.inner.limits,
-            config,
-        )
+        self.instantiate_with(config, &LimitRequest::default())
     }
-}
 
-/// Compiles `bytes` with an engine of its own (same settings) and returns the artifact.
-///
-/// wasmtime keeps each engine's Cranelift contexts for reuse, and after a large component
-/// (componentize-py's interpreter is ~40 MB of wasm) they hold hundreds of MB: compiled on the
-/// shared engine, the Python example alone kept an idle server at ~350 MB RSS. A throwaway
-/// engine takes those buffers with it; the artifact is then loaded into the shared engine,
-/// which accepts it because the settings are identical.
-fn compile_apart(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let engine = Engine::new(&engine_config()).map_err(|e| Error::Internal(format!("{e:#}")))?;
-    let artifact = engine
-        .precompile_component(bytes)
-        .map_err(|e| Error::CompileFailed(format!("{e:#}")));
-    drop(engine);
-    release_compiler_memory();
-    artifact
-}
-
-/// Compiles `bytes` to an artifact in this process (the child side of
-/// [`MarvinConfig::compiler`]: `weaver strategy precompile`).
-///
-/// # Errors
-/// `compile_failed` when Cranelift refuses the component.
-pub fn precompile(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    compile_apart(bytes)
-}
-
-/// Runs `exe strategy precompile` with `bytes` on stdin and returns its stdout (the artifact).
-/// The child's stderr becomes the error message when it fails.
-fn compile_in_child(exe: &Path, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(exe)
-        .args(["strategy", "precompile"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::Internal(format!("cannot start the compiler {}: {e}", exe.display()))
-        })?;
-    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err(Error::Internal("compiler pipes missing".into()));
-    };
-    // Write and read at once: the artifact is larger than a pipe buffer.
-    let input = bytes.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut artifact = Vec::new();
-    let read = stdout.read_to_end(&mut artifact);
-    let status = child
-        .wait()
-        .map_err(|e| Error::Internal(format!("compiler: {e}")))?;
-    let wrote = writer.join().unwrap_or(Ok(()));
-    let text = errors.join().unwrap_or_default();
-    if status.success() && read.is_ok() && wrote.is_ok() && !artifact.is_empty() {
-        return Ok(artifact);
+    /// The limits a run asking for `request` gets: the tier's, with the request in their place,
+    /// within the operator's [`MarvinConfig::ceilings`].
+    ///
+    /// # Errors
+    /// `limit_not_allowed` when the request is zero or above a ceiling.
+    pub fn limits_for(&self, request: &LimitRequest) -> Result<Limits, Error> {
+        self.inner
+            .limits
+            .with_request(request, &self.inner.marvin.config().ceilings)
     }
-    // The child prints `compile_failed: <message>` for a component Cranelift refuses; anything
-    // else (killed, out of memory, a broken pipe) is the host's problem, not the component's.
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let last: String = last.chars().take(2000).collect();
-    match last.split_once("compile_failed: ") {
-        Some((_, message)) => Err(Error::CompileFailed(message.to_owned())),
-        None => Err(Error::Internal(format!(
-            "the compiler child failed ({status}): {last}"
-        ))),
-    }
-}
 
-/// Hands the heap the compiler freed back to the operating system.
-///
-/// Cranelift allocates on its worker threads while compiling, and glibc keeps what they free
-/// in per-thread arenas instead of returning it. Also worth calling once a large component's
-/// bytes and compiled form are dropped.
-#[allow(unsafe_code)] // one FFI call with no arguments to uphold
-pub fn release_compiler_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases free pages of glibc's heaps; it touches no live
-    // allocation and is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
+    /// [`LoadedStrategy::instantiate`] with the limits [`LoadedStrategy::limits_for`] gives
+    /// `request` (the sandbox reports them in [`SandboxStats::limits`]).
+    ///
+    /// # Errors
+    /// `limit_not_allowed`, then as [`LoadedStrategy::instantiate`].
+    pub fn instantiate_with(
+        &self,
+        config: &StrategyConfig,
+        request: &LimitRequest,
+    ) -> Result<Sandbox, Error> {
+        let limits = self.limits_for(request)?;
+        Sandbox::new(&self.inner.marvin, &self.inner.pre, &limits, config)
     }
 }

@@ -18,6 +18,8 @@
 //! - The strategy never sees bar `t+1` before every update caused at `t+1` has been delivered.
 //! - Events caused by one bar are bounded ([`MAX_EVENTS_PER_BAR`]): a strategy that answers
 //!   every event with another fetch cannot loop forever.
+//! - A data window is built when it is delivered, not when it is asked for: the run holds at
+//!   most one built window at a time, however many are queued.
 
 use std::collections::VecDeque;
 
@@ -27,7 +29,7 @@ use super::metrics::{self, Metrics};
 pub use super::timeline::Backtest;
 use crate::domain::{
     AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, TsMillis,
+    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, Timeframe, TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
@@ -143,7 +145,7 @@ struct Run<'a> {
     cursors: Vec<Cursor>,
     views: Vec<Option<BarView>>,
     updates: Vec<crate::domain::OrderUpdate>,
-    queue: VecDeque<StrategyPayload>,
+    queue: VecDeque<Queued>,
     /// What the strategy wants told; other events are never built or queued.
     subscriptions: Subscriptions,
     meta: EventMeta,
@@ -153,6 +155,20 @@ struct Run<'a> {
     calls: u64,
     bankrupt_at: Option<usize>,
     symbols: Vec<String>,
+}
+
+/// A queued delivery. A data window waits as its request and is built when it is delivered, so
+/// a strategy asking for many windows at once makes the engine hold one built window at a time.
+enum Queued {
+    Event(StrategyPayload),
+    /// The last `lookback` bars of symbol `s` up to and including group `g`.
+    Window {
+        symbol: String,
+        timeframe: Timeframe,
+        s: usize,
+        g: usize,
+        lookback: usize,
+    },
 }
 
 impl<'a> Run<'a> {
@@ -339,8 +355,9 @@ impl<'a> Run<'a> {
         }
         let last_ts = self.ts(n - 1);
         self.enqueue(StrategyPayload::Lifecycle(Lifecycle::Stopping));
-        while let Some(payload) = self.queue.pop_front() {
+        while let Some(queued) = self.queue.pop_front() {
             // The run is over: intents answering the last events can no longer act.
+            let payload = self.built(queued);
             let _ = self.deliver(payload, last_ts)?;
         }
         Ok(())
@@ -425,7 +442,8 @@ impl<'a> Run<'a> {
         }
         self.updates = updates;
         // Updates of the final pass are told, but their answers cannot trade any more.
-        while let Some(payload) = self.queue.pop_front() {
+        while let Some(queued) = self.queue.pop_front() {
+            let payload = self.built(queued);
             let _ = self.deliver(payload, ts)?;
         }
         Ok(())
@@ -449,7 +467,7 @@ impl<'a> Run<'a> {
 
     fn enqueue(&mut self, payload: StrategyPayload) {
         if self.subscriptions.wants(&payload) {
-            self.queue.push_back(payload);
+            self.queue.push_back(Queued::Event(payload));
         }
     }
 
@@ -457,7 +475,8 @@ impl<'a> Run<'a> {
     fn enqueue_account(&mut self) {
         if self.subscriptions.account {
             let account = self.account();
-            self.queue.push_back(StrategyPayload::Account(account));
+            self.queue
+                .push_back(Queued::Event(StrategyPayload::Account(account)));
         }
     }
 
@@ -578,26 +597,47 @@ impl<'a> Run<'a> {
                     symbol,
                     timeframe,
                     lookback,
-                } => {
-                    let bars = match self.symbols.iter().position(|n| *n == symbol) {
-                        Some(s) if timeframe == self.bt.timeframe => {
-                            self.window(s, g, lookback as usize)
-                        }
-                        _ => {
-                            tracing::warn!(target: "strategy", %symbol, %timeframe, "data window unavailable in this backtest");
-                            Vec::new()
-                        }
-                    };
-                    self.enqueue(StrategyPayload::DataWindow {
-                        symbol,
-                        timeframe,
-                        bars,
-                    });
-                }
+                } => match self.symbols.iter().position(|n| *n == symbol) {
+                    Some(s) if timeframe == self.bt.timeframe => {
+                        self.queue.push_back(Queued::Window {
+                            symbol,
+                            timeframe,
+                            s,
+                            g,
+                            lookback: lookback as usize,
+                        });
+                    }
+                    _ => {
+                        tracing::warn!(target: "strategy", %symbol, %timeframe, "data window unavailable in this backtest");
+                        self.enqueue(StrategyPayload::DataWindow {
+                            symbol,
+                            timeframe,
+                            bars: Vec::new(),
+                        });
+                    }
+                },
                 Intent::Log { level, message } => {
                     tracing::debug!(target: "strategy", ?level, "{message}");
                 }
             }
+        }
+    }
+
+    /// The payload of a queued delivery, building a data window now.
+    fn built(&self, queued: Queued) -> StrategyPayload {
+        match queued {
+            Queued::Event(payload) => payload,
+            Queued::Window {
+                symbol,
+                timeframe,
+                s,
+                g,
+                lookback,
+            } => StrategyPayload::DataWindow {
+                symbol,
+                timeframe,
+                bars: self.window(s, g, lookback),
+            },
         }
     }
 
@@ -618,7 +658,7 @@ impl<'a> Run<'a> {
     /// Delivers queued events one at a time, applying each answer before the next event.
     fn drain(&mut self, g: usize, ts: TsMillis) -> Result<(), Error> {
         let mut delivered = 0;
-        while let Some(payload) = self.queue.pop_front() {
+        while let Some(queued) = self.queue.pop_front() {
             delivered += 1;
             if delivered > MAX_EVENTS_PER_BAR {
                 self.queue.clear();
@@ -627,6 +667,7 @@ impl<'a> Run<'a> {
                     message: format!("more than {MAX_EVENTS_PER_BAR} events caused by one bar"),
                 }));
             }
+            let payload = self.built(queued);
             let intents = self.deliver(payload, ts)?;
             if !intents.is_empty() {
                 self.apply_one_batch(intents, g);

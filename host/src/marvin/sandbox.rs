@@ -4,22 +4,19 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weaver::strategy::types as wit;
 use super::bindings::{Strategy as Guest, StrategyPre};
+use super::ledger::Ledger;
+use super::limiter::Limiter;
 use super::{Error, Limits, Marvin, convert};
 use crate::domain::{
     self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload,
     SymbolBar,
 };
-
-/// Limits instances, tables and memories per store: a component has a handful of each.
-const MAX_INSTANCES: usize = 64;
-const MAX_TABLES: usize = 64;
-const MAX_MEMORIES: usize = 16;
 
 /// Bounds of the adaptive number of bars per `on-bars` call.
 const MIN_CHUNK: usize = 16;
@@ -75,65 +72,6 @@ pub(super) fn add_inert_wasi(linker: &mut Linker<StoreState>) -> wasmtime::Resul
     Ok(())
 }
 
-struct Limiter {
-    max_memory: usize,
-    max_table: usize,
-    peak_memory: usize,
-    /// Set when a growth was refused, so the resulting trap is reported as a memory limit.
-    refused: Option<String>,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            let why = format!(
-                "linear memory growth to {desired} bytes refused (limit {} bytes)",
-                self.max_memory
-            );
-            self.refused = Some(why.clone());
-            // An error (not `Ok(false)`) traps right here instead of letting the guest see -1
-            // and limp on.
-            return Err(wasmtime::Error::msg(why));
-        }
-        self.peak_memory = self.peak_memory.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_table {
-            let why = format!(
-                "table growth to {desired} elements refused (limit {})",
-                self.max_table
-            );
-            self.refused = Some(why.clone());
-            return Err(wasmtime::Error::msg(why));
-        }
-        Ok(true)
-    }
-
-    fn instances(&self) -> usize {
-        MAX_INSTANCES
-    }
-
-    fn tables(&self) -> usize {
-        MAX_TABLES
-    }
-
-    fn memories(&self) -> usize {
-        MAX_MEMORIES
-    }
-}
-
 /// Figures kept per sandbox.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SandboxStats {
@@ -153,10 +91,17 @@ pub struct SandboxStats {
     pub call_time_max: Duration,
     /// Time to instantiate (without `init`).
     pub instantiate_time: Duration,
-    /// Largest linear memory the guest reached, in bytes.
+    /// Largest total of all the guest's linear memories reached, in bytes (what
+    /// [`Limits::max_memory_bytes`] caps).
     pub peak_memory_bytes: usize,
     /// Traps and limit hits (0 or 1: a trap ends the sandbox).
     pub traps: u64,
+    /// Most the host held for the guest for one bar and the events it caused, in bytes (what
+    /// [`Limits::max_host_bytes`] caps).
+    pub peak_host_bytes: usize,
+    /// The limits in force: the tier's, or what the run asked for within the operator's
+    /// ceilings.
+    pub limits: Limits,
 }
 
 impl SandboxStats {
@@ -176,7 +121,8 @@ pub struct Sandbox {
     guest: Guest,
     symbols: Vec<String>,
     limits: Limits,
-    epoch_ticks: u64,
+    /// The epoch ticker's period: deadlines are counted in its ticks.
+    epoch_tick: Duration,
     /// Code of the failure that poisoned this sandbox.
     failed: Option<&'static str>,
     stats: SandboxStats,
@@ -186,6 +132,8 @@ pub struct Sandbox {
     chunk: usize,
     /// The optional event kinds the guest asked for in `init`.
     subscriptions: domain::Subscriptions,
+    /// What the host holds for the guest since the last bars.
+    ledger: Ledger,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -205,14 +153,8 @@ impl Sandbox {
         config: &StrategyConfig,
     ) -> Result<Sandbox, Error> {
         let limits = limits.clone();
-        let tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
-        let epoch_ticks = (limits.call_timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1;
-        let limiter = Limiter {
-            max_memory: limits.max_memory_bytes,
-            max_table: limits.max_table_elements,
-            peak_memory: 0,
-            refused: None,
-        };
+        let epoch_tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
+        let limiter = Limiter::new(limits.max_memory_bytes, limits.max_table_elements);
         let output = MemoryOutputPipe::new(limits.max_guest_output_bytes);
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
@@ -234,7 +176,8 @@ impl Sandbox {
         store
             .set_fuel(limits.fuel_for_init)
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
-        store.set_epoch_deadline(epoch_ticks);
+        let init_deadline = limits.deadline(limits.fuel_for_init);
+        store.set_epoch_deadline(ticks(init_deadline, epoch_tick));
         let started = Instant::now();
         let guest = match pre.instantiate(&mut store) {
             Ok(guest) => guest,
@@ -243,7 +186,7 @@ impl Sandbox {
                     err,
                     &mut store,
                     limits.fuel_for_init,
-                    limits.call_timeout,
+                    init_deadline,
                 ));
             }
         };
@@ -252,14 +195,16 @@ impl Sandbox {
             store,
             guest,
             symbols: config.symbols.clone(),
-            epoch_ticks,
+            epoch_tick,
             failed: None,
             stats: SandboxStats {
                 instantiate_time,
+                limits: limits.clone(),
                 ..SandboxStats::default()
             },
             scratch: convert::empty_batch(),
             chunk: MIN_CHUNK,
+            ledger: Ledger::new(limits.max_host_bytes),
             limits,
             subscriptions: domain::Subscriptions::ALL,
         };
@@ -279,7 +224,8 @@ impl Sandbox {
     /// Figures so far.
     pub fn stats(&self) -> SandboxStats {
         let mut stats = self.stats.clone();
-        stats.peak_memory_bytes = self.store.data().limiter.peak_memory;
+        stats.peak_memory_bytes = self.store.data().limiter.peak_memory_bytes();
+        stats.peak_host_bytes = self.ledger.peak();
         stats
     }
 
@@ -307,7 +253,9 @@ impl Sandbox {
         self.store
             .set_fuel(budget)
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
-        self.store.set_epoch_deadline(self.epoch_ticks);
+        let deadline = self.limits.deadline(budget);
+        self.store
+            .set_epoch_deadline(ticks(deadline, self.epoch_tick));
         let started = Instant::now();
         let result = f(&mut self.store, &self.guest);
         let elapsed = started.elapsed();
@@ -320,7 +268,7 @@ impl Sandbox {
         stats.call_time_total += elapsed;
         stats.call_time_max = stats.call_time_max.max(elapsed);
         result.map_err(|err| {
-            let err = classify(err, &mut self.store, budget, self.limits.call_timeout);
+            let err = classify(err, &mut self.store, budget, deadline);
             self.failed = Some(err.code());
             self.stats.traps += 1;
             err
@@ -329,9 +277,7 @@ impl Sandbox {
 
     /// Fuel for a call carrying `bars` bars.
     fn budget(&self, bars: u64) -> u64 {
-        self.limits
-            .fuel_per_event
-            .saturating_add(self.limits.fuel_per_bar.saturating_mul(bars))
+        self.limits.budget(bars)
     }
 
     fn guest_error(e: wit::StrategyError) -> Error {
@@ -358,7 +304,10 @@ impl Sandbox {
             return Ok(Vec::new());
         }
         let bars = match &event.payload {
-            StrategyPayload::Bars(bars) => bars.len() as u64,
+            StrategyPayload::Bars(bars) => {
+                self.ledger.new_cascade();
+                bars.len() as u64
+            }
             _ => 0,
         };
         let envelope = convert::envelope(event);
@@ -370,7 +319,18 @@ impl Sandbox {
         })?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
-        convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)
+        let intents = convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)?;
+        self.charge(&intents)?;
+        Ok(intents)
+    }
+
+    /// Charges a reply's intents to the host budget; a refusal ends the sandbox like a limit
+    /// hit inside wasm.
+    fn charge(&mut self, intents: &[domain::Intent]) -> Result<(), Error> {
+        self.ledger.charge(intents).inspect_err(|err| {
+            self.failed = Some(err.code());
+            self.stats.traps += 1;
+        })
     }
 
     /// Delivers `bars` in chunks, stopping after the first chunk whose reply carries intents.
@@ -381,6 +341,7 @@ impl Sandbox {
     /// the guest sees exactly the groups it would see in one call: the semantics are unchanged
     /// and, since the chunk sizes depend only on earlier replies, so is determinism.
     fn batch(&mut self, bars: &[SymbolBar]) -> Result<BatchOutcome, Error> {
+        self.ledger.new_cascade();
         let mut done = 0;
         while done < bars.len() {
             let mut end = (done + self.chunk).min(bars.len());
@@ -441,6 +402,7 @@ impl Sandbox {
             &self.symbols,
             self.limits.max_intents_per_event,
         )?;
+        self.charge(&intents)?;
         Ok((intents, consumed))
     }
 }
@@ -465,6 +427,14 @@ impl domain::Strategy for Sandbox {
     }
 }
 
+/// Epoch ticks of `tick` that cover `deadline`, plus one for the tick in progress; at most
+/// 2^62, so wasmtime's `current epoch + ticks` cannot overflow (2^62 ticks of 1 ms are ~146
+/// million years).
+fn ticks(deadline: Duration, tick: Duration) -> u64 {
+    let ticks = deadline.as_nanos() / tick.as_nanos().max(1) + 1;
+    u64::try_from(ticks).unwrap_or(u64::MAX).min(1 << 62)
+}
+
 /// Turns a failed guest call into a stable error.
 fn classify(
     err: wasmtime::Error,
@@ -472,7 +442,11 @@ fn classify(
     budget: u64,
     timeout: Duration,
 ) -> Error {
-    tracing::warn!(target: "weaver::strategy", error = ?err, "strategy call failed");
+    // Display, not Debug: with RUST_BACKTRACE set, Debug resolves the Rust backtrace wasmtime's
+    // error captured, and the first resolution loads the binary's debug info (~180 MB kept for
+    // the life of the process).
+    let text = format!("{err:#}");
+    tracing::warn!(target: "weaver::strategy", error = %text, "strategy call failed");
     if let Some(why) = store.data_mut().limiter.refused.take() {
         return Error::MemoryLimit(why);
     }
@@ -500,10 +474,12 @@ fn classify(
             exit.0
         ));
     }
-    // The root cause sits under wasm backtrace context; the debug form lists the whole chain.
-    let chain = format!("{err:?}");
-    let text = format!("{err:#}");
-    if chain.contains("fuel allocated for hostcalls has been exhausted") {
+    // The root cause sits under wasm backtrace context: look through the whole chain.
+    if err.chain().any(|cause| {
+        cause
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    }) {
         return Error::OutputTooLarge(format!(
             "the result is larger than the {}-byte cap",
             store.hostcall_fuel()

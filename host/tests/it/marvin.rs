@@ -1,9 +1,12 @@
 //! Marvin: loading, sandbox limits and the example strategies, against real components built by
 //! `scripts/build-strategies.sh`.
 
+mod budgets;
 mod hostile;
+mod leaks;
 mod loading;
 mod strategies;
+mod wat;
 
 use std::path::PathBuf;
 

@@ -169,7 +169,8 @@ fn hostile_python_and_js_loops_exhaust_their_fuel() {
 fn hostile_python_and_js_loops_with_huge_fuel_hit_the_deadline() {
     let huge = |base: Limits| Limits {
         fuel_per_event: u64::MAX / 4,
-        call_timeout: std::time::Duration::from_millis(300),
+        deadline_floor: std::time::Duration::from_millis(300),
+        deadline_per_megafuel: std::time::Duration::ZERO,
         ..base
     };
     let marvin = marvin_with(huge(Limits::default()), huge(Limits::heavy_runtime()));
@@ -183,7 +184,6 @@ fn hostile_python_and_js_memory_bombs_stop_at_their_tier_cap() {
     // Ample fuel, so the memory cap is what stops them.
     let ample = |base: Limits| Limits {
         fuel_per_event: 20_000_000_000,
-        call_timeout: std::time::Duration::from_secs(20),
         ..base
     };
     let marvin = marvin_with(ample(Limits::default()), ample(Limits::heavy_runtime()));

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use weaver::domain::{Intent, Strategy, SymbolBar};
 use weaver::marvin::{Error, Limits, LoadedStrategy, Marvin, MarvinConfig};
 
+use super::wat::{componentize, core_guest, rss_bytes};
 use super::{config, marvin, marvin_with, meta, ohlcv, read_artifact};
 
 /// A sma-cross run that is driven half before and half after the hostile case, and must produce
 /// exactly the signals of an undisturbed run.
-struct Neighbour {
+pub(crate) struct Neighbour {
     sandbox: weaver::marvin::Sandbox,
     bars: Vec<SymbolBar>,
     expected: Vec<(usize, Vec<Intent>)>,
@@ -40,7 +41,7 @@ fn drive(
 }
 
 impl Neighbour {
-    fn start(marvin: &Marvin) -> Neighbour {
+    pub(crate) fn start(marvin: &Marvin) -> Neighbour {
         let loaded = marvin
             .load(&read_artifact("sma-cross.wasm"))
             .expect("sma-cross loads");
@@ -61,7 +62,7 @@ impl Neighbour {
         }
     }
 
-    fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         let len = self.bars.len();
         drive(&mut self.sandbox, &self.bars, self.pos, len, &mut self.got);
         assert!(!self.expected.is_empty());
@@ -73,7 +74,7 @@ impl Neighbour {
     }
 }
 
-fn hostile(marvin: &Marvin) -> LoadedStrategy {
+pub(crate) fn hostile(marvin: &Marvin) -> LoadedStrategy {
     marvin
         .load(&read_artifact("guests/hostile.wasm"))
         .expect("hostile guest loads")
@@ -81,7 +82,7 @@ fn hostile(marvin: &Marvin) -> LoadedStrategy {
 
 /// Instantiates the hostile guest in `mode`, delivers one batch of bars, returns the error and
 /// the sandbox (to check poisoning).
-fn provoke(
+pub(crate) fn provoke(
     loaded: &LoadedStrategy,
     mode: &str,
 ) -> (
@@ -89,8 +90,23 @@ fn provoke(
     weaver::marvin::Sandbox,
     Duration,
 ) {
+    provoke_with(loaded, mode, &[])
+}
+
+/// [`provoke`] with more parameters for the mode.
+pub(crate) fn provoke_with(
+    loaded: &LoadedStrategy,
+    mode: &str,
+    params: &[(&str, &str)],
+) -> (
+    weaver::domain::StrategyError,
+    weaver::marvin::Sandbox,
+    Duration,
+) {
+    let mut all = vec![("mode", mode)];
+    all.extend_from_slice(params);
     let mut sandbox = loaded
-        .instantiate(&config(&[("mode", mode)], &["GOOG"]))
+        .instantiate(&config(&all, &["GOOG"]))
         .expect("hostile init is harmless");
     let bars = ohlcv("GOOG");
     let started = Instant::now();
@@ -102,7 +118,7 @@ fn provoke(
 }
 
 /// After a trap, the sandbox answers `strategy_failed` without running wasm again.
-fn assert_poisoned(sandbox: &mut weaver::marvin::Sandbox, code: &str) {
+pub(crate) fn assert_poisoned(sandbox: &mut weaver::marvin::Sandbox, code: &str) {
     assert_eq!(sandbox.failure(), Some(code));
     let calls = sandbox.stats().calls;
     let bars = ohlcv("GOOG");
@@ -159,11 +175,14 @@ fn case_01_infinite_loop_exhausts_fuel_deterministically() {
 
 #[test]
 fn case_02_infinite_loop_with_huge_fuel_hits_the_deadline() {
+    // A budget no machine gets through, and a deadline that does not grow with it: the safety
+    // net alone has to stop the loop.
     let timeout = Duration::from_millis(300);
     let limits = Limits {
         fuel_per_event: u64::MAX / 64,
         fuel_per_bar: 0,
-        call_timeout: timeout,
+        deadline_floor: timeout,
+        deadline_per_megafuel: Duration::ZERO,
         ..Limits::default()
     };
     let took = trap_case("spin", "strategy_timeout", limits);
@@ -454,64 +473,6 @@ fn nonsense_intents_and_guest_errors_are_reported_not_acted_on() {
         assert_eq!(err.code, code, "{mode}: {err}");
         assert!(err.message.contains(needle), "{mode}: {err}");
     }
-}
-
-/// A hand-written core module implementing the strategy world's exports; `init_body` runs in
-/// `init`, `extra` adds module fields.
-fn core_guest(init_body: &str, extra: &str) -> String {
-    format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (table $t 1 funcref)
-  {extra}
-  (global $heap (mut i32) (i32.const 4096))
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))
-    (local.get $p))
-  (func (export "weaver:strategy/guest@0.2.0#init") (param i32 i32 i32 i32 i32 i32) (result i32)
-    {init_body}
-    ;; result<_, strategy-error> stored at address 0, which is zero: ok.
-    (i32.const 0))
-  (func (export "weaver:strategy/guest@0.2.0#on-event") (param i32) (result i32) unreachable)
-  (func (export "weaver:strategy/guest@0.2.0#on-bars") (param i32 i32 i32 i32 i32 i32) (result i32) unreachable))"#
-    )
-}
-
-/// Turns a core module into a strategy component (what `wasm-tools component new` does).
-fn componentize(core_wat: &str) -> Vec<u8> {
-    let mut module = wat::parse_str(core_wat).expect("core wat");
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve
-        .push_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit"))
-        .expect("wit/");
-    let world = resolve
-        .select_world(&[package], Some("strategy"))
-        .expect("strategy world");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed metadata");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .encode()
-        .expect("componentize")
-}
-
-/// Resident set size of this process (Linux).
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("rss field");
-    pages * 4096
 }
 
 #[test]

@@ -265,5 +265,4 @@ fn handles_are_shareable_across_threads() {
     send_sync::<Marvin>();
     send_sync::<weaver::marvin::LoadedStrategy>();
     send::<weaver::marvin::Sandbox>();
-    send_sync::<weaver::marvin::SandboxActor>();
 }

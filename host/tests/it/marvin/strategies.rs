@@ -189,68 +189,6 @@ fn rsi_and_donchian_run_through_the_sandbox_and_validate() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actor_runs_a_sandbox_on_its_own_thread_beside_a_failing_one() {
-    use weaver::marvin::{Limits, SandboxActor};
-    let (marvin, _dir) = super::marvin_with(Limits {
-        fuel_per_event: 1_000_000,
-        fuel_per_bar: 10_000,
-        ..Limits::default()
-    });
-    let sma = marvin
-        .load(&read_artifact("sma-cross.wasm"))
-        .expect("loads");
-    let hostile = marvin
-        .load(&read_artifact("guests/hostile.wasm"))
-        .expect("loads");
-    let bars = ohlcv("GOOG");
-    let mut reference = sma.instantiate(&config(&[], &["GOOG"])).expect("init");
-    let expected = signals_batched(&mut reference, &bars, 64, "GOOG");
-
-    let healthy = SandboxActor::spawn(
-        sma.instantiate(&config(&[], &["GOOG"])).expect("init"),
-        "healthy",
-    )
-    .expect("spawn");
-    let spinning = SandboxActor::spawn(
-        hostile
-            .instantiate(&config(&[("mode", "spin")], &["GOOG"]))
-            .expect("init"),
-        "spin",
-    )
-    .expect("spawn");
-    let failing = tokio::spawn({
-        let bars = bars[..5].to_vec();
-        async move { spinning.on_bars(meta(0), bars).await }
-    });
-    let mut got = vec![];
-    let mut pos = 0;
-    while pos < bars.len() {
-        let end = (pos + 64).min(bars.len());
-        let out = healthy
-            .on_bars(meta(0), bars[pos..end].to_vec())
-            .await
-            .expect("healthy run");
-        pos += out.consumed;
-        if !out.intents.is_empty() {
-            got.push((pos - 1, reversal_side(&out.intents, "GOOG")));
-        }
-    }
-    assert_eq!(got, expected);
-    let err = failing.await.expect("join").expect_err("spin fails");
-    assert_eq!(err.code, "strategy_fuel_exhausted");
-    let stats = healthy.stats().await.expect("stats");
-    assert_eq!(stats.bars, bars.len() as u64);
-    assert_eq!(stats.traps, 0);
-    assert!(stats.call_time_total > std::time::Duration::ZERO);
-    // The closure API runs on the sandbox's thread too.
-    let failure = healthy
-        .call(|sandbox| sandbox.failure())
-        .await
-        .expect("call");
-    assert_eq!(failure, None);
-}
-
 #[test]
 fn fuel_used_is_deterministic_for_the_same_events() {
     let (marvin, _dir) = marvin();

@@ -3,6 +3,14 @@
 //! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar);
 //! `mode=observe` behaves too: it buys 1 unit on its first bar, prints one line to stdout, and
 //! logs every clock tick (`tick <ms>`) and order update (`order <status> <filled>`) it receives.
+//!
+//! Near-limit modes (issue #22's budget cases) are legal work sized by parameters, the same fuel
+//! for the same bars: `mode=burn` runs `iters` steps of arithmetic per bar; `mode=chase` runs
+//! `iters` steps of a pointer chase through a random cycle of `kib` KiB (a cache miss per step:
+//! the slowest wall time per unit of fuel); both log `done <bars>` on the bar numbered `signal`
+//! (1-based, 0: never). `mode=windows` asks for `count` data windows of `lookback` bars on bar
+//! `signal` (default the first; and `again` more in reply to each window); `mode=logs` returns `count` log lines of
+//! `len` bytes on every bar.
 
 use std::hint::black_box;
 
@@ -15,6 +23,44 @@ use weaver_strategy_sdk::{
 pub struct Hostile {
     mode: String,
     bars: u64,
+    /// Work per bar of the near-limit modes.
+    iters: u64,
+    /// Bar (1-based) on which the near-limit modes log; 0: never.
+    signal: u64,
+    /// `count` and `lookback`/`len` of the windows and logs modes; `again`: windows per window.
+    count: u32,
+    size: u32,
+    again: u32,
+    /// The random cycle of `mode=chase` (`next[i]` is the slot after `i`) and where it is.
+    next: Vec<u32>,
+    at: u32,
+}
+
+/// `iters` steps of integer arithmetic the optimiser cannot fold.
+fn burn(iters: u64, seed: u64) -> u64 {
+    let mut x = seed;
+    for i in 0..iters {
+        x = black_box(
+            x.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(i | 1),
+        );
+    }
+    x
+}
+
+/// A single random cycle through `slots` slots: Sattolo's shuffle (fixed seed) makes `next[i]`,
+/// read as "the slot after `i`", one cycle through all of them.
+fn cycle(slots: usize) -> Vec<u32> {
+    let mut next: Vec<u32> = (0..slots as u32).collect();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..slots).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % i as u64) as usize;
+        next.swap(i, j);
+    }
+    next
 }
 
 /// Recursion whose frames live on the wasm (native) stack.
@@ -154,7 +200,22 @@ impl Strategy for Hostile {
         if config.param_text("at") == Some("init") {
             misbehave(&mode, &mut Context::default())?;
         }
-        Ok(Hostile { mode, bars: 0 })
+        let next = if mode == "chase" {
+            cycle(config.param("kib", 16_384usize)? * 256)
+        } else {
+            Vec::new()
+        };
+        Ok(Hostile {
+            iters: config.param("iters", 0)?,
+            signal: config.param("signal", 0)?,
+            count: config.param("count", 1)?,
+            size: config.param("lookback", config.param("len", 1)?)?,
+            again: config.param("again", 0)?,
+            mode,
+            bars: 0,
+            next,
+            at: 0,
+        })
     }
 
     fn on_bar(&mut self, ctx: &mut Context, _bar: &SymbolBar) -> Result<()> {
@@ -175,7 +236,46 @@ impl Strategy for Hostile {
             }
             return Ok(());
         }
-        misbehave(&self.mode, ctx)
+        match self.mode.as_str() {
+            "burn" => {
+                black_box(burn(self.iters, self.bars));
+            }
+            "chase" => {
+                let mut at = self.at;
+                for _ in 0..self.iters {
+                    at = self.next[at as usize];
+                }
+                self.at = black_box(at);
+            }
+            "windows" => {
+                if self.bars == self.signal.max(1) {
+                    self.windows(ctx, self.count)?;
+                }
+                return Ok(());
+            }
+            "logs" => {
+                for _ in 0..self.count {
+                    ctx.log(LogLevel::Info, "z".repeat(self.size as usize));
+                }
+                return Ok(());
+            }
+            _ => return misbehave(&self.mode, ctx),
+        }
+        if self.bars == self.signal {
+            ctx.log(LogLevel::Info, format!("done {}", self.bars));
+        }
+        Ok(())
+    }
+
+    fn on_data_window(
+        &mut self,
+        ctx: &mut Context,
+        _window: &weaver_strategy_sdk::DataWindow,
+    ) -> Result<()> {
+        if self.mode == "windows" {
+            self.windows(ctx, self.again)?;
+        }
+        Ok(())
     }
 
     fn on_clock_tick(&mut self, ctx: &mut Context) -> Result<()> {
@@ -192,6 +292,20 @@ impl Strategy for Hostile {
                 LogLevel::Info,
                 format!("order {:?} {}", update.status, update.filled_quantity),
             );
+        }
+        Ok(())
+    }
+}
+
+impl Hostile {
+    /// Asks for `count` windows of `size` bars of the first symbol.
+    fn windows(&self, ctx: &mut Context, count: u32) -> Result<()> {
+        let timeframe = ctx.timeframe().unwrap_or(weaver_strategy_sdk::Timeframe {
+            amount: 1,
+            unit: weaver_strategy_sdk::TimeUnit::Day,
+        });
+        for _ in 0..count {
+            ctx.fetch_window(0u32, timeframe, self.size)?;
         }
         Ok(())
     }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# RSS of `weaver serve` after N paper runs of hostile guests, against the same process fresh
+# (goal: within 10 %). Starts the release server on a fresh data dir with GOOG's daily candles
+# and only the hostile test guest registered, reads VmRSS once it is compiled and idle, then runs
+# N paper runs on the simulated exchange cycling through the guest's failing modes (fuel, memory
+# bomb, stack, panic, trap, huge results, printing, a thousand data windows, bad intents), a few
+# at a time, waits until each has failed, and reads VmRSS / VmHWM again.
+# Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
+# scripts/build-strategies.sh to have been run; WEAVER_BENCH_PROFILE=dev measures the dev build,
+# WEAVER_BENCH_BIN=path measures that binary without building)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs="${1:-200}"
+at_once="${2:-8}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+csv="testdata/generated/ohlcv/GOOG.csv"
+[[ -f strategies/dist/guests/hostile.wasm ]] || { echo "strategies/dist/guests/hostile.wasm missing: run scripts/build-strategies.sh" >&2; exit 1; }
+[[ -f "$csv" ]] || { echo "$csv missing: run scripts/testdata.sh" >&2; exit 1; }
+
+profile="${WEAVER_BENCH_PROFILE:-release}"
+bin="${WEAVER_BENCH_BIN:-}"
+if [[ -z "$bin" ]]; then
+    cargo build --profile "$profile" -p weaver --bin weaver
+    bin="$target_dir/$([[ $profile == dev ]] && echo debug || echo "$profile")/weaver"
+fi
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+mkdir -p "$data/strategies"
+cp strategies/dist/guests/hostile.wasm "$data/strategies/"
+export WEAVER_DATA_DIR="$data" WEAVER_BIND="127.0.0.1:$port" WEAVER_LOG=error \
+    WEAVER_STRATEGIES_DIR="$data/strategies" WEAVER_RUN_BAR_INTERVAL_MS=0 WEAVER_SAMPLE_DATA=off
+unset WEAVER_DATABASE_URL
+
+"$bin" data import "$csv" --symbol GOOG --timeframe 1Day >/dev/null
+"$bin" serve >"$data/serve.log" 2>&1 &
+pid=$!
+cleanup() {
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$data"
+}
+trap cleanup EXIT
+
+rss() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' "/proc/$pid/status"; }
+
+for _ in $(seq 1 300); do
+    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+for _ in $(seq 1 600); do
+    curl -fsS "$base/strategies?name=hostile" | grep -q '"status":"ready"' && break
+    sleep 0.5
+done
+# One well-behaved run first, so the fresh figure includes what any first run initialises.
+run() {
+    curl -fsS -X POST -H 'content-type: application/json' -d "{\"strategy\": \"hostile\", \"mode\": \"paper\", \"venue\": \"sim\", \"symbols\": [\"GOOG\"], \"timeframe\": \"1Day\", \"params\": {$1}}" "$base/runs" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+ended() {
+    curl -fsS "$base/runs/$1" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"] in ("failed","stopped"), r["error_code"])'
+}
+wait_ended() {
+    for _ in $(seq 1 600); do
+        out="$(ended "$1")"
+        [[ "$out" == True* ]] && { echo "${out#True }"; return 0; }
+        sleep 0.1
+    done
+    echo "run $1 did not end" >&2
+    return 1
+}
+wait_ended "$(run '"mode": "none"')" >/dev/null
+sleep 2
+fresh="$(rss VmRSS)"
+
+modes=(
+    '"mode": "spin"'
+    '"mode": "grow"'
+    '"mode": "recurse"'
+    '"mode": "recurse-buffers"'
+    '"mode": "panic"'
+    '"mode": "unreachable"'
+    '"mode": "flood"'
+    '"mode": "many"'
+    '"mode": "print"'
+    '"mode": "nan"'
+    '"mode": "error"'
+    '"mode": "windows", "count": "1000", "lookback": "100000"'
+)
+declare -A codes
+started=0
+while (( started < runs )); do
+    ids=()
+    for _ in $(seq 1 "$at_once"); do
+        (( started < runs )) || break
+        ids+=("$(run "${modes[started % ${#modes[@]}]}")")
+        started=$((started + 1))
+    done
+    for id in "${ids[@]}"; do
+        code="$(wait_ended "$id")"
+        codes[$code]=$(( ${codes[$code]:-0} + 1 ))
+    done
+done
+sleep 2
+after="$(rss VmRSS)"
+peak="$(rss VmHWM)"
+echo "fresh RSS (hostile guest compiled, one run done): ${fresh} MB"
+echo "RSS after ${runs} hostile runs: ${after} MB (peak ${peak} MB); $(python3 -c "print(f'{($after - $fresh) / $fresh * 100:+.1f} %')")"
+for code in "${!codes[@]}"; do echo "  ${codes[$code]} runs ended with $code"; done
