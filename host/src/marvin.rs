@@ -3,8 +3,8 @@
 //!
 //! [`Marvin`] owns the one [`wasmtime::Engine`], its epoch ticker thread and the on-disk cache of
 //! compiled components. [`Marvin::load`] checks untrusted bytes (size, structure, component or
-//! not, imports, exported world) *before* compiling, then compiles or loads the cached artifact and
-//! returns a [`LoadedStrategy`]. [`LoadedStrategy::instantiate`] creates one [`Sandbox`] — one
+//! not, imports, exported world) *before* compiling, then compiles or loads the cached artifact,
+//! type-checks its imports and exports against the world, and returns a [`LoadedStrategy`]. [`LoadedStrategy::instantiate`] creates one [`Sandbox`] — one
 //! `Store` — per run; the sandbox is a [`crate::domain::Strategy`] that engines drive
 //! synchronously: Greta's backtests and the live runner (`veda::live::LiveRunner`) alike.
 //!
@@ -17,9 +17,11 @@
 //! - Engine settings are deterministic: fuel metering (with per-byte bulk costs), NaN
 //!   canonicalisation, no threads, no relaxed SIMD, and none of GC, exceptions, function
 //!   references, stack switching or component-model async.
-//! - Every guest call runs under a fuel budget, an epoch deadline, a limiter on the total size of
-//!   all the sandbox's memories and of all its tables (however many it declares or grows), and a
-//!   cap on the bytes it may hand back. Any trap poisons that sandbox only: later calls return the
+//! - Every guest call runs under a fuel budget, an epoch deadline derived from it (a safety net:
+//!   fuel decides, see [`Limits::deadline`]), a limiter on the total size of all the sandbox's
+//!   memories and of all its tables (however many it declares or grows), and a cap on the bytes
+//!   it may hand back. A run's limits are its tier's or what it asked for within the operator's
+//!   [`Ceilings`]. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
 //! - Every intent a guest returns is validated as untrusted input before anyone acts on it, and
 //!   charged against the sandbox's host budget with what it makes the host build and queue

@@ -407,6 +407,16 @@ impl Sandbox {
     }
 }
 
+impl Drop for Sandbox {
+    /// Gives the heap the run freed back to the operating system: the store's memories are
+    /// unmapped on their own, but what the host allocated around the run's calls sits free in
+    /// the allocator's per-thread arenas, and a server running many runs on many threads would
+    /// keep megabytes per arena.
+    fn drop(&mut self) {
+        super::compile::release_compiler_memory();
+    }
+}
+
 impl domain::Strategy for Sandbox {
     fn subscriptions(&self) -> domain::Subscriptions {
         self.subscriptions
