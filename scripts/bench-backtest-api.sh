@@ -12,7 +12,7 @@
 # Usage: scripts/bench-backtest-api.sh
 # Env: BENCH_PROFILE (release; debug for a smoke run), WEAVER_BIN (measure this binary instead of
 #      building one, e.g. a copy built from another commit), BENCH_RUNS (default 20),
-#      BENCH_BARS (default 1000), BENCH_POLL_MS (default 1), BENCH_PORT (default 18089),
+#      BENCH_BARS (default 1000), BENCH_POLL_MS (default 1),
 #      BENCH_SAMPLES_OUT (append every measured latency, in ms, one a line, to this file: for
 #      pooling rounds, e.g. alternating two binaries on a busy machine).
 # Exits non-zero when the setup fails or a backtest does not end `done`.
@@ -22,7 +22,6 @@ cd "$(dirname "$0")/.."
 runs="${BENCH_RUNS:-20}"
 bars="${BENCH_BARS:-1000}"
 poll_ms="${BENCH_POLL_MS:-1}"
-port="${BENCH_PORT:-18089}"
 command -v python3 >/dev/null || { echo "bench-backtest-api: python3 is required" >&2; exit 1; }
 [[ -f strategies/dist/sma-cross.wasm ]] || {
     echo "bench-backtest-api: strategies/dist/sma-cross.wasm missing: run scripts/build-strategies.sh" >&2
@@ -54,12 +53,16 @@ cleanup() {
 trap cleanup EXIT
 
 export WEAVER_DATA_DIR="$data/db"
-export WEAVER_BIND="127.0.0.1:$port"
+# Port 0 and the address the server logs (scripts/lib/serve.sh): no port to pick or collide on.
+export WEAVER_BIND="127.0.0.1:0"
 export WEAVER_STRATEGIES_DIR="$PWD/strategies/dist"
 export WEAVER_SAMPLE_DATA=off
 unset WEAVER_API_KEY WEAVER_DATABASE_URL
-"$weaver" serve >"$data/serve.log" 2>&1 &
+"$weaver" serve --log-format json >/dev/null 2>"$data/serve.log" &
 server=$!
+source scripts/lib/serve.sh
+wait_for_serve bench-backtest-api "$server" "$data/serve.log" || exit 1
+port="${addr##*:}"
 
 python3 - "$port" "$runs" "$bars" "$poll_ms" "${BENCH_SAMPLES_OUT:-}" <<'PY'
 import http.client, json, math, sys, time
@@ -82,17 +85,6 @@ def call(method, path, body=None):
             conn = None
             if attempt:
                 raise
-
-deadline = time.monotonic() + 60
-while True:
-    try:
-        if call("GET", "/healthz")[0] == 200:
-            break
-    except OSError:
-        pass
-    if time.monotonic() > deadline:
-        sys.exit("bench-backtest-api: the server did not start (see serve.log)")
-    time.sleep(0.1)
 
 deadline = time.monotonic() + 300
 while True:
