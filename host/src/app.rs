@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::glados::{self, AppState};
-use crate::marvin::{Marvin, MarvinConfig};
+use crate::greta::jobs::{Jobs, JobsParts};
+use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
 use crate::runs::{Runs, RunsParts};
 use crate::veda::desk::Desk;
 use crate::walle::Walle;
@@ -91,6 +92,7 @@ impl Error {
 pub struct App {
     config: Arc<Config>,
     walle: Walle,
+    catalogue: Catalogue,
     runs: Runs,
     state: AppState,
     tasks: TaskTracker,
@@ -153,13 +155,25 @@ impl App {
         })?;
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let trading = glados::trading::Trading::default();
-        let runs = Runs::new(RunsParts {
+        let catalogue = Catalogue::new(CatalogueParts {
             walle: walle.clone(),
             marvin: marvin.clone(),
-            components_dir: components_dir.clone(),
+            dir: components_dir.clone(),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let backtests = Jobs::new(JobsParts {
+            walle: walle.clone(),
+            marvin: marvin.clone(),
+            catalogue: catalogue.clone(),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let runs = Runs::new(RunsParts {
+            walle: walle.clone(),
+            marvin,
+            components_dir,
             desks,
-            switch: trading.shared_switch(),
             config: config.runs(),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
@@ -167,16 +181,16 @@ impl App {
         let state = AppState::new(glados::Parts {
             http: config.http(),
             walle: walle.clone(),
-            marvin,
-            components_dir,
+            catalogue: catalogue.clone(),
+            backtests,
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             runs: runs.clone(),
-            trading,
         });
         Ok(App {
             config: Arc::new(config),
             walle,
+            catalogue,
             runs,
             state,
             tasks,
@@ -205,12 +219,14 @@ impl App {
     /// [`Error::TradingState`] when the stored trading state cannot be read, [`Error::Store`]
     /// when the store fails while resuming runs or loading sample data.
     pub async fn start(&self) -> Result<(), Error> {
-        let trading = glados::trading::get(&self.state)
+        let trading = self
+            .runs
+            .trading_state()
             .await
-            .map_err(|e| Error::TradingState(format!("{e:?}")))?;
+            .map_err(|e| Error::TradingState(format!("{e} ({})", e.code())))?;
         tracing::info!(state = ?trading.state, "global trading state loaded");
         let dir = &self.config.strategies_dir;
-        let registered = glados::strategies::register_dir(&self.state, dir).await;
+        let registered = self.catalogue.register_dir(dir).await;
         tracing::info!(count = registered, dir = %dir.display(), "example strategies registered");
         let sample = self.config.sample_data;
         if let Some(series) =

@@ -49,6 +49,26 @@ pub fn far_future() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(253_402_214_400, 0).unwrap_or(chrono::DateTime::UNIX_EPOCH)
 }
 
+/// Text parameters as the guest's `init` takes them: strings as they are, other JSON values as
+/// their JSON text.
+pub fn text_params(
+    params: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Vec<(String, String)> {
+    params
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
 /// Unit of a [`Timeframe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TimeUnit {

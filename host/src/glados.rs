@@ -1,6 +1,7 @@
 //! GLaDOS: the only northbound API (REST + JSON, OpenAPI at `/openapi.json`, SSE). HTTP only:
 //! routes, request and response views, the error model, auth, the event stream. What the
-//! routes do lives in the service modules ([`crate::runs`] for runs); [`crate::app`] builds
+//! routes do lives in the service modules ([`crate::runs`], [`crate::greta::jobs`],
+//! [`crate::marvin::Catalogue`]); [`crate::app`] builds
 //! [`AppState`] and runs the server.
 //!
 //! # Layout
@@ -9,12 +10,12 @@
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
 //! - [`api`]: the routes and the OpenAPI document.
-//! - [`backtests`]: backtests over stored candles, run by Greta.
+//! - [`backtests`]: the views of backtests (the jobs are [`crate::greta::jobs`]).
 //! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
-//! - [`strategies`]: upload, validation and background compilation of components.
-//! - [`trading`]: the global trading switch (`active` / `reduce_only` / `halted`), persisted.
+//! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
+//! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
 //!
 //! # Invariants
 //! - Handlers never panic on client input; every failure is an [`ApiError`].
@@ -34,20 +35,19 @@ pub mod runs;
 pub mod strategies;
 pub mod trading;
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::marvin::Marvin;
+use crate::greta::jobs::Jobs;
+use crate::marvin::Catalogue;
 use crate::runs::Runs;
 use crate::walle::Walle;
 
@@ -63,19 +63,15 @@ pub struct AppState {
 pub(crate) struct Inner {
     pub(crate) config: HttpConfig,
     pub(crate) walle: Walle,
-    pub(crate) marvin: Marvin,
     pub(crate) metrics: PrometheusHandle,
-    /// Where uploaded components are kept, by sha256.
-    pub(crate) components_dir: PathBuf,
-    /// Bounds concurrent compilations to Marvin's compile slots (each compile is a child process
-    /// at a lower priority than the server, under time and address-space limits).
-    pub(crate) compile_permits: Semaphore,
+    /// The strategies (uploads, compilation).
+    pub(crate) catalogue: Catalogue,
+    /// The backtest jobs.
+    pub(crate) backtests: Jobs,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
-    /// The runs of this process.
+    /// The runs of this process (and the global trading state they share).
     pub(crate) runs: Runs,
-    /// The global trading switch every run's orders are checked against.
-    pub(crate) trading: trading::Trading,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -84,18 +80,16 @@ pub struct Parts {
     pub http: HttpConfig,
     /// The store.
     pub walle: Walle,
-    /// The sandbox host (shared engine and compiled-component cache).
-    pub marvin: Marvin,
-    /// Where uploaded components are kept, by sha256.
-    pub components_dir: PathBuf,
+    /// The strategies.
+    pub catalogue: Catalogue,
+    /// The backtest jobs.
+    pub backtests: Jobs,
     /// Where background work is tracked (shared with `runs`).
     pub tasks: TaskTracker,
     /// Cancelled at shutdown (shared with `runs`).
     pub shutdown: CancellationToken,
     /// The runs.
     pub runs: Runs,
-    /// The trading switch (its shared switch was given to `runs`).
-    pub trading: trading::Trading,
 }
 
 impl std::fmt::Debug for AppState {
@@ -113,14 +107,12 @@ impl AppState {
             inner: Arc::new(Inner {
                 config: p.http,
                 walle: p.walle,
-                compile_permits: Semaphore::new(p.marvin.config().compile.slots),
-                marvin: p.marvin,
                 metrics: prometheus(),
-                components_dir: p.components_dir,
+                catalogue: p.catalogue,
+                backtests: p.backtests,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 runs: p.runs,
-                trading: p.trading,
             }),
         }
     }

@@ -11,7 +11,8 @@
 //! `weaver backtest` builds one from its flags and `POST /backtests` from its request, and both
 //! get their [`EngineConfig`] and strategy factory from it. A component strategy is loaded
 //! through the caller's [`crate::marvin::Marvin`] (the server passes its shared one); the engine
-//! itself only drives a [`crate::domain::Strategy`] and never sees the sandbox.
+//! itself only drives a [`crate::domain::Strategy`] and never sees the sandbox. The server's
+//! queued backtests over stored candles are [`jobs::Jobs`].
 //!
 //! # Events a strategy gets
 //! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
@@ -43,6 +44,7 @@
 pub mod broker;
 pub mod csv;
 pub mod engine;
+pub mod jobs;
 pub mod metrics;
 pub mod native;
 pub mod report;

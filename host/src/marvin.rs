@@ -8,6 +8,9 @@
 //! `Store` — per run; the sandbox is a [`crate::domain::Strategy`] that engines drive
 //! synchronously: Greta's backtests and the live runner (`veda::live::LiveRunner`) alike.
 //!
+//! [`Catalogue`] ([`catalogue`]) is the installation's strategies: components checked at
+//! upload, stored by hash, compiled in the background under the compile slots.
+//!
 //! # Invariants
 //! - A refused file is never compiled, cached or stored; only bytes that passed every check reach
 //!   Cranelift, and only the host writes the compile cache (so deserialising from it is sound).
@@ -36,6 +39,7 @@
 
 mod bindings;
 mod cache;
+pub mod catalogue;
 mod compile;
 mod config;
 mod convert;
@@ -54,6 +58,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 
+pub use catalogue::{Catalogue, CatalogueParts};
 pub use compile::{CompileLimits, precompile, release_compiler_memory};
 pub use config::MarvinConfig;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};

@@ -13,6 +13,7 @@
 //! - [`metered`]: the sandbox seen through figures, metrics, clock ticks and guest output.
 //! - [`log_book`]: a run's bounded log, in memory and in WallE.
 //! - [`account`]: a run's account (average-cost positions, PnL).
+//! - [`trading`]: the global trading state, shared by every run's checks and persisted.
 //!
 //! # Two kinds of venue
 //! - `sim`: the run's own [`SimVenue`](crate::veda::sim::SimVenue) replaying its stored candles
@@ -72,6 +73,7 @@ pub mod resume;
 pub mod spec;
 pub mod start;
 pub mod task;
+pub mod trading;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,7 +84,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::marvin::Marvin;
 use crate::veda::desk::Desk;
-use crate::veda::risk::TradingSwitch;
+use crate::veda::risk::{TradingState, TradingSwitch};
 use crate::walle::{self, Run, RunAccount, RunStatus, StrategyStatus, Walle};
 
 pub use account::{AccountState, Pnl, Position, Trade};
@@ -91,6 +93,7 @@ pub use log_book::{LogLine, LogPage};
 pub use metered::Figures;
 pub use resume::Resumed;
 pub use spec::{Mode, RunSpec, VenueName};
+pub use trading::TradingStatus;
 
 /// Default starting cash of a paper account on the simulated exchange.
 pub const SIM_CASH: f64 = 10_000.0;
@@ -99,7 +102,7 @@ pub const SIM_CASH: f64 = 10_000.0;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request field is unusable (`invalid_mode`, `invalid_venue`, `invalid_timeframe`,
-    /// `invalid_symbols`, `invalid_cash`, `unsupported_timeframe`).
+    /// `invalid_symbols`, `invalid_cash`, `unsupported_timeframe`, `invalid_trading_state`).
     #[error("{message}")]
     Invalid {
         /// Stable code.
@@ -221,8 +224,6 @@ pub struct RunsParts {
     pub components_dir: PathBuf,
     /// Live venues.
     pub desks: Vec<Desk>,
-    /// The trading switch every run's orders are checked against.
-    pub switch: Arc<TradingSwitch>,
     /// Pace and heartbeat.
     pub config: RunsConfig,
     /// Where the runs' tasks are tracked (the process's, so a shutdown waits for them).
@@ -242,7 +243,7 @@ pub(crate) struct Inner {
     pub(crate) marvin: Marvin,
     pub(crate) components_dir: PathBuf,
     pub(crate) desks: BTreeMap<String, Desk>,
-    pub(crate) switch: Arc<TradingSwitch>,
+    pub(crate) trading: trading::Trading,
     pub(crate) config: RunsConfig,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -270,7 +271,7 @@ impl Runs {
                     .into_iter()
                     .map(|d| (d.name().to_owned(), d))
                     .collect(),
-                switch: p.switch,
+                trading: trading::Trading::default(),
                 config: p.config,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
@@ -282,7 +283,25 @@ impl Runs {
     /// The trading switch every run's orders are checked against (active, reduce-only,
     /// halted; globally and per run id): the one `PUT /trading-state` sets.
     pub fn trading_switch(&self) -> Arc<TradingSwitch> {
-        self.inner.switch.clone()
+        self.inner.trading.switch()
+    }
+
+    /// The global trading state, loaded from the store on first use (a server restarted while
+    /// `halted` stays halted).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the stored state cannot be read, [`Error::Internal`] when it names
+    /// no known state.
+    pub async fn trading_state(&self) -> Result<TradingStatus, Error> {
+        self.inner.trading.get(&self.inner.walle).await
+    }
+
+    /// Stores and applies a new global trading state; announces it as `ui.TradingState`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when it cannot be stored (then nothing changed).
+    pub async fn set_trading_state(&self, state: TradingState) -> Result<TradingStatus, Error> {
+        self.inner.trading.set(&self.inner.walle, state).await
     }
 
     /// The live venues, by name.

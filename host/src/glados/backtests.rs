@@ -1,16 +1,10 @@
-//! Backtests through the API: validated at once, queued in WallE, run by Greta on a blocking
-//! thread over candles stored in the database, the strategy loaded through the server's shared
-//! Marvin. The request becomes a [`BacktestSpec`], as `weaver backtest`'s flags do, so the
-//! report is the `weaver backtest --report` JSON, built by the same code
-//! (`BacktestSpec::engine_config`, `greta::report::build`).
+//! Backtests through the API: the request and response views, and how a refused request
+//! answers. The jobs themselves (validation, queueing, running over stored candles with the
+//! shared Marvin) are [`crate::greta::jobs`].
 //!
 //! # Invariants
-//! - A refused request (unknown or unready strategy, bad timeframe, no candles, bad money
-//!   amounts) stores nothing and answers 4xx.
-//! - Every accepted backtest ends `done` (report stored) or `failed` (error stored); a stop
-//!   marks the ones still running `failed` with `interrupted by shutdown`.
-//! - The stored report is split into `metrics` (everything but trades and equity), `trades` and
-//!   `equity`; [`report_of`] puts it back together.
+//! - The stored `config` is the request as it was posted, so `GET /backtests/{id}` shows what
+//!   was asked for; the report is the `weaver backtest --report` JSON.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,16 +12,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::Timeframe;
-use crate::greta::report::{self, StrategyInfo};
-use crate::greta::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
-use crate::walle::{Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyStatus};
-
-/// Most bars one backtest loads per symbol.
-const MAX_BARS: i64 = 5_000_000;
-
-/// Largest `warmup` accepted.
-const MAX_WARMUP: u64 = 1_000_000;
+use crate::greta::FillModel;
+use crate::greta::jobs::{self, JobRequest, report_of};
+use crate::walle::Backtest;
 
 /// A strategy by id, by name (the newest ready version), or by name and version label
 /// (`{"name": "sma-cross", "version": "2"}`).
@@ -135,134 +122,34 @@ impl From<Backtest> for BacktestView {
     }
 }
 
-/// Reassembles the stored report.
-pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
-    let mut head = b.metrics.as_ref()?.0.as_object()?.clone();
-    head.insert(
-        "trades".into(),
-        b.trades
-            .as_ref()
-            .map_or(serde_json::Value::Null, |t| t.0.clone()),
-    );
-    head.insert(
-        "equity".into(),
-        b.equity
-            .as_ref()
-            .map_or(serde_json::Value::Null, |t| t.0.clone()),
-    );
-    Some(serde_json::Value::Object(head))
-}
-
-/// Everything a run needs, resolved at request time.
-struct Plan {
-    /// The backtest; its data is a [`DataWindow::Stored`] window.
-    spec: BacktestSpec,
-    /// The strategy resolved from the request's id or name.
-    strategy_id: i64,
-    /// Its name and hash, for the report.
-    name: String,
-    sha256: String,
-}
-
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::Invalid {
-        code,
-        message: message.into(),
-    }
-}
-
-async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError> {
-    let w = &state.inner.walle;
-    let strategy = w
-        .resolve_strategy(&req.strategy.clone().into())
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            entity: "strategy",
-            id: match &req.strategy {
-                StrategyRef::Id(i) => i.to_string(),
-                StrategyRef::Name(n) | StrategyRef::Version { name: n, .. } => {
-                    super::http::truncate(n, 64)
-                }
-            },
-        })?;
-    if strategy.status == StrategyStatus::Disabled {
-        return Err(ApiError::Conflict {
-            code: "strategy_disabled",
-            message: format!("strategy {} is disabled", strategy.id),
-        });
-    }
-    if strategy.status != StrategyStatus::Ready {
-        return Err(ApiError::Conflict {
-            code: "strategy_not_ready",
-            message: format!(
-                "strategy {} is not ready (status {:?})",
-                strategy.id, strategy.status
-            ),
-        });
-    }
-    let tf: Timeframe = req
-        .timeframe
-        .parse()
-        .map_err(|e| invalid("invalid_timeframe", format!("{e}")))?;
-    if req.symbols.is_empty() || req.symbols.len() > 32 {
-        return Err(invalid("invalid_symbols", "give 1 to 32 symbols"));
-    }
-    let warmup = req.warmup.unwrap_or(0);
-    if warmup > MAX_WARMUP {
-        return Err(invalid(
-            "invalid_warmup",
-            format!("warmup must be 0–{MAX_WARMUP} bars"),
-        ));
-    }
-    let start = req.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    let end = req.end.unwrap_or_else(crate::domain::far_future);
-    if start >= end {
-        return Err(invalid("invalid_range", "start must be before end"));
-    }
-    for s in &req.symbols {
-        if w.candles(s, &tf.to_string(), start, end, 1)
-            .await?
-            .is_empty()
-        {
-            return Err(invalid(
-                "no_candles",
-                format!(
-                    "no {tf} candles stored for {} in the range (weaver data import)",
-                    super::http::truncate(s, 32)
-                ),
-            ));
+impl From<FillView> for FillModel {
+    fn from(f: FillView) -> Self {
+        match f {
+            FillView::NextOpen => FillModel::NextOpen,
+            FillView::Close => FillModel::Close,
         }
     }
-    let params = crate::runs::spec::text_params(req.params.as_ref());
-    let path = state
-        .inner
-        .components_dir
-        .join(format!("{}.wasm", strategy.sha256));
-    let mut spec = BacktestSpec::new(
-        StrategySource::Component(path),
-        DataWindow::Stored(StoredWindow {
-            symbols: req.symbols.clone(),
-            timeframe: tf,
-            start,
-            end,
-        }),
-    );
-    spec.cash = req.cash.unwrap_or(spec.cash);
-    spec.commission.pct = req.commission.unwrap_or(spec.commission.pct);
-    spec.fill = match req.fill.unwrap_or_default() {
-        FillView::NextOpen => FillModel::NextOpen,
-        FillView::Close => FillModel::Close,
-    };
-    spec.warmup = usize::try_from(warmup).unwrap_or(usize::MAX);
-    spec.params = params;
-    spec.engine_config()
-        .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
-    Ok(Plan {
-        spec,
-        strategy_id: strategy.id,
-        name: strategy.name,
-        sha256: strategy.sha256,
-    })
+}
+
+impl From<jobs::Error> for ApiError {
+    fn from(e: jobs::Error) -> Self {
+        let code = e.code();
+        match e {
+            jobs::Error::StrategyNotFound(id) => ApiError::NotFound {
+                entity: "strategy",
+                id,
+            },
+            e @ (jobs::Error::StrategyDisabled(_) | jobs::Error::StrategyNotReady { .. }) => {
+                ApiError::Conflict {
+                    code,
+                    message: e.to_string(),
+                }
+            }
+            jobs::Error::Invalid { code, message } => ApiError::Invalid { code, message },
+            jobs::Error::Store(e) => e.into(),
+            jobs::Error::Internal(m) => ApiError::Internal(m),
+        }
+    }
 }
 
 /// Validates and queues a backtest.
@@ -270,111 +157,19 @@ async fn plan(state: &AppState, req: &BacktestRequest) -> Result<Plan, ApiError>
 /// # Errors
 /// 4xx for a refused request (nothing stored), 5xx for store failures.
 pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, ApiError> {
-    let plan = plan(state, &req).await?;
-    let strategy_id = Some(plan.strategy_id);
     let config = serde_json::to_value(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let b = state
-        .inner
-        .walle
-        .insert_backtest(
-            &NewBacktest {
-                strategy_id,
-                run_id: None,
-                config,
-            },
-            None,
-        )
-        .await?;
-    spawn(state, b.id, plan);
-    Ok(b)
-}
-
-fn spawn(state: &AppState, id: i64, plan: Plan) {
-    let st = state.clone();
-    state.inner.tasks.spawn(async move {
-        let w = &st.inner.walle;
-        if let Err(e) = w
-            .update_backtest(id, BacktestStatus::Running, None, None, None)
-            .await
-        {
-            tracing::error!(
-                backtest_id = id,
-                code = e.code(),
-                "cannot start backtest: {e}"
-            );
-            return;
-        }
-        let outcome = execute(&st, plan).await;
-        let res = match outcome {
-            Ok(report) => {
-                w.update_backtest(id, BacktestStatus::Done, Some(&report), None, None)
-                    .await
-            }
-            Err(msg) => {
-                w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None)
-                    .await
-            }
-        };
-        if let Err(e) = res {
-            tracing::error!(
-                backtest_id = id,
-                code = e.code(),
-                "cannot record backtest outcome: {e}"
-            );
-        }
-    });
-}
-
-async fn execute(st: &AppState, plan: Plan) -> Result<BacktestReport, String> {
-    let DataWindow::Stored(window) = &plan.spec.data else {
-        return Err("internal_error: an API backtest runs over stored candles".into());
+    let job = JobRequest {
+        strategy: req.strategy.into(),
+        symbols: req.symbols,
+        timeframe: req.timeframe,
+        start: req.start,
+        end: req.end,
+        cash: req.cash,
+        commission: req.commission,
+        fill: req.fill.map(FillModel::from),
+        warmup: req.warmup,
+        params: req.params,
+        config,
     };
-    let timeframe = window.timeframe.to_string();
-    let mut series = Vec::with_capacity(window.symbols.len());
-    for s in &window.symbols {
-        let candles = st
-            .inner
-            .walle
-            .candles(s, &timeframe, window.start, window.end, MAX_BARS)
-            .await
-            .map_err(|e| format!("{}: {e}", e.code()))?;
-        series.push(window.series(s, candles.iter().map(|c| c.bar())));
-    }
-    let token = st.inner.shutdown.clone();
-    let marvin = st.inner.marvin.clone();
-    let job = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
-        let spec = &plan.spec;
-        let cfg = spec.engine_config().map_err(|e| e.to_string())?;
-        let source = spec
-            .strategy
-            .load(Some(&marvin))
-            .map_err(|e| e.to_string())?;
-        let bt = crate::greta::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
-        let mut strategy = (source.factory)(&bt.strategy_config(&spec.params))
-            .map_err(|e| format!("{}: {}", e.code, e.message))?;
-        let result = bt
-            .run(strategy.as_mut(), &cfg, None)
-            .map_err(|e| format!("{}: {e}", e.code()))?;
-        let info = StrategyInfo {
-            name: plan.name,
-            sha256: plan.sha256,
-            params: report::params_json(&spec.params),
-        };
-        serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
-    });
-    let value = tokio::select! {
-        r = job => r.map_err(|e| format!("internal_error: {e}"))??,
-        () = token.cancelled() => return Err("interrupted by shutdown".into()),
-    };
-    let mut head = match value {
-        serde_json::Value::Object(m) => m,
-        _ => return Err("internal_error: report is not an object".into()),
-    };
-    let trades = head.remove("trades").unwrap_or_default();
-    let equity = head.remove("equity").unwrap_or_default();
-    Ok(BacktestReport {
-        metrics: serde_json::Value::Object(head),
-        trades,
-        equity,
-    })
+    Ok(state.inner.backtests.create(job).await?)
 }

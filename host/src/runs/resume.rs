@@ -11,12 +11,11 @@
 
 use chrono::Utc;
 
-use super::spec::text_params;
 use super::start::{
     Continue, Exec, Launch, Setup, journaled_intents, launch, load_sandbox, order_scope, prepare,
 };
 use super::{Error, Runs, SIM_CASH};
-use crate::domain::Timeframe;
+use crate::domain::{Timeframe, text_params};
 use crate::walle::{
     self, Run, RunAccount, RunLogLine, RunMode, RunStatus, Strategy as StoredStrategy,
     StrategyStatus,

@@ -6,7 +6,7 @@
 //!   What depends on the server (is the venue configured, in which mode) is checked by
 //!   [`super::Runs::create`].
 
-use crate::domain::Timeframe;
+use crate::domain::{Timeframe, text_params};
 use crate::walle::StrategyRef;
 
 use super::Error;
@@ -140,26 +140,6 @@ impl RunSpec {
     pub fn text_params(&self) -> Vec<(String, String)> {
         text_params(Some(&self.params))
     }
-}
-
-/// Text parameters as the guest's `init` takes them: strings as they are, other JSON values as
-/// their JSON text.
-pub fn text_params(
-    params: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> Vec<(String, String)> {
-    params
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                },
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         RiskLimits::default(),
     )
     .timeframe(timeframe)
-    .with_switch(st.inner.switch.clone())
+    .with_switch(st.inner.trading.switch())
     .on_refused({
         let live = live.clone();
         move |sequence, order, e| {

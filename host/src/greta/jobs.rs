@@ -1,0 +1,359 @@
+//! Backtest jobs: backtests the server runs for the API. A [`JobRequest`] is validated at once
+//! into a [`BacktestSpec`] over candles stored in WallE (as `weaver backtest`'s flags are over
+//! files), queued as a WallE row, and run on a blocking thread with the strategy loaded through
+//! the server's shared Marvin. The report is the `weaver backtest --report` JSON, built by the
+//! same code (`BacktestSpec::engine_config`, [`super::report::build`]).
+//!
+//! # Invariants
+//! - A refused request (unknown or unready strategy, bad timeframe, no candles, bad money
+//!   amounts) stores nothing.
+//! - Every accepted backtest ends `done` (report stored) or `failed` (error stored); a stop
+//!   marks the ones still running `failed` with `interrupted by shutdown`.
+//! - The stored report is split into `metrics` (everything but trades and equity), `trades` and
+//!   `equity`; [`report_of`] puts it back together.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::report::{self, StrategyInfo};
+use super::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
+use crate::domain::Timeframe;
+use crate::marvin::{Catalogue, Marvin};
+use crate::walle::{
+    self, Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyRef, StrategyStatus, Walle,
+};
+
+/// Most bars one backtest loads per symbol.
+const MAX_BARS: i64 = 5_000_000;
+
+/// Largest `warmup` accepted.
+const MAX_WARMUP: u64 = 1_000_000;
+
+/// Why a backtest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is unusable (`invalid_timeframe`, `invalid_symbols`, `invalid_warmup`,
+    /// `invalid_range`, `no_candles`, `invalid_backtest`).
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// No strategy by that reference (the reference as text).
+    #[error("strategy {0} not found")]
+    StrategyNotFound(String),
+    /// The strategy is disabled.
+    #[error("strategy {0} is disabled")]
+    StrategyDisabled(i64),
+    /// The strategy is still compiling or was rejected.
+    #[error("strategy {id} is not ready (status {status:?})")]
+    StrategyNotReady {
+        /// The strategy.
+        id: i64,
+        /// Its status.
+        status: StrategyStatus,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] walle::Error),
+    /// The request could not be kept as JSON.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { code, .. } => code,
+            Error::StrategyNotFound(_) => "not_found",
+            Error::StrategyDisabled(_) => "strategy_disabled",
+            Error::StrategyNotReady { .. } => "strategy_not_ready",
+            Error::Store(e) => e.code(),
+            Error::Internal(_) => "internal_error",
+        }
+    }
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// A backtest to run over stored candles. Defaults are `weaver backtest`'s.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// The strategy by id, name (newest ready version) or name and version.
+    pub strategy: StrategyRef,
+    /// Symbols (candles must be stored for each).
+    pub symbols: Vec<String>,
+    /// Bar timeframe text (`1Min`, `1Day`, …).
+    pub timeframe: String,
+    /// First bar time (inclusive); default: the oldest stored.
+    pub start: Option<DateTime<Utc>>,
+    /// End (exclusive); default: after the newest stored.
+    pub end: Option<DateTime<Utc>>,
+    /// Starting cash.
+    pub cash: Option<f64>,
+    /// Commission as a fraction of traded value per side.
+    pub commission: Option<f64>,
+    /// Market-order fill price.
+    pub fill: Option<FillModel>,
+    /// Indicator warm-up in bars.
+    pub warmup: Option<u64>,
+    /// Strategy parameters.
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The request as the caller wants it stored and shown (the API's JSON body).
+    pub config: serde_json::Value,
+}
+
+/// What [`Jobs`] is built from.
+pub struct JobsParts {
+    /// The store.
+    pub walle: Walle,
+    /// The sandbox host (shared engine and compiled-component cache).
+    pub marvin: Marvin,
+    /// Where the strategies' components are.
+    pub catalogue: Catalogue,
+    /// Where jobs are tracked (the process's, so a shutdown waits for them).
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// The server's backtest jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<JobsParts>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+/// Everything a job needs, resolved at request time.
+struct Plan {
+    /// The backtest; its data is a [`DataWindow::Stored`] window.
+    spec: BacktestSpec,
+    /// Its name and hash, for the report.
+    name: String,
+    sha256: String,
+}
+
+impl Jobs {
+    /// The jobs over these parts.
+    pub fn new(p: JobsParts) -> Jobs {
+        Jobs { inner: Arc::new(p) }
+    }
+
+    /// Validates and queues a backtest; the stored row keeps the resolved strategy id.
+    ///
+    /// # Errors
+    /// [`Error`] for a refused request (nothing stored) or a store failure.
+    pub async fn create(&self, req: JobRequest) -> Result<Backtest, Error> {
+        let (plan, strategy_id) = self.plan(&req).await?;
+        let b = self
+            .inner
+            .walle
+            .insert_backtest(
+                &NewBacktest {
+                    strategy_id: Some(strategy_id),
+                    run_id: None,
+                    config: req.config,
+                },
+                None,
+            )
+            .await?;
+        self.spawn(b.id, plan);
+        Ok(b)
+    }
+
+    async fn plan(&self, req: &JobRequest) -> Result<(Plan, i64), Error> {
+        let w = &self.inner.walle;
+        let strategy = w.resolve_strategy(&req.strategy).await?.ok_or_else(|| {
+            Error::StrategyNotFound(match &req.strategy {
+                StrategyRef::Id(i) => i.to_string(),
+                StrategyRef::Name(n) | StrategyRef::Version { name: n, .. } => clip(n, 64),
+            })
+        })?;
+        match strategy.status {
+            StrategyStatus::Ready => {}
+            StrategyStatus::Disabled => return Err(Error::StrategyDisabled(strategy.id)),
+            status => {
+                return Err(Error::StrategyNotReady {
+                    id: strategy.id,
+                    status,
+                });
+            }
+        }
+        let tf: Timeframe = req
+            .timeframe
+            .parse()
+            .map_err(|e| invalid("invalid_timeframe", format!("{e}")))?;
+        if req.symbols.is_empty() || req.symbols.len() > 32 {
+            return Err(invalid("invalid_symbols", "give 1 to 32 symbols"));
+        }
+        let warmup = req.warmup.unwrap_or(0);
+        if warmup > MAX_WARMUP {
+            return Err(invalid(
+                "invalid_warmup",
+                format!("warmup must be 0–{MAX_WARMUP} bars"),
+            ));
+        }
+        let start = req.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let end = req.end.unwrap_or_else(crate::domain::far_future);
+        if start >= end {
+            return Err(invalid("invalid_range", "start must be before end"));
+        }
+        for s in &req.symbols {
+            if w.candles(s, &tf.to_string(), start, end, 1)
+                .await?
+                .is_empty()
+            {
+                return Err(invalid(
+                    "no_candles",
+                    format!(
+                        "no {tf} candles stored for {} in the range (weaver data import)",
+                        clip(s, 32)
+                    ),
+                ));
+            }
+        }
+        let path = self.inner.catalogue.component_path(&strategy.sha256);
+        let mut spec = BacktestSpec::new(
+            StrategySource::Component(path),
+            DataWindow::Stored(StoredWindow {
+                symbols: req.symbols.clone(),
+                timeframe: tf,
+                start,
+                end,
+            }),
+        );
+        spec.cash = req.cash.unwrap_or(spec.cash);
+        spec.commission.pct = req.commission.unwrap_or(spec.commission.pct);
+        spec.fill = req.fill.unwrap_or(FillModel::NextOpen);
+        spec.warmup = usize::try_from(warmup).unwrap_or(usize::MAX);
+        spec.params = crate::domain::text_params(req.params.as_ref());
+        spec.engine_config()
+            .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
+        let plan = Plan {
+            spec,
+            name: strategy.name,
+            sha256: strategy.sha256,
+        };
+        Ok((plan, strategy.id))
+    }
+
+    fn spawn(&self, id: i64, plan: Plan) {
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            let w = &this.inner.walle;
+            if let Err(e) = w
+                .update_backtest(id, BacktestStatus::Running, None, None, None)
+                .await
+            {
+                tracing::error!(
+                    backtest_id = id,
+                    code = e.code(),
+                    "cannot start backtest: {e}"
+                );
+                return;
+            }
+            let res = match this.execute(plan).await {
+                Ok(report) => {
+                    w.update_backtest(id, BacktestStatus::Done, Some(&report), None, None)
+                        .await
+                }
+                Err(msg) => {
+                    w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None)
+                        .await
+                }
+            };
+            if let Err(e) = res {
+                tracing::error!(
+                    backtest_id = id,
+                    code = e.code(),
+                    "cannot record backtest outcome: {e}"
+                );
+            }
+        });
+    }
+
+    async fn execute(&self, plan: Plan) -> Result<BacktestReport, String> {
+        let DataWindow::Stored(window) = &plan.spec.data else {
+            return Err("internal_error: a backtest job runs over stored candles".into());
+        };
+        let timeframe = window.timeframe.to_string();
+        let mut series = Vec::with_capacity(window.symbols.len());
+        for s in &window.symbols {
+            let candles = self
+                .inner
+                .walle
+                .candles(s, &timeframe, window.start, window.end, MAX_BARS)
+                .await
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            series.push(window.series(s, candles.iter().map(|c| c.bar())));
+        }
+        let marvin = self.inner.marvin.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+            let spec = &plan.spec;
+            let cfg = spec.engine_config().map_err(|e| e.to_string())?;
+            let source = spec
+                .strategy
+                .load(Some(&marvin))
+                .map_err(|e| e.to_string())?;
+            let bt = super::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
+            let mut strategy = (source.factory)(&bt.strategy_config(&spec.params))
+                .map_err(|e| format!("{}: {}", e.code, e.message))?;
+            let result = bt
+                .run(strategy.as_mut(), &cfg, None)
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            let info = StrategyInfo {
+                name: plan.name,
+                sha256: plan.sha256,
+                params: report::params_json(&spec.params),
+            };
+            serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
+        });
+        let value = tokio::select! {
+            r = job => r.map_err(|e| format!("internal_error: {e}"))??,
+            () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
+        };
+        let serde_json::Value::Object(mut head) = value else {
+            return Err("internal_error: report is not an object".into());
+        };
+        let trades = head.remove("trades").unwrap_or_default();
+        let equity = head.remove("equity").unwrap_or_default();
+        Ok(BacktestReport {
+            metrics: serde_json::Value::Object(head),
+            trades,
+            equity,
+        })
+    }
+}
+
+/// Reassembles a stored report (`None` until the backtest is done).
+pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
+    let mut head = b.metrics.as_ref()?.0.as_object()?.clone();
+    for (key, part) in [("trades", &b.trades), ("equity", &b.equity)] {
+        head.insert(
+            key.into(),
+            part.as_ref()
+                .map_or(serde_json::Value::Null, |t| t.0.clone()),
+        );
+    }
+    Some(serde_json::Value::Object(head))
+}
