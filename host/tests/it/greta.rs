@@ -304,10 +304,6 @@ fn native_sma_cross_matches_goog_testsuite_reference() {
 // ---------------------------------------------------------------------------------------------
 // The real sandbox through the real CLI.
 
-fn weaver() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
-}
-
 /// Runs a `weaver` command line in-process (the binary in the shared target dir may belong to
 /// another build); returns what it printed.
 fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
@@ -327,16 +323,7 @@ fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<String> {
 }
 
 fn sma_cross_wasm() -> PathBuf {
-    let p = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../strategies/dist/sma-cross.wasm"
-    ));
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does)",
-        p.display()
-    );
-    p.to_path_buf()
+    crate::support::dist("sma-cross.wasm")
 }
 
 /// Runs `weaver backtest` with the reference configuration and returns the `--report` JSON.
@@ -448,7 +435,7 @@ fn cli_binary_exits_non_zero_with_the_message() {
         "timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n2019-01-01,1,2,0,1\n",
     )
     .unwrap();
-    let output = weaver()
+    let output = crate::support::weaver()
         .env("WEAVER_DATA_DIR", dir.path())
         .env_remove("RUST_BACKTRACE")
         .args(["backtest", "--strategy", "native:sma-cross", "--data"])

@@ -7,6 +7,7 @@ mod layers;
 mod marvin;
 mod ops;
 mod polyglot;
+mod support;
 mod testdata;
 mod veda;
 mod walle;

@@ -8,26 +8,8 @@ mod loading;
 mod strategies;
 mod wat;
 
-use std::path::PathBuf;
-
 use weaver::domain::{Bar, EventKind, EventMeta, StrategyConfig, SymbolBar, Timeframe};
 use weaver::marvin::{Limits, Marvin, MarvinConfig};
-
-/// Path of a built artifact; fails loudly when it is missing.
-pub(crate) fn artifact(relative: &str) -> PathBuf {
-    let path =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist")).join(relative);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/build-strategies.sh (scripts/test.sh does it before cargo test)",
-        path.display()
-    );
-    path
-}
-
-pub(crate) fn read_artifact(relative: &str) -> Vec<u8> {
-    std::fs::read(artifact(relative)).expect("artifact readable")
-}
 
 /// A Marvin with its own temporary cache directory (kept alive by the returned guard).
 pub(crate) fn marvin_with(limits: Limits) -> (Marvin, tempfile::TempDir) {

@@ -2,8 +2,6 @@
 //! line, and the lines of a run carry its `run_id` and the `corr_id` of the request that started
 //! it; `/metrics` exposes the outbox lag and horizon-stall gauges and the venue request budget.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -16,27 +14,8 @@ use weaver::veda::rate_limit::RequestBudget;
 use weaver::walle::StartFrom;
 
 use crate::glados::send;
+use crate::support::{serve, weaver};
 use crate::walle::support::{Kind, TestStore};
-
-fn weaver() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weaver"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("WEAVER_") || k.starts_with("APCA_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-/// Kills the server if the test fails half-way, so no orphan holds the test's pipes.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The spans of a JSON log line (root first), as `name → fields`.
 fn span<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
@@ -70,50 +49,20 @@ fn json_log_lines_of_a_run_carry_run_id_and_the_request_corr_id() {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let sma = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../strategies/dist/sma-cross.wasm"
-    );
-    assert!(
-        std::path::Path::new(sma).is_file(),
-        "{sma} missing: run scripts/build-strategies.sh"
-    );
+    let sma = crate::support::dist("sma-cross.wasm");
     // Only the one strategy the run needs, so start-up compiles nothing else.
     let strategies = dir.path().join("strategies");
     std::fs::create_dir_all(&strategies).expect("strategies dir");
-    std::fs::copy(sma, strategies.join("sma-cross.wasm")).expect("copy component");
-    let mut child = weaver()
-        .args(["serve"])
-        .env("WEAVER_LOG_FORMAT", "json")
-        .env("WEAVER_LOG", "info,tower_http=debug")
-        .env("WEAVER_BIND", "127.0.0.1:0")
-        .env("WEAVER_DATA_DIR", dir.path())
-        .env("WEAVER_STRATEGIES_DIR", &strategies)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut child = KillOnDrop(child);
-    let child = &mut child.0;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no listening line; log so far:\n{}", log.join("\n")));
-        log.push(line.clone());
-        if line.contains("weaver serving the API") {
-            let v: Value = serde_json::from_str(&line).expect("json log");
-            break v["addr"].as_str().expect("addr").to_owned();
-        }
-    };
+    std::fs::copy(&sma, strategies.join("sma-cross.wasm")).expect("copy component");
+    let served = serve(
+        weaver()
+            .args(["serve"])
+            .env("WEAVER_LOG", "info,tower_http=debug")
+            .env("WEAVER_BIND", "127.0.0.1:0")
+            .env("WEAVER_DATA_DIR", dir.path())
+            .env("WEAVER_STRATEGIES_DIR", &strategies),
+    );
+    let addr = served.addr.clone();
 
     let corr = "ops-corr-7c41e2";
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -179,15 +128,7 @@ fn json_log_lines_of_a_run_carry_run_id_and_the_request_corr_id() {
         id
     });
 
-    let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = child.wait().expect("exits");
-    reader.join().expect("reader");
-    log.extend(rx.try_iter());
+    let (status, log) = served.terminate();
     assert!(
         status.success(),
         "clean exit: {status:?}\n{}",

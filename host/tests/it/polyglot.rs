@@ -14,7 +14,8 @@ use weaver::domain::Strategy as _;
 use weaver::marvin::{Language, Limits, Marvin, MarvinConfig};
 
 use super::greta::{assert_matches_reference, cli_report_cached, reference};
-use super::marvin::{artifact, config, meta, ohlcv, read_artifact};
+use super::marvin::{config, meta, ohlcv};
+use super::support::{dist, dist_bytes};
 
 fn shared_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("polyglot-compiled")
@@ -51,7 +52,7 @@ fn outcome(report: &Value) -> [&Value; 4] {
 }
 
 fn assert_same_as_rust(language: &str, component: &Path) {
-    let rust = artifact("sma-cross.wasm");
+    let rust = dist("sma-cross.wasm");
     let cache = shared_cache();
     for name in references_10_20() {
         let expected = cli_report_cached(&name, &rust, Some(&cache));
@@ -70,12 +71,12 @@ fn assert_same_as_rust(language: &str, component: &Path) {
 
 #[test]
 fn python_sma_cross_trades_exactly_like_rust_on_every_10_20_reference() {
-    assert_same_as_rust("python", &artifact("sma-cross-py.wasm"));
+    assert_same_as_rust("python", &dist("sma-cross-py.wasm"));
 }
 
 #[test]
 fn js_sma_cross_trades_exactly_like_rust_on_every_10_20_reference() {
-    assert_same_as_rust("js", &artifact("sma-cross-js.wasm"));
+    assert_same_as_rust("js", &dist("sma-cross-js.wasm"));
 }
 
 fn marvin_with(limits: Limits, heavy_limits: Limits) -> Marvin {
@@ -96,7 +97,7 @@ fn each_language_gets_its_tier_and_refuses_bad_params_the_same_way() {
         ("sma-cross-py.wasm", Language::Python),
         ("sma-cross-js.wasm", Language::QuickJs),
     ] {
-        let loaded = marvin.load(&read_artifact(file)).expect("loads");
+        let loaded = marvin.load(&dist_bytes(file)).expect("loads");
         assert_eq!(loaded.info().language, language, "{file}");
         let expected = if language.is_heavy() {
             Limits::heavy_runtime()
@@ -133,7 +134,7 @@ fn each_language_gets_its_tier_and_refuses_bad_params_the_same_way() {
 
 /// Runs `mode` of a hostile guest on 10 bars and returns the error code.
 fn provoke(marvin: &Marvin, file: &str, mode: &str) -> String {
-    let loaded = marvin.load(&read_artifact(file)).expect("hostile loads");
+    let loaded = marvin.load(&dist_bytes(file)).expect("hostile loads");
     let mut sandbox = loaded
         .instantiate(&config(&[("mode", mode)], &["GOOG"]))
         .expect("hostile init is harmless");
@@ -194,7 +195,7 @@ fn hostile_python_and_js_memory_bombs_stop_at_their_tier_cap() {
         ),
         ("guests/hostile-js.wasm", Limits::default().max_memory_bytes),
     ] {
-        let loaded = marvin.load(&read_artifact(file)).expect("hostile loads");
+        let loaded = marvin.load(&dist_bytes(file)).expect("hostile loads");
         let mut sandbox = loaded
             .instantiate(&config(&[("mode", "bomb")], &["GOOG"]))
             .expect("hostile init is harmless");
@@ -242,7 +243,7 @@ fn strategy_check_names_the_runtime_and_its_tier() {
             Limits::default().max_memory_bytes,
         ),
     ] {
-        let report = strategy_check(&artifact(file));
+        let report = strategy_check(&dist(file));
         let expected = format!(
             "runtime:       {runtime} ({tier} tier: {} MiB memory",
             memory >> 20

@@ -27,3 +27,29 @@ pub(crate) fn ohlcv(name: &str) -> PathBuf {
 pub(crate) fn reference(name: &str) -> PathBuf {
     generated().join("reference").join(name)
 }
+
+/// GOOG's daily bars (`ohlcv("GOOG")`) as stored candles, source `csv:GOOG.csv`.
+pub(crate) fn goog_candles() -> Vec<weaver::walle::Candle> {
+    let path = ohlcv("GOOG");
+    let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
+        panic!(
+            "{} unreadable ({e}): run scripts/testdata.sh",
+            path.display()
+        )
+    });
+    series
+        .bars
+        .iter()
+        .map(|b| weaver::walle::Candle {
+            symbol: "GOOG".into(),
+            timeframe: weaver::domain::Timeframe::DAY.to_string(),
+            ts: chrono::DateTime::from_timestamp_millis(b.bar.ts).expect("ts"),
+            open: b.bar.open,
+            high: b.bar.high,
+            low: b.bar.low,
+            close: b.bar.close,
+            volume: b.bar.volume,
+            source: "csv:GOOG.csv".into(),
+        })
+        .collect()
+}

@@ -18,8 +18,9 @@ use weaver::veda::alpaca::fake::{FakeAlpaca, FakeConfig};
 use weaver::veda::desk::Desk;
 use weaver::walle::Walle;
 
-use super::runs::{post_json, upload};
+use super::runs::upload;
 use super::{get, send};
+use crate::support::post_json;
 use crate::veda::{fake, venue};
 
 /// An app on `dir` whose `alpaca` venue is a desk on `fake` (`live`: configured for real money).
@@ -151,13 +152,13 @@ async fn two_alpaca_runs_trade_over_one_connection_each() {
     // would otherwise spend the whole account on the first run's buy).
     let a = send(
         &r,
-        post_json("/runs", &body_with_cash(sma, &["AAPL"], 1_000_000.0)),
+        post_json("/runs", body_with_cash(sma, &["AAPL"], 1_000_000.0)),
     )
     .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.json());
     let m = send(
         &r,
-        post_json("/runs", &body_with_cash(sma, &["MSFT"], 2_000_000.0)),
+        post_json("/runs", body_with_cash(sma, &["MSFT"], 2_000_000.0)),
     )
     .await;
     assert_eq!(m.status, StatusCode::CREATED, "{}", m.json());
@@ -283,7 +284,7 @@ async fn mode_venue_and_reachability_refusals_store_nothing() {
     let lsma = upload(&lr, &ls, "sma-cross", "sma-cross.wasm").await;
     let paper_on_live = send(
         &lr,
-        post_json("/runs", &body(lsma, "paper", &["AAPL"], "1Min")),
+        post_json("/runs", body(lsma, "paper", &["AAPL"], "1Min")),
     )
     .await;
     assert_eq!(paper_on_live.status, StatusCode::CONFLICT);
@@ -310,7 +311,7 @@ async fn mode_venue_and_reachability_refusals_store_nothing() {
     let dsma = upload(&dr, &ds, "sma-cross", "sma-cross.wasm").await;
     let unreachable = send(
         &dr,
-        post_json("/runs", &body(dsma, "paper", &["AAPL"], "1Min")),
+        post_json("/runs", body(dsma, "paper", &["AAPL"], "1Min")),
     )
     .await;
     assert_eq!(
@@ -332,7 +333,7 @@ async fn mode_venue_and_reachability_refusals_store_nothing() {
     let (plain, _ps, _pd) = super::app(None).await;
     let none = send(
         &plain,
-        post_json("/runs", &body(1, "paper", &["AAPL"], "1Min")),
+        post_json("/runs", body(1, "paper", &["AAPL"], "1Min")),
     )
     .await;
     assert_eq!(none.status, StatusCode::CONFLICT);
@@ -404,7 +405,7 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
 
     let refused = send(
         &r,
-        post_json("/runs", &body(sma, "paper", &["AAPL", "MSFT"], "1Min")),
+        post_json("/runs", body(sma, "paper", &["AAPL", "MSFT"], "1Min")),
     )
     .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.json());
@@ -419,7 +420,7 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
     );
     let fine = send(
         &r,
-        post_json("/runs", &body(sma, "paper", &["AAPL"], "1Min")),
+        post_json("/runs", body(sma, "paper", &["AAPL"], "1Min")),
     )
     .await;
     assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.json());
@@ -456,7 +457,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
                         let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
                         let created = send(
                             &r,
-                            post_json("/runs", &body(sma, "paper", &["AAPL"], "1Min")),
+                            post_json("/runs", body(sma, "paper", &["AAPL"], "1Min")),
                         )
                         .await;
                         assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());

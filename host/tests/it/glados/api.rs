@@ -6,17 +6,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 
 use super::{KEY, app, get, send};
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{} missing ({e}): run scripts/build-strategies.sh",
-            path.display()
-        )
-    })
-}
+use crate::support::dist_bytes;
 
 fn post_wasm(uri: &str, bytes: Vec<u8>) -> Request<Body> {
     Request::post(uri)
@@ -125,7 +115,7 @@ async fn metrics_count_requests() {
 #[tokio::test]
 async fn upload_compiles_in_the_background_and_is_idempotent() {
     let (r, s, _d) = app(None).await;
-    let bytes = wasm("sma-cross.wasm");
+    let bytes = dist_bytes("sma-cross.wasm");
     let resp = send(&r, post_wasm("/strategies?name=sma-cross", bytes.clone())).await;
     assert_eq!(
         resp.status,
@@ -149,7 +139,7 @@ async fn upload_compiles_in_the_background_and_is_idempotent() {
     assert_eq!(again.status, StatusCode::ACCEPTED);
     assert_eq!(again.json()["id"].as_i64(), Some(id));
     // A second version of the same name via multipart.
-    let other = wasm("rsi-reversion.wasm");
+    let other = dist_bytes("rsi-reversion.wasm");
     let boundary = "XBOUNDARYX";
     let mut body = Vec::new();
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nsma-cross\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.wasm\"\r\nContent-Type: application/wasm\r\n\r\n").as_bytes());
@@ -188,12 +178,12 @@ async fn refused_uploads_store_nothing() {
             "",
         ),
         (
-            post_wasm("/strategies?name=bad%20name", wasm("sma-cross.wasm")),
+            post_wasm("/strategies?name=bad%20name", dist_bytes("sma-cross.wasm")),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_name",
         ),
         (
-            post_wasm("/strategies", wasm("sma-cross.wasm")),
+            post_wasm("/strategies", dist_bytes("sma-cross.wasm")),
             StatusCode::BAD_REQUEST,
             "invalid_parameter",
         ),

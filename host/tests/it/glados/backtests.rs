@@ -9,25 +9,7 @@ use weaver::greta::synth;
 use weaver::walle::Candle;
 
 use super::{app, get, send};
-
-fn post_json(uri: &str, body: &str) -> Request<Body> {
-    Request::post(uri)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .expect("request")
-}
-
-fn dist(name: &str) -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
-        .join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: run scripts/build-strategies.sh",
-        p.display()
-    );
-    p
-}
+use crate::support::{dist, post_json, weaver_in};
 
 /// `bars` as stored 1-minute candles of `symbol`.
 fn candles(symbol: &str, bars: &[weaver::domain::Bar]) -> Vec<Candle> {
@@ -274,12 +256,10 @@ fn data_import_stores_candles_in_the_database() {
     let bars = synth::generate(250, 3);
     synth::write_csv(&bars, std::fs::File::create(&csv).expect("csv")).expect("write");
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+        weaver_in(dir.path())
             .args(["data", "import"])
             .arg(&csv)
             .args(["--symbol", "IMP", "--timeframe", "1Min"])
-            .env_remove("WEAVER_DATABASE_URL")
-            .env("WEAVER_DATA_DIR", dir.path())
             .output()
             .expect("runs")
     };
@@ -315,7 +295,7 @@ fn data_import_stores_candles_in_the_database() {
     });
     assert_eq!(stored.len(), 250, "re-import replaces, never duplicates");
     assert_eq!(stored[10].close, bars[10].close);
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_weaver"))
+    let bad = weaver_in(dir.path())
         .args([
             "data",
             "import",
@@ -325,7 +305,6 @@ fn data_import_stores_candles_in_the_database() {
             "--timeframe",
             "1Min",
         ])
-        .env("WEAVER_DATA_DIR", dir.path())
         .output()
         .expect("runs");
     assert!(!bad.status.success());

@@ -3,10 +3,11 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use weaver::glados::candles;
 
 use super::{app, get, send};
+use crate::support::post_json;
 
 fn multipart(fields: &[(&str, &str)]) -> Request<Body> {
     let mut body = String::new();
@@ -25,14 +26,6 @@ fn multipart(fields: &[(&str, &str)]) -> Request<Body> {
         .header("host", "localhost")
         .header("content-type", "multipart/form-data; boundary=B")
         .body(Body::from(body))
-        .expect("request")
-}
-
-fn post_json(uri: &str, body: Value) -> Request<Body> {
-    Request::post(uri)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
         .expect("request")
 }
 

@@ -10,17 +10,7 @@ use weaver::greta::synth;
 use weaver::walle::Candle;
 
 use super::{app, get, send};
-
-fn dist(name: &str) -> Vec<u8> {
-    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "{} missing ({e}): run scripts/build-strategies.sh",
-            p.display()
-        )
-    })
-}
+use crate::support::{dist_bytes, post_json};
 
 /// `component` with a custom section appended: the same code under another sha256, so every
 /// upload is a distinct component that must be compiled on its own (no dedup, no cache hit).
@@ -55,7 +45,7 @@ async fn upload_storm_keeps_the_api_responsive() {
     let server = tokio::spawn(async move { axum::serve(listener, r).await });
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let component = dist("rsi-reversion.wasm");
+    let component = dist_bytes("rsi-reversion.wasm");
 
     let uploads: Vec<_> = (0..50)
         .map(|n| {
@@ -165,14 +155,6 @@ fn router_of(s: &weaver::app::App) -> axum::Router {
     weaver::glados::router(s.state())
 }
 
-fn post_json(uri: &str, body: &str) -> Request<Body> {
-    Request::post(uri)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .expect("request")
-}
-
 /// Case 17: nonsense orders (negative quantity, NaN price, unknown symbol, NaN quantity, closing
 /// an unknown symbol) end the run `failed` with `invalid_intent`; no order is stored or placed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,7 +182,7 @@ async fn nonsense_orders_never_reach_the_venue() {
     let up = Request::post("/strategies?name=hostile")
         .header("host", "localhost")
         .header("content-type", "application/wasm")
-        .body(Body::from(dist("guests/hostile.wasm")))
+        .body(Body::from(dist_bytes("guests/hostile.wasm")))
         .expect("req");
     let up = send(&r, up).await;
     assert_eq!(up.status, StatusCode::ACCEPTED);

@@ -12,35 +12,11 @@ use weaver::app::{App, Config};
 use weaver::domain::Timeframe;
 use weaver::walle::{NewRun, RunMode, RunStatus, StrategyStatus, Walle};
 
-use super::runs::{orders_of, post_json, run_body, settled, strategy_row, upload};
+use super::runs::{orders_of, run_body, settled, strategy_row, upload};
 use super::{get, send};
+use crate::support::post_json;
+use crate::testdata::goog_candles;
 use crate::walle::support::{Kind, TestStore};
-
-/// GOOG's daily candles from the test fixtures, as stored candles.
-fn goog() -> Vec<weaver::walle::Candle> {
-    let path = crate::testdata::ohlcv("GOOG");
-    let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
-        panic!(
-            "{} unreadable ({e}): the shared data is needed",
-            path.display()
-        )
-    });
-    series
-        .bars
-        .iter()
-        .map(|b| weaver::walle::Candle {
-            symbol: "GOOG".into(),
-            timeframe: Timeframe::DAY.to_string(),
-            ts: chrono::DateTime::from_timestamp_millis(b.bar.ts).expect("ts"),
-            open: b.bar.open,
-            high: b.bar.high,
-            low: b.bar.low,
-            close: b.bar.close,
-            volume: b.bar.volume,
-            source: "csv:GOOG.csv".into(),
-        })
-        .collect()
-}
 
 /// An app over `walle` with its data (components, compiled cache) in `dir`.
 fn app_on(
@@ -101,7 +77,7 @@ async fn state_and_logs(kind: Kind) {
     let store = TestStore::new(kind).await;
     store
         .walle
-        .upsert_candles(&goog(), None)
+        .upsert_candles(&goog_candles(), None)
         .await
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -353,7 +329,7 @@ async fn active_runs_heartbeat_and_count_in_accounts() {
     let store = TestStore::new(Kind::Sqlite).await;
     store
         .walle
-        .upsert_candles(&goog(), None)
+        .upsert_candles(&goog_candles(), None)
         .await
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -455,7 +431,7 @@ async fn resume_after_a_crash(kind: Kind) {
     let store = TestStore::new(kind).await;
     store
         .walle
-        .upsert_candles(&goog(), None)
+        .upsert_candles(&goog_candles(), None)
         .await
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -623,7 +599,7 @@ async fn hostile_neighbours_leave_a_healthy_runs_pace_alone() {
     let store = TestStore::new(Kind::Sqlite).await;
     store
         .walle
-        .upsert_candles(&goog(), None)
+        .upsert_candles(&goog_candles(), None)
         .await
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -681,7 +657,7 @@ async fn the_trading_switch_reaches_paper_runs() {
     let store = TestStore::new(Kind::Sqlite).await;
     store
         .walle
-        .upsert_candles(&goog(), None)
+        .upsert_candles(&goog_candles(), None)
         .await
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");

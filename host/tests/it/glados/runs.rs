@@ -10,14 +10,7 @@ use weaver::domain::Timeframe;
 use weaver::walle::{NewRun, NewStrategy, RunMode, StrategyStatus};
 
 use super::{app, get, send};
-
-pub(super) fn post_json(uri: &str, body: &str) -> Request<Body> {
-    Request::post(uri)
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .expect("request")
-}
+use crate::support::{dist, post_json};
 
 /// A strategy row whose component file does not exist (for lifecycle tests that never run it).
 pub(super) async fn strategy_row(
@@ -80,16 +73,13 @@ async fn runs_lifecycle_and_refusals() {
         .expect("ready");
     let refused = send(
         &r,
-        post_json(
-            "/runs",
-            &req(&sid, "paper").replace("\"sim\"", "\"alpaca\""),
-        ),
+        post_json("/runs", req(&sid, "paper").replace("\"sim\"", "\"alpaca\"")),
     )
     .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert_eq!(refused.error_code(), "venue_unavailable");
     // A "ready" row whose component file is missing cannot start: refused, nothing stored.
-    let broken = send(&r, post_json("/runs", &req(&sid, "paper"))).await;
+    let broken = send(&r, post_json("/runs", req(&sid, "paper"))).await;
     assert_eq!(
         broken.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -141,17 +131,6 @@ async fn runs_lifecycle_and_refusals() {
     );
 }
 
-pub(super) fn dist(name: &str) -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"))
-        .join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: run scripts/build-strategies.sh",
-        p.display()
-    );
-    p
-}
-
 /// An app whose paper runs replay one bar every `interval_ms` (0: as fast as possible), with
 /// GOOG's daily candles stored.
 async fn app_with_goog(interval_ms: u64) -> (axum::Router, weaver::app::App, tempfile::TempDir) {
@@ -162,28 +141,7 @@ async fn app_with_goog(interval_ms: u64) -> (axum::Router, weaver::app::App, tem
         .await
         .expect("sqlite store");
     let state = weaver::app::App::new(config, walle).expect("state");
-    let path = crate::testdata::ohlcv("GOOG");
-    let series = weaver::greta::csv::load(&path, Some("GOOG")).unwrap_or_else(|e| {
-        panic!(
-            "{} unreadable ({e}): the shared data is needed",
-            path.display()
-        )
-    });
-    let candles: Vec<weaver::walle::Candle> = series
-        .bars
-        .iter()
-        .map(|b| weaver::walle::Candle {
-            symbol: "GOOG".into(),
-            timeframe: Timeframe::DAY.to_string(),
-            ts: chrono::DateTime::from_timestamp_millis(b.bar.ts).expect("ts"),
-            open: b.bar.open,
-            high: b.bar.high,
-            low: b.bar.low,
-            close: b.bar.close,
-            volume: b.bar.volume,
-            source: "csv:GOOG.csv".into(),
-        })
-        .collect();
+    let candles = crate::testdata::goog_candles();
     state
         .walle()
         .upsert_candles(&candles, None)
@@ -248,14 +206,14 @@ async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
     let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
     let hostile = upload(&r, &s, "hostile", "guests/hostile.wasm").await;
 
-    let unknown = send(&r, post_json("/runs", &run_body("\"no-such\"", "{}"))).await;
+    let unknown = send(&r, post_json("/runs", run_body("\"no-such\"", "{}"))).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.error_code(), "not_found");
     let no_data = send(
         &r,
         post_json(
             "/runs",
-            &run_body(&sma.to_string(), "{}").replace("GOOG", "NOPE"),
+            run_body(&sma.to_string(), "{}").replace("GOOG", "NOPE"),
         ),
     )
     .await;
@@ -268,7 +226,7 @@ async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
         &r,
         post_json(
             "/runs",
-            &run_body("\"sma-cross\"", r#"{"fast": 10, "slow": 30}"#),
+            run_body("\"sma-cross\"", r#"{"fast": 10, "slow": 30}"#),
         ),
     )
     .await;
@@ -279,7 +237,7 @@ async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
         &r,
         post_json(
             "/runs",
-            &run_body(&hostile.to_string(), r#"{"mode": "spin"}"#),
+            run_body(&hostile.to_string(), r#"{"mode": "spin"}"#),
         ),
     )
     .await;
@@ -289,7 +247,7 @@ async fn paper_runs_trade_and_a_hostile_one_fails_alone() {
         &r,
         post_json(
             "/runs",
-            &run_body(&hostile.to_string(), r#"{"mode": "unreachable"}"#),
+            run_body(&hostile.to_string(), r#"{"mode": "unreachable"}"#),
         ),
     )
     .await;
@@ -348,7 +306,7 @@ async fn stop_and_shutdown_end_paced_runs() {
     let (r, s, _d) = app_with_goog(50).await;
     let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
     let start = || async {
-        let c = send(&r, post_json("/runs", &run_body(&sma.to_string(), "{}"))).await;
+        let c = send(&r, post_json("/runs", run_body(&sma.to_string(), "{}"))).await;
         assert_eq!(c.status, StatusCode::CREATED, "{}", c.json());
         c.json()["id"].as_i64().expect("id")
     };

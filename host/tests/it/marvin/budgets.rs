@@ -353,7 +353,7 @@ fn cached(dir: &tempfile::TempDir) -> usize {
 fn case_22_compile_bombs_hit_the_child_limits_without_holding_up_other_uploads() {
     use std::time::{Duration, Instant};
     let bomb = super::wat::compile_bomb();
-    let sma = super::read_artifact("sma-cross.wasm");
+    let sma = crate::support::dist_bytes("sma-cross.wasm");
     // Time: the bomb needs tens of seconds of CPU; the limit here is 2 s.
     let cpu_time = Duration::from_secs(2);
     for slots in [2, 1] {

@@ -8,7 +8,8 @@ use weaver::domain::{Intent, Strategy, SymbolBar};
 use weaver::marvin::{Error, Limits, LoadedStrategy, Marvin, MarvinConfig};
 
 use super::wat::{componentize, core_guest, rss_bytes};
-use super::{config, marvin, marvin_with, meta, ohlcv, read_artifact};
+use super::{config, marvin, marvin_with, meta, ohlcv};
+use crate::support::dist_bytes;
 
 /// A sma-cross run that is driven half before and half after the hostile case, and must produce
 /// exactly the signals of an undisturbed run.
@@ -43,7 +44,7 @@ fn drive(
 impl Neighbour {
     pub(crate) fn start(marvin: &Marvin) -> Neighbour {
         let loaded = marvin
-            .load(&read_artifact("sma-cross.wasm"))
+            .load(&dist_bytes("sma-cross.wasm"))
             .expect("sma-cross loads");
         let bars = ohlcv("GOOG");
         let mut reference = loaded.instantiate(&config(&[], &["GOOG"])).expect("init");
@@ -76,7 +77,7 @@ impl Neighbour {
 
 pub(crate) fn hostile(marvin: &Marvin) -> LoadedStrategy {
     marvin
-        .load(&read_artifact("guests/hostile.wasm"))
+        .load(&dist_bytes("guests/hostile.wasm"))
         .expect("hostile guest loads")
 }
 
@@ -332,7 +333,7 @@ fn case_11_garbage_truncated_and_empty_files_are_invalid_and_nothing_is_cached()
         ..MarvinConfig::default()
     })
     .expect("marvin");
-    let good = read_artifact("sma-cross.wasm");
+    let good = dist_bytes("sma-cross.wasm");
     let garbage: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -371,7 +372,7 @@ fn case_12_core_module_is_not_a_component() {
 fn case_13_forbidden_imports_are_refused_and_listed() {
     let (marvin, dir) = marvin();
     let err = marvin
-        .load(&read_artifact("guests/forbidden-imports.wasm"))
+        .load(&dist_bytes("guests/forbidden-imports.wasm"))
         .expect_err("must refuse");
     assert_eq!(err.code(), "unsupported_import");
     let Error::UnsupportedImport(list) = &err else {
@@ -439,7 +440,7 @@ fn case_15_oversized_uploads_are_refused_before_compiling() {
         ..MarvinConfig::default()
     })
     .expect("marvin");
-    let good = read_artifact("sma-cross.wasm");
+    let good = dist_bytes("sma-cross.wasm");
     let started = Instant::now();
     let err = marvin.load(&good).expect_err("too large");
     assert_eq!(
@@ -454,7 +455,7 @@ fn case_15_oversized_uploads_are_refused_before_compiling() {
         "refused without compiling"
     );
     let err = marvin
-        .load_file(&super::artifact("sma-cross.wasm"))
+        .load_file(&crate::support::dist("sma-cross.wasm"))
         .expect_err("too large");
     assert_eq!(err.code(), "component_too_large");
     assert_eq!(std::fs::read_dir(&cache).expect("cache").count(), 0);

@@ -4,13 +4,14 @@
 use sha2::{Digest, Sha256};
 use weaver::marvin::{Marvin, MarvinConfig};
 
-use super::{artifact, config, marvin, read_artifact};
+use super::{config, marvin};
+use crate::support::{dist, dist_bytes};
 
 #[test]
 fn components_are_content_addressed_and_the_compile_cache_is_reused() {
     let dir = tempfile::tempdir().expect("tmp");
     let cache = dir.path().join("compiled");
-    let bytes = read_artifact("sma-cross.wasm");
+    let bytes = dist_bytes("sma-cross.wasm");
     let sha = hex::encode(Sha256::digest(&bytes));
     let first = Marvin::new(MarvinConfig {
         cache_dir: cache.clone(),
@@ -57,7 +58,7 @@ fn components_are_content_addressed_and_the_compile_cache_is_reused() {
 fn strategies_compile_in_a_child_process() {
     let dir = tempfile::tempdir().expect("tmp");
     let cache = dir.path().join("compiled");
-    let bytes = read_artifact("sma-cross.wasm");
+    let bytes = dist_bytes("sma-cross.wasm");
     let child = Marvin::new(MarvinConfig {
         cache_dir: cache.clone(),
         compiler: Some(env!("CARGO_BIN_EXE_weaver").into()),
@@ -142,7 +143,7 @@ fn example_components_import_nothing_but_weaver_interfaces() {
         "rsi-reversion.wasm",
         "donchian-breakout.wasm",
     ] {
-        let bytes = read_artifact(name);
+        let bytes = dist_bytes(name);
         let loaded = marvin.load(&bytes).expect("loads");
         assert_eq!(loaded.info().world_version, "0.2.0");
         assert_eq!(
@@ -189,7 +190,7 @@ fn strategy_cli(args: &[&str], data_dir: &std::path::Path) -> anyhow::Result<Str
 #[test]
 fn strategy_check_prints_identity_world_and_imports() {
     let data = tempfile::tempdir().expect("tmp");
-    let path = artifact("sma-cross.wasm");
+    let path = dist("sma-cross.wasm");
     let sha = hex::encode(Sha256::digest(std::fs::read(&path).expect("read")));
     let path_text = path.to_string_lossy().into_owned();
     let report = strategy_cli(

@@ -5,7 +5,8 @@ use weaver::domain::{
     Intent, OrderSize, Side, Strategy, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar,
 };
 
-use super::{config, marvin, meta, ohlcv, read_artifact};
+use super::{config, marvin, meta, ohlcv};
+use crate::support::dist_bytes;
 
 /// Signal bars and sides implied by a backtesting.py reference run: every trade (closed or still
 /// open) was entered at the open of the bar after the signal.
@@ -74,7 +75,7 @@ fn signals_batched(
 fn sma_cross_reproduces_reference_signals_through_the_sandbox() {
     let (marvin, _dir) = marvin();
     let strategy = marvin
-        .load(&read_artifact("sma-cross.wasm"))
+        .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
     for dataset in ["GOOG", "EURUSD"] {
         let bars = ohlcv(dataset);
@@ -97,7 +98,7 @@ fn sma_cross_reproduces_reference_signals_through_the_sandbox() {
 fn sma_cross_per_event_path_matches_the_batched_path() {
     let (marvin, _dir) = marvin();
     let strategy = marvin
-        .load(&read_artifact("sma-cross.wasm"))
+        .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
     let bars = ohlcv("GOOG");
     let mut batched = strategy.instantiate(&config(&[], &["GOOG"])).expect("init");
@@ -127,7 +128,7 @@ fn sma_cross_per_event_path_matches_the_batched_path() {
 fn sma_cross_refuses_bad_parameters_with_invalid_params() {
     let (marvin, _dir) = marvin();
     let strategy = marvin
-        .load(&read_artifact("sma-cross.wasm"))
+        .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
     for params in [&[("fast", "ten")][..], &[("slow", "0")], &[("fsat", "5")]] {
         let err = strategy
@@ -152,7 +153,7 @@ fn rsi_and_donchian_run_through_the_sandbox_and_validate() {
             &[("entry", "20"), ("exit", "10")][..],
         ),
     ] {
-        let loaded = marvin.load(&read_artifact(name)).expect("loads");
+        let loaded = marvin.load(&dist_bytes(name)).expect("loads");
         let mut sandbox = loaded
             .instantiate(&config(params, &["GOOG"]))
             .expect("init");
@@ -193,7 +194,7 @@ fn rsi_and_donchian_run_through_the_sandbox_and_validate() {
 fn fuel_used_is_deterministic_for_the_same_events() {
     let (marvin, _dir) = marvin();
     let strategy = marvin
-        .load(&read_artifact("sma-cross.wasm"))
+        .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
     let bars = ohlcv("EURUSD");
     let run = || {
@@ -235,7 +236,7 @@ fn subscriptions_keep_unwanted_events_away_from_the_guest() {
 
     // sma-cross trades on bars alone and says so in `init`: a fill costs it no guest call.
     let sma = marvin
-        .load(&read_artifact("sma-cross.wasm"))
+        .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
     let mut sandbox = sma.instantiate(&config(&[], &["GOOG"])).expect("init");
     assert_eq!(sandbox.subscriptions(), Subscriptions::NONE);
@@ -249,7 +250,7 @@ fn subscriptions_keep_unwanted_events_away_from_the_guest() {
 
     // A strategy that keeps the SDK default subscribes to everything and is called.
     let hostile = marvin
-        .load(&read_artifact("guests/hostile.wasm"))
+        .load(&dist_bytes("guests/hostile.wasm"))
         .expect("guest loads");
     let mut sandbox = hostile
         .instantiate(&config(&[("mode", "none")], &["GOOG"]))

@@ -1,19 +1,12 @@
 //! `weaver data download` (Alpaca market data → WallE candles, against the fake) and
 //! `weaver data export` (WallE candles → the reference CSV layout), through the real binary.
 
-use std::path::Path;
 use std::process::Command;
 
+use crate::support::weaver_in;
 use chrono::{TimeZone, Utc};
 use weaver::veda::alpaca::fake::FakeConfig;
 use weaver::walle::{Candle, DbConfig, Walle};
-
-fn weaver(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weaver"));
-    c.env_remove("WEAVER_DATABASE_URL")
-        .env("WEAVER_DATA_DIR", dir);
-    c
-}
 
 fn run_ok(c: &mut Command) -> String {
     let out = c.output().expect("run weaver");
@@ -59,7 +52,7 @@ async fn export_writes_the_reference_layout_and_round_trips() {
 
     let out = dir.path().join("goog.csv");
     let said = run_ok(
-        weaver(dir.path())
+        weaver_in(dir.path())
             .args([
                 "data",
                 "export",
@@ -90,7 +83,7 @@ async fn export_writes_the_reference_layout_and_round_trips() {
     // A sub-range, and an empty selection is an error.
     let part = dir.path().join("part.csv");
     run_ok(
-        weaver(dir.path())
+        weaver_in(dir.path())
             .args([
                 "data",
                 "export",
@@ -116,7 +109,7 @@ async fn export_writes_the_reference_layout_and_round_trips() {
         !rows.is_empty() && rows.iter().all(|r| r.starts_with("2005-01-")),
         "{rows:?}"
     );
-    let missing = weaver(dir.path())
+    let missing = weaver_in(dir.path())
         .args([
             "data",
             "export",
@@ -151,7 +144,7 @@ async fn download_follows_pages_into_the_database() {
     fake.insert_bars("MSFT", &msft);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{}", fake.addr());
-    let out = weaver(dir.path())
+    let out = weaver_in(dir.path())
         .args([
             "data",
             "download",

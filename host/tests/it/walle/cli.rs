@@ -1,16 +1,14 @@
 //! `weaver migrate`: creates and migrates the embedded database; refuses a bad URL clearly.
 
-use std::process::Command;
+use crate::support::{weaver, weaver_in};
 
 #[test]
 fn migrate_creates_the_embedded_database_and_is_repeatable() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("nested").join("weaver-data");
     for _ in 0..2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_weaver"))
+        let out = weaver_in(&data)
             .arg("migrate")
-            .env_remove("WEAVER_DATABASE_URL")
-            .env("WEAVER_DATA_DIR", &data)
             .output()
             .expect("run weaver migrate");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -29,7 +27,7 @@ fn migrate_creates_the_embedded_database_and_is_repeatable() {
 
 #[test]
 fn migrate_refuses_an_unknown_scheme_without_echoing_the_url() {
-    let out = Command::new(env!("CARGO_BIN_EXE_weaver"))
+    let out = weaver()
         .arg("migrate")
         .env(
             "WEAVER_DATABASE_URL",
