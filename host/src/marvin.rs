@@ -236,7 +236,7 @@ impl Drop for Ticker {
 }
 
 /// Wasm proposals the engine refuses.
-pub const DISABLED_FEATURES: WasmFeatures = WasmFeatures::THREADS
+pub(crate) const DISABLED_FEATURES: WasmFeatures = WasmFeatures::THREADS
     .union(WasmFeatures::SHARED_EVERYTHING_THREADS)
     .union(WasmFeatures::RELAXED_SIMD)
     .union(WasmFeatures::GC)

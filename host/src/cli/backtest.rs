@@ -95,7 +95,7 @@ pub enum Fill {
 ///
 /// # Errors
 /// A `--param` that is not `key=value`.
-pub fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
+pub(crate) fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
     let files = a
         .data
         .iter()
@@ -141,7 +141,7 @@ pub fn engine_config(spec: &BacktestSpec) -> anyhow::Result<EngineConfig> {
 ///
 /// # Errors
 /// An unknown native name, a missing or invalid component, a sandbox that cannot start.
-pub fn load_strategy(
+pub(crate) fn load_strategy(
     source: &StrategySource,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<StrategyBuilder> {
@@ -181,7 +181,7 @@ fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 ///
 /// # Errors
 /// The first unreadable or malformed file, or mismatched `--symbol` count.
-pub fn load_data(a: &BacktestArgs, spec: &BacktestSpec) -> anyhow::Result<Backtest> {
+pub(crate) fn load_data(a: &BacktestArgs, spec: &BacktestSpec) -> anyhow::Result<Backtest> {
     if !a.symbol.is_empty() && a.symbol.len() != a.data.len() {
         bail!(
             "{} --symbol names for {} --data files: give one per file or none",

@@ -184,7 +184,7 @@ pub(super) async fn import_csv(
             ApiError::InvalidBody("multipart field `timeframe` is required".into())
         })?)?;
     let file = fields.required("file")?;
-    let bars = csv::parse(&file).map_err(|(line, message)| {
+    let bars = csv::parse(&file).map_err(|csv::BadLine { line, message }| {
         let column = csv::error_column(&message);
         ApiError::InvalidAt {
             code: "invalid_csv",
@@ -242,7 +242,7 @@ pub(super) async fn load_sample_data(
 ///
 /// # Errors
 /// [`walle::Error`] from the store.
-pub async fn load_sample(walle: &Walle) -> Result<Vec<CandleSeries>, walle::Error> {
+pub(crate) async fn load_sample(walle: &Walle) -> Result<Vec<CandleSeries>, walle::Error> {
     let mut out = Vec::new();
     for s in sample::series() {
         out.push(store(walle, s.symbol, s.timeframe, &s.bars, sample::SOURCE).await?);

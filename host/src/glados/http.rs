@@ -28,7 +28,7 @@ use super::error::{ApiError, ErrorBody, PendingError};
 /// The correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
 /// The API key header.
-pub const API_KEY: &str = "x-api-key";
+pub(crate) const API_KEY: &str = "x-api-key";
 
 /// `Json<T>` whose rejections answer in the error model.
 #[derive(Debug, Clone, Copy, Default)]

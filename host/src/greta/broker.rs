@@ -191,7 +191,7 @@ pub struct Broker {
 
 /// Python's float floor division (`a // b`), reproduced bit for bit: the reference sizes orders
 /// with it, and a plain `(a / b).floor()` differs when the quotient rounds up to an integer.
-pub fn py_floordiv(a: f64, b: f64) -> f64 {
+pub(crate) fn py_floordiv(a: f64, b: f64) -> f64 {
     let m = a % b;
     let mut div = (a - m) / b;
     if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
@@ -237,11 +237,6 @@ impl Broker {
     /// Whether any order is waiting.
     pub fn has_pending(&self) -> bool {
         !self.orders.is_empty()
-    }
-
-    /// Whether `symbol` has an open trade.
-    pub fn has_position(&self, symbol: u32) -> bool {
-        self.trades.iter().any(|t| t.symbol == symbol)
     }
 
     /// Cash plus open trades marked at `closes` (indexed by symbol).

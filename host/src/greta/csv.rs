@@ -50,6 +50,24 @@ struct Columns {
     canonical: bool,
 }
 
+/// The first malformed line of a CSV text: its 1-based number and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl BadLine {
+    fn new(line: usize, message: impl Into<String>) -> BadLine {
+        BadLine {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
 /// A parse failure inside one chunk: byte offset of the line start, and the message.
 struct ChunkError {
     line_start: usize,
@@ -70,10 +88,10 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
         path: display.clone(),
         source,
     };
-    let csv = |(line, message)| Error::Csv {
+    let csv = |e: BadLine| Error::Csv {
         path: display.clone(),
-        line,
-        message,
+        line: e.line,
+        message: e.message,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
@@ -98,11 +116,11 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
                     buf.resize(buf.len() * 2, 0);
                     continue;
                 }
-                return Err(csv((1, "empty file".to_owned())));
+                return Err(csv(BadLine::new(1, "empty file")));
             };
             let text = &buf[..nl];
             let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-            let cols = parse_header(trim_cr(text)).map_err(|m| csv((1, m)))?;
+            let cols = parse_header(trim_cr(text)).map_err(|m| csv(BadLine::new(1, m)))?;
             // Rows: about 57 bytes each in the reference format; reserving is virtual memory.
             sink = Some(Sink {
                 cols,
@@ -134,7 +152,7 @@ pub fn load(path: &Path, symbol: Option<&str>) -> Result<Series, Error> {
     }
     let bars = match sink {
         Some(s) => s.finish().map_err(csv)?,
-        None => return Err(csv((1, "empty file".to_owned()))),
+        None => return Err(csv(BadLine::new(1, "empty file"))),
     };
     let symbol = symbol.map(str::to_owned).unwrap_or_else(|| {
         path.file_stem()
@@ -169,10 +187,10 @@ const BLOCK_BYTES: usize = 4 << 20;
 ///
 /// # Errors
 /// The first malformed line, or a missing header / empty file.
-pub fn parse(bytes: &[u8]) -> Result<Vec<SymbolBar>, (usize, String)> {
+pub fn parse(bytes: &[u8]) -> Result<Vec<SymbolBar>, BadLine> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let header_end = memchr_nl(bytes, 0).unwrap_or(bytes.len());
-    let cols = parse_header(trim_cr(&bytes[..header_end])).map_err(|m| (1, m))?;
+    let cols = parse_header(trim_cr(&bytes[..header_end])).map_err(|m| BadLine::new(1, m))?;
     let body_start = (header_end + 1).min(bytes.len());
     let mut sink = Sink {
         cols,
@@ -193,7 +211,7 @@ struct Sink {
 
 impl Sink {
     /// Parses a region of whole lines (split across cores when large) and appends its rows.
-    fn feed(&mut self, region: &[u8]) -> Result<(), (usize, String)> {
+    fn feed(&mut self, region: &[u8]) -> Result<(), BadLine> {
         let chunks = split_chunks(region, 0);
         let cols = self.cols;
         let results: Vec<Result<(Vec<SymbolBar>, usize), ChunkError>> = if chunks.len() > 1 {
@@ -211,7 +229,8 @@ impl Sink {
         let line_of =
             |offset: usize| base + region[..offset].iter().filter(|&&b| b == b'\n').count();
         for (result, &(start, _)) in results.into_iter().zip(&chunks) {
-            let (rows, lines) = result.map_err(|e| (line_of(e.line_start), e.message))?;
+            let (rows, lines) =
+                result.map_err(|e| BadLine::new(line_of(e.line_start), e.message))?;
             if let (Some(prev), Some(first)) =
                 (self.out.last().map(|b| b.bar), rows.first().map(|b| b.bar))
                 && first.ts <= prev.ts
@@ -221,7 +240,7 @@ impl Sink {
                 while at < region.len() && trim_cr(line_at(region, at)).is_empty() {
                     at = memchr_nl(region, at).map_or(region.len(), |p| p + 1);
                 }
-                return Err((line_of(at), order_message(first.ts, prev.ts)));
+                return Err(BadLine::new(line_of(at), order_message(first.ts, prev.ts)));
             }
             self.out.extend_from_slice(&rows);
             self.line_base += lines;
@@ -229,9 +248,9 @@ impl Sink {
         Ok(())
     }
 
-    fn finish(self) -> Result<Vec<SymbolBar>, (usize, String)> {
+    fn finish(self) -> Result<Vec<SymbolBar>, BadLine> {
         if self.out.is_empty() {
-            return Err((1, "no data rows after the header".to_owned()));
+            return Err(BadLine::new(1, "no data rows after the header"));
         }
         Ok(self.out)
     }
@@ -618,7 +637,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -645,11 +664,11 @@ mod tests {
             ("2020-01-02T00:00:00Z,1,2", None),
         ];
         for (row, column) in cases {
-            let (line, message) = parse(format!("{head}{row}\n").as_bytes()).unwrap_err();
+            let BadLine { line, message } = parse(format!("{head}{row}\n").as_bytes()).unwrap_err();
             assert_eq!(line, 3, "{row}: {message}");
             assert_eq!(error_column(&message), column, "{row}: {message}");
         }
-        let (line, message) = parse(b"when,open\n1,2\n").unwrap_err();
+        let BadLine { line, message } = parse(b"when,open\n1,2\n").unwrap_err();
         assert_eq!((line, error_column(&message)), (1, None), "{message}");
     }
 
@@ -709,14 +728,14 @@ mod tests {
     fn errors_name_the_line() {
         let e = parse(b"timestamp,open,high,low,close\n2020-01-01,1,2,0,1\n\n2020-01-02,1,x,0,1\n")
             .unwrap_err();
-        assert_eq!(e.0, 4, "{}", e.1);
-        assert!(e.1.contains("high"), "{}", e.1);
+        assert_eq!(e.line, 4, "{}", e.message);
+        assert!(e.message.contains("high"), "{}", e.message);
         let e = parse(b"timestamp,open,high,low,close\n2020-01-02,1,2,0,1\n2020-01-01,1,2,0,1\n")
             .unwrap_err();
-        assert_eq!(e.0, 3);
+        assert_eq!(e.line, 3);
         let e = parse(b"when,open,high,low,close\n").unwrap_err();
-        assert_eq!(e.0, 1);
+        assert_eq!(e.line, 1);
         let e = parse(b"date,open,high,low,close\n2020-02-30,1,2,0,1\n").unwrap_err();
-        assert_eq!(e.0, 2);
+        assert_eq!(e.line, 2);
     }
 }

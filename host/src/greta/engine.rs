@@ -37,7 +37,7 @@ pub type StrategyFactory =
     dyn Fn(&StrategyConfig) -> Result<Box<dyn Strategy>, StrategyError> + Send + Sync;
 
 /// More events than this caused by one bar means the strategy is looping.
-pub const MAX_EVENTS_PER_BAR: usize = 10_000;
+pub(crate) const MAX_EVENTS_PER_BAR: usize = 10_000;
 
 /// Longest batch handed to `on_bars`, in timestamps.
 const MAX_BATCH: usize = 1 << 16;

@@ -16,7 +16,7 @@ use crate::domain::{Bar, Timeframe};
 /// First bar time: 2020-01-01T00:00:00Z.
 pub const START_MS: i64 = 1_577_836_800_000;
 /// Per-minute volatility of the log price.
-pub const SIGMA: f64 = 0.0005;
+pub(crate) const SIGMA: f64 = 0.0005;
 
 /// SplitMix64: tiny, fast, and good enough for a benchmark series.
 struct SplitMix64(u64);
@@ -105,7 +105,7 @@ pub fn write_csv<W: Write>(bars: &[Bar], w: W) -> std::io::Result<()> {
 ///
 /// # Errors
 /// The writer's I/O error.
-pub fn write_iso<W: Write>(w: &mut W, ts: i64) -> std::io::Result<()> {
+pub(crate) fn write_iso<W: Write>(w: &mut W, ts: i64) -> std::io::Result<()> {
     let (y, mo, d, h, mi, s, ms) = civil(ts);
     if ms == 0 {
         write!(w, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")

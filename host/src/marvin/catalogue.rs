@@ -58,7 +58,7 @@ impl Error {
 ///
 /// # Errors
 /// [`Error::InvalidLabel`] naming `what`.
-pub fn check_label(what: &'static str, s: &str) -> Result<(), Error> {
+pub(crate) fn check_label(what: &'static str, s: &str) -> Result<(), Error> {
     if s.is_empty()
         || s.len() > MAX_LABEL
         || !s

@@ -19,11 +19,11 @@ use tokio::sync::Notify;
 use crate::walle::{self, RunLogLine, Walle};
 
 /// Log lines kept in memory per run.
-pub const LOG_RING: usize = 1_000;
+pub(crate) const LOG_RING: usize = 1_000;
 /// Log lines stored per run by one process; later lines are dropped (one line says so).
-pub const MAX_LOG_LINES: u64 = 20_000;
+pub(crate) const MAX_LOG_LINES: u64 = 20_000;
 /// Longest log message kept, in bytes.
-pub const MAX_LOG_MESSAGE: usize = 4_096;
+pub(crate) const MAX_LOG_MESSAGE: usize = 4_096;
 /// Unstored lines that make the heartbeat task store them before its next beat.
 const FLUSH_AT: usize = 200;
 

@@ -12,7 +12,7 @@ use crate::walle::StrategyRef;
 use super::Error;
 
 /// Largest starting cash of a paper account.
-pub const MAX_CASH: f64 = 1e12;
+pub(crate) const MAX_CASH: f64 = 1e12;
 
 /// Paper (simulated or paper-account money) or live (real money).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

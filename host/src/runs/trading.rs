@@ -32,7 +32,7 @@ pub struct TradingStatus {
 }
 
 /// The stored text of a state (also the API's and the event's).
-pub fn state_text(s: TradingState) -> &'static str {
+pub(crate) fn state_text(s: TradingState) -> &'static str {
     match s {
         TradingState::Active => "active",
         TradingState::ReduceOnly => "reduce_only",

@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 
 /// Longest id a venue accepts (Alpaca: 128).
-pub const MAX_LEN: usize = 128;
+pub(crate) const MAX_LEN: usize = 128;
 
 /// Derives the client order id of intent number `sequence` of run `run_id`.
 ///

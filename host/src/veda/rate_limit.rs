@@ -23,13 +23,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 type Limiter = DefaultDirectRateLimiter<StateInformationMiddleware>;
 
 /// Default budget: Alpaca's documented 200 requests per minute.
-pub const DEFAULT_PER_MINUTE: u32 = 200;
+pub(crate) const DEFAULT_PER_MINUTE: u32 = 200;
 
 /// A shared token bucket.
 #[derive(Debug, Clone)]
 pub struct RequestBudget {
     limiter: Arc<Limiter>,
-    per_minute: NonZeroU32,
     /// Tokens in a full bucket.
     capacity: u32,
     /// Time for one token to come back.
@@ -41,17 +40,16 @@ pub struct RequestBudget {
 
 impl RequestBudget {
     /// A new bucket allowing `per_minute` requests per minute (0 is read as 1).
-    pub fn per_minute(per_minute: u32) -> Self {
+    pub(crate) fn per_minute(per_minute: u32) -> Self {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        Self::with_quota(Quota::per_minute(per_minute), per_minute)
+        Self::with_quota(Quota::per_minute(per_minute))
     }
 
-    fn with_quota(quota: Quota, per_minute: NonZeroU32) -> Self {
+    fn with_quota(quota: Quota) -> Self {
         Self {
             limiter: Arc::new(
                 RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
             ),
-            per_minute,
             capacity: quota.burst_size().get(),
             replenish: quota.replenish_interval(),
             last: Arc::new(Mutex::new(None)),
@@ -63,8 +61,7 @@ impl RequestBudget {
     pub fn per_second(per_second: u32, burst: u32) -> Self {
         let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let per_minute = rate.saturating_mul(NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN));
-        Self::with_quota(Quota::per_second(rate).allow_burst(burst), per_minute)
+        Self::with_quota(Quota::per_second(rate).allow_burst(burst))
     }
 
     /// The process-wide bucket ([`DEFAULT_PER_MINUTE`], or `WEAVER_VENUE_REQUESTS_PER_MINUTE`
@@ -81,11 +78,6 @@ impl RequestBudget {
                 RequestBudget::per_minute(per_minute)
             })
             .clone()
-    }
-
-    /// Requests per minute this bucket allows on average.
-    pub fn rate_per_minute(&self) -> u32 {
-        self.per_minute.get()
     }
 
     /// Tokens in a full bucket (the largest burst).
@@ -122,8 +114,10 @@ impl RequestBudget {
         self.note(state.remaining_burst_capacity());
     }
 
-    /// Takes a token if one is available now.
-    pub fn try_acquire(&self) -> bool {
+    /// Takes a token if one is available now (the tests' way to drain a bucket; requests wait
+    /// with [`RequestBudget::acquire`]).
+    #[cfg(test)]
+    fn try_acquire(&self) -> bool {
         match self.limiter.check() {
             Ok(state) => {
                 self.note(state.remaining_burst_capacity());
@@ -163,10 +157,6 @@ mod tests {
         assert!(a.try_acquire());
         assert!(b.try_acquire());
         assert!(!a.try_acquire() && !b.try_acquire());
-        assert_eq!(
-            RequestBudget::global().rate_per_minute(),
-            RequestBudget::global().rate_per_minute()
-        );
     }
 
     #[test]

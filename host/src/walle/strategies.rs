@@ -190,7 +190,7 @@ impl Walle {
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn strategy_by_sha256(&self, sha256: &str) -> Result<Option<Strategy>> {
+    pub(crate) async fn strategy_by_sha256(&self, sha256: &str) -> Result<Option<Strategy>> {
         let sql = format!("select {COLS} from strategies where sha256 = $1");
         self.read(async |c| {
             fetch!(

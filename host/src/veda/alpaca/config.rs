@@ -16,13 +16,13 @@ use secrecy::SecretString;
 use crate::veda::{Error, Result};
 
 /// Paper trading REST host (the default: live trading needs an explicit opt-in).
-pub const PAPER_TRADING_URL: &str = "https://paper-api.alpaca.markets";
+pub(crate) const PAPER_TRADING_URL: &str = "https://paper-api.alpaca.markets";
 /// Live trading REST host.
-pub const LIVE_TRADING_URL: &str = "https://api.alpaca.markets";
+pub(crate) const LIVE_TRADING_URL: &str = "https://api.alpaca.markets";
 /// Market data REST host (paper and live).
-pub const DATA_URL: &str = "https://data.alpaca.markets";
+pub(crate) const DATA_URL: &str = "https://data.alpaca.markets";
 /// Market data stream host.
-pub const DATA_STREAM_URL: &str = "wss://stream.data.alpaca.markets";
+pub(crate) const DATA_STREAM_URL: &str = "wss://stream.data.alpaca.markets";
 
 /// Everything the Alpaca client needs to connect.
 #[derive(Clone)]

@@ -305,7 +305,7 @@ impl FakeAlpaca {
     ///
     /// # Errors
     /// When the listener's address cannot be read.
-    pub fn start_on(listener: TcpListener, config: FakeConfig) -> std::io::Result<Self> {
+    pub(crate) fn start_on(listener: TcpListener, config: FakeConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let shared = new_shared(config);
         let cancel = CancellationToken::new();

@@ -17,7 +17,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Decodes a decimal from a string or a number; anything else (null, bad text) is `None`.
-pub fn lenient_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+pub(crate) fn lenient_decimal<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Decimal>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
     Ok(decimal_from_value(&value))
 }
@@ -41,7 +43,7 @@ fn parse_decimal_text(text: &str) -> Option<Decimal> {
 }
 
 /// Decodes a string from a string, number or bool; null and other shapes are `None`.
-pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
     Ok(match value {
         serde_json::Value::String(s) => Some(s),
@@ -52,7 +54,7 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
 }
 
 /// Decodes a bool from a bool or the strings `"true"`/`"false"`.
-pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
     Ok(match value {
         serde_json::Value::Bool(b) => Some(b),
@@ -62,7 +64,7 @@ pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::
 }
 
 /// Decodes an f64 from a number or numeric string.
-pub fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+pub(crate) fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
     Ok(match value {
         serde_json::Value::Number(n) => n.as_f64(),

@@ -75,7 +75,7 @@ pub fn side_text(side: Side) -> &'static str {
 }
 
 /// Alpaca's text for an order type.
-pub fn order_type_text(order_type: OrderType) -> &'static str {
+pub(crate) fn order_type_text(order_type: OrderType) -> &'static str {
     match order_type {
         OrderType::Market => "market",
         OrderType::Limit => "limit",
@@ -85,7 +85,7 @@ pub fn order_type_text(order_type: OrderType) -> &'static str {
 }
 
 /// Alpaca's text for a time in force.
-pub fn time_in_force_text(tif: TimeInForce) -> &'static str {
+pub(crate) fn time_in_force_text(tif: TimeInForce) -> &'static str {
     match tif {
         TimeInForce::Day => "day",
         TimeInForce::Gtc => "gtc",

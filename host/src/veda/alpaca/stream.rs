@@ -107,12 +107,11 @@ pub fn trade_updates(
     let task_cancel = cancel.clone();
     tokio::spawn(async move {
         let config = http.config().clone();
-        let mut attempt = 0u32;
-        let mut connected_before = false;
+        let mut tries = Tries::default();
         loop {
             let end = tokio::select! {
                 _ = task_cancel.cancelled() => End::Stop,
-                end = trade_session(&config, &http, &options, since, &tx, &mut connected_before, &mut attempt) => end,
+                end = trade_session(&config, &http, &options, since, &tx, &mut tries) => end,
             };
             match end {
                 End::Stop => return,
@@ -121,7 +120,7 @@ pub fn trade_updates(
                     return;
                 }
                 End::Retry(reason) => {
-                    tracing::warn!(reason = %reason, attempt, "trade_updates stream down; reconnecting");
+                    tracing::warn!(reason = %reason, attempt = tries.attempt, "trade_updates stream down; reconnecting");
                     if tx
                         .send(OrderStreamEvent::Disconnected { reason })
                         .await
@@ -131,8 +130,8 @@ pub fn trade_updates(
                     }
                 }
             }
-            let delay = options.backoff(attempt);
-            attempt = attempt.saturating_add(1);
+            let delay = options.backoff(tries.attempt);
+            tries.attempt = tries.attempt.saturating_add(1);
             tokio::select! {
                 _ = task_cancel.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
@@ -148,8 +147,7 @@ async fn trade_session(
     options: &StreamOptions,
     since: DateTime<Utc>,
     tx: &mpsc::Sender<OrderStreamEvent>,
-    connected_before: &mut bool,
-    attempt: &mut u32,
+    tries: &mut Tries,
 ) -> End {
     let handshake = async {
         let mut ws = connect(config.trading_stream_url.as_str()).await?;
@@ -196,9 +194,9 @@ async fn trade_session(
         Ok(Err(end)) => return end,
         Err(_) => return End::Retry("handshake timed out".into()),
     };
-    let reconnect = *connected_before;
-    *connected_before = true;
-    *attempt = 0;
+    let reconnect = tries.connected_before;
+    tries.connected_before = true;
+    tries.attempt = 0;
     if tx
         .send(OrderStreamEvent::Connected { reconnect })
         .await
@@ -289,30 +287,42 @@ pub fn bars(
             format!("/v2/{}", config.feed)
         };
         url.set_path(&(url.path().trim_end_matches('/').to_owned() + &path));
-        let (config, tx, cancel) = (config.clone(), tx.clone(), cancel.clone());
+        let feed = BarFeed {
+            config: config.clone(),
+            url: url.to_string(),
+            symbols,
+            is_crypto,
+            options,
+            tx: tx.clone(),
+        };
+        let cancel = cancel.clone();
         tokio::spawn(async move {
-            let mut attempt = 0u32;
-            let mut connected_before = false;
+            let mut tries = Tries::default();
             loop {
                 let end = tokio::select! {
                     _ = cancel.cancelled() => End::Stop,
-                    end = bar_session(&config, url.as_str(), &symbols, is_crypto, &options, &tx, &mut connected_before, &mut attempt) => end,
+                    end = bar_session(&feed, &mut tries) => end,
                 };
                 match end {
                     End::Stop => return,
                     End::Fatal(err) => {
-                        let _ = tx.send(BarEvent::Failed(err)).await;
+                        let _ = feed.tx.send(BarEvent::Failed(err)).await;
                         return;
                     }
                     End::Retry(reason) => {
-                        tracing::warn!(reason = %reason, attempt, "market data stream down; reconnecting");
-                        if tx.send(BarEvent::Disconnected { reason }).await.is_err() {
+                        tracing::warn!(reason = %reason, attempt = tries.attempt, "market data stream down; reconnecting");
+                        if feed
+                            .tx
+                            .send(BarEvent::Disconnected { reason })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
                 }
-                let delay = options.backoff(attempt);
-                attempt = attempt.saturating_add(1);
+                let delay = feed.options.backoff(tries.attempt);
+                tries.attempt = tries.attempt.saturating_add(1);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
@@ -323,17 +333,34 @@ pub fn bars(
     StreamHandle::new(rx, cancel)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn bar_session(
-    config: &AlpacaConfig,
-    url: &str,
-    symbols: &[String],
+/// One bar-stream connection (stocks or crypto) and where its events go.
+struct BarFeed {
+    config: AlpacaConfig,
+    url: String,
+    symbols: Vec<String>,
     is_crypto: bool,
-    options: &StreamOptions,
-    tx: &mpsc::Sender<BarEvent>,
-    connected_before: &mut bool,
-    attempt: &mut u32,
-) -> End {
+    options: StreamOptions,
+    tx: mpsc::Sender<BarEvent>,
+}
+
+/// Where a feed's reconnections stand: whether it was ever connected (the next connection is
+/// a reconnect) and the failed attempts since the last success (the backoff's exponent).
+#[derive(Debug, Default)]
+struct Tries {
+    connected_before: bool,
+    attempt: u32,
+}
+
+async fn bar_session(feed: &BarFeed, tries: &mut Tries) -> End {
+    let BarFeed {
+        config,
+        url,
+        symbols,
+        is_crypto,
+        options,
+        tx,
+    } = feed;
+    let is_crypto = *is_crypto;
     let handshake = async {
         let mut ws = connect(url).await?;
         expect_data(&mut ws, "success", "connected").await?;
@@ -349,9 +376,9 @@ async fn bar_session(
         Ok(Err(end)) => return end,
         Err(_) => return End::Retry("handshake timed out".into()),
     };
-    let reconnect = *connected_before;
-    *connected_before = true;
-    *attempt = 0;
+    let reconnect = tries.connected_before;
+    tries.connected_before = true;
+    tries.attempt = 0;
     if tx.send(BarEvent::Connected { reconnect }).await.is_err() {
         return End::Stop;
     }

@@ -52,7 +52,7 @@ pub async fn local_state(walle: &Walle) -> Result<LocalState> {
 ///
 /// # Errors
 /// As [`local_state`].
-pub async fn local_state_of(
+pub(crate) async fn local_state_of(
     walle: &Walle,
     runs: Option<&std::collections::BTreeSet<i64>>,
 ) -> Result<LocalState> {

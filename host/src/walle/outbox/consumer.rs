@@ -237,7 +237,7 @@ impl Consumer {
     ///
     /// # Errors
     /// [`Error::Database`](crate::walle::Error::Database).
-    pub async fn commit_through(&mut self, cursor: Cursor) -> Result<()> {
+    pub(crate) async fn commit_through(&mut self, cursor: Cursor) -> Result<()> {
         self.walle.commit_offset(&self.name, cursor).await?;
         self.committed = self.committed.max(cursor);
         Ok(())
