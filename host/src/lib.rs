@@ -7,10 +7,11 @@
 //! - [`app`]: the composition root and the process configuration: what `weaver serve` builds,
 //!   starts and stops.
 //! - [`glados`]: the only northbound API (REST + SSE), HTTP only.
-//! - [`runs`]: the lifecycle of paper and live runs.
+//! - [`runs`]: the lifecycle of paper and live runs, and the global trading state they share.
 //! - [`veda`]: live market data and order execution (Alpaca first, a simulated exchange).
-//! - [`greta`]: backtests — data windows, fill simulation, metrics.
-//! - [`marvin`]: the wasmtime component host that runs strategies against `wit/`.
+//! - [`greta`]: backtests — data windows, fill simulation, metrics; the server's backtest jobs.
+//! - [`marvin`]: the wasmtime component host that runs strategies against `wit/`, and the
+//!   strategy catalogue.
 //! - [`walle`]: the single write path to the database (SQLite | Postgres): the transactional
 //!   outbox, its consumers and retention.
 //! - [`events`]: the event vocabulary — envelope, cursor, registry, payloads.
