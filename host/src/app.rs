@@ -3,8 +3,9 @@
 //! - [`App::build`] opens the store (migrations included) and creates the sandbox engine, the
 //!   venues' desks, [`Runs`] and the API's [`AppState`] over them.
 //! - [`App::start`] does everything that comes before the API accepts a request: the stored
-//!   trading state, the example strategies, the sample data of a first start, venue recovery
-//!   and reconciliation, resuming the runs a dead process left running.
+//!   trading state, the example strategies, the sample data of a first start, the services
+//!   that run as long as the process (the outbox retention purge), venue recovery and
+//!   reconciliation, resuming the runs a dead process left running.
 //! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
 //! - [`serve`] is all of it around the listener: what `weaver serve` runs.
 //!
@@ -95,7 +96,10 @@ pub struct App {
     catalogue: Catalogue,
     runs: Runs,
     state: AppState,
+    /// Work that ends (compilations, backtests, runs): what [`App::idle`] waits for.
     tasks: TaskTracker,
+    /// Services that run as long as the process (retention, consumers).
+    services: TaskTracker,
     shutdown: CancellationToken,
 }
 
@@ -194,6 +198,7 @@ impl App {
             runs,
             state,
             tasks,
+            services: TaskTracker::new(),
             shutdown,
         })
     }
@@ -237,6 +242,7 @@ impl App {
                 "first start: sample data loaded (symbol SAMPLE; WEAVER_SAMPLE_DATA=off skips it)"
             );
         }
+        self.start_services();
         self.recover_venues().await;
         let resumed = self.runs.resume().await?;
         if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {
@@ -247,6 +253,21 @@ impl App {
             );
         }
         Ok(())
+    }
+
+    /// The services that run as long as the process: the outbox retention purge (now, then
+    /// every `retention_interval`).
+    fn start_services(&self) {
+        let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
+        let (retention, every) = (self.config.retention, self.config.retention_interval);
+        tracing::info!(
+            event_days = retention.events.as_secs() / 86_400,
+            audit_days = retention.audit.as_secs() / 86_400,
+            every_s = every.as_secs(),
+            "outbox retention scheduled"
+        );
+        self.services
+            .spawn(async move { walle.run_retention(retention, every, stop).await });
     }
 
     /// Before any run may trade on a live venue: recovery and reconciliation with it. A venue
@@ -286,10 +307,12 @@ impl App {
         self.shutdown.cancel();
         self.runs.shutdown_desks();
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait())
-            .await
-            .is_err()
-        {
+        self.services.close();
+        let all = async {
+            self.tasks.wait().await;
+            self.services.wait().await;
+        };
+        if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("background tasks still running after the grace period");
         }
     }

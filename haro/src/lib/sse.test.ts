@@ -79,4 +79,33 @@ describe('openEventStream', () => {
     await waitFor(() => states.at(-1) === 'unavailable')
     expect(sent['last-event-id']).toBe('0-9')
   })
+
+  it('forgets a cursor retention overtook and starts again without one', async () => {
+    const storage = memoryStorage()
+    storage.setItem('weaver.events.cursor', '0-3')
+    const states: StreamState[] = []
+    const seen: UiEvent[] = []
+    const sent: Record<string, string>[] = []
+    const close = openEventStream({
+      headers: () => ({}),
+      onEvent: (e) => seen.push(e),
+      onState: (s) => states.push(s),
+      retryMs: 5,
+      storage,
+      fetch: (async (_u: RequestInfo | URL, init?: RequestInit) => {
+        sent.push({ ...(init?.headers as Record<string, string>) })
+        if (sent.length === 1) {
+          const body = { code: 'cursor_expired', message: 'gone', details: { purged_through_id: 7 }, correlation_id: 'c' }
+          return new Response(JSON.stringify(body), { status: 410 })
+        }
+        return sseResponse(event('0-8', 'ui.run.Created'))
+      }) as typeof fetch,
+    })
+    await waitFor(() => seen.length === 1)
+    close()
+    expect(sent[0]['last-event-id']).toBe('0-3')
+    expect(sent[1]['last-event-id']).toBeUndefined()
+    expect(states.slice(0, 3)).toEqual(['connecting', 'retrying', 'live'])
+    expect(storage.getItem('weaver.events.cursor')).toBe('0-8')
+  })
 })

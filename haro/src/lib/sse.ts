@@ -1,7 +1,8 @@
 // The tab's one connection to `GET /events/stream`. It is fetch-based (not EventSource) because
 // the server authenticates the stream with the X-API-Key header, which EventSource cannot send.
 // It resumes with `Last-Event-ID` after any drop, and remembers the cursor in sessionStorage so a
-// reload resumes too instead of replaying the whole retained feed.
+// reload resumes too instead of replaying the whole retained feed. A cursor the server's retention
+// has overtaken (410 `cursor_expired`) is forgotten and the stream starts again without one.
 import { fetchEventSource, EventStreamContentType } from '@microsoft/fetch-event-source'
 import type { UiEvent } from '../api/types'
 import { errorFrom } from '../api/client'
@@ -21,6 +22,9 @@ export interface StreamOptions {
 
 const CURSOR = 'weaver.events.cursor'
 
+/** The remembered cursor is older than what the server retains: start again without it. */
+class Expired extends Error {}
+
 class Fatal extends Error {
   readonly state: StreamState
   constructor(state: StreamState) {
@@ -33,51 +37,60 @@ class Fatal extends Error {
 export function openEventStream(o: StreamOptions): () => void {
   const ctrl = new AbortController()
   const storage = o.storage === undefined ? safeSession() : o.storage
-  const last = storage?.getItem(CURSOR)
-  const headers: Record<string, string> = { accept: EventStreamContentType, ...o.headers() }
-  // fetch-event-source keeps this same lowercase key up to date as ids arrive and sends it on
-  // every reconnect.
-  if (last) headers['last-event-id'] = last
   o.onState('connecting')
-  fetchEventSource(o.url ?? '/events/stream', {
-    signal: ctrl.signal,
-    headers,
-    fetch: o.fetch,
-    async onopen(res) {
-      if (res.ok && res.headers.get('content-type')?.startsWith(EventStreamContentType)) {
-        o.onState('live')
-        return
+  const connect = (cursor: string | null) => {
+    const headers: Record<string, string> = { accept: EventStreamContentType, ...o.headers() }
+    // fetch-event-source keeps this same lowercase key up to date as ids arrive and sends it on
+    // every reconnect.
+    if (cursor) headers['last-event-id'] = cursor
+    fetchEventSource(o.url ?? '/events/stream', {
+      signal: ctrl.signal,
+      headers,
+      fetch: o.fetch,
+      async onopen(res) {
+        if (res.ok && res.headers.get('content-type')?.startsWith(EventStreamContentType)) {
+          o.onState('live')
+          return
+        }
+        const err = await errorFrom(res)
+        if (res.status === 401) throw new Fatal('unauthorized')
+        if (err.missingRoute) throw new Fatal('unavailable')
+        if (err.code === 'cursor_expired') throw new Expired(err.message)
+        throw err // retried
+      },
+      onmessage(msg) {
+        if (!msg.data) return
+        try {
+          const ev = JSON.parse(msg.data) as UiEvent
+          if (msg.id) storage?.setItem(CURSOR, msg.id)
+          o.onEvent(ev)
+        } catch {
+          // a malformed event is skipped; the next one carries its own cursor
+        }
+      },
+      onclose() {
+        // The server ended the stream (shutdown): onerror reconnects after the retry delay.
+        throw new Error('stream closed')
+      },
+      onerror(err) {
+        if (err instanceof Fatal) {
+          o.onState(err.state)
+          throw err // stops retrying; a new key opens a new stream
+        }
+        if (err instanceof Expired) throw err // this connection ends; a fresh one starts below
+        o.onState('retrying')
+        return o.retryMs ?? 3000
+      },
+    }).catch((err) => {
+      if (err instanceof Expired && !ctrl.signal.aborted) {
+        storage?.setItem(CURSOR, '')
+        o.onState('retrying')
+        connect(null)
       }
-      const err = await errorFrom(res)
-      if (res.status === 401) throw new Fatal('unauthorized')
-      if (err.missingRoute) throw new Fatal('unavailable')
-      throw err // retried
-    },
-    onmessage(msg) {
-      if (!msg.data) return
-      try {
-        const ev = JSON.parse(msg.data) as UiEvent
-        if (msg.id) storage?.setItem(CURSOR, msg.id)
-        o.onEvent(ev)
-      } catch {
-        // a malformed event is skipped; the next one carries its own cursor
-      }
-    },
-    onclose() {
-      // The server ended the stream (shutdown): onerror reconnects after the retry delay.
-      throw new Error('stream closed')
-    },
-    onerror(err) {
-      if (err instanceof Fatal) {
-        o.onState(err.state)
-        throw err // stops retrying; a new key opens a new stream
-      }
-      o.onState('retrying')
-      return o.retryMs ?? 3000
-    },
-  }).catch(() => {
-    // Fatal or aborted: the state was already reported.
-  })
+      // Fatal or aborted: the state was already reported.
+    })
+  }
+  connect(storage?.getItem(CURSOR) || null)
   return () => ctrl.abort()
 }
 

@@ -6,17 +6,24 @@
 //! - Every problem is collected and reported at once, so an operator fixes the environment in
 //!   one pass.
 //! - Binding to a non-loopback address without `WEAVER_API_KEY` is a configuration error.
+//! - A retention setting that is not a whole number of days (or an audit retention shorter
+//!   than the event retention) stops `weaver serve` at start: the outbox must neither grow
+//!   forever unnoticed nor lose the trading record early.
 //! - The API key and the database URL are secrets: never logged, echoed in an error or returned.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::glados::config::{DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, HttpConfig, strip_brackets};
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
-use crate::walle::DbConfig;
+use crate::walle::{DbConfig, Retention};
+
+/// Default period of the outbox retention purge.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How the process runs.
 #[derive(Debug, Clone)]
@@ -47,6 +54,11 @@ pub struct Config {
     /// [`AlpacaConfig::from_lookup`]: keys, URLs, the live opt-in `WEAVER_ALPACA_LIVE`). `None`:
     /// runs on venue `alpaca` are refused with `venue_unavailable`.
     pub alpaca: Option<AlpacaConfig>,
+    /// How long the outbox keeps events (`WEAVER_EVENT_RETENTION_DAYS`, default 7) and audit
+    /// events (`WEAVER_AUDIT_RETENTION_DAYS`, default 400).
+    pub retention: Retention,
+    /// How often the retention purge runs, `WEAVER_RETENTION_INTERVAL_SECONDS` (default 3600).
+    pub retention_interval: Duration,
     /// The `weaver` binary strategies are compiled with, in a child process
     /// ([`crate::marvin::MarvinConfig::compiler`]); `weaver serve` sets it to itself. `None`
     /// compiles in this process (tests, embedding).
@@ -206,6 +218,22 @@ impl Config {
                 )),
             }
         }
+        let retention = match Retention::from_vars(var) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(e.to_string());
+                Retention::default()
+            }
+        };
+        let mut retention_interval = DEFAULT_RETENTION_INTERVAL;
+        if let Some(n) = var("WEAVER_RETENTION_INTERVAL_SECONDS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => retention_interval = Duration::from_secs(n),
+                _ => problems.push(format!(
+                    "WEAVER_RETENTION_INTERVAL_SECONDS must be an integer from 1 to 86400, got {n:?}"
+                )),
+            }
+        }
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
@@ -230,6 +258,8 @@ impl Config {
                 sample_data,
                 run_bar_interval_ms,
                 run_heartbeat_ms,
+                retention,
+                retention_interval,
                 alpaca,
                 compiler: None,
             }),
@@ -252,6 +282,8 @@ impl Config {
             sample_data: false,
             run_bar_interval_ms: 0,
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
+            retention: Retention::default(),
+            retention_interval: DEFAULT_RETENTION_INTERVAL,
             alpaca: None,
             compiler: None,
         }

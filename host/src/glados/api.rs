@@ -577,7 +577,8 @@ pub struct TailPage {
 
 /// UI events after a cursor, by polling (the same contract as the stream).
 #[utoipa::path(get, path = "/events/tail", tag = "events", params(TailQuery), responses(
-    (status = 200, body = TailPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    (status = 200, body = TailPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 410, description = "`cursor_expired`: retention deleted events after the cursor", body = ErrorBody)))]
 async fn events_tail(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<TailQuery>,
@@ -603,7 +604,8 @@ async fn events_tail(
 /// with no gaps.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(TailQuery), responses(
     (status = 200, description = "text/event-stream of UiEvent", content_type = "text/event-stream"),
-    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 410, description = "`cursor_expired`: retention deleted events after the cursor", body = ErrorBody)))]
 async fn events_stream(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<TailQuery>,
@@ -619,6 +621,7 @@ async fn events_stream(
         .map(feed::parse_cursor)
         .transpose()?
         .unwrap_or_default();
+    feed::check_cursor(&state, after).await?;
     Ok(feed::stream(state, after).into_response())
 }
 

@@ -77,6 +77,17 @@ pub enum ApiError {
         /// Human text.
         message: String,
     },
+    /// What was asked for existed once and is gone for good (for example events deleted by
+    /// retention after a client's cursor).
+    #[error("{message}")]
+    Gone {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+        /// What the client can do instead.
+        details: serde_json::Value,
+    },
     /// A dependency is not ready (database unreachable, migrations missing).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -120,6 +131,7 @@ impl ApiError {
             ApiError::Invalid { code, .. }
             | ApiError::InvalidAt { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Gone { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -147,6 +159,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::HostNotAllowed => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -196,7 +209,7 @@ impl IntoResponse for ApiError {
         };
         let details = match &self {
             ApiError::NotFound { entity, id } => serde_json::json!({"entity": entity, "id": id}),
-            ApiError::InvalidAt { details, .. } => details.clone(),
+            ApiError::InvalidAt { details, .. } | ApiError::Gone { details, .. } => details.clone(),
             _ => serde_json::Value::Null,
         };
         let pending = PendingError {

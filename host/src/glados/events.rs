@@ -8,6 +8,9 @@
 //! - Events are thin: type, time, run and the stored payload (ids and states, never secrets;
 //!   payloads are the registry's typed event bodies).
 //! - A stream ends when the server shuts down.
+//! - A cursor from before the retention purge's horizon is refused with 410 `cursor_expired`
+//!   (events after it may be gone), never answered with a silent gap; no cursor means "from the
+//!   oldest retained event".
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -78,11 +81,34 @@ fn project(e: StoredEvent) -> UiEvent {
     }
 }
 
+/// Refuses a cursor that retention has overtaken: events after it may have been deleted.
+///
+/// # Errors
+/// 410 `cursor_expired`; 5xx when the horizon cannot be read.
+pub async fn check_cursor(state: &AppState, after: Cursor) -> Result<(), ApiError> {
+    if after == Cursor::default() {
+        return Ok(());
+    }
+    let horizon = state.inner.walle.purge_horizon().await?;
+    if after.id < horizon {
+        return Err(ApiError::Gone {
+            code: "cursor_expired",
+            message: format!(
+                "events after cursor {} may have been deleted by retention; start again without a cursor (from the oldest retained event)",
+                cursor_text(after)
+            ),
+            details: serde_json::json!({"purged_through_id": horizon}),
+        });
+    }
+    Ok(())
+}
+
 /// A page of events after `after`.
 ///
 /// # Errors
 /// Store failures.
 pub async fn tail(state: &AppState, after: Cursor, limit: i64) -> Result<Vec<UiEvent>, ApiError> {
+    check_cursor(state, after).await?;
     Ok(state
         .inner
         .walle

@@ -7,6 +7,7 @@ mod layers;
 mod marvin;
 mod ops;
 mod polyglot;
+mod spine;
 mod support;
 mod testdata;
 mod veda;

@@ -5,12 +5,15 @@
 //! - A purge never deletes a row above any registered consumer's offset.
 //! - Audit events (namespaces `orders`, `run`, `strategy`) are kept at least as long as other
 //!   events: a configuration with a shorter audit age is refused.
+//! - The purge horizon (the highest outbox id ever deleted, setting `outbox_purged_through`)
+//!   is written in the same transaction as the delete that moves it, so a reader that resumes
+//!   from an older cursor can always be told its events may be gone ([`Walle::purge_horizon`]).
 
 use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::walle::{Error, Result, Walle, exec};
+use crate::walle::{Error, Result, Walle, exec, fetch};
 
 /// How long events are kept. Audit events (the trading record: namespaces `orders`, `run`,
 /// `strategy`) have their own, normally longer, age. Neither ever deletes an event above the
@@ -75,16 +78,29 @@ impl Retention {
     }
 }
 
+/// The settings key of the purge horizon.
+const HORIZON_KEY: &str = "outbox_purged_through";
+
+/// What one purge deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Rows deleted.
+    pub count: u64,
+    /// Lowest and highest outbox id deleted (`None` when nothing was).
+    pub ids: Option<(i64, i64)>,
+}
+
 const AUDIT: &str =
     "(o.event_type like 'orders.%' or o.event_type like 'run.%' or o.event_type like 'strategy.%')";
 
 impl Walle {
-    /// Deletes events older than the retention ages, in batches of `batch`, never one above the
-    /// slowest registered consumer's offset. Returns how many were deleted.
+    /// Deletes events older than the retention ages, in batches of `batch` (one short
+    /// transaction each, walking the primary key), never one above the slowest registered
+    /// consumer's offset. Moves the purge horizon with each batch.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn purge_events(&self, retention: Retention, batch: i64) -> Result<u64> {
+    pub async fn purge_events(&self, retention: Retention, batch: i64) -> Result<Purged> {
         let now = Utc::now();
         let age =
             |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
@@ -98,28 +114,74 @@ impl Walle {
         let sql = format!(
             "delete from outbox where id in (select o.id from outbox o \
              where ((not {AUDIT} and o.created_at < $1) or ({AUDIT} and o.created_at < $2)) \
-             and {behind} order by o.id limit $3)"
+             and {behind} order by o.id limit $3) returning id"
         );
-        let mut total = 0;
+        let mut purged = Purged::default();
         loop {
             let mut tx = self.begin().await?;
-            let n = exec!(
+            let ids: Vec<(i64,)> = fetch!(
+                fetch_all,
                 tx.conn(),
+                (i64,),
                 sqlx::AssertSqlSafe(sql.clone()),
                 events_cutoff,
                 audit_cutoff,
                 batch.max(1)
             )?;
+            let (Some(lo), Some(hi)) =
+                (ids.iter().map(|r| r.0).min(), ids.iter().map(|r| r.0).max())
+            else {
+                return Ok(purged);
+            };
+            let horizon = self.horizon_in(&mut tx).await?.max(hi);
+            exec!(
+                tx.conn(),
+                "insert into settings (key, value, created_at, updated_at) values ($1, $2, $3, $3) \
+                 on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at",
+                HORIZON_KEY,
+                horizon.to_string(),
+                Utc::now()
+            )?;
             tx.commit().await?;
-            total += n;
-            if n < u64::try_from(batch.max(1)).unwrap_or(1) {
-                return Ok(total);
+            purged.count += ids.len() as u64;
+            purged.ids = Some(match purged.ids {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+            if (ids.len() as i64) < batch.max(1) {
+                return Ok(purged);
             }
         }
     }
 
-    /// Purges by `retention` every `every` until `stop` is cancelled (what `weaver serve` runs).
-    /// A failed round is logged and retried at the next one.
+    async fn horizon_in(&self, tx: &mut crate::walle::Tx) -> Result<i64> {
+        let row: Option<(String,)> = fetch!(
+            fetch_optional,
+            tx.conn(),
+            (String,),
+            "select value from settings where key = $1",
+            HORIZON_KEY
+        )?;
+        Ok(row.and_then(|r| r.0.parse().ok()).unwrap_or(0))
+    }
+
+    /// The highest outbox id a purge has deleted (0: none ever). A reader resuming from a
+    /// cursor below it may have missed deleted events.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn purge_horizon(&self) -> Result<i64> {
+        Ok(self
+            .setting(HORIZON_KEY)
+            .await?
+            .and_then(|s| s.value.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Purges by `retention` now and then every `every` until `stop` is cancelled (what
+    /// `weaver serve` runs). Each purge that deleted something is logged with its id range and
+    /// counted in `weaver_outbox_retention_deleted_total`; a failed round is logged and retried
+    /// at the next one.
     pub async fn run_retention(
         &self,
         retention: Retention,
@@ -127,16 +189,29 @@ impl Walle {
         stop: tokio_util::sync::CancellationToken,
     ) {
         loop {
+            match self.purge_events(retention, 5_000).await {
+                Ok(Purged { count: 0, .. }) => {}
+                Ok(Purged { count, ids }) => {
+                    metrics::counter!("weaver_outbox_retention_deleted_total").increment(count);
+                    let (first, last) = ids.unwrap_or_default();
+                    tracing::info!(
+                        deleted = count,
+                        first_id = first,
+                        last_id = last,
+                        "outbox retention deleted events"
+                    );
+                }
+                Err(e) => {
+                    metrics::counter!("weaver_outbox_retention_failures_total").increment(1);
+                    tracing::warn!(
+                        code = e.code(),
+                        "outbox retention failed; retrying next round: {e}"
+                    )
+                }
+            }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
-            }
-            match self.purge_events(retention, 5_000).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "outbox retention purged events"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox retention failed; retrying next round")
-                }
             }
         }
     }

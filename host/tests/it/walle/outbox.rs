@@ -395,8 +395,17 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
         events: Duration::ZERO,
         audit: Duration::from_secs(86_400),
     };
+    assert_eq!(w.purge_horizon().await.unwrap(), 0, "nothing purged yet");
     let deleted = w.purge_events(everything_old, 700).await.unwrap();
-    assert_eq!(deleted, 2000, "only what every consumer has committed");
+    assert_eq!(
+        deleted.count, 2000,
+        "only what every consumer has committed"
+    );
+    assert_eq!(
+        w.purge_horizon().await.unwrap(),
+        b.end.id,
+        "the horizon is the last deleted id: the slow consumer's committed offset"
+    );
     assert_eq!(w.count_events().await.unwrap(), 10_001);
 
     // The slow consumer resumes with nothing lost.
@@ -409,7 +418,10 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
     assert_eq!(rest, expected);
 
     let deleted = w.purge_events(everything_old, 700).await.unwrap();
-    assert_eq!(deleted, 10_000, "all but the audit event");
+    assert_eq!(deleted.count, 10_000, "all but the audit event");
+    let (first, last) = deleted.ids.expect("a range was deleted");
+    assert!(first > b.end.id && last >= first + 9_999, "{first}..{last}");
+    assert_eq!(w.purge_horizon().await.unwrap(), last);
     assert_eq!(w.count_events().await.unwrap(), 1, "table size is bounded");
     let all_old = Retention {
         events: Duration::ZERO,
@@ -419,10 +431,10 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
     let pinned = Consumer::open(w, "new-and-idle", opts(10, 50))
         .await
         .unwrap();
-    assert_eq!(w.purge_events(all_old, 700).await.unwrap(), 0);
+    assert_eq!(w.purge_events(all_old, 700).await.unwrap().count, 0);
     drop(pinned);
     w.drop_consumer("new-and-idle").await.unwrap();
-    assert_eq!(w.purge_events(all_old, 700).await.unwrap(), 1);
+    assert_eq!(w.purge_events(all_old, 700).await.unwrap().count, 1);
     assert_eq!(w.count_events().await.unwrap(), 0);
     // AUTOINCREMENT / identity: ids are never reused after the newest rows were deleted.
     let after = notice(0);

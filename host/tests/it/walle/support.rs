@@ -95,6 +95,37 @@ impl TestStore {
         }
     }
 
+    /// Runs one SQL statement on the store's database through a connection of its own (for
+    /// setting up states the API cannot make, such as events from long ago).
+    pub(crate) async fn exec_sql(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let stmt = sqlx::AssertSqlSafe(sql.to_owned());
+        match (&self.pg, &self._dir) {
+            (Some((admin, name)), _) => {
+                let mut c = PgConnection::connect(&with_database(admin, name))
+                    .await
+                    .expect("connect");
+                sqlx::query(stmt)
+                    .execute(&mut c)
+                    .await
+                    .expect("statement")
+                    .rows_affected()
+            }
+            (None, Some(dir)) => {
+                let url = format!("sqlite://{}", dir.path().join("weaver.db").display());
+                let mut c = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("connect");
+                sqlx::query(stmt)
+                    .execute(&mut c)
+                    .await
+                    .expect("statement")
+                    .rows_affected()
+            }
+            _ => unreachable!("a store is PostgreSQL or SQLite in a temp dir"),
+        }
+    }
+
     pub(crate) fn is_pg(&self) -> bool {
         self.kind == Kind::Pg
     }

@@ -1,0 +1,158 @@
+//! The event spine as `weaver serve` runs it (the composition root's `App::start`), on both
+//! backends: the retention purge is scheduled, never passes a consumer, and a reader whose
+//! cursor it overtook is told so (`cursor_expired`) instead of getting a silent gap.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use weaver::app::{App, Config};
+use weaver::events::Envelope;
+use weaver::walle::{Consumer, ConsumerOptions, Retention, StartFrom};
+
+use crate::glados::{get, send};
+use crate::walle::support::{TestStore, contract};
+
+fn notice(i: usize) -> Envelope {
+    Envelope::new(
+        "ui.Notice",
+        "test",
+        json!({"level": "info", "message": format!("event {i}")}),
+    )
+    .expect("envelope")
+}
+
+async fn wait_for_count(store: &TestStore, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = store.walle.count_events().await.expect("count");
+        if n == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox holds {n} events, want {want}: retention did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// With a one-day retention, events older than a day go within one retention period of a
+/// started app, but only those every consumer has passed; a cursor below the purge is refused
+/// with 410 `cursor_expired`; no cursor reads from the oldest retained event.
+async fn serve_purges_old_events_on_schedule_without_passing_a_consumer(store: &TestStore) {
+    let w = &store.walle;
+    let events: Vec<Envelope> = (0..20).map(notice).collect();
+    w.append_batch(&events).await.expect("append");
+    let mut slow = Consumer::open(
+        w,
+        "slow",
+        ConsumerOptions {
+            batch_size: 5,
+            poll_interval: Duration::from_millis(50),
+            start: StartFrom::Beginning,
+        },
+    )
+    .await
+    .expect("consumer");
+    crate::walle::support::settle(w).await;
+    let first5 = slow.next_batch().await.expect("batch");
+    assert_eq!(first5.events.len(), 5);
+    slow.commit(&first5).await.expect("commit");
+    let cursors: Vec<_> = w
+        .fetch_events(Default::default(), 100)
+        .await
+        .expect("fetch")
+        .into_iter()
+        .map(|e| e.cursor)
+        .collect();
+    assert_eq!(cursors.len(), 20);
+    // The first ten are two days old; the rest are new.
+    let aged = store
+        .exec_sql(&format!(
+            "update outbox set created_at = '2000-01-01T00:00:00Z' where id <= {}",
+            cursors[9].id
+        ))
+        .await;
+    assert_eq!(aged, 10);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    config.retention = Retention {
+        events: Duration::from_secs(86_400),
+        audit: Duration::from_secs(86_400),
+    };
+    config.retention_interval = Duration::from_millis(100);
+    let app = App::new(config, w.clone()).expect("app");
+    app.start().await.expect("start");
+    let r = weaver::glados::router(app.state());
+
+    // Only the five the consumer passed may go, although ten are old.
+    wait_for_count(store, 15).await;
+    assert_eq!(w.purge_horizon().await.expect("horizon"), cursors[4].id);
+    let text = |c: weaver::events::Cursor| format!("{}-{}", c.xid, c.id);
+    let expired = send(&r, get(&format!("/events/tail?after={}", text(cursors[1])))).await;
+    assert_eq!(expired.status.as_u16(), 410, "{}", expired.json());
+    assert_eq!(expired.error_code(), "cursor_expired");
+    assert_eq!(
+        expired.json()["details"]["purged_through_id"],
+        cursors[4].id
+    );
+    let sse = send(
+        &r,
+        axum::http::Request::get("/events/stream")
+            .header("host", "localhost")
+            .header("last-event-id", text(cursors[0]))
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(sse.status.as_u16(), 410);
+    assert_eq!(sse.error_code(), "cursor_expired");
+    let at_horizon = send(&r, get(&format!("/events/tail?after={}", text(cursors[4])))).await;
+    assert_eq!(at_horizon.status.as_u16(), 200);
+    let oldest = send(&r, get("/events/tail?limit=1")).await.json();
+    assert_eq!(
+        oldest["events"][0]["data"]["message"], "event 5",
+        "no cursor: from the oldest retained event"
+    );
+
+    // The consumer gets on: it loses nothing, and what it passed of the old events goes too.
+    let mut rest = Vec::new();
+    while rest.len() < 15 {
+        let b = slow.next_batch().await.expect("batch");
+        rest.extend(b.events.iter().map(|e| e.envelope.id));
+        slow.commit(&b).await.expect("commit");
+    }
+    let expected: Vec<_> = events[5..].iter().map(|e| e.id).collect();
+    assert_eq!(rest, expected, "every event after its offset, in order");
+    wait_for_count(store, 10).await;
+    app.shutdown(Duration::from_secs(5)).await;
+}
+
+contract!(serve_purges_old_events_on_schedule_without_passing_a_consumer);
+
+/// A retention setting that is not a number of days stops `weaver serve` at start, naming the
+/// variable, before anything is opened.
+#[test]
+fn serve_refuses_a_retention_that_is_not_days() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (var, value) in [
+        ("WEAVER_EVENT_RETENTION_DAYS", "a week"),
+        ("WEAVER_AUDIT_RETENTION_DAYS", "-1"),
+        ("WEAVER_RETENTION_INTERVAL_SECONDS", "0"),
+    ] {
+        let out = crate::support::weaver_in(dir.path())
+            .arg("serve")
+            .env("WEAVER_BIND", "127.0.0.1:0")
+            .env(var, value)
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{var}={value} must refuse");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{var}: {err}");
+    }
+    assert!(
+        !dir.path().join("weaver.db").exists(),
+        "nothing opened before refusing"
+    );
+}
