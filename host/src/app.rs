@@ -4,7 +4,7 @@
 //!   venues' desks, [`Runs`] and the API's [`AppState`] over them.
 //! - [`App::start`] does everything that comes before the API accepts a request: the stored
 //!   trading state, the example strategies, the sample data of a first start, the services
-//!   that run as long as the process (the outbox retention purge), venue recovery and
+//!   that run as long as the process (the realtime feed, the outbox retention purge), venue recovery and
 //!   reconciliation, resuming the runs a dead process left running.
 //! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
 //! - [`serve`] is all of it around the listener: what `weaver serve` runs.
@@ -29,7 +29,7 @@ use crate::greta::jobs::{Jobs, JobsParts};
 use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
 use crate::runs::{Runs, RunsParts};
 use crate::veda::desk::Desk;
-use crate::walle::Walle;
+use crate::walle::{Feed, Walle};
 
 pub use config::{Config, ConfigError};
 
@@ -96,6 +96,8 @@ pub struct App {
     catalogue: Catalogue,
     runs: Runs,
     state: AppState,
+    /// The realtime feed the API's event streams follow.
+    feed: Feed,
     /// Work that ends (compilations, backtests, runs): what [`App::idle`] waits for.
     tasks: TaskTracker,
     /// Services that run as long as the process (retention, consumers).
@@ -182,6 +184,7 @@ impl App {
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
+        let feed = Feed::new(walle.clone(), shutdown.clone());
         let state = AppState::new(glados::Parts {
             http: config.http(),
             walle: walle.clone(),
@@ -190,6 +193,7 @@ impl App {
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             runs: runs.clone(),
+            feed: feed.clone(),
         });
         Ok(App {
             config: Arc::new(config),
@@ -197,6 +201,7 @@ impl App {
             catalogue,
             runs,
             state,
+            feed,
             tasks,
             services: TaskTracker::new(),
             shutdown,
@@ -255,9 +260,10 @@ impl App {
         Ok(())
     }
 
-    /// The services that run as long as the process: the outbox retention purge (now, then
-    /// every `retention_interval`).
+    /// The services that run as long as the process: the realtime feed (the outbox consumer
+    /// `ui-feed`) and the outbox retention purge (now, then every `retention_interval`).
     fn start_services(&self) {
+        self.feed.start();
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         let (retention, every) = (self.config.retention, self.config.retention_interval);
         tracing::info!(

@@ -49,7 +49,7 @@ use tower_http::trace::TraceLayer;
 use crate::greta::jobs::Jobs;
 use crate::marvin::Catalogue;
 use crate::runs::Runs;
-use crate::walle::Walle;
+use crate::walle::{Feed, Walle};
 
 pub use config::HttpConfig;
 pub use error::{ApiError, ErrorBody};
@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// The runs of this process (and the global trading state they share).
     pub(crate) runs: Runs,
+    /// The realtime feed the event streams follow.
+    pub(crate) feed: Feed,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -90,6 +92,8 @@ pub struct Parts {
     pub shutdown: CancellationToken,
     /// The runs.
     pub runs: Runs,
+    /// The realtime feed (run by [`crate::app`]).
+    pub feed: Feed,
 }
 
 impl std::fmt::Debug for AppState {
@@ -113,6 +117,7 @@ impl AppState {
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 runs: p.runs,
+                feed: p.feed,
             }),
         }
     }

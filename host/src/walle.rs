@@ -61,8 +61,8 @@ pub use config::{Backend, DbConfig};
 pub use market::{Candle, CandleSeries, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{
-    Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, LISTENER_APPLICATION_NAME, Lag,
-    NOTIFY_CHANNEL, Retention, StartFrom,
+    Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, Feed, LISTENER_APPLICATION_NAME, Lag,
+    NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};

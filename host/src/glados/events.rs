@@ -7,11 +7,14 @@
 //!   once and in order: no gaps, no duplicates.
 //! - Events are thin: type, time, run and the stored payload (ids and states, never secrets;
 //!   payloads are the registry's typed event bodies).
-//! - A stream ends when the server shuts down.
+//! - A stream ends when the server shuts down, and when its client falls more than the feed's
+//!   buffer behind (it resumes from its cursor rather than being buffered without bound).
+//! - One database reader serves every stream once they caught up (`walle::Feed`).
 //! - A cursor from before the retention purge's horizon is refused with 410 `cursor_expired`
 //!   (events after it may be gone), never answered with a silent gap; no cursor means "from the
 //!   oldest retained event".
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -24,6 +27,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use crate::events::{Cursor, StoredEvent};
+use crate::walle::feed::{Gap, Subscription};
 
 /// Largest page of `GET /events/tail`.
 pub const MAX_PAGE: i64 = 1000;
@@ -119,55 +123,84 @@ pub async fn tail(state: &AppState, after: Cursor, limit: i64) -> Result<Vec<UiE
         .collect())
 }
 
-/// The SSE stream from `after`.
+/// The SSE stream from `after`: a catch-up read of the outbox up to now, then the live
+/// fan-out of the server's one feed reader ([`crate::walle::Feed`]), woken by the database and
+/// not by a timer. A client that falls too far behind is disconnected and resumes from its
+/// last cursor (`Last-Event-ID`).
 pub fn stream(
     state: AppState,
     after: Cursor,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let mut wake = state.inner.walle.subscribe_local();
-    wake.borrow_and_update();
     let token = state.inner.shutdown.clone();
-    let s = futures::stream::unfold(
-        (
-            state,
-            after,
-            std::collections::VecDeque::<UiEvent>::new(),
-            wake,
-        ),
-        move |(state, mut cursor, mut buffer, mut wake)| {
-            let token = token.clone();
-            async move {
-                loop {
-                    if let Some(ev) = buffer.pop_front() {
-                        let sse = Event::default()
-                            .id(ev.cursor.clone())
-                            .event(ev.event_type.clone())
-                            .json_data(&ev)
-                            .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
-                        return Some((Ok(sse), (state, cursor, buffer, wake)));
+    // Subscribed before the catch-up, so nothing committed after it can be missed.
+    let sub = state.inner.feed.subscribe();
+    let start = Reader {
+        state,
+        cursor: after,
+        buffer: VecDeque::new(),
+        live: None,
+        pending: Some(sub),
+    };
+    let s = futures::stream::unfold(start, move |mut r| {
+        let token = token.clone();
+        async move {
+            let ev = tokio::select! {
+                ev = r.next() => ev?,
+                () = token.cancelled() => return None,
+            };
+            let sse = Event::default()
+                .id(ev.cursor.clone())
+                .event(ev.event_type.clone())
+                .json_data(&ev)
+                .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
+            Some((Ok(sse), r))
+        }
+    });
+    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// One SSE client's position: catching up from the outbox, then following the fan-out.
+struct Reader {
+    state: AppState,
+    cursor: Cursor,
+    buffer: VecDeque<UiEvent>,
+    /// The fan-out, once the catch-up reached the present.
+    live: Option<Subscription>,
+    /// The subscription taken at connect, until the catch-up ends.
+    pending: Option<Subscription>,
+}
+
+impl Reader {
+    /// The next event, or `None` when the stream should end (lagged or shut down; the client
+    /// resumes from its last cursor).
+    async fn next(&mut self) -> Option<UiEvent> {
+        loop {
+            if let Some(ev) = self.buffer.pop_front() {
+                return Some(ev);
+            }
+            if let Some(live) = self.live.as_mut() {
+                return match live.next().await {
+                    Ok(e) => Some(project(StoredEvent::clone(&e))),
+                    Err(Gap::Lagged | Gap::Closed) => None,
+                };
+            }
+            match self.state.inner.walle.fetch_events(self.cursor, 500).await {
+                Ok(events) if !events.is_empty() => {
+                    if let Some(last) = events.last() {
+                        self.cursor = last.cursor;
                     }
-                    if token.is_cancelled() {
-                        return None;
-                    }
-                    match state.inner.walle.fetch_events(cursor, 500).await {
-                        Ok(events) if !events.is_empty() => {
-                            if let Some(last) = events.last() {
-                                cursor = last.cursor;
-                            }
-                            buffer.extend(events.into_iter().map(project));
-                            continue;
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(code = e.code(), "event stream read failed: {e}"),
-                    }
-                    tokio::select! {
-                        _ = wake.changed() => {}
-                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                        () = token.cancelled() => return None,
-                    }
+                    self.buffer.extend(events.into_iter().map(project));
+                }
+                Ok(_) => {
+                    let mut sub = self.pending.take()?;
+                    sub.after(self.cursor);
+                    self.live = Some(sub);
+                }
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "event stream read failed: {e}");
+                    return None;
                 }
             }
-        },
-    );
-    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        }
+    }
 }

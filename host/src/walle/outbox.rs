@@ -62,6 +62,7 @@
 //!   committed.
 
 mod consumer;
+pub mod feed;
 mod offsets;
 mod retention;
 
@@ -80,6 +81,7 @@ use crate::events::{Cursor, Envelope, StoredEvent};
 use super::{Conn, Db, Error, Result, TxInner, Wakeup, Walle, exec, fetch, text_of};
 
 pub use consumer::{Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, StartFrom};
+pub use feed::Feed;
 pub use offsets::Lag;
 pub use retention::Retention;
 

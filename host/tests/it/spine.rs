@@ -129,8 +129,6 @@ async fn serve_purges_old_events_on_schedule_without_passing_a_consumer(store: &
     app.shutdown(Duration::from_secs(5)).await;
 }
 
-contract!(serve_purges_old_events_on_schedule_without_passing_a_consumer);
-
 /// A retention setting that is not a number of days stops `weaver serve` at start, naming the
 /// variable, before anything is opened.
 #[test]
@@ -156,3 +154,167 @@ fn serve_refuses_a_retention_that_is_not_days() {
         "nothing opened before refusing"
     );
 }
+
+/// Reads SSE frames from `resp` until `n` events arrived; returns their messages.
+async fn sse_messages(resp: &mut reqwest::Response, n: usize) -> Vec<String> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let chunk = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            resp.chunk(),
+        )
+        .await
+        .expect("events arrive in time")
+        .expect("stream readable")
+        .expect("stream open");
+        buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("data:") {
+                    let v: serde_json::Value = serde_json::from_str(v.trim()).expect("json");
+                    out.push(v["data"]["message"].as_str().unwrap_or("").to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A started app reads the outbox once for every event stream: twenty clients get every new
+/// event in order, promptly after its commit (woken by the database, well within the feed's
+/// two-second safety re-check), and the feed's consumer offset advances and shows on /metrics.
+async fn event_streams_share_one_feed_reader(store: &TestStore) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let w = &store.walle;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::new(Config::for_tests(dir.path()), w.clone()).expect("app");
+    app.start().await.expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let r = weaver::glados::router(app.state());
+    let server = tokio::spawn(async move { axum::serve(listener, r).await });
+    let c = reqwest::Client::new();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let resp = c
+            .get(format!("http://{addr}/events/stream"))
+            .send()
+            .await
+            .expect("connect");
+        assert_eq!(resp.status().as_u16(), 200);
+        clients.push(resp);
+    }
+    // Let every stream finish its catch-up read and join the fan-out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for round in 0..3 {
+        let sent = Instant::now();
+        let batch: Vec<Envelope> = (0..5).map(|i| notice(round * 5 + i)).collect();
+        w.append_batch(&batch).await.expect("append");
+        for client in &mut clients {
+            let got = sse_messages(client, 5).await;
+            let want: Vec<String> = (0..5).map(|i| format!("event {}", round * 5 + i)).collect();
+            assert_eq!(got, want);
+        }
+        let took = sent.elapsed();
+        assert!(
+            took < Duration::from_millis(1_500),
+            "round {round}: 20 clients served in {took:?}: the feed waited for its re-check"
+        );
+    }
+    assert!(
+        w.consumers()
+            .await
+            .expect("consumers")
+            .contains(&weaver::walle::feed::FEED_CONSUMER.to_owned()),
+        "the feed's offset is stored"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w
+        .consumer_lag(weaver::walle::feed::FEED_CONSUMER)
+        .await
+        .expect("lag")
+        .events
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the feed's offset never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = c
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("weaver_outbox_lag_events{consumer=\"ui-feed\"}"),
+        "{metrics}"
+    );
+    drop(clients);
+    app.shutdown(Duration::from_secs(5)).await;
+    server.abort();
+}
+
+/// A subscriber that stops reading is told it lagged once it is more than the feed's buffer
+/// behind, instead of the feed holding everything for it.
+async fn a_subscriber_that_falls_behind_is_told_it_lagged(store: &TestStore) {
+    let w = &store.walle;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let feed = weaver::walle::Feed::new(w.clone(), stop.clone());
+    let mut idle = feed.subscribe();
+    let mut reading = feed.subscribe();
+    // The reader opens at the head: wait until it is up before appending.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !w
+        .consumers()
+        .await
+        .expect("consumers")
+        .contains(&weaver::walle::feed::FEED_CONSUMER.to_owned())
+    {
+        assert!(Instant::now() < deadline, "feed consumer never registered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let total = weaver::walle::feed::FEED_BUFFER + 500;
+    let events: Vec<Envelope> = (0..total).map(notice).collect();
+    let appender = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            for chunk in events.chunks(500) {
+                w.append_batch(chunk).await.expect("append");
+            }
+        })
+    };
+    for i in 0..total {
+        let e = tokio::time::timeout(Duration::from_secs(20), reading.next())
+            .await
+            .expect("in time")
+            .expect("the reading subscriber keeps up");
+        assert_eq!(e.envelope.payload["message"], format!("event {i}"));
+    }
+    appender.await.expect("appended");
+    let mut got = 0;
+    let end = loop {
+        match idle.next().await {
+            Ok(_) => got += 1,
+            Err(gap) => break gap,
+        }
+    };
+    assert_eq!(end, weaver::walle::feed::Gap::Lagged, "after {got} events");
+    assert!(got <= weaver::walle::feed::FEED_BUFFER);
+    stop.cancel();
+}
+
+contract!(
+    serve_purges_old_events_on_schedule_without_passing_a_consumer,
+    event_streams_share_one_feed_reader,
+    a_subscriber_that_falls_behind_is_told_it_lagged
+);
