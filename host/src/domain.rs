@@ -9,6 +9,8 @@
 //! - A bar inside a run names its symbol by index into the run's symbol list, so the per-bar hot
 //!   path never clones or hashes strings; intents name symbols by text.
 
+pub mod cues;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -354,14 +356,17 @@ pub struct Position {
     pub avg_price: f64,
 }
 
-/// The account as the strategy sees it.
+/// The account as the strategy sees it, the same in every mode ([`cues`] says when it is told).
+/// Positions are booked on margin, as Greta's broker books them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountSnapshot {
-    /// Cash balance.
+    /// Starting cash plus realised profit and loss, less fees (buying a position does not move
+    /// it).
     pub cash: f64,
     /// Cash plus the marked-to-market value of open positions.
     pub equity: f64,
-    /// What can be spent on new orders.
+    /// What can be spent on new orders: equity less the gross market value of open positions,
+    /// never below 0.
     pub buying_power: f64,
     /// Open positions.
     pub positions: Vec<Position>,
@@ -444,6 +449,21 @@ pub enum StrategyPayload {
         /// The payload bytes.
         bytes: Vec<u8>,
     },
+}
+
+impl StrategyPayload {
+    /// The envelope's event type for this payload, the same in every mode.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            StrategyPayload::Bars(_) => "market.Bar",
+            StrategyPayload::DataWindow { .. } => "market.DataWindow",
+            StrategyPayload::ClockTick => "clock.Tick",
+            StrategyPayload::OrderUpdate(_) => "orders.Updated",
+            StrategyPayload::Account(_) => "account.Snapshot",
+            StrategyPayload::Lifecycle(_) => "run.Lifecycle",
+            StrategyPayload::Raw { .. } => "raw",
+        }
+    }
 }
 
 /// One event as delivered to a strategy.

@@ -2,7 +2,7 @@
 //!
 //! A run loads one or several symbols' bars ([`csv`]), aligns them by timestamp, and drives a
 //! [`crate::domain::Strategy`] (a Marvin sandbox, or native code) with the same events a live run
-//! gets: bars, order updates, account snapshots and data windows. The strategy's intents go to a
+//! gets: lifecycle transitions, bars, order updates, account snapshots and data windows. The strategy's intents go to a
 //! simulated broker ([`broker`]); the run ends with metrics ([`metrics`]) computed with the same
 //! formulas as backtesting.py 0.6.6, so results can be checked against an established engine
 //! trade for trade (`docs/adr/0005-reference-exact-fills.md`).
@@ -15,8 +15,11 @@
 //! queued backtests over stored candles are [`jobs::Jobs`].
 //!
 //! # Events a strategy gets
-//! `Lifecycle(Started)` and an `Account` snapshot first; then, per timestamp, the `OrderUpdate`s
-//! of that bar's fills and cancellations followed by one `Account` snapshot, then the bars.
+//! The same envelope sequence as a paper or live run ([`crate::veda::live`]), from the same
+//! [`crate::domain::cues::Cues`]: `Lifecycle(Started)` and an `Account` snapshot first; then,
+//! per timestamp, the `OrderUpdate`s of that bar's fills and cancellations followed (after a
+//! fill) by one `Account` snapshot ([`broker::Broker::snapshot`], which the simulated exchange
+//! tells too), then the bars.
 //! Orders that can rest (limit, stop, stop-limit) are acknowledged with an `Accepted` update as
 //! soon as they are placed, so the strategy learns the id to cancel them by; market orders
 //! resolve at their symbol's next bar, before the strategy sees it, and report only `Filled` or

@@ -27,16 +27,22 @@
 //!   itself is shared.
 //!
 //! # What a run sees
-//! On a live venue: its symbols' live bars as they arrive, order updates of its own orders, the
-//! same pre-trade checks. On `sim`:
-//! - Bars in replay order, one per call; order updates of its own orders when it subscribed to
-//!   them; a `clock.Tick` at the start of every bar period of the replay (before that period's
-//!   bars) when it subscribed to clock ticks.
-//! - Its orders pass the pre-trade checks against the server's trading switch, read at every
-//!   order.
-//! - The replay is in lockstep with the strategy (orders decided on bar `t` meet bar `t + 1`, as
-//!   in a backtest); `WEAVER_RUN_BAR_INTERVAL_MS` only adds a pause before each new bar time.
-//!   Hence a run is deterministic, which is what makes resuming it exact.
+//! What a backtest of the same bars tells, sequenced by the same
+//! [`crate::domain::cues::Cues`] (see [`crate::veda::live`]), each kind only when the strategy
+//! subscribed to it: `Lifecycle(Started)` and an account snapshot before its first event; its
+//! own orders' updates, then after a fill an account snapshot before the next bar;
+//! `Lifecycle(Stopping)` last, when the replay or the venue's bar stream ends, the run is
+//! stopped or the server shuts down (not after the strategy failed). Besides, a `clock.Tick` at
+//! the start of every bar period (before that period's bars) when it subscribed to clock ticks,
+//! which a backtest does not tell. The pre-trade checks read the server's trading switch at every
+//! order.
+//! - On `sim`: bars in replay order, one per call; the account is the run's simulated exchange's
+//!   ([`crate::veda::sim::SimVenue`]), bit for bit a backtest's. The replay is in lockstep with
+//!   the strategy (orders decided on bar `t` meet bar `t + 1`, as in a backtest);
+//!   `WEAVER_RUN_BAR_INTERVAL_MS` only adds a pause before each new bar time. Hence a run is
+//!   deterministic, which is what makes resuming it exact.
+//! - On a live venue: its symbols' live bars as they arrive; the account is the run's own fills
+//!   over its baseline ([`account::DeskAccount`]), positions marked at the latest closes.
 //!
 //! # Resume after a restart
 //! [`Runs::resume`] restarts every run a dead process left `running`. On a live venue the run

@@ -34,7 +34,8 @@
 //!   to the last bit where the reference's own arithmetic allows.
 
 use crate::domain::{
-    OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Side, TimeInForce, TsMillis,
+    AccountSnapshot, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Position, Side,
+    TimeInForce, TsMillis,
 };
 
 /// Where market orders fill.
@@ -246,6 +247,38 @@ impl Broker {
             pl += t.size * (closes[t.symbol as usize] - t.entry_price);
         }
         self.cash + pl
+    }
+
+    /// The account as a strategy is told it, marked at `closes` (`symbols` names the indices):
+    /// one position per symbol, its trades' sizes summed at their average entry price. The
+    /// backtest and the simulated exchange both tell this, so the two agree to the bit.
+    pub fn snapshot(&self, closes: &[f64], symbols: &[String]) -> AccountSnapshot {
+        let mut positions: Vec<Position> = Vec::new();
+        for t in &self.trades {
+            let name = symbols.get(t.symbol as usize).map_or("", String::as_str);
+            match positions.iter_mut().find(|p| p.symbol == name) {
+                Some(p) => {
+                    let q = p.quantity + t.size;
+                    p.avg_price = if q != 0.0 {
+                        (p.avg_price * p.quantity + t.entry_price * t.size) / q
+                    } else {
+                        0.0
+                    };
+                    p.quantity = q;
+                }
+                None => positions.push(Position {
+                    symbol: name.to_owned(),
+                    quantity: t.size,
+                    avg_price: t.entry_price,
+                }),
+            }
+        }
+        AccountSnapshot {
+            cash: self.cash,
+            equity: self.equity(closes),
+            buying_power: self.margin_available(closes),
+            positions,
+        }
     }
 
     fn margin_available(&self, closes: &[f64]) -> f64 {

@@ -27,9 +27,10 @@ use super::Error;
 use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
 use super::metrics::{self, Metrics};
 pub use super::timeline::Backtest;
+use crate::domain::cues::{Cue, Cues};
 use crate::domain::{
-    AccountSnapshot, EventKind, EventMeta, Intent, Lifecycle, Position, Strategy, StrategyConfig,
-    StrategyError, StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, Timeframe, TsMillis,
+    EventKind, EventMeta, Intent, Strategy, StrategyConfig, StrategyError, StrategyEvent,
+    StrategyPayload, Subscriptions, SymbolBar, Timeframe, TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
@@ -148,6 +149,8 @@ struct Run<'a> {
     queue: VecDeque<Queued>,
     /// What the strategy wants told; other events are never built or queued.
     subscriptions: Subscriptions,
+    /// When lifecycle transitions and account snapshots are told (shared with live runs).
+    cues: Cues,
     meta: EventMeta,
     /// Reused for every single event, so delivering one allocates nothing for the envelope.
     event: StrategyEvent,
@@ -189,6 +192,7 @@ impl<'a> Run<'a> {
             updates: Vec::new(),
             queue: VecDeque::new(),
             subscriptions,
+            cues: Cues::new(subscriptions),
             meta: EventMeta {
                 id: String::new(),
                 kind: EventKind::Evt,
@@ -288,8 +292,8 @@ impl<'a> Run<'a> {
     fn execute(&mut self, progress: Option<&(dyn Fn(usize) + Sync)>) -> Result<(), Error> {
         let n = self.bt.len();
         let first_ts = self.ts(0);
-        self.enqueue(StrategyPayload::Lifecycle(Lifecycle::Started));
-        self.enqueue_account();
+        let start = self.cues.start();
+        self.enqueue_cues(start);
         self.drain(0, first_ts)?;
         let mut g = 0;
         let mut batch = MIN_BATCH;
@@ -354,7 +358,8 @@ impl<'a> Run<'a> {
             p(n);
         }
         let last_ts = self.ts(n - 1);
-        self.enqueue(StrategyPayload::Lifecycle(Lifecycle::Stopping));
+        let stop = self.cues.stop();
+        self.enqueue_cues(stop);
         while let Some(queued) = self.queue.pop_front() {
             // The run is over: intents answering the last events can no longer act.
             let payload = self.built(queued);
@@ -453,67 +458,38 @@ impl<'a> Run<'a> {
         if self.updates.is_empty() {
             return Ok(());
         }
-        let fills = self.updates.iter().any(|u| u.fill_quantity > 0.0);
         let mut updates = std::mem::take(&mut self.updates);
         for u in updates.drain(..) {
             self.enqueue(StrategyPayload::OrderUpdate(u));
         }
         self.updates = updates;
-        if fills {
-            self.enqueue_account();
-        }
+        let cue = self.cues.before_bars();
+        self.enqueue_cues(cue);
         self.drain(g, self.ts(g))
     }
 
     fn enqueue(&mut self, payload: StrategyPayload) {
-        if self.subscriptions.wants(&payload) {
+        let wanted = match &payload {
+            // Every order update goes through the cues, which note the fills among them.
+            StrategyPayload::OrderUpdate(u) => self.cues.update(u),
+            other => self.subscriptions.wants(other),
+        };
+        if wanted {
             self.queue.push_back(Queued::Event(payload));
         }
     }
 
-    /// Queues an account snapshot, building it only for a strategy that wants one.
-    fn enqueue_account(&mut self) {
-        if self.subscriptions.account {
-            let account = self.account();
-            self.queue
-                .push_back(Queued::Event(StrategyPayload::Account(account)));
-        }
-    }
-
-    fn account(&self) -> AccountSnapshot {
-        let cash = self.broker.cash();
-        let equity = self.broker.equity(&self.closes);
-        let mut positions: Vec<Position> = Vec::new();
-        for t in self.broker.open_trades() {
-            let name = &self.symbols[t.symbol as usize];
-            match positions.iter_mut().find(|p| &p.symbol == name) {
-                Some(p) => {
-                    let q = p.quantity + t.size;
-                    p.avg_price = if q != 0.0 {
-                        (p.avg_price * p.quantity + t.entry_price * t.size) / q
-                    } else {
-                        0.0
-                    };
-                    p.quantity = q;
+    /// Queues what the cues say, building an account snapshot only when one is due (the cues
+    /// only return what the strategy subscribed to).
+    fn enqueue_cues(&mut self, cues: impl IntoIterator<Item = Cue>) {
+        for cue in cues {
+            let payload = match cue {
+                Cue::Lifecycle(l) => StrategyPayload::Lifecycle(l),
+                Cue::Account => {
+                    StrategyPayload::Account(self.broker.snapshot(&self.closes, &self.symbols))
                 }
-                None => positions.push(Position {
-                    symbol: name.clone(),
-                    quantity: t.size,
-                    avg_price: t.entry_price,
-                }),
-            }
-        }
-        let used: f64 = self
-            .broker
-            .open_trades()
-            .iter()
-            .map(|t| t.size.abs() * self.closes[t.symbol as usize])
-            .sum();
-        AccountSnapshot {
-            cash,
-            equity,
-            buying_power: (equity - used).max(0.0),
-            positions,
+            };
+            self.queue.push_back(Queued::Event(payload));
         }
     }
 
@@ -529,7 +505,7 @@ impl<'a> Run<'a> {
         meta.id.clear();
         let _ = write!(meta.id, "bt-{}", self.seq);
         meta.event_type.clear();
-        meta.event_type.push_str(event_type(&payload));
+        meta.event_type.push_str(payload.event_type());
         meta.ts = ts;
         self.event.payload = payload;
         self.calls += 1;
@@ -684,16 +660,4 @@ fn bad_batch(consumed: usize, len: usize) -> Error {
             "on_bars consumed {consumed} of {len} bars, not a whole number of timestamps"
         ),
     })
-}
-
-fn event_type(p: &StrategyPayload) -> &'static str {
-    match p {
-        StrategyPayload::Bars(_) => "market.Bar",
-        StrategyPayload::DataWindow { .. } => "market.DataWindow",
-        StrategyPayload::ClockTick => "clock.Tick",
-        StrategyPayload::OrderUpdate(_) => "orders.Update",
-        StrategyPayload::Account(_) => "account.Snapshot",
-        StrategyPayload::Lifecycle(_) => "run.Lifecycle",
-        StrategyPayload::Raw { .. } => "raw",
-    }
 }

@@ -1,6 +1,9 @@
 //! A run's account: cash, average-cost positions marked at their last price, profit and loss.
 //! On the simulated exchange it is read from the run's own venue; on a shared live venue it is
-//! what the run's own recorded fills add up to ([`AccountState::from_orders`]).
+//! what the run's own recorded fills add up to ([`AccountState::from_orders`]). What the run's
+//! strategy is told of it ([`crate::domain::AccountSnapshot`]) comes from the simulated
+//! exchange itself on `sim` ([`crate::veda::sim::SimVenue`] is an
+//! [`AccountSource`]) and from [`DeskAccount`] on a shared venue.
 //!
 //! # Invariants
 //! - `equity = cash + Σ qty × last_price` and `pnl.total = pnl.realized + pnl.unrealized`.
@@ -8,14 +11,21 @@
 //!   `closed × (price − avg)`, crossing zero opens the rest at the fill price.
 //! - The serialised form is stored as the run's snapshot: renaming a field breaks old rows.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Side;
+use crate::domain::{AccountSnapshot, Side};
 use crate::veda::Venue;
+use crate::veda::live::account::AccountSource;
 use crate::veda::sim::SimVenue;
-use crate::walle::Order;
+use crate::veda::types::TradeUpdate;
+use crate::walle::{Order, Walle};
 
 /// Profit and loss of a paper account (currency units).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -158,6 +168,97 @@ impl AccountState {
     }
 }
 
+impl AccountState {
+    /// The account as the strategy is told it (the domain's definition: positions on margin,
+    /// so cash is the starting cash plus realised profit and loss), positions marked at
+    /// `marks` where given, at their last fill price otherwise.
+    pub fn strategy_snapshot(&self, marks: &[(String, f64)]) -> AccountSnapshot {
+        let cash = self.starting_cash + self.pnl.realized;
+        let (mut open, mut gross) = (0.0, 0.0);
+        let positions = self
+            .positions
+            .iter()
+            .map(|p| {
+                let mark = marks
+                    .iter()
+                    .find(|(s, _)| *s == p.symbol)
+                    .map_or(p.last_price, |(_, c)| *c);
+                open += p.qty * (mark - p.avg_price);
+                gross += p.qty.abs() * mark;
+                crate::domain::Position {
+                    symbol: p.symbol.clone(),
+                    quantity: p.qty,
+                    avg_price: p.avg_price,
+                }
+            })
+            .collect();
+        let equity = cash + open;
+        AccountSnapshot {
+            cash,
+            equity,
+            buying_power: (equity - gross).max(0.0),
+            positions,
+        }
+    }
+}
+
+/// The account a run on a shared live venue tells its strategy: its stored orders' fills over
+/// its baseline ([`AccountState::from_orders`], as the API shows it), with the fills the runner
+/// has just seen laid over them — the desk records updates beside the runner, so the store may
+/// not hold the fill a snapshot follows yet.
+pub(crate) struct DeskAccount {
+    walle: Walle,
+    run_id: i64,
+    starting_cash: f64,
+    /// client_order_id → (filled quantity, average fill price) as the latest update said.
+    seen: Mutex<HashMap<String, (Decimal, Option<Decimal>)>>,
+}
+
+impl DeskAccount {
+    pub(crate) fn new(walle: Walle, run_id: i64, starting_cash: f64) -> DeskAccount {
+        DeskAccount {
+            walle,
+            run_id,
+            starting_cash,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountSource for DeskAccount {
+    fn observe(&self, update: &TradeUpdate) {
+        let o = &update.order;
+        if o.filled_quantity > Decimal::ZERO {
+            self.seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    o.client_order_id.clone(),
+                    (o.filled_quantity, o.filled_avg_price),
+                );
+        }
+    }
+
+    async fn snapshot(&self, marks: &[(String, f64)]) -> crate::veda::Result<AccountSnapshot> {
+        let mut orders = super::start::run_orders(&self.walle, self.run_id)
+            .await
+            .map_err(|e| crate::veda::Error::Journal(format!("run orders unreadable: {e}")))?;
+        {
+            let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            for o in &mut orders {
+                if let Some((qty, avg)) = seen.get(&o.client_order_id)
+                    && *qty > o.filled_quantity
+                {
+                    o.filled_quantity = *qty;
+                    o.average_price = avg.or(o.average_price);
+                }
+            }
+        }
+        Ok(AccountState::from_orders(self.starting_cash, &orders).strategy_snapshot(marks))
+    }
+}
+
 pub(crate) fn side_text(s: Side) -> String {
     match s {
         Side::Buy => "buy",
@@ -267,6 +368,24 @@ mod tests {
             (last.side.as_str(), last.qty, last.price),
             ("sell", 5.0, 120.0)
         );
+    }
+
+    #[test]
+    fn the_strategy_is_told_the_account_on_margin_marked_at_the_latest_closes() {
+        // Buy 10 @ 100, sell 5 @ 120: realised 100, 5 left at avg 100, marked at 130.
+        let orders = [fill(1, Side::Buy, 10, 100), fill(2, Side::Sell, 5, 120)];
+        let a = AccountState::from_orders(10_000.0, &orders);
+        let s = a.strategy_snapshot(&[("ACME".into(), 130.0)]);
+        assert_eq!(s.cash, 10_100.0, "starting cash plus realised PnL");
+        assert_eq!(s.equity, 10_100.0 + 5.0 * 30.0);
+        assert_eq!(s.buying_power, s.equity - 5.0 * 130.0);
+        assert_eq!(s.positions.len(), 1);
+        assert_eq!(
+            (s.positions[0].quantity, s.positions[0].avg_price),
+            (5.0, 100.0)
+        );
+        // Without a mark, positions are marked at their last fill (as the API shows them).
+        assert_eq!(a.strategy_snapshot(&[]).equity, a.equity);
     }
 
     #[test]

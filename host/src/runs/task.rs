@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Runs;
-use super::account::{AccountState, Trade, side_text};
+use super::account::{AccountState, DeskAccount, Trade, side_text};
 use super::active::Live;
 use super::metered::Metered;
 use super::start::Exec;
@@ -162,12 +162,18 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     match &exec {
         Exec::Sim(sim) => {
             let releaser = sim.clone();
-            runner = runner.after_each_bar(move || releaser.bar_done());
+            runner = runner
+                .after_each_bar(move || releaser.bar_done())
+                .account_source(Arc::new(sim.clone()));
         }
         Exec::Desk {
             scope, journaled, ..
         } => {
-            runner = runner.order_scope(scope).resume_at(*journaled);
+            let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
+            runner = runner
+                .order_scope(scope)
+                .resume_at(*journaled)
+                .account_source(Arc::new(account));
             if let Some(cap) = rust_decimal::prelude::FromPrimitive::from_f64(live.starting_cash) {
                 runner = runner.equity_cap(cap);
             }
@@ -217,6 +223,15 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     let outcome = tokio::select! {
         r = runner.run_with_updates(bars, strategy_updates) => r,
         () = cancel.cancelled() => Ok(()),
+    };
+    // A stop request or shutdown ends the run as the end of the replay does: the strategy is
+    // told `Stopping` (once; the replay's end told it already). A failed sandbox is not called.
+    let outcome = match outcome {
+        Err(LiveError::Strategy(e)) => Err(LiveError::Strategy(e)),
+        other => {
+            let stopped = runner.stop().await;
+            other.and(stopped)
+        }
     };
     side_stop.cancel();
     if let Some(recorder) = recorder

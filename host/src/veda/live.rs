@@ -25,17 +25,15 @@
 //!   [`LiveRunner::run_with_updates`] / [`LiveRunner::on_order_update`]; recording them in WallE
 //!   is [`crate::veda::journal::recover::record_trade_update`].
 //!
-//! # Data windows
-//! A `FetchWindow` intent is answered by a `DataWindow` event delivered right after the event
-//! that asked for it, as in a backtest: the last `lookback` bars of the symbol up to and
-//! including the newest bar the run has seen (never a later one). The runner keeps the bars it
-//! delivered (at most [`MAX_LOOKBACK`] per symbol); when the run has seen fewer than asked, the
-//! venue's history before the run's first bar fills the rest (Alpaca: the bars before the run
-//! started; the simulated exchange has nothing before its replay, exactly like a backtest).
-//! Only the run's own timeframe (set with [`LiveRunner::timeframe`]) is served; another one, a
-//! symbol outside the run or a venue error gives an empty window and a warning, as a backtest
-//! does. A strategy that keeps asking fails with `strategy_event_loop` after
-//! [`MAX_WINDOWS_PER_EVENT`] windows for one event, as a backtest does.
+//! # What the strategy is told
+//! The same envelope as in a backtest, sequenced by the same [`crate::domain::cues::Cues`]:
+//! `Lifecycle(Started)` and an `Account` snapshot before the run's first event; the order
+//! updates of the run's own orders as the venue reports them, then (after a fill) an `Account`
+//! snapshot before the next bar; `Lifecycle(Stopping)` last, when the bar stream ends or the run
+//! is stopped ([`LiveRunner::stop`]). Snapshots come from the [`account::AccountSource`] given
+//! with [`LiveRunner::account_source`] (a runner given none tells none). Each event's type is
+//! [`crate::domain::StrategyPayload::event_type`]. Answers to `Stopping` are not acted on, as in
+//! a backtest. Data windows: [`windows`].
 //!
 //! # Invariants
 //! - One sequence number per order intent of the run, strictly increasing, also for intents the
@@ -46,10 +44,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
+pub mod account;
+pub mod windows;
+
+use crate::domain::cues::{Cue, Cues};
 use crate::domain::{
     Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType,
     OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
@@ -58,10 +59,11 @@ use crate::domain::{
 use crate::veda::journal::{IntentKey, OrderJournal, place_order_keyed};
 use crate::veda::risk::{Exposure, RiskLimits, TradingState, TradingSwitch};
 use crate::veda::types::{
-    BarEvent, BarsRequest, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle,
-    TradeUpdate, VenueOrder,
+    BarEvent, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate,
+    VenueOrder,
 };
 use crate::veda::{Error, Venue};
+use account::AccountSource;
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -140,9 +142,16 @@ pub struct LiveRunner {
     /// Most buying power an `EquityFraction` is taken of (a run's share of a shared account).
     equity_cap: Option<Decimal>,
     placed: Vec<Placed>,
-    /// Client order ids this run placed (order updates of other runs are not delivered).
-    mine: std::collections::HashSet<String>,
+    /// Client order ids this run placed, with the strategy's tag (order updates of other runs
+    /// are not delivered; the tag is echoed in the run's own).
+    mine: std::collections::HashMap<String, Option<String>>,
     events: u64,
+    /// When lifecycle transitions and account snapshots are told (shared with backtests).
+    cues: Cues,
+    /// Where account snapshots come from; none told without one.
+    account: Option<Arc<dyn AccountSource>>,
+    /// Time of the newest bar delivered (ms): `Stopping` carries it, as in a backtest.
+    last_ts: Option<i64>,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -167,6 +176,7 @@ impl LiveRunner {
         limits: RiskLimits,
     ) -> LiveRunner {
         let n = symbols.len();
+        let cues = Cues::new(strategy.subscriptions());
         LiveRunner {
             run_id: run_id.to_owned(),
             scope: run_id.to_owned(),
@@ -185,8 +195,11 @@ impl LiveRunner {
             on_refused: None,
             equity_cap: None,
             placed: Vec::new(),
-            mine: std::collections::HashSet::new(),
+            mine: std::collections::HashMap::new(),
             events: 0,
+            cues,
+            account: None,
+            last_ts: None,
         }
     }
 
@@ -224,6 +237,13 @@ impl LiveRunner {
         f: impl Fn(u64, &OrderRequest, &Error) + Send + Sync + 'static,
     ) -> LiveRunner {
         self.on_refused = Some(Box::new(f));
+        self
+    }
+
+    /// Where the account snapshots told to the strategy come from: the run's own simulated
+    /// exchange, or on a shared venue the run's own fills (see [`account`]).
+    pub fn account_source(mut self, source: Arc<dyn AccountSource>) -> LiveRunner {
+        self.account = Some(source);
         self
     }
 
@@ -276,7 +296,79 @@ impl LiveRunner {
                 BarEvent::Connected { .. } | BarEvent::Disconnected { .. } => {}
             }
         }
+        self.stop().await
+    }
+
+    /// Tells the strategy the run stops (`Lifecycle(Stopping)`, preceded by the start if it
+    /// never started), once; what it answers is not acted on, as at the end of a backtest. The
+    /// bar-stream loops call it when the stream ends; call it when stopping a run otherwise
+    /// (a stop request, shutdown), not after the strategy failed.
+    ///
+    /// # Errors
+    /// [`LiveError::Strategy`] when the strategy fails on it.
+    pub async fn stop(&mut self) -> Result<(), LiveError> {
+        let ts = self
+            .last_ts
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        for cue in self.cues.stop() {
+            if let Some(payload) = self.cue_payload(cue).await {
+                self.tell("stop", payload, ts)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The payload of a cue; `None` when no account snapshot can be had.
+    async fn cue_payload(&self, cue: Cue) -> Option<StrategyPayload> {
+        match cue {
+            Cue::Lifecycle(l) => Some(StrategyPayload::Lifecycle(l)),
+            Cue::Account => {
+                let source = self.account.as_ref()?;
+                let marks: Vec<(String, f64)> = self
+                    .symbols
+                    .iter()
+                    .zip(&self.last_close)
+                    .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
+                    .collect();
+                match source.snapshot(&marks).await {
+                    Ok(account) => Some(StrategyPayload::Account(account)),
+                    Err(e) => {
+                        tracing::warn!(run = %self.run_id, code = e.code(), "account snapshot unavailable; not told: {e}");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the strategy `cues` at `ts` and acts on its answers.
+    async fn cue(&mut self, cues: Vec<Cue>, ts: i64) -> Result<usize, LiveError> {
+        let mut placed = 0;
+        for cue in cues {
+            if let Some(payload) = self.cue_payload(cue).await {
+                let intents = self.tell("cue", payload, ts)?;
+                placed += self.handle(intents).await?;
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Delivers one event to the strategy.
+    fn tell(
+        &mut self,
+        kind: &str,
+        payload: StrategyPayload,
+        ts: i64,
+    ) -> Result<Vec<Intent>, StrategyError> {
+        self.events += 1;
+        let event = StrategyEvent {
+            meta: self.meta(kind, payload.event_type(), ts),
+            payload,
+        };
+        self.strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on_event(&event)
     }
 
     /// Delivers one bar to the strategy and places the orders it asks for. Returns how many
@@ -296,20 +388,18 @@ impl LiveRunner {
             seen.pop_front();
         }
         seen.push_back(bar);
-        self.events += 1;
-        let event = StrategyEvent {
-            meta: self.meta("bar", "market.Bar", bar.ts),
-            payload: StrategyPayload::Bars(vec![SymbolBar {
-                symbol: index as u32,
-                bar,
-            }]),
-        };
-        let intents = self
-            .strategy
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .on_event(&event)?;
-        self.handle(intents).await
+        self.last_ts = Some(bar.ts);
+        // The start before the first event; a snapshot after the fills told since the last bar.
+        let start = self.cues.start();
+        let mut placed = self.cue(start, bar.ts).await?;
+        let before = self.cues.before_bars().into_iter().collect();
+        placed += self.cue(before, bar.ts).await?;
+        let payload = StrategyPayload::Bars(vec![SymbolBar {
+            symbol: index as u32,
+            bar,
+        }]);
+        let intents = self.tell("bar", payload, bar.ts)?;
+        Ok(placed + self.handle(intents).await?)
     }
 
     /// Delivers a live order update of one of this run's orders to the strategy (if it
@@ -320,20 +410,17 @@ impl LiveRunner {
     /// See [`LiveError`].
     pub async fn on_order_update(&mut self, update: &TradeUpdate) -> Result<usize, LiveError> {
         let o = &update.order;
-        if !self.mine.contains(&o.client_order_id) {
+        let Some(tag) = self.mine.get(&o.client_order_id).cloned() else {
             return Ok(0);
+        };
+        if let Some(source) = &self.account {
+            source.observe(update);
         }
-        let wanted = self
-            .strategy
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .subscriptions()
-            .order_updates;
-        if !wanted {
-            return Ok(0);
-        }
+        let ts = update.timestamp.map_or(0, |t| t.timestamp_millis());
+        let start = self.cues.start();
+        let mut placed = self.cue(start, ts).await?;
         let to_f64 = |d: Decimal| d.to_f64().unwrap_or(0.0);
-        let payload = StrategyPayload::OrderUpdate(DomainOrderUpdate {
+        let domain_update = DomainOrderUpdate {
             client_order_id: o.client_order_id.clone(),
             symbol: o.symbol.clone(),
             side: o.side,
@@ -343,20 +430,15 @@ impl LiveRunner {
             filled_quantity: to_f64(o.filled_quantity),
             fees: 0.0,
             reason: None,
-            tag: None,
-        });
-        self.events += 1;
-        let ts = update.timestamp.map_or(0, |t| t.timestamp_millis());
-        let event = StrategyEvent {
-            meta: self.meta("order", "orders.Updated", ts),
-            payload,
+            tag,
         };
-        let intents = self
-            .strategy
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .on_event(&event)?;
-        self.handle(intents).await
+        // Noted even when not told: a fill makes the next bar's snapshot due.
+        if !self.cues.update(&domain_update) {
+            return Ok(placed);
+        }
+        let intents = self.tell("order", StrategyPayload::OrderUpdate(domain_update), ts)?;
+        placed += self.handle(intents).await?;
+        Ok(placed)
     }
 
     /// Like [`LiveRunner::run`], also delivering the venue's order updates to the strategy
@@ -388,7 +470,7 @@ impl LiveRunner {
                     }
                     Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
                     Some(_) => {}
-                    None => return Ok(()),
+                    None => return self.stop().await,
                 },
             }
         }
@@ -414,21 +496,13 @@ impl LiveRunner {
             }
             answered += 1;
             let bars = self.window(&symbol, timeframe, lookback).await;
-            self.events += 1;
             let ts = bars.last().map_or(0, |b| b.ts);
-            let event = StrategyEvent {
-                meta: self.meta("data-window", "data.Window", ts),
-                payload: StrategyPayload::DataWindow {
-                    symbol,
-                    timeframe,
-                    bars,
-                },
+            let payload = StrategyPayload::DataWindow {
+                symbol,
+                timeframe,
+                bars,
             };
-            let intents = self
-                .strategy
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .on_event(&event)?;
+            let intents = self.tell("data-window", payload, ts)?;
             self.act(intents, &mut windows).await?;
         }
         Ok(self.placed.len() - before)
@@ -448,79 +522,6 @@ impl LiveRunner {
             producer: "veda".to_owned(),
             headers: Vec::new(),
         }
-    }
-
-    /// The last `lookback` bars of `symbol` up to the newest one the run has seen (see the
-    /// module docs); empty when it cannot be served.
-    async fn window(&self, symbol: &str, timeframe: Timeframe, lookback: u32) -> Vec<Bar> {
-        let lookback = (lookback as usize).min(MAX_LOOKBACK);
-        let Some(index) = self.symbols.iter().position(|s| s == symbol) else {
-            tracing::warn!(run = %self.run_id, %symbol, "data window for a symbol outside the run");
-            return Vec::new();
-        };
-        if self.timeframe.is_some_and(|tf| tf != timeframe) {
-            tracing::warn!(run = %self.run_id, %symbol, %timeframe, "data window in a timeframe other than the run's is not served");
-            return Vec::new();
-        }
-        let seen = &self.seen[index];
-        let mut bars: Vec<Bar> = seen
-            .iter()
-            .skip(seen.len().saturating_sub(lookback))
-            .copied()
-            .collect();
-        let missing = lookback - bars.len();
-        if missing == 0 || seen.len() == MAX_LOOKBACK {
-            return bars;
-        }
-        let (Some(first), Some(tf)) = (seen.front(), self.timeframe) else {
-            return bars;
-        };
-        match self.history_before(symbol, tf, first.ts, missing).await {
-            Ok(mut earlier) => {
-                earlier.append(&mut bars);
-                earlier
-            }
-            Err(e) => {
-                tracing::warn!(run = %self.run_id, %symbol, error = %e, "venue history unavailable; the data window holds only the run's own bars");
-                bars
-            }
-        }
-    }
-
-    /// Up to `n` of the venue's bars strictly before `before_ms`, oldest first.
-    async fn history_before(
-        &self,
-        symbol: &str,
-        timeframe: Timeframe,
-        before_ms: i64,
-        n: usize,
-    ) -> Result<Vec<Bar>, Error> {
-        let end = DateTime::<Utc>::from_timestamp_millis(before_ms - 1)
-            .ok_or_else(|| Error::Config(format!("bar time {before_ms} out of range")))?;
-        // Sessions, nights, weekends and holidays: ask for a span well beyond n bars' length.
-        let span_ms = (n as i64)
-            .saturating_mul(timeframe.nominal_millis())
-            .saturating_mul(4)
-            .saturating_add(10 * 86_400_000);
-        let start = DateTime::<Utc>::from_timestamp_millis(before_ms.saturating_sub(span_ms))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let request = BarsRequest {
-            symbols: vec![symbol.to_owned()],
-            timeframe,
-            start,
-            end,
-            page_limit: None,
-        };
-        let mut bars = self
-            .venue
-            .bars(&request)
-            .await?
-            .remove(symbol)
-            .unwrap_or_default();
-        bars.retain(|b| b.ts < before_ms);
-        let extra = bars.len().saturating_sub(n);
-        bars.drain(..extra);
-        Ok(bars)
     }
 
     /// Acts on the intents of one strategy answer; data-window requests are queued in
@@ -613,7 +614,7 @@ impl LiveRunner {
             stop_price: None,
             extended_hours: false,
         };
-        self.submit(request, snapshot).await
+        self.submit(request, None, snapshot).await
     }
 
     async fn place(
@@ -654,12 +655,13 @@ impl LiveRunner {
             stop_price: o.stop_price.and_then(Decimal::from_f64),
             extended_hours: false,
         };
-        self.submit(request, snapshot).await
+        self.submit(request, o.tag, snapshot).await
     }
 
     async fn submit(
         &mut self,
         mut request: OrderRequest,
+        tag: Option<String>,
         snapshot: &mut Option<Snapshot>,
     ) -> Result<(), LiveError> {
         let sequence = self.next_sequence;
@@ -700,7 +702,7 @@ impl LiveRunner {
                 f(sequence, &request, e);
             }
         }
-        self.mine.insert(request.client_order_id.clone());
+        self.mine.insert(request.client_order_id.clone(), tag);
         self.placed.push(Placed {
             sequence,
             request,

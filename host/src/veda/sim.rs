@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, Bar, OrderIntent, OrderSize, OrderStatus};
 use crate::greta::broker::{BarView, Broker, BrokerConfig};
+use crate::veda::live::account::AccountSource;
 use crate::veda::types::{
     Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery,
     OrderRequest, OrderStatusFilter, OrderStreamEvent, StreamHandle, TradeEvent, TradeUpdate,
@@ -253,6 +254,13 @@ impl SimVenue {
         }
     }
 
+    /// The account as a strategy is told it: Greta's broker's snapshot at the latest closes,
+    /// the very function a backtest tells it with.
+    pub fn account_snapshot(&self) -> domain::AccountSnapshot {
+        let st = self.lock();
+        st.broker.snapshot(&st.closes, &self.symbols)
+    }
+
     /// True once every bar has been published.
     pub fn finished(&self) -> bool {
         self.lock().cursor >= self.timeline.len()
@@ -363,6 +371,13 @@ fn broadcast(st: &mut State, event: OrderStreamEvent) {
         // blocking the exchange; it reconciles through `orders` like after a disconnect.
         Err(_) => false,
     });
+}
+
+#[async_trait]
+impl AccountSource for SimVenue {
+    async fn snapshot(&self, _marks: &[(String, f64)]) -> Result<domain::AccountSnapshot> {
+        Ok(self.account_snapshot())
+    }
 }
 
 fn to_f64(d: Decimal, what: &str) -> Result<f64> {

@@ -12,6 +12,7 @@ mod journal_store;
 mod reconcile;
 mod recover;
 mod sim;
+mod sim_envelopes;
 mod spec;
 mod streams;
 mod windows;

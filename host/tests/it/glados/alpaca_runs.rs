@@ -1,7 +1,8 @@
 //! Runs on Alpaca through `POST /runs`, against the local fake: two runs trade at once over the
 //! desk's one order-update and one market-data connection (the fake allows one each per
 //! account), orders journaled under the run with installation-scoped `client_order_id`s, fills
-//! recorded once, the run's account built from them; the mode and venue refusals (nothing
+//! recorded once, the run's account built from them; a guest told its lifecycle and its own
+//! account as on `sim` and in a backtest; the mode and venue refusals (nothing
 //! stored); recovery before trading (a position the store cannot explain refuses runs on that
 //! symbol only); a restart resuming the run with intent numbers continuing and no order sent
 //! twice.
@@ -526,5 +527,101 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
     );
     let stop = send(&r, post_json(&format!("/runs/{id}/stop"), "")).await;
     assert_eq!(stop.status, StatusCode::OK, "{}", stop.json());
+    s.shutdown(Duration::from_secs(10)).await;
+}
+
+/// The messages of run `id`'s log so far.
+async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
+    let page = send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+        .await
+        .json();
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A guest on Alpaca is told what it is told on `sim` and in a backtest: `started` and its
+/// account before its first bar, its account again before the first bar after its buy filled,
+/// and `stopping` when the run is stopped. The account is the run's own (its fills over its
+/// baseline), told from the fill the runner just saw even if the desk has not recorded it yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_on_alpaca_is_told_its_lifecycle_and_its_own_account() {
+    let fake = rich_fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(&fake, dir.path(), false).await;
+    let hostile = upload(&r, &s, "hostile", "guests/hostile.wasm").await;
+    let body = serde_json::json!({
+        "strategy": hostile, "mode": "paper", "venue": "alpaca", "symbols": ["AAPL"],
+        "timeframe": "1Min", "cash": 100_000.0, "params": {"mode": "observe"}
+    });
+    let created = send(&r, post_json("/runs", body.to_string())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+    let id = created.json()["id"].as_i64().expect("id");
+
+    // The observer buys 1 on its first bar; the fake fills it at once.
+    let mut ts = 1_700_000_000_000;
+    until_subscribed(&r, &fake, id, "AAPL", &mut ts, 190.0).await;
+    until_orders(&r, &fake, "the observer's buy filled", |orders| {
+        orders.iter().any(|o| o.filled_qty > Decimal::ZERO)
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !log_of(&r, id).await.iter().any(|m| m == "account 1 1") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no snapshot with the fill: {:?}",
+            log_of(&r, id).await
+        );
+        push(&fake, "AAPL", ts, 190.0);
+        ts += 60_000;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stop = send(&r, post_json(&format!("/runs/{id}/stop"), "")).await;
+    assert_eq!(stop.status, StatusCode::OK, "{}", stop.json());
+    // The status is `stopped` as soon as the stop is asked for; the task logs "run stopped" once
+    // it told the strategy and ended.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = log_of(&r, id).await;
+        if text.iter().any(|m| m == "run stopped") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run task did not end: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let at = |line: &str| text.iter().position(|m| m == line);
+    let started = at("lifecycle started").expect("told started");
+    assert_eq!(at("account 0 0"), Some(started + 1), "{text:?}");
+    assert!(
+        started < at("stdout: observer starts").expect("first bar"),
+        "{text:?}"
+    );
+    let fill = text
+        .iter()
+        .position(|m| m.starts_with("order ") && m.contains("Filled"))
+        .expect("the fill was told");
+    let snapshot = at("account 1 1").expect("snapshot with the fill");
+    assert!(fill < snapshot, "{text:?}");
+    assert_eq!(
+        text.iter().filter(|m| m.starts_with("account ")).count(),
+        2,
+        "one snapshot at the start, one after the fill: {text:?}"
+    );
+    let stopping = at("lifecycle stopping").expect("told stopping");
+    let guest = |m: &String| {
+        ["tick ", "order ", "account ", "lifecycle "]
+            .iter()
+            .any(|p| m.starts_with(p))
+    };
+    assert!(
+        !text[stopping + 1..].iter().any(guest),
+        "stopping is the guest's last event: {text:?}"
+    );
     s.shutdown(Duration::from_secs(10)).await;
 }

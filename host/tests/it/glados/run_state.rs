@@ -214,6 +214,31 @@ async fn state_and_logs(kind: Kind) {
         "the fill of its order reached the strategy: {updates:?}"
     );
     assert_eq!(text.last().map(String::as_str), Some("replay finished"));
+    // It was told what a backtest tells: started and its account before its first bar, its
+    // account again once its buy filled, stopping last (when the replay ended).
+    let at = |line: &str| text.iter().position(|m| m == line);
+    let started = at("lifecycle started").expect("told started");
+    assert_eq!(at("account 0 0"), Some(started + 1), "{text:?}");
+    assert!(
+        started < at("stdout: observer starts").expect("first bar"),
+        "{text:?}"
+    );
+    let fill = text
+        .iter()
+        .position(|m| m.starts_with("order ") && m.contains("Filled"))
+        .expect("fill");
+    assert_eq!(at("account 1 1"), Some(fill + 1), "{text:?}");
+    assert_eq!(
+        text.iter().filter(|m| m.starts_with("account ")).count(),
+        2,
+        "one snapshot at the start, one after the fill: {text:?}"
+    );
+    let stopping = at("lifecycle stopping").expect("told stopping");
+    assert_eq!(
+        stopping,
+        text.len() - 2,
+        "stopping is the guest's last event"
+    );
 
     let failed = settled(&r, trap).await;
     assert_eq!(failed["error_code"], "strategy_trap", "{failed}");

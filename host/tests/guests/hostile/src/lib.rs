@@ -2,7 +2,9 @@
 //! budgets are described in `docs/adr/0002-fuel-and-epoch-deadlines.md`). Parameter `mode` picks the misbehaviour, run on the first bar
 //! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar);
 //! `mode=observe` behaves too: it buys 1 unit on its first bar, prints one line to stdout, and
-//! logs every clock tick (`tick <ms>`) and order update (`order <status> <filled>`) it receives.
+//! logs every clock tick (`tick <ms>`), order update (`order <status> <filled>`), account
+//! snapshot (`account <positions> <quantity held>`) and lifecycle transition (`lifecycle
+//! started|stopping`) it receives.
 //!
 //! Near-limit modes (issue #22's budget cases) are legal work sized by parameters, the same fuel
 //! for the same bars: `mode=burn` runs `iters` steps of arithmetic per bar; `mode=chase` runs
@@ -15,8 +17,9 @@
 use std::hint::black_box;
 
 use weaver_strategy_sdk::{
-    Config, Context, Intent, LogLevel, OrderIntent, OrderSize, OrderType, OrderUpdate, Result,
-    Side, Strategy, StrategyError, SymbolBar, TimeInForce, export_strategy,
+    AccountSnapshot, Config, Context, Intent, Lifecycle, LogLevel, OrderIntent, OrderSize,
+    OrderType, OrderUpdate, Result, Side, Strategy, StrategyError, SymbolBar, TimeInForce,
+    export_strategy,
 };
 
 /// The hostile strategy.
@@ -282,6 +285,29 @@ impl Strategy for Hostile {
         if self.mode == "observe" {
             let now = ctx.now();
             ctx.log(LogLevel::Info, format!("tick {now}"));
+        }
+        Ok(())
+    }
+
+    fn on_account(&mut self, ctx: &mut Context, account: &AccountSnapshot) -> Result<()> {
+        if self.mode == "observe" {
+            // A fold from +0 (an empty `sum` of f64s is -0, printed "-0").
+            let held = account.positions.iter().fold(0.0, |a, p| a + p.quantity);
+            ctx.log(
+                LogLevel::Info,
+                format!("account {} {held}", account.positions.len()),
+            );
+        }
+        Ok(())
+    }
+
+    fn on_lifecycle(&mut self, ctx: &mut Context, lifecycle: Lifecycle) -> Result<()> {
+        if self.mode == "observe" {
+            let what = match lifecycle {
+                Lifecycle::Started => "started",
+                Lifecycle::Stopping => "stopping",
+            };
+            ctx.log(LogLevel::Info, format!("lifecycle {what}"));
         }
         Ok(())
     }

@@ -1,0 +1,35 @@
+//! Where a live run's account snapshots come from ([`AccountSource`]): the
+//! [`crate::domain::cues`] say when a strategy is told its account; the source says what it is.
+//! - On the simulated exchange the run owns the venue: [`crate::veda::sim::SimVenue`] answers
+//!   with Greta's broker's own snapshot, bit for bit what a backtest of the same bars tells.
+//! - On a shared live venue the run's account is its own fills over its baseline; the runs layer
+//!   implements the source from them (`runs::account::DeskAccount`).
+//! - A runner given no source tells no snapshots: a venue's own account figures follow the
+//!   venue's conventions (and may be shared with other runs), not the domain's.
+//!
+//! # Invariants
+//! - Every source tells the [`AccountSnapshot`] of the domain's definition: cash is the
+//!   starting cash plus realised profit and loss (positions are booked on margin), equity marks
+//!   positions at their latest price, buying power is equity less the gross value of positions.
+//! - A source sees each of the run's own order updates ([`AccountSource::observe`]) before the
+//!   strategy is told of it, so a snapshot after a fill includes that fill.
+
+use async_trait::async_trait;
+
+use crate::domain::AccountSnapshot;
+use crate::veda::Result;
+use crate::veda::types::TradeUpdate;
+
+/// The account a live run tells its strategy.
+#[async_trait]
+pub trait AccountSource: Send + Sync {
+    /// Notes one of the run's own order updates, before the strategy is told of it.
+    fn observe(&self, _update: &TradeUpdate) {}
+
+    /// The run's account now; `marks` are the latest closes of the run's symbols (symbol,
+    /// price), for sources that do not know prices themselves.
+    ///
+    /// # Errors
+    /// The venue or the store could not be read; the runner then skips this snapshot.
+    async fn snapshot(&self, marks: &[(String, f64)]) -> Result<AccountSnapshot>;
+}
