@@ -1,6 +1,7 @@
 //! Events: the vocabulary of the event log. The envelope every event travels in ([`Envelope`]),
 //! its position in the outbox ([`Cursor`], [`StoredEvent`]), and the registry of event types and
-//! their payload schemas ([`Registry`], [`payloads`]).
+//! their payload schemas ([`Registry`], [`payloads`]), and the ambient correlation of the
+//! request or run events are produced for ([`correlation`]).
 //!
 //! This module does no I/O. Producers never write the outbox directly: every event is appended by
 //! WallE in the same transaction as the business write it describes (`walle::Walle::append`, or a
@@ -13,9 +14,11 @@
 //!   is refused with an [`Error`] and nothing is written: caller-supplied events are checked
 //!   before their transaction starts, and a refused event aborts the transaction it was in.
 
+pub mod correlation;
 mod envelope;
 mod registry;
 
+pub use correlation::Correlation;
 pub use envelope::{Cursor, Envelope, StoredEvent};
 pub use registry::{EventSpec, MAX_PAYLOAD_BYTES, NAMESPACES, Registry, payloads};
 

@@ -145,6 +145,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every event one request caused, in order (`corr_id` is the request's `X-Request-Id`): for a
+         *     run started over the API, from `run.Created` to its orders and fills.
+         */
+        get: operations["list_chain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events/stream": {
         parameters: {
             query?: never;
@@ -524,6 +544,13 @@ export interface components {
              */
             volume: number;
         };
+        /** @description A page of a correlation's events. */
+        ChainPage: {
+            /** @description Events in delivery order. */
+            events: components["schemas"]["EventView"][];
+            /** @description Pass as `after` for the next page (unchanged when there was nothing more). */
+            next: string;
+        };
         /** @description The JSON body of every error response. */
         ErrorBody: {
             /** @description Stable snake_case code. */
@@ -534,6 +561,34 @@ export interface components {
             details?: Record<string, never> | null;
             /** @description Human-readable text. */
             message: string;
+        };
+        /** @description One stored event with its whole envelope. */
+        EventView: {
+            /** @description The event that caused this one. */
+            causation_id?: string | null;
+            /** @description Everything one request caused shares it. */
+            corr_id: string;
+            /** @description Resume cursor. */
+            cursor: string;
+            /** @description Event id. */
+            id: string;
+            /** @description `evt` or `cmd`. */
+            kind: string;
+            /** @description The event body. */
+            payload: Record<string, never>;
+            /** @description The module that produced it. */
+            producer: string;
+            /** @description The run it belongs to. */
+            run_id?: string | null;
+            /** @description W3C trace id, when the request carried a `traceparent`. */
+            trace_id?: string | null;
+            /**
+             * Format: date-time
+             * @description When it happened (UTC).
+             */
+            ts: string;
+            /** @description Registered event type (for example `orders.Filled.v2`). */
+            type: string;
         };
         /**
          * @description Market-order fill price.
@@ -1390,6 +1445,51 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_chain: {
+        parameters: {
+            query: {
+                /** @description Resume after this cursor (`<xid>-<id>`). */
+                after?: string;
+                /**
+                 * @description The correlation id: a request's `X-Request-Id` (echoed in every response and error
+                 *     body), or `run-<id>` for a run resumed by a new process.
+                 */
+                corr_id: string;
+                /** @description Page size (1–1000, default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

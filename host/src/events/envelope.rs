@@ -47,8 +47,9 @@ pub struct Envelope {
 
 impl Envelope {
     /// Builds a fact of `event_type` produced by `producer`, with a fresh id, the current time, the
-    /// version implied by the type name (`.vN` suffix, else 1) and a correlation id equal to its
-    /// own id.
+    /// version implied by the type name (`.vN` suffix, else 1) and the ambient correlation
+    /// ([`super::correlation::current`]: the request's id and trace id), or outside any a
+    /// correlation id equal to its own id.
     ///
     /// # Errors
     /// [`Error::InvalidPayload`] when `payload` cannot be serialized to JSON.
@@ -62,15 +63,19 @@ impl Envelope {
             reason: e.to_string(),
         })?;
         let id = Uuid::now_v7();
+        let (corr_id, trace_id) = match super::correlation::current() {
+            Some(c) => (c.corr_id, c.trace_id),
+            None => (id.to_string(), None),
+        };
         Ok(Envelope {
             id,
             kind: EventKind::Evt,
             event_type: event_type.to_owned(),
             version: version_of(event_type),
             run_id: None,
-            corr_id: id.to_string(),
+            corr_id,
             causation_id: None,
-            trace_id: None,
+            trace_id,
             ts: Utc::now().trunc_subsecs(6),
             producer: producer.to_owned(),
             headers: BTreeMap::new(),

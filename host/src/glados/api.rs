@@ -56,6 +56,7 @@ use crate::walle::{Strategy, StrategyStatus};
         candles::load_sample_data,
         list_orders,
         get_order,
+        feed::list_chain,
         events_tail,
         events_stream,
         create_run,
@@ -82,6 +83,8 @@ use crate::walle::{Strategy, StrategyStatus};
         candles::SynthRequest,
         UiEvent,
         TailPage,
+        feed::EventView,
+        feed::ChainPage,
         OrderPageView,
         RunRequest,
         RunView,
@@ -124,6 +127,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/orders", get(list_orders))
         .route("/orders/{id}", get(get_order))
+        .route("/events", get(feed::list_chain))
         .route("/events/tail", get(events_tail))
         .route("/events/stream", get(events_stream))
         .route("/runs", get(list_runs).post(create_run))

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::events::{Cursor, StoredEvent};
 use crate::walle::feed::{Gap, Subscription};
 
@@ -203,4 +203,116 @@ impl Reader {
             }
         }
     }
+}
+
+/// `GET /events` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChainQuery {
+    /// The correlation id: a request's `X-Request-Id` (echoed in every response and error
+    /// body), or `run-<id>` for a run resumed by a new process.
+    pub corr_id: String,
+    /// Resume after this cursor (`<xid>-<id>`).
+    pub after: Option<String>,
+    /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// One stored event with its whole envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Resume cursor.
+    pub cursor: String,
+    /// Event id.
+    pub id: String,
+    /// `evt` or `cmd`.
+    pub kind: String,
+    /// Registered event type (for example `orders.Filled.v2`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (UTC).
+    pub ts: DateTime<Utc>,
+    /// The run it belongs to.
+    pub run_id: Option<String>,
+    /// Everything one request caused shares it.
+    pub corr_id: String,
+    /// The event that caused this one.
+    pub causation_id: Option<String>,
+    /// W3C trace id, when the request carried a `traceparent`.
+    pub trace_id: Option<String>,
+    /// The module that produced it.
+    pub producer: String,
+    /// The event body.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// A page of a correlation's events.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainPage {
+    /// Events in delivery order.
+    pub events: Vec<EventView>,
+    /// Pass as `after` for the next page (unchanged when there was nothing more).
+    pub next: String,
+}
+
+impl From<StoredEvent> for EventView {
+    fn from(e: StoredEvent) -> Self {
+        let v = e.envelope;
+        EventView {
+            cursor: cursor_text(e.cursor),
+            id: v.id.to_string(),
+            kind: serde_json::to_value(v.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            event_type: v.event_type,
+            ts: v.ts,
+            run_id: v.run_id,
+            corr_id: v.corr_id,
+            causation_id: v.causation_id,
+            trace_id: v.trace_id,
+            producer: v.producer,
+            payload: v.payload,
+        }
+    }
+}
+
+/// Every event one request caused, in order (`corr_id` is the request's `X-Request-Id`): for a
+/// run started over the API, from `run.Created` to its orders and fills.
+#[utoipa::path(get, path = "/events", tag = "events", params(ChainQuery), responses(
+    (status = 200, body = ChainPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn list_chain(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    super::http::AppQuery(q): super::http::AppQuery<ChainQuery>,
+) -> Result<axum::Json<ChainPage>, ApiError> {
+    if q.corr_id.is_empty() || q.corr_id.len() > 128 {
+        return Err(ApiError::InvalidParam(
+            "corr_id must be 1–128 characters".into(),
+        ));
+    }
+    let after = q
+        .after
+        .as_deref()
+        .map(parse_cursor)
+        .transpose()?
+        .unwrap_or_default();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    let events: Vec<EventView> = state
+        .inner
+        .walle
+        .events_by_corr(&q.corr_id, after, limit)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect();
+    let next = events
+        .last()
+        .map_or_else(|| cursor_text(after), |e| e.cursor.clone());
+    Ok(axum::Json(ChainPage { events, next }))
 }

@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::config::strip_brackets;
 use super::error::{ApiError, ErrorBody, PendingError};
+use crate::events::{Correlation, correlation};
 
 /// The correlation header.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -125,7 +126,14 @@ pub(crate) async fn finish_errors(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let started = Instant::now();
-    let resp = next.run(req).await;
+    // Every event the request causes, here or in work it starts, carries its id and trace id.
+    let traceparent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let correlation = Correlation::new(corr.clone(), traceparent.as_deref());
+    let resp = correlation::scope(Some(correlation), next.run(req)).await;
     let status = resp.status();
     metrics::counter!("weaver_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
     metrics::histogram!("weaver_http_request_duration_seconds", "method" => method, "route" => route)

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use super::report::{self, StrategyInfo};
 use super::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
 use crate::domain::Timeframe;
+use crate::events::correlation;
 use crate::marvin::{Catalogue, Marvin};
 use crate::walle::{
     self, Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyRef, StrategyStatus, Walle,
@@ -259,7 +260,8 @@ impl Jobs {
 
     fn spawn(&self, id: i64, plan: Plan) {
         let this = self.clone();
-        self.inner.tasks.spawn(async move {
+        let corr = correlation::current();
+        self.inner.tasks.spawn(correlation::scope(corr, async move {
             let w = &this.inner.walle;
             if let Err(e) = w
                 .update_backtest(id, BacktestStatus::Running, None, None, None)
@@ -289,7 +291,7 @@ impl Jobs {
                     "cannot record backtest outcome: {e}"
                 );
             }
-        });
+        }));
     }
 
     async fn execute(&self, plan: Plan) -> Result<BacktestReport, String> {

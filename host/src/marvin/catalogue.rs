@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Marvin;
+use crate::events::correlation;
 use crate::walle::{self, NewStrategy, Strategy, StrategyStatus, Walle};
 
 /// Largest name or version label accepted.
@@ -192,7 +193,8 @@ impl Catalogue {
     /// Compiles a stored component in the background and records the outcome.
     fn spawn_compile(&self, id: i64, sha256: String) {
         let this = self.clone();
-        self.inner.tasks.spawn(async move {
+        let corr = correlation::current();
+        self.inner.tasks.spawn(correlation::scope(corr, async move {
             let inner = &this.inner;
             let permit = tokio::select! {
                 p = inner.permits.acquire() => p,
@@ -230,7 +232,7 @@ impl Catalogue {
                     "cannot record compilation outcome: {e}"
                 );
             }
-        });
+        }));
     }
 
     /// Registers every `*.wasm` in `dir` (name = file stem, `_` read as `-`) and resumes

@@ -25,6 +25,7 @@ use super::metered::{Figures, Metered};
 use super::spec::{Mode, RunSpec};
 use super::{Error, Runs, SIM_CASH, task};
 use crate::domain::{StrategyConfig, Timeframe};
+use crate::events::{Correlation, correlation};
 use crate::greta::broker::{BrokerConfig, Commission, FillModel};
 use crate::marvin::Sandbox;
 use crate::veda::desk::Desk;
@@ -413,11 +414,15 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
     // run_id; started from a request, the span's parent is its `http` span, so they carry its
     // corr_id too.
     let span = tracing::info_span!("run", run_id = id);
+    // Its events carry the starting request's corr_id (and trace id); a run resumed by a new
+    // process has no request, so its events share `run-<id>` instead.
+    let corr =
+        correlation::current().unwrap_or_else(|| Correlation::new(format!("run-{id}"), None));
     runs.inner.tasks.spawn(
-        async move {
+        correlation::scope(Some(corr), async move {
             tracing::info!("run started");
             task.run().await;
-        }
+        })
         .instrument(span),
     );
 }

@@ -23,6 +23,7 @@ use super::account::{AccountState, DeskAccount, Trade, side_text};
 use super::active::Live;
 use super::metered::Metered;
 use super::start::Exec;
+use crate::events::correlation;
 use crate::events::{Envelope, payloads};
 use crate::veda::Venue;
 use crate::veda::journal::recover::record_trade_update;
@@ -185,28 +186,30 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         let stop = side_stop.clone();
         let walle = walle.clone();
         let live = live.clone();
-        st.inner.tasks.spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    biased;
-                    e = updates.events.recv() => e,
-                    () = stop.cancelled() => None,
-                };
-                let Some(event) = event else { break };
-                record(&walle, id, &live, event).await;
-            }
-            // Whatever arrived before the stop is still recorded.
-            while let Ok(event) = updates.events.try_recv() {
-                record(&walle, id, &live, event).await;
-            }
-        })
+        st.inner
+            .tasks
+            .spawn(correlation::scope(correlation::current(), async move {
+                loop {
+                    let event = tokio::select! {
+                        biased;
+                        e = updates.events.recv() => e,
+                        () = stop.cancelled() => None,
+                    };
+                    let Some(event) = event else { break };
+                    record(&walle, id, &live, event).await;
+                }
+                // Whatever arrived before the stop is still recorded.
+                while let Ok(event) = updates.events.try_recv() {
+                    record(&walle, id, &live, event).await;
+                }
+            }))
     });
     let heart = {
         let stop = side_stop.clone();
         let live = live.clone();
         let st = st.clone();
         let tasks = st.inner.tasks.clone();
-        tasks.spawn(async move {
+        tasks.spawn(correlation::scope(correlation::current(), async move {
             let period = Duration::from_millis(st.inner.config.heartbeat_ms.max(1));
             let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -218,7 +221,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                     () = live.logs.wanted.notified() => live.logs.store(&st.inner.walle, id).await,
                 }
             }
-        })
+        }))
     };
     let outcome = tokio::select! {
         r = runner.run_with_updates(bars, strategy_updates) => r,

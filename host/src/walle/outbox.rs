@@ -297,6 +297,14 @@ const PG_FETCH: &str = "select id, transaction_id::text::bigint as xid, event_id
 const LITE_FETCH: &str = "select id, 0 as xid, event_id, kind, event_type, version, run_id, \
      corr_id, causation_id, trace_id, ts, producer, headers, payload, created_at \
      from outbox where id > $1 order by id limit $2";
+const PG_BY_CORR: &str = "select id, transaction_id::text::bigint as xid, event_id, kind, event_type, \
+     version, run_id, corr_id, causation_id, trace_id, ts, producer, headers, payload, created_at \
+     from outbox where corr_id = $1 and (transaction_id, id) > ($2::text::xid8, $3) \
+       and transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     order by transaction_id, id limit $4";
+const LITE_BY_CORR: &str = "select id, 0 as xid, event_id, kind, event_type, version, run_id, \
+     corr_id, causation_id, trace_id, ts, producer, headers, payload, created_at \
+     from outbox where corr_id = $1 and id > $2 order by id limit $3";
 // The order by is what makes this an index probe: with a bare `limit 1` the planner picks a
 // "cheap" sequential scan that, with the cursor near the head, reads the whole table first.
 const PG_HAS_AFTER: &str = "select id from outbox where (transaction_id, id) > ($1::text::xid8, $2) \
@@ -425,6 +433,38 @@ impl Walle {
             .await?
         } else {
             self.read(async |c| fetch!(fetch_all, c, Row, LITE_FETCH, after.id, limit))
+                .await?
+        };
+        rows.into_iter().map(Row::into_event).collect()
+    }
+
+    /// Up to `limit` events of the correlation `corr_id` after `after`, in delivery order: the
+    /// chain of everything one request caused (served by the `outbox_corr_idx` index).
+    ///
+    /// # Errors
+    /// [`Error::Database`], or [`Error::Corrupt`] for an unreadable row.
+    pub async fn events_by_corr(
+        &self,
+        corr_id: &str,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = if self.is_pg() {
+            self.read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    Row,
+                    PG_BY_CORR,
+                    corr_id,
+                    after.xid.to_string(),
+                    after.id,
+                    limit,
+                )
+            })
+            .await?
+        } else {
+            self.read(async |c| fetch!(fetch_all, c, Row, LITE_BY_CORR, corr_id, after.id, limit))
                 .await?
         };
         rows.into_iter().map(Row::into_event).collect()

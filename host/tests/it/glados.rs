@@ -6,6 +6,7 @@ mod alpaca_runs;
 mod api;
 mod backtests;
 mod candles;
+mod chain;
 mod control;
 mod dashboard;
 mod events;

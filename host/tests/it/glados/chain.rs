@@ -1,0 +1,111 @@
+//! The identity chain: one HTTP request followed to its fills. A paper run started with an
+//! `X-Request-Id` and a W3C `traceparent` stores every event it causes (the run's creation and
+//! status, its order intents, venue updates and fills) under that correlation and trace id, and
+//! `GET /events?corr_id=` returns them in order, on both backends.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use weaver::app::{App, Config};
+
+use super::runs::{run_body, settled, upload};
+use super::{get, send};
+use crate::testdata::goog_candles;
+use crate::walle::support::{TestStore, contract};
+
+const CORR: &str = "chain-7f2c1a";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+async fn one_request_is_followed_to_its_fills(store: &TestStore) {
+    store
+        .walle
+        .upsert_candles(&goog_candles(), None)
+        .await
+        .expect("candles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
+    let r = weaver::glados::router(app.state());
+    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let created = send(
+        &r,
+        Request::post("/runs")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("x-request-id", CORR)
+            .header("traceparent", TRACEPARENT)
+            .body(Body::from(run_body(
+                "\"sma-cross\"",
+                r#"{"fast": 5, "slow": 20}"#,
+            )))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+    let id = created.json()["id"].as_i64().expect("id");
+    let done = settled(&r, id).await;
+    assert_eq!(done["status"], "stopped", "{done}");
+    app.idle().await;
+
+    let mut chain = Vec::new();
+    let mut after = String::new();
+    loop {
+        let uri = if after.is_empty() {
+            format!("/events?corr_id={CORR}&limit=50")
+        } else {
+            format!("/events?corr_id={CORR}&limit=50&after={after}")
+        };
+        let page = send(&r, get(&uri)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.json());
+        let page = page.json();
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        if events.is_empty() {
+            break;
+        }
+        after = page["next"].as_str().expect("next").to_owned();
+        chain.extend(events);
+    }
+    let types: Vec<&str> = chain
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
+    for e in &chain {
+        assert_eq!(e["corr_id"], CORR, "{e}");
+        assert_eq!(e["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{e}");
+    }
+    assert_eq!(types.first(), Some(&"run.Created"), "{types:?}");
+    let first = |t: &str| types.iter().position(|x| *x == t);
+    let intent = first("orders.Intent").expect("an order intent in the chain");
+    let update = first("orders.Updated").expect("a venue update in the chain");
+    let fill = first("orders.Filled.v2").expect("a fill in the chain");
+    assert!(intent < update && update <= fill, "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| **t == "orders.Filled.v2").count(),
+        send(&r, get(&format!("/orders?run={id}&limit=1000")))
+            .await
+            .json()["orders"]
+            .as_array()
+            .map_or(0, |o| o.iter().filter(|o| o["status"] == "filled").count()),
+        "one fill event per filled order (market orders fill whole)"
+    );
+    assert!(
+        types.contains(&"run.StatusChanged"),
+        "the run's end is in the chain: {types:?}"
+    );
+    let ids: Vec<&str> = chain
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or(""))
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no event twice");
+    // Another request's events are not in it.
+    let other = send(&r, get("/events?corr_id=nobody-sent-this"))
+        .await
+        .json();
+    assert_eq!(other["events"], serde_json::json!([]));
+    let bad = send(&r, get("/events?corr_id=")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_code(), "invalid_parameter");
+}
+
+contract!(one_request_is_followed_to_its_fills);
