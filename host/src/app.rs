@@ -4,7 +4,8 @@
 //!   venues' desks, [`Runs`] and the API's [`AppState`] over them.
 //! - [`App::start`] does everything that comes before the API accepts a request: the stored
 //!   trading state, the example strategies, the sample data of a first start, the services
-//!   that run as long as the process (the realtime feed, the outbox retention purge), venue recovery and
+//!   that run as long as the process (the realtime feed, the decisions projection, the outbox
+//!   retention purge), venue recovery and
 //!   reconciliation, resuming the runs a dead process left running.
 //! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
 //! - [`serve`] is all of it around the listener: what `weaver serve` runs.
@@ -261,9 +262,13 @@ impl App {
     }
 
     /// The services that run as long as the process: the realtime feed (the outbox consumer
-    /// `ui-feed`) and the outbox retention purge (now, then every `retention_interval`).
+    /// `ui-feed`), the decisions projection (consumer `decisions`) and the outbox retention
+    /// purge (now, then every `retention_interval`).
     fn start_services(&self) {
         self.feed.start();
+        let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
+        self.services
+            .spawn(async move { walle.run_decisions_projection(stop).await });
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         let (retention, every) = (self.config.retention, self.config.retention_interval);
         tracing::info!(

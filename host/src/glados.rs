@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: what the HTTP server needs of the process configuration.
+//! - [`decisions`]: a run's decisions (the decisions projection).
 //! - [`dashboard`]: Haro, the web dashboard, served at `/` (the router's fallback).
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
@@ -28,6 +29,7 @@ pub mod backtests;
 pub mod candles;
 pub mod config;
 pub mod dashboard;
+pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod http;

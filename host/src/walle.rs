@@ -2,7 +2,8 @@
 //! file (the default). Every table is read and written here through typed repository methods;
 //! every business write appends its outbox event in the same transaction, and named
 //! [`Consumer`]s read the outbox back in commit-safe order (`walle/outbox.rs` describes the
-//! ordering, wake-ups and delivery).
+//! ordering, wake-ups and delivery). Read models kept from the outbox by a consumer of their own
+//! live in [`projections`].
 //!
 //! The backend is chosen by `WEAVER_DATABASE_URL` ([`DbConfig`]). Both backends share one SQL
 //! text for most statements (sqlx maps `$N` on SQLite too); the outbox, whose ordering rules
@@ -37,6 +38,7 @@ mod config;
 mod market;
 mod orders;
 mod outbox;
+pub mod projections;
 mod run_state;
 mod runs;
 mod settings;

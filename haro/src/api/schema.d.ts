@@ -343,6 +343,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A run's decisions, in order: for every event its strategy answered, the intents it returned
+         *     and the call's fuel and wall time.
+         */
+        get: operations["list_decisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/logs": {
         parameters: {
             query?: never;
@@ -550,6 +570,45 @@ export interface components {
             events: components["schemas"]["EventView"][];
             /** @description Pass as `after` for the next page (unchanged when there was nothing more). */
             next: string;
+        };
+        /** @description A page of decisions. */
+        DecisionPage: {
+            /** @description Decisions in order. */
+            items: components["schemas"]["DecisionView"][];
+            /**
+             * Format: int64
+             * @description Pass as `after` for the next page (unchanged when there was nothing more).
+             */
+            next: number;
+        };
+        /** @description One decision of a run's strategy. */
+        DecisionView: {
+            /**
+             * Format: date-time
+             * @description The time of the event answered (the bar time for bars).
+             */
+            bar_ts?: string | null;
+            /** @description The event the strategy answered (its envelope id as the guest saw it). */
+            cause_event_id: string;
+            /** @description The `strategy.DecisionMade` event. */
+            decision_event_id?: string | null;
+            /**
+             * Format: int64
+             * @description Fuel the call used.
+             */
+            fuel?: number | null;
+            /**
+             * Format: int64
+             * @description Row id (pass the last as `after`).
+             */
+            id: number;
+            /** @description The intents returned (empty: it did nothing). */
+            intents: Record<string, never>[];
+            /**
+             * Format: int64
+             * @description Wall time of the call, in µs.
+             */
+            latency_us?: number | null;
         };
         /** @description The JSON body of every error response. */
         ErrorBody: {
@@ -1919,6 +1978,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_decisions: {
+        parameters: {
+            query?: {
+                /** @description Rows after this id (default 0: from the first decision). */
+                after?: number;
+                /** @description Page size (1–1000, default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {

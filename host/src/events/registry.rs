@@ -182,7 +182,7 @@ impl Registry {
         let results = [
             r.register::<StrategyChanged>("strategy.Uploaded"),
             r.register::<StrategyChanged>("strategy.StatusChanged"),
-            r.register::<StrategyIntents>("strategy.Intents"),
+            r.register::<DecisionMade>("strategy.DecisionMade"),
             r.register::<RunChanged>("run.Created"),
             r.register::<RunChanged>("run.StatusChanged"),
             r.register::<OrderChanged>("orders.Intent"),
@@ -230,15 +230,22 @@ pub mod payloads {
         pub status: String,
     }
 
-    /// The intents a strategy returned for one event.
+    /// One decision of a run's strategy: what it returned for one event (a bar, an order
+    /// update, …), with the call's cost.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct StrategyIntents {
+    pub struct DecisionMade {
         /// Run id.
         pub run_id: i64,
-        /// The event that caused them.
+        /// The event the strategy answered (its envelope id as the guest saw it).
         pub cause_event_id: uuid::Uuid,
-        /// The intents, as validated by Marvin.
+        /// The time of that event (the bar time for bars).
+        pub bar_ts: DateTime<Utc>,
+        /// The intents, as validated by Marvin (empty: it decided to do nothing).
         pub intents: Vec<Intent>,
+        /// Fuel the call used.
+        pub fuel: u64,
+        /// Wall time of the call, in µs.
+        pub latency_us: u64,
     }
 
     /// A run was created or changed status.

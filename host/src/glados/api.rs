@@ -19,6 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::AppState;
 use super::backtests::{self, BacktestRequest, BacktestView};
 use super::candles;
+use super::decisions;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
@@ -57,6 +58,7 @@ use crate::walle::{Strategy, StrategyStatus};
         list_orders,
         get_order,
         feed::list_chain,
+        decisions::list_decisions,
         events_tail,
         events_stream,
         create_run,
@@ -85,6 +87,8 @@ use crate::walle::{Strategy, StrategyStatus};
         TailPage,
         feed::EventView,
         feed::ChainPage,
+        decisions::DecisionView,
+        decisions::DecisionPage,
         OrderPageView,
         RunRequest,
         RunView,
@@ -134,6 +138,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/stop", axum::routing::post(stop_run))
         .route("/runs/{id}/logs", get(run_logs))
+        .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/accounts", get(list_accounts))
 }
 

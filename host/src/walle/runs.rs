@@ -10,9 +10,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::{Intent, Timeframe};
-use crate::events::{Envelope, payloads};
+use crate::events::{Envelope, StoredEvent, payloads};
 
-use super::{Error, Result, Walle, fetch, text_of};
+use super::{Error, Result, Walle, exec, fetch, text_of};
 
 /// How a run trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -125,7 +125,8 @@ pub struct NewRun {
     pub timeframe: Timeframe,
 }
 
-/// The intents one event made a run's strategy return.
+/// One decision of a run's strategy: the intents one event made it return (the projection of
+/// `strategy.DecisionMade`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StrategyResult {
     /// Row id.
@@ -136,11 +137,22 @@ pub struct StrategyResult {
     pub cause_event_id: Uuid,
     /// The intents.
     pub intents: Json<Vec<Intent>>,
+    /// The `strategy.DecisionMade` event this row projects.
+    pub decision_event_id: Option<Uuid>,
+    /// The time of the event answered (the bar time for bars).
+    pub bar_ts: Option<DateTime<Utc>>,
+    /// Fuel the call used.
+    pub fuel: Option<i64>,
+    /// Wall time of the call, in µs.
+    pub latency_us: Option<i64>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
     pub updated_at: DateTime<Utc>,
 }
+
+const RESULT_COLS: &str = "id, run_id, cause_event_id, intents, decision_event_id, bar_ts, fuel, \
+    latency_us, created_at, updated_at";
 
 const COLS: &str = "id, strategy_id, mode, venue, params, symbols, timeframe, status, error_code, \
     started_at, stopped_at, created_at, updated_at";
@@ -270,38 +282,52 @@ impl Walle {
         Ok(run)
     }
 
-    /// Records the intents a run's strategy returned for the event `cause_event_id`, together
-    /// with `event` (typically `strategy.Intents`), in one transaction.
+    /// Projects `strategy.DecisionMade` events into `strategy_results`, one row per decision,
+    /// in one transaction. Idempotent: an event already projected is skipped (consumers
+    /// deliver at least once). Other event types are ignored. Returns the rows written.
     ///
     /// # Errors
-    /// [`Error::Event`] when `event` is refused (nothing written), [`Error::Database`].
-    pub async fn append_strategy_result(
-        &self,
-        run_id: i64,
-        cause_event_id: Uuid,
-        intents: &[Intent],
-        event: &Envelope,
-    ) -> Result<StrategyResult> {
-        self.registry().validate(event)?;
+    /// [`Error::Corrupt`] for a decision whose payload does not read back, [`Error::Database`].
+    pub async fn project_decisions(&self, events: &[StoredEvent]) -> Result<u64> {
+        let decisions: Vec<(Uuid, payloads::DecisionMade)> = events
+            .iter()
+            .filter(|e| e.envelope.event_type == "strategy.DecisionMade")
+            .map(|e| {
+                serde_json::from_value(e.envelope.payload.clone())
+                    .map(|d| (e.envelope.id, d))
+                    .map_err(|err| Error::Corrupt {
+                        column: "outbox.payload",
+                        value: format!("strategy.DecisionMade {}: {err}", e.envelope.id),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        if decisions.is_empty() {
+            return Ok(0);
+        }
         let now = Utc::now();
         let mut tx = self.begin().await?;
-        let row = fetch!(
-            fetch_one,
-            tx.conn(),
-            StrategyResult,
-            "insert into strategy_results (run_id, cause_event_id, intents, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4) returning id, run_id, cause_event_id, intents, created_at, updated_at",
-            run_id,
-            cause_event_id,
-            Json(intents),
-            now,
-        )?;
-        tx.append(event).await?;
+        let mut written = 0;
+        for (event_id, d) in &decisions {
+            written += exec!(
+                tx.conn(),
+                "insert into strategy_results (run_id, cause_event_id, intents, decision_event_id, \
+                 bar_ts, fuel, latency_us, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (decision_event_id) do nothing",
+                d.run_id,
+                d.cause_event_id,
+                Json(&d.intents),
+                *event_id,
+                d.bar_ts,
+                i64::try_from(d.fuel).unwrap_or(i64::MAX),
+                i64::try_from(d.latency_us).unwrap_or(i64::MAX),
+                now,
+            )?;
+        }
         tx.commit().await?;
-        Ok(row)
+        Ok(written)
     }
 
-    /// A run's strategy results, oldest first, after row id `after_id`.
+    /// A run's decisions, oldest first, after row id `after_id`.
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -311,13 +337,15 @@ impl Walle {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<StrategyResult>> {
+        let sql = format!(
+            "select {RESULT_COLS} from strategy_results where run_id = $1 and id > $2 order by id limit $3"
+        );
         self.read(async |c| {
             fetch!(
                 fetch_all,
                 c,
                 StrategyResult,
-                "select id, run_id, cause_event_id, intents, created_at, updated_at \
-                     from strategy_results where run_id = $1 and id > $2 order by id limit $3",
+                sqlx::AssertSqlSafe(sql.clone()),
                 run_id,
                 after_id,
                 limit,

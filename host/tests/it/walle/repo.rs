@@ -1,7 +1,7 @@
 //! Repository contract: every table's reads and writes, idempotency keys, and "bad input writes
 //! nothing", on both backends.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, SubsecRound, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 use weaver::domain::{Intent, LogLevel, OrderType, Side, TimeInForce, Timeframe};
@@ -212,7 +212,7 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
     );
     assert_eq!(events_of(w, "run.StatusChanged").await.len(), 2);
 
-    // Strategy results: the intents with the event that caused them, plus their event.
+    // Decisions: the projection of strategy.DecisionMade, one row per decision, idempotent.
     let cause =
         Envelope::new("clock.Tick", "test", payloads::ClockTick { ts: Utc::now() }).unwrap();
     w.append(&cause).await.unwrap();
@@ -220,31 +220,44 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
         level: LogLevel::Info,
         message: "hello".into(),
     }];
-    let event = Envelope::new(
-        "strategy.Intents",
-        "marvin",
-        payloads::StrategyIntents {
+    let bar_ts = Utc::now().trunc_subsecs(6);
+    let decision = Envelope::new(
+        "strategy.DecisionMade",
+        "glados",
+        payloads::DecisionMade {
             run_id,
             cause_event_id: cause.id,
+            bar_ts,
             intents: intents.clone(),
+            fuel: 12_345,
+            latency_us: 67,
         },
     )
     .unwrap()
-    .caused_by(&cause);
-    let row = w
-        .append_strategy_result(run_id, cause.id, &intents, &event)
-        .await
-        .unwrap();
-    assert_eq!(row.intents.0, intents);
+    .caused_by(&cause)
+    .for_run(run_id);
+    w.append(&decision).await.unwrap();
+    settle(w).await;
+    let stored = w.fetch_events(Default::default(), 1000).await.unwrap();
+    assert_eq!(w.project_decisions(&stored).await.unwrap(), 1);
+    assert_eq!(
+        w.project_decisions(&stored).await.unwrap(),
+        0,
+        "a batch delivered again writes nothing twice"
+    );
     let rows = w.strategy_results(run_id, 0, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].cause_event_id, cause.id);
-    let stored = events_of(w, "strategy.Intents").await;
-    assert_eq!(
-        stored[0].causation_id.as_deref(),
-        Some(cause.id.to_string().as_str())
+    assert_eq!(rows[0].decision_event_id, Some(decision.id));
+    assert_eq!(rows[0].intents.0, intents);
+    assert_eq!(rows[0].bar_ts, Some(bar_ts));
+    assert_eq!((rows[0].fuel, rows[0].latency_us), (Some(12_345), Some(67)));
+    assert!(
+        w.strategy_results(run_id, rows[0].id, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
-    assert_eq!(stored[0].corr_id, cause.corr_id);
 
     let no_symbols = NewRun {
         strategy_id: run.strategy_id,
