@@ -10,6 +10,7 @@ mod control;
 mod dashboard;
 mod events;
 mod hostile;
+mod limits;
 mod openapi;
 mod run_state;
 mod runs;
