@@ -62,7 +62,7 @@ pub use catalogue::{Catalogue, CatalogueParts};
 pub use compile::{CompileLimits, precompile, release_compiler_memory};
 pub use config::MarvinConfig;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
-pub use limits::{Ceilings, LimitRequest, Limits};
+pub use limits::{Ceilings, LimitRequest, Limits, LimitsInForce};
 pub use sandbox::{Sandbox, SandboxStats};
 
 use crate::domain::{StrategyConfig, StrategyError};

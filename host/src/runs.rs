@@ -321,6 +321,8 @@ impl Runs {
     /// # Errors
     /// [`Error`] with the first problem found; nothing is stored for a refused start.
     pub async fn create(&self, spec: RunSpec) -> Result<Run, Error> {
+        // Limits first: a request the operator does not allow is refused whatever else is wrong.
+        spec.limits.check(&self.inner.marvin.config().ceilings)?;
         let desk = match spec.venue {
             VenueName::Sim => None,
             VenueName::Alpaca => {
@@ -391,9 +393,16 @@ impl Runs {
         resume::resume(self).await
     }
 
-    /// The figures of run `id`, if this process executed it since it started.
-    pub fn figures(&self, id: i64) -> Option<Figures> {
-        self.inner.active.figures(id)
+    /// The figures of run `id`: from this process while it executes the run, else the ones
+    /// stored with its account row `stored` (at every heartbeat and when it ended); `None` for a
+    /// run that never stored any.
+    pub fn figures(&self, id: i64, stored: Option<&RunAccount>) -> Option<Figures> {
+        self.inner.active.figures(id).or_else(|| {
+            let value = stored?.figures.as_ref()?;
+            serde_json::from_value(value.0.clone())
+                .inspect_err(|e| tracing::warn!(run_id = id, "stored figures unreadable: {e}"))
+                .ok()
+        })
     }
 
     /// The account of `run`: from this process when it executes (or executed) the run, else

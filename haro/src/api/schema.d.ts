@@ -484,6 +484,7 @@ export interface components {
              */
             end?: string | null;
             fill?: null | components["schemas"]["FillView"];
+            limits?: null | components["schemas"]["LimitsRequest"];
             /** @description Strategy parameters. */
             params?: Record<string, never> | null;
             /**
@@ -659,6 +660,62 @@ export interface components {
             /** @description `ok`. */
             status: string;
         };
+        /**
+         * @description Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's
+         *     "Sandbox limits"); each at most the operator's maximum (`WEAVER_MAX_FUEL_PER_EVENT`,
+         *     `WEAVER_MAX_FUEL_PER_BAR`, `WEAVER_MAX_MEMORY_MB`), above it `limit_not_allowed`. An absent
+         *     field keeps the tier's value.
+         */
+        LimitsRequest: {
+            /**
+             * Format: int64
+             * @description Extra fuel per bar a call carries (more than 0).
+             */
+            fuel_per_bar?: number | null;
+            /**
+             * Format: int64
+             * @description Fuel (≈ wasm operators) of one guest call, before the per-bar part (more than 0).
+             */
+            fuel_per_event?: number | null;
+            /**
+             * Format: int64
+             * @description Total of the sandbox's linear memories, in MiB (more than 0).
+             */
+            memory_mb?: number | null;
+        };
+        /** @description The limits in force in a run's or a backtest's sandbox. */
+        LimitsView: {
+            /**
+             * Format: int64
+             * @description Fuel for instantiation plus `init`.
+             */
+            fuel_for_init: number;
+            /**
+             * Format: int64
+             * @description Extra fuel per bar a call carries.
+             */
+            fuel_per_bar: number;
+            /**
+             * Format: int64
+             * @description Fuel of one guest call, before the per-bar part.
+             */
+            fuel_per_event: number;
+            /**
+             * Format: int64
+             * @description Host budget: what the host may hold for the guest at once, in bytes.
+             */
+            max_host_bytes: number;
+            /**
+             * Format: int64
+             * @description Cap on the total of the sandbox's linear memories, in bytes.
+             */
+            max_memory_bytes: number;
+            /**
+             * Format: int64
+             * @description Cap on the total elements of the sandbox's tables.
+             */
+            max_table_elements: number;
+        };
         /** @description One line of a run's log. */
         LogLine: {
             /** @description `debug`, `info`, `warn` or `error`. */
@@ -793,6 +850,8 @@ export interface components {
              * @description Fuel used by all calls.
              */
             fuel_total: number;
+            /** @description The sandbox's limits: its strategy tier's, or what the run asked for. */
+            limits: components["schemas"]["LimitsView"];
             /**
              * Format: int64
              * @description Order intents (place or close) the strategy returned.
@@ -803,6 +862,11 @@ export interface components {
              * @description Orders the venue accepted (known once the run ended).
              */
             orders_placed?: number | null;
+            /**
+             * Format: int64
+             * @description Most the host held for the guest at once, in bytes (what the host budget counts).
+             */
+            peak_host_bytes: number;
             /**
              * Format: int64
              * @description Largest linear memory the guest reached, in bytes.
@@ -821,6 +885,7 @@ export interface components {
              * @description Starting cash of the paper account (default 10000; more than 0).
              */
             cash?: number | null;
+            limits?: null | components["schemas"]["LimitsRequest"];
             /** @description `paper` or `live`. */
             mode: string;
             /** @description Strategy parameters. */
@@ -1876,6 +1941,9 @@ export interface operations {
             content: {
                 /**
                  * @example {
+                 *       "limits": {
+                 *         "fuel_per_event": 100000000
+                 *       },
                  *       "mode": "paper",
                  *       "params": {
                  *         "fast": 5,

@@ -5,7 +5,7 @@ import { useBacktests, useCreateBacktest } from '../api/queries'
 import type { Backtest, Report } from '../api/types'
 import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
-import { parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+import { LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
 
 export const reportOf = (b: Backtest) => (b.report ?? null) as unknown as Report | null
 export const configOf = (b: Backtest) => (b.config ?? {}) as { strategy?: string | number; symbols?: string[]; timeframe?: string; start?: string | null; end?: string | null }
@@ -66,7 +66,7 @@ export function Backtests() {
 function Launch() {
   const create = useCreateBacktest()
   const nav = useNavigate()
-  const [f, setF] = useState({ strategy: '', symbols: '', timeframe: '1Day', start: '', end: '', cash: '', commission: '', warmup: '', params: '' })
+  const [f, setF] = useState({ strategy: '', symbols: '', timeframe: '1Day', start: '', end: '', cash: '', commission: '', warmup: '', params: '', fuel: '', memory: '' })
   const [bad, setBad] = useState<string | null>(null)
   const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
   const submit = (e: FormEvent) => {
@@ -81,6 +81,7 @@ function Launch() {
         strategy: Number(f.strategy), symbols: splitSymbols(f.symbols), timeframe: f.timeframe,
         start: day(f.start), end: day(f.end), cash: num(f.cash), commission: num(f.commission),
         params: p.value, ...(f.warmup.trim() ? { warmup: Number(f.warmup) } : {}),
+        ...limitsOf(f.fuel, f.memory),
       },
       { onSuccess: (b) => nav(`/ui/backtests/${b.id}`) },
     )
@@ -99,6 +100,7 @@ function Launch() {
       <label>Cash<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
       <label>Commission<input value={f.commission} inputMode="decimal" onChange={(e) => set('commission')(e.target.value)} placeholder="0.002" /></label>
       <label>Warm-up bars<input value={f.warmup} inputMode="numeric" onChange={(e) => set('warmup')(e.target.value)} placeholder="0" /></label>
+      <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
       <div className="wide row">
         <button className="primary" type="submit" disabled={create.isPending || !f.strategy}>{create.isPending ? 'Launching…' : 'Run backtest'}</button>

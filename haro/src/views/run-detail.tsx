@@ -50,10 +50,12 @@ function RunBody({ run }: { run: Run }) {
               <div className="stat"><span className="small">Order intents</span><b data-testid="order-intents">{f.order_intents}</b></div>
               <div className="stat"><span className="small">Fuel / event</span><b>{fmtNumber(f.fuel_per_event, 0)}</b></div>
               <div className="stat"><span className="small">Fuel max</span><b>{fmtNumber(f.fuel_max, 0)}</b></div>
-              <div className="stat"><span className="small">Peak memory</span><b>{fmtBytes(f.peak_memory_bytes)}</b></div>
+              <div className="stat"><span className="small">Peak memory / limit</span><b>{fmtBytes(f.peak_memory_bytes)} / {fmtBytes(f.limits.max_memory_bytes)}</b></div>
+              <div className="stat"><span className="small">Fuel limit / event, / bar</span><b>{fmtNumber(f.limits.fuel_per_event, 0)}, {fmtNumber(f.limits.fuel_per_bar, 0)}</b></div>
+              <div className="stat"><span className="small">Peak host / budget</span><b>{fmtBytes(f.peak_host_bytes)} / {fmtBytes(f.limits.max_host_bytes)}</b></div>
               <div className="stat"><span className="small">Calls / traps</span><b>{f.calls} / {f.traps}</b></div>
             </div>
-          ) : <Empty>No figures (the run is not executing on this server).</Empty>}
+          ) : <Empty>No figures yet.</Empty>}
         </div>
       </div>
       <h2>Positions</h2>

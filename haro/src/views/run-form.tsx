@@ -1,4 +1,4 @@
-// Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON.
+// Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON, sandbox limits.
 import { useStrategies } from '../api/queries'
 
 export function StrategySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
@@ -29,3 +29,22 @@ export function parseParams(text: string): { ok: true; value?: Record<string, un
 }
 
 export { TIMEFRAMES } from '../lib/candles'
+
+/** The optional sandbox limits of a run or backtest request (absent fields keep the tier's). */
+export function limitsOf(fuel: string, memory: string) {
+  const limits = {
+    ...(fuel.trim() ? { fuel_per_event: Number(fuel) } : {}),
+    ...(memory.trim() ? { memory_mb: Number(memory) } : {}),
+  }
+  return Object.keys(limits).length ? { limits } : {}
+}
+
+/** Inputs for more fuel per event or memory than the strategy's tier (within the operator's maxima). */
+export function LimitFields(p: { fuel: string, memory: string, onFuel: (v: string) => void, onMemory: (v: string) => void }) {
+  return (
+    <>
+      <label>Fuel per event (optional)<input value={p.fuel} inputMode="numeric" onChange={(e) => p.onFuel(e.target.value)} placeholder="tier default" /></label>
+      <label>Memory MiB (optional)<input value={p.memory} inputMode="numeric" onChange={(e) => p.onMemory(e.target.value)} placeholder="tier default" /></label>
+    </>
+  )
+}

@@ -5,7 +5,7 @@ import { useCreateRun, useRuns, useStopRun } from '../api/queries'
 import type { Run } from '../api/types'
 import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
-import { parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+import { LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
 
 export function Runs() {
   const q = useRuns()
@@ -23,7 +23,7 @@ export function Runs() {
 function StartRun() {
   const create = useCreateRun()
   const nav = useNavigate()
-  const [f, setF] = useState({ strategy: '', mode: 'paper', venue: 'sim', symbols: '', timeframe: '1Day', params: '', cash: '' })
+  const [f, setF] = useState({ strategy: '', mode: 'paper', venue: 'sim', symbols: '', timeframe: '1Day', params: '', cash: '', fuel: '', memory: '' })
   const [bad, setBad] = useState<string | null>(null)
   const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
   const submit = (e: FormEvent) => {
@@ -35,6 +35,7 @@ function StartRun() {
       {
         strategy: Number(f.strategy), mode: f.mode, venue: f.venue, symbols: splitSymbols(f.symbols),
         timeframe: f.timeframe, params: p.value, ...(f.cash ? { cash: Number(f.cash) } : {}),
+        ...limitsOf(f.fuel, f.memory),
       },
       { onSuccess: (run) => nav(`/ui/runs/${run.id}`) },
     )
@@ -59,6 +60,7 @@ function StartRun() {
         </select>
       </label>
       <label>Cash (optional)<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
+      <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
       <div className="wide row">
         <button className="primary" type="submit" disabled={create.isPending || !f.strategy}>{create.isPending ? 'Starting…' : 'Start run'}</button>

@@ -19,7 +19,7 @@ use crate::greta::{
     self, Backtest, BacktestSpec, Commission, DataFile, DataWindow, EngineConfig, FillModel,
     StrategyBuilder, StrategySource, sweep,
 };
-use crate::marvin::{Marvin, MarvinConfig};
+use crate::marvin::{LimitRequest, Marvin, MarvinConfig};
 
 /// Arguments of `weaver backtest`.
 #[derive(Debug, Clone, Args)]
@@ -79,6 +79,17 @@ pub struct BacktestArgs {
     /// Cache of compiled strategy components (default `$WEAVER_DATA_DIR/cache/compiled`).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Sandbox fuel per guest call instead of the component tier's (at most
+    /// `WEAVER_MAX_FUEL_PER_EVENT`).
+    #[arg(long)]
+    pub fuel_per_event: Option<u64>,
+    /// Sandbox fuel per bar a call carries instead of the tier's (at most
+    /// `WEAVER_MAX_FUEL_PER_BAR`).
+    #[arg(long)]
+    pub fuel_per_bar: Option<u64>,
+    /// Sandbox memory in MiB instead of the tier's (at most `WEAVER_MAX_MEMORY_MB`).
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
 }
 
 /// Market-order fill price.
@@ -123,6 +134,17 @@ pub(crate) fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
         finalize: a.finalize,
         warmup: a.warmup,
         params: parse_params(&a.params)?,
+        limits: LimitRequest {
+            fuel_per_event: a.fuel_per_event,
+            fuel_per_bar: a.fuel_per_bar,
+            // Beyond the address space it is above any ceiling anyway.
+            max_memory_bytes: a.memory_mb.map(|mb| {
+                usize::try_from(mb)
+                    .ok()
+                    .and_then(|mb| mb.checked_mul(1 << 20))
+                    .unwrap_or(usize::MAX)
+            }),
+        },
     })
 }
 
@@ -136,31 +158,48 @@ pub fn engine_config(spec: &BacktestSpec) -> anyhow::Result<EngineConfig> {
 }
 
 /// Resolves `--strategy`. A component is loaded into a Marvin sandbox started for this command
-/// (compile cache under `--cache-dir`, default `$WEAVER_DATA_DIR/cache/compiled`); every run
-/// gets its own sandbox instance.
+/// with the operator's ceilings and compile limits ([`MarvinConfig::from_env`]; compile cache
+/// under `--cache-dir`, default `$WEAVER_DATA_DIR/cache/compiled`); every run gets its own
+/// sandbox instance under `limits`. With `compiler` (the `weaver` binary) a component not in the cache
+/// compiles in a child process under the compile limits, as `weaver serve` compiles uploads.
 ///
 /// # Errors
-/// An unknown native name, a missing or invalid component, a sandbox that cannot start.
+/// An unknown native name, a missing or invalid component (`compile_limit_exceeded` past the
+/// compile limits), limits above the operator's ceilings (`limit_not_allowed`) or asked for a
+/// native strategy, a sandbox that cannot start.
 pub(crate) fn load_strategy(
     source: &StrategySource,
     cache_dir: Option<&Path>,
+    limits: &LimitRequest,
+    compiler: Option<&Path>,
 ) -> anyhow::Result<StrategyBuilder> {
     // A sandbox only for a component that exists: native code needs none, and `load` reports a
     // missing file.
     let marvin = match source {
         StrategySource::Component(path) if path.is_file() => {
-            let mut config = MarvinConfig::default();
-            if let Some(dir) = cache_dir {
-                config.cache_dir = dir.to_path_buf();
-            }
-            Some(
-                Marvin::new(config)
-                    .map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))?,
-            )
+            Some(command_marvin(cache_dir.map(Path::to_path_buf), compiler)?)
         }
         _ => None,
     };
-    Ok(source.load(marvin.as_ref())?)
+    Ok(source.load_with(marvin.as_ref(), limits)?)
+}
+
+/// The Marvin of one command: the operator's settings from the environment, the compile cache in
+/// `cache_dir` when given, compiling in a `compiler` child when given.
+///
+/// # Errors
+/// A malformed ceiling or compile-limit setting, a sandbox that cannot start.
+pub fn command_marvin(
+    cache_dir: Option<PathBuf>,
+    compiler: Option<&Path>,
+) -> anyhow::Result<Marvin> {
+    let mut config = MarvinConfig::from_env()
+        .map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))?;
+    if let Some(dir) = cache_dir {
+        config.cache_dir = dir;
+    }
+    config.compiler = compiler.map(Path::to_path_buf);
+    Marvin::new(config).map_err(|e| anyhow::anyhow!("cannot start the strategy sandbox: {e}"))
 }
 
 fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -192,25 +231,46 @@ pub(crate) fn load_data(a: &BacktestArgs, spec: &BacktestSpec) -> anyhow::Result
     Ok(spec.load_files()?)
 }
 
-/// Runs `weaver backtest`, printing to stdout.
+/// Runs `weaver backtest`, printing to stdout; a component compiles in a child of this
+/// executable under the compile limits, as on the server.
 ///
 /// # Errors
 /// Any bad input, or a strategy failure.
 pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    run_with_output(a, &mut stdout.lock())
+    let compiler = std::env::current_exe().ok();
+    run_compiling_with(a, &mut stdout.lock(), compiler.as_deref())
 }
 
-/// Runs `weaver backtest`, writing the summary (or sweep table) to `out`.
+/// Runs `weaver backtest`, writing the summary (or sweep table) to `out`, compiling in this
+/// process (for callers that are not the `weaver` binary, such as tests).
 ///
 /// # Errors
 /// Any bad input, or a strategy failure.
 pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    run_compiling_with(a, out, None)
+}
+
+/// Runs `weaver backtest`, writing to `out`; a component not in the cache compiles in a child
+/// `compiler` (the `weaver` binary) when given, else in this process.
+///
+/// # Errors
+/// Any bad input, or a strategy failure.
+pub fn run_compiling_with(
+    a: BacktestArgs,
+    out: &mut dyn Write,
+    compiler: Option<&Path>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let spec = backtest_spec(&a)?;
     let params = &spec.params;
     let cfg = engine_config(&spec)?;
-    let source = load_strategy(&spec.strategy, a.cache_dir.as_deref())?;
+    let source = load_strategy(
+        &spec.strategy,
+        a.cache_dir.as_deref(),
+        &spec.limits,
+        compiler,
+    )?;
     let bt = load_data(&a, &spec)?;
     if !a.sweep.is_empty() {
         return run_sweep(&a, &bt, &cfg, &source, started, out);
@@ -232,6 +292,7 @@ pub fn run_with_output(a: BacktestArgs, out: &mut dyn Write) -> anyhow::Result<(
         name: source.name.clone(),
         sha256: source.sha256.clone(),
         params: report::params_json(params),
+        limits: source.limits,
     };
     if let Some(path) = &a.report {
         write_json(path, &report::build(&bt, &cfg, info, &result))?;
@@ -325,6 +386,7 @@ fn run_sweep(
                 name: source.name.clone(),
                 sha256: source.sha256.clone(),
                 params: report::params_json(params),
+                limits: source.limits,
             };
             let run_cfg = EngineConfig {
                 params: params.clone(),

@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::domain::{StrategyConfig, Timeframe};
-use crate::marvin::{Marvin, MarvinConfig};
 
 /// `weaver strategy` arguments.
 #[derive(Debug, Args)]
@@ -42,19 +41,34 @@ pub enum StrategyCommand {
     Precompile,
 }
 
-/// Runs `weaver strategy …`.
+/// Runs `weaver strategy …`; `check` compiles in a child of this executable under the compile
+/// limits (`MarvinConfig::from_lookup`), as `weaver serve` compiles uploads.
 ///
 /// # Errors
 /// The Marvin error (with its code) when the component is refused.
 pub fn run(args: StrategyArgs) -> anyhow::Result<()> {
-    run_to(args, &mut std::io::stdout().lock())
+    let compiler = std::env::current_exe().ok();
+    run_compiling_with(args, &mut std::io::stdout().lock(), compiler.as_deref())
 }
 
-/// [`run`], writing the report to `out` (tests use a buffer).
+/// [`run`], writing the report to `out` and compiling in this process (tests use a buffer).
 ///
 /// # Errors
 /// As [`run`], or a write error.
 pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    run_compiling_with(args, out, None)
+}
+
+/// [`run`], writing the report to `out`; a component not in the cache compiles in a child
+/// `compiler` (the `weaver` binary) when given, else in this process.
+///
+/// # Errors
+/// As [`run`], or a write error.
+pub fn run_compiling_with(
+    args: StrategyArgs,
+    out: &mut dyn std::io::Write,
+    compiler: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     match args.command {
         StrategyCommand::Precompile => precompile(),
         StrategyCommand::Check {
@@ -64,11 +78,8 @@ pub fn run_to(args: StrategyArgs, out: &mut dyn std::io::Write) -> anyhow::Resul
             timeframe,
             cache_dir,
         } => {
-            let mut config = MarvinConfig::default();
-            if let Some(dir) = cache_dir {
-                config.cache_dir = dir;
-            }
-            let marvin = Marvin::new(config).context("starting the strategy host")?;
+            let marvin = super::backtest::command_marvin(cache_dir, compiler)
+                .context("starting the strategy host")?;
             let loaded = marvin
                 .load_file(&file)
                 .map_err(|e| anyhow::anyhow!("{} refused ({}): {e}", file.display(), e.code()))?;

@@ -93,6 +93,8 @@ use crate::walle::{Strategy, StrategyStatus};
         RunRequest,
         RunView,
         runs::RunFigures,
+        runs::LimitsRequest,
+        runs::LimitsView,
         runs::PnlView,
         runs::PositionView,
         runs::TradeView,
@@ -639,7 +641,7 @@ async fn events_stream(
 /// Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
 #[utoipa::path(post, path = "/runs", tag = "runs", request_body(content = RunRequest,
     example = json!({"strategy": "sma-cross", "mode": "paper", "venue": "sim", "symbols": ["SYN"],
-        "timeframe": "1Min", "params": {"fast": 5, "slow": 20}})), responses(
+        "timeframe": "1Min", "params": {"fast": 5, "slow": 20}, "limits": {"fuel_per_event": 100_000_000}})), responses(
     (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
     (status = 503, description = "The venue cannot be reached (`venue_unavailable`); nothing was started", body = ErrorBody)))]

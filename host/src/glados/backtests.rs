@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
+use super::runs::LimitsRequest;
 use crate::greta::FillModel;
 use crate::greta::jobs::{self, JobRequest, report_of};
 use crate::walle::Backtest;
@@ -85,6 +86,10 @@ pub struct BacktestRequest {
     /// Strategy parameters.
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Sandbox limits instead of the strategy tier's (the report's `strategy.limits` shows the
+    /// ones in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsRequest>,
 }
 
 /// A backtest as the API shows it.
@@ -169,6 +174,7 @@ pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, 
         fill: req.fill.map(FillModel::from),
         warmup: req.warmup,
         params: req.params,
+        limits: req.limits.map(Into::into).unwrap_or_default(),
         config,
     };
     Ok(state.inner.backtests.create(job).await?)

@@ -14,8 +14,73 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::backtests::StrategyRef;
 use super::error::ApiError;
+use crate::marvin::{LimitRequest, LimitsInForce};
 use crate::runs::{self, RunSpec};
 use crate::walle::{Run, RunAccount};
+
+/// Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's
+/// "Sandbox limits"); each at most the operator's maximum (`WEAVER_MAX_FUEL_PER_EVENT`,
+/// `WEAVER_MAX_FUEL_PER_BAR`, `WEAVER_MAX_MEMORY_MB`), above it `limit_not_allowed`. An absent
+/// field keeps the tier's value.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    /// Fuel (≈ wasm operators) of one guest call, before the per-bar part (more than 0).
+    #[schema(minimum = 1)]
+    pub fuel_per_event: Option<u64>,
+    /// Extra fuel per bar a call carries (more than 0).
+    #[schema(minimum = 1)]
+    pub fuel_per_bar: Option<u64>,
+    /// Total of the sandbox's linear memories, in MiB (more than 0).
+    #[schema(minimum = 1)]
+    pub memory_mb: Option<u64>,
+}
+
+impl From<LimitsRequest> for LimitRequest {
+    fn from(r: LimitsRequest) -> LimitRequest {
+        LimitRequest {
+            fuel_per_event: r.fuel_per_event,
+            fuel_per_bar: r.fuel_per_bar,
+            // Beyond the address space it is above any ceiling anyway.
+            max_memory_bytes: r.memory_mb.map(|mb| {
+                usize::try_from(mb)
+                    .ok()
+                    .and_then(|mb| mb.checked_mul(1 << 20))
+                    .unwrap_or(usize::MAX)
+            }),
+        }
+    }
+}
+
+/// The limits in force in a run's or a backtest's sandbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LimitsView {
+    /// Fuel of one guest call, before the per-bar part.
+    pub fuel_per_event: u64,
+    /// Extra fuel per bar a call carries.
+    pub fuel_per_bar: u64,
+    /// Fuel for instantiation plus `init`.
+    pub fuel_for_init: u64,
+    /// Cap on the total of the sandbox's linear memories, in bytes.
+    pub max_memory_bytes: u64,
+    /// Cap on the total elements of the sandbox's tables.
+    pub max_table_elements: u64,
+    /// Host budget: what the host may hold for the guest at once, in bytes.
+    pub max_host_bytes: u64,
+}
+
+impl From<LimitsInForce> for LimitsView {
+    fn from(l: LimitsInForce) -> LimitsView {
+        LimitsView {
+            fuel_per_event: l.fuel_per_event,
+            fuel_per_bar: l.fuel_per_bar,
+            fuel_for_init: l.fuel_for_init,
+            max_memory_bytes: l.max_memory_bytes,
+            max_table_elements: l.max_table_elements,
+            max_host_bytes: l.max_host_bytes,
+        }
+    }
+}
 
 /// `POST /runs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -37,6 +102,9 @@ pub struct RunRequest {
     /// Starting cash of the paper account (default 10000; more than 0).
     #[serde(default)]
     pub cash: Option<f64>,
+    /// Sandbox limits instead of the strategy tier's (kept when the run is resumed).
+    #[serde(default)]
+    pub limits: Option<LimitsRequest>,
 }
 
 impl TryFrom<RunRequest> for RunSpec {
@@ -52,6 +120,7 @@ impl TryFrom<RunRequest> for RunSpec {
             r.params,
             r.cash,
         )
+        .map(|spec| spec.with_limits(r.limits.map(Into::into).unwrap_or_default()))
     }
 }
 
@@ -112,6 +181,10 @@ pub struct RunFigures {
     pub fuel_max: u64,
     /// Largest linear memory the guest reached, in bytes.
     pub peak_memory_bytes: u64,
+    /// Most the host held for the guest at once, in bytes (what the host budget counts).
+    pub peak_host_bytes: u64,
+    /// The sandbox's limits: its strategy tier's, or what the run asked for.
+    pub limits: LimitsView,
     /// Traps and limit hits.
     pub traps: u64,
     /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
@@ -138,6 +211,8 @@ impl From<runs::Figures> for RunFigures {
             fuel_per_event: f.fuel_per_event,
             fuel_max: f.fuel_max,
             peak_memory_bytes: f.peak_memory_bytes,
+            peak_host_bytes: f.peak_host_bytes,
+            limits: f.limits.into(),
             traps: f.traps,
             call_p99_us: f.call_p99_us,
             call_max_us: f.call_max_us,
@@ -307,7 +382,8 @@ pub struct RunView {
     pub positions: Vec<PositionView>,
     /// The latest fill, if any.
     pub last_trade: Option<TradeView>,
-    /// Orders and sandbox figures, for runs this server executed since it started.
+    /// Orders and sandbox figures (with the limits in force), once the run stored them (at its
+    /// first heartbeat) or while this server executes it.
     pub figures: Option<RunFigures>,
 }
 
@@ -368,7 +444,7 @@ pub async fn view(state: &AppState, run: Run) -> Result<RunView, ApiError> {
     let stored = w.run_account(run.id).await?;
     let runs = &state.inner.runs;
     let account = runs.account(&run, stored.as_ref()).await?;
-    let figures = runs.figures(run.id);
+    let figures = runs.figures(run.id, stored.as_ref());
     Ok(compose(run, name, account, figures))
 }
 
@@ -401,7 +477,7 @@ pub async fn views(state: &AppState, list: Vec<Run>) -> Result<Vec<RunView>, Api
     for r in list {
         let account = runs.account(&r, accounts.get(&r.id)).await?;
         let name = names.get(&r.strategy_id).cloned().unwrap_or_default();
-        let figures = runs.figures(r.id);
+        let figures = runs.figures(r.id, accounts.get(&r.id));
         out.push(compose(r, name, account, figures));
     }
     Ok(out)

@@ -5,8 +5,8 @@
 //! same code (`BacktestSpec::engine_config`, [`super::report::build`]).
 //!
 //! # Invariants
-//! - A refused request (unknown or unready strategy, bad timeframe, no candles, bad money
-//!   amounts) stores nothing.
+//! - A refused request (limits above the operator's ceilings, unknown or unready strategy, bad
+//!   timeframe, no candles, bad money amounts) stores nothing.
 //! - Every accepted backtest ends `done` (report stored) or `failed` (error stored); a stop
 //!   marks the ones still running `failed` with `interrupted by shutdown`.
 //! - The stored report is split into `metrics` (everything but trades and equity), `trades` and
@@ -22,7 +22,7 @@ use super::report::{self, StrategyInfo};
 use super::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
 use crate::domain::Timeframe;
 use crate::events::correlation;
-use crate::marvin::{Catalogue, Marvin};
+use crate::marvin::{Catalogue, LimitRequest, Marvin};
 use crate::walle::{
     self, Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyRef, StrategyStatus, Walle,
 };
@@ -36,8 +36,8 @@ const MAX_WARMUP: u64 = 1_000_000;
 /// Why a backtest was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A request field is unusable (`invalid_timeframe`, `invalid_symbols`, `invalid_warmup`,
-    /// `invalid_range`, `no_candles`, `invalid_backtest`).
+    /// A request field is unusable (`limit_not_allowed`, `invalid_timeframe`, `invalid_symbols`,
+    /// `invalid_warmup`, `invalid_range`, `no_candles`, `invalid_backtest`).
     #[error("{message}")]
     Invalid {
         /// Stable code.
@@ -115,6 +115,8 @@ pub struct JobRequest {
     pub warmup: Option<u64>,
     /// Strategy parameters.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Sandbox limits instead of the strategy tier's, within the operator's ceilings.
+    pub limits: LimitRequest,
     /// The request as the caller wants it stored and shown (the API's JSON body).
     pub config: serde_json::Value,
 }
@@ -183,6 +185,11 @@ impl Jobs {
     }
 
     async fn plan(&self, req: &JobRequest) -> Result<(Plan, i64), Error> {
+        // Limits first, as for runs: a request the operator does not allow is refused whatever
+        // else is wrong with it.
+        req.limits
+            .check(&self.inner.marvin.config().ceilings)
+            .map_err(|e| invalid(e.code(), e.to_string()))?;
         let w = &self.inner.walle;
         let strategy = w.resolve_strategy(&req.strategy).await?.ok_or_else(|| {
             Error::StrategyNotFound(match &req.strategy {
@@ -248,6 +255,7 @@ impl Jobs {
         spec.fill = req.fill.unwrap_or(FillModel::NextOpen);
         spec.warmup = usize::try_from(warmup).unwrap_or(usize::MAX);
         spec.params = crate::domain::text_params(req.params.as_ref());
+        spec.limits = req.limits;
         spec.engine_config()
             .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
         let plan = Plan {
@@ -315,7 +323,7 @@ impl Jobs {
             let cfg = spec.engine_config().map_err(|e| e.to_string())?;
             let source = spec
                 .strategy
-                .load(Some(&marvin))
+                .load_with(Some(&marvin), &spec.limits)
                 .map_err(|e| e.to_string())?;
             let bt = super::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
             let mut strategy = (source.factory)(&bt.strategy_config(&spec.params))
@@ -327,6 +335,7 @@ impl Jobs {
                 name: plan.name,
                 sha256: plan.sha256,
                 params: report::params_json(&spec.params),
+                limits: source.limits,
             };
             serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
         });

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::engine::{Backtest, EngineConfig, RunResult};
 use super::metrics::Metrics;
 use super::synth::iso;
+use crate::marvin::LimitsInForce;
 
 /// The strategy a report belongs to.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,10 @@ pub struct StrategyInfo {
     pub sha256: String,
     /// Parameters as given.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// The sandbox limits in force: the component's tier's, or what the backtest asked for
+    /// (absent for native strategies, which run without a sandbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsInForce>,
 }
 
 /// One data file of the run.

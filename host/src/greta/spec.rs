@@ -21,7 +21,7 @@ use super::broker::BrokerConfig;
 use super::engine::{Backtest, EngineConfig, StrategyFactory};
 use super::{Commission, Error, FillModel, Series, csv, native};
 use crate::domain::{Bar, Strategy, StrategyConfig, StrategyError, SymbolBar, Timeframe};
-use crate::marvin::Marvin;
+use crate::marvin::{LimitRequest, LimitsInForce, Marvin};
 
 /// Where a backtest's strategy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +61,30 @@ impl StrategySource {
     /// [`Error::Config`] when `marvin` is `None`, [`Error::Component`] when Marvin refuses or
     /// cannot load it.
     pub fn load(&self, marvin: Option<&Marvin>) -> Result<StrategyBuilder, Error> {
+        self.load_with(marvin, &LimitRequest::default())
+    }
+
+    /// [`StrategySource::load`] with every sandbox asking for `limits` instead of its tier's
+    /// (checked against `marvin`'s ceilings here, before anything runs).
+    ///
+    /// # Errors
+    /// As [`StrategySource::load`]; [`Error::Component`] `limit_not_allowed` for limits above
+    /// the operator's ceilings; [`Error::Config`] for limits asked for a native strategy, which
+    /// has no sandbox to apply them to.
+    pub fn load_with(
+        &self,
+        marvin: Option<&Marvin>,
+        limits: &LimitRequest,
+    ) -> Result<StrategyBuilder, Error> {
         match self {
             StrategySource::Native(name) => {
                 if !NATIVE.contains(&name.as_str()) {
                     return Err(Error::UnknownNative(name.clone()));
+                }
+                if !limits.is_empty() {
+                    return Err(Error::Config(format!(
+                        "native:{name} runs without a sandbox: sandbox limits apply to strategy components only"
+                    )));
                 }
                 Ok(StrategyBuilder {
                     factory: Arc::new(
@@ -74,6 +94,7 @@ impl StrategySource {
                     ),
                     name: format!("native:{name}"),
                     sha256: String::new(),
+                    limits: None,
                 })
             }
             StrategySource::Component(path) => {
@@ -83,17 +104,25 @@ impl StrategySource {
                 let marvin = marvin.ok_or_else(|| {
                     Error::Config("a strategy component needs the sandbox (Marvin)".into())
                 })?;
-                load_component(marvin, path)
+                load_component(marvin, path, *limits)
             }
         }
     }
 }
 
-fn load_component(marvin: &Marvin, path: &Path) -> Result<StrategyBuilder, Error> {
-    let loaded = marvin.load_file(path).map_err(|error| Error::Component {
+fn load_component(
+    marvin: &Marvin,
+    path: &Path,
+    request: LimitRequest,
+) -> Result<StrategyBuilder, Error> {
+    let refused = |error| Error::Component {
         path: path.display().to_string(),
         error,
-    })?;
+    };
+    // Refused before the compile: a request above the ceilings never costs one.
+    request.check(&marvin.config().ceilings).map_err(refused)?;
+    let loaded = marvin.load_file(path).map_err(refused)?;
+    let limits = loaded.limits_for(&request).map_err(refused)?;
     let sha256 = loaded.sha256().to_owned();
     let name = path.file_stem().map_or_else(
         || path.display().to_string(),
@@ -102,11 +131,12 @@ fn load_component(marvin: &Marvin, path: &Path) -> Result<StrategyBuilder, Error
     Ok(StrategyBuilder {
         factory: Arc::new(
             move |cfg: &StrategyConfig| -> Result<Box<dyn Strategy>, StrategyError> {
-                Ok(Box::new(loaded.instantiate(cfg)?))
+                Ok(Box::new(loaded.instantiate_with(cfg, &request)?))
             },
         ),
         name,
         sha256,
+        limits: Some(LimitsInForce::from(&limits)),
     })
 }
 
@@ -119,6 +149,8 @@ pub struct StrategyBuilder {
     pub name: String,
     /// SHA-256 of the component (empty for native code).
     pub sha256: String,
+    /// The limits every sandbox it builds runs under (`None` for native code).
+    pub limits: Option<LimitsInForce>,
 }
 
 impl std::fmt::Debug for StrategyBuilder {
@@ -202,6 +234,8 @@ pub struct BacktestSpec {
     pub warmup: usize,
     /// Strategy parameters, `key = value`, in order (a later key wins).
     pub params: Vec<(String, String)>,
+    /// Sandbox limits instead of the strategy tier's (default: none asked for).
+    pub limits: LimitRequest,
 }
 
 /// A setting [`BacktestSpec::engine_config`] refuses, named by its spec field (`cash`,
@@ -235,6 +269,7 @@ impl BacktestSpec {
             finalize: false,
             warmup: 0,
             params: Vec::new(),
+            limits: LimitRequest::default(),
         }
     }
 

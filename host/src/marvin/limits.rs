@@ -14,8 +14,12 @@
 //! - A run's limits are its tier's, with what it asked for in their place; a request above the
 //!   operator's ceiling, or zero, is refused with `limit_not_allowed` naming the setting, never
 //!   cut silently. The deadline follows the fuel in force.
+//! - A [`LimitRequest`]'s JSON form is stored with a run (so a resumed run gets the same limits):
+//!   its field names are a stored contract.
 
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::Error;
 
@@ -116,7 +120,8 @@ impl Default for Limits {
 }
 
 /// What a run asks for instead of its tier's limits; `None` keeps the tier's value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LimitRequest {
     /// [`Limits::fuel_per_event`].
     pub fuel_per_event: Option<u64>,
@@ -149,59 +154,121 @@ impl Default for Ceilings {
     }
 }
 
-impl Limits {
-    /// These limits with `request` in their place, checked against `ceilings`.
+/// Whole MiB of `bytes`, rounded up: how memory is named to people (`WEAVER_MAX_MEMORY_MB`,
+/// `memory_mb`, `--memory-mb`).
+fn mib(bytes: usize) -> usize {
+    bytes.div_ceil(1 << 20)
+}
+
+impl LimitRequest {
+    /// Whether it asks for nothing (every limit stays the tier's).
+    pub fn is_empty(&self) -> bool {
+        *self == LimitRequest::default()
+    }
+
+    /// Checks the request against the operator's `ceilings`, without a component: what the API
+    /// and the CLI do before anything is stored or loaded.
     ///
     /// # Errors
     /// `limit_not_allowed` when a requested value is zero or above its ceiling; the message
-    /// names the setting and the operator's variable.
-    pub fn with_request(
-        &self,
-        request: &LimitRequest,
-        ceilings: &Ceilings,
-    ) -> Result<Limits, Error> {
-        fn check<T: PartialOrd + Copy + std::fmt::Display + Default>(
+    /// names the field (`fuel_per_event`, `fuel_per_bar`, `memory_mb`), the ceiling and the
+    /// operator's variable.
+    pub fn check(&self, ceilings: &Ceilings) -> Result<(), Error> {
+        fn check(
             name: &str,
-            asked: Option<T>,
-            ceiling: T,
+            asked: Option<u64>,
+            ceiling: u64,
             variable: &str,
-            current: T,
-        ) -> Result<T, Error> {
+        ) -> Result<(), Error> {
             match asked {
-                None => Ok(current),
-                Some(v) if v == T::default() => Err(Error::LimitNotAllowed(format!(
+                Some(0) => Err(Error::LimitNotAllowed(format!(
                     "{name} must be greater than 0"
                 ))),
                 Some(v) if v > ceiling => Err(Error::LimitNotAllowed(format!(
                     "{name} {v} is above the operator's maximum {ceiling} ({variable})"
                 ))),
-                Some(v) => Ok(v),
+                _ => Ok(()),
             }
         }
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        check(
+            "fuel_per_event",
+            self.fuel_per_event,
+            ceilings.fuel_per_event,
+            "WEAVER_MAX_FUEL_PER_EVENT",
+        )?;
+        check(
+            "fuel_per_bar",
+            self.fuel_per_bar,
+            ceilings.fuel_per_bar,
+            "WEAVER_MAX_FUEL_PER_BAR",
+        )?;
+        // Memory is asked for and capped in MiB; a byte count that is not whole MiB is compared
+        // exactly but named rounded up.
+        match self.max_memory_bytes {
+            Some(0) => Err(Error::LimitNotAllowed(
+                "memory_mb must be greater than 0".into(),
+            )),
+            Some(v) if v > ceilings.max_memory_bytes => Err(Error::LimitNotAllowed(format!(
+                "memory_mb {} is above the operator's maximum {} (WEAVER_MAX_MEMORY_MB)",
+                wide(mib(v)),
+                wide(mib(ceilings.max_memory_bytes))
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with `request` in their place, checked against `ceilings`.
+    ///
+    /// # Errors
+    /// `limit_not_allowed` as [`LimitRequest::check`].
+    pub fn with_request(
+        &self,
+        request: &LimitRequest,
+        ceilings: &Ceilings,
+    ) -> Result<Limits, Error> {
+        request.check(ceilings)?;
         Ok(Limits {
-            fuel_per_event: check(
-                "fuel_per_event",
-                request.fuel_per_event,
-                ceilings.fuel_per_event,
-                "WEAVER_MAX_FUEL_PER_EVENT",
-                self.fuel_per_event,
-            )?,
-            fuel_per_bar: check(
-                "fuel_per_bar",
-                request.fuel_per_bar,
-                ceilings.fuel_per_bar,
-                "WEAVER_MAX_FUEL_PER_BAR",
-                self.fuel_per_bar,
-            )?,
-            max_memory_bytes: check(
-                "max_memory_bytes",
-                request.max_memory_bytes,
-                ceilings.max_memory_bytes,
-                "WEAVER_MAX_MEMORY_MB",
-                self.max_memory_bytes,
-            )?,
+            fuel_per_event: request.fuel_per_event.unwrap_or(self.fuel_per_event),
+            fuel_per_bar: request.fuel_per_bar.unwrap_or(self.fuel_per_bar),
+            max_memory_bytes: request.max_memory_bytes.unwrap_or(self.max_memory_bytes),
             ..self.clone()
         })
+    }
+}
+
+/// The limits in force in one sandbox, as figures and reports show them (plain numbers, no
+/// durations: the deadline follows from the fuel, see [`Limits::deadline`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsInForce {
+    /// [`Limits::fuel_per_event`].
+    pub fuel_per_event: u64,
+    /// [`Limits::fuel_per_bar`].
+    pub fuel_per_bar: u64,
+    /// [`Limits::fuel_for_init`].
+    pub fuel_for_init: u64,
+    /// [`Limits::max_memory_bytes`].
+    pub max_memory_bytes: u64,
+    /// [`Limits::max_table_elements`].
+    pub max_table_elements: u64,
+    /// [`Limits::max_host_bytes`].
+    pub max_host_bytes: u64,
+}
+
+impl From<&Limits> for LimitsInForce {
+    fn from(l: &Limits) -> LimitsInForce {
+        let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        LimitsInForce {
+            fuel_per_event: l.fuel_per_event,
+            fuel_per_bar: l.fuel_per_bar,
+            fuel_for_init: l.fuel_for_init,
+            max_memory_bytes: wide(l.max_memory_bytes),
+            max_table_elements: wide(l.max_table_elements),
+            max_host_bytes: wide(l.max_host_bytes),
+        }
     }
 }
 
@@ -256,7 +323,18 @@ mod tests {
         };
         let err = tier.with_request(&too_much, &ceilings).unwrap_err();
         assert_eq!(err.code(), "limit_not_allowed");
-        assert!(err.to_string().contains("WEAVER_MAX_MEMORY_MB"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "limit not allowed: memory_mb 512 is above the operator's maximum 256 (WEAVER_MAX_MEMORY_MB)"
+        );
+        assert_eq!(too_much.check(&ceilings), Err(err));
+        let json = serde_json::to_value(more).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"fuel_per_event": 100_000_000, "fuel_per_bar": null, "max_memory_bytes": 128 << 20})
+        );
+        assert_eq!(serde_json::from_value::<LimitRequest>(json).unwrap(), more);
+        assert!(LimitRequest::default().is_empty() && !more.is_empty());
         let zero = LimitRequest {
             fuel_per_bar: Some(0),
             ..LimitRequest::default()

@@ -1,9 +1,11 @@
 //! The runs this process executes: each one's stop token, figures, log, venue and account,
-//! readable by the API while the run is active and after it ended (until the process stops).
+//! readable by the API while the run is active.
 //!
 //! # Invariants
 //! - An entry is added when a run's tasks are launched; its venue is dropped when the run
-//!   ends, leaving the final account in `ended`.
+//!   ends, leaving the final account in `ended` until the task has stored the final account,
+//!   figures, log and status, then the entry is removed ([`ActiveRuns::remove`]): an ended run
+//!   is read from WallE, and the memory of a process does not grow with the runs it has ended.
 //! - Cancelling an entry only asks its task to stop; the task writes the final status.
 
 use std::sync::atomic::AtomicI64;
@@ -138,6 +140,11 @@ impl ActiveRuns {
         self.lock().get(&id).map(|e| e.live.clone())
     }
 
+    /// Forgets run `id` (its task ended and stored everything the API reads of it).
+    pub(crate) fn remove(&self, id: i64) {
+        self.lock().remove(&id);
+    }
+
     /// Asks run `id` to stop (no effect on runs this server is not executing).
     pub(crate) fn cancel(&self, id: i64) {
         if let Some(e) = self.lock().get(&id) {
@@ -145,12 +152,12 @@ impl ActiveRuns {
         }
     }
 
-    /// The figures of run `id`, if this server executed it since it started.
+    /// The figures of run `id`, while this server executes it.
     pub(crate) fn figures(&self, id: i64) -> Option<Figures> {
         self.live(id).map(|l| l.figures())
     }
 
-    /// The account of run `id`, if this server executed it since it started.
+    /// The account of run `id`, while this server executes it.
     pub(crate) async fn account(&self, id: i64) -> Option<AccountState> {
         match self.live(id) {
             Some(l) => Some(l.account().await),
@@ -159,7 +166,7 @@ impl ActiveRuns {
     }
 
     /// Log lines of run `id` after `after` held in memory, and whether they are complete (no
-    /// older line after `after` has left the ring). `None` for runs this server did not execute.
+    /// older line after `after` has left the ring). `None` for runs this server is not executing.
     pub(crate) fn logs(&self, id: i64, after: i64, limit: usize) -> Option<(Vec<LogLine>, bool)> {
         self.live(id).map(|l| l.logs.after(after, limit))
     }

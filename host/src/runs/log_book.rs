@@ -158,14 +158,21 @@ impl LogBook {
         (lines, covers)
     }
 
-    pub(crate) async fn store(&self, walle: &Walle, run_id: i64) {
+    /// Stores the lines not stored yet; whether every line is stored now.
+    pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {
         let lines = self.unstored();
         let Some(last) = lines.last().map(|l| l.seq) else {
-            return;
+            return true;
         };
         match walle.append_run_logs(run_id, &lines).await {
-            Ok(()) => self.mark_stored(last),
-            Err(e) => tracing::warn!(run_id, code = e.code(), "cannot store run log: {e}"),
+            Ok(()) => {
+                self.mark_stored(last);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(run_id, code = e.code(), "cannot store run log: {e}");
+                false
+            }
         }
     }
 }

@@ -18,10 +18,12 @@ use crate::domain::{
     EventMeta, Intent, LogLevel, Strategy, StrategyError, StrategyEvent, StrategyPayload,
     Subscriptions, Timeframe,
 };
-use crate::marvin::Sandbox;
+use crate::marvin::{LimitsInForce, Sandbox};
 
-/// Figures of one run (orders, guest calls, fuel, memory, latency).
+/// Figures of one run (orders, guest calls, fuel, memory, latency, the limits in force). Stored
+/// with the run's account snapshot (`run_accounts.figures`), so fields added later need a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Figures {
     /// Order intents (place or close) the strategy returned.
     pub order_intents: u64,
@@ -41,6 +43,11 @@ pub struct Figures {
     pub fuel_max: u64,
     /// Largest linear memory the guest reached, in bytes.
     pub peak_memory_bytes: u64,
+    /// Most the host held for the guest at once (intents, data windows, deliveries), in bytes:
+    /// what counts against the host budget.
+    pub peak_host_bytes: u64,
+    /// The sandbox's limits: its tier's, or what the run asked for.
+    pub limits: LimitsInForce,
     /// Traps and limit hits.
     pub traps: u64,
     /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
@@ -170,6 +177,8 @@ impl Metered {
             f.fuel_per_event = s.fuel_per_call();
             f.fuel_max = s.fuel_max;
             f.peak_memory_bytes = s.peak_memory_bytes as u64;
+            f.peak_host_bytes = s.peak_host_bytes as u64;
+            f.limits = LimitsInForce::from(&s.limits);
             f.traps = s.traps;
             f.call_p99_us = self.calls.p99_us();
             f.call_max_us = self.calls.max_us;

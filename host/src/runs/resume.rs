@@ -3,6 +3,9 @@
 //! reconciliation; runs left `stopping` are marked `stopped`.
 //!
 //! # Invariants
+//! - A resumed run gets the sandbox limits it asked for when it started (stored with it; an
+//!   operator who lowered a ceiling below them since makes it fail `resume_failed`, the refusal
+//!   logged; it never runs with less than it asked for).
 //! - A run that cannot be resumed is marked `failed` with a stable code and a log line saying
 //!   why: `strategy_unavailable` (the component is gone or no longer ready), `no_candles`,
 //!   `venue_unavailable`, `venue_mode_changed`, `venue_unreconciled`, `interrupted` (a paper
@@ -16,6 +19,7 @@ use super::start::{
 };
 use super::{Error, Runs, SIM_CASH};
 use crate::domain::{Timeframe, text_params};
+use crate::marvin::LimitRequest;
 use crate::walle::{
     self, Run, RunAccount, RunLogLine, RunMode, RunStatus, Strategy as StoredStrategy,
     StrategyStatus,
@@ -133,11 +137,18 @@ async fn stored_run(
         .timeframe
         .parse()
         .map_err(|e| NotResumed::new("resume_failed", format!("{e}")))?;
+    let limits = match &run.limits {
+        Some(stored) => serde_json::from_value::<LimitRequest>(stored.0.clone()).map_err(|e| {
+            NotResumed::new("resume_failed", format!("stored limits unreadable: {e}"))
+        })?,
+        None => LimitRequest::default(),
+    };
     let spec = Setup {
         params: text_params(run.params.0.as_object()),
         symbols: run.symbols.0.clone(),
         timeframe,
         cash: account.as_ref().map_or(default_cash, |a| a.cash),
+        limits,
     };
     Ok((strategy, spec, account))
 }

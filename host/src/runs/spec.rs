@@ -7,6 +7,7 @@
 //!   [`super::Runs::create`].
 
 use crate::domain::{Timeframe, text_params};
+use crate::marvin::LimitRequest;
 use crate::walle::StrategyRef;
 
 use super::Error;
@@ -60,6 +61,9 @@ pub struct RunSpec {
     /// Starting cash of the run's account (`sim`: default 10000; live venue: default the venue
     /// account's equity at the start).
     pub cash: Option<f64>,
+    /// Sandbox limits asked for instead of the strategy tier's (checked against the operator's
+    /// ceilings by [`super::Runs::create`]; stored with the run, so a resumed run keeps them).
+    pub limits: LimitRequest,
 }
 
 impl RunSpec {
@@ -120,7 +124,13 @@ impl RunSpec {
             timeframe,
             params: params.unwrap_or_default(),
             cash,
+            limits: LimitRequest::default(),
         })
+    }
+
+    /// This spec asking for `limits` instead of the strategy tier's.
+    pub fn with_limits(self, limits: LimitRequest) -> RunSpec {
+        RunSpec { limits, ..self }
     }
 
     /// The strategy reference as text, for messages.

@@ -27,19 +27,21 @@ use super::{Error, Runs, SIM_CASH, task};
 use crate::domain::{StrategyConfig, Timeframe};
 use crate::events::{Correlation, correlation};
 use crate::greta::broker::{BrokerConfig, Commission, FillModel};
-use crate::marvin::Sandbox;
+use crate::marvin::{LimitRequest, Sandbox};
 use crate::veda::desk::Desk;
 use crate::veda::sim::{SimConfig, SimVenue, Speed};
 use crate::walle::{
     self, NewRun, Order, OrderFilter, Run, RunMode, RunStatus, Strategy as StoredStrategy, Walle,
 };
 
-/// What a run executes: the guest's parameters, its symbols, timeframe and account baseline.
+/// What a run executes: the guest's parameters, its symbols, timeframe, account baseline and
+/// the sandbox limits it asked for.
 pub(crate) struct Setup {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) symbols: Vec<String>,
     pub(crate) timeframe: Timeframe,
     pub(crate) cash: f64,
+    pub(crate) limits: LimitRequest,
 }
 
 /// What a run executes on.
@@ -99,10 +101,11 @@ pub(crate) async fn load_sandbox(
         )));
     }
     let marvin = runs.inner.marvin.clone();
+    let limits = setup.limits;
     let sandbox = tokio::task::spawn_blocking(move || {
         marvin
             .load_file(&path)
-            .and_then(|loaded| loaded.instantiate(&config))
+            .and_then(|loaded| loaded.instantiate_with(&config, &limits))
     })
     .await
     .map_err(|e| Error::Internal(format!("strategy loader: {e}")))??;
@@ -177,6 +180,7 @@ pub(crate) async fn start(
         symbols: spec.symbols.clone(),
         timeframe: spec.timeframe,
         cash: spec.cash.unwrap_or(SIM_CASH),
+        limits: spec.limits,
     };
     let (sandbox, sim) = prepare(runs, strategy, &setup).await?;
     let run = store_running(runs, strategy, &spec, &setup).await?;
@@ -232,6 +236,11 @@ async fn store_running(
                 params: serde_json::Value::Object(spec.params.clone()),
                 symbols: spec.symbols.clone(),
                 timeframe: setup.timeframe,
+                // Stored so that a resumed run gets the same limits.
+                limits: (!spec.limits.is_empty())
+                    .then(|| serde_json::to_value(spec.limits))
+                    .transpose()
+                    .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?,
             },
             None,
         )
@@ -312,6 +321,7 @@ pub(crate) async fn start_on_desk(
         symbols: spec.symbols.clone(),
         timeframe: spec.timeframe,
         cash: spec.cash.unwrap_or(0.0),
+        limits: spec.limits,
     };
     let sandbox = load_sandbox(runs, strategy, &setup).await?;
     let report = desk

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::Runs;
 use super::account::{AccountState, DeskAccount, Trade, side_text};
 use super::active::Live;
-use super::metered::Metered;
+use super::metered::{Figures, Metered};
 use super::start::Exec;
 use crate::events::correlation;
 use crate::events::{Envelope, payloads};
@@ -218,7 +218,9 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                     biased;
                     () = stop.cancelled() => break,
                     _ = beat.tick() => heartbeat(&st, id, &live).await,
-                    () = live.logs.wanted.notified() => live.logs.store(&st.inner.walle, id).await,
+                    () = live.logs.wanted.notified() => {
+                        let _ = live.logs.store(&st.inner.walle, id).await;
+                    }
                 }
             }
         }))
@@ -271,10 +273,11 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
 /// One heartbeat: the account snapshot and progress, the log, and a `run.Heartbeat` event.
 async fn heartbeat(st: &Runs, id: i64, live: &Live) {
     let w = &st.inner.walle;
-    live.logs.store(w, id).await;
+    // A failed write is logged by `store` and retried at the next beat.
+    let _ = live.logs.store(w, id).await;
     let account = live.account().await;
     let figures = live.figures();
-    snapshot(w, id, &account, figures.bars).await;
+    snapshot(w, id, &account, &figures).await;
     let ts = live.last_bar_ts.load(Ordering::Relaxed);
     let event = Envelope::new(
         "run.Heartbeat",
@@ -300,18 +303,20 @@ async fn heartbeat(st: &Runs, id: i64, live: &Live) {
     }
 }
 
-async fn snapshot(w: &Walle, id: i64, account: &AccountState, bars: u64) {
+/// Stores the account snapshot and the figures; whether it could.
+async fn snapshot(w: &Walle, id: i64, account: &AccountState, figures: &Figures) -> bool {
     let value = serde_json::to_value(account).unwrap_or_default();
-    if let Err(e) = w
-        .update_run_account(id, i64::try_from(bars).unwrap_or(i64::MAX), &value)
-        .await
-    {
+    let figures_value = serde_json::to_value(figures).unwrap_or_default();
+    let bars = i64::try_from(figures.bars).unwrap_or(i64::MAX);
+    if let Err(e) = w.update_run_account(id, bars, &value, &figures_value).await {
         tracing::warn!(
             run_id = id,
             code = e.code(),
             "run snapshot not written: {e}"
         );
+        return false;
     }
+    true
 }
 
 async fn record(walle: &Walle, id: i64, live: &Live, event: OrderStreamEvent) {
@@ -337,29 +342,43 @@ async fn record(walle: &Walle, id: i64, live: &Live, event: OrderStreamEvent) {
     }
 }
 
-/// Logs the outcome, stores the final account and the log, then writes the final status
-/// (unless a stop already did).
+/// Logs the outcome, stores the final account, figures and log, writes the final status (unless
+/// a stop already did), then forgets the run: from then on the API reads it from WallE.
+/// When the final state could not all be stored, the run stays in memory so the API still
+/// shows it as it ended.
 async fn wrap_up(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) {
+    if finish(st, id, live, outcome).await {
+        st.inner.active.remove(id);
+    } else {
+        tracing::warn!(
+            run_id = id,
+            "run kept in memory: its final state is not all stored"
+        );
+    }
+}
+
+/// Whether the final account, figures, log and status are stored.
+async fn finish(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) -> bool {
     let w = &st.inner.walle;
     if let Err(Failure { code, message }) = &outcome {
         live.logs
             .push("error", format!("run failed ({code}): {message}"));
     }
     let account = live.account().await;
-    snapshot(w, id, &account, live.figures().bars).await;
+    let snapshot_stored = snapshot(w, id, &account, &live.figures()).await;
     *live.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(account);
     // The venue (and its copy of the candles) is dropped with the run.
     live.venue
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    live.logs.store(w, id).await;
+    let stored = live.logs.store(w, id).await && snapshot_stored;
     match w.run(id).await {
         Ok(Some(r)) if r.status == RunStatus::Running => {}
-        Ok(_) => return,
+        Ok(_) => return stored,
         Err(e) => {
             tracing::error!(run_id = id, code = e.code(), "cannot read run: {e}");
-            return;
+            return false;
         }
     }
     let (status, code) = match &outcome {
@@ -375,7 +394,8 @@ async fn wrap_up(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) 
             code = e.code(),
             "cannot record run outcome: {e}"
         );
-        return;
+        return false;
     }
     tracing::info!(status = ?status, "run finished");
+    stored
 }

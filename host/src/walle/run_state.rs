@@ -2,7 +2,7 @@
 //!
 //! # Invariants
 //! - One account row per run, written when the run is created; later writes only move the
-//!   progress and replace the snapshot.
+//!   progress and replace the snapshot and the figures.
 //! - A log line is stored at most once per `(run_id, seq)`: writing it again is a no-op, so a
 //!   flush that is retried or overlaps an earlier one never duplicates lines.
 
@@ -23,6 +23,8 @@ pub struct RunAccount {
     pub bars: i64,
     /// The latest snapshot (the API's account view), if one was written.
     pub snapshot: Option<Json<serde_json::Value>>,
+    /// The run's figures as of the latest snapshot (`runs::Figures`), if written.
+    pub figures: Option<Json<serde_json::Value>>,
     /// Last changed (UTC).
     pub updated_at: DateTime<Utc>,
 }
@@ -40,7 +42,7 @@ pub struct RunLogLine {
     pub message: String,
 }
 
-const ACCOUNT_COLS: &str = "run_id, cash, bars, snapshot, updated_at";
+const ACCOUNT_COLS: &str = "run_id, cash, bars, snapshot, figures, updated_at";
 
 impl Walle {
     /// Creates run `run_id`'s account with `cash` (a second call keeps the first).
@@ -99,7 +101,7 @@ impl Walle {
         .await
     }
 
-    /// Records run `run_id`'s progress and latest snapshot.
+    /// Records run `run_id`'s progress, latest snapshot and figures.
     ///
     /// # Errors
     /// [`super::Error::Database`].
@@ -108,14 +110,17 @@ impl Walle {
         run_id: i64,
         bars: i64,
         snapshot: &serde_json::Value,
+        figures: &serde_json::Value,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         exec!(
             tx.conn(),
-            "update run_accounts set bars = $2, snapshot = $3, updated_at = $4 where run_id = $1",
+            "update run_accounts set bars = $2, snapshot = $3, figures = $4, updated_at = $5 \
+             where run_id = $1",
             run_id,
             bars,
             Json(snapshot),
+            Json(figures),
             Utc::now(),
         )?;
         tx.commit().await

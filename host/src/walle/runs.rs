@@ -89,6 +89,9 @@ pub struct Run {
     pub venue: String,
     /// Strategy parameters.
     pub params: Json<serde_json::Value>,
+    /// The sandbox limits the run asked for instead of its strategy tier's (the JSON of
+    /// `marvin::LimitRequest`), `None` when it asked for nothing.
+    pub limits: Option<Json<serde_json::Value>>,
     /// Symbols, in the order bars index them.
     pub symbols: Json<Vec<String>>,
     /// Bar timeframe (`1Min`, `1Day`, …).
@@ -123,6 +126,9 @@ pub struct NewRun {
     pub symbols: Vec<String>,
     /// Timeframe.
     pub timeframe: Timeframe,
+    /// The sandbox limits it asks for (see [`Run::limits`]); `None` for none.
+    #[serde(default)]
+    pub limits: Option<serde_json::Value>,
 }
 
 /// One decision of a run's strategy: the intents one event made it return (the projection of
@@ -154,7 +160,7 @@ pub struct StrategyResult {
 const RESULT_COLS: &str = "id, run_id, cause_event_id, intents, decision_event_id, bar_ts, fuel, \
     latency_us, created_at, updated_at";
 
-const COLS: &str = "id, strategy_id, mode, venue, params, symbols, timeframe, status, error_code, \
+const COLS: &str = "id, strategy_id, mode, venue, params, limits, symbols, timeframe, status, error_code, \
     started_at, stopped_at, created_at, updated_at";
 
 fn event(r: &Run, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
@@ -187,8 +193,8 @@ impl Walle {
         // A disabled strategy starts nothing, even when the disable raced the caller's checks.
         self.lock_usable_strategy(&mut tx, new.strategy_id).await?;
         let sql = format!(
-            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, status, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, 'created', $7, $7) returning {COLS}"
+            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) returning {COLS}"
         );
         let run = fetch!(
             fetch_one,
@@ -201,6 +207,7 @@ impl Walle {
             Json(&new.params),
             Json(&new.symbols),
             new.timeframe.to_string(),
+            new.limits.as_ref().map(Json),
             now,
         )?;
         tx.append(&event(&run, "run.Created", cause)?).await?;

@@ -11,6 +11,7 @@ mod control;
 mod dashboard;
 mod events;
 mod hostile;
+mod limits;
 mod openapi;
 mod run_state;
 mod runs;

@@ -271,6 +271,7 @@ fn native_report(name: &str) -> Value {
         name: "native:sma-cross".into(),
         sha256: String::new(),
         params: greta::report::params_json(&r.params),
+        limits: None,
     };
     serde_json::to_value(greta::report::build(&bt, &r.cfg, info, &result)).unwrap()
 }

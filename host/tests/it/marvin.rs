@@ -2,6 +2,7 @@
 //! `scripts/build-strategies.sh`.
 
 mod budgets;
+mod cli;
 mod hostile;
 mod leaks;
 mod loading;
@@ -79,4 +80,34 @@ pub(crate) fn ohlcv(name: &str) -> Vec<SymbolBar> {
             }
         })
         .collect()
+}
+
+/// Fuel one step of the hostile guest's `burn` mode costs (deterministic: measured as the fuel
+/// of a one-bar call with 100,000 steps less that of one with none), so tests can size a guest's
+/// need against the limits.
+pub(crate) fn fuel_per_burn_step() -> f64 {
+    use weaver::domain::{Strategy, StrategyEvent, StrategyPayload};
+    let (marvin, _dir) = marvin();
+    let loaded = marvin
+        .load(&crate::support::dist_bytes("guests/hostile.wasm"))
+        .expect("the hostile guest loads");
+    let bar = ohlcv("GOOG")[0];
+    let fuel = |iters: &str| {
+        let mut sandbox = loaded
+            .instantiate(&config(&[("mode", "burn"), ("iters", iters)], &["GOOG"]))
+            .expect("init");
+        sandbox
+            .on_event(&StrategyEvent {
+                meta: meta(0),
+                payload: StrategyPayload::Bars(vec![bar]),
+            })
+            .expect("within the tier's fuel");
+        sandbox.stats().fuel_last
+    };
+    (fuel("100000") - fuel("0")) as f64 / 100_000.0
+}
+
+/// The hostile guest's `burn` steps that cost about `fuel` per bar.
+pub(crate) fn burn_iters_for(fuel: f64) -> u64 {
+    (fuel / fuel_per_burn_step()) as u64
 }

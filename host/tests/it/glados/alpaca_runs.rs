@@ -362,6 +362,7 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
                 params: serde_json::json!({}),
                 symbols: vec!["AAPL".into()],
                 timeframe: weaver::domain::Timeframe::MINUTE,
+                limits: None,
             },
             None,
         )

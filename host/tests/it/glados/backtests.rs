@@ -126,6 +126,9 @@ async fn backtest_report_matches_the_cli() {
         rank_by: "sharpe".into(),
         top: 20,
         cache_dir: Some(dir.path().join("cli-cache")),
+        fuel_per_event: None,
+        fuel_per_bar: None,
+        memory_mb: None,
     };
     weaver::cli::backtest::run_with_output(args, &mut Vec::new()).expect("cli backtest");
     let cli: serde_json::Value =
@@ -142,6 +145,11 @@ async fn backtest_report_matches_the_cli() {
     }
     assert_eq!(report["strategy"]["sha256"], cli["strategy"]["sha256"]);
     assert_eq!(report["strategy"]["params"], cli["strategy"]["params"]);
+    assert_eq!(report["strategy"]["limits"], cli["strategy"]["limits"]);
+    assert_eq!(
+        report["strategy"]["limits"]["fuel_per_event"], 20_000_000,
+        "the light tier's limits are in force: {report}"
+    );
     assert!(
         cli["trades"].as_array().is_some_and(|t| !t.is_empty()),
         "the comparison covers trades"

@@ -85,6 +85,7 @@ async fn disabling_a_strategy_is_refused_while_a_run_uses_it() {
                 params: json!({}),
                 symbols: vec!["GOOG".into()],
                 timeframe: Timeframe::DAY,
+                limits: None,
             },
             None,
         )

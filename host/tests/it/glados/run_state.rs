@@ -314,7 +314,7 @@ async fn state_and_logs(kind: Kind) {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }
 
-    // A fresh process (nothing in memory) shows the same account and log from the store.
+    // A fresh process (nothing in memory) shows the same account, figures and log from the store.
     let (r2, _s2) = app_on(store.walle.clone(), dir.path(), 0, 100);
     let again = send(&r2, get(&format!("/runs/{sma}"))).await.json();
     for k in [
@@ -327,7 +327,8 @@ async fn state_and_logs(kind: Kind) {
     ] {
         assert_eq!(again[k], done[k], "{k} from the stored snapshot");
     }
-    assert_eq!(again["figures"], serde_json::Value::Null);
+    assert_eq!(again["figures"], done["figures"], "figures from the store");
+    assert!(again["figures"]["calls"].as_u64() > Some(0), "{again}");
     assert_eq!(
         messages(&all_logs(&r2, observer).await),
         messages(&all_logs(&r, observer).await),
@@ -567,6 +568,7 @@ async fn runs_that_cannot_resume_fail_with_a_code() {
         params: serde_json::json!({}),
         symbols: vec!["GOOG".into()],
         timeframe: Timeframe::DAY,
+        limits: None,
     };
     let orphan = w.insert_run(&new, None).await.expect("run");
     w.update_run_status(orphan.id, RunStatus::Running, None, None)

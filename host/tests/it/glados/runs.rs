@@ -102,6 +102,7 @@ async fn runs_lifecycle_and_refusals() {
                 params: serde_json::json!({}),
                 symbols: vec!["SPY".into()],
                 timeframe: "1Min".parse::<Timeframe>().expect("valid timeframe"),
+                limits: None,
             },
             None,
         )
@@ -377,6 +378,7 @@ async fn runs_left_running_by_a_dead_process_whose_strategy_is_gone_are_marked_f
         params: serde_json::json!({}),
         symbols: vec!["GOOG".into()],
         timeframe: Timeframe::DAY,
+        limits: None,
     };
     let orphan = w.insert_run(&new, None).await.expect("run");
     w.update_run_status(orphan.id, weaver::walle::RunStatus::Running, None, None)

@@ -40,6 +40,7 @@ fn run_of(strategy_id: i64) -> NewRun {
         params: json!({}),
         symbols: vec!["AAPL".into()],
         timeframe: Timeframe::MINUTE,
+        limits: None,
     }
 }
 

@@ -61,6 +61,7 @@ async fn new_run(w: &Walle) -> i64 {
             params: json!({"fast": 10}),
             symbols: vec!["AAPL".into(), "MSFT".into()],
             timeframe: Timeframe::MINUTE,
+            limits: None,
         },
         None,
     )
@@ -266,6 +267,7 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
         params: json!({}),
         symbols: vec![],
         timeframe: Timeframe::DAY,
+        limits: None,
     };
     assert_eq!(
         w.insert_run(&no_symbols, None).await.unwrap_err().code(),
