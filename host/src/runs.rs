@@ -73,6 +73,7 @@
 
 pub mod account;
 pub mod active;
+pub mod decisions;
 pub mod log_book;
 pub mod metered;
 pub mod resume;

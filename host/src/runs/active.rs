@@ -39,6 +39,8 @@ pub(crate) struct Live {
     pub(crate) starting_cash: f64,
     pub(crate) figures: Mutex<Figures>,
     pub(crate) logs: LogBook,
+    /// Decisions waiting for the outbox.
+    pub(crate) decisions: super::decisions::DecisionBook,
     /// The venue while the run is active; `None` once it ended (then `ended` holds the account).
     pub(crate) venue: Mutex<Option<RunVenue>>,
     pub(crate) ended: Mutex<Option<AccountState>>,

@@ -1,5 +1,6 @@
 //! The sandbox as a run drives it: after every guest call its figures, metrics, log intents
-//! and output are published, and a `clock.Tick` is added at the start of each bar period for
+//! and output are published and its decision queued (`strategy.DecisionMade`, see
+//! [`super::decisions`]), and a `clock.Tick` is added at the start of each bar period for
 //! guests that subscribe to ticks.
 //!
 //! # Invariants
@@ -239,9 +240,26 @@ impl Metered {
     }
 
     fn call(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        let before = self.sandbox.stats();
         let out = off_the_reactor(|| self.sandbox.on_event(event));
+        if let Ok(intents) = &out {
+            self.decided(&event.meta, intents, &before);
+        }
         self.publish(out.as_deref().unwrap_or_default());
         out
+    }
+
+    /// Queues the decision of the call that just answered `cause`: its intents and what it
+    /// cost since `before`.
+    fn decided(&self, cause: &EventMeta, intents: &[Intent], before: &crate::marvin::SandboxStats) {
+        let after = self.sandbox.stats();
+        self.live.decisions.push(
+            self.live.id,
+            cause,
+            intents,
+            after.fuel_total.saturating_sub(before.fuel_total),
+            after.call_time_total.saturating_sub(before.call_time_total),
+        );
     }
 
     /// A `clock.Tick` when `event` opens a new bar period (and the guest wants ticks).
@@ -305,7 +323,16 @@ impl Strategy for Metered {
         meta: &EventMeta,
         bars: &[crate::domain::SymbolBar],
     ) -> Result<crate::domain::BatchOutcome, StrategyError> {
+        let before = self.sandbox.stats();
         let out = off_the_reactor(|| self.sandbox.on_bars(meta, bars));
+        if let Ok(o) = &out
+            && let Some(last) = bars.get(o.consumed.saturating_sub(1))
+        {
+            // One decision for the bars the call consumed, at the last one's time.
+            let mut cause = meta.clone();
+            cause.ts = last.bar.ts;
+            self.decided(&cause, &o.intents, &before);
+        }
         self.publish(&[]);
         out
     }

@@ -393,6 +393,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         starting_cash: l.setup.cash,
         figures: Mutex::new(Figures::default()),
         logs: LogBook::new(l.from.log_seq),
+        decisions: Default::default(),
         venue: Mutex::new(Some(venue)),
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),

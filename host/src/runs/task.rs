@@ -221,6 +221,9 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                     () = live.logs.wanted.notified() => {
                         let _ = live.logs.store(&st.inner.walle, id).await;
                     }
+                    () = live.decisions.wanted.notified() => {
+                        let _ = live.decisions.store(&st.inner.walle, id).await;
+                    }
                 }
             }
         }))
@@ -275,6 +278,7 @@ async fn heartbeat(st: &Runs, id: i64, live: &Live) {
     let w = &st.inner.walle;
     // A failed write is logged by `store` and retried at the next beat.
     let _ = live.logs.store(w, id).await;
+    let _ = live.decisions.store(w, id).await;
     let account = live.account().await;
     let figures = live.figures();
     snapshot(w, id, &account, &figures).await;
@@ -372,7 +376,8 @@ async fn finish(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) -
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let stored = live.logs.store(w, id).await && snapshot_stored;
+    let decisions_stored = live.decisions.store(w, id).await;
+    let stored = live.logs.store(w, id).await && snapshot_stored && decisions_stored;
     match w.run(id).await {
         Ok(Some(r)) if r.status == RunStatus::Running => {}
         Ok(_) => return stored,

@@ -1,7 +1,8 @@
 //! The identity chain: one HTTP request followed to its fills. A paper run started with an
 //! `X-Request-Id` and a W3C `traceparent` stores every event it causes (the run's creation and
 //! status, its order intents, venue updates and fills) under that correlation and trace id, and
-//! `GET /events?corr_id=` returns them in order, on both backends.
+//! `GET /events?corr_id=` returns them in order, on both backends. The strategy's decisions are
+//! in the chain too, and the decisions projection pages them at `GET /runs/{id}/decisions`.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -23,6 +24,7 @@ async fn one_request_is_followed_to_its_fills(store: &TestStore) {
         .expect("candles");
     let dir = tempfile::tempdir().expect("temp dir");
     let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
+    app.start().await.expect("start");
     let r = weaver::glados::router(app.state());
     upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
     let created = send(
@@ -98,6 +100,71 @@ async fn one_request_is_followed_to_its_fills(store: &TestStore) {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "no event twice");
+    // Every decision the strategy made is in the chain and, through the decisions projection,
+    // at GET /runs/{id}/decisions.
+    let made = types
+        .iter()
+        .filter(|t| **t == "strategy.DecisionMade")
+        .count();
+    assert!(made > 0, "{types:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let decisions = loop {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = send(
+                &r,
+                get(&format!("/runs/{id}/decisions?after={after}&limit=100")),
+            )
+            .await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.json());
+            let page = page.json();
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                break;
+            }
+            after = page["next"].as_i64().expect("next");
+            all.extend(items);
+        }
+        if all.len() == made {
+            break all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {made} decisions projected",
+            all.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let placing: usize = decisions
+        .iter()
+        .map(|d| {
+            d["intents"].as_array().map_or(0, |i| {
+                i.iter()
+                    .filter(|x| x["intent"] == "place_order" || x["intent"] == "close_position")
+                    .count()
+            })
+        })
+        .sum();
+    let orders = send(&r, get(&format!("/orders?run={id}&limit=1000")))
+        .await
+        .json()["orders"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(
+        placing >= 1 && placing >= orders,
+        "{placing} order intents decided, {orders} orders"
+    );
+    for d in &decisions {
+        assert!(d["fuel"].as_i64().is_some_and(|f| f > 0), "{d}");
+        assert!(d["bar_ts"].is_string(), "{d}");
+    }
+    let consumers = store.walle.consumers().await.expect("consumers");
+    for c in ["decisions", "ui-feed"] {
+        assert!(consumers.iter().any(|x| x == c), "{c} in {consumers:?}");
+    }
+    let missing = send(&r, get("/runs/999999/decisions")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
     // Another request's events are not in it.
     let other = send(&r, get("/events?corr_id=nobody-sent-this"))
         .await
@@ -106,6 +173,7 @@ async fn one_request_is_followed_to_its_fills(store: &TestStore) {
     let bad = send(&r, get("/events?corr_id=")).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.error_code(), "invalid_parameter");
+    app.shutdown(std::time::Duration::from_secs(5)).await;
 }
 
 contract!(one_request_is_followed_to_its_fills);

@@ -1,0 +1,134 @@
+//! A run's decisions on their way to the outbox: every guest call that answered an event becomes
+//! a `strategy.DecisionMade` event (the intents, the call's fuel and wall time), which the
+//! decisions projection turns into `GET /runs/{id}/decisions`.
+//!
+//! Guest calls are synchronous (on a worker handed over with `block_in_place`), so a call only
+//! queues its decision here; the run's side task appends the queue in one transaction per flush
+//! (when [`FLUSH_AT`] are waiting, at every heartbeat, and when the run ends).
+//!
+//! # Invariants
+//! - A decision is queued before the run moves to the next event, and a failed append puts the
+//!   batch back in front, so decisions reach the outbox in order and none is dropped while the
+//!   run lives.
+//! - Stored event `producer` strings stay `glados` (stored events are a contract).
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::DateTime;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::domain::{EventMeta, Intent};
+use crate::events::{Envelope, payloads::DecisionMade};
+use crate::walle::Walle;
+
+/// Queued decisions that wake the flush.
+pub(crate) const FLUSH_AT: usize = 256;
+
+/// A run's queued decisions.
+#[derive(Debug, Default)]
+pub(crate) struct DecisionBook {
+    pending: Mutex<Vec<Envelope>>,
+    /// Woken when [`FLUSH_AT`] decisions are waiting.
+    pub(crate) wanted: Notify,
+}
+
+impl DecisionBook {
+    /// Queues the decision of one guest call answering `cause`.
+    pub(crate) fn push(
+        &self,
+        run_id: i64,
+        cause: &EventMeta,
+        intents: &[Intent],
+        fuel: u64,
+        latency: Duration,
+    ) {
+        let payload = DecisionMade {
+            run_id,
+            // Ids the guest saw that are not UUIDs (ticks made up by the run) map to nil.
+            cause_event_id: Uuid::parse_str(&cause.id).unwrap_or_default(),
+            bar_ts: DateTime::from_timestamp_millis(cause.ts).unwrap_or_default(),
+            intents: intents.to_vec(),
+            fuel,
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        };
+        match Envelope::new("strategy.DecisionMade", "glados", payload) {
+            Ok(e) => {
+                let e = e.for_run(run_id);
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                pending.push(e);
+                if pending.len() >= FLUSH_AT {
+                    self.wanted.notify_one();
+                }
+            }
+            Err(e) => tracing::error!(run_id, "decision not recorded: {e}"),
+        }
+    }
+
+    /// Appends what is queued, in one transaction; on failure the batch goes back in front and
+    /// waits for the next flush. Whether everything queued is stored.
+    pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {
+        let batch =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        if batch.is_empty() {
+            return true;
+        }
+        if let Err(e) = walle.append_batch(&batch).await {
+            tracing::warn!(
+                run_id,
+                code = e.code(),
+                pending = batch.len(),
+                "decisions not written yet: {e}"
+            );
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let later = std::mem::replace(&mut *pending, batch);
+            pending.extend(later);
+            return false;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str, ts: i64) -> EventMeta {
+        EventMeta {
+            id: id.to_owned(),
+            kind: crate::domain::EventKind::Evt,
+            event_type: "market.Bar".to_owned(),
+            version: 1,
+            run_id: "7".to_owned(),
+            corr_id: String::new(),
+            causation_id: None,
+            trace_id: None,
+            ts,
+            producer: "veda".to_owned(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_decision_names_its_cause_time_and_cost() {
+        let book = DecisionBook::default();
+        let cause = Uuid::now_v7();
+        book.push(
+            7,
+            &meta(&cause.to_string(), 1_700_000_000_000),
+            &[],
+            1234,
+            Duration::from_micros(56),
+        );
+        book.push(7, &meta("7-tick-1", 0), &[], 1, Duration::ZERO);
+        let pending = book.pending.lock().unwrap();
+        let d: DecisionMade = serde_json::from_value(pending[0].payload.clone()).unwrap();
+        assert_eq!(d.cause_event_id, cause);
+        assert_eq!(d.bar_ts.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!((d.fuel, d.latency_us), (1234, 56));
+        assert_eq!(pending[0].run_id.as_deref(), Some("7"));
+        let tick: DecisionMade = serde_json::from_value(pending[1].payload.clone()).unwrap();
+        assert_eq!(tick.cause_event_id, Uuid::nil(), "a made-up id maps to nil");
+    }
+}
