@@ -241,7 +241,7 @@ impl App {
         tracing::info!(count = registered, dir = %dir.display(), "example strategies registered");
         let sample = self.config.sample_data;
         if let Some(series) =
-            glados::candles::offer_sample_on_first_start(&self.walle, sample).await?
+            crate::greta::stored::offer_sample_on_first_start(&self.walle, sample).await?
         {
             tracing::info!(
                 series = series.len(),

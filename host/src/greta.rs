@@ -53,6 +53,7 @@ pub mod native;
 pub mod report;
 pub mod sample;
 pub mod spec;
+pub mod stored;
 pub mod sweep;
 pub mod synth;
 pub mod timeline;

@@ -1,5 +1,5 @@
 //! Market data routes: stored candles and series, CSV import, synthetic series, and the bundled
-//! sample data offered on first start.
+//! sample data. Storing them is [`crate::greta::stored`]'s.
 //!
 //! # Invariants
 //! - An upload is parsed whole before the first write: a bad file stores nothing and the error
@@ -19,15 +19,12 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, MultipartFields};
 use crate::domain::{Bar, Timeframe};
-use crate::greta::{csv, sample, synth};
-use crate::walle::{self, Candle, CandleSeries, Walle};
+use crate::greta::stored::{load_sample, store};
+use crate::greta::{csv, synth};
+use crate::walle::{self, CandleSeries};
 
-/// Rows per write transaction (as `weaver data import`).
-const CHUNK: usize = 5_000;
 /// Most bars `POST /candles/synth` generates.
 const MAX_SYNTH_BARS: usize = 1_000_000;
-/// The settings key that records that the sample data was offered.
-const SAMPLE_OFFERED: &str = "sample_data_offered";
 
 /// Filter of `GET /candles`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -236,80 +233,6 @@ pub(super) async fn load_sample_data(
         StatusCode::CREATED,
         axum::Json(series.into_iter().map(Into::into).collect()),
     ))
-}
-
-/// Stores the sample set and returns its series.
-///
-/// # Errors
-/// [`walle::Error`] from the store.
-pub(crate) async fn load_sample(walle: &Walle) -> Result<Vec<CandleSeries>, walle::Error> {
-    let mut out = Vec::new();
-    for s in sample::series() {
-        out.push(store(walle, s.symbol, s.timeframe, &s.bars, sample::SOURCE).await?);
-    }
-    Ok(out)
-}
-
-/// On the first start of a database: loads the sample data when `enabled` and no candle is
-/// stored yet, and records that it was offered either way.
-///
-/// # Errors
-/// [`walle::Error`] from the store.
-pub async fn offer_sample_on_first_start(
-    walle: &Walle,
-    enabled: bool,
-) -> Result<Option<Vec<CandleSeries>>, walle::Error> {
-    if !enabled || walle.setting(SAMPLE_OFFERED).await?.is_some() {
-        return Ok(None);
-    }
-    let loaded = if walle.has_candles().await? {
-        None
-    } else {
-        Some(load_sample(walle).await?)
-    };
-    let value = if loaded.is_some() {
-        "loaded"
-    } else {
-        "skipped"
-    };
-    walle.put_setting(SAMPLE_OFFERED, value, None).await?;
-    Ok(loaded)
-}
-
-async fn store(
-    walle: &Walle,
-    symbol: &str,
-    tf: Timeframe,
-    bars: &[Bar],
-    source: &str,
-) -> Result<CandleSeries, walle::Error> {
-    let timeframe = tf.to_string();
-    for chunk in bars.chunks(CHUNK) {
-        let candles = chunk
-            .iter()
-            .map(|b| {
-                Ok(Candle {
-                    symbol: symbol.to_owned(),
-                    timeframe: timeframe.clone(),
-                    ts: DateTime::from_timestamp_millis(b.ts).ok_or_else(|| {
-                        walle::Error::Invalid(format!("bar time {} is out of range", b.ts))
-                    })?,
-                    open: b.open,
-                    high: b.high,
-                    low: b.low,
-                    close: b.close,
-                    volume: b.volume,
-                    source: source.to_owned(),
-                })
-            })
-            .collect::<Result<Vec<_>, walle::Error>>()?;
-        walle.upsert_candles(&candles, None).await?;
-    }
-    walle
-        .candle_series(Some((symbol, &timeframe)))
-        .await?
-        .pop()
-        .ok_or_else(|| walle::Error::Invalid(format!("no {timeframe} bars stored for {symbol}")))
 }
 
 fn timeframe(text: &str) -> Result<Timeframe, ApiError> {

@@ -4,7 +4,6 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
-use weaver::glados::candles;
 
 use super::{app, get, send};
 use crate::support::post_json;
@@ -207,14 +206,14 @@ async fn sample_data_is_offered_once_on_an_empty_database() {
     let (r, s, _d) = app(None).await;
     // Switched off: nothing is loaded and nothing is recorded.
     assert!(
-        candles::offer_sample_on_first_start(s.walle(), false)
+        weaver::greta::stored::offer_sample_on_first_start(s.walle(), false)
             .await
             .unwrap()
             .is_none()
     );
     assert_eq!(send(&r, get("/candles/series")).await.json(), json!([]));
 
-    let loaded = candles::offer_sample_on_first_start(s.walle(), true)
+    let loaded = weaver::greta::stored::offer_sample_on_first_start(s.walle(), true)
         .await
         .unwrap()
         .expect("an empty database gets the sample data");
@@ -235,7 +234,7 @@ async fn sample_data_is_offered_once_on_an_empty_database() {
 
     // Offered once: a second start (even after the user replaced the data) loads nothing.
     assert!(
-        candles::offer_sample_on_first_start(s.walle(), true)
+        weaver::greta::stored::offer_sample_on_first_start(s.walle(), true)
             .await
             .unwrap()
             .is_none()
@@ -255,7 +254,7 @@ async fn a_database_with_data_is_not_given_sample_data() {
     )
     .await;
     assert!(
-        candles::offer_sample_on_first_start(s.walle(), true)
+        weaver::greta::stored::offer_sample_on_first_start(s.walle(), true)
             .await
             .unwrap()
             .is_none()
