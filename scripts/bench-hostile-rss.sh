@@ -4,7 +4,9 @@
 # and only the hostile test guest registered, reads VmRSS once it is compiled and idle, then runs
 # N paper runs on the simulated exchange cycling through the guest's failing modes (fuel, memory
 # bomb, stack, panic, trap, huge results, printing, a thousand data windows, bad intents), a few
-# at a time, waits until each has failed, and reads VmRSS / VmHWM again.
+# at a time, waits until each has failed, and reads VmRSS (anonymous and file-backed) / VmHWM
+# again. Each reading waits WEAVER_BENCH_SETTLE_SECS (12) first. The server binds port 0 and the
+# script reads the address it logs (scripts/lib/serve.sh).
 # Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
 # scripts/build-strategies.sh to have been run; WEAVER_BENCH_PROFILE=dev measures the dev build,
 # WEAVER_BENCH_BIN=path measures that binary without building)
@@ -13,6 +15,9 @@ cd "$(dirname "$0")/.."
 
 runs="${1:-200}"
 at_once="${2:-8}"
+# Seconds to wait before each reading: longer than tokio's 10 s keep-alive of idle blocking
+# threads, whose stacks (where the guests' deep recursion ran) would otherwise still count.
+settle="${WEAVER_BENCH_SETTLE_SECS:-12}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 csv="testdata/generated/ohlcv/GOOG.csv"
 [[ -f strategies/dist/guests/hostile.wasm ]] || { echo "strategies/dist/guests/hostile.wasm missing: run scripts/build-strategies.sh" >&2; exit 1; }
@@ -25,16 +30,16 @@ if [[ -z "$bin" ]]; then
     bin="$target_dir/$([[ $profile == dev ]] && echo debug || echo "$profile")/weaver"
 fi
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
 mkdir -p "$data/strategies"
 cp strategies/dist/guests/hostile.wasm "$data/strategies/"
-export WEAVER_DATA_DIR="$data" WEAVER_BIND="127.0.0.1:$port" WEAVER_LOG=error \
+# Port 0 and the address the server logs (scripts/lib/serve.sh): no port to pick or collide on.
+# Warnings only, besides the line announcing the address.
+export WEAVER_DATA_DIR="$data" WEAVER_BIND="127.0.0.1:0" WEAVER_LOG="warn,weaver::app=info" \
     WEAVER_STRATEGIES_DIR="$data/strategies" WEAVER_RUN_BAR_INTERVAL_MS=0 WEAVER_SAMPLE_DATA=off
-unset WEAVER_DATABASE_URL
+unset WEAVER_DATABASE_URL WEAVER_API_KEY
 
 "$bin" data import "$csv" --symbol GOOG --timeframe 1Day >/dev/null
-"$bin" serve >"$data/serve.log" 2>&1 &
+"$bin" serve --log-format json >/dev/null 2>"$data/serve.log" &
 pid=$!
 cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
@@ -42,13 +47,12 @@ cleanup() {
     rm -rf "$data"
 }
 trap cleanup EXIT
+source scripts/lib/serve.sh
+wait_for_serve bench-hostile-rss "$pid" "$data/serve.log" || exit 1
+base="http://$addr"
 
 rss() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' "/proc/$pid/status"; }
 
-for _ in $(seq 1 300); do
-    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
 for _ in $(seq 1 600); do
     curl -fsS "$base/strategies?name=hostile" | grep -q '"status":"ready"' && break
     sleep 0.5
@@ -71,8 +75,9 @@ wait_ended() {
     return 1
 }
 wait_ended "$(run '"mode": "none"')" >/dev/null
-sleep 2
+sleep "$settle"
 fresh="$(rss VmRSS)"
+fresh_split="anon $(rss RssAnon) MB, file $(rss RssFile) MB"
 
 modes=(
     '"mode": "spin"'
@@ -102,9 +107,9 @@ while (( started < runs )); do
         codes[$code]=$(( ${codes[$code]:-0} + 1 ))
     done
 done
-sleep 2
+sleep "$settle"
 after="$(rss VmRSS)"
 peak="$(rss VmHWM)"
-echo "fresh RSS (hostile guest compiled, one run done): ${fresh} MB"
-echo "RSS after ${runs} hostile runs: ${after} MB (peak ${peak} MB); $(python3 -c "print(f'{($after - $fresh) / $fresh * 100:+.1f} %')")"
+echo "fresh RSS (hostile guest compiled, one run done): ${fresh} MB (${fresh_split})"
+echo "RSS after ${runs} hostile runs: ${after} MB (anon $(rss RssAnon) MB, file $(rss RssFile) MB; peak ${peak} MB); $(python3 -c "print(f'{($after - $fresh) / $fresh * 100:+.1f} %')")"
 for code in "${!codes[@]}"; do echo "  ${codes[$code]} runs ended with $code"; done

@@ -334,6 +334,29 @@ impl App {
     }
 }
 
+/// Heap arenas glibc may create in `weaver serve` (see [`cap_heap_arenas`]).
+pub const HEAP_ARENAS: i32 = 2;
+
+/// Caps glibc's malloc arenas at [`HEAP_ARENAS`], unless the operator set `MALLOC_ARENA_MAX`.
+/// Call before any other thread starts.
+///
+/// Why: glibc gives threads that allocate at once arenas of their own, up to eight per core, and
+/// each keeps what it freed; a server whose runs hop between runtime workers and blocking threads
+/// ends up holding freed memory in every one of them, so its RSS grew with the runs it had ended
+/// rather than with what it holds (figures in the README's "Sandbox limits"). Two arenas keep
+/// allocation from contending on a 2-core machine while bounding that.
+#[allow(unsafe_code)] // one FFI call setting a glibc tunable
+pub fn cap_heap_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: `mallopt` only changes an allocator tunable; it is called before the runtime
+        // starts other threads, and a refusal (return 0) leaves glibc's default.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, HEAP_ARENAS);
+        }
+    }
+}
+
 /// `weaver serve`: builds and starts the application, serves the API until SIGINT/SIGTERM (or
 /// the shutdown token), then shuts down gracefully.
 ///

@@ -45,7 +45,8 @@
 //!   over its baseline ([`account::DeskAccount`]), positions marked at the latest closes.
 //!
 //! # Resume after a restart
-//! [`Runs::resume`] restarts every run a dead process left `running`. On a live venue the run
+//! [`Runs::resume`] restarts every run a dead process left `running`, with the sandbox limits it
+//! asked for when it started (stored with it). On a live venue the run
 //! trades on from the next live bar once the venue is recovered (its strategy starts again from
 //! `init`; intent numbers continue after the journaled ones, so no `client_order_id` repeats).
 //! On the simulated exchange the component is loaded and initialised again and the replay starts
@@ -59,6 +60,10 @@
 //! - A run row is only inserted once the component loaded, `init` accepted the parameters and
 //!   candles exist (`sim`) or the venue is recovered and the symbols cleared (live venue): a
 //!   refused start stores nothing.
+//! - A run's sandbox limits are its strategy tier's or what it asked for within the operator's
+//!   ceilings (`limit_not_allowed` otherwise, checked first).
+//! - An ended run lives in memory only until its final account, figures, log and status are
+//!   stored; then the API reads it from WallE.
 //! - Each run has its own sandbox and tasks (and on `sim` its own venue with its own order-id
 //!   prefix): one failing run never touches another.
 //! - No run trades on a live venue before its recovery succeeded, nor on a symbol its

@@ -33,6 +33,7 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Strategies compile in a child `weaver` (this binary): the compiler's memory and any crash
     // of it stay out of the long-running server.
     config.compiler = std::env::current_exe().ok();
+    app::cap_heap_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
