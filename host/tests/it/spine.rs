@@ -4,22 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use weaver::app::{App, Config};
 use weaver::events::Envelope;
 use weaver::walle::{Consumer, ConsumerOptions, Retention, StartFrom};
 
 use crate::glados::{get, send};
-use crate::walle::support::{TestStore, contract};
-
-fn notice(i: usize) -> Envelope {
-    Envelope::new(
-        "ui.Notice",
-        "test",
-        json!({"level": "info", "message": format!("event {i}")}),
-    )
-    .expect("envelope")
-}
+use crate::walle::support::{TestStore, contract, notice};
 
 async fn wait_for_count(store: &TestStore, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -155,34 +145,6 @@ fn serve_refuses_a_retention_that_is_not_days() {
     );
 }
 
-/// Reads SSE frames from `resp` until `n` events arrived; returns their messages.
-async fn sse_messages(resp: &mut reqwest::Response, n: usize) -> Vec<String> {
-    let mut buf = String::new();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while out.len() < n {
-        let chunk = tokio::time::timeout(
-            deadline.saturating_duration_since(Instant::now()),
-            resp.chunk(),
-        )
-        .await
-        .expect("events arrive in time")
-        .expect("stream readable")
-        .expect("stream open");
-        buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("data:") {
-                    let v: serde_json::Value = serde_json::from_str(v.trim()).expect("json");
-                    out.push(v["data"]["message"].as_str().unwrap_or("").to_owned());
-                }
-            }
-        }
-    }
-    out
-}
-
 /// A started app reads the outbox once for every event stream: twenty clients get every new
 /// event in order, promptly after its commit (woken by the database, well within the feed's
 /// two-second safety re-check), and the feed's consumer offset advances and shows on /metrics.
@@ -216,7 +178,11 @@ async fn event_streams_share_one_feed_reader(store: &TestStore) {
         let batch: Vec<Envelope> = (0..5).map(|i| notice(round * 5 + i)).collect();
         w.append_batch(&batch).await.expect("append");
         for client in &mut clients {
-            let got = sse_messages(client, 5).await;
+            let got: Vec<String> = crate::support::sse_events(client, 5)
+                .await
+                .into_iter()
+                .map(|(_, d)| d["data"]["message"].as_str().unwrap_or("").to_owned())
+                .collect();
             let want: Vec<String> = (0..5).map(|i| format!("event {}", round * 5 + i)).collect();
             assert_eq!(got, want);
         }

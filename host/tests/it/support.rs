@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
@@ -72,7 +73,6 @@ pub(crate) struct Served {
 pub(crate) fn serve(cmd: &mut Command) -> Served {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    use std::time::{Duration, Instant};
 
     let mut child = cmd
         .env("WEAVER_LOG_FORMAT", "json")
@@ -135,4 +135,41 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads SSE frames until `n` events were seen; returns `(id, data)` pairs.
+pub(crate) async fn sse_events(
+    resp: &mut reqwest::Response,
+    n: usize,
+) -> Vec<(String, serde_json::Value)> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let chunk = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            resp.chunk(),
+        )
+        .await
+        .expect("events arrive in time")
+        .expect("stream readable")
+        .expect("stream open");
+        buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = Some(serde_json::from_str(v.trim()).expect("json data"));
+                }
+            }
+            if let (Some(i), Some(d)) = (id, data) {
+                out.push((i, d));
+            }
+        }
+    }
+    out
 }

@@ -1,6 +1,5 @@
 //! Orders reads and the UI event feed: tail pagination, and SSE resume on a real listener.
 
-use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use weaver::walle::Candle;
@@ -92,40 +91,6 @@ async fn tail_pages_through_events_without_gaps() {
     assert_eq!(bad.error_code(), "invalid_parameter");
 }
 
-/// Reads SSE frames until `n` events were seen; returns `(id, data)` pairs.
-async fn read_events(resp: &mut reqwest::Response, n: usize) -> Vec<(String, serde_json::Value)> {
-    let mut buf = String::new();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while out.len() < n {
-        let chunk = tokio::time::timeout(
-            deadline.saturating_duration_since(Instant::now()),
-            resp.chunk(),
-        )
-        .await
-        .expect("events arrive in time")
-        .expect("stream readable")
-        .expect("stream open");
-        buf.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            let mut id = None;
-            let mut data = None;
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = Some(v.trim().to_owned());
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data = Some(serde_json::from_str(v.trim()).expect("json data"));
-                }
-            }
-            if let (Some(i), Some(d)) = (id, data) {
-                out.push((i, d));
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn sse_resumes_from_last_event_id_with_no_gaps() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -150,7 +115,7 @@ async fn sse_resumes_from_last_event_id_with_no_gaps() {
         .await
         .expect("connect");
     assert_eq!(first.status(), 200);
-    let got = read_events(&mut first, 2).await;
+    let got = crate::support::sse_events(&mut first, 2).await;
     assert_eq!(got[0].1["data"]["symbol"], "A0");
     assert_eq!(got[1].1["data"]["symbol"], "A1");
     drop(first);
@@ -168,7 +133,7 @@ async fn sse_resumes_from_last_event_id_with_no_gaps() {
         .send()
         .await
         .expect("reconnect");
-    let resumed = read_events(&mut second, 3).await;
+    let resumed = crate::support::sse_events(&mut second, 3).await;
     let symbols: Vec<_> = resumed
         .iter()
         .map(|(_, d)| d["data"]["symbol"].as_str().unwrap_or("").to_owned())
@@ -179,7 +144,7 @@ async fn sse_resumes_from_last_event_id_with_no_gaps() {
         .upsert_candles(&[candle("LIVE", 9)], None)
         .await
         .expect("stored");
-    let live = read_events(&mut second, 1).await;
+    let live = crate::support::sse_events(&mut second, 1).await;
     assert_eq!(live[0].1["data"]["symbol"], "LIVE");
     assert_eq!(live[0].1["type"], "ui.data.CandlesStored");
     let bad = c

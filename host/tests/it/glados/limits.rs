@@ -19,23 +19,9 @@ use crate::support::post_json;
 /// The first `n` daily candles of GOOG: few bars, so a guest burning tens of millions of fuel
 /// per bar still ends quickly.
 fn goog(n: usize) -> Vec<weaver::walle::Candle> {
-    let path = crate::testdata::ohlcv("GOOG");
-    let series = weaver::greta::csv::load(&path, Some("GOOG")).expect("GOOG.csv readable");
-    series
-        .bars
-        .iter()
+    crate::testdata::goog_candles()
+        .into_iter()
         .take(n)
-        .map(|b| weaver::walle::Candle {
-            symbol: "GOOG".into(),
-            timeframe: Timeframe::DAY.to_string(),
-            ts: chrono::DateTime::from_timestamp_millis(b.bar.ts).expect("ts"),
-            open: b.bar.open,
-            high: b.bar.high,
-            low: b.bar.low,
-            close: b.bar.close,
-            volume: b.bar.volume,
-            source: "csv:GOOG.csv".into(),
-        })
         .collect()
 }
 

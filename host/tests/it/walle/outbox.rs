@@ -12,7 +12,7 @@ use uuid::Uuid;
 use weaver::events::Envelope;
 use weaver::walle::{Consumer, ConsumerOptions, Dedup, Retention, StartFrom, Walle};
 
-use super::support::{Kind, TestStore, contract, settle};
+use super::support::{Kind, TestStore, contract, notice, settle};
 
 contract!(
     consumer_sees_events_in_commit_safe_order,
@@ -23,15 +23,6 @@ contract!(
     reset_offsets_moves_consumers_to_the_head,
     consumer_queries_stay_index_probes_on_a_large_outbox,
 );
-
-fn notice(i: usize) -> Envelope {
-    Envelope::new(
-        "ui.Notice",
-        "test",
-        json!({"level": "info", "message": format!("event {i}")}),
-    )
-    .expect("envelope")
-}
 
 fn opts(batch: i64, poll_ms: u64) -> ConsumerOptions {
     ConsumerOptions {

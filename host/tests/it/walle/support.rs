@@ -201,3 +201,13 @@ pub(crate) async fn settle(w: &Walle) {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// A `ui.Notice` event whose message is `event {i}`.
+pub(crate) fn notice(i: usize) -> weaver::events::Envelope {
+    weaver::events::Envelope::new(
+        "ui.Notice",
+        "test",
+        serde_json::json!({"level": "info", "message": format!("event {i}")}),
+    )
+    .expect("envelope")
+}
