@@ -1,6 +1,5 @@
 //! Orders reads and the UI event feed: tail pagination, and SSE resume on a real listener.
 
-
 use axum::http::StatusCode;
 use weaver::walle::Candle;
 
