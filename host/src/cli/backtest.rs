@@ -134,17 +134,7 @@ pub(crate) fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
         finalize: a.finalize,
         warmup: a.warmup,
         params: parse_params(&a.params)?,
-        limits: LimitRequest {
-            fuel_per_event: a.fuel_per_event,
-            fuel_per_bar: a.fuel_per_bar,
-            // Beyond the address space it is above any ceiling anyway.
-            max_memory_bytes: a.memory_mb.map(|mb| {
-                usize::try_from(mb)
-                    .ok()
-                    .and_then(|mb| mb.checked_mul(1 << 20))
-                    .unwrap_or(usize::MAX)
-            }),
-        },
+        limits: LimitRequest::new(a.fuel_per_event, a.fuel_per_bar, a.memory_mb),
     })
 }
 

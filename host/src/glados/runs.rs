@@ -38,17 +38,7 @@ pub struct LimitsRequest {
 
 impl From<LimitsRequest> for LimitRequest {
     fn from(r: LimitsRequest) -> LimitRequest {
-        LimitRequest {
-            fuel_per_event: r.fuel_per_event,
-            fuel_per_bar: r.fuel_per_bar,
-            // Beyond the address space it is above any ceiling anyway.
-            max_memory_bytes: r.memory_mb.map(|mb| {
-                usize::try_from(mb)
-                    .ok()
-                    .and_then(|mb| mb.checked_mul(1 << 20))
-                    .unwrap_or(usize::MAX)
-            }),
-        }
+        LimitRequest::new(r.fuel_per_event, r.fuel_per_bar, r.memory_mb)
     }
 }
 

@@ -131,6 +131,27 @@ pub struct LimitRequest {
     pub max_memory_bytes: Option<usize>,
 }
 
+impl LimitRequest {
+    /// A request as the API and the CLI take it: memory in MiB (as `WEAVER_MAX_MEMORY_MB`).
+    pub fn new(
+        fuel_per_event: Option<u64>,
+        fuel_per_bar: Option<u64>,
+        memory_mb: Option<u64>,
+    ) -> Self {
+        LimitRequest {
+            fuel_per_event,
+            fuel_per_bar,
+            // Beyond the address space it is above any ceiling anyway.
+            max_memory_bytes: memory_mb.map(|mb| {
+                usize::try_from(mb)
+                    .ok()
+                    .and_then(|mb| mb.checked_mul(1 << 20))
+                    .unwrap_or(usize::MAX)
+            }),
+        }
+    }
+}
+
 /// The most a run may ask for, set by the operator (`WEAVER_MAX_FUEL_PER_EVENT`,
 /// `WEAVER_MAX_FUEL_PER_BAR`, `WEAVER_MAX_MEMORY_MB`; see `MarvinConfig::from_lookup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::domain::{
     EventMeta, Intent, LogLevel, Strategy, StrategyError, StrategyEvent, StrategyPayload,
     Subscriptions, Timeframe,
 };
-use crate::marvin::{LimitsInForce, Sandbox};
+use crate::marvin::{LimitsInForce, Sandbox, SandboxStats};
 
 /// Figures of one run (orders, guest calls, fuel, memory, latency, the limits in force). Stored
 /// with the run's account snapshot (`run_accounts.figures`), so fields added later need a default.
@@ -149,13 +149,14 @@ impl Metered {
             gaps: Hist::default(),
             last_bar_at: None,
         };
-        m.publish(&[]);
+        let s = m.sandbox.stats();
+        m.publish(&s, &[]);
         m
     }
 
-    /// After every guest call: figures, metrics, the guest's output and log intents.
-    fn publish(&mut self, intents: &[Intent]) {
-        let s = self.sandbox.stats();
+    /// After every guest call (`s`: the sandbox's stats now): figures, metrics, the guest's
+    /// output and log intents.
+    fn publish(&mut self, s: &SandboxStats, intents: &[Intent]) {
         if s.calls > self.seen.calls {
             self.calls
                 .record(s.call_time_total.saturating_sub(self.seen.time));
@@ -240,25 +241,25 @@ impl Metered {
     }
 
     fn call(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
-        let before = self.sandbox.stats();
         let out = off_the_reactor(|| self.sandbox.on_event(event));
+        let s = self.sandbox.stats();
         if let Ok(intents) = &out {
-            self.decided(&event.meta, intents, &before);
+            self.decided(&event.meta, intents, &s);
         }
-        self.publish(out.as_deref().unwrap_or_default());
+        self.publish(&s, out.as_deref().unwrap_or_default());
         out
     }
 
     /// Queues the decision of the call that just answered `cause`: its intents and what it
-    /// cost since `before`.
-    fn decided(&self, cause: &EventMeta, intents: &[Intent], before: &crate::marvin::SandboxStats) {
-        let after = self.sandbox.stats();
+    /// cost (`s` less what was seen after the previous call, before [`Metered::publish`]
+    /// moves it on).
+    fn decided(&self, cause: &EventMeta, intents: &[Intent], s: &SandboxStats) {
         self.live.decisions.push(
             self.live.id,
             cause,
             intents,
-            after.fuel_total.saturating_sub(before.fuel_total),
-            after.call_time_total.saturating_sub(before.call_time_total),
+            s.fuel_total.saturating_sub(self.seen.fuel),
+            s.call_time_total.saturating_sub(self.seen.time),
         );
     }
 
@@ -323,17 +324,17 @@ impl Strategy for Metered {
         meta: &EventMeta,
         bars: &[crate::domain::SymbolBar],
     ) -> Result<crate::domain::BatchOutcome, StrategyError> {
-        let before = self.sandbox.stats();
         let out = off_the_reactor(|| self.sandbox.on_bars(meta, bars));
+        let s = self.sandbox.stats();
         if let Ok(o) = &out
             && let Some(last) = bars.get(o.consumed.saturating_sub(1))
         {
             // One decision for the bars the call consumed, at the last one's time.
             let mut cause = meta.clone();
             cause.ts = last.bar.ts;
-            self.decided(&cause, &o.intents, &before);
+            self.decided(&cause, &o.intents, &s);
         }
-        self.publish(&[]);
+        self.publish(&s, &[]);
         out
     }
 }

@@ -163,10 +163,10 @@ impl Feed {
                 b = consumer.next_batch() => b,
             };
             match batch {
-                Ok(batch) => {
-                    for e in &batch.events {
+                Ok(mut batch) => {
+                    for e in std::mem::take(&mut batch.events) {
                         // No subscriber is not an error: the events stay in the outbox.
-                        let _ = self.tx.send(Arc::new(e.clone()));
+                        let _ = self.tx.send(Arc::new(e));
                     }
                     metrics::gauge!("weaver_feed_subscribers").set(self.subscribers() as f64);
                     if let Err(e) = consumer.commit(&batch).await {
