@@ -262,13 +262,18 @@ impl App {
     }
 
     /// The services that run as long as the process: the realtime feed (the outbox consumer
-    /// `ui-feed`), the decisions projection (consumer `decisions`) and the outbox retention
-    /// purge (now, then every `retention_interval`).
+    /// `ui-feed`, best-effort), the decisions projection (consumer `decisions`, critical), the
+    /// consumer health watch (throttles simulated runs while a critical consumer lags) and the
+    /// outbox retention purge (now, then every `retention_interval`).
     fn start_services(&self) {
         self.feed.start();
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         self.services
             .spawn(async move { walle.run_decisions_projection(stop).await });
+        let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
+        let health = self.config.consumer_health;
+        self.services
+            .spawn(async move { walle.watch_consumers(health, stop).await });
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         let (retention, every) = (self.config.retention, self.config.retention_interval);
         tracing::info!(

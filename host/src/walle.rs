@@ -63,7 +63,8 @@ pub use config::{Backend, DbConfig};
 pub use market::{Candle, CandleSeries, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{
-    Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, Feed, LISTENER_APPLICATION_NAME, Lag,
+    Backpressure, Batch, Class, Consumer, ConsumerHealth, ConsumerOptions, ConsumerStats, Dedup,
+    Doorbell, EventLog, Feed, HealthOptions, LISTENER_APPLICATION_NAME, Lag, MemoryLog,
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
 pub use run_state::{RunAccount, RunLogLine};
@@ -193,6 +194,8 @@ struct Inner {
     /// this is the writer pool.
     relaxed: Db,
     shutdown: CancellationToken,
+    /// The throttle and consumer health report ([`outbox::Backpressure`]).
+    backpressure: outbox::Backpressure,
 }
 
 impl Drop for Inner {
@@ -358,6 +361,7 @@ impl Walle {
                 listen_options,
                 relaxed,
                 shutdown,
+                backpressure: outbox::Backpressure::default(),
             }),
         })
     }

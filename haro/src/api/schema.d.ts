@@ -294,7 +294,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers and the migrations' tables are there. */
+        /**
+         * Readiness: the database answers and the migrations' tables are there; with the outbox
+         *     consumers' health in the details.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -572,6 +575,25 @@ export interface components {
             /** @description Pass as `after` for the next page (unchanged when there was nothing more). */
             next: string;
         };
+        /** @description One outbox consumer in `GET /readyz`. */
+        ConsumerView: {
+            /** @description `critical` (its lag throttles simulated runs) or `best_effort`. */
+            class: string;
+            /**
+             * Format: int64
+             * @description Events it has not passed yet.
+             */
+            lag_events: number;
+            /**
+             * Format: double
+             * @description Age of the oldest of them, in seconds.
+             */
+            lag_seconds: number;
+            /** @description Consumer name (`decisions`, `ui-feed`, …). */
+            name: string;
+            /** @description Behind by more than `WEAVER_CONSUMER_STUCK_SECONDS`. */
+            stuck: boolean;
+        };
         /** @description A page of decisions. */
         DecisionPage: {
             /** @description Decisions in order. */
@@ -657,8 +679,15 @@ export interface components {
         FillView: "next_open" | "close";
         /** @description Liveness / readiness answer. */
         Health: {
+            /**
+             * @description Readiness only: the outbox consumers as the health watch last saw them. A stuck
+             *     best-effort consumer is reported here, never waited for.
+             */
+            consumers?: components["schemas"]["ConsumerView"][] | null;
             /** @description `ok`. */
             status: string;
+            /** @description Readiness only: simulated runs are slowed because a critical consumer is behind. */
+            throttled?: boolean | null;
         };
         /**
          * @description Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's

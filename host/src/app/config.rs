@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::glados::config::{DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, HttpConfig, strip_brackets};
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
-use crate::walle::{DbConfig, Retention};
+use crate::walle::{DbConfig, HealthOptions, Retention};
 
 /// Default period of the outbox retention purge.
 pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
@@ -59,6 +59,10 @@ pub struct Config {
     pub retention: Retention,
     /// How often the retention purge runs, `WEAVER_RETENTION_INTERVAL_SECONDS` (default 3600).
     pub retention_interval: Duration,
+    /// Backpressure thresholds: a critical outbox consumer this many seconds behind throttles
+    /// simulated runs (`WEAVER_CONSUMER_THROTTLE_SECONDS`, default 30); any consumer this many
+    /// seconds behind is reported stuck (`WEAVER_CONSUMER_STUCK_SECONDS`, default 120).
+    pub consumer_health: HealthOptions,
     /// The `weaver` binary strategies are compiled with, in a child process
     /// ([`crate::marvin::MarvinConfig::compiler`]); `weaver serve` sets it to itself. `None`
     /// compiles in this process (tests, embedding).
@@ -234,6 +238,26 @@ impl Config {
                 )),
             }
         }
+        let mut consumer_health = HealthOptions::default();
+        for (name, slot) in [
+            (
+                "WEAVER_CONSUMER_THROTTLE_SECONDS",
+                &mut consumer_health.throttle_after,
+            ),
+            (
+                "WEAVER_CONSUMER_STUCK_SECONDS",
+                &mut consumer_health.stuck_after,
+            ),
+        ] {
+            if let Some(n) = var(name) {
+                match n.trim().parse::<u64>() {
+                    Ok(n) if (1..=86_400).contains(&n) => *slot = Duration::from_secs(n),
+                    _ => problems.push(format!(
+                        "{name} must be an integer from 1 to 86400, got {n:?}"
+                    )),
+                }
+            }
+        }
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
@@ -260,6 +284,7 @@ impl Config {
                 run_heartbeat_ms,
                 retention,
                 retention_interval,
+                consumer_health,
                 alpaca,
                 compiler: None,
             }),
@@ -284,6 +309,7 @@ impl Config {
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,
             retention: Retention::default(),
             retention_interval: DEFAULT_RETENTION_INTERVAL,
+            consumer_health: HealthOptions::default(),
             alpaca: None,
             compiler: None,
         }

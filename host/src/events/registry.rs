@@ -187,11 +187,10 @@ impl Registry {
             r.register::<RunChanged>("run.StatusChanged"),
             r.register::<OrderChanged>("orders.Intent"),
             r.register::<OrderChanged>("orders.Updated"),
-            r.register::<OrderFilled>("orders.Filled"),
             r.register::<OrderFilledV2>("orders.Filled.v2"),
             r.register::<PlaceOrder>("live.PlaceOrder"),
             r.register::<CancelOrder>("live.CancelOrder"),
-            r.register::<PlaceOrder>("backtest.PlaceOrder"),
+            r.register::<BacktestOrder>("backtest.PlaceOrder"),
             r.register::<BacktestChanged>("backtest.StatusChanged"),
             r.register::<CandlesStored>("data.CandlesStored"),
             r.register::<MarketBar>("market.Bar"),
@@ -273,18 +272,8 @@ pub mod payloads {
         pub status: String,
     }
 
-    /// A fill (version 1).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct OrderFilled {
-        /// Client order id.
-        pub client_order_id: String,
-        /// Filled quantity of this fill.
-        pub quantity: Decimal,
-        /// Fill price.
-        pub price: Decimal,
-    }
-
-    /// A fill (version 2: adds the venue's fill id and the fee).
+    /// A fill (version 2: the venue's fill id and the fee were added to version 1, which nothing
+    /// produces any more and is no longer registered).
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct OrderFilledV2 {
         /// Client order id.
@@ -301,7 +290,7 @@ pub mod payloads {
         pub filled_at: DateTime<Utc>,
     }
 
-    /// A request to place an order on a venue (`live.*`) or in a backtest (`backtest.*`).
+    /// A request to place an order on a venue (`live.PlaceOrder`).
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct PlaceOrder {
         /// Client order id (deterministic from run and intent).
@@ -326,6 +315,22 @@ pub mod payloads {
         /// Stop price.
         #[serde(default)]
         pub stop_price: Option<Decimal>,
+    }
+
+    /// An order a strategy placed in a backtest's simulated broker (`backtest.PlaceOrder`),
+    /// written with the backtest's report.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct BacktestOrder {
+        /// Backtest row id.
+        pub backtest_id: i64,
+        /// The id the simulated broker gave the order.
+        pub client_order_id: String,
+        /// The bar time it was placed at.
+        pub bar_ts: DateTime<Utc>,
+        /// What the strategy asked for.
+        pub intent: crate::domain::OrderIntent,
+        /// Whether the simulated broker accepted it.
+        pub accepted: bool,
     }
 
     /// A request to cancel an order.
@@ -415,9 +420,38 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 19);
-        assert_eq!(r.get("orders.Filled").map(|s| s.version), Some(1));
+        assert_eq!(r.names().len(), 18);
+        assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
+    }
+
+    #[test]
+    fn versions_of_one_name_live_side_by_side() {
+        #[derive(serde::Deserialize)]
+        struct V1 {
+            #[allow(dead_code)]
+            price: f64,
+        }
+        #[derive(serde::Deserialize)]
+        struct V2 {
+            #[allow(dead_code)]
+            price: f64,
+            #[allow(dead_code)]
+            fee: f64,
+        }
+        let mut r = Registry::empty();
+        r.register::<V1>("orders.Priced").unwrap();
+        r.register::<V2>("orders.Priced.v2").unwrap();
+        let v1 = Envelope::new("orders.Priced", "t", serde_json::json!({"price": 1.0})).unwrap();
+        assert_eq!(v1.version, 1);
+        r.validate(&v1).unwrap();
+        let mut as_v2 = v1.clone();
+        as_v2.event_type = "orders.Priced.v2".into();
+        as_v2.version = 2;
+        assert_eq!(
+            r.validate(&as_v2).unwrap_err().code(),
+            "invalid_event_payload"
+        );
     }
 
     #[test]

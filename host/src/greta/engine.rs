@@ -76,6 +76,8 @@ pub struct RunResult {
     pub bankrupt_at: Option<usize>,
     /// Statistics.
     pub metrics: Metrics,
+    /// Every order the strategy placed, in order (the backtest's `backtest.PlaceOrder` commands).
+    pub orders: Vec<PlacedOrder>,
     /// Calls into the strategy (events plus batches), for diagnostics.
     pub strategy_calls: u64,
 }
@@ -98,6 +100,7 @@ impl Backtest {
             equity,
             bankrupt_at,
             calls,
+            orders,
             ..
         } = run;
         let ts: Vec<TsMillis> = self.group_start[..self.len()]
@@ -122,8 +125,22 @@ impl Backtest {
             bankrupt_at,
             metrics,
             strategy_calls: calls,
+            orders,
         })
     }
+}
+
+/// One order a strategy placed in a backtest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedOrder {
+    /// The bar time it was placed at.
+    pub ts: TsMillis,
+    /// The id the simulated broker gave it.
+    pub client_order_id: String,
+    /// What the strategy asked for.
+    pub intent: crate::domain::OrderIntent,
+    /// Whether the broker accepted it.
+    pub accepted: bool,
 }
 
 /// Per-symbol position in the timeline.
@@ -158,6 +175,7 @@ struct Run<'a> {
     calls: u64,
     bankrupt_at: Option<usize>,
     symbols: Vec<String>,
+    orders: Vec<PlacedOrder>,
 }
 
 /// A queued delivery. A data window waits as its request and is built when it is delivered, so
@@ -189,6 +207,7 @@ impl<'a> Run<'a> {
             scratch_closes: vec![0.0; n],
             cursors: vec![Cursor::default(); n],
             views: vec![None; n],
+            orders: Vec::new(),
             updates: Vec::new(),
             queue: VecDeque::new(),
             subscriptions,
@@ -541,6 +560,12 @@ impl<'a> Run<'a> {
                             u
                         }
                     };
+                    self.orders.push(PlacedOrder {
+                        ts: self.ts(g),
+                        client_order_id: update.client_order_id.clone(),
+                        intent: o.clone(),
+                        accepted: update.status != crate::domain::OrderStatus::Rejected,
+                    });
                     // A market order resolves (fills or is cancelled) at its symbol's next bar,
                     // before the strategy sees that bar, so its `Accepted` step carries nothing
                     // the strategy could act on; orders that can rest are acknowledged so the

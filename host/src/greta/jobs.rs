@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use super::report::{self, StrategyInfo};
 use super::{BacktestSpec, DataWindow, FillModel, StoredWindow, StrategySource};
 use crate::domain::Timeframe;
-use crate::events::correlation;
+use crate::events::{Envelope, correlation, payloads};
 use crate::marvin::{Catalogue, LimitRequest, Marvin};
 use crate::walle::{
     self, Backtest, BacktestReport, BacktestStatus, NewBacktest, StrategyRef, StrategyStatus, Walle,
@@ -272,7 +272,7 @@ impl Jobs {
         self.inner.tasks.spawn(correlation::scope(corr, async move {
             let w = &this.inner.walle;
             if let Err(e) = w
-                .update_backtest(id, BacktestStatus::Running, None, None, None)
+                .update_backtest(id, BacktestStatus::Running, None, None, None, &[])
                 .await
             {
                 tracing::error!(
@@ -283,12 +283,22 @@ impl Jobs {
                 return;
             }
             let res = match this.execute(plan).await {
-                Ok(report) => {
-                    w.update_backtest(id, BacktestStatus::Done, Some(&report), None, None)
+                Ok((report, orders)) => match commands(id, &orders) {
+                    Ok(commands) => {
+                        w.update_backtest(
+                            id,
+                            BacktestStatus::Done,
+                            Some(&report),
+                            None,
+                            None,
+                            &commands,
+                        )
                         .await
-                }
+                    }
+                    Err(e) => Err(e),
+                },
                 Err(msg) => {
-                    w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None)
+                    w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None, &[])
                         .await
                 }
             };
@@ -302,7 +312,10 @@ impl Jobs {
         }));
     }
 
-    async fn execute(&self, plan: Plan) -> Result<BacktestReport, String> {
+    async fn execute(
+        &self,
+        plan: Plan,
+    ) -> Result<(BacktestReport, Vec<super::engine::PlacedOrder>), String> {
         let DataWindow::Stored(window) = &plan.spec.data else {
             return Err("internal_error: a backtest job runs over stored candles".into());
         };
@@ -318,7 +331,8 @@ impl Jobs {
             series.push(window.series(s, candles.iter().map(|c| c.bar())));
         }
         let marvin = self.inner.marvin.clone();
-        let job = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, String> {
+        type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
+        let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
             let spec = &plan.spec;
             let cfg = spec.engine_config().map_err(|e| e.to_string())?;
             let source = spec
@@ -337,9 +351,11 @@ impl Jobs {
                 params: report::params_json(&spec.params),
                 limits: source.limits,
             };
-            serde_json::to_value(report::build(&bt, &cfg, info, &result)).map_err(|e| e.to_string())
+            let value = serde_json::to_value(report::build(&bt, &cfg, info, &result))
+                .map_err(|e| e.to_string())?;
+            Ok((value, result.orders))
         });
-        let value = tokio::select! {
+        let (value, orders) = tokio::select! {
             r = job => r.map_err(|e| format!("internal_error: {e}"))??,
             () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
         };
@@ -348,12 +364,36 @@ impl Jobs {
         };
         let trades = head.remove("trades").unwrap_or_default();
         let equity = head.remove("equity").unwrap_or_default();
-        Ok(BacktestReport {
-            metrics: serde_json::Value::Object(head),
-            trades,
-            equity,
-        })
+        Ok((
+            BacktestReport {
+                metrics: serde_json::Value::Object(head),
+                trades,
+                equity,
+            },
+            orders,
+        ))
     }
+}
+
+/// The `backtest.PlaceOrder` commands of backtest `id`'s orders (the strategy's intents routed to
+/// the simulated broker), written with its report.
+fn commands(id: i64, orders: &[super::engine::PlacedOrder]) -> Result<Vec<Envelope>, walle::Error> {
+    orders
+        .iter()
+        .map(|o| {
+            let bar_ts = DateTime::from_timestamp_millis(o.ts).unwrap_or_default();
+            let payload = payloads::BacktestOrder {
+                backtest_id: id,
+                client_order_id: o.client_order_id.clone(),
+                bar_ts,
+                intent: o.intent.clone(),
+                accepted: o.accepted,
+            };
+            Ok(Envelope::new("backtest.PlaceOrder", "greta", payload)?
+                .command()
+                .at(bar_ts))
+        })
+        .collect()
 }
 
 /// Reassembles a stored report (`None` until the backtest is done).

@@ -4,12 +4,16 @@
 //!
 //! Guest calls are synchronous (on a worker handed over with `block_in_place`), so a call only
 //! queues its decision here; the run's side task appends the queue in one transaction per flush
-//! (when [`FLUSH_AT`] are waiting, at every heartbeat, and when the run ends).
+//! (when [`FLUSH_AT`] are waiting, at every heartbeat, and when the run ends). The book is also
+//! the runner task's [`Precursors`]: a decision that places an order is the cause of that order,
+//! and the order journal writes the queued decisions in the order's own transaction, before it.
+//! Clock ticks the run makes up for the guest are queued here too (`clock.Tick`), ahead of the
+//! decision that answered them.
 //!
 //! # Invariants
 //! - A decision is queued before the run moves to the next event, and a failed append puts the
-//!   batch back in front, so decisions reach the outbox in order and none is dropped while the
-//!   run lives.
+//!   batch back in front, so none is dropped while the run lives.
+//! - A decision is in the outbox no later than the orders it caused (same transaction).
 //! - Stored event `producer` strings stay `glados` (stored events are a contract).
 
 use std::sync::{Mutex, PoisonError};
@@ -20,7 +24,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::{EventMeta, Intent};
-use crate::events::{Envelope, payloads::DecisionMade};
+use crate::events::correlation::Precursors;
+use crate::events::{Envelope, payloads::ClockTick, payloads::DecisionMade};
 use crate::walle::Walle;
 
 /// Queued decisions that wake the flush.
@@ -35,7 +40,8 @@ pub(crate) struct DecisionBook {
 }
 
 impl DecisionBook {
-    /// Queues the decision of one guest call answering `cause`.
+    /// Queues the decision of one guest call answering `cause`; its event id, the cause of
+    /// what the run does next.
     pub(crate) fn push(
         &self,
         run_id: i64,
@@ -43,11 +49,12 @@ impl DecisionBook {
         intents: &[Intent],
         fuel: u64,
         latency: Duration,
-    ) {
+    ) -> Option<Uuid> {
+        // Ids the guest saw that are not events (bars replayed from candles) map to nil.
+        let cause_event_id = Uuid::parse_str(&cause.id).unwrap_or_default();
         let payload = DecisionMade {
             run_id,
-            // Ids the guest saw that are not UUIDs (ticks made up by the run) map to nil.
-            cause_event_id: Uuid::parse_str(&cause.id).unwrap_or_default(),
+            cause_event_id,
             bar_ts: DateTime::from_timestamp_millis(cause.ts).unwrap_or_default(),
             intents: intents.to_vec(),
             fuel,
@@ -55,22 +62,51 @@ impl DecisionBook {
         };
         match Envelope::new("strategy.DecisionMade", "glados", payload) {
             Ok(e) => {
-                let e = e.for_run(run_id);
-                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-                pending.push(e);
-                if pending.len() >= FLUSH_AT {
-                    self.wanted.notify_one();
+                let mut e = e.for_run(run_id);
+                if !cause_event_id.is_nil() {
+                    e.causation_id = Some(cause_event_id.to_string());
                 }
+                let id = e.id;
+                self.queue(e);
+                Some(id)
             }
-            Err(e) => tracing::error!(run_id, "decision not recorded: {e}"),
+            Err(e) => {
+                tracing::error!(run_id, "decision not recorded: {e}");
+                None
+            }
+        }
+    }
+
+    /// Queues the `clock.Tick` the run makes up at `ts` (UTC ms) and returns its event id, the
+    /// id the guest sees.
+    pub(crate) fn tick(&self, run_id: i64, ts: i64) -> Option<Uuid> {
+        let at = DateTime::from_timestamp_millis(ts).unwrap_or_default();
+        match Envelope::new("clock.Tick", "glados", ClockTick { ts: at }) {
+            Ok(e) => {
+                let e = e.for_run(run_id).at(at);
+                let id = e.id;
+                self.queue(e);
+                Some(id)
+            }
+            Err(e) => {
+                tracing::error!(run_id, "clock tick not recorded: {e}");
+                None
+            }
+        }
+    }
+
+    fn queue(&self, e: Envelope) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.push(e);
+        if pending.len() >= FLUSH_AT {
+            self.wanted.notify_one();
         }
     }
 
     /// Appends what is queued, in one transaction; on failure the batch goes back in front and
     /// waits for the next flush. Whether everything queued is stored.
     pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {
-        let batch =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let batch = self.take();
         if batch.is_empty() {
             return true;
         }
@@ -81,12 +117,22 @@ impl DecisionBook {
                 pending = batch.len(),
                 "decisions not written yet: {e}"
             );
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let later = std::mem::replace(&mut *pending, batch);
-            pending.extend(later);
+            self.restore(batch);
             return false;
         }
         true
+    }
+}
+
+impl Precursors for DecisionBook {
+    fn take(&self) -> Vec<Envelope> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn restore(&self, events: Vec<Envelope>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let later = std::mem::replace(&mut *pending, events);
+        pending.extend(later);
     }
 }
 
@@ -121,7 +167,7 @@ mod tests {
             1234,
             Duration::from_micros(56),
         );
-        book.push(7, &meta("7-tick-1", 0), &[], 1, Duration::ZERO);
+        book.push(7, &meta("7-bar-1", 0), &[], 1, Duration::ZERO);
         let pending = book.pending.lock().unwrap();
         let d: DecisionMade = serde_json::from_value(pending[0].payload.clone()).unwrap();
         assert_eq!(d.cause_event_id, cause);
@@ -130,5 +176,35 @@ mod tests {
         assert_eq!(pending[0].run_id.as_deref(), Some("7"));
         let tick: DecisionMade = serde_json::from_value(pending[1].payload.clone()).unwrap();
         assert_eq!(tick.cause_event_id, Uuid::nil(), "a made-up id maps to nil");
+        assert_eq!(pending[1].causation_id, None, "no event, no causation");
+        assert_eq!(pending[0].causation_id, Some(cause.to_string()));
+    }
+
+    #[test]
+    fn a_tick_is_recorded_ahead_of_the_decision_that_answered_it() {
+        let book = DecisionBook::default();
+        let tick = book.tick(7, 1_700_000_000_000).expect("tick queued");
+        let decision = book
+            .push(
+                7,
+                &meta(&tick.to_string(), 1_700_000_000_000),
+                &[],
+                1,
+                Duration::ZERO,
+            )
+            .expect("decision queued");
+        let queued = book.take();
+        assert_eq!(queued.len(), 2);
+        assert_eq!(queued[0].event_type, "clock.Tick");
+        assert_eq!(
+            queued[0].id, tick,
+            "the id the guest saw is the stored event's"
+        );
+        assert_eq!(queued[0].ts.timestamp_millis(), 1_700_000_000_000);
+        assert_eq!(queued[1].id, decision);
+        assert_eq!(queued[1].causation_id, Some(tick.to_string()));
+        assert!(book.take().is_empty(), "taken once");
+        book.restore(queued);
+        assert_eq!(book.take().len(), 2, "restored in front");
     }
 }

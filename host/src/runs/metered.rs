@@ -1,7 +1,8 @@
 //! The sandbox as a run drives it: after every guest call its figures, metrics, log intents
 //! and output are published and its decision queued (`strategy.DecisionMade`, see
-//! [`super::decisions`]), and a `clock.Tick` is added at the start of each bar period for
-//! guests that subscribe to ticks.
+//! [`super::decisions`]) and made the runner task's cause (so the orders it places name it),
+//! and a `clock.Tick` is added (and recorded) at the start of each bar period for guests that
+//! subscribe to ticks.
 //!
 //! # Invariants
 //! - Figures and metrics only move forward; each guest call is counted once.
@@ -19,6 +20,7 @@ use crate::domain::{
     EventMeta, Intent, LogLevel, Strategy, StrategyError, StrategyEvent, StrategyPayload,
     Subscriptions, Timeframe,
 };
+use crate::events::correlation::{self, Precursors};
 use crate::marvin::{LimitsInForce, Sandbox, SandboxStats};
 
 /// Figures of one run (orders, guest calls, fuel, memory, latency, the limits in force). Stored
@@ -98,6 +100,8 @@ impl Hist {
 pub(crate) struct Metered {
     sandbox: Sandbox,
     live: Arc<Live>,
+    /// The run's decision book, as the runner task's precursors.
+    precursors: Arc<dyn Precursors>,
     run_id: String,
     pub(crate) timeframe: Timeframe,
     timeframe_ms: i64,
@@ -132,6 +136,7 @@ impl Metered {
         let init = sandbox.stats();
         let mut m = Metered {
             sandbox,
+            precursors: Arc::new(RunDecisions(live.clone())),
             live,
             run_id: run_id.to_string(),
             timeframe,
@@ -254,13 +259,16 @@ impl Metered {
     /// cost (`s` less what was seen after the previous call, before [`Metered::publish`]
     /// moves it on).
     fn decided(&self, cause: &EventMeta, intents: &[Intent], s: &SandboxStats) {
-        self.live.decisions.push(
+        let id = self.live.decisions.push(
             self.live.id,
             cause,
             intents,
             s.fuel_total.saturating_sub(self.seen.fuel),
             s.call_time_total.saturating_sub(self.seen.time),
         );
+        if let Some(id) = id {
+            correlation::set_cause(id.to_string(), Some(self.precursors.clone()));
+        }
     }
 
     /// A `clock.Tick` when `event` opens a new bar period (and the guest wants ticks).
@@ -278,7 +286,10 @@ impl Metered {
         }
         self.last_tick = Some(boundary);
         let mut meta = event.meta.clone();
-        meta.id = format!("{}-tick-{boundary}", self.run_id);
+        meta.id = match self.live.decisions.tick(self.live.id, boundary) {
+            Some(id) => id.to_string(),
+            None => format!("{}-tick-{boundary}", self.run_id),
+        };
         meta.event_type = "clock.Tick".to_owned();
         meta.ts = boundary;
         meta.producer = "glados".to_owned();
@@ -336,6 +347,20 @@ impl Strategy for Metered {
         }
         self.publish(&s, &[]);
         out
+    }
+}
+
+/// A run's decision book as the runner task's precursors (the book lives in the run's shared
+/// state).
+struct RunDecisions(Arc<Live>);
+
+impl Precursors for RunDecisions {
+    fn take(&self) -> Vec<crate::events::Envelope> {
+        self.0.decisions.take()
+    }
+
+    fn restore(&self, events: Vec<crate::events::Envelope>) {
+        self.0.decisions.restore(events);
     }
 }
 

@@ -88,6 +88,16 @@ pub trait OrderJournal: Send + Sync {
     /// # Errors
     /// [`Error::Journal`] on storage failure.
     async fn pending(&self) -> Result<Vec<JournalEntry>>;
+
+    /// Records that run `run_id` asked to cancel `client_order_id`, before the venue is asked
+    /// (a journal that keeps no command log records nothing).
+    ///
+    /// # Errors
+    /// [`Error::Journal`] on storage failure.
+    async fn record_cancel(&self, run_id: &str, client_order_id: &str) -> Result<()> {
+        let _ = (run_id, client_order_id);
+        Ok(())
+    }
 }
 
 /// A journal in memory (tests, the fake, dry runs); lost on restart by nature.

@@ -539,6 +539,14 @@ impl LiveRunner {
                 Intent::PlaceOrder(o) => self.place(o, &mut snapshot).await?,
                 Intent::ClosePosition { symbol } => self.close(&symbol, &mut snapshot).await?,
                 Intent::CancelOrder { client_order_id } => {
+                    if let Err(e) = self
+                        .journal
+                        .record_cancel(&self.run_id, &client_order_id)
+                        .await
+                    {
+                        // The request is not lost (the venue is still asked); only its record.
+                        tracing::warn!(run = %self.run_id, error = %e, "cancel not recorded");
+                    }
                     if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
                         && let Err(e) = self.venue.cancel_order(&o.id).await
                     {

@@ -164,10 +164,13 @@ impl Walle {
         .await
     }
 
-    /// Sets a backtest's status, and its report or error, and appends `backtest.StatusChanged`.
+    /// Sets a backtest's status, and its report or error, and appends `commands` (the orders
+    /// its strategy placed, `backtest.PlaceOrder`) then `backtest.StatusChanged`, in one
+    /// transaction.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::Database`].
+    /// [`Error::NotFound`], [`Error::Event`] for a refused command (nothing written),
+    /// [`Error::Database`].
     pub async fn update_backtest(
         &self,
         id: i64,
@@ -175,7 +178,11 @@ impl Walle {
         report: Option<&BacktestReport>,
         error: Option<&str>,
         cause: Option<&Envelope>,
+        commands: &[Envelope],
     ) -> Result<Backtest> {
+        for c in commands {
+            self.registry().validate(c)?;
+        }
         let mut tx = self.begin().await?;
         let sql = format!(
             "update backtests set status = $2, metrics = coalesce($3, metrics), \
@@ -199,6 +206,9 @@ impl Walle {
             entity: "backtest",
             key: id.to_string(),
         })?;
+        for c in commands {
+            tx.append(c).await?;
+        }
         tx.append(&event(&b, cause)?).await?;
         tx.commit().await?;
         Ok(b)

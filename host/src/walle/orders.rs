@@ -9,11 +9,12 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::domain::{OrderType, Side, TimeInForce};
 use crate::events::Envelope;
 
-use super::{Error, Num, Result, Walle, fetch, parse_text, text_of};
+use super::{Error, Num, Result, Tx, Walle, fetch, parse_text, text_of};
 
 /// Where an order is, as far as Weaver knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -298,6 +299,23 @@ impl From<FillRow> for Fill {
     }
 }
 
+/// `event`, caused by the command that created order `order_id` when it names no cause itself:
+/// a venue's update or fill follows from the order's `live.PlaceOrder`.
+async fn with_order_cause(tx: &mut Tx, order_id: i64, event: &Envelope) -> Result<Envelope> {
+    let mut event = event.clone();
+    if event.causation_id.is_none() {
+        let cause: Option<(Option<String>,)> = fetch!(
+            fetch_optional,
+            tx.conn(),
+            (Option<String>,),
+            "select cause_event_id from orders where id = $1",
+            order_id
+        )?;
+        event.causation_id = cause.and_then(|(c,)| c);
+    }
+    Ok(event)
+}
+
 const FILL_COLS: &str =
     "id, order_id, venue_fill_id, quantity, price, fee, filled_at, created_at, updated_at";
 
@@ -329,16 +347,20 @@ impl Walle {
     pub async fn insert_order_intent(
         &self,
         new: &NewOrder,
-        event: &Envelope,
+        events: &[Envelope],
+        cause_event_id: Option<Uuid>,
     ) -> Result<(Order, bool)> {
         new.check()?;
-        self.registry().validate(event)?;
+        for e in events {
+            self.registry().validate(e)?;
+        }
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let sql = format!(
             "insert into orders (client_order_id, run_id, symbol, side, order_type, time_in_force, \
-             quantity, notional, limit_price, stop_price, status, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_submit', $11, $11) \
+             quantity, notional, limit_price, stop_price, status, created_at, updated_at, \
+             cause_event_id) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_submit', $11, $11, $12) \
              on conflict (client_order_id) do nothing returning {COLS}"
         );
         let row = fetch!(
@@ -357,10 +379,13 @@ impl Walle {
             new.limit_price.map(Num),
             new.stop_price.map(Num),
             now,
+            cause_event_id.map(|u| u.to_string()),
         )?;
         match row {
             Some(row) => {
-                tx.append(event).await?;
+                for e in events {
+                    tx.append(e).await?;
+                }
                 tx.commit().await?;
                 Ok((row.try_into()?, true))
             }
@@ -513,7 +538,8 @@ impl Walle {
             entity: "order",
             key: client_order_id.to_owned(),
         })?;
-        tx.append(event).await?;
+        let event = with_order_cause(&mut tx, row.id, event).await?;
+        tx.append(&event).await?;
         tx.commit().await?;
         row.try_into()
     }
@@ -556,7 +582,8 @@ impl Walle {
         let Some(row) = row else {
             return Ok(None);
         };
-        tx.append(event).await?;
+        let event = with_order_cause(&mut tx, new.order_id, event).await?;
+        tx.append(&event).await?;
         tx.commit().await?;
         Ok(Some(row.into()))
     }

@@ -1,6 +1,7 @@
 //! The transactional outbox: append and ordered fetch below the horizon (here), consumer offsets
-//! and lag (`offsets.rs`), the named [`Consumer`] that reads it with its wake-ups
-//! (`consumer.rs`), and retention (`retention.rs`).
+//! and lag (`offsets.rs`), the [`EventLog`] interface consumers read it through with its
+//! wake-ups (`log.rs`), the named [`Consumer`] (`consumer.rs`), consumer health and
+//! backpressure (`health.rs`), and retention (`retention.rs`).
 //!
 //! Producers never write the outbox directly: every event is appended here in the same
 //! transaction as the business write it describes ([`Walle::append`], or a typed repository
@@ -63,6 +64,8 @@
 
 mod consumer;
 pub mod feed;
+mod health;
+mod log;
 mod offsets;
 mod retention;
 
@@ -82,6 +85,8 @@ use super::{Conn, Db, Error, Result, TxInner, Wakeup, Walle, exec, fetch, text_o
 
 pub use consumer::{Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, StartFrom};
 pub use feed::Feed;
+pub use health::{Backpressure, Class, ConsumerHealth, HealthOptions};
+pub use log::{Doorbell, EventLog, MemoryLog};
 pub use offsets::Lag;
 pub use retention::Retention;
 

@@ -1,5 +1,6 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
+mod backpressure;
 mod glados;
 mod greta;
 mod greta_engine;

@@ -7,5 +7,6 @@ pub(crate) mod support;
 
 mod cli;
 mod control;
+mod event_log;
 mod outbox;
 mod repo;

@@ -1,6 +1,8 @@
 //! [`WalleJournal`]: the [`OrderJournal`] on WallE. An intent becomes an `orders` row in state
-//! `pending_submit`, written in the same transaction as its `orders.Intent` outbox event, before
-//! the venue is called; outcomes update that row (with an `orders.Updated` event). Because the
+//! `pending_submit`, written in the same transaction as the command routed to the venue
+//! (`live.PlaceOrder`, caused by the strategy's decision, which is written first in the same
+//! transaction when still queued) and the row's `orders.Intent` event, before the venue is
+//! called; outcomes update that row (with an `orders.Updated` event caused by the command). Because the
 //! rows outlive the process, [`OrderJournal::pending`] finds in-flight intents again after a
 //! restart and [`crate::veda::journal::resolve_pending`] settles them by `client_order_id`.
 //!
@@ -29,7 +31,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rust_decimal::Decimal;
 
-use crate::events::{Envelope, payloads};
+use crate::events::{Envelope, correlation, payloads};
 use crate::veda::journal::{EntryState, JournalEntry, OrderJournal};
 use crate::veda::types::{OrderQuantity, OrderRequest};
 use crate::veda::{Error, Result};
@@ -87,6 +89,25 @@ fn event(kind: &str, run_id: Option<&str>, order: &OrderEventKeys<'_>) -> Result
         Some(r) => e.for_run(r),
         None => e,
     })
+}
+
+/// The `live.PlaceOrder` command of an order request.
+fn place_order(r: &OrderRequest) -> payloads::PlaceOrder {
+    let (quantity, notional) = match r.quantity {
+        OrderQuantity::Units(q) => (Some(q), None),
+        OrderQuantity::Notional(n) => (None, Some(n)),
+    };
+    payloads::PlaceOrder {
+        client_order_id: r.client_order_id.clone(),
+        symbol: r.symbol.clone(),
+        side: r.side,
+        order_type: r.order_type,
+        time_in_force: r.time_in_force,
+        quantity,
+        notional,
+        limit_price: r.limit_price,
+        stop_price: r.stop_price,
+    }
 }
 
 struct OrderEventKeys<'a> {
@@ -173,13 +194,48 @@ impl OrderJournal for WalleJournal {
             symbol: &request.symbol,
             status: "pending_submit",
         };
-        let ev = event("orders.Intent", Some(run_id), &keys)?;
-        let (order, created) = self
+        // The command routed to the venue, caused by the decision that asked for it (the run's
+        // ambient cause), and the order row's own event, caused by the command. The decisions
+        // queued so far go first, in the same transaction: a decision is never stored after the
+        // order it caused.
+        let place = Envelope::new("live.PlaceOrder", PRODUCER, place_order(request))
+            .map_err(|e| Error::Journal(e.to_string()))?
+            .command()
+            .for_run(run_id);
+        let place = match correlation::cause() {
+            Some(cause) => Envelope {
+                causation_id: Some(cause),
+                ..place
+            },
+            None => place,
+        };
+        let mut ev = event("orders.Intent", Some(run_id), &keys)?;
+        ev.causation_id = Some(place.id.to_string());
+        let precursors = correlation::take_precursors();
+        let taken = precursors.len();
+        let mut events = precursors;
+        let place_id = place.id;
+        events.push(place);
+        events.push(ev);
+        match self
             .walle
-            .insert_order_intent(&new, &ev)
+            .insert_order_intent(&new, &events, Some(place_id))
             .await
-            .map_err(store_err)?;
-        Ok((!created).then(|| entry_of(&order)))
+        {
+            Ok((order, created)) => {
+                if !created {
+                    // A replayed intent writes nothing: its decisions wait for the next write.
+                    events.truncate(taken);
+                    correlation::restore_precursors(events);
+                }
+                Ok((!created).then(|| entry_of(&order)))
+            }
+            Err(e) => {
+                events.truncate(taken);
+                correlation::restore_precursors(events);
+                Err(store_err(e))
+            }
+        }
     }
 
     async fn record_state(&self, client_order_id: &str, state: EntryState) -> Result<()> {
@@ -236,6 +292,32 @@ impl OrderJournal for WalleJournal {
             .update_order_from_venue(client_order_id, &update, &ev)
             .await
             .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn record_cancel(&self, run_id: &str, client_order_id: &str) -> Result<()> {
+        let cancel = Envelope::new(
+            "live.CancelOrder",
+            PRODUCER,
+            payloads::CancelOrder {
+                client_order_id: client_order_id.to_owned(),
+            },
+        )
+        .map_err(|e| Error::Journal(e.to_string()))?
+        .command()
+        .for_run(run_id);
+        let cancel = Envelope {
+            causation_id: correlation::cause(),
+            ..cancel
+        };
+        let mut events = correlation::take_precursors();
+        let taken = events.len();
+        events.push(cancel);
+        if let Err(e) = self.walle.append_batch(&events).await {
+            events.truncate(taken);
+            correlation::restore_precursors(events);
+            return Err(store_err(e));
+        }
         Ok(())
     }
 

@@ -1,25 +1,23 @@
-//! A named outbox consumer: waits for events (doorbell or poll), hands them out in order, and
-//! stores its offset when the caller commits.
+//! A named consumer of an [`EventLog`]: waits for events (doorbell or poll), hands them out in
+//! order, and stores its offset when the caller commits. It knows the log only through the
+//! trait, so the same consumer runs on PostgreSQL, SQLite or any other log behind it.
 //!
 //! # Invariants
-//! - A listener rings its consumer only after its `LISTEN` is in place, so the catch-up read that
-//!   follows a reconnect cannot miss a doorbell.
 //! - The position handed out only moves forward; `rewind` goes back to the stored offset only.
+//! - A doorbell is a hint, never a delivery: every wait also ends on the poll interval.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::events::{Cursor, StoredEvent};
 use crate::walle::{Lag, Result, Walle};
 
-use super::NOTIFY_CHANNEL;
+use super::log::{Doorbell, EventLog};
 
 /// The longest pause between re-checks while committed events are held back by an older open
 /// transaction. Such a blocker may end without any doorbell (a rollback, or a transaction that
@@ -84,30 +82,23 @@ pub struct ConsumerStats {
 
 #[derive(Default)]
 struct Stats {
-    connected: AtomicBool,
-    reconnects: AtomicU64,
     notify_wakeups: AtomicU64,
     poll_wakeups: AtomicU64,
     horizon_rechecks: AtomicU64,
 }
 
-enum Wake {
-    Local(watch::Receiver<u64>),
-    Doorbell(Arc<Notify>),
-}
-
 /// A named consumer of the outbox. Its committed offset survives restarts; events after it are
 /// delivered again after a crash (at-least-once, see the outbox's module docs on deduplication).
 pub struct Consumer {
-    walle: Walle,
+    log: Arc<dyn EventLog>,
     name: String,
     opts: ConsumerOptions,
     /// Where the next fetch starts (advanced by `next_batch`).
     position: Cursor,
     /// The stored offset.
     committed: Cursor,
-    wake: Wake,
-    stats: Arc<Stats>,
+    wake: Doorbell,
+    stats: Stats,
     stop: CancellationToken,
 }
 
@@ -128,37 +119,44 @@ impl Drop for Consumer {
 }
 
 impl Consumer {
-    /// Opens (registering on first use) the consumer `name` at its stored offset. On PostgreSQL
-    /// this starts its listener connection.
+    /// Opens (registering on first use) the consumer `name` of WallE's outbox at its stored
+    /// offset. On PostgreSQL this starts its listener connection.
     ///
     /// # Errors
     /// [`Error::Database`](crate::walle::Error::Database) when the offset cannot be read.
     pub async fn open(walle: &Walle, name: &str, opts: ConsumerOptions) -> Result<Consumer> {
-        let committed = walle.consumer_offset(name, opts.start).await?;
-        let stats = Arc::new(Stats::default());
         let stop = walle.shutdown_token().child_token();
-        let wake = match walle.listen_options() {
-            Some(listen) => {
-                let doorbell = Arc::new(Notify::new());
-                tokio::spawn(listen_loop(
-                    listen.clone(),
-                    doorbell.clone(),
-                    stats.clone(),
-                    name.to_owned(),
-                    stop.clone(),
-                ));
-                Wake::Doorbell(doorbell)
-            }
-            None => Wake::Local(walle.subscribe_local()),
-        };
+        Consumer::open_with(Arc::new(walle.clone()), name, opts, stop).await
+    }
+
+    /// Opens the consumer `name` of any [`EventLog`] at its stored offset.
+    ///
+    /// # Errors
+    /// As the log's [`EventLog::offset`].
+    pub async fn open_on(
+        log: Arc<dyn EventLog>,
+        name: &str,
+        opts: ConsumerOptions,
+    ) -> Result<Consumer> {
+        Consumer::open_with(log, name, opts, CancellationToken::new()).await
+    }
+
+    async fn open_with(
+        log: Arc<dyn EventLog>,
+        name: &str,
+        opts: ConsumerOptions,
+        stop: CancellationToken,
+    ) -> Result<Consumer> {
+        let committed = log.offset(name, opts.start).await?;
+        let wake = log.doorbell(name, stop.clone());
         Ok(Consumer {
-            walle: walle.clone(),
+            log,
             name: name.to_owned(),
             opts,
             position: committed,
             committed,
             wake,
-            stats,
+            stats: Stats::default(),
             stop,
         })
     }
@@ -182,20 +180,18 @@ impl Consumer {
     pub async fn next_batch(&mut self) -> Result<Batch> {
         let mut backoff = Duration::from_millis(1);
         loop {
-            let events = self
-                .walle
-                .fetch_events(self.position, self.opts.batch_size)
-                .await?;
+            let events = self.log.fetch(self.position, self.opts.batch_size).await?;
             if let Some(last) = events.last() {
                 let end = last.cursor;
                 self.position = end;
+                metrics::gauge!("weaver_outbox_in_flight_events", "consumer" => self.name.clone())
+                    .increment(events.len() as f64);
                 return Ok(Batch { events, end });
             }
             // Nothing below the horizon. Committed rows may still be held back by an older open
             // transaction that will send no doorbell (it may roll back, or not be an outbox
             // writer at all), so look again soon, backing off up to the poll interval.
-            let held = self.walle.backend_name() == "postgres"
-                && self.walle.has_events_after(self.position).await?;
+            let held = self.log.held_back(self.position).await?;
             if held {
                 let recheck = backoff;
                 backoff = (backoff * 2).min(self.opts.poll_interval.min(HELD_RECHECK_MAX));
@@ -238,8 +234,12 @@ impl Consumer {
     /// # Errors
     /// [`Error::Database`](crate::walle::Error::Database).
     pub(crate) async fn commit_through(&mut self, cursor: Cursor) -> Result<()> {
-        self.walle.commit_offset(&self.name, cursor).await?;
+        self.log.commit(&self.name, cursor).await?;
         self.committed = self.committed.max(cursor);
+        if self.committed >= self.position {
+            metrics::gauge!("weaver_outbox_in_flight_events", "consumer" => self.name.clone())
+                .set(0.0);
+        }
         Ok(())
     }
 
@@ -247,6 +247,7 @@ impl Consumer {
     /// (after a failed handler, for example).
     pub fn rewind(&mut self) {
         self.position = self.committed;
+        metrics::gauge!("weaver_outbox_in_flight_events", "consumer" => self.name.clone()).set(0.0);
     }
 
     /// This consumer's lag.
@@ -254,14 +255,14 @@ impl Consumer {
     /// # Errors
     /// [`Error::Database`](crate::walle::Error::Database).
     pub async fn lag(&self) -> Result<Lag> {
-        self.walle.consumer_lag(&self.name).await
+        self.log.lag(&self.name).await
     }
 
     /// The wake-up counters.
     pub fn stats(&self) -> ConsumerStats {
         ConsumerStats {
-            listener_connected: self.stats.connected.load(Ordering::Relaxed),
-            listener_reconnects: self.stats.reconnects.load(Ordering::Relaxed),
+            listener_connected: self.wake.connected(),
+            listener_reconnects: self.wake.reconnects(),
             notify_wakeups: self.stats.notify_wakeups.load(Ordering::Relaxed),
             poll_wakeups: self.stats.poll_wakeups.load(Ordering::Relaxed),
             horizon_rechecks: self.stats.horizon_rechecks.load(Ordering::Relaxed),
@@ -270,106 +271,14 @@ impl Consumer {
 
     /// Waits for a wake-up or `max`; true when woken (a doorbell), false on timeout.
     async fn wait(&mut self, max: Duration) -> bool {
-        let woke = match &mut self.wake {
-            Wake::Local(rx) => tokio::select! {
-                changed = rx.changed() => {
-                    if changed.is_err() {
-                        // The store is gone; don't spin, the next fetch reports the error.
-                        tokio::time::sleep(max).await;
-                    }
-                    true
-                }
-                _ = tokio::time::sleep(max) => false,
-            },
-            Wake::Doorbell(n) => tokio::select! {
-                _ = n.notified() => true,
-                _ = tokio::time::sleep(max) => false,
-            },
+        let woke = tokio::select! {
+            () = self.wake.rung() => true,
+            () = tokio::time::sleep(max) => false,
         };
         if woke {
             self.stats.notify_wakeups.fetch_add(1, Ordering::Relaxed);
         }
         woke
-    }
-}
-
-/// Keeps one listener connection alive: connect, `LISTEN`, ring the consumer (catch up), then
-/// ring it on every notification. After any loss it listens again before it rings, so the
-/// consumer's catch-up read always starts after the new `LISTEN` (no window for a lost doorbell).
-async fn listen_loop(
-    opts: PgConnectOptions,
-    doorbell: Arc<Notify>,
-    stats: Arc<Stats>,
-    consumer: String,
-    stop: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(20);
-    let mut first = true;
-    loop {
-        let connect = async {
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(opts.clone())
-                .await?;
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>((pool, listener))
-        };
-        let connected = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = connect => r,
-        };
-        let (pool, mut listener) = match connected {
-            Ok(c) => c,
-            Err(e) => {
-                stats.connected.store(false, Ordering::Relaxed);
-                tracing::warn!(consumer, error = %e, "outbox listener cannot connect; polling meanwhile");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
-            }
-        };
-        stats.connected.store(true, Ordering::Relaxed);
-        backoff = Duration::from_millis(20);
-        if !first {
-            stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("weaver_listener_reconnects_total", "consumer" => consumer.clone())
-                .increment(1);
-        }
-        first = false;
-        // Listening now: whatever was missed while disconnected is found by this catch-up.
-        doorbell.notify_one();
-        loop {
-            let received = tokio::select! {
-                _ = stop.cancelled() => {
-                    pool.close().await;
-                    return;
-                }
-                r = listener.try_recv() => r,
-            };
-            match received {
-                Ok(Some(_)) => doorbell.notify_one(),
-                Ok(None) => {
-                    // sqlx reconnected and re-issued LISTEN before returning: catch up now.
-                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("weaver_listener_reconnects_total", "consumer" => consumer.clone())
-                        .increment(1);
-                    doorbell.notify_one();
-                }
-                Err(e) => {
-                    stats.connected.store(false, Ordering::Relaxed);
-                    tracing::info!(consumer, error = %e, "outbox listener lost its connection; listening again");
-                    break;
-                }
-            }
-        }
-        drop(listener);
-        pool.close().await;
     }
 }
 

@@ -48,7 +48,7 @@ impl Walle {
         }
         let initial = match start {
             StartFrom::Beginning => Cursor::default(),
-            StartFrom::Latest => self.head().await?,
+            StartFrom::Latest => self.outbox_head().await?,
         };
         let now = Utc::now();
         let mut tx = self.begin().await?;
@@ -116,8 +116,12 @@ impl Walle {
         tx.commit().await
     }
 
-    /// The newest position a consumer could have reached now.
-    async fn head(&self) -> Result<Cursor> {
+    /// The newest event a consumer could fetch now (below the horizon): a cheap probe that the
+    /// outbox answers.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn outbox_head(&self) -> Result<Cursor> {
         let row: Option<(i64, i64)> = if self.is_pg() {
             self.read(async |c| fetch!(fetch_optional, c, (i64, i64), PG_HEAD))
                 .await?
@@ -188,7 +192,7 @@ impl Walle {
     /// # Errors
     /// [`Error::Database`].
     pub async fn reset_offsets_to_head(&self) -> Result<u64> {
-        let head = self.head().await?;
+        let head = self.outbox_head().await?;
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let sql = if self.is_pg() {

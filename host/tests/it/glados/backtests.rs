@@ -100,6 +100,39 @@ async fn backtest_report_matches_the_cli() {
     let done = send(&r, get(&format!("/backtests/{bid}"))).await.json();
     assert_eq!(done["status"], "done", "{done}");
     let report = &done["report"];
+    // The strategy's orders were routed to the backtest's broker as `backtest.PlaceOrder`
+    // commands, stored with the report, before the status that says it is done.
+    let events = s
+        .walle()
+        .fetch_events(weaver::events::Cursor::default(), 100_000)
+        .await
+        .expect("events");
+    let placed: Vec<_> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.envelope.event_type == "backtest.PlaceOrder")
+        .collect();
+    let trades = report["trades"].as_array().map_or(0, Vec::len);
+    assert!(
+        trades > 0 && placed.len() >= trades,
+        "{} orders for {trades} trades",
+        placed.len()
+    );
+    let finished = events
+        .iter()
+        .position(|e| {
+            e.envelope.event_type == "backtest.StatusChanged"
+                && e.envelope.payload["status"] == "done"
+        })
+        .expect("done event");
+    for (i, e) in &placed {
+        assert_eq!(e.envelope.payload["backtest_id"].as_i64(), Some(bid));
+        assert_eq!(e.envelope.kind, weaver::domain::EventKind::Cmd);
+        assert!(
+            *i < finished,
+            "commands before the status that ends the backtest"
+        );
+    }
     let list = send(&r, get("/backtests")).await.json();
     assert_eq!(list[0]["id"].as_i64(), Some(bid));
 

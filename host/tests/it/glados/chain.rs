@@ -2,7 +2,8 @@
 //! `X-Request-Id` and a W3C `traceparent` stores every event it causes (the run's creation and
 //! status, its order intents, venue updates and fills) under that correlation and trace id, and
 //! `GET /events?corr_id=` returns them in order, on both backends. The strategy's decisions are
-//! in the chain too, and the decisions projection pages them at `GET /runs/{id}/decisions`.
+//! in the chain too, and the decisions projection pages them at `GET /runs/{id}/decisions`;
+//! each event names its cause: fill → `live.PlaceOrder` → `strategy.DecisionMade`.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -100,6 +101,33 @@ async fn one_request_is_followed_to_its_fills(store: &TestStore) {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "no event twice");
+    // Causation: fill → the order's `live.PlaceOrder` command → the decision that asked for it,
+    // each cause stored before what it caused.
+    let at = |id: &str| ids.iter().position(|x| *x == id);
+    let cause_of = |i: usize| chain[i]["causation_id"].as_str().and_then(at);
+    let mut followed = 0;
+    for (i, t) in types.iter().enumerate() {
+        if *t != "orders.Filled.v2" {
+            continue;
+        }
+        let place = cause_of(i).expect("a fill names its order's command");
+        assert_eq!(types[place], "live.PlaceOrder", "{}", chain[i]);
+        assert_eq!(chain[place]["kind"], "cmd");
+        let decision = cause_of(place).expect("a command names its decision");
+        assert_eq!(types[decision], "strategy.DecisionMade", "{}", chain[place]);
+        assert!(
+            decision < place && place < i,
+            "causes come first: {decision} {place} {i}"
+        );
+        followed += 1;
+    }
+    assert!(followed > 0, "{types:?}");
+    for (i, t) in types.iter().enumerate() {
+        if *t == "orders.Intent" || *t == "orders.Updated" {
+            let place = cause_of(i).expect("an order event names its command");
+            assert_eq!(types[place], "live.PlaceOrder", "{}", chain[i]);
+        }
+    }
     // Every decision the strategy made is in the chain and, through the decisions projection,
     // at GET /runs/{id}/decisions.
     let made = types

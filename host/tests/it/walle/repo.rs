@@ -281,7 +281,8 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let (o, created) = w
         .insert_order_intent(
             &limit_order("run1-0001", Some(run_id), "AAPL"),
-            &place_event("run1-0001"),
+            &[place_event("run1-0001")],
+            None,
         )
         .await
         .unwrap();
@@ -299,7 +300,8 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let (again, created) = w
         .insert_order_intent(
             &limit_order("run1-0001", Some(run_id), "AAPL"),
-            &place_event("run1-0001"),
+            &[place_event("run1-0001")],
+            None,
         )
         .await
         .unwrap();
@@ -317,14 +319,16 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
         let coid = format!("run1-{i:04}");
         w.insert_order_intent(
             &limit_order(&coid, Some(run_id), symbol),
-            &place_event(&coid),
+            &[place_event(&coid)],
+            None,
         )
         .await
         .unwrap();
     }
     w.insert_order_intent(
         &limit_order("manual-1", None, "AAPL"),
-        &place_event("manual-1"),
+        &[place_event("manual-1")],
+        None,
     )
     .await
     .unwrap();
@@ -433,7 +437,7 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let mut both = limit_order("bad-1", None, "AAPL");
     both.notional = Some(dec("100"));
     assert_eq!(
-        w.insert_order_intent(&both, &place_event("bad-1"))
+        w.insert_order_intent(&both, &[place_event("bad-1")], None)
             .await
             .unwrap_err()
             .code(),
@@ -442,7 +446,7 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
     let mut no_limit = limit_order("bad-2", None, "AAPL");
     no_limit.limit_price = None;
     assert_eq!(
-        w.insert_order_intent(&no_limit, &place_event("bad-2"))
+        w.insert_order_intent(&no_limit, &[place_event("bad-2")], None)
             .await
             .unwrap_err()
             .code(),
@@ -454,7 +458,11 @@ async fn order_intents_are_idempotent_and_listable(store: &TestStore) {
 async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
     let w = &store.walle;
     let (o, _) = w
-        .insert_order_intent(&limit_order("f-1", None, "AAPL"), &place_event("f-1"))
+        .insert_order_intent(
+            &limit_order("f-1", None, "AAPL"),
+            &[place_event("f-1")],
+            None,
+        )
         .await
         .unwrap();
     let filled_at = Utc
@@ -511,30 +519,17 @@ async fn fills_are_idempotent_by_venue_fill_id(store: &TestStore) {
     );
     assert_eq!(events_of(w, "orders.Filled.v2").await.len(), 2);
 
-    // v1 and v2 of orders.Filled live side by side, each checked against its own schema.
+    // Version 1 of orders.Filled is no longer produced, so no longer accepted.
     let v1 = Envelope::new(
         "orders.Filled",
         "veda",
-        payloads::OrderFilled {
-            client_order_id: "f-1".into(),
-            quantity: dec("1"),
-            price: dec("2"),
-        },
+        serde_json::json!({"client_order_id": "f-1", "quantity": "1", "price": "2"}),
     )
     .unwrap();
-    assert_eq!(v1.version, 1);
-    w.append(&v1).await.unwrap();
-    let mut v1_as_v2 = v1.clone();
-    v1_as_v2.id = uuid::Uuid::now_v7();
-    v1_as_v2.event_type = "orders.Filled.v2".into();
-    v1_as_v2.version = 2;
     assert_eq!(
-        w.append(&v1_as_v2).await.unwrap_err().code(),
-        "invalid_event_payload"
+        w.append(&v1).await.unwrap_err().code(),
+        "unknown_event_type"
     );
-    let stored = events_of(w, "orders.Filled").await;
-    assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].payload["price"], v1.payload["price"]);
 
     let bad = NewFill {
         venue_fill_id: "v-3".into(),
@@ -639,7 +634,7 @@ async fn backtests_store_their_report(store: &TestStore) {
         .unwrap();
     assert_eq!(b.status, BacktestStatus::Queued);
     assert_eq!(b.config.0, config);
-    w.update_backtest(b.id, BacktestStatus::Running, None, None, None)
+    w.update_backtest(b.id, BacktestStatus::Running, None, None, None, &[])
         .await
         .unwrap();
     let report = BacktestReport {
@@ -648,7 +643,7 @@ async fn backtests_store_their_report(store: &TestStore) {
         equity: json!([[0, 10000.0], [1, 10012.5]]),
     };
     let done = w
-        .update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None)
+        .update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None, &[])
         .await
         .unwrap();
     assert_eq!(done.metrics.as_ref().map(|m| &m.0), Some(&report.metrics));
@@ -717,7 +712,11 @@ async fn bad_events_write_nothing(store: &TestStore) {
         // The business write that would carry it is not written either.
         let coid = format!("bad-{}", event.id);
         let err = w
-            .insert_order_intent(&limit_order(&coid, None, "AAPL"), event)
+            .insert_order_intent(
+                &limit_order(&coid, None, "AAPL"),
+                std::slice::from_ref(event),
+                None,
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), code, "order with {}", event.event_type);
