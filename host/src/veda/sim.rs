@@ -15,6 +15,11 @@
 //! - [`Speed::Interval`]: one timestamp every interval, whether or not the consumer keeps up
 //!   (paper trading at a chosen pace); a late order simply meets a later bar.
 //!
+//! A replay over stored candles ([`SimVenue::from_walle`]) also waits before each timestamp
+//! while WallE's backpressure is on (a critical outbox consumer is behind,
+//! [`crate::walle::Backpressure::pause`]): the replay is a producer Weaver paces itself, so it
+//! slows down rather than outrun the system's own records.
+//!
 //! # Invariants
 //! - One order per `client_order_id`: a resubmit with a known id returns the existing order.
 //! - Fills, cash and positions come from Greta's broker only; this module only translates.
@@ -96,6 +101,8 @@ pub struct SimVenue {
     /// Prefix of the venue's order ids (`sim-` unless set with
     /// [`SimVenue::with_order_id_prefix`]).
     id_prefix: Arc<str>,
+    /// Consulted before each timestamp of the replay (replays over stored candles).
+    throttle: Option<crate::walle::Backpressure>,
 }
 
 impl std::fmt::Debug for SimVenue {
@@ -161,6 +168,7 @@ impl SimVenue {
             data: Arc::new(series),
             timeline: Arc::new(groups.into_iter().collect()),
             config,
+            throttle: None,
             state: Arc::new(Mutex::new(State {
                 broker: Broker::new(config.broker, "sim"),
                 closes: vec![0.0; n],
@@ -200,7 +208,9 @@ impl SimVenue {
             let bars = candles.iter().map(Candle::bar).collect();
             data.insert(symbol.clone(), bars);
         }
-        Self::new(data, config)
+        let mut venue = Self::new(data, config)?;
+        venue.throttle = Some(walle.backpressure().clone());
+        Ok(venue)
     }
 
     /// A simulated exchange replaying Greta's deterministic random walk (1-minute bars):
@@ -660,6 +670,12 @@ impl Venue for SimVenue {
             for g in start..me.timeline.len() {
                 if stop.is_cancelled() {
                     return;
+                }
+                if let Some(throttle) = &me.throttle {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = throttle.pause() => {}
+                    }
                 }
                 for (symbol, bar) in me.step(g) {
                     if !wanted.is_empty() && !wanted.contains(&symbol) {

@@ -16,6 +16,7 @@ mod openapi;
 mod run_state;
 mod runs;
 mod serve;
+mod throttle;
 
 use axum::Router;
 use axum::body::Body;

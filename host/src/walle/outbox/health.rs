@@ -16,7 +16,7 @@
 //! - Only a critical consumer's lag throttles; a best-effort consumer's lag is reported, never
 //!   waited for.
 //! - The throttle has hysteresis (on above the threshold, off below half of it), so a consumer
-//!   hovering at the threshold does not flap notices.
+//!   hovering at the threshold does not flap notices; the watch lifts only the throttle it set.
 //! - A throttled producer is slowed, never stopped: [`Backpressure::pause`] waits at most
 //!   [`MAX_PAUSE`] per bar.
 
@@ -98,22 +98,40 @@ pub struct Backpressure {
 
 #[derive(Debug, Default)]
 struct State {
-    throttled: AtomicBool,
+    /// Set by the watch (a critical consumer is behind).
+    lagging: AtomicBool,
+    /// Set by hand ([`Backpressure::set_throttled`]); the watch never lifts it.
+    forced: AtomicBool,
     cleared: Notify,
     report: Mutex<Vec<ConsumerHealth>>,
 }
 
 impl Backpressure {
-    /// Whether producers are throttled now.
+    /// Whether producers are throttled now (by the watch or by hand).
     pub fn throttled(&self) -> bool {
-        self.inner.throttled.load(Ordering::Acquire)
+        self.inner.lagging.load(Ordering::Acquire) || self.inner.forced.load(Ordering::Acquire)
     }
 
-    /// Turns the throttle on or off (the watch does; tests and operators' tools may).
+    /// Turns a throttle by hand on or off (tests, operators' tools); the watch's own throttle
+    /// is separate and the watch never lifts this one.
     pub fn set_throttled(&self, on: bool) {
-        let was = self.inner.throttled.swap(on, Ordering::AcqRel);
-        metrics::gauge!("weaver_runs_throttled").set(if on { 1.0 } else { 0.0 });
-        if was && !on {
+        self.set(&self.inner.forced, on);
+    }
+
+    fn set_lagging(&self, on: bool) {
+        self.set(&self.inner.lagging, on);
+    }
+
+    fn lagging(&self) -> bool {
+        self.inner.lagging.load(Ordering::Acquire)
+    }
+
+    fn set(&self, flag: &AtomicBool, on: bool) {
+        let before = self.throttled();
+        flag.store(on, Ordering::Release);
+        let after = self.throttled();
+        metrics::gauge!("weaver_runs_throttled").set(if after { 1.0 } else { 0.0 });
+        if before && !after {
             self.inner.cleared.notify_waiters();
         }
     }
@@ -194,8 +212,8 @@ impl Walle {
         self.backpressure().set_report(report);
         let limit = opts.throttle_after.as_secs_f64();
         let bp = self.backpressure();
-        if !bp.throttled() && worst_critical > limit {
-            bp.set_throttled(true);
+        if !bp.lagging() && worst_critical > limit {
+            bp.set_lagging(true);
             let who = behind.unwrap_or_default();
             tracing::warn!(
                 consumer = who,
@@ -209,8 +227,8 @@ impl Walle {
                 ),
             )
             .await;
-        } else if bp.throttled() && worst_critical <= limit / 2.0 {
-            bp.set_throttled(false);
+        } else if bp.lagging() && worst_critical <= limit / 2.0 {
+            bp.set_lagging(false);
             tracing::info!("critical consumers caught up; runs are no longer throttled");
             self.notice(
                 "info",
