@@ -2,8 +2,8 @@
 //! **critical** (the system's own records: the decisions projection) or **best-effort** (the
 //! realtime feed, notifications). A watch task reads each consumer's lag every few seconds:
 //!
-//! - a critical consumer more than `throttle_after` behind throttles the producers Weaver paces
-//!   itself (simulated runs wait before their next bar, see [`Backpressure::pause`]) until it is
+//! - a critical consumer more than `throttle_after` behind (at two checks in a row) throttles the
+//!   producers Weaver paces itself (simulated runs wait before their next bar, see [`Backpressure::pause`]) until it is
 //!   back under half of that, and a `ui.Notice` tells the user when the throttle starts and ends;
 //! - a consumer whose oldest unconsumed event is older than `stuck_after` is reported stuck
 //!   (`weaver_consumer_stuck{consumer}` and `GET /readyz` details); a best-effort one never slows
@@ -20,7 +20,7 @@
 //! - A throttled producer is slowed, never stopped: [`Backpressure::pause`] waits at most
 //!   [`MAX_PAUSE`] per bar.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// How often the watch reads the consumers' lag.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Checks in a row a critical consumer must be over the threshold before runs are throttled.
+const SUSTAINED_CHECKS: u32 = 2;
 
 /// Whether a consumer's lag may slow trading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -102,6 +105,8 @@ struct State {
     lagging: AtomicBool,
     /// Set by hand ([`Backpressure::set_throttled`]); the watch never lifts it.
     forced: AtomicBool,
+    /// Consecutive checks that found a critical consumer over the threshold.
+    over: AtomicU32,
     cleared: Notify,
     report: Mutex<Vec<ConsumerHealth>>,
 }
@@ -212,7 +217,15 @@ impl Walle {
         self.backpressure().set_report(report);
         let limit = opts.throttle_after.as_secs_f64();
         let bp = self.backpressure();
-        if !bp.lagging() && worst_critical > limit {
+        // Two checks in a row: a consumer that is merely starting up (a backlog it clears in a
+        // moment, right after a restart) does not throttle or notify.
+        let over = if worst_critical > limit {
+            bp.inner.over.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            bp.inner.over.store(0, Ordering::Release);
+            0
+        };
+        if !bp.lagging() && over >= SUSTAINED_CHECKS {
             bp.set_lagging(true);
             let who = behind.unwrap_or_default();
             tracing::warn!(
@@ -241,7 +254,9 @@ impl Walle {
 
     /// Watches the consumers every few seconds until `stop` (what `weaver serve` runs).
     pub async fn watch_consumers(&self, opts: HealthOptions, stop: CancellationToken) {
-        let mut every = tokio::time::interval(WATCH_EVERY);
+        // The first look comes one period after start, when the consumers had time to start.
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + WATCH_EVERY, WATCH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
