@@ -60,7 +60,7 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
-pub use market::{Candle, CandleSeries, source_kind};
+pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{
     Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, Feed, LISTENER_APPLICATION_NAME, Lag,

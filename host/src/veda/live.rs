@@ -48,6 +48,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 pub mod account;
+pub mod bars;
 pub mod windows;
 
 use crate::domain::cues::{Cue, Cues};

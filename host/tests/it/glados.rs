@@ -12,6 +12,7 @@ mod dashboard;
 mod events;
 mod hostile;
 mod limits;
+mod live_bars;
 mod openapi;
 mod run_state;
 mod runs;
