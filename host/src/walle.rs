@@ -39,6 +39,7 @@ mod market;
 mod orders;
 mod outbox;
 pub mod projections;
+mod replay;
 mod run_state;
 mod runs;
 mod settings;
@@ -66,6 +67,7 @@ pub use outbox::{
     Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, Feed, LISTENER_APPLICATION_NAME, Lag,
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
+pub use replay::{RecordedDecisions, RunInput};
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;

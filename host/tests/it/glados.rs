@@ -14,6 +14,8 @@ mod hostile;
 mod limits;
 mod live_bars;
 mod openapi;
+mod replay;
+mod replay_alpaca;
 mod run_state;
 mod runs;
 mod serve;
