@@ -3,13 +3,14 @@
 //!
 //! The request is synchronous and bounded: a run with more than [`MAX_DECISIONS`] recorded
 //! decisions is refused with `replay_too_large` (the CLI, `weaver runs replay <id>`, has no
-//! bound), and one replay runs at a time per server (`replay_busy` otherwise), since a replay is guest CPU
-//! time that would otherwise compete with the running runs without limit.
+//! bound), and one replay runs at a time per server (`replay_busy` otherwise), since a replay
+//! is guest CPU time that would otherwise compete with the running runs without limit.
 //!
 //! # Invariants
 //! - A replay writes nothing; the response is the comparison report or an error with a stable
-//!   code (`not_found`, `replay_nothing_recorded`, `replay_candles_missing`,
-//!   `strategy_unavailable`, `replay_unsupported`, `replay_too_large`, `replay_busy`).
+//!   code (`not_found`, `replay_projection_behind`, `replay_nothing_recorded`,
+//!   `replay_candles_missing`, `strategy_unavailable`, `replay_unsupported`, `replay_too_large`,
+//!   `replay_busy`).
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};

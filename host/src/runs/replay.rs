@@ -17,8 +17,10 @@
 //!   (never placed), which the strategy cannot see — what it sees of its orders is the taped
 //!   updates.
 //!
-//! A run still active is compared on what it recorded so far. Decisions are compared as they
-//! come, page by page, so memory does not grow with the run's length.
+//! A run still active is compared on what it recorded so far; an ended run only once the
+//! decisions projection has passed all its decisions (`replay_projection_behind` until then).
+//! Decisions are compared as they come, page by page, so memory does not grow with the run's
+//! length.
 //!
 //! # Invariants
 //! - A replay writes nothing: no run, order, decision or event.
@@ -97,14 +99,34 @@ impl Runs {
     /// docs). `max_decisions` refuses a run with more recorded decisions (the API's bound).
     ///
     /// # Errors
-    /// [`Error::RunNotFound`]; [`Error::Invalid`] with `replay_nothing_recorded` (no decision,
-    /// or a live run without an input tape), `replay_too_large`, `replay_candles_missing`
+    /// [`Error::RunNotFound`]; [`Error::Invalid`] with `replay_projection_behind` (an ended
+    /// run's decisions are not all projected yet), `replay_nothing_recorded` (no decision, or a
+    /// live run without an input tape), `replay_too_large`, `replay_candles_missing`
     /// (a bar the run got is no longer stored), `replay_unsupported` (a live run resumed after
     /// a restart); [`Error::StrategyUnavailable`] when the strategy version or its component is
     /// gone; [`Error::Guest`] when it no longer loads; [`Error::Store`].
     pub async fn replay(&self, id: i64, max_decisions: Option<u64>) -> Result<ReplayReport, Error> {
         let w = &self.inner.walle;
         let run = w.run(id).await?.ok_or(Error::RunNotFound(id))?;
+        let active = matches!(
+            run.status,
+            RunStatus::Created | RunStatus::Running | RunStatus::Stopping
+        );
+        // An ended run is compared whole: every decision it made must be projected first (an
+        // active one is compared on what is projected so far).
+        let behind = if active {
+            0
+        } else {
+            w.unprojected_decisions(id).await?
+        };
+        if behind > 0 {
+            return Err(Error::invalid(
+                "replay_projection_behind",
+                format!(
+                    "{behind} decisions of run {id} are not in GET /runs/{id}/decisions yet (the decisions projection of weaver serve has not passed them); try again in a moment"
+                ),
+            ));
+        }
         let recorded = w.recorded_decisions(id).await?;
         let count = u64::try_from(recorded.count).unwrap_or(0);
         if count == 0 {
@@ -132,10 +154,6 @@ impl Runs {
             ))
         })?;
         let setup = setup_of(w, &run).await?;
-        let active = matches!(
-            run.status,
-            RunStatus::Created | RunStatus::Running | RunStatus::Stopping
-        );
         let live = replay_live(id, &strategy.name, setup.cash);
         let mut cmp = Comparison::new(w.clone(), id, count, active);
         if run.venue == "sim" {

@@ -100,6 +100,34 @@ impl Walle {
         Ok(row.seq.unwrap_or(0))
     }
 
+    /// How many `strategy.DecisionMade` events of run `run_id` the decisions projection has not
+    /// passed yet (all of them when it never ran on this database).
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn unprojected_decisions(&self, run_id: i64) -> Result<i64> {
+        #[derive(sqlx::FromRow)]
+        struct Count {
+            n: i64,
+        }
+        let run = run_id.to_string();
+        let consumer = super::projections::DECISIONS_CONSUMER;
+        let sql = if self.is_pg() {
+            "select count(*) as n from outbox where event_type = 'strategy.DecisionMade' \
+             and run_id = $1 and (transaction_id, id) > ( \
+               coalesce((select last_xid from consumer_offsets where consumer = $2), '0'::xid8), \
+               coalesce((select last_id from consumer_offsets where consumer = $2), 0))"
+        } else {
+            "select count(*) as n from outbox where event_type = 'strategy.DecisionMade' \
+             and run_id = $1 and id > coalesce( \
+               (select last_id from consumer_offsets where consumer = $2), 0)"
+        };
+        let row = self
+            .read(async |c| fetch!(fetch_one, c, Count, sql, run.as_str(), consumer))
+            .await?;
+        Ok(row.n)
+    }
+
     /// How many decisions of run `run_id` the projection holds, and the latest time answered.
     ///
     /// # Errors
