@@ -108,10 +108,12 @@ impl Runs {
     pub async fn replay(&self, id: i64, max_decisions: Option<u64>) -> Result<ReplayReport, Error> {
         let w = &self.inner.walle;
         let run = w.run(id).await?.ok_or(Error::RunNotFound(id))?;
+        // A stop writes `stopped` before the run's task has stored its last decisions: a run
+        // this process still executes is active whatever its status says.
         let active = matches!(
             run.status,
             RunStatus::Created | RunStatus::Running | RunStatus::Stopping
-        );
+        ) || self.inner.active.lock().contains_key(&id);
         // An ended run is compared whole: every decision it made must be projected first (an
         // active one is compared on what is projected so far).
         let behind = if active {
