@@ -198,6 +198,19 @@ await scenario('e2e', async ({ start, browser }) => {
   await page.getByRole('button', { name: 'Stop' }).first().click()
   await page.locator('h1 .chip', { hasText: /stopped/ }).waitFor()
   ok('run stopped from the UI')
+  // Replayed from its page: identical (asked again while its last decisions are projected).
+  const replayBy = Date.now() + 30_000
+  for (;;) {
+    await page.getByTestId('replay').click()
+    try {
+      await page.getByTestId('replay-result').filter({ hasText: 'Replay identical' }).waitFor({ timeout: 3_000 })
+      break
+    } catch (e) {
+      if (Date.now() > replayBy) throw e
+    }
+  }
+  ok('run replayed from the UI: identical')
+  await page.screenshot({ path: join(shots, 'run-replay.png') })
 
   // 7. Dashboard (the first-run card dismissed), orders, candles, phone width, dark theme.
   at('overview')

@@ -17,6 +17,7 @@ mod data_import;
 mod fake_alpaca;
 mod migrate;
 mod openapi;
+mod runs;
 mod serve;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
@@ -57,6 +58,8 @@ pub enum Command {
     Strategy(strategy::StrategyArgs),
     /// Print the API's OpenAPI document (as served at /openapi.json) to stdout.
     Openapi(openapi::OpenapiArgs),
+    /// Work with stored runs (`weaver runs replay <id>`).
+    Runs(runs::RunsArgs),
     /// Apply database migrations (WEAVER_DATABASE_URL) and exit.
     Migrate(migrate::MigrateArgs),
     /// Start Weaver: migrations, example strategies and the API on WEAVER_BIND.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => data::run(args),
         Command::Strategy(args) => strategy::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Runs(args) => runs::run(args),
         Command::Openapi(args) => openapi::run(args),
         Command::Serve(args) => serve::run(args),
     }

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`config`]: what the HTTP server needs of the process configuration.
 //! - [`decisions`]: a run's decisions (the decisions projection).
+//! - [`replay`]: a run replayed and compared with its recorded decisions.
 //! - [`dashboard`]: Haro, the web dashboard, served at `/` (the router's fallback).
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
@@ -33,6 +34,7 @@ pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod replay;
 pub mod runs;
 pub mod strategies;
 pub mod trading;
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) runs: Runs,
     /// The realtime feed the event streams follow.
     pub(crate) feed: Feed,
+    /// One permit: the replay running now (`POST /runs/{id}/replay`).
+    pub(crate) replay: tokio::sync::Semaphore,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -120,6 +124,7 @@ impl AppState {
                 shutdown: p.shutdown,
                 runs: p.runs,
                 feed: p.feed,
+                replay: tokio::sync::Semaphore::new(1),
             }),
         }
     }

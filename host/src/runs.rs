@@ -11,6 +11,7 @@
 //! - [`resume`]: restarting the runs a dead process left `running`.
 //! - [`active`]: the registry of runs this process executes.
 //! - [`metered`]: the sandbox seen through figures, metrics, clock ticks and guest output.
+//! - [`replay`]: a run replayed from what was stored and compared with its recorded decisions.
 //! - [`log_book`]: a run's bounded log, in memory and in WallE.
 //! - [`account`]: a run's account (average-cost positions, PnL).
 //! - [`trading`]: the global trading state, shared by every run's checks and persisted.
@@ -81,6 +82,7 @@ pub mod active;
 pub mod decisions;
 pub mod log_book;
 pub mod metered;
+pub mod replay;
 pub mod resume;
 pub mod spec;
 pub mod start;
@@ -103,6 +105,7 @@ pub use account::{AccountState, Pnl, Position, Trade};
 pub use active::VenueAccount;
 pub use log_book::{LogLine, LogPage};
 pub use metered::Figures;
+pub use replay::{Mismatch, ReplayReport};
 pub use resume::Resumed;
 pub use spec::{Mode, RunSpec, VenueName};
 pub use trading::TradingStatus;

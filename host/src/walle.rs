@@ -39,6 +39,7 @@ mod market;
 mod orders;
 mod outbox;
 pub mod projections;
+mod replay;
 mod run_state;
 mod runs;
 mod settings;
@@ -60,13 +61,14 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
-pub use market::{Candle, CandleSeries, source_kind};
+pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{
     Backpressure, Batch, Class, Consumer, ConsumerHealth, ConsumerOptions, ConsumerStats, Dedup,
     Doorbell, EventLog, Feed, HealthOptions, LISTENER_APPLICATION_NAME, Lag, MemoryLog,
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
+pub use replay::{RecordedDecisions, RunInput};
 pub use run_state::{RunAccount, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;

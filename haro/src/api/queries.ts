@@ -4,7 +4,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import type {
-  Account, Backtest, BacktestRequest, Candle, CandleSeries, OrderPage, Run, RunLogPage, RunRequest, Strategy,
+  Account, Backtest, BacktestRequest, Candle, CandleSeries, OrderPage, ReplayReport, Run, RunLogPage, RunRequest, Strategy,
   SynthRequest, TradingState, TradingStateName,
 } from './types'
 
@@ -69,6 +69,13 @@ export function useStopRun() {
       qc.invalidateQueries({ queryKey: ['runs'] })
       qc.invalidateQueries({ queryKey: ['run', String(run.id)] })
     },
+  })
+}
+
+/** Replays a run server-side (synchronous; writes nothing, so nothing to invalidate). */
+export function useReplayRun() {
+  return useMutation({
+    mutationFn: (id: number) => api.post<ReplayReport>(`/runs/${id}/replay`),
   })
 }
 

@@ -383,6 +383,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replays a run: the same strategy version, parameters and limits fed the same events (the
+         *     stored candles; on a live venue also the run's taped order updates, account snapshots and
+         *     venue history), its intents compared decision by decision with the recorded ones. Writes
+         *     nothing. Synchronous, for runs of up to 200,000 recorded decisions (`weaver runs replay`
+         *     has no bound); one replay at a time.
+         */
+        post: operations["replay_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/stop": {
         parameters: {
             query?: never;
@@ -772,6 +795,29 @@ export interface components {
              */
             next: number;
         };
+        /** @description The first decision where the replay differs. */
+        MismatchView: {
+            /**
+             * Format: date-time
+             * @description Time of the event the recorded decision answered (the replayed one's when none was
+             *     recorded there).
+             */
+            bar_ts?: string | null;
+            /**
+             * Format: int64
+             * @description Position in the run's decisions, from 0.
+             */
+            index: number;
+            /** @description The recorded intents (null: no decision recorded there). */
+            recorded?: Record<string, never>[] | null;
+            /** @description The replayed intents (null: the replay made no decision there). */
+            replayed?: Record<string, never>[] | null;
+            /**
+             * Format: date-time
+             * @description Time of the event the replayed decision answered, when it differs.
+             */
+            replayed_bar_ts?: string | null;
+        };
         /** @description A page of orders. */
         OrderPageView: {
             /**
@@ -824,6 +870,30 @@ export interface components {
              * @description `qty × (last_price − avg_price)`.
              */
             unrealized_pnl: number;
+        };
+        /** @description What a replay found. */
+        ReplayView: {
+            /**
+             * Format: int64
+             * @description Decisions compared (the shorter of the two sequences).
+             */
+            decisions_compared: number;
+            first_mismatch?: null | components["schemas"]["MismatchView"];
+            /**
+             * @description Every recorded decision was replayed with bit-identical intents at the same time, and
+             *     the replay made no other.
+             */
+            identical: boolean;
+            /**
+             * Format: int64
+             * @description Decisions recorded for the run.
+             */
+            recorded: number;
+            /**
+             * Format: int64
+             * @description Decisions the replay made (a run still active is replayed only as far as it recorded).
+             */
+            replayed: number;
         };
         /** @description Figures of one run, as `GET /runs/{id}` shows them. */
         RunFigures: {
@@ -2188,6 +2258,60 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replay_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,13 @@ export type Candle = S['CandleView']
 export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
 export type RunRequest = Omit<S['RunRequest'], 'params'> & { params?: Json | null; cash?: number | null }
 export type RunFigures = S['RunFigures']
+/** The first decision where a replay differs; intents are the API's objects. */
+export type ReplayMismatch = Omit<S['MismatchView'], 'recorded' | 'replayed'> & {
+  recorded?: Json[] | null
+  replayed?: Json[] | null
+}
+/** `POST /runs/{id}/replay`: the replay compared with the run's recorded decisions. */
+export type ReplayReport = Omit<S['ReplayView'], 'first_mismatch'> & { first_mismatch?: ReplayMismatch | null }
 
 export interface Position {
   symbol: string

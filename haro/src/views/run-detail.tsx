@@ -1,8 +1,9 @@
 // One run: status (and the error code when it failed), account figures, sandbox figures
 // (fuel, memory, calls), positions, orders and logs. Refreshed by events, not by polling.
+// "Replay" replays the run server-side and shows whether its intents match the recording.
 import { Link, useParams } from 'react-router'
-import { useOrders, useRun, useRunLogs } from '../api/queries'
-import type { Run } from '../api/types'
+import { useOrders, useReplayRun, useRun, useRunLogs } from '../api/queries'
+import type { ReplayReport, Run } from '../api/types'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtBytes, fmtMoney, fmtNumber, fmtQty, fmtTime } from '../lib/format'
 import { OrdersTable } from './orders'
@@ -21,10 +22,14 @@ export function RunDetail() {
 
 function RunBody({ run }: { run: Run }) {
   const f = run.figures
+  const replay = useReplayRun()
   return (
     <>
       <h1 className="row">
         Run #{run.id} <Chip value={run.status} /> <StopButton run={run} />
+        <button type="button" disabled={replay.isPending} onClick={() => replay.mutate(run.id)} data-testid="replay">
+          {replay.isPending ? 'Replaying…' : 'Replay'}
+        </button>
       </h1>
       <p className="small">
         {run.strategy_name ?? `strategy #${run.strategy_id}`} · {run.mode} · {run.venue} · {run.symbols.join(', ')} · {run.timeframe}
@@ -32,6 +37,8 @@ function RunBody({ run }: { run: Run }) {
         {run.stopped_at && <> · stopped {fmtTime(run.stopped_at)}</>}
       </p>
       {run.error_code && <div className="error" role="alert">Failed: <code data-testid="run-error">{run.error_code}</code></div>}
+      {replay.error && <ErrorNote error={replay.error} />}
+      {replay.data && <ReplayResult report={replay.data} />}
       <div className="cards">
         <div className="card">
           <h3>Account</h3>
@@ -81,6 +88,28 @@ function RunBody({ run }: { run: Run }) {
       <h2>Logs</h2>
       <RunLogs id={run.id} />
     </>
+  )
+}
+
+/** What a replay found: identical, or the first decision that differs (both sides). */
+export function ReplayResult({ report }: { report: ReplayReport }) {
+  const m = report.first_mismatch
+  const intents = (i: unknown) => (i === null || i === undefined ? '(no decision)' : JSON.stringify(i))
+  return (
+    <div className={report.identical ? 'note' : 'error'} role="status" data-testid="replay-result">
+      <b>{report.identical ? 'Replay identical' : 'Replay differs'}</b>{' '}
+      <span className="small">
+        {report.decisions_compared} decisions compared · {report.recorded} recorded · {report.replayed} replayed
+      </span>
+      {m && (
+        <div className="small">
+          First difference: decision {m.index}
+          {m.bar_ts && <> at {fmtTime(m.bar_ts)}</>}
+          {m.replayed_bar_ts && <> (replayed at {fmtTime(m.replayed_bar_ts)})</>}
+          <pre className="logs">{`recorded: ${intents(m.recorded)}\nreplayed: ${intents(m.replayed)}`}</pre>
+        </div>
+      )}
+    </div>
   )
 }
 

@@ -23,6 +23,7 @@ use super::decisions;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
+use super::replay;
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
 use super::trading::{TradingStateBody, TradingStateRequest};
@@ -65,6 +66,7 @@ use crate::walle::{Strategy, StrategyStatus};
         list_runs,
         get_run,
         stop_run,
+        replay::replay_run,
         run_logs,
         list_accounts
     ),
@@ -89,6 +91,8 @@ use crate::walle::{Strategy, StrategyStatus};
         feed::ChainPage,
         decisions::DecisionView,
         decisions::DecisionPage,
+        replay::ReplayView,
+        replay::MismatchView,
         OrderPageView,
         RunRequest,
         RunView,
@@ -141,6 +145,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/stop", axum::routing::post(stop_run))
         .route("/runs/{id}/logs", get(run_logs))
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
+        .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
         .route("/accounts", get(list_accounts))
 }
 

@@ -103,6 +103,12 @@ impl DecisionBook {
         }
     }
 
+    /// Takes what is queued without storing it: a replay compares its decisions with the
+    /// recorded ones instead (`runs::replay`).
+    pub(crate) fn take(&self) -> Vec<Envelope> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Appends what is queued, in one transaction; on failure the batch goes back in front and
     /// waits for the next flush. Whether everything queued is stored.
     pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {

@@ -174,7 +174,8 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             runner = runner
                 .order_scope(scope)
                 .resume_at(*journaled)
-                .account_source(Arc::new(account));
+                .account_source(Arc::new(account))
+                .tape(crate::veda::live::tape::WalleTape::start(walle.clone(), id));
             if let Some(cap) = rust_decimal::prelude::FromPrimitive::from_f64(live.starting_cash) {
                 runner = runner.equity_cap(cap);
             }

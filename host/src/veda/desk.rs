@@ -22,6 +22,8 @@
 //!   (runners keep only their own `client_order_id`s).
 //! - Fan-out applies back-pressure (bounded channels, awaited sends) rather than dropping events:
 //!   a subscriber that stopped reading is removed once its handle is dropped.
+//! - Every bar of the bar stream is offered once to the live-bar store
+//!   ([`crate::veda::live::bars`]) before it is fanned out, whatever number of runs want it.
 //! - Recovery runs at most once successfully; until it has, [`Desk::ready`] retries it and no run
 //!   may start on the desk.
 
@@ -33,11 +35,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::Bar;
+use crate::domain::{Bar, Timeframe};
 use crate::veda::journal::recover::{
     Recovery, record_reconciled, record_trade_update, recover_runs,
 };
 use crate::veda::journal::store::WalleJournal;
+use crate::veda::live::bars::LiveBars;
 use crate::veda::reconcile::Report;
 use crate::veda::types::{
     Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuery, OrderRequest,
@@ -99,6 +102,8 @@ struct Shared {
     bar_source: tokio::sync::Mutex<BarSource>,
     /// The recovery report once recovery succeeded.
     recovered: tokio::sync::Mutex<Option<Report>>,
+    /// Where the bar stream's bars are stored (started with the first bar subscription).
+    live_bars: std::sync::OnceLock<LiveBars>,
 }
 
 /// A live venue shared by all runs on it. Cheap to clone.
@@ -129,6 +134,7 @@ impl Desk {
                 bars: Arc::default(),
                 bar_source: tokio::sync::Mutex::default(),
                 recovered: tokio::sync::Mutex::default(),
+                live_bars: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -252,6 +258,17 @@ impl Desk {
         source.symbols = union;
         source.stop = Some(stop.clone());
         let subs = self.shared.bars.clone();
+        let store = self
+            .shared
+            .live_bars
+            .get_or_init(|| {
+                LiveBars::start(
+                    self.shared.walle.clone(),
+                    self.shared.inner.name(),
+                    self.shared.cancel.clone(),
+                )
+            })
+            .clone();
         let restarted = source.symbols.len() > wanted.len();
         tokio::spawn(async move {
             let mut first = true;
@@ -272,7 +289,10 @@ impl Desk {
                     other => other,
                 };
                 match &event {
-                    BarEvent::Bar { symbol, .. } => {
+                    BarEvent::Bar { symbol, bar } => {
+                        // Once per bar for every run that shares it; queued, never awaited.
+                        // The venues stream 1-minute bars (runs on a desk use `1Min`).
+                        store.offer(symbol, Timeframe::MINUTE, *bar);
                         let symbol = symbol.clone();
                         fan_out(&subs, event, |wants| wants.contains(&symbol)).await;
                     }

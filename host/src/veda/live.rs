@@ -35,6 +35,13 @@
 //! [`crate::domain::StrategyPayload::event_type`]. Answers to `Stopping` are not acted on, as in
 //! a backtest. Data windows: [`windows`].
 //!
+//! # Replay
+//! A runner given a [`tape`] ([`LiveRunner::tape`]) records every input it takes, in order: the
+//! bars (by symbol and time), its own order updates, the account snapshots it tells and the
+//! venue history of its data windows. Fed the same inputs (`runs::replay`: bars from the stored
+//! candles, the rest from the tape), a runner over the same strategy version makes the same
+//! guest calls.
+//!
 //! # Invariants
 //! - One sequence number per order intent of the run, strictly increasing, also for intents the
 //!   checks refuse, so a replay after a restart maps each intent to the same `client_order_id`.
@@ -48,6 +55,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 
 pub mod account;
+pub mod bars;
+pub mod tape;
 pub mod windows;
 
 use crate::domain::cues::{Cue, Cues};
@@ -64,6 +73,7 @@ use crate::veda::types::{
 };
 use crate::veda::{Error, Venue};
 use account::AccountSource;
+use tape::{Input, Tape};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +162,11 @@ pub struct LiveRunner {
     account: Option<Arc<dyn AccountSource>>,
     /// Time of the newest bar delivered (ms): `Stopping` carries it, as in a backtest.
     last_ts: Option<i64>,
+    /// Where the inputs are taped for a replay, if anywhere ([`tape`]).
+    tape: Option<Arc<dyn Tape>>,
+    /// Whether the tape was told this session started, and that it stopped.
+    taped_session: std::sync::atomic::AtomicBool,
+    taped_stop: bool,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -200,6 +215,9 @@ impl LiveRunner {
             cues,
             account: None,
             last_ts: None,
+            tape: None,
+            taped_session: std::sync::atomic::AtomicBool::new(false),
+            taped_stop: false,
         }
     }
 
@@ -307,6 +325,9 @@ impl LiveRunner {
     /// # Errors
     /// [`LiveError::Strategy`] when the strategy fails on it.
     pub async fn stop(&mut self) -> Result<(), LiveError> {
+        if !std::mem::replace(&mut self.taped_stop, true) {
+            self.note(|| Input::Stop);
+        }
         let ts = self
             .last_ts
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
@@ -330,7 +351,11 @@ impl LiveRunner {
                     .zip(&self.last_close)
                     .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
                     .collect();
-                match source.snapshot(&marks).await {
+                let snapshot = source.snapshot(&marks).await;
+                self.note(|| Input::Account {
+                    snapshot: snapshot.as_ref().ok().cloned(),
+                });
+                match snapshot {
                     Ok(account) => Some(StrategyPayload::Account(account)),
                     Err(e) => {
                         tracing::warn!(run = %self.run_id, code = e.code(), "account snapshot unavailable; not told: {e}");
@@ -382,6 +407,10 @@ impl LiveRunner {
             .iter()
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
+        self.note(|| Input::Bar {
+            symbol: symbol.to_owned(),
+            ts: bar.ts,
+        });
         self.last_close[index] = Some(bar.close);
         let seen = &mut self.seen[index];
         if seen.len() == MAX_LOOKBACK {
@@ -413,6 +442,9 @@ impl LiveRunner {
         let Some(tag) = self.mine.get(&o.client_order_id).cloned() else {
             return Ok(0);
         };
+        self.note(|| Input::OrderUpdate {
+            update: Box::new(update.clone()),
+        });
         if let Some(source) = &self.account {
             source.observe(update);
         }

@@ -3,6 +3,9 @@
 //! # Invariants
 //! - Re-importing a bar replaces it; there is never more than one row per symbol, timeframe and
 //!   time. Non-finite values are refused.
+//! - A live bar ([`Walle::store_live_bars`]) is stored with its `market.Bar` event in one
+//!   transaction, and only when it changes what is stored: the same bar arriving twice (or for
+//!   two runs) is one row and one event.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +38,17 @@ pub struct Candle {
     pub volume: f64,
     /// Where it came from (`alpaca`, `csv:<file>`, `synth`, `sample`).
     pub source: String,
+}
+
+/// A bar a live venue streamed, as [`Walle::store_live_bars`] stores it (source `live`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveBar {
+    /// Symbol.
+    pub symbol: String,
+    /// Timeframe (`1Min` for Alpaca's stream).
+    pub timeframe: Timeframe,
+    /// The bar.
+    pub bar: Bar,
 }
 
 /// What is stored of one symbol and timeframe.
@@ -165,6 +179,86 @@ impl Walle {
         }
         tx.commit().await?;
         Ok(written)
+    }
+
+    /// Stores live bars as candles with source `live`, each with one `market.Bar` event, in one
+    /// transaction. A bar identical to the stored `live` one is skipped (no row change, no
+    /// event), so a bar that arrives twice is stored and announced once; a corrected bar (other
+    /// values) or one stored before from another source is replaced and announced again.
+    /// Returns how many bars were stored.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an empty symbol or a non-finite value (nothing is stored),
+    /// [`Error::Database`].
+    pub async fn store_live_bars(&self, bars: &[LiveBar]) -> Result<u64> {
+        for b in bars {
+            let Bar {
+                open,
+                high,
+                low,
+                close,
+                volume,
+                ..
+            } = b.bar;
+            if b.symbol.trim().is_empty() {
+                return Err(Error::Invalid("live bar symbol is empty".into()));
+            }
+            if ![open, high, low, close, volume]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return Err(Error::Invalid(format!(
+                    "non-finite value in live bar {} {}",
+                    b.symbol, b.bar.ts
+                )));
+            }
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let mut stored = 0;
+        for b in bars {
+            let ts = DateTime::<Utc>::from_timestamp_millis(b.bar.ts).ok_or_else(|| {
+                Error::Invalid(format!("live bar time {} out of range", b.bar.ts))
+            })?;
+            let timeframe = b.timeframe.to_string();
+            // The `where` makes a repeated bar a no-op: zero rows changed, so no event either.
+            let changed = exec!(
+                tx.conn(),
+                "insert into candles (symbol, timeframe, ts, open, high, low, close, volume, source, created_at, updated_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, 'live', $9, $9) \
+                 on conflict (symbol, timeframe, ts) do update set open = excluded.open, \
+                 high = excluded.high, low = excluded.low, close = excluded.close, \
+                 volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at \
+                 where candles.source <> excluded.source or candles.open <> excluded.open \
+                 or candles.high <> excluded.high or candles.low <> excluded.low \
+                 or candles.close <> excluded.close or candles.volume <> excluded.volume",
+                b.symbol.as_str(),
+                timeframe.as_str(),
+                ts,
+                b.bar.open,
+                b.bar.high,
+                b.bar.low,
+                b.bar.close,
+                b.bar.volume,
+                now,
+            )?;
+            if changed == 0 {
+                continue;
+            }
+            let event = Envelope::new(
+                "market.Bar",
+                "walle",
+                payloads::MarketBar {
+                    symbol: b.symbol.clone(),
+                    timeframe,
+                    bar: b.bar,
+                },
+            )?;
+            tx.append(&event).await?;
+            stored += 1;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Candles of one symbol and timeframe with `from <= ts < to`, oldest first, at most `limit`.

@@ -51,7 +51,12 @@ impl LiveRunner {
         let (Some(first), Some(tf)) = (seen.front(), self.timeframe) else {
             return bars;
         };
-        match self.history_before(symbol, tf, first.ts, missing).await {
+        let history = self.history_before(symbol, tf, first.ts, missing).await;
+        self.note(|| super::tape::Input::History {
+            symbol: symbol.to_owned(),
+            bars: history.as_ref().ok().cloned(),
+        });
+        match history {
             Ok(mut earlier) => {
                 earlier.append(&mut bars);
                 earlier
