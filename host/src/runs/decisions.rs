@@ -104,7 +104,7 @@ impl DecisionBook {
     }
 
     /// Takes what is queued without storing it: a replay compares its decisions with the
-    /// recorded ones instead (`runs::replay`).
+    /// recorded ones instead (`runs::replay`), and an order's transaction stores them itself.
     pub(crate) fn take(&self) -> Vec<Envelope> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -132,7 +132,7 @@ impl DecisionBook {
 
 impl Precursors for DecisionBook {
     fn take(&self) -> Vec<Envelope> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+        DecisionBook::take(self)
     }
 
     fn restore(&self, events: Vec<Envelope>) {
