@@ -16,9 +16,9 @@
 //!   (paper trading at a chosen pace); a late order simply meets a later bar.
 //!
 //! A replay over stored candles ([`SimVenue::from_walle`]) also waits before each timestamp
-//! while WallE's backpressure is on (a critical outbox consumer is behind,
-//! [`crate::walle::Backpressure::pause`]): the replay is a producer Weaver paces itself, so it
-//! slows down rather than outrun the system's own records.
+//! while WallE's backpressure throttles its correlation (a critical outbox consumer is behind
+//! and this run's request floods it, [`crate::walle::Backpressure::pause`]): the replay is a
+//! producer Weaver paces itself, so it slows down rather than outrun the system's own records.
 //!
 //! # Invariants
 //! - One order per `client_order_id`: a resubmit with a known id returns the existing order.
@@ -101,8 +101,9 @@ pub struct SimVenue {
     /// Prefix of the venue's order ids (`sim-` unless set with
     /// [`SimVenue::with_order_id_prefix`]).
     id_prefix: Arc<str>,
-    /// Consulted before each timestamp of the replay (replays over stored candles).
-    throttle: Option<crate::walle::Backpressure>,
+    /// Consulted before each timestamp of the replay (replays over stored candles), with the
+    /// correlation id of the run it was made for.
+    throttle: Option<(crate::walle::Backpressure, Option<String>)>,
 }
 
 impl std::fmt::Debug for SimVenue {
@@ -209,7 +210,8 @@ impl SimVenue {
             data.insert(symbol.clone(), bars);
         }
         let mut venue = Self::new(data, config)?;
-        venue.throttle = Some(walle.backpressure().clone());
+        let corr = crate::events::correlation::current().map(|c| c.corr_id);
+        venue.throttle = Some((walle.backpressure().clone(), corr));
         Ok(venue)
     }
 
@@ -671,10 +673,10 @@ impl Venue for SimVenue {
                 if stop.is_cancelled() {
                     return;
                 }
-                if let Some(throttle) = &me.throttle {
+                if let Some((throttle, corr)) = &me.throttle {
                     tokio::select! {
                         _ = stop.cancelled() => return,
-                        _ = throttle.pause() => {}
+                        _ = throttle.pause(corr.as_deref()) => {}
                     }
                 }
                 for (symbol, bar) in me.step(g) {

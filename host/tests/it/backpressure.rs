@@ -1,6 +1,6 @@
-//! Backpressure: a critical outbox consumer that falls behind throttles simulated runs and tells
-//! the user (`ui.Notice`), a best-effort one is only reported (`GET /readyz` details), and a
-//! throttled run waits before its bars until the throttle clears.
+//! Backpressure: a critical outbox consumer that falls behind throttles the simulated runs of
+//! the correlations flooding it and tells the user (`ui.Notice`); a best-effort one is only
+//! reported (`GET /readyz` details).
 
 use std::time::Duration;
 
@@ -43,8 +43,15 @@ async fn a_lagging_critical_consumer_throttles_until_it_catches_up(store: &TestS
         start: StartFrom::Beginning,
     };
     let mut decisions = Consumer::open(w, "decisions", opts).await.expect("open");
-    let events: Vec<_> = (0..5).map(notice).collect();
+    // One correlation floods the projection; another one wrote a single event.
+    let flood = weaver::events::Correlation::new("flood-1", None);
+    let events: Vec<_> =
+        weaver::events::correlation::scope(Some(flood), async { (0..40).map(notice).collect() })
+            .await;
     w.append_batch(&events).await.expect("append");
+    let calm = weaver::events::Correlation::new("calm-1", None);
+    let one = weaver::events::correlation::scope(Some(calm), async { notice(99) }).await;
+    w.append(&one).await.expect("append");
     settle(w).await;
     w.check_consumers(FAST).await.expect("check");
     assert!(!w.backpressure().throttled(), "not behind for a second yet");
@@ -59,13 +66,21 @@ async fn a_lagging_critical_consumer_throttles_until_it_catches_up(store: &TestS
         w.backpressure().throttled(),
         "behind at two checks: throttled"
     );
+    // Keyed by correlation: the flooding request's producers are slowed, the others are not.
+    let bp = w.backpressure();
+    assert_eq!(bp.flooding(), vec!["flood-1".to_owned()]);
+    assert!(bp.throttles(Some("flood-1")));
+    assert!(
+        !bp.throttles(Some("calm-1")),
+        "1 of 41 events is not flooding"
+    );
     let report = w.backpressure().report();
     let d = report
         .iter()
         .find(|c| c.name == "decisions")
         .expect("decisions in the report");
     assert_eq!(d.class, weaver::walle::Class::Critical);
-    assert!(d.lag_events >= 5 && d.stuck, "{d:?}");
+    assert!(d.lag_events >= 41 && d.stuck, "{d:?}");
     let told = notices(w).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, "warn");
@@ -87,6 +102,7 @@ async fn a_lagging_critical_consumer_throttles_until_it_catches_up(store: &TestS
     }
     w.check_consumers(FAST).await.expect("check");
     assert!(!w.backpressure().throttled(), "caught up: not throttled");
+    assert!(w.backpressure().flooding().is_empty());
     let told = notices(w).await;
     assert_eq!(told.len(), 2, "{told:?}");
     assert_eq!(told[1].0, "info");

@@ -3,8 +3,12 @@
 //! realtime feed, notifications). A watch task reads each consumer's lag every few seconds:
 //!
 //! - a critical consumer more than `throttle_after` behind (at two checks in a row) throttles the
-//!   producers Weaver paces itself (simulated runs wait before their next bar, see [`Backpressure::pause`]) until it is
-//!   back under half of that, and a `ui.Notice` tells the user when the throttle starts and ends;
+//!   producers Weaver paces itself (simulated runs wait before their next bar, see
+//!   [`Backpressure::pause`]) until it is back under half of that, and a `ui.Notice` tells the
+//!   user when the throttle starts and ends. The throttle is keyed by correlation id, as the
+//!   architecture baseline asks: the correlations holding most of the consumer's backlog
+//!   ([`FLOODING_SHARE`] or more of it; a run carries the `corr_id` of the request that started
+//!   it) are slowed, the others keep their pace;
 //! - a consumer whose oldest unconsumed event is older than `stuck_after` is reported stuck
 //!   (`weaver_consumer_stuck{consumer}` and `GET /readyz` details); a best-effort one never slows
 //!   anything.
@@ -40,6 +44,13 @@ const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Checks in a row a critical consumer must be over the threshold before runs are throttled.
 const SUSTAINED_CHECKS: u32 = 2;
+
+/// A correlation holding at least this share of a lagging critical consumer's backlog is
+/// throttled.
+pub(crate) const FLOODING_SHARE: f64 = 0.05;
+
+/// How many of the largest correlations of the backlog the watch looks at.
+const FLOODING_TOP: i64 = 50;
 
 /// Whether a consumer's lag may slow trading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -107,14 +118,52 @@ struct State {
     forced: AtomicBool,
     /// Consecutive checks that found a critical consumer over the threshold.
     over: AtomicU32,
+    /// The correlations the watch's throttle applies to (empty: every one).
+    flooding: Mutex<Vec<String>>,
     cleared: Notify,
     report: Mutex<Vec<ConsumerHealth>>,
 }
 
 impl Backpressure {
-    /// Whether producers are throttled now (by the watch or by hand).
+    /// Whether producers are throttled now (by the watch or by hand), for some correlations at
+    /// least.
     pub fn throttled(&self) -> bool {
         self.inner.lagging.load(Ordering::Acquire) || self.inner.forced.load(Ordering::Acquire)
+    }
+
+    /// Whether the producer of correlation `corr_id` is throttled now: by hand, every one; by
+    /// the watch, the correlations flooding the lagging consumer (every one when it could not
+    /// tell). `None`: a producer outside any correlation.
+    pub fn throttles(&self, corr_id: Option<&str>) -> bool {
+        if self.inner.forced.load(Ordering::Acquire) {
+            return true;
+        }
+        if !self.inner.lagging.load(Ordering::Acquire) {
+            return false;
+        }
+        let flooding = self
+            .inner
+            .flooding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        flooding.is_empty() || corr_id.is_some_and(|c| flooding.iter().any(|f| f == c))
+    }
+
+    /// The correlations the watch throttles (empty: all, or none when not throttled).
+    pub fn flooding(&self) -> Vec<String> {
+        self.inner
+            .flooding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_flooding(&self, corr_ids: Vec<String>) {
+        *self
+            .inner
+            .flooding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = corr_ids;
     }
 
     /// Turns a throttle by hand on or off (tests, operators' tools); the watch's own throttle
@@ -141,14 +190,15 @@ impl Backpressure {
         }
     }
 
-    /// What a paced producer calls before its next bar: returns at once unless throttled, else
-    /// when the throttle clears or after [`MAX_PAUSE`]; whether it waited.
-    pub async fn pause(&self) -> bool {
-        if !self.throttled() {
+    /// What a paced producer of correlation `corr_id` calls before its next bar: returns at once
+    /// unless it is throttled, else when the throttle clears or after [`MAX_PAUSE`]; whether it
+    /// waited.
+    pub async fn pause(&self, corr_id: Option<&str>) -> bool {
+        if !self.throttles(corr_id) {
             return false;
         }
         let cleared = self.inner.cleared.notified();
-        if !self.throttled() {
+        if !self.throttles(corr_id) {
             return false;
         }
         metrics::counter!("weaver_run_throttle_pauses_total").increment(1);
@@ -214,6 +264,10 @@ impl Walle {
                 stuck,
             });
         }
+        let behind_events = behind
+            .as_ref()
+            .and_then(|b| report.iter().find(|c| &c.name == b))
+            .map_or(0, |c| c.lag_events);
         self.backpressure().set_report(report);
         let limit = opts.throttle_after.as_secs_f64();
         let bp = self.backpressure();
@@ -225,6 +279,27 @@ impl Walle {
             bp.inner.over.store(0, Ordering::Release);
             0
         };
+        if over >= SUSTAINED_CHECKS
+            && let Some(consumer) = &behind
+        {
+            // Who floods it, refreshed at every check while it lags.
+            match self.backlog_by_corr(consumer, FLOODING_TOP).await {
+                Ok(top) => {
+                    let total = behind_events.max(1);
+                    let flooding = top
+                        .into_iter()
+                        .filter(|(_, n)| *n as f64 >= FLOODING_SHARE * total as f64)
+                        .map(|(c, _)| c)
+                        .collect();
+                    bp.set_flooding(flooding);
+                }
+                // Not knowing who: everyone is slowed rather than no one.
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "backlog by correlation unknown: {e}");
+                    bp.set_flooding(Vec::new());
+                }
+            }
+        }
         if !bp.lagging() && over >= SUSTAINED_CHECKS {
             bp.set_lagging(true);
             let who = behind.unwrap_or_default();
@@ -242,6 +317,7 @@ impl Walle {
             .await;
         } else if bp.lagging() && worst_critical <= limit / 2.0 {
             bp.set_lagging(false);
+            bp.set_flooding(Vec::new());
             tracing::info!("critical consumers caught up; runs are no longer throttled");
             self.notice(
                 "info",
@@ -290,6 +366,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_watch_throttles_only_the_flooding_correlations() {
+        let bp = Backpressure::default();
+        assert!(!bp.throttles(Some("a")));
+        bp.set_flooding(vec!["flood".to_owned()]);
+        bp.set_lagging(true);
+        assert!(bp.throttles(Some("flood")));
+        assert!(!bp.throttles(Some("calm")), "others keep their pace");
+        assert!(!bp.throttles(None));
+        bp.set_flooding(Vec::new());
+        assert!(bp.throttles(Some("calm")), "nobody named: everyone");
+        bp.set_lagging(false);
+        bp.set_throttled(true);
+        assert!(bp.throttles(None), "by hand: everyone");
+    }
+
+    #[test]
     fn the_decisions_projection_is_critical_and_the_feed_is_not() {
         assert_eq!(class_of(DECISIONS_CONSUMER), Class::Critical);
         assert_eq!(class_of(FEED_CONSUMER), Class::BestEffort);
@@ -299,13 +391,13 @@ mod tests {
     #[tokio::test]
     async fn a_pause_waits_only_while_throttled_and_ends_when_cleared() {
         let bp = Backpressure::default();
-        assert!(!bp.pause().await, "not throttled: no wait");
+        assert!(!bp.pause(None).await, "not throttled: no wait");
         bp.set_throttled(true);
         let waiter = {
             let bp = bp.clone();
             tokio::spawn(async move {
                 let t = tokio::time::Instant::now();
-                (bp.pause().await, t.elapsed())
+                (bp.pause(Some("any")).await, t.elapsed())
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;

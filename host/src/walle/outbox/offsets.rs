@@ -242,6 +242,52 @@ impl Walle {
         })
     }
 
+    /// The correlations with the most events `consumer` has not passed yet, most first (at most
+    /// `limit`): who is flooding it. Counted below the same horizon as its fetch; costs a scan of
+    /// its backlog, so it is asked only while the consumer is behind.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown consumer, [`Error::Database`].
+    pub async fn backlog_by_corr(&self, consumer: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+        let at = self
+            .stored_offset(consumer)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "consumer",
+                key: consumer.to_owned(),
+            })?;
+        if self.is_pg() {
+            self.read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    (String, i64),
+                    "select corr_id, count(*) from outbox \
+                     where (transaction_id, id) > ($1::text::xid8, $2) \
+                       and transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                     group by corr_id order by count(*) desc, corr_id limit $3",
+                    at.xid.to_string(),
+                    at.id,
+                    limit,
+                )
+            })
+            .await
+        } else {
+            self.read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    (String, i64),
+                    "select corr_id, count(*) from outbox where id > $1 \
+                     group by corr_id order by count(*) desc, corr_id limit $2",
+                    at.id,
+                    limit,
+                )
+            })
+            .await
+        }
+    }
+
     /// Names of all registered consumers.
     ///
     /// # Errors
