@@ -45,6 +45,7 @@ use super::metered::{Figures, Metered};
 use super::start::{self, Setup};
 use super::{Error, Runs, SIM_CASH};
 use crate::domain::{AccountSnapshot, Bar, Intent, Timeframe, text_params};
+use crate::events::correlation;
 use crate::events::payloads::DecisionMade;
 use crate::marvin::LimitRequest;
 use crate::veda::journal::InMemoryJournal;
@@ -106,6 +107,20 @@ impl Runs {
     /// a restart); [`Error::StrategyUnavailable`] when the strategy version or its component is
     /// gone; [`Error::Guest`] when it no longer loads; [`Error::Store`].
     pub async fn replay(&self, id: i64, max_decisions: Option<u64>) -> Result<ReplayReport, Error> {
+        // A scope of its own: the metered sandbox sets the task's cause to each decision it
+        // makes, which must not become the cause of anything the caller writes afterwards.
+        correlation::scope(
+            correlation::current(),
+            self.replay_in_scope(id, max_decisions),
+        )
+        .await
+    }
+
+    async fn replay_in_scope(
+        &self,
+        id: i64,
+        max_decisions: Option<u64>,
+    ) -> Result<ReplayReport, Error> {
         let w = &self.inner.walle;
         let run = w.run(id).await?.ok_or(Error::RunNotFound(id))?;
         // A stop writes `stopped` before the run's task has stored its last decisions: a run
@@ -279,8 +294,11 @@ async fn replay_sim(
     live: &Live,
     cmp: &mut Comparison,
 ) -> Result<(), Error> {
-    // The run's own exchange prefix: the order ids its strategy saw.
-    let sim = sim.with_order_id_prefix(&format!("sim-r{id}-"));
+    // The run's own exchange prefix: the order ids its strategy saw. A replay writes nothing, so
+    // the outbox's backpressure has no reason to slow it.
+    let sim = sim
+        .with_order_id_prefix(&format!("sim-r{id}-"))
+        .unthrottled();
     let venue: Arc<dyn Venue> = Arc::new(sim.clone());
     let venue_error = |e: veda::Error| Error::Internal(format!("replay exchange: {e}"));
     let updates = venue.order_updates(Utc::now()).await.map_err(venue_error)?;
@@ -520,7 +538,11 @@ impl Comparison {
     }
 
     async fn feed(&mut self, decisions: Vec<crate::events::Envelope>) -> Result<(), Error> {
-        for e in decisions {
+        // The book also queues the clock ticks the run made up for the guest: not decisions.
+        for e in decisions
+            .into_iter()
+            .filter(|e| e.event_type == "strategy.DecisionMade")
+        {
             if self.enough() {
                 return Ok(());
             }

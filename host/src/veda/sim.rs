@@ -253,6 +253,13 @@ impl SimVenue {
         self
     }
 
+    /// Never waits for WallE's backpressure: for a replay that writes nothing (`runs::replay`),
+    /// whose pace cannot hold back the system's records.
+    pub fn unthrottled(mut self) -> SimVenue {
+        self.throttle = None;
+        self
+    }
+
     /// The symbols being replayed.
     pub fn symbols(&self) -> &[String] {
         &self.symbols
