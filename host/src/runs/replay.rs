@@ -546,10 +546,6 @@ impl Comparison {
             if self.enough() {
                 return Ok(());
             }
-            // The book also queues the clock ticks the run made up; only decisions compare.
-            if e.event_type != "strategy.DecisionMade" {
-                continue;
-            }
             let d: DecisionMade = serde_json::from_value(e.payload)
                 .map_err(|e| Error::Internal(format!("replayed decision unreadable: {e}")))?;
             let index = self.replayed;
