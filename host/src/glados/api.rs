@@ -656,12 +656,31 @@ async fn create_run(
     ))
 }
 
-/// Runs, newest first.
-#[utoipa::path(get, path = "/runs", tag = "runs", responses(
-    (status = 200, body = [RunView]), (status = 401, body = ErrorBody)))]
-async fn list_runs(State(state): State<AppState>) -> Result<axum::Json<Vec<RunView>>, ApiError> {
-    let rows = state.inner.walle.runs(None, 500).await?;
-    Ok(axum::Json(runs::views(&state, rows).await?))
+/// Runs, newest first, a page at a time (`limit`, default 500): when more follow, the `Link`
+/// header names the next page (`rel="next"`, its `before` cursor); `X-Total-Count` counts every
+/// run matching the filter.
+#[utoipa::path(get, path = "/runs", tag = "runs", params(runs::RunsQuery), responses(
+    (status = 200, body = [RunView], headers(
+        ("link" = String, description = "`</runs?before=<id>&limit=<n>>; rel=\"next\"` when more runs follow"),
+        ("x-total-count" = i64, description = "Runs matching the filter, every page together"))),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<runs::RunsQuery>,
+) -> Result<Response, ApiError> {
+    let (limit, status) = (q.limit.unwrap_or(runs::RUNS_PAGE), q.status.clone());
+    let page = runs::list(&state, q).await?;
+    let mut resp = axum::Json(page.views).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("x-total-count", page.total.into());
+    if let Some(before) = page.next_before {
+        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        let link = format!("</runs?before={before}&limit={limit}{filter}>; rel=\"next\"");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(resp)
 }
 
 /// One run.

@@ -230,10 +230,27 @@ impl Walle {
     /// # Errors
     /// [`Error::Database`].
     pub async fn runs(&self, status: Option<RunStatus>, limit: i64) -> Result<Vec<Run>> {
+        self.runs_before(status, None, limit).await
+    }
+
+    /// Runs with an id below `before` (all when `None`), newest first, optionally only those in
+    /// `status`: a page of the run list, the previous page's last id being the cursor (ids never
+    /// change, so a page is stable while new runs are created).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn runs_before(
+        &self,
+        status: Option<RunStatus>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Run>> {
         let sql = format!(
-            "select {COLS} from runs where ($1 is null or status = $1) order by id desc limit $2"
+            "select {COLS} from runs where ($1 is null or status = $1) and id < $2 \
+             order by id desc limit $3"
         );
         let status = status.map(|s| text_of(&s));
+        let before = before.unwrap_or(i64::MAX);
         self.read(async |c| {
             fetch!(
                 fetch_all,
@@ -241,10 +258,35 @@ impl Walle {
                 Run,
                 sqlx::AssertSqlSafe(sql.clone()),
                 status.clone(),
+                before,
                 limit
             )
         })
         .await
+    }
+
+    /// How many runs there are, optionally only those in `status`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn count_runs(&self, status: Option<RunStatus>) -> Result<i64> {
+        #[derive(sqlx::FromRow)]
+        struct Count {
+            n: i64,
+        }
+        let status = status.map(|s| text_of(&s));
+        let row = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    Count,
+                    "select count(*) as n from runs where ($1 is null or status = $1)",
+                    status.clone(),
+                )
+            })
+            .await?;
+        Ok(row.n)
     }
 
     /// Moves a run to `status` (stamping `started_at` on `running`, `stopped_at` on `stopped` or
