@@ -66,7 +66,7 @@ pub use outbox::{
     Batch, Consumer, ConsumerOptions, ConsumerStats, Dedup, Feed, LISTENER_APPLICATION_NAME, Lag,
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
-pub use run_state::{RunAccount, RunLogLine};
+pub use run_state::{RunAccount, RunBeat, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
 pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};

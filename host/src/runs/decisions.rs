@@ -69,8 +69,7 @@ impl DecisionBook {
     /// Appends what is queued, in one transaction; on failure the batch goes back in front and
     /// waits for the next flush. Whether everything queued is stored.
     pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {
-        let batch =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let batch = self.take();
         if batch.is_empty() {
             return true;
         }
@@ -81,12 +80,22 @@ impl DecisionBook {
                 pending = batch.len(),
                 "decisions not written yet: {e}"
             );
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let later = std::mem::replace(&mut *pending, batch);
-            pending.extend(later);
+            self.put_back(batch);
             return false;
         }
         true
+    }
+
+    /// Takes what is queued (for a caller that appends several runs' decisions at once).
+    pub(crate) fn take(&self) -> Vec<Envelope> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts a batch that could not be appended back in front of what was queued since.
+    pub(crate) fn put_back(&self, batch: Vec<Envelope>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let later = std::mem::replace(&mut *pending, batch);
+        pending.extend(later);
     }
 }
 
