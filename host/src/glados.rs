@@ -33,6 +33,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod replay;
 pub mod runs;

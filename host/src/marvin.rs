@@ -212,6 +212,10 @@ struct MarvinInner {
     engine_hash: String,
     /// Compile slots ([`CompileLimits::slots`]).
     slots: compile::Slots,
+    /// Components loaded and still in use (a sandbox or a handle holds them), by sha256: a
+    /// thousand runs of one strategy share one compiled component, its code and its memory
+    /// images, and a start skips validation, deserialisation and linking.
+    loaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<LoadedInner>>>,
     /// Stops the ticker thread when the last `Marvin` clone goes away.
     _ticker: Ticker,
 }
@@ -315,6 +319,7 @@ impl Marvin {
                 config,
                 engine_hash,
                 slots,
+                loaded: Default::default(),
                 _ticker: Ticker { stop },
             }),
         })
@@ -364,8 +369,23 @@ impl Marvin {
     /// `io_error` for cache trouble.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedStrategy, Error> {
         let started = Instant::now();
-        let info = self.inspect(bytes)?;
+        let limit = self.inner.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(Error::ComponentTooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
         let sha256 = hex::encode(Sha256::digest(bytes));
+        // The same bytes passed every check below when they were loaded.
+        if let Some(inner) = self.in_use(&sha256) {
+            return Ok(LoadedStrategy {
+                inner,
+                from_cache: true,
+                load_time: started.elapsed(),
+            });
+        }
+        let info = self.inspect(bytes)?;
         let engine = &self.inner.engine;
         let cache_path = cache::artifact_path(
             &self.inner.config.cache_dir,
@@ -417,17 +437,37 @@ impl Marvin {
         } else {
             self.inner.config.limits.clone()
         };
+        let inner = Arc::new(LoadedInner {
+            marvin: self.clone(),
+            limits,
+            sha256: sha256.clone(),
+            info,
+            pre,
+        });
+        {
+            let mut loaded = self
+                .inner
+                .loaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            loaded.retain(|_, w| w.strong_count() > 0);
+            loaded.insert(sha256, Arc::downgrade(&inner));
+        }
         Ok(LoadedStrategy {
-            inner: Arc::new(LoadedInner {
-                marvin: self.clone(),
-                limits,
-                sha256,
-                info,
-                pre,
-                from_cache,
-                load_time: started.elapsed(),
-            }),
+            inner,
+            from_cache,
+            load_time: started.elapsed(),
         })
+    }
+
+    /// The component with this sha256 if one is loaded and still in use.
+    fn in_use(&self, sha256: &str) -> Option<Arc<LoadedInner>> {
+        self.inner
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sha256)
+            .and_then(std::sync::Weak::upgrade)
     }
 
     /// Reads a file and [`Marvin::load`]s it; the size cap is checked before reading it all.
@@ -454,8 +494,11 @@ impl Marvin {
 #[derive(Clone)]
 pub struct LoadedStrategy {
     inner: Arc<LoadedInner>,
+    from_cache: bool,
+    load_time: Duration,
 }
 
+/// What every handle and sandbox of one component shares.
 struct LoadedInner {
     marvin: Marvin,
     /// The limits of the component's tier, fixed at load.
@@ -463,8 +506,6 @@ struct LoadedInner {
     sha256: String,
     info: ComponentInfo,
     pre: bindings::StrategyPre<sandbox::StoreState>,
-    from_cache: bool,
-    load_time: Duration,
 }
 
 impl std::fmt::Debug for LoadedStrategy {
@@ -472,7 +513,7 @@ impl std::fmt::Debug for LoadedStrategy {
         f.debug_struct("LoadedStrategy")
             .field("sha256", &self.inner.sha256)
             .field("info", &self.inner.info)
-            .field("from_cache", &self.inner.from_cache)
+            .field("from_cache", &self.from_cache)
             .finish_non_exhaustive()
     }
 }
@@ -493,14 +534,14 @@ impl LoadedStrategy {
         &self.inner.limits
     }
 
-    /// Whether the compiled artifact came from the on-disk cache.
+    /// Whether the compiled artifact came from the on-disk cache (or was already loaded).
     pub fn from_cache(&self) -> bool {
-        self.inner.from_cache
+        self.from_cache
     }
 
     /// Time [`Marvin::load`] took (validation plus compile or cache load).
     pub fn load_time(&self) -> Duration {
-        self.inner.load_time
+        self.load_time
     }
 
     /// Creates a fresh sandbox (one `Store`) with this component's tier limits and runs the
@@ -535,6 +576,6 @@ impl LoadedStrategy {
         request: &LimitRequest,
     ) -> Result<Sandbox, Error> {
         let limits = self.limits_for(request)?;
-        Sandbox::new(&self.inner.marvin, &self.inner.pre, &limits, config)
+        Sandbox::new(&self.inner, &limits, config)
     }
 }

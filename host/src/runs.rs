@@ -1,13 +1,14 @@
 //! Runs: the lifecycle of paper and live runs behind one handle, [`Runs`] (start, stop, resume,
 //! list what is active, figures, accounts, logs). A run is the strategy's sandbox (Marvin)
 //! driven by a [`crate::veda::live::LiveRunner`], every order journaled in WallE. Per run, one
-//! tracked task drives the runner and one writes heartbeats (`run.Heartbeat`, the account
-//! snapshot, the log).
+//! tracked task drives the runner; one task for the process beats every active run's heartbeat
+//! (`run.Heartbeat`, the account snapshot, the log, the queued decisions).
 //!
 //! # Layout
 //! - [`spec`]: [`RunSpec`], a validated request to start a run (typed mode and venue).
 //! - [`start`]: loading the sandbox, preparing the venue, storing the run, launching its tasks.
-//! - [`task`]: the run task (pace, execute, heartbeat, record fills, wrap up).
+//! - [`task`]: the run task (pace, execute, record fills, wrap up).
+//! - `beat`: the heartbeat of every active run, one task for the process.
 //! - [`resume`]: restarting the runs a dead process left `running`.
 //! - [`active`]: the registry of runs this process executes.
 //! - [`metered`]: the sandbox seen through figures, metrics, clock ticks and guest output.
@@ -79,6 +80,7 @@
 
 pub mod account;
 pub mod active;
+mod beat;
 pub mod decisions;
 pub mod log_book;
 pub mod metered;
@@ -263,6 +265,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) active: active::ActiveRuns,
+    /// Whether the heartbeat task runs ([`beat::ensure`]).
+    pub(crate) beating: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Runs {
@@ -291,6 +295,7 @@ impl Runs {
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 active: active::ActiveRuns::default(),
+                beating: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

@@ -69,7 +69,7 @@ pub use outbox::{
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
 pub use replay::{RecordedDecisions, RunInput};
-pub use run_state::{RunAccount, RunLogLine};
+pub use run_state::{RunAccount, RunBeat, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
 pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};

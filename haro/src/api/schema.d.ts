@@ -314,7 +314,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Runs, newest first. */
+        /**
+         * Runs, newest first, a page at a time (`limit`, default 500): when more follow, the `Link`
+         *     header names the next page (`rel="next"`, its `before` cursor); `X-Total-Count` counts every
+         *     run matching the filter.
+         */
         get: operations["list_runs"];
         put?: never;
         /**
@@ -2004,7 +2008,17 @@ export interface operations {
     };
     list_runs: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Cursor: only runs with an id below this (the `before` of the previous page's
+                 *     `Link: rel="next"`).
+                 */
+                before?: number;
+                /** @description Page size (1–1000, default 500). */
+                limit?: number;
+                /** @description Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`). */
+                status?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2013,10 +2027,22 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `</runs?before=<id>&limit=<n>>; rel="next"` when more runs follow */
+                    link?: string;
+                    /** @description Runs matching the filter, every page together */
+                    "x-total-count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {

@@ -22,6 +22,7 @@ use super::candles;
 use super::decisions;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
+use super::health::{self, ConsumerView, Health};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
@@ -38,8 +39,8 @@ use crate::walle::{Strategy, StrategyStatus};
         description = "Control plane of Weaver. Errors: `{code, message, details, correlation_id}`. With WEAVER_API_KEY set, every route but /healthz needs `X-API-Key`."
     ),
     paths(
-        healthz,
-        readyz,
+        health::healthz,
+        health::readyz,
         openapi_json,
         metrics_text,
         list_strategies,
@@ -72,6 +73,7 @@ use crate::walle::{Strategy, StrategyStatus};
     ),
     components(schemas(
         Health,
+        ConsumerView,
         ErrorBody,
         StrategyView,
         StrategyStatusView,
@@ -112,8 +114,8 @@ pub struct ApiDoc;
 /// The routes (without state or layers; see [`super::router`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .route("/strategies", get(list_strategies).post(upload_strategy))
@@ -147,85 +149,6 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
         .route("/accounts", get(list_accounts))
-}
-
-/// Liveness / readiness answer.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-    /// Readiness only: the outbox consumers as the health watch last saw them. A stuck
-    /// best-effort consumer is reported here, never waited for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumers: Option<Vec<ConsumerView>>,
-    /// Readiness only: simulated runs are slowed because a critical consumer is behind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttled: Option<bool>,
-}
-
-/// One outbox consumer in `GET /readyz`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ConsumerView {
-    /// Consumer name (`decisions`, `ui-feed`, …).
-    pub name: String,
-    /// `critical` (its lag throttles simulated runs) or `best_effort`.
-    pub class: String,
-    /// Events it has not passed yet.
-    pub lag_events: i64,
-    /// Age of the oldest of them, in seconds.
-    pub lag_seconds: f64,
-    /// Behind by more than `WEAVER_CONSUMER_STUCK_SECONDS`.
-    pub stuck: bool,
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
-async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health {
-        status: "ok".into(),
-        consumers: None,
-        throttled: None,
-    })
-}
-
-/// Readiness: the database answers and the migrations' tables are there; with the outbox
-/// consumers' health in the details.
-#[utoipa::path(get, path = "/readyz", tag = "system", responses(
-    (status = 200, body = Health), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
-    let w = &state.inner.walle;
-    // Touches the outbox and the newest tables: fails when unreachable or not migrated. The
-    // outbox is probed through its head (an index probe), never counted.
-    w.outbox_head()
-        .await
-        .map_err(|e| ApiError::NotReady(e.to_string()))?;
-    w.backtests(None, 1)
-        .await
-        .map_err(|e| ApiError::NotReady(e.to_string()))?;
-    w.runs(None, 1)
-        .await
-        .map_err(|e| ApiError::NotReady(e.to_string()))?;
-    let bp = w.backpressure();
-    let consumers = bp
-        .report()
-        .into_iter()
-        .map(|c| ConsumerView {
-            name: c.name,
-            class: match c.class {
-                crate::walle::Class::Critical => "critical",
-                crate::walle::Class::BestEffort => "best_effort",
-            }
-            .to_owned(),
-            lag_events: c.lag_events,
-            lag_seconds: c.lag_seconds,
-            stuck: c.stuck,
-        })
-        .collect();
-    Ok(axum::Json(Health {
-        status: "ok".into(),
-        consumers: Some(consumers),
-        throttled: Some(bp.throttled()),
-    }))
 }
 
 /// This document.
@@ -705,12 +628,31 @@ async fn create_run(
     ))
 }
 
-/// Runs, newest first.
-#[utoipa::path(get, path = "/runs", tag = "runs", responses(
-    (status = 200, body = [RunView]), (status = 401, body = ErrorBody)))]
-async fn list_runs(State(state): State<AppState>) -> Result<axum::Json<Vec<RunView>>, ApiError> {
-    let rows = state.inner.walle.runs(None, 500).await?;
-    Ok(axum::Json(runs::views(&state, rows).await?))
+/// Runs, newest first, a page at a time (`limit`, default 500): when more follow, the `Link`
+/// header names the next page (`rel="next"`, its `before` cursor); `X-Total-Count` counts every
+/// run matching the filter.
+#[utoipa::path(get, path = "/runs", tag = "runs", params(runs::RunsQuery), responses(
+    (status = 200, body = [RunView], headers(
+        ("link" = String, description = "`</runs?before=<id>&limit=<n>>; rel=\"next\"` when more runs follow"),
+        ("x-total-count" = i64, description = "Runs matching the filter, every page together"))),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<runs::RunsQuery>,
+) -> Result<Response, ApiError> {
+    let (limit, status) = (q.limit.unwrap_or(runs::RUNS_PAGE), q.status.clone());
+    let page = runs::list(&state, q).await?;
+    let mut resp = axum::Json(page.views).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("x-total-count", page.total.into());
+    if let Some(before) = page.next_before {
+        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        let link = format!("</runs?before={before}&limit={limit}{filter}>; rel=\"next\"");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, v);
+        }
+    }
+    Ok(resp)
 }
 
 /// One run.

@@ -473,6 +473,78 @@ pub async fn views(state: &AppState, list: Vec<Run>) -> Result<Vec<RunView>, Api
     Ok(out)
 }
 
+/// Query of `GET /runs`: a page of runs, newest first.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Cursor: only runs with an id below this (the `before` of the previous page's
+    /// `Link: rel="next"`).
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
+    /// Page size (1–1000, default 500).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`).
+    pub status: Option<String>,
+}
+
+/// Default page size of `GET /runs` (what it always listed at most).
+pub const RUNS_PAGE: i64 = 500;
+
+/// A page of `GET /runs`: the views, the cursor of the next page (`None` on the last one) and
+/// how many runs match in all.
+pub struct RunsPage {
+    /// Newest first.
+    pub views: Vec<RunView>,
+    /// Pass as `before` for the next page.
+    pub next_before: Option<i64>,
+    /// Runs matching the status filter, every page together.
+    pub total: i64,
+}
+
+/// A page of runs (see [`RunsQuery`]).
+///
+/// # Errors
+/// 400 for a limit outside 1–1000, a cursor below 1 or an unknown status; 5xx when the store
+/// fails.
+pub async fn list(state: &AppState, q: RunsQuery) -> Result<RunsPage, ApiError> {
+    let limit = q.limit.unwrap_or(RUNS_PAGE);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
+    }
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::InvalidParam("before must be 1 or more".into()));
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            crate::walle::RunStatus::ALL
+                .into_iter()
+                .find(|st| st.as_str() == s)
+                .ok_or_else(|| {
+                    ApiError::InvalidParam(
+                        "status must be created, running, stopping, stopped or failed".into(),
+                    )
+                })?,
+        ),
+    };
+    let w = &state.inner.walle;
+    // One more than asked: whether a next page exists without a second query.
+    let mut rows = w.runs_before(status, q.before, limit + 1).await?;
+    let next_before = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    let total = w.count_runs(status).await?;
+    Ok(RunsPage {
+        views: views(state, rows).await?,
+        next_before,
+        total,
+    })
+}
+
 /// Validates a run request and starts it (see [`crate::runs::Runs::create`]).
 ///
 /// # Errors

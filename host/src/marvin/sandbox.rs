@@ -8,11 +8,11 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::Strategy as Guest;
 use super::bindings::weaver::strategy::types as wit;
-use super::bindings::{Strategy as Guest, StrategyPre};
 use super::ledger::Ledger;
 use super::limiter::Limiter;
-use super::{Error, Limits, Marvin, convert};
+use super::{Error, Limits, LoadedInner, convert};
 use crate::domain::{
     self, BatchOutcome, EventMeta, StrategyConfig, StrategyError, StrategyEvent, StrategyPayload,
     SymbolBar,
@@ -118,6 +118,9 @@ impl SandboxStats {
 /// One strategy instance (one `Store`) for one run; drive it through [`domain::Strategy`].
 pub struct Sandbox {
     store: Store<StoreState>,
+    /// The component: kept loaded (and shared with the other sandboxes of the same bytes) while
+    /// this sandbox lives.
+    _component: std::sync::Arc<LoadedInner>,
     guest: Guest,
     symbols: Vec<String>,
     limits: Limits,
@@ -147,11 +150,11 @@ impl std::fmt::Debug for Sandbox {
 
 impl Sandbox {
     pub(super) fn new(
-        marvin: &Marvin,
-        pre: &StrategyPre<StoreState>,
+        component: &std::sync::Arc<LoadedInner>,
         limits: &Limits,
         config: &StrategyConfig,
     ) -> Result<Sandbox, Error> {
+        let (marvin, pre) = (&component.marvin, &component.pre);
         let limits = limits.clone();
         let epoch_tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
         let limiter = Limiter::new(limits.max_memory_bytes, limits.max_table_elements);
@@ -191,8 +194,10 @@ impl Sandbox {
             }
         };
         let instantiate_time = started.elapsed();
+        LIVE_SANDBOXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sandbox = Sandbox {
             store,
+            _component: component.clone(),
             guest,
             symbols: config.symbols.clone(),
             epoch_tick,
@@ -407,13 +412,38 @@ impl Sandbox {
     }
 }
 
+/// Sandboxes alive in this process.
+static LIVE_SANDBOXES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Above this many live sandboxes, their drops trim the heap at most once a second.
+const TRIM_FREELY_BELOW: usize = 64;
+
 impl Drop for Sandbox {
     /// Gives the heap the run freed back to the operating system: the store's memories are
     /// unmapped on their own, but what the host allocated around the run's calls sits free in
     /// the allocator's per-thread arenas, and a server running many runs on many threads would
-    /// keep megabytes per arena.
+    /// keep megabytes per arena. With many sandboxes alive, at most once a second: a trim walks
+    /// every free chunk of the heap holding its arena's lock, so with thousands of runs (a heap
+    /// of a gigabyte or more) ending together, one trim per run would stall every other run's
+    /// allocations; what one run frees is then given back by the next trim.
     fn drop(&mut self) {
-        super::compile::release_compiler_memory();
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LAST_TRIM_MS: AtomicU64 = AtomicU64::new(0);
+        let others = LIVE_SANDBOXES
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let last = LAST_TRIM_MS.load(Ordering::Relaxed);
+        let due = others < TRIM_FREELY_BELOW
+            || (now.saturating_sub(last) >= 1_000
+                && LAST_TRIM_MS
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok());
+        if due {
+            LAST_TRIM_MS.store(now, Ordering::Relaxed);
+            super::compile::release_compiler_memory();
+        }
     }
 }
 

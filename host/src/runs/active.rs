@@ -47,6 +47,9 @@ pub(crate) struct Live {
     pub(crate) last_trade: Mutex<Option<Trade>>,
     /// Time of the latest bar delivered (ms), `i64::MIN` before the first.
     pub(crate) last_bar_ts: AtomicI64,
+    /// Held by whoever stores the log and the decisions (the heartbeat, the run's own flush,
+    /// its wrap-up): one writer at a time keeps the decisions in order.
+    pub(crate) flush: tokio::sync::Mutex<()>,
 }
 
 impl Live {
@@ -97,7 +100,7 @@ impl Live {
         )
     }
 
-    fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.venue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -103,8 +103,9 @@ impl DecisionBook {
         }
     }
 
-    /// Takes what is queued without storing it: a replay compares its decisions with the
-    /// recorded ones instead (`runs::replay`), and an order's transaction stores them itself.
+    /// Takes what is queued: the heartbeat appends several runs' decisions at once, an order's
+    /// transaction stores them itself, a replay compares them with the recorded ones instead
+    /// (`runs::replay`).
     pub(crate) fn take(&self) -> Vec<Envelope> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -123,10 +124,17 @@ impl DecisionBook {
                 pending = batch.len(),
                 "decisions not written yet: {e}"
             );
-            self.restore(batch);
+            self.put_back(batch);
             return false;
         }
         true
+    }
+
+    /// Puts a batch that could not be appended back in front of what was queued since.
+    pub(crate) fn put_back(&self, batch: Vec<Envelope>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let later = std::mem::replace(&mut *pending, batch);
+        pending.extend(later);
     }
 }
 
@@ -136,9 +144,7 @@ impl Precursors for DecisionBook {
     }
 
     fn restore(&self, events: Vec<Envelope>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let later = std::mem::replace(&mut *pending, events);
-        pending.extend(later);
+        self.put_back(events);
     }
 }
 
@@ -210,7 +216,7 @@ mod tests {
         assert_eq!(queued[1].id, decision);
         assert_eq!(queued[1].causation_id, Some(tick.to_string()));
         assert!(book.take().is_empty(), "taken once");
-        book.restore(queued);
+        book.put_back(queued);
         assert_eq!(book.take().len(), 2, "restored in front");
     }
 }

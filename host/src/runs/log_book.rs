@@ -125,7 +125,7 @@ impl LogBook {
         }
     }
 
-    fn unstored(&self) -> Vec<RunLogLine> {
+    pub(crate) fn unstored(&self) -> Vec<RunLogLine> {
         let r = self.lock();
         r.lines
             .iter()
@@ -139,7 +139,7 @@ impl LogBook {
             .collect()
     }
 
-    fn mark_stored(&self, seq: i64) {
+    pub(crate) fn mark_stored(&self, seq: i64) {
         let mut r = self.lock();
         r.stored = r.stored.max(seq);
     }

@@ -7,8 +7,8 @@
 //! - Nothing is stored before the sandbox loaded, `init` accepted the parameters and the venue
 //!   is ready (candles exist on `sim`; recovery succeeded and cleared the symbols on a live
 //!   venue).
-//! - A run whose account row cannot be stored is marked `failed` (`store_failed`): it could be
-//!   neither resumed nor shown.
+//! - A run is stored `running` together with its account row, in one transaction: a run
+//!   without an account (which could be neither resumed nor shown) is never stored.
 //! - On a live venue a run's `client_order_id`s are scoped by its id and the database's
 //!   installation id ([`order_scope`]).
 
@@ -31,7 +31,7 @@ use crate::marvin::{LimitRequest, Sandbox};
 use crate::veda::desk::Desk;
 use crate::veda::sim::{SimConfig, SimVenue, Speed};
 use crate::walle::{
-    self, NewRun, Order, OrderFilter, Run, RunMode, RunStatus, Strategy as StoredStrategy, Walle,
+    self, NewRun, Order, OrderFilter, Run, RunMode, Strategy as StoredStrategy, Walle,
 };
 
 /// What a run executes: the guest's parameters, its symbols, timeframe, account baseline and
@@ -215,7 +215,7 @@ pub(crate) fn order_scope(id: i64, installation: &str) -> String {
     format!("{id}-{installation}")
 }
 
-/// Stores a started run as `running` with its account of `setup.cash`.
+/// Stores a started run as `running` with its account of `setup.cash` (one transaction).
 async fn store_running(
     runs: &Runs,
     strategy: &StoredStrategy,
@@ -227,32 +227,20 @@ async fn store_running(
         Mode::Paper => RunMode::Paper,
         Mode::Live => RunMode::Live,
     };
-    let run = w
-        .insert_run(
-            &NewRun {
-                strategy_id: strategy.id,
-                mode,
-                venue: spec.venue.as_str().to_owned(),
-                params: serde_json::Value::Object(spec.params.clone()),
-                symbols: spec.symbols.clone(),
-                timeframe: setup.timeframe,
-                // Stored so that a resumed run gets the same limits.
-                limits: (!spec.limits.is_empty())
-                    .then(|| serde_json::to_value(spec.limits))
-                    .transpose()
-                    .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?,
-            },
-            None,
-        )
-        .await?;
-    if let Err(e) = w.insert_run_account(run.id, setup.cash).await {
-        let _ = w
-            .update_run_status(run.id, RunStatus::Failed, Some("store_failed"), None)
-            .await;
-        return Err(e.into());
-    }
-    Ok(w.update_run_status(run.id, RunStatus::Running, None, None)
-        .await?)
+    let new = NewRun {
+        strategy_id: strategy.id,
+        mode,
+        venue: spec.venue.as_str().to_owned(),
+        params: serde_json::Value::Object(spec.params.clone()),
+        symbols: spec.symbols.clone(),
+        timeframe: setup.timeframe,
+        // Stored so that a resumed run gets the same limits.
+        limits: (!spec.limits.is_empty())
+            .then(|| serde_json::to_value(spec.limits))
+            .transpose()
+            .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?,
+    };
+    Ok(w.insert_running_run(&new, setup.cash).await?)
 }
 
 /// The highest intent sequence number run `id` journaled (0 when none).
@@ -398,6 +386,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),
         last_bar_ts: AtomicI64::new(i64::MIN),
+        flush: tokio::sync::Mutex::new(()),
     });
     // First in the log, before the guest's own output can be.
     live.logs.push("info", l.first);
@@ -429,6 +418,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
     // process has no request, so its events share `run-<id>` instead.
     let corr =
         correlation::current().unwrap_or_else(|| Correlation::new(format!("run-{id}"), None));
+    super::beat::ensure(runs);
     runs.inner.tasks.spawn(
         correlation::scope(Some(corr), async move {
             tracing::info!("run started");

@@ -1,19 +1,20 @@
 //! The task of one run: deliver bars (paced on the simulated exchange), drive the
-//! [`LiveRunner`] (strategy → risk checks → journal → venue), record fills, beat the heartbeat
-//! (account snapshot, log, `run.Heartbeat`), and wrap up with the final status.
+//! [`LiveRunner`] (strategy → risk checks → journal → venue), record fills, store its log and
+//! decisions when a queue fills (the heartbeat, `super::beat`, stores them every period), and
+//! wrap up with the final status.
 //!
 //! # Invariants
 //! - The final status is written only while the row is still `running`: a stop that already
 //!   wrote `stopped` is never overwritten.
 //! - Every fill that arrived before the end is recorded before the task ends.
-//! - The pace only adds pauses between bar times; the replay stays in lockstep with the
-//!   strategy, so a run is deterministic whatever the load.
+//! - The pace only adds pauses between bar times (a new bar time at most once per interval,
+//!   counted from the previous one's release); the replay stays in lockstep with the strategy,
+//!   so a run is deterministic whatever the load.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,6 @@ use super::active::Live;
 use super::metered::{Figures, Metered};
 use super::start::Exec;
 use crate::events::correlation;
-use crate::events::{Envelope, payloads};
 use crate::veda::Venue;
 use crate::veda::journal::recover::record_trade_update;
 use crate::veda::journal::store::WalleJournal;
@@ -76,14 +76,22 @@ fn pace(
     let (tx, rx) = mpsc::channel(1);
     st.inner.tasks.spawn(async move {
         let (mut delivered, mut prev) = (0u64, None);
+        // When the previous bar time was released: the next one follows `pace` after it, so
+        // the time the run takes for a bar is part of the pause, not added to it (a run paced
+        // at one bar a second gets one a second, not one every second plus its own work).
+        let mut released = tokio::time::Instant::now();
         while let Some(event) = source.next().await {
             if let BarEvent::Bar { bar, .. } = &event {
                 delivered += 1;
-                if delivered > fast && prev.is_some_and(|p| p != bar.ts) {
+                let new_time = prev.is_none_or(|p| p != bar.ts);
+                if delivered > fast && prev.is_some() && new_time {
                     tokio::select! {
                         () = cancel.cancelled() => return,
-                        () = tokio::time::sleep(pace) => {}
+                        () = tokio::time::sleep_until(released + pace) => {}
                     }
+                }
+                if new_time {
+                    released = tokio::time::Instant::now();
                 }
                 prev = Some(bar.ts);
             }
@@ -205,27 +213,24 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                 }
             }))
     });
-    let heart = {
+    // The heartbeat task (`super::beat`) stores the log and the decisions once per period;
+    // this one stores them sooner when a burst fills a queue.
+    let flusher = {
         let stop = side_stop.clone();
         let live = live.clone();
         let st = st.clone();
         let tasks = st.inner.tasks.clone();
         tasks.spawn(correlation::scope(correlation::current(), async move {
-            let period = Duration::from_millis(st.inner.config.heartbeat_ms.max(1));
-            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     biased;
                     () = stop.cancelled() => break,
-                    _ = beat.tick() => heartbeat(&st, id, &live).await,
-                    () = live.logs.wanted.notified() => {
-                        let _ = live.logs.store(&st.inner.walle, id).await;
-                    }
-                    () = live.decisions.wanted.notified() => {
-                        let _ = live.decisions.store(&st.inner.walle, id).await;
-                    }
+                    () = live.logs.wanted.notified() => {}
+                    () = live.decisions.wanted.notified() => {}
                 }
+                let _one_writer = live.flush.lock().await;
+                let _ = live.logs.store(&st.inner.walle, id).await;
+                let _ = live.decisions.store(&st.inner.walle, id).await;
             }
         }))
     };
@@ -248,8 +253,8 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     {
         tracing::error!(run_id = id, "fill recorder panicked");
     }
-    if heart.await.is_err() {
-        tracing::error!(run_id = id, "heartbeat task panicked");
+    if flusher.await.is_err() {
+        tracing::error!(run_id = id, "log and decision flush task panicked");
     }
     live.figures
         .lock()
@@ -272,40 +277,6 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             message: other.to_string(),
         },
     })
-}
-
-/// One heartbeat: the account snapshot and progress, the log, and a `run.Heartbeat` event.
-async fn heartbeat(st: &Runs, id: i64, live: &Live) {
-    let w = &st.inner.walle;
-    // A failed write is logged by `store` and retried at the next beat.
-    let _ = live.logs.store(w, id).await;
-    let _ = live.decisions.store(w, id).await;
-    let account = live.account().await;
-    let figures = live.figures();
-    snapshot(w, id, &account, &figures).await;
-    let ts = live.last_bar_ts.load(Ordering::Relaxed);
-    let event = Envelope::new(
-        "run.Heartbeat",
-        "glados",
-        payloads::RunHeartbeat {
-            run_id: id,
-            bars: figures.bars,
-            bar_ts: (ts != i64::MIN)
-                .then(|| DateTime::from_timestamp_millis(ts))
-                .flatten(),
-            equity: account.equity,
-            order_intents: figures.order_intents,
-        },
-    )
-    .map(|e| e.for_run(id));
-    match event {
-        Ok(e) => {
-            if let Err(e) = w.append(&e).await {
-                tracing::warn!(run_id = id, code = e.code(), "heartbeat not written: {e}");
-            }
-        }
-        Err(e) => tracing::error!(run_id = id, "heartbeat refused: {e}"),
-    }
 }
 
 /// Stores the account snapshot and the figures; whether it could.
@@ -377,8 +348,15 @@ async fn finish(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) -
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let decisions_stored = live.decisions.store(w, id).await;
-    let stored = live.logs.store(w, id).await && snapshot_stored && decisions_stored;
+    let decisions_stored;
+    let logs_stored;
+    {
+        // After any beat of the run in progress, so its last decisions follow the earlier ones.
+        let _one_writer = live.flush.lock().await;
+        decisions_stored = live.decisions.store(w, id).await;
+        logs_stored = live.logs.store(w, id).await;
+    }
+    let stored = logs_stored && snapshot_stored && decisions_stored;
     match w.run(id).await {
         Ok(Some(r)) if r.status == RunStatus::Running => {}
         Ok(_) => return stored,

@@ -25,9 +25,11 @@
 //! - Fills, cash and positions come from Greta's broker only; this module only translates.
 //! - The replay runs at most once per venue (one bar stream); bars already published are never
 //!   published again.
+//! - Exchanges replaying equal bars share one read-only copy of them (a process-wide table of
+//!   tapes in use); each keeps its own account, orders and replay position.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -87,6 +89,61 @@ struct State {
     now: Option<DateTime<Utc>>,
     next_id: u64,
     replaying: bool,
+}
+
+/// What a simulated exchange replays: its symbols, their bars and the timeline. Read only, so
+/// exchanges replaying equal bars share one (see [`Tape::shared`]).
+#[derive(Clone)]
+struct Tape {
+    symbols: Arc<Vec<String>>,
+    data: Arc<Vec<Vec<Bar>>>,
+    timeline: Arc<Vec<Group>>,
+}
+
+/// Tapes in use, by symbols: a thousand paper runs on the same candles hold one copy of them
+/// (a few hundred kB for ten years of daily bars), not one each.
+static TAPES: Mutex<Vec<WeakTape>> = Mutex::new(Vec::new());
+
+/// A tape in [`TAPES`], held by the exchanges replaying it.
+type WeakTape = (Weak<Vec<String>>, Weak<Vec<Vec<Bar>>>, Weak<Vec<Group>>);
+
+impl Tape {
+    /// The tape of `series` (sorted, one bar per timestamp): one in use with the same symbols
+    /// and equal bars if there is one, else a new one. Sharing changes nothing but memory:
+    /// the bars compared equal.
+    fn shared(symbols: Vec<String>, series: Vec<Vec<Bar>>) -> Tape {
+        let mut tapes = TAPES.lock().unwrap_or_else(PoisonError::into_inner);
+        tapes.retain(|(s, _, _)| s.strong_count() > 0);
+        for (s, d, t) in tapes.iter() {
+            if let (Some(s), Some(d), Some(t)) = (s.upgrade(), d.upgrade(), t.upgrade())
+                && *s == symbols
+                && *d == series
+            {
+                return Tape {
+                    symbols: s,
+                    data: d,
+                    timeline: t,
+                };
+            }
+        }
+        let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+        for (s, bars) in series.iter().enumerate() {
+            for (i, b) in bars.iter().enumerate() {
+                groups.entry(b.ts).or_default().push((s, i));
+            }
+        }
+        let tape = Tape {
+            symbols: Arc::new(symbols),
+            data: Arc::new(series),
+            timeline: Arc::new(groups.into_iter().collect()),
+        };
+        tapes.push((
+            Arc::downgrade(&tape.symbols),
+            Arc::downgrade(&tape.data),
+            Arc::downgrade(&tape.timeline),
+        ));
+        tape
+    }
 }
 
 /// The simulated exchange. Cheap to clone; clones share the account and the replay.
@@ -157,17 +214,12 @@ impl SimVenue {
                 "the simulated exchange needs bars to replay".into(),
             ));
         }
-        let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
-        for (s, bars) in series.iter().enumerate() {
-            for (i, b) in bars.iter().enumerate() {
-                groups.entry(b.ts).or_default().push((s, i));
-            }
-        }
         let n = symbols.len();
+        let tape = Tape::shared(symbols, series);
         Ok(SimVenue {
-            symbols: Arc::new(symbols),
-            data: Arc::new(series),
-            timeline: Arc::new(groups.into_iter().collect()),
+            symbols: tape.symbols,
+            data: tape.data,
+            timeline: tape.timeline,
             config,
             throttle: None,
             state: Arc::new(Mutex::new(State {

@@ -42,6 +42,22 @@ pub struct RunLogLine {
     pub message: String,
 }
 
+/// One run's heartbeat as [`Walle::store_beats`] writes it: progress, snapshot, figures and the
+/// log lines not stored yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunBeat {
+    /// The run.
+    pub run_id: i64,
+    /// Bars delivered so far.
+    pub bars: i64,
+    /// The account snapshot.
+    pub snapshot: serde_json::Value,
+    /// The figures.
+    pub figures: serde_json::Value,
+    /// Log lines to append (lines already stored are skipped).
+    pub logs: Vec<RunLogLine>,
+}
+
 const ACCOUNT_COLS: &str = "run_id, cash, bars, snapshot, figures, updated_at";
 
 impl Walle {
@@ -123,6 +139,47 @@ impl Walle {
             Json(figures),
             Utc::now(),
         )?;
+        tx.commit().await
+    }
+
+    /// Records the heartbeats of several runs in one transaction: each one's progress,
+    /// snapshot and figures ([`Walle::update_run_account`]) and its new log lines
+    /// ([`Walle::append_run_logs`]). One commit for many runs: on SQLite every commit is an
+    /// fsync, and thousands of runs beating one commit each would fill the single writer.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`]; then nothing is written.
+    pub async fn store_beats(&self, beats: &[RunBeat]) -> Result<()> {
+        if beats.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        for b in beats {
+            exec!(
+                tx.conn(),
+                "update run_accounts set bars = $2, snapshot = $3, figures = $4, updated_at = $5 \
+                 where run_id = $1",
+                b.run_id,
+                b.bars,
+                Json(&b.snapshot),
+                Json(&b.figures),
+                now,
+            )?;
+            for l in &b.logs {
+                exec!(
+                    tx.conn(),
+                    "insert into run_logs (run_id, seq, ts, level, message, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $6) on conflict (run_id, seq) do nothing",
+                    b.run_id,
+                    l.seq,
+                    l.ts,
+                    l.level.as_str(),
+                    l.message.as_str(),
+                    now,
+                )?;
+            }
+        }
         tx.commit().await
     }
 

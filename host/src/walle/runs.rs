@@ -215,6 +215,67 @@ impl Walle {
         Ok(run)
     }
 
+    /// Stores a run that starts now, in one transaction: the row in `running` (stamped
+    /// `started_at`), its account with `cash`, and the events of both steps (`run.Created`, then
+    /// `run.StatusChanged`), as [`Walle::insert_run`], [`Walle::insert_run_account`] and
+    /// [`Walle::update_run_status`] would one after the other, with one commit instead of three
+    /// (on SQLite each commit is an fsync on the one writer every run shares). All or nothing.
+    ///
+    /// # Errors
+    /// As [`Walle::insert_run`]; [`Error::Database`] for cash ≤ 0.
+    pub async fn insert_running_run(&self, new: &NewRun, cash: f64) -> Result<Run> {
+        if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
+            return Err(Error::Invalid(
+                "a run needs at least one non-empty symbol".into(),
+            ));
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        self.lock_usable_strategy(&mut tx, new.strategy_id).await?;
+        let sql = format!(
+            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) returning {COLS}"
+        );
+        let created = fetch!(
+            fetch_one,
+            tx.conn(),
+            Run,
+            sqlx::AssertSqlSafe(sql),
+            new.strategy_id,
+            text_of(&new.mode),
+            new.venue.as_str(),
+            Json(&new.params),
+            Json(&new.symbols),
+            new.timeframe.to_string(),
+            new.limits.as_ref().map(Json),
+            now,
+        )?;
+        tx.append(&event(&created, "run.Created", None)?).await?;
+        exec!(
+            tx.conn(),
+            "insert into run_accounts (run_id, cash, bars, created_at, updated_at) \
+             values ($1, $2, 0, $3, $3)",
+            created.id,
+            cash,
+            now,
+        )?;
+        let sql = format!(
+            "update runs set status = 'running', updated_at = $2, started_at = $2 where id = $1 \
+             returning {COLS}"
+        );
+        let run = fetch!(
+            fetch_one,
+            tx.conn(),
+            Run,
+            sqlx::AssertSqlSafe(sql),
+            created.id,
+            now
+        )?;
+        tx.append(&event(&run, "run.StatusChanged", None)?).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
     /// One run.
     ///
     /// # Errors
@@ -230,10 +291,27 @@ impl Walle {
     /// # Errors
     /// [`Error::Database`].
     pub async fn runs(&self, status: Option<RunStatus>, limit: i64) -> Result<Vec<Run>> {
+        self.runs_before(status, None, limit).await
+    }
+
+    /// Runs with an id below `before` (all when `None`), newest first, optionally only those in
+    /// `status`: a page of the run list, the previous page's last id being the cursor (ids never
+    /// change, so a page is stable while new runs are created).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn runs_before(
+        &self,
+        status: Option<RunStatus>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Run>> {
         let sql = format!(
-            "select {COLS} from runs where ($1 is null or status = $1) order by id desc limit $2"
+            "select {COLS} from runs where ($1 is null or status = $1) and id < $2 \
+             order by id desc limit $3"
         );
         let status = status.map(|s| text_of(&s));
+        let before = before.unwrap_or(i64::MAX);
         self.read(async |c| {
             fetch!(
                 fetch_all,
@@ -241,10 +319,35 @@ impl Walle {
                 Run,
                 sqlx::AssertSqlSafe(sql.clone()),
                 status.clone(),
+                before,
                 limit
             )
         })
         .await
+    }
+
+    /// How many runs there are, optionally only those in `status`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn count_runs(&self, status: Option<RunStatus>) -> Result<i64> {
+        #[derive(sqlx::FromRow)]
+        struct Count {
+            n: i64,
+        }
+        let status = status.map(|s| text_of(&s));
+        let row = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    Count,
+                    "select count(*) as n from runs where ($1 is null or status = $1)",
+                    status.clone(),
+                )
+            })
+            .await?;
+        Ok(row.n)
     }
 
     /// Moves a run to `status` (stamping `started_at` on `running`, `stopped_at` on `stopped` or

@@ -401,3 +401,108 @@ async fn runs_left_running_by_a_dead_process_whose_strategy_is_gone_are_marked_f
         "finished runs untouched"
     );
 }
+
+/// The `Link: rel="next"` target of a `GET /runs` answer, if any.
+fn next_link(resp: &super::Resp) -> Option<String> {
+    let link = resp.headers.get("link")?.to_str().expect("ascii link");
+    let start = link.find('<')? + 1;
+    let end = link.find(">; rel=\"next\"")?;
+    Some(link[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn the_run_list_pages_newest_first_with_a_cursor_and_a_total() {
+    let (r, s, _d) = app(None).await;
+    let w = s.walle();
+    let strategy = strategy_row(w, "cd", "pager").await;
+    let mut ids = Vec::new();
+    for _ in 0..7 {
+        let run = w
+            .insert_run(
+                &NewRun {
+                    strategy_id: strategy.id,
+                    mode: RunMode::Paper,
+                    venue: "sim".into(),
+                    params: serde_json::json!({}),
+                    symbols: vec!["SPY".into()],
+                    timeframe: Timeframe::MINUTE,
+                    limits: None,
+                },
+                None,
+            )
+            .await
+            .expect("run");
+        ids.push(run.id);
+    }
+    for id in [ids[1], ids[4]] {
+        w.update_run_status(id, weaver::walle::RunStatus::Stopped, None, None)
+            .await
+            .expect("stopped");
+    }
+    let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+    let listed = |resp: &super::Resp| -> Vec<i64> {
+        resp.json()
+            .as_array()
+            .expect("an array, as before paging")
+            .iter()
+            .map(|v| v["id"].as_i64().expect("id"))
+            .collect()
+    };
+    let total = |resp: &super::Resp| -> i64 {
+        resp.headers["x-total-count"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("a count")
+    };
+
+    // Without a limit: every run (up to 500), no next page.
+    let all = send(&r, get("/runs")).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(listed(&all), newest_first);
+    assert_eq!(total(&all), 7);
+    assert_eq!(next_link(&all), None);
+
+    // Pages of 3 following the links: 3 + 3 + 1, each run once, newest first.
+    let (mut seen, mut sizes, mut next) =
+        (Vec::new(), Vec::new(), Some("/runs?limit=3".to_owned()));
+    while let Some(uri) = next {
+        let page = send(&r, get(&uri)).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        assert_eq!(total(&page), 7, "the total counts every page: {uri}");
+        sizes.push(listed(&page).len());
+        seen.extend(listed(&page));
+        next = next_link(&page);
+    }
+    assert_eq!(sizes, vec![3, 3, 1]);
+    assert_eq!(seen, newest_first);
+    // A run created meanwhile does not shift a page already begun.
+    let second = send(
+        &r,
+        get(&format!("/runs?limit=3&before={}", newest_first[2])),
+    )
+    .await;
+    assert_eq!(listed(&second), newest_first[3..6].to_vec());
+
+    // The status filter pages too, and its links keep it.
+    let stopped = send(&r, get("/runs?status=stopped&limit=1")).await;
+    assert_eq!(listed(&stopped), vec![ids[4]]);
+    assert_eq!(total(&stopped), 2);
+    let link = next_link(&stopped).expect("a second stopped run");
+    assert!(link.contains("status=stopped"), "{link}");
+    let rest = send(&r, get(&link)).await;
+    assert_eq!(listed(&rest), vec![ids[1]]);
+    assert_eq!(next_link(&rest), None);
+    assert_eq!(total(&send(&r, get("/runs?status=failed")).await), 0);
+
+    for bad in [
+        "/runs?limit=0",
+        "/runs?limit=1001",
+        "/runs?before=0",
+        "/runs?status=sleeping",
+    ] {
+        let resp = send(&r, get(bad)).await;
+        assert_eq!(resp.status, StatusCode::BAD_REQUEST, "{bad}");
+        resp.error_code();
+    }
+}

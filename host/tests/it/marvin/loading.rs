@@ -39,9 +39,17 @@ fn components_are_content_addressed_and_the_compile_cache_is_reused() {
     let cached = second.load(&bytes).expect("loads from cache");
     assert!(cached.from_cache());
     assert_eq!(cached.sha256(), sha);
-    cached
+    let sandbox = cached
         .instantiate(&config(&[], &["GOOG"]))
         .expect("a cached component runs");
+    // While a sandbox or a handle holds it, loading the same bytes again shares the component
+    // (no artifact read, no deserialisation): runs of one strategy share its compiled code.
+    drop(cached);
+    std::fs::write(cache.join(&entries[0]), b"not an artifact").expect("corrupt");
+    let shared = second.load(&bytes).expect("in use");
+    assert!(shared.from_cache());
+    shared.instantiate(&config(&[], &["GOOG"])).expect("runs");
+    drop((shared, sandbox));
     // A damaged artifact is discarded and rebuilt, never trusted.
     let path = cache.join(&entries[0]);
     std::fs::write(&path, b"not an artifact").expect("corrupt");

@@ -1,0 +1,92 @@
+//! Liveness and readiness: `GET /healthz` (the process answers) and `GET /readyz` (the
+//! database answers, the migrations' tables are there, and how the outbox consumers are doing).
+//!
+//! # Invariants
+//! - Readiness never scans a table: the outbox is probed through its head (an index probe).
+//! - A stuck best-effort consumer is reported, never a reason to be unready.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+
+/// Liveness / readiness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// Readiness only: the outbox consumers as the health watch last saw them. A stuck
+    /// best-effort consumer is reported here, never waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<Vec<ConsumerView>>,
+    /// Readiness only: simulated runs are slowed because a critical consumer is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<bool>,
+}
+
+/// One outbox consumer in `GET /readyz`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsumerView {
+    /// Consumer name (`decisions`, `ui-feed`, …).
+    pub name: String,
+    /// `critical` (its lag throttles simulated runs) or `best_effort`.
+    pub class: String,
+    /// Events it has not passed yet.
+    pub lag_events: i64,
+    /// Age of the oldest of them, in seconds.
+    pub lag_seconds: f64,
+    /// Behind by more than `WEAVER_CONSUMER_STUCK_SECONDS`.
+    pub stuck: bool,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+pub(super) async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+        consumers: None,
+        throttled: None,
+    })
+}
+
+/// Readiness: the database answers and the migrations' tables are there; with the outbox
+/// consumers' health in the details.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses(
+    (status = 200, body = Health), (status = 503, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    let w = &state.inner.walle;
+    // Touches the outbox and the newest tables: fails when unreachable or not migrated. The
+    // outbox is probed through its head (an index probe), never counted.
+    w.outbox_head()
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.backtests(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    w.runs(None, 1)
+        .await
+        .map_err(|e| ApiError::NotReady(e.to_string()))?;
+    let bp = w.backpressure();
+    let consumers = bp
+        .report()
+        .into_iter()
+        .map(|c| ConsumerView {
+            name: c.name,
+            class: match c.class {
+                crate::walle::Class::Critical => "critical",
+                crate::walle::Class::BestEffort => "best_effort",
+            }
+            .to_owned(),
+            lag_events: c.lag_events,
+            lag_seconds: c.lag_seconds,
+            stuck: c.stuck,
+        })
+        .collect();
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+        consumers: Some(consumers),
+        throttled: Some(bp.throttled()),
+    }))
+}
