@@ -33,6 +33,11 @@ pub trait Precursors: Send + Sync {
     fn take(&self) -> Vec<Envelope>;
     /// Puts events taken by [`Precursors::take`] back in front (their write failed).
     fn restore(&self, events: Vec<Envelope>);
+    /// The lock every writer of the queue holds from its take to its commit, so that events
+    /// taken earlier are never committed after events taken later (none: no other writer).
+    fn gate(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        None
+    }
 }
 
 #[derive(Default)]
@@ -54,6 +59,19 @@ pub fn set_cause(id: impl Into<String>, precursors: Option<Arc<dyn Precursors>>)
 /// The task's current cause (see [`set_cause`]), if any.
 pub fn cause() -> Option<String> {
     CAUSE.try_with(|c| c.borrow().id.clone()).ok().flatten()
+}
+
+/// The gate of the task's precursor queue ([`Precursors::gate`]): hold it from
+/// [`take_precursors`] until the write that stores them committed.
+pub async fn precursor_gate() -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    let gate = CAUSE
+        .try_with(|c| c.borrow().precursors.as_ref().and_then(|q| q.gate()))
+        .ok()
+        .flatten();
+    match gate {
+        Some(g) => Some(g.lock_owned().await),
+        None => None,
+    }
 }
 
 /// The events that must be written with (before) the task's next business write, taken from the

@@ -49,7 +49,7 @@ pub(crate) struct Live {
     pub(crate) last_bar_ts: AtomicI64,
     /// Held by whoever stores the log and the decisions (the heartbeat, the run's own flush,
     /// its wrap-up): one writer at a time keeps the decisions in order.
-    pub(crate) flush: tokio::sync::Mutex<()>,
+    pub(crate) flush: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Live {

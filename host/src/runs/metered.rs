@@ -360,7 +360,12 @@ impl Precursors for RunDecisions {
     }
 
     fn restore(&self, events: Vec<crate::events::Envelope>) {
-        self.0.decisions.restore(events);
+        self.0.decisions.put_back(events);
+    }
+
+    fn gate(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        // The heartbeat and the run's own flush hold it while they store decisions.
+        Some(self.0.flush.clone())
     }
 }
 

@@ -247,7 +247,7 @@ fn replay_live(id: i64, strategy: &str, cash: f64) -> Arc<Live> {
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),
         last_bar_ts: AtomicI64::new(i64::MIN),
-        flush: tokio::sync::Mutex::new(()),
+        flush: Arc::new(tokio::sync::Mutex::new(())),
     })
 }
 

@@ -386,7 +386,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),
         last_bar_ts: AtomicI64::new(i64::MIN),
-        flush: tokio::sync::Mutex::new(()),
+        flush: Arc::new(tokio::sync::Mutex::new(())),
     });
     // First in the log, before the guest's own output can be.
     live.logs.push("info", l.first);

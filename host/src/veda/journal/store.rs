@@ -211,6 +211,8 @@ impl OrderJournal for WalleJournal {
         };
         let mut ev = event("orders.Intent", Some(run_id), &keys)?;
         ev.causation_id = Some(place.id.to_string());
+        // Held until the commit: decisions another writer took earlier commit before these.
+        let _gate = correlation::precursor_gate().await;
         let precursors = correlation::take_precursors();
         let taken = precursors.len();
         let mut events = precursors;
@@ -310,6 +312,7 @@ impl OrderJournal for WalleJournal {
             causation_id: correlation::cause(),
             ..cancel
         };
+        let _gate = correlation::precursor_gate().await;
         let mut events = correlation::take_precursors();
         let taken = events.len();
         events.push(cancel);
