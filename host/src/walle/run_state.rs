@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
-use super::{Result, Walle, exec, fetch};
+use super::{Result, Tx, Walle, exec, fetch};
 
 /// A paper run's account row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -166,19 +166,7 @@ impl Walle {
                 Json(&b.figures),
                 now,
             )?;
-            for l in &b.logs {
-                exec!(
-                    tx.conn(),
-                    "insert into run_logs (run_id, seq, ts, level, message, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $6) on conflict (run_id, seq) do nothing",
-                    b.run_id,
-                    l.seq,
-                    l.ts,
-                    l.level.as_str(),
-                    l.message.as_str(),
-                    now,
-                )?;
-            }
+            insert_logs(&mut tx, b.run_id, &b.logs, now).await?;
         }
         tx.commit().await
     }
@@ -191,21 +179,8 @@ impl Walle {
         if lines.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
         let mut tx = self.begin().await?;
-        for l in lines {
-            exec!(
-                tx.conn(),
-                "insert into run_logs (run_id, seq, ts, level, message, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $6) on conflict (run_id, seq) do nothing",
-                run_id,
-                l.seq,
-                l.ts,
-                l.level.as_str(),
-                l.message.as_str(),
-                now,
-            )?;
-        }
+        insert_logs(&mut tx, run_id, lines, Utc::now()).await?;
         tx.commit().await
     }
 
@@ -274,4 +249,27 @@ impl Walle {
             .await?;
         Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
     }
+}
+
+/// Inserts run `run_id`'s log `lines` inside `tx` (lines already stored are skipped).
+async fn insert_logs(
+    tx: &mut Tx,
+    run_id: i64,
+    lines: &[RunLogLine],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for l in lines {
+        exec!(
+            tx.conn(),
+            "insert into run_logs (run_id, seq, ts, level, message, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $6) on conflict (run_id, seq) do nothing",
+            run_id,
+            l.seq,
+            l.ts,
+            l.level.as_str(),
+            l.message.as_str(),
+            now,
+        )?;
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::domain::{Intent, Timeframe};
 use crate::events::{Envelope, StoredEvent, payloads};
 
-use super::{Error, Result, Walle, exec, fetch, text_of};
+use super::{Error, Result, Tx, Walle, exec, fetch, text_of};
 
 /// How a run trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,60 +183,29 @@ impl Walle {
     /// [`Error::Invalid`] for no symbols, [`Error::NotFound`] for an unknown strategy,
     /// [`Error::Conflict`] `strategy_disabled`, [`Error::Database`].
     pub async fn insert_run(&self, new: &NewRun, cause: Option<&Envelope>) -> Result<Run> {
-        if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
-            return Err(Error::Invalid(
-                "a run needs at least one non-empty symbol".into(),
-            ));
-        }
         let now = Utc::now();
         let mut tx = self.begin().await?;
-        // A disabled strategy starts nothing, even when the disable raced the caller's checks.
-        self.lock_usable_strategy(&mut tx, new.strategy_id).await?;
-        let sql = format!(
-            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, status, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) returning {COLS}"
-        );
-        let run = fetch!(
-            fetch_one,
-            tx.conn(),
-            Run,
-            sqlx::AssertSqlSafe(sql.clone()),
-            new.strategy_id,
-            text_of(&new.mode),
-            new.venue.as_str(),
-            Json(&new.params),
-            Json(&new.symbols),
-            new.timeframe.to_string(),
-            new.limits.as_ref().map(Json),
-            now,
-        )?;
+        let run = self.insert_created(&mut tx, new, now).await?;
         tx.append(&event(&run, "run.Created", cause)?).await?;
         tx.commit().await?;
         Ok(run)
     }
 
-    /// Stores a run that starts now, in one transaction: the row in `running` (stamped
-    /// `started_at`), its account with `cash`, and the events of both steps (`run.Created`, then
-    /// `run.StatusChanged`), as [`Walle::insert_run`], [`Walle::insert_run_account`] and
-    /// [`Walle::update_run_status`] would one after the other, with one commit instead of three
-    /// (on SQLite each commit is an fsync on the one writer every run shares). All or nothing.
-    ///
-    /// # Errors
-    /// As [`Walle::insert_run`]; [`Error::Database`] for cash ≤ 0.
-    pub async fn insert_running_run(&self, new: &NewRun, cash: f64) -> Result<Run> {
+    /// Inserts `new` in `created` state inside `tx`, after checking its symbols and locking its
+    /// strategy as usable.
+    async fn insert_created(&self, tx: &mut Tx, new: &NewRun, now: DateTime<Utc>) -> Result<Run> {
         if new.symbols.is_empty() || new.symbols.iter().any(|s| s.trim().is_empty()) {
             return Err(Error::Invalid(
                 "a run needs at least one non-empty symbol".into(),
             ));
         }
-        let now = Utc::now();
-        let mut tx = self.begin().await?;
-        self.lock_usable_strategy(&mut tx, new.strategy_id).await?;
+        // A disabled strategy starts nothing, even when the disable raced the caller's checks.
+        self.lock_usable_strategy(tx, new.strategy_id).await?;
         let sql = format!(
             "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, status, created_at, updated_at) \
              values ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) returning {COLS}"
         );
-        let created = fetch!(
+        Ok(fetch!(
             fetch_one,
             tx.conn(),
             Run,
@@ -249,7 +218,21 @@ impl Walle {
             new.timeframe.to_string(),
             new.limits.as_ref().map(Json),
             now,
-        )?;
+        )?)
+    }
+
+    /// Stores a run that starts now, in one transaction: the row in `running` (stamped
+    /// `started_at`), its account with `cash`, and the events of both steps (`run.Created`, then
+    /// `run.StatusChanged`), as [`Walle::insert_run`], [`Walle::insert_run_account`] and
+    /// [`Walle::update_run_status`] would one after the other, with one commit instead of three
+    /// (on SQLite each commit is an fsync on the one writer every run shares). All or nothing.
+    ///
+    /// # Errors
+    /// As [`Walle::insert_run`]; [`Error::Database`] for cash ≤ 0.
+    pub async fn insert_running_run(&self, new: &NewRun, cash: f64) -> Result<Run> {
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        let created = self.insert_created(&mut tx, new, now).await?;
         tx.append(&event(&created, "run.Created", None)?).await?;
         exec!(
             tx.conn(),

@@ -210,13 +210,7 @@ impl Walle {
     /// # Errors
     /// [`Error::NotFound`] for an unknown consumer, [`Error::Database`].
     pub async fn consumer_lag(&self, consumer: &str) -> Result<Lag> {
-        let at = self
-            .stored_offset(consumer)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: "consumer",
-                key: consumer.to_owned(),
-            })?;
+        let at = self.registered_offset(consumer).await?;
         let (events, oldest): (i64, Option<DateTime<Utc>>) = if self.is_pg() {
             self.read(async |c| {
                 fetch!(
@@ -249,13 +243,7 @@ impl Walle {
     /// # Errors
     /// [`Error::NotFound`] for an unknown consumer, [`Error::Database`].
     pub async fn backlog_by_corr(&self, consumer: &str, limit: i64) -> Result<Vec<(String, i64)>> {
-        let at = self
-            .stored_offset(consumer)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                entity: "consumer",
-                key: consumer.to_owned(),
-            })?;
+        let at = self.registered_offset(consumer).await?;
         if self.is_pg() {
             self.read(async |c| {
                 fetch!(
@@ -286,6 +274,16 @@ impl Walle {
             })
             .await
         }
+    }
+
+    /// The stored offset of a registered consumer.
+    async fn registered_offset(&self, consumer: &str) -> Result<Cursor> {
+        self.stored_offset(consumer)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "consumer",
+                key: consumer.to_owned(),
+            })
     }
 
     /// Names of all registered consumers.
