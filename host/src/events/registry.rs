@@ -371,6 +371,33 @@ pub mod payloads {
         pub bar: crate::domain::Bar,
     }
 
+    impl MarketBar {
+        /// The id of this bar's event as venue `venue` streamed it: derived from the venue, the
+        /// series and every field of the bar, so the run that is told the bar and the writer
+        /// that stores it (each on its own task) name the same event, and a corrected bar
+        /// (same time, other prices) is another event.
+        pub fn event_id(&self, venue: &str) -> uuid::Uuid {
+            let b = &self.bar;
+            let name = format!(
+                "{venue}/{}/{}/{}/{:x}/{:x}/{:x}/{:x}/{:x}",
+                self.symbol,
+                self.timeframe,
+                b.ts,
+                b.open.to_bits(),
+                b.high.to_bits(),
+                b.low.to_bits(),
+                b.close.to_bits(),
+                b.volume.to_bits()
+            );
+            uuid::Uuid::new_v5(&BAR_NAMESPACE, name.as_bytes())
+        }
+    }
+
+    /// The namespace of [`MarketBar::event_id`] (a fixed, random v4 id: changing it would
+    /// change every stored bar's id).
+    const BAR_NAMESPACE: uuid::Uuid =
+        uuid::Uuid::from_u128(0x6f1c_2a5e_93b4_4d0a_8e27_5c1f_d4a9_0b36);
+
     /// A message for the dashboard.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Notice {

@@ -10,6 +10,12 @@
 //! Clock ticks the run makes up for the guest are queued here too (`clock.Tick`), ahead of the
 //! decision that answered them.
 //!
+//! A decision's cause (`causation_id`) is the stored event the guest answered: a live bar's
+//! `market.Bar` (whose id the desk derives from the bar, [`crate::events::payloads::MarketBar`]),
+//! a `clock.Tick`. Events the guest is told that are not stored (bars the simulated exchange
+//! replays from candles, lifecycle and account cues) have the run's start as their cause, and so
+//! do ticks: request → `run.Created` → `run.StatusChanged` → decision → order → fill.
+//!
 //! # Invariants
 //! - A decision is queued before the run moves to the next event, and a failed append puts the
 //!   batch back in front, so none is dropped while the run lives.
@@ -35,11 +41,23 @@ pub(crate) const FLUSH_AT: usize = 256;
 #[derive(Debug, Default)]
 pub(crate) struct DecisionBook {
     pending: Mutex<Vec<Envelope>>,
+    /// The run's start event: the cause of decisions on events that are not stored themselves
+    /// (bars the simulated exchange replays from candles, lifecycle cues) and of its ticks.
+    start: Option<Uuid>,
     /// Woken when [`FLUSH_AT`] decisions are waiting.
     pub(crate) wanted: Notify,
 }
 
 impl DecisionBook {
+    /// The book of a run started by event `start` (its `runs.start_event_id`; `None` for a run
+    /// stored before start events were kept, whose decisions then name only stored causes).
+    pub(crate) fn started_by(start: Option<&str>) -> DecisionBook {
+        DecisionBook {
+            start: start.and_then(|s| Uuid::parse_str(s).ok()),
+            ..DecisionBook::default()
+        }
+    }
+
     /// Queues the decision of one guest call answering `cause`; its event id, the cause of
     /// what the run does next.
     pub(crate) fn push(
@@ -50,8 +68,12 @@ impl DecisionBook {
         fuel: u64,
         latency: Duration,
     ) -> Option<Uuid> {
-        // Ids the guest saw that are not events (bars replayed from candles) map to nil.
+        // Ids the guest saw that are not events (bars replayed from candles) map to nil, and the
+        // decision's cause is the run's start.
         let cause_event_id = Uuid::parse_str(&cause.id).unwrap_or_default();
+        let causation = Some(cause_event_id)
+            .filter(|id| !id.is_nil())
+            .or(self.start);
         let payload = DecisionMade {
             run_id,
             cause_event_id,
@@ -63,9 +85,7 @@ impl DecisionBook {
         match Envelope::new("strategy.DecisionMade", "glados", payload) {
             Ok(e) => {
                 let mut e = e.for_run(run_id);
-                if !cause_event_id.is_nil() {
-                    e.causation_id = Some(cause_event_id.to_string());
-                }
+                e.causation_id = causation.map(|c| c.to_string());
                 let id = e.id;
                 self.queue(e);
                 Some(id)
@@ -83,7 +103,9 @@ impl DecisionBook {
         let at = DateTime::from_timestamp_millis(ts).unwrap_or_default();
         match Envelope::new("clock.Tick", "glados", ClockTick { ts: at }) {
             Ok(e) => {
-                let e = e.for_run(run_id).at(at);
+                let mut e = e.for_run(run_id).at(at);
+                // The run makes its ticks up: they follow from its start.
+                e.causation_id = self.start.map(|c| c.to_string());
                 let id = e.id;
                 self.queue(e);
                 Some(id)
@@ -190,6 +212,31 @@ mod tests {
         assert_eq!(tick.cause_event_id, Uuid::nil(), "a made-up id maps to nil");
         assert_eq!(pending[1].causation_id, None, "no event, no causation");
         assert_eq!(pending[0].causation_id, Some(cause.to_string()));
+    }
+
+    #[test]
+    fn a_decision_on_an_event_that_is_not_stored_names_the_run_start() {
+        let start = Uuid::now_v7();
+        let book = DecisionBook::started_by(Some(&start.to_string()));
+        let bar = Uuid::now_v7();
+        book.push(7, &meta("7-bar-1", 0), &[], 1, Duration::ZERO);
+        book.push(7, &meta(&bar.to_string(), 0), &[], 1, Duration::ZERO);
+        let tick = book.tick(7, 60_000).expect("tick");
+        let queued = book.take();
+        assert_eq!(queued[0].causation_id, Some(start.to_string()));
+        let d: DecisionMade = serde_json::from_value(queued[0].payload.clone()).unwrap();
+        assert_eq!(d.cause_event_id, Uuid::nil(), "the bar itself is no event");
+        assert_eq!(
+            queued[1].causation_id,
+            Some(bar.to_string()),
+            "a stored cause wins"
+        );
+        assert_eq!(queued[2].id, tick);
+        assert_eq!(queued[2].causation_id, Some(start.to_string()));
+        assert!(
+            DecisionBook::started_by(Some("not-an-id")).start.is_none(),
+            "an unreadable start is none"
+        );
     }
 
     #[test]

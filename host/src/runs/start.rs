@@ -20,6 +20,7 @@ use rust_decimal::prelude::ToPrimitive;
 use tracing::Instrument;
 
 use super::active::{Entry, Live, RunVenue};
+use super::decisions::DecisionBook;
 use super::log_book::LogBook;
 use super::metered::{Figures, Metered};
 use super::spec::{Mode, RunSpec};
@@ -381,7 +382,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         starting_cash: l.setup.cash,
         figures: Mutex::new(Figures::default()),
         logs: LogBook::new(l.from.log_seq),
-        decisions: Default::default(),
+        decisions: DecisionBook::started_by(l.run.start_event_id.as_deref()),
         venue: Mutex::new(Some(venue)),
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),

@@ -176,10 +176,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                 .account_source(Arc::new(sim.clone()));
         }
         Exec::Desk {
-            scope, journaled, ..
+            desk,
+            scope,
+            journaled,
         } => {
             let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
             runner = runner
+                .announced_bars(desk.name())
                 .order_scope(scope)
                 .resume_at(*journaled)
                 .account_source(Arc::new(account))

@@ -52,24 +52,24 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 
 pub mod account;
 pub mod bars;
+mod orders;
 pub mod tape;
 pub mod windows;
 
 use crate::domain::cues::{Cue, Cues};
 use crate::domain::{
-    Bar, EventKind, EventMeta, Intent, OrderIntent, OrderSize, OrderType,
-    OrderUpdate as DomainOrderUpdate, Side, Strategy, StrategyError, StrategyEvent,
-    StrategyPayload, SymbolBar, TimeInForce, Timeframe,
+    Bar, EventKind, EventMeta, Intent, OrderUpdate as DomainOrderUpdate, Strategy, StrategyError,
+    StrategyEvent, StrategyPayload, SymbolBar, Timeframe,
 };
-use crate::veda::journal::{IntentKey, OrderJournal, place_order_keyed};
-use crate::veda::risk::{Exposure, RiskLimits, TradingState, TradingSwitch};
+use crate::events::payloads::MarketBar;
+use crate::veda::journal::OrderJournal;
+use crate::veda::risk::{RiskLimits, TradingState, TradingSwitch};
 use crate::veda::types::{
-    BarEvent, OrderQuantity, OrderQuery, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate,
-    VenueOrder,
+    BarEvent, OrderRequest, OrderStreamEvent, StreamHandle, TradeUpdate, VenueOrder,
 };
 use crate::veda::{Error, Venue};
 use account::AccountSource;
@@ -144,6 +144,9 @@ pub struct LiveRunner {
     last_close: Vec<Option<f64>>,
     /// The run's bar timeframe: the only one data windows are served in.
     timeframe: Option<Timeframe>,
+    /// The venue whose desk stores the bars as `market.Bar` events
+    /// ([`LiveRunner::announced_bars`]).
+    bar_venue: Option<String>,
     /// Bars delivered so far, per symbol (newest last, at most [`MAX_LOOKBACK`]).
     seen: Vec<VecDeque<Bar>>,
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
@@ -205,6 +208,7 @@ impl LiveRunner {
             next_sequence: 1,
             last_close: vec![None; n],
             timeframe: None,
+            bar_venue: None,
             seen: vec![VecDeque::new(); n],
             after_bar: None,
             on_refused: None,
@@ -232,6 +236,15 @@ impl LiveRunner {
     /// so a run id reused by a new database never maps to an id the venue already saw.
     pub fn order_scope(mut self, scope: &str) -> LiveRunner {
         self.scope = scope.to_owned();
+        self
+    }
+
+    /// Says that the bars come from venue `venue`'s desk, which stores each as a `market.Bar`
+    /// event ([`crate::veda::live::bars`]): the strategy is told each bar under that event's id
+    /// ([`MarketBar::event_id`], of the run's timeframe), which its decision then names as its
+    /// cause. Without it a bar's id is the run's own (`<run>-bar-<n>`), not a stored event.
+    pub fn announced_bars(mut self, venue: &str) -> LiveRunner {
+        self.bar_venue = Some(venue.to_owned());
         self
     }
 
@@ -385,11 +398,23 @@ impl LiveRunner {
         payload: StrategyPayload,
         ts: i64,
     ) -> Result<Vec<Intent>, StrategyError> {
+        self.tell_as(None, kind, payload, ts)
+    }
+
+    /// [`LiveRunner::tell`] with the id of the stored event the guest is told, if it is one.
+    fn tell_as(
+        &mut self,
+        id: Option<String>,
+        kind: &str,
+        payload: StrategyPayload,
+        ts: i64,
+    ) -> Result<Vec<Intent>, StrategyError> {
         self.events += 1;
-        let event = StrategyEvent {
-            meta: self.meta(kind, payload.event_type(), ts),
-            payload,
-        };
+        let mut meta = self.meta(kind, payload.event_type(), ts);
+        if let Some(id) = id {
+            meta.id = id;
+        }
+        let event = StrategyEvent { meta, payload };
         self.strategy
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -423,11 +448,21 @@ impl LiveRunner {
         let mut placed = self.cue(start, bar.ts).await?;
         let before = self.cues.before_bars().into_iter().collect();
         placed += self.cue(before, bar.ts).await?;
+        // A bar the venue's desk stores as `market.Bar` is told under that event's id, so the
+        // decision on it names it as its cause.
+        let id = self.bar_venue.as_ref().map(|venue| {
+            let event = MarketBar {
+                symbol: symbol.to_owned(),
+                timeframe: self.timeframe.unwrap_or(Timeframe::MINUTE).to_string(),
+                bar,
+            };
+            event.event_id(venue).to_string()
+        });
         let payload = StrategyPayload::Bars(vec![SymbolBar {
             symbol: index as u32,
             bar,
         }]);
-        let intents = self.tell("bar", payload, bar.ts)?;
+        let intents = self.tell_as(id, "bar", payload, bar.ts)?;
         Ok(placed + self.handle(intents).await?)
     }
 
@@ -555,237 +590,4 @@ impl LiveRunner {
             headers: Vec::new(),
         }
     }
-
-    /// Acts on the intents of one strategy answer; data-window requests are queued in
-    /// `windows` for [`LiveRunner::handle`].
-    async fn act(
-        &mut self,
-        intents: Vec<Intent>,
-        windows: &mut VecDeque<(String, Timeframe, u32)>,
-    ) -> Result<(), LiveError> {
-        // One venue snapshot per answer, fetched only if it places orders, kept current with
-        // its own placements: a couple of requests per bar, not per order.
-        let mut snapshot = None;
-        for intent in intents {
-            match intent {
-                Intent::PlaceOrder(o) => self.place(o, &mut snapshot).await?,
-                Intent::ClosePosition { symbol } => self.close(&symbol, &mut snapshot).await?,
-                Intent::CancelOrder { client_order_id } => {
-                    if let Err(e) = self
-                        .journal
-                        .record_cancel(&self.run_id, &client_order_id)
-                        .await
-                    {
-                        // The request is not lost (the venue is still asked); only its record.
-                        tracing::warn!(run = %self.run_id, error = %e, "cancel not recorded");
-                    }
-                    if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
-                        && let Err(e) = self.venue.cancel_order(&o.id).await
-                    {
-                        tracing::warn!(run = %self.run_id, error = %e, "cancel refused");
-                    }
-                }
-                Intent::Log { level, message } => {
-                    tracing::info!(run = %self.run_id, ?level, "strategy: {message}");
-                }
-                Intent::FetchWindow {
-                    symbol,
-                    timeframe,
-                    lookback,
-                } => windows.push_back((symbol, timeframe, lookback)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Positions and open orders at the venue, fetched concurrently.
-    async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
-        let query = OrderQuery::default();
-        let (positions, open) = tokio::join!(self.venue.positions(), self.venue.orders(&query));
-        Ok(Snapshot {
-            positions: positions?
-                .into_iter()
-                .map(|p| (p.symbol, p.quantity))
-                .collect(),
-            open: open?,
-        })
-    }
-
-    /// The bar's snapshot, fetched on first use.
-    async fn snapshot<'s>(
-        &self,
-        slot: &'s mut Option<Snapshot>,
-    ) -> Result<&'s mut Snapshot, Error> {
-        if slot.is_none() {
-            *slot = Some(self.fetch_snapshot().await?);
-        }
-        slot.as_mut()
-            .ok_or_else(|| Error::Config("snapshot missing".into()))
-    }
-
-    async fn close(
-        &mut self,
-        symbol: &str,
-        snapshot: &mut Option<Snapshot>,
-    ) -> Result<(), LiveError> {
-        let position = match self.snapshot(snapshot).await {
-            Ok(snap) => snap.positions.get(symbol).copied().unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(run = %self.run_id, error = %e, "position unknown; close skipped");
-                return Ok(());
-            }
-        };
-        if position.is_zero() {
-            return Ok(());
-        }
-        let side = if position > Decimal::ZERO {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
-        let request = OrderRequest {
-            client_order_id: String::new(),
-            symbol: symbol.to_owned(),
-            side,
-            order_type: OrderType::Market,
-            time_in_force: TimeInForce::Gtc,
-            quantity: OrderQuantity::Units(position.abs()),
-            limit_price: None,
-            stop_price: None,
-            extended_hours: false,
-        };
-        self.submit(request, None, snapshot).await
-    }
-
-    async fn place(
-        &mut self,
-        o: OrderIntent,
-        snapshot: &mut Option<Snapshot>,
-    ) -> Result<(), LiveError> {
-        let close = self
-            .symbols
-            .iter()
-            .position(|s| *s == o.symbol)
-            .and_then(|i| self.last_close[i]);
-        let quantity = match o.size {
-            OrderSize::Units(u) => Decimal::from_f64(u).map(OrderQuantity::Units),
-            OrderSize::Notional(n) => Decimal::from_f64(n).map(OrderQuantity::Notional),
-            OrderSize::EquityFraction(f) => match (self.venue.account().await, close) {
-                (Ok(account), Some(price)) if price > 0.0 => Decimal::from_f64(price)
-                    .filter(|p| !p.is_zero())
-                    .and_then(|p| {
-                        let power = self
-                            .equity_cap
-                            .map_or(account.buying_power, |cap| cap.min(account.buying_power));
-                        Decimal::from_f64(f.min(1.0)).map(|f| f * power / p)
-                    })
-                    .map(|u| OrderQuantity::Units(u.floor())),
-                _ => None,
-            },
-        };
-        let request = OrderRequest {
-            client_order_id: String::new(),
-            symbol: o.symbol.clone(),
-            side: o.side,
-            order_type: o.order_type,
-            time_in_force: o.time_in_force,
-            // An unrepresentable size becomes zero units, which the checks refuse with a reason.
-            quantity: quantity.unwrap_or(OrderQuantity::Units(Decimal::ZERO)),
-            limit_price: o.limit_price.and_then(Decimal::from_f64),
-            stop_price: o.stop_price.and_then(Decimal::from_f64),
-            extended_hours: false,
-        };
-        self.submit(request, o.tag, snapshot).await
-    }
-
-    async fn submit(
-        &mut self,
-        mut request: OrderRequest,
-        tag: Option<String>,
-        snapshot: &mut Option<Snapshot>,
-    ) -> Result<(), LiveError> {
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        // Without the venue's positions and open orders the checks cannot be trusted: fail
-        // closed (the order is not placed; the sequence number is still used).
-        let outcome = match self.snapshot(snapshot).await {
-            Ok(snap) => {
-                let exposure = self.exposure(&request.symbol, snap);
-                let key = IntentKey {
-                    sequence,
-                    client_order_id: crate::veda::client_order_id::derive(&self.scope, sequence),
-                };
-                let outcome = place_order_keyed(
-                    self.journal.as_ref(),
-                    self.venue.as_ref(),
-                    &self.run_id,
-                    key,
-                    request.clone(),
-                    &self.limits,
-                    &exposure,
-                )
-                .await;
-                if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
-                    && !order.status.is_terminal()
-                {
-                    snap.open.push(order.clone());
-                }
-                outcome
-            }
-            Err(e) => Err(e),
-        };
-        request.client_order_id = crate::veda::client_order_id::derive(&self.scope, sequence);
-        let journal_failed = matches!(outcome, Err(Error::Journal(_)));
-        if let Err(e) = &outcome {
-            tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
-            if let Some(f) = &self.on_refused {
-                f(sequence, &request, e);
-            }
-        }
-        self.mine.insert(request.client_order_id.clone(), tag);
-        self.placed.push(Placed {
-            sequence,
-            request,
-            outcome,
-        });
-        if journal_failed
-            && let Some(Placed {
-                outcome: Err(e), ..
-            }) = self.placed.pop()
-        {
-            return Err(LiveError::Journal(e));
-        }
-        Ok(())
-    }
-
-    fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {
-        let reference_price = self
-            .symbols
-            .iter()
-            .position(|s| s == symbol)
-            .and_then(|i| self.last_close[i])
-            .and_then(Decimal::from_f64);
-        let units = |side: Side| -> Decimal {
-            snap.open
-                .iter()
-                .filter(|o| o.symbol == symbol && o.side == side)
-                .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
-                .sum()
-        };
-        Exposure {
-            state: self.trading_state(),
-            reference_price,
-            position: snap.positions.get(symbol).copied().unwrap_or_default(),
-            open_buy_quantity: units(Side::Buy),
-            open_sell_quantity: units(Side::Sell),
-            open_orders: snap.open.len(),
-        }
-    }
-}
-
-/// The venue's positions and open orders as one bar's orders see them.
-#[derive(Debug, Default)]
-struct Snapshot {
-    positions: std::collections::BTreeMap<String, Decimal>,
-    open: Vec<VenueOrder>,
 }

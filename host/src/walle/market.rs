@@ -5,7 +5,7 @@
 //!   time. Non-finite values are refused.
 //! - A live bar ([`Walle::store_live_bars`]) is stored with its `market.Bar` event in one
 //!   transaction, and only when it changes what is stored: the same bar arriving twice (or for
-//!   two runs) is one row and one event.
+//!   two runs) is one row and one event, whose id is derived from the venue and the bar.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +43,8 @@ pub struct Candle {
 /// A bar a live venue streamed, as [`Walle::store_live_bars`] stores it (source `live`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveBar {
+    /// The venue that streamed it (`alpaca`): part of its event's id.
+    pub venue: String,
     /// Symbol.
     pub symbol: String,
     /// Timeframe (`1Min` for Alpaca's stream).
@@ -66,6 +68,11 @@ pub struct CandleSeries {
     pub count: i64,
     /// Where the bars came from, as a kind: see [`source_kind`]; `mixed` when they differ.
     pub source: &'static str,
+}
+
+#[derive(sqlx::FromRow)]
+struct Known {
+    n: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -184,8 +191,10 @@ impl Walle {
     /// Stores live bars as candles with source `live`, each with one `market.Bar` event, in one
     /// transaction. A bar identical to the stored `live` one is skipped (no row change, no
     /// event), so a bar that arrives twice is stored and announced once; a corrected bar (other
-    /// values) or one stored before from another source is replaced and announced again.
-    /// Returns how many bars were stored.
+    /// values) or one stored before from another source is replaced and announced again. The
+    /// event's id is [`payloads::MarketBar::event_id`], the id the runs told the bar name as
+    /// their decisions' cause; a bar corrected back to values announced before is not announced
+    /// twice. Returns how many bars were stored (rows changed).
     ///
     /// # Errors
     /// [`Error::Invalid`] for an empty symbol or a non-finite value (nothing is stored),
@@ -245,17 +254,27 @@ impl Walle {
             if changed == 0 {
                 continue;
             }
-            let event = Envelope::new(
-                "market.Bar",
-                "walle",
-                payloads::MarketBar {
-                    symbol: b.symbol.clone(),
-                    timeframe,
-                    bar: b.bar,
-                },
-            )?;
-            tx.append(&event).await?;
             stored += 1;
+            let payload = payloads::MarketBar {
+                symbol: b.symbol.clone(),
+                timeframe,
+                bar: b.bar,
+            };
+            let id = payload.event_id(&b.venue);
+            // A bar corrected and then corrected back is its first event again: stored once.
+            let known = fetch!(
+                fetch_one,
+                tx.conn(),
+                Known,
+                "select count(*) as n from outbox where event_id = $1",
+                id
+            )?;
+            if known.n > 0 {
+                continue;
+            }
+            let mut event = Envelope::new("market.Bar", "walle", payload)?;
+            event.id = id;
+            tx.append(&event).await?;
         }
         tx.commit().await?;
         Ok(stored)

@@ -101,6 +101,9 @@ pub struct Run {
     pub status: RunStatus,
     /// Error code when failed.
     pub error_code: Option<String>,
+    /// The id of the event that started it (`run.StatusChanged` to `running`): the cause of
+    /// what it does on bars that are not events (candles the simulated exchange replays).
+    pub start_event_id: Option<String>,
     /// When it started running.
     pub started_at: Option<DateTime<Utc>>,
     /// When it stopped or failed.
@@ -161,7 +164,7 @@ const RESULT_COLS: &str = "id, run_id, cause_event_id, intents, decision_event_i
     latency_us, created_at, updated_at";
 
 const COLS: &str = "id, strategy_id, mode, venue, params, limits, symbols, timeframe, status, error_code, \
-    started_at, stopped_at, created_at, updated_at";
+    start_event_id, started_at, stopped_at, created_at, updated_at";
 
 fn event(r: &Run, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
     let payload = payloads::RunChanged {
@@ -233,7 +236,8 @@ impl Walle {
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let created = self.insert_created(&mut tx, new, now).await?;
-        tx.append(&event(&created, "run.Created", None)?).await?;
+        let announced = event(&created, "run.Created", None)?;
+        tx.append(&announced).await?;
         exec!(
             tx.conn(),
             "insert into run_accounts (run_id, cash, bars, created_at, updated_at) \
@@ -242,9 +246,10 @@ impl Walle {
             cash,
             now,
         )?;
+        let start = Uuid::now_v7();
         let sql = format!(
-            "update runs set status = 'running', updated_at = $2, started_at = $2 where id = $1 \
-             returning {COLS}"
+            "update runs set status = 'running', updated_at = $2, started_at = $2, \
+             start_event_id = $3 where id = $1 returning {COLS}"
         );
         let run = fetch!(
             fetch_one,
@@ -252,9 +257,12 @@ impl Walle {
             Run,
             sqlx::AssertSqlSafe(sql),
             created.id,
-            now
+            now,
+            start.to_string(),
         )?;
-        tx.append(&event(&run, "run.StatusChanged", None)?).await?;
+        let mut started = event(&run, "run.StatusChanged", Some(&announced))?;
+        started.id = start;
+        tx.append(&started).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -348,11 +356,14 @@ impl Walle {
         let now = Utc::now();
         let started = (status == RunStatus::Running).then_some(now);
         let stopped = matches!(status, RunStatus::Stopped | RunStatus::Failed).then_some(now);
+        // The first move to `running` is the run's start: its event id is kept on the row.
+        let event_id = Uuid::now_v7();
+        let start = started.map(|_| event_id.to_string());
         let mut tx = self.begin().await?;
         let sql = format!(
             "update runs set status = $2, error_code = $3, updated_at = $4, \
-             started_at = coalesce(started_at, $5), stopped_at = coalesce(stopped_at, $6) \
-             where id = $1 returning {COLS}"
+             started_at = coalesce(started_at, $5), stopped_at = coalesce(stopped_at, $6), \
+             start_event_id = coalesce(start_event_id, $7) where id = $1 returning {COLS}"
         );
         let run = fetch!(
             fetch_optional,
@@ -365,12 +376,15 @@ impl Walle {
             now,
             started,
             stopped,
+            start,
         )?
         .ok_or_else(|| Error::NotFound {
             entity: "run",
             key: id.to_string(),
         })?;
-        tx.append(&event(&run, "run.StatusChanged", cause)?).await?;
+        let mut changed = event(&run, "run.StatusChanged", cause)?;
+        changed.id = event_id;
+        tx.append(&changed).await?;
         tx.commit().await?;
         Ok(run)
     }

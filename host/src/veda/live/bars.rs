@@ -41,6 +41,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct LiveBars {
     tx: mpsc::Sender<LiveBar>,
+    venue: String,
 }
 
 impl LiveBars {
@@ -52,12 +53,16 @@ impl LiveBars {
         // `GET /events?corr_id=market-<venue>` reads them in order.
         let corr = Correlation::new(format!("market-{venue}"), None);
         tokio::spawn(correlation::scope(Some(corr), write(walle, rx, stop)));
-        LiveBars { tx }
+        LiveBars {
+            tx,
+            venue: venue.to_owned(),
+        }
     }
 
     /// Queues `bar` of `symbol` for storing; never waits.
     pub fn offer(&self, symbol: &str, timeframe: Timeframe, bar: Bar) {
         let live = LiveBar {
+            venue: self.venue.clone(),
             symbol: symbol.to_owned(),
             timeframe,
             bar,

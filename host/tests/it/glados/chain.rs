@@ -3,7 +3,8 @@
 //! status, its order intents, venue updates and fills) under that correlation and trace id, and
 //! `GET /events?corr_id=` returns them in order, on both backends. The strategy's decisions are
 //! in the chain too, and the decisions projection pages them at `GET /runs/{id}/decisions`;
-//! each event names its cause: fill → `live.PlaceOrder` → `strategy.DecisionMade`.
+//! each event names its cause: fill → `live.PlaceOrder` → `strategy.DecisionMade` → the run's
+//! start (`run.StatusChanged`) → `run.Created`.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -122,6 +123,24 @@ async fn one_request_is_followed_to_its_fills(store: &TestStore) {
         followed += 1;
     }
     assert!(followed > 0, "{types:?}");
+    // The rest of the chain: each decision on a replayed candle (no event of its own) names the
+    // run's start, which names the run's creation: request → run.Created → run.StatusChanged
+    // (running) → decision.
+    let start = first("run.StatusChanged").expect("the run's start");
+    assert_eq!(
+        chain[start]["payload"]["status"], "running",
+        "{}",
+        chain[start]
+    );
+    assert_eq!(cause_of(start), Some(0), "the start names the creation");
+    let mut decisions_seen = 0;
+    for (i, t) in types.iter().enumerate() {
+        if *t == "strategy.DecisionMade" {
+            assert_eq!(cause_of(i), Some(start), "{}", chain[i]);
+            decisions_seen += 1;
+        }
+    }
+    assert!(decisions_seen > 0, "{types:?}");
     for (i, t) in types.iter().enumerate() {
         if *t == "orders.Intent" || *t == "orders.Updated" {
             let place = cause_of(i).expect("an order event names its command");

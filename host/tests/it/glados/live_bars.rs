@@ -22,6 +22,7 @@ fn bar(ts: i64, close: f64) -> Bar {
 async fn live_bars_are_stored_once_with_one_market_bar_event(store: &TestStore) {
     let w = &store.walle;
     let live = |symbol: &str, b: Bar| LiveBar {
+        venue: "alpaca".to_owned(),
         symbol: symbol.to_owned(),
         timeframe: Timeframe::MINUTE,
         bar: b,
@@ -54,6 +55,31 @@ async fn live_bars_are_stored_once_with_one_market_bar_event(store: &TestStore) 
         .filter(|e| e.envelope.event_type == "market.Bar")
         .collect();
     assert_eq!(bars.len(), 4, "one event per stored bar or correction");
+    // Each event's id is derived from the venue and the bar, so a run told the bar names it.
+    for e in &bars {
+        let p: weaver::events::payloads::MarketBar =
+            serde_json::from_value(e.envelope.payload.clone()).expect("payload");
+        assert_eq!(e.envelope.id, p.event_id("alpaca"), "{:?}", e.envelope);
+        assert_ne!(e.envelope.id, p.event_id("alpaca-paper"));
+    }
+    // Corrected back to the first values: the candle changes again, and its event is the
+    // first one, already stored.
+    let back = [live("AAPL", bar(t0, 190.0))];
+    assert_eq!(w.store_live_bars(&back).await.expect("store"), 1);
+    let again = w.candles("AAPL", "1Min", from, to, 10).await.expect("read");
+    assert_eq!(
+        again[0].close, 190.0,
+        "the candle follows the last correction"
+    );
+    crate::walle::support::settle(w).await;
+    let n = w
+        .fetch_events(Default::default(), 100)
+        .await
+        .expect("events")
+        .iter()
+        .filter(|e| e.envelope.event_type == "market.Bar")
+        .count();
+    assert_eq!(n, 4, "no second event with the first one's id");
     let refused = w.store_live_bars(&[live("AAPL", bar(t0, f64::NAN))]).await;
     assert!(refused.is_err(), "a non-finite bar is refused");
 }

@@ -196,6 +196,44 @@ async fn alpaca_runs_store_their_bars_once_and_replay_identically() {
         "{bars:?}"
     );
 
+    // Each decision on a bar names that bar's `market.Bar` (stored once for both runs, under
+    // the venue's correlation); every other decision names the run's start.
+    let bar_ids: std::collections::HashSet<&str> =
+        bars.iter().filter_map(|e| e["id"].as_str()).collect();
+    for (id, corr) in &ids {
+        let events = chain(&r, corr).await;
+        let start = events
+            .iter()
+            .find(|e| e["type"] == "run.StatusChanged" && e["payload"]["status"] == "running")
+            .and_then(|e| e["id"].as_str())
+            .expect("the run's start in its chain");
+        let ticks: std::collections::HashSet<&str> = events
+            .iter()
+            .filter(|e| e["type"] == "clock.Tick")
+            .filter_map(|e| e["id"].as_str())
+            .collect();
+        let mut on_bars = 0;
+        for d in events
+            .iter()
+            .filter(|e| e["type"] == "strategy.DecisionMade")
+        {
+            let cause = d["causation_id"]
+                .as_str()
+                .expect("a decision names a cause");
+            if bar_ids.contains(cause) {
+                on_bars += 1;
+            } else if !ticks.contains(cause) {
+                assert_eq!(cause, start, "{d}");
+            }
+        }
+        let told = run_view(&r, *id).await["figures"]["bars"]
+            .as_u64()
+            .expect("bars");
+        assert_eq!(
+            on_bars, told,
+            "run {id}: one decision per bar, each naming it"
+        );
+    }
     for (id, corr) in &ids {
         let decisions = projected(&r, *id, corr).await;
         assert_identical(&replay(&r, *id).await, decisions.len());

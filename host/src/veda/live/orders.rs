@@ -1,0 +1,255 @@
+//! How a [`LiveRunner`] turns a strategy's answer into venue orders: sizing, the venue snapshot
+//! the pre-trade checks read, and the journal path ([`place_order_keyed`]) every order takes.
+//!
+//! # Invariants
+//! - One venue snapshot per answer, fetched only when the answer places or closes something, and
+//!   kept current with the answer's own placements.
+//! - Without a snapshot the checks cannot be trusted: the order is refused (fail closed), and its
+//!   sequence number is still used.
+
+use std::collections::VecDeque;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+use super::{LiveError, LiveRunner, Placed};
+use crate::domain::{Intent, OrderIntent, OrderSize, OrderType, Side, TimeInForce, Timeframe};
+use crate::veda::Error;
+use crate::veda::journal::{IntentKey, place_order_keyed};
+use crate::veda::risk::Exposure;
+use crate::veda::types::{OrderQuantity, OrderQuery, OrderRequest, VenueOrder};
+
+impl LiveRunner {
+    /// Acts on the intents of one strategy answer; data-window requests are queued in
+    /// `windows` for [`LiveRunner::handle`].
+    pub(super) async fn act(
+        &mut self,
+        intents: Vec<Intent>,
+        windows: &mut VecDeque<(String, Timeframe, u32)>,
+    ) -> Result<(), LiveError> {
+        // One venue snapshot per answer, fetched only if it places orders, kept current with
+        // its own placements: a couple of requests per bar, not per order.
+        let mut snapshot = None;
+        for intent in intents {
+            match intent {
+                Intent::PlaceOrder(o) => self.place(o, &mut snapshot).await?,
+                Intent::ClosePosition { symbol } => self.close(&symbol, &mut snapshot).await?,
+                Intent::CancelOrder { client_order_id } => {
+                    if let Err(e) = self
+                        .journal
+                        .record_cancel(&self.run_id, &client_order_id)
+                        .await
+                    {
+                        // The request is not lost (the venue is still asked); only its record.
+                        tracing::warn!(run = %self.run_id, error = %e, "cancel not recorded");
+                    }
+                    if let Ok(Some(o)) = self.venue.order_by_client_id(&client_order_id).await
+                        && let Err(e) = self.venue.cancel_order(&o.id).await
+                    {
+                        tracing::warn!(run = %self.run_id, error = %e, "cancel refused");
+                    }
+                }
+                Intent::Log { level, message } => {
+                    tracing::info!(run = %self.run_id, ?level, "strategy: {message}");
+                }
+                Intent::FetchWindow {
+                    symbol,
+                    timeframe,
+                    lookback,
+                } => windows.push_back((symbol, timeframe, lookback)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Positions and open orders at the venue, fetched concurrently.
+    async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
+        let query = OrderQuery::default();
+        let (positions, open) = tokio::join!(self.venue.positions(), self.venue.orders(&query));
+        Ok(Snapshot {
+            positions: positions?
+                .into_iter()
+                .map(|p| (p.symbol, p.quantity))
+                .collect(),
+            open: open?,
+        })
+    }
+
+    /// The bar's snapshot, fetched on first use.
+    async fn snapshot<'s>(
+        &self,
+        slot: &'s mut Option<Snapshot>,
+    ) -> Result<&'s mut Snapshot, Error> {
+        if slot.is_none() {
+            *slot = Some(self.fetch_snapshot().await?);
+        }
+        slot.as_mut()
+            .ok_or_else(|| Error::Config("snapshot missing".into()))
+    }
+
+    async fn close(
+        &mut self,
+        symbol: &str,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let position = match self.snapshot(snapshot).await {
+            Ok(snap) => snap.positions.get(symbol).copied().unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(run = %self.run_id, error = %e, "position unknown; close skipped");
+                return Ok(());
+            }
+        };
+        if position.is_zero() {
+            return Ok(());
+        }
+        let side = if position > Decimal::ZERO {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let request = OrderRequest {
+            client_order_id: String::new(),
+            symbol: symbol.to_owned(),
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity: OrderQuantity::Units(position.abs()),
+            limit_price: None,
+            stop_price: None,
+            extended_hours: false,
+        };
+        self.submit(request, None, snapshot).await
+    }
+
+    async fn place(
+        &mut self,
+        o: OrderIntent,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let close = self
+            .symbols
+            .iter()
+            .position(|s| *s == o.symbol)
+            .and_then(|i| self.last_close[i]);
+        let quantity = match o.size {
+            OrderSize::Units(u) => Decimal::from_f64(u).map(OrderQuantity::Units),
+            OrderSize::Notional(n) => Decimal::from_f64(n).map(OrderQuantity::Notional),
+            OrderSize::EquityFraction(f) => match (self.venue.account().await, close) {
+                (Ok(account), Some(price)) if price > 0.0 => Decimal::from_f64(price)
+                    .filter(|p| !p.is_zero())
+                    .and_then(|p| {
+                        let power = self
+                            .equity_cap
+                            .map_or(account.buying_power, |cap| cap.min(account.buying_power));
+                        Decimal::from_f64(f.min(1.0)).map(|f| f * power / p)
+                    })
+                    .map(|u| OrderQuantity::Units(u.floor())),
+                _ => None,
+            },
+        };
+        let request = OrderRequest {
+            client_order_id: String::new(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            order_type: o.order_type,
+            time_in_force: o.time_in_force,
+            // An unrepresentable size becomes zero units, which the checks refuse with a reason.
+            quantity: quantity.unwrap_or(OrderQuantity::Units(Decimal::ZERO)),
+            limit_price: o.limit_price.and_then(Decimal::from_f64),
+            stop_price: o.stop_price.and_then(Decimal::from_f64),
+            extended_hours: false,
+        };
+        self.submit(request, o.tag, snapshot).await
+    }
+
+    async fn submit(
+        &mut self,
+        mut request: OrderRequest,
+        tag: Option<String>,
+        snapshot: &mut Option<Snapshot>,
+    ) -> Result<(), LiveError> {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        // Without the venue's positions and open orders the checks cannot be trusted: fail
+        // closed (the order is not placed; the sequence number is still used).
+        let outcome = match self.snapshot(snapshot).await {
+            Ok(snap) => {
+                let exposure = self.exposure(&request.symbol, snap);
+                let key = IntentKey {
+                    sequence,
+                    client_order_id: crate::veda::client_order_id::derive(&self.scope, sequence),
+                };
+                let outcome = place_order_keyed(
+                    self.journal.as_ref(),
+                    self.venue.as_ref(),
+                    &self.run_id,
+                    key,
+                    request.clone(),
+                    &self.limits,
+                    &exposure,
+                )
+                .await;
+                if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
+                    && !order.status.is_terminal()
+                {
+                    snap.open.push(order.clone());
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
+        request.client_order_id = crate::veda::client_order_id::derive(&self.scope, sequence);
+        let journal_failed = matches!(outcome, Err(Error::Journal(_)));
+        if let Err(e) = &outcome {
+            tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
+            if let Some(f) = &self.on_refused {
+                f(sequence, &request, e);
+            }
+        }
+        self.mine.insert(request.client_order_id.clone(), tag);
+        self.placed.push(Placed {
+            sequence,
+            request,
+            outcome,
+        });
+        if journal_failed
+            && let Some(Placed {
+                outcome: Err(e), ..
+            }) = self.placed.pop()
+        {
+            return Err(LiveError::Journal(e));
+        }
+        Ok(())
+    }
+
+    fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {
+        let reference_price = self
+            .symbols
+            .iter()
+            .position(|s| s == symbol)
+            .and_then(|i| self.last_close[i])
+            .and_then(Decimal::from_f64);
+        let units = |side: Side| -> Decimal {
+            snap.open
+                .iter()
+                .filter(|o| o.symbol == symbol && o.side == side)
+                .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
+                .sum()
+        };
+        Exposure {
+            state: self.trading_state(),
+            reference_price,
+            position: snap.positions.get(symbol).copied().unwrap_or_default(),
+            open_buy_quantity: units(Side::Buy),
+            open_sell_quantity: units(Side::Sell),
+            open_orders: snap.open.len(),
+        }
+    }
+}
+
+/// The venue's positions and open orders as one bar's orders see them.
+#[derive(Debug, Default)]
+struct Snapshot {
+    positions: std::collections::BTreeMap<String, Decimal>,
+    open: Vec<VenueOrder>,
+}
