@@ -29,6 +29,7 @@ pub mod api;
 pub mod backtests;
 pub mod candles;
 pub mod config;
+pub mod control;
 pub mod dashboard;
 pub mod decisions;
 pub mod error;

@@ -81,6 +81,7 @@
 pub mod account;
 pub mod active;
 mod beat;
+pub mod control;
 pub mod decisions;
 pub mod log_book;
 pub mod metered;
@@ -105,6 +106,7 @@ use crate::walle::{self, Run, RunAccount, RunStatus, StrategyStatus, Walle};
 
 pub use account::{AccountState, Pnl, Position, Trade};
 pub use active::VenueAccount;
+pub use control::{OrdersOnStop, PositionsOnStop, StopOptions, StopReport};
 pub use log_book::{LogLine, LogPage};
 pub use metered::Figures;
 pub use replay::{Mismatch, ReplayReport};
@@ -164,6 +166,9 @@ pub enum Error {
     /// No such run.
     #[error("run {0} not found")]
     RunNotFound(i64),
+    /// No such order.
+    #[error("order {0} not found")]
+    OrderNotFound(i64),
     /// The run is not `created` or `running`.
     #[error("run {id} is {status}")]
     RunNotActive {
@@ -185,7 +190,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Invalid { code, .. } => code,
-            Error::StrategyNotFound(_) | Error::RunNotFound(_) => "not_found",
+            Error::StrategyNotFound(_) | Error::RunNotFound(_) | Error::OrderNotFound(_) => {
+                "not_found"
+            }
             Error::StrategyDisabled(_) => "strategy_disabled",
             Error::StrategyNotReady(_) => "strategy_not_ready",
             Error::StrategyUnavailable(_) => "strategy_unavailable",

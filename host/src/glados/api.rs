@@ -19,6 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::AppState;
 use super::backtests::{self, BacktestRequest, BacktestView};
 use super::candles;
+use super::control;
 use super::decisions;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
@@ -66,7 +67,11 @@ use crate::walle::{Strategy, StrategyStatus};
         create_run,
         list_runs,
         get_run,
-        stop_run,
+        control::stop_run,
+        control::place_order,
+        control::cancel_order,
+        control::close_position,
+        control::flatten_run,
         replay::replay_run,
         run_logs,
         list_accounts
@@ -80,6 +85,7 @@ use crate::walle::{Strategy, StrategyStatus};
         super::trading::TradingStateView,
         super::trading::TradingStateBody,
         super::trading::TradingStateRequest,
+        super::trading::RunFlattenView,
         BacktestRequest,
         BacktestView,
         backtests::StrategyRef,
@@ -106,7 +112,14 @@ use crate::walle::{Strategy, StrategyStatus};
         runs::TradeView,
         runs::LogLine,
         runs::LogPage,
-        runs::VenueAccountView
+        runs::VenueAccountView,
+        control::StopRequest,
+        control::StopView,
+        control::FlattenView,
+        control::HeldView,
+        control::AttemptView,
+        control::ManualOrderRequest,
+        control::CancelView
     ))
 )]
 pub struct ApiDoc;
@@ -144,7 +157,23 @@ pub fn routes() -> Router<AppState> {
         .route("/events/stream", get(events_stream))
         .route("/runs", get(list_runs).post(create_run))
         .route("/runs/{id}", get(get_run))
-        .route("/runs/{id}/stop", axum::routing::post(stop_run))
+        .route("/runs/{id}/stop", axum::routing::post(control::stop_run))
+        .route(
+            "/runs/{id}/orders",
+            axum::routing::post(control::place_order),
+        )
+        .route(
+            "/runs/{id}/flatten",
+            axum::routing::post(control::flatten_run),
+        )
+        .route(
+            "/runs/{id}/positions/{symbol}/close",
+            axum::routing::post(control::close_position),
+        )
+        .route(
+            "/orders/{id}/cancel",
+            axum::routing::post(control::cancel_order),
+        )
         .route("/runs/{id}/logs", get(run_logs))
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
@@ -316,7 +345,7 @@ async fn get_trading_state(
 /// Sets the global trading state (`active`, `reduce_only` or `halted`); stored, so it survives
 /// a restart, and announced as the `ui.TradingState` event.
 #[utoipa::path(put, path = "/trading-state", tag = "trading", request_body(content = TradingStateRequest,
-    example = json!({"state": "reduce_only"})), responses(
+    example = json!({"state": "halted", "flatten": true})), responses(
     (status = 200, body = TradingStateBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_trading_state(
@@ -667,17 +696,6 @@ async fn get_run(
         id: id.to_string(),
     })?;
     Ok(axum::Json(runs::view(&state, r).await?))
-}
-
-/// Stops a run.
-#[utoipa::path(post, path = "/runs/{id}/stop", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(
-    (status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn stop_run(
-    State(state): State<AppState>,
-    IdPath(id): IdPath,
-) -> Result<axum::Json<RunView>, ApiError> {
-    let run = runs::stop(&state, id).await?;
-    Ok(axum::Json(runs::view(&state, run).await?))
 }
 
 /// Query of `GET /runs/{id}/logs`.

@@ -127,6 +127,10 @@ impl From<runs::Error> for ApiError {
                 entity: "run",
                 id: id.to_string(),
             },
+            E::OrderNotFound(id) => ApiError::NotFound {
+                entity: "order",
+                id: id.to_string(),
+            },
             E::Store(e) => e.into(),
             E::Internal(m) => ApiError::Internal(m),
             E::VenueUnreachable(message) => ApiError::Unavailable { code, message },

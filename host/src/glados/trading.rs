@@ -3,6 +3,8 @@
 //! [`crate::runs::trading`].
 //!
 //! # Invariants
+//! - With `flatten`, the state is stored first, so no strategy opens anything while its run is
+//!   being flattened.
 //! - Any state text but `active`, `reduce_only` or `halted` is a 422 `invalid_trading_state`
 //!   and changes nothing.
 
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::control::FlattenView;
 use super::error::ApiError;
 use crate::runs::{TradingStatus, trading::parse_state};
 use crate::veda::risk::TradingState;
@@ -44,6 +47,9 @@ pub struct TradingStateBody {
     pub state: TradingStateView,
     /// When an operator last set it (`null`: never, the default `active`).
     pub updated_at: Option<DateTime<Utc>>,
+    /// With `flatten`: what it did to each running run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flattened: Option<Vec<RunFlattenView>>,
 }
 
 impl From<TradingStatus> for TradingStateBody {
@@ -51,6 +57,7 @@ impl From<TradingStatus> for TradingStateBody {
         TradingStateBody {
             state: s.state.into(),
             updated_at: s.updated_at,
+            flattened: None,
         }
     }
 }
@@ -63,6 +70,21 @@ pub struct TradingStateRequest {
     /// is a 422 `invalid_trading_state` naming the accepted ones.
     #[schema(value_type = TradingStateView)]
     pub state: String,
+    /// Also cancel every running run's working orders and close its positions (the kill
+    /// switch). Closing is allowed while halted: it can only reduce.
+    #[serde(default)]
+    pub flatten: bool,
+}
+
+/// What a flatten did to one run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunFlattenView {
+    /// The run.
+    pub run_id: i64,
+    /// What was cancelled and closed (`null` when the run could not be asked; see `error`).
+    pub done: Option<FlattenView>,
+    /// Why the run could not be flattened (it ended meanwhile, …).
+    pub error: Option<String>,
 }
 
 /// The current global state.
@@ -79,5 +101,25 @@ pub async fn get(state: &AppState) -> Result<TradingStateBody, ApiError> {
 /// 422 `invalid_trading_state`; 5xx when it cannot be stored (then nothing changed).
 pub async fn set(state: &AppState, req: TradingStateRequest) -> Result<TradingStateBody, ApiError> {
     let wanted = parse_state(&req.state)?;
-    Ok(state.runs().set_trading_state(wanted).await?.into())
+    let mut body: TradingStateBody = state.runs().set_trading_state(wanted).await?.into();
+    if req.flatten {
+        let done = state.runs().flatten_all().await;
+        body.flattened = Some(
+            done.into_iter()
+                .map(|(run_id, r)| match r {
+                    Ok(report) => RunFlattenView {
+                        run_id,
+                        done: Some(report.into()),
+                        error: None,
+                    },
+                    Err(e) => RunFlattenView {
+                        run_id,
+                        done: None,
+                        error: Some(e.to_string()),
+                    },
+                })
+                .collect(),
+        );
+    }
+    Ok(body)
 }

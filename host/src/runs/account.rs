@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountSnapshot, Side};
@@ -256,6 +256,17 @@ impl AccountSource for DeskAccount {
             }
         }
         Ok(AccountState::from_orders(self.starting_cash, &orders).strategy_snapshot(marks))
+    }
+
+    async fn own_positions(&self) -> crate::veda::Result<Option<Vec<(String, Decimal)>>> {
+        let snapshot = self.snapshot(&[]).await?;
+        Ok(Some(
+            snapshot
+                .positions
+                .into_iter()
+                .filter_map(|p| Some((p.symbol, Decimal::from_f64(p.quantity)?.normalize())))
+                .collect(),
+        ))
     }
 }
 

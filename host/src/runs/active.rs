@@ -112,6 +112,8 @@ pub(crate) struct Entry {
     pub(crate) cancel: CancellationToken,
     pub(crate) live: Arc<Live>,
     pub(crate) venue: String,
+    /// Orders and positions by hand, to the run's runner (`super::control`).
+    pub(crate) commands: tokio::sync::mpsc::Sender<crate::veda::live::control::Command>,
 }
 
 /// The runs this process started: their stop tokens, figures, accounts and logs.
@@ -143,6 +145,29 @@ impl ActiveRuns {
 
     fn live(&self, id: i64) -> Option<Arc<Live>> {
         self.lock().get(&id).map(|e| e.live.clone())
+    }
+
+    /// The command queue of run `id`'s runner, while this server executes it.
+    pub(crate) fn commands(
+        &self,
+        id: i64,
+    ) -> Option<tokio::sync::mpsc::Sender<crate::veda::live::control::Command>> {
+        self.lock()
+            .get(&id)
+            .filter(|e| e.live.is_active())
+            .map(|e| e.commands.clone())
+    }
+
+    /// The ids of the runs active in this process, in order.
+    pub(crate) fn active_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .lock()
+            .iter()
+            .filter(|(_, e)| e.live.is_active())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Forgets run `id` (its task ended and stored everything the API reads of it).

@@ -392,12 +392,15 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
     // First in the log, before the guest's own output can be.
     live.logs.push("info", l.first);
     let cancel = runs.inner.shutdown.child_token();
+    // A few commands at once at most (an operator's clicks); a full queue says busy.
+    let (commands, command_rx) = tokio::sync::mpsc::channel(16);
     runs.inner.active.lock().insert(
         id,
         Entry {
             cancel: cancel.clone(),
             live: live.clone(),
             venue: l.run.venue.clone(),
+            commands,
         },
     );
     let metered = Metered::new(l.sandbox, live.clone(), id, l.setup.timeframe);
@@ -410,6 +413,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         cancel,
         live,
         resume_bars: l.from.bars,
+        commands: command_rx,
     };
     // Every log line of the run (the runner, the sandbox, the strategy's own logs) carries
     // run_id; started from a request, the span's parent is its `http` span, so they carry its

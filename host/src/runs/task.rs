@@ -52,6 +52,8 @@ pub(crate) struct RunTask {
     pub(crate) live: Arc<Live>,
     /// Bars delivered without pauses first (a resumed replay catching up).
     pub(crate) resume_bars: u64,
+    /// Orders and positions by hand (`super::control`).
+    pub(crate) commands: tokio::sync::mpsc::Receiver<crate::veda::live::control::Command>,
 }
 
 impl RunTask {
@@ -115,6 +117,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         cancel,
         live,
         resume_bars,
+        commands,
     } = t;
     let st = &st;
     let live = &live;
@@ -152,6 +155,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         RiskLimits::default(),
     )
     .timeframe(timeframe)
+    .commands(commands)
     .with_switch(st.inner.trading.switch())
     .on_refused({
         let live = live.clone();

@@ -56,6 +56,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 pub mod account;
 pub mod bars;
+pub mod control;
 mod orders;
 pub mod tape;
 pub mod windows;
@@ -159,6 +160,13 @@ pub struct LiveRunner {
     /// are not delivered; the tag is echoed in the run's own).
     mine: std::collections::HashMap<String, Option<String>>,
     events: u64,
+    /// The first sequence number this runner assigns (after [`LiveRunner::resume_at`], the
+    /// ones before are the run's journaled orders).
+    first_sequence: u64,
+    /// Commands by hand ([`control`]), taken between events.
+    commands: Option<tokio::sync::mpsc::Receiver<control::Command>>,
+    /// A close by hand or a flatten is placing orders: halted eases to reduce-only.
+    closing: bool,
     /// When lifecycle transitions and account snapshots are told (shared with backtests).
     cues: Cues,
     /// Where account snapshots come from; none told without one.
@@ -216,6 +224,9 @@ impl LiveRunner {
             placed: Vec::new(),
             mine: std::collections::HashMap::new(),
             events: 0,
+            first_sequence: 1,
+            commands: None,
+            closing: false,
             cues,
             account: None,
             last_ts: None,
@@ -228,6 +239,17 @@ impl LiveRunner {
     /// Continues numbering intents after `journaled` earlier ones (a restarted run).
     pub fn resume_at(mut self, journaled: u64) -> LiveRunner {
         self.next_sequence = journaled + 1;
+        self.first_sequence = journaled + 1;
+        self
+    }
+
+    /// Takes [`control::Command`]s (orders and positions by hand) from `commands`, between
+    /// events, while [`LiveRunner::run_with_updates`] runs.
+    pub fn commands(
+        mut self,
+        commands: tokio::sync::mpsc::Receiver<control::Command>,
+    ) -> LiveRunner {
+        self.commands = Some(commands);
         self
     }
 
@@ -518,7 +540,14 @@ impl LiveRunner {
         mut bars: StreamHandle<BarEvent>,
         mut updates: StreamHandle<OrderStreamEvent>,
     ) -> Result<(), LiveError> {
+        let mut commands = self.commands.take();
         loop {
+            let command = async {
+                match commands.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 // Updates first: a fill that is already known is delivered before the next bar.
                 biased;
@@ -527,6 +556,7 @@ impl LiveRunner {
                         self.on_order_update(&u).await?;
                     }
                 }
+                Some(command) = command => self.on_command(command).await?,
                 event = bars.next() => match event {
                     Some(BarEvent::Bar { symbol, bar }) => {
                         let outcome = self.on_bar(&symbol, bar).await;

@@ -11,10 +11,13 @@
 //! - Every source tells the [`AccountSnapshot`] of the domain's definition: cash is the
 //!   starting cash plus realised profit and loss (positions are booked on margin), equity marks
 //!   positions at their latest price, buying power is equity less the gross value of positions.
+//! - On a shared venue the run's positions are its own share ([`AccountSource::own_positions`]):
+//!   what its risk checks, its `ClosePosition` intents and a flatten see, never another run's.
 //! - A source sees each of the run's own order updates ([`AccountSource::observe`]) before the
 //!   strategy is told of it, so a snapshot after a fill includes that fill.
 
 use async_trait::async_trait;
+use rust_decimal::Decimal;
 
 use crate::domain::AccountSnapshot;
 use crate::veda::Result;
@@ -32,4 +35,14 @@ pub trait AccountSource: Send + Sync {
     /// # Errors
     /// The venue or the store could not be read; the runner then skips this snapshot.
     async fn snapshot(&self, marks: &[(String, f64)]) -> Result<AccountSnapshot>;
+
+    /// The run's own positions (symbol, signed units) where the venue's are not the run's
+    /// alone (an account several runs trade); `None` where they are (the simulated exchange,
+    /// a replay), and the venue's positions are the run's.
+    ///
+    /// # Errors
+    /// The store could not be read; the runner then refuses to place orders (fail closed).
+    async fn own_positions(&self) -> Result<Option<Vec<(String, Decimal)>>> {
+        Ok(None)
+    }
 }

@@ -62,21 +62,49 @@ impl LiveRunner {
         Ok(())
     }
 
-    /// Positions and open orders at the venue, fetched concurrently.
+    /// The run's positions and working orders, fetched concurrently: the venue's, or on a
+    /// shared account the run's own share ([`super::account::AccountSource::own_positions`])
+    /// and its own orders.
     async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
         let query = OrderQuery::default();
-        let (positions, open) = tokio::join!(self.venue.positions(), self.venue.orders(&query));
-        Ok(Snapshot {
-            positions: positions?
-                .into_iter()
-                .map(|p| (p.symbol, p.quantity))
-                .collect(),
-            open: open?,
-        })
+        let own = async {
+            match &self.account {
+                Some(source) => source.own_positions().await,
+                None => Ok(None),
+            }
+        };
+        let (positions, open, own) =
+            tokio::join!(self.venue.positions(), self.venue.orders(&query), own);
+        let (positions, open) = match own? {
+            Some(own) => (
+                own.into_iter().collect(),
+                open?
+                    .into_iter()
+                    .filter(|o| self.is_mine(&o.client_order_id))
+                    .collect(),
+            ),
+            None => (
+                positions?
+                    .into_iter()
+                    .map(|p| (p.symbol, p.quantity))
+                    .collect(),
+                open?,
+            ),
+        };
+        Ok(Snapshot { positions, open })
+    }
+
+    /// The run's working orders at the venue.
+    pub(super) async fn own_open_orders(&self) -> Result<Vec<VenueOrder>, Error> {
+        let open = self.venue.orders(&OrderQuery::default()).await?;
+        Ok(open
+            .into_iter()
+            .filter(|o| !o.status.is_terminal() && self.is_mine(&o.client_order_id))
+            .collect())
     }
 
     /// The bar's snapshot, fetched on first use.
-    async fn snapshot<'s>(
+    pub(super) async fn snapshot<'s>(
         &self,
         slot: &'s mut Option<Snapshot>,
     ) -> Result<&'s mut Snapshot, Error> {
@@ -87,7 +115,7 @@ impl LiveRunner {
             .ok_or_else(|| Error::Config("snapshot missing".into()))
     }
 
-    async fn close(
+    pub(super) async fn close(
         &mut self,
         symbol: &str,
         snapshot: &mut Option<Snapshot>,
@@ -121,7 +149,7 @@ impl LiveRunner {
         self.submit(request, None, snapshot).await
     }
 
-    async fn place(
+    pub(super) async fn place(
         &mut self,
         o: OrderIntent,
         snapshot: &mut Option<Snapshot>,
@@ -237,7 +265,7 @@ impl LiveRunner {
                 .sum()
         };
         Exposure {
-            state: self.trading_state(),
+            state: self.checked_state(),
             reference_price,
             position: snap.positions.get(symbol).copied().unwrap_or_default(),
             open_buy_quantity: units(Side::Buy),
@@ -249,7 +277,7 @@ impl LiveRunner {
 
 /// The venue's positions and open orders as one bar's orders see them.
 #[derive(Debug, Default)]
-struct Snapshot {
-    positions: std::collections::BTreeMap<String, Decimal>,
+pub(super) struct Snapshot {
+    pub(super) positions: std::collections::BTreeMap<String, Decimal>,
     open: Vec<VenueOrder>,
 }
