@@ -1,22 +1,40 @@
-//! Risk rules: the last gate before an order reaches a venue.
+//! Risk rules: the last gate before an order reaches a venue, and the account-level rules that
+//! decide whether a scope (a run, or an account) may trade at all.
 //!
 //! - [`limits`]: [`RiskLimits`], the `risk` JSON object of a run, its validation and its patches.
 //! - [`check`]: [`check_order`], pure per-order checks over the order, the limits and an
-//!   [`Exposure`] snapshot; refusals are [`Violation`]s ([`violation`]) carrying the rule, figure
-//!   and limit.
+//!   [`Exposure`] snapshot, with [`scope`] for the limits on activity and scope; refusals are
+//!   [`Violation`]s ([`violation`]) carrying the rule, figure and limit.
+//! - [`guard`]: [`RiskGuard`], the stateful rules of one scope (daily loss, drawdown, cooldown
+//!   after losing trades, order rate), driven by event times only.
 //! - Here: [`TradingState`] and the [`TradingSwitch`] the API sets.
 //!
 //! # Invariants
-//! - Fail closed: when a check needs a price and none is known, the order is refused.
+//! - Fail closed: when a check needs a price or the equity and none is known, the order is refused.
 //! - [`TradingState::Halted`] refuses everything; [`TradingState::ReduceOnly`] accepts only orders
 //!   that shrink the absolute position without flipping it, counting orders already working.
-//! - Position and open-order checks count working orders in the worst case (all of them fill).
+//! - Position, gross-exposure and open-order checks count working orders in the worst case (all of
+//!   them fill).
+//! - A pure reduction (an order that, with the working orders on its side, shrinks the position
+//!   without flipping it) is never stopped by a limit on activity or scope: `allowed_symbols`,
+//!   `max_orders_per_minute`, `max_open_orders`, `max_gross_exposure`, `max_order_equity_pct`,
+//!   `max_position_per_symbol`, and a reduce-only state (manual, a breach's or a cooldown's).
+//!   Someone flattening in a hurry, or unwinding a symbol since removed from the list, must get
+//!   out; and a reduction's total is bounded by the position, so exempting it cannot run away.
+//!   Limits on the order itself (sanity, `max_order_quantity`, `max_notional_per_order`,
+//!   `max_price_deviation`) and a halt still apply: they are fat-finger guards, and a halt means
+//!   nothing goes out.
+//! - Nothing here reads the wall clock: every time is the event's, so backtests and replays
+//!   decide exactly as live runs did.
 
 pub mod check;
+pub mod guard;
 pub mod limits;
+pub mod scope;
 pub mod violation;
 
 pub use check::{Exposure, check_order};
+pub use guard::{Breach, GuardState, RiskGuard, RiskRule, SessionClock, session_start};
 pub use limits::{
     BreachAction, Cooldown, LimitError, RiskLimits, RiskLimitsPatch, defaults_from_env,
 };

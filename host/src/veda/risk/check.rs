@@ -2,23 +2,31 @@
 //! scope's exposure, so they are cheap and exhaustively testable.
 //!
 //! # Invariants
-//! - Fail closed: a check that needs a price refuses the order when none is known.
+//! - Fail closed: a check that needs a price or the equity refuses the order when none is known.
 //! - The order of the checks is fixed (see [`check_order`]), so the same order in the same
 //!   situation is always refused for the same reason.
+//! - A pure reduction passes every limit on activity or scope (see the [`super`] invariants);
+//!   the checks on the order itself and a halt still apply. The limits on activity and scope live
+//!   in [`super::scope`].
 
 use rust_decimal::Decimal;
 
 use super::TradingState;
+use super::guard::Breach;
 use super::limits::RiskLimits;
 use super::violation::Violation;
 use crate::domain::{OrderType, Side};
 use crate::veda::types::{OrderQuantity, OrderRequest};
 
-/// What the checks need to know about the current exposure in the order's symbol.
+/// What the checks need to know about the scope when an order is placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Exposure {
-    /// Trading state in force.
+    /// Trading state in force (the switch's, and the guard's [`super::RiskGuard::state`] if
+    /// folded in; [`check_order`] applies the stricter of this and `breach`).
     pub state: TradingState,
+    /// The guard's binding breach ([`super::RiskGuard::binding`]), if any: it names the rule
+    /// behind a refusal in its state.
+    pub breach: Option<Breach>,
     /// Last known price of the symbol, if any.
     pub reference_price: Option<Decimal>,
     /// Current signed position in units.
@@ -29,6 +37,14 @@ pub struct Exposure {
     pub open_sell_quantity: Decimal,
     /// Working orders in scope (all symbols).
     pub open_orders: usize,
+    /// Current equity of the scope, if known.
+    pub equity: Option<Decimal>,
+    /// Current gross exposure of the scope (all symbols), working orders counted in the worst
+    /// case: the sum over symbols of `max(|position + open buys|, |position − open sells|) ×
+    /// price`.
+    pub gross_exposure: Decimal,
+    /// Orders placed in the last 60 s in scope ([`super::RiskGuard::orders_last_minute`]).
+    pub orders_last_minute: u32,
 }
 
 const MAX_SCALE: u32 = 9;
@@ -40,15 +56,25 @@ fn sane(value: Decimal) -> bool {
 /// Checks one order against the limits and the current exposure.
 ///
 /// # Errors
-/// The first [`Violation`] found, in this order: state halted, quantity and price sanity, price
-/// band, order size, reduce-only, position, open orders.
+/// The first [`Violation`] found, in this order: halted (manual or breach), quantity and price
+/// sanity, price band, order quantity, order notional, reduce-only (manual, breach or cooldown);
+/// then, unless the order is a pure reduction: allowed symbols, share of equity, position, gross
+/// exposure, open orders, orders per minute.
 pub fn check_order(
     order: &OrderRequest,
     limits: &RiskLimits,
     exposure: &Exposure,
 ) -> Result<(), Violation> {
-    if exposure.state == TradingState::Halted {
-        return Err(Violation::Halted);
+    // The breach names the refusal when its state is the one refusing.
+    let refusal = |state: TradingState, manual: Violation| match exposure.breach {
+        Some(b) if b.state == state => Violation::from(b),
+        _ => manual,
+    };
+    let state = exposure
+        .breach
+        .map_or(exposure.state, |b| exposure.state.stricter(b.state));
+    if state == TradingState::Halted {
+        return Err(refusal(TradingState::Halted, Violation::Halted));
     }
     let amount = match order.quantity {
         OrderQuantity::Units(q) | OrderQuantity::Notional(q) => q,
@@ -92,9 +118,10 @@ pub fn check_order(
             Some(n),
         ),
     };
+    let no_price = || Violation::NoReferencePrice(order.symbol.clone());
 
     if let Some(max) = limits.max_order_quantity {
-        let units = units.ok_or_else(|| Violation::NoReferencePrice(order.symbol.clone()))?;
+        let units = units.ok_or_else(no_price)?;
         if units > max {
             return Err(Violation::QuantityTooLarge {
                 quantity: units,
@@ -103,54 +130,35 @@ pub fn check_order(
         }
     }
     if let Some(max) = limits.max_notional_per_order {
-        let notional = notional.ok_or_else(|| Violation::NoReferencePrice(order.symbol.clone()))?;
+        let notional = notional.ok_or_else(no_price)?;
         if notional > max {
             return Err(Violation::NotionalTooLarge { notional, max });
         }
     }
 
-    let signed = |u: Decimal| if order.side == Side::Buy { u } else { -u };
-    if exposure.state == TradingState::ReduceOnly {
-        let units = units.ok_or_else(|| Violation::NoReferencePrice(order.symbol.clone()))?;
-        // Count working orders on the same side: together they must not flip the position.
-        let (pending, allowed) = match order.side {
+    // A pure reduction: with the working orders on its side, it shrinks the position without
+    // flipping it. Unknown units (no price for a notional order) are not one: fail closed.
+    let reduction = units.is_some_and(|units| {
+        let (pending, room) = match order.side {
             Side::Buy => (exposure.open_buy_quantity, -exposure.position),
             Side::Sell => (exposure.open_sell_quantity, exposure.position),
         };
-        if allowed <= Decimal::ZERO || pending + units > allowed {
-            return Err(Violation::NotReducing {
+        room > Decimal::ZERO && pending + units <= room
+    });
+    if state == TradingState::ReduceOnly && !reduction {
+        units.ok_or_else(no_price)?;
+        return Err(refusal(
+            TradingState::ReduceOnly,
+            Violation::NotReducing {
                 symbol: order.symbol.clone(),
                 position: exposure.position,
-            });
-        }
+            },
+        ));
     }
-
-    if let Some(max) = limits.max_position_per_symbol {
-        let units = units.ok_or_else(|| Violation::NoReferencePrice(order.symbol.clone()))?;
-        let projected = match order.side {
-            Side::Buy => exposure.position + exposure.open_buy_quantity + units,
-            Side::Sell => exposure.position - exposure.open_sell_quantity - units,
-        };
-        // An order that brings the position closer to flat is always allowed.
-        let reduces = (exposure.position + signed(units)).abs() < exposure.position.abs();
-        if projected.abs() > max && !reduces {
-            return Err(Violation::PositionTooLarge {
-                symbol: order.symbol.clone(),
-                projected,
-                max,
-            });
-        }
+    if reduction {
+        return Ok(());
     }
-
-    if let Some(max) = limits.max_open_orders
-        && exposure.open_orders >= max
-    {
-        return Err(Violation::TooManyOpenOrders {
-            open: exposure.open_orders,
-            max,
-        });
-    }
-    Ok(())
+    super::scope::check_scope(order, limits, exposure, units, notional, valuation)
 }
 
 fn check_prices(order: &OrderRequest) -> Result<(), Violation> {
@@ -197,12 +205,18 @@ fn check_prices(order: &OrderRequest) -> Result<(), Violation> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::TimeInForce;
+    use crate::veda::risk::RiskRule;
+    use chrono::{TimeZone, Utc};
     use rust_decimal::dec;
 
-    fn order(side: Side, order_type: OrderType, quantity: OrderQuantity) -> OrderRequest {
+    pub(in crate::veda::risk) fn order(
+        side: Side,
+        order_type: OrderType,
+        quantity: OrderQuantity,
+    ) -> OrderRequest {
         OrderRequest {
             client_order_id: "w-test-1".into(),
             symbol: "AAPL".into(),
@@ -216,14 +230,39 @@ mod tests {
         }
     }
 
-    fn market_buy(units: Decimal) -> OrderRequest {
+    pub(in crate::veda::risk) fn market_buy(units: Decimal) -> OrderRequest {
         order(Side::Buy, OrderType::Market, OrderQuantity::Units(units))
     }
 
-    fn priced(price: Decimal) -> Exposure {
+    pub(in crate::veda::risk) fn market_sell(units: Decimal) -> OrderRequest {
+        order(Side::Sell, OrderType::Market, OrderQuantity::Units(units))
+    }
+
+    pub(in crate::veda::risk) fn priced(price: Decimal) -> Exposure {
         Exposure {
             reference_price: Some(price),
             ..Exposure::default()
+        }
+    }
+
+    /// The rule, figure and limit a refusal reports, as the `risk.OrderDenied` event will.
+    pub(in crate::veda::risk) fn denied(
+        order: &OrderRequest,
+        limits: &RiskLimits,
+        ex: &Exposure,
+    ) -> (&'static str, Option<Decimal>, Option<Decimal>) {
+        let v = check_order(order, limits, ex).unwrap_err();
+        (v.rule(), v.figure(), v.limit())
+    }
+
+    fn breach(rule: RiskRule, state: TradingState) -> Breach {
+        Breach {
+            rule,
+            figure: dec!(5.5),
+            limit: dec!(5),
+            state,
+            ts: Utc.with_ymd_and_hms(2026, 3, 6, 15, 0, 0).unwrap(),
+            until: None,
         }
     }
 
@@ -234,9 +273,8 @@ mod tests {
             position: dec!(10),
             ..priced(dec!(100))
         };
-        let sell = order(Side::Sell, OrderType::Market, OrderQuantity::Units(dec!(1)));
         assert_eq!(
-            check_order(&sell, &RiskLimits::default(), &ex),
+            check_order(&market_sell(dec!(1)), &RiskLimits::default(), &ex),
             Err(Violation::Halted)
         );
     }
@@ -303,8 +341,28 @@ mod tests {
             check_order(&limit, &limits, &priced(dec!(100))).map_err(|e| e.code()),
             Err("price_out_of_band")
         );
+        assert_eq!(
+            denied(&limit, &limits, &priced(dec!(100))),
+            ("max_price_deviation", Some(dec!(0.11)), Some(dec!(0.1)))
+        );
         limit.limit_price = Some(dec!(109));
         assert_eq!(check_order(&limit, &limits, &priced(dec!(100))), Ok(()));
+    }
+
+    #[test]
+    fn max_order_quantity_reports_quantity_and_limit() {
+        let limits = RiskLimits {
+            max_order_quantity: Some(dec!(100)),
+            ..RiskLimits::default()
+        };
+        assert_eq!(
+            check_order(&market_buy(dec!(100)), &limits, &priced(dec!(1))),
+            Ok(())
+        );
+        assert_eq!(
+            denied(&market_buy(dec!(100.5)), &limits, &priced(dec!(1))),
+            ("max_order_quantity", Some(dec!(100.5)), Some(dec!(100)))
+        );
     }
 
     #[test]
@@ -323,6 +381,10 @@ mod tests {
                 notional: dec!(1001.00),
                 max: dec!(1000)
             })
+        );
+        assert_eq!(
+            denied(&market_buy(dec!(10.01)), &limits, &priced(dec!(100))),
+            ("max_notional_per_order", Some(dec!(1001)), Some(dec!(1000)))
         );
         assert_eq!(
             check_order(&market_buy(dec!(1)), &limits, &Exposure::default()),
@@ -347,68 +409,6 @@ mod tests {
     }
 
     #[test]
-    fn max_position_counts_working_orders_but_allows_reducing() {
-        let limits = RiskLimits {
-            max_position_per_symbol: Some(dec!(100)),
-            ..RiskLimits::default()
-        };
-        let ex = Exposure {
-            position: dec!(60),
-            open_buy_quantity: dec!(30),
-            ..priced(dec!(10))
-        };
-        assert_eq!(check_order(&market_buy(dec!(10)), &limits, &ex), Ok(()));
-        assert_eq!(
-            check_order(&market_buy(dec!(11)), &limits, &ex),
-            Err(Violation::PositionTooLarge {
-                symbol: "AAPL".into(),
-                projected: dec!(101),
-                max: dec!(100)
-            })
-        );
-        let over = Exposure {
-            position: dec!(150),
-            ..priced(dec!(10))
-        };
-        let sell = order(
-            Side::Sell,
-            OrderType::Market,
-            OrderQuantity::Units(dec!(20)),
-        );
-        assert_eq!(check_order(&sell, &limits, &over), Ok(()));
-        let short = order(
-            Side::Sell,
-            OrderType::Market,
-            OrderQuantity::Units(dec!(101)),
-        );
-        assert_eq!(
-            check_order(&short, &limits, &priced(dec!(10))).map_err(|e| e.code()),
-            Err("max_position_per_symbol")
-        );
-    }
-
-    #[test]
-    fn max_open_orders() {
-        let limits = RiskLimits {
-            max_open_orders: Some(3),
-            ..RiskLimits::default()
-        };
-        let two = Exposure {
-            open_orders: 2,
-            ..priced(dec!(10))
-        };
-        let three = Exposure {
-            open_orders: 3,
-            ..priced(dec!(10))
-        };
-        assert_eq!(check_order(&market_buy(dec!(1)), &limits, &two), Ok(()));
-        assert_eq!(
-            check_order(&market_buy(dec!(1)), &limits, &three),
-            Err(Violation::TooManyOpenOrders { open: 3, max: 3 })
-        );
-    }
-
-    #[test]
     fn reduce_only_accepts_only_shrinking_orders() {
         let limits = RiskLimits::default();
         let long = Exposure {
@@ -416,10 +416,9 @@ mod tests {
             position: dec!(10),
             ..priced(dec!(10))
         };
-        let sell = |q| order(Side::Sell, OrderType::Market, OrderQuantity::Units(q));
-        assert_eq!(check_order(&sell(dec!(10)), &limits, &long), Ok(()));
+        assert_eq!(check_order(&market_sell(dec!(10)), &limits, &long), Ok(()));
         assert_eq!(
-            check_order(&sell(dec!(11)), &limits, &long).map_err(|e| e.code()),
+            check_order(&market_sell(dec!(11)), &limits, &long).map_err(|e| e.code()),
             Err("reduce_only")
         );
         assert_eq!(
@@ -431,9 +430,12 @@ mod tests {
             open_sell_quantity: dec!(8),
             ..long
         };
-        assert_eq!(check_order(&sell(dec!(2)), &limits, &working), Ok(()));
         assert_eq!(
-            check_order(&sell(dec!(3)), &limits, &working).map_err(|e| e.code()),
+            check_order(&market_sell(dec!(2)), &limits, &working),
+            Ok(())
+        );
+        assert_eq!(
+            check_order(&market_sell(dec!(3)), &limits, &working).map_err(|e| e.code()),
             Err("reduce_only")
         );
         let short = Exposure {
@@ -447,8 +449,86 @@ mod tests {
             ..priced(dec!(10))
         };
         assert_eq!(
-            check_order(&sell(dec!(1)), &limits, &flat).map_err(|e| e.code()),
-            Err("reduce_only")
+            denied(&market_sell(dec!(1)), &limits, &flat),
+            ("trading_state", None, None)
+        );
+    }
+
+    #[test]
+    fn a_breach_names_its_rule_and_lets_reductions_through() {
+        let limits = RiskLimits::default();
+        let ex = Exposure {
+            breach: Some(breach(RiskRule::DailyLoss, TradingState::ReduceOnly)),
+            position: dec!(3),
+            ..priced(dec!(10))
+        };
+        assert_eq!(
+            denied(&market_buy(dec!(1)), &limits, &ex),
+            ("daily_loss_pct", Some(dec!(5.5)), Some(dec!(5)))
+        );
+        assert_eq!(
+            check_order(&market_buy(dec!(1)), &limits, &ex).map_err(|e| e.code()),
+            Err("daily_loss_pct")
+        );
+        assert_eq!(check_order(&market_sell(dec!(3)), &limits, &ex), Ok(()));
+        // Folded into the state (as the caller may), the breach still names the refusal.
+        let folded = Exposure {
+            state: TradingState::ReduceOnly,
+            ..ex
+        };
+        assert_eq!(
+            denied(&market_buy(dec!(1)), &limits, &folded).0,
+            "daily_loss_pct"
+        );
+
+        let halted = Exposure {
+            breach: Some(breach(RiskRule::Drawdown, TradingState::Halted)),
+            ..ex
+        };
+        assert_eq!(
+            denied(&market_sell(dec!(3)), &limits, &halted),
+            ("max_drawdown_pct", Some(dec!(5.5)), Some(dec!(5)))
+        );
+        // A manual halt over a reduce-only breach is the manual state's refusal.
+        let manual = Exposure {
+            state: TradingState::Halted,
+            ..ex
+        };
+        assert_eq!(
+            check_order(&market_sell(dec!(3)), &limits, &manual),
+            Err(Violation::Halted)
+        );
+    }
+
+    #[test]
+    fn a_cooldown_refuses_new_risk_until_its_end() {
+        let until = Utc.with_ymd_and_hms(2026, 3, 6, 15, 30, 0).unwrap();
+        let pause = Breach {
+            figure: dec!(3),
+            limit: dec!(3),
+            until: Some(until),
+            ..breach(RiskRule::Cooldown, TradingState::ReduceOnly)
+        };
+        let ex = Exposure {
+            breach: Some(pause),
+            position: dec!(-2),
+            ..priced(dec!(10))
+        };
+        assert_eq!(
+            check_order(&market_sell(dec!(1)), &RiskLimits::default(), &ex),
+            Err(Violation::Cooldown {
+                until,
+                losses: dec!(3),
+                limit: dec!(3)
+            })
+        );
+        assert_eq!(
+            denied(&market_sell(dec!(1)), &RiskLimits::default(), &ex),
+            ("cooldown", Some(dec!(3)), Some(dec!(3)))
+        );
+        assert_eq!(
+            check_order(&market_buy(dec!(2)), &RiskLimits::default(), &ex),
+            Ok(())
         );
     }
 }

@@ -10,8 +10,11 @@
 //! - [`Violation::figure`] and [`Violation::limit`] are in the same unit, so a reader can compare
 //!   them; a percentage figure is rounded up, so a refused figure never reads as within its limit.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::TradingState;
+use super::guard::{Breach, RiskRule};
 use crate::domain::OrderType;
 
 /// Why an order was refused before reaching the venue.
@@ -100,6 +103,76 @@ pub enum Violation {
         /// Allowed relative deviation.
         max_deviation: Decimal,
     },
+    /// The symbol is not in `allowed_symbols` and the order does not reduce a position in it.
+    #[error("{symbol} is not an allowed symbol; only orders that reduce a position in it may go")]
+    SymbolNotAllowed {
+        /// Symbol.
+        symbol: String,
+    },
+    /// The gross exposure could exceed the configured maximum.
+    #[error("gross exposure could reach {projected}, beyond the maximum of {max}")]
+    GrossExposureTooLarge {
+        /// Worst-case gross exposure of the scope if everything fills.
+        projected: Decimal,
+        /// Limit.
+        max: Decimal,
+    },
+    /// Too many orders placed in the last 60 seconds.
+    #[error("{placed} orders placed in the last minute; the maximum is {max}")]
+    TooManyOrdersPerMinute {
+        /// Orders placed in the last 60 seconds.
+        placed: u32,
+        /// Limit.
+        max: u32,
+    },
+    /// Order notional above the configured share of the equity.
+    #[error("notional {notional} is {pct} % of the equity {equity}; the maximum is {max_pct} %")]
+    EquityPctTooLarge {
+        /// Order notional.
+        notional: Decimal,
+        /// Current equity.
+        equity: Decimal,
+        /// Notional as a percentage of the equity, rounded up to 4 decimal places.
+        pct: Decimal,
+        /// Limit, in percent.
+        max_pct: Decimal,
+    },
+    /// No positive equity is known to check the order against `max_order_equity_pct`.
+    #[error("no positive equity known; cannot check the order against {max_pct} % of the equity")]
+    NoEquity {
+        /// Limit, in percent.
+        max_pct: Decimal,
+    },
+    /// A daily-loss or drawdown breach put the scope in a state that refuses this order.
+    #[error(
+        "{} breached at {figure} % (limit {limit} %): trading is {state}{}",
+        rule.key(),
+        if *state == TradingState::Halted { "" } else { " and this order would not reduce a position" }
+    )]
+    Breached {
+        /// The breached rule.
+        rule: RiskRule,
+        /// The state it put the scope in.
+        state: TradingState,
+        /// The loss or drawdown when it tripped, in percent.
+        figure: Decimal,
+        /// Limit, in percent.
+        limit: Decimal,
+        /// When it tripped.
+        since: DateTime<Utc>,
+    },
+    /// Paused after a run of losing trades; only orders that reduce a position may go.
+    #[error(
+        "cooling down after {losses} losing trades (limit {limit}) until {until}: only orders that reduce a position may go"
+    )]
+    Cooldown {
+        /// When the pause ends.
+        until: DateTime<Utc>,
+        /// Losing trades that started the pause.
+        losses: Decimal,
+        /// Configured `cooldown.losing_trades`.
+        limit: Decimal,
+    },
 }
 
 impl Violation {
@@ -117,6 +190,13 @@ impl Violation {
             Violation::PositionTooLarge { .. } => "max_position_per_symbol",
             Violation::TooManyOpenOrders { .. } => "max_open_orders",
             Violation::PriceOutOfBand { .. } => "price_out_of_band",
+            Violation::SymbolNotAllowed { .. } => "allowed_symbols",
+            Violation::GrossExposureTooLarge { .. } => "max_gross_exposure",
+            Violation::TooManyOrdersPerMinute { .. } => "max_orders_per_minute",
+            Violation::EquityPctTooLarge { .. } => "max_order_equity_pct",
+            Violation::NoEquity { .. } => "no_equity",
+            Violation::Breached { rule, .. } => rule.key(),
+            Violation::Cooldown { .. } => "cooldown",
         }
     }
 
@@ -126,6 +206,7 @@ impl Violation {
         match self {
             Violation::Halted | Violation::NotReducing { .. } => "trading_state",
             Violation::PriceOutOfBand { .. } => "max_price_deviation",
+            Violation::NoEquity { .. } => "max_order_equity_pct",
             other => other.code(),
         }
     }
@@ -136,7 +217,9 @@ impl Violation {
             Violation::Halted
             | Violation::NotReducing { .. }
             | Violation::PriceMismatch { .. }
-            | Violation::NoReferencePrice(_) => None,
+            | Violation::NoReferencePrice(_)
+            | Violation::SymbolNotAllowed { .. }
+            | Violation::NoEquity { .. } => None,
             Violation::InvalidQuantity(value) | Violation::InvalidPrice { value, .. } => {
                 Some(*value)
             }
@@ -147,6 +230,11 @@ impl Violation {
             Violation::PriceOutOfBand {
                 price, reference, ..
             } => Some(pct_ceil((*price - *reference).abs(), *reference) / Decimal::ONE_HUNDRED),
+            Violation::GrossExposureTooLarge { projected, .. } => Some(*projected),
+            Violation::TooManyOrdersPerMinute { placed, .. } => Some(Decimal::from(*placed)),
+            Violation::EquityPctTooLarge { pct, .. } => Some(*pct),
+            Violation::Breached { figure, .. } => Some(*figure),
+            Violation::Cooldown { losses, .. } => Some(*losses),
         }
     }
 
@@ -158,12 +246,39 @@ impl Violation {
             | Violation::InvalidQuantity(_)
             | Violation::InvalidPrice { .. }
             | Violation::PriceMismatch { .. }
-            | Violation::NoReferencePrice(_) => None,
+            | Violation::NoReferencePrice(_)
+            | Violation::SymbolNotAllowed { .. } => None,
             Violation::QuantityTooLarge { max, .. }
             | Violation::NotionalTooLarge { max, .. }
-            | Violation::PositionTooLarge { max, .. } => Some(*max),
+            | Violation::PositionTooLarge { max, .. }
+            | Violation::GrossExposureTooLarge { max, .. } => Some(*max),
             Violation::TooManyOpenOrders { max, .. } => Some(Decimal::from(*max)),
             Violation::PriceOutOfBand { max_deviation, .. } => Some(*max_deviation),
+            Violation::TooManyOrdersPerMinute { max, .. } => Some(Decimal::from(*max)),
+            Violation::EquityPctTooLarge { max_pct, .. } | Violation::NoEquity { max_pct } => {
+                Some(*max_pct)
+            }
+            Violation::Breached { limit, .. } | Violation::Cooldown { limit, .. } => Some(*limit),
+        }
+    }
+}
+
+impl From<Breach> for Violation {
+    /// The refusal a holding breach gives an order its state does not allow.
+    fn from(b: Breach) -> Self {
+        match b.rule {
+            RiskRule::Cooldown => Violation::Cooldown {
+                until: b.until.unwrap_or(b.ts),
+                losses: b.figure,
+                limit: b.limit,
+            },
+            rule => Violation::Breached {
+                rule,
+                state: b.state,
+                figure: b.figure,
+                limit: b.limit,
+                since: b.ts,
+            },
         }
     }
 }
