@@ -271,6 +271,7 @@ impl LiveRunner {
             open_buy_quantity: units(Side::Buy),
             open_sell_quantity: units(Side::Sell),
             open_orders: snap.open.len(),
+            ..Exposure::default()
         }
     }
 }
