@@ -287,6 +287,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/orders/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels an order through the run that placed it (recorded as `live.CancelOrder`). Safe to
+         *     repeat: an order that already ended is left as it is.
+         */
+        post: operations["cancel_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -370,6 +390,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/flatten": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a running run's working orders and closes its positions, without stopping it (what
+         *     a kill switch with `flatten` does to every run).
+         */
+        post: operations["flatten_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/logs": {
         parameters: {
             query?: never;
@@ -381,6 +421,47 @@ export interface paths {
         get: operations["run_logs"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Places an order attributed to a running run (force-entry / force-exit), through the run's
+         *     own pre-trade checks and order journal: its `client_order_id` is the run's next, and its
+         *     fills count in the run's account.
+         */
+        post: operations["place_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/positions/{symbol}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Closes a run's own share of its position in a symbol with a market order (allowed while the
+         *     run is halted: it can only reduce). `204` when the run holds nothing in it.
+         */
+        post: operations["close_position"];
         delete?: never;
         options?: never;
         head?: never;
@@ -419,7 +500,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Stops a run. */
+        /**
+         * Stops a run. Optional body: `{"orders": "cancel"|"keep", "positions": "close"|"keep"}`
+         *     (defaults: cancel its working orders, keep its positions). Closing waits up to 30 s for the
+         *     closing orders to fill; what is still held is listed in `held`.
+         */
         post: operations["stop_run"];
         delete?: never;
         options?: never;
@@ -496,6 +581,28 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One order placed by hand or by a flatten. */
+        AttemptView: {
+            /** @description Its idempotent client order id. */
+            client_order_id: string;
+            /** @description Why it was refused: a stable code (the risk rule or the venue's). */
+            code?: string | null;
+            /** @description Why it was refused, in words. */
+            message?: string | null;
+            /**
+             * Format: int64
+             * @description The intent's sequence number in the run.
+             */
+            sequence: number;
+            /** @description `buy` or `sell`. */
+            side: string;
+            /** @description `accepted` (the venue has it) or `refused`. */
+            status: string;
+            /** @description Symbol. */
+            symbol: string;
+            /** @description The venue's order id, when accepted. */
+            venue_order_id?: string | null;
+        };
         /** @description `POST /backtests`. */
         BacktestRequest: {
             /**
@@ -556,6 +663,19 @@ export interface components {
             report?: Record<string, never> | null;
             /** @description `queued`, `running`, `done`, `failed` or `cancelled`. */
             status: string;
+        };
+        /** @description Whether a cancel reached a working order. */
+        CancelView: {
+            /**
+             * @description `true`: it was working and the venue was asked to cancel it; `false`: it had already
+             *     ended (filled, cancelled, rejected), nothing was done.
+             */
+            cancel_requested: boolean;
+            /**
+             * Format: int64
+             * @description The order (`GET /orders/{id}`).
+             */
+            order_id: number;
         };
         /** @description One stored bar. */
         CandleView: {
@@ -704,6 +824,15 @@ export interface components {
          * @enum {string}
          */
         FillView: "next_open" | "close";
+        /** @description What a flatten (or a stop's wind-down) did. */
+        FlattenView: {
+            /** @description Client order ids of the working orders asked to cancel. */
+            canceled: string[];
+            /** @description The closing orders, one per position held. */
+            closing: components["schemas"]["AttemptView"][];
+            /** @description What could not be done (retry to finish it). */
+            errors: string[];
+        };
         /** @description Liveness / readiness answer. */
         Health: {
             /**
@@ -715,6 +844,16 @@ export interface components {
             status: string;
             /** @description Readiness only: simulated runs are slowed because a critical consumer is behind. */
             throttled?: boolean | null;
+        };
+        /** @description A position still held. */
+        HeldView: {
+            /**
+             * Format: double
+             * @description Signed quantity (negative: short).
+             */
+            qty: number;
+            /** @description Symbol. */
+            symbol: string;
         };
         /**
          * @description Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's
@@ -798,6 +937,39 @@ export interface components {
              * @description Pass as `after` for the next page (unchanged when there was nothing new).
              */
             next: number;
+        };
+        /** @description `POST /runs/{id}/orders` body: an order attributed to the run, sized in units or notional. */
+        ManualOrderRequest: {
+            /** @description Limit price (`limit`, `stop_limit`). */
+            limit_price?: string | null;
+            /** @description Currency amount (give this or `quantity`). */
+            notional?: string | null;
+            /**
+             * @description Units (give this or `notional`).
+             * @example 10
+             */
+            quantity?: string | null;
+            /**
+             * @description `buy` or `sell`.
+             * @example buy
+             */
+            side: string;
+            /** @description Stop price (`stop`, `stop_limit`). */
+            stop_price?: string | null;
+            /** @description One of the run's symbols. */
+            symbol: string;
+            /** @description Free text echoed in the run's order updates. */
+            tag?: string | null;
+            /**
+             * @description `day` (default), `gtc`, `ioc` or `fok`.
+             * @example day
+             */
+            time_in_force?: string;
+            /**
+             * @description `market` (default), `limit`, `stop` or `stop_limit`.
+             * @example market
+             */
+            type?: string;
         };
         /** @description The first decision where the replay differs. */
         MismatchView: {
@@ -981,6 +1153,17 @@ export interface components {
              */
             traps: number;
         };
+        /** @description What a flatten did to one run. */
+        RunFlattenView: {
+            done?: null | components["schemas"]["FlattenView"];
+            /** @description Why the run could not be flattened (it ended meanwhile, …). */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description The run.
+             */
+            run_id: number;
+        };
         /** @description `POST /runs`. */
         RunRequest: {
             /**
@@ -1089,6 +1272,28 @@ export interface components {
             /** @description Timeframe (`1Min`, `1Day`, …). */
             timeframe: string;
         };
+        /** @description `POST /runs/{id}/stop` body (optional). */
+        StopRequest: {
+            /**
+             * @description `cancel` (default) or `keep` the run's working orders.
+             * @example cancel
+             */
+            orders?: string | null;
+            /**
+             * @description `close` or `keep` (default) the run's positions.
+             * @example keep
+             */
+            positions?: string | null;
+        };
+        /**
+         * @description `POST /runs/{id}/stop` answer: the stopped run (its fields as in `GET /runs/{id}`) and what
+         *     its stop did.
+         */
+        StopView: components["schemas"]["RunView"] & {
+            /** @description Positions the run still holds. */
+            held: components["schemas"]["HeldView"][];
+            wind_down?: null | components["schemas"]["FlattenView"];
+        };
         /**
          * @description A strategy by id, by name (the newest ready version), or by name and version label
          *     (`{"name": "sma-cross", "version": "2"}`).
@@ -1187,6 +1392,8 @@ export interface components {
         };
         /** @description `GET`/`PUT /trading-state` answer. */
         TradingStateBody: {
+            /** @description With `flatten`: what it did to each running run. */
+            flattened?: components["schemas"]["RunFlattenView"][] | null;
             /** @description The global state every run's orders are checked against. */
             state: components["schemas"]["TradingStateView"];
             /**
@@ -1197,6 +1404,11 @@ export interface components {
         };
         /** @description `PUT /trading-state` body. */
         TradingStateRequest: {
+            /**
+             * @description Also cancel every running run's working orders and close its positions (the kill
+             *     switch). Closing is allowed while halted: it can only reduce.
+             */
+            flatten?: boolean;
             /**
              * @description `active`, `reduce_only` or `halted`. Text, checked by the handler, so that any other value
              *     is a 422 `invalid_trading_state` naming the accepted ones.
@@ -1971,6 +2183,60 @@ export interface operations {
             };
         };
     };
+    cancel_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Order id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     readyz: {
         parameters: {
             query?: never;
@@ -2242,6 +2508,52 @@ export interface operations {
             };
         };
     };
+    flatten_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlattenView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     run_logs: {
         parameters: {
             query?: {
@@ -2284,6 +2596,152 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    place_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "quantity": "10",
+                 *       "side": "buy",
+                 *       "symbol": "SYN",
+                 *       "type": "market"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ManualOrderRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused by a check or the venue: `code` names the rule, `details` the order */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close_position: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+                /** @description Symbol */
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptView"];
+                };
+            };
+            /** @description Nothing held */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2357,14 +2815,32 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "orders": "cancel",
+                 *       "positions": "close"
+                 *     }
+                 */
+                "application/json": null | components["schemas"]["StopRequest"];
+            };
+        };
         responses: {
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunView"];
+                    "application/json": components["schemas"]["StopView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -2384,6 +2860,14 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2631,7 +3115,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "state": "reduce_only"
+                 *       "flatten": true,
+                 *       "state": "halted"
                  *     }
                  */
                 "application/json": components["schemas"]["TradingStateRequest"];

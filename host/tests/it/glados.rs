@@ -13,6 +13,8 @@ mod events;
 mod hostile;
 mod limits;
 mod live_bars;
+mod manual;
+mod manual_alpaca;
 mod openapi;
 mod replay;
 mod replay_alpaca;

@@ -78,7 +78,11 @@ impl From<&Placed> for Attempt {
             client_order_id: p.request.client_order_id.clone(),
             symbol: p.request.symbol.clone(),
             side: p.request.side,
-            outcome: p.outcome.clone().map_err(|e| (e.code(), e.to_string())),
+            // A check's refusal is told by its own code (the rule), not the venue layer's.
+            outcome: p.outcome.clone().map_err(|e| match &e {
+                crate::veda::Error::PreTrade(v) => (v.code(), v.to_string()),
+                _ => (e.code(), e.to_string()),
+            }),
         }
     }
 }

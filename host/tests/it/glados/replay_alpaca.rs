@@ -23,7 +23,7 @@ use crate::support::post_json;
 use crate::veda::{fake, venue};
 
 /// Pushes a bar of `symbol` at `close`; the fake fills at it.
-fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
+pub(super) fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
     fake.set_price(symbol, Decimal::from_f64(close).expect("price"));
     fake.push_bar(
         symbol,
@@ -38,7 +38,7 @@ fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
     );
 }
 
-async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
+pub(super) async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
     send(r, get(&format!("/runs/{id}"))).await.json()
 }
 
@@ -54,7 +54,12 @@ async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
 }
 
 /// Pushes flat probe bars until every run in `ids` has received one.
-async fn until_subscribed(r: &axum::Router, fake: &FakeAlpaca, ids: &[i64], ts: &mut i64) {
+pub(super) async fn until_subscribed(
+    r: &axum::Router,
+    fake: &FakeAlpaca,
+    ids: &[i64],
+    ts: &mut i64,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         push(fake, "AAPL", *ts, 190.0);
