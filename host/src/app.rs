@@ -182,6 +182,7 @@ impl App {
             components_dir,
             desks,
             config: config.runs(),
+            risk_defaults: config.risk_defaults.clone(),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });

@@ -87,6 +87,7 @@ pub mod log_book;
 pub mod metered;
 pub mod replay;
 pub mod resume;
+pub mod risk;
 pub mod spec;
 pub mod start;
 pub mod task;
@@ -166,6 +167,14 @@ pub enum Error {
     /// No such run.
     #[error("run {0} not found")]
     RunNotFound(i64),
+    /// A risk limit is not acceptable (the field is named).
+    #[error("risk.{field}: {message}")]
+    InvalidRisk {
+        /// The key, e.g. `daily_loss_pct` or `cooldown.pause_minutes`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No such order.
     #[error("order {0} not found")]
     OrderNotFound(i64),
@@ -190,6 +199,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Invalid { code, .. } => code,
+            Error::InvalidRisk { .. } => "invalid_risk",
             Error::StrategyNotFound(_) | Error::RunNotFound(_) | Error::OrderNotFound(_) => {
                 "not_found"
             }
@@ -250,6 +260,9 @@ pub struct RunsParts {
     pub desks: Vec<Desk>,
     /// Pace and heartbeat.
     pub config: RunsConfig,
+    /// The operator's risk defaults for runs on Alpaca (`WEAVER_RISK_DEFAULTS`, a JSON patch
+    /// over the built-in ones), validated when the configuration was read.
+    pub risk_defaults: Option<String>,
     /// Where the runs' tasks are tracked (the process's, so a shutdown waits for them).
     pub tasks: TaskTracker,
     /// Cancelled at shutdown.
@@ -269,6 +282,7 @@ pub(crate) struct Inner {
     pub(crate) desks: BTreeMap<String, Desk>,
     pub(crate) trading: trading::Trading,
     pub(crate) config: RunsConfig,
+    pub(crate) risk_defaults: Option<String>,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) active: active::ActiveRuns,
@@ -299,6 +313,7 @@ impl Runs {
                     .collect(),
                 trading: trading::Trading::default(),
                 config: p.config,
+                risk_defaults: p.risk_defaults,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 active: active::ActiveRuns::default(),
@@ -344,6 +359,7 @@ impl Runs {
     pub async fn create(&self, spec: RunSpec) -> Result<Run, Error> {
         // Limits first: a request the operator does not allow is refused whatever else is wrong.
         spec.limits.check(&self.inner.marvin.config().ceilings)?;
+        risk::resolve(self.inner.risk_defaults.as_deref(), &spec)?;
         let desk = match spec.venue {
             VenueName::Sim => None,
             VenueName::Alpaca => {

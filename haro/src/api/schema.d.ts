@@ -491,6 +491,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/risk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes a running run's risk limits: a partial `risk` object (an absent key is kept, `null`
+         *     turns one off, a value sets it). Stored with a `risk.LimitsChanged` event (old and new
+         *     values); the run checks its next order against them. A bad key or value is a 422
+         *     `invalid_risk` naming the field, and nothing changes.
+         */
+        patch: operations["patch_risk"];
+        trace?: never;
+    };
     "/runs/{id}/stop": {
         parameters: {
             query?: never;
@@ -1176,6 +1198,16 @@ export interface components {
             mode: string;
             /** @description Strategy parameters. */
             params: Record<string, never>;
+            /**
+             * @description Risk limits over the venue's defaults (on Alpaca the operator's, on `sim` none): each key
+             *     optional, `null` turns a default off. Keys: `max_notional_per_order`,
+             *     `max_position_per_symbol`, `max_gross_exposure`, `max_open_orders`,
+             *     `max_orders_per_minute`, `daily_loss_pct`, `max_drawdown_pct`, `cooldown`
+             *     (`{losing_trades, window_minutes, pause_minutes}`), `allowed_symbols`,
+             *     `max_order_quantity`, `max_price_deviation`, `max_order_equity_pct`,
+             *     `daily_loss_action`, `drawdown_action`, `reset_next_session`.
+             */
+            risk?: Record<string, never> | null;
             /** @description Strategy id or name. */
             strategy: components["schemas"]["StrategyRef"];
             /** @description Symbols. */
@@ -1217,6 +1249,8 @@ export interface components {
             pnl: components["schemas"]["PnlView"];
             /** @description Open positions. */
             positions: components["schemas"]["PositionView"][];
+            /** @description The risk limits its orders are checked against, every key (`null` where off). */
+            risk: Record<string, never>;
             /**
              * Format: date-time
              * @description Started running (UTC).
@@ -2788,6 +2822,86 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    patch_risk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "daily_loss_pct": null,
+                 *       "max_notional_per_order": "5000"
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

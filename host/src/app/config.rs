@@ -67,6 +67,9 @@ pub struct Config {
     /// ([`crate::marvin::MarvinConfig::compiler`]); `weaver serve` sets it to itself. `None`
     /// compiles in this process (tests, embedding).
     pub compiler: Option<PathBuf>,
+    /// The operator's risk defaults for runs on Alpaca, a JSON patch over the built-in ones
+    /// (`WEAVER_RISK_DEFAULTS`; see `runs::risk`), checked here.
+    pub risk_defaults: Option<String>,
 }
 
 /// The configuration is unusable; holds every problem found.
@@ -258,6 +261,15 @@ impl Config {
                 }
             }
         }
+        let risk_defaults = var("WEAVER_RISK_DEFAULTS").filter(|v| !v.trim().is_empty());
+        if let Some(text) = &risk_defaults
+            && let Err(e) = crate::veda::risk::defaults_from_env(Some(text), &[])
+        {
+            problems.push(format!(
+                "WEAVER_RISK_DEFAULTS: {}: {} (a JSON object of risk limits, e.g. {{\"daily_loss_pct\": 3}})",
+                e.field, e.message
+            ));
+        }
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
@@ -287,6 +299,7 @@ impl Config {
                 consumer_health,
                 alpaca,
                 compiler: None,
+                risk_defaults,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -312,6 +325,7 @@ impl Config {
             consumer_health: HealthOptions::default(),
             alpaca: None,
             compiler: None,
+            risk_defaults: None,
         }
     }
 }

@@ -16,8 +16,8 @@ use super::{Envelope, Error};
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// The namespaces an event type may live in.
-pub const NAMESPACES: [&str; 9] = [
-    "strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock",
+pub const NAMESPACES: [&str; 10] = [
+    "strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock", "risk",
 ];
 
 type Check = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
@@ -198,6 +198,8 @@ impl Registry {
             r.register::<TradingStateChanged>("ui.TradingState"),
             r.register::<ClockTick>("clock.Tick"),
             r.register::<RunHeartbeat>("run.Heartbeat"),
+            r.register::<LimitsChanged>("risk.LimitsChanged"),
+            r.register::<OrderDenied>("risk.OrderDenied"),
         ];
         for result in results {
             // The names above are constants checked by a unit test; a failure here is a typo.
@@ -416,6 +418,40 @@ pub mod payloads {
         pub updated_at: DateTime<Utc>,
     }
 
+    /// A run's risk limits were changed (`PATCH /runs/{id}/risk`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct LimitsChanged {
+        /// Run id.
+        pub run_id: i64,
+        /// The limits before (`null`: none).
+        pub old: serde_json::Value,
+        /// The limits now.
+        pub new: serde_json::Value,
+    }
+
+    /// The pre-trade checks refused an order of a run: nothing was journaled or sent.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct OrderDenied {
+        /// Run id.
+        pub run_id: i64,
+        /// The client order id the order would have had (its sequence number is used up).
+        pub client_order_id: String,
+        /// Symbol.
+        pub symbol: String,
+        /// `buy` or `sell`.
+        pub side: Side,
+        /// The limit key or state that refused it (`max_notional_per_order`, `trading_state`, …).
+        pub rule: String,
+        /// Stable code of the refusal.
+        pub code: String,
+        /// The order's figure the rule measured, when it has one.
+        pub figure: Option<Decimal>,
+        /// The limit it was measured against, when it has one.
+        pub limit: Option<Decimal>,
+        /// In words.
+        pub message: String,
+    }
+
     /// A clock tick.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct ClockTick {
@@ -447,7 +483,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 18);
+        assert_eq!(r.names().len(), 20);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -72,6 +72,7 @@ use crate::walle::{Strategy, StrategyStatus};
         control::cancel_order,
         control::close_position,
         control::flatten_run,
+        control::patch_risk,
         replay::replay_run,
         run_logs,
         list_accounts
@@ -166,6 +167,7 @@ pub fn routes() -> Router<AppState> {
             "/runs/{id}/flatten",
             axum::routing::post(control::flatten_run),
         )
+        .route("/runs/{id}/risk", axum::routing::patch(control::patch_risk))
         .route(
             "/runs/{id}/positions/{symbol}/close",
             axum::routing::post(control::close_position),

@@ -325,3 +325,21 @@ pub async fn flatten_run(
         state.runs().flatten_run(id, true, true).await?.into(),
     ))
 }
+
+/// Changes a running run's risk limits: a partial `risk` object (an absent key is kept, `null`
+/// turns one off, a value sets it). Stored with a `risk.LimitsChanged` event (old and new
+/// values); the run checks its next order against them. A bad key or value is a 422
+/// `invalid_risk` naming the field, and nothing changes.
+#[utoipa::path(patch, path = "/runs/{id}/risk", tag = "runs", params(("id" = i64, Path, description = "Run id")),
+    request_body(content = Object, example = json!({"max_notional_per_order": "5000", "daily_loss_pct": null})), responses(
+    (status = 200, body = RunView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+pub async fn patch_risk(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    AppJson(patch): AppJson<serde_json::Value>,
+) -> Result<axum::Json<RunView>, ApiError> {
+    let run = state.runs().patch_risk(id, &patch).await?;
+    Ok(axum::Json(runs::view(&state, run).await?))
+}

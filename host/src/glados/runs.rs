@@ -95,6 +95,16 @@ pub struct RunRequest {
     /// Sandbox limits instead of the strategy tier's (kept when the run is resumed).
     #[serde(default)]
     pub limits: Option<LimitsRequest>,
+    /// Risk limits over the venue's defaults (on Alpaca the operator's, on `sim` none): each key
+    /// optional, `null` turns a default off. Keys: `max_notional_per_order`,
+    /// `max_position_per_symbol`, `max_gross_exposure`, `max_open_orders`,
+    /// `max_orders_per_minute`, `daily_loss_pct`, `max_drawdown_pct`, `cooldown`
+    /// (`{losing_trades, window_minutes, pause_minutes}`), `allowed_symbols`,
+    /// `max_order_quantity`, `max_price_deviation`, `max_order_equity_pct`,
+    /// `daily_loss_action`, `drawdown_action`, `reset_next_session`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub risk: Option<serde_json::Value>,
 }
 
 impl TryFrom<RunRequest> for RunSpec {
@@ -110,7 +120,10 @@ impl TryFrom<RunRequest> for RunSpec {
             r.params,
             r.cash,
         )
-        .map(|spec| spec.with_limits(r.limits.map(Into::into).unwrap_or_default()))
+        .map(|spec| {
+            spec.with_limits(r.limits.map(Into::into).unwrap_or_default())
+                .with_risk(r.risk)
+        })
     }
 }
 
@@ -132,6 +145,11 @@ impl From<runs::Error> for ApiError {
                 id: id.to_string(),
             },
             E::Store(e) => e.into(),
+            E::InvalidRisk { field, message } => ApiError::InvalidAt {
+                code,
+                message: format!("risk.{field}: {message}"),
+                details: serde_json::json!({ "field": format!("risk.{field}") }),
+            },
             E::Internal(m) => ApiError::Internal(m),
             E::VenueUnreachable(message) => ApiError::Unavailable { code, message },
             e @ (E::StrategyDisabled(_)
@@ -379,6 +397,9 @@ pub struct RunView {
     /// Orders and sandbox figures (with the limits in force), once the run stored them (at its
     /// first heartbeat) or while this server executes it.
     pub figures: Option<RunFigures>,
+    /// The risk limits its orders are checked against, every key (`null` where off).
+    #[schema(value_type = Object)]
+    pub risk: serde_json::Value,
 }
 
 fn compose(
@@ -387,6 +408,7 @@ fn compose(
     a: runs::AccountState,
     figures: Option<runs::Figures>,
 ) -> RunView {
+    let risk = serde_json::to_value(runs::risk::of_run(&r)).unwrap_or_default();
     RunView {
         id: r.id,
         strategy_id: r.strategy_id,
@@ -421,6 +443,7 @@ fn compose(
             .collect(),
         last_trade: a.last_trade.map(Into::into),
         figures: figures.map(Into::into),
+        risk,
     }
 }
 

@@ -258,6 +258,11 @@ impl AccountSource for DeskAccount {
         Ok(AccountState::from_orders(self.starting_cash, &orders).strategy_snapshot(marks))
     }
 
+    async fn own_equity(&self, marks: &[(String, f64)]) -> crate::veda::Result<Option<Decimal>> {
+        let snapshot = self.snapshot(marks).await?;
+        Ok(Decimal::from_f64(snapshot.equity))
+    }
+
     async fn own_positions(&self) -> crate::veda::Result<Option<Vec<(String, Decimal)>>> {
         let snapshot = self.snapshot(&[]).await?;
         Ok(Some(

@@ -41,6 +41,8 @@ pub(crate) struct Live {
     pub(crate) logs: LogBook,
     /// Decisions waiting for the outbox.
     pub(crate) decisions: super::decisions::DecisionBook,
+    /// The risk limits its orders are checked against (`PATCH /runs/{id}/risk` changes them).
+    pub(crate) limits: super::risk::SharedLimits,
     /// The venue while the run is active; `None` once it ended (then `ended` holds the account).
     pub(crate) venue: Mutex<Option<RunVenue>>,
     pub(crate) ended: Mutex<Option<AccountState>>,
@@ -156,6 +158,11 @@ impl ActiveRuns {
             .get(&id)
             .filter(|e| e.live.is_active())
             .map(|e| e.commands.clone())
+    }
+
+    /// The risk limits of run `id`, while this server executes it.
+    pub(crate) fn limits(&self, id: i64) -> Option<super::risk::SharedLimits> {
+        self.live(id).map(|l| l.limits.clone())
     }
 
     /// The ids of the runs active in this process, in order.

@@ -117,6 +117,14 @@ impl DecisionBook {
         }
     }
 
+    /// Queues another event of the run for the outbox, stored with its decisions (in order, in
+    /// the same flush or the next order's transaction): `risk.OrderDenied`.
+    pub(crate) fn record(&self, e: Option<Envelope>) {
+        if let Some(e) = e {
+            self.queue(e);
+        }
+    }
+
     fn queue(&self, e: Envelope) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.push(e);

@@ -171,7 +171,8 @@ impl Runs {
             ))
         })?;
         let setup = setup_of(w, &run).await?;
-        let live = replay_live(id, &strategy.name, setup.cash);
+        // The limits the run has now (a change while it ran is not replayed).
+        let live = replay_live(id, &strategy.name, setup.cash, super::risk::of_run(&run));
         let mut cmp = Comparison::new(w.clone(), id, count, active);
         if run.venue == "sim" {
             let (sandbox, sim) = start::prepare(self, &strategy, &setup)
@@ -234,7 +235,12 @@ fn candles_missing(e: Error) -> Error {
 
 /// The run as the replay's [`Metered`] reports it: a copy nobody else reads, whose decisions
 /// the replay takes instead of storing.
-fn replay_live(id: i64, strategy: &str, cash: f64) -> Arc<Live> {
+fn replay_live(
+    id: i64,
+    strategy: &str,
+    cash: f64,
+    limits: crate::veda::risk::RiskLimits,
+) -> Arc<Live> {
     Arc::new(Live {
         id,
         // Its own label: a replay's fuel is not the run's.
@@ -243,6 +249,7 @@ fn replay_live(id: i64, strategy: &str, cash: f64) -> Arc<Live> {
         figures: Mutex::new(Figures::default()),
         logs: LogBook::new(0),
         decisions: Default::default(),
+        limits: Arc::new(std::sync::RwLock::new(limits)),
         venue: Mutex::new(None),
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),
@@ -316,6 +323,7 @@ async fn replay_sim(
         Arc::new(InMemoryJournal::new()),
         RiskLimits::default(),
     )
+    .shared_limits(live.limits.clone())
     .timeframe(setup.timeframe)
     .after_each_bar(move || releaser.bar_done())
     .account_source(Arc::new(sim));
@@ -458,6 +466,7 @@ async fn replay_tape(
         Arc::new(InMemoryJournal::new()),
         RiskLimits::default(),
     )
+    .shared_limits(live.limits.clone())
     .timeframe(setup.timeframe)
     .order_scope(scope)
     .resume_at(tape.journaled)

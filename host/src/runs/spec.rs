@@ -64,6 +64,8 @@ pub struct RunSpec {
     /// Sandbox limits asked for instead of the strategy tier's (checked against the operator's
     /// ceilings by [`super::Runs::create`]; stored with the run, so a resumed run keeps them).
     pub limits: LimitRequest,
+    /// The request's `risk` object (a patch over the venue's defaults, [`super::risk`]).
+    pub risk: Option<serde_json::Value>,
 }
 
 impl RunSpec {
@@ -117,6 +119,7 @@ impl RunSpec {
             ));
         }
         Ok(RunSpec {
+            risk: None,
             strategy,
             mode,
             venue,
@@ -131,6 +134,11 @@ impl RunSpec {
     /// This spec asking for `limits` instead of the strategy tier's.
     pub fn with_limits(self, limits: LimitRequest) -> RunSpec {
         RunSpec { limits, ..self }
+    }
+
+    /// This spec with the request's `risk` object.
+    pub fn with_risk(self, risk: Option<serde_json::Value>) -> RunSpec {
+        RunSpec { risk, ..self }
     }
 
     /// The strategy reference as text, for messages.

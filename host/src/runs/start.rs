@@ -240,6 +240,13 @@ async fn store_running(
             .then(|| serde_json::to_value(spec.limits))
             .transpose()
             .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?,
+        risk: Some(
+            serde_json::to_value(super::risk::resolve(
+                runs.inner.risk_defaults.as_deref(),
+                spec,
+            )?)
+            .map_err(|e| Error::Internal(format!("risk limits not storable: {e}")))?,
+        ),
     };
     Ok(w.insert_running_run(&new, setup.cash).await?)
 }
@@ -383,6 +390,7 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
         figures: Mutex::new(Figures::default()),
         logs: LogBook::new(l.from.log_seq),
         decisions: DecisionBook::started_by(l.run.start_event_id.as_deref()),
+        limits: Arc::new(std::sync::RwLock::new(super::risk::of_run(l.run))),
         venue: Mutex::new(Some(venue)),
         ended: Mutex::new(None),
         last_trade: Mutex::new(None),

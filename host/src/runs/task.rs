@@ -154,12 +154,16 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         journal,
         RiskLimits::default(),
     )
+    .shared_limits(live.limits.clone())
     .timeframe(timeframe)
     .commands(commands)
     .with_switch(st.inner.trading.switch())
     .on_refused({
         let live = live.clone();
         move |sequence, order, e| {
+            if let crate::veda::Error::PreTrade(v) = e {
+                live.decisions.record(denied(id, order, v));
+            }
             live.logs.push(
                 "warn",
                 format!(
@@ -389,4 +393,30 @@ async fn finish(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) -
     }
     tracing::info!(status = ?status, "run finished");
     stored
+}
+
+/// The `risk.OrderDenied` event of `order`, refused by `v`, caused by the decision that asked
+/// for it (the task's current cause) when there is one.
+fn denied(
+    run_id: i64,
+    order: &crate::veda::types::OrderRequest,
+    v: &crate::veda::risk::Violation,
+) -> Option<crate::events::Envelope> {
+    let payload = crate::events::payloads::OrderDenied {
+        run_id,
+        client_order_id: order.client_order_id.clone(),
+        symbol: order.symbol.clone(),
+        side: order.side,
+        rule: v.rule().to_owned(),
+        code: v.code().to_owned(),
+        figure: v.figure(),
+        limit: v.limit(),
+        message: v.to_string(),
+    };
+    let mut e = crate::events::Envelope::new("risk.OrderDenied", "veda", payload)
+        .inspect_err(|e| tracing::error!(run_id, "order denial not recorded: {e}"))
+        .ok()?
+        .for_run(run_id);
+    e.causation_id = correlation::cause();
+    Some(e)
 }

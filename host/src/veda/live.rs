@@ -137,7 +137,10 @@ pub struct LiveRunner {
     strategy: std::sync::Mutex<Box<dyn Strategy>>,
     venue: Arc<dyn Venue>,
     journal: Arc<dyn OrderJournal>,
-    limits: RiskLimits,
+    /// Shared with whoever may change them while the run trades ([`LiveRunner::shared_limits`]).
+    limits: Arc<std::sync::RwLock<RiskLimits>>,
+    /// Event times (ms) of the orders that passed the checks, for `max_orders_per_minute`.
+    order_times: VecDeque<i64>,
     state: TradingState,
     /// The API's switch (global and per-run states), if the runner was given one.
     switch: Option<Arc<TradingSwitch>>,
@@ -210,7 +213,8 @@ impl LiveRunner {
             strategy: std::sync::Mutex::new(strategy),
             venue,
             journal,
-            limits,
+            limits: Arc::new(std::sync::RwLock::new(limits)),
+            order_times: VecDeque::new(),
             state: TradingState::Active,
             switch: None,
             next_sequence: 1,
@@ -240,6 +244,13 @@ impl LiveRunner {
     pub fn resume_at(mut self, journaled: u64) -> LiveRunner {
         self.next_sequence = journaled + 1;
         self.first_sequence = journaled + 1;
+        self
+    }
+
+    /// Checks orders against `limits`, which their owner may change while the run trades (the
+    /// next order is checked against the new ones).
+    pub fn shared_limits(mut self, limits: Arc<std::sync::RwLock<RiskLimits>>) -> LiveRunner {
+        self.limits = limits;
         self
     }
 

@@ -92,6 +92,9 @@ pub struct Run {
     /// The sandbox limits the run asked for instead of its strategy tier's (the JSON of
     /// `marvin::LimitRequest`), `None` when it asked for nothing.
     pub limits: Option<Json<serde_json::Value>>,
+    /// Its risk limits (the `risk` object, every key), `None` for none (runs stored before
+    /// limits existed).
+    pub risk: Option<Json<serde_json::Value>>,
     /// Symbols, in the order bars index them.
     pub symbols: Json<Vec<String>>,
     /// Bar timeframe (`1Min`, `1Day`, …).
@@ -132,6 +135,9 @@ pub struct NewRun {
     /// The sandbox limits it asks for (see [`Run::limits`]); `None` for none.
     #[serde(default)]
     pub limits: Option<serde_json::Value>,
+    /// Its risk limits (see [`Run::risk`]).
+    #[serde(default)]
+    pub risk: Option<serde_json::Value>,
 }
 
 /// One decision of a run's strategy: the intents one event made it return (the projection of
@@ -163,7 +169,7 @@ pub struct StrategyResult {
 const RESULT_COLS: &str = "id, run_id, cause_event_id, intents, decision_event_id, bar_ts, fuel, \
     latency_us, created_at, updated_at";
 
-const COLS: &str = "id, strategy_id, mode, venue, params, limits, symbols, timeframe, status, error_code, \
+const COLS: &str = "id, strategy_id, mode, venue, params, limits, risk, symbols, timeframe, status, error_code, \
     start_event_id, started_at, stopped_at, created_at, updated_at";
 
 fn event(r: &Run, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
@@ -205,8 +211,8 @@ impl Walle {
         // A disabled strategy starts nothing, even when the disable raced the caller's checks.
         self.lock_usable_strategy(tx, new.strategy_id).await?;
         let sql = format!(
-            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, status, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) returning {COLS}"
+            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, risk, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $9, 'created', $8, $8) returning {COLS}"
         );
         Ok(fetch!(
             fetch_one,
@@ -221,6 +227,7 @@ impl Walle {
             new.timeframe.to_string(),
             new.limits.as_ref().map(Json),
             now,
+            new.risk.as_ref().map(Json),
         )?)
     }
 
@@ -263,6 +270,41 @@ impl Walle {
         let mut started = event(&run, "run.StatusChanged", Some(&announced))?;
         started.id = start;
         tx.append(&started).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// Replaces run `id`'s risk limits with `risk` and appends `risk.LimitsChanged` (the old and
+    /// new values), in one transaction. Returns the run as stored.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Database`].
+    pub async fn set_run_risk(&self, id: i64, risk: &serde_json::Value) -> Result<Run> {
+        let mut tx = self.begin().await?;
+        let sql = format!("select {COLS} from runs where id = $1");
+        let old = fetch!(fetch_optional, tx.conn(), Run, sqlx::AssertSqlSafe(sql), id)?
+            .ok_or_else(|| Error::NotFound {
+                entity: "run",
+                key: id.to_string(),
+            })?;
+        let sql =
+            format!("update runs set risk = $2, updated_at = $3 where id = $1 returning {COLS}");
+        let run = fetch!(
+            fetch_one,
+            tx.conn(),
+            Run,
+            sqlx::AssertSqlSafe(sql),
+            id,
+            Json(risk),
+            Utc::now()
+        )?;
+        let payload = payloads::LimitsChanged {
+            run_id: id,
+            old: old.risk.map(|j| j.0).unwrap_or(serde_json::Value::Null),
+            new: risk.clone(),
+        };
+        tx.append(&Envelope::new("risk.LimitsChanged", "walle", payload)?.for_run(id))
+            .await?;
         tx.commit().await?;
         Ok(run)
     }

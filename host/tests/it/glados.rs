@@ -18,6 +18,7 @@ mod manual_alpaca;
 mod openapi;
 mod replay;
 mod replay_alpaca;
+mod risk;
 mod run_state;
 mod runs;
 mod serve;

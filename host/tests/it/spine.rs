@@ -128,6 +128,9 @@ fn serve_refuses_a_retention_that_is_not_days() {
         ("WEAVER_EVENT_RETENTION_DAYS", "a week"),
         ("WEAVER_AUDIT_RETENTION_DAYS", "-1"),
         ("WEAVER_RETENTION_INTERVAL_SECONDS", "0"),
+        // Not retention, but refused the same way: operator risk defaults that are not limits.
+        ("WEAVER_RISK_DEFAULTS", r#"{"daily_loss_pct": 500}"#),
+        ("WEAVER_RISK_DEFAULTS", "five percent"),
     ] {
         let out = crate::support::weaver_in(dir.path())
             .arg("serve")
@@ -138,6 +141,9 @@ fn serve_refuses_a_retention_that_is_not_days() {
         assert!(!out.status.success(), "{var}={value} must refuse");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(var), "{var}: {err}");
+        if value.contains("daily_loss_pct") {
+            assert!(err.contains("daily_loss_pct"), "the key is named: {err}");
+        }
     }
     assert!(
         !dir.path().join("weaver.db").exists(),

@@ -45,4 +45,13 @@ pub trait AccountSource: Send + Sync {
     async fn own_positions(&self) -> Result<Option<Vec<(String, Decimal)>>> {
         Ok(None)
     }
+
+    /// The run's own equity at `marks` where the venue account is not the run's alone; `None`
+    /// where it is.
+    ///
+    /// # Errors
+    /// The store could not be read; the runner then refuses to place orders (fail closed).
+    async fn own_equity(&self, _marks: &[(String, f64)]) -> Result<Option<Decimal>> {
+        Ok(None)
+    }
 }

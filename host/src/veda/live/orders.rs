@@ -91,7 +91,38 @@ impl LiveRunner {
                 open?,
             ),
         };
-        Ok(Snapshot { positions, open })
+        let wants_equity = self
+            .limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .max_order_equity_pct
+            .is_some();
+        let equity = if wants_equity {
+            Some(self.equity().await?)
+        } else {
+            None
+        };
+        Ok(Snapshot {
+            positions,
+            open,
+            equity,
+        })
+    }
+
+    /// The run's equity: its own on a shared account, else the venue account's.
+    async fn equity(&self) -> Result<Decimal, Error> {
+        if let Some(source) = &self.account {
+            let marks: Vec<(String, f64)> = self
+                .symbols
+                .iter()
+                .zip(&self.last_close)
+                .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
+                .collect();
+            if let Some(e) = source.own_equity(&marks).await? {
+                return Ok(e);
+            }
+        }
+        Ok(self.venue.account().await?.equity)
     }
 
     /// The run's working orders at the venue.
@@ -203,6 +234,11 @@ impl LiveRunner {
         let outcome = match self.snapshot(snapshot).await {
             Ok(snap) => {
                 let exposure = self.exposure(&request.symbol, snap);
+                let limits = self
+                    .limits
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
                 let key = IntentKey {
                     sequence,
                     client_order_id: crate::veda::client_order_id::derive(&self.scope, sequence),
@@ -213,7 +249,7 @@ impl LiveRunner {
                     &self.run_id,
                     key,
                     request.clone(),
-                    &self.limits,
+                    &limits,
                     &exposure,
                 )
                 .await;
@@ -228,6 +264,13 @@ impl LiveRunner {
         };
         request.client_order_id = crate::veda::client_order_id::derive(&self.scope, sequence);
         let journal_failed = matches!(outcome, Err(Error::Journal(_)));
+        if !matches!(outcome, Err(Error::PreTrade(_))) {
+            // Counted for `max_orders_per_minute` by event time, so a replay counts the same.
+            self.order_times.push_back(self.last_ts.unwrap_or(0));
+            if self.order_times.len() > 4096 {
+                self.order_times.pop_front();
+            }
+        }
         if let Err(e) = &outcome {
             tracing::warn!(run = %self.run_id, sequence, code = e.code(), "order not placed: {e}");
             if let Some(f) = &self.on_refused {
@@ -264,6 +307,13 @@ impl LiveRunner {
                 .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
                 .sum()
         };
+        let now = self.last_ts.unwrap_or(0);
+        let orders_last_minute = self
+            .order_times
+            .iter()
+            .rev()
+            .take_while(|t| **t > now - 60_000)
+            .count();
         Exposure {
             state: self.checked_state(),
             reference_price,
@@ -271,8 +321,43 @@ impl LiveRunner {
             open_buy_quantity: units(Side::Buy),
             open_sell_quantity: units(Side::Sell),
             open_orders: snap.open.len(),
+            equity: snap.equity,
+            gross_exposure: self.gross_exposure(snap),
+            orders_last_minute: u32::try_from(orders_last_minute).unwrap_or(u32::MAX),
             ..Exposure::default()
         }
+    }
+
+    /// Σ over symbols of the worst case of position and working orders, `max(|pos + buys|,
+    /// |pos − sells|)`, at the latest close (the rule `check_order` applies to the order itself).
+    /// A symbol without a known close (not one of the run's) is not counted.
+    fn gross_exposure(&self, snap: &Snapshot) -> Decimal {
+        let mut symbols: std::collections::BTreeSet<&str> =
+            snap.positions.keys().map(String::as_str).collect();
+        symbols.extend(snap.open.iter().map(|o| o.symbol.as_str()));
+        symbols
+            .into_iter()
+            .filter_map(|symbol| {
+                let price = self
+                    .symbols
+                    .iter()
+                    .position(|s| s == symbol)
+                    .and_then(|i| self.last_close[i])
+                    .and_then(Decimal::from_f64)?;
+                let pos = snap.positions.get(symbol).copied().unwrap_or_default();
+                let working = |side: Side| -> Decimal {
+                    snap.open
+                        .iter()
+                        .filter(|o| o.symbol == symbol && o.side == side)
+                        .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
+                        .sum()
+                };
+                let worst = (pos + working(Side::Buy))
+                    .abs()
+                    .max((pos - working(Side::Sell)).abs());
+                Some(worst * price)
+            })
+            .sum()
     }
 }
 
@@ -281,4 +366,6 @@ impl LiveRunner {
 pub(super) struct Snapshot {
     pub(super) positions: std::collections::BTreeMap<String, Decimal>,
     open: Vec<VenueOrder>,
+    /// The run's equity, fetched only when a limit needs it (`max_order_equity_pct`).
+    equity: Option<Decimal>,
 }

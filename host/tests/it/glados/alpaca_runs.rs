@@ -363,6 +363,7 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
                 symbols: vec!["AAPL".into()],
                 timeframe: weaver::domain::Timeframe::MINUTE,
                 limits: None,
+                risk: None,
             },
             None,
         )

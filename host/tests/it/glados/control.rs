@@ -86,6 +86,7 @@ async fn disabling_a_strategy_is_refused_while_a_run_uses_it() {
                 symbols: vec!["GOOG".into()],
                 timeframe: Timeframe::DAY,
                 limits: None,
+                risk: None,
             },
             None,
         )

@@ -91,6 +91,14 @@ async fn two_runs_on_one_account_each_control_their_share() {
         ids.push(created.json()["id"].as_i64().expect("id"));
     }
     let (a, b) = (ids[0], ids[1]);
+    // Runs on Alpaca start with the operator's defaults (here the built-in ones), on paper too.
+    let risk = run_view(&r, a).await["risk"].clone();
+    assert_eq!(risk["daily_loss_pct"], "5", "{risk}");
+    assert_eq!(risk["max_drawdown_pct"], "20", "{risk}");
+    assert_eq!(risk["max_order_equity_pct"], "100", "{risk}");
+    assert_eq!(risk["max_open_orders"], 50, "{risk}");
+    assert_eq!(risk["max_orders_per_minute"], 60, "{risk}");
+    assert_eq!(risk["allowed_symbols"], json!(["AAPL"]), "{risk}");
     let mut ts = 1_700_000_000_000;
     until_subscribed(&r, &fake, &[a, b], &mut ts).await;
 

@@ -103,6 +103,7 @@ async fn runs_lifecycle_and_refusals() {
                 symbols: vec!["SPY".into()],
                 timeframe: "1Min".parse::<Timeframe>().expect("valid timeframe"),
                 limits: None,
+                risk: None,
             },
             None,
         )
@@ -379,6 +380,7 @@ async fn runs_left_running_by_a_dead_process_whose_strategy_is_gone_are_marked_f
         symbols: vec!["GOOG".into()],
         timeframe: Timeframe::DAY,
         limits: None,
+        risk: None,
     };
     let orphan = w.insert_run(&new, None).await.expect("run");
     w.update_run_status(orphan.id, weaver::walle::RunStatus::Running, None, None)
@@ -427,6 +429,7 @@ async fn the_run_list_pages_newest_first_with_a_cursor_and_a_total() {
                     symbols: vec!["SPY".into()],
                     timeframe: Timeframe::MINUTE,
                     limits: None,
+                    risk: None,
                 },
                 None,
             )

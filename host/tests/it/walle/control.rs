@@ -41,6 +41,7 @@ fn run_of(strategy_id: i64) -> NewRun {
         symbols: vec!["AAPL".into()],
         timeframe: Timeframe::MINUTE,
         limits: None,
+        risk: None,
     }
 }
 

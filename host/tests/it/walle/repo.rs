@@ -62,6 +62,7 @@ async fn new_run(w: &Walle) -> i64 {
             symbols: vec!["AAPL".into(), "MSFT".into()],
             timeframe: Timeframe::MINUTE,
             limits: None,
+            risk: None,
         },
         None,
     )
@@ -268,6 +269,7 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
         symbols: vec![],
         timeframe: Timeframe::DAY,
         limits: None,
+        risk: None,
     };
     assert_eq!(
         w.insert_run(&no_symbols, None).await.unwrap_err().code(),

@@ -1,0 +1,94 @@
+//! A run's risk limits: resolved when it is created, stored with it, changed while it runs.
+//!
+//! - On Alpaca (paper and live alike, so a strategy meets on paper what it will meet live) a run
+//!   starts from the operator's defaults ([`RiskLimits::alpaca_defaults`] for its symbols with
+//!   `WEAVER_RISK_DEFAULTS` applied); on the simulated exchange from none, so a paper run there
+//!   stays equal to its backtest. The request's `risk` object is applied over that: an absent
+//!   key keeps the default, `null` turns it off, a value sets it.
+//! - `PATCH /runs/{id}/risk` applies a patch the same way to what the run has, stores it with a
+//!   `risk.LimitsChanged` event (old and new), and the running run checks its next order with it.
+//!
+//! # Invariants
+//! - What is stored is the whole object, every key, validated: a bad key or value is refused
+//!   with the field named and changes nothing.
+//! - The stored limits are the run's for its life: a restart resumes with them, not with the
+//!   operator's defaults of the day.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use super::spec::{RunSpec, VenueName};
+use super::{Error, Runs};
+use crate::veda::risk::{LimitError, RiskLimits, RiskLimitsPatch, defaults_from_env};
+use crate::walle::Run;
+
+/// The limits a running run checks its orders against, shared with the API that changes them.
+pub(crate) type SharedLimits = Arc<RwLock<RiskLimits>>;
+
+impl From<LimitError> for Error {
+    fn from(e: LimitError) -> Error {
+        Error::InvalidRisk {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+/// The limits a run of `spec` starts with (see the module docs).
+///
+/// # Errors
+/// [`Error::InvalidRisk`] naming the field.
+pub(crate) fn resolve(defaults: Option<&str>, spec: &RunSpec) -> Result<RiskLimits, Error> {
+    let base = match spec.venue {
+        VenueName::Sim => RiskLimits::default(),
+        VenueName::Alpaca => defaults_from_env(defaults, &spec.symbols)?,
+    };
+    Ok(match &spec.risk {
+        Some(patch) => base.apply(&RiskLimitsPatch::from_json(patch)?)?,
+        None => base,
+    })
+}
+
+/// The limits stored with `run` (none when it has none).
+pub(crate) fn of_run(run: &Run) -> RiskLimits {
+    run.risk
+        .as_ref()
+        .and_then(|j| {
+            RiskLimits::from_json(&j.0)
+                .inspect_err(|e| {
+                    // Stored by this code after validation; unreadable means a newer writer.
+                    tracing::error!(run_id = run.id, "stored risk limits unreadable: {e}");
+                })
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Runs {
+    /// Applies `patch` (a partial `risk` object) to run `id`'s limits, stores them with their
+    /// `risk.LimitsChanged` event and hands them to the run if this process executes it.
+    ///
+    /// # Errors
+    /// [`Error::RunNotFound`]; [`Error::RunNotActive`] unless it is `created` or `running`;
+    /// [`Error::InvalidRisk`] naming the field (nothing changed).
+    pub async fn patch_risk(&self, id: i64, patch: &serde_json::Value) -> Result<Run, Error> {
+        let w = &self.inner.walle;
+        let run = w.run(id).await?.ok_or(Error::RunNotFound(id))?;
+        if !matches!(
+            run.status,
+            crate::walle::RunStatus::Created | crate::walle::RunStatus::Running
+        ) {
+            return Err(Error::RunNotActive {
+                id,
+                status: run.status.as_str(),
+            });
+        }
+        let limits = of_run(&run).apply(&RiskLimitsPatch::from_json(patch)?)?;
+        let value = serde_json::to_value(&limits)
+            .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?;
+        let stored = w.set_run_risk(id, &value).await?;
+        if let Some(shared) = self.inner.active.limits(id) {
+            *shared.write().unwrap_or_else(PoisonError::into_inner) = limits;
+        }
+        Ok(stored)
+    }
+}
