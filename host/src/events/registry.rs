@@ -200,6 +200,8 @@ impl Registry {
             r.register::<RunHeartbeat>("run.Heartbeat"),
             r.register::<LimitsChanged>("risk.LimitsChanged"),
             r.register::<OrderDenied>("risk.OrderDenied"),
+            r.register::<LimitBreached>("risk.LimitBreached"),
+            r.register::<RunTradingState>("risk.TradingStateChanged"),
         ];
         for result in results {
             // The names above are constants checked by a unit test; a failure here is a typo.
@@ -452,6 +454,34 @@ pub mod payloads {
         pub message: String,
     }
 
+    /// A rule a run's risk keeps over time tripped, and the run is in `state` while it holds.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct LimitBreached {
+        /// Run id.
+        pub run_id: i64,
+        /// The limit key: `daily_loss_pct`, `max_drawdown_pct` or `cooldown`.
+        pub rule: String,
+        /// What it measured (percent, or the losing trades counted).
+        pub figure: Decimal,
+        /// The limit.
+        pub limit: Decimal,
+        /// `reduce_only` or `halted`.
+        pub state: String,
+        /// The bar time it tripped at.
+        pub at: DateTime<Utc>,
+        /// When it ends by itself (a cooldown's pause).
+        pub until: Option<DateTime<Utc>>,
+    }
+
+    /// A run's own trading state was set by hand (`PUT /runs/{id}/trading-state`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RunTradingState {
+        /// Run id.
+        pub run_id: i64,
+        /// `active`, `reduce_only` or `halted`.
+        pub state: String,
+    }
+
     /// A clock tick.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct ClockTick {
@@ -483,7 +513,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 20);
+        assert_eq!(r.names().len(), 22);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

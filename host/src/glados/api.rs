@@ -73,6 +73,7 @@ use crate::walle::{Strategy, StrategyStatus};
         control::close_position,
         control::flatten_run,
         control::patch_risk,
+        control::put_run_state,
         replay::replay_run,
         run_logs,
         list_accounts
@@ -120,7 +121,9 @@ use crate::walle::{Strategy, StrategyStatus};
         control::HeldView,
         control::AttemptView,
         control::ManualOrderRequest,
-        control::CancelView
+        control::CancelView,
+        control::RunStateRequest,
+        control::RunStateView
     ))
 )]
 pub struct ApiDoc;
@@ -168,6 +171,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(control::flatten_run),
         )
         .route("/runs/{id}/risk", axum::routing::patch(control::patch_risk))
+        .route(
+            "/runs/{id}/trading-state",
+            axum::routing::put(control::put_run_state),
+        )
         .route(
             "/runs/{id}/positions/{symbol}/close",
             axum::routing::post(control::close_position),

@@ -343,3 +343,49 @@ pub async fn patch_risk(
     let run = state.runs().patch_risk(id, &patch).await?;
     Ok(axum::Json(runs::view(&state, run).await?))
 }
+
+/// `PUT /runs/{id}/trading-state` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStateRequest {
+    /// `active`, `reduce_only` or `halted`.
+    pub state: String,
+    /// Also cancel the run's working orders and close its positions.
+    #[serde(default)]
+    pub flatten: bool,
+}
+
+/// `PUT /runs/{id}/trading-state` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunStateView {
+    /// The run as it is now (`trading_state` is its state in force).
+    pub run: RunView,
+    /// With `flatten`: what it did.
+    pub flattened: Option<FlattenView>,
+}
+
+/// Sets a running run's own trading state (the global switch still applies: the stricter
+/// wins). A manual `active` also clears the run's risk breaches (daily loss, drawdown,
+/// cooldown) and re-bases its peak equity. With `flatten`, then cancels its working orders and
+/// closes its positions.
+#[utoipa::path(put, path = "/runs/{id}/trading-state", tag = "runs", params(("id" = i64, Path, description = "Run id")),
+    request_body(content = RunStateRequest, example = json!({"state": "halted", "flatten": true})), responses(
+    (status = 200, body = RunStateView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
+pub async fn put_run_state(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    AppJson(req): AppJson<RunStateRequest>,
+) -> Result<axum::Json<RunStateView>, ApiError> {
+    let wanted = crate::runs::trading::parse_state(&req.state)?;
+    let flattened = state.runs().set_run_state(id, wanted, req.flatten).await?;
+    let run = state.inner.walle.run(id).await?.ok_or(ApiError::NotFound {
+        entity: "run",
+        id: id.to_string(),
+    })?;
+    Ok(axum::Json(RunStateView {
+        run: runs::view(&state, run).await?,
+        flattened: flattened.map(Into::into),
+    }))
+}

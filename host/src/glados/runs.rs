@@ -400,6 +400,15 @@ pub struct RunView {
     /// The risk limits its orders are checked against, every key (`null` where off).
     #[schema(value_type = Object)]
     pub risk: serde_json::Value,
+    /// Its own trading state (`active`, `reduce_only`, `halted`): the one set by hand
+    /// (`PUT /runs/{id}/trading-state`) or the strictest a daily-loss or drawdown breach put it
+    /// in; a cooldown in force is in `risk_state.cooldown` (its `until`). The global switch
+    /// (`GET /trading-state`) applies on top.
+    pub trading_state: String,
+    /// What its risk rules over time remember as of its last bar (peak and session equity,
+    /// breaches with figure, limit and time, the state set by hand); `null` before its first.
+    #[schema(value_type = Option<Object>)]
+    pub risk_state: Option<serde_json::Value>,
 }
 
 fn compose(
@@ -409,6 +418,9 @@ fn compose(
     figures: Option<runs::Figures>,
 ) -> RunView {
     let risk = serde_json::to_value(runs::risk::of_run(&r)).unwrap_or_default();
+    let guard = figures.as_ref().and_then(|f| f.risk_guard.clone());
+    let trading_state = runs::risk::own_state(guard.as_ref()).as_str().to_owned();
+    let risk_state = guard.map(|g| serde_json::to_value(g).unwrap_or_default());
     RunView {
         id: r.id,
         strategy_id: r.strategy_id,
@@ -444,6 +456,8 @@ fn compose(
         last_trade: a.last_trade.map(Into::into),
         figures: figures.map(Into::into),
         risk,
+        trading_state,
+        risk_state,
     }
 }
 

@@ -258,6 +258,13 @@ impl AccountSource for DeskAccount {
         Ok(AccountState::from_orders(self.starting_cash, &orders).strategy_snapshot(marks))
     }
 
+    async fn risk_figures(
+        &self,
+        marks: &[(String, f64)],
+    ) -> crate::veda::Result<Option<AccountSnapshot>> {
+        self.snapshot(marks).await.map(Some)
+    }
+
     async fn own_equity(&self, marks: &[(String, f64)]) -> crate::veda::Result<Option<Decimal>> {
         let snapshot = self.snapshot(marks).await?;
         Ok(Decimal::from_f64(snapshot.equity))

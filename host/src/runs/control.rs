@@ -176,6 +176,34 @@ impl Runs {
         .await
     }
 
+    /// Sets run `id`'s own trading state (`active`, `reduce_only`, `halted`; a manual `active`
+    /// also clears its risk breaches), recorded as `risk.TradingStateChanged`, then flattens it
+    /// when asked. The run keeps it across a restart (with its figures).
+    ///
+    /// # Errors
+    /// As [`Runs::place_by_hand`].
+    pub async fn set_run_state(
+        &self,
+        id: i64,
+        state: crate::veda::risk::TradingState,
+        flatten: bool,
+    ) -> Result<Option<FlattenReport>, Error> {
+        self.ask(id, |reply| Command::SetState { state, reply })
+            .await?;
+        let payload = crate::events::payloads::RunTradingState {
+            run_id: id,
+            state: state.as_str().to_owned(),
+        };
+        let event = crate::events::Envelope::new("risk.TradingStateChanged", "glados", payload)
+            .map_err(|e| Error::Internal(format!("event: {e}")))?
+            .for_run(id);
+        self.inner.walle.append(&event).await?;
+        if flatten {
+            return Ok(Some(self.flatten_run(id, true, true).await?));
+        }
+        Ok(None)
+    }
+
     /// Flattens every run this process executes (the kill switch's `flatten`): each cancels its
     /// working orders and closes its positions. One run's failure does not stop the others;
     /// each run's outcome is reported.

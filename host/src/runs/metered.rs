@@ -53,6 +53,9 @@ pub struct Figures {
     pub limits: LimitsInForce,
     /// Traps and limit hits.
     pub traps: u64,
+    /// What the run's risk rules over time remember (peak and session equity, breaches, the
+    /// state set by hand), as of its last bar: stored with the figures so a restart resumes it.
+    pub risk_guard: Option<crate::veda::risk::GuardState>,
     /// 99th percentile of one guest call's wall time, in µs (power-of-two resolution).
     pub call_p99_us: u64,
     /// Longest guest call, in µs.

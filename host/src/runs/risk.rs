@@ -92,3 +92,77 @@ impl Runs {
         Ok(stored)
     }
 }
+
+/// What the run's guard kept at its last stored figures: the whole state for a run on a live
+/// venue (it goes on where it was), only the state set by hand for a simulated run (its resume
+/// replays its bars from the start, which rebuilds the rest).
+pub(crate) async fn stored_guard(
+    walle: &crate::walle::Walle,
+    id: i64,
+    whole: bool,
+) -> Option<crate::veda::risk::GuardState> {
+    let stored = walle.run_account(id).await.ok().flatten()?;
+    let figures: super::Figures = serde_json::from_value(stored.figures?.0).ok()?;
+    let state = figures.risk_guard?;
+    Some(if whole {
+        state
+    } else {
+        crate::veda::risk::GuardState {
+            manual: state.manual,
+            ..Default::default()
+        }
+    })
+}
+
+/// After each bar's check: keeps the guard's state with the run's figures (stored at every
+/// heartbeat), and turns each breach into a `risk.LimitBreached` event and a log line.
+pub(crate) fn on_guard(
+    live: &super::active::Live,
+    breaches: &[crate::veda::risk::Breach],
+    state: &crate::veda::risk::GuardState,
+) {
+    live.figures
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .risk_guard = Some(state.clone());
+    for b in breaches {
+        live.logs.push(
+            "warn",
+            format!(
+                "risk: {} tripped ({} against a limit of {}): the run is {}{}",
+                b.rule.key(),
+                b.figure,
+                b.limit,
+                b.state.as_str(),
+                b.until
+                    .map(|u| format!(" until {}", u.to_rfc3339()))
+                    .unwrap_or_default()
+            ),
+        );
+        let payload = crate::events::payloads::LimitBreached {
+            run_id: live.id,
+            rule: b.rule.key().to_owned(),
+            figure: b.figure,
+            limit: b.limit,
+            state: b.state.as_str().to_owned(),
+            at: b.ts,
+            until: b.until,
+        };
+        match crate::events::Envelope::new("risk.LimitBreached", "veda", payload) {
+            Ok(e) => live.decisions.record(Some(e.for_run(live.id))),
+            Err(e) => tracing::error!(run_id = live.id, "breach not recorded: {e}"),
+        }
+    }
+}
+
+/// A run's own state as its guard left it: the state set by hand, made stricter by a daily-loss
+/// or drawdown breach in force (a cooldown ends by itself at a bar time, so it is shown apart).
+pub fn own_state(guard: Option<&crate::veda::risk::GuardState>) -> crate::veda::risk::TradingState {
+    let Some(g) = guard else {
+        return crate::veda::risk::TradingState::Active;
+    };
+    [g.daily_loss, g.drawdown]
+        .into_iter()
+        .flatten()
+        .fold(g.manual, |acc, b| acc.stricter(b.state))
+}

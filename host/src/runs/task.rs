@@ -146,6 +146,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     };
     let journal = Arc::new(WalleJournal::new(walle.clone()));
     let timeframe = strategy.timeframe;
+    let resumed = super::risk::stored_guard(&walle, id, matches!(exec, Exec::Desk { .. })).await;
     let mut runner = LiveRunner::new(
         &id.to_string(),
         symbols,
@@ -157,6 +158,10 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     .shared_limits(live.limits.clone())
     .timeframe(timeframe)
     .commands(commands)
+    .guarded(resumed, {
+        let live = live.clone();
+        move |breaches, state| super::risk::on_guard(&live, breaches, state)
+    })
     .with_switch(st.inner.trading.switch())
     .on_refused({
         let live = live.clone();

@@ -57,6 +57,7 @@ use rust_decimal::prelude::ToPrimitive;
 pub mod account;
 pub mod bars;
 pub mod control;
+pub mod guarded;
 mod orders;
 pub mod tape;
 pub mod windows;
@@ -170,6 +171,8 @@ pub struct LiveRunner {
     commands: Option<tokio::sync::mpsc::Receiver<control::Command>>,
     /// A close by hand or a flatten is placing orders: halted eases to reduce-only.
     closing: bool,
+    /// The rules over time ([`guarded`]), when the run keeps them.
+    guard: Option<guarded::Guarded>,
     /// When lifecycle transitions and account snapshots are told (shared with backtests).
     cues: Cues,
     /// Where account snapshots come from; none told without one.
@@ -231,6 +234,7 @@ impl LiveRunner {
             first_sequence: 1,
             commands: None,
             closing: false,
+            guard: None,
             cues,
             account: None,
             last_ts: None,
@@ -481,6 +485,9 @@ impl LiveRunner {
         let mut placed = self.cue(start, bar.ts).await?;
         let before = self.cues.before_bars().into_iter().collect();
         placed += self.cue(before, bar.ts).await?;
+        // The rules over time see the run's account at this bar's close before the strategy
+        // does: a breach restricts what it answers with.
+        self.watch_risk(bar.ts).await;
         // A bar the venue's desk stores as `market.Bar` is told under that event's id, so the
         // decision on it names it as its cause.
         let id = self.bar_venue.as_ref().map(|venue| {

@@ -41,7 +41,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{self, Bar, OrderIntent, OrderSize, OrderStatus};
 use crate::greta::broker::{BarView, Broker, BrokerConfig};
-use crate::veda::live::account::AccountSource;
 use crate::veda::types::{
     Account, BarEvent, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery,
     OrderRequest, OrderStatusFilter, OrderStreamEvent, StreamHandle, TradeEvent, TradeUpdate,
@@ -442,13 +441,6 @@ fn broadcast(st: &mut State, event: OrderStreamEvent) {
         // blocking the exchange; it reconciles through `orders` like after a disconnect.
         Err(_) => false,
     });
-}
-
-#[async_trait]
-impl AccountSource for SimVenue {
-    async fn snapshot(&self, _marks: &[(String, f64)]) -> Result<domain::AccountSnapshot> {
-        Ok(self.account_snapshot())
-    }
 }
 
 fn to_f64(d: Decimal, what: &str) -> Result<f64> {

@@ -19,6 +19,7 @@ mod openapi;
 mod replay;
 mod replay_alpaca;
 mod risk;
+mod risk_rules;
 mod run_state;
 mod runs;
 mod serve;

@@ -54,4 +54,26 @@ pub trait AccountSource: Send + Sync {
     async fn own_equity(&self, _marks: &[(String, f64)]) -> Result<Option<Decimal>> {
         Ok(None)
     }
+
+    /// The run's account at `marks` for its risk rules, read without telling the strategy or
+    /// recording it (unlike [`AccountSource::snapshot`]); `None` where it cannot be had without
+    /// that (a replay's tape), and the rules then keep their state.
+    ///
+    /// # Errors
+    /// The venue or the store could not be read.
+    async fn risk_figures(&self, _marks: &[(String, f64)]) -> Result<Option<AccountSnapshot>> {
+        Ok(None)
+    }
+}
+
+/// The simulated exchange is the run's own: its broker's snapshot is the run's account.
+#[async_trait]
+impl AccountSource for crate::veda::sim::SimVenue {
+    async fn snapshot(&self, _marks: &[(String, f64)]) -> Result<AccountSnapshot> {
+        Ok(self.account_snapshot())
+    }
+
+    async fn risk_figures(&self, _marks: &[(String, f64)]) -> Result<Option<AccountSnapshot>> {
+        Ok(Some(self.account_snapshot()))
+    }
 }

@@ -45,6 +45,13 @@ pub enum Command {
         /// Told the closing order, `None` when there was nothing to close.
         reply: oneshot::Sender<Option<Attempt>>,
     },
+    /// Set the run's own trading state (a manual `active` clears its risk breaches too).
+    SetState {
+        /// The state.
+        state: TradingState,
+        /// Told once it is in force.
+        reply: oneshot::Sender<()>,
+    },
     /// Cancel every working order of the run and/or close every position it holds.
     Flatten {
         /// Cancel working orders.
@@ -124,6 +131,10 @@ impl LiveRunner {
                 self.close_held(&symbol, &mut snapshot).await?;
                 let attempt = self.placed.get(before).map(Attempt::from);
                 let _ = reply.send(attempt);
+            }
+            Command::SetState { state, reply } => {
+                self.set_guard_state(state);
+                let _ = reply.send(());
             }
             Command::Flatten {
                 orders,
@@ -222,7 +233,7 @@ impl LiveRunner {
 
     /// The state the pre-trade checks see: the run's, eased to reduce-only while closing.
     pub(super) fn checked_state(&self) -> TradingState {
-        let state = self.trading_state();
+        let state = self.trading_state().stricter(self.own_state());
         if self.closing && state == TradingState::Halted {
             TradingState::ReduceOnly
         } else {

@@ -16,7 +16,7 @@ use super::{LiveError, LiveRunner, Placed};
 use crate::domain::{Intent, OrderIntent, OrderSize, OrderType, Side, TimeInForce, Timeframe};
 use crate::veda::Error;
 use crate::veda::journal::{IntentKey, place_order_keyed};
-use crate::veda::risk::Exposure;
+use crate::veda::risk::{Exposure, TradingState};
 use crate::veda::types::{OrderQuantity, OrderQuery, OrderRequest, VenueOrder};
 
 impl LiveRunner {
@@ -322,9 +322,16 @@ impl LiveRunner {
             open_sell_quantity: units(Side::Sell),
             open_orders: snap.open.len(),
             equity: snap.equity,
+            // Closing by hand or flattening eases a halting breach to reduce-only, as it eases
+            // the state set by hand.
+            breach: self.binding_breach(now).map(|mut b| {
+                if self.closing && b.state == TradingState::Halted {
+                    b.state = TradingState::ReduceOnly;
+                }
+                b
+            }),
             gross_exposure: self.gross_exposure(snap),
             orders_last_minute: u32::try_from(orders_last_minute).unwrap_or(u32::MAX),
-            ..Exposure::default()
         }
     }
 

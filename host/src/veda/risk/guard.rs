@@ -219,7 +219,10 @@ impl RiskGuard {
         let s = &mut self.state;
         if s.session_start.is_none_or(|current| session > current) {
             s.session_start = Some(session);
-            s.session_equity = Some(equity);
+            // The equity at the session's start is the last one seen before it (the previous
+            // close): a bar that opens the session with a gap already counts its loss. Only
+            // the very first equity starts from itself.
+            s.session_equity = Some(s.last_equity.unwrap_or(equity));
             if self.limits.reset_next_session {
                 s.daily_loss = None;
             }
@@ -458,14 +461,30 @@ mod tests {
     }
 
     #[test]
-    fn the_daily_loss_figure_counts_from_the_first_equity_of_the_session() {
+    fn the_daily_loss_figure_counts_from_the_last_equity_before_the_session() {
         let mut g = RiskGuard::new(daily(BreachAction::ReduceOnly, true), SessionClock::Utc);
-        assert!(g.on_equity(at(2026, 3, 6, 23, 0), dec!(10000)).is_empty());
-        // A new UTC day starts from 9000, so 8600 is a 4.4 % loss, not 14 %.
-        assert!(g.on_equity(at(2026, 3, 7, 0, 0), dec!(9000)).is_empty());
-        assert!(g.on_equity(at(2026, 3, 7, 1, 0), dec!(8600)).is_empty());
-        let tripped = g.on_equity(at(2026, 3, 7, 2, 0), dec!(8549));
-        assert_eq!(tripped[0].figure, dec!(5.0112));
+        assert!(g.on_equity(at(2026, 3, 6, 12, 0), dec!(10000)).is_empty());
+        assert!(g.on_equity(at(2026, 3, 6, 23, 0), dec!(10200)).is_empty());
+        // The new UTC day starts from the last equity before it (10200), not from its own first
+        // (a gap at the open is a loss of the day) nor the day before's first (10000).
+        assert!(g.on_equity(at(2026, 3, 7, 1, 0), dec!(9800)).is_empty());
+        let tripped = g.on_equity(at(2026, 3, 7, 2, 0), dec!(9690));
+        assert_eq!(tripped.len(), 1);
+        assert_eq!(tripped[0].figure, dec!(5));
+    }
+
+    #[test]
+    fn daily_bars_measure_each_day_from_the_close_before() {
+        let mut g = RiskGuard::new(daily(BreachAction::Halted, false), SessionClock::NewYork);
+        // One equity a day (daily bars at 05:00 UTC, midnight in New York).
+        assert!(g.on_equity(at(2026, 3, 2, 5, 0), dec!(10000)).is_empty());
+        assert!(
+            g.on_equity(at(2026, 3, 3, 5, 0), dec!(9700)).is_empty(),
+            "3 %"
+        );
+        let tripped = g.on_equity(at(2026, 3, 4, 5, 0), dec!(9200));
+        assert_eq!(tripped.len(), 1, "5.15 % from the day before's 9700");
+        assert_eq!(tripped[0].state, TradingState::Halted);
     }
 
     /// Breaches on Friday afternoon in New York; what holds at later times, by `reset`.
