@@ -16,6 +16,7 @@ mod live_bars;
 mod openapi;
 mod replay;
 mod replay_alpaca;
+mod run_metrics;
 mod run_state;
 mod runs;
 mod serve;
