@@ -5,7 +5,8 @@
 # N paper runs on the simulated exchange cycling through the guest's failing modes (fuel, memory
 # bomb, stack, panic, trap, huge results, printing, a thousand data windows, bad intents), a few
 # at a time, waits until each has failed, and reads VmRSS (anonymous and file-backed) / VmHWM
-# again. Each reading waits WEAVER_BENCH_SETTLE_SECS (12) first. The server binds port 0 and the
+# again, and says PASS or FAIL against the goal. Each reading waits WEAVER_BENCH_SETTLE_SECS (12)
+# first; WEAVER_BENCH_DUMP=dir keeps the server's smaps at both. Exits 1 on FAIL. The server binds port 0 and the
 # script reads the address it logs (scripts/lib/serve.sh).
 # Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
 # scripts/build-strategies.sh to have been run; WEAVER_BENCH_PROFILE=dev measures the dev build,
@@ -37,6 +38,12 @@ cp strategies/dist/guests/hostile.wasm "$data/strategies/"
 export WEAVER_DATA_DIR="$data" WEAVER_BIND="127.0.0.1:0" WEAVER_LOG="warn,weaver::app=info" \
     WEAVER_STRATEGIES_DIR="$data/strategies" WEAVER_RUN_BAR_INTERVAL_MS=0 WEAVER_SAMPLE_DATA=off
 unset WEAVER_DATABASE_URL WEAVER_API_KEY
+# As deployed (docker/docker-compose.yml sets neither): with RUST_BACKTRACE set, every wasmtime
+# error a guest's trap causes captures a Rust backtrace, and the unwinder reads ~1.8 MB of the
+# binary's .eh_frame the first time, which a shell's RUST_BACKTRACE=1 would add to "after".
+# WEAVER_BENCH_RUST_BACKTRACE=1 measures with it.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+[[ -n "${WEAVER_BENCH_RUST_BACKTRACE:-}" ]] && export RUST_BACKTRACE="$WEAVER_BENCH_RUST_BACKTRACE"
 
 "$bin" data import "$csv" --symbol GOOG --timeframe 1Day >/dev/null
 "$bin" serve --log-format json >/dev/null 2>"$data/serve.log" &
@@ -52,6 +59,20 @@ wait_for_serve bench-hostile-rss "$pid" "$data/serve.log" || exit 1
 base="http://$addr"
 
 rss() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' "/proc/$pid/status"; }
+rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
+# WEAVER_BENCH_DUMP=dir keeps the server's smaps and smaps_rollup at each reading (fresh, after).
+dump() {
+    [[ -n "${WEAVER_BENCH_DUMP:-}" ]] || return 0
+    mkdir -p "$WEAVER_BENCH_DUMP"
+    cp "/proc/$pid/smaps" "$WEAVER_BENCH_DUMP/$1.smaps"
+    cp "/proc/$pid/smaps_rollup" "$WEAVER_BENCH_DUMP/$1.smaps_rollup"
+    ls -l "/proc/$pid/fd" >"$WEAVER_BENCH_DUMP/$1.fds"
+    # glibc's view of the heap (in use, free, per arena), when gdb is there to ask for it.
+    if command -v gdb >/dev/null; then
+        gdb -p "$pid" -batch -ex "set \$f = (void *) fopen(\"$WEAVER_BENCH_DUMP/$1.malloc.xml\", \"w\")" \
+            -ex 'call (int) malloc_info(0, $f)' -ex 'call (int) fclose($f)' >/dev/null 2>&1 || true
+    fi
+}
 
 for _ in $(seq 1 600); do
     curl -fsS "$base/strategies?name=hostile" | grep -q '"status":"ready"' && break
@@ -76,6 +97,8 @@ wait_ended() {
 }
 wait_ended "$(run '"mode": "none"')" >/dev/null
 sleep "$settle"
+dump fresh
+fresh_kb="$(rss_kb VmRSS)"
 fresh="$(rss VmRSS)"
 fresh_split="anon $(rss RssAnon) MB, file $(rss RssFile) MB"
 
@@ -93,6 +116,9 @@ modes=(
     '"mode": "error"'
     '"mode": "windows", "count": "1000", "lookback": "100000"'
 )
+# The control: WEAVER_BENCH_GUEST=benign makes the same runs well-behaved, so what they add is
+# what the load costs, not the hostility.
+[[ "${WEAVER_BENCH_GUEST:-hostile}" == benign ]] && modes=('"mode": "none"')
 declare -A codes
 started=0
 while (( started < runs )); do
@@ -108,8 +134,19 @@ while (( started < runs )); do
     done
 done
 sleep "$settle"
+dump after
+after_kb="$(rss_kb VmRSS)"
 after="$(rss VmRSS)"
 peak="$(rss VmHWM)"
 echo "fresh RSS (hostile guest compiled, one run done): ${fresh} MB (${fresh_split})"
-echo "RSS after ${runs} hostile runs: ${after} MB (anon $(rss RssAnon) MB, file $(rss RssFile) MB; peak ${peak} MB); $(python3 -c "print(f'{($after - $fresh) / $fresh * 100:+.1f} %')")"
+echo "RSS after ${runs} hostile runs: ${after} MB (anon $(rss RssAnon) MB, file $(rss RssFile) MB; peak ${peak} MB)"
 for code in "${!codes[@]}"; do echo "  ${codes[$code]} runs ended with $code"; done
+# The verdict on kB, not on the rounded MB above.
+python3 - "$fresh_kb" "$after_kb" <<'PY'
+import sys
+fresh, after = (int(v) for v in sys.argv[1:])
+ratio = after / fresh
+verdict = "PASS" if ratio <= 1.10 else "FAIL"
+print(f"after / fresh: {ratio:.3f} ({(ratio - 1) * 100:+.1f} %, goal within +10 %): {verdict}")
+sys.exit(verdict != "PASS")
+PY

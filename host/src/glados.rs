@@ -15,6 +15,7 @@
 //! - [`backtests`]: the views of backtests (the jobs are [`crate::greta::jobs`]).
 //! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
+//! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
 //! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
@@ -34,6 +35,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod error;
 pub mod events;
+mod exposition;
 pub mod health;
 pub mod http;
 pub mod replay;
@@ -46,7 +48,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -69,7 +71,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     pub(crate) config: HttpConfig,
     pub(crate) walle: Walle,
-    pub(crate) metrics: PrometheusHandle,
+    pub(crate) metrics: exposition::Metrics,
     /// The strategies (uploads, compilation).
     pub(crate) catalogue: Catalogue,
     /// The backtest jobs.
@@ -149,9 +151,10 @@ impl AppState {
     }
 }
 
-/// The process-wide Prometheus recorder (installed once; later calls share its handle).
-fn prometheus() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The process-wide Prometheus recorder (installed once; later calls share its handle), with a
+/// run's series removed when the run ends (`glados/exposition.rs`).
+fn prometheus() -> exposition::Metrics {
+    static HANDLE: OnceLock<exposition::Metrics> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             // Strategy call times as a real histogram (buckets), for histogram_quantile.
@@ -165,12 +168,12 @@ fn prometheus() -> PrometheusHandle {
                     &buckets,
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
+            let recorder = exposition::RunScoped::new(builder.build_recorder());
+            let metrics = recorder.metrics();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be sparse");
             }
-            handle
+            metrics
         })
         .clone()
 }

@@ -36,6 +36,8 @@
 //!   exit, stdio, terminal, io streams) that Rust's std links, served from an empty context: no
 //!   environment or arguments, empty stdin, stdout/stderr captured into a capped per-sandbox
 //!   buffer, `exit` ends the run. No files, sockets, clocks or randomness are ever linked.
+//! - What a run freed goes back to the operating system shortly after its sandbox is dropped
+//!   (`marvin/trim.rs`), so an idle server's RSS is what it holds, not what it last freed.
 
 mod bindings;
 mod cache;
@@ -48,6 +50,7 @@ mod ledger;
 mod limiter;
 mod limits;
 mod sandbox;
+mod trim;
 mod world;
 
 use std::path::Path;

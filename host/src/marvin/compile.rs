@@ -306,7 +306,8 @@ fn limit_child(_command: &mut std::process::Command, _address_space: u64, _cpu_s
 ///
 /// Cranelift allocates on its worker threads while compiling, and glibc keeps what they free
 /// in per-thread arenas instead of returning it. Also worth calling once a large component's
-/// bytes and compiled form are dropped; every [`super::Sandbox`] calls it when dropped.
+/// bytes and compiled form are dropped; a dropped [`super::Sandbox`] has it called a little later
+/// (`marvin/trim.rs`).
 #[allow(unsafe_code)] // one FFI call with no arguments to uphold
 pub fn release_compiler_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

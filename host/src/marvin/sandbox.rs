@@ -137,6 +137,9 @@ pub struct Sandbox {
     subscriptions: domain::Subscriptions,
     /// What the host holds for the guest since the last bars.
     ledger: Ledger,
+    /// Last, so dropped last: asks for the heap the run freed to be given back to the operating
+    /// system (`marvin/trim.rs`), after the store and the component are gone.
+    _trim: super::trim::OnDrop,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -154,6 +157,8 @@ impl Sandbox {
         limits: &Limits,
         config: &StrategyConfig,
     ) -> Result<Sandbox, Error> {
+        // Before the store: a sandbox that fails to instantiate asks for a trim too.
+        let trim = super::trim::OnDrop;
         let (marvin, pre) = (&component.marvin, &component.pre);
         let limits = limits.clone();
         let epoch_tick = marvin.config().epoch_tick.max(Duration::from_millis(1));
@@ -194,7 +199,6 @@ impl Sandbox {
             }
         };
         let instantiate_time = started.elapsed();
-        LIVE_SANDBOXES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sandbox = Sandbox {
             store,
             _component: component.clone(),
@@ -212,6 +216,7 @@ impl Sandbox {
             ledger: Ledger::new(limits.max_host_bytes),
             limits,
             subscriptions: domain::Subscriptions::ALL,
+            _trim: trim,
         };
         let wit_config = convert::config(config);
         let budget = sandbox.limits.fuel_for_init;
@@ -409,41 +414,6 @@ impl Sandbox {
         )?;
         self.charge(&intents)?;
         Ok((intents, consumed))
-    }
-}
-
-/// Sandboxes alive in this process.
-static LIVE_SANDBOXES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-/// Above this many live sandboxes, their drops trim the heap at most once a second.
-const TRIM_FREELY_BELOW: usize = 64;
-
-impl Drop for Sandbox {
-    /// Gives the heap the run freed back to the operating system: the store's memories are
-    /// unmapped on their own, but what the host allocated around the run's calls sits free in
-    /// the allocator's per-thread arenas, and a server running many runs on many threads would
-    /// keep megabytes per arena. With many sandboxes alive, at most once a second: a trim walks
-    /// every free chunk of the heap holding its arena's lock, so with thousands of runs (a heap
-    /// of a gigabyte or more) ending together, one trim per run would stall every other run's
-    /// allocations; what one run frees is then given back by the next trim.
-    fn drop(&mut self) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static LAST_TRIM_MS: AtomicU64 = AtomicU64::new(0);
-        let others = LIVE_SANDBOXES
-            .fetch_sub(1, Ordering::Relaxed)
-            .saturating_sub(1);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let last = LAST_TRIM_MS.load(Ordering::Relaxed);
-        let due = others < TRIM_FREELY_BELOW
-            || (now.saturating_sub(last) >= 1_000
-                && LAST_TRIM_MS
-                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok());
-        if due {
-            LAST_TRIM_MS.store(now, Ordering::Relaxed);
-            super::compile::release_compiler_memory();
-        }
     }
 }
 

@@ -106,6 +106,10 @@ pub(crate) struct Metered {
     /// The run's decision book, as the runner task's precursors.
     precursors: Arc<dyn Precursors>,
     run_id: String,
+    /// `weaver_strategy_memory_bytes{run_id}`, held for the life of the run: the series is
+    /// exported while a handle to it lives and leaves `/metrics` when the run ends
+    /// (`glados/exposition.rs`).
+    memory_gauge: metrics::Gauge,
     pub(crate) timeframe: Timeframe,
     timeframe_ms: i64,
     clock: bool,
@@ -142,6 +146,7 @@ impl Metered {
             precursors: Arc::new(RunDecisions(live.clone())),
             live,
             run_id: run_id.to_string(),
+            memory_gauge: metrics::gauge!("weaver_strategy_memory_bytes", "run_id" => run_id.to_string()),
             timeframe,
             timeframe_ms: timeframe.nominal_millis().max(1),
             clock,
@@ -201,8 +206,7 @@ impl Metered {
             metrics::histogram!("weaver_strategy_call_duration_seconds", "strategy" => strategy.clone())
                 .record((s.call_time_total - self.seen.time).as_secs_f64());
         }
-        metrics::gauge!("weaver_strategy_memory_bytes", "run_id" => self.run_id.clone())
-            .set(s.peak_memory_bytes as f64);
+        self.memory_gauge.set(s.peak_memory_bytes as f64);
         if s.traps > self.seen.traps {
             let code = self.sandbox.failure().unwrap_or("strategy_failed");
             metrics::counter!("weaver_strategy_traps_total", "strategy" => strategy, "code" => code)

@@ -20,6 +20,7 @@ mod replay;
 mod replay_alpaca;
 mod risk;
 mod risk_rules;
+mod run_metrics;
 mod run_state;
 mod runs;
 mod serve;

@@ -300,7 +300,8 @@ async fn state_and_logs(kind: Kind) {
         assert_eq!(item[k], done[k], "{k}");
     }
 
-    // Per-run metrics, under the names the dashboards use.
+    // Per-run metrics, under the names the dashboards use (`weaver_strategy_memory_bytes{run_id}`
+    // only while the run runs: `glados::run_metrics`).
     let metrics = send(&r, get("/metrics")).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     for needle in [
@@ -308,7 +309,6 @@ async fn state_and_logs(kind: Kind) {
         "weaver_runs{status=\"failed\"}",
         "weaver_strategy_fuel_total{strategy=\"sma-cross\"}",
         "weaver_strategy_call_duration_seconds_bucket{strategy=\"sma-cross\"",
-        &format!("weaver_strategy_memory_bytes{{run_id=\"{sma}\"}}"),
         "weaver_strategy_traps_total{strategy=\"hostile\",code=\"strategy_trap\"}",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
