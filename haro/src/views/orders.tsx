@@ -7,7 +7,8 @@ import { Chip, Empty, nextSort, QueryState, SortTh } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
 import { sortRows, type SortDir } from '../lib/trades'
 
-const STATUSES = ['', 'new', 'accepted', 'partially_filled', 'filled', 'canceled', 'rejected', 'expired']
+// The API's order states (`GET /orders?status=` refuses any other value).
+const STATUSES = ['', 'pending_submit', 'submitted', 'accepted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired', 'unknown']
 
 export function Orders() {
   const [params, setParams] = useSearchParams()
@@ -27,7 +28,7 @@ export function Orders() {
         <label>Symbol<input value={filter.symbol} onChange={(e) => set('symbol', e.target.value)} placeholder="any" /></label>
         <label>Status
           <select value={filter.status} onChange={(e) => set('status', e.target.value)}>
-            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace('_', ' ') : 'any'}</option>)}
+            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace(/_/g, ' ') : 'any'}</option>)}
           </select>
         </label>
       </div>
