@@ -8,8 +8,10 @@
 // strategies/dist/sma-cross.wasm (scripts/build-strategies.sh) and the reference candles
 // testdata/generated/ohlcv/GOOG.csv (scripts/testdata.sh), imported through the dashboard's
 // import form. No CLI step. Screenshots go to haro/test-results/.
+// A second scenario, 'hand', drives the controls by hand (order, cancel, Halt and flatten, the stop
+// dialog) on a server of its own; E2E_SCENARIO=e2e|hand runs only one.
 // The first-run scenario (sample data, no key, example strategies) is e2e/first-run.mjs.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checker, nav, need, needBasics, root, scenario, shots } from './lib.mjs'
@@ -27,6 +29,8 @@ let keyless = true
 let expectFailing = null
 const { checks, ok } = checker()
 const cleanup = []
+/** `E2E_SCENARIO=hand node e2e/run.mjs` runs one scenario (both by default). */
+const only = (name, body) => (!process.env.E2E_SCENARIO || process.env.E2E_SCENARIO === name ? scenario(name, body) : undefined)
 
 async function pickStrategy(page) {
   const option = page.getByTestId('strategy-select').locator('option', { hasText: 'sma-cross' }).first()
@@ -34,7 +38,7 @@ async function pickStrategy(page) {
   await page.getByTestId('strategy-select').selectOption(await option.getAttribute('value'))
 }
 
-await scenario('e2e', async ({ start, browser }) => {
+await only('e2e', async ({ start, browser }) => {
   const empty = mkdtempSync(join(tmpdir(), 'haro-e2e-no-examples-'))
   cleanup.push(() => rmSync(empty, { recursive: true, force: true }))
   const { base } = await start({
@@ -195,9 +199,16 @@ await scenario('e2e', async ({ start, browser }) => {
   if (page.url() !== runUrl) throw new Error('the page navigated while waiting for orders')
   ok(`paper run: orders appear live (${first} → more) without a reload`)
   await page.screenshot({ path: join(shots, 'paper-run.png'), fullPage: true })
-  await page.getByRole('button', { name: 'Stop' }).first().click()
+  // The stop dialog, with its defaults: cancel the working orders, keep the positions.
+  await page.getByRole('button', { name: 'Stop', exact: true }).first().click()
+  const stopDialog = page.getByTestId('stop-dialog')
+  await stopDialog.getByText("By default a stop cancels the run's working orders and keeps its positions.").waitFor()
+  await stopDialog.getByRole('button', { name: 'Stop run' }).click()
+  await stopDialog.getByTestId('stop-result').waitFor({ timeout: 60_000 })
+  const stopped = (await stopDialog.getByTestId('held').textContent())?.trim()
+  await stopDialog.getByRole('button', { name: 'Done' }).click()
   await page.locator('h1 .chip', { hasText: /stopped/ }).waitFor()
-  ok('run stopped from the UI')
+  ok(`run stopped from the UI's stop dialog with the defaults: "${stopped}"`)
   // Replayed from its page: identical (asked again while its last decisions are projected).
   const replayBy = Date.now() + 30_000
   for (;;) {
@@ -243,5 +254,144 @@ await scenario('e2e', async ({ start, browser }) => {
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')
   console.log(`e2e: ${checks.length} checks passed; screenshots in ${shots}`)
+})
+
+// Control by hand, on its own server (runs paced at 200 ms a bar, so a run lasts minutes; no key;
+// the sample data; only sma-cross registered at start). A quiet run (sma-cross that never
+// crosses) gets an order by hand from its page, a resting limit order cancelled from the Orders
+// view, then the kill switch from Settings flattens it; once trading is active again, a second
+// order, and the stop dialog with "close positions" ends the run flat.
+await only('hand', async ({ start, browser }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haro-e2e-hand-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  copyFileSync(WASM, join(dir, 'sma-cross.wasm'))
+  const { base } = await start({
+    WEAVER_STRATEGIES_DIR: dir,
+    WEAVER_RUN_BAR_INTERVAL_MS: '200',
+    WEAVER_SAMPLE_DATA: undefined,
+    WEAVER_API_KEY: undefined,
+  })
+  // While set, a failed request to a URL matching it is expected (the order refused while halted).
+  let refusing = null
+  const b = await browser((text, url) => Boolean(refusing && refusing.test(url) && text.includes('Failed to load resource')))
+  const { page, errors } = b
+  const at = (name) => (b.state.step = name)
+  const runApi = (id) => page.evaluate(async (id) => (await fetch(`/runs/${id}`)).json(), id)
+  const positions = page.getByTestId('position-row')
+  const orderForm = page.getByRole('form', { name: 'Order by hand' })
+  async function placeOrder(fields) {
+    for (const [name, v] of Object.entries(fields)) {
+      const input = orderForm.locator(`[name=${name}]`)
+      if ((await input.evaluate((e) => e.tagName)) === 'SELECT') await input.selectOption(v)
+      else await input.fill(v)
+    }
+    await orderForm.getByRole('button', { name: 'Place order…' }).click()
+    const dialog = page.getByTestId('order-dialog')
+    const summary = (await dialog.getByTestId('order-summary').textContent())?.trim()
+    await dialog.getByRole('button', { name: 'Place order', exact: true }).click()
+    await dialog.waitFor({ state: 'detached' })
+    return summary
+  }
+
+  // 1. A quiet paper run on the sim: sma-cross whose slow average never fills never trades.
+  at('quiet-run')
+  await page.goto(`${base}/ui/runs`)
+  await page.getByTestId('strategy-select').locator('option', { hasText: 'sma-cross' }).first().waitFor({ state: 'attached', timeout: 120_000 })
+  await pickStrategy(page)
+  await page.locator('input[name=symbols]').fill('SAMPLE')
+  await page.getByLabel('Params (JSON object)').fill('{"fast": 5, "slow": 100000}')
+  await page.getByRole('button', { name: 'Start run' }).click()
+  await page.waitForURL(/\/ui\/runs\/\d+$/)
+  const runUrl = page.url()
+  const id = Number(runUrl.split('/').pop())
+  await page.locator('h1 .chip', { hasText: 'running' }).waitFor()
+  await page.getByText('Flat.').waitFor()
+  ok(`quiet run #${id} on SAMPLE 1Day: running and flat`)
+
+  // 2. An order by hand from the run's page: confirmed, accepted, filled into a position.
+  at('order')
+  const summary = await placeOrder({ side: 'buy', type: 'market', amount: '5' })
+  if (summary !== 'Buy 5 SAMPLE at market, day') throw new Error(`the confirmation says: ${summary}`)
+  const accepted = (await orderForm.getByTestId('order-accepted').textContent())?.trim()
+  await positions.filter({ hasText: 'SAMPLE' }).waitFor()
+  const qty = (await positions.first().locator('td').nth(1).textContent())?.trim()
+  if (qty !== '5') throw new Error(`position after buying 5: ${qty}`)
+  await page.getByTestId('order-row').filter({ hasText: 'filled' }).first().waitFor()
+  ok(`order by hand "${summary}": ${accepted?.slice(0, 60)}…; position SAMPLE 5 on the run's page`)
+  await page.screenshot({ path: join(shots, 'hand-order.png'), fullPage: true })
+  // At phone width the page with its controls does not scroll sideways (tables scroll inside).
+  await page.setViewportSize({ width: 390, height: 844 })
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  if (overflow > 1) throw new Error(`the run page is ${overflow}px wider than the phone`)
+  await page.setViewportSize({ width: 1280, height: 860 })
+
+  // 3. A resting limit order far below the market (gtc: a day order ends with its daily bar),
+  // cancelled from the Orders view.
+  at('cancel')
+  await placeOrder({ type: 'limit', time_in_force: 'gtc', amount: '1', limit_price: '0.01' })
+  await orderForm.getByTestId('order-accepted').waitFor()
+  await nav(page, 'Orders').click()
+  const resting = page.getByTestId('order-row').filter({ hasText: 'limit' }).first()
+  await resting.getByRole('button', { name: 'Cancel', exact: true }).click()
+  const cancelDialog = page.getByTestId('cancel-dialog')
+  await cancelDialog.getByRole('button', { name: 'Cancel order' }).click()
+  const cancelled = (await cancelDialog.getByTestId('cancel-result').textContent())?.trim()
+  if (!cancelled?.startsWith('The venue was asked to cancel')) throw new Error(`cancel: ${cancelled}`)
+  await cancelDialog.getByRole('button', { name: 'Done' }).click()
+  await resting.filter({ hasText: /cancell?ed/ }).waitFor()
+  if (await resting.getByRole('button', { name: 'Cancel', exact: true }).count()) throw new Error('a cancelled order still offers Cancel')
+  ok(`limit order cancelled from the Orders view: "${cancelled}", then shown cancelled without Cancel`)
+
+  // 4. The kill switch from Settings: halted, and the run's position closed.
+  at('halt')
+  await nav(page, 'Settings').click()
+  await page.getByTestId('trading-state').getByRole('button', { name: 'Halt and flatten' }).click()
+  const haltDialog = page.getByTestId('halt-dialog')
+  await haltDialog.getByRole('button', { name: 'Halt and flatten' }).click()
+  const flattened = haltDialog.getByTestId('run-flattened').filter({ hasText: `Run #${id}` })
+  await flattened.getByTestId('attempt').filter({ hasText: 'sell SAMPLE: accepted' }).waitFor()
+  await page.screenshot({ path: join(shots, 'hand-halt.png'), fullPage: true })
+  await haltDialog.getByRole('button', { name: 'Done' }).click()
+  await page.getByTestId('trading-state').locator('.chip', { hasText: 'halted' }).waitFor()
+  await page.goto(runUrl)
+  await page.getByText('Flat.').waitFor()
+  const afterHalt = await runApi(id)
+  if (afterHalt.status !== 'running' || afterHalt.positions.length !== 0) throw new Error(`after the flatten: ${JSON.stringify(afterHalt)}`)
+  ok(`Halt and flatten from Settings: run #${id} sold its SAMPLE; flat on its page and in GET /runs/${id}, still running`)
+  // While halted, an order by hand is refused with the rule.
+  refusing = /\/runs\/\d+\/orders$/
+  await placeOrder({ type: 'market', amount: '1' })
+  const refused = (await orderForm.getByTestId('order-refused').locator('strong').textContent())?.trim()
+  refusing = null
+  if (refused !== 'Refused: trading_halted') throw new Error(`an order while halted: ${refused}`)
+  ok(`an order by hand while halted is refused, shown as "${refused}" with its client order id`)
+
+  // 5. Active again, a second order, then the stop dialog with "close positions": stopped flat.
+  at('stop')
+  await nav(page, 'Settings').click()
+  await page.getByTestId('trading-state').getByRole('button', { name: 'Active' }).click()
+  await page.getByTestId('trading-state').locator('.chip', { hasText: 'active' }).waitFor()
+  await page.goto(runUrl)
+  await placeOrder({ type: 'market', amount: '3' })
+  await positions.filter({ hasText: 'SAMPLE' }).waitFor()
+  await page.getByRole('button', { name: 'Stop', exact: true }).click()
+  const stopDialog = page.getByTestId('stop-dialog')
+  await stopDialog.getByLabel(/Close them/).check()
+  await page.screenshot({ path: join(shots, 'hand-stop-dialog.png') })
+  await stopDialog.getByRole('button', { name: 'Stop run' }).click()
+  const result = stopDialog.getByTestId('stop-result')
+  await result.waitFor({ timeout: 60_000 })
+  await result.getByTestId('attempt').filter({ hasText: 'sell SAMPLE: accepted' }).waitFor()
+  const held = (await result.getByTestId('held').textContent())?.trim()
+  if (held !== 'It holds no positions.') throw new Error(`after a stop closing positions: ${held}`)
+  await stopDialog.getByRole('button', { name: 'Done' }).click()
+  await page.locator('h1 .chip', { hasText: 'stopped' }).waitFor()
+  const end = await runApi(id)
+  if (end.status !== 'stopped' || end.positions.length !== 0) throw new Error(`after the stop: ${JSON.stringify(end)}`)
+  ok(`stop dialog with "close positions": the closing sell accepted, "${held}"; GET /runs/${id} stopped and flat`)
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
+  ok('no console errors')
+  console.log(`e2e (control by hand): ${checks.length} checks passed so far; screenshots in ${shots}`)
 })
 cleanup.forEach((f) => f())

@@ -4,8 +4,8 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import type {
-  Account, Backtest, BacktestRequest, Candle, CandleSeries, OrderPage, ReplayReport, Run, RunLogPage, RunRequest, Strategy,
-  SynthRequest, TradingState, TradingStateName,
+  Account, Attempt, Backtest, BacktestRequest, Candle, CandleSeries, CancelResult, FlattenResult, HandOrder, OrderPage,
+  ReplayReport, Run, RunLogPage, RunRequest, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName,
 } from './types'
 
 /** While something is being worked on server-side, check every second (as FreqUI does for a
@@ -61,14 +61,61 @@ export function useCreateRun() {
   })
 }
 
-export function useStopRun() {
+/** After anything that may move a run's orders, positions or account: its views are stale. */
+function useRunChanged() {
   const qc = useQueryClient()
+  return (id?: number | null) => {
+    qc.invalidateQueries({ queryKey: ['runs'] })
+    if (id !== undefined && id !== null) qc.invalidateQueries({ queryKey: ['run', String(id)] })
+    qc.invalidateQueries({ queryKey: ['orders'] })
+    qc.invalidateQueries({ queryKey: ['accounts'] })
+  }
+}
+
+/** Stops a run with a choice for its working orders and positions (the server's defaults:
+ * cancel the orders, keep the positions). */
+export function useStopRun() {
+  const changed = useRunChanged()
   return useMutation({
-    mutationFn: (id: number) => api.post<Run>(`/runs/${id}/stop`),
-    onSuccess: (run) => {
-      qc.invalidateQueries({ queryKey: ['runs'] })
-      qc.invalidateQueries({ queryKey: ['run', String(run.id)] })
-    },
+    mutationFn: ({ id, choices }: { id: number; choices?: StopChoices }) => api.post<StopResult>(`/runs/${id}/stop`, choices ?? {}),
+    onSuccess: (_r, { id }) => changed(id),
+  })
+}
+
+/** An order by hand, attributed to a running run. A refusal is a 422 ApiError whose `code` names
+ * the rule and whose `details` carry the order's `client_order_id`. */
+export function usePlaceOrder(runId: number) {
+  const changed = useRunChanged()
+  return useMutation({
+    mutationFn: (order: HandOrder) => api.post<Attempt>(`/runs/${runId}/orders`, order),
+    // A refused order was journaled too: refresh either way.
+    onSettled: () => changed(runId),
+  })
+}
+
+export function useCancelOrder() {
+  const changed = useRunChanged()
+  return useMutation({
+    mutationFn: ({ id }: { id: number; runId?: number | null }) => api.post<CancelResult>(`/orders/${id}/cancel`),
+    onSuccess: (_r, { runId }) => changed(runId),
+  })
+}
+
+/** Closes the run's position in a symbol: the closing order, or `undefined` (204) when it held none. */
+export function useClosePosition(runId: number) {
+  const changed = useRunChanged()
+  return useMutation({
+    mutationFn: (symbol: string) =>
+      api.post<Attempt | undefined>(`/runs/${runId}/positions/${encodeURIComponent(symbol)}/close`),
+    onSettled: () => changed(runId),
+  })
+}
+
+export function useFlattenRun(runId: number) {
+  const changed = useRunChanged()
+  return useMutation({
+    mutationFn: () => api.post<FlattenResult>(`/runs/${runId}/flatten`),
+    onSettled: () => changed(runId),
   })
 }
 
@@ -170,5 +217,19 @@ export function useSetTradingState() {
   return useMutation({
     mutationFn: (state: TradingStateName) => api.put<TradingState>('/trading-state', { state }),
     onSuccess: (s) => qc.setQueryData(['trading-state'], s),
+  })
+}
+
+/** The kill switch: halt, then have every running run cancel its working orders and close its
+ * positions. The answer says what each run did (`flattened`). */
+export function useHaltAndFlatten() {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: () => api.put<TradingState>('/trading-state', { state: 'halted', flatten: true }),
+    onSuccess: ({ flattened: _, ...s }) => qc.setQueryData(['trading-state'], s),
+    onSettled: () => {
+      qc.invalidateQueries({ queryKey: ['trading-state'] })
+      for (const key of [['runs'], ['run'], ['orders'], ['accounts']]) qc.invalidateQueries({ queryKey: key })
+    },
   })
 }

@@ -78,10 +78,21 @@ export interface Account {
   runs: number
 }
 
-export type TradingStateName = 'active' | 'reduce_only' | 'halted'
-export interface TradingState {
-  state: TradingStateName
-  updated_at: string | null
+export type TradingStateName = S['TradingStateView']
+/** `GET`/`PUT /trading-state`; `flattened` only in the answer of a `PUT` with `flatten`. */
+export type TradingState = S['TradingStateBody']
+
+/** Control by hand (`POST /runs/{id}/orders`, `/stop`, `/flatten`, `/positions/{symbol}/close`,
+ * `/orders/{id}/cancel`). */
+export type Attempt = S['AttemptView']
+export type FlattenResult = S['FlattenView']
+export type RunFlattened = S['RunFlattenView']
+export type StopResult = S['StopView']
+export type CancelResult = S['CancelView']
+export type HandOrder = S['ManualOrderRequest']
+export interface StopChoices {
+  orders?: 'cancel' | 'keep'
+  positions?: 'close' | 'keep'
 }
 
 /** An order row (`GET /orders`; decimals as strings). */

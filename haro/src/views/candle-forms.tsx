@@ -19,7 +19,7 @@ export function seriesSummary(s: CandleSeries): string {
 }
 
 /** A labelled control with its error under it (announced, and tied to the control). */
-function Field({ id, label, error, hint, children }: { id: string; label: string; error?: string; hint?: string; children: ReactNode }) {
+export function Field({ id, label, error, hint, children }: { id: string; label: string; error?: string; hint?: string; children: ReactNode }) {
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
@@ -30,14 +30,14 @@ function Field({ id, label, error, hint, children }: { id: string; label: string
 }
 
 /** Props tying a control to its Field's message. */
-const described = (id: string, error: string | undefined, hint?: string) => ({
+export const described = (id: string, error: string | undefined, hint?: string) => ({
   id,
   'aria-invalid': error ? true : undefined,
   'aria-describedby': error || hint ? `${id}-err` : undefined,
 })
 
 /** Moves focus to the first invalid control after a refused submit. */
-function useFocusInvalid(errors: object) {
+export function useFocusInvalid(errors: object) {
   const form = useRef<HTMLFormElement>(null)
   useEffect(() => {
     if (Object.keys(errors).length) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus()

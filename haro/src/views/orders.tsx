@@ -1,4 +1,5 @@
-// Orders: filter by run, symbol and status (server-side), sort any column (client-side).
+// Orders: filter by run, symbol and status (server-side), sort any column (client-side), cancel
+// a working one (through the run that placed it).
 import { useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { useOrders } from '../api/queries'
@@ -6,8 +7,10 @@ import type { Order } from '../api/types'
 import { Chip, Empty, nextSort, QueryState, SortTh } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
 import { sortRows, type SortDir } from '../lib/trades'
+import { CancelOrderButton } from './control'
 
-const STATUSES = ['', 'new', 'accepted', 'partially_filled', 'filled', 'canceled', 'rejected', 'expired']
+// The API's order states (`GET /orders?status=` refuses any other value).
+const STATUSES = ['', 'pending_submit', 'submitted', 'accepted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired', 'unknown']
 
 export function Orders() {
   const [params, setParams] = useSearchParams()
@@ -27,7 +30,7 @@ export function Orders() {
         <label>Symbol<input value={filter.symbol} onChange={(e) => set('symbol', e.target.value)} placeholder="any" /></label>
         <label>Status
           <select value={filter.status} onChange={(e) => set('status', e.target.value)}>
-            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace('_', ' ') : 'any'}</option>)}
+            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace(/_/g, ' ') : 'any'}</option>)}
           </select>
         </label>
       </div>
@@ -68,6 +71,7 @@ export function OrdersTable({ orders, compact }: { orders: Order[]; compact?: bo
             {th('filled', 'Filled', true)}
             {th('price', 'Avg price', true)}
             {th('status', 'Status')}
+            <th aria-label="Actions" />
           </tr>
         </thead>
         <tbody>
@@ -83,6 +87,7 @@ export function OrdersTable({ orders, compact }: { orders: Order[]; compact?: bo
               <td className="num">{fmtQty(o.filled_quantity)}</td>
               <td className="num">{fmtMoney(o.average_price ?? o.limit_price)}</td>
               <td><Chip value={o.status} /></td>
+              <td>{o.run_id !== null && <CancelOrderButton order={o} />}</td>
             </tr>
           ))}
         </tbody>

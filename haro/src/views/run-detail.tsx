@@ -1,13 +1,17 @@
 // One run: status (and the error code when it failed), account figures, sandbox figures
 // (fuel, memory, calls), positions, orders and logs. Refreshed by events, not by polling.
 // "Replay" replays the run server-side and shows whether its intents match the recording.
+// While it runs: Stop (with its choices), Close per position, Flatten run, an order by hand and
+// Cancel per working order.
 import { Link, useParams } from 'react-router'
 import { useOrders, useReplayRun, useRun, useRunLogs } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
-import { fmtBytes, fmtMoney, fmtNumber, fmtQty, fmtTime } from '../lib/format'
+import { fmtBytes, fmtMoney, fmtNumber, fmtTime } from '../lib/format'
+import { StopButton } from './control'
+import { HandOrderForm } from './hand-order'
 import { OrdersTable } from './orders'
-import { StopButton } from './runs'
+import { RunPositions } from './run-positions'
 
 export function RunDetail() {
   const { id = '' } = useParams()
@@ -65,23 +69,12 @@ function RunBody({ run }: { run: Run }) {
           ) : <Empty>No figures yet.</Empty>}
         </div>
       </div>
-      <h2>Positions</h2>
-      {run.positions === undefined || run.positions === null ? (
-        <p className="note">Positions are not reported by this server version yet.</p>
-      ) : run.positions.length === 0 ? <Empty>Flat.</Empty> : (
-        <div className="table-wrap">
-          <table>
-            <thead><tr><th>Symbol</th><th className="num">Qty</th><th className="num">Avg price</th><th className="num">Last</th><th className="num">Unrealized</th></tr></thead>
-            <tbody>
-              {run.positions.map((p) => (
-                <tr key={p.symbol}>
-                  <td>{p.symbol}</td><td className="num">{fmtQty(p.qty)}</td><td className="num">{fmtMoney(p.avg_price)}</td>
-                  <td className="num">{fmtMoney(p.last_price)}</td><td className="num"><Pnl value={p.unrealized_pnl} /></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      <RunPositions run={run} />
+      {run.status === 'running' && (
+        <>
+          <h2>Order by hand</h2>
+          <HandOrderForm run={run} />
+        </>
       )}
       <h2>Orders</h2>
       <RunOrders id={run.id} />

@@ -1,10 +1,12 @@
-// Runs: start one (strategy, mode, venue, symbols, timeframe, params), list them, stop them.
+// Runs: start one (strategy, mode, venue, symbols, timeframe, params), list them, stop them
+// (the stop dialog asks what happens to each run's orders and positions).
 import { useState, type FormEvent } from 'react'
 import { Link, useNavigate } from 'react-router'
-import { useCreateRun, useRuns, useStopRun } from '../api/queries'
+import { useCreateRun, useRuns } from '../api/queries'
 import type { Run } from '../api/types'
 import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
+import { StopButton } from './control'
 import { LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
 
 export function Runs() {
@@ -68,19 +70,6 @@ function StartRun() {
       </div>
       {create.error && <div className="wide"><ErrorNote error={create.error} /></div>}
     </form>
-  )
-}
-
-export function StopButton({ run }: { run: Run }) {
-  const stop = useStopRun()
-  if (run.status !== 'running' && run.status !== 'created') return null
-  return (
-    <>
-      <button className="danger" type="button" disabled={stop.isPending} onClick={() => stop.mutate(run.id)}>
-        {stop.isPending ? 'Stopping…' : 'Stop'}
-      </button>
-      {stop.error && <ErrorNote error={stop.error} />}
-    </>
   )
 }
 

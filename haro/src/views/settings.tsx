@@ -1,5 +1,5 @@
 // Settings: the API key (kept in this browser's localStorage), the theme, the trading state
-// switch, and the chart library's attribution.
+// switch with the kill switch ("Halt and flatten"), and the chart library's attribution.
 import { useState, useSyncExternalStore } from 'react'
 import { useQueryClient } from '@tanstack/react-query'
 import { useSetTradingState, useTradingState } from '../api/queries'
@@ -7,6 +7,7 @@ import type { TradingStateName } from '../api/types'
 import { Chip, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import { settings, type Theme } from '../lib/settings'
+import { HaltAndFlatten } from './control'
 
 const STATES: [TradingStateName, string][] = [['active', 'Active'], ['reduce_only', 'Reduce only'], ['halted', 'Halted']]
 
@@ -67,11 +68,15 @@ function TradingSwitch() {
               ))}
             </div>
             <span className="small">updated {fmtTime(q.data!.updated_at)}</span>
+            <HaltAndFlatten />
           </div>
         )}
       </QueryState>
       {set.error && <ErrorNote error={set.error} />}
-      <p className="small">Reduce only: runs may only close positions. Halted: no new orders at all.</p>
+      <p className="small">
+        Reduce only: runs may only close positions. Halted: no new orders at all. Halt and flatten (the kill switch) also
+        cancels every running run's working orders and closes its positions.
+      </p>
     </>
   )
 }
