@@ -534,6 +534,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/trading-state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets a running run's own trading state (the global switch still applies: the stricter
+         *     wins). A manual `active` also clears the run's risk breaches (daily loss, drawdown,
+         *     cooldown) and re-bases its peak equity. With `flatten`, then cancels its working orders and
+         *     closes its positions.
+         */
+        put: operations["put_run_state"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/strategies": {
         parameters: {
             query?: never;
@@ -1217,6 +1239,19 @@ export interface components {
             /** @description `sim` or `alpaca`. */
             venue: string;
         };
+        /** @description `PUT /runs/{id}/trading-state` body. */
+        RunStateRequest: {
+            /** @description Also cancel the run's working orders and close its positions. */
+            flatten?: boolean;
+            /** @description `active`, `reduce_only` or `halted`. */
+            state: string;
+        };
+        /** @description `PUT /runs/{id}/trading-state` answer. */
+        RunStateView: {
+            flattened?: null | components["schemas"]["FlattenView"];
+            /** @description The run as it is now (`trading_state` is its state in force). */
+            run: components["schemas"]["RunView"];
+        };
         /** @description A run as the API shows it. */
         RunView: {
             /**
@@ -1252,6 +1287,11 @@ export interface components {
             /** @description The risk limits its orders are checked against, every key (`null` where off). */
             risk: Record<string, never>;
             /**
+             * @description What its risk rules over time remember as of its last bar (peak and session equity,
+             *     breaches with figure, limit and time, the state set by hand); `null` before its first.
+             */
+            risk_state?: Record<string, never> | null;
+            /**
              * Format: date-time
              * @description Started running (UTC).
              */
@@ -1279,6 +1319,13 @@ export interface components {
             symbols: string[];
             /** @description Timeframe. */
             timeframe: string;
+            /**
+             * @description Its own trading state (`active`, `reduce_only`, `halted`): the one set by hand
+             *     (`PUT /runs/{id}/trading-state`) or the strictest a daily-loss or drawdown breach put it
+             *     in; a cooldown in force is in `risk_state.cooldown` (its `until`). The global switch
+             *     (`GET /trading-state`) applies on top.
+             */
+            trading_state: string;
             /** @description Venue. */
             venue: string;
         };
@@ -2982,6 +3029,86 @@ export interface operations {
                 };
             };
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_run_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "flatten": true,
+                 *       "state": "halted"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RunStateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStateView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
