@@ -173,6 +173,8 @@ pub struct LiveRunner {
     closing: bool,
     /// The rules over time ([`guarded`]), when the run keeps them.
     guard: Option<guarded::Guarded>,
+    /// Orders the checks refused while acting on the current answer, to tell the strategy.
+    denied: Vec<(OrderRequest, crate::veda::risk::Violation)>,
     /// When lifecycle transitions and account snapshots are told (shared with backtests).
     cues: Cues,
     /// Where account snapshots come from; none told without one.
@@ -235,6 +237,7 @@ impl LiveRunner {
             commands: None,
             closing: false,
             guard: None,
+            denied: Vec::new(),
             cues,
             account: None,
             last_ts: None,
@@ -620,6 +623,7 @@ impl LiveRunner {
             let intents = self.tell("data-window", payload, ts)?;
             self.act(intents, &mut windows).await?;
         }
+        self.tell_denied()?;
         Ok(self.placed.len() - before)
     }
 

@@ -125,6 +125,54 @@ impl LiveRunner {
         Ok(self.venue.account().await?.equity)
     }
 
+    /// Tells the strategy, if it subscribed to lifecycle events, each order the checks refused
+    /// while acting on its last answer: a `risk.OrderDenied` event (a `raw` JSON payload in
+    /// this contract version: `type` (`risk.OrderDenied`), `client_order_id`, `symbol`, `side`, `rule`, `code`, `figure`,
+    /// `limit`, `message`). What it answers is not acted on (as at `Stopping`), so a strategy
+    /// that insists cannot loop on its refusals.
+    pub(super) fn tell_denied(&mut self) -> Result<(), LiveError> {
+        if self.denied.is_empty() {
+            return Ok(());
+        }
+        let denied = std::mem::take(&mut self.denied);
+        let wants = self
+            .strategy
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .subscriptions()
+            .lifecycle;
+        if !wants {
+            return Ok(());
+        }
+        let ts = self.last_ts.unwrap_or(0);
+        for (order, v) in denied {
+            let body = serde_json::json!({
+                "type": "risk.OrderDenied",
+                "client_order_id": order.client_order_id,
+                "symbol": order.symbol,
+                "side": order.side,
+                "rule": v.rule(),
+                "code": v.code(),
+                "figure": v.figure(),
+                "limit": v.limit(),
+                "message": v.to_string(),
+            });
+            let payload = crate::domain::StrategyPayload::Raw {
+                content_type: "application/json".to_owned(),
+                bytes: body.to_string().into_bytes(),
+            };
+            self.events += 1;
+            let meta = self.meta("denied", "risk.OrderDenied", ts);
+            let event = crate::domain::StrategyEvent { meta, payload };
+            self.strategy
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .on_event(&event)
+                .map_err(LiveError::Strategy)?;
+        }
+        Ok(())
+    }
+
     /// The run's working orders at the venue.
     pub(super) async fn own_open_orders(&self) -> Result<Vec<VenueOrder>, Error> {
         let open = self.venue.orders(&OrderQuery::default()).await?;
@@ -264,6 +312,9 @@ impl LiveRunner {
         };
         request.client_order_id = crate::veda::client_order_id::derive(&self.scope, sequence);
         let journal_failed = matches!(outcome, Err(Error::Journal(_)));
+        if let Err(Error::PreTrade(v)) = &outcome {
+            self.denied.push((request.clone(), v.clone()));
+        }
         if !matches!(outcome, Err(Error::PreTrade(_))) {
             // Counted for `max_orders_per_minute` by event time, so a replay counts the same.
             self.order_times.push_back(self.last_ts.unwrap_or(0));

@@ -204,12 +204,23 @@ async fn limits_are_set_enforced_and_changed(store: &TestStore) {
     assert_eq!(lifted["risk"]["max_open_orders"], 5);
     let placed = send(&r, post_json(&format!("/runs/{id}/orders"), order)).await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.json());
-    // The change is the PATCH request's: under its correlation id.
-    let changed = chain(&r, "risk-patch")
-        .await
-        .into_iter()
-        .find(|e| e["type"] == "risk.LimitsChanged")
-        .expect("risk.LimitsChanged in the chain");
+    // The change is the PATCH request's: under its correlation id (readable once no earlier
+    // transaction is still open, so polled).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let changed = loop {
+        let found = chain(&r, "risk-patch")
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "risk.LimitsChanged");
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no risk.LimitsChanged in the chain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         changed["payload"]["old"]["max_notional_per_order"], "1000",
         "{changed}"
@@ -235,4 +246,55 @@ async fn limits_are_set_enforced_and_changed(store: &TestStore) {
     app.shutdown(Duration::from_secs(5)).await;
 }
 
-contract!(limits_are_set_enforced_and_changed);
+/// A strategy that subscribes to lifecycle events is told of its refused order, as a
+/// `risk.OrderDenied` (a raw JSON payload in this contract version), and its run goes on.
+async fn a_strategy_is_told_its_order_was_denied(store: &TestStore) {
+    store
+        .walle
+        .upsert_candles(&goog_candles(), None)
+        .await
+        .expect("candles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
+    app.start().await.expect("start");
+    let r = weaver::glados::router(app.state());
+    upload(&r, &app, "hostile", "guests/hostile.wasm").await;
+    // The observer buys one unit on its first bar: over a notional cap of 1.
+    let body = json!({"strategy": "hostile", "mode": "paper", "venue": "sim",
+        "symbols": ["GOOG"], "timeframe": "1Day", "params": {"mode": "observe"},
+        "risk": {"max_notional_per_order": 1}});
+    let created = send(&r, post_json("/runs", body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+    let id = created.json()["id"].as_i64().expect("id");
+    let done = super::runs::settled(&r, id).await;
+    assert_eq!(
+        done["status"], "stopped",
+        "the refusal does not end the run: {done}"
+    );
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+        .await
+        .json();
+    let told: Vec<&str> = logs["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("raw application/json"))
+        .collect();
+    assert_eq!(told.len(), 1, "{logs}");
+    let denial: Value =
+        serde_json::from_str(told[0].trim_start_matches("raw application/json").trim())
+            .expect("json");
+    assert_eq!(denial["type"], "risk.OrderDenied", "{denial}");
+    assert_eq!(denial["rule"], "max_notional_per_order", "{denial}");
+    assert_eq!(denial["limit"], "1", "{denial}");
+    assert_eq!(denial["symbol"], "GOOG", "{denial}");
+    let orders = send(&r, get(&format!("/orders?run={id}"))).await.json();
+    assert_eq!(orders["orders"], json!([]), "nothing journaled: {orders}");
+    app.shutdown(Duration::from_secs(5)).await;
+}
+
+contract!(
+    limits_are_set_enforced_and_changed,
+    a_strategy_is_told_its_order_was_denied
+);

@@ -3,8 +3,9 @@
 //! (or in `init` when `at=init`); `mode=none` behaves (emits one log intent per bar);
 //! `mode=observe` behaves too: it buys 1 unit on its first bar, prints one line to stdout, and
 //! logs every clock tick (`tick <ms>`), order update (`order <status> <filled>`), account
-//! snapshot (`account <positions> <quantity held>`) and lifecycle transition (`lifecycle
-//! started|stopping`) it receives.
+//! snapshot (`account <positions> <quantity held>`), lifecycle transition (`lifecycle
+//! started|stopping`) and other event (`raw <content type> <body>`, e.g. a `risk.OrderDenied`)
+//! it receives.
 //!
 //! Near-limit modes (issue #22's budget cases) are legal work sized by parameters, the same fuel
 //! for the same bars: `mode=burn` runs `iters` steps of arithmetic per bar; `mode=chase` runs
@@ -297,6 +298,14 @@ impl Strategy for Hostile {
                 LogLevel::Info,
                 format!("account {} {held}", account.positions.len()),
             );
+        }
+        Ok(())
+    }
+
+    fn on_raw(&mut self, ctx: &mut Context, raw: &weaver_strategy_sdk::RawPayload) -> Result<()> {
+        if self.mode == "observe" {
+            let body = String::from_utf8_lossy(&raw.bytes);
+            ctx.log(LogLevel::Info, format!("raw {} {body}", raw.content_type));
         }
         Ok(())
     }
