@@ -115,6 +115,8 @@ use crate::walle::{Strategy, StrategyStatus};
         runs::LogLine,
         runs::LogPage,
         runs::VenueAccountView,
+        runs::AccountPositionView,
+        runs::RunShareView,
         control::StopRequest,
         control::StopView,
         control::FlattenView,

@@ -115,6 +115,27 @@ async fn two_runs_on_one_account_each_control_their_share() {
         assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.json());
     }
     until_held(&r, &fake, &mut ts, 8, &[(a, 3.0), (b, 5.0)]).await;
+    // The account shows the broker's position split by run, adding up.
+    let accounts = send(&r, super::get("/accounts")).await.json();
+    let alpaca = accounts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["venue"] == "alpaca")
+        .cloned()
+        .expect("alpaca account");
+    assert!(
+        alpaca["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("alpaca/")),
+        "{alpaca}"
+    );
+    assert_eq!(
+        alpaca["positions"],
+        json!([{"symbol": "AAPL", "qty": 8.0, "unattributed": 0.0,
+                "runs": [{"run_id": a, "qty": 3.0}, {"run_id": b, "qty": 5.0}]}]),
+        "{alpaca}"
+    );
 
     // A closes its share: B's is untouched.
     let close = send(

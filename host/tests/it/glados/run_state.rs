@@ -89,7 +89,7 @@ async fn state_and_logs(kind: Kind) {
     assert_eq!(idle.status, StatusCode::OK);
     assert_eq!(
         idle.json(),
-        serde_json::json!([{"venue": "sim", "equity": 0.0, "cash": 0.0, "buying_power": 0.0, "runs": 0}])
+        serde_json::json!([{"id": "sim", "venue": "sim", "equity": 0.0, "cash": 0.0, "buying_power": 0.0, "runs": 0, "positions": []}])
     );
     // The starting cash is validated; refusals store nothing.
     for (cash, code) in [
