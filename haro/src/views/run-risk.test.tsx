@@ -117,6 +117,12 @@ describe('Risk panel', () => {
     expect(el.querySelector('[data-testid=risk-why]')!.textContent).toBe('set by hand')
   })
 
+  it('notes a global trading state stricter than active', async () => {
+    routes['GET /trading-state'] = () => json(200, { state: 'halted', updated_at: null })
+    mount(h(RiskPanel, { run: RUN }))
+    await until(() => expect(el.querySelector('[data-testid=global-state]')?.textContent).toContain('the global trading state is halted'))
+  })
+
   it('Edit limits sends only the changed keys after a confirmation; a cleared field is null', async () => {
     routes['PATCH /runs/5/risk'] = () => json(200, { ...RUN, risk: { ...RUN.risk, max_notional_per_order: '20000', daily_loss_pct: null } })
     mount(h(RiskPanel, { run: RUN }))

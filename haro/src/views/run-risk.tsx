@@ -4,7 +4,7 @@
 // 422 shows next to its field), and the run's trading-state control (with "and flatten").
 import { useId, useState, type FormEvent } from 'react'
 import { ApiError } from '../api/client'
-import { usePatchRisk, useSetRunState } from '../api/queries'
+import { usePatchRisk, useSetRunState, useTradingState } from '../api/queries'
 import type { RiskLimits, Run, RunStateResult, RunTradingStateName } from '../api/types'
 import { Confirm } from '../components/dialog'
 import { Chip, ErrorNote } from '../components/ui'
@@ -37,6 +37,7 @@ export function RiskPanel({ run }: { run: RiskRun }) {
 export function TradingStateLine({ run }: { run: Pick<Run, 'risk_state' | 'trading_state'> }) {
   const state = run.trading_state ?? 'active'
   const why = stateReason(state, run.risk_state)
+  const global = useTradingState().data?.state
   return (
     <div className="risk-state" data-testid="run-trading-state">
       <div className="row"><span className="small">Trading state</span> <Chip value={state} /></div>
@@ -54,6 +55,9 @@ export function TradingStateLine({ run }: { run: Pick<Run, 'risk_state' | 'tradi
           </li>
         )}
         {state !== 'active' && !why.byHand && why.breaches.length === 0 && <li>no breach recorded</li>}
+        {global && global !== 'active' && (
+          <li data-testid="global-state">the global trading state is <b>{stateWord(global)}</b> (Settings): the stricter of the two applies</li>
+        )}
       </ul>
     </div>
   )
