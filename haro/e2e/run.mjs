@@ -481,9 +481,17 @@ await only('risk', async ({ start, browser }) => {
   await page.goto(runUrl)
   await panel.getByRole('button', { name: 'Edit limits' }).click()
   const edit = panel.getByRole('form', { name: 'Edit limits' })
+  const limitsDialog = page.getByTestId('limits-dialog')
+  // Out of range: the server's 422 shows next to the field it names.
+  refusing = /\/runs\/\d+\/risk$/
+  await edit.getByLabel('Daily loss %').fill('150')
+  await edit.getByRole('button', { name: 'Save limits…' }).click()
+  await limitsDialog.getByRole('button', { name: 'Save limits', exact: true }).click()
+  const fieldError = (await edit.getByTestId('limit-error-daily_loss_pct').textContent())?.trim()
+  refusing = null
+  await edit.getByLabel('Daily loss %').fill('')
   await edit.getByLabel('Max notional per order').fill('100000')
   await edit.getByRole('button', { name: 'Save limits…' }).click()
-  const limitsDialog = page.getByTestId('limits-dialog')
   const change = (await limitsDialog.getByTestId('limits-changes').textContent())?.trim()
   if (change !== 'Max notional per order: 1000 → 100000') throw new Error(`the confirmation lists: ${change}`)
   await limitsDialog.getByRole('button', { name: 'Save limits', exact: true }).click()
@@ -494,7 +502,7 @@ await only('risk', async ({ start, browser }) => {
   await placeOrder(qty)
   await orderForm.getByTestId('order-accepted').waitFor()
   await positions.filter({ hasText: 'SAMPLE' }).waitFor()
-  ok(`limit edited from the Risk panel ("${change}"), then buy ${qty} SAMPLE accepted and held`)
+  ok(`limit edited from the Risk panel: daily loss 150 % refused next to its field ("${fieldError}"), then "${change}"; buy ${qty} SAMPLE accepted and held`)
 
   // 4. Halted with flatten from the run's trading-state control: the position is sold.
   at('halt')
