@@ -9,7 +9,9 @@
 // testdata/generated/ohlcv/GOOG.csv (scripts/testdata.sh), imported through the dashboard's
 // import form. No CLI step. Screenshots go to haro/test-results/.
 // A second scenario, 'hand', drives the controls by hand (order, cancel, Halt and flatten, the stop
-// dialog) on a server of its own; E2E_SCENARIO=e2e|hand runs only one.
+// dialog) on a server of its own; a third, 'risk', a run's risk limits and its own trading state
+// (limit set in the run form, an order refused by it, the limit edited, halted with flatten);
+// E2E_SCENARIO=e2e|hand|risk runs only one.
 // The first-run scenario (sample data, no key, example strategies) is e2e/first-run.mjs.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,7 +31,7 @@ let keyless = true
 let expectFailing = null
 const { checks, ok } = checker()
 const cleanup = []
-/** `E2E_SCENARIO=hand node e2e/run.mjs` runs one scenario (both by default). */
+/** `E2E_SCENARIO=hand node e2e/run.mjs` runs one scenario (all by default). */
 const only = (name, body) => (!process.env.E2E_SCENARIO || process.env.E2E_SCENARIO === name ? scenario(name, body) : undefined)
 
 async function pickStrategy(page) {
@@ -393,5 +395,150 @@ await only('hand', async ({ start, browser }) => {
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')
   console.log(`e2e (control by hand): ${checks.length} checks passed so far; screenshots in ${shots}`)
+})
+// A run's risk limits and its own trading state, on its own server (paced at 200 ms a bar, no
+// key, the sample data, only sma-cross). A quiet run started with "max notional per order" set in
+// the run form refuses an order by hand over it, naming the rule (also in the feed); the limit
+// raised from the Risk panel lets the same order through; the run set halted with flatten from
+// its trading-state control sells the position; then active again.
+await only('risk', async ({ start, browser }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haro-e2e-risk-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  copyFileSync(WASM, join(dir, 'sma-cross.wasm'))
+  const { base } = await start({
+    WEAVER_STRATEGIES_DIR: dir,
+    WEAVER_RUN_BAR_INTERVAL_MS: '200',
+    WEAVER_SAMPLE_DATA: undefined,
+    WEAVER_API_KEY: undefined,
+  })
+  // While set, a failed request to a URL matching it is expected (the order over the limit).
+  let refusing = null
+  const b = await browser((text, url) => Boolean(refusing && refusing.test(url) && text.includes('Failed to load resource')))
+  const { page, errors } = b
+  const at = (name) => (b.state.step = name)
+  const get = (path) => page.evaluate(async (path) => (await fetch(path)).json(), path)
+  const positions = page.getByTestId('position-row')
+  const orderForm = page.getByRole('form', { name: 'Order by hand' })
+  const panel = page.getByTestId('risk-panel')
+  const badge = panel.getByTestId('run-trading-state').locator('.chip')
+  async function placeOrder(quantity) {
+    await orderForm.locator('[name=side]').selectOption('buy')
+    await orderForm.locator('[name=amount]').fill(String(quantity))
+    await orderForm.getByRole('button', { name: 'Place order…' }).click()
+    const dialog = page.getByTestId('order-dialog')
+    await dialog.getByRole('button', { name: 'Place order', exact: true }).click()
+    await dialog.waitFor({ state: 'detached' })
+  }
+
+  // 1. A quiet run with a limit from the run form. The order size is chosen from the sample
+  // series so that its notional is over 1000 at any of its prices and within the cash.
+  at('start')
+  await page.goto(`${base}/ui/runs`)
+  await page.getByTestId('strategy-select').locator('option', { hasText: 'sma-cross' }).first().waitFor({ state: 'attached', timeout: 120_000 })
+  const bars = await get('/candles?symbol=SAMPLE&timeframe=1Day&limit=10000')
+  const closes = bars.map((c) => Number(c.close))
+  const qty = Math.ceil(1100 / Math.min(...closes))
+  if (qty * Math.max(...closes) > 9000) throw new Error(`no order size fits the sample prices ${Math.min(...closes)}..${Math.max(...closes)}`)
+  await pickStrategy(page)
+  await page.locator('input[name=symbols]').fill('SAMPLE')
+  await page.getByLabel('Params (JSON object)').fill('{"fast": 5, "slow": 100000}')
+  const riskSection = page.getByTestId('risk-fields')
+  await riskSection.locator('summary').click()
+  await riskSection.getByText('runs on the simulated exchange have no limits unless set here', { exact: false }).waitFor()
+  await riskSection.getByLabel('Max notional per order').fill('1000')
+  await page.getByRole('button', { name: 'Start run' }).click()
+  await page.waitForURL(/\/ui\/runs\/\d+$/)
+  const runUrl = page.url()
+  const id = Number(runUrl.split('/').pop())
+  await page.locator('h1 .chip', { hasText: 'running' }).waitFor()
+  await page.getByText('Flat.').waitFor()
+  await badge.filter({ hasText: 'active' }).waitFor()
+  const shown = (await panel.getByTestId('limit-max_notional_per_order').locator('td').textContent())?.trim()
+  const created = await get(`/runs/${id}`)
+  if (shown !== '1000' || Number(created.risk.max_notional_per_order) !== 1000 || created.risk.daily_loss_pct !== null)
+    throw new Error(`the run's limits: shown ${shown}, GET ${JSON.stringify(created.risk)}`)
+  if ((await panel.getByTestId('limit-daily_loss_pct').locator('td').textContent())?.trim() !== 'off') throw new Error('daily_loss_pct not shown off')
+  ok(`run #${id} started from the run form with max notional per order 1000 (Risk panel and GET /runs/${id}; other limits off)`)
+
+  // 2. An order by hand over the limit: refused, naming the rule; the feed says so in one line.
+  at('refused')
+  refusing = /\/runs\/\d+\/orders$/
+  await placeOrder(qty)
+  const refusal = orderForm.getByTestId('order-refused')
+  const rule = (await refusal.locator('strong').textContent())?.trim()
+  refusing = null
+  if (rule !== 'Refused: max_notional_per_order') throw new Error(`an order over the limit: ${rule}`)
+  if (await positions.count()) throw new Error('a refused order left a position')
+  await page.screenshot({ path: join(shots, 'risk-refused.png'), fullPage: true })
+  await nav(page, 'Dashboard').click()
+  const denied = page.getByTestId('feed').getByTestId('event-summary').filter({ hasText: 'Order denied: max_notional_per_order' }).first()
+  await denied.waitFor()
+  const deniedText = (await denied.textContent())?.trim()
+  ok(`buy ${qty} SAMPLE by hand refused: "${rule}"; feed: "${deniedText}"`)
+
+  // 3. The limit raised from the Risk panel (confirmed): the same order goes through.
+  at('edit')
+  await page.goto(runUrl)
+  await panel.getByRole('button', { name: 'Edit limits' }).click()
+  const edit = panel.getByRole('form', { name: 'Edit limits' })
+  const limitsDialog = page.getByTestId('limits-dialog')
+  // Out of range: the server's 422 shows next to the field it names.
+  refusing = /\/runs\/\d+\/risk$/
+  await edit.getByLabel('Daily loss %').fill('150')
+  await edit.getByRole('button', { name: 'Save limits…' }).click()
+  await limitsDialog.getByRole('button', { name: 'Save limits', exact: true }).click()
+  const fieldError = (await edit.getByTestId('limit-error-daily_loss_pct').textContent())?.trim()
+  refusing = null
+  await edit.getByLabel('Daily loss %').fill('')
+  await edit.getByLabel('Max notional per order').fill('100000')
+  await edit.getByRole('button', { name: 'Save limits…' }).click()
+  const change = (await limitsDialog.getByTestId('limits-changes').textContent())?.trim()
+  if (change !== 'Max notional per order: 1000 → 100000') throw new Error(`the confirmation lists: ${change}`)
+  await limitsDialog.getByRole('button', { name: 'Save limits', exact: true }).click()
+  await limitsDialog.waitFor({ state: 'detached' })
+  await panel.getByTestId('limit-max_notional_per_order').locator('td', { hasText: '100000' }).waitFor()
+  const patched = await get(`/runs/${id}`)
+  if (Number(patched.risk.max_notional_per_order) !== 100000) throw new Error(`after the edit: ${JSON.stringify(patched.risk)}`)
+  await placeOrder(qty)
+  await orderForm.getByTestId('order-accepted').waitFor()
+  await positions.filter({ hasText: 'SAMPLE' }).waitFor()
+  ok(`limit edited from the Risk panel: daily loss 150 % refused next to its field ("${fieldError}"), then "${change}"; buy ${qty} SAMPLE accepted and held`)
+
+  // 4. Halted with flatten from the run's trading-state control: the position is sold.
+  at('halt')
+  await panel.getByRole('button', { name: 'Set trading state…' }).click()
+  const stateDialog = page.getByTestId('run-state-dialog')
+  await stateDialog.getByLabel('Halted').check()
+  await stateDialog.getByLabel(/and flatten/).check()
+  await stateDialog.getByRole('button', { name: 'Set halted and flatten' }).click()
+  const done = stateDialog.getByTestId('run-state-result')
+  await done.waitFor()
+  await done.getByTestId('attempt').filter({ hasText: 'sell SAMPLE: accepted' }).waitFor()
+  await page.screenshot({ path: join(shots, 'risk-halt.png'), fullPage: true })
+  await stateDialog.getByRole('button', { name: 'Done' }).click()
+  await badge.filter({ hasText: 'halted' }).waitFor()
+  await panel.getByTestId('risk-why').filter({ hasText: 'set by hand' }).waitFor()
+  await page.getByText('Flat.').waitFor()
+  const halted = await get(`/runs/${id}`)
+  if (halted.trading_state !== 'halted' || halted.positions.length !== 0 || halted.status !== 'running')
+    throw new Error(`after halt and flatten: ${JSON.stringify({ state: halted.trading_state, positions: halted.positions, status: halted.status })}`)
+  ok(`run #${id} set halted with flatten from its page: the sell accepted, badge "halted" (set by hand), flat on the page and in GET /runs/${id}`)
+
+  // 5. Active again.
+  at('active')
+  await panel.getByRole('button', { name: 'Set trading state…' }).click()
+  await stateDialog.getByLabel('Active').check()
+  await stateDialog.getByRole('button', { name: 'Set active', exact: true }).click()
+  await stateDialog.getByTestId('run-state-result').waitFor()
+  await stateDialog.getByRole('button', { name: 'Done' }).click()
+  await badge.filter({ hasText: 'active' }).waitFor()
+  const active = await get(`/runs/${id}`)
+  if (active.trading_state !== 'active') throw new Error(`after active: ${active.trading_state}`)
+  ok(`run #${id} active again (badge and GET /runs/${id})`)
+  await page.screenshot({ path: join(shots, 'risk-panel.png'), fullPage: true })
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
+  ok('no console errors')
+  console.log(`e2e (risk): ${checks.length} checks passed so far; screenshots in ${shots}`)
 })
 cleanup.forEach((f) => f())

@@ -5,7 +5,7 @@ import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import type {
   Account, Attempt, Backtest, BacktestRequest, Candle, CandleSeries, CancelResult, FlattenResult, HandOrder, OrderPage,
-  ReplayReport, Run, RunLogPage, RunRequest, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName,
+  ReplayReport, RiskLimits, Run, RunLogPage, RunRequest, RunStateResult, RunTradingStateName, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName,
 } from './types'
 
 /** While something is being worked on server-side, check every second (as FreqUI does for a
@@ -115,6 +115,27 @@ export function useFlattenRun(runId: number) {
   const changed = useRunChanged()
   return useMutation({
     mutationFn: () => api.post<FlattenResult>(`/runs/${runId}/flatten`),
+    onSettled: () => changed(runId),
+  })
+}
+
+/** Changes a running run's risk limits: only the keys given (`null` turns one off). Answers the
+ * run; a bad value is a 422 `invalid_risk` whose `details.field` names the key. */
+export function usePatchRisk(runId: number) {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: (patch: Partial<Record<keyof RiskLimits, unknown>>) => api.patch<Run>(`/runs/${runId}/risk`, patch),
+    onSuccess: (run) => qc.setQueryData(['run', String(runId)], run),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['run', String(runId)] }),
+  })
+}
+
+/** Sets a run's own trading state, optionally flattening it; answers the run and what the
+ * flatten did. */
+export function useSetRunState(runId: number) {
+  const changed = useRunChanged()
+  return useMutation({
+    mutationFn: (body: { state: RunTradingStateName; flatten?: boolean }) => api.put<RunStateResult>(`/runs/${runId}/trading-state`, body),
     onSettled: () => changed(runId),
   })
 }

@@ -20,7 +20,7 @@ export type BacktestRequest = Omit<S['BacktestRequest'], 'params'> & { params?: 
 /** A stored bar; `source` says where it came from (`sample` for the bundled sample data). */
 export type Candle = S['CandleView']
 export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
-export type RunRequest = Omit<S['RunRequest'], 'params'> & { params?: Json | null; cash?: number | null }
+export type RunRequest = Omit<S['RunRequest'], 'params' | 'risk'> & { params?: Json | null; cash?: number | null; risk?: Partial<Record<keyof RiskLimits, unknown>> | null }
 export type RunFigures = S['RunFigures']
 /** The first decision where a replay differs; intents are the API's objects. */
 export type ReplayMismatch = Omit<S['MismatchView'], 'recorded' | 'replayed'> & {
@@ -46,8 +46,60 @@ export interface LastTrade {
   ts: string
 }
 
+/** A decimal as the API writes it (a string) or a number. */
+type Dec = string | number
+export type BreachAction = 'reduce_only' | 'halted'
+export type RunTradingStateName = 'active' | 'reduce_only' | 'halted'
+
+/** A run's risk limits (`GET /runs/{id}` shows every key, `null` where off; see the README's
+ * "Risk limits"). The document types `risk` as a bare object. */
+export interface RiskLimits {
+  max_notional_per_order: Dec | null
+  max_position_per_symbol: Dec | null
+  max_gross_exposure: Dec | null
+  max_open_orders: number | null
+  max_orders_per_minute: number | null
+  max_order_quantity: Dec | null
+  max_price_deviation: Dec | null
+  max_order_equity_pct: Dec | null
+  daily_loss_pct: Dec | null
+  max_drawdown_pct: Dec | null
+  cooldown: { losing_trades: number; window_minutes: number; pause_minutes: number } | null
+  allowed_symbols: string[] | null
+  daily_loss_action: BreachAction
+  drawdown_action: BreachAction
+  reset_next_session: boolean
+}
+
+/** A rule kept over time that tripped, while it holds. */
+export interface RiskBreach {
+  rule: string
+  figure: Dec
+  limit: Dec
+  state: string
+  ts: string
+  until: string | null
+}
+
+/** `risk_state`: what a run's rules over time remember as of its last bar. */
+export interface RiskState {
+  peak_equity: Dec | null
+  last_equity: Dec | null
+  session_start: string | null
+  session_equity: Dec | null
+  daily_loss: RiskBreach | null
+  drawdown: RiskBreach | null
+  cooldown: RiskBreach | null
+  losses: string[]
+  orders: string[]
+  manual: string
+}
+
 /** `GET /runs/{id}`: the generated view plus the account figures being added server-side. */
-export type Run = S['RunView'] & {
+export type Run = Omit<S['RunView'], 'risk' | 'risk_state' | 'trading_state'> & {
+  risk?: Partial<RiskLimits> | null
+  risk_state?: RiskState | null
+  trading_state?: RunTradingStateName | string | null
   strategy_name?: string | null
   created_at?: string | null
   started_at?: string | null
@@ -90,6 +142,8 @@ export type RunFlattened = S['RunFlattenView']
 export type StopResult = S['StopView']
 export type CancelResult = S['CancelView']
 export type HandOrder = S['ManualOrderRequest']
+/** `PUT /runs/{id}/trading-state` answer: the run now, and what the flatten did. */
+export type RunStateResult = Omit<S['RunStateView'], 'run'> & { run: Run }
 export interface StopChoices {
   orders?: 'cancel' | 'keep'
   positions?: 'close' | 'keep'

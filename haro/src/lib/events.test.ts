@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createBatcher, keysForEvent } from './events'
+import { createBatcher, eventSummary, keysForEvent } from './events'
 
 describe('keysForEvent', () => {
   it('maps each namespace to the queries it makes stale', () => {
@@ -11,6 +11,13 @@ describe('keysForEvent', () => {
     expect(keysForEvent({ type: 'ui.market.Bar', run_id: '3' })).toEqual([['run', '3']])
     expect(keysForEvent({ type: 'ui.run.Heartbeat', run_id: '3' })).toEqual([['run', '3'], ['accounts']])
     expect(keysForEvent({ type: 'ui.data.CandlesStored', run_id: null })).toEqual([['candles']])
+  })
+
+  it('refreshes the run a risk event is about', () => {
+    expect(keysForEvent({ type: 'ui.risk.OrderDenied', run_id: '7' })).toEqual([['run', '7']])
+    expect(keysForEvent({ type: 'ui.risk.TradingStateChanged', run_id: '7' })).toEqual([['run', '7']])
+    expect(eventSummary({ type: 'ui.risk.TradingStateChanged', data: { state: 'reduce_only' } })).toBe('Trading state set to reduce-only')
+    expect(eventSummary({ type: 'ui.run.StatusChanged', data: {} })).toBeNull()
   })
 
   it('ignores unknown and run-less bar events', () => {

@@ -1,6 +1,7 @@
 // The `ui.*` event feed: which cached queries an event makes stale, and a batcher that
 // coalesces invalidations (a paper run emits bars many times a second).
 import type { UiEvent } from '../api/types'
+import { riskSummary } from './risk'
 
 export type QueryKey = readonly unknown[]
 
@@ -29,9 +30,17 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'>): QueryKey[] {
       return run
     case 'trading':
       return [['trading-state']]
+    case 'risk':
+      // A denial, a breach, new limits or a state set by hand: the run's risk panel.
+      return run
     default:
       return []
   }
+}
+
+/** An event in one line for the lists of events: the `risk.*` ones summarised, others by type. */
+export function eventSummary(ev: Pick<UiEvent, 'type' | 'data'>): string | null {
+  return riskSummary(ev.type, ev.data)
 }
 
 /**

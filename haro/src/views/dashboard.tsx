@@ -1,10 +1,11 @@
 // Dashboard: the first-run card (while needed), accounts per venue, a status card per recent run, recent orders, the live feed.
 import { Link } from 'react-router'
 import { useAccounts, useOrders, useRun, useRuns } from '../api/queries'
-import type { Run } from '../api/types'
+import type { Run, UiEvent } from '../api/types'
 import { useStream } from '../app/stream'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
+import { eventSummary } from '../lib/events'
 import { FirstRun } from './first-run'
 import { OrdersTable } from './orders'
 
@@ -105,6 +106,12 @@ function RecentOrders() {
   return rows.length === 0 ? <Empty>No orders in the last day.</Empty> : <OrdersTable orders={rows} compact />
 }
 
+/** The one-line summary of an event the feed can describe (the `risk.*` ones). */
+export function EventLine({ ev }: { ev: Pick<UiEvent, 'type' | 'data'> }) {
+  const text = eventSummary(ev)
+  return text ? <span className={ev.type.endsWith('OrderDenied') || ev.type.endsWith('LimitBreached') ? 'neg' : undefined} data-testid="event-summary">{text}</span> : null
+}
+
 function Feed() {
   const { state, events } = useStream()
   if (events.length === 0)
@@ -116,6 +123,7 @@ function Feed() {
           <span className="small">{fmtTime(e.ts).slice(11)}</span>
           <code>{e.type.replace(/^ui\./, '')}</code>
           {e.run_id && <Link to={`/ui/runs/${e.run_id}`}>run {e.run_id}</Link>}
+          <EventLine ev={e} />
         </li>
       ))}
     </ul>

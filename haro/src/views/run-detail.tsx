@@ -2,7 +2,8 @@
 // (fuel, memory, calls), positions, orders and logs. Refreshed by events, not by polling.
 // "Replay" replays the run server-side and shows whether its intents match the recording.
 // While it runs: Stop (with its choices), Close per position, Flatten run, an order by hand and
-// Cancel per working order.
+// Cancel per working order. The Risk panel (run-risk.tsx): its trading state and why, its limits,
+// Edit limits, and setting its own state (with "and flatten").
 import { Link, useParams } from 'react-router'
 import { useOrders, useReplayRun, useRun, useRunLogs } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
@@ -12,6 +13,7 @@ import { StopButton } from './control'
 import { HandOrderForm } from './hand-order'
 import { OrdersTable } from './orders'
 import { RunPositions } from './run-positions'
+import { RiskPanel } from './run-risk'
 
 export function RunDetail() {
   const { id = '' } = useParams()
@@ -69,6 +71,7 @@ function RunBody({ run }: { run: Run }) {
           ) : <Empty>No figures yet.</Empty>}
         </div>
       </div>
+      <RiskPanel run={run} />
       <RunPositions run={run} />
       {run.status === 'running' && (
         <>

@@ -1,5 +1,8 @@
-// Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON, sandbox limits.
+// Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON, sandbox
+// limits, and a run's optional risk limits.
+import { useId } from 'react'
 import { useStrategies } from '../api/queries'
+import { COMMON_KEYS, labelOf, riskPatch, type CommonKey } from '../lib/risk'
 
 export function StrategySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
   const q = useStrategies()
@@ -46,5 +49,45 @@ export function LimitFields(p: { fuel: string, memory: string, onFuel: (v: strin
       <label>Fuel per event (optional)<input value={p.fuel} inputMode="numeric" onChange={(e) => p.onFuel(e.target.value)} placeholder="tier default" /></label>
       <label>Memory MiB (optional)<input value={p.memory} inputMode="numeric" onChange={(e) => p.onMemory(e.target.value)} placeholder="tier default" /></label>
     </>
+  )
+}
+
+export type RiskFieldValues = Record<CommonKey, string>
+export const NO_RISK: RiskFieldValues = { daily_loss_pct: '', max_drawdown_pct: '', max_notional_per_order: '', max_open_orders: '', max_orders_per_minute: '' }
+
+/** The run request's `risk` from the form's section: only the keys filled in (an empty field keeps
+ * the venue's default), or the errors per key. */
+export function riskOf(v: RiskFieldValues): { ok: true; value: { risk?: Record<string, unknown> } } | { ok: false; errors: Partial<Record<CommonKey, string>> } {
+  const filled = Object.fromEntries(Object.entries(v).filter(([, x]) => x.trim()))
+  const r = riskPatch({}, filled, COMMON_KEYS)
+  if (!r.ok) return { ok: false, errors: r.errors }
+  return { ok: true, value: Object.keys(r.patch).length ? { risk: r.patch } : {} }
+}
+
+/** "Risk limits" of the run form, collapsed by default: the common keys. */
+export function RiskFields({ values, errors, onChange }: {
+  values: RiskFieldValues; errors: Partial<Record<CommonKey, string>>; onChange: (k: CommonKey, v: string) => void
+}) {
+  const id = useId()
+  const open = Object.values(values).some((v) => v.trim()) || Object.keys(errors).length > 0
+  return (
+    <details className="wide" data-testid="risk-fields" open={open || undefined}>
+      <summary>Risk limits (optional)</summary>
+      <p className="small">
+        Runs on Alpaca (paper and live) start from the operator's defaults (<code>WEAVER_RISK_DEFAULTS</code>); runs on the
+        simulated exchange have no limits unless set here. A field left empty keeps the venue's default; change or turn
+        limits off later from the run's Risk panel.
+      </p>
+      <div className="form flat">
+        {COMMON_KEYS.map((k) => (
+          <div className="field" key={k}>
+            <label htmlFor={`${id}-${k}`}>{labelOf(k)}</label>
+            <input id={`${id}-${k}`} name={`risk.${k}`} value={values[k]} inputMode="decimal" autoComplete="off" placeholder="default"
+              aria-invalid={errors[k] ? true : undefined} aria-describedby={`${id}-${k}-err`} onChange={(e) => onChange(k, e.target.value)} />
+            {errors[k] && <span className="field-error" id={`${id}-${k}-err`} role="alert">{errors[k]}</span>}
+          </div>
+        ))}
+      </div>
+    </details>
   )
 }

@@ -1,13 +1,15 @@
-// Runs: start one (strategy, mode, venue, symbols, timeframe, params), list them, stop them
+// Runs: start one (strategy, mode, venue, symbols, timeframe, params, optional risk limits), list them, stop them
 // (the stop dialog asks what happens to each run's orders and positions).
 import { useState, type FormEvent } from 'react'
 import { Link, useNavigate } from 'react-router'
+import { ApiError } from '../api/client'
 import { useCreateRun, useRuns } from '../api/queries'
 import type { Run } from '../api/types'
 import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
+import { fieldOfError } from '../lib/risk'
 import { StopButton } from './control'
-import { LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+import { LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, type RiskFieldValues } from './run-form'
 
 export function Runs() {
   const q = useRuns()
@@ -27,17 +29,25 @@ function StartRun() {
   const nav = useNavigate()
   const [f, setF] = useState({ strategy: '', mode: 'paper', venue: 'sim', symbols: '', timeframe: '1Day', params: '', cash: '', fuel: '', memory: '' })
   const [bad, setBad] = useState<string | null>(null)
+  const [risk, setRisk] = useState<RiskFieldValues>(NO_RISK)
+  const [riskErrors, setRiskErrors] = useState<Partial<Record<keyof RiskFieldValues, string>>>({})
   const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
   const submit = (e: FormEvent) => {
     e.preventDefault()
     const p = parseParams(f.params)
     if (!p.ok) return setBad(p.error)
+    const r = riskOf(risk)
+    if (!r.ok) {
+      setRiskErrors(r.errors)
+      return setBad('check the risk limits')
+    }
+    setRiskErrors({})
     setBad(null)
     create.mutate(
       {
         strategy: Number(f.strategy), mode: f.mode, venue: f.venue, symbols: splitSymbols(f.symbols),
         timeframe: f.timeframe, params: p.value, ...(f.cash ? { cash: Number(f.cash) } : {}),
-        ...limitsOf(f.fuel, f.memory),
+        ...limitsOf(f.fuel, f.memory), ...r.value,
       },
       { onSuccess: (run) => nav(`/ui/runs/${run.id}`) },
     )
@@ -64,6 +74,10 @@ function StartRun() {
       <label>Cash (optional)<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
       <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
+      <RiskFields values={risk} errors={{ ...serverRiskError(create.error), ...riskErrors }} onChange={(k, v) => {
+        setRisk({ ...risk, [k]: v })
+        setRiskErrors({ ...riskErrors, [k]: undefined })
+      }} />
       <div className="wide row">
         <button className="primary" type="submit" disabled={create.isPending || !f.strategy}>{create.isPending ? 'Starting…' : 'Start run'}</button>
         {bad && <span className="neg">{bad}</span>}
@@ -71,6 +85,12 @@ function StartRun() {
       {create.error && <div className="wide"><ErrorNote error={create.error} /></div>}
     </form>
   )
+}
+
+/** A 422 `invalid_risk` of `POST /runs`, next to the field it names. */
+function serverRiskError(error: unknown): Partial<Record<keyof RiskFieldValues, string>> {
+  const key = error instanceof ApiError ? fieldOfError(error.details) : null
+  return key && key in NO_RISK ? { [key]: (error as ApiError).message } : {}
 }
 
 function RunsTable({ runs }: { runs: Run[] }) {
