@@ -625,6 +625,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One position of an account and the runs' shares of it. */
+        AccountPositionView: {
+            /**
+             * Format: double
+             * @description The account's signed quantity (the broker's on a live venue).
+             */
+            qty: number;
+            /** @description Each active run's own share. */
+            runs: components["schemas"]["RunShareView"][];
+            /** @description Symbol. */
+            symbol: string;
+            /**
+             * Format: double
+             * @description What no active run accounts for (ended runs that kept positions, trades outside
+             *     Weaver); not zero means the runs' records and the broker differ by that much.
+             */
+            unattributed: number;
+        };
         /** @description One order placed by hand or by a flatten. */
         AttemptView: {
             /** @description Its idempotent client order id. */
@@ -1239,6 +1257,19 @@ export interface components {
             /** @description `sim` or `alpaca`. */
             venue: string;
         };
+        /** @description A run's share of a position. */
+        RunShareView: {
+            /**
+             * Format: double
+             * @description Its signed quantity.
+             */
+            qty: number;
+            /**
+             * Format: int64
+             * @description The run.
+             */
+            run_id: number;
+        };
         /** @description `PUT /runs/{id}/trading-state` body. */
         RunStateRequest: {
             /** @description Also cancel the run's working orders and close its positions. */
@@ -1537,6 +1568,13 @@ export interface components {
              * @description Equity (`sim`: the sum over its active runs).
              */
             equity: number;
+            /** @description Stable id: `sim` for the paper runs together, `alpaca/<the venue's account id>`. */
+            id: string;
+            /**
+             * @description Positions (the broker's on a live venue), each split by the active runs' own shares;
+             *     `unattributed` is what no active run accounts for.
+             */
+            positions: components["schemas"]["AccountPositionView"][];
             /**
              * Format: int64
              * @description Active runs on this venue.
