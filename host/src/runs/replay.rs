@@ -324,6 +324,8 @@ async fn replay_sim(
         RiskLimits::default(),
     )
     .shared_limits(live.limits.clone())
+    // The run's rules over time, fed as the run fed them (a taped account gives them nothing).
+    .guarded(None, |_, _| {})
     .timeframe(setup.timeframe)
     .after_each_bar(move || releaser.bar_done())
     .account_source(Arc::new(sim));
@@ -467,6 +469,8 @@ async fn replay_tape(
         RiskLimits::default(),
     )
     .shared_limits(live.limits.clone())
+    // The run's rules over time, fed as the run fed them (a taped account gives them nothing).
+    .guarded(None, |_, _| {})
     .timeframe(setup.timeframe)
     .order_scope(scope)
     .resume_at(tape.journaled)

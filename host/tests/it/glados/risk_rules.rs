@@ -146,6 +146,15 @@ async fn rules_over_time_trip_once_and_restrict_the_run(store: &TestStore) {
             orders < free_orders,
             "{corr}: {orders} orders, {free_orders} without limits"
         );
+        // Replayed, the rule trips on the same bar and the run decides the same.
+        let replayed = super::replay::replay(&r, id).await;
+        assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.json());
+        assert_eq!(
+            replayed.json()["identical"],
+            true,
+            "{corr}: {}",
+            replayed.json()
+        );
         let logged = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
             .await
             .json();
