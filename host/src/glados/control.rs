@@ -223,7 +223,8 @@ fn accepted(a: Attempt) -> Result<AttemptView, ApiError> {
 #[utoipa::path(post, path = "/runs/{id}/stop", tag = "runs", params(("id" = i64, Path, description = "Run id")),
     request_body(content = Option<StopRequest>, example = json!({"orders": "cancel", "positions": "close"})), responses(
     (status = 200, body = StopView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)))]
+    (status = 409, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, body = ErrorBody)))]
 pub async fn stop_run(
     State(state): State<AppState>,
     IdPath(id): IdPath,

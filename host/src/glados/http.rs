@@ -46,8 +46,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     }
 }
 
-/// [`AppJson`] for a body that may be left out: an empty body is `None`; anything else must be
-/// JSON of `T`, with the same errors as [`AppJson`].
+/// [`AppJson`] for a body that may be left out: an empty body or JSON `null` is `None`;
+/// anything else must be JSON of `T`, with the same errors as [`AppJson`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalJson<T>(pub Option<T>);
 
@@ -74,8 +74,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
                 "expected Content-Type: application/json".into(),
             ));
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(OptionalJson(Some(v))),
+        match axum::Json::<Option<T>>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => Ok(OptionalJson(v)),
             Err(r) => Err(json_rejection(r)),
         }
     }

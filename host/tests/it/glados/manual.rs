@@ -345,6 +345,14 @@ async fn control_by_hand(store: &TestStore) {
     .json();
     assert_eq!(stop["wind_down"], Value::Null, "{stop}");
     assert_eq!(status_of(&r, c, &rest).await, "accepted", "kept working");
+    // A JSON null body is no body (the defaults); a wrong choice is refused.
+    let null_body = send(&r, post_json(&format!("/runs/{c}/stop"), "null")).await;
+    assert_eq!(
+        null_body.status,
+        StatusCode::CONFLICT,
+        "already stopped: {}",
+        null_body.json()
+    );
     let bad = send(
         &r,
         post_json(&format!("/runs/{c}/stop"), json!({"orders": "burn"})),
