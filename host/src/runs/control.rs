@@ -82,9 +82,19 @@ impl Runs {
             return Err(self.not_active(id).await);
         };
         let (tx, rx) = oneshot::channel();
-        queue
-            .try_send(command(tx))
-            .map_err(|_| Error::invalid("run_busy", format!("run {id} has commands waiting")))?;
+        match queue.try_send(command(tx)) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                return Err(Error::invalid(
+                    "run_busy",
+                    format!("run {id} has commands waiting"),
+                ));
+            }
+            // Its runner ended (the run is stopping): say how the run is now.
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                return Err(self.not_active(id).await);
+            }
+        }
         match tokio::time::timeout(ANSWER, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             // The run ended (or failed) before it took the command.
