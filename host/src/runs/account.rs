@@ -17,7 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountSnapshot, Side};
@@ -265,20 +265,11 @@ impl AccountSource for DeskAccount {
         self.snapshot(marks).await.map(Some)
     }
 
-    async fn own_equity(&self, marks: &[(String, f64)]) -> crate::veda::Result<Option<Decimal>> {
-        let snapshot = self.snapshot(marks).await?;
-        Ok(Decimal::from_f64(snapshot.equity))
-    }
-
-    async fn own_positions(&self) -> crate::veda::Result<Option<Vec<(String, Decimal)>>> {
-        let snapshot = self.snapshot(&[]).await?;
-        Ok(Some(
-            snapshot
-                .positions
-                .into_iter()
-                .filter_map(|p| Some((p.symbol, Decimal::from_f64(p.quantity)?.normalize())))
-                .collect(),
-        ))
+    async fn own_share(
+        &self,
+        marks: &[(String, f64)],
+    ) -> crate::veda::Result<Option<AccountSnapshot>> {
+        self.snapshot(marks).await.map(Some)
     }
 }
 

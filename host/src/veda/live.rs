@@ -392,18 +392,23 @@ impl LiveRunner {
         Ok(())
     }
 
+    /// The latest close of each of the run's symbols that has one (symbol, price): what
+    /// account sources that know no prices mark positions at.
+    fn marks(&self) -> Vec<(String, f64)> {
+        self.symbols
+            .iter()
+            .zip(&self.last_close)
+            .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
+            .collect()
+    }
+
     /// The payload of a cue; `None` when no account snapshot can be had.
     async fn cue_payload(&self, cue: Cue) -> Option<StrategyPayload> {
         match cue {
             Cue::Lifecycle(l) => Some(StrategyPayload::Lifecycle(l)),
             Cue::Account => {
                 let source = self.account.as_ref()?;
-                let marks: Vec<(String, f64)> = self
-                    .symbols
-                    .iter()
-                    .zip(&self.last_close)
-                    .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
-                    .collect();
+                let marks = self.marks();
                 let snapshot = source.snapshot(&marks).await;
                 self.note(|| Input::Account {
                     snapshot: snapshot.as_ref().ok().cloned(),

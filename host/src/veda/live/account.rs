@@ -11,13 +11,12 @@
 //! - Every source tells the [`AccountSnapshot`] of the domain's definition: cash is the
 //!   starting cash plus realised profit and loss (positions are booked on margin), equity marks
 //!   positions at their latest price, buying power is equity less the gross value of positions.
-//! - On a shared venue the run's positions are its own share ([`AccountSource::own_positions`]):
+//! - On a shared venue the run's positions are its own share ([`AccountSource::own_share`]):
 //!   what its risk checks, its `ClosePosition` intents and a flatten see, never another run's.
 //! - A source sees each of the run's own order updates ([`AccountSource::observe`]) before the
 //!   strategy is told of it, so a snapshot after a fill includes that fill.
 
 use async_trait::async_trait;
-use rust_decimal::Decimal;
 
 use crate::domain::AccountSnapshot;
 use crate::veda::Result;
@@ -36,22 +35,14 @@ pub trait AccountSource: Send + Sync {
     /// The venue or the store could not be read; the runner then skips this snapshot.
     async fn snapshot(&self, marks: &[(String, f64)]) -> Result<AccountSnapshot>;
 
-    /// The run's own positions (symbol, signed units) where the venue's are not the run's
-    /// alone (an account several runs trade); `None` where they are (the simulated exchange,
-    /// a replay), and the venue's positions are the run's.
+    /// The run's own share at `marks` (its positions and equity) where the venue account is
+    /// not the run's alone (an account several runs trade); `None` where it is (the simulated
+    /// exchange, a replay), and the venue's positions and equity are the run's. One read
+    /// serves the pre-trade checks' positions and equity.
     ///
     /// # Errors
     /// The store could not be read; the runner then refuses to place orders (fail closed).
-    async fn own_positions(&self) -> Result<Option<Vec<(String, Decimal)>>> {
-        Ok(None)
-    }
-
-    /// The run's own equity at `marks` where the venue account is not the run's alone; `None`
-    /// where it is.
-    ///
-    /// # Errors
-    /// The store could not be read; the runner then refuses to place orders (fail closed).
-    async fn own_equity(&self, _marks: &[(String, f64)]) -> Result<Option<Decimal>> {
+    async fn own_share(&self, _marks: &[(String, f64)]) -> Result<Option<AccountSnapshot>> {
         Ok(None)
     }
 

@@ -89,12 +89,7 @@ impl LiveRunner {
         let Some(source) = self.account.clone() else {
             return;
         };
-        let marks: Vec<(String, f64)> = self
-            .symbols
-            .iter()
-            .zip(&self.last_close)
-            .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
-            .collect();
+        let marks = self.marks();
         let account = match source.risk_figures(&marks).await {
             Ok(Some(a)) => a,
             Ok(None) => return,

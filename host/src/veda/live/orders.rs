@@ -62,67 +62,52 @@ impl LiveRunner {
         Ok(())
     }
 
-    /// The run's positions and working orders, fetched concurrently: the venue's, or on a
-    /// shared account the run's own share ([`super::account::AccountSource::own_positions`])
-    /// and its own orders.
+    /// The run's positions, working orders and (when a limit needs it) equity, fetched
+    /// concurrently: the venue's, or on a shared account the run's own share
+    /// ([`super::account::AccountSource::own_share`]) and its own orders.
     async fn fetch_snapshot(&self) -> Result<Snapshot, Error> {
         let query = OrderQuery::default();
+        let marks = self.marks();
         let own = async {
             match &self.account {
-                Some(source) => source.own_positions().await,
+                Some(source) => source.own_share(&marks).await,
                 None => Ok(None),
             }
         };
         let (positions, open, own) =
             tokio::join!(self.venue.positions(), self.venue.orders(&query), own);
-        let (positions, open) = match own? {
-            Some(own) => (
-                own.into_iter().collect(),
-                open?
-                    .into_iter()
-                    .filter(|o| self.is_mine(&o.client_order_id))
-                    .collect(),
-            ),
-            None => (
-                positions?
-                    .into_iter()
-                    .map(|p| (p.symbol, p.quantity))
-                    .collect(),
-                open?,
-            ),
-        };
         let wants_equity = self
             .limits
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .max_order_equity_pct
             .is_some();
-        let equity = if wants_equity {
-            Some(self.equity().await?)
-        } else {
-            None
+        let snapshot = match own? {
+            Some(own) => Snapshot {
+                positions: own
+                    .positions
+                    .into_iter()
+                    .filter_map(|p| Some((p.symbol, Decimal::from_f64(p.quantity)?.normalize())))
+                    .collect(),
+                open: open?
+                    .into_iter()
+                    .filter(|o| self.is_mine(&o.client_order_id))
+                    .collect(),
+                equity: Decimal::from_f64(own.equity).filter(|_| wants_equity),
+            },
+            None => Snapshot {
+                positions: positions?
+                    .into_iter()
+                    .map(|p| (p.symbol, p.quantity))
+                    .collect(),
+                open: open?,
+                equity: match wants_equity {
+                    true => Some(self.venue.account().await?.equity),
+                    false => None,
+                },
+            },
         };
-        Ok(Snapshot {
-            positions,
-            open,
-            equity,
-        })
-    }
-
-    /// The run's equity: its own on a shared account, else the venue account's.
-    async fn equity(&self) -> Result<Decimal, Error> {
-        if let Some(source) = &self.account {
-            let marks: Vec<(String, f64)> = self
-                .symbols
-                .iter()
-                .zip(&self.last_close)
-                .filter_map(|(s, c)| c.map(|c| (s.clone(), c)))
-                .collect();
-            if let Some(e) = source.own_equity(&marks).await? {
-                return Ok(e);
-            }
-        }
-        Ok(self.venue.account().await?.equity)
+        Ok(snapshot)
     }
 
     /// Tells the strategy, if it subscribed to lifecycle events, each order the checks refused
@@ -351,13 +336,6 @@ impl LiveRunner {
             .position(|s| s == symbol)
             .and_then(|i| self.last_close[i])
             .and_then(Decimal::from_f64);
-        let units = |side: Side| -> Decimal {
-            snap.open
-                .iter()
-                .filter(|o| o.symbol == symbol && o.side == side)
-                .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
-                .sum()
-        };
         let now = self.last_ts.unwrap_or(0);
         let orders_last_minute = self
             .order_times
@@ -369,8 +347,8 @@ impl LiveRunner {
             state: self.checked_state(),
             reference_price,
             position: snap.positions.get(symbol).copied().unwrap_or_default(),
-            open_buy_quantity: units(Side::Buy),
-            open_sell_quantity: units(Side::Sell),
+            open_buy_quantity: snap.working(symbol, Side::Buy),
+            open_sell_quantity: snap.working(symbol, Side::Sell),
             open_orders: snap.open.len(),
             equity: snap.equity,
             // Closing by hand or flattening eases a halting breach to reduce-only, as it eases
@@ -403,16 +381,9 @@ impl LiveRunner {
                     .and_then(|i| self.last_close[i])
                     .and_then(Decimal::from_f64)?;
                 let pos = snap.positions.get(symbol).copied().unwrap_or_default();
-                let working = |side: Side| -> Decimal {
-                    snap.open
-                        .iter()
-                        .filter(|o| o.symbol == symbol && o.side == side)
-                        .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
-                        .sum()
-                };
-                let worst = (pos + working(Side::Buy))
+                let worst = (pos + snap.working(symbol, Side::Buy))
                     .abs()
-                    .max((pos - working(Side::Sell)).abs());
+                    .max((pos - snap.working(symbol, Side::Sell)).abs());
                 Some(worst * price)
             })
             .sum()
@@ -426,4 +397,15 @@ pub(super) struct Snapshot {
     open: Vec<VenueOrder>,
     /// The run's equity, fetched only when a limit needs it (`max_order_equity_pct`).
     equity: Option<Decimal>,
+}
+
+impl Snapshot {
+    /// Units still to fill of the working orders on one side of `symbol`.
+    fn working(&self, symbol: &str, side: Side) -> Decimal {
+        self.open
+            .iter()
+            .filter(|o| o.symbol == symbol && o.side == side)
+            .filter_map(|o| o.quantity.map(|q| q - o.filled_quantity))
+            .sum()
+    }
 }

@@ -27,6 +27,32 @@ pub(super) fn put_json(uri: &str, body: Value) -> Request<Body> {
         .expect("request")
 }
 
+/// A started app over `store` with GOOG's daily candles and sma-cross uploaded, whose paper
+/// runs get one bar every `interval_ms` (0: as fast as they go).
+pub(super) async fn goog_app(
+    store: &TestStore,
+    interval_ms: u64,
+) -> (axum::Router, App, tempfile::TempDir) {
+    store
+        .walle
+        .upsert_candles(&goog_candles(), None)
+        .await
+        .expect("candles");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    config.run_bar_interval_ms = interval_ms;
+    let app = App::new(config, store.walle.clone()).expect("app");
+    app.start().await.expect("start");
+    let r = weaver::glados::router(app.state());
+    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    (r, app, dir)
+}
+
+/// Waits until run `id` has had `n` bars (a price to size and check orders against).
+pub(super) async fn until_bars(r: &axum::Router, id: i64, n: u64) {
+    until(r, id, "bars", |v| v["figures"]["bars"].as_u64() >= Some(n)).await;
+}
+
 async fn start_quiet(r: &axum::Router) -> i64 {
     let created = send(r, post_json("/runs", run_body("\"sma-cross\"", QUIET))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
@@ -111,18 +137,7 @@ async fn until_order(r: &axum::Router, id: i64, cid: &Value, status: &str) {
 }
 
 async fn control_by_hand(store: &TestStore) {
-    store
-        .walle
-        .upsert_candles(&goog_candles(), None)
-        .await
-        .expect("candles");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path());
-    config.run_bar_interval_ms = 25;
-    let app = App::new(config, store.walle.clone()).expect("app");
-    app.start().await.expect("start");
-    let r = weaver::glados::router(app.state());
-    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let (r, app, _dir) = goog_app(store, 25).await;
     let a = start_quiet(&r).await;
 
     // An order by hand is the run's: its first client order id, filled at the next bar.

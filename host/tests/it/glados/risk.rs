@@ -55,18 +55,7 @@ fn patch(uri: &str, body: Value) -> Request<Body> {
 }
 
 async fn limits_are_set_enforced_and_changed(store: &TestStore) {
-    store
-        .walle
-        .upsert_candles(&goog_candles(), None)
-        .await
-        .expect("candles");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path());
-    config.run_bar_interval_ms = 25;
-    let app = App::new(config, store.walle.clone()).expect("app");
-    app.start().await.expect("start");
-    let r = weaver::glados::router(app.state());
-    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let (r, app, _dir) = super::manual::goog_app(store, 25).await;
 
     // Bad limits: refused with the field named, nothing started.
     for (risk, field) in [
@@ -134,11 +123,7 @@ async fn limits_are_set_enforced_and_changed(store: &TestStore) {
         "{}",
         run["risk"]
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while send(&r, get(&format!("/runs/{id}"))).await.json()["figures"]["bars"].as_u64() < Some(2) {
-        assert!(tokio::time::Instant::now() < deadline, "no bars");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::manual::until_bars(&r, id, 2).await;
 
     // An order over the cap is denied, with the rule named, and recorded as risk.OrderDenied.
     let order = json!({"symbol": "GOOG", "side": "buy", "quantity": "1000"});

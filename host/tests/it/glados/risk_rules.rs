@@ -9,13 +9,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use weaver::app::{App, Config};
 
 use super::replay::chain;
-use super::runs::{settled, upload};
+use super::runs::settled;
 use super::{get, send};
 use crate::support::post_json;
-use crate::testdata::goog_candles;
 use crate::walle::support::{TestStore, contract};
 
 fn create(risk: Value, corr: &str, params: &str) -> Request<Body> {
@@ -60,16 +58,7 @@ fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
 }
 
 async fn rules_over_time_trip_once_and_restrict_the_run(store: &TestStore) {
-    store
-        .walle
-        .upsert_candles(&goog_candles(), None)
-        .await
-        .expect("candles");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
-    app.start().await.expect("start");
-    let r = weaver::glados::router(app.state());
-    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let (r, app, _dir) = super::manual::goog_app(store, 0).await;
 
     // Without limits the all-in strategy trades to the end: the reference.
     let (free, events) = run_to_end(&r, json!({}), "rules-free").await;
@@ -193,29 +182,14 @@ async fn rules_over_time_trip_once_and_restrict_the_run(store: &TestStore) {
 }
 
 async fn a_runs_own_state_is_set_by_hand(store: &TestStore) {
-    store
-        .walle
-        .upsert_candles(&goog_candles(), None)
-        .await
-        .expect("candles");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path());
-    config.run_bar_interval_ms = 25;
-    let app = App::new(config, store.walle.clone()).expect("app");
-    app.start().await.expect("start");
-    let r = weaver::glados::router(app.state());
-    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let (r, app, _dir) = super::manual::goog_app(store, 25).await;
     let created = send(
         &r,
         create(json!({}), "own-state", r#"{"fast": 5, "slow": 100000}"#),
     )
     .await;
     let id = created.json()["id"].as_i64().expect("id");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while send(&r, get(&format!("/runs/{id}"))).await.json()["figures"]["bars"].as_u64() < Some(2) {
-        assert!(tokio::time::Instant::now() < deadline, "no bars");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    super::manual::until_bars(&r, id, 2).await;
     let put = |body: Value| {
         Request::put(format!("/runs/{id}/trading-state"))
             .header("host", "localhost")
