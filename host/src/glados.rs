@@ -26,6 +26,7 @@
 //! - Background work runs on the [`TaskTracker`] and stops on the [`CancellationToken`], so a
 //!   shutdown waits for it (graceful) and loses nothing that was acknowledged.
 
+pub mod accounts;
 pub mod api;
 pub mod backtests;
 pub mod candles;

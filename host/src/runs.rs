@@ -79,6 +79,8 @@
 //! - Stored event `producer` strings stay `glados` (stored events are a contract).
 
 pub mod account;
+mod account_watch;
+pub mod accounts;
 pub mod active;
 mod beat;
 pub mod control;
@@ -106,7 +108,7 @@ use crate::veda::risk::{TradingState, TradingSwitch};
 use crate::walle::{self, Run, RunAccount, RunStatus, StrategyStatus, Walle};
 
 pub use account::{AccountState, Pnl, Position, Trade};
-pub use active::VenueAccount;
+pub use accounts::{AccountFlatten, AccountPosition, VenueAccount};
 pub use control::{OrdersOnStop, PositionsOnStop, StopOptions, StopReport};
 pub use log_book::{LogLine, LogPage};
 pub use metered::Figures;
@@ -178,6 +180,9 @@ pub enum Error {
     /// No such order.
     #[error("order {0} not found")]
     OrderNotFound(i64),
+    /// No such account.
+    #[error("account {0} not found")]
+    AccountNotFound(String),
     /// The run is not `created` or `running`.
     #[error("run {id} is {status}")]
     RunNotActive {
@@ -200,9 +205,10 @@ impl Error {
         match self {
             Error::Invalid { code, .. } => code,
             Error::InvalidRisk { .. } => "invalid_risk",
-            Error::StrategyNotFound(_) | Error::RunNotFound(_) | Error::OrderNotFound(_) => {
-                "not_found"
-            }
+            Error::StrategyNotFound(_)
+            | Error::RunNotFound(_)
+            | Error::OrderNotFound(_)
+            | Error::AccountNotFound(_) => "not_found",
             Error::StrategyDisabled(_) => "strategy_disabled",
             Error::StrategyNotReady(_) => "strategy_not_ready",
             Error::StrategyUnavailable(_) => "strategy_unavailable",
@@ -286,6 +292,10 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) active: active::ActiveRuns,
+    /// The venue accounts' limits and states.
+    pub(crate) accounts: accounts::AccountBook,
+    /// Whether the account watch runs ([`account_watch::ensure`]).
+    pub(crate) watching: std::sync::atomic::AtomicBool,
     /// Whether the heartbeat task runs ([`beat::ensure`]).
     pub(crate) beating: std::sync::atomic::AtomicBool,
 }
@@ -317,6 +327,8 @@ impl Runs {
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 active: active::ActiveRuns::default(),
+                accounts: accounts::AccountBook::default(),
+                watching: std::sync::atomic::AtomicBool::new(false),
                 beating: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -466,13 +478,6 @@ impl Runs {
         }
         let orders = start::run_orders(&self.inner.walle, run.id).await?;
         Ok(AccountState::from_orders(cash, &orders))
-    }
-
-    /// Accounts per venue: `sim` (always listed) sums the paper accounts of the runs active in
-    /// this process; each live venue is its account at the venue (omitted, with a warning, when
-    /// it cannot be asked).
-    pub async fn accounts(&self) -> Vec<VenueAccount> {
-        self.inner.active.accounts(&self.inner.desks).await
     }
 
     /// Run `id`'s log after `after`: from memory when it holds everything, else from WallE.

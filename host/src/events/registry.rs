@@ -16,8 +16,18 @@ use super::{Envelope, Error};
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// The namespaces an event type may live in.
-pub const NAMESPACES: [&str; 10] = [
-    "strategy", "live", "backtest", "data", "market", "orders", "run", "ui", "clock", "risk",
+pub const NAMESPACES: [&str; 11] = [
+    "strategy",
+    "live",
+    "backtest",
+    "data",
+    "market",
+    "orders",
+    "run",
+    "ui",
+    "clock",
+    "risk",
+    "reconcile",
 ];
 
 type Check = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
@@ -202,6 +212,10 @@ impl Registry {
             r.register::<OrderDenied>("risk.OrderDenied"),
             r.register::<LimitBreached>("risk.LimitBreached"),
             r.register::<RunTradingState>("risk.TradingStateChanged"),
+            r.register::<AccountLimitsChanged>("risk.AccountLimitsChanged"),
+            r.register::<AccountLimitBreached>("risk.AccountLimitBreached"),
+            r.register::<AccountTradingState>("risk.AccountTradingStateChanged"),
+            r.register::<PositionMismatch>("reconcile.PositionMismatch"),
         ];
         for result in results {
             // The names above are constants checked by a unit test; a failure here is a typo.
@@ -452,6 +466,10 @@ pub mod payloads {
         pub limit: Option<Decimal>,
         /// In words.
         pub message: String,
+        /// The venue account whose limits or state refused it (`alpaca/<number>`); absent when
+        /// the run's own did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub account: Option<String>,
     }
 
     /// A rule a run's risk keeps over time tripped, and the run is in `state` while it holds.
@@ -480,6 +498,65 @@ pub mod payloads {
         pub run_id: i64,
         /// `active`, `reduce_only` or `halted`.
         pub state: String,
+    }
+
+    /// A venue account's risk limits were set (`PUT /accounts/{venue}/{number}/risk`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct AccountLimitsChanged {
+        /// The account (`alpaca/<number>`).
+        pub account: String,
+        /// The limits before.
+        pub old: serde_json::Value,
+        /// The limits now.
+        pub new: serde_json::Value,
+    }
+
+    /// A rule an account's risk keeps over time tripped: every run on the account is in `state`
+    /// while it holds.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct AccountLimitBreached {
+        /// The account (`alpaca/<number>`).
+        pub account: String,
+        /// The limit key: `daily_loss_pct` or `max_drawdown_pct`.
+        pub rule: String,
+        /// What it measured (percent).
+        pub figure: Decimal,
+        /// The limit.
+        pub limit: Decimal,
+        /// `reduce_only` or `halted`.
+        pub state: String,
+        /// When it tripped.
+        pub at: DateTime<Utc>,
+        /// When it ends by itself, if it does.
+        pub until: Option<DateTime<Utc>>,
+    }
+
+    /// A venue account's own trading state was set by hand
+    /// (`PUT /accounts/{venue}/{number}/trading-state`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct AccountTradingState {
+        /// The account (`alpaca/<number>`).
+        pub account: String,
+        /// `active`, `reduce_only` or `halted`.
+        pub state: String,
+    }
+
+    /// The broker's position in a symbol differs from what Weaver's records of the account add
+    /// up to (every run's fills, ended runs' too, and orders placed for the account itself):
+    /// a trade outside Weaver, or a fill not recorded yet. Said when a difference appears or
+    /// changes, not at every check.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct PositionMismatch {
+        /// The account (`alpaca/<number>`).
+        pub account: String,
+        /// Symbol.
+        pub symbol: String,
+        /// The broker's signed quantity.
+        pub broker_qty: Decimal,
+        /// What Weaver's records add up to.
+        pub recorded_qty: Decimal,
+        /// `broker_qty − recorded_qty` (zero: the difference is gone).
+        pub difference: Decimal,
     }
 
     /// A clock tick.
@@ -513,7 +590,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 22);
+        assert_eq!(r.names().len(), 26);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::AppState;
+use super::accounts;
 use super::backtests::{self, BacktestRequest, BacktestView};
 use super::candles;
 use super::control;
@@ -76,7 +77,11 @@ use crate::walle::{Strategy, StrategyStatus};
         control::put_run_state,
         replay::replay_run,
         run_logs,
-        list_accounts
+        accounts::list_accounts,
+        accounts::get_account,
+        accounts::put_account_risk,
+        accounts::put_account_state,
+        accounts::close_account_position
     ),
     components(schemas(
         Health,
@@ -114,9 +119,13 @@ use crate::walle::{Strategy, StrategyStatus};
         runs::TradeView,
         runs::LogLine,
         runs::LogPage,
-        runs::VenueAccountView,
-        runs::AccountPositionView,
-        runs::RunShareView,
+        accounts::AccountView,
+        accounts::AccountPositionView,
+        accounts::RunShareView,
+        accounts::AccountStateRequest,
+        accounts::AccountStateView,
+        accounts::AccountFlattenView,
+        accounts::ClosePositionRequest,
         control::StopRequest,
         control::StopView,
         control::FlattenView,
@@ -188,7 +197,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/logs", get(run_logs))
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
-        .route("/accounts", get(list_accounts))
+        .merge(accounts::routes())
 }
 
 /// This document.
@@ -748,20 +757,4 @@ async fn run_logs(
         .await?
         .into();
     Ok(axum::Json(page))
-}
-
-/// Paper accounts of this process per venue, summed over the active runs (`sim` always listed).
-#[utoipa::path(get, path = "/accounts", tag = "runs", responses(
-    (status = 200, body = [runs::VenueAccountView]), (status = 401, body = ErrorBody)))]
-async fn list_accounts(State(state): State<AppState>) -> axum::Json<Vec<runs::VenueAccountView>> {
-    axum::Json(
-        state
-            .inner
-            .runs
-            .accounts()
-            .await
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    )
 }

@@ -144,6 +144,10 @@ impl From<runs::Error> for ApiError {
                 entity: "order",
                 id: id.to_string(),
             },
+            E::AccountNotFound(id) => ApiError::NotFound {
+                entity: "account",
+                id,
+            },
             E::Store(e) => e.into(),
             E::InvalidRisk { field, message } => ApiError::InvalidAt {
                 code,
@@ -323,77 +327,6 @@ impl From<runs::LogPage> for LogPage {
                 })
                 .collect(),
             next: p.next,
-        }
-    }
-}
-
-/// An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
-/// (`alpaca`) is its account there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct VenueAccountView {
-    /// Stable id: `sim` for the paper runs together, `alpaca/<the venue's account id>`.
-    pub id: String,
-    /// Venue (`sim`, `alpaca`).
-    pub venue: String,
-    /// Equity (`sim`: the sum over its active runs).
-    pub equity: f64,
-    /// Cash (`sim`: the sum over its active runs).
-    pub cash: f64,
-    /// Buying power (`sim`: the sum over its active runs).
-    pub buying_power: f64,
-    /// Active runs on this venue.
-    pub runs: u64,
-    /// Positions (the broker's on a live venue), each split by the active runs' own shares;
-    /// `unattributed` is what no active run accounts for.
-    pub positions: Vec<AccountPositionView>,
-}
-
-/// One position of an account and the runs' shares of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AccountPositionView {
-    /// Symbol.
-    pub symbol: String,
-    /// The account's signed quantity (the broker's on a live venue).
-    pub qty: f64,
-    /// Each active run's own share.
-    pub runs: Vec<RunShareView>,
-    /// What no active run accounts for (ended runs that kept positions, trades outside
-    /// Weaver); not zero means the runs' records and the broker differ by that much.
-    pub unattributed: f64,
-}
-
-/// A run's share of a position.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RunShareView {
-    /// The run.
-    pub run_id: i64,
-    /// Its signed quantity.
-    pub qty: f64,
-}
-
-impl From<runs::VenueAccount> for VenueAccountView {
-    fn from(a: runs::VenueAccount) -> Self {
-        VenueAccountView {
-            id: a.id,
-            positions: a
-                .positions
-                .into_iter()
-                .map(|p| AccountPositionView {
-                    symbol: p.symbol,
-                    qty: p.qty,
-                    runs: p
-                        .runs
-                        .into_iter()
-                        .map(|(run_id, qty)| RunShareView { run_id, qty })
-                        .collect(),
-                    unattributed: p.unattributed,
-                })
-                .collect(),
-            venue: a.venue,
-            equity: a.equity,
-            cash: a.cash,
-            buying_power: a.buying_power,
-            runs: a.runs,
         }
     }
 }

@@ -11,14 +11,11 @@
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rust_decimal::prelude::ToPrimitive;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::account::{AccountState, Trade, account_of};
 use super::log_book::{LogBook, LogLine};
 use super::metered::Figures;
-use crate::veda::desk::Desk;
 use crate::veda::sim::SimVenue;
 use crate::walle::Walle;
 
@@ -95,7 +92,7 @@ impl Live {
         }
     }
 
-    fn is_active_on_sim(&self) -> bool {
+    pub(crate) fn is_active_on_sim(&self) -> bool {
         matches!(
             *self.venue.lock().unwrap_or_else(PoisonError::into_inner),
             Some(RunVenue::Sim(_))
@@ -124,93 +121,12 @@ pub(crate) struct ActiveRuns {
     runs: Mutex<std::collections::HashMap<i64, Entry>>,
 }
 
-/// An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
-/// (`alpaca`) is its account there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VenueAccount {
-    /// Stable id: `sim` for the paper runs together, `<venue>/<the venue's account id>` for a
-    /// live venue (`alpaca/…`).
-    pub id: String,
-    /// Venue (`sim`, `alpaca`).
-    pub venue: String,
-    /// Equity (`sim`: the sum over its active runs).
-    pub equity: f64,
-    /// Cash (`sim`: the sum over its active runs).
-    pub cash: f64,
-    /// Buying power (`sim`: the sum over its active runs).
-    pub buying_power: f64,
-    /// Active runs on this venue.
-    pub runs: u64,
-    /// Positions: the account's (the broker's on a live venue), each split by the active runs
-    /// that hold a share of it.
-    pub positions: Vec<AccountPosition>,
-}
-
-/// One symbol's position on an account and the runs' shares of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountPosition {
-    /// Symbol.
-    pub symbol: String,
-    /// The account's signed quantity (on a live venue, what the broker reports).
-    pub qty: f64,
-    /// Each active run's own share (run id, signed quantity), from its own fills.
-    pub runs: Vec<(i64, f64)>,
-    /// What no active run accounts for (`qty` less the shares): runs that ended keeping their
-    /// positions, or trades made outside Weaver. Not zero on a venue means the records and the
-    /// broker differ by that much.
-    pub unattributed: f64,
-}
-
-/// Sums `shares` (symbol, run, qty) into positions, against the account's own `held` where it
-/// is known (a live venue), else their sum (the simulated exchange, where runs own the whole).
-fn split(
-    held: Option<Vec<(String, f64)>>,
-    shares: Vec<(String, i64, f64)>,
-) -> Vec<AccountPosition> {
-    let mut by_symbol: std::collections::BTreeMap<String, AccountPosition> = Default::default();
-    for (symbol, qty) in held.iter().flatten() {
-        by_symbol.insert(
-            symbol.clone(),
-            AccountPosition {
-                symbol: symbol.clone(),
-                qty: *qty,
-                runs: Vec::new(),
-                unattributed: 0.0,
-            },
-        );
-    }
-    for (symbol, run, qty) in shares {
-        let p = by_symbol
-            .entry(symbol.clone())
-            .or_insert_with(|| AccountPosition {
-                symbol,
-                qty: 0.0,
-                runs: Vec::new(),
-                unattributed: 0.0,
-            });
-        p.runs.push((run, qty));
-        if held.is_none() {
-            p.qty += qty;
-        }
-    }
-    by_symbol
-        .into_values()
-        .map(|mut p| {
-            p.runs.sort_by_key(|(id, _)| *id);
-            let shares: f64 = p.runs.iter().map(|(_, q)| q).sum();
-            p.unattributed = p.qty - shares;
-            p
-        })
-        .filter(|p| p.qty != 0.0 || p.runs.iter().any(|(_, q)| *q != 0.0))
-        .collect()
-}
-
 impl ActiveRuns {
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Entry>> {
         self.runs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn live(&self, id: i64) -> Option<Arc<Live>> {
+    pub(crate) fn live(&self, id: i64) -> Option<Arc<Live>> {
         self.lock().get(&id).map(|e| e.live.clone())
     }
 
@@ -273,75 +189,15 @@ impl ActiveRuns {
         self.live(id).map(|l| l.logs.after(after, limit))
     }
 
-    /// Accounts per venue: `sim` (always listed) sums the paper accounts of the runs active in
-    /// this process; each live venue in `desks` is its account at the venue (omitted, with a
-    /// warning, when the venue cannot be asked).
-    pub(crate) async fn accounts(
-        &self,
-        desks: &std::collections::BTreeMap<String, Desk>,
-    ) -> Vec<VenueAccount> {
-        let mut active: Vec<Arc<Live>> = Vec::new();
-        let mut on_desk: std::collections::HashMap<String, Vec<Arc<Live>>> = Default::default();
-        for e in self.lock().values() {
-            if e.live.is_active_on_sim() {
-                active.push(e.live.clone());
-            } else if e.live.is_active() {
-                on_desk
-                    .entry(e.venue.clone())
-                    .or_default()
-                    .push(e.live.clone());
-            }
-        }
-        let mut sim = VenueAccount {
-            id: "sim".into(),
-            venue: "sim".into(),
-            equity: 0.0,
-            cash: 0.0,
-            buying_power: 0.0,
-            runs: 0,
-            positions: Vec::new(),
-        };
-        let mut shares = Vec::new();
-        for l in active {
-            let a = l.account().await;
-            sim.equity += a.equity;
-            sim.cash += a.cash;
-            // The simulated exchange lends nothing: buying power is equity, never negative.
-            sim.buying_power += a.equity.max(0.0);
-            sim.runs += 1;
-            shares.extend(a.positions.into_iter().map(|p| (p.symbol, l.id, p.qty)));
-        }
-        sim.positions = split(None, shares);
-        let mut out = vec![sim];
-        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
-        for (name, desk) in desks {
-            let venue = desk.venue();
-            let (account, held) = tokio::join!(venue.account(), venue.positions());
-            let lives = on_desk.remove(name).unwrap_or_default();
-            let mut shares = Vec::new();
-            for l in &lives {
-                let a = l.account().await;
-                shares.extend(a.positions.into_iter().map(|p| (p.symbol, l.id, p.qty)));
-            }
-            let held = held
-                .inspect_err(|e| tracing::warn!(venue = %name, code = e.code(), "venue positions unavailable: {e}"))
-                .ok()
-                .map(|ps| ps.into_iter().map(|p| (p.symbol, f(p.quantity))).collect());
-            match account {
-                Ok(a) => out.push(VenueAccount {
-                    id: format!("{name}/{}", a.id),
-                    venue: name.clone(),
-                    equity: f(a.equity),
-                    cash: f(a.cash),
-                    buying_power: f(a.buying_power),
-                    runs: lives.len() as u64,
-                    positions: split(held, shares),
-                }),
-                Err(e) => {
-                    tracing::warn!(venue = %name, code = e.code(), "venue account unavailable: {e}");
-                }
-            }
-        }
+    /// The runs active in this process with their venue's name (`sim`, `alpaca`).
+    pub(crate) fn active_lives(&self) -> Vec<(String, Arc<Live>)> {
+        let mut out: Vec<(String, Arc<Live>)> = self
+            .lock()
+            .values()
+            .filter(|e| e.live.is_active())
+            .map(|e| (e.venue.clone(), e.live.clone()))
+            .collect();
+        out.sort_by_key(|(_, l)| l.id);
         out
     }
 }

@@ -83,9 +83,38 @@ impl Runs {
             });
         }
         let limits = of_run(&run).apply(&RiskLimitsPatch::from_json(patch)?)?;
+        self.store_risk(id, limits).await
+    }
+
+    /// Replaces run `id`'s limits with `limits` (a simulated run's account limits,
+    /// `PUT /accounts/sim/{id}/risk`): stored with their event, handed to the running run.
+    ///
+    /// # Errors
+    /// As [`Runs::patch_risk`].
+    pub async fn set_risk(&self, id: i64, limits: RiskLimits) -> Result<Run, Error> {
+        let run = self
+            .inner
+            .walle
+            .run(id)
+            .await?
+            .ok_or(Error::RunNotFound(id))?;
+        if !matches!(
+            run.status,
+            crate::walle::RunStatus::Created | crate::walle::RunStatus::Running
+        ) {
+            return Err(Error::RunNotActive {
+                id,
+                status: run.status.as_str(),
+            });
+        }
+        self.store_risk(id, limits).await
+    }
+
+    async fn store_risk(&self, id: i64, limits: RiskLimits) -> Result<Run, Error> {
+        limits.validate()?;
         let value = serde_json::to_value(&limits)
             .map_err(|e| Error::Internal(format!("limits not storable: {e}")))?;
-        let stored = w.set_run_risk(id, &value).await?;
+        let stored = self.inner.walle.set_run_risk(id, &value).await?;
         if let Some(shared) = self.inner.active.limits(id) {
             *shared.write().unwrap_or_else(PoisonError::into_inner) = limits;
         }

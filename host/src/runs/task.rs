@@ -203,6 +203,12 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             if let Some(cap) = rust_decimal::prelude::FromPrimitive::from_f64(live.starting_cash) {
                 runner = runner.equity_cap(cap);
             }
+            // The account's limits and state, over every run on it.
+            let gate = st.gate_of(desk).await.map_err(|e| Failure {
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            })?;
+            runner = runner.account_gate(gate);
         }
     }
     // Fills are recorded in WallE as they come, beside the runner.
@@ -417,6 +423,7 @@ fn denied(
         figure: v.figure(),
         limit: v.limit(),
         message: v.to_string(),
+        account: v.account().map(str::to_owned),
     };
     let mut e = crate::events::Envelope::new("risk.OrderDenied", "veda", payload)
         .inspect_err(|e| tracing::error!(run_id, "order denial not recorded: {e}"))

@@ -44,6 +44,11 @@ pub fn sequence(id: &str) -> Option<u64> {
     parts.next()?.parse().ok()
 }
 
+/// True when `id` is [`derive`]d from `scope` (for some sequence).
+pub fn derived_from(scope: &str, id: &str) -> bool {
+    sequence(id).is_some_and(|n| derive(scope, n) == id)
+}
+
 /// True when `id` is acceptable as a client order id (non-empty, ≤ [`MAX_LEN`], printable ASCII).
 pub fn is_valid(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(|b| b.is_ascii_graphic())

@@ -55,8 +55,10 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 pub mod account;
+pub mod account_orders;
 pub mod bars;
 pub mod control;
+pub mod gate;
 pub mod guarded;
 mod orders;
 pub mod tape;
@@ -145,6 +147,8 @@ pub struct LiveRunner {
     state: TradingState,
     /// The API's switch (global and per-run states), if the runner was given one.
     switch: Option<Arc<TradingSwitch>>,
+    /// The limits and state of the venue account the run shares with others, if any.
+    gate: Option<Arc<gate::AccountGate>>,
     next_sequence: u64,
     last_close: Vec<Option<f64>>,
     /// The run's bar timeframe: the only one data windows are served in.
@@ -222,6 +226,7 @@ impl LiveRunner {
             order_times: VecDeque::new(),
             state: TradingState::Active,
             switch: None,
+            gate: None,
             next_sequence: 1,
             last_close: vec![None; n],
             timeframe: None,
@@ -328,6 +333,13 @@ impl LiveRunner {
     /// runner's own wins), so the API's trading state reaches a running run at its next order.
     pub fn with_switch(mut self, switch: Arc<TradingSwitch>) -> LiveRunner {
         self.switch = Some(switch);
+        self
+    }
+
+    /// Checks new orders against the limits and state of the venue account the run trades on
+    /// too (all runs on it together), after its own.
+    pub fn account_gate(mut self, gate: Arc<gate::AccountGate>) -> LiveRunner {
+        self.gate = Some(gate);
         self
     }
 

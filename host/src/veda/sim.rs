@@ -464,6 +464,7 @@ impl Venue for SimVenue {
         let equity = st.broker.equity(&st.closes);
         Ok(Account {
             id: "sim".into(),
+            number: None,
             status: "ACTIVE".into(),
             currency: "USD".into(),
             cash: dec(st.broker.cash()),

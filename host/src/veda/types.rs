@@ -216,6 +216,8 @@ pub struct VenueOrder {
 pub struct Account {
     /// The venue's account id.
     pub id: String,
+    /// The account number people read (Alpaca's `account_number`), when the venue has one.
+    pub number: Option<String>,
     /// Account status text (`ACTIVE`).
     pub status: String,
     /// Account currency.

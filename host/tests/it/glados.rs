@@ -2,6 +2,7 @@
 //! error model, the auth matrix over the OpenAPI document, secrets) and `weaver serve` as a
 //! process (refused bind, graceful SIGTERM), and the dashboard fallback.
 
+mod accounts;
 mod alpaca_runs;
 mod api;
 mod backtests;

@@ -152,6 +152,8 @@ pub struct Account {
     #[serde(deserialize_with = "lenient_string")]
     pub id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
+    pub account_number: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub status: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub currency: Option<String>,

@@ -197,6 +197,7 @@ pub fn new_order(request: &OrderRequest) -> models::NewOrder {
 pub fn account(wire: &models::Account) -> Account {
     Account {
         id: wire.id.clone().unwrap_or_default(),
+        number: wire.account_number.clone(),
         status: wire.status.clone().unwrap_or_default(),
         currency: wire.currency.clone().unwrap_or_else(|| "USD".to_owned()),
         cash: wire.cash.unwrap_or_default(),

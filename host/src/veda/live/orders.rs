@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
+use super::gate::Holdings;
 use super::{LiveError, LiveRunner, Placed};
 use crate::domain::{Intent, OrderIntent, OrderSize, OrderType, Side, TimeInForce, Timeframe};
 use crate::veda::Error;
@@ -82,6 +83,7 @@ impl LiveRunner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .max_order_equity_pct
             .is_some();
+        let (positions, open) = (positions?, open?);
         let snapshot = match own? {
             Some(own) => Snapshot {
                 positions: own
@@ -89,31 +91,66 @@ impl LiveRunner {
                     .into_iter()
                     .filter_map(|p| Some((p.symbol, Decimal::from_f64(p.quantity)?.normalize())))
                     .collect(),
-                open: open?
-                    .into_iter()
+                open: open
+                    .iter()
                     .filter(|o| self.is_mine(&o.client_order_id))
+                    .cloned()
                     .collect(),
                 equity: Decimal::from_f64(own.equity).filter(|_| wants_equity),
+                held: match &self.gate {
+                    Some(gate) => Some(Holdings {
+                        positions,
+                        open,
+                        equity: match gate.wants_equity() {
+                            true => Some(self.venue.account().await?.equity),
+                            false => None,
+                        },
+                    }),
+                    None => None,
+                },
             },
             None => Snapshot {
-                positions: positions?
+                positions: positions
                     .into_iter()
                     .map(|p| (p.symbol, p.quantity))
                     .collect(),
-                open: open?,
+                open,
                 equity: match wants_equity {
                     true => Some(self.venue.account().await?.equity),
                     false => None,
                 },
+                held: None,
             },
         };
         Ok(snapshot)
     }
 
+    /// The account's refusal of `request`, if the run trades on a shared account with a gate.
+    fn account_check(&self, request: &OrderRequest, snap: &Snapshot) -> Result<(), Error> {
+        let (Some(gate), Some(held)) = (&self.gate, &snap.held) else {
+            return Ok(());
+        };
+        let reference_price = self
+            .symbols
+            .iter()
+            .position(|s| *s == request.symbol)
+            .and_then(|i| self.last_close[i])
+            .and_then(Decimal::from_f64);
+        // Closing by hand or flattening eases the account's halt to reduce-only, as the run's.
+        gate.check(
+            request,
+            held,
+            reference_price,
+            chrono::Utc::now(),
+            self.closing,
+        )
+        .map_err(Error::PreTrade)
+    }
+
     /// Tells the strategy, if it subscribed to lifecycle events, each order the checks refused
     /// while acting on its last answer: a `risk.OrderDenied` event (a `raw` JSON payload in
     /// this contract version: `type` (`risk.OrderDenied`), `client_order_id`, `symbol`, `side`, `rule`, `code`, `figure`,
-    /// `limit`, `message`). What it answers is not acted on (as at `Stopping`), so a strategy
+    /// `limit`, `message`, and `account` when the account's limits refused it). What it answers is not acted on (as at `Stopping`), so a strategy
     /// that insists cannot loop on its refusals.
     pub(super) fn tell_denied(&mut self) -> Result<(), LiveError> {
         if self.denied.is_empty() {
@@ -141,6 +178,7 @@ impl LiveRunner {
                 "figure": v.figure(),
                 "limit": v.limit(),
                 "message": v.to_string(),
+                "account": v.account(),
             });
             let payload = crate::domain::StrategyPayload::Raw {
                 content_type: "application/json".to_owned(),
@@ -276,20 +314,36 @@ impl LiveRunner {
                     sequence,
                     client_order_id: crate::veda::client_order_id::derive(&self.scope, sequence),
                 };
-                let outcome = place_order_keyed(
-                    self.journal.as_ref(),
-                    self.venue.as_ref(),
-                    &self.run_id,
-                    key,
-                    request.clone(),
-                    &limits,
-                    &exposure,
-                )
-                .await;
+                // The run's own limits first (their refusal names the run's rule), then the
+                // account's over every run's holdings.
+                let outcome = match crate::veda::risk::check_order(&request, &limits, &exposure)
+                    .map_err(Error::PreTrade)
+                    .and_then(|()| self.account_check(&request, snap))
+                {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        place_order_keyed(
+                            self.journal.as_ref(),
+                            self.venue.as_ref(),
+                            &self.run_id,
+                            key,
+                            request.clone(),
+                            &limits,
+                            &exposure,
+                        )
+                        .await
+                    }
+                };
                 if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
                     && !order.status.is_terminal()
                 {
                     snap.open.push(order.clone());
+                    if let Some(held) = snap.held.as_mut() {
+                        held.open.push(order.clone());
+                    }
+                }
+                if let (Ok(_), Some(gate)) = (&outcome, &self.gate) {
+                    gate.on_order_placed(chrono::Utc::now());
                 }
                 outcome
             }
@@ -397,6 +451,8 @@ pub(super) struct Snapshot {
     open: Vec<VenueOrder>,
     /// The run's equity, fetched only when a limit needs it (`max_order_equity_pct`).
     equity: Option<Decimal>,
+    /// The whole account's holdings, on a shared account with a gate.
+    held: Option<Holdings>,
 }
 
 impl Snapshot {

@@ -173,6 +173,15 @@ pub enum Violation {
         /// Configured `cooldown.losing_trades`.
         limit: Decimal,
     },
+    /// The limits or the state of the venue account the order would go to (all runs on it
+    /// together) refused it; the run's own allowed it.
+    #[error("account {account}: {inner}")]
+    Account {
+        /// The account's id (`alpaca/<account number>`).
+        account: String,
+        /// What its rules said.
+        inner: Box<Violation>,
+    },
 }
 
 impl Violation {
@@ -197,6 +206,23 @@ impl Violation {
             Violation::NoEquity { .. } => "no_equity",
             Violation::Breached { rule, .. } => rule.key(),
             Violation::Cooldown { .. } => "cooldown",
+            Violation::Account { inner, .. } => inner.code(),
+        }
+    }
+
+    /// The account whose rules refused the order, when they (not the run's) did.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Violation::Account { account, .. } => Some(account),
+            _ => None,
+        }
+    }
+
+    /// The same refusal, said of account `account`.
+    pub fn for_account(self, account: &str) -> Violation {
+        Violation::Account {
+            account: account.to_owned(),
+            inner: Box::new(self),
         }
     }
 
@@ -207,6 +233,7 @@ impl Violation {
             Violation::Halted | Violation::NotReducing { .. } => "trading_state",
             Violation::PriceOutOfBand { .. } => "max_price_deviation",
             Violation::NoEquity { .. } => "max_order_equity_pct",
+            Violation::Account { inner, .. } => inner.rule(),
             other => other.code(),
         }
     }
@@ -235,6 +262,7 @@ impl Violation {
             Violation::EquityPctTooLarge { pct, .. } => Some(*pct),
             Violation::Breached { figure, .. } => Some(*figure),
             Violation::Cooldown { losses, .. } => Some(*losses),
+            Violation::Account { inner, .. } => inner.figure(),
         }
     }
 
@@ -259,6 +287,7 @@ impl Violation {
                 Some(*max_pct)
             }
             Violation::Breached { limit, .. } | Violation::Cooldown { limit, .. } => Some(*limit),
+            Violation::Account { inner, .. } => inner.limit(),
         }
     }
 }

@@ -21,7 +21,7 @@ use super::send;
 use crate::support::post_json;
 use crate::veda::{fake, venue};
 
-fn held(v: &Value) -> f64 {
+pub(super) fn held(v: &Value) -> f64 {
     v["positions"]
         .as_array()
         .into_iter()
@@ -33,7 +33,7 @@ fn held(v: &Value) -> f64 {
 
 /// Waits until the broker and each run hold what `want` says, pushing bars meanwhile (fills
 /// come with prices).
-async fn until_held(
+pub(super) async fn until_held(
     r: &axum::Router,
     fake: &FakeAlpaca,
     ts: &mut i64,
@@ -60,7 +60,7 @@ async fn until_held(
     }
 }
 
-fn open_at_broker(fake: &FakeAlpaca) -> usize {
+pub(super) fn open_at_broker(fake: &FakeAlpaca) -> usize {
     fake.orders().iter().filter(|o| o.is_open()).count()
 }
 
