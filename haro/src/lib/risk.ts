@@ -137,6 +137,23 @@ export function riskPatch(risk: Partial<RiskLimits>, v: LimitValues, only?: read
   return Object.keys(errors).length ? { ok: false, errors } : { ok: true, patch }
 }
 
+/**
+ * The whole `risk` object the form describes, for a `PUT` that replaces the limits: every key of
+ * `keys` with a value, and none of those left empty (absent = off). Or the errors per key.
+ */
+export function riskWhole(v: LimitValues, keys: readonly string[] = LIMITS.map((d) => d.key)):
+  { ok: true; risk: Partial<Record<keyof RiskLimits, unknown>> } | { ok: false; errors: Record<string, string> } {
+  const risk: Partial<Record<keyof RiskLimits, unknown>> = {}
+  const errors: Record<string, string> = {}
+  for (const d of LIMITS) {
+    if (!keys.includes(d.key)) continue
+    const r = parseOne(d, v)
+    if (!r.ok) errors[d.key] = r.error
+    else if (r.value !== null) risk[d.key] = r.value
+  }
+  return Object.keys(errors).length ? { ok: false, errors } : { ok: true, risk }
+}
+
 /** The key a 422 `invalid_risk` names (`details.field`: `risk.daily_loss_pct`, `risk.cooldown.pause_minutes`). */
 export function fieldOfError(details: unknown): string | null {
   const f = (details as { field?: unknown } | null)?.field
@@ -161,6 +178,9 @@ export function stateReason(state: string, rs: RiskState | null | undefined): St
 }
 
 
+/** A limit's value in a line of text: "off" where none. */
+export const showOff = (v: unknown) => (v === null || v === undefined ? 'off' : typeof v === 'object' ? JSON.stringify(v) : String(v))
+
 /** A `risk.*` event in one line; null for other events. */
 export function riskSummary(type: string, data: unknown): string | null {
   const t = type.replace(/^ui\./, '')
@@ -178,9 +198,8 @@ export function riskSummary(type: string, data: unknown): string | null {
       const o = (d.old ?? {}) as Record<string, unknown>
       const n = (d.new ?? {}) as Record<string, unknown>
       const changed = Object.keys(n).filter((k) => !same(o[k], n[k]))
-      const show = (v: unknown) => (v === null || v === undefined ? 'off' : typeof v === 'object' ? JSON.stringify(v) : String(v))
       return changed.length
-        ? `Limits changed: ${changed.map((k) => `${k} ${show(o[k])} → ${show(n[k])}`).join(', ')}`
+        ? `Limits changed: ${changed.map((k) => `${k} ${showOff(o[k])} → ${showOff(n[k])}`).join(', ')}`
         : 'Limits changed'
     }
     case 'risk.TradingStateChanged':
