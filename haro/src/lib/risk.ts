@@ -181,6 +181,17 @@ export function stateReason(state: string, rs: RiskState | null | undefined): St
 /** A limit's value in a line of text: "off" where none. */
 export const showOff = (v: unknown) => (v === null || v === undefined ? 'off' : typeof v === 'object' ? JSON.stringify(v) : String(v))
 
+/** The account an event names: its id (`alpaca/PA3FAKE0001`), or `{venue, number}` / `{id}`. */
+export function accountOfEvent(data: unknown): string | null {
+  const a = (data as { account?: unknown } | null)?.account
+  if (typeof a === 'string' && a) return a
+  const o = a as { id?: unknown; venue?: unknown; number?: unknown } | null | undefined
+  if (o && typeof o.id === 'string') return o.id
+  if (o && typeof o.venue === 'string' && o.number !== undefined && o.number !== null) return `${o.venue}/${String(o.number)}`
+  return null
+}
+const accountName = (a: unknown) => accountOfEvent({ account: a }) ?? '?'
+
 /** A `risk.*` event in one line; null for other events. */
 export function riskSummary(type: string, data: unknown): string | null {
   const t = type.replace(/^ui\./, '')
@@ -204,6 +215,20 @@ export function riskSummary(type: string, data: unknown): string | null {
     }
     case 'risk.TradingStateChanged':
       return `Trading state set to ${stateWord(s(d.state))}`
+    // An account's own limits and state (issue #19): the same, naming the account.
+    case 'risk.AccountLimitBreached':
+      return `Account ${accountName(d.account)} ${s(d.rule)} tripped: ${s(d.figure)} > ${s(d.limit)} → ${stateWord(s(d.state))}${d.until ? ` until ${s(d.until)}` : ''}`
+    case 'risk.AccountLimitsChanged': {
+      const o = (d.old ?? {}) as Record<string, unknown>
+      const n = (d.new ?? {}) as Record<string, unknown>
+      // The new limits replace the old: a key missing from `new` was turned off.
+      const changed = [...new Set([...Object.keys(o), ...Object.keys(n)])].filter((k) => !same(o[k], n[k]))
+      return changed.length
+        ? `Account ${accountName(d.account)} limits changed: ${changed.map((k) => `${k} ${showOff(o[k])} → ${showOff(n[k])}`).join(', ')}`
+        : `Account ${accountName(d.account)} limits changed`
+    }
+    case 'risk.AccountTradingStateChanged':
+      return `Account ${accountName(d.account)} trading state set to ${stateWord(s(d.state))}`
     default:
       return t
   }
