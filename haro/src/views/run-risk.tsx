@@ -212,7 +212,7 @@ export function LimitsForm({ risk, defs = LIMITS, replace = false, mutation, tit
           </ul>
           {replace && (
             <p className="small" data-testid="limits-replace-note">
-              The limits are replaced as a whole: {Object.keys(asking.body).length} set as shown in the form, every one left empty is off.
+              The new limits replace the old ones as a whole: every field of the form is sent, and every one left empty is off.
             </p>
           )}
         </Confirm>
