@@ -139,6 +139,14 @@ describe('Accounts page', () => {
     expect(el.querySelectorAll('[data-testid=account-row]').length).toBe(5)
   })
 
+  it('says when no account has an active run, and shows the idle ones on demand', async () => {
+    routes['GET /accounts'] = () => json(200, [sim(3, 0)])
+    mount(h(Accounts))
+    await until(() => expect(el.textContent).toContain('No account has an active run.'))
+    await click(byTestId('show-idle', el))
+    expect(el.querySelectorAll('[data-testid=account-row]').length).toBe(1)
+  })
+
   it('says so when the server has no accounts route yet', async () => {
     mount(h(Accounts))
     await until(() => expect(byTestId('unavailable', el)?.textContent).toContain('not available on this server version yet'))

@@ -39,7 +39,7 @@ export function Accounts() {
           const idle = sorted.length - sorted.filter(busyAccount).length
           return (
             <>
-              {shown.length === 0 ? <Empty>No accounts yet.</Empty> : <AccountsTable accounts={shown} />}
+              {shown.length === 0 ? <Empty>{idle > 0 ? 'No account has an active run.' : 'No accounts yet.'}</Empty> : <AccountsTable accounts={shown} />}
               {idle > 0 && (
                 <label className="choice small">
                   <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} data-testid="show-idle" />{' '}

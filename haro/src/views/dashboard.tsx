@@ -51,6 +51,7 @@ export function AccountCards() {
         if (all.length === 0) return <Empty>No accounts yet.</Empty>
         return (
           <>
+            {shown.length === 0 && <Empty>No account has an active run.</Empty>}
             <div className="cards" data-testid="accounts">
               {shown.map((a) => (
                 <div className="card" key={a.id} data-testid="account-card">
