@@ -60,13 +60,22 @@ export function hrefOfId(id: string): string | null {
   return i > 0 ? accountHref({ venue: id.slice(0, i), number: id.slice(i + 1) }) : null
 }
 
+/** A `reconcile.PositionMismatch` whose difference is zero: the broker and the records agree again. */
+export const mismatchGone = (data: unknown) => {
+  const diff = (data as { difference?: unknown } | null)?.difference
+  return diff !== undefined && diff !== null && Number(diff) === 0
+}
+
 /** A `reconcile.*` event in one line; null for other events. */
 export function reconcileSummary(type: string, data: unknown): string | null {
   const t = type.replace(/^ui\./, '')
   if (!t.startsWith('reconcile.')) return null
   const d = (data ?? {}) as Record<string, unknown>
   const n = (v: unknown) => (v === null || v === undefined ? '?' : fmtQty(v as number | string))
-  if (t === 'reconcile.PositionMismatch')
-    return `Position mismatch ${String(d.symbol ?? '?')} on ${accountOfEvent(d) ?? '?'}: broker ${n(d.broker_qty)}, Weaver ${n(d.recorded_qty)}`
+  if (t === 'reconcile.PositionMismatch') {
+    const where = `${String(d.symbol ?? '?')} on ${accountOfEvent(d) ?? '?'}: broker ${n(d.broker_qty)}, Weaver ${n(d.recorded_qty)}`
+    // A difference of zero says an earlier mismatch is gone.
+    return mismatchGone(d) ? `Position agrees again: ${where}` : `Position mismatch ${where}`
+  }
   return t
 }

@@ -49,6 +49,12 @@ describe('keysForEvent', () => {
       .toBe('Account alpaca/PA3FAKE0001 trading state set to reduce-only')
     expect(eventSummary({ type: 'ui.reconcile.PositionMismatch', data: { account: A, symbol: 'AAPL', broker_qty: '10', recorded_qty: '8', difference: '2' } }))
       .toBe('Position mismatch AAPL on alpaca/PA3FAKE0001: broker 10, Weaver 8')
+    expect(eventSummary({ type: 'ui.reconcile.PositionMismatch', data: { account: A, symbol: 'AAPL', broker_qty: '10', recorded_qty: '10', difference: '0' } }))
+      .toBe('Position agrees again: AAPL on alpaca/PA3FAKE0001: broker 10, Weaver 10')
+    // An order the account's limits refused says whose they were.
+    expect(eventSummary({ type: 'ui.risk.OrderDenied', data: { account: A, rule: 'max_open_orders', figure: '7', limit: '7', side: 'buy', symbol: 'AAPL' } }))
+      .toBe('Order denied by account alpaca/PA3FAKE0001: max_open_orders 7 > 7 (buy AAPL)')
+    expect(keysForEvent({ type: 'ui.risk.OrderDenied', run_id: '5', data: { account: A } })).toEqual([['accounts'], ['account', A], ['run', '5']])
   })
 
   it('ignores unknown and run-less bar events', () => {

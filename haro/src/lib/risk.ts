@@ -201,7 +201,9 @@ export function riskSummary(type: string, data: unknown): string | null {
   switch (t) {
     case 'risk.OrderDenied': {
       const fig = d.figure !== null && d.figure !== undefined && d.limit !== null && d.limit !== undefined ? ` ${s(d.figure)} > ${s(d.limit)}` : ''
-      return `Order denied: ${s(d.rule)}${fig} (${s(d.side)} ${s(d.symbol)})`
+      // Refused by an account's limits or state rather than the run's own: say whose.
+      const by = accountOfEvent(d)
+      return `Order denied${by ? ` by account ${by}` : ''}: ${s(d.rule)}${fig} (${s(d.side)} ${s(d.symbol)})`
     }
     case 'risk.LimitBreached':
       return `Limit breached: ${s(d.rule)} ${s(d.figure)} > ${s(d.limit)} → ${stateWord(s(d.state))}${d.until ? ` until ${s(d.until)}` : ''}`

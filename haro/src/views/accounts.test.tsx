@@ -347,4 +347,9 @@ describe('feed', () => {
     expect(line.textContent).toBe('Position mismatch AAPL on alpaca/PA3FAKE0001: broker 10, Weaver 8')
     expect(line.className).toBe('neg')
   })
+
+  it('says a mismatch that is gone, not as a problem', () => {
+    mount(h(EventLine, { ev: { type: 'ui.reconcile.PositionMismatch', data: { account: 'alpaca/PA3FAKE0001', symbol: 'AAPL', broker_qty: 10, recorded_qty: 10, difference: 0 } } }))
+    expect(byTestId('event-summary', el)!.className).toBe('')
+  })
 })

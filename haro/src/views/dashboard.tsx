@@ -6,7 +6,7 @@ import { useStream } from '../app/stream'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
 import { eventSummary } from '../lib/events'
-import { busyAccount, hrefOfId, sortAccounts } from '../lib/accounts'
+import { busyAccount, hrefOfId, mismatchGone, sortAccounts } from '../lib/accounts'
 import { accountOfEvent } from '../lib/risk'
 import { AccountLink, LiveBadge } from './accounts'
 import { FirstRun } from './first-run'
@@ -128,7 +128,7 @@ function RecentOrders() {
 /** The one-line summary of an event the feed can describe (the `risk.*` ones). */
 export function EventLine({ ev }: { ev: Pick<UiEvent, 'type' | 'data'> }) {
   const text = eventSummary(ev)
-  const bad = /(OrderDenied|LimitBreached|PositionMismatch)$/.test(ev.type)
+  const bad = /(OrderDenied|LimitBreached)$/.test(ev.type) || (ev.type.endsWith('PositionMismatch') && !mismatchGone(ev.data))
   return text ? <span className={bad ? 'neg' : undefined} data-testid="event-summary">{text}</span> : null
 }
 
