@@ -92,6 +92,69 @@ export async function startServer(extra = {}) {
   }
 }
 
+/** The keys the fake Alpaca is started with (test keys of a local fake, not secrets). */
+const FAKE_KEYS = { APCA_API_KEY_ID: 'FAKEKEYID', APCA_API_SECRET_KEY: 'FAKESECRET' }
+
+/**
+ * Starts the local fake of Alpaca (`weaver fake-alpaca`, port 0) as its own process. Resolves
+ * with its address, the environment that points `weaver serve` at it (`env`), `order(body)` to
+ * trade at the broker directly (an order Weaver did not place), and `stop()`.
+ */
+export async function startFakeAlpaca() {
+  const child = spawn(BIN, ['fake-alpaca', '--bind', '127.0.0.1:0', '--rate-limit', '0'], {
+    env: { ...process.env, ...FAKE_KEYS, WEAVER_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const log = []
+  let exit = null
+  const exited = new Promise((r) => child.on('exit', (code, signal) => r((exit = code ?? signal))))
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    log.push(line)
+    console.error(`  fake-alpaca: ${line}`)
+  })
+  const addr = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`weaver fake-alpaca did not start within 30 s:\n${log.join('\n')}`)), 30_000)
+    exited.then((code) => {
+      clearTimeout(timer)
+      fail(new Error(`weaver fake-alpaca exited with ${code} (a binary built without the fake-alpaca feature?):\n${log.join('\n')}`))
+    })
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on http:\/\/(\S+)/.exec(line)
+      if (m) {
+        clearTimeout(timer)
+        ok(m[1])
+      }
+    })
+  })
+  return {
+    addr,
+    env: {
+      ...FAKE_KEYS,
+      APCA_API_BASE_URL: `http://${addr}`,
+      APCA_API_DATA_URL: `http://${addr}`,
+      APCA_API_STREAM_URL: `ws://${addr}/stream`,
+      APCA_API_DATA_STREAM_URL: `ws://${addr}`,
+    },
+    async order(body) {
+      const res = await fetch(`http://${addr}/v2/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'APCA-API-KEY-ID': FAKE_KEYS.APCA_API_KEY_ID, 'APCA-API-SECRET-KEY': FAKE_KEYS.APCA_API_SECRET_KEY },
+        body: JSON.stringify(body),
+      })
+      const answer = await res.json().catch(() => null)
+      if (!res.ok) throw new Error(`the fake refused ${JSON.stringify(body)}: ${res.status} ${JSON.stringify(answer)}`)
+      return answer
+    },
+    async stop() {
+      if (exit === null) {
+        child.kill('SIGINT')
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))])
+        if (exit === null) child.kill('SIGKILL')
+      }
+    },
+  }
+}
+
 /**
  * Headless chromium with a throwaway profile. `errors` collects page errors and console errors,
  * except those `ignore(text, url)` accepts (expected failures).
@@ -147,10 +210,12 @@ export function checker() {
 export async function scenario(name, body) {
   let server
   let browser
+  let fake
   try {
     await body({
       start: async (env) => (server = await startServer(env)),
       browser: async (ignore) => (browser = await startBrowser(ignore)),
+      fakeAlpaca: async () => (fake = await startFakeAlpaca()),
     })
   } catch (e) {
     const step = browser?.state.step ?? 'start'
@@ -165,5 +230,7 @@ export async function scenario(name, body) {
   } finally {
     await browser?.close()
     await server?.stop()
+    // After the server, which would otherwise log the fake's going away.
+    await fake?.stop()
   }
 }

@@ -11,7 +11,9 @@
 // A second scenario, 'hand', drives the controls by hand (order, cancel, Halt and flatten, the stop
 // dialog) on a server of its own; a third, 'risk', a run's risk limits and its own trading state
 // (limit set in the run form, an order refused by it, the limit edited, halted with flatten);
-// E2E_SCENARIO=e2e|hand|risk runs only one.
+// a fourth, 'account', an account's page (issue #19) against the fake Alpaca (`weaver
+// fake-alpaca`, started as its own process): positions by run and unattributed, an account limit,
+// and "Halt and flatten account"; E2E_SCENARIO=e2e|hand|risk|account runs only one.
 // The first-run scenario (sample data, no key, example strategies) is e2e/first-run.mjs.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -540,5 +542,167 @@ await only('risk', async ({ start, browser }) => {
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')
   console.log(`e2e (risk): ${checks.length} checks passed so far; screenshots in ${shots}`)
+})
+// An account's page (issue #19) on a server trading on the fake Alpaca (no key, no sample data,
+// only sma-cross). A quiet run trades on the shared paper account, and 10 AAPL are bought at the
+// broker outside Weaver, so no run holds them (unattributed). The account's page (reached from the
+// Accounts list) shows them; an account limit set there is shown and stored (no cooldown on a
+// broker account); "Halt and flatten account", confirmed, reports the closing sell of what the
+// account itself holds and leaves the account halted and flat, with the run still running.
+await only('account', async ({ start, browser, fakeAlpaca }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haro-e2e-account-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  copyFileSync(WASM, join(dir, 'sma-cross.wasm'))
+  const fake = await fakeAlpaca()
+  const { base } = await start({
+    WEAVER_STRATEGIES_DIR: dir,
+    WEAVER_SAMPLE_DATA: 'off',
+    WEAVER_API_KEY: undefined,
+    ...fake.env,
+  })
+  // While set, a failed request to a URL matching it is expected (the probes of the routes).
+  let probing = null
+  const b = await browser((text, url) => Boolean(probing && probing.test(url) && text.includes('Failed to load resource')))
+  const { page, errors } = b
+  const at = (name) => (b.state.step = name)
+  /** An API call from the page: `{status, body}`, never throwing on a status. */
+  const api = (path, method = 'GET', body = undefined) => page.evaluate(async ([path, method, body]) => {
+    const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return { status: res.status, body: await res.json().catch(() => null) }
+  }, [path, method, body])
+  /** Polls `check` (which returns a value or throws) until it passes or `ms` are up. */
+  async function eventually(what, check, ms = 30_000) {
+    const end = Date.now() + ms
+    for (;;) {
+      try {
+        return await check()
+      } catch (e) {
+        if (Date.now() > end) throw new Error(`${what}: ${e.message}`)
+      }
+      await page.waitForTimeout(250)
+    }
+  }
+  const held = (account) => (account.positions ?? []).filter((p) => Number(p.qty) !== 0)
+
+  // 0. The server has the account routes of issue #19; everything below depends on them, so a
+  // server without them stops here, saying so.
+  at('routes')
+  await page.goto(`${base}/`)
+  // The broker account is listed once the venue is recovered (at start, against the fake).
+  const listed = await eventually('GET /accounts never listed the alpaca account of the fake', async () => {
+    const list = await api('/accounts')
+    const found = list.status === 200 && list.body.find?.((a) => a.venue === 'alpaca')
+    if (!found) throw new Error(`${list.status} ${JSON.stringify(list.body)}`)
+    return found
+  })
+  if (!('number' in listed) || !('trading_state' in listed) || !('risk' in listed))
+    throw new Error(`this weaver predates the account routes of issue #19: GET /accounts answers ${JSON.stringify(listed)} (no number, trading_state or risk); build it from a main that has them`)
+  const acctPath = `/accounts/alpaca/${encodeURIComponent(listed.number)}`
+  // Probes that change nothing: a route that exists refuses each bad body (4xx, not the
+  // `route_not_found` 404 or a 405 of a missing route).
+  const probes = [
+    ['GET', acctPath],
+    ['PUT', `${acctPath}/risk`, { max_open_orders: 'not a number' }],
+    ['PUT', `${acctPath}/trading-state`, { state: 'not_a_state' }],
+    ['POST', `/positions/alpaca/${encodeURIComponent(listed.number)}/ZZZZ/close`, { run_id: 'not a run' }],
+  ]
+  probing = /\/(accounts|positions)\//
+  for (const [method, path, body] of probes) {
+    const r = await api(path, method, body)
+    if (r.status === 405 || r.body?.code === 'route_not_found')
+      throw new Error(`${method} ${path} is missing on this weaver (${r.status} ${JSON.stringify(r.body)}): the account routes of issue #19 are needed`)
+    if (method === 'GET' && r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`)
+    if (method !== 'GET' && r.status < 400) throw new Error(`${method} ${path} accepted the probe ${JSON.stringify(body)}: ${r.status} ${JSON.stringify(r.body)}`)
+  }
+  await page.waitForTimeout(300) // the failed loads' console messages arrive after the answers
+  probing = null
+  ok(`the account routes of issue #19 answer for ${listed.id} (GET, PUT risk, PUT trading-state, POST positions close)`)
+
+  // 1. A quiet run on the account, and 10 AAPL bought at the broker outside Weaver.
+  at('setup')
+  await eventually('sma-cross never became ready', async () => {
+    const s = await api('/strategies?name=sma-cross')
+    if (!s.body?.some?.((x) => x.status === 'ready')) throw new Error(JSON.stringify(s.body))
+  }, 120_000)
+  const created = await api('/runs', 'POST', {
+    strategy: 'sma-cross', mode: 'paper', venue: 'alpaca', symbols: ['MSFT'], timeframe: '1Min', params: { fast: 5, slow: 100000 },
+  })
+  if (created.status !== 201) throw new Error(`a quiet run on the fake Alpaca: ${created.status} ${JSON.stringify(created.body)}`)
+  const id = created.body.id
+  await eventually(`run #${id} on the fake Alpaca never ran`, async () => {
+    const r = (await api(`/runs/${id}`)).body
+    if (r?.status !== 'running') throw new Error(`status ${r?.status} ${r?.error_code ?? ''}`)
+  })
+  await fake.order({ symbol: 'AAPL', qty: '10', side: 'buy', type: 'market', time_in_force: 'day' })
+  const before = await eventually('the broker position never showed in the account', async () => {
+    const a = (await api(acctPath)).body
+    const p = a?.positions?.find((x) => x.symbol === 'AAPL')
+    if (!p || Number(p.qty) !== 10 || a.runs < 1) throw new Error(`runs ${a?.runs}, positions ${JSON.stringify(a?.positions)}`)
+    return p
+  })
+  if (Number(before.unattributed) !== 10) throw new Error(`10 AAPL bought outside Weaver should be unattributed: ${JSON.stringify(before)}`)
+  ok(`run #${id} on ${listed.id}; 10 AAPL bought at the fake outside Weaver: GET ${acctPath} shows them, all unattributed`)
+
+  // 2. The account's page from the Accounts list: the position, no run's share, the rest unattributed.
+  at('page')
+  await nav(page, 'Accounts').click()
+  await page.getByTestId('account-row').filter({ hasText: listed.id }).getByTestId('account-link').click()
+  await page.waitForURL(/\/ui\/accounts\/alpaca\/[^/]+$/)
+  const aapl = page.locator('[data-testid=account-position-row][data-symbol=AAPL]')
+  await aapl.waitFor()
+  const qty = (await aapl.getByTestId('position-qty').textContent())?.trim()
+  const rest = (await aapl.getByTestId('unattributed').textContent())?.trim()
+  if (qty !== '10' || rest !== '10' || (await aapl.getByTestId('run-share').count()) !== 0) throw new Error(`the AAPL row: qty ${qty}, unattributed ${rest}`)
+  await page.getByTestId('account-runs').filter({ hasText: /^[1-9]\d*$/ }).waitFor()
+  await page.getByTestId('account-state').filter({ hasText: 'active' }).waitFor()
+  await page.screenshot({ path: join(shots, 'account.png'), fullPage: true })
+  ok(`account page of ${listed.id} from the Accounts list: AAPL 10, no run's share, 10 unattributed; active`)
+
+  // 3. An account limit, set from the page (confirmed; the PUT replaces the object), shown and stored.
+  at('limits')
+  const riskPanel = page.getByTestId('account-risk')
+  if (await riskPanel.getByTestId('limit-cooldown').count()) throw new Error('a broker account shows a cooldown limit (a cooldown is per run)')
+  await riskPanel.getByTestId('account-edit-limits').click()
+  const edit = riskPanel.getByRole('form', { name: 'Edit limits' })
+  if (await edit.locator('[name="cooldown.losing_trades"]').count()) throw new Error('the account form offers a cooldown')
+  await edit.getByLabel('Max open orders').fill('7')
+  await edit.getByTestId('limits-save').click()
+  const limitsDialog = page.getByTestId('limits-dialog')
+  const change = (await limitsDialog.getByTestId('limits-changes').textContent())?.trim() ?? ''
+  if (!/^Max open orders: .+ → 7$/.test(change)) throw new Error(`the confirmation lists: ${change}`)
+  await limitsDialog.getByTestId('limits-replace-note').waitFor()
+  await limitsDialog.getByRole('button', { name: 'Save limits', exact: true }).click()
+  await limitsDialog.waitFor({ state: 'detached' })
+  await riskPanel.getByTestId('limit-max_open_orders').locator('td', { hasText: /^7$/ }).waitFor()
+  const limited = (await api(acctPath)).body
+  if (limited.risk?.max_open_orders !== 7) throw new Error(`after the edit: ${JSON.stringify(limited.risk)}`)
+  ok(`account limit set from its page: "${change}", shown and in GET ${acctPath}`)
+
+  // 4. The kill switch: halted, the account's own AAPL sold, flat; the run keeps running.
+  at('kill')
+  await page.getByTestId('account-kill').click()
+  const kill = page.getByTestId('account-kill-dialog')
+  await kill.getByText('cancels every open order on the account and closes every position on it').waitFor()
+  await kill.getByRole('button', { name: 'Halt and flatten account' }).click()
+  const report = kill.getByTestId('account-state-result')
+  await report.waitFor({ timeout: 60_000 })
+  await report.getByTestId('account-rest').getByTestId('attempt').filter({ hasText: 'sell AAPL: accepted' }).waitFor()
+  const runParts = await report.getByTestId('run-flattened').allTextContents()
+  await page.screenshot({ path: join(shots, 'account-halt.png'), fullPage: true })
+  await kill.getByRole('button', { name: 'Done' }).click()
+  await page.getByTestId('account-state').filter({ hasText: 'halted' }).waitFor()
+  await page.getByTestId('account-flat').waitFor()
+  const after = await eventually('the account never ended halted and flat', async () => {
+    const a = (await api(acctPath)).body
+    if (a.trading_state !== 'halted' || held(a).length) throw new Error(JSON.stringify(a))
+    return a
+  })
+  const run = (await api(`/runs/${id}`)).body
+  if (run.status !== 'running') throw new Error(`run #${id} after the account's kill switch: ${run.status}`)
+  ok(`Halt and flatten account: "sell AAPL: accepted" for what no run held${runParts.length ? `, runs: ${runParts.map((t) => t.slice(0, 40)).join('; ')}` : ''}; page and GET ${acctPath} halted and flat (${after.positions.length} rows), run #${id} still running`)
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
+  ok('no console errors')
+  console.log(`e2e (account): ${checks.length} checks passed so far; screenshots in ${shots}`)
 })
 cleanup.forEach((f) => f())

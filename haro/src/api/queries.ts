@@ -3,8 +3,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
+import { accountId, accountSegments } from '../lib/accounts'
 import type {
-  Account, Attempt, Backtest, BacktestRequest, Candle, CandleSeries, CancelResult, FlattenResult, HandOrder, OrderPage,
+  Account, AccountFlattened, AccountStateResult, Attempt, Backtest, BacktestRequest, Candle, CandleSeries, CancelResult, FlattenResult, HandOrder, OrderPage,
   ReplayReport, RiskLimits, Run, RunLogPage, RunRequest, RunStateResult, RunTradingStateName, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName,
 } from './types'
 
@@ -69,6 +70,8 @@ function useRunChanged() {
     if (id !== undefined && id !== null) qc.invalidateQueries({ queryKey: ['run', String(id)] })
     qc.invalidateQueries({ queryKey: ['orders'] })
     qc.invalidateQueries({ queryKey: ['accounts'] })
+    // Any account page open: the run's share of its positions moved.
+    qc.invalidateQueries({ queryKey: ['account'] })
   }
 }
 
@@ -230,6 +233,61 @@ export function useLoadSample() {
 
 export const useAccounts = () => useQuery({ queryKey: ['accounts'], queryFn: () => api.get<Account[]>('/accounts') })
 
+/** One account by its id's parts. Its key `['account', 'venue/number']` is what account events
+ * invalidate (lib/events.ts). */
+export const useAccount = (venue: string, number: string) =>
+  useQuery({
+    queryKey: ['account', accountId(venue, number)],
+    queryFn: () => api.get<Account>(`/accounts/${accountSegments({ venue, number })}`),
+    enabled: Boolean(venue && number),
+  })
+
+/** After anything that may move an account's orders, positions, limits or state: the account,
+ * the list, and the runs on it (their shares and orders) are stale. */
+function useAccountChanged() {
+  const qc = useQueryClient()
+  return (a: Pick<Account, 'venue' | 'number'>, answer?: Account) => {
+    if (answer) qc.setQueryData(['account', accountId(a.venue, a.number)], answer)
+    for (const key of [['account', accountId(a.venue, a.number)], ['accounts'], ['runs'], ['run'], ['orders']])
+      qc.invalidateQueries({ queryKey: key })
+  }
+}
+
+/** Replaces an account's limits with `risk` (keys absent are off; unlike `usePatchRisk`, which
+ * merges). For `sim/<run id>` this sets that run's limits. A bad value is a 422 `invalid_risk`
+ * whose `details.field` names the key. */
+export function usePutAccountRisk(a: Pick<Account, 'venue' | 'number'>) {
+  const changed = useAccountChanged()
+  return useMutation({
+    mutationFn: (risk: Partial<Record<keyof RiskLimits, unknown>>) => api.put<Account>(`/accounts/${accountSegments(a)}/risk`, risk),
+    onSuccess: (acc) => changed(a, acc),
+  })
+}
+
+/** Sets an account's own trading state, optionally flattening it (every run's share and what no
+ * run holds); answers the account and what the flatten did. */
+export function useSetAccountState(a: Pick<Account, 'venue' | 'number'>) {
+  const changed = useAccountChanged()
+  return useMutation({
+    mutationFn: (body: { state: RunTradingStateName; flatten?: boolean }) =>
+      api.put<AccountStateResult>(`/accounts/${accountSegments(a)}/trading-state`, body),
+    onSuccess: (r) => changed(a, r.account),
+    onError: () => changed(a),
+  })
+}
+
+/** Closes a position of an account: all of it (every active run's share and the unattributed
+ * rest), or with `runId` only that run's share. */
+export function useCloseAccountPosition(a: Pick<Account, 'venue' | 'number'>) {
+  const changed = useAccountChanged()
+  return useMutation({
+    mutationFn: ({ symbol, runId }: { symbol: string; runId?: number }) =>
+      api.post<AccountFlattened>(`/positions/${accountSegments(a)}/${encodeURIComponent(symbol)}/close`, runId === undefined ? undefined : { run_id: runId }),
+    // A refused close may have closed some shares: refresh either way.
+    onSettled: () => changed(a),
+  })
+}
+
 export const useTradingState = () =>
   useQuery({ queryKey: ['trading-state'], queryFn: () => api.get<TradingState>('/trading-state') })
 
@@ -250,7 +308,7 @@ export function useHaltAndFlatten() {
     onSuccess: ({ flattened: _, ...s }) => qc.setQueryData(['trading-state'], s),
     onSettled: () => {
       qc.invalidateQueries({ queryKey: ['trading-state'] })
-      for (const key of [['runs'], ['run'], ['orders'], ['accounts']]) qc.invalidateQueries({ queryKey: key })
+      for (const key of [['runs'], ['run'], ['orders'], ['accounts'], ['account']]) qc.invalidateQueries({ queryKey: key })
     },
   })
 }

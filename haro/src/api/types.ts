@@ -122,12 +122,63 @@ export interface RunLogPage {
   next: number | string | null
 }
 
+/** One active run's share of an account's position: what its own fills add up to. */
+export interface RunShare {
+  run_id: number
+  qty: number
+}
+
+/** One position of an account: the broker's quantity, each active run's share, and what no active
+ * run accounts for (runs that ended keeping it, trades outside Weaver). */
+export interface AccountPosition {
+  symbol: string
+  qty: number
+  runs: RunShare[]
+  unattributed: number
+}
+
+/**
+ * `GET /accounts`, `GET /accounts/{venue}/{number}` (issue #19: one account, several strategies).
+ * Hand-written until the generated schema has `AccountView`; then this can become
+ * `S['AccountView']` narrowed like `Run`. Each simulated run has its own paper account
+ * `sim/<run id>`; a broker account (`alpaca/<number>`) is shared by the runs on it.
+ */
 export interface Account {
+  /** `venue/number`: `alpaca/PA3FAKE0001`, `sim/42`. */
+  id: string
   venue: string
+  /** The part of the id after the slash. */
+  number: string
+  /** A simulated account: the run whose paper account it is. */
+  run_id: number | null
+  /** Real money. */
+  live: boolean
   equity: number | string | null
   cash: number | string | null
   buying_power: number | string | null
+  /** Active runs on it. */
   runs: number
+  positions: AccountPosition[]
+  /** The account's own limits: every key of a run's `risk`, `null` where off. */
+  risk: Partial<RiskLimits> | null
+  /** The account's own state (set by hand, or by a breach of its daily-loss/drawdown limits). */
+  trading_state: RunTradingStateName
+  risk_state: RiskState | null
+}
+
+/** What a flatten or a close on an account did: each active run's own part (a run's flatten or
+ * close, or why it could not), then what no active run accounts for (`canceled`, `closing`). */
+export interface AccountFlattened {
+  runs: RunFlattened[]
+  canceled: string[]
+  closing: Attempt[]
+  errors: string[]
+}
+
+/** `PUT /accounts/{venue}/{number}/trading-state`: the account now, and what the flatten did. */
+export interface AccountStateResult {
+  account: Account
+  flattened: AccountFlattened | null
 }
 
 export type TradingStateName = S['TradingStateView']

@@ -7,6 +7,7 @@ import { useStream } from './stream'
 const NAV = [
   ['/', 'Dashboard'],
   ['/ui/runs', 'Runs'],
+  ['/ui/accounts', 'Accounts'],
   ['/ui/strategies', 'Strategies'],
   ['/ui/backtests', 'Backtests'],
   ['/ui/orders', 'Orders'],

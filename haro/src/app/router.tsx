@@ -6,6 +6,8 @@ import { Layout } from './layout'
 import { Loading } from '../components/ui'
 import { Dashboard } from '../views/dashboard'
 import { Runs } from '../views/runs'
+import { Accounts } from '../views/accounts'
+import { AccountDetail } from '../views/account-detail'
 import { RunDetail } from '../views/run-detail'
 import { Strategies } from '../views/strategies'
 import { Backtests } from '../views/backtests'
@@ -35,6 +37,8 @@ export const router = createBrowserRouter([
       { index: true, element: <Dashboard /> },
       { path: 'ui/runs', element: <Runs /> },
       { path: 'ui/runs/:id', element: <RunDetail /> },
+      { path: 'ui/accounts', element: <Accounts /> },
+      { path: 'ui/accounts/:venue/:number', element: <AccountDetail /> },
       { path: 'ui/strategies', element: <Strategies /> },
       { path: 'ui/backtests', element: <Backtests /> },
       { path: 'ui/backtests/compare', element: later(<BacktestCompare />) },

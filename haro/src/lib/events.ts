@@ -1,26 +1,30 @@
 // The `ui.*` event feed: which cached queries an event makes stale, and a batcher that
 // coalesces invalidations (a paper run emits bars many times a second).
 import type { UiEvent } from '../api/types'
-import { riskSummary } from './risk'
+import { reconcileSummary } from './accounts'
+import { accountOfEvent, riskSummary } from './risk'
 
 export type QueryKey = readonly unknown[]
 
 /**
  * The query keys an event invalidates (prefix match, as TanStack Query does).
  * Event types are `ui.` + `<namespace>.<Name>`; the namespace says what changed.
+ * `['account']` alone is every account page (one at most is open): fills and runs move an
+ * account's figures and the runs' shares of its positions.
  */
-export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'>): QueryKey[] {
+export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'> & { data?: unknown }): QueryKey[] {
   const [ns, name] = ev.type.replace(/^ui\./, '').split('.')
   const run = ev.run_id ? [['run', String(ev.run_id)]] : []
+  const account = accountOfEvent(ev.data)
   switch (ns) {
     case 'strategy':
       return [['strategies']]
     case 'run':
       // A heartbeat moves a run's figures, not the list of runs.
-      return name === 'Heartbeat' ? [...run, ['accounts']] : [['runs'], ['accounts'], ...run]
+      return name === 'Heartbeat' ? [...run, ['accounts'], ['account']] : [['runs'], ['accounts'], ['account'], ...run]
     case 'orders':
     case 'live':
-      return [['orders'], ['accounts'], ...run, ['run-orders']]
+      return [['orders'], ['accounts'], ['account'], ...run, ['run-orders']]
     case 'backtest':
       return [['backtests']]
     case 'data':
@@ -31,16 +35,24 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'>): QueryKey[] {
     case 'trading':
       return [['trading-state']]
     case 'risk':
-      // A denial, a breach, new limits or a state set by hand: the run's risk panel.
-      return run
+      // An account's own limits, breach or state: the accounts list and that account's page.
+      if (account) return [['accounts'], ['account', account], ...run]
+      // A denial, a breach, new limits or a state set by hand: the run's risk panel, and the
+      // page of its paper account when it is a simulated run (`sim/<run id>` shows the run's
+      // limits and state; for a run on a broker no such page is cached, so nothing refetches).
+      return ev.run_id ? [...run, ['account', `sim/${ev.run_id}`]] : []
+    case 'reconcile':
+      // The broker's position and Weaver's records differ: the account's positions.
+      return [['accounts'], account ? ['account', account] : ['account']]
     default:
       return []
   }
 }
 
-/** An event in one line for the lists of events: the `risk.*` ones summarised, others by type. */
+/** An event in one line for the lists of events: the `risk.*` ones and position mismatches
+ * summarised, others by type. */
 export function eventSummary(ev: Pick<UiEvent, 'type' | 'data'>): string | null {
-  return riskSummary(ev.type, ev.data)
+  return riskSummary(ev.type, ev.data) ?? reconcileSummary(ev.type, ev.data)
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { RiskLimits } from '../api/types'
-import { fieldOfError, LIMITS, riskPatch, riskSummary, showLimit, stateReason, valuesOf } from './risk'
+import { fieldOfError, LIMITS, riskPatch, riskSummary, riskWhole, showLimit, stateReason, valuesOf } from './risk'
 
 const OFF: RiskLimits = {
   max_notional_per_order: null, max_position_per_symbol: null, max_gross_exposure: null, max_open_orders: null,
@@ -67,6 +67,22 @@ describe('limits', () => {
   it('limits the patch to some keys (the run form)', () => {
     const v = { daily_loss_pct: '3', max_notional_per_order: '1000' }
     expect(riskPatch({}, v, ['daily_loss_pct'])).toEqual({ ok: true, patch: { daily_loss_pct: '3' } })
+  })
+
+  it('describes the whole object for a replace: the keys set, none of those left empty', () => {
+    const v = valuesOf(SOME)
+    expect(riskWhole(v)).toEqual({
+      ok: true,
+      risk: {
+        max_notional_per_order: '1000', max_open_orders: 50, allowed_symbols: ['GOOG'], daily_loss_pct: '5',
+        daily_loss_action: 'reduce_only', reset_next_session: false, drawdown_action: 'halted',
+        cooldown: { losing_trades: 3, window_minutes: 60, pause_minutes: 30 },
+      },
+    })
+    // Only the keys asked for (a broker account has no cooldown); a bad value is an error.
+    const r = riskWhole({ ...v, max_open_orders: '' }, LIMITS.map((d) => d.key).filter((k) => k !== 'cooldown'))
+    expect(r.ok && Object.keys(r.risk)).toEqual(['max_notional_per_order', 'allowed_symbols', 'daily_loss_pct', 'daily_loss_action', 'reset_next_session', 'drawdown_action'])
+    expect(riskWhole({ ...v, daily_loss_pct: 'x' })).toEqual({ ok: false, errors: { daily_loss_pct: 'a number, or empty for off' } })
   })
 
   it("reads the key a 422 names", () => {

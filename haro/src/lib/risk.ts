@@ -137,6 +137,23 @@ export function riskPatch(risk: Partial<RiskLimits>, v: LimitValues, only?: read
   return Object.keys(errors).length ? { ok: false, errors } : { ok: true, patch }
 }
 
+/**
+ * The whole `risk` object the form describes, for a `PUT` that replaces the limits: every key of
+ * `keys` with a value, and none of those left empty (absent = off). Or the errors per key.
+ */
+export function riskWhole(v: LimitValues, keys: readonly string[] = LIMITS.map((d) => d.key)):
+  { ok: true; risk: Partial<Record<keyof RiskLimits, unknown>> } | { ok: false; errors: Record<string, string> } {
+  const risk: Partial<Record<keyof RiskLimits, unknown>> = {}
+  const errors: Record<string, string> = {}
+  for (const d of LIMITS) {
+    if (!keys.includes(d.key)) continue
+    const r = parseOne(d, v)
+    if (!r.ok) errors[d.key] = r.error
+    else if (r.value !== null) risk[d.key] = r.value
+  }
+  return Object.keys(errors).length ? { ok: false, errors } : { ok: true, risk }
+}
+
 /** The key a 422 `invalid_risk` names (`details.field`: `risk.daily_loss_pct`, `risk.cooldown.pause_minutes`). */
 export function fieldOfError(details: unknown): string | null {
   const f = (details as { field?: unknown } | null)?.field
@@ -161,6 +178,20 @@ export function stateReason(state: string, rs: RiskState | null | undefined): St
 }
 
 
+/** A limit's value in a line of text: "off" where none. */
+export const showOff = (v: unknown) => (v === null || v === undefined ? 'off' : typeof v === 'object' ? JSON.stringify(v) : String(v))
+
+/** The account an event names: its id (`alpaca/PA3FAKE0001`), or `{venue, number}` / `{id}`. */
+export function accountOfEvent(data: unknown): string | null {
+  const a = (data as { account?: unknown } | null)?.account
+  if (typeof a === 'string' && a) return a
+  const o = a as { id?: unknown; venue?: unknown; number?: unknown } | null | undefined
+  if (o && typeof o.id === 'string') return o.id
+  if (o && typeof o.venue === 'string' && o.number !== undefined && o.number !== null) return `${o.venue}/${String(o.number)}`
+  return null
+}
+const accountName = (a: unknown) => accountOfEvent({ account: a }) ?? '?'
+
 /** A `risk.*` event in one line; null for other events. */
 export function riskSummary(type: string, data: unknown): string | null {
   const t = type.replace(/^ui\./, '')
@@ -170,7 +201,9 @@ export function riskSummary(type: string, data: unknown): string | null {
   switch (t) {
     case 'risk.OrderDenied': {
       const fig = d.figure !== null && d.figure !== undefined && d.limit !== null && d.limit !== undefined ? ` ${s(d.figure)} > ${s(d.limit)}` : ''
-      return `Order denied: ${s(d.rule)}${fig} (${s(d.side)} ${s(d.symbol)})`
+      // Refused by an account's limits or state rather than the run's own: say whose.
+      const by = accountOfEvent(d)
+      return `Order denied${by ? ` by account ${by}` : ''}: ${s(d.rule)}${fig} (${s(d.side)} ${s(d.symbol)})`
     }
     case 'risk.LimitBreached':
       return `Limit breached: ${s(d.rule)} ${s(d.figure)} > ${s(d.limit)} → ${stateWord(s(d.state))}${d.until ? ` until ${s(d.until)}` : ''}`
@@ -178,13 +211,26 @@ export function riskSummary(type: string, data: unknown): string | null {
       const o = (d.old ?? {}) as Record<string, unknown>
       const n = (d.new ?? {}) as Record<string, unknown>
       const changed = Object.keys(n).filter((k) => !same(o[k], n[k]))
-      const show = (v: unknown) => (v === null || v === undefined ? 'off' : typeof v === 'object' ? JSON.stringify(v) : String(v))
       return changed.length
-        ? `Limits changed: ${changed.map((k) => `${k} ${show(o[k])} → ${show(n[k])}`).join(', ')}`
+        ? `Limits changed: ${changed.map((k) => `${k} ${showOff(o[k])} → ${showOff(n[k])}`).join(', ')}`
         : 'Limits changed'
     }
     case 'risk.TradingStateChanged':
       return `Trading state set to ${stateWord(s(d.state))}`
+    // An account's own limits and state (issue #19): the same, naming the account.
+    case 'risk.AccountLimitBreached':
+      return `Account ${accountName(d.account)} ${s(d.rule)} tripped: ${s(d.figure)} > ${s(d.limit)} → ${stateWord(s(d.state))}${d.until ? ` until ${s(d.until)}` : ''}`
+    case 'risk.AccountLimitsChanged': {
+      const o = (d.old ?? {}) as Record<string, unknown>
+      const n = (d.new ?? {}) as Record<string, unknown>
+      // The new limits replace the old: a key missing from `new` was turned off.
+      const changed = [...new Set([...Object.keys(o), ...Object.keys(n)])].filter((k) => !same(o[k], n[k]))
+      return changed.length
+        ? `Account ${accountName(d.account)} limits changed: ${changed.map((k) => `${k} ${showOff(o[k])} → ${showOff(n[k])}`).join(', ')}`
+        : `Account ${accountName(d.account)} limits changed`
+    }
+    case 'risk.AccountTradingStateChanged':
+      return `Account ${accountName(d.account)} trading state set to ${stateWord(s(d.state))}`
     default:
       return t
   }

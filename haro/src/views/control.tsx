@@ -158,20 +158,27 @@ export function CancelOrderButton({ order }: { order: Pick<Order, 'id' | 'run_id
   )
 }
 
+/** Per run, what its flatten (or close) did or why it could not. */
+export function RunsFlattened({ flattened }: { flattened: RunFlattened[] }) {
+  return (
+    <ul className="runs-flattened">
+      {flattened.map((f) => (
+        <li key={f.run_id} data-testid="run-flattened">
+          <Link to={`/ui/runs/${f.run_id}`}>Run #{f.run_id}</Link>
+          {f.error ? <div className="error" role="alert">{f.error}</div> : f.done ? <FlattenSummary result={f.done} /> : <p>Nothing to do.</p>}
+        </li>
+      ))}
+    </ul>
+  )
+}
+
 /** The kill switch's answer: per running run, what its flatten did or why it could not. */
 export function HaltResult({ flattened }: { flattened: RunFlattened[] | null | undefined }) {
   if (!flattened || flattened.length === 0) return <p data-testid="halt-result">Trading is halted. No run was running, so there was nothing to flatten.</p>
   return (
     <div data-testid="halt-result">
       <p>Trading is halted. Each running run was flattened:</p>
-      <ul className="runs-flattened">
-        {flattened.map((f) => (
-          <li key={f.run_id} data-testid="run-flattened">
-            <Link to={`/ui/runs/${f.run_id}`}>Run #{f.run_id}</Link>
-            {f.error ? <div className="error" role="alert">{f.error}</div> : f.done ? <FlattenSummary result={f.done} /> : null}
-          </li>
-        ))}
-      </ul>
+      <RunsFlattened flattened={flattened} />
     </div>
   )
 }

@@ -1,4 +1,4 @@
-// Dashboard: the first-run card (while needed), accounts per venue, a status card per recent run, recent orders, the live feed.
+// Dashboard: the first-run card (while needed), the main accounts (linking to their pages), a status card per recent run, recent orders, the live feed.
 import { Link } from 'react-router'
 import { useAccounts, useOrders, useRun, useRuns } from '../api/queries'
 import type { Run, UiEvent } from '../api/types'
@@ -6,6 +6,9 @@ import { useStream } from '../app/stream'
 import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
 import { eventSummary } from '../lib/events'
+import { busyAccount, hrefOfId, mismatchGone, sortAccounts } from '../lib/accounts'
+import { accountOfEvent } from '../lib/risk'
+import { AccountLink, LiveBadge } from './accounts'
 import { FirstRun } from './first-run'
 import { OrdersTable } from './orders'
 
@@ -16,7 +19,7 @@ export function Dashboard() {
     <section>
       <h1>Dashboard</h1>
       <FirstRun />
-      <Accounts />
+      <AccountCards />
       <h2>Runs</h2>
       <RunCards />
       <div className="grid2">
@@ -33,28 +36,44 @@ export function Dashboard() {
   )
 }
 
-function Accounts() {
+/** At most this many account cards: there is one simulated account per simulated run. */
+const ACCOUNT_CARDS = 4
+
+/** The accounts that matter most (real money first, then other broker accounts, then the
+ * simulated ones of active runs), each linking to its page; the rest are on the Accounts page. */
+export function AccountCards() {
   const q = useAccounts()
   return (
     <QueryState q={q} what="Account figures">
-      {() =>
-        q.data!.length === 0 ? (
-          <Empty>No accounts yet.</Empty>
-        ) : (
-          <div className="cards" data-testid="accounts">
-            {q.data!.map((a) => (
-              <div className="card" key={a.venue}>
-                <h3>{a.venue} <span className="small">{a.runs} run{a.runs === 1 ? '' : 's'}</span></h3>
-                <div className="stats">
-                  <div className="stat"><span className="small">Equity</span><b>{fmtMoney(a.equity)}</b></div>
-                  <div className="stat"><span className="small">Cash</span><b>{fmtMoney(a.cash)}</b></div>
-                  <div className="stat"><span className="small">Buying power</span><b>{fmtMoney(a.buying_power)}</b></div>
+      {() => {
+        const all = sortAccounts(q.data!)
+        const shown = all.filter(busyAccount).slice(0, ACCOUNT_CARDS)
+        if (all.length === 0) return <Empty>No accounts yet.</Empty>
+        return (
+          <>
+            {shown.length === 0 && <Empty>No account has an active run.</Empty>}
+            <div className="cards" data-testid="accounts">
+              {shown.map((a) => (
+                <div className="card" key={a.id} data-testid="account-card">
+                  <h3 className="row">
+                    <AccountLink account={a} /> <LiveBadge account={a} />
+                    {a.trading_state && a.trading_state !== 'active' && <Chip value={a.trading_state} />}
+                  </h3>
+                  <div className="small">{a.runs} active run{a.runs === 1 ? '' : 's'}</div>
+                  <div className="stats">
+                    <div className="stat"><span className="small">Equity</span><b>{fmtMoney(a.equity)}</b></div>
+                    <div className="stat"><span className="small">Cash</span><b>{fmtMoney(a.cash)}</b></div>
+                    <div className="stat"><span className="small">Buying power</span><b>{fmtMoney(a.buying_power)}</b></div>
+                  </div>
                 </div>
-              </div>
-            ))}
-          </div>
+              ))}
+            </div>
+            {all.length > shown.length && (
+              <p className="small"><Link to="/ui/accounts" data-testid="all-accounts">All {all.length} accounts →</Link></p>
+            )}
+          </>
         )
-      }
+      }}
     </QueryState>
   )
 }
@@ -109,7 +128,8 @@ function RecentOrders() {
 /** The one-line summary of an event the feed can describe (the `risk.*` ones). */
 export function EventLine({ ev }: { ev: Pick<UiEvent, 'type' | 'data'> }) {
   const text = eventSummary(ev)
-  return text ? <span className={ev.type.endsWith('OrderDenied') || ev.type.endsWith('LimitBreached') ? 'neg' : undefined} data-testid="event-summary">{text}</span> : null
+  const bad = /(OrderDenied|LimitBreached)$/.test(ev.type) || (ev.type.endsWith('PositionMismatch') && !mismatchGone(ev.data))
+  return text ? <span className={bad ? 'neg' : undefined} data-testid="event-summary">{text}</span> : null
 }
 
 function Feed() {
@@ -123,9 +143,17 @@ function Feed() {
           <span className="small">{fmtTime(e.ts).slice(11)}</span>
           <code>{e.type.replace(/^ui\./, '')}</code>
           {e.run_id && <Link to={`/ui/runs/${e.run_id}`}>run {e.run_id}</Link>}
+          <EventAccount data={e.data} />
           <EventLine ev={e} />
         </li>
       ))}
     </ul>
   )
+}
+
+/** The account an event names, linking to its page. */
+function EventAccount({ data }: { data: unknown }) {
+  const id = accountOfEvent(data)
+  const href = id ? hrefOfId(id) : null
+  return href ? <Link to={href}>{id}</Link> : null
 }
