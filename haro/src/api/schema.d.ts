@@ -8,9 +8,74 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Paper accounts of this process per venue, summed over the active runs (`sim` always listed). */
+        /**
+         * Every account: each live venue's (shared by the runs on it), then each active simulated
+         *     run's own.
+         */
         get: operations["list_accounts"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{venue}/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One account. */
+        get: operations["get_account"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{venue}/{number}/risk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets an account's risk limits, checked for every order of every run on it after the run's
+         *     own: the whole `risk` object (a key left out is off). Stored with a
+         *     `risk.AccountLimitsChanged` event. A simulated run's account: the run's limits. `cooldown`
+         *     is refused on a venue account (it counts one strategy's losing trades: set it per run).
+         */
+        put: operations["put_account_risk"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{venue}/{number}/trading-state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets an account's own trading state, for every run on it (the stricter of the global, the
+         *     account's and the run's wins). A manual `active` also clears the account's breaches. With
+         *     `flatten` (the account's kill switch): every active run on it cancels its orders and closes
+         *     its share, then every other working order is cancelled and what no active run holds is
+         *     closed, through the journal; a repeat does only what is left.
+         */
+        put: operations["put_account_state"];
         post?: never;
         delete?: never;
         options?: never;
@@ -301,6 +366,27 @@ export interface paths {
          *     repeat: an order that already ended is left as it is.
          */
         post: operations["cancel_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/positions/{venue}/{number}/{symbol}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Closes an account's position in a symbol with market orders: the whole of it (every active
+         *     run's share through the run, what no active run holds through an order of the account), or
+         *     one run's share (`run_id`). Allowed while halted: it can only reduce.
+         */
+        post: operations["close_account_position"];
         delete?: never;
         options?: never;
         head?: never;
@@ -625,6 +711,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description What flattening an account, or closing one of its positions, did. */
+        AccountFlattenView: {
+            /** @description Other working orders on the account (of no active run) asked to cancel. */
+            canceled: string[];
+            /** @description Orders of the account itself closing what no active run holds. */
+            closing: components["schemas"]["AttemptView"][];
+            /** @description What could not be done (retry to finish it: a repeat does only what is left). */
+            errors: string[];
+            /** @description Each active run's own flatten or close. */
+            runs: components["schemas"]["RunFlattenView"][];
+        };
         /** @description One position of an account and the runs' shares of it. */
         AccountPositionView: {
             /**
@@ -639,9 +736,82 @@ export interface components {
             /**
              * Format: double
              * @description What no active run accounts for (ended runs that kept positions, trades outside
-             *     Weaver); not zero means the runs' records and the broker differ by that much.
+             *     Weaver).
              */
             unattributed: number;
+        };
+        /** @description `PUT /accounts/{venue}/{number}/trading-state` body. */
+        AccountStateRequest: {
+            /**
+             * @description Also cancel every working order on the account and close every position (the account's
+             *     kill switch).
+             */
+            flatten?: boolean;
+            /** @description `active`, `reduce_only` or `halted`. */
+            state: string;
+        };
+        /** @description `PUT /accounts/{venue}/{number}/trading-state` answer. */
+        AccountStateView: {
+            /** @description The account as it is now. */
+            account: components["schemas"]["AccountView"];
+            flattened?: null | components["schemas"]["AccountFlattenView"];
+        };
+        /** @description An account. */
+        AccountView: {
+            /**
+             * Format: double
+             * @description Buying power.
+             */
+            buying_power: number;
+            /**
+             * Format: double
+             * @description Cash.
+             */
+            cash: number;
+            /**
+             * Format: double
+             * @description Equity.
+             */
+            equity: number;
+            /**
+             * @description Stable id: `alpaca/<account number>` (shared by every run on it) or `sim/<run id>` (a
+             *     simulated run's own paper account).
+             */
+            id: string;
+            /** @description Real money. */
+            live: boolean;
+            /** @description The id's second part (the account number, or the run id). */
+            number: string;
+            /**
+             * @description Positions (the broker's on a live venue), each split by the active runs' own shares;
+             *     `unattributed` is what no active run accounts for.
+             */
+            positions: components["schemas"]["AccountPositionView"][];
+            /** @description Its risk limits, every key (`null` where off); a simulated run's account has the run's. */
+            risk: Record<string, never>;
+            /**
+             * @description What its risk rules over time remember (peak and session equity, breaches, the state
+             *     set by hand).
+             */
+            risk_state?: Record<string, never> | null;
+            /**
+             * Format: int64
+             * @description The run whose paper account it is (`sim` only).
+             */
+            run_id?: number | null;
+            /**
+             * Format: int64
+             * @description Active runs on it.
+             */
+            runs: number;
+            /**
+             * @description Its own trading state in force (`active`, `reduce_only`, `halted`): set by hand, or
+             *     made stricter by a daily-loss or drawdown breach of its limits. The global switch
+             *     applies on top.
+             */
+            trading_state: string;
+            /** @description Venue (`alpaca`, `sim`). */
+            venue: string;
         };
         /** @description One order placed by hand or by a flatten. */
         AttemptView: {
@@ -783,6 +953,14 @@ export interface components {
             events: components["schemas"]["EventView"][];
             /** @description Pass as `after` for the next page (unchanged when there was nothing more). */
             next: string;
+        };
+        /** @description `POST /positions/{venue}/{number}/{symbol}/close` body (optional). */
+        ClosePositionRequest: {
+            /**
+             * Format: int64
+             * @description Close only this active run's share (absent: the whole position).
+             */
+            run_id?: number | null;
         };
         /** @description One outbox consumer in `GET /readyz`. */
         ConsumerView: {
@@ -1548,41 +1726,6 @@ export interface components {
             /** @description `ui.` + the source event type (for example `ui.strategy.StatusChanged`). */
             type: string;
         };
-        /**
-         * @description An account per venue (`GET /accounts`): `sim` sums this process's paper runs, a live venue
-         *     (`alpaca`) is its account there.
-         */
-        VenueAccountView: {
-            /**
-             * Format: double
-             * @description Buying power (`sim`: the sum over its active runs).
-             */
-            buying_power: number;
-            /**
-             * Format: double
-             * @description Cash (`sim`: the sum over its active runs).
-             */
-            cash: number;
-            /**
-             * Format: double
-             * @description Equity (`sim`: the sum over its active runs).
-             */
-            equity: number;
-            /** @description Stable id: `sim` for the paper runs together, `alpaca/<the venue's account id>`. */
-            id: string;
-            /**
-             * @description Positions (the broker's on a live venue), each split by the active runs' own shares;
-             *     `unattributed` is what no active run accounts for.
-             */
-            positions: components["schemas"]["AccountPositionView"][];
-            /**
-             * Format: int64
-             * @description Active runs on this venue.
-             */
-            runs: number;
-            /** @description Venue (`sim`, `alpaca`). */
-            venue: string;
-        };
     };
     responses: never;
     parameters: never;
@@ -1606,10 +1749,238 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VenueAccountView"][];
+                    "application/json": components["schemas"]["AccountView"][];
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account number, or the run id for `sim` */
+                number: string;
+                /** @description `alpaca` or `sim` */
+                venue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_account_risk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account number, or the run id for `sim` */
+                number: string;
+                /** @description `alpaca` or `sim` */
+                venue: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "daily_loss_pct": "3",
+                 *       "max_position_per_symbol": "100"
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_account_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account number, or the run id for `sim` */
+                number: string;
+                /** @description `alpaca` or `sim` */
+                venue: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "flatten": true,
+                 *       "state": "halted"
+                 *     }
+                 */
+                "application/json": components["schemas"]["AccountStateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountStateView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2347,6 +2718,97 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    close_account_position: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Account number, or the run id for `sim` */
+                number: string;
+                /** @description Symbol (URL-encoded: `BTC%2FUSD`) */
+                symbol: string;
+                /** @description `alpaca` or `sim` */
+                venue: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "run_id": 7
+                 *     }
+                 */
+                "application/json": null | components["schemas"]["ClosePositionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountFlattenView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
