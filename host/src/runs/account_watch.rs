@@ -11,6 +11,8 @@
 //!   with a zero difference when it is gone.
 //!
 //! # Invariants
+//! - The watch runs while a run of this process trades on a venue account (each such run's
+//!   start makes sure of it), and ends with the last one, so an idle process has no task left.
 //! - A difference is said only when two reads in a row agree on it: a fill on its way between
 //!   the broker and the store is not a mismatch.
 //! - A broker that cannot be read skips that account's turn; nothing is concluded from it.
@@ -42,7 +44,7 @@ struct Memory {
     stored: HashMap<String, String>,
 }
 
-/// Starts the watch unless it runs (called when an account's gate is opened).
+/// Starts the watch unless it runs (called whenever an account's gate is taken).
 pub(crate) fn ensure(runs: &Runs) {
     let inner = &runs.inner;
     if inner
@@ -76,7 +78,29 @@ async fn watch_loop(weak: Weak<Inner>, period: Duration) {
                 runs.watch_account(desk, &gate, &mut memory).await;
             }
         }
+        if !trading_on_a_desk(&runs) {
+            let watching = &runs.inner.watching;
+            watching.store(false, Ordering::Release);
+            // A run started meanwhile found the flag still set and started no task: carry on
+            // for it, unless its `ensure` already started a new one.
+            if !trading_on_a_desk(&runs)
+                || watching
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                return;
+            }
+        }
     }
+}
+
+/// Whether a run of this process trades on a venue account (none: nothing to watch for).
+fn trading_on_a_desk(runs: &Runs) -> bool {
+    runs.inner
+        .active
+        .active_lives()
+        .iter()
+        .any(|(venue, _)| venue != "sim")
 }
 
 impl Runs {

@@ -190,6 +190,7 @@ impl Runs {
                 .get(desk.name())
                 .cloned()
         };
+        super::account_watch::ensure(self);
         if let Some(gate) = cached() {
             return Ok(gate);
         }
@@ -224,7 +225,6 @@ impl Runs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(desk.name().to_owned(), gate.clone());
-        super::account_watch::ensure(self);
         Ok(gate)
     }
 
