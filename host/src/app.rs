@@ -34,9 +34,6 @@ use crate::walle::{Feed, Walle};
 
 pub use config::{Config, ConfigError};
 
-/// How long `weaver serve` waits for background work at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// Why `weaver serve` could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -249,6 +246,16 @@ impl App {
                 "first start: sample data loaded (symbol SAMPLE; WEAVER_SAMPLE_DATA=off skips it)"
             );
         }
+        match self.state.inner.backtests.fail_interrupted().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(
+                    ?ids,
+                    "backtests an earlier process did not finish marked failed (interrupted)"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code(), "unfinished backtests not marked: {e}"),
+        }
         self.start_services();
         self.recover_venues().await;
         let resumed = self.runs.resume().await?;
@@ -383,20 +390,40 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         source,
     })?;
     tracing::info!(addr = %local, "weaver serving the API");
+    let grace = app.config.shutdown_grace;
     let stop = app.shutdown_token();
+    let signalled = stop.clone();
     let server =
         axum::serve(listener, glados::router(app.state())).with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown_signal() => {}
-                () = stop.cancelled() => {}
+                () = signalled.cancelled() => {}
             }
+            // At once, not after the connections drain: event streams end on it (with the
+            // connections they hold open) and runs are suspended while requests finish.
+            signalled.cancel();
             tracing::info!("shutdown requested; finishing in-flight requests");
         });
-    let result = server.await.map_err(|source| Error::Listen {
+    let mut server = std::pin::pin!(server.into_future());
+    let (result, deadline) = tokio::select! {
+        r = &mut server => (r, tokio::time::Instant::now() + grace),
+        () = stop.cancelled() => {
+            let deadline = tokio::time::Instant::now() + grace;
+            match tokio::time::timeout_at(deadline, &mut server).await {
+                Ok(r) => (r, deadline),
+                Err(_) => {
+                    tracing::warn!(grace_s = grace.as_secs(), "connections still open at the end of the grace period: closed");
+                    (Ok(()), deadline)
+                }
+            }
+        }
+    };
+    let result = result.map_err(|source| Error::Listen {
         addr: local.to_string(),
         source,
     });
-    app.shutdown(SHUTDOWN_GRACE).await;
+    app.shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
     app.walle.close().await;
     tracing::info!("stopped cleanly");
     result

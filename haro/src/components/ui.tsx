@@ -40,7 +40,7 @@ export function QueryState({ q, what, children }: { q: { isPending: boolean; err
 
 const TONES: Record<string, string> = {
   ready: 'good', running: 'good', done: 'good', filled: 'good', active: 'good', live: 'good',
-  compiling: 'warn', uploaded: 'warn', queued: 'warn', created: 'warn', stopping: 'warn', accepted: 'warn',
+  compiling: 'warn', uploaded: 'warn', queued: 'warn', created: 'warn', stopping: 'warn', suspended: 'warn', accepted: 'warn',
   new: 'warn', pending_submit: 'warn', submitted: 'warn', partially_filled: 'warn', reduce_only: 'warn', connecting: 'warn', retrying: 'warn',
   rejected: 'bad', failed: 'bad', halted: 'bad', canceled: 'bad', cancelled: 'bad', unauthorized: 'bad',
 }

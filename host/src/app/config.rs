@@ -25,6 +25,9 @@ use crate::walle::{DbConfig, HealthOptions, Retention};
 /// Default period of the outbox retention purge.
 pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Default of `WEAVER_SHUTDOWN_GRACE`.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How the process runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -70,6 +73,9 @@ pub struct Config {
     /// The operator's risk defaults for runs on Alpaca, a JSON patch over the built-in ones
     /// (`WEAVER_RISK_DEFAULTS`; see `runs::risk`), checked here.
     pub risk_defaults: Option<String>,
+    /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
+    /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
+    pub shutdown_grace: Duration,
 }
 
 /// The configuration is unusable; holds every problem found.
@@ -261,6 +267,15 @@ impl Config {
                 }
             }
         }
+        let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
+        if let Some(n) = var("WEAVER_SHUTDOWN_GRACE") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (1..=300).contains(&n) => shutdown_grace = Duration::from_secs(n),
+                _ => problems.push(format!(
+                    "WEAVER_SHUTDOWN_GRACE must be a number of seconds from 1 to 300, got {n:?}"
+                )),
+            }
+        }
         let risk_defaults = var("WEAVER_RISK_DEFAULTS").filter(|v| !v.trim().is_empty());
         if let Some(text) = &risk_defaults
             && let Err(e) = crate::veda::risk::defaults_from_env(Some(text), &[])
@@ -297,6 +312,7 @@ impl Config {
                 retention,
                 retention_interval,
                 consumer_health,
+                shutdown_grace,
                 alpaca,
                 compiler: None,
                 risk_defaults,
@@ -326,6 +342,7 @@ impl Config {
             alpaca: None,
             compiler: None,
             risk_defaults: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }

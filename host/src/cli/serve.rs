@@ -37,6 +37,12 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(app::serve(config))?;
+    let served = runtime.block_on(app::serve(config));
+    // The shutdown already had its grace period: what still runs on a blocking thread (a
+    // compilation waiting on its child, a backtest) is not waited for. A compilation left
+    // `compiling` is redone at the next start; a backtest left `running` is marked failed
+    // (`interrupted`) then.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served?;
     Ok(())
 }

@@ -348,7 +348,8 @@ pub struct RunView {
     pub symbols: Vec<String>,
     /// Timeframe.
     pub timeframe: String,
-    /// `created`, `running`, `stopping`, `stopped` or `failed`.
+    /// `created`, `running`, `stopping`, `stopped`, `failed` or `suspended` (by a shutdown of
+    /// the server; the next start resumes it).
     pub status: String,
     /// Why it failed.
     pub error_code: Option<String>,
@@ -501,7 +502,8 @@ pub struct RunsQuery {
     /// Page size (1–1000, default 500).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-    /// Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`).
+    /// Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`,
+    /// `suspended`).
     pub status: Option<String>,
 }
 
@@ -540,7 +542,8 @@ pub async fn list(state: &AppState, q: RunsQuery) -> Result<RunsPage, ApiError> 
                 .find(|st| st.as_str() == s)
                 .ok_or_else(|| {
                     ApiError::InvalidParam(
-                        "status must be created, running, stopping, stopped or failed".into(),
+                        "status must be created, running, stopping, stopped, failed or suspended"
+                            .into(),
                     )
                 })?,
         ),

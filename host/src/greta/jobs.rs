@@ -162,6 +162,30 @@ impl Jobs {
         Jobs { inner: Arc::new(p) }
     }
 
+    /// Marks the backtests an earlier process left `queued` or `running` (it stopped or died
+    /// while they ran) `failed` with an `interrupted` error, each with its
+    /// `backtest.StatusChanged`. Call once at start-up, before any backtest is queued. The ids
+    /// marked.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn fail_interrupted(&self) -> Result<Vec<i64>, Error> {
+        let w = &self.inner.walle;
+        let ids = w.unfinished_backtests().await?;
+        for id in &ids {
+            w.update_backtest(
+                *id,
+                BacktestStatus::Failed,
+                None,
+                Some("interrupted: the server stopped while it ran; start it again"),
+                None,
+                &[],
+            )
+            .await?;
+        }
+        Ok(ids)
+    }
+
     /// Validates and queues a backtest; the stored row keeps the resolved strategy id.
     ///
     /// # Errors

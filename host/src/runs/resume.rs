@@ -1,4 +1,5 @@
-//! Resuming the runs an earlier process left `running` (see [`super`]'s module docs): runs on
+//! Resuming the runs an earlier process left `running` (a crash) or `suspended` (a shutdown; see
+//! [`super`]'s module docs): runs on
 //! the simulated exchange by deterministic replay, runs on a live venue by recovery and
 //! reconciliation; runs left `stopping` are marked `stopped`.
 //!
@@ -87,6 +88,14 @@ pub(crate) async fn resume(state: &Runs) -> Result<Resumed, walle::Error> {
         w.update_run_status(run.id, RunStatus::Stopped, None, None)
             .await?;
         done.stopped.push(run.id);
+    }
+    // Runs a shutdown suspended resume as runs a crash left running do.
+    for run in w
+        .runs(Some(RunStatus::Suspended), i64::from(i32::MAX))
+        .await?
+    {
+        w.update_run_status(run.id, RunStatus::Running, None, None)
+            .await?;
     }
     let mut runs = w
         .runs(Some(RunStatus::Running), i64::from(i32::MAX))

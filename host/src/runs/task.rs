@@ -387,7 +387,21 @@ async fn finish(st: &Runs, id: i64, live: &Live, outcome: Result<(), Failure>) -
             return false;
         }
     }
+    // The server is shutting down (SIGTERM, an upgrade) and nobody stopped the run: it is
+    // suspended, and the next start resumes it. What ended it meanwhile (its streams closing
+    // with the venue's desk) is the shutdown, not a fault of the run.
+    let suspended = st.inner.shutdown.is_cancelled();
     let (status, code) = match &outcome {
+        _ if suspended => {
+            live.logs.push(
+                "info",
+                "suspended: the server is shutting down; the run resumes at its next start",
+            );
+            // Stored here: the flush above ran before this line was written.
+            let _one_writer = live.flush.lock().await;
+            live.logs.store(w, id).await;
+            (RunStatus::Suspended, None)
+        }
         Ok(()) => (RunStatus::Stopped, None),
         Err(Failure { code, message }) => {
             tracing::warn!(run_id = id, code = code.as_str(), "run failed: {message}");

@@ -164,6 +164,24 @@ impl Walle {
         .await
     }
 
+    /// Ids of the backtests still `queued` or `running`, oldest first (at start-up: the ones an
+    /// earlier process did not finish).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn unfinished_backtests(&self) -> Result<Vec<i64>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                (i64,),
+                "select id from backtests where status in ('queued', 'running') order by id"
+            )
+        })
+        .await
+        .map(|rows| rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Sets a backtest's status, and its report or error, and appends `commands` (the orders
     /// its strategy placed, `backtest.PlaceOrder`) then `backtest.StatusChanged`, in one
     /// transaction.

@@ -40,6 +40,8 @@ pub enum RunStatus {
     Stopped,
     /// Ended by an error (`error_code` says which).
     Failed,
+    /// Paused by a shutdown of the server (SIGTERM, an upgrade): the next start resumes it.
+    Suspended,
 }
 
 impl RunMode {
@@ -55,12 +57,13 @@ impl RunMode {
 
 impl RunStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [RunStatus; 5] = [
+    pub const ALL: [RunStatus; 6] = [
         RunStatus::Created,
         RunStatus::Running,
         RunStatus::Stopping,
         RunStatus::Stopped,
         RunStatus::Failed,
+        RunStatus::Suspended,
     ];
 
     /// The stored and API name.
@@ -71,6 +74,7 @@ impl RunStatus {
             RunStatus::Stopping => "stopping",
             RunStatus::Stopped => "stopped",
             RunStatus::Failed => "failed",
+            RunStatus::Suspended => "suspended",
         }
     }
 }

@@ -25,6 +25,7 @@ mod run_metrics;
 mod run_state;
 mod runs;
 mod serve;
+mod suspend;
 mod throttle;
 
 use axum::Router;

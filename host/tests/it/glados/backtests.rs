@@ -350,3 +350,62 @@ fn data_import_stores_candles_in_the_database() {
         .expect("runs");
     assert!(!bad.status.success());
 }
+
+/// Backtests an earlier process left `queued` or `running` (it was stopped or died while they
+/// ran) are marked `failed` with an `interrupted` error at the next start (issue #20), not left
+/// `running` forever; finished ones are untouched.
+#[tokio::test]
+async fn backtests_left_unfinished_by_an_earlier_process_fail_as_interrupted_at_start() {
+    use weaver::walle::{BacktestStatus, NewBacktest};
+    let (r, s, dir) = app(None).await;
+    let sid = upload_sma_cross(&r, &s).await;
+    let w = s.walle();
+    let mut ids = Vec::new();
+    for status in [
+        BacktestStatus::Queued,
+        BacktestStatus::Running,
+        BacktestStatus::Failed,
+    ] {
+        let b = w
+            .insert_backtest(
+                &NewBacktest {
+                    strategy_id: Some(sid),
+                    run_id: None,
+                    config: serde_json::json!({"symbols": ["X"]}),
+                },
+                None,
+            )
+            .await
+            .expect("insert");
+        if status != BacktestStatus::Queued {
+            w.update_backtest(b.id, status, None, Some("earlier"), None, &[])
+                .await
+                .expect("status");
+        }
+        ids.push(b.id);
+    }
+    s.shutdown(Duration::from_secs(5)).await;
+
+    let config = weaver::app::Config::for_tests(dir.path());
+    let walle = weaver::walle::Walle::connect(&config.db)
+        .await
+        .expect("store");
+    let again = weaver::app::App::new(config, walle).expect("app");
+    again.start().await.expect("start");
+    let r = weaver::glados::router(again.state());
+    for id in &ids[..2] {
+        let b = send(&r, get(&format!("/backtests/{id}"))).await.json();
+        assert_eq!(b["status"], "failed", "{b}");
+        assert!(
+            b["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("interrupted")),
+            "{b}"
+        );
+    }
+    let untouched = send(&r, get(&format!("/backtests/{}", ids[2])))
+        .await
+        .json();
+    assert_eq!(untouched["error"], "earlier", "{untouched}");
+    again.shutdown(Duration::from_secs(5)).await;
+}

@@ -100,3 +100,122 @@ fn serves_and_stops_cleanly_on_sigterm_without_leaking_secrets() {
         }
     }
 }
+
+/// SIGTERM with 50 event-stream clients connected: the process exits within
+/// `WEAVER_SHUTDOWN_GRACE` (the streams end with it), the paced run it was executing is
+/// `suspended`, and the next start resumes it.
+#[test]
+fn sigterm_with_event_stream_clients_exits_within_the_grace_and_the_runs_resume() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = || {
+        serve(
+            weaver()
+                .args(["serve"])
+                .env("WEAVER_BIND", "127.0.0.1:0")
+                .env("WEAVER_DATA_DIR", dir.path())
+                .env(
+                    "WEAVER_STRATEGIES_DIR",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/../strategies/dist"),
+                )
+                .env("WEAVER_SHUTDOWN_GRACE", "3")
+                .env("WEAVER_RUN_BAR_INTERVAL_MS", "50"),
+        )
+    };
+    let served = start();
+    let addr = served.addr.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = reqwest::Client::new();
+    let (id, streams) = rt.block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let id = loop {
+            let created = c
+                .post(format!("http://{addr}/runs"))
+                .json(&serde_json::json!({
+                    "strategy": "sma-cross", "mode": "paper", "venue": "sim",
+                    "symbols": ["SAMPLE"], "timeframe": "1Hour", "params": {"fast": 5, "slow": 20}
+                }))
+                .send()
+                .await
+                .expect("request");
+            let status = created.status();
+            let body: serde_json::Value = created.json().await.expect("json");
+            if status == 201 {
+                break body["id"].as_i64().expect("id");
+            }
+            // The example strategies compile in the background at the first start.
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run not created: {status} {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        let mut streams = Vec::new();
+        for _ in 0..50 {
+            let mut s = c
+                .get(format!("http://{addr}/events/stream"))
+                .send()
+                .await
+                .expect("stream");
+            assert_eq!(s.status(), 200);
+            // Connected and served: the first frame arrived.
+            let first = tokio::time::timeout(std::time::Duration::from_secs(10), s.chunk())
+                .await
+                .expect("a first frame in time");
+            assert!(first.expect("frame").is_some());
+            streams.push(s);
+        }
+        (id, streams)
+    });
+    let asked = std::time::Instant::now();
+    let (status, log) = served.terminate();
+    let took = asked.elapsed();
+    drop(streams);
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        log.join("\n")
+    );
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "exited {took:?} after SIGTERM (grace 3 s)\n{}",
+        log.join("\n")
+    );
+
+    let served = start();
+    let addr = served.addr.clone();
+    let status = rt.block_on(async {
+        let v: serde_json::Value = c
+            .get(format!("http://{addr}/runs/{id}"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        v["status"].clone()
+    });
+    let logs = rt.block_on(async {
+        let v: serde_json::Value = c
+            .get(format!("http://{addr}/runs/{id}/logs?limit=1000"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        v
+    });
+    let (_, _) = served.terminate();
+    assert_eq!(status, "running", "resumed at the next start");
+    let text = logs.to_string();
+    assert!(
+        text.contains("suspended: the server is shutting down"),
+        "{text}"
+    );
+    assert!(text.contains("run resumed after a restart"), "{text}");
+}
