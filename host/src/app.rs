@@ -172,6 +172,7 @@ impl App {
             catalogue: catalogue.clone(),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
+            concurrency: config.backtest_concurrency,
         });
         let runs = Runs::new(RunsParts {
             walle: walle.clone(),

@@ -25,6 +25,14 @@ use crate::walle::{DbConfig, HealthOptions, Retention};
 /// Default period of the outbox retention purge.
 pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Default of `WEAVER_BACKTEST_CONCURRENCY`: the cores less one (live runs and the API keep
+/// one), at least 1.
+pub fn default_backtest_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
+}
+
 /// Default of `WEAVER_SHUTDOWN_GRACE`.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -73,6 +81,9 @@ pub struct Config {
     /// The operator's risk defaults for runs on Alpaca, a JSON patch over the built-in ones
     /// (`WEAVER_RISK_DEFAULTS`; see `runs::risk`), checked here.
     pub risk_defaults: Option<String>,
+    /// Backtests running at once, `WEAVER_BACKTEST_CONCURRENCY` (default: the cores less one,
+    /// at least 1); the others wait `queued`.
+    pub backtest_concurrency: usize,
     /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
     /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
     pub shutdown_grace: Duration,
@@ -267,6 +278,15 @@ impl Config {
                 }
             }
         }
+        let mut backtest_concurrency = default_backtest_concurrency();
+        if let Some(n) = var("WEAVER_BACKTEST_CONCURRENCY") {
+            match n.trim().parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => backtest_concurrency = n,
+                _ => problems.push(format!(
+                    "WEAVER_BACKTEST_CONCURRENCY must be an integer from 1 to 64, got {n:?}"
+                )),
+            }
+        }
         let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
         if let Some(n) = var("WEAVER_SHUTDOWN_GRACE") {
             match n.trim().parse::<u64>() {
@@ -313,6 +333,7 @@ impl Config {
                 retention_interval,
                 consumer_health,
                 shutdown_grace,
+                backtest_concurrency,
                 alpaca,
                 compiler: None,
                 risk_defaults,
@@ -343,6 +364,7 @@ impl Config {
             compiler: None,
             risk_defaults: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            backtest_concurrency: default_backtest_concurrency(),
         }
     }
 }

@@ -473,7 +473,9 @@ pub struct Page {
     pub limit: Option<i64>,
 }
 
-/// Backtests, newest first.
+/// Backtests, newest first, as summaries: `report` holds the strategy and metrics but not the
+/// trades or the equity curve (`GET /backtests/{id}` has the whole report). Paged with
+/// `before` (the last id of the previous page) and `limit`.
 #[utoipa::path(get, path = "/backtests", tag = "backtests", params(Page), responses(
     (status = 200, body = [BacktestView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_backtests(
@@ -484,9 +486,13 @@ async fn list_backtests(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::InvalidParam("limit must be 1–500".into()));
     }
-    let rows = state.inner.walle.backtests(p.before, limit).await?;
+    let rows = state
+        .inner
+        .walle
+        .backtest_summaries(p.before, limit)
+        .await?;
     Ok(axum::Json(
-        rows.into_iter().map(BacktestView::from).collect(),
+        rows.into_iter().map(BacktestView::summary).collect(),
     ))
 }
 

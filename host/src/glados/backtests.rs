@@ -127,6 +127,19 @@ impl From<Backtest> for BacktestView {
     }
 }
 
+impl BacktestView {
+    /// A list's view: the report's head (strategy, metrics), without its trades and equity
+    /// curve, which grow with the test.
+    pub fn summary(b: Backtest) -> Self {
+        let mut v = BacktestView::from(b);
+        if let Some(serde_json::Value::Object(report)) = v.report.as_mut() {
+            report.remove("trades");
+            report.remove("equity");
+        }
+        v
+    }
+}
+
 impl From<FillView> for FillModel {
     fn from(f: FillView) -> Self {
         match f {

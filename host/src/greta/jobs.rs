@@ -133,12 +133,17 @@ pub struct JobsParts {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
+    /// Backtests running at once (at least 1); the others wait `queued`
+    /// (`WEAVER_BACKTEST_CONCURRENCY`).
+    pub concurrency: usize,
 }
 
 /// The server's backtest jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
     inner: Arc<JobsParts>,
+    /// One per backtest allowed to run at once.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -159,7 +164,11 @@ struct Plan {
 impl Jobs {
     /// The jobs over these parts.
     pub fn new(p: JobsParts) -> Jobs {
-        Jobs { inner: Arc::new(p) }
+        let permits = Arc::new(tokio::sync::Semaphore::new(p.concurrency.max(1)));
+        Jobs {
+            inner: Arc::new(p),
+            permits,
+        }
     }
 
     /// Marks the backtests an earlier process left `queued` or `running` (it stopped or died
@@ -295,6 +304,13 @@ impl Jobs {
         let corr = correlation::current();
         self.inner.tasks.spawn(correlation::scope(corr, async move {
             let w = &this.inner.walle;
+            // Queued until a permit is free; a shutdown meanwhile leaves it `queued`, which the
+            // next start reports as interrupted.
+            let permit = tokio::select! {
+                p = this.permits.clone().acquire_owned() => p,
+                () = this.inner.shutdown.cancelled() => return,
+            };
+            let Ok(_permit) = permit else { return };
             if let Err(e) = w
                 .update_backtest(id, BacktestStatus::Running, None, None, None, &[])
                 .await

@@ -164,6 +164,25 @@ impl Walle {
         .await
     }
 
+    /// Like [`Walle::backtests`] without the parts that grow with the test (`trades`, `equity`
+    /// are `None`): what a list shows, read without loading every report.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn backtest_summaries(
+        &self,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Backtest>> {
+        // `cast(null as jsonb)`: typed for PostgreSQL, a plain NULL for SQLite.
+        let sql = "select id, strategy_id, run_id, config, status, metrics, \
+                   cast(null as jsonb) as trades, cast(null as jsonb) as equity, error, \
+                   created_at, updated_at from backtests where id < $1 order by id desc limit $2";
+        let before = before_id.unwrap_or(i64::MAX);
+        self.read(async |c| fetch!(fetch_all, c, Backtest, sql, before, limit))
+            .await
+    }
+
     /// Ids of the backtests still `queued` or `running`, oldest first (at start-up: the ones an
     /// earlier process did not finish).
     ///

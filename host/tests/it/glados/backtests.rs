@@ -409,3 +409,113 @@ async fn backtests_left_unfinished_by_an_earlier_process_fail_as_interrupted_at_
     assert_eq!(untouched["error"], "earlier", "{untouched}");
     again.shutdown(Duration::from_secs(5)).await;
 }
+
+/// `GET /backtests` lists summaries: a report's strategy and metrics but not its trades or
+/// equity curve, so the dashboard's list stays small however large the reports (issue #20: it
+/// returned every full report); `GET /backtests/{id}` has the whole report.
+#[tokio::test]
+async fn the_backtest_list_is_summaries_and_stays_small() {
+    use weaver::walle::{BacktestReport, BacktestStatus, NewBacktest};
+    let (r, s, _dir) = app(None).await;
+    let sid = upload_sma_cross(&r, &s).await;
+    let w = s.walle();
+    // 20 reports of ~1 MB each.
+    let trades: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({"symbol": "BIG", "qty": i, "price": 100.5, "pnl": 1.25, "note": "x".repeat(40)}))
+        .collect();
+    for _ in 0..20 {
+        let b = w
+            .insert_backtest(
+                &NewBacktest {
+                    strategy_id: Some(sid),
+                    run_id: None,
+                    config: serde_json::json!({"symbols": ["BIG"], "timeframe": "1Min"}),
+                },
+                None,
+            )
+            .await
+            .expect("insert");
+        let report = BacktestReport {
+            metrics: serde_json::json!({"strategy": {"name": "sma-cross"}, "metrics": {"return_pct": 1.5, "trades": 10_000}}),
+            trades: serde_json::Value::Array(trades.clone()),
+            equity: serde_json::json!([[0, 10000.0], [1, 10150.0]]),
+        };
+        w.update_backtest(b.id, BacktestStatus::Done, Some(&report), None, None, &[])
+            .await
+            .expect("done");
+    }
+    let list = send(&r, get("/backtests?limit=100")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.len() < 1 << 20, "{} bytes", list.body.len());
+    let list = list.json();
+    let rows = list.as_array().expect("list");
+    assert_eq!(rows.len(), 20);
+    for b in rows {
+        assert_eq!(b["report"]["metrics"]["return_pct"], 1.5, "{b}");
+        assert_eq!(b["report"]["strategy"]["name"], "sma-cross", "{b}");
+        assert!(b["report"].get("trades").is_none(), "no trades in a list");
+    }
+    let one = send(&r, get(&format!("/backtests/{}", rows[0]["id"])))
+        .await
+        .json();
+    assert_eq!(
+        one["report"]["trades"].as_array().map(Vec::len),
+        Some(10_000)
+    );
+    // Paged: `before` the last id.
+    let last = rows[9]["id"].as_i64().expect("id");
+    let next = send(&r, get(&format!("/backtests?limit=10&before={last}")))
+        .await
+        .json();
+    assert_eq!(next.as_array().map(Vec::len), Some(10));
+    assert!(next[0]["id"].as_i64() < Some(last));
+}
+
+/// `WEAVER_BACKTEST_CONCURRENCY` bounds the backtests running at once: the others wait
+/// `queued` and all finish (issue #20: twenty at once ran together and ran out of memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtests_beyond_the_concurrency_wait_queued() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = weaver::app::Config::for_tests(dir.path());
+    config.backtest_concurrency = 1;
+    let walle = weaver::walle::Walle::connect(&config.db)
+        .await
+        .expect("store");
+    let s = weaver::app::App::new(config, walle).expect("app");
+    let r = weaver::glados::router(s.state());
+    s.walle()
+        .upsert_candles(&candles("QUEUE", &synth::generate(20_000, 5)), None)
+        .await
+        .expect("candles");
+    upload_sma_cross(&r, &s).await;
+    let body = r#"{"strategy": "sma-cross", "symbols": ["QUEUE"], "timeframe": "1Min", "params": {"fast": 5, "slow": 20}}"#;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let created = send(&r, post_json("/backtests", body)).await;
+        assert_eq!(created.status, StatusCode::ACCEPTED);
+        ids.push(created.json()["id"].as_i64().expect("id"));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let (mut most, mut saw_queued) = (0, false);
+    loop {
+        let list = send(&r, get("/backtests?limit=10")).await.json();
+        let statuses: Vec<String> = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|b| b["status"].as_str().unwrap_or("").to_owned())
+            .collect();
+        let running = statuses.iter().filter(|s| *s == "running").count();
+        most = most.max(running);
+        saw_queued |= statuses.iter().any(|s| s == "queued") && running == 1;
+        if statuses.iter().all(|s| s == "done") {
+            break;
+        }
+        assert!(statuses.iter().all(|s| s != "failed"), "{list}");
+        assert!(tokio::time::Instant::now() < deadline, "{statuses:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(most, 1, "never more than one running");
+    assert!(saw_queued, "the others waited queued");
+    assert_eq!(ids.len(), 3);
+}

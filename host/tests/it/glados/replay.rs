@@ -93,6 +93,22 @@ pub(super) async fn replay(r: &axum::Router, id: i64) -> Resp {
     send(r, post_json(&format!("/runs/{id}/replay"), "")).await
 }
 
+/// [`replay`] once the decisions projection has passed the run's decisions (a client is told
+/// `replay_projection_behind` until then, and tries again).
+pub(super) async fn replay_when_projected(r: &axum::Router, id: i64) -> Resp {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let resp = replay(r, id).await;
+        if resp.status == StatusCode::OK
+            || resp.json()["code"] != "replay_projection_behind"
+            || tokio::time::Instant::now() > deadline
+        {
+            return resp;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Asserts an identical replay of every recorded decision.
 pub(super) fn assert_identical(resp: &Resp, decisions: usize) {
     assert_eq!(resp.status, StatusCode::OK, "{}", resp.json());

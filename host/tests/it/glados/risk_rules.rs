@@ -136,7 +136,7 @@ async fn rules_over_time_trip_once_and_restrict_the_run(store: &TestStore) {
             "{corr}: {orders} orders, {free_orders} without limits"
         );
         // Replayed, the rule trips on the same bar and the run decides the same.
-        let replayed = super::replay::replay(&r, id).await;
+        let replayed = super::replay::replay_when_projected(&r, id).await;
         assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.json());
         assert_eq!(
             replayed.json()["identical"],

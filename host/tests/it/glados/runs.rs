@@ -335,12 +335,15 @@ async fn stop_and_shutdown_end_paced_runs() {
         "the stopped run did not replay everything: {bars_a}"
     );
 
-    // Shutdown (what SIGTERM does) ends the other run cleanly and in time.
+    // Shutdown (what SIGTERM does) ends the other run in time, suspended for the next start;
+    // the stopped one stays stopped.
     tokio::time::timeout(Duration::from_secs(30), s.shutdown(Duration::from_secs(20)))
         .await
         .expect("shutdown in time");
     let after = send(&r, get(&format!("/runs/{b}"))).await.json();
-    assert_eq!(after["status"], "stopped", "{after}");
+    assert_eq!(after["status"], "suspended", "{after}");
+    let first = send(&r, get(&format!("/runs/{a}"))).await.json();
+    assert_eq!(first["status"], "stopped", "{first}");
 }
 
 #[test]

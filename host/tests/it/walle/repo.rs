@@ -672,6 +672,16 @@ async fn backtests_store_their_report(store: &TestStore) {
         "newest first, oldest last"
     );
     assert_eq!(events_of(w, "backtest.StatusChanged").await.len(), 7);
+    // Summaries: the same rows and metrics, without trades and equity; unfinished ones listed.
+    let summaries = w.backtest_summaries(None, 10).await.unwrap();
+    assert_eq!(summaries.len(), 5);
+    let head = summaries.last().unwrap();
+    assert_eq!(head.id, b.id);
+    assert_eq!(head.metrics.as_ref().map(|m| &m.0), Some(&report.metrics));
+    assert!(head.trades.is_none() && head.equity.is_none(), "{head:?}");
+    let unfinished = w.unfinished_backtests().await.unwrap();
+    assert_eq!(unfinished.len(), 4, "the four queued ones");
+    assert!(!unfinished.contains(&b.id));
 }
 
 async fn bad_events_write_nothing(store: &TestStore) {
