@@ -240,6 +240,9 @@ pub struct RunsConfig {
     pub bar_interval_ms: u64,
     /// Period of each running run's heartbeat, in ms; `WEAVER_RUN_HEARTBEAT_MS`.
     pub heartbeat_ms: u64,
+    /// How long a run waits for the store to journal an order before it fails;
+    /// `WEAVER_STORE_OUTAGE_LIMIT`.
+    pub store_patience: std::time::Duration,
 }
 
 impl Default for RunsConfig {
@@ -247,6 +250,7 @@ impl Default for RunsConfig {
         RunsConfig {
             bar_interval_ms: 0,
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            store_patience: crate::veda::live::DEFAULT_STORE_PATIENCE,
         }
     }
 }

@@ -90,7 +90,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Backtests, newest first. */
+        /**
+         * Backtests, newest first, as summaries: `report` holds the strategy and metrics but not the
+         *     trades or the equity curve (`GET /backtests/{id}` has the whole report). Paged with
+         *     `before` (the last id of the previous page) and `limit`.
+         */
         get: operations["list_backtests"];
         put?: never;
         /** Queues a backtest over stored candles; poll `GET /backtests/{id}` for the report. */
@@ -1392,6 +1396,13 @@ export interface components {
              * @description Traps and limit hits.
              */
             traps: number;
+            /**
+             * @description The run is paused waiting for the store (a database outage or a full disk) to journal
+             *     an order: the store's error; `null` while it can write. It goes on where it stopped once
+             *     the store is back, and fails (`order_journal_failed`) only after
+             *     `WEAVER_STORE_OUTAGE_LIMIT`.
+             */
+            waiting_for_store?: string | null;
         };
         /** @description What a flatten did to one run. */
         RunFlattenView: {
@@ -1510,7 +1521,10 @@ export interface components {
              * @description Starting cash of the paper account.
              */
             starting_cash: number;
-            /** @description `created`, `running`, `stopping`, `stopped` or `failed`. */
+            /**
+             * @description `created`, `running`, `stopping`, `stopped`, `failed` or `suspended` (by a shutdown of
+             *     the server; the next start resumes it).
+             */
             status: string;
             /**
              * Format: date-time
@@ -2863,7 +2877,10 @@ export interface operations {
                 before?: number;
                 /** @description Page size (1–1000, default 500). */
                 limit?: number;
-                /** @description Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`). */
+                /**
+                 * @description Only runs in this status (`created`, `running`, `stopping`, `stopped`, `failed`,
+                 *     `suspended`).
+                 */
                 status?: string;
             };
             header?: never;

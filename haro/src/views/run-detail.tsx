@@ -43,6 +43,12 @@ function RunBody({ run }: { run: Run }) {
         {run.stopped_at && <> · stopped {fmtTime(run.stopped_at)}</>}
       </p>
       {run.error_code && <div className="error" role="alert">Failed: <code data-testid="run-error">{run.error_code}</code></div>}
+      {run.figures?.waiting_for_store && (
+        <div className="error" role="status" data-testid="waiting-for-store">
+          Paused: waiting for the database to journal an order ({run.figures.waiting_for_store}). It goes on where it stopped when the database is back.
+        </div>
+      )}
+      {run.status === 'suspended' && <p className="note" data-testid="run-suspended">Suspended by a shutdown of the server: it resumes when the server starts again.</p>}
       {replay.error && <ErrorNote error={replay.error} />}
       {replay.data && <ReplayResult report={replay.data} />}
       <div className="cards">

@@ -81,6 +81,9 @@ pub struct Config {
     /// The operator's risk defaults for runs on Alpaca, a JSON patch over the built-in ones
     /// (`WEAVER_RISK_DEFAULTS`; see `runs::risk`), checked here.
     pub risk_defaults: Option<String>,
+    /// How long a run waits for the store (a database outage, a full disk) to journal an order
+    /// before it fails: `WEAVER_STORE_OUTAGE_LIMIT` in seconds (default 900).
+    pub store_outage_limit: Duration,
     /// Backtests running at once, `WEAVER_BACKTEST_CONCURRENCY` (default: the cores less one,
     /// at least 1); the others wait `queued`.
     pub backtest_concurrency: usize,
@@ -117,6 +120,7 @@ impl Config {
         RunsConfig {
             bar_interval_ms: self.run_bar_interval_ms,
             heartbeat_ms: self.run_heartbeat_ms,
+            store_patience: self.store_outage_limit,
         }
     }
 
@@ -278,6 +282,15 @@ impl Config {
                 }
             }
         }
+        let mut store_outage_limit = crate::veda::live::DEFAULT_STORE_PATIENCE;
+        if let Some(n) = var("WEAVER_STORE_OUTAGE_LIMIT") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => store_outage_limit = Duration::from_secs(n),
+                _ => problems.push(format!(
+                    "WEAVER_STORE_OUTAGE_LIMIT must be a number of seconds from 1 to 86400, got {n:?}"
+                )),
+            }
+        }
         let mut backtest_concurrency = default_backtest_concurrency();
         if let Some(n) = var("WEAVER_BACKTEST_CONCURRENCY") {
             match n.trim().parse::<usize>() {
@@ -334,6 +347,7 @@ impl Config {
                 consumer_health,
                 shutdown_grace,
                 backtest_concurrency,
+                store_outage_limit,
                 alpaca,
                 compiler: None,
                 risk_defaults,
@@ -365,6 +379,7 @@ impl Config {
             risk_defaults: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             backtest_concurrency: default_backtest_concurrency(),
+            store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,
         }
     }
 }

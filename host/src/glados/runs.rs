@@ -213,6 +213,11 @@ pub struct RunFigures {
     pub bar_gap_p99_us: u64,
     /// Longest time between two bars reaching the strategy, in µs.
     pub bar_gap_max_us: u64,
+    /// The run is paused waiting for the store (a database outage or a full disk) to journal
+    /// an order: the store's error; `null` while it can write. It goes on where it stopped once
+    /// the store is back, and fails (`order_journal_failed`) only after
+    /// `WEAVER_STORE_OUTAGE_LIMIT`.
+    pub waiting_for_store: Option<String>,
 }
 
 impl From<runs::Figures> for RunFigures {
@@ -234,6 +239,7 @@ impl From<runs::Figures> for RunFigures {
             call_max_us: f.call_max_us,
             bar_gap_p99_us: f.bar_gap_p99_us,
             bar_gap_max_us: f.bar_gap_max_us,
+            waiting_for_store: f.waiting_for_store,
         }
     }
 }

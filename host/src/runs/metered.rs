@@ -66,6 +66,9 @@ pub struct Figures {
     pub bar_gap_p99_us: u64,
     /// Longest time between two bars reaching the strategy, in µs.
     pub bar_gap_max_us: u64,
+    /// The run waits for the store (a database outage or a full disk) to journal an order: the
+    /// store's error, `None` while it can write.
+    pub waiting_for_store: Option<String>,
 }
 
 /// Durations in power-of-two buckets of microseconds: a bounded percentile source.

@@ -163,6 +163,28 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         move |breaches, state| super::risk::on_guard(&live, breaches, state)
     })
     .with_switch(st.inner.trading.switch())
+    .store_patience(st.inner.config.store_patience, {
+        let live = live.clone();
+        move |error| {
+            let waiting = error.map(str::to_owned);
+            let was = std::mem::replace(
+                &mut live
+                    .figures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .waiting_for_store,
+                waiting.clone(),
+            );
+            match (was.is_some(), waiting) {
+                (false, Some(e)) => live.logs.push(
+                    "warn",
+                    format!("waiting for the store to journal an order (it goes on where it stopped): {e}"),
+                ),
+                (true, None) => live.logs.push("info", "the store is back: the run goes on"),
+                _ => {}
+            }
+        }
+    })
     .on_refused({
         let live = live.clone();
         move |sequence, order, e| {
@@ -335,8 +357,30 @@ async fn record(walle: &Walle, id: i64, live: &Live, event: OrderStreamEvent) {
             ts: u.timestamp.unwrap_or_else(Utc::now),
         });
     }
-    if let Err(e) = record_trade_update(walle, &u).await {
-        tracing::warn!(run_id = id, code = e.code(), "cannot record a fill: {e}");
+    // A store outage must not lose the fill: it is tried again until it is stored (the
+    // journal's record of it is idempotent by the venue's fill id).
+    let mut delay = Duration::from_millis(100);
+    let until = tokio::time::Instant::now() + crate::veda::live::DEFAULT_STORE_PATIENCE;
+    let mut warned = false;
+    while let Err(e) = record_trade_update(walle, &u).await {
+        if tokio::time::Instant::now() > until {
+            tracing::error!(
+                run_id = id,
+                code = e.code(),
+                "order update not recorded: {e}"
+            );
+            return;
+        }
+        if !warned {
+            tracing::warn!(
+                run_id = id,
+                code = e.code(),
+                "cannot record an order update yet; trying again: {e}"
+            );
+            warned = true;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

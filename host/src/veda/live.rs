@@ -129,6 +129,13 @@ pub const MAX_WINDOWS_PER_EVENT: usize = 1_000;
 /// What [`LiveRunner::on_refused`] calls: (sequence, order, why).
 type RefusalHook = dyn Fn(u64, &OrderRequest, &Error) + Send + Sync;
 
+/// What [`LiveRunner::on_store_wait`] calls: the store's error while the run waits for it,
+/// `None` once it could write again.
+type StoreWaitHook = dyn Fn(Option<&str>) + Send + Sync;
+
+/// How long a run waits for the store by default before it fails (`order_journal_failed`).
+pub const DEFAULT_STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Drives one strategy against a venue. See the module docs for how to use it.
 pub struct LiveRunner {
     run_id: String,
@@ -161,6 +168,10 @@ pub struct LiveRunner {
     after_bar: Option<Box<dyn Fn() + Send + Sync>>,
     /// Told about every order attempt that did not reach the venue or was refused there.
     on_refused: Option<Box<RefusalHook>>,
+    /// Told when the run starts and stops waiting for the store.
+    on_store_wait: Option<Box<StoreWaitHook>>,
+    /// How long an order waits for the store before the run fails.
+    store_patience: std::time::Duration,
     /// Most buying power an `EquityFraction` is taken of (a run's share of a shared account).
     equity_cap: Option<Decimal>,
     placed: Vec<Placed>,
@@ -234,6 +245,8 @@ impl LiveRunner {
             seen: vec![VecDeque::new(); n],
             after_bar: None,
             on_refused: None,
+            on_store_wait: None,
+            store_patience: DEFAULT_STORE_PATIENCE,
             equity_cap: None,
             placed: Vec::new(),
             mine: std::collections::HashMap::new(),
@@ -333,6 +346,18 @@ impl LiveRunner {
     /// runner's own wins), so the API's trading state reaches a running run at its next order.
     pub fn with_switch(mut self, switch: Arc<TradingSwitch>) -> LiveRunner {
         self.switch = Some(switch);
+        self
+    }
+
+    /// How long an order waits for the store (a database outage) before the run fails, and who
+    /// is told while it waits.
+    pub fn store_patience(
+        mut self,
+        patience: std::time::Duration,
+        on_wait: impl Fn(Option<&str>) + Send + Sync + 'static,
+    ) -> LiveRunner {
+        self.store_patience = patience;
+        self.on_store_wait = Some(Box::new(on_wait));
         self
     }
 

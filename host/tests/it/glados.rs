@@ -17,6 +17,7 @@ mod live_bars;
 mod manual;
 mod manual_alpaca;
 mod openapi;
+mod outage;
 mod replay;
 mod replay_alpaca;
 mod risk;

@@ -322,16 +322,8 @@ impl LiveRunner {
                 {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        place_order_keyed(
-                            self.journal.as_ref(),
-                            self.venue.as_ref(),
-                            &self.run_id,
-                            key,
-                            request.clone(),
-                            &limits,
-                            &exposure,
-                        )
-                        .await
+                        self.place_patiently(key, &request, &limits, &exposure)
+                            .await
                     }
                 };
                 if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
@@ -381,6 +373,53 @@ impl LiveRunner {
             return Err(LiveError::Journal(e));
         }
         Ok(())
+    }
+
+    /// [`place_order_keyed`], tried again while the store cannot be written, for up to the
+    /// run's store patience ([`LiveRunner::store_patience`]): an outage of the database pauses
+    /// the run (its next event waits) instead of failing it. Trying again is safe: the journal
+    /// recognises the intent by its key and asks the venue before sending anything.
+    async fn place_patiently(
+        &self,
+        key: IntentKey,
+        request: &OrderRequest,
+        limits: &crate::veda::risk::RiskLimits,
+        exposure: &Exposure,
+    ) -> Result<VenueOrder, Error> {
+        let started = tokio::time::Instant::now();
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut waited = false;
+        loop {
+            let outcome = place_order_keyed(
+                self.journal.as_ref(),
+                self.venue.as_ref(),
+                &self.run_id,
+                key.clone(),
+                request.clone(),
+                limits,
+                exposure,
+            )
+            .await;
+            match outcome {
+                Err(Error::Journal(e)) if started.elapsed() < self.store_patience => {
+                    if !waited {
+                        tracing::warn!(run = %self.run_id, sequence = key.sequence, "store unavailable; the run waits for it: {e}");
+                    }
+                    waited = true;
+                    if let Some(f) = &self.on_store_wait {
+                        f(Some(&e));
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+                other => {
+                    if waited && let Some(f) = &self.on_store_wait {
+                        f(None);
+                    }
+                    return other;
+                }
+            }
+        }
     }
 
     fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {

@@ -88,6 +88,13 @@ impl TestStore {
 
     /// Another handle on the same database, as a second process would have. On SQLite the
     /// in-process wake-up is the design, so this is the same store.
+    /// The PostgreSQL URL of this store's database (`None` on SQLite).
+    pub(crate) fn pg_url(&self) -> Option<String> {
+        self.pg
+            .as_ref()
+            .map(|(admin, name)| with_database(admin, name))
+    }
+
     pub(crate) async fn second_handle(&self) -> Walle {
         match self.kind {
             Kind::Pg => Walle::connect(&self.config).await.expect("second handle"),

@@ -1,0 +1,165 @@
+//! A database outage under a paced run (issue #20): PostgreSQL becomes unreachable for 60 s —
+//! a TCP proxy in the test drops every connection and refuses new ones, so the other tests'
+//! databases are not disturbed — and the run pauses instead of failing, shows that it waits
+//! for the store, and goes on where it stopped: it ends `stopped` with exactly the orders and
+//! fills of an undisturbed run over the same candles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use weaver::app::{App, Config};
+use weaver::walle::{DbConfig, Walle};
+
+use super::runs::{orders_of, run_body, settled, upload};
+use super::{get, send};
+use crate::support::post_json;
+use crate::testdata::goog_candles;
+use crate::walle::support::{Kind, TestStore};
+
+/// A TCP proxy to PostgreSQL that can be cut: every open connection dropped and new ones
+/// refused until it is restored.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (flag, held) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                held.lock().await.push(tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Proxy { port, up, links }
+    }
+
+    async fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The URL `url` with its host and port replaced by the proxy's.
+fn through(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("url");
+    let (authority, path) = rest.split_once('/').expect("path");
+    let user = authority
+        .rsplit_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{user}127.0.0.1:{port}/{path}")
+}
+
+/// (side, quantity, status, filled quantity, average price) of each order, in order.
+fn trades(orders: &[serde_json::Value]) -> Vec<String> {
+    orders
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {} {} {}",
+                o["side"], o["quantity"], o["status"], o["filled_quantity"], o["average_price"]
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_run_waits_out_a_database_outage_and_ends_as_an_undisturbed_one() {
+    let store = TestStore::new(Kind::Pg).await;
+    let url = store.pg_url().expect("a PostgreSQL store");
+    let target = {
+        let rest = url.split_once("://").expect("url").1;
+        let authority = rest.split_once('/').expect("path").0;
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, h)| h)
+            .to_owned()
+    };
+    let proxy = Proxy::start(target).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    config.db = DbConfig::with_url(&through(&url, proxy.port));
+    config.run_bar_interval_ms = 5;
+    config.run_heartbeat_ms = 200;
+    let walle = Walle::connect(&config.db).await.expect("through the proxy");
+    walle
+        .upsert_candles(&goog_candles(), None)
+        .await
+        .expect("candles");
+    let app = App::new(config, walle).expect("app");
+    app.start().await.expect("start");
+    let r = weaver::glados::router(app.state());
+    upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let params = r#"{"fast": 5, "slow": 20}"#;
+
+    // The reference: the same strategy over the same candles, undisturbed.
+    let reference = send(&r, post_json("/runs", run_body("\"sma-cross\"", params))).await;
+    let reference = reference.json()["id"].as_i64().expect("id");
+    let reference = settled(&r, reference).await;
+    assert_eq!(reference["status"], "stopped", "{reference}");
+    let reference = trades(&orders_of(&r, reference["id"].as_i64().expect("id")).await);
+    assert!(reference.len() > 10, "{reference:?}");
+
+    let run = send(&r, post_json("/runs", run_body("\"sma-cross\"", params))).await;
+    let id = run.json()["id"].as_i64().expect("id");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while orders_of(&r, id).await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no orders in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut().await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Paused: it waits for the store to journal its next order, and says so.
+    let waiting = app
+        .runs()
+        .figures(id, None)
+        .and_then(|f| f.waiting_for_store);
+    assert!(waiting.is_some(), "the run says it waits for the store");
+    proxy.restore();
+
+    let done = settled(&r, id).await;
+    assert_eq!(
+        done["status"], "stopped",
+        "no run fails for an outage: {done}"
+    );
+    assert!(done["figures"]["waiting_for_store"].is_null(), "{done}");
+    let orders = orders_of(&r, id).await;
+    assert_eq!(
+        trades(&orders),
+        reference,
+        "the same orders and fills as the undisturbed run"
+    );
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+        .await
+        .json()
+        .to_string();
+    assert!(logs.contains("waiting for the store"), "{logs}");
+    assert!(logs.contains("the store is back"), "{logs}");
+    app.shutdown(Duration::from_secs(10)).await;
+    store.finish().await;
+}
