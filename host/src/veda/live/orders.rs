@@ -211,7 +211,28 @@ impl LiveRunner {
         slot: &'s mut Option<Snapshot>,
     ) -> Result<&'s mut Snapshot, Error> {
         if slot.is_none() {
-            *slot = Some(self.fetch_snapshot().await?);
+            // A run on a shared account reads its own share from the store: during an outage
+            // it waits for it, as its orders' journal does, rather than fail.
+            let started = tokio::time::Instant::now();
+            let mut delay = std::time::Duration::from_millis(100);
+            let mut waited = false;
+            let fetched = loop {
+                match self.fetch_snapshot().await {
+                    Err(Error::Journal(e)) if started.elapsed() < self.store_patience => {
+                        waited = true;
+                        if let Some(f) = &self.on_store_wait {
+                            f(Some(&e));
+                        }
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    }
+                    other => break other,
+                }
+            };
+            if waited && let Some(f) = &self.on_store_wait {
+                f(None);
+            }
+            *slot = Some(fetched?);
         }
         slot.as_mut()
             .ok_or_else(|| Error::Config("snapshot missing".into()))

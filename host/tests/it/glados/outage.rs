@@ -163,3 +163,107 @@ async fn a_paced_run_waits_out_a_database_outage_and_ends_as_an_undisturbed_one(
     app.shutdown(Duration::from_secs(10)).await;
     store.finish().await;
 }
+
+/// The same outage for a run on the (fake) Alpaca account: a fill the broker reports while the
+/// store is unreachable is recorded once it is back (it was lost: the order stayed `accepted`),
+/// and the run does not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alpaca_run_loses_no_fill_to_a_database_outage() {
+    use rust_decimal::Decimal;
+    use weaver::veda::alpaca::fake::FakeConfig;
+    use weaver::veda::desk::Desk;
+
+    let store = TestStore::new(Kind::Pg).await;
+    let url = store.pg_url().expect("a PostgreSQL store");
+    let target = {
+        let rest = url.split_once("://").expect("url").1;
+        let authority = rest.split_once('/').expect("path").0;
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, h)| h)
+            .to_owned()
+    };
+    let proxy = Proxy::start(target).await;
+    let fake = crate::veda::fake(FakeConfig {
+        initial_cash: Decimal::from(10_000_000),
+        market_open: Some(true),
+        ..FakeConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path());
+    config.db = DbConfig::with_url(&through(&url, proxy.port));
+    config.run_heartbeat_ms = 200;
+    let walle = Walle::connect(&config.db).await.expect("through the proxy");
+    let desk = Desk::new(Arc::new(crate::veda::venue(&fake)), walle.clone(), false);
+    let app = App::with_desks(config, walle, vec![desk]).expect("app");
+    app.start().await.expect("start");
+    let r = weaver::glados::router(app.state());
+    let sma = upload(&r, &app, "sma-cross", "sma-cross.wasm").await;
+    let body = serde_json::json!({
+        "strategy": sma, "mode": "paper", "venue": "alpaca", "symbols": ["AAPL"],
+        "timeframe": "1Min", "cash": 100_000.0, "params": {"fast": 5, "slow": 100000}
+    });
+    let created = send(
+        &r,
+        super::replay::create_run(&body.to_string(), "outage-alpaca"),
+    )
+    .await;
+    let id = created.json()["id"].as_i64().expect("id");
+    let mut ts = 1_700_000_000_000;
+    super::replay_alpaca::until_subscribed(&r, &fake, &[id], &mut ts).await;
+    // A resting order, accepted before the outage.
+    let resting = send(
+        &r,
+        post_json(
+            &format!("/runs/{id}/orders"),
+            serde_json::json!({"symbol": "AAPL", "side": "buy", "type": "limit",
+                               "time_in_force": "gtc", "quantity": "5", "limit_price": "150"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        resting.status,
+        axum::http::StatusCode::CREATED,
+        "{}",
+        resting.json()
+    );
+    let venue_id = resting.json()["venue_order_id"]
+        .as_str()
+        .expect("venue order id")
+        .to_owned();
+
+    proxy.cut().await;
+    // The broker fills it while the store is away.
+    assert!(fake.fill_order(&venue_id, Decimal::from(5), Decimal::from(150)));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    proxy.restore();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = orders_of(&r, id).await;
+        let filled = stored.iter().any(|o| {
+            o["status"] == "filled"
+                && o["filled_quantity"]
+                    .as_str()
+                    .and_then(|q| q.parse::<Decimal>().ok())
+                    == Some(Decimal::from(5))
+        });
+        if filled {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fill made during the outage was not recorded: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let view = send(&r, get(&format!("/runs/{id}"))).await.json();
+    assert_eq!(
+        view["status"], "running",
+        "no run fails for an outage: {view}"
+    );
+    assert_eq!(super::manual_alpaca::held(&view), 5.0, "{view}");
+    app.shutdown(Duration::from_secs(10)).await;
+    store.finish().await;
+}
