@@ -62,7 +62,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<axum::Json<H
     w.outbox_head()
         .await
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
-    w.backtests(None, 1)
+    w.backtest_summaries(None, 1)
         .await
         .map_err(|e| ApiError::NotReady(e.to_string()))?;
     w.runs(None, 1)
