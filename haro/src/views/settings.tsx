@@ -1,5 +1,6 @@
 // Settings: the API key (kept in this browser's localStorage), the theme, the trading state
-// switch with the kill switch ("Halt and flatten"), and the chart library's attribution.
+// switch with the kill switch ("Halt and flatten"), notifications (channels, rules, send test,
+// what was not delivered), and the chart library's attribution.
 import { useState, useSyncExternalStore } from 'react'
 import { useQueryClient } from '@tanstack/react-query'
 import { useSetTradingState, useTradingState } from '../api/queries'
@@ -8,6 +9,7 @@ import { Chip, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import { settings, type Theme } from '../lib/settings'
 import { HaltAndFlatten } from './control'
+import { NotificationsSettings } from './notifications'
 
 const STATES: [TradingStateName, string][] = [['active', 'Active'], ['reduce_only', 'Reduce only'], ['halted', 'Halted']]
 
@@ -17,6 +19,7 @@ export function SettingsView() {
       <h1>Settings</h1>
       <ApiKey />
       <TradingSwitch />
+      <NotificationsSettings />
       <ThemePick />
       <h2>About</h2>
       <p className="small">
