@@ -14,6 +14,7 @@ mod events;
 mod hostile;
 mod limits;
 mod live_bars;
+mod log_sink;
 mod manual;
 mod manual_alpaca;
 mod openapi;
