@@ -26,6 +26,7 @@ mod risk_rules;
 mod run_metrics;
 mod run_state;
 mod runs;
+mod security;
 mod serve;
 mod suspend;
 mod throttle;
