@@ -5,7 +5,8 @@
 //! # Invariants
 //! - A connection whose request headers are not complete within
 //!   [`HttpConfig::header_timeout`] (at most 30 s) is closed: half-sent requests cannot hold
-//!   connections (and file descriptors) for long.
+//!   connections (and file descriptors) for long. The clock also runs while a keep-alive
+//!   connection waits for its next request, so an idle one is closed after as long.
 //! - At most [`HttpConfig::max_connections`] connections are served at once; further clients
 //!   wait in the listen backlog until one closes (`weaver_http_connections_open` shows them).
 //! - Graceful shutdown as `axum::serve`'s: once `shutdown` resolves no connection is accepted,
