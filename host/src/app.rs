@@ -394,40 +394,34 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let grace = app.config.shutdown_grace;
     let stop = app.shutdown_token();
     let signalled = stop.clone();
-    let server =
-        axum::serve(listener, glados::router(app.state())).with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = signalled.cancelled() => {}
-            }
-            // At once, not after the connections drain: event streams end on it (with the
-            // connections they hold open) and runs are suspended while requests finish.
-            signalled.cancel();
-            tracing::info!("shutdown requested; finishing in-flight requests");
-        });
-    let mut server = std::pin::pin!(server.into_future());
-    let (result, deadline) = tokio::select! {
-        r = &mut server => (r, tokio::time::Instant::now() + grace),
+    // Header read timeout, connection cap and client addresses: glados/server.rs.
+    let http = app.config.http();
+    let server = glados::server::serve(listener, glados::router(app.state()), &http, async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = signalled.cancelled() => {}
+        }
+        // At once, not after the connections drain: event streams end on it (with the
+        // connections they hold open) and runs are suspended while requests finish.
+        signalled.cancel();
+        tracing::info!("shutdown requested; finishing in-flight requests");
+    });
+    let mut server = std::pin::pin!(server);
+    let deadline = tokio::select! {
+        () = &mut server => tokio::time::Instant::now() + grace,
         () = stop.cancelled() => {
             let deadline = tokio::time::Instant::now() + grace;
-            match tokio::time::timeout_at(deadline, &mut server).await {
-                Ok(r) => (r, deadline),
-                Err(_) => {
-                    tracing::warn!(grace_s = grace.as_secs(), "connections still open at the end of the grace period: closed");
-                    (Ok(()), deadline)
-                }
+            if tokio::time::timeout_at(deadline, &mut server).await.is_err() {
+                tracing::warn!(grace_s = grace.as_secs(), "connections still open at the end of the grace period: closed");
             }
+            deadline
         }
     };
-    let result = result.map_err(|source| Error::Listen {
-        addr: local.to_string(),
-        source,
-    });
     app.shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()))
         .await;
     app.walle.close().await;
     tracing::info!("stopped cleanly");
-    result
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

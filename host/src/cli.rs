@@ -15,6 +15,7 @@ mod data_export;
 mod data_import;
 #[cfg(feature = "fake-alpaca")]
 mod fake_alpaca;
+pub mod log_sink;
 mod migrate;
 mod openapi;
 mod runs;
@@ -67,12 +68,14 @@ pub enum Command {
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
+/// A line stderr cannot take is dropped and counted, never fatal (`cli/log_sink.rs`).
 pub fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(log_sink::Stderr)
+        .log_internal_errors(false);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -10,7 +10,11 @@
 //! - [`replay`]: a run replayed and compared with its recorded decisions.
 //! - [`dashboard`]: Haro, the web dashboard, served at `/` (the router's fallback).
 //! - [`error`]: the error model `{code, message, details, correlation_id}`.
+//! - `echo`: how much of a client's value an error may quote.
 //! - [`http`]: extractors and middleware (correlation id, Host allow-list, API key, metrics).
+//! - [`guard`]: cross-site (CSRF) refusal and the client IP allow-list.
+//! - `security_headers`: CSP, frame and sniffing headers on every response.
+//! - [`server`]: the accept loop (header read timeout, connection cap, client addresses).
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: the views of backtests (the jobs are [`crate::greta::jobs`]).
 //! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
@@ -34,13 +38,17 @@ pub mod config;
 pub mod control;
 pub mod dashboard;
 pub mod decisions;
+mod echo;
 pub mod error;
 pub mod events;
 mod exposition;
+pub mod guard;
 pub mod health;
 pub mod http;
 pub mod replay;
 pub mod runs;
+mod security_headers;
+pub mod server;
 pub mod strategies;
 pub mod trading;
 
@@ -182,8 +190,8 @@ fn prometheus() -> exposition::Metrics {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let limit = state.inner.config.max_body_bytes;
-    // Layers run outermost-last-added: request id → trace → propagate → error model → Host →
-    // key → body limit → route.
+    // Layers run outermost-last-added: request id → trace → propagate → security headers →
+    // error model → client IP → Host → cross-site → key → body limit → route.
     api::routes()
         // Paths no API route matches: the dashboard's files and client-side routes, else the
         // JSON `route_not_found`.
@@ -191,8 +199,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::check_api_key))
+        .layer(axum::middleware::from_fn(guard::check_cross_site))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::check_host))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_client_ip))
         .layer(axum::middleware::from_fn(http::finish_errors))
+        .layer(security_headers::layer())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let corr = req

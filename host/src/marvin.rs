@@ -42,6 +42,7 @@
 mod bindings;
 mod cache;
 pub mod catalogue;
+mod child_env;
 mod compile;
 mod config;
 mod convert;

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::glados::config::{DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, HttpConfig, strip_brackets};
+use crate::glados::config::{
+    AllowedIps, DEFAULT_BIND, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS, HttpConfig, MAX_HEADER_TIMEOUT, strip_brackets,
+};
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
 use crate::walle::{DbConfig, HealthOptions, Retention};
@@ -52,6 +55,14 @@ pub struct Config {
     pub strategies_dir: PathBuf,
     /// `WEAVER_MAX_BODY_BYTES` (default 50 MiB).
     pub max_body_bytes: usize,
+    /// `WEAVER_ALLOWED_IPS` (comma-separated CIDR networks or addresses): when set, only these
+    /// clients (and loopback) are served; others get 403 `ip_not_allowed`.
+    pub allowed_ips: Option<AllowedIps>,
+    /// `WEAVER_HEADER_TIMEOUT_MS` (default 10000, 100 to 30000): a connection whose request
+    /// headers are not complete within this is closed.
+    pub header_timeout: Duration,
+    /// `WEAVER_MAX_CONNECTIONS` (default 1024): connections served at once.
+    pub max_connections: usize,
     /// `WEAVER_SAMPLE_DATA` (`on` by default, `off`): load the bundled sample data on the first
     /// start of an empty database.
     pub sample_data: bool,
@@ -112,6 +123,9 @@ impl Config {
             api_key: self.api_key.clone(),
             allowed_hosts: self.allowed_hosts.clone(),
             max_body_bytes: self.max_body_bytes,
+            allowed_ips: self.allowed_ips.clone(),
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
         }
     }
 
@@ -212,6 +226,32 @@ impl Config {
                 Ok(n) if n >= 1024 => max_body_bytes = n,
                 _ => problems.push(format!(
                     "WEAVER_MAX_BODY_BYTES must be an integer of at least 1024, got {n:?}"
+                )),
+            }
+        }
+        let allowed_ips = var("WEAVER_ALLOWED_IPS").and_then(|list| {
+            list.parse::<AllowedIps>()
+                .map_err(|e| problems.push(e.to_string()))
+                .ok()
+        });
+        let mut header_timeout = DEFAULT_HEADER_TIMEOUT;
+        if let Some(n) = var("WEAVER_HEADER_TIMEOUT_MS") {
+            let most = MAX_HEADER_TIMEOUT.as_millis();
+            match n.trim().parse::<u64>() {
+                Ok(ms) if (100..=most).contains(&u128::from(ms)) => {
+                    header_timeout = Duration::from_millis(ms);
+                }
+                _ => problems.push(format!(
+                    "WEAVER_HEADER_TIMEOUT_MS must be an integer from 100 to {most}, got {n:?}"
+                )),
+            }
+        }
+        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+        if let Some(n) = var("WEAVER_MAX_CONNECTIONS") {
+            match n.trim().parse::<usize>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => max_connections = n,
+                _ => problems.push(format!(
+                    "WEAVER_MAX_CONNECTIONS must be an integer from 1 to 1000000, got {n:?}"
                 )),
             }
         }
@@ -339,6 +379,9 @@ impl Config {
                 db,
                 strategies_dir,
                 max_body_bytes,
+                allowed_ips,
+                header_timeout,
+                max_connections,
                 sample_data,
                 run_bar_interval_ms,
                 run_heartbeat_ms,
@@ -368,6 +411,9 @@ impl Config {
             strategies_dir: data_dir.join("strategies"),
             db: DbConfig::sqlite_in(data_dir),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allowed_ips: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             sample_data: false,
             run_bar_interval_ms: 0,
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,

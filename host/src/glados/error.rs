@@ -3,6 +3,8 @@
 //! # Invariants
 //! - `code()` is stable snake_case; clients branch on it, never on `message`.
 //! - 5xx bodies are generic: the cause is logged (with the correlation id), never returned.
+//! - A message or details quote at most a bounded prefix of any client value
+//!   ([`super::echo`]).
 //! - The correlation id is filled in by [`super::http::finish_errors`], which knows the request;
 //!   handlers only return an [`ApiError`].
 
@@ -11,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::echo;
 use crate::{marvin, walle};
 
 /// What went wrong while serving a request.
@@ -69,6 +72,14 @@ pub enum ApiError {
     /// The Host header is not in the allow-list (DNS rebinding defence).
     #[error("host not allowed")]
     HostNotAllowed,
+    /// A state-changing request a browser sent from another site (CSRF defence).
+    #[error(
+        "cross-site request refused: state-changing requests are accepted only from this server's own pages"
+    )]
+    CrossSiteRefused,
+    /// The client's address is not in `WEAVER_ALLOWED_IPS`.
+    #[error("client address not allowed")]
+    IpNotAllowed,
     /// The request conflicts with the current state (for example deleting a strategy in use).
     #[error("{message}")]
     Conflict {
@@ -140,6 +151,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
             ApiError::HostNotAllowed => "host_not_allowed",
+            ApiError::CrossSiteRefused => "cross_site_refused",
+            ApiError::IpNotAllowed => "ip_not_allowed",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Store(_) | ApiError::Internal(_) => "internal_error",
         }
@@ -157,7 +170,9 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::HostNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::HostNotAllowed | ApiError::CrossSiteRefused | ApiError::IpNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -203,13 +218,16 @@ impl IntoResponse for ApiError {
             };
             tracing::error!(code = self.code(), %cause, "request failed");
         }
+        // Client input quoted in a message or details is cut to a bounded prefix (echo.rs).
         let message = match &self {
             ApiError::NotReady(_) => "not ready".to_owned(),
-            e => e.to_string(),
+            e => echo::bound_text(&e.to_string()),
         };
         let details = match &self {
             ApiError::NotFound { entity, id } => serde_json::json!({"entity": entity, "id": id}),
-            ApiError::InvalidAt { details, .. } | ApiError::Gone { details, .. } => details.clone(),
+            ApiError::InvalidAt { details, .. } | ApiError::Gone { details, .. } => {
+                echo::bound_json(details)
+            }
             _ => serde_json::Value::Null,
         };
         let pending = PendingError {

@@ -5,8 +5,9 @@
 //!
 //! # Invariants
 //! - [`BacktestSpec::engine_config`] refuses a money amount that is not finite or is negative,
-//!   cash that is not positive and a percentage commission of 1 (100 %) or more, naming the
-//!   setting.
+//!   cash that is not positive or above [`MAX_CASH`], a percentage commission of 1 (100 %) or
+//!   more, a per-unit or fixed commission above [`MAX_COMMISSION_AMOUNT`] and slippage above
+//!   [`MAX_SLIPPAGE_BPS`], naming the setting.
 //! - A component strategy is loaded through the caller's [`Marvin`] (its engine, epoch ticker and
 //!   compile cache): nothing here starts a sandbox engine of its own.
 //! - Nothing here panics on input: unknown native names, missing or refused components and bad
@@ -22,6 +23,14 @@ use super::engine::{Backtest, EngineConfig, StrategyFactory};
 use super::{Commission, Error, FillModel, Series, csv, native};
 use crate::domain::{Bar, Strategy, StrategyConfig, StrategyError, SymbolBar, Timeframe};
 use crate::marvin::{LimitRequest, LimitsInForce, Marvin};
+
+/// Largest starting cash of a backtest (as of a paper run, `runs::spec`): beyond it, equity
+/// figures lose their cents and can overflow.
+pub const MAX_CASH: f64 = 1e12;
+/// Largest per-unit or fixed commission of a backtest.
+pub const MAX_COMMISSION_AMOUNT: f64 = 1e6;
+/// Largest slippage of a backtest, in basis points (100 %).
+pub const MAX_SLIPPAGE_BPS: f64 = 10_000.0;
 
 /// Where a backtest's strategy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +302,27 @@ impl BacktestSpec {
                 });
             }
         }
+        for (setting, v, most) in [
+            ("cash", self.cash, MAX_CASH),
+            (
+                "commission_per_unit",
+                self.commission.per_unit,
+                MAX_COMMISSION_AMOUNT,
+            ),
+            (
+                "commission_fixed",
+                self.commission.fixed,
+                MAX_COMMISSION_AMOUNT,
+            ),
+            ("slippage_bps", self.slippage_bps, MAX_SLIPPAGE_BPS),
+        ] {
+            if v > most {
+                return Err(InvalidSetting {
+                    setting,
+                    problem: format!("{} must be at most {}", short(v), short(most)),
+                });
+            }
+        }
         if self.cash <= 0.0 {
             return Err(InvalidSetting {
                 setting: "cash",
@@ -338,6 +368,15 @@ impl BacktestSpec {
             .map(|f| csv::load(&f.path, f.symbol.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         Backtest::new(series)
+    }
+}
+
+/// A number for a message: large ones in exponent form (`1e308`, not 309 digits).
+fn short(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
     }
 }
 
@@ -413,6 +452,17 @@ mod tests {
             "commission_fixed"
         );
         assert_eq!(refused(|s| s.slippage_bps = -1.0).setting, "slippage_bps");
+        let e = refused(|s| s.cash = 1e308);
+        assert_eq!(e.setting, "cash");
+        assert_eq!(e.to_string(), "cash 1e308 must be at most 1e12");
+        assert_eq!(
+            refused(|s| s.slippage_bps = 10_001.0).setting,
+            "slippage_bps"
+        );
+        assert_eq!(
+            refused(|s| s.commission.fixed = 1e7).setting,
+            "commission_fixed"
+        );
         let e = refused(|s| s.commission.pct = 1.0);
         assert_eq!(e.setting, "commission");
         assert!(e.problem.starts_with("1 is a fraction of traded value"));

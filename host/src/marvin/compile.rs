@@ -7,7 +7,8 @@
 //! refuses the component. Before it runs it gets `RLIMIT_CPU` (the time limit: CPU time, which
 //! unlike wall time barely depends on how busy the machine is), `RLIMIT_AS` (its whole address
 //! space, so a compile bomb fails to allocate instead of taking the machine's memory), no core
-//! dumps and nice 10 (the server's threads come first); glibc is told to keep two heap arenas so
+//! dumps and nice 10 (the server's threads come first), and a clean environment
+//! (`marvin/child_env.rs`: no key of the server's reaches it); glibc is told to keep two heap arenas so
 //! the address space it reserves does not grow with the number of cores. A wall-clock timeout
 //! (generous: it only catches a child that is stuck, not computing) kills it otherwise.
 //!
@@ -149,9 +150,10 @@ pub(super) fn compile_in_child(
     use std::io::{Read, Write};
     use std::process::{Command, Stdio};
     let mut command = Command::new(exe);
+    // A clean environment: the server's keys never reach the child (marvin/child_env.rs).
+    super::child_env::clean(&mut command, std::env::vars_os());
     command
         .args(["strategy", "precompile"])
-        .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -11,6 +11,7 @@ mod journal;
 mod journal_store;
 mod reconcile;
 mod recover;
+mod redirect;
 mod sim;
 mod sim_envelopes;
 mod spec;

@@ -5,7 +5,8 @@
 //! - Keys live only in [`SecretString`]s; `Debug` of [`AlpacaConfig`] shows `[REDACTED]`, and no
 //!   error message built here contains a key.
 //! - Every URL is parsed and checked here, once, so the client never builds requests from text.
-//! - A live (real-money) trading URL is refused unless `WEAVER_ALPACA_LIVE=true` opts in.
+//! - A live (real-money) trading URL is refused unless `WEAVER_ALPACA_LIVE=true` opts in,
+//!   however its host is spelled (case, trailing dot, port, userinfo).
 
 use std::fmt;
 use std::time::Duration;
@@ -164,12 +165,20 @@ impl AlpacaConfig {
     }
 }
 
+/// True when `url` names the live trading host, however it is spelled: the host is compared
+/// after the URL parser's normalisation (lowercase, userinfo and default ports apart) and
+/// without trailing dots (`api.alpaca.markets.` is the same DNS name); any port counts.
 fn is_live_url(url: &Url) -> bool {
+    let live = Url::parse(LIVE_TRADING_URL).ok();
+    let want = live.as_ref().and_then(Url::host_str).map(normal_host);
     url.host_str()
-        == Url::parse(LIVE_TRADING_URL)
-            .ok()
-            .as_ref()
-            .and_then(|u| u.host_str())
+        .map(normal_host)
+        .is_some_and(|h| Some(h) == want)
+}
+
+/// A host name without trailing dots, lowercase.
+fn normal_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Parses a base URL; a trailing slash is dropped so paths join predictably.
@@ -257,6 +266,52 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("WEAVER_ALPACA_LIVE"), "{err}");
+    }
+
+    #[test]
+    fn live_host_spellings_all_need_the_opt_in() {
+        for url in [
+            "https://api.alpaca.markets.",
+            "https://API.Alpaca.Markets",
+            "https://api.alpaca.markets..",
+            "https://api.alpaca.markets:443/",
+            "https://api.alpaca.markets:8443",
+            "https://user:pw@api.alpaca.markets",
+            "http://api.alpaca.markets./v2",
+            "https://API.ALPACA.MARKETS.:443",
+        ] {
+            let err = AlpacaConfig::from_lookup(lookup(&[
+                ("APCA_API_KEY_ID", "k"),
+                ("APCA_API_SECRET_KEY", "s"),
+                ("APCA_API_BASE_URL", url),
+            ]))
+            .expect_err(url);
+            assert!(
+                err.to_string().contains("WEAVER_ALPACA_LIVE"),
+                "{url}: {err}"
+            );
+            let opted = AlpacaConfig::from_lookup(lookup(&[
+                ("APCA_API_KEY_ID", "k"),
+                ("APCA_API_SECRET_KEY", "s"),
+                ("APCA_API_BASE_URL", url),
+                ("WEAVER_ALPACA_LIVE", "true"),
+            ]))
+            .expect(url);
+            assert!(opted.is_live(), "{url}");
+        }
+        for url in [
+            "https://paper-api.alpaca.markets.",
+            "https://api.alpaca.markets.example",
+            "https://xapi.alpaca.markets",
+        ] {
+            let cfg = AlpacaConfig::from_lookup(lookup(&[
+                ("APCA_API_KEY_ID", "k"),
+                ("APCA_API_SECRET_KEY", "s"),
+                ("APCA_API_BASE_URL", url),
+            ]))
+            .expect(url);
+            assert!(!cfg.is_live(), "{url}");
+        }
     }
 
     #[test]

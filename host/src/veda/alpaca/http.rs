@@ -10,7 +10,7 @@
 //!   order is it sent again, with the *same* id, which the venue refuses as a duplicate (422) if
 //!   the first attempt landed after all. A 422 duplicate resolves to the existing order.
 //! - Keys are sent only in the two auth headers, marked sensitive; they never appear in errors or
-//!   logs.
+//!   logs, and never follow a redirect to another origin (`http/redirect.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,7 @@ use crate::veda::types::{
 use crate::veda::{Error, Result, client_order_id};
 
 mod market_data;
+mod redirect;
 
 /// Which REST host a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,7 @@ impl AlpacaHttp {
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
             .user_agent(concat!("weaver/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirect::same_origin_only())
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
