@@ -330,6 +330,16 @@ impl Walle {
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(config.busy_timeout.max(Duration::from_secs(30)))
+                    // A commit the disk refused (SQLITE_FULL) leaves the connection inside its
+                    // transaction, and every later BEGIN on it failed until a restart: such a
+                    // connection is closed (SQLite rolls it back) and the pool opens a fresh
+                    // one, so writes recover once there is space again.
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Connection;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
                     .connect_with(opts.clone())
                     .await?;
                 let readers = SqlitePoolOptions::new()

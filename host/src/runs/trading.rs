@@ -6,9 +6,12 @@
 //!   `halted` stays halted (fail closed: an unreadable or unknown stored value refuses to load
 //!   rather than defaulting to `active`).
 //! - A change is stored (with its `ui.TradingState` event) before it takes effect in memory;
-//!   changes are serialised, so memory and store agree on the last one.
+//!   changes are serialised, so memory and store agree on the last one. When the store cannot
+//!   take it (a full disk, an outage), it takes effect at once anyway and is stored as soon as
+//!   the store takes it: the kill switch never waits for the disk.
 //! - The event's `producer` stays `glados` (stored events are a contract).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -63,6 +66,8 @@ pub(crate) struct Trading {
     updated_at: Mutex<Option<DateTime<Utc>>>,
     loaded: OnceCell<()>,
     writes: tokio::sync::Mutex<()>,
+    /// Bumped by each change the store could not take yet (its retry stops when superseded).
+    pending: Arc<AtomicU64>,
 }
 
 impl Trading {
@@ -124,15 +129,59 @@ impl Trading {
             },
         )
         .map_err(|e| Error::Internal(e.to_string()))?;
-        let row = walle
+        match walle
             .put_setting(KEY, state_text(wanted), Some(&event))
-            .await?;
-        self.switch.set_global(wanted);
-        *self
-            .updated_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(row.updated_at);
-        tracing::info!(state = state_text(wanted), "global trading state set");
+            .await
+        {
+            Ok(row) => {
+                // Supersedes a change still waiting to be stored.
+                self.pending.fetch_add(1, Ordering::AcqRel);
+                self.switch.set_global(wanted);
+                *self
+                    .updated_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(row.updated_at);
+                tracing::info!(state = state_text(wanted), "global trading state set");
+            }
+            // The kill switch must work when the store does not (a full disk, an outage): the
+            // state takes effect now and is stored as soon as the store takes it. A later
+            // change supersedes the pending one (the generation says which is newest).
+            Err(e) => {
+                self.switch.set_global(wanted);
+                *self
+                    .updated_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Utc::now());
+                let generation = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+                tracing::error!(
+                    state = state_text(wanted),
+                    code = e.code(),
+                    "global trading state set in memory; stored once the store takes it: {e}"
+                );
+                let (walle, pending) = (walle.clone(), self.pending.clone());
+                tokio::spawn(async move {
+                    let mut delay = std::time::Duration::from_millis(200);
+                    while pending.load(Ordering::Acquire) == generation {
+                        match walle
+                            .put_setting(KEY, state_text(wanted), Some(&event))
+                            .await
+                        {
+                            Ok(_) => {
+                                tracing::info!(
+                                    state = state_text(wanted),
+                                    "global trading state stored"
+                                );
+                                return;
+                            }
+                            Err(_) => {
+                                tokio::time::sleep(delay).await;
+                                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                            }
+                        }
+                    }
+                });
+            }
+        }
         Ok(self.status())
     }
 }

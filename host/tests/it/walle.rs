@@ -7,6 +7,7 @@ pub(crate) mod support;
 
 mod cli;
 mod control;
+mod disk_full;
 mod event_log;
 mod outbox;
 mod repo;
