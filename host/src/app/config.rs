@@ -9,7 +9,7 @@
 //! - A retention setting that is not a whole number of days (or an audit retention shorter
 //!   than the event retention) stops `weaver serve` at start: the outbox must neither grow
 //!   forever unnoticed nor lose the trading record early.
-//! - The API key and the database URL are secrets: never logged, echoed in an error or returned.
+//! - The API key, the database URL and the notification channels' URLs and tokens are secrets: never logged, echoed in an error or returned.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::glados::config::{DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, HttpConfig, strip_brackets};
+use crate::notify::NotifyConfig;
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
 use crate::walle::{DbConfig, HealthOptions, Retention};
@@ -70,6 +71,9 @@ pub struct Config {
     /// The operator's risk defaults for runs on Alpaca, a JSON patch over the built-in ones
     /// (`WEAVER_RISK_DEFAULTS`; see `runs::risk`), checked here.
     pub risk_defaults: Option<String>,
+    /// Notifications: channels (secrets), rules and retries (the `WEAVER_NOTIFY_WEBHOOK_URL` family of variables, see
+    /// [`crate::notify::NotifyConfig::from_vars`]).
+    pub notify: NotifyConfig,
 }
 
 /// The configuration is unusable; holds every problem found.
@@ -270,6 +274,7 @@ impl Config {
                 e.field, e.message
             ));
         }
+        let notify = NotifyConfig::from_vars(var, &mut problems);
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
@@ -300,6 +305,7 @@ impl Config {
                 alpaca,
                 compiler: None,
                 risk_defaults,
+                notify,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -326,6 +332,7 @@ impl Config {
             alpaca: None,
             compiler: None,
             risk_defaults: None,
+            notify: NotifyConfig::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod limits;
 mod live_bars;
 mod manual;
 mod manual_alpaca;
+mod notify;
 mod openapi;
 mod replay;
 mod replay_alpaca;

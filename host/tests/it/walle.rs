@@ -8,5 +8,6 @@ pub(crate) mod support;
 mod cli;
 mod control;
 mod event_log;
+mod notifications;
 mod outbox;
 mod repo;
