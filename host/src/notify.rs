@@ -24,6 +24,7 @@
 
 pub mod channels;
 mod consumer;
+mod quiet;
 pub mod rules;
 pub mod text;
 
@@ -229,6 +230,8 @@ struct Inner {
     /// notification until one gets through, so a channel that is down for hours does not hold
     /// every notification for a minute of retries.
     down: Mutex<HashSet<Channel>>,
+    /// Repeated denials held back ([`quiet`]).
+    quiet: Mutex<quiet::Quiet>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -261,6 +264,7 @@ impl Notifier {
                 retry: config.retry,
                 http,
                 down: Mutex::new(HashSet::new()),
+                quiet: Mutex::new(quiet::Quiet::default()),
             }),
         }
     }

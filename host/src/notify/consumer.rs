@@ -6,13 +6,17 @@
 //! - The offset never passes an event whose notifications are not all settled (delivered or
 //!   dead-lettered, and that outcome stored): a shutdown in the middle of retries leaves it for
 //!   the next start, which sends it again only to the channels that have not settled it.
+//! - Repeats of one denial within the quiet period are counted, not sent ([`super::quiet`]);
+//!   every other matched event is sent.
 //! - A failure of the store rewinds to the stored offset and tries again after a pause.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channel, Message};
+use super::quiet::Admit;
 use super::rules::Rule;
 use super::{Error, Notifier, text};
 use crate::events::StoredEvent;
@@ -115,8 +119,25 @@ impl Notifier {
             if targets.is_empty() {
                 continue;
             }
+            let admit = self
+                .inner
+                .quiet
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .admit(rule, event);
+            let Admit::Send { held, since } = admit else {
+                metrics::counter!("weaver_notifications_held_total", "rule" => rule.name())
+                    .increment(1);
+                continue;
+            };
             let strategy = self.strategy_of(text::run_id_of(event)).await;
-            let msg = text::message(rule, event, strategy.as_deref());
+            let mut msg = text::message(rule, event, strategy.as_deref());
+            if let (true, Some(since)) = (held > 0, since) {
+                let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                msg.text.push_str(&format!(
+                    " ({held} more like it since {since} were not notified)"
+                ));
+            }
             let sends = targets.iter().map(|c| self.settle(*c, &msg, stop));
             for settled in futures::future::join_all(sends).await {
                 if let Settled::Stopped = settled? {
