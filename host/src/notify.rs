@@ -245,16 +245,7 @@ impl std::fmt::Debug for Notifier {
 impl Notifier {
     /// A notifier over `walle` with `config`.
     pub fn new(walle: Walle, config: NotifyConfig) -> Notifier {
-        // reqwest is built without a default TLS provider (rustls-no-provider): install ring's,
-        // as the Alpaca client does (idempotent).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(channels::REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            // A redirect could carry a URL's token to another host: a channel answers itself.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = channels::client();
         Notifier {
             inner: Arc::new(Inner {
                 walle,

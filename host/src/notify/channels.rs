@@ -125,6 +125,20 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The HTTP client every channel uses: timeouts, and no redirects (a redirect could carry a
+/// URL's token to another host; a channel answers itself).
+pub(crate) fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider (rustls-no-provider): install ring's, as
+    // the Alpaca client does (idempotent).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 /// Sends `msg` on `channel` once.
 ///
 /// # Errors
@@ -188,7 +202,7 @@ pub(crate) async fn send(
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(transport_error)?;
     let status = answer.status();
     if status.is_success() {
         return Ok(());
@@ -196,6 +210,21 @@ pub(crate) async fn send(
     let text = answer.text().await.unwrap_or_default();
     let text: String = text.chars().take(MAX_ERROR_CHARS).collect();
     Err(format!("{} answered {status}: {text}", channel.name()))
+}
+
+/// A transport failure in words with its causes ("error sending request: client error
+/// (Connect): tcp connect error: Connection refused (os error 111)"), without the URL, which
+/// may carry a token.
+fn transport_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(MAX_ERROR_CHARS).collect()
 }
 
 #[cfg(test)]
@@ -213,6 +242,39 @@ mod tests {
             signature(b"other", b"what do ya want for nothing?"),
             signature(b"Jefe", b"what do ya want for nothing?")
         );
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_says_why_without_the_url() {
+        let channels = Channels {
+            // Port 1 on loopback: nothing listens, the connection is refused.
+            webhook_url: Some(SecretString::from("http://127.0.0.1:1/hook-token-secret")),
+            webhook_secret: Some(SecretString::from("0123456789abcdef")),
+            ..Channels::default()
+        };
+        let msg = Message {
+            id: "e".into(),
+            event_type: "notify.Test".into(),
+            ts: "2026-01-01T00:00:00Z".into(),
+            run_id: None,
+            account: None,
+            title: "t".into(),
+            text: "x".into(),
+            payload: serde_json::json!({}),
+        };
+        let http = client();
+        let e = send(&http, &channels, Channel::Webhook, &msg)
+            .await
+            .expect_err("refused");
+        assert!(
+            !e.contains("token-secret") && !e.contains("127.0.0.1:1"),
+            "{e}"
+        );
+        assert!(e.to_lowercase().contains("connect"), "{e}");
+        let e = send(&http, &channels, Channel::Discord, &msg)
+            .await
+            .expect_err("not configured");
+        assert_eq!(e, "discord is not configured");
     }
 
     #[test]

@@ -37,13 +37,30 @@ enum Settled {
 
 impl Notifier {
     /// Consumes the outbox and notifies until `stop` (what `weaver serve` runs). Without any
-    /// channel configured it returns at once, registering no consumer (nothing to hold back
-    /// retention for).
+    /// channel configured it returns at once and drops the consumer's offset if an earlier
+    /// configuration left one: an offset nobody advances would hold back retention forever
+    /// (notifications switched on again start with what happens from then on).
     pub async fn run(&self, stop: CancellationToken) {
         if self.channels().is_empty() {
             tracing::info!(
                 "notifications off: no channel configured (WEAVER_NOTIFY_WEBHOOK_URL, WEAVER_NOTIFY_TELEGRAM_TOKEN, WEAVER_NOTIFY_DISCORD_WEBHOOK_URL)"
             );
+            let w = &self.inner.walle;
+            let registered = w
+                .consumers()
+                .await
+                .map(|c| c.iter().any(|c| c == NOTIFY_CONSUMER));
+            let dropped = match registered {
+                Ok(true) => w.drop_consumer(NOTIFY_CONSUMER).await,
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = dropped {
+                tracing::warn!(
+                    code = e.code(),
+                    "the notifier's old offset was not dropped: {e}"
+                );
+            }
             return;
         }
         tracing::info!(

@@ -571,8 +571,31 @@ async fn a_down_channel_neither_slows_nor_throttles_simulated_runs(store: &TestS
     app.shutdown(Duration::from_secs(10)).await;
 }
 
+async fn notifications_switched_off_no_longer_hold_back_retention(store: &TestStore) {
+    let (_rx, base) = Receiver::start().await;
+    let (_r, app, _dir) = notify_app(store, webhook_config(&base, fast(3, 20))).await;
+    app.shutdown(Duration::from_secs(10)).await;
+    // Started again without any channel: the notifier's offset, which nothing would advance
+    // any more, is dropped so that retention is not held back by it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
+    app.start().await.expect("start");
+    until("the notify consumer dropped", || async {
+        !store
+            .walle
+            .consumers()
+            .await
+            .expect("consumers")
+            .iter()
+            .any(|c| c == NOTIFY_CONSUMER)
+    })
+    .await;
+    app.shutdown(Duration::from_secs(10)).await;
+}
+
 contract!(
     a_failed_run_and_a_breached_limit_are_notified_signed_and_once,
+    notifications_switched_off_no_longer_hold_back_retention,
     nothing_is_lost_when_the_receiver_is_down_across_a_restart,
     a_failing_receiver_ends_in_the_dead_letters_and_a_retry_delivers,
     a_down_channel_neither_slows_nor_throttles_simulated_runs,
