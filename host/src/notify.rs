@@ -306,12 +306,19 @@ impl Notifier {
         }
     }
 
-    /// Replaces the rules set through the API (stored; they apply over `WEAVER_NOTIFY_RULES`,
-    /// and an empty set goes back to it).
+    /// Changes the rules set through the API (stored; they apply over `WEAVER_NOTIFY_RULES`):
+    /// each named rule gets its route, or `inherit` drops the API's route for it; rules not
+    /// named keep theirs.
     ///
     /// # Errors
-    /// [`Error::Store`]; the rules in force are unchanged.
-    pub async fn set_rules(&self, rules: Rules) -> Result<Settings, Error> {
+    /// [`Error::Invalid`] for an unknown rule or route, [`Error::Store`]; the rules in force
+    /// are unchanged.
+    pub async fn set_rules(
+        &self,
+        changes: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Settings, Error> {
+        let current = self.api_rules().await;
+        let rules = current.patched(changes)?;
         let mut slot = self.inner.api_rules.write().await;
         self.inner
             .walle

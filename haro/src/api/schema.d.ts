@@ -343,7 +343,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Replaces the rules set through the API (stored, kept across a restart). */
+        /** Changes the routes of the rules it names (stored, kept across a restart); others keep theirs. */
         put: operations["put_rules"];
         post?: never;
         delete?: never;
@@ -1383,8 +1383,8 @@ export interface components {
         /** @description The rules to set through the API. */
         NotifyRulesRequest: {
             /**
-             * @description Rule name → `all`, `off`, `webhook`, `telegram` or `discord`. Rules left out follow
-             *     `WEAVER_NOTIFY_RULES`, else `all`.
+             * @description Rule name → `all`, `off`, `webhook`, `telegram` or `discord`, or `inherit` to drop the
+             *     route set here (back to `WEAVER_NOTIFY_RULES`, else `all`). Rules left out keep theirs.
              */
             rules: {
                 [key: string]: string;

@@ -5,8 +5,9 @@
 //!
 //! # Invariants
 //! - No answer carries a channel's URL, token or signing key: a channel is `configured` or not.
-//! - `PUT /notifications/rules` replaces the whole set stored through the API; a rule left out
-//!   falls back to `WEAVER_NOTIFY_RULES`, then to `all`. A bad rule or route changes nothing.
+//! - `PUT /notifications/rules` changes only the rules it names (`inherit` drops the API's
+//!   route for one); a rule the API never set follows `WEAVER_NOTIFY_RULES`, then `all`. A bad
+//!   rule or route changes nothing.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, IdPath, OptionalJson};
-use crate::notify::{self, Attempt, Channel, Rules, Settings};
+use crate::notify::{self, Attempt, Channel, Settings};
 
 /// The notification routes.
 pub fn routes() -> Router<AppState> {
@@ -114,8 +115,8 @@ impl From<Settings> for NotifySettingsView {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRulesRequest {
-    /// Rule name → `all`, `off`, `webhook`, `telegram` or `discord`. Rules left out follow
-    /// `WEAVER_NOTIFY_RULES`, else `all`.
+    /// Rule name → `all`, `off`, `webhook`, `telegram` or `discord`, or `inherit` to drop the
+    /// route set here (back to `WEAVER_NOTIFY_RULES`, else `all`). Rules left out keep theirs.
     pub rules: BTreeMap<String, String>,
 }
 
@@ -227,7 +228,7 @@ pub async fn get_settings(State(state): State<AppState>) -> axum::Json<NotifySet
     axum::Json(state.notifier().settings().await.into())
 }
 
-/// Replaces the rules set through the API (stored, kept across a restart).
+/// Changes the routes of the rules it names (stored, kept across a restart); others keep theirs.
 #[utoipa::path(put, path = "/notifications/rules", tag = "notifications",
     request_body(content = NotifyRulesRequest, example = json!({"rules": {"order_denied": "off", "run_failed": "telegram"}})),
     responses(
@@ -237,8 +238,9 @@ pub async fn put_rules(
     State(state): State<AppState>,
     AppJson(req): AppJson<NotifyRulesRequest>,
 ) -> Result<axum::Json<NotifySettingsView>, ApiError> {
-    let rules = Rules::from_map(&req.rules)?;
-    Ok(axum::Json(state.notifier().set_rules(rules).await?.into()))
+    Ok(axum::Json(
+        state.notifier().set_rules(&req.rules).await?.into(),
+    ))
 }
 
 /// Sends a test notification to one channel or every configured one, once each.

@@ -188,14 +188,20 @@ impl Rules {
         Ok(Rules(rules))
     }
 
-    /// From the API's map of rule name → route name.
+    /// These rules changed by the API's map of rule name → route name: a named rule gets its
+    /// route, or loses the one set here with `inherit`; the others keep theirs.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the first unknown rule or route.
-    pub fn from_map(map: &BTreeMap<String, String>) -> Result<Rules, Error> {
-        let mut rules = BTreeMap::new();
+    /// [`Error::Invalid`] naming the first unknown rule or route; nothing is changed.
+    pub fn patched(&self, map: &BTreeMap<String, String>) -> Result<Rules, Error> {
+        let mut rules = self.0.clone();
         for (rule, route) in map {
-            rules.insert(Rules::rule(rule)?, Rules::route(route)?);
+            let rule = Rules::rule(rule)?;
+            if route == "inherit" {
+                rules.remove(&rule);
+            } else {
+                rules.insert(rule, Rules::route(route)?);
+            }
         }
         Ok(Rules(rules))
     }
@@ -213,7 +219,7 @@ impl Rules {
     fn route(name: &str) -> Result<Route, Error> {
         Route::parse(name).ok_or_else(|| {
             Error::invalid(format!(
-                "unknown route {name:?}; routes: all, off, webhook, telegram, discord"
+                "unknown route {name:?}; routes: all, off, webhook, telegram, discord (inherit: as configured)"
             ))
         })
     }
@@ -332,6 +338,20 @@ mod tests {
         assert_eq!((e.route, e.source), (Route::Off, "env"));
         let e = effective(Rule::Warning, &env, &api);
         assert_eq!((e.route, e.source), (Route::All, "default"));
+        // The API's changes keep the rules they do not name; `inherit` drops one.
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<String, String>>()
+        };
+        let api = api.patched(&map(&[("warning", "off")])).expect("patch");
+        assert_eq!(api.to_text(), "run_failed=all,warning=off");
+        let api = api
+            .patched(&map(&[("run_failed", "inherit")]))
+            .expect("patch");
+        assert_eq!(api.to_text(), "warning=off");
+        assert!(api.patched(&map(&[("warning", "nope")])).is_err());
         assert!(Route::Only(Channel::Webhook).sends_to(Channel::Webhook));
         assert!(!Route::Only(Channel::Webhook).sends_to(Channel::Discord));
         assert!(!Route::Off.sends_to(Channel::Discord));

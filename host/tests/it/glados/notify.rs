@@ -452,10 +452,28 @@ async fn a_failing_receiver_ends_in_the_dead_letters_and_a_retry_delivers(store:
     .await;
     assert_eq!(off.status, StatusCode::OK, "{}", off.json());
     assert_eq!(rule(&off.json(), "trading_state")["source"], "api");
+    // Another rule changed later keeps this one.
+    let other = send(
+        &r,
+        put_json(
+            "/notifications/rules",
+            json!({"rules": {"warning": "discord"}}),
+        ),
+    )
+    .await;
+    assert_eq!(rule(&other.json(), "trading_state")["route"], "off");
+    assert_eq!(rule(&other.json(), "warning")["route"], "discord");
     halt(&r, "reduce_only").await;
     // Rules apply when the notifier reads the event: let it pass this one before turning back.
     drained(&store.walle).await;
-    let on = send(&r, put_json("/notifications/rules", json!({"rules": {}}))).await;
+    let on = send(
+        &r,
+        put_json(
+            "/notifications/rules",
+            json!({"rules": {"trading_state": "inherit"}}),
+        ),
+    )
+    .await;
     assert_eq!(rule(&on.json(), "trading_state")["route"], "webhook");
 
     // The webhook keeps failing: after its 3 attempts the notification is a dead letter.
