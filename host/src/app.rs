@@ -4,8 +4,8 @@
 //!   venues' desks, [`Runs`] and the API's [`AppState`] over them.
 //! - [`App::start`] does everything that comes before the API accepts a request: the stored
 //!   trading state, the example strategies, the sample data of a first start, the services
-//!   that run as long as the process (the realtime feed, the decisions projection, the outbox
-//!   retention purge), venue recovery and
+//!   that run as long as the process (the realtime feed, the decisions projection, the
+//!   notifier, the outbox retention purge), venue recovery and
 //!   reconciliation, resuming the runs a dead process left running.
 //! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
 //! - [`serve`] is all of it around the listener: what `weaver serve` runs.
@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::glados::{self, AppState};
 use crate::greta::jobs::{Jobs, JobsParts};
 use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
+use crate::notify::Notifier;
 use crate::runs::{Runs, RunsParts};
 use crate::veda::desk::Desk;
 use crate::walle::{Feed, Walle};
@@ -96,6 +97,8 @@ pub struct App {
     state: AppState,
     /// The realtime feed the API's event streams follow.
     feed: Feed,
+    /// Notifications (the outbox consumer `notify`, best-effort).
+    notifier: Notifier,
     /// Work that ends (compilations, backtests, runs): what [`App::idle`] waits for.
     tasks: TaskTracker,
     /// Services that run as long as the process (retention, consumers).
@@ -185,6 +188,7 @@ impl App {
             shutdown: shutdown.clone(),
         });
         let feed = Feed::new(walle.clone(), shutdown.clone());
+        let notifier = Notifier::new(walle.clone(), config.notify.clone());
         let state = AppState::new(glados::Parts {
             http: config.http(),
             walle: walle.clone(),
@@ -194,6 +198,7 @@ impl App {
             shutdown: shutdown.clone(),
             runs: runs.clone(),
             feed: feed.clone(),
+            notifier: notifier.clone(),
         });
         Ok(App {
             config: Arc::new(config),
@@ -202,6 +207,7 @@ impl App {
             runs,
             state,
             feed,
+            notifier,
             tasks,
             services: TaskTracker::new(),
             shutdown,
@@ -272,13 +278,16 @@ impl App {
 
     /// The services that run as long as the process: the realtime feed (the outbox consumer
     /// `ui-feed`, best-effort), the decisions projection (consumer `decisions`, critical), the
-    /// consumer health watch (throttles simulated runs while a critical consumer lags) and the
+    /// notifier (consumer `notify`, best-effort), the consumer health watch (throttles simulated
+    /// runs while a critical consumer lags) and the
     /// outbox retention purge (now, then every `retention_interval`).
     fn start_services(&self) {
         self.feed.start();
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         self.services
             .spawn(async move { walle.run_decisions_projection(stop).await });
+        let (notifier, stop) = (self.notifier.clone(), self.shutdown.clone());
+        self.services.spawn(async move { notifier.run(stop).await });
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
         let health = self.config.consumer_health;
         self.services

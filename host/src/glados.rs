@@ -45,6 +45,7 @@ mod exposition;
 pub mod guard;
 pub mod health;
 pub mod http;
+pub mod notify;
 pub mod replay;
 pub mod runs;
 mod security_headers;
@@ -65,6 +66,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::greta::jobs::Jobs;
 use crate::marvin::Catalogue;
+use crate::notify::Notifier;
 use crate::runs::Runs;
 use crate::walle::{Feed, Walle};
 
@@ -91,6 +93,8 @@ pub(crate) struct Inner {
     pub(crate) runs: Runs,
     /// The realtime feed the event streams follow.
     pub(crate) feed: Feed,
+    /// Notifications.
+    pub(crate) notifier: Notifier,
     /// One permit: the replay running now (`POST /runs/{id}/replay`).
     pub(crate) replay: tokio::sync::Semaphore,
 }
@@ -113,6 +117,8 @@ pub struct Parts {
     pub runs: Runs,
     /// The realtime feed (run by [`crate::app`]).
     pub feed: Feed,
+    /// The notifier (`/notifications/*`).
+    pub notifier: Notifier,
 }
 
 impl std::fmt::Debug for AppState {
@@ -137,6 +143,7 @@ impl AppState {
                 shutdown: p.shutdown,
                 runs: p.runs,
                 feed: p.feed,
+                notifier: p.notifier,
                 replay: tokio::sync::Semaphore::new(1),
             }),
         }
@@ -150,6 +157,11 @@ impl AppState {
     /// The runs.
     pub fn runs(&self) -> &Runs {
         &self.inner.runs
+    }
+
+    /// The notifier.
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
     }
 
     /// Waits until no background task (compilations, backtests, runs) is running. For tests.

@@ -7,6 +7,7 @@
 //! - [`app`]: the composition root and the process configuration: what `weaver serve` builds,
 //!   starts and stops.
 //! - [`glados`]: the only northbound API (REST + SSE), HTTP only.
+//! - [`notify`]: notifications to the user (webhook, Telegram, Discord), an outbox consumer.
 //! - [`runs`]: the lifecycle of paper and live runs, and the global trading state they share.
 //! - [`veda`]: live market data and order execution (Alpaca first, a simulated exchange).
 //! - [`greta`]: backtests — data windows, fill simulation, metrics; the server's backtest jobs.
@@ -20,7 +21,7 @@
 //!
 //! # The layer rule
 //! A module imports only modules to its right in
-//! `cli, app, glados, runs, veda, greta, marvin, walle, events, domain`. Nothing right of
+//! `cli, app, glados, notify, runs, veda, greta, marvin, walle, events, domain`. Nothing right of
 //! `glados` imports `axum`, `utoipa` or GLaDOS's error type (the fake Alpaca server excepted,
 //! behind the default-on `fake-alpaca` feature); nothing but `cli` and `main.rs` imports
 //! `clap`. `scripts/check-layers.sh` checks it (and that no file here exceeds 800 lines) in
@@ -33,6 +34,7 @@ pub mod events;
 pub mod glados;
 pub mod greta;
 pub mod marvin;
+pub mod notify;
 pub mod runs;
 pub mod veda;
 pub mod walle;

@@ -36,6 +36,7 @@
 mod backtests;
 mod config;
 mod market;
+mod notifications;
 mod orders;
 mod outbox;
 pub mod projections;
@@ -62,6 +63,7 @@ use crate::events::{self, Envelope, Registry};
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
 pub use market::{Candle, CandleSeries, LiveBar, source_kind};
+pub use notifications::{NOTIFY_CONSUMER, NewNotification, Notification, NotificationStatus};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
 pub use outbox::{
     Backpressure, Batch, Class, Consumer, ConsumerHealth, ConsumerOptions, ConsumerStats, Dedup,

@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-LAYERS = ["cli", "app", "glados", "runs", "veda", "greta", "marvin", "walle", "events", "domain"]
+LAYERS = ["cli", "app", "glados", "notify", "runs", "veda", "greta", "marvin", "walle", "events", "domain"]
 MAX_LINES = 800
 HTTP_CRATES = ("axum", "utoipa")
 

@@ -305,6 +305,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Notifications that failed every attempt, oldest first. */
+        get: operations["list_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/dead-letters/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a dead letter again, once: delivered, it leaves the list; failed, it stays. */
+        post: operations["retry_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Changes the routes of the rules it names (stored, kept across a restart); others keep theirs. */
+        put: operations["put_rules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The channels (configured or not, never their secrets) and where each rule goes. */
+        get: operations["get_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends a test notification to one channel or every configured one, once each. */
+        post: operations["send_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -985,6 +1070,51 @@ export interface components {
             /** @description Behind by more than `WEAVER_CONSUMER_STUCK_SECONDS`. */
             stuck: boolean;
         };
+        /** @description A page of dead letters. */
+        DeadLetterPage: {
+            /** @description Oldest first. */
+            items: components["schemas"]["DeadLetterView"][];
+            /**
+             * Format: int64
+             * @description Cursor of the next page (`after`), when this one was full.
+             */
+            next_after?: number | null;
+        };
+        /** @description A notification that could not be delivered after its retries. */
+        DeadLetterView: {
+            /**
+             * Format: int32
+             * @description Attempts made so far.
+             */
+            attempts: number;
+            /** @description The channel that failed. */
+            channel: string;
+            /**
+             * Format: date-time
+             * @description When it was dead-lettered.
+             */
+            created_at: string;
+            /** @description The event it tells of. */
+            event_id: string;
+            /** @description The event's type. */
+            event_type: string;
+            /**
+             * Format: int64
+             * @description Its id (for the retry).
+             */
+            id: number;
+            /** @description The last failure. */
+            last_error?: string | null;
+            /** @description Its text. */
+            text: string;
+            /** @description The notification's title. */
+            title: string;
+            /**
+             * Format: date-time
+             * @description The last attempt.
+             */
+            updated_at: string;
+        };
         /** @description A page of decisions. */
         DecisionPage: {
             /** @description Decisions in order. */
@@ -1237,6 +1367,60 @@ export interface components {
              * @description Time of the event the replayed decision answered, when it differs.
              */
             replayed_bar_ts?: string | null;
+        };
+        /** @description What one channel did with a send. */
+        NotifyAttemptView: {
+            /** @description The channel. */
+            channel: string;
+            /** @description It took the notification. */
+            delivered: boolean;
+            /** @description Why not (the channel's answer or the transport error; never a URL). */
+            error?: string | null;
+        };
+        /** @description A channel and whether it is configured (never its URL or token). */
+        NotifyChannelView: {
+            /** @description `webhook`, `telegram` or `discord`. */
+            channel: string;
+            /** @description Set up by the `WEAVER_NOTIFY_WEBHOOK_URL` family of variables. */
+            configured: boolean;
+        };
+        /** @description The rules to set through the API. */
+        NotifyRulesRequest: {
+            /**
+             * @description Rule name → `all`, `off`, `webhook`, `telegram` or `discord`, or `inherit` to drop the
+             *     route set here (back to `WEAVER_NOTIFY_RULES`, else `all`). Rules left out keep theirs.
+             */
+            rules: {
+                [key: string]: string;
+            };
+        };
+        /** @description A rule and where its notifications go. */
+        NotifyRuleView: {
+            /** @description The events it matches. */
+            events: string;
+            /** @description `all` (every configured channel), `off`, or one channel's name. */
+            route: string;
+            /** @description Rule name (`run_failed`, `order_denied`, …). */
+            rule: string;
+            /** @description Who set the route: `default`, `env` (`WEAVER_NOTIFY_RULES`) or `api`. */
+            source: string;
+        };
+        /** @description The notification settings. */
+        NotifySettingsView: {
+            /** @description Every channel. */
+            channels: components["schemas"]["NotifyChannelView"][];
+            /** @description Every rule. */
+            rules: components["schemas"]["NotifyRuleView"][];
+        };
+        /** @description Which channel to test. */
+        NotifyTestRequest: {
+            /** @description One channel; absent: every configured channel. */
+            channel?: string | null;
+        };
+        /** @description The test sends, one per channel. */
+        NotifyTestView: {
+            /** @description One per channel tried. */
+            results: components["schemas"]["NotifyAttemptView"][];
         };
         /** @description A page of orders. */
         OrderPageView: {
@@ -2576,6 +2760,258 @@ export interface operations {
                 };
                 content: {
                     "text/plain": unknown;
+                };
+            };
+        };
+    };
+    list_dead_letters: {
+        parameters: {
+            query?: {
+                /** @description Cursor: the previous page's `next_after`. */
+                after?: number;
+                /** @description Page size (1–1000, default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retry_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Dead letter id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotifyAttemptView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "rules": {
+                 *         "order_denied": "off",
+                 *         "run_failed": "telegram"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NotifyRulesRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotifySettingsView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotifySettingsView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    send_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "channel": "webhook"
+                 *     }
+                 */
+                "application/json": null | components["schemas"]["NotifyTestRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotifyTestView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

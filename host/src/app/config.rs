@@ -9,7 +9,7 @@
 //! - A retention setting that is not a whole number of days (or an audit retention shorter
 //!   than the event retention) stops `weaver serve` at start: the outbox must neither grow
 //!   forever unnoticed nor lose the trading record early.
-//! - The API key and the database URL are secrets: never logged, echoed in an error or returned.
+//! - The API key, the database URL and the notification channels' URLs and tokens are secrets: never logged, echoed in an error or returned.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use crate::glados::config::{
     AllowedIps, DEFAULT_BIND, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS, HttpConfig, MAX_HEADER_TIMEOUT, strip_brackets,
 };
+use crate::notify::NotifyConfig;
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
 use crate::walle::{DbConfig, HealthOptions, Retention};
@@ -101,6 +102,9 @@ pub struct Config {
     /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
     /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
     pub shutdown_grace: Duration,
+    /// Notifications: channels (secrets), rules and retries (the `WEAVER_NOTIFY_WEBHOOK_URL` family of variables, see
+    /// [`crate::notify::NotifyConfig::from_vars`]).
+    pub notify: NotifyConfig,
 }
 
 /// The configuration is unusable; holds every problem found.
@@ -358,6 +362,7 @@ impl Config {
                 e.field, e.message
             ));
         }
+        let notify = NotifyConfig::from_vars(var, &mut problems);
         // Alpaca is optional; once a key is given, a half or unsafe configuration (one key, a bad
         // URL, live trading without the opt-in) stops the server instead of trading elsewhere.
         let alpaca = if var("APCA_API_KEY_ID").is_some() || var("APCA_API_SECRET_KEY").is_some() {
@@ -394,6 +399,7 @@ impl Config {
                 alpaca,
                 compiler: None,
                 risk_defaults,
+                notify,
             }),
             _ => Err(ConfigError(problems)),
         }
@@ -426,6 +432,7 @@ impl Config {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             backtest_concurrency: default_backtest_concurrency(),
             store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,
+            notify: NotifyConfig::default(),
         }
     }
 }

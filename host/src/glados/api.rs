@@ -26,6 +26,7 @@ use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
 use super::health::{self, ConsumerView, Health};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
+use super::notify;
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
@@ -81,7 +82,12 @@ use crate::walle::{Strategy, StrategyStatus};
         accounts::get_account,
         accounts::put_account_risk,
         accounts::put_account_state,
-        accounts::close_account_position
+        accounts::close_account_position,
+        notify::get_settings,
+        notify::put_rules,
+        notify::send_test,
+        notify::list_dead_letters,
+        notify::retry_dead_letter
     ),
     components(schemas(
         Health,
@@ -134,7 +140,16 @@ use crate::walle::{Strategy, StrategyStatus};
         control::ManualOrderRequest,
         control::CancelView,
         control::RunStateRequest,
-        control::RunStateView
+        control::RunStateView,
+        notify::NotifySettingsView,
+        notify::NotifyChannelView,
+        notify::NotifyRuleView,
+        notify::NotifyRulesRequest,
+        notify::NotifyTestRequest,
+        notify::NotifyTestView,
+        notify::NotifyAttemptView,
+        notify::DeadLetterView,
+        notify::DeadLetterPage
     ))
 )]
 pub struct ApiDoc;
@@ -198,6 +213,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
         .merge(accounts::routes())
+        .merge(notify::routes())
 }
 
 /// This document.

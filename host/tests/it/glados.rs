@@ -17,6 +17,7 @@ mod live_bars;
 mod log_sink;
 mod manual;
 mod manual_alpaca;
+mod notify;
 mod openapi;
 mod outage;
 mod replay;

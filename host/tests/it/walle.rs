@@ -9,5 +9,6 @@ mod cli;
 mod control;
 mod disk_full;
 mod event_log;
+mod notifications;
 mod outbox;
 mod repo;

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::Walle;
 use super::feed::FEED_CONSUMER;
 use crate::events::{Envelope, payloads::Notice};
+use crate::walle::NOTIFY_CONSUMER;
 use crate::walle::projections::DECISIONS_CONSUMER;
 
 /// The longest a throttled producer waits before one bar.
@@ -66,7 +67,7 @@ pub enum Class {
 pub(crate) fn class_of(consumer: &str) -> Class {
     match consumer {
         DECISIONS_CONSUMER => Class::Critical,
-        FEED_CONSUMER => Class::BestEffort,
+        FEED_CONSUMER | NOTIFY_CONSUMER => Class::BestEffort,
         _ => Class::BestEffort,
     }
 }
@@ -385,6 +386,11 @@ mod tests {
     fn the_decisions_projection_is_critical_and_the_feed_is_not() {
         assert_eq!(class_of(DECISIONS_CONSUMER), Class::Critical);
         assert_eq!(class_of(FEED_CONSUMER), Class::BestEffort);
+        assert_eq!(
+            class_of(NOTIFY_CONSUMER),
+            Class::BestEffort,
+            "a down channel never throttles"
+        );
         assert_eq!(class_of("someone-else"), Class::BestEffort);
     }
 

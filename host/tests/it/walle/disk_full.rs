@@ -133,7 +133,10 @@ async fn the_kill_switch_halts_on_a_full_disk_and_is_stored_once_there_is_room()
         .await
         .json();
     assert_eq!(now["state"], "halted", "in force at once: {now}");
-    let stored = w.setting("trading_state").await.expect("reads work on a full disk");
+    let stored = w
+        .setting("trading_state")
+        .await
+        .expect("reads work on a full disk");
     assert!(
         stored.is_none_or(|s| s.value != "halted"),
         "the disk was full: the halt cannot have been stored yet"
