@@ -45,6 +45,7 @@ pub mod rate_limit;
 pub mod reconcile;
 pub mod risk;
 pub mod sim;
+pub mod store_wait;
 pub mod types;
 
 use std::collections::BTreeMap;

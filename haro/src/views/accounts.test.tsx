@@ -8,7 +8,8 @@ import { act, createElement as h, type ReactNode } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
 import { MemoryRouter, Route, Routes } from 'react-router'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import type { Account, AccountFlattened, Attempt, RiskLimits } from '../api/types'
 import { AccountDetail } from './account-detail'
 import { Accounts } from './accounts'
@@ -16,25 +17,7 @@ import { AccountCards, EventLine } from './dashboard'
 
 ;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 
-const json = (status: number, body: unknown) =>
-  new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
-
-type Handler = (body: unknown) => Response
-let routes: Record<string, Handler>
-const sent: { method: string; path: string; body: unknown }[] = []
-
-beforeEach(() => {
-  routes = {}
-  sent.length = 0
-  vi.stubGlobal('fetch', vi.fn(async (url: string, init?: RequestInit) => {
-    const method = init?.method ?? 'GET'
-    const path = url.split('?')[0]
-    const body = typeof init?.body === 'string' ? JSON.parse(init.body) : init?.body
-    sent.push({ method, path, body })
-    const r = routes[`${method} ${path}`]
-    return r ? r(body) : json(404, { code: 'route_not_found', message: 'no route' })
-  }))
-})
+useStubFetch()
 
 let root: Root | null = null
 let el: HTMLElement
@@ -43,7 +26,6 @@ afterEach(() => {
   act(() => root?.unmount())
   root = null
   el?.remove()
-  vi.unstubAllGlobals()
 })
 
 /** Renders `node` at `path`, under the app's account routes. */
@@ -57,19 +39,6 @@ function mount(node: ReactNode, path = '/') {
     h(Route, { path: '/ui/accounts/:venue/:number', element: h(AccountDetail) }),
     h(Route, { path: '*', element: node }))
   act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [path] }, tree))))
-}
-
-async function until(check: () => void, ms = 2000) {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      check()
-      return
-    } catch (e) {
-      if (Date.now() > end) throw e
-    }
-    await act(() => new Promise((r) => setTimeout(r, 10)))
-  }
 }
 
 const dialog = () => document.querySelector<HTMLElement>('[role=dialog]')

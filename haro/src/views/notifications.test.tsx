@@ -5,30 +5,13 @@ import { act, createElement as h, type ReactNode } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
 import { MemoryRouter } from 'react-router'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
+import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { NotificationsSettings } from './notifications'
 
 ;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 
-const json = (status: number, body: unknown) =>
-  new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
-
-type Handler = (body: unknown) => Response
-let routes: Record<string, Handler>
-const sent: { method: string; path: string; body: unknown }[] = []
-
-beforeEach(() => {
-  routes = {}
-  sent.length = 0
-  vi.stubGlobal('fetch', vi.fn(async (url: string, init?: RequestInit) => {
-    const method = init?.method ?? 'GET'
-    const path = url.split('?')[0]
-    const body = typeof init?.body === 'string' ? JSON.parse(init.body) : init?.body
-    sent.push({ method, path, body })
-    const r = routes[`${method} ${path}`]
-    return r ? r(body) : json(404, { code: 'route_not_found', message: 'no route' })
-  }))
-})
+useStubFetch()
 
 let root: Root | null = null
 let el: HTMLElement
@@ -36,7 +19,6 @@ afterEach(() => {
   act(() => root?.unmount())
   root = null
   el?.remove()
-  vi.unstubAllGlobals()
 })
 
 function mount(node: ReactNode) {
@@ -45,19 +27,6 @@ function mount(node: ReactNode) {
   const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
   root = createRoot(el)
   act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, node))))
-}
-
-async function until(check: () => void, ms = 2000) {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      check()
-      return
-    } catch (e) {
-      if (Date.now() > end) throw e
-      await act(async () => { await new Promise((r) => setTimeout(r, 10)) })
-    }
-  }
 }
 
 const settings = (route = 'all') => ({

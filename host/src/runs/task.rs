@@ -26,7 +26,7 @@ use super::metered::{Figures, Metered};
 use super::start::Exec;
 use crate::events::correlation;
 use crate::veda::Venue;
-use crate::veda::journal::recover::record_trade_update;
+use crate::veda::journal::recover::record_trade_update_patiently;
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::live::{LiveError, LiveRunner};
 use crate::veda::risk::RiskLimits;
@@ -357,30 +357,12 @@ async fn record(walle: &Walle, id: i64, live: &Live, event: OrderStreamEvent) {
             ts: u.timestamp.unwrap_or_else(Utc::now),
         });
     }
-    // A store outage must not lose the fill: it is tried again until it is stored (the
-    // journal's record of it is idempotent by the venue's fill id).
-    let mut delay = Duration::from_millis(100);
-    let until = tokio::time::Instant::now() + crate::veda::live::DEFAULT_STORE_PATIENCE;
-    let mut warned = false;
-    while let Err(e) = record_trade_update(walle, &u).await {
-        if tokio::time::Instant::now() > until {
-            tracing::error!(
-                run_id = id,
-                code = e.code(),
-                "order update not recorded: {e}"
-            );
-            return;
-        }
-        if !warned {
-            tracing::warn!(
-                run_id = id,
-                code = e.code(),
-                "cannot record an order update yet; trying again: {e}"
-            );
-            warned = true;
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+    if let Err(e) = record_trade_update_patiently(walle, &u).await {
+        tracing::error!(
+            run_id = id,
+            code = e.code(),
+            "order update not recorded: {e}"
+        );
     }
 }
 

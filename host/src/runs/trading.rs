@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 use super::Error;
 use crate::events::{Envelope, payloads::TradingStateChanged};
 use crate::veda::risk::{TradingState, TradingSwitch};
+use crate::veda::store_wait::StoreWait;
 use crate::walle::Walle;
 
 /// The settings key.
@@ -129,30 +130,26 @@ impl Trading {
             },
         )
         .map_err(|e| Error::Internal(e.to_string()))?;
-        match walle
+        let stored = walle
             .put_setting(KEY, state_text(wanted), Some(&event))
-            .await
-        {
-            Ok(row) => {
-                // Supersedes a change still waiting to be stored.
-                self.pending.fetch_add(1, Ordering::AcqRel);
-                self.switch.set_global(wanted);
-                *self
-                    .updated_at
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(row.updated_at);
-                tracing::info!(state = state_text(wanted), "global trading state set");
-            }
-            // The kill switch must work when the store does not (a full disk, an outage): the
-            // state takes effect now and is stored as soon as the store takes it. A later
-            // change supersedes the pending one (the generation says which is newest).
+            .await;
+        // Each change supersedes one still waiting to be stored (the generation says which is
+        // newest), and takes effect now whether or not the store took it.
+        let generation = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        self.switch.set_global(wanted);
+        *self
+            .updated_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(
+            stored
+                .as_ref()
+                .map_or_else(|_| Utc::now(), |row| row.updated_at),
+        );
+        match stored {
+            Ok(_) => tracing::info!(state = state_text(wanted), "global trading state set"),
+            // The kill switch must work when the store does not (a full disk, an outage): it
+            // is stored as soon as the store takes it.
             Err(e) => {
-                self.switch.set_global(wanted);
-                *self
-                    .updated_at
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Utc::now());
-                let generation = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
                 tracing::error!(
                     state = state_text(wanted),
                     code = e.code(),
@@ -160,24 +157,21 @@ impl Trading {
                 );
                 let (walle, pending) = (walle.clone(), self.pending.clone());
                 tokio::spawn(async move {
-                    let mut delay = std::time::Duration::from_millis(200);
+                    // No limit: the switch's state must reach the store eventually.
+                    let mut wait = StoreWait::without_limit();
                     while pending.load(Ordering::Acquire) == generation {
-                        match walle
+                        if walle
                             .put_setting(KEY, state_text(wanted), Some(&event))
                             .await
+                            .is_ok()
                         {
-                            Ok(_) => {
-                                tracing::info!(
-                                    state = state_text(wanted),
-                                    "global trading state stored"
-                                );
-                                return;
-                            }
-                            Err(_) => {
-                                tokio::time::sleep(delay).await;
-                                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-                            }
+                            tracing::info!(
+                                state = state_text(wanted),
+                                "global trading state stored"
+                            );
+                            return;
                         }
+                        wait.pause().await;
                     }
                 });
             }

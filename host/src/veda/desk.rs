@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Bar, Timeframe};
 use crate::veda::journal::recover::{
-    Recovery, record_reconciled, record_trade_update, recover_runs,
+    Recovery, record_reconciled, record_trade_update_patiently, recover_runs,
 };
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::live::bars::LiveBars;
@@ -309,23 +309,9 @@ async fn record_updates(walle: Walle, mut updates: StreamHandle<OrderStreamEvent
     while let Some(event) = updates.next().await {
         match event {
             OrderStreamEvent::Update(u) => {
-                // A store outage must not lose a fill: tried again until stored (idempotent by
-                // the venue's fill id); the updates behind it wait.
-                let mut delay = std::time::Duration::from_millis(100);
-                let until = tokio::time::Instant::now() + crate::veda::live::DEFAULT_STORE_PATIENCE;
-                let mut warned = false;
-                while let Err(e) = record_trade_update(&walle, &u).await {
-                    if tokio::time::Instant::now() > until {
-                        // Booked by the reconciliation after the next reconnect or restart.
-                        tracing::error!(%venue, code = e.code(), "order update not recorded: {e}");
-                        break;
-                    }
-                    if !warned {
-                        tracing::error!(%venue, code = e.code(), "order update not recorded yet; trying again: {e}");
-                        warned = true;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                if let Err(e) = record_trade_update_patiently(&walle, &u).await {
+                    // Booked by the reconciliation after the next reconnect or restart.
+                    tracing::error!(%venue, code = e.code(), "order update not recorded: {e}");
                 }
             }
             OrderStreamEvent::Reconciled(orders) => {

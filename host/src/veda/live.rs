@@ -134,7 +134,7 @@ type RefusalHook = dyn Fn(u64, &OrderRequest, &Error) + Send + Sync;
 type StoreWaitHook = dyn Fn(Option<&str>) + Send + Sync;
 
 /// How long a run waits for the store by default before it fails (`order_journal_failed`).
-pub const DEFAULT_STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const DEFAULT_STORE_PATIENCE: std::time::Duration = crate::veda::store_wait::STORE_PATIENCE;
 
 /// Drives one strategy against a venue. See the module docs for how to use it.
 pub struct LiveRunner {

@@ -20,6 +20,7 @@ use crate::events::{Envelope, payloads};
 use crate::veda::journal::store::WalleJournal;
 use crate::veda::journal::{Resolution, resolve_pending_where};
 use crate::veda::reconcile::{KnownOrder, LocalState, Report, fetch_and_reconcile};
+use crate::veda::store_wait::{STORE_PATIENCE, StoreWait};
 use crate::veda::types::{TradeEvent, TradeUpdate, VenueOrder, VenueOrderStatus};
 use crate::veda::{Error, Result, Venue};
 use crate::walle::{NewFill, OrderFilter, OrderState, VenueUpdate, Walle};
@@ -270,6 +271,33 @@ pub async fn record_reconciled(walle: &Walle, orders: &[VenueOrder]) -> Result<u
         record_venue_state(walle, o).await?;
     }
     Ok(stored)
+}
+
+/// [`record_trade_update`], tried again while the store cannot take it (an outage, a full disk)
+/// for up to [`STORE_PATIENCE`]: a fill is not lost to an outage, and trying again is safe (a fill
+/// is stored once per execution id). The updates behind it wait.
+///
+/// # Errors
+/// The last storage failure, once the limit passed (the reconciliation after the next reconnect
+/// or restart books what is missing).
+pub async fn record_trade_update_patiently(walle: &Walle, update: &TradeUpdate) -> Result<bool> {
+    let mut wait = StoreWait::new(STORE_PATIENCE);
+    let mut warned = false;
+    loop {
+        match record_trade_update(walle, update).await {
+            Err(e) if !wait.expired() => {
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::warn!(
+                    client_order_id = %update.order.client_order_id,
+                    code = e.code(),
+                    "order update not recorded yet; trying again: {e}"
+                    );
+                }
+                wait.pause().await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Records one live order update from the venue's stream: a fill (once per execution id) and the

@@ -213,26 +213,7 @@ impl LiveRunner {
         if slot.is_none() {
             // A run on a shared account reads its own share from the store: during an outage
             // it waits for it, as its orders' journal does, rather than fail.
-            let started = tokio::time::Instant::now();
-            let mut delay = std::time::Duration::from_millis(100);
-            let mut waited = false;
-            let fetched = loop {
-                match self.fetch_snapshot().await {
-                    Err(Error::Journal(e)) if started.elapsed() < self.store_patience => {
-                        waited = true;
-                        if let Some(f) = &self.on_store_wait {
-                            f(Some(&e));
-                        }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                    }
-                    other => break other,
-                }
-            };
-            if waited && let Some(f) = &self.on_store_wait {
-                f(None);
-            }
-            *slot = Some(fetched?);
+            *slot = Some(self.patiently(|| self.fetch_snapshot()).await?);
         }
         slot.as_mut()
             .ok_or_else(|| Error::Config("snapshot missing".into()))
@@ -343,8 +324,20 @@ impl LiveRunner {
                 {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        self.place_patiently(key, &request, &limits, &exposure)
-                            .await
+                        // Trying again is safe: the journal recognises the intent by its key
+                        // and asks the venue before sending anything.
+                        self.patiently(|| {
+                            place_order_keyed(
+                                self.journal.as_ref(),
+                                self.venue.as_ref(),
+                                &self.run_id,
+                                key.clone(),
+                                request.clone(),
+                                &limits,
+                                &exposure,
+                            )
+                        })
+                        .await
                     }
                 };
                 if let (Ok(order), Some(snap)) = (&outcome, snapshot.as_mut())
@@ -396,51 +389,35 @@ impl LiveRunner {
         Ok(())
     }
 
-    /// [`place_order_keyed`], tried again while the store cannot be written, for up to the
+    /// `op`, tried again while the store cannot be written (a journal error), for up to the
     /// run's store patience ([`LiveRunner::store_patience`]): an outage of the database pauses
-    /// the run (its next event waits) instead of failing it. Trying again is safe: the journal
-    /// recognises the intent by its key and asks the venue before sending anything.
-    async fn place_patiently(
-        &self,
-        key: IntentKey,
-        request: &OrderRequest,
-        limits: &crate::veda::risk::RiskLimits,
-        exposure: &Exposure,
-    ) -> Result<VenueOrder, Error> {
-        let started = tokio::time::Instant::now();
-        let mut delay = std::time::Duration::from_millis(100);
+    /// the run (its next event waits) instead of failing it, and whoever watches is told while
+    /// it waits.
+    async fn patiently<T, F>(&self, mut op: impl FnMut() -> F) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut wait = crate::veda::store_wait::StoreWait::new(self.store_patience);
         let mut waited = false;
-        loop {
-            let outcome = place_order_keyed(
-                self.journal.as_ref(),
-                self.venue.as_ref(),
-                &self.run_id,
-                key.clone(),
-                request.clone(),
-                limits,
-                exposure,
-            )
-            .await;
-            match outcome {
-                Err(Error::Journal(e)) if started.elapsed() < self.store_patience => {
+        let outcome = loop {
+            match op().await {
+                Err(Error::Journal(e)) if !wait.expired() => {
                     if !waited {
-                        tracing::warn!(run = %self.run_id, sequence = key.sequence, "store unavailable; the run waits for it: {e}");
+                        tracing::warn!(run = %self.run_id, "store unavailable; the run waits for it: {e}");
                     }
                     waited = true;
                     if let Some(f) = &self.on_store_wait {
                         f(Some(&e));
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    wait.pause().await;
                 }
-                other => {
-                    if waited && let Some(f) = &self.on_store_wait {
-                        f(None);
-                    }
-                    return other;
-                }
+                other => break other,
             }
+        };
+        if waited && let Some(f) = &self.on_store_wait {
+            f(None);
         }
+        outcome
     }
 
     fn exposure(&self, symbol: &str, snap: &Snapshot) -> Exposure {

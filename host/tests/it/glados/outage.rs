@@ -29,6 +29,20 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy to `store`'s PostgreSQL server, and the store's configuration through it.
+    async fn to_store(store: &TestStore) -> (Proxy, DbConfig) {
+        let url = store.pg_url().expect("a PostgreSQL store");
+        let (scheme, rest) = url.split_once("://").expect("url");
+        let (authority, path) = rest.split_once('/').expect("path");
+        let (user, server) = match authority.rsplit_once('@') {
+            Some((user, server)) => (format!("{user}@"), server),
+            None => (String::new(), authority),
+        };
+        let proxy = Proxy::start(server.to_owned()).await;
+        let through = format!("{scheme}://{user}127.0.0.1:{}/{path}", proxy.port);
+        (proxy, DbConfig::with_url(&through))
+    }
+
     async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -64,17 +78,6 @@ impl Proxy {
     }
 }
 
-/// The URL `url` with its host and port replaced by the proxy's.
-fn through(url: &str, port: u16) -> String {
-    let (scheme, rest) = url.split_once("://").expect("url");
-    let (authority, path) = rest.split_once('/').expect("path");
-    let user = authority
-        .rsplit_once('@')
-        .map(|(u, _)| format!("{u}@"))
-        .unwrap_or_default();
-    format!("{scheme}://{user}127.0.0.1:{port}/{path}")
-}
-
 /// (side, quantity, status, filled quantity, average price) of each order, in order.
 fn trades(orders: &[serde_json::Value]) -> Vec<String> {
     orders
@@ -91,19 +94,10 @@ fn trades(orders: &[serde_json::Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paced_run_waits_out_a_database_outage_and_ends_as_an_undisturbed_one() {
     let store = TestStore::new(Kind::Pg).await;
-    let url = store.pg_url().expect("a PostgreSQL store");
-    let target = {
-        let rest = url.split_once("://").expect("url").1;
-        let authority = rest.split_once('/').expect("path").0;
-        authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, h)| h)
-            .to_owned()
-    };
-    let proxy = Proxy::start(target).await;
+    let (proxy, db) = Proxy::to_store(&store).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path());
-    config.db = DbConfig::with_url(&through(&url, proxy.port));
+    config.db = db;
     config.run_bar_interval_ms = 5;
     config.run_heartbeat_ms = 200;
     let walle = Walle::connect(&config.db).await.expect("through the proxy");
@@ -174,16 +168,7 @@ async fn an_alpaca_run_loses_no_fill_to_a_database_outage() {
     use weaver::veda::desk::Desk;
 
     let store = TestStore::new(Kind::Pg).await;
-    let url = store.pg_url().expect("a PostgreSQL store");
-    let target = {
-        let rest = url.split_once("://").expect("url").1;
-        let authority = rest.split_once('/').expect("path").0;
-        authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, h)| h)
-            .to_owned()
-    };
-    let proxy = Proxy::start(target).await;
+    let (proxy, db) = Proxy::to_store(&store).await;
     let fake = crate::veda::fake(FakeConfig {
         initial_cash: Decimal::from(10_000_000),
         market_open: Some(true),
@@ -192,7 +177,7 @@ async fn an_alpaca_run_loses_no_fill_to_a_database_outage() {
     .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path());
-    config.db = DbConfig::with_url(&through(&url, proxy.port));
+    config.db = db;
     config.run_heartbeat_ms = 200;
     let walle = Walle::connect(&config.db).await.expect("through the proxy");
     let desk = Desk::new(Arc::new(crate::veda::venue(&fake)), walle.clone(), false);
