@@ -9,8 +9,9 @@
 # first; WEAVER_BENCH_DUMP=dir keeps the server's smaps at both. Exits 1 on FAIL. The server binds port 0 and the
 # script reads the address it logs (scripts/lib/serve.sh).
 # Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
-# scripts/build-strategies.sh to have been run; WEAVER_BENCH_PROFILE=dev measures the dev build,
-# WEAVER_BENCH_BIN=path measures that binary without building)
+# scripts/build-strategies.sh to have been run; WEAVER_BENCH_GUEST=benign|biglog makes the runs
+# well-behaved, or end normally after logging 100 KB a bar; WEAVER_BENCH_PROFILE=dev measures the
+# dev build, WEAVER_BENCH_BIN=path measures that binary without building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,6 +120,9 @@ modes=(
 # The control: WEAVER_BENCH_GUEST=benign makes the same runs well-behaved, so what they add is
 # what the load costs, not the hostility.
 [[ "${WEAVER_BENCH_GUEST:-hostile}" == benign ]] && modes=('"mode": "none"')
+# WEAVER_BENCH_GUEST=biglog: runs that end normally (stopped) after logging 100 KB a bar, the
+# finished-runs case of issue #20 (memory per finished run is released).
+[[ "${WEAVER_BENCH_GUEST:-hostile}" == biglog ]] && modes=('"mode": "biglog"')
 declare -A codes
 started=0
 while (( started < runs )); do
@@ -139,7 +143,7 @@ after_kb="$(rss_kb VmRSS)"
 after="$(rss VmRSS)"
 peak="$(rss VmHWM)"
 echo "fresh RSS (hostile guest compiled, one run done): ${fresh} MB (${fresh_split})"
-echo "RSS after ${runs} hostile runs: ${after} MB (anon $(rss RssAnon) MB, file $(rss RssFile) MB; peak ${peak} MB)"
+echo "RSS after ${runs} ${WEAVER_BENCH_GUEST:-hostile} runs: ${after} MB (anon $(rss RssAnon) MB, file $(rss RssFile) MB; peak ${peak} MB)"
 for code in "${!codes[@]}"; do echo "  ${codes[$code]} runs ended with $code"; done
 # The verdict on kB, not on the rounded MB above.
 python3 - "$fresh_kb" "$after_kb" <<'PY'

@@ -193,6 +193,8 @@ fn prometheus() -> exposition::Metrics {
             let metrics = recorder.metrics();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be sparse");
+            } else {
+                metrics.keep_up();
             }
             metrics
         })

@@ -18,6 +18,10 @@
 //!   unchanged.
 //! - What is kept for run series is bounded by the live handles: dead entries are dropped
 //!   whenever one is registered and whenever `/metrics` renders.
+//! - Histogram samples do not pile up between scrapes: the Prometheus recorder keeps every
+//!   sample recorded since its last render until it folds them into its buckets, so a server
+//!   nobody scrapes grew by every strategy call it timed; [`Metrics::keep_up`] folds them every
+//!   [`UPKEEP_EVERY`] whether or not anyone scrapes.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -37,7 +41,30 @@ pub(crate) struct Metrics {
     runs: Arc<RunSeries>,
 }
 
+/// How often [`Metrics::keep_up`] folds recorded histogram samples into their buckets.
+pub(crate) const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Metrics {
+    /// Starts the thread that runs the Prometheus recorder's upkeep every [`UPKEEP_EVERY`]
+    /// for the life of the process (a thread, not a task: the recorder is process-wide and
+    /// outlives any one runtime). Call once.
+    pub(crate) fn keep_up(&self) {
+        let handle = self.prometheus.clone();
+        let started = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    handle.run_upkeep();
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!(
+                "metrics upkeep thread not started; histograms fold only when /metrics is read: {e}"
+            );
+        }
+    }
+
     /// The text exposition: the Prometheus recorder's metrics, then the live run series.
     pub(crate) fn render(&self) -> String {
         let mut out = self.prometheus.render();

@@ -267,7 +267,7 @@ fn classify_failure(
     )))
 }
 
-/// Sets the child's rlimits between fork and exec.
+/// Sets the child's death signal (it dies with the server) and rlimits between fork and exec.
 #[cfg(unix)]
 #[allow(unsafe_code)] // `pre_exec` and `setrlimit`: see the SAFETY notes
 fn limit_child(command: &mut std::process::Command, address_space: u64, cpu_seconds: u64) {
@@ -279,11 +279,17 @@ fn limit_child(command: &mut std::process::Command, address_space: u64, cpu_seco
         (libc::RLIMIT_CPU, cpu_seconds, cpu_seconds.saturating_add(5)),
         (libc::RLIMIT_CORE, 0, 0),
     ];
-    // SAFETY: the closure runs in the forked child before exec; it only calls `setpriority` and
-    // `setrlimit`, async-signal-safe system calls, on values computed before the fork, and
+    // SAFETY: the closure runs in the forked child before exec; it only calls `prctl`,
+    // `setpriority` and `setrlimit`, async-signal-safe system calls, on values computed before the fork, and
     // allocates nothing.
     unsafe {
         command.pre_exec(move || {
+            // The compile ends with the server: a shutdown leaves the strategy `compiling`, and
+            // the next start compiles it again, so an orphaned child would only burn CPU.
+            #[cfg(target_os = "linux")]
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             // Below the server, so compiles never starve the API of CPU; failing is harmless.
             let _ = libc::setpriority(libc::PRIO_PROCESS, 0, 10);
             for (resource, soft, hard) in limits {

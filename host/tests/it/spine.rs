@@ -70,6 +70,7 @@ async fn serve_purges_old_events_on_schedule_without_passing_a_consumer(store: &
     config.retention = Retention {
         events: Duration::from_secs(86_400),
         audit: Duration::from_secs(86_400),
+        ..Retention::default()
     };
     config.retention_interval = Duration::from_millis(100);
     let app = App::new(config, w.clone()).expect("app");

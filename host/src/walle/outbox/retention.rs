@@ -8,6 +8,8 @@
 //! - The purge horizon (the highest outbox id ever deleted, setting `outbox_purged_through`)
 //!   is written in the same transaction as the delete that moves it, so a reader that resumes
 //!   from an older cursor can always be told its events may be gone ([`Walle::purge_horizon`]).
+//! - A run's log is deleted only once the run has ended (`stopped` or `failed`) longer ago than
+//!   the log retention: an active or suspended run never loses a line.
 
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub struct Retention {
     pub events: Duration,
     /// Age after which audit events may be deleted.
     pub audit: Duration,
+    /// How long the log of an ended run is kept after it ended.
+    pub run_logs: Duration,
 }
 
 impl Default for Retention {
@@ -31,13 +35,15 @@ impl Default for Retention {
         Retention {
             events: Duration::from_secs(7 * 86_400),
             audit: Duration::from_secs(400 * 86_400),
+            run_logs: Duration::from_secs(90 * 86_400),
         }
     }
 }
 
 impl Retention {
-    /// Reads `WEAVER_EVENT_RETENTION_DAYS` (default 7) and `WEAVER_AUDIT_RETENTION_DAYS`
-    /// (default 400). The audit age may not be shorter than the event age.
+    /// Reads `WEAVER_EVENT_RETENTION_DAYS` (default 7), `WEAVER_AUDIT_RETENTION_DAYS`
+    /// (default 400) and `WEAVER_RUN_LOG_RETENTION_DAYS` (default 90). The audit age may not be
+    /// shorter than the event age.
     ///
     /// # Errors
     /// [`Error::Config`] for a value that is not a whole number of days, or an audit retention
@@ -57,9 +63,13 @@ impl Retention {
                 Some(v) => v
                     .trim()
                     .parse::<u64>()
+                    .ok()
+                    .filter(|d| *d <= MAX_DAYS)
                     .map(|d| Duration::from_secs(d * 86_400))
-                    .map_err(|_| {
-                        Error::Config(format!("{name} must be a whole number of days, got {v:?}"))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "{name} must be a whole number of days from 0 to {MAX_DAYS}, got {v:?}"
+                        ))
                     }),
             }
         };
@@ -67,6 +77,7 @@ impl Retention {
         let r = Retention {
             events: days("WEAVER_EVENT_RETENTION_DAYS", d.events)?,
             audit: days("WEAVER_AUDIT_RETENTION_DAYS", d.audit)?,
+            run_logs: days("WEAVER_RUN_LOG_RETENTION_DAYS", d.run_logs)?,
         };
         if r.audit < r.events {
             return Err(Error::Config(
@@ -77,6 +88,10 @@ impl Retention {
         Ok(r)
     }
 }
+
+/// Longest retention (about 270 years): a cutoff that far back is still a date, where an
+/// unbounded one overflowed the clock arithmetic of the purge.
+const MAX_DAYS: u64 = 100_000;
 
 /// The settings key of the purge horizon.
 const HORIZON_KEY: &str = "outbox_purged_through";
@@ -102,8 +117,12 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn purge_events(&self, retention: Retention, batch: i64) -> Result<Purged> {
         let now = Utc::now();
-        let age =
-            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let age = |d: Duration| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+        };
         let (events_cutoff, audit_cutoff) = (age(retention.events), age(retention.audit));
         let behind = if self.is_pg() {
             "not exists (select 1 from consumer_offsets c \
@@ -178,6 +197,37 @@ impl Walle {
             .unwrap_or(0))
     }
 
+    /// Deletes the log lines of runs that ended (`stopped` or `failed`) longer ago than
+    /// `retention.run_logs`, in batches of `batch` rows (one short transaction each). Returns
+    /// how many lines were deleted.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn purge_run_logs(&self, retention: Retention, batch: i64) -> Result<u64> {
+        let cutoff = chrono::Duration::from_std(retention.run_logs)
+            .ok()
+            .and_then(|d| Utc::now().checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.begin().await?;
+            let n = exec!(
+                tx.conn(),
+                "delete from run_logs where id in (select l.id from run_logs l \
+                 join runs r on r.id = l.run_id \
+                 where r.status in ('stopped', 'failed') and r.stopped_at is not null \
+                 and r.stopped_at < $1 order by l.id limit $2)",
+                cutoff,
+                batch.max(1)
+            )?;
+            tx.commit().await?;
+            deleted += n;
+            if (n as i64) < batch.max(1) {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Purges by `retention` now and then every `every` until `stop` is cancelled (what
     /// `weaver serve` runs). Each purge that deleted something is logged with its id range and
     /// counted in `weaver_outbox_retention_deleted_total`; a failed round is logged and retried
@@ -206,6 +256,23 @@ impl Walle {
                     tracing::warn!(
                         code = e.code(),
                         "outbox retention failed; retrying next round: {e}"
+                    )
+                }
+            }
+            match self.purge_run_logs(retention, 5_000).await {
+                Ok(0) => {}
+                Ok(count) => {
+                    metrics::counter!("weaver_run_log_retention_deleted_total").increment(count);
+                    tracing::info!(
+                        deleted = count,
+                        "run log retention deleted lines of ended runs"
+                    );
+                }
+                Err(e) => {
+                    metrics::counter!("weaver_outbox_retention_failures_total").increment(1);
+                    tracing::warn!(
+                        code = e.code(),
+                        "run log retention failed; retrying next round: {e}"
                     )
                 }
             }
@@ -244,6 +311,32 @@ mod tests {
         assert_eq!(
             Retention::from_vars(vars("two", "30")).unwrap_err().code(),
             "database_config"
+        );
+        // A count of days that overflows seconds is refused, not wrapped.
+        assert_eq!(
+            Retention::from_vars(vars("30", "213503982334601"))
+                .unwrap_err()
+                .code(),
+            "database_config"
+        );
+    }
+
+    #[test]
+    fn run_log_retention_reads_days() {
+        let r = Retention::from_vars(|name| {
+            (name == "WEAVER_RUN_LOG_RETENTION_DAYS").then(|| "3".to_owned())
+        })
+        .unwrap();
+        assert_eq!(r.run_logs, Duration::from_secs(3 * 86_400));
+        assert_eq!(
+            Retention::default().run_logs,
+            Duration::from_secs(90 * 86_400)
+        );
+        assert!(
+            Retention::from_vars(|name| {
+                (name == "WEAVER_RUN_LOG_RETENTION_DAYS").then(|| "-1".to_owned())
+            })
+            .is_err()
         );
     }
 }

@@ -4,7 +4,9 @@
 use serde_json::json;
 use weaver::domain::Timeframe;
 use weaver::events::{Envelope, payloads};
-use weaver::walle::{NewRun, NewStrategy, RunMode, RunStatus, StrategyStatus, Walle};
+use weaver::walle::{
+    NewRun, NewStrategy, Retention, RunLogLine, RunMode, RunStatus, StrategyStatus, Walle,
+};
 
 use super::support::{TestStore, contract, settle};
 
@@ -12,6 +14,7 @@ contract!(
     disabled_strategies_stay_readable_and_start_nothing,
     disabling_never_races_a_run_start,
     settings_persist_and_announce,
+    run_logs_of_long_ended_runs_are_purged,
 );
 
 async fn strategy(w: &Walle, n: u32) -> i64 {
@@ -209,4 +212,64 @@ async fn settings_persist_and_announce(store: &TestStore) {
         .map(|e| e.envelope.payload["state"].clone())
         .collect();
     assert_eq!(states, vec![json!("halted"), json!("active")]);
+}
+
+/// The log retention deletes the lines of runs that ended longer ago than it, and only theirs:
+/// a run that ended recently, a running one and a suspended one keep every line.
+async fn run_logs_of_long_ended_runs_are_purged(store: &TestStore) {
+    let w = &store.walle;
+    let id = strategy(w, 7).await;
+    w.update_strategy_status(id, StrategyStatus::Ready, None, None)
+        .await
+        .expect("ready");
+    let lines: Vec<RunLogLine> = (1..=7)
+        .map(|seq| RunLogLine {
+            seq,
+            ts: chrono::Utc::now(),
+            level: "info".into(),
+            message: format!("line {seq}"),
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for status in [
+        RunStatus::Stopped,
+        RunStatus::Failed,
+        RunStatus::Stopped,
+        RunStatus::Running,
+        RunStatus::Suspended,
+    ] {
+        let run = w.insert_run(&run_of(id), None).await.expect("run");
+        w.update_run_status(run.id, RunStatus::Running, None, None)
+            .await
+            .expect("running");
+        if status != RunStatus::Running {
+            w.update_run_status(run.id, status, None, None)
+                .await
+                .expect("status");
+        }
+        w.append_run_logs(run.id, &lines).await.expect("logs");
+        runs.push(run.id);
+    }
+    // The first two ended long ago; the third just now.
+    let aged = store
+        .exec_sql(&format!(
+            "update runs set stopped_at = '2001-01-01T00:00:00Z' where id in ({}, {})",
+            runs[0], runs[1]
+        ))
+        .await;
+    assert_eq!(aged, 2);
+    let retention = Retention {
+        run_logs: std::time::Duration::from_secs(86_400),
+        ..Retention::default()
+    };
+    let deleted = w.purge_run_logs(retention, 3).await.expect("purge");
+    assert_eq!(
+        deleted, 14,
+        "every line of the two long-ended runs, in batches of 3"
+    );
+    for (i, run) in runs.iter().enumerate() {
+        let kept = w.run_logs(*run, 0, 100).await.expect("read").len();
+        assert_eq!(kept, if i < 2 { 0 } else { 7 }, "run #{i}");
+    }
+    assert_eq!(w.purge_run_logs(retention, 3).await.expect("again"), 0);
 }

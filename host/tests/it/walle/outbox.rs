@@ -385,6 +385,7 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
     let everything_old = Retention {
         events: Duration::ZERO,
         audit: Duration::from_secs(86_400),
+        ..Retention::default()
     };
     assert_eq!(w.purge_horizon().await.unwrap(), 0, "nothing purged yet");
     let deleted = w.purge_events(everything_old, 700).await.unwrap();
@@ -417,6 +418,7 @@ async fn retention_spares_a_lagging_consumer(store: &TestStore) {
     let all_old = Retention {
         events: Duration::ZERO,
         audit: Duration::ZERO,
+        ..Retention::default()
     };
     // A consumer that was never advanced pins everything after its offset.
     let pinned = Consumer::open(w, "new-and-idle", opts(10, 50))
@@ -446,6 +448,7 @@ async fn retention_loop_runs_until_stopped(store: &TestStore) {
     let retention = Retention {
         events: Duration::ZERO,
         audit: Duration::from_secs(86_400),
+        ..Retention::default()
     };
     let task = tokio::spawn({
         let (w, stop) = (w.clone(), stop.clone());
