@@ -112,6 +112,11 @@ pub(crate) fn serve(cmd: &mut Command) -> Served {
 }
 
 impl Served {
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM, waits for the exit and returns its status with every log line.
     pub(crate) fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();

@@ -5,6 +5,7 @@
 
 pub(crate) mod support;
 
+mod candles;
 mod cli;
 mod control;
 mod disk_full;

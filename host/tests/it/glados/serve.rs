@@ -219,3 +219,129 @@ fn sigterm_with_event_stream_clients_exits_within_the_grace_and_the_runs_resume(
     );
     assert!(text.contains("run resumed after a restart"), "{text}");
 }
+
+/// The processes whose parent is `pid` and whose command line contains `word`.
+fn children_running(pid: u32, word: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the name may hold spaces, so split after its `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        if ppid == Some(pid) && String::from_utf8_lossy(&cmdline).contains(word) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// A shutdown in the middle of a compile ends the compiler child with the server (nothing is
+/// left burning CPU), the strategy stays `compiling`, and the next start compiles it again.
+#[test]
+fn sigterm_during_a_compile_ends_the_compiler_and_the_next_start_compiles_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let strategies = tempfile::tempdir().expect("strategies dir");
+    let start = || {
+        serve(
+            weaver()
+                .args(["serve"])
+                .env("WEAVER_BIND", "127.0.0.1:0")
+                .env("WEAVER_DATA_DIR", dir.path())
+                .env("WEAVER_STRATEGIES_DIR", strategies.path())
+                .env("WEAVER_SAMPLE_DATA", "off")
+                .env("WEAVER_SHUTDOWN_GRACE", "3"),
+        )
+    };
+    // The Python example: its compile takes seconds, long enough to be caught in the act.
+    let wasm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/dist/sma-cross-py.wasm"
+    ))
+    .expect("strategies/dist/sma-cross-py.wasm: run scripts/build-strategies.sh");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = reqwest::Client::new();
+    let served = start();
+    let addr = served.addr.clone();
+    let id = rt.block_on(async {
+        let r = c
+            .post(format!("http://{addr}/strategies?name=py-compile"))
+            .header("content-type", "application/wasm")
+            .body(wasm)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["id"].as_i64().expect("id")
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let compiler = loop {
+        if let Some(p) = children_running(served.pid(), "precompile").first() {
+            break *p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compiler child within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (status, log) = served.terminate();
+    assert!(status.success(), "{status:?}\n{}", log.join("\n"));
+    // The kernel ends the child when its parent goes; give it a moment to be reaped.
+    let gone_by = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{compiler}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{compiler}/stat")).unwrap_or_default();
+        // A zombie waiting for init to reap it has stopped running.
+        if state
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < gone_by,
+            "the compiler child {compiler} outlived the server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let served = start();
+    let addr = served.addr.clone();
+    let status = rt.block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            let v: serde_json::Value = c
+                .get(format!("http://{addr}/strategies/{id}"))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            let s = v["status"].as_str().unwrap_or_default().to_owned();
+            if s != "compiling" || std::time::Instant::now() >= deadline {
+                break s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let (_, log) = served.terminate();
+    assert_eq!(
+        status,
+        "ready",
+        "compiled at the next start\n{}",
+        log.join("\n")
+    );
+}
