@@ -244,8 +244,8 @@ export interface paths {
         /**
          * UI events as Server-Sent Events; reconnecting with `Last-Event-ID` (or `?after=`) resumes
          *     with no gaps. Without a cursor the stream starts with the newest `WEAVER_SSE_REPLAY_EVENTS`
-         *     events (default 1000). A connection replays at most that many: a cursor further behind gets
-         *     them, then one `replay_truncated` event (`{code, message, details: {after, replay_events}}`,
+         *     events (default 1000). A cursor more than that many behind when it connects gets
+         *     that many, then one `replay_truncated` event (`{code, message, details: {after, replay_events}}`,
          *     no `id`) and the end of the stream; resume from `after`, page `GET /events/tail`, or
          *     reconnect without a cursor.
          */

@@ -10,12 +10,14 @@
 //! - A stream without a cursor starts with the newest `WEAVER_SSE_REPLAY_EVENTS` events (default
 //!   1000), never the whole retained outbox; the tail without `after` pages from the oldest
 //!   retained event (it is the way to read everything, a bounded page per request).
-//! - A stream with a cursor replays at most `WEAVER_SSE_REPLAY_EVENTS` events on one connection.
-//!   Further behind, it sends them, then one `replay_truncated` event (no `id`, so the client's
-//!   `Last-Event-ID` stays on the last event sent) and ends: resuming from that cursor still
-//!   gives no gap and no duplicate, but no connection is an unbounded replay.
-//! - Catch-up reads hold one of the feed's few permits per page ([`crate::walle::Feed::catch_up`]),
-//!   so replaying clients wait for each other, not the API for them.
+//! - A stream whose cursor is more than `WEAVER_SSE_REPLAY_EVENTS` events behind when it
+//!   connects is replayed that many, then sent one `replay_truncated` event (no `id`, so the
+//!   client's `Last-Event-ID` stays on the last event sent) and ends: resuming from that cursor
+//!   still gives no gap and no duplicate, but no connection is an unbounded replay. A cursor
+//!   within the cap is replayed and followed live like one without a cursor.
+//! - A catch-up page is read, serialised and sent during one of the feed's few turns
+//!   ([`crate::walle::Feed::catch_up`], at most 1 s each), so replaying clients wait for each
+//!   other, not the API for them.
 //! - A stream ends when the server shuts down, and when its client falls more than the feed's
 //!   buffer behind (it resumes from its cursor rather than being buffered without bound).
 //! - One database reader serves every stream once they caught up (`walle::Feed`); an idle
@@ -36,7 +38,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::events::{Cursor, StoredEvent};
-use crate::walle::feed::{Gap, Subscription};
+use crate::walle::feed::{Gap, Subscription, Turn};
 
 /// Largest page of `GET /events/tail`.
 pub const MAX_PAGE: i64 = 1000;
@@ -158,19 +160,23 @@ pub async fn stream(
     let feed = &state.inner.feed;
     feed.ready().await;
     let cap = feed.replay_events();
-    let cursor = match after {
-        Some(c) => c,
-        None => {
-            let _turn = feed.catch_up().await;
-            feed.replay_start(cap).await?
+    // Where the newest `cap` events begin decides both the start without a cursor and whether
+    // a cursor is further behind than the cap (then its replay is bounded by a budget).
+    let (cursor, budget) = {
+        let _turn = feed.catch_up().await;
+        let newest = feed.replay_start(cap).await?;
+        match after {
+            None => (newest, None),
+            Some(c) if c < newest => (c, Some(cap)),
+            Some(c) => (c, None),
         }
     };
     let start = Reader {
         state,
         cursor,
-        // Without a cursor the start itself bounds the replay.
-        budget: after.map(|_| cap),
+        budget,
         buffer: VecDeque::new(),
+        turn: None,
         truncated: false,
         ended: false,
         live: None,
@@ -202,10 +208,12 @@ struct Reader {
     state: AppState,
     /// The last event queued for the client (its resume point).
     cursor: Cursor,
-    /// Events the catch-up may still replay (`None`: bounded by the start instead).
+    /// Events the catch-up may still replay (`None`: the start was within the cap).
     budget: Option<usize>,
     /// Events read and serialised, not yet sent.
     buffer: VecDeque<Event>,
+    /// The catch-up turn the buffered page was read in, held until it is sent.
+    turn: Option<Turn>,
     /// The catch-up reached the cap: after the buffer, [`REPLAY_TRUNCATED`] and the end.
     truncated: bool,
     /// [`REPLAY_TRUNCATED`] was sent.
@@ -224,6 +232,8 @@ impl Reader {
             if let Some(ev) = self.buffer.pop_front() {
                 return Some(ev);
             }
+            // The page is sent: the next replaying client's turn.
+            self.turn = None;
             if self.truncated {
                 // Sent once: the call after it ends the stream.
                 self.truncated = false;
@@ -254,29 +264,26 @@ impl Reader {
         }
     }
 
-    /// Reads and serialises one page of the catch-up under the feed's permit (so a storm of
-    /// replaying clients cannot take every database connection or core from the API).
+    /// Reads and serialises one page of the catch-up in a turn of the feed (so a storm of
+    /// replaying clients cannot take every database connection or core from the API; clients
+    /// at the same position share the page read, [`crate::walle::Feed::page`]).
     /// `Ok(false)`: the catch-up reached the present.
     async fn catch_up(&mut self) -> Result<bool, crate::walle::Error> {
         let feed = &self.state.inner.feed;
-        let _turn = feed.catch_up().await;
+        let turn = feed.catch_up().await;
         // One more than the budget tells "exactly at the cap" from "beyond it".
         let want = self
             .budget
             .map_or(CATCH_UP_PAGE, |b| CATCH_UP_PAGE.min(b.saturating_add(1)));
         let limit = i64::try_from(want).unwrap_or(i64::MAX);
-        let mut events = self
-            .state
-            .inner
-            .walle
-            .fetch_events(self.cursor, limit)
-            .await?;
+        let page = feed.page(self.cursor, limit).await?;
+        let mut events = &page[..];
         if events.is_empty() {
             return Ok(false);
         }
         if let Some(budget) = self.budget.as_mut() {
             if events.len() > *budget {
-                events.truncate(*budget);
+                events = &events[..*budget];
                 self.truncated = true;
             }
             *budget -= events.len();
@@ -285,7 +292,9 @@ impl Reader {
             self.cursor = last.cursor;
         }
         self.buffer
-            .extend(events.into_iter().map(|e| sse(&project(e))));
+            .extend(events.iter().map(|e| sse(&project(e.clone()))));
+        // Kept until the page is sent (see `next`).
+        self.turn = Some(turn);
         Ok(true)
     }
 

@@ -5,8 +5,13 @@
 //! cursor starts with, and how many catch-up reads of the outbox may run at once.
 //!
 //! # Invariants
-//! - A reader's catch-up reads the outbox only under a [`Feed::catch_up`] permit, so however many
-//!   clients replay at once, at most [`CATCH_UP_READS`] of them hold a database connection.
+//! - A reader's catch-up reads, serialises and sends a page only during a [`Feed::catch_up`]
+//!   turn, so however many clients replay at once, at most [`CATCH_UP_TURNS`] of them hold a
+//!   database connection or a core; a turn ends after [`MAX_TURN`] even if its client does not
+//!   read, so a stalled client cannot hold up the others.
+//! - A cached catch-up page ([`Feed::page`]) is a prefix of the events after its cursor, so it
+//!   stays true; an empty read (the present) is never cached, so a reader only goes live on a
+//!   read made after it subscribed.
 //! - A subscriber that waited for [`Feed::ready`] before its catch-up read misses nothing: the
 //!   reader fans out every event committed after it opened, the catch-up reads the rest.
 //! - One database reader however many subscribers: a subscriber costs a broadcast slot, not a
@@ -23,7 +28,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit, broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Consumer, ConsumerOptions, StartFrom};
@@ -46,15 +51,27 @@ pub const DEFAULT_REPLAY_EVENTS: usize = 1000;
 /// Largest accepted `WEAVER_SSE_REPLAY_EVENTS`.
 pub const MAX_REPLAY_EVENTS: usize = 100_000;
 
-/// Catch-up reads of the outbox at once. Two leave most of the pool (10 by default) to the API
-/// during a reconnect storm; a page is a short indexed read, so a waiting client waits little.
-pub const CATCH_UP_READS: usize = 2;
+/// Catch-up pages in flight at once (read, serialised, being sent). Two leave most of the pool
+/// (10 by default) to the API during a reconnect storm, and only two replaying clients compete
+/// with its requests for the cores; a page is a short indexed read and a few milliseconds of
+/// writing, so a waiting client waits little.
+pub const CATCH_UP_TURNS: usize = 2;
+
+/// The longest a catch-up turn is held (a client that stopped reading gives it up).
+pub const MAX_TURN: Duration = Duration::from_secs(1);
 
 // The (n+1)-th newest event below the horizon: everything after it is the newest n. `offset`
 // walks the (transaction_id, id) index backwards, at most MAX_REPLAY_EVENTS entries.
 const PG_REPLAY_START: &str = "select transaction_id::text::bigint as xid, id from outbox \
      where transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
      order by transaction_id desc, id desc limit 1 offset $1";
+/// Catch-up pages kept for readers at the same position (a reconnect storm starts every client
+/// without a cursor at the same one).
+const CACHED_PAGES: usize = 8;
+
+/// A cached catch-up page: its cursor and limit, and the events.
+type Page = (Cursor, i64, Arc<[StoredEvent]>);
+
 const LITE_REPLAY_START: &str =
     "select 0 as xid, id from outbox order by id desc limit 1 offset $1";
 
@@ -69,6 +86,8 @@ pub struct Feed {
     catch_up: Arc<Semaphore>,
     /// `true` once the reader has its start position (see [`Feed::ready`]).
     opened: Arc<watch::Sender<bool>>,
+    /// The latest catch-up pages read, newest last.
+    pages: Arc<std::sync::Mutex<std::collections::VecDeque<Page>>>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -77,6 +96,12 @@ impl std::fmt::Debug for Feed {
             .field("subscribers", &self.subscribers())
             .finish_non_exhaustive()
     }
+}
+
+/// A catch-up turn ([`Feed::catch_up`]); given back when dropped, or after [`MAX_TURN`].
+#[derive(Debug)]
+pub struct Turn {
+    _release: Option<oneshot::Sender<()>>,
 }
 
 /// Why a subscription cannot go on.
@@ -138,9 +163,37 @@ impl Feed {
             stop,
             started: Arc::default(),
             replay_events: DEFAULT_REPLAY_EVENTS,
-            catch_up: Arc::new(Semaphore::new(CATCH_UP_READS)),
+            catch_up: Arc::new(Semaphore::new(CATCH_UP_TURNS)),
             opened: Arc::new(watch::channel(false).0),
+            pages: Arc::default(),
         }
+    }
+
+    /// Up to `limit` events after `after` for a catch-up (call it during a [`Feed::catch_up`]
+    /// turn): from the few pages other readers read last when one matches, else from the
+    /// outbox. A page is a prefix of what follows `after`, so a cached one is never wrong, only
+    /// maybe shorter than a fresh read; the reader's next read starts after it.
+    ///
+    /// # Errors
+    /// [`crate::walle::Error::Database`], [`crate::walle::Error::Corrupt`].
+    pub async fn page(&self, after: Cursor, limit: i64) -> Result<Arc<[StoredEvent]>> {
+        let lock = || {
+            self.pages
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, _, p)) = lock().iter().find(|(c, l, _)| *c == after && *l == limit) {
+            return Ok(Arc::clone(p));
+        }
+        let events: Arc<[StoredEvent]> = self.walle.fetch_events(after, limit).await?.into();
+        if !events.is_empty() {
+            let mut pages = lock();
+            if pages.len() >= CACHED_PAGES {
+                pages.pop_front();
+            }
+            pages.push_back((after, limit, Arc::clone(&events)));
+        }
+        Ok(events)
     }
 
     /// Waits until the reader has taken its start position (or the feed stopped). The reader
@@ -170,11 +223,22 @@ impl Feed {
         self.replay_events
     }
 
-    /// Waits for a turn to read the outbox for a catch-up; hold it for one page only. The
-    /// semaphore is never closed, so this is always `Some`; were it closed, the read would only
-    /// go unbounded, never lose an event.
-    pub async fn catch_up(&self) -> Option<SemaphorePermit<'_>> {
-        self.catch_up.acquire().await.ok()
+    /// Waits for a catch-up turn: hold it while one page is read, serialised and sent, and drop
+    /// it then. It ends by itself after [`MAX_TURN`]. (The semaphore is never closed; were it,
+    /// turns would only stop being bounded, no event would be lost.)
+    pub async fn catch_up(&self) -> Turn {
+        let Ok(permit) = Arc::clone(&self.catch_up).acquire_owned().await else {
+            return Turn { _release: None };
+        };
+        let (release, released) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            // Ends when the turn is dropped (the sender goes) or time is up.
+            let _ = tokio::time::timeout(MAX_TURN, released).await;
+            drop(permit);
+        });
+        Turn {
+            _release: Some(release),
+        }
     }
 
     /// The cursor after which exactly the newest `n` events lie (below the horizon on

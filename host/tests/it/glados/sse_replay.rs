@@ -126,6 +126,11 @@ async fn the_stream_replays_at_most_the_cap(store: &TestStore) {
     let got = frames(&mut fresh, Some(CAP)).await;
     assert_eq!(messages(&got), range(15, 25));
     assert_eq!(got[0].id.as_deref(), Some(cursors[15].as_str()));
+    // A second client at the same position (served the first one's page from the feed's cache).
+    let mut twin = open(None).await.expect("connect");
+    let got = frames(&mut twin, Some(CAP)).await;
+    assert_eq!(messages(&got), range(15, 25));
+    assert_eq!(got[0].id.as_deref(), Some(cursors[15].as_str()));
     // A recent cursor: exactly the rest.
     let mut recent = open(Some(&cursors[19])).await.expect("connect");
     assert_eq!(messages(&frames(&mut recent, Some(5)).await), range(20, 25));
@@ -137,7 +142,7 @@ async fn the_stream_replays_at_most_the_cap(store: &TestStore) {
     );
     // Then all three follow live, with nothing in between.
     append(store, 25, 26).await;
-    for s in [&mut fresh, &mut recent, &mut at_cap] {
+    for s in [&mut fresh, &mut twin, &mut recent, &mut at_cap] {
         assert_eq!(messages(&frames(s, Some(1)).await), range(25, 26));
     }
 
