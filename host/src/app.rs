@@ -187,7 +187,8 @@ impl App {
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
-        let feed = Feed::new(walle.clone(), shutdown.clone());
+        let feed =
+            Feed::new(walle.clone(), shutdown.clone()).with_replay_events(config.sse_replay_events);
         let notifier = Notifier::new(walle.clone(), config.notify.clone());
         let state = AppState::new(glados::Parts {
             http: config.http(),

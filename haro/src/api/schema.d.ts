@@ -243,7 +243,11 @@ export interface paths {
         };
         /**
          * UI events as Server-Sent Events; reconnecting with `Last-Event-ID` (or `?after=`) resumes
-         *     with no gaps.
+         *     with no gaps. Without a cursor the stream starts with the newest `WEAVER_SSE_REPLAY_EVENTS`
+         *     events (default 1000). A cursor more than that many behind when it connects gets
+         *     that many, then one `replay_truncated` event (`{code, message, details: {after, replay_events}}`,
+         *     no `id`) and the end of the stream; resume from `after`, page `GET /events/tail`, or
+         *     reconnect without a cursor.
          */
         get: operations["events_stream"];
         put?: never;
@@ -2629,7 +2633,10 @@ export interface operations {
     events_stream: {
         parameters: {
             query?: {
-                /** @description Resume after this cursor (`<xid>-<id>`); default: the oldest retained event. */
+                /**
+                 * @description Resume after this cursor (`<xid>-<id>`). Without it the tail starts at the oldest
+                 *     retained event and the stream at the newest `WEAVER_SSE_REPLAY_EVENTS` (default 1000).
+                 */
                 after?: string;
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;
@@ -2640,7 +2647,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream of UiEvent */
+            /** @description text/event-stream of UiEvent, possibly ending with one `replay_truncated` event */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2679,7 +2686,10 @@ export interface operations {
     events_tail: {
         parameters: {
             query?: {
-                /** @description Resume after this cursor (`<xid>-<id>`); default: the oldest retained event. */
+                /**
+                 * @description Resume after this cursor (`<xid>-<id>`). Without it the tail starts at the oldest
+                 *     retained event and the stream at the newest `WEAVER_SSE_REPLAY_EVENTS` (default 1000).
+                 */
                 after?: string;
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;

@@ -93,4 +93,31 @@ describe('StreamProvider', () => {
     expect(fetch).toHaveBeenCalledTimes(1)
     act(() => root.unmount())
   })
+
+  it('refetches every query and restarts without a cursor when the replay was truncated', async () => {
+    sessionStorage.setItem('weaver.events.cursor', '0-1')
+    const calls: Record<string, string>[] = []
+    const truncated = `event: replay_truncated\ndata: ${JSON.stringify({ code: 'replay_truncated', message: 'm', details: { after: '0-2', replay_events: 1 } })}\n\n`
+    vi.stubGlobal('fetch', vi.fn(async (_u: RequestInfo | URL, init?: RequestInit) => {
+      calls.push({ ...(init?.headers as Record<string, string>) })
+      return calls.length === 1
+        ? new Response(event('0-2', 'ui.orders.Updated', '4') + truncated, { status: 200, headers: { 'content-type': 'text/event-stream' } })
+        : openStream(event('0-50', 'ui.backtest.StatusChanged', null))
+    }))
+    const qc = new QueryClient()
+    const invalidate = vi.spyOn(qc, 'invalidateQueries')
+    const root = mount(qc, createElement(Probe))
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(100)
+    })
+    expect(calls).toHaveLength(2)
+    expect(calls[0]['last-event-id']).toBe('0-1')
+    expect(calls[1]['last-event-id']).toBeUndefined()
+    // invalidateQueries() with no filter: everything shown is refetched.
+    expect(invalidate).toHaveBeenCalledWith()
+    expect(seen.state).toBe('live')
+    expect(seen.events.map((e) => e.cursor)).toEqual(['0-50', '0-2'])
+    expect(sessionStorage.getItem('weaver.events.cursor')).toBe('0-50')
+    act(() => root.unmount())
+  })
 })

@@ -27,6 +27,8 @@ export function StreamProvider({ children }: { children: ReactNode }) {
     const close = openEventStream({
       headers: authHeaders,
       onState: (state) => setInfo((i) => ({ ...i, state })),
+      // Events were missed (the stream restarts from the newest): refetch everything shown.
+      onReset: () => void qc.invalidateQueries(),
       onEvent: (ev) => {
         batch.add(keysForEvent(ev))
         // Bars are too frequent to be interesting in the feed.

@@ -108,4 +108,35 @@ describe('openEventStream', () => {
     expect(states.slice(0, 3)).toEqual(['connecting', 'retrying', 'live'])
     expect(storage.getItem('weaver.events.cursor')).toBe('0-8')
   })
+
+  it('on replay_truncated forgets the cursor, resets, and starts again with the newest events', async () => {
+    const storage = memoryStorage()
+    storage.setItem('weaver.events.cursor', '0-3')
+    const seen: UiEvent[] = []
+    const sent: Record<string, string>[] = []
+    let resets = 0
+    const truncated = `event: replay_truncated\ndata: ${JSON.stringify({ code: 'replay_truncated', message: 'more than 2', details: { after: '0-5', replay_events: 2 } })}\n\n`
+    const close = openEventStream({
+      headers: () => ({}),
+      onEvent: (e) => seen.push(e),
+      onState: () => {},
+      onReset: () => resets++,
+      retryMs: 5,
+      storage,
+      fetch: (async (_u: RequestInfo | URL, init?: RequestInit) => {
+        sent.push({ ...(init?.headers as Record<string, string>) })
+        if (sent.length === 1) return sseResponse(event('0-4', 'ui.run.Created') + event('0-5', 'ui.run.Created') + truncated)
+        return sseResponse(event('0-90', 'ui.orders.Updated'))
+      }) as typeof fetch,
+    })
+    await waitFor(() => seen.length === 3)
+    close()
+    expect(sent[0]['last-event-id']).toBe('0-3')
+    // Not a resume from 0-5 (still far behind): a fresh start.
+    expect(sent[1]['last-event-id']).toBeUndefined()
+    expect(resets).toBe(1)
+    // The final event is not delivered as a UI event.
+    expect(seen.map((e) => e.cursor)).toEqual(['0-4', '0-5', '0-90'])
+    expect(storage.getItem('weaver.events.cursor')).toBe('0-90')
+  })
 })

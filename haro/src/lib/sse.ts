@@ -1,8 +1,11 @@
 // The tab's one connection to `GET /events/stream`. It is fetch-based (not EventSource) because
 // the server authenticates the stream with the X-API-Key header, which EventSource cannot send.
 // It resumes with `Last-Event-ID` after any drop, and remembers the cursor in sessionStorage so a
-// reload resumes too instead of replaying the whole retained feed. A cursor the server's retention
-// has overtaken (410 `cursor_expired`) is forgotten and the stream starts again without one.
+// reload resumes too. Without a cursor the server starts with its newest events (the replay cap,
+// WEAVER_SSE_REPLAY_EVENTS). A cursor the server's retention has overtaken (410 `cursor_expired`),
+// or one further behind than the cap (the stream ends with a `replay_truncated` event), is
+// forgotten: the tab refetches its data (onReset) and the stream starts again without a cursor,
+// since replaying thousands of stale events would only invalidate what a refetch brings anyway.
 import { fetchEventSource, EventStreamContentType } from '@microsoft/fetch-event-source'
 import type { UiEvent } from '../api/types'
 import { errorFrom } from '../api/client'
@@ -14,6 +17,8 @@ export interface StreamOptions {
   headers: () => Record<string, string>
   onEvent: (ev: UiEvent) => void
   onState: (s: StreamState) => void
+  /** The tab missed events (its cursor expired or was too far behind): refetch what it shows. */
+  onReset?: () => void
   /** Milliseconds between reconnection attempts. */
   retryMs?: number
   fetch?: typeof fetch
@@ -21,8 +26,10 @@ export interface StreamOptions {
 }
 
 const CURSOR = 'weaver.events.cursor'
+/** The final event of a stream whose cursor was further behind than the server replays. */
+export const REPLAY_TRUNCATED = 'replay_truncated'
 
-/** The remembered cursor is older than what the server retains: start again without it. */
+/** The cursor is expired or too far behind: start again without it. */
 class Expired extends Error {}
 
 class Fatal extends Error {
@@ -59,6 +66,7 @@ export function openEventStream(o: StreamOptions): () => void {
         throw err // retried
       },
       onmessage(msg) {
+        if (msg.event === REPLAY_TRUNCATED) throw new Expired(REPLAY_TRUNCATED)
         if (!msg.data) return
         try {
           const ev = JSON.parse(msg.data) as UiEvent
@@ -85,6 +93,7 @@ export function openEventStream(o: StreamOptions): () => void {
       if (err instanceof Expired && !ctrl.signal.aborted) {
         storage?.setItem(CURSOR, '')
         o.onState('retrying')
+        o.onReset?.()
         connect(null)
       }
       // Fatal or aborted: the state was already reported.

@@ -24,6 +24,7 @@ use crate::glados::config::{
 use crate::notify::NotifyConfig;
 use crate::runs::{DEFAULT_HEARTBEAT_MS as DEFAULT_RUN_HEARTBEAT_MS, RunsConfig};
 use crate::veda::alpaca::AlpacaConfig;
+use crate::walle::feed::{DEFAULT_REPLAY_EVENTS, MAX_REPLAY_EVENTS};
 use crate::walle::{DbConfig, HealthOptions, Retention};
 
 /// Default period of the outbox retention purge.
@@ -64,6 +65,9 @@ pub struct Config {
     pub header_timeout: Duration,
     /// `WEAVER_MAX_CONNECTIONS` (default 1024): connections served at once.
     pub max_connections: usize,
+    /// `WEAVER_SSE_REPLAY_EVENTS` (default 1000, 0 to 100000): the newest events an event
+    /// stream without a cursor starts with, and the most one connection replays.
+    pub sse_replay_events: usize,
     /// `WEAVER_SAMPLE_DATA` (`on` by default, `off`): load the bundled sample data on the first
     /// start of an empty database.
     pub sample_data: bool,
@@ -259,6 +263,15 @@ impl Config {
                 )),
             }
         }
+        let mut sse_replay_events = DEFAULT_REPLAY_EVENTS;
+        if let Some(n) = var("WEAVER_SSE_REPLAY_EVENTS") {
+            match n.trim().parse::<usize>() {
+                Ok(n) if n <= MAX_REPLAY_EVENTS => sse_replay_events = n,
+                _ => problems.push(format!(
+                    "WEAVER_SSE_REPLAY_EVENTS must be an integer from 0 to {MAX_REPLAY_EVENTS}, got {n:?}"
+                )),
+            }
+        }
         let sample_data = match var("WEAVER_SAMPLE_DATA")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -387,6 +400,7 @@ impl Config {
                 allowed_ips,
                 header_timeout,
                 max_connections,
+                sse_replay_events,
                 sample_data,
                 run_bar_interval_ms,
                 run_heartbeat_ms,
@@ -420,6 +434,7 @@ impl Config {
             allowed_ips: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            sse_replay_events: DEFAULT_REPLAY_EVENTS,
             sample_data: false,
             run_bar_interval_ms: 0,
             run_heartbeat_ms: DEFAULT_RUN_HEARTBEAT_MS,

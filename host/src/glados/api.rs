@@ -613,7 +613,8 @@ async fn get_order(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TailQuery {
-    /// Resume after this cursor (`<xid>-<id>`); default: the oldest retained event.
+    /// Resume after this cursor (`<xid>-<id>`). Without it the tail starts at the oldest
+    /// retained event and the stream at the newest `WEAVER_SSE_REPLAY_EVENTS` (default 1000).
     pub after: Option<String>,
     /// Page size (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -655,9 +656,13 @@ async fn events_tail(
 }
 
 /// UI events as Server-Sent Events; reconnecting with `Last-Event-ID` (or `?after=`) resumes
-/// with no gaps.
+/// with no gaps. Without a cursor the stream starts with the newest `WEAVER_SSE_REPLAY_EVENTS`
+/// events (default 1000). A cursor more than that many behind when it connects gets
+/// that many, then one `replay_truncated` event (`{code, message, details: {after, replay_events}}`,
+/// no `id`) and the end of the stream; resume from `after`, page `GET /events/tail`, or
+/// reconnect without a cursor.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(TailQuery), responses(
-    (status = 200, description = "text/event-stream of UiEvent", content_type = "text/event-stream"),
+    (status = 200, description = "text/event-stream of UiEvent, possibly ending with one `replay_truncated` event", content_type = "text/event-stream"),
     (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     (status = 410, description = "`cursor_expired`: retention deleted events after the cursor", body = ErrorBody)))]
 async fn events_stream(
@@ -673,10 +678,11 @@ async fn events_stream(
         .or(q.after)
         .as_deref()
         .map(feed::parse_cursor)
-        .transpose()?
-        .unwrap_or_default();
-    feed::check_cursor(&state, after).await?;
-    Ok(feed::stream(state, after).into_response())
+        .transpose()?;
+    if let Some(a) = after {
+        feed::check_cursor(&state, a).await?;
+    }
+    Ok(feed::stream(state, after).await?.into_response())
 }
 
 /// Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange

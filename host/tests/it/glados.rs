@@ -29,6 +29,7 @@ mod run_state;
 mod runs;
 mod security;
 mod serve;
+mod sse_replay;
 mod suspend;
 mod throttle;
 
