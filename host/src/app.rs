@@ -176,6 +176,7 @@ impl App {
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             concurrency: config.backtest_concurrency,
+            memory_budget_mb: config.backtest_memory_mb,
         });
         let runs = Runs::new(RunsParts {
             walle: walle.clone(),

@@ -45,6 +45,7 @@
 //! - Bad input (CSV, parameters, strategy) is an [`Error`] with a stable code, never a panic.
 
 pub mod broker;
+pub mod budget;
 pub mod csv;
 pub mod engine;
 pub mod jobs;

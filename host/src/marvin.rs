@@ -68,6 +68,9 @@ pub use config::MarvinConfig;
 pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
 pub use limits::{Ceilings, LimitRequest, Limits, LimitsInForce};
 pub use sandbox::{Sandbox, SandboxStats};
+/// Asks for a heap trim a little later (`marvin/trim.rs`): for other modules whose large work
+/// ends after its last sandbox is gone (a backtest job storing its report).
+pub(crate) use trim::request as request_trim;
 
 use crate::domain::{StrategyConfig, StrategyError};
 

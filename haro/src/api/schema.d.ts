@@ -984,10 +984,26 @@ export interface components {
              * @description Id.
              */
             id: number;
+            /**
+             * Format: int64
+             * @description The memory it was estimated to need, MB, reserved from the backtests' budget
+             *     (`WEAVER_BACKTEST_MEMORY_MB`) while it runs. `null` for one queued by an earlier process.
+             */
+            memory_estimate_mb?: number | null;
+            /**
+             * Format: int64
+             * @description While `queued`: its place in the queue, 1 for the next to start.
+             */
+            queue_position?: number | null;
             /** @description The `weaver backtest --report` JSON once done. */
             report?: Record<string, never> | null;
             /** @description `queued`, `running`, `done`, `failed` or `cancelled`. */
             status: string;
+            /**
+             * @description While `queued`: what it waits for, `slot` (one of `WEAVER_BACKTEST_CONCURRENCY`) or
+             *     `memory` (its estimate, from what the running ones left of the budget).
+             */
+            waiting_for?: string | null;
         };
         /** @description Whether a cancel reached a working order. */
         CancelView: {
@@ -2310,6 +2326,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Refused: a field is unusable, or `backtest_too_large` (details: `estimate_mb`, `budget_mb`): its memory estimate alone is above `WEAVER_BACKTEST_MEMORY_MB` */
             422: {
                 headers: {
                     [name: string]: unknown;

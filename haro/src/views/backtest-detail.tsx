@@ -9,7 +9,7 @@ import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh } from '.
 import { candlesSource } from '../lib/candles'
 import { fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
 import { filterTrades, sortRows, toLinePoints, tradesToMarkers, type SortDir, type TradeFilter, type TradeKey } from '../lib/trades'
-import { configOf, reportOf } from './backtests'
+import { configOf, queueNote, reportOf } from './backtests'
 
 export default function BacktestDetail() {
   const { id = '' } = useParams()
@@ -27,7 +27,8 @@ export default function BacktestDetail() {
               <h1 className="row">Backtest #{b.id} <Chip value={b.status} /></h1>
               <p className="small">{r?.strategy.name ?? `strategy ${String(c.strategy)}`} · {(c.symbols ?? []).join(', ')} · {c.timeframe} · created {fmtTime(b.created_at)}</p>
               {b.error && <div className="error" role="alert">{b.error}</div>}
-              {b.status === 'queued' || b.status === 'running' ? <Loading what="Running the backtest" /> : null}
+              {b.memory_estimate_mb != null && <p className="small">Memory estimate {b.memory_estimate_mb} MB</p>}
+              {b.status === 'queued' || b.status === 'running' ? <Loading what={queueNote(b) ? `Queued (${queueNote(b)})` : 'Running the backtest'} /> : null}
               {r && <ReportView report={r} timeframe={c.timeframe ?? '1Day'} />}
             </>
           )

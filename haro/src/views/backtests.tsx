@@ -8,6 +8,12 @@ import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
 import { LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
 
 export const reportOf = (b: Backtest) => (b.report ?? null) as unknown as Report | null
+/** Why a queued backtest has not started, in words (`null` unless it is queued and the server says). */
+export const queueNote = (b: Backtest): string | null => {
+  if (b.status !== 'queued' || !b.waiting_for) return null
+  const what = b.waiting_for === 'memory' ? 'memory' : 'a free slot'
+  return `waiting for ${what}${b.queue_position ? `, #${b.queue_position} in queue` : ''}`
+}
 export const configOf = (b: Backtest) => (b.config ?? {}) as { strategy?: string | number; symbols?: string[]; timeframe?: string; start?: string | null; end?: string | null }
 
 export function Backtests() {
@@ -44,7 +50,7 @@ export function Backtests() {
                         <td>{r?.strategy.name ?? String(c.strategy ?? '—')}</td>
                         <td>{(c.symbols ?? []).join(', ')}</td>
                         <td>{c.timeframe ?? '—'}</td>
-                        <td><Chip value={b.status} />{b.error && <span className="small neg"> {b.error}</span>}</td>
+                        <td><Chip value={b.status} />{queueNote(b) && <span className="small"> ({queueNote(b)})</span>}{b.error && <span className="small neg"> {b.error}</span>}</td>
                         <td className="num">{fmtPct(r?.metrics.return_pct)}</td>
                         <td className="num">{fmtPct(r?.metrics.max_drawdown_pct)}</td>
                         <td className="num">{r?.metrics.trades ?? '—'}</td>

@@ -103,6 +103,10 @@ pub struct Config {
     /// Backtests running at once, `WEAVER_BACKTEST_CONCURRENCY` (default: the cores less one,
     /// at least 1); the others wait `queued`.
     pub backtest_concurrency: usize,
+    /// Memory the running backtests share, `WEAVER_BACKTEST_MEMORY_MB` (64 to 1048576; default
+    /// half the machine's memory, [`crate::greta::budget::default_budget_mb`]); a backtest
+    /// waits `queued` until its estimate fits.
+    pub backtest_memory_mb: u64,
     /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
     /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
     pub shutdown_grace: Duration,
@@ -357,6 +361,18 @@ impl Config {
                 )),
             }
         }
+        let mut backtest_memory_mb = crate::greta::budget::default_budget_mb();
+        if let Some(n) = var("WEAVER_BACKTEST_MEMORY_MB") {
+            let range = crate::greta::budget::BUDGET_RANGE_MB;
+            match n.trim().parse::<u64>() {
+                Ok(n) if range.contains(&n) => backtest_memory_mb = n,
+                _ => problems.push(format!(
+                    "WEAVER_BACKTEST_MEMORY_MB must be an integer from {} to {}, got {n:?}",
+                    range.start(),
+                    range.end()
+                )),
+            }
+        }
         let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
         if let Some(n) = var("WEAVER_SHUTDOWN_GRACE") {
             match n.trim().parse::<u64>() {
@@ -409,6 +425,7 @@ impl Config {
                 consumer_health,
                 shutdown_grace,
                 backtest_concurrency,
+                backtest_memory_mb,
                 store_outage_limit,
                 alpaca,
                 compiler: None,
@@ -446,6 +463,7 @@ impl Config {
             risk_defaults: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             backtest_concurrency: default_backtest_concurrency(),
+            backtest_memory_mb: crate::greta::budget::default_budget_mb(),
             store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,
             notify: NotifyConfig::default(),
         }

@@ -469,13 +469,14 @@ async fn read_multipart(
     example = json!({"strategy": "sma-cross", "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000,
         "commission": 0.001, "fill": "next_open", "warmup": 19, "params": {"fast": 5, "slow": 20}})), responses(
     (status = 202, body = BacktestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
+    (status = 422, description = "Refused: a field is unusable, or `backtest_too_large` (details: `estimate_mb`, `budget_mb`): its memory estimate alone is above `WEAVER_BACKTEST_MEMORY_MB`", body = ErrorBody)))]
 async fn create_backtest(
     State(state): State<AppState>,
     AppJson(req): AppJson<BacktestRequest>,
 ) -> Result<(StatusCode, axum::Json<BacktestView>), ApiError> {
     let b = backtests::create(&state, req).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(b.into())))
+    Ok((StatusCode::ACCEPTED, axum::Json(backtests::view(&state, b))))
 }
 
 /// Page of `GET /backtests`.
@@ -508,7 +509,9 @@ async fn list_backtests(
         .backtest_summaries(p.before, limit)
         .await?;
     Ok(axum::Json(
-        rows.into_iter().map(BacktestView::summary).collect(),
+        rows.into_iter()
+            .map(|b| backtests::summary(&state, b))
+            .collect(),
     ))
 }
 
@@ -528,7 +531,7 @@ async fn get_backtest(
             entity: "backtest",
             id: id.to_string(),
         })?;
-    Ok(axum::Json(b.into()))
+    Ok(axum::Json(backtests::view(&state, b)))
 }
 
 /// Filter of `GET /orders`.

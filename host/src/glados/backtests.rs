@@ -5,6 +5,8 @@
 //! # Invariants
 //! - The stored `config` is the request as it was posted, so `GET /backtests/{id}` shows what
 //!   was asked for; the report is the `weaver backtest --report` JSON.
+//! - `memory_estimate_mb`, `waiting_for` and `queue_position` come from the running server's
+//!   jobs, not the store: a backtest queued by an earlier process shows none.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -109,6 +111,38 @@ pub struct BacktestView {
     pub config: serde_json::Value,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
+    /// The memory it was estimated to need, MB, reserved from the backtests' budget
+    /// (`WEAVER_BACKTEST_MEMORY_MB`) while it runs. `null` for one queued by an earlier process.
+    #[serde(default)]
+    pub memory_estimate_mb: Option<u64>,
+    /// While `queued`: what it waits for, `slot` (one of `WEAVER_BACKTEST_CONCURRENCY`) or
+    /// `memory` (its estimate, from what the running ones left of the budget).
+    #[serde(default)]
+    pub waiting_for: Option<String>,
+    /// While `queued`: its place in the queue, 1 for the next to start.
+    #[serde(default)]
+    pub queue_position: Option<u64>,
+}
+
+/// A backtest's view with what the server's jobs know of it (estimate, queue).
+pub fn view(state: &AppState, b: Backtest) -> BacktestView {
+    with_admission(state, BacktestView::from(b))
+}
+
+/// A list's view ([`BacktestView::summary`]) with what the server's jobs know of it.
+pub fn summary(state: &AppState, b: Backtest) -> BacktestView {
+    with_admission(state, BacktestView::summary(b))
+}
+
+fn with_admission(state: &AppState, mut v: BacktestView) -> BacktestView {
+    if let Some(a) = state.inner.backtests.admission(v.id) {
+        v.memory_estimate_mb = Some(a.estimate_mb);
+        if let Some((waiting, place)) = a.waiting {
+            v.waiting_for = Some(waiting.as_str().to_owned());
+            v.queue_position = u64::try_from(place).ok();
+        }
+    }
+    v
 }
 
 impl From<Backtest> for BacktestView {
@@ -123,6 +157,9 @@ impl From<Backtest> for BacktestView {
             report: report_of(&b),
             config: b.config.0.clone(),
             created_at: b.created_at,
+            memory_estimate_mb: None,
+            waiting_for: None,
+            queue_position: None,
         }
     }
 }
@@ -164,6 +201,14 @@ impl From<jobs::Error> for ApiError {
                 }
             }
             jobs::Error::Invalid { code, message } => ApiError::Invalid { code, message },
+            e @ jobs::Error::TooLarge {
+                estimate_mb,
+                budget_mb,
+            } => ApiError::InvalidAt {
+                code,
+                message: e.to_string(),
+                details: serde_json::json!({"estimate_mb": estimate_mb, "budget_mb": budget_mb}),
+            },
             jobs::Error::Store(e) => e.into(),
             jobs::Error::Internal(m) => ApiError::Internal(m),
         }

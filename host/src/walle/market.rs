@@ -387,6 +387,36 @@ impl Walle {
             .await
     }
 
+    /// How many candles of one symbol and timeframe have `from <= ts < to` (an index range
+    /// count: a backtest's size before it loads them).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn count_candles(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64> {
+        let (n,): (i64,) = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    (i64,),
+                    "select count(*) from candles \
+                     where symbol = $1 and timeframe = $2 and ts >= $3 and ts < $4",
+                    symbol,
+                    timeframe,
+                    from,
+                    to,
+                )
+            })
+            .await?;
+        Ok(n)
+    }
+
     /// Every stored series (one per symbol and timeframe), by symbol then timeframe; or only
     /// `only`'s when given.
     ///

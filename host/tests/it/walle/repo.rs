@@ -586,6 +586,18 @@ async fn candles_upsert_and_range(store: &TestStore) {
         .unwrap();
     assert_eq!(window.len(), 10);
     assert_eq!(window[0].ts, t0 + Duration::minutes(10));
+    // The count a backtest's memory estimate is made from, over the same window.
+    let count = |tf: &'static str, from: i64, to: i64| {
+        w.count_candles(
+            "SPY",
+            tf,
+            t0 + Duration::minutes(from),
+            t0 + Duration::minutes(to),
+        )
+    };
+    assert_eq!(count("1Min", 10, 20).await.unwrap(), 10);
+    assert_eq!(count("1Min", 0, 24 * 60).await.unwrap(), 110);
+    assert_eq!(count("1Day", 0, 24 * 60).await.unwrap(), 0);
     assert!(
         w.candles("SPY", "1Day", t0, t0 + Duration::days(1), 10)
             .await
