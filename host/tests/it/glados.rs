@@ -10,6 +10,7 @@ mod candles;
 mod chain;
 mod control;
 mod dashboard;
+mod downloads;
 mod events;
 mod hostile;
 mod limits;
