@@ -109,6 +109,35 @@ async fn job_progress_and_series(kind: Kind) {
         assert_eq!(s["adjustment"], "all", "{s}");
     }
 
+    // A backtest on the downloaded bars says which adjustment they had.
+    let wasm = std::fs::read(crate::support::dist("sma-cross.wasm")).expect("component");
+    let up = axum::http::Request::post("/strategies?name=sma-cross")
+        .header("host", "localhost")
+        .header("content-type", "application/wasm")
+        .body(axum::body::Body::from(wasm))
+        .expect("req");
+    let sid = send(&router, up).await.json()["id"]
+        .as_i64()
+        .expect("strategy id");
+    tokio::time::timeout(Duration::from_secs(120), app.state().idle())
+        .await
+        .expect("compiled");
+    let bt = json!({"strategy": sid, "symbols": ["AAPL"], "timeframe": "1Min", "params": {"fast": 5, "slow": 20}});
+    let bt = send(&router, post_json("/backtests", bt)).await;
+    assert_eq!(bt.status, 202, "{}", bt.json());
+    tokio::time::timeout(Duration::from_secs(120), app.state().idle())
+        .await
+        .expect("backtest ends");
+    let report = send(&router, get(&format!("/backtests/{}", bt.json()["id"])))
+        .await
+        .json();
+    assert_eq!(report["status"], "done", "{report}");
+    assert_eq!(
+        report["report"]["data"][0]["adjustment"], "all",
+        "{}",
+        report["report"]["data"]
+    );
+
     // A second job is listed first; `GET /jobs` pages by id.
     let second = send(
         &router,

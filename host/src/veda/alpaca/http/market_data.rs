@@ -78,8 +78,8 @@ impl AlpacaHttp {
         let page: models::BarsPage = self.get(Host::Data, segments, &query, "bars").await?;
         let bars = match page.bars {
             Some(models::BarsField::Map(map)) => map
-                .into_iter()
-                .flat_map(|(_, bars)| bars.into_iter())
+                .into_values()
+                .flatten()
                 .filter_map(|b| parse::bar(&b))
                 .collect(),
             Some(models::BarsField::List(bars)) => bars.iter().filter_map(parse::bar).collect(),
