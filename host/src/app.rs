@@ -5,8 +5,9 @@
 //! - [`App::start`] does everything that comes before the API accepts a request: the stored
 //!   trading state, the example strategies, the sample data of a first start, the services
 //!   that run as long as the process (the realtime feed, the decisions projection, the
-//!   notifier, the outbox retention purge), venue recovery and
-//!   reconciliation, resuming the runs a dead process left running.
+//!   notifier, the outbox retention purge), resuming the downloads an earlier process left
+//!   unfinished, venue recovery and reconciliation, resuming the runs a dead process left
+//!   running.
 //! - [`App::shutdown`] stops background work and waits for it, at most a grace period.
 //! - [`serve`] is all of it around the listener: what `weaver serve` runs.
 //!
@@ -31,6 +32,7 @@ use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
 use crate::notify::Notifier;
 use crate::runs::{Runs, RunsParts};
 use crate::veda::desk::Desk;
+use crate::veda::download::{Downloads, DownloadsParts};
 use crate::walle::{Feed, Walle};
 
 pub use config::{Config, ConfigError};
@@ -99,6 +101,8 @@ pub struct App {
     feed: Feed,
     /// Notifications (the outbox consumer `notify`, best-effort).
     notifier: Notifier,
+    /// Download jobs (resumed at start).
+    downloads: Downloads,
     /// Work that ends (compilations, backtests, runs): what [`App::idle`] waits for.
     tasks: TaskTracker,
     /// Services that run as long as the process (retention, consumers).
@@ -191,6 +195,12 @@ impl App {
         let feed =
             Feed::new(walle.clone(), shutdown.clone()).with_replay_events(config.sse_replay_events);
         let notifier = Notifier::new(walle.clone(), config.notify.clone());
+        let downloads = Downloads::new(DownloadsParts {
+            walle: walle.clone(),
+            alpaca: config.alpaca.clone(),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        })?;
         let state = AppState::new(glados::Parts {
             http: config.http(),
             walle: walle.clone(),
@@ -201,6 +211,7 @@ impl App {
             runs: runs.clone(),
             feed: feed.clone(),
             notifier: notifier.clone(),
+            downloads: downloads.clone(),
         });
         Ok(App {
             config: Arc::new(config),
@@ -210,6 +221,7 @@ impl App {
             state,
             feed,
             notifier,
+            downloads,
             tasks,
             services: TaskTracker::new(),
             shutdown,
@@ -266,6 +278,13 @@ impl App {
             Err(e) => tracing::error!(code = e.code(), "unfinished backtests not marked: {e}"),
         }
         self.start_services();
+        match self.downloads.resume().await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(?ids, "downloads an earlier process left unfinished resumed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code(), "unfinished downloads not resumed: {e}"),
+        }
         self.recover_venues().await;
         let resumed = self.runs.resume().await?;
         if !resumed.resumed.is_empty() || !resumed.failed.is_empty() {

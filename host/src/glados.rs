@@ -17,7 +17,8 @@
 //! - [`server`]: the accept loop (header read timeout, connection cap, client addresses).
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: the views of backtests (the jobs are [`crate::greta::jobs`]).
-//! - [`candles`]: stored candles and series, CSV import, synthetic and sample data.
+//! - [`candles`]: stored candles and series, CSV import, synthetic and sample data, downloads.
+//! - [`jobs`]: background jobs (downloads) and their progress.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
@@ -45,6 +46,7 @@ mod exposition;
 pub mod guard;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod notify;
 pub mod replay;
 pub mod runs;
@@ -68,6 +70,7 @@ use crate::greta::jobs::Jobs;
 use crate::marvin::Catalogue;
 use crate::notify::Notifier;
 use crate::runs::Runs;
+use crate::veda::download::Downloads;
 use crate::walle::{Feed, Walle};
 
 pub use config::HttpConfig;
@@ -97,6 +100,8 @@ pub(crate) struct Inner {
     pub(crate) notifier: Notifier,
     /// One permit: the replay running now (`POST /runs/{id}/replay`).
     pub(crate) replay: tokio::sync::Semaphore,
+    /// Downloads from Alpaca (`POST /candles/download`).
+    pub(crate) downloads: Downloads,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -119,6 +124,8 @@ pub struct Parts {
     pub feed: Feed,
     /// The notifier (`/notifications/*`).
     pub notifier: Notifier,
+    /// The download jobs.
+    pub downloads: Downloads,
 }
 
 impl std::fmt::Debug for AppState {
@@ -145,6 +152,7 @@ impl AppState {
                 feed: p.feed,
                 notifier: p.notifier,
                 replay: tokio::sync::Semaphore::new(1),
+                downloads: p.downloads,
             }),
         }
     }

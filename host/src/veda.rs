@@ -24,6 +24,8 @@
 //!   a live bar stream, orders filled by Greta's broker; no keys, no network.
 //! - [`desk`]: [`desk::Desk`], a live venue shared by all runs on it: one order-update and one
 //!   bar stream fanned out, start-up recovery once before any run trades, one recorder.
+//! - [`download`]: historical bars from Alpaca into candles, with their price adjustment, as
+//!   the CLI's synchronous download and the API's resumable background jobs.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
@@ -38,6 +40,7 @@
 pub mod alpaca;
 pub mod client_order_id;
 pub mod desk;
+pub mod download;
 pub mod error;
 pub mod journal;
 pub mod live;

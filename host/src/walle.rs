@@ -35,6 +35,7 @@
 
 mod backtests;
 mod config;
+mod jobs;
 mod market;
 mod notifications;
 mod orders;
@@ -62,6 +63,7 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
+pub use jobs::{Job, JobStatus};
 pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use notifications::{NOTIFY_CONSUMER, NewNotification, Notification, NotificationStatus};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};

@@ -139,6 +139,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/candles/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts downloading bars from Alpaca in the background and answers 202 with the job; follow
+         *     it with `GET /jobs/{id}`. 422 names the bad field (`details.field`); 409
+         *     `alpaca_not_configured` without Alpaca keys, `adjustment_mismatch` when a series is stored
+         *     with another adjustment (send `replace: true` to replace it).
+         */
+        post: operations["start_download"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/candles/import": {
         parameters: {
             query?: never;
@@ -284,6 +306,40 @@ export interface paths {
         };
         /** Liveness: the process answers. */
         get: operations["healthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Jobs, newest first; paged with `before` (the last id of the previous page) and `limit`. */
+        get: operations["list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job: status and progress (bars, pages, symbols, ETA). */
+        get: operations["get_job"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1174,6 +1230,31 @@ export interface components {
              */
             latency_us?: number | null;
         };
+        /** @description Body of `POST /candles/download`. */
+        DownloadRequest: {
+            /** @description `raw`, `split`, `dividend` or `all` (default `all`: split- and dividend-adjusted). */
+            adjustment?: string | null;
+            /** @description To: a day (`2024-06-28`, to its 23:59:59 UTC) or an RFC 3339 time. */
+            end: string;
+            /** @description Stock feed, `iex` or `sip` (default: `APCA_API_DATA_FEED`, else `iex`). */
+            feed?: string | null;
+            /**
+             * Format: int32
+             * @description Bars per page asked of Alpaca (1–10000, default 10000).
+             */
+            page_limit?: number | null;
+            /**
+             * @description Delete stored bars of these series that have another adjustment instead of refusing
+             *     with 409 `adjustment_mismatch` (default false).
+             */
+            replace?: boolean | null;
+            /** @description From: a day (`2024-01-02`, from its 00:00 UTC) or an RFC 3339 time. */
+            start: string;
+            /** @description Symbols (1–50), fetched one after the other. */
+            symbols: string[];
+            /** @description Bar timeframe (`1Min`, `15Min`, `1Hour`, `1Day`, …). */
+            timeframe: string;
+        };
         /** @description The JSON body of every error response. */
         ErrorBody: {
             /** @description Stable snake_case code. */
@@ -1248,6 +1329,66 @@ export interface components {
             qty: number;
             /** @description Symbol. */
             symbol: string;
+        };
+        /** @description What a job did so far. */
+        JobProgressView: {
+            /**
+             * Format: int64
+             * @description Bars fetched and stored.
+             */
+            bars: number;
+            /**
+             * Format: int64
+             * @description Estimated seconds left (absent until there is a pace to go by).
+             */
+            eta_seconds?: number | null;
+            /**
+             * Format: int64
+             * @description Pages fetched.
+             */
+            pages: number;
+            /** @description The symbol being fetched. */
+            symbol?: string | null;
+            /** @description Symbols finished. */
+            symbols_done: number;
+            /** @description Symbols asked for. */
+            symbols_total: number;
+        };
+        /** @description A background job. */
+        JobView: {
+            /**
+             * Format: date-time
+             * @description Created (UTC).
+             */
+            created_at: string;
+            /** @description Why it failed (`code: message`). */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description Ended (UTC).
+             */
+            finished_at?: string | null;
+            /**
+             * Format: int64
+             * @description Job id.
+             */
+            id: number;
+            /** @description What kind of work (`download`). */
+            kind: string;
+            /** @description Progress. */
+            progress: components["schemas"]["JobProgressView"];
+            /**
+             * @description What was asked (for a download: `symbols`, `timeframe`, `start`, `end`, `feed`,
+             *     `adjustment`, `page_limit`, `replace`).
+             */
+            spec: Record<string, never>;
+            /**
+             * Format: date-time
+             * @description Started running (UTC).
+             */
+            started_at?: string | null;
+            /** @description `queued`, `running`, `done` or `failed`. */
+            status: string;
         };
         /**
          * @description Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's
@@ -1758,6 +1899,11 @@ export interface components {
         };
         /** @description What is stored of one symbol and timeframe. */
         SeriesView: {
+            /**
+             * @description Price adjustment of downloaded bars: `raw`, `split`, `dividend`, `all`, or `mixed`;
+             *     absent when unknown (imported, synthetic, sample or live bars).
+             */
+            adjustment?: string | null;
             /**
              * Format: int64
              * @description Number of bars.
@@ -2429,6 +2575,69 @@ export interface operations {
             };
         };
     };
+    start_download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DownloadRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     import_csv: {
         parameters: {
             query?: never;
@@ -2767,6 +2976,84 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: {
+                /** @description Only ids below this (cursor: the last id of the previous page). */
+                before?: number;
+                /** @description Page size (1–500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Job id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

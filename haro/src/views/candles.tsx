@@ -1,5 +1,6 @@
-// Candles: the stored series (sample data badged), the bars of the one picked, and the three
-// ways to add candles (sample data, CSV import, synthetic series).
+// Candles: the stored series (sample data badged, downloads with their price adjustment), the
+// bars of the one picked, and the ways to add candles (sample data, CSV import, synthetic
+// series, a download from Alpaca as a background job).
 import { Link, useNavigate, useSearchParams } from 'react-router'
 import { useCandles, useCandleSeries } from '../api/queries'
 import type { Candle, CandleSeries } from '../api/types'
@@ -8,6 +9,7 @@ import { Empty, QueryState, SourceBadge } from '../components/ui'
 import { candlesSource, findSeries, isSample, seriesKey, TIMEFRAMES } from '../lib/candles'
 import { fmtNumber, fmtTime } from '../lib/format'
 import { GetCandles } from './candle-forms'
+import { DownloadForm } from './download-form'
 
 export const candlesHref = (s: { symbol: string; timeframe: string }) =>
   `/ui/candles?${new URLSearchParams({ symbol: s.symbol, timeframe: s.timeframe })}`
@@ -49,6 +51,10 @@ export default function Candles() {
       )}
       <h2>Add candles</h2>
       <GetCandles series={series.data ?? []} onAdded={(s) => nav(candlesHref(s), { replace: true })} />
+      <details className="option" data-testid="download-option">
+        <summary>Download from Alpaca</summary>
+        <DownloadForm />
+      </details>
     </section>
   )
 }
@@ -59,7 +65,7 @@ export function SeriesTable({ series, selected }: { series: CandleSeries[]; sele
     <div className="table-wrap">
       <table data-testid="series-table">
         <thead>
-          <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th></tr>
+          <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th><th>Adjustment</th></tr>
         </thead>
         <tbody>
           {series.map((s) => {
@@ -72,6 +78,7 @@ export function SeriesTable({ series, selected }: { series: CandleSeries[]; sele
                 <td>{fmtTime(s.last)}</td>
                 <td className="num">{s.count.toLocaleString('en-US')}</td>
                 <td><SourceBadge source={s.source} /></td>
+                <td data-testid="series-adjustment">{s.adjustment ?? '—'}</td>
               </tr>
             )
           })}

@@ -1,9 +1,12 @@
 //! `weaver data download`: historical bars from Alpaca's market data API (v2) into WallE's
-//! candles, one symbol at a time, following every page. A progress bar is drawn only when stderr
-//! is a terminal.
+//! candles, one symbol at a time, following every page, with the price adjustment asked for
+//! (`--adjustment`, default `all`). The downloading itself is [`crate::veda::download`]'s, the
+//! same function the API's background jobs run; this command waits for it. A progress bar is
+//! drawn only when stderr is a terminal.
 //!
 //! # Invariants
 //! - Bars are upserted by (symbol, timeframe, time): downloading a range twice stores it once.
+//! - A series keeps one adjustment: another one is refused unless `--replace` is given.
 //! - Credentials come from the environment (`APCA_*`) and are never printed.
 
 use std::io::IsTerminal;
@@ -14,8 +17,8 @@ use clap::Args;
 
 use crate::domain::Timeframe;
 use crate::veda::alpaca::{AlpacaConfig, AlpacaVenue};
-use crate::veda::{BarsRequest, Venue};
-use crate::walle::{Candle, DbConfig, Walle};
+use crate::veda::download::{self, Adjustment, Cursor, DownloadSpec, Progress};
+use crate::walle::{DbConfig, Walle};
 
 /// Arguments of `weaver data download`.
 #[derive(Debug, Args)]
@@ -39,6 +42,12 @@ pub struct DownloadArgs {
     /// Bars per page asked of the API (1 to 10000).
     #[arg(long, default_value_t = 10_000)]
     pub page_limit: u32,
+    /// Price adjustment: `raw`, `split`, `dividend` or `all` (split- and dividend-adjusted).
+    #[arg(long, default_value = "all", value_parser = ["raw", "split", "dividend", "all"])]
+    pub adjustment: String,
+    /// Delete stored bars of the series that have another adjustment instead of refusing.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// Runs `weaver data download`, reporting to `out`.
@@ -49,86 +58,95 @@ pub(super) fn run(args: DownloadArgs, out: &mut dyn std::io::Write) -> anyhow::R
     if args.end < args.start {
         bail!("--end {} is before --start {}", args.end, args.start);
     }
-    if !(1..=10_000).contains(&args.page_limit) {
-        bail!("--page-limit must be between 1 and 10000");
-    }
-    let mut config = AlpacaConfig::from_env().context("Alpaca settings")?;
-    if let Some(feed) = &args.feed {
-        config.feed.clone_from(feed);
-    }
+    let adjustment: Adjustment = args.adjustment.parse()?;
+    let config = AlpacaConfig::from_env().context("Alpaca settings")?;
     let venue = AlpacaVenue::new(config).context("Alpaca client")?;
     let db = DbConfig::from_env()?;
-    let start = Utc.from_utc_datetime(&args.start.and_time(NaiveTime::MIN));
-    let end = Utc.from_utc_datetime(
-        &args
-            .end
-            .and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN)),
-    );
+    let spec = DownloadSpec {
+        symbols: args.symbols.clone(),
+        timeframe: args.timeframe.to_string(),
+        start: Utc.from_utc_datetime(&args.start.and_time(NaiveTime::MIN)),
+        end: Utc.from_utc_datetime(
+            &args
+                .end
+                .and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN)),
+        ),
+        feed: args.feed.clone(),
+        adjustment,
+        page_limit: args.page_limit,
+        replace: args.replace,
+    };
+    spec.validate()
+        .map_err(|e| anyhow::anyhow!("--{}: {e}", e_field(&e)))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let progress = if std::io::stderr().is_terminal() {
+    let progress_bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(args.symbols.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
-    progress.set_style(
+    progress_bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} symbols  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let timeframe = args.timeframe.to_string();
+    let timeframe = spec.timeframe.clone();
     runtime.block_on(async {
         let walle = Walle::connect(&db).await.context("database")?;
-        let mut total = 0u64;
-        for symbol in &args.symbols {
-            progress.set_message(symbol.clone());
-            let request = BarsRequest {
-                symbols: vec![symbol.clone()],
-                timeframe: args.timeframe,
-                start,
-                end,
-                page_limit: Some(args.page_limit),
-            };
-            let bars = venue
-                .bars(&request)
-                .await
-                .with_context(|| format!("downloading {symbol} bars"))?;
-            let candles: Vec<Candle> = bars
-                .into_values()
-                .flatten()
-                .filter_map(|b| {
-                    Some(Candle {
-                        symbol: symbol.clone(),
-                        timeframe: timeframe.clone(),
-                        ts: chrono::DateTime::from_timestamp_millis(b.ts)?,
-                        open: b.open,
-                        high: b.high,
-                        low: b.low,
-                        close: b.close,
-                        volume: b.volume,
-                        source: "alpaca".into(),
-                    })
-                })
-                .collect();
-            for chunk in candles.chunks(5_000) {
-                walle
-                    .upsert_candles(chunk, None)
-                    .await
-                    .with_context(|| format!("storing {symbol} bars"))?;
-            }
-            total += candles.len() as u64;
-            progress.inc(1);
-            progress.suspend(|| writeln!(out, "{symbol}: {} bars", candles.len()))?;
+        download::check_adjustments(&walle, &spec).await?;
+        let mut progress = Progress::default();
+        let mut cursor = Cursor::default();
+        let mut reported = 0usize;
+        let mut lines: Vec<String> = Vec::new();
+        download::download(
+            venue.http(),
+            &walle,
+            &spec,
+            &mut progress,
+            &mut cursor,
+            None,
+            |p: &Progress| {
+                progress_bar.set_position(p.symbols_done as u64);
+                progress_bar.set_message(format!(
+                    "{} {} bars, {} pages",
+                    p.symbol.as_deref().unwrap_or(""),
+                    p.bars,
+                    p.pages
+                ));
+                // A line per finished symbol, as before the download was shared with the API.
+                while reported < p.symbols_done {
+                    let symbol = &spec.symbols[reported];
+                    let n = p.per_symbol.get(symbol).copied().unwrap_or(0);
+                    lines.push(format!("{symbol}: {n} bars"));
+                    reported += 1;
+                }
+            },
+        )
+        .await?;
+        progress_bar.finish_and_clear();
+        for line in lines {
+            writeln!(out, "{line}")?;
         }
-        progress.finish_and_clear();
         writeln!(
             out,
-            "stored {total} {timeframe} bars ({})",
-            walle.backend_name()
+            "stored {} {timeframe} bars ({}, adjustment {})",
+            progress.bars,
+            walle.backend_name(),
+            spec.adjustment
         )?;
         walle.close().await;
         anyhow::Ok(())
     })
+}
+
+fn e_field(e: &download::Error) -> &'static str {
+    match e {
+        download::Error::Invalid { field, .. } => match *field {
+            "page_limit" => "page-limit",
+            f => f,
+        },
+        _ => "arguments",
+    }
 }

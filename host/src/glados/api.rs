@@ -26,6 +26,7 @@ use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
 use super::health::{self, ConsumerView, Health};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
+use super::jobs;
 use super::notify;
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
@@ -60,6 +61,9 @@ use crate::walle::{Strategy, StrategyStatus};
         candles::import_csv,
         candles::synth_series,
         candles::load_sample_data,
+        candles::start_download,
+        jobs::list_jobs,
+        jobs::get_job,
         list_orders,
         get_order,
         feed::list_chain,
@@ -106,6 +110,9 @@ use crate::walle::{Strategy, StrategyStatus};
         candles::CandleView,
         candles::SeriesView,
         candles::SynthRequest,
+        candles::DownloadRequest,
+        jobs::JobView,
+        jobs::JobProgressView,
         UiEvent,
         TailPage,
         feed::EventView,
@@ -180,6 +187,12 @@ pub fn routes() -> Router<AppState> {
             "/candles/sample",
             axum::routing::post(candles::load_sample_data),
         )
+        .route(
+            "/candles/download",
+            axum::routing::post(candles::start_download),
+        )
+        .route("/jobs", get(jobs::list_jobs))
+        .route("/jobs/{id}", get(jobs::get_job))
         .route("/orders", get(list_orders))
         .route("/orders/{id}", get(get_order))
         .route("/events", get(feed::list_chain))

@@ -1,5 +1,7 @@
-//! Market data routes: stored candles and series, CSV import, synthetic series, and the bundled
-//! sample data. Storing them is [`crate::greta::stored`]'s.
+//! Market data routes: stored candles and series, CSV import, synthetic series, the bundled
+//! sample data, and downloads from Alpaca as background jobs (`POST /candles/download`, followed
+//! with `GET /jobs/{id}`). Storing them is [`crate::greta::stored`]'s; downloading is
+//! [`crate::veda::download`]'s.
 //!
 //! # Invariants
 //! - An upload is parsed whole before the first write: a bad file stores nothing and the error
@@ -21,6 +23,7 @@ use super::http::{AppJson, AppQuery, MultipartFields};
 use crate::domain::{Bar, Timeframe};
 use crate::greta::stored::{load_sample, store};
 use crate::greta::{csv, synth};
+use crate::veda::download::{self, Adjustment, DownloadSpec};
 use crate::walle::{self, CandleSeries};
 
 /// Most bars `POST /candles/synth` generates.
@@ -78,6 +81,9 @@ pub struct SeriesView {
     pub count: i64,
     /// `sample`, `import`, `download`, `synth`, `live`, `other`, or `mixed`.
     pub source: String,
+    /// Price adjustment of downloaded bars: `raw`, `split`, `dividend`, `all`, or `mixed`;
+    /// absent when unknown (imported, synthetic, sample or live bars).
+    pub adjustment: Option<String>,
 }
 
 impl From<CandleSeries> for SeriesView {
@@ -89,6 +95,7 @@ impl From<CandleSeries> for SeriesView {
             last: s.last,
             count: s.count,
             source: s.source.to_owned(),
+            adjustment: s.adjustment,
         }
     }
 }
@@ -233,6 +240,105 @@ pub(super) async fn load_sample_data(
         StatusCode::CREATED,
         axum::Json(series.into_iter().map(Into::into).collect()),
     ))
+}
+
+/// Body of `POST /candles/download`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadRequest {
+    /// Symbols (1–50), fetched one after the other.
+    pub symbols: Vec<String>,
+    /// Bar timeframe (`1Min`, `15Min`, `1Hour`, `1Day`, …).
+    pub timeframe: String,
+    /// From: a day (`2024-01-02`, from its 00:00 UTC) or an RFC 3339 time.
+    pub start: String,
+    /// To: a day (`2024-06-28`, to its 23:59:59 UTC) or an RFC 3339 time.
+    pub end: String,
+    /// Stock feed, `iex` or `sip` (default: `APCA_API_DATA_FEED`, else `iex`).
+    pub feed: Option<String>,
+    /// `raw`, `split`, `dividend` or `all` (default `all`: split- and dividend-adjusted).
+    pub adjustment: Option<String>,
+    /// Bars per page asked of Alpaca (1–10000, default 10000).
+    pub page_limit: Option<u32>,
+    /// Delete stored bars of these series that have another adjustment instead of refusing
+    /// with 409 `adjustment_mismatch` (default false).
+    pub replace: Option<bool>,
+}
+
+/// Starts downloading bars from Alpaca in the background and answers 202 with the job; follow
+/// it with `GET /jobs/{id}`. 422 names the bad field (`details.field`); 409
+/// `alpaca_not_configured` without Alpaca keys, `adjustment_mismatch` when a series is stored
+/// with another adjustment (send `replace: true` to replace it).
+#[utoipa::path(post, path = "/candles/download", tag = "market data", request_body = DownloadRequest,
+    responses(
+        (status = 202, body = super::jobs::JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn start_download(
+    State(state): State<AppState>,
+    AppJson(r): AppJson<DownloadRequest>,
+) -> Result<(StatusCode, axum::Json<super::jobs::JobView>), ApiError> {
+    let adjustment = match r.adjustment.as_deref() {
+        None => Adjustment::default(),
+        Some(a) => a.parse().map_err(download_error)?,
+    };
+    let spec = DownloadSpec {
+        symbols: r.symbols.iter().map(|s| s.trim().to_owned()).collect(),
+        timeframe: r.timeframe.trim().to_owned(),
+        start: day_or_time(&r.start, "start", false)?,
+        end: day_or_time(&r.end, "end", true)?,
+        feed: r.feed,
+        adjustment,
+        page_limit: r.page_limit.unwrap_or(10_000),
+        replace: r.replace.unwrap_or(false),
+    };
+    let job = state
+        .inner
+        .downloads
+        .start(spec)
+        .await
+        .map_err(download_error)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job.into())))
+}
+
+/// A day (its first or, for `end_of_day`, last second, UTC) or an RFC 3339 time.
+fn day_or_time(text: &str, field: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day =
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| ApiError::InvalidAt {
+            code: "invalid_download",
+            message: format!(
+                "{field} must be a day (2024-01-02) or an RFC 3339 time, got {:?}",
+                text.chars().take(40).collect::<String>()
+            ),
+            details: serde_json::json!({"field": field}),
+        })?;
+    let time = if end_of_day {
+        chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()
+    } else {
+        chrono::NaiveTime::MIN
+    };
+    Ok(day.and_time(time).and_utc())
+}
+
+fn download_error(e: download::Error) -> ApiError {
+    match e {
+        download::Error::Invalid { field, message } => ApiError::InvalidAt {
+            code: "invalid_download",
+            message,
+            details: serde_json::json!({"field": field}),
+        },
+        download::Error::NotConfigured | download::Error::AdjustmentMismatch { .. } => {
+            ApiError::Conflict {
+                code: e.code(),
+                message: e.to_string(),
+            }
+        }
+        download::Error::Store(e) => ApiError::Store(e),
+        other => ApiError::Internal(other.to_string()),
+    }
 }
 
 fn timeframe(text: &str) -> Result<Timeframe, ApiError> {

@@ -560,6 +560,25 @@ impl Jobs {
         let serde_json::Value::Object(mut head) = value else {
             return Err("internal_error: report is not an object".into());
         };
+        // Which price adjustment each symbol's bars had (`all` for a split- and
+        // dividend-adjusted download, null when unknown), so a report says what it tested on.
+        if let Some(serde_json::Value::Array(data)) = head.get_mut("data") {
+            for entry in data.iter_mut() {
+                let Some(symbol) = entry.get("symbol").and_then(|s| s.as_str()) else {
+                    continue;
+                };
+                let series = self
+                    .inner
+                    .walle
+                    .candle_series(Some((symbol, &timeframe)))
+                    .await
+                    .map_err(|e| format!("{}: {e}", e.code()))?;
+                let adjustment = series.into_iter().next().and_then(|s| s.adjustment);
+                if let serde_json::Value::Object(map) = entry {
+                    map.insert("adjustment".into(), adjustment.into());
+                }
+            }
+        }
         let trades = head.remove("trades").unwrap_or_default();
         let equity = head.remove("equity").unwrap_or_default();
         Ok((

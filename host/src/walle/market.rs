@@ -68,6 +68,10 @@ pub struct CandleSeries {
     pub count: i64,
     /// Where the bars came from, as a kind: see [`source_kind`]; `mixed` when they differ.
     pub source: &'static str,
+    /// The price adjustment of its downloaded bars (`raw`, `split`, `dividend`, `all`), `mixed`
+    /// when they differ or only some bars have one, `None` when no bar has one (imports,
+    /// synthetic, sample and live bars).
+    pub adjustment: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -84,6 +88,9 @@ struct SeriesRow {
     count: i64,
     min_source: String,
     max_source: String,
+    min_adjustment: Option<String>,
+    max_adjustment: Option<String>,
+    adjusted: i64,
 }
 
 /// The kind of a stored `source`: `sample` (bundled sample data), `import` (a CSV file:
@@ -101,29 +108,33 @@ pub fn source_kind(source: &str) -> &'static str {
 }
 
 /// Rows per `insert` statement of [`Walle::upsert_candles`]: one statement per row made a
-/// million-bar import take minutes in a debug build; 11 parameters a row keep 200 rows (2,200
-/// parameters) well under SQLite's 32,766 and PostgreSQL's 65,535.
+/// million-bar import take minutes in a debug build; [`PARAMS_PER_ROW`] parameters a row keep
+/// 200 rows (2,400 parameters) well under SQLite's 32,766 and PostgreSQL's 65,535.
 const ROWS_PER_INSERT: usize = 200;
 
-/// `insert … values (…), (…) … on conflict … do update` for `rows` candles, 11 parameters a
-/// row in [`bind_candles!`]'s order. SQLite gets anonymous `?` parameters: for numbered ones
-/// sqlx looks up every parameter's name, which SQLite finds by a linear scan, so binding a
-/// statement cost the square of its parameters (57 % of a 335,000-bar import's CPU).
+/// Parameters of one row of [`insert_candles_sql`].
+const PARAMS_PER_ROW: usize = 12;
+
+/// `insert … values (…), (…) … on conflict … do update` for `rows` candles, 12 parameters a
+/// row in [`bind_candles!`]'s order (the batch's adjustment repeated on each row). SQLite gets
+/// anonymous `?` parameters: for numbered ones sqlx looks up every parameter's name, which
+/// SQLite finds by a linear scan, so binding a statement cost the square of its parameters
+/// (57 % of a 335,000-bar import's CPU).
 fn insert_candles_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
-        "insert into candles (symbol, timeframe, ts, open, high, low, close, volume, source, created_at, updated_at) values ",
+        "insert into candles (symbol, timeframe, ts, open, high, low, close, volume, source, created_at, updated_at, adjustment) values ",
     );
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for i in 1..=11 {
+        for i in 1..=PARAMS_PER_ROW {
             if i > 1 {
                 sql.push_str(", ");
             }
             if numbered {
-                sql.push_str(&format!("${}", r * 11 + i));
+                sql.push_str(&format!("${}", r * PARAMS_PER_ROW + i));
             } else {
                 sql.push('?');
             }
@@ -133,7 +144,8 @@ fn insert_candles_sql(rows: usize, numbered: bool) -> String {
     sql.push_str(
         " on conflict (symbol, timeframe, ts) do update set open = excluded.open, \
          high = excluded.high, low = excluded.low, close = excluded.close, \
-         volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at",
+         volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at, \
+         adjustment = excluded.adjustment",
     );
     sql
 }
@@ -154,10 +166,10 @@ fn last_of_each_key(candles: &[Candle]) -> Vec<&Candle> {
         .collect()
 }
 
-/// Binds a batch of candles (11 values each; `now` is both timestamps) to a query of
-/// [`insert_candles_sql`].
+/// Binds a batch of candles ([`PARAMS_PER_ROW`] values each; `now` is both timestamps) to a
+/// query of [`insert_candles_sql`].
 macro_rules! bind_candles {
-    ($q:expr, $rows:expr, $now:expr) => {{
+    ($q:expr, $rows:expr, $now:expr, $adjustment:expr) => {{
         let mut q = $q;
         for c in $rows {
             q = q
@@ -171,7 +183,8 @@ macro_rules! bind_candles {
                 .bind(c.volume)
                 .bind(c.source.as_str())
                 .bind($now)
-                .bind($now);
+                .bind($now)
+                .bind($adjustment);
         }
         q
     }};
@@ -201,6 +214,20 @@ impl Walle {
     pub async fn upsert_candles(
         &self,
         candles: &[Candle],
+        cause: Option<&Envelope>,
+    ) -> Result<u64> {
+        self.upsert_candles_adjusted(candles, None, cause).await
+    }
+
+    /// [`Walle::upsert_candles`] recording the price adjustment the bars have (`raw`, `split`,
+    /// `dividend`, `all`: Alpaca's downloads); `None` for bars whose adjustment is unknown.
+    ///
+    /// # Errors
+    /// As [`Walle::upsert_candles`].
+    pub async fn upsert_candles_adjusted(
+        &self,
+        candles: &[Candle],
+        adjustment: Option<&str>,
         cause: Option<&Envelope>,
     ) -> Result<u64> {
         let mut groups: BTreeMap<(&str, &str), u64> = BTreeMap::new();
@@ -244,18 +271,24 @@ impl Walle {
             // Only placeholders and constant text: every value is bound.
             let sql = insert_candles_sql(batch.len(), numbered);
             written += match tx.conn() {
-                super::Conn::Pg(c) => {
-                    bind_candles!(sqlx::query(sqlx::AssertSqlSafe(sql)), batch, now)
-                        .execute(&mut *c)
-                        .await?
-                        .rows_affected()
-                }
-                super::Conn::Lite(c) => {
-                    bind_candles!(sqlx::query(sqlx::AssertSqlSafe(sql)), batch, now)
-                        .execute(&mut *c)
-                        .await?
-                        .rows_affected()
-                }
+                super::Conn::Pg(c) => bind_candles!(
+                    sqlx::query(sqlx::AssertSqlSafe(sql)),
+                    batch,
+                    now,
+                    adjustment
+                )
+                .execute(&mut *c)
+                .await?
+                .rows_affected(),
+                super::Conn::Lite(c) => bind_candles!(
+                    sqlx::query(sqlx::AssertSqlSafe(sql)),
+                    batch,
+                    now,
+                    adjustment
+                )
+                .execute(&mut *c)
+                .await?
+                .rows_affected(),
             };
         }
         for e in &events {
@@ -314,7 +347,8 @@ impl Walle {
                  values ($1, $2, $3, $4, $5, $6, $7, $8, 'live', $9, $9) \
                  on conflict (symbol, timeframe, ts) do update set open = excluded.open, \
                  high = excluded.high, low = excluded.low, close = excluded.close, \
-                 volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at \
+                 volume = excluded.volume, source = excluded.source, updated_at = excluded.updated_at, \
+                 adjustment = null \
                  where candles.source <> excluded.source or candles.open <> excluded.open \
                  or candles.high <> excluded.high or candles.low <> excluded.low \
                  or candles.close <> excluded.close or candles.volume <> excluded.volume",
@@ -432,7 +466,9 @@ impl Walle {
                     c,
                     SeriesRow,
                     "select symbol, timeframe, min(ts) as first, max(ts) as last, count(*) as count, \
-                     min(source) as min_source, max(source) as max_source from candles \
+                     min(source) as min_source, max(source) as max_source, \
+                     min(adjustment) as min_adjustment, max(adjustment) as max_adjustment, \
+                     count(adjustment) as adjusted from candles \
                      where $1 or (symbol = $2 and timeframe = $3) \
                      group by symbol, timeframe order by symbol, timeframe",
                     all,
@@ -452,9 +488,56 @@ impl Walle {
                     last: r.last,
                     count: r.count,
                     source: if lo == hi { lo } else { "mixed" },
+                    adjustment: match (r.min_adjustment, r.max_adjustment) {
+                        (Some(lo), Some(hi)) if lo == hi && r.adjusted == r.count => Some(lo),
+                        (None, _) => None,
+                        _ => Some("mixed".to_owned()),
+                    },
                 }
             })
             .collect())
+    }
+
+    /// Deletes every candle of one symbol and timeframe (a download replacing a series of
+    /// another adjustment). Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn delete_candle_series(&self, symbol: &str, timeframe: &str) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = exec!(
+            tx.conn(),
+            "delete from candles where symbol = $1 and timeframe = $2",
+            symbol,
+            timeframe
+        )?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Open time of the last stored candle of one symbol and timeframe, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn last_candle_time(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let row: Option<(DateTime<Utc>,)> = self
+            .read(async |c| {
+                fetch!(
+                    fetch_optional,
+                    c,
+                    (DateTime<Utc>,),
+                    "select ts from candles where symbol = $1 and timeframe = $2 \
+                     order by ts desc limit 1",
+                    symbol,
+                    timeframe
+                )
+            })
+            .await?;
+        Ok(row.map(|(t,)| t))
     }
 
     /// Whether any candle is stored (one index probe).

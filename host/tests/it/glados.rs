@@ -11,6 +11,7 @@ mod candles;
 mod chain;
 mod control;
 mod dashboard;
+mod downloads;
 mod events;
 mod hostile;
 mod limits;

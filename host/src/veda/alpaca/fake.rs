@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-pub use market::ny_offset;
+pub use market::{CorporateAction, ny_offset};
 pub use state::FakeOrder;
 
 use crate::domain::Bar;
@@ -204,6 +204,20 @@ pub struct RecordedResponse {
     pub rate_limit_reset: Option<i64>,
 }
 
+/// One historical bars request the fake answered (or refused), for tests that check what a
+/// client fetched and what it did not fetch again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BarsRequestRecord {
+    /// `symbols` as sent.
+    pub symbols: String,
+    /// `page_token` as sent (`None` for a first page).
+    pub page_token: Option<String>,
+    /// `adjustment` as sent.
+    pub adjustment: Option<String>,
+    /// `start` as sent.
+    pub start: Option<String>,
+}
+
 /// Commands to live sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SocketCommand {
@@ -249,6 +263,12 @@ struct Inner {
     trade_slot: Option<u64>,
     data_slots: std::collections::HashSet<String>,
     next_conn: u64,
+    /// Splits and dividends per canonical symbol (historical bars are adjusted for them).
+    actions: std::collections::HashMap<String, Vec<CorporateAction>>,
+    /// Every historical bars request.
+    bars_requests: Vec<BarsRequestRecord>,
+    /// How long each historical bars request waits before answering.
+    bars_delay: Duration,
 }
 
 /// Shared state of a running fake.
@@ -430,6 +450,28 @@ impl FakeAlpaca {
         self.shared.lock().book.insert_bars(symbol, bars);
     }
 
+    /// Declares a split or dividend of `symbol`: historical bars asked with `adjustment`
+    /// `split`, `dividend` or `all` are adjusted for it; `raw` bars are as stored.
+    pub fn declare_action(&self, symbol: &str, action: CorporateAction) {
+        let mut inner = self.shared.lock();
+        let canonical = inner
+            .book
+            .asset(symbol)
+            .map_or_else(|| symbol.to_owned(), |a| a.symbol.clone());
+        inner.actions.entry(canonical).or_default().push(action);
+    }
+
+    /// Every historical bars request so far (stocks and crypto), in arrival order.
+    pub fn bars_requests(&self) -> Vec<BarsRequestRecord> {
+        self.shared.lock().bars_requests.clone()
+    }
+
+    /// Makes every historical bars request wait `delay` before answering (a slow venue: a
+    /// download is caught mid-way).
+    pub fn set_bars_delay(&self, delay: Duration) {
+        self.shared.lock().bars_delay = delay;
+    }
+
     /// Stores a bar and pushes it to market-data subscribers.
     pub fn push_bar(&self, symbol: &str, bar: Bar) {
         let (canonical, crypto) = {
@@ -501,6 +543,9 @@ fn new_shared(config: FakeConfig) -> Arc<Shared> {
             trade_slot: None,
             data_slots: std::collections::HashSet::new(),
             next_conn: 0,
+            actions: std::collections::HashMap::new(),
+            bars_requests: Vec::new(),
+            bars_delay: Duration::ZERO,
         }),
         config,
         trade_events,

@@ -34,6 +34,8 @@ use crate::veda::{Error, Result, client_order_id};
 mod market_data;
 mod redirect;
 
+pub use market_data::{BarsPage, BarsPageRequest};
+
 /// Which REST host a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Host {

@@ -171,7 +171,10 @@ async fn download_follows_pages_into_the_database() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(!stdout.contains("DLSENTINELSECRET") && !stderr.contains("DLSENTINELSECRET"));
-    assert!(stdout.contains("stored 540 1Min bars"), "{stdout}");
+    assert!(
+        stdout.contains("stored 540 1Min bars (sqlite, adjustment all)"),
+        "{stdout}"
+    );
     // No progress bar drawing when stderr is not a terminal.
     assert!(!stderr.contains("symbols"), "{stderr}");
 
@@ -202,4 +205,142 @@ async fn download_follows_pages_into_the_database() {
         .filter(|r| r.route.contains("/bars"))
         .count();
     assert!(bar_requests >= 11, "{bar_requests} bar requests");
+}
+
+/// One 1-minute bar a day at 15:00 UTC over ten weekdays of January 2024 (2–5 and 8–12, plus
+/// the 15th), priced around 400 before 2024-01-08 and around 100 from then on: a 4:1 split.
+fn split_days() -> (Vec<weaver::domain::Bar>, i64) {
+    let days = [2, 3, 4, 5, 8, 9, 10, 11, 12, 15];
+    let split_at = Utc
+        .with_ymd_and_hms(2024, 1, 8, 5, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let ts = Utc
+                .with_ymd_and_hms(2024, 1, *d, 15, 0, 0)
+                .unwrap()
+                .timestamp_millis();
+            let p = if ts < split_at { 400.0 } else { 100.0 } + i as f64 * 0.25;
+            weaver::domain::Bar {
+                ts,
+                open: p,
+                high: p + 1.0,
+                low: p - 1.0,
+                close: p + 0.5,
+                volume: 1000.0,
+            }
+        })
+        .collect();
+    (bars, split_at)
+}
+
+/// The largest ratio between consecutive closes of the stored AAPL 1Day series.
+async fn largest_step(dir: &std::path::Path) -> (f64, usize, Option<String>) {
+    let walle = Walle::connect(&DbConfig::sqlite_in(dir)).await.unwrap();
+    let (from, to) = (Utc.timestamp_millis_opt(0).unwrap(), Utc::now());
+    let stored = walle.candles("AAPL", "1Day", from, to, 100).await.unwrap();
+    let series = walle.candle_series(Some(("AAPL", "1Day"))).await.unwrap();
+    walle.close().await;
+    let step = stored
+        .windows(2)
+        .map(|w| (w[1].close / w[0].close).max(w[0].close / w[1].close))
+        .fold(1.0, f64::max);
+    (step, stored.len(), series[0].adjustment.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adjusted_download_across_a_split_is_continuous_and_raw_shows_the_jump() {
+    let fake = super::fake(FakeConfig::default()).await;
+    let (bars, split_at) = split_days();
+    fake.insert_bars("AAPL", &bars);
+    fake.declare_action(
+        "AAPL",
+        weaver::veda::alpaca::fake::CorporateAction::Split {
+            at_ms: split_at,
+            ratio: 4.0,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}", fake.addr());
+    let download = |extra: &[&str]| {
+        let mut c = weaver_in(dir.path());
+        c.args([
+            "data",
+            "download",
+            "--symbols",
+            "AAPL",
+            "--timeframe",
+            "1Day",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-31",
+            "--page-limit",
+            "3",
+        ])
+        .args(extra)
+        .env("APCA_API_KEY_ID", "FAKEKEYID")
+        .env("APCA_API_SECRET_KEY", "FAKESECRET")
+        .env("APCA_API_BASE_URL", &url)
+        .env("APCA_API_DATA_URL", &url);
+        c.output().expect("run weaver data download")
+    };
+
+    let raw = download(&["--adjustment", "raw"]);
+    assert!(raw.status.success(), "{raw:?}");
+    let said = String::from_utf8_lossy(&raw.stdout);
+    assert!(
+        said.contains("stored 10 1Day bars (sqlite, adjustment raw)"),
+        "{said}"
+    );
+    let (step, n, adjustment) = largest_step(dir.path()).await;
+    assert_eq!((n, adjustment.as_deref()), (10, Some("raw")));
+    assert!(step > 3.5, "raw prices jump at the split: {step}");
+
+    // Another adjustment onto a raw series is refused, naming both.
+    let mixed = download(&[]);
+    assert!(!mixed.status.success());
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        err.contains("stored with adjustment raw") && err.contains("adjustment all"),
+        "{err}"
+    );
+
+    // The default (`all`), replacing the raw series: continuous prices.
+    let all = download(&["--replace"]);
+    assert!(all.status.success(), "{all:?}");
+    let (step, n, adjustment) = largest_step(dir.path()).await;
+    assert_eq!((n, adjustment.as_deref()), (10, Some("all")));
+    assert!(step < 1.05, "adjusted prices are continuous: {step}");
+    // Every request asked for the adjustment given (Alpaca's default would be raw).
+    let asked: Vec<Option<String>> = fake
+        .bars_requests()
+        .into_iter()
+        .map(|r| r.adjustment)
+        .collect();
+    assert!(asked.contains(&Some("raw".into())) && asked.contains(&Some("all".into())));
+    assert!(asked.iter().all(Option::is_some), "{asked:?}");
+
+    let bad = weaver_in(dir.path())
+        .args([
+            "data",
+            "download",
+            "--symbols",
+            "AAPL",
+            "--timeframe",
+            "1Day",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-31",
+            "--adjustment",
+            "adjusted",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--adjustment"));
 }

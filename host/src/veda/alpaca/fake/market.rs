@@ -161,6 +161,74 @@ pub(super) fn aggregate(bars: &[Bar], timeframe: Timeframe) -> Vec<Bar> {
     out
 }
 
+/// A corporate action the fake adjusts historical bars for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CorporateAction {
+    /// A `ratio`:1 split effective at `at_ms` (a 4:1 split: `ratio` 4): earlier prices are
+    /// divided by `ratio` and volumes multiplied by it under `split` and `all`.
+    Split {
+        /// Ex-date (UTC milliseconds): bars before it are adjusted.
+        at_ms: i64,
+        /// New shares per old share.
+        ratio: f64,
+    },
+    /// A cash dividend of `amount` per share with ex-date `at_ms`: earlier prices are multiplied
+    /// by `1 - amount / close` (the raw close of the last bar before the ex-date), as CRSP and
+    /// Alpaca do, under `dividend` and `all`.
+    Dividend {
+        /// Ex-date (UTC milliseconds).
+        at_ms: i64,
+        /// Cash per share.
+        amount: f64,
+    },
+}
+
+/// Alpaca's `adjustment` values the fake knows: whether it adjusts for splits and dividends.
+pub(super) fn adjustment_flags(text: &str) -> Option<(bool, bool)> {
+    match text {
+        "raw" => Some((false, false)),
+        "split" => Some((true, false)),
+        "dividend" => Some((false, true)),
+        "all" => Some((true, true)),
+        _ => None,
+    }
+}
+
+/// Raw 1-minute `bars` (time-ordered) adjusted for `actions` as `adjustment` asks.
+pub(super) fn adjust(
+    bars: &[Bar],
+    actions: &[CorporateAction],
+    (splits, dividends): (bool, bool),
+) -> Vec<Bar> {
+    let mut out = bars.to_vec();
+    for action in actions {
+        let (at_ms, price_factor, volume_factor) = match *action {
+            CorporateAction::Split { at_ms, ratio } if splits && ratio > 0.0 => {
+                (at_ms, 1.0 / ratio, ratio)
+            }
+            CorporateAction::Dividend { at_ms, amount } if dividends => {
+                // The factor comes from the raw close before the ex-date, not an adjusted one.
+                let Some(before) = bars.iter().rev().find(|b| b.ts < at_ms) else {
+                    continue;
+                };
+                if before.close <= amount {
+                    continue;
+                }
+                (at_ms, 1.0 - amount / before.close, 1.0)
+            }
+            _ => continue,
+        };
+        for b in out.iter_mut().filter(|b| b.ts < at_ms) {
+            b.open *= price_factor;
+            b.high *= price_factor;
+            b.low *= price_factor;
+            b.close *= price_factor;
+            b.volume *= volume_factor;
+        }
+    }
+    out
+}
+
 /// One page of a multi-symbol bars answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Page {

@@ -540,6 +540,7 @@ pub(super) struct BarsQuery {
     limit: Option<String>,
     page_token: Option<String>,
     sort: Option<String>,
+    adjustment: Option<String>,
 }
 
 pub(super) fn bad_request(message: &str) -> Response {
@@ -547,6 +548,15 @@ pub(super) fn bad_request(message: &str) -> Response {
 }
 
 pub(super) fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Response {
+    // Alpaca's default is `raw`; crypto bars have no adjustment.
+    let flags = match q.adjustment.as_deref() {
+        None => (false, false),
+        Some(a) => match market::adjustment_flags(a) {
+            Some(f) if !crypto => f,
+            Some(_) => (false, false),
+            None => return bad_request("invalid adjustment: must be raw, split, dividend or all"),
+        },
+    };
     let Some(timeframe) = q
         .timeframe
         .as_deref()
@@ -595,7 +605,13 @@ pub(super) fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Respon
         let Some(stored) = inner.book.bars.get(&asset.symbol) else {
             continue;
         };
-        let mut bars = market::aggregate(stored, timeframe);
+        let actions = inner
+            .actions
+            .get(&asset.symbol)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let adjusted = market::adjust(stored, actions, flags);
+        let mut bars = market::aggregate(&adjusted, timeframe);
         bars.retain(|b| b.ts >= start.timestamp_millis() && b.ts <= end.timestamp_millis());
         if q.sort.as_deref() == Some("desc") {
             bars.reverse();
@@ -626,7 +642,23 @@ pub(super) async fn stock_bars(
     AxState(shared): AxState<Arc<Shared>>,
     Query(q): Query<BarsQuery>,
 ) -> Response {
+    bars_delay(&shared, &q).await;
     bars_answer(&shared, q, false)
+}
+
+/// Records the request (on arrival: a client killed while it waits is still seen asking), then
+/// waits as long as [`super::FakeAlpaca::set_bars_delay`] asked (the lock is not held across it).
+async fn bars_delay(shared: &Shared, q: &BarsQuery) {
+    shared.lock().bars_requests.push(super::BarsRequestRecord {
+        symbols: q.symbols.clone().unwrap_or_default(),
+        page_token: q.page_token.clone(),
+        adjustment: q.adjustment.clone(),
+        start: q.start.clone(),
+    });
+    let delay = shared.lock().bars_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 pub(super) async fn crypto_bars(
@@ -637,6 +669,7 @@ pub(super) async fn crypto_bars(
     if loc != "us" {
         return bad_request("unsupported loc");
     }
+    bars_delay(&shared, &q).await;
     bars_answer(&shared, q, true)
 }
 
