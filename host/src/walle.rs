@@ -35,6 +35,7 @@
 
 mod backtests;
 mod config;
+pub mod faults;
 mod market;
 mod notifications;
 mod orders;
@@ -62,6 +63,7 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
+pub use faults::{FaultKind, StoreFaults};
 pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use notifications::{NOTIFY_CONSUMER, NewNotification, Notification, NotificationStatus};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};
@@ -200,6 +202,8 @@ struct Inner {
     shutdown: CancellationToken,
     /// The throttle and consumer health report ([`outbox::Backpressure`]).
     backpressure: outbox::Backpressure,
+    /// Whether the store can be written, as its patient writers report it ([`faults`]).
+    faults: StoreFaults,
 }
 
 impl Drop for Inner {
@@ -376,6 +380,7 @@ impl Walle {
                 relaxed,
                 shutdown,
                 backpressure: outbox::Backpressure::default(),
+                faults: StoreFaults::default(),
             }),
         })
     }
@@ -390,6 +395,11 @@ impl Walle {
             Db::Lite(p) => migrator(false).run(p).await?,
         }
         Ok(())
+    }
+
+    /// The store-fault state its patient writers report to ([`faults`]).
+    pub fn faults(&self) -> &StoreFaults {
+        &self.inner.faults
     }
 
     /// `"postgres"` or `"sqlite"`.
