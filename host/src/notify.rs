@@ -1,6 +1,7 @@
 //! Notifications: tells the user when something happens (a run failed, a limit tripped, an
 //! order was refused, the trading state was set by hand, positions disagree with the broker) on
-//! a signed webhook, Telegram and Discord. The notifier is an outbox consumer of its own
+//! a signed webhook, Telegram and Discord, and when the store cannot be written ([`faults`]).
+//! The notifier is an outbox consumer of its own
 //! (`notify`, best-effort): it reads every event through WallE, keeps those a rule matches
 //! ([`rules`]), renders a title and a line of text ([`text`]) and sends them to the channels the
 //! rule routes to ([`channels`]), retrying with exponential backoff, then giving up into a
@@ -24,11 +25,12 @@
 
 pub mod channels;
 mod consumer;
+pub mod faults;
 mod quiet;
 pub mod rules;
 pub mod text;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -232,6 +234,8 @@ struct Inner {
     down: Mutex<HashSet<Channel>>,
     /// Repeated denials held back ([`quiet`]).
     quiet: Mutex<quiet::Quiet>,
+    /// Store faults told directly, by fault id: the channels that got them ([`faults`]).
+    told: Mutex<HashMap<String, Vec<Channel>>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -256,6 +260,7 @@ impl Notifier {
                 http,
                 down: Mutex::new(HashSet::new()),
                 quiet: Mutex::new(quiet::Quiet::default()),
+                told: Mutex::new(HashMap::new()),
             }),
         }
     }

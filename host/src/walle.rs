@@ -35,6 +35,7 @@
 
 mod backtests;
 mod config;
+pub mod faults;
 mod jobs;
 mod market;
 mod notifications;
@@ -63,6 +64,7 @@ use crate::events::{self, Envelope, Registry};
 
 pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
+pub use faults::{FaultKind, StoreFaults};
 pub use jobs::{Job, JobStatus};
 pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use notifications::{NOTIFY_CONSUMER, NewNotification, Notification, NotificationStatus};
@@ -202,6 +204,8 @@ struct Inner {
     shutdown: CancellationToken,
     /// The throttle and consumer health report ([`outbox::Backpressure`]).
     backpressure: outbox::Backpressure,
+    /// Whether the store can be written, as its patient writers report it ([`faults`]).
+    faults: StoreFaults,
 }
 
 impl Drop for Inner {
@@ -378,6 +382,7 @@ impl Walle {
                 relaxed,
                 shutdown,
                 backpressure: outbox::Backpressure::default(),
+                faults: StoreFaults::default(),
             }),
         })
     }
@@ -392,6 +397,11 @@ impl Walle {
             Db::Lite(p) => migrator(false).run(p).await?,
         }
         Ok(())
+    }
+
+    /// The store-fault state its patient writers report to ([`faults`]).
+    pub fn faults(&self) -> &StoreFaults {
+        &self.inner.faults
     }
 
     /// `"postgres"` or `"sqlite"`.

@@ -1317,6 +1317,7 @@ export interface components {
             consumers?: components["schemas"]["ConsumerView"][] | null;
             /** @description `ok`. */
             status: string;
+            store_fault?: null | components["schemas"]["StoreFaultView"];
             /** @description Readiness only: simulated runs are slowed because a critical consumer is behind. */
             throttled?: boolean | null;
         };
@@ -1947,6 +1948,29 @@ export interface components {
             /** @description Positions the run still holds. */
             held: components["schemas"]["HeldView"][];
             wind_down?: null | components["schemas"]["FlattenView"];
+        };
+        /** @description A store fault in force: patient writers cannot write and wait. */
+        StoreFaultView: {
+            /** @description The store's latest error. */
+            error: string;
+            /** @description Unique per fault (what its notifications are deduplicated by). */
+            id: string;
+            /** @description `outage` (the database cannot be reached), `disk_full` or `error`. */
+            kind: string;
+            /** @description Runs waiting for the store now. */
+            runs_waiting: number;
+            /**
+             * Format: double
+             * @description Seconds since then.
+             */
+            seconds: number;
+            /**
+             * Format: date-time
+             * @description When the first write failed (UTC).
+             */
+            since: string;
+            /** @description Other writers waiting (fill recorders, the trading switch). */
+            writers_waiting: number;
         };
         /**
          * @description A strategy by id, by name (the newest ready version), or by name and version label

@@ -1,6 +1,9 @@
-// The frame around every view: navigation, the live/stale indicator, the theme toggle.
+// The frame around every view: navigation, the live/stale indicator, the theme toggle, and a
+// banner while the server cannot write to its store (a database outage, a full disk).
 import { useEffect, useState, useSyncExternalStore } from 'react'
+import { useQuery } from '@tanstack/react-query'
 import { NavLink, Outlet, useLocation } from 'react-router'
+import { api } from '../api/client'
 import { effectiveTheme, settings, type Theme } from '../lib/settings'
 import { useStream } from './stream'
 
@@ -27,6 +30,43 @@ export function useTheme(): 'light' | 'dark' {
     return () => mq?.removeEventListener('change', on)
   }, [])
   return effectiveTheme(theme, dark)
+}
+
+/** The store fault `GET /healthz` reports (it answers from memory, also during an outage). */
+export type StoreFault = {
+  id: string
+  kind: 'outage' | 'disk_full' | 'error' | string
+  since: string
+  seconds: number
+  error: string
+  runs_waiting: number
+  writers_waiting: number
+}
+
+const FAULT_TEXT: Record<string, string> = {
+  outage: 'the database cannot be reached',
+  disk_full: 'the disk under the database is full',
+}
+
+/** How often the layout asks `/healthz` whether the store can be written. */
+export const FAULT_POLL_MS = 5000
+
+/** A banner, on every page, while the server reports a store fault. */
+export function StoreFaultBanner() {
+  const health = useQuery({
+    queryKey: ['healthz'],
+    queryFn: () => api.get<{ status: string; store_fault?: StoreFault }>('/healthz'),
+    refetchInterval: FAULT_POLL_MS,
+  })
+  const f = health.data?.store_fault
+  if (!f) return null
+  const runs = f.runs_waiting === 1 ? '1 run waits' : `${f.runs_waiting} runs wait`
+  return (
+    <div className="error" role="alert" data-testid="store-fault">
+      Weaver cannot write to its store since {new Date(f.since).toLocaleString()}: {FAULT_TEXT[f.kind] ?? 'the database refuses writes'}.{' '}
+      {runs} for it and go on where they stopped when it is back; no order is sent unjournaled. ({f.error})
+    </div>
+  )
 }
 
 export function Layout() {
@@ -58,6 +98,7 @@ export function Layout() {
         </button>
       </header>
       <main>
+        <StoreFaultBanner />
         <Outlet />
       </main>
     </div>

@@ -24,7 +24,7 @@ use super::control;
 use super::decisions;
 use super::error::{ApiError, ErrorBody};
 use super::events::{self as feed, UiEvent};
-use super::health::{self, ConsumerView, Health};
+use super::health::{self, ConsumerView, Health, StoreFaultView};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
 use super::jobs;
 use super::notify;
@@ -96,6 +96,7 @@ use crate::walle::{Strategy, StrategyStatus};
     components(schemas(
         Health,
         ConsumerView,
+        StoreFaultView,
         ErrorBody,
         StrategyView,
         StrategyStatusView,

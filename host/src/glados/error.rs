@@ -99,9 +99,10 @@ pub enum ApiError {
         /// What the client can do instead.
         details: serde_json::Value,
     },
-    /// A dependency is not ready (database unreachable, migrations missing).
+    /// A dependency is not ready (database unreachable, migrations missing); the cause (logged
+    /// only) and details for the client (the store fault in force, or `null`).
     #[error("not ready: {0}")]
-    NotReady(String),
+    NotReady(String, serde_json::Value),
     /// An outside service the request needs cannot be reached now (a venue); nothing was done.
     #[error("{message}")]
     Unavailable {
@@ -153,7 +154,7 @@ impl ApiError {
             ApiError::HostNotAllowed => "host_not_allowed",
             ApiError::CrossSiteRefused => "cross_site_refused",
             ApiError::IpNotAllowed => "ip_not_allowed",
-            ApiError::NotReady(_) => "not_ready",
+            ApiError::NotReady(..) => "not_ready",
             ApiError::Store(_) | ApiError::Internal(_) => "internal_error",
         }
     }
@@ -175,7 +176,9 @@ impl ApiError {
             }
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
-            ApiError::NotReady(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(..) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -213,14 +216,14 @@ impl IntoResponse for ApiError {
             // The cause goes to the log only; the span carries the correlation id.
             let cause = match &self {
                 ApiError::Store(e) => format!("{} ({})", e, e.code()),
-                ApiError::Internal(m) | ApiError::NotReady(m) => m.clone(),
+                ApiError::Internal(m) | ApiError::NotReady(m, _) => m.clone(),
                 other => other.to_string(),
             };
             tracing::error!(code = self.code(), %cause, "request failed");
         }
         // Client input quoted in a message or details is cut to a bounded prefix (echo.rs).
         let message = match &self {
-            ApiError::NotReady(_) => "not ready".to_owned(),
+            ApiError::NotReady(..) => "not ready".to_owned(),
             e => echo::bound_text(&e.to_string()),
         };
         let details = match &self {
@@ -228,6 +231,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidAt { details, .. } | ApiError::Gone { details, .. } => {
                 echo::bound_json(details)
             }
+            ApiError::NotReady(_, details) => details.clone(),
             _ => serde_json::Value::Null,
         };
         let pending = PendingError {

@@ -40,7 +40,16 @@ impl Notifier {
     /// channel configured it returns at once and drops the consumer's offset if an earlier
     /// configuration left one: an offset nobody advances would hold back retention forever
     /// (notifications switched on again start with what happens from then on).
+    /// Store faults are watched meanwhile, channels or not: their notices are written for the
+    /// dashboard either way ([`super::faults`]).
     pub async fn run(&self, stop: CancellationToken) {
+        tokio::join!(
+            self.watch_store_faults(stop.clone()),
+            self.consume(stop.clone())
+        );
+    }
+
+    async fn consume(&self, stop: CancellationToken) {
         if self.channels().is_empty() {
             tracing::info!(
                 "notifications off: no channel configured (WEAVER_NOTIFY_WEBHOOK_URL, WEAVER_NOTIFY_TELEGRAM_TOKEN, WEAVER_NOTIFY_DISCORD_WEBHOOK_URL)"
@@ -128,10 +137,20 @@ impl Notifier {
                 continue;
             };
             let route = self.route(rule).await;
+            // A store fault's own notice goes only where it was not told directly.
+            let told = match (rule, event.payload.get("level").and_then(|l| l.as_str())) {
+                (Rule::StoreFault, Some("error")) => event
+                    .payload
+                    .get("fault_id")
+                    .and_then(|f| f.as_str())
+                    .and_then(|f| self.told(f))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
             let targets: Vec<Channel> = self
                 .channels()
                 .into_iter()
-                .filter(|c| route.sends_to(*c))
+                .filter(|c| route.sends_to(*c) && !told.contains(c))
                 .collect();
             if targets.is_empty() {
                 continue;

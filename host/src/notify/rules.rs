@@ -17,6 +17,9 @@ use super::Error;
 use super::channels::Channel;
 use crate::events::Envelope;
 
+/// The `source` of the `ui.Notice`s about a store fault (`notify::faults`).
+pub const STORE_FAULT_SOURCE: &str = "store_fault";
+
 /// A built-in rule: a family of events worth telling the user about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,14 +44,17 @@ pub enum Rule {
     OrderRejected,
     /// `reconcile.PositionMismatch`: the broker's position differs from Weaver's records.
     PositionMismatch,
-    /// `ui.Notice` at level `warn` or `error`: today a critical consumer far behind (runs
-    /// throttled); the hook for store faults, which announce themselves as notices.
+    /// `ui.Notice` at level `warn` or `error`: a critical consumer far behind (runs throttled).
     Warning,
+    /// The store cannot be written (a database outage, a full disk): told directly while it
+    /// lasts (`notify::faults`), then by the `ui.Notice`s with `source: store_fault` written
+    /// once it writes again (the fault, and "back after N s").
+    StoreFault,
 }
 
 impl Rule {
     /// Every rule, in the order the API lists them.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::RunFailed,
         Rule::RunSuspended,
         Rule::LimitBreached,
@@ -60,6 +66,7 @@ impl Rule {
         Rule::OrderRejected,
         Rule::PositionMismatch,
         Rule::Warning,
+        Rule::StoreFault,
     ];
 
     /// Its name in the text form and the API.
@@ -76,6 +83,7 @@ impl Rule {
             Rule::OrderRejected => "order_rejected",
             Rule::PositionMismatch => "position_mismatch",
             Rule::Warning => "warning",
+            Rule::StoreFault => "store_fault",
         }
     }
 
@@ -94,8 +102,9 @@ impl Rule {
             Rule::TradingState => "ui.TradingState (the global switch set by hand)",
             Rule::OrderRejected => "orders.Updated with status rejected",
             Rule::PositionMismatch => "reconcile.PositionMismatch",
-            Rule::Warning => {
-                "ui.Notice at level warn or error (a critical consumer behind; store faults)"
+            Rule::Warning => "ui.Notice at level warn or error (a critical consumer behind)",
+            Rule::StoreFault => {
+                "a database or disk fault (the store cannot be written), while it lasts and when it ends"
             }
         }
     }
@@ -121,6 +130,7 @@ impl Rule {
             "ui.TradingState" => Rule::TradingState,
             "orders.Updated" if field("status")? == "rejected" => Rule::OrderRejected,
             "reconcile.PositionMismatch" => Rule::PositionMismatch,
+            "ui.Notice" if field("source") == Some(STORE_FAULT_SOURCE) => Rule::StoreFault,
             "ui.Notice" if matches!(field("level")?, "warn" | "error") => Rule::Warning,
             _ => return None,
         })
@@ -306,6 +316,13 @@ mod tests {
             json!({"level": "info", "message": "caught up"}),
         );
         assert_eq!(Rule::of(&info), None);
+        for level in ["error", "info"] {
+            let fault = event(
+                "ui.Notice",
+                json!({"level": level, "message": "m", "source": "store_fault"}),
+            );
+            assert_eq!(Rule::of(&fault), Some(Rule::StoreFault), "{level}");
+        }
         for (t, rule) in [
             ("risk.LimitBreached", Rule::LimitBreached),
             ("risk.OrderDenied", Rule::OrderDenied),

@@ -143,6 +143,14 @@ pub fn message(rule: Rule, event: &Envelope, strategy: Option<&str>) -> Message 
             }
         }
         Rule::Warning => (format!("Weaver {}", s("level")), s("message")),
+        Rule::StoreFault => (
+            if s("level") == "info" {
+                "Weaver: the store writes again".to_owned()
+            } else {
+                format!("Weaver: store fault ({})", s("kind"))
+            },
+            s("message"),
+        ),
     };
     // A percentage rule reads as one: "5.2% against 5%".
     let text = if p

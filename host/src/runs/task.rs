@@ -165,7 +165,24 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     .with_switch(st.inner.trading.switch())
     .store_patience(st.inner.config.store_patience, {
         let live = live.clone();
+        let (faults, patience) = (walle.faults().clone(), st.inner.config.store_patience);
+        // When this wait began: a wait that ends after the whole patience gave up (the run
+        // fails), which does not mean the store writes again.
+        let began = std::sync::Mutex::new(None::<std::time::Instant>);
         move |error| {
+            let who = crate::walle::faults::Writer::Run(id);
+            let mut began = began.lock().unwrap_or_else(PoisonError::into_inner);
+            match error {
+                Some(e) => {
+                    began.get_or_insert_with(std::time::Instant::now);
+                    faults.failed(who, e);
+                }
+                None => match began.take() {
+                    Some(t) if t.elapsed() >= patience => faults.left(who),
+                    _ => faults.wrote(who),
+                },
+            }
+            drop(began);
             let waiting = error.map(str::to_owned);
             let was = std::mem::replace(
                 &mut live

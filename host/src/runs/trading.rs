@@ -156,20 +156,25 @@ impl Trading {
                     "global trading state set in memory; stored once the store takes it: {e}"
                 );
                 let (walle, pending) = (walle.clone(), self.pending.clone());
+                let first = e.to_string();
                 tokio::spawn(async move {
                     // No limit: the switch's state must reach the store eventually.
-                    let mut wait = StoreWait::without_limit();
+                    let mut wait = StoreWait::without_limit().reporting(walle.faults());
+                    wait.failed(&first);
                     while pending.load(Ordering::Acquire) == generation {
-                        if walle
+                        match walle
                             .put_setting(KEY, state_text(wanted), Some(&event))
                             .await
-                            .is_ok()
                         {
-                            tracing::info!(
-                                state = state_text(wanted),
-                                "global trading state stored"
-                            );
-                            return;
+                            Ok(_) => {
+                                wait.wrote();
+                                tracing::info!(
+                                    state = state_text(wanted),
+                                    "global trading state stored"
+                                );
+                                return;
+                            }
+                            Err(e) => wait.failed(&e.to_string()),
                         }
                         wait.pause().await;
                     }

@@ -517,7 +517,8 @@ impl Walle {
              filled_quantity = $4, average_price = coalesce($5, average_price), \
              submitted_at = coalesce(submitted_at, $6), filled_at = coalesce(filled_at, $7), \
              canceled_at = coalesce(canceled_at, $8), updated_at = $9 \
-             where client_order_id = $1 returning {COLS}"
+             where client_order_id = $1 and (status <> 'filled' or $3 = 'filled') \
+             returning {COLS}"
         );
         let row = fetch!(
             fetch_optional,
@@ -533,11 +534,23 @@ impl Walle {
             filled,
             canceled,
             Utc::now(),
-        )?
-        .ok_or_else(|| Error::NotFound {
-            entity: "order",
-            key: client_order_id.to_owned(),
-        })?;
+        )?;
+        let Some(row) = row else {
+            // Either no such order, or it is filled already: an update that arrives late (the
+            // answer to the send after the fill on the stream, or a second recorder's copy of
+            // the stream) never takes a filled order back to an earlier state. Only `filled`:
+            // Weaver itself marks a send the venue never received `rejected`, and a resend then
+            // updates it.
+            // Nothing was written: committing keeps the connection (a dropped one is closed).
+            tx.commit().await?;
+            return self
+                .order_by_client_id(client_order_id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    entity: "order",
+                    key: client_order_id.to_owned(),
+                });
+        };
         let event = with_order_cause(&mut tx, row.id, event).await?;
         tx.append(&event).await?;
         tx.commit().await?;

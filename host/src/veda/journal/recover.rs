@@ -281,11 +281,12 @@ pub async fn record_reconciled(walle: &Walle, orders: &[VenueOrder]) -> Result<u
 /// The last storage failure, once the limit passed (the reconciliation after the next reconnect
 /// or restart books what is missing).
 pub async fn record_trade_update_patiently(walle: &Walle, update: &TradeUpdate) -> Result<bool> {
-    let mut wait = StoreWait::new(STORE_PATIENCE);
+    let mut wait = StoreWait::new(STORE_PATIENCE).reporting(walle.faults());
     let mut warned = false;
     loop {
         match record_trade_update(walle, update).await {
             Err(e) if !wait.expired() => {
+                wait.failed(&e.to_string());
                 if !std::mem::replace(&mut warned, true) {
                     tracing::warn!(
                     client_order_id = %update.order.client_order_id,
@@ -295,7 +296,12 @@ pub async fn record_trade_update_patiently(walle: &Walle, update: &TradeUpdate) 
                 }
                 wait.pause().await;
             }
-            other => return other,
+            other => {
+                if other.is_ok() {
+                    wait.wrote();
+                }
+                return other;
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ const TOKEN: &str = "123456:telegram-token-abc";
 
 /// One request the receiver answered 200.
 #[derive(Debug, Clone)]
-struct Got {
+pub(crate) struct Got {
     path: String,
     headers: HeaderMap,
     body: Vec<u8>,
@@ -40,7 +40,7 @@ struct Got {
 
 /// The receiving end of every channel: answers 503 while `failing`, else records and says 200.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Got>>>,
     failing: Arc<AtomicBool>,
     attempts: Arc<AtomicUsize>,
@@ -66,7 +66,7 @@ async fn receive(
 
 impl Receiver {
     /// Starts one; its base URL.
-    async fn start() -> (Receiver, String) {
+    pub(crate) async fn start() -> (Receiver, String) {
         let rx = Receiver::default();
         let app = axum::Router::new().fallback(receive).with_state(rx.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -97,7 +97,7 @@ impl Receiver {
 
     /// The webhook bodies received, each checked: signed with [`SECRET`] (verified here with
     /// the hmac crate) and naming its event id in `X-Weaver-Event-Id`.
-    fn webhooks(&self) -> Vec<Value> {
+    pub(crate) fn webhooks(&self) -> Vec<Value> {
         self.at("/hook")
             .into_iter()
             .map(|g| {
@@ -125,7 +125,7 @@ impl Receiver {
     }
 }
 
-fn webhook_config(base: &str, retry: Retry) -> NotifyConfig {
+pub(crate) fn webhook_config(base: &str, retry: Retry) -> NotifyConfig {
     NotifyConfig {
         channels: Channels {
             webhook_url: Some(SecretString::from(format!("{base}/hook"))),
@@ -139,7 +139,7 @@ fn webhook_config(base: &str, retry: Retry) -> NotifyConfig {
 }
 
 /// Retries every `ms` milliseconds, `attempts` times.
-fn fast(attempts: u32, ms: u64) -> Retry {
+pub(crate) fn fast(attempts: u32, ms: u64) -> Retry {
     Retry {
         attempts,
         first: Duration::from_millis(ms),
@@ -172,7 +172,7 @@ async fn notify_app(
 }
 
 /// Polls `done` for up to 60 s.
-async fn until<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+pub(crate) async fn until<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !done().await {
         assert!(

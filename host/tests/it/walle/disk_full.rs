@@ -2,6 +2,11 @@
 //! every write fails, and once space is freed writes succeed again without a restart (they
 //! failed with `non-zero transaction depth` until the process restarted).
 //!
+//! While the disk is full the user is told: the kill switch's patient write reports the fault,
+//! a `store_fault` notification (kind `disk_full`) reaches a webhook receiver while the disk is
+//! still full, `/healthz` reports it, and once there is room `ui.Notice`s about it are in the
+//! event feed.
+//!
 //! Mounting a tmpfs needs root (the CI machines and these ones run as root): without it the
 //! test fails, saying so.
 
@@ -106,13 +111,17 @@ async fn writes_recover_after_the_disk_was_full_without_a_restart() {
 }
 
 /// The kill switch works on a full disk: `PUT /trading-state halted` answers and holds at once,
-/// and is stored as soon as space is freed (it answered 500 and did not halt).
+/// and is stored as soon as space is freed (it answered 500 and did not halt); meanwhile the
+/// user is told the disk is full, and afterwards the feed has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_halts_on_a_full_disk_and_is_stored_once_there_is_room() {
+    use crate::glados::notify::{Receiver, fast, until, webhook_config};
     let disk = SmallDisk::mount();
     let elsewhere = tempfile::tempdir().expect("temp dir");
     let mut config = weaver::app::Config::for_tests(elsewhere.path());
     config.db = DbConfig::sqlite_in(disk.path());
+    let (rx, base) = Receiver::start().await;
+    config.notify = webhook_config(&base, fast(3, 50));
     let w = Walle::connect(&config.db)
         .await
         .expect("sqlite on the small disk");
@@ -141,6 +150,32 @@ async fn the_kill_switch_halts_on_a_full_disk_and_is_stored_once_there_is_room()
         stored.is_none_or(|s| s.value != "halted"),
         "the disk was full: the halt cannot have been stored yet"
     );
+    // Told while the disk is full (directly: the outbox cannot take a notice).
+    until(
+        "a store_fault notification while the disk is full",
+        || async { rx.webhooks().iter().any(|b| b["type"] == "store.Fault") },
+    )
+    .await;
+    let told = rx
+        .webhooks()
+        .into_iter()
+        .find(|b| b["type"] == "store.Fault")
+        .expect("told");
+    assert_eq!(told["payload"]["kind"], "disk_full", "{told}");
+    let live = crate::glados::send(&r, crate::glados::get("/healthz")).await;
+    assert_eq!(
+        live.json()["store_fault"]["kind"],
+        "disk_full",
+        "{}",
+        live.json()
+    );
+    assert!(
+        w.setting("trading_state")
+            .await
+            .expect("reads")
+            .is_none_or(|s| s.value != "halted"),
+        "told while the disk was still full"
+    );
 
     std::fs::remove_file(filler).expect("space freed");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -156,5 +191,23 @@ async fn the_kill_switch_halts_on_a_full_disk_and_is_stored_once_there_is_room()
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let notices = crate::glados::outage::store_notices(&r).await;
+    let kinds: Vec<(&str, &str)> = notices
+        .iter()
+        .filter(|n| n["fault_id"] == told["payload"]["fault_id"])
+        .map(|n| {
+            (
+                n["level"].as_str().unwrap_or("?"),
+                n["kind"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("error", "disk_full"), ("info", "disk_full")],
+        "{notices:?}"
+    );
+    let live = crate::glados::send(&r, crate::glados::get("/healthz")).await;
+    assert!(live.json().get("store_fault").is_none(), "{}", live.json());
     app.shutdown(std::time::Duration::from_secs(5)).await;
 }
