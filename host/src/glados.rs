@@ -41,6 +41,7 @@ pub mod dashboard;
 pub mod decisions;
 mod echo;
 pub mod error;
+mod event_routes;
 pub mod events;
 mod exposition;
 pub mod guard;
