@@ -78,7 +78,7 @@ impl DecisionBook {
             run_id,
             cause_event_id,
             bar_ts: DateTime::from_timestamp_millis(cause.ts).unwrap_or_default(),
-            intents: intents.to_vec(),
+            intents: intents.iter().map(recorded).collect(),
             fuel,
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         };
@@ -178,6 +178,24 @@ impl Precursors for DecisionBook {
     }
 }
 
+/// An intent as a decision event records it: a log intent's text cut as the run's log cuts
+/// it. A strategy logging 100 KB a bar put 100 KB a bar into the outbox (over 200 MB for one
+/// run over 2,148 daily bars), which every consumer then read; the text is in the run's log.
+/// A replay records through here too, so it compares like with like.
+fn recorded(intent: &Intent) -> Intent {
+    match intent {
+        Intent::Log { level, message } if message.len() > super::log_book::MAX_LOG_MESSAGE => {
+            let mut message = message.clone();
+            super::log_book::clip_message(&mut message);
+            Intent::Log {
+                level: *level,
+                message,
+            }
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +214,47 @@ mod tests {
             producer: "veda".to_owned(),
             headers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_decision_records_a_long_log_intent_cut_as_the_log_cuts_it() {
+        use crate::domain::LogLevel;
+        let book = DecisionBook::default();
+        let long = "y".repeat(100_000);
+        let order = Intent::ClosePosition {
+            symbol: "GOOG".into(),
+        };
+        let intents = [
+            Intent::Log {
+                level: LogLevel::Info,
+                message: long.clone(),
+            },
+            order.clone(),
+            Intent::Log {
+                level: LogLevel::Warn,
+                message: "short".into(),
+            },
+        ];
+        book.push(7, &meta("7-bar-1", 0), &intents, 1, Duration::ZERO);
+        let pending = book.pending.lock().unwrap();
+        let d: DecisionMade = serde_json::from_value(pending[0].payload.clone()).unwrap();
+        let mut cut = long;
+        super::super::log_book::clip_message(&mut cut);
+        assert!(cut.len() < 5_000, "cut to the log's length");
+        assert_eq!(
+            d.intents,
+            vec![
+                Intent::Log {
+                    level: LogLevel::Info,
+                    message: cut,
+                },
+                order,
+                Intent::Log {
+                    level: LogLevel::Warn,
+                    message: "short".into(),
+                },
+            ]
+        );
     }
 
     #[test]

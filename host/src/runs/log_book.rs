@@ -27,6 +27,19 @@ pub(crate) const MAX_LOG_MESSAGE: usize = 4_096;
 /// Unstored lines that make the heartbeat task store them before its next beat.
 const FLUSH_AT: usize = 200;
 
+/// Cuts `message` to [`MAX_LOG_MESSAGE`] bytes on a character boundary and marks the cut
+/// with `…` (the log's lines and the log intents a decision event records are cut alike).
+pub(crate) fn clip_message(message: &mut String) {
+    if message.len() > MAX_LOG_MESSAGE {
+        let mut cut = MAX_LOG_MESSAGE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+}
+
 /// One line of a run's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogLine {
@@ -85,14 +98,7 @@ impl LogBook {
 
     pub(crate) fn push(&self, level: &str, message: impl Into<String>) {
         let mut message: String = message.into();
-        if message.len() > MAX_LOG_MESSAGE {
-            let mut cut = MAX_LOG_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        clip_message(&mut message);
         let mut r = self.lock();
         if r.full {
             return;

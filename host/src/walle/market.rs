@@ -268,7 +268,9 @@ impl Walle {
         let mut written = 0;
         let numbered = self.is_pg();
         for batch in rows.chunks(ROWS_PER_INSERT) {
-            // Only placeholders and constant text: every value is bound.
+            // Only placeholders and constant text: every value is bound. Only the full batch's
+            // statement is kept prepared: a short last batch has a text of its own each time,
+            // and cached prepared statements of many rows hold memory for good.
             let sql = insert_candles_sql(batch.len(), numbered);
             written += match tx.conn() {
                 super::Conn::Pg(c) => bind_candles!(
@@ -277,6 +279,7 @@ impl Walle {
                     now,
                     adjustment
                 )
+                .persistent(batch.len() == ROWS_PER_INSERT)
                 .execute(&mut *c)
                 .await?
                 .rows_affected(),
@@ -286,6 +289,7 @@ impl Walle {
                     now,
                     adjustment
                 )
+                .persistent(batch.len() == ROWS_PER_INSERT)
                 .execute(&mut *c)
                 .await?
                 .rows_affected(),

@@ -181,6 +181,9 @@ pub(super) async fn insert(conn: Conn<'_>, e: &Envelope) -> sqlx::Result<u64> {
 /// Rows per multi-row insert: 13 parameters a row stays far below both backends' limits.
 const MAX_ROWS_PER_INSERT: usize = 1000;
 
+/// Multi-row inserts of at most this many rows stay in the connection's statement cache.
+const PREPARED_ROWS: usize = 4;
+
 /// Inserts already validated events with one multi-row statement on `$exec`.
 macro_rules! insert_many {
     ($db:ty, $exec:expr, $events:expr) => {{
@@ -205,7 +208,14 @@ macro_rules! insert_many {
                 .push_bind(now)
                 .push_bind(now);
         });
-        q.build().execute($exec).await?;
+        // Each count of rows is its own SQL text, and a prepared statement of many rows is
+        // large: cached (sqlx keeps 100 per connection) they held ~40 MB of SQLite's memory
+        // for good once runs had appended groups of every size. Only the common small ones
+        // are kept prepared.
+        q.build()
+            .persistent($events.len() <= PREPARED_ROWS)
+            .execute($exec)
+            .await?;
     }};
 }
 

@@ -188,28 +188,11 @@ fn sigterm_with_event_stream_clients_exits_within_the_grace_and_the_runs_resume(
 
     let served = start();
     let addr = served.addr.clone();
-    let status = rt.block_on(async {
-        let v: serde_json::Value = c
-            .get(format!("http://{addr}/runs/{id}"))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        v["status"].clone()
-    });
-    let logs = rt.block_on(async {
-        let v: serde_json::Value = c
-            .get(format!("http://{addr}/runs/{id}/logs?limit=1000"))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        v
-    });
+    let status = rt.block_on(get_json(&c, format!("http://{addr}/runs/{id}")))["status"].clone();
+    let logs = rt.block_on(get_json(
+        &c,
+        format!("http://{addr}/runs/{id}/logs?limit=1000"),
+    ));
     let (_, _) = served.terminate();
     assert_eq!(status, "running", "resumed at the next start");
     let text = logs.to_string();
@@ -218,6 +201,17 @@ fn sigterm_with_event_stream_clients_exits_within_the_grace_and_the_runs_resume(
         "{text}"
     );
     assert!(text.contains("run resumed after a restart"), "{text}");
+}
+
+/// `GET url` as JSON.
+async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// The processes whose parent is `pid` and whose command line contains `word`.
@@ -322,14 +316,7 @@ fn sigterm_during_a_compile_ends_the_compiler_and_the_next_start_compiles_again(
     let status = rt.block_on(async {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
         loop {
-            let v: serde_json::Value = c
-                .get(format!("http://{addr}/strategies/{id}"))
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("json");
+            let v = get_json(&c, format!("http://{addr}/strategies/{id}")).await;
             let s = v["status"].as_str().unwrap_or_default().to_owned();
             if s != "compiling" || std::time::Instant::now() >= deadline {
                 break s;
