@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use weaver::greta::{budget, synth};
-use weaver::walle::Candle;
 
 use super::{get, send};
 use crate::support::{dist, post_json};
@@ -25,20 +24,7 @@ async fn app_with_budget(budget_mb: u64) -> (axum::Router, weaver::app::App, tem
 
 /// Stores `n` synthetic 1-minute bars of `symbol` and uploads sma-cross (waits until compiled).
 async fn prepare(r: &axum::Router, s: &weaver::app::App, symbol: &str, n: usize) {
-    let candles: Vec<Candle> = synth::generate(n, 9)
-        .iter()
-        .map(|b| Candle {
-            symbol: symbol.into(),
-            timeframe: "1Min".into(),
-            ts: chrono::DateTime::from_timestamp_millis(b.ts).expect("ts"),
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            source: "synth".into(),
-        })
-        .collect();
+    let candles = super::backtests::candles(symbol, &synth::generate(n, 9));
     s.walle()
         .upsert_candles(&candles, None)
         .await

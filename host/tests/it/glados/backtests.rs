@@ -12,7 +12,7 @@ use super::{app, get, send};
 use crate::support::{dist, post_json, weaver_in};
 
 /// `bars` as stored 1-minute candles of `symbol`.
-fn candles(symbol: &str, bars: &[weaver::domain::Bar]) -> Vec<Candle> {
+pub(super) fn candles(symbol: &str, bars: &[weaver::domain::Bar]) -> Vec<Candle> {
     bars.iter()
         .map(|b| Candle {
             symbol: symbol.into(),
