@@ -534,7 +534,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
 
 /// The messages of run `id`'s log so far.
 async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
-    let page = send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+    let page = send(r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json();
     page["items"]
