@@ -4,7 +4,7 @@ import { useAccounts, useRun, useRuns } from '../api/queries'
 import type { Run, UiEvent } from '../api/types'
 import { useStream } from '../app/stream'
 import { Chip, Empty, Pnl, QueryState } from '../components/ui'
-import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
+import { fmtMoney, fmtQty, fmtTime, fmtTradeWhen } from '../lib/format'
 import { eventSummary } from '../lib/events'
 import { busyAccount, hrefOfId, mismatchGone, sortAccounts } from '../lib/accounts'
 import { accountOfEvent } from '../lib/risk'
@@ -106,7 +106,7 @@ function RunCard({ run }: { run: Run }) {
         <div className="stat"><span className="small">Orders</span><b>{d.figures?.order_intents ?? '—'}</b></div>
       </div>
       <div className="small" style={{ marginTop: '.4rem' }}>
-        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · {fmtAgo(last.ts)}</> : last === null ? 'No trade yet' : null}
+        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · <span data-testid="last-trade-when">{fmtTradeWhen(d.venue, last.ts)}</span></> : last === null ? 'No trade yet' : null}
         {d.error_code && <> · error <code>{d.error_code}</code></>}
       </div>
     </div>
