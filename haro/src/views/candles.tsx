@@ -43,7 +43,10 @@ export default function Candles() {
           <h2 className="row">{symbol} {timeframe} {source && <SourceBadge source={source} />}</h2>
           {isSample(source) && <p className="note" data-testid="sample-note">Sample data: a bundled set for trying Weaver out, not market data.</p>}
           <QueryState q={q}>
-            {() => (q.data!.length === 0 ? <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty> : (
+            {() => (q.data!.length === 0 ? (ends.length > 0
+              // A series of exactly a multiple of a window: the last Older found nothing more.
+              ? <><Empty>No older bars: the previous window starts at the first one.</Empty><button type="button" onClick={() => setEnds(ends.slice(0, -1))} data-testid="candles-newer">Newer →</button></>
+              : <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty>) : (
               <>
                 <p className="small" data-testid="candles-window">
                   {q.data!.length.toLocaleString('en-US')} bars, {fmtTime(q.data![0].ts)} → {fmtTime(q.data![q.data!.length - 1].ts)}
