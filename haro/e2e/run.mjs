@@ -254,6 +254,15 @@ await only('e2e', async ({ start, browser }) => {
   if (theme !== 'dark') throw new Error(`theme is ${theme}`)
   await page.screenshot({ path: join(shots, 'run-phone-dark.png'), fullPage: true })
   ok('phone width, dark theme')
+  // Nothing is wider than the phone: the dashboard (run cards, recent orders, the feed) and the
+  // run page (orders with their pager, the log with its filters).
+  for (const path of ['/', new URL(runUrl).pathname]) {
+    await page.goto(`${base}${path}`)
+    await page.getByTestId('order-row').first().waitFor()
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    if (overflow > 1) throw new Error(`${path} is ${overflow}px wider than the phone`)
+  }
+  ok('phone width: no horizontal overflow on the dashboard and the run page')
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')

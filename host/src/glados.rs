@@ -49,6 +49,7 @@ pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod notify;
+pub mod orders;
 pub mod replay;
 pub mod runs;
 mod security_headers;

@@ -499,6 +499,29 @@ impl Runs {
         .await
     }
 
+    /// Run `id`'s log lines with `after < seq < before`, newest first: from memory as far as it
+    /// holds them, then from WallE.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn logs_newest(
+        &self,
+        id: i64,
+        after: i64,
+        before: i64,
+        limit: usize,
+    ) -> Result<LogPage, walle::Error> {
+        log_book::page_newest(
+            &self.inner.walle,
+            self.inner.active.logs_newest(id, after, before, limit),
+            id,
+            after,
+            before,
+            limit,
+        )
+        .await
+    }
+
     /// Sets `weaver_runs{status}` from the store (called when `/metrics` is scraped).
     ///
     /// # Errors

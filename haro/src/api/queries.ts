@@ -48,11 +48,10 @@ export const useRuns = () => useQuery({ queryKey: ['runs'], queryFn: () => api.g
 export const useRun = (id: string | number) =>
   useQuery({ queryKey: ['run', String(id)], queryFn: () => api.get<Run>(`/runs/${id}`) })
 
-export const useRunLogs = (id: string | number) =>
-  useQuery({
-    queryKey: ['run', String(id), 'logs'],
-    queryFn: () => api.get<RunLogPage>(`/runs/${id}/logs${qs({ limit: 200 })}`),
-  })
+/** A page of a run's log: newest first from `before` (the newest lines without it), or, with
+ * `after`, the lines that follow it oldest first (what following a log fetches). */
+export const fetchRunLogs = (id: string | number, page: { before?: number; after?: number; limit: number }) =>
+  api.get<RunLogPage>(`/runs/${id}/logs${qs({ ...page, order: page.after !== undefined ? 'asc' : 'desc' })}`)
 
 export function useCreateRun() {
   const qc = useQueryClient()
@@ -155,13 +154,16 @@ export interface OrderFilter {
   symbol?: string
   status?: string
   from?: string
+  /** Newest first from this id down (a page's `next_before`); the newest orders without it. */
+  before?: number
   limit?: number
 }
 
+/** One page of orders, newest first (the API's default order). */
 export const useOrders = (f: OrderFilter) =>
   useQuery({
     queryKey: ['orders', f],
-    queryFn: () => api.get<OrderPage>(`/orders${qs({ ...f, limit: f.limit ?? 500 })}`),
+    queryFn: () => api.get<OrderPage>(`/orders${qs({ ...f, limit: f.limit ?? 100 })}`),
     placeholderData: keepPreviousData,
   })
 
@@ -184,11 +186,41 @@ export function useCreateBacktest() {
   })
 }
 
-export const useCandles = (symbol: string, timeframe: string, range?: { start?: string; end?: string; limit?: number }) =>
+/** Most bars one `GET /candles` answers. */
+export const CANDLE_PAGE = 10_000
+/** Most bars a chart loads for one range (a backtest's): 20 pages. */
+export const MAX_RANGE_BARS = 200_000
+
+/** Every bar of `[start, end)`, oldest first, page after page (up to [`MAX_RANGE_BARS`]). */
+export async function fetchCandleRange(symbol: string, timeframe: string, start?: string, end?: string): Promise<Candle[]> {
+  const out: Candle[] = []
+  let from = start
+  while (out.length < MAX_RANGE_BARS) {
+    const page = await api.get<Candle[]>(`/candles${qs({ symbol, timeframe, start: from, end, order: 'asc', limit: CANDLE_PAGE })}`)
+    out.push(...page)
+    if (page.length < CANDLE_PAGE) break
+    // Bars are at least a minute apart: the next page starts just after the newest one seen.
+    from = new Date(new Date(page[page.length - 1].ts).getTime() + 1000).toISOString()
+  }
+  return out
+}
+
+/** The candles of a range, oldest first (a backtest's chart: all of it, not the first page). */
+export const useCandles = (symbol: string, timeframe: string, range?: { start?: string; end?: string }) =>
   useQuery({
     queryKey: ['candles', symbol, timeframe, range ?? null],
-    queryFn: () => api.get<Candle[]>(`/candles${qs({ symbol, timeframe, limit: 10000, ...range })}`),
+    queryFn: () => fetchCandleRange(symbol, timeframe, range?.start, range?.end),
     enabled: Boolean(symbol && timeframe),
+  })
+
+/** A window of a series: the newest `limit` bars before `end` (the whole series' newest without
+ * it), oldest first for the chart. Pass the window's first bar as `end` for the one before. */
+export const useCandleWindow = (symbol: string, timeframe: string, end: string | undefined, limit = CANDLE_PAGE) =>
+  useQuery({
+    queryKey: ['candles', symbol, timeframe, '@window', end ?? null, limit],
+    queryFn: async () => (await api.get<Candle[]>(`/candles${qs({ symbol, timeframe, end, limit })}`)).reverse(),
+    enabled: Boolean(symbol && timeframe),
+    placeholderData: keepPreviousData,
   })
 
 /** The stored series. Its key sits under ['candles'] so a `data.*` event refreshes it too. */

@@ -129,7 +129,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stored candles of one symbol and timeframe, oldest first. */
+        /**
+         * Stored candles of one symbol and timeframe in `[start, end)`: the newest `limit` of them,
+         *     newest first, unless `order=asc` (the oldest first).
+         */
         get: operations["list_candles"];
         put?: never;
         post?: never;
@@ -474,7 +477,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Orders, filtered, with cursor pagination. */
+        /**
+         * Orders, filtered, newest first by default, a page at a time: follow `next_before` (or, with
+         *     `order=asc`, `next_after`) until it is null.
+         */
         get: operations["list_orders"];
         put?: never;
         post?: never;
@@ -652,7 +658,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors. */
+        /**
+         * A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
+         *     Newest first by default (follow `next_before` for older lines, ask `after=<next>` for newer
+         *     ones); `order=asc` (or `after` alone) reads it oldest first.
+         */
         get: operations["run_logs"];
         put?: never;
         post?: never;
@@ -1447,6 +1457,11 @@ export interface components {
              */
             max_table_elements: number;
         };
+        /**
+         * @description The order a list route answers in.
+         * @enum {string}
+         */
+        ListOrder: "asc" | "desc";
         /** @description One line of a run's log. */
         LogLine: {
             /** @description `debug`, `info`, `warn` or `error`. */
@@ -1466,13 +1481,20 @@ export interface components {
         };
         /** @description A page of a run's log. */
         LogPage: {
-            /** @description Lines in order. */
+            /** @description Lines in the page's order: newest first by default, oldest first with `order=asc`. */
             items: components["schemas"]["LogLine"][];
             /**
              * Format: int64
-             * @description Pass as `after` for the next page (unchanged when there was nothing new).
+             * @description The highest `seq` so far: pass as `after` for the lines that follow (unchanged when
+             *     there was nothing new).
              */
             next: number;
+            /**
+             * Format: int64
+             * @description Newest first: pass as `before` for the older lines; null when this page reached the
+             *     first line.
+             */
+            next_before?: number | null;
         };
         /** @description `POST /runs/{id}/orders` body: an order attributed to the run, sized in units or notional. */
         ManualOrderRequest: {
@@ -1588,12 +1610,22 @@ export interface components {
         OrderPageView: {
             /**
              * Format: int64
-             * @description Cursor of the next page, when this one was full.
+             * @description Oldest first: pass as `after` for the next page, when this one was full.
              */
             next_after?: number | null;
-            /** @description Orders, oldest first (decimals as strings). */
+            /**
+             * Format: int64
+             * @description Newest first: pass as `before` for the next (older) page, when this one was full.
+             */
+            next_before?: number | null;
+            /** @description Orders in the page's order (newest first by default; decimals as strings). */
             orders: Record<string, never>[];
         };
+        /**
+         * @description Where an order is, as far as Weaver knows (the values `GET /orders?status=` accepts).
+         * @enum {string}
+         */
+        OrderStatus: "pending_submit" | "submitted" | "accepted" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired" | "unknown";
         /** @description Profit and loss of a paper account (currency units). */
         PnlView: {
             /**
@@ -2548,10 +2580,18 @@ export interface operations {
     list_candles: {
         parameters: {
             query: {
-                /** @description To (exclusive, RFC 3339). */
+                /**
+                 * @description To (exclusive, RFC 3339). Newest first, the next (older) page ends at the oldest bar of
+                 *     the previous one: pass its `ts` as `end`.
+                 */
                 end?: string;
                 /** @description At most this many (1–10000, default 1000). */
                 limit?: number;
+                /**
+                 * @description `desc` (newest first, the default: the end of the series) or `asc` (oldest first from
+                 *     `start`; the next page starts one second after the newest bar seen).
+                 */
+                order?: components["schemas"]["ListOrder"];
                 /** @description From (inclusive, RFC 3339). */
                 start?: string;
                 /** @description Symbol. */
@@ -3375,16 +3415,23 @@ export interface operations {
     list_orders: {
         parameters: {
             query?: {
-                /** @description Cursor: the previous page's `next_after`. */
+                /** @description Only ids above this (oldest first: the previous page's `next_after`). */
                 after?: number;
+                /** @description Only ids below this (newest first: the previous page's `next_before`). */
+                before?: number;
                 /** @description Created at or after (RFC 3339). */
                 from?: string;
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;
+                /**
+                 * @description `desc` (newest first, the default) or `asc` (oldest first; the default when only
+                 *     `after` is given).
+                 */
+                order?: components["schemas"]["ListOrder"];
                 /** @description Only this run's orders. */
                 run?: number;
-                /** @description Only this state (`new`, `accepted`, `filled`, …). */
-                status?: string;
+                /** @description Only this state. */
+                status?: components["schemas"]["OrderStatus"];
                 /** @description Only this symbol. */
                 symbol?: string;
                 /** @description Created before (RFC 3339). */
@@ -3929,10 +3976,20 @@ export interface operations {
     run_logs: {
         parameters: {
             query?: {
-                /** @description Only lines with `seq` above this (the previous page's `next`; default 0). */
+                /**
+                 * @description Only lines with `seq` above this (oldest first: the previous page's `next`; following
+                 *     a log: the newest `next` seen).
+                 */
                 after?: number;
+                /** @description Only lines with `seq` below this (newest first: the previous page's `next_before`). */
+                before?: number;
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;
+                /**
+                 * @description `desc` (newest first, the default) or `asc` (oldest first; the default when only
+                 *     `after` is given).
+                 */
+                order?: components["schemas"]["ListOrder"];
             };
             header?: never;
             path: {

@@ -111,16 +111,11 @@ export type Run = Omit<S['RunView'], 'risk' | 'risk_state' | 'trading_state'> & 
   last_trade?: LastTrade | null
 }
 
-export interface RunLogLine {
-  seq: number
-  ts: string
-  level: string
-  message: string
-}
-export interface RunLogPage {
-  items: RunLogLine[]
-  next: number | string | null
-}
+/** One line of a run's log. */
+export type RunLogLine = S['LogLine']
+/** A page of a run's log: `next` is the newest seq so far (ask `after` it for what follows),
+ * `next_before` the cursor of older lines (null once the first line is in). */
+export type RunLogPage = S['LogPage']
 
 /** One active run's share of an account's position: what its own fills add up to. */
 export interface RunShare {
@@ -223,7 +218,11 @@ export interface Order {
 export interface OrderPage {
   orders: Order[]
   next_after: number | null
+  /** Newest first: the cursor of the next (older) page, null on the last one. */
+  next_before?: number | null
 }
+/** The states `GET /orders?status=` accepts, as the OpenAPI document lists them. */
+export type OrderStatus = S['OrderStatus']
 
 /** One closed trade of a backtest report. */
 export interface ReportTrade {

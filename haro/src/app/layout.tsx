@@ -1,10 +1,12 @@
 // The frame around every view: navigation, the live/stale indicator, the theme toggle, and a
 // banner while the server cannot write to its store (a database outage, a full disk).
 import { useEffect, useState, useSyncExternalStore } from 'react'
-import { useQuery } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { NavLink, Outlet, useLocation } from 'react-router'
-import { api } from '../api/client'
+import { api, ApiError } from '../api/client'
+import type { StreamState } from '../lib/sse'
 import { effectiveTheme, settings, type Theme } from '../lib/settings'
+import { setServerReachable } from './query-client'
 import { useStream } from './stream'
 
 const NAV = [
@@ -51,13 +53,51 @@ const FAULT_TEXT: Record<string, string> = {
 /** How often the layout asks `/healthz` whether the store can be written. */
 export const FAULT_POLL_MS = 5000
 
-/** A banner, on every page, while the server reports a store fault. */
-export function StoreFaultBanner() {
-  const health = useQuery({
+/** `GET /healthz`, every [`FAULT_POLL_MS`]: the store fault, and whether the server answers at
+ * all (an open event stream alone does not prove it: a server shutting down may hold it). */
+export const useHealth = () =>
+  useQuery({
     queryKey: ['healthz'],
     queryFn: () => api.get<{ status: string; store_fault?: StoreFault }>('/healthz'),
     refetchInterval: FAULT_POLL_MS,
+    // One failed probe says it: the next one comes in FAULT_POLL_MS anyway.
+    retry: false,
   })
+
+/** A failed probe that means the server is not there: no answer, or a proxy's 502/503/504. */
+export const unreachable = (error: unknown) =>
+  error instanceof ApiError && (error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504)
+
+/** The header's connection label: the stream's state, unless the server does not answer. */
+export function connectionLabel(stream: StreamState, down: boolean): { state: string; text: string } {
+  if (down) return { state: 'offline', text: '○ offline' }
+  if (stream === 'live') return { state: 'live', text: '● live' }
+  if (stream === 'unavailable') return { state: stream, text: '○ polling' }
+  return { state: stream, text: `○ ${stream}` }
+}
+
+/** While the server does not answer, say so; when it answers again, refetch everything shown so
+ * error panels recover by themselves (not at the next slow poll). */
+export function useConnection(): { state: string; text: string } {
+  const { state } = useStream()
+  const health = useHealth()
+  const qc = useQueryClient()
+  const down = health.isError && unreachable(health.error)
+  const [wasDown, setWasDown] = useState(false)
+  useEffect(() => {
+    setServerReachable(!down)
+    if (down) setWasDown(true)
+    else if (wasDown && health.isSuccess) {
+      setWasDown(false)
+      void qc.invalidateQueries({ predicate: (q) => q.queryKey[0] !== 'healthz' })
+    }
+  }, [down, wasDown, health.isSuccess, qc])
+  return connectionLabel(state, down)
+}
+
+/** A banner, on every page, while the server reports a store fault. */
+export function StoreFaultBanner() {
+  const health = useHealth()
   const f = health.data?.store_fault
   if (!f) return null
   const runs = f.runs_waiting === 1 ? '1 run waits' : `${f.runs_waiting} runs wait`
@@ -72,7 +112,7 @@ export function StoreFaultBanner() {
 export function Layout() {
   const theme = useSyncExternalStore(settings.subscribe, settings.theme)
   const shown = useTheme()
-  const { state } = useStream()
+  const conn = useConnection()
   const [open, setOpen] = useState(false)
   const loc = useLocation()
   useEffect(() => setOpen(false), [loc.pathname])
@@ -90,8 +130,8 @@ export function Layout() {
             <NavLink key={to} to={to} end={to === '/'}>{label}</NavLink>
           ))}
         </nav>
-        <span className={`live s-${state}`} data-testid="stream-state" title={`event stream: ${state}`}>
-          {state === 'live' ? '● live' : state === 'unavailable' ? '○ polling' : `○ ${state}`}
+        <span className={`live s-${conn.state}`} data-testid="stream-state" role="status" title={`connection: ${conn.state}`}>
+          {conn.text}
         </span>
         <button type="button" className="ghost" onClick={() => settings.setTheme(NEXT[theme])} title="Theme: system → dark → light">
           {theme === 'system' ? '◐' : theme === 'dark' ? '☾' : '☀'}

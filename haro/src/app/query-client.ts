@@ -4,12 +4,18 @@ import { ApiError } from '../api/client'
 /** Slow fallback polling, only while the event stream is not live. */
 const FALLBACK_MS = 30_000
 let streamLive = false
+let reachable = true
 export function setStreamLive(live: boolean) {
   streamLive = live
 }
+/** The layout's health probe: whether the server answers (a stream that looks open may not). */
+export function setServerReachable(up: boolean) {
+  reachable = up
+}
 
-/** The default refetch interval: none while the stream is live, else the slow fallback. */
-export const fallbackInterval = (): number | false => (streamLive ? false : FALLBACK_MS)
+/** The default refetch interval: none while the stream is live and the server answers, else the
+ * slow fallback. */
+export const fallbackInterval = (): number | false => (streamLive && reachable ? false : FALLBACK_MS)
 
 export function makeQueryClient() {
   return new QueryClient({

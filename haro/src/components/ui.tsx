@@ -1,5 +1,5 @@
 // Small shared pieces: loading, empty and error states, status chips, sortable headers.
-import type { ReactNode } from 'react'
+import { useEffect, useState, type ReactNode } from 'react'
 import { ApiError } from '../api/client'
 import type { SortDir } from '../lib/trades'
 import { fmtPnl, toNumber } from '../lib/format'
@@ -12,8 +12,24 @@ export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>
 }
 
-/** An API failure with its message and correlation id (what to quote in a bug report). */
-export function ErrorNote({ error, what }: { error: unknown; what?: string }) {
+/** Asks again; `busy` while that request is out. */
+export interface Retry {
+  run: () => unknown
+  busy?: boolean
+}
+
+function RetryButton({ retry }: { retry?: Retry }) {
+  if (!retry) return null
+  return (
+    <button type="button" className="retry" disabled={retry.busy} onClick={() => retry.run()} data-testid="retry">
+      {retry.busy ? 'Retrying…' : 'Retry'}
+    </button>
+  )
+}
+
+/** An API failure with its message and correlation id (what to quote in a bug report), and a
+ * Retry button when there is something to ask again. */
+export function ErrorNote({ error, what, retry }: { error: unknown; what?: string; retry?: Retry }) {
   if (error instanceof ApiError) {
     if (error.missingRoute)
       return <p className="note" data-testid="unavailable">{what ?? 'This feature'}: not available on this server version yet.</p>
@@ -25,15 +41,18 @@ export function ErrorNote({ error, what }: { error: unknown; what?: string }) {
           {error.correlationId && <> · correlation id <code data-testid="correlation-id">{error.correlationId}</code></>}
         </div>
         {error.unauthorized && <div className="small">Set the API key in Settings.</div>}
+        <RetryButton retry={retry} />
       </div>
     )
   }
-  return <div className="error" role="alert">{String(error)}</div>
+  return <div className="error" role="alert">{String(error)} <RetryButton retry={retry} /></div>
 }
 
-/** The usual trio for a query: loading, error, else the content. */
-export function QueryState({ q, what, children }: { q: { isPending: boolean; error: unknown }; what?: string; children: () => ReactNode }) {
-  if (q.error) return <ErrorNote error={q.error} what={what} />
+/** The usual trio for a query: loading, error (with Retry), else the content. */
+export function QueryState({ q, what, children }: {
+  q: { isPending: boolean; error: unknown; refetch?: () => unknown; isFetching?: boolean }; what?: string; children: () => ReactNode
+}) {
+  if (q.error) return <ErrorNote error={q.error} what={what} retry={q.refetch && { run: () => q.refetch!(), busy: q.isFetching }} />
   if (q.isPending) return <Loading />
   return <>{children()}</>
 }
@@ -79,4 +98,23 @@ export function SourceBadge({ source }: { source: string | null | undefined }) {
   if (source === 'sample')
     return <span className="chip sample" data-testid="sample-badge" title="Bundled sample data, not market data">sample</span>
   return <span className="chip" data-testid="source-badge">{source}</span>
+}
+
+/** Rows shown a page at a time (long tables stay a few hundred DOM nodes): the page's rows and
+ * its pager. The page goes back to the first when the rows change length (a new filter). */
+export function usePaged<T>(rows: readonly T[], size: number): { rows: T[]; pager: ReactNode } {
+  const [page, setPage] = useState(0)
+  const pages = Math.max(1, Math.ceil(rows.length / size))
+  useEffect(() => setPage(0), [rows.length])
+  const at = Math.min(page, pages - 1)
+  const pager = pages > 1 ? (
+    <div className="row pager" data-testid="pager">
+      <button type="button" disabled={at === 0} onClick={() => setPage(0)}>First</button>
+      <button type="button" disabled={at === 0} onClick={() => setPage(at - 1)} data-testid="pager-prev">← Previous</button>
+      <span className="small" data-testid="pager-at">{at * size + 1}–{Math.min(rows.length, (at + 1) * size)} of {rows.length}</span>
+      <button type="button" disabled={at >= pages - 1} onClick={() => setPage(at + 1)} data-testid="pager-next">Next →</button>
+      <button type="button" disabled={at >= pages - 1} onClick={() => setPage(pages - 1)}>Last</button>
+    </div>
+  ) : null
+  return { rows: rows.slice(at * size, (at + 1) * size), pager }
 }

@@ -8,7 +8,8 @@ describe('keysForEvent', () => {
     expect(keysForEvent({ type: 'ui.run.StatusChanged', run_id: '7' })).toEqual([['runs'], ['accounts'], ['account'], ['run', '7']])
     expect(keysForEvent({ type: 'ui.orders.Updated', run_id: '7' })).toContainEqual(['orders'])
     expect(keysForEvent({ type: 'ui.orders.Filled.v2', run_id: '7' })).toContainEqual(['run', '7'])
-    expect(keysForEvent({ type: 'ui.market.Bar', run_id: '3' })).toEqual([['run', '3']])
+    // The run's card and its account's card move together (issue #23: they disagreed).
+    expect(keysForEvent({ type: 'ui.market.Bar', run_id: '3' })).toEqual([['run', '3'], ['accounts'], ['account']])
     expect(keysForEvent({ type: 'ui.run.Heartbeat', run_id: '3' })).toEqual([['run', '3'], ['accounts'], ['account']])
     expect(keysForEvent({ type: 'ui.orders.Filled.v2', run_id: '7' })).toContainEqual(['account'])
     expect(keysForEvent({ type: 'ui.data.CandlesStored', run_id: null })).toEqual([['candles']])

@@ -30,8 +30,9 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'> & { data?: unk
     case 'data':
       return [['candles']]
     case 'market':
-      // A bar moves a run's equity and positions; nothing else.
-      return run
+      // A bar moves a run's equity and positions, and so its account's: both refetch in the
+      // same batch, so the account card and the run card agree at the same instant.
+      return ev.run_id ? [...run, ['accounts'], ['account']] : []
     case 'trading':
       return [['trading-state']]
     case 'risk':

@@ -105,3 +105,11 @@ export function fmtMetric(key: string, v: unknown): string {
   if (key === 'trades') return String(v)
   return fmtNumber(v, 2)
 }
+
+/** When a run's trade happened, in words. A run on the simulated exchange replays stored candles,
+ * so its trades carry bar times (years ago, perhaps): those are shown as the bar's time, never as
+ * "6819d ago". Runs on a live venue trade now: "5m ago". */
+export function fmtTradeWhen(venue: string | null | undefined, ts: string | null | undefined, now: number = Date.now()): string {
+  if (venue === 'sim') return ts ? `bar ${fmtTime(ts)}` : DASH
+  return fmtAgo(ts, now)
+}

@@ -1,10 +1,19 @@
 // Orders by hand: which orders are still working (and so can be cancelled), the check of the
 // "Order by hand" form, the request it sends, and the sentence its confirmation shows.
-import type { HandOrder } from '../api/types'
+import type { HandOrder, OrderStatus } from '../api/types'
 import { fmtMoney, fmtQty } from './format'
 
 /** Statuses after which an order can no longer fill (nothing left to cancel). */
 const ENDED = new Set(['filled', 'canceled', 'cancelled', 'rejected', 'expired', 'done_for_day', 'replaced'])
+
+// Typed against the OpenAPI enum: a state missing here, or one the API does not accept, fails
+// the type check (`npx tsc -b`) once the API types are regenerated.
+const STATUS_SET: Record<OrderStatus, true> = {
+  pending_submit: true, submitted: true, accepted: true, partially_filled: true, filled: true,
+  cancelled: true, rejected: true, expired: true, unknown: true,
+}
+/** Every state `GET /orders?status=` accepts, in the order an order moves through them. */
+export const ORDER_STATUSES = Object.keys(STATUS_SET) as OrderStatus[]
 
 export const isWorking = (status: string) => !ENDED.has(status)
 

@@ -7,7 +7,8 @@ import { afterEach, beforeEach, vi } from 'vitest'
 export const json = (status: number, body: unknown) =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 
-export type Handler = (body: unknown) => Response
+/** Answers a request: its JSON body (or FormData) and its whole URL (query parameters). */
+export type Handler = (body: unknown, url: URL) => Response
 
 /** The stubbed routes of the current test (emptied before each). */
 export const routes: Record<string, Handler> = {}
@@ -24,7 +25,7 @@ export function useStubFetch() {
       const body = typeof init?.body === 'string' ? JSON.parse(init.body) : init?.body
       sent.push({ method, path, body })
       const r = routes[`${method} ${path}`]
-      return r ? r(body) : json(404, { code: 'route_not_found', message: 'no route' })
+      return r ? r(body, new URL(url, 'http://localhost')) : json(404, { code: 'route_not_found', message: 'no route' })
     }))
   })
   afterEach(() => vi.unstubAllGlobals())

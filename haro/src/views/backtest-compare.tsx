@@ -8,10 +8,29 @@ import { toLinePoints } from '../lib/trades'
 import { reportOf } from './backtests'
 import { MetricsTable } from './backtest-detail'
 
+/** Backtest ids as the URL gives them: a positive whole number, else nothing. */
+const idOf = (v: string | null) => (v && /^[1-9]\d*$/.test(v) ? v : '')
+
 export default function BacktestCompare() {
   const [p] = useSearchParams()
-  const a = useBacktest(p.get('a') ?? '')
-  const b = useBacktest(p.get('b') ?? '')
+  const [ia, ib] = [idOf(p.get('a')), idOf(p.get('b'))]
+  if (!ia || !ib)
+    return (
+      <section>
+        <p className="small"><Link to="/ui/backtests">← Backtests</Link></p>
+        <h1>Compare backtests</h1>
+        <p className="note" role="status" data-testid="compare-needs-two">
+          Compare needs two backtests (<code>?a=&lt;id&gt;&amp;b=&lt;id&gt;</code>): tick two rows on the{' '}
+          <Link to="/ui/backtests">Backtests</Link> page and press "Compare selected".
+        </p>
+      </section>
+    )
+  return <Comparison a={ia} b={ib} />
+}
+
+function Comparison({ a: ia, b: ib }: { a: string; b: string }) {
+  const a = useBacktest(ia)
+  const b = useBacktest(ib)
   const ra = a.data && reportOf(a.data)
   const rb = b.data && reportOf(b.data)
   const lines = useMemo(
@@ -24,7 +43,7 @@ export default function BacktestCompare() {
   return (
     <section>
       <p className="small"><Link to="/ui/backtests">← Backtests</Link></p>
-      <h1>Compare #{p.get('a')} and #{p.get('b')}</h1>
+      <h1>Compare #{ia} and #{ib}</h1>
       {a.error && <ErrorNote error={a.error} />}
       {b.error && <ErrorNote error={b.error} />}
       {(a.isPending || b.isPending) && <Loading />}

@@ -2,18 +2,19 @@
 // (hover for details), and a sortable, filterable trades table.
 import { useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
-import { useBacktest, useCandles } from '../api/queries'
+import { useBacktest, useCandles, useStrategies } from '../api/queries'
 import type { Report, ReportTrade } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
-import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh } from '../components/ui'
+import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh, usePaged } from '../components/ui'
 import { candlesSource } from '../lib/candles'
 import { fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
 import { filterTrades, sortRows, toLinePoints, tradesToMarkers, type SortDir, type TradeFilter, type TradeKey } from '../lib/trades'
-import { configOf, queueNote, reportOf } from './backtests'
+import { configOf, queueNote, reportOf, strategyLabel } from './backtests'
 
 export default function BacktestDetail() {
   const { id = '' } = useParams()
   const q = useBacktest(id)
+  const strategies = useStrategies().data
   return (
     <section>
       <p className="small"><Link to="/ui/backtests">← Backtests</Link></p>
@@ -25,7 +26,7 @@ export default function BacktestDetail() {
           return (
             <>
               <h1 className="row">Backtest #{b.id} <Chip value={b.status} /></h1>
-              <p className="small">{r?.strategy.name ?? `strategy ${String(c.strategy)}`} · {(c.symbols ?? []).join(', ')} · {c.timeframe} · created {fmtTime(b.created_at)}</p>
+              <p className="small"><span data-testid="backtest-strategy">{strategyLabel(b, strategies)}</span> · {(c.symbols ?? []).join(', ')} · {c.timeframe} · created {fmtTime(b.created_at)}</p>
               {b.error && <div className="error" role="alert">{b.error}</div>}
               {b.memory_estimate_mb != null && <p className="small">Memory estimate {b.memory_estimate_mb} MB</p>}
               {b.status === 'queued' || b.status === 'running' ? <Loading what={queueNote(b) ? `Queued (${queueNote(b)})` : 'Running the backtest'} /> : null}
@@ -123,7 +124,8 @@ const COLS: [TradeKey, string, boolean][] = [
 export function TradesTable({ trades }: { trades: ReportTrade[] }) {
   const [sort, setSort] = useState<{ key: TradeKey; dir: SortDir }>({ key: 'entry_time', dir: 'asc' })
   const [f, setF] = useState<TradeFilter>({ symbol: '', side: 'all', outcome: 'all' })
-  const rows = sortRows(filterTrades(trades, f), sort.key, sort.dir)
+  const all = useMemo(() => sortRows(filterTrades(trades, f), sort.key, sort.dir), [trades, f, sort])
+  const { rows, pager } = usePaged(all, 100)
   if (trades.length === 0) return <Empty>No closed trades.</Empty>
   return (
     <>
@@ -135,7 +137,7 @@ export function TradesTable({ trades }: { trades: ReportTrade[] }) {
         <select aria-label="Outcome" value={f.outcome} onChange={(e) => setF({ ...f, outcome: e.target.value as TradeFilter['outcome'] })}>
           <option value="all">wins and losses</option><option value="win">wins</option><option value="loss">losses</option>
         </select>
-        <span className="small">{rows.length} shown</span>
+        <span className="small">{all.length} shown</span>
       </div>
       <div className="table-wrap">
         <table data-testid="trades-table">
@@ -154,6 +156,7 @@ export function TradesTable({ trades }: { trades: ReportTrade[] }) {
           </tbody>
         </table>
       </div>
+      {pager}
     </>
   )
 }

@@ -1,8 +1,9 @@
 // Candles: the stored series (sample data badged, downloads with their price adjustment), the
 // bars of the one picked, and the ways to add candles (sample data, CSV import, synthetic
 // series, a download from Alpaca as a background job).
+import { useEffect, useState } from 'react'
 import { Link, useNavigate, useSearchParams } from 'react-router'
-import { useCandles, useCandleSeries } from '../api/queries'
+import { CANDLE_PAGE, useCandleSeries, useCandleWindow } from '../api/queries'
 import type { Candle, CandleSeries } from '../api/types'
 import { CandleChart } from '../components/charts'
 import { Empty, QueryState, SourceBadge } from '../components/ui'
@@ -20,7 +21,11 @@ export default function Candles() {
   const symbol = (p.get('symbol') ?? '').toUpperCase()
   const timeframe = p.get('timeframe') ?? '1Day'
   const series = useCandleSeries()
-  const q = useCandles(symbol, timeframe)
+  // The windows newer than the one shown (their first bars): "Newer" goes back up one.
+  const [ends, setEnds] = useState<string[]>([])
+  useEffect(() => setEnds([]), [symbol, timeframe])
+  const end = ends.length ? ends[ends.length - 1] : undefined
+  const q = useCandleWindow(symbol, timeframe, end)
   const current = findSeries(series.data, seriesKey({ symbol, timeframe }))
   const source = (q.data && candlesSource(q.data)) ?? current?.source ?? null
   return (
@@ -38,9 +43,20 @@ export default function Candles() {
           <h2 className="row">{symbol} {timeframe} {source && <SourceBadge source={source} />}</h2>
           {isSample(source) && <p className="note" data-testid="sample-note">Sample data: a bundled set for trying Weaver out, not market data.</p>}
           <QueryState q={q}>
-            {() => (q.data!.length === 0 ? <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty> : (
+            {() => (q.data!.length === 0 ? (ends.length > 0
+              // A series of exactly a multiple of a window: the last Older found nothing more.
+              ? <><Empty>No older bars: the previous window starts at the first one.</Empty><button type="button" onClick={() => setEnds(ends.slice(0, -1))} data-testid="candles-newer">Newer →</button></>
+              : <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty>) : (
               <>
-                <p className="small">{q.data!.length.toLocaleString('en-US')} bars{q.data!.length >= 10_000 && current && current.count > q.data!.length ? ` of ${current.count.toLocaleString('en-US')} (the first 10,000)` : ''}</p>
+                <p className="small" data-testid="candles-window">
+                  {q.data!.length.toLocaleString('en-US')} bars, {fmtTime(q.data![0].ts)} → {fmtTime(q.data![q.data!.length - 1].ts)}
+                  {current ? ` of ${current.count.toLocaleString('en-US')}` : ''}{ends.length === 0 ? ' (the newest)' : ''}
+                </p>
+                <div className="row pager">
+                  <button type="button" disabled={ends.length === 0} onClick={() => setEnds([])} data-testid="candles-newest">Newest</button>
+                  <button type="button" disabled={ends.length === 0} onClick={() => setEnds(ends.slice(0, -1))} data-testid="candles-newer">Newer →</button>
+                  <button type="button" disabled={q.data!.length < CANDLE_PAGE} onClick={() => setEnds([...ends, q.data![0].ts])} data-testid="candles-older">← Older</button>
+                </div>
                 <CandleChart candles={q.data!} source={source} />
                 <h3>Latest bars</h3>
                 <BarsTable candles={q.data!.slice(-10).reverse()} source={source} />

@@ -1,18 +1,16 @@
 // Dashboard: the first-run card (while needed), the main accounts (linking to their pages), a status card per recent run, recent orders, the live feed.
 import { Link } from 'react-router'
-import { useAccounts, useOrders, useRun, useRuns } from '../api/queries'
+import { useAccounts, useRun, useRuns } from '../api/queries'
 import type { Run, UiEvent } from '../api/types'
 import { useStream } from '../app/stream'
-import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
-import { fmtAgo, fmtMoney, fmtQty, fmtTime } from '../lib/format'
+import { Chip, Empty, Pnl, QueryState } from '../components/ui'
+import { fmtMoney, fmtQty, fmtTime, fmtTradeWhen } from '../lib/format'
 import { eventSummary } from '../lib/events'
 import { busyAccount, hrefOfId, mismatchGone, sortAccounts } from '../lib/accounts'
 import { accountOfEvent } from '../lib/risk'
 import { AccountLink, LiveBadge } from './accounts'
 import { FirstRun } from './first-run'
-import { OrdersTable } from './orders'
-
-const DAY_MS = 86_400_000
+import { OrdersPager } from './orders'
 
 export function Dashboard() {
   return (
@@ -108,21 +106,16 @@ function RunCard({ run }: { run: Run }) {
         <div className="stat"><span className="small">Orders</span><b>{d.figures?.order_intents ?? '—'}</b></div>
       </div>
       <div className="small" style={{ marginTop: '.4rem' }}>
-        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · {fmtAgo(last.ts)}</> : last === null ? 'No trade yet' : null}
+        {last ? <>Last trade: {last.side} {fmtQty(last.qty)} {last.symbol} @ {fmtMoney(last.price)} · <span data-testid="last-trade-when">{fmtTradeWhen(d.venue, last.ts)}</span></> : last === null ? 'No trade yet' : null}
         {d.error_code && <> · error <code>{d.error_code}</code></>}
       </div>
     </div>
   )
 }
 
+/** The newest orders of every run, ten a page; the pager reaches the oldest. */
 function RecentOrders() {
-  // Orders come oldest first; a one-day window keeps the page small, the last ten are shown.
-  const since = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS).toISOString()
-  const q = useOrders({ from: since, limit: 1000 })
-  if (q.error) return <ErrorNote error={q.error} />
-  if (q.isPending) return <Loading />
-  const rows = q.data.orders.slice(-10).reverse()
-  return rows.length === 0 ? <Empty>No orders in the last day.</Empty> : <OrdersTable orders={rows} compact />
+  return <OrdersPager filter={{}} compact pageSize={10} empty="No orders yet." />
 }
 
 /** The one-line summary of an event the feed can describe (the `risk.*` ones). */

@@ -1,16 +1,50 @@
-// Orders: filter by run, symbol and status (server-side), sort any column (client-side), cancel
+// Orders: filter by run, symbol and status (server-side), newest first a page at a time (Older /
+// Newer / Newest, so every order can be reached), sort a page by any column (client-side), cancel
 // a working one (through the run that placed it).
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
-import { useOrders } from '../api/queries'
+import { useOrders, type OrderFilter } from '../api/queries'
 import type { Order } from '../api/types'
 import { Chip, Empty, nextSort, QueryState, SortTh } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
+import { ORDER_STATUSES } from '../lib/orders'
 import { sortRows, type SortDir } from '../lib/trades'
 import { CancelOrderButton } from './control'
 
-// The API's order states (`GET /orders?status=` refuses any other value).
-const STATUSES = ['', 'pending_submit', 'submitted', 'accepted', 'partially_filled', 'filled', 'cancelled', 'rejected', 'expired', 'unknown']
+/** Orders per page. */
+export const ORDER_PAGE = 100
+
+/** One page of `filter`'s orders, newest first, with the pager that walks to the oldest. */
+export function OrdersPager({ filter, empty = 'No orders match.', compact, pageSize = ORDER_PAGE }: {
+  filter: Omit<OrderFilter, 'before' | 'limit'>; empty?: string; compact?: boolean; pageSize?: number
+}) {
+  // The cursors of the pages above the one shown (the first page has none): Newer pops one.
+  const [cursors, setCursors] = useState<number[]>([])
+  const key = JSON.stringify(filter)
+  useEffect(() => setCursors([]), [key])
+  const before = cursors.length ? cursors[cursors.length - 1] : undefined
+  const q = useOrders({ ...filter, before, limit: pageSize })
+  return (
+    <QueryState q={q}>
+      {() => {
+        const page = q.data!
+        if (page.orders.length === 0 && cursors.length === 0) return <Empty>{empty}</Empty>
+        const older = page.next_before ?? null
+        return (
+          <>
+            <OrdersTable orders={page.orders} compact={compact} />
+            <div className="row pager" data-testid="orders-pager">
+              <button type="button" disabled={cursors.length === 0} onClick={() => setCursors([])} data-testid="orders-newest">Newest</button>
+              <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))} data-testid="orders-newer">← Newer</button>
+              <span className="small" data-testid="orders-page">page {cursors.length + 1}{older === null ? ' (oldest)' : ''}</span>
+              <button type="button" disabled={older === null} onClick={() => older !== null && setCursors([...cursors, older])} data-testid="orders-older">Older →</button>
+            </div>
+          </>
+        )
+      }}
+    </QueryState>
+  )
+}
 
 export function Orders() {
   const [params, setParams] = useSearchParams()
@@ -21,7 +55,6 @@ export function Orders() {
     else p.delete(k)
     setParams(p, { replace: true })
   }
-  const q = useOrders({ run: filter.run, symbol: filter.symbol.toUpperCase(), status: filter.status, limit: 1000 })
   return (
     <section>
       <h1>Orders</h1>
@@ -30,13 +63,12 @@ export function Orders() {
         <label>Symbol<input value={filter.symbol} onChange={(e) => set('symbol', e.target.value)} placeholder="any" /></label>
         <label>Status
           <select value={filter.status} onChange={(e) => set('status', e.target.value)}>
-            {STATUSES.map((s) => <option key={s} value={s}>{s ? s.replace(/_/g, ' ') : 'any'}</option>)}
+            <option value="">any</option>
+            {ORDER_STATUSES.map((s) => <option key={s} value={s}>{s.replace(/_/g, ' ')}</option>)}
           </select>
         </label>
       </div>
-      <QueryState q={q}>
-        {() => (q.data!.orders.length === 0 ? <Empty>No orders match.</Empty> : <OrdersTable orders={q.data!.orders} />)}
-      </QueryState>
+      <OrdersPager filter={{ run: filter.run, symbol: filter.symbol.toUpperCase(), status: filter.status }} />
     </section>
   )
 }

@@ -5,15 +5,16 @@
 // Cancel per working order. The Risk panel (run-risk.tsx): its trading state and why, its limits,
 // Edit limits, and setting its own state (with "and flatten").
 import { Link, useParams } from 'react-router'
-import { useOrders, useReplayRun, useRun, useRunLogs } from '../api/queries'
+import { useReplayRun, useRun } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
-import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, Pnl, QueryState } from '../components/ui'
 import { fmtBytes, fmtMoney, fmtNumber, fmtTime } from '../lib/format'
 import { StopButton } from './control'
 import { HandOrderForm } from './hand-order'
-import { OrdersTable } from './orders'
+import { OrdersPager } from './orders'
 import { RunPositions } from './run-positions'
 import { RiskPanel } from './run-risk'
+import { RunLogs } from './run-logs'
 
 export function RunDetail() {
   const { id = '' } = useParams()
@@ -116,23 +117,5 @@ export function ReplayResult({ report }: { report: ReplayReport }) {
 }
 
 function RunOrders({ id }: { id: number }) {
-  const q = useOrders({ run: String(id), limit: 1000 })
-  if (q.error) return <ErrorNote error={q.error} />
-  if (q.isPending) return <Loading />
-  return q.data.orders.length === 0 ? <Empty>No orders yet.</Empty> : <OrdersTable orders={q.data.orders} />
-}
-
-function RunLogs({ id }: { id: number }) {
-  const q = useRunLogs(id)
-  return (
-    <QueryState q={q} what="Run logs">
-      {() =>
-        q.data!.items.length === 0 ? <Empty>No log lines.</Empty> : (
-          <pre className="logs">
-            {q.data!.items.map((l) => `${fmtTime(l.ts)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`).join('\n')}
-          </pre>
-        )
-      }
-    </QueryState>
-  )
+  return <OrdersPager filter={{ run: String(id) }} empty="No orders yet." />
 }

@@ -42,12 +42,17 @@ export function limitsOf(fuel: string, memory: string) {
   return Object.keys(limits).length ? { limits } : {}
 }
 
+/** A field's error under it (`role=alert`, so it is read out), or nothing. */
+export function FieldError({ error, name }: { error?: string; name: string }) {
+  return error ? <span className="field-error" role="alert" data-testid={`error-${name}`}>{error}</span> : null
+}
+
 /** Inputs for more fuel per event or memory than the strategy's tier (within the operator's maxima). */
-export function LimitFields(p: { fuel: string, memory: string, onFuel: (v: string) => void, onMemory: (v: string) => void }) {
+export function LimitFields(p: { fuel: string, memory: string, onFuel: (v: string) => void, onMemory: (v: string) => void, errors?: { fuel?: string; memory?: string } }) {
   return (
     <>
-      <label>Fuel per event (optional)<input value={p.fuel} inputMode="numeric" onChange={(e) => p.onFuel(e.target.value)} placeholder="tier default" /></label>
-      <label>Memory MiB (optional)<input value={p.memory} inputMode="numeric" onChange={(e) => p.onMemory(e.target.value)} placeholder="tier default" /></label>
+      <label>Fuel per event (optional)<input name="fuel" value={p.fuel} inputMode="numeric" aria-invalid={p.errors?.fuel ? true : undefined} onChange={(e) => p.onFuel(e.target.value)} placeholder="tier default" /><FieldError error={p.errors?.fuel} name="fuel" /></label>
+      <label>Memory MiB (optional)<input name="memory" value={p.memory} inputMode="numeric" aria-invalid={p.errors?.memory ? true : undefined} onChange={(e) => p.onMemory(e.target.value)} placeholder="tier default" /><FieldError error={p.errors?.memory} name="memory" /></label>
     </>
   )
 }

@@ -7,9 +7,10 @@ import { useCreateRun, useRuns } from '../api/queries'
 import type { Run } from '../api/types'
 import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
+import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { fieldOfError } from '../lib/risk'
 import { StopButton } from './control'
-import { LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, type RiskFieldValues } from './run-form'
+import { FieldError, LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, type RiskFieldValues } from './run-form'
 
 export function Runs() {
   const q = useRuns()
@@ -29,11 +30,20 @@ function StartRun() {
   const nav = useNavigate()
   const [f, setF] = useState({ strategy: '', mode: 'paper', venue: 'sim', symbols: '', timeframe: '1Day', params: '', cash: '', fuel: '', memory: '' })
   const [bad, setBad] = useState<string | null>(null)
+  const [errors, setErrors] = useState<Partial<Record<'cash' | 'fuel' | 'memory', string>>>({})
   const [risk, setRisk] = useState<RiskFieldValues>(NO_RISK)
   const [riskErrors, setRiskErrors] = useState<Partial<Record<keyof RiskFieldValues, string>>>({})
-  const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v })
+  const set = (k: keyof typeof f) => (v: string) => {
+    setF({ ...f, [k]: v })
+    setErrors({ ...errors, [k]: undefined })
+  }
   const submit = (e: FormEvent) => {
     e.preventDefault()
+    const nums = checkNumbers(f, { cash: CASH, fuel: LIMIT, memory: LIMIT })
+    if (!nums.ok) {
+      setErrors(nums.errors)
+      return setBad('check the fields marked')
+    }
     const p = parseParams(f.params)
     if (!p.ok) return setBad(p.error)
     const r = riskOf(risk)
@@ -46,7 +56,7 @@ function StartRun() {
     create.mutate(
       {
         strategy: Number(f.strategy), mode: f.mode, venue: f.venue, symbols: splitSymbols(f.symbols),
-        timeframe: f.timeframe, params: p.value, ...(f.cash ? { cash: Number(f.cash) } : {}),
+        timeframe: f.timeframe, params: p.value, ...(nums.values.cash !== undefined ? { cash: nums.values.cash } : {}),
         ...limitsOf(f.fuel, f.memory), ...r.value,
       },
       { onSuccess: (run) => nav(`/ui/runs/${run.id}`) },
@@ -71,8 +81,8 @@ function StartRun() {
           {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
         </select>
       </label>
-      <label>Cash (optional)<input value={f.cash} inputMode="decimal" onChange={(e) => set('cash')(e.target.value)} placeholder="10000" /></label>
-      <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} />
+      <label>Cash (optional)<input name="cash" value={f.cash} inputMode="decimal" aria-invalid={errors.cash ? true : undefined} onChange={(e) => set('cash')(e.target.value)} placeholder="default 10000" /><FieldError error={errors.cash} name="cash" /></label>
+      <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} errors={errors} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
       <RiskFields values={risk} errors={{ ...serverRiskError(create.error), ...riskErrors }} onChange={(k, v) => {
         setRisk({ ...risk, [k]: v })

@@ -29,12 +29,18 @@ function Upload() {
   const [over, setOver] = useState(false)
   const [file, setFile] = useState<File | null>(null)
   const [name, setName] = useState('')
+  // Whether Name is still what a file gave it (or empty): then it follows the next file picked.
+  // A name typed by hand stays for the file it was typed for, until that file is uploaded.
+  const [named, setNamed] = useState<'file' | 'hand'>('file')
   const [version, setVersion] = useState('')
 
   const pick = (f: File | undefined) => {
     if (!f) return
     setFile(f)
-    setName((n) => n || nameFromFile(f.name))
+    if (named === 'file' || !name.trim()) {
+      setName(nameFromFile(f.name))
+      setNamed('file')
+    }
     upload.reset()
   }
   const onDrop = (e: DragEvent) => {
@@ -42,7 +48,8 @@ function Upload() {
     setOver(false)
     pick(e.dataTransfer.files[0])
   }
-  const send = () => file && upload.mutate({ file, name: name.trim(), version: version.trim() || undefined })
+  const send = () =>
+    file && upload.mutate({ file, name: name.trim(), version: version.trim() || undefined }, { onSuccess: () => setNamed('file') })
 
   return (
     <div className="form">
@@ -60,7 +67,7 @@ function Upload() {
         {file ? <>Selected <b>{file.name}</b> ({fmtBytes(file.size)})</> : <>Drop a <code>.wasm</code> component here, or click to choose one</>}
         <input ref={input} type="file" accept=".wasm,application/wasm" hidden data-testid="file-input" onChange={(e) => pick(e.target.files?.[0])} />
       </div>
-      <label>Name<input value={name} onChange={(e) => setName(e.target.value)} placeholder="sma-cross" /></label>
+      <label>Name<input name="name" value={name} onChange={(e) => { setName(e.target.value); setNamed(e.target.value.trim() ? 'hand' : 'file') }} placeholder="from the file name" /></label>
       <label>Version (optional)<input value={version} onChange={(e) => setVersion(e.target.value)} placeholder="hash prefix" /></label>
       <div className="row">
         <button className="primary" type="button" disabled={!file || !name.trim() || upload.isPending} onClick={send}>

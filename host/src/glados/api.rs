@@ -29,11 +29,11 @@ use super::health::{self, ConsumerView, Health, StoreFaultView};
 use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
 use super::jobs;
 use super::notify;
+use super::orders::{self, ListOrder};
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
 use super::trading::{TradingStateBody, TradingStateRequest};
-use crate::walle::{OrderFilter, OrderState};
 use crate::walle::{Strategy, StrategyStatus};
 
 /// The OpenAPI document.
@@ -65,8 +65,8 @@ use crate::walle::{Strategy, StrategyStatus};
         candles::start_download,
         jobs::list_jobs,
         jobs::get_job,
-        list_orders,
-        get_order,
+        orders::list_orders,
+        orders::get_order,
         feed::list_chain,
         decisions::list_decisions,
         event_routes::events_tail,
@@ -123,7 +123,9 @@ use crate::walle::{Strategy, StrategyStatus};
         decisions::DecisionPage,
         replay::ReplayView,
         replay::MismatchView,
-        OrderPageView,
+        orders::OrderPageView,
+        orders::OrderStatus,
+        orders::ListOrder,
         RunRequest,
         RunView,
         runs::RunFigures,
@@ -195,8 +197,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/jobs", get(jobs::list_jobs))
         .route("/jobs/{id}", get(jobs::get_job))
-        .route("/orders", get(list_orders))
-        .route("/orders/{id}", get(get_order))
+        .route("/orders", get(orders::list_orders))
+        .route("/orders/{id}", get(orders::get_order))
         .route("/events", get(feed::list_chain))
         .route("/events/tail", get(event_routes::events_tail))
         .route("/events/stream", get(event_routes::events_stream))
@@ -549,84 +551,6 @@ async fn get_backtest(
     Ok(axum::Json(backtests::view(&state, b)))
 }
 
-/// Filter of `GET /orders`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderQuery {
-    /// Only this run's orders.
-    pub run: Option<i64>,
-    /// Only this symbol.
-    pub symbol: Option<String>,
-    /// Only this state (`new`, `accepted`, `filled`, …).
-    #[param(value_type = Option<String>)]
-    pub status: Option<OrderState>,
-    /// Created at or after (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
-    /// Created before (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
-    /// Cursor: the previous page's `next_after`.
-    pub after: Option<i64>,
-    /// Page size (1–1000, default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<i64>,
-}
-
-/// A page of orders.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct OrderPageView {
-    /// Orders, oldest first (decimals as strings).
-    #[schema(value_type = Vec<Object>)]
-    pub orders: Vec<crate::walle::Order>,
-    /// Cursor of the next page, when this one was full.
-    pub next_after: Option<i64>,
-}
-
-/// Orders, filtered, with cursor pagination.
-#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery), responses(
-    (status = 200, body = OrderPageView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn list_orders(
-    State(state): State<AppState>,
-    AppQuery(q): AppQuery<OrderQuery>,
-) -> Result<axum::Json<OrderPageView>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
-    }
-    let filter = OrderFilter {
-        run_id: q.run,
-        symbol: q.symbol,
-        status: q.status,
-        from: q.from,
-        to: q.to,
-        after_id: q.after,
-        limit,
-    };
-    let page = state.inner.walle.orders(&filter).await?;
-    Ok(axum::Json(OrderPageView {
-        orders: page.orders,
-        next_after: page.next_after,
-    }))
-}
-
-/// One order.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path, description = "Order id")), responses(
-    (status = 200, description = "The order", body = Object), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn get_order(
-    State(state): State<AppState>,
-    IdPath(id): IdPath,
-) -> Result<axum::Json<crate::walle::Order>, ApiError> {
-    let o = state
-        .inner
-        .walle
-        .order(id)
-        .await?
-        .ok_or(ApiError::NotFound {
-            entity: "order",
-            id: id.to_string(),
-        })?;
-    Ok(axum::Json(o))
-}
-
 /// Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
 /// replaying stored candles) or `alpaca` (when configured; live bars, 1Min). Live runs need
 /// Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
@@ -692,13 +616,21 @@ async fn get_run(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    /// Only lines with `seq` above this (the previous page's `next`; default 0).
+    /// `desc` (newest first, the default) or `asc` (oldest first; the default when only
+    /// `after` is given).
+    pub order: Option<ListOrder>,
+    /// Only lines with `seq` above this (oldest first: the previous page's `next`; following
+    /// a log: the newest `next` seen).
     pub after: Option<i64>,
+    /// Only lines with `seq` below this (newest first: the previous page's `next_before`).
+    pub before: Option<i64>,
     /// Page size (1–1000, default 100).
     pub limit: Option<i64>,
 }
 
 /// A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
+/// Newest first by default (follow `next_before` for older lines, ask `after=<next>` for newer
+/// ones); `order=asc` (or `after` alone) reads it oldest first.
 #[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(("id" = i64, Path, description = "Run id"), LogQuery), responses(
     (status = 200, body = runs::LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn run_logs(
@@ -710,21 +642,28 @@ async fn run_logs(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidParam("limit must be 1–1000".into()));
     }
+    let newest = orders::newest_first(q.order, q.after, q.before)?;
     let after = q.after.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::InvalidParam("after must be 0 or more".into()));
-    }
     if state.inner.walle.run(id).await?.is_none() {
         return Err(ApiError::NotFound {
             entity: "run",
             id: id.to_string(),
         });
     }
-    let page = state
-        .inner
-        .runs
-        .logs(id, after, limit as usize)
-        .await?
-        .into();
-    Ok(axum::Json(page))
+    let page = if newest {
+        let before = q.before.unwrap_or(i64::MAX);
+        state
+            .inner
+            .runs
+            .logs_newest(id, after, before, limit as usize)
+            .await?
+    } else {
+        if q.before.is_some() {
+            return Err(ApiError::InvalidParam(
+                "before pages a log newest first: leave out order=asc".into(),
+            ));
+        }
+        state.inner.runs.logs(id, after, limit as usize).await?
+    };
+    Ok(axum::Json(page.into()))
 }

@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, MultipartFields};
+use super::orders::ListOrder;
 use crate::domain::{Bar, Timeframe};
 use crate::greta::stored::{load_sample, store};
 use crate::greta::{csv, synth};
@@ -39,8 +40,12 @@ pub struct CandleFilter {
     pub timeframe: String,
     /// From (inclusive, RFC 3339).
     pub start: Option<DateTime<Utc>>,
-    /// To (exclusive, RFC 3339).
+    /// To (exclusive, RFC 3339). Newest first, the next (older) page ends at the oldest bar of
+    /// the previous one: pass its `ts` as `end`.
     pub end: Option<DateTime<Utc>>,
+    /// `desc` (newest first, the default: the end of the series) or `asc` (oldest first from
+    /// `start`; the next page starts one second after the newest bar seen).
+    pub order: Option<ListOrder>,
     /// At most this many (1–10000, default 1000).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
@@ -115,7 +120,8 @@ pub struct SynthRequest {
     pub seed: Option<u64>,
 }
 
-/// Stored candles of one symbol and timeframe, oldest first.
+/// Stored candles of one symbol and timeframe in `[start, end)`: the newest `limit` of them,
+/// newest first, unless `order=asc` (the oldest first).
 #[utoipa::path(get, path = "/candles", tag = "market data", params(CandleFilter), responses(
     (status = 200, body = [CandleView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn list_candles(
@@ -129,11 +135,16 @@ pub(super) async fn list_candles(
     }
     let start = f.start.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let end = f.end.unwrap_or_else(crate::domain::far_future);
-    let rows = state
-        .inner
-        .walle
-        .candles(&f.symbol, &tf.to_string(), start, end, limit)
-        .await?;
+    let walle = &state.inner.walle;
+    let rows = if f.order == Some(ListOrder::Asc) {
+        walle
+            .candles(&f.symbol, &tf.to_string(), start, end, limit)
+            .await?
+    } else {
+        walle
+            .candles_newest(&f.symbol, &tf.to_string(), start, end, limit)
+            .await?
+    };
     Ok(axum::Json(
         rows.into_iter()
             .map(|c| CandleView {

@@ -313,10 +313,14 @@ pub struct LogLine {
 /// A page of a run's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogPage {
-    /// Lines in order.
+    /// Lines in the page's order: newest first by default, oldest first with `order=asc`.
     pub items: Vec<LogLine>,
-    /// Pass as `after` for the next page (unchanged when there was nothing new).
+    /// The highest `seq` so far: pass as `after` for the lines that follow (unchanged when
+    /// there was nothing new).
     pub next: i64,
+    /// Newest first: pass as `before` for the older lines; null when this page reached the
+    /// first line.
+    pub next_before: Option<i64>,
 }
 
 impl From<runs::LogPage> for LogPage {
@@ -333,6 +337,7 @@ impl From<runs::LogPage> for LogPage {
                 })
                 .collect(),
             next: p.next,
+            next_before: p.next_before,
         }
     }
 }

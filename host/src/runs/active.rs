@@ -189,6 +189,18 @@ impl ActiveRuns {
         self.live(id).map(|l| l.logs.after(after, limit))
     }
 
+    /// Log lines of run `id` with `after < seq < before` held in memory, newest first, and the
+    /// lowest seq memory holds. `None` for runs this server is not executing.
+    pub(crate) fn logs_newest(
+        &self,
+        id: i64,
+        after: i64,
+        before: i64,
+        limit: usize,
+    ) -> Option<(Vec<LogLine>, Option<i64>)> {
+        self.live(id).map(|l| l.logs.newest(after, before, limit))
+    }
+
     /// The runs active in this process with their venue's name (`sim`, `alpaca`).
     pub(crate) fn active_lives(&self) -> Vec<(String, Arc<Live>)> {
         let mut out: Vec<(String, Arc<Live>)> = self

@@ -164,6 +164,26 @@ impl LogBook {
         (lines, covers)
     }
 
+    /// Lines with `after < seq < before` still in memory, newest first, and the lowest seq
+    /// memory holds (older lines can only be in the store).
+    pub(crate) fn newest(
+        &self,
+        after: i64,
+        before: i64,
+        limit: usize,
+    ) -> (Vec<LogLine>, Option<i64>) {
+        let r = self.lock();
+        let lines = r
+            .lines
+            .iter()
+            .rev()
+            .filter(|l| l.seq > after && l.seq < before)
+            .take(limit)
+            .cloned()
+            .collect();
+        (lines, r.lines.front().map(|l| l.seq))
+    }
+
     /// Stores the lines not stored yet; whether every line is stored now.
     pub(crate) async fn store(&self, walle: &Walle, run_id: i64) -> bool {
         let lines = self.unstored();
@@ -186,10 +206,13 @@ impl LogBook {
 /// A page of a run's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogPage {
-    /// Lines in order.
+    /// Lines in the page's order (oldest first, or newest first).
     pub items: Vec<LogLine>,
-    /// Pass as `after` for the next page (unchanged when there was nothing new).
+    /// The highest seq seen: pass as `after` for the lines that follow (unchanged when there
+    /// was nothing new).
     pub next: i64,
+    /// Newest first: pass as `before` for the older lines, when this page was full.
+    pub next_before: Option<i64>,
 }
 
 /// Run `id`'s log after `after`: `memory` (the lines this process holds, and whether they
@@ -226,7 +249,45 @@ pub(crate) async fn page(
         None => stored().await?,
     };
     let next = items.last().map_or(after, |l| l.seq);
-    Ok(LogPage { items, next })
+    Ok(LogPage {
+        items,
+        next,
+        next_before: None,
+    })
+}
+
+/// Run `id`'s log lines with `after < seq < before`, newest first: `memory` (the lines this
+/// process holds in that range, newest first, and the lowest seq it holds) first, then the
+/// older ones from WallE.
+///
+/// # Errors
+/// When the store fails.
+pub(crate) async fn page_newest(
+    walle: &Walle,
+    memory: Option<(Vec<LogLine>, Option<i64>)>,
+    id: i64,
+    after: i64,
+    before: i64,
+    limit: usize,
+) -> Result<LogPage, walle::Error> {
+    let (mut items, front) = memory.unwrap_or_default();
+    if items.len() < limit {
+        // The ring holds every line from its front on, so what is missing is older than it.
+        let below = front.map_or(before, |f| f.min(before));
+        let older = walle
+            .run_logs_newest(id, after, below, (limit - items.len()) as i64)
+            .await?;
+        items.extend(older.into_iter().map(LogLine::from));
+    }
+    let next = items.first().map_or(after, |l| l.seq.max(after));
+    let next_before = (items.len() == limit)
+        .then(|| items.last().map(|l| l.seq))
+        .flatten();
+    Ok(LogPage {
+        items,
+        next,
+        next_before,
+    })
 }
 
 #[cfg(test)]

@@ -425,6 +425,37 @@ impl Walle {
             .await
     }
 
+    /// Candles of one symbol and timeframe with `from <= ts < to`, newest first, at most
+    /// `limit`: the end of a series, and (with `to` = the oldest bar seen) the page before it.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn candles_newest(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Candle>> {
+        self
+            .read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    Candle,
+                    "select symbol, timeframe, ts, open, high, low, close, volume, source from candles \
+                     where symbol = $1 and timeframe = $2 and ts >= $3 and ts < $4 order by ts desc limit $5",
+                    symbol,
+                    timeframe,
+                    from,
+                    to,
+                    limit,
+                )
+            })
+            .await
+    }
+
     /// How many candles of one symbol and timeframe have `from <= ts < to` (an index range
     /// count: a backtest's size before it loads them).
     ///

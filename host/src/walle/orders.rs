@@ -234,17 +234,24 @@ pub struct OrderFilter {
     pub to: Option<DateTime<Utc>>,
     /// Pagination cursor: only orders with a larger id (the previous page's `next_after`).
     pub after_id: Option<i64>,
+    /// Pagination cursor: only orders with a smaller id (the previous page's `next_before`).
+    pub before_id: Option<i64>,
+    /// Newest first (largest id first) instead of oldest first: what a person reading a list
+    /// wants, while replays and reconciliation walk the journal in the order it was written.
+    pub newest_first: bool,
     /// Page size (1 to 1000; 0 means 100).
     pub limit: i64,
 }
 
-/// One page of orders, oldest first.
+/// One page of orders, in the filter's order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderPage {
     /// The orders.
     pub orders: Vec<Order>,
-    /// The cursor of the next page, when this page was full.
+    /// Oldest first: the cursor of the next (newer) page, when this page was full.
     pub next_after: Option<i64>,
+    /// Newest first: the cursor of the next (older) page, when this page was full.
+    pub next_before: Option<i64>,
 }
 
 /// A fill.
@@ -443,7 +450,8 @@ impl Walle {
         row.map(Order::try_from).transpose()
     }
 
-    /// Orders matching `filter`, oldest first, one page at a time.
+    /// Orders matching `filter`, oldest first (or newest first), one page at a time. Both
+    /// cursors may be given: the orders strictly between them.
     ///
     /// # Errors
     /// [`Error::Database`], [`Error::Corrupt`].
@@ -453,11 +461,14 @@ impl Walle {
         } else {
             filter.limit.min(1000)
         };
+        // Ids are the cursor: unique and increasing with creation, so a page stays put while
+        // orders are added (unlike an offset).
+        let direction = if filter.newest_first { "desc" } else { "asc" };
         let sql = format!(
             "select {COLS} from orders where ($1 is null or run_id = $1) \
              and ($2 is null or symbol = $2) and ($3 is null or status = $3) \
              and ($4 is null or created_at >= $4) and ($5 is null or created_at < $5) \
-             and id > $6 order by id limit $7"
+             and id > $6 and id < $8 order by id {direction} limit $7"
         );
         let status = filter.status.map(|s| text_of(&s));
         let rows = self
@@ -474,6 +485,7 @@ impl Walle {
                     filter.to,
                     filter.after_id.unwrap_or(0),
                     limit,
+                    filter.before_id.unwrap_or(i64::MAX),
                 )
             })
             .await?;
@@ -481,10 +493,19 @@ impl Walle {
             .into_iter()
             .map(Order::try_from)
             .collect::<Result<Vec<_>>>()?;
-        let next_after = (orders.len() as i64 == limit)
+        let cursor = (orders.len() as i64 == limit)
             .then(|| orders.last().map(|o| o.id))
             .flatten();
-        Ok(OrderPage { orders, next_after })
+        let (next_after, next_before) = if filter.newest_first {
+            (None, cursor)
+        } else {
+            (cursor, None)
+        };
+        Ok(OrderPage {
+            orders,
+            next_after,
+            next_before,
+        })
     }
 
     /// Applies a venue report to an order and appends `event`, in one transaction. Timestamps

@@ -204,6 +204,34 @@ impl Walle {
         .await
     }
 
+    /// Run `run_id`'s log lines with `after < seq < before`, newest first: a page of what a
+    /// person reads from the end backwards.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_logs_newest(
+        &self,
+        run_id: i64,
+        after: i64,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RunLogLine>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_all,
+                c,
+                RunLogLine,
+                "select seq, ts, level, message from run_logs \
+                 where run_id = $1 and seq > $2 and seq < $3 order by seq desc limit $4",
+                run_id,
+                after,
+                before,
+                limit,
+            )
+        })
+        .await
+    }
+
     /// The highest stored log `seq` of run `run_id` (0 when none).
     ///
     /// # Errors

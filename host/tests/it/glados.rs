@@ -15,6 +15,7 @@ mod downloads;
 mod events;
 mod hostile;
 mod limits;
+mod lists;
 mod live_bars;
 mod log_sink;
 mod manual;

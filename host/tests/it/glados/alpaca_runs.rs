@@ -125,7 +125,7 @@ async fn until_orders(
             for run in runs.as_array().into_iter().flatten() {
                 let id = run["id"].as_i64().unwrap_or(0);
                 logs.push(
-                    send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+                    send(r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
                         .await
                         .json(),
                 );
@@ -513,7 +513,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
     cids.sort_unstable();
     cids.dedup();
     assert_eq!(cids.len(), orders.len(), "no id sent twice");
-    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json();
     assert!(
@@ -534,7 +534,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
 
 /// The messages of run `id`'s log so far.
 async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
-    let page = send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+    let page = send(r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json();
     page["items"]

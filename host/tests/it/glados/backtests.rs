@@ -54,7 +54,11 @@ async fn backtest_report_matches_the_cli() {
         .await
         .expect("candles stored");
     // Candles route.
-    let c = send(&r, get("/candles?symbol=SYN&timeframe=1Min&limit=5")).await;
+    let c = send(
+        &r,
+        get("/candles?symbol=SYN&timeframe=1Min&limit=5&order=asc"),
+    )
+    .await;
     assert_eq!(c.status, StatusCode::OK);
     let first = c.json();
     assert_eq!(first.as_array().map(Vec::len), Some(5));

@@ -61,7 +61,7 @@ async fn import_stores_a_series_and_lists_it() {
 
     let listed = send(&r, get("/candles/series")).await.json();
     assert_eq!(listed, json!([series]));
-    let bars = send(&r, get("/candles?symbol=ACME&timeframe=1Day"))
+    let bars = send(&r, get("/candles?symbol=ACME&timeframe=1Day&order=asc"))
         .await
         .json();
     assert_eq!(bars.as_array().map(Vec::len), Some(3), "{bars}");

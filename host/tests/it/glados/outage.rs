@@ -187,7 +187,7 @@ async fn a_paced_run_waits_out_a_database_outage_and_ends_as_an_undisturbed_one(
         reference,
         "the same orders and fills as the undisturbed run"
     );
-    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json()
         .to_string();

@@ -43,7 +43,7 @@ pub(super) async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
 }
 
 async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
-    send(r, get(&format!("/runs/{id}/logs?limit=1000")))
+    send(r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json()["items"]
         .as_array()

@@ -256,7 +256,7 @@ async fn a_strategy_is_told_its_order_was_denied(store: &TestStore) {
         done["status"], "stopped",
         "the refusal does not end the run: {done}"
     );
-    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+    let logs = send(&r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json();
     let told: Vec<&str> = logs["items"]

@@ -144,7 +144,7 @@ async fn rules_over_time_trip_once_and_restrict_the_run(store: &TestStore) {
             "{corr}: {}",
             replayed.json()
         );
-        let logged = send(&r, get(&format!("/runs/{id}/logs?limit=1000")))
+        let logged = send(&r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
             .await
             .json();
         assert!(

@@ -48,6 +48,11 @@ async fn all_logs(r: &Router, id: i64) -> Vec<serde_json::Value> {
         let items = page["items"].as_array().cloned().unwrap_or_default();
         if items.is_empty() {
             assert_eq!(page["next"], after, "next stays put on an empty page");
+            assert_eq!(
+                newest_first(r, id).await,
+                out.iter().rev().cloned().collect::<Vec<_>>(),
+                "newest first (memory, then the store) is the same log backwards"
+            );
             return out;
         }
         for (i, item) in items.iter().enumerate() {
@@ -59,6 +64,21 @@ async fn all_logs(r: &Router, id: i64) -> Vec<serde_json::Value> {
         }
         after = page["next"].as_i64().expect("next");
         out.extend(items);
+    }
+}
+
+/// Run `id`'s log newest first, following `next_before` to the first line.
+async fn newest_first(r: &Router, id: i64) -> Vec<serde_json::Value> {
+    let (mut out, mut uri) = (Vec::new(), format!("/runs/{id}/logs?limit=7"));
+    loop {
+        let page = send(r, get(&uri)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.json());
+        let page = page.json();
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_before"].as_i64() {
+            Some(before) => uri = format!("/runs/{id}/logs?limit=7&before={before}"),
+            None => return out,
+        }
     }
 }
 

@@ -194,7 +194,7 @@ pub(super) async fn settled(r: &axum::Router, id: i64) -> serde_json::Value {
 }
 
 pub(super) async fn orders_of(r: &axum::Router, id: i64) -> Vec<serde_json::Value> {
-    let page = send(r, get(&format!("/orders?run={id}&limit=1000"))).await;
+    let page = send(r, get(&format!("/orders?run={id}&limit=1000&order=asc"))).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.json());
     page.json()["orders"]
         .as_array()

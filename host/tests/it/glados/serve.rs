@@ -191,7 +191,7 @@ fn sigterm_with_event_stream_clients_exits_within_the_grace_and_the_runs_resume(
     let status = rt.block_on(get_json(&c, format!("http://{addr}/runs/{id}")))["status"].clone();
     let logs = rt.block_on(get_json(
         &c,
-        format!("http://{addr}/runs/{id}/logs?limit=1000"),
+        format!("http://{addr}/runs/{id}/logs?limit=1000&order=asc"),
     ));
     let (_, _) = served.terminate();
     assert_eq!(status, "running", "resumed at the next start");

@@ -91,9 +91,12 @@ async fn a_shutdown_suspends_runs_and_the_next_start_resumes_them(store: &TestSt
     let done = settled(&r, trading).await;
     assert_eq!(done["status"], "stopped", "{done}");
     assert!(done["figures"]["bars"].as_u64() >= Some(2_000), "{done}");
-    let logs = send(&r, get(&format!("/runs/{trading}/logs?limit=1000")))
-        .await
-        .json();
+    let logs = send(
+        &r,
+        get(&format!("/runs/{trading}/logs?limit=1000&order=asc")),
+    )
+    .await
+    .json();
     let text: Vec<&str> = logs["items"]
         .as_array()
         .into_iter()
