@@ -311,6 +311,16 @@ async fn sim_live_trades_its_own_account_on_live_bars_and_decides_as_alpaca() {
     );
     assert_eq!(fake.post_order_requests(), 0);
     assert_eq!(trading_requests(&fake), Vec::<String>::new());
+    // Listed among the accounts (listing them asks Alpaca for its own: after the check above).
+    let listed = send(&r, get("/accounts")).await.json();
+    assert!(
+        listed
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .any(|a| a["id"] == format!("sim/{c}") && a["run_id"] == c),
+        "its own account is listed: {listed}"
+    );
 
     // Beside an Alpaca paper run of the same strategy on the same symbol and stream: the same
     // decisions, the sim-live one's filled in its own account, none of its orders at the fake.
@@ -404,10 +414,14 @@ async fn sim_live_trades_its_own_account_on_live_bars_and_decides_as_alpaca() {
     s.shutdown(Duration::from_secs(10)).await;
 }
 
-/// Waits until the store holds `n` live 1-minute bars of `symbol` (the desk stores them off the
-/// bar path).
-async fn until_stored(r: &axum::Router, symbol: &str, n: usize) {
+/// Waits until the store holds the live 1-minute bar of `symbol` at `last` (the desk stores
+/// them off the bar path); returns how many it holds (a probe pushed before the desk subscribed
+/// never reached it).
+async fn until_stored(r: &axum::Router, symbol: &str, last: i64) -> usize {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let want = chrono::DateTime::from_timestamp_millis(last)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     loop {
         let page = send(
             r,
@@ -417,13 +431,13 @@ async fn until_stored(r: &axum::Router, symbol: &str, n: usize) {
         )
         .await
         .json();
-        let got = page.as_array().map_or(0, Vec::len);
-        if got >= n {
-            return;
+        let bars = page.as_array().cloned().unwrap_or_default();
+        if bars.last().is_some_and(|b| b["ts"] == want.as_str()) {
+            return bars.len();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{got} of {n} bars stored: {page}"
+            "no bar at {want} stored: {page}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -437,7 +451,7 @@ async fn a_restarted_sim_live_run_resumes_from_the_stored_live_bars() {
     let now = chrono::Utc::now().timestamp_millis();
     let first_ts = now - now.rem_euclid(60_000);
     // First process: its own runtime, dropped after the first fill, as a crash would.
-    let (id, mut ts, pushed) = tokio::task::block_in_place(|| {
+    let (id, mut ts, stored) = tokio::task::block_in_place(|| {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -460,9 +474,8 @@ async fn a_restarted_sim_live_run_resumes_from_the_stored_live_bars() {
                             step(&r, &fake, &[id], "AAPL", &mut ts, close).await;
                         }
                         until_filled(&r, id, 1).await;
-                        let pushed = usize::try_from((ts - first_ts) / 60_000).expect("bars");
-                        until_stored(&r, "AAPL", pushed).await;
-                        (id, ts, pushed)
+                        let stored = until_stored(&r, "AAPL", ts - 60_000).await;
+                        (id, ts, stored)
                     });
                     rt.shutdown_timeout(Duration::from_secs(10));
                     out
@@ -486,7 +499,7 @@ async fn a_restarted_sim_live_run_resumes_from_the_stored_live_bars() {
     let log = super::alpaca_runs::log_of(&r, id).await;
     assert!(
         log.iter().any(|l| l.starts_with(&format!(
-            "run resumed after a restart: replaying the {pushed} live bars"
+            "run resumed after a restart: replaying the {stored} live bars"
         ))),
         "{log:?}"
     );
