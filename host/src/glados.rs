@@ -44,6 +44,7 @@ pub mod error;
 mod event_routes;
 pub mod events;
 mod exposition;
+pub mod gaps;
 pub mod guard;
 pub mod health;
 pub mod http;
@@ -56,6 +57,7 @@ mod security_headers;
 pub mod server;
 pub mod strategies;
 pub mod trading;
+pub mod venues;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -104,6 +106,8 @@ pub(crate) struct Inner {
     pub(crate) replay: tokio::sync::Semaphore,
     /// Downloads from Alpaca (`POST /candles/download`).
     pub(crate) downloads: Downloads,
+    /// The venue calendar the gap report of `GET /candles/series` counts sessions by.
+    pub(crate) calendar: gaps::CalendarCache,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -155,6 +159,7 @@ impl AppState {
                 notifier: p.notifier,
                 replay: tokio::sync::Semaphore::new(1),
                 downloads: p.downloads,
+                calendar: gaps::CalendarCache::default(),
             }),
         }
     }

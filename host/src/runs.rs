@@ -20,6 +20,8 @@
 //! # Two kinds of venue
 //! - `sim`: the run's own [`SimVenue`](crate::veda::sim::SimVenue) replaying its stored candles
 //!   (paper only); a second task records its fills.
+//! - `sim-live` ([`sim_live`]): the same, fed by the Alpaca desk's live bars instead of stored
+//!   candles (paper only; nothing but market data asked of Alpaca).
 //! - a live venue (`alpaca`), through its [`Desk`]: shared by all runs on it (one order-update
 //!   and one bar stream, fills recorded once by the desk), recovered and reconciled before the
 //!   first run trades; runs see its live 1-minute bars. Their `client_order_id`s are derived
@@ -90,6 +92,7 @@ pub mod metered;
 pub mod replay;
 pub mod resume;
 pub mod risk;
+pub mod sim_live;
 pub mod spec;
 pub mod start;
 pub mod task;
@@ -378,6 +381,11 @@ impl Runs {
         risk::resolve(self.inner.risk_defaults.as_deref(), &spec)?;
         let desk = match spec.venue {
             VenueName::Sim => None,
+            VenueName::SimLive => {
+                sim_live::market(self)?;
+                sim_live::check_timeframe(spec.timeframe)?;
+                None
+            }
             VenueName::Alpaca => {
                 let name = spec.venue.as_str();
                 let d = self.inner.desks.get(name).ok_or_else(|| {
@@ -413,6 +421,9 @@ impl Runs {
         }
         match desk {
             Some(d) => start::start_on_desk(self, &strategy, spec, d).await,
+            None if spec.venue == VenueName::SimLive => {
+                sim_live::start(self, &strategy, spec, sim_live::market(self)?).await
+            }
             None => start::start(self, &strategy, spec).await,
         }
     }

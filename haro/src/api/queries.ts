@@ -6,7 +6,7 @@ import { fallbackInterval } from '../app/query-client'
 import { accountId, accountSegments } from '../lib/accounts'
 import type {
   Account, AccountFlattened, AccountStateResult, Attempt, Backtest, BacktestRequest, Candle, CandleSeries, CancelResult, FlattenResult, HandOrder, OrderPage,
-  ReplayReport, RiskLimits, Run, RunLogPage, RunRequest, RunStateResult, RunTradingStateName, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName,
+  ReplayReport, RiskLimits, Run, RunLogPage, RunRequest, RunStateResult, RunTradingStateName, StopChoices, StopResult, Strategy, SynthRequest, TradingState, TradingStateName, Venue,
 } from './types'
 
 /** While something is being worked on server-side, check every second (as FreqUI does for a
@@ -263,6 +263,8 @@ export function useLoadSample() {
   })
 }
 
+/** Where runs can trade on this server (`sim`; with Alpaca configured `alpaca` and `sim-live`). */
+export const useVenues = () => useQuery({ queryKey: ['venues'], queryFn: () => api.get<Venue[]>('/venues'), staleTime: 60_000 })
 export const useAccounts = () => useQuery({ queryKey: ['accounts'], queryFn: () => api.get<Account[]>('/accounts') })
 
 /** One account by its id's parts. Its key `['account', 'venue/number']` is what account events

@@ -209,7 +209,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every stored series: symbol, timeframe, first and last bar, count and source. */
+        /**
+         * Every stored series: symbol, timeframe, first and last bar, count and source, and its gap
+         *     report: the sessions in its range without a bar (`gaps`: `missing`, `count` of runs of
+         *     consecutive ones, the first 100 `ranges`), counted against the Alpaca venue's trading
+         *     calendar when Alpaca is configured (holidays are not gaps), else weekdays, and every UTC day
+         *     for crypto (`calendar` says which).
+         */
         get: operations["list_series"];
         put?: never;
         post?: never;
@@ -584,7 +590,9 @@ export interface paths {
         put?: never;
         /**
          * Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
-         *     replaying stored candles) or `alpaca` (when configured; live bars, 1Min). Live runs need
+         *     replaying stored candles), `alpaca` (when configured; live bars, 1Min) or `sim-live` (paper
+         *     only, when Alpaca is configured: simulated fills on Alpaca's live 1Min bars, the run's own
+         *     account of `cash`, default 10000; nothing sent to the broker). `GET /venues` lists them. Live runs need
          *     Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
          */
         post: operations["create_run"];
@@ -859,6 +867,23 @@ export interface paths {
          *     a restart, and announced as the `ui.TradingState` event.
          */
         put: operations["put_trading_state"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/venues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The venues of this server: `sim`, and with Alpaca configured `alpaca` and `sim-live`. */
+        get: operations["list_venues"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1317,6 +1342,46 @@ export interface components {
             closing: components["schemas"]["AttemptView"][];
             /** @description What could not be done (retry to finish it). */
             errors: string[];
+        };
+        /** @description Consecutive missing sessions. */
+        GapRange: {
+            /**
+             * Format: date
+             * @description First missing session (its date in the calendar's time: New York for equities, UTC for
+             *     crypto).
+             */
+            from: string;
+            /**
+             * Format: int64
+             * @description Sessions in the run.
+             */
+            sessions: number;
+            /**
+             * Format: date
+             * @description Last missing session of the run.
+             */
+            to: string;
+        };
+        /** @description The missing sessions of one series. */
+        GapsView: {
+            /**
+             * @description The calendar the series was checked against: the venue's name, `alpaca` (its trading
+             *     calendar: holidays are not gaps), `weekdays` (no venue configured, or its calendar unavailable:
+             *     every weekday is a session) or `utc_days` (crypto: every day, in UTC).
+             */
+            calendar: string;
+            /**
+             * Format: int64
+             * @description Runs of consecutive missing sessions (by the calendar): `count` of them in all.
+             */
+            count: number;
+            /**
+             * Format: int64
+             * @description Sessions in the series' range (first to last bar) without a bar.
+             */
+            missing: number;
+            /** @description The first runs, oldest first (at most 100). */
+            ranges: components["schemas"]["GapRange"][];
         };
         /** @description Liveness / readiness answer. */
         Health: {
@@ -1821,7 +1886,10 @@ export interface components {
             symbols: string[];
             /** @description Bar timeframe. */
             timeframe: string;
-            /** @description `sim` or `alpaca`. */
+            /**
+             * @description `sim` (stored candles), `sim-live` (simulated fills on Alpaca's live bars, paper only,
+             *     when Alpaca is configured) or `alpaca`; `GET /venues` lists this server's.
+             */
             venue: string;
         };
         /** @description A run's share of a position. */
@@ -1947,6 +2015,7 @@ export interface components {
              * @description Open time of the first bar (UTC).
              */
             first: string;
+            gaps?: null | components["schemas"]["GapsView"];
             /**
              * Format: date-time
              * @description Open time of the last bar (UTC).
@@ -2145,6 +2214,27 @@ export interface components {
             ts: string;
             /** @description `ui.` + the source event type (for example `ui.strategy.StatusChanged`). */
             type: string;
+        };
+        /** @description A venue a run can be started on. */
+        VenueView: {
+            /**
+             * @description Where its bars come from: `stored` (candles in the store, replayed) or `live` (a venue's
+             *     live stream).
+             */
+            data: string;
+            /** @description One line for people. */
+            description: string;
+            /**
+             * @description Whose fills: `simulated` (the run's own simulated exchange and account) or `venue` (the
+             *     broker's).
+             */
+            fills: string;
+            /** @description The modes it accepts (`paper`, `live`). */
+            modes: string[];
+            /** @description The name `POST /runs` takes (`sim`, `sim-live`, `alpaca`). */
+            name: string;
+            /** @description The timeframes its runs accept (`null`: any). */
+            timeframes?: string[] | null;
         };
     };
     responses: never;
@@ -4753,6 +4843,33 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_venues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VenueView"][];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,7 @@ export type Candle = S['CandleView']
 export type UiEvent = Omit<S['UiEvent'], 'data'> & { data: unknown }
 export type RunRequest = Omit<S['RunRequest'], 'params' | 'risk'> & { params?: Json | null; cash?: number | null; risk?: Partial<Record<keyof RiskLimits, unknown>> | null }
 export type RunFigures = S['RunFigures']
+export type Venue = S['VenueView']
 /** The first decision where a replay differs; intents are the API's objects. */
 export type ReplayMismatch = Omit<S['MismatchView'], 'recorded' | 'replayed'> & {
   recorded?: Json[] | null

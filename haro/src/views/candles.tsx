@@ -42,6 +42,7 @@ export default function Candles() {
         <>
           <h2 className="row">{symbol} {timeframe} {source && <SourceBadge source={source} />}</h2>
           {isSample(source) && <p className="note" data-testid="sample-note">Sample data: a bundled set for trying Weaver out, not market data.</p>}
+          {current?.gaps && <Gaps gaps={current.gaps} />}
           <QueryState q={q}>
             {() => (q.data!.length === 0 ? (ends.length > 0
               // A series of exactly a multiple of a window: the last Older found nothing more.
@@ -75,13 +76,38 @@ export default function Candles() {
   )
 }
 
+const CALENDARS: Record<string, string> = {
+  alpaca: "by Alpaca's trading calendar; holidays are not gaps",
+  weekdays: 'by weekdays: no venue calendar, holidays count as gaps',
+  utc_days: 'every UTC day',
+}
+
+/** A series' missing sessions: how many, by which calendar, and the first runs of them. */
+export function Gaps({ gaps }: { gaps: NonNullable<CandleSeries['gaps']> }) {
+  const calendar = CALENDARS[gaps.calendar] ?? `by the ${gaps.calendar} calendar`
+  if (gaps.missing === 0) return <p className="small" data-testid="gaps">No missing sessions ({calendar}).</p>
+  return (
+    <details className="option" data-testid="gaps">
+      <summary>
+        {gaps.missing.toLocaleString('en-US')} missing session{gaps.missing === 1 ? '' : 's'} in {gaps.count.toLocaleString('en-US')} gap{gaps.count === 1 ? '' : 's'} ({calendar})
+      </summary>
+      <ul data-testid="gap-list">
+        {gaps.ranges.map((g) => (
+          <li key={g.from}>{g.from === g.to ? g.from : `${g.from} – ${g.to}`}{g.sessions > 1 ? ` (${g.sessions} sessions)` : ''}</li>
+        ))}
+      </ul>
+      {gaps.count > gaps.ranges.length && <p className="small">The first {gaps.ranges.length} of {gaps.count} gaps.</p>}
+    </details>
+  )
+}
+
 /** The stored series; each links to its candles. */
 export function SeriesTable({ series, selected }: { series: CandleSeries[]; selected?: string }) {
   return (
     <div className="table-wrap">
       <table data-testid="series-table">
         <thead>
-          <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th><th>Adjustment</th></tr>
+          <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th><th>Adjustment</th><th className="num">Gaps</th></tr>
         </thead>
         <tbody>
           {series.map((s) => {
@@ -95,6 +121,9 @@ export function SeriesTable({ series, selected }: { series: CandleSeries[]; sele
                 <td className="num">{s.count.toLocaleString('en-US')}</td>
                 <td><SourceBadge source={s.source} /></td>
                 <td data-testid="series-adjustment">{s.adjustment ?? '—'}</td>
+                <td className="num" data-testid="series-gaps" title={s.gaps ? `missing sessions, by the ${s.gaps.calendar} calendar` : undefined}>
+                  {s.gaps ? s.gaps.missing.toLocaleString('en-US') : '—'}
+                </td>
               </tr>
             )
           })}

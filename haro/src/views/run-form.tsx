@@ -1,7 +1,8 @@
 // Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON, sandbox
 // limits, and a run's optional risk limits.
 import { useId } from 'react'
-import { useStrategies } from '../api/queries'
+import { useStrategies, useVenues } from '../api/queries'
+import type { Venue } from '../api/types'
 import { COMMON_KEYS, labelOf, riskPatch, type CommonKey } from '../lib/risk'
 
 export function StrategySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
@@ -13,6 +14,27 @@ export function StrategySelect({ value, onChange }: { value: string; onChange: (
         <option value="">{q.isPending ? 'loading…' : ready.length ? 'choose…' : 'no ready strategy'}</option>
         {ready.map((s) => <option key={s.id} value={s.id}>{s.name} {s.version} (#{s.id})</option>)}
       </select>
+    </label>
+  )
+}
+
+const VENUE_LABEL: Record<string, string> = {
+  sim: 'sim (simulated exchange, stored candles)',
+  'sim-live': 'sim-live (simulated fills on live Alpaca bars)',
+  alpaca: 'alpaca',
+}
+
+/** The venue picker: the venues this server offers (`GET /venues`), `sim` while they load. */
+export function VenueSelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
+  const q = useVenues()
+  const venues: Pick<Venue, 'name' | 'description'>[] = q.data ?? [{ name: 'sim', description: '' }]
+  const chosen = venues.find((v) => v.name === value)
+  return (
+    <label>Venue
+      <select value={value} onChange={(e) => onChange(e.target.value)} data-testid="venue-select">
+        {venues.map((v) => <option key={v.name} value={v.name} title={v.description}>{VENUE_LABEL[v.name] ?? v.name}</option>)}
+      </select>
+      {chosen && chosen.name === 'sim-live' && <span className="small">paper only, 1Min; orders never reach the broker</span>}
     </label>
   )
 }

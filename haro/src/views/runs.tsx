@@ -10,7 +10,7 @@ import { fmtTime } from '../lib/format'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { fieldOfError } from '../lib/risk'
 import { StopButton } from './control'
-import { FieldError, LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, type RiskFieldValues } from './run-form'
+import { FieldError, LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, VenueSelect, type RiskFieldValues } from './run-form'
 
 export function Runs() {
   const q = useRuns()
@@ -70,11 +70,7 @@ function StartRun() {
           <option value="paper">paper</option><option value="live">live</option>
         </select>
       </label>
-      <label>Venue
-        <select value={f.venue} onChange={(e) => set('venue')(e.target.value)}>
-          <option value="sim">sim (simulated exchange)</option><option value="alpaca">alpaca</option>
-        </select>
-      </label>
+      <VenueSelect value={f.venue} onChange={set('venue')} />
       <label>Symbols<input name="symbols" value={f.symbols} onChange={(e) => set('symbols')(e.target.value)} placeholder="GOOG, AAPL" required /></label>
       <label>Timeframe
         <select value={f.timeframe} onChange={(e) => set('timeframe')(e.target.value)}>

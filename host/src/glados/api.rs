@@ -34,6 +34,7 @@ use super::replay;
 use super::runs::{self, RunRequest, RunView};
 use super::strategies;
 use super::trading::{TradingStateBody, TradingStateRequest};
+use super::venues;
 use crate::walle::{Strategy, StrategyStatus};
 
 /// The OpenAPI document.
@@ -84,6 +85,7 @@ use crate::walle::{Strategy, StrategyStatus};
         replay::replay_run,
         run_logs,
         accounts::list_accounts,
+        venues::list_venues,
         accounts::get_account,
         accounts::put_account_risk,
         accounts::put_account_state,
@@ -137,6 +139,9 @@ use crate::walle::{Strategy, StrategyStatus};
         runs::LogLine,
         runs::LogPage,
         accounts::AccountView,
+        super::gaps::GapsView,
+        super::gaps::GapRange,
+        venues::VenueView,
         accounts::AccountPositionView,
         accounts::RunShareView,
         accounts::AccountStateRequest,
@@ -230,6 +235,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
         .merge(accounts::routes())
+        .merge(venues::routes())
         .merge(notify::routes())
 }
 
@@ -552,7 +558,9 @@ async fn get_backtest(
 }
 
 /// Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
-/// replaying stored candles) or `alpaca` (when configured; live bars, 1Min). Live runs need
+/// replaying stored candles), `alpaca` (when configured; live bars, 1Min) or `sim-live` (paper
+/// only, when Alpaca is configured: simulated fills on Alpaca's live 1Min bars, the run's own
+/// account of `cash`, default 10000; nothing sent to the broker). `GET /venues` lists them. Live runs need
 /// Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
 #[utoipa::path(post, path = "/runs", tag = "runs", request_body(content = RunRequest,
     example = json!({"strategy": "sma-cross", "mode": "paper", "venue": "sim", "symbols": ["SYN"],

@@ -89,6 +89,10 @@ pub struct SeriesView {
     /// Price adjustment of downloaded bars: `raw`, `split`, `dividend`, `all`, or `mixed`;
     /// absent when unknown (imported, synthetic, sample or live bars).
     pub adjustment: Option<String>,
+    /// Sessions in its range without a bar, and the calendar they were counted by (in
+    /// `GET /candles/series` only; absent for weekly and monthly series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaps: Option<super::gaps::GapsView>,
 }
 
 impl From<CandleSeries> for SeriesView {
@@ -101,6 +105,7 @@ impl From<CandleSeries> for SeriesView {
             count: s.count,
             source: s.source.to_owned(),
             adjustment: s.adjustment,
+            gaps: None,
         }
     }
 }
@@ -160,14 +165,23 @@ pub(super) async fn list_candles(
     ))
 }
 
-/// Every stored series: symbol, timeframe, first and last bar, count and source.
+/// Every stored series: symbol, timeframe, first and last bar, count and source, and its gap
+/// report: the sessions in its range without a bar (`gaps`: `missing`, `count` of runs of
+/// consecutive ones, the first 100 `ranges`), counted against the Alpaca venue's trading
+/// calendar when Alpaca is configured (holidays are not gaps), else weekdays, and every UTC day
+/// for crypto (`calendar` says which).
 #[utoipa::path(get, path = "/candles/series", tag = "market data", responses(
     (status = 200, body = [SeriesView]), (status = 401, body = ErrorBody)))]
 pub(super) async fn list_series(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<SeriesView>>, ApiError> {
     let series = state.inner.walle.candle_series(None).await?;
-    Ok(axum::Json(series.into_iter().map(Into::into).collect()))
+    let mut out = Vec::with_capacity(series.len());
+    for s in series {
+        let gaps = super::gaps::of_series(&state, &s).await?;
+        out.push(SeriesView { gaps, ..s.into() });
+    }
+    Ok(axum::Json(out))
 }
 
 /// Imports a CSV upload (multipart fields `file`, `symbol`, `timeframe`; the formats

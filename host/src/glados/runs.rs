@@ -80,7 +80,8 @@ pub struct RunRequest {
     pub strategy: StrategyRef,
     /// `paper` or `live`.
     pub mode: String,
-    /// `sim` or `alpaca`.
+    /// `sim` (stored candles), `sim-live` (simulated fills on Alpaca's live bars, paper only,
+    /// when Alpaca is configured) or `alpaca`; `GET /venues` lists this server's.
     pub venue: String,
     /// Symbols.
     pub symbols: Vec<String>,

@@ -100,7 +100,8 @@ fn trading_on_a_desk(runs: &Runs) -> bool {
         .active
         .active_lives()
         .iter()
-        .any(|(venue, _)| venue != "sim")
+        // A `sim-live` run trades on its own simulated account, not the venue's.
+        .any(|(venue, _)| venue != "sim" && venue != crate::veda::sim::LIVE_VENUE)
 }
 
 impl Runs {

@@ -252,6 +252,7 @@ impl Runs {
 
     async fn which(&self, venue: &str, number: &str) -> Result<Which, Error> {
         let id = format!("{venue}/{number}");
+        // A `sim-live` run's account is simulated too: `sim/<run id>`.
         if venue == "sim" {
             let run: i64 = number
                 .parse()
@@ -293,7 +294,7 @@ impl Runs {
             }
         }
         for (venue, l) in &lives {
-            if venue == "sim" && l.is_active_on_sim() {
+            if (venue == "sim" || venue == crate::veda::sim::LIVE_VENUE) && l.is_active_on_sim() {
                 out.push(sim_account(l).await);
             }
         }

@@ -174,6 +174,13 @@ impl Runs {
         // The limits the run has now (a change while it ran is not replayed).
         let live = replay_live(id, &strategy.name, setup.cash, super::risk::of_run(&run));
         let mut cmp = Comparison::new(w.clone(), id, count, active);
+        if run.venue == crate::veda::sim::LIVE_VENUE {
+            // Its bars are in the store, but not yet which of them it was told (no input tape).
+            return Err(Error::invalid(
+                "replay_unsupported",
+                format!("run {id} is on sim-live: replaying such runs is not supported yet"),
+            ));
+        }
         if run.venue == "sim" {
             let (sandbox, sim) = start::prepare(self, &strategy, &setup)
                 .await

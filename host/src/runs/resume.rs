@@ -163,6 +163,9 @@ async fn stored_run(
 }
 
 async fn resume_one(state: &Runs, run: &Run) -> Result<(), NotResumed> {
+    if run.venue == crate::veda::sim::LIVE_VENUE {
+        return resume_sim_live(state, run).await;
+    }
     if run.venue != "sim" {
         return resume_on_desk(state, run).await;
     }
@@ -190,6 +193,45 @@ async fn resume_one(state: &Runs, run: &Run) -> Result<(), NotResumed> {
             exec: Exec::Sim(sim),
             setup: &setup,
             from: Continue { bars, log_seq },
+            first,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Resumes a `sim-live` run ([`super::sim_live`]): the live bars stored since it started are
+/// replayed on a fresh exchange (the run is deterministic given its bars, so intents get the
+/// sequence numbers and fills they had), then it trades on from the live stream.
+async fn resume_sim_live(state: &Runs, run: &Run) -> Result<(), NotResumed> {
+    let desk = super::sim_live::market(state)
+        .map_err(|e| NotResumed::new("venue_unavailable", e.to_string()))?;
+    let w = &state.inner.walle;
+    let (strategy, setup, account) = stored_run(state, run, SIM_CASH).await?;
+    let sandbox = load_sandbox(state, &strategy, &setup).await?;
+    let preamble = super::sim_live::preamble(state, run, &setup).await?;
+    let replayed = preamble.len();
+    let sim = super::sim_live::exchange(desk, &setup, preamble)?;
+    if account.is_none() {
+        w.insert_run_account(run.id, setup.cash).await?;
+    }
+    let log_seq = w.last_run_log_seq(run.id).await?;
+    let first = format!(
+        "run resumed after a restart: replaying the {replayed} live bars stored since it started, then trading on {}'s live bars",
+        desk.name()
+    );
+    launch(
+        state,
+        Launch {
+            run,
+            strategy: &strategy,
+            sandbox,
+            exec: Exec::Sim(sim),
+            setup: &setup,
+            from: Continue {
+                bars: u64::try_from(replayed).unwrap_or(u64::MAX),
+                log_seq,
+            },
             first,
         },
     )

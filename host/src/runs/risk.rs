@@ -39,7 +39,7 @@ impl From<LimitError> for Error {
 /// [`Error::InvalidRisk`] naming the field.
 pub(crate) fn resolve(defaults: Option<&str>, spec: &RunSpec) -> Result<RiskLimits, Error> {
     let base = match spec.venue {
-        VenueName::Sim => RiskLimits::default(),
+        VenueName::Sim | VenueName::SimLive => RiskLimits::default(),
         VenueName::Alpaca => defaults_from_env(defaults, &spec.symbols)?,
     };
     Ok(match &spec.risk {

@@ -31,6 +31,9 @@ pub enum VenueName {
     Sim,
     /// Alpaca (paper or live, as the server is configured).
     Alpaca,
+    /// Its own simulated exchange over Alpaca's live market data (paper only;
+    /// [`crate::veda::sim::LIVE_VENUE`]).
+    SimLive,
 }
 
 impl VenueName {
@@ -39,6 +42,7 @@ impl VenueName {
         match self {
             VenueName::Sim => "sim",
             VenueName::Alpaca => "alpaca",
+            VenueName::SimLive => crate::veda::sim::LIVE_VENUE,
         }
     }
 }
@@ -91,17 +95,21 @@ impl RunSpec {
         let venue = match venue {
             "sim" => VenueName::Sim,
             "alpaca" => VenueName::Alpaca,
+            "sim-live" => VenueName::SimLive,
             _ => {
                 return Err(Error::invalid(
                     "invalid_venue",
-                    "venue must be sim or alpaca",
+                    "venue must be sim, sim-live or alpaca",
                 ));
             }
         };
-        if (mode, venue) == (Mode::Live, VenueName::Sim) {
+        if mode == Mode::Live && venue != VenueName::Alpaca {
             return Err(Error::invalid(
                 "invalid_mode",
-                "the simulated exchange only runs paper runs; live runs need venue alpaca",
+                format!(
+                    "venue {} is a simulated exchange: it only runs paper runs; live runs need venue alpaca",
+                    venue.as_str()
+                ),
             ));
         }
         let timeframe = timeframe
@@ -196,6 +204,12 @@ mod tests {
             code(parse("live", "sim", &["A"], "1Day", None)),
             "invalid_mode"
         );
+        assert_eq!(
+            code(parse("live", "sim-live", &["A"], "1Min", None)),
+            "invalid_mode"
+        );
+        let ok = parse("paper", "sim-live", &["A"], "1Min", None).unwrap();
+        assert_eq!(ok.venue.as_str(), "sim-live");
         assert_eq!(
             code(parse("paper", "nyse", &["A"], "1Day", None)),
             "invalid_venue"

@@ -217,7 +217,8 @@ pub(crate) fn order_scope(id: i64, installation: &str) -> String {
 }
 
 /// Stores a started run as `running` with its account of `setup.cash` (one transaction).
-async fn store_running(
+/// (`pub(crate)` for [`super::sim_live`].)
+pub(crate) async fn store_running(
     runs: &Runs,
     strategy: &StoredStrategy,
     spec: &RunSpec,

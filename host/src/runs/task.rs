@@ -323,7 +323,12 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         .orders_placed = Some(runner.placed().iter().filter(|p| p.outcome.is_ok()).count() as u64);
     if cancel.is_cancelled() && outcome.is_ok() {
         live.logs.push("info", "run stopped");
-    } else if outcome.is_ok() && sim.is_some() {
+    } else if outcome.is_ok()
+        // A `sim-live` exchange's bars are the live venue's: its stream ending is not a replay's.
+        && sim
+            .as_ref()
+            .is_some_and(|s| s.name() != crate::veda::sim::LIVE_VENUE)
+    {
         live.logs.push("info", "replay finished");
     } else if outcome.is_ok() {
         live.logs.push("warn", "the venue's bar stream ended");

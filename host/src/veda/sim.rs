@@ -28,8 +28,11 @@
 //! - Exchanges replaying equal bars share one read-only copy of them (a process-wide table of
 //!   tapes in use); each keeps its own account, orders and replay position.
 
+mod live;
+mod tape;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +51,8 @@ use crate::veda::types::{
 };
 use crate::veda::{Error, Result, Venue};
 use crate::walle::Candle;
+pub use live::LIVE_VENUE;
+use tape::Tape;
 
 /// How fast the replay runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,61 +95,6 @@ struct State {
     replaying: bool,
 }
 
-/// What a simulated exchange replays: its symbols, their bars and the timeline. Read only, so
-/// exchanges replaying equal bars share one (see [`Tape::shared`]).
-#[derive(Clone)]
-struct Tape {
-    symbols: Arc<Vec<String>>,
-    data: Arc<Vec<Vec<Bar>>>,
-    timeline: Arc<Vec<Group>>,
-}
-
-/// Tapes in use, by symbols: a thousand paper runs on the same candles hold one copy of them
-/// (a few hundred kB for ten years of daily bars), not one each.
-static TAPES: Mutex<Vec<WeakTape>> = Mutex::new(Vec::new());
-
-/// A tape in [`TAPES`], held by the exchanges replaying it.
-type WeakTape = (Weak<Vec<String>>, Weak<Vec<Vec<Bar>>>, Weak<Vec<Group>>);
-
-impl Tape {
-    /// The tape of `series` (sorted, one bar per timestamp): one in use with the same symbols
-    /// and equal bars if there is one, else a new one. Sharing changes nothing but memory:
-    /// the bars compared equal.
-    fn shared(symbols: Vec<String>, series: Vec<Vec<Bar>>) -> Tape {
-        let mut tapes = TAPES.lock().unwrap_or_else(PoisonError::into_inner);
-        tapes.retain(|(s, _, _)| s.strong_count() > 0);
-        for (s, d, t) in tapes.iter() {
-            if let (Some(s), Some(d), Some(t)) = (s.upgrade(), d.upgrade(), t.upgrade())
-                && *s == symbols
-                && *d == series
-            {
-                return Tape {
-                    symbols: s,
-                    data: d,
-                    timeline: t,
-                };
-            }
-        }
-        let mut groups: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
-        for (s, bars) in series.iter().enumerate() {
-            for (i, b) in bars.iter().enumerate() {
-                groups.entry(b.ts).or_default().push((s, i));
-            }
-        }
-        let tape = Tape {
-            symbols: Arc::new(symbols),
-            data: Arc::new(series),
-            timeline: Arc::new(groups.into_iter().collect()),
-        };
-        tapes.push((
-            Arc::downgrade(&tape.symbols),
-            Arc::downgrade(&tape.data),
-            Arc::downgrade(&tape.timeline),
-        ));
-        tape
-    }
-}
-
 /// The simulated exchange. Cheap to clone; clones share the account and the replay.
 #[derive(Clone)]
 pub struct SimVenue {
@@ -160,6 +110,8 @@ pub struct SimVenue {
     /// Consulted before each timestamp of the replay (replays over stored candles), with the
     /// correlation id of the run it was made for.
     throttle: Option<(crate::walle::Backpressure, Option<String>)>,
+    /// Where live bars come from instead of the tape (the `sim-live` venue, [`live`]).
+    feed: Option<Arc<live::Feed>>,
 }
 
 impl std::fmt::Debug for SimVenue {
@@ -221,6 +173,7 @@ impl SimVenue {
             timeline: tape.timeline,
             config,
             throttle: None,
+            feed: None,
             state: Arc::new(Mutex::new(State {
                 broker: Broker::new(config.broker, "sim"),
                 closes: vec![0.0; n],
@@ -456,7 +409,11 @@ fn to_f64(d: Decimal, what: &str) -> Result<f64> {
 #[async_trait]
 impl Venue for SimVenue {
     fn name(&self) -> &str {
-        "sim"
+        if self.feed.is_some() {
+            LIVE_VENUE
+        } else {
+            "sim"
+        }
     }
 
     async fn account(&self) -> Result<Account> {
@@ -659,6 +616,9 @@ impl Venue for SimVenue {
     }
 
     async fn bars(&self, request: &BarsRequest) -> Result<BTreeMap<String, Vec<Bar>>> {
+        if let Some(feed) = &self.feed {
+            return feed.venue.bars(request).await;
+        }
         let (from, to) = (
             request.start.timestamp_millis(),
             request.end.timestamp_millis(),
@@ -698,6 +658,9 @@ impl Venue for SimVenue {
     }
 
     async fn bar_stream(&self, symbols: &[String]) -> Result<StreamHandle<BarEvent>> {
+        if let Some(feed) = &self.feed {
+            return live::bar_stream(self, feed, symbols).await;
+        }
         {
             let mut st = self.lock();
             if st.replaying {
@@ -765,6 +728,9 @@ impl Venue for SimVenue {
     }
 
     async fn clock(&self) -> Result<MarketClock> {
+        if let Some(feed) = &self.feed {
+            return feed.venue.clock().await;
+        }
         let now = self.lock().now.unwrap_or_else(Utc::now);
         Ok(MarketClock {
             timestamp: now,
@@ -775,6 +741,9 @@ impl Venue for SimVenue {
     }
 
     async fn calendar(&self, start: NaiveDate, end: NaiveDate) -> Result<Vec<CalendarDay>> {
+        if let Some(feed) = &self.feed {
+            return feed.venue.calendar(start, end).await;
+        }
         let mut days: Vec<NaiveDate> = self
             .timeline
             .iter()

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Bar, Timeframe};
@@ -77,6 +77,11 @@ pub struct CandleSeries {
 #[derive(sqlx::FromRow)]
 struct Known {
     n: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    day: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -531,6 +536,41 @@ impl Walle {
                 }
             })
             .collect())
+    }
+
+    /// The days on which one series has at least one bar, oldest first: each bar's open time
+    /// moved by `shift_hours`, as a date. −4 maps every bar of a New York trading day (from the
+    /// pre-market to the after-hours, and a daily bar stamped at New York midnight) to its
+    /// session's date, summer and winter; 0 gives UTC days. One grouped query: the database
+    /// reads the series' index range, Weaver gets one row per day.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Corrupt`] for a stored time that is not one.
+    pub async fn candle_days(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+        shift_hours: i32,
+    ) -> Result<Vec<NaiveDate>> {
+        let sql = if self.is_pg() {
+            "select distinct to_char((ts at time zone 'UTC') + make_interval(hours => $3), 'YYYY-MM-DD') as day \
+             from candles where symbol = $1 and timeframe = $2 order by day"
+        } else {
+            // SQLite's date() takes the modifier as text ("-4 hours").
+            "select distinct date(ts, $3 || ' hours') as day \
+             from candles where symbol = $1 and timeframe = $2 order by day"
+        };
+        let rows: Vec<DayRow> = self
+            .read(async |c| fetch!(fetch_all, c, DayRow, sql, symbol, timeframe, shift_hours))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                NaiveDate::parse_from_str(&r.day, "%Y-%m-%d").map_err(|_| Error::Corrupt {
+                    column: "candles.ts",
+                    value: r.day.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Deletes every candle of one symbol and timeframe (a download replacing a series of

@@ -25,7 +25,11 @@ use crate::support::post_json;
 use crate::veda::{fake, venue};
 
 /// An app on `dir` whose `alpaca` venue is a desk on `fake` (`live`: configured for real money).
-async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path, live: bool) -> (axum::Router, App) {
+pub(super) async fn app_on(
+    fake: &FakeAlpaca,
+    dir: &std::path::Path,
+    live: bool,
+) -> (axum::Router, App) {
     let config = Config::for_tests(dir);
     let walle = Walle::connect(&config.db).await.expect("sqlite store");
     let desk = Desk::new(Arc::new(venue(fake)), walle.clone(), live);
@@ -33,7 +37,7 @@ async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path, live: bool) -> (axum::
     (weaver::glados::router(state.state()), state)
 }
 
-async fn rich_fake() -> FakeAlpaca {
+pub(super) async fn rich_fake() -> FakeAlpaca {
     fake(FakeConfig {
         initial_cash: Decimal::from(10_000_000),
         market_open: Some(true),
@@ -72,12 +76,12 @@ fn bar(ts: i64, close: f64) -> Bar {
 }
 
 /// Pushes a bar of `symbol` at `close`, the fake's fill price following it.
-fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
+pub(super) fn push(fake: &FakeAlpaca, symbol: &str, ts: i64, close: f64) {
     fake.set_price(symbol, Decimal::from_f64(close).expect("price"));
     fake.push_bar(symbol, bar(ts, close));
 }
 
-async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
+pub(super) async fn run_view(r: &axum::Router, id: i64) -> serde_json::Value {
     let v = send(r, get(&format!("/runs/{id}"))).await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.json());
     v.json()
@@ -111,7 +115,7 @@ async fn until_subscribed(
 }
 
 /// Waits until `pred` holds for the fake's orders; on failure shows the runs and their logs.
-async fn until_orders(
+pub(super) async fn until_orders(
     r: &axum::Router,
     fake: &FakeAlpaca,
     what: &str,
@@ -533,7 +537,7 @@ async fn a_restarted_alpaca_run_resumes_without_sending_anything_twice() {
 }
 
 /// The messages of run `id`'s log so far.
-async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
+pub(super) async fn log_of(r: &axum::Router, id: i64) -> Vec<String> {
     let page = send(r, get(&format!("/runs/{id}/logs?limit=1000&order=asc")))
         .await
         .json();

@@ -1,12 +1,15 @@
 //! Candle writes in batches: a call larger than one statement, and a bar given twice in one
-//! call, on both backends.
+//! call, on both backends; the days a series has bars on, as the gap report reads them.
 
 use chrono::{Duration, TimeZone, Utc};
 use weaver::walle::Candle;
 
 use super::support::{TestStore, contract};
 
-contract!(large_upserts_span_statements_and_the_last_duplicate_wins,);
+contract!(
+    large_upserts_span_statements_and_the_last_duplicate_wins,
+    candle_days_are_session_dates_in_new_york_or_utc,
+);
 
 async fn large_upserts_span_statements_and_the_last_duplicate_wins(store: &TestStore) {
     let w = &store.walle;
@@ -40,4 +43,54 @@ async fn large_upserts_span_statements_and_the_last_duplicate_wins(store: &TestS
     assert_eq!(all[999].volume, 999.0);
     assert!(all.windows(2).all(|p| p[0].ts < p[1].ts));
     assert!(all.iter().all(|c| c.source == "test" && c.high == 401.0));
+}
+
+async fn candle_days_are_session_dates_in_new_york_or_utc(store: &TestStore) {
+    let w = &store.walle;
+    let at = |d: u32, h: u32, m: u32| {
+        Utc.with_ymd_and_hms(2024, 7, d, h, m, 0)
+            .single()
+            .expect("time")
+    };
+    let bar = |ts| Candle {
+        symbol: "INTRA".into(),
+        timeframe: "1Min".into(),
+        ts,
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 1.0,
+        source: "test".into(),
+    };
+    // The 1st's open (13:30Z), the 2nd's after-hours (19:59 New York = 23:59Z) and the 5th's
+    // pre-market (04:00 New York = 08:00Z): each its New York session's date, not the next UTC day.
+    let bars = [at(1, 13, 30), at(2, 23, 59), at(5, 8, 0), at(5, 8, 1)].map(bar);
+    w.upsert_candles(&bars, None).await.expect("upsert");
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 7, d).expect("date");
+    assert_eq!(
+        w.candle_days("INTRA", "1Min", -4).await.expect("days"),
+        [day(1), day(2), day(5)]
+    );
+    assert_eq!(
+        w.candle_days("INTRA", "1Min", 0).await.expect("days"),
+        [day(1), day(2), day(5)],
+        "23:59Z is still the 2nd in UTC"
+    );
+    let late = [bar(at(2, 23, 59) + Duration::minutes(2))];
+    w.upsert_candles(&late, None).await.expect("upsert");
+    assert_eq!(
+        w.candle_days("INTRA", "1Min", 0).await.expect("days"),
+        [day(1), day(2), day(3), day(5)]
+    );
+    assert_eq!(
+        w.candle_days("INTRA", "1Min", -4).await.expect("days"),
+        [day(1), day(2), day(5)]
+    );
+    assert!(
+        w.candle_days("NONE", "1Min", -4)
+            .await
+            .expect("days")
+            .is_empty()
+    );
 }

@@ -1,0 +1,151 @@
+//! Runs on `sim-live`: paper runs on their own simulated exchange fed by Alpaca's live market
+//! data ([`crate::veda::sim::LIVE_VENUE`], `SimVenue::live`). They start and resume like runs
+//! on `sim` (an [`Exec::Sim`] with its own account of `cash`, default [`SIM_CASH`]), but their
+//! bars are the Alpaca desk's shared 1-minute stream, so a candidate runs next to the live
+//! version of a strategy on the same bars without touching the broker.
+//!
+//! # Invariants
+//! - Only market data is asked of the Alpaca desk (its bar subscription, historical bars,
+//!   clock, calendar): never its recovery, order stream, orders or account. Its runs are not
+//!   the desk's (its recovery filters runs by venue name).
+//! - Paper only (refused at parse), and only when Alpaca is configured (`venue_unavailable`).
+//! - A resumed run replays the live bars stored since it started before trading on, so its
+//!   account and intent numbers continue where they were (nothing placed twice).
+
+use chrono::{DateTime, DurationRound, Utc};
+
+use super::start::{Continue, Exec, Launch, Setup, launch, load_sandbox, store_running};
+use super::{Error, RunSpec, Runs, SIM_CASH};
+use crate::domain::{Bar, Timeframe};
+use crate::greta::broker::{BrokerConfig, Commission, FillModel};
+use crate::veda::desk::Desk;
+use crate::veda::sim::{LIVE_VENUE, SimVenue};
+use crate::walle::{Run, Strategy as StoredStrategy};
+
+/// The venue whose market data `sim-live` runs trade on.
+const MARKET: &str = "alpaca";
+
+/// The Alpaca desk `sim-live` reads its market data from.
+///
+/// # Errors
+/// [`Error::VenueNotConfigured`] when Alpaca is not configured.
+pub(crate) fn market(runs: &Runs) -> Result<&Desk, Error> {
+    runs.inner.desks.get(MARKET).ok_or_else(|| {
+        Error::VenueNotConfigured(format!(
+            "venue {LIVE_VENUE} trades on Alpaca's live market data: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (see .env.example)"
+        ))
+    })
+}
+
+/// Refuses what the live stream cannot give: it carries 1-minute bars.
+pub(crate) fn check_timeframe(timeframe: Timeframe) -> Result<(), Error> {
+    if timeframe == Timeframe::MINUTE {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "unsupported_timeframe",
+        format!(
+            "venue {LIVE_VENUE} trades on Alpaca's live 1-minute bars: runs on it use timeframe 1Min"
+        ),
+    ))
+}
+
+/// The run's own simulated exchange over the desk's live bars, with `preamble` replayed first.
+pub(crate) fn exchange(
+    desk: &Desk,
+    setup: &Setup,
+    preamble: Vec<(String, Bar)>,
+) -> Result<SimVenue, Error> {
+    SimVenue::live(
+        desk.venue(),
+        &setup.symbols,
+        // The simulated exchange's fills, as on `sim` and in a backtest of the same bars.
+        BrokerConfig {
+            cash: setup.cash,
+            commission: Commission::default(),
+            slippage_bps: 0.0,
+            fill: FillModel::NextOpen,
+            fractional: false,
+        },
+        preamble,
+    )
+    .map_err(|e| Error::Internal(format!("sim-live exchange: {e}")))
+}
+
+/// Starts a `sim-live` run: loads and initialises the strategy, stores the run `running` with
+/// its account of `cash` (default [`SIM_CASH`]) and launches it on its own exchange.
+///
+/// # Errors
+/// [`Error::Invalid`] `unsupported_timeframe`, the guest's refusal, [`Error::Store`].
+pub(crate) async fn start(
+    runs: &Runs,
+    strategy: &StoredStrategy,
+    spec: RunSpec,
+    desk: &Desk,
+) -> Result<Run, Error> {
+    check_timeframe(spec.timeframe)?;
+    let setup = Setup {
+        params: spec.text_params(),
+        symbols: spec.symbols.clone(),
+        timeframe: spec.timeframe,
+        cash: spec.cash.unwrap_or(SIM_CASH),
+        limits: spec.limits,
+    };
+    let sandbox = load_sandbox(runs, strategy, &setup).await?;
+    let sim = exchange(desk, &setup, Vec::new())?;
+    let run = store_running(runs, strategy, &spec, &setup).await?;
+    let first = format!(
+        "run started: strategy {} ({}), {} on {LIVE_VENUE} {} (simulated fills on {}'s live bars), cash {}",
+        strategy.name,
+        strategy.id,
+        setup.symbols.join(","),
+        setup.timeframe,
+        desk.name(),
+        setup.cash
+    );
+    launch(
+        runs,
+        Launch {
+            run: &run,
+            strategy,
+            sandbox,
+            exec: Exec::Sim(sim),
+            setup: &setup,
+            from: Continue::default(),
+            first,
+        },
+    )
+    .await;
+    Ok(run)
+}
+
+/// The live bars of `symbols` the store kept since `run` started: what a resumed run steps
+/// before the live stream. Bars are stamped at the start of their minute and arrive after it,
+/// so the first one a run can have been told is the one of the minute it started in.
+///
+/// # Errors
+/// [`Error::Store`].
+pub(crate) async fn preamble(
+    runs: &Runs,
+    run: &Run,
+    setup: &Setup,
+) -> Result<Vec<(String, Bar)>, Error> {
+    let from = run
+        .created_at
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap_or(run.created_at);
+    let mut out = Vec::new();
+    for s in &setup.symbols {
+        let candles = runs
+            .inner
+            .walle
+            .candles(s, &setup.timeframe.to_string(), from, far(), i64::MAX)
+            .await?;
+        out.extend(candles.iter().map(|c| (s.clone(), c.bar())));
+    }
+    Ok(out)
+}
+
+fn far() -> DateTime<Utc> {
+    crate::domain::far_future()
+}
