@@ -94,6 +94,7 @@ pub mod spec;
 pub mod start;
 pub mod task;
 pub mod trading;
+mod warmup;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -131,6 +132,17 @@ pub enum Error {
         code: &'static str,
         /// Human text.
         message: String,
+    },
+    /// The timeframe is not one the venue takes (`invalid_timeframe`, `unsupported_timeframe`);
+    /// `accepted` lists the ones it does.
+    #[error("{message}")]
+    Timeframe {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+        /// The timeframes a live venue accepts.
+        accepted: Vec<String>,
     },
     /// No strategy by that reference.
     #[error("strategy {0} not found")]
@@ -203,7 +215,7 @@ impl Error {
     /// Stable snake_case code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } => code,
+            Error::Invalid { code, .. } | Error::Timeframe { code, .. } => code,
             Error::InvalidRisk { .. } => "invalid_risk",
             Error::StrategyNotFound(_)
             | Error::RunNotFound(_)
