@@ -16,6 +16,7 @@ mod events;
 mod hostile;
 mod limits;
 mod live_bars;
+mod live_timeframes;
 mod log_sink;
 mod manual;
 mod manual_alpaca;
