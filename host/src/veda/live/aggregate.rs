@@ -2,7 +2,9 @@
 //! A run on a desk whose timeframe is longer than a minute gets its bars from an [`Aggregator`]
 //! ([`LiveRunner::aggregate`]): each 1-minute bar goes into the period [`periods::period_of`]
 //! gives it, and the period's bar is told to the strategy when it is complete:
-//! - at once when the minute that reaches its end arrives (or a minute of a later period);
+//! - at once when the minute that reaches its end arrives, or a minute of a later period of
+//!   the same symbol, or a minute of another of the run's symbols at or after its end (the
+//!   stream has moved past it: Alpaca sends every symbol's bar of a minute together);
 //! - otherwise when the venue's clock passes its end by [`SETTLE`] (Alpaca sends a minute bar
 //!   about a second after the minute, and none when nothing traded): a bar whose last minutes
 //!   saw no trade is not held back;
