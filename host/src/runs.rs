@@ -97,6 +97,7 @@ pub mod spec;
 pub mod start;
 pub mod task;
 pub mod trading;
+mod warmup;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -134,6 +135,17 @@ pub enum Error {
         code: &'static str,
         /// Human text.
         message: String,
+    },
+    /// The timeframe is not one the venue takes (`invalid_timeframe`, `unsupported_timeframe`);
+    /// `accepted` lists the ones it does.
+    #[error("{message}")]
+    Timeframe {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+        /// The timeframes a live venue accepts.
+        accepted: Vec<String>,
     },
     /// No strategy by that reference.
     #[error("strategy {0} not found")]
@@ -206,7 +218,7 @@ impl Error {
     /// Stable snake_case code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } => code,
+            Error::Invalid { code, .. } | Error::Timeframe { code, .. } => code,
             Error::InvalidRisk { .. } => "invalid_risk",
             Error::StrategyNotFound(_)
             | Error::RunNotFound(_)

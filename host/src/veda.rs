@@ -26,6 +26,9 @@
 //!   bar stream fanned out, start-up recovery once before any run trades, one recorder.
 //! - [`download`]: historical bars from Alpaca into candles, with their price adjustment, as
 //!   the CLI's synchronous download and the API's resumable background jobs.
+//! - [`periods`]: which bar of a timeframe a 1-minute bar belongs to and when it is complete
+//!   (sessions, holidays, early closes, crypto in UTC), shared by live runs' aggregation
+//!   ([`live::aggregate`]) and the fake Alpaca's historical bars.
 //! - [`alpaca`]: the Alpaca client (REST + streams) and [`alpaca::fake`], a faithful local fake.
 //!
 //! # Invariants
@@ -44,6 +47,7 @@ pub mod download;
 pub mod error;
 pub mod journal;
 pub mod live;
+pub mod periods;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod risk;

@@ -1865,6 +1865,17 @@ export interface components {
              * @description Starting cash of the paper account (default 10000; more than 0).
              */
             cash?: number | null;
+            /**
+             * @description `alpaca`, timeframes above `1Min`: a period in which nothing traded is skipped (`skip`,
+             *     the default, as Alpaca's historical bars) or told as a flat bar at the last close with
+             *     zero volume (`carry`).
+             */
+            empty_bars?: string | null;
+            /**
+             * @description `alpaca`, US equities: bars of pre-market and after-hours trading too (04:00–20:00 New
+             *     York) instead of the regular session only (default false).
+             */
+            extended_hours?: boolean;
             limits?: null | components["schemas"]["LimitsRequest"];
             /** @description `paper` or `live`. */
             mode: string;
@@ -1884,13 +1895,24 @@ export interface components {
             strategy: components["schemas"]["StrategyRef"];
             /** @description Symbols. */
             symbols: string[];
-            /** @description Bar timeframe. */
+            /**
+             * @description Bar timeframe. On `alpaca` one of `1Min`, `5Min`, `15Min`, `30Min`, `1Hour`, `4Hour`,
+             *     `1Day`, `1Week`, `1Month`, built from the 1-minute stream as Alpaca's historical bars
+             *     are (others: 422 `unsupported_timeframe`, the accepted list in `details.accepted`).
+             */
             timeframe: string;
             /**
              * @description `sim` (stored candles), `sim-live` (simulated fills on Alpaca's live bars, paper only,
              *     when Alpaca is configured) or `alpaca`; `GET /venues` lists this server's.
              */
             venue: string;
+            /**
+             * Format: int32
+             * @description `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
+             *     run's symbols and timeframe (the missing part downloaded first); orders asked for on
+             *     them are not sent (default 0, at most 10000).
+             */
+            warmup?: number | null;
         };
         /** @description A run's share of a position. */
         RunShareView: {

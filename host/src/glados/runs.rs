@@ -15,7 +15,10 @@ use super::AppState;
 use super::backtests::StrategyRef;
 use super::error::ApiError;
 use crate::marvin::{LimitRequest, LimitsInForce};
+use crate::runs::spec::LiveBarOptions;
 use crate::runs::{self, RunSpec};
+use crate::veda::live::aggregate::EmptyBars;
+use crate::veda::periods::Hours;
 use crate::walle::{Run, RunAccount};
 
 /// Sandbox limits a run or a backtest asks for instead of its strategy tier's (see the README's
@@ -85,7 +88,9 @@ pub struct RunRequest {
     pub venue: String,
     /// Symbols.
     pub symbols: Vec<String>,
-    /// Bar timeframe.
+    /// Bar timeframe. On `alpaca` one of `1Min`, `5Min`, `15Min`, `30Min`, `1Hour`, `4Hour`,
+    /// `1Day`, `1Week`, `1Month`, built from the 1-minute stream as Alpaca's historical bars
+    /// are (others: 422 `unsupported_timeframe`, the accepted list in `details.accepted`).
     pub timeframe: String,
     /// Strategy parameters.
     #[schema(value_type = Object)]
@@ -106,6 +111,21 @@ pub struct RunRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub risk: Option<serde_json::Value>,
+    /// `alpaca`, US equities: bars of pre-market and after-hours trading too (04:00–20:00 New
+    /// York) instead of the regular session only (default false).
+    #[serde(default)]
+    pub extended_hours: bool,
+    /// `alpaca`, timeframes above `1Min`: a period in which nothing traded is skipped (`skip`,
+    /// the default, as Alpaca's historical bars) or told as a flat bar at the last close with
+    /// zero volume (`carry`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub empty_bars: Option<EmptyBars>,
+    /// `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
+    /// run's symbols and timeframe (the missing part downloaded first); orders asked for on
+    /// them are not sent (default 0, at most 10000).
+    #[serde(default)]
+    pub warmup: Option<u32>,
 }
 
 impl TryFrom<RunRequest> for RunSpec {
@@ -121,9 +141,18 @@ impl TryFrom<RunRequest> for RunSpec {
             r.params,
             r.cash,
         )
-        .map(|spec| {
+        .and_then(|spec| {
             spec.with_limits(r.limits.map(Into::into).unwrap_or_default())
                 .with_risk(r.risk)
+                .with_live(LiveBarOptions {
+                    hours: if r.extended_hours {
+                        Hours::Extended
+                    } else {
+                        Hours::Regular
+                    },
+                    empty_bars: r.empty_bars.unwrap_or_default(),
+                    warmup: r.warmup.unwrap_or(0),
+                })
         })
     }
 }
@@ -154,6 +183,13 @@ impl From<runs::Error> for ApiError {
                 code,
                 message: format!("risk.{field}: {message}"),
                 details: serde_json::json!({ "field": format!("risk.{field}") }),
+            },
+            E::Timeframe {
+                message, accepted, ..
+            } => ApiError::InvalidAt {
+                code,
+                message,
+                details: serde_json::json!({ "field": "timeframe", "accepted": accepted }),
             },
             E::Internal(m) => ApiError::Internal(m),
             E::VenueUnreachable(message) => ApiError::Unavailable { code, message },

@@ -493,6 +493,12 @@ async fn replay_tape(
                 Some(bar) => runner.on_bar(&symbol, *bar).await.map(drop),
                 None => Ok(()),
             },
+            Input::Aggregated {
+                symbol,
+                bar,
+                amended,
+            } => runner.on_aggregated(&symbol, bar, amended).await.map(drop),
+            Input::Warmup { symbol, bar } => runner.on_warmup(&symbol, bar).await.map(drop),
             Input::OrderUpdate { update } => runner.on_order_update(&update).await.map(drop),
             Input::Stop => runner.stop().await,
             Input::Session { .. } | Input::Account { .. } | Input::History { .. } => Ok(()),

@@ -290,6 +290,9 @@ async fn resume_on_desk(state: &Runs, run: &Run) -> Result<(), NotResumed> {
         desk: desk.clone(),
         scope,
         journaled,
+        // Not stored with the run: a resumed run builds its bars with the defaults (regular
+        // hours, empty periods skipped) and gets no warm-up.
+        options: crate::runs::spec::LiveBarOptions::default(),
     };
     launch(
         state,

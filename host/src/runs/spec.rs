@@ -2,18 +2,37 @@
 //!
 //! # Invariants
 //! - A `RunSpec` that exists is well-formed: a known mode and venue, never `live` on the
-//!   simulated exchange, a timeframe, 1–32 symbols, a starting cash in (0, [`MAX_CASH`]].
+//!   simulated exchange, a timeframe (on a live venue one of
+//!   [`crate::veda::periods::LIVE_TIMEFRAMES`]), 1–32 symbols, a starting cash in
+//!   (0, [`MAX_CASH`]], a warm-up of at most [`MAX_WARMUP`] bars.
 //!   What depends on the server (is the venue configured, in which mode) is checked by
 //!   [`super::Runs::create`].
 
 use crate::domain::{Timeframe, text_params};
 use crate::marvin::LimitRequest;
+use crate::veda::live::aggregate::EmptyBars;
+use crate::veda::periods::{self, Hours};
 use crate::walle::StrategyRef;
 
 use super::Error;
 
 /// Largest starting cash of a paper account.
 pub(crate) const MAX_CASH: f64 = 1e12;
+
+/// Most warm-up bars a run may ask for (what a data window holds).
+pub const MAX_WARMUP: u32 = crate::veda::live::MAX_LOOKBACK as u32;
+
+/// How a run on a live venue builds its bars from the 1-minute stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LiveBarOptions {
+    /// US equities: the regular session (default) or extended hours too.
+    pub hours: Hours,
+    /// A period without trades: skipped (default) or a flat bar at the last close.
+    pub empty_bars: EmptyBars,
+    /// Bars of lookback told before the first live bar, from the store (the missing part
+    /// downloaded first); 0 by default.
+    pub warmup: u32,
+}
 
 /// Paper (simulated or paper-account money) or live (real money).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +89,8 @@ pub struct RunSpec {
     pub limits: LimitRequest,
     /// The request's `risk` object (a patch over the venue's defaults, [`super::risk`]).
     pub risk: Option<serde_json::Value>,
+    /// How a run on a live venue builds its bars (ignored on `sim`).
+    pub live: LiveBarOptions,
 }
 
 impl RunSpec {
@@ -112,9 +133,24 @@ impl RunSpec {
                 ),
             ));
         }
+        let accepted = periods::live_timeframe_names;
         let timeframe = timeframe
             .parse::<Timeframe>()
-            .map_err(|e| Error::invalid("invalid_timeframe", e.to_string()))?;
+            .map_err(|e| Error::Timeframe {
+                code: "invalid_timeframe",
+                message: e.to_string(),
+                accepted: accepted(),
+            })?;
+        if venue == VenueName::Alpaca && !periods::is_live_timeframe(timeframe) {
+            return Err(Error::Timeframe {
+                code: "unsupported_timeframe",
+                message: format!(
+                    "runs on alpaca take one of {}: their bars are built from the 1-minute stream as Alpaca's historical bars are",
+                    accepted().join(", ")
+                ),
+                accepted: accepted(),
+            });
+        }
         if symbols.is_empty() || symbols.len() > 32 {
             return Err(Error::invalid("invalid_symbols", "give 1 to 32 symbols"));
         }
@@ -136,7 +172,28 @@ impl RunSpec {
             params: params.unwrap_or_default(),
             cash,
             limits: LimitRequest::default(),
+            live: LiveBarOptions::default(),
         })
+    }
+
+    /// This spec with the request's live bar options.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] `invalid_warmup` beyond [`MAX_WARMUP`].
+    pub fn with_live(self, live: LiveBarOptions) -> Result<RunSpec, Error> {
+        if live.warmup > MAX_WARMUP {
+            return Err(Error::invalid(
+                "invalid_warmup",
+                format!("warmup is at most {MAX_WARMUP} bars"),
+            ));
+        }
+        Ok(RunSpec { live, ..self })
+    }
+
+    /// The warm-up the run gets, in bars: what the request asked for (0 by default). The one
+    /// place a strategy's own declared warm-up is to become the default.
+    pub fn warmup(&self) -> u32 {
+        self.live.warmup
     }
 
     /// This spec asking for `limits` instead of the strategy tier's.
@@ -234,6 +291,31 @@ mod tests {
             );
         }
         assert!(parse("live", "alpaca", &["A"], "1Min", None).is_ok());
+    }
+
+    #[test]
+    fn live_runs_take_alpacas_timeframes_only() {
+        for tf in periods::live_timeframe_names() {
+            assert!(parse("paper", "alpaca", &["A"], &tf, None).is_ok(), "{tf}");
+        }
+        match parse("paper", "alpaca", &["A"], "7Min", None) {
+            Err(Error::Timeframe { code, accepted, .. }) => {
+                assert_eq!(code, "unsupported_timeframe");
+                assert_eq!(accepted.len(), 9);
+            }
+            other => panic!("7Min accepted: {other:?}"),
+        }
+        // The simulated exchange replays whatever candles are stored.
+        assert!(parse("paper", "sim", &["A"], "7Min", None).is_ok());
+        let spec = parse("paper", "alpaca", &["A"], "5Min", None).unwrap();
+        let too_long = LiveBarOptions {
+            warmup: MAX_WARMUP + 1,
+            ..LiveBarOptions::default()
+        };
+        assert_eq!(
+            spec.with_live(too_long).unwrap_err().code(),
+            "invalid_warmup"
+        );
     }
 
     #[test]

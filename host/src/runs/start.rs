@@ -23,7 +23,7 @@ use super::active::{Entry, Live, RunVenue};
 use super::decisions::DecisionBook;
 use super::log_book::LogBook;
 use super::metered::{Figures, Metered};
-use super::spec::{Mode, RunSpec};
+use super::spec::{LiveBarOptions, Mode, RunSpec};
 use super::{Error, Runs, SIM_CASH, task};
 use crate::domain::{StrategyConfig, Timeframe};
 use crate::events::{Correlation, correlation};
@@ -56,6 +56,8 @@ pub(crate) enum Exec {
         scope: String,
         /// Intents the run journaled before a restart (numbering continues after them).
         journaled: u64,
+        /// How its bars are built from the 1-minute stream, and its warm-up.
+        options: LiveBarOptions,
     },
 }
 
@@ -294,9 +296,12 @@ fn venue_unreachable(desk: &Desk, e: &crate::veda::Error) -> Error {
 /// from `cash` (default: the venue account's equity now) and is what its own fills add up to.
 /// The mode was checked against the venue's live flag by [`Runs::create`].
 ///
+/// The run's bars are the venue's 1-minute bars, or built from them for a longer timeframe
+/// (`crate::veda::live::aggregate`; [`RunSpec::parse`] refused the timeframes Alpaca has no
+/// bars of).
+///
 /// # Errors
-/// [`Error::Invalid`] `unsupported_timeframe` (the venue streams 1-minute bars) or the guest's
-/// refusal, [`Error::VenueUnreachable`], [`Error::VenueUnreconciled`] (a difference with the
+/// The guest's refusal, [`Error::VenueUnreachable`], [`Error::VenueUnreconciled`] (a difference with the
 /// venue on one of the run's symbols that could not be explained), [`Error::Store`].
 pub(crate) async fn start_on_desk(
     runs: &Runs,
@@ -304,15 +309,6 @@ pub(crate) async fn start_on_desk(
     spec: RunSpec,
     desk: &Desk,
 ) -> Result<Run, Error> {
-    if spec.timeframe != Timeframe::MINUTE {
-        return Err(Error::invalid(
-            "unsupported_timeframe",
-            format!(
-                "venue {} streams 1-minute bars: runs on it use timeframe 1Min",
-                desk.name()
-            ),
-        ));
-    }
     let mut setup = Setup {
         params: spec.text_params(),
         symbols: spec.symbols.clone(),
@@ -356,6 +352,10 @@ pub(crate) async fn start_on_desk(
         desk: desk.clone(),
         scope: order_scope(run.id, &installation),
         journaled: 0,
+        options: LiveBarOptions {
+            warmup: spec.warmup(),
+            ..spec.live
+        },
     };
     launch(
         runs,

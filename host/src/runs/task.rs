@@ -24,6 +24,7 @@ use super::account::{AccountState, DeskAccount, Trade, side_text};
 use super::active::Live;
 use super::metered::{Figures, Metered};
 use super::start::Exec;
+use crate::domain::Timeframe;
 use crate::events::correlation;
 use crate::veda::Venue;
 use crate::veda::journal::recover::record_trade_update_patiently;
@@ -121,6 +122,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     } = t;
     let st = &st;
     let live = &live;
+    let run_symbols = symbols.clone();
     let (venue, sim): (Arc<dyn Venue>, Option<SimVenue>) = match &exec {
         Exec::Sim(sim) => (Arc::new(sim.clone()), Some(sim.clone())),
         Exec::Desk { desk, .. } => (desk.venue(), None),
@@ -220,6 +222,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             );
         }
     });
+    let (mut offset_ms, mut warmup) = (0, 0);
     match &exec {
         Exec::Sim(sim) => {
             let releaser = sim.clone();
@@ -231,7 +234,28 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             desk,
             scope,
             journaled,
+            options,
         } => {
+            // The venue's clock, which the run's bars close on.
+            offset_ms = super::warmup::venue_offset(venue.as_ref())
+                .await
+                .map_err(fail)?;
+            if timeframe != Timeframe::MINUTE {
+                let aggregator = super::warmup::bar_clock(
+                    venue.as_ref(),
+                    &run_symbols,
+                    timeframe,
+                    *options,
+                    offset_ms,
+                )
+                .await
+                .map_err(fail)?;
+                let desk = desk.clone();
+                runner = runner
+                    .aggregate(aggregator, offset_ms)
+                    .on_emitted(move |symbol, bar| desk.store_bar(symbol, timeframe, bar));
+            }
+            warmup = options.warmup;
             let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
             runner = runner
                 .announced_bars(desk.name())
@@ -296,7 +320,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         }))
     };
     let outcome = tokio::select! {
-        r = runner.run_with_updates(bars, strategy_updates) => r,
+        r = async {
+            super::warmup::warm_up(
+                &walle, &venue, &mut runner, live, &run_symbols, timeframe, warmup, offset_ms,
+            )
+            .await?;
+            runner.run_with_updates(bars, strategy_updates).await
+        } => r,
         () = cancel.cancelled() => Ok(()),
     };
     // A stop request or shutdown ends the run as the end of the replay does: the strategy is

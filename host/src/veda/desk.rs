@@ -204,6 +204,26 @@ impl Desk {
         Arc::new(DeskVenue { desk: self.clone() })
     }
 
+    /// Stores a bar a run built from the desk's 1-minute bars (`timeframe` longer than a
+    /// minute) as a `live` candle with its `market.Bar` event, like the streamed ones; queued,
+    /// never awaited. Runs of the same series store the same bar once.
+    pub fn store_bar(&self, symbol: &str, timeframe: Timeframe, bar: Bar) {
+        self.live_bars().offer(symbol, timeframe, bar);
+    }
+
+    fn live_bars(&self) -> LiveBars {
+        self.shared
+            .live_bars
+            .get_or_init(|| {
+                LiveBars::start(
+                    self.shared.walle.clone(),
+                    self.shared.inner.name(),
+                    self.shared.cancel.clone(),
+                )
+            })
+            .clone()
+    }
+
     /// Stops the desk's streams.
     pub fn shutdown(&self) {
         self.shared.cancel.cancel();
@@ -258,17 +278,7 @@ impl Desk {
         source.symbols = union;
         source.stop = Some(stop.clone());
         let subs = self.shared.bars.clone();
-        let store = self
-            .shared
-            .live_bars
-            .get_or_init(|| {
-                LiveBars::start(
-                    self.shared.walle.clone(),
-                    self.shared.inner.name(),
-                    self.shared.cancel.clone(),
-                )
-            })
-            .clone();
+        let store = self.live_bars();
         let restarted = source.symbols.len() > wanted.len();
         tokio::spawn(async move {
             let mut first = true;
@@ -289,9 +299,9 @@ impl Desk {
                     other => other,
                 };
                 match &event {
-                    BarEvent::Bar { symbol, bar } => {
+                    BarEvent::Bar { symbol, bar } | BarEvent::Updated { symbol, bar } => {
                         // Once per bar for every run that shares it; queued, never awaited.
-                        // The venues stream 1-minute bars (runs on a desk use `1Min`).
+                        // The venues stream 1-minute bars; an updated one replaces the stored.
                         store.offer(symbol, Timeframe::MINUTE, *bar);
                         let symbol = symbol.clone();
                         fan_out(&subs, event, |wants| wants.contains(&symbol)).await;

@@ -56,6 +56,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 pub mod account;
 pub mod account_orders;
+pub mod aggregate;
 pub mod bars;
 pub mod control;
 pub mod gate;
@@ -201,7 +202,18 @@ pub struct LiveRunner {
     /// Whether the tape was told this session started, and that it stopped.
     taped_session: std::sync::atomic::AtomicBool,
     taped_stop: bool,
+    /// The aggregation of the 1-minute stream into the run's timeframe ([`aggregate`]).
+    clock: Option<Box<aggregate::BarClock>>,
+    /// Told every bar the aggregation builds.
+    on_emitted: Option<Box<EmittedHook>>,
+    /// A warm-up bar is being told: only logs and data windows are acted on.
+    warming: bool,
+    /// Order intents not acted on during warm-up.
+    warmup_dropped: u64,
 }
+
+/// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
+type EmittedHook = dyn Fn(&str, Bar) + Send + Sync;
 
 impl std::fmt::Debug for LiveRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -262,6 +274,10 @@ impl LiveRunner {
             tape: None,
             taped_session: std::sync::atomic::AtomicBool::new(false),
             taped_stop: false,
+            clock: None,
+            on_emitted: None,
+            warming: false,
+            warmup_dropped: 0,
         }
     }
 
@@ -401,7 +417,10 @@ impl LiveRunner {
                     outcome?;
                 }
                 BarEvent::Failed(e) => return Err(LiveError::Stream(e)),
-                BarEvent::Connected { .. } | BarEvent::Disconnected { .. } => {}
+                // Without aggregation a recomputed minute is not told again.
+                BarEvent::Updated { .. }
+                | BarEvent::Connected { .. }
+                | BarEvent::Disconnected { .. } => {}
             }
         }
         self.stop().await
@@ -480,7 +499,7 @@ impl LiveRunner {
         payload: StrategyPayload,
         ts: i64,
     ) -> Result<Vec<Intent>, StrategyError> {
-        self.tell_as(None, kind, payload, ts)
+        self.tell_as(None, kind, payload, ts, false)
     }
 
     /// [`LiveRunner::tell`] with the id of the stored event the guest is told, if it is one.
@@ -490,11 +509,16 @@ impl LiveRunner {
         kind: &str,
         payload: StrategyPayload,
         ts: i64,
+        amended: bool,
     ) -> Result<Vec<Intent>, StrategyError> {
         self.events += 1;
         let mut meta = self.meta(kind, payload.event_type(), ts);
         if let Some(id) = id {
             meta.id = id;
+        }
+        if amended {
+            // The bar was told before; a late minute changed it.
+            meta.headers.push(("amended".to_owned(), "true".to_owned()));
         }
         let event = StrategyEvent { meta, payload };
         self.strategy
@@ -509,21 +533,41 @@ impl LiveRunner {
     /// # Errors
     /// See [`LiveError`].
     pub async fn on_bar(&mut self, symbol: &str, bar: Bar) -> Result<usize, LiveError> {
+        if !self.symbols.iter().any(|s| s == symbol) {
+            return Err(LiveError::UnknownSymbol(symbol.to_owned()));
+        }
+        self.note(|| Input::Bar {
+            symbol: symbol.to_owned(),
+            ts: bar.ts,
+        });
+        self.bar_told(symbol, bar, false, false).await
+    }
+
+    /// Tells the strategy one bar (`amended`: again, changed; `warmup`: its orders not placed).
+    async fn bar_told(
+        &mut self,
+        symbol: &str,
+        bar: Bar,
+        amended: bool,
+        warmup: bool,
+    ) -> Result<usize, LiveError> {
         let index = self
             .symbols
             .iter()
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
-        self.note(|| Input::Bar {
-            symbol: symbol.to_owned(),
-            ts: bar.ts,
-        });
         self.last_close[index] = Some(bar.close);
         let seen = &mut self.seen[index];
-        if seen.len() == MAX_LOOKBACK {
-            seen.pop_front();
+        match seen.back_mut() {
+            // An amended bar replaces the one told before in the data windows.
+            Some(last) if amended && last.ts == bar.ts => *last = bar,
+            _ => {
+                if seen.len() == MAX_LOOKBACK {
+                    seen.pop_front();
+                }
+                seen.push_back(bar);
+            }
         }
-        seen.push_back(bar);
         self.last_ts = Some(bar.ts);
         // The start before the first event; a snapshot after the fills told since the last bar.
         let start = self.cues.start();
@@ -547,8 +591,11 @@ impl LiveRunner {
             symbol: index as u32,
             bar,
         }]);
-        let intents = self.tell_as(id, "bar", payload, bar.ts)?;
-        Ok(placed + self.handle(intents).await?)
+        let intents = self.tell_as(id, "bar", payload, bar.ts, amended)?;
+        self.warming = warmup;
+        let acted = self.handle(intents).await;
+        self.warming = false;
+        Ok(placed + acted?)
     }
 
     /// Delivers a live order update of one of this run's orders to the strategy (if it
@@ -611,6 +658,13 @@ impl LiveRunner {
                     None => std::future::pending().await,
                 }
             };
+            let deadline = self.clock_deadline();
+            let clock = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 // Updates first: a fill that is already known is delivered before the next bar.
                 biased;
@@ -620,9 +674,17 @@ impl LiveRunner {
                     }
                 }
                 Some(command) = command => self.on_command(command).await?,
+                () = clock => {
+                    self.on_clock().await?;
+                }
                 event = bars.next() => match event {
+                    // A minute bar recomputed by the venue: it amends an aggregated bar; a
+                    // 1-minute run was told the bar already.
+                    Some(BarEvent::Updated { symbol, bar }) if self.clock.is_some() => {
+                        self.take_minute(&symbol, bar).await?;
+                    }
                     Some(BarEvent::Bar { symbol, bar }) => {
-                        let outcome = self.on_bar(&symbol, bar).await;
+                        let outcome = self.take_minute(&symbol, bar).await;
                         if let Some(f) = &self.after_bar {
                             f();
                         }
@@ -642,6 +704,7 @@ impl LiveRunner {
     async fn handle(&mut self, intents: Vec<Intent>) -> Result<usize, LiveError> {
         let before = self.placed.len();
         let mut windows = VecDeque::new();
+        let intents = self.unless_warming(intents);
         self.act(intents, &mut windows).await?;
         let mut answered = 0;
         while let Some((symbol, timeframe, lookback)) = windows.pop_front() {
@@ -663,10 +726,25 @@ impl LiveRunner {
                 bars,
             };
             let intents = self.tell("data-window", payload, ts)?;
+            let intents = self.unless_warming(intents);
             self.act(intents, &mut windows).await?;
         }
         self.tell_denied()?;
         Ok(self.placed.len() - before)
+    }
+
+    /// During warm-up only logs and data windows are acted on; the rest is counted.
+    fn unless_warming(&mut self, intents: Vec<Intent>) -> Vec<Intent> {
+        if !self.warming {
+            return intents;
+        }
+        let before = intents.len();
+        let kept: Vec<Intent> = intents
+            .into_iter()
+            .filter(|i| matches!(i, Intent::Log { .. } | Intent::FetchWindow { .. }))
+            .collect();
+        self.warmup_dropped += (before - kept.len()) as u64;
+        kept
     }
 
     fn meta(&self, kind: &str, event_type: &str, ts: i64) -> EventMeta {

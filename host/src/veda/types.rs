@@ -442,6 +442,14 @@ pub enum BarEvent {
         /// The bar.
         bar: Bar,
     },
+    /// A minute bar the venue recomputed after sending it (Alpaca's `updatedBars`: a late
+    /// trade); same symbol and time as the bar it replaces.
+    Updated {
+        /// Canonical symbol.
+        symbol: String,
+        /// The bar.
+        bar: Bar,
+    },
     /// The stream (re)connected and resubscribed.
     Connected {
         /// True after the first connection.

@@ -18,6 +18,7 @@ mod hostile;
 mod limits;
 mod lists;
 mod live_bars;
+mod live_timeframes;
 mod log_sink;
 mod manual;
 mod manual_alpaca;

@@ -170,6 +170,16 @@ pub enum Fault {
         /// The status (500, 502, 503, 504).
         status: u16,
     },
+    /// Historical bars requests (stocks and crypto) answer `status` with `{"message": message}`
+    /// (403 `subscription does not permit querying recent SIP data`, 422 for a symbol).
+    BarsRefused {
+        /// How many requests.
+        requests: u32,
+        /// The status.
+        status: u16,
+        /// Alpaca's message.
+        message: String,
+    },
     /// `POST /v2/orders` creates the order, then answers 500 (a gateway failing after the fact).
     AcceptThenServerError {
         /// How many requests.
@@ -240,6 +250,7 @@ impl Faults {
             Fault::RateLimitStorm { requests, .. }
             | Fault::ServerError { requests, .. }
             | Fault::ReadServerError { requests, .. }
+            | Fault::BarsRefused { requests, .. }
             | Fault::AcceptThenServerError { requests }
             | Fault::AcceptThenTimeout { requests, .. } => {
                 *requests = requests.saturating_sub(1);
@@ -269,6 +280,8 @@ struct Inner {
     bars_requests: Vec<BarsRequestRecord>,
     /// How long each historical bars request waits before answering.
     bars_delay: Duration,
+    /// The fake's clock minus the local one ([`FakeAlpaca::set_clock`]).
+    clock_offset: chrono::TimeDelta,
 }
 
 /// Shared state of a running fake.
@@ -286,6 +299,11 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every critical section leaves the book consistent, so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fake's time (`GET /v2/clock`): the local clock, moved by [`FakeAlpaca::set_clock`].
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.lock().clock_offset
     }
 
     fn publish(&self, events: Vec<Event>) {
@@ -474,6 +492,10 @@ impl FakeAlpaca {
 
     /// Stores a bar and pushes it to market-data subscribers.
     pub fn push_bar(&self, symbol: &str, bar: Bar) {
+        self.push_message(symbol, bar, "b");
+    }
+
+    fn push_message(&self, symbol: &str, bar: Bar, kind: &str) {
         let (canonical, crypto) = {
             let mut inner = self.shared.lock();
             inner.book.insert_bars(symbol, &[bar]);
@@ -485,10 +507,21 @@ impl FakeAlpaca {
         };
         let mut message = Book::bar_json(&bar, crypto);
         if let Value::Object(map) = &mut message {
-            map.insert("T".into(), json!("b"));
+            map.insert("T".into(), json!(kind));
             map.insert("S".into(), json!(canonical));
         }
         let _ = self.shared.bar_events.send((canonical, message));
+    }
+
+    /// Pushes a recomputed minute bar (`updatedBars`, `T: "u"`: a late trade changed it) to
+    /// market-data subscribers and stores it in place of the earlier one.
+    pub fn push_updated_bar(&self, symbol: &str, bar: Bar) {
+        self.push_message(symbol, bar, "u");
+    }
+
+    /// Sets the fake's clock (`GET /v2/clock`) to `now`; it runs on from there.
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        self.shared.lock().clock_offset = now - Utc::now();
     }
 
     /// Closes every live websocket abruptly (no close frame).
@@ -546,6 +579,7 @@ fn new_shared(config: FakeConfig) -> Arc<Shared> {
             actions: std::collections::HashMap::new(),
             bars_requests: Vec::new(),
             bars_delay: Duration::ZERO,
+            clock_offset: chrono::TimeDelta::zero(),
         }),
         config,
         trade_events,

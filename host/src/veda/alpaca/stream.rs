@@ -367,7 +367,12 @@ async fn bar_session(feed: &BarFeed, tries: &mut Tries) -> End {
         let auth = json!({"action": "auth", "key": config.key_id.expose_secret(), "secret": config.secret_key.expose_secret()});
         send_json(&mut ws, &auth).await?;
         expect_data(&mut ws, "success", "authenticated").await?;
-        send_json(&mut ws, &json!({"action": "subscribe", "bars": symbols})).await?;
+        // Recomputed minute bars (late trades) too: they amend the bars runs build from them.
+        send_json(
+            &mut ws,
+            &json!({"action": "subscribe", "bars": symbols, "updatedBars": symbols}),
+        )
+        .await?;
         expect_data(&mut ws, "subscription", "").await?;
         Ok::<_, End>(ws)
     };
@@ -399,6 +404,11 @@ async fn bar_session(feed: &BarFeed, tries: &mut Tries) -> End {
                     Some("b") => {
                         if let Some((symbol, bar)) = parse::stream_bar(&item, is_crypto) {
                             out.push(BarEvent::Bar { symbol, bar });
+                        }
+                    }
+                    Some("u") => {
+                        if let Some((symbol, bar)) = parse::stream_bar(&item, is_crypto) {
+                            out.push(BarEvent::Updated { symbol, bar });
                         }
                     }
                     Some("error") => return Err(data_error(&item)),

@@ -47,6 +47,23 @@ pub enum Input {
         /// Bar time (UTC ms).
         ts: i64,
     },
+    /// A bar built from the 1-minute stream ([`super::aggregate`]), whole: it is no stored
+    /// candle of the run's timeframe, and when it was complete depended on the clock.
+    Aggregated {
+        /// Symbol.
+        symbol: String,
+        /// The bar.
+        bar: Bar,
+        /// Told before and amended by a late minute.
+        amended: bool,
+    },
+    /// A warm-up bar from the store, told before the first live bar (its orders not placed).
+    Warmup {
+        /// Symbol.
+        symbol: String,
+        /// The bar.
+        bar: Bar,
+    },
     /// An update of one of the run's own orders.
     OrderUpdate {
         /// As the venue reported it (boxed: by far the largest input, and the rarest).
@@ -75,6 +92,8 @@ impl Input {
         match self {
             Input::Session { .. } => "session",
             Input::Bar { .. } => "bar",
+            Input::Aggregated { .. } => "aggregated",
+            Input::Warmup { .. } => "warmup",
             Input::OrderUpdate { .. } => "order_update",
             Input::Account { .. } => "account",
             Input::History { .. } => "history",

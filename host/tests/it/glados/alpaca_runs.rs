@@ -269,7 +269,8 @@ async fn mode_venue_and_reachability_refusals_store_nothing() {
             "live_not_enabled",
         ),
         (
-            body(sma, "paper", &["AAPL"], "1Day"),
+            // Alpaca has no 2-day bars (live runs take its nine timeframes).
+            body(sma, "paper", &["AAPL"], "2Day"),
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_timeframe",
         ),

@@ -1,8 +1,12 @@
-//! The fake's market: New York time (without a tz database), the clock, the calendar, stored
-//! bars, aggregation to a timeframe, and bar pages with `next_page_token`.
+//! The fake's market: New York time (without a tz database), the clock, the calendar (NYSE's
+//! holidays and early closes of 2025–2027), stored bars, aggregation to a timeframe, and bar
+//! pages with `next_page_token`.
 //!
 //! # Invariants
-//! - Daily bars are stamped at 00:00 New York time expressed in UTC, as Alpaca does.
+//! - Historical bars follow Alpaca's rules as [`crate::veda::periods`] writes them down: intraday
+//!   bars of every stored minute (extended hours included) in buckets counted from midnight UTC;
+//!   daily, weekly and monthly stock bars of the regular session of the calendar's trading days,
+//!   stamped at 00:00 New York time expressed in UTC; crypto bars around the clock in UTC.
 //! - Pages are ordered by symbol, then time; `limit` counts bars across all symbols; the token
 //!   names the first bar of the next page, so pages never overlap or skip.
 
@@ -14,6 +18,8 @@ use chrono::{
 };
 
 use crate::domain::{Bar, TimeUnit, Timeframe};
+use crate::veda::periods::{self, Calendar, Hours, Market};
+use crate::veda::types::CalendarDay;
 
 /// New York's UTC offset at `t` (US rules since 2007: daylight time from the second Sunday of
 /// March 02:00 to the first Sunday of November 02:00, local).
@@ -48,6 +54,70 @@ fn is_weekday(date: NaiveDate) -> bool {
     !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
+/// NYSE's full-day holidays, 2025–2027.
+const HOLIDAYS: [(i32, u32, u32); 31] = [
+    (2025, 1, 1),
+    (2025, 1, 9),
+    (2025, 1, 20),
+    (2025, 2, 17),
+    (2025, 4, 18),
+    (2025, 5, 26),
+    (2025, 6, 19),
+    (2025, 7, 4),
+    (2025, 9, 1),
+    (2025, 11, 27),
+    (2025, 12, 25),
+    (2026, 1, 1),
+    (2026, 1, 19),
+    (2026, 2, 16),
+    (2026, 4, 3),
+    (2026, 5, 25),
+    (2026, 6, 19),
+    (2026, 7, 3),
+    (2026, 9, 7),
+    (2026, 11, 26),
+    (2026, 12, 25),
+    (2027, 1, 1),
+    (2027, 1, 18),
+    (2027, 2, 15),
+    (2027, 3, 26),
+    (2027, 5, 31),
+    (2027, 6, 18),
+    (2027, 7, 5),
+    (2027, 9, 6),
+    (2027, 11, 25),
+    (2027, 12, 24),
+];
+
+/// NYSE's early closes (13:00 New York), 2025–2027.
+const EARLY_CLOSES: [(i32, u32, u32); 6] = [
+    (2025, 7, 3),
+    (2025, 11, 28),
+    (2025, 12, 24),
+    (2026, 11, 27),
+    (2026, 12, 24),
+    (2027, 11, 26),
+];
+
+fn listed(list: &[(i32, u32, u32)], date: NaiveDate) -> bool {
+    list.iter()
+        .any(|&(y, m, d)| NaiveDate::from_ymd_opt(y, m, d) == Some(date))
+}
+
+/// Whether the market trades on `date`.
+fn is_trading_day(date: NaiveDate) -> bool {
+    is_weekday(date) && !listed(&HOLIDAYS, date)
+}
+
+/// The regular close of trading day `date`.
+fn close_of(date: NaiveDate) -> NaiveTime {
+    if listed(&EARLY_CLOSES, date) {
+        NaiveTime::from_hms_opt(13, 0, 0).unwrap_or_default()
+    } else {
+        close_time()
+    }
+}
+
 fn open_time() -> NaiveTime {
     NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default()
 }
@@ -56,8 +126,8 @@ fn close_time() -> NaiveTime {
     NaiveTime::from_hms_opt(16, 0, 0).unwrap_or_default()
 }
 
-/// The clock at `now`: `(is_open, next_open, next_close)`; weekdays 09:30–16:00 New York, no
-/// holidays. `force_open` overrides the session state.
+/// The clock at `now`: `(is_open, next_open, next_close)`; trading days 09:30–16:00 New York
+/// (13:00 on an early close). `force_open` overrides the session state.
 pub(super) fn clock(
     now: DateTime<Utc>,
     force_open: Option<bool>,
@@ -67,9 +137,9 @@ pub(super) fn clock(
     let mut next_close = None;
     let mut date = local_date;
     for _ in 0..10 {
-        if is_weekday(date) {
+        if is_trading_day(date) {
             let open = ny_to_utc(date, open_time());
-            let close = ny_to_utc(date, close_time());
+            let close = ny_to_utc(date, close_of(date));
             if next_open.is_none() && open > now {
                 next_open = Some(open);
             }
@@ -88,13 +158,17 @@ pub(super) fn clock(
     (force_open.unwrap_or(computed), next_open, next_close)
 }
 
-/// Trading days between `start` and `end` (weekdays; at most 5000).
-pub(super) fn calendar(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
+/// Trading days between `start` and `end` with their open and close (at most 5000).
+pub(super) fn calendar(start: NaiveDate, end: NaiveDate) -> Vec<CalendarDay> {
     let mut out = Vec::new();
     let mut date = start;
     while date <= end && out.len() < 5000 {
-        if is_weekday(date) {
-            out.push(date);
+        if is_trading_day(date) {
+            out.push(CalendarDay {
+                date,
+                open: open_time(),
+                close: close_of(date),
+            });
         }
         match date.succ_opt() {
             Some(next) => date = next,
@@ -104,57 +178,46 @@ pub(super) fn calendar(start: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
     out
 }
 
-/// The next weekday after `date` (settlement T+1).
+/// The next trading day after `date` (settlement T+1).
 pub(super) fn next_weekday(date: NaiveDate) -> NaiveDate {
     let mut next = date.succ_opt().unwrap_or(date);
-    while !is_weekday(next) {
+    while !is_trading_day(next) {
         next = next.succ_opt().unwrap_or(next);
     }
     next
 }
 
-/// Bucket start of `ts` (ms) for `timeframe`.
-fn bucket(ts: i64, timeframe: Timeframe) -> i64 {
-    match timeframe.unit {
-        TimeUnit::Minute | TimeUnit::Hour => {
-            let size = timeframe.nominal_millis().max(1);
-            ts.div_euclid(size) * size
-        }
-        TimeUnit::Day | TimeUnit::Week | TimeUnit::Month => {
-            let t = DateTime::from_timestamp_millis(ts).unwrap_or_default();
-            let local = t.with_timezone(&ny_offset(t)).date_naive();
-            let start = match timeframe.unit {
-                TimeUnit::Day => {
-                    let days = local.num_days_from_ce() as i64;
-                    let n = i64::from(timeframe.amount.max(1));
-                    NaiveDate::from_num_days_from_ce_opt((days.div_euclid(n) * n) as i32)
-                        .unwrap_or(local)
-                }
-                TimeUnit::Week => {
-                    local - Duration::days(i64::from(local.weekday().num_days_from_monday()))
-                }
-                _ => local.with_day(1).unwrap_or(local),
-            };
-            ny_to_utc(start, NaiveTime::MIN).timestamp_millis()
-        }
-    }
-}
-
-/// Aggregates time-ordered 1-minute bars to `timeframe`.
-pub(super) fn aggregate(bars: &[Bar], timeframe: Timeframe) -> Vec<Bar> {
+/// Aggregates time-ordered 1-minute bars to `timeframe` as Alpaca's historical bars are
+/// ([`crate::veda::periods`]): intraday buckets of every minute, counted from midnight UTC;
+/// daily, weekly and monthly stock bars of the regular sessions of the calendar; crypto in UTC.
+/// Timeframes live runs do not take (`2Day`, `7Min`) keep the plain UTC buckets.
+pub(super) fn aggregate(bars: &[Bar], timeframe: Timeframe, crypto: bool) -> Vec<Bar> {
     if timeframe == Timeframe::MINUTE {
         return bars.to_vec();
     }
+    let intraday = matches!(timeframe.unit, TimeUnit::Minute | TimeUnit::Hour);
+    if crypto && periods::is_live_timeframe(timeframe) {
+        return periods::aggregate(bars, timeframe, Market::Crypto);
+    }
+    if !intraday && periods::is_live_timeframe(timeframe) {
+        let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+            return Vec::new();
+        };
+        let from = periods::new_york_date(first.ts) - Duration::days(40);
+        let to = periods::new_york_date(last.ts) + Duration::days(40);
+        let cal = Calendar::new(from, to, &calendar(from, to));
+        let market = Market::Stock {
+            calendar: &cal,
+            hours: Hours::Regular,
+        };
+        return periods::aggregate(bars, timeframe, market);
+    }
+    let size = timeframe.nominal_millis().max(1);
     let mut out: Vec<Bar> = Vec::new();
     for bar in bars {
-        let start = bucket(bar.ts, timeframe);
+        let start = bar.ts.div_euclid(size) * size;
         match out.last_mut() {
-            Some(last) if last.ts == start => {
-                last.high = last.high.max(bar.high);
-                last.low = last.low.min(bar.low);
-                last.close = bar.close;
-                last.volume += bar.volume;
-            }
+            Some(last) if last.ts == start => periods::merge(last, bar),
             _ => out.push(Bar { ts: start, ..*bar }),
         }
     }
@@ -317,15 +380,44 @@ mod tests {
     }
 
     #[test]
-    fn daily_bars_start_at_new_york_midnight() {
-        let t = Utc
-            .with_ymd_and_hms(2026, 8, 10, 15, 0, 0)
-            .unwrap()
-            .timestamp_millis();
-        let b = bucket(t, Timeframe::DAY);
+    fn daily_bars_start_at_new_york_midnight_and_skip_holidays() {
+        let minute = |ts: i64| Bar {
+            ts,
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+        };
+        let at = |d: u32, h: u32, m: u32| {
+            ny_to_utc(
+                NaiveDate::from_ymd_opt(2026, 11, d).unwrap(),
+                NaiveTime::from_hms_opt(h, m, 0).unwrap(),
+            )
+            .timestamp_millis()
+        };
+        // Wednesday in session, Thanksgiving, Friday after its 13:00 close: one bar.
+        let bars = [
+            minute(at(25, 10, 0)),
+            minute(at(26, 10, 0)),
+            minute(at(27, 14, 0)),
+        ];
+        let days = aggregate(&bars, Timeframe::DAY, false);
+        assert_eq!(days.len(), 1);
         assert_eq!(
-            DateTime::from_timestamp_millis(b).unwrap().to_rfc3339(),
-            "2026-08-10T04:00:00+00:00"
+            DateTime::from_timestamp_millis(days[0].ts)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T05:00:00+00:00"
+        );
+        // Crypto days are UTC days.
+        let days = aggregate(&bars, Timeframe::DAY, true);
+        assert_eq!(days.len(), 3);
+        assert_eq!(
+            DateTime::from_timestamp_millis(days[0].ts)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-25T00:00:00+00:00"
         );
     }
 

@@ -486,7 +486,7 @@ pub(super) async fn asset(
 }
 
 pub(super) async fn clock(AxState(shared): AxState<Arc<Shared>>) -> Response {
-    let now = Utc::now();
+    let now = shared.now();
     let (is_open, next_open, next_close) = market::clock(now, shared.config.market_open);
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&ny_offset(t))
@@ -523,8 +523,9 @@ pub(super) async fn calendar(Query(q): Query<CalendarQuery>) -> Response {
     let days: Vec<Value> = market::calendar(start, end)
         .into_iter()
         .map(|d| {
-            json!({"date": d.to_string(), "open": "09:30", "close": "16:00", "session_open": "0400",
-                   "session_close": "2000", "settlement_date": market::next_weekday(d).to_string()})
+            json!({"date": d.date.to_string(), "open": d.open.format("%H:%M").to_string(),
+                   "close": d.close.format("%H:%M").to_string(), "session_open": "0400",
+                   "session_close": "2000", "settlement_date": market::next_weekday(d.date).to_string()})
         })
         .collect();
     reply((StatusCode::OK, Value::Array(days)))
@@ -611,7 +612,7 @@ pub(super) fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Respon
             .map(Vec::as_slice)
             .unwrap_or_default();
         let adjusted = market::adjust(stored, actions, flags);
-        let mut bars = market::aggregate(&adjusted, timeframe);
+        let mut bars = market::aggregate(&adjusted, timeframe, crypto);
         bars.retain(|b| b.ts >= start.timestamp_millis() && b.ts <= end.timestamp_millis());
         if q.sort.as_deref() == Some("desc") {
             bars.reverse();
@@ -638,11 +639,25 @@ pub(super) fn bars_answer(shared: &Shared, q: BarsQuery, crypto: bool) -> Respon
     reply((StatusCode::OK, body))
 }
 
+/// A [`super::Fault::BarsRefused`] answer, if one is due.
+fn bars_refusal(shared: &Shared) -> Option<Response> {
+    let (status, message) = shared.lock().faults.take(|f| match f {
+        super::Fault::BarsRefused {
+            status, message, ..
+        } => Some((*status, message.clone())),
+        _ => None,
+    })?;
+    Some(refusal((status, json!({ "message": message }))))
+}
+
 pub(super) async fn stock_bars(
     AxState(shared): AxState<Arc<Shared>>,
     Query(q): Query<BarsQuery>,
 ) -> Response {
     bars_delay(&shared, &q).await;
+    if let Some(r) = bars_refusal(&shared) {
+        return r;
+    }
     bars_answer(&shared, q, false)
 }
 
@@ -670,6 +685,9 @@ pub(super) async fn crypto_bars(
         return bad_request("unsupported loc");
     }
     bars_delay(&shared, &q).await;
+    if let Some(r) = bars_refusal(&shared) {
+        return r;
+    }
     bars_answer(&shared, q, true)
 }
 

@@ -514,6 +514,11 @@ impl Book {
             .asset(symbol)
             .map_or_else(|| normalize_symbol(symbol, None), |a| a.symbol.clone());
         let list = self.bars.entry(symbol.clone()).or_default();
+        // A bar at a time already stored replaces it (a recomputed minute bar).
+        if !list.is_empty() {
+            let new: std::collections::HashSet<i64> = bars.iter().map(|b| b.ts).collect();
+            list.retain(|b| !new.contains(&b.ts));
+        }
         list.extend_from_slice(bars);
         list.sort_by_key(|b| b.ts);
         list.dedup_by_key(|b| b.ts);
