@@ -27,7 +27,7 @@ fn config() -> EngineConfig {
             fractional: false,
         },
         finalize: false,
-        warmup: 19,
+        warmup: Some(19),
         params: vec![("fast".into(), "10".into()), ("slow".into(), "20".into())],
     }
 }
@@ -111,7 +111,7 @@ fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
         ts: &r.ts,
         close: &r.equity,
         trades: &r.trades,
-        warmup: 19,
+        warmup: Some(19),
     });
     let metrics_ms = t4.elapsed().as_secs_f64() * 1e3;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
