@@ -111,7 +111,7 @@ fn breakdown(csv: &Path, sandbox: Option<&LoadedStrategy>, label: &str) {
         ts: &r.ts,
         close: &r.equity,
         trades: &r.trades,
-        warmup: Some(19),
+        warmup: 19,
     });
     let metrics_ms = t4.elapsed().as_secs_f64() * 1e3;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
