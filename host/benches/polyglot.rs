@@ -27,7 +27,7 @@ fn config() -> EngineConfig {
             fractional: false,
         },
         finalize: false,
-        warmup: 19,
+        warmup: Some(19),
         params: vec![("fast".into(), "10".into()), ("slow".into(), "20".into())],
     }
 }

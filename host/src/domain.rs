@@ -486,6 +486,37 @@ pub struct StrategyConfig {
     pub timeframe: Timeframe,
 }
 
+/// A series of bars a strategy reads besides its run's own: one symbol in one timeframe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SeriesDecl {
+    /// The symbol (one of the run's or another).
+    pub symbol: String,
+    /// Its timeframe.
+    pub timeframe: Timeframe,
+}
+
+/// What a strategy declared after `init` (contract 0.3; a 0.2 component declares no series and
+/// warm-up 0): the optional events it wants, the extra series it reads with `FetchWindow`, and
+/// how many bars of the run's timeframe it needs before its indicators are defined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// The optional event kinds it wants.
+    pub subscriptions: Subscriptions,
+    /// Extra series, in the order declared, without duplicates.
+    pub series: Vec<SeriesDecl>,
+    /// Warm-up in bars of the run's timeframe.
+    pub warmup: u32,
+}
+
+impl Declaration {
+    /// Whether `symbol` in `timeframe` is one of the declared series.
+    pub fn declares(&self, symbol: &str, timeframe: Timeframe) -> bool {
+        self.series
+            .iter()
+            .any(|s| s.symbol == symbol && s.timeframe == timeframe)
+    }
+}
+
 /// The outcome of delivering a batch of bars.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchOutcome {
@@ -558,6 +589,16 @@ pub trait Strategy: Send {
     /// strategy does not want; [`Strategy::on_event`] ignores them either way.
     fn subscriptions(&self) -> Subscriptions {
         Subscriptions::ALL
+    }
+
+    /// What this instance declared in `init`: by default its subscriptions, no extra series and
+    /// no warm-up (a native strategy or a contract 0.2 component).
+    fn declaration(&self) -> Declaration {
+        Declaration {
+            subscriptions: self.subscriptions(),
+            series: Vec::new(),
+            warmup: 0,
+        }
     }
 
     /// Delivers one event and returns the strategy's (not yet validated) intents.

@@ -24,16 +24,23 @@
 //! soon as they are placed, so the strategy learns the id to cancel them by; market orders
 //! resolve at their symbol's next bar, before the strategy sees it, and report only `Filled` or
 //! `Cancelled` (with the reason, e.g. insufficient cash). Rejected intents are answered at once.
-//! `FetchWindow` is answered with the loaded bars up to the current one. `Lifecycle(Stopping)`
+//! `FetchWindow` is answered with the loaded bars up to the current one (a declared series: the
+//! bars that closed by the current bar's close). `Lifecycle(Stopping)`
 //! ends the run.
 //!
 //! # Reproducing backtesting.py 0.6.6
 //! `weaver backtest --strategy strategies/dist/sma-cross.wasm --data GOOG.csv --cash 10000
-//! --commission 0.002 --warmup 19` reproduces
+//! --commission 0.002` reproduces
 //! `testdata/generated/reference/GOOG-smacross-10-20.json` (made by `scripts/testdata.sh`; add
-//! `--param slow=30 --warmup 29 --commission 0 --finalize` for the test-suite run).
-//! `--warmup` only sets where buy & hold starts (the reference starts it where its indicators
-//! are first defined); everything else is the default configuration.
+//! `--param slow=30 --commission 0 --finalize` for the test-suite run). The warm-up only sets
+//! where buy & hold starts (the reference starts it where its indicators are first defined);
+//! sma-cross declares it (`max(fast, slow) - 1`) and `--warmup` overrides it; everything else
+//! is the default configuration.
+//!
+//! # Declared series
+//! A strategy may read other timeframes or symbols it declared in `init` (contract 0.3); their
+//! windows come from stored candles or are aggregated from the run's bars, and never hold a bar
+//! that closes after the current one ([`series`]).
 //!
 //! # Invariants
 //! - Per-bar work is O(open trades + pending orders), never O(past trades or events): closed
@@ -53,6 +60,7 @@ pub mod metrics;
 pub mod native;
 pub mod report;
 pub mod sample;
+pub mod series;
 pub mod spec;
 pub mod stored;
 pub mod sweep;

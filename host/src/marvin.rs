@@ -1,5 +1,7 @@
 //! Marvin: the wasmtime component host that runs strategies against `wit/`
-//! (package `weaver:strategy@0.2.0`).
+//! (package `weaver:strategy@0.3.0`), and components built for `weaver:strategy@0.2.0` (kept in
+//! `wit/v0.2/`) through an adapter: a 0.2 component declares no extra series and warm-up 0
+//! (`docs/adr/0013-contract-0.3-declarations.md`).
 //!
 //! [`Marvin`] owns the one [`wasmtime::Engine`], its epoch ticker thread and the on-disk cache of
 //! compiled components. [`Marvin::load`] checks untrusted bytes (size, structure, component or
@@ -26,6 +28,9 @@
 //!   it may hand back. A run's limits are its tier's or what it asked for within the operator's
 //!   [`Ceilings`]. Any trap poisons that sandbox only: later calls return the
 //!   same error code without entering wasm. The engine, the process and other runs carry on.
+//! - What a strategy declares in `init` (extra series, warm-up) is validated before the sandbox
+//!   is handed out ([`Sandbox::declaration`]): a bad timeframe, a symbol that is no symbol, too
+//!   many series or an absurd warm-up fail `init` with `invalid_declaration`.
 //! - Every intent a guest returns is validated as untrusted input before anyone acts on it, and
 //!   charged against the sandbox's host budget with what it makes the host build and queue
 //!   (`marvin/ledger.rs`), so no reply can make an engine allocate past the budget.
@@ -65,7 +70,9 @@ use wasmtime::{Config, Engine, OperatorCost, WasmFeatures};
 pub use catalogue::{Catalogue, CatalogueParts};
 pub use compile::{CompileLimits, precompile, release_compiler_memory};
 pub use config::MarvinConfig;
-pub use inspect::{ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_WORLDS};
+pub use inspect::{
+    ComponentInfo, LARGE_RUNTIME_BYTES, Language, SUPPORTED_RANGE, SUPPORTED_WORLDS,
+};
 pub use limits::{Ceilings, LimitRequest, Limits, LimitsInForce};
 pub use sandbox::{Sandbox, SandboxStats};
 /// Asks for a heap trim a little later (`marvin/trim.rs`): for other modules whose large work
@@ -112,6 +119,9 @@ pub enum Error {
     /// The strategy refused its parameters in `init`.
     #[error("invalid strategy parameters: {0}")]
     InvalidParams(String),
+    /// The strategy's `init` declaration is unusable (a bad series or an absurd warm-up).
+    #[error("invalid strategy declaration: {0}")]
+    InvalidDeclaration(String),
     /// A run asked for limits the operator does not allow ([`Ceilings`]).
     #[error("limit not allowed: {0}")]
     LimitNotAllowed(String),
@@ -181,6 +191,7 @@ impl Error {
             Error::CompileLimitExceeded(_) => "compile_limit_exceeded",
             Error::Io(_) => "io_error",
             Error::InvalidParams(_) => "invalid_params",
+            Error::InvalidDeclaration(_) => "invalid_declaration",
             Error::LimitNotAllowed(_) => "limit_not_allowed",
             Error::InvalidConfig(_) => "invalid_config",
             Error::FuelExhausted { .. } => "strategy_fuel_exhausted",
@@ -432,9 +443,19 @@ impl Marvin {
             .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
         // And every export against the world, so a mistyped one is refused here, not at its
         // first instantiation.
-        world::check_exports(&pre)?;
-        let pre = bindings::StrategyPre::new(pre)
-            .map_err(|e| Error::UnsupportedWorld(format!("{e:#}")))?;
+        let contract = world::Contract::of(&info.world_version).ok_or_else(|| {
+            Error::UnsupportedWorld(format!("contract version {}", info.world_version))
+        })?;
+        world::check_exports(&pre, contract)?;
+        let unsupported = |e: wasmtime::Error| Error::UnsupportedWorld(format!("{e:#}"));
+        let pre = match contract {
+            world::Contract::V02 => {
+                sandbox::Pre::V02(bindings::v02::StrategyPre::new(pre).map_err(unsupported)?)
+            }
+            world::Contract::V03 => {
+                sandbox::Pre::V03(bindings::v03::StrategyPre::new(pre).map_err(unsupported)?)
+            }
+        };
         // Cache only what passed every check, so a refused file leaves nothing behind.
         if let Some(artifact) = fresh {
             cache::store(&artifact, &cache_path)?;
@@ -512,7 +533,7 @@ struct LoadedInner {
     limits: Limits,
     sha256: String,
     info: ComponentInfo,
-    pre: bindings::StrategyPre<sandbox::StoreState>,
+    pre: sandbox::Pre,
 }
 
 impl std::fmt::Debug for LoadedStrategy {
@@ -534,6 +555,12 @@ impl LoadedStrategy {
     /// World version, imports and exports found by inspection.
     pub fn info(&self) -> &ComponentInfo {
         &self.inner.info
+    }
+
+    /// The strategy contract version this component was built for (`0.2.0` or `0.3.0`); a 0.2
+    /// component runs through the adapter (no declared series, warm-up 0).
+    pub fn contract(&self) -> &'static str {
+        self.inner.pre.contract()
     }
 
     /// The per-call limits of this component's language tier (see [`Language::is_heavy`]).

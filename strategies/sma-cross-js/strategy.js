@@ -2,7 +2,8 @@
 //
 // Parameters `fast` (default 10) and `slow` (default 20). Once both averages are defined on this
 // bar and the previous one: fast crosses strictly above slow -> close and go all-in long; else
-// slow crosses above fast -> close and go all-in short. Subscribes to nothing.
+// slow crosses above fast -> close and go all-in short. Subscribes to nothing. Declares a warm-up
+// of max(fast, slow) - 1 bars, where backtesting.py starts buy & hold.
 
 import { Sma, Strategy, StrategyError, exportStrategy } from "../../strategy-sdk/js/index.js";
 
@@ -15,7 +16,10 @@ class SmaCross extends Strategy {
     if (fast === 0 || slow === 0) throw new StrategyError("bad_param", "fast and slow must be at least 1");
     // Per symbol: both averages and the previous (fast, slow) once defined.
     this.state = config.symbols.map(() => ({ fast: new Sma(fast), slow: new Sma(slow), prev: null }));
+    this.warmup = Math.max(fast, slow) - 1;
   }
+
+  declare() { return { series: [], warmup: this.warmup }; }
 
   onBar(ctx, symbol, bar) {
     const st = this.state[symbol];

@@ -3,9 +3,10 @@
 Parameters `fast` (default 10) and `slow` (default 20). Once both averages are defined on this bar
 and the previous one: fast crosses strictly above slow -> close and go all-in long; else slow
 crosses above fast -> close and go all-in short. Subscribes to nothing: decisions use closes only.
+Declares a warm-up of max(fast, slow) - 1 bars, where backtesting.py starts buy & hold.
 """
 
-from weaver_strategy import Strategy, StrategyError, Side, Sma, export
+from weaver_strategy import Declaration, Strategy, StrategyError, Side, Sma, export
 
 
 class SmaCross(Strategy):
@@ -18,6 +19,10 @@ class SmaCross(Strategy):
         # Per symbol: [fast sma, slow sma, previous fast, previous slow] (None before both are
         # defined).
         self.state = [[Sma(fast), Sma(slow), None, None] for _ in config.symbols]
+        self.warmup = max(fast, slow) - 1
+
+    def declare(self):
+        return Declaration(warmup=self.warmup)
 
     def on_bar(self, ctx, symbol, ts, o, h, l, close, v):
         try:

@@ -26,6 +26,13 @@ export const NO_SUBSCRIPTIONS = Object.freeze({
   orderUpdates: false, account: false, clockTicks: false, lifecycle: false,
 });
 
+/** `n`-minute bars (`minutes(5)` is `5Min`). */
+export const minutes = (n) => ({ amount: n, unit: "minute" });
+/** `n`-hour bars. */
+export const hours = (n) => ({ amount: n, unit: "hour" });
+/** Daily bars. */
+export const DAY = Object.freeze({ amount: 1, unit: "day" });
+
 /** What a run tells its strategy: parameters, symbols and timeframe. */
 export class Config {
   constructor(raw) {
@@ -115,6 +122,16 @@ export class Context {
 
   cancel(clientOrderId) { this.intents.push({ tag: "cancel-order", val: clientOrderId }); }
 
+  /**
+   * Asks for the last `lookback` bars of `symbol` in `timeframe` that closed by now; they arrive
+   * in `onDataWindow`. Another timeframe or a symbol outside the run (named by text) must be
+   * declared in `declare()`, or the window arrives empty.
+   */
+  fetchWindow(symbol, timeframe, lookback) {
+    const name = typeof symbol === "number" ? this.symbol(symbol) : symbol;
+    this.intents.push({ tag: "fetch-window", val: { symbol: name, timeframe, lookback } });
+  }
+
   log(level, message) { this.intents.push({ tag: "log", val: { level, message } }); }
 }
 
@@ -124,6 +141,12 @@ export class Strategy {
   static subscriptions = NO_SUBSCRIPTIONS;
 
   constructor(_config) {}
+
+  /**
+   * Extra series and warm-up (contract 0.3): `{series: [{symbol, timeframe}], warmup}`, e.g.
+   * `{series: [{symbol: this.symbol, timeframe: DAY}], warmup: this.slow - 1}`. Default: none, 0.
+   */
+  declare() { return { series: [], warmup: 0 }; }
 
   /** One bar: symbol index, then `{ts, open, high, low, close, volume}`. */
   onBar(_ctx, _symbol, _bar) {}
@@ -162,12 +185,19 @@ export function exportStrategy(Cls) {
       strategy = null;
       const cfg = new Config(config);
       ctx = new Context(cfg.symbols, cfg.timeframe);
+      let declared;
       try {
         strategy = new Cls(cfg);
+        declared = strategy.declare();
       } catch (e) {
+        strategy = null;
         throw asWitError(e);
       }
-      return Cls.subscriptions;
+      return {
+        subscriptions: Cls.subscriptions,
+        series: (declared.series || []).map((s) => ({ symbol: s.symbol, timeframe: s.timeframe })),
+        warmup: declared.warmup || 0,
+      };
     },
 
     onEvent(event) {

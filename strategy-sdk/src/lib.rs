@@ -43,7 +43,7 @@ extern crate self as weaver_strategy_sdk;
 pub mod indicators;
 mod runtime;
 
-/// Generated bindings for `wit/` (package `weaver:strategy@0.2.0`). Use the re-exports at the
+/// Generated bindings for `wit/` (package `weaver:strategy@0.3.0`). Use the re-exports at the
 /// crate root instead; this module is public only so [`export_strategy!`] can reach it.
 #[doc(hidden)]
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -63,10 +63,10 @@ pub mod bindings {
 pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::weaver::strategy::types::{
-    AccountSnapshot, Bar, BarBatch, Config, DataWindow, Envelope, EventKind, FetchWindow, Header,
-    Intent, Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus, OrderType,
-    OrderUpdate, Payload, Position, RawPayload, Side, StrategyError, Subscriptions, SymbolBar,
-    TimeInForce, TimeUnit, Timeframe,
+    AccountSnapshot, Bar, BarBatch, Config, DataWindow, Declaration, Envelope, EventKind,
+    FetchWindow, Header, Intent, Lifecycle, LogLevel, LogLine, OrderIntent, OrderSize, OrderStatus,
+    OrderType, OrderUpdate, Payload, Position, RawPayload, Series, Side, StrategyError,
+    Subscriptions, SymbolBar, TimeInForce, TimeUnit, Timeframe,
 };
 pub use runtime::Context;
 #[doc(hidden)]
@@ -83,6 +83,59 @@ impl StrategyError {
             code: code.to_owned(),
             message: message.into(),
         }
+    }
+}
+
+impl Timeframe {
+    /// `amount` minutes (`Timeframe::minutes(5)` is `5Min`).
+    pub const fn minutes(amount: u32) -> Timeframe {
+        Timeframe {
+            amount,
+            unit: TimeUnit::Minute,
+        }
+    }
+
+    /// `amount` hours.
+    pub const fn hours(amount: u32) -> Timeframe {
+        Timeframe {
+            amount,
+            unit: TimeUnit::Hour,
+        }
+    }
+
+    /// Daily bars.
+    pub const DAY: Timeframe = Timeframe {
+        amount: 1,
+        unit: TimeUnit::Day,
+    };
+}
+
+impl Declaration {
+    /// What [`Strategy::declare`] returns by default: `subscriptions`, no extra series, no
+    /// warm-up.
+    pub fn new(subscriptions: Subscriptions) -> Declaration {
+        Declaration {
+            subscriptions,
+            series: Vec::new(),
+            warmup: 0,
+        }
+    }
+
+    /// Adds a series (symbol + timeframe) the strategy reads with [`Context::fetch_window`].
+    #[must_use]
+    pub fn series(mut self, symbol: impl Into<String>, timeframe: Timeframe) -> Declaration {
+        self.series.push(Series {
+            symbol: symbol.into(),
+            timeframe,
+        });
+        self
+    }
+
+    /// Sets the warm-up: bars of the run's timeframe needed before the indicators are defined.
+    #[must_use]
+    pub fn warmup(mut self, bars: u32) -> Declaration {
+        self.warmup = bars;
+        self
     }
 }
 
@@ -173,6 +226,22 @@ pub trait Strategy: Sized + 'static {
     /// in a backtest; a strategy whose decisions depend only on bars should say
     /// `Subscriptions::empty()`. Default: everything.
     const SUBSCRIPTIONS: Subscriptions = Subscriptions::all();
+
+    /// What the host learns after [`Strategy::init`] (contract 0.3): the subscriptions, the
+    /// extra series read with [`Context::fetch_window`] (another timeframe or symbol) and the
+    /// warm-up in bars, which may depend on the parameters. A backtest starts buy & hold after
+    /// the warm-up unless told otherwise. Default: [`Strategy::SUBSCRIPTIONS`], nothing else.
+    ///
+    /// ```ignore
+    /// fn declare(&self) -> Declaration {
+    ///     Declaration::new(Self::SUBSCRIPTIONS)
+    ///         .series(self.symbol.clone(), Timeframe::DAY)
+    ///         .warmup(self.slow - 1)
+    /// }
+    /// ```
+    fn declare(&self) -> Declaration {
+        Declaration::new(Self::SUBSCRIPTIONS)
+    }
 
     /// One bar of one symbol closed. Called for each bar of a timestamp group, in order.
     ///
@@ -266,7 +335,7 @@ macro_rules! export_strategy {
         impl $crate::bindings::exports::weaver::strategy::guest::Guest for __WeaverGuest {
             fn init(
                 config: $crate::Config,
-            ) -> ::core::result::Result<$crate::Subscriptions, $crate::StrategyError> {
+            ) -> ::core::result::Result<$crate::Declaration, $crate::StrategyError> {
                 __WEAVER_RUNTIME.with(|rt| rt.borrow_mut().init(config))
             }
             fn on_event(

@@ -3,8 +3,8 @@
 
 use crate::bindings::weaver::strategy::types::BatchReply;
 use crate::{
-    Bar, BarBatch, Config, Envelope, FetchWindow, Intent, LogLevel, LogLine, OrderIntent,
-    OrderSize, OrderType, Payload, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    Bar, BarBatch, Config, Declaration, Envelope, FetchWindow, Intent, LogLevel, LogLine,
+    OrderIntent, OrderSize, OrderType, Payload, Result, Side, Strategy, StrategyError, SymbolBar,
     TimeInForce, Timeframe,
 };
 
@@ -15,9 +15,19 @@ pub trait SymbolRef {
     /// # Errors
     /// `unknown_symbol` when the run has no such symbol.
     fn resolve(self, symbols: &[String]) -> Result<String>;
+
+    /// The symbol's text, which may name a symbol outside the run (a declared series).
+    ///
+    /// # Errors
+    /// `unknown_symbol` for an index outside the run's symbols.
+    fn any(self, symbols: &[String]) -> Result<String>;
 }
 
 impl SymbolRef for u32 {
+    fn any(self, symbols: &[String]) -> Result<String> {
+        self.resolve(symbols)
+    }
+
     fn resolve(self, symbols: &[String]) -> Result<String> {
         symbols.get(self as usize).cloned().ok_or_else(|| {
             StrategyError::new(
@@ -32,6 +42,10 @@ impl SymbolRef for u32 {
 }
 
 impl SymbolRef for &str {
+    fn any(self, _symbols: &[String]) -> Result<String> {
+        Ok(self.to_owned())
+    }
+
     fn resolve(self, symbols: &[String]) -> Result<String> {
         if symbols.iter().any(|s| s == self) {
             Ok(self.to_owned())
@@ -200,18 +214,20 @@ impl Context {
             .push(Intent::CancelOrder(client_order_id.into()));
     }
 
-    /// Asks for the last `lookback` bars of `symbol`; they arrive in
-    /// [`Strategy::on_data_window`].
+    /// Asks for the last `lookback` bars of `symbol` in `timeframe` that closed by now; they
+    /// arrive in [`Strategy::on_data_window`]. The run's own symbols in the run's timeframe are
+    /// always served; any other series must be declared in [`Strategy::declare`] (an undeclared
+    /// one arrives empty). Symbols outside the run are named by text.
     ///
     /// # Errors
-    /// `unknown_symbol`.
+    /// `unknown_symbol` for an index outside the run's symbols.
     pub fn fetch_window(
         &mut self,
         symbol: impl SymbolRef,
         timeframe: Timeframe,
         lookback: u32,
     ) -> Result<()> {
-        let symbol = symbol.resolve(&self.symbols)?;
+        let symbol = symbol.any(&self.symbols)?;
         self.intents.push(Intent::FetchWindow(FetchWindow {
             symbol,
             timeframe,
@@ -271,12 +287,14 @@ impl<S: Strategy> Runtime<S> {
     ///
     /// # Errors
     /// The strategy's own refusal of its parameters.
-    pub fn init(&mut self, config: Config) -> Result<Subscriptions> {
+    pub fn init(&mut self, config: Config) -> Result<Declaration> {
         self.strategy = None;
         self.ctx.symbols = config.symbols.clone();
         self.ctx.timeframe = Some(config.timeframe);
-        self.strategy = Some(S::init(&config)?);
-        Ok(S::SUBSCRIPTIONS)
+        let strategy = S::init(&config)?;
+        let declaration = strategy.declare();
+        self.strategy = Some(strategy);
+        Ok(declaration)
     }
 
     /// The strategy, once [`Runtime::init`] has succeeded.

@@ -1054,8 +1054,9 @@ export interface components {
             /**
              * Format: int64
              * @description Indicator warm-up in bars (`weaver backtest --warmup`): buy & hold is measured from this
-             *     bar's close. 0–1000000, default 0; like the CLI, a warm-up past the last bar counts from
-             *     the last bar.
+             *     bar's close. 0–1000000; default: the warm-up the strategy declares (contract 0.3; 0 for a
+             *     0.2 component), which the report's `warmup` names. Like the CLI, a warm-up past the last
+             *     bar counts from the last bar.
              */
             warmup?: number | null;
         };
@@ -2113,6 +2114,12 @@ export interface components {
         /** @description A strategy component. */
         StrategyView: {
             /**
+             * @description The strategy contract version the component was built for: `0.3.0`, or `0.2.0` (run
+             *     through the host's adapter: no declared series, warm-up 0); null when the stored file can
+             *     no longer be read.
+             */
+            contract?: string | null;
+            /**
              * Format: date-time
              * @description Uploaded at (UTC).
              */
@@ -2140,6 +2147,8 @@ export interface components {
             size_bytes: number;
             /** @description Compilation status. */
             status: components["schemas"]["StrategyStatusView"];
+            /** @description The contract versions this server runs (`weaver:strategy@0.2.0 to @0.3.0`). */
+            supported_contracts: string;
             /**
              * Format: date-time
              * @description Last change (UTC).

@@ -57,9 +57,10 @@ pub struct BacktestArgs {
     /// Allow fractional units (default: whole units, rounded down).
     #[arg(long)]
     pub fractional: bool,
-    /// Indicator warm-up in bars: buy & hold is measured from this bar's close.
-    #[arg(long, default_value_t = 0)]
-    pub warmup: usize,
+    /// Indicator warm-up in bars: buy & hold is measured from this bar's close. Default: the
+    /// warm-up the strategy declares in `init` (0 for a 0.2 component or native code).
+    #[arg(long)]
+    pub warmup: Option<usize>,
     /// Strategy parameter `key=value`; repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -291,6 +292,16 @@ pub fn run_compiling_with(
         out,
         "{}",
         report::summary(&result.metrics, result.open_trades.len())
+    )?;
+    let source_of_warmup = if result.warmup_declared {
+        "declared by the strategy"
+    } else {
+        "--warmup"
+    };
+    writeln!(
+        out,
+        "{:<28} {} ({source_of_warmup})",
+        "warmup", result.warmup
     )?;
     if let Some(g) = result.bankrupt_at {
         writeln!(

@@ -315,6 +315,12 @@ pub struct StrategyView {
     pub updated_at: DateTime<Utc>,
     /// When it was disabled.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// The strategy contract version the component was built for: `0.3.0`, or `0.2.0` (run
+    /// through the host's adapter: no declared series, warm-up 0); null when the stored file can
+    /// no longer be read.
+    pub contract: Option<String>,
+    /// The contract versions this server runs (`weaver:strategy@0.2.0 to @0.3.0`).
+    pub supported_contracts: String,
 }
 
 impl From<Strategy> for StrategyView {
@@ -330,6 +336,8 @@ impl From<Strategy> for StrategyView {
             created_at: s.created_at,
             updated_at: s.updated_at,
             disabled_at: s.disabled_at,
+            contract: None,
+            supported_contracts: crate::marvin::SUPPORTED_RANGE.to_owned(),
         }
     }
 }
@@ -354,9 +362,7 @@ async fn list_strategies(
         Some(n) => w.strategies_by_name(&n).await?,
         None => w.strategies().await?,
     };
-    Ok(axum::Json(
-        rows.into_iter().map(StrategyView::from).collect(),
-    ))
+    Ok(axum::Json(super::strategies::views(&state, rows).await))
 }
 
 /// One strategy.
@@ -375,7 +381,7 @@ async fn get_strategy(
             entity: "strategy",
             id: id.to_string(),
         })?;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(super::strategies::view(&state, s).await))
 }
 
 /// Disables a strategy: it stays readable (status `disabled`) but starts no new run or
@@ -389,7 +395,7 @@ async fn disable_strategy(
     IdPath(id): IdPath,
 ) -> Result<axum::Json<StrategyView>, ApiError> {
     let s = state.inner.walle.disable_strategy(id, None).await?;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(super::strategies::view(&state, s).await))
 }
 
 /// The global trading state every run's orders are checked against.
@@ -469,7 +475,8 @@ async fn upload_strategy(
         });
     }
     let s = strategies::upload(&state, &name, version.as_deref(), bytes).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(s.into())))
+    let view = strategies::view(&state, s).await;
+    Ok((StatusCode::ACCEPTED, axum::Json(view)))
 }
 
 async fn read_multipart(

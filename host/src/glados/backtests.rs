@@ -81,8 +81,9 @@ pub struct BacktestRequest {
     /// Market-order fill price (default `next_open`).
     pub fill: Option<FillView>,
     /// Indicator warm-up in bars (`weaver backtest --warmup`): buy & hold is measured from this
-    /// bar's close. 0–1000000, default 0; like the CLI, a warm-up past the last bar counts from
-    /// the last bar.
+    /// bar's close. 0–1000000; default: the warm-up the strategy declares (contract 0.3; 0 for a
+    /// 0.2 component), which the report's `warmup` names. Like the CLI, a warm-up past the last
+    /// bar counts from the last bar.
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub warmup: Option<u64>,
     /// Strategy parameters.

@@ -1,12 +1,15 @@
-//! Strategy uploads through the API: how the catalogue's refusals answer. The catalogue itself
+//! Strategy uploads through the API: how the catalogue's refusals answer, and the strategy views
+//! with each component's contract version. The catalogue itself
 //! (validation, content-addressed storage, background compilation) is
 //! [`crate::marvin::Catalogue`].
 //!
 //! # Invariants
+//! - Every strategy view names its component's contract version and the supported range.
 //! - A refused component is a 4xx with the inspection's code (nothing stored); a store or file
 //!   failure is a 5xx whose cause goes to the log only.
 
 use super::AppState;
+use super::api::StrategyView;
 use super::error::ApiError;
 use crate::marvin::catalogue;
 use crate::walle::Strategy;
@@ -36,4 +39,22 @@ pub async fn upload(
     bytes: bytes::Bytes,
 ) -> Result<Strategy, ApiError> {
     Ok(state.inner.catalogue.upload(name, version, bytes).await?)
+}
+
+/// The view of one strategy, with its component's contract version.
+pub async fn view(state: &AppState, s: Strategy) -> StrategyView {
+    let contract = state.inner.catalogue.contract(&s.sha256).await;
+    StrategyView {
+        contract,
+        ..StrategyView::from(s)
+    }
+}
+
+/// [`view`] of each row, in order.
+pub async fn views(state: &AppState, rows: Vec<Strategy>) -> Vec<StrategyView> {
+    let mut out = Vec::with_capacity(rows.len());
+    for s in rows {
+        out.push(view(state, s).await);
+    }
+    out
 }

@@ -20,17 +20,20 @@
 //!   every event with another fetch cannot loop forever.
 //! - A data window is built when it is delivered, not when it is asked for: the run holds at
 //!   most one built window at a time, however many are queued.
+//! - A window of a declared series (`greta/series.rs`) holds only bars that closed at or before
+//!   the close of the bar being processed: no look-ahead.
 
 use std::collections::VecDeque;
 
 use super::Error;
 use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
 use super::metrics::{self, Metrics};
+use super::series::{self, DeclaredSeries, SeriesBars};
 pub use super::timeline::Backtest;
 use crate::domain::cues::{Cue, Cues};
 use crate::domain::{
-    EventKind, EventMeta, Intent, Strategy, StrategyConfig, StrategyError, StrategyEvent,
-    StrategyPayload, Subscriptions, SymbolBar, Timeframe, TsMillis,
+    Declaration, EventKind, EventMeta, Intent, Strategy, StrategyConfig, StrategyError,
+    StrategyEvent, StrategyPayload, Subscriptions, SymbolBar, Timeframe, TsMillis,
 };
 
 /// Builds a strategy instance for a run (a Marvin sandbox, or native code).
@@ -54,7 +57,8 @@ pub struct EngineConfig {
     pub finalize: bool,
     /// Bars of indicator warm-up: buy & hold is measured from this bar's close (the reference
     /// measures it from the first bar where its indicators are defined, e.g. 19 for SMA 20).
-    pub warmup: usize,
+    /// `None`: the warm-up the strategy declared in `init` (0 for a 0.2 component).
+    pub warmup: Option<usize>,
     /// Strategy parameters.
     pub params: Vec<(String, String)>,
 }
@@ -80,6 +84,11 @@ pub struct RunResult {
     pub orders: Vec<PlacedOrder>,
     /// Calls into the strategy (events plus batches), for diagnostics.
     pub strategy_calls: u64,
+    /// The warm-up the statistics used: the given one, or the strategy's declared one.
+    pub warmup: usize,
+    /// Whether [`RunResult::warmup`] is the strategy's declared warm-up (`EngineConfig::warmup`
+    /// was `None`).
+    pub warmup_declared: bool,
 }
 
 impl Backtest {
@@ -93,6 +102,8 @@ impl Backtest {
         cfg: &EngineConfig,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<RunResult, Error> {
+        let declared = strategy.declaration().warmup as usize;
+        let warmup = cfg.warmup.unwrap_or(declared);
         let mut run = Run::new(self, strategy, cfg);
         run.execute(progress)?;
         let Run {
@@ -115,7 +126,7 @@ impl Backtest {
             ts: &ts,
             close: &bench,
             trades: &trades,
-            warmup: cfg.warmup,
+            warmup,
         });
         Ok(RunResult {
             equity,
@@ -126,6 +137,8 @@ impl Backtest {
             metrics,
             strategy_calls: calls,
             orders,
+            warmup,
+            warmup_declared: cfg.warmup.is_none(),
         })
     }
 }
@@ -176,6 +189,10 @@ struct Run<'a> {
     bankrupt_at: Option<usize>,
     symbols: Vec<String>,
     orders: Vec<PlacedOrder>,
+    /// What the strategy declared: the series its windows may come from.
+    declaration: Declaration,
+    /// Declared series not stored with the data, aggregated from the run's own bars.
+    derived: DeclaredSeries,
 }
 
 /// A queued delivery. A data window waits as its request and is built when it is delivered, so
@@ -190,11 +207,20 @@ enum Queued {
         g: usize,
         lookback: usize,
     },
+    /// The last `lookback` bars of a declared series that closed by the close of group `g`.
+    Series {
+        symbol: String,
+        timeframe: Timeframe,
+        g: usize,
+        lookback: usize,
+    },
 }
 
 impl<'a> Run<'a> {
     fn new(bt: &'a Backtest, strategy: &'a mut dyn Strategy, cfg: &'a EngineConfig) -> Run<'a> {
         let subscriptions = strategy.subscriptions();
+        let declaration = strategy.declaration();
+        let derived = derive_series(bt, &declaration);
         let n = bt.series.len();
         let run_id = "backtest".to_owned();
         Run {
@@ -245,6 +271,8 @@ impl<'a> Run<'a> {
             calls: 0,
             bankrupt_at: None,
             symbols: bt.symbols(),
+            declaration,
+            derived,
         }
     }
 
@@ -608,8 +636,16 @@ impl<'a> Run<'a> {
                             lookback: lookback as usize,
                         });
                     }
+                    _ if self.declaration.declares(&symbol, timeframe) => {
+                        self.queue.push_back(Queued::Series {
+                            symbol,
+                            timeframe,
+                            g,
+                            lookback: lookback as usize,
+                        });
+                    }
                     _ => {
-                        tracing::warn!(target: "strategy", %symbol, %timeframe, "data window unavailable in this backtest");
+                        tracing::warn!(target: "strategy", %symbol, %timeframe, "data window of a series the strategy did not declare in init: empty");
                         self.enqueue(StrategyPayload::DataWindow {
                             symbol,
                             timeframe,
@@ -639,6 +675,26 @@ impl<'a> Run<'a> {
                 timeframe,
                 bars: self.window(s, g, lookback),
             },
+            Queued::Series {
+                symbol,
+                timeframe,
+                g,
+                lookback,
+            } => {
+                let now = series::close_time(self.ts(g), self.bt.timeframe);
+                let bars = self
+                    .bt
+                    .stored_series()
+                    .get(&symbol, timeframe)
+                    .or_else(|| self.derived.get(&symbol, timeframe))
+                    .map(|s| s.window(now, lookback))
+                    .unwrap_or_default();
+                StrategyPayload::DataWindow {
+                    symbol,
+                    timeframe,
+                    bars,
+                }
+            }
         }
     }
 
@@ -676,6 +732,34 @@ impl<'a> Run<'a> {
         }
         Ok(())
     }
+}
+
+/// The declared series the data does not carry, aggregated from the run's own bars where
+/// `greta/series.rs` can; a series it cannot build is logged once and served empty.
+fn derive_series(bt: &Backtest, declaration: &Declaration) -> DeclaredSeries {
+    let mut out = DeclaredSeries::default();
+    for decl in &declaration.series {
+        if bt.stored_series().contains(&decl.symbol, decl.timeframe) {
+            continue;
+        }
+        let Some(s) = bt.series.iter().position(|i| i.symbol == decl.symbol) else {
+            tracing::warn!(target: "strategy", symbol = %decl.symbol, timeframe = %decl.timeframe, "declared series is not in this backtest's data and no candles are stored for it: its windows are empty");
+            continue;
+        };
+        let own: Vec<crate::domain::Bar> = bt
+            .timeline
+            .iter()
+            .filter(|sb| sb.symbol as usize == s)
+            .map(|sb| sb.bar)
+            .collect();
+        match series::aggregate(&own, bt.timeframe, decl.timeframe) {
+            Ok(bars) => out.insert(decl, SeriesBars::new(bars, decl.timeframe)),
+            Err(why) => {
+                tracing::warn!(target: "strategy", symbol = %decl.symbol, timeframe = %decl.timeframe, "declared series cannot be served: {why}");
+            }
+        }
+    }
+    out
 }
 
 fn bad_batch(consumed: usize, len: usize) -> Error {

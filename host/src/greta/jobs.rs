@@ -37,6 +37,18 @@ use crate::walle::{
 /// Most bars one backtest loads per symbol.
 const MAX_BARS: i64 = 5_000_000;
 
+/// How far before a backtest's start the stored candles of a declared series are loaded, in
+/// bars of that series: the history its first windows can reach.
+const DECLARED_HISTORY: i64 = 1_000;
+
+/// A backtest ready to run: its engine settings, strategy source, data and strategy instance.
+type Prepared = (
+    super::EngineConfig,
+    super::StrategyBuilder,
+    super::Backtest,
+    Box<dyn crate::domain::Strategy>,
+);
+
 /// Largest `warmup` accepted.
 const MAX_WARMUP: u64 = 1_000_000;
 
@@ -141,7 +153,7 @@ pub struct JobRequest {
     pub commission: Option<f64>,
     /// Market-order fill price.
     pub fill: Option<FillModel>,
-    /// Indicator warm-up in bars.
+    /// Indicator warm-up in bars; `None`: the strategy's declared one.
     pub warmup: Option<u64>,
     /// Strategy parameters.
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
@@ -373,8 +385,8 @@ impl Jobs {
         if req.symbols.is_empty() || req.symbols.len() > 32 {
             return Err(invalid("invalid_symbols", "give 1 to 32 symbols"));
         }
-        let warmup = req.warmup.unwrap_or(0);
-        if warmup > MAX_WARMUP {
+        let warmup = req.warmup;
+        if warmup.is_some_and(|w| w > MAX_WARMUP) {
             return Err(invalid(
                 "invalid_warmup",
                 format!("warmup must be 0–{MAX_WARMUP} bars"),
@@ -413,7 +425,7 @@ impl Jobs {
         spec.cash = req.cash.unwrap_or(spec.cash);
         spec.commission.pct = req.commission.unwrap_or(spec.commission.pct);
         spec.fill = req.fill.unwrap_or(FillModel::NextOpen);
-        spec.warmup = usize::try_from(warmup).unwrap_or(usize::MAX);
+        spec.warmup = warmup.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
         spec.params = crate::domain::text_params(req.params.as_ref());
         spec.limits = req.limits;
         spec.engine_config()
@@ -529,17 +541,55 @@ impl Jobs {
         }
         drop(load);
         let marvin = self.inner.marvin.clone();
-        type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
-        let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
-            let spec = &plan.spec;
+        // First the strategy (its `init` declares the extra series it reads), then those series'
+        // stored candles, then the run: a declared series with no stored candles is aggregated
+        // from the run's own bars by the engine.
+        let spec = plan.spec.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, String> {
             let cfg = spec.engine_config().map_err(|e| e.to_string())?;
             let source = spec
                 .strategy
                 .load_with(Some(&marvin), &spec.limits)
                 .map_err(|e| e.to_string())?;
             let bt = super::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
-            let mut strategy = (source.factory)(&bt.strategy_config(&spec.params))
+            let strategy = (source.factory)(&bt.strategy_config(&spec.params))
                 .map_err(|e| format!("{}: {}", e.code, e.message))?;
+            Ok((cfg, source, bt, strategy))
+        });
+        let (cfg, source, mut bt, mut strategy) = tokio::select! {
+            r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
+            () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
+        };
+        for decl in strategy.declaration().series {
+            let own = decl.timeframe == window.timeframe && window.symbols.contains(&decl.symbol);
+            if own {
+                continue;
+            }
+            let since = window.start
+                - chrono::Duration::milliseconds(
+                    decl.timeframe
+                        .nominal_millis()
+                        .saturating_mul(DECLARED_HISTORY),
+                );
+            let candles = self
+                .inner
+                .walle
+                .candles(
+                    &decl.symbol,
+                    &decl.timeframe.to_string(),
+                    since,
+                    window.end,
+                    MAX_BARS,
+                )
+                .await
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            if !candles.is_empty() {
+                bt.add_stored_series(&decl, candles.iter().map(|c| c.bar()).collect());
+            }
+        }
+        type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
+        let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
+            let spec = &plan.spec;
             let result = bt
                 .run(strategy.as_mut(), &cfg, None)
                 .map_err(|e| format!("{}: {e}", e.code()))?;

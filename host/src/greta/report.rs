@@ -96,6 +96,15 @@ pub struct EquityRow {
     pub drawdown_pct: f64,
 }
 
+/// Which warm-up a backtest's statistics used, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WarmupUsed {
+    /// Bars of warm-up: buy & hold is measured from this bar's close.
+    pub bars: usize,
+    /// `declared` (the strategy's own, from `init`) or `given` (`--warmup`, `warmup`).
+    pub source: &'static str,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -103,8 +112,10 @@ pub struct Report {
     pub strategy: StrategyInfo,
     /// Data files.
     pub data: Vec<DataInfo>,
-    /// Run configuration.
+    /// Run configuration (`warmup` null: the strategy's declared one).
     pub config: EngineConfig,
+    /// The warm-up used.
+    pub warmup: WarmupUsed,
     /// Statistics.
     pub metrics: Metrics,
     /// Closed trades.
@@ -170,6 +181,14 @@ pub fn build(
             })
             .collect(),
         config: cfg.clone(),
+        warmup: WarmupUsed {
+            bars: result.warmup,
+            source: if result.warmup_declared {
+                "declared"
+            } else {
+                "given"
+            },
+        },
         metrics: result.metrics.clone(),
         trades: result
             .trades

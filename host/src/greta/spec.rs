@@ -239,8 +239,9 @@ pub struct BacktestSpec {
     pub fractional: bool,
     /// Close trades still open at the end (at the last bar's open) so they count in the stats.
     pub finalize: bool,
-    /// Indicator warm-up in bars: buy & hold is measured from this bar's close (default 0).
-    pub warmup: usize,
+    /// Indicator warm-up in bars: buy & hold is measured from this bar's close. `None` (the
+    /// default): the warm-up the strategy declares in `init` (0 for a 0.2 component).
+    pub warmup: Option<usize>,
     /// Strategy parameters, `key = value`, in order (a later key wins).
     pub params: Vec<(String, String)>,
     /// Sandbox limits instead of the strategy tier's (default: none asked for).
@@ -276,7 +277,7 @@ impl BacktestSpec {
             slippage_bps: 0.0,
             fractional: false,
             finalize: false,
-            warmup: 0,
+            warmup: None,
             params: Vec::new(),
             limits: LimitRequest::default(),
         }
@@ -417,7 +418,7 @@ mod tests {
         s.slippage_bps = 2.5;
         s.fractional = true;
         s.finalize = true;
-        s.warmup = 19;
+        s.warmup = Some(19);
         s.params = vec![("fast".into(), "5".into())];
         let cfg = s.engine_config().unwrap();
         assert_eq!(cfg.broker.cash, 5_000.0);
@@ -425,7 +426,7 @@ mod tests {
         assert_eq!(cfg.broker.fill, FillModel::Close);
         assert_eq!(cfg.broker.slippage_bps, 2.5);
         assert!(cfg.broker.fractional && cfg.finalize);
-        assert_eq!(cfg.warmup, 19);
+        assert_eq!(cfg.warmup, Some(19));
         assert_eq!(cfg.params, s.params);
     }
 

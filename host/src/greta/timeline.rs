@@ -8,7 +8,8 @@
 
 use super::Error;
 use super::csv::Series;
-use crate::domain::{StrategyConfig, SymbolBar, TimeUnit, Timeframe, TsMillis};
+use super::series::{DeclaredSeries, SeriesBars};
+use crate::domain::{SeriesDecl, StrategyConfig, SymbolBar, TimeUnit, Timeframe, TsMillis};
 
 /// What a run keeps of each loaded series (the bars themselves move into the timeline).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,10 @@ pub struct Backtest {
     pub(crate) group_start: Vec<usize>,
     /// Inferred bar timeframe.
     pub timeframe: Timeframe,
+    /// Candles stored for series strategies may declare (other timeframes or symbols), added
+    /// with [`Backtest::add_stored_series`]; a declared series missing here is aggregated from
+    /// the run's own bars (`greta/series.rs`).
+    stored: DeclaredSeries,
 }
 
 impl Backtest {
@@ -115,7 +120,19 @@ impl Backtest {
             timeline,
             group_start,
             timeframe,
+            stored: DeclaredSeries::default(),
         })
+    }
+
+    /// Adds the stored candles of one series (symbol + timeframe) that a strategy may declare.
+    pub fn add_stored_series(&mut self, decl: &SeriesDecl, bars: Vec<crate::domain::Bar>) {
+        self.stored
+            .insert(decl, SeriesBars::new(bars, decl.timeframe));
+    }
+
+    /// The stored candles of declared series.
+    pub(crate) fn stored_series(&self) -> &DeclaredSeries {
+        &self.stored
     }
 
     /// Number of timestamps (equity points).

@@ -98,6 +98,9 @@ struct Inner {
     permits: Semaphore,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Contract version (`0.2.0`, `0.3.0`) by sha256, learned at upload or on first view:
+    /// components are immutable, so an entry never goes stale.
+    contracts: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -119,6 +122,7 @@ impl Catalogue {
                 dir: p.dir,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
+                contracts: Default::default(),
             }),
         }
     }
@@ -126,6 +130,42 @@ impl Catalogue {
     /// Where the component with this hash is (or would be) stored.
     pub fn component_path(&self, sha256: &str) -> PathBuf {
         self.inner.dir.join(format!("{sha256}.wasm"))
+    }
+
+    /// The strategy contract version (`0.2.0`, `0.3.0`) of the stored component with this hash,
+    /// from the inspection at upload or, after a restart, from inspecting the stored file once;
+    /// `None` when the file is gone or no longer passes inspection.
+    pub async fn contract(&self, sha256: &str) -> Option<String> {
+        if let Some(v) = self.cached_contract(sha256) {
+            return Some(v);
+        }
+        let path = self.component_path(sha256);
+        let marvin = self.inner.marvin.clone();
+        let info = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path).ok()?;
+            marvin.inspect(&bytes).ok()
+        })
+        .await
+        .ok()??;
+        self.remember_contract(sha256, &info.world_version);
+        Some(info.world_version)
+    }
+
+    fn cached_contract(&self, sha256: &str) -> Option<String> {
+        self.inner
+            .contracts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sha256)
+            .cloned()
+    }
+
+    fn remember_contract(&self, sha256: &str, version: &str) {
+        self.inner
+            .contracts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(sha256.to_owned(), version.to_owned());
     }
 
     /// Validates, stores and queues the compilation of one component. Returns the row (the
@@ -156,10 +196,11 @@ impl Catalogue {
         }
         let marvin = self.inner.marvin.clone();
         let checked = bytes.clone();
-        tokio::task::spawn_blocking(move || marvin.inspect(&checked))
+        let info = tokio::task::spawn_blocking(move || marvin.inspect(&checked))
             .await
             .map_err(|e| Error::Internal(format!("inspect task: {e}")))??;
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        self.remember_contract(&sha256, &info.world_version);
         let path = self.component_path(&sha256);
         if !path.exists() {
             let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));

@@ -65,6 +65,71 @@ pub(super) fn subscriptions(s: wit::Subscriptions) -> domain::Subscriptions {
     }
 }
 
+/// Most extra series one strategy may declare.
+pub(super) const MAX_SERIES: usize = 32;
+/// Largest warm-up a strategy may declare, in bars (what a data window may hold).
+pub(super) const MAX_WARMUP: u32 = MAX_LOOKBACK;
+
+/// Checks and converts what a 0.3 guest declared in `init`; see [`super::Error::InvalidDeclaration`].
+pub(super) fn declaration(d: wit::Declaration) -> Result<domain::Declaration, Error> {
+    let refuse = |why: String| Error::InvalidDeclaration(why);
+    if d.warmup > MAX_WARMUP {
+        return Err(refuse(format!(
+            "warmup: {} bars is more than the {MAX_WARMUP} a run can hold",
+            d.warmup
+        )));
+    }
+    if d.series.len() > MAX_SERIES {
+        return Err(refuse(format!(
+            "series: {} declared, at most {MAX_SERIES} are allowed",
+            d.series.len()
+        )));
+    }
+    let mut series: Vec<domain::SeriesDecl> = Vec::with_capacity(d.series.len());
+    for (i, s) in d.series.into_iter().enumerate() {
+        let symbol = s.symbol;
+        if symbol.is_empty()
+            || symbol.len() > MAX_ID_LEN
+            || !symbol.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(refuse(format!(
+                "series[{i}].symbol: {:?} is not a symbol (1 to {MAX_ID_LEN} printable ASCII characters, no spaces)",
+                symbol.chars().take(100).collect::<String>()
+            )));
+        }
+        let timeframe = series_timeframe(s.timeframe)
+            .map_err(|why| refuse(format!("series[{i}] ({symbol}).timeframe: {why}")))?;
+        let decl = domain::SeriesDecl { symbol, timeframe };
+        if !series.contains(&decl) {
+            series.push(decl);
+        }
+    }
+    Ok(domain::Declaration {
+        subscriptions: subscriptions(d.subscriptions),
+        series,
+        warmup: d.warmup,
+    })
+}
+
+/// A declared series' timeframe: one a venue can serve (Alpaca's rules: 1-59 minutes, 1-23
+/// hours, 1 day, 1 week, 1, 2, 3, 4, 6 or 12 months).
+fn series_timeframe(tf: wit::Timeframe) -> Result<domain::Timeframe, String> {
+    let tf = timeframe_back(tf)?;
+    let ok = match tf.unit {
+        domain::TimeUnit::Minute => tf.amount <= 59,
+        domain::TimeUnit::Hour => tf.amount <= 23,
+        domain::TimeUnit::Day | domain::TimeUnit::Week => tf.amount == 1,
+        domain::TimeUnit::Month => [1, 2, 3, 4, 6, 12].contains(&tf.amount),
+    };
+    if ok {
+        Ok(tf)
+    } else {
+        Err(format!(
+            "{tf} is not a supported timeframe (1-59Min, 1-23Hour, 1Day, 1Week, 1/2/3/4/6/12Month)"
+        ))
+    }
+}
+
 pub(super) fn bar(b: &domain::Bar) -> wit::Bar {
     wit::Bar {
         ts: b.ts,
@@ -215,9 +280,12 @@ pub(super) fn envelope(e: &domain::StrategyEvent) -> wit::Envelope {
 /// # Errors
 /// `invalid_intent` naming the intent, the field and the reason; `strategy_output_too_large`
 /// for more intents than allowed.
+/// `symbols` are the run's; `window_symbols` adds the symbols of the declared series, which
+/// `fetch-window` (only) may name.
 pub(super) fn intents(
     raw: Vec<wit::Intent>,
     symbols: &[String],
+    window_symbols: &[String],
     max: usize,
 ) -> Result<Vec<domain::Intent>, Error> {
     if raw.len() > max {
@@ -229,7 +297,7 @@ pub(super) fn intents(
     raw.into_iter()
         .enumerate()
         .map(|(i, intent)| {
-            intent_checked(intent, symbols)
+            intent_checked(intent, symbols, window_symbols)
                 .map_err(|why| Error::InvalidIntent(format!("intent #{i} {why}")))
         })
         .collect()
@@ -269,10 +337,14 @@ fn check_text(field: &str, text: Option<String>) -> Result<Option<String>, Strin
     }
 }
 
-fn intent_checked(intent: wit::Intent, symbols: &[String]) -> Result<domain::Intent, String> {
+fn intent_checked(
+    intent: wit::Intent,
+    symbols: &[String],
+    window_symbols: &[String],
+) -> Result<domain::Intent, String> {
     Ok(match intent {
         wit::Intent::FetchWindow(w) => {
-            let symbol = check_symbol("(fetch-window).symbol", w.symbol, symbols)?;
+            let symbol = check_symbol("(fetch-window).symbol", w.symbol, window_symbols)?;
             let timeframe = timeframe_back(w.timeframe)
                 .map_err(|e| format!("(fetch-window).timeframe: {e}"))?;
             if w.lookback == 0 || w.lookback > MAX_LOOKBACK {
@@ -412,7 +484,7 @@ mod tests {
     }
 
     fn check(intent: wit::Intent) -> Result<Vec<domain::Intent>, Error> {
-        intents(vec![intent], &["GOOG".to_owned()], 10)
+        intents(vec![intent], &["GOOG".to_owned()], &["GOOG".to_owned()], 10)
     }
 
     #[test]
@@ -499,7 +571,7 @@ mod tests {
         assert!(message.len() <= MAX_LOG_LINE + 20 && message.ends_with("[truncated]"));
         let many = vec![wit::Intent::CancelOrder("x".into()); 11];
         assert_eq!(
-            intents(many, &[], 10).unwrap_err().code(),
+            intents(many, &[], &[], 10).unwrap_err().code(),
             "strategy_output_too_large"
         );
     }

@@ -8,11 +8,19 @@ use wasmparser::{Parser, Payload};
 use super::Error;
 
 /// Export names (interface + version track) of the strategy worlds this host runs.
-pub const SUPPORTED_WORLDS: &[&str] = &["weaver:strategy/guest@0.2"];
+pub const SUPPORTED_WORLDS: &[&str] =
+    &["weaver:strategy/guest@0.3.0", "weaver:strategy/guest@0.2.0"];
 
-/// The contract versions (`weaver:strategy@0.2.x`, see `wit/`) this host accepts, in exports
-/// and imports alike; the track of [`SUPPORTED_WORLDS`].
-const TRACK: &str = "0.2.";
+/// The contract version tracks (`weaver:strategy@0.2.x` and `@0.3.x`, see `wit/` and
+/// `wit/v0.2/`) this host accepts, in exports and imports alike; what [`SUPPORTED_WORLDS`] names.
+const TRACKS: &[&str] = &["0.3.", "0.2."];
+
+fn on_track(version: &str) -> bool {
+    TRACKS.iter().any(|track| version.starts_with(track))
+}
+
+/// The supported range as users read it (README, `GET /strategies/{id}`).
+pub const SUPPORTED_RANGE: &str = "weaver:strategy@0.2.0 to @0.3.0";
 
 /// What inspection found in a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +115,7 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
 fn import_allowed(name: &str) -> bool {
     let (base, version) = split_version(name);
     if let Some(rest) = base.strip_prefix("weaver:strategy/") {
-        return !rest.is_empty() && version.is_some_and(|v| v.starts_with(TRACK));
+        return !rest.is_empty() && version.is_some_and(on_track);
     }
     INERT_WASI.contains(&base) && version.is_some_and(|v| v.starts_with("0.2."))
 }
@@ -183,9 +191,7 @@ pub(super) fn inspect(bytes: &[u8]) -> Result<ComponentInfo, Error> {
         Language::Compiled
     });
     let world_version = exports.iter().find_map(|name| match split_version(name) {
-        ("weaver:strategy/guest", Some(version)) if version.starts_with(TRACK) => {
-            Some(version.to_owned())
-        }
+        ("weaver:strategy/guest", Some(version)) if on_track(version) => Some(version.to_owned()),
         _ => None,
     });
     let unsupported_world = || {

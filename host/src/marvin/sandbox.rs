@@ -1,5 +1,12 @@
 //! One strategy instance in its own `Store`: limits applied to every call, failures classified
-//! into stable codes, intents validated, figures recorded.
+//! into stable codes, intents validated, figures recorded. The adapter between contract
+//! versions lives here too: a `weaver:strategy@0.2.0` component is called through its own
+//! bindings ([`Pre::V02`]) and its `init` answer (subscriptions only) becomes a declaration with
+//! no extra series and warm-up 0.
+//!
+//! # Invariants
+//! - Both contract versions share every type but `init`'s result, so events, batches and intents
+//!   cross the same way for both; only `init` differs.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +15,8 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::Strategy as Guest;
 use super::bindings::weaver::strategy::types as wit;
+use super::bindings::{v02, v03};
 use super::ledger::Ledger;
 use super::limiter::Limiter;
 use super::{Error, Limits, LoadedInner, convert};
@@ -21,6 +28,74 @@ use crate::domain::{
 /// Bounds of the adaptive number of bars per `on-bars` call.
 const MIN_CHUNK: usize = 16;
 const MAX_CHUNK: usize = 4096;
+
+/// A component prepared for instantiation, by contract version.
+pub(super) enum Pre {
+    /// `weaver:strategy@0.2.0`, adapted.
+    V02(v02::StrategyPre<StoreState>),
+    /// `weaver:strategy@0.3.0`.
+    V03(v03::StrategyPre<StoreState>),
+}
+
+impl Pre {
+    /// The contract version as users read it.
+    pub(super) fn contract(&self) -> &'static str {
+        match self {
+            Pre::V02(_) => "0.2.0",
+            Pre::V03(_) => "0.3.0",
+        }
+    }
+}
+
+/// An instance, by contract version.
+enum Guest {
+    V02(v02::Strategy),
+    V03(v03::Strategy),
+}
+
+impl Guest {
+    fn on_event(
+        &self,
+        store: &mut Store<StoreState>,
+        event: &wit::Envelope,
+    ) -> wasmtime::Result<Result<Vec<wit::Intent>, wit::StrategyError>> {
+        match self {
+            Guest::V02(g) => g.weaver_strategy_guest().call_on_event(store, event),
+            Guest::V03(g) => g.weaver_strategy_guest().call_on_event(store, event),
+        }
+    }
+
+    fn on_bars(
+        &self,
+        store: &mut Store<StoreState>,
+        bars: &wit::BarBatch,
+    ) -> wasmtime::Result<Result<wit::BatchReply, wit::StrategyError>> {
+        match self {
+            Guest::V02(g) => g.weaver_strategy_guest().call_on_bars(store, bars),
+            Guest::V03(g) => g.weaver_strategy_guest().call_on_bars(store, bars),
+        }
+    }
+
+    /// `init`, with a 0.2 answer adapted to a declaration (no series, warm-up 0).
+    fn init(
+        &self,
+        store: &mut Store<StoreState>,
+        config: &wit::Config,
+    ) -> wasmtime::Result<Result<wit::Declaration, wit::StrategyError>> {
+        match self {
+            Guest::V02(g) => {
+                Ok(g.weaver_strategy_guest()
+                    .call_init(store, config)?
+                    .map(|subscriptions| wit::Declaration {
+                        subscriptions,
+                        series: Vec::new(),
+                        warmup: 0,
+                    }))
+            }
+            Guest::V03(g) => g.weaver_strategy_guest().call_init(store, config),
+        }
+    }
+}
 
 /// Per-store state: the limiter (which also records peak memory and what it refused) and the
 /// capability-free WASI context (no env, no args, empty stdin, capped stdout/stderr).
@@ -123,6 +198,8 @@ pub struct Sandbox {
     _component: std::sync::Arc<LoadedInner>,
     guest: Guest,
     symbols: Vec<String>,
+    /// The run's symbols plus those of the declared series: what `fetch-window` may name.
+    window_symbols: Vec<String>,
     limits: Limits,
     /// The epoch ticker's period: deadlines are counted in its ticks.
     epoch_tick: Duration,
@@ -135,6 +212,8 @@ pub struct Sandbox {
     chunk: usize,
     /// The optional event kinds the guest asked for in `init`.
     subscriptions: domain::Subscriptions,
+    /// What the guest declared in `init` (validated).
+    declaration: domain::Declaration,
     /// What the host holds for the guest since the last bars.
     ledger: Ledger,
     /// Last, so dropped last: asks for the heap the run freed to be given back to the operating
@@ -187,7 +266,11 @@ impl Sandbox {
         let init_deadline = limits.deadline(limits.fuel_for_init);
         store.set_epoch_deadline(ticks(init_deadline, epoch_tick));
         let started = Instant::now();
-        let guest = match pre.instantiate(&mut store) {
+        let instance = match pre {
+            Pre::V02(pre) => pre.instantiate(&mut store).map(Guest::V02),
+            Pre::V03(pre) => pre.instantiate(&mut store).map(Guest::V03),
+        };
+        let guest = match instance {
             Ok(guest) => guest,
             Err(err) => {
                 return Err(classify(
@@ -204,6 +287,7 @@ impl Sandbox {
             _component: component.clone(),
             guest,
             symbols: config.symbols.clone(),
+            window_symbols: config.symbols.clone(),
             epoch_tick,
             failed: None,
             stats: SandboxStats {
@@ -216,19 +300,35 @@ impl Sandbox {
             ledger: Ledger::new(limits.max_host_bytes),
             limits,
             subscriptions: domain::Subscriptions::ALL,
+            declaration: domain::Declaration {
+                subscriptions: domain::Subscriptions::ALL,
+                series: Vec::new(),
+                warmup: 0,
+            },
             _trim: trim,
         };
         let wit_config = convert::config(config);
         let budget = sandbox.limits.fuel_for_init;
-        match sandbox.call(budget, |store, guest| {
-            guest.weaver_strategy_guest().call_init(store, &wit_config)
-        })? {
-            Ok(wanted) => {
-                sandbox.subscriptions = convert::subscriptions(wanted);
+        match sandbox.call(budget, |store, guest| guest.init(store, &wit_config))? {
+            Ok(declared) => {
+                let declaration = convert::declaration(declared)?;
+                for s in &declaration.series {
+                    if !sandbox.window_symbols.contains(&s.symbol) {
+                        sandbox.window_symbols.push(s.symbol.clone());
+                    }
+                }
+                sandbox.subscriptions = declaration.subscriptions;
+                sandbox.declaration = declaration;
                 Ok(sandbox)
             }
             Err(e) => Err(Error::InvalidParams(format!("{}: {}", e.code, e.message))),
         }
+    }
+
+    /// What the guest declared in `init`: its subscriptions, the extra series it reads and its
+    /// warm-up (a 0.2 component: none and 0).
+    pub fn declaration(&self) -> &domain::Declaration {
+        &self.declaration
     }
 
     /// Figures so far.
@@ -322,14 +422,15 @@ impl Sandbox {
         };
         let envelope = convert::envelope(event);
         let budget = self.budget(bars);
-        let reply = self.call(budget, |store, guest| {
-            guest
-                .weaver_strategy_guest()
-                .call_on_event(store, &envelope)
-        })?;
+        let reply = self.call(budget, |store, guest| guest.on_event(store, &envelope))?;
         self.stats.bars += bars;
         let raw = reply.map_err(Self::guest_error)?;
-        let intents = convert::intents(raw, &self.symbols, self.limits.max_intents_per_event)?;
+        let intents = convert::intents(
+            raw,
+            &self.symbols,
+            &self.window_symbols,
+            self.limits.max_intents_per_event,
+        )?;
         self.charge(&intents)?;
         Ok(intents)
     }
@@ -381,9 +482,7 @@ impl Sandbox {
         let mut scratch = std::mem::replace(&mut self.scratch, convert::empty_batch());
         convert::fill_batch(&mut scratch, bars);
         let budget = self.budget(bars.len() as u64);
-        let reply = self.call(budget, |store, guest| {
-            guest.weaver_strategy_guest().call_on_bars(store, &scratch)
-        });
+        let reply = self.call(budget, |store, guest| guest.on_bars(store, &scratch));
         self.scratch = scratch;
         let reply = reply?.map_err(Self::guest_error)?;
         let consumed = reply.consumed as usize;
@@ -410,6 +509,7 @@ impl Sandbox {
         let intents = convert::intents(
             reply.intents,
             &self.symbols,
+            &self.window_symbols,
             self.limits.max_intents_per_event,
         )?;
         self.charge(&intents)?;
@@ -420,6 +520,10 @@ impl Sandbox {
 impl domain::Strategy for Sandbox {
     fn subscriptions(&self) -> domain::Subscriptions {
         self.subscriptions
+    }
+
+    fn declaration(&self) -> domain::Declaration {
+        self.declaration.clone()
     }
 
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<domain::Intent>, StrategyError> {

@@ -8,10 +8,11 @@
 //! import.
 //!
 //! # Invariants
-//! - A component passes only if `weaver:strategy/guest` is an instance exporting `init`,
-//!   `on-event` and `on-bars`, each a synchronous function whose parameter and result types are
-//!   exactly those of the WIT (the same check the generated bindings make when they look the
-//!   functions up on an instance, done here before anything is cached or stored).
+//! - A component passes only if `weaver:strategy/guest` of its contract version (0.2.0 or 0.3.0)
+//!   is an instance exporting `init`, `on-event` and `on-bars`, each a synchronous function whose
+//!   parameter and result types are exactly those of that version's WIT (the same check the
+//!   generated bindings make when they look the functions up on an instance, done here before
+//!   anything is cached or stored).
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
@@ -21,29 +22,66 @@ use wasmtime::component::{
 use super::Error;
 use super::bindings::weaver::strategy::types as wit;
 
-/// The export the host instantiates (the world's `guest` interface, this host's version).
-const GUEST: &str = "weaver:strategy/guest@0.2.0";
+/// A contract version this host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Contract {
+    /// `weaver:strategy@0.2.0`: `init` returns only subscriptions; adapted by the host.
+    V02,
+    /// `weaver:strategy@0.3.0`: `init` returns a declaration.
+    V03,
+}
+
+impl Contract {
+    /// The contract of a component whose `weaver:strategy/guest` export has `version`.
+    pub(super) fn of(version: &str) -> Option<Contract> {
+        if version.starts_with("0.2.") {
+            Some(Contract::V02)
+        } else if version.starts_with("0.3.") {
+            Some(Contract::V03)
+        } else {
+            None
+        }
+    }
+
+    /// The export the host instantiates (the world's `guest` interface of this version).
+    fn guest(self) -> &'static str {
+        match self {
+            Contract::V02 => "weaver:strategy/guest@0.2.0",
+            Contract::V03 => "weaver:strategy/guest@0.3.0",
+        }
+    }
+}
 
 /// Checks every function of the strategy world's exports; see the module doc.
-pub(super) fn check_exports<T>(pre: &InstancePre<T>) -> Result<(), Error> {
+pub(super) fn check_exports<T>(pre: &InstancePre<T>, contract: Contract) -> Result<(), Error> {
     let component = pre.component();
     let cx = pre.instance_type();
     let refuse = |why: String| Error::UnsupportedWorld(why);
-    let Some((item, guest)) = component.get_export(None, GUEST) else {
-        return Err(refuse(format!("no export named `{GUEST}`")));
+    let name = contract.guest();
+    let Some((item, guest)) = component.get_export(None, name) else {
+        return Err(refuse(format!("no export named `{name}`")));
     };
     if !matches!(item, ComponentItem::ComponentInstance(_)) {
-        return Err(refuse(format!("export `{GUEST}` is not an instance")));
+        return Err(refuse(format!("export `{name}` is not an instance")));
     }
     let check = Checker {
         component,
         guest: &guest,
         cx: &cx,
+        name,
     };
-    check.func::<(wit::Config,), (Result<wit::Subscriptions, wit::StrategyError>,)>(
-        "init",
-        "func(config: config) -> result<subscriptions, strategy-error>",
-    )?;
+    match contract {
+        Contract::V02 => check
+            .func::<(wit::Config,), (Result<wit::Subscriptions, wit::StrategyError>,)>(
+                "init",
+                "func(config: config) -> result<subscriptions, strategy-error>",
+            )?,
+        Contract::V03 => check
+            .func::<(wit::Config,), (Result<wit::Declaration, wit::StrategyError>,)>(
+                "init",
+                "func(config: config) -> result<declaration, strategy-error>",
+            )?,
+    }
     check.func::<(wit::Envelope,), (Result<Vec<wit::Intent>, wit::StrategyError>,)>(
         "on-event",
         "func(event: envelope) -> result<list<intent>, strategy-error>",
@@ -59,6 +97,7 @@ struct Checker<'a> {
     component: &'a Component,
     guest: &'a ComponentExportIndex,
     cx: &'a wasmtime::component::__internal::InstanceType<'a>,
+    name: &'static str,
 }
 
 impl Checker<'_> {
@@ -70,7 +109,8 @@ impl Checker<'_> {
     {
         let refuse = |why: String| {
             Error::UnsupportedWorld(format!(
-                "function `{name}` of `{GUEST}` {why}; the world declares `{name}: {wit_type}`"
+                "function `{name}` of `{guest}` {why}; the world declares `{name}: {wit_type}`",
+                guest = self.name
             ))
         };
         let Some((item, _)) = self.component.get_export(Some(self.guest), name) else {

@@ -315,6 +315,10 @@ impl Strategy for Metered {
         self.sandbox.subscriptions()
     }
 
+    fn declaration(&self) -> crate::domain::Declaration {
+        self.sandbox.declaration().clone()
+    }
+
     fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
         if matches!(event.payload, StrategyPayload::Bars(_)) {
             let now = std::time::Instant::now();

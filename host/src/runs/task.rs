@@ -159,6 +159,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     )
     .shared_limits(live.limits.clone())
     .timeframe(timeframe)
+    .stored_candles(walle.clone())
     .commands(commands)
     .guarded(resumed, {
         let live = live.clone();

@@ -159,8 +159,12 @@ pub struct LiveRunner {
     gate: Option<Arc<gate::AccountGate>>,
     next_sequence: u64,
     last_close: Vec<Option<f64>>,
-    /// The run's bar timeframe: the only one data windows are served in.
+    /// The run's bar timeframe: the only one data windows of the run's own symbols are served in.
     timeframe: Option<Timeframe>,
+    /// What the strategy declared in `init`: its extra series are served too ([`windows`]).
+    declaration: crate::domain::Declaration,
+    /// Where declared series are read first ([`LiveRunner::stored_candles`]).
+    candles: Option<crate::walle::Walle>,
     /// The venue whose desk stores the bars as `market.Bar` events
     /// ([`LiveRunner::announced_bars`]).
     bar_venue: Option<String>,
@@ -238,6 +242,7 @@ impl LiveRunner {
     ) -> LiveRunner {
         let n = symbols.len();
         let cues = Cues::new(strategy.subscriptions());
+        let declaration = strategy.declaration();
         LiveRunner {
             run_id: run_id.to_owned(),
             scope: run_id.to_owned(),
@@ -253,6 +258,8 @@ impl LiveRunner {
             next_sequence: 1,
             last_close: vec![None; n],
             timeframe: None,
+            declaration,
+            candles: None,
             bar_venue: None,
             seen: vec![VecDeque::new(); n],
             after_bar: None,

@@ -45,7 +45,7 @@ fn cfg() -> EngineConfig {
             fractional: false,
         },
         finalize: false,
-        warmup: 0,
+        warmup: Some(0),
         params: vec![],
     }
 }

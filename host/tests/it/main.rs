@@ -1,6 +1,7 @@
 //! The one integration-test binary (wasmtime and sqlx are linked once). One module per area.
 
 mod backpressure;
+mod contract;
 mod glados;
 mod greta;
 mod greta_engine;

@@ -7,7 +7,7 @@ mod hostile;
 mod leaks;
 mod loading;
 mod strategies;
-mod wat;
+pub(crate) mod wat;
 
 use weaver::domain::{Bar, EventKind, EventMeta, StrategyConfig, SymbolBar, Timeframe};
 use weaver::marvin::{Limits, Marvin, MarvinConfig};

@@ -251,7 +251,7 @@ fn strategy_check_names_the_runtime_and_its_tier() {
         assert!(report.contains(&expected), "{file}: {report}");
         // Nothing but Weaver's own interface: WASI was stubbed out at build time.
         assert!(
-            report.contains("imports:       weaver:strategy/types@0.2.0\n"),
+            report.contains("imports:       weaver:strategy/types@0.3.0\n"),
             "{file} must import only weaver:strategy/types: {report}"
         );
         assert!(report.contains("init:          ok"), "{file}: {report}");

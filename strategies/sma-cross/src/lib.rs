@@ -8,11 +8,13 @@
 //! - else, the slow one crosses above the fast one → close and go all-in short.
 //!
 //! The averages are pandas' `rolling(n).mean()` bit for bit ([`Sma`]), so signals land on the
-//! same bars as the reference backtests.
+//! same bars as the reference backtests. It declares a warm-up of `max(fast, slow) - 1` bars,
+//! where backtesting.py starts buy & hold (its indicators' first defined bar), so a plain
+//! backtest equals the reference.
 
 use weaver_strategy_sdk::indicators::{Sma, crossover};
 use weaver_strategy_sdk::{
-    Config, Context, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
+    Config, Context, Declaration, Result, Side, Strategy, StrategyError, Subscriptions, SymbolBar,
     export_strategy,
 };
 
@@ -29,6 +31,8 @@ struct Averages {
 #[derive(Debug)]
 pub struct SmaCross {
     symbols: Vec<Averages>,
+    /// Bars before both averages are defined.
+    warmup: u32,
 }
 
 impl Strategy for SmaCross {
@@ -53,7 +57,12 @@ impl Strategy for SmaCross {
         };
         Ok(SmaCross {
             symbols: vec![averages; config.symbols.len()],
+            warmup: u32::try_from(fast.max(slow) - 1).unwrap_or(u32::MAX),
         })
+    }
+
+    fn declare(&self) -> Declaration {
+        Declaration::new(Self::SUBSCRIPTIONS).warmup(self.warmup)
     }
 
     fn on_bar(&mut self, ctx: &mut Context, bar: &SymbolBar) -> Result<()> {

@@ -18,13 +18,40 @@ from componentize_py_types import Err
 from .indicators import Sma, crossover
 
 __all__ = ["Strategy", "Context", "StrategyError", "Subscriptions", "SymbolBar", "Bar", "Side",
-           "export", "Sma", "crossover", "t"]
+           "Declaration", "Timeframe", "TimeUnit", "DAY", "minutes", "hours", "export", "Sma",
+           "crossover", "t"]
 
 Subscriptions = t.Subscriptions
 Side = t.Side
 Bar = t.Bar
 SymbolBar = t.SymbolBar
+Timeframe = t.Timeframe
+TimeUnit = t.TimeUnit
 EMPTY = Subscriptions(0)
+#: Daily bars.
+DAY = t.Timeframe(1, t.TimeUnit.DAY)
+
+
+def minutes(n: int):
+    """`n`-minute bars (`minutes(5)` is `5Min`)."""
+    return t.Timeframe(n, t.TimeUnit.MINUTE)
+
+
+def hours(n: int):
+    """`n`-hour bars."""
+    return t.Timeframe(n, t.TimeUnit.HOUR)
+
+
+class Declaration:
+    """What `Strategy.declare` returns (contract 0.3): the extra series read with
+    `ctx.fetch_window`, as `(symbol, timeframe)` pairs, and the warm-up in bars of the run's
+    timeframe (where a backtest starts buy & hold unless told otherwise)."""
+
+    __slots__ = ("series", "warmup")
+
+    def __init__(self, series=(), warmup: int = 0):
+        self.series = list(series)
+        self.warmup = warmup
 
 
 class StrategyError(Exception):
@@ -124,6 +151,14 @@ class Context:
         else:
             self.intents.append(intent)
 
+    def fetch_window(self, symbol, timeframe, lookback: int):
+        """Asks for the last `lookback` bars of `symbol` in `timeframe` that closed by now; they
+        arrive in `on_data_window`. Another timeframe or a symbol outside the run (named by text)
+        must be declared in `declare`, or the window arrives empty."""
+        if isinstance(symbol, int):
+            symbol = self._symbol(symbol)
+        self.intents.append(t.Intent_FetchWindow(t.FetchWindow(symbol, timeframe, lookback)))
+
     def cancel(self, client_order_id: str):
         self.intents.append(t.Intent_CancelOrder(client_order_id))
 
@@ -139,6 +174,11 @@ class Strategy:
 
     def __init__(self, config: Config):
         pass
+
+    def declare(self) -> Declaration:
+        """Extra series and warm-up (contract 0.3), e.g.
+        `Declaration(series=[(self.symbol, DAY)], warmup=self.slow - 1)`. Default: none, 0."""
+        return Declaration()
 
     def on_bar(self, ctx: Context, symbol: int, ts: int, o: float, h: float, l: float,
                c: float, v: float):
@@ -189,10 +229,13 @@ def export(cls):
             cfg = Config(config)
             Guest.ctx = Context(cfg.symbols, cfg.timeframe)
             try:
-                Guest.strategy = cls(cfg)
+                strategy = cls(cfg)
+                d = strategy.declare()
             except StrategyError as e:
                 raise _err(e)
-            return cls.SUBSCRIPTIONS
+            Guest.strategy = strategy
+            return t.Declaration(cls.SUBSCRIPTIONS,
+                                 [t.Series(symbol, tf) for symbol, tf in d.series], d.warmup)
 
         def on_event(self, event):
             strategy, ctx = Guest.strategy, Guest.ctx

@@ -4,19 +4,31 @@
 //! runner keeps the bars it delivered (at most [`MAX_LOOKBACK`] per symbol); when the run has seen
 //! fewer than asked, the venue's history before the run's first bar fills the rest (Alpaca: the
 //! bars before the run started; the simulated exchange has nothing before its replay, exactly
-//! like a backtest). Only the run's own timeframe (set with [`LiveRunner::timeframe`]) is served;
-//! another one, a symbol outside the run or a venue error gives an empty window and a warning, as
-//! a backtest does. A strategy that keeps asking fails with `strategy_event_loop` after
-//! [`super::MAX_WINDOWS_PER_EVENT`] windows for one event, as a backtest does.
+//! like a backtest). Of the run's own symbols, only the run's own timeframe (set with
+//! [`LiveRunner::timeframe`]) is served this way.
+//!
+//! A series the strategy declared in `init` (contract 0.3: another timeframe or symbol) is served
+//! from the candles stored for it first ([`LiveRunner::stored_candles`]), then from the venue for
+//! what the store lacks; on the simulated exchange, whose history is the replay itself, the
+//! missing part is aggregated from the bars the run was delivered, as a backtest aggregates its
+//! own bars (`greta/series.rs`). "Now" is the close of the newest bar the run was delivered, so a
+//! replay of the same bars gets the same windows.
+//!
+//! Any other series (undeclared, or a symbol outside the run) or a venue error gives an empty
+//! window and a warning, as a backtest does. A strategy that keeps asking fails with
+//! `strategy_event_loop` after [`super::MAX_WINDOWS_PER_EVENT`] windows for one event, as a
+//! backtest does.
 //!
 //! # Invariants
-//! - A window never holds a bar later than the newest one the run delivered.
+//! - A window never holds a bar later than the newest one the run delivered; a window of a
+//!   declared series never holds a bar that closes after that bar's close.
 //! - A window holds at most [`MAX_LOOKBACK`] bars.
 
 use chrono::{DateTime, Utc};
 
 use super::{LiveRunner, MAX_LOOKBACK};
 use crate::domain::{Bar, Timeframe};
+use crate::greta::series;
 use crate::veda::Error;
 use crate::veda::types::BarsRequest;
 
@@ -30,6 +42,11 @@ impl LiveRunner {
         lookback: u32,
     ) -> Vec<Bar> {
         let lookback = (lookback as usize).min(MAX_LOOKBACK);
+        let own = self.symbols.iter().any(|s| s == symbol)
+            && self.timeframe.is_none_or(|tf| tf == timeframe);
+        if !own && self.declaration.declares(symbol, timeframe) {
+            return self.declared_window(symbol, timeframe, lookback).await;
+        }
         let Some(index) = self.symbols.iter().position(|s| s == symbol) else {
             tracing::warn!(run = %self.run_id, %symbol, "data window for a symbol outside the run");
             return Vec::new();
@@ -66,6 +83,100 @@ impl LiveRunner {
                 bars
             }
         }
+    }
+
+    /// Reads declared series from the stored candles of `walle` before asking the venue.
+    pub fn stored_candles(mut self, walle: crate::walle::Walle) -> LiveRunner {
+        self.candles = Some(walle);
+        self
+    }
+
+    /// The last `lookback` bars of a declared series that closed by the close of the newest bar
+    /// the run was delivered (see the module doc).
+    async fn declared_window(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        lookback: usize,
+    ) -> Vec<Bar> {
+        let Some(newest) = self.last_ts else {
+            return Vec::new();
+        };
+        let now = self
+            .timeframe
+            .map_or(newest, |tf| series::close_time(newest, tf));
+        let span_ms = (lookback as i64)
+            .saturating_mul(timeframe.nominal_millis())
+            .saturating_mul(4)
+            .saturating_add(10 * 86_400_000);
+        let (Some(start), Some(end)) = (
+            DateTime::<Utc>::from_timestamp_millis(now.saturating_sub(span_ms)),
+            DateTime::<Utc>::from_timestamp_millis(now.saturating_add(1)),
+        ) else {
+            return Vec::new();
+        };
+        let mut bars: Vec<Bar> = Vec::new();
+        if let Some(walle) = &self.candles {
+            let limit =
+                i64::try_from(lookback.saturating_mul(4).saturating_add(1_000)).unwrap_or(i64::MAX);
+            match walle
+                .candles(symbol, &timeframe.to_string(), start, end, limit)
+                .await
+            {
+                Ok(stored) => bars = stored.iter().map(|c| c.bar()).collect(),
+                Err(e) => {
+                    tracing::warn!(run = %self.run_id, %symbol, %timeframe, error = %e, "stored candles of a declared series unavailable");
+                }
+            }
+        }
+        let closed = |bars: &[Bar]| {
+            bars.iter()
+                .filter(|b| series::close_time(b.ts, timeframe) <= now)
+                .count()
+        };
+        if closed(&bars) < lookback {
+            let more = if self.venue.name() == "sim" {
+                self.aggregated(symbol, timeframe)
+            } else {
+                let request = BarsRequest {
+                    symbols: vec![symbol.to_owned()],
+                    timeframe,
+                    start,
+                    end,
+                    page_limit: None,
+                };
+                match self.venue.bars(&request).await {
+                    Ok(mut by_symbol) => Ok(by_symbol.remove(symbol).unwrap_or_default()),
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            match more {
+                // The stored bars win over the venue's at the same time.
+                Ok(more) => bars.extend(
+                    more.into_iter()
+                        .filter(|b| !bars.iter().any(|s| s.ts == b.ts))
+                        .collect::<Vec<_>>(),
+                ),
+                Err(why) => {
+                    tracing::warn!(run = %self.run_id, %symbol, %timeframe, "declared series: {why}");
+                }
+            }
+        }
+        series::SeriesBars::new(bars, timeframe).window(now, lookback)
+    }
+
+    /// A declared series aggregated from the bars of `symbol` the run was delivered.
+    fn aggregated(&self, symbol: &str, timeframe: Timeframe) -> Result<Vec<Bar>, String> {
+        let (Some(index), Some(base)) = (
+            self.symbols.iter().position(|s| s == symbol),
+            self.timeframe,
+        ) else {
+            return Err(format!(
+                "no {timeframe} candles are stored for {symbol}, and the run has no bars of it to aggregate"
+            ));
+        };
+        let own: Vec<Bar> = self.seen[index].iter().copied().collect();
+        series::aggregate(&own, base, timeframe)
     }
 
     /// Up to `n` of the venue's bars strictly before `before_ms`, oldest first.

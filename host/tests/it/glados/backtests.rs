@@ -85,9 +85,10 @@ async fn backtest_report_matches_the_cli() {
     assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(negative.error_code(), "invalid_body");
 
-    // `warmup` means what `weaver backtest --warmup` means: compared with the CLI below.
+    // Without `warmup`, the API and `weaver backtest` both use the warm-up sma-cross declares
+    // (max(fast, slow) - 1 = 19): compared with the CLI below.
     let body = format!(
-        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000, "commission": 0.001, "warmup": 19, "params": {{"fast": 5, "slow": 20}}}}"#
+        r#"{{"strategy": {sid}, "symbols": ["SYN"], "timeframe": "1Min", "cash": 10000, "commission": 0.001, "params": {{"fast": 5, "slow": 20}}}}"#
     );
     let created = send(&r, post_json("/backtests", &body)).await;
     assert_eq!(
@@ -156,7 +157,7 @@ async fn backtest_report_matches_the_cli() {
         fill: weaver::cli::backtest::Fill::NextOpen,
         finalize: false,
         fractional: false,
-        warmup: 19,
+        warmup: None,
         params: vec!["fast=5".into(), "slow=20".into()],
         report: Some(out.clone()),
         sweep: Vec::new(),
@@ -177,9 +178,14 @@ async fn backtest_report_matches_the_cli() {
         "equity",
         "config",
         "bankrupt_at",
+        "warmup",
     ] {
         assert_eq!(report[key], cli[key], "report.{key} differs from the CLI's");
     }
+    assert_eq!(
+        report["warmup"],
+        serde_json::json!({"bars": 19, "source": "declared"})
+    );
     assert_eq!(report["strategy"]["sha256"], cli["strategy"]["sha256"]);
     assert_eq!(report["strategy"]["params"], cli["strategy"]["params"]);
     assert_eq!(report["strategy"]["limits"], cli["strategy"]["limits"]);

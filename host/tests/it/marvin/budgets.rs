@@ -98,10 +98,14 @@ fn case_19_table_elements_are_capped_across_every_table_of_a_sandbox() {
     neighbour.finish();
 }
 
-/// `wit/strategy.wit` with `from` replaced by `to`.
+/// `wit/v0.2/strategy.wit` (the contract the hand-written guests implement) with `from`
+/// replaced by `to`.
 fn altered_wit(from: &str, to: &str) -> String {
-    let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/strategy.wit"))
-        .expect("wit/strategy.wit");
+    let wit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wit/v0.2/strategy.wit"
+    ))
+    .expect("wit/v0.2/strategy.wit");
     assert!(wit.contains(from), "{from} not in the WIT");
     wit.replace(from, to)
 }
@@ -468,7 +472,7 @@ fn engine_config() -> weaver::greta::EngineConfig {
             fractional: false,
         },
         finalize: false,
-        warmup: 0,
+        warmup: Some(0),
         params: vec![],
     }
 }

@@ -153,10 +153,11 @@ fn example_components_import_nothing_but_weaver_interfaces() {
     ] {
         let bytes = dist_bytes(name);
         let loaded = marvin.load(&bytes).expect("loads");
-        assert_eq!(loaded.info().world_version, "0.2.0");
+        assert_eq!(loaded.info().world_version, "0.3.0");
+        assert_eq!(loaded.contract(), "0.3.0");
         assert_eq!(
             loaded.info().exports,
-            vec!["weaver:strategy/guest@0.2.0".to_owned()]
+            vec!["weaver:strategy/guest@0.3.0".to_owned()]
         );
         // Independent check with wasmtime's own view of the component type: no WASI at all, not
         // even the inert stdio/environment subset the host would tolerate.
@@ -170,7 +171,7 @@ fn example_components_import_nothing_but_weaver_interfaces() {
         assert_eq!(imports, loaded.info().imports, "{name}");
         assert_eq!(
             imports,
-            vec!["weaver:strategy/types@0.2.0".to_owned()],
+            vec!["weaver:strategy/types@0.3.0".to_owned()],
             "{name}"
         );
     }
@@ -219,9 +220,9 @@ fn strategy_check_prints_identity_world_and_imports() {
         report.contains(&format!("sha256:        {sha}")),
         "{report}"
     );
-    assert!(report.contains("weaver:strategy@0.2.0"), "{report}");
+    assert!(report.contains("weaver:strategy@0.3.0"), "{report}");
     assert!(
-        report.contains("exports:       weaver:strategy/guest@0.2.0"),
+        report.contains("exports:       weaver:strategy/guest@0.3.0"),
         "{report}"
     );
     assert!(report.contains("init:          ok"), "{report}");
@@ -240,7 +241,7 @@ fn exports_of_another_world_version_or_shape_are_unsupported() {
     let (marvin, dir) = marvin();
     let cases = [
         // A future, incompatible track.
-        r#"(component (instance $i) (export "weaver:strategy/guest@0.3.0" (instance $i)))"#,
+        r#"(component (instance $i) (export "weaver:strategy/guest@0.4.0" (instance $i)))"#,
         // The old track (built against an earlier contract): told to rebuild, not refused an
         // import.
         r#"(component (import "weaver:strategy/types@0.1.0" (instance)) (instance $i) (export "weaver:strategy/guest@0.1.0" (instance $i)))"#,

@@ -34,10 +34,15 @@ pub(crate) fn core_guest_with(init_body: &str, extra: &str, on_bars_sig: &str) -
     )
 }
 
-/// Turns a core module into a strategy component (what `wasm-tools component new` does).
+/// Turns a core module into a strategy component (what `wasm-tools component new` does), against
+/// the 0.2.0 contract (`wit/v0.2/`) the hand-written guests implement: the host runs them through
+/// its adapter.
 pub(crate) fn componentize(core_wat: &str) -> Vec<u8> {
-    let wit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/strategy.wit"))
-        .expect("wit/strategy.wit");
+    let wit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../wit/v0.2/strategy.wit"
+    ))
+    .expect("wit/v0.2/strategy.wit");
     componentize_against(core_wat, &wit)
 }
 

@@ -119,7 +119,7 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
     let cfg = EngineConfig {
         broker,
         finalize: false,
-        warmup: 0,
+        warmup: Some(0),
         params: vec![],
     };
     let result = bt.run(&mut strategy(), &cfg, None).expect("backtest runs");

@@ -161,7 +161,7 @@ async fn a_backtest_and_a_simulated_run_tell_the_strategy_the_same_envelopes() {
     let cfg = EngineConfig {
         broker: broker(),
         finalize: false,
-        warmup: 0,
+        warmup: Some(0),
         params: vec![],
     };
     Backtest::new(vec![series])

@@ -172,7 +172,7 @@ async fn windows_on_the_sim_equal_the_backtests_and_never_look_ahead() {
     let cfg = EngineConfig {
         broker: broker(),
         finalize: false,
-        warmup: 0,
+        warmup: Some(0),
         params: vec![],
     };
     let mut backtested = Fetcher::new(4, 6);
