@@ -32,5 +32,5 @@ fi
 
 # The fake Alpaca (`weaver fake-alpaca`, a development and test tool) stays out of the
 # production binary.
-cargo build --release --locked -p weaver --no-default-features
+cargo build --release --locked -p weaver --no-default-features --features jemalloc
 echo "built ${CARGO_TARGET_DIR:-target}/release/weaver"

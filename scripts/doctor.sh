@@ -45,6 +45,10 @@ fi
 if command -v cc >/dev/null; then ok "C compiler and linker (cc)"; else
     bad "a C compiler and linker (cc)" "sudo apt-get install -y build-essential" "xcode-select --install"
 fi
+# jemalloc, the binary's allocator, is configured and built with make.
+if command -v make >/dev/null; then ok "make (builds jemalloc)"; else
+    bad "make (builds jemalloc, the binary's allocator)" "sudo apt-get install -y build-essential" "xcode-select --install"
+fi
 if command -v node >/dev/null && command -v npm >/dev/null; then
     have="$(node --version | tr -d v)"
     if version_ge "$have" 20.19.0; then ok "Node $have and npm"; else

@@ -388,7 +388,8 @@ pub const HEAP_ARENAS: i32 = 2;
 /// each keeps what it freed; a server whose runs hop between runtime workers and blocking threads
 /// ends up holding freed memory in every one of them, so its RSS grew with the runs it had ended
 /// rather than with what it holds (figures in the README's "Sandbox limits"). Two arenas keep
-/// allocation from contending on a 2-core machine while bounding that.
+/// allocation from contending on a 2-core machine while bounding that. The `weaver` binary built
+/// with feature `jemalloc` (the default) does not allocate with glibc, and this changes nothing.
 #[allow(unsafe_code)] // one FFI call setting a glibc tunable
 pub fn cap_heap_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

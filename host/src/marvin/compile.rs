@@ -315,7 +315,8 @@ fn limit_child(_command: &mut std::process::Command, _address_space: u64, _cpu_s
 /// Cranelift allocates on its worker threads while compiling, and glibc keeps what they free
 /// in per-thread arenas instead of returning it. Also worth calling once a large component's
 /// bytes and compiled form are dropped; a dropped [`super::Sandbox`] has it called a little later
-/// (`marvin/trim.rs`).
+/// (`marvin/trim.rs`). Under jemalloc (the `weaver` binary's allocator, docs/adr/0015-jemalloc.md)
+/// it finds nothing to do: jemalloc's own thread returns freed pages.
 #[allow(unsafe_code)] // one FFI call with no arguments to uphold
 pub fn release_compiler_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
