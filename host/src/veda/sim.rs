@@ -95,6 +95,25 @@ struct State {
     replaying: bool,
 }
 
+impl State {
+    /// A fresh account over `symbols` symbols: no bar seen, no order.
+    fn new(broker: BrokerConfig, symbols: usize) -> State {
+        State {
+            broker: Broker::new(broker, "sim"),
+            closes: vec![0.0; symbols],
+            last: vec![None; symbols],
+            orders: BTreeMap::new(),
+            by_cid: HashMap::new(),
+            by_greta: HashMap::new(),
+            listeners: Vec::new(),
+            cursor: 0,
+            now: None,
+            next_id: 0,
+            replaying: false,
+        }
+    }
+}
+
 /// The simulated exchange. Cheap to clone; clones share the account and the replay.
 #[derive(Clone)]
 pub struct SimVenue {
@@ -174,19 +193,7 @@ impl SimVenue {
             config,
             throttle: None,
             feed: None,
-            state: Arc::new(Mutex::new(State {
-                broker: Broker::new(config.broker, "sim"),
-                closes: vec![0.0; n],
-                last: vec![None; n],
-                orders: BTreeMap::new(),
-                by_cid: HashMap::new(),
-                by_greta: HashMap::new(),
-                listeners: Vec::new(),
-                cursor: 0,
-                now: None,
-                next_id: 0,
-                replaying: false,
-            })),
+            state: Arc::new(Mutex::new(State::new(config.broker, n))),
             demand: Arc::new(Semaphore::new(0)),
             id_prefix: Arc::from("sim-"),
         })

@@ -25,7 +25,7 @@
 //!   last one stepped (a preamble's, a reconnect's repeat) is dropped.
 //! - One bar stream per exchange, as on a replay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Semaphore, mpsc};
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SimConfig, SimVenue, Speed, State, Tape, apply_update, ts_of};
 use crate::domain::Bar;
-use crate::greta::broker::{BarView, Broker, BrokerConfig};
+use crate::greta::broker::{BarView, BrokerConfig};
 use crate::veda::types::{BarEvent, StreamHandle};
 use crate::veda::{Error, Result, Venue};
 
@@ -98,19 +98,7 @@ impl SimVenue {
                 venue: market,
                 preamble: Mutex::new(preamble),
             })),
-            state: Arc::new(Mutex::new(State {
-                broker: Broker::new(broker, "sim"),
-                closes: vec![0.0; n],
-                last: vec![None; n],
-                orders: BTreeMap::new(),
-                by_cid: HashMap::new(),
-                by_greta: HashMap::new(),
-                listeners: Vec::new(),
-                cursor: 0,
-                now: None,
-                next_id: 0,
-                replaying: false,
-            })),
+            state: Arc::new(Mutex::new(State::new(broker, n))),
             demand: Arc::new(Semaphore::new(0)),
             id_prefix: Arc::from("sim-"),
         })

@@ -473,14 +473,21 @@ async fn warm_up_comes_from_the_store_then_the_venue_and_a_venue_error_pauses() 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let warm: Vec<Bar> = tape(&walle, id)
-        .await
-        .into_iter()
-        .filter_map(|i| match i {
-            Input::Warmup { bar, .. } => Some(bar),
-            _ => None,
-        })
-        .collect();
+    // The tape is stored by the run's heartbeat, a moment after the log line.
+    let warm: Vec<Bar> = loop {
+        let warm: Vec<Bar> = tape(&walle, id)
+            .await
+            .into_iter()
+            .filter_map(|i| match i {
+                Input::Warmup { bar, .. } => Some(bar),
+                _ => None,
+            })
+            .collect();
+        if warm.len() >= 5 || tokio::time::Instant::now() >= deadline {
+            break warm;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         warm.iter().map(|b| b.ts).collect::<Vec<_>>(),
         [18, 19, 20, 23, 24].map(|d| ny(d, 0, 0))
