@@ -1911,7 +1911,7 @@ export interface components {
              * Format: int32
              * @description `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
              *     run's symbols and timeframe (the missing part downloaded first); orders asked for on
-             *     them are not sent (default 0, at most 10000).
+             *     them are not sent (default the strategy's declared warm-up, at most 10000).
              */
             warmup?: number | null;
         };
@@ -1969,6 +1969,12 @@ export interface components {
             last_trade?: null | components["schemas"]["TradeView"];
             /** @description `backtest`, `paper` or `live`. */
             mode: string;
+            /**
+             * @description Its bar options as given (`{extended_hours, empty_bars, warmup}`, `warmup` `null` for
+             *     the strategy's declared one), kept across a restart; `null` on `sim` and `sim-live` and
+             *     for runs stored before options were kept.
+             */
+            options?: Record<string, never> | null;
             /** @description Profit and loss. */
             pnl: components["schemas"]["PnlView"];
             /** @description Open positions. */

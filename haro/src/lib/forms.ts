@@ -45,3 +45,5 @@ export function checkNumbers<K extends string>(form: Record<K, string>, rules: P
 /** Positive money (cash), positive whole sandbox limits. */
 export const CASH: NumberRule = { min: 0, minExclusive: true }
 export const LIMIT: NumberRule = { integer: true, min: 1 }
+/** A run's warm-up in bars (`POST /runs` `warmup`: 0 to 10000). */
+export const WARMUP: NumberRule = { integer: true, min: 0, max: 10000 }

@@ -1,9 +1,10 @@
 // Shared bits of the run and backtest launch forms: strategy picker, symbols, params JSON, sandbox
-// limits, and a run's optional risk limits.
+// limits, a run's optional risk limits and its bar options on Alpaca.
 import { useId } from 'react'
 import { useStrategies, useVenues } from '../api/queries'
 import type { Venue } from '../api/types'
 import { COMMON_KEYS, labelOf, riskPatch, type CommonKey } from '../lib/risk'
+import { checkNumber, WARMUP } from '../lib/forms'
 
 export function StrategySelect({ value, onChange }: { value: string; onChange: (v: string) => void }) {
   const q = useStrategies()
@@ -116,5 +117,50 @@ export function RiskFields({ values, errors, onChange }: {
         ))}
       </div>
     </details>
+  )
+}
+
+/** The bar options of a run on Alpaca, as the form holds them. */
+export interface BarOptionValues { extendedHours: boolean; emptyBars: 'skip' | 'carry'; warmup: string }
+export const NO_BAR_OPTIONS: BarOptionValues = { extendedHours: false, emptyBars: 'skip', warmup: '' }
+
+/** The venues whose runs build their bars with these options (`sim-live` takes the 1-minute stream as is). */
+export const takesBarOptions = (venue: string) => venue === 'alpaca'
+
+/** The run request's `extended_hours`, `empty_bars` and `warmup` for `venue`: nothing on other venues,
+ * the defaults left out (an empty warm-up is the strategy's declared one), or the warm-up's error. */
+export function barOptionsOf(venue: string, v: BarOptionValues):
+  { ok: true; value: { extended_hours?: boolean; empty_bars?: 'carry'; warmup?: number } } | { ok: false; error: string } {
+  if (!takesBarOptions(venue)) return { ok: true, value: {} }
+  const w = checkNumber(v.warmup, WARMUP)
+  if (!w.ok) return { ok: false, error: w.error }
+  return {
+    ok: true,
+    value: {
+      ...(v.extendedHours ? { extended_hours: true } : {}),
+      ...(v.emptyBars === 'carry' ? { empty_bars: 'carry' as const } : {}),
+      ...(w.value !== undefined ? { warmup: w.value } : {}),
+    },
+  }
+}
+
+/** "Bars" of the run form on Alpaca: extended hours, empty periods, warm-up. */
+export function BarOptionFields({ values, error, onChange }: {
+  values: BarOptionValues; error?: string; onChange: (v: BarOptionValues) => void
+}) {
+  return (
+    <fieldset className="wide" data-testid="bar-options">
+      <legend>Bars (Alpaca)</legend>
+      <label><input type="checkbox" name="extended_hours" checked={values.extendedHours}
+        onChange={(e) => onChange({ ...values, extendedHours: e.target.checked })} /> Extended hours (04:00–20:00 New York)</label>
+      <label>Periods without trades
+        <select name="empty_bars" value={values.emptyBars} onChange={(e) => onChange({ ...values, emptyBars: e.target.value as 'skip' | 'carry' })}>
+          <option value="skip">skip (as Alpaca's historical bars)</option>
+          <option value="carry">carry (flat bar at the last close)</option>
+        </select>
+      </label>
+      <label>Warm-up bars (optional)<input name="warmup" value={values.warmup} inputMode="numeric" aria-invalid={error ? true : undefined}
+        onChange={(e) => onChange({ ...values, warmup: e.target.value })} placeholder="the strategy's declared" /><FieldError error={error} name="warmup" /></label>
+    </fieldset>
   )
 }

@@ -10,7 +10,7 @@ import { fmtTime } from '../lib/format'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { fieldOfError } from '../lib/risk'
 import { StopButton } from './control'
-import { FieldError, LimitFields, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, VenueSelect, type RiskFieldValues } from './run-form'
+import { BarOptionFields, barOptionsOf, FieldError, LimitFields, NO_BAR_OPTIONS, takesBarOptions, type BarOptionValues, limitsOf, NO_RISK, parseParams, RiskFields, riskOf, splitSymbols, StrategySelect, TIMEFRAMES, VenueSelect, type RiskFieldValues } from './run-form'
 
 export function Runs() {
   const q = useRuns()
@@ -33,6 +33,8 @@ function StartRun() {
   const [errors, setErrors] = useState<Partial<Record<'cash' | 'fuel' | 'memory', string>>>({})
   const [risk, setRisk] = useState<RiskFieldValues>(NO_RISK)
   const [riskErrors, setRiskErrors] = useState<Partial<Record<keyof RiskFieldValues, string>>>({})
+  const [bars, setBars] = useState<BarOptionValues>(NO_BAR_OPTIONS)
+  const [barsError, setBarsError] = useState<string | undefined>()
   const set = (k: keyof typeof f) => (v: string) => {
     setF({ ...f, [k]: v })
     setErrors({ ...errors, [k]: undefined })
@@ -52,12 +54,17 @@ function StartRun() {
       return setBad('check the risk limits')
     }
     setRiskErrors({})
+    const o = barOptionsOf(f.venue, bars)
+    if (!o.ok) {
+      setBarsError(o.error)
+      return setBad('check the fields marked')
+    }
     setBad(null)
     create.mutate(
       {
         strategy: Number(f.strategy), mode: f.mode, venue: f.venue, symbols: splitSymbols(f.symbols),
         timeframe: f.timeframe, params: p.value, ...(nums.values.cash !== undefined ? { cash: nums.values.cash } : {}),
-        ...limitsOf(f.fuel, f.memory), ...r.value,
+        ...limitsOf(f.fuel, f.memory), ...r.value, ...o.value,
       },
       { onSuccess: (run) => nav(`/ui/runs/${run.id}`) },
     )
@@ -80,6 +87,10 @@ function StartRun() {
       <label>Cash (optional)<input name="cash" value={f.cash} inputMode="decimal" aria-invalid={errors.cash ? true : undefined} onChange={(e) => set('cash')(e.target.value)} placeholder="default 10000" /><FieldError error={errors.cash} name="cash" /></label>
       <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} errors={errors} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
+      {takesBarOptions(f.venue) && <BarOptionFields values={bars} error={barsError} onChange={(v) => {
+        setBars(v)
+        setBarsError(undefined)
+      }} />}
       <RiskFields values={risk} errors={{ ...serverRiskError(create.error), ...riskErrors }} onChange={(k, v) => {
         setRisk({ ...risk, [k]: v })
         setRiskErrors({ ...riskErrors, [k]: undefined })

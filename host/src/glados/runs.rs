@@ -123,7 +123,7 @@ pub struct RunRequest {
     pub empty_bars: Option<EmptyBars>,
     /// `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
     /// run's symbols and timeframe (the missing part downloaded first); orders asked for on
-    /// them are not sent (default 0, at most 10000).
+    /// them are not sent (default the strategy's declared warm-up, at most 10000).
     #[serde(default)]
     pub warmup: Option<u32>,
 }
@@ -151,7 +151,7 @@ impl TryFrom<RunRequest> for RunSpec {
                         Hours::Regular
                     },
                     empty_bars: r.empty_bars.unwrap_or_default(),
-                    warmup: r.warmup.unwrap_or(0),
+                    warmup: r.warmup,
                 })
         })
     }
@@ -434,6 +434,11 @@ pub struct RunView {
     /// breaches with figure, limit and time, the state set by hand); `null` before its first.
     #[schema(value_type = Option<Object>)]
     pub risk_state: Option<serde_json::Value>,
+    /// Its bar options as given (`{extended_hours, empty_bars, warmup}`, `warmup` `null` for
+    /// the strategy's declared one), kept across a restart; `null` on `sim` and `sim-live` and
+    /// for runs stored before options were kept.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
 }
 
 fn compose(
@@ -483,6 +488,7 @@ fn compose(
         risk,
         trading_state,
         risk_state,
+        options: r.options.map(|o| o.0),
     }
 }
 

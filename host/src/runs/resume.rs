@@ -15,8 +15,10 @@
 
 use chrono::Utc;
 
+use super::spec::LiveBarOptions;
 use super::start::{
     Continue, Exec, Launch, Setup, journaled_intents, launch, load_sandbox, order_scope, prepare,
+    warmup_text,
 };
 use super::{Error, Runs, SIM_CASH};
 use crate::domain::{Timeframe, text_params};
@@ -241,7 +243,8 @@ async fn resume_sim_live(state: &Runs, run: &Run) -> Result<(), NotResumed> {
 
 /// Resumes a run on a live venue: the venue must still be configured in the same mode (paper or
 /// live), recovery must have succeeded and cleared the run's symbols; the strategy starts again
-/// from its `init` on the next live bar, and intent numbering continues after the journaled ones.
+/// from its `init`, with the bar options it was started with and its warm-up again, on the next
+/// live bar, and intent numbering continues after the journaled ones.
 async fn resume_on_desk(state: &Runs, run: &Run) -> Result<(), NotResumed> {
     let desk = state.inner.desks.get(&run.venue).ok_or_else(|| {
         NotResumed::new(
@@ -282,17 +285,25 @@ async fn resume_on_desk(state: &Runs, run: &Run) -> Result<(), NotResumed> {
     let journaled = journaled_intents(w, run.id).await?;
     let scope = order_scope(run.id, &w.installation_id().await?);
     let log_seq = w.last_run_log_seq(run.id).await?;
+    // The options it started with (the defaults for a run stored before they were kept).
+    let options = LiveBarOptions::from_stored(run.options.as_ref().map(|o| &o.0))?;
+    // The strategy starts again from its `init`, its state gone with the old process: it is
+    // warmed up again as at the start (the last complete bars, now including ones it was told
+    // live before the restart), so it does not trade blind for its lookback.
+    let (warmup, source) = options.resolve_warmup(sandbox.declaration().warmup);
     let first = format!(
-        "run resumed after a restart: venue {} recovered, trading again from the next bar ({journaled} intents journaled before)",
-        run.venue
+        "run resumed after a restart: venue {} recovered, trading again from the next bar ({journaled} intents journaled before), {}",
+        run.venue,
+        warmup_text(warmup, source)
     );
     let exec = Exec::Desk {
         desk: desk.clone(),
         scope,
         journaled,
-        // Not stored with the run: a resumed run builds its bars with the defaults (regular
-        // hours, empty periods skipped) and gets no warm-up.
-        options: crate::runs::spec::LiveBarOptions::default(),
+        options: LiveBarOptions {
+            warmup: Some(warmup),
+            ..options
+        },
     };
     launch(
         state,

@@ -4,7 +4,8 @@
 //! - A `RunSpec` that exists is well-formed: a known mode and venue, never `live` on the
 //!   simulated exchange, a timeframe (on a live venue one of
 //!   [`crate::veda::periods::LIVE_TIMEFRAMES`]), 1–32 symbols, a starting cash in
-//!   (0, [`MAX_CASH`]], a warm-up of at most [`MAX_WARMUP`] bars.
+//!   (0, [`MAX_CASH`]], a warm-up of at most [`MAX_WARMUP`] bars (given, or declared by the
+//!   strategy: [`RunSpec::warmup`]).
 //!   What depends on the server (is the venue configured, in which mode) is checked by
 //!   [`super::Runs::create`].
 
@@ -30,8 +31,79 @@ pub struct LiveBarOptions {
     /// A period without trades: skipped (default) or a flat bar at the last close.
     pub empty_bars: EmptyBars,
     /// Bars of lookback told before the first live bar, from the store (the missing part
-    /// downloaded first); 0 by default.
-    pub warmup: u32,
+    /// downloaded first); `None`: the strategy's declared warm-up ([`RunSpec::warmup`]).
+    pub warmup: Option<u32>,
+}
+
+/// Where a run's warm-up came from (said in its first log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmupSource {
+    /// The strategy's own declaration (contract 0.3), no `warmup` in the request.
+    Declared,
+    /// The request's `warmup`.
+    Given,
+}
+
+impl WarmupSource {
+    /// As the run log says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarmupSource::Declared => "declared by the strategy",
+            WarmupSource::Given => "given with the run",
+        }
+    }
+}
+
+/// [`LiveBarOptions`] as stored with a run (`runs.options`) and shown by `GET /runs/{id}`: the
+/// request's names, `warmup` `null` when none was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct StoredOptions {
+    extended_hours: bool,
+    empty_bars: EmptyBars,
+    warmup: Option<u32>,
+}
+
+impl LiveBarOptions {
+    /// The warm-up these options give a strategy that declares `declared` bars (see
+    /// [`RunSpec::warmup`]).
+    pub fn resolve_warmup(&self, declared: u32) -> (u32, WarmupSource) {
+        match self.warmup {
+            Some(w) => (w, WarmupSource::Given),
+            None => (declared.min(MAX_WARMUP), WarmupSource::Declared),
+        }
+    }
+
+    /// The JSON stored with the run and shown by the API.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::to_value(StoredOptions {
+            extended_hours: self.hours == Hours::Extended,
+            empty_bars: self.empty_bars,
+            warmup: self.warmup,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Reads what [`LiveBarOptions::to_json`] stored; `None` stored (a run stored before
+    /// options were kept) is the defaults.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the stored JSON is not options (a damaged row).
+    pub fn from_stored(stored: Option<&serde_json::Value>) -> Result<LiveBarOptions, Error> {
+        let Some(v) = stored else {
+            return Ok(LiveBarOptions::default());
+        };
+        let o: StoredOptions = serde_json::from_value(v.clone())
+            .map_err(|e| Error::Internal(format!("stored run options unreadable: {e}")))?;
+        Ok(LiveBarOptions {
+            hours: if o.extended_hours {
+                Hours::Extended
+            } else {
+                Hours::Regular
+            },
+            empty_bars: o.empty_bars,
+            warmup: o.warmup,
+        })
+    }
 }
 
 /// Paper (simulated or paper-account money) or live (real money).
@@ -181,7 +253,7 @@ impl RunSpec {
     /// # Errors
     /// [`Error::Invalid`] `invalid_warmup` beyond [`MAX_WARMUP`].
     pub fn with_live(self, live: LiveBarOptions) -> Result<RunSpec, Error> {
-        if live.warmup > MAX_WARMUP {
+        if live.warmup.is_some_and(|w| w > MAX_WARMUP) {
             return Err(Error::invalid(
                 "invalid_warmup",
                 format!("warmup is at most {MAX_WARMUP} bars"),
@@ -190,10 +262,10 @@ impl RunSpec {
         Ok(RunSpec { live, ..self })
     }
 
-    /// The warm-up the run gets, in bars: what the request asked for (0 by default). The one
-    /// place a strategy's own declared warm-up is to become the default.
-    pub fn warmup(&self) -> u32 {
-        self.live.warmup
+    /// The warm-up the run gets, in bars, and where it came from: the request's `warmup`, else
+    /// `declared` (the strategy's own, contract 0.3), as backtests do; at most [`MAX_WARMUP`].
+    pub fn warmup(&self, declared: u32) -> (u32, WarmupSource) {
+        self.live.resolve_warmup(declared)
     }
 
     /// This spec asking for `limits` instead of the strategy tier's.
@@ -309,12 +381,39 @@ mod tests {
         assert!(parse("paper", "sim", &["A"], "7Min", None).is_ok());
         let spec = parse("paper", "alpaca", &["A"], "5Min", None).unwrap();
         let too_long = LiveBarOptions {
-            warmup: MAX_WARMUP + 1,
+            warmup: Some(MAX_WARMUP + 1),
             ..LiveBarOptions::default()
         };
         assert_eq!(
             spec.with_live(too_long).unwrap_err().code(),
             "invalid_warmup"
+        );
+    }
+
+    #[test]
+    fn options_round_trip_and_warmup_defaults_to_the_declared_one() {
+        let given = LiveBarOptions {
+            hours: Hours::Extended,
+            empty_bars: EmptyBars::Carry,
+            warmup: Some(7),
+        };
+        let json = given.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({"extended_hours": true, "empty_bars": "carry", "warmup": 7})
+        );
+        assert_eq!(LiveBarOptions::from_stored(Some(&json)).unwrap(), given);
+        assert_eq!(
+            LiveBarOptions::from_stored(None).unwrap(),
+            LiveBarOptions::default()
+        );
+        assert!(LiveBarOptions::from_stored(Some(&serde_json::json!([1]))).is_err());
+        assert_eq!(given.resolve_warmup(19), (7, WarmupSource::Given));
+        let none = LiveBarOptions::default();
+        assert_eq!(none.resolve_warmup(19), (19, WarmupSource::Declared));
+        assert_eq!(
+            none.resolve_warmup(u32::MAX),
+            (MAX_WARMUP, WarmupSource::Declared)
         );
     }
 

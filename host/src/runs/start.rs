@@ -23,7 +23,7 @@ use super::active::{Entry, Live, RunVenue};
 use super::decisions::DecisionBook;
 use super::log_book::LogBook;
 use super::metered::{Figures, Metered};
-use super::spec::{LiveBarOptions, Mode, RunSpec};
+use super::spec::{LiveBarOptions, Mode, RunSpec, WarmupSource};
 use super::{Error, Runs, SIM_CASH, task};
 use crate::domain::{StrategyConfig, Timeframe};
 use crate::events::{Correlation, correlation};
@@ -250,6 +250,9 @@ pub(crate) async fn store_running(
             )?)
             .map_err(|e| Error::Internal(format!("risk limits not storable: {e}")))?,
         ),
+        // Stored so that a resumed run builds its bars as before; only runs on Alpaca build
+        // bars with them (`sim` replays candles, `sim-live` takes the 1-minute stream as is).
+        options: (spec.venue == super::spec::VenueName::Alpaca).then(|| spec.live.to_json()),
     };
     Ok(w.insert_running_run(&new, setup.cash).await?)
 }
@@ -333,9 +336,10 @@ pub(crate) async fn start_on_desk(
         setup.cash = account.equity.to_f64().unwrap_or(0.0);
     }
     let installation = runs.inner.walle.installation_id().await?;
+    let (warmup, source) = spec.warmup(sandbox.declaration().warmup);
     let run = store_running(runs, strategy, &spec, &setup).await?;
     let first = format!(
-        "run started: strategy {} ({}), {} on {} {} ({}), account baseline {}",
+        "run started: strategy {} ({}), {} on {} {} ({}), account baseline {}, {}",
         strategy.name,
         strategy.id,
         setup.symbols.join(","),
@@ -346,14 +350,15 @@ pub(crate) async fn start_on_desk(
         } else {
             "paper"
         },
-        setup.cash
+        setup.cash,
+        warmup_text(warmup, source)
     );
     let exec = Exec::Desk {
         desk: desk.clone(),
         scope: order_scope(run.id, &installation),
         journaled: 0,
         options: LiveBarOptions {
-            warmup: spec.warmup(),
+            warmup: Some(warmup),
             ..spec.live
         },
     };
@@ -371,6 +376,11 @@ pub(crate) async fn start_on_desk(
     )
     .await;
     Ok(run)
+}
+
+/// How a run's first log line says its warm-up: how many bars and where the number came from.
+pub(crate) fn warmup_text(bars: u32, source: WarmupSource) -> String {
+    format!("warm-up {bars} bars ({})", source.as_str())
 }
 
 /// Registers the run, logs its first line and spawns its task.

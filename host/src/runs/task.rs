@@ -256,7 +256,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                     .aggregate(aggregator, offset_ms)
                     .on_emitted(move |symbol, bar| desk.store_bar(symbol, timeframe, bar));
             }
-            warmup = options.warmup;
+            warmup = options.warmup.unwrap_or(0);
             let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
             runner = runner
                 .announced_bars(desk.name())

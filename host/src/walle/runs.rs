@@ -99,6 +99,10 @@ pub struct Run {
     /// Its risk limits (the `risk` object, every key), `None` for none (runs stored before
     /// limits existed).
     pub risk: Option<Json<serde_json::Value>>,
+    /// Its bar options on a live venue (`extended_hours`, `empty_bars`, `warmup`, as
+    /// `runs::spec::LiveBarOptions` stores them), `None` for none (runs on `sim`, runs stored
+    /// before options were kept).
+    pub options: Option<Json<serde_json::Value>>,
     /// Symbols, in the order bars index them.
     pub symbols: Json<Vec<String>>,
     /// Bar timeframe (`1Min`, `1Day`, …).
@@ -142,6 +146,9 @@ pub struct NewRun {
     /// Its risk limits (see [`Run::risk`]).
     #[serde(default)]
     pub risk: Option<serde_json::Value>,
+    /// Its bar options (see [`Run::options`]).
+    #[serde(default)]
+    pub options: Option<serde_json::Value>,
 }
 
 /// One decision of a run's strategy: the intents one event made it return (the projection of
@@ -173,7 +180,7 @@ pub struct StrategyResult {
 const RESULT_COLS: &str = "id, run_id, cause_event_id, intents, decision_event_id, bar_ts, fuel, \
     latency_us, created_at, updated_at";
 
-const COLS: &str = "id, strategy_id, mode, venue, params, limits, risk, symbols, timeframe, status, error_code, \
+const COLS: &str = "id, strategy_id, mode, venue, params, limits, risk, options, symbols, timeframe, status, error_code, \
     start_event_id, started_at, stopped_at, created_at, updated_at";
 
 fn event(r: &Run, event_type: &str, cause: Option<&Envelope>) -> Result<Envelope> {
@@ -215,8 +222,8 @@ impl Walle {
         // A disabled strategy starts nothing, even when the disable raced the caller's checks.
         self.lock_usable_strategy(tx, new.strategy_id).await?;
         let sql = format!(
-            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, risk, status, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $9, 'created', $8, $8) returning {COLS}"
+            "insert into runs (strategy_id, mode, venue, params, symbols, timeframe, limits, risk, options, status, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $9, $10, 'created', $8, $8) returning {COLS}"
         );
         Ok(fetch!(
             fetch_one,
@@ -232,6 +239,7 @@ impl Walle {
             new.limits.as_ref().map(Json),
             now,
             new.risk.as_ref().map(Json),
+            new.options.as_ref().map(Json),
         )?)
     }
 

@@ -369,6 +369,7 @@ async fn an_unexplained_position_refuses_runs_on_that_symbol_only() {
                 timeframe: weaver::domain::Timeframe::MINUTE,
                 limits: None,
                 risk: None,
+                options: None,
             },
             None,
         )

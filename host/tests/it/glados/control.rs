@@ -87,6 +87,7 @@ async fn disabling_a_strategy_is_refused_while_a_run_uses_it() {
                 timeframe: Timeframe::DAY,
                 limits: None,
                 risk: None,
+                options: None,
             },
             None,
         )

@@ -235,6 +235,7 @@ async fn a_resumed_run_keeps_the_limits_it_asked_for() {
         timeframe: Timeframe::DAY,
         limits: Some(serde_json::json!({"fuel_per_event": 40_000_000})),
         risk: None,
+        options: None,
     };
     let mut ids = Vec::new();
     for new in [

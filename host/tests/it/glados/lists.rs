@@ -39,6 +39,7 @@ async fn new_run(w: &Walle, tag: &str) -> i64 {
             timeframe: Timeframe::MINUTE,
             limits: None,
             risk: None,
+            options: None,
         },
         None,
     )
@@ -249,8 +250,8 @@ async fn lists_reach_every_row_newest_first_and_oldest_first(store: &TestStore) 
 
     // Bad paging answers in the error model, naming what is accepted.
     for uri in [
-        format!("/orders?order=sideways"),
-        format!("/orders?before=-1"),
+        "/orders?order=sideways".to_owned(),
+        "/orders?before=-1".to_owned(),
         format!("/runs/{run}/logs?order=asc&before=3"),
         format!("/runs/{run}/logs?before=x"),
     ] {

@@ -3,7 +3,8 @@
 //! (Thanksgiving week 2026: a holiday and an early close) for a daily and a 5-minute run; a
 //! crypto 1-hour run across midnight UTC; empty periods skipped or carried; an amended bar;
 //! warm-up from the store with the missing part downloaded, and paused on a venue error; an
-//! unsupported timeframe refused with the accepted list.
+//! unsupported timeframe refused with the accepted list; bar options and warm-up kept across a
+//! restart, the warm-up defaulting to the strategy's declared one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -549,4 +550,133 @@ async fn warm_up_comes_from_the_store_then_the_venue_and_a_venue_error_pauses() 
             && text.contains("paused"),
         "{text}"
     );
+}
+
+/// Waits until run `id`'s log has a line containing `text` (bounded).
+async fn until_logged(r: &axum::Router, id: i64, text: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !logs(r, id).await.contains(text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} never logged {text:?}: {}",
+            logs(r, id).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Pushes `probe` minutes of `symbol` until run `id` was told the bar at `bar_ts` (bounded).
+async fn until_told_bar(
+    r: &axum::Router,
+    walle: &Walle,
+    fake: &FakeAlpaca,
+    id: i64,
+    symbol: &str,
+    probe: i64,
+    bar_ts: i64,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !told(walle, id, symbol)
+        .await
+        .iter()
+        .any(|(b, _)| b.ts == bar_ts)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {id} was never told {symbol} at {}\n{}",
+            utc(bar_ts),
+            logs(r, id).await
+        );
+        push(fake, symbol, minute(probe, 3));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bar_options_survive_a_restart_and_the_warmup_defaults_to_the_declared_one() {
+    let fake = a_fake().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (r, s) = app_on(&fake, dir.path()).await;
+    let walle = s.walle().clone();
+    let sma = upload(&r, &s, "sma-cross", "sma-cross.wasm").await;
+    fake.set_clock(utc(ny(25, 9, 0)));
+    // Five trading days of SPY on the venue, for the declared warm-up to download.
+    let days: Vec<Bar> = [18, 19, 20, 23, 24]
+        .iter()
+        .enumerate()
+        .map(|(k, day)| minute(ny(*day, 10, 0), k as i64))
+        .collect();
+    fake.insert_bars("SPY", &days);
+
+    // No `warmup` given: sma-cross declares max(fast, slow) - 1 = 3 bars.
+    let declared = start(
+        &r,
+        run_body(
+            sma,
+            &["SPY"],
+            "1Day",
+            serde_json::json!({"params": {"fast": 2, "slow": 4}}),
+        ),
+    )
+    .await;
+    until_logged(&r, declared, "warm-up 3 bars (declared by the strategy)").await;
+    until_logged(&r, declared, "warm-up: 3 1Day bars told").await;
+    assert_eq!(
+        view(&r, declared).await["options"],
+        serde_json::json!({"extended_hours": false, "empty_bars": "skip", "warmup": null})
+    );
+
+    // Non-default options: extended hours (a 19:55 New York bar exists only with them), empty
+    // periods carried, a warm-up given.
+    let options = serde_json::json!({"extended_hours": true, "empty_bars": "carry", "warmup": 2});
+    let mut extra = options.clone();
+    extra["params"] = serde_json::json!({"fast": 2, "slow": 4});
+    let given = start(&r, run_body(sma, &["QQQ"], "5Min", extra)).await;
+    until_logged(&r, given, "warm-up 2 bars (given with the run)").await;
+    until_told_bar(
+        &r,
+        &walle,
+        &fake,
+        given,
+        "QQQ",
+        ny(24, 18, 59),
+        ny(24, 18, 55),
+    )
+    .await;
+    assert_eq!(view(&r, given).await["options"], options);
+
+    // A shutdown (SIGTERM) suspends both; the next start resumes them with what they were
+    // given.
+    s.shutdown(Duration::from_secs(10)).await;
+    drop(r);
+    let (r, s) = app_on(&fake, dir.path()).await;
+    let walle = s.walle().clone();
+    for id in [declared, given] {
+        assert_eq!(view(&r, id).await["status"], "running");
+    }
+    assert_eq!(view(&r, given).await["options"], options);
+    until_logged(
+        &r,
+        given,
+        "run resumed after a restart: venue alpaca recovered",
+    )
+    .await;
+    until_logged(&r, given, "warm-up 2 bars (given with the run)").await;
+    until_logged(&r, declared, "warm-up 3 bars (declared by the strategy)").await;
+    // Still extended hours: the pre-close-of-the-evening bar is built.
+    until_told_bar(
+        &r,
+        &walle,
+        &fake,
+        given,
+        "QQQ",
+        ny(24, 19, 59),
+        ny(24, 19, 55),
+    )
+    .await;
+    for id in [declared, given] {
+        let stop = send(&r, post_json(&format!("/runs/{id}/stop"), "{}")).await;
+        assert!(stop.status.is_success(), "{}", stop.json());
+    }
+    s.shutdown(Duration::from_secs(10)).await;
 }

@@ -606,6 +606,7 @@ async fn runs_that_cannot_resume_fail_with_a_code() {
         timeframe: Timeframe::DAY,
         limits: None,
         risk: None,
+        options: None,
     };
     let orphan = w.insert_run(&new, None).await.expect("run");
     w.update_run_status(orphan.id, RunStatus::Running, None, None)

@@ -104,6 +104,7 @@ async fn runs_lifecycle_and_refusals() {
                 timeframe: "1Min".parse::<Timeframe>().expect("valid timeframe"),
                 limits: None,
                 risk: None,
+                options: None,
             },
             None,
         )
@@ -384,6 +385,7 @@ async fn runs_left_running_by_a_dead_process_whose_strategy_is_gone_are_marked_f
         timeframe: Timeframe::DAY,
         limits: None,
         risk: None,
+        options: None,
     };
     let orphan = w.insert_run(&new, None).await.expect("run");
     w.update_run_status(orphan.id, weaver::walle::RunStatus::Running, None, None)
@@ -433,6 +435,7 @@ async fn the_run_list_pages_newest_first_with_a_cursor_and_a_total() {
                     timeframe: Timeframe::MINUTE,
                     limits: None,
                     risk: None,
+                    options: None,
                 },
                 None,
             )

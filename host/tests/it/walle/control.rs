@@ -45,6 +45,7 @@ fn run_of(strategy_id: i64) -> NewRun {
         timeframe: Timeframe::MINUTE,
         limits: None,
         risk: None,
+        options: None,
     }
 }
 

@@ -63,6 +63,7 @@ async fn new_run(w: &Walle) -> i64 {
             timeframe: Timeframe::MINUTE,
             limits: None,
             risk: None,
+            options: None,
         },
         None,
     )
@@ -270,6 +271,7 @@ async fn runs_move_through_their_lifecycle(store: &TestStore) {
         timeframe: Timeframe::DAY,
         limits: None,
         risk: None,
+        options: None,
     };
     assert_eq!(
         w.insert_run(&no_symbols, None).await.unwrap_err().code(),
