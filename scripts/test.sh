@@ -44,3 +44,5 @@ export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
 node haro/scripts/gen-api.mjs --check
 node haro/e2e/run.mjs
 node haro/e2e/first-run.mjs
+# A download from the dashboard's form against `weaver fake-alpaca`: progress, done, the series listed (#21).
+node haro/e2e/download.mjs
