@@ -105,6 +105,17 @@ describe('DownloadForm', () => {
     await until(() => expect(el.querySelector('[role="alert"]')?.textContent).toContain('symbols must name 1–50 symbols'))
   })
 
+  it('describes the adjustment chosen, not always `all`', async () => {
+    routes['GET /candles/series'] = () => json(200, [])
+    mount()
+    expect(el.textContent).toContain('all: split- and dividend-adjusted prices.')
+    for (const [value, text] of [['raw', 'raw: prices as traded'], ['split', 'split: adjusted for splits only'], ['dividend', 'dividend: adjusted for dividends only']]) {
+      fill('adjustment', value)
+      expect(el.textContent).toContain(text)
+      expect(el.textContent).not.toContain('all: split- and dividend-adjusted prices.')
+    }
+  })
+
   it('validates like the server', () => {
     const base = { symbols: 'AAPL', timeframe: '1Day', start: '2024-01-01', end: '2024-01-31', feed: '', adjustment: 'all' }
     expect(validateDownload(base).ok).toBe(true)

@@ -10,6 +10,14 @@ import { described, Field, useFocusInvalid } from './candle-forms'
 type DownloadField = 'symbols' | 'timeframe' | 'start' | 'end' | 'feed' | 'adjustment'
 const FIELDS: readonly DownloadField[] = ['symbols', 'timeframe', 'start', 'end', 'feed', 'adjustment']
 
+/** What each adjustment means, shown under the picker for the one chosen. */
+export const ADJUSTMENT_HINTS: Record<string, string> = {
+  raw: 'raw: prices as traded, not adjusted.',
+  split: 'split: adjusted for splits only.',
+  dividend: 'dividend: adjusted for dividends only.',
+  all: 'all: split- and dividend-adjusted prices.',
+}
+
 type Form = { symbols: string; timeframe: string; start: string; end: string; feed: string; adjustment: string }
 
 /** The form's values checked as the server will; errors by field. */
@@ -97,7 +105,7 @@ export function DownloadForm({ pollMs = 1000 }: { pollMs?: number }) {
           {FEEDS.map((t) => <option key={t}>{t}</option>)}
         </select>
       </Field>
-      <Field id={`${id}-adj`} label="Adjustment" error={err('adjustment')} hint="all: split- and dividend-adjusted prices.">
+      <Field id={`${id}-adj`} label="Adjustment" error={err('adjustment')} hint={ADJUSTMENT_HINTS[f.adjustment] ?? ''}>
         <select {...described(`${id}-adj`, err('adjustment'), 'hint')} name="adjustment" value={f.adjustment} onChange={(e) => set('adjustment')(e.target.value)}>
           {ADJUSTMENTS.map((t) => <option key={t}>{t}</option>)}
         </select>
