@@ -95,6 +95,22 @@ struct State {
     replaying: bool,
 }
 
+/// What Greta's broker sees of `bar`, bar number `g`, after `prev` (the symbol's previous bar
+/// and its number; the bar itself when it is the first).
+fn bar_view(bar: Bar, g: usize, prev: Option<(Bar, usize)>) -> BarView {
+    BarView {
+        open: bar.open,
+        high: bar.high,
+        low: bar.low,
+        close: bar.close,
+        ts: bar.ts,
+        bar: g,
+        prev_close: prev.map_or(bar.open, |(b, _)| b.close),
+        prev_bar: prev.map_or(g, |(_, pg)| pg),
+        prev_ts: prev.map_or(bar.ts, |(b, _)| b.ts),
+    }
+}
+
 impl State {
     /// A fresh account over `symbols` symbols: no bar seen, no order.
     fn new(broker: BrokerConfig, symbols: usize) -> State {
@@ -314,18 +330,7 @@ impl SimVenue {
         let mut views: Vec<Option<BarView>> = vec![None; self.symbols.len()];
         for &(s, i) in members {
             let bar = self.data[s][i];
-            let prev = st.last[s];
-            views[s] = Some(BarView {
-                open: bar.open,
-                high: bar.high,
-                low: bar.low,
-                close: bar.close,
-                ts: bar.ts,
-                bar: g,
-                prev_close: prev.map_or(bar.open, |(b, _)| b.close),
-                prev_bar: prev.map_or(g, |(_, pg)| pg),
-                prev_ts: prev.map_or(bar.ts, |(b, _)| b.ts),
-            });
+            views[s] = Some(bar_view(bar, g, st.last[s]));
             st.closes[s] = bar.close;
             st.last[s] = Some((bar, g));
         }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{SimConfig, SimVenue, Speed, State, Tape, apply_update, ts_of};
+use super::{SimConfig, SimVenue, Speed, State, Tape, apply_update, bar_view, ts_of};
 use crate::domain::Bar;
 use crate::greta::broker::{BarView, BrokerConfig};
 use crate::veda::types::{BarEvent, StreamHandle};
@@ -113,19 +113,8 @@ impl SimVenue {
             st.cursor += 1;
         }
         let g = st.cursor;
-        let prev = st.last[s];
         let mut views: Vec<Option<BarView>> = vec![None; self.symbols.len()];
-        views[s] = Some(BarView {
-            open: bar.open,
-            high: bar.high,
-            low: bar.low,
-            close: bar.close,
-            ts: bar.ts,
-            bar: g,
-            prev_close: prev.map_or(bar.open, |(b, _)| b.close),
-            prev_bar: prev.map_or(g, |(_, pg)| pg),
-            prev_ts: prev.map_or(bar.ts, |(b, _)| b.ts),
-        });
+        views[s] = Some(bar_view(bar, g, st.last[s]));
         st.closes[s] = bar.close;
         st.last[s] = Some((bar, g));
         st.now = ts_of(bar.ts);
