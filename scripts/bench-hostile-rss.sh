@@ -5,7 +5,7 @@
 # N paper runs on the simulated exchange cycling through the guest's failing modes (fuel, memory
 # bomb, stack, panic, trap, huge results, printing, a thousand data windows, bad intents), a few
 # at a time, waits until each has failed, and reads VmRSS (anonymous and file-backed) / VmHWM
-# again, and says PASS or FAIL against the goal. Each reading waits WEAVER_BENCH_SETTLE_SECS (12)
+# again, and says PASS or FAIL against the goal. Each reading waits WEAVER_BENCH_SETTLE_SECS (25)
 # first; WEAVER_BENCH_DUMP=dir keeps the server's smaps at both. Exits 1 on FAIL. The server binds port 0 and the
 # script reads the address it logs (scripts/lib/serve.sh).
 # Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
@@ -18,8 +18,10 @@ cd "$(dirname "$0")/.."
 runs="${1:-200}"
 at_once="${2:-8}"
 # Seconds to wait before each reading: longer than tokio's 10 s keep-alive of idle blocking
-# threads, whose stacks (where the guests' deep recursion ran) would otherwise still count.
-settle="${WEAVER_BENCH_SETTLE_SECS:-12}"
+# threads, whose stacks (where the guests' deep recursion ran) would otherwise still count, and
+# than the 10 s after which idle SQLite readers beyond the first close (checked every 10 s): an
+# idle server is measured, not the tail of the burst.
+settle="${WEAVER_BENCH_SETTLE_SECS:-25}"
 target_dir="${CARGO_TARGET_DIR:-target}"
 csv="testdata/generated/ohlcv/GOOG.csv"
 [[ -f strategies/dist/guests/hostile.wasm ]] || { echo "strategies/dist/guests/hostile.wasm missing: run scripts/build-strategies.sh" >&2; exit 1; }
@@ -68,6 +70,8 @@ dump() {
     cp "/proc/$pid/smaps" "$WEAVER_BENCH_DUMP/$1.smaps"
     cp "/proc/$pid/smaps_rollup" "$WEAVER_BENCH_DUMP/$1.smaps_rollup"
     ls -l "/proc/$pid/fd" >"$WEAVER_BENCH_DUMP/$1.fds"
+    # Threads by name: each keeps its stack's touched pages.
+    cat /proc/"$pid"/task/*/comm | sort | uniq -c >"$WEAVER_BENCH_DUMP/$1.threads"
     # glibc's view of the heap (in use, free, per arena), when gdb is there to ask for it.
     if command -v gdb >/dev/null; then
         gdb -p "$pid" -batch -ex "set \$f = (void *) fopen(\"$WEAVER_BENCH_DUMP/$1.malloc.xml\", \"w\")" \

@@ -360,6 +360,8 @@ impl Walle {
                 // holds the database anyway.
                 let readers = SqlitePoolOptions::new()
                     .max_connections(config.max_connections.clamp(1, 8))
+                    .min_connections(1)
+                    .idle_timeout(config.reader_idle_timeout)
                     .connect_with(opts.pragma("cache_size", READER_CACHE_SIZE))
                     .await?;
                 // Offsets and doorbells share the writer: SQLite has no cheaper commit to offer
@@ -431,6 +433,15 @@ impl Walle {
         match &self.inner.db {
             Db::Pg(p) => Some(p),
             Db::Lite(_) => None,
+        }
+    }
+
+    /// SQLite: the pool of reader connections, for tests and benchmarks that watch it grow and
+    /// shrink. `None` on PostgreSQL.
+    pub fn sqlite_readers(&self) -> Option<&SqlitePool> {
+        match &self.inner.reads {
+            Db::Lite(p) => Some(p),
+            Db::Pg(_) => None,
         }
     }
 

@@ -29,6 +29,11 @@ pub struct DbConfig {
     pub idle_in_transaction_timeout: Duration,
     /// SQLite busy timeout: how long a writer waits for the write lock (default 10 s).
     pub busy_timeout: Duration,
+    /// SQLite: how long a reader connection beyond the first may stay idle before it is closed
+    /// (default 10 s). Each reader is a thread with its own page and statement caches; a burst
+    /// of reads opened up to eight, and without this they stayed open for sqlx's default ten
+    /// minutes, a few MB the server no longer needed (issue #20).
+    pub reader_idle_timeout: Duration,
 }
 
 /// The resolved backend.
@@ -49,6 +54,7 @@ impl Default for DbConfig {
             statement_timeout: Duration::from_secs(30),
             idle_in_transaction_timeout: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(10),
+            reader_idle_timeout: Duration::from_secs(10),
         }
     }
 }

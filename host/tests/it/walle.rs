@@ -12,4 +12,5 @@ mod disk_full;
 mod event_log;
 mod notifications;
 mod outbox;
+mod readers;
 mod repo;
