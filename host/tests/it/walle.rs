@@ -13,3 +13,4 @@ mod event_log;
 mod notifications;
 mod outbox;
 mod repo;
+mod sweeps;
