@@ -182,6 +182,8 @@ impl App {
             concurrency: config.backtest_concurrency,
             memory_budget_mb: config.backtest_memory_mb,
         });
+        let sweeps =
+            crate::greta::sweep_jobs::Sweeps::new(backtests.clone(), config.sweep_max_points);
         let runs = Runs::new(RunsParts {
             walle: walle.clone(),
             marvin,
@@ -206,6 +208,7 @@ impl App {
             walle: walle.clone(),
             catalogue: catalogue.clone(),
             backtests,
+            sweeps,
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             runs: runs.clone(),
@@ -276,6 +279,13 @@ impl App {
             }
             Ok(_) => {}
             Err(e) => tracing::error!(code = e.code(), "unfinished backtests not marked: {e}"),
+        }
+        match glados::sweeps::resume(&self.state).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(?ids, "sweeps an earlier process left unfinished resumed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code(), "unfinished sweeps not resumed: {e}"),
         }
         self.start_services();
         match self.downloads.resume().await {

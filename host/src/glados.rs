@@ -22,6 +22,7 @@
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
+//! - [`sweeps`]: the views of parameter sweeps (the jobs are [`crate::greta::sweep_jobs`]).
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
 //! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
 //!
@@ -56,6 +57,7 @@ pub mod runs;
 mod security_headers;
 pub mod server;
 pub mod strategies;
+pub mod sweeps;
 pub mod trading;
 pub mod venues;
 
@@ -71,6 +73,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::greta::jobs::Jobs;
+use crate::greta::sweep_jobs::Sweeps;
 use crate::marvin::Catalogue;
 use crate::notify::Notifier;
 use crate::runs::Runs;
@@ -94,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) catalogue: Catalogue,
     /// The backtest jobs.
     pub(crate) backtests: Jobs,
+    /// The parameter sweeps (sharing the backtests' slots and memory).
+    pub(crate) sweeps: Sweeps,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     /// The runs of this process (and the global trading state they share).
@@ -120,6 +125,8 @@ pub struct Parts {
     pub catalogue: Catalogue,
     /// The backtest jobs.
     pub backtests: Jobs,
+    /// The parameter sweeps.
+    pub sweeps: Sweeps,
     /// Where background work is tracked (shared with `runs`).
     pub tasks: TaskTracker,
     /// Cancelled at shutdown (shared with `runs`).
@@ -152,6 +159,7 @@ impl AppState {
                 metrics: prometheus(),
                 catalogue: p.catalogue,
                 backtests: p.backtests,
+                sweeps: p.sweeps,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 runs: p.runs,

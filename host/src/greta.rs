@@ -12,7 +12,9 @@
 //! get their [`EngineConfig`] and strategy factory from it. A component strategy is loaded
 //! through the caller's [`crate::marvin::Marvin`] (the server passes its shared one); the engine
 //! itself only drives a [`crate::domain::Strategy`] and never sees the sandbox. The server's
-//! queued backtests over stored candles are [`jobs::Jobs`].
+//! queued backtests over stored candles are [`jobs::Jobs`]; its parameter sweeps
+//! ([`sweeps`]: space, method, objective, constraints) are [`sweep_jobs::Sweeps`], which share
+//! the backtests' slots and memory budget.
 //!
 //! # Events a strategy gets
 //! The same envelope sequence as a paper or live run ([`crate::veda::live`]), from the same
@@ -64,6 +66,8 @@ pub mod series;
 pub mod spec;
 pub mod stored;
 pub mod sweep;
+pub mod sweep_jobs;
+pub mod sweeps;
 pub mod synth;
 pub mod timeline;
 

@@ -47,6 +47,7 @@ mod run_state;
 mod runs;
 mod settings;
 mod strategies;
+mod sweeps;
 mod types;
 
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub use run_state::{RunAccount, RunBeat, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
 pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};
+pub use sweeps::{NewSweepPoint, PointOrder, PointStatus, Sweep, SweepPoint, SweepStatus};
 pub use types::Num;
 
 /// What went wrong in the store.

@@ -853,6 +853,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sweeps, newest first, with their progress and best point. Paged with `before` (the last
+         *     id of the previous page) and `limit`.
+         */
+        get: operations["list_sweeps"];
+        put?: never;
+        /**
+         * Validates and queues a sweep; poll `GET /sweeps/{id}` (or follow the event stream's
+         *     `ui.backtest.SweepStatusChanged`) for its results.
+         */
+        post: operations["create_sweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sweeps/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One sweep: status, progress, best point so far and a page of `results` (feasible points
+         *     first, best first by the objective; or by `sort` = any metric key, `order` = `desc` or `asc`).
+         */
+        get: operations["get_sweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sweeps/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a queued or running sweep: its running points stop within one strategy call, the
+         *     points finished before are kept, and its status becomes `cancelled`.
+         */
+        post: operations["cancel_sweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sweeps/{id}/points/{index}/backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * "Open as backtest": queues a normal backtest with the sweep's settings and this point's
+         *     parameters (the fixed ones with the point's over them) and answers it, as `POST /backtests`.
+         */
+        post: operations["point_backtest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sweeps/{id}/points/{index}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The full report of one point (the `weaver backtest --report` JSON), computed by running the
+         *     point again: it is deterministic, and storing every point's trades and equity curve would
+         *     cost the store a full report per point. Waits for a backtest slot like a backtest.
+         */
+        get: operations["point_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/trading-state": {
         parameters: {
             query?: never;
@@ -1019,6 +1124,36 @@ export interface components {
             /** @description The venue's order id, when accepted. */
             venue_order_id?: string | null;
         };
+        /**
+         * @description One parameter's values: a list (`[5, 10, 20]`), an inclusive stepped range
+         *     (`{"min": 5, "max": 50, "step": 5}`; integers stay integers) or a log-spaced range
+         *     (`{"min": 0.001, "max": 1, "log": true, "count": 4}`; without `count` only for `random`,
+         *     which then draws log-uniformly).
+         */
+        AxisView: Record<string, never>[] | {
+            /**
+             * Format: int64
+             * @description Values of a log-spaced range.
+             */
+            count?: number | null;
+            /** @description Log-spaced. */
+            log?: boolean;
+            /**
+             * Format: double
+             * @description Largest value.
+             */
+            max: number;
+            /**
+             * Format: double
+             * @description Smallest value.
+             */
+            min: number;
+            /**
+             * Format: double
+             * @description Step of a linear range.
+             */
+            step?: number | null;
+        };
         /** @description `POST /backtests`. */
         BacktestRequest: {
             /**
@@ -1163,6 +1298,27 @@ export interface components {
              */
             run_id?: number | null;
         };
+        /**
+         * @description What a point must meet to be feasible; an infeasible point is kept (`feasible: false`)
+         *     and is never `best`.
+         */
+        ConstraintsView: {
+            /**
+             * Format: double
+             * @description A maximum drawdown of at most this many percent (20 = no deeper than −20 %).
+             */
+            max_drawdown_pct?: number | null;
+            /**
+             * Format: double
+             * @description Exposure time of at most this many percent.
+             */
+            max_exposure_pct?: number | null;
+            /**
+             * Format: int64
+             * @description At least this many closed trades.
+             */
+            min_trades?: number | null;
+        };
         /** @description One outbox consumer in `GET /readyz`. */
         ConsumerView: {
             /** @description `critical` (its lag throttles simulated runs) or `best_effort`. */
@@ -1266,6 +1422,11 @@ export interface components {
              */
             latency_us?: number | null;
         };
+        /**
+         * @description Which way the objective is better.
+         * @enum {string}
+         */
+        DirectionView: "max" | "min";
         /** @description Body of `POST /candles/download`. */
         DownloadRequest: {
             /** @description `raw`, `split`, `dividend` or `all` (default `all`: split- and dividend-adjusted). */
@@ -1595,6 +1756,27 @@ export interface components {
              */
             type?: string;
         };
+        /**
+         * @description How the points are chosen: `{"kind": "grid"}` (every combination) or `{"kind": "random",
+         *     "seed": 7, "count": 200}` (the same seed gives the same points).
+         */
+        MethodView: {
+            /** @enum {string} */
+            kind: "grid";
+        } | {
+            /**
+             * Format: int64
+             * @description Points to draw.
+             */
+            count: number;
+            /** @enum {string} */
+            kind: "random";
+            /**
+             * Format: int64
+             * @description Seed.
+             */
+            seed: number;
+        };
         /** @description The first decision where the replay differs. */
         MismatchView: {
             /**
@@ -1672,6 +1854,16 @@ export interface components {
             /** @description One per channel tried. */
             results: components["schemas"]["NotifyAttemptView"][];
         };
+        /**
+         * @description What ranks the points: a numeric report metric (`sharpe`, `sqn`, `return_pct`, …) or
+         *     `return_over_drawdown` (`return_pct / |max_drawdown_pct|`).
+         */
+        ObjectiveView: {
+            /** @description `max` or `min`. */
+            direction: components["schemas"]["DirectionView"];
+            /** @description Metric key. */
+            metric: string;
+        };
         /** @description A page of orders. */
         OrderPageView: {
             /**
@@ -1710,6 +1902,29 @@ export interface components {
              */
             unrealized: number;
         };
+        /** @description One finished point. */
+        PointView: {
+            /** @description Why it failed. */
+            error?: string | null;
+            /** @description Whether it met the constraints. */
+            feasible: boolean;
+            /**
+             * Format: int64
+             * @description Its index (for its report and "open as backtest").
+             */
+            index: number;
+            /** @description Every numeric metric of its report plus `return_over_drawdown` (null when it failed). */
+            metrics?: Record<string, never> | null;
+            /**
+             * Format: double
+             * @description Its objective value (null: failed, or undefined for it).
+             */
+            objective?: number | null;
+            /** @description Its swept parameters. */
+            params: Record<string, never>;
+            /** @description `done` or `failed`. */
+            status: string;
+        };
         /** @description An open position. */
         PositionView: {
             /**
@@ -1734,6 +1949,24 @@ export interface components {
              * @description `qty × (last_price − avg_price)`.
              */
             unrealized_pnl: number;
+        };
+        /** @description Points finished so far. */
+        ProgressView: {
+            /**
+             * Format: int64
+             * @description Points that ran.
+             */
+            done: number;
+            /**
+             * Format: int64
+             * @description Points whose strategy failed.
+             */
+            failed: number;
+            /**
+             * Format: int64
+             * @description Points in the sweep.
+             */
+            total: number;
         };
         /** @description What a replay found. */
         ReplayView: {
@@ -2162,6 +2395,90 @@ export interface components {
             updated_at: string;
             /** @description Version label (default: the first 12 hex digits of the hash). */
             version: string;
+        };
+        /**
+         * @description `POST /sweeps`: a backtest's fields (as `POST /backtests`; `params` are the fixed ones) plus
+         *     what to sweep and how to rank it.
+         */
+        SweepRequestView: {
+            /**
+             * Format: double
+             * @description Starting cash (default 10000).
+             */
+            cash?: number | null;
+            /**
+             * Format: double
+             * @description Commission per side (default 0.002).
+             */
+            commission?: number | null;
+            constraints?: null | components["schemas"]["ConstraintsView"];
+            /**
+             * Format: date-time
+             * @description End (exclusive); default: after the newest stored.
+             */
+            end?: string | null;
+            fill?: null | components["schemas"]["FillView"];
+            limits?: null | components["schemas"]["LimitsRequest"];
+            /** @description How the points are chosen. */
+            method: components["schemas"]["MethodView"];
+            /** @description What ranks the points. */
+            objective: components["schemas"]["ObjectiveView"];
+            /** @description Fixed parameters (a swept parameter of the same name wins). */
+            params?: Record<string, never> | null;
+            /** @description The swept parameters, by name. */
+            space: {
+                [key: string]: components["schemas"]["AxisView"];
+            };
+            /**
+             * Format: date-time
+             * @description First bar time (inclusive); default: the oldest stored.
+             */
+            start?: string | null;
+            /** @description Strategy id or name. */
+            strategy: components["schemas"]["StrategyRef"];
+            /** @description Symbols (candles must be stored for each). */
+            symbols: string[];
+            /** @description Bar timeframe. */
+            timeframe: string;
+            /**
+             * Format: int64
+             * @description Indicator warm-up in bars (default: the strategy's declared one, per point).
+             */
+            warmup?: number | null;
+        };
+        /** @description A sweep as the API shows it. */
+        SweepView: {
+            best?: null | components["schemas"]["PointView"];
+            /** @description The request as posted. */
+            config: Record<string, never>;
+            /**
+             * Format: date-time
+             * @description Created (UTC).
+             */
+            created_at: string;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Points finished so far. */
+            progress: components["schemas"]["ProgressView"];
+            /** @description `GET /sweeps/{id}` only: a page of finished points, best first (or by `sort`). */
+            results?: components["schemas"]["PointView"][] | null;
+            /** @description `queued`, `running`, `done`, `failed` or `cancelled`. */
+            status: string;
+            /**
+             * Format: int64
+             * @description The strategy version swept.
+             */
+            strategy_id?: number | null;
+            /**
+             * Format: date-time
+             * @description Last status change (UTC).
+             */
+            updated_at: string;
         };
         /** @description Body of `POST /candles/synth`. */
         SynthRequest: {
@@ -4791,6 +5108,268 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_sweeps: {
+        parameters: {
+            query?: {
+                /** @description Only ids below this (the last id of the previous page). */
+                before?: number;
+                /** @description Page size (1–500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepView"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_sweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A backtest's fields plus `method`, `space`, `objective` and `constraints` */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepRequestView"];
+            };
+        };
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepView"];
+                };
+            };
+            /** @description No such strategy */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Strategy disabled or not ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused as `POST /backtests` refuses, or `invalid_space`, `invalid_method`, `unknown_metric` (details: `metric`, `accepted`), `invalid_constraints`, `sweep_too_large` (details: `points`, `limit`), `unknown_parameter` (details: `name`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_sweep: {
+        parameters: {
+            query?: {
+                /** @description Points in the page (0–1000, default 100). */
+                limit?: number;
+                /** @description Points to skip. */
+                offset?: number;
+                /** @description `desc` (default for `sort`) or `asc`. */
+                order?: components["schemas"]["ListOrder"];
+                /** @description A metric key to sort by instead of the objective (feasible first, then best). */
+                sort?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Sweep id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unknown_metric` in `sort` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_sweep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sweep id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sweep_finished`: it already ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    point_backtest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sweep id */
+                id: number;
+                /** @description Point index */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    point_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sweep id */
+                id: number;
+                /** @description Point index */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `point_failed`: the point fails when run */
             409: {
                 headers: {
                     [name: string]: unknown;

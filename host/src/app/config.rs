@@ -107,6 +107,9 @@ pub struct Config {
     /// half the machine's memory, [`crate::greta::budget::default_budget_mb`]); a backtest
     /// waits `queued` until its estimate fits.
     pub backtest_memory_mb: u64,
+    /// Most points one sweep may have, `WEAVER_SWEEP_MAX_POINTS` (1 to 100000000; default
+    /// 100000); a larger space is refused with `sweep_too_large`.
+    pub sweep_max_points: u64,
     /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
     /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
     pub shutdown_grace: Duration,
@@ -361,6 +364,15 @@ impl Config {
                 )),
             }
         }
+        let mut sweep_max_points = crate::greta::sweep_jobs::DEFAULT_MAX_POINTS;
+        if let Some(n) = var("WEAVER_SWEEP_MAX_POINTS") {
+            match n.trim().parse::<u64>() {
+                Ok(n) if (1..=100_000_000).contains(&n) => sweep_max_points = n,
+                _ => problems.push(format!(
+                    "WEAVER_SWEEP_MAX_POINTS must be an integer from 1 to 100000000, got {n:?}"
+                )),
+            }
+        }
         let mut backtest_memory_mb = crate::greta::budget::default_budget_mb();
         if let Some(n) = var("WEAVER_BACKTEST_MEMORY_MB") {
             let range = crate::greta::budget::BUDGET_RANGE_MB;
@@ -426,6 +438,7 @@ impl Config {
                 shutdown_grace,
                 backtest_concurrency,
                 backtest_memory_mb,
+                sweep_max_points,
                 store_outage_limit,
                 alpaca,
                 compiler: None,
@@ -464,6 +477,7 @@ impl Config {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             backtest_concurrency: default_backtest_concurrency(),
             backtest_memory_mb: crate::greta::budget::default_budget_mb(),
+            sweep_max_points: crate::greta::sweep_jobs::DEFAULT_MAX_POINTS,
             store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,
             notify: NotifyConfig::default(),
         }

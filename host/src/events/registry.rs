@@ -202,6 +202,7 @@ impl Registry {
             r.register::<CancelOrder>("live.CancelOrder"),
             r.register::<BacktestOrder>("backtest.PlaceOrder"),
             r.register::<BacktestChanged>("backtest.StatusChanged"),
+            r.register::<SweepChanged>("backtest.SweepStatusChanged"),
             r.register::<CandlesStored>("data.CandlesStored"),
             r.register::<MarketBar>("market.Bar"),
             r.register::<Notice>("ui.Notice"),
@@ -363,6 +364,15 @@ pub mod payloads {
     pub struct BacktestChanged {
         /// Backtest row id.
         pub backtest_id: i64,
+        /// New status.
+        pub status: String,
+    }
+
+    /// A parameter sweep changed status.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct SweepChanged {
+        /// Sweep row id.
+        pub sweep_id: i64,
         /// New status.
         pub status: String,
     }

@@ -58,6 +58,12 @@ use crate::walle::{Strategy, StrategyStatus};
         create_backtest,
         list_backtests,
         get_backtest,
+        super::sweeps::create_sweep,
+        super::sweeps::list_sweeps,
+        super::sweeps::get_sweep,
+        super::sweeps::cancel_sweep,
+        super::sweeps::point_report,
+        super::sweeps::point_backtest,
         candles::list_candles,
         candles::list_series,
         candles::import_csv,
@@ -111,6 +117,15 @@ use crate::walle::{Strategy, StrategyStatus};
         BacktestView,
         backtests::StrategyRef,
         backtests::FillView,
+        super::sweeps::SweepRequestView,
+        super::sweeps::SweepView,
+        super::sweeps::PointView,
+        super::sweeps::ProgressView,
+        super::sweeps::AxisView,
+        super::sweeps::MethodView,
+        super::sweeps::DirectionView,
+        super::sweeps::ObjectiveView,
+        super::sweeps::ConstraintsView,
         candles::CandleView,
         candles::SeriesView,
         candles::SynthRequest,
@@ -237,6 +252,7 @@ pub fn routes() -> Router<AppState> {
         .merge(accounts::routes())
         .merge(venues::routes())
         .merge(notify::routes())
+        .merge(super::sweeps::routes())
 }
 
 /// This document.

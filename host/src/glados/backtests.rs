@@ -222,7 +222,16 @@ impl From<jobs::Error> for ApiError {
 /// 4xx for a refused request (nothing stored), 5xx for store failures.
 pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, ApiError> {
     let config = serde_json::to_value(&req).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let job = JobRequest {
+    Ok(state
+        .inner
+        .backtests
+        .create(job_request(req, config))
+        .await?)
+}
+
+/// The job a request asks for, stored and shown as `config` (sweeps build theirs here too).
+pub(crate) fn job_request(req: BacktestRequest, config: serde_json::Value) -> JobRequest {
+    JobRequest {
         strategy: req.strategy.into(),
         symbols: req.symbols,
         timeframe: req.timeframe,
@@ -235,6 +244,5 @@ pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, 
         params: req.params,
         limits: req.limits.map(Into::into).unwrap_or_default(),
         config,
-    };
-    Ok(state.inner.backtests.create(job).await?)
+    }
 }

@@ -41,12 +41,13 @@ const MAX_BARS: i64 = 5_000_000;
 /// bars of that series: the history its first windows can reach.
 const DECLARED_HISTORY: i64 = 1_000;
 
-/// A backtest ready to run: its engine settings, strategy source, data and strategy instance.
-type Prepared = (
+/// A backtest ready to run: its engine settings, strategy source, data and strategy instance
+/// (or why its `init` failed, as `code: message`).
+pub(crate) type Prepared = (
     super::EngineConfig,
     super::StrategyBuilder,
     super::Backtest,
-    Box<dyn crate::domain::Strategy>,
+    Result<Box<dyn crate::domain::Strategy>, String>,
 );
 
 /// Largest `warmup` accepted.
@@ -236,15 +237,20 @@ impl std::fmt::Debug for Jobs {
     }
 }
 
-/// Everything a job needs, resolved at request time.
-struct Plan {
+/// Everything a job needs, resolved at request time (sweeps, `greta/sweep_jobs.rs`, plan theirs
+/// the same way).
+#[derive(Clone)]
+pub(crate) struct Plan {
     /// The backtest; its data is a [`DataWindow::Stored`] window.
-    spec: BacktestSpec,
+    pub(crate) spec: BacktestSpec,
     /// Its name and hash, for the report.
-    name: String,
-    sha256: String,
+    pub(crate) name: String,
+    pub(crate) sha256: String,
     /// Its memory estimate, MB.
-    estimate_mb: u64,
+    pub(crate) estimate_mb: u64,
+    /// Bars it loads (every symbol's together) and the memory its sandbox may grow to.
+    pub(crate) bars: u64,
+    pub(crate) guest_memory: u64,
 }
 
 impl Jobs {
@@ -355,7 +361,37 @@ impl Jobs {
         Ok(b)
     }
 
-    async fn plan(&self, req: &JobRequest) -> Result<(Plan, i64), Error> {
+    /// The store, the sandbox host and the process's task tracker and shutdown token.
+    pub(crate) fn parts(&self) -> &JobsParts {
+        &self.inner
+    }
+
+    /// Waits for one of the concurrency slots, then for `estimate_mb` of the memory budget, as a
+    /// backtest does; both are held until the pair is dropped. `None` when `cancel` fires first.
+    pub(crate) async fn admit(
+        &self,
+        estimate_mb: u64,
+        cancel: &CancellationToken,
+    ) -> Option<(
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    )> {
+        let slot = tokio::select! {
+            p = self.permits.clone().acquire_owned() => p.ok()?,
+            () = cancel.cancelled() => return None,
+        };
+        let memory = tokio::select! {
+            m = self.budget.reserve(estimate_mb) => m?,
+            () = cancel.cancelled() => return None,
+        };
+        Some((slot, memory))
+    }
+
+    /// Validates a request into a plan (nothing stored); the resolved strategy id with it.
+    ///
+    /// # Errors
+    /// [`Error`] for a refused request.
+    pub(crate) async fn plan(&self, req: &JobRequest) -> Result<(Plan, i64), Error> {
         // Limits first, as for runs: a request the operator does not allow is refused whatever
         // else is wrong with it.
         req.limits
@@ -446,6 +482,8 @@ impl Jobs {
             name: strategy.name,
             sha256: strategy.sha256,
             estimate_mb,
+            bars,
+            guest_memory: u64::try_from(guest_memory).unwrap_or(u64::MAX),
         };
         Ok((plan, strategy.id))
     }
@@ -518,75 +556,20 @@ impl Jobs {
         }));
     }
 
-    async fn execute(
+    /// Runs a planned backtest: its report (split as stored) and the orders its strategy placed.
+    ///
+    /// # Errors
+    /// The failure as `code: message` text.
+    pub(crate) async fn execute(
         &self,
         plan: Plan,
     ) -> Result<(BacktestReport, Vec<super::engine::PlacedOrder>), String> {
+        let (cfg, source, bt, strategy) = self.prepare(&plan.spec).await?;
+        let mut strategy = strategy?;
         let DataWindow::Stored(window) = &plan.spec.data else {
             return Err("internal_error: a backtest job runs over stored candles".into());
         };
         let timeframe = window.timeframe.to_string();
-        let mut series = Vec::with_capacity(window.symbols.len());
-        let Ok(load) = self.loads.acquire().await else {
-            return Err("internal_error: the load queue is closed".into());
-        };
-        for s in &window.symbols {
-            let candles = self
-                .inner
-                .walle
-                .candles(s, &timeframe, window.start, window.end, MAX_BARS)
-                .await
-                .map_err(|e| format!("{}: {e}", e.code()))?;
-            series.push(window.series(s, candles.iter().map(|c| c.bar())));
-        }
-        drop(load);
-        let marvin = self.inner.marvin.clone();
-        // First the strategy (its `init` declares the extra series it reads), then those series'
-        // stored candles, then the run: a declared series with no stored candles is aggregated
-        // from the run's own bars by the engine.
-        let spec = plan.spec.clone();
-        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, String> {
-            let cfg = spec.engine_config().map_err(|e| e.to_string())?;
-            let source = spec
-                .strategy
-                .load_with(Some(&marvin), &spec.limits)
-                .map_err(|e| e.to_string())?;
-            let bt = super::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
-            let strategy = (source.factory)(&bt.strategy_config(&spec.params))
-                .map_err(|e| format!("{}: {}", e.code, e.message))?;
-            Ok((cfg, source, bt, strategy))
-        });
-        let (cfg, source, mut bt, mut strategy) = tokio::select! {
-            r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
-            () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
-        };
-        for decl in strategy.declaration().series {
-            let own = decl.timeframe == window.timeframe && window.symbols.contains(&decl.symbol);
-            if own {
-                continue;
-            }
-            let since = window.start
-                - chrono::Duration::milliseconds(
-                    decl.timeframe
-                        .nominal_millis()
-                        .saturating_mul(DECLARED_HISTORY),
-                );
-            let candles = self
-                .inner
-                .walle
-                .candles(
-                    &decl.symbol,
-                    &decl.timeframe.to_string(),
-                    since,
-                    window.end,
-                    MAX_BARS,
-                )
-                .await
-                .map_err(|e| format!("{}: {e}", e.code()))?;
-            if !candles.is_empty() {
-                bt.add_stored_series(&decl, candles.iter().map(|c| c.bar()).collect());
-            }
-        }
         type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
         let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
             let spec = &plan.spec;
@@ -639,6 +622,87 @@ impl Jobs {
             },
             orders,
         ))
+    }
+
+    /// Loads what a planned backtest runs on: its stored candles, its strategy (one instance,
+    /// built with `spec.params`; `Err` when its `init` fails) and the stored candles of the series
+    /// that instance declares. Sweeps load once this way and build one instance per point from
+    /// the same source.
+    ///
+    /// # Errors
+    /// The failure as `code: message` text.
+    pub(crate) async fn prepare(&self, spec: &BacktestSpec) -> Result<Prepared, String> {
+        let DataWindow::Stored(window) = &spec.data else {
+            return Err("internal_error: a backtest job runs over stored candles".into());
+        };
+        let timeframe = window.timeframe.to_string();
+        let mut series = Vec::with_capacity(window.symbols.len());
+        let Ok(load) = self.loads.acquire().await else {
+            return Err("internal_error: the load queue is closed".into());
+        };
+        for s in &window.symbols {
+            let candles = self
+                .inner
+                .walle
+                .candles(s, &timeframe, window.start, window.end, MAX_BARS)
+                .await
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            series.push(window.series(s, candles.iter().map(|c| c.bar())));
+        }
+        drop(load);
+        let marvin = self.inner.marvin.clone();
+        // First the strategy (its `init` declares the extra series it reads), then those series'
+        // stored candles, then the run: a declared series with no stored candles is aggregated
+        // from the run's own bars by the engine.
+        let spec = spec.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, String> {
+            let cfg = spec.engine_config().map_err(|e| e.to_string())?;
+            let source = spec
+                .strategy
+                .load_with(Some(&marvin), &spec.limits)
+                .map_err(|e| e.to_string())?;
+            let bt = super::Backtest::new(series).map_err(|e| format!("{}: {e}", e.code()))?;
+            let strategy = (source.factory)(&bt.strategy_config(&spec.params))
+                .map_err(|e| format!("{}: {}", e.code, e.message));
+            Ok((cfg, source, bt, strategy))
+        });
+        let (cfg, source, mut bt, strategy) = tokio::select! {
+            r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
+            () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
+        };
+        // An instance that failed its `init` declares nothing (a sweep goes on without it).
+        let declared = strategy
+            .as_ref()
+            .map(|s| s.declaration().series)
+            .unwrap_or_default();
+        for decl in declared {
+            let own = decl.timeframe == window.timeframe && window.symbols.contains(&decl.symbol);
+            if own {
+                continue;
+            }
+            let since = window.start
+                - chrono::Duration::milliseconds(
+                    decl.timeframe
+                        .nominal_millis()
+                        .saturating_mul(DECLARED_HISTORY),
+                );
+            let candles = self
+                .inner
+                .walle
+                .candles(
+                    &decl.symbol,
+                    &decl.timeframe.to_string(),
+                    since,
+                    window.end,
+                    MAX_BARS,
+                )
+                .await
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            if !candles.is_empty() {
+                bt.add_stored_series(&decl, candles.iter().map(|c| c.bar()).collect());
+            }
+        }
+        Ok((cfg, source, bt, strategy))
     }
 }
 

@@ -18,11 +18,12 @@ pub const START_MS: i64 = 1_577_836_800_000;
 /// Per-minute volatility of the log price.
 pub(crate) const SIGMA: f64 = 0.0005;
 
-/// SplitMix64: tiny, fast, and good enough for a benchmark series.
-struct SplitMix64(u64);
+/// SplitMix64: tiny, fast, and good enough for a benchmark series. Its stream is fixed by its
+/// definition (Steele, Lea, Flood 2014), which random sweeps rely on (`greta/sweeps.rs`).
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

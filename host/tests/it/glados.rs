@@ -37,6 +37,7 @@ mod serve;
 mod sim_live;
 mod sse_replay;
 mod suspend;
+mod sweeps;
 mod throttle;
 
 use axum::Router;

@@ -14,3 +14,4 @@ mod notifications;
 mod outbox;
 mod readers;
 mod repo;
+mod sweeps;
