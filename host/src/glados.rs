@@ -22,6 +22,7 @@
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
 //! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
+//! - [`shadows`]: shadow runs beside a run, and their diff with it.
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
 //! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
 //!
@@ -55,6 +56,7 @@ pub mod replay;
 pub mod runs;
 mod security_headers;
 pub mod server;
+pub mod shadows;
 pub mod strategies;
 pub mod trading;
 pub mod venues;

@@ -46,6 +46,7 @@ mod replay;
 mod run_state;
 mod runs;
 mod settings;
+mod shadows;
 mod strategies;
 mod types;
 
@@ -82,6 +83,7 @@ pub use replay::{RecordedDecisions, RunInput};
 pub use run_state::{RunAccount, RunBeat, RunLogLine};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
+pub use shadows::{Shadow, ShadowDecision};
 pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};
 pub use types::Num;
 
