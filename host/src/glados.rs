@@ -23,6 +23,7 @@
 //! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
 //! - [`sweeps`]: the views of parameter sweeps (the jobs are [`crate::greta::sweep_jobs`]).
+//! - [`shadows`]: shadow runs beside a run, and their diff with it.
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
 //! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
 //!
@@ -56,6 +57,7 @@ pub mod replay;
 pub mod runs;
 mod security_headers;
 pub mod server;
+pub mod shadows;
 pub mod strategies;
 pub mod sweeps;
 pub mod trading;

@@ -16,6 +16,7 @@
 //! - [`log_book`]: a run's bounded log, in memory and in WallE.
 //! - [`account`]: a run's account (average-cost positions, PnL).
 //! - [`trading`]: the global trading state, shared by every run's checks and persisted.
+//! - [`shadows`]: shadow runs, other versions fed a run's bars on their own simulated exchange.
 //!
 //! # Two kinds of venue
 //! - `sim`: the run's own [`SimVenue`](crate::veda::sim::SimVenue) replaying its stored candles
@@ -92,6 +93,7 @@ pub mod metered;
 pub mod replay;
 pub mod resume;
 pub mod risk;
+pub mod shadows;
 pub mod sim_live;
 pub mod spec;
 pub mod start;
@@ -317,6 +319,8 @@ pub(crate) struct Inner {
     pub(crate) watching: std::sync::atomic::AtomicBool,
     /// Whether the heartbeat task runs ([`beat::ensure`]).
     pub(crate) beating: std::sync::atomic::AtomicBool,
+    /// The runs' bars to their shadows, and the shadows this process runs.
+    pub(crate) shadows: shadows::Registry,
 }
 
 impl std::fmt::Debug for Runs {
@@ -349,6 +353,7 @@ impl Runs {
                 accounts: accounts::AccountBook::default(),
                 watching: std::sync::atomic::AtomicBool::new(false),
                 beating: std::sync::atomic::AtomicBool::new(false),
+                shadows: shadows::Registry::default(),
             }),
         }
     }

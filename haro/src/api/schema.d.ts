@@ -766,6 +766,70 @@ export interface paths {
         patch: operations["patch_risk"];
         trace?: never;
     };
+    "/runs/{id}/shadows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's shadows, oldest first. */
+        get: operations["list_shadows"];
+        put?: never;
+        /**
+         * Starts a shadow beside a running run: a ready version of the run's strategy (optionally
+         *     with other parameters) fed exactly the run's bars, from the run's first, in its own
+         *     sandbox; its intents are recorded, checked against the run's risk limits and filled on its
+         *     own simulated exchange at next open, never sent to a venue. It ends with the run.
+         */
+        post: operations["create_shadow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/shadows/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stops a shadow (its decisions stay, and its diff can still be read). Stopping one that
+         *     ended already changes nothing.
+         */
+        delete: operations["stop_shadow"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/shadows/{sid}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A shadow beside its run: the bar times where either had order intents with both sides'
+         *     intents, the first bar time where they differ (`first_divergence`, null when none), and
+         *     both equity curves.
+         */
+        get: operations["shadow_diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/stop": {
         parameters: {
             query?: never;
@@ -1232,6 +1296,20 @@ export interface components {
              */
             waiting_for?: string | null;
         };
+        /** @description One bar time where the run or the shadow had order intents. */
+        BarDiffView: {
+            /**
+             * Format: date-time
+             * @description The bar time.
+             */
+            bar_ts: string;
+            /** @description Whether their order intents differ (log intents are not compared). */
+            diverges: boolean;
+            /** @description The run's intents at that bar time. */
+            run: Record<string, never>[];
+            /** @description The shadow's intents at that bar time. */
+            shadow: Record<string, never>[];
+        };
         /** @description Whether a cancel reached a working order. */
         CancelView: {
             /**
@@ -1451,6 +1529,19 @@ export interface components {
             symbols: string[];
             /** @description Bar timeframe (`1Min`, `15Min`, `1Hour`, `1Day`, …). */
             timeframe: string;
+        };
+        /** @description One point of an equity curve. */
+        EquityPointView: {
+            /**
+             * Format: double
+             * @description Equity after that bar.
+             */
+            equity: number;
+            /**
+             * Format: date-time
+             * @description The bar time.
+             */
+            ts: string;
         };
         /** @description The JSON body of every error response. */
         ErrorBody: {
@@ -2289,6 +2380,82 @@ export interface components {
             symbol: string;
             /** @description Timeframe (`1Min`, `1Day`, …). */
             timeframe: string;
+        };
+        /** @description A shadow beside its run. */
+        ShadowDiffView: {
+            /** @description Bar times where either had order intents, side by side, oldest first (at most 2000). */
+            bars: components["schemas"]["BarDiffView"][];
+            /**
+             * Format: date-time
+             * @description Bar times are compared up to this one (the latest both sides recorded; the run's
+             *     decisions reach the store a moment after it makes them).
+             */
+            compared_until?: string | null;
+            /** @description How many bar times differ. */
+            divergences: number;
+            /**
+             * Format: date-time
+             * @description The first bar time where their order intents differ; null when none does.
+             */
+            first_divergence?: string | null;
+            /** @description The run's equity by bar (at most 2000 points, evenly thinned). */
+            run_equity: components["schemas"]["EquityPointView"][];
+            /**
+             * @description `sim_account`: the run's equity is its simulated exchange's (exact); `venue_fills`: a
+             *     run on a live venue, its own fills over its baseline marked at the latest closes. Read
+             *     at each bar while the shadow listened.
+             */
+            run_equity_source: string;
+            /** @description The shadow. */
+            shadow: components["schemas"]["ShadowView"];
+            /** @description The shadow's simulated equity by bar (at most 2000 points). */
+            shadow_equity: components["schemas"]["EquityPointView"][];
+            /** @description Whether `bars` was cut at 2000. */
+            truncated: boolean;
+        };
+        /** @description `POST /runs/{id}/shadows`. */
+        ShadowRequest: {
+            /** @description Its parameters (default: the run's). */
+            params?: Record<string, never> | null;
+            /**
+             * @description A ready version of the run's own strategy: its id, its name (the newest ready version),
+             *     or `{name, version}`.
+             */
+            strategy: components["schemas"]["StrategyRef"];
+        };
+        /** @description A shadow of a run. */
+        ShadowView: {
+            /**
+             * Format: date-time
+             * @description When it was started.
+             */
+            created_at: string;
+            /** @description Why it failed, when it did (a stable code such as `strategy_fuel_exhausted`). */
+            error_code?: string | null;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description Its parameters. */
+            params: Record<string, never>;
+            /**
+             * Format: int64
+             * @description The run it shadows.
+             */
+            run_id: number;
+            /** @description `running` (until the run ends, it is stopped or it fails), `stopped` or `failed`. */
+            status: string;
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            stopped_at?: string | null;
+            /**
+             * Format: int64
+             * @description The strategy version it runs.
+             */
+            strategy_id: number;
         };
         /** @description `POST /runs/{id}/stop` body (optional). */
         StopRequest: {
@@ -4749,6 +4916,210 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_shadows: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowView"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_shadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "params": {
+                 *         "fast": 5,
+                 *         "slow": 20
+                 *       },
+                 *       "strategy": {
+                 *         "name": "sma-cross",
+                 *         "version": "2"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ShadowRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stop_shadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+                /** @description Shadow id */
+                sid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    shadow_diff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+                /** @description Shadow id */
+                sid: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowDiffView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

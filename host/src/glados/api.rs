@@ -32,6 +32,7 @@ use super::notify;
 use super::orders::{self, ListOrder};
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
+use super::shadows;
 use super::strategies;
 use super::trading::{TradingStateBody, TradingStateRequest};
 use super::venues;
@@ -89,6 +90,10 @@ use crate::walle::{Strategy, StrategyStatus};
         control::patch_risk,
         control::put_run_state,
         replay::replay_run,
+        shadows::create_shadow,
+        shadows::list_shadows,
+        shadows::stop_shadow,
+        shadows::shadow_diff,
         run_logs,
         accounts::list_accounts,
         venues::list_venues,
@@ -139,6 +144,11 @@ use crate::walle::{Strategy, StrategyStatus};
         decisions::DecisionView,
         decisions::DecisionPage,
         replay::ReplayView,
+        shadows::ShadowRequest,
+        shadows::ShadowView,
+        shadows::BarDiffView,
+        shadows::EquityPointView,
+        shadows::ShadowDiffView,
         replay::MismatchView,
         orders::OrderPageView,
         orders::OrderStatus,
@@ -249,6 +259,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/logs", get(run_logs))
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
+        .merge(shadows::routes())
         .merge(accounts::routes())
         .merge(venues::routes())
         .merge(notify::routes())

@@ -122,6 +122,7 @@ pub(crate) async fn resume(state: &Runs) -> Result<Resumed, walle::Error> {
             }
         }
     }
+    super::shadows::resume(state, &done.resumed).await;
     Ok(done)
 }
 

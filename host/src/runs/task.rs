@@ -62,6 +62,8 @@ impl RunTask {
     pub(crate) async fn run(self) {
         let (runs, id, live) = (self.runs.clone(), self.id, self.live.clone());
         let outcome = execute(self).await;
+        // Its shadows end with it (a shutdown leaves them to be resumed with it).
+        runs.inner.shadows.run_ended(id);
         wrap_up(&runs, id, &live, outcome).await;
     }
 }
@@ -146,6 +148,8 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         }
         None => bars,
     };
+    // Each bar to the run's shadows first (`super::shadows`).
+    let bars = super::shadows::tee(st, id, live.clone(), venue.clone(), sim.clone(), bars);
     let journal = Arc::new(WalleJournal::new(walle.clone()));
     let timeframe = strategy.timeframe;
     let resumed = super::risk::stored_guard(&walle, id, matches!(exec, Exec::Desk { .. })).await;

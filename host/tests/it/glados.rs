@@ -34,6 +34,7 @@ mod run_state;
 mod runs;
 mod security;
 mod serve;
+mod shadows;
 mod sim_live;
 mod sse_replay;
 mod suspend;
