@@ -58,6 +58,7 @@ pub mod engine;
 pub mod jobs;
 pub mod metrics;
 pub mod native;
+pub mod overfit;
 pub mod report;
 pub mod sample;
 pub mod series;
