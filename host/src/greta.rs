@@ -68,12 +68,13 @@ pub mod sweep;
 pub mod synth;
 pub mod timeline;
 
+pub use broker::fills::{CommissionModel, FillOptions, Remainder, VolumeShare};
 pub use broker::{Commission, FillModel};
 pub use csv::Series;
 pub use engine::{Backtest, EngineConfig, RunResult, StrategyFactory};
 pub use spec::{
-    BacktestSpec, DataFile, DataWindow, InvalidSetting, StoredWindow, StrategyBuilder,
-    StrategySource,
+    BacktestSpec, DataFile, DataWindow, FillSettings, InvalidSetting, StoredWindow,
+    StrategyBuilder, StrategySource,
 };
 
 use crate::domain::StrategyError;

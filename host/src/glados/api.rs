@@ -58,6 +58,7 @@ use crate::walle::{Strategy, StrategyStatus};
         create_backtest,
         list_backtests,
         get_backtest,
+        backtests::backtest_montecarlo,
         candles::list_candles,
         candles::list_series,
         candles::import_csv,
@@ -111,6 +112,10 @@ use crate::walle::{Strategy, StrategyStatus};
         BacktestView,
         backtests::StrategyRef,
         backtests::FillView,
+        backtests::RemainderView,
+        backtests::CommissionModelView,
+        backtests::MonteCarloView,
+        backtests::PercentilesView,
         candles::CandleView,
         candles::SeriesView,
         candles::SynthRequest,
@@ -188,6 +193,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
+        .route(
+            "/backtests/{id}/montecarlo",
+            get(backtests::backtest_montecarlo),
+        )
         .route("/candles", get(candles::list_candles))
         .route("/candles/series", get(candles::list_series))
         .route("/candles/import", axum::routing::post(candles::import_csv))
