@@ -631,7 +631,7 @@ impl Broker {
         let dir = if o.side == Side::Buy { 1.0 } else { -1.0 };
         let units = match self.units_for(o, size, price, closes) {
             Ok(u) => u,
-            Err(update) => return update,
+            Err(update) => return *update,
         };
         let mut need = dir * units;
         let mut fees = 0.0;

@@ -342,7 +342,7 @@ pub fn pbo(trials: &[Vec<f64>], partitions: usize) -> Result<Pbo, Error> {
     if n < 2 {
         return Err(bad("trials", format!("has {n} series, at least 2 needed")));
     }
-    if partitions < 2 || partitions % 2 != 0 || partitions > MAX_PARTITIONS {
+    if partitions < 2 || !partitions.is_multiple_of(2) || partitions > MAX_PARTITIONS {
         return Err(bad(
             "partitions",
             format!("{partitions} must be even and in 2..={MAX_PARTITIONS}"),

@@ -238,7 +238,7 @@ impl Broker {
                     Ok(u) => u,
                     Err(update) => {
                         self.orders.remove(i);
-                        return Step::Removed(update);
+                        return Step::Removed(*update);
                     }
                 }
             }

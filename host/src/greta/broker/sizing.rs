@@ -32,7 +32,7 @@ impl Broker {
         size: OrderSize,
         price: f64,
         closes: &[f64],
-    ) -> Result<f64, OrderUpdate> {
+    ) -> Result<f64, Box<OrderUpdate>> {
         let c = self.cfg.commission;
         let units = match size {
             OrderSize::Units(u) => {
@@ -60,18 +60,22 @@ impl Broker {
                     py_floordiv(budget, per_unit)
                 };
                 if u <= 0.0 {
-                    return Err(cancelled(
+                    return Err(Box::new(cancelled(
                         o,
                         o.filled,
                         insufficient(0.0, price, budget.max(0.0)),
-                    ));
+                    )));
                 }
                 u
             }
         };
         if units <= 0.0 {
             let budget = self.margin_available(closes);
-            return Err(cancelled(o, o.filled, insufficient(units, price, budget)));
+            return Err(Box::new(cancelled(
+                o,
+                o.filled,
+                insufficient(units, price, budget),
+            )));
         }
         Ok(units)
     }
