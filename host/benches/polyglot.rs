@@ -19,6 +19,7 @@ const BARS: usize = 1_000_000;
 
 fn config() -> EngineConfig {
     EngineConfig {
+        fills: Default::default(),
         broker: BrokerConfig {
             cash: 1_000_000.0,
             commission: Commission::default(),

@@ -27,6 +27,7 @@ fn env(name: &str, default: usize) -> usize {
 
 fn config(fast: u32, slow: u32) -> EngineConfig {
     EngineConfig {
+        fills: Default::default(),
         broker: BrokerConfig {
             cash: 1_000_000.0,
             commission: Commission::default(),

@@ -60,6 +60,7 @@ pub mod engine;
 pub mod jobs;
 pub mod metrics;
 pub mod native;
+pub mod overfit;
 pub mod report;
 pub mod sample;
 pub mod series;
@@ -71,12 +72,13 @@ pub mod sweeps;
 pub mod synth;
 pub mod timeline;
 
+pub use broker::fills::{CommissionModel, FillOptions, Remainder, VolumeShare};
 pub use broker::{Commission, FillModel};
 pub use csv::Series;
 pub use engine::{Backtest, EngineConfig, RunResult, StrategyFactory};
 pub use spec::{
-    BacktestSpec, DataFile, DataWindow, InvalidSetting, StoredWindow, StrategyBuilder,
-    StrategySource,
+    BacktestSpec, DataFile, DataWindow, FillSettings, InvalidSetting, StoredWindow,
+    StrategyBuilder, StrategySource,
 };
 
 use crate::domain::StrategyError;

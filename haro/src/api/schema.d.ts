@@ -122,6 +122,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/backtests/{id}/montecarlo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monte Carlo of a done backtest's trade sequence: its closed trades' returns resampled with
+         *     replacement (`runs` times, seeded), each resampling compounded as if every trade were taken
+         *     with the whole equity; the percentiles of total return and maximum drawdown. Computed on
+         *     demand, not stored.
+         */
+        get: operations["backtest_montecarlo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/candles": {
         parameters: {
             query?: never;
@@ -1230,15 +1252,28 @@ export interface components {
              * @description Commission as a fraction of traded value per side (default 0.002).
              */
             commission?: number | null;
+            commission_model?: null | components["schemas"]["CommissionModelView"];
             /**
              * Format: date-time
              * @description End (exclusive); default: after the newest stored.
              */
             end?: string | null;
             fill?: null | components["schemas"]["FillView"];
+            /**
+             * Format: int32
+             * @description Bars an order waits before it reaches the market, 0–10000 (default 0).
+             */
+            latency_bars?: number | null;
             limits?: null | components["schemas"]["LimitsRequest"];
             /** @description Strategy parameters. */
             params?: Record<string, never> | null;
+            remainder?: null | components["schemas"]["RemainderView"];
+            /**
+             * Format: double
+             * @description Half-spread on market and stop fills as a fraction of the bar's high − low, 0–1
+             *     (default 0).
+             */
+            spread_hl?: number | null;
             /**
              * Format: date-time
              * @description First bar time (inclusive, RFC 3339); default: the oldest stored.
@@ -1250,6 +1285,21 @@ export interface components {
             symbols: string[];
             /** @description Bar timeframe (`1Min`, `1Day`, …). */
             timeframe: string;
+            /**
+             * Format: double
+             * @description Price impact coefficient, 0–10 (default 0.1); with `volume_share`.
+             */
+            volume_impact?: number | null;
+            /**
+             * Format: double
+             * @description Share of a bar's volume an order may take, (0, 1] (default 0.025); with `volume_share`.
+             */
+            volume_limit?: number | null;
+            /**
+             * @description Volume-share slippage (`--volume-share`): an order takes at most `volume_limit` of a
+             *     bar's volume and the price moves against it by `price × volume_impact × share²`.
+             */
+            volume_share?: boolean | null;
             /**
              * Format: int64
              * @description Indicator warm-up in bars (`weaver backtest --warmup`): buy & hold is measured from this
@@ -1376,6 +1426,11 @@ export interface components {
              */
             run_id?: number | null;
         };
+        /**
+         * @description The commission schedule.
+         * @enum {string}
+         */
+        CommissionModelView: "flat" | "alpaca";
         /**
          * @description What a point must meet to be feasible; an infeasible point is kept (`feasible: false`)
          *     and is never `best`.
@@ -1583,7 +1638,7 @@ export interface components {
             type: string;
         };
         /**
-         * @description Market-order fill price.
+         * @description Market-order fill price (`next-open`, the CLI's former spelling, is read too).
          * @enum {string}
          */
         FillView: "next_open" | "close";
@@ -1891,6 +1946,37 @@ export interface components {
              */
             replayed_bar_ts?: string | null;
         };
+        /** @description The Monte Carlo distribution of a backtest's trade sequence. */
+        MonteCarloView: {
+            /**
+             * Format: int64
+             * @description The backtest.
+             */
+            backtest_id: number;
+            /** @description Maximum drawdown of the resamplings over trade-by-trade equity, percent (positive). */
+            max_drawdown_pct: components["schemas"]["PercentilesView"];
+            /**
+             * Format: double
+             * @description Maximum drawdown of the trades in their real order, percent.
+             */
+            observed_max_drawdown_pct: number;
+            /**
+             * Format: double
+             * @description Total return of the trades in their real order, compounded, percent.
+             */
+            observed_return_pct: number;
+            /** @description Total return of the resamplings, percent. */
+            return_pct: components["schemas"]["PercentilesView"];
+            /** @description Resamplings. */
+            runs: number;
+            /**
+             * Format: int64
+             * @description Seed.
+             */
+            seed: number;
+            /** @description Closed trades resampled (each resampling draws this many, with replacement). */
+            trades: number;
+        };
         /** @description What one channel did with a send. */
         NotifyAttemptView: {
             /** @description The channel. */
@@ -1975,6 +2061,34 @@ export interface components {
          * @enum {string}
          */
         OrderStatus: "pending_submit" | "submitted" | "accepted" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired" | "unknown";
+        /** @description Five percentiles of a distribution. */
+        PercentilesView: {
+            /**
+             * Format: double
+             * @description 5th percentile.
+             */
+            p5: number;
+            /**
+             * Format: double
+             * @description 25th.
+             */
+            p25: number;
+            /**
+             * Format: double
+             * @description Median.
+             */
+            p50: number;
+            /**
+             * Format: double
+             * @description 75th.
+             */
+            p75: number;
+            /**
+             * Format: double
+             * @description 95th.
+             */
+            p95: number;
+        };
         /** @description Profit and loss of a paper account (currency units). */
         PnlView: {
             /**
@@ -2059,6 +2173,11 @@ export interface components {
              */
             total: number;
         };
+        /**
+         * @description What happens to the part of an order above the volume limit.
+         * @enum {string}
+         */
+        RemainderView: "carry" | "cancel";
         /** @description What a replay found. */
         ReplayView: {
             /**
@@ -2578,6 +2697,7 @@ export interface components {
              * @description Commission per side (default 0.002).
              */
             commission?: number | null;
+            commission_model?: null | components["schemas"]["CommissionModelView"];
             constraints?: null | components["schemas"]["ConstraintsView"];
             /**
              * Format: date-time
@@ -2585,6 +2705,11 @@ export interface components {
              */
             end?: string | null;
             fill?: null | components["schemas"]["FillView"];
+            /**
+             * Format: int32
+             * @description Bars an order waits before it reaches the market; as in `POST /backtests`.
+             */
+            latency_bars?: number | null;
             limits?: null | components["schemas"]["LimitsRequest"];
             /** @description How the points are chosen. */
             method: components["schemas"]["MethodView"];
@@ -2592,10 +2717,16 @@ export interface components {
             objective: components["schemas"]["ObjectiveView"];
             /** @description Fixed parameters (a swept parameter of the same name wins). */
             params?: Record<string, never> | null;
+            remainder?: null | components["schemas"]["RemainderView"];
             /** @description The swept parameters, by name. */
             space: {
                 [key: string]: components["schemas"]["AxisView"];
             };
+            /**
+             * Format: double
+             * @description Half-spread as a fraction of high − low; as in `POST /backtests`.
+             */
+            spread_hl?: number | null;
             /**
              * Format: date-time
              * @description First bar time (inclusive); default: the oldest stored.
@@ -2607,6 +2738,18 @@ export interface components {
             symbols: string[];
             /** @description Bar timeframe. */
             timeframe: string;
+            /**
+             * Format: double
+             * @description Price impact coefficient; as in `POST /backtests`.
+             */
+            volume_impact?: number | null;
+            /**
+             * Format: double
+             * @description Share of a bar's volume an order may take; as in `POST /backtests`.
+             */
+            volume_limit?: number | null;
+            /** @description Volume-share slippage, as in `POST /backtests` (every point fills the same way). */
+            volume_share?: boolean | null;
             /**
              * Format: int64
              * @description Indicator warm-up in bars (default: the strategy's declared one, per point).
@@ -3179,6 +3322,75 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    backtest_montecarlo: {
+        parameters: {
+            query?: {
+                /** @description Resamplings, 1–100000 (default 1000); `runs × trades` may be at most 50,000,000. */
+                runs?: number;
+                /** @description Seed of the resampling (default 1): the same seed gives the same answer. */
+                seed?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Backtest id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonteCarloView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `backtest_not_done`: the backtest has no report yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_overfit_input` (details: `input`, `max_runs`, `max_draws`): `runs` out of 1–100000 or `runs × trades` above 50,000,000, or no closed trades */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,6 +7,7 @@ import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
 import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { FieldError, LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
+import { FillFields, fillRequest, NO_FILLS } from './backtest-fills'
 
 export const reportOf = (b: Backtest) => (b.report ?? null) as unknown as Report | null
 /** Why a queued backtest has not started, in words (`null` unless it is queued and the server says). */
@@ -87,6 +88,8 @@ function Launch() {
   const create = useCreateBacktest()
   const nav = useNavigate()
   const [f, setF] = useState({ strategy: '', symbols: '', timeframe: '1Day', start: '', end: '', cash: '', commission: '', warmup: '', params: '', fuel: '', memory: '' })
+  const [fills, setFills] = useState(NO_FILLS)
+  const [fillErrors, setFillErrors] = useState<Parameters<typeof FillFields>[0]['errors']>({})
   const [bad, setBad] = useState<string | null>(null)
   const [errors, setErrors] = useState<Partial<Record<'cash' | 'commission' | 'warmup' | 'fuel' | 'memory', string>>>({})
   const set = (k: keyof typeof f) => (v: string) => {
@@ -96,8 +99,10 @@ function Launch() {
   const submit = (e: FormEvent) => {
     e.preventDefault()
     const nums = checkNumbers(f, { cash: CASH, commission: { min: 0, max: 1 }, warmup: { integer: true, min: 0, max: 1_000_000 }, fuel: LIMIT, memory: LIMIT })
-    if (!nums.ok) {
-      setErrors(nums.errors)
+    const fill = fillRequest(fills)
+    setFillErrors(fill.ok ? {} : fill.errors)
+    if (!nums.ok || !fill.ok) {
+      if (!nums.ok) setErrors(nums.errors)
       return setBad('check the fields marked')
     }
     const p = parseParams(f.params)
@@ -110,7 +115,7 @@ function Launch() {
         strategy: Number(f.strategy), symbols: splitSymbols(f.symbols), timeframe: f.timeframe,
         start: day(f.start), end: day(f.end), cash: v.cash, commission: v.commission,
         params: p.value, ...(v.warmup !== undefined ? { warmup: v.warmup } : {}),
-        ...limitsOf(f.fuel, f.memory),
+        ...limitsOf(f.fuel, f.memory), ...fill.value,
       },
       { onSuccess: (b) => nav(`/ui/backtests/${b.id}`) },
     )
@@ -129,6 +134,7 @@ function Launch() {
       <label>Cash<input name="cash" value={f.cash} inputMode="decimal" aria-invalid={errors.cash ? true : undefined} onChange={(e) => set('cash')(e.target.value)} placeholder="default 10000" /><FieldError error={errors.cash} name="cash" /></label>
       <label>Commission<input name="commission" value={f.commission} inputMode="decimal" aria-invalid={errors.commission ? true : undefined} onChange={(e) => set('commission')(e.target.value)} placeholder="e.g. 0.002" /><FieldError error={errors.commission} name="commission" /></label>
       <label>Warm-up bars<input name="warmup" value={f.warmup} inputMode="numeric" aria-invalid={errors.warmup ? true : undefined} onChange={(e) => set('warmup')(e.target.value)} placeholder="0" /><FieldError error={errors.warmup} name="warmup" /></label>
+      <FillFields f={fills} onChange={(v) => { setFills(v); setFillErrors({}) }} errors={fillErrors} />
       <LimitFields fuel={f.fuel} memory={f.memory} onFuel={set('fuel')} onMemory={set('memory')} errors={errors} />
       <label className="wide">Params (JSON object)<input value={f.params} onChange={(e) => set('params')(e.target.value)} placeholder='{"fast": 10, "slow": 30}' /></label>
       <div className="wide row">

@@ -16,8 +16,8 @@ use clap::{Args, ValueEnum};
 
 use crate::greta::report::{self, StrategyInfo};
 use crate::greta::{
-    self, Backtest, BacktestSpec, Commission, DataFile, DataWindow, EngineConfig, FillModel,
-    StrategyBuilder, StrategySource, sweep,
+    self, Backtest, BacktestSpec, Commission, CommissionModel, DataFile, DataWindow, EngineConfig,
+    FillModel, FillSettings, Remainder, StrategyBuilder, StrategySource, sweep,
 };
 use crate::marvin::{LimitRequest, Marvin, MarvinConfig};
 
@@ -48,9 +48,12 @@ pub struct BacktestArgs {
     /// Slippage on market and stop fills, in basis points.
     #[arg(long, default_value_t = 0.0)]
     pub slippage_bps: f64,
-    /// Market-order fill price.
+    /// Market-order fill price (`next-open` is read as `next_open`).
     #[arg(long, value_enum, default_value_t = Fill::NextOpen)]
     pub fill: Fill,
+    /// Fill models beyond the reference's (volume share, spread, latency, Alpaca fees).
+    #[command(flatten)]
+    pub fills: FillArgs,
     /// Close trades still open at the end (at the last bar's open) so they count in the stats.
     #[arg(long)]
     pub finalize: bool,
@@ -93,13 +96,89 @@ pub struct BacktestArgs {
     pub memory_mb: Option<u64>,
 }
 
-/// Market-order fill price.
+/// Market-order fill price. Values are spelt as in `POST /backtests`; the kebab-case spelling
+/// of earlier versions is an alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Fill {
     /// The next bar's open.
+    #[value(name = "next_open", alias = "next-open")]
     NextOpen,
     /// The signal bar's close.
     Close,
+}
+
+/// The fill-model flags of `weaver backtest`; each is the `POST /backtests` field of the same
+/// name in snake_case (`--volume-limit` is `volume_limit`). Unset: the reference's fills.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FillArgs {
+    /// Volume-share slippage: an order takes at most `--volume-limit` of a bar's volume, and
+    /// the price moves against it by `price × volume-impact × share²`.
+    #[arg(long)]
+    pub volume_share: bool,
+    /// Share of a bar's volume an order may take (default 0.025); with `--volume-share`.
+    #[arg(long)]
+    pub volume_limit: Option<f64>,
+    /// Price impact coefficient (default 0.1); with `--volume-share`.
+    #[arg(long)]
+    pub volume_impact: Option<f64>,
+    /// The part of an order above the volume limit: `carry` to the next bars (default) or
+    /// `cancel`; with `--volume-share`.
+    #[arg(long, value_enum)]
+    pub remainder: Option<RemainderArg>,
+    /// Half-spread paid on market and stop fills, as a fraction of the bar's high − low.
+    #[arg(long)]
+    pub spread_hl: Option<f64>,
+    /// Bars an order waits before it reaches the market.
+    #[arg(long)]
+    pub latency_bars: Option<u32>,
+    /// Commission schedule: `flat` (`--commission` and friends, default) or `alpaca` (no
+    /// commission, SEC fee and FINRA TAF on sells).
+    #[arg(long, value_enum)]
+    pub commission_model: Option<CommissionModelArg>,
+}
+
+/// `--remainder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RemainderArg {
+    /// Fill the rest over the next bars.
+    Carry,
+    /// Cancel the rest.
+    Cancel,
+}
+
+/// `--commission-model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommissionModelArg {
+    /// The flat commission.
+    Flat,
+    /// Alpaca's fee schedule.
+    Alpaca,
+}
+
+impl FillArgs {
+    /// The settings these flags give.
+    pub fn settings(&self) -> FillSettings {
+        FillSettings {
+            volume_share: self.volume_share.then_some(true),
+            volume_limit: self.volume_limit,
+            volume_impact: self.volume_impact,
+            remainder: self.remainder.map(|r| match r {
+                RemainderArg::Carry => Remainder::Carry,
+                RemainderArg::Cancel => Remainder::Cancel,
+            }),
+            spread_hl: self.spread_hl,
+            latency_bars: self.latency_bars,
+            commission_model: self.commission_model.map(|c| match c {
+                CommissionModelArg::Flat => CommissionModel::Flat,
+                CommissionModelArg::Alpaca => CommissionModel::Alpaca,
+            }),
+        }
+    }
+}
+
+/// A refused setting named by its flag (`volume_limit` → `--volume-limit`).
+fn flag_error(e: &greta::InvalidSetting) -> anyhow::Error {
+    anyhow::anyhow!("--{} {}", e.setting.replace('_', "-"), e.problem)
 }
 
 /// The backtest `a` describes: its strategy source, data files, engine settings and parameters
@@ -136,6 +215,7 @@ pub(crate) fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
         warmup: a.warmup,
         params: parse_params(&a.params)?,
         limits: LimitRequest::new(a.fuel_per_event, a.fuel_per_bar, a.memory_mb),
+        fills: a.fills.settings().resolve().map_err(|e| flag_error(&e))?,
     })
 }
 
@@ -144,8 +224,7 @@ pub(crate) fn backtest_spec(a: &BacktestArgs) -> anyhow::Result<BacktestSpec> {
 /// # Errors
 /// Non-finite or negative money amounts, cash that is not positive, a commission of 1 or more.
 pub fn engine_config(spec: &BacktestSpec) -> anyhow::Result<EngineConfig> {
-    spec.engine_config()
-        .map_err(|e| anyhow::anyhow!("--{} {}", e.setting.replace('_', "-"), e.problem))
+    spec.engine_config().map_err(|e| flag_error(&e))
 }
 
 /// Resolves `--strategy`. A component is loaded into a Marvin sandbox started for this command
@@ -303,6 +382,7 @@ pub fn run_compiling_with(
         "{:<28} {} ({source_of_warmup})",
         "warmup", result.warmup
     )?;
+    writeln!(out, "{:<28} {}", "fills", cfg.fills.describe())?;
     if let Some(g) = result.bankrupt_at {
         writeln!(
             out,

@@ -65,6 +65,7 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::cancel_sweep,
         super::sweeps::point_report,
         super::sweeps::point_backtest,
+        backtests::backtest_montecarlo,
         candles::list_candles,
         candles::list_series,
         candles::import_csv,
@@ -131,6 +132,10 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::DirectionView,
         super::sweeps::ObjectiveView,
         super::sweeps::ConstraintsView,
+        backtests::RemainderView,
+        backtests::CommissionModelView,
+        backtests::MonteCarloView,
+        backtests::PercentilesView,
         candles::CandleView,
         candles::SeriesView,
         candles::SynthRequest,
@@ -213,6 +218,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/backtests", get(list_backtests).post(create_backtest))
         .route("/backtests/{id}", get(get_backtest))
+        .route(
+            "/backtests/{id}/montecarlo",
+            get(backtests::backtest_montecarlo),
+        )
         .route("/candles", get(candles::list_candles))
         .route("/candles/series", get(candles::list_series))
         .route("/candles/import", axum::routing::post(candles::import_csv))

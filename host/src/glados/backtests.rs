@@ -7,16 +7,24 @@
 //!   was asked for; the report is the `weaver backtest --report` JSON.
 //! - `memory_estimate_mb`, `waiting_for` and `queue_position` come from the running server's
 //!   jobs, not the store: a backtest queued by an earlier process shows none.
+//! - Settings are spelt as `weaver backtest`'s flags in snake_case (`--volume-limit` is
+//!   `volume_limit`), values in snake_case; `next-open` is read as `next_open`.
+//! - `GET /backtests/{id}/montecarlo` computes from the stored report on demand and stores
+//!   nothing; its work is bounded by [`overfit::MAX_RUNS`] and [`overfit::MAX_DRAWS`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use axum::extract::State;
+use utoipa::IntoParams;
+
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::http::{AppQuery, IdPath};
 use super::runs::LimitsRequest;
-use crate::greta::FillModel;
 use crate::greta::jobs::{self, JobRequest, report_of};
+use crate::greta::{CommissionModel, FillModel, FillSettings, Remainder, overfit};
 use crate::walle::Backtest;
 
 /// A strategy by id, by name (the newest ready version), or by name and version label
@@ -49,15 +57,36 @@ impl From<StrategyRef> for crate::walle::StrategyRef {
     }
 }
 
-/// Market-order fill price.
+/// Market-order fill price (`next-open`, the CLI's former spelling, is read too).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum FillView {
     /// The next bar's open.
     #[default]
+    #[serde(alias = "next-open")]
     NextOpen,
     /// The signal bar's close.
     Close,
+}
+
+/// What happens to the part of an order above the volume limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemainderView {
+    /// Filled over the next bars.
+    Carry,
+    /// Cancelled.
+    Cancel,
+}
+
+/// The commission schedule.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommissionModelView {
+    /// `commission` as a fraction of traded value per side.
+    Flat,
+    /// Alpaca's: no commission; SEC fee and FINRA TAF on sells.
+    Alpaca,
 }
 
 /// `POST /backtests`.
@@ -93,6 +122,51 @@ pub struct BacktestRequest {
     /// ones in force).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsRequest>,
+    /// Volume-share slippage (`--volume-share`): an order takes at most `volume_limit` of a
+    /// bar's volume and the price moves against it by `price × volume_impact × share²`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_share: Option<bool>,
+    /// Share of a bar's volume an order may take, (0, 1] (default 0.025); with `volume_share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_limit: Option<f64>,
+    /// Price impact coefficient, 0–10 (default 0.1); with `volume_share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_impact: Option<f64>,
+    /// The part above the volume limit (default `carry`); with `volume_share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remainder: Option<RemainderView>,
+    /// Half-spread on market and stop fills as a fraction of the bar's high − low, 0–1
+    /// (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread_hl: Option<f64>,
+    /// Bars an order waits before it reaches the market, 0–10000 (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 10_000)]
+    pub latency_bars: Option<u32>,
+    /// Commission schedule (default `flat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_model: Option<CommissionModelView>,
+}
+
+impl BacktestRequest {
+    /// The fill-model settings of the request.
+    pub fn fill_settings(&self) -> FillSettings {
+        FillSettings {
+            volume_share: self.volume_share,
+            volume_limit: self.volume_limit,
+            volume_impact: self.volume_impact,
+            remainder: self.remainder.map(|r| match r {
+                RemainderView::Carry => Remainder::Carry,
+                RemainderView::Cancel => Remainder::Cancel,
+            }),
+            spread_hl: self.spread_hl,
+            latency_bars: self.latency_bars,
+            commission_model: self.commission_model.map(|c| match c {
+                CommissionModelView::Flat => CommissionModel::Flat,
+                CommissionModelView::Alpaca => CommissionModel::Alpaca,
+            }),
+        }
+    }
 }
 
 /// A backtest as the API shows it.
@@ -231,6 +305,7 @@ pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, 
 
 /// The job a request asks for, stored and shown as `config` (sweeps build theirs here too).
 pub(crate) fn job_request(req: BacktestRequest, config: serde_json::Value) -> JobRequest {
+    let fills = req.fill_settings();
     JobRequest {
         strategy: req.strategy.into(),
         symbols: req.symbols,
@@ -243,6 +318,129 @@ pub(crate) fn job_request(req: BacktestRequest, config: serde_json::Value) -> Jo
         warmup: req.warmup,
         params: req.params,
         limits: req.limits.map(Into::into).unwrap_or_default(),
+        fills,
         config,
     }
+}
+
+/// Query of `GET /backtests/{id}/montecarlo`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonteCarloQuery {
+    /// Resamplings, 1–100000 (default 1000); `runs × trades` may be at most 50,000,000.
+    #[param(minimum = 1, maximum = 100_000)]
+    pub runs: Option<usize>,
+    /// Seed of the resampling (default 1): the same seed gives the same answer.
+    pub seed: Option<u64>,
+}
+
+/// Five percentiles of a distribution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PercentilesView {
+    /// 5th percentile.
+    pub p5: f64,
+    /// 25th.
+    pub p25: f64,
+    /// Median.
+    pub p50: f64,
+    /// 75th.
+    pub p75: f64,
+    /// 95th.
+    pub p95: f64,
+}
+
+/// The Monte Carlo distribution of a backtest's trade sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MonteCarloView {
+    /// The backtest.
+    pub backtest_id: i64,
+    /// Resamplings.
+    pub runs: usize,
+    /// Closed trades resampled (each resampling draws this many, with replacement).
+    pub trades: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Total return of the trades in their real order, compounded, percent.
+    pub observed_return_pct: f64,
+    /// Maximum drawdown of the trades in their real order, percent.
+    pub observed_max_drawdown_pct: f64,
+    /// Total return of the resamplings, percent.
+    pub return_pct: PercentilesView,
+    /// Maximum drawdown of the resamplings over trade-by-trade equity, percent (positive).
+    pub max_drawdown_pct: PercentilesView,
+}
+
+impl From<overfit::Percentiles> for PercentilesView {
+    fn from(p: overfit::Percentiles) -> Self {
+        PercentilesView {
+            p5: p.p5,
+            p25: p.p25,
+            p50: p.p50,
+            p75: p.p75,
+            p95: p.p95,
+        }
+    }
+}
+
+/// Monte Carlo of a done backtest's trade sequence: its closed trades' returns resampled with
+/// replacement (`runs` times, seeded), each resampling compounded as if every trade were taken
+/// with the whole equity; the percentiles of total return and maximum drawdown. Computed on
+/// demand, not stored.
+#[utoipa::path(get, path = "/backtests/{id}/montecarlo", tag = "backtests",
+    params(("id" = i64, Path, description = "Backtest id"), MonteCarloQuery), responses(
+    (status = 200, body = MonteCarloView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+    (status = 409, description = "`backtest_not_done`: the backtest has no report yet", body = ErrorBody),
+    (status = 422, description = "`invalid_overfit_input` (details: `input`, `max_runs`, `max_draws`): `runs` out of 1–100000 or `runs × trades` above 50,000,000, or no closed trades", body = ErrorBody)))]
+pub async fn backtest_montecarlo(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+    AppQuery(q): AppQuery<MonteCarloQuery>,
+) -> Result<axum::Json<MonteCarloView>, ApiError> {
+    let b = state
+        .inner
+        .walle
+        .backtest(id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            entity: "backtest",
+            id: id.to_string(),
+        })?;
+    let report = report_of(&b).ok_or_else(|| ApiError::Conflict {
+        code: "backtest_not_done",
+        message: format!("backtest {id} has no report yet (status {:?})", b.status),
+    })?;
+    let returns: Vec<f64> = report["trades"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|row| row["return_pct"].as_f64())
+                .map(|pct| pct / 100.0)
+                .collect()
+        })
+        .unwrap_or_default();
+    let (runs, seed) = (q.runs.unwrap_or(1000), q.seed.unwrap_or(1));
+    // Up to 50M draws is about a second: off the async workers.
+    let mc = tokio::task::spawn_blocking(move || overfit::monte_carlo(&returns, runs, seed))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::InvalidAt {
+            code: e.code(),
+            message: e.to_string(),
+            details: serde_json::json!({
+                "input": e.input,
+                "max_runs": overfit::MAX_RUNS,
+                "max_draws": overfit::MAX_DRAWS,
+            }),
+        })?;
+    Ok(axum::Json(MonteCarloView {
+        backtest_id: id,
+        runs: mc.runs,
+        trades: mc.trades,
+        seed: mc.seed,
+        observed_return_pct: mc.observed_return_pct,
+        observed_max_drawdown_pct: mc.observed_max_drawdown_pct,
+        return_pct: mc.return_pct.into(),
+        max_drawdown_pct: mc.max_drawdown_pct.into(),
+    }))
 }

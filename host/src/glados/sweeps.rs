@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::backtests::{self, BacktestRequest, BacktestView, FillView, StrategyRef};
+use super::backtests::{
+    self, BacktestRequest, BacktestView, CommissionModelView, FillView, RemainderView, StrategyRef,
+};
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, IdPath};
 use super::runs::LimitsRequest;
@@ -157,6 +159,28 @@ pub struct SweepRequestView {
     /// Sandbox limits of every point (as for backtests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsRequest>,
+    /// Volume-share slippage, as in `POST /backtests` (every point fills the same way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_share: Option<bool>,
+    /// Share of a bar's volume an order may take; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_limit: Option<f64>,
+    /// Price impact coefficient; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_impact: Option<f64>,
+    /// The part above the volume limit; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remainder: Option<RemainderView>,
+    /// Half-spread as a fraction of high − low; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread_hl: Option<f64>,
+    /// Bars an order waits before it reaches the market; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 10_000)]
+    pub latency_bars: Option<u32>,
+    /// Commission schedule; as in `POST /backtests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission_model: Option<CommissionModelView>,
     /// How the points are chosen.
     pub method: MethodView,
     /// The swept parameters, by name.
@@ -321,6 +345,13 @@ fn request(body: SweepRequestView, strategy: Option<i64>) -> Result<SweepRequest
         warmup: body.warmup,
         params: body.params,
         limits: body.limits,
+        volume_share: body.volume_share,
+        volume_limit: body.volume_limit,
+        volume_impact: body.volume_impact,
+        remainder: body.remainder,
+        spread_hl: body.spread_hl,
+        latency_bars: body.latency_bars,
+        commission_model: body.commission_model,
     };
     let space = body
         .space
@@ -599,6 +630,13 @@ pub(crate) async fn point_backtest(
         warmup: body.warmup,
         params: Some(crate::greta::report::params_json(&params)),
         limits: body.limits,
+        volume_share: body.volume_share,
+        volume_limit: body.volume_limit,
+        volume_impact: body.volume_impact,
+        remainder: body.remainder,
+        spread_hl: body.spread_hl,
+        latency_bars: body.latency_bars,
+        commission_model: body.commission_model,
     };
     let b = backtests::create(&state, backtest).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(backtests::view(&state, b))))

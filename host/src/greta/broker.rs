@@ -24,6 +24,8 @@
 //! - Time in force: `day` orders expire when a bar of a later UTC day arrives before they filled;
 //!   `ioc`/`fok` orders that cannot fill at their first bar are cancelled; `gtc` orders wait.
 //!
+//! - Fill models beyond the reference (volume share, spread, latency, Alpaca fees) are
+//!   [`fills`]; off by default.
 //! - One deliberate difference from the reference: with [`FillModel::Close`] position closes
 //!   also fill at the signal bar's close (backtesting.py fills them at the next open even with
 //!   `trade_on_close`), so a reversal exits and enters at the same price.
@@ -33,17 +35,23 @@
 //! - Cash and trade arithmetic follow the reference's operation order, so reference runs match
 //!   to the last bit where the reference's own arithmetic allows.
 
+pub mod fills;
+mod sizing;
+
+use fills::{BarFacts, FillOptions, FillState};
+
 use crate::domain::{
     AccountSnapshot, OrderIntent, OrderSize, OrderStatus, OrderType, OrderUpdate, Position, Side,
     TimeInForce, TsMillis,
 };
 
-/// Where market orders fill.
+/// Where market orders fill. Spelt `next_open`/`close` everywhere; `next-open` is read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum FillModel {
     /// At the open of the bar after the signal (the reference default).
     #[default]
+    #[serde(alias = "next-open")]
     NextOpen,
     /// At the close of the signal bar.
     Close,
@@ -150,6 +158,10 @@ struct Pending {
     tag: Option<String>,
     /// UTC day of the first bar the order could fill at (`day` orders expire after it).
     first_day: Option<i64>,
+    /// Bars of its symbol it still waits before reaching the market (latency).
+    delay: u32,
+    /// Units filled so far (volume-share partial fills).
+    filled: f64,
 }
 
 /// The bar an order is processed against.
@@ -173,6 +185,8 @@ pub struct BarView {
     pub prev_bar: usize,
     /// Time of this symbol's previous bar.
     pub prev_ts: TsMillis,
+    /// Volume (for volume-share fills).
+    pub volume: f64,
 }
 
 /// Why an intent was refused before it became an order.
@@ -188,27 +202,17 @@ pub struct Broker {
     orders: Vec<Pending>,
     next_id: u64,
     run_tag: String,
-}
-
-/// Python's float floor division (`a // b`), reproduced bit for bit: the reference sizes orders
-/// with it, and a plain `(a / b).floor()` differs when the quotient rounds up to an integer.
-pub(crate) fn py_floordiv(a: f64, b: f64) -> f64 {
-    let m = a % b;
-    let mut div = (a - m) / b;
-    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
-        div -= 1.0;
-    }
-    if div != 0.0 {
-        let f = div.floor();
-        if div - f > 0.5 { f + 1.0 } else { f }
-    } else {
-        0.0
-    }
+    fills: FillState,
 }
 
 impl Broker {
-    /// A fresh account.
+    /// A fresh account with the reference's fills.
     pub fn new(cfg: BrokerConfig, run_tag: &str) -> Broker {
+        Broker::with_fills(cfg, FillOptions::default(), run_tag)
+    }
+
+    /// A fresh account with these fill models.
+    pub fn with_fills(cfg: BrokerConfig, fills: FillOptions, run_tag: &str) -> Broker {
         Broker {
             cfg,
             cash: cfg.cash,
@@ -217,6 +221,7 @@ impl Broker {
             orders: Vec::new(),
             next_id: 0,
             run_tag: run_tag.to_owned(),
+            fills: FillState::new(fills),
         }
     }
 
@@ -331,6 +336,8 @@ impl Broker {
                 .filter(|_| matches!(intent.order_type, OrderType::Stop | OrderType::StopLimit)),
             tag: intent.tag.clone(),
             first_day: None,
+            delay: self.latency(),
+            filled: 0.0,
         });
         update
     }
@@ -394,6 +401,8 @@ impl Broker {
                 stop: None,
                 tag: None,
                 first_day: None,
+                delay: self.latency(),
+                filled: 0.0,
             },
         );
         true
@@ -410,6 +419,8 @@ impl Broker {
         for &s in symbols.iter().rev() {
             self.close_position(s, &names[s as usize]);
         }
+        // The end of the run closes on the last bar whatever the latency.
+        self.orders.iter_mut().for_each(|o| o.delay = 0);
     }
 
     /// Cancels a pending order by id; returns its `Cancelled` update, if it was pending.
@@ -438,8 +449,17 @@ impl Broker {
                 i += 1;
                 continue;
             };
+            if self.orders[i].delay > 0 {
+                self.orders[i].delay -= 1;
+                i += 1;
+                continue;
+            }
             match self.try_fill(i, &b, closes) {
                 Step::Keep => i += 1,
+                Step::Partial(update) => {
+                    out.push(update);
+                    i += 1;
+                }
                 Step::Done(update) => {
                     self.orders.remove(i);
                     if let Some(u) = update {
@@ -465,13 +485,22 @@ impl Broker {
         }
         let buy = o.side == Side::Buy;
         let slip = self.cfg.slippage_bps / 10_000.0;
+        // Field access, not a method: `o` still borrows the queue.
+        let half = self.fills.opts.spread_hl * (b.high - b.low);
         let slipped = |p: f64| {
-            if slip == 0.0 {
+            let p = if slip == 0.0 {
                 p
             } else if buy {
                 p * (1.0 + slip)
             } else {
                 p * (1.0 - slip)
+            };
+            if half == 0.0 {
+                p
+            } else if buy {
+                p + half
+            } else {
+                p - half
             }
         };
         let size = match o.kind {
@@ -532,6 +561,13 @@ impl Broker {
         } else {
             (slipped(b.open), b.bar, b.ts)
         };
+        if let Some(v) = self.fills.opts.volume_share {
+            let facts = BarFacts {
+                volume: b.volume,
+                bar: b.bar,
+            };
+            return self.fill_share(i, v, price, (bar, ts), facts, closes);
+        }
         let o = self.orders.remove(i);
         match size {
             None => Step::Removed(self.fill_close(&o, price, bar, ts)),
@@ -560,10 +596,9 @@ impl Broker {
 
     /// Books the exit of `t`; returns the exit commission.
     fn close_trade(&mut self, t: OpenTrade, price: f64, bar: usize, ts: TsMillis) -> f64 {
-        let c = self.cfg.commission;
-        let exit_commission = c.charge(t.size, price);
+        let exit_commission = self.fee(-t.size, price);
         self.cash += t.size * (price - t.entry_price) - exit_commission;
-        let commission = exit_commission + c.charge(t.size, t.entry_price);
+        let commission = exit_commission + self.fee(t.size, t.entry_price);
         let gross = t.size * (price - t.entry_price);
         let return_frac = 1f64.copysign(t.size) * (price / t.entry_price - 1.0)
             - commission / (t.size.abs() * t.entry_price);
@@ -594,45 +629,10 @@ impl Broker {
     ) -> OrderUpdate {
         let c = self.cfg.commission;
         let dir = if o.side == Side::Buy { 1.0 } else { -1.0 };
-        let insufficient = |units: f64, budget: f64| {
-            format!(
-                "insufficient cash: {units} units at {price} need more than the {budget:.2} available"
-            )
+        let units = match self.units_for(o, size, price, closes) {
+            Ok(u) => u,
+            Err(update) => return *update,
         };
-        let units = match size {
-            OrderSize::Units(u) => {
-                if self.cfg.fractional {
-                    u
-                } else {
-                    u.trunc()
-                }
-            }
-            OrderSize::Notional(n) => {
-                let u = (n - c.fixed) / (price * (1.0 + c.pct) + c.per_unit);
-                if self.cfg.fractional { u } else { u.floor() }
-            }
-            OrderSize::EquityFraction(f) => {
-                let f = if f >= 1.0 { 1.0 - f64::EPSILON } else { f };
-                let budget = self.margin_available(closes) * f - c.fixed;
-                // The reference spreads the commission of a fraction-sized order over its
-                // fraction: `adjusted + commission(f, price) / f`.
-                let per_unit = price + (f * price * c.pct) / f + c.per_unit;
-                let u = if budget <= 0.0 {
-                    0.0
-                } else if self.cfg.fractional {
-                    budget / per_unit
-                } else {
-                    py_floordiv(budget, per_unit)
-                };
-                if u <= 0.0 {
-                    return cancelled(o, 0.0, insufficient(0.0, budget.max(0.0)));
-                }
-                u
-            }
-        };
-        if units <= 0.0 {
-            return cancelled(o, 0.0, insufficient(units, self.margin_available(closes)));
-        }
         let mut need = dir * units;
         let mut fees = 0.0;
         let mut closed_qty = 0.0;
@@ -666,10 +666,10 @@ impl Broker {
             > self.margin_available(closes)
         {
             let budget = self.margin_available(closes);
-            return cancelled(o, closed_qty, insufficient(need.abs(), budget));
+            return cancelled(o, closed_qty, insufficient(need.abs(), price, budget));
         }
         if need != 0.0 {
-            let entry_commission = c.charge(need, price);
+            let entry_commission = self.fee(need, price);
             self.cash -= entry_commission;
             fees += entry_commission;
             self.trades.push(OpenTrade {
@@ -701,6 +701,12 @@ enum Step {
     Done(Option<OrderUpdate>),
     /// Finished and already removed from the queue.
     Removed(OrderUpdate),
+    /// Partly filled; the rest stays at its place in the queue.
+    Partial(OrderUpdate),
+}
+
+fn insufficient(units: f64, price: f64, budget: f64) -> String {
+    format!("insufficient cash: {units} units at {price} need more than the {budget:.2} available")
 }
 
 fn filled(o: &Pending, price: f64, qty: f64, fees: f64) -> OrderUpdate {
@@ -730,22 +736,5 @@ fn cancelled(o: &Pending, filled_qty: f64, reason: String) -> OrderUpdate {
         fees: 0.0,
         reason: Some(reason),
         tag: o.tag.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floordiv_matches_python() {
-        assert_eq!(py_floordiv(7.0, 2.0), 3.0);
-        assert_eq!(
-            py_floordiv(10000.0 * (1.0 - f64::EPSILON), 169.02 * 1.002),
-            59.0
-        );
-        // Python: 0.3 // 0.1 == 2.0 although 0.3 / 0.1 == 3.0000000000000004.
-        assert_eq!(py_floordiv(0.3, 0.1), 2.0);
-        assert_eq!(py_floordiv(1.0, 0.1), 9.0);
     }
 }

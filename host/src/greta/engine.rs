@@ -26,6 +26,7 @@
 use std::collections::VecDeque;
 
 use super::Error;
+use super::broker::fills::FillOptions;
 use super::broker::{BarView, Broker, BrokerConfig, ClosedTrade, OpenTrade};
 use super::metrics::{self, Metrics};
 use super::series::{self, DeclaredSeries, SeriesBars};
@@ -61,6 +62,8 @@ pub struct EngineConfig {
     pub warmup: Option<usize>,
     /// Strategy parameters.
     pub params: Vec<(String, String)>,
+    /// Fill models beyond the reference's (default: none).
+    pub fills: FillOptions,
 }
 
 pub use super::timeline::SeriesInfo;
@@ -227,7 +230,7 @@ impl<'a> Run<'a> {
             bt,
             strategy,
             cfg,
-            broker: Broker::new(cfg.broker, "bt"),
+            broker: Broker::with_fills(cfg.broker, cfg.fills, "bt"),
             equity: vec![0.0; bt.len()],
             closes: vec![0.0; n],
             scratch_closes: vec![0.0; n],
@@ -316,6 +319,7 @@ impl<'a> Run<'a> {
                     prev_close: prev.map_or(sb.bar.open, |b| b.close),
                     prev_bar: if prev.is_some() { c.last_group } else { g },
                     prev_ts: prev.map_or(sb.bar.ts, |b| b.ts),
+                    volume: sb.bar.volume,
                 });
             }
             self.advance(g);
@@ -475,6 +479,7 @@ impl<'a> Run<'a> {
                 prev_close,
                 prev_bar: c.last_group,
                 prev_ts: b.ts,
+                volume: b.volume,
             });
         }
         self.broker

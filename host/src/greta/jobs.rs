@@ -160,6 +160,8 @@ pub struct JobRequest {
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
     /// Sandbox limits instead of the strategy tier's, within the operator's ceilings.
     pub limits: LimitRequest,
+    /// Fill models beyond the reference's (default: none).
+    pub fills: super::FillSettings,
     /// The request as the caller wants it stored and shown (the API's JSON body).
     pub config: serde_json::Value,
 }
@@ -464,6 +466,10 @@ impl Jobs {
         spec.warmup = warmup.map(|w| usize::try_from(w).unwrap_or(usize::MAX));
         spec.params = crate::domain::text_params(req.params.as_ref());
         spec.limits = req.limits;
+        spec.fills = req
+            .fills
+            .resolve()
+            .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
         spec.engine_config()
             .map_err(|e| invalid("invalid_backtest", e.to_string()))?;
         // The sandbox may grow its memory to its limit: the one asked for, else its tier's

@@ -7,7 +7,9 @@
 //! - [`BacktestSpec::engine_config`] refuses a money amount that is not finite or is negative,
 //!   cash that is not positive or above [`MAX_CASH`], a percentage commission of 1 (100 %) or
 //!   more, a per-unit or fixed commission above [`MAX_COMMISSION_AMOUNT`] and slippage above
-//!   [`MAX_SLIPPAGE_BPS`], naming the setting.
+//!   [`MAX_SLIPPAGE_BPS`], naming the setting; likewise a fill model's setting out of its range
+//!   (`volume_limit` in (0, 1], `volume_impact` in [0, [`MAX_VOLUME_IMPACT`]], `spread_hl` in
+//!   [0, 1], `latency_bars` up to [`MAX_LATENCY_BARS`]).
 //! - A component strategy is loaded through the caller's [`Marvin`] (its engine, epoch ticker and
 //!   compile cache): nothing here starts a sandbox engine of its own.
 //! - Nothing here panics on input: unknown native names, missing or refused components and bad
@@ -20,7 +22,10 @@ use chrono::{DateTime, Utc};
 
 use super::broker::BrokerConfig;
 use super::engine::{Backtest, EngineConfig, StrategyFactory};
-use super::{Commission, Error, FillModel, Series, csv, native};
+use super::{
+    Commission, CommissionModel, Error, FillModel, FillOptions, Remainder, Series, VolumeShare,
+    csv, native,
+};
 use crate::domain::{Bar, Strategy, StrategyConfig, StrategyError, SymbolBar, Timeframe};
 use crate::marvin::{LimitRequest, LimitsInForce, Marvin};
 
@@ -31,6 +36,11 @@ pub const MAX_CASH: f64 = 1e12;
 pub const MAX_COMMISSION_AMOUNT: f64 = 1e6;
 /// Largest slippage of a backtest, in basis points (100 %).
 pub const MAX_SLIPPAGE_BPS: f64 = 10_000.0;
+/// Largest volume-share price impact coefficient: at the default 2.5 % limit it moves the
+/// price by at most 0.6 %.
+pub const MAX_VOLUME_IMPACT: f64 = 10.0;
+/// Largest latency, in bars.
+pub const MAX_LATENCY_BARS: u32 = 10_000;
 
 /// Where a backtest's strategy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +256,9 @@ pub struct BacktestSpec {
     pub params: Vec<(String, String)>,
     /// Sandbox limits instead of the strategy tier's (default: none asked for).
     pub limits: LimitRequest,
+    /// Fill models beyond the reference's (default: none, reference-exact). With
+    /// [`CommissionModel::Alpaca`] the flat `commission` is not charged.
+    pub fills: FillOptions,
 }
 
 /// A setting [`BacktestSpec::engine_config`] refuses, named by its spec field (`cash`,
@@ -259,6 +272,62 @@ pub struct InvalidSetting {
     /// What is wrong with it, starting with the value where it helps (`-5 must be a
     /// non-negative number`).
     pub problem: String,
+}
+
+/// The fill-model settings as `weaver backtest` flags and `POST /backtests` fields name them
+/// (`--volume-limit` is `volume_limit`); unset ones take their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FillSettings {
+    /// Volume-share slippage on.
+    pub volume_share: Option<bool>,
+    /// Share of a bar's volume an order may take (default 0.025); needs `volume_share`.
+    pub volume_limit: Option<f64>,
+    /// Price impact coefficient (default 0.1); needs `volume_share`.
+    pub volume_impact: Option<f64>,
+    /// What happens to the unfilled rest (default carry); needs `volume_share`.
+    pub remainder: Option<Remainder>,
+    /// Half-spread as a fraction of the bar's high − low (default 0).
+    pub spread_hl: Option<f64>,
+    /// Bars an order waits before it reaches the market (default 0).
+    pub latency_bars: Option<u32>,
+    /// Commission schedule (default flat).
+    pub commission_model: Option<CommissionModel>,
+}
+
+impl FillSettings {
+    /// The fill options these settings ask for; ranges are checked by
+    /// [`BacktestSpec::engine_config`].
+    ///
+    /// # Errors
+    /// A volume-share setting without `volume_share` on.
+    pub fn resolve(&self) -> Result<FillOptions, InvalidSetting> {
+        let on = self.volume_share.unwrap_or(false);
+        if !on {
+            let stray = [
+                ("volume_limit", self.volume_limit.is_some()),
+                ("volume_impact", self.volume_impact.is_some()),
+                ("remainder", self.remainder.is_some()),
+            ];
+            if let Some((setting, _)) = stray.into_iter().find(|(_, given)| *given) {
+                return Err(InvalidSetting {
+                    setting,
+                    problem: "applies to volume-share fills only (volume_share, --volume-share)"
+                        .into(),
+                });
+            }
+        }
+        let d = VolumeShare::default();
+        Ok(FillOptions {
+            volume_share: on.then(|| VolumeShare {
+                limit: self.volume_limit.unwrap_or(d.limit),
+                impact: self.volume_impact.unwrap_or(d.impact),
+                remainder: self.remainder.unwrap_or(d.remainder),
+            }),
+            spread_hl: self.spread_hl.unwrap_or(0.0),
+            latency_bars: self.latency_bars.unwrap_or(0),
+            commission_model: self.commission_model.unwrap_or_default(),
+        })
+    }
 }
 
 impl BacktestSpec {
@@ -280,6 +349,7 @@ impl BacktestSpec {
             warmup: None,
             params: Vec::new(),
             limits: LimitRequest::default(),
+            fills: FillOptions::default(),
         }
     }
 
@@ -339,10 +409,15 @@ impl BacktestSpec {
                 ),
             });
         }
+        self.check_fills()?;
+        let commission = match self.fills.commission_model {
+            CommissionModel::Flat => self.commission,
+            CommissionModel::Alpaca => Commission::default(),
+        };
         Ok(EngineConfig {
             broker: BrokerConfig {
                 cash: self.cash,
-                commission: self.commission,
+                commission,
                 slippage_bps: self.slippage_bps,
                 fill: self.fill,
                 fractional: self.fractional,
@@ -350,7 +425,38 @@ impl BacktestSpec {
             finalize: self.finalize,
             warmup: self.warmup,
             params: self.params.clone(),
+            fills: self.fills,
         })
+    }
+
+    fn check_fills(&self) -> Result<(), InvalidSetting> {
+        let f = &self.fills;
+        let out_of = |setting: &'static str, v: f64, range: &str| InvalidSetting {
+            setting,
+            problem: format!("{} must be a number in {range}", short(v)),
+        };
+        if let Some(v) = f.volume_share {
+            if !(v.limit > 0.0 && v.limit <= 1.0) {
+                return Err(out_of("volume_limit", v.limit, "(0, 1]"));
+            }
+            if !(0.0..=MAX_VOLUME_IMPACT).contains(&v.impact) {
+                return Err(out_of(
+                    "volume_impact",
+                    v.impact,
+                    &format!("[0, {MAX_VOLUME_IMPACT}]"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&f.spread_hl) {
+            return Err(out_of("spread_hl", f.spread_hl, "[0, 1]"));
+        }
+        if f.latency_bars > MAX_LATENCY_BARS {
+            return Err(InvalidSetting {
+                setting: "latency_bars",
+                problem: format!("{} must be at most {MAX_LATENCY_BARS}", f.latency_bars),
+            });
+        }
+        Ok(())
     }
 
     /// Loads the CSV files of a [`DataWindow::Files`] window and aligns them.
@@ -467,6 +573,66 @@ mod tests {
         let e = refused(|s| s.commission.pct = 1.0);
         assert_eq!(e.setting, "commission");
         assert!(e.problem.starts_with("1 is a fraction of traded value"));
+    }
+
+    #[test]
+    fn fill_settings_resolve_with_defaults_and_are_range_checked() {
+        assert_eq!(
+            FillSettings::default().resolve().unwrap(),
+            FillOptions::default()
+        );
+        let on = FillSettings {
+            volume_share: Some(true),
+            volume_impact: Some(0.2),
+            latency_bars: Some(3),
+            commission_model: Some(CommissionModel::Alpaca),
+            ..FillSettings::default()
+        }
+        .resolve()
+        .unwrap();
+        let v = on.volume_share.unwrap();
+        assert_eq!(
+            (v.limit, v.impact, v.remainder),
+            (0.025, 0.2, Remainder::Carry)
+        );
+        assert_eq!(on.latency_bars, 3);
+        let stray = FillSettings {
+            remainder: Some(Remainder::Cancel),
+            ..FillSettings::default()
+        };
+        assert_eq!(stray.resolve().unwrap_err().setting, "remainder");
+        let refused = |fills: FillOptions| {
+            let mut s = spec();
+            s.fills = fills;
+            s.engine_config().unwrap_err()
+        };
+        let bad_limit = FillOptions {
+            volume_share: Some(VolumeShare {
+                limit: 1.5,
+                ..VolumeShare::default()
+            }),
+            ..FillOptions::default()
+        };
+        assert_eq!(
+            refused(bad_limit).to_string(),
+            "volume_limit 1.5 must be a number in (0, 1]"
+        );
+        let bad_spread = FillOptions {
+            spread_hl: f64::NAN,
+            ..FillOptions::default()
+        };
+        assert_eq!(refused(bad_spread).setting, "spread_hl");
+        let late = FillOptions {
+            latency_bars: MAX_LATENCY_BARS + 1,
+            ..FillOptions::default()
+        };
+        assert_eq!(refused(late).setting, "latency_bars");
+        // Alpaca's schedule replaces the flat commission.
+        let mut s = spec();
+        s.fills = on;
+        let cfg = s.engine_config().unwrap();
+        assert_eq!(cfg.broker.commission, Commission::default());
+        assert_eq!(cfg.fills, on);
     }
 
     #[test]

@@ -108,6 +108,7 @@ fn bar_view(bar: Bar, g: usize, prev: Option<(Bar, usize)>) -> BarView {
         prev_close: prev.map_or(bar.open, |(b, _)| b.close),
         prev_bar: prev.map_or(g, |(_, pg)| pg),
         prev_ts: prev.map_or(bar.ts, |(b, _)| b.ts),
+        volume: bar.volume,
     }
 }
 

@@ -125,6 +125,7 @@ fn broker() -> BrokerConfig {
 
 fn engine(warmup: Option<usize>) -> EngineConfig {
     EngineConfig {
+        fills: Default::default(),
         broker: broker(),
         finalize: false,
         warmup,

@@ -5,6 +5,7 @@
 mod accounts;
 mod alpaca_runs;
 mod api;
+mod backtest_fills;
 mod backtest_memory;
 mod backtests;
 mod candles;

@@ -63,6 +63,7 @@ pub(crate) fn reference(name: &str) -> Reference {
         ),
     ];
     let cfg = EngineConfig {
+        fills: Default::default(),
         broker: BrokerConfig {
             cash: c["cash"].as_f64().unwrap(),
             commission: Commission {

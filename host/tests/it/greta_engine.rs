@@ -37,6 +37,7 @@ fn series(symbol: &str, ohlc: &[(f64, f64, f64, f64)], start_day: i64) -> Series
 
 fn cfg() -> EngineConfig {
     EngineConfig {
+        fills: Default::default(),
         broker: BrokerConfig {
             cash: 1000.0,
             commission: Commission::default(),

@@ -5,6 +5,7 @@ mod contract;
 mod glados;
 mod greta;
 mod greta_engine;
+mod greta_fills;
 mod layers;
 mod marvin;
 mod ops;

@@ -155,6 +155,7 @@ async fn backtest_report_matches_the_cli() {
         commission_fixed: 0.0,
         slippage_bps: 0.0,
         fill: weaver::cli::backtest::Fill::NextOpen,
+        fills: Default::default(),
         finalize: false,
         fractional: false,
         warmup: None,

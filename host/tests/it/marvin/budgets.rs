@@ -464,6 +464,7 @@ fn synthetic(symbol: &str, n: usize) -> weaver::greta::csv::Series {
 
 fn engine_config() -> weaver::greta::EngineConfig {
     weaver::greta::EngineConfig {
+        fills: Default::default(),
         broker: weaver::greta::broker::BrokerConfig {
             cash: 10_000.0,
             commission: weaver::greta::Commission::default(),

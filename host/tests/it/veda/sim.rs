@@ -117,6 +117,7 @@ async fn a_run_on_the_sim_matches_the_backtest_of_the_same_data() {
     // The backtest.
     let bt = Backtest::new(vec![series]).expect("backtest builds");
     let cfg = EngineConfig {
+        fills: Default::default(),
         broker,
         finalize: false,
         warmup: Some(0),

@@ -159,6 +159,7 @@ async fn a_backtest_and_a_simulated_run_tell_the_strategy_the_same_envelopes() {
             .collect(),
     };
     let cfg = EngineConfig {
+        fills: Default::default(),
         broker: broker(),
         finalize: false,
         warmup: Some(0),

@@ -170,6 +170,7 @@ async fn windows_on_the_sim_equal_the_backtests_and_never_look_ahead() {
     };
     let bt = Backtest::new(vec![series]).expect("backtest builds");
     let cfg = EngineConfig {
+        fills: Default::default(),
         broker: broker(),
         finalize: false,
         warmup: Some(0),
