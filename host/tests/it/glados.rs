@@ -35,6 +35,7 @@ mod runs;
 mod security;
 mod serve;
 mod sim_live;
+mod sim_live_timeframes;
 mod sse_replay;
 mod suspend;
 mod throttle;
