@@ -10,6 +10,7 @@ mod backtests;
 mod candles;
 mod chain;
 mod control;
+mod declared_series;
 mod dashboard;
 mod downloads;
 mod events;
