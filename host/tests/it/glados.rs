@@ -10,8 +10,8 @@ mod backtests;
 mod candles;
 mod chain;
 mod control;
-mod declared_series;
 mod dashboard;
+mod declared_series;
 mod downloads;
 mod events;
 mod gaps;
@@ -40,6 +40,7 @@ mod sim_live_timeframes;
 mod sse_replay;
 mod suspend;
 mod throttle;
+mod unknown_params;
 
 use axum::Router;
 use axum::body::Body;
