@@ -62,6 +62,9 @@ pub(super) struct Feed {
     aggregation: Mutex<Option<Aggregation>>,
 }
 
+/// What [`Aggregation::on_built`] is: told (symbol, bar) for every bar built.
+pub type BuiltHook = Box<dyn Fn(&str, Bar) + Send + Sync>;
+
 /// What builds a `sim-live` run's bars of a timeframe longer than a minute.
 pub struct Aggregation {
     /// The aggregation Alpaca runs use, over the venue's calendar.
@@ -69,7 +72,7 @@ pub struct Aggregation {
     /// The venue's time minus the local time (ms): the clock periods end on.
     pub offset_ms: i64,
     /// Told every bar built (the desk stores it as a candle of the run's timeframe).
-    pub on_built: Box<dyn Fn(&str, Bar) + Send + Sync>,
+    pub on_built: BuiltHook,
 }
 
 impl std::fmt::Debug for Aggregation {

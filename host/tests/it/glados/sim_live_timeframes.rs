@@ -256,10 +256,10 @@ async fn a_restarted_5min_sim_live_run_rebuilds_its_bars_and_fills_once() {
                         // The minutes are stored (off the bar path) before the "crash".
                         let last = next - 60_000;
                         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-                        while !stored(s.walle(), "BTC/USD", "1Min", first)
+                        while stored(s.walle(), "BTC/USD", "1Min", first)
                             .await
                             .last()
-                            .is_some_and(|b| b.ts == last)
+                            .is_none_or(|b| b.ts != last)
                         {
                             assert!(tokio::time::Instant::now() < deadline, "minutes stored");
                             tokio::time::sleep(Duration::from_millis(20)).await;
