@@ -400,7 +400,6 @@ impl Runs {
             VenueName::Sim => None,
             VenueName::SimLive => {
                 sim_live::market(self)?;
-                sim_live::check_timeframe(spec.timeframe)?;
                 None
             }
             VenueName::Alpaca => {

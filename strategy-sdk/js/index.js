@@ -33,12 +33,54 @@ export const hours = (n) => ({ amount: n, unit: "hour" });
 /** Daily bars. */
 export const DAY = Object.freeze({ amount: 1, unit: "day" });
 
-/** What a run tells its strategy: parameters, symbols and timeframe. */
+/** The run's parameters, noting each name the strategy looks up (`get`, `has`). */
+class Params extends Map {
+  constructor(entries) {
+    super(entries);
+    this.read = [];
+  }
+
+  note(name) {
+    if (!this.read.includes(name)) this.read.push(name);
+  }
+
+  get(name) {
+    this.note(name);
+    return super.get(name);
+  }
+
+  has(name) {
+    this.note(name);
+    return super.has(name);
+  }
+}
+
+/** The `unknown_param` refusal, naming the parameters the strategy reads. */
+function unknownParams(unknown, reads) {
+  return new StrategyError("unknown_param",
+    `unknown parameter(s) ${unknown.join(", ")}; this strategy reads ${reads.join(", ") || "none"}`);
+}
+
+/**
+ * What a run tells its strategy: parameters, symbols and timeframe. A parameter the strategy's
+ * constructor never reads (`intParam`, `numberParam`, `paramText`, `params.get`, `expectOnly`) is
+ * refused after it returns (`unknown_param`), so a typo is an error, not a silent default.
+ */
 export class Config {
   constructor(raw) {
-    this.params = new Map(raw.params);
+    this.params = new Params(raw.params);
     this.symbols = raw.symbols;
     this.timeframe = raw.timeframe;
+  }
+
+  /** The raw text of parameter `name`, or `undefined` when it is not given. */
+  paramText(name) {
+    return this.params.get(name);
+  }
+
+  /** The given parameters not read so far, in the order given. */
+  unread() {
+    return [...this.params.keys()].filter((k) => !this.params.read.includes(k));
   }
 
   /** Integer parameter `name`, or `dflt` when absent; `bad_param` when not a non-negative integer. */
@@ -63,13 +105,14 @@ export class Config {
     return value;
   }
 
-  /** Refuses any parameter not in `known`, so a typo is an error, not a silent default. */
+  /**
+   * Refuses any parameter not in `known` at once (the SDK refuses the ones never read after the
+   * constructor anyway); the names in `known` count as read.
+   */
   expectOnly(known) {
+    for (const k of known) this.params.note(k);
     const unknown = [...this.params.keys()].filter((k) => !known.includes(k));
-    if (unknown.length > 0) {
-      throw new StrategyError("bad_param",
-        `unknown parameter(s) ${unknown.join(", ")}; this strategy takes ${known.join(", ")}`);
-    }
+    if (unknown.length > 0) throw unknownParams(unknown, known);
   }
 }
 
@@ -188,6 +231,8 @@ export function exportStrategy(Cls) {
       let declared;
       try {
         strategy = new Cls(cfg);
+        const unknown = cfg.unread();
+        if (unknown.length > 0) throw unknownParams(unknown, cfg.params.read);
         declared = strategy.declare();
       } catch (e) {
         strategy = null;

@@ -139,9 +139,58 @@ impl Declaration {
     }
 }
 
+std::thread_local! {
+    /// The parameter names read while [`Strategy::init`] runs (`None` outside it): the runtime
+    /// refuses a given parameter the strategy never read ([`Runtime`]'s `init`), so a typo
+    /// (`fsat=5`) is an error, not a silent default.
+    static READ: core::cell::RefCell<Option<Vec<String>>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Notes that the strategy reads parameter `name` (only while `init` runs).
+fn note_read(name: &str) {
+    READ.with(|r| {
+        if let Some(read) = r.borrow_mut().as_mut()
+            && !read.iter().any(|n| n == name)
+        {
+            read.push(name.to_owned());
+        }
+    });
+}
+
+/// Starts noting the parameters read (`init` begins), or stops and returns them (`init` ended).
+pub(crate) fn track_reads(on: bool) -> Vec<String> {
+    READ.with(|r| {
+        let mut r = r.borrow_mut();
+        let read = r.take().unwrap_or_default();
+        if on {
+            *r = Some(Vec::new());
+        }
+        read
+    })
+}
+
+/// The `unknown_param` refusal of `unknown` parameters, naming the ones the strategy reads.
+pub(crate) fn unknown_params(unknown: &[&str], reads: &[&str]) -> StrategyError {
+    let reads = if reads.is_empty() {
+        "none".to_owned()
+    } else {
+        reads.join(", ")
+    };
+    StrategyError::new(
+        "unknown_param",
+        format!(
+            "unknown parameter(s) {}; this strategy reads {reads}",
+            unknown.join(", ")
+        ),
+    )
+}
+
 impl Config {
-    /// The raw text of parameter `name`, if given.
+    /// The raw text of parameter `name`, if given. Reading a parameter (here, or through
+    /// [`Config::param`] and [`Config::fraction`]) during `init` is what makes it known: after
+    /// `init` the SDK refuses any given parameter the strategy never read (`unknown_param`).
     pub fn param_text(&self, name: &str) -> Option<&str> {
+        note_read(name);
         self.params
             .iter()
             .find(|(k, _)| k == name)
@@ -183,11 +232,15 @@ impl Config {
         }
     }
 
-    /// Refuses any parameter not in `known`, so a typo (`fsat=5`) is an error, not a silent default.
+    /// Refuses any parameter not in `known` at once (the SDK refuses the ones never read after
+    /// `init` anyway); the names in `known` count as read.
     ///
     /// # Errors
-    /// `bad_param` naming the unknown parameters.
+    /// `unknown_param` naming the unknown parameters.
     pub fn expect_only(&self, known: &[&str]) -> Result<()> {
+        for k in known {
+            note_read(k);
+        }
         let unknown: Vec<&str> = self
             .params
             .iter()
@@ -197,14 +250,7 @@ impl Config {
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(StrategyError::new(
-                "bad_param",
-                format!(
-                    "unknown parameter(s) {}; this strategy takes {}",
-                    unknown.join(", "),
-                    known.join(", ")
-                ),
-            ))
+            Err(unknown_params(&unknown, known))
         }
     }
 }

@@ -283,15 +283,30 @@ impl<S: Strategy> Runtime<S> {
         }
     }
 
-    /// Creates the strategy from the run configuration.
+    /// Creates the strategy from the run configuration, then refuses any given parameter the
+    /// strategy did not read in its `init` (a typo must not run silently on a default).
     ///
     /// # Errors
-    /// The strategy's own refusal of its parameters.
+    /// The strategy's own refusal of its parameters; `unknown_param` naming a parameter it
+    /// never read and listing the ones it reads.
     pub fn init(&mut self, config: Config) -> Result<Declaration> {
         self.strategy = None;
         self.ctx.symbols = config.symbols.clone();
         self.ctx.timeframe = Some(config.timeframe);
-        let strategy = S::init(&config)?;
+        crate::track_reads(true);
+        let strategy = S::init(&config);
+        let read = crate::track_reads(false);
+        let strategy = strategy?;
+        let unknown: Vec<&str> = config
+            .params
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !read.iter().any(|r| r == k))
+            .collect();
+        if !unknown.is_empty() {
+            let reads: Vec<&str> = read.iter().map(String::as_str).collect();
+            return Err(crate::unknown_params(&unknown, &reads));
+        }
         let declaration = strategy.declare();
         self.strategy = Some(strategy);
         Ok(declaration)
@@ -491,6 +506,60 @@ mod tests {
         })
         .expect("init");
         rt
+    }
+
+    /// Reads `fast` and `slow`, and `mode` only when `fast` is 0.
+    struct Reader;
+
+    impl Strategy for Reader {
+        fn init(config: &Config) -> Result<Self> {
+            let fast: u32 = config.param("fast", 1)?;
+            let _slow: u32 = config.param("slow", 2)?;
+            if fast == 0 {
+                let _ = config.param_text("mode");
+            }
+            Ok(Reader)
+        }
+    }
+
+    fn params(params: &[(&str, &str)]) -> Config {
+        Config {
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            symbols: vec!["A".into()],
+            timeframe: Timeframe {
+                amount: 1,
+                unit: TimeUnit::Minute,
+            },
+        }
+    }
+
+    #[test]
+    fn init_refuses_a_parameter_the_strategy_never_read() {
+        let mut rt = Runtime::<Reader>::new();
+        rt.init(params(&[("fast", "3"), ("slow", "9")]))
+            .expect("read params");
+        let err = rt
+            .init(params(&[("fsat", "5"), ("slow", "9")]))
+            .expect_err("a typo");
+        assert_eq!(err.code, "unknown_param");
+        assert_eq!(
+            err.message,
+            "unknown parameter(s) fsat; this strategy reads fast, slow"
+        );
+        assert!(rt.strategy().is_none(), "no strategy after a refusal");
+        // Read only on some paths: known where it is read, unknown where it is not.
+        rt.init(params(&[("fast", "0"), ("mode", "x")]))
+            .expect("mode read when fast is 0");
+        let err = rt
+            .init(params(&[("fast", "1"), ("mode", "x")]))
+            .expect_err("mode unread");
+        assert_eq!(err.code, "unknown_param");
+        // Outside init nothing is tracked: a later init starts afresh.
+        let _ = params(&[]).param_text("fsat");
+        rt.init(params(&[("fast", "3")])).expect("afresh");
     }
 
     #[test]

@@ -135,6 +135,43 @@ fn clip(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// Loads the component and calls its `init` with the request's parameters, symbols and
+/// timeframe, so a strategy that refuses them (a typo: the SDKs' `unknown_param`) is refused
+/// with the request (422) instead of queuing a job that fails.
+///
+/// # Errors
+/// [`Error::Invalid`] with Marvin's code (`invalid_params`: the strategy's own code and
+/// message follow in the message).
+async fn init_check(
+    marvin: &Marvin,
+    path: std::path::PathBuf,
+    spec: &BacktestSpec,
+    symbols: &[String],
+    timeframe: Timeframe,
+) -> Result<(), Error> {
+    let marvin = marvin.clone();
+    let config = crate::domain::StrategyConfig {
+        params: spec.params.clone(),
+        symbols: symbols.to_vec(),
+        timeframe,
+    };
+    let limits = spec.limits;
+    let checked = tokio::task::spawn_blocking(move || {
+        marvin
+            .load_file(&path)?
+            .instantiate_with(&config, &limits)
+            .map(drop)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("init check: {e}")))?;
+    checked.map_err(|e| match e {
+        crate::marvin::Error::Io(_) | crate::marvin::Error::Internal(_) => {
+            Error::Internal(e.to_string())
+        }
+        e => invalid(e.code(), e.to_string()),
+    })
+}
+
 /// A backtest to run over stored candles. Defaults are `weaver backtest`'s.
 #[derive(Debug, Clone)]
 pub struct JobRequest {
@@ -452,7 +489,7 @@ impl Jobs {
         }
         let path = self.inner.catalogue.component_path(&strategy.sha256);
         let mut spec = BacktestSpec::new(
-            StrategySource::Component(path),
+            StrategySource::Component(path.clone()),
             DataWindow::Stored(StoredWindow {
                 symbols: req.symbols.clone(),
                 timeframe: tf,
@@ -483,6 +520,7 @@ impl Jobs {
         );
         let estimate_mb =
             budget::estimate_mb(bars, u64::try_from(guest_memory).unwrap_or(u64::MAX));
+        init_check(&self.inner.marvin, path, &spec, &req.symbols, tf).await?;
         let plan = Plan {
             spec,
             name: strategy.name,

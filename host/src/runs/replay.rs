@@ -12,7 +12,8 @@
 //!   a run its strategy failed (the replay should fail at the same call).
 //! - A run on a live venue is fed its input tape ([`crate::veda::live::tape`]): the bars it got,
 //!   read back from the stored `live` candles, its own order updates where it took them, the
-//!   account snapshots it was told and the venue history of its data windows. Orders the replay
+//!   account snapshots it was told, the venue history of its data windows and the windows of
+//!   the series it declared (contract 0.3), as it was served them. Orders the replay
 //!   decides are not sent anywhere: the replay's venue answers nothing, so they are refused
 //!   (never placed), which the strategy cannot see — what it sees of its orders is the taped
 //!   updates.
@@ -481,6 +482,7 @@ async fn replay_tape(
     .timeframe(setup.timeframe)
     .order_scope(scope)
     .resume_at(tape.journaled)
+    .windows_from_tape(&tape.inputs)
     .account_source(Arc::new(TapedAccount {
         snapshots: Mutex::new(accounts),
     }));
@@ -501,7 +503,10 @@ async fn replay_tape(
             Input::Warmup { symbol, bar } => runner.on_warmup(&symbol, bar).await.map(drop),
             Input::OrderUpdate { update } => runner.on_order_update(&update).await.map(drop),
             Input::Stop => runner.stop().await,
-            Input::Session { .. } | Input::Account { .. } | Input::History { .. } => Ok(()),
+            Input::Session { .. }
+            | Input::Account { .. }
+            | Input::History { .. }
+            | Input::Window { .. } => Ok(()),
         };
         cmp.feed(live.decisions.take()).await?;
         match outcome {

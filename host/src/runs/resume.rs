@@ -214,7 +214,9 @@ async fn resume_sim_live(state: &Runs, run: &Run) -> Result<(), NotResumed> {
     let sandbox = load_sandbox(state, &strategy, &setup).await?;
     let preamble = super::sim_live::preamble(state, run, &setup).await?;
     let replayed = preamble.len();
-    let sim = super::sim_live::exchange(desk, &setup, preamble)?;
+    // The bar options it started with, so its bars are built as before.
+    let options = LiveBarOptions::from_stored(run.options.as_ref().map(|o| &o.0))?;
+    let sim = super::sim_live::exchange(desk, &setup, options, preamble).await?;
     if account.is_none() {
         w.insert_run_account(run.id, setup.cash).await?;
     }

@@ -2,24 +2,29 @@
 //! data ([`crate::veda::sim::LIVE_VENUE`], `SimVenue::live`). They start and resume like runs
 //! on `sim` (an [`Exec::Sim`] with its own account of `cash`, default [`SIM_CASH`]), but their
 //! bars are the Alpaca desk's shared 1-minute stream, so a candidate runs next to the live
-//! version of a strategy on the same bars without touching the broker.
+//! version of a strategy on the same bars without touching the broker. They take every
+//! timeframe Alpaca runs take: longer ones are built from the minutes by the exchange with the
+//! aggregation of Alpaca runs (the run's bar options, on the venue's clock and calendar), and
+//! each built bar is stored as a `live` candle of the run's timeframe, as Alpaca runs' are.
 //!
 //! # Invariants
 //! - Only market data is asked of the Alpaca desk (its bar subscription, historical bars,
 //!   clock, calendar): never its recovery, order stream, orders or account. Its runs are not
 //!   the desk's (its recovery filters runs by venue name).
 //! - Paper only (refused at parse), and only when Alpaca is configured (`venue_unavailable`).
-//! - A resumed run replays the live bars stored since it started before trading on, so its
-//!   account and intent numbers continue where they were (nothing placed twice).
+//! - A resumed run replays the live 1-minute bars stored since it started (aggregated again
+//!   on a longer timeframe) before trading on, so its account and intent numbers continue
+//!   where they were (nothing placed twice, nothing lost).
 
 use chrono::{DateTime, DurationRound, Utc};
 
+use super::spec::LiveBarOptions;
 use super::start::{Continue, Exec, Launch, Setup, launch, load_sandbox, store_running};
 use super::{Error, RunSpec, Runs, SIM_CASH};
 use crate::domain::{Bar, Timeframe};
 use crate::greta::broker::{BrokerConfig, Commission, FillModel};
 use crate::veda::desk::Desk;
-use crate::veda::sim::{LIVE_VENUE, SimVenue};
+use crate::veda::sim::{Aggregation, LIVE_VENUE, SimVenue};
 use crate::walle::{Run, Strategy as StoredStrategy};
 
 /// The venue whose market data `sim-live` runs trade on.
@@ -37,27 +42,58 @@ pub(crate) fn market(runs: &Runs) -> Result<&Desk, Error> {
     })
 }
 
-/// Refuses what the live stream cannot give: it carries 1-minute bars.
-pub(crate) fn check_timeframe(timeframe: Timeframe) -> Result<(), Error> {
-    if timeframe == Timeframe::MINUTE {
-        return Ok(());
-    }
-    Err(Error::invalid(
-        "unsupported_timeframe",
-        format!(
-            "venue {LIVE_VENUE} trades on Alpaca's live 1-minute bars: runs on it use timeframe 1Min"
-        ),
-    ))
-}
-
-/// The run's own simulated exchange over the desk's live bars, with `preamble` replayed first.
-pub(crate) fn exchange(
+/// The run's own simulated exchange over the desk's live bars, with `preamble` (stored live
+/// 1-minute bars) replayed first; on a timeframe longer than a minute it builds the run's bars
+/// as Alpaca runs do (`options`), on the venue's clock and calendar.
+///
+/// # Errors
+/// [`Error::VenueUnreachable`] when the venue's clock or calendar cannot be read.
+pub(crate) async fn exchange(
     desk: &Desk,
     setup: &Setup,
+    options: LiveBarOptions,
     preamble: Vec<(String, Bar)>,
 ) -> Result<SimVenue, Error> {
+    let market = desk.venue();
+    let aggregation = if setup.timeframe == Timeframe::MINUTE {
+        None
+    } else {
+        let unreachable = |e: crate::veda::Error| {
+            Error::VenueUnreachable(format!(
+                "{}: its clock and calendar, which {LIVE_VENUE} builds {} bars on: {e} ({})",
+                desk.name(),
+                setup.timeframe,
+                e.code()
+            ))
+        };
+        let offset_ms = super::warmup::venue_offset(market.as_ref())
+            .await
+            .map_err(unreachable)?;
+        // The exchange's symbols (each once, in order): what the built bars are indexed by.
+        let mut symbols: Vec<String> = Vec::new();
+        for s in &setup.symbols {
+            if !symbols.contains(s) {
+                symbols.push(s.clone());
+            }
+        }
+        let aggregator = super::warmup::bar_clock(
+            market.as_ref(),
+            &symbols,
+            setup.timeframe,
+            options,
+            offset_ms,
+        )
+        .await
+        .map_err(unreachable)?;
+        let (desk, timeframe) = (desk.clone(), setup.timeframe);
+        Some(Aggregation {
+            aggregator,
+            offset_ms,
+            on_built: Box::new(move |symbol, bar| desk.store_bar(symbol, timeframe, bar)),
+        })
+    };
     SimVenue::live(
-        desk.venue(),
+        market,
         &setup.symbols,
         // The simulated exchange's fills, as on `sim` and in a backtest of the same bars.
         BrokerConfig {
@@ -68,6 +104,7 @@ pub(crate) fn exchange(
             fractional: false,
         },
         preamble,
+        aggregation,
     )
     .map_err(|e| Error::Internal(format!("sim-live exchange: {e}")))
 }
@@ -76,14 +113,13 @@ pub(crate) fn exchange(
 /// its account of `cash` (default [`SIM_CASH`]) and launches it on its own exchange.
 ///
 /// # Errors
-/// [`Error::Invalid`] `unsupported_timeframe`, the guest's refusal, [`Error::Store`].
+/// The guest's refusal, [`Error::VenueUnreachable`] (its clock or calendar), [`Error::Store`].
 pub(crate) async fn start(
     runs: &Runs,
     strategy: &StoredStrategy,
     spec: RunSpec,
     desk: &Desk,
 ) -> Result<Run, Error> {
-    check_timeframe(spec.timeframe)?;
     let setup = Setup {
         params: spec.text_params(),
         symbols: spec.symbols.clone(),
@@ -92,7 +128,7 @@ pub(crate) async fn start(
         limits: spec.limits,
     };
     let sandbox = load_sandbox(runs, strategy, &setup).await?;
-    let sim = exchange(desk, &setup, Vec::new())?;
+    let sim = exchange(desk, &setup, spec.live, Vec::new()).await?;
     let run = store_running(runs, strategy, &spec, &setup).await?;
     let first = format!(
         "run started: strategy {} ({}), {} on {LIVE_VENUE} {} (simulated fills on {}'s live bars), cash {}",
@@ -119,9 +155,10 @@ pub(crate) async fn start(
     Ok(run)
 }
 
-/// The live bars of `symbols` the store kept since `run` started: what a resumed run steps
-/// before the live stream. Bars are stamped at the start of their minute and arrive after it,
-/// so the first one a run can have been told is the one of the minute it started in.
+/// The live 1-minute bars of `symbols` the store kept since `run` started: what a resumed run
+/// steps (aggregated, on a longer timeframe) before the live stream. Bars are stamped at the
+/// start of their minute and arrive after it, so the first one a run can have been told is the
+/// one of the minute it started in.
 ///
 /// # Errors
 /// [`Error::Store`].
@@ -139,7 +176,7 @@ pub(crate) async fn preamble(
         let candles = runs
             .inner
             .walle
-            .candles(s, &setup.timeframe.to_string(), from, far(), i64::MAX)
+            .candles(s, &Timeframe::MINUTE.to_string(), from, far(), i64::MAX)
             .await?;
         out.extend(candles.iter().map(|c| (s.clone(), c.bar())));
     }

@@ -213,11 +213,12 @@ impl RunSpec {
                 message: e.to_string(),
                 accepted: accepted(),
             })?;
-        if venue == VenueName::Alpaca && !periods::is_live_timeframe(timeframe) {
+        if venue != VenueName::Sim && !periods::is_live_timeframe(timeframe) {
             return Err(Error::Timeframe {
                 code: "unsupported_timeframe",
                 message: format!(
-                    "runs on alpaca take one of {}: their bars are built from the 1-minute stream as Alpaca's historical bars are",
+                    "runs on {} take one of {}: their bars are built from the 1-minute stream as Alpaca's historical bars are",
+                    venue.as_str(),
                     accepted().join(", ")
                 ),
                 accepted: accepted(),

@@ -250,9 +250,9 @@ pub(crate) async fn store_running(
             )?)
             .map_err(|e| Error::Internal(format!("risk limits not storable: {e}")))?,
         ),
-        // Stored so that a resumed run builds its bars as before; only runs on Alpaca build
-        // bars with them (`sim` replays candles, `sim-live` takes the 1-minute stream as is).
-        options: (spec.venue == super::spec::VenueName::Alpaca).then(|| spec.live.to_json()),
+        // Stored so that a resumed run builds its bars as before; runs on Alpaca and sim-live
+        // build bars with them (`sim` replays candles).
+        options: (spec.venue != super::spec::VenueName::Sim).then(|| spec.live.to_json()),
     };
     Ok(w.insert_running_run(&new, setup.cash).await?)
 }

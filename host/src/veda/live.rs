@@ -38,7 +38,7 @@
 //! # Replay
 //! A runner given a [`tape`] ([`LiveRunner::tape`]) records every input it takes, in order: the
 //! bars (by symbol and time), its own order updates, the account snapshots it tells and the
-//! venue history of its data windows. Fed the same inputs (`runs::replay`: bars from the stored
+//! venue history of its data windows and its declared-series windows. Fed the same inputs (`runs::replay`: bars from the stored
 //! candles, the rest from the tape), a runner over the same strategy version makes the same
 //! guest calls.
 //!
@@ -165,6 +165,8 @@ pub struct LiveRunner {
     declaration: crate::domain::Declaration,
     /// Where declared series are read first ([`LiveRunner::stored_candles`]).
     candles: Option<crate::walle::Walle>,
+    /// Declared-series windows taped, or served from a tape ([`windows`]).
+    windows: windows::Windows,
     /// The venue whose desk stores the bars as `market.Bar` events
     /// ([`LiveRunner::announced_bars`]).
     bar_venue: Option<String>,
@@ -260,6 +262,7 @@ impl LiveRunner {
             timeframe: None,
             declaration,
             candles: None,
+            windows: windows::Windows::default(),
             bar_venue: None,
             seen: vec![VecDeque::new(); n],
             after_bar: None,

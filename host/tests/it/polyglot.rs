@@ -132,6 +132,55 @@ fn each_language_gets_its_tier_and_refuses_bad_params_the_same_way() {
     assert!(heavy.fuel_per_event > light.fuel_per_event);
 }
 
+#[test]
+fn each_sdk_refuses_a_parameter_init_never_read() {
+    let marvin = marvin_with(Limits::default(), Limits::heavy_runtime());
+    // The examples name what they read with `expect_only`; the hostile guests read parameters
+    // plainly (the Python and JS ones straight from `config.params`), so only the SDK's check
+    // after `init` refuses theirs.
+    for (file, reads) in [
+        ("sma-cross.wasm", "fast, slow"),
+        ("sma-cross-py.wasm", "fast, slow"),
+        ("sma-cross-js.wasm", "fast, slow"),
+        (
+            "guests/hostile.wasm",
+            "mode, at, kib, iters, signal, count, len, lookback, again",
+        ),
+        ("guests/hostile-py.wasm", "mode"),
+        ("guests/hostile-js.wasm", "mode"),
+    ] {
+        let loaded = marvin.load(&dist_bytes(file)).expect("loads");
+        let err = loaded
+            .instantiate(&config(&[("mode", "none"), ("fsat", "5")], &["GOOG"]))
+            .err()
+            .map(|e| (e.code(), e.to_string()));
+        let unknown = if reads.starts_with("mode") {
+            "fsat"
+        } else {
+            "mode, fsat"
+        };
+        assert_eq!(
+            err,
+            Some((
+                "invalid_params",
+                format!(
+                    "invalid strategy parameters: unknown_param: unknown parameter(s) {unknown}; this strategy reads {reads}"
+                )
+            )),
+            "{file}"
+        );
+        // What it reads is accepted.
+        let known: Vec<(&str, &str)> = reads
+            .split(", ")
+            .filter(|k| *k != "mode" && *k != "at")
+            .map(|k| (k, "1"))
+            .collect();
+        loaded
+            .instantiate(&config(&known, &["GOOG"]))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
 /// Runs `mode` of a hostile guest on 10 bars and returns the error code.
 fn provoke(marvin: &Marvin, file: &str, mode: &str) -> String {
     let loaded = marvin.load(&dist_bytes(file)).expect("hostile loads");

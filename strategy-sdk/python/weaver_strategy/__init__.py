@@ -63,13 +63,47 @@ class StrategyError(Exception):
         self.message = message
 
 
+class _Params(dict):
+    """The run's parameters, noting each name the strategy looks up (`get`, `[]`, `in`)."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.read = []
+
+    def _note(self, name):
+        if name not in self.read:
+            self.read.append(name)
+
+    def get(self, name, default=None):
+        self._note(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self._note(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name):
+        self._note(name)
+        return super().__contains__(name)
+
+
 class Config:
-    """What a run tells its strategy: parameters, symbols and timeframe."""
+    """What a run tells its strategy: parameters, symbols and timeframe. A parameter the
+    strategy's `__init__` never reads (`param`, `param_text`, `params.get`, `expect_only`) is
+    refused after it returns (`unknown_param`), so a typo is an error, not a silent default."""
 
     def __init__(self, raw: "t.Config"):
-        self.params = dict(raw.params)
+        self.params = _Params(raw.params)
         self.symbols = list(raw.symbols)
         self.timeframe = raw.timeframe
+
+    def param_text(self, name: str):
+        """The raw text of parameter `name`, or None when it is not given."""
+        return self.params.get(name)
+
+    def unread(self):
+        """The given parameters not read so far, in the order given."""
+        return [k for k in dict.keys(self.params) if k not in self.params.read]
 
     def param(self, name: str, default, kind=None):
         """Parameter `name` parsed as `kind` (default: the type of `default`); `bad_param` if not."""
@@ -87,11 +121,19 @@ class Config:
         return value
 
     def expect_only(self, known):
-        """Refuses any parameter not in `known`, so a typo is an error, not a silent default."""
-        unknown = [k for k in self.params if k not in known]
+        """Refuses any parameter not in `known` at once (the SDK refuses the ones never read
+        after `__init__` anyway); the names in `known` count as read."""
+        for k in known:
+            self.params._note(k)
+        unknown = [k for k in dict.keys(self.params) if k not in known]
         if unknown:
-            raise StrategyError("bad_param", f"unknown parameter(s) {', '.join(unknown)}; "
-                                             f"this strategy takes {', '.join(known)}")
+            raise _unknown_params(unknown, list(known))
+
+
+def _unknown_params(unknown, reads):
+    """The `unknown_param` refusal, naming the parameters the strategy reads."""
+    return StrategyError("unknown_param", f"unknown parameter(s) {', '.join(unknown)}; "
+                                          f"this strategy reads {', '.join(reads) or 'none'}")
 
 
 class Context:
@@ -230,6 +272,9 @@ def export(cls):
             Guest.ctx = Context(cfg.symbols, cfg.timeframe)
             try:
                 strategy = cls(cfg)
+                unknown = cfg.unread()
+                if unknown:
+                    raise _unknown_params(unknown, cfg.params.read)
                 d = strategy.declare()
             except StrategyError as e:
                 raise _err(e)

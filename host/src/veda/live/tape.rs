@@ -1,9 +1,10 @@
 //! A live run's input tape: what its runner took, in order, so that a replay can give the same
 //! strategy version exactly the same events. Bars are taped by reference (symbol and time; the
 //! bar itself is the stored `live` candle, [`super::bars`]); what stored candles cannot give
-//! back is taped whole: the run's own order updates, the account snapshots it was told, and the
-//! venue history that filled its data windows. A replay reads the tape back and drives a
-//! [`super::LiveRunner`] with it (`runs::replay`).
+//! back is taped whole: the run's own order updates, the account snapshots it was told, the
+//! venue history that filled its data windows, and the windows of declared series it was
+//! served (contract 0.3; they come from the store and the venue as they were then). A replay
+//! reads the tape back and drives a [`super::LiveRunner`] with it (`runs::replay`).
 //!
 //! Only runs on a shared live venue keep a tape: a run on the simulated exchange is
 //! deterministic given its candles, so its replay needs nothing more.
@@ -82,6 +83,17 @@ pub enum Input {
         /// The bars, oldest first.
         bars: Option<Vec<Bar>>,
     },
+    /// A window of a declared series (contract 0.3) as the run was served it
+    /// ([`super::windows`]).
+    Window {
+        /// Symbol.
+        symbol: String,
+        /// Timeframe (`1Day`, …).
+        timeframe: String,
+        /// The bars, oldest first; none: the same bars as the previous window of this series
+        /// on the tape (a strategy that asks on every bar tapes a window once per change).
+        bars: Option<Vec<Bar>>,
+    },
     /// The runner told the strategy the run stops.
     Stop,
 }
@@ -97,6 +109,7 @@ impl Input {
             Input::OrderUpdate { .. } => "order_update",
             Input::Account { .. } => "account",
             Input::History { .. } => "history",
+            Input::Window { .. } => "window",
             Input::Stop => "stop",
         }
     }
@@ -104,7 +117,8 @@ impl Input {
 
 impl LiveRunner {
     /// Tapes every input the runner takes (bars by reference, order updates, account
-    /// snapshots, venue history) so that the run can be replayed ([`tape`]).
+    /// snapshots, venue history, declared-series windows) so that the run can be replayed
+    /// ([`tape`]).
     pub fn tape(mut self, tape: Arc<dyn Tape>) -> LiveRunner {
         self.tape = Some(tape);
         self

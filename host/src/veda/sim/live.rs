@@ -5,18 +5,28 @@
 //! matched by the very code that matches a replay ([`SimVenue`]'s state over Greta's broker),
 //! so a candidate strategy can run next to the live version without touching the broker.
 //!
+//! # Timeframes
+//! A run on a timeframe longer than a minute gets bars built from the minute stream by the
+//! [`Aggregator`] Alpaca runs use (`crate::veda::live::aggregate`, the rules of
+//! [`crate::veda::periods`]), here, inside the exchange: each built bar is one step of the
+//! exchange, so orders fill against the built bars exactly as a `sim` replay of those bars
+//! would fill them. A period is complete when the stream or the venue's clock passes its end (as
+//! on Alpaca runs). A late minute that would amend a bar already stepped is dropped: the
+//! exchange has matched orders against the bar as it was built, and a replay of the stored
+//! bars must see the same bar.
+//!
 //! # How time moves
-//! Each live bar is one step of the exchange: pending orders are matched against it (Greta's
+//! Each (built) bar is one step of the exchange: pending orders are matched against it (Greta's
 //! fill rules: a market order decided on bar `t` fills at the open of the symbol's next bar),
 //! then the bar is handed to the run. As on a replay in [`Speed::Lockstep`], the next bar is
 //! only stepped once the run called [`SimVenue::bar_done`] for the previous one, so an order
 //! always meets the bar after the one it was decided on, however late the run is; bars queue
 //! in the stream's channel meanwhile.
 //!
-//! A resumed run is given the live bars the store kept since it started (the `preamble`): they
-//! are stepped first, in time order, so the exchange and the strategy are rebuilt exactly as
-//! they were (the run is deterministic given its bars, as on `sim`), then the stream goes on
-//! with live bars newer than the last one replayed.
+//! A resumed run is given the live 1-minute bars the store kept since it started (the
+//! `preamble`): they are aggregated and stepped first, in time order, so the exchange and the
+//! strategy are rebuilt exactly as they were (the run is deterministic given its bars, as on
+//! `sim`), then the stream goes on with live bars newer than the last one replayed.
 //!
 //! # Invariants
 //! - Nothing but market data is asked of the live venue: `bar_stream`, `bars`, `clock`,
@@ -24,6 +34,7 @@
 //! - Each symbol's bars are stepped in strictly increasing time: a live bar at or before the
 //!   last one stepped (a preamble's, a reconnect's repeat) is dropped.
 //! - One bar stream per exchange, as on a replay.
+//! - A built bar is stepped once: amendments of a period already stepped are not told.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SimConfig, SimVenue, Speed, State, Tape, apply_update, bar_view, ts_of};
 use crate::domain::Bar;
 use crate::greta::broker::{BarView, BrokerConfig};
+use crate::veda::live::aggregate::{Aggregator, Emitted};
 use crate::veda::types::{BarEvent, StreamHandle};
 use crate::veda::{Error, Result, Venue};
 
@@ -46,12 +58,37 @@ pub(super) struct Feed {
     pub(super) venue: Arc<dyn Venue>,
     /// Stored live bars to step first, oldest first (a resumed run).
     preamble: Mutex<Vec<(String, Bar)>>,
+    /// How bars of a longer timeframe are built, taken by the bar stream.
+    aggregation: Mutex<Option<Aggregation>>,
+}
+
+/// What [`Aggregation::on_built`] is: told (symbol, bar) for every bar built.
+pub type BuiltHook = Box<dyn Fn(&str, Bar) + Send + Sync>;
+
+/// What builds a `sim-live` run's bars of a timeframe longer than a minute.
+pub struct Aggregation {
+    /// The aggregation Alpaca runs use, over the venue's calendar.
+    pub aggregator: Aggregator,
+    /// The venue's time minus the local time (ms): the clock periods end on.
+    pub offset_ms: i64,
+    /// Told every bar built (the desk stores it as a candle of the run's timeframe).
+    pub on_built: BuiltHook,
+}
+
+impl std::fmt::Debug for Aggregation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aggregation")
+            .field("aggregator", &self.aggregator)
+            .field("offset_ms", &self.offset_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimVenue {
     /// A simulated exchange over `market`'s live bars of `symbols`, with an account of
-    /// `broker.cash`; `preamble` (stored live bars since the run started, any order) is
-    /// stepped before the live stream (see the module docs).
+    /// `broker.cash`; `preamble` (stored live 1-minute bars since the run started, any order)
+    /// is stepped before the live stream; `aggregation` builds bars of a longer timeframe from
+    /// the minutes (see the module docs).
     ///
     /// # Errors
     /// [`Error::Config`] without symbols.
@@ -60,6 +97,7 @@ impl SimVenue {
         symbols: &[String],
         broker: BrokerConfig,
         preamble: Vec<(String, Bar)>,
+        aggregation: Option<Aggregation>,
     ) -> Result<SimVenue> {
         let mut unique: Vec<String> = Vec::new();
         for s in symbols {
@@ -97,6 +135,7 @@ impl SimVenue {
             feed: Some(Arc::new(Feed {
                 venue: market,
                 preamble: Mutex::new(preamble),
+                aggregation: Mutex::new(aggregation),
             })),
             state: Arc::new(Mutex::new(State::new(broker, n))),
             demand: Arc::new(Semaphore::new(0)),
@@ -129,8 +168,8 @@ impl SimVenue {
     }
 }
 
-/// The run's bar stream: the preamble, then the live venue's bars, each stepped in lockstep
-/// with the run (see the module docs).
+/// The run's bar stream: the preamble, then the live venue's bars, each (built, on a longer
+/// timeframe) bar stepped in lockstep with the run (see the module docs).
 pub(super) async fn bar_stream(
     me: &SimVenue,
     feed: &Arc<Feed>,
@@ -155,61 +194,180 @@ pub(super) async fn bar_stream(
             .collect()
     };
     // Subscribed before the preamble is read out, so no live bar falls between the two.
-    let mut source = feed.venue.bar_stream(&wanted).await?;
+    let source = feed.venue.bar_stream(&wanted).await?;
     let preamble = std::mem::take(&mut *feed.preamble.lock().unwrap_or_else(|e| e.into_inner()));
+    let aggregation = feed
+        .aggregation
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let (tx, rx) = mpsc::channel(1024);
     let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let me = me.clone();
-    tokio::spawn(async move {
-        let mut last = vec![i64::MIN; me.symbols.len()];
-        let mut first = true;
-        let mut deliver = async |symbol: String, bar: Bar| -> bool {
-            let Some(s) = me.symbol_index(&symbol) else {
-                return true;
-            };
-            if bar.ts <= last[s]
-                || ![bar.open, bar.high, bar.low, bar.close]
-                    .iter()
-                    .all(|v| v.is_finite())
-            {
-                return true;
-            }
-            if !first {
-                // The previous bar's orders are in: this one may meet them.
-                let permit = tokio::select! {
-                    () = stop.cancelled() => return false,
-                    p = me.demand.acquire() => p,
-                };
-                match permit {
-                    Ok(p) => p.forget(),
-                    Err(_) => return false,
-                }
-            }
-            first = false;
-            last[s] = bar.ts;
-            me.step_live(s, bar);
-            tx.send(BarEvent::Bar { symbol, bar }).await.is_ok()
-        };
+    let stepper = Stepper {
+        me: me.clone(),
+        venue: feed.venue.clone(),
+        tx,
+        stop: cancel.clone(),
+        minutes: vec![i64::MIN; me.symbols.len()],
+        first: true,
+        aggregation,
+    };
+    tokio::spawn(stepper.run(preamble, source));
+    Ok(StreamHandle::new(rx, cancel))
+}
+
+/// The task behind a `sim-live` bar stream: takes minutes, builds bars, steps them.
+struct Stepper {
+    me: SimVenue,
+    venue: Arc<dyn Venue>,
+    tx: mpsc::Sender<BarEvent>,
+    stop: CancellationToken,
+    /// The newest minute taken per symbol (ms).
+    minutes: Vec<i64>,
+    /// No bar stepped yet: the first needs no permit.
+    first: bool,
+    aggregation: Option<Aggregation>,
+}
+
+impl Stepper {
+    async fn run(mut self, preamble: Vec<(String, Bar)>, mut source: StreamHandle<BarEvent>) {
+        // The preamble's periods end by its own minutes, not the clock: as they did live.
         for (symbol, bar) in preamble {
-            if !deliver(symbol, bar).await {
+            if !self.minute(symbol, bar, None).await {
                 return;
             }
         }
         loop {
+            let deadline = self.deadline();
+            let clock = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let event = tokio::select! {
-                () = stop.cancelled() => return,
+                () = self.stop.cancelled() => return,
+                () = clock => {
+                    if !self.tick().await {
+                        return;
+                    }
+                    continue;
+                }
                 e = source.next() => e,
             };
+            let now = self.now();
             let ok = match event {
                 None => return,
-                Some(BarEvent::Bar { symbol, bar }) => deliver(symbol, bar).await,
-                Some(other) => tx.send(other).await.is_ok(),
+                Some(BarEvent::Bar { symbol, bar }) => self.minute(symbol, bar, now).await,
+                // A recomputed minute: only a bar being built can still take it (see the
+                // module docs); a 1-minute run was told the minute already.
+                Some(BarEvent::Updated { symbol, bar }) => {
+                    if self.aggregation.is_some() {
+                        self.minute(symbol, bar, now).await
+                    } else {
+                        true
+                    }
+                }
+                Some(other) => self.tx.send(other).await.is_ok(),
             };
             if !ok {
                 return;
             }
         }
-    });
-    Ok(StreamHandle::new(rx, cancel))
+    }
+
+    /// The venue's time now (ms), when bars are built.
+    fn now(&self) -> Option<i64> {
+        let a = self.aggregation.as_ref()?;
+        Some(chrono::Utc::now().timestamp_millis() + a.offset_ms)
+    }
+
+    /// When the aggregation's clock next completes a period, as a local instant.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        let a = self.aggregation.as_ref()?;
+        let due = a.aggregator.deadline()?;
+        let now = chrono::Utc::now().timestamp_millis() + a.offset_ms;
+        let wait = u64::try_from(due - now).unwrap_or(0);
+        Some(tokio::time::Instant::now() + std::time::Duration::from_millis(wait))
+    }
+
+    async fn tick(&mut self) -> bool {
+        let Some(now) = self.now() else {
+            return true;
+        };
+        let built = match self.aggregation.as_mut() {
+            Some(a) => a.aggregator.tick(now),
+            None => return true,
+        };
+        self.built(built).await
+    }
+
+    /// Takes one minute of `symbol` (`now`: the venue's time, `None` in the preamble);
+    /// whether the run still listens.
+    async fn minute(&mut self, symbol: String, bar: Bar, now: Option<i64>) -> bool {
+        let Some(s) = self.me.symbol_index(&symbol) else {
+            return true;
+        };
+        if bar.ts <= self.minutes[s]
+            || ![bar.open, bar.high, bar.low, bar.close]
+                .iter()
+                .all(|v| v.is_finite())
+        {
+            return true;
+        }
+        self.minutes[s] = bar.ts;
+        let Some(a) = self.aggregation.as_mut() else {
+            return self.step(symbol, s, bar).await;
+        };
+        if let Some(date) = a.aggregator.needs_calendar(&symbol, bar.ts) {
+            let (from, to) = (
+                date - chrono::Duration::days(40),
+                date + chrono::Duration::days(70),
+            );
+            match self.venue.calendar(from, to).await {
+                Ok(days) => a.aggregator.add_calendar(from, to, &days),
+                Err(e) => tracing::warn!(code = e.code(), "calendar unavailable: {e}"),
+            }
+        }
+        let built = a.aggregator.minute(&symbol, bar, now.unwrap_or(i64::MIN));
+        self.built(built).await
+    }
+
+    /// Steps the bars the aggregation completed; amendments are dropped (module docs).
+    async fn built(&mut self, built: Vec<Emitted>) -> bool {
+        for e in built {
+            let Some(symbol) = self.me.symbols.get(e.symbol).cloned() else {
+                continue;
+            };
+            if e.amended {
+                tracing::debug!(%symbol, ts = e.bar.ts, "amended bar not stepped again");
+                continue;
+            }
+            if let Some(a) = &self.aggregation {
+                (a.on_built)(&symbol, e.bar);
+            }
+            if !self.step(symbol, e.symbol, e.bar).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Steps one bar of symbol `s` once the run is done with the previous one, and hands it on.
+    async fn step(&mut self, symbol: String, s: usize, bar: Bar) -> bool {
+        if !self.first {
+            // The previous bar's orders are in: this one may meet them.
+            let permit = tokio::select! {
+                () = self.stop.cancelled() => return false,
+                p = self.me.demand.acquire() => p,
+            };
+            match permit {
+                Ok(p) => p.forget(),
+                Err(_) => return false,
+            }
+        }
+        self.first = false;
+        self.me.step_live(s, bar);
+        self.tx.send(BarEvent::Bar { symbol, bar }).await.is_ok()
+    }
 }

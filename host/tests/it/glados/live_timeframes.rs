@@ -29,7 +29,7 @@ use super::{get, send};
 use crate::support::post_json;
 use crate::veda::{fake, venue};
 
-async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path) -> (axum::Router, App) {
+pub(super) async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path) -> (axum::Router, App) {
     let config = Config::for_tests(dir);
     let walle = Walle::connect(&config.db).await.expect("sqlite store");
     let desk = Desk::new(Arc::new(venue(fake)), walle.clone(), false);
@@ -39,7 +39,7 @@ async fn app_on(fake: &FakeAlpaca, dir: &std::path::Path) -> (axum::Router, App)
     (weaver::glados::router(state.state()), state)
 }
 
-async fn a_fake() -> FakeAlpaca {
+pub(super) async fn a_fake() -> FakeAlpaca {
     let mut config = FakeConfig {
         initial_cash: Decimal::from(10_000_000),
         stale_socket_after: Duration::from_secs(2),
@@ -54,19 +54,19 @@ async fn a_fake() -> FakeAlpaca {
 }
 
 /// New York `day` November 2026 at `h:m`, UTC ms.
-fn ny(day: u32, h: u32, m: u32) -> i64 {
+pub(super) fn ny(day: u32, h: u32, m: u32) -> i64 {
     new_york_ms(
         NaiveDate::from_ymd_opt(2026, 11, day).expect("date"),
         NaiveTime::from_hms_opt(h, m, 0).expect("time"),
     )
 }
 
-fn utc(ms: i64) -> DateTime<Utc> {
+pub(super) fn utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("time")
 }
 
 /// A minute bar whose prices follow `k`.
-fn minute(ts: i64, k: i64) -> Bar {
+pub(super) fn minute(ts: i64, k: i64) -> Bar {
     let close = 100.0 + ((k * 7919) % 97) as f64 / 10.0;
     Bar {
         ts,
@@ -78,7 +78,7 @@ fn minute(ts: i64, k: i64) -> Bar {
     }
 }
 
-fn push(fake: &FakeAlpaca, symbol: &str, bar: Bar) {
+pub(super) fn push(fake: &FakeAlpaca, symbol: &str, bar: Bar) {
     fake.set_price(symbol, Decimal::from_f64(bar.close).expect("price"));
     fake.push_bar(symbol, bar);
 }
@@ -100,13 +100,13 @@ async fn start(r: &axum::Router, body: String) -> i64 {
     resp.json()["id"].as_i64().expect("id")
 }
 
-async fn view(r: &axum::Router, id: i64) -> serde_json::Value {
+pub(super) async fn view(r: &axum::Router, id: i64) -> serde_json::Value {
     send(r, get(&format!("/runs/{id}"))).await.json()
 }
 
 /// Stops run `id`, then replays it until the replay is identical (the tape and the decisions
 /// projection catch up after the stop), bounded; returns the report.
-async fn stopped_and_replayed(r: &axum::Router, id: i64) -> serde_json::Value {
+pub(super) async fn stopped_and_replayed(r: &axum::Router, id: i64) -> serde_json::Value {
     let stop = send(r, post_json(&format!("/runs/{id}/stop"), "{}")).await;
     assert!(stop.status.is_success(), "{}", stop.json());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -122,7 +122,7 @@ async fn stopped_and_replayed(r: &axum::Router, id: i64) -> serde_json::Value {
     }
 }
 
-async fn logs(r: &axum::Router, id: i64) -> String {
+pub(super) async fn logs(r: &axum::Router, id: i64) -> String {
     send(r, get(&format!("/runs/{id}/logs?limit=1000")))
         .await
         .json()
@@ -130,7 +130,13 @@ async fn logs(r: &axum::Router, id: i64) -> String {
 }
 
 /// Pushes `probe` minutes of `symbols` until run `id` was told a bar: its subscription is live.
-async fn until_told(r: &axum::Router, fake: &FakeAlpaca, id: i64, symbols: &[&str], probe: i64) {
+pub(super) async fn until_told(
+    r: &axum::Router,
+    fake: &FakeAlpaca,
+    id: i64,
+    symbols: &[&str],
+    probe: i64,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         for s in symbols {
@@ -151,7 +157,7 @@ async fn until_told(r: &axum::Router, fake: &FakeAlpaca, id: i64, symbols: &[&st
 }
 
 /// The inputs run `id` taped so far.
-async fn tape(walle: &Walle, id: i64) -> Vec<Input> {
+pub(super) async fn tape(walle: &Walle, id: i64) -> Vec<Input> {
     walle
         .run_inputs(id, 0, 100_000)
         .await
@@ -162,7 +168,7 @@ async fn tape(walle: &Walle, id: i64) -> Vec<Input> {
 }
 
 /// The aggregated bars of `symbol` run `id` was told: (bar, amended).
-async fn told(walle: &Walle, id: i64, symbol: &str) -> Vec<(Bar, bool)> {
+pub(super) async fn told(walle: &Walle, id: i64, symbol: &str) -> Vec<(Bar, bool)> {
     tape(walle, id)
         .await
         .into_iter()
@@ -178,7 +184,7 @@ async fn told(walle: &Walle, id: i64, symbol: &str) -> Vec<(Bar, bool)> {
 }
 
 /// Waits until run `id` was told a bar of `symbol` at `ts` (bounded).
-async fn until_bar(r: &axum::Router, walle: &Walle, id: i64, symbol: &str, ts: i64) {
+pub(super) async fn until_bar(r: &axum::Router, walle: &Walle, id: i64, symbol: &str, ts: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !told(walle, id, symbol)
         .await
@@ -197,7 +203,13 @@ async fn until_bar(r: &axum::Router, walle: &Walle, id: i64, symbol: &str, ts: i
 }
 
 /// The fake's historical bars of `symbol` in `[from, to)`.
-async fn historical(fake: &FakeAlpaca, symbol: &str, tf: &str, from: i64, to: i64) -> Vec<Bar> {
+pub(super) async fn historical(
+    fake: &FakeAlpaca,
+    symbol: &str,
+    tf: &str,
+    from: i64,
+    to: i64,
+) -> Vec<Bar> {
     let mut got = venue(fake)
         .bars(&BarsRequest {
             symbols: vec![symbol.to_owned()],

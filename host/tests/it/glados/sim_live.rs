@@ -251,7 +251,7 @@ async fn sim_live_trades_its_own_account_on_live_bars_and_decides_as_alpaca() {
             "invalid_mode",
         ),
         (
-            body(sma, "sim-live", "paper", "AAPL", "1Day", None),
+            body(sma, "sim-live", "paper", "AAPL", "7Min", None),
             "unsupported_timeframe",
         ),
     ] {

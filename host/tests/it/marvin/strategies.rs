@@ -130,12 +130,16 @@ fn sma_cross_refuses_bad_parameters_with_invalid_params() {
     let strategy = marvin
         .load(&dist_bytes("sma-cross.wasm"))
         .expect("sma-cross loads");
-    for params in [&[("fast", "ten")][..], &[("slow", "0")], &[("fsat", "5")]] {
+    for (params, guest_code) in [
+        (&[("fast", "ten")][..], "bad_param"),
+        (&[("slow", "0")], "bad_param"),
+        (&[("fsat", "5")], "unknown_param"),
+    ] {
         let err = strategy
             .instantiate(&config(params, &["GOOG"]))
             .expect_err("must refuse");
         assert_eq!(err.code(), "invalid_params", "{params:?}: {err}");
-        assert!(err.to_string().contains("bad_param"), "{err}");
+        assert!(err.to_string().contains(guest_code), "{err}");
     }
 }
 

@@ -204,8 +204,10 @@ impl Strategy for Hostile {
         if config.param_text("at") == Some("init") {
             misbehave(&mode, &mut Context::default())?;
         }
+        // Read in every mode: the SDK refuses a given parameter init never read.
+        let kib: usize = config.param("kib", 16_384)?;
         let next = if mode == "chase" {
-            cycle(config.param("kib", 16_384usize)? * 256)
+            cycle(kib * 256)
         } else {
             Vec::new()
         };
