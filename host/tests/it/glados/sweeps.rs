@@ -453,6 +453,33 @@ async fn a_sweep_left_running_is_resumed_skipping_stored_points(kind: Kind) {
     store.finish().await;
 }
 
+/// Merged after the SDKs' `init` refuses an undeclared parameter with `unknown_param`: the
+/// sweep's one `init` with its first point's parameters turns that into a refusal by name.
+async fn an_undeclared_parameter_is_refused_by_name(kind: Kind) {
+    let (r, app, store, _dir) = app_on(kind, 200).await;
+    let body = sweep(
+        json!({"fsat": [5, 10], "slow": [20]}),
+        json!({"kind": "grid"}),
+        json!({"metric": "sharpe", "direction": "max"}),
+    );
+    let resp = send(&r, post_json("/sweeps", body)).await;
+    assert_eq!(
+        resp.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    assert_eq!(resp.error_code(), "unknown_parameter");
+    assert_eq!(resp.json()["details"], json!({"name": "fsat"}));
+    assert_eq!(
+        send(&r, get("/sweeps")).await.json(),
+        json!([]),
+        "nothing stored"
+    );
+    drop(app);
+    store.finish().await;
+}
+
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -481,4 +508,5 @@ both_stores!(
     a_failed_point_is_recorded_and_the_sweep_finishes,
     cancel_stops_and_keeps_finished_points,
     a_sweep_left_running_is_resumed_skipping_stored_points,
+    an_undeclared_parameter_is_refused_by_name,
 );
