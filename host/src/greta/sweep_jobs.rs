@@ -25,9 +25,8 @@ use tokio_util::sync::CancellationToken;
 use super::budget;
 use super::jobs::{self, JobRequest, Jobs, Plan};
 use super::sweeps::{self, Axes, Axis, Constraints, Invalid, Method, Objective};
-use super::{DataWindow, StrategySource};
 use crate::domain::{
-    BatchOutcome, Declaration, EventMeta, Intent, Strategy, StrategyConfig, StrategyError,
+    BatchOutcome, Declaration, EventMeta, Intent, Strategy, StrategyError,
     StrategyEvent, Subscriptions, SymbolBar,
 };
 use crate::walle::{self, NewSweepPoint, PointStatus, Sweep, SweepStatus};
@@ -192,7 +191,6 @@ impl Sweeps {
     pub async fn create(&self, req: SweepRequest) -> Result<Sweep, Error> {
         let c = self.check(&req)?;
         let (plan, strategy_id, estimate_mb) = self.plan(&req, &c).await?;
-        self.init_once(&plan).await?;
         let total = i64::try_from(c.total).unwrap_or(i64::MAX);
         let sweep = self
             .jobs
@@ -297,7 +295,9 @@ impl Sweeps {
         let mut job = req.job.clone();
         let first = merged(&req.job, &sweeps::point(&c.axes, &req.method, 0));
         job.params = Some(super::report::params_json(&first));
-        let (plan, strategy_id) = self.jobs.plan(&job).await?;
+        // Planning calls the strategy's `init` with the first point's parameters, as a backtest
+        // does: a name the strategy never reads refuses the sweep by that name.
+        let (plan, strategy_id) = self.jobs.plan(&job).await.map_err(unknown_parameter)?;
         let threads = rayon::current_num_threads() as u64;
         let extra = threads
             .saturating_sub(1)
@@ -316,44 +316,6 @@ impl Sweeps {
             .into());
         }
         Ok((plan, strategy_id, estimate_mb))
-    }
-
-    /// One `init` with the first point's parameters: a parameter the strategy does not declare
-    /// refuses the sweep by name. Any other failure is left to the points, which record it.
-    async fn init_once(&self, plan: &Plan) -> Result<(), Error> {
-        let StrategySource::Component(path) = plan.spec.strategy.clone() else {
-            return Ok(());
-        };
-        let DataWindow::Stored(window) = &plan.spec.data else {
-            return Ok(());
-        };
-        let config = StrategyConfig {
-            params: plan.spec.params.clone(),
-            symbols: window.symbols.clone(),
-            timeframe: window.timeframe,
-        };
-        let marvin = self.jobs.parts().marvin.clone();
-        let limits = plan.spec.limits;
-        let outcome = tokio::task::spawn_blocking(move || {
-            let loaded = marvin.load_file(&path)?;
-            loaded.instantiate_with(&config, &limits).map(drop)
-        })
-        .await
-        .map_err(|e| jobs::Error::Internal(e.to_string()))?;
-        match outcome {
-            Err(crate::marvin::Error::Strategy { code, message }) if code == "unknown_param" => {
-                let name = plan
-                    .spec
-                    .params
-                    .iter()
-                    .map(|(k, _)| k)
-                    .find(|k| message.contains(k.as_str()))
-                    .cloned()
-                    .unwrap_or_default();
-                Err(Error::UnknownParameter { name, message })
-            }
-            _ => Ok(()),
-        }
     }
 
     fn spawn(&self, id: i64, req: SweepRequest, c: Checked, plan: Plan, estimate_mb: u64) {
@@ -588,4 +550,22 @@ impl Strategy for Cancellable<'_> {
         self.check()?;
         self.inner.on_bars(meta, bars)
     }
+}
+
+/// The SDKs' refusal of parameters `init` never read (`unknown_param: unknown parameter(s) a, b;
+/// this strategy reads …`, inside Marvin's `invalid_params`) as [`Error::UnknownParameter`]
+/// naming the first; any other refusal as it is.
+fn unknown_parameter(e: jobs::Error) -> Error {
+    const MARK: &str = "unknown_param: unknown parameter(s) ";
+    if let jobs::Error::Invalid { message, .. } = &e
+        && let Some(rest) = message.split_once(MARK).map(|(_, r)| r)
+    {
+        let names = rest.split(';').next().unwrap_or_default();
+        let name = names.split(',').next().unwrap_or_default().trim().to_owned();
+        return Error::UnknownParameter {
+            name,
+            message: message.clone(),
+        };
+    }
+    e.into()
 }

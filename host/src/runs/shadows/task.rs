@@ -185,6 +185,8 @@ async fn execute(
             fractional: false,
         },
         Vec::new(),
+        // The hub hands the shadow the run's own bars, already of the run's timeframe.
+        None,
     )
     .map_err(fail)?
     .with_order_id_prefix(&format!("sim-r{}-s{id}-", l.shadow.run_id));
