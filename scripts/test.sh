@@ -46,3 +46,5 @@ node haro/e2e/run.mjs
 node haro/e2e/first-run.mjs
 # A download from the dashboard's form against `weaver fake-alpaca`: progress, done, the series listed (#21).
 node haro/e2e/download.mjs
+# A grid sweep from the dashboard's form: refusal shown, progress to done, heatmap, server-side sort, open as backtest (#24).
+node haro/e2e/sweep.mjs

@@ -15,6 +15,7 @@ const NAV = [
   ['/ui/accounts', 'Accounts'],
   ['/ui/strategies', 'Strategies'],
   ['/ui/backtests', 'Backtests'],
+  ['/ui/sweeps', 'Sweeps'],
   ['/ui/orders', 'Orders'],
   ['/ui/candles', 'Candles'],
   ['/ui/settings', 'Settings'],

@@ -12,11 +12,15 @@ import { RunDetail } from '../views/run-detail'
 import { Strategies } from '../views/strategies'
 import { Backtests } from '../views/backtests'
 import { Orders } from '../views/orders'
+import { Sweeps } from '../views/sweeps'
 import { SettingsView } from '../views/settings'
 
 // The chart views pull in lightweight-charts; load them on demand.
 const BacktestDetail = lazy(() => import('../views/backtest-detail'))
 const BacktestCompare = lazy(() => import('../views/backtest-compare'))
+// The sweep page is lazy like the backtest pages it leads to (its heatmap and tables are only
+// needed there).
+const SweepDetail = lazy(() => import('../views/sweep-detail'))
 const Candles = lazy(() => import('../views/candles'))
 const later = (el: ReactNode) => <Suspense fallback={<Loading />}>{el}</Suspense>
 
@@ -43,6 +47,8 @@ export const router = createBrowserRouter([
       { path: 'ui/backtests', element: <Backtests /> },
       { path: 'ui/backtests/compare', element: later(<BacktestCompare />) },
       { path: 'ui/backtests/:id', element: later(<BacktestDetail />) },
+      { path: 'ui/sweeps', element: <Sweeps /> },
+      { path: 'ui/sweeps/:id', element: later(<SweepDetail />) },
       { path: 'ui/orders', element: <Orders /> },
       { path: 'ui/candles', element: later(<Candles />) },
       { path: 'ui/settings', element: <SettingsView /> },

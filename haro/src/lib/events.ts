@@ -26,7 +26,8 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'> & { data?: unk
     case 'live':
       return [['orders'], ['accounts'], ['account'], ...run, ['run-orders']]
     case 'backtest':
-      return [['backtests']]
+      // A sweep's status change (`backtest.SweepStatusChanged`) refreshes the sweeps, not the backtests.
+      return name === 'SweepStatusChanged' ? [['sweeps']] : [['backtests']]
     case 'data':
       return [['candles']]
     case 'market':
