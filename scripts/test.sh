@@ -46,3 +46,5 @@ node haro/e2e/run.mjs
 node haro/e2e/first-run.mjs
 # A download from the dashboard's form against `weaver fake-alpaca`: progress, done, the series listed (#21).
 node haro/e2e/download.mjs
+# A shadow started from a run's page with other params, its diff with the first divergence (#25).
+node haro/e2e/shadow.mjs
