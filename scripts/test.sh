@@ -48,3 +48,5 @@ node haro/e2e/first-run.mjs
 node haro/e2e/download.mjs
 # A grid sweep from the dashboard's form: refusal shown, progress to done, heatmap, server-side sort, open as backtest (#24).
 node haro/e2e/sweep.mjs
+# A shadow started from a run's page with other params, its diff with the first divergence (#25).
+node haro/e2e/shadow.mjs

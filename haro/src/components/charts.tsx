@@ -87,14 +87,17 @@ export interface Line {
   color: string
 }
 
-/** Line or area series sharing one time axis (equity curves, drawdown). */
-export function LineChart({ lines, area, short, testId }: { lines: Line[]; area?: boolean; short?: boolean; testId?: string }) {
+/** Line or area series sharing one time axis (equity curves, drawdown); `mark` flags one time
+ * on the first line (a shadow's first divergence). */
+export function LineChart({ lines, area, short, testId, mark }: {
+  lines: Line[]; area?: boolean; short?: boolean; testId?: string; mark?: { time: number; text: string } | null
+}) {
   const ref = useRef<HTMLDivElement>(null)
   const dark = useTheme() === 'dark'
   useEffect(() => {
     if (!ref.current) return
     const chart = base(ref.current, dark)
-    for (const l of lines) {
+    for (const [i, l] of lines.entries()) {
       const data = l.points.map((p) => ({ time: at(p.time) as Time, value: p.value }))
       if (area) {
         const s = chart.addSeries(AreaSeries, { lineColor: l.color, topColor: `${l.color}55`, bottomColor: `${l.color}05`, lineWidth: 2, title: l.name })
@@ -102,9 +105,10 @@ export function LineChart({ lines, area, short, testId }: { lines: Line[]; area?
       } else {
         const s = chart.addSeries(LineSeries, { color: l.color, lineWidth: 2, title: l.name })
         s.setData(data)
+        if (i === 0 && mark) createSeriesMarkers(s, [{ time: at(mark.time), position: 'aboveBar', shape: 'arrowDown', color: DOWN, text: mark.text }])
       }
     }
     return fit(chart)
-  }, [lines, area, dark])
+  }, [lines, area, dark, mark])
   return <div className={short ? 'chart short' : 'chart'} data-testid={testId} ref={ref} />
 }

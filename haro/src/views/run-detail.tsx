@@ -3,7 +3,8 @@
 // "Replay" replays the run server-side and shows whether its intents match the recording.
 // While it runs: Stop (with its choices), Close per position, Flatten run, an order by hand and
 // Cancel per working order. The Risk panel (run-risk.tsx): its trading state and why, its limits,
-// Edit limits, and setting its own state (with "and flatten").
+// Edit limits, and setting its own state (with "and flatten"). Shadows (run-shadows.tsx): the
+// run's shadows, their diffs, and starting one while it runs.
 import { Link, useParams } from 'react-router'
 import { useReplayRun, useRun } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
@@ -14,6 +15,7 @@ import { HandOrderForm } from './hand-order'
 import { OrdersPager } from './orders'
 import { RunPositions } from './run-positions'
 import { RiskPanel } from './run-risk'
+import { ShadowsPanel } from './run-shadows'
 import { RunLogs } from './run-logs'
 
 export function RunDetail() {
@@ -86,6 +88,7 @@ function RunBody({ run }: { run: Run }) {
           <HandOrderForm run={run} />
         </>
       )}
+      <ShadowsPanel run={run} />
       <h2>Orders</h2>
       <RunOrders id={run.id} />
       <h2>Logs</h2>

@@ -1,0 +1,112 @@
+// End-to-end shadow run (issue #25): `weaver serve` on a temp dir with the sample data (no key,
+// only sma-cross registered), a paper run on the sim paced at 200 ms a bar, then from the run's
+// page: a shadow of the same version with other parameters started from the Shadows panel, its
+// diff opened (both equity curves, the first divergence, the bars that differ), the page at phone
+// width without horizontal overflow, and the shadow stopped.
+//
+//   node e2e/shadow.mjs        (from haro/ or the repository root; scripts/test.sh runs it)
+//
+// Needs chromium, a built `weaver` ($WEAVER_BIN), haro/dist and strategies/dist/sma-cross.wasm.
+// Screenshots go to haro/test-results/shadow-*.png.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { checker, need, needBasics, root, scenario, shots } from './lib.mjs'
+
+const WASM = join(root, 'strategies/dist/sma-cross.wasm')
+
+needBasics()
+need(WASM, 'the sma-cross component (scripts/build-strategies.sh)')
+
+const { checks, ok } = checker()
+const dir = mkdtempSync(join(tmpdir(), 'haro-e2e-shadow-'))
+copyFileSync(WASM, join(dir, 'sma-cross.wasm'))
+
+await scenario('shadow', async ({ start, browser }) => {
+  const { base } = await start({
+    WEAVER_STRATEGIES_DIR: dir,
+    // Paced, so the run is still running while the shadow is started and compared.
+    WEAVER_RUN_BAR_INTERVAL_MS: '200',
+    WEAVER_SAMPLE_DATA: undefined,
+    WEAVER_API_KEY: undefined,
+  })
+  const b = await browser()
+  const { page, errors } = b
+  const at = (name) => (b.state.step = name)
+  const api = (path, method = 'GET', body = undefined) => page.evaluate(async ([path, method, body]) => {
+    const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return { status: res.status, body: await res.json().catch(() => null) }
+  }, [path, method, body])
+
+  // 1. A paper run on the sim over the sample's daily bars (through the API: the run form has
+  // its own end-to-end test).
+  at('run')
+  await page.goto(`${base}/`)
+  await page.waitForFunction(async () => {
+    const s = await (await fetch('/strategies?name=sma-cross')).json()
+    return s.some((x) => x.status === 'ready')
+  }, null, { timeout: 120_000, polling: 500 })
+  const created = await api('/runs', 'POST', {
+    strategy: 'sma-cross', mode: 'paper', venue: 'sim', symbols: ['SAMPLE'], timeframe: '1Day', params: { fast: 10, slow: 20 },
+  })
+  if (created.status !== 201) throw new Error(`POST /runs: ${created.status} ${JSON.stringify(created.body)}`)
+  const id = created.body.id
+  await page.goto(`${base}/ui/runs/${id}`)
+  await page.locator('h1 .chip', { hasText: 'running' }).waitFor()
+  ok(`paper run #${id} on SAMPLE 1Day (fast 10, slow 20), paced at 200 ms a bar`)
+
+  // 2. A shadow of the same version with other parameters, from the Shadows panel.
+  at('start-shadow')
+  const panel = page.getByTestId('shadows')
+  const form = panel.getByRole('form', { name: 'Start shadow' })
+  await form.getByTestId('shadow-version').locator('option', { hasText: 'the run’s' }).waitFor({ state: 'attached' })
+  await form.getByTestId('shadow-params').fill('{"fast": 3, "slow": 7}')
+  await form.getByRole('button', { name: 'Start shadow' }).click()
+  await form.getByText(/Shadow #\d+ started\./).waitFor()
+  const row = panel.locator('tr[data-testid^=shadow-]').filter({ hasText: '{"fast":3,"slow":7}' }).first()
+  await row.waitFor()
+  const sid = Number((await row.getAttribute('data-testid')).replace('shadow-', ''))
+  await row.locator('.chip', { hasText: 'running' }).waitFor()
+  ok(`shadow #${sid} started from the panel with {"fast": 3, "slow": 7}; listed running with sma-cross's version`)
+
+  // 3. Its diff: the first divergence (the panel polls a running shadow's diff), both curves.
+  at('diff')
+  await panel.getByTestId(`shadow-diff-${sid}`).click()
+  const diff = page.getByTestId('shadow-diff')
+  await diff.getByTestId('shadow-first-divergence').filter({ hasNotText: 'No divergence' }).waitFor({ timeout: 90_000 })
+  const first = (await diff.getByTestId('shadow-first-divergence').textContent())?.trim()
+  await diff.locator('[data-testid=shadow-equity-chart] canvas').first().waitFor()
+  await diff.locator('tr.first-divergence').waitFor()
+  const rows = await diff.getByTestId('shadow-divergent-row').count()
+  if (rows < 1) throw new Error('no divergent rows listed')
+  const server = (await api(`/runs/${id}/shadows/${sid}/diff`)).body
+  if (!server.first_divergence || server.divergences < 1) throw new Error(`GET …/diff: ${JSON.stringify({ first: server.first_divergence, n: server.divergences })}`)
+  const listed = (await panel.getByTestId(`shadow-divergences-${sid}`).textContent())?.trim()
+  await page.screenshot({ path: join(shots, 'shadow-diff.png'), fullPage: true })
+  ok(`diff: first divergence at ${first}, ${rows} divergent rows shown, both equity curves drawn; the list says ${listed} (server: ${server.divergences})`)
+
+  // 4. Phone width: nothing on the run page is wider than the phone, the diff open.
+  at('phone')
+  await page.setViewportSize({ width: 390, height: 844 })
+  await diff.getByTestId('shadow-divergent-row').first().waitFor()
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  if (overflow > 1) throw new Error(`the run page with a shadow diff is ${overflow}px wider than the phone`)
+  await page.screenshot({ path: join(shots, 'shadow-phone.png'), fullPage: true })
+  await page.setViewportSize({ width: 1280, height: 860 })
+  ok('phone width (390 px): no horizontal overflow with the diff open')
+
+  // 5. Stop: the shadow ends, the run keeps running.
+  at('stop')
+  await panel.getByTestId(`shadow-stop-${sid}`).click()
+  await row.locator('.chip', { hasText: 'stopped' }).waitFor()
+  const shadows = (await api(`/runs/${id}/shadows`)).body
+  const run = (await api(`/runs/${id}`)).body
+  if (shadows.find((s) => s.id === sid)?.status !== 'stopped') throw new Error(`after Stop: ${JSON.stringify(shadows)}`)
+  if (run.status !== 'running') throw new Error(`run #${id} after stopping its shadow: ${run.status}`)
+  ok(`shadow #${sid} stopped from the panel (GET …/shadows says stopped); run #${id} still running`)
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
+  ok('no console errors')
+  console.log(`e2e (shadow): ${checks.length} checks passed; screenshots in ${shots}`)
+})
+rmSync(dir, { recursive: true, force: true })
