@@ -26,8 +26,8 @@ use super::budget;
 use super::jobs::{self, JobRequest, Jobs, Plan};
 use super::sweeps::{self, Axes, Axis, Constraints, Invalid, Method, Objective};
 use crate::domain::{
-    BatchOutcome, Declaration, EventMeta, Intent, Strategy, StrategyError,
-    StrategyEvent, Subscriptions, SymbolBar,
+    BatchOutcome, Declaration, EventMeta, Intent, Strategy, StrategyError, StrategyEvent,
+    Subscriptions, SymbolBar,
 };
 use crate::walle::{self, NewSweepPoint, PointStatus, Sweep, SweepStatus};
 
@@ -561,7 +561,12 @@ fn unknown_parameter(e: jobs::Error) -> Error {
         && let Some(rest) = message.split_once(MARK).map(|(_, r)| r)
     {
         let names = rest.split(';').next().unwrap_or_default();
-        let name = names.split(',').next().unwrap_or_default().trim().to_owned();
+        let name = names
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         return Error::UnknownParameter {
             name,
             message: message.clone(),
