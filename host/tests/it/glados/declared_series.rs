@@ -199,6 +199,7 @@ async fn trend_filter_decides_alike_live_in_its_replay_and_in_a_backtest() {
         .instantiate(&bt.strategy_config(&params))
         .expect("init");
     let engine = EngineConfig {
+        fills: Default::default(),
         broker: BrokerConfig {
             cash: 1_000_000.0,
             commission: Commission::default(),
