@@ -206,7 +206,7 @@ mod tests {
         );
         assert_eq!(
             rt.init(config(&[("fsat", "5")])).unwrap_err().code,
-            "bad_param"
+            "unknown_param"
         );
         assert!(rt.init(config(&[("fast", "5"), ("slow", "30")])).is_ok());
     }
