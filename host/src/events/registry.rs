@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 26);
+        assert_eq!(r.names().len(), 27);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }
