@@ -142,18 +142,17 @@ fn clip(s: &str, n: usize) -> String {
 /// # Errors
 /// [`Error::Invalid`] with Marvin's code (`invalid_params`: the strategy's own code and
 /// message follow in the message).
-async fn init_check(
-    marvin: &Marvin,
-    path: std::path::PathBuf,
-    spec: &BacktestSpec,
-    symbols: &[String],
-    timeframe: Timeframe,
-) -> Result<(), Error> {
-    let marvin = marvin.clone();
+async fn init_check(marvin: &Marvin, spec: &BacktestSpec) -> Result<(), Error> {
+    let (StrategySource::Component(path), DataWindow::Stored(window)) =
+        (&spec.strategy, &spec.data)
+    else {
+        return Ok(());
+    };
+    let (path, marvin) = (path.clone(), marvin.clone());
     let config = crate::domain::StrategyConfig {
         params: spec.params.clone(),
-        symbols: symbols.to_vec(),
-        timeframe,
+        symbols: window.symbols.clone(),
+        timeframe: window.timeframe,
     };
     let limits = spec.limits;
     let checked = tokio::task::spawn_blocking(move || {
@@ -364,12 +363,22 @@ impl Jobs {
         Ok(ids)
     }
 
+    /// Calls the strategy's `init` with a plan's parameters, symbols and timeframe
+    /// ([`init_check`]): backtests are refused with it, sweeps only on an unknown parameter.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] with Marvin's code.
+    pub(crate) async fn check_init(&self, plan: &Plan) -> Result<(), Error> {
+        init_check(&self.inner.marvin, &plan.spec).await
+    }
+
     /// Validates and queues a backtest; the stored row keeps the resolved strategy id.
     ///
     /// # Errors
     /// [`Error`] for a refused request (nothing stored) or a store failure.
     pub async fn create(&self, req: JobRequest) -> Result<Backtest, Error> {
         let (plan, strategy_id) = self.plan(&req).await?;
+        self.check_init(&plan).await?;
         if !self.budget.fits(plan.estimate_mb) {
             return Err(Error::TooLarge {
                 estimate_mb: plan.estimate_mb,
@@ -520,7 +529,6 @@ impl Jobs {
         );
         let estimate_mb =
             budget::estimate_mb(bars, u64::try_from(guest_memory).unwrap_or(u64::MAX));
-        init_check(&self.inner.marvin, path, &spec, &req.symbols, tf).await?;
         let plan = Plan {
             spec,
             name: strategy.name,

@@ -191,6 +191,15 @@ impl Sweeps {
     pub async fn create(&self, req: SweepRequest) -> Result<Sweep, Error> {
         let c = self.check(&req)?;
         let (plan, strategy_id, estimate_mb) = self.plan(&req, &c).await?;
+        // One `init` with the first point's parameters: a name the strategy never reads refuses
+        // the sweep by that name; any other refusal is left to the points, which record it.
+        if let Err(e) = self.jobs.check_init(&plan).await {
+            match unknown_parameter(e) {
+                e @ Error::UnknownParameter { .. } => return Err(e),
+                Error::Job(jobs::Error::Internal(m)) => return Err(jobs::Error::Internal(m).into()),
+                _ => {}
+            }
+        }
         let total = i64::try_from(c.total).unwrap_or(i64::MAX);
         let sweep = self
             .jobs
@@ -295,9 +304,7 @@ impl Sweeps {
         let mut job = req.job.clone();
         let first = merged(&req.job, &sweeps::point(&c.axes, &req.method, 0));
         job.params = Some(super::report::params_json(&first));
-        // Planning calls the strategy's `init` with the first point's parameters, as a backtest
-        // does: a name the strategy never reads refuses the sweep by that name.
-        let (plan, strategy_id) = self.jobs.plan(&job).await.map_err(unknown_parameter)?;
+        let (plan, strategy_id) = self.jobs.plan(&job).await?;
         let threads = rayon::current_num_threads() as u64;
         let extra = threads
             .saturating_sub(1)
