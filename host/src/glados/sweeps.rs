@@ -488,7 +488,9 @@ pub async fn resume(state: &AppState) -> Result<Vec<i64>, ApiError> {
 #[utoipa::path(post, path = "/sweeps", tag = "sweeps", request_body(content = SweepRequestView,
     description = "A backtest's fields plus `method`, `space`, `objective` and `constraints`"), responses(
     (status = 202, description = "Queued", body = SweepView),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 404, description = "No such strategy", body = ErrorBody),
+    (status = 415, description = "Not `application/json`", body = ErrorBody),
     (status = 409, description = "Strategy disabled or not ready", body = ErrorBody),
     (status = 422, description = "Refused as `POST /backtests` refuses, or `invalid_space`, `invalid_method`, `unknown_metric` (details: `metric`, `accepted`), `invalid_constraints`, `sweep_too_large` (details: `points`, `limit`), `unknown_parameter` (details: `name`)", body = ErrorBody)))]
 pub(crate) async fn create_sweep(
@@ -574,7 +576,7 @@ pub(crate) async fn get_sweep(
 /// Cancels a queued or running sweep: its running points stop within one strategy call, the
 /// points finished before are kept, and its status becomes `cancelled`.
 #[utoipa::path(post, path = "/sweeps/{id}/cancel", tag = "sweeps", params(("id" = i64, Path, description = "Sweep id")), responses(
-    (status = 200, body = SweepView), (status = 404, body = ErrorBody),
+    (status = 200, body = SweepView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, description = "`sweep_finished`: it already ended", body = ErrorBody)))]
 pub(crate) async fn cancel_sweep(
     State(state): State<AppState>,
@@ -590,7 +592,7 @@ pub(crate) async fn cancel_sweep(
 /// cost the store a full report per point. Waits for a backtest slot like a backtest.
 #[utoipa::path(get, path = "/sweeps/{id}/points/{index}/report", tag = "sweeps", params(
     ("id" = i64, Path, description = "Sweep id"), ("index" = u64, Path, description = "Point index")), responses(
-    (status = 200, description = "The report", body = Object), (status = 404, body = ErrorBody),
+    (status = 200, description = "The report", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, description = "`point_failed`: the point fails when run", body = ErrorBody)))]
 pub(crate) async fn point_report(
     State(state): State<AppState>,
@@ -607,7 +609,7 @@ pub(crate) async fn point_report(
 /// parameters (the fixed ones with the point's over them) and answers it, as `POST /backtests`.
 #[utoipa::path(post, path = "/sweeps/{id}/points/{index}/backtest", tag = "sweeps", params(
     ("id" = i64, Path, description = "Sweep id"), ("index" = u64, Path, description = "Point index")), responses(
-    (status = 202, description = "Queued", body = BacktestView), (status = 404, body = ErrorBody),
+    (status = 202, description = "Queued", body = BacktestView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 422, body = ErrorBody)))]
 pub(crate) async fn point_backtest(
     State(state): State<AppState>,
