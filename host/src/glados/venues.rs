@@ -59,7 +59,7 @@ pub async fn list_venues(State(state): State<AppState>) -> axum::Json<Vec<VenueV
             modes: text(&[if desk.is_live() { "live" } else { "paper" }]),
             data: "live".into(),
             fills: "venue".into(),
-            timeframes: Some(text(&["1Min"])),
+            timeframes: Some(crate::veda::periods::live_timeframe_names()),
             description: format!(
                 "{} ({})",
                 desk.name(),
@@ -76,7 +76,7 @@ pub async fn list_venues(State(state): State<AppState>) -> axum::Json<Vec<VenueV
                 modes: text(&["paper"]),
                 data: "live".into(),
                 fills: "simulated".into(),
-                timeframes: Some(text(&["1Min"])),
+                timeframes: Some(crate::veda::periods::live_timeframe_names()),
                 description: "simulated fills on Alpaca's live bars, with the run's own account"
                     .into(),
             });
