@@ -612,8 +612,9 @@ export interface paths {
         put?: never;
         /**
          * Starts a run (paper or live) of a ready strategy on a venue: `sim` (the simulated exchange
-         *     replaying stored candles), `alpaca` (when configured; live bars, 1Min) or `sim-live` (paper
-         *     only, when Alpaca is configured: simulated fills on Alpaca's live 1Min bars, the run's own
+         *     replaying stored candles), `alpaca` (when configured; live bars of any of Alpaca's nine
+         *     timeframes) or `sim-live` (paper only, when Alpaca is configured: simulated fills on bars
+         *     built from Alpaca's live minutes, the run's own
          *     account of `cash`, default 10000; nothing sent to the broker). `GET /venues` lists them. Live runs need
          *     Alpaca configured for live trading (`WEAVER_ALPACA_LIVE=true`); paper runs are refused on it.
          */
