@@ -26,8 +26,15 @@ if [[ ! -x "$venv/bin/st" ]]; then
 fi
 "$venv/bin/st" --version | grep -q "$version" || { echo "check-api-schemathesis: $venv is not schemathesis $version" >&2; exit 1; }
 
-cargo build --quiet -p weaver --bin weaver
-weaver="$target/debug/weaver"
+# scripts/test.sh passes the binary `cargo test` built (WEAVER_BIN): building it again here with
+# another feature set would recompile wasmtime and the crate (minutes on 2 cores).
+if [[ -n "${WEAVER_BIN:-}" ]]; then
+    weaver="$WEAVER_BIN"
+    [[ -x "$weaver" ]] || { echo "check-api-schemathesis: WEAVER_BIN=$weaver is not an executable" >&2; exit 1; }
+else
+    cargo build --quiet -p weaver --bin weaver
+    weaver="$target/debug/weaver"
+fi
 
 data="$(mktemp -d)"
 log="$data/serve.log"

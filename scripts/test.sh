@@ -34,12 +34,15 @@ export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5
 
 cargo test --workspace
 
+# The `weaver` binary cargo built for the integration tests above is the one the checks below
+# run: `cargo build --bin weaver` would build it again with another feature set (the test
+# build unifies dev-dependency features), recompiling wasmtime for minutes.
+export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
+[[ -x "$WEAVER_BIN" ]] || { echo "test.sh: $WEAVER_BIN was not built by cargo test" >&2; exit 1; }
 # GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
 scripts/check-api-schemathesis.sh
 # Haro: unit tests, generated API types up to date, then end to end against a real
-# `weaver serve` (the debug binary `cargo test` just built).
-cargo build --bin weaver
-export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
+# `weaver serve`.
 (cd haro && npx vitest run)
 node haro/scripts/gen-api.mjs --check
 node haro/e2e/run.mjs
