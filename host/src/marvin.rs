@@ -353,6 +353,11 @@ impl Marvin {
         &self.inner.engine
     }
 
+    /// How many compiles hold a compile slot now (at most [`CompileLimits::slots`]).
+    pub fn compiles_running(&self) -> usize {
+        self.inner.slots.held()
+    }
+
     /// Checks a component without compiling it: size, structure, imports and world.
     ///
     /// # Errors

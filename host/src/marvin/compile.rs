@@ -62,6 +62,7 @@ impl Default for CompileLimits {
 /// A counting semaphore of compile slots.
 #[derive(Debug)]
 pub(super) struct Slots {
+    count: usize,
     free: Mutex<usize>,
     freed: Condvar,
 }
@@ -72,9 +73,19 @@ pub(super) struct Slot<'a>(&'a Slots);
 impl Slots {
     pub(super) fn new(count: usize) -> Slots {
         Slots {
+            count: count.max(1),
             free: Mutex::new(count.max(1)),
             freed: Condvar::new(),
         }
+    }
+
+    /// How many slots are held now.
+    pub(super) fn held(&self) -> usize {
+        let free = *self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.count - free
     }
 
     /// Waits for a free slot.
