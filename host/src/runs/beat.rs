@@ -150,11 +150,16 @@ async fn beat(runs: &Runs, lives: &[Arc<Live>]) {
                 }
             }
         }
-        Err(e) => tracing::warn!(
-            code = e.code(),
-            runs = beats.len(),
-            "run snapshots and logs not written: {e}"
-        ),
+        Err(e) => {
+            tracing::warn!(
+                code = e.code(),
+                runs = beats.len(),
+                "run snapshots and logs not written: {e}"
+            );
+            for (live, _) in &taken {
+                live.logs.mark_failing();
+            }
+        }
     }
     // Each run's decisions in order, then the heartbeats: one append for the slice.
     let counts: Vec<usize> = taken.iter().map(|(_, d)| d.len()).collect();

@@ -7,10 +7,15 @@
 //!   the store, up to ten times that); at most [`MAX_LOG_LINES`] lines per run and process (one
 //!   line says when later ones are dropped); messages cut at [`MAX_LOG_MESSAGE`] bytes on a
 //!   character boundary.
+//! - A run that logs faster than the store writes waits between guest calls while more than
+//!   [`BACKLOG_BYTES`] are unstored ([`LogBook::wait_for_room`], at most a few seconds, not
+//!   while the store is failing): a burst costs the run time, not lines or memory (without it
+//!   eight runs logging 100 KB a bar held ~40 MB each of unstored lines, and the allocator kept
+//!   the fragments of that peak after they ended).
 //! - A page read while lines are still unstored continues the stored ones without a gap.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,8 @@ pub(crate) const MAX_LOG_LINES: u64 = 20_000;
 pub(crate) const MAX_LOG_MESSAGE: usize = 4_096;
 /// Unstored lines that make the heartbeat task store them before its next beat.
 const FLUSH_AT: usize = 200;
+/// Unstored bytes of messages above which the run waits for the store between guest calls.
+pub(crate) const BACKLOG_BYTES: usize = 1 << 20;
 
 /// Cuts `message` to [`MAX_LOG_MESSAGE`] bytes on a character boundary and marks the cut
 /// with `…` (the log's lines and the log intents a decision event records are cut alike).
@@ -72,12 +79,18 @@ struct Ring {
     stored: i64,
     written: u64,
     full: bool,
+    /// Bytes of the messages of the lines not stored yet.
+    unstored_bytes: usize,
+    /// Whether the last store failed (then nobody waits for it).
+    store_failing: bool,
 }
 
 /// A run's log: a ring in memory, stored in WallE by the heartbeat task.
 pub(crate) struct LogBook {
     ring: Mutex<Ring>,
     pub(crate) wanted: Notify,
+    /// Signalled when lines are stored or the store fails ([`LogBook::wait_for_room`]).
+    room: Condvar,
 }
 
 impl LogBook {
@@ -89,6 +102,7 @@ impl LogBook {
                 ..Ring::default()
             }),
             wanted: Notify::new(),
+            room: Condvar::new(),
         }
     }
 
@@ -110,6 +124,7 @@ impl LogBook {
         }
         let seq = r.next_seq;
         r.next_seq += 1;
+        r.unstored_bytes += message.len();
         r.lines.push_back(LogLine {
             seq,
             ts: Utc::now(),
@@ -121,12 +136,16 @@ impl LogBook {
         while r.lines.len() > LOG_RING && r.lines.front().is_some_and(|l| l.seq <= r.stored) {
             r.lines.pop_front();
         }
-        if r.lines.len() > 10 * LOG_RING {
-            r.lines.pop_front();
+        if r.lines.len() > 10 * LOG_RING
+            && let Some(gone) = r.lines.pop_front()
+            && gone.seq > r.stored
+        {
+            r.unstored_bytes -= gone.message.len();
         }
         let unstored = (seq - r.stored) as usize;
+        let backlogged = r.unstored_bytes > BACKLOG_BYTES;
         drop(r);
-        if unstored >= FLUSH_AT {
+        if unstored >= FLUSH_AT || backlogged {
             self.wanted.notify_one();
         }
     }
@@ -147,7 +166,46 @@ impl LogBook {
 
     pub(crate) fn mark_stored(&self, seq: i64) {
         let mut r = self.lock();
-        r.stored = r.stored.max(seq);
+        if seq > r.stored {
+            let (from, to) = (r.stored, seq);
+            let now_stored: usize = r
+                .lines
+                .iter()
+                .filter(|l| l.seq > from && l.seq <= to)
+                .map(|l| l.message.len())
+                .sum();
+            r.unstored_bytes = r.unstored_bytes.saturating_sub(now_stored);
+            r.stored = seq;
+        }
+        r.store_failing = false;
+        drop(r);
+        self.room.notify_all();
+    }
+
+    /// The last store of these lines failed: nobody waits for it ([`LogBook::wait_for_room`]).
+    pub(crate) fn mark_failing(&self) {
+        self.lock().store_failing = true;
+        self.room.notify_all();
+    }
+
+    /// Whether more than [`BACKLOG_BYTES`] wait for the store.
+    pub(crate) fn backlogged(&self) -> bool {
+        self.lock().unstored_bytes > BACKLOG_BYTES
+    }
+
+    /// Blocks the calling thread (a run's, between guest calls, off the reactor) until at most
+    /// [`BACKLOG_BYTES`] are unstored, the store fails, or `limit` has passed; whether there
+    /// is room now.
+    pub(crate) fn wait_for_room(&self, limit: std::time::Duration) -> bool {
+        self.wanted.notify_one();
+        let r = self.lock();
+        let (r, _) = self
+            .room
+            .wait_timeout_while(r, limit, |r| {
+                r.unstored_bytes > BACKLOG_BYTES && !r.store_failing
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        r.unstored_bytes <= BACKLOG_BYTES
     }
 
     /// Lines after `after` still in memory, and whether memory covers everything after it.
@@ -197,6 +255,7 @@ impl LogBook {
             }
             Err(e) => {
                 tracing::warn!(run_id, code = e.code(), "cannot store run log: {e}");
+                self.mark_failing();
                 false
             }
         }
@@ -333,6 +392,45 @@ mod tests {
         // Memory no longer covers the start: a reader must go to the store.
         let (_, covers) = book.after(0, 5);
         assert!(!covers);
+    }
+
+    #[test]
+    fn a_backlog_past_its_bytes_waits_for_the_store_and_not_for_a_failing_one() {
+        use std::time::{Duration, Instant};
+        let book = std::sync::Arc::new(LogBook::new(0));
+        let line = "x".repeat(MAX_LOG_MESSAGE);
+        let lines = BACKLOG_BYTES / MAX_LOG_MESSAGE + 1;
+        for _ in 0..lines {
+            book.push("info", line.clone());
+        }
+        assert!(book.backlogged());
+        // Nobody stores: the wait gives up after its limit.
+        let started = Instant::now();
+        assert!(!book.wait_for_room(Duration::from_millis(50)));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // A store on another thread ends the wait at once.
+        let storer = std::thread::spawn({
+            let book = book.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                book.mark_stored(lines as i64);
+            }
+        });
+        assert!(book.wait_for_room(Duration::from_secs(30)));
+        storer.join().expect("storer");
+        assert!(!book.backlogged());
+        assert_eq!(book.lock().unstored_bytes, 0);
+        // A failing store: nobody waits for it.
+        for _ in 0..lines {
+            book.push("info", line.clone());
+        }
+        book.mark_failing();
+        let started = Instant::now();
+        assert!(!book.wait_for_room(Duration::from_secs(30)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Partly stored: only the stored lines' bytes leave the backlog.
+        book.mark_stored(lines as i64 + 1);
+        assert_eq!(book.lock().unstored_bytes, (lines - 1) * MAX_LOG_MESSAGE);
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::domain::{
 use crate::events::correlation::{self, Precursors};
 use crate::marvin::{LimitsInForce, Sandbox, SandboxStats};
 
+/// Longest a run waits after a guest call for its log backlog to be stored.
+const LOG_ROOM_WAIT: Duration = Duration::from_secs(5);
+
 /// Figures of one run (orders, guest calls, fuel, memory, latency, the limits in force). Stored
 /// with the run's account snapshot (`run_accounts.figures`), so fields added later need a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -262,7 +265,19 @@ impl Metered {
             self.decided(&event.meta, intents, &s);
         }
         self.publish(&s, out.as_deref().unwrap_or_default());
+        self.wait_for_log_room();
         out
+    }
+
+    /// Lets the store catch up with a guest that logs faster than it writes (see
+    /// [`super::log_book`]): only on the multi-threaded runtime, where the run's thread can
+    /// block while the flusher stores on another worker.
+    fn wait_for_log_room(&self) {
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi && self.live.logs.backlogged() {
+            tokio::task::block_in_place(|| self.live.logs.wait_for_room(LOG_ROOM_WAIT));
+        }
     }
 
     /// Queues the decision of the call that just answered `cause`: its intents and what it
