@@ -260,7 +260,10 @@ async fn benchmark(state: &AppState, request: &Value, report: &Value) -> Vec<(i6
             .map(|c| (c.ts.timestamp_millis(), c.close))
             .collect(),
         Err(e) => {
-            tracing::warn!(code = e.code(), "tearsheet: benchmark candles unreadable: {e}");
+            tracing::warn!(
+                code = e.code(),
+                "tearsheet: benchmark candles unreadable: {e}"
+            );
             Vec::new()
         }
     }

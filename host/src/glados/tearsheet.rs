@@ -246,7 +246,11 @@ fn frame(
     }
     let marks = 5.min(n);
     for k in 0..marks {
-        let i = if marks == 1 { 0 } else { k * (n - 1) / (marks - 1) };
+        let i = if marks == 1 {
+            0
+        } else {
+            k * (n - 1) / (marks - 1)
+        };
         let anchor = match k {
             0 => "start",
             k if k + 1 == marks => "end",
@@ -395,11 +399,7 @@ fn monthly_table(out: &mut String, months: &[(i32, u32, f64)]) {
             match months.iter().find(|x| x.0 == y && x.1 == m) {
                 Some(&(_, _, r)) => {
                     compound *= 1.0 + r / 100.0;
-                    let _ = write!(
-                        out,
-                        "<td style=\"background:{}\">{r:.1}</td>",
-                        heat(r)
-                    );
+                    let _ = write!(out, "<td style=\"background:{}\">{r:.1}</td>", heat(r));
                 }
                 None => out.push_str("<td></td>"),
             }
@@ -557,7 +557,11 @@ pub fn render(inp: &Input<'_>) -> String {
     kpi(&mut o, "Sortino", &fixed(num(&m["sortino"]), 2));
     kpi(&mut o, "Max drawdown", &pct(num(&m["max_drawdown_pct"])));
     kpi(&mut o, "Final equity", &money(num(&m["equity_final"])));
-    kpi(&mut o, "Volatility (ann.)", &pct(num(&m["volatility_ann_pct"])));
+    kpi(
+        &mut o,
+        "Volatility (ann.)",
+        &pct(num(&m["volatility_ann_pct"])),
+    );
     kpi(&mut o, "Trades", &plain(&m["trades"]));
     kpi(&mut o, "Win rate", &pct(num(&m["win_rate_pct"])));
     kpi(&mut o, "Profit factor", &fixed(num(&m["profit_factor"]), 2));
@@ -664,7 +668,10 @@ mod tests {
         assert!(intraday("4Hour"));
         assert!(!intraday("1Day"));
         assert!(!intraday("1Week"));
-        assert_eq!(when(1_704_067_200_000 + 3_600_000, true), "2024-01-01 01:00");
+        assert_eq!(
+            when(1_704_067_200_000 + 3_600_000, true),
+            "2024-01-01 01:00"
+        );
         assert_eq!(when(1_704_067_200_000, false), "2024-01-01");
     }
 

@@ -110,7 +110,11 @@ async fn report_and_trades_download_as_json_and_csv() {
         format!("attachment; filename=\"backtest-{id}-report.json\"")
     );
     let shown = send(&r, get(&format!("/backtests/{id}"))).await.json();
-    assert_eq!(whole.json(), shown["report"], "the same report as GET /backtests/{{id}}");
+    assert_eq!(
+        whole.json(),
+        shown["report"],
+        "the same report as GET /backtests/{{id}}"
+    );
 
     let csv = send(&r, get(&format!("/backtests/{id}/trades?format=csv"))).await;
     assert_eq!(csv.status, StatusCode::OK);
