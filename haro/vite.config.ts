@@ -1,6 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from 'vite'
 import react from '@vitejs/plugin-react'
+import { compression } from 'vite-plugin-compression2'
 
 declare const process: { env: Record<string, string | undefined> }
 
@@ -12,7 +13,9 @@ const API = ['/healthz', '/readyz', '/openapi.json', '/metrics', '/strategies', 
 const target = process.env.WEAVER_URL ?? 'http://127.0.0.1:8080'
 
 export default defineConfig({
-  plugins: [react()],
+  // A .gz and a .br beside every text file of the build: `weaver serve` sends them as they are to
+  // clients that accept them (glados/dashboard.rs), so nothing is compressed per request.
+  plugins: [react(), compression({ algorithms: ['gzip', 'brotliCompress'], skipIfLargerOrEqual: true })],
   server: {
     proxy: Object.fromEntries(API.map((p) => [p, { target, changeOrigin: false }])),
   },

@@ -17,6 +17,8 @@
 //! - [`server`]: the accept loop (header read timeout, connection cap, client addresses).
 //! - [`api`]: the routes and the OpenAPI document.
 //! - [`backtests`]: the views of backtests (the jobs are [`crate::greta::jobs`]).
+//! - [`exports`]: a done backtest's report and trades as downloads (JSON, CSV), and its
+//!   tearsheet, which [`tearsheet`] renders (one printable HTML page).
 //! - [`candles`]: stored candles and series, CSV import, synthetic and sample data, downloads.
 //! - [`jobs`]: background jobs (downloads) and their progress.
 //! - [`events`]: the `ui.*` event feed (polling and SSE).
@@ -45,6 +47,7 @@ mod echo;
 pub mod error;
 mod event_routes;
 pub mod events;
+pub mod exports;
 mod exposition;
 pub mod gaps;
 pub mod guard;
@@ -60,6 +63,7 @@ pub mod server;
 pub mod shadows;
 pub mod strategies;
 pub mod sweeps;
+pub mod tearsheet;
 pub mod trading;
 pub mod venues;
 
@@ -71,6 +75,7 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -229,8 +234,8 @@ fn prometheus() -> exposition::Metrics {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let limit = state.inner.config.max_body_bytes;
-    // Layers run outermost-last-added: request id → trace → propagate → security headers →
-    // error model → client IP → Host → cross-site → key → body limit → route.
+    // Layers run outermost-last-added: request id → trace → propagate → compression →
+    // security headers → error model → client IP → Host → cross-site → key → body limit → route.
     api::routes()
         // Paths no API route matches: the dashboard's files and client-side routes, else the
         // JSON `route_not_found`.
@@ -243,6 +248,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::check_client_ip))
         .layer(axum::middleware::from_fn(http::finish_errors))
         .layer(security_headers::layer())
+        // gzip or brotli as the client accepts. Its default predicate leaves alone what must not
+        // or need not be compressed: `text/event-stream` (compression buffers, and the stream
+        // must flush each event), images, bodies under 32 bytes, and responses that already
+        // carry a Content-Encoding (the dashboard's precompressed files).
+        .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let corr = req

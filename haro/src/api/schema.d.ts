@@ -144,6 +144,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/backtests/{id}/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The printable one-page tearsheet of a done backtest: headline figures, equity with buy &
+         *     hold, underwater drawdown, monthly returns, parameters, broker and fill settings, trades
+         *     summary. Self-contained HTML (inline CSS and SVG, no script, no request); times in UTC.
+         */
+        get: operations["report_html"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/backtests/{id}/report.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole report of a done backtest (what `GET /backtests/{id}` shows as `report`) as a
+         *     JSON file to download.
+         */
+        get: operations["report_json"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/backtests/{id}/trades": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A done backtest's closed trades as CSV (a header row, then one row per trade; columns
+         *     `symbol, entry_time, exit_time, entry_bar, exit_bar, size, entry_price, exit_price, pnl,
+         *     commission, return_pct`; times RFC 3339 UTC) or as a JSON array, to download.
+         */
+        get: operations["trades"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/candles": {
         parameters: {
             query?: never;
@@ -1638,6 +1700,11 @@ export interface components {
             /** @description Registered event type (for example `orders.Filled.v2`). */
             type: string;
         };
+        /**
+         * @description How an export is written.
+         * @enum {string}
+         */
+        ExportFormat: "csv" | "json";
         /**
          * @description Market-order fill price (`next-open`, the CLI's former spelling, is read too).
          * @enum {string}
@@ -3392,6 +3459,163 @@ export interface operations {
             };
             /** @description `invalid_overfit_input` (details: `input`, `max_runs`, `max_draws`): `runs` out of 1–100000 or `runs × trades` above 50,000,000, or no closed trades */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_html: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Backtest id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tearsheet */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `backtest_not_done`: the backtest has no report yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_json: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Backtest id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The `weaver backtest --report` JSON, as an attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `backtest_not_done`: the backtest has no report yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    trades: {
+        parameters: {
+            query?: {
+                /** @description `csv` (default) or `json`. */
+                format?: components["schemas"]["ExportFormat"];
+            };
+            header?: never;
+            path: {
+                /** @description Backtest id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The closed trades, as an attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown[];
+                    "text/csv": string;
+                };
+            };
+            /** @description `invalid_parameter`: `format` is not `csv` or `json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `backtest_not_done`: the backtest has no report yet */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

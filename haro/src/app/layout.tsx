@@ -112,6 +112,8 @@ export function StoreFaultBanner() {
 
 export function Layout() {
   const theme = useSyncExternalStore(settings.subscribe, settings.theme)
+  // Times are formatted in the zone of the settings: a new zone redraws the page (charts too).
+  const zone = useSyncExternalStore(settings.subscribe, settings.timeZone)
   const shown = useTheme()
   const conn = useConnection()
   const [open, setOpen] = useState(false)
@@ -140,7 +142,7 @@ export function Layout() {
       </header>
       <main>
         <StoreFaultBanner />
-        <Outlet />
+        <Outlet key={zone} />
       </main>
     </div>
   )

@@ -3,15 +3,42 @@
 import { useEffect, useRef, useState } from 'react'
 import {
   AreaSeries, CandlestickSeries, ColorType, createChart, createSeriesMarkers, LineSeries,
-  type IChartApi, type Time, type UTCTimestamp,
+  TickMarkType, type IChartApi, type Time, type UTCTimestamp,
 } from 'lightweight-charts'
 import type { Candle, ReportTrade } from '../api/types'
 import { useTheme } from '../app/layout'
-import { fmtDate, fmtMoney, fmtNumber, fmtPnl } from '../lib/format'
+import { fmtDate, fmtMoney, fmtNumber, fmtPnl, partsIn, zoneLabel } from '../lib/format'
 import { DOWN, toSeconds, tradesAt, UP, type Marker } from '../lib/trades'
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/** A chart time's parts in the zone of the settings (the library itself knows only UTC). */
+const partsAt = (t: Time) => partsIn(new Date((typeof t === 'number' ? t : 0) * 1000))
+
+/** Axis labels in the zone of the settings, at the precision the library asks for. */
+export function tickLabel(t: Time, type: TickMarkType): string {
+  const p = partsAt(t)
+  switch (type) {
+    case TickMarkType.Year: return p.date.slice(0, 4)
+    case TickMarkType.Month: return MONTHS[Number(p.date.slice(5, 7)) - 1] ?? p.date
+    case TickMarkType.DayOfMonth: return String(Number(p.date.slice(8, 10)))
+    case TickMarkType.Time: return p.time.slice(0, 5)
+    default: return p.time
+  }
+}
+
+/** The zone the axes are in, on the chart. */
+const ZoneMark = () => <span className="chart-zone" data-testid="chart-zone">{zoneLabel()}</span>
 
 function base(el: HTMLElement, dark: boolean): IChartApi {
   return createChart(el, {
+    // The crosshair's time and the axis in the zone of the settings (labelled by ZoneMark).
+    localization: {
+      timeFormatter: (t: Time) => {
+        const p = partsAt(t)
+        return `${p.date} ${p.time.slice(0, 5)} ${p.label}`
+      },
+    },
     autoSize: true,
     layout: {
       background: { type: ColorType.Solid, color: 'transparent' },
@@ -24,7 +51,7 @@ function base(el: HTMLElement, dark: boolean): IChartApi {
     },
     // The default minimum spacing (0.5 px a bar) cannot fit a few thousand daily bars into a
     // half-width panel, so fitContent would silently show only the latest years.
-    timeScale: { borderVisible: false, minBarSpacing: 0.05 },
+    timeScale: { borderVisible: false, minBarSpacing: 0.05, tickMarkFormatter: tickLabel },
     rightPriceScale: { borderVisible: false },
   })
 }
@@ -62,6 +89,7 @@ export function CandleChart({ candles, markers = [], trades = [], testId = 'cand
   }, [candles, markers, trades, dark])
   return (
     <div className="chart" data-testid={testId} ref={ref}>
+      <ZoneMark />
       {source === 'sample' && <span className="chart-mark chip sample" data-testid="chart-sample" title="Bundled sample data, not market data">sample data</span>}
       {tip && (
         <div className="tip" data-testid="chart-tip">
@@ -110,5 +138,5 @@ export function LineChart({ lines, area, short, testId, mark }: {
     }
     return fit(chart)
   }, [lines, area, dark, mark])
-  return <div className={short ? 'chart short' : 'chart'} data-testid={testId} ref={ref} />
+  return <div className={short ? 'chart short' : 'chart'} data-testid={testId} ref={ref}><ZoneMark /></div>
 }

@@ -37,7 +37,7 @@ describe('formatters', () => {
   })
 
   it('format times in UTC and relative ages', () => {
-    expect(fmtTime('2024-01-02T03:04:05.678Z')).toBe('2024-01-02 03:04:05')
+    expect(fmtTime('2024-01-02T03:04:05.678Z')).toBe('2024-01-02 03:04:05 UTC')
     expect(fmtDate('2024-01-02T03:04:05Z')).toBe('2024-01-02')
     expect(fmtTime('not a date')).toBe('not a date')
     const now = Date.parse('2024-01-02T00:00:00Z')

@@ -1,4 +1,7 @@
-// Display formatters. Pure functions, locale fixed to en-US so tests and screenshots are stable.
+// Display formatters, locale fixed to en-US so tests and screenshots are stable. Times are shown
+// in the time zone of the settings (UTC by default) and labelled with it; every time formatter
+// takes the zone as an optional last argument (tests), else reads the setting.
+import { settings, type TimeZoneSetting } from './settings'
 
 const DASH = '—'
 
@@ -58,17 +61,73 @@ export function fmtBytes(v: Num): string {
   return i === 0 ? `${x} B` : `${x.toFixed(1)} ${units[i]}`
 }
 
-/** `2024-01-02 15:04:05` in UTC (the system's times are UTC everywhere). */
-export function fmtTime(v: string | null | undefined): string {
+/** The IANA zone of a setting (`local`: the browser's own). */
+export function zoneName(setting: TimeZoneSetting = settings.timeZone()): string {
+  if (setting !== 'local') return setting
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'
+}
+
+const formats = new Map<string, Intl.DateTimeFormat>()
+function formatIn(zone: string): Intl.DateTimeFormat {
+  let f = formats.get(zone)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+      minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
+    })
+    formats.set(zone, f)
+  }
+  return f
+}
+
+/** A moment's civil parts in a zone, and the zone's short name then (`EST`, `GMT+1`, `UTC`). */
+export function partsIn(d: Date, setting: TimeZoneSetting = settings.timeZone()) {
+  const zone = zoneName(setting)
+  if (zone === 'UTC') {
+    const iso = d.toISOString()
+    return { date: iso.slice(0, 10), time: iso.slice(11, 19), label: 'UTC' }
+  }
+  const p: Record<string, string> = {}
+  for (const x of formatIn(zone).formatToParts(d)) p[x.type] = x.value
+  return { date: `${p.year}-${p.month}-${p.day}`, time: `${p.hour}:${p.minute}:${p.second}`, label: p.timeZoneName ?? zone }
+}
+
+/** The label of the zone times are shown in now (`UTC`, `EST`, …). */
+export function zoneLabel(setting: TimeZoneSetting = settings.timeZone(), at: Date = new Date()): string {
+  return partsIn(at, setting).label
+}
+
+/** `2024-01-02 15:04:05 UTC`: date, time and zone, in the zone of the settings. */
+export function fmtTime(v: string | null | undefined, setting?: TimeZoneSetting): string {
   if (!v) return DASH
   const d = new Date(v)
   if (Number.isNaN(d.getTime())) return v
-  return d.toISOString().replace('T', ' ').slice(0, 19)
+  const p = partsIn(d, setting)
+  return `${p.date} ${p.time} ${p.label}`
 }
 
-/** Date only, for daily bars. */
-export function fmtDate(v: string | null | undefined): string {
-  return v ? fmtTime(v).slice(0, 10) : DASH
+/** Date only (in the zone of the settings), for daily bars. */
+export function fmtDate(v: string | null | undefined, setting?: TimeZoneSetting): string {
+  if (!v) return DASH
+  const d = new Date(v)
+  if (Number.isNaN(d.getTime())) return v
+  return partsIn(d, setting).date
+}
+
+/** Whether a timeframe's bars are shorter than a day (`1Min`, `4Hour`): their times need the
+ * time of day; daily and longer bars show the date only. */
+export function isIntraday(timeframe: string | null | undefined): boolean {
+  return /^\d+\s*(Min|T|Hour|H)$/i.test(timeframe ?? '')
+}
+
+/** A bar's time as its timeframe needs it: `2024-01-02 15:04 UTC` intraday, `2024-01-02` for
+ * daily and longer bars. */
+export function fmtBarTime(v: string | null | undefined, timeframe: string | null | undefined, setting?: TimeZoneSetting): string {
+  if (!v) return DASH
+  const d = new Date(v)
+  if (Number.isNaN(d.getTime())) return v
+  const p = partsIn(d, setting)
+  return isIntraday(timeframe) ? `${p.date} ${p.time.slice(0, 5)} ${p.label}` : p.date
 }
 
 /** `3s ago`, `5m ago`, `2h ago`, `4d ago` relative to `now`. */

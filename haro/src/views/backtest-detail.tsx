@@ -1,5 +1,6 @@
 // One backtest's report: metrics table, equity curve, drawdown, candles with entry/exit markers
-// (hover for details), and a sortable, filterable trades table.
+// (hover for details), a sortable, filterable trades table, and the Export menu (trades CSV/JSON,
+// report JSON, the printable tearsheet).
 import { useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
 import { useBacktest, useCandles, useStrategies } from '../api/queries'
@@ -7,7 +8,8 @@ import type { Report, ReportTrade } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
 import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh, usePaged } from '../components/ui'
 import { candlesSource } from '../lib/candles'
-import { fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
+import { fmtBarTime, fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
+import { backtestExports, downloadFrom, openTearsheet } from '../lib/exports'
 import { filterTrades, sortRows, toLinePoints, tradesToMarkers, type SortDir, type TradeFilter, type TradeKey } from '../lib/trades'
 import { configOf, queueNote, reportOf, strategyLabel } from './backtests'
 
@@ -25,7 +27,7 @@ export default function BacktestDetail() {
           const c = configOf(b)
           return (
             <>
-              <h1 className="row">Backtest #{b.id} <Chip value={b.status} /></h1>
+              <h1 className="row">Backtest #{b.id} <Chip value={b.status} />{r && <ExportMenu id={b.id} />}</h1>
               <p className="small"><span data-testid="backtest-strategy">{strategyLabel(b, strategies)}</span> · {(c.symbols ?? []).join(', ')} · {c.timeframe} · created {fmtTime(b.created_at)}</p>
               {b.error && <div className="error" role="alert">{b.error}</div>}
               {b.memory_estimate_mb != null && <p className="small">Memory estimate {b.memory_estimate_mb} MB</p>}
@@ -97,8 +99,28 @@ function ReportView({ report, timeframe }: { report: Report; timeframe: string }
       </h2>
       <TradeChart symbol={symbol} timeframe={timeframe} report={report} trades={trades} />
       <h2>Trades ({trades.length})</h2>
-      <TradesTable trades={trades} />
+      <TradesTable trades={trades} timeframe={timeframe} />
     </>
+  )
+}
+
+/** The Export menu of a done backtest: files from the server, saved with the API key. */
+export function ExportMenu({ id }: { id: number }) {
+  const [error, setError] = useState<unknown>(null)
+  const run = (f: () => Promise<void>) => {
+    setError(null)
+    f().catch(setError)
+  }
+  return (
+    <details className="menu-pop" data-testid="export-menu">
+      <summary className="btn">Export</summary>
+      <div className="menu-items">
+        {backtestExports(id).map((x) => (
+          <button key={x.path} type="button" onClick={() => run(() => x.path.endsWith('.html') ? openTearsheet(id) : downloadFrom(x.path, x.file))}>{x.label}</button>
+        ))}
+      </div>
+      {error ? <ErrorNote error={error} /> : null}
+    </details>
   )
 }
 
@@ -121,7 +143,7 @@ const COLS: [TradeKey, string, boolean][] = [
   ['return_pct', 'Return', true], ['commission', 'Commission', true],
 ]
 
-export function TradesTable({ trades }: { trades: ReportTrade[] }) {
+export function TradesTable({ trades, timeframe }: { trades: ReportTrade[]; timeframe?: string }) {
   const [sort, setSort] = useState<{ key: TradeKey; dir: SortDir }>({ key: 'entry_time', dir: 'asc' })
   const [f, setF] = useState<TradeFilter>({ symbol: '', side: 'all', outcome: 'all' })
   const all = useMemo(() => sortRows(filterTrades(trades, f), sort.key, sort.dir), [trades, f, sort])
@@ -147,7 +169,7 @@ export function TradesTable({ trades }: { trades: ReportTrade[] }) {
           <tbody>
             {rows.map((t, i) => (
               <tr key={`${t.symbol}-${t.entry_bar}-${i}`} data-testid="trade-row">
-                <td>{t.symbol}</td><td>{fmtTime(t.entry_time)}</td><td>{fmtTime(t.exit_time)}</td>
+                <td>{t.symbol}</td><td>{timeframe ? fmtBarTime(t.entry_time, timeframe) : fmtTime(t.entry_time)}</td><td>{timeframe ? fmtBarTime(t.exit_time, timeframe) : fmtTime(t.exit_time)}</td>
                 <td className="num">{t.size}</td><td className="num">{fmtMoney(t.entry_price)}</td><td className="num">{fmtMoney(t.exit_price)}</td>
                 <td className={`num ${t.pnl > 0 ? 'pos' : t.pnl < 0 ? 'neg' : ''}`}>{fmtMoney(t.pnl)}</td>
                 <td className="num">{fmtPct(t.return_pct)}</td><td className="num">{fmtMoney(t.commission)}</td>

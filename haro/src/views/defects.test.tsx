@@ -149,7 +149,7 @@ describe('a failed backtest', () => {
 describe('a replayed run', () => {
   it('shows the bar time of its last trade, not "6819d ago"', () => {
     const now = Date.parse('2026-12-06T00:00:00Z')
-    expect(fmtTradeWhen('sim', '2008-03-14T00:00:00Z', now)).toBe('bar 2008-03-14 00:00:00')
+    expect(fmtTradeWhen('sim', '2008-03-14T00:00:00Z', now)).toBe('bar 2008-03-14 00:00:00 UTC')
     expect(fmtTradeWhen('alpaca', '2026-12-05T23:55:00Z', now)).toBe('5m ago')
   })
 })

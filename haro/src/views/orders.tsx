@@ -1,13 +1,15 @@
 // Orders: filter by run, symbol and status (server-side), newest first a page at a time (Older /
 // Newer / Newest, so every order can be reached), sort a page by any column (client-side), cancel
-// a working one (through the run that placed it).
+// a working one (through the run that placed it), and export every order of the filter as CSV
+// (written here from the pages of GET /orders).
 import { useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { useOrders, type OrderFilter } from '../api/queries'
 import type { Order } from '../api/types'
-import { Chip, Empty, nextSort, QueryState, SortTh } from '../components/ui'
+import { Chip, Empty, ErrorNote, nextSort, QueryState, SortTh } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
 import { ORDER_STATUSES } from '../lib/orders'
+import { allOrders, ordersCsv, saveBlob } from '../lib/exports'
 import { sortRows, type SortDir } from '../lib/trades'
 import { CancelOrderButton } from './control'
 
@@ -38,11 +40,38 @@ export function OrdersPager({ filter, empty = 'No orders match.', compact, pageS
               <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))} data-testid="orders-newer">← Newer</button>
               <span className="small" data-testid="orders-page">page {cursors.length + 1}{older === null ? ' (oldest)' : ''}</span>
               <button type="button" disabled={older === null} onClick={() => older !== null && setCursors([...cursors, older])} data-testid="orders-older">Older →</button>
+              <ExportOrders filter={filter} />
             </div>
           </>
         )
       }}
     </QueryState>
+  )
+}
+
+/** Saves every order of the filter (all pages, not only the one shown) as CSV. */
+export function ExportOrders({ filter }: { filter: Omit<OrderFilter, 'before' | 'limit'> }) {
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const run = async () => {
+    setBusy(true)
+    setError(null)
+    try {
+      const f = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => [k, String(v)]))
+      const { orders } = await allOrders(f)
+      const name = filter.run ? `run-${filter.run}-orders.csv` : 'orders.csv'
+      saveBlob(new Blob([ordersCsv(orders)], { type: 'text/csv' }), name)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <>
+      <button type="button" disabled={busy} onClick={() => void run()} data-testid="orders-export">{busy ? 'Exporting…' : 'Export CSV'}</button>
+      {error ? <ErrorNote error={error} /> : null}
+    </>
   )
 }
 

@@ -1,4 +1,4 @@
-// Settings: the API key (kept in this browser's localStorage), the theme, the trading state
+// Settings: the API key (kept in this browser's localStorage), the theme, the time zone, the trading state
 // switch with the kill switch ("Halt and flatten"), notifications (channels, rules, send test,
 // what was not delivered), and the chart library's attribution.
 import { useState, useSyncExternalStore } from 'react'
@@ -6,8 +6,8 @@ import { useQueryClient } from '@tanstack/react-query'
 import { useSetTradingState, useTradingState } from '../api/queries'
 import type { TradingStateName } from '../api/types'
 import { Chip, ErrorNote, QueryState } from '../components/ui'
-import { fmtTime } from '../lib/format'
-import { settings, type Theme } from '../lib/settings'
+import { fmtTime, zoneLabel, zoneName } from '../lib/format'
+import { settings, zoneChoices, type Theme } from '../lib/settings'
 import { HaltAndFlatten } from './control'
 import { NotificationsSettings } from './notifications'
 
@@ -21,6 +21,7 @@ export function SettingsView() {
       <TradingSwitch />
       <NotificationsSettings />
       <ThemePick />
+      <TimeZonePick />
       <h2>About</h2>
       <p className="small">
         Charts by TradingView Lightweight Charts™ (Apache-2.0). Copyright (c) 2025 TradingView, Inc.{' '}
@@ -94,6 +95,30 @@ function ThemePick() {
           <button key={t} type="button" aria-pressed={theme === t} onClick={() => settings.setTheme(t)}>{t}</button>
         ))}
       </div>
+    </>
+  )
+}
+
+/** The zone every time is shown in: UTC (the default), this browser's, or any IANA zone. */
+export function TimeZonePick() {
+  const zone = useSyncExternalStore(settings.subscribe, settings.timeZone)
+  const mode = zone === 'UTC' ? 'UTC' : zone === 'local' ? 'local' : 'zone'
+  const [pick, setPick] = useState(mode === 'zone' ? zone : 'America/New_York')
+  return (
+    <>
+      <h2>Time zone</h2>
+      <div className="row">
+        <div className="seg" role="group" aria-label="Time zone">
+          <button type="button" aria-pressed={mode === 'UTC'} onClick={() => settings.setTimeZone('UTC')}>UTC</button>
+          <button type="button" aria-pressed={mode === 'local'} onClick={() => settings.setTimeZone('local')}>Local ({zoneName('local')})</button>
+          <button type="button" aria-pressed={mode === 'zone'} onClick={() => settings.setTimeZone(pick)}>Zone</button>
+        </div>
+        <select aria-label="IANA time zone" data-testid="time-zone" value={mode === 'zone' ? zone : pick}
+          onChange={(e) => { setPick(e.target.value); settings.setTimeZone(e.target.value) }}>
+          {zoneChoices().map((z) => <option key={z} value={z}>{z}</option>)}
+        </select>
+      </div>
+      <p className="small">Times are shown in {zoneName(zone)} and labelled {zoneLabel(zone)}. The server stores and sends UTC.</p>
     </>
   )
 }

@@ -66,6 +66,9 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::point_report,
         super::sweeps::point_backtest,
         backtests::backtest_montecarlo,
+        super::exports::report_json,
+        super::exports::report_html,
+        super::exports::trades,
         candles::list_candles,
         candles::list_series,
         candles::import_csv,
@@ -136,6 +139,7 @@ use crate::walle::{Strategy, StrategyStatus};
         backtests::CommissionModelView,
         backtests::MonteCarloView,
         backtests::PercentilesView,
+        super::exports::ExportFormat,
         candles::CandleView,
         candles::SeriesView,
         candles::SynthRequest,
@@ -273,6 +277,7 @@ pub fn routes() -> Router<AppState> {
         .merge(venues::routes())
         .merge(notify::routes())
         .merge(super::sweeps::routes())
+        .merge(super::exports::routes())
 }
 
 /// This document.

@@ -6,6 +6,10 @@
 //! so a `vite build` shows up without recompiling. Without a built dashboard the binary still
 //! builds, and `/` answers a short page that says how to build it.
 //!
+//! The build writes a `.br` and a `.gz` beside every file (haro/vite.config.ts); a client that
+//! accepts brotli or gzip gets that file as it is, with `Content-Encoding`, so nothing is
+//! compressed per request (and the API's compression layer leaves such responses alone).
+//!
 //! # Invariants
 //! - This is only the router's fallback: a path an API route matches never gets here, so the API
 //!   and its JSON errors are unchanged. A request the dashboard does not serve (not a GET/HEAD,
@@ -14,10 +18,14 @@
 //!   only those skip the API key (the app asks for the key itself), every API route still needs it.
 //! - Hashed files under `assets/` are cached forever; `index.html` is never cached, so a new
 //!   build is picked up on the next load.
+//! - A precompressed variant is served only to a client whose `Accept-Encoding` accepts it
+//!   (brotli first), always with `Vary: Accept-Encoding` and the original file's media type.
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{
+    ACCEPT, ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rust_embed::Embed;
@@ -88,14 +96,55 @@ pub fn is_built() -> bool {
 /// The router's fallback: dashboard files, the app shell for client-side routes, or the API's
 /// JSON 404.
 pub(crate) async fn serve(req: Request) -> Response {
+    let enc = accepted(req.headers());
     match classify(req.method(), req.uri().path(), req.headers()) {
-        Answer::File(path) => file(&path),
-        Answer::Shell => shell(),
+        Answer::File(path) => file(&path, enc),
+        Answer::Shell => shell(enc),
         Answer::NotFound => ApiError::RouteNotFound.into_response(),
     }
 }
 
-fn file(path: &str) -> Response {
+/// The encodings of the precompressed files, in order of preference: (token, file suffix).
+const ENCODINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
+
+/// Which precompressed encodings the client accepts (`Accept-Encoding`, `q=0` refusing one).
+fn accepted(headers: &HeaderMap) -> [bool; 2] {
+    let mut ok = [false; 2];
+    for v in headers.get_all(ACCEPT_ENCODING).iter() {
+        let Ok(v) = v.to_str() else { continue };
+        for item in v.split(',') {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            for (i, (token, _)) in ENCODINGS.iter().enumerate() {
+                if name == *token || name == "*" {
+                    ok[i] = !refused;
+                }
+            }
+        }
+    }
+    ok
+}
+
+/// A file of the build, or its precompressed variant when the client accepts one; its bytes
+/// and the encoding they are in.
+fn variant(path: &str, enc: [bool; 2]) -> Option<(Vec<u8>, Option<&'static str>)> {
+    for (i, (token, suffix)) in ENCODINGS.iter().enumerate() {
+        if enc[i]
+            && let Some(f) = Dist::get(&format!("{path}{suffix}"))
+        {
+            return Some((f.data.into_owned(), Some(token)));
+        }
+    }
+    Dist::get(path).map(|f| (f.data.into_owned(), None))
+}
+
+fn file(path: &str, enc: [bool; 2]) -> Response {
     let Some(f) = Dist::get(path) else {
         return ApiError::RouteNotFound.into_response();
     };
@@ -106,15 +155,15 @@ fn file(path: &str) -> Response {
     } else {
         "no-cache"
     };
-    with_headers(Body::from(f.data.into_owned()), &mime, cache)
+    let (data, encoding) = variant(path, enc).unwrap_or((f.data.into_owned(), None));
+    encoded(with_headers(Body::from(data), &mime, cache), encoding)
 }
 
-fn shell() -> Response {
-    match Dist::get(INDEX) {
-        Some(f) => with_headers(
-            Body::from(f.data.into_owned()),
-            "text/html; charset=utf-8",
-            "no-cache",
+fn shell(enc: [bool; 2]) -> Response {
+    match variant(INDEX, enc) {
+        Some((data, encoding)) => encoded(
+            with_headers(Body::from(data), "text/html; charset=utf-8", "no-cache"),
+            encoding,
         ),
         None => with_headers(
             Body::from(NOT_BUILT),
@@ -122,6 +171,16 @@ fn shell() -> Response {
             "no-cache",
         ),
     }
+}
+
+/// Marks a response as varying by `Accept-Encoding`, and encoded when it is.
+fn encoded(mut resp: Response, encoding: Option<&'static str>) -> Response {
+    let h = resp.headers_mut();
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(e) = encoding {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static(e));
+    }
+    resp
 }
 
 fn with_headers(body: Body, mime: &str, cache: &'static str) -> Response {
@@ -150,6 +209,21 @@ mod tests {
         assert!(is_public(&Method::HEAD, "/ui/runs/3", &html()));
         assert!(!is_public(&Method::POST, "/", &html()));
         assert!(!is_public(&Method::DELETE, "/ui/runs", &html()));
+    }
+
+    #[test]
+    fn accept_encoding_is_read_with_its_weights() {
+        let enc = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(ACCEPT_ENCODING, HeaderValue::from_str(v).expect("ascii"));
+            accepted(&h)
+        };
+        assert_eq!(accepted(&HeaderMap::new()), [false, false]);
+        assert_eq!(enc("gzip, deflate, br, zstd"), [true, true]);
+        assert_eq!(enc("gzip"), [false, true]);
+        assert_eq!(enc("br;q=1.0, gzip;q=0"), [true, false]);
+        assert_eq!(enc("*"), [true, true]);
+        assert_eq!(enc("identity"), [false, false]);
     }
 
     #[test]
