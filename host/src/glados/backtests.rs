@@ -397,19 +397,7 @@ pub async fn backtest_montecarlo(
     IdPath(id): IdPath,
     AppQuery(q): AppQuery<MonteCarloQuery>,
 ) -> Result<axum::Json<MonteCarloView>, ApiError> {
-    let b = state
-        .inner
-        .walle
-        .backtest(id)
-        .await?
-        .ok_or(ApiError::NotFound {
-            entity: "backtest",
-            id: id.to_string(),
-        })?;
-    let report = report_of(&b).ok_or_else(|| ApiError::Conflict {
-        code: "backtest_not_done",
-        message: format!("backtest {id} has no report yet (status {:?})", b.status),
-    })?;
+    let (_, report) = super::exports::done(&state, id).await?;
     let returns: Vec<f64> = report["trades"]
         .as_array()
         .map(|t| {

@@ -74,8 +74,8 @@ pub struct ExportQuery {
     pub format: Option<ExportFormat>,
 }
 
-/// A done backtest's stored request and report.
-async fn done(state: &AppState, id: i64) -> Result<(Value, Value), ApiError> {
+/// A done backtest's stored request and report (404 unknown, 409 `backtest_not_done`).
+pub(crate) async fn done(state: &AppState, id: i64) -> Result<(Value, Value), ApiError> {
     let b = state
         .inner
         .walle
