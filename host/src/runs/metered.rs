@@ -273,9 +273,7 @@ impl Metered {
     /// [`super::log_book`]): only on the multi-threaded runtime, where the run's thread can
     /// block while the flusher stores on another worker.
     fn wait_for_log_room(&self) {
-        let multi = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi && self.live.logs.backlogged() {
+        if on_multi_thread_runtime() && self.live.logs.backlogged() {
             tokio::task::block_in_place(|| self.live.logs.wait_for_room(LOG_ROOM_WAIT));
         }
     }
@@ -398,13 +396,18 @@ impl Precursors for RunDecisions {
     }
 }
 
+/// Whether this thread runs on tokio's multi-threaded runtime, where `block_in_place` may hand
+/// the worker's queue over while the thread blocks.
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 /// Runs a guest call (synchronous, up to its fuel and time limits) without stalling the other
 /// tasks of a worker thread: on the multi-threaded runtime the worker hands its queue over
 /// first. Elsewhere (single-threaded test runtimes) it just calls.
 pub(crate) fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
+    if on_multi_thread_runtime() {
         tokio::task::block_in_place(f)
     } else {
         f()
