@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-weaver="${CARGO_TARGET_DIR:-target}/release/weaver"
+weaver="${WEAVER_PROD_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}/release/weaver"
 [[ -x "$weaver" ]] || { echo "smoke-prod: $weaver is missing; run scripts/build-prod.sh first" >&2; exit 1; }
 for tool in curl python3; do
     command -v "$tool" >/dev/null || { echo "smoke-prod: $tool is required" >&2; exit 1; }
