@@ -18,6 +18,7 @@
 //! - The API, the runs and the background work share one task tracker and one cancellation
 //!   token, so a shutdown waits for all of them.
 
+pub mod allocator;
 pub mod config;
 
 use std::sync::Arc;
@@ -310,8 +311,8 @@ impl App {
     /// The services that run as long as the process: the realtime feed (the outbox consumer
     /// `ui-feed`, best-effort), the decisions projection (consumer `decisions`, critical), the
     /// notifier (consumer `notify`, best-effort), the consumer health watch (throttles simulated
-    /// runs while a critical consumer lags) and the
-    /// outbox retention purge (now, then every `retention_interval`).
+    /// runs while a critical consumer lags), the
+    /// outbox retention purge (now, then every `retention_interval`) and the allocator's gauges.
     fn start_services(&self) {
         self.feed.start();
         let (walle, stop) = (self.walle.clone(), self.shutdown.clone());
@@ -333,6 +334,8 @@ impl App {
         );
         self.services
             .spawn(async move { walle.run_retention(retention, every, stop).await });
+        let stop = self.shutdown.clone();
+        self.services.spawn(allocator::run_sampler(stop));
     }
 
     /// Before any run may trade on a live venue: recovery and reconciliation with it. A venue

@@ -258,6 +258,15 @@ async fn metrics_show_outbox_and_venue_gauges(kind: Kind) {
     .unwrap_or_else(|| panic!("no venue budget gauge:\n{text}"));
     assert!(remaining <= f64::from(budget.capacity()), "{text}");
 
+    // The allocator's own account, as `weaver serve`'s sampler sets it every few seconds.
+    weaver::app::allocator::sample();
+    let text = metrics_text(&state).await;
+    let allocated = sample(&text, "weaver_allocator_bytes", "kind=\"allocated\"")
+        .unwrap_or_else(|| panic!("no allocator gauge:\n{text}"));
+    let resident = sample(&text, "weaver_allocator_bytes", "kind=\"resident\"")
+        .unwrap_or_else(|| panic!("no allocator gauge:\n{text}"));
+    assert!(allocated > 0.0 && resident >= allocated, "{text}");
+
     if kind == Kind::Pg {
         // A transaction that holds an xid stalls the horizon; the gauge shows its age.
         let pool = w.pg_pool().expect("pg pool");
