@@ -216,6 +216,8 @@ pub struct LiveRunner {
     warming: bool,
     /// Order intents not acted on during warm-up.
     warmup_dropped: u64,
+    /// Bars come built by the venue (`sim-live`): taped whole ([`LiveRunner::tape_bars_whole`]).
+    whole_bars: bool,
 }
 
 /// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
@@ -288,6 +290,7 @@ impl LiveRunner {
             on_emitted: None,
             warming: false,
             warmup_dropped: 0,
+            whole_bars: false,
         }
     }
 
@@ -426,6 +429,9 @@ impl LiveRunner {
                     }
                     outcome?;
                 }
+                BarEvent::Amended { symbol, bar } => {
+                    self.take_amended(&symbol, bar).await?;
+                }
                 BarEvent::Failed(e) => return Err(LiveError::Stream(e)),
                 // Without aggregation a recomputed minute is not told again.
                 BarEvent::Updated { .. }
@@ -546,9 +552,18 @@ impl LiveRunner {
         if !self.symbols.iter().any(|s| s == symbol) {
             return Err(LiveError::UnknownSymbol(symbol.to_owned()));
         }
-        self.note(|| Input::Bar {
-            symbol: symbol.to_owned(),
-            ts: bar.ts,
+        let whole = self.whole_bars;
+        self.note(|| {
+            let symbol = symbol.to_owned();
+            if whole {
+                Input::Aggregated {
+                    symbol,
+                    bar,
+                    amended: false,
+                }
+            } else {
+                Input::Bar { symbol, ts: bar.ts }
+            }
         });
         self.bar_told(symbol, bar, false, false).await
     }
@@ -699,6 +714,11 @@ impl LiveRunner {
                             f();
                         }
                         outcome?;
+                    }
+                    // Built and amended by the exchange (`sim-live`): told again, then the
+                    // exchange may step on, as after a bar.
+                    Some(BarEvent::Amended { symbol, bar }) => {
+                        self.take_amended(&symbol, bar).await?;
                     }
                     Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
                     Some(_) => {}

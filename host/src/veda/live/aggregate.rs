@@ -451,6 +451,20 @@ impl LiveRunner {
         self.bar_told(symbol, bar, amended, false).await
     }
 
+    /// A bar the venue built and then amended ([`crate::veda::types::BarEvent::Amended`], a `sim-live` exchange):
+    /// told again, amended; then the venue may step on, as after any bar of the stream.
+    pub(super) async fn take_amended(
+        &mut self,
+        symbol: &str,
+        bar: Bar,
+    ) -> Result<usize, LiveError> {
+        let outcome = self.on_aggregated(symbol, bar, true).await;
+        if let Some(f) = &self.after_bar {
+            f();
+        }
+        outcome
+    }
+
     /// Tells the strategy a warm-up bar (taped whole); the orders it asks for are not placed.
     ///
     /// # Errors
