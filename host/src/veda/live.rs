@@ -218,6 +218,8 @@ pub struct LiveRunner {
     warmup_dropped: u64,
     /// Bars come built by the venue (`sim-live`): taped whole ([`LiveRunner::tape_bars_whole`]).
     whole_bars: bool,
+    /// Per symbol, the time of the last warm-up bar told (ms): the stream's bars up to it are not.
+    warmed: Vec<Option<i64>>,
 }
 
 /// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
@@ -291,6 +293,7 @@ impl LiveRunner {
             warming: false,
             warmup_dropped: 0,
             whole_bars: false,
+            warmed: vec![None; n],
         }
     }
 
@@ -552,19 +555,7 @@ impl LiveRunner {
         if !self.symbols.iter().any(|s| s == symbol) {
             return Err(LiveError::UnknownSymbol(symbol.to_owned()));
         }
-        let whole = self.whole_bars;
-        self.note(|| {
-            let symbol = symbol.to_owned();
-            if whole {
-                Input::Aggregated {
-                    symbol,
-                    bar,
-                    amended: false,
-                }
-            } else {
-                Input::Bar { symbol, ts: bar.ts }
-            }
-        });
+        self.note_bar(symbol, bar);
         self.bar_told(symbol, bar, false, false).await
     }
 
@@ -581,6 +572,9 @@ impl LiveRunner {
             .iter()
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
+        if self.told_in_warm_up(index, bar.ts, warmup) {
+            return Ok(0);
+        }
         self.last_close[index] = Some(bar.close);
         let seen = &mut self.seen[index];
         match seen.back_mut() {

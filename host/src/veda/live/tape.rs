@@ -134,6 +134,23 @@ impl LiveRunner {
         self
     }
 
+    /// Tapes a bar of the stream: by reference to its stored candle, or whole
+    /// ([`LiveRunner::tape_bars_whole`]).
+    pub(super) fn note_bar(&self, symbol: &str, bar: Bar) {
+        self.note(|| {
+            let symbol = symbol.to_owned();
+            if self.whole_bars {
+                Input::Aggregated {
+                    symbol,
+                    bar,
+                    amended: false,
+                }
+            } else {
+                Input::Bar { symbol, ts: bar.ts }
+            }
+        });
+    }
+
     /// Tapes `input` (after opening the session on the tape's first input).
     pub(super) fn note(&self, input: impl FnOnce() -> Input) {
         let Some(tape) = &self.tape else { return };

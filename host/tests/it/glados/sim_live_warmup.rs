@@ -87,16 +87,36 @@ async fn warm_up_of(walle: &Walle, id: i64, n: usize) -> Vec<Bar> {
     }
 }
 
-/// Pushes `probe` minutes of `symbol` until run `id` was told (taped) a bar where `told_bar`
-/// holds (bounded): its subscription is live.
+/// Minutes of `symbol` pushed until a run was told what they make: `bars` as streamed, then
+/// `updated` as recomputed (`updatedBars`).
+struct Probes<'a> {
+    symbol: &'a str,
+    bars: &'a [Bar],
+    updated: &'a [Bar],
+}
+
+impl<'a> Probes<'a> {
+    fn of(symbol: &'a str, bars: &'a [Bar]) -> Probes<'a> {
+        Probes {
+            symbol,
+            bars,
+            updated: &[],
+        }
+    }
+}
+
+/// Pushes the `probes`, in order, until run `id` was told (taped) a bar where `told_bar` holds
+/// (bounded): its subscription is live, and a minute lost on the way (the fake's socket
+/// reconnecting under load) is sent again; a repeated minute changes nothing.
 async fn until_told_where(
     r: &axum::Router,
     walle: &Walle,
     fake: &FakeAlpaca,
     id: i64,
-    (symbol, probe): (&str, Option<i64>),
+    probes: Probes<'_>,
     told_bar: impl Fn(&(Bar, bool)) -> bool,
 ) {
+    let symbol = probes.symbol;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !told(walle, id, symbol).await.iter().any(&told_bar) {
         assert!(
@@ -105,8 +125,11 @@ async fn until_told_where(
             told(walle, id, symbol).await,
             logs(r, id).await
         );
-        if let Some(probe) = probe {
-            push(fake, symbol, minute(probe, 3));
+        for probe in probes.bars {
+            push(fake, symbol, *probe);
+        }
+        for probe in probes.updated {
+            fake.push_updated_bar(symbol, *probe);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -202,9 +225,10 @@ async fn warm_up_from_the_store_and_the_venue(
     assert!(stop.status.is_success(), "{}", stop.json());
 }
 
-/// A 5-minute `sim-live` run on QQQ is told its warm-up, then its bars; Alpaca recomputes a
-/// minute of a bar already stepped: the strategy is told the bar again, amended, the stored
-/// candle becomes the amended one, the exchange steps on; the replay is identical.
+/// A 5-minute `sim-live` run on QQQ is told its warm-up, then its bars; a minute of the
+/// warm-up's last period on the stream is not told again; Alpaca recomputes a minute of a bar
+/// already stepped: the strategy is told the bar again, amended, the stored candle becomes the
+/// amended one, the exchange steps on; the replay is identical.
 async fn amended_bars_are_told_and_replayed(
     r: &axum::Router,
     walle: &Walle,
@@ -220,32 +244,50 @@ async fn amended_bars_are_told_and_replayed(
     // `mode: none` logs on every bar: a decision for each bar it is told, amended ones too.
     let params = serde_json::json!({"params": {"mode": "none"}, "warmup": 2});
     let id = start(r, body(hostile, "QQQ", "5Min", params)).await;
+    // The stream reaches back into the warm-up's last period (a reconnect's repeat of its last
+    // minute): the exchange builds and steps it, the run does not tell it again.
     until_told_where(
         r,
         walle,
         fake,
         id,
-        ("QQQ", Some(ny(25, 9, 44))),
+        Probes::of("QQQ", &[before[9]]),
+        |(b, _)| b.ts == ny(24, 15, 55),
+    )
+    .await;
+    until_told_where(
+        r,
+        walle,
+        fake,
+        id,
+        Probes::of("QQQ", &[minute(ny(25, 9, 44), 3)]),
         |(b, _)| b.ts == ny(25, 9, 40),
     )
     .await;
-    for (k, ts) in (ny(25, 9, 45)..ny(25, 9, 55)).step_by(60_000).enumerate() {
-        push(fake, "QQQ", minute(ts, k as i64));
-    }
-    until_told_where(r, walle, fake, id, ("QQQ", None), |(b, _)| {
+    let day: Vec<Bar> = (ny(25, 9, 45)..ny(25, 9, 55))
+        .step_by(60_000)
+        .enumerate()
+        .map(|(k, ts)| minute(ts, k as i64))
+        .collect();
+    until_told_where(r, walle, fake, id, Probes::of("QQQ", &day), |(b, _)| {
         b.ts == ny(25, 9, 50)
     })
     .await;
     // Alpaca recomputes the 09:53 minute (a late trade at a higher price), within the grace.
     let mut late = minute(ny(25, 9, 53), 8);
     late.high += 50.0;
-    fake.push_updated_bar("QQQ", late);
-    until_told_where(r, walle, fake, id, ("QQQ", None), |(_, amended)| *amended).await;
+    let updated = Probes {
+        updated: &[late],
+        ..Probes::of("QQQ", &[])
+    };
+    until_told_where(r, walle, fake, id, updated, |(_, amended)| *amended).await;
     // The exchange steps on after the amendment.
-    for (k, ts) in (ny(25, 9, 55)..ny(25, 10, 0)).step_by(60_000).enumerate() {
-        push(fake, "QQQ", minute(ts, k as i64 + 10));
-    }
-    until_told_where(r, walle, fake, id, ("QQQ", None), |(b, _)| {
+    let next: Vec<Bar> = (ny(25, 9, 55)..ny(25, 10, 0))
+        .step_by(60_000)
+        .enumerate()
+        .map(|(k, ts)| minute(ts, k as i64 + 10))
+        .collect();
+    until_told_where(r, walle, fake, id, Probes::of("QQQ", &next), |(b, _)| {
         b.ts == ny(25, 9, 55)
     })
     .await;
@@ -292,18 +334,34 @@ async fn amended_bars_are_told_and_replayed(
     assert_eq!(fake.post_order_requests(), 0);
     let report = stopped_and_replayed(r, id).await;
     // Its answers to bars (`mode: none` logs "bar" on each; the account cues told at the same
-    // time are answered with nothing).
-    let answered_0950 = walle
+    // time are answered with nothing), once the answer to its last bar is stored (the replay
+    // above may have compared a run still storing its last decisions).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while answers_at(walle, id, ny(25, 9, 55)).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        answers_at(walle, id, ny(25, 9, 50)).await,
+        2,
+        "the strategy answered the bar and its amendment: {report}"
+    );
+    assert_eq!(
+        answers_at(walle, id, ny(24, 15, 55)).await,
+        1,
+        "the warm-up's last bar told once: {report}"
+    );
+}
+
+/// How many of run `id`'s stored decisions at bar time `ts` answered a bar (asked for something).
+async fn answers_at(walle: &Walle, id: i64, ts: i64) -> usize {
+    walle
         .strategy_results(id, 0, 1000)
         .await
         .expect("decisions")
         .iter()
-        .filter(|d| d.bar_ts == Some(utc(ny(25, 9, 50))) && !d.intents.0.is_empty())
-        .count();
-    assert_eq!(
-        answered_0950, 2,
-        "the strategy answered the bar and its amendment: {report}"
-    );
+        .filter(|d| d.bar_ts == Some(utc(ts)) && !d.intents.0.is_empty())
+        .count()
 }
 
 /// A 1-minute `sim-live` run's replay reads its bars back from the stored live candles, and is
