@@ -216,6 +216,10 @@ pub struct LiveRunner {
     warming: bool,
     /// Order intents not acted on during warm-up.
     warmup_dropped: u64,
+    /// Bars come built by the venue (`sim-live`): taped whole ([`LiveRunner::tape_bars_whole`]).
+    whole_bars: bool,
+    /// Per symbol, the time of the last warm-up bar told (ms): the stream's bars up to it are not.
+    warmed: Vec<Option<i64>>,
 }
 
 /// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
@@ -288,6 +292,8 @@ impl LiveRunner {
             on_emitted: None,
             warming: false,
             warmup_dropped: 0,
+            whole_bars: false,
+            warmed: vec![None; n],
         }
     }
 
@@ -426,6 +432,9 @@ impl LiveRunner {
                     }
                     outcome?;
                 }
+                BarEvent::Amended { symbol, bar } => {
+                    self.take_amended(&symbol, bar).await?;
+                }
                 BarEvent::Failed(e) => return Err(LiveError::Stream(e)),
                 // Without aggregation a recomputed minute is not told again.
                 BarEvent::Updated { .. }
@@ -546,10 +555,7 @@ impl LiveRunner {
         if !self.symbols.iter().any(|s| s == symbol) {
             return Err(LiveError::UnknownSymbol(symbol.to_owned()));
         }
-        self.note(|| Input::Bar {
-            symbol: symbol.to_owned(),
-            ts: bar.ts,
-        });
+        self.note_bar(symbol, bar);
         self.bar_told(symbol, bar, false, false).await
     }
 
@@ -566,6 +572,9 @@ impl LiveRunner {
             .iter()
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
+        if self.told_in_warm_up(index, bar.ts, warmup) {
+            return Ok(0);
+        }
         self.last_close[index] = Some(bar.close);
         let seen = &mut self.seen[index];
         match seen.back_mut() {
@@ -699,6 +708,11 @@ impl LiveRunner {
                             f();
                         }
                         outcome?;
+                    }
+                    // Built and amended by the exchange (`sim-live`): told again, then the
+                    // exchange may step on, as after a bar.
+                    Some(BarEvent::Amended { symbol, bar }) => {
+                        self.take_amended(&symbol, bar).await?;
                     }
                     Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
                     Some(_) => {}

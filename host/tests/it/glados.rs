@@ -41,6 +41,7 @@ mod serve;
 mod shadows;
 mod sim_live;
 mod sim_live_timeframes;
+mod sim_live_warmup;
 mod sse_replay;
 mod suspend;
 mod sweeps;
