@@ -447,6 +447,8 @@ fn intent_checked(
                 }
                 message.truncate(cut);
                 message.push_str(" …[truncated]");
+                // `truncate` keeps the capacity; the intent may live on in a run's log ring.
+                message.shrink_to_fit();
             }
             domain::Intent::Log {
                 level: match line.level {
@@ -569,6 +571,12 @@ mod tests {
             panic!("not a log")
         };
         assert!(message.len() <= MAX_LOG_LINE + 20 && message.ends_with("[truncated]"));
+        // Cut, it holds the memory of the cut, not of the 20 KB the guest sent.
+        assert!(
+            message.capacity() < 2 * MAX_LOG_LINE,
+            "{}",
+            message.capacity()
+        );
         let many = vec![wit::Intent::CancelOrder("x".into()); 11];
         assert_eq!(
             intents(many, &[], &[], 10).unwrap_err().code(),

@@ -44,6 +44,9 @@ pub(crate) fn clip_message(message: &mut String) {
         }
         message.truncate(cut);
         message.push('…');
+        // `truncate` keeps the capacity: a 100 KB line cut to 4 KiB would still hold 100 KB
+        // for as long as the ring keeps it.
+        message.shrink_to_fit();
     }
 }
 
@@ -374,6 +377,30 @@ mod tests {
             book.unstored().iter().map(|l| l.seq).collect::<Vec<_>>(),
             vec![43]
         );
+    }
+
+    /// A cut line holds the memory of its cut, not of what the guest sent: the ring keeps a
+    /// thousand lines per run, and 100 KB lines cut by `truncate` alone kept 100 KB each (a run
+    /// logging 100 KB a bar held ~100 MB, and eight at once took the server to 230 MB).
+    #[test]
+    fn a_cut_message_keeps_only_the_memory_of_its_cut() {
+        let mut message = "y".repeat(100_000);
+        clip_message(&mut message);
+        assert_eq!(message.len(), MAX_LOG_MESSAGE + '…'.len_utf8());
+        assert!(
+            message.capacity() < 2 * MAX_LOG_MESSAGE,
+            "{}",
+            message.capacity()
+        );
+        let book = LogBook::new(0);
+        book.push("info", "y".repeat(100_000));
+        let kept = book
+            .lock()
+            .lines
+            .iter()
+            .map(|l| l.message.capacity())
+            .sum::<usize>();
+        assert!(kept < 2 * MAX_LOG_MESSAGE, "{kept}");
     }
 
     #[test]
