@@ -378,7 +378,7 @@ fn thin(
     (pick(run), pick(shadow))
 }
 
-fn strategy_text(r: &StrategyRef) -> String {
+pub(super) fn strategy_text(r: &StrategyRef) -> String {
     match r {
         StrategyRef::Id(id) => id.to_string(),
         StrategyRef::Name(n) => n.chars().take(100).collect(),
@@ -392,13 +392,13 @@ fn strategy_text(r: &StrategyRef) -> String {
     }
 }
 
-fn timeframe_of(run: &Run) -> Result<Timeframe, Error> {
+pub(super) fn timeframe_of(run: &Run) -> Result<Timeframe, Error> {
     run.timeframe
         .parse()
         .map_err(|e| Error::Internal(format!("run {} timeframe unreadable: {e}", run.id)))
 }
 
-fn limits_of(run: &Run) -> Result<LimitRequest, Error> {
+pub(super) fn limits_of(run: &Run) -> Result<LimitRequest, Error> {
     match &run.limits {
         Some(stored) => serde_json::from_value(stored.0.clone())
             .map_err(|e| Error::Internal(format!("run {} limits unreadable: {e}", run.id))),

@@ -62,8 +62,10 @@ impl RunTask {
     pub(crate) async fn run(self) {
         let (runs, id, live) = (self.runs.clone(), self.id, self.live.clone());
         let outcome = execute(self).await;
-        // Its shadows end with it (a shutdown leaves them to be resumed with it).
+        // Its shadows end with it (a shutdown leaves them to be resumed with it), and so does
+        // a switch of version it did not get to make.
         runs.inner.shadows.run_ended(id);
+        super::promote::run_ended(&runs, id, "run_ended").await;
         wrap_up(&runs, id, &live, outcome).await;
     }
 }
@@ -153,6 +155,8 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     let journal = Arc::new(WalleJournal::new(walle.clone()));
     let timeframe = strategy.timeframe;
     let resumed = super::risk::stored_guard(&walle, id, matches!(exec, Exec::Desk { .. })).await;
+    // Switches of version (`super::promote`) are made by the strategy the runner holds.
+    let (strategy, board) = super::promote::switching(st, strategy, live.clone());
     let mut runner = LiveRunner::new(
         &id.to_string(),
         symbols,
@@ -166,8 +170,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     .stored_candles(walle.clone())
     .commands(commands)
     .guarded(resumed, {
-        let live = live.clone();
-        move |breaches, state| super::risk::on_guard(&live, breaches, state)
+        let (live, board) = (live.clone(), board.clone());
+        move |breaches, state| {
+            if !breaches.is_empty() {
+                board.risk_broken();
+            }
+            super::risk::on_guard(&live, breaches, state);
+        }
     })
     .with_switch(st.inner.trading.switch())
     .store_patience(st.inner.config.store_patience, {
@@ -213,6 +222,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         let live = live.clone();
         move |sequence, order, e| {
             if let crate::veda::Error::PreTrade(v) = e {
+                board.risk_broken();
                 live.decisions.record(denied(id, order, v));
             }
             live.logs.push(

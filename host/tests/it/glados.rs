@@ -29,6 +29,7 @@ mod manual_alpaca;
 pub(crate) mod notify;
 mod openapi;
 pub(crate) mod outage;
+mod promote;
 mod replay;
 mod replay_alpaca;
 mod risk;
