@@ -102,6 +102,8 @@ export type Run = Omit<S['RunView'], 'risk' | 'risk_state' | 'trading_state'> & 
   risk_state?: RiskState | null
   trading_state?: RunTradingStateName | string | null
   strategy_name?: string | null
+  /** Its parameters now (after a promotion, the promoted version's). */
+  params?: Json | null
   created_at?: string | null
   started_at?: string | null
   stopped_at?: string | null
