@@ -209,6 +209,24 @@ describe('VersionsPanel', () => {
     expect($('versions')!.contains($('rollback-error'))).toBe(true)
   })
 
+  it('says what became of a requested rollback once the history has it', async () => {
+    const asked = version(4, { strategy_id: 11, strategy_version: '1', reason: 'rollback', status: 'pending', switched_at: null, at_bar: null })
+    let rolled = false
+    serve()
+    routes['GET /runs/7/versions'] = () => json(200, { items: rolled ? [START, FAILED, { ...ACTIVE, status: 'superseded' }, { ...asked, status: 'active' }] : HISTORY })
+    routes['POST /runs/7/rollback'] = () => {
+      rolled = true
+      return json(202, asked)
+    }
+    mount(RUN)
+    await until(() => expect(($('rollback') as HTMLButtonElement | null)?.disabled).toBe(false))
+    await click($('rollback'))
+    await click(button($('rollback-dialog')!, 'Roll back'))
+    await until(() => expect($('switch-requested')?.textContent).toBe('Switch #4 to sma-cross v1 requested (rollback): done, it runs now.'))
+    expect($('version-4')!.getAttribute('aria-current')).toBe('true')
+    expect(writes()).toEqual([{ method: 'POST', path: '/runs/7/rollback', body: {} }])
+  })
+
   it('polls a pending switch until it is active, then refetches the run', async () => {
     const pending = version(4, { strategy_id: 11, strategy_version: '1', reason: 'rollback', status: 'pending', switched_at: null, at_bar: null })
     let calls = 0

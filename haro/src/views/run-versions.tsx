@@ -86,11 +86,16 @@ function VersionTable({ items }: { items: Version[] }) {
   )
 }
 
-/** What a 202 says: the switch is requested and happens at the run's next bar. */
-function Requested({ v }: { v: Version }) {
+/** What a 202 says (the switch is requested, it happens at the run's next bar), then what became
+ * of it as the history shows it. */
+function Requested({ v, items }: { v: Version; items: readonly Version[] }) {
+  const now = items.find((x) => x.seq === v.seq) ?? v
+  const what = now.status === 'pending' ? 'it happens at the run’s next bar.'
+    : now.status === 'failed' ? `it failed${now.error_code ? ` (${now.error_code})` : ''}.`
+    : now.status === 'active' ? 'done, it runs now.' : `done (${now.status} since).`
   return (
     <span className="small" role="status" data-testid="switch-requested">
-      Switch #{v.seq} to {versionLabel(v)} requested ({reasonWord(v.reason)}): {v.status === 'pending' ? 'it happens at the run’s next bar.' : v.status}
+      Switch #{v.seq} to {versionLabel(v)} requested ({reasonWord(v.reason)}): {what}
     </span>
   )
 }
@@ -111,7 +116,7 @@ function Rollback({ run, items }: { run: Run; items: Version[] }) {
           Roll back
         </button>
         {blocked && <span className="small" data-testid="rollback-blocked">({blocked})</span>}
-        {rollback.data && !rollback.isPending && <Requested v={rollback.data} />}
+        {rollback.data && !rollback.isPending && <Requested v={rollback.data} items={items} />}
       </div>
       {rollback.error && <div data-testid="rollback-error"><ErrorNote error={rollback.error} /></div>}
       {open && (
@@ -188,7 +193,7 @@ function PromoteVersionForm({ run, items }: { run: Run; items: Version[] }) {
             {promote.isPending ? 'Promoting…' : 'Promote'}
           </button>
           {pending && <span className="small" data-testid="promote-pending">Switch #{pending.seq} to {versionLabel(pending)} is pending.</span>}
-          {!pending && promote.data && !promote.isPending && <Requested v={promote.data} />}
+          {!pending && promote.data && !promote.isPending && <Requested v={promote.data} items={items} />}
         </div>
         {promote.error && <div className="wide"><ErrorNote error={promote.error} /></div>}
       </form>
@@ -238,7 +243,7 @@ export function PromoteShadowButton({ run, shadow, label }: { run: Pick<Run, 'id
           title={`Promote shadow #${shadow.id} in run #${run.id}?`} confirmLabel="Promote" busyLabel="Requesting…" testId="promote-shadow-dialog"
           onConfirm={() => promote.mutate({ shadow_id: shadow.id })} onClose={close} busy={promote.isPending}
           error={promote.error ? <ErrorNote error={promote.error} /> : null}
-          result={promote.data ? <p><Requested v={promote.data} /></p> : null}
+          result={promote.data ? <p><Requested v={promote.data} items={versions.data ?? []} /></p> : null}
         >
           <p>At the run’s next bar it runs <b>{label}</b> with <code>{JSON.stringify(shadow.params)}</code>, the shadow’s version and params, its state rebuilt by replaying the run’s bars so far.</p>
           <p className="small">Rolled back automatically if it traps or breaks a risk rule within 20 bars. The run’s orders and positions stay as they are.</p>
