@@ -14,34 +14,26 @@ export type VersionReason = 'start' | 'promote' | 'rollback' | 'auto_rollback'
 export type VersionState = 'replay' | 'fresh'
 export type VersionStatus = 'pending' | 'active' | 'superseded' | 'failed'
 
-/** One row of a run's version history (`VersionView`). */
-export interface Version {
-  seq: number
-  strategy_id: number
-  strategy_name: string
-  strategy_version: string
+/** One row of a run's version history (`VersionView`; the document types the words as strings
+ * and `params` as a bare object). `at_bar` is the bar boundary the switch happened at,
+ * `replayed` the envelopes replayed into the new version. */
+export type Version = Omit<S['VersionView'], 'params' | 'reason' | 'state' | 'status' | 'shadow_id' | 'switched_at' | 'at_bar' | 'replayed' | 'error_code'> & {
   params: Json
   reason: VersionReason
   state: VersionState
-  shadow_id: number | null
   status: VersionStatus
-  requested_at: string
+  shadow_id: number | null
   switched_at: string | null
-  /** The bar boundary the switch happened at. */
   at_bar: string | null
-  /** Envelopes replayed into the new version. */
   replayed: number | null
   error_code: string | null
-  auto_rollback_bars: number
 }
 
-/** `POST /runs/{id}/promote`: exactly one of `strategy` and `shadow_id`. */
-export type PromoteRequest = ({ strategy: S['StrategyRef']; shadow_id?: never } | { shadow_id: number; strategy?: never }) & {
-  params?: Json
-  state?: VersionState
-  /** Bars after the switch in which a trap or a risk breach rolls back (default 20, 0 = off). */
-  auto_rollback_bars?: number
-}
+/** `POST /runs/{id}/promote`: exactly one of `strategy` and `shadow_id` (else 400); without
+ * `state` it replays, without `auto_rollback_bars` it watches 20 bars. */
+export type PromoteRequest = Omit<S['PromoteRequest'], 'params' | 'strategy' | 'shadow_id'> & (
+  { strategy: S['StrategyRef']; shadow_id?: never } | { shadow_id: number; strategy?: never }
+) & { params?: Json }
 
 /** A pending switch happens at the next bar boundary, which no event announces until it is done
  * or failed; polled meanwhile (the events refresh it too). */
@@ -52,7 +44,7 @@ export const versionsKey = (runId: number | string) => ['run', String(runId), 'v
 export const useVersions = (runId: number) =>
   useQuery({
     queryKey: versionsKey(runId),
-    queryFn: async () => (await api.get<{ items: Version[] }>(`/runs/${runId}/versions`)).items,
+    queryFn: async () => (await api.get<Omit<S['VersionList'], 'items'> & { items: Version[] }>(`/runs/${runId}/versions`)).items,
     refetchInterval: (q) => (q.state.data?.some((v) => v.status === 'pending') ? PENDING_MS : false),
   })
 
