@@ -150,10 +150,20 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         }
         None => bars,
     };
-    // Each bar to the run's shadows first (`super::shadows`).
-    let bars = super::shadows::tee(st, id, live.clone(), venue.clone(), sim.clone(), bars);
-    let journal = Arc::new(WalleJournal::new(walle.clone()));
     let timeframe = strategy.timeframe;
+    // A run on a desk on a longer timeframe builds its bars from the minute stream.
+    let builds = matches!(exec, Exec::Desk { .. }) && timeframe != Timeframe::MINUTE;
+    // Each bar to the run's shadows first (`super::shadows`); the bars it builds, as built.
+    let bars = super::shadows::tee(
+        st,
+        id,
+        live.clone(),
+        venue.clone(),
+        sim.clone(),
+        builds,
+        bars,
+    );
+    let journal = Arc::new(WalleJournal::new(walle.clone()));
     let resumed = super::risk::stored_guard(&walle, id, matches!(exec, Exec::Desk { .. })).await;
     // Switches of version (`super::promote`) are made by the strategy the runner holds.
     let (strategy, board) = super::promote::switching(st, strategy, live.clone());
@@ -255,7 +265,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             offset_ms = super::warmup::venue_offset(venue.as_ref())
                 .await
                 .map_err(fail)?;
-            if timeframe != Timeframe::MINUTE {
+            if builds {
                 let aggregator = super::warmup::bar_clock(
                     venue.as_ref(),
                     &run_symbols,
@@ -266,9 +276,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                 .await
                 .map_err(fail)?;
                 let desk = desk.clone();
-                runner = runner
-                    .aggregate(aggregator, offset_ms)
-                    .on_emitted(move |symbol, bar| desk.store_bar(symbol, timeframe, bar));
+                let to_shadows = super::shadows::built_bars(st, id, live.clone());
+                runner = runner.aggregate(aggregator, offset_ms).on_emitted(
+                    move |symbol, bar, amended| {
+                        to_shadows(symbol, bar, amended);
+                        desk.store_bar(symbol, timeframe, bar);
+                    },
+                );
             }
             warmup = options.warmup.unwrap_or(0);
             let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
@@ -336,10 +350,12 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     };
     let outcome = tokio::select! {
         r = async {
-            super::warmup::warm_up(
+            let warm = super::warmup::warm_up(
                 &walle, &venue, &mut runner, live, &run_symbols, timeframe, warmup, offset_ms,
             )
             .await?;
+            // The run's shadows are told the same warm-up before their first bar.
+            st.inner.shadows.hub(id).warmed(warm);
             runner.run_with_updates(bars, strategy_updates).await
         } => r,
         () = cancel.cancelled() => Ok(()),

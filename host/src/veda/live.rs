@@ -212,14 +212,16 @@ pub struct LiveRunner {
     clock: Option<Box<aggregate::BarClock>>,
     /// Told every bar the aggregation builds.
     on_emitted: Option<Box<EmittedHook>>,
+    /// The stream carries bars built elsewhere (a shadow's): `Updated` amends a bar told.
+    amends_from_stream: bool,
     /// A warm-up bar is being told: only logs and data windows are acted on.
     warming: bool,
     /// Order intents not acted on during warm-up.
     warmup_dropped: u64,
 }
 
-/// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
-type EmittedHook = dyn Fn(&str, Bar) + Send + Sync;
+/// What [`LiveRunner::on_emitted`] calls: (symbol, bar, amended).
+type EmittedHook = dyn Fn(&str, Bar, bool) + Send + Sync;
 
 impl std::fmt::Debug for LiveRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,6 +288,7 @@ impl LiveRunner {
             taped_stop: false,
             clock: None,
             on_emitted: None,
+            amends_from_stream: false,
             warming: false,
             warmup_dropped: 0,
         }
@@ -329,6 +332,13 @@ impl LiveRunner {
     /// cause. Without it a bar's id is the run's own (`<run>-bar-<n>`), not a stored event.
     pub fn announced_bars(mut self, venue: &str) -> LiveRunner {
         self.bar_venue = Some(venue.to_owned());
+        self
+    }
+
+    /// The stream's bars were built by another run's aggregation (a shadow's): its `Updated`
+    /// events are that run's amended bars, told again as amended.
+    pub fn amends_from_stream(mut self) -> LiveRunner {
+        self.amends_from_stream = true;
         self
     }
 
@@ -692,6 +702,9 @@ impl LiveRunner {
                     // 1-minute run was told the bar already.
                     Some(BarEvent::Updated { symbol, bar }) if self.clock.is_some() => {
                         self.take_minute(&symbol, bar).await?;
+                    }
+                    Some(BarEvent::Updated { symbol, bar }) if self.amends_from_stream => {
+                        self.on_aggregated(&symbol, bar, true).await?;
                     }
                     Some(BarEvent::Bar { symbol, bar }) => {
                         let outcome = self.take_minute(&symbol, bar).await;

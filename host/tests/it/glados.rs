@@ -40,6 +40,7 @@ mod runs;
 mod security;
 mod serve;
 mod shadows;
+mod shadows_timeframes;
 mod sim_live;
 mod sim_live_timeframes;
 mod sse_replay;

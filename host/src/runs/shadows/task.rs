@@ -134,6 +134,9 @@ pub(crate) struct ShadowLaunch {
     pub(crate) hub: Arc<Hub>,
     /// Decisions already stored (numbering continues after them).
     pub(crate) seq: i64,
+    /// The run builds its bars from a live venue's minutes: the hub carries those bars, and
+    /// an `Updated` one is an amended bar to tell again.
+    pub(crate) built: bool,
 }
 
 /// Registers the shadow and spawns its task.
@@ -224,6 +227,9 @@ async fn execute(
             e.code()
         );
     });
+    if l.built {
+        runner = runner.amends_from_stream();
+    }
     let stop = CancellationToken::new();
     let flusher = {
         let (stop, book, walle) = (stop.clone(), book.clone(), walle.clone());
@@ -240,7 +246,13 @@ async fn execute(
         })
     };
     let outcome = tokio::select! {
-        r = runner.run_with_updates(bars, updates) => r,
+        r = async {
+            // The run's warm-up first, as the run was told it (its orders not placed).
+            for (symbol, bar) in l.hub.warmup().await.iter() {
+                runner.on_warmup(symbol, *bar).await?;
+            }
+            runner.run_with_updates(bars, updates).await
+        } => r,
         () = cancel.cancelled() => Ok(()),
     };
     let outcome = match outcome {

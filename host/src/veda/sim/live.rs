@@ -34,7 +34,9 @@
 //! - Each symbol's bars are stepped in strictly increasing time: a live bar at or before the
 //!   last one stepped (a preamble's, a reconnect's repeat) is dropped.
 //! - One bar stream per exchange, as on a replay.
-//! - A built bar is stepped once: amendments of a period already stepped are not told.
+//! - A built bar is stepped once: amendments of a period already stepped are not told. Without
+//!   aggregation a venue's `Updated` bar is passed on, never stepped (a shadow's runner tells
+//!   it as the amended bar of the run it shadows; a 1-minute run ignores it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -260,12 +262,16 @@ impl Stepper {
                 None => return,
                 Some(BarEvent::Bar { symbol, bar }) => self.minute(symbol, bar, now).await,
                 // A recomputed minute: only a bar being built can still take it (see the
-                // module docs); a 1-minute run was told the minute already.
+                // module docs). Unbuilt, it goes on unstepped: a 1-minute run ignores it, a
+                // shadow of a run that builds its bars is told that run's amended bar.
                 Some(BarEvent::Updated { symbol, bar }) => {
                     if self.aggregation.is_some() {
                         self.minute(symbol, bar, now).await
                     } else {
-                        true
+                        self.tx
+                            .send(BarEvent::Updated { symbol, bar })
+                            .await
+                            .is_ok()
                     }
                 }
                 Some(other) => self.tx.send(other).await.is_ok(),
