@@ -67,8 +67,6 @@ pub async fn run_sampler(stop: CancellationToken) {
 
 #[cfg(all(test, feature = "jemalloc"))]
 mod tests {
-    use super::*;
-
     /// The gauges follow what the program holds: 256 MiB more allocated and touched shows in
     /// `allocated` and `resident` (jemalloc is the allocator of this test binary too: its
     /// symbols are unprefixed, so the system allocator Rust calls is jemalloc).
