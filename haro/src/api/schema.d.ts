@@ -841,7 +841,8 @@ export interface paths {
         /**
          * Replays a run: the same strategy version, parameters and limits fed the same events (the
          *     stored candles; on a live venue also the run's taped order updates, account snapshots and
-         *     venue history), its intents compared decision by decision with the recorded ones. Writes
+         *     venue history; on `sim-live` its taped bars, amendments and warm-up, filled by a fresh
+         *     simulated exchange), its intents compared decision by decision with the recorded ones. Writes
          *     nothing. Synchronous, for runs of up to 200,000 recorded decisions (`weaver runs replay`
          *     has no bound); one replay at a time.
          */
@@ -2462,14 +2463,14 @@ export interface components {
              */
             cash?: number | null;
             /**
-             * @description `alpaca`, timeframes above `1Min`: a period in which nothing traded is skipped (`skip`,
-             *     the default, as Alpaca's historical bars) or told as a flat bar at the last close with
-             *     zero volume (`carry`).
+             * @description `alpaca` and `sim-live`, timeframes above `1Min`: a period in which nothing traded is
+             *     skipped (`skip`, the default, as Alpaca's historical bars) or told as a flat bar at the
+             *     last close with zero volume (`carry`).
              */
             empty_bars?: string | null;
             /**
-             * @description `alpaca`, US equities: bars of pre-market and after-hours trading too (04:00–20:00 New
-             *     York) instead of the regular session only (default false).
+             * @description `alpaca` and `sim-live`, US equities: bars of pre-market and after-hours trading too
+             *     (04:00–20:00 New York) instead of the regular session only (default false).
              */
             extended_hours?: boolean;
             limits?: null | components["schemas"]["LimitsRequest"];
@@ -2504,9 +2505,10 @@ export interface components {
             venue: string;
             /**
              * Format: int32
-             * @description `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
-             *     run's symbols and timeframe (the missing part downloaded first); orders asked for on
-             *     them are not sent (default the strategy's declared warm-up, at most 10000).
+             * @description `alpaca` and `sim-live`: bars of lookback told before the first live bar, from the stored
+             *     candles of the run's symbols and timeframe (the missing part downloaded from Alpaca
+             *     first); orders asked for on them are not sent (default the strategy's declared warm-up,
+             *     at most 10000).
              */
             warmup?: number | null;
         };
@@ -2566,8 +2568,8 @@ export interface components {
             mode: string;
             /**
              * @description Its bar options as given (`{extended_hours, empty_bars, warmup}`, `warmup` `null` for
-             *     the strategy's declared one), kept across a restart; `null` on `sim` and `sim-live` and
-             *     for runs stored before options were kept.
+             *     the strategy's declared one), kept across a restart; `null` on `sim` and for runs stored
+             *     before options were kept.
              */
             options?: Record<string, never> | null;
             /** @description The parameters of the version it runs now. */

@@ -35,7 +35,7 @@ export function VenueSelect({ value, onChange }: { value: string; onChange: (v: 
       <select value={value} onChange={(e) => onChange(e.target.value)} data-testid="venue-select">
         {venues.map((v) => <option key={v.name} value={v.name} title={v.description}>{VENUE_LABEL[v.name] ?? v.name}</option>)}
       </select>
-      {chosen && chosen.name === 'sim-live' && <span className="small">paper only, 1Min; orders never reach the broker</span>}
+      {chosen && chosen.name === 'sim-live' && <span className="small">paper only; orders never reach the broker</span>}
     </label>
   )
 }
@@ -120,12 +120,13 @@ export function RiskFields({ values, errors, onChange }: {
   )
 }
 
-/** The bar options of a run on Alpaca, as the form holds them. */
+/** The bar options of a run on Alpaca's live bars, as the form holds them. */
 export interface BarOptionValues { extendedHours: boolean; emptyBars: 'skip' | 'carry'; warmup: string }
 export const NO_BAR_OPTIONS: BarOptionValues = { extendedHours: false, emptyBars: 'skip', warmup: '' }
 
-/** The venues whose runs build their bars with these options (`sim-live` takes the 1-minute stream as is). */
-export const takesBarOptions = (venue: string) => venue === 'alpaca'
+/** The venues whose runs build their bars from Alpaca's 1-minute stream with these options and get a warm-up:
+ * `alpaca`, and `sim-live` (its simulated exchange builds them as Alpaca runs do). */
+export const takesBarOptions = (venue: string) => venue === 'alpaca' || venue === 'sim-live'
 
 /** The run request's `extended_hours`, `empty_bars` and `warmup` for `venue`: nothing on other venues,
  * the defaults left out (an empty warm-up is the strategy's declared one), or the warm-up's error. */
@@ -144,7 +145,7 @@ export function barOptionsOf(venue: string, v: BarOptionValues):
   }
 }
 
-/** "Bars" of the run form on Alpaca: extended hours, empty periods, warm-up. */
+/** "Bars" of the run form on Alpaca's live bars (`alpaca`, `sim-live`): extended hours, empty periods, warm-up. */
 export function BarOptionFields({ values, error, onChange }: {
   values: BarOptionValues; error?: string; onChange: (v: BarOptionValues) => void
 }) {

@@ -87,7 +87,8 @@ impl From<ReplayReport> for ReplayView {
 
 /// Replays a run: the same strategy version, parameters and limits fed the same events (the
 /// stored candles; on a live venue also the run's taped order updates, account snapshots and
-/// venue history), its intents compared decision by decision with the recorded ones. Writes
+/// venue history; on `sim-live` its taped bars, amendments and warm-up, filled by a fresh
+/// simulated exchange), its intents compared decision by decision with the recorded ones. Writes
 /// nothing. Synchronous, for runs of up to 200,000 recorded decisions (`weaver runs replay`
 /// has no bound); one replay at a time.
 #[utoipa::path(post, path = "/runs/{id}/replay", tag = "runs", params(("id" = i64, Path, description = "Run id")), responses(

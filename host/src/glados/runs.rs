@@ -111,19 +111,20 @@ pub struct RunRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub risk: Option<serde_json::Value>,
-    /// `alpaca`, US equities: bars of pre-market and after-hours trading too (04:00–20:00 New
-    /// York) instead of the regular session only (default false).
+    /// `alpaca` and `sim-live`, US equities: bars of pre-market and after-hours trading too
+    /// (04:00–20:00 New York) instead of the regular session only (default false).
     #[serde(default)]
     pub extended_hours: bool,
-    /// `alpaca`, timeframes above `1Min`: a period in which nothing traded is skipped (`skip`,
-    /// the default, as Alpaca's historical bars) or told as a flat bar at the last close with
-    /// zero volume (`carry`).
+    /// `alpaca` and `sim-live`, timeframes above `1Min`: a period in which nothing traded is
+    /// skipped (`skip`, the default, as Alpaca's historical bars) or told as a flat bar at the
+    /// last close with zero volume (`carry`).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub empty_bars: Option<EmptyBars>,
-    /// `alpaca`: bars of lookback told before the first live bar, from the stored candles of the
-    /// run's symbols and timeframe (the missing part downloaded first); orders asked for on
-    /// them are not sent (default the strategy's declared warm-up, at most 10000).
+    /// `alpaca` and `sim-live`: bars of lookback told before the first live bar, from the stored
+    /// candles of the run's symbols and timeframe (the missing part downloaded from Alpaca
+    /// first); orders asked for on them are not sent (default the strategy's declared warm-up,
+    /// at most 10000).
     #[serde(default)]
     pub warmup: Option<u32>,
 }
@@ -438,8 +439,8 @@ pub struct RunView {
     #[schema(value_type = Option<Object>)]
     pub risk_state: Option<serde_json::Value>,
     /// Its bar options as given (`{extended_hours, empty_bars, warmup}`, `warmup` `null` for
-    /// the strategy's declared one), kept across a restart; `null` on `sim` and `sim-live` and
-    /// for runs stored before options were kept.
+    /// the strategy's declared one), kept across a restart; `null` on `sim` and for runs stored
+    /// before options were kept.
     #[schema(value_type = Option<Object>)]
     pub options: Option<serde_json::Value>,
 }

@@ -10,6 +10,9 @@
 //!   pauses), fills and account snapshots included. It is fed up to the last bar time a
 //!   recorded decision answered (a run stopped early stops there), or one bar time further for
 //!   a run its strategy failed (the replay should fail at the same call).
+//! - A run on `sim-live` is fed the bars of its input tape (amendments where they came) and its
+//!   warm-up, on a fresh exchange with its fill model in lockstep, as the run's was
+//!   ([`sim_live`]): fills and account snapshots come back from that exchange.
 //! - A run on a live venue is fed its input tape ([`crate::veda::live::tape`]): the bars it got,
 //!   read back from the stored `live` candles, its own order updates where it took them, the
 //!   account snapshots it was told, the venue history of its data windows and the windows of
@@ -60,6 +63,8 @@ use crate::veda::types::{
 };
 use crate::veda::{self, Venue};
 use crate::walle::{Run, RunStatus, StrategyResult, Walle};
+
+mod sim_live;
 
 /// Recorded decisions read per page.
 const PAGE: i64 = 1000;
@@ -176,13 +181,11 @@ impl Runs {
         let live = replay_live(id, &strategy.name, setup.cash, super::risk::of_run(&run));
         let mut cmp = Comparison::new(w.clone(), id, count, active);
         if run.venue == crate::veda::sim::LIVE_VENUE {
-            // Its bars are in the store, but not yet which of them it was told (no input tape).
-            return Err(Error::invalid(
-                "replay_unsupported",
-                format!("run {id} is on sim-live: replaying such runs is not supported yet"),
-            ));
-        }
-        if run.venue == "sim" {
+            let tape = read_tape(w, &run, &setup).await?;
+            let sandbox = start::load_sandbox(self, &strategy, &setup).await?;
+            let metered = Metered::new(sandbox, live.clone(), id, setup.timeframe);
+            sim_live::replay(id, tape, metered, &setup, &live, &mut cmp).await?;
+        } else if run.venue == "sim" {
             let (sandbox, sim) = start::prepare(self, &strategy, &setup)
                 .await
                 .map_err(candles_missing)?;
@@ -472,6 +475,7 @@ async fn replay_tape(
         Box::new(metered),
         Arc::new(TapeVenue {
             history: Mutex::new(history),
+            stream: Mutex::new(Vec::new()),
         }),
         Arc::new(InMemoryJournal::new()),
         RiskLimits::default(),
@@ -664,9 +668,11 @@ impl AccountSource for TapedAccount {
 
 /// The venue of a live run's replay: it answers the data-window history from the tape and
 /// nothing else, so the replay's orders are refused before anything is sent (the strategy
-/// learns about its orders from the taped updates only).
+/// learns about its orders from the taped updates only). As a `sim-live` replay's market it
+/// also streams the taped bars, once.
 struct TapeVenue {
     history: Mutex<VecDeque<Option<Vec<Bar>>>>,
+    stream: Mutex<Vec<BarEvent>>,
 }
 
 fn not_in_replay<T>() -> veda::Result<T> {
@@ -734,7 +740,15 @@ impl Venue for TapeVenue {
     }
 
     async fn bar_stream(&self, _symbols: &[String]) -> veda::Result<StreamHandle<BarEvent>> {
-        not_in_replay()
+        let taped =
+            std::mem::take(&mut *self.stream.lock().unwrap_or_else(PoisonError::into_inner));
+        // Sent whole before it is read: the channel holds it all, and ends with it (at once for
+        // a run told no bar after its warm-up).
+        let (tx, rx) = mpsc::channel(taped.len().max(1));
+        for event in taped {
+            let _ = tx.try_send(event);
+        }
+        Ok(StreamHandle::new(rx, CancellationToken::new()))
     }
 
     async fn clock(&self) -> veda::Result<MarketClock> {

@@ -216,14 +216,22 @@ async fn resume_sim_live(state: &Runs, run: &Run) -> Result<(), NotResumed> {
     let replayed = preamble.len();
     // The bar options it started with, so its bars are built as before.
     let options = LiveBarOptions::from_stored(run.options.as_ref().map(|o| &o.0))?;
-    let sim = super::sim_live::exchange(desk, &setup, options, preamble).await?;
+    // Its warm-up as at its start: told again before the stored bars since then.
+    let (warmup, source) = options.resolve_warmup(sandbox.declaration().warmup);
+    let options = LiveBarOptions {
+        warmup: Some(warmup),
+        ..options
+    };
+    let sim =
+        super::sim_live::exchange(desk, &setup, options, preamble, Some(run.created_at)).await?;
     if account.is_none() {
         w.insert_run_account(run.id, setup.cash).await?;
     }
     let log_seq = w.last_run_log_seq(run.id).await?;
     let first = format!(
-        "run resumed after a restart: replaying the {replayed} live bars stored since it started, then trading on {}'s live bars",
-        desk.name()
+        "run resumed after a restart: replaying the {replayed} live bars stored since it started, then trading on {}'s live bars, {}",
+        desk.name(),
+        warmup_text(warmup, source)
     );
     launch(
         state,

@@ -191,7 +191,6 @@ impl Runs {
                 run: live,
                 hub: self.inner.shadows.hub(run_id),
                 seq: 0,
-                built: builds_bars(&run, timeframe),
             },
         );
         Ok(shadow)
@@ -385,12 +384,6 @@ pub(super) fn strategy_text(r: &StrategyRef) -> String {
     }
 }
 
-/// Whether `run` builds its bars from a live venue's minutes (what its shadows are handed).
-fn builds_bars(run: &Run, timeframe: Timeframe) -> bool {
-    let on_desk = !matches!(run.venue.as_str(), "sim" | crate::veda::sim::LIVE_VENUE);
-    on_desk && timeframe != Timeframe::MINUTE
-}
-
 pub(super) fn timeframe_of(run: &Run) -> Result<Timeframe, Error> {
     run.timeframe
         .parse()
@@ -485,7 +478,6 @@ async fn resume_one(runs: &Runs, s: &Shadow, resumed: &[i64]) -> Result<(), Erro
             run: live,
             hub: runs.inner.shadows.hub(s.run_id),
             seq,
-            built: builds_bars(&run, timeframe),
         },
     );
     Ok(())

@@ -248,12 +248,20 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         }
     });
     let (mut offset_ms, mut warmup) = (0, 0);
+    // Where the warm-up is read from: the run's venue, or a `sim-live` exchange's market.
+    let mut warm_venue = venue.clone();
     match &exec {
         Exec::Sim(sim) => {
             let releaser = sim.clone();
             runner = runner
                 .after_each_bar(move || releaser.bar_done())
                 .account_source(Arc::new(sim.clone()));
+            let (prepared, warm) =
+                super::sim_live::prepare_runner(runner, sim, &walle, id, timeframe);
+            runner = prepared;
+            if let Some((market, bars, offset)) = warm {
+                (warm_venue, warmup, offset_ms) = (market, bars, offset);
+            }
         }
         Exec::Desk {
             desk,
@@ -351,7 +359,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     let outcome = tokio::select! {
         r = async {
             let warm = super::warmup::warm_up(
-                &walle, &venue, &mut runner, live, &run_symbols, timeframe, warmup, offset_ms,
+                &walle, &warm_venue, &mut runner, live, &run_symbols, timeframe, warmup, offset_ms,
             )
             .await?;
             // The run's shadows are told the same warm-up before their first bar.

@@ -3,7 +3,9 @@
 //! warm-up ([`warm_up`]): the last `warmup` bars of each symbol in the run's timeframe, read
 //! from the stored candles, the missing part downloaded from the venue first and stored, then
 //! told to the strategy oldest first. Orders the strategy asks for on warm-up bars are not
-//! sent (logs and data windows are answered); the run's log says so.
+//! sent (logs and data windows are answered); the run's log says so. Runs on Alpaca and on
+//! `sim-live` use it alike: a `sim-live` run passes its exchange's market (the Alpaca desk), so
+//! the history is Alpaca's and the downloaded candles are stored as Alpaca's.
 //!
 //! # Invariants
 //! - A venue error during warm-up (a rate limit, a feed the account may not use, a symbol it

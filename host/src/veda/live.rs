@@ -212,12 +212,14 @@ pub struct LiveRunner {
     clock: Option<Box<aggregate::BarClock>>,
     /// Told every bar the aggregation builds.
     on_emitted: Option<Box<EmittedHook>>,
-    /// The stream carries bars built elsewhere (a shadow's): `Updated` amends a bar told.
-    amends_from_stream: bool,
     /// A warm-up bar is being told: only logs and data windows are acted on.
     warming: bool,
     /// Order intents not acted on during warm-up.
     warmup_dropped: u64,
+    /// Bars come built by the venue (`sim-live`): taped whole ([`LiveRunner::tape_bars_whole`]).
+    whole_bars: bool,
+    /// Per symbol, the time of the last warm-up bar told (ms): the stream's bars up to it are not.
+    warmed: Vec<Option<i64>>,
 }
 
 /// What [`LiveRunner::on_emitted`] calls: (symbol, bar, amended).
@@ -288,9 +290,10 @@ impl LiveRunner {
             taped_stop: false,
             clock: None,
             on_emitted: None,
-            amends_from_stream: false,
             warming: false,
             warmup_dropped: 0,
+            whole_bars: false,
+            warmed: vec![None; n],
         }
     }
 
@@ -332,13 +335,6 @@ impl LiveRunner {
     /// cause. Without it a bar's id is the run's own (`<run>-bar-<n>`), not a stored event.
     pub fn announced_bars(mut self, venue: &str) -> LiveRunner {
         self.bar_venue = Some(venue.to_owned());
-        self
-    }
-
-    /// The stream's bars were built by another run's aggregation (a shadow's): its `Updated`
-    /// events are that run's amended bars, told again as amended.
-    pub fn amends_from_stream(mut self) -> LiveRunner {
-        self.amends_from_stream = true;
         self
     }
 
@@ -435,6 +431,9 @@ impl LiveRunner {
                         f();
                     }
                     outcome?;
+                }
+                BarEvent::Amended { symbol, bar } => {
+                    self.take_amended(&symbol, bar).await?;
                 }
                 BarEvent::Failed(e) => return Err(LiveError::Stream(e)),
                 // Without aggregation a recomputed minute is not told again.
@@ -556,10 +555,7 @@ impl LiveRunner {
         if !self.symbols.iter().any(|s| s == symbol) {
             return Err(LiveError::UnknownSymbol(symbol.to_owned()));
         }
-        self.note(|| Input::Bar {
-            symbol: symbol.to_owned(),
-            ts: bar.ts,
-        });
+        self.note_bar(symbol, bar);
         self.bar_told(symbol, bar, false, false).await
     }
 
@@ -576,6 +572,9 @@ impl LiveRunner {
             .iter()
             .position(|s| s == symbol)
             .ok_or_else(|| LiveError::UnknownSymbol(symbol.to_owned()))?;
+        if self.told_in_warm_up(index, bar.ts, warmup) {
+            return Ok(0);
+        }
         self.last_close[index] = Some(bar.close);
         let seen = &mut self.seen[index];
         match seen.back_mut() {
@@ -703,15 +702,17 @@ impl LiveRunner {
                     Some(BarEvent::Updated { symbol, bar }) if self.clock.is_some() => {
                         self.take_minute(&symbol, bar).await?;
                     }
-                    Some(BarEvent::Updated { symbol, bar }) if self.amends_from_stream => {
-                        self.on_aggregated(&symbol, bar, true).await?;
-                    }
                     Some(BarEvent::Bar { symbol, bar }) => {
                         let outcome = self.take_minute(&symbol, bar).await;
                         if let Some(f) = &self.after_bar {
                             f();
                         }
                         outcome?;
+                    }
+                    // Built and amended by the exchange (`sim-live`, a shadow's over the bars
+                    // its run built): told again, then the exchange may step on, as after a bar.
+                    Some(BarEvent::Amended { symbol, bar }) => {
+                        self.take_amended(&symbol, bar).await?;
                     }
                     Some(BarEvent::Failed(e)) => return Err(LiveError::Stream(e)),
                     Some(_) => {}

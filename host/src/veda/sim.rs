@@ -51,7 +51,7 @@ use crate::veda::types::{
 };
 use crate::veda::{Error, Result, Venue};
 use crate::walle::Candle;
-pub use live::{Aggregation, BuiltHook, LIVE_VENUE};
+pub use live::{Aggregation, BuiltHook, LIVE_VENUE, WarmUp};
 use tape::Tape;
 
 /// How fast the replay runs.

@@ -450,6 +450,15 @@ pub enum BarEvent {
         /// The bar.
         bar: Bar,
     },
+    /// A bar built from the minutes outside the runner (a `sim-live` exchange,
+    /// `crate::veda::sim::live`) and told before, amended by a late minute: the runner tells it
+    /// again with the header `amended: true`; the exchange does not step it again.
+    Amended {
+        /// Canonical symbol.
+        symbol: String,
+        /// The bar as amended.
+        bar: Bar,
+    },
     /// The stream (re)connected and resubscribed.
     Connected {
         /// True after the first connection.

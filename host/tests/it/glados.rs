@@ -43,6 +43,7 @@ mod shadows;
 mod shadows_timeframes;
 mod sim_live;
 mod sim_live_timeframes;
+mod sim_live_warmup;
 mod sse_replay;
 mod suspend;
 mod sweeps;

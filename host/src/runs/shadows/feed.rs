@@ -5,7 +5,7 @@
 //!
 //! A run on a live venue that builds its bars from the minute stream (a timeframe longer than
 //! `1Min`) hands its shadows the bars it built instead ([`built_bars`]): each bar as the run is
-//! told it, and an amended one as a `BarEvent::Updated` of that bar. The warm-up bars a run was
+//! told it, and an amended one as a `BarEvent::Amended` of that bar. The warm-up bars a run was
 //! told before its first live bar are kept in the hub ([`Hub::warmed`]) and told to every
 //! shadow as its warm-up, before its first bar.
 //!
@@ -244,7 +244,14 @@ pub(crate) fn tee(
                 e = source.next() => e,
             };
             let Some(event) = event else { break };
-            if !built && matches!(event, BarEvent::Bar { .. } | BarEvent::Updated { .. }) {
+            if !built && matches!(event, BarEvent::Amended { .. }) {
+                // A `sim-live` exchange's amendment of the bar it stepped last: not stepped, so
+                // the run's equity at that bar stands.
+                hub.publish(Tick {
+                    event: event.clone(),
+                    run_equity: None,
+                });
+            } else if !built && matches!(event, BarEvent::Bar { .. } | BarEvent::Updated { .. }) {
                 // The simulated exchange stepped this bar (fills at its open, marks at its close)
                 // and waits for the run before the next: its equity now is the run's at this bar.
                 let run_equity = match &sim {
@@ -267,7 +274,7 @@ pub(crate) fn tee(
 }
 
 /// What the aggregation of run `id` (on a live venue) calls with each bar it tells: the bar goes
-/// to the run's shadows (an amended one as `Updated`) with the run's equity, in order, through a
+/// to the run's shadows (an amended one as `Amended`) with the run's equity, in order, through a
 /// task of its own, so the run never waits for the account read.
 pub(crate) fn built_bars(
     runs: &Runs,
@@ -289,7 +296,7 @@ pub(crate) fn built_bars(
     move |symbol, bar, amended| {
         let symbol = symbol.to_owned();
         let event = if amended {
-            BarEvent::Updated { symbol, bar }
+            BarEvent::Amended { symbol, bar }
         } else {
             BarEvent::Bar { symbol, bar }
         };
@@ -427,7 +434,10 @@ impl Venue for ShadowMarket {
                 let Some(Tick { event, run_equity }) = tick else {
                     return;
                 };
-                if let BarEvent::Bar { symbol, bar } | BarEvent::Updated { symbol, bar } = &event {
+                if let BarEvent::Bar { symbol, bar }
+                | BarEvent::Updated { symbol, bar }
+                | BarEvent::Amended { symbol, bar } = &event
+                {
                     if !wanted.is_empty() && !wanted.contains(symbol) {
                         continue;
                     }

@@ -134,9 +134,6 @@ pub(crate) struct ShadowLaunch {
     pub(crate) hub: Arc<Hub>,
     /// Decisions already stored (numbering continues after them).
     pub(crate) seq: i64,
-    /// The run builds its bars from a live venue's minutes: the hub carries those bars, and
-    /// an `Updated` one is an amended bar to tell again.
-    pub(crate) built: bool,
 }
 
 /// Registers the shadow and spawns its task.
@@ -227,9 +224,6 @@ async fn execute(
             e.code()
         );
     });
-    if l.built {
-        runner = runner.amends_from_stream();
-    }
     let stop = CancellationToken::new();
     let flusher = {
         let (stop, book, walle) = (stop.clone(), book.clone(), walle.clone());

@@ -19,7 +19,9 @@
 //! local clock ([`LiveRunner::aggregate`]'s `offset_ms`).
 //!
 //! # Invariants
-//! - Bars are told in period order per symbol; a period is told once, then only amended.
+//! - Bars are told in period order per symbol; a period is told once, then only amended. A
+//!   period the warm-up told ([`LiveRunner::on_warmup`]) is not told again from the stream,
+//!   nor amended (here or by a `sim-live` exchange that builds the bars itself).
 //! - What the strategy is told is taped whole ([`super::tape::Input::Aggregated`]), so a replay
 //!   makes the same calls whatever the timing was.
 
@@ -451,6 +453,20 @@ impl LiveRunner {
         self.bar_told(symbol, bar, amended, false).await
     }
 
+    /// A bar the venue built and then amended ([`crate::veda::types::BarEvent::Amended`], a `sim-live` exchange):
+    /// told again, amended; then the venue may step on, as after any bar of the stream.
+    pub(super) async fn take_amended(
+        &mut self,
+        symbol: &str,
+        bar: Bar,
+    ) -> Result<usize, LiveError> {
+        let outcome = self.on_aggregated(symbol, bar, true).await;
+        if let Some(f) = &self.after_bar {
+            f();
+        }
+        outcome
+    }
+
     /// Tells the strategy a warm-up bar (taped whole); the orders it asks for are not placed.
     ///
     /// # Errors
@@ -467,6 +483,25 @@ impl LiveRunner {
             clock.aggregator.seed(i, &bar);
         }
         self.bar_told(symbol, bar, false, true).await
+    }
+
+    /// Whether a bar of symbol `index` at `ts` from the stream falls in the warm-up told: the
+    /// stream may reach back into its last period (a minute sent before the warm-up was read, a
+    /// reconnect's repeat), and a period is told once, the warm-up's bar being the venue's whole
+    /// one. A `warmup` bar moves the mark instead.
+    pub(super) fn told_in_warm_up(&mut self, index: usize, ts: i64, warmup: bool) -> bool {
+        let Some(warmed) = self.warmed.get_mut(index) else {
+            return false;
+        };
+        if warmup {
+            *warmed = Some(ts);
+            return false;
+        }
+        let told = warmed.is_some_and(|w| ts <= w);
+        if told {
+            tracing::debug!(run_id = %self.run_id, ts, "bar of a warm-up period not told again");
+        }
+        told
     }
 
     /// Calls `f(symbol, bar, amended)` for every bar the aggregation tells (the desk stores

@@ -6,8 +6,10 @@
 //! served (contract 0.3; they come from the store and the venue as they were then). A replay
 //! reads the tape back and drives a [`super::LiveRunner`] with it (`runs::replay`).
 //!
-//! Only runs on a shared live venue keep a tape: a run on the simulated exchange is
-//! deterministic given its candles, so its replay needs nothing more.
+//! Runs on a shared live venue and on `sim-live` keep a tape: a run on the simulated exchange
+//! over stored candles (`sim`) is deterministic given its candles, so its replay needs nothing
+//! more. A `sim-live` run's bars were built on the clock and may have been amended, so they are
+//! taped whole ([`LiveRunner::tape_bars_whole`]) on timeframes longer than a minute.
 //!
 //! [`WalleTape`] is the tape `weaver serve` keeps: [`Tape::record`] serializes the input and
 //! queues it (a bounded channel, no await, so the run's bar path does not wait for the store);
@@ -122,6 +124,31 @@ impl LiveRunner {
     pub fn tape(mut self, tape: Arc<dyn Tape>) -> LiveRunner {
         self.tape = Some(tape);
         self
+    }
+
+    /// Tapes the bars of the stream whole, as [`Input::Aggregated`], not by reference: bars a
+    /// `sim-live` exchange built from the minutes, which it may amend later (the stored candle
+    /// then changes, the bar the run was told first does not).
+    pub fn tape_bars_whole(mut self) -> LiveRunner {
+        self.whole_bars = true;
+        self
+    }
+
+    /// Tapes a bar of the stream: by reference to its stored candle, or whole
+    /// ([`LiveRunner::tape_bars_whole`]).
+    pub(super) fn note_bar(&self, symbol: &str, bar: Bar) {
+        self.note(|| {
+            let symbol = symbol.to_owned();
+            if self.whole_bars {
+                Input::Aggregated {
+                    symbol,
+                    bar,
+                    amended: false,
+                }
+            } else {
+                Input::Bar { symbol, ts: bar.ts }
+            }
+        });
     }
 
     /// Tapes `input` (after opening the session on the tape's first input).

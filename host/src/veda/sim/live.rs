@@ -11,9 +11,18 @@
 //! [`crate::veda::periods`]), here, inside the exchange: each built bar is one step of the
 //! exchange, so orders fill against the built bars exactly as a `sim` replay of those bars
 //! would fill them. A period is complete when the stream or the venue's clock passes its end (as
-//! on Alpaca runs). A late minute that would amend a bar already stepped is dropped: the
-//! exchange has matched orders against the bar as it was built, and a replay of the stored
-//! bars must see the same bar.
+//! on Alpaca runs).
+//!
+//! # Amended bars
+//! A late minute within the grace after a bar was stepped amends it, as on Alpaca runs
+//! ([`Aggregator`]): the amended bar is stored as the run's `live` candle of that period (the
+//! [`Aggregation::on_built`] hook, as Alpaca runs store theirs) and handed on as a
+//! [`BarEvent::Amended`], which the run tells its strategy with the header `amended: true`.
+//! It is not stepped again: orders already matched against the bar as built (a market order
+//! decided on the bar before filled at its open) stand, the account is not recomputed, and the
+//! next bar meets orders as ever. Like a step, the amendment is handed on only once the run is
+//! done with the bar before, and the next bar only once the run is done with the amendment, so
+//! orders the strategy places on the amended bar meet the next bar's open.
 //!
 //! # How time moves
 //! Each (built) bar is one step of the exchange: pending orders are matched against it (Greta's
@@ -32,11 +41,10 @@
 //! - Nothing but market data is asked of the live venue: `bar_stream`, `bars`, `clock`,
 //!   `calendar`. Orders, cancels, positions and the account are the simulated exchange's own.
 //! - Each symbol's bars are stepped in strictly increasing time: a live bar at or before the
-//!   last one stepped (a preamble's, a reconnect's repeat) is dropped.
+//!   last one stepped (a preamble's, a reconnect's repeat) is dropped; on a longer timeframe
+//!   the aggregation sorts minutes into periods (a late one amends, an older one is dropped).
 //! - One bar stream per exchange, as on a replay.
-//! - A built bar is stepped once: amendments of a period already stepped are not told. Without
-//!   aggregation a venue's `Updated` bar is passed on, never stepped (a shadow's runner tells
-//!   it as the amended bar of the run it shadows; a 1-minute run ignores it).
+//! - A built bar is stepped once: an amendment is told, never stepped (past fills stand).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +70,30 @@ pub(super) struct Feed {
     preamble: Mutex<Vec<(String, Bar)>>,
     /// How bars of a longer timeframe are built, taken by the bar stream.
     aggregation: Mutex<Option<Aggregation>>,
+    /// What the run tells before its first live bar ([`SimVenue::with_warm_up`]).
+    warm_up: std::sync::OnceLock<WarmUp>,
+}
+
+/// A `sim-live` run's warm-up (told by the run, `runs::warmup`, before the exchange's first
+/// bar): how many bars of its timeframe, and the venue time they end at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmUp {
+    /// Bars per symbol (0: none).
+    pub bars: u32,
+    /// The venue's time minus the local time (ms), when the warm-up ends at the venue's now.
+    pub offset_ms: i64,
+    /// The venue time (UTC ms) the warm-up ends at instead of its now: a resumed run's start,
+    /// so it is told the warm-up it was told when it started.
+    pub as_of: Option<i64>,
+}
+
+impl WarmUp {
+    /// The venue's time minus the local time (ms) to take the warm-up at, now.
+    pub fn offset_now(&self) -> i64 {
+        self.as_of.map_or(self.offset_ms, |t| {
+            t - chrono::Utc::now().timestamp_millis()
+        })
+    }
 }
 
 /// What [`Aggregation::on_built`] is: told (symbol, bar) for every bar built.
@@ -138,11 +170,28 @@ impl SimVenue {
                 venue: market,
                 preamble: Mutex::new(preamble),
                 aggregation: Mutex::new(aggregation),
+                warm_up: std::sync::OnceLock::new(),
             })),
             state: Arc::new(Mutex::new(State::new(broker, n))),
             demand: Arc::new(Semaphore::new(0)),
             id_prefix: Arc::from("sim-"),
         })
+    }
+
+    /// This exchange with `warm_up` to tell before its first bar (a `sim-live` run's; set once,
+    /// shared by its clones; nothing on an exchange over a tape).
+    pub fn with_warm_up(self, warm_up: WarmUp) -> SimVenue {
+        if let Some(feed) = &self.feed {
+            let _ = feed.warm_up.set(warm_up);
+        }
+        self
+    }
+
+    /// The live venue the exchange reads its market data from and the warm-up to tell (a
+    /// `sim-live` exchange given one).
+    pub fn warm_up(&self) -> Option<(Arc<dyn Venue>, WarmUp)> {
+        let feed = self.feed.as_ref()?;
+        Some((feed.venue.clone(), *feed.warm_up.get()?))
     }
 
     /// Steps one live bar of symbol `s`: matches the pending orders against it (the same
@@ -261,19 +310,18 @@ impl Stepper {
             let ok = match event {
                 None => return,
                 Some(BarEvent::Bar { symbol, bar }) => self.minute(symbol, bar, now).await,
-                // A recomputed minute: only a bar being built can still take it (see the
-                // module docs). Unbuilt, it goes on unstepped: a 1-minute run ignores it, a
-                // shadow of a run that builds its bars is told that run's amended bar.
+                // A recomputed minute: it goes into the bar being built or amends the one
+                // stepped last (see the module docs); a 1-minute run was told the minute already.
                 Some(BarEvent::Updated { symbol, bar }) => {
                     if self.aggregation.is_some() {
                         self.minute(symbol, bar, now).await
                     } else {
-                        self.tx
-                            .send(BarEvent::Updated { symbol, bar })
-                            .await
-                            .is_ok()
+                        true
                     }
                 }
+                // An amendment from a market that built the bars itself (a replay's tape, the
+                // hub of the run a shadow follows).
+                Some(BarEvent::Amended { symbol, bar }) => self.amend(symbol, bar).await,
                 Some(other) => self.tx.send(other).await.is_ok(),
             };
             if !ok {
@@ -314,14 +362,18 @@ impl Stepper {
         let Some(s) = self.me.symbol_index(&symbol) else {
             return true;
         };
-        if bar.ts <= self.minutes[s]
+        // A live minute at or before the newest one goes to the aggregation all the same: it
+        // may amend the bar stepped last (a late or recomputed minute); the aggregation drops
+        // older ones and ignores repeats. Without one (or in the preamble) it is dropped.
+        let late_allowed = self.aggregation.is_some() && now.is_some();
+        if (bar.ts <= self.minutes[s] && !late_allowed)
             || ![bar.open, bar.high, bar.low, bar.close]
                 .iter()
                 .all(|v| v.is_finite())
         {
             return true;
         }
-        self.minutes[s] = bar.ts;
+        self.minutes[s] = self.minutes[s].max(bar.ts);
         let Some(a) = self.aggregation.as_mut() else {
             return self.step(symbol, s, bar).await;
         };
@@ -339,30 +391,33 @@ impl Stepper {
         self.built(built).await
     }
 
-    /// Steps the bars the aggregation completed; amendments are dropped (module docs).
+    /// Steps the bars the aggregation completed, and hands amendments on unstepped (module
+    /// docs); each is stored as the run's candle of its period.
     async fn built(&mut self, built: Vec<Emitted>) -> bool {
         for e in built {
             let Some(symbol) = self.me.symbols.get(e.symbol).cloned() else {
                 continue;
             };
-            if e.amended {
-                tracing::debug!(%symbol, ts = e.bar.ts, "amended bar not stepped again");
-                continue;
-            }
             if let Some(a) = &self.aggregation {
                 (a.on_built)(&symbol, e.bar);
             }
-            if !self.step(symbol, e.symbol, e.bar).await {
+            let ok = if e.amended {
+                self.amend(symbol, e.bar).await
+            } else {
+                self.step(symbol, e.symbol, e.bar).await
+            };
+            if !ok {
                 return false;
             }
         }
         true
     }
 
-    /// Steps one bar of symbol `s` once the run is done with the previous one, and hands it on.
-    async fn step(&mut self, symbol: String, s: usize, bar: Bar) -> bool {
-        if !self.first {
-            // The previous bar's orders are in: this one may meet them.
+    /// Waits until the run is done with what was handed on last (the first needs nothing);
+    /// whether the run still listens.
+    async fn turn(&mut self) -> bool {
+        if !std::mem::replace(&mut self.first, false) {
+            // The previous bar's orders are in: what comes next may meet them.
             let permit = tokio::select! {
                 () = self.stop.cancelled() => return false,
                 p = self.me.demand.acquire() => p,
@@ -372,8 +427,231 @@ impl Stepper {
                 Err(_) => return false,
             }
         }
-        self.first = false;
+        true
+    }
+
+    /// Steps one bar of symbol `s` once the run is done with the previous one, and hands it on.
+    async fn step(&mut self, symbol: String, s: usize, bar: Bar) -> bool {
+        if !self.turn().await {
+            return false;
+        }
         self.me.step_live(s, bar);
         self.tx.send(BarEvent::Bar { symbol, bar }).await.is_ok()
+    }
+
+    /// Hands an amended bar on, in turn like a step, without stepping it: the fills matched
+    /// against the bar as built stand.
+    async fn amend(&mut self, symbol: String, bar: Bar) -> bool {
+        if self.me.symbol_index(&symbol).is_none() {
+            return true;
+        }
+        if !self.turn().await {
+            return false;
+        }
+        self.tx
+            .send(BarEvent::Amended { symbol, bar })
+            .await
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex as StdMutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, NaiveDate, Utc};
+    use rust_decimal::Decimal;
+    use rust_decimal::prelude::ToPrimitive;
+
+    use super::*;
+    use crate::domain::{OrderType, Side, TimeInForce, Timeframe};
+    use crate::greta::broker::{Commission, FillModel};
+    use crate::veda::live::aggregate::EmptyBars;
+    use crate::veda::periods::{Calendar, Hours};
+    use crate::veda::types::{
+        Account, BarsRequest, CalendarDay, MarketClock, OrderQuantity, OrderQuery, OrderRequest,
+        OrderStreamEvent, VenueOrder, VenuePosition,
+    };
+
+    /// A market whose bar stream is a script; it answers nothing else.
+    struct Scripted(StdMutex<Vec<BarEvent>>);
+
+    fn nothing<T>() -> Result<T> {
+        Err(Error::Config("not scripted".into()))
+    }
+
+    #[async_trait]
+    impl Venue for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        async fn account(&self) -> Result<Account> {
+            nothing()
+        }
+        async fn positions(&self) -> Result<Vec<VenuePosition>> {
+            nothing()
+        }
+        async fn submit_order(&self, _r: &OrderRequest) -> Result<VenueOrder> {
+            nothing()
+        }
+        async fn cancel_order(&self, _id: &str) -> Result<()> {
+            nothing()
+        }
+        async fn order(&self, _id: &str) -> Result<VenueOrder> {
+            nothing()
+        }
+        async fn order_by_client_id(&self, _id: &str) -> Result<Option<VenueOrder>> {
+            nothing()
+        }
+        async fn orders(&self, _q: &OrderQuery) -> Result<Vec<VenueOrder>> {
+            nothing()
+        }
+        async fn bars(&self, _r: &BarsRequest) -> Result<BTreeMap<String, Vec<Bar>>> {
+            nothing()
+        }
+        async fn latest_bars(&self, _s: &[String]) -> Result<BTreeMap<String, Bar>> {
+            nothing()
+        }
+        async fn order_updates(
+            &self,
+            _since: DateTime<Utc>,
+        ) -> Result<StreamHandle<OrderStreamEvent>> {
+            nothing()
+        }
+        async fn bar_stream(&self, _s: &[String]) -> Result<StreamHandle<BarEvent>> {
+            let script = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+            let (tx, rx) = mpsc::channel(script.len().max(1));
+            for e in script {
+                let _ = tx.try_send(e);
+            }
+            // Kept open: the exchange's clock may still tick.
+            std::mem::forget(tx);
+            Ok(StreamHandle::new(rx, CancellationToken::new()))
+        }
+        async fn clock(&self) -> Result<MarketClock> {
+            nothing()
+        }
+        async fn calendar(&self, _a: NaiveDate, _b: NaiveDate) -> Result<Vec<CalendarDay>> {
+            nothing()
+        }
+    }
+
+    const T0: i64 = 1_795_000_200_000; // a multiple of 5 minutes, UTC
+
+    fn minute(k: i64, close: f64) -> Bar {
+        Bar {
+            ts: T0 + k * 60_000,
+            open: close - 1.0,
+            high: close + 1.0,
+            low: close - 2.0,
+            close,
+            volume: 10.0,
+        }
+    }
+
+    async fn next(rx: &mut StreamHandle<BarEvent>) -> BarEvent {
+        loop {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), rx.next())
+                .await
+                .expect("in time")
+                .expect("an event");
+            if matches!(e, BarEvent::Bar { .. } | BarEvent::Amended { .. }) {
+                return e;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_amended_bar_is_handed_on_in_turn_stored_and_never_stepped() {
+        let symbols = vec!["BTC/USD".to_owned()];
+        let mut script: Vec<BarEvent> = (0..5)
+            .map(|k| BarEvent::Bar {
+                symbol: "BTC/USD".into(),
+                bar: minute(k, 100.0 + k as f64),
+            })
+            .collect();
+        // Minute 3 recomputed after the bar was built: a higher high.
+        let mut late = minute(3, 103.0);
+        late.high = 150.0;
+        script.push(BarEvent::Updated {
+            symbol: "BTC/USD".into(),
+            bar: late,
+        });
+        script.extend((5..10).map(|k| BarEvent::Bar {
+            symbol: "BTC/USD".into(),
+            bar: minute(k, 100.0 + k as f64),
+        }));
+        let stored: Arc<StdMutex<Vec<Bar>>> = Arc::default();
+        let hook = stored.clone();
+        let aggregation = Aggregation {
+            aggregator: Aggregator::new(
+                &symbols,
+                "5Min".parse::<Timeframe>().expect("timeframe"),
+                Hours::Regular,
+                EmptyBars::Skip,
+                Calendar::default(),
+            ),
+            // The venue's clock in the first period: nothing ends by the clock meanwhile.
+            offset_ms: T0 + 30_000 - Utc::now().timestamp_millis(),
+            on_built: Box::new(move |_, bar| hook.lock().expect("hook").push(bar)),
+        };
+        let broker = BrokerConfig {
+            cash: 10_000.0,
+            commission: Commission::default(),
+            slippage_bps: 0.0,
+            fill: FillModel::NextOpen,
+            fractional: false,
+        };
+        let market: Arc<dyn Venue> = Arc::new(Scripted(StdMutex::new(script)));
+        let sim = SimVenue::live(market, &symbols, broker, Vec::new(), Some(aggregation))
+            .expect("exchange");
+        let mut bars = sim.bar_stream(&symbols).await.expect("stream");
+
+        let BarEvent::Bar { bar: first, .. } = next(&mut bars).await else {
+            panic!("a bar first");
+        };
+        assert_eq!((first.ts, first.high), (T0, 105.0));
+        // A market buy decided on the first bar, then the run is done with it.
+        sim.submit_order(&OrderRequest {
+            client_order_id: "c-1".into(),
+            symbol: "BTC/USD".into(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity: OrderQuantity::Units(Decimal::ONE),
+            limit_price: None,
+            stop_price: None,
+            extended_hours: false,
+        })
+        .await
+        .expect("order");
+        // The amendment waits for the run to be done with the bar before.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), bars.next())
+                .await
+                .is_err(),
+            "nothing before the run is done with the bar"
+        );
+        sim.bar_done();
+        let BarEvent::Amended { bar: amended, .. } = next(&mut bars).await else {
+            panic!("the amendment next");
+        };
+        assert_eq!((amended.ts, amended.high), (T0, 150.0));
+        // Not stepped: the order decided on the bar is still pending.
+        assert!(sim.positions().await.expect("positions").is_empty());
+        sim.bar_done();
+        let BarEvent::Bar { bar: second, .. } = next(&mut bars).await else {
+            panic!("the next bar");
+        };
+        assert_eq!(second.ts, T0 + 300_000);
+        // The order met the next bar's open, as ever.
+        let held = sim.positions().await.expect("positions");
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].avg_entry_price.to_f64(), Some(second.open));
+        // Each built bar stored, the amended one too (it replaces the candle).
+        let stored = stored.lock().expect("stored").clone();
+        assert_eq!(stored, [first, amended, second]);
     }
 }

@@ -1,7 +1,9 @@
 //! A shadow of a run on the fake Alpaca that builds 5-minute bars from the minute stream: it
 //! is handed the bars the run built (not the minutes), the run's warm-up before them and the
 //! run's amended bar, so a shadow of the same version and parameters decides exactly as the
-//! run does, from the warm-up's first signal on; a shadow with other parameters diverges.
+//! run does, from the warm-up's first signal on; a shadow with other parameters diverges. The
+//! same holds for a `sim-live` run over the fake, whose exchange builds the bars and amends
+//! them (`BarEvent::Amended`).
 
 use std::time::Duration;
 
@@ -31,6 +33,16 @@ fn period(start: i64, close: f64) -> Vec<Bar> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_of_a_5min_alpaca_run_decides_as_the_run() {
+    decides_as_the_run("alpaca").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_of_a_5min_sim_live_run_decides_as_the_run() {
+    decides_as_the_run("sim-live").await;
+}
+
+/// A 5-minute run on `venue` with a warm-up and an amended bar, and two shadows of it.
+async fn decides_as_the_run(venue: &str) {
     let fake = a_fake().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let (r, app) = app_on(&fake, dir.path()).await;
@@ -42,11 +54,11 @@ async fn a_shadow_of_a_5min_alpaca_run_decides_as_the_run() {
         .collect();
     fake.insert_bars("AAPL", &history);
     fake.set_clock(utc(ny(25, 9, 0)));
-    let corr = "shadow-5min";
-    let body = serde_json::json!({"strategy": sma, "mode": "paper", "venue": "alpaca",
+    let corr = format!("shadow-5min-{venue}");
+    let body = serde_json::json!({"strategy": sma, "mode": "paper", "venue": venue,
         "symbols": ["AAPL"], "timeframe": "5Min", "params": {"fast": 1, "slow": 2},
         "warmup": 5, "cash": 1_000_000.0});
-    let created = send(&r, create_run(&body.to_string(), corr)).await;
+    let created = send(&r, create_run(&body.to_string(), &corr)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
     let run = created.json()["id"].as_i64().expect("id");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -140,7 +152,7 @@ async fn a_shadow_of_a_5min_alpaca_run_decides_as_the_run() {
     assert_eq!(stop.status, StatusCode::OK, "{}", stop.json());
     let ended = shadows_ended(&r, run).await;
     assert!(ended.iter().all(|s| s["status"] == "stopped"), "{ended:?}");
-    projected(&r, run, corr).await;
+    projected(&r, run, &corr).await;
     assert!(
         fake.orders()
             .iter()
