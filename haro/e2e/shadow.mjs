@@ -1,8 +1,10 @@
-// End-to-end shadow run (issue #25): `weaver serve` on a temp dir with the sample data (no key,
-// only sma-cross registered), a paper run on the sim paced at 200 ms a bar, then from the run's
-// page: a shadow of the same version with other parameters started from the Shadows panel, its
-// diff opened (both equity curves, the first divergence, the bars that differ), the page at phone
-// width without horizontal overflow, and the shadow stopped.
+// End-to-end shadow run, promotion and rollback (issue #25): `weaver serve` on a temp dir with the
+// sample data (no key, only sma-cross registered), a paper run on the sim paced at 200 ms a bar,
+// then from the run's page: a shadow of the same version with other parameters started from the
+// Shadows panel, its diff opened (both equity curves, the first divergence, the bars that differ),
+// the page at phone width without horizontal overflow; the shadow promoted (the Versions panel
+// shows it running, the run's params are the shadow's), rolled back (the original version and
+// params running again), the switches said in the live feed; and the shadow stopped.
 //
 //   node e2e/shadow.mjs        (from haro/ or the repository root; scripts/test.sh runs it)
 //
@@ -95,7 +97,66 @@ await scenario('shadow', async ({ start, browser }) => {
   await page.setViewportSize({ width: 1280, height: 860 })
   ok('phone width (390 px): no horizontal overflow with the diff open')
 
-  // 5. Stop: the shadow ends, the run keeps running.
+  // 5. Promote the shadow from its row: at the run's next bar its version and params become the
+  // run's; the Versions panel marks it as running now.
+  at('promote')
+  const versions = page.getByTestId('versions')
+  await versions.getByTestId('version-1').locator('.chip', { hasText: 'active' }).waitFor()
+  await panel.getByTestId(`shadow-promote-${sid}`).click()
+  const pd = page.getByTestId('promote-shadow-dialog')
+  await pd.getByRole('button', { name: 'Promote' }).click()
+  await pd.getByTestId('switch-requested').waitFor()
+  await pd.getByRole('button', { name: 'Done' }).click()
+  const promoted = versions.locator('tr[aria-current]', { hasText: '{"fast":3,"slow":7}' })
+  await promoted.waitFor({ timeout: 60_000 })
+  const pseq = Number((await promoted.getAttribute('data-testid')).replace('version-', ''))
+  if (!(await promoted.textContent()).includes(`promote (shadow #${sid})`)) throw new Error(`promoted row: ${await promoted.textContent()}`)
+  await versions.getByTestId('version-1').locator('.chip', { hasText: 'superseded' }).waitFor()
+  let history = (await api(`/runs/${id}/versions`)).body.items
+  let now = history.find((v) => v.status === 'active')
+  let runNow = (await api(`/runs/${id}`)).body
+  if (now?.seq !== pseq || now.shadow_id !== sid || now.reason !== 'promote' || JSON.stringify(runNow.params) !== '{"fast":3,"slow":7}')
+    throw new Error(`after Promote: ${JSON.stringify({ history, params: runNow.params })}`)
+  ok(`shadow #${sid} promoted from its row: version #${pseq} active at bar ${now.at_bar} (${now.replayed} envelopes replayed); GET /runs/${id} params ${JSON.stringify(runNow.params)}`)
+
+  // 6. Roll back from the Versions panel: the original version and params run again.
+  at('rollback')
+  await versions.getByTestId('rollback').click()
+  const rd = page.getByTestId('rollback-dialog')
+  await rd.getByText('back to').waitFor()
+  if (!(await rd.textContent()).includes('{"fast":10,"slow":20}')) throw new Error(`rollback dialog: ${await rd.textContent()}`)
+  await rd.getByRole('button', { name: 'Roll back' }).click()
+  const back = versions.locator('tr[aria-current]', { hasText: '{"fast":10,"slow":20}' })
+  await back.waitFor({ timeout: 60_000 })
+  const bseq = Number((await back.getAttribute('data-testid')).replace('version-', ''))
+  await versions.getByTestId(`version-${pseq}`).locator('.chip', { hasText: 'superseded' }).waitFor()
+  history = (await api(`/runs/${id}/versions`)).body.items
+  now = history.find((v) => v.status === 'active')
+  runNow = (await api(`/runs/${id}`)).body
+  if (bseq !== pseq + 1 || now?.seq !== bseq || now.reason !== 'rollback' || now.strategy_id !== history[0].strategy_id
+    || JSON.stringify(runNow.params) !== JSON.stringify(history[0].params) || runNow.status !== 'running')
+    throw new Error(`after Roll back: ${JSON.stringify({ history, run: { status: runNow.status, params: runNow.params } })}`)
+  ok(`rolled back from the panel: version #${bseq} (rollback) active with the original ${JSON.stringify(runNow.params)}; run still running`)
+
+  // 7. The Versions panel at phone width, then the switches in the live feed (the dashboard).
+  at('versions-phone')
+  await page.setViewportSize({ width: 390, height: 844 })
+  await versions.scrollIntoViewIfNeeded()
+  const overflow2 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  if (overflow2 > 1) throw new Error(`the run page with its versions is ${overflow2}px wider than the phone`)
+  await versions.screenshot({ path: join(shots, 'shadow-versions-phone.png') })
+  await page.setViewportSize({ width: 1280, height: 860 })
+  ok('phone width (390 px): no horizontal overflow with the Versions panel')
+  at('feed')
+  await page.getByRole('link', { name: 'Dashboard' }).click()
+  const feed = page.getByTestId('feed')
+  await feed.getByText(`run ${id} switched to sma-cross v`, { exact: false }).filter({ hasText: '(promote)' }).first().waitFor()
+  await feed.getByText(`run ${id} switched to sma-cross v`, { exact: false }).filter({ hasText: '(rollback)' }).first().waitFor()
+  ok('the live feed says both switches ("run N switched to sma-cross v… (promote)", "… (rollback)")')
+  await page.goBack()
+  await page.locator('h1 .chip', { hasText: 'running' }).waitFor()
+
+  // 8. Stop: the shadow ends, the run keeps running.
   at('stop')
   await panel.getByTestId(`shadow-stop-${sid}`).click()
   await row.locator('.chip', { hasText: 'stopped' }).waitFor()

@@ -26,6 +26,7 @@
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
 //! - [`sweeps`]: the views of parameter sweeps (the jobs are [`crate::greta::sweep_jobs`]).
 //! - [`shadows`]: shadow runs beside a run, and their diff with it.
+//! - [`promote`]: promotion and rollback of a running run's version, and its version history.
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
 //! - [`trading`]: the views of the global trading state (kept by [`crate::runs::trading`]).
 //!
@@ -56,6 +57,7 @@ pub mod http;
 pub mod jobs;
 pub mod notify;
 pub mod orders;
+pub mod promote;
 pub mod replay;
 pub mod runs;
 mod security_headers;

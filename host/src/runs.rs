@@ -17,6 +17,7 @@
 //! - [`account`]: a run's account (average-cost positions, PnL).
 //! - [`trading`]: the global trading state, shared by every run's checks and persisted.
 //! - [`shadows`]: shadow runs, other versions fed a run's bars on their own simulated exchange.
+//! - [`promote`]: promotion and rollback of a running run's strategy version at a bar boundary.
 //!
 //! # Two kinds of venue
 //! - `sim`: the run's own [`SimVenue`](crate::veda::sim::SimVenue) replaying its stored candles
@@ -90,6 +91,7 @@ pub mod control;
 pub mod decisions;
 pub mod log_book;
 pub mod metered;
+pub mod promote;
 pub mod replay;
 pub mod resume;
 pub mod risk;
@@ -321,6 +323,8 @@ pub(crate) struct Inner {
     pub(crate) beating: std::sync::atomic::AtomicBool,
     /// The runs' bars to their shadows, and the shadows this process runs.
     pub(crate) shadows: shadows::Registry,
+    /// The switchboards of the runs this process executes (promotion and rollback).
+    pub(crate) promotions: promote::Boards,
 }
 
 impl std::fmt::Debug for Runs {
@@ -354,6 +358,7 @@ impl Runs {
                 watching: std::sync::atomic::AtomicBool::new(false),
                 beating: std::sync::atomic::AtomicBool::new(false),
                 shadows: shadows::Registry::default(),
+                promotions: promote::Boards::default(),
             }),
         }
     }

@@ -44,6 +44,7 @@ mod outbox;
 pub mod projections;
 mod replay;
 mod run_state;
+mod run_versions;
 mod runs;
 mod settings;
 mod shadows;
@@ -82,6 +83,7 @@ pub use outbox::{
 };
 pub use replay::{RecordedDecisions, RunInput};
 pub use run_state::{RunAccount, RunBeat, RunLogLine};
+pub use run_versions::{NewRunVersion, RunVersion, SwitchMade};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;
 pub use shadows::{Shadow, ShadowDecision};

@@ -13,9 +13,11 @@ import type {
  * running backtest); the finishing event usually arrives first. */
 const WORKING_MS = 1000
 
-export const useStrategies = (name?: string) =>
+/** `enabled: false` loads nothing until needed (the feed names versions only once it has a switch). */
+export const useStrategies = (name?: string, enabled = true) =>
   useQuery({
     queryKey: ['strategies', name ?? null],
+    enabled,
     queryFn: () => api.get<Strategy[]>(`/strategies${qs({ name })}`),
     refetchInterval: (q) =>
       q.state.data?.some((s) => s.status === 'uploaded' || s.status === 'compiling') ? WORKING_MS : fallbackInterval(),

@@ -806,6 +806,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switches a running run to another version of its strategy (or the same with other
+         *     parameters) at its next bar: the new version's state is rebuilt by replaying what the run's
+         *     strategy was told so far (`state: replay`) or by a warm-up on the last bars (`fresh`); the
+         *     run's orders and positions stay its own. Within `auto_rollback_bars` bars a trap or a
+         *     broken risk rule of the new version rolls the run back. Answers the pending switch.
+         */
+        post: operations["promote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/replay": {
         parameters: {
             query?: never;
@@ -850,6 +873,26 @@ export interface paths {
          *     `invalid_risk` naming the field, and nothing changes.
          */
         patch: operations["patch_risk"];
+        trace?: never;
+    };
+    "/runs/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switches a running run back to the version it ran before its current one, with that
+         *     version's parameters, at its next bar (its state replayed). Answers the pending switch.
+         */
+        post: operations["rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/runs/{id}/shadows": {
@@ -952,6 +995,26 @@ export interface paths {
          *     closes its positions.
          */
         put: operations["put_run_state"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A run's version history, oldest first: the version it started with, then every switch
+         *     asked for, with when and why it happened (or why not).
+         */
+        get: operations["versions"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -2242,6 +2305,25 @@ export interface components {
              */
             total: number;
         };
+        /** @description `POST /runs/{id}/promote`: exactly one of `strategy` and `shadow_id`. */
+        PromoteRequest: {
+            /**
+             * Format: int32
+             * @description Bars after the switch within which a trap or a broken risk rule of the new version
+             *     rolls the run back (default 20; 0: never).
+             */
+            auto_rollback_bars?: number | null;
+            /** @description Its parameters (default: the shadow's, else the run's). */
+            params?: Record<string, never> | null;
+            /**
+             * Format: int64
+             * @description One of the run's shadows: its version and parameters.
+             */
+            shadow_id?: number | null;
+            /** @description `replay` (default) or `fresh`. */
+            state?: components["schemas"]["StateMode"];
+            strategy?: null | components["schemas"]["StrategyRef"];
+        };
         /**
          * @description What happens to the part of an order above the volume limit.
          * @enum {string}
@@ -2271,6 +2353,8 @@ export interface components {
              */
             replayed: number;
         };
+        /** @description `POST /runs/{id}/rollback` (an empty object or no body). */
+        RollbackRequest: Record<string, never>;
         /** @description Figures of one run, as `GET /runs/{id}` shows them. */
         RunFigures: {
             /**
@@ -2488,6 +2572,8 @@ export interface components {
              *     before options were kept.
              */
             options?: Record<string, never> | null;
+            /** @description The parameters of the version it runs now. */
+            params: Record<string, never>;
             /** @description Profit and loss. */
             pnl: components["schemas"]["PnlView"];
             /** @description Open positions. */
@@ -2521,7 +2607,7 @@ export interface components {
             stopped_at?: string | null;
             /**
              * Format: int64
-             * @description Strategy id.
+             * @description Strategy id: the version it runs now (a promotion or a rollback changes it).
              */
             strategy_id: number;
             /** @description Strategy name. */
@@ -2646,6 +2732,11 @@ export interface components {
              */
             strategy_id: number;
         };
+        /**
+         * @description How the new version's state is rebuilt.
+         * @enum {string}
+         */
+        StateMode: "replay" | "fresh";
         /** @description `POST /runs/{id}/stop` body (optional). */
         StopRequest: {
             /**
@@ -2969,6 +3060,71 @@ export interface components {
             name: string;
             /** @description The timeframes its runs accept (`null`: any). */
             timeframes?: string[] | null;
+        };
+        /** @description `GET /runs/{id}/versions`. */
+        VersionList: {
+            /** @description Oldest first. */
+            items: components["schemas"]["VersionView"][];
+        };
+        /** @description One version in a run's history. */
+        VersionView: {
+            /**
+             * Format: date-time
+             * @description The bar boundary of the switch: the first bar it decided on.
+             */
+            at_bar?: string | null;
+            /**
+             * Format: int32
+             * @description Bars after the switch watched for an automatic rollback (0: none).
+             */
+            auto_rollback_bars: number;
+            /**
+             * @description Why the switch failed (the guest's code, `run_ended`), or why an automatic rollback
+             *     happened (the trap's code, `risk_rule_broken`).
+             */
+            error_code?: string | null;
+            /** @description Its parameters. */
+            params: Record<string, never>;
+            /** @description `start`, `promote`, `rollback` or `auto_rollback`. */
+            reason: string;
+            /**
+             * Format: int64
+             * @description Envelopes told it before that bar (intents discarded).
+             */
+            replayed?: number | null;
+            /**
+             * Format: date-time
+             * @description When it was asked for.
+             */
+            requested_at: string;
+            /**
+             * Format: int64
+             * @description Position in the history, from 1 (the version the run started with).
+             */
+            seq: number;
+            /**
+             * Format: int64
+             * @description The shadow it was promoted from.
+             */
+            shadow_id?: number | null;
+            /** @description `replay` or `fresh`. */
+            state: string;
+            /** @description `pending` (until the run's next bar), `active`, `superseded` or `failed`. */
+            status: string;
+            /**
+             * Format: int64
+             * @description The strategy version.
+             */
+            strategy_id: number;
+            /** @description Its name. */
+            strategy_name: string;
+            /** @description Its version label (as `GET /strategies` shows it). */
+            strategy_version: string;
+            /**
+             * Format: date-time
+             * @description When the run switched to it.
+             */
+            switched_at?: string | null;
         };
     };
     responses: never;
@@ -5230,6 +5386,94 @@ export interface operations {
             };
         };
     };
+    promote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "auto_rollback_bars": 20,
+                 *       "params": {
+                 *         "fast": 5,
+                 *         "slow": 20
+                 *       },
+                 *       "state": "replay",
+                 *       "strategy": {
+                 *         "name": "sma-cross",
+                 *         "version": "2"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PromoteRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     replay_run: {
         parameters: {
             query?: never;
@@ -5312,6 +5556,81 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /** @example {} */
+                "application/json": null | components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionView"];
                 };
             };
             400: {
@@ -5719,6 +6038,44 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -97,11 +97,13 @@ export interface RiskState {
 }
 
 /** `GET /runs/{id}`: the generated view plus the account figures being added server-side. */
-export type Run = Omit<S['RunView'], 'risk' | 'risk_state' | 'trading_state'> & {
+export type Run = Omit<S['RunView'], 'risk' | 'risk_state' | 'trading_state' | 'params'> & {
   risk?: Partial<RiskLimits> | null
   risk_state?: RiskState | null
   trading_state?: RunTradingStateName | string | null
   strategy_name?: string | null
+  /** The parameters of the version it runs now (the document types them as a bare object). */
+  params?: Json | null
   created_at?: string | null
   started_at?: string | null
   stopped_at?: string | null

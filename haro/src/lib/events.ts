@@ -3,6 +3,7 @@
 import type { UiEvent } from '../api/types'
 import { reconcileSummary } from './accounts'
 import { accountOfEvent, riskSummary } from './risk'
+import { versionSummary, type NameOf } from './versions'
 
 export type QueryKey = readonly unknown[]
 
@@ -51,10 +52,10 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'> & { data?: unk
   }
 }
 
-/** An event in one line for the lists of events: the `risk.*` ones and position mismatches
- * summarised, others by type. */
-export function eventSummary(ev: Pick<UiEvent, 'type' | 'data'>): string | null {
-  return riskSummary(ev.type, ev.data) ?? reconcileSummary(ev.type, ev.data)
+/** An event in one line for the lists of events: the `risk.*` ones, position mismatches and a
+ * run's version switches summarised, others by type. */
+export function eventSummary(ev: Pick<UiEvent, 'type' | 'data'> & { run_id?: string | null }, nameOf?: NameOf): string | null {
+  return riskSummary(ev.type, ev.data) ?? reconcileSummary(ev.type, ev.data) ?? versionSummary(ev.type, ev.data, ev.run_id, nameOf)
 }
 
 /**

@@ -1,6 +1,6 @@
 // Dashboard: the first-run card (while needed), the main accounts (linking to their pages), a status card per recent run, recent orders, the live feed.
 import { Link } from 'react-router'
-import { useAccounts, useRun, useRuns } from '../api/queries'
+import { useAccounts, useRun, useRuns, useStrategies } from '../api/queries'
 import type { Run, UiEvent } from '../api/types'
 import { useStream } from '../app/stream'
 import { Chip, Empty, Pnl, QueryState } from '../components/ui'
@@ -8,6 +8,7 @@ import { fmtMoney, fmtQty, fmtTime, fmtTradeWhen } from '../lib/format'
 import { eventSummary } from '../lib/events'
 import { busyAccount, hrefOfId, mismatchGone, sortAccounts } from '../lib/accounts'
 import { accountOfEvent } from '../lib/risk'
+import { isVersionEvent, type NameOf } from '../lib/versions'
 import { AccountLink, LiveBadge } from './accounts'
 import { FirstRun } from './first-run'
 import { OrdersPager } from './orders'
@@ -118,15 +119,22 @@ function RecentOrders() {
   return <OrdersPager filter={{}} compact pageSize={10} empty="No orders yet." />
 }
 
-/** The one-line summary of an event the feed can describe (the `risk.*` ones). */
-export function EventLine({ ev }: { ev: Pick<UiEvent, 'type' | 'data'> }) {
-  const text = eventSummary(ev)
-  const bad = /(OrderDenied|LimitBreached)$/.test(ev.type) || (ev.type.endsWith('PositionMismatch') && !mismatchGone(ev.data))
+/** The one-line summary of an event the feed can describe (`risk.*`, mismatches, version switches;
+ * `nameOf` names a switch's strategy version). */
+export function EventLine({ ev, nameOf }: { ev: Pick<UiEvent, 'type' | 'data'> & { run_id?: string | null }; nameOf?: NameOf }) {
+  const text = eventSummary(ev, nameOf)
+  const bad = /(OrderDenied|LimitBreached|VersionSwitchFailed)$/.test(ev.type) || (ev.type.endsWith('PositionMismatch') && !mismatchGone(ev.data))
   return text ? <span className={bad ? 'neg' : undefined} data-testid="event-summary">{text}</span> : null
 }
 
 function Feed() {
   const { state, events } = useStream()
+  // A version switch names the strategy by id: the strategies name it (loaded once one arrives).
+  const strategies = useStrategies(undefined, events.some((e) => isVersionEvent(e.type))).data
+  const nameOf: NameOf = (id) => {
+    const s = strategies?.find((x) => x.id === id)
+    return s ? `${s.name} v${s.version}` : undefined
+  }
   if (events.length === 0)
     return <Empty>{state === 'live' ? 'Waiting for events…' : `Event stream ${state}.`}</Empty>
   return (
@@ -137,7 +145,7 @@ function Feed() {
           <code>{e.type.replace(/^ui\./, '')}</code>
           {e.run_id && <Link to={`/ui/runs/${e.run_id}`}>run {e.run_id}</Link>}
           <EventAccount data={e.data} />
-          <EventLine ev={e} />
+          <EventLine ev={e} nameOf={nameOf} />
         </li>
       ))}
     </ul>

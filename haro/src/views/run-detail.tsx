@@ -3,8 +3,9 @@
 // "Replay" replays the run server-side and shows whether its intents match the recording.
 // While it runs: Stop (with its choices), Close per position, Flatten run, an order by hand and
 // Cancel per working order. The Risk panel (run-risk.tsx): its trading state and why, its limits,
-// Edit limits, and setting its own state (with "and flatten"). Shadows (run-shadows.tsx): the
-// run's shadows, their diffs, and starting one while it runs.
+// Edit limits, and setting its own state (with "and flatten"). Versions (run-versions.tsx): the
+// run's strategy versions, Roll back and promoting a version. Shadows (run-shadows.tsx): the
+// run's shadows, their diffs, promoting one, and starting one while it runs.
 import { Link, useParams } from 'react-router'
 import { useReplayRun, useRun } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
@@ -17,6 +18,7 @@ import { RunPositions } from './run-positions'
 import { RiskPanel } from './run-risk'
 import { ShadowsPanel } from './run-shadows'
 import { RunLogs } from './run-logs'
+import { VersionsPanel } from './run-versions'
 
 export function RunDetail() {
   const { id = '' } = useParams()
@@ -88,6 +90,7 @@ function RunBody({ run }: { run: Run }) {
           <HandOrderForm run={run} />
         </>
       )}
+      <VersionsPanel run={run} />
       <ShadowsPanel run={run} />
       <h2>Orders</h2>
       <RunOrders id={run.id} />

@@ -1,7 +1,9 @@
 // @vitest-environment jsdom
 // The Shadows panel of a run's page against a stubbed server: the list with its diff figures,
 // the start form (ready versions of the run's strategy only; the body it posts), a refusal with
-// its message, Stop (DELETE), and the diff (first divergence, the divergent rows only).
+// its message, Stop (DELETE), Promote (POST …/promote with the shadow, confirmed; refused while a
+// switch is pending), the params prefilled with the run's, and the diff (first divergence, the
+// divergent rows only).
 import { act, createElement as h } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
@@ -38,7 +40,8 @@ function mount(run: Run) {
   act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(ShadowsPanel, { run })))))
 }
 
-const $ = (id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)
+// The confirmations are portalled into <body>.
+const $ = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`)
 const click = (b: Element | null) => {
   if (!b) throw new Error('no such element')
   return act(async () => (b as HTMLElement).click())
@@ -151,12 +154,63 @@ describe('ShadowsPanel', () => {
     await until(() => expect(writes()).toEqual([{ method: 'DELETE', path: '/runs/7/shadows/3', body: undefined }]))
   })
 
-  it('has no start form once the run has ended, and no Stop for an ended shadow', async () => {
+  it('has no start form once the run has ended, and no Stop or Promote for an ended shadow', async () => {
     serve([{ ...SHADOW, status: 'stopped' }])
     mount({ ...RUN, status: 'stopped' })
     await until(() => expect($('shadow-3')).not.toBeNull())
     expect($('shadow-form')).toBeNull()
     expect($('shadow-stop-3')).toBeNull()
+    expect($('shadow-promote-3')).toBeNull()
+  })
+
+  it('promotes a running shadow after a confirmation: its version and params become the run’s', async () => {
+    serve()
+    routes['POST /runs/7/promote'] = () => json(202, {
+      seq: 2, strategy_id: 12, strategy_name: 'sma-cross', strategy_version: '2', params: { fast: 3 }, reason: 'promote', state: 'replay',
+      shadow_id: 3, status: 'pending', requested_at: '2024-01-04T00:00:00Z', switched_at: null, at_bar: null, replayed: null, error_code: null,
+      auto_rollback_bars: 20,
+    })
+    mount(RUN)
+    await until(() => expect($('shadow-promote-3')).not.toBeNull())
+    await click($('shadow-promote-3'))
+    const dialog = $('promote-shadow-dialog')!
+    expect(dialog.textContent).toContain('Promote shadow #3 in run #7?')
+    expect(dialog.textContent).toContain('sma-cross v2')
+    expect(dialog.textContent).toContain('{"fast":3}')
+    expect(writes()).toEqual([])
+    await click([...dialog.querySelectorAll('button')].find((b) => b.textContent === 'Promote')!)
+    await until(() => expect($('switch-requested')).not.toBeNull())
+    expect(writes()).toEqual([{ method: 'POST', path: '/runs/7/promote', body: { shadow_id: 3 } }])
+    expect($('switch-requested')!.textContent).toContain('Switch #2 to sma-cross v2 requested (promote)')
+  })
+
+  it('shows a refused promotion in its dialog, and offers none while a switch is pending', async () => {
+    serve()
+    routes['POST /runs/7/promote'] = () => json(409, { code: 'switch_pending', message: 'run #7 has a pending switch', details: null, correlation_id: 'req-2' })
+    mount(RUN)
+    await until(() => expect($('shadow-promote-3')).not.toBeNull())
+    await click($('shadow-promote-3'))
+    await click([...$('promote-shadow-dialog')!.querySelectorAll('button')].find((b) => b.textContent === 'Promote')!)
+    await until(() => expect($('promote-shadow-dialog')!.querySelector('[data-testid="api-error"]')).not.toBeNull())
+    expect($('promote-shadow-dialog')!.textContent).toContain('run #7 has a pending switch')
+    expect($('promote-shadow-dialog')!.textContent).toContain('switch_pending')
+    act(() => root!.unmount())
+    el.remove()
+
+    serve()
+    routes['GET /runs/7/versions'] = () => json(200, { items: [{ seq: 2, status: 'pending' }] })
+    mount(RUN)
+    await until(() => expect(($('shadow-promote-3') as HTMLButtonElement | null)?.disabled).toBe(true))
+  })
+
+  it('prefills the start form’s params with the run’s when GET /runs/{id} has them', async () => {
+    serve([])
+    routes['POST /runs/7/shadows'] = () => json(201, SHADOW)
+    mount({ ...RUN, params: { fast: 10, slow: 20 } } as Run)
+    await until(() => expect(($('shadow-version') as HTMLSelectElement).value).toBe('11'))
+    expect(($('shadow-params') as HTMLTextAreaElement).value).toBe('{"fast":10,"slow":20}')
+    await click($('shadow-start'))
+    await until(() => expect(writes()).toEqual([{ method: 'POST', path: '/runs/7/shadows', body: { strategy: 11, params: { fast: 10, slow: 20 } } }]))
   })
 
   it('opens the diff: both curves, the first divergence marked, only the divergent rows', async () => {

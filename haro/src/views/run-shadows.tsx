@@ -1,6 +1,7 @@
 // The Shadows panel of a run's page: the run's shadows (version, params, status, how many bar
-// times diverge and the first) with Stop and "Diff", and, while the run is active, a form that
-// starts one (a ready version of the run's own strategy; params default to the run's).
+// times diverge and the first) with Stop, "Diff" and Promote (run-versions.tsx: the shadow's
+// version and params become the run's), and, while the run is active, a form that starts one (a
+// ready version of the run's own strategy; params prefilled with the run's).
 // The diff (shadow-diff.tsx) is loaded on demand: it draws with lightweight-charts, which the
 // run page otherwise does not need.
 import { lazy, Suspense, useState, type FormEvent } from 'react'
@@ -9,7 +10,9 @@ import { useShadowDiff, useShadows, useStartShadow, useStopShadow, type Shadow }
 import type { Run, Strategy } from '../api/types'
 import { Chip, Empty, ErrorNote, Loading, QueryState } from '../components/ui'
 import { fmtTime } from '../lib/format'
+import { paramsText } from '../lib/versions'
 import { FieldError, parseParams } from './run-form'
+import { PromoteShadowButton } from './run-versions'
 
 const ShadowDiffView = lazy(() => import('./shadow-diff'))
 
@@ -74,6 +77,8 @@ function ShadowTable({ run, shadows, versions, open, onOpen }: {
                       Stop
                     </button>
                   )}
+                  {/* Only a running shadow of a running run can be promoted (else 409). */}
+                  {s.status === 'running' && run.status === 'running' && <PromoteShadowButton run={run} shadow={s} label={versionOf(versions, s.strategy_id)} />}
                 </td>
               </tr>
             ))}
@@ -100,9 +105,9 @@ function StartShadowForm({ run, versions }: { run: Run; versions: Strategy[] }) 
   const start = useStartShadow(run.id)
   const ready = versions.filter((s) => s.status === 'ready')
   const [picked, setPicked] = useState('')
-  // GET /runs/{id} does not return the run's parameters; an empty box sends none, and the
-  // server then gives the shadow the run's own.
-  const [params, setParams] = useState('')
+  // Prefilled with the run's parameters when GET /runs/{id} has them; an empty box sends none,
+  // and the server then gives the shadow the run's own.
+  const [params, setParams] = useState(() => paramsText(run.params))
   const [error, setError] = useState<string>()
   const strategyId = picked || String(ready.find((s) => s.id === run.strategy_id)?.id ?? ready[0]?.id ?? '')
   const submit = (e: FormEvent) => {

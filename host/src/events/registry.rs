@@ -209,6 +209,8 @@ impl Registry {
             r.register::<TradingStateChanged>("ui.TradingState"),
             r.register::<ClockTick>("clock.Tick"),
             r.register::<RunHeartbeat>("run.Heartbeat"),
+            r.register::<VersionSwitched>("run.VersionSwitched"),
+            r.register::<VersionSwitchFailed>("run.VersionSwitchFailed"),
             r.register::<LimitsChanged>("risk.LimitsChanged"),
             r.register::<OrderDenied>("risk.OrderDenied"),
             r.register::<LimitBreached>("risk.LimitBreached"),
@@ -576,6 +578,46 @@ pub mod payloads {
         pub ts: DateTime<Utc>,
     }
 
+    /// A run switched its strategy version at a bar boundary (promotion, rollback, or an
+    /// automatic rollback after the promoted version trapped or broke a risk rule).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct VersionSwitched {
+        /// Run id.
+        pub run_id: i64,
+        /// The switch's row in the run's version history.
+        pub seq: i64,
+        /// The version it ran before.
+        pub from_strategy_id: i64,
+        /// The version it runs now.
+        pub to_strategy_id: i64,
+        /// `promote`, `rollback` or `auto_rollback`.
+        pub reason: String,
+        /// `replay` (state rebuilt from the run's envelopes) or `fresh` (a warm-up).
+        pub state: String,
+        /// The bar boundary of the switch (the first bar the new version decided on).
+        pub at_bar: Option<DateTime<Utc>>,
+        /// Envelopes told the new version before that bar (intents discarded).
+        pub replayed: Option<u64>,
+        /// For an automatic rollback: why (the trap's code, or `risk_rule_broken`).
+        #[serde(default)]
+        pub error_code: Option<String>,
+    }
+
+    /// A switch asked for could not be made: the run goes on with the version it ran.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct VersionSwitchFailed {
+        /// Run id.
+        pub run_id: i64,
+        /// The switch's row in the run's version history.
+        pub seq: i64,
+        /// The version that was not switched to.
+        pub strategy_id: i64,
+        /// `promote` or `rollback`.
+        pub reason: String,
+        /// Why (the guest's code when its replay trapped, `run_ended`, …).
+        pub error_code: String,
+    }
+
     /// A running run is alive (GLaDOS writes one per run every `WEAVER_RUN_HEARTBEAT_MS`).
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct RunHeartbeat {
@@ -600,7 +642,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 27);
+        assert_eq!(r.names().len(), 29);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -30,6 +30,7 @@ use super::http::{AppJson, AppQuery, IdPath, MultipartFields};
 use super::jobs;
 use super::notify;
 use super::orders::{self, ListOrder};
+use super::promote;
 use super::replay;
 use super::runs::{self, RunRequest, RunView};
 use super::shadows;
@@ -98,6 +99,9 @@ use crate::walle::{Strategy, StrategyStatus};
         shadows::list_shadows,
         shadows::stop_shadow,
         shadows::shadow_diff,
+        promote::promote,
+        promote::rollback,
+        promote::versions,
         run_logs,
         accounts::list_accounts,
         venues::list_venues,
@@ -158,6 +162,11 @@ use crate::walle::{Strategy, StrategyStatus};
         shadows::BarDiffView,
         shadows::EquityPointView,
         shadows::ShadowDiffView,
+        promote::PromoteRequest,
+        promote::RollbackRequest,
+        promote::StateMode,
+        promote::VersionView,
+        promote::VersionList,
         replay::MismatchView,
         orders::OrderPageView,
         orders::OrderStatus,
@@ -273,6 +282,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/decisions", get(decisions::list_decisions))
         .route("/runs/{id}/replay", axum::routing::post(replay::replay_run))
         .merge(shadows::routes())
+        .merge(promote::routes())
         .merge(accounts::routes())
         .merge(venues::routes())
         .merge(notify::routes())

@@ -60,6 +60,14 @@ pub enum ApiError {
         /// The id asked for.
         id: String,
     },
+    /// No such entity, with a code of its own (`shadow_not_found`).
+    #[error("{message}")]
+    Missing {
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
     /// No such route.
     #[error("no route for this path")]
     RouteNotFound,
@@ -143,6 +151,7 @@ impl ApiError {
             ApiError::Invalid { code, .. }
             | ApiError::InvalidAt { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Missing { code, .. }
             | ApiError::Gone { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -168,7 +177,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::Missing { .. } | ApiError::RouteNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::HostNotAllowed | ApiError::CrossSiteRefused | ApiError::IpNotAllowed => {

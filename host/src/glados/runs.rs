@@ -385,10 +385,13 @@ impl From<runs::LogPage> for LogPage {
 pub struct RunView {
     /// Id.
     pub id: i64,
-    /// Strategy id.
+    /// Strategy id: the version it runs now (a promotion or a rollback changes it).
     pub strategy_id: i64,
     /// Strategy name.
     pub strategy_name: String,
+    /// The parameters of the version it runs now.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
     /// `backtest`, `paper` or `live`.
     pub mode: String,
     /// Venue.
@@ -456,6 +459,7 @@ fn compose(
         id: r.id,
         strategy_id: r.strategy_id,
         strategy_name,
+        params: r.params.0,
         mode: r.mode.as_str().to_owned(),
         venue: r.venue,
         symbols: r.symbols.0,

@@ -7,8 +7,8 @@
 //!   `utoipa`.
 //! - A refused start stores nothing: 404 for an unknown run or strategy, 409 `run_not_active`,
 //!   422 with a stable code for the rest (`shadow_other_strategy`,
-//!   `shadow_strategy_not_ready`, `shadow_limit`, `shadow_timeframe_unsupported`,
-//!   `limit_not_allowed`, a contract or component the host cannot run).
+//!   `shadow_strategy_not_ready`, `shadow_limit`, `limit_not_allowed`, a contract or
+//!   component the host cannot run).
 
 use axum::Router;
 use axum::extract::{Path, State};

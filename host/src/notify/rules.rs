@@ -44,6 +44,9 @@ pub enum Rule {
     OrderRejected,
     /// `reconcile.PositionMismatch`: the broker's position differs from Weaver's records.
     PositionMismatch,
+    /// `run.VersionSwitched` with reason `auto_rollback`: a promoted version trapped or broke a
+    /// risk rule and the run went back to the version before.
+    AutoRollback,
     /// `ui.Notice` at level `warn` or `error`: a critical consumer far behind (runs throttled).
     Warning,
     /// The store cannot be written (a database outage, a full disk): told directly while it
@@ -54,7 +57,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the API lists them.
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Rule::RunFailed,
         Rule::RunSuspended,
         Rule::LimitBreached,
@@ -65,6 +68,7 @@ impl Rule {
         Rule::TradingState,
         Rule::OrderRejected,
         Rule::PositionMismatch,
+        Rule::AutoRollback,
         Rule::Warning,
         Rule::StoreFault,
     ];
@@ -82,6 +86,7 @@ impl Rule {
             Rule::TradingState => "trading_state",
             Rule::OrderRejected => "order_rejected",
             Rule::PositionMismatch => "position_mismatch",
+            Rule::AutoRollback => "auto_rollback",
             Rule::Warning => "warning",
             Rule::StoreFault => "store_fault",
         }
@@ -102,6 +107,7 @@ impl Rule {
             Rule::TradingState => "ui.TradingState (the global switch set by hand)",
             Rule::OrderRejected => "orders.Updated with status rejected",
             Rule::PositionMismatch => "reconcile.PositionMismatch",
+            Rule::AutoRollback => "run.VersionSwitched with reason auto_rollback",
             Rule::Warning => "ui.Notice at level warn or error (a critical consumer behind)",
             Rule::StoreFault => {
                 "a database or disk fault (the store cannot be written), while it lasts and when it ends"
@@ -130,6 +136,7 @@ impl Rule {
             "ui.TradingState" => Rule::TradingState,
             "orders.Updated" if field("status")? == "rejected" => Rule::OrderRejected,
             "reconcile.PositionMismatch" => Rule::PositionMismatch,
+            "run.VersionSwitched" if field("reason")? == "auto_rollback" => Rule::AutoRollback,
             "ui.Notice" if field("source") == Some(STORE_FAULT_SOURCE) => Rule::StoreFault,
             "ui.Notice" if matches!(field("level")?, "warn" | "error") => Rule::Warning,
             _ => return None,
@@ -334,6 +341,16 @@ mod tests {
         ] {
             assert_eq!(Rule::of(&event(t, json!({}))), Some(rule), "{t}");
         }
+        let rolled = event(
+            "run.VersionSwitched",
+            json!({"run_id": 7, "reason": "auto_rollback"}),
+        );
+        assert_eq!(Rule::of(&rolled), Some(Rule::AutoRollback));
+        let promoted = event(
+            "run.VersionSwitched",
+            json!({"run_id": 7, "reason": "promote"}),
+        );
+        assert_eq!(Rule::of(&promoted), None);
         assert_eq!(Rule::of(&event("run.Heartbeat", json!({}))), None);
         assert_eq!(Rule::of(&event("orders.Filled.v2", json!({}))), None);
     }

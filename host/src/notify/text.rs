@@ -142,6 +142,16 @@ pub fn message(rule: Rule, event: &Envelope, strategy: Option<&str>) -> Message 
                 )
             }
         }
+        Rule::AutoRollback => (
+            format!("{run} rolled back"),
+            format!(
+                "{run} went back to strategy {} at {}: the promoted version {} ({})",
+                figure(p, "to_strategy_id"),
+                s("at_bar"),
+                figure(p, "from_strategy_id"),
+                s("error_code")
+            ),
+        ),
         Rule::Warning => (format!("Weaver {}", s("level")), s("message")),
         Rule::StoreFault => (
             if s("level") == "info" {

@@ -127,6 +127,9 @@ pub(crate) struct Metered {
     calls: Hist,
     gaps: Hist,
     last_bar_at: Option<std::time::Instant>,
+    /// Where every event the guest answered is kept for a later switch of version to replay
+    /// (`super::promote`).
+    history: Option<Arc<super::promote::History>>,
 }
 
 #[derive(Default)]
@@ -167,10 +170,18 @@ impl Metered {
             calls: Hist::default(),
             gaps: Hist::default(),
             last_bar_at: None,
+            history: None,
         };
         let s = m.sandbox.stats();
         m.publish(&s, &[]);
         m
+    }
+
+    /// Keeps every event the guest answers in `history` (the run's, shared by the versions
+    /// it switches between).
+    pub(crate) fn recording(mut self, history: Arc<super::promote::History>) -> Metered {
+        self.history = Some(history);
+        self
     }
 
     /// After every guest call (`s`: the sandbox's stats now): figures, metrics, the guest's
@@ -263,6 +274,9 @@ impl Metered {
         let s = self.sandbox.stats();
         if let Ok(intents) = &out {
             self.decided(&event.meta, intents, &s);
+            if let Some(h) = &self.history {
+                h.push(event);
+            }
         }
         self.publish(&s, out.as_deref().unwrap_or_default());
         self.wait_for_log_room();

@@ -1,5 +1,6 @@
 //! Shadow runs (ADR 0018): another version of a run's strategy, or the same with other
-//! parameters, fed exactly the bars the run gets, at the same time, in its own sandbox; its
+//! parameters, fed exactly the bars the run gets (its warm-up, and on Alpaca on a longer
+//! timeframe the bars it built), at the same time, in its own sandbox; its
 //! intents are recorded, checked against the run's risk limits and filled on its own simulated
 //! exchange at the run's fill model (next open), never sent to a venue. Several per run; they
 //! end with the run and are resumed with it after a restart.
@@ -32,7 +33,7 @@ use crate::domain::{Intent, Timeframe, text_params};
 use crate::marvin::LimitRequest;
 use crate::walle::{self, Run, RunStatus, Shadow, StrategyRef, StrategyStatus};
 
-pub(crate) use feed::{Registry, tee};
+pub(crate) use feed::{Registry, built_bars, tee};
 
 /// Most shadows one run has running at once.
 pub const MAX_SHADOWS: usize = 8;
@@ -105,7 +106,7 @@ impl Runs {
     /// # Errors
     /// [`Error::RunNotFound`], [`Error::RunNotActive`], [`Error::StrategyNotFound`],
     /// [`Error::Invalid`] (`shadow_other_strategy`, `shadow_strategy_not_ready`,
-    /// `shadow_limit`, `shadow_timeframe_unsupported`), the limits' or the guest's refusal
+    /// `shadow_limit`), the limits' or the guest's refusal
     /// ([`Error::Guest`], e.g. a contract this host cannot run), [`Error::Store`].
     pub async fn start_shadow(&self, run_id: i64, req: ShadowStart) -> Result<Shadow, Error> {
         let w = &self.inner.walle;
@@ -158,15 +159,6 @@ impl Runs {
             ));
         }
         let timeframe = timeframe_of(&run)?;
-        let on_desk = !matches!(run.venue.as_str(), "sim" | crate::veda::sim::LIVE_VENUE);
-        if on_desk && timeframe != Timeframe::MINUTE {
-            return Err(Error::invalid(
-                "shadow_timeframe_unsupported",
-                format!(
-                    "run {run_id} builds {timeframe} bars from the venue's minutes; shadows follow runs on 1Min bars there"
-                ),
-            ));
-        }
         if self.inner.shadows.running_of(run_id) >= MAX_SHADOWS {
             return Err(Error::invalid(
                 "shadow_limit",
@@ -378,7 +370,7 @@ fn thin(
     (pick(run), pick(shadow))
 }
 
-fn strategy_text(r: &StrategyRef) -> String {
+pub(super) fn strategy_text(r: &StrategyRef) -> String {
     match r {
         StrategyRef::Id(id) => id.to_string(),
         StrategyRef::Name(n) => n.chars().take(100).collect(),
@@ -392,13 +384,13 @@ fn strategy_text(r: &StrategyRef) -> String {
     }
 }
 
-fn timeframe_of(run: &Run) -> Result<Timeframe, Error> {
+pub(super) fn timeframe_of(run: &Run) -> Result<Timeframe, Error> {
     run.timeframe
         .parse()
         .map_err(|e| Error::Internal(format!("run {} timeframe unreadable: {e}", run.id)))
 }
 
-fn limits_of(run: &Run) -> Result<LimitRequest, Error> {
+pub(super) fn limits_of(run: &Run) -> Result<LimitRequest, Error> {
     match &run.limits {
         Some(stored) => serde_json::from_value(stored.0.clone())
             .map_err(|e| Error::Internal(format!("run {} limits unreadable: {e}", run.id))),

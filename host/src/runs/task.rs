@@ -62,8 +62,10 @@ impl RunTask {
     pub(crate) async fn run(self) {
         let (runs, id, live) = (self.runs.clone(), self.id, self.live.clone());
         let outcome = execute(self).await;
-        // Its shadows end with it (a shutdown leaves them to be resumed with it).
+        // Its shadows end with it (a shutdown leaves them to be resumed with it), and so does
+        // a switch of version it did not get to make.
         runs.inner.shadows.run_ended(id);
+        super::promote::run_ended(&runs, id, "run_ended").await;
         wrap_up(&runs, id, &live, outcome).await;
     }
 }
@@ -148,11 +150,23 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         }
         None => bars,
     };
-    // Each bar to the run's shadows first (`super::shadows`).
-    let bars = super::shadows::tee(st, id, live.clone(), venue.clone(), sim.clone(), bars);
-    let journal = Arc::new(WalleJournal::new(walle.clone()));
     let timeframe = strategy.timeframe;
+    // A run on a desk on a longer timeframe builds its bars from the minute stream.
+    let builds = matches!(exec, Exec::Desk { .. }) && timeframe != Timeframe::MINUTE;
+    // Each bar to the run's shadows first (`super::shadows`); the bars it builds, as built.
+    let bars = super::shadows::tee(
+        st,
+        id,
+        live.clone(),
+        venue.clone(),
+        sim.clone(),
+        builds,
+        bars,
+    );
+    let journal = Arc::new(WalleJournal::new(walle.clone()));
     let resumed = super::risk::stored_guard(&walle, id, matches!(exec, Exec::Desk { .. })).await;
+    // Switches of version (`super::promote`) are made by the strategy the runner holds.
+    let (strategy, board) = super::promote::switching(st, strategy, live.clone());
     let mut runner = LiveRunner::new(
         &id.to_string(),
         symbols,
@@ -166,8 +180,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     .stored_candles(walle.clone())
     .commands(commands)
     .guarded(resumed, {
-        let live = live.clone();
-        move |breaches, state| super::risk::on_guard(&live, breaches, state)
+        let (live, board) = (live.clone(), board.clone());
+        move |breaches, state| {
+            if !breaches.is_empty() {
+                board.risk_broken();
+            }
+            super::risk::on_guard(&live, breaches, state);
+        }
     })
     .with_switch(st.inner.trading.switch())
     .store_patience(st.inner.config.store_patience, {
@@ -213,6 +232,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
         let live = live.clone();
         move |sequence, order, e| {
             if let crate::veda::Error::PreTrade(v) = e {
+                board.risk_broken();
                 live.decisions.record(denied(id, order, v));
             }
             live.logs.push(
@@ -253,7 +273,7 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
             offset_ms = super::warmup::venue_offset(venue.as_ref())
                 .await
                 .map_err(fail)?;
-            if timeframe != Timeframe::MINUTE {
+            if builds {
                 let aggregator = super::warmup::bar_clock(
                     venue.as_ref(),
                     &run_symbols,
@@ -264,9 +284,13 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
                 .await
                 .map_err(fail)?;
                 let desk = desk.clone();
-                runner = runner
-                    .aggregate(aggregator, offset_ms)
-                    .on_emitted(move |symbol, bar| desk.store_bar(symbol, timeframe, bar));
+                let to_shadows = super::shadows::built_bars(st, id, live.clone());
+                runner = runner.aggregate(aggregator, offset_ms).on_emitted(
+                    move |symbol, bar, amended| {
+                        to_shadows(symbol, bar, amended);
+                        desk.store_bar(symbol, timeframe, bar);
+                    },
+                );
             }
             warmup = options.warmup.unwrap_or(0);
             let account = DeskAccount::new(walle.clone(), id, live.starting_cash);
@@ -334,10 +358,12 @@ async fn execute(t: RunTask) -> Result<(), Failure> {
     };
     let outcome = tokio::select! {
         r = async {
-            super::warmup::warm_up(
+            let warm = super::warmup::warm_up(
                 &walle, &warm_venue, &mut runner, live, &run_symbols, timeframe, warmup, offset_ms,
             )
             .await?;
+            // The run's shadows are told the same warm-up before their first bar.
+            st.inner.shadows.hub(id).warmed(warm);
             runner.run_with_updates(bars, strategy_updates).await
         } => r,
         () = cancel.cancelled() => Ok(()),

@@ -168,7 +168,8 @@ async fn lookback(
 
 /// Tells `runner` the warm-up of every symbol (oldest first, symbol after symbol at each
 /// time), or pauses the run on a venue error (see the module's invariants). A strategy's
-/// failure on a warm-up bar fails the run as on any bar.
+/// failure on a warm-up bar fails the run as on any bar. Returns the bars told, in order (the
+/// run's shadows are told them too).
 ///
 /// # Errors
 /// The strategy's failure ([`crate::veda::live::LiveError`]).
@@ -182,9 +183,9 @@ pub(crate) async fn warm_up(
     timeframe: Timeframe,
     n: u32,
     offset_ms: i64,
-) -> Result<(), crate::veda::live::LiveError> {
+) -> Result<Vec<(String, Bar)>, crate::veda::live::LiveError> {
     if n == 0 {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let now = Utc::now() + Duration::milliseconds(offset_ms);
     let mut calendar = Calendar::default();
@@ -221,12 +222,14 @@ pub(crate) async fn warm_up(
             Ok(event) => live.decisions.record(Some(event.for_run(live.id))),
             Err(e) => tracing::error!(run_id = live.id, "pause not recorded: {e}"),
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
     all.sort_by_key(|(ts, i, _)| (*ts, *i));
     let told = all.len();
+    let mut warm = Vec::with_capacity(told);
     for (_, i, bar) in all {
         runner.on_warmup(&symbols[i], bar).await?;
+        warm.push((symbols[i].clone(), bar));
     }
     live.logs.push(
         "info",
@@ -236,5 +239,5 @@ pub(crate) async fn warm_up(
             runner.warmup_dropped()
         ),
     );
-    Ok(())
+    Ok(warm)
 }

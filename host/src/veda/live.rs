@@ -222,8 +222,8 @@ pub struct LiveRunner {
     warmed: Vec<Option<i64>>,
 }
 
-/// What [`LiveRunner::on_emitted`] calls: (symbol, bar).
-type EmittedHook = dyn Fn(&str, Bar) + Send + Sync;
+/// What [`LiveRunner::on_emitted`] calls: (symbol, bar, amended).
+type EmittedHook = dyn Fn(&str, Bar, bool) + Send + Sync;
 
 impl std::fmt::Debug for LiveRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -709,8 +709,8 @@ impl LiveRunner {
                         }
                         outcome?;
                     }
-                    // Built and amended by the exchange (`sim-live`): told again, then the
-                    // exchange may step on, as after a bar.
+                    // Built and amended by the exchange (`sim-live`, a shadow's over the bars
+                    // its run built): told again, then the exchange may step on, as after a bar.
                     Some(BarEvent::Amended { symbol, bar }) => {
                         self.take_amended(&symbol, bar).await?;
                     }

@@ -3,6 +3,12 @@
 //! gets it; each shadow's simulated exchange reads the hub through a [`ShadowMarket`], the
 //! market-data-only venue a `sim-live` exchange is built over.
 //!
+//! A run on a live venue that builds its bars from the minute stream (a timeframe longer than
+//! `1Min`) hands its shadows the bars it built instead ([`built_bars`]): each bar as the run is
+//! told it, and an amended one as a `BarEvent::Amended` of that bar. The warm-up bars a run was
+//! told before its first live bar are kept in the hub ([`Hub::warmed`]) and told to every
+//! shadow as its warm-up, before its first bar.
+//!
 //! A shadow that joins a run later is first given the bars the run got so far, so it starts
 //! where the run started and a shadow of the same version and parameters decides exactly as the
 //! run did: on the simulated exchange they are read back from the run's own tape (the stored
@@ -55,6 +61,8 @@ struct HubState {
     last_ts: Option<i64>,
     subscribers: Vec<mpsc::UnboundedSender<Tick>>,
     closed: bool,
+    /// The run's warm-up bars, once it was told them (empty without a warm-up).
+    warmup: Option<Arc<Vec<(String, Bar)>>>,
 }
 
 /// What a new subscriber gets: the bars to read back from the run's tape first (up to this
@@ -70,6 +78,8 @@ pub(crate) struct Hub {
     state: Mutex<HubState>,
     /// The run's venue: data windows, clock and calendar of its shadows come from it.
     market: OnceLock<Arc<dyn Venue>>,
+    /// Wakes shadows waiting for the run's warm-up.
+    warmed_up: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -118,6 +128,33 @@ impl Hub {
         st.closed = true;
         st.subscribers.clear();
         st.history.clear();
+        drop(st);
+        self.warmed_up.notify_waiters();
+    }
+
+    /// The run was told `bars` as its warm-up (none: it had no warm-up), before any live bar.
+    pub(crate) fn warmed(&self, bars: Vec<(String, Bar)>) {
+        self.lock().warmup = Some(Arc::new(bars));
+        self.warmed_up.notify_waiters();
+    }
+
+    /// The run's warm-up bars once it was told them; none if it ended before.
+    pub(crate) async fn warmup(&self) -> Arc<Vec<(String, Bar)>> {
+        loop {
+            let woken = self.warmed_up.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            {
+                let st = self.lock();
+                if let Some(bars) = &st.warmup {
+                    return bars.clone();
+                }
+                if st.closed {
+                    return Arc::default();
+                }
+            }
+            woken.await;
+        }
     }
 }
 
@@ -181,13 +218,15 @@ impl Registry {
 
 /// The run's bar stream through its hub: each bar goes to the shadows, then to the run. `sim`
 /// is the run's own simulated exchange (its equity is read at every bar); on a live venue the
-/// run's account is read while shadows listen.
+/// run's account is read while shadows listen. `built`: the run builds its bars from this
+/// stream and hands the shadows those ([`built_bars`]), so the stream's own go to the run only.
 pub(crate) fn tee(
     runs: &Runs,
     id: i64,
     live: Arc<Live>,
     market: Arc<dyn Venue>,
     sim: Option<SimVenue>,
+    built: bool,
     mut source: StreamHandle<BarEvent>,
 ) -> StreamHandle<BarEvent> {
     let hub = runs.inner.shadows.hub(id);
@@ -205,7 +244,14 @@ pub(crate) fn tee(
                 e = source.next() => e,
             };
             let Some(event) = event else { break };
-            if matches!(event, BarEvent::Bar { .. } | BarEvent::Updated { .. }) {
+            if !built && matches!(event, BarEvent::Amended { .. }) {
+                // A `sim-live` exchange's amendment of the bar it stepped last: not stepped, so
+                // the run's equity at that bar stands.
+                hub.publish(Tick {
+                    event: event.clone(),
+                    run_equity: None,
+                });
+            } else if !built && matches!(event, BarEvent::Bar { .. } | BarEvent::Updated { .. }) {
                 // The simulated exchange stepped this bar (fills at its open, marks at its close)
                 // and waits for the run before the next: its equity now is the run's at this bar.
                 let run_equity = match &sim {
@@ -225,6 +271,38 @@ pub(crate) fn tee(
         hub.close();
     });
     StreamHandle::new(rx, CancellationToken::new())
+}
+
+/// What the aggregation of run `id` (on a live venue) calls with each bar it tells: the bar goes
+/// to the run's shadows (an amended one as `Amended`) with the run's equity, in order, through a
+/// task of its own, so the run never waits for the account read.
+pub(crate) fn built_bars(
+    runs: &Runs,
+    id: i64,
+    live: Arc<Live>,
+) -> impl Fn(&str, Bar, bool) + Send + Sync + 'static {
+    let hub = runs.inner.shadows.hub(id);
+    let (tx, mut rx) = mpsc::unbounded_channel::<BarEvent>();
+    runs.inner.tasks.spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let run_equity = if hub.has_subscribers() {
+                Some(live.account().await.equity)
+            } else {
+                None
+            };
+            hub.publish(Tick { event, run_equity });
+        }
+    });
+    move |symbol, bar, amended| {
+        let symbol = symbol.to_owned();
+        let event = if amended {
+            BarEvent::Amended { symbol, bar }
+        } else {
+            BarEvent::Bar { symbol, bar }
+        };
+        // The receiver ends only with the process's tasks: nothing to tell then.
+        let _ = tx.send(event);
+    }
 }
 
 /// Run equities by bar time (ms), from the tee to the shadow's recorder.
@@ -356,7 +434,10 @@ impl Venue for ShadowMarket {
                 let Some(Tick { event, run_equity }) = tick else {
                     return;
                 };
-                if let BarEvent::Bar { symbol, bar } | BarEvent::Updated { symbol, bar } = &event {
+                if let BarEvent::Bar { symbol, bar }
+                | BarEvent::Updated { symbol, bar }
+                | BarEvent::Amended { symbol, bar } = &event
+                {
                     if !wanted.is_empty() && !wanted.contains(symbol) {
                         continue;
                     }

@@ -240,7 +240,13 @@ async fn execute(
         })
     };
     let outcome = tokio::select! {
-        r = runner.run_with_updates(bars, updates) => r,
+        r = async {
+            // The run's warm-up first, as the run was told it (its orders not placed).
+            for (symbol, bar) in l.hub.warmup().await.iter() {
+                runner.on_warmup(symbol, *bar).await?;
+            }
+            runner.run_with_updates(bars, updates).await
+        } => r,
         () = cancel.cancelled() => Ok(()),
     };
     let outcome = match outcome {

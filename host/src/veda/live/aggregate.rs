@@ -427,7 +427,7 @@ impl LiveRunner {
                 continue;
             };
             if let Some(f) = &self.on_emitted {
-                f(&symbol, e.bar);
+                f(&symbol, e.bar, e.amended);
             }
             placed += self.on_aggregated(&symbol, e.bar, e.amended).await?;
         }
@@ -504,8 +504,9 @@ impl LiveRunner {
         told
     }
 
-    /// Calls `f(symbol, bar)` for every bar the aggregation tells (the desk stores them).
-    pub fn on_emitted(mut self, f: impl Fn(&str, Bar) + Send + Sync + 'static) -> LiveRunner {
+    /// Calls `f(symbol, bar, amended)` for every bar the aggregation tells (the desk stores
+    /// them, the run's shadows get them).
+    pub fn on_emitted(mut self, f: impl Fn(&str, Bar, bool) + Send + Sync + 'static) -> LiveRunner {
         self.on_emitted = Some(Box::new(f));
         self
     }

@@ -319,7 +319,8 @@ impl Stepper {
                         true
                     }
                 }
-                // An amendment from a market that built the bars itself (a replay's tape).
+                // An amendment from a market that built the bars itself (a replay's tape, the
+                // hub of the run a shadow follows).
                 Some(BarEvent::Amended { symbol, bar }) => self.amend(symbol, bar).await,
                 Some(other) => self.tx.send(other).await.is_ok(),
             };

@@ -105,15 +105,21 @@ pub(super) async fn view(r: &axum::Router, id: i64) -> serde_json::Value {
 }
 
 /// Stops run `id`, then replays it until the replay is identical (the tape and the decisions
-/// projection catch up after the stop), bounded; returns the report.
+/// projection catch up after the stop), bounded; returns the report. Only a replay of the
+/// ended run counts: one of a run still stopping compares what it recorded so far, and the
+/// decisions projection may not hold the rest yet.
 pub(super) async fn stopped_and_replayed(r: &axum::Router, id: i64) -> serde_json::Value {
     let stop = send(r, post_json(&format!("/runs/{id}/stop"), "{}")).await;
     assert!(stop.status.is_success(), "{}", stop.json());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
+        let ended = !matches!(
+            view(r, id).await["status"].as_str(),
+            Some("running" | "stopping")
+        );
         let resp = replay(r, id).await;
         let v = resp.json();
-        if resp.status == StatusCode::OK && v["identical"] == true {
+        if ended && resp.status == StatusCode::OK && v["identical"] == true {
             assert!(v["replayed"].as_u64().unwrap_or(0) > 0, "{v}");
             return v;
         }

@@ -30,17 +30,17 @@ fn app_on(walle: Walle, dir: &std::path::Path) -> (axum::Router, App) {
     (weaver::glados::router(app.state()), app)
 }
 
-async fn shadow(r: &axum::Router, run: i64, body: serde_json::Value) -> Resp {
+pub(super) async fn shadow(r: &axum::Router, run: i64, body: serde_json::Value) -> Resp {
     send(r, post_json(&format!("/runs/{run}/shadows"), body)).await
 }
 
-async fn diff(r: &axum::Router, run: i64, sid: i64) -> serde_json::Value {
+pub(super) async fn diff(r: &axum::Router, run: i64, sid: i64) -> serde_json::Value {
     let d = send(r, get(&format!("/runs/{run}/shadows/{sid}/diff"))).await;
     assert_eq!(d.status, StatusCode::OK, "{}", d.json());
     d.json()
 }
 
-fn ts(v: &serde_json::Value) -> DateTime<Utc> {
+pub(super) fn ts(v: &serde_json::Value) -> DateTime<Utc> {
     v.as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -48,7 +48,7 @@ fn ts(v: &serde_json::Value) -> DateTime<Utc> {
 }
 
 /// Waits until every shadow of `run` ended; returns them.
-async fn shadows_ended(r: &axum::Router, run: i64) -> Vec<serde_json::Value> {
+pub(super) async fn shadows_ended(r: &axum::Router, run: i64) -> Vec<serde_json::Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let list = send(r, get(&format!("/runs/{run}/shadows"))).await;
