@@ -341,10 +341,20 @@ async fn replay_sim(
     .after_each_bar(move || releaser.bar_done())
     .account_source(Arc::new(sim));
     let run = runner.run_with_updates(bounded(bars, until), updates);
+    compare_while_running(run, live, cmp).await
+}
+
+/// Drives a replay's runner, comparing its decisions with the run's as they are made, until
+/// the replay ends (its bars told, or its strategy failed as the run's did) or the comparison
+/// has seen enough.
+async fn compare_while_running<F: Future>(
+    run: F,
+    live: &Live,
+    cmp: &mut Comparison,
+) -> Result<(), Error> {
     tokio::pin!(run);
     loop {
         tokio::select! {
-            // The replay's own end (stream over, or its strategy failed as the run's did).
             _ = &mut run => break,
             () = live.decisions.wanted.notified() => {
                 cmp.feed(live.decisions.take()).await?;

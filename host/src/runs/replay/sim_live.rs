@@ -132,18 +132,5 @@ pub(super) async fn replay(
         }
     }
     let run = runner.run_with_updates(stream, updates);
-    tokio::pin!(run);
-    loop {
-        tokio::select! {
-            // The replay's own end (the tape told, or its strategy failed as the run's did).
-            _ = &mut run => break,
-            () = live.decisions.wanted.notified() => {
-                cmp.feed(live.decisions.take()).await?;
-                if cmp.enough() {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(())
+    super::compare_while_running(run, live, cmp).await
 }
