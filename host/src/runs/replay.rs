@@ -313,8 +313,30 @@ async fn replay_sim(
     live: &Live,
     cmp: &mut Comparison,
 ) -> Result<(), Error> {
-    // The run's own exchange prefix: the order ids its strategy saw. A replay writes nothing, so
-    // the outbox's backpressure has no reason to slow it.
+    let (mut runner, updates, bars) = replay_runner(id, sim, metered, setup, live).await?;
+    let run = runner.run_with_updates(bounded(bars, until), updates);
+    compare_while_running(run, live, cmp).await
+}
+
+/// The runner a replay drives: the run's strategy (`metered`) over a fresh exchange `sim` with the
+/// run's own order-id prefix (the order ids its strategy saw), an in-memory journal (a replay
+/// writes nothing, so the outbox's backpressure has no reason to slow it either), the run's
+/// limits and its rules over time fed as the run fed them (a taped account gives them nothing),
+/// the exchange stepped bar by bar. With the exchange's order updates and bar stream.
+async fn replay_runner(
+    id: i64,
+    sim: crate::veda::sim::SimVenue,
+    metered: Metered,
+    setup: &Setup,
+    live: &Live,
+) -> Result<
+    (
+        LiveRunner,
+        StreamHandle<OrderStreamEvent>,
+        StreamHandle<BarEvent>,
+    ),
+    Error,
+> {
     let sim = sim
         .with_order_id_prefix(&format!("sim-r{id}-"))
         .unthrottled();
@@ -326,7 +348,7 @@ async fn replay_sim(
         .await
         .map_err(venue_error)?;
     let releaser = sim.clone();
-    let mut runner = LiveRunner::new(
+    let runner = LiveRunner::new(
         &id.to_string(),
         setup.symbols.clone(),
         Box::new(metered),
@@ -335,13 +357,11 @@ async fn replay_sim(
         RiskLimits::default(),
     )
     .shared_limits(live.limits.clone())
-    // The run's rules over time, fed as the run fed them (a taped account gives them nothing).
     .guarded(None, |_, _| {})
     .timeframe(setup.timeframe)
     .after_each_bar(move || releaser.bar_done())
     .account_source(Arc::new(sim));
-    let run = runner.run_with_updates(bounded(bars, until), updates);
-    compare_while_running(run, live, cmp).await
+    Ok((runner, updates, bars))
 }
 
 /// Drives a replay's runner, comparing its decisions with the run's as they are made, until

@@ -14,19 +14,14 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-
 use super::{Comparison, Tape, TapeVenue};
 use crate::domain::Bar;
 use crate::runs::Error;
 use crate::runs::active::Live;
 use crate::runs::metered::Metered;
 use crate::runs::start::Setup;
-use crate::veda::Venue;
-use crate::veda::journal::InMemoryJournal;
+use crate::veda::live::LiveError;
 use crate::veda::live::tape::Input;
-use crate::veda::live::{LiveError, LiveRunner};
-use crate::veda::risk::RiskLimits;
 use crate::veda::sim::SimVenue;
 use crate::veda::types::BarEvent;
 
@@ -98,28 +93,9 @@ pub(super) async fn replay(
         Vec::new(),
         None,
     )
-    .map_err(internal)?
-    .with_order_id_prefix(&format!("sim-r{id}-"))
-    .unthrottled();
-    let venue: Arc<dyn Venue> = Arc::new(sim.clone());
-    let updates = venue.order_updates(Utc::now()).await.map_err(internal)?;
-    let stream = venue.bar_stream(&setup.symbols).await.map_err(internal)?;
-    let releaser = sim.clone();
-    let mut runner = LiveRunner::new(
-        &id.to_string(),
-        setup.symbols.clone(),
-        Box::new(metered),
-        venue.clone(),
-        Arc::new(InMemoryJournal::new()),
-        RiskLimits::default(),
-    )
-    .shared_limits(live.limits.clone())
-    // The run's rules over time, fed as the run fed them.
-    .guarded(None, |_, _| {})
-    .timeframe(setup.timeframe)
-    .windows_from_tape(&tape.inputs)
-    .after_each_bar(move || releaser.bar_done())
-    .account_source(Arc::new(sim));
+    .map_err(internal)?;
+    let (runner, updates, stream) = super::replay_runner(id, sim, metered, setup, live).await?;
+    let mut runner = runner.windows_from_tape(&tape.inputs);
     for (symbol, bar) in warm {
         let outcome = runner.on_warmup(&symbol, bar).await;
         cmp.feed(live.decisions.take()).await?;
