@@ -3,8 +3,9 @@
 //! returns, the parameters and broker/fill settings, and a summary of the trades, rendered from
 //! the stored report as one self-contained HTML page (inline CSS and SVG).
 //!
-//! Hand-written rather than through a template crate: one page, one escape function
-//! ([`esc`]), and no proc-macro crate added to a build that runs on two cores.
+//! Hand-written rather than through a template crate: one page, one escape function ([`esc`]),
+//! and no proc-macro crate added to a build that runs on two cores
+//! (docs/adr/0021-hand-written-tearsheet.md).
 //!
 //! # Invariants
 //! - Every text that comes from the store or a request (strategy name, parameters, symbols,
