@@ -113,7 +113,7 @@ use tokio_util::task::TaskTracker;
 use crate::marvin::Marvin;
 use crate::veda::desk::Desk;
 use crate::veda::risk::{TradingState, TradingSwitch};
-use crate::walle::{self, Run, RunAccount, RunStatus, StrategyStatus, Walle};
+use crate::walle::{self, LogFilter, Run, RunAccount, RunStatus, StrategyStatus, Walle};
 
 pub use account::{AccountState, Pnl, Position, Trade};
 pub use accounts::{AccountFlatten, AccountPosition, VenueAccount};
@@ -516,23 +516,31 @@ impl Runs {
         Ok(AccountState::from_orders(cash, &orders))
     }
 
-    /// Run `id`'s log after `after`: from memory when it holds everything, else from WallE.
+    /// Run `id`'s log lines after `after` that `filter` keeps: from memory when it holds
+    /// everything, else from WallE.
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn logs(&self, id: i64, after: i64, limit: usize) -> Result<LogPage, walle::Error> {
+    pub async fn logs(
+        &self,
+        id: i64,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<LogPage, walle::Error> {
         log_book::page(
             &self.inner.walle,
-            self.inner.active.logs(id, after, limit),
+            self.inner.active.logs(id, after, limit, filter),
             id,
             after,
             limit,
+            filter,
         )
         .await
     }
 
-    /// Run `id`'s log lines with `after < seq < before`, newest first: from memory as far as it
-    /// holds them, then from WallE.
+    /// Run `id`'s log lines with `after < seq < before` that `filter` keeps, newest first: from
+    /// memory as far as it holds them, then from WallE.
     ///
     /// # Errors
     /// When the store fails.
@@ -542,14 +550,18 @@ impl Runs {
         after: i64,
         before: i64,
         limit: usize,
+        filter: &LogFilter,
     ) -> Result<LogPage, walle::Error> {
         log_book::page_newest(
             &self.inner.walle,
-            self.inner.active.logs_newest(id, after, before, limit),
+            self.inner
+                .active
+                .logs_newest(id, after, before, limit, filter),
             id,
             after,
             before,
             limit,
+            filter,
         )
         .await
     }

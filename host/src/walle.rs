@@ -82,7 +82,7 @@ pub use outbox::{
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
 pub use replay::{RecordedDecisions, RunInput};
-pub use run_state::{RunAccount, RunBeat, RunLogLine};
+pub use run_state::{LOG_LEVELS, LogFilter, RunAccount, RunBeat, RunLogLine};
 pub use run_versions::{NewRunVersion, RunVersion, SwitchMade};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};
 pub use settings::Setting;

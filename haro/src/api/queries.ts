@@ -52,8 +52,11 @@ export const useRun = (id: string | number) =>
 
 /** A page of a run's log: newest first from `before` (the newest lines without it), or, with
  * `after`, the lines that follow it oldest first (what following a log fetches). */
-export const fetchRunLogs = (id: string | number, page: { before?: number; after?: number; limit: number }) =>
-  api.get<RunLogPage>(`/runs/${id}/logs${qs({ ...page, order: page.after !== undefined ? 'asc' : 'desc' })}`)
+/** A page of a run's log; `level` and `q` search the whole log on the server. */
+export const fetchRunLogs = (
+  id: string | number,
+  page: { before?: number; after?: number; limit: number; level?: string; q?: string },
+) => api.get<RunLogPage>(`/runs/${id}/logs${qs({ ...page, order: page.after !== undefined ? 'asc' : 'desc' })}`)
 
 export function useCreateRun() {
   const qc = useQueryClient()

@@ -754,7 +754,8 @@ export interface paths {
         /**
          * A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
          *     Newest first by default (follow `next_before` for older lines, ask `after=<next>` for newer
-         *     ones); `order=asc` (or `after` alone) reads it oldest first.
+         *     ones); `order=asc` (or `after` alone) reads it oldest first. `level` and `q` search the
+         *     whole log, stored and in memory; the cursors page through the matching lines.
          */
         get: operations["run_logs"];
         put?: never;
@@ -1967,6 +1968,11 @@ export interface components {
          * @enum {string}
          */
         ListOrder: "asc" | "desc";
+        /**
+         * @description A level of a run's log line, from the least to the most severe.
+         * @enum {string}
+         */
+        LogLevel: "debug" | "info" | "warn" | "error";
         /** @description One line of a run's log. */
         LogLine: {
             /** @description `debug`, `info`, `warn` or `error`. */
@@ -5189,6 +5195,8 @@ export interface operations {
                 after?: number;
                 /** @description Only lines with `seq` below this (newest first: the previous page's `next_before`). */
                 before?: number;
+                /** @description Only lines at this level or a more severe one (`debug` keeps every line). */
+                level?: components["schemas"]["LogLevel"];
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;
                 /**
@@ -5196,6 +5204,11 @@ export interface operations {
                  *     `after` is given).
                  */
                 order?: components["schemas"]["ListOrder"];
+                /**
+                 * @description Only lines whose message contains this text, ignoring case (1–200 characters; on
+                 *     SQLite the case of ASCII letters only). `%` and `_` are taken literally.
+                 */
+                q?: string;
             };
             header?: never;
             path: {

@@ -36,9 +36,18 @@ export const logLine = (seq: number, level = 'info', message = `line ${seq}`): R
   seq, ts: '2026-01-01T00:00:00Z', level, message,
 })
 
-/** `GET /runs/{id}/logs` over `lines` (ascending seq; the array may grow during a test). */
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
+
+/** `GET /runs/{id}/logs` over `lines` (ascending seq; the array may grow during a test),
+ * honouring `level` (that level and above) and `q` (text in any case) as the API does. */
 export const logsRoute = (lines: RunLogLine[]) => (_: unknown, url: URL) => {
-  const p = page(lines, (l) => l.seq, url)
+  const floor = LOG_LEVELS.indexOf(url.searchParams.get('level') ?? 'debug')
+  const q = (url.searchParams.get('q') ?? '').toLowerCase()
+  const kept = lines.filter((l) => {
+    const at = LOG_LEVELS.indexOf(l.level)
+    return (at === -1 || at >= floor) && l.message.toLowerCase().includes(q)
+  })
+  const p = page(kept, (l) => l.seq, url)
   const after = Number(url.searchParams.get('after') ?? 0)
   const next = p.items.reduce((m, l) => Math.max(m, l.seq), after)
   return json(200, { items: p.items, next, next_before: p.next_before })

@@ -13,7 +13,7 @@ export type Handler = (body: unknown, url: URL) => Response
 /** The stubbed routes of the current test (emptied before each). */
 export const routes: Record<string, Handler> = {}
 /** Every request the current test made, in order (emptied before each). */
-export const sent: { method: string; path: string; body: unknown }[] = []
+export const sent: { method: string; path: string; body: unknown; url: URL }[] = []
 
 export function useStubFetch() {
   beforeEach(() => {
@@ -23,9 +23,10 @@ export function useStubFetch() {
       const method = init?.method ?? 'GET'
       const path = url.split('?')[0]
       const body = typeof init?.body === 'string' ? JSON.parse(init.body) : init?.body
-      sent.push({ method, path, body })
+      const whole = new URL(url, 'http://localhost')
+      sent.push({ method, path, body, url: whole })
       const r = routes[`${method} ${path}`]
-      return r ? r(body, new URL(url, 'http://localhost')) : json(404, { code: 'route_not_found', message: 'no route' })
+      return r ? r(body, whole) : json(404, { code: 'route_not_found', message: 'no route' })
     }))
   })
   afterEach(() => vi.unstubAllGlobals())

@@ -129,4 +129,40 @@ describe('a run log', () => {
     await act(() => new Promise((r) => setTimeout(r, 50)))
     expect(lines()).toHaveLength(1)
   })
+
+  it('searches the whole log on the server, and pages through the matches', async () => {
+    // 2,000 lines: the newest page (200) holds no error; the errors are far back.
+    const log = Array.from({ length: 2000 }, (_, i) =>
+      logLine(i + 1, (i + 1) % 450 === 0 ? 'error' : 'info', (i + 1) % 450 === 0 ? `Order REJECTED #${i + 1}` : `bar ${i + 1}`),
+    )
+    routes['GET /runs/5/logs'] = logsRoute(log)
+    mount(h(RunLogs, { id: 5 }))
+    await until(() => expect(lines()).toHaveLength(200))
+    const search = el.querySelector<HTMLInputElement>('[data-testid=log-search]')!
+    act(() => {
+      const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!
+      set.call(search, 'rejected')
+      search.dispatchEvent(new Event('input', { bubbles: true }))
+    })
+    // At once: none of the loaded lines match, and the whole log is being searched.
+    expect(el.querySelector('[data-testid=log-count]')!.textContent).toContain('searching the whole log')
+    await until(() => expect(lines()).toHaveLength(4), 5000)
+    expect(lines()[0]).toContain('Order REJECTED #1800')
+    expect(lines().at(-1)).toContain('Order REJECTED #450')
+    expect(el.querySelector('[data-testid=log-count]')!.textContent).toContain('4 matching lines')
+    const asked = sent.filter((r) => r.path === '/runs/5/logs').at(-1)!
+    expect(asked.url.searchParams.get('q')).toBe('rejected')
+    // The level goes to the server too, with the text.
+    const level = el.querySelector<HTMLSelectElement>('[data-testid=log-level]')!
+    act(() => {
+      level.value = 'error'
+      level.dispatchEvent(new Event('change', { bubbles: true }))
+    })
+    await until(() => {
+      const last = sent.filter((r) => r.path === '/runs/5/logs').at(-1)!
+      expect(last.url.searchParams.get('level')).toBe('error')
+      expect(last.url.searchParams.get('q')).toBe('rejected')
+    })
+    await until(() => expect(lines()).toHaveLength(4))
+  })
 })

@@ -171,6 +171,7 @@ use crate::walle::{Strategy, StrategyStatus};
         orders::OrderPageView,
         orders::OrderStatus,
         orders::ListOrder,
+        LogLevel,
         RunRequest,
         RunView,
         runs::RunFigures,
@@ -693,11 +694,53 @@ pub struct LogQuery {
     pub before: Option<i64>,
     /// Page size (1–1000, default 100).
     pub limit: Option<i64>,
+    /// Only lines at this level or a more severe one (`debug` keeps every line).
+    pub level: Option<LogLevel>,
+    /// Only lines whose message contains this text, ignoring case (1–200 characters; on
+    /// SQLite the case of ASCII letters only). `%` and `_` are taken literally.
+    pub q: Option<String>,
+}
+
+/// A level of a run's log line, from the least to the most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Detail for debugging a strategy.
+    Debug,
+    /// What happened.
+    Info,
+    /// Something to look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Longest `q` of `GET /runs/{id}/logs`, in characters.
+const MAX_LOG_SEARCH: usize = 200;
+
+impl LogQuery {
+    /// The lines asked for.
+    fn filter(&self) -> Result<crate::walle::LogFilter, ApiError> {
+        let text = match self.q.as_deref() {
+            None | Some("") => None,
+            Some(t) if t.chars().count() > MAX_LOG_SEARCH => {
+                return Err(ApiError::InvalidParam(format!(
+                    "q is at most {MAX_LOG_SEARCH} characters"
+                )));
+            }
+            Some(t) => Some(t.to_owned()),
+        };
+        Ok(crate::walle::LogFilter {
+            min_level: self.level.map(|l| l as usize),
+            text,
+        })
+    }
 }
 
 /// A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
 /// Newest first by default (follow `next_before` for older lines, ask `after=<next>` for newer
-/// ones); `order=asc` (or `after` alone) reads it oldest first.
+/// ones); `order=asc` (or `after` alone) reads it oldest first. `level` and `q` search the
+/// whole log, stored and in memory; the cursors page through the matching lines.
 #[utoipa::path(get, path = "/runs/{id}/logs", tag = "runs", params(("id" = i64, Path, description = "Run id"), LogQuery), responses(
     (status = 200, body = runs::LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn run_logs(
@@ -711,6 +754,7 @@ async fn run_logs(
     }
     let newest = orders::newest_first(q.order, q.after, q.before)?;
     let after = q.after.unwrap_or(0);
+    let filter = q.filter()?;
     if state.inner.walle.run(id).await?.is_none() {
         return Err(ApiError::NotFound {
             entity: "run",
@@ -722,7 +766,7 @@ async fn run_logs(
         state
             .inner
             .runs
-            .logs_newest(id, after, before, limit as usize)
+            .logs_newest(id, after, before, limit as usize, &filter)
             .await?
     } else {
         if q.before.is_some() {
@@ -730,7 +774,11 @@ async fn run_logs(
                 "before pages a log newest first: leave out order=asc".into(),
             ));
         }
-        state.inner.runs.logs(id, after, limit as usize).await?
+        state
+            .inner
+            .runs
+            .logs(id, after, limit as usize, &filter)
+            .await?
     };
     Ok(axum::Json(page.into()))
 }

@@ -17,7 +17,7 @@ use super::account::{AccountState, Trade, account_of};
 use super::log_book::{LogBook, LogLine};
 use super::metered::Figures;
 use crate::veda::sim::SimVenue;
-use crate::walle::Walle;
+use crate::walle::{LogFilter, Walle};
 
 /// Where a run trades.
 #[derive(Clone)]
@@ -185,8 +185,14 @@ impl ActiveRuns {
 
     /// Log lines of run `id` after `after` held in memory, and whether they are complete (no
     /// older line after `after` has left the ring). `None` for runs this server is not executing.
-    pub(crate) fn logs(&self, id: i64, after: i64, limit: usize) -> Option<(Vec<LogLine>, bool)> {
-        self.live(id).map(|l| l.logs.after(after, limit))
+    pub(crate) fn logs(
+        &self,
+        id: i64,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Option<(Vec<LogLine>, bool)> {
+        self.live(id).map(|l| l.logs.after(after, limit, filter))
     }
 
     /// Log lines of run `id` with `after < seq < before` held in memory, newest first, and the
@@ -197,8 +203,10 @@ impl ActiveRuns {
         after: i64,
         before: i64,
         limit: usize,
+        filter: &LogFilter,
     ) -> Option<(Vec<LogLine>, Option<i64>)> {
-        self.live(id).map(|l| l.logs.newest(after, before, limit))
+        self.live(id)
+            .map(|l| l.logs.newest(after, before, limit, filter))
     }
 
     /// The runs active in this process with their venue's name (`sim`, `alpaca`).

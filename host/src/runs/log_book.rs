@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::walle::{self, RunLogLine, Walle};
+use crate::walle::{self, LogFilter, RunLogLine, Walle};
 
 /// Log lines kept in memory per run.
 pub(crate) const LOG_RING: usize = 1_000;
@@ -212,13 +212,18 @@ impl LogBook {
     }
 
     /// Lines after `after` still in memory, and whether memory covers everything after it.
-    pub(crate) fn after(&self, after: i64, limit: usize) -> (Vec<LogLine>, bool) {
+    pub(crate) fn after(
+        &self,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> (Vec<LogLine>, bool) {
         let r = self.lock();
         let covers = r.lines.front().is_none_or(|l| l.seq <= after + 1);
         let lines = r
             .lines
             .iter()
-            .filter(|l| l.seq > after)
+            .filter(|l| l.seq > after && filter.keeps(&l.level, &l.message))
             .take(limit)
             .cloned()
             .collect();
@@ -232,13 +237,14 @@ impl LogBook {
         after: i64,
         before: i64,
         limit: usize,
+        filter: &LogFilter,
     ) -> (Vec<LogLine>, Option<i64>) {
         let r = self.lock();
         let lines = r
             .lines
             .iter()
             .rev()
-            .filter(|l| l.seq > after && l.seq < before)
+            .filter(|l| l.seq > after && l.seq < before && filter.keeps(&l.level, &l.message))
             .take(limit)
             .cloned()
             .collect();
@@ -289,10 +295,11 @@ pub(crate) async fn page(
     id: i64,
     after: i64,
     limit: usize,
+    filter: &LogFilter,
 ) -> Result<LogPage, walle::Error> {
     let stored = async || -> Result<Vec<LogLine>, walle::Error> {
         Ok(walle
-            .run_logs(id, after, limit as i64)
+            .run_logs_matching(id, after, limit as i64, filter)
             .await?
             .into_iter()
             .map(LogLine::from)
@@ -331,13 +338,14 @@ pub(crate) async fn page_newest(
     after: i64,
     before: i64,
     limit: usize,
+    filter: &LogFilter,
 ) -> Result<LogPage, walle::Error> {
     let (mut items, front) = memory.unwrap_or_default();
     if items.len() < limit {
         // The ring holds every line from its front on, so what is missing is older than it.
         let below = front.map_or(before, |f| f.min(before));
         let older = walle
-            .run_logs_newest(id, after, below, (limit - items.len()) as i64)
+            .run_logs_newest(id, after, below, (limit - items.len()) as i64, filter)
             .await?;
         items.extend(older.into_iter().map(LogLine::from));
     }
@@ -362,8 +370,8 @@ mod tests {
         book.push("info", "é".repeat(MAX_LOG_MESSAGE));
         book.push("warn", "second");
         // Lines up to 41 are in the store only: memory covers what comes after them.
-        assert!(!book.after(0, 10).1);
-        let (lines, covers) = book.after(41, 10);
+        assert!(!book.after(0, 10, &LogFilter::default()).1);
+        let (lines, covers) = book.after(41, 10, &LogFilter::default());
         assert!(covers);
         assert_eq!(
             lines.iter().map(|l| l.seq).collect::<Vec<_>>(),
@@ -417,7 +425,7 @@ mod tests {
         assert!(r.lines.len() <= LOG_RING, "{}", r.lines.len());
         drop(r);
         // Memory no longer covers the start: a reader must go to the store.
-        let (_, covers) = book.after(0, 5);
+        let (_, covers) = book.after(0, 5, &LogFilter::default());
         assert!(!covers);
     }
 
@@ -470,5 +478,38 @@ mod tests {
         assert_eq!(r.next_seq - 1, MAX_LOG_LINES as i64);
         let last = r.lines.back().expect("a last line");
         assert!(last.message.contains("log limit"), "{}", last.message);
+    }
+
+    /// The lines in memory are searched as the store searches its own: by level and by text in
+    /// any case, and `newest` says where memory starts even when nothing there matches.
+    #[test]
+    fn memory_is_searched_as_the_store_is() {
+        let book = LogBook::new(10);
+        book.push("debug", "bar seen");
+        book.push("warn", "Slow BAR");
+        book.push("error", "order rejected");
+        book.push("info", "100% filled");
+        let warn = LogFilter {
+            min_level: Some(2),
+            text: None,
+        };
+        let (lines, front) = book.newest(0, i64::MAX, 10, &warn);
+        assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), [13, 12]);
+        assert_eq!(front, Some(11));
+        let text = LogFilter {
+            min_level: None,
+            text: Some("bar".into()),
+        };
+        let (lines, covers) = book.after(10, 10, &text);
+        assert!(covers);
+        assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), [11, 12]);
+        let both = LogFilter {
+            min_level: Some(2),
+            text: Some("%".into()),
+        };
+        assert!(book.newest(0, i64::MAX, 10, &both).0.is_empty());
+        let (none, front) = book.newest(0, 11, 10, &text);
+        assert!(none.is_empty());
+        assert_eq!(front, Some(11), "older matches can only be in the store");
     }
 }

@@ -29,6 +29,73 @@ pub struct RunAccount {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Levels of a run's log from the least to the most severe.
+pub const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
+
+/// The lines of a run's log a reader asks for: at a level or above, and containing a text.
+/// The default keeps every line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// The least severe level kept (an index into [`LOG_LEVELS`]); lines of a level outside
+    /// that list (none are written today) are always kept, as the dashboard always did.
+    pub min_level: Option<usize>,
+    /// Text the message contains, ignoring case (on SQLite, the case of ASCII letters only).
+    pub text: Option<String>,
+}
+
+/// The filter's SQL, after a `where` on the run: `$4` is the least severe level's rank (0 for
+/// any), `$5` a `like` pattern ('' for any text). A macro so that the queries stay literals.
+macro_rules! filter_sql {
+    () => {
+        "and ($4 = 0 or (case level when 'debug' then 0 when 'info' then 1 \
+         when 'warn' then 2 when 'error' then 3 else 99 end) >= $4) \
+         and ($5 = '' or lower(message) like $5 escape '\\') "
+    };
+}
+
+impl LogFilter {
+    /// Whether it keeps every line.
+    pub fn is_all(&self) -> bool {
+        self.min_level.unwrap_or(0) == 0 && self.text.as_deref().is_none_or(str::is_empty)
+    }
+
+    /// Whether it keeps a line of `level` saying `message` (as the store's query decides).
+    pub fn keeps(&self, level: &str, message: &str) -> bool {
+        let floor = self.min_level.unwrap_or(0);
+        if floor > 0
+            && let Some(rank) = LOG_LEVELS.iter().position(|l| *l == level)
+            && rank < floor
+        {
+            return false;
+        }
+        match self.text.as_deref() {
+            None | Some("") => true,
+            Some(t) => message.to_lowercase().contains(&t.to_lowercase()),
+        }
+    }
+
+    /// `$4` and `$5` of the store's query: the level's rank and the text as a `like` pattern with
+    /// `%`, `_` and `\` taken literally.
+    fn binds(&self) -> (i64, String) {
+        let floor = self.min_level.unwrap_or(0) as i64;
+        let pattern = match self.text.as_deref() {
+            None | Some("") => String::new(),
+            Some(t) => {
+                let mut p = String::from("%");
+                for ch in t.to_lowercase().chars() {
+                    if matches!(ch, '%' | '_' | '\\') {
+                        p.push('\\');
+                    }
+                    p.push(ch);
+                }
+                p.push('%');
+                p
+            }
+        };
+        (floor, pattern)
+    }
+}
+
 /// One line of a run's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct RunLogLine {
@@ -189,16 +256,38 @@ impl Walle {
     /// # Errors
     /// [`super::Error::Database`].
     pub async fn run_logs(&self, run_id: i64, after: i64, limit: i64) -> Result<Vec<RunLogLine>> {
+        self.run_logs_matching(run_id, after, limit, &LogFilter::default())
+            .await
+    }
+
+    /// Run `run_id`'s log lines with `seq > after` that `filter` keeps, oldest first.
+    ///
+    /// # Errors
+    /// [`super::Error::Database`].
+    pub async fn run_logs_matching(
+        &self,
+        run_id: i64,
+        after: i64,
+        limit: i64,
+        filter: &LogFilter,
+    ) -> Result<Vec<RunLogLine>> {
+        let (floor, pattern) = filter.binds();
         self.read(async |c| {
             fetch!(
                 fetch_all,
                 c,
                 RunLogLine,
-                "select seq, ts, level, message from run_logs \
-                 where run_id = $1 and seq > $2 order by seq limit $3",
+                concat!(
+                    "select seq, ts, level, message from run_logs \
+                     where run_id = $1 and seq > $2 ",
+                    filter_sql!(),
+                    "order by seq limit $3"
+                ),
                 run_id,
                 after,
                 limit,
+                floor,
+                pattern.clone(),
             )
         })
         .await
@@ -215,17 +304,26 @@ impl Walle {
         after: i64,
         before: i64,
         limit: i64,
+        filter: &LogFilter,
     ) -> Result<Vec<RunLogLine>> {
+        let (floor, pattern) = filter.binds();
+        // $4 and $5 are the filter's in both reads, so the limit comes last here.
         self.read(async |c| {
             fetch!(
                 fetch_all,
                 c,
                 RunLogLine,
-                "select seq, ts, level, message from run_logs \
-                 where run_id = $1 and seq > $2 and seq < $3 order by seq desc limit $4",
+                concat!(
+                    "select seq, ts, level, message from run_logs \
+                     where run_id = $1 and seq > $2 and seq < $3 ",
+                    filter_sql!(),
+                    "order by seq desc limit $6"
+                ),
                 run_id,
                 after,
                 before,
+                floor,
+                pattern.clone(),
                 limit,
             )
         })

@@ -23,6 +23,7 @@ mod limits;
 mod lists;
 mod live_bars;
 mod live_timeframes;
+mod log_search;
 mod log_sink;
 mod manual;
 mod manual_alpaca;
