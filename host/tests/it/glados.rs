@@ -49,6 +49,7 @@ mod suspend;
 mod sweeps;
 mod throttle;
 mod unknown_params;
+mod walkforward;
 
 use axum::Router;
 use axum::body::Body;
