@@ -19,9 +19,11 @@ describe('checkSize', () => {
   it('reads a duration as a number and a unit', () => {
     expect(checkSize('180d', 'duration')).toEqual({ ok: true, value: '180d' })
     expect(checkSize(' 12 w ', 'duration')).toEqual({ ok: true, value: '12w' })
+    expect(checkSize('6M', 'duration')).toEqual({ ok: true, value: '6M' })
     expect(checkSize('180', 'duration').ok).toBe(false)
     expect(checkSize('0d', 'duration').ok).toBe(false)
-    expect(checkSize('1y', 'duration').ok).toBe(false)
+    expect(checkSize('100001d', 'duration').ok).toBe(false)
+    expect(checkSize('6m', 'duration')).toEqual({ ok: false, error: '"6m" is not a duration (e.g. 90d, 12w or 6M)' })
   })
 })
 
@@ -35,13 +37,22 @@ describe('buildWalkForwardRequest', () => {
   })
 
   it('sends durations and the step for anchored windows', () => {
-    const b = buildWalkForwardRequest(sweepForm(), { kind: 'anchored', unit: 'duration', in_sample: '365d', out_of_sample: '90d', step: '30d' }, parseParams, splitSymbols)
-    expect(b.ok && b.value.windows).toEqual({ kind: 'anchored', in_sample: '365d', out_of_sample: '90d', step: '30d' })
+    const b = buildWalkForwardRequest(sweepForm(), { kind: 'anchored', unit: 'duration', in_sample: '12M', out_of_sample: '13w', step: '90d' }, parseParams, splitSymbols)
+    expect(b.ok && b.value.windows).toEqual({ kind: 'anchored', in_sample: '12M', out_of_sample: '13w', step: '90d' })
   })
 
   it("reports the sweep's and the windows' wrong fields together", () => {
     const b = buildWalkForwardRequest({ ...sweepForm(), symbols: '' }, { ...emptyWindowsForm(), in_sample: 'x', step: '0' }, parseParams, splitSymbols)
     expect(b).toEqual({ ok: false, errors: { symbols: 'at least one symbol', in_sample: '"x" is not a number', out_of_sample: 'required', step: '1 or more' } })
+  })
+
+  it('refuses a step shorter than the out-of-sample size (overlapping windows)', () => {
+    const w = { ...emptyWindowsForm(), in_sample: '200', out_of_sample: '50', step: '20' }
+    expect(buildWalkForwardRequest(sweepForm(), w, parseParams, splitSymbols)).toEqual({ ok: false, errors: { step: 'at least the out-of-sample size' } })
+    const d = { ...emptyWindowsForm(), unit: 'duration' as const, in_sample: '365d', out_of_sample: '90d', step: '30d' }
+    expect(buildWalkForwardRequest(sweepForm(), d, parseParams, splitSymbols).ok).toBe(false)
+    // Units that do not compare here are left to the server.
+    expect(buildWalkForwardRequest(sweepForm(), { ...d, out_of_sample: '3M' }, parseParams, splitSymbols).ok).toBe(true)
   })
 })
 
@@ -52,7 +63,8 @@ describe('refusalField', () => {
   it('places each refusal under its field', () => {
     expect(refusalField(err('invalid_windows', { field: 'out_of_sample' }, 'out_of_sample: 0 bars'), axes)).toEqual({ field: 'out_of_sample', message: 'out_of_sample: 0 bars' })
     expect(refusalField(err('invalid_windows', { field: 'windows.step' }), axes)?.field).toBe('step')
-    expect(refusalField(err('invalid_windows', null, 'the data has room for no window'), axes)).toEqual({ field: 'in_sample', message: 'the data has room for no window' })
+    expect(refusalField(err('invalid_windows', { field: 'windows', bars: 750, needed: 1000 }, 'windows: there are 750 bars'), axes)).toEqual({ field: 'windows', message: 'windows: there are 750 bars' })
+    expect(refusalField(err('invalid_windows', null, 'no window'), axes)?.field).toBe('windows')
     expect(refusalField(err('unknown_parameter', { name: 'slow' }), axes)?.field).toBe('axis-1-name')
     expect(refusalField(err('unknown_parameter', { name: 'other' }), axes)?.field).toBe('space')
     expect(refusalField(err('unknown_metric', { accepted: ['sharpe', 'sqn'] }, 'unknown metric'), axes)).toEqual({ field: 'metric', message: 'unknown metric (accepted: sharpe, sqn)' })

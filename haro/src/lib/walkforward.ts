@@ -10,20 +10,24 @@ export type SizeUnit = 'bars' | 'duration'
 export interface WindowsForm { kind: WindowsKind; unit: SizeUnit; in_sample: string; out_of_sample: string; step: string }
 export const emptyWindowsForm = (): WindowsForm => ({ kind: 'rolling', unit: 'bars', in_sample: '', out_of_sample: '', step: '' })
 
-/** A duration as the server reads it: a whole number and a unit (`90d`, `12w`, `6h`, `30m`). */
-export const DURATION = /^([1-9]\d*)(m|h|d|w)$/
-export const DURATION_HINT = 'e.g. 180d (m, h, d or w)'
+/** A duration as the server reads it (greta `parse_size`): 1 to 100000 days, weeks or calendar
+ * months (`90d`, `12w`, `6M`). */
+export const DURATION = /^([1-9]\d{0,5})(d|w|M)$/
+export const DURATION_HINT = 'e.g. 90d, 12w or 6M'
+/** The most bars a size may be (the server's bound). */
+const MAX_BARS = 100_000_000
 
 /** One size field: a whole number of bars (1 or more) or a duration, or why not. */
 export function checkSize(text: string, unit: SizeUnit): { ok: true; value?: Size } | { ok: false; error: string } {
   const t = text.trim()
   if (!t) return { ok: true }
   if (unit === 'bars') {
-    const c = checkNumber(t, { integer: true, min: 1 })
+    const c = checkNumber(t, { integer: true, min: 1, max: MAX_BARS })
     return c.ok ? { ok: true, value: c.value } : c
   }
   const d = t.replace(/\s+/g, '')
-  return DURATION.test(d) ? { ok: true, value: d } : { ok: false, error: `"${t.slice(0, 20)}" is not a duration (${DURATION_HINT})` }
+  const m = DURATION.exec(d)
+  return m && Number(m[1]) <= 100_000 ? { ok: true, value: d } : { ok: false, error: `"${t.slice(0, 20)}" is not a duration (${DURATION_HINT})` }
 }
 
 export type BuiltWalkForward = { ok: true; value: WalkForwardRequest } | { ok: false; errors: Record<string, string> }
@@ -41,18 +45,22 @@ export function buildWalkForwardRequest(f: SweepForm, w: WindowsForm,
     else if (c.value === undefined && k !== 'step') errors[k] = 'required'
     else if (c.value !== undefined) sizes[k] = c.value
   }
+  // The server refuses overlapping out-of-sample windows; sizes of one unit compare here.
+  const [oos, step] = [sizes.out_of_sample, sizes.step].map((x) => (x === undefined ? null : typeof x === 'number' ? { n: x, u: 'bars' } : { n: parseInt(x, 10), u: x.slice(-1) }))
+  if (oos && step && oos.u === step.u && step.n < oos.n) errors.step = 'at least the out-of-sample size'
   if (Object.keys(errors).length || !sweep.ok) return { ok: false, errors }
   const windows: WindowsSpec = { kind: w.kind, in_sample: sizes.in_sample!, out_of_sample: sizes.out_of_sample! }
   if (sizes.step !== undefined) windows.step = sizes.step
   return { ok: true, value: { ...sweep.value, windows } }
 }
 
-/** The fields of the walk-forward form a refusal can be about. */
-const WINDOW_FIELDS = ['in_sample', 'out_of_sample', 'step', 'kind'] as const
+/** The fields of the walk-forward form a refusal can be about (`windows`: the windows as a whole). */
+const WINDOW_FIELDS = ['in_sample', 'out_of_sample', 'step', 'kind', 'windows'] as const
 
 /**
  * A refusal of `POST /walkforward` placed under the field it is about: `invalid_windows` under
- * the window field its details name (`field`, or `in_sample` when it names none),
+ * the window field its details name (`field`: `windows.step`, …; `windows` or none: under the
+ * windows as a whole),
  * `unknown_parameter` under the space row of that name, `unknown_metric` under the objective,
  * `sweep_too_large` under the space. Null for anything else (shown as a general error).
  */
@@ -62,7 +70,7 @@ export function refusalField(error: unknown, axes: { name: string }[]): { field:
   switch (error.code) {
     case 'invalid_windows': {
       const named = typeof d.field === 'string' ? d.field.replace(/^windows\./, '') : ''
-      const field = (WINDOW_FIELDS as readonly string[]).includes(named) ? named : 'in_sample'
+      const field = (WINDOW_FIELDS as readonly string[]).includes(named) ? named : 'windows'
       return { field, message: error.message }
     }
     case 'unknown_parameter': {

@@ -74,7 +74,7 @@ function NewWalkForward() {
   const [w, setW] = useState<WindowsForm>(emptyWindowsForm)
   const setWin = <K extends keyof WindowsForm>(k: K) => (v: WindowsForm[K]) => {
     setW((cur) => ({ ...cur, [k]: v }))
-    setErrors((e) => ({ ...e, [k]: '', ...(k === 'unit' ? { in_sample: '', out_of_sample: '', step: '' } : {}) }))
+    setErrors((e) => ({ ...e, [k]: '', windows: '', ...(k === 'unit' ? { in_sample: '', out_of_sample: '', step: '' } : {}) }))
   }
   const err = (k: string) => errors[k] || undefined
   const submit = (e: FormEvent) => {
@@ -127,7 +127,8 @@ function NewWalkForward() {
           {size('out_of_sample', 'Out-of-sample')}
           {size('step', 'Step (optional)')}
         </div>
-        <p className="small">Each window's best point in-sample is run on the out-of-sample part that follows; the out-of-sample parts are stitched into one curve.</p>
+        <FieldError error={err('windows')} name="windows" />
+        <p className="small">Each window's best point in-sample is run on the out-of-sample part that follows; the out-of-sample parts are stitched into one curve. The step (default: the out-of-sample size) may not be shorter than the out-of-sample size.</p>
       </fieldset>
       <div className="wide row">
         <button className="primary" type="submit" disabled={create.isPending}>{create.isPending ? 'Starting…' : 'Start walk-forward'}</button>
