@@ -14,7 +14,7 @@ export const TIPS = {
 
 /** A term with its explanation on hover and on focus (the title is also read out). */
 export function Term({ label, tip }: { label: string; tip: string }) {
-  return <span className="term" title={tip} tabIndex={0} data-testid="term">{label} <span aria-hidden="true">ⓘ</span></span>
+  return <span className="term" title={tip} tabIndex={0} data-testid="term">{label} <span className="term-i" aria-hidden="true">?</span></span>
 }
 
 /** `pending`: the trials are still running (null then means "not yet", not "not computable"). */

@@ -235,7 +235,7 @@ describe("a sweep page's overfitting card", () => {
     expect(t('of-pbo-line')).toContain('In 12.5 % of the in-sample/out-of-sample splits')
     expect(el.querySelector('[data-testid=of-note]')).toBeNull()
     const terms = [...el.querySelectorAll('[data-testid=overfitting] [data-testid=term]')]
-    expect(terms.map((x) => x.textContent!.replace(' ⓘ', ''))).toEqual(['Trials', 'Deflated Sharpe', 'Expected max Sharpe of 36 trials', 'PBO'])
+    expect(terms.map((x) => x.textContent!.replace(/ \?$/, ''))).toEqual(['Trials', 'Deflated Sharpe', 'Expected max Sharpe of 36 trials', 'PBO'])
     expect(terms.every((x) => (x.getAttribute('title') ?? '').length > 60 && x.getAttribute('tabindex') === '0')).toBe(true)
   })
 

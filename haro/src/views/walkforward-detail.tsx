@@ -164,37 +164,32 @@ function StabilityTable({ w }: { w: WalkForward }) {
   )
 }
 
-const W = 640
-const H = 220
-const PAD = { left: 64, right: 8, top: 8, bottom: 22 }
+/** The drawing's own units: the SVG stretches them to its box (the stroke keeps its width). */
+const W = 1000
+const H = 300
 
-/** The stitched equity as an SVG line (like the sweep's heatmap: no chart library, scales to the
- * width), a dashed line where each window's out-of-sample part starts. */
+/** The stitched equity as an SVG line (like the sweep's heatmap: no chart library) stretched to
+ * the box's width at a fixed height, a dashed line where each window's out-of-sample part
+ * starts; the labels are HTML around it so they keep their size at any width. */
 export function EquitySvg({ points, marks = [] }: { points: { ts: string; equity: number }[]; marks?: string[] }) {
-  const iw = W - PAD.left - PAD.right
-  const ih = H - PAD.top - PAD.bottom
-  const g = curveGeometry(points, iw, ih)
+  const g = curveGeometry(points, W, H)
   if (!g) return <Empty>Too few equity points for a curve.</Empty>
   const last = points[points.length - 1].equity
   const colour = last >= points[0].equity ? 'var(--good)' : 'var(--bad)'
   return (
     <div className="svg-chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`stitched out-of-sample equity from ${fmtMoney(points[0].equity)} to ${fmtMoney(last)}`} data-testid="wf-equity">
-        <g transform={`translate(${PAD.left},${PAD.top})`}>
-          <rect width={iw} height={ih} fill="none" stroke="var(--border)" />
-          {marks.map((m, i) => {
-            const x = g.x(new Date(m).getTime())
-            return Number.isFinite(x) && x > 0 && x < iw
-              ? <line key={i} x1={x} x2={x} y1={0} y2={ih} stroke="var(--muted)" strokeDasharray="3 3" strokeWidth={0.7} data-testid="wf-mark" />
-              : null
-          })}
-          <path d={g.d} fill="none" stroke={colour} strokeWidth={1.6} vectorEffect="non-scaling-stroke" data-testid="wf-equity-line" />
-        </g>
-        <text x={PAD.left - 4} y={PAD.top + 10} textAnchor="end" fontSize="11" fill="currentColor">{fmtMoney(g.hi)}</text>
-        <text x={PAD.left - 4} y={PAD.top + ih} textAnchor="end" fontSize="11" fill="currentColor">{fmtMoney(g.lo)}</text>
-        <text x={PAD.left} y={H - 6} fontSize="11" fill="currentColor">{fmtDate(new Date(g.start).toISOString())}</text>
-        <text x={W - PAD.right} y={H - 6} textAnchor="end" fontSize="11" fill="currentColor">{fmtDate(new Date(g.end).toISOString())}</text>
+      <div className="svg-chart-y small"><span>{fmtMoney(g.hi)}</span><span>{fmtMoney(g.lo)}</span></div>
+      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" data-testid="wf-equity"
+        aria-label={`stitched out-of-sample equity from ${fmtMoney(points[0].equity)} to ${fmtMoney(last)}`}>
+        {marks.map((m, i) => {
+          const x = g.x(new Date(m).getTime())
+          return Number.isFinite(x) && x > 0 && x < W
+            ? <line key={i} x1={x} x2={x} y1={0} y2={H} stroke="var(--muted)" strokeDasharray="4 4" strokeWidth={1} vectorEffect="non-scaling-stroke" data-testid="wf-mark" />
+            : null
+        })}
+        <path d={g.d} fill="none" stroke={colour} strokeWidth={2} vectorEffect="non-scaling-stroke" data-testid="wf-equity-line" />
       </svg>
+      <div className="svg-chart-x small"><span>{fmtDate(new Date(g.start).toISOString())}</span><span>{fmtDate(new Date(g.end).toISOString())}</span></div>
     </div>
   )
 }

@@ -209,7 +209,7 @@ describe('a walk-forward page', () => {
     routes['GET /walkforward/4'] = () => json(200, wf())
     mount('/ui/walkforward/4')
     await until(() => expect(q('[data-testid=wf-equity]')).not.toBeNull())
-    expect(q('[data-testid=wf-equity-line]')!.getAttribute('d')).toMatch(/^M0\.0,[\d.]+ L[\d.]+,[\d.]+ L568\.0,[\d.]+$/)
+    expect(q('[data-testid=wf-equity-line]')!.getAttribute('d')).toMatch(/^M0\.0,[\d.]+ L[\d.]+,[\d.]+ L1000\.0,[\d.]+$/)
     expect(q('[data-testid=wf-equity]')!.getAttribute('aria-label')).toBe('stitched out-of-sample equity from $10,000.00 to $10,400.00')
     // Window 1's out-of-sample part starts inside the curve (window 0's at its first point).
     expect(el.querySelectorAll('[data-testid=wf-mark]')).toHaveLength(1)
