@@ -68,7 +68,7 @@ describe('refusalField', () => {
     expect(refusalField(err('unknown_parameter', { name: 'slow' }), axes)?.field).toBe('axis-1-name')
     expect(refusalField(err('unknown_parameter', { name: 'other' }), axes)?.field).toBe('space')
     expect(refusalField(err('unknown_metric', { accepted: ['sharpe', 'sqn'] }, 'unknown metric'), axes)).toEqual({ field: 'metric', message: 'unknown metric (accepted: sharpe, sqn)' })
-    expect(refusalField(err('sweep_too_large', { points: 250000, limit: 100000 }), axes)).toEqual({ field: 'space', message: '250,000 points a window; this server allows at most 100,000' })
+    expect(refusalField(err('sweep_too_large', { points: 250000, limit: 100000 }), axes)).toEqual({ field: 'space', message: '250,000 points over all windows; this server allows at most 100,000' })
   })
 
   it('leaves anything else to the general error', () => {

@@ -81,7 +81,8 @@ export function refusalField(error: unknown, axes: { name: string }[]): { field:
       return { field: 'metric', message: Array.isArray(d.accepted) ? `${error.message} (accepted: ${d.accepted.join(', ')})` : error.message }
     case 'sweep_too_large':
       return { field: 'space', message: d.points !== undefined && d.limit !== undefined
-        ? `${Number(d.points).toLocaleString('en')} points a window; this server allows at most ${Number(d.limit).toLocaleString('en')}`
+        // The server counts every window's points: points × windows.
+        ? `${Number(d.points).toLocaleString('en')} points over all windows; this server allows at most ${Number(d.limit).toLocaleString('en')}`
         : error.message }
     default:
       return null

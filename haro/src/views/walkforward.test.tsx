@@ -155,7 +155,7 @@ describe('the new walk-forward form', () => {
 
     routes['POST /walkforward'] = () => json(422, { code: 'sweep_too_large', message: 'too many points', details: { points: 200000, limit: 100000 } })
     submit()
-    await until(() => expect(text('[data-testid=error-space]')).toBe('200,000 points a window; this server allows at most 100,000'))
+    await until(() => expect(text('[data-testid=error-space]')).toBe('200,000 points over all windows; this server allows at most 100,000'))
 
     routes['POST /walkforward'] = () => json(404, { code: 'strategy_not_found', message: 'no strategy 3', details: null })
     submit()
