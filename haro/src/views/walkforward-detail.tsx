@@ -14,7 +14,7 @@ import { WalkForwardProgress } from './walkforwards'
 const STRIP = ['return_pct', 'cagr_pct', 'sharpe', 'sortino', 'max_drawdown_pct', 'trades', 'win_rate_pct', 'profit_factor', 'exposure_time_pct', 'equity_final']
 /** A window's report summary. */
 const REPORT = ['return_pct', 'sharpe', 'sortino', 'max_drawdown_pct', 'trades', 'win_rate_pct', 'profit_factor', 'exposure_time_pct', 'equity_final']
-const EFFICIENCY_TIP = 'Walk-forward efficiency: the out-of-sample objective relative to the in-sample one (as the server computes it, per unit of time). Near 1 means the windows\' in-sample results held up out of sample; well below 1, or negative, means they did not.'
+const EFFICIENCY_TIP = 'Walk-forward efficiency: the mean, over the windows whose chosen point made money in-sample, of its annualised out-of-sample return ÷ its annualised in-sample return. Near 1 (or above) means the in-sample results held up out of sample; well below 1, or negative, means they did not.'
 const CV_TIP = 'Coefficient of variation of the value chosen in each window (standard deviation ÷ mean): near 0 means the windows agree on the value; a large one means the best value jumps between windows. None for values that are not numbers.'
 
 export default function WalkForwardDetail() {
