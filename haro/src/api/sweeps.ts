@@ -5,16 +5,15 @@ import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import type { components } from './schema'
 import type { Backtest, Report } from './types'
-import type { Overfitting } from './walkforward'
 
 type S = components['schemas']
 type Json = Record<string, unknown>
 
 /** A sweep point: the generated type has `params`/`metrics` as bare objects. */
 export type SweepPoint = Omit<S['PointView'], 'params' | 'metrics'> & { params: Json; metrics?: Record<string, number | null> | null }
-/** `overfitting` is absent on a server without it (hand-typed until the schema has it). */
+/** The generated type has `config` as a bare object; `overfitting` is null until the sweep ends. */
 export type Sweep = Omit<S['SweepView'], 'best' | 'results' | 'config'> & {
-  best?: SweepPoint | null; results?: SweepPoint[] | null; config: Json; overfitting?: Overfitting | null
+  best?: SweepPoint | null; results?: SweepPoint[] | null; config: Json
 }
 export type Axis = (number | string | boolean)[] | { min: number; max: number; step?: number; log?: boolean; count?: number }
 export type SweepRequest = Omit<S['SweepRequestView'], 'space' | 'params' | 'strategy'> & {

@@ -1,87 +1,53 @@
 // Walk-forward (`/walkforward`) and the overfitting figures sweeps and walk-forwards share: the
-// hooks of the walk-forward views and their types. Typed by hand from the backend's contract
-// (issue #24) until the generated schema has them; kept apart like sweeps.ts.
+// hooks of the walk-forward views and their types, named from the generated schema (`npm run
+// gen:api`; issue #24); kept apart like sweeps.ts.
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api } from './client'
 import { fallbackInterval } from '../app/query-client'
+import type { components } from './schema'
 import type { Report } from './types'
 import type { SweepRequest } from './sweeps'
 
+type S = components['schemas']
 type Json = Record<string, unknown>
 
 /** The deflated Sharpe ratio of the best of `trials` (Bailey & López de Prado 2014). */
-export interface DeflatedSharpe {
-  /** The best trial's Sharpe ratio, per period. */
-  sharpe: number
-  /** The probability (0–1) that its true Sharpe ratio is above what luck alone would give. */
-  dsr: number
-  /** The Sharpe ratio the best of `trials` unskilled trials is expected to show. */
-  expected_max_sharpe: number
-  [k: string]: unknown
-}
-
+export type DeflatedSharpe = S['DeflatedSharpeView']
 /** The probability of backtest overfitting by CSCV. */
-export interface Pbo {
-  /** Share (0–1) of the in-sample/out-of-sample splits where the in-sample best ranks in the
-   * bottom half out of sample. */
-  pbo: number
-  /** Blocks the periods were cut into. */
-  partitions: number
-  [k: string]: unknown
-}
-
+export type Pbo = S['PboView']
 /** `overfitting` of a sweep or walk-forward: null until there is enough to compute it. */
-export interface Overfitting {
-  trials: number
-  deflated_sharpe?: DeflatedSharpe | null
-  pbo?: Pbo | null
-  /** Why a figure is missing (too few trials or periods). */
-  note?: string | null
-}
+export type Overfitting = S['OverfittingView']
 
-export type WindowsKind = 'rolling' | 'anchored'
-/** A window size: a number of bars, or a duration string (the server's format). */
-export type Size = number | string
-export interface WindowsSpec { kind: WindowsKind; in_sample: Size; out_of_sample: Size; step?: Size }
+export type WindowsKind = S['WindowKindView']
+/** A window size: a number of bars, or a duration string (`90d`, `12w`, `6M`). */
+export type Size = S['WindowSizeView']
+export type WindowsSpec = S['WindowsSpecView']
 
 export type WalkForwardRequest = SweepRequest & { windows: WindowsSpec }
 
 export type WalkForwardStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
-export interface Span { start: string; end: string; bars: number }
+export type Span = S['SpanView']
 /** A summary of a backtest report's metrics (`return_pct`, `sharpe`, `max_drawdown_pct`, …). */
 export type Summary = Record<string, number | string | null>
 
-export interface WalkForwardWindow {
-  index: number
-  in_sample: Span
-  out_of_sample: Span
-  status: string
+/** A window: the generated type has `best_params`/`out_of_sample_metrics` as bare objects. */
+export type WalkForwardWindow = Omit<S['WindowView'], 'best_params' | 'out_of_sample_metrics'> & {
   best_params?: Json | null
-  in_sample_objective?: number | null
   /** The out-of-sample run's summary, null until it ran (or when it failed). */
   out_of_sample_metrics?: Summary | null
-  error?: string | null
 }
 
-export interface Stability { values: unknown[]; distinct: number; cv: number | null }
+/** The generated type has `values` as bare objects (they are any JSON value). */
+export type Stability = Omit<S['StabilityView'], 'values' | 'cv'> & { values: unknown[]; cv?: number | null }
 
-export interface WalkForward {
-  id: number
+/** A walk-forward; the fields the document leaves as bare objects typed as the server fills them. */
+export type WalkForward = Omit<S['WalkForwardView'], 'status' | 'objective' | 'windows_spec' | 'windows' | 'stitched' | 'stability'> & {
   status: WalkForwardStatus | string
-  strategy_id?: number | null
-  symbols: string[]
-  timeframe: string
   objective: { metric: string; direction: 'max' | 'min' }
   windows_spec: WindowsSpec
-  progress: { windows_done: number; windows_total: number; points_done: number; points_total: number }
   windows?: WalkForwardWindow[] | null
-  stitched?: { equity: { ts: string; equity: number }[]; metrics: Summary } | null
-  efficiency?: number | null
+  stitched?: { equity: S['EquityPointView'][]; metrics: Summary } | null
   stability?: Record<string, Stability> | null
-  overfitting?: Overfitting | null
-  error?: string | null
-  created_at: string
-  finished_at?: string | null
 }
 
 /** A walk-forward that can still change; its page polls while so. */

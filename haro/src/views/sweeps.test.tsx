@@ -220,7 +220,7 @@ describe("a sweep page's overfitting card", () => {
 
   it('shows the deflated Sharpe ratio, the expected maximum of N trials and PBO, each explained', async () => {
     routes['GET /sweeps/9'] = () => json(200, sweep(points, { overfitting: {
-      trials: 36, deflated_sharpe: { sharpe: 0.1234, dsr: 0.9812, expected_max_sharpe: 0.0567, skewness: -0.2 },
+      trials: 36, deflated_sharpe: { sharpe: 0.1234, dsr: 0.9812, expected_max_sharpe: 0.0567, skewness: -0.2, observations: 240, trial_sharpe_variance: 0.004, kurtosis: 3.2 },
       pbo: { pbo: 0.125, partitions: 16, combinations: 12870 }, note: null,
     } }))
     mount('/ui/sweeps/9')
@@ -241,7 +241,7 @@ describe("a sweep page's overfitting card", () => {
 
   it('shows the note when a figure could not be computed, and no card on a server without them', async () => {
     routes['GET /sweeps/9'] = () => json(200, sweep(points, { overfitting: {
-      trials: 2, deflated_sharpe: { sharpe: 0.1, dsr: 0.51, expected_max_sharpe: 0.08 }, pbo: null, note: 'PBO needs at least 4 trials',
+      trials: 2, deflated_sharpe: { sharpe: 0.1, dsr: 0.51, expected_max_sharpe: 0.08, observations: 240, trial_sharpe_variance: 0.004, skewness: 0.1, kurtosis: 3.2 }, pbo: null, note: 'PBO needs at least 4 trials',
     } }))
     mount('/ui/sweeps/9')
     await until(() => expect(el.querySelector('[data-testid=of-note]')!.textContent).toBe('PBO needs at least 4 trials'))

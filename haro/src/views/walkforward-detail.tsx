@@ -47,7 +47,7 @@ function Body({ w, id }: { w: WalkForward; id: string }) {
       </div>
       <p className="small">
         {w.symbols.join(', ')} {w.timeframe} · {spec.kind} windows, in-sample {sizeText(spec.in_sample)}, out-of-sample {sizeText(spec.out_of_sample)}
-        {spec.step !== undefined && <>, step {sizeText(spec.step)}</>} · objective <code>{w.objective.metric}</code> ({w.objective.direction}) · created {fmtTime(w.created_at)}
+        {spec.step != null && <>, step {sizeText(spec.step)}</>} · objective <code>{w.objective.metric}</code> ({w.objective.direction}) · created {fmtTime(w.created_at)}
         {w.finished_at && <> · finished {fmtTime(w.finished_at)}</>}
       </p>
       {w.error && <p className="neg">{w.error}</p>}

@@ -70,7 +70,7 @@ const wf = (extra: Partial<WalkForward> = {}): WalkForward => ({
   },
   efficiency: 0.62,
   stability: { fast: { values: [5, 10], distinct: 2, cv: 0.4714 }, mode: { values: ['a', 'a'], distinct: 1, cv: null } },
-  overfitting: { trials: 4, deflated_sharpe: { sharpe: 0.12, dsr: 0.4, expected_max_sharpe: 0.09 }, pbo: null, note: 'PBO needs 16 periods a block or more' },
+  overfitting: { trials: 4, deflated_sharpe: { sharpe: 0.12, dsr: 0.4, expected_max_sharpe: 0.09, observations: 240, trial_sharpe_variance: 0.004, skewness: 0.1, kurtosis: 3.2 }, pbo: null, note: 'PBO needs 16 periods a block or more' },
   error: null, created_at: '2026-12-06T08:00:00Z', finished_at: '2026-12-06T08:01:00Z', ...extra,
 })
 
