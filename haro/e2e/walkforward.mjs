@@ -37,11 +37,12 @@ await scenario('walkforward', async ({ start, browser }) => {
   await nav(page, 'Walk-forward').click()
   await page.getByRole('heading', { name: 'Walk-forward', level: 1 }).waitFor()
   const form = page.getByRole('form', { name: 'New walk-forward' })
-  // The example strategies compile at start: wait until sma-cross is offered.
+  // The example strategies compile at start (minutes on a busy 2-core machine: the Python and
+  // JavaScript examples compile beside it): wait until sma-cross is offered.
   const value = await page.waitForFunction(() => {
     const o = [...document.querySelectorAll('[data-testid=strategy-select] option')].find((x) => x.textContent.startsWith('sma-cross '))
     return o && o.value
-  }, null, { timeout: 120_000 }).then((h) => h.jsonValue())
+  }, null, { timeout: 400_000 }).then((h) => h.jsonValue())
   await form.getByTestId('strategy-select').selectOption(value)
   await form.locator('[name=symbols]').fill('SAMPLE')
   await form.locator('[name=timeframe]').selectOption('1Day')
