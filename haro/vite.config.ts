@@ -9,7 +9,7 @@ declare const process: { env: Record<string, string | undefined> }
 // never collide with these: `npm run dev` proxies exactly these to a running `weaver serve`.
 const API = ['/healthz', '/readyz', '/openapi.json', '/metrics', '/strategies', '/backtests',
   '/candles', '/orders', '/events', '/runs', '/trading-state', '/accounts', '/positions',
-  '/notifications', '/venues']
+  '/notifications', '/venues', '/sweeps', '/walkforward']
 const target = process.env.WEAVER_URL ?? 'http://127.0.0.1:8080'
 
 export default defineConfig({

@@ -53,3 +53,5 @@ node haro/e2e/download.mjs
 node haro/e2e/sweep.mjs
 # A shadow started from a run's page with other params, its diff with the first divergence (#25).
 node haro/e2e/shadow.mjs
+# A rolling walk-forward from the dashboard's form: windows refused with the server's reason, 3 windows to done, stitched curve, windows table, a window's report, phone width (#24).
+node haro/e2e/walkforward.mjs

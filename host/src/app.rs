@@ -185,6 +185,10 @@ impl App {
         });
         let sweeps =
             crate::greta::sweep_jobs::Sweeps::new(backtests.clone(), config.sweep_max_points);
+        let walkforwards = crate::greta::walkforward_jobs::WalkForwards::new(
+            backtests.clone(),
+            config.sweep_max_points,
+        );
         let runs = Runs::new(RunsParts {
             walle: walle.clone(),
             marvin,
@@ -210,6 +214,7 @@ impl App {
             catalogue: catalogue.clone(),
             backtests,
             sweeps,
+            walkforwards,
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
             runs: runs.clone(),
@@ -287,6 +292,16 @@ impl App {
             }
             Ok(_) => {}
             Err(e) => tracing::error!(code = e.code(), "unfinished sweeps not resumed: {e}"),
+        }
+        match glados::walkforward::resume(&self.state).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(
+                    ?ids,
+                    "walk-forwards an earlier process left unfinished resumed"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code(), "unfinished walk-forwards not resumed: {e}"),
         }
         self.start_services();
         match self.downloads.resume().await {

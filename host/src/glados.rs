@@ -25,6 +25,9 @@
 //! - `exposition`: what `/metrics` renders; a run's series (labelled `run_id`) end with the run.
 //! - [`runs`]: the views of runs, logs and accounts; how run errors answer.
 //! - [`sweeps`]: the views of parameter sweeps (the jobs are [`crate::greta::sweep_jobs`]).
+//! - [`overfitting`]: the overfitting figures of sweeps and walk-forwards, a point's Monte Carlo.
+//! - [`walkforward`]: the views of walk-forward analyses (the jobs are
+//!   [`crate::greta::walkforward_jobs`]).
 //! - [`shadows`]: shadow runs beside a run, and their diff with it.
 //! - [`promote`]: promotion and rollback of a running run's version, and its version history.
 //! - [`strategies`]: how uploads answer (the catalogue is [`crate::marvin::Catalogue`]).
@@ -57,6 +60,7 @@ pub mod http;
 pub mod jobs;
 pub mod notify;
 pub mod orders;
+pub mod overfitting;
 pub mod promote;
 pub mod replay;
 pub mod runs;
@@ -68,6 +72,7 @@ pub mod sweeps;
 pub mod tearsheet;
 pub mod trading;
 pub mod venues;
+pub mod walkforward;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -83,6 +88,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::greta::jobs::Jobs;
 use crate::greta::sweep_jobs::Sweeps;
+use crate::greta::walkforward_jobs::WalkForwards;
 use crate::marvin::Catalogue;
 use crate::notify::Notifier;
 use crate::runs::Runs;
@@ -108,6 +114,8 @@ pub(crate) struct Inner {
     pub(crate) backtests: Jobs,
     /// The parameter sweeps (sharing the backtests' slots and memory).
     pub(crate) sweeps: Sweeps,
+    /// The walk-forward analyses (sharing them too).
+    pub(crate) walkforwards: WalkForwards,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     /// The runs of this process (and the global trading state they share).
@@ -136,6 +144,8 @@ pub struct Parts {
     pub backtests: Jobs,
     /// The parameter sweeps.
     pub sweeps: Sweeps,
+    /// The walk-forward analyses.
+    pub walkforwards: WalkForwards,
     /// Where background work is tracked (shared with `runs`).
     pub tasks: TaskTracker,
     /// Cancelled at shutdown (shared with `runs`).
@@ -169,6 +179,7 @@ impl AppState {
                 catalogue: p.catalogue,
                 backtests: p.backtests,
                 sweeps: p.sweeps,
+                walkforwards: p.walkforwards,
                 tasks: p.tasks,
                 shutdown: p.shutdown,
                 runs: p.runs,

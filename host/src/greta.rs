@@ -61,6 +61,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod native;
 pub mod overfit;
+pub mod overfitting;
 pub mod report;
 pub mod sample;
 pub mod series;
@@ -71,6 +72,8 @@ pub mod sweep_jobs;
 pub mod sweeps;
 pub mod synth;
 pub mod timeline;
+pub mod walkforward;
+pub mod walkforward_jobs;
 
 pub use broker::fills::{CommissionModel, FillOptions, Remainder, VolumeShare};
 pub use broker::{Commission, FillModel};

@@ -51,6 +51,7 @@ mod shadows;
 mod strategies;
 mod sweeps;
 mod types;
+mod walkforward;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,7 @@ pub use shadows::{Shadow, ShadowDecision};
 pub use strategies::{NewStrategy, Strategy, StrategyRef, StrategyStatus};
 pub use sweeps::{NewSweepPoint, PointOrder, PointStatus, Sweep, SweepPoint, SweepStatus};
 pub use types::Num;
+pub use walkforward::{NewWindow, WalkForward, WalkForwardWindow};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,10 @@ type Json = Record<string, unknown>
 
 /** A sweep point: the generated type has `params`/`metrics` as bare objects. */
 export type SweepPoint = Omit<S['PointView'], 'params' | 'metrics'> & { params: Json; metrics?: Record<string, number | null> | null }
-export type Sweep = Omit<S['SweepView'], 'best' | 'results' | 'config'> & { best?: SweepPoint | null; results?: SweepPoint[] | null; config: Json }
+/** The generated type has `config` as a bare object; `overfitting` is null until the sweep ends. */
+export type Sweep = Omit<S['SweepView'], 'best' | 'results' | 'config'> & {
+  best?: SweepPoint | null; results?: SweepPoint[] | null; config: Json
+}
 export type Axis = (number | string | boolean)[] | { min: number; max: number; step?: number; log?: boolean; count?: number }
 export type SweepRequest = Omit<S['SweepRequestView'], 'space' | 'params' | 'strategy'> & {
   strategy: number | string

@@ -16,6 +16,7 @@ const NAV = [
   ['/ui/strategies', 'Strategies'],
   ['/ui/backtests', 'Backtests'],
   ['/ui/sweeps', 'Sweeps'],
+  ['/ui/walkforward', 'Walk-forward'],
   ['/ui/orders', 'Orders'],
   ['/ui/candles', 'Candles'],
   ['/ui/settings', 'Settings'],

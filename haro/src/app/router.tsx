@@ -13,6 +13,7 @@ import { Strategies } from '../views/strategies'
 import { Backtests } from '../views/backtests'
 import { Orders } from '../views/orders'
 import { Sweeps } from '../views/sweeps'
+import { WalkForwards } from '../views/walkforwards'
 import { SettingsView } from '../views/settings'
 
 // The chart views pull in lightweight-charts; load them on demand.
@@ -21,6 +22,7 @@ const BacktestCompare = lazy(() => import('../views/backtest-compare'))
 // The sweep page is lazy like the backtest pages it leads to (its heatmap and tables are only
 // needed there).
 const SweepDetail = lazy(() => import('../views/sweep-detail'))
+const WalkForwardDetail = lazy(() => import('../views/walkforward-detail'))
 const Candles = lazy(() => import('../views/candles'))
 const later = (el: ReactNode) => <Suspense fallback={<Loading />}>{el}</Suspense>
 
@@ -49,6 +51,8 @@ export const router = createBrowserRouter([
       { path: 'ui/backtests/:id', element: later(<BacktestDetail />) },
       { path: 'ui/sweeps', element: <Sweeps /> },
       { path: 'ui/sweeps/:id', element: later(<SweepDetail />) },
+      { path: 'ui/walkforward', element: <WalkForwards /> },
+      { path: 'ui/walkforward/:id', element: later(<WalkForwardDetail />) },
       { path: 'ui/orders', element: <Orders /> },
       { path: 'ui/candles', element: later(<Candles />) },
       { path: 'ui/settings', element: <SettingsView /> },

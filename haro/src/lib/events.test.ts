@@ -6,6 +6,7 @@ describe('keysForEvent', () => {
     expect(keysForEvent({ type: 'ui.strategy.StatusChanged', run_id: null })).toEqual([['strategies']])
     expect(keysForEvent({ type: 'ui.backtest.StatusChanged', run_id: null })).toEqual([['backtests']])
     expect(keysForEvent({ type: 'ui.backtest.SweepStatusChanged', run_id: null })).toEqual([['sweeps']])
+    expect(keysForEvent({ type: 'ui.backtest.WalkForwardStatusChanged', run_id: null })).toEqual([['walkforward']])
     expect(keysForEvent({ type: 'ui.run.StatusChanged', run_id: '7' })).toEqual([['runs'], ['accounts'], ['account'], ['run', '7']])
     expect(keysForEvent({ type: 'ui.orders.Updated', run_id: '7' })).toContainEqual(['orders'])
     expect(keysForEvent({ type: 'ui.orders.Filled.v2', run_id: '7' })).toContainEqual(['run', '7'])

@@ -27,8 +27,9 @@ export function keysForEvent(ev: Pick<UiEvent, 'type' | 'run_id'> & { data?: unk
     case 'live':
       return [['orders'], ['accounts'], ['account'], ...run, ['run-orders']]
     case 'backtest':
-      // A sweep's status change (`backtest.SweepStatusChanged`) refreshes the sweeps, not the backtests.
-      return name === 'SweepStatusChanged' ? [['sweeps']] : [['backtests']]
+      // A sweep's or a walk-forward's status change refreshes those, not the backtests.
+      if (name === 'SweepStatusChanged') return [['sweeps']]
+      return name === 'WalkForwardStatusChanged' ? [['walkforward']] : [['backtests']]
     case 'data':
       return [['candles']]
     case 'market':

@@ -1,12 +1,13 @@
 // One sweep: its progress (polled while it works), cancel, the best point, the results table
 // sorted and paged by the server, a heatmap when two parameters vary, and per point its report
-// or a backtest of it.
+// or a backtest of it, and its overfitting figures.
 import { useState } from 'react'
 import { Link, useNavigate, useParams } from 'react-router'
 import { useCancelSweep, useOpenAsBacktest, usePointReport, useSweep, working, type ResultsQuery, type Sweep, type SweepPoint } from '../api/sweeps'
 import { Chip, Empty, ErrorNote, QueryState, SortTh } from '../components/ui'
 import { fmtMetric, fmtNumber, fmtTime } from '../lib/format'
 import { cellColour, heatmapOf, type Heatmap } from '../lib/sweeps'
+import { OverfittingCard } from './overfitting'
 import { Progress } from './sweeps'
 
 /** Rows a page of the results table. */
@@ -79,6 +80,7 @@ function Body({ s, id, sort, onSort, offset, setOffset }: {
           {' '}<PointActions id={id} point={s.best} onReport={setReportOf} />
         </p>
       ) : <Empty>{working(s) ? 'No feasible point yet.' : 'No feasible point.'}</Empty>}
+      {s.overfitting !== undefined && <OverfittingCard o={s.overfitting} pending={working(s)} />}
       {reportOf !== null && <PointReport id={id} index={reportOf} onClose={() => setReportOf(null)} />}
 
       <h2>Results</h2>

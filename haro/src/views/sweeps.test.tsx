@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 // The sweep views against a stubbed server: the form's POST body (grid and random), a refusal's
-// message and details, the results table sorted by the server, the heatmap's cells, and "Open as
-// backtest" landing on the backtest's page.
+// message and details, the results table sorted by the server, the heatmap's cells, "Open as
+// backtest" landing on the backtest's page, and the overfitting card.
 import { act, createElement as h } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
@@ -212,6 +212,48 @@ describe('a sweep page', () => {
     await until(() => expect(el.querySelector('[data-testid=sweep-results] [data-testid=report-1]')).not.toBeNull())
     click('[data-testid=sweep-results] [data-testid=report-1]')
     await until(() => expect(el.querySelector('[data-testid=point-report] [data-testid=report-sharpe]')!.textContent).toBe('0.50'))
+  })
+})
+
+describe("a sweep page's overfitting card", () => {
+  const points = [point(0, 5, 40, 1.5), point(1, 5, 60, 0.5)]
+
+  it('shows the deflated Sharpe ratio, the expected maximum of N trials and PBO, each explained', async () => {
+    routes['GET /sweeps/9'] = () => json(200, sweep(points, { overfitting: {
+      trials: 36, deflated_sharpe: { sharpe: 0.1234, dsr: 0.9812, expected_max_sharpe: 0.0567, skewness: -0.2, observations: 240, trial_sharpe_variance: 0.004, kurtosis: 3.2 },
+      pbo: { pbo: 0.125, partitions: 16, combinations: 12870 }, note: null,
+    } }))
+    mount('/ui/sweeps/9')
+    await until(() => expect(el.querySelector('[data-testid=overfitting]')).not.toBeNull())
+    const t = (id: string) => el.querySelector(`[data-testid=${id}]`)!.textContent
+    expect(t('of-trials')).toBe('36')
+    expect(t('of-dsr')).toBe('98.1 %')
+    expect(t('of-sharpe')).toBe('0.123')
+    expect(t('of-expected')).toBe('0.057')
+    expect(t('of-pbo')).toBe('12.5 % (16 blocks)')
+    expect(t('of-dsr-line')).toContain('98.1 % probability')
+    expect(t('of-pbo-line')).toContain('In 12.5 % of the in-sample/out-of-sample splits')
+    expect(el.querySelector('[data-testid=of-note]')).toBeNull()
+    const terms = [...el.querySelectorAll('[data-testid=overfitting] [data-testid=term]')]
+    expect(terms.map((x) => x.textContent!.replace(/ \?$/, ''))).toEqual(['Trials', 'Deflated Sharpe', 'Expected max Sharpe of 36 trials', 'PBO'])
+    expect(terms.every((x) => (x.getAttribute('title') ?? '').length > 60 && x.getAttribute('tabindex') === '0')).toBe(true)
+  })
+
+  it('shows the note when a figure could not be computed, and no card on a server without them', async () => {
+    routes['GET /sweeps/9'] = () => json(200, sweep(points, { overfitting: {
+      trials: 2, deflated_sharpe: { sharpe: 0.1, dsr: 0.51, expected_max_sharpe: 0.08, observations: 240, trial_sharpe_variance: 0.004, skewness: 0.1, kurtosis: 3.2 }, pbo: null, note: 'PBO needs at least 4 trials',
+    } }))
+    mount('/ui/sweeps/9')
+    await until(() => expect(el.querySelector('[data-testid=of-note]')!.textContent).toBe('PBO needs at least 4 trials'))
+    expect(el.querySelector('[data-testid=of-pbo]')).toBeNull()
+    expect(el.querySelector('[data-testid=of-dsr-line]')!.textContent).toContain('not clearly better than luck')
+    act(() => root?.unmount())
+    root = null
+    el.remove()
+    routes['GET /sweeps/9'] = () => json(200, sweep(points))
+    mount('/ui/sweeps/9')
+    await until(() => expect(el.querySelector('[data-testid=sweep-results]')).not.toBeNull())
+    expect(el.querySelector('[data-testid=overfitting]')).toBeNull()
   })
 })
 

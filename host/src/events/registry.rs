@@ -203,6 +203,7 @@ impl Registry {
             r.register::<BacktestOrder>("backtest.PlaceOrder"),
             r.register::<BacktestChanged>("backtest.StatusChanged"),
             r.register::<SweepChanged>("backtest.SweepStatusChanged"),
+            r.register::<WalkForwardChanged>("backtest.WalkForwardStatusChanged"),
             r.register::<CandlesStored>("data.CandlesStored"),
             r.register::<MarketBar>("market.Bar"),
             r.register::<Notice>("ui.Notice"),
@@ -375,6 +376,15 @@ pub mod payloads {
     pub struct SweepChanged {
         /// Sweep row id.
         pub sweep_id: i64,
+        /// New status.
+        pub status: String,
+    }
+
+    /// A walk-forward analysis changed status.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct WalkForwardChanged {
+        /// Walk-forward row id.
+        pub walkforward_id: i64,
         /// New status.
         pub status: String,
     }
@@ -642,7 +652,7 @@ mod tests {
     #[test]
     fn builtin_types_all_register() {
         let r = Registry::builtin();
-        assert_eq!(r.names().len(), 29);
+        assert_eq!(r.names().len(), 30);
         assert!(r.get("orders.Filled").is_none(), "v1 is no longer produced");
         assert_eq!(r.get("orders.Filled.v2").map(|s| s.version), Some(2));
     }

@@ -66,6 +66,12 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::cancel_sweep,
         super::sweeps::point_report,
         super::sweeps::point_backtest,
+        super::overfitting::point_montecarlo,
+        super::walkforward::create_walkforward,
+        super::walkforward::list_walkforwards,
+        super::walkforward::get_walkforward,
+        super::walkforward::cancel_walkforward,
+        super::walkforward::window_report,
         backtests::backtest_montecarlo,
         super::exports::report_json,
         super::exports::report_html,
@@ -139,6 +145,21 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::DirectionView,
         super::sweeps::ObjectiveView,
         super::sweeps::ConstraintsView,
+        super::overfitting::OverfittingView,
+        super::overfitting::DeflatedSharpeView,
+        super::overfitting::PboView,
+        super::overfitting::PointMonteCarloView,
+        super::walkforward::WalkForwardRequestView,
+        super::walkforward::WindowsSpecView,
+        super::walkforward::WindowKindView,
+        super::walkforward::WindowSizeView,
+        super::walkforward::WalkForwardView,
+        super::walkforward::WalkForwardProgressView,
+        super::walkforward::WindowView,
+        super::walkforward::SpanView,
+        super::walkforward::StitchedView,
+        super::walkforward::EquityPointView,
+        super::walkforward::StabilityView,
         backtests::RemainderView,
         backtests::CommissionModelView,
         backtests::MonteCarloView,
@@ -289,6 +310,7 @@ pub fn routes() -> Router<AppState> {
         .merge(notify::routes())
         .merge(super::sweeps::routes())
         .merge(super::exports::routes())
+        .merge(super::walkforward::routes())
 }
 
 /// This document.

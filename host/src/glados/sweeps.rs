@@ -26,6 +26,7 @@ use super::backtests::{
 };
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppJson, AppQuery, IdPath};
+use super::overfitting::OverfittingView;
 use super::runs::LimitsRequest;
 use crate::greta::sweep_jobs::{self, SweepRequest};
 use crate::greta::sweeps::{self as space, Axis, Constraints, Direction, Method, Objective};
@@ -39,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         .route("/sweeps/{id}/cancel", post(cancel_sweep))
         .route("/sweeps/{id}/points/{index}/report", get(point_report))
         .route("/sweeps/{id}/points/{index}/backtest", post(point_backtest))
+        .route(
+            "/sweeps/{id}/points/{index}/montecarlo",
+            get(super::overfitting::point_montecarlo),
+        )
 }
 
 /// One parameter's values: a list (`[5, 10, 20]`), an inclusive stepped range
@@ -245,6 +250,9 @@ pub struct SweepView {
     /// `GET /sweeps/{id}` only: a page of finished points, best first (or by `sort`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<PointView>>,
+    /// Overfitting figures of the best point among the points that ran, computed when the
+    /// sweep ends (null before, or when no point is feasible).
+    pub overfitting: Option<OverfittingView>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
     /// Last status change (UTC).
@@ -331,7 +339,10 @@ fn direction(d: DirectionView) -> Direction {
 
 /// The greta request of a sweep posted as `body` (`strategy` replaced by the pinned id when
 /// reading a stored one back).
-fn request(body: SweepRequestView, strategy: Option<i64>) -> Result<SweepRequest, ApiError> {
+pub(crate) fn request(
+    body: SweepRequestView,
+    strategy: Option<i64>,
+) -> Result<SweepRequest, ApiError> {
     let config = serde_json::to_value(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let backtest = BacktestRequest {
         strategy: strategy.map_or(body.strategy, StrategyRef::Id),
@@ -444,12 +455,13 @@ async fn view(
         },
         best,
         results,
+        overfitting: super::overfitting::view(s.overfitting.as_ref().map(|j| &j.0)),
         created_at: s.created_at,
         updated_at: s.updated_at,
     })
 }
 
-async fn stored(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
+pub(crate) async fn stored(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
     state
         .inner
         .walle

@@ -106,8 +106,8 @@ pub struct OpenTrade {
     pub entry_ts: TsMillis,
 }
 
-/// A finished round trip.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A finished round trip (read back by walk-forwards, which store each window's trades).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClosedTrade {
     /// Symbol index.
     pub symbol: u32,

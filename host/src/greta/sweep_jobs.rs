@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::budget;
 use super::jobs::{self, JobRequest, Jobs, Plan};
+use super::overfitting;
 use super::sweeps::{self, Axes, Axis, Constraints, Invalid, Method, Objective};
 use crate::domain::{
     BatchOutcome, Declaration, EventMeta, Intent, Strategy, StrategyError, StrategyEvent,
@@ -38,7 +39,7 @@ pub const DEFAULT_MAX_POINTS: u64 = 100_000;
 /// the engine's per-bar views and the broker's marks (8 bytes each), with room. The shared data
 /// load is counted once, by [`budget::estimate_mb`]. Estimated from the engine's columns, not
 /// measured.
-const POINT_BYTES_PER_BAR: u64 = 64;
+pub(crate) const POINT_BYTES_PER_BAR: u64 = 64;
 
 /// Points finished but not yet stored, at most: the pool waits for the store beyond this.
 const PENDING_WRITES: usize = 256;
@@ -293,6 +294,43 @@ impl Sweeps {
         Ok(serde_json::Value::Object(head))
     }
 
+    /// Computes and stores sweep `id`'s overfitting figures over its stored points: the best
+    /// feasible point (by the objective, `descending` for `max`) among every done point. No
+    /// best point: nothing is stored (the view shows `null`).
+    ///
+    /// # Errors
+    /// The store's, as `code: message` text.
+    async fn store_figures(&self, id: i64, descending: bool) -> Result<(), String> {
+        let store = |e: walle::Error| format!("{}: {e}", e.code());
+        let w = &self.jobs.parts().walle;
+        let best = w
+            .sweep_points(id, &walle::PointOrder::Objective { descending }, 1, 0)
+            .await
+            .map_err(store)?
+            .into_iter()
+            .find(|p| p.feasible && p.objective.is_some());
+        let Some(best) = best else { return Ok(()) };
+        let cap = i64::try_from(overfitting::MAX_TRIALS).unwrap_or(i64::MAX);
+        let (rows, total) = w
+            .sweep_returns(id, cap.saturating_add(1))
+            .await
+            .map_err(store)?;
+        let figures = if total > cap {
+            overfitting::too_many(usize::try_from(total).unwrap_or(usize::MAX))
+        } else {
+            let Some(chosen) = rows.iter().position(|(i, _)| *i == best.idx) else {
+                return Ok(());
+            };
+            let trials: Vec<Vec<f64>> = rows.into_iter().map(|(_, r)| r).collect();
+            // Up to about a second of arithmetic: off the async workers.
+            tokio::task::spawn_blocking(move || overfitting::figures(&trials, chosen))
+                .await
+                .map_err(|e| format!("internal_error: {e}"))?
+        };
+        let value = serde_json::to_value(&figures).map_err(|e| format!("internal_error: {e}"))?;
+        w.set_sweep_overfitting(id, &value).await.map_err(store)
+    }
+
     fn token(&self, id: i64) -> Option<CancellationToken> {
         let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
         active.get(&id).cloned()
@@ -340,6 +378,13 @@ impl Sweeps {
                 let outcome = this.run(id, &req, c, plan, estimate_mb, &token).await;
                 let w = &this.jobs.parts().walle;
                 let shutdown = this.jobs.parts().shutdown.is_cancelled();
+                if !shutdown && (outcome.is_ok() || token.is_cancelled()) {
+                    // Before the final status, so a client that sees `done` sees the figures.
+                    let descending = req.objective.direction == sweeps::Direction::Max;
+                    if let Err(e) = this.store_figures(id, descending).await {
+                        tracing::error!(sweep_id = id, "overfitting figures not stored: {e}");
+                    }
+                }
                 let written = match outcome {
                     // Left queued or running: the next start resumes it.
                     _ if shutdown => Ok(()),
@@ -473,7 +518,7 @@ impl Sweeps {
 }
 
 /// The fixed parameters with the swept ones over them (a swept key replaces a fixed one).
-fn merged(job: &JobRequest, swept: &[(String, String)]) -> Vec<(String, String)> {
+pub(crate) fn merged(job: &JobRequest, swept: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = crate::domain::text_params(job.params.as_ref())
         .into_iter()
         .filter(|(k, _)| !swept.iter().any(|(s, _)| s == k))
@@ -482,8 +527,9 @@ fn merged(job: &JobRequest, swept: &[(String, String)]) -> Vec<(String, String)>
     out
 }
 
-/// A finished point as stored: its summary, feasibility and objective, or its error.
-fn judged(
+/// A finished point as stored: its summary, feasibility, objective and block returns, or its
+/// error.
+pub(crate) fn judged(
     i: u64,
     swept: &[(String, String)],
     outcome: Result<super::RunResult, super::Error>,
@@ -501,6 +547,10 @@ fn judged(
             metrics: Some(sweeps::summary(&r.metrics)),
             feasible: sweeps::feasible(&r.metrics, constraints),
             objective: sweeps::objective_value(&r.metrics, &objective.metric),
+            returns: Some(overfitting::block_returns(
+                &r.equity,
+                overfitting::MAX_PERIODS,
+            )),
         },
         Err(e) => NewSweepPoint {
             idx,
@@ -513,14 +563,15 @@ fn judged(
             metrics: None,
             feasible: false,
             objective: None,
+            returns: None,
         },
     }
 }
 
 /// A strategy instance that stops at its next call once its sweep is cancelled.
-struct Cancellable<'a> {
-    inner: Box<dyn Strategy>,
-    token: &'a CancellationToken,
+pub(crate) struct Cancellable<'a> {
+    pub(crate) inner: Box<dyn Strategy>,
+    pub(crate) token: &'a CancellationToken,
 }
 
 impl Cancellable<'_> {
@@ -562,7 +613,7 @@ impl Strategy for Cancellable<'_> {
 /// The SDKs' refusal of parameters `init` never read (`unknown_param: unknown parameter(s) a, b;
 /// this strategy reads …`, inside Marvin's `invalid_params`) as [`Error::UnknownParameter`]
 /// naming the first; any other refusal as it is.
-fn unknown_parameter(e: jobs::Error) -> Error {
+pub(crate) fn unknown_parameter(e: jobs::Error) -> Error {
     const MARK: &str = "unknown_param: unknown parameter(s) ";
     if let jobs::Error::Invalid { message, .. } = &e
         && let Some(rest) = message.split_once(MARK).map(|(_, r)| r)

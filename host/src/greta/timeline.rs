@@ -159,6 +159,48 @@ impl Backtest {
         }
     }
 
+    /// Timestamps `from..to` as a backtest of their own (a walk-forward window), with the same
+    /// timeframe and declared series (their windows never reach past the current bar anyway).
+    pub(crate) fn slice(&self, from: usize, to: usize) -> Backtest {
+        let to = to.min(self.len());
+        let from = from.min(to);
+        let (a, b) = (self.group_start[from], self.group_start[to]);
+        let timeline = self.timeline[a..b].to_vec();
+        let group_start = self.group_start[from..=to].iter().map(|g| g - a).collect();
+        let series = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut own = timeline.iter().filter(|sb| sb.symbol as usize == i);
+                let first = own.next().map(|sb| sb.bar.ts);
+                let last = own.next_back().map(|sb| sb.bar.ts).or(first);
+                SeriesInfo {
+                    symbol: s.symbol.clone(),
+                    path: s.path.clone(),
+                    bars: timeline.iter().filter(|sb| sb.symbol as usize == i).count(),
+                    start: first.unwrap_or(s.start),
+                    end: last.unwrap_or(s.end),
+                }
+            })
+            .collect();
+        Backtest {
+            series,
+            timeline,
+            group_start,
+            timeframe: self.timeframe,
+            stored: self.stored.clone(),
+        }
+    }
+
+    /// The timestamps, one per group.
+    pub(crate) fn timestamps(&self) -> Vec<TsMillis> {
+        self.group_start[..self.len()]
+            .iter()
+            .map(|&i| self.timeline[i].bar.ts)
+            .collect()
+    }
+
     /// Closes of the first symbol at each timestamp (carried forward where it has no bar): the
     /// buy & hold and beta benchmark.
     pub(crate) fn benchmark_closes(&self) -> Vec<f64> {

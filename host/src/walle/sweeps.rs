@@ -83,6 +83,8 @@ pub struct Sweep {
     pub total: i64,
     /// Why it failed.
     pub error: Option<String>,
+    /// The overfitting figures (`greta::overfitting::Figures`), stored when it ends.
+    pub overfitting: Option<Json<serde_json::Value>>,
     /// Created (UTC).
     pub created_at: DateTime<Utc>,
     /// Last changed (UTC).
@@ -130,6 +132,10 @@ pub struct NewSweepPoint {
     pub feasible: bool,
     /// Objective value.
     pub objective: Option<f64>,
+    /// Returns over the sweep's fixed blocks of bars (`greta::overfitting::block_returns`);
+    /// `None` for a failed point.
+    #[serde(default)]
+    pub returns: Option<Vec<f64>>,
 }
 
 /// How a page of points is ordered.
@@ -149,7 +155,8 @@ pub enum PointOrder {
     },
 }
 
-const COLS: &str = "id, strategy_id, config, status, total, error, created_at, updated_at";
+const COLS: &str =
+    "id, strategy_id, config, status, total, error, overfitting, created_at, updated_at";
 const POINT_COLS: &str =
     "sweep_id, idx, params, status, error, metrics, feasible, objective, created_at";
 
@@ -301,7 +308,7 @@ impl Walle {
         exec!(
             tx.conn(),
             "insert into sweep_points (sweep_id, idx, params, status, error, metrics, feasible, \
-             objective, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             objective, created_at, returns) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              on conflict (sweep_id, idx) do nothing",
             sweep_id,
             p.idx,
@@ -312,6 +319,64 @@ impl Walle {
             p.feasible,
             p.objective,
             Utc::now(),
+            p.returns.as_ref().map(Json),
+        )?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The return series of a sweep's done points, by index (at most `limit`), and how many
+    /// there are in all.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn sweep_returns(
+        &self,
+        sweep_id: i64,
+        limit: i64,
+    ) -> Result<(Vec<(i64, Vec<f64>)>, i64)> {
+        let (total,) = self
+            .read(async |c| {
+                fetch!(
+                    fetch_one,
+                    c,
+                    (i64,),
+                    "select count(*) from sweep_points where sweep_id = $1 and returns is not null",
+                    sweep_id
+                )
+            })
+            .await?;
+        let rows = self
+            .read(async |c| {
+                fetch!(
+                    fetch_all,
+                    c,
+                    (i64, Json<Vec<f64>>),
+                    "select idx, returns from sweep_points where sweep_id = $1 \
+                     and returns is not null order by idx limit $2",
+                    sweep_id,
+                    limit
+                )
+            })
+            .await?;
+        Ok((rows.into_iter().map(|(i, r)| (i, r.0)).collect(), total))
+    }
+
+    /// Stores a sweep's overfitting figures.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn set_sweep_overfitting(
+        &self,
+        sweep_id: i64,
+        figures: &serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        exec!(
+            tx.conn(),
+            "update sweeps set overfitting = $2 where id = $1",
+            sweep_id,
+            Json(figures),
         )?;
         tx.commit().await?;
         Ok(())

@@ -50,6 +50,7 @@ mod suspend;
 mod sweeps;
 mod throttle;
 mod unknown_params;
+mod walkforward;
 
 use axum::Router;
 use axum::body::Body;

@@ -19,7 +19,7 @@ use crate::walle::support::{Kind, TestStore};
 
 /// An app over a fresh store of `kind`, with `bars` synthetic 1-minute candles of `SYN` and
 /// sma-cross uploaded and compiled.
-async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, tempfile::TempDir) {
+pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, tempfile::TempDir) {
     let store = TestStore::new(kind).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
@@ -40,7 +40,7 @@ async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, tempfile::T
     (router, app, store, dir)
 }
 
-async fn idle(app: &App) {
+pub(super) async fn idle(app: &App) {
     tokio::time::timeout(Duration::from_secs(300), app.idle())
         .await
         .expect("background work ends");
@@ -427,6 +427,7 @@ async fn a_sweep_left_running_is_resumed_skipping_stored_points(kind: Kind) {
         metrics: Some(json!({"marker": true})),
         feasible: true,
         objective: Some(-1.0),
+        returns: None,
     };
     w.insert_sweep_point(s.id, &marked).await.unwrap();
     drop(app);

@@ -32,6 +32,7 @@ fn point(idx: i64, sharpe: Option<f64>, trades: f64, feasible: bool) -> NewSweep
         metrics: sharpe.map(|s| json!({"sharpe": s, "trades": trades})),
         feasible,
         objective: sharpe,
+        returns: sharpe.map(|s| vec![s / 100.0, 0.0]),
     }
 }
 
@@ -69,6 +70,24 @@ async fn sweeps_store_points_once_and_page_them(store: &TestStore) {
     let failed = w.sweep_point(s.id, 2).await.unwrap().expect("point 2");
     assert_eq!(failed.status, PointStatus::Failed);
     assert_eq!(failed.error.as_deref(), Some("strategy_trap: boom"));
+    // The done points' block returns, by index (the failed one has none), capped by `limit`.
+    let (returns, total) = w.sweep_returns(s.id, 10).await.unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        returns,
+        vec![
+            (0, vec![0.005, 0.0]),
+            (1, vec![0.015, 0.0]),
+            (3, vec![0.01, 0.0]),
+            (4, vec![0.005, 0.0])
+        ]
+    );
+    assert_eq!(w.sweep_returns(s.id, 2).await.unwrap().0.len(), 2);
+    w.set_sweep_overfitting(s.id, &json!({"trials": 4}))
+        .await
+        .unwrap();
+    let stored = w.sweep(s.id).await.unwrap().expect("sweep");
+    assert_eq!(stored.overfitting.map(|j| j.0), Some(json!({"trials": 4})));
 
     let idx = |v: Vec<weaver::walle::SweepPoint>| v.iter().map(|p| p.idx).collect::<Vec<_>>();
     let best = PointOrder::Objective { descending: true };
