@@ -53,3 +53,5 @@ node haro/e2e/download.mjs
 node haro/e2e/sweep.mjs
 # A shadow started from a run's page with other params, its diff with the first divergence (#25).
 node haro/e2e/shadow.mjs
+# Every view at 1280 and 390 px, light and dark: no JS error, axe-core, overflow, keyboard, screenshots into haro/e2e-artifacts; 20,000 orders and 100,000 bars timed (#23).
+node haro/e2e/views-walk.mjs
