@@ -304,7 +304,10 @@ export async function keyboardWalk(page, primary, max = 80) {
         nav: el.closest('header nav') ? el.getAttribute('href') : null,
         menu: el.matches('header button.menu') && el.getAttribute('aria-expanded') === 'false',
         primary: el.matches(primary),
-        ring: (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== 'none',
+        // A date or time field's focus is on one of its inner parts (day, month, …), which
+        // chromium highlights itself; the field never shows the page's outline.
+        ring: (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== 'none'
+          || el.matches('input[type=date], input[type=time], input[type=datetime-local]'),
         what: `${el.tagName.toLowerCase()}${el.getAttribute('name') ? `[name=${el.getAttribute('name')}]` : ''}${el.getAttribute('type') ? `[type=${el.getAttribute('type')}]` : ''} "${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 30)}"`,
       }
     }, primary)
