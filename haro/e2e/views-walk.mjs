@@ -266,16 +266,23 @@ try {
     if (!newestBar.startsWith(series.last.slice(0, 10))) throw new Error(`the newest bar shown is ${newestBar}, the series ends ${series.last}`)
     t = performance.now()
     let windows = 1
-    let bars = Number((await page.getByTestId('candles-window').textContent()).split(' ')[0].replace(/,/g, ''))
+    const barsOf = (w) => Number(w.split(' ')[0].replace(/,/g, ''))
+    let win = await page.getByTestId('candles-window').textContent()
+    let bars = barsOf(win)
     while (await page.getByTestId('candles-older').isEnabled()) {
-      const before = await page.getByTestId('candles-window').textContent()
+      const before = win
       await page.getByTestId('candles-older').click()
-      await page.waitForFunction((s) => document.querySelector('[data-testid=candles-window]')?.textContent !== s, before)
+      // The next window, or (a series of a whole number of windows) the note that none is older.
+      await page.waitForFunction((s) => {
+        const w = document.querySelector('[data-testid=candles-window]')
+        return (w && w.textContent !== s) || /No older bars/.test(document.querySelector('main')?.textContent ?? '')
+      }, before)
+      if (!(await page.getByTestId('candles-window').count())) break
+      win = await page.getByTestId('candles-window').textContent()
       windows += 1
-      bars += Number((await page.getByTestId('candles-window').textContent()).split(' ')[0].replace(/,/g, ''))
+      bars += barsOf(win)
     }
     figure(`/ui/candles: window by window to the first bar (${windows} windows)`, performance.now() - t)
-    const win = await page.getByTestId('candles-window').textContent()
     if (bars !== BARS || !win.includes(series.first.slice(0, 10))) throw new Error(`the windows held ${bars} bars; the last one: ${win}`)
     ok(`every one of the ${BARS.toLocaleString('en-US')} bars reached, newest window first (${windows} windows)`)
 
