@@ -273,9 +273,10 @@ try {
       const before = win
       await page.getByTestId('candles-older').click()
       // The next window, or (a series of a whole number of windows) the note that none is older.
+      // (Its bars and times, not its "(the newest)", which goes at the click.)
       await page.waitForFunction((s) => {
         const w = document.querySelector('[data-testid=candles-window]')
-        return (w && w.textContent !== s) || /No older bars/.test(document.querySelector('main')?.textContent ?? '')
+        return (w && w.textContent.replace(' (the newest)', '') !== s.replace(' (the newest)', '')) || /No older bars/.test(document.querySelector('main')?.textContent ?? '')
       }, before)
       if (!(await page.getByTestId('candles-window').count())) break
       win = await page.getByTestId('candles-window').textContent()
