@@ -299,6 +299,7 @@ try {
     for (const [label, key] of [['PnL', 'pnl'], ['PnL', 'pnl'], ['Entry', 'entry_time'], ['Return', 'return_pct']]) {
       const m = await timeSort(page, label)
       sorts.push(m)
+      figure(`sort ${trades.toLocaleString('en-US')} trades by ${label} ${m.dir}: click to rows in the DOM`, m.dom)
       figure(`sort ${trades.toLocaleString('en-US')} trades by ${label} ${m.dir}: click to painted`, m.painted)
       const shown = await page.getByTestId('trade-row').first().locator('td').nth(key === 'pnl' ? 6 : key === 'return_pct' ? 7 : 1).textContent()
       if (!shown) throw new Error(`no first row after sorting by ${label}`)
