@@ -19,7 +19,7 @@ fi
 # rewriting haro/dist under that build would race it. The stamp lives in node_modules, so a
 # fresh `npm ci` rebuilds too.
 stamp=node_modules/.weaver-haro-build-stamp
-digest="$(find . \( -path ./node_modules -o -path ./dist -o -path ./test-results \) -prune \
+digest="$(find . \( -path ./node_modules -o -path ./dist -o -path ./test-results -o -path ./e2e-artifacts \) -prune \
     -o -type f ! -name '*.tsbuildinfo' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum)"
 if [[ -f dist/index.html && -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$digest" ]]; then
     echo "haro/dist is up to date"

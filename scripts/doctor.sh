@@ -3,7 +3,8 @@
 #   scripts/doctor.sh run     what ./scripts/run.sh needs (Rust 1.95 + wasm targets, a C linker,
 #                             Node >= 20.19 with npm, python3 with venv)
 #   scripts/doctor.sh test    the above plus what ./scripts/test.sh needs (PostgreSQL reachable
-#                             at WEAVER_TEST_PG_URL, Debian's chromium for the browser tests)
+#                             at WEAVER_TEST_PG_URL, Debian's chromium for the browser tests, the
+#                             sqlite3 shell for the views walk)
 # run.sh and test.sh call it first. Exit status 1 when anything is missing, after listing all of it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +82,11 @@ if [[ "$mode" == test ]]; then
         bad "Chromium for the browser tests ($chromium; set CHROMIUM to use another path)" \
             "sudo apt-get install -y chromium" \
             "brew install --cask chromium && export CHROMIUM=/Applications/Chromium.app/Contents/MacOS/Chromium"
+    fi
+    if command -v "${SQLITE3:-sqlite3}" >/dev/null; then ok "sqlite3 shell (the views walk seeds its orders with it)"; else
+        bad "the sqlite3 shell for the dashboard's views walk (haro/e2e/views-walk.mjs; set SQLITE3 to use another)" \
+            "sudo apt-get install -y sqlite3" \
+            "brew install sqlite"
     fi
 fi
 

@@ -55,3 +55,5 @@ node haro/e2e/sweep.mjs
 node haro/e2e/shadow.mjs
 # A rolling walk-forward from the dashboard's form: windows refused with the server's reason, 3 windows to done, stitched curve, windows table, a window's report, phone width (#24).
 node haro/e2e/walkforward.mjs
+# Every view at 1280 and 390 px, light and dark: no JS error, axe-core, overflow, keyboard, screenshots into haro/e2e-artifacts; 20,000 orders and 100,000 bars timed (#23).
+node haro/e2e/views-walk.mjs

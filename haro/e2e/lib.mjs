@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import AxeBuilder from '@axe-core/playwright'
 import { chromium } from 'playwright-core'
 
 export const haro = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const root = resolve(haro, '..')
 export const shots = join(haro, 'test-results')
+/** Screenshots kept as CI artifacts (views-walk.mjs; git-ignored; .ci/run keeps the folder). */
+export const artifacts = join(haro, 'e2e-artifacts')
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
 export const BIN = process.env.WEAVER_BIN
   ? resolve(process.env.WEAVER_BIN)
@@ -233,4 +236,97 @@ export async function scenario(name, body) {
     // After the server, which would otherwise log the fake's going away.
     await fake?.stop()
   }
+}
+
+/** Until the view has stopped loading: no busy indicator in the page, then two frames. */
+export async function settle(page) {
+  await page.waitForFunction(() => !document.querySelector('main [aria-busy=true]'), null, { timeout: 120_000 })
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+}
+
+/**
+ * axe-core over the page: every rule it has (WCAG 2.x and best practices), or with
+ * `contrastOnly` the colour rules alone (another theme changes colours, not structure). Returns
+ * the serious and critical violations, each in one line with the first nodes it names.
+ */
+export async function a11y(page, { contrastOnly = false } = {}) {
+  // Rows past the 20th of a table are the same component over other data: checking every one
+  // of a 100-row page costs axe half a minute on 2 busy cores and finds nothing more.
+  let axe = new AxeBuilder({ page }).options({ resultTypes: ['violations'] }).exclude('tbody tr:nth-child(n+21)')
+  if (contrastOnly) axe = axe.withRules(['color-contrast', 'link-in-text-block'])
+  const result = await axe.analyze()
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `axe ${v.id} (${v.impact}): ${v.help}; ${v.nodes.length} node(s): ${v.nodes.slice(0, 3)
+      .map((n) => `${n.target.join(' ')}${n.any[0]?.message ? ` (${n.any[0].message})` : ''}`).join(' | ')}`)
+}
+
+/** Null when nothing is wider than the viewport, else by how much and the widest culprits
+ * (elements past the right edge that no scrolling box of theirs clips). */
+export async function noOverflow(page) {
+  return page.evaluate(() => {
+    const w = window.innerWidth
+    const over = document.documentElement.scrollWidth - w
+    if (over <= 0) return null
+    const clipped = (el) => {
+      for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return true
+      return false
+    }
+    const culprits = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > w + 1 && !clipped(el))
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : ''} (right edge ${Math.round(el.getBoundingClientRect().right)})`)
+    return `${over}px wider than the ${w}px viewport: ${culprits.join(', ')}`
+  })
+}
+
+/**
+ * Keyboard only, from the top of a freshly loaded page: Tab until `primary` (a CSS selector) has
+ * the focus, opening the navigation menu with Enter when its button (phone width) is reached.
+ * `problem` names what failed: a main navigation link or the primary action never reached, or
+ * an element focused without a visible focus ring (an outline or a box shadow).
+ */
+export async function keyboardWalk(page, primary, max = 80) {
+  const links = await page.locator('header nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')))
+  const reached = new Set()
+  const unringed = []
+  let found = false
+  let opened = false
+  let tabs = 0
+  while (tabs < max && !found) {
+    await page.keyboard.press('Tab')
+    tabs += 1
+    const f = await page.evaluate((primary) => {
+      const el = document.activeElement
+      if (!el || el === document.body) return null
+      const cs = getComputedStyle(el)
+      return {
+        nav: el.closest('header nav') ? el.getAttribute('href') : null,
+        menu: el.matches('header button.menu') && el.getAttribute('aria-expanded') === 'false',
+        primary: el.matches(primary),
+        // A date or time field's focus is on one of its inner parts (day, month, …), which
+        // chromium highlights itself; the field never shows the page's outline.
+        ring: (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || cs.boxShadow !== 'none'
+          || el.matches('input[type=date], input[type=time], input[type=datetime-local]'),
+        what: `${el.tagName.toLowerCase()}${el.getAttribute('name') ? `[name=${el.getAttribute('name')}]` : ''}${el.getAttribute('type') ? `[type=${el.getAttribute('type')}]` : ''} "${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 30)}"`,
+      }
+    }, primary)
+    if (!f) continue
+    if (!f.ring) unringed.push(f.what)
+    if (f.nav) reached.add(f.nav)
+    if (f.menu && !opened) {
+      opened = true
+      await page.keyboard.press('Enter')
+    }
+    found = f.primary
+  }
+  // Close the menu again (the screenshots show the page, not the menu).
+  if (opened && (await page.locator('header button.menu[aria-expanded=true]').count())) await page.locator('header button.menu').click()
+  const missed = links.filter((l) => !reached.has(l))
+  const problem = [
+    missed.length ? `Tab never reached the nav links ${missed.join(', ')}` : '',
+    found ? '' : `Tab never reached the primary action (${primary}) in ${max} presses`,
+    unringed.length ? `focused without a visible focus ring: ${[...new Set(unringed)].slice(0, 5).join(', ')}` : '',
+  ].filter(Boolean).join('; ')
+  return { tabs, problem: problem || null }
 }

@@ -118,3 +118,8 @@ export function usePaged<T>(rows: readonly T[], size: number): { rows: T[]; page
   ) : null
   return { rows: rows.slice(at * size, (at + 1) * size), pager }
 }
+
+/** The props of a box that scrolls (a wide table on a phone, a log): a labelled region the
+ * keyboard can focus, so its overflow can be scrolled without a mouse (axe's
+ * scrollable-region-focusable; WCAG 2.1.1). */
+export const scrollable = (label: string) => ({ role: 'region', 'aria-label': label, tabIndex: 0 }) as const

@@ -7,7 +7,7 @@ import { Link, useParams } from 'react-router'
 import { useAccount, useCloseAccountPosition } from '../api/queries'
 import type { Account, AccountPosition } from '../api/types'
 import { Confirm } from '../components/dialog'
-import { Chip, Empty, QueryState } from '../components/ui'
+import { Chip, Empty, QueryState, scrollable } from '../components/ui'
 import { closeShareText, closeWholeText, heldPositions } from '../lib/accounts'
 import { fmtMoney, fmtQty } from '../lib/format'
 import { AccountFlattenSummary, AccountRisk, HaltAccount } from './account-controls'
@@ -71,7 +71,7 @@ function AccountPositions({ account }: { account: Account }) {
     <>
       <h2>Positions</h2>
       {positions.length === 0 ? <Empty><span data-testid="account-flat">Flat.</span></Empty> : (
-        <div className="table-wrap">
+        <div className="table-wrap" {...scrollable('Positions')}>
           <table data-testid="account-positions">
             <thead>
               <tr><th>Symbol</th><th className="num">Qty</th><th>Runs' shares</th><th className="num">Unattributed</th><th /></tr>

@@ -6,7 +6,7 @@ import { useState } from 'react'
 import { Link } from 'react-router'
 import { useAccounts } from '../api/queries'
 import type { Account } from '../api/types'
-import { Chip, Empty, QueryState } from '../components/ui'
+import { Chip, Empty, QueryState, scrollable } from '../components/ui'
 import { accountHref, busyAccount, sortAccounts } from '../lib/accounts'
 import { fmtMoney } from '../lib/format'
 
@@ -56,7 +56,7 @@ export function Accounts() {
 
 export function AccountsTable({ accounts }: { accounts: Account[] }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Accounts')}>
       <table data-testid="accounts-table">
         <thead>
           <tr>

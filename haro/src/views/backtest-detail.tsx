@@ -6,7 +6,7 @@ import { Link, useParams } from 'react-router'
 import { useBacktest, useCandles, useStrategies } from '../api/queries'
 import type { Report, ReportTrade } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
-import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh, usePaged } from '../components/ui'
+import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh, usePaged, scrollable } from '../components/ui'
 import { candlesSource } from '../lib/candles'
 import { fmtBarTime, fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '../lib/format'
 import { backtestExports, downloadFrom, openTearsheet } from '../lib/exports'
@@ -52,7 +52,7 @@ const rank = (k: string) => (ORDER.includes(k) ? ORDER.indexOf(k) : ORDER.length
 export function MetricsTable({ reports }: { reports: { name: string; report: Report }[] }) {
   const keys = Object.keys(reports[0]?.report.metrics ?? {}).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Metrics')}>
       <table data-testid="metrics-table">
         <thead><tr><th>Metric</th>{reports.map((r) => <th key={r.name} className="num">{r.name}</th>)}</tr></thead>
         <tbody>
@@ -161,7 +161,7 @@ export function TradesTable({ trades, timeframe }: { trades: ReportTrade[]; time
         </select>
         <span className="small">{all.length} shown</span>
       </div>
-      <div className="table-wrap">
+      <div className="table-wrap" {...scrollable('Trades')}>
         <table data-testid="trades-table">
           <thead>
             <tr>{COLS.map(([k, label, num]) => <SortTh key={k} k={k} label={label} num={num} sort={sort} onSort={(c) => setSort(nextSort(sort, c))} />)}</tr>

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react'
 import { Link, useNavigate } from 'react-router'
 import { useBacktests, useCreateBacktest, useStrategies } from '../api/queries'
 import type { Backtest, Report, Strategy } from '../api/types'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, scrollable } from '../components/ui'
 import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { FieldError, LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
@@ -49,7 +49,7 @@ export function Backtests() {
       <QueryState q={q}>
         {() =>
           q.data!.length === 0 ? <Empty>No backtests yet.</Empty> : (
-            <div className="table-wrap">
+            <div className="table-wrap" {...scrollable('Backtests')}>
               <table data-testid="backtests-table">
                 <thead>
                   <tr><th /><th className="num">Id</th><th>Strategy</th><th>Symbols</th><th>Timeframe</th><th>Status</th><th className="num">Return</th><th className="num">Max DD</th><th className="num">Trades</th><th className="num">Final equity</th><th>Created</th></tr>

@@ -6,7 +6,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router'
 import { CANDLE_PAGE, useCandleSeries, useCandleWindow } from '../api/queries'
 import type { Candle, CandleSeries } from '../api/types'
 import { CandleChart } from '../components/charts'
-import { Empty, QueryState, SourceBadge } from '../components/ui'
+import { Empty, QueryState, SourceBadge, scrollable } from '../components/ui'
 import { candlesSource, findSeries, isSample, seriesKey, TIMEFRAMES } from '../lib/candles'
 import { fmtNumber, fmtTime } from '../lib/format'
 import { GetCandles } from './candle-forms'
@@ -104,7 +104,7 @@ export function Gaps({ gaps }: { gaps: NonNullable<CandleSeries['gaps']> }) {
 /** The stored series; each links to its candles. */
 export function SeriesTable({ series, selected }: { series: CandleSeries[]; selected?: string }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Stored series')}>
       <table data-testid="series-table">
         <thead>
           <tr><th>Symbol</th><th>Timeframe</th><th>First</th><th>Last</th><th className="num">Bars</th><th>Source</th><th>Adjustment</th><th className="num">Gaps</th></tr>
@@ -135,7 +135,7 @@ export function SeriesTable({ series, selected }: { series: CandleSeries[]; sele
 
 function BarsTable({ candles, source }: { candles: Candle[]; source: string | null }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Latest bars')}>
       <table data-testid="bars-table">
         <thead>
           <tr><th>Open time</th><th className="num">Open</th><th className="num">High</th><th className="num">Low</th><th className="num">Close</th><th className="num">Volume</th><th>Source</th></tr>

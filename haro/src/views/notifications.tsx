@@ -4,7 +4,7 @@
 import { useState } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api } from '../api/client'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 
 export type NotifyChannel = { channel: string; configured: boolean }
@@ -77,7 +77,7 @@ export function NotificationsSettings() {
                 </ul>
               )}
               {test.error && <ErrorNote error={test.error} />}
-              <div className="table-wrap">
+              <div className="table-wrap" {...scrollable('Notification rules')}>
                 <table data-testid="notify-rules">
                   <thead>
                     <tr><th>Rule</th><th>Events</th><th>Sent to</th><th>Set by</th></tr>
@@ -134,7 +134,7 @@ function DeadLetters() {
           q.data!.items.length === 0 ? (
             <Empty>Every notification was delivered.</Empty>
           ) : (
-            <div className="table-wrap">
+            <div className="table-wrap" {...scrollable('Dead letters')}>
               <table data-testid="notify-dead-letters">
                 <thead>
                   <tr><th>When</th><th>Channel</th><th>Notification</th><th>Why</th><th /></tr>

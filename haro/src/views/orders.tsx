@@ -6,7 +6,7 @@ import { useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { useOrders, type OrderFilter } from '../api/queries'
 import type { Order } from '../api/types'
-import { Chip, Empty, ErrorNote, nextSort, QueryState, SortTh } from '../components/ui'
+import { Chip, Empty, ErrorNote, nextSort, QueryState, SortTh, scrollable } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
 import { ORDER_STATUSES } from '../lib/orders'
 import { allOrders, ordersCsv, saveBlob } from '../lib/exports'
@@ -118,7 +118,7 @@ export function OrdersTable({ orders, compact }: { orders: Order[]; compact?: bo
   const rows = sortRows(orders.map((o) => ({ o, v: value(o, sort.key) })), 'v', sort.dir)
   const th = (k: Col, label: string, num?: boolean) => <SortTh k={k} label={label} sort={sort} onSort={(c) => setSort(nextSort(sort, c))} num={num} />
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Orders')}>
       <table data-testid="orders-table">
         <thead>
           <tr>

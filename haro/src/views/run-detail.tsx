@@ -115,7 +115,7 @@ export function ReplayResult({ report }: { report: ReplayReport }) {
           First difference: decision {m.index}
           {m.bar_ts && <> at {fmtTime(m.bar_ts)}</>}
           {m.replayed_bar_ts && <> (replayed at {fmtTime(m.replayed_bar_ts)})</>}
-          <pre className="logs">{`recorded: ${intents(m.recorded)}\nreplayed: ${intents(m.replayed)}`}</pre>
+          <pre className="logs" role="region" aria-label="Replay difference" tabIndex={0}>{`recorded: ${intents(m.recorded)}\nreplayed: ${intents(m.replayed)}`}</pre>
         </div>
       )}
     </div>

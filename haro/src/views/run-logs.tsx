@@ -9,7 +9,7 @@ import { useQuery } from '@tanstack/react-query'
 import { fetchRunLogs } from '../api/queries'
 import type { RunLogLine } from '../api/types'
 import { fallbackInterval } from '../app/query-client'
-import { Empty, ErrorNote, Loading } from '../components/ui'
+import { Empty, ErrorNote, Loading, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import { addNewer, addOlder, EMPTY_LOG, filterLines, LEVELS, startLog, type LogState } from '../lib/logs'
 
@@ -110,7 +110,7 @@ export function RunLogs({ id }: { id: number }) {
       </p>
       {head.error ? <ErrorNote error={head.error} what="New log lines" /> : null}
       {shown.length === 0 ? <Empty>{log.lines.length === 0 ? 'No log lines.' : 'No line matches.'}</Empty> : (
-        <pre className="logs" data-testid="log-lines">
+        <pre className="logs" {...scrollable('Log lines')} data-testid="log-lines">
           {shown.map((l) => `${fmtTime(l.ts)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`).join('\n')}
         </pre>
       )}

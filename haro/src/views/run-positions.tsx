@@ -5,7 +5,7 @@ import { useState } from 'react'
 import { useClosePosition, useFlattenRun } from '../api/queries'
 import type { Position, Run } from '../api/types'
 import { Confirm } from '../components/dialog'
-import { Empty, ErrorNote, Pnl } from '../components/ui'
+import { Empty, ErrorNote, Pnl, scrollable } from '../components/ui'
 import { fmtMoney, fmtQty, toNumber } from '../lib/format'
 import { AttemptLine, FlattenSummary, OrderRefusal } from './control'
 
@@ -41,7 +41,7 @@ export function RunPositions({ run }: { run: Pick<Run, 'id' | 'status' | 'positi
       {positions === undefined || positions === null ? (
         <p className="note">Positions are not reported by this server version yet.</p>
       ) : positions.length === 0 ? <Empty>Flat.</Empty> : (
-        <div className="table-wrap">
+        <div className="table-wrap" {...scrollable('Positions')}>
           <table data-testid="positions-table">
             <thead><tr><th>Symbol</th><th className="num">Qty</th><th className="num">Avg price</th><th className="num">Last</th><th className="num">Unrealized</th>{running && <th />}</tr></thead>
             <tbody>

@@ -10,7 +10,7 @@ import { ApiError } from '../api/client'
 import { usePatchRisk, useSetRunState, useTradingState } from '../api/queries'
 import type { RiskLimits, RiskState, Run, RunStateResult, RunTradingStateName } from '../api/types'
 import { Confirm } from '../components/dialog'
-import { Chip, ErrorNote } from '../components/ui'
+import { Chip, ErrorNote, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import {
   fieldOfError, labelOf, LIMITS, riskPatch, riskWhole, showLimit, showOff, stateReason, stateWord, valuesOf, type LimitDef, type LimitValues,
@@ -71,7 +71,7 @@ export function TradingStateLine({ run, testId = 'run-trading-state' }: {
 /** Every limit (of `defs`, all by default), "off" where null. */
 export function LimitsTable({ risk, defs = LIMITS }: { risk: Partial<RiskLimits>; defs?: LimitDef[] }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Risk limits')}>
       <table className="limits" data-testid="limits-table">
         <tbody>
           {defs.map((d) => {

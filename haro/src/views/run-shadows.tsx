@@ -8,7 +8,7 @@ import { lazy, Suspense, useState, type FormEvent } from 'react'
 import { useStrategies } from '../api/queries'
 import { useShadowDiff, useShadows, useStartShadow, useStopShadow, type Shadow } from '../api/shadows'
 import type { Run, Strategy } from '../api/types'
-import { Chip, Empty, ErrorNote, Loading, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, Loading, QueryState, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import { paramsText } from '../lib/versions'
 import { FieldError, parseParams } from './run-form'
@@ -55,7 +55,7 @@ function ShadowTable({ run, shadows, versions, open, onOpen }: {
   return (
     <>
       {stop.error && <ErrorNote error={stop.error} />}
-      <div className="table-wrap">
+      <div className="table-wrap" {...scrollable('Shadows')}>
         <table data-testid="shadows-table">
           <thead>
             <tr><th>#</th><th>Version</th><th>Params</th><th>Status</th><th className="num">Divergences</th><th>First divergence</th><th /></tr>

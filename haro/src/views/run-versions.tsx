@@ -12,7 +12,7 @@ import type { Shadow } from '../api/shadows'
 import type { Run, Strategy } from '../api/types'
 import { usePromote, useRollback, useVersions, type PromoteRequest, type Version } from '../api/versions'
 import { Confirm } from '../components/dialog'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import {
   activeVersion, AUTO_ROLLBACK_DEFAULT, paramsText, pendingSwitch, previousVersion, promoteRequest, reasonWord, rollbackBlocked,
@@ -53,7 +53,7 @@ function useRefreshRunOnSwitch(runId: number, activeSeq: number | undefined) {
 
 function VersionTable({ items }: { items: Version[] }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" {...scrollable('Versions')}>
       <table data-testid="versions-table">
         <thead>
           <tr>

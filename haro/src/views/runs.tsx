@@ -112,7 +112,7 @@ function serverRiskError(error: unknown): Partial<Record<keyof RiskFieldValues, 
 
 function RunsTable({ runs }: { runs: Run[] }) {
   return (
-    <div className="table-wrap">
+    <div className="table-wrap" role="region" aria-label="Runs" tabIndex={0}>
       <table data-testid="runs-table">
         <thead>
           <tr><th className="num">Id</th><th>Strategy</th><th>Mode</th><th>Venue</th><th>Symbols</th><th>Timeframe</th><th>Status</th><th>Created</th><th /></tr>

@@ -5,7 +5,7 @@ import { useMemo } from 'react'
 import { useShadowDiff, type BarDiff, type Intent, type Shadow } from '../api/shadows'
 import type { Run } from '../api/types'
 import { LineChart } from '../components/charts'
-import { Empty, QueryState, usePaged } from '../components/ui'
+import { Empty, QueryState, usePaged, scrollable } from '../components/ui'
 import { fmtTime } from '../lib/format'
 import { toLinePoints, toSeconds } from '../lib/trades'
 
@@ -69,7 +69,7 @@ function DiffBody({ diff, runId }: { diff: NonNullable<ReturnType<typeof useShad
       {noCurve ? <Empty>No equity recorded yet.</Empty> : <LineChart lines={lines} mark={mark} short testId="shadow-equity-chart" />}
       {divergent.length === 0 ? <Empty>Their order intents agree at every bar so far.</Empty> : (
         <>
-          <div className="table-wrap">
+          <div className="table-wrap" {...scrollable('Bars where the intents differ')}>
             <table data-testid="shadow-divergent-rows">
               <thead><tr><th>Bar</th><th>Run intents</th><th>Shadow intents</th></tr></thead>
               <tbody>

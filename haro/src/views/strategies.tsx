@@ -3,7 +3,7 @@
 import { useRef, useState, type DragEvent } from 'react'
 import { useDisableStrategy, useStrategies, useUploadStrategy } from '../api/queries'
 import type { Strategy } from '../api/types'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, scrollable } from '../components/ui'
 import { fmtBytes, fmtTime, shortHash } from '../lib/format'
 
 /** `sma-cross.wasm` → `sma-cross`. */
@@ -97,7 +97,7 @@ function StrategyTable({ rows }: { rows: Strategy[] }) {
   return (
     <>
       {disable.error && <ErrorNote error={disable.error} what="Disabling strategies" />}
-      <div className="table-wrap">
+      <div className="table-wrap" {...scrollable('Strategies')}>
         <table data-testid="strategies-table">
           <thead>
             <tr><th>Name</th><th>Version</th><th className="num">Id</th><th>Language</th><th className="num">Size</th><th>sha256</th><th>Status</th><th>Uploaded</th><th /></tr>

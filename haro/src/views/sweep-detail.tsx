@@ -4,7 +4,7 @@
 import { useState } from 'react'
 import { Link, useNavigate, useParams } from 'react-router'
 import { useCancelSweep, useOpenAsBacktest, usePointReport, useSweep, working, type ResultsQuery, type Sweep, type SweepPoint } from '../api/sweeps'
-import { Chip, Empty, ErrorNote, QueryState, SortTh } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, SortTh, scrollable } from '../components/ui'
 import { fmtMetric, fmtNumber, fmtTime } from '../lib/format'
 import { cellColour, heatmapOf, type Heatmap } from '../lib/sweeps'
 import { OverfittingCard } from './overfitting'
@@ -86,7 +86,7 @@ function Body({ s, id, sort, onSort, offset, setOffset }: {
       <h2>Results</h2>
       {rows.length === 0 && offset === 0 ? <Empty>No finished points yet.</Empty> : (
         <>
-          <div className="table-wrap">
+          <div className="table-wrap" {...scrollable('Sweep results')}>
             <table data-testid="sweep-results">
               <thead>
                 <tr>
@@ -183,7 +183,7 @@ export function HeatmapSvg({ map, direction }: { map: Heatmap; direction: 'max' 
   const w = LEFT + map.xs.length * CELL
   const h = TOP + map.ys.length * CELL + 18
   return (
-    <div className="table-wrap heatmap">
+    <div className="table-wrap heatmap" {...scrollable('Heatmap')}>
       <svg width={w} height={h} viewBox={`0 0 ${w} ${h}`} role="img" aria-label={`heatmap of ${map.x} and ${map.y}`} data-testid="heatmap">
         {map.xs.map((v, c) => <text key={c} x={LEFT + c * CELL + CELL / 2} y={14} textAnchor="middle" fontSize="11" fill="currentColor">{show(v)}</text>)}
         {map.ys.map((v, r) => <text key={r} x={LEFT - 4} y={TOP + r * CELL + CELL / 2 + 4} textAnchor="end" fontSize="11" fill="currentColor">{show(v)}</text>)}

@@ -5,7 +5,7 @@ import { ApiError } from '../api/client'
 import { useCreateSweep, useSweeps, type Sweep } from '../api/sweeps'
 import { useStrategies } from '../api/queries'
 import type { Strategy } from '../api/types'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, QueryState, scrollable } from '../components/ui'
 import { fmtNumber, fmtTime } from '../lib/format'
 import { buildSweepRequest, refusalNote } from '../lib/sweeps'
 import { parseParams, splitSymbols } from './run-form'
@@ -44,7 +44,7 @@ export function Sweeps() {
       <QueryState q={q} what="Sweeps">
         {() =>
           q.data!.length === 0 ? <Empty>No sweeps yet.</Empty> : (
-            <div className="table-wrap">
+            <div className="table-wrap" {...scrollable('Sweeps')}>
               <table data-testid="sweeps-table">
                 <thead>
                   <tr><th className="num">Id</th><th>Status</th><th>Strategy</th><th>Symbols</th><th>Progress</th><th>Objective</th><th className="num">Best</th><th>Created</th></tr>
