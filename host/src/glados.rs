@@ -59,6 +59,7 @@ pub mod notify;
 pub mod orders;
 pub mod promote;
 pub mod replay;
+pub mod run_charts;
 pub mod runs;
 mod security_headers;
 pub mod server;

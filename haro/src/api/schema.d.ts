@@ -724,6 +724,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/equity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A run's equity curve by bar time, newest page first, with its fills at bar times (for
+         *     marking them on a price chart) and how far it got (bars done of bars total on `sim`).
+         */
+        get: operations["run_equity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/flatten": {
         parameters: {
             query?: never;
@@ -1014,6 +1034,26 @@ export interface paths {
          *     asked for, with when and why it happened (or why not).
          */
         get: operations["versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/sparklines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A short sample of each named run's equity curve and its progress, in one request (the run
+         *     list's sparklines).
+         */
+        get: operations["run_sparklines"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1487,6 +1527,39 @@ export interface components {
             /** @description The shadow's intents at that bar time. */
             shadow: Record<string, never>[];
         };
+        /** @description A fill at its bar time. */
+        BarFillView: {
+            /**
+             * Format: date-time
+             * @description The bar it belongs to: the latest bar time at or before `filled_at` (on `sim` the same
+             *     time; on a live venue the bar whose period holds the fill).
+             */
+            bar_ts: string;
+            /**
+             * Format: date-time
+             * @description When the venue filled it.
+             */
+            filled_at: string;
+            /**
+             * Format: int64
+             * @description The order filled.
+             */
+            order_id: number;
+            /**
+             * Format: double
+             * @description Price.
+             */
+            price: number;
+            /**
+             * Format: double
+             * @description Quantity.
+             */
+            qty: number;
+            /** @description `buy` or `sell`. */
+            side: string;
+            /** @description Symbol. */
+            symbol: string;
+        };
         /** @description Whether a cancel reached a working order. */
         CancelView: {
             /**
@@ -1711,6 +1784,39 @@ export interface components {
             symbols: string[];
             /** @description Bar timeframe (`1Min`, `15Min`, `1Hour`, `1Day`, …). */
             timeframe: string;
+        };
+        /** @description A page of a run's equity curve. */
+        EquityPageView: {
+            /** @description The run's fills at the page's bar times, oldest first. */
+            fills: components["schemas"]["BarFillView"][];
+            /**
+             * Format: date-time
+             * @description The first bar time the run's strategy answered (`null` before any).
+             */
+            first_bar?: string | null;
+            /**
+             * Format: date-time
+             * @description The last bar time it answered, or its latest fill's time when later (the decisions
+             *     projection lags the run by its consumer; its fills do not).
+             */
+            last_bar?: string | null;
+            /**
+             * Format: date-time
+             * @description Pass as `before` for the older bar times; `null` when this page starts the run.
+             */
+            next_before?: string | null;
+            /**
+             * @description Equity by bar time, oldest first: starting cash moved by the run's fills, positions
+             *     marked at the stored closes of its symbols.
+             */
+            points: components["schemas"]["EquityPointView"][];
+            /** @description How far the run got. */
+            progress: components["schemas"]["RunProgressView"];
+            /**
+             * Format: double
+             * @description Starting cash.
+             */
+            starting_cash: number;
         };
         /** @description One point of an equity curve. */
         EquityPointView: {
@@ -2455,6 +2561,20 @@ export interface components {
              */
             run_id: number;
         };
+        /** @description How far a run got. */
+        RunProgressView: {
+            /**
+             * Format: int64
+             * @description Bars delivered to its strategy (each symbol's bar counts).
+             */
+            bars_done: number;
+            /**
+             * Format: int64
+             * @description On `sim`: every stored bar of its symbols and timeframe, which the run replays; `null`
+             *     on a live venue.
+             */
+            bars_total?: number | null;
+        };
         /** @description `POST /runs`. */
         RunRequest: {
             /**
@@ -2731,6 +2851,23 @@ export interface components {
              * @description The strategy version it runs.
              */
             strategy_id: number;
+        };
+        /** @description Sparklines of many runs. */
+        SparklinesView: {
+            /** @description One per known run, in the order asked (unknown ids are left out). */
+            items: components["schemas"]["SparklineView"][];
+        };
+        /** @description A short sample of one run's equity curve. */
+        SparklineView: {
+            /** @description Evenly over its bar times, the first and last kept (empty before its first bar). */
+            points: components["schemas"]["EquityPointView"][];
+            /** @description How far the run got. */
+            progress: components["schemas"]["RunProgressView"];
+            /**
+             * Format: int64
+             * @description The run.
+             */
+            run_id: number;
         };
         /**
          * @description How the new version's state is rebuilt.
@@ -5133,6 +5270,60 @@ export interface operations {
             };
         };
     };
+    run_equity: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only bar times before this (RFC 3339): the previous page's `next_before`. Without it,
+                 *     the newest bar times.
+                 */
+                before?: string;
+                /** @description Bar times in the page (1–10000, default 2000). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EquityPageView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     flatten_run: {
         parameters: {
             query?: never;
@@ -6076,6 +6267,46 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    run_sparklines: {
+        parameters: {
+            query: {
+                /** @description Run ids, comma-separated (1–500 of them). */
+                ids: string;
+                /** @description Most points per run (2–200, default 40). */
+                points?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SparklinesView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
