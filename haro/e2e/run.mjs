@@ -184,10 +184,12 @@ await only('e2e', async ({ start, browser }) => {
   await page.getByRole('checkbox', { name: 'compare 2' }).check()
   await page.getByRole('button', { name: /Compare selected/ }).click()
   await page.locator('[data-testid=compare-chart] canvas').first().waitFor()
-  const cols = await page.getByTestId('metrics-table').locator('thead th').count()
+  const cols = await page.getByTestId('compare-metrics').locator('thead th').count()
   if (cols !== 3) throw new Error(`the comparison has ${cols - 1} columns`)
+  if (!(await page.locator('[data-testid=compare-metrics] td[data-best]').count())) throw new Error('no better value marked')
+  if (!(await page.locator('[data-testid=compare-params] tr[data-differs]').count())) throw new Error('the differing params are not highlighted')
   await page.screenshot({ path: join(shots, 'backtest-compare.png'), fullPage: true })
-  ok('a second backtest compared side by side with the first (metrics, both equity curves)')
+  ok('a second backtest compared side by side with the first (metrics with the better marked, params diff, both equity curves)')
 
   // 6. Paper run on the simulated exchange: orders appear without reloading; stop it.
   at('run')
@@ -202,6 +204,14 @@ await only('e2e', async ({ start, browser }) => {
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid=order-row]').length > n, first, { timeout: 60_000 })
   if (page.url() !== runUrl) throw new Error('the page navigated while waiting for orders')
   ok(`paper run: orders appear live (${first} → more) without a reload`)
+  // Its charts: progress of the replay, the equity curve, the price with its fills marked at bar times.
+  await page.locator('[data-testid=run-equity-chart] canvas').first().waitFor({ timeout: 30_000 })
+  await page.locator('[data-testid=run-price-chart] canvas').first().waitFor({ timeout: 30_000 })
+  await page.getByTestId('run-progress').filter({ hasText: /of [\d,]+ bars/ }).waitFor()
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=run-price]')?.getAttribute('data-markers')) > 0, null, { timeout: 30_000 })
+  const fillBar = (await page.locator('[data-testid=run-fills] tbody tr td').first().textContent())?.trim()
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(fillBar ?? '')) throw new Error(`a fill of a daily run is not at its bar date: ${fillBar}`)
+  ok(`run page: progress, equity curve, price chart with fills marked at bar times (first listed ${fillBar})`)
   await page.screenshot({ path: join(shots, 'paper-run.png'), fullPage: true })
   // The stop dialog, with its defaults: cancel the working orders, keep the positions.
   await page.getByRole('button', { name: 'Stop', exact: true }).first().click()
@@ -226,6 +236,13 @@ await only('e2e', async ({ start, browser }) => {
   }
   ok('run replayed from the UI: identical')
   await page.screenshot({ path: join(shots, 'run-replay.png') })
+  // The run list: its equity, PnL, params and a sparkline of its curve.
+  await nav(page, 'Runs').click()
+  const runRow = page.locator(`[data-testid=runs-table] tr[data-run="${runUrl.split('/').pop()}"]`)
+  await runRow.locator('svg.spark polyline').waitFor({ timeout: 30_000 })
+  const equityText = (await runRow.getByTestId('run-equity').textContent())?.trim()
+  if (!/^-?\$[\d,]+\.\d{2}$/.test(equityText ?? '')) throw new Error(`run list equity: ${equityText}`)
+  ok(`run list: equity ${equityText}, PnL, params and the equity sparkline`)
 
   // 7. Dashboard (the first-run card dismissed), orders, candles, phone width, dark theme.
   at('overview')

@@ -63,6 +63,7 @@ pub mod orders;
 pub mod overfitting;
 pub mod promote;
 pub mod replay;
+pub mod run_charts;
 pub mod run_logs;
 pub mod runs;
 mod security_headers;

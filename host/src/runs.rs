@@ -89,6 +89,7 @@ pub mod active;
 mod beat;
 pub mod control;
 pub mod decisions;
+pub mod equity;
 pub mod log_book;
 pub mod metered;
 pub mod promote;

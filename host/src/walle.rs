@@ -43,6 +43,7 @@ mod orders;
 mod outbox;
 pub mod projections;
 mod replay;
+mod run_charts;
 mod run_state;
 mod run_versions;
 mod runs;
@@ -83,6 +84,7 @@ pub use outbox::{
     NOTIFY_CHANNEL, Retention, StartFrom, feed,
 };
 pub use replay::{RecordedDecisions, RunInput};
+pub use run_charts::{BarRange, RunFill};
 pub use run_state::{LOG_LEVELS, LogFilter, RunAccount, RunBeat, RunLogLine};
 pub use run_versions::{NewRunVersion, RunVersion, SwitchMade};
 pub use runs::{NewRun, Run, RunMode, RunStatus, StrategyResult};

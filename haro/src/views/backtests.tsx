@@ -1,4 +1,4 @@
-// Backtests: launch one over stored candles, list them, pick two to compare.
+// Backtests: launch one over stored candles, list them, pick two or more to compare.
 import { useState, type FormEvent } from 'react'
 import { Link, useNavigate } from 'react-router'
 import { useBacktests, useCreateBacktest, useStrategies } from '../api/queries'
@@ -8,6 +8,7 @@ import { fmtMoney, fmtPct, fmtTime } from '../lib/format'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { FieldError, LimitFields, limitsOf, parseParams, splitSymbols, StrategySelect, TIMEFRAMES } from './run-form'
 import { FillFields, fillRequest, NO_FILLS } from './backtest-fills'
+import { MAX_COMPARED } from '../lib/compare'
 
 export const reportOf = (b: Backtest) => (b.report ?? null) as unknown as Report | null
 /** Why a queued backtest has not started, in words (`null` unless it is queued and the server says). */
@@ -36,14 +37,14 @@ export function Backtests() {
   const [picked, setPicked] = useState<number[]>([])
   const nav = useNavigate()
   const toggle = (id: number) =>
-    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-2)))
+    setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id].slice(-MAX_COMPARED)))
   return (
     <section>
       <h1>Backtests</h1>
       <Launch />
       <div className="row" style={{ marginBottom: '.6rem' }}>
-        <button type="button" disabled={picked.length !== 2} onClick={() => nav(`/ui/backtests/compare?a=${picked[0]}&b=${picked[1]}`)}>
-          Compare selected ({picked.length}/2)
+        <button type="button" disabled={picked.length < 2} onClick={() => nav(`/ui/backtests/compare?ids=${picked.join(',')}`)}>
+          Compare selected ({picked.length})
         </button>
       </div>
       <QueryState q={q}>

@@ -1,15 +1,18 @@
 // One run: status (and the error code when it failed), account figures, sandbox figures
-// (fuel, memory, calls), positions, orders and logs. Refreshed by events, not by polling.
+// (fuel, memory, calls), its charts (run-charts.tsx: progress, equity curve, price with its fills at
+// bar times; loaded on demand with the chart library), positions, orders and logs. Refreshed by
+// events, not by polling.
 // "Replay" replays the run server-side and shows whether its intents match the recording.
 // While it runs: Stop (with its choices), Close per position, Flatten run, an order by hand and
 // Cancel per working order. The Risk panel (run-risk.tsx): its trading state and why, its limits,
 // Edit limits, and setting its own state (with "and flatten"). Versions (run-versions.tsx): the
 // run's strategy versions, Roll back and promoting a version. Shadows (run-shadows.tsx): the
 // run's shadows, their diffs, promoting one, and starting one while it runs.
+import { lazy, Suspense } from 'react'
 import { Link, useParams } from 'react-router'
 import { useReplayRun, useRun } from '../api/queries'
 import type { ReplayReport, Run } from '../api/types'
-import { Chip, Empty, ErrorNote, Pnl, QueryState } from '../components/ui'
+import { Chip, Empty, ErrorNote, Loading, Pnl, QueryState } from '../components/ui'
 import { fmtBytes, fmtMoney, fmtNumber, fmtTime } from '../lib/format'
 import { StopButton } from './control'
 import { HandOrderForm } from './hand-order'
@@ -19,6 +22,9 @@ import { RiskPanel } from './run-risk'
 import { ShadowsPanel } from './run-shadows'
 import { RunLogs } from './run-logs'
 import { VersionsPanel } from './run-versions'
+
+// The charts pull in lightweight-charts: a chunk of their own, as the backtest pages.
+const RunCharts = lazy(() => import('./run-charts').then((m) => ({ default: m.RunCharts })))
 
 export function RunDetail() {
   const { id = '' } = useParams()
@@ -82,6 +88,7 @@ function RunBody({ run }: { run: Run }) {
           ) : <Empty>No figures yet.</Empty>}
         </div>
       </div>
+      <Suspense fallback={<Loading what="Loading the charts" />}><RunCharts run={run} /></Suspense>
       <RiskPanel run={run} />
       <RunPositions run={run} />
       {run.status === 'running' && (

@@ -1,12 +1,17 @@
 // Runs: start one (strategy, mode, venue, symbols, timeframe, params, optional risk limits), list them, stop them
-// (the stop dialog asks what happens to each run's orders and positions).
-import { useState, type FormEvent } from 'react'
+// (the stop dialog asks what happens to each run's orders and positions). The list shows each run's
+// parameters, equity, PnL and a sparkline of its equity curve with its progress (bars done of bars
+// total on `sim`), 50 runs a page, the page's sparklines in one request (`GET /runs/sparklines`).
+import { useMemo, useState, type FormEvent } from 'react'
 import { Link, useNavigate } from 'react-router'
 import { ApiError } from '../api/client'
 import { useCreateRun, useRuns } from '../api/queries'
+import { useRunSparklines, type Sparkline as Spark } from '../api/run-charts'
 import type { Run } from '../api/types'
-import { Chip, Empty, ErrorNote, QueryState } from '../components/ui'
-import { fmtTime } from '../lib/format'
+import { Sparkline } from '../components/sparkline'
+import { Chip, Empty, ErrorNote, Pnl, QueryState, usePaged } from '../components/ui'
+import { fmtMoney, fmtNumber, fmtTime } from '../lib/format'
+import { paramsLine, progressOf } from '../lib/run-charts'
 import { CASH, checkNumbers, LIMIT } from '../lib/forms'
 import { fieldOfError } from '../lib/risk'
 import { StopButton } from './control'
@@ -111,28 +116,59 @@ function serverRiskError(error: unknown): Partial<Record<keyof RiskFieldValues, 
 }
 
 function RunsTable({ runs }: { runs: Run[] }) {
+  const { rows, pager } = usePaged(runs, RUNS_PER_PAGE)
+  const ids = useMemo(() => rows.map((r) => r.id), [rows])
+  const sparks = useRunSparklines(ids)
+  const byRun = useMemo(() => new Map((sparks.data?.items ?? []).map((s) => [s.run_id, s])), [sparks.data])
   return (
-    <div className="table-wrap" role="region" aria-label="Runs" tabIndex={0}>
-      <table data-testid="runs-table">
-        <thead>
-          <tr><th className="num">Id</th><th>Strategy</th><th>Mode</th><th>Venue</th><th>Symbols</th><th>Timeframe</th><th>Status</th><th>Created</th><th /></tr>
-        </thead>
-        <tbody>
-          {runs.map((r) => (
-            <tr key={r.id}>
-              <td className="num"><Link to={`/ui/runs/${r.id}`}>{r.id}</Link></td>
-              <td>{r.strategy_name ?? `#${r.strategy_id}`}</td>
-              <td>{r.mode}</td>
-              <td>{r.venue}</td>
-              <td>{r.symbols.join(', ')}</td>
-              <td>{r.timeframe}</td>
-              <td><Chip value={r.status} />{r.error_code && <> <code className="neg">{r.error_code}</code></>}</td>
-              <td>{fmtTime(r.created_at)}</td>
-              <td><StopButton run={r} /></td>
+    <>
+      <div className="table-wrap" role="region" aria-label="Runs" tabIndex={0}>
+        <table data-testid="runs-table">
+          <thead>
+            <tr>
+              <th className="num">Id</th><th>Strategy</th><th>Params</th><th>Mode</th><th>Venue</th><th>Symbols</th><th>Timeframe</th><th>Status</th>
+              <th className="num">Equity</th><th className="num">PnL</th><th>Equity curve</th><th>Created</th><th />
             </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id} data-run={r.id}>
+                <td className="num"><Link to={`/ui/runs/${r.id}`}>{r.id}</Link></td>
+                <td>{r.strategy_name ?? `#${r.strategy_id}`}</td>
+                <td className="small" data-testid="run-params"><code>{paramsLine(r.params) || '—'}</code></td>
+                <td>{r.mode}</td>
+                <td>{r.venue}</td>
+                <td>{r.symbols.join(', ')}</td>
+                <td>{r.timeframe}</td>
+                <td><Chip value={r.status} />{r.error_code && <> <code className="neg">{r.error_code}</code></>}</td>
+                <td className="num" data-testid="run-equity">{fmtMoney(r.equity)}</td>
+                <td className="num" data-testid="run-pnl"><Pnl value={r.pnl?.total} /></td>
+                <td><RunSpark run={r} spark={byRun.get(r.id)} /></td>
+                <td>{fmtTime(r.created_at)}</td>
+                <td><StopButton run={r} /></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {pager}
+    </>
+  )
+}
+
+/** Runs a page of the list shows (and whose sparklines one request fetches). */
+export const RUNS_PER_PAGE = 50
+
+/** A run's equity sparkline and, while a `sim` run replays, how far it got. */
+function RunSpark({ run, spark }: { run: Run; spark: Spark | undefined }) {
+  const values = useMemo(() => (spark?.points ?? []).map((p) => p.equity), [spark])
+  const p = progressOf(spark?.progress)
+  return (
+    <span className="row spark-cell">
+      <Sparkline values={values} label={`Equity of run ${run.id}`} testId="run-spark" />
+      {run.status === 'running' && p?.pct !== null && p?.pct !== undefined && (
+        <span className="small" data-testid="run-spark-progress">{fmtNumber(p.pct, 0)}%</span>
+      )}
+    </span>
   )
 }

@@ -110,6 +110,8 @@ use crate::walle::{Strategy, StrategyStatus};
         promote::rollback,
         promote::versions,
         run_logs::run_logs,
+        super::run_charts::run_equity,
+        super::run_charts::run_sparklines,
         accounts::list_accounts,
         venues::list_venues,
         accounts::get_account,
@@ -204,6 +206,11 @@ use crate::walle::{Strategy, StrategyStatus};
         runs::TradeView,
         runs::LogLine,
         runs::LogPage,
+        super::run_charts::EquityPageView,
+        super::run_charts::BarFillView,
+        super::run_charts::RunProgressView,
+        super::run_charts::SparklineView,
+        super::run_charts::SparklinesView,
         accounts::AccountView,
         super::gaps::GapsView,
         super::gaps::GapRange,
@@ -278,7 +285,9 @@ pub fn routes() -> Router<AppState> {
         .route("/events/tail", get(event_routes::events_tail))
         .route("/events/stream", get(event_routes::events_stream))
         .route("/runs", get(list_runs).post(create_run))
+        .route("/runs/sparklines", get(super::run_charts::run_sparklines))
         .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/equity", get(super::run_charts::run_equity))
         .route("/runs/{id}/stop", axum::routing::post(control::stop_run))
         .route(
             "/runs/{id}/orders",

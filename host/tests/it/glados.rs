@@ -35,6 +35,7 @@ mod replay;
 mod replay_alpaca;
 mod risk;
 mod risk_rules;
+mod run_charts;
 mod run_metrics;
 mod run_state;
 mod runs;
