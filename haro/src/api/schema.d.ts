@@ -774,7 +774,8 @@ export interface paths {
         /**
          * A run's log: lifecycle messages, the strategy's log lines and captured stdout/stderr, errors.
          *     Newest first by default (follow `next_before` for older lines, ask `after=<next>` for newer
-         *     ones); `order=asc` (or `after` alone) reads it oldest first.
+         *     ones); `order=asc` (or `after` alone) reads it oldest first. `level` and `q` search the
+         *     whole log, stored and in memory; the cursors page through the matching lines.
          */
         get: operations["run_logs"];
         put?: never;
@@ -1190,6 +1191,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sweeps/{id}/points/{index}/montecarlo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monte Carlo of one point's trade sequence (as `GET /backtests/{id}/montecarlo`): the point
+         *     is run again (as for its report; it waits for a backtest slot), its closed trades' returns
+         *     resampled with replacement `runs` times (seeded).
+         */
+        get: operations["point_montecarlo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sweeps/{id}/points/{index}/report": {
         parameters: {
             query?: never;
@@ -1241,6 +1263,91 @@ export interface paths {
         };
         /** The venues of this server: `sim`, and with Alpaca configured `alpaca` and `sim-live`. */
         get: operations["list_venues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/walkforward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Walk-forwards, newest first. Paged with `before` (the last id of the previous page) and
+         *     `limit`.
+         */
+        get: operations["list_walkforwards"];
+        put?: never;
+        /**
+         * Validates, plans the windows and queues a walk-forward; poll `GET /walkforward/{id}` (or
+         *     follow `ui.backtest.WalkForwardStatusChanged`).
+         */
+        post: operations["create_walkforward"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/walkforward/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One walk-forward: its windows, progress, stitched result, efficiency, stability and
+         *     overfitting figures.
+         */
+        get: operations["get_walkforward"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/walkforward/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a queued or running walk-forward: the running window stops within one strategy
+         *     call, finished windows are kept and stitched, and its status becomes `cancelled`.
+         */
+        post: operations["cancel_walkforward"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/walkforward/{id}/windows/{index}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The out-of-sample backtest report of window `index` (the `weaver backtest --report` JSON
+         *     of the chosen point over the window's out-of-sample bars, without the warm-up bars it read
+         *     before them; `warmup_bars_before` says how many).
+         */
+        get: operations["window_report"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1756,6 +1863,44 @@ export interface components {
             latency_us?: number | null;
         };
         /**
+         * @description The deflated Sharpe ratio of the chosen point (Bailey & López de Prado), per period of its
+         *     return series (blocks of bars; not annualised).
+         */
+        DeflatedSharpeView: {
+            /**
+             * Format: double
+             * @description Probability that its true Sharpe ratio is above `expected_max_sharpe`.
+             */
+            dsr: number;
+            /**
+             * Format: double
+             * @description The Sharpe ratio the best of the trials would show with no skill (`SR₀`), per period.
+             */
+            expected_max_sharpe: number;
+            /**
+             * Format: double
+             * @description Kurtosis of its returns (not excess: 3 for normal returns).
+             */
+            kurtosis: number;
+            /** @description Periods of its return series. */
+            observations: number;
+            /**
+             * Format: double
+             * @description The chosen point's Sharpe ratio per period.
+             */
+            sharpe: number;
+            /**
+             * Format: double
+             * @description Skewness of its returns.
+             */
+            skewness: number;
+            /**
+             * Format: double
+             * @description Sample variance of the trials' Sharpe ratios.
+             */
+            trial_sharpe_variance: number;
+        };
+        /**
          * @description Which way the objective is better.
          * @enum {string}
          */
@@ -2073,6 +2218,11 @@ export interface components {
          * @enum {string}
          */
         ListOrder: "asc" | "desc";
+        /**
+         * @description A level of a run's log line, from the least to the most severe.
+         * @enum {string}
+         */
+        LogLevel: "debug" | "info" | "warn" | "error";
         /** @description One line of a run's log. */
         LogLine: {
             /** @description `debug`, `info`, `warn` or `error`. */
@@ -2299,6 +2449,32 @@ export interface components {
          * @enum {string}
          */
         OrderStatus: "pending_submit" | "submitted" | "accepted" | "partially_filled" | "filled" | "cancelled" | "rejected" | "expired" | "unknown";
+        /** @description Overfitting figures of a selection among `trials` points. */
+        OverfittingView: {
+            deflated_sharpe?: null | components["schemas"]["DeflatedSharpeView"];
+            /** @description Why a figure is missing. */
+            note?: string | null;
+            pbo?: null | components["schemas"]["PboView"];
+            /** @description Points the selection was made from (those that ran). */
+            trials: number;
+        };
+        /** @description The probability of backtest overfitting by combinatorially symmetric cross-validation. */
+        PboView: {
+            /** @description Periods per block. */
+            block_len: number;
+            /** @description Combinations, `C(S, S/2)`. */
+            combinations: number;
+            /** @description `λ = ln(ω/(1−ω))` of every combination. */
+            logits: number[];
+            /** @description Blocks the periods were cut into (`S`, even). */
+            partitions: number;
+            /**
+             * Format: double
+             * @description Share of the combinations whose in-sample best point ranks in the lower half out of
+             *     sample.
+             */
+            pbo: number;
+        };
         /** @description Five percentiles of a distribution. */
         PercentilesView: {
             /**
@@ -2344,6 +2520,42 @@ export interface components {
              * @description Open positions marked at their last price.
              */
             unrealized: number;
+        };
+        /** @description The Monte Carlo distribution of one sweep point's trade sequence. */
+        PointMonteCarloView: {
+            /**
+             * Format: int64
+             * @description The point.
+             */
+            index: number;
+            /** @description Maximum drawdown of the resamplings over trade-by-trade equity, percent (positive). */
+            max_drawdown_pct: components["schemas"]["PercentilesView"];
+            /**
+             * Format: double
+             * @description Maximum drawdown of the trades in their real order, percent.
+             */
+            observed_max_drawdown_pct: number;
+            /**
+             * Format: double
+             * @description Total return of the trades in their real order, compounded, percent.
+             */
+            observed_return_pct: number;
+            /** @description Total return of the resamplings, percent. */
+            return_pct: components["schemas"]["PercentilesView"];
+            /** @description Resamplings. */
+            runs: number;
+            /**
+             * Format: int64
+             * @description Seed.
+             */
+            seed: number;
+            /**
+             * Format: int64
+             * @description The sweep.
+             */
+            sweep_id: number;
+            /** @description Closed trades resampled. */
+            trades: number;
         };
         /** @description One finished point. */
         PointView: {
@@ -2852,6 +3064,24 @@ export interface components {
              */
             strategy_id: number;
         };
+        /** @description One part of a window. */
+        SpanView: {
+            /**
+             * Format: int64
+             * @description Bars (as planned).
+             */
+            bars: number;
+            /**
+             * Format: date-time
+             * @description Last bar's time.
+             */
+            end: string;
+            /**
+             * Format: date-time
+             * @description First bar's time.
+             */
+            start: string;
+        };
         /** @description Sparklines of many runs. */
         SparklinesView: {
             /** @description One per known run, in the order asked (unknown ids are left out). */
@@ -2869,11 +3099,30 @@ export interface components {
              */
             run_id: number;
         };
+        /** @description How one parameter's chosen value moved across windows. */
+        StabilityView: {
+            /**
+             * Format: double
+             * @description Coefficient of variation of numeric values (population sd / |mean|).
+             */
+            cv?: number | null;
+            /** @description Distinct values chosen. */
+            distinct: number;
+            /** @description The value chosen in each window (null: none chosen, or not run yet). */
+            values: Record<string, never>[];
+        };
         /**
          * @description How the new version's state is rebuilt.
          * @enum {string}
          */
         StateMode: "replay" | "fresh";
+        /** @description The windows' out-of-sample runs chained into one. */
+        StitchedView: {
+            /** @description The chained equity (at most 2000 points, evenly thinned). */
+            equity: components["schemas"]["EquityPointView"][];
+            /** @description Its summary metrics. */
+            metrics: Record<string, never>;
+        };
         /** @description `POST /runs/{id}/stop` body (optional). */
         StopRequest: {
             /**
@@ -3071,6 +3320,7 @@ export interface components {
              * @description Id.
              */
             id: number;
+            overfitting?: null | components["schemas"]["OverfittingView"];
             /** @description Points finished so far. */
             progress: components["schemas"]["ProgressView"];
             /** @description `GET /sweeps/{id}` only: a page of finished points, best first (or by `sort`). */
@@ -3262,6 +3512,135 @@ export interface components {
              * @description When the run switched to it.
              */
             switched_at?: string | null;
+        };
+        /** @description Progress of a walk-forward. */
+        WalkForwardProgressView: {
+            /**
+             * Format: int64
+             * @description In-sample points run (the stored windows' and the running window's).
+             */
+            points_done: number;
+            /**
+             * Format: int64
+             * @description Points of every window together.
+             */
+            points_total: number;
+            /**
+             * Format: int64
+             * @description Windows stored (done or failed).
+             */
+            windows_done: number;
+            /**
+             * Format: int64
+             * @description Windows planned.
+             */
+            windows_total: number;
+        };
+        /**
+         * @description `POST /walkforward`: a sweep's fields (as `POST /sweeps`; `start`/`end` bound the whole
+         *     analysis) plus the windows.
+         */
+        WalkForwardRequestView: components["schemas"]["SweepRequestView"] & {
+            /** @description The windows. */
+            windows: components["schemas"]["WindowsSpecView"];
+        };
+        /** @description A walk-forward as the API shows it. */
+        WalkForwardView: {
+            /**
+             * Format: date-time
+             * @description Created (UTC).
+             */
+            created_at: string;
+            /**
+             * Format: double
+             * @description Walk-forward efficiency: the mean over windows with a positive annualised in-sample
+             *     return of annualised out-of-sample return / annualised in-sample return.
+             */
+            efficiency?: number | null;
+            /** @description Why it failed. */
+            error?: string | null;
+            /**
+             * Format: date-time
+             * @description Ended (UTC).
+             */
+            finished_at?: string | null;
+            /**
+             * Format: int64
+             * @description Id.
+             */
+            id: number;
+            /** @description The objective, as posted. */
+            objective: Record<string, never>;
+            overfitting?: null | components["schemas"]["OverfittingView"];
+            /** @description Progress. */
+            progress: components["schemas"]["WalkForwardProgressView"];
+            /** @description Stability of each swept parameter across windows. */
+            stability: {
+                [key: string]: components["schemas"]["StabilityView"];
+            };
+            /** @description `queued`, `running`, `done`, `failed` or `cancelled`. */
+            status: string;
+            stitched?: null | components["schemas"]["StitchedView"];
+            /**
+             * Format: int64
+             * @description The strategy version.
+             */
+            strategy_id?: number | null;
+            /** @description Symbols. */
+            symbols: string[];
+            /** @description Timeframe. */
+            timeframe: string;
+            /** @description Every planned window. */
+            windows: components["schemas"]["WindowView"][];
+            /** @description The windows, as posted. */
+            windows_spec: Record<string, never>;
+        };
+        /**
+         * @description How windows move: `rolling` (same in-sample size, moved by `step`) or `anchored` (every
+         *     in-sample window starts at the first bar and grows by `step`).
+         * @enum {string}
+         */
+        WindowKindView: "rolling" | "anchored";
+        /**
+         * @description A window size: a positive integer (bars) or a duration `"<n>d"`, `"<n>w"` or `"<n>M"`
+         *     (days, weeks, calendar months: `"90d"`, `"12w"`, `"6M"`). Anything else is refused with
+         *     422 `invalid_windows` naming the field.
+         */
+        WindowSizeView: number | string;
+        /** @description The windows of a walk-forward. */
+        WindowsSpecView: {
+            /** @description In-sample size. */
+            in_sample: components["schemas"]["WindowSizeView"];
+            /** @description `rolling` or `anchored`. */
+            kind: components["schemas"]["WindowKindView"];
+            /** @description Out-of-sample size. */
+            out_of_sample: components["schemas"]["WindowSizeView"];
+            step?: null | components["schemas"]["WindowSizeView"];
+        };
+        /** @description One window. */
+        WindowView: {
+            /** @description The chosen point's swept parameters. */
+            best_params?: Record<string, never> | null;
+            /** @description Why it failed. */
+            error?: string | null;
+            /** @description In-sample part. */
+            in_sample: components["schemas"]["SpanView"];
+            /**
+             * Format: double
+             * @description Its in-sample objective value.
+             */
+            in_sample_objective?: number | null;
+            /**
+             * Format: int64
+             * @description Index (for its report).
+             */
+            index: number;
+            /** @description Out-of-sample part. */
+            out_of_sample: components["schemas"]["SpanView"];
+            /** @description The out-of-sample run's summary metrics (the keys of a sweep point's `metrics`). */
+            out_of_sample_metrics?: Record<string, never> | null;
+            /** @description `pending`, `running`, `done` or `failed`. */
+            status: string;
         };
     };
     responses: never;
@@ -5380,6 +5759,8 @@ export interface operations {
                 after?: number;
                 /** @description Only lines with `seq` below this (newest first: the previous page's `next_before`). */
                 before?: number;
+                /** @description Only lines at this level or a more severe one (`debug` keeps every line). */
+                level?: components["schemas"]["LogLevel"];
                 /** @description Page size (1–1000, default 100). */
                 limit?: number;
                 /**
@@ -5387,6 +5768,11 @@ export interface operations {
                  *     `after` is given).
                  */
                 order?: components["schemas"]["ListOrder"];
+                /**
+                 * @description Only lines whose message contains this text, ignoring case (1–200 characters; on
+                 *     SQLite the case of ASCII letters only). `%` and `_` are taken literally.
+                 */
+                q?: string;
             };
             header?: never;
             path: {
@@ -6770,6 +7156,69 @@ export interface operations {
             };
         };
     };
+    point_montecarlo: {
+        parameters: {
+            query?: {
+                /** @description Resamplings, 1–100000 (default 1000); `runs × trades` may be at most 50,000,000. */
+                runs?: number;
+                /** @description Seed of the resampling (default 1): the same seed gives the same answer. */
+                seed?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Sweep id */
+                id: number;
+                /** @description Point index */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointMonteCarloView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `point_failed`: the point fails when run */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_overfit_input` (details: `input`, `max_runs`, `max_draws`): `runs` out of 1–100000, `runs × trades` above 50,000,000, or no closed trades */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     point_report: {
         parameters: {
             query?: never;
@@ -6926,6 +7375,244 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_walkforwards: {
+        parameters: {
+            query?: {
+                /** @description Only ids below this (the last id of the previous page). */
+                before?: number;
+                /** @description Page size (1–500, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalkForwardView"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_walkforward: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A sweep's fields plus `windows` */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WalkForwardRequestView"];
+            };
+        };
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalkForwardView"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such strategy */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Strategy disabled or not ready */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `invalid_windows` (details: `field`; `bars` and `needed` when the windows do not fit the data), refused as `POST /sweeps` refuses (`sweep_too_large` counts points × windows), `unknown_metric`, `unknown_parameter` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_walkforward: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Walk-forward id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalkForwardView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_walkforward: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Walk-forward id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalkForwardView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `walkforward_finished`: it already ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    window_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Walk-forward id */
+                id: number;
+                /** @description Window index */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such walk-forward, or the window has not run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `window_failed`: the window has no out-of-sample run */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
