@@ -14,23 +14,36 @@ export function toNumber(v: Num): number | null {
   return Number.isFinite(n) ? n : null
 }
 
+// One Intl.NumberFormat per option set, made once: `toLocaleString` with options builds a new
+// formatter on every call, and a page of a trades table calls it hundreds of times per render.
+const numberFormats = new Map<string, Intl.NumberFormat>()
+function numberFormat(min: number, max: number): Intl.NumberFormat {
+  const key = `${min}:${max}`
+  let f = numberFormats.get(key)
+  if (!f) {
+    f = new Intl.NumberFormat('en-US', { minimumFractionDigits: min, maximumFractionDigits: max })
+    numberFormats.set(key, f)
+  }
+  return f
+}
+
 export function fmtNumber(v: Num, digits = 2): string {
   const n = toNumber(v)
   if (n === null) return DASH
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+  return numberFormat(digits, digits).format(n)
 }
 
 /** Quantities: as many decimals as needed, at most 8. */
 export function fmtQty(v: Num): string {
   const n = toNumber(v)
   if (n === null) return DASH
-  return n.toLocaleString('en-US', { maximumFractionDigits: 8 })
+  return numberFormat(0, 8).format(n)
 }
 
 export function fmtMoney(v: Num): string {
   const n = toNumber(v)
   if (n === null) return DASH
-  const s = Math.abs(n).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+  const s = numberFormat(2, 2).format(Math.abs(n))
   return n < 0 ? `-$${s}` : `$${s}`
 }
 

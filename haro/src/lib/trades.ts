@@ -5,6 +5,10 @@ import type { ReportTrade } from '../api/types'
 export type SortDir = 'asc' | 'desc'
 export type TradeKey = keyof ReportTrade
 
+// One collator for every sort: `localeCompare` looks up the locale's collation on each of the
+// ~200,000 comparisons a sort of 14,000 trades makes.
+const collator = new Intl.Collator('en-US')
+
 export function sortRows<T>(rows: readonly T[], key: keyof T, dir: SortDir): T[] {
   const sign = dir === 'asc' ? 1 : -1
   return [...rows].sort((a, b) => {
@@ -14,7 +18,7 @@ export function sortRows<T>(rows: readonly T[], key: keyof T, dir: SortDir): T[]
     if (x === null || x === undefined) return 1 // blanks last either way
     if (y === null || y === undefined) return -1
     if (typeof x === 'number' && typeof y === 'number') return (x - y) * sign
-    return String(x).localeCompare(String(y)) * sign
+    return collator.compare(String(x), String(y)) * sign
   })
 }
 

@@ -44,7 +44,7 @@ describe('notifications settings', () => {
     expect(el.querySelector('[data-testid=notify-test-telegram]')).toBeNull()
     act(() => (el.querySelector('[data-testid=notify-test-webhook]') as HTMLButtonElement).click())
     await until(() => expect(el.querySelector('[data-testid=notify-test-results]')?.textContent).toContain('webhook: failed (HTTP 500)'))
-    expect(sent.find((s) => s.method === 'POST')).toEqual({ method: 'POST', path: '/notifications/test', body: { channel: 'webhook' } })
+    expect(sent.find((s) => s.method === 'POST')).toMatchObject({ method: 'POST', path: '/notifications/test', body: { channel: 'webhook' } })
     expect(el.textContent).toContain('Every notification was delivered.')
   })
 
