@@ -15,7 +15,7 @@ use crate::walle::support::{TestStore, contract};
 
 contract!(lists_reach_every_row_newest_first_and_oldest_first);
 
-async fn new_run(w: &Walle, tag: &str) -> i64 {
+pub(super) async fn new_run(w: &Walle, tag: &str) -> i64 {
     let (s, _) = w
         .insert_strategy(
             &NewStrategy {

@@ -4,48 +4,15 @@
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 use weaver::app::{App, Config};
-use weaver::domain::Timeframe;
-use weaver::walle::{NewRun, NewStrategy, RunLogLine, RunMode, Walle};
+use weaver::walle::RunLogLine;
 
+use super::lists::new_run;
 use super::{get, send};
 use crate::walle::support::{TestStore, contract};
 
 contract!(a_log_search_finds_matches_anywhere_in_the_stored_log_and_pages_through_them);
-
-async fn new_run(w: &Walle) -> i64 {
-    let (s, _) = w
-        .insert_strategy(
-            &NewStrategy {
-                sha256: format!("{:0>64}", "5ea7c4"),
-                name: "log-search".into(),
-                version: "1".into(),
-                language: "rust".into(),
-                size_bytes: 1,
-            },
-            None,
-        )
-        .await
-        .expect("strategy");
-    w.insert_run(
-        &NewRun {
-            strategy_id: s.id,
-            mode: RunMode::Paper,
-            venue: "sim".into(),
-            params: json!({}),
-            symbols: vec!["AAPL".into()],
-            timeframe: Timeframe::MINUTE,
-            limits: None,
-            risk: None,
-            options: None,
-        },
-        None,
-    )
-    .await
-    .expect("run")
-    .id
-}
 
 fn seqs(page: &Value) -> Vec<i64> {
     page["items"]
@@ -60,7 +27,7 @@ async fn a_log_search_finds_matches_anywhere_in_the_stored_log_and_pages_through
     store: &TestStore,
 ) {
     let w = &store.walle;
-    let run = new_run(w).await;
+    let run = new_run(w, "search").await;
     // 3,000 lines: an error every 500th, a warning every 7th, and a few needles that a naive
     // `like` would misread.
     let lines: Vec<RunLogLine> = (1..=3000)
