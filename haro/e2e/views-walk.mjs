@@ -173,6 +173,7 @@ try {
       { name: 'compare', path: `/ui/backtests/compare?a=${big.id}&b=${small.id}`, ready: '[data-testid=compare-chart] canvas', primary: 'main a[href="/ui/backtests"]' },
       { name: 'sweeps', path: '/ui/sweeps', ready: '[data-testid=sweeps-table]', primary: 'main button.primary' },
       { name: 'sweep', path: `/ui/sweeps/${sweep.id}`, ready: '[data-testid=sweep-results]', primary: 'main [data-testid=sweep-results] button' },
+      { name: 'walkforward', path: '/ui/walkforward', ready: '[data-testid=wf-form]', primary: 'main button.primary' },
       { name: 'orders', path: '/ui/orders', ready: '[data-testid=order-row]', primary: 'main .form input' },
       { name: 'candles', path: '/ui/candles?symbol=BIG&timeframe=1Min', ready: '[data-testid=bars-table]', primary: '[data-testid=candles-older]' },
       { name: 'settings', path: '/ui/settings', ready: '[data-testid=notify-dead-letters]', primary: '[data-testid=api-key]' },
