@@ -54,11 +54,6 @@ macro_rules! filter_sql {
 }
 
 impl LogFilter {
-    /// Whether it keeps every line.
-    pub fn is_all(&self) -> bool {
-        self.min_level.unwrap_or(0) == 0 && self.text.as_deref().is_none_or(str::is_empty)
-    }
-
     /// Whether it keeps a line of `level` saying `message` (as the store's query decides).
     pub fn keeps(&self, level: &str, message: &str) -> bool {
         let floor = self.min_level.unwrap_or(0);
