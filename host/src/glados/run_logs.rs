@@ -66,7 +66,7 @@ impl LogQuery {
                     "q is at most {MAX_LOG_SEARCH} characters"
                 )));
             }
-            Some(t) => Some(t.to_owned()),
+            Some(t) => Some(t.to_lowercase()),
         };
         Ok(crate::walle::LogFilter {
             min_level: self.level.map(|l| l as usize),

@@ -39,7 +39,8 @@ pub struct LogFilter {
     /// The least severe level kept (an index into [`LOG_LEVELS`]); lines of a level outside
     /// that list (none are written today) are always kept, as the dashboard always did.
     pub min_level: Option<usize>,
-    /// Text the message contains, ignoring case (on SQLite, the case of ASCII letters only).
+    /// Text the message contains, ignoring case (on SQLite, the case of ASCII letters only);
+    /// lowercase, so a search does not lowercase it again for every line it reads.
     pub text: Option<String>,
 }
 
@@ -65,7 +66,7 @@ impl LogFilter {
         }
         match self.text.as_deref() {
             None | Some("") => true,
-            Some(t) => message.to_lowercase().contains(&t.to_lowercase()),
+            Some(t) => message.to_lowercase().contains(t),
         }
     }
 
@@ -77,7 +78,7 @@ impl LogFilter {
             None | Some("") => String::new(),
             Some(t) => {
                 let mut p = String::from("%");
-                for ch in t.to_lowercase().chars() {
+                for ch in t.chars() {
                     if matches!(ch, '%' | '_' | '\\') {
                         p.push('\\');
                     }
