@@ -18,7 +18,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::{Ref, RefOr, schema::Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -88,13 +89,63 @@ pub struct WindowsSpecView {
 
 /// `POST /walkforward`: a sweep's fields (as `POST /sweeps`; `start`/`end` bound the whole
 /// analysis) plus the windows.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+///
+/// Read and documented by hand rather than with `#[serde(flatten)]`: through `flatten` serde
+/// hands the sweep only the fields it names, so a misspelt field was silently dropped, and
+/// utoipa documents it as `allOf` [the sweep, `{windows}`], whose first part (closed by
+/// `additionalProperties: false`) forbids `windows`, a body no client can satisfy.
+#[derive(Debug, Clone, Serialize)]
 pub struct WalkForwardRequestView {
     /// The sweep each in-sample window runs.
     #[serde(flatten)]
     pub sweep: SweepRequestView,
     /// The windows.
     pub windows: WindowsSpecView,
+}
+
+impl<'de> Deserialize<'de> for WalkForwardRequestView {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let windows = fields
+            .remove("windows")
+            .ok_or_else(|| D::Error::missing_field("windows"))?;
+        let windows = WindowsSpecView::deserialize(windows)
+            .map_err(|e| D::Error::custom(format!("windows: {e}")))?;
+        // The rest is the sweep, read with its own `deny_unknown_fields`.
+        let sweep = SweepRequestView::deserialize(serde_json::Value::Object(fields))
+            .map_err(D::Error::custom)?;
+        Ok(Self { sweep, windows })
+    }
+}
+
+impl utoipa::PartialSchema for WalkForwardRequestView {
+    fn schema() -> RefOr<Schema> {
+        // The sweep's object with `windows` added: one closed object, as the body is read.
+        let mut object = match SweepRequestView::schema() {
+            RefOr::T(Schema::Object(object)) => object,
+            other => return other,
+        };
+        object.properties.insert(
+            "windows".into(),
+            RefOr::Ref(Ref::from_schema_name(WindowsSpecView::name())),
+        );
+        object.required.push("windows".into());
+        object.description = Some(
+            "A sweep's fields (as `POST /sweeps`; `start`/`end` bound the whole analysis) plus \
+             the windows."
+                .into(),
+        );
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for WalkForwardRequestView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <SweepRequestView as ToSchema>::schemas(schemas);
+        schemas.push((WindowsSpecView::name().into(), WindowsSpecView::schema()));
+        <WindowsSpecView as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Progress of a walk-forward.

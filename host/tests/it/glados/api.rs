@@ -101,6 +101,46 @@ async fn openapi_lists_the_routes() {
     }
 }
 
+/// A schema combined with `allOf` cannot have a closed part (`additionalProperties: false`):
+/// the closed part forbids the other parts' properties, so no body satisfies the whole (as
+/// `POST /walkforward`'s body did when it was the sweep's closed object `allOf` `{windows}`;
+/// schemathesis could not generate one).
+#[tokio::test]
+async fn no_schema_combines_a_closed_object_with_allof() {
+    let (r, _s, _d) = app(None).await;
+    let doc = send(&r, get("/openapi.json")).await.json();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let closed = |s: &serde_json::Value| -> bool {
+        let s = match s["$ref"].as_str() {
+            Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+            None => s,
+        };
+        s["additionalProperties"] == serde_json::json!(false)
+    };
+    let mut conflicting = Vec::new();
+    for (name, s) in schemas {
+        if let Some(parts) = s["allOf"].as_array()
+            && parts.len() > 1
+            && parts.iter().any(closed)
+        {
+            conflicting.push(name.clone());
+        }
+    }
+    assert_eq!(conflicting, Vec::<String>::new());
+    let wf = &schemas["WalkForwardRequestView"];
+    assert_eq!(wf["additionalProperties"], serde_json::json!(false), "{wf}");
+    for field in ["windows", "space", "objective", "strategy"] {
+        assert!(wf["properties"].get(field).is_some(), "{field}: {wf}");
+        assert!(
+            wf["required"]
+                .as_array()
+                .expect("required")
+                .contains(&field.into()),
+            "{field}: {wf}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_requests() {
     let (r, _s, _d) = app(None).await;

@@ -250,6 +250,32 @@ async fn refusals_name_their_reason_and_store_nothing(kind: Kind) {
         (code.as_str(), details),
         ("unknown_parameter", json!({"name": "fsat"}))
     );
+    // A misspelt sweep field is refused by name, as `POST /sweeps` refuses it.
+    let mut typo = body(json!({"kind": "rolling", "in_sample": 100, "out_of_sample": 50}));
+    typo["comission"] = json!(0.001);
+    let resp = send(&r, post_json("/walkforward", typo)).await;
+    assert_eq!(resp.error_code(), "invalid_body");
+    assert!(
+        resp.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("comission")),
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    let mut no_windows = body(json!(null));
+    no_windows
+        .as_object_mut()
+        .expect("object")
+        .remove("windows");
+    let resp = send(&r, post_json("/walkforward", no_windows)).await;
+    assert_eq!(resp.error_code(), "invalid_body");
+    assert!(
+        resp.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("windows")),
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
     assert_eq!(send(&r, get("/walkforward")).await.json(), json!([]));
     drop(app);
     store.finish().await;
