@@ -11,9 +11,11 @@
 // - a screenshot per view, width and theme in haro/e2e-artifacts/<view>-<width>-<theme>.png
 //   (git-ignored; .ci/run keeps the folder as the CI run's artifacts).
 // Then the long lists, timed and printed: the 20,000 orders (newest first, every one reached by
-// paging to the oldest), a run's orders, the 100,000 bars of the candles page (window by window
-// to the first bar), the backtest's page over them (chart of every bar, sorting its 10,000+
-// trades in the browser under 100 ms, asserted), and the backtest's Export menu (report.json,
+// paging to the oldest), a run's orders, the 100,000 bars of the candles page (its chart dragged
+// left until it loads the window before its oldest bar without moving the view, then window by
+// window to the first bar), the backtest's page over them (its chart's newest 5,000 bars, dragged
+// left for the 5,000 before; sorting its 10,000+ trades in the browser under 100 ms, asserted),
+// and the backtest's Export menu (report.json,
 // trades CSV and JSON saved through the menu and checked; the report.html tearsheet opened in a
 // new tab, as without an API key).
 //
@@ -269,6 +271,12 @@ try {
     figure(`/ui/candles of ${BARS.toLocaleString('en-US')} bars: newest window and chart`, performance.now() - t)
     const newestBar = await page.getByTestId('bars-table').locator('tbody tr td').first().textContent()
     if (!newestBar.startsWith(series.last.slice(0, 10))) throw new Error(`the newest bar shown is ${newestBar}, the series ends ${series.last}`)
+    const winBefore = await page.getByTestId('candles-window').textContent()
+    const firstWindow = await api('/candles?symbol=BIG&timeframe=1Min&limit=10000')
+    const grown = await dragForOlder(page, 'candle-chart', 10_000, firstWindow.at(-1).ts)
+    figure(`/ui/candles: chart dragged left (${grown.drags} drags), the 10,000 older bars: request to painted`, grown.ms)
+    if ((await page.getByTestId('candles-window').textContent()) !== winBefore) throw new Error('the pager moved when the chart loaded older bars')
+    ok(`/ui/candles: dragging the chart left loaded the window before its oldest bar (end=${grown.end}), ${grown.before.toLocaleString('en-US')} → ${grown.after.toLocaleString('en-US')} bars in the same chart; the bar under the mouse stayed ${grown.bar}`)
     t = performance.now()
     let windows = 1
     const barsOf = (w) => Number(w.split(' ')[0].replace(/,/g, ''))
@@ -298,7 +306,13 @@ try {
     await page.getByTestId('metrics-table').waitFor()
     figure(`backtest over ${BARS.toLocaleString('en-US')} bars: metrics`, performance.now() - t)
     await page.locator('[data-testid=trade-chart] canvas').first().waitFor({ timeout: 120_000 })
-    figure(`backtest over ${BARS.toLocaleString('en-US')} bars: candle chart of every bar`, performance.now() - t)
+    figure(`backtest over ${BARS.toLocaleString('en-US')} bars: candle chart of its newest 5,000 bars`, performance.now() - t)
+    const shown = Number(await page.getByTestId('trade-chart').getAttribute('data-bars'))
+    if (shown !== 5_000) throw new Error(`the trade chart starts with ${shown} bars, not the newest 5,000`)
+    const newest5k = await api('/candles?symbol=BIG&timeframe=1Min&limit=5000')
+    const traded = await dragForOlder(page, 'trade-chart', 5_000, newest5k.at(-1).ts)
+    figure(`backtest: trade chart dragged left (${traded.drags} drags), the 5,000 older bars: request to painted`, traded.ms)
+    ok(`backtest: dragging the trade chart left loaded 5,000 older bars (end=${traded.end}), ${traded.before.toLocaleString('en-US')} → ${traded.after.toLocaleString('en-US')}; the bar under the mouse stayed ${traded.bar}`)
     await page.getByTestId('trade-row').first().waitFor()
     // Each column is sorted five times (each click flips the order) and judged by its median:
     // on 2 cores shared with the server and the test build, one click in a few waits for
@@ -440,4 +454,69 @@ async function exportMenu(page, id, trades) {
   const url = tab.url()
   await tab.close()
   if (!url.endsWith(`/backtests/${id}/report.html`) || !html.includes('<svg') || !html.includes(`${id}`)) throw new Error(`report.html at ${url}: ${html.slice(0, 200)}`)
+}
+
+/**
+ * Drags the chart `testId` right (towards older bars) until it asks for the bars before its
+ * oldest, and checks what a person would see: that request (`end` = the oldest bar loaded; held
+ * until the bar under the mouse is read), `added` more bars in the same chart, the same bar under
+ * the mouse after they arrive (the view did not jump), the page not scrolled. `oldest`: the `ts` of
+ * the oldest bar loaded. Times the request, released, to the bars painted.
+ */
+async function dragForOlder(page, testId, added, oldest) {
+  const chart = page.getByTestId(testId)
+  const before = Number(await chart.getAttribute('data-bars'))
+  // The mouse works in the viewport.
+  await chart.scrollIntoViewIfNeeded()
+  const box = await chart.boundingBox()
+  const y = box.y + box.height / 2
+  const asked = []
+  let release
+  const held = new Promise((r) => (release = r))
+  const candles = (url) => url.pathname.endsWith('/candles') && url.searchParams.has('end')
+  await page.route(candles, async (route) => {
+    asked.push(new URL(route.request().url()).searchParams.get('end'))
+    await held
+    await route.continue()
+  })
+  try {
+    const scrollY = await page.evaluate(() => window.scrollY)
+    let drags = 0
+    while (!asked.length) {
+      if (++drags > 20) throw new Error(`${testId}: 20 drags left and no older bars asked for`)
+      await page.mouse.move(box.x + 60, y)
+      await page.mouse.down()
+      // Right of the price scale's column, so every move drags the bars.
+      await page.mouse.move(box.x + box.width - 120, y, { steps: 15 })
+      await page.mouse.up()
+      await page.waitForTimeout(200)
+    }
+    await page.getByTestId('chart-older').filter({ hasText: 'loading older bars' }).waitFor()
+    // The bar under the mouse, two thirds across (the bars the view showed before the load).
+    const tipAt = async () => {
+      await page.mouse.move(box.x + box.width * 0.66 + 1, y)
+      await page.mouse.move(box.x + box.width * 0.66, y)
+      // Its date and prices (a random walk's close tells one minute from the next).
+      return chart.getByTestId('chart-tip').textContent()
+    }
+    const bar = await tipAt()
+    const t = performance.now()
+    release()
+    await page.waitForFunction(([id, n]) => Number(document.querySelector(`[data-testid=${id}]`)?.dataset.bars) >= n, [testId, before + added])
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+    const ms = performance.now() - t
+    const after = Number(await chart.getAttribute('data-bars'))
+    if (after !== before + added) throw new Error(`${testId}: ${before} bars, then ${after}; expected ${added} more`)
+    if (asked.length !== 1) throw new Error(`${testId}: asked for older bars ${asked.length} times: ${asked.join(', ')}`)
+    if (asked[0] !== oldest) throw new Error(`${testId}: asked for the bars before ${asked[0]}; the oldest loaded is ${oldest}`)
+    const now = await tipAt()
+    if (now !== bar) throw new Error(`${testId}: the view jumped when older bars came in: ${bar} under the mouse before, ${now} after`)
+    if ((await page.evaluate(() => window.scrollY)) !== scrollY) throw new Error(`${testId}: the page scrolled when older bars came in`)
+    if (await page.getByTestId('chart-older').filter({ hasText: 'loading' }).count()) throw new Error(`${testId}: still says loading`)
+    await page.mouse.move(0, 0)
+    return { ms, drags, before, after, bar, end: asked[0] }
+  } finally {
+    release()
+    await page.unroute(candles)
+  }
 }

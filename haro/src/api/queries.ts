@@ -1,6 +1,6 @@
 // One hook per API call (TanStack Query). Query keys are the contract with lib/events.ts:
 // an event invalidates keys by prefix, e.g. ['run', '7'] refreshes a run and its logs.
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, qs } from './client'
 import { fallbackInterval } from '../app/query-client'
 import { accountId, accountSegments } from '../lib/accounts'
@@ -193,7 +193,7 @@ export function useCreateBacktest() {
 
 /** Most bars one `GET /candles` answers. */
 export const CANDLE_PAGE = 10_000
-/** Most bars a chart loads for one range (a backtest's): 20 pages. */
+/** Most bars a chart loads for one range (a run's page of bar times): 20 pages. */
 export const MAX_RANGE_BARS = 200_000
 
 /** Every bar of `[start, end)`, oldest first, page after page (up to [`MAX_RANGE_BARS`]). */
@@ -210,23 +210,34 @@ export async function fetchCandleRange(symbol: string, timeframe: string, start?
   return out
 }
 
-/** The candles of a range, oldest first (a backtest's chart: all of it, not the first page). */
-export const useCandles = (symbol: string, timeframe: string, range?: { start?: string; end?: string }) =>
-  useQuery({
-    queryKey: ['candles', symbol, timeframe, range ?? null],
-    queryFn: () => fetchCandleRange(symbol, timeframe, range?.start, range?.end),
+/** Bars the backtest page's trade chart loads at a time: the newest of its range first, older
+ * ones as it is scrolled left (all 100,000 bars of a long backtest took 23–56 s to arrive). */
+export const TRADE_CHART_PAGE = 5_000
+
+/**
+ * A series, or its range `[start, end)`, a window at a time for a chart that loads older bars as it
+ * is scrolled left: the first page is the newest `limit` bars, each next one the `limit` bars
+ * before the oldest loaded (its `ts` as `end`). Pages come newest first, each oldest first (as
+ * the chart wants it); `joinPages` makes one series of them. A page shorter than `limit` is the
+ * first bar's: nothing is older.
+ */
+export const useCandlePages = (symbol: string, timeframe: string, range: { start?: string; end?: string } = {}, limit = CANDLE_PAGE) =>
+  useInfiniteQuery({
+    queryKey: ['candles', symbol, timeframe, '@pages', range.start ?? null, range.end ?? null, limit],
+    queryFn: async ({ pageParam }) =>
+      (await api.get<Candle[]>(`/candles${qs({ symbol, timeframe, start: range.start, end: pageParam ?? range.end, limit })}`)).reverse(),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last: Candle[]) => (last.length < limit ? undefined : last[0].ts),
     enabled: Boolean(symbol && timeframe),
   })
 
-/** A window of a series: the newest `limit` bars before `end` (the whole series' newest without
- * it), oldest first for the chart. Pass the window's first bar as `end` for the one before. */
-export const useCandleWindow = (symbol: string, timeframe: string, end: string | undefined, limit = CANDLE_PAGE) =>
-  useQuery({
-    queryKey: ['candles', symbol, timeframe, '@window', end ?? null, limit],
-    queryFn: async () => (await api.get<Candle[]>(`/candles${qs({ symbol, timeframe, end, limit })}`)).reverse(),
-    enabled: Boolean(symbol && timeframe),
-    placeholderData: keepPreviousData,
-  })
+/** The pages of `useCandlePages` as one series, oldest first. */
+export const joinPages = (pages: readonly Candle[][]): Candle[] => pages.slice().reverse().flat()
+
+/** What a chart calls when it is scrolled near its first bar: the next older page, unless one is
+ * on its way (a second `fetchNextPage` would cancel and restart it) or there is none. */
+export const olderLoader = (q: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => Promise<unknown> }) => () =>
+  (q.hasNextPage && !q.isFetchingNextPage ? q.fetchNextPage() : undefined)
 
 /** The stored series. Its key sits under ['candles'] so a `data.*` event refreshes it too. */
 export const useCandleSeries = () =>

@@ -1,9 +1,10 @@
 // One backtest's report: metrics table, equity curve, drawdown, candles with entry/exit markers
-// (hover for details), a sortable, filterable trades table, and the Export menu (trades CSV/JSON,
+// (hover for details; the newest 5,000 bars of its range first, older ones as the chart is
+// scrolled left), a sortable, filterable trades table, and the Export menu (trades CSV/JSON,
 // report JSON, the printable tearsheet).
 import { useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
-import { useBacktest, useCandles, useStrategies } from '../api/queries'
+import { joinPages, olderLoader, TRADE_CHART_PAGE, useBacktest, useCandlePages, useStrategies } from '../api/queries'
 import type { Report, ReportTrade } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
 import { Chip, Empty, ErrorNote, Loading, nextSort, QueryState, SortTh, usePaged, scrollable } from '../components/ui'
@@ -124,17 +125,28 @@ export function ExportMenu({ id }: { id: number }) {
   )
 }
 
-function TradeChart({ symbol, timeframe, report, trades }: { symbol: string; timeframe: string; report: Report; trades: ReportTrade[] }) {
+/** The candles of the backtest's range for `symbol`, the newest `TRADE_CHART_PAGE` first and
+ * older ones as the chart is scrolled left, with the trades of the bars loaded marked. */
+export function TradeChart({ symbol, timeframe, report, trades }: { symbol: string; timeframe: string; report: Report; trades: ReportTrade[] }) {
   const d = report.data?.find((x) => x.symbol === symbol)
   const start = d?.start ?? (report.metrics.start as string | undefined)
   const end = d?.end ? new Date(new Date(d.end).getTime() + 1000).toISOString() : undefined
-  const q = useCandles(symbol, timeframe, { start, end })
+  const q = useCandlePages(symbol, timeframe, { start, end }, TRADE_CHART_PAGE)
+  const pages = q.data?.pages
+  const candles = useMemo(() => joinPages(pages ?? []), [pages])
+  const source = useMemo(() => candlesSource(candles), [candles])
   const mine = useMemo(() => trades.filter((t) => t.symbol === symbol), [trades, symbol])
   const markers = useMemo(() => tradesToMarkers(mine), [mine])
-  if (q.error) return <ErrorNote error={q.error} />
+  if (q.error && !pages) return <ErrorNote error={q.error} />
   if (q.isPending) return <Loading />
-  if (q.data.length === 0) return <Empty>No stored candles for {symbol} {timeframe}.</Empty>
-  return <CandleChart candles={q.data} markers={markers} trades={mine} testId="trade-chart" source={candlesSource(q.data)} />
+  if (candles.length === 0) return <Empty>No stored candles for {symbol} {timeframe}.</Empty>
+  return (
+    <>
+      <CandleChart candles={candles} markers={markers} trades={mine} testId="trade-chart" source={source}
+        onNeedOlder={olderLoader(q)} loadingOlder={q.isFetchingNextPage} hasOlder={q.hasNextPage} />
+      {q.isFetchNextPageError && <ErrorNote error={q.error} />}
+    </>
+  )
 }
 
 const COLS: [TradeKey, string, boolean][] = [

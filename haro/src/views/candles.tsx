@@ -1,12 +1,14 @@
 // Candles: the stored series (sample data badged, downloads with their price adjustment), the
-// bars of the one picked, and the ways to add candles (sample data, CSV import, synthetic
-// series, a download from Alpaca as a background job).
-import { useEffect, useState } from 'react'
+// bars of the one picked (a chart that loads older windows of 10,000 bars as it is scrolled left,
+// and a pager from the newest window to the first with each window's span and latest bars), and
+// the ways to add candles (sample data, CSV import, synthetic series, a download from Alpaca as a
+// background job).
+import { useEffect, useMemo, useState } from 'react'
 import { Link, useNavigate, useSearchParams } from 'react-router'
-import { CANDLE_PAGE, useCandleSeries, useCandleWindow } from '../api/queries'
+import { CANDLE_PAGE, joinPages, olderLoader, useCandlePages, useCandleSeries } from '../api/queries'
 import type { Candle, CandleSeries } from '../api/types'
 import { CandleChart } from '../components/charts'
-import { Empty, QueryState, SourceBadge, scrollable } from '../components/ui'
+import { Empty, ErrorNote, QueryState, SourceBadge, scrollable } from '../components/ui'
 import { candlesSource, findSeries, isSample, seriesKey, TIMEFRAMES } from '../lib/candles'
 import { fmtNumber, fmtTime } from '../lib/format'
 import { GetCandles } from './candle-forms'
@@ -21,13 +23,29 @@ export default function Candles() {
   const symbol = (p.get('symbol') ?? '').toUpperCase()
   const timeframe = p.get('timeframe') ?? '1Day'
   const series = useCandleSeries()
-  // The windows newer than the one shown (their first bars): "Newer" goes back up one.
-  const [ends, setEnds] = useState<string[]>([])
-  useEffect(() => setEnds([]), [symbol, timeframe])
-  const end = ends.length ? ends[ends.length - 1] : undefined
-  const q = useCandleWindow(symbol, timeframe, end)
+  // Every window loaded, newest first: the chart holds them all and asks for the next older one
+  // when scrolled near its first bar; the pager picks the one the text and table describe.
+  const q = useCandlePages(symbol, timeframe)
+  const pages = q.data?.pages
+  const candles = useMemo(() => joinPages(pages ?? []), [pages])
+  // The window the pager is on (0 the newest), and whether it was moved (the chart then shows it).
+  const [at, setAt] = useState(0)
+  const [moved, setMoved] = useState(false)
+  useEffect(() => {
+    setAt(0)
+    setMoved(false)
+  }, [symbol, timeframe])
+  // Until the window asked for arrives, the last one loaded stays on screen.
+  const shown = pages ? Math.min(at, pages.length - 1) : 0
+  const win = pages?.[shown] ?? []
+  const go = (i: number) => {
+    setAt(i)
+    setMoved(true)
+    if (pages && i >= pages.length) void olderLoader(q)()
+  }
   const current = findSeries(series.data, seriesKey({ symbol, timeframe }))
-  const source = (q.data && candlesSource(q.data)) ?? current?.source ?? null
+  const source = (pages && candlesSource(candles)) ?? current?.source ?? null
+  const show = useMemo(() => (moved && win.length ? { from: win[0].ts, to: win[win.length - 1].ts } : null), [moved, win])
   return (
     <section>
       <h1>Candles</h1>
@@ -43,24 +61,36 @@ export default function Candles() {
           <h2 className="row">{symbol} {timeframe} {source && <SourceBadge source={source} />}</h2>
           {isSample(source) && <p className="note" data-testid="sample-note">Sample data: a bundled set for trying Weaver out, not market data.</p>}
           {current?.gaps && <Gaps gaps={current.gaps} />}
-          <QueryState q={q}>
-            {() => (q.data!.length === 0 ? (ends.length > 0
-              // A series of exactly a multiple of a window: the last Older found nothing more.
-              ? <><Empty>No older bars: the previous window starts at the first one.</Empty><button type="button" onClick={() => setEnds(ends.slice(0, -1))} data-testid="candles-newer">Newer →</button></>
-              : <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty>) : (
+          {/* An older window that failed to load is said under the chart, which keeps what it has. */}
+          <QueryState q={{ isPending: q.isPending, error: pages ? null : q.error, refetch: q.refetch, isFetching: q.isFetching }}>
+            {() => (candles.length === 0
+              ? <Empty>No stored candles for {symbol} {timeframe}. Add some below.</Empty>
+              : (
               <>
-                <p className="small" data-testid="candles-window">
-                  {q.data!.length.toLocaleString('en-US')} bars, {fmtTime(q.data![0].ts)} → {fmtTime(q.data![q.data!.length - 1].ts)}
-                  {current ? ` of ${current.count.toLocaleString('en-US')}` : ''}{ends.length === 0 ? ' (the newest)' : ''}
-                </p>
-                <div className="row pager">
-                  <button type="button" disabled={ends.length === 0} onClick={() => setEnds([])} data-testid="candles-newest">Newest</button>
-                  <button type="button" disabled={ends.length === 0} onClick={() => setEnds(ends.slice(0, -1))} data-testid="candles-newer">Newer →</button>
-                  <button type="button" disabled={q.data!.length < CANDLE_PAGE} onClick={() => setEnds([...ends, q.data![0].ts])} data-testid="candles-older">← Older</button>
-                </div>
-                <CandleChart candles={q.data!} source={source} />
-                <h3>Latest bars</h3>
-                <BarsTable candles={q.data!.slice(-10).reverse()} source={source} />
+                {win.length === 0 ? (
+                  // A series of exactly a multiple of a window: the last Older found nothing more.
+                  <><Empty>No older bars: the previous window starts at the first one.</Empty><button type="button" onClick={() => go(shown - 1)} data-testid="candles-newer">Newer →</button></>
+                ) : (
+                  <>
+                    <p className="small" data-testid="candles-window">
+                      {win.length.toLocaleString('en-US')} bars, {fmtTime(win[0].ts)} → {fmtTime(win[win.length - 1].ts)}
+                      {current ? ` of ${current.count.toLocaleString('en-US')}` : ''}{shown === 0 ? ' (the newest)' : ''}
+                    </p>
+                    <div className="row pager">
+                      <button type="button" disabled={shown === 0} onClick={() => go(0)} data-testid="candles-newest">Newest</button>
+                      <button type="button" disabled={shown === 0} onClick={() => go(shown - 1)} data-testid="candles-newer">Newer →</button>
+                      <button type="button" disabled={win.length < CANDLE_PAGE} onClick={() => go(shown + 1)} data-testid="candles-older">← Older</button>
+                    </div>
+                  </>
+                )}
+                <CandleChart candles={candles} source={source} onNeedOlder={olderLoader(q)} loadingOlder={q.isFetchingNextPage} hasOlder={q.hasNextPage} show={show} />
+                {q.isFetchNextPageError && <ErrorNote error={q.error} />}
+                {win.length > 0 && (
+                  <>
+                    <h3>Latest bars</h3>
+                    <BarsTable candles={win.slice(-10).reverse()} source={source} />
+                  </>
+                )}
               </>
             ))}
           </QueryState>
