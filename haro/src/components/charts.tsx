@@ -7,7 +7,7 @@ import {
 } from 'lightweight-charts'
 import type { Candle, ReportTrade } from '../api/types'
 import { useTheme } from '../app/layout'
-import { fmtDate, fmtMoney, fmtNumber, fmtPnl, partsIn, zoneLabel } from '../lib/format'
+import { fmtDate, fmtMoney, fmtTimeOfBar, fmtNumber, fmtPnl, partsIn, zoneLabel } from '../lib/format'
 import { DOWN, toSeconds, tradesAt, UP, type Marker } from '../lib/trades'
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
@@ -74,11 +74,21 @@ type Bar = { time: UTCTimestamp; open: number; high: number; low: number; close:
 
 /** The chart's bars (ascending, one a time, as the library wants them) and each bar's candle by
  * time for the crosshair's tip. */
-function toBars(candles: Candle[]): { bars: Bar[]; byTime: Map<number, Candle> } {
+function toBars(candles: Candle[]): { bars: Bar[]; byTime: Map<number, Candle>; intraday: boolean } {
   const byTime = new Map<number, Candle>()
   for (const c of candles) byTime.set(toSeconds(c.ts), c)
   const bars = [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => ({ time: at(t), open: c.open, high: c.high, low: c.low, close: c.close }))
-  return { bars, byTime }
+  return { bars, byTime, intraday: intradaySpacing(bars) }
+}
+
+/** Whether bars are shorter than a day, from their spacing (a candle does not carry its
+ * timeframe): the closest two of the first bars less than a day apart. A weekend or a gap only
+ * widens spacing, so daily bars are never taken for intraday ones. */
+export function intradaySpacing(bars: { time: number }[]): boolean {
+  for (let i = 1; i < Math.min(bars.length, 50); i++) {
+    if (bars[i].time - bars[i - 1].time < 86_400) return true
+  }
+  return false
 }
 
 interface Live {
@@ -116,7 +126,7 @@ export function CandleChart({ candles, markers = [], trades = [], testId = 'cand
   // fits in the first window is all on screen).
   const [grew, setGrew] = useState(false)
   const live = useRef<Live | null>(null)
-  const { bars, byTime } = useMemo(() => toBars(candles), [candles])
+  const { bars, byTime, intraday } = useMemo(() => toBars(candles), [candles])
   // What the library's callbacks read: the props of the latest render.
   const props = useRef({ byTime, trades, onNeedOlder, hasOlder })
   const asked = useRef(false)
@@ -202,7 +212,7 @@ export function CandleChart({ candles, markers = [], trades = [], testId = 'cand
         : !hasOlder && atStart && grew ? <span className="chart-older" data-testid="chart-older">first bar</span> : null)}
       {tip && (
         <div className="tip" data-testid="chart-tip">
-          <b>{fmtDate(tip.c.ts)}</b> O {fmtNumber(tip.c.open)} H {fmtNumber(tip.c.high)} L {fmtNumber(tip.c.low)} C {fmtNumber(tip.c.close)}
+          <b>{intraday ? fmtTimeOfBar(tip.c.ts) : fmtDate(tip.c.ts)}</b> O {fmtNumber(tip.c.open)} H {fmtNumber(tip.c.high)} L {fmtNumber(tip.c.low)} C {fmtNumber(tip.c.close)}
           {tip.trades.map((t, i) => {
             const entry = toSeconds(t.entry_time) === toSeconds(tip.c.ts)
             return (

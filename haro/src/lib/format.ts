@@ -127,6 +127,12 @@ export function fmtDate(v: string | null | undefined, setting?: TimeZoneSetting)
   return partsIn(d, setting).date
 }
 
+/** An intraday bar's time to the minute (`2024-01-02 15:04 UTC`), when its timeframe is not at
+ * hand. */
+export function fmtTimeOfBar(v: string | null | undefined, setting?: TimeZoneSetting): string {
+  return fmtBarTime(v, '1Min', setting)
+}
+
 /** Whether a timeframe's bars are shorter than a day (`1Min`, `4Hour`): their times need the
  * time of day; daily and longer bars show the date only. */
 export function isIntraday(timeframe: string | null | undefined): boolean {

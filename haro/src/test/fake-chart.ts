@@ -1,7 +1,8 @@
 // A stand-in for lightweight-charts in jsdom (which has no canvas), for
 // `vi.mock('lightweight-charts', () => import('../test/fake-chart'))`: each `createChart` is
 // recorded in `charts` with the data, markers and visible range it was given, and `scroll` moves
-// a chart's visible range as a person dragging it would, telling the chart's subscribers.
+// a chart's visible range as a person dragging it would, telling the chart's subscribers; `hover`
+// moves its crosshair onto a bar.
 import type { LogicalRange } from 'lightweight-charts'
 
 export interface FakeChart {
@@ -14,6 +15,8 @@ export interface FakeChart {
   /** The last `setVisibleRange` (times), when one was asked for. */
   timeRange: { from: number; to: number } | null
   handlers: ((r: LogicalRange | null) => void)[]
+  /** The crosshair's subscribers (`hover` calls them). */
+  crosshair: ((p: { time?: number }) => void)[]
   removed: boolean
 }
 
@@ -22,7 +25,7 @@ export const charts: FakeChart[] = []
 const logical = (from: number, to: number) => ({ from, to }) as LogicalRange
 
 export function createChart() {
-  const c: FakeChart = { data: [], sets: 0, markers: [], range: null, timeRange: null, handlers: [], removed: false }
+  const c: FakeChart = { data: [], sets: 0, markers: [], range: null, timeRange: null, handlers: [], crosshair: [], removed: false }
   charts.push(c)
   const timeScale = {
     fitContent: () => { c.range = logical(0, c.data.length - 1) },
@@ -37,7 +40,7 @@ export function createChart() {
   return {
     addSeries: () => ({ chart: c, setData: (d: { time: number }[]) => { c.data = d; c.sets += 1 } }),
     timeScale: () => timeScale,
-    subscribeCrosshairMove: () => {},
+    subscribeCrosshairMove: (h: (p: { time?: number }) => void) => { c.crosshair.push(h) },
     remove: () => { c.removed = true },
   }
 }
@@ -51,6 +54,11 @@ export const createSeriesMarkers = (series: { chart: FakeChart }, markers: { tim
 export function scroll(c: FakeChart, from: number, to: number) {
   c.range = logical(from, to)
   for (const h of c.handlers) h(c.range)
+}
+
+/** Moves the crosshair of chart `c` onto the bar at `time` (seconds), as a mouse would. */
+export function hover(c: FakeChart, time: number) {
+  for (const h of c.crosshair) h({ time })
 }
 
 export const CandlestickSeries = {}
