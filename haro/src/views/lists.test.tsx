@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 // Haro's lists against a stubbed server that pages as the API does (newest first, `before`):
-// orders (all, a run's, "Recent orders") start at the newest and page to the oldest; the status
+// orders (all, a run's, "Recent orders") start at the newest and page to the oldest (or jump
+// there and walk back up); the status
 // picker offers exactly the API's states; a run's log starts at its newest line, pages back to
 // the first, follows new lines, filters by level and text.
 import { act, createElement as h, type ReactNode } from 'react'
@@ -57,6 +58,30 @@ describe('orders', () => {
     }
     expect(seen).toEqual(some.map((o) => o.id).reverse())
     click('orders-newest')
+    await until(() => expect(ids()[0]).toBe(150), 5000)
+  }, 15_000)
+
+  it('jump to the oldest with Oldest and walk back up with Newer, every order once', async () => {
+    const some = all.slice(0, 250)
+    routes['GET /orders'] = ordersRoute(some)
+    mount(h(Orders), '/ui/orders')
+    await until(() => expect(ids()[0]).toBe(250), 5000)
+    click('orders-oldest')
+    await until(() => expect(ids().at(-1)).toBe(1), 5000)
+    expect(ids()).toEqual(Array.from({ length: 100 }, (_, i) => 100 - i))
+    expect(el.querySelector('[data-testid=orders-page]')!.textContent).toBe('page 1 from the oldest (oldest)')
+    expect(el.querySelector<HTMLButtonElement>('[data-testid=orders-older]')!.disabled).toBe(true)
+    const seen = [...ids()]
+    while (!el.querySelector<HTMLButtonElement>('[data-testid=orders-newer]')!.disabled) {
+      const first = ids()[0]
+      click('orders-newer')
+      await until(() => expect(ids()[0]).toBeGreaterThan(first), 5000)
+      seen.unshift(...ids().filter((id) => id > first))
+    }
+    expect(seen).toEqual(some.map((o) => o.id).reverse())
+    // Up from the oldest, the newest 50 are the newest page itself.
+    expect(el.querySelector('[data-testid=orders-page]')!.textContent).toBe('page 1')
+    click('orders-older')
     await until(() => expect(ids()[0]).toBe(150), 5000)
   }, 15_000)
 

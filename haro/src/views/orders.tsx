@@ -1,11 +1,12 @@
 // Orders: filter by run, symbol and status (server-side), newest first a page at a time (Older /
-// Newer / Newest, so every order can be reached), sort a page by any column (client-side), cancel
+// Newer / Newest, and Oldest to jump to the first orders, so every order can be reached), sort a page by any column (client-side), cancel
 // a working one (through the run that placed it), and export every order of the filter as CSV
 // (written here from the pages of GET /orders).
 import { useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
+import { api, qs } from '../api/client'
 import { useOrders, type OrderFilter } from '../api/queries'
-import type { Order } from '../api/types'
+import type { Order, OrderPage } from '../api/types'
 import { Chip, Empty, ErrorNote, nextSort, QueryState, SortTh, scrollable } from '../components/ui'
 import { fmtMoney, fmtQty, fmtTime, toNumber } from '../lib/format'
 import { ORDER_STATUSES } from '../lib/orders'
@@ -16,32 +17,72 @@ import { CancelOrderButton } from './control'
 /** Orders per page. */
 export const ORDER_PAGE = 100
 
-/** One page of `filter`'s orders, newest first, with the pager that walks to the oldest. */
+/** Where the pager stands: the page's `before` cursor (none: the newest page) and the cursors of
+ * the pages above it when they are known (walked down from the newest). A page reached by
+ * **Oldest** has no known pages above: **Newer** then asks the server for the next ids up and
+ * `fromOldest` counts the pages from the oldest instead. */
+interface Position {
+  before?: number
+  above: (number | undefined)[] | null
+  fromOldest: number
+}
+const NEWEST: Position = { above: [], fromOldest: 0 }
+
+/** The page `size` orders up from `after` (oldest first, as `order=asc` pages them) ends at:
+ * its `before` cursor (one past its newest id), or none when those are the newest orders. */
+async function pageUpFrom(filter: Omit<OrderFilter, 'before' | 'limit'>, after: number | undefined, size: number): Promise<number | undefined> {
+  const up = await api.get<OrderPage>(`/orders${qs({ ...filter, order: 'asc', after, limit: size })}`)
+  if (up.next_after === null || up.orders.length < size) return undefined
+  return Math.max(...up.orders.map((o) => o.id)) + 1
+}
+
+/** One page of `filter`'s orders, newest first, with the pager that walks to the oldest (or
+ * jumps there). */
 export function OrdersPager({ filter, empty = 'No orders match.', compact, pageSize = ORDER_PAGE }: {
   filter: Omit<OrderFilter, 'before' | 'limit'>; empty?: string; compact?: boolean; pageSize?: number
 }) {
-  // The cursors of the pages above the one shown (the first page has none): Newer pops one.
-  const [cursors, setCursors] = useState<number[]>([])
+  const [pos, setPos] = useState<Position>(NEWEST)
+  const [jump, setJump] = useState<{ busy: boolean; error: unknown }>({ busy: false, error: null })
   const key = JSON.stringify(filter)
-  useEffect(() => setCursors([]), [key])
-  const before = cursors.length ? cursors[cursors.length - 1] : undefined
-  const q = useOrders({ ...filter, before, limit: pageSize })
+  useEffect(() => setPos(NEWEST), [key])
+  const q = useOrders({ ...filter, before: pos.before, limit: pageSize })
+  // Oldest, or Newer from a page Oldest reached: the server says where the page ends.
+  const go = async (after: number | undefined, fromOldest: number) => {
+    setJump({ busy: true, error: null })
+    try {
+      const before = await pageUpFrom(filter, after, pageSize)
+      setPos(before === undefined ? NEWEST : { before, above: null, fromOldest })
+      setJump({ busy: false, error: null })
+    } catch (e) {
+      setJump({ busy: false, error: e })
+    }
+  }
+  const atNewest = pos.before === undefined
+  const newer = () => {
+    if (pos.above === null) void go(pos.before === undefined ? undefined : pos.before - 1, pos.fromOldest + 1)
+    else setPos({ before: pos.above.at(-1), above: pos.above.slice(0, -1), fromOldest: 0 })
+  }
   return (
     <QueryState q={q}>
       {() => {
         const page = q.data!
-        if (page.orders.length === 0 && cursors.length === 0) return <Empty>{empty}</Empty>
-        const older = page.next_before ?? null
+        if (page.orders.length === 0 && atNewest) return <Empty>{empty}</Empty>
+        // A full page carries a cursor even when nothing is older; the page Oldest found is the
+        // oldest.
+        const older = pos.above === null && pos.fromOldest === 1 ? null : page.next_before ?? null
+        const label = pos.above === null ? `page ${pos.fromOldest} from the oldest` : `page ${pos.above.length + 1}`
         return (
           <>
             <OrdersTable orders={page.orders} compact={compact} />
             <div className="row pager" data-testid="orders-pager">
-              <button type="button" disabled={cursors.length === 0} onClick={() => setCursors([])} data-testid="orders-newest">Newest</button>
-              <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))} data-testid="orders-newer">← Newer</button>
-              <span className="small" data-testid="orders-page">page {cursors.length + 1}{older === null ? ' (oldest)' : ''}</span>
-              <button type="button" disabled={older === null} onClick={() => older !== null && setCursors([...cursors, older])} data-testid="orders-older">Older →</button>
+              <button type="button" disabled={atNewest || jump.busy} onClick={() => setPos(NEWEST)} data-testid="orders-newest">Newest</button>
+              <button type="button" disabled={atNewest || jump.busy} onClick={newer} data-testid="orders-newer">← Newer</button>
+              <span className="small" data-testid="orders-page">{label}{older === null ? ' (oldest)' : ''}</span>
+              <button type="button" disabled={older === null || jump.busy} onClick={() => older !== null && setPos({ before: older, above: pos.above && [...pos.above, pos.before], fromOldest: Math.max(pos.fromOldest - 1, 1) })} data-testid="orders-older">Older →</button>
+              <button type="button" disabled={older === null || jump.busy} onClick={() => void go(undefined, 1)} data-testid="orders-oldest">Oldest</button>
               <ExportOrders filter={filter} />
             </div>
+            {jump.error ? <ErrorNote error={jump.error} /> : null}
           </>
         )
       }}
