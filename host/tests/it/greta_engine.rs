@@ -598,3 +598,129 @@ fn data_windows_come_from_the_loaded_bars_and_runaway_fetching_is_stopped() {
         other => panic!("expected the event-loop guard, got {other:?}"),
     }
 }
+
+/// Records every bar it is handed (symbol index and time), every order update and account
+/// snapshot, and places the scripted intents after the bar group with the given index.
+struct Portfolio {
+    script: Vec<(usize, Vec<Intent>)>,
+    groups: usize,
+    bars: Vec<(u32, i64)>,
+    updates: Vec<OrderUpdate>,
+    accounts: Vec<weaver::domain::AccountSnapshot>,
+}
+
+impl Strategy for Portfolio {
+    fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+        match &event.payload {
+            StrategyPayload::Bars(bars) => {
+                let n = self.groups;
+                self.groups += 1;
+                self.bars.extend(bars.iter().map(|b| (b.symbol, b.bar.ts)));
+                Ok(self
+                    .script
+                    .iter()
+                    .filter(|(at, _)| *at == n)
+                    .flat_map(|(_, v)| v.clone())
+                    .collect())
+            }
+            StrategyPayload::OrderUpdate(u) => {
+                self.updates.push(u.clone());
+                Ok(vec![])
+            }
+            StrategyPayload::Account(a) => {
+                self.accounts.push(a.clone());
+                Ok(vec![])
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+/// Issue #24's portfolio backtest: two symbols whose bars interleave in time (B trades half a
+/// day after A, and both at day 4) reach the strategy in time order, every bar of each once and
+/// the bars of one time together; both trade against one cash account, so an order that either
+/// symbol's own share of the cash would cover is refused once the other holds the rest.
+#[test]
+fn two_symbols_share_one_cash_account_and_reach_the_strategy_in_time_order() {
+    let a = series("A", &flat(5, 10.0), 0);
+    let mut b = series("B", &flat(4, 20.0), 0);
+    for (i, sb) in b.bars.iter_mut().enumerate() {
+        // Days 0.5, 1.5, 2.5, then 4: the last one shares A's time.
+        sb.bar.ts = if i < 3 {
+            i as i64 * DAY + DAY / 2
+        } else {
+            4 * DAY
+        };
+    }
+    let bt = Backtest::new(vec![a, b]).unwrap();
+    let buy = |symbol: &str, units: f64| {
+        Intent::PlaceOrder(OrderIntent {
+            symbol: symbol.into(),
+            ..order(Side::Buy, OrderType::Market, OrderSize::Units(units))
+        })
+    };
+    // Group 0 is A's day 0: A fills at day 1, B at day 0.5. Then B asks for 10 more units: 200
+    // that the account (1000 − 500 − 400 held) no longer has.
+    let mut s = Portfolio {
+        script: vec![
+            (0, vec![buy("A", 50.0), buy("B", 20.0)]),
+            (2, vec![buy("B", 10.0)]),
+        ],
+        groups: 0,
+        bars: vec![],
+        updates: vec![],
+        accounts: vec![],
+    };
+    let r = bt.run(&mut s, &cfg(), None).unwrap();
+
+    let half = DAY / 2;
+    assert_eq!(
+        s.bars,
+        [
+            (0, 0),
+            (1, half),
+            (0, DAY),
+            (1, DAY + half),
+            (0, 2 * DAY),
+            (1, 2 * DAY + half),
+            (0, 3 * DAY),
+            (0, 4 * DAY),
+            (1, 4 * DAY),
+        ],
+        "every bar of both symbols, in time order"
+    );
+    assert_eq!(s.groups, 8, "one Bars event per distinct time");
+    assert_eq!(r.equity.len(), 8);
+
+    let filled: Vec<(&str, f64)> = s
+        .updates
+        .iter()
+        .filter(|u| u.status == OrderStatus::Filled)
+        .map(|u| (u.symbol.as_str(), u.filled_quantity))
+        .collect();
+    assert_eq!(filled, [("B", 20.0), ("A", 50.0)]);
+    let refused = s
+        .updates
+        .iter()
+        .find(|u| u.status == OrderStatus::Cancelled)
+        .expect("the third order is refused");
+    assert_eq!(refused.symbol, "B");
+    assert!(
+        refused
+            .reason
+            .as_deref()
+            .is_some_and(|why| why.contains("insufficient cash")),
+        "{refused:?}"
+    );
+    // One account: its snapshot holds both positions against the one starting cash.
+    let last = s.accounts.last().expect("account snapshots");
+    let mut held: Vec<(&str, f64)> = last
+        .positions
+        .iter()
+        .map(|p| (p.symbol.as_str(), p.quantity))
+        .collect();
+    held.sort_by(|x, y| x.0.cmp(y.0));
+    assert_eq!(held, [("A", 50.0), ("B", 20.0)]);
+    assert_eq!(last.equity, 1000.0);
+    assert_eq!(last.buying_power, 100.0);
+}
