@@ -55,6 +55,7 @@
 
 pub mod broker;
 pub mod budget;
+pub mod by_symbol;
 pub mod csv;
 pub mod engine;
 pub mod jobs;

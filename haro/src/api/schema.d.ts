@@ -1610,7 +1610,11 @@ export interface components {
              * @description While `queued`: its place in the queue, 1 for the next to start.
              */
             queue_position?: number | null;
-            /** @description The `weaver backtest --report` JSON once done. */
+            /**
+             * @description The `weaver backtest --report` JSON once done. Its `by_symbol` section is a
+             *     `BySymbolView`: the closed trades' figures per symbol and their total (computed from the
+             *     stored trades for a backtest stored before the section existed).
+             */
             report?: Record<string, never> | null;
             /** @description `queued`, `running`, `done`, `failed` or `cancelled`. */
             status: string;
@@ -1666,6 +1670,18 @@ export interface components {
             side: string;
             /** @description Symbol. */
             symbol: string;
+        };
+        /**
+         * @description A report's `by_symbol` section. `total` equals the report's `metrics` (`trades`,
+         *     `win_rate_pct`, `commissions`, best, worst and average trade, `exposure_time_pct`); its
+         *     `net_pnl` is the closed trades' PnL, which differs from the equity's return by what open
+         *     trades hold at the end.
+         */
+        BySymbolView: {
+            /** @description One row per symbol, in the backtest's symbol order (one for a single symbol). */
+            symbols: components["schemas"]["SymbolStatsView"][];
+            /** @description Every closed trade together. */
+            total: components["schemas"]["SymbolStatsView"];
         };
         /** @description Whether a cancel reached a working order. */
         CancelView: {
@@ -3338,6 +3354,66 @@ export interface components {
              */
             updated_at: string;
         };
+        /**
+         * @description One row of a report's `by_symbol`: the closed trades of one symbol (or of all, `total`) in
+         *     the backtest's one cash account. Open trades are in no PnL figure.
+         */
+        SymbolStatsView: {
+            /**
+             * Format: double
+             * @description Geometric mean of the closed trades' returns, percent.
+             */
+            avg_trade_pct?: number | null;
+            /**
+             * Format: double
+             * @description Best closed trade's return, percent.
+             */
+            best_trade_pct?: number | null;
+            /**
+             * Format: double
+             * @description Entry and exit commissions of the closed trades.
+             */
+            commissions: number;
+            /**
+             * Format: double
+             * @description `net_pnl` as a percentage of the starting cash (contribution to the return); null when
+             *     the stored report has no starting cash.
+             */
+            contribution_pct?: number | null;
+            /**
+             * Format: double
+             * @description The backtest's bar times inside one of these trades, percent of all of them.
+             */
+            exposure_time_pct: number;
+            /**
+             * Format: double
+             * @description Sum of the closed trades' PnL after commissions, in account currency. The rows add up to
+             *     the total's (to the cent).
+             */
+            net_pnl: number;
+            /** @description Trades still open at the end. */
+            open_trades: number;
+            /**
+             * Format: double
+             * @description `net_pnl` as a share of the total's, percent (negative when it went the other way); null
+             *     when the total is 0.
+             */
+            pnl_share_pct?: number | null;
+            /** @description The symbol; absent in `total`. */
+            symbol?: string | null;
+            /** @description Closed trades. */
+            trades: number;
+            /**
+             * Format: double
+             * @description Share of closed trades with a positive net PnL, percent; null without trades.
+             */
+            win_rate_pct?: number | null;
+            /**
+             * Format: double
+             * @description Worst closed trade's return, percent.
+             */
+            worst_trade_pct?: number | null;
+        };
         /** @description Body of `POST /candles/synth`. */
         SynthRequest: {
             /** @description Number of bars (1–1000000). */
@@ -3536,12 +3612,76 @@ export interface components {
              */
             windows_total: number;
         };
-        /**
-         * @description `POST /walkforward`: a sweep's fields (as `POST /sweeps`; `start`/`end` bound the whole
-         *     analysis) plus the windows.
-         */
-        WalkForwardRequestView: components["schemas"]["SweepRequestView"] & {
-            /** @description The windows. */
+        /** @description A sweep's fields (as `POST /sweeps`; `start`/`end` bound the whole analysis) plus the windows. */
+        WalkForwardRequestView: {
+            /**
+             * Format: double
+             * @description Starting cash (default 10000).
+             */
+            cash?: number | null;
+            /**
+             * Format: double
+             * @description Commission per side (default 0.002).
+             */
+            commission?: number | null;
+            commission_model?: null | components["schemas"]["CommissionModelView"];
+            constraints?: null | components["schemas"]["ConstraintsView"];
+            /**
+             * Format: date-time
+             * @description End (exclusive); default: after the newest stored.
+             */
+            end?: string | null;
+            fill?: null | components["schemas"]["FillView"];
+            /**
+             * Format: int32
+             * @description Bars an order waits before it reaches the market; as in `POST /backtests`.
+             */
+            latency_bars?: number | null;
+            limits?: null | components["schemas"]["LimitsRequest"];
+            /** @description How the points are chosen. */
+            method: components["schemas"]["MethodView"];
+            /** @description What ranks the points. */
+            objective: components["schemas"]["ObjectiveView"];
+            /** @description Fixed parameters (a swept parameter of the same name wins). */
+            params?: Record<string, never> | null;
+            remainder?: null | components["schemas"]["RemainderView"];
+            /** @description The swept parameters, by name. */
+            space: {
+                [key: string]: components["schemas"]["AxisView"];
+            };
+            /**
+             * Format: double
+             * @description Half-spread as a fraction of high − low; as in `POST /backtests`.
+             */
+            spread_hl?: number | null;
+            /**
+             * Format: date-time
+             * @description First bar time (inclusive); default: the oldest stored.
+             */
+            start?: string | null;
+            /** @description Strategy id or name. */
+            strategy: components["schemas"]["StrategyRef"];
+            /** @description Symbols (candles must be stored for each). */
+            symbols: string[];
+            /** @description Bar timeframe. */
+            timeframe: string;
+            /**
+             * Format: double
+             * @description Price impact coefficient; as in `POST /backtests`.
+             */
+            volume_impact?: number | null;
+            /**
+             * Format: double
+             * @description Share of a bar's volume an order may take; as in `POST /backtests`.
+             */
+            volume_limit?: number | null;
+            /** @description Volume-share slippage, as in `POST /backtests` (every point fills the same way). */
+            volume_share?: boolean | null;
+            /**
+             * Format: int64
+             * @description Indicator warm-up in bars (default: the strategy's declared one, per point).
+             */
+            warmup?: number | null;
             windows: components["schemas"]["WindowsSpecView"];
         };
         /** @description A walk-forward as the API shows it. */

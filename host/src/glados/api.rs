@@ -167,6 +167,8 @@ use crate::walle::{Strategy, StrategyStatus};
         backtests::CommissionModelView,
         backtests::MonteCarloView,
         backtests::PercentilesView,
+        backtests::BySymbolView,
+        backtests::SymbolStatsView,
         super::exports::ExportFormat,
         candles::CandleView,
         candles::SeriesView,

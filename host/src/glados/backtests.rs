@@ -9,6 +9,9 @@
 //!   jobs, not the store: a backtest queued by an earlier process shows none.
 //! - Settings are spelt as `weaver backtest`'s flags in snake_case (`--volume-limit` is
 //!   `volume_limit`), values in snake_case; `next-open` is read as `next_open`.
+//! - A report's `by_symbol` section is documented by [`BySymbolView`] (the report itself is
+//!   served as stored JSON); a report stored before the section existed gets it computed on read
+//!   from its stored trades (`greta::by_symbol::fill_missing`), never written back.
 //! - `GET /backtests/{id}/montecarlo` computes from the stored report on demand and stores
 //!   nothing; its work is bounded by [`overfit::MAX_RUNS`] and [`overfit::MAX_DRAWS`].
 
@@ -23,6 +26,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::http::{AppQuery, IdPath};
 use super::runs::LimitsRequest;
+use crate::greta::by_symbol::{BySymbol, SymbolStats};
 use crate::greta::jobs::{self, JobRequest, report_of};
 use crate::greta::{CommissionModel, FillModel, FillSettings, Remainder, overfit};
 use crate::walle::Backtest;
@@ -178,7 +182,9 @@ pub struct BacktestView {
     pub status: String,
     /// Why it failed.
     pub error: Option<String>,
-    /// The `weaver backtest --report` JSON once done.
+    /// The `weaver backtest --report` JSON once done. Its `by_symbol` section is a
+    /// `BySymbolView`: the closed trades' figures per symbol and their total (computed from the
+    /// stored trades for a backtest stored before the section existed).
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     /// The request.
@@ -197,6 +203,80 @@ pub struct BacktestView {
     /// While `queued`: its place in the queue, 1 for the next to start.
     #[serde(default)]
     pub queue_position: Option<u64>,
+}
+
+/// One row of a report's `by_symbol`: the closed trades of one symbol (or of all, `total`) in
+/// the backtest's one cash account. Open trades are in no PnL figure.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SymbolStatsView {
+    /// The symbol; absent in `total`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Closed trades.
+    pub trades: usize,
+    /// Trades still open at the end.
+    pub open_trades: usize,
+    /// Share of closed trades with a positive net PnL, percent; null without trades.
+    pub win_rate_pct: Option<f64>,
+    /// Sum of the closed trades' PnL after commissions, in account currency. The rows add up to
+    /// the total's (to the cent).
+    pub net_pnl: f64,
+    /// `net_pnl` as a share of the total's, percent (negative when it went the other way); null
+    /// when the total is 0.
+    pub pnl_share_pct: Option<f64>,
+    /// `net_pnl` as a percentage of the starting cash (contribution to the return); null when
+    /// the stored report has no starting cash.
+    pub contribution_pct: Option<f64>,
+    /// Entry and exit commissions of the closed trades.
+    pub commissions: f64,
+    /// Best closed trade's return, percent.
+    pub best_trade_pct: Option<f64>,
+    /// Worst closed trade's return, percent.
+    pub worst_trade_pct: Option<f64>,
+    /// Geometric mean of the closed trades' returns, percent.
+    pub avg_trade_pct: Option<f64>,
+    /// The backtest's bar times inside one of these trades, percent of all of them.
+    pub exposure_time_pct: f64,
+}
+
+/// A report's `by_symbol` section. `total` equals the report's `metrics` (`trades`,
+/// `win_rate_pct`, `commissions`, best, worst and average trade, `exposure_time_pct`); its
+/// `net_pnl` is the closed trades' PnL, which differs from the equity's return by what open
+/// trades hold at the end.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BySymbolView {
+    /// One row per symbol, in the backtest's symbol order (one for a single symbol).
+    pub symbols: Vec<SymbolStatsView>,
+    /// Every closed trade together.
+    pub total: SymbolStatsView,
+}
+
+impl From<SymbolStats> for SymbolStatsView {
+    fn from(s: SymbolStats) -> Self {
+        SymbolStatsView {
+            symbol: s.symbol,
+            trades: s.trades,
+            open_trades: s.open_trades,
+            win_rate_pct: s.win_rate_pct,
+            net_pnl: s.net_pnl,
+            pnl_share_pct: s.pnl_share_pct,
+            contribution_pct: s.contribution_pct,
+            commissions: s.commissions,
+            best_trade_pct: s.best_trade_pct,
+            worst_trade_pct: s.worst_trade_pct,
+            avg_trade_pct: s.avg_trade_pct,
+            exposure_time_pct: s.exposure_time_pct,
+        }
+    }
+}
+
+impl From<BySymbol> for BySymbolView {
+    fn from(b: BySymbol) -> Self {
+        BySymbolView {
+            symbols: b.symbols.into_iter().map(Into::into).collect(),
+            total: b.total.into(),
+        }
+    }
 }
 
 /// A backtest's view with what the server's jobs know of it (estimate, queue).

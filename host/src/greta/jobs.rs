@@ -779,7 +779,9 @@ fn commands(id: i64, orders: &[super::engine::PlacedOrder]) -> Result<Vec<Envelo
         .collect()
 }
 
-/// Reassembles a stored report (`None` until the backtest is done).
+/// Reassembles a stored report (`None` until the backtest is done). One stored before the
+/// report had `by_symbol` gets it computed on read from its stored trades
+/// ([`super::by_symbol::fill_missing`]); nothing is written back.
 pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
     let mut head = b.metrics.as_ref()?.0.as_object()?.clone();
     for (key, part) in [("trades", &b.trades), ("equity", &b.equity)] {
@@ -789,5 +791,6 @@ pub fn report_of(b: &Backtest) -> Option<serde_json::Value> {
                 .map_or(serde_json::Value::Null, |t| t.0.clone()),
         );
     }
+    super::by_symbol::fill_missing(&mut head);
     Some(serde_json::Value::Object(head))
 }

@@ -141,8 +141,38 @@ fn var_skipna(xs: &[f64]) -> f64 {
     v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
 }
 
+/// Bars inside `[entry, exit]` of some span (the union of the spans, exits capped at the last of
+/// `n` bars, `n` > 0), with no per-bar array, so memory stays O(spans). The exposure of the
+/// whole run and of one symbol's trades (`greta/by_symbol.rs`) are both this count.
+pub(crate) fn exposed_bars(spans: impl Iterator<Item = (usize, usize)>, n: usize) -> usize {
+    // A span read back from a stored report may be out of order; a run's never is.
+    let mut spans: Vec<(usize, usize)> = spans
+        .map(|(a, b)| {
+            let b = b.min(n.saturating_sub(1));
+            (a.min(b), b)
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut exposed = 0usize;
+    let mut cur: Option<(usize, usize)> = None;
+    for (a, b) in spans {
+        cur = match cur {
+            Some((ca, cb)) if a <= cb + 1 => Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                exposed += cb + 1 - ca;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((ca, cb)) = cur {
+        exposed += cb + 1 - ca;
+    }
+    exposed
+}
+
 /// The reference's `geometric_mean`: NaN counts as a 0 return; any return <= -100 % gives 0.
-fn geometric_mean(returns: &[f64]) -> f64 {
+pub(crate) fn geometric_mean(returns: &[f64]) -> f64 {
     let mut s = 0.0;
     for &r in returns {
         let r1 = if r.is_nan() { 1.0 } else { r + 1.0 };
@@ -193,29 +223,7 @@ pub fn compute(inp: &Inputs<'_>) -> Metrics {
     let end = inp.ts[n - 1];
     let duration_ms = end - start;
 
-    // Exposure: bars inside [entry, exit] of some closed trade (union of intervals; no
-    // per-bar array, so memory stays O(trades)).
-    let mut spans: Vec<(usize, usize)> = inp
-        .trades
-        .iter()
-        .map(|t| (t.entry_bar, t.exit_bar.min(n - 1)))
-        .collect();
-    spans.sort_unstable();
-    let mut exposed = 0usize;
-    let mut cur: Option<(usize, usize)> = None;
-    for (a, b) in spans {
-        cur = match cur {
-            Some((ca, cb)) if a <= cb + 1 => Some((ca, cb.max(b))),
-            Some((ca, cb)) => {
-                exposed += cb + 1 - ca;
-                Some((a, b))
-            }
-            None => Some((a, b)),
-        };
-    }
-    if let Some((ca, cb)) = cur {
-        exposed += cb + 1 - ca;
-    }
+    let exposed = exposed_bars(inp.trades.iter().map(|t| (t.entry_bar, t.exit_bar)), n);
 
     let e0 = e[0];
     let ef = e[n - 1];

@@ -3,11 +3,14 @@
 //! # Invariants
 //! - `size` is signed (negative = short); `return_pct` and every `*_pct` are in percent;
 //!   durations are in days; one `equity` point per timestamp.
+//! - `by_symbol` has one row per symbol of the run (one for a single-symbol run) and a `total`
+//!   that equals `metrics` ([`super::by_symbol`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::by_symbol::{self, BySymbol, TradeFigures};
 use super::engine::{Backtest, EngineConfig, RunResult};
 use super::metrics::Metrics;
 use super::synth::iso;
@@ -122,6 +125,8 @@ pub struct Report {
     pub trades: Vec<TradeRow>,
     /// Trades open at the end.
     pub open_trades: Vec<OpenTradeRow>,
+    /// The closed trades' figures per symbol of the one cash account, and their total.
+    pub by_symbol: BySymbol,
     /// Equity curve.
     pub equity: Vec<EquityRow>,
     /// Timestamp at which the account went bankrupt, if it did.
@@ -218,9 +223,38 @@ pub fn build(
                 entry_price: t.entry_price,
             })
             .collect(),
+        by_symbol: breakdown(&names, cfg, result),
         equity,
         bankrupt_at: result.bankrupt_at.map(|g| iso(result.ts[g])),
     }
+}
+
+/// The per-symbol breakdown of a finished run, from its closed trades' exact figures.
+fn breakdown(names: &[String], cfg: &EngineConfig, result: &RunResult) -> BySymbol {
+    let trades: Vec<TradeFigures> = result
+        .trades
+        .iter()
+        .map(|t| TradeFigures {
+            symbol: t.symbol as usize,
+            pnl: t.pnl,
+            commission: t.commission,
+            return_frac: t.return_frac,
+            entry_bar: t.entry_bar,
+            exit_bar: t.exit_bar,
+        })
+        .collect();
+    let open: Vec<usize> = result
+        .open_trades
+        .iter()
+        .map(|t| t.symbol as usize)
+        .collect();
+    by_symbol::compute(
+        names,
+        &trades,
+        &open,
+        result.ts.len(),
+        Some(cfg.broker.cash),
+    )
 }
 
 /// A readable summary: the statistics, one per line.
@@ -238,4 +272,226 @@ pub fn summary(m: &Metrics, open_trades: usize) -> String {
     }
     let _ = writeln!(s, "{:<28} {open_trades}", "open_trades");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Bar, Intent, OrderIntent, OrderSize, OrderType, Side, Strategy, StrategyError,
+        StrategyEvent, StrategyPayload, SymbolBar, TimeInForce,
+    };
+    use crate::greta::broker::{BrokerConfig, Commission, FillModel};
+    use crate::greta::csv::Series;
+
+    const DAY: i64 = 86_400_000;
+
+    /// Daily bars at the given prices (open = high = low = close), from day 0.
+    fn series(symbol: &str, prices: &[f64]) -> Series {
+        Series {
+            symbol: symbol.into(),
+            path: "mem".into(),
+            bars: prices
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| SymbolBar {
+                    symbol: 0,
+                    bar: Bar {
+                        ts: i as i64 * DAY,
+                        open: p,
+                        high: p,
+                        low: p,
+                        close: p,
+                        volume: 1.0,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// Places the scripted market orders after the bar group with the given index.
+    struct Script(Vec<(usize, &'static str, Side, f64)>, usize);
+
+    impl Strategy for Script {
+        fn on_event(&mut self, event: &StrategyEvent) -> Result<Vec<Intent>, StrategyError> {
+            let StrategyPayload::Bars(_) = &event.payload else {
+                return Ok(vec![]);
+            };
+            let n = self.1;
+            self.1 += 1;
+            Ok(self
+                .0
+                .iter()
+                .filter(|(at, ..)| *at == n)
+                .map(|&(_, symbol, side, units)| {
+                    Intent::PlaceOrder(OrderIntent {
+                        symbol: symbol.into(),
+                        side,
+                        order_type: OrderType::Market,
+                        time_in_force: TimeInForce::Gtc,
+                        limit_price: None,
+                        stop_price: None,
+                        size: OrderSize::Units(units),
+                        tag: None,
+                    })
+                })
+                .collect())
+        }
+    }
+
+    /// Two symbols on one account, a fixed commission of 1 per fill, fills at the next open:
+    /// A wins 10 × (12 − 10) − 2 = 18 (return 20 % − 2/100) and loses the 2 of commission on a
+    /// flat round trip (return −2/55); B wins 5 × (25 − 20) − 2 = 23 (25 % − 2/100) and holds
+    /// one unit open at the end.
+    #[test]
+    fn by_symbol_breaks_two_symbols_down_by_hand_and_its_total_is_the_metrics() {
+        let bt = Backtest::new(vec![
+            series("A", &[10.0, 10.0, 12.0, 12.0, 11.0, 11.0]),
+            series("B", &[20.0, 20.0, 18.0, 18.0, 25.0, 25.0]),
+        ])
+        .expect("two series");
+        let cfg = EngineConfig {
+            broker: BrokerConfig {
+                cash: 1000.0,
+                commission: Commission {
+                    pct: 0.0,
+                    per_unit: 0.0,
+                    fixed: 1.0,
+                },
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            finalize: false,
+            warmup: Some(0),
+            params: vec![],
+            fills: Default::default(),
+        };
+        let mut s = Script(
+            vec![
+                (0, "A", Side::Buy, 10.0),  // fills day 1 at 10
+                (0, "B", Side::Buy, 5.0),   // fills day 1 at 20
+                (2, "A", Side::Sell, 10.0), // day 3 at 12
+                (3, "A", Side::Buy, 5.0),   // day 4 at 11
+                (3, "B", Side::Sell, 5.0),  // day 4 at 25
+                (4, "A", Side::Sell, 5.0),  // day 5 at 11
+                (4, "B", Side::Buy, 1.0),   // day 5 at 25, still open
+            ],
+            0,
+        );
+        let result = bt.run(&mut s, &cfg, None).expect("runs");
+        let info = StrategyInfo {
+            name: "script".into(),
+            sha256: String::new(),
+            params: Default::default(),
+            limits: None,
+        };
+        let report = build(&bt, &cfg, info, &result);
+        let by = &report.by_symbol;
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+
+        assert_eq!(by.symbols.len(), 2);
+        let (a, b) = (&by.symbols[0], &by.symbols[1]);
+        assert_eq!(
+            (a.symbol.as_deref(), b.symbol.as_deref()),
+            (Some("A"), Some("B"))
+        );
+        assert_eq!(
+            (a.trades, a.open_trades, b.trades, b.open_trades),
+            (2, 0, 1, 1)
+        );
+        assert_eq!((a.net_pnl, b.net_pnl), (16.0, 23.0));
+        assert_eq!((a.commissions, b.commissions), (4.0, 2.0));
+        assert_eq!((a.win_rate_pct, b.win_rate_pct), (Some(50.0), Some(100.0)));
+        let a_loss = -2.0 / 55.0;
+        assert!(close(a.best_trade_pct, 18.0) && close(a.worst_trade_pct, a_loss * 100.0));
+        assert!(close(
+            a.avg_trade_pct,
+            ((1.18 * (1.0 + a_loss)).sqrt() - 1.0) * 100.0
+        ));
+        assert!(close(b.best_trade_pct, 23.0) && close(b.worst_trade_pct, 23.0));
+        assert!(close(b.avg_trade_pct, 23.0));
+        assert!(close(a.pnl_share_pct, 16.0 / 39.0 * 100.0));
+        assert!(close(b.pnl_share_pct, 23.0 / 39.0 * 100.0));
+        assert!(close(a.contribution_pct, 1.6) && close(b.contribution_pct, 2.3));
+        // A holds days 1–3 and 4–5 (5 of the 6 days), B days 1–4.
+        assert!(close(Some(a.exposure_time_pct), 5.0 / 6.0 * 100.0));
+        assert!(close(Some(b.exposure_time_pct), 4.0 / 6.0 * 100.0));
+
+        let t = &by.total;
+        assert_eq!(t.symbol, None);
+        assert_eq!((t.trades, t.open_trades, t.net_pnl), (3, 1, 39.0));
+        assert!(close(t.contribution_pct, 3.9) && t.pnl_share_pct == Some(100.0));
+        let pnl: f64 = report.trades.iter().map(|r| r.pnl).sum();
+        assert!((by.symbols.iter().map(|r| r.net_pnl).sum::<f64>() - pnl).abs() < 0.005);
+        // The total row is the report's own statistics, exactly.
+        let m = &report.metrics;
+        assert_eq!(t.trades, m.trades);
+        assert_eq!(t.win_rate_pct, m.win_rate_pct);
+        assert_eq!(t.commissions, m.commissions);
+        assert_eq!(t.best_trade_pct, m.best_trade_pct);
+        assert_eq!(t.worst_trade_pct, m.worst_trade_pct);
+        assert_eq!(t.avg_trade_pct, m.avg_trade_pct);
+        assert_eq!(t.exposure_time_pct, m.exposure_time_pct);
+
+        // Read back from the JSON (a report stored before the section existed): the same rows.
+        let mut json = serde_json::to_value(&report).expect("json");
+        let stored = json.as_object_mut().expect("object");
+        let built = stored.remove("by_symbol").expect("by_symbol in the report");
+        by_symbol::fill_missing(stored);
+        let read: BySymbol = serde_json::from_value(stored["by_symbol"].clone()).expect("rows");
+        let built: BySymbol = serde_json::from_value(built).expect("rows");
+        assert_eq!(read.symbols.len(), 2);
+        for (r, b) in read
+            .symbols
+            .iter()
+            .chain([&read.total])
+            .zip(built.symbols.iter().chain([&built.total]))
+        {
+            assert_eq!(
+                (&r.symbol, r.trades, r.open_trades),
+                (&b.symbol, b.trades, b.open_trades)
+            );
+            assert!(
+                (r.net_pnl - b.net_pnl).abs() < 1e-9
+                    && close(r.avg_trade_pct, b.avg_trade_pct.unwrap_or(f64::NAN))
+            );
+            assert_eq!(r.exposure_time_pct, b.exposure_time_pct);
+            assert_eq!(r.contribution_pct, b.contribution_pct);
+        }
+    }
+
+    #[test]
+    fn one_symbol_has_one_row() {
+        let bt = Backtest::new(vec![series("X", &[10.0; 4])]).expect("series");
+        let cfg = EngineConfig {
+            broker: BrokerConfig {
+                cash: 100.0,
+                commission: Commission::default(),
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            finalize: false,
+            warmup: Some(0),
+            params: vec![],
+            fills: Default::default(),
+        };
+        let result = bt.run(&mut Script(vec![], 0), &cfg, None).expect("runs");
+        let info = StrategyInfo {
+            name: "none".into(),
+            sha256: String::new(),
+            params: Default::default(),
+            limits: None,
+        };
+        let by = build(&bt, &cfg, info, &result).by_symbol;
+        assert_eq!(by.symbols.len(), 1);
+        assert_eq!(by.symbols[0].symbol.as_deref(), Some("X"));
+        assert_eq!((by.symbols[0].trades, by.total.trades), (0, 0));
+        assert_eq!(
+            (by.total.win_rate_pct, by.total.pnl_share_pct),
+            (None, None)
+        );
+        assert_eq!(by.total.contribution_pct, Some(0.0));
+    }
 }

@@ -30,6 +30,7 @@ mod manual_alpaca;
 pub(crate) mod notify;
 mod openapi;
 pub(crate) mod outage;
+mod portfolio;
 mod promote;
 mod replay;
 mod replay_alpaca;

@@ -176,6 +176,7 @@ async fn backtest_report_matches_the_cli() {
         "metrics",
         "trades",
         "open_trades",
+        "by_symbol",
         "equity",
         "config",
         "bankrupt_at",
