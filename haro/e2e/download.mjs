@@ -3,17 +3,28 @@
 // view's "Download from Alpaca" form is filled (AAPL, MSFT, 1Hour, the last four days,
 // adjustment split) and submitted; the job's progress shows (status, bars, pages, symbols) and
 // reaches done; then both series are in the stored-series list with the bar count and the
-// adjustment `GET /candles/series` reports, and picking one shows its candles.
+// adjustment `GET /candles/series` reports, and picking one shows its candles; then a portfolio
+// backtest over both (issue #24) is started from the Backtests form and its page shows the
+// "By symbol" table with both symbols and the total.
 //
 //   node e2e/download.mjs        (from haro/ or the repository root; scripts/test.sh runs it)
 //
-// Needs chromium, a built `weaver` with the fake-alpaca feature ($WEAVER_BIN) and haro/dist.
-// Screenshot: haro/test-results/download-done.png. A debug `weaver` serves the haro/dist of the
+// Needs chromium, a built `weaver` with the fake-alpaca feature ($WEAVER_BIN), haro/dist and
+// strategies/dist/donchian-breakout.wasm (scripts/build-strategies.sh), the only strategy it
+// registers.
+// Screenshots: haro/test-results/download-done.png, portfolio-backtest.png. A debug `weaver` serves the haro/dist of the
 // checkout it was built in (rust-embed reads it from disk), so build the binary in this checkout.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checker, nav, needBasics, scenario, shots } from './lib.mjs'
+import { checker, nav, need, needBasics, root, scenario, shots } from './lib.mjs'
 
+const WASM = join(root, 'strategies/dist/donchian-breakout.wasm')
 needBasics()
+need(WASM, 'the donchian-breakout component (scripts/build-strategies.sh)')
+// Registered at start, alone, so only it compiles while the download runs.
+const strategies = mkdtempSync(join(tmpdir(), 'haro-e2e-download-'))
+copyFileSync(WASM, join(strategies, 'donchian-breakout.wasm'))
 
 const { checks, ok } = checker()
 const SYMBOLS = ['AAPL', 'MSFT']
@@ -26,7 +37,7 @@ const END = day(0)
 await scenario('download', async ({ start, browser, fakeAlpaca }) => {
   const t0 = Date.now()
   const fake = await fakeAlpaca()
-  const { base } = await start({ WEAVER_SAMPLE_DATA: 'off', WEAVER_API_KEY: undefined, ...fake.env })
+  const { base } = await start({ WEAVER_SAMPLE_DATA: 'off', WEAVER_API_KEY: undefined, WEAVER_STRATEGIES_DIR: strategies, ...fake.env })
   const b = await browser()
   const { page, errors } = b
   const at = (name) => (b.state.step = name)
@@ -109,7 +120,36 @@ await scenario('download', async ({ start, browser, fakeAlpaca }) => {
   await page.screenshot({ path: join(shots, 'download-done.png'), fullPage: true })
   ok(`AAPL ${TIMEFRAME} chart shown: ${win}`)
 
+  // 6. A portfolio backtest over both symbols from the Backtests form (one cash account; the
+  // bundled donchian-breakout puts 40 % of equity in each signal): its page has the By symbol
+  // table, one row per symbol and the total, which the report's rows add up to.
+  at('portfolio')
+  await nav(page, 'Backtests').click()
+  const launch = page.getByRole('form', { name: 'Launch a backtest' })
+  const option = launch.getByTestId('strategy-select').locator('option', { hasText: 'donchian-breakout' }).first()
+  await option.waitFor({ state: 'attached', timeout: 60_000 })
+  await launch.getByTestId('strategy-select').selectOption(await option.getAttribute('value'))
+  await launch.locator('input[name=symbols]').fill(SYMBOLS.join(', '))
+  await launch.getByLabel('Timeframe').selectOption(TIMEFRAME)
+  await launch.getByLabel('Params (JSON object)').fill('{"entry": 5, "exit": 3, "fraction": 0.4}')
+  await launch.getByRole('button', { name: 'Run backtest' }).click()
+  await page.waitForURL(/\/ui\/backtests\/\d+$/)
+  const bySymbol = page.getByTestId('by-symbol-table')
+  await bySymbol.waitFor({ timeout: 60_000 })
+  const shown = (await bySymbol.getByTestId('by-symbol-row').locator('td:first-child').allTextContents()).map((t) => t.trim())
+  if (shown.join() !== SYMBOLS.join()) throw new Error(`By symbol rows: ${JSON.stringify(shown)}, expected ${SYMBOLS}`)
+  const totalRow = (await bySymbol.getByTestId('by-symbol-total').locator('th, td').allTextContents()).map((t) => t.trim())
+  if (totalRow[0] !== 'Total') throw new Error(`By symbol total row: ${JSON.stringify(totalRow)}`)
+  const { body: done } = await api(`/backtests/${page.url().split('/').pop()}`)
+  const by = done?.report?.by_symbol
+  const sum = (by?.symbols ?? []).reduce((a, r) => a + r.net_pnl, 0)
+  if (!by || Math.abs(sum - by.total.net_pnl) > 0.005 || by.total.trades !== done.report.metrics.trades)
+    throw new Error(`by_symbol does not add up to the total: ${JSON.stringify(by)}`)
+  await page.screenshot({ path: join(shots, 'portfolio-backtest.png'), fullPage: true })
+  ok(`portfolio backtest over ${SYMBOLS.join(' + ')} ${TIMEFRAME}: By symbol ${shown.join(', ')}; total ${totalRow.slice(1, 4).join(' · ')}`)
+
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`)
   ok('no console errors')
   console.log(`download e2e: ${checks.length} checks passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshot in ${shots}`)
 })
+rmSync(strategies, { recursive: true, force: true })

@@ -246,6 +246,10 @@ export interface EquityPoint {
   equity: number
   drawdown_pct: number
 }
+/** A report's per-symbol breakdown (`by_symbol`): one row per symbol and their total. */
+export type BySymbol = S['BySymbolView']
+/** One row of `by_symbol`. */
+export type SymbolStats = S['SymbolStatsView']
 /** The `weaver backtest --report` JSON. */
 export interface Report {
   strategy: { name: string; sha256?: string; params?: Record<string, unknown> }
@@ -254,6 +258,8 @@ export interface Report {
   metrics: Record<string, number | string | null>
   trades: ReportTrade[] | null
   open_trades?: { symbol: string; entry_time: string; size: number; entry_price: number }[]
+  /** Absent in a list's summary of a report stored before the section existed. */
+  by_symbol?: BySymbol | null
   equity: EquityPoint[] | null
   bankrupt_at?: string | null
 }

@@ -1,7 +1,7 @@
-// One backtest's report: metrics table, equity curve, drawdown, candles with entry/exit markers
-// (hover for details; the newest 5,000 bars of its range first, older ones as the chart is
-// scrolled left), a sortable, filterable trades table, and the Export menu (trades CSV/JSON,
-// report JSON, the printable tearsheet).
+// One backtest's report: metrics table, equity curve, drawdown, the "By symbol" table of a
+// several-symbol backtest, candles with entry/exit markers (hover for details; the newest 5,000
+// bars of its range first, older ones as the chart is scrolled left), a sortable, filterable
+// trades table, and the Export menu (trades CSV/JSON, report JSON, the printable tearsheet).
 import { useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
 import { joinPages, olderLoader, TRADE_CHART_PAGE, useBacktest, useCandlePages, useStrategies } from '../api/queries'
@@ -13,6 +13,7 @@ import { fmtBarTime, fmtMetric, fmtMoney, fmtPct, fmtTime, metricLabel } from '.
 import { backtestExports, downloadFrom, openTearsheet } from '../lib/exports'
 import { filterTrades, sortRows, toLinePoints, tradesToMarkers, type SortDir, type TradeFilter, type TradeKey } from '../lib/trades'
 import { configOf, queueNote, reportOf, strategyLabel } from './backtests'
+import { BySymbolTable, showsBySymbol } from './backtest-symbols'
 
 export default function BacktestDetail() {
   const { id = '' } = useParams()
@@ -90,6 +91,12 @@ function ReportView({ report, timeframe }: { report: Report; timeframe: string }
           {drawdown[0].points.length ? <LineChart lines={drawdown} area short testId="drawdown-chart" /> : <Empty>No drawdown.</Empty>}
         </div>
       </div>
+      {showsBySymbol(report.by_symbol) && (
+        <>
+          <h2>By symbol</h2>
+          <BySymbolTable by={report.by_symbol} />
+        </>
+      )}
       <h2 className="row">
         Price and trades
         {symbols.length > 1 && (
