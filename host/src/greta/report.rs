@@ -309,6 +309,23 @@ mod tests {
         }
     }
 
+    /// Fills at the next open, no slippage, whole units, no warm-up.
+    fn config(cash: f64, commission: Commission) -> EngineConfig {
+        EngineConfig {
+            broker: BrokerConfig {
+                cash,
+                commission,
+                slippage_bps: 0.0,
+                fill: FillModel::NextOpen,
+                fractional: false,
+            },
+            finalize: false,
+            warmup: Some(0),
+            params: vec![],
+            fills: Default::default(),
+        }
+    }
+
     /// Places the scripted market orders after the bar group with the given index.
     struct Script(Vec<(usize, &'static str, Side, f64)>, usize);
 
@@ -350,23 +367,14 @@ mod tests {
             series("B", &[20.0, 20.0, 18.0, 18.0, 25.0, 25.0]),
         ])
         .expect("two series");
-        let cfg = EngineConfig {
-            broker: BrokerConfig {
-                cash: 1000.0,
-                commission: Commission {
-                    pct: 0.0,
-                    per_unit: 0.0,
-                    fixed: 1.0,
-                },
-                slippage_bps: 0.0,
-                fill: FillModel::NextOpen,
-                fractional: false,
+        let cfg = config(
+            1000.0,
+            Commission {
+                pct: 0.0,
+                per_unit: 0.0,
+                fixed: 1.0,
             },
-            finalize: false,
-            warmup: Some(0),
-            params: vec![],
-            fills: Default::default(),
-        };
+        );
         let mut s = Script(
             vec![
                 (0, "A", Side::Buy, 10.0),  // fills day 1 at 10
@@ -464,19 +472,7 @@ mod tests {
     #[test]
     fn one_symbol_has_one_row() {
         let bt = Backtest::new(vec![series("X", &[10.0; 4])]).expect("series");
-        let cfg = EngineConfig {
-            broker: BrokerConfig {
-                cash: 100.0,
-                commission: Commission::default(),
-                slippage_bps: 0.0,
-                fill: FillModel::NextOpen,
-                fractional: false,
-            },
-            finalize: false,
-            warmup: Some(0),
-            params: vec![],
-            fills: Default::default(),
-        };
+        let cfg = config(100.0, Commission::default());
         let result = bt.run(&mut Script(vec![], 0), &cfg, None).expect("runs");
         let info = StrategyInfo {
             name: "none".into(),
