@@ -1,10 +1,14 @@
 // A run's charts on its page: how far it got (bars done of bars total on `sim`), its equity curve,
 // and the price of one of its symbols with its fills marked at their **bar** times, with the list
-// of those fills. The data is `GET /runs/{id}/equity` (its keys sit under ['run', id], so the
-// run's events refresh it as they refresh the rest of the page); "Older bars" pages back
-// through a long run, "Newest bars" returns to the live end.
+// of those fills. The data is `GET /runs/{id}/equity`, a page at a time, newest first: every page
+// loaded is shown in the same charts and list. The price chart asks for the next older page when
+// scrolled near its first bar, as "Older bars" does; "Newest bars" drops the older pages again.
+// Its keys sit under ['run', id], so the run's events refresh it as they refresh the rest of the
+// page: the newest page only, the older ones kept (see `api/run-charts.ts`).
 import { useMemo, useState } from 'react'
-import { useRunCandles, useRunEquity, type BarFill, type EquityPage, type Progress } from '../api/run-charts'
+import { useQueryClient } from '@tanstack/react-query'
+import { joinEquity, newestOnly, runEquityKey, useRunCandles, useRunEquityPages, type BarFill, type EquityPages, type Progress } from '../api/run-charts'
+import { olderLoader } from '../api/queries'
 import type { Run } from '../api/types'
 import { CandleChart, LineChart } from '../components/charts'
 import { Empty, ErrorNote, Loading, QueryState } from '../components/ui'
@@ -13,38 +17,46 @@ import { fmtBarTime, fmtMoney, fmtNumber } from '../lib/format'
 import { fillsToMarkers, progressOf } from '../lib/run-charts'
 import { toLinePoints } from '../lib/trades'
 
+type Pages = ReturnType<typeof useRunEquityPages>
+
 export function RunCharts({ run }: { run: Run }) {
-  const [before, setBefore] = useState<string | null>(null)
-  const q = useRunEquity(run.id, before)
+  const q = useRunEquityPages(run.id)
   return (
     <section aria-label="Charts" data-testid="run-charts">
-      <QueryState q={q} what="The run's charts">
-        {() => <ChartsBody run={run} page={q.data!} before={before} onPage={setBefore} />}
+      {/* An older page that failed to load is said under the charts, which keep what they have. */}
+      <QueryState q={{ isPending: q.isPending, error: q.data ? null : q.error, refetch: q.refetch, isFetching: q.isFetching }} what="The run's charts">
+        {() => <ChartsBody run={run} q={q} />}
       </QueryState>
     </section>
   )
 }
 
-function ChartsBody({ run, page, before, onPage }: { run: Run; page: EquityPage; before: string | null; onPage: (b: string | null) => void }) {
+function ChartsBody({ run, q }: { run: Run; q: Pages }) {
+  const qc = useQueryClient()
   const [symbol, setSymbol] = useState(run.symbols[0] ?? '')
+  const pages = q.data!.pages
+  const { points, fills } = useMemo(() => joinEquity(pages), [pages])
   const equity = useMemo(
-    () => [{ name: 'Equity', color: '#2962ff', points: toLinePoints(page.points, (p) => p.ts, (p) => p.equity) }],
-    [page.points],
+    () => [{ name: 'Equity', color: '#2962ff', points: toLinePoints(points, (p) => p.ts, (p) => p.equity) }],
+    [points],
   )
-  const first = page.points[0]?.ts
-  const last = page.points[page.points.length - 1]?.ts
+  const first = points[0]?.ts
+  const last = points[points.length - 1]?.ts
+  const older = olderLoader(q)
+  const newest = () => qc.setQueryData<EquityPages>(runEquityKey(run.id), (d) => d && newestOnly(d))
   return (
     <>
-      <RunProgress progress={page.progress} />
-      {page.points.length === 0 ? (
+      <RunProgress progress={pages[0].progress} />
+      {points.length === 0 ? (
         <Empty>No bars yet: the charts start with the run's first bar.</Empty>
       ) : (
         <>
           <div className="row small" data-testid="run-chart-range">
             Bars {fmtBarTime(first, run.timeframe)} – {fmtBarTime(last, run.timeframe)}
-            {page.next_before && <button type="button" onClick={() => onPage(page.next_before ?? null)} data-testid="run-chart-older">← Older bars</button>}
-            {before && <button type="button" onClick={() => onPage(null)} data-testid="run-chart-newest">Newest bars →</button>}
+            {q.hasNextPage && <button type="button" disabled={q.isFetchingNextPage} onClick={() => void older()} data-testid="run-chart-older">← Older bars</button>}
+            {pages.length > 1 && <button type="button" onClick={newest} data-testid="run-chart-newest">Newest bars →</button>}
           </div>
+          {q.isFetchNextPageError && <ErrorNote error={q.error} />}
           <div className="grid2">
             <div>
               <h2>Equity</h2>
@@ -59,10 +71,11 @@ function ChartsBody({ run, page, before, onPage }: { run: Run; page: EquityPage;
                   </select>
                 )}
               </h2>
-              <PriceChart runId={run.id} symbol={symbol} timeframe={run.timeframe} first={first!} last={last!} fills={page.fills} />
+              <PriceChart runId={run.id} symbol={symbol} timeframe={run.timeframe} first={first!} last={last!} fills={fills}
+                older={older} loadingOlder={q.isFetchingNextPage} hasOlder={q.hasNextPage} />
             </div>
           </div>
-          <FillsTable fills={page.fills} timeframe={run.timeframe} />
+          <FillsTable fills={fills} timeframe={run.timeframe} />
         </>
       )}
     </>
@@ -88,21 +101,30 @@ export function RunProgress({ progress }: { progress: Progress | null | undefine
   )
 }
 
-/** The candles of the page's bar times with the fills of `symbol` marked on their bars. */
-function PriceChart({ runId, symbol, timeframe, first, last, fills }: { runId: number; symbol: string; timeframe: string; first: string; last: string; fills: BarFill[] }) {
+/** The candles of the loaded pages' bar times with the fills of `symbol` marked on their bars;
+ * scrolled near its first bar, it asks for the next older page (`older`), whose bars then extend
+ * the candles. */
+function PriceChart({ runId, symbol, timeframe, first, last, fills, older, loadingOlder, hasOlder }: {
+  runId: number; symbol: string; timeframe: string; first: string; last: string; fills: BarFill[]
+  older: () => unknown; loadingOlder: boolean; hasOlder: boolean
+}) {
   const q = useRunCandles(runId, symbol, timeframe, first, last)
   const markers = useMemo(() => fillsToMarkers(fills, symbol), [fills, symbol])
+  // An older page came and its candles are on their way: the chart still shows the previous
+  // bars, and asking for yet another page now would skip past these.
+  const behind = Boolean(q.isPlaceholderData && q.data?.length && Date.parse(q.data[0].ts) > Date.parse(first))
   if (q.error) return <ErrorNote error={q.error} />
   if (q.isPending) return <Loading />
   if (q.data.length === 0) return <Empty>No stored candles for {symbol} {timeframe}.</Empty>
   return (
     <div data-testid="run-price" data-markers={markers.length}>
-      <CandleChart candles={q.data} markers={markers} testId="run-price-chart" source={candlesSource(q.data)} />
+      <CandleChart candles={q.data} markers={markers} testId="run-price-chart" source={candlesSource(q.data)}
+        onNeedOlder={() => (behind ? undefined : older())} loadingOlder={loadingOlder || behind} hasOlder={hasOlder} />
     </div>
   )
 }
 
-/** The page's fills, newest first, at their bar times. */
+/** The loaded pages' fills, newest first, at their bar times. */
 function FillsTable({ fills, timeframe }: { fills: BarFill[]; timeframe: string }) {
   const rows = useMemo(() => [...fills].reverse(), [fills])
   return (
