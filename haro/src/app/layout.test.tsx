@@ -2,31 +2,20 @@
 // The store-fault banner against a stubbed server: shown on every page while `GET /healthz`
 // reports a store fault (what it is, how many runs wait), gone once it does not.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
+import type { QueryClient } from '@tanstack/react-query'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { StoreFaultBanner } from './layout'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
 let qc: QueryClient
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(StoreFaultBanner))))
+  ;({ el, qc } = mountApp(h(StoreFaultBanner)))
 }
 
 const fault = {
@@ -55,8 +44,7 @@ describe('store fault banner', () => {
     mount()
     await until(() => expect(el.querySelector('[data-testid=store-fault]')?.textContent).toContain('the disk under the database is full'))
     expect(el.textContent).toContain('1 run waits')
-    act(() => root?.unmount())
-    root = null
+    unmountApp()
     routes['GET /healthz'] = () => json(200, { status: 'ok' })
     mount()
     await until(() => expect(sent.filter((s) => s.path === '/healthz').length).toBeGreaterThan(1))

@@ -4,17 +4,14 @@
 // on a column sorts the rows (the total stays last); a one-symbol report has no such table, and
 // the trades table keeps its symbol filter.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter, Route, Routes } from 'react-router'
+import { Route, Routes } from 'react-router'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { SymbolStats } from '../api/types'
 import { json, routes, until, useStubFetch } from '../test/stub-fetch'
 import BacktestDetail from './backtest-detail'
 
 vi.mock('lightweight-charts', () => import('../test/fake-chart'))
-
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 
 useStubFetch()
 
@@ -52,22 +49,11 @@ const TWO = {
   total: row(undefined, { trades: 3, open_trades: 1, win_rate_pct: 66.6667, net_pnl: 39, pnl_share_pct: 100, contribution_pct: 0.39, commissions: 1.5, best_trade_pct: 230, worst_trade_pct: -20, avg_trade_pct: 100.5, exposure_time_pct: 80 }),
 }
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc },
-    h(MemoryRouter, { initialEntries: ['/ui/backtests/7'] },
-      h(Routes, null, h(Route, { path: '/ui/backtests/:id', element: h(BacktestDetail) }))))))
+  ;({ el } = mountApp(h(Routes, null, h(Route, { path: '/ui/backtests/:id', element: h(BacktestDetail) })), '/ui/backtests/7'))
 }
 
 const cells = (tr: Element) => [...tr.querySelectorAll('td, th')].map((c) => c.textContent)

@@ -3,25 +3,17 @@
 // while it runs, the series list refreshed with the new series and its adjustment when it is
 // done, and field errors (ours and the server's).
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { SeriesTable } from './candles'
 import { DownloadForm, fmtEta, validateDownload } from './download-form'
 import { useCandleSeries } from '../api/queries'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function Page() {
   const series = useCandleSeries()
@@ -29,11 +21,7 @@ function Page() {
 }
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(Page)))))
+  ;({ el } = mountApp(h(Page)))
 }
 
 const input = (name: string) => el.querySelector<HTMLInputElement | HTMLSelectElement>(`[name="${name}"]`)!

@@ -5,10 +5,9 @@
 // marks and lists the fills of every page loaded, stops at the run's first page, and a refresh
 // of a running run joins its new bars without dropping the older pages.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
+import type { QueryClient } from '@tanstack/react-query'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { runEquityKey, type EquityPage } from '../api/run-charts'
 import type { Candle, Run } from '../api/types'
 import { charts, scroll, type FakeChart } from '../test/fake-chart'
@@ -16,8 +15,6 @@ import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { RunCharts } from './run-charts'
 
 vi.mock('lightweight-charts', () => import('../test/fake-chart'))
-
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 
 useStubFetch()
 
@@ -46,24 +43,15 @@ const candlesOf = (last: () => number) => (_: unknown, url: URL) => {
 }
 const equityAsked = () => sent.filter((s) => s.path === '/runs/7/equity').map((s) => s.url.searchParams.get('before'))
 
-let root: Root | null = null
 let el: HTMLElement
 let qc: QueryClient
 beforeEach(() => {
   charts.length = 0
 })
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(RunCharts, { run: RUN })))))
+  ;({ el, qc } = mountApp(h(RunCharts, { run: RUN })))
 }
 const $ = (id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)
 /** The price chart: the live chart that listens to scrolling (the equity chart does not). */
