@@ -151,3 +151,27 @@ pub(crate) fn get(uri: &str) -> Request<Body> {
         .body(Body::empty())
         .expect("request")
 }
+
+/// Runs each `async fn name(kind: Kind)` of the calling module as two tokio tests,
+/// `sqlite::name` and `postgres::name` (four worker threads, as a server has).
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(crate::walle::support::Kind::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(crate::walle::support::Kind::Pg).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both_stores;

@@ -3,6 +3,7 @@
 //! up to the closed trades' total and whose `total` is the report's own statistics; a report
 //! stored before the section existed gets it computed from its stored trades on read.
 
+use super::both_stores;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -171,27 +172,6 @@ async fn two_symbols_report_by_symbol_and_old_reports_get_it_on_read(kind: Kind)
     }
     drop(app);
     store.finish().await;
-}
-
-macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Pg).await;
-                }
-            )*
-        }
-    };
 }
 
 both_stores!(two_symbols_report_by_symbol_and_old_reports_get_it_on_read);

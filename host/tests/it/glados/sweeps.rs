@@ -3,6 +3,7 @@
 //! sweep is reproducible, refusals name their reason and store nothing, a failed point is
 //! recorded while the sweep finishes, cancel, constraints, paging and a resume after a restart.
 
+use super::both_stores;
 use std::time::Duration;
 
 use axum::Router;
@@ -479,27 +480,6 @@ async fn an_undeclared_parameter_is_refused_by_name(kind: Kind) {
     );
     drop(app);
     store.finish().await;
-}
-
-macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Pg).await;
-                }
-            )*
-        }
-    };
 }
 
 both_stores!(

@@ -4,6 +4,7 @@
 //! grow from the first bar, refusals name their reason and store nothing, cancel, a resume
 //! after a restart skips stored windows, and a done sweep carries its DSR and PBO.
 
+use super::both_stores;
 use serde_json::{Value, json};
 use weaver::app::{App, Config};
 use weaver::greta::synth;
@@ -438,27 +439,6 @@ async fn a_done_sweep_carries_its_overfitting_figures(kind: Kind) {
     assert_eq!(bad.error_code(), "invalid_overfit_input");
     drop(app);
     store.finish().await;
-}
-
-macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Kind::Pg).await;
-                }
-            )*
-        }
-    };
 }
 
 both_stores!(
