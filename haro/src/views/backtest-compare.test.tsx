@@ -2,11 +2,9 @@
 // Comparing backtests against a stubbed server: three of them by `?ids=`, each metric with its
 // delta against the first and the better value marked, the parameters that differ highlighted,
 // every equity curve on one chart; and the older `?a=&b=` link still comparing two.
-import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
+import { createElement as h } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { Backtest } from '../api/types'
 import { json, routes, until, useStubFetch } from '../test/stub-fetch'
 import BacktestCompare from './backtest-compare'
@@ -16,17 +14,10 @@ vi.mock('../components/charts', () => ({
     h('div', { 'data-testid': testId }, lines.map((l) => `${l.name}:${l.color}:${l.points.length}`).join(' ')),
 }))
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 const equity = (n: number) => Array.from({ length: n }, (_, i) => ({ ts: new Date(Date.UTC(2024, 0, i + 1)).toISOString(), equity: 10000 + i, drawdown_pct: 0 }))
 
@@ -37,11 +28,7 @@ const backtest = (id: number, params: Record<string, unknown>, metrics: Record<s
 }) as unknown as Backtest
 
 function mount(url: string) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [url] }, h(BacktestCompare)))))
+  ;({ el } = mountApp(h(BacktestCompare), url))
 }
 
 const row = (table: string, key: string) => el.querySelector(`[data-testid=${table}] tr[data-metric="${key}"]`)!

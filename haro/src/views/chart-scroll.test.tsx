@@ -5,10 +5,8 @@
 // it arrives), grow the same chart with it and keep the view on the same bars, and stop at the
 // first bar.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { Candle, Report, ReportTrade } from '../api/types'
 import { FIRST_VIEW } from '../components/charts'
 import { charts, scroll } from '../test/fake-chart'
@@ -17,8 +15,6 @@ import { TradeChart } from './backtest-detail'
 import Candles from './candles'
 
 vi.mock('lightweight-charts', () => import('../test/fake-chart'))
-
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 
 useStubFetch()
 
@@ -47,25 +43,16 @@ const candlesRoute = (series: Candle[]): Handler => (_: unknown, url: URL) => {
 }
 const asked = () => sent.filter((s) => s.path === '/candles').map((s) => s.url.searchParams)
 
-let root: Root | null = null
 let el: HTMLElement
 beforeEach(() => {
   charts.length = 0
   held = []
   hold = false
 })
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(node: ReturnType<typeof h>, path = '/') {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [path] }, node))))
+  ;({ el } = mountApp(node, path))
 }
 const $ = (id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)
 

@@ -5,10 +5,9 @@
 // its bar time; the header says offline while the server does not answer, and error panels
 // recover by themselves (and have Retry).
 import { act, createElement as h, type ReactNode } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
+import { QueryClient, useQuery } from '@tanstack/react-query'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { api } from '../api/client'
 import type { Backtest } from '../api/types'
 import { connectionLabel, useConnection } from '../app/layout'
@@ -20,25 +19,14 @@ import { Backtests } from './backtests'
 import { Runs } from './runs'
 import { Strategies } from './strategies'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
 let qc: QueryClient
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(node: ReactNode, path = '/') {
-  el = document.createElement('div')
-  document.body.append(el)
-  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [path] }, node))))
+  ;({ el, qc } = mountApp(node, path))
 }
 
 const $ = <T extends Element = HTMLElement>(sel: string) => el.querySelector<T>(sel)

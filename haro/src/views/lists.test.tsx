@@ -5,35 +5,23 @@
 // picker offers exactly the API's states; a run's log starts at its newest line, pages back to
 // the first, follows new lines, filters by level and text.
 import { act, createElement as h, type ReactNode } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { QueryClient } from '@tanstack/react-query'
+import { mountApp, unmountApp } from '../test/mount'
 import { logLine, logsRoute, order, ordersRoute } from '../test/fake-lists'
 import { routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { Dashboard } from './dashboard'
 import { Orders } from './orders'
 import { RunLogs } from './run-logs'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
 let qc: QueryClient
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(node: ReactNode, path = '/') {
-  el = document.createElement('div')
-  document.body.append(el)
-  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [path] }, node))))
+  ;({ el, qc } = mountApp(node, path))
 }
 
 const ids = () => [...el.querySelectorAll('[data-testid=order-row] td:first-child')].map((td) => Number(td.textContent))

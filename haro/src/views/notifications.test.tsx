@@ -2,31 +2,18 @@
 // Notifications in Settings against a stubbed server: channels with "Send test" (and its
 // results), a rule's route changed with PUT /notifications/rules, the dead letters with Retry.
 import { act, createElement as h, type ReactNode } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { NotificationsSettings } from './notifications'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(node: ReactNode) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, node))))
+  ;({ el } = mountApp(node))
 }
 
 const settings = (route = 'all') => ({

@@ -3,10 +3,8 @@
 // curve, the price of its symbol with its fills marked at their bar times (not the wall-clock
 // time a live venue filled them), the fills listed, and "Older bars" asking for the page before.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { EquityPage } from '../api/run-charts'
 import type { Run } from '../api/types'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
@@ -20,17 +18,10 @@ vi.mock('../components/charts', () => ({
     h('div', { 'data-testid': testId }, `bars=${candles.length} markers=${markers.map((m) => `${m.time}:${m.text}`).join('|')}`),
 }))
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 const RUN = { id: 7, symbols: ['AAPL'], timeframe: '1Hour', venue: 'alpaca', status: 'running' } as unknown as Run
 const sec = (ts: string) => Date.parse(ts) / 1000
@@ -52,11 +43,7 @@ const PAGE: EquityPage = {
 const candle = (ts: string) => ({ symbol: 'AAPL', timeframe: '1Hour', ts, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10, source: 'live' })
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(RunCharts, { run: RUN })))))
+  ;({ el } = mountApp(h(RunCharts, { run: RUN })))
 }
 
 const $ = (id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)
@@ -112,10 +99,7 @@ describe('RunCharts', () => {
 
 describe('RunProgress', () => {
   it('shows a bar of bars done of bars total on sim', () => {
-    el = document.createElement('div')
-    document.body.append(el)
-    root = createRoot(el)
-    act(() => root!.render(h(RunProgress, { progress: { bars_done: 1234, bars_total: 2000 } })))
+    ;({ el } = mountApp(h(RunProgress, { progress: { bars_done: 1234, bars_total: 2000 } })))
     const bar = el.querySelector('progress')!
     expect([bar.max, bar.value]).toEqual([2000, 1234])
     expect(el.textContent).toBe('1,234 of 2,000 bars (61.7%)')

@@ -5,10 +5,8 @@
 // switch is pending), the params prefilled with the run's, and the diff (first divergence, the
 // divergent rows only).
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { Shadow, ShadowDiff } from '../api/shadows'
 import type { Run, Strategy } from '../api/types'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
@@ -20,24 +18,13 @@ vi.mock('../components/charts', () => ({
     h('div', { 'data-testid': 'chart' }, `${lines.map((l) => `${l.name}:${l.points.length}`).join(' ')} mark=${mark ? mark.time : 'none'}`),
 }))
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(run: Run) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(ShadowsPanel, { run })))))
+  ;({ el } = mountApp(h(ShadowsPanel, { run })))
 }
 
 // The confirmations are portalled into <body>.
@@ -194,8 +181,7 @@ describe('ShadowsPanel', () => {
     await until(() => expect($('promote-shadow-dialog')!.querySelector('[data-testid="api-error"]')).not.toBeNull())
     expect($('promote-shadow-dialog')!.textContent).toContain('run #7 has a pending switch')
     expect($('promote-shadow-dialog')!.textContent).toContain('switch_pending')
-    act(() => root!.unmount())
-    el.remove()
+    unmountApp()
 
     serve()
     routes['GET /runs/7/versions'] = () => json(200, { items: [{ seq: 2, status: 'pending' }] })

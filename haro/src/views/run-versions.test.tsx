@@ -5,34 +5,22 @@
 // a previous version and no pending switch, confirmed, a 409 shown in the panel), and a pending
 // switch polled until it is active (the run itself refetched then).
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { QueryClient } from '@tanstack/react-query'
+import { mountApp, unmountApp } from '../test/mount'
 import type { Run, Strategy } from '../api/types'
 import type { Version } from '../api/versions'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { VersionsPanel } from './run-versions'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
 let qc: QueryClient
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(run: Run) {
-  el = document.createElement('div')
-  document.body.append(el)
-  qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(VersionsPanel, { run })))))
+  ;({ el, qc } = mountApp(h(VersionsPanel, { run })))
 }
 
 const $ = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`)
@@ -179,8 +167,7 @@ describe('VersionsPanel', () => {
     await until(() => expect($('rollback')).not.toBeNull())
     expect(($('rollback') as HTMLButtonElement).disabled).toBe(true)
     expect($('rollback-blocked')!.textContent).toBe('(no previous version)')
-    act(() => root!.unmount())
-    el.remove()
+    unmountApp()
 
     serve([START, { ...ACTIVE }, version(4, { status: 'pending', switched_at: null, at_bar: null, reason: 'rollback' })])
     mount(RUN)

@@ -3,26 +3,17 @@
 // equity curve, the page's sparklines fetched in one request (not one per row), a running sim
 // run's progress, and the next page of runs asking for its own sparklines once.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { Sparkline } from '../api/run-charts'
 import type { Run } from '../api/types'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import { Runs, RUNS_PER_PAGE } from './runs'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
-
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 const run = (id: number, extra: Partial<Run> = {}): Run => ({
   id, strategy_id: 1, strategy_name: 'sma-cross', params: { slow: 20, fast: 5 }, mode: 'paper', venue: 'sim', symbols: ['GOOG'],
@@ -36,11 +27,7 @@ const spark = (id: number, values: number[], progress = { bars_done: 2000, bars_
 })
 
 function mount() {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, h(Runs)))))
+  ;({ el } = mountApp(h(Runs)))
 }
 
 const cells = (tr: Element, id: string) => tr.querySelector(`[data-testid=${id}]`)?.textContent

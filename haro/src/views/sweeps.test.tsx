@@ -3,41 +3,29 @@
 // message and details, the results table sorted by the server, the heatmap's cells, "Open as
 // backtest" landing on the backtest's page, and the overfitting card.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter, Route, Routes, useParams } from 'react-router'
+import { Route, Routes, useParams } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import type { SweepPoint } from '../api/sweeps'
 import { heatmapOf } from '../lib/sweeps'
 import { Sweeps } from './sweeps'
 import SweepDetail from './sweep-detail'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function BacktestPage() {
   return h('p', { 'data-testid': 'backtest-page' }, `backtest ${useParams().id}`)
 }
 
 function mount(at: string) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [at] },
-    h(Routes, null,
+  ;({ el } = mountApp(h(Routes, null,
       h(Route, { path: '/ui/sweeps', element: h(Sweeps) }),
       h(Route, { path: '/ui/sweeps/:id', element: h(SweepDetail) }),
-      h(Route, { path: '/ui/backtests/:id', element: h(BacktestPage) }))))))
+      h(Route, { path: '/ui/backtests/:id', element: h(BacktestPage) })), at))
 }
 
 const input = (name: string) => el.querySelector<HTMLInputElement | HTMLSelectElement>(`[name="${name}"]`)!
@@ -247,9 +235,7 @@ describe("a sweep page's overfitting card", () => {
     await until(() => expect(el.querySelector('[data-testid=of-note]')!.textContent).toBe('PBO needs at least 4 trials'))
     expect(el.querySelector('[data-testid=of-pbo]')).toBeNull()
     expect(el.querySelector('[data-testid=of-dsr-line]')!.textContent).toContain('not clearly better than luck')
-    act(() => root?.unmount())
-    root = null
-    el.remove()
+    unmountApp()
     routes['GET /sweeps/9'] = () => json(200, sweep(points))
     mount('/ui/sweeps/9')
     await until(() => expect(el.querySelector('[data-testid=sweep-results]')).not.toBeNull())

@@ -1,33 +1,21 @@
 // @vitest-environment jsdom
 // The run form's venue picker (what `GET /venues` offers: `sim-live` only when the server lists
 // it) and the candles view's gap report (count in the series table, the list on a series' page).
-import { act, createElement as h, type ReactNode } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter } from 'react-router'
+import { createElement as h, type ReactNode } from 'react'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import type { CandleSeries } from '../api/types'
 import { json, routes, until, useStubFetch } from '../test/stub-fetch'
 import { Gaps, SeriesTable } from './candles'
 import { VenueSelect } from './run-form'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(node: ReactNode) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, null, node))))
+  ;({ el } = mountApp(node))
 }
 
 const options = () => [...el.querySelectorAll<HTMLOptionElement>('[data-testid=venue-select] option')].map((o) => o.value)

@@ -4,35 +4,23 @@
 // polled while it runs, cancel, the stitched curve and metrics, the windows table (a row opens
 // its report), parameter stability and the overfitting card.
 import { act, createElement as h } from 'react'
-import { createRoot, type Root } from 'react-dom/client'
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
-import { MemoryRouter, Route, Routes } from 'react-router'
+import { Route, Routes } from 'react-router'
 import { afterEach, describe, expect, it } from 'vitest'
+import { mountApp, unmountApp } from '../test/mount'
 import { json, routes, sent, until, useStubFetch } from '../test/stub-fetch'
 import type { WalkForward, WalkForwardWindow } from '../api/walkforward'
 import { WalkForwards } from './walkforwards'
 import WalkForwardDetail from './walkforward-detail'
 
-;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
 useStubFetch()
 
-let root: Root | null = null
 let el: HTMLElement
-afterEach(() => {
-  act(() => root?.unmount())
-  root = null
-  el?.remove()
-})
+afterEach(unmountApp)
 
 function mount(at: string) {
-  el = document.createElement('div')
-  document.body.append(el)
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } })
-  root = createRoot(el)
-  act(() => root!.render(h(QueryClientProvider, { client: qc }, h(MemoryRouter, { initialEntries: [at] },
-    h(Routes, null,
+  ;({ el } = mountApp(h(Routes, null,
       h(Route, { path: '/ui/walkforward', element: h(WalkForwards) }),
-      h(Route, { path: '/ui/walkforward/:id', element: h(WalkForwardDetail) }))))))
+      h(Route, { path: '/ui/walkforward/:id', element: h(WalkForwardDetail) })), at))
 }
 
 const q = <T extends Element = HTMLElement>(sel: string) => el.querySelector<T & HTMLElement>(sel)
