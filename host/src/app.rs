@@ -20,6 +20,7 @@
 
 pub mod allocator;
 pub mod config;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,7 +183,8 @@ impl App {
             shutdown: shutdown.clone(),
             concurrency: config.backtest_concurrency,
             memory_budget_mb: config.backtest_memory_mb,
-        });
+        })
+        .with_external_workers(config.external_workers);
         let sweeps =
             crate::greta::sweep_jobs::Sweeps::new(backtests.clone(), config.sweep_max_points);
         let walkforwards = crate::greta::walkforward_jobs::WalkForwards::new(
@@ -484,7 +486,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

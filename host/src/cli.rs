@@ -20,6 +20,7 @@ mod migrate;
 mod openapi;
 mod runs;
 mod serve;
+mod worker;
 
 /// Weaver: automated trading with sandboxed WebAssembly strategies.
 #[derive(Debug, Parser)]
@@ -65,6 +66,9 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// Start Weaver: migrations, example strategies and the API on WEAVER_BIND.
     Serve(serve::ServeArgs),
+    /// Run sweeps for a server started with WEAVER_WORKERS=external, from the same PostgreSQL
+    /// database (WEAVER_DATABASE_URL), until SIGINT/SIGTERM.
+    Worker(worker::WorkerArgs),
 }
 
 /// Installs the global tracing subscriber; logs go to stderr so stdout stays machine-readable.
@@ -98,5 +102,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(args) => runs::run(args),
         Command::Openapi(args) => openapi::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => worker::run(args),
     }
 }

@@ -52,8 +52,8 @@ def check_compose(work: Path) -> None:
     obs = json.loads((work / "prod-obs.json").read_text())
     dev = json.loads((work / "dev.json").read_text())
     services = prod["services"]
-    check(set(services) == {"postgres", "backend", "dashboard"},
-          f"base services are postgres, backend, dashboard (got {sorted(services)})")
+    check(set(services) == {"postgres", "backend", "worker", "dashboard"},
+          f"base services are postgres, backend, worker, dashboard (got {sorted(services)})")
     check({"prometheus", "grafana"} <= set(obs["services"]),
           "--profile observability adds prometheus and grafana")
 
@@ -80,6 +80,21 @@ def check_compose(work: Path) -> None:
           "backend keeps WEAVER_DATA_DIR on a volume")
     missing = sorted(code_variables() - set(env))
     check(not missing, f"compose passes every variable the code reads to the backend; missing: {missing}")
+
+    wk = services.get("worker", {})
+    wenv = wk.get("environment", {})
+    check(wk.get("command") == ["worker"] and wk.get("image") == be.get("image"),
+          "worker runs `weaver worker` from the backend's image")
+    check(str(wenv.get("WEAVER_DATABASE_URL", "")).startswith("postgres://"),
+          "worker uses the postgres service")
+    check(env.get("WEAVER_WORKERS") == "external", "the backend hands sweeps to the workers")
+    check(wk.get("depends_on", {}).get("backend", {}).get("condition") == "service_healthy",
+          "worker waits for a healthy (migrated) backend")
+    check(not wk.get("ports"), "worker publishes no port")
+    check(wk.get("healthcheck", {}).get("disable") is True,
+          "worker turns off the image's HTTP health check (it serves no HTTP)")
+    leaked = sorted(k for k in wenv if re.search(r"API_KEY|APCA_|NOTIFY", k))
+    check(not leaked, f"worker gets no API, Alpaca or notification secret; got {leaked}")
 
     da = services.get("dashboard", {})
     check(da.get("depends_on", {}).get("backend", {}).get("condition") == "service_healthy",

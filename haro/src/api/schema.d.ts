@@ -3353,6 +3353,7 @@ export interface components {
              * @description Last status change (UTC).
              */
             updated_at: string;
+            workers?: null | components["schemas"]["WorkersView"];
         };
         /**
          * @description One row of a report's `by_symbol`: the closed trades of one symbol (or of all, `total`) in
@@ -3781,6 +3782,34 @@ export interface components {
             out_of_sample_metrics?: Record<string, never> | null;
             /** @description `pending`, `running`, `done` or `failed`. */
             status: string;
+        };
+        /** @description How `weaver worker` processes share a sweep run by them (`WEAVER_WORKERS=external`). */
+        WorkersView: {
+            /**
+             * Format: int64
+             * @description Chunks whose points are all stored.
+             */
+            done: number;
+            /**
+             * Format: int64
+             * @description Chunks a worker holds now.
+             */
+            leased: number;
+            /**
+             * Format: int64
+             * @description Chunks not claimed yet.
+             */
+            pending: number;
+            /**
+             * Format: int64
+             * @description Chunks taken over after their worker's lease ran out (the worker died or hung).
+             */
+            retries: number;
+            /**
+             * Format: int64
+             * @description Distinct workers that ran a chunk of it.
+             */
+            workers: number;
         };
     };
     responses: never;

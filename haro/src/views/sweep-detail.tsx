@@ -71,6 +71,7 @@ function Body({ s, id, sort, onSort, offset, setOffset }: {
       <p className="small">
         {(c.symbols ?? []).join(', ')} {c.timeframe} · {c.method?.kind} · objective <code>{metric}</code> ({direction}) · created {fmtTime(s.created_at)}
       </p>
+      {s.workers && <WorkersLine w={s.workers} />}
       {s.error && <p className="neg">{s.error}</p>}
       {cancel.error && <ErrorNote error={cancel.error} />}
       <h2>Best point</h2>
@@ -205,5 +206,17 @@ export function HeatmapSvg({ map, direction }: { map: Heatmap; direction: 'max' 
         }))}
       </svg>
     </div>
+  )
+}
+
+/** How `weaver worker` processes share a sweep they run (WEAVER_WORKERS=external). */
+function WorkersLine({ w }: { w: NonNullable<Sweep['workers']> }) {
+  const chunks = w.pending + w.leased + w.done
+  return (
+    <p className="small" data-testid="sweep-workers">
+      Run by {w.workers} {w.workers === 1 ? 'worker' : 'workers'} · chunks {w.done}/{chunks} done, {w.leased} running, {w.pending} waiting
+      {w.retries > 0 && <> · <span className="neg">{w.retries} taken over after a worker stopped</span></>}
+      {w.workers === 0 && w.done === 0 && ' · no worker has claimed it yet (start `weaver worker`)'}
+    </p>
   )
 }

@@ -171,6 +171,21 @@ describe('a sweep page', () => {
     expect(asked.some((p) => p.get('sort') === 'trades' && p.get('order') === 'asc')).toBe(true)
   })
 
+  it('says how many workers share a sweep they run, and nothing of workers when the server runs it', async () => {
+    routes['GET /sweeps/9'] = () => json(200, sweep(points, { status: 'running', workers: { pending: 1, leased: 2, done: 15, workers: 2, retries: 1 } }))
+    mount('/ui/sweeps/9')
+    await until(() => expect(el.querySelector('[data-testid=sweep-workers]')).not.toBeNull())
+    const line = el.querySelector('[data-testid=sweep-workers]')!.textContent!
+    expect(line).toContain('Run by 2 workers')
+    expect(line).toContain('chunks 15/18 done, 2 running, 1 waiting')
+    expect(line).toContain('1 taken over after a worker stopped')
+    unmountApp()
+    routes['GET /sweeps/9'] = () => json(200, sweep(points, { workers: null }))
+    mount('/ui/sweeps/9')
+    await until(() => expect(el.querySelectorAll('[data-testid=sweep-row]').length).toBe(4))
+    expect(el.querySelector('[data-testid=sweep-workers]')).toBeNull()
+  })
+
   it('places the objective of each point in its heatmap cell', async () => {
     routes['GET /sweeps/9'] = () => json(200, sweep(points))
     mount('/ui/sweeps/9')

@@ -110,6 +110,9 @@ pub struct Config {
     /// Most points one sweep may have, `WEAVER_SWEEP_MAX_POINTS` (1 to 100000000; default
     /// 100000); a larger space is refused with `sweep_too_large`.
     pub sweep_max_points: u64,
+    /// Who runs sweeps, `WEAVER_WORKERS`: `embedded` (default: this process) or `external`
+    /// (`weaver worker` processes on the same PostgreSQL database lease their points; ADR 0023).
+    pub external_workers: bool,
     /// How long a shutdown (SIGTERM, Ctrl-C) may take, whatever the clients:
     /// `WEAVER_SHUTDOWN_GRACE` in seconds (default 10).
     pub shutdown_grace: Duration,
@@ -373,6 +376,27 @@ impl Config {
                 )),
             }
         }
+        let external_workers = match var("WEAVER_WORKERS").as_deref().map(str::trim) {
+            None | Some("" | "embedded") => false,
+            Some("external") if matches!(db.backend(), Ok(crate::walle::Backend::Postgres(_))) => {
+                true
+            }
+            Some("external") => {
+                problems.push(
+                    "WEAVER_WORKERS=external needs PostgreSQL (WEAVER_DATABASE_URL=postgres://…): \
+                     workers share the server's database"
+                        .into(),
+                );
+                false
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "WEAVER_WORKERS must be embedded or external, got {:?}",
+                    other.chars().take(32).collect::<String>()
+                ));
+                false
+            }
+        };
         let mut backtest_memory_mb = crate::greta::budget::default_budget_mb();
         if let Some(n) = var("WEAVER_BACKTEST_MEMORY_MB") {
             let range = crate::greta::budget::BUDGET_RANGE_MB;
@@ -439,6 +463,7 @@ impl Config {
                 backtest_concurrency,
                 backtest_memory_mb,
                 sweep_max_points,
+                external_workers,
                 store_outage_limit,
                 alpaca,
                 compiler: None,
@@ -478,6 +503,7 @@ impl Config {
             backtest_concurrency: default_backtest_concurrency(),
             backtest_memory_mb: crate::greta::budget::default_budget_mb(),
             sweep_max_points: crate::greta::sweep_jobs::DEFAULT_MAX_POINTS,
+            external_workers: false,
             store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,
             notify: NotifyConfig::default(),
         }

@@ -143,6 +143,7 @@ use crate::walle::{Strategy, StrategyStatus};
         super::sweeps::SweepView,
         super::sweeps::PointView,
         super::sweeps::ProgressView,
+        super::sweeps::WorkersView,
         super::sweeps::AxisView,
         super::sweeps::MethodView,
         super::sweeps::DirectionView,

@@ -383,6 +383,21 @@ pub async fn create(state: &AppState, req: BacktestRequest) -> Result<Backtest, 
         .await?)
 }
 
+/// A stored backtest's job, read back from its `config` (strategy pinned to the version it
+/// resolved to when posted): what a worker runs.
+///
+/// # Errors
+/// [`ApiError::Internal`] for a stored config that no longer parses.
+pub fn stored_job(b: &crate::walle::Backtest) -> Result<JobRequest, ApiError> {
+    let req: BacktestRequest = serde_json::from_value(b.config.0.clone())
+        .map_err(|e| ApiError::Internal(format!("stored backtest {}: {e}", b.id)))?;
+    let mut job = job_request(req, b.config.0.clone());
+    if let Some(id) = b.strategy_id {
+        job.strategy = crate::walle::StrategyRef::Id(id);
+    }
+    Ok(job)
+}
+
 /// The job a request asks for, stored and shown as `config` (sweeps build theirs here too).
 pub(crate) fn job_request(req: BacktestRequest, config: serde_json::Value) -> JobRequest {
     let fills = req.fill_settings();

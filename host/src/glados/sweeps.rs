@@ -208,6 +208,21 @@ pub struct ProgressView {
     pub total: i64,
 }
 
+/// How `weaver worker` processes share a sweep run by them (`WEAVER_WORKERS=external`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WorkersView {
+    /// Chunks not claimed yet.
+    pub pending: i64,
+    /// Chunks a worker holds now.
+    pub leased: i64,
+    /// Chunks whose points are all stored.
+    pub done: i64,
+    /// Distinct workers that ran a chunk of it.
+    pub workers: i64,
+    /// Chunks taken over after their worker's lease ran out (the worker died or hung).
+    pub retries: i64,
+}
+
 /// One finished point.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PointView {
@@ -245,6 +260,8 @@ pub struct SweepView {
     pub config: serde_json::Value,
     /// Points finished so far.
     pub progress: ProgressView,
+    /// Its chunks, when `weaver worker` processes run it (null when the server runs it).
+    pub workers: Option<WorkersView>,
     /// The best feasible point so far by the objective (null while there is none).
     pub best: Option<PointView>,
     /// `GET /sweeps/{id}` only: a page of finished points, best first (or by `sort`).
@@ -429,6 +446,14 @@ async fn view(
 ) -> Result<SweepView, ApiError> {
     let w = &state.inner.walle;
     let (done, failed) = w.sweep_progress(s.id).await?;
+    let chunks = w.sweep_chunk_counts(s.id).await?;
+    let workers = (chunks.pending + chunks.leased + chunks.done > 0).then_some(WorkersView {
+        pending: chunks.pending,
+        leased: chunks.leased,
+        done: chunks.done,
+        workers: chunks.workers,
+        retries: chunks.retries,
+    });
     let best = w
         .sweep_points(
             s.id,
@@ -453,6 +478,7 @@ async fn view(
             failed,
             total: s.total,
         },
+        workers,
         best,
         results,
         overfitting: super::overfitting::view(s.overfitting.as_ref().map(|j| &j.0)),

@@ -320,6 +320,17 @@ fn request(
     Ok(WalkForwardRequest { sweep, windows })
 }
 
+/// A stored walk-forward's request (strategy pinned to its resolved version) and its planned
+/// windows, read back.
+///
+/// # Errors
+/// [`ApiError::Internal`] for a stored config that no longer parses.
+pub fn stored_request(w: &WalkForward) -> Result<(WalkForwardRequest, Vec<Planned>), ApiError> {
+    let body = serde_json::from_value::<WalkForwardRequestView>(w.config.0.clone())
+        .map_err(|e| ApiError::Internal(format!("stored walk-forward {}: {e}", w.id)))?;
+    Ok((request(body, w.strategy_id)?, planned(w)))
+}
+
 fn planned(w: &WalkForward) -> Vec<Planned> {
     serde_json::from_value(w.plan.0.clone()).unwrap_or_default()
 }
@@ -447,16 +458,9 @@ pub async fn resume(state: &AppState) -> Result<Vec<i64>, ApiError> {
     let ids = ws.unfinished_walkforwards().await?;
     for id in &ids {
         let w = stored(state, *id).await?;
-        let parsed = serde_json::from_value::<WalkForwardRequestView>(w.config.0.clone())
-            .map_err(|e| ApiError::Internal(format!("stored walk-forward {id}: {e}")))
-            .and_then(|body| request(body, w.strategy_id));
-        match parsed {
-            Ok(req) => {
-                state
-                    .inner
-                    .walkforwards
-                    .resume(*id, req, planned(&w))
-                    .await?;
+        match stored_request(&w) {
+            Ok((req, planned)) => {
+                state.inner.walkforwards.resume(*id, req, planned).await?;
             }
             Err(e) => {
                 let why = format!("cannot resume after a restart: {e}");

@@ -267,6 +267,9 @@ pub struct Jobs {
     /// One per job reading candles at once ([`LOADS_AT_ONCE`]).
     loads: Arc<tokio::sync::Semaphore>,
     ledger: Arc<Mutex<Ledger>>,
+    /// Backtests are queued for `weaver worker` processes instead of run here
+    /// (`WEAVER_WORKERS=external`; in a worker: it runs them for the server).
+    external: bool,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -307,7 +310,21 @@ impl Jobs {
             budget,
             loads: Arc::new(tokio::sync::Semaphore::new(LOADS_AT_ONCE)),
             ledger: Arc::default(),
+            external: false,
         }
+    }
+
+    /// These jobs with external workers (`WEAVER_WORKERS=external`): the server stores and
+    /// queues backtests for `weaver worker` processes; a worker runs them.
+    #[must_use]
+    pub fn with_external_workers(mut self, external: bool) -> Jobs {
+        self.external = external;
+        self
+    }
+
+    /// Whether `weaver worker` processes run these jobs.
+    pub fn external(&self) -> bool {
+        self.external
     }
 
     /// The whole memory budget, MB.
@@ -349,6 +366,13 @@ impl Jobs {
     pub async fn fail_interrupted(&self) -> Result<Vec<i64>, Error> {
         let w = &self.inner.walle;
         let ids = w.unfinished_backtests().await?;
+        if self.external {
+            // The workers run them: a worker that died is replaced by the next one's claim.
+            for id in &ids {
+                w.insert_job_lease(walle::JobKind::Backtest, *id).await?;
+            }
+            return Ok(Vec::new());
+        }
         for id in &ids {
             w.update_backtest(
                 *id,
@@ -397,6 +421,14 @@ impl Jobs {
                 None,
             )
             .await?;
+        if self.external {
+            self.keep_component(&plan).await?;
+            self.inner
+                .walle
+                .insert_job_lease(walle::JobKind::Backtest, b.id)
+                .await?;
+            return Ok(b);
+        }
         {
             let mut l = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
             l.estimates.insert(b.id, plan.estimate_mb);
@@ -544,7 +576,6 @@ impl Jobs {
         let this = self.clone();
         let corr = correlation::current();
         self.inner.tasks.spawn(correlation::scope(corr, async move {
-            let w = &this.inner.walle;
             // Queued until a permit is free; a shutdown meanwhile leaves it `queued`, which the
             // next start reports as interrupted.
             let permit = tokio::select! {
@@ -560,44 +591,7 @@ impl Jobs {
             };
             let Some(memory) = memory else { return };
             this.note(id, None);
-            if let Err(e) = w
-                .update_backtest(id, BacktestStatus::Running, None, None, None, &[])
-                .await
-            {
-                tracing::error!(
-                    backtest_id = id,
-                    code = e.code(),
-                    "cannot start backtest: {e}"
-                );
-                return;
-            }
-            let res = match this.execute(plan).await {
-                Ok((report, orders)) => match commands(id, &orders) {
-                    Ok(commands) => {
-                        w.update_backtest(
-                            id,
-                            BacktestStatus::Done,
-                            Some(&report),
-                            None,
-                            None,
-                            &commands,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                },
-                Err(msg) => {
-                    w.update_backtest(id, BacktestStatus::Failed, None, Some(&msg), None, &[])
-                        .await
-                }
-            };
-            if let Err(e) = res {
-                tracing::error!(
-                    backtest_id = id,
-                    code = e.code(),
-                    "cannot record backtest outcome: {e}"
-                );
-            }
+            this.run_and_store(id, plan).await;
             drop(memory);
             // The report's JSON tree was millions of small allocations freed on other threads'
             // arenas, which glibc keeps: a trim a little later (after the store's worker has
@@ -760,7 +754,10 @@ impl Jobs {
 
 /// The `backtest.PlaceOrder` commands of backtest `id`'s orders (the strategy's intents routed to
 /// the simulated broker), written with its report.
-fn commands(id: i64, orders: &[super::engine::PlacedOrder]) -> Result<Vec<Envelope>, walle::Error> {
+pub(super) fn commands(
+    id: i64,
+    orders: &[super::engine::PlacedOrder],
+) -> Result<Vec<Envelope>, walle::Error> {
     orders
         .iter()
         .map(|o| {

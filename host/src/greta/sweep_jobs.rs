@@ -15,6 +15,9 @@
 //!   stored, and the status is `cancelled`.
 //! - A shutdown leaves a sweep `queued` or `running`; the next start resumes it and skips the
 //!   points already stored, so no point is stored twice and none is lost.
+//! - With external workers (`WEAVER_WORKERS=external`) a sweep is only stored, cut into chunks
+//!   and its component's bytes kept in the database; `weaver worker` processes run it
+//!   (`greta/sweep_chunks.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -115,16 +118,19 @@ pub struct SweepRequest {
 }
 
 /// A request checked: its axes and number of points.
-struct Checked {
-    axes: Axes,
-    total: u64,
+pub(crate) struct Checked {
+    pub(crate) axes: Axes,
+    pub(crate) total: u64,
 }
 
 /// The server's sweeps. Cheap to clone.
 #[derive(Clone)]
 pub struct Sweeps {
-    jobs: Jobs,
+    pub(crate) jobs: Jobs,
     max_points: u64,
+    /// Sweeps are cut into chunks for `weaver worker` processes instead of run here
+    /// (`WEAVER_WORKERS=external`, `greta/sweep_chunks.rs`).
+    external: bool,
     /// The token of each sweep this process runs or queues (a child of the shutdown token).
     active: Arc<Mutex<HashMap<i64, CancellationToken>>>,
 }
@@ -138,13 +144,20 @@ impl std::fmt::Debug for Sweeps {
 }
 
 impl Sweeps {
-    /// Sweeps sharing `jobs`' slots and memory budget, each of at most `max_points` points.
+    /// Sweeps sharing `jobs`' slots and memory budget, each of at most `max_points` points; run
+    /// by `weaver worker` processes when `jobs` are ([`Jobs::with_external_workers`]).
     pub fn new(jobs: Jobs, max_points: u64) -> Sweeps {
         Sweeps {
+            external: jobs.external(),
             jobs,
             max_points: max_points.max(1),
             active: Arc::default(),
         }
+    }
+
+    /// Whether `weaver worker` processes run these sweeps.
+    pub fn external(&self) -> bool {
+        self.external
     }
 
     /// Most points a sweep may have (`WEAVER_SWEEP_MAX_POINTS`).
@@ -152,7 +165,7 @@ impl Sweeps {
         self.max_points
     }
 
-    fn check(&self, req: &SweepRequest) -> Result<Checked, Error> {
+    pub(crate) fn check(&self, req: &SweepRequest) -> Result<Checked, Error> {
         sweeps::check_metric(&req.objective.metric)?;
         sweeps::check_constraints(&req.constraints)?;
         let axes = sweeps::axes(&req.space)?;
@@ -208,7 +221,11 @@ impl Sweeps {
             .walle
             .insert_sweep(strategy_id, &req.job.config, total)
             .await?;
-        self.spawn(sweep.id, req, c, plan, estimate_mb);
+        if self.external {
+            self.hand_to_workers(sweep.id, &plan, c.total).await?;
+        } else {
+            self.spawn(sweep.id, req, c, plan, estimate_mb);
+        }
         Ok(sweep)
     }
 
@@ -224,6 +241,9 @@ impl Sweeps {
             Err(e) => Err(e),
         };
         match planned {
+            Ok((c, (plan, _, _))) if self.external => {
+                self.hand_to_workers(id, &plan, c.total).await
+            }
             Ok((c, (plan, _, estimate_mb))) => {
                 self.spawn(id, req, c, plan, estimate_mb);
                 Ok(())
@@ -300,7 +320,7 @@ impl Sweeps {
     ///
     /// # Errors
     /// The store's, as `code: message` text.
-    async fn store_figures(&self, id: i64, descending: bool) -> Result<(), String> {
+    pub(crate) async fn store_figures(&self, id: i64, descending: bool) -> Result<(), String> {
         let store = |e: walle::Error| format!("{}: {e}", e.code());
         let w = &self.jobs.parts().walle;
         let best = w
@@ -338,7 +358,11 @@ impl Sweeps {
 
     /// The plan of the first point (validated as a backtest), its strategy id and the sweep's
     /// memory estimate.
-    async fn plan(&self, req: &SweepRequest, c: &Checked) -> Result<(Plan, i64, u64), Error> {
+    pub(crate) async fn plan(
+        &self,
+        req: &SweepRequest,
+        c: &Checked,
+    ) -> Result<(Plan, i64, u64), Error> {
         let mut job = req.job.clone();
         let first = merged(&req.job, &sweeps::point(&c.axes, &req.method, 0));
         job.params = Some(super::report::params_json(&first));

@@ -273,7 +273,11 @@ impl WalkForwards {
             .walle
             .insert_walkforward(strategy_id, &req.sweep.job.config, &plan_json, points)
             .await?;
-        self.spawn(row.id, req, c, planned, plan, estimate_mb);
+        if self.jobs.external() {
+            self.hand_to_workers(row.id, &plan).await?;
+        } else {
+            self.spawn(row.id, req, c, planned, plan, estimate_mb);
+        }
         Ok(row)
     }
 
@@ -293,6 +297,7 @@ impl WalkForwards {
             Err(e) => Err(sweep_jobs::Error::from(e).into()),
         };
         match checked {
+            Ok((_, (plan, _, _))) if self.jobs.external() => self.hand_to_workers(id, &plan).await,
             Ok((c, (plan, _, estimate_mb))) => {
                 self.spawn(id, req, c, planned, plan, estimate_mb);
                 Ok(())
@@ -332,6 +337,48 @@ impl WalkForwards {
             .await?)
     }
 
+    async fn hand_to_workers(&self, id: i64, plan: &Plan) -> Result<(), Error> {
+        self.jobs.keep_component(plan).await?;
+        let w = &self.jobs.parts().walle;
+        Ok(w.insert_job_lease(walle::JobKind::WalkForward, id).await?)
+    }
+
+    /// Runs walk-forward `id` here for the worker that leased it, skipping its stored windows:
+    /// the task to await, or `None` when its request no longer validates (it is `failed`).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn run_by_worker(
+        &self,
+        id: i64,
+        req: WalkForwardRequest,
+        planned: Vec<Planned>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, Error> {
+        let checked = match Self::check(&req.sweep) {
+            Ok(c) => self.plan(&req.sweep, &c).await.map(|p| (c, p)),
+            Err(e) => Err(sweep_jobs::Error::from(e).into()),
+        };
+        match checked {
+            Ok((c, (plan, _, estimate_mb))) => {
+                Ok(Some(self.spawn(id, req, c, planned, plan, estimate_mb)))
+            }
+            Err(e) => {
+                let why = format!("cannot run on a worker: {}: {e}", e.code());
+                let w = &self.jobs.parts().walle;
+                w.set_walkforward_status(id, SweepStatus::Failed, Some(&why))
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stops walk-forward `id` where it runs here (its worker learned it was cancelled).
+    pub fn stop_here(&self, id: i64) {
+        if let Some(a) = self.lock().get(&id) {
+            a.token.cancel();
+        }
+    }
+
     /// Points finished in the window walk-forward `id` runs now (0 when it runs nowhere).
     pub fn points_running(&self, id: i64) -> u64 {
         self.lock()
@@ -351,7 +398,7 @@ impl WalkForwards {
         planned: Vec<Planned>,
         plan: Plan,
         estimate_mb: u64,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         let parts = self.jobs.parts();
         let token = parts.shutdown.child_token();
         let points = Arc::new(AtomicU64::new(0));
@@ -409,7 +456,7 @@ impl WalkForwards {
                 }
                 this.lock().remove(&id);
                 crate::marvin::request_trim();
-            }));
+            }))
     }
 
     /// Admits, loads once and runs the windows not stored yet. `Err`: why it failed.

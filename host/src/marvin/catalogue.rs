@@ -211,6 +211,9 @@ impl Catalogue {
                 .await
                 .map_err(|e| Error::Internal(format!("rename {}: {e}", path.display())))?;
         }
+        // The database keeps the bytes too: a `weaver worker` on another machine loads them
+        // from there (ADR 0023).
+        self.inner.walle.put_component(&sha256, &bytes).await?;
         let version = version.map_or_else(|| sha256[..12].to_owned(), str::to_owned);
         let new = NewStrategy {
             sha256: sha256.clone(),

@@ -53,6 +53,7 @@ mod sweeps;
 mod throttle;
 mod unknown_params;
 mod walkforward;
+mod workers;
 
 use axum::Router;
 use axum::body::Body;
@@ -175,3 +176,37 @@ macro_rules! both_stores {
     };
 }
 pub(crate) use both_stores;
+
+tokio::task_local! {
+    /// Set for the `workers` copies of [`stores_and_workers!`]: the app hands its jobs to
+    /// `weaver worker` processes.
+    static EXTERNAL_WORKERS: bool;
+}
+
+/// Whether the running test asked for external workers ([`stores_and_workers!`]).
+pub(crate) fn external_workers() -> bool {
+    EXTERNAL_WORKERS.try_with(|v| *v).unwrap_or(false)
+}
+
+/// [`both_stores!`] plus `workers::name`: on PostgreSQL with `WEAVER_WORKERS=external` and two
+/// `weaver worker` processes running the jobs (ADR 0023).
+macro_rules! stores_and_workers {
+    ($($name:ident),* $(,)?) => {
+        super::both_stores!($($name),*);
+        mod workers {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::glados::run_with_workers(super::$name(crate::walle::support::Kind::Pg))
+                        .await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use stores_and_workers;
+
+/// Runs `test` with [`external_workers`] set.
+pub(crate) async fn run_with_workers(test: impl std::future::Future<Output = ()>) {
+    EXTERNAL_WORKERS.scope(true, test).await;
+}

@@ -10,6 +10,7 @@ mod cli;
 mod control;
 mod disk_full;
 mod event_log;
+mod leases;
 mod notifications;
 mod outbox;
 mod readers;

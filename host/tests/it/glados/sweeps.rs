@@ -3,7 +3,7 @@
 //! sweep is reproducible, refusals name their reason and store nothing, a failed point is
 //! recorded while the sweep finishes, cancel, constraints, paging and a resume after a restart.
 
-use super::both_stores;
+use super::stores_and_workers;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,12 +18,35 @@ use super::{get, send};
 use crate::support::{dist, post_json};
 use crate::walle::support::{Kind, TestStore};
 
+/// A test's scratch directory, and the `weaver worker` processes of a test run with external
+/// workers (killed when it is dropped).
+pub(super) struct Scratch {
+    dir: tempfile::TempDir,
+    _workers: Vec<super::workers::WorkerProc>,
+}
+
+impl Scratch {
+    pub(super) fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
 /// An app over a fresh store of `kind`, with `bars` synthetic 1-minute candles of `SYN` and
-/// sma-cross uploaded and compiled.
-pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, tempfile::TempDir) {
+/// sma-cross uploaded and compiled. In the `workers` copies of a test
+/// ([`super::stores_and_workers!`]) the app hands its jobs to two `weaver worker` processes.
+pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, Scratch) {
     let store = TestStore::new(kind).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = App::new(Config::for_tests(dir.path()), store.walle.clone()).expect("app");
+    let mut config = Config::for_tests(dir.path());
+    let mut workers = Vec::new();
+    if super::external_workers() {
+        config.external_workers = true;
+        let url = store.pg_url().expect("workers run on PostgreSQL");
+        for name in ["worker-1", "worker-2"] {
+            workers.push(super::workers::WorkerProc::start(&url, dir.path(), name));
+        }
+    }
+    let app = App::new(config, store.walle.clone()).expect("app");
     let router = weaver::glados::router(app.state());
     store
         .walle
@@ -38,13 +61,41 @@ pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, 
         .expect("request");
     assert_eq!(send(&router, up).await.status, StatusCode::ACCEPTED);
     idle(&app).await;
-    (router, app, store, dir)
+    (
+        router,
+        app,
+        store,
+        Scratch {
+            dir,
+            _workers: workers,
+        },
+    )
 }
 
+/// Waits until the app's background work ends, and with external workers until no backtest,
+/// sweep or walk-forward is left unfinished.
 pub(super) async fn idle(app: &App) {
-    tokio::time::timeout(Duration::from_secs(300), app.idle())
-        .await
-        .expect("background work ends");
+    tokio::time::timeout(Duration::from_secs(300), async {
+        app.idle().await;
+        if !super::external_workers() {
+            return;
+        }
+        let w = app.walle();
+        loop {
+            let open = w.unfinished_backtests().await.expect("backtests").len()
+                + w.unfinished_sweeps().await.expect("sweeps").len()
+                + w.unfinished_walkforwards()
+                    .await
+                    .expect("walk-forwards")
+                    .len();
+            if open == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("background work ends");
 }
 
 fn sweep(space: Value, method: Value, objective: Value) -> Value {
@@ -482,7 +533,7 @@ async fn an_undeclared_parameter_is_refused_by_name(kind: Kind) {
     store.finish().await;
 }
 
-both_stores!(
+stores_and_workers!(
     grid_points_equal_separate_backtests,
     random_is_reproducible_and_constraints_hold,
     refusals_name_their_reason_and_store_nothing,

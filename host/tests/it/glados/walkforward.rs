@@ -4,7 +4,7 @@
 //! grow from the first bar, refusals name their reason and store nothing, cancel, a resume
 //! after a restart skips stored windows, and a done sweep carries its DSR and PBO.
 
-use super::both_stores;
+use super::stores_and_workers;
 use serde_json::{Value, json};
 use weaver::app::{App, Config};
 use weaver::greta::synth;
@@ -441,7 +441,7 @@ async fn a_done_sweep_carries_its_overfitting_figures(kind: Kind) {
     store.finish().await;
 }
 
-both_stores!(
+stores_and_workers!(
     rolling_windows_chain_their_out_of_sample_runs,
     anchored_windows_grow_from_the_first_bar,
     refusals_name_their_reason_and_store_nothing,

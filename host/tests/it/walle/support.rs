@@ -133,6 +133,20 @@ impl TestStore {
         }
     }
 
+    /// The rows of a one-column query as text (PostgreSQL only: tests that look inside tables
+    /// the API does not show, such as the workers' leases).
+    pub(crate) async fn exec_rows(&self, sql: &str) -> Vec<String> {
+        let (admin, name) = self.pg.as_ref().expect("exec_rows runs on PostgreSQL");
+        let mut c = PgConnection::connect(&with_database(admin, name))
+            .await
+            .expect("connect");
+        let stmt = sqlx::AssertSqlSafe(format!("select q.x::text from ({sql}) as q(x)"));
+        sqlx::query_scalar::<_, String>(stmt)
+            .fetch_all(&mut c)
+            .await
+            .expect("query")
+    }
+
     pub(crate) fn is_pg(&self) -> bool {
         self.kind == Kind::Pg
     }
