@@ -153,8 +153,8 @@ export interface paths {
         };
         /**
          * The printable one-page tearsheet of a done backtest: headline figures, equity with buy &
-         *     hold, underwater drawdown, monthly returns, parameters, broker and fill settings, trades
-         *     summary. Self-contained HTML (inline CSS and SVG, no script, no request); times in UTC.
+         *     hold, underwater drawdown, monthly returns, the per-symbol table of a backtest of several
+         *     symbols, parameters, broker and fill settings, trades summary. Self-contained HTML (inline CSS and SVG, no script, no request); times in UTC.
          */
         get: operations["report_html"];
         put?: never;

@@ -1,6 +1,7 @@
-//! `weaver backtest`: run a strategy over CSV bars, print a summary, optionally write a JSON
-//! report; `--sweep` runs a parameter grid on all cores and prints a ranked table. The flags
-//! become a [`BacktestSpec`], the description `POST /backtests` also runs on.
+//! `weaver backtest`: run a strategy over CSV bars, print a summary (with a per-symbol table for
+//! several symbols), optionally write a JSON report; `--sweep` runs a parameter grid on all cores
+//! and prints a ranked table. The flags become a [`BacktestSpec`], the description
+//! `POST /backtests` also runs on.
 //!
 //! # Invariants
 //! - Every user mistake (strategy file, CSV, parameters, options) ends in an error message that
@@ -399,6 +400,12 @@ pub fn run_compiling_with(
         elapsed.as_secs_f64(),
         bars as f64 / elapsed.as_secs_f64().max(1e-9)
     )?;
+    // The report's `by_symbol` rows (the same function builds both), after the totals; none for
+    // one symbol, whose row would repeat them.
+    if bt.series.len() > 1 {
+        let by = report::breakdown(&bt.symbols(), &cfg, &result);
+        write!(out, "\n{}", report::symbol_table(&by))?;
+    }
     Ok(())
 }
 

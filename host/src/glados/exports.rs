@@ -186,8 +186,8 @@ fn cell(v: &Value) -> String {
 }
 
 /// The printable one-page tearsheet of a done backtest: headline figures, equity with buy &
-/// hold, underwater drawdown, monthly returns, parameters, broker and fill settings, trades
-/// summary. Self-contained HTML (inline CSS and SVG, no script, no request); times in UTC.
+/// hold, underwater drawdown, monthly returns, the per-symbol table of a backtest of several
+/// symbols, parameters, broker and fill settings, trades summary. Self-contained HTML (inline CSS and SVG, no script, no request); times in UTC.
 #[utoipa::path(get, path = "/backtests/{id}/report.html", tag = "backtests",
     params(("id" = i64, Path, description = "Backtest id")), responses(
     (status = 200, description = "The tearsheet", content_type = "text/html", body = String),

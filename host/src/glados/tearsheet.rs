@@ -1,7 +1,8 @@
 //! The printable one-page tearsheet of a done backtest (`GET /backtests/{id}/report.html`):
 //! headline figures, the equity curve with buy & hold, the underwater (drawdown) curve, monthly
-//! returns, the parameters and broker/fill settings, and a summary of the trades, rendered from
-//! the stored report as one self-contained HTML page (inline CSS and SVG).
+//! returns, a portfolio backtest's per-symbol breakdown ([`by_symbol`]), the parameters and
+//! broker/fill settings, and a summary of the trades, rendered from the stored report as one
+//! self-contained HTML page (inline CSS and SVG).
 //!
 //! Hand-written rather than through a template crate: one page, one escape function ([`esc`]),
 //! and no proc-macro crate added to a build that runs on two cores
@@ -24,6 +25,8 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::Value;
 
 use crate::domain::Timeframe;
+
+mod by_symbol;
 
 /// The tearsheet's Content Security Policy: inline styles only; no script, no request.
 pub(crate) const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
@@ -493,7 +496,9 @@ text-anchor:end}.xl{font-size:10px;fill:#6b7280}.eq{fill:none;stroke:#2563eb;str
 stroke:#dc2626;stroke-width:1}.legend i{display:inline-block;width:14px;height:0;border-top:2px \
 solid #2563eb;margin:0 4px 3px 8px}.legend i.b{border-top:2px dashed #9ca3af}table{\
 border-collapse:collapse;width:100%}.heat td,.heat th{border:1px solid #e5e7eb;text-align:right;\
-padding:2px 4px;font-size:10px}.kv th{text-align:left;font-weight:normal;color:#6b7280;\
+padding:2px 4px;font-size:10px}.sym td,.sym th{border:1px solid #e5e7eb;text-align:right;\
+padding:2px 4px;font-size:10px}.sym td:first-child,.sym th:first-child{text-align:left;\
+word-break:break-all}.sym tfoot{font-weight:bold}.kv th{text-align:left;font-weight:normal;color:#6b7280;\
 padding:1px 6px 1px 0;width:45%}.kv td{padding:1px 0;word-break:break-all}.cols{display:grid;\
 grid-template-columns:1fr 1fr 1fr;gap:16px}footer{margin-top:12px;color:#9ca3af;font-size:10px}\
 @media print{body{padding:0;max-width:none}@page{size:A4;margin:10mm}section{break-inside:avoid}}";
@@ -584,7 +589,9 @@ pub fn render(inp: &Input<'_>) -> String {
     underwater_chart(&mut o, &shown, intra);
     o.push_str("</section><section><h2>Monthly returns (%)</h2>");
     monthly_table(&mut o, &months);
-    o.push_str("</section><section class=\"cols\"><div><h2>Parameters</h2>");
+    o.push_str("</section>");
+    by_symbol::section(&mut o, r);
+    o.push_str("<section class=\"cols\"><div><h2>Parameters</h2>");
     let mut params = Vec::new();
     flatten("", &r["strategy"]["params"], &mut params);
     params.retain(|(k, _)| !k.is_empty());
@@ -674,6 +681,45 @@ mod tests {
             "2024-01-01 01:00"
         );
         assert_eq!(when(1_704_067_200_000, false), "2024-01-01");
+    }
+
+    /// A report of `symbols` as `render` reads it: a day of equity and the `by_symbol` rows.
+    fn report_of(symbols: &[&str]) -> Value {
+        let row = |s: Option<&str>| {
+            serde_json::json!({"symbol": s, "trades": 2, "win_rate_pct": 50.0, "net_pnl": 10.0,
+                "pnl_share_pct": 50.0, "contribution_pct": 0.1, "commissions": 1.0,
+                "exposure_time_pct": 20.0})
+        };
+        serde_json::json!({
+            "strategy": {"name": "s", "params": {}},
+            "metrics": {"trades": 2 * symbols.len()},
+            "equity": [{"ts": "2024-01-02T00:00:00Z", "equity": 10000.0, "drawdown_pct": 0.0}],
+            "by_symbol": {
+                "symbols": symbols.iter().map(|s| row(Some(s))).collect::<Vec<_>>(),
+                "total": row(None),
+            },
+        })
+    }
+
+    #[test]
+    fn the_page_has_a_by_symbol_table_only_for_several_symbols() {
+        let page = |symbols: &[&str]| {
+            let report = report_of(symbols);
+            let request = serde_json::json!({"symbols": symbols, "timeframe": "1Day"});
+            render(&Input {
+                id: 1,
+                report: &report,
+                request: &request,
+                benchmark: &[],
+                now: DateTime::<Utc>::from_timestamp_millis(0).unwrap_or_default(),
+            })
+        };
+        let two = page(&["AAPL", "MSFT"]);
+        assert!(two.contains("<h2>By symbol (closed trades)</h2>"), "{two}");
+        assert!(two.contains("<tr><td>AAPL</td>") && two.contains("<tr><td>MSFT</td>"));
+        assert!(two.contains("<th scope=\"row\">Total</th>"));
+        let one = page(&["AAPL"]);
+        assert!(!one.contains("By symbol") && !one.contains("class=\"sym\""));
     }
 
     #[test]

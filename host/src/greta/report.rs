@@ -1,4 +1,5 @@
-//! The `--report` JSON document and the human-readable summary.
+//! The `--report` JSON document and the human-readable summary (with, for several symbols, the
+//! per-symbol table of [`symbol_table`]).
 //!
 //! # Invariants
 //! - `size` is signed (negative = short); `return_pct` and every `*_pct` are in percent;
@@ -229,8 +230,9 @@ pub fn build(
     }
 }
 
-/// The per-symbol breakdown of a finished run, from its closed trades' exact figures.
-fn breakdown(names: &[String], cfg: &EngineConfig, result: &RunResult) -> BySymbol {
+/// The per-symbol breakdown of a finished run over the symbols `names` (in the run's order),
+/// from its closed trades' exact figures: the report's `by_symbol`.
+pub fn breakdown(names: &[String], cfg: &EngineConfig, result: &RunResult) -> BySymbol {
     let trades: Vec<TradeFigures> = result
         .trades
         .iter()
@@ -271,6 +273,61 @@ pub fn summary(m: &Metrics, open_trades: usize) -> String {
         let _ = writeln!(s, "{k:<28} {text}");
     }
     let _ = writeln!(s, "{:<28} {open_trades}", "open_trades");
+    s
+}
+
+/// The columns of [`symbol_table`]: the `by_symbol` key each shows (its heading) and its width.
+const SYMBOL_COLUMNS: [(&str, usize); 7] = [
+    ("trades", 7),
+    ("win_rate_pct", 13),
+    ("net_pnl", 14),
+    ("pnl_share_pct", 14),
+    ("contribution_pct", 17),
+    ("commissions", 12),
+    ("exposure_time_pct", 18),
+];
+
+/// The per-symbol breakdown as a readable table: a heading line of the `by_symbol` keys, a line
+/// per symbol and a `total` line; amounts and percentages with two decimals, `-` for none.
+/// Empty for fewer than two symbols, where the one row would repeat the summary's statistics.
+pub fn symbol_table(by: &BySymbol) -> String {
+    let mut s = String::new();
+    if by.symbols.len() < 2 {
+        return s;
+    }
+    let width = by
+        .symbols
+        .iter()
+        .filter_map(|r| r.symbol.as_deref())
+        .map(|n| n.chars().count())
+        .fold("symbol".len(), usize::max);
+    let _ = write!(s, "{:<width$}", "symbol");
+    for (key, w) in SYMBOL_COLUMNS {
+        let _ = write!(s, " {key:>w$}");
+    }
+    s.push('\n');
+    let two = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+    for (name, r) in by
+        .symbols
+        .iter()
+        .map(|r| (r.symbol.as_deref().unwrap_or("-"), r))
+        .chain([("total", &by.total)])
+    {
+        let cells = [
+            r.trades.to_string(),
+            two(r.win_rate_pct),
+            two(Some(r.net_pnl)),
+            two(r.pnl_share_pct),
+            two(r.contribution_pct),
+            two(Some(r.commissions)),
+            two(Some(r.exposure_time_pct)),
+        ];
+        let _ = write!(s, "{name:<width$}");
+        for ((_, w), cell) in SYMBOL_COLUMNS.iter().zip(cells) {
+            let _ = write!(s, " {cell:>w$}");
+        }
+        s.push('\n');
+    }
     s
 }
 
@@ -442,6 +499,31 @@ mod tests {
         assert_eq!(t.avg_trade_pct, m.avg_trade_pct);
         assert_eq!(t.exposure_time_pct, m.exposure_time_pct);
 
+        // The summary's table: a line per symbol and the total, in the run's symbol order.
+        let table = symbol_table(by);
+        let cells: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(cells.len(), 4, "{table}");
+        assert_eq!(cells[0][..3], ["symbol", "trades", "win_rate_pct"]);
+        assert_eq!(
+            cells[1],
+            ["A", "2", "50.00", "16.00", "41.03", "1.60", "4.00", "83.33"]
+        );
+        assert_eq!(
+            cells[2],
+            [
+                "B", "1", "100.00", "23.00", "58.97", "2.30", "2.00", "66.67"
+            ]
+        );
+        assert_eq!(
+            cells[3],
+            [
+                "total", "3", "66.67", "39.00", "100.00", "3.90", "6.00", "83.33"
+            ]
+        );
+
         // Read back from the JSON (a report stored before the section existed): the same rows.
         let mut json = serde_json::to_value(&report).expect("json");
         let stored = json.as_object_mut().expect("object");
@@ -489,5 +571,6 @@ mod tests {
             (None, None)
         );
         assert_eq!(by.total.contribution_pct, Some(0.0));
+        assert_eq!(symbol_table(&by), "", "one row would repeat the summary");
     }
 }

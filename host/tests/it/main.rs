@@ -6,6 +6,7 @@ mod glados;
 mod greta;
 mod greta_engine;
 mod greta_fills;
+mod greta_portfolio;
 mod layers;
 mod marvin;
 mod ops;
