@@ -3,7 +3,8 @@
 # one-minute bars, timed side by side in one run on
 #   - Weaver: `weaver backtest --sweep` (release build, the Rust sma-cross component) on one
 #     rayon thread and on two (RAYON_NUM_THREADS; the sweep uses rayon's global pool);
-#   - Weaver on N `weaver worker` processes: a hook, bench_weaver_workers below, not measured yet;
+#   - Weaver on 1 and 2 `weaver worker` processes (one thread each) behind `weaver serve` with
+#     WEAVER_WORKERS=external on PostgreSQL (scripts/lib/bench_optimize/workers.py);
 #   - backtesting.py 0.6.6: `Backtest.optimize` of the same SmaCross (scripts/lib/bench_optimize/
 #     sma_cross_bt.py) over the same grid, on its default pool (one process per core);
 #   - vectorbt 1.2.0: `vbt.MA.run` with the grid's window lists and one
@@ -13,7 +14,8 @@
 # backtesting.py and vectorbt, CPU seconds, load average) and checks that the tools agree: the
 # number of trades and the final equity of every point two tools both ran (Weaver 1 and 2
 # threads identical; Weaver and backtesting.py within Weaver's printed 4 decimals; vectorbt
-# within 1e-6 of the equity). A disagreement fails the run.
+# within 1e-6 of the equity). A disagreement fails the run, except a point where Weaver and
+# vectorbt differ and backtesting.py, run on that point as referee, agrees with Weaver.
 #
 # backtesting.py takes ~30 s a point on 1M bars here, so by default it runs BENCH_BTPY_POINTS=10
 # points spread over the grid (the grid's diagonal) and its 100-point time is extrapolated,
@@ -28,7 +30,8 @@
 # Usage: scripts/bench-optimize.sh
 # Env: BENCH_BARS (1000000), BENCH_SEED (7), BENCH_FAST (5:50:5), BENCH_SLOW (60:240:20),
 #      BENCH_CASH (1000000), BENCH_COMMISSION (0.0001 per side), BENCH_BTPY_POINTS (10),
-#      BENCH_NICE (19). Cash and commission: at backtesting.py's 0.2 % a side, the grid's
+#      BENCH_NICE (19), BENCH_PG_URL (PostgreSQL admin URL for the worker legs),
+#      BENCH_NO_BUILD. Cash and commission: at backtesting.py's 0.2 % a side, the grid's
 #      ~2,000-14,000 reversals would take the equity to nothing long before the millionth bar
 #      (0.996^2000 < 0.1 %); at 1 bp the strategy keeps trading to the end in every tool.
 set -euo pipefail
@@ -55,8 +58,12 @@ started=$(date +%s)
 # ---- builds: the release weaver and the sma-cross component ---------------------------------------
 say "building the release weaver and the sma-cross component (nice)"
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
-"${nice[@]}" cargo build --quiet --release -p weaver --bin weaver -p weaver-componentize \
-    || fail "cargo build --release -p weaver"
+# BENCH_NO_BUILD=1: use the release binaries already in the target dir (a build made for
+# another run of this script), for re-runs only.
+if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
+    "${nice[@]}" cargo build --quiet --release -p weaver --bin weaver -p weaver-componentize \
+        || fail "cargo build --release -p weaver"
+fi
 "${nice[@]}" cargo build --quiet --profile strategy --target wasm32-unknown-unknown -p sma-cross \
     || fail "building the sma-cross guest"
 weaver="$target/release/weaver"
@@ -112,21 +119,22 @@ for threads in 1 2; do
     legs+=("$run/weaver-$threads.json")
 done
 
-# ---- HOOK: Weaver on N `weaver worker` processes --------------------------------------------------
-# Not measured yet: `weaver worker` is being added by another change. To fill this in, run the
-# same grid ("${sweep[@]}"'s strategy, data, cash, commission and --sweep ranges) spread over N
-# `weaver worker` processes, through the same wrapper so it is timed and parsed like the legs
-# above, e.g.
-#     "${py[@]}" weaver --label "Weaver $n workers" --bars "$bars" \
-#         --out "$run/weaver-workers.json" -- <a command that prints the sweep table>
-# (the wrapper reads the table `weaver backtest --sweep --rank-by equity_final --top <all>`
-# prints), then return 0: the row is added to the table and checked like the others.
-bench_weaver_workers() {
-    say "Weaver on N worker processes: not measured (hook bench_weaver_workers: no weaver worker yet)"
-    return 1
-}
-if bench_weaver_workers; then
-    legs+=("$run/weaver-workers.json")
+# ---- Weaver on 1 and 2 `weaver worker` processes -------------------------------------------------
+# The same grid posted to `weaver serve` (WEAVER_WORKERS=external) on a fresh PostgreSQL database
+# (BENCH_PG_URL, an admin URL; the database is dropped afterwards) and run by `weaver worker`
+# processes of one thread each, timed from the POST to `done` (scripts/lib/bench_optimize/
+# workers.py). Each worker loads the bars from the database itself; a warm-up sweep compiles the
+# component into every worker's cache first.
+pg_admin="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if command -v psql >/dev/null && psql "$pg_admin" -qAtc 'select 1' >/dev/null 2>&1; then
+    say "Weaver on 1 and 2 weaver worker processes (PostgreSQL at ${pg_admin%%@*}@…)"
+    "${nice[@]}" python3 "$lib/workers.py" --weaver "$weaver" --csv "$csv" \
+        --component "$work/sma-cross.wasm" --fast "$fast" --slow "$slow" --bars "$bars" \
+        --pg-admin "$pg_admin" --work "$run/workers" --out-prefix "$run/weaver-workers" \
+        || fail "Weaver on worker processes"
+    legs+=("$run/weaver-workers-1.json" "$run/weaver-workers-2.json")
+else
+    fail "the worker legs need PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres) and psql"
 fi
 
 # ---- backtesting.py ----------------------------------------------------------------------------------
@@ -144,5 +152,5 @@ legs+=("$run/vectorbt.json")
 
 # ---- the table and the checks ---------------------------------------------------------------------------
 say "$bars bars, grid fast=$fast x slow=$slow, cash $BENCH_CASH, commission $BENCH_COMMISSION a side"
-"${py[@]}" report "${legs[@]}" || fail "the tools disagree (above)"
+"${py[@]}" report --referee-data "$csv" "${legs[@]}" || fail "the tools disagree (above)"
 say "done in $(($(date +%s) - started)) s end to end (results in $run)"
