@@ -61,8 +61,11 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wa
 # BENCH_NO_BUILD=1: use the release binaries already in the target dir (a build made for
 # another run of this script), for re-runs only.
 if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
-    "${nice[@]}" cargo build --quiet --release -p weaver --bin weaver -p weaver-componentize \
+    # Two builds: `--bin weaver` would filter weaver-componentize's binary out of one.
+    "${nice[@]}" cargo build --quiet --release -p weaver --bin weaver \
         || fail "cargo build --release -p weaver"
+    "${nice[@]}" cargo build --quiet --release -p weaver-componentize \
+        || fail "building weaver-componentize"
 fi
 "${nice[@]}" cargo build --quiet --profile strategy --target wasm32-unknown-unknown -p sma-cross \
     || fail "building the sma-cross guest"

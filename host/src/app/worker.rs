@@ -422,10 +422,7 @@ impl Worker {
             }
         };
         if sweep.status == SweepStatus::Queued
-            && let Err(e) = self
-                .walle
-                .set_sweep_status(id, SweepStatus::Running, None)
-                .await
+            && let Err(e) = self.walle.start_sweep(id).await
         {
             tracing::warn!(code = e.code(), "cannot mark the sweep running: {e}");
         }

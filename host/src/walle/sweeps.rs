@@ -260,6 +260,33 @@ impl Walle {
         .map(|rows| rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Marks a `queued` sweep `running` with its `backtest.SweepStatusChanged`; whether it was
+    /// queued. Workers that start the same sweep at once change it (and tell it) once.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn start_sweep(&self, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "update sweeps set status = 'running', updated_at = $2 \
+             where id = $1 and status = 'queued' returning {COLS}"
+        );
+        let updated = fetch!(
+            fetch_optional,
+            tx.conn(),
+            Sweep,
+            sqlx::AssertSqlSafe(sql.clone()),
+            id,
+            Utc::now(),
+        )?;
+        let Some(s) = updated else {
+            return Ok(false);
+        };
+        tx.append(&event(&s)?).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Sets a sweep's status (and error) and appends `backtest.SweepStatusChanged`, in one
     /// transaction. A sweep already final is left as it is (a cancel racing the last point
     /// cannot turn `done` into `cancelled` or back); the row as stored is returned.

@@ -46,6 +46,21 @@ pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, 
             workers.push(super::workers::WorkerProc::start(&url, dir.path(), name));
         }
     }
+    let (router, app) = app_with(config, &store, bars).await;
+    (
+        router,
+        app,
+        store,
+        Scratch {
+            dir,
+            _workers: workers,
+        },
+    )
+}
+
+/// An app with `config` over `store`, with `bars` synthetic 1-minute candles of `SYN` and
+/// sma-cross uploaded and compiled.
+pub(super) async fn app_with(config: Config, store: &TestStore, bars: usize) -> (Router, App) {
     let app = App::new(config, store.walle.clone()).expect("app");
     let router = weaver::glados::router(app.state());
     store
@@ -61,15 +76,7 @@ pub(super) async fn app_on(kind: Kind, bars: usize) -> (Router, App, TestStore, 
         .expect("request");
     assert_eq!(send(&router, up).await.status, StatusCode::ACCEPTED);
     idle(&app).await;
-    (
-        router,
-        app,
-        store,
-        Scratch {
-            dir,
-            _workers: workers,
-        },
-    )
+    (router, app)
 }
 
 /// Waits until the app's background work ends, and with external workers until no backtest,

@@ -11,17 +11,14 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use weaver::app::{App, Config};
-use weaver::greta::synth;
 use weaver::walle::JobKind;
 
-use super::backtests::candles;
-use super::sweeps::{app_on, idle};
+use super::sweeps::{app_on, app_with, idle};
 use super::{get, send};
-use crate::support::{dist, post_json, weaver};
+use crate::support::{post_json, weaver};
 use crate::walle::support::{Kind, TestStore};
 
 /// Bars of the test series: enough that a point takes a noticeable part of a second in a debug
@@ -35,22 +32,7 @@ async fn external_app() -> (Router, App, TestStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path());
     config.external_workers = true;
-    let app = App::new(config, store.walle.clone()).expect("app");
-    let router = weaver::glados::router(app.state());
-    store
-        .walle
-        .upsert_candles(&candles("SYN", &synth::generate(BARS, 7)), None)
-        .await
-        .expect("candles");
-    let up = Request::post("/strategies?name=sma-cross")
-        .header("host", "localhost")
-        .header("content-type", "application/wasm")
-        .body(Body::from(
-            std::fs::read(dist("sma-cross.wasm")).expect("component"),
-        ))
-        .expect("request");
-    assert_eq!(send(&router, up).await.status, StatusCode::ACCEPTED);
-    idle(&app).await;
+    let (router, app) = app_with(config, &store, BARS).await;
     (router, app, store, dir)
 }
 
@@ -133,11 +115,20 @@ async fn wait_for(
     workers: &[&WorkerProc],
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    wait_until(r, &format!("/sweeps/{id}?limit=1000"), limit, workers, done).await
+}
+
+/// Polls `uri` until `done(view)` or `limit`, failing with the workers' logs.
+async fn wait_until(
+    r: &Router,
+    uri: &str,
+    limit: Duration,
+    workers: &[&WorkerProc],
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
-        let v = send(r, get(&format!("/sweeps/{id}?limit=1000")))
-            .await
-            .json();
+        let v = send(r, get(uri)).await.json();
         if done(&v) {
             return v;
         }
@@ -146,7 +137,7 @@ async fn wait_for(
                 .iter()
                 .map(|w| format!("--- {} ---\n{}", w.name, w.log()))
                 .collect();
-            panic!("sweep {id} still {v} after {limit:?}\n{}", logs.join("\n"));
+            panic!("{uri} still {v} after {limit:?}\n{}", logs.join("\n"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -378,21 +369,10 @@ async fn sigterm_gives_a_workers_chunks_back_at_once() {
 
 /// Polls `uri` until its `status` is `want`, failing with the workers' logs.
 async fn wait_status(r: &Router, uri: &str, want: &str, workers: &[&WorkerProc]) -> Value {
-    let start = Instant::now();
-    loop {
-        let v = send(r, get(uri)).await.json();
-        if v["status"] == want {
-            return v;
-        }
-        if start.elapsed() > Duration::from_secs(240) {
-            let logs: Vec<String> = workers
-                .iter()
-                .map(|w| format!("--- {} ---\n{}", w.name, w.log()))
-                .collect();
-            panic!("{uri} still {v}\n{}", logs.join("\n"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(r, uri, Duration::from_secs(240), workers, |v| {
+        v["status"] == want
+    })
+    .await
 }
 
 /// Two metric objects with the same keys and values (PostgreSQL's jsonb writes a large float
