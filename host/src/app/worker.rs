@@ -217,10 +217,33 @@ impl Worker {
     /// Runs one leased chunk to its end, or until its lease is lost, its sweep ends or the
     /// worker stops.
     async fn work(&self, lease: &ChunkLease, stop: &CancellationToken) {
+        // Renewed from the claim on: loading a large sweep's bars may outlast a short lease.
+        let token = stop.child_token();
+        let beat = tokio::spawn(heartbeat(
+            self.walle.clone(),
+            Leased::Chunk(lease.clone()),
+            self.name.clone(),
+            self.lease_secs,
+            token.clone(),
+        ));
+        self.work_on(lease, stop, &token).await;
+        token.cancel();
+        let _ = beat.await;
+    }
+
+    async fn work_on(
+        &self,
+        lease: &ChunkLease,
+        stop: &CancellationToken,
+        token: &CancellationToken,
+    ) {
         let id = lease.sweep_id;
         let req = match self.request(id).await {
             Ok(Some(r)) => r,
-            Ok(None) => return,
+            Ok(None) => {
+                self.release(lease).await;
+                return;
+            }
             Err(why) => {
                 self.fail(id, &why).await;
                 return;
@@ -263,21 +286,11 @@ impl Worker {
             self.finish(lease, &req).await;
             return;
         }
-        let token = stop.child_token();
-        let beat = tokio::spawn(heartbeat(
-            self.walle.clone(),
-            Leased::Chunk(lease.clone()),
-            self.name.clone(),
-            self.lease_secs,
-            token.clone(),
-        ));
         let ran = self
             .sweeps
-            .run_points(id, &req, &loaded, &todo, &token)
+            .run_points(id, &req, &loaded, &todo, token)
             .await;
         let ended_early = token.is_cancelled();
-        token.cancel();
-        let _ = beat.await;
         match ran {
             Ok(n) if !ended_early && n == todo.len() as u64 => self.finish(lease, &req).await,
             Ok(_) if stop.is_cancelled() => self.release(lease).await,

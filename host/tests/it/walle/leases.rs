@@ -38,7 +38,10 @@ async fn chunks_are_leased_once_renewed_by_their_holder_and_taken_over_when_the_
     // Two workers starting it at once: one changes it (and tells it), the other finds it started.
     assert!(w.start_sweep(id).await.unwrap());
     assert!(!w.start_sweep(id).await.unwrap());
-    assert_eq!(w.sweep(id).await.unwrap().unwrap().status, SweepStatus::Running);
+    assert_eq!(
+        w.sweep(id).await.unwrap().unwrap().status,
+        SweepStatus::Running
+    );
     assert_eq!(w.insert_sweep_chunks(id, 3).await.unwrap(), 3);
     assert_eq!(w.insert_sweep_chunks(id, 3).await.unwrap(), 0, "repeatable");
     assert!(w.sweep_has_chunks(id).await.unwrap());
