@@ -110,7 +110,7 @@ fn sweep(space: Value, method: Value, objective: Value) -> Value {
            "space": space, "method": method, "objective": objective})
 }
 
-async fn post(r: &Router, body: &Value) -> Value {
+pub(super) async fn post(r: &Router, body: &Value) -> Value {
     let resp = send(r, post_json("/sweeps", body)).await;
     assert_eq!(
         resp.status,

@@ -97,14 +97,9 @@ fn grid(fast: &[i64]) -> Value {
 }
 
 async fn post_sweep(r: &Router, body: &Value) -> i64 {
-    let resp = send(r, post_json("/sweeps", body)).await;
-    assert_eq!(
-        resp.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&resp.body)
-    );
-    resp.json()["id"].as_i64().expect("id")
+    super::sweeps::post(r, body).await["id"]
+        .as_i64()
+        .expect("id")
 }
 
 /// Polls sweep `id` until `done(view)` or `limit`, failing with the workers' logs.
