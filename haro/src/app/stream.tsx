@@ -4,7 +4,7 @@ import { createContext, useContext, useEffect, useState, useSyncExternalStore, t
 import { useQueryClient } from '@tanstack/react-query'
 import type { UiEvent } from '../api/types'
 import { authHeaders } from '../api/client'
-import { createBatcher, keysForEvent } from '../lib/events'
+import { createBatcher, feedAdd, keysForEvent } from '../lib/events'
 import { openEventStream, type StreamState } from '../lib/sse'
 import { settings } from '../lib/settings'
 import { setStreamLive } from './query-client'
@@ -32,7 +32,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       onEvent: (ev) => {
         batch.add(keysForEvent(ev))
         // Bars are too frequent to be interesting in the feed.
-        if (!ev.type.startsWith('ui.market.')) setInfo((i) => ({ ...i, events: [ev, ...i.events].slice(0, FEED) }))
+        if (!ev.type.startsWith('ui.market.')) setInfo((i) => ({ ...i, events: feedAdd(i.events, ev, FEED) }))
       },
     })
     return () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createBatcher, eventSummary, keysForEvent } from './events'
+import { createBatcher, eventSummary, feedAdd, keysForEvent } from './events'
 
 describe('keysForEvent', () => {
   it('maps each namespace to the queries it makes stale', () => {
@@ -92,5 +92,24 @@ describe('createBatcher', () => {
     b.cancel()
     vi.advanceTimersByTime(500)
     expect(flush).not.toHaveBeenCalled()
+  })
+})
+
+describe('feedAdd', () => {
+  const ev = (i: number, type: string, data: unknown = {}) => ({ cursor: `0-${i}`, type, data, run_id: '1' })
+  it('keeps a version switch in the feed after more routine events than the feed holds', () => {
+    let feed = [ev(1, 'ui.run.VersionSwitched', { to_strategy_id: 2, reason: 'promote' })]
+    for (let i = 2; i < 200; i++) feed = feedAdd(feed, ev(i, i % 2 ? 'ui.orders.Updated' : 'ui.run.Heartbeat'), 50)
+    // Newest first: 50 routine events, then the switch that came before all of them.
+    expect(feed).toHaveLength(51)
+    expect(feed[0].cursor).toBe('0-199')
+    expect(feed[49].cursor).toBe('0-150')
+    expect(feed[50].type).toBe('ui.run.VersionSwitched')
+    expect(eventSummary(feed[50])).toBe('run 1 switched to strategy #2 (promote)')
+  })
+  it('caps notable events on their own and keeps arrival order', () => {
+    let feed: ReturnType<typeof ev>[] = []
+    for (let i = 1; i <= 8; i++) feed = feedAdd(feed, ev(i, i % 2 ? 'ui.run.VersionSwitched' : 'ui.orders.Updated', { to_strategy_id: i }), 3)
+    expect(feed.map((e) => e.cursor)).toEqual(['0-8', '0-7', '0-6', '0-5', '0-4', '0-3'])
   })
 })

@@ -60,6 +60,18 @@ export function eventSummary(ev: Pick<UiEvent, 'type' | 'data'> & { run_id?: str
 }
 
 /**
+ * The feed after `ev` arrives, newest first: at most `cap` routine events and, apart from them,
+ * at most `cap` notable ones (those `eventSummary` describes: risk, mismatches, version switches).
+ * A busy run emits orders and heartbeats by the dozen; they must not push a halt or a version
+ * switch off the dashboard within seconds.
+ */
+export function feedAdd<E extends Pick<UiEvent, 'type' | 'data'> & { run_id?: string | null }>(feed: readonly E[], ev: E, cap: number): E[] {
+  let notable = 0
+  let routine = 0
+  return [ev, ...feed].filter((e) => (eventSummary(e) === null ? ++routine <= cap : ++notable <= cap))
+}
+
+/**
  * Collects keys and flushes them at most once per `ms`: a burst of events becomes one refetch
  * per affected query.
  */
