@@ -54,6 +54,10 @@ export WEAVER_TEST_PG_URL="${WEAVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5
 
 # Built first, then run: the step times tell compiling from testing.
 step cargo test --workspace --no-run
+# Three tests at a time on two cores: most integration tests wait (on servers they start, on
+# outages they stage), so the third thread fills the idle CPU; measured 543 s → 442 s for the
+# `it` suite here, with a release build running beside it as in CI.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-3}"
 step cargo test --workspace
 
 # The `weaver` binary cargo built for the integration tests above is the one the checks below
