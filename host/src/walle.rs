@@ -76,7 +76,9 @@ pub use backtests::{Backtest, BacktestReport, BacktestStatus, NewBacktest};
 pub use config::{Backend, DbConfig};
 pub use faults::{FaultKind, StoreFaults};
 pub use jobs::{Job, JobStatus};
-pub use leases::{ChunkCounts, ChunkLease, JobKind, JobLease, LeaseState, chunk_size};
+pub use leases::{
+    ChunkCounts, ChunkLease, JobKind, JobLease, LeaseState, WORK_CHANNEL, chunk_size,
+};
 pub use market::{Candle, CandleSeries, LiveBar, source_kind};
 pub use notifications::{NOTIFY_CONSUMER, NewNotification, Notification, NotificationStatus};
 pub use orders::{Fill, NewFill, NewOrder, Order, OrderFilter, OrderPage, OrderState, VenueUpdate};

@@ -9,7 +9,9 @@
 //! runs its windows not stored yet, as the server would. Components come from the database by sha256 into the
 //! worker's own data directory and are compiled once there (Marvin's cache). What a sweep's
 //! points share (bars, compiled component) is loaded once per sweep and kept for its next
-//! chunks.
+//! chunks. Idle loops poll every second and are woken at once by the server's notification
+//! when it hands out work (`walle::WORK_CHANNEL`); a loop that claims work wakes another idle
+//! loop, since there may be more.
 //!
 //! # Invariants
 //! - A worker stores a point only while it holds the point's chunk; a renewal that finds the
@@ -34,14 +36,16 @@ use crate::greta::sweep_jobs::{SweepRequest, Sweeps};
 use crate::greta::walkforward_jobs::WalkForwards;
 use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
 use crate::walle::{
-    BacktestStatus, ChunkLease, DbConfig, JobKind, JobLease, LeaseState, SweepStatus, Walle,
+    BacktestStatus, ChunkLease, DbConfig, Doorbell, JobKind, JobLease, LeaseState, SweepStatus,
+    Walle,
 };
 
 /// Default lease of a chunk, seconds (`WEAVER_WORKER_LEASE_SECS`): how long a dead worker's
 /// chunk waits before another worker takes it.
 pub const DEFAULT_LEASE_SECS: u32 = 30;
 
-/// How often an idle loop asks for work.
+/// How often an idle loop asks for work when no notification wakes it (a lost notification,
+/// a dead worker's lease running out).
 const POLL: Duration = Duration::from_secs(1);
 
 /// Longest wait between claims while the database is unreachable.
@@ -92,6 +96,8 @@ struct Worker {
     lease_secs: u32,
     /// Per sweep, what its points share, loaded by the first loop that needs it.
     loaded: Mutex<Vec<(i64, Loading)>>,
+    /// Rung when the server hands out work (and by a loop that found some).
+    bell: Doorbell,
 }
 
 /// Runs a worker until `shutdown` is cancelled (or SIGINT/SIGTERM when `signals`).
@@ -142,6 +148,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         name: config.name.clone(),
         lease_secs: config.lease_secs.max(3),
         loaded: Mutex::default(),
+        bell: walle.work_doorbell(shutdown.clone()).unwrap_or_default(),
     });
     tracing::info!(worker = %config.name, threads, lease_s = worker.lease_secs, "worker started");
     for n in 0..threads {
@@ -173,6 +180,7 @@ impl Worker {
             {
                 Ok(Some(lease)) => {
                     backoff = POLL;
+                    self.bell.ring();
                     let span = tracing::info_span!(
                         "chunk",
                         loop_n = n,
@@ -185,6 +193,7 @@ impl Worker {
                 Ok(None) => match self.walle.claim_job(&self.name, self.lease_secs).await {
                     Ok(Some(lease)) => {
                         backoff = POLL;
+                        self.bell.ring();
                         let span = tracing::info_span!(
                             "job",
                             loop_n = n,
@@ -209,6 +218,8 @@ impl Worker {
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                // Work handed out; after a store error the backoff holds.
+                () = self.bell.rung(), if wait == POLL => {}
                 () = stop.cancelled() => {}
             }
         }
@@ -498,7 +509,19 @@ impl Worker {
             }
         };
         let got = cell
-            .get_or_init(|| async { self.sweeps.load_points(req).await.map(Arc::new) })
+            .get_or_init(|| async {
+                let t = std::time::Instant::now();
+                let loaded = self.sweeps.load_points(req).await.map(Arc::new);
+                if loaded.is_ok() {
+                    let ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(
+                        sweep_id = id,
+                        ms,
+                        "sweep loaded (its bars and compiled component)"
+                    );
+                }
+                loaded
+            })
             .await
             .clone();
         if got.is_err() {
@@ -512,10 +535,16 @@ impl Worker {
     async fn finish(&self, lease: &ChunkLease, req: &SweepRequest) {
         match self.walle.finish_chunk(lease, &self.name).await {
             Ok(true) => {
+                let t = std::time::Instant::now();
                 if let Err(e) = self.sweeps.finish_by_worker(lease.sweep_id, req).await {
                     tracing::error!(code = e.code(), "cannot end the sweep: {e}");
                 } else {
-                    tracing::info!(sweep_id = lease.sweep_id, "sweep done");
+                    let ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(
+                        sweep_id = lease.sweep_id,
+                        ms,
+                        "sweep done (its overfitting figures took ms)"
+                    );
                 }
                 self.forget(lease.sweep_id);
             }

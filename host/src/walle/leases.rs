@@ -18,8 +18,14 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
-use super::{Conn, Error, Result, Walle, exec, fetch};
+use super::outbox::Doorbell;
+use super::{Conn, Db, Error, Result, Walle, exec, fetch};
+
+/// The PostgreSQL channel notified when work is handed to workers or given back, so idle
+/// workers claim it at once instead of at their next poll.
+pub const WORK_CHANNEL: &str = "weaver_work";
 
 /// Points in a sweep's chunks: about [`CHUNKS_PER_SWEEP`] chunks a sweep, each at least one
 /// point and at most [`MAX_CHUNK`].
@@ -117,6 +123,29 @@ pub struct ChunkCounts {
 }
 
 impl Walle {
+    /// A doorbell rung when work is handed to workers or given back ([`WORK_CHANNEL`]) and after
+    /// each reconnect of its listener, until `stop`. `None` on SQLite, which has no workers.
+    pub fn work_doorbell(&self, stop: CancellationToken) -> Option<Doorbell> {
+        let opts = self.listen_options()?.clone();
+        Some(Doorbell::listening(opts, WORK_CHANNEL, "worker", stop))
+    }
+
+    /// Tells listening workers there is work (PostgreSQL; nothing on SQLite). After the commit
+    /// and on the relaxed pool, as the outbox's doorbell: a lost notification only delays the
+    /// work to the workers' next poll.
+    async fn notify_work(&self) {
+        let Db::Pg(pool) = &self.inner.relaxed else {
+            return;
+        };
+        let sent = sqlx::query("select pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "workers not notified of new work; they find it at their next poll");
+        }
+    }
+
     /// Cuts sweep `sweep_id` of `total` points into chunks ([`chunk_size`]) for workers to
     /// lease. Chunks already there are kept, so calling it again (a restart) changes nothing.
     ///
@@ -146,6 +175,7 @@ impl Walle {
             chunk += 1;
         }
         tx.commit().await?;
+        self.notify_work().await;
         Ok(added)
     }
 
@@ -319,6 +349,7 @@ impl Walle {
             Utc::now(),
         )?;
         tx.commit().await?;
+        self.notify_work().await;
         Ok(())
     }
 
@@ -395,6 +426,7 @@ impl Walle {
             Utc::now(),
         )?;
         tx.commit().await?;
+        self.notify_work().await;
         Ok(())
     }
 
@@ -539,6 +571,7 @@ impl Walle {
             Utc::now(),
         )?;
         tx.commit().await?;
+        self.notify_work().await;
         Ok(())
     }
 

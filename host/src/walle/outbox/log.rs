@@ -104,6 +104,26 @@ impl Doorbell {
         }
     }
 
+    /// A doorbell rung by notifications on PostgreSQL `channel` (and after each reconnect, to
+    /// catch up), through its own listener connection kept until `stop`.
+    pub(crate) fn listening(
+        opts: PgConnectOptions,
+        channel: &'static str,
+        consumer: &str,
+        stop: CancellationToken,
+    ) -> Doorbell {
+        let bell = Doorbell::new();
+        tokio::spawn(listen_loop(
+            opts,
+            channel,
+            bell.bell.clone(),
+            bell.stats.clone(),
+            consumer.to_owned(),
+            stop,
+        ));
+        bell
+    }
+
     /// Rings it: the consumer's current or next wait ends at once.
     pub fn ring(&self) {
         self.bell.notify_one();
@@ -170,6 +190,7 @@ impl EventLog for Walle {
                 // process, so that path is always the one exercised.
                 tokio::spawn(listen_loop(
                     listen.clone(),
+                    NOTIFY_CHANNEL,
                     bell.bell.clone(),
                     bell.stats.clone(),
                     consumer.to_owned(),
@@ -199,11 +220,13 @@ impl EventLog for Walle {
     }
 }
 
-/// Keeps one listener connection alive: connect, `LISTEN`, ring the consumer (catch up), then
-/// ring it on every notification. After any loss it listens again before it rings, so the
-/// consumer's catch-up read always starts after the new `LISTEN` (no window for a lost doorbell).
+/// Keeps one listener connection on `channel` alive: connect, `LISTEN`, ring the consumer
+/// (catch up), then ring it on every notification. After any loss it listens again before it
+/// rings, so the consumer's catch-up read always starts after the new `LISTEN` (no window for a
+/// lost doorbell). `consumer` names it in logs and metrics.
 async fn listen_loop(
     opts: PgConnectOptions,
+    channel: &'static str,
     doorbell: Arc<Notify>,
     stats: Arc<BellStats>,
     consumer: String,
@@ -220,7 +243,7 @@ async fn listen_loop(
                 .connect_with(opts.clone())
                 .await?;
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
+            listener.listen(channel).await?;
             Ok::<_, sqlx::Error>((pool, listener))
         };
         let connected = tokio::select! {
@@ -231,7 +254,7 @@ async fn listen_loop(
             Ok(c) => c,
             Err(e) => {
                 stats.connected.store(false, Ordering::Relaxed);
-                tracing::warn!(consumer, error = %e, "outbox listener cannot connect; polling meanwhile");
+                tracing::warn!(consumer, channel, error = %e, "listener cannot connect; polling meanwhile");
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -269,7 +292,7 @@ async fn listen_loop(
                 }
                 Err(e) => {
                     stats.connected.store(false, Ordering::Relaxed);
-                    tracing::info!(consumer, error = %e, "outbox listener lost its connection; listening again");
+                    tracing::info!(consumer, channel, error = %e, "listener lost its connection; listening again");
                     break;
                 }
             }

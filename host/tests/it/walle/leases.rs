@@ -3,8 +3,12 @@
 //! it lost them), closed for good when done, and not handed out for a cancelled sweep; whole
 //! jobs the same way; a component's bytes are stored once by sha256.
 
+use std::time::Duration;
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 use weaver::walle::{JobKind, LeaseState, NewStrategy, SweepStatus, Walle};
 
 use super::support::{TestStore, contract};
@@ -12,7 +16,8 @@ use super::support::{TestStore, contract};
 contract!(
     chunks_are_leased_once_renewed_by_their_holder_and_taken_over_when_the_lease_runs_out,
     jobs_are_leased_once_and_closed_for_good,
-    components_are_stored_once_by_sha256
+    components_are_stored_once_by_sha256,
+    idle_workers_are_woken_when_work_is_handed_out_or_given_back
 );
 
 async fn sweep(w: &Walle, total: i64) -> i64 {
@@ -183,4 +188,42 @@ async fn components_are_stored_once_by_sha256(store: &TestStore) {
     w.put_component(&wrong, b"other").await.unwrap();
     let e = w.component(&wrong).await.expect_err("corrupt");
     assert_eq!(e.code(), "corrupt_row");
+}
+
+/// PostgreSQL's LISTEN/NOTIFY wakes idle workers at once (SQLite has no workers: no doorbell).
+async fn idle_workers_are_woken_when_work_is_handed_out_or_given_back(store: &TestStore) {
+    let w = &store.walle;
+    let stop = CancellationToken::new();
+    let Some(bell) = w.work_doorbell(stop.clone()) else {
+        assert_eq!(
+            w.backend_name(),
+            "sqlite",
+            "only SQLite has no work doorbell"
+        );
+        return;
+    };
+    let within = Duration::from_secs(10);
+    // Rung once listening (the catch-up a worker does after every reconnect).
+    timeout(within, bell.rung()).await.expect("listening");
+    let id = sweep(w, 2).await;
+    assert!(
+        timeout(Duration::from_millis(300), bell.rung())
+            .await
+            .is_err(),
+        "rung with no work handed out"
+    );
+    w.insert_sweep_chunks(id, 2).await.unwrap();
+    timeout(within, bell.rung())
+        .await
+        .expect("rung for the new chunks");
+    let lease = w.claim_sweep_chunk("a", 60).await.unwrap().unwrap();
+    w.release_chunk(&lease, "a").await.unwrap();
+    timeout(within, bell.rung())
+        .await
+        .expect("rung for the chunk given back");
+    w.insert_job_lease(JobKind::Backtest, 1).await.unwrap();
+    timeout(within, bell.rung())
+        .await
+        .expect("rung for the new job");
+    stop.cancel();
 }
