@@ -687,13 +687,13 @@ impl Jobs {
             return Err("internal_error: the load queue is closed".into());
         };
         for s in &window.symbols {
-            let candles = self
+            let bars = self
                 .inner
                 .walle
-                .candles(s, &timeframe, window.start, window.end, MAX_BARS)
+                .bars(s, &timeframe, window.start, window.end, MAX_BARS)
                 .await
                 .map_err(|e| format!("{}: {e}", e.code()))?;
-            series.push(window.series(s, candles.iter().map(|c| c.bar())));
+            series.push(window.series(s, bars));
         }
         drop(load);
         let marvin = self.inner.marvin.clone();
@@ -732,10 +732,10 @@ impl Jobs {
                         .nominal_millis()
                         .saturating_mul(DECLARED_HISTORY),
                 );
-            let candles = self
+            let bars = self
                 .inner
                 .walle
-                .candles(
+                .bars(
                     &decl.symbol,
                     &decl.timeframe.to_string(),
                     since,
@@ -744,8 +744,8 @@ impl Jobs {
                 )
                 .await
                 .map_err(|e| format!("{}: {e}", e.code()))?;
-            if !candles.is_empty() {
-                bt.add_stored_series(&decl, candles.iter().map(|c| c.bar()).collect());
+            if !bars.is_empty() {
+                bt.add_stored_series(&decl, bars);
             }
         }
         Ok((cfg, source, bt, strategy))

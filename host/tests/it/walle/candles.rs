@@ -43,6 +43,17 @@ async fn large_upserts_span_statements_and_the_last_duplicate_wins(store: &TestS
     assert_eq!(all[999].volume, 999.0);
     assert!(all.windows(2).all(|p| p[0].ts < p[1].ts));
     assert!(all.iter().all(|c| c.source == "test" && c.high == 401.0));
+    // What a backtest loads: the same rows as bars, in the same order, and the same window.
+    let bars = w
+        .bars("QQQ", "1Min", t0, t0 + Duration::days(2), 10_000)
+        .await
+        .expect("bars");
+    assert_eq!(bars, all.iter().map(Candle::bar).collect::<Vec<_>>());
+    let some = w
+        .bars("QQQ", "1Min", all[10].ts, all[20].ts, 5)
+        .await
+        .expect("bars");
+    assert_eq!(some, all[10..15].iter().map(Candle::bar).collect::<Vec<_>>());
 }
 
 async fn candle_days_are_session_dates_in_new_york_or_utc(store: &TestStore) {
