@@ -14,6 +14,8 @@
 //!   the process's on SQLite (one machine).
 //! - Only the worker holding a lease renews it or marks its chunk done; a worker whose lease was
 //!   taken over learns it at its next renewal ([`LeaseState::Lost`]).
+//! - Exactly one worker is told a sweep is complete: finishers of one sweep take turns on its
+//!   row, so the last one to finish sees every other chunk done.
 //! - A component's bytes are stored once per sha256 and never changed.
 
 use chrono::{DateTime, Utc};
@@ -310,6 +312,16 @@ impl Walle {
     /// [`Error::Database`].
     pub async fn finish_chunk(&self, lease: &ChunkLease, worker: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
+        // Finishers of one sweep take turns on its row: two workers ending the last two chunks
+        // at once would otherwise each count the other's chunk as open (neither commit is seen
+        // by the other's count) and nobody would end the sweep. SQLite's one writer already
+        // serialises them.
+        if let Conn::Pg(c) = tx.conn() {
+            sqlx::query("select id from sweeps where id = $1 for update")
+                .bind(lease.sweep_id)
+                .execute(&mut *c)
+                .await?;
+        }
         let marked = exec!(
             tx.conn(),
             "update sweep_chunks set status = 'done', lease_until = null, updated_at = $4 \

@@ -17,7 +17,8 @@ contract!(
     chunks_are_leased_once_renewed_by_their_holder_and_taken_over_when_the_lease_runs_out,
     jobs_are_leased_once_and_closed_for_good,
     components_are_stored_once_by_sha256,
-    idle_workers_are_woken_when_work_is_handed_out_or_given_back
+    idle_workers_are_woken_when_work_is_handed_out_or_given_back,
+    of_two_workers_finishing_the_last_chunks_at_once_exactly_one_ends_the_sweep
 );
 
 async fn sweep(w: &Walle, total: i64) -> i64 {
@@ -226,4 +227,33 @@ async fn idle_workers_are_woken_when_work_is_handed_out_or_given_back(store: &Te
         .await
         .expect("rung for the new job");
     stop.cancel();
+}
+
+/// The last two chunks finished at the same moment by two workers: one of them (never none,
+/// never both) is told the sweep is complete and ends it. Repeated, since it is a race.
+async fn of_two_workers_finishing_the_last_chunks_at_once_exactly_one_ends_the_sweep(
+    store: &TestStore,
+) {
+    let w = &store.walle;
+    for round in 0..40 {
+        let id = sweep(w, 2).await;
+        w.insert_sweep_chunks(id, 2).await.unwrap();
+        let a = w
+            .claim_sweep_chunk("a", 60)
+            .await
+            .unwrap()
+            .expect("a's chunk");
+        let b = w
+            .claim_sweep_chunk("b", 60)
+            .await
+            .unwrap()
+            .expect("b's chunk");
+        let (ended_a, ended_b) = tokio::join!(w.finish_chunk(&a, "a"), w.finish_chunk(&b, "b"));
+        let ended = [ended_a.unwrap(), ended_b.unwrap()];
+        assert_eq!(
+            ended.iter().filter(|e| **e).count(),
+            1,
+            "round {round}: who ends the sweep: {ended:?}"
+        );
+    }
 }
