@@ -177,15 +177,48 @@ macro_rules! both_stores {
 }
 pub(crate) use both_stores;
 
+/// The log files of the `weaver worker` processes a test started.
+type WorkerLogs = std::sync::Arc<std::sync::Mutex<Vec<std::path::PathBuf>>>;
+
 tokio::task_local! {
     /// Set for the `workers` copies of [`stores_and_workers!`]: the app hands its jobs to
-    /// `weaver worker` processes.
-    static EXTERNAL_WORKERS: bool;
+    /// `weaver worker` processes, whose logs a failing wait prints.
+    static EXTERNAL_WORKERS: WorkerLogs;
 }
 
 /// Whether the running test asked for external workers ([`stores_and_workers!`]).
 pub(crate) fn external_workers() -> bool {
-    EXTERNAL_WORKERS.try_with(|v| *v).unwrap_or(false)
+    EXTERNAL_WORKERS.try_with(|_| ()).is_ok()
+}
+
+/// Remembers a worker's log for [`worker_logs`].
+pub(crate) fn keep_worker_log(path: &std::path::Path) {
+    let _ = EXTERNAL_WORKERS.try_with(|logs| {
+        logs.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(path.to_owned());
+    });
+}
+
+/// The last lines of every worker log of the running test, for a failure's message.
+pub(crate) fn worker_logs() -> String {
+    let paths = EXTERNAL_WORKERS
+        .try_with(|logs| {
+            logs.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
+        .unwrap_or_default();
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            format!("--- {} ---\n{tail}", p.display())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// [`both_stores!`] plus `workers::name`: on PostgreSQL with `WEAVER_WORKERS=external` and two
@@ -208,5 +241,5 @@ pub(crate) use stores_and_workers;
 
 /// Runs `test` with [`external_workers`] set.
 pub(crate) async fn run_with_workers(test: impl std::future::Future<Output = ()>) {
-    EXTERNAL_WORKERS.scope(true, test).await;
+    EXTERNAL_WORKERS.scope(WorkerLogs::default(), test).await;
 }

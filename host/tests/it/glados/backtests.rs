@@ -107,6 +107,9 @@ async fn backtest_report_matches_the_cli() {
     let report = &done["report"];
     // The strategy's orders were routed to the backtest's broker as `backtest.PlaceOrder`
     // commands, stored with the report, before the status that says it is done.
+    // Committed events are held back while any transaction older than them is open (other
+    // tests share the PostgreSQL server).
+    crate::walle::support::settle(&s.walle()).await;
     let events = s
         .walle()
         .fetch_events(weaver::events::Cursor::default(), 100_000)

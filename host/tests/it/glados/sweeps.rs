@@ -82,7 +82,7 @@ pub(super) async fn app_with(config: Config, store: &TestStore, bars: usize) -> 
 /// Waits until the app's background work ends, and with external workers until no backtest,
 /// sweep or walk-forward is left unfinished.
 pub(super) async fn idle(app: &App) {
-    tokio::time::timeout(Duration::from_secs(300), async {
+    let ended = tokio::time::timeout(Duration::from_secs(300), async {
         app.idle().await;
         if !super::external_workers() {
             return;
@@ -101,8 +101,18 @@ pub(super) async fn idle(app: &App) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
-    .await
-    .expect("background work ends");
+    .await;
+    if ended.is_err() {
+        let w = app.walle();
+        panic!(
+            "background work did not end in 300 s: unfinished backtests {:?}, sweeps {:?}, \
+             walk-forwards {:?}\n{}",
+            w.unfinished_backtests().await,
+            w.unfinished_sweeps().await,
+            w.unfinished_walkforwards().await,
+            super::worker_logs()
+        );
+    }
 }
 
 fn sweep(space: Value, method: Value, objective: Value) -> Value {
@@ -239,6 +249,9 @@ async fn grid_points_equal_separate_backtests(kind: Kind) {
     // Listed newest first; its events say queued, running, done.
     let list = send(&r, get("/sweeps")).await.json();
     assert_eq!(list[0]["id"].as_i64(), Some(id));
+    // Committed events are held back while any transaction older than them is open (other
+    // tests share the PostgreSQL server).
+    crate::walle::support::settle(&store.walle).await;
     let events = store
         .walle
         .fetch_events(weaver::events::Cursor::default(), 100_000)

@@ -66,6 +66,7 @@ impl WorkerProc {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start weaver worker");
+        super::keep_worker_log(&log);
         WorkerProc {
             child,
             name: name.to_owned(),

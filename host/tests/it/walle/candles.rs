@@ -53,7 +53,10 @@ async fn large_upserts_span_statements_and_the_last_duplicate_wins(store: &TestS
         .bars("QQQ", "1Min", all[10].ts, all[20].ts, 5)
         .await
         .expect("bars");
-    assert_eq!(some, all[10..15].iter().map(Candle::bar).collect::<Vec<_>>());
+    assert_eq!(
+        some,
+        all[10..15].iter().map(Candle::bar).collect::<Vec<_>>()
+    );
 }
 
 async fn candle_days_are_session_dates_in_new_york_or_utc(store: &TestStore) {
