@@ -103,6 +103,9 @@ def main():
         print(f"bench: workers: importing {args.bars:,} bars into PostgreSQL ({name})")
         subprocess.run([args.weaver, "data", "import", "--symbol", "BENCH", "--timeframe", "1Min",
                         args.csv], env=env, check=True, stdout=subprocess.DEVNULL)
+        # The bars at rest, as in a deployment where they were imported long before: otherwise
+        # autovacuum's first pass over a million new rows lands in the middle of a timed leg.
+        psql(url, "vacuum (analyze) candles")
         port = free_port()
         serve_env = dict(env, WEAVER_WORKERS="external", WEAVER_BIND=f"127.0.0.1:{port}",
                          WEAVER_DATA_DIR=os.path.join(args.work, "serve"),
