@@ -109,7 +109,7 @@ async fn backtest_report_matches_the_cli() {
     // commands, stored with the report, before the status that says it is done.
     // Committed events are held back while any transaction older than them is open (other
     // tests share the PostgreSQL server).
-    crate::walle::support::settle(&s.walle()).await;
+    crate::walle::support::settle(s.walle()).await;
     let events = s
         .walle()
         .fetch_events(weaver::events::Cursor::default(), 100_000)
