@@ -61,6 +61,11 @@ describe('StreamProvider', () => {
     })
     expect(seen.state).toBe('live')
     expect(calls).toHaveLength(1)
+    // The feed takes events in batches (one render per batch, not per event).
+    expect(seen.events).toEqual([])
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(220)
+    })
     // The feed skips bars; newest first.
     expect(seen.events.map((e) => e.type)).toEqual(['ui.backtest.StatusChanged', 'ui.orders.Updated'])
     expect(invalidate).not.toHaveBeenCalled() // batched
@@ -108,7 +113,7 @@ describe('StreamProvider', () => {
     const invalidate = vi.spyOn(qc, 'invalidateQueries')
     const root = mount(qc, createElement(Probe))
     await act(async () => {
-      await vi.advanceTimersByTimeAsync(100)
+      await vi.advanceTimersByTimeAsync(300)
     })
     expect(calls).toHaveLength(2)
     expect(calls[0]['last-event-id']).toBe('0-1')

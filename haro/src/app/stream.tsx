@@ -16,6 +16,9 @@ interface StreamInfo {
 
 const Ctx = createContext<StreamInfo>({ state: 'connecting', events: [] })
 const FEED = 50
+/** Most often the feed re-renders, ms: a paced run emits dozens of events a second, and one
+ * render per event fell tens of seconds behind the stream on a busy machine. */
+const FEED_FLUSH_MS = 250
 
 export function StreamProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient()
@@ -24,6 +27,18 @@ export function StreamProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const batch = createBatcher((keys) => keys.forEach((queryKey) => qc.invalidateQueries({ queryKey })))
+    // Events for the feed, oldest first, added to it together at most every FEED_FLUSH_MS.
+    let arrived: UiEvent[] = []
+    let flush: ReturnType<typeof setTimeout> | null = null
+    const toFeed = (ev: UiEvent) => {
+      arrived.push(ev)
+      flush ??= setTimeout(() => {
+        const add = arrived
+        arrived = []
+        flush = null
+        setInfo((i) => ({ ...i, events: add.reduce((feed, e) => feedAdd(feed, e, FEED), i.events) }))
+      }, FEED_FLUSH_MS)
+    }
     const close = openEventStream({
       headers: authHeaders,
       onState: (state) => setInfo((i) => ({ ...i, state })),
@@ -32,12 +47,13 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       onEvent: (ev) => {
         batch.add(keysForEvent(ev))
         // Bars are too frequent to be interesting in the feed.
-        if (!ev.type.startsWith('ui.market.')) setInfo((i) => ({ ...i, events: feedAdd(i.events, ev, FEED) }))
+        if (!ev.type.startsWith('ui.market.')) toFeed(ev)
       },
     })
     return () => {
       close()
       batch.cancel()
+      if (flush !== null) clearTimeout(flush)
     }
     // A new key opens a new stream (the old one may have stopped on 401).
   }, [qc, apiKey])
