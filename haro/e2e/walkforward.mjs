@@ -74,7 +74,8 @@ await scenario('walkforward', async ({ start, browser }) => {
   const wfUrl = page.url()
   const progress = page.getByTestId('wf-progress').first()
   await progress.filter({ hasText: '3/3 windows' }).waitFor({ timeout: 120_000 })
-  await page.locator('.chip', { hasText: /^done$/ }).first().waitFor({ timeout: 60_000 })
+  // The walk-forward's own chip, the page's first: its windows' chips may say done earlier.
+  await page.waitForFunction(() => document.querySelector('.chip')?.textContent === 'done', null, { timeout: 60_000 })
   if (await page.getByTestId('wf-cancel').count()) throw new Error('a finished walk-forward still offers Cancel')
   ok(`rolling walk-forward of 3 windows × 2 points ran to done from the form (${(await progress.textContent())?.trim()})`)
 
