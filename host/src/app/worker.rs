@@ -539,12 +539,8 @@ impl Worker {
                 if let Err(e) = self.sweeps.finish_by_worker(lease.sweep_id, req).await {
                     tracing::error!(code = e.code(), "cannot end the sweep: {e}");
                 } else {
-                    let ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    tracing::info!(
-                        sweep_id = lease.sweep_id,
-                        ms,
-                        "sweep done (its overfitting figures took ms)"
-                    );
+                    let figures_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(sweep_id = lease.sweep_id, figures_ms, "sweep done");
                 }
                 self.forget(lease.sweep_id);
             }
