@@ -556,16 +556,21 @@ async fn ring_doorbell(pool: PgPool, doorbell: Arc<Notify>, shutdown: Cancellati
             _ = shutdown.cancelled() => return,
             _ = doorbell.notified() => {}
         }
-        let sent = sqlx::query("select pg_notify($1, '')")
-            .bind(outbox::NOTIFY_CHANNEL)
-            .execute(&pool)
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = pg_notify(&pool, outbox::NOTIFY_CHANNEL).await {
             // Consumers still find the events with their poll; say so once per failure.
             tracing::warn!(error = %e, "outbox doorbell failed; consumers fall back to polling");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Sends an empty notification on PostgreSQL `channel`.
+async fn pg_notify(pool: &PgPool, channel: &str) -> sqlx::Result<()> {
+    sqlx::query("select pg_notify($1, '')")
+        .bind(channel)
+        .execute(pool)
+        .await
+        .map(drop)
 }
 
 enum TxInner {

@@ -4,7 +4,7 @@ import { createContext, useContext, useEffect, useState, useSyncExternalStore, t
 import { useQueryClient } from '@tanstack/react-query'
 import type { UiEvent } from '../api/types'
 import { authHeaders } from '../api/client'
-import { createBatcher, feedAdd, keysForEvent } from '../lib/events'
+import { createBatcher, createBuffer, feedAdd, keysForEvent } from '../lib/events'
 import { openEventStream, type StreamState } from '../lib/sse'
 import { settings } from '../lib/settings'
 import { setStreamLive } from './query-client'
@@ -28,17 +28,10 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const batch = createBatcher((keys) => keys.forEach((queryKey) => qc.invalidateQueries({ queryKey })))
     // Events for the feed, oldest first, added to it together at most every FEED_FLUSH_MS.
-    let arrived: UiEvent[] = []
-    let flush: ReturnType<typeof setTimeout> | null = null
-    const toFeed = (ev: UiEvent) => {
-      arrived.push(ev)
-      flush ??= setTimeout(() => {
-        const add = arrived
-        arrived = []
-        flush = null
-        setInfo((i) => ({ ...i, events: add.reduce((feed, e) => feedAdd(feed, e, FEED), i.events) }))
-      }, FEED_FLUSH_MS)
-    }
+    const feed = createBuffer<UiEvent>(
+      (add) => setInfo((i) => ({ ...i, events: add.reduce((events, e) => feedAdd(events, e, FEED), i.events) })),
+      FEED_FLUSH_MS,
+    )
     const close = openEventStream({
       headers: authHeaders,
       onState: (state) => setInfo((i) => ({ ...i, state })),
@@ -47,13 +40,13 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       onEvent: (ev) => {
         batch.add(keysForEvent(ev))
         // Bars are too frequent to be interesting in the feed.
-        if (!ev.type.startsWith('ui.market.')) toFeed(ev)
+        if (!ev.type.startsWith('ui.market.')) feed.add([ev])
       },
     })
     return () => {
       close()
       batch.cancel()
-      if (flush !== null) clearTimeout(flush)
+      feed.cancel()
     }
     // A new key opens a new stream (the old one may have stopped on 401).
   }, [qc, apiKey])

@@ -72,20 +72,20 @@ export function feedAdd<E extends Pick<UiEvent, 'type' | 'data'> & { run_id?: st
 }
 
 /**
- * Collects keys and flushes them at most once per `ms`: a burst of events becomes one refetch
- * per affected query.
+ * Collects items and hands them to `flush` together, at most once per `ms` (the first item of a
+ * batch starts the wait): a burst becomes one call.
  */
-export function createBatcher(flush: (keys: QueryKey[]) => void, ms = 300) {
-  const pending = new Map<string, QueryKey>()
+export function createBuffer<T>(flush: (items: T[]) => void, ms: number) {
+  let pending: T[] = []
   let timer: ReturnType<typeof setTimeout> | null = null
   return {
-    add(keys: QueryKey[]) {
-      for (const k of keys) pending.set(JSON.stringify(k), k)
-      if (timer === null && pending.size > 0) {
+    add(items: readonly T[]) {
+      pending.push(...items)
+      if (timer === null && pending.length > 0) {
         timer = setTimeout(() => {
           timer = null
-          const batch = [...pending.values()]
-          pending.clear()
+          const batch = pending
+          pending = []
           flush(batch)
         }, ms)
       }
@@ -93,7 +93,15 @@ export function createBatcher(flush: (keys: QueryKey[]) => void, ms = 300) {
     cancel() {
       if (timer !== null) clearTimeout(timer)
       timer = null
-      pending.clear()
+      pending = []
     },
   }
+}
+
+/**
+ * Collects keys and flushes them at most once per `ms`: a burst of events becomes one refetch
+ * per affected query.
+ */
+export function createBatcher(flush: (keys: QueryKey[]) => void, ms = 300) {
+  return createBuffer<QueryKey>((keys) => flush([...new Map(keys.map((k) => [JSON.stringify(k), k])).values()]), ms)
 }

@@ -139,11 +139,7 @@ impl Walle {
         let Db::Pg(pool) = &self.inner.relaxed else {
             return;
         };
-        let sent = sqlx::query("select pg_notify($1, '')")
-            .bind(WORK_CHANNEL)
-            .execute(pool)
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = super::pg_notify(pool, WORK_CHANNEL).await {
             tracing::warn!(error = %e, "workers not notified of new work; they find it at their next poll");
         }
     }

@@ -183,39 +183,28 @@ impl EventLog for Walle {
     }
 
     fn doorbell(&self, consumer: &str, stop: CancellationToken) -> Doorbell {
-        let bell = Doorbell::new();
-        match self.listen_options() {
-            Some(listen) => {
-                // Consumers on PostgreSQL are woken only through LISTEN, even in the writer's
-                // process, so that path is always the one exercised.
-                tokio::spawn(listen_loop(
-                    listen.clone(),
-                    NOTIFY_CHANNEL,
-                    bell.bell.clone(),
-                    bell.stats.clone(),
-                    consumer.to_owned(),
-                    stop,
-                ));
-            }
-            None => {
-                bell.stats.connected.store(true, Ordering::Relaxed);
-                let mut rx = self.subscribe_local();
-                let ring = bell.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            () = stop.cancelled() => return,
-                            changed = rx.changed() => {
-                                if changed.is_err() {
-                                    return;
-                                }
-                                ring.ring();
-                            }
-                        }
-                    }
-                });
-            }
+        // Consumers on PostgreSQL are woken only through LISTEN, even in the writer's process,
+        // so that path is always the one exercised.
+        if let Some(listen) = self.listen_options() {
+            return Doorbell::listening(listen.clone(), NOTIFY_CHANNEL, consumer, stop);
         }
+        let bell = Doorbell::new();
+        bell.stats.connected.store(true, Ordering::Relaxed);
+        let mut rx = self.subscribe_local();
+        let ring = bell.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        ring.ring();
+                    }
+                }
+            }
+        });
         bell
     }
 }
