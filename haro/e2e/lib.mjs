@@ -238,6 +238,21 @@ export async function scenario(name, body) {
   }
 }
 
+/**
+ * Until `f()` (in Node, may be async) returns something truthy, every 500 ms, for at most `ms`;
+ * returns that value. For conditions that need a request: Playwright's `waitForFunction` takes
+ * the Promise an async predicate returns as its truthy answer and stops waiting at once.
+ */
+export async function until(what, f, ms = 180_000) {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await f()
+    if (v) return v
+    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
 /** Until the view has stopped loading: no busy indicator in the page, then two frames. */
 export async function settle(page) {
   await page.waitForFunction(() => !document.querySelector('main [aria-busy=true]'), null, { timeout: 120_000 })

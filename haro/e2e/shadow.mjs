@@ -13,7 +13,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checker, need, needBasics, root, scenario, shots } from './lib.mjs'
+import { checker, need, needBasics, root, scenario, shots, until } from './lib.mjs'
 
 const WASM = join(root, 'strategies/dist/sma-cross.wasm')
 
@@ -44,10 +44,9 @@ await scenario('shadow', async ({ start, browser }) => {
   // its own end-to-end test).
   at('run')
   await page.goto(`${base}/`)
-  await page.waitForFunction(async () => {
-    const s = await (await fetch('/strategies?name=sma-cross')).json()
-    return s.some((x) => x.status === 'ready')
-  }, null, { timeout: 120_000, polling: 500 })
+  // Polled from here: an async predicate given to waitForFunction returns at once (its Promise
+  // is truthy), and under load the run was posted while sma-cross still compiled (409).
+  await until('sma-cross ready', async () => (await api('/strategies?name=sma-cross')).body?.some((x) => x.status === 'ready'), 120_000)
   const created = await api('/runs', 'POST', {
     strategy: 'sma-cross', mode: 'paper', venue: 'sim', symbols: ['SAMPLE'], timeframe: '1Day', params: { fast: 10, slow: 20 },
   })

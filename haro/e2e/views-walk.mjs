@@ -35,7 +35,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { a11y, artifacts, checker, keyboardWalk, need, needBasics, noOverflow, root, scenario, settle } from './lib.mjs'
+import { a11y, artifacts, checker, keyboardWalk, need, needBasics, noOverflow, root, scenario, settle, until } from './lib.mjs'
 
 const WASM = join(root, 'strategies/dist/sma-cross.wasm')
 const SQLITE = process.env.SQLITE3 ?? 'sqlite3'
@@ -97,15 +97,6 @@ try {
       }
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 400)}`)
       return json
-    }
-    const until = async (what, f, ms = 180_000) => {
-      const end = Date.now() + ms
-      for (;;) {
-        const v = await f()
-        if (v) return v
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 500))
-      }
     }
 
     // ── Seeding, through the API ────────────────────────────────────────────────────────────
