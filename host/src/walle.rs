@@ -34,6 +34,7 @@
 //! can instead move every offset to the newest event with `weaver migrate --reset-offsets`.
 
 mod backtests;
+mod bar_copy;
 mod config;
 pub mod faults;
 mod jobs;

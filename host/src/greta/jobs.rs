@@ -686,6 +686,7 @@ impl Jobs {
         let Ok(load) = self.loads.acquire().await else {
             return Err("internal_error: the load queue is closed".into());
         };
+        let started = std::time::Instant::now();
         for s in &window.symbols {
             let bars = self
                 .inner
@@ -696,6 +697,7 @@ impl Jobs {
             series.push(window.series(s, bars));
         }
         drop(load);
+        let bars_ms = started.elapsed().as_millis();
         let marvin = self.inner.marvin.clone();
         // First the strategy (its `init` declares the extra series it reads), then those series'
         // stored candles, then the run: a declared series with no stored candles is aggregated
@@ -716,6 +718,11 @@ impl Jobs {
             r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
             () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
         };
+        tracing::debug!(
+            bars_ms,
+            strategy_ms = started.elapsed().as_millis() - bars_ms,
+            "backtest prepared"
+        );
         // An instance that failed its `init` declares nothing (a sweep goes on without it).
         let declared = strategy
             .as_ref()

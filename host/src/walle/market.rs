@@ -444,6 +444,7 @@ impl Walle {
     /// The bars of one symbol and timeframe with `from <= ts < to`, oldest first, at most
     /// `limit`: what a backtest runs on. The same rows as [`Walle::candles`] without their
     /// symbol, timeframe and source, which a million-bar load would copy a million times.
+    /// PostgreSQL sends them as binary `COPY` data (`bar_copy.rs`, ADR 0024), SQLite as rows.
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -455,6 +456,9 @@ impl Walle {
         to: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Bar>> {
+        if let super::Db::Pg(pool) = &self.inner.reads {
+            return super::bar_copy::bars(pool, symbol, timeframe, from, to, limit).await;
+        }
         let rows = self
             .read(async |c| {
                 fetch!(

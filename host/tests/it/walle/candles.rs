@@ -57,6 +57,47 @@ async fn large_upserts_span_statements_and_the_last_duplicate_wins(store: &TestS
         some,
         all[10..15].iter().map(Candle::bar).collect::<Vec<_>>()
     );
+    let none = w
+        .bars("QQQ", "1Min", t0 - Duration::days(1), t0, 10)
+        .await
+        .expect("bars");
+    assert!(none.is_empty(), "an empty window: {none:?}");
+    // PostgreSQL reads bars with binary COPY, which takes no bind parameters: a symbol with
+    // quotes and a backslash is still only a value, and times before 2000 (PostgreSQL's epoch)
+    // and between milliseconds come back as the query reads them.
+    let odd = "O'B\\'); drop table candles; --";
+    let before = Utc
+        .with_ymd_and_hms(1999, 12, 31, 23, 59, 59)
+        .single()
+        .expect("time")
+        + Duration::microseconds(999_500);
+    let odd_bars: Vec<Candle> = (0..3)
+        .map(|i| Candle {
+            symbol: odd.into(),
+            ts: before + Duration::minutes(i),
+            ..bar(i, 1.0 + i as f64)
+        })
+        .collect();
+    w.upsert_candles(&odd_bars, None).await.expect("upsert");
+    let read = w
+        .candles(odd, "1Min", before, before + Duration::days(1), 10)
+        .await
+        .expect("read");
+    assert_eq!(read.len(), 3);
+    let got = w
+        .bars(odd, "1Min", before, before + Duration::days(1), 10)
+        .await
+        .expect("bars");
+    assert_eq!(got, read.iter().map(Candle::bar).collect::<Vec<_>>());
+    assert_eq!(got[0].ts, before.timestamp_millis());
+    assert_eq!(
+        w.bars("QQQ", "1Min", t0, t0 + Duration::days(2), 10_000)
+            .await
+            .expect("bars")
+            .len(),
+        1000,
+        "the other series is untouched"
+    );
 }
 
 async fn candle_days_are_session_dates_in_new_york_or_utc(store: &TestStore) {
