@@ -74,6 +74,14 @@ dump() {
     ls -l "/proc/$pid/fd" >"$WEAVER_BENCH_DUMP/$1.fds"
     # Threads by name: each keeps its stack's touched pages.
     cat /proc/"$pid"/task/*/comm | sort | uniq -c >"$WEAVER_BENCH_DUMP/$1.threads"
+    # jemalloc's own statistics (per size class: regions in use, slabs, utilisation; metadata),
+    # which it prints on the server's stderr, when gdb is there to ask for them.
+    if command -v gdb >/dev/null; then
+        local before
+        before="$(wc -c <"$data/serve.log")"
+        gdb -p "$pid" -batch -ex 'call (void) malloc_stats_print(0, 0, 0)' >/dev/null 2>&1 || true
+        tail -c +"$((before + 1))" "$data/serve.log" >"$WEAVER_BENCH_DUMP/$1.jemalloc" || true
+    fi
     # glibc's view of the heap (in use, free, per arena), when gdb is there to ask for it.
     if command -v gdb >/dev/null; then
         gdb -p "$pid" -batch -ex "set \$f = (void *) fopen(\"$WEAVER_BENCH_DUMP/$1.malloc.xml\", \"w\")" \

@@ -1,7 +1,9 @@
 """The `weaver worker` legs of scripts/bench-optimize.sh: the same grid posted to a `weaver serve`
 with WEAVER_WORKERS=external on a fresh PostgreSQL database and run by N `weaver worker`
 processes (one thread each), timed from the POST to the sweep's `done`. Writes one JSON leg per
-worker count in bench.py's format. Standard library only.
+worker count in bench.py's format. BENCH_WEAVER_LOG sets the processes' WEAVER_LOG (default
+`warn`; `warn,weaver::app::worker=info,weaver::greta=debug` logs each worker's load times into
+DIR). Standard library only.
 
 Usage: workers.py --weaver BIN --csv CSV --component WASM --fast A:B:S --slow A:B:S --bars N
                   --pg-admin URL --work DIR --out-prefix PATH [--counts 1,2]
@@ -98,7 +100,8 @@ def main():
     psql(args.pg_admin, f"create database {name}")
     procs = []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEAVER_", "APCA_"))}
-    env.update(WEAVER_DATABASE_URL=url, WEAVER_LOG="warn", WEAVER_SAMPLE_DATA="off")
+    env.update(WEAVER_DATABASE_URL=url, WEAVER_LOG=os.environ.get("BENCH_WEAVER_LOG", "warn"),
+               WEAVER_SAMPLE_DATA="off")
     try:
         print(f"bench: workers: importing {args.bars:,} bars into PostgreSQL ({name})")
         subprocess.run([args.weaver, "data", "import", "--symbol", "BENCH", "--timeframe", "1Min",
@@ -143,7 +146,10 @@ def main():
             return api.call("POST", "/sweeps", body)["id"]
 
         def finished(sid):
-            v = api.call("GET", f"/sweeps/{sid}?limit=1000")
+            # One result a poll: the status is all the wait needs, and the server and the
+            # database share the cores the workers are timed on (a poll for every result, ten
+            # times a second, took CPU from the two-worker leg that the one-worker leg had spare).
+            v = api.call("GET", f"/sweeps/{sid}?limit=1")
             if v["status"] in ("failed", "cancelled"):
                 sys.exit(f"bench: workers: sweep {sid} {v['status']}: {v.get('error')}")
             return v if v["status"] == "done" else None
@@ -163,6 +169,7 @@ def main():
             sid = sweep(fast, slow)
             v = wait(f"{label}'s sweep", lambda: finished(sid), limit=7200, every=0.1)
             seconds = time.perf_counter() - t0
+            v = api.call("GET", f"/sweeps/{sid}?limit=1000")
             load.append(os.getloadavg()[0])
             cpu0 = cpu_children()
             stop(workers)
