@@ -8,7 +8,7 @@
 # again with jemalloc's own account of it (allocated, active, resident, metadata, mapped, retained
 # from /metrics), and says PASS or FAIL against the goal. The fresh reading follows one run of the
 # kind measured (WEAVER_BENCH_COLD=1: before any run). Each reading waits WEAVER_BENCH_SETTLE_SECS (25)
-# first; WEAVER_BENCH_DUMP=dir keeps the server's smaps at both. Exits 1 on FAIL. The server binds port 0 and the
+# first; WEAVER_BENCH_DUMP=dir keeps the server's smaps (and, with gdb, jemalloc's statistics) at both. Exits 1 on FAIL. The server binds port 0 and the
 # script reads the address it logs (scripts/lib/serve.sh).
 # Usage: scripts/bench-hostile-rss.sh [runs=200] [at_once=8]   (honours CARGO_TARGET_DIR; needs
 # scripts/build-strategies.sh to have been run; WEAVER_BENCH_GUEST=benign|biglog makes the runs
