@@ -65,7 +65,8 @@ base="http://$addr"
 
 rss() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' "/proc/$pid/status"; }
 rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
-# WEAVER_BENCH_DUMP=dir keeps the server's smaps and smaps_rollup at each reading (fresh, after).
+# WEAVER_BENCH_DUMP=dir keeps the server's smaps, smaps_rollup, open files, threads and allocator
+# statistics at each reading (fresh, after).
 dump() {
     [[ -n "${WEAVER_BENCH_DUMP:-}" ]] || return 0
     mkdir -p "$WEAVER_BENCH_DUMP"
@@ -74,16 +75,14 @@ dump() {
     ls -l "/proc/$pid/fd" >"$WEAVER_BENCH_DUMP/$1.fds"
     # Threads by name: each keeps its stack's touched pages.
     cat /proc/"$pid"/task/*/comm | sort | uniq -c >"$WEAVER_BENCH_DUMP/$1.threads"
-    # jemalloc's own statistics (per size class: regions in use, slabs, utilisation; metadata),
-    # which it prints on the server's stderr, when gdb is there to ask for them.
+    # The allocators' own accounts, when gdb is there to ask for them: jemalloc's statistics
+    # (per size class: regions in use, slabs, utilisation; metadata), which it prints on the
+    # server's stderr, and glibc's view of its heap (in use, free, per arena).
     if command -v gdb >/dev/null; then
         local before
         before="$(wc -c <"$data/serve.log")"
         gdb -p "$pid" -batch -ex 'call (void) malloc_stats_print(0, 0, 0)' >/dev/null 2>&1 || true
         tail -c +"$((before + 1))" "$data/serve.log" >"$WEAVER_BENCH_DUMP/$1.jemalloc" || true
-    fi
-    # glibc's view of the heap (in use, free, per arena), when gdb is there to ask for it.
-    if command -v gdb >/dev/null; then
         gdb -p "$pid" -batch -ex "set \$f = (void *) fopen(\"$WEAVER_BENCH_DUMP/$1.malloc.xml\", \"w\")" \
             -ex 'call (int) malloc_info(0, $f)' -ex 'call (int) fclose($f)' >/dev/null 2>&1 || true
     fi

@@ -718,6 +718,7 @@ impl Jobs {
             r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
             () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
         };
+        // `strategy_ms`: the component loaded, the bars laid out as columns, the first `init`.
         tracing::debug!(
             bars_ms,
             strategy_ms = started.elapsed().as_millis() - bars_ms,
