@@ -718,11 +718,10 @@ impl Jobs {
             r = prepared => r.map_err(|e| format!("internal_error: {e}"))??,
             () = self.inner.shutdown.cancelled() => return Err("interrupted by shutdown".into()),
         };
-        // `strategy_ms`: the component loaded, the bars laid out as columns, the first `init`.
         tracing::debug!(
             bars_ms,
             strategy_ms = started.elapsed().as_millis() - bars_ms,
-            "backtest prepared"
+            "backtest prepared (strategy_ms: component loaded, bars as columns, first init)"
         );
         // An instance that failed its `init` declares nothing (a sweep goes on without it).
         let declared = strategy
