@@ -6,6 +6,8 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `sqlx::migrate!` embeds the migrations; a new one must rebuild the crate on stable Rust.
+    println!("cargo:rerun-if-changed=../migrations");
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
     // Watching a path that does not exist would rerun this on every build: watch haro/ until
     // dist/ exists (creating it changes haro/), then dist/ itself (release only: a debug build

@@ -126,8 +126,10 @@ done
 # The same grid posted to `weaver serve` (WEAVER_WORKERS=external) on a fresh PostgreSQL database
 # (BENCH_PG_URL, an admin URL; the database is dropped afterwards) and run by `weaver worker`
 # processes of one thread each, timed from the POST to `done` (scripts/lib/bench_optimize/
-# workers.py). Each worker loads the bars from the database itself; a warm-up sweep compiles the
-# component into every worker's cache first.
+# workers.py). Each worker loads the bars itself; a warm-up sweep compiles the component into
+# every worker's cache and fills its bar cache first. Each count runs with the bar cache (the
+# bars read from the worker's copy, as in a research session's next sweep) and without it (read
+# from PostgreSQL, as the first sweep over a series is).
 pg_admin="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if command -v psql >/dev/null && psql "$pg_admin" -qAtc 'select 1' >/dev/null 2>&1; then
     say "Weaver on 1 and 2 weaver worker processes (PostgreSQL at ${pg_admin%%@*}@…)"
@@ -135,7 +137,8 @@ if command -v psql >/dev/null && psql "$pg_admin" -qAtc 'select 1' >/dev/null 2>
         --component "$work/sma-cross.wasm" --fast "$fast" --slow "$slow" --bars "$bars" \
         --pg-admin "$pg_admin" --work "$run/workers" --out-prefix "$run/weaver-workers" \
         || fail "Weaver on worker processes"
-    legs+=("$run/weaver-workers-1.json" "$run/weaver-workers-2.json")
+    legs+=("$run/weaver-workers-1.json" "$run/weaver-workers-2.json"
+           "$run/weaver-workers-1-cold.json" "$run/weaver-workers-2-cold.json")
 else
     fail "the worker legs need PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres) and psql"
 fi

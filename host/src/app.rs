@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::glados::{self, AppState};
+use crate::greta::bar_cache::BarCache;
 use crate::greta::jobs::{Jobs, JobsParts};
 use crate::marvin::{Catalogue, CatalogueParts, Marvin, MarvinConfig};
 use crate::notify::Notifier;
@@ -183,6 +184,7 @@ impl App {
             shutdown: shutdown.clone(),
             concurrency: config.backtest_concurrency,
             memory_budget_mb: config.backtest_memory_mb,
+            bar_cache: BarCache::new(data_dir.join("cache").join("bars"), config.bar_cache_mb),
         })
         .with_external_workers(config.external_workers);
         let sweeps =

@@ -53,6 +53,7 @@
 //!   semantics as one event per bar.
 //! - Bad input (CSV, parameters, strategy) is an [`Error`] with a stable code, never a panic.
 
+pub mod bar_cache;
 pub mod broker;
 pub mod budget;
 pub mod by_symbol;
@@ -64,6 +65,7 @@ pub mod metrics;
 pub mod native;
 pub mod overfit;
 pub mod overfitting;
+pub mod prepare;
 pub mod report;
 pub mod sample;
 pub mod series;

@@ -107,6 +107,9 @@ pub struct Config {
     /// half the machine's memory, [`crate::greta::budget::default_budget_mb`]); a backtest
     /// waits `queued` until its estimate fits.
     pub backtest_memory_mb: u64,
+    /// Disk the bar cache may take under the data directory, MB, `WEAVER_BAR_CACHE_MB` (0 turns
+    /// it off; default [`crate::greta::bar_cache::DEFAULT_MB`]).
+    pub bar_cache_mb: u64,
     /// Most points one sweep may have, `WEAVER_SWEEP_MAX_POINTS` (1 to 100000000; default
     /// 100000); a larger space is refused with `sweep_too_large`.
     pub sweep_max_points: u64,
@@ -409,6 +412,13 @@ impl Config {
                 )),
             }
         }
+        let mut bar_cache_mb = crate::greta::bar_cache::DEFAULT_MB;
+        if let Some(n) = var("WEAVER_BAR_CACHE_MB") {
+            match crate::greta::bar_cache::parse_mb(&n) {
+                Ok(n) => bar_cache_mb = n,
+                Err(e) => problems.push(e),
+            }
+        }
         let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
         if let Some(n) = var("WEAVER_SHUTDOWN_GRACE") {
             match n.trim().parse::<u64>() {
@@ -462,6 +472,7 @@ impl Config {
                 shutdown_grace,
                 backtest_concurrency,
                 backtest_memory_mb,
+                bar_cache_mb,
                 sweep_max_points,
                 external_workers,
                 store_outage_limit,
@@ -502,6 +513,7 @@ impl Config {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             backtest_concurrency: default_backtest_concurrency(),
             backtest_memory_mb: crate::greta::budget::default_budget_mb(),
+            bar_cache_mb: crate::greta::bar_cache::DEFAULT_MB,
             sweep_max_points: crate::greta::sweep_jobs::DEFAULT_MAX_POINTS,
             external_workers: false,
             store_outage_limit: crate::veda::live::DEFAULT_STORE_PATIENCE,

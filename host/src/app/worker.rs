@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Error;
 use crate::glados;
+use crate::greta::bar_cache::BarCache;
 use crate::greta::jobs::{Jobs, JobsParts};
 use crate::greta::sweep_chunks::{LoadedSweep, MAX_CHUNK_ATTEMPTS};
 use crate::greta::sweep_jobs::{SweepRequest, Sweeps};
@@ -68,6 +69,8 @@ pub struct WorkerConfig {
     pub name: String,
     /// Memory the loaded sweeps may take, MB (as `WEAVER_BACKTEST_MEMORY_MB`).
     pub memory_mb: u64,
+    /// Disk its bar cache may take, MB (`WEAVER_BAR_CACHE_MB`; 0: off).
+    pub bar_cache_mb: u64,
 }
 
 impl WorkerConfig {
@@ -137,6 +140,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         shutdown: shutdown.clone(),
         concurrency: threads,
         memory_budget_mb: config.memory_mb,
+        bar_cache: BarCache::new(data_dir.join("cache").join("bars"), config.bar_cache_mb),
     })
     .with_external_workers(true);
     let worker = Arc::new(Worker {

@@ -26,6 +26,11 @@ pub struct WorkerArgs {
     /// Name stored with the chunks this worker leases (default: host, pid, random suffix).
     #[arg(long, env = "WEAVER_WORKER_NAME")]
     pub name: Option<String>,
+    /// Disk the cache of loaded bars may take under the data directory, MB (0: off); the next
+    /// sweep over the same series and window reads it instead of the database.
+    #[arg(long, env = "WEAVER_BAR_CACHE_MB", default_value_t = crate::greta::bar_cache::DEFAULT_MB,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    pub bar_cache_mb: u64,
 }
 
 /// Runs `weaver worker`.
@@ -49,6 +54,7 @@ pub(super) fn run(args: WorkerArgs) -> anyhow::Result<()> {
                 n.chars().take(128).collect()
             }),
         memory_mb: crate::greta::budget::default_budget_mb(),
+        bar_cache_mb: args.bar_cache_mb,
     };
     crate::app::cap_heap_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()

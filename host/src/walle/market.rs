@@ -6,6 +6,9 @@
 //! - A live bar ([`Walle::store_live_bars`]) is stored with its `market.Bar` event in one
 //!   transaction, and only when it changes what is stored: the same bar arriving twice (or for
 //!   two runs) is one row and one event, whose id is derived from the venue and the bar.
+//! - Every write that changes a series' candles gives the series a new version token in the same
+//!   transaction ([`Walle::candle_series_version`], migration 0021), so a copy of its bars kept
+//!   under the token read before them (`greta/bar_cache.rs`) is never used after the change.
 
 use std::collections::BTreeMap;
 
@@ -182,6 +185,21 @@ fn last_of_each_key(candles: &[Candle]) -> Vec<&Candle> {
         .collect()
 }
 
+/// Gives series `(symbol, timeframe)` a new random version token inside `tx` (the write that
+/// changes its candles).
+async fn new_series_version(tx: &mut super::Tx, symbol: &str, timeframe: &str) -> Result<()> {
+    let token = uuid::Uuid::new_v4().as_u64_pair().0.cast_signed();
+    exec!(
+        tx.conn(),
+        "insert into candle_series_versions (symbol, timeframe, version) values ($1, $2, $3) \
+         on conflict (symbol, timeframe) do update set version = excluded.version",
+        symbol,
+        timeframe,
+        token,
+    )?;
+    Ok(())
+}
+
 /// Binds a batch of candles ([`PARAMS_PER_ROW`] values each; `now` is both timestamps) to a
 /// query of [`insert_candles_sql`].
 macro_rules! bind_candles {
@@ -265,6 +283,7 @@ impl Walle {
             }
             *groups.entry((&c.symbol, &c.timeframe)).or_default() += 1;
         }
+        let series: Vec<(&str, &str)> = groups.keys().copied().collect();
         let mut events = Vec::with_capacity(groups.len());
         for ((symbol, timeframe), count) in groups {
             let payload = payloads::CandlesStored {
@@ -311,6 +330,9 @@ impl Walle {
                 .rows_affected(),
             };
         }
+        for (symbol, timeframe) in series {
+            new_series_version(&mut tx, symbol, timeframe).await?;
+        }
         for e in &events {
             tx.append(e).await?;
         }
@@ -355,6 +377,7 @@ impl Walle {
         let now = Utc::now();
         let mut tx = self.begin().await?;
         let mut stored = 0;
+        let mut changed_series = std::collections::BTreeSet::new();
         for b in bars {
             let ts = DateTime::<Utc>::from_timestamp_millis(b.bar.ts).ok_or_else(|| {
                 Error::Invalid(format!("live bar time {} out of range", b.bar.ts))
@@ -386,6 +409,7 @@ impl Walle {
                 continue;
             }
             stored += 1;
+            changed_series.insert((b.symbol.clone(), timeframe.clone()));
             let payload = payloads::MarketBar {
                 symbol: b.symbol.clone(),
                 timeframe,
@@ -406,6 +430,9 @@ impl Walle {
             let mut event = Envelope::new("market.Bar", "walle", payload)?;
             event.id = id;
             tx.append(&event).await?;
+        }
+        for (symbol, timeframe) in &changed_series {
+            new_series_version(&mut tx, symbol, timeframe).await?;
         }
         tx.commit().await?;
         Ok(stored)
@@ -486,6 +513,31 @@ impl Walle {
                 volume: r.volume,
             })
             .collect())
+    }
+
+    /// The version token of series `(symbol, timeframe)`: replaced by every write that changes
+    /// its candles. `None` for a series never written since migration 0021 gave the stored ones
+    /// theirs (a series without candles).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn candle_series_version(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+    ) -> Result<Option<i64>> {
+        self.read(async |c| {
+            fetch!(
+                fetch_optional,
+                c,
+                (i64,),
+                "select version from candle_series_versions where symbol = $1 and timeframe = $2",
+                symbol,
+                timeframe
+            )
+        })
+        .await
+        .map(|r| r.map(|(v,)| v))
     }
 
     /// Candles of one symbol and timeframe with `from <= ts < to`, newest first, at most
@@ -644,6 +696,7 @@ impl Walle {
             symbol,
             timeframe
         )?;
+        new_series_version(&mut tx, symbol, timeframe).await?;
         tx.commit().await?;
         Ok(n)
     }

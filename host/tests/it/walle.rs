@@ -15,4 +15,5 @@ mod notifications;
 mod outbox;
 mod readers;
 mod repo;
+mod series_versions;
 mod sweeps;

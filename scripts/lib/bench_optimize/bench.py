@@ -322,14 +322,14 @@ def report(args):
         return leg["points"] / leg["seconds"]
 
     print()
-    print(f"{'':<22} {'points':>6} {'bars':>9} {'seconds':>8} {'points/s':>8} "
+    print(f"{'':<32} {'points':>6} {'bars':>9} {'seconds':>8} {'points/s':>8} "
           f"{'vs backtesting.py':>17} {'vs vectorbt':>11} {'CPU s':>7} {'load':>9}")
     for leg in legs:
         vs_bt = f"{ref_bt['seconds'] / leg['seconds']:.2f}x" if ref_bt else "-"
         vs_vbt = f"{ref_vbt['seconds'] / leg['seconds']:.2f}x" if ref_vbt else "-"
         mark = " *" if leg.get("extrapolated") else ""
         load = "-".join(f"{x:.1f}" for x in leg.get("load", []))
-        print(f"{leg['label'] + mark:<22} {leg['points']:>6} {leg['bars']:>9,} "
+        print(f"{leg['label'] + mark:<32} {leg['points']:>6} {leg['bars']:>9,} "
               f"{leg['seconds']:>8.2f} {rate(leg):>8.3f} {vs_bt:>17} {vs_vbt:>11} "
               f"{leg.get('cpu_s', float('nan')):>7.1f} {load:>9}")
     print("vs X: X's seconds / this row's (above 1: faster than X); CPU s: user + system of the "
@@ -346,7 +346,12 @@ def report(args):
         print(f"Weaver 1 -> 2 threads: {w1['seconds'] / w2['seconds']:.2f}x")
     p1, p2 = by.get("Weaver 1 worker"), by.get("Weaver 2 workers")
     if p1 and p2:
-        print(f"Weaver 1 -> 2 worker processes: {p1['seconds'] / p2['seconds']:.2f}x")
+        print(f"Weaver 1 -> 2 worker processes: {p1['seconds'] / p2['seconds']:.2f}x "
+              "(bars from each worker's bar cache)")
+    c1, c2 = by.get("Weaver 1 worker, no bar cache"), by.get("Weaver 2 workers, no bar cache")
+    if c1 and c2:
+        print(f"Weaver 1 -> 2 worker processes, no bar cache: {c1['seconds'] / c2['seconds']:.2f}x "
+              "(every worker reads the bars from PostgreSQL)")
     if ref_vbt and "warmup_s" in ref_vbt:
         print(f"vectorbt's time excludes its numba JIT warm-up ({ref_vbt['warmup_s']:.1f} s, "
               f"on a 2,000-bar slice first); every time includes reading the CSV")

@@ -122,13 +122,15 @@ def main():
             s["name"] == "sma-cross" and s["status"] == "ready"
             for s in api.call("GET", "/strategies")))
 
-        def start_workers(n):
+        def start_workers(n, bar_cache=True):
             out = []
             for k in range(n):
                 wlog = open(os.path.join(args.work, f"worker-{k}.log"), "a")
+                cache = {} if bar_cache else {"WEAVER_BAR_CACHE_MB": "0"}
                 out.append(subprocess.Popen(
                     [args.weaver, "worker", "--threads", "1", "--name", f"bench-{k}"],
-                    env=dict(env, WEAVER_DATA_DIR=os.path.join(args.work, f"worker-{k}")),
+                    env=dict(env, WEAVER_DATA_DIR=os.path.join(args.work, f"worker-{k}"),
+                             **cache),
                     stdout=wlog, stderr=wlog))
             return out
 
@@ -154,15 +156,21 @@ def main():
                 sys.exit(f"bench: workers: sweep {sid} {v['status']}: {v.get('error')}")
             return v if v["status"] == "done" else None
 
-        # Warm-up: every worker compiles the component into its own cache once.
+        # Warm-up: every worker compiles the component into its own cache once, and keeps the
+        # grid's bars in its bar cache (WEAVER_BAR_CACHE_MB), as after a user's first sweep over
+        # a series. Each count runs twice: with that cache (the headline figure: a research
+        # session's next sweep) and with it off (every worker reads the million bars from
+        # PostgreSQL, as the first sweep over a series does).
         most = max(counts)
         workers = start_workers(most)
         warm = sweep(fast[:most], slow[:1])
         wait("the warm-up sweep", lambda: finished(warm), limit=3600)
         stop(workers)
-        for n in counts:
+        for n, bar_cache in [(n, c) for n in counts for c in (True, False)]:
             label = f"Weaver {n} worker" + ("s" if n > 1 else "")
-            workers = start_workers(n)
+            if not bar_cache:
+                label += ", no bar cache"
+            workers = start_workers(n, bar_cache)
             time.sleep(1.5)  # started and polling: the timing is the sweep's, not a start-up's
             load = [os.getloadavg()[0]]
             t0 = time.perf_counter()
@@ -185,7 +193,7 @@ def main():
                 results[key] = [int(m["trades"]), float(m["equity_final"])]
             if len(results) != len(fast) * len(slow):
                 sys.exit(f"bench: workers: {len(results)} results for {len(fast) * len(slow)}")
-            out = f"{args.out_prefix}-{n}.json"
+            out = f"{args.out_prefix}-{n}{'' if bar_cache else '-cold'}.json"
             with open(out, "w") as f:
                 json.dump({"label": label, "points": len(results), "bars": args.bars,
                            "seconds": seconds, "cpu_s": cpu, "load": load, "results": results},

@@ -144,6 +144,43 @@ async fn backtest_report_matches_the_cli() {
     let list = send(&r, get("/backtests")).await.json();
     assert_eq!(list[0]["id"].as_i64(), Some(bid));
 
+    // The same backtest again reads its bars from the server's bar cache (the copy the first
+    // one kept under the data directory) and reports the same.
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("cache").join("bars"))
+        .expect("the bar cache directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".bars"))
+        .collect();
+    assert_eq!(kept.len(), 1, "one window kept");
+    let again = send(&r, post_json("/backtests", &body)).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    let again_id = again.json()["id"].as_i64().expect("id");
+    tokio::time::timeout(Duration::from_secs(120), s.idle())
+        .await
+        .expect("backtest ends");
+    let again = send(&r, get(&format!("/backtests/{again_id}")))
+        .await
+        .json();
+    assert_eq!(again["status"], "done", "{again}");
+    for key in ["metrics", "trades", "equity"] {
+        assert_eq!(
+            again["report"][key], report[key],
+            "report.{key} from cached bars"
+        );
+    }
+    let metrics = String::from_utf8_lossy(&send(&r, get("/metrics")).await.body).into_owned();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("weaver_bar_cache_total{outcome=\"hit\"}")),
+        "a cache hit counted: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("bar_cache"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+
     // The CLI over the same bars.
     let csv = dir.path().join("SYN.csv");
     synth::write_csv(&bars, std::fs::File::create(&csv).expect("csv")).expect("write csv");
