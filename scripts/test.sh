@@ -18,12 +18,34 @@ step() {
 }
 print_step_times() {
     local status=$?
+    [[ -z "${bg_pid:-}" ]] || kill "$bg_pid" 2>/dev/null || true
     echo "test.sh: wall time per step (total $SECONDS s)" >&2
     printf '  %s\n' "${step_times[@]}" >&2
     [[ -z "$step_now" ]] || echo "  failed in: $step_now" >&2
     return $status
 }
 trap print_step_times EXIT
+# One step run beside the next ones (`background`, then `finish_background`): its output is kept
+# aside and printed whole when it is waited for, so the two logs do not interleave; its time is
+# listed with the others, and its failure fails the run as any step's does.
+bg_pid=""
+background() {
+    bg_cmd="$*" bg_t0=$SECONDS bg_log="$(mktemp)"
+    "$@" >"$bg_log" 2>&1 &
+    bg_pid=$!
+}
+finish_background() {
+    local status=0
+    wait "$bg_pid" || status=$?
+    bg_pid=""
+    cat "$bg_log" >&2
+    rm -f "$bg_log"
+    step_times+=("$(printf '%5d s  %s (beside the steps after it)' $((SECONDS - bg_t0)) "$bg_cmd")")
+    if ((status != 0)); then
+        step_now="$bg_cmd"
+        exit "$status"
+    fi
+}
 
 # Every prerequisite first, each missing one named with the line that installs it.
 step scripts/doctor.sh test
@@ -66,7 +88,11 @@ step cargo test --workspace
 export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
 [[ -x "$WEAVER_BIN" ]] || { echo "test.sh: $WEAVER_BIN was not built by cargo test" >&2; exit 1; }
 # GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
-step scripts/check-api-schemathesis.sh
+# It runs beside the dashboard's tests below, up to the views walk: each starts a server of its
+# own (port 0, a data directory of its own), schemathesis keeps about one core busy and the
+# browser tests mostly wait on theirs. The views walk, which times the dashboard against budgets,
+# runs after it alone.
+background scripts/check-api-schemathesis.sh
 # Haro: unit tests, generated API types up to date, then end to end against a real
 # `weaver serve`.
 step bash -c 'cd haro && npx vitest run'
@@ -81,5 +107,6 @@ step node haro/e2e/sweep.mjs
 step node haro/e2e/shadow.mjs
 # A rolling walk-forward from the dashboard's form: windows refused with the server's reason, 3 windows to done, stitched curve, windows table, a window's report, phone width (#24).
 step node haro/e2e/walkforward.mjs
+finish_background
 # Every view at 1280 and 390 px, light and dark: no JS error, axe-core, overflow, keyboard, screenshots into haro/e2e-artifacts; 20,000 orders and 100,000 bars timed (#23).
 step node haro/e2e/views-walk.mjs
