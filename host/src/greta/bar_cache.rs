@@ -17,7 +17,7 @@
 //!   meanwhile, corrupt) is counted (`weaver_bar_cache_total{outcome}`), logged and skipped.
 //! - A file appears whole or not at all (written aside, then renamed into place).
 
-use std::io::Write as _;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -189,12 +189,14 @@ fn file_name(key: &str) -> String {
 /// The copy at `path` if it holds window `key` at `version`; `Ok(None)` when there is none or
 /// it was made under another version.
 fn read(path: &Path, key: &str, version: i64) -> Result<Option<Vec<Bar>>, String> {
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let Some(bars) = decode(&data, key, version)? else {
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let Some(bars) = decode(&mut reader, len, key, version)? else {
         return Ok(None);
     };
     // Used: the eviction removes the least recently used first.
@@ -204,21 +206,42 @@ fn read(path: &Path, key: &str, version: i64) -> Result<Option<Vec<Bar>>, String
     Ok(Some(bars))
 }
 
-/// The bars in a file's bytes, if made for `key` at `version`.
-fn decode(data: &[u8], key: &str, version: i64) -> Result<Option<Vec<Bar>>, String> {
-    let mut at = 0;
-    let mut take = |n: usize| -> Result<&[u8], String> {
-        let part = data.get(at..at + n).ok_or("the file is cut short")?;
-        at += n;
-        Ok(part)
+/// Bytes before the key: magic, version, key length.
+const HEAD: usize = 8 + 8 + 4;
+
+/// Longest window text a file may say it holds (a corrupt length must not allocate gigabytes).
+const MAX_KEY: usize = 1 << 16;
+
+/// Bars read at a time: the file is never held whole beside the bars made from it.
+const BARS_PER_READ: usize = 4096;
+
+/// The bars in a file of `len` bytes, if it was made for `key` at `version`.
+fn decode(
+    r: &mut impl Read,
+    len: u64,
+    key: &str,
+    version: i64,
+) -> Result<Option<Vec<Bar>>, String> {
+    let short = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the file is cut short".to_owned(),
+        _ => e.to_string(),
     };
-    if take(MAGIC.len())? != MAGIC {
+    let mut head = [0_u8; HEAD];
+    r.read_exact(&mut head).map_err(short)?;
+    if &head[..8] != MAGIC {
         return Err("not a bar cache file".into());
     }
-    let stored_version = i64::from_le_bytes(take(8)?.try_into().map_err(|_| "header")?);
-    let key_len = u32::from_le_bytes(take(4)?.try_into().map_err(|_| "header")?) as usize;
-    let stored_key = take(key_len)?;
-    let n = u64::from_le_bytes(take(8)?.try_into().map_err(|_| "header")?);
+    let word = |at: usize| -> [u8; 8] { head[at..at + 8].try_into().unwrap_or_default() };
+    let stored_version = i64::from_le_bytes(word(8));
+    let key_len = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default()) as usize;
+    if key_len > MAX_KEY {
+        return Err(format!("a window of {key_len} bytes"));
+    }
+    let mut stored_key = vec![0_u8; key_len];
+    r.read_exact(&mut stored_key).map_err(short)?;
+    let mut count = [0_u8; 8];
+    r.read_exact(&mut count).map_err(short)?;
+    let n = u64::from_le_bytes(count);
     if stored_key != key.as_bytes() {
         // Another window with the same name's hash prefix: not this one's copy.
         return Ok(None);
@@ -226,45 +249,53 @@ fn decode(data: &[u8], key: &str, version: i64) -> Result<Option<Vec<Bar>>, Stri
     if stored_version != version {
         return Ok(None);
     }
-    let n = usize::try_from(n).map_err(|_| "bar count")?;
-    let body = &data[at..];
-    if Some(body.len()) != n.checked_mul(BAR_BYTES) {
-        return Err(format!(
-            "{} bytes of bars for {n} bars ({} expected)",
-            body.len(),
-            n.saturating_mul(BAR_BYTES)
-        ));
+    let header = (HEAD + key_len + 8) as u64;
+    let expected = n
+        .checked_mul(BAR_BYTES as u64)
+        .and_then(|b| b.checked_add(header));
+    if expected != Some(len) {
+        return Err(format!("{len} bytes for {n} bars"));
     }
+    let n = usize::try_from(n).map_err(|_| "bar count")?;
+    let mut bars = Vec::with_capacity(n);
+    let mut buf = vec![0_u8; BAR_BYTES * BARS_PER_READ.min(n.max(1))];
     let f = |b: &[u8], i: usize| f64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-    Ok(Some(
-        body.chunks_exact(BAR_BYTES)
-            .map(|b| Bar {
-                ts: i64::from_le_bytes(b[..8].try_into().unwrap_or_default()),
-                open: f(b, 8),
-                high: f(b, 16),
-                low: f(b, 24),
-                close: f(b, 32),
-                volume: f(b, 40),
-            })
-            .collect(),
-    ))
+    while bars.len() < n {
+        let k = (n - bars.len()).min(BARS_PER_READ);
+        let chunk = &mut buf[..k * BAR_BYTES];
+        r.read_exact(chunk).map_err(short)?;
+        bars.extend(chunk.chunks_exact(BAR_BYTES).map(|b| Bar {
+            ts: i64::from_le_bytes(b[..8].try_into().unwrap_or_default()),
+            open: f(b, 8),
+            high: f(b, 16),
+            low: f(b, 24),
+            close: f(b, 32),
+            volume: f(b, 40),
+        }));
+    }
+    Ok(Some(bars))
 }
 
-/// The bytes of a file holding `bars` of window `key` at `version`.
-fn encode(key: &str, version: i64, bars: &[Bar]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + key.len() + bars.len() * BAR_BYTES);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(&(bars.len() as u64).to_le_bytes());
+/// Writes a file holding `bars` of window `key` at `version` to `w`.
+fn encode(w: &mut impl Write, key: &str, version: i64, bars: &[Bar]) -> std::io::Result<()> {
+    let key_len = u32::try_from(key.len()).unwrap_or(u32::MAX);
+    w.write_all(MAGIC)?;
+    w.write_all(&version.to_le_bytes())?;
+    w.write_all(&key_len.to_le_bytes())?;
+    w.write_all(key.as_bytes())?;
+    w.write_all(&(bars.len() as u64).to_le_bytes())?;
+    let mut one = [0_u8; BAR_BYTES];
     for b in bars {
-        out.extend_from_slice(&b.ts.to_le_bytes());
-        for v in [b.open, b.high, b.low, b.close, b.volume] {
-            out.extend_from_slice(&v.to_le_bytes());
+        one[..8].copy_from_slice(&b.ts.to_le_bytes());
+        for (i, v) in [b.open, b.high, b.low, b.close, b.volume]
+            .iter()
+            .enumerate()
+        {
+            one[8 + i * 8..16 + i * 8].copy_from_slice(&v.to_le_bytes());
         }
+        w.write_all(&one)?;
     }
-    out
+    Ok(())
 }
 
 /// Keeps `bars` at `path`: written aside in `dir`, then renamed into place.
@@ -272,9 +303,10 @@ fn write(dir: &Path, path: &Path, key: &str, version: i64, bars: &[Bar]) -> std:
     std::fs::create_dir_all(dir)?;
     let aside = dir.join(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = (|| {
-        let mut f = std::fs::File::create(&aside)?;
-        f.write_all(&encode(key, version, bars))?;
-        f.flush()?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&aside)?);
+        encode(&mut w, key, version, bars)?;
+        w.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         std::fs::rename(&aside, path)
     })();
     if written.is_err() {
@@ -322,6 +354,16 @@ fn evict(dir: &Path, max_bytes: u64) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn encode(key: &str, version: i64, bars: &[Bar]) -> Vec<u8> {
+        let mut out = Vec::new();
+        super::encode(&mut out, key, version, bars).expect("to memory");
+        out
+    }
+
+    fn decode(data: &[u8], key: &str, version: i64) -> Result<Option<Vec<Bar>>, String> {
+        super::decode(&mut &data[..], data.len() as u64, key, version)
+    }
+
     fn bars(n: i64) -> Vec<Bar> {
         (0..n)
             .map(|i| Bar {
@@ -337,7 +379,8 @@ mod tests {
 
     #[test]
     fn a_copy_reads_back_bit_for_bit_only_for_its_key_and_version() {
-        let b = bars(1000);
+        // More bars than one read takes, and not a multiple of it.
+        let b = bars(2 * BARS_PER_READ as i64 + 7);
         let data = encode("K\nwindow", 42, &b);
         let back = decode(&data, "K\nwindow", 42)
             .expect("decodes")
@@ -374,9 +417,14 @@ mod tests {
         let mut longer = data.clone();
         longer.push(0);
         assert!(decode(&longer, "K", 7).is_err());
-        let mut foreign = data;
+        let mut foreign = data.clone();
         foreign[0] = b'X';
         assert!(decode(&foreign, "K", 7).is_err());
+        // A key length no window has: refused before anything is allocated for it.
+        let mut huge = data;
+        huge[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = decode(&huge, "K", 7).expect_err("huge key");
+        assert!(e.contains("window of"), "{e}");
     }
 
     #[test]
