@@ -87,16 +87,16 @@ step cargo test --workspace
 # build unifies dev-dependency features), recompiling wasmtime for minutes.
 export WEAVER_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/weaver"
 [[ -x "$WEAVER_BIN" ]] || { echo "test.sh: $WEAVER_BIN was not built by cargo test" >&2; exit 1; }
+# Haro: unit tests, generated API types up to date, then end to end against a real
+# `weaver serve`. Vitest runs alone: some of its tests run timers on fake time.
+step bash -c 'cd haro && npx vitest run'
+step node haro/scripts/gen-api.mjs --check
 # GLaDOS: schemathesis against a live `weaver serve` and its /openapi.json; 0 server errors.
-# It runs beside the dashboard's tests below, up to the views walk: each starts a server of its
+# It runs beside the end-to-end scripts below, up to the views walk: each starts a server of its
 # own (port 0, a data directory of its own), schemathesis keeps about one core busy and the
 # browser tests mostly wait on theirs. The views walk, which times the dashboard against budgets,
 # runs after it alone.
 background scripts/check-api-schemathesis.sh
-# Haro: unit tests, generated API types up to date, then end to end against a real
-# `weaver serve`.
-step bash -c 'cd haro && npx vitest run'
-step node haro/scripts/gen-api.mjs --check
 step node haro/e2e/run.mjs
 step node haro/e2e/first-run.mjs
 # A download from the dashboard's form against `weaver fake-alpaca`: progress, done, the series listed (#21).
