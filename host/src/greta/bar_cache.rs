@@ -54,35 +54,24 @@ pub fn parse_mb(text: &str) -> Result<u64, String> {
 }
 
 /// The cache of one process. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BarCache {
     /// `None`: off.
     dir: Option<PathBuf>,
     max_bytes: u64,
 }
 
-/// One window of one series: what a copy is kept for.
-struct Key<'a> {
-    symbol: &'a str,
-    timeframe: &'a str,
+/// One window of one series as text: what a copy is kept for, stored in the file's header and
+/// hashed into its name.
+fn window_key(
+    symbol: &str,
+    timeframe: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     limit: i64,
-}
-
-impl Key<'_> {
-    /// The window as text, stored in the file's header and hashed into its name.
-    fn text(&self) -> String {
-        let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        format!(
-            "{}\n{}\n{}\n{}\n{}",
-            self.symbol,
-            self.timeframe,
-            at(self.from),
-            at(self.to),
-            self.limit
-        )
-    }
+) -> String {
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    format!("{symbol}\n{timeframe}\n{}\n{}\n{limit}", at(from), at(to))
 }
 
 impl BarCache {
@@ -92,11 +81,6 @@ impl BarCache {
             dir: (max_mb > 0).then_some(dir),
             max_bytes: max_mb.saturating_mul(1 << 20),
         }
-    }
-
-    /// No cache: every load reads the store.
-    pub fn off() -> BarCache {
-        BarCache::default()
     }
 
     /// The bars of `symbol`/`timeframe` with `from <= ts < to`, at most `limit`, as
@@ -122,14 +106,7 @@ impl BarCache {
         let Some(version) = walle.candle_series_version(symbol, timeframe).await? else {
             return walle.bars(symbol, timeframe, from, to, limit).await;
         };
-        let key = Key {
-            symbol,
-            timeframe,
-            from,
-            to,
-            limit,
-        }
-        .text();
+        let key = window_key(symbol, timeframe, from, to, limit);
         let path = dir.join(file_name(&key));
         let (look, look_key) = (path.clone(), key.clone());
         let found = tokio::task::spawn_blocking(move || read(&look, &look_key, version))
@@ -144,8 +121,7 @@ impl BarCache {
             Ok(None) => count("miss"),
             Err(why) => {
                 count("unusable");
-                tracing::warn!(path = %path.display(), "bar cache file not used: {why}");
-                let _ = std::fs::remove_file(&path);
+                tracing::warn!(path = %path.display(), "bar cache file not used (removed): {why}");
             }
         }
         let bars = walle.bars(symbol, timeframe, from, to, limit).await?;
@@ -182,13 +158,20 @@ fn count(outcome: &'static str) {
 /// The file a window's copy is kept in.
 fn file_name(key: &str) -> String {
     let hash = Sha256::digest(key.as_bytes());
-    let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}.bars")
+    format!("{}.bars", hex::encode(&hash[..16]))
 }
 
 /// The copy at `path` if it holds window `key` at `version`; `Ok(None)` when there is none or
-/// it was made under another version.
+/// it was made under another version. A file that cannot be used is removed.
 fn read(path: &Path, key: &str, version: i64) -> Result<Option<Vec<Bar>>, String> {
+    let found = read_file(path, key, version);
+    if found.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    found
+}
+
+fn read_file(path: &Path, key: &str, version: i64) -> Result<Option<Vec<Bar>>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
