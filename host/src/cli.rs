@@ -92,6 +92,17 @@ pub fn init_logging(filter: &str, format: LogFormat) {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints it and exits non-zero.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // rayon's threads only ever do batch work (CSV parsing, sweeps, walk-forward windows), where
+    // a thread cache pays for itself; the process otherwise runs without (`marvin::arena`).
+    // Built before any command can use rayon; an error means a pool exists already.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| crate::marvin::arena::keep_thread_cache())
+        .build_global();
+    // So is a one-off command's main thread (an import, an export, a backtest); the two
+    // long-running ones are the servers the setting is for.
+    if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+        crate::marvin::arena::keep_thread_cache();
+    }
     match cli.command {
         #[cfg(feature = "fake-alpaca")]
         Command::FakeAlpaca(args) => fake_alpaca::run(args),

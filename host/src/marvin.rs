@@ -44,6 +44,7 @@
 //! - What a run freed goes back to the operating system shortly after its sandbox is dropped
 //!   (`marvin/trim.rs`), so an idle server's RSS is what it holds, not what it last freed.
 
+pub mod arena;
 mod bindings;
 mod cache;
 pub mod catalogue;

@@ -105,6 +105,9 @@ impl Backtest {
         cfg: &EngineConfig,
         progress: Option<&(dyn Fn(usize) + Sync)>,
     ) -> Result<RunResult, Error> {
+        // Whichever thread runs it (a job's, rayon's, the CLI's): the loop's churn goes to the
+        // strategy arena, with a thread cache while it lasts (`marvin::arena`).
+        let _arena = crate::marvin::arena::enter_batch();
         let declared = strategy.declaration().warmup as usize;
         let warmup = cfg.warmup.unwrap_or(declared);
         let mut run = Run::new(self, strategy, cfg);

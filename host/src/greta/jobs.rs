@@ -607,6 +607,9 @@ impl Jobs {
         let timeframe = window.timeframe.to_string();
         type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
         let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
+            // The job's churn stays out of the server's arena, with a thread cache for its
+            // loop (`marvin::arena`).
+            let _arena = crate::marvin::arena::enter_batch();
             let spec = &plan.spec;
             let result = bt
                 .run(strategy.as_mut(), &cfg, None)

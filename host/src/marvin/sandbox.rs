@@ -360,7 +360,6 @@ impl Sandbox {
         if let Some(code) = self.failed {
             return Err(Error::Failed { code });
         }
-        guest_arena();
         self.store
             .set_fuel(budget)
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
@@ -613,35 +612,3 @@ fn with_output_tail(message: String, output: &MemoryOutputPipe) -> String {
     let tail = String::from_utf8_lossy(&bytes[start..]);
     format!("{message}; guest output: {}", tail.trim_end())
 }
-
-/// Binds the calling thread, once, to a jemalloc arena of its own for guest calls (feature
-/// `jemalloc`; a no-op without it). A guest call's host side allocates and frees a great deal
-/// (events, buffers, intents); in the process's single arena (ADR 0015) those short-lived
-/// objects shared slabs with the server's long-lived ones, which then kept half-empty slabs
-/// resident after a burst of runs. Apart, the guest arena's slabs empty when its runs end.
-/// Measured (`scripts/bench-hostile-rss.sh 100 8`, release, benign runs): ×1.066, ×1.066,
-/// ×1.075, ×1.084 and ×1.132 of the fresh RSS, against ×1.123, ×1.133 and ×1.201 in the single
-/// arena the same day. If jemalloc refuses (it never has), the thread stays where it was.
-#[cfg(feature = "jemalloc")]
-#[allow(unsafe_code)]
-fn guest_arena() {
-    use std::cell::Cell;
-    use std::sync::OnceLock;
-    static ARENA: OnceLock<Option<u32>> = OnceLock::new();
-    thread_local! { static BOUND: Cell<bool> = const { Cell::new(false) }; }
-    if BOUND.with(|b| b.replace(true)) {
-        return;
-    }
-    // SAFETY: both names are NUL-terminated mallctl keys whose values are C `unsigned` (u32):
-    // `arenas.create` returns the new arena's index, `thread.arena` takes one. Neither touches
-    // memory the program holds.
-    let arena = ARENA
-        .get_or_init(|| unsafe { tikv_jemalloc_ctl::raw::read::<u32>(b"arenas.create\0").ok() });
-    if let Some(a) = arena {
-        // SAFETY: as above.
-        let _ = unsafe { tikv_jemalloc_ctl::raw::write(b"thread.arena\0", *a) };
-    }
-}
-
-#[cfg(not(feature = "jemalloc"))]
-fn guest_arena() {}

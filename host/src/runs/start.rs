@@ -443,11 +443,13 @@ pub(crate) async fn launch(runs: &Runs, l: Launch<'_>) {
     let corr =
         correlation::current().unwrap_or_else(|| Correlation::new(format!("run-{id}"), None));
     super::beat::ensure(runs);
-    runs.inner.tasks.spawn(
+    // Polled inside the strategy arena: what a run churns through bar by bar stays apart from
+    // the server's long-lived objects (`marvin::arena`).
+    runs.inner.tasks.spawn(crate::marvin::arena::scoped(
         correlation::scope(Some(corr), async move {
             tracing::info!("run started");
             task.run().await;
         })
         .instrument(span),
-    );
+    ));
 }

@@ -150,12 +150,15 @@ pub(crate) fn launch(runs: &Runs, l: ShadowLaunch) {
     let span = tracing::info_span!("shadow", run_id, shadow_id = id);
     let corr = correlation::current()
         .unwrap_or_else(|| crate::events::Correlation::new(format!("run-{run_id}"), None));
-    runs.inner.tasks.spawn(tracing::Instrument::instrument(
-        correlation::scope(Some(corr), async move {
-            let outcome = execute(&runs2, l, cancel.clone()).await;
-            finish(&runs2, id, outcome).await;
-        }),
-        span,
+    // In the strategy arena, as its run is (`runs::start`).
+    runs.inner.tasks.spawn(crate::marvin::arena::scoped(
+        tracing::Instrument::instrument(
+            correlation::scope(Some(corr), async move {
+                let outcome = execute(&runs2, l, cancel.clone()).await;
+                finish(&runs2, id, outcome).await;
+            }),
+            span,
+        ),
     ));
 }
 
