@@ -607,8 +607,8 @@ impl Jobs {
         let timeframe = window.timeframe.to_string();
         type Done = (serde_json::Value, Vec<super::engine::PlacedOrder>);
         let job = tokio::task::spawn_blocking(move || -> Result<Done, String> {
-            // The job's churn stays out of the server's arena, with a thread cache for its
-            // loop (`marvin::arena`).
+            // The engine's loop takes its own guard; this one also covers building the report
+            // (`marvin::arena`).
             let _arena = crate::marvin::arena::enter_batch();
             let spec = &plan.spec;
             let result = bt

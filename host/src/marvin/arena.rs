@@ -141,7 +141,8 @@ mod imp {
 
     pub(super) fn set_thread_cache(on: bool) {
         if let Some(arena) = arena() {
-            // SAFETY: as in `enter`; turning it off flushes the cache.
+            // SAFETY: as in `enter`; turning it off flushes the cache's objects back to their
+            // arenas and frees it.
             let _ = unsafe { raw::write_mib(&arena.thread_cache, on) };
         }
     }
@@ -149,9 +150,7 @@ mod imp {
     pub(super) fn leave(changed: &Changed) {
         let Some(arena) = arena() else { return };
         if changed.cache {
-            // SAFETY: as in `enter`; turning it off flushes the cache's objects back to their
-            // arenas and frees it.
-            let _ = unsafe { raw::write_mib(&arena.thread_cache, false) };
+            set_thread_cache(false);
         }
         if let Some(previous) = changed.previous {
             // SAFETY: as in `enter`.
@@ -181,6 +180,13 @@ mod tests {
         unsafe { tikv_jemalloc_ctl::raw::read::<u32>(b"thread.arena\0").unwrap() }
     }
 
+    /// The calling thread's cache setting.
+    #[allow(unsafe_code)]
+    fn cached() -> bool {
+        // SAFETY: `thread.tcache.enabled` is a C `bool`; reading it changes nothing.
+        unsafe { tikv_jemalloc_ctl::raw::read::<bool>(b"thread.tcache.enabled\0").unwrap() }
+    }
+
     /// A guard moves the thread into another arena and back; guards nest.
     #[test]
     fn a_guard_moves_the_thread_and_back_and_nests() {
@@ -200,13 +206,6 @@ mod tests {
         })
         .join()
         .unwrap();
-    }
-
-    /// The thread's cache setting.
-    #[allow(unsafe_code)]
-    fn cached() -> bool {
-        // SAFETY: `thread.tcache.enabled` is a C `bool`; reading it changes nothing.
-        unsafe { tikv_jemalloc_ctl::raw::read::<bool>(b"thread.tcache.enabled\0").unwrap() }
     }
 
     /// A batch guard gives the thread a cache for its duration and takes it away after; an
