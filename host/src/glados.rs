@@ -67,6 +67,7 @@ pub mod run_charts;
 pub mod run_logs;
 pub mod runs;
 mod security_headers;
+pub mod series_list;
 pub mod server;
 pub mod shadows;
 pub mod strategies;
@@ -132,6 +133,8 @@ pub(crate) struct Inner {
     pub(crate) downloads: Downloads,
     /// The venue calendar the gap report of `GET /candles/series` counts sessions by.
     pub(crate) calendar: gaps::CalendarCache,
+    /// The series list of `GET /candles/series`, kept between requests.
+    pub(crate) series: series_list::SeriesCache,
 }
 
 /// What [`AppState`] is built from (by [`crate::app`]).
@@ -190,6 +193,7 @@ impl AppState {
                 replay: tokio::sync::Semaphore::new(1),
                 downloads: p.downloads,
                 calendar: gaps::CalendarCache::default(),
+                series: series_list::SeriesCache::default(),
             }),
         }
     }

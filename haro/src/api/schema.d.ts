@@ -298,7 +298,8 @@ export interface paths {
          *     report: the sessions in its range without a bar (`gaps`: `missing`, `count` of runs of
          *     consecutive ones, the first 100 `ranges`), counted against the Alpaca venue's trading
          *     calendar when Alpaca is configured (holidays are not gaps), else weekdays, and every UTC day
-         *     for crypto (`calendar` says which).
+         *     for crypto (`calendar` says which). Each series' entry is computed once per state of the
+         *     series and kept until a write changes it (`series_list`).
          */
         get: operations["list_series"];
         put?: never;

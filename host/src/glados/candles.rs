@@ -169,19 +169,14 @@ pub(super) async fn list_candles(
 /// report: the sessions in its range without a bar (`gaps`: `missing`, `count` of runs of
 /// consecutive ones, the first 100 `ranges`), counted against the Alpaca venue's trading
 /// calendar when Alpaca is configured (holidays are not gaps), else weekdays, and every UTC day
-/// for crypto (`calendar` says which).
+/// for crypto (`calendar` says which). Each series' entry is computed once per state of the
+/// series and kept until a write changes it (`series_list`).
 #[utoipa::path(get, path = "/candles/series", tag = "market data", responses(
     (status = 200, body = [SeriesView]), (status = 401, body = ErrorBody)))]
 pub(super) async fn list_series(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<SeriesView>>, ApiError> {
-    let series = state.inner.walle.candle_series(None).await?;
-    let mut out = Vec::with_capacity(series.len());
-    for s in series {
-        let gaps = super::gaps::of_series(&state, &s).await?;
-        out.push(SeriesView { gaps, ..s.into() });
-    }
-    Ok(axum::Json(out))
+    Ok(axum::Json(super::series_list::list(&state).await?))
 }
 
 /// Imports a CSV upload (multipart fields `file`, `symbol`, `timeframe`; the formats

@@ -641,10 +641,10 @@ impl Jobs {
                 let series = self
                     .inner
                     .walle
-                    .candle_series(Some((symbol, &timeframe)))
+                    .candle_series(symbol, &timeframe)
                     .await
                     .map_err(|e| format!("{}: {e}", e.code()))?;
-                let adjustment = series.into_iter().next().and_then(|s| s.adjustment);
+                let adjustment = series.and_then(|s| s.adjustment);
                 if let serde_json::Value::Object(map) = entry {
                     map.insert("adjustment".into(), adjustment.into());
                 }

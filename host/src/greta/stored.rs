@@ -91,8 +91,7 @@ pub async fn store(
         walle.upsert_candles(&candles, None).await?;
     }
     walle
-        .candle_series(Some((symbol, &timeframe)))
+        .candle_series(symbol, &timeframe)
         .await?
-        .pop()
         .ok_or_else(|| walle::Error::Invalid(format!("no {timeframe} bars stored for {symbol}")))
 }

@@ -388,17 +388,16 @@ pub async fn check_adjustments(walle: &Walle, spec: &DownloadSpec) -> Result<(),
     }
     let tf = spec.validate()?.to_string();
     for symbol in &spec.symbols {
-        for series in walle.candle_series(Some((symbol, &tf))).await? {
-            if let Some(stored) = series.adjustment
-                && stored != spec.adjustment.as_str()
-            {
-                return Err(Error::AdjustmentMismatch {
-                    symbol: symbol.clone(),
-                    timeframe: tf.clone(),
-                    stored,
-                    asked: spec.adjustment,
-                });
-            }
+        if let Some(series) = walle.candle_series(symbol, &tf).await?
+            && let Some(stored) = series.adjustment
+            && stored != spec.adjustment.as_str()
+        {
+            return Err(Error::AdjustmentMismatch {
+                symbol: symbol.clone(),
+                timeframe: tf.clone(),
+                stored,
+                asked: spec.adjustment,
+            });
         }
     }
     Ok(())

@@ -50,7 +50,6 @@ use crate::veda::types::{
     VenueOrder, VenueOrderStatus, VenuePosition,
 };
 use crate::veda::{Error, Result, Venue};
-use crate::walle::Candle;
 pub use live::{Aggregation, BuiltHook, LIVE_VENUE, WarmUp};
 use tape::Tape;
 
@@ -230,11 +229,13 @@ impl SimVenue {
     ) -> Result<SimVenue> {
         let mut data = BTreeMap::new();
         for symbol in symbols {
-            let candles = walle
-                .candles(symbol, &timeframe.to_string(), from, to, i64::MAX)
+            // `bars`, not `candles`: a long series would otherwise copy each row's symbol,
+            // timeframe and source strings only to drop them (460k daily bars: 17.7 s → 9.3 s in a
+            // test build, which `POST /runs` waits for).
+            let bars = walle
+                .bars(symbol, &timeframe.to_string(), from, to, i64::MAX)
                 .await
                 .map_err(|e| Error::Config(format!("reading candles of {symbol}: {e}")))?;
-            let bars = candles.iter().map(Candle::bar).collect();
             data.insert(symbol.clone(), bars);
         }
         let mut venue = Self::new(data, config)?;

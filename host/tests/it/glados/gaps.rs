@@ -1,6 +1,7 @@
 //! The gap report of `GET /candles/series`: an equity series missing a holiday (not a gap) and
 //! two sessions (two gaps) by the venue's calendar, the same series against weekdays when no
-//! venue is configured (the holiday counts), and a crypto series against every UTC day.
+//! venue is configured (the holiday counts), and a crypto series against every UTC day. The
+//! list is kept between requests and computed again only for a series written since.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -131,4 +132,76 @@ async fn the_gap_report_counts_missing_sessions_by_the_calendar_it_names() {
         gaps_of(&series(&br).await, "GAPS"),
         json!({"calendar": "weekdays", "missing": 3, "count": 2, "ranges": [range(3, 4, 2), range(10, 10, 1)]})
     );
+}
+
+fn count_of(all: &serde_json::Value, symbol: &str) -> Option<i64> {
+    all.as_array()
+        .expect("series")
+        .iter()
+        .find(|s| s["symbol"] == symbol)
+        .map(|s| s["count"].as_i64().expect("count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_series_list_is_computed_again_only_for_a_series_written_since() {
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::for_tests(dir.path());
+    let walle = Walle::connect(&config.db).await.expect("sqlite store");
+    let rows: Vec<Candle> = [1, 2, 3]
+        .map(|d| candle("KEPT", "1Day", daily(d)))
+        .into_iter()
+        .chain([1, 2].map(|d| candle("WRITTEN", "1Day", daily(d))))
+        .collect();
+    walle.upsert_candles(&rows, None).await.expect("upsert");
+    let app = App::with_desks(config, walle.clone(), vec![]).expect("state");
+    let r = weaver::glados::router(app.state());
+    let first = series(&r).await;
+    assert_eq!(count_of(&first, "KEPT"), Some(3), "{first}");
+    assert_eq!(count_of(&first, "WRITTEN"), Some(2), "{first}");
+
+    // A bar added to each series behind WallE's back (no new version token): only a kept list
+    // answers as before, which shows the second request is the cache's.
+    let url = format!("sqlite://{}", dir.path().join("weaver.db").display());
+    let mut raw = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
+    for symbol in ["KEPT", "WRITTEN"] {
+        sqlx::query(
+            "insert into candles (symbol, timeframe, ts, open, high, low, close, volume, source, \
+             created_at, updated_at) values ($1, '1Day', $2, 1, 1, 1, 1, 1, 'test', $3, $3)",
+        )
+        .bind(symbol)
+        .bind(daily(5))
+        .bind(Utc::now())
+        .execute(&mut raw)
+        .await
+        .expect("insert behind WallE");
+    }
+    assert_eq!(series(&r).await, first, "no series written: the kept list");
+
+    // A write through WallE to one series: that series is read again (its own bar and the one
+    // added behind WallE's back), the other is still the kept one.
+    walle
+        .upsert_candles(&[candle("WRITTEN", "1Day", daily(8))], None)
+        .await
+        .expect("upsert");
+    let after = series(&r).await;
+    assert_eq!(count_of(&after, "WRITTEN"), Some(4), "{after}");
+    assert_eq!(count_of(&after, "KEPT"), Some(3), "{after}");
+    assert_eq!(
+        gaps_of(&after, "WRITTEN")["missing"],
+        json!(2),
+        "the gap report is computed again too (the 3rd and 4th missing): {after}"
+    );
+
+    // A series whose bars are all deleted is not listed.
+    walle
+        .delete_candle_series("WRITTEN", "1Day")
+        .await
+        .expect("delete");
+    let last = series(&r).await;
+    assert_eq!(count_of(&last, "WRITTEN"), None, "{last}");
+    assert_eq!(count_of(&last, "KEPT"), Some(3), "{last}");
 }

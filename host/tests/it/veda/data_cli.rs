@@ -242,13 +242,17 @@ async fn largest_step(dir: &std::path::Path) -> (f64, usize, Option<String>) {
     let walle = Walle::connect(&DbConfig::sqlite_in(dir)).await.unwrap();
     let (from, to) = (Utc.timestamp_millis_opt(0).unwrap(), Utc::now());
     let stored = walle.candles("AAPL", "1Day", from, to, 100).await.unwrap();
-    let series = walle.candle_series(Some(("AAPL", "1Day"))).await.unwrap();
+    let series = walle
+        .candle_series("AAPL", "1Day")
+        .await
+        .unwrap()
+        .expect("AAPL 1Day stored");
     walle.close().await;
     let step = stored
         .windows(2)
         .map(|w| (w[1].close / w[0].close).max(w[0].close / w[1].close))
         .fold(1.0, f64::max);
-    (step, stored.len(), series[0].adjustment.clone())
+    (step, stored.len(), series.adjustment)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

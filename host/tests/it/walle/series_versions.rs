@@ -86,9 +86,32 @@ async fn every_candle_write_gives_its_series_a_new_version(store: &TestStore) {
     let spy4 = version("SPY").await.expect("version");
     assert_ne!(spy4, spy3, "a corrected bar is a write");
 
+    // The list of every series is these tokens (`GET /candles/series` keeps its entries by
+    // them): by symbol, with the token each write left.
+    let listed = w.candle_series_versions().await.expect("versions");
+    assert_eq!(
+        listed,
+        vec![
+            ("QQQ".to_owned(), "1Min".to_owned(), qqq1),
+            ("SPY".to_owned(), "1Min".to_owned(), spy4)
+        ]
+    );
+    let summary = w
+        .candle_series("SPY", "1Min")
+        .await
+        .expect("summary")
+        .expect("SPY has bars");
+    assert_eq!((summary.count, summary.source), (6, "mixed"));
+
     w.delete_candle_series("SPY", "1Min").await.expect("delete");
     assert_ne!(version("SPY").await, Some(spy4), "a delete is a write");
     assert_eq!(version("QQQ").await, Some(qqq1));
+    assert_eq!(
+        w.candle_series("SPY", "1Min").await.expect("summary"),
+        None,
+        "an emptied series has no summary, though it keeps a token"
+    );
+    assert_eq!(w.candle_series_versions().await.expect("versions").len(), 2);
 }
 
 async fn a_cached_window_is_used_only_while_its_series_is_unchanged(store: &TestStore) {
